@@ -14,7 +14,7 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const affected = process.argv.includes('--affected');
 const targets = ['lint', 'typecheck', 'build', 'check-generated', 'check-package', 'test'];
-const projectDirs = ['packages', 'apps', 'e2e', 'benchmarks']
+const projectDirs = ['packages', 'apps', 'e2e', 'benchmarks', 'tools']
   .flatMap(dir => {
     const full = join(root, dir);
     if (!existsSync(full)) return [];
@@ -32,6 +32,9 @@ const args = affected
   ? ['nx', 'affected', '-t', ...targets, '--outputStyle=stream']
   : ['nx', 'run-many', '-t', ...targets, '--outputStyle=stream'];
 const started = Date.now();
+const manifests = spawnSync(process.execPath, [join(root, 'tools', 'check-manifests.mjs')], {
+  stdio: 'inherit',
+});
 const run = spawnSync('npx', args, { cwd: root, env, stdio: 'inherit' });
 
 let passed = 0;
@@ -48,15 +51,18 @@ for (const dir of projectDirs) {
   passed += p;
   failed += f;
   skipped += s;
-  rows.push(`  ${dir.slice(root.length).padEnd(28)} ${String(p).padStart(5)} passed ${String(f).padStart(3)} failed ${String(s).padStart(3)} skipped`);
+  rows.push(
+    `  ${dir.slice(root.length).padEnd(28)} ${String(p).padStart(5)} passed ${String(f).padStart(3)} failed ${String(s).padStart(3)} skipped`,
+  );
 }
 
 console.log('\nTest summary by project:');
 for (const row of rows) console.log(row);
 console.log(`  wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
 const ciSkipFailure = process.env.CI === 'true' && skipped > 0;
-if (ciSkipFailure) console.log(`  ${skipped} test(s) skipped in CI: every tier must run here, so this fails the run.`);
+if (ciSkipFailure)
+  console.log(`  ${skipped} test(s) skipped in CI: every tier must run here, so this fails the run.`);
 if (rows.length === 0) console.log('  no test report was written: nothing ran.');
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
-const ok = run.status === 0 && failed === 0 && !ciSkipFailure && rows.length > 0;
+const ok = manifests.status === 0 && run.status === 0 && failed === 0 && !ciSkipFailure && rows.length > 0;
 process.exit(ok ? 0 : 1);
