@@ -1,0 +1,425 @@
+/**
+ * The inbound HBONE server (ambient-protocols §1.3, §1.4): TLS 1.3 with a required client
+ * certificate, HTTP/2, one CONNECT stream per tunnel.
+ *
+ * It serves on a listener it is given (a `net.Server`, or a listening socket's fd), because
+ * ztunnel creates its listeners inside each pod's network namespace. Each stream goes through
+ * one state machine:
+ *
+ *   received ──(not CONNECT / bad :authority)──▶ rejected(400)
+ *      │
+ *   deciding ──(hook: 400/401/503, or hook failed → 503)──▶ rejected
+ *      │ hook: 200 + connect()
+ *   connecting ──(dial failed → 503; stream went away → upstream destroyed)──▶ rejected / closed
+ *      │ upstream connected, stream still alive
+ *   open (200 sent, relay both ways, half-close) ──▶ closed
+ *
+ * No byte of the stream is read before `open` (CVE-2025-64763: nothing is forwarded before the
+ * tunnel is accepted); a rejected stream's body is discarded. Responses check `stream.destroyed`
+ * first, every session has an `error` listener, and abuse (floods, oversized headers) ends only
+ * the abusive session: nothing here throws into the event loop.
+ */
+import { createSecureServer } from 'node:http2';
+import type { Http2SecureServer, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { Server as NetServer } from 'node:net';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { errorMessage } from '@ambient-mesh/errors';
+import { parseAuthority } from './authority.ts';
+import type { Authority } from './authority.ts';
+import { createCounters } from './counters.ts';
+import type { HboneCounters } from './counters.ts';
+import {
+  HboneKeepaliveTimeoutError,
+  HboneListenerError,
+  HbonePeerRejectedError,
+  HboneTlsConfigError,
+} from './errors.ts';
+import { parseIdentityId, spiffeIds, tlsContextOptions } from './identity.ts';
+import type { HboneIdentity } from './identity.ts';
+import { relay } from './relay.ts';
+import {
+  KEEPALIVE_INTERVAL_MS,
+  KEEPALIVE_TIMEOUT_MS,
+  SERVER_SESSION_OPTIONS,
+  tuneSession,
+} from './settings.ts';
+import { systemTimers } from './timers.ts';
+import type { TimerHandle, Timers } from './timers.ts';
+
+export interface SocketAddressInfo {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** What the hook learns about a CONNECT. */
+export interface ConnectRequest {
+  readonly authority: Authority;
+  /** The `:authority` as received. */
+  readonly rawAuthority: string;
+  /** The peer's SPIFFE ID (the first `spiffe://` URI SAN of its verified leaf certificate). */
+  readonly peerIdentity: string;
+  /** Regular request headers (no pseudo-headers), e.g. `baggage`, `forwarded`, `traceparent`. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Where the TCP connection arrived (the pod IP in ztunnel). */
+  readonly localAddress: SocketAddressInfo;
+  readonly remoteAddress: SocketAddressInfo;
+}
+
+/** The hook's answer. 200 needs an upstream: it is dialled before the 200 is sent. */
+export type ConnectDecision =
+  | { readonly status: 200; readonly connect: (signal: AbortSignal) => Promise<Duplex> }
+  | { readonly status: 400 | 401 | 503; readonly reason?: string };
+
+export type ConnectHook = (request: ConnectRequest) => ConnectDecision | Promise<ConnectDecision>;
+
+/** A listener to serve on: an existing `net.Server` (owned by the caller), or a listening fd. */
+export type HboneListener = NetServer | { readonly fd: number };
+
+export interface HboneServerOptions {
+  readonly identity: HboneIdentity;
+  readonly listener: HboneListener;
+  readonly onConnect: ConnectHook;
+  readonly counters?: HboneCounters;
+  /** Told about rejected handshakes, session errors and failed tunnels. Never required. */
+  readonly onError?: (error: Error) => void;
+  /** Longest a TLS handshake may take (default 10 s). */
+  readonly handshakeTimeoutMs?: number;
+  /** PING every this often (default 10 s)... */
+  readonly keepaliveIntervalMs?: number;
+  /** ... and drop the session when one stays unanswered this long (default 20 s). */
+  readonly keepaliveTimeoutMs?: number;
+  readonly timers?: Timers;
+}
+
+/** The states of one CONNECT stream (see the diagram at the top of this file). */
+const StreamState = {
+  Received: 'received',
+  Deciding: 'deciding',
+  Connecting: 'connecting',
+  Open: 'open',
+  Rejected: 'rejected',
+  Closed: 'closed',
+} as const;
+type StreamState = (typeof StreamState)[keyof typeof StreamState];
+
+const kPeer = Symbol('hbone.peer');
+
+interface SessionInfo {
+  readonly peerIdentity: string;
+  readonly localAddress: SocketAddressInfo;
+  readonly remoteAddress: SocketAddressInfo;
+}
+
+export class HboneServer {
+  readonly counters: HboneCounters;
+  readonly #h2: Http2SecureServer;
+  readonly #hook: ConnectHook;
+  readonly #onError: ((error: Error) => void) | undefined;
+  readonly #listener: NetServer;
+  readonly #ownsListener: boolean;
+  readonly #sessions = new Set<Http2Session>();
+  readonly #timers: Timers;
+  readonly #keepaliveIntervalMs: number;
+  readonly #keepaliveTimeoutMs: number;
+  #trustDomain: string;
+  #closed = false;
+
+  constructor(options: HboneServerOptions) {
+    this.counters = options.counters ?? createCounters();
+    this.#hook = options.onConnect;
+    this.#onError = options.onError;
+    this.#timers = options.timers ?? systemTimers;
+    this.#keepaliveIntervalMs = options.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS;
+    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
+    this.#trustDomain = parseIdentityId(options.identity).trustDomain;
+    try {
+      this.#h2 = createSecureServer({
+        ...SERVER_SESSION_OPTIONS,
+        ...tlsContextOptions(options.identity),
+        requestCert: true,
+        // A chain that does not verify (untrusted, expired) ends the connection in the handshake.
+        rejectUnauthorized: true,
+        handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+      });
+    } catch (err) {
+      throw new HboneTlsConfigError(errorMessage(err), err);
+    }
+    this.#h2.prependListener('secureConnection', this.#onSecureConnection);
+    this.#h2.on('session', session => {
+      this.#onSession(session);
+    });
+    this.#h2.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      this.counters.connectionErrors++;
+      // Node destroys a socket whose client chain failed verification and reports only a hang-up.
+      const reason = socket.authorizationError as Error | string | null | undefined;
+      this.#report(
+        reason === null || reason === undefined
+          ? err
+          : new HbonePeerRejectedError(`certificate verification failed (${String(reason)})`),
+      );
+    });
+    this.#h2.on('unknownProtocol', (socket: TLSSocket) => {
+      socket.destroy();
+    });
+    this.#h2.on('error', (err: Error) => {
+      this.#report(err);
+    });
+
+    if (options.listener instanceof NetServer) {
+      this.#listener = options.listener;
+      this.#ownsListener = false;
+    } else if (Number.isInteger(options.listener.fd) && options.listener.fd >= 0) {
+      this.#listener = new NetServer();
+      this.#ownsListener = true;
+      this.#listener.on('error', err => {
+        this.#report(new HboneListenerError(`fd ${(options.listener as { fd: number }).fd}`, err));
+      });
+      this.#listener.listen({ fd: options.listener.fd });
+    } else {
+      throw new HboneListenerError('expected a net.Server or { fd } with a non-negative integer fd');
+    }
+    this.#listener.on('connection', this.#onConnection);
+  }
+
+  /** Swaps the certificate chain, key and roots for new handshakes (rotation). */
+  updateIdentity(identity: HboneIdentity): void {
+    const trustDomain = parseIdentityId(identity).trustDomain;
+    try {
+      this.#h2.setSecureContext(tlsContextOptions(identity));
+    } catch (err) {
+      throw new HboneTlsConfigError(errorMessage(err), err);
+    }
+    this.#trustDomain = trustDomain;
+  }
+
+  /** Number of live HTTP/2 sessions. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * Stops taking connections and sends GOAWAY on every session; open tunnels run to their end.
+   * Resolves when every session closed. Closes the listener only if the server created it (fd).
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#listener.off('connection', this.#onConnection);
+    if (this.#ownsListener) this.#listener.close();
+    const closing = [...this.#sessions].map(
+      s =>
+        new Promise<void>(resolve => {
+          if (s.closed || s.destroyed) {
+            resolve();
+            return;
+          }
+          s.close(resolve);
+        }),
+    );
+    await Promise.all(closing);
+  }
+
+  /** Tears down every session and tunnel at once. */
+  destroy(): void {
+    this.#closed = true;
+    this.#listener.off('connection', this.#onConnection);
+    if (this.#ownsListener) this.#listener.close();
+    for (const s of this.#sessions) s.destroy();
+  }
+
+  readonly #onConnection = (socket: Socket): void => {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    // The TLS server wraps the raw socket and runs the handshake.
+    this.#h2.emit('connection', socket);
+  };
+
+  #report(error: Error): void {
+    try {
+      this.#onError?.(error);
+    } catch {
+      // A failing observer must not break the data path.
+    }
+  }
+
+  /**
+   * Runs before node:http2 creates the session (prepended listener), so a refused peer never
+   * sees our SETTINGS: its socket is destroyed and the session that follows is stillborn.
+   */
+  readonly #onSecureConnection = (socket: TLSSocket): void => {
+    const peerCert = socket.getPeerX509Certificate();
+    // OpenSSL verified the chain; ztunnel additionally wants a URI SAN in our trust domain.
+    const ids = peerCert === undefined ? [] : spiffeIds(peerCert.raw);
+    let refusal: string | undefined;
+    if (this.#closed) refusal = 'the server is closing';
+    else if (peerCert === undefined || ids[0] === undefined)
+      refusal = 'no SPIFFE URI SAN in the client certificate';
+    else if (!ids.some(id => id.trustDomain === this.#trustDomain)) {
+      refusal = `no SPIFFE URI SAN in trust domain ${this.#trustDomain} (got [${ids.join(', ')}])`;
+    }
+    if (refusal !== undefined || ids[0] === undefined) {
+      this.counters.connectionErrors++;
+      this.#report(new HbonePeerRejectedError(refusal ?? 'no SPIFFE identity'));
+      socket.destroy();
+      return;
+    }
+    const info: SessionInfo = {
+      peerIdentity: ids[0].uri,
+      localAddress: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+      remoteAddress: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+    };
+    (socket as TLSSocket & { [kPeer]?: SessionInfo })[kPeer] = info;
+  };
+
+  #onSession(session: Http2Session): void {
+    session.on('error', err => {
+      this.counters.connectionErrors++;
+      this.#report(err);
+    });
+    // session.socket is a proxy of the TLS socket; the property read passes through.
+    const info = (session.socket as TLSSocket & { [kPeer]?: SessionInfo })[kPeer];
+    if (info === undefined || session.socket.destroyed) {
+      session.destroy();
+      return;
+    }
+    this.#sessions.add(session);
+    this.counters.connectionsOpened++;
+    session.once('close', () => {
+      this.#sessions.delete(session);
+      this.counters.connectionsClosed++;
+    });
+    tuneSession(session);
+    this.#keepalive(session, info);
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      this.#onStream(stream, headers, info).catch((err: unknown) => {
+        // Unreachable by design (#onStream handles its own failures); kept as a last guard.
+        this.#report(new Error(`BUG: CONNECT handling threw: ${errorMessage(err)}`));
+        stream.destroy();
+      });
+    });
+  }
+
+  /** PINGs the client like ztunnel does; a PING unanswered for the timeout ends the session. */
+  #keepalive(session: Http2Session, info: SessionInfo): void {
+    let deadline: TimerHandle | undefined;
+    let next: TimerHandle | undefined;
+    const tick = (): void => {
+      next = this.#timers.setTimeout(tick, this.#keepaliveIntervalMs);
+      if (deadline !== undefined) return; // the previous PING is still unanswered
+      deadline = this.#timers.setTimeout(() => {
+        deadline = undefined;
+        this.counters.connectionErrors++;
+        const peer = `${info.peerIdentity} at ${info.remoteAddress.address}:${info.remoteAddress.port}`;
+        this.#report(new HboneKeepaliveTimeoutError(peer, this.#keepaliveTimeoutMs));
+        session.destroy();
+      }, this.#keepaliveTimeoutMs);
+      try {
+        session.ping(err => {
+          if (err !== null || deadline === undefined) return;
+          this.#timers.clearTimeout(deadline);
+          deadline = undefined;
+        });
+      } catch {
+        // The session is closing; its close handler clears the timers.
+      }
+    };
+    next = this.#timers.setTimeout(tick, this.#keepaliveIntervalMs);
+    session.once('close', () => {
+      if (next !== undefined) this.#timers.clearTimeout(next);
+      if (deadline !== undefined) this.#timers.clearTimeout(deadline);
+    });
+  }
+
+  async #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, info: SessionInfo): Promise<void> {
+    let state: StreamState = StreamState.Received;
+    stream.on('error', err => {
+      if (state !== StreamState.Open) this.#report(err);
+    });
+    const abort = new AbortController();
+    stream.once('close', () => {
+      abort.abort();
+    });
+
+    const reject = (status: 400 | 401 | 503): void => {
+      state = StreamState.Rejected;
+      this.counters.streamsRejected++;
+      if (stream.destroyed || stream.closed || stream.headersSent) return;
+      stream.respond({ ':status': status }, { endStream: true });
+      // Discard whatever the client sent; its END_STREAM then closes the stream without a reset.
+      stream.resume();
+    };
+
+    if (headers[':method'] !== 'CONNECT') {
+      reject(400);
+      return;
+    }
+    const rawAuthority = headers[':authority'];
+    const parsed = typeof rawAuthority === 'string' ? parseAuthority(rawAuthority) : undefined;
+    if (parsed === undefined || !parsed.ok) {
+      reject(400);
+      return;
+    }
+
+    state = StreamState.Deciding;
+    let decision: ConnectDecision;
+    try {
+      decision = await this.#hook({
+        authority: parsed.authority,
+        rawAuthority: rawAuthority as string,
+        peerIdentity: info.peerIdentity,
+        headers: plainHeaders(headers),
+        localAddress: info.localAddress,
+        remoteAddress: info.remoteAddress,
+      });
+    } catch (err) {
+      this.#report(err instanceof Error ? err : new Error(errorMessage(err)));
+      reject(503);
+      return;
+    }
+    if (decision.status !== 200) {
+      reject(decision.status);
+      return;
+    }
+
+    state = StreamState.Connecting;
+    let upstream: Duplex;
+    try {
+      upstream = await decision.connect(abort.signal);
+    } catch (err) {
+      this.#report(err instanceof Error ? err : new Error(errorMessage(err)));
+      reject(503);
+      return;
+    }
+    if (stream.destroyed || stream.closed || abort.signal.aborted) {
+      state = StreamState.Closed;
+      upstream.destroy();
+      return;
+    }
+
+    state = StreamState.Open;
+    stream.respond({ ':status': 200 });
+    this.counters.streamsOpened++;
+    const result = await relay(stream, upstream, { counters: this.counters });
+    state = StreamState.Closed;
+    this.counters.streamsClosed++;
+    if (result.error !== undefined) this.#report(result.error);
+  }
+}
+
+/** Regular headers as single strings (repeated values joined per RFC 9110, never concatenated blindly). */
+function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') || value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+export function createHboneServer(options: HboneServerOptions): HboneServer {
+  return new HboneServer(options);
+}

@@ -1,0 +1,137 @@
+/**
+ * Typed errors of `@ambient-mesh/hbone`. Codes are stable API and all start with `HBONE_`.
+ *
+ * Everything that crosses an async or event boundary (a tunnel that fails to open, a pooled
+ * connection that dies) reaches the caller as one of these, as a rejected promise or an `error`
+ * event; nothing here is thrown into the event loop.
+ */
+import { MeshError } from '@ambient-mesh/errors';
+
+/** A `:authority` value that is not `ip:port`, `[ipv6]:port` or `hostname:port`. */
+export class HboneInvalidAuthorityError extends MeshError {
+  constructor(detail: string) {
+    super(
+      'HBONE_INVALID_AUTHORITY',
+      `invalid CONNECT authority: ${detail}; expected ip:port, [ipv6]:port or hostname:port (at most 255 characters)`,
+    );
+  }
+}
+
+/** A header value given to a builder that cannot be represented on the wire. */
+export class HboneInvalidHeaderError extends MeshError {
+  constructor(header: string, detail: string) {
+    super('HBONE_INVALID_HEADER', `cannot build the ${header} header: ${detail}`);
+  }
+}
+
+/** TLS material (certificate chain, key, roots, SPIFFE ID) that cannot be used for HBONE. */
+export class HboneTlsConfigError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('HBONE_TLS_CONFIG_INVALID', `invalid HBONE TLS identity: ${detail}`, { cause });
+  }
+}
+
+/** The listener handed to the server is neither a `net.Server` nor a file descriptor. */
+export class HboneListenerError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('HBONE_LISTENER_INVALID', `cannot serve HBONE on this listener: ${detail}`, { cause });
+  }
+}
+
+/** The TCP, TLS or HTTP/2 setup towards the next hop failed. */
+export class HboneConnectFailedError extends MeshError {
+  readonly nextHop: string;
+  constructor(nextHop: string, detail: string, cause?: unknown) {
+    super(
+      'HBONE_CONNECT_FAILED',
+      `HBONE connection to ${nextHop} failed: ${detail}; check that the next hop listens on its HBONE port and trusts our CA`,
+      { cause },
+    );
+    this.nextHop = nextHop;
+  }
+}
+
+/** The connection or the CONNECT did not complete within the configured time. */
+export class HboneConnectTimeoutError extends MeshError {
+  constructor(what: string, timeoutMs: number) {
+    super(
+      'HBONE_CONNECT_TIMEOUT',
+      `${what} did not complete within ${timeoutMs} ms; check reachability of the next hop and network policy`,
+    );
+  }
+}
+
+/** The server presented no URI SAN matching any expected SPIFFE identity. */
+export class HbonePeerIdentityError extends MeshError {
+  readonly expected: readonly string[];
+  readonly presented: readonly string[];
+  constructor(expected: readonly string[], presented: readonly string[]) {
+    super(
+      'HBONE_PEER_IDENTITY_MISMATCH',
+      `peer did not present the expected SAN: expected one of [${expected.join(', ')}], ` +
+        `got [${presented.join(', ')}]; check the destination's service account and trust domain`,
+    );
+    this.expected = expected;
+    this.presented = presented;
+  }
+}
+
+/** The server refused a client's certificate (untrusted, expired, or outside our trust domain). */
+export class HbonePeerRejectedError extends MeshError {
+  constructor(detail: string) {
+    super(
+      'HBONE_PEER_REJECTED',
+      `refused an HBONE client: ${detail}; check that the client's certificate is current and issued by our CA`,
+    );
+  }
+}
+
+/** The server answered the CONNECT with a status other than 200. */
+export class HboneConnectRejectedError extends MeshError {
+  readonly status: number;
+  constructor(authority: string, status: number) {
+    super(
+      'HBONE_CONNECT_REJECTED',
+      `CONNECT ${authority} was answered with status ${status}` +
+        (status === 401
+          ? ' (denied by authorization policy)'
+          : status === 503
+            ? ' (destination unavailable)'
+            : status === 400
+              ? ' (bad request: check the authority)'
+              : ''),
+    );
+    this.status = status;
+  }
+}
+
+/** A pooled connection stopped answering PINGs and was dropped. */
+export class HboneKeepaliveTimeoutError extends MeshError {
+  constructor(nextHop: string, timeoutMs: number) {
+    super(
+      'HBONE_KEEPALIVE_TIMEOUT',
+      `HBONE connection to ${nextHop} did not answer a PING within ${timeoutMs} ms and was dropped`,
+    );
+  }
+}
+
+/** The HTTP/2 session closed (GOAWAY, reset, TLS error) before or while the tunnel was in use. */
+export class HboneSessionClosedError extends MeshError {
+  constructor(nextHop: string, detail: string, cause?: unknown) {
+    super('HBONE_SESSION_CLOSED', `HBONE connection to ${nextHop} closed: ${detail}`, { cause });
+  }
+}
+
+/** The tunnel stream failed after it was opened (reset by the peer, upstream error). */
+export class HboneStreamError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('HBONE_STREAM_FAILED', `HBONE tunnel failed: ${detail}`, { cause });
+  }
+}
+
+/** The pool or server was closed; no new tunnels are accepted. */
+export class HboneClosedError extends MeshError {
+  constructor(what: string) {
+    super('HBONE_CLOSED', `${what} is closed; create a new one`);
+  }
+}
