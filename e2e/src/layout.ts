@@ -1,0 +1,90 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ClusterError, ClusterErrorCode } from './errors.ts';
+
+/** The prefix of every netns, link and state dir the harness creates; the reaper keys on it. */
+export const NAME_PREFIX = 'am-';
+
+/** Where one cluster's names, addresses and files live. Pure data, derived from name + slot. */
+export interface ClusterLayout {
+  readonly name: string;
+  /** 0..199: picks the fabric subnet 10.211.<slot>.0/24 so two clusters can coexist. */
+  readonly slot: number;
+  readonly stateDir: string;
+  readonly fabricNetns: string;
+  /** Root-netns end of the veth into the fabric; carries the apiserver address. */
+  readonly rootLink: string;
+  readonly fabricCidr: string;
+  readonly apiserverAddress: string;
+  readonly apiserverPort: number;
+  readonly clusterCidr: string;
+  readonly serviceCidr: string;
+  readonly kubernetesServiceIp: string;
+  readonly dnsServiceIp: string;
+  readonly clusterDomain: string;
+}
+
+export interface NodeLayout {
+  readonly index: number;
+  readonly name: string;
+  readonly netns: string;
+  /** Node address on the fabric (InternalIP). */
+  readonly address: string;
+  readonly podCidr: string;
+  /** Node-side name of the fabric veth inside the fabric netns. */
+  readonly fabricPort: string;
+  readonly stateDir: string;
+}
+
+export function defaultCacheRoot(): string {
+  return process.env.AMBIENT_MESH_CACHE ?? join(homedir(), '.cache', 'ambient-mesh');
+}
+
+export function clusterLayout(name: string, slot: number, cacheRoot = defaultCacheRoot()): ClusterLayout {
+  if (!/^[a-z][a-z0-9]{0,7}$/.test(name)) {
+    throw new ClusterError(
+      ClusterErrorCode.Unsupported,
+      `cluster name '${name}' must be 1-8 lower-case letters/digits starting with a letter (it is part of interface names)`,
+    );
+  }
+  if (!Number.isInteger(slot) || slot < 0 || slot > 199) {
+    throw new ClusterError(ClusterErrorCode.Unsupported, `cluster slot ${slot} must be an integer in 0..199`);
+  }
+  return {
+    name,
+    slot,
+    stateDir: join(cacheRoot, 'cluster', name),
+    fabricNetns: `${NAME_PREFIX}${name}-fabric`,
+    rootLink: `${NAME_PREFIX}${name}`,
+    fabricCidr: `10.211.${slot}.0/24`,
+    apiserverAddress: `10.211.${slot}.1`,
+    apiserverPort: 6443,
+    clusterCidr: '10.244.0.0/16',
+    serviceCidr: '10.96.0.0/16',
+    kubernetesServiceIp: '10.96.0.1',
+    dnsServiceIp: '10.96.0.10',
+    clusterDomain: 'cluster.local',
+  };
+}
+
+export function nodeLayout(cluster: ClusterLayout, index: number): NodeLayout {
+  const [a, b, c] = cluster.apiserverAddress.split('.');
+  return {
+    index,
+    name: `node-${index}`,
+    netns: `${NAME_PREFIX}${cluster.name}-n${index}`,
+    address: `${a}.${b}.${c}.${10 + index}`,
+    podCidr: `10.244.${index}.0/24`,
+    fabricPort: `n${index}`,
+    stateDir: join(cluster.stateDir, 'nodes', `node-${index}`),
+  };
+}
+
+/** Name of the netns of one pod (unique per pod uid). */
+export function podNetnsName(cluster: ClusterLayout, podUid: string): string {
+  return `${NAME_PREFIX}${cluster.name}-p-${podUid.replace(/-/g, '').slice(0, 12)}`;
+}
+
+export function apiserverUrl(cluster: ClusterLayout): string {
+  return `https://${cluster.apiserverAddress}:${cluster.apiserverPort}`;
+}
