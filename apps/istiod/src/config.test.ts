@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { isMeshError } from '@ambient-mesh/errors';
+import { loadConfig, parseGoDurationMs } from './config.ts';
+
+describe('loadConfig', () => {
+  it('applies upstream defaults when nothing is set', () => {
+    const c = loadConfig({ env: {}, argv: [] });
+    expect(c.podNamespace).toBe('istio-system');
+    expect(c.clusterId).toBe('Kubernetes');
+    expect(c.trustedNodeAccounts).toEqual([{ namespace: 'istio-system', serviceAccount: 'ztunnel' }]);
+    expect(c.secureGrpcAddr).toEqual({ host: '::', port: 15012 });
+    expect(c.httpAddr.port).toBe(8080);
+    expect(c.monitoringAddr.port).toBe(15014);
+    expect(c.debugAddr).toEqual({ host: '127.0.0.1', port: 9876 });
+    expect(c.domain).toBe('cluster.local');
+    expect(c.defaultCertTtlSeconds).toBe(86_400);
+    expect(c.maxCertTtlSeconds).toBe(90 * 86_400);
+    expect(c.logFormat).toBe('text');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads upstream env names and both flag spellings', () => {
+    const c = loadConfig({
+      env: {
+        POD_NAMESPACE: 'mesh',
+        CLUSTER_ID: 'c1',
+        CA_TRUSTED_NODE_ACCOUNTS: 'mesh/zt, other/node',
+        PILOT_ENABLE_AMBIENT: 'false',
+        ISTIOD_CUSTOM_HOST: 'a.example,b.example',
+        ROOT_CA_DIR: '/certs',
+        LOG_FORMAT: 'json',
+      },
+      argv: [
+        '--domain=corp.local',
+        '--httpAddr',
+        ':18080',
+        '-secureGRPCAddr=127.0.0.1:0',
+        '--kubeconfig',
+        'kc',
+      ],
+    });
+    expect(c.podNamespace).toBe('mesh');
+    expect(c.clusterId).toBe('c1');
+    expect(c.trustedNodeAccounts).toEqual([
+      { namespace: 'mesh', serviceAccount: 'zt' },
+      { namespace: 'other', serviceAccount: 'node' },
+    ]);
+    expect(c.enableAmbient).toBe(false);
+    expect(c.customHosts).toEqual(['a.example', 'b.example']);
+    expect(c.rootCaDir).toBe('/certs');
+    expect(c.logFormat).toBe('json');
+    expect(c.domain).toBe('corp.local');
+    expect(c.httpAddr).toEqual({ host: '::', port: 18080 });
+    expect(c.secureGrpcAddr).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(c.kubeconfig).toBe('kc');
+  });
+
+  it('names the variable when a value is bad', () => {
+    const bad: [Record<string, string>, string[], string][] = [
+      [{ LOG_FORMAT: 'xml' }, [], 'LOG_FORMAT'],
+      [{ CA_TRUSTED_NODE_ACCOUNTS: 'nosa' }, [], 'CA_TRUSTED_NODE_ACCOUNTS'],
+      [{ PILOT_ENABLE_AMBIENT: 'maybe' }, [], 'PILOT_ENABLE_AMBIENT'],
+      [{ MAX_WORKLOAD_CERT_TTL: '3 days' }, [], 'MAX_WORKLOAD_CERT_TTL'],
+      [{}, ['--httpAddr=:99999'], '--httpAddr'],
+      [{}, ['--debugAddr=0.0.0.0:9876'], '--debugAddr'],
+      [{}, ['--unknown=1'], '--unknown'],
+    ];
+    for (const [env, argv, name] of bad) {
+      let caught: unknown;
+      try {
+        loadConfig({ env, argv });
+      } catch (err) {
+        caught = err;
+      }
+      expect(isMeshError(caught, 'ISTIOD_CONFIG_INVALID'), name).toBe(true);
+      expect((caught as Error).message).toContain(name);
+    }
+  });
+});
+
+describe('parseGoDurationMs', () => {
+  it('parses Go duration strings', () => {
+    expect(parseGoDurationMs('100ms')).toBe(100);
+    expect(parseGoDurationMs('1h30m')).toBe(5_400_000);
+    expect(parseGoDurationMs('2160h')).toBe(2160 * 3_600_000);
+    expect(parseGoDurationMs('1.5s')).toBe(1500);
+    expect(parseGoDurationMs('')).toBeUndefined();
+    expect(parseGoDurationMs('10')).toBeUndefined();
+    expect(parseGoDurationMs('5d')).toBeUndefined();
+  });
+});

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { parse } from 'yaml';
+import {
+  authorizationPolicyExamples,
+  gatewayExamples,
+  invalidGateways,
+  invalidAuthorizationPolicies,
+  invalidPeerAuthentications,
+  peerAuthenticationExamples,
+} from './crd-examples.ts';
+
+interface Crd {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: {
+    group: string;
+    names: { kind: string; plural: string };
+    versions: {
+      name: string;
+      served: boolean;
+      storage: boolean;
+      schema: { openAPIV3Schema: Record<string, unknown> };
+    }[];
+  };
+}
+
+const CRD_DIR = new URL('../../../../deploy/crds/', import.meta.url);
+
+async function loadCrd(file: string): Promise<Crd> {
+  return parse(await readFile(new URL(file, CRD_DIR), 'utf8')) as Crd;
+}
+
+/** OpenAPI v3 structural schema → JSON Schema (drop Kubernetes extensions). */
+function toJsonSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toJsonSchema);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k.startsWith('x-kubernetes-')) continue;
+    out[k] = toJsonSchema(v);
+  }
+  return out;
+}
+
+function validators(crd: Crd): Map<string, ValidateFunction> {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  return new Map(
+    crd.spec.versions.map(v => [v.name, ajv.compile(toJsonSchema(v.schema.openAPIV3Schema) as object)]),
+  );
+}
+
+const cases = [
+  {
+    file: 'security.istio.io_authorizationpolicies.yaml',
+    kind: 'AuthorizationPolicy',
+    valid: authorizationPolicyExamples,
+    invalid: invalidAuthorizationPolicies,
+  },
+  {
+    file: 'security.istio.io_peerauthentications.yaml',
+    kind: 'PeerAuthentication',
+    valid: peerAuthenticationExamples,
+    invalid: invalidPeerAuthentications,
+  },
+  {
+    file: 'gateway.networking.k8s.io_gateways.yaml',
+    kind: 'Gateway',
+    valid: gatewayExamples,
+    invalid: invalidGateways,
+  },
+];
+
+describe('our CRDs', () => {
+  it('carry the api-approved.kubernetes.io annotation the apiserver requires for *.k8s.io groups', async () => {
+    for (const file of [
+      'gateway.networking.k8s.io_gateways.yaml',
+      'gateway.networking.k8s.io_gatewayclasses.yaml',
+    ]) {
+      const crd = await loadCrd(file);
+      expect(crd.spec.group.endsWith('.k8s.io')).toBe(true);
+      expect(crd.metadata.annotations?.['api-approved.kubernetes.io']).toMatch(/^https:\/\//);
+    }
+  });
+
+  it.each(cases)(
+    '$kind: serves v1 (storage) and v1beta1 with a status subresource',
+    async ({ file, kind }) => {
+      const crd = await loadCrd(file);
+      expect(file.startsWith(`${crd.spec.group}_`)).toBe(true);
+      expect(crd.spec.names.kind).toBe(kind);
+      expect(crd.spec.versions.map(v => [v.name, v.served, v.storage])).toEqual([
+        ['v1', true, true],
+        ['v1beta1', true, false],
+      ]);
+    },
+  );
+
+  it.each(cases)(
+    '$kind: accepts every documented example and rejects bad values',
+    async ({ file, valid, invalid }) => {
+      for (const [version, validate] of validators(await loadCrd(file))) {
+        for (const spec of valid) {
+          const ok = validate({ spec });
+          expect(ok, `${version} ${JSON.stringify(spec)}: ${JSON.stringify(validate.errors)}`).toBe(true);
+        }
+        for (const spec of invalid)
+          expect(validate({ spec }), `${version} ${JSON.stringify(spec)}`).toBe(false);
+      }
+    },
+  );
+});

@@ -1,0 +1,61 @@
+/**
+ * The typed errors of istiod. Codes are stable API and prefixed `ISTIOD_`.
+ *
+ * Errors that cross a stream or event boundary travel as values (result objects, NACK counters,
+ * log records); these classes are what those values carry.
+ */
+import { MeshError } from '@ambient-mesh/errors';
+
+/** A flag or environment variable has a value istiod cannot use. */
+export class ConfigError extends MeshError {
+  constructor(name: string, value: string, expected: string) {
+    super('ISTIOD_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+  }
+}
+
+/** The xDS node id or metadata sent by a proxy does not follow the Istio node format. */
+export class NodeMetadataError extends MeshError {
+  constructor(detail: string) {
+    super(
+      'ISTIOD_NODE_INVALID',
+      `invalid xDS node: ${detail}; the id must be "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>"`,
+    );
+  }
+}
+
+/** A caller could not be authenticated (bad token, wrong namespace, unknown pod, impersonation refused). */
+export class AuthenticationError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('ISTIOD_UNAUTHENTICATED', `authentication failed: ${detail}`, { cause });
+  }
+}
+
+/** A certificate request asked for a lifetime above the allowed maximum. */
+export class CertificateTtlError extends MeshError {
+  constructor(requestedSeconds: number, maxSeconds: number) {
+    super(
+      'ISTIOD_CERT_TTL_TOO_LONG',
+      `requested certificate TTL ${requestedSeconds}s exceeds the maximum ${maxSeconds}s; request a shorter validity_duration`,
+    );
+  }
+}
+
+/** A certificate request could not be signed (bad CSR, CA failure). */
+export class CertificateRequestError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('ISTIOD_CERT_REQUEST_FAILED', `certificate request failed: ${detail}`, { cause });
+  }
+}
+
+/** The mesh CA material (cacerts Secret or istio-ca-secret) is missing or unusable. */
+export class CaMaterialError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super(
+      'ISTIOD_CA_MATERIAL_INVALID',
+      `CA material unusable: ${detail}; check the cacerts / istio-ca-secret Secret`,
+      {
+        cause,
+      },
+    );
+  }
+}

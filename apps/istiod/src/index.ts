@@ -1,0 +1,75 @@
+// istiod as a library: the composition root and the pure WDS generation, for tests, benchmarks
+// and the e2e harness. The executable is `main.ts`.
+
+// Composition
+export { startIstiod } from './istiod.ts';
+export type { IstiodDeps, RunningIstiod } from './istiod.ts';
+export { loadConfig, parseFlags, parseGoDurationMs, ENV, FLAGS, LogFormat } from './config.ts';
+export type { Config, ConfigSources, ListenAddress, ServiceAccountRef } from './config.ts';
+export { createLogger, silentLogger, formatText } from './logger.ts';
+export type { Logger, LoggerOptions } from './logger.ts';
+export { createMetrics } from './metrics.ts';
+export type { IstiodMetrics } from './metrics.ts';
+
+// WDS generation
+export { WdsIndex, TypeUrls, ObjectKinds } from './wds/wds-index.ts';
+export type { ChangeSet, ObjectKind, WdsIndexOptions, WdsResource, WdsTypeUrl } from './wds/wds-index.ts';
+export { buildPodWorkload, podUid, podWorkloadName, canonicalService, nodeLocality } from './wds/workload.ts';
+export type { WorkloadInputs } from './wds/workload.ts';
+export { buildService, serviceHostname, serviceResourceName, loadBalancing } from './wds/service.ts';
+export type { ServiceInputs } from './wds/service.ts';
+export { resolveWaypoint, waypointRefFor } from './wds/waypoint.ts';
+export { compileAuthorizationPolicyObject } from './wds/policies.ts';
+export type { CompiledPolicy, PolicyCompiler, PolicyIssue } from './wds/policies.ts';
+export { renderForDebug } from './wds/debug-view.ts';
+export { contentVersion } from './wds/resource-version.ts';
+
+// xDS and CA
+export { XdsServer } from './xds/delta-server.ts';
+export type { XdsServerOptions, ConnectionStatus } from './xds/delta-server.ts';
+export { DeltaStream } from './xds/delta-stream.ts';
+export type { ResourceSource, TypeSyncStatus } from './xds/delta-stream.ts';
+export { parseNode, ProxyTypes } from './xds/node-info.ts';
+export type { ProxyInfo, ProxyType } from './xds/node-info.ts';
+export { PushQueue, systemTimers } from './xds/push-queue.ts';
+export type { PushBatch, Timers } from './xds/push-queue.ts';
+export { startGrpcServer, Tls13ServerCredentials } from './xds/grpc-server.ts';
+export type { RunningGrpcServer, ServingCredentials } from './xds/grpc-server.ts';
+export { servingDnsNames } from './ca/ca-material.ts';
+export { CaService } from './ca/ca-service.ts';
+export type { PodLookup, CaServiceOptions } from './ca/ca-service.ts';
+export { loadMeshCa, CA_SECRET_NAME } from './ca/ca-bootstrap.ts';
+export type { MeshCa, SecretStore } from './ca/ca-bootstrap.ts';
+export { RootCertPublisher, ROOT_CERT_CONFIGMAP } from './ca/root-cert-publisher.ts';
+export type { ConfigMapStore } from './ca/root-cert-publisher.ts';
+export { authenticateBearer } from './auth/token-review.ts';
+export type { TokenReviewer, TokenReviewStatus, CallerIdentity } from './auth/token-review.ts';
+
+// Kubernetes
+export { KubeWatcher, istiodWatchedKinds, kubeInformerFactory } from './kube/informers.ts';
+export {
+  loadKubeConfig,
+  kubeTokenReviewer,
+  kubeSecretStore,
+  kubeConfigMapStore,
+  kubeStatusPatcher,
+} from './kube/kube-api.ts';
+export type { InformerFactory, WatchedKind } from './kube/informers.ts';
+
+export {
+  writePolicyStatus,
+  policyConditions,
+  PolicyStatusWriter,
+  isTransientStatusError,
+} from './kube/policy-status.ts';
+export type { StatusPatcher, PolicyCondition, PolicyStatusWriterOptions } from './kube/policy-status.ts';
+
+// Errors
+export {
+  ConfigError,
+  NodeMetadataError,
+  AuthenticationError,
+  CertificateTtlError,
+  CertificateRequestError,
+  CaMaterialError,
+} from './errors.ts';

@@ -1,0 +1,17 @@
+// Test and benchmark helpers: Kubernetes object builders, the golden fixture, a scale fixture
+// and a grpc-js delta ADS client. Not for production use.
+export {
+  makePod,
+  makeService,
+  makeNode,
+  makeNamespace,
+  makeAuthorizationPolicy,
+  makePeerAuthentication,
+  makeWaypoint,
+  goldenFixture,
+} from './fixtures.ts';
+export type { PodSpecInput } from './fixtures.ts';
+export { scaleFixture } from './scale-fixture.ts';
+export type { ScaleFixture, ScaleOptions } from './scale-fixture.ts';
+export { DeltaTestClient, ztunnelNode } from './delta-client.ts';
+export type { DeltaClientOptions, ZtunnelNodeOptions } from './delta-client.ts';
