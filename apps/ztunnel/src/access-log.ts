@@ -1,0 +1,69 @@
+/**
+ * The access log (§6.3): pino records with target `access` and upstream's dotted field names.
+ * JSON when `LOG_FORMAT=json`, like every other log line.
+ */
+import type { Logger } from './logging.ts';
+
+export type Direction = 'inbound' | 'outbound';
+
+export interface ConnectionEnds {
+  readonly 'src.addr': string;
+  readonly 'src.workload'?: string | undefined;
+  readonly 'src.namespace'?: string | undefined;
+  /** Only set for mTLS. */
+  readonly 'src.identity'?: string | undefined;
+  /** The TCP next hop (e.g. `podIP:15008`). */
+  readonly 'dst.addr': string;
+  /** The CONNECT `:authority`. */
+  readonly 'dst.hbone_addr'?: string | undefined;
+  readonly 'dst.service'?: string | undefined;
+  readonly 'dst.workload'?: string | undefined;
+  readonly 'dst.namespace'?: string | undefined;
+  readonly 'dst.identity'?: string | undefined;
+  readonly direction: Direction;
+}
+
+export interface ConnectionResult {
+  readonly bytesSent: number;
+  readonly bytesRecv: number;
+  readonly durationMs: number;
+  readonly error?: string | undefined;
+}
+
+function defined(ends: ConnectionEnds): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(ends))
+    if (typeof value === 'string' && value !== '') out[key] = value;
+  return out;
+}
+
+export class AccessLog {
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  opened(ends: ConnectionEnds): void {
+    this.#logger.debug(defined(ends), 'connection opened');
+  }
+
+  complete(ends: ConnectionEnds, result: ConnectionResult): void {
+    const fields = {
+      ...defined(ends),
+      bytes_sent: result.bytesSent,
+      bytes_recv: result.bytesRecv,
+      duration: `${Math.round(result.durationMs)}ms`,
+    };
+    if (result.error === undefined) this.#logger.info(fields, 'connection complete');
+    else this.#logger.error({ ...fields, error: result.error }, 'connection complete');
+  }
+
+  /** An early failure (e.g. policy denial before any upstream): only addresses and the error. */
+  failed(ends: Pick<ConnectionEnds, 'src.addr' | 'dst.addr' | 'direction'>, error: string): void {
+    this.#logger.warn(
+      { 'src.addr': ends['src.addr'], 'dst.addr': ends['dst.addr'], direction: ends.direction, error },
+      'connection failed',
+    );
+  }
+}

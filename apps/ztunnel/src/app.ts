@@ -1,0 +1,304 @@
+/**
+ * The composition root of ztunnel (upstream's `app.rs`): builds every component from a `Config`
+ * and injected capabilities, binds the admin, stats and readiness ports, and returns a `Bound`
+ * with the bound addresses and a graceful `shutdown()`. Tests build the same app with fakes.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Client } from '@grpc/grpc-js';
+import { errorMessage } from '@ambient-mesh/errors';
+import type { CertificateFetcher } from '@ambient-mesh/spiffe-certs';
+import { toStruct } from '@ambient-mesh/xds-types';
+import type { JsonObject } from '@ambient-mesh/xds-types';
+import { AccessLog } from './access-log.ts';
+import { adminHandler } from './admin-server.ts';
+import { xdsNodeId, xdsNodeMetadata } from './config.ts';
+import type { Config } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { serveHttp } from './http-server.ts';
+import type { BoundServer } from './http-server.ts';
+import { CaClient } from './identity/ca-client.ts';
+import { CertManager } from './identity/cert-manager.ts';
+import { Logs } from './logging.ts';
+import type { Logger } from './logging.ts';
+import { ZtunnelMetrics } from './metrics.ts';
+import { Readiness } from './readiness.ts';
+import { createProxyState } from './state/proxy-state.ts';
+import type { ProxyStateReader } from './state/proxy-state.ts';
+import { statsHandler } from './stats-server.ts';
+import { systemTimers } from './timers.ts';
+import type { Timers } from './timers.ts';
+import { DeltaXdsClient } from './xds/delta-client.ts';
+import type { DeltaStreamFactory } from './xds/delta-client.ts';
+import { createGrpcClient, deltaStreamFactory } from './xds/grpc-transport.ts';
+import { addressHandler, authorizationHandler } from './xds/handlers.ts';
+import { WorkloadStateManager } from './zds/state-manager.ts';
+import type { WorkloadProxyFactory } from './zds/state-manager.ts';
+import { ZdsClient } from './zds/zds-client.ts';
+import type { ZdsConnector } from './zds/zds-client.ts';
+
+/** What the per-pod proxy factory gets from the app. */
+export interface ProxyInputs {
+  readonly config: Config;
+  readonly state: ProxyStateReader;
+  readonly certificates: CertManager;
+  readonly metrics: ZtunnelMetrics;
+  readonly accessLog: AccessLog;
+  readonly logger: Logger;
+  readonly timers: Timers;
+}
+
+/** Capabilities the app uses; each has a production default. */
+export interface AppDeps {
+  readonly logs?: Logs;
+  readonly timers?: Timers;
+  /** Opens delta ADS streams; default: gRPC to `XDS_ADDRESS`. */
+  readonly xdsConnect?: DeltaStreamFactory;
+  /** Fetches workload certificates; default: CreateCertificate at `CA_ADDRESS`. */
+  readonly caFetch?: CertificateFetcher;
+  /** The ZDS transport; default: none (ZDS disabled, the workload manager task is not registered). */
+  readonly zdsConnector?: ZdsConnector;
+  /** Starts the proxy of one enrolled pod. */
+  readonly proxyFactory?: (inputs: ProxyInputs) => WorkloadProxyFactory;
+  /** How often pending proxies are retried; default 5 s. */
+  readonly pendingRetryMs?: number;
+}
+
+export interface Bound {
+  readonly adminAddress: AddressInfo;
+  readonly statsAddress: AddressInfo;
+  readonly readinessAddress: AddressInfo;
+  readonly readiness: Readiness;
+  readonly state: ProxyStateReader;
+  readonly metrics: ZtunnelMetrics;
+  readonly logs: Logs;
+  /** Graceful: stop accepting, drain proxies within the grace period, then close. Idempotent. */
+  shutdown(): Promise<void>;
+  /** Settles when a shutdown (SIGTERM, `/quitquitquit`) has completed. */
+  readonly terminated: Promise<void>;
+}
+
+export const ReadinessTask = {
+  Xds: 'xds',
+  WorkloadManager: 'workload-manager',
+  Proxy: 'proxy',
+} as const;
+
+/** Fails every start: used until a real per-pod proxy factory is supplied. */
+function unavailableProxyFactory(): WorkloadProxyFactory {
+  return {
+    start: () => Promise.reject(new Error('the per-pod proxy is not available in this build')),
+  };
+}
+
+function readRoot(path: string, variable: string, address: string): Buffer | undefined {
+  if (!address.startsWith('https:')) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError([
+      `${variable}: cannot read the root certificate at ${path} (${errorMessage(err)})`,
+    ]);
+  }
+}
+
+export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
+  const logs = deps.logs ?? new Logs({ format: config.logFormat, level: config.logLevel });
+  const log = logs.for('ztunnel');
+  const timers = deps.timers ?? systemTimers;
+  const metrics = new ZtunnelMetrics();
+  const readiness = new Readiness();
+  readiness.register(ReadinessTask.Xds);
+  readiness.register(ReadinessTask.Proxy);
+  const { state, mutator } = createProxyState();
+  const grpcClients: Client[] = [];
+
+  // Control plane: certificates.
+  let caFetch = deps.caFetch;
+  if (caFetch === undefined) {
+    const client = createGrpcClient({
+      address: config.caAddress,
+      rootCaPem: readRoot(config.caRootCaPath, 'CA_ROOT_CA', config.caAddress),
+      altHostname: config.altCaHostname,
+    });
+    grpcClients.push(client);
+    const ca = new CaClient({
+      client,
+      identity: { tokenPath: config.tokenPath, clusterId: config.clusterId, headers: config.caHeaders },
+      ttlSeconds: config.secretTtlSeconds,
+      impersonate: true,
+    });
+    caFetch = (identity, signal) => ca.fetch(identity, signal);
+  }
+  const certificates = new CertManager({
+    fetch: caFetch,
+    state,
+    nodeName: config.nodeName,
+    logger: logs.for('cert'),
+  });
+
+  // Control plane: WDS.
+  let xdsConnect = deps.xdsConnect;
+  if (xdsConnect === undefined) {
+    const client = createGrpcClient({
+      address: config.xdsAddress,
+      rootCaPem: readRoot(config.xdsRootCaPath, 'XDS_ROOT_CA', config.xdsAddress),
+      altHostname: config.altXdsHostname,
+    });
+    grpcClients.push(client);
+    xdsConnect = deltaStreamFactory(client, {
+      tokenPath: config.tokenPath,
+      clusterId: config.clusterId,
+      headers: config.xdsHeaders,
+    });
+  }
+  const xds = new DeltaXdsClient({
+    connect: xdsConnect,
+    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config) as JsonObject) },
+    handlers: [addressHandler(mutator), authorizationHandler(mutator)],
+    logger: logs.for('xds'),
+    timers,
+    observer: {
+      message: (typeUrl, bytes) => {
+        metrics.xdsMessage(typeUrl, bytes);
+      },
+      terminated: reason => {
+        metrics.xdsTerminated(reason);
+      },
+      synced: () => {
+        readiness.set(ReadinessTask.Xds, true);
+      },
+    },
+  });
+
+  // Data plane: enrolled pods.
+  const accessLog = new AccessLog(logs.for('access'));
+  const proxyFactory = (deps.proxyFactory ?? unavailableProxyFactory)({
+    config,
+    state,
+    certificates,
+    metrics,
+    accessLog,
+    logger: logs.for('proxy'),
+    timers,
+  });
+  const manager = new WorkloadStateManager(proxyFactory, {
+    proxyStarted: () => {
+      metrics.proxyStarted();
+    },
+    proxyStopped: () => {
+      metrics.proxyStopped();
+    },
+    readinessChanged: ready => {
+      readiness.set(ReadinessTask.WorkloadManager, ready);
+    },
+  });
+  metrics.observeWorkloadManager(manager);
+  let zds: ZdsClient | undefined;
+  if (deps.zdsConnector !== undefined) {
+    readiness.register(ReadinessTask.WorkloadManager);
+    zds = new ZdsClient({
+      path: config.inpodUds,
+      connector: deps.zdsConnector,
+      manager,
+      logger: logs.for('zds'),
+      timers,
+    });
+  }
+
+  // Ports.
+  let resolveTerminated: () => void = () => undefined;
+  const terminated = new Promise<void>(resolve => {
+    resolveTerminated = resolve;
+  });
+  let shuttingDown: Promise<void> | undefined;
+  const servers: BoundServer[] = [];
+  let retryTimer: ReturnType<Timers['setTimeout']> | undefined;
+
+  const shutdown = (): Promise<void> => {
+    shuttingDown ??= (async () => {
+      log.info({ gracePeriodMs: config.terminationGracePeriodMs }, 'shutting down: draining proxies');
+      readiness.register('shutdown');
+      if (retryTimer !== undefined) timers.clearTimeout(retryTimer);
+      zds?.stop();
+      xds.stop();
+      let graceTimer: ReturnType<Timers['setTimeout']> | undefined;
+      const graceExpired = new Promise<'timeout'>(resolve => {
+        graceTimer = timers.setTimeout(() => {
+          resolve('timeout');
+        }, config.terminationGracePeriodMs);
+      });
+      const outcome = await Promise.race([manager.drainAll().then(() => 'drained' as const), graceExpired]);
+      if (graceTimer !== undefined) timers.clearTimeout(graceTimer);
+      if (outcome === 'timeout') log.warn('grace period over; closing the remaining connections');
+      certificates.close();
+      for (const client of grpcClients) client.close();
+      await Promise.all(servers.map(s => s.close()));
+      log.info('shutdown complete');
+      resolveTerminated();
+    })();
+    return shuttingDown;
+  };
+
+  try {
+    servers.push(await serveHttp('readiness', config.readinessAddress, readiness.handler()));
+    servers.push(await serveHttp('stats', config.statsAddress, statsHandler(metrics)));
+    servers.push(
+      await serveHttp(
+        'admin',
+        config.adminAddress,
+        adminHandler({
+          config,
+          state,
+          logs,
+          certificates: () => certificates.dump(),
+          workloadState: () => manager.workloadState(),
+          quit: () => {
+            void shutdown();
+          },
+        }),
+      ),
+    );
+  } catch (err) {
+    await Promise.all(servers.map(s => s.close()));
+    certificates.close();
+    for (const client of grpcClients) client.close();
+    throw err;
+  }
+  const [readinessServer, statsServer, adminServer] = servers as [BoundServer, BoundServer, BoundServer];
+
+  xds.start();
+  zds?.start();
+  readiness.set(ReadinessTask.Proxy, true);
+  const retryEvery = deps.pendingRetryMs ?? 5_000;
+  const scheduleRetry = (): void => {
+    if (shuttingDown !== undefined) return;
+    retryTimer = timers.setTimeout(() => {
+      void manager.retryPending().finally(scheduleRetry);
+    }, retryEvery);
+    retryTimer.unref?.();
+  };
+  scheduleRetry();
+  log.info(
+    {
+      admin: `${adminServer.address.address}:${adminServer.address.port}`,
+      stats: `${statsServer.address.address}:${statsServer.address.port}`,
+      readiness: `${readinessServer.address.address}:${readinessServer.address.port}`,
+      xds: config.xdsAddress,
+      zds: zds === undefined ? 'disabled' : config.inpodUds,
+    },
+    'ztunnel started',
+  );
+
+  return {
+    adminAddress: adminServer.address,
+    statsAddress: statsServer.address,
+    readinessAddress: readinessServer.address,
+    readiness,
+    state,
+    metrics,
+    logs,
+    shutdown,
+    terminated,
+  };
+}

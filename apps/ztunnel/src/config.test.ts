@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.ts';
+import { loadConfig, parseDurationSeconds, xdsNodeId, xdsNodeMetadata } from './config.ts';
+
+const BASE = { POD_NAME: 'ztunnel-abc', POD_NAMESPACE: 'istio-system', NODE_NAME: 'node-1' };
+
+describe('loadConfig', () => {
+  it('applies upstream defaults and freezes the result', () => {
+    const config = loadConfig(BASE);
+    expect(config.xdsAddress).toBe('https://istiod.istio-system.svc:15012');
+    expect(config.caAddress).toBe(config.xdsAddress);
+    expect(config.instanceIp).toBe('1.1.1.1');
+    expect(config.clusterId).toBe('Kubernetes');
+    expect(config.secretTtlSeconds).toBe(86_400);
+    expect(config.inpodUds).toBe('/var/run/ztunnel/ztunnel.sock');
+    expect(config.tokenPath).toBe('/var/run/secrets/tokens/istio-token');
+    expect(config.logFormat).toBe('plain');
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads upstream names, Go durations, metadata and extra headers', () => {
+    const config = loadConfig({
+      ...BASE,
+      CA_ADDRESS: 'https://ca.example:15012',
+      ISTIO_META_CLUSTER_ID: 'c1',
+      ISTIO_META_DNS_CAPTURE: 'true',
+      ISTIO_METAJSON_LABELS: '{"a":"b"}',
+      SECRET_TTL: '1h30m',
+      LOG_FORMAT: 'json',
+      INPOD_UDS: '/run/z.sock',
+      XDS_HEADER_X_TENANT: 't1',
+    });
+    expect(config.caAddress).toBe('https://ca.example:15012');
+    expect(config.clusterId).toBe('c1');
+    expect(config.secretTtlSeconds).toBe(5400);
+    expect(config.logFormat).toBe('json');
+    expect(config.proxyMetadata).toEqual({ CLUSTER_ID: 'c1', DNS_CAPTURE: 'true', LABELS: { a: 'b' } });
+    expect(config.xdsHeaders).toEqual({ 'x-tenant': 't1' });
+    expect(config.inpodUds).toBe('/run/z.sock');
+  });
+
+  it('prefers CLUSTER_ID over ISTIO_META_CLUSTER_ID', () => {
+    expect(loadConfig({ ...BASE, CLUSTER_ID: 'a', ISTIO_META_CLUSTER_ID: 'b' }).clusterId).toBe('a');
+  });
+
+  it('reports every invalid variable in one ConfigError', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ XDS_ADDRESS: 'not a url', SECRET_TTL: 'forever', INSTANCE_IP: 'x', LOG_FORMAT: 'xml' });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems).toHaveLength(8);
+    expect(problems.join('\n')).toMatch(/POD_NAME: required/);
+    expect(problems.join('\n')).toMatch(/SECRET_TTL: "forever"/);
+    expect((caught as ConfigError).code).toBe('ZTUNNEL_CONFIG_INVALID');
+  });
+});
+
+describe('parseDurationSeconds', () => {
+  it('parses Go durations and bare seconds', () => {
+    expect(parseDurationSeconds('24h0m0s')).toBe(86_400);
+    expect(parseDurationSeconds('500ms')).toBe(0.5);
+    expect(parseDurationSeconds('30')).toBe(30);
+    expect(parseDurationSeconds('1x')).toBeUndefined();
+    expect(parseDurationSeconds('')).toBeUndefined();
+  });
+});
+
+describe('xDS node', () => {
+  it('builds the node id and metadata as upstream ztunnel does', () => {
+    const config = loadConfig({ ...BASE, INSTANCE_IP: '10.0.0.5', ISTIO_META_DNS_CAPTURE: 'true' });
+    expect(xdsNodeId(config)).toBe(
+      'ztunnel~10.0.0.5~ztunnel-abc.istio-system~istio-system.svc.cluster.local',
+    );
+    expect(xdsNodeMetadata(config)).toEqual({
+      NAME: 'ztunnel-abc',
+      NAMESPACE: 'istio-system',
+      INSTANCE_IPS: '10.0.0.5',
+      NODE_NAME: 'node-1',
+      CLUSTER_ID: 'Kubernetes',
+      DNS_CAPTURE: 'true',
+    });
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * Workload certificates of the node: one per identity, kept by spiffe-certs' `CertificateCache`
+ * (refresh at half-life, backoff on failure, old certificate kept until it expires).
+ *
+ * The manager prefetches the identity of every workload that appears on this node and forgets an
+ * identity when no local workload uses it any more. It also renders the `certificates` section
+ * of `/config_dump`.
+ */
+import { X509Certificate } from 'node:crypto';
+import { CertificateCache, SpiffeId } from '@ambient-mesh/spiffe-certs';
+import type { CertificateFetcher, Clock, WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
+import { errorMessage } from '@ambient-mesh/errors';
+import type { Logger } from '../logging.ts';
+import type { ProxyStateReader } from '../state/proxy-state.ts';
+
+export interface CertDumpEntry {
+  readonly pem: string;
+  readonly serialNumber: string;
+  readonly validFrom: string;
+  readonly expirationTime: string;
+}
+
+export interface CertificateDump {
+  readonly identity: string;
+  readonly state: 'Available' | 'Initializing' | 'Unavailable';
+  readonly certChain: readonly CertDumpEntry[];
+  readonly rootCerts: readonly CertDumpEntry[];
+}
+
+export interface CertManagerOptions {
+  readonly fetch: CertificateFetcher;
+  readonly state: ProxyStateReader;
+  readonly nodeName: string;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+}
+
+function dumpCert(pem: string): CertDumpEntry {
+  const cert = new X509Certificate(pem);
+  return {
+    pem,
+    serialNumber: cert.serialNumber,
+    validFrom: new Date(cert.validFrom).toISOString(),
+    expirationTime: new Date(cert.validTo).toISOString(),
+  };
+}
+
+export class CertManager {
+  readonly cache: CertificateCache;
+  readonly #options: CertManagerOptions;
+  readonly #unsubscribe: () => void;
+
+  constructor(options: CertManagerOptions) {
+    this.#options = options;
+    this.cache = new CertificateCache(
+      options.clock === undefined ? { fetch: options.fetch } : { fetch: options.fetch, clock: options.clock },
+    );
+    // Every pod proxy listens for its identity's renewals: one listener per enrolled pod.
+    this.cache.setMaxListeners(0);
+    const log = options.logger;
+    this.cache.on('issued', ({ identity, certificate }) => {
+      log.info({ identity: identity.uri, expires: certificate.notAfter.toISOString() }, 'certificate issued');
+    });
+    this.cache.on('renewed', ({ identity, certificate }) => {
+      log.info(
+        { identity: identity.uri, expires: certificate.notAfter.toISOString() },
+        'certificate renewed',
+      );
+    });
+    this.cache.on('renewal-failed', ({ identity, error, retryInMs, current }) => {
+      log.warn(
+        { identity: identity.uri, error: errorMessage(error), retryInMs, keptCurrent: current !== undefined },
+        'certificate fetch failed',
+      );
+    });
+    this.cache.on('expired', ({ identity }) => {
+      log.error({ identity: identity.uri }, 'certificate expired before it could be renewed');
+    });
+    this.#unsubscribe = options.state.subscribe(() => {
+      this.#reconcile();
+    });
+    this.#reconcile();
+  }
+
+  /** The certificate for `identity`, fetching it if needed. */
+  get(identity: string): Promise<WorkloadCertificate> {
+    return this.cache.get(SpiffeId.parse(identity));
+  }
+
+  #reconcile(): void {
+    const wanted = new Map<string, SpiffeId>();
+    for (const workload of this.#options.state.workloadsOnNode(this.#options.nodeName)) {
+      if (!SpiffeId.isValid(workload.identity)) continue;
+      wanted.set(workload.identity, SpiffeId.parse(workload.identity));
+    }
+    const held = new Set<string>();
+    for (const identity of this.cache.identities()) {
+      held.add(identity.uri);
+      if (!wanted.has(identity.uri)) this.cache.forget(identity);
+    }
+    for (const [uri, identity] of wanted) if (!held.has(uri)) this.cache.prefetch(identity);
+  }
+
+  dump(): CertificateDump[] {
+    return this.cache.identities().map(identity => {
+      const current = this.cache.peek(identity);
+      if (current === undefined)
+        return { identity: identity.uri, state: 'Initializing', certChain: [], rootCerts: [] };
+      return {
+        identity: identity.uri,
+        state: 'Available',
+        certChain: current.certChain.map(dumpCert),
+        rootCerts: current.roots.roots.map(c => dumpCert(c.toString())),
+      };
+    });
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    this.cache.close();
+  }
+}

@@ -1,0 +1,132 @@
+// Composition root
+export { build, ReadinessTask } from './app.ts';
+export type { AppDeps, Bound, ProxyInputs } from './app.ts';
+
+// Configuration and logging
+export {
+  DEFAULT_INPOD_UDS,
+  DEFAULT_ISTIOD_ADDRESS,
+  DEFAULT_ROOT_CA_PATH,
+  DEFAULT_TOKEN_PATH,
+  Env,
+  INPOD_PACKET_MARK,
+  LOG_LEVELS,
+  LogFormat,
+  loadConfig,
+  parseDurationSeconds,
+  xdsNodeId,
+  xdsNodeMetadata,
+} from './config.ts';
+export type { Config, ListenAddress, LogLevel, OrigSrcMode } from './config.ts';
+export { Logs, isLogLevel, plainDestination } from './logging.ts';
+export type { Logger, LogsOptions } from './logging.ts';
+
+// Errors
+export {
+  BindError,
+  CaRequestError,
+  ConfigError,
+  ResourceInvalidError,
+  TokenUnreadableError,
+  WorkloadUnavailableError,
+  XdsStreamError,
+  ZdsProtocolError,
+  ZtunnelErrorCode,
+} from './errors.ts';
+
+// State
+export { createProxyState, StateMutator } from './state/proxy-state.ts';
+export type {
+  Endpoint,
+  ProxyStateReader,
+  StateChange,
+  StateListener,
+  StateSnapshot,
+} from './state/proxy-state.ts';
+export { convertAddress, convertService, convertWorkload, spiffeIdentity } from './state/convert-address.ts';
+export { convertAuthorization } from './state/convert-policy.ts';
+export type { Converted } from './state/validation.ts';
+export type {
+  Address,
+  Authorization,
+  GatewayAddress,
+  PolicyMatch,
+  Service,
+  StringMatch,
+  Workload,
+} from './state/types.ts';
+
+// Control plane clients
+export { DeltaXdsClient } from './xds/delta-client.ts';
+export type {
+  DeltaStream,
+  DeltaStreamFactory,
+  DeltaXdsClientOptions,
+  IncomingResource,
+  RejectedResource,
+  XdsClientObserver,
+  XdsResourceHandler,
+} from './xds/delta-client.ts';
+export { addressHandler, authorizationHandler } from './xds/handlers.ts';
+export { callMetadata, createGrpcClient, deltaStreamFactory } from './xds/grpc-transport.ts';
+export type { CallIdentity, GrpcTarget } from './xds/grpc-transport.ts';
+export { CaClient } from './identity/ca-client.ts';
+export type { CaClientOptions } from './identity/ca-client.ts';
+export { CertManager } from './identity/cert-manager.ts';
+export type { CertDumpEntry, CertificateDump, CertManagerOptions } from './identity/cert-manager.ts';
+
+// ZDS
+export { WorkloadStateManager } from './zds/state-manager.ts';
+export type {
+  NetnsHandle,
+  ProxyPhase,
+  RunningProxy,
+  WorkloadInfo,
+  WorkloadProxyFactory,
+  WorkloadStateEntry,
+  ZdsReply,
+  ZdsRequest,
+} from './zds/state-manager.ts';
+export { ZDS_MAX_MESSAGE, ZdsClient } from './zds/zds-client.ts';
+export type { ZdsConnection, ZdsConnector, ZdsMessage } from './zds/zds-client.ts';
+export { netnsZdsConnector } from './zds/netns-connector.ts';
+
+// Ports, metrics, access log
+export { Readiness } from './readiness.ts';
+export { ISTIO_COMPAT_VERSION, TRAFFIC_LABELS, ZtunnelMetrics, trafficLabels } from './metrics.ts';
+export type { Reporter, ResponseFlags, TrafficLabelName, TrafficLabels } from './metrics.ts';
+export { AccessLog } from './access-log.ts';
+export type { ConnectionEnds, ConnectionResult, Direction } from './access-log.ts';
+export { Backoff, systemTimers } from './timers.ts';
+export type { BackoffOptions, TimerHandle, Timers } from './timers.ts';
+
+// Per-pod proxy
+export {
+  InPodProxy,
+  INBOUND_HBONE_PORT,
+  INBOUND_PLAINTEXT_PORT,
+  OUTBOUND_PORT,
+} from './proxy/inpod-proxy.ts';
+export type { InPodProxyOptions } from './proxy/inpod-proxy.ts';
+export { inPodProxyFactory } from './proxy/inpod-factory.ts';
+export { LocalWorkload } from './proxy/local-workload.ts';
+export type { LocalState, LocalWorkloadOptions } from './proxy/local-workload.ts';
+export { guessInboundService } from './proxy/inbound-service.ts';
+export type { InPodFactoryOptions, PodSocketsFactory } from './proxy/inpod-factory.ts';
+export { loopbackPodSockets, whenConnected } from './proxy/pod-sockets.ts';
+export type { LoopbackPodOptions, PodConnectRequest, PodSockets } from './proxy/pod-sockets.ts';
+export { netnsPodSockets } from './proxy/netns-pod-sockets.ts';
+export type { NetnsPodSocketsOptions } from './proxy/netns-pod-sockets.ts';
+export {
+  eligibleEndpoints,
+  HBONE_PORT,
+  isLoopback,
+  PROXY_PORTS,
+  routeOutbound,
+  targetPort,
+} from './proxy/route.ts';
+export type { Destination, OutboundRoute, RouteOptions } from './proxy/route.ts';
+export { authorizeConnection, toWireAuthorization } from './proxy/rbac.ts';
+export type { ConnectionContext, L4Decision } from './proxy/rbac.ts';
+export { connectionLabels } from './proxy/traffic-labels.ts';
+export type { ConnectionParties } from './proxy/traffic-labels.ts';

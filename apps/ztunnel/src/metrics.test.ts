@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { TRAFFIC_LABELS, trafficLabels, ZtunnelMetrics } from './metrics.ts';
+
+describe('ZtunnelMetrics', () => {
+  it('exposes the upstream traffic counters with every label in upstream order', async () => {
+    const metrics = new ZtunnelMetrics();
+    const labels = trafficLabels({
+      reporter: 'destination',
+      source_workload: 'app-a',
+      source_principal: 'spiffe://cluster.local/ns/default/sa/sa-a',
+      destination_workload: 'app-b',
+      connection_security_policy: 'mutual_tls',
+    });
+    metrics.connectionOpened(labels);
+    metrics.connectionClosed(labels, { fromClient: 10, toClient: 20 });
+    const text = await metrics.render();
+    const line = text.split('\n').find(l => l.startsWith('istio_tcp_connections_opened_total{'));
+    expect(line).toBeDefined();
+    const names = [...(line ?? '').matchAll(/(\w+)="/g)].map(m => m[1]);
+    expect(names).toEqual([...TRAFFIC_LABELS]);
+    expect(line).toContain('reporter="destination"');
+    expect(line).toContain('source_canonical_service="unknown"');
+    expect(line).toContain('request_protocol="tcp"');
+    expect(line).toContain('response_flags="-"');
+    expect(line?.endsWith(' 1')).toBe(true);
+    expect(text).toMatch(/^istio_tcp_connections_closed_total\{.*\} 1$/m);
+    expect(text).toMatch(/^istio_tcp_received_bytes_total\{.*\} 10$/m);
+    expect(text).toMatch(/^istio_tcp_sent_bytes_total\{.*\} 20$/m);
+  });
+
+  it('exposes build, xDS and workload-manager metrics under their upstream names', async () => {
+    const metrics = new ZtunnelMetrics();
+    metrics.observeWorkloadManager({ activeCount: 3, pendingCount: 1 });
+    metrics.xdsMessage('type.googleapis.com/istio.workload.Address', 120);
+    metrics.xdsTerminated('error');
+    metrics.proxyStarted();
+    const text = await metrics.render();
+    expect(text).toContain('istio_build{component="ztunnel",tag="1.27.0"} 1');
+    expect(text).toContain('istio_xds_message_total{url="type.googleapis.com/istio.workload.Address"} 1');
+    expect(text).toContain(
+      'istio_xds_message_bytes_total{url="type.googleapis.com/istio.workload.Address"} 120',
+    );
+    expect(text).toContain('istio_xds_connection_terminations_total{reason="error"} 1');
+    expect(text).toContain('workload_manager_active_proxy_count 3');
+    expect(text).toContain('workload_manager_pending_proxy_count 1');
+    expect(text).toContain('workload_manager_proxies_started_total 1');
+    expect(text).toContain('workload_manager_proxies_stopped_total 0');
+  });
+});

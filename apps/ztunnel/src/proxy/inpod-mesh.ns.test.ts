@@ -1,0 +1,351 @@
+/**
+ * Namespaced tier (root): two pod netns on one test node, the in-pod redirection rules applied
+ * (nft-rules), both pods enrolled over ZDS, a test delta-xDS server and a test CA.
+ * A → ztunnel:15001 (in A) → HBONE mTLS → ztunnel:15008 (in B) → B, with B seeing A's pod IP.
+ */
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectInNetns, listenInNetns, netnsInode } from '@ambient-mesh/netns';
+import { InpodRedirection, netnsExecutor } from '@ambient-mesh/nft-rules';
+import { createLocalFetcher, createTestCa } from '@ambient-mesh/spiffe-certs/testing';
+import type { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
+import { packAny, TypeUrl, WorkloadRequestCodec, WorkloadResponseCodec } from '@ambient-mesh/xds-types';
+import { build } from '../app.ts';
+import type { Bound } from '../app.ts';
+import { loadConfig } from '../config.ts';
+import type { Config } from '../config.ts';
+import { TestDeltaXdsServer } from '../testing/delta-xds-server.ts';
+import { captureLogs } from '../testing/log-capture.ts';
+import { captureOn, createTestNode } from '../testing/node-netns.ts';
+import type { TestNode, TestPod } from '../testing/node-netns.ts';
+import { waitFor } from '../testing/wait.ts';
+import type { ZdsConnector, ZdsMessage } from '../zds/zds-client.ts';
+import { inPodProxyFactory } from './inpod-factory.ts';
+import { netnsPodSockets } from './netns-pod-sockets.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tokenFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ztunnel-ns-'));
+  cleanups.push(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  writeFileSync(join(dir, 'istio-token'), 'token');
+  return join(dir, 'istio-token');
+}
+
+function podAddress(pod: TestPod) {
+  const uid = `Kubernetes//Pod/default/${pod.name}`;
+  return {
+    name: uid,
+    version: '1',
+    resource: packAny(TypeUrl.ADDRESS, {
+      workload: {
+        uid,
+        name: pod.name,
+        namespace: 'default',
+        serviceAccount: `sa-${pod.name}`,
+        node: 'node-1',
+        addresses: [Uint8Array.from(pod.ip.split('.').map(Number))],
+        tunnelProtocol: 1,
+      },
+    }),
+  };
+}
+
+interface Setup {
+  readonly node: TestNode;
+  readonly a: TestPod;
+  readonly b: TestPod;
+  readonly xds: TestDeltaXdsServer;
+  readonly ca: CertificateAuthority;
+  readonly config: Config;
+  readonly peersOfB: string[];
+}
+
+async function setup(label: string): Promise<Setup> {
+  const node = createTestNode(label, ['a', 'b']);
+  cleanups.push(() => {
+    node.remove();
+  });
+  const [a, b] = node.pods as [TestPod, TestPod];
+  for (const pod of [a, b]) {
+    await new InpodRedirection(netnsExecutor({ name: pod.netns }), {
+      dnsCapture: false,
+      ipv6: false,
+    }).apply();
+  }
+  const peersOfB: string[] = [];
+  const echo: Server = createServer({ allowHalfOpen: true }, socket => {
+    peersOfB.push(socket.remoteAddress ?? '');
+    socket.on('error', () => undefined);
+    socket.pipe(socket);
+  });
+  await listenInNetns(b.fd, { host: '0.0.0.0', port: 8080 }, echo);
+  cleanups.push(() => echo.close());
+  const xds = new TestDeltaXdsServer();
+  const xdsAddress = await xds.start();
+  cleanups.push(() => xds.stop());
+  const ca = await createTestCa();
+  const config: Config = {
+    ...loadConfig({
+      POD_NAME: 'ztunnel',
+      POD_NAMESPACE: 'istio-system',
+      NODE_NAME: 'node-1',
+      XDS_ADDRESS: xdsAddress,
+    }),
+    adminAddress: { host: '127.0.0.1', port: 0 },
+    statsAddress: { host: '127.0.0.1', port: 0 },
+    readinessAddress: { host: '127.0.0.1', port: 0 },
+    terminationGracePeriodMs: 1_000,
+    tokenPath: tokenFile(),
+  };
+  return { node, a, b, xds, ca, config, peersOfB };
+}
+
+interface StartOptions {
+  /** Enrol the pods before istiod has sent their workloads (push them with `pushWds`). */
+  readonly wdsAfterAdd?: boolean;
+  readonly lookupTimeoutMs?: number;
+  /** Receives the `error` of every ZDS WorkloadResponse ('' = ACK). */
+  readonly replies?: string[];
+}
+
+function pushWds(s: Setup): void {
+  s.xds.push({ typeUrl: TypeUrl.ADDRESS, resources: [podAddress(s.a), podAddress(s.b)] });
+}
+
+/** Starts a ztunnel, feeds it WDS, and enrols both pods with a ZDS snapshot. */
+async function startZtunnel(s: Setup, options: StartOptions = {}): Promise<Bound> {
+  let deliver: ((message: ZdsMessage) => void) | undefined;
+  const replies = options.replies ?? [];
+  let hello = true;
+  const connector: ZdsConnector = {
+    connect: () => ({
+      send: data => {
+        if (!hello) replies.push(WorkloadResponseCodec.decode(data).ack?.error ?? '');
+        hello = false;
+      },
+      onMessage: listener => {
+        deliver = listener;
+      },
+      onClose: () => undefined,
+      close: () => undefined,
+    }),
+    // The pod fds belong to the test topology, which closes them.
+    netns: fd => ({ inode: String(netnsInode(fd)), fd, close: () => undefined }),
+    closeFd: () => undefined,
+  };
+  const bound = await build(s.config, {
+    logs: captureLogs().logs,
+    caFetch: createLocalFetcher(s.ca),
+    zdsConnector: connector,
+    proxyFactory: inPodProxyFactory({
+      sockets: ({ netns }) => netnsPodSockets({ netns, mark: 0x539, origSrc: 'try' }),
+      ...(options.lookupTimeoutMs === undefined ? {} : { lookupTimeoutMs: options.lookupTimeoutMs }),
+    }),
+  });
+  cleanups.push(() => bound.shutdown());
+  const streams = s.xds.streams;
+  await waitFor(() => s.xds.streams > streams && deliver !== undefined, 'xDS and ZDS connections');
+  if (options.wdsAfterAdd !== true) pushWds(s);
+  s.xds.push({ typeUrl: TypeUrl.AUTHORIZATION, resources: [] });
+  for (const pod of [s.a, s.b]) {
+    const add = WorkloadRequestCodec.encode({
+      add: {
+        uid: `uid-${pod.name}`,
+        workloadInfo: { name: pod.name, namespace: 'default', serviceAccount: `sa-${pod.name}` },
+      },
+    });
+    deliver?.({ data: Buffer.from(add), fds: [pod.fd], truncated: false });
+  }
+  deliver?.({
+    data: Buffer.from(WorkloadRequestCodec.encode({ snapshotSent: {} })),
+    fds: [],
+    truncated: false,
+  });
+  if (options.wdsAfterAdd === true) {
+    await waitFor(() => replies.length >= 3, 'ZDS replies to both Adds and SnapshotSent');
+    return bound;
+  }
+  await waitFor(() => bound.readiness.ready, 'ztunnel ready', 15_000);
+  return bound;
+}
+
+/** The app in A opens TCP to B:8080 (captured by the rules) and reads the echo. */
+function echoFromA(s: Setup, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connectInNetns(s.a.fd, { host: s.b.ip, port: 8080 });
+    let echoed = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no echo within 10 s (got ${JSON.stringify(echoed)})`));
+    }, 10_000);
+    socket.on('connect', () => socket.write(payload));
+    socket.on('data', chunk => {
+      echoed += String(chunk);
+      if (echoed.length >= payload.length) {
+        clearTimeout(timer);
+        socket.end();
+        resolve(echoed);
+      }
+    });
+    socket.on('error', err => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (echoed.length < payload.length) reject(new Error(`closed after ${JSON.stringify(echoed)}`));
+    });
+  });
+}
+
+describe('in-pod mesh (namespaced tier)', () => {
+  it("carries A → B over HBONE mTLS: B sees A's IP and the veth shows only TLS on 15008", async () => {
+    const s = await setup('mtls');
+    await startZtunnel(s);
+    const marker = `plaintext-marker-${Date.now()}`;
+    const capture = await captureOn(s.node.netns, s.b.hostVeth, marker);
+    const echoed = await echoFromA(s, marker);
+    const summary = await capture.stop();
+    expect(echoed).toBe(marker);
+    expect(s.peersOfB).toEqual([s.a.ip]);
+    expect(summary.plaintext).toBe(0);
+    expect(summary.hbone).toBeGreaterThan(0);
+    expect(summary.otherTcpPorts).not.toContain(8080);
+  });
+
+  it('serves the enrolled pods again after a ztunnel restart', async () => {
+    const s = await setup('restart');
+    const first = await startZtunnel(s);
+    expect(await echoFromA(s, 'before restart')).toBe('before restart');
+    await first.shutdown();
+    await startZtunnel(s);
+    expect(await echoFromA(s, 'after restart')).toBe('after restart');
+    expect(s.peersOfB).toEqual([s.a.ip, s.a.ip]);
+  });
+});
+
+describe('in-pod mesh policy (namespaced tier)', () => {
+  it('refuses A → B under a DENY policy for B and reports DENY at the destination', async () => {
+    const s = await setup('deny');
+    const bound = await startZtunnel(s);
+    expect(await echoFromA(s, 'allowed')).toBe('allowed');
+    const acks = s.xds.requestsFor(TypeUrl.AUTHORIZATION).length;
+    s.xds.push({
+      typeUrl: TypeUrl.AUTHORIZATION,
+      resources: [
+        {
+          name: 'default/deny-b',
+          version: '1',
+          resource: packAny(TypeUrl.AUTHORIZATION, {
+            name: 'deny-b',
+            namespace: 'default',
+            scope: 1,
+            action: 1,
+            rules: [{ clauses: [{ matches: [{ destinationPorts: [8080] }] }] }],
+          }),
+        },
+      ],
+    });
+    await waitFor(() => s.xds.requestsFor(TypeUrl.AUTHORIZATION).length > acks, 'policy ACK');
+    await expect(echoFromA(s, 'denied')).rejects.toThrow(/closed after ""/);
+    const metrics = await (await fetch(`http://127.0.0.1:${bound.statsAddress.port}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^istio_tcp_connections_opened_total\{reporter="destination".*response_flags="DENY".*\} 1$/m,
+    );
+    expect(s.peersOfB).toEqual([s.a.ip]);
+  });
+});
+
+describe('calls to ztunnel ports from a pod (namespaced tier)', () => {
+  /** Connects from A, sends a byte, and reports what came back before the connection ended. */
+  function probe(s: Setup, host: string, port: number): Promise<{ connected: boolean; received: string }> {
+    return new Promise(resolve => {
+      const socket = connectInNetns(s.a.fd, { host, port });
+      let connected = false;
+      let received = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+      }, 5_000);
+      socket.on('connect', () => {
+        connected = true;
+        socket.write('GET / HTTP/1.1\r\n\r\n');
+      });
+      socket.on('data', chunk => (received += String(chunk)));
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve({ connected, received });
+      });
+    });
+  }
+
+  it('rejects the pod calling 15001/15006/15008 on itself, on localhost, or plain TCP to a peer 15008', async () => {
+    const s = await setup('selfcall');
+    const bound = await startZtunnel(s);
+    const targets: [string, number][] = [
+      [s.a.ip, 15001],
+      [s.a.ip, 15006],
+      ['127.0.0.1', 15001],
+      ['127.0.0.1', 15006],
+      [s.b.ip, 15008],
+    ];
+    for (const [host, port] of targets) {
+      const result = await probe(s, host, port);
+      expect({ host, port, received: result.received }).toEqual({ host, port, received: '' });
+    }
+    expect(s.peersOfB).toEqual([]);
+    // The mesh still works afterwards.
+    expect(await echoFromA(s, 'still fine')).toBe('still fine');
+    expect(bound.readiness.ready).toBe(true);
+  });
+});
+
+describe('in-pod mesh with pods enrolled before their WDS workloads (namespaced tier)', () => {
+  it('ACKs the Adds with listeners bound, and serves a connection made before the workloads arrive', async () => {
+    const s = await setup('latewds');
+    const replies: string[] = [];
+    await startZtunnel(s, { wdsAfterAdd: true, replies });
+    expect(replies).toEqual(['', '', '']);
+
+    // The app in A connects to B: captured to ztunnel's 15001 in A, which is already listening.
+    const early = connectInNetns(s.a.fd, { host: s.b.ip, port: 8080 });
+    cleanups.push(() => early.destroy());
+    early.on('error', () => undefined);
+    let echoed = '';
+    early.on('data', chunk => (echoed += String(chunk)));
+    await once(early, 'connect');
+    early.write('early bird');
+
+    pushWds(s);
+    await waitFor(() => echoed === 'early bird', 'the early connection to be served', 10_000);
+    early.end();
+    expect(s.peersOfB).toEqual([s.a.ip]);
+  });
+
+  it('closes a connection that never gets its workload once the bound passes', async () => {
+    const s = await setup('nowds');
+    const replies: string[] = [];
+    const bound = await startZtunnel(s, { wdsAfterAdd: true, replies, lookupTimeoutMs: 300 });
+    expect(replies).toEqual(['', '', '']);
+    await expect(echoFromA(s, 'nobody home')).rejects.toThrow(/closed after ""/);
+    expect(s.peersOfB).toEqual([]);
+    // Served as soon as the workloads arrive.
+    pushWds(s);
+    await waitFor(
+      () => bound.state.workloadByUid('Kubernetes//Pod/default/a') !== undefined,
+      'the workloads',
+    );
+    expect(await echoFromA(s, 'now served')).toBe('now served');
+  });
+});
