@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// Entry point of the cni-agent image (as upstream's install-cni): installs the chained CNI plugin
+// on the node, runs the node agent, and removes the plugin again when the agent stops, so a node
+// without the agent never has a chain entry that would fail every pod's CNI ADD.
+//
+// Node paths arrive through hostPath mounts. Environment (defaults in brackets):
+//   CNI_NET_DIR [/host/etc/cni/net.d]   conflists to chain into (every *.conflist)
+//   CNI_BIN_DIR [/host/opt/cni/bin]     where the plugin launcher is written
+//   CNI_AGENT_RUN_DIR [/var/run/istio-cni]  the node path of the agent's run dir (plugin socket)
+//   CNI_EXCLUDE_NAMESPACES [kube-system]
+//   POD_NAMESPACE [istio-system]        the mesh namespace; the plugin never captures its ztunnel pods
+//   AMBIENT_CNI_PLUGIN_COMMAND  the plugin's command line (the image's ENV)
+//   AMBIENT_CNI_AGENT_COMMAND   the agent's command line (the image's ENV); our args are appended
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const PLUGIN_TYPE = 'ambient-istio-cni';
+const env = process.env;
+const netDir = env.CNI_NET_DIR || '/host/etc/cni/net.d';
+const binDir = env.CNI_BIN_DIR || '/host/opt/cni/bin';
+const runDir = env.CNI_AGENT_RUN_DIR || '/var/run/istio-cni';
+const exclude = (env.CNI_EXCLUDE_NAMESPACES ?? 'kube-system').split(',').filter(s => s !== '');
+const meshNamespace = env.POD_NAMESPACE || 'istio-system';
+const log = msg => process.stderr.write(`install-cni: ${msg}\n`);
+
+function required(name) {
+  const v = env[name]?.trim();
+  if (!v) {
+    log(`${name} is not set (the image sets it; check the image's ENV)`);
+    process.exit(2);
+  }
+  return v;
+}
+
+function writeAtomic(path, text, mode) {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+function conflists() {
+  if (!existsSync(netDir)) return [];
+  return readdirSync(netDir)
+    .filter(f => f.endsWith('.conflist'))
+    .map(f => join(netDir, f));
+}
+
+/** Rewrites every conflist with our entry removed and, when `add`, appended last. */
+function chain(add) {
+  for (const file of conflists()) {
+    let conf;
+    try {
+      conf = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      log(`${file}: not JSON, left alone`);
+      continue;
+    }
+    if (!Array.isArray(conf.plugins)) continue;
+    const plugins = conf.plugins.filter(p => p?.type !== PLUGIN_TYPE);
+    if (add)
+      plugins.push({
+        type: PLUGIN_TYPE,
+        cni_agent_run_dir: runDir,
+        exclude_namespaces: exclude,
+        pod_namespace: meshNamespace,
+      });
+    writeAtomic(file, JSON.stringify({ ...conf, plugins }, null, 2) + '\n', 0o644);
+    log(`${add ? 'chained into' : 'removed from'} ${file}`);
+  }
+}
+
+const pluginCommand = required('AMBIENT_CNI_PLUGIN_COMMAND');
+const agentCommand = required('AMBIENT_CNI_AGENT_COMMAND').split(/\s+/);
+const launcher = join(binDir, PLUGIN_TYPE);
+writeAtomic(launcher, `#!/bin/sh\nexec ${pluginCommand} "$@"\n`, 0o755);
+log(`plugin launcher ${launcher}`);
+chain(true);
+
+const child = spawn(agentCommand[0], [...agentCommand.slice(1), ...process.argv.slice(2)], {
+  stdio: 'inherit',
+});
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    child.kill(signal);
+  });
+}
+child.on('exit', (code, signal) => {
+  chain(false);
+  rmSync(launcher, { force: true });
+  log(`agent exited (${signal ?? code}); plugin removed`);
+  process.exit(code ?? 1);
+});
+child.on('error', e => {
+  log(`cannot start the agent: ${e.message}`);
+});

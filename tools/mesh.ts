@@ -1,0 +1,268 @@
+// The README's bring-up command: `npm run up` (and `npm run down`).
+//
+// up:   starts the local cluster (real kube-apiserver and etcd, nodes and pods as network
+//       namespaces), installs the mesh from deploy/ (CRDs, istiod, cni-agent, ztunnel), deploys a
+//       sample (an echo server and a client in the ambient namespace `sample`) and reports what
+//       works, with where to look next.
+// down: removes the sample and the mesh, then the cluster and everything it made.
+//
+// Run through npm, which starts it as `node --conditions=@ambient-mesh/source tools/mesh.ts`.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  KubeClient,
+  ZTUNNEL_ADMIN_PORT,
+  ZTUNNEL_STATS_PORT,
+  clusterLayout,
+  inNetnsCommand,
+  installMesh,
+  meshStatus,
+  mtlsConnections,
+  uninstallMesh,
+  waitFor,
+  ztunnelMetrics,
+  ztunnelPods,
+  type MeshStatus,
+  type MetricSample,
+  type ZtunnelPod,
+} from '@ambient-mesh/e2e';
+
+const root = new URL('..', import.meta.url).pathname;
+const cli = join(root, 'e2e', 'src', 'cli.ts');
+const CLUSTER = 'local';
+const SAMPLE_NS = 'sample';
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function clusterCli(args: string[]): number {
+  const r = spawnSync(process.execPath, ['--conditions=@ambient-mesh/source', cli, ...args], {
+    stdio: 'inherit',
+  });
+  return r.status ?? 1;
+}
+
+function kubeconfigPath(): string {
+  return join(clusterLayout(CLUSTER, 0).stateDir, 'kubeconfig');
+}
+
+const sample = [
+  {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: SAMPLE_NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
+  },
+  { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'echo', namespace: SAMPLE_NS } },
+  { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'client', namespace: SAMPLE_NS } },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'echo', namespace: SAMPLE_NS },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'echo' } },
+      template: {
+        metadata: { labels: { app: 'echo', version: 'v1' } },
+        spec: {
+          serviceAccountName: 'echo',
+          containers: [{ name: 'echo', image: 'ambient-mesh/echo:dev', ports: [{ containerPort: 8080 }] }],
+        },
+      },
+    },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'echo', namespace: SAMPLE_NS },
+    spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'client', namespace: SAMPLE_NS },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'client' } },
+      template: {
+        metadata: { labels: { app: 'client' } },
+        spec: {
+          serviceAccountName: 'client',
+          containers: [
+            {
+              name: 'client',
+              image: 'ambient-mesh/load-client:dev',
+              // 6 s apart, longer than the echo server's 5 s keep-alive: every request opens a new
+              // connection, so one opened while the pod was still `pending` (not yet captured,
+              // as upstream) is not reused for ever.
+              args: [`http://echo.${SAMPLE_NS}.svc.cluster.local/`, '--forever', '--interval-ms', '6000'],
+            },
+          ],
+        },
+      },
+    },
+  },
+] as const;
+
+function objectPath(o: (typeof sample)[number]): string {
+  const base = o.apiVersion === 'v1' ? '/api/v1' : `/apis/${o.apiVersion}`;
+  const plural = o.kind === 'ServiceAccount' ? 'serviceaccounts' : `${o.kind.toLowerCase()}s`;
+  const ns = 'namespace' in o.metadata ? `/namespaces/${o.metadata.namespace}` : '';
+  return `${base}${ns}/${plural}/${o.metadata.name}`;
+}
+
+function printStatus(status: MeshStatus): void {
+  for (const c of status.components) say(`  ${c.ready ? 'ready    ' : 'NOT READY'} ${c.name}: ${c.detail}`);
+}
+
+async function up(): Promise<number> {
+  const status = clusterCli(['up']);
+  if (status !== 0) return status;
+  const client = KubeClient.fromFile(kubeconfigPath());
+  const nodes = (await client.get<{ items: { metadata: { name: string } }[] }>('/api/v1/nodes')).items.map(
+    n => ({
+      name: n.metadata.name,
+    }),
+  );
+  say('\nInstalling the mesh (deploy/): CRDs, istiod, cni-agent, ztunnel');
+  const mesh = await installMesh(
+    { client, nodes },
+    {
+      progress: line => {
+        say(`  ${line}`);
+      },
+    },
+  );
+  printStatus(mesh);
+
+  say(`\nDeploying the sample in the ambient namespace '${SAMPLE_NS}': echo server and client`);
+  for (const o of sample) {
+    await client.request('PATCH', objectPath(o), {
+      body: o,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: 'ambient-mesh-up', force: true },
+    });
+  }
+  const enrolled = await waitFor(
+    'the sample pods to be enrolled',
+    async () => {
+      const pods = await client.get<{
+        items: { metadata: { name: string; annotations?: Record<string, string> } }[];
+      }>(`/api/v1/namespaces/${SAMPLE_NS}/pods`);
+      const states = pods.items.map(p => [
+        p.metadata.name,
+        p.metadata.annotations?.['ambient.istio.io/redirection'],
+      ]);
+      return states.length >= 2 && states.every(([, s]) => s === 'enabled') ? states : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 1_000 },
+  ).catch(() => undefined);
+  if (enrolled === undefined)
+    say('  the sample pods were not enrolled within 120 s: see `kubectl -n sample get pods`');
+  else for (const [name, state] of enrolled) say(`  ${name}: ambient.istio.io/redirection=${state}`);
+
+  const ztunnelReady = mesh.components.find(c => c.name === 'ztunnel')?.ready ?? false;
+  say(
+    ztunnelReady
+      ? '\nztunnel is running on every node; waiting for a request of the client to the echo server over mTLS'
+      : '\nztunnel is not ready on every node, so traffic of enrolled pods may not be carried (see above).',
+  );
+  const layout = clusterLayout(CLUSTER, 0);
+  const seen = await waitFor(
+    'an mTLS connection from client to echo in ztunnel metrics',
+    async () => {
+      for (const pod of await ztunnelPods(client, layout)) {
+        const hit = mtlsConnections(await ztunnelMetrics(pod)).find(
+          s =>
+            s.labels.reporter === 'destination' &&
+            s.labels.source_principal?.endsWith(`/ns/${SAMPLE_NS}/sa/client`) === true &&
+            s.labels.destination_principal?.endsWith(`/ns/${SAMPLE_NS}/sa/echo`) === true,
+        );
+        if (hit !== undefined) return { pod, hit };
+      }
+      return undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 1_000 },
+  ).catch(() => undefined);
+  const pods = await ztunnelPods(client, layout).catch((): ZtunnelPod[] => []);
+  if (seen === undefined) {
+    say('  no mTLS connection from client to echo was counted within 90 s: see the logs below');
+  } else printConnection(seen.pod, seen.hit);
+
+  const example = seen?.pod ?? pods[0];
+  say(
+    [
+      '',
+      'Where to look next:',
+      `  export KUBECONFIG=${kubeconfigPath()}`,
+      '  kubectl get pods -A -o wide',
+      `  kubectl -n ${SAMPLE_NS} logs deploy/client           # the client's requests and answers`,
+      `  kubectl -n ${SAMPLE_NS} get pods -o yaml | grep ambient.istio.io/redirection`,
+      '  kubectl -n istio-system logs ds/ztunnel              # access log: src.identity, dst.identity',
+      '  kubectl -n istio-system logs deploy/istiod',
+      ...(example === undefined
+        ? []
+        : [
+            `  ztunnel on ${example.node} (pod ${example.name}) listens on localhost inside its pod; from this machine:`,
+            `    ${inNetnsCommand(example, ZTUNNEL_ADMIN_PORT, '/config_dump')}    # workloads, services, policies, certificates`,
+            `    ${inNetnsCommand(example, ZTUNNEL_STATS_PORT, '/metrics')}        # istio_tcp_* with both principals`,
+          ]),
+      '  npm run cluster -- status',
+      '  npm run down          # removes the sample, the mesh and the cluster',
+    ].join('\n'),
+  );
+  return seen === undefined ? 1 : 0;
+}
+
+function printConnection(pod: ZtunnelPod, s: MetricSample): void {
+  const l = s.labels;
+  say(
+    [
+      `  OK: ${l.source_workload ?? '?'} -> ${l.destination_workload ?? '?'} over HBONE, connection_security_policy=${l.connection_security_policy ?? '?'}`,
+      `    source identity:      ${l.source_principal ?? '?'}`,
+      `    destination identity: ${l.destination_principal ?? '?'}`,
+      `    (istio_tcp_connections_opened_total=${s.value} reported by the destination ztunnel ${pod.name} on ${pod.node})`,
+    ].join('\n'),
+  );
+}
+
+async function down(): Promise<number> {
+  if (existsSync(kubeconfigPath())) {
+    try {
+      const client = KubeClient.fromFile(kubeconfigPath());
+      const nodes = (
+        await client.get<{ items: { metadata: { name: string } }[] }>('/api/v1/nodes')
+      ).items.map(n => ({ name: n.metadata.name }));
+      say('Removing the sample and the mesh');
+      await client.request('DELETE', `/api/v1/namespaces/${SAMPLE_NS}`).catch(() => undefined);
+      await waitFor(
+        `namespace ${SAMPLE_NS} gone`,
+        async () => ((await client.find(`/api/v1/namespaces/${SAMPLE_NS}`)) === undefined ? true : undefined),
+        { timeoutMs: 90_000, intervalMs: 500 },
+      ).catch(() => undefined);
+      await uninstallMesh(
+        { client, nodes },
+        {
+          progress: line => {
+            say(`  ${line}`);
+          },
+        },
+      );
+      printStatus(await meshStatus({ client, nodes }));
+    } catch (err) {
+      say(
+        `the cluster did not answer (${err instanceof Error ? err.message : String(err)}); removing it anyway`,
+      );
+    }
+  }
+  return clusterCli(['down']);
+}
+
+const command = process.argv[2];
+const run = command === 'up' ? up : command === 'down' ? down : undefined;
+if (run === undefined) {
+  console.error('usage: npm run up | npm run down');
+  process.exitCode = 2;
+} else {
+  process.exitCode = await run();
+}
