@@ -143,6 +143,27 @@ describe('local cluster', () => {
     const answer = JSON.parse(summary.lastBody);
     expect(answer).toMatchObject({ pod: onNode1.metadata!.name, node: 'node-1', url: '/by-ip' });
 
+    // Ready pods reach kube-proxy's Service rules a moment later (EndpointSlice, then kube-proxy's
+    // sync), and the new Service reaches cluster DNS through its watch: wait until the name resolves
+    // through the kube-dns VIP and the Service answers, from node-0, before counting requests.
+    const probe = [
+      "const r = new (require('node:dns').promises.Resolver)({ timeout: 500, tries: 1 });",
+      `r.setServers([${JSON.stringify(cluster.layout.dnsServiceIp)}]);`,
+      "r.resolve4('echo.default.svc.cluster.local').then(([ip]) => require('node:http')",
+      '  .get(`http://${ip}/`, res => process.exit(res.statusCode === 200 ? 0 : 1))',
+      "  .on('error', () => process.exit(1)), () => process.exit(1));",
+    ].join(' ');
+    await waitFor(
+      'echo.default.svc.cluster.local to resolve and answer from node-0',
+      async () => {
+        const r = await runCommand(
+          ['nsenter', `--net=/run/netns/${cluster.nodes[0]!.netns}`, '--', process.execPath, '-e', probe],
+          { allowFailure: true, timeoutMs: 5_000 },
+        );
+        return r.code === 0 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     const byDns = await runToCompletion(
       clientPod('client-dns', 'node-0', ['http://echo.default.svc.cluster.local/by-name', '--count', '6']),
     );
