@@ -47,6 +47,7 @@ export type { TokenReviewer, TokenReviewStatus, CallerIdentity } from './auth/to
 
 // Kubernetes
 export { KubeWatcher, istiodWatchedKinds, kubeInformerFactory } from './kube/informers.ts';
+export { kubeDependencies } from './kube/kube-dependencies.ts';
 export {
   loadKubeConfig,
   kubeTokenReviewer,

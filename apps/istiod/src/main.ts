@@ -5,29 +5,15 @@
 import { errorMessage } from '@ambient-mesh/errors';
 import { loadConfig } from './config.ts';
 import { startIstiod } from './istiod.ts';
-import { istiodWatchedKinds, kubeInformerFactory } from './kube/informers.ts';
-import {
-  kubeConfigMapStore,
-  kubeSecretStore,
-  kubeStatusPatcher,
-  kubeTokenReviewer,
-  loadKubeConfig,
-} from './kube/kube-api.ts';
+import { loadKubeConfig } from './kube/kube-api.ts';
+import { kubeDependencies } from './kube/kube-dependencies.ts';
 import { createLogger } from './logger.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig({ env: process.env, argv: process.argv.slice(2) });
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const kc = loadKubeConfig(config.kubeconfig);
-  const istiod = await startIstiod(config, {
-    logger,
-    reviewer: kubeTokenReviewer(kc),
-    secrets: kubeSecretStore(kc),
-    configMaps: kubeConfigMapStore(kc),
-    informerFactory: kubeInformerFactory(kc),
-    kinds: istiodWatchedKinds(kc),
-    statusPatcher: kubeStatusPatcher(kc),
-  });
+  const istiod = await startIstiod(config, { logger, ...kubeDependencies(kc) });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

@@ -6,12 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
   createLogger,
-  istiodWatchedKinds,
-  kubeConfigMapStore,
-  kubeInformerFactory,
-  kubeSecretStore,
-  kubeStatusPatcher,
-  kubeTokenReviewer,
+  kubeDependencies,
   loadConfig,
   loadKubeConfig,
   startIstiod,
@@ -59,12 +54,7 @@ export async function startOurIstiod(options: {
   const kc = loadKubeConfig(config.kubeconfig);
   const istiod = await startIstiod(config, {
     logger: createLogger({ format: config.logFormat, level: config.logLevel }),
-    reviewer: kubeTokenReviewer(kc),
-    secrets: kubeSecretStore(kc),
-    configMaps: kubeConfigMapStore(kc),
-    informerFactory: kubeInformerFactory(kc),
-    kinds: istiodWatchedKinds(kc),
-    statusPatcher: kubeStatusPatcher(kc),
+    ...kubeDependencies(kc),
     rootKeyAlgorithm: 'ecdsa-p256',
   });
   return {

@@ -234,13 +234,28 @@ export interface LeafParams {
  * BasicConstraints CA=false (critical), AuthorityKeyIdentifier of the issuer.
  */
 export async function signLeaf(signer: Signer, leaf: LeafParams): Promise<X509Certificate> {
+  return issueLeaf(signer, leaf.publicKey, leaf.notBefore, leaf.notAfter, [{ type: 'url', value: leaf.uri }]);
+}
+
+/**
+ * The one leaf profile this CA issues, for workload and serving certificates alike: empty subject,
+ * critical SAN, KeyUsage digitalSignature|keyEncipherment (critical), ExtKeyUsage
+ * serverAuth+clientAuth, BasicConstraints CA=false (critical), AuthorityKeyIdentifier of the issuer.
+ */
+async function issueLeaf(
+  signer: Signer,
+  publicKey: x509.PublicKey | WebCrypto.CryptoKey,
+  notBefore: Date,
+  notAfter: Date,
+  sans: x509.JsonGeneralNames,
+): Promise<X509Certificate> {
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerialNumber(),
     subject: new x509.Name([]),
     issuer: signer.cert.subjectName,
-    notBefore: leaf.notBefore,
-    notAfter: leaf.notAfter,
-    publicKey: leaf.publicKey,
+    notBefore,
+    notAfter,
+    publicKey,
     signingKey: signer.key,
     signingAlgorithm: signer.signingAlgorithm,
     extensions: [
@@ -254,7 +269,7 @@ export async function signLeaf(signer: Signer, leaf: LeafParams): Promise<X509Ce
       ]),
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.AuthorityKeyIdentifierExtension(signer.keyId),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: leaf.uri }], true),
+      new x509.SubjectAlternativeNameExtension(sans, true),
     ],
   });
   return new X509Certificate(Buffer.from(cert.rawData));
@@ -281,38 +296,13 @@ export async function signServingLeaf(
 ): Promise<{ readonly cert: X509Certificate; readonly privateKeyPem: string }> {
   const params = ecParams('P-256');
   const keys = await webcrypto.subtle.generateKey(params.generate, true, ['sign', 'verify']);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialNumber(),
-    subject: new x509.Name([]),
-    issuer: signer.cert.subjectName,
-    notBefore: leaf.notBefore,
-    notAfter: leaf.notAfter,
-    publicKey: keys.publicKey,
-    signingKey: signer.key,
-    signingAlgorithm: signer.signingAlgorithm,
-    extensions: [
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-        true,
-      ),
-      new x509.ExtendedKeyUsageExtension([
-        x509.ExtendedKeyUsage.serverAuth,
-        x509.ExtendedKeyUsage.clientAuth,
-      ]),
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.AuthorityKeyIdentifierExtension(signer.keyId),
-      new x509.SubjectAlternativeNameExtension(
-        [
-          ...leaf.dnsNames.map(value => ({ type: 'dns' as const, value })),
-          ...leaf.ipAddresses.map(value => ({ type: 'ip' as const, value })),
-        ],
-        true,
-      ),
-    ],
-  });
+  const cert = await issueLeaf(signer, keys.publicKey, leaf.notBefore, leaf.notAfter, [
+    ...leaf.dnsNames.map(value => ({ type: 'dns' as const, value })),
+    ...leaf.ipAddresses.map(value => ({ type: 'ip' as const, value })),
+  ]);
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return {
-    cert: new X509Certificate(Buffer.from(cert.rawData)),
+    cert,
     privateKeyPem: derToPem(new Uint8Array(pkcs8), 'PRIVATE KEY'),
   };
 }

@@ -1,0 +1,18 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { IstiodDeps } from '../istiod.ts';
+import { istiodWatchedKinds, kubeInformerFactory } from './informers.ts';
+import { kubeConfigMapStore, kubeSecretStore, kubeStatusPatcher, kubeTokenReviewer } from './kube-api.ts';
+
+/** Every Kubernetes-backed dependency of `startIstiod`, from one kubeconfig. */
+export function kubeDependencies(
+  kc: KubeConfig,
+): Pick<IstiodDeps, 'reviewer' | 'secrets' | 'configMaps' | 'informerFactory' | 'kinds' | 'statusPatcher'> {
+  return {
+    reviewer: kubeTokenReviewer(kc),
+    secrets: kubeSecretStore(kc),
+    configMaps: kubeConfigMapStore(kc),
+    informerFactory: kubeInformerFactory(kc),
+    kinds: istiodWatchedKinds(kc),
+    statusPatcher: kubeStatusPatcher(kc),
+  };
+}
