@@ -4,6 +4,7 @@
 #   iproute2     ip netns / ip rule / ip route (test namespaces, policy routing table 100)
 #   conntrack    conntrack -L inside a pod netns when debugging redirection
 #   util-linux   nsenter (executor for netns paths) and setpriv (missing-capability test)
+#   procps       sysctl (the in-pod net.ipv4.tcp_migrate_req setting)
 #   make g++ python3 nodejs
 #                node-gyp compiles the netns addon at `npm ci`; npm's nodedir (/usr) points at the
 #                Node headers the nodejs package ships, so nothing is downloaded
@@ -23,5 +24,5 @@ if ! declare -F apt_install >/dev/null; then
   }
 fi
 
-apt_install nftables iproute2 conntrack util-linux make g++ python3 nodejs
+apt_install nftables iproute2 conntrack util-linux procps make g++ python3 nodejs
 nft --version

@@ -6,12 +6,13 @@
  * see tunnel-pool.ts) → H2Connection (one TLS/HTTP/2 session). Tunnels end with END_STREAM:
  * call `end()` on the returned stream to half-close, and read until `end` for the peer's half.
  */
+import type { ClientHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { formatAuthority } from './authority.ts';
 import type { Authority } from './authority.ts';
 import { createCounters } from './counters.ts';
 import type { HboneCounters } from './counters.ts';
-import { HboneInvalidHeaderError, HbonePeerIdentityError } from './errors.ts';
+import { HboneInvalidHeaderError, HbonePeerIdentityError, HboneStreamRefusedError } from './errors.ts';
 import { H2Connection, defaultSocketFactory } from './h2-connection.ts';
 import type { SocketFactory } from './h2-connection.ts';
 import { parseIdentityId } from './identity.ts';
@@ -23,7 +24,7 @@ import { systemTimers } from './timers.ts';
 import type { Timers } from './timers.ts';
 import { buildTraceparent, newTraceparent } from './traceparent.ts';
 import { TunnelPool } from './tunnel-pool.ts';
-import type { PoolKey, PoolStats } from './tunnel-pool.ts';
+import type { Lease, PoolKey, PoolStats } from './tunnel-pool.ts';
 
 export interface HboneClientOptions {
   /** Creates TCP sockets towards next hops (default: `net.connect`, Nagle off). */
@@ -123,20 +124,32 @@ export class HboneClient {
       nextHop: options.nextHop,
       sourceIp: options.sourceIp ?? '',
     };
-    this.#connectParams.set(key, options);
-    let lease;
+    const open = async (): Promise<{ stream: ClientHttp2Stream; lease: Lease<H2Connection> }> => {
+      this.#connectParams.set(key, options);
+      let lease;
+      try {
+        lease = await this.#pool.acquire(key);
+      } finally {
+        this.#connectParams.delete(key);
+      }
+      try {
+        return { stream: await lease.connection.openTunnel(authority, headers), lease };
+      } catch (err) {
+        lease.release();
+        throw err;
+      }
+    };
+    let opened;
     try {
-      lease = await this.#pool.acquire(key);
-    } finally {
-      this.#connectParams.delete(key);
-    }
-    let stream;
-    try {
-      stream = await lease.connection.openTunnel(authority, headers);
+      opened = await open();
     } catch (err) {
-      lease.release();
-      throw err;
+      // The peer never processed the CONNECT, so it is safe to send once more. After a GOAWAY
+      // the pool has already retired that connection, and the retry goes out on another one.
+      if (!(err instanceof HboneStreamRefusedError)) throw err;
+      this.counters.streamsRetried++;
+      opened = await open();
     }
+    const { stream, lease } = opened;
     this.counters.streamsOpened++;
     stream.once('close', () => {
       this.counters.streamsClosed++;

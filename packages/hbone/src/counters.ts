@@ -14,6 +14,8 @@ export interface HboneCounters {
   streamsClosed: number;
   /** CONNECTs answered with something other than 200 (server) or rejected (client). */
   streamsRejected: number;
+  /** CONNECTs the peer did not process (REFUSED_STREAM, GOAWAY) and the client sent again. */
+  streamsRetried: number;
   connectionsOpened: number;
   connectionsClosed: number;
   /** Sessions that ended with an error (TLS failure, protocol abuse, keepalive timeout). */
@@ -27,6 +29,7 @@ export function createCounters(): HboneCounters {
     streamsOpened: 0,
     streamsClosed: 0,
     streamsRejected: 0,
+    streamsRetried: 0,
     connectionsOpened: 0,
     connectionsClosed: 0,
     connectionErrors: 0,

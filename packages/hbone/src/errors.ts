@@ -129,6 +129,20 @@ export class HboneStreamError extends MeshError {
   }
 }
 
+/**
+ * The server did not process our CONNECT: it refused the stream (RST_STREAM REFUSED_STREAM) or
+ * its GOAWAY named a last stream below ours (RFC 9113 §8.7). Safe to send again elsewhere;
+ * `connect()` does so once on another connection before it surfaces this error.
+ */
+export class HboneStreamRefusedError extends MeshError {
+  constructor(authority: string, nextHop: string) {
+    super(
+      'HBONE_STREAM_REFUSED',
+      `CONNECT ${authority} was not processed by ${nextHop} (REFUSED_STREAM, or GOAWAY before it), also when sent again on a new connection; check whether the next hop is shutting down or overloaded`,
+    );
+  }
+}
+
 /** The pool or server was closed; no new tunnels are accepted. */
 export class HboneClosedError extends MeshError {
   constructor(what: string) {

@@ -18,6 +18,7 @@ import {
   HbonePeerIdentityError,
   HboneSessionClosedError,
   HboneStreamError,
+  HboneStreamRefusedError,
 } from './errors.ts';
 import { presentsExpectedIdentity, secureContextFor, uriSans } from './identity.ts';
 import type { HboneIdentity } from './identity.ts';
@@ -234,7 +235,8 @@ export class H2Connection implements PoolConnection {
   openTunnel(authority: string, headers: Readonly<Record<string, string>>): Promise<ClientHttp2Stream> {
     return new Promise((resolve, reject) => {
       if (this.#closed || this.session.closed || this.session.destroyed) {
-        reject(new HboneSessionClosedError(this.nextHop, 'no longer takes new streams'));
+        // Nothing was sent: the caller may send the CONNECT again on another connection.
+        reject(new HboneStreamRefusedError(authority, this.nextHop));
         return;
       }
       let stream: ClientHttp2Stream;
@@ -272,10 +274,21 @@ export class H2Connection implements PoolConnection {
         stream.resume();
         done(new HboneConnectRejectedError(authority, status));
       };
+      // REFUSED_STREAM, sent by the peer or applied by nghttp2 to streams above a GOAWAY's last
+      // stream id, means the peer never processed the CONNECT.
+      const refused = (): boolean => stream.rstCode === h2.NGHTTP2_REFUSED_STREAM;
       const onError = (err: Error): void => {
-        done(new HboneStreamError(`CONNECT ${authority} failed: ${err.message}`, err));
+        done(
+          refused()
+            ? new HboneStreamRefusedError(authority, this.nextHop)
+            : new HboneStreamError(`CONNECT ${authority} failed: ${err.message}`, err),
+        );
       };
       const onClose = (): void => {
+        if (refused()) {
+          done(new HboneStreamRefusedError(authority, this.nextHop));
+          return;
+        }
         done(
           this.#error === undefined
             ? new HboneStreamError(

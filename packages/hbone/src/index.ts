@@ -94,5 +94,6 @@ export {
   HbonePeerRejectedError,
   HboneSessionClosedError,
   HboneStreamError,
+  HboneStreamRefusedError,
   HboneTlsConfigError,
 } from './errors.ts';

@@ -42,6 +42,8 @@ export {
   verifyPolicyRouting,
 } from './policy-routing.ts';
 export type { IpCommand, PolicyRoutingOptions } from './policy-routing.ts';
+export { POD_SYSCTLS, applyPodSysctls, removePodSysctls, verifyPodSysctls } from './pod-sysctls.ts';
+export type { PodSysctl } from './pod-sysctls.ts';
 export { HostProbeSnat, InpodRedirection, renderRuleset } from './redirection.ts';
 export type { RenderedRuleset } from './redirection.ts';
 export { resolveHostProbeOptions, resolveInpodOptions } from './redirection-options.ts';

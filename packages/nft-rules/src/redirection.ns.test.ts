@@ -22,6 +22,10 @@ function freshNetns(label: string): { name: string; nft: (...args: string[]) => 
   return { name: ns.name, nft };
 }
 
+/** A sysctl of the namespace `name`, read as the kernel shows it there. */
+const sysctlIn = (name: string, key: string): string =>
+  execFileSync('ip', ['netns', 'exec', name, 'sysctl', '-n', key], { encoding: 'utf8' }).trim();
+
 describe('in-pod rules in a real namespace', () => {
   for (const { name, options } of optionMatrix()) {
     it(`${name}: nft -c accepts it, applying twice shows no drift, removal leaves nothing`, async () => {
@@ -70,6 +74,31 @@ describe('in-pod rules in a real namespace', () => {
 
     await redirection.apply();
     expect(await redirection.diff()).toEqual([]);
+  });
+
+  it('turns on tcp_migrate_req in the pod netns only, reports it when reset, and restores it on removal', async () => {
+    const ns = freshNetns('nfts');
+    const hostBefore = execFileSync('sysctl', ['-n', 'net.ipv4.tcp_migrate_req'], {
+      encoding: 'utf8',
+    }).trim();
+    const redirection = new InpodRedirection(netnsExecutor({ name: ns.name }), {});
+    expect(sysctlIn(ns.name, 'net.ipv4.tcp_migrate_req')).toBe('0');
+    await redirection.apply();
+    expect(sysctlIn(ns.name, 'net.ipv4.tcp_migrate_req')).toBe('1');
+    expect(execFileSync('sysctl', ['-n', 'net.ipv4.tcp_migrate_req'], { encoding: 'utf8' }).trim()).toBe(
+      hostBefore,
+    );
+
+    execFileSync('ip', ['netns', 'exec', ns.name, 'sysctl', '-q', '-w', 'net.ipv4.tcp_migrate_req=0']);
+    expect(await redirection.diff()).toEqual([
+      { kind: 'changed', object: 'sysctl net.ipv4.tcp_migrate_req', detail: 'is 0, want 1' },
+    ]);
+    await redirection.apply();
+    expect(await redirection.diff()).toEqual([]);
+
+    await redirection.remove();
+    expect(sysctlIn(ns.name, 'net.ipv4.tcp_migrate_req')).toBe('0');
+    expect(await redirection.leftovers()).toEqual([]);
   });
 
   it('removes the raw table of an earlier DNS-capturing apply when DNS capture is turned off', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { netnsExecutor, netnsPrefix, spawnExecutor } from './command-executor.ts';
 import { CommandFailedError, NftUnsupportedPlatformError } from './errors.ts';
 import { assertSupportedPlatform } from './platform.ts';
+import { verifyPodSysctls } from './pod-sysctls.ts';
 import {
   policyRoutingApplyCommands,
   policyRoutingRemoveCommands,
@@ -20,8 +21,46 @@ describe('InpodRedirection with an injected executor', () => {
       'nft -f -',
       'ip -4 rule add fwmark 0x111/0xfff pref 32764 lookup 100',
       'ip -4 route replace local 0.0.0.0/0 dev lo table 100',
+      'sysctl -q -w net.ipv4.tcp_migrate_req=1',
     ]);
     expect(exec.calls[0]?.input).toBe(renderScript(r.ruleset));
+  });
+
+  it('skips a sysctl the kernel does not have, and fails on any other sysctl error', async () => {
+    const missing = fakeExecutor(c =>
+      c.command === 'sysctl'
+        ? {
+            exitCode: 255,
+            stderr: 'sysctl: cannot stat /proc/sys/net/ipv4/tcp_migrate_req: No such file or directory',
+          }
+        : { stdout: '[]' },
+    );
+    const r = new InpodRedirection(missing, { ipv6: false });
+    await r.apply();
+    await r.remove();
+    expect((await verifyPodSysctls(missing)).length).toBe(0);
+
+    const readOnly = fakeExecutor(c =>
+      c.command === 'sysctl'
+        ? { exitCode: 255, stderr: 'sysctl: permission denied on key "net.ipv4.tcp_migrate_req"' }
+        : {},
+    );
+    await expect(new InpodRedirection(readOnly, { ipv6: false }).apply()).rejects.toBeInstanceOf(
+      CommandFailedError,
+    );
+  });
+
+  it('reports a sysctl that differs from the enrolled value, and one left over after removal', async () => {
+    const zero = fakeExecutor(c => (c.command === 'sysctl' ? { stdout: '0\n' } : {}));
+    expect(await verifyPodSysctls(zero)).toEqual([
+      { kind: 'changed', object: 'sysctl net.ipv4.tcp_migrate_req', detail: 'is 0, want 1' },
+    ]);
+    expect(await verifyPodSysctls(zero, false)).toEqual([]);
+    const one = fakeExecutor(c => (c.command === 'sysctl' ? { stdout: '1\n' } : {}));
+    expect(await verifyPodSysctls(one)).toEqual([]);
+    expect(await verifyPodSysctls(one, false)).toEqual([
+      { kind: 'unexpected', object: 'sysctl net.ipv4.tcp_migrate_req', detail: 'is 1, want 0' },
+    ]);
   });
 
   it('treats an existing fwmark rule as applied and a removal of missing entries as done', async () => {

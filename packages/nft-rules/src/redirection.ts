@@ -1,6 +1,6 @@
 /**
- * Appliers for the two places rules live: a pod's network namespace (nftables redirection plus
- * policy routing) and the host (kubelet probe SNAT). Each renders, checks, applies, verifies
+ * Appliers for the two places rules live: a pod's network namespace (nftables redirection, policy
+ * routing and the sysctls of pod-sysctls.ts) and the host (kubelet probe SNAT). Each renders, checks, applies, verifies
  * (drift), and removes through injected executors, so the CNI agent can target any netns.
  */
 import type { CommandExecutor } from './command-executor.ts';
@@ -10,6 +10,7 @@ import { diffRuleset } from './drift.ts';
 import { hostProbeRuleset, renderProbeSetUpdate } from './host-probe-ruleset.ts';
 import { inpodRuleset } from './inpod-ruleset.ts';
 import { NftClient } from './nft-client.ts';
+import { applyPodSysctls, removePodSysctls, verifyPodSysctls } from './pod-sysctls.ts';
 import { applyPolicyRouting, removePolicyRouting, verifyPolicyRouting } from './policy-routing.ts';
 import { resolveInpodOptions } from './redirection-options.ts';
 import type { HostProbeOptions, InpodRuleOptions, ResolvedInpodOptions } from './redirection-options.ts';
@@ -36,14 +37,14 @@ export function renderRuleset(ruleset: Ruleset): RenderedRuleset {
 
 const ALL_POD_TABLES = [TableName.nat, TableName.mangle, TableName.raw];
 
-/** In-pod redirection: the nftables tables plus the fwmark rule and table 100. */
+/** In-pod redirection: the nftables tables, the fwmark rule and table 100, and the pod sysctls. */
 export class InpodRedirection {
   readonly options: ResolvedInpodOptions;
   readonly ruleset: Ruleset;
   readonly #executor: CommandExecutor;
   readonly #nft: NftClient;
 
-  /** @param executor runs `nft` and `ip` inside the pod's network namespace. */
+  /** @param executor runs `nft`, `ip` and `sysctl` inside the pod's network namespace. */
   constructor(executor: CommandExecutor, options: InpodRuleOptions = {}) {
     this.options = resolveInpodOptions(options);
     this.ruleset = inpodRuleset(this.options);
@@ -60,10 +61,11 @@ export class InpodRedirection {
     await this.#nft.check(renderScript(this.ruleset));
   }
 
-  /** Installs (or converges to) the rules and the policy routing. Applying twice changes nothing. */
+  /** Installs (or converges to) the rules, policy routing and sysctls. Applying twice changes nothing. */
   async apply(): Promise<void> {
     await this.#nft.load(renderScript(this.ruleset));
     await applyPolicyRouting(this.#executor, this.options);
+    await applyPodSysctls(this.#executor);
   }
 
   /** Differences between the live namespace and the desired state; empty means none. */
@@ -72,20 +74,26 @@ export class InpodRedirection {
     return [
       ...diffRuleset(this.ruleset, listing),
       ...(await verifyPolicyRouting(this.#executor, this.options)),
+      ...(await verifyPodSysctls(this.#executor)),
     ];
   }
 
-  /** Removes all our tables (whatever options installed them) and the policy routing. */
+  /** Removes all our tables (whatever options installed them), the policy routing and the sysctls. */
   async remove(): Promise<void> {
     await this.#nft.load(renderRemoveScript(ALL_POD_TABLES));
     await removePolicyRouting(this.#executor, this.options);
+    await removePodSysctls(this.#executor);
   }
 
   /** Anything of ours still in the namespace; empty after a successful remove(). */
   async leftovers(): Promise<Drift[]> {
     const listing = await this.#nft.listRuleset();
     const drifts = diffRuleset({ tables: [], absentTables: ALL_POD_TABLES }, listing);
-    return [...drifts, ...(await verifyPolicyRouting(this.#executor, this.options, false))];
+    return [
+      ...drifts,
+      ...(await verifyPolicyRouting(this.#executor, this.options, false)),
+      ...(await verifyPodSysctls(this.#executor, false)),
+    ];
   }
 }
 

@@ -191,6 +191,17 @@ export class InPodProxy {
     }
   }
 
+  /** The pod's workload: at once when known, else once istiod sent it (see `#awaitLocal`). */
+  async #localWorkload(
+    socket: Socket,
+    ends: Pick<ConnectionEnds, 'src.addr' | 'dst.addr' | 'direction'>,
+  ): Promise<Workload | undefined> {
+    return (
+      this.#o.local.current() ??
+      (await this.#awaitLocal(socket, ends, signal => this.#o.local.workload(signal)))
+    );
+  }
+
   /** The HBONE server, made with the pod's certificate once it is known. */
   async #hboneServer(signal: AbortSignal): Promise<HboneServer> {
     if (this.#hbone !== undefined) return this.#hbone;
@@ -240,13 +251,11 @@ export class InPodProxy {
       return;
     }
     const dstAddr = formatSocketAddress(original.address, original.port);
-    const source =
-      this.#o.local.current() ??
-      (await this.#awaitLocal(
-        socket,
-        { 'src.addr': srcAddr, 'dst.addr': dstAddr, direction: 'outbound' },
-        signal => this.#o.local.workload(signal),
-      ));
+    const source = await this.#localWorkload(socket, {
+      'src.addr': srcAddr,
+      'dst.addr': dstAddr,
+      direction: 'outbound',
+    });
     if (source === undefined) return;
     const route = routeOutbound(this.#o.state, source, original);
     if (route.kind === 'reject') {
@@ -383,13 +392,11 @@ export class InPodProxy {
       return;
     }
     const dstAddr = formatSocketAddress(target.address, target.port);
-    const local =
-      this.#o.local.current() ??
-      (await this.#awaitLocal(
-        socket,
-        { 'src.addr': srcAddr, 'dst.addr': dstAddr, direction: 'inbound' },
-        signal => this.#o.local.workload(signal),
-      ));
+    const local = await this.#localWorkload(socket, {
+      'src.addr': srcAddr,
+      'dst.addr': dstAddr,
+      direction: 'inbound',
+    });
     if (local === undefined) return;
     const service = guessInboundService(this.#o.state, local, undefined, target.port);
     const ctx: ConnectionContext = {
