@@ -16,7 +16,12 @@ describe('Backoff', () => {
 
   it('spreads delays below the exponential curve with injected randomness', () => {
     const draws = [0, 0.5, 0.999];
-    const backoff = new Backoff({ initialMs: 100, maxMs: 1_000, jitter: 0.5, random: () => draws.shift() ?? 0 });
+    const backoff = new Backoff({
+      initialMs: 100,
+      maxMs: 1_000,
+      jitter: 0.5,
+      random: () => draws.shift() ?? 0,
+    });
     expect([backoff.nextDelayMs(), backoff.nextDelayMs(), backoff.nextDelayMs()]).toEqual([100, 150, 200]);
   });
 

@@ -8,7 +8,15 @@ const FLAGS = { port: {}, json: { boolean: true }, kubeconfig: {} };
 describe('ConfigReader', () => {
   it('reads typed settings with fallbacks and lets a flag win over its variable', () => {
     const r = new ConfigReader({
-      env: { PORT: '80', DEBUG: 'true', TTL: '1h', LEVEL: 'DEBUG', FORMAT: 'plain', META_A: '1', META_B: '2' },
+      env: {
+        PORT: '80',
+        DEBUG: 'true',
+        TTL: '1h',
+        LEVEL: 'DEBUG',
+        FORMAT: 'plain',
+        META_A: '1',
+        META_B: '2',
+      },
       argv: ['--port=8080', '--json'],
       flags: FLAGS,
     });
@@ -74,7 +82,9 @@ describe('ConfigReader', () => {
     ]);
     expect(err.setting).toBe('--bogus');
     expect(err.problems).toContain('NODE_NAME: required (set it from spec.nodeName)');
-    expect(err.message).toMatch(/^invalid configuration \(10 problems\); check these environment variables and flags: /);
+    expect(err.message).toMatch(
+      /^invalid configuration \(10 problems\); check these environment variables and flags: /,
+    );
   });
 
   it('keeps an app code and names the app', () => {

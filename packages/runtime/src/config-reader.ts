@@ -11,14 +11,7 @@ import { parseFlags } from './flags.ts';
 import type { FlagSpecs } from './flags.ts';
 import { LOG_LEVELS, LogFormat, isLogLevel } from './logger.ts';
 import type { LogLevel } from './logger.ts';
-import {
-  parseBool,
-  parseDuration,
-  parseInteger,
-  parseIp,
-  parseListenAddress,
-  parsePort,
-} from './parsers.ts';
+import { parseBool, parseDuration, parseInteger, parseIp, parseListenAddress, parsePort } from './parsers.ts';
 import type { DurationOptions, IntegerOptions, ListenAddress, Parsed } from './parsers.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -157,7 +150,10 @@ export class ConfigReader {
         const v = raw.toLowerCase();
         if (v === 'json') return { ok: true, value: LogFormat.Json };
         if (v === 'text' || v === 'plain') return { ok: true, value: LogFormat.Text };
-        return { ok: false, message: `${JSON.stringify(raw)} is not a log format (expected "json" or "text")` };
+        return {
+          ok: false,
+          message: `${JSON.stringify(raw)} is not a log format (expected "json" or "text")`,
+        };
       },
       fallback,
     );

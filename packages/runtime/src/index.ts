@@ -55,7 +55,13 @@ export {
   replyJson,
   startOpsServer,
 } from './ops-server.ts';
-export type { OpsServer, OpsServerOptions, ReadinessRouteOptions, Route, RouteHandler } from './ops-server.ts';
+export type {
+  OpsServer,
+  OpsServerOptions,
+  ReadinessRouteOptions,
+  Route,
+  RouteHandler,
+} from './ops-server.ts';
 export { createRegistry } from './metrics-registry.ts';
 export type { RegistryOptions } from './metrics-registry.ts';
 

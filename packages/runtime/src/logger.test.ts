@@ -50,7 +50,11 @@ describe('Logs', () => {
 
   it('adopts an existing logger', () => {
     const lines: string[] = [];
-    const logger = createLogger({ format: 'json', level: 'warn', destination: { write: l => lines.push(l) } });
+    const logger = createLogger({
+      format: 'json',
+      level: 'warn',
+      destination: { write: l => lines.push(l) },
+    });
     const logs = Logs.wrap(logger);
     const child = logs.for('ca');
     child.info('hidden');

@@ -161,7 +161,10 @@ export async function main<C, D, B extends Runnable>(options: MainOptions<C, D, 
         outcome => {
           timers.clearTimeout(deadline);
           if (outcome === 'timeout') {
-            error({ code: new DrainTimeoutError(deadlineMs).code }, new DrainTimeoutError(deadlineMs).message);
+            error(
+              { code: new DrainTimeoutError(deadlineMs).code },
+              new DrainTimeoutError(deadlineMs).message,
+            );
             resolve(ExitCode.DrainTimeout);
           } else {
             info({}, 'shutdown complete');

@@ -4,7 +4,8 @@
  */
 import { isIP } from 'node:net';
 
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+export type Parsed<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const fail = <T>(message: string): Parsed<T> => ({ ok: false, message });
@@ -46,7 +47,10 @@ export function parseGoDurationMs(text: string, options: DurationOptions = {}): 
 export function parseDuration(text: string, options: DurationOptions = {}): Parsed<number> {
   const ms = parseGoDurationMs(text, options);
   if (ms !== undefined) return ok(ms);
-  const bare = options.bareUnit === undefined ? '' : ` or a number of ${options.bareUnit === 's' ? 'seconds' : 'milliseconds'}`;
+  const bare =
+    options.bareUnit === undefined
+      ? ''
+      : ` or a number of ${options.bareUnit === 's' ? 'seconds' : 'milliseconds'}`;
   return fail(`${quote(text)} is not a duration (expected e.g. 100ms, 10s, 1h30m${bare})`);
 }
 
