@@ -16,6 +16,7 @@ import {
   splitList,
 } from '@ambient-mesh/runtime';
 import type { ListenAddress, LogLevel } from '@ambient-mesh/runtime';
+import { Port } from '@ambient-mesh/mesh-api';
 
 export { LogFormat, parseGoDurationMs };
 export type { ListenAddress };
@@ -157,9 +158,9 @@ export function loadConfig(
       debounceAfterMs: r.durationMs(ENV.debounceAfter, 100),
       debounceMaxMs: r.durationMs(ENV.debounceMax, 10_000),
       xdsAuth: r.bool(ENV.xdsAuth, true),
-      httpAddr: listen(FLAGS.httpAddr, { host: '::', port: 8080 }),
-      secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: 15012 }),
-      monitoringAddr: listen(FLAGS.monitoringAddr, { host: '::', port: 15014 }),
+      httpAddr: listen(FLAGS.httpAddr, { host: '::', port: Port.istiodReadiness }),
+      secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: Port.istiodXds }),
+      monitoringAddr: listen(FLAGS.monitoringAddr, { host: '::', port: Port.istiodMonitoring }),
       debugAddr,
       kubeconfig: r.string({ flag: FLAGS.kubeconfig, env: ENV.kubeconfig }, ''),
       logFormat: r.logFormat(ENV.logFormat),

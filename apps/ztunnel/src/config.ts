@@ -13,6 +13,7 @@ import {
   parseIp,
 } from '@ambient-mesh/runtime';
 import type { Environment, ListenAddress, LogLevel } from '@ambient-mesh/runtime';
+import { Port } from '@ambient-mesh/mesh-api';
 import { ZtunnelErrorCode } from './errors.ts';
 
 export { LOG_LEVELS, LogFormat };
@@ -180,9 +181,9 @@ export function loadConfig(env: Environment = process.env): Config {
       proxyMetadata: Object.freeze(proxyMetadata),
       caHeaders: headers(Env.caHeaderPrefix),
       xdsHeaders: headers(Env.xdsHeaderPrefix),
-      adminAddress: Object.freeze({ host: '127.0.0.1', port: 15000 }),
-      statsAddress: Object.freeze({ host: '0.0.0.0', port: 15020 }),
-      readinessAddress: Object.freeze({ host: '0.0.0.0', port: 15021 }),
+      adminAddress: Object.freeze({ host: '127.0.0.1', port: Port.admin }),
+      statsAddress: Object.freeze({ host: '0.0.0.0', port: Port.stats }),
+      readinessAddress: Object.freeze({ host: '0.0.0.0', port: Port.readiness }),
       packetMark: INPOD_PACKET_MARK,
     },
     { component: 'ztunnel', code: ZtunnelErrorCode.ConfigInvalid },
