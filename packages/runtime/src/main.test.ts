@@ -106,6 +106,8 @@ describe('main', () => {
     expect(proc.exitCode).toBe(0);
     expect(records.map(r => r.msg)).toEqual(['shutting down', 'shutdown complete']);
     expect(records[0]).toMatchObject({ reason: 'SIGTERM', deadlineMs: 1_000, component: 'main' });
+    // Its signal listeners are gone: the default handling is back.
+    expect([...proc.listeners.values()].flat()).toEqual([]);
     // Lingering handles get a bounded time before the process is ended.
     timers.advance(5_000);
     expect(proc.exited).toBe(0);

@@ -145,6 +145,11 @@ export async function main<C, D, B extends Runnable>(options: MainOptions<C, D, 
       ? options.drainDeadlineMs(config)
       : (options.drainDeadlineMs ?? 30_000);
 
+  const listening: [Signal, () => void][] = [];
+  const listen = (signal: Signal, listener: () => void): void => {
+    listening.push([signal, listener]);
+    proc.once(signal, listener);
+  };
   const code = await new Promise<ExitCode>(resolve => {
     let draining = false;
     const drain = (reason: string): void => {
@@ -186,13 +191,11 @@ export async function main<C, D, B extends Runnable>(options: MainOptions<C, D, 
         return;
       }
       // Listen again, so a second signal forces the exit instead of killing the process.
-      proc.once(signal, onSignal(signal));
+      listen(signal, onSignal(signal));
       drain(signal);
     };
-    const term = onSignal('SIGTERM');
-    const int = onSignal('SIGINT');
-    proc.once('SIGTERM', term);
-    proc.once('SIGINT', int);
+    listen('SIGTERM', onSignal('SIGTERM'));
+    listen('SIGINT', onSignal('SIGINT'));
     bound.terminated?.then(
       () => {
         drain('terminated');
@@ -202,5 +205,6 @@ export async function main<C, D, B extends Runnable>(options: MainOptions<C, D, 
       },
     );
   });
+  for (const [signal, listener] of listening) proc.off(signal, listener);
   return finish(code);
 }
