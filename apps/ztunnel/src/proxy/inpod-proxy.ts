@@ -32,13 +32,13 @@ import {
 import type { ConnectDecision, ConnectRequest, HboneClient, HboneIdentity } from '@ambient-mesh/hbone';
 import type { WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
 import type { AccessLog, ConnectionEnds } from '../access-log.ts';
-import type { Logger } from '../logging.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { ResponseFlags, ZtunnelMetrics } from '../metrics.ts';
 import type { CertManager } from '../identity/cert-manager.ts';
 import type { ProxyStateReader } from '../state/proxy-state.ts';
 import type { Workload } from '../state/types.ts';
-import { systemTimers } from '../timers.ts';
-import type { TimerHandle, Timers } from '../timers.ts';
+import { systemTimers } from '@ambient-mesh/runtime';
+import type { TimerHandle, Timers } from '@ambient-mesh/runtime';
 import { guessInboundService } from './inbound-service.ts';
 import type { LocalWorkload } from './local-workload.ts';
 import type { PodSockets } from './pod-sockets.ts';

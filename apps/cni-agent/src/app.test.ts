@@ -5,10 +5,10 @@ import { SeqpacketSocket, closeFd, netnsInode } from '@ambient-mesh/netns';
 import type { SeqpacketMessage } from '@ambient-mesh/netns';
 import { WorkloadRequestCodec, WorkloadResponseCodec, ZdsHelloCodec, zds } from '@ambient-mesh/xds-types';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent } from './agent.ts';
-import type { Agent } from './agent.ts';
+import { startAgent } from './app.ts';
+import type { Agent } from './app.ts';
 import { loadConfig } from './config.ts';
-import { silentLogger } from './logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { FakeRules, StartableFakeKube, makePod } from './testing/fakes.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent } from './agent.ts';
+import { startAgent } from './app.ts';
 import { loadConfig } from './config.ts';
-import { silentLogger } from './logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { StartableFakeKube, makePod } from './testing/fakes.ts';
 import { ambientTables, createNetns } from './testing/netns.ts';
 
@@ -60,6 +60,8 @@ describe('CNI ADD through a running agent (real netns)', () => {
       MONITORING_PORT: '0',
       AMBIENT_DRIFT_CHECK_INTERVAL_SECONDS: '0',
       AMBIENT_NETNS_SCAN_DIRS: '',
+      // Off by default (ztunnel has no DNS proxy); on here to check the full rule set is installed.
+      AMBIENT_DNS_CAPTURE: 'true',
       AMBIENT_IPV6: 'false',
     });
     const agent = await startAgent(config, { kube, hostProbe: null, logger: silentLogger() });

@@ -1,11 +1,12 @@
-import { Logs } from '../logging.ts';
-
 /** A JSON `Logs` whose records are kept in memory for assertions. */
-export function captureLogs(): { logs: Logs; records: Record<string, unknown>[] } {
+import { Logs } from '../logger.ts';
+import type { LogLevel } from '../logger.ts';
+
+export function captureLogs(level: LogLevel = 'debug'): { logs: Logs; records: Record<string, unknown>[] } {
   const records: Record<string, unknown>[] = [];
   const logs = new Logs({
     format: 'json',
-    level: 'debug',
+    level,
     destination: {
       write(line: string) {
         records.push(JSON.parse(line) as Record<string, unknown>);

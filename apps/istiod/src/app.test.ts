@@ -6,9 +6,9 @@ import { IstioCertificateService, toStruct, type ca } from '@ambient-mesh/xds-ty
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadConfig } from './config.ts';
-import { startIstiod, type RunningIstiod } from './istiod.ts';
+import { build, type Bound } from './app.ts';
 import type { InformerFactory, WatchedKind } from './kube/informers.ts';
-import { silentLogger } from './logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { DeltaTestClient, ztunnelNode } from './testing/delta-client.ts';
 import { goldenFixture, makeAuthorizationPolicy, makePod } from './testing/fixtures.ts';
 import { ObjectKinds, TypeUrls, type ObjectKind } from './wds/wds-index.ts';
@@ -65,7 +65,7 @@ const kinds: WatchedKind[] = (
 ).map(([kind, path]) => ({ kind, path, list: () => Promise.resolve({ items: [] }) }));
 
 interface Started {
-  istiod: RunningIstiod;
+  istiod: Bound;
   configMaps: Map<string, Record<string, string>>;
   statuses: Map<string, unknown>;
 }
@@ -95,7 +95,7 @@ async function start(): Promise<Started> {
       '--debugAddr=127.0.0.1:0',
     ],
   });
-  const istiod = await startIstiod(config, {
+  const istiod = await build(config, {
     logger: silentLogger(),
     reviewer,
     rootKeyAlgorithm: 'ecdsa-p256',

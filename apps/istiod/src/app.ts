@@ -1,11 +1,12 @@
 /**
- * The composition root: wires config, the CA, the WDS index, the xDS and CA gRPC services,
- * the informers and the HTTP endpoints. Kubernetes access comes in through narrow injected
- * capabilities, so tests run the whole of istiod in process with fakes.
+ * The composition root of istiod, `build(config, deps) -> Bound`: wires config, the CA, the WDS
+ * index, the xDS and CA gRPC services, the informers and the ops endpoints (runtime's ops server).
+ * Kubernetes access comes in through narrow injected capabilities, so tests run the whole of
+ * istiod in process with fakes.
  */
-import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { errorMessage } from '@ambient-mesh/errors';
+import { Logs, metricsRoutes, readinessRoute, startOpsServer, systemTimers } from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, TimerHandle, Timers } from '@ambient-mesh/runtime';
 import type { CaKeyAlgorithm } from '@ambient-mesh/spiffe-certs';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadMeshCa, type MeshCa, type SecretStore } from './ca/ca-bootstrap.ts';
@@ -13,21 +14,24 @@ import { servingDnsNames } from './ca/ca-material.ts';
 import { CaService } from './ca/ca-service.ts';
 import { RootCertPublisher, type ConfigMapStore } from './ca/root-cert-publisher.ts';
 import type { Config } from './config.ts';
-import { debugHandler, metricsHandler, readinessHandler, startHttpServer } from './http/ops-server.ts';
+import { debugRoutes } from './http/debug-routes.ts';
 import { KubeWatcher, type InformerFactory, type WatchedKind } from './kube/informers.ts';
 import type { KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
 import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
-import type { Logger } from './logger.ts';
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
 import { compileAuthorizationPolicyObject } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
 import { XdsServer } from './xds/delta-server.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
-import { PushQueue, systemTimers, type Timers } from './xds/push-queue.ts';
+import { PushQueue } from './xds/push-queue.ts';
 
-export interface IstiodDeps {
-  readonly logger: Logger;
+/** Capabilities istiod uses; Kubernetes access has no default (see `kube/kube-dependencies.ts`). */
+export interface AppDeps {
+  /** The process's loggers; default: made from `LOG_FORMAT` / `LOG_LEVEL`. */
+  readonly logs?: Logs;
+  /** An existing pino logger to log through instead (adopted as `logs`). */
+  readonly logger?: Logger;
   readonly reviewer: TokenReviewer;
   readonly secrets: SecretStore;
   readonly configMaps: ConfigMapStore;
@@ -38,9 +42,12 @@ export interface IstiodDeps {
   readonly timers?: Timers;
   /** Root key algorithm for a new self-signed CA; upstream uses RSA 2048 (tests pick ECDSA for speed). */
   readonly rootKeyAlgorithm?: CaKeyAlgorithm;
+  /** Add the process and Node.js metrics (`process_*`, `nodejs_*`); the executable does. */
+  readonly processMetrics?: boolean;
 }
 
-export interface RunningIstiod {
+export interface Bound {
+  readonly logs: Logs;
   readonly index: WdsIndex;
   readonly xds: XdsServer;
   readonly metrics: IstiodMetrics;
@@ -52,15 +59,27 @@ export interface RunningIstiod {
     readonly debug: number;
   };
   ready(): boolean;
+  /** Graceful: stop the informers and pushes, close streams and listeners. Idempotent. */
+  shutdown(): Promise<void>;
+  /** The same as `shutdown()` (the name embedders used first). */
   stop(): Promise<void>;
 }
 
+/** Earlier names of the composition root, kept for embedders (e2e). */
+export type IstiodDeps = AppDeps;
+export type RunningIstiod = Bound;
+
 const SERVING_CERT_TTL_SECONDS = 24 * 60 * 60;
 
-export async function startIstiod(config: Config, deps: IstiodDeps): Promise<RunningIstiod> {
-  const { logger } = deps;
-  const timers = deps.timers ?? systemTimers;
-  const metrics = createMetrics();
+export async function build(config: Config, deps: AppDeps): Promise<Bound> {
+  const logs =
+    deps.logs ??
+    (deps.logger !== undefined
+      ? Logs.wrap(deps.logger)
+      : new Logs({ format: config.logFormat, level: config.logLevel, component: 'istiod' }));
+  const logger = logs.root;
+  const timers: Timers = deps.timers ?? systemTimers;
+  const metrics = createMetrics({ processMetrics: deps.processMetrics ?? false });
   const statusWriter =
     deps.statusPatcher === undefined
       ? undefined
@@ -130,7 +149,7 @@ export async function startIstiod(config: Config, deps: IstiodDeps): Promise<Run
     requireAuth: config.xdsAuth,
     enableAmbient: config.enableAmbient,
     metrics,
-    logger: logger.child({ scope: 'xds' }),
+    logger: logs.for('xds'),
     timers,
   });
   const caService = new CaService({
@@ -142,7 +161,7 @@ export async function startIstiod(config: Config, deps: IstiodDeps): Promise<Run
     trustDomain: config.trustDomain,
     maxTtlSeconds: config.maxCertTtlSeconds,
     metrics,
-    logger: logger.child({ scope: 'ca' }),
+    logger: logs.for('ca'),
   });
   const queue = new PushQueue({
     debounceAfterMs: config.debounceAfterMs,
@@ -165,7 +184,7 @@ export async function startIstiod(config: Config, deps: IstiodDeps): Promise<Run
     },
   });
   // Renew the serving certificate at half its lifetime.
-  let rotation: unknown;
+  let rotation: TimerHandle | undefined;
   const scheduleRotation = (): void => {
     rotation = timers.setTimeout(
       () => {
@@ -186,7 +205,7 @@ export async function startIstiod(config: Config, deps: IstiodDeps): Promise<Run
   };
   scheduleRotation();
 
-  const publisher = new RootCertPublisher(deps.configMaps, meshCa.rootCertPem, logger.child({ scope: 'ca' }));
+  const publisher = new RootCertPublisher(deps.configMaps, meshCa.rootCertPem, logs.for('ca'));
   const published = new Set<string>();
   const sink = {
     upsert(kind: ObjectKind, obj: KubeObject): void {
@@ -208,7 +227,7 @@ export async function startIstiod(config: Config, deps: IstiodDeps): Promise<Run
     kinds: deps.kinds,
     sink,
     informerFactory: deps.informerFactory,
-    logger: logger.child({ scope: 'kube' }),
+    logger: logs.for('kube'),
     timers,
   });
   const watching = watcher.start().catch((err: unknown) => {
@@ -216,27 +235,58 @@ export async function startIstiod(config: Config, deps: IstiodDeps): Promise<Run
   });
 
   const ready = (): boolean => watcher.synced;
-  const http = await startHttpServer(config.httpAddr, readinessHandler(ready), logger);
-  const monitoring = await startHttpServer(config.monitoringAddr, metricsHandler(metrics.registry), logger);
-  const debug = await startHttpServer(
-    config.debugAddr,
-    debugHandler({ syncz: () => xds.syncz(), resources: index }),
-    logger,
-  );
-  const portOf = (s: HttpServer): number => (s.address() as AddressInfo).port;
+  const opsLog = logs.for('ops');
+  const servers: OpsServer[] = [];
+  try {
+    servers.push(
+      await startOpsServer({
+        name: 'http',
+        address: config.httpAddr,
+        routes: [
+          readinessRoute(ready, {
+            path: '/ready',
+            notReadyBody: 'not ready: waiting for the Kubernetes informers to sync\n',
+          }),
+        ],
+        logger: opsLog,
+      }),
+    );
+    servers.push(
+      await startOpsServer({
+        name: 'monitoring',
+        address: config.monitoringAddr,
+        routes: metricsRoutes(metrics.registry, ['/metrics', '/stats/prometheus']),
+        logger: opsLog,
+      }),
+    );
+    servers.push(
+      await startOpsServer({
+        name: 'debug',
+        address: config.debugAddr,
+        routes: debugRoutes({ syncz: () => xds.syncz(), resources: index }),
+        logger: opsLog,
+      }),
+    );
+  } catch (err) {
+    await Promise.all(servers.map(s => s.close()));
+    timers.clearTimeout(rotation);
+    offChange();
+    queue.close();
+    statusWriter?.close();
+    await watcher.stop();
+    await watching;
+    await grpc.close();
+    throw err;
+  }
+  const [http, monitoring, debug] = servers as [OpsServer, OpsServer, OpsServer];
   logger.info(
-    { grpc: grpc.port, http: portOf(http), monitoring: portOf(monitoring), caSource: meshCa.source },
+    { grpc: grpc.port, http: http.port, monitoring: monitoring.port, caSource: meshCa.source },
     'istiod started',
   );
 
-  return {
-    index,
-    xds,
-    metrics,
-    meshCa,
-    ports: { grpc: grpc.port, http: portOf(http), monitoring: portOf(monitoring), debug: portOf(debug) },
-    ready,
-    async stop() {
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (stopping ??= (async () => {
       timers.clearTimeout(rotation);
       offChange();
       queue.close();
@@ -245,17 +295,21 @@ export async function startIstiod(config: Config, deps: IstiodDeps): Promise<Run
       await watching;
       xds.closeAll();
       await grpc.close();
-      await Promise.all(
-        [http, monitoring, debug].map(
-          s =>
-            new Promise<void>(resolve => {
-              s.close(() => {
-                resolve();
-              });
-              s.closeAllConnections();
-            }),
-        ),
-      );
-    },
+      await Promise.all(servers.map(s => s.close()));
+    })());
+
+  return {
+    logs,
+    index,
+    xds,
+    metrics,
+    meshCa,
+    ports: { grpc: grpc.port, http: http.port, monitoring: monitoring.port, debug: debug.port },
+    ready,
+    shutdown,
+    stop: shutdown,
   };
 }
+
+/** The earlier name of `build`, kept for embedders (e2e). */
+export const startIstiod = build;

@@ -1,32 +1,39 @@
 /**
- * The composition root of the node agent: wires config, Kubernetes, rules, ZDS, the plugin
- * channel and the ops endpoints, in the order that keeps snapshots complete:
+ * The composition root of the node agent, `build(config, deps) -> Bound`: wires config,
+ * Kubernetes, rules, ZDS, the plugin channel and the ops endpoints (the runtime's ops server), in
+ * the order that keeps snapshots complete:
  *   plugin socket → informers synced → start-up reconcile → ZDS listener → drift timer → ready.
  */
 import { mkdirSync } from 'node:fs';
 import { errorMessage } from '@ambient-mesh/errors';
 import { closeFd } from '@ambient-mesh/netns';
+import {
+  Logs,
+  livenessRoute,
+  metricsRoutes,
+  readinessRoute,
+  startOpsServer,
+  systemTimers,
+} from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, Timers } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
 import { KubeClient, loadKubeConfig } from './kube-client.ts';
 import type { KubeEventHandlers } from './kube-client.ts';
-import { createLogger } from './logger.ts';
-import type { Logger } from './logger.ts';
 import { AgentMetrics } from './metrics.ts';
 import { FileNetnsLocator } from './netns-cache.ts';
 import { netnsScanner } from './netns-scanner.ts';
-import { startOpsServer } from './ops-server.ts';
-import type { OpsServer } from './ops-server.ts';
 import { startPluginEventServer } from './plugin-event-server.ts';
 import { addonNetnsOpener, nftHostProbe, nftPodRules } from './pod-rules.ts';
 import { Reconciler } from './reconciler.ts';
 import type { HostProbeRules, KubeApi, NetnsOpener, PodRules } from './reconciler.ts';
-import { systemTimers } from './timers.ts';
-import type { Timers } from './timers.ts';
 import { listenZds } from './zds/zds-listener.ts';
 import { ZdsServer } from './zds/zds-server.ts';
 
-/** Capabilities an embedding (or a test) may replace. */
-export interface AgentOverrides {
+/** Capabilities an embedding (or a test) may replace; each has a production default. */
+export interface AppDeps {
+  /** The process's loggers; default: made from `LOG_FORMAT` / `LOG_LEVEL`. */
+  readonly logs?: Logs;
+  /** An existing pino logger to log through instead (adopted as `logs`). */
   readonly logger?: Logger;
   readonly kube?: KubeApi & {
     start(handlers: KubeEventHandlers): Promise<void>;
@@ -37,29 +44,44 @@ export interface AgentOverrides {
   readonly hostProbe?: HostProbeRules | null;
   readonly netns?: NetnsOpener;
   readonly timers?: Timers;
+  /** Add the process and Node.js metrics (`process_*`, `nodejs_*`); the executable does. */
+  readonly processMetrics?: boolean;
 }
 
-export interface Agent {
+export interface Bound {
+  readonly logs: Logs;
   readonly reconciler: Reconciler;
   readonly zds: ZdsServer;
   readonly metrics: AgentMetrics;
   readonly opsPort: number;
   ready(): boolean;
+  /** Graceful: not ready, let the reconciler go idle, then stop in reverse start order. Idempotent. */
+  shutdown(): Promise<void>;
+  /** The same as `shutdown()` (the name embedders used first). */
   stop(): Promise<void>;
 }
 
-export async function startAgent(config: Config, overrides: AgentOverrides = {}): Promise<Agent> {
-  const logger = overrides.logger ?? createLogger({ format: config.logFormat, level: config.logLevel });
-  const timers = overrides.timers ?? systemTimers;
-  const metrics = new AgentMetrics({ defaultMetrics: overrides.kube === undefined });
+/** Earlier names of the composition root, kept for embedders. */
+export type AgentOverrides = AppDeps;
+export type Agent = Bound;
+
+export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
+  const logs =
+    deps.logs ??
+    (deps.logger !== undefined
+      ? Logs.wrap(deps.logger)
+      : new Logs({ format: config.logFormat, level: config.logLevel, component: 'cni-agent' }));
+  const logger = logs.root;
+  const timers = deps.timers ?? systemTimers;
+  const metrics = new AgentMetrics({ defaultMetrics: deps.processMetrics ?? false });
   mkdirSync(config.runDir, { recursive: true });
   const locator = new FileNetnsLocator(`${config.runDir}/pod-netns.json`, logger);
   const kube =
-    overrides.kube ?? new KubeClient(loadKubeConfig(config.kubeconfig), config.nodeName, logger, timers);
+    deps.kube ?? new KubeClient(loadKubeConfig(config.kubeconfig), config.nodeName, logger, timers);
 
   let hostProbe: HostProbeRules | null = null;
-  if (overrides.hostProbe !== undefined) {
-    hostProbe = overrides.hostProbe;
+  if (deps.hostProbe !== undefined) {
+    hostProbe = deps.hostProbe;
   } else if (config.hostProbeRules) {
     try {
       hostProbe = await nftHostProbe({
@@ -85,18 +107,18 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
       uids: () => late.reconciler?.workloads.uids() ?? [],
       lookup: uid => late.reconciler?.workloads.lookup(uid),
     },
-    logger: logger.child({ scope: 'zds' }),
+    logger: logs.for('zds'),
     closeFd,
     timers,
   });
   const rec = new Reconciler({
     kube,
-    rules: overrides.rules ?? nftPodRules(),
+    rules: deps.rules ?? nftPodRules(),
     hostProbe,
-    netns: overrides.netns ?? addonNetnsOpener,
+    netns: deps.netns ?? addonNetnsOpener,
     locator,
     zds,
-    logger: logger.child({ scope: 'reconcile' }),
+    logger: logs.for('reconcile'),
     metrics,
     systemNamespace: config.systemNamespace,
     settings: config,
@@ -105,7 +127,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
       ? {
           scanner: netnsScanner({
             dirs: config.netnsScanDirs,
-            logger: logger.child({ scope: 'netns-scan' }),
+            logger: logs.for('netns-scan'),
           }),
         }
       : {}),
@@ -136,22 +158,29 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     const plugin = await startPluginEventServer({
       path: config.pluginEventSocket,
       handle: event => rec.cniAdd(event),
-      logger: logger.child({ scope: 'plugin' }),
+      logger: logs.for('plugin'),
       metrics,
     });
     stops.push(() => plugin.close());
+    const opsRoutes = [
+      livenessRoute('/healthz'),
+      readinessRoute(() => isReady, { path: '/readyz' }),
+      ...metricsRoutes(metrics.registry),
+    ];
     const readiness = await startOpsServer({
-      port: config.readinessPort,
-      ready: () => isReady,
-      registry: metrics.registry,
+      name: 'readiness',
+      address: { host: '0.0.0.0', port: config.readinessPort },
+      routes: opsRoutes,
+      logger: logs.for('ops'),
     });
     ops = readiness;
     stops.push(() => readiness.close());
     if (config.monitoringPort !== config.readinessPort) {
       const monitoring = await startOpsServer({
-        port: config.monitoringPort,
-        ready: () => isReady,
-        registry: metrics.registry,
+        name: 'monitoring',
+        address: { host: '0.0.0.0', port: config.monitoringPort },
+        routes: opsRoutes,
+        logger: logs.for('ops'),
       });
       stops.push(() => monitoring.close());
     }
@@ -171,7 +200,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     stops.push(() => {
       rec.stop();
     });
-    const listener = listenZds(config.ztunnelUdsAddress, zds, logger.child({ scope: 'zds' }));
+    const listener = listenZds(config.ztunnelUdsAddress, zds, logs.for('zds'));
     stops.push(() => {
       zds.close();
       listener.close();
@@ -196,16 +225,24 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   }
   isReady = true;
   logger.info({ node: config.nodeName, enrolled: rec.enrolledCount }, 'cni-agent ready');
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (stopping ??= (async () => {
+      isReady = false;
+      await rec.idle();
+      await stop();
+    })());
   return {
+    logs,
     reconciler: rec,
     zds,
     metrics,
     opsPort: ops.port,
     ready: () => isReady,
-    stop: async () => {
-      isReady = false;
-      await rec.idle();
-      await stop();
-    },
+    shutdown,
+    stop: shutdown,
   };
 }
+
+/** The earlier name of `build`, kept for embedders. */
+export const startAgent = build;
