@@ -11,7 +11,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +88,22 @@ function mustRun(what: string, command: string, args: readonly string[], cwd: st
   return result.stdout;
 }
 
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** dist/ exists and is newer than every file under src/ (and the manifest). */
+function distIsFresh(dir: string): boolean {
+  const dist = join(dir, 'dist');
+  if (!existsSync(join(dist, 'index.js'))) return false;
+  const oldestOutput = statSync(join(dist, 'index.js')).mtimeMs;
+  return oldestOutput >= Math.max(newestMtime(join(dir, 'src')), statSync(join(dir, 'package.json')).mtimeMs);
+}
+
 const libraries = discoverLibraries();
 const examples: Example[] = [];
 for (const library of libraries) {
@@ -107,7 +132,11 @@ beforeAll(() => {
 
   const specs: Record<string, string> = {};
   for (const library of libraries) {
-    mustRun(`build of ${library.name}`, 'npm', ['run', 'build', '--silent'], library.dir);
+    // nx builds every library before this test (tools' test target depends on their build);
+    // build here only what is stale, so a direct `vitest run` works too.
+    if (!distIsFresh(library.dir)) {
+      mustRun(`build of ${library.name}`, 'npm', ['run', 'build', '--silent'], library.dir);
+    }
     const packed = mustRun(
       `npm pack of ${library.name}`,
       'npm',
