@@ -69,7 +69,12 @@ function discoverLibraries(): Library[] {
     .map(({ dir, name, short, pins }) => ({ dir, name, short, pins }));
 }
 
-function run(command: string, args: readonly string[], cwd: string, timeoutMs = 300_000): SpawnSyncReturns<string> {
+function run(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutMs = 300_000,
+): SpawnSyncReturns<string> {
   return spawnSync(command, args, {
     cwd,
     encoding: 'utf8',
@@ -203,7 +208,12 @@ beforeAll(() => {
   for (const example of examples) {
     writeFileSync(join(project, 'src', `${example.file}.ts`), `// ${example.where}\n${example.code}`);
   }
-  mustRun('npm install of the tarballs', 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], project);
+  mustRun(
+    'npm install of the tarballs',
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline'],
+    project,
+  );
   compiled = run(node, [tsc, '-p', 'tsconfig.json'], project);
 }, 900_000);
 

@@ -15,7 +15,9 @@ const good = join(import.meta.dirname, 'fixtures', 'good');
 
 describe('apps never import apps', () => {
   it('fails on a manifest dependency, an import by name and a relative import into another app', () => {
-    const found = checkAppsNeverImportApps(bad).map(v => `${v.file}${v.line === undefined ? '' : `:${v.line}`}`);
+    const found = checkAppsNeverImportApps(bad).map(
+      v => `${v.file}${v.line === undefined ? '' : `:${v.line}`}`,
+    );
     expect(found.sort()).toEqual([
       'apps/alpha/package.json',
       'apps/alpha/src/imports-app-relative.ts:2',
@@ -67,7 +69,9 @@ describe('no circular imports', () => {
     const found = await checkNoCircular(bad);
     expect(found).toHaveLength(1);
     expect(found[0]!.rule).toBe(RuleName.noCircular);
-    expect(found[0]!.message).toMatch(/cycle-a\.ts -> .*cycle-b\.ts -> .*cycle-a\.ts|cycle-b\.ts -> .*cycle-a\.ts -> .*cycle-b\.ts/);
+    expect(found[0]!.message).toMatch(
+      /cycle-a\.ts -> .*cycle-b\.ts -> .*cycle-a\.ts|cycle-b\.ts -> .*cycle-a\.ts -> .*cycle-b\.ts/,
+    );
   });
 
   it('passes a repository without cycles', async () => {

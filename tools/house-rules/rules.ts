@@ -236,7 +236,8 @@ export async function checkNoCircular(root: string): Promise<Violation[]> {
       // Imports of other packages are not followed: a cycle is a knot inside one project.
       includeOnly: `^(${dirs.map(escapeRegExp).join('|')})/`,
     });
-    if (typeof result.output === 'string') throw new Error('dependency-cruiser returned text, expected a result');
+    if (typeof result.output === 'string')
+      throw new Error('dependency-cruiser returned text, expected a result');
     const seen = new Set<string>();
     const out: Violation[] = [];
     for (const v of result.output.summary.violations) {

@@ -1,5 +1,5 @@
 /**
- * The inbound HBONE server (ambient-protocols §1.3, §1.4): TLS 1.3 with a required client
+ * The inbound HBONE server (docs/protocols.md#hbone-server, #hbone-http2-settings): TLS 1.3 with a required client
  * certificate, HTTP/2, one CONNECT stream per tunnel.
  *
  * It serves on a listener it is given (a `net.Server`, or a listening socket's fd), because
@@ -419,9 +419,7 @@ export class HboneServer {
     this.counters.streamsClosed++;
     if (result.error !== undefined) {
       const e = result.error;
-      this.#report(
-        e instanceof HboneStreamError ? e : new HboneStreamError(`${e.message}${codeOf(e)}`, e),
-      );
+      this.#report(e instanceof HboneStreamError ? e : new HboneStreamError(`${e.message}${codeOf(e)}`, e));
     }
   }
 }

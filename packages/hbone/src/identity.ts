@@ -1,6 +1,6 @@
 /**
  * Workload identity as HBONE uses it: the TLS material a side presents, and the checks on the
- * peer's certificate (ambient-protocols §1.1).
+ * peer's certificate (docs/protocols.md#hbone-transport).
  *
  * Node's hostname checks do not apply to SPIFFE certificates (they carry only a URI SAN), so both
  * sides verify the chain with OpenSSL against the roots and then read the URI SANs straight from
@@ -132,10 +132,7 @@ export function spiffeIds(certDer: Uint8Array): SpiffeId[] {
 }
 
 /** True when the certificate names one of `expected` exactly (client side, `IdentityVerifier`). */
-export function presentsExpectedIdentity(
-  certDer: Uint8Array,
-  expected: readonly SpiffeIdLike[],
-): boolean {
+export function presentsExpectedIdentity(certDer: Uint8Array, expected: readonly SpiffeIdLike[]): boolean {
   const wanted = spiffeIdStrings(expected);
   return uriSans(certDer).some(uri => wanted.includes(uri));
 }

@@ -1,5 +1,5 @@
 /**
- * The outbound HBONE connection pool (ambient-protocols §1.5).
+ * The outbound HBONE connection pool (docs/protocols.md#hbone-pool).
  *
  * Invariants (who owns which connection):
  * - The pool owns every connection it created, from the `connect` call until the connection is

@@ -21,7 +21,7 @@ import {
 import type { CaKeyAlgorithm } from './ca-key-algorithm.ts';
 import { registerSigner, signerOf } from './signer-registry.ts';
 
-/** Istio's defaults for workload certificates and the self-signed root (§2.3). */
+/** Istio's defaults for workload certificates and the self-signed root (docs/protocols.md#certificates). */
 export const CA_DEFAULTS = {
   /** `DEFAULT_WORKLOAD_CERT_TTL`: used when a request asks for 0 or less. */
   workloadCertTtlSeconds: 24 * 60 * 60,

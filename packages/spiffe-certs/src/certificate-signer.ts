@@ -226,7 +226,7 @@ export interface LeafParams {
 }
 
 /**
- * Signs a workload leaf as istiod does (§2.3): empty subject, critical SAN with one URI,
+ * Signs a workload leaf as istiod does (docs/protocols.md#certificates): empty subject, critical SAN with one URI,
  * KeyUsage digitalSignature|keyEncipherment (critical), ExtKeyUsage serverAuth+clientAuth,
  * BasicConstraints CA=false (critical), AuthorityKeyIdentifier of the issuer.
  */

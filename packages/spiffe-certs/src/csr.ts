@@ -5,7 +5,7 @@ import { derToPem } from './pem.ts';
 import type { SpiffeId } from './spiffe-id.ts';
 import { webcrypto, x509 } from './x509-provider.ts';
 
-/** ECDSA P-256 with SHA-256: the key and signature algorithm of a ztunnel workload CSR (§2.3). */
+/** ECDSA P-256 with SHA-256: the key and signature algorithm of a ztunnel workload CSR (docs/protocols.md#certificates). */
 export const WORKLOAD_KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 export interface WorkloadKeyPair {
