@@ -11,8 +11,8 @@
  *   (the apiserver prunes unknown fields), and CEL rules are dropped (they are not types);
  * - parts listed in {@link NAMES} get a title, so they become named, shared types (a name used
  *   twice in a group must describe the same shape);
- * - `metadata` is `V1ObjectMeta` from `@kubernetes/client-node`, `apiVersion` and `kind` the
- *   literals the CRD serves.
+ * - `metadata` is `ObjectMeta` (`V1ObjectMeta` of `@kubernetes/client-node`, see
+ *   `src/kube-object.ts`), `apiVersion` and `kind` the literals the CRD serves.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -245,7 +245,7 @@ async function renderGroup(
     const properties: Schema = {
       apiVersion: { type: 'string', enum: apiVersions },
       kind: { type: 'string', enum: [kind] },
-      metadata: { tsType: 'V1ObjectMeta' },
+      metadata: { tsType: 'ObjectMeta' },
     };
     if (spec !== undefined) properties['spec'] = spec;
     if (isSchema(props['status'])) properties['status'] = props['status'];
@@ -279,7 +279,7 @@ async function renderGroup(
       crds.map(c => c.file),
       `The ${group} kinds and the named parts of their specs.`,
     ),
-    "import type { V1ObjectMeta } from '@kubernetes/client-node';",
+    "import type { ObjectMeta } from '../kube-object.ts';",
     '',
     body,
   ].join('\n');

@@ -8,7 +8,13 @@ import {
   invalidGateways,
   invalidAuthorizationPolicies,
   invalidPeerAuthentications,
+  invalidRequestAuthentications,
+  invalidServiceEntries,
+  invalidWorkloadEntries,
   peerAuthenticationExamples,
+  requestAuthenticationExamples,
+  serviceEntryExamples,
+  workloadEntryExamples,
 } from './crd-examples.ts';
 
 interface Crd {
@@ -50,22 +56,56 @@ function validators(crd: Crd): Map<string, ValidateFunction> {
   );
 }
 
-const cases = [
+/** Istio serves networking kinds also as v1alpha3, security kinds as v1beta1 (as upstream does). */
+const SECURITY_VERSIONS = ['v1', 'v1beta1'];
+const NETWORKING_VERSIONS = ['v1', 'v1alpha3', 'v1beta1'];
+
+const cases: {
+  file: string;
+  kind: string;
+  versions: readonly string[];
+  valid: readonly object[];
+  invalid: readonly object[];
+}[] = [
   {
     file: 'security.istio.io_authorizationpolicies.yaml',
     kind: 'AuthorizationPolicy',
+    versions: SECURITY_VERSIONS,
     valid: authorizationPolicyExamples,
     invalid: invalidAuthorizationPolicies,
   },
   {
     file: 'security.istio.io_peerauthentications.yaml',
     kind: 'PeerAuthentication',
+    versions: SECURITY_VERSIONS,
     valid: peerAuthenticationExamples,
     invalid: invalidPeerAuthentications,
   },
   {
+    file: 'security.istio.io_requestauthentications.yaml',
+    kind: 'RequestAuthentication',
+    versions: SECURITY_VERSIONS,
+    valid: requestAuthenticationExamples,
+    invalid: invalidRequestAuthentications,
+  },
+  {
+    file: 'networking.istio.io_serviceentries.yaml',
+    kind: 'ServiceEntry',
+    versions: NETWORKING_VERSIONS,
+    valid: serviceEntryExamples,
+    invalid: invalidServiceEntries,
+  },
+  {
+    file: 'networking.istio.io_workloadentries.yaml',
+    kind: 'WorkloadEntry',
+    versions: NETWORKING_VERSIONS,
+    valid: workloadEntryExamples,
+    invalid: invalidWorkloadEntries,
+  },
+  {
     file: 'gateway.networking.k8s.io_gateways.yaml',
     kind: 'Gateway',
+    versions: SECURITY_VERSIONS,
     valid: gatewayExamples,
     invalid: invalidGateways,
   },
@@ -84,15 +124,14 @@ describe('our CRDs', () => {
   });
 
   it.each(cases)(
-    '$kind: serves v1 (storage) and v1beta1 with a status subresource',
-    async ({ file, kind }) => {
+    '$kind: serves v1 (storage) and its older versions with a status subresource',
+    async ({ file, kind, versions }) => {
       const crd = await loadCrd(file);
       expect(file.startsWith(`${crd.spec.group}_`)).toBe(true);
       expect(crd.spec.names.kind).toBe(kind);
-      expect(crd.spec.versions.map(v => [v.name, v.served, v.storage])).toEqual([
-        ['v1', true, true],
-        ['v1beta1', true, false],
-      ]);
+      expect(crd.spec.versions.map(v => [v.name, v.served, v.storage])).toEqual(
+        versions.map(v => [v, true, v === 'v1']),
+      );
     },
   );
 
