@@ -4,8 +4,8 @@
  */
 import { PolicyValidationError } from './errors.ts';
 import { parseCidr } from './ip-cidr.ts';
+import { AuthorizationAction } from './policy-types.ts';
 import type {
-  AuthorizationAction,
   AuthorizationPolicy,
   AuthorizationPolicySpec,
   PolicyCondition,
@@ -27,7 +27,7 @@ import {
   readSelector,
 } from './validation-support.ts';
 
-const ACTIONS: readonly string[] = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
+const ACTIONS: readonly string[] = Object.values(AuthorizationAction);
 const MAX_TARGET_REFS = 16;
 
 /** `when` keys with a fixed name. */
