@@ -114,15 +114,17 @@ export interface Gateway extends KubeObject {
   };
 }
 
-/** `security.istio.io/v1` AuthorizationPolicy (the spec is validated by the policy layer). */
-export interface AuthorizationPolicy extends KubeObject {
-  readonly spec?: Readonly<Record<string, unknown>>;
-}
-
-/** `security.istio.io/v1` PeerAuthentication. */
-export interface PeerAuthentication extends KubeObject {
-  readonly spec?: Readonly<Record<string, unknown>>;
-}
+/**
+ * Istio's kinds, generated from our CRDs (`deploy/crds/`) by `@ambient-mesh/mesh-api`: the shape
+ * the API server stores. The policy layer validates them into `@ambient-mesh/policy-engine` types.
+ */
+export type {
+  AuthorizationPolicy,
+  PeerAuthentication,
+  RequestAuthentication,
+  ServiceEntry,
+  WorkloadEntry,
+} from '@ambient-mesh/mesh-api';
 
 /** `namespace/name` of an object (cluster-scoped objects have just the name). */
 export function objectKey(obj: KubeObject): string {
