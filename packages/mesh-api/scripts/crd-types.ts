@@ -42,7 +42,7 @@ export interface CrdDocument {
 type Schema = Record<string, unknown>;
 
 /**
- * Type names of spec parts, by kind and path (`[]` is an array's items, `{}` a map's values).
+ * Type names of spec (and status) parts, by kind and path (`[]` is an array's items, `{}` a map's values).
  * Every kind's `spec` is `<Kind>Spec` without being listed. Istio's proto message names where
  * they do not clash across groups.
  */
@@ -86,7 +86,9 @@ export const NAMES: Readonly<Record<string, Readonly<Record<string, string>>>> =
   Gateway: {
     'spec.listeners[]': 'GatewayListener',
     'spec.listeners[].allowedRoutes': 'AllowedRoutes',
+    'spec.listeners[].allowedRoutes.namespaces.selector': 'LabelSelector',
     'spec.addresses[]': 'GatewaySpecAddress',
+    'status.addresses[]': 'GatewayStatusAddress',
   },
   GatewayClass: {},
 };
@@ -238,9 +240,6 @@ async function renderGroup(
     const props = isSchema(root['properties']) ? root['properties'] : {};
     const used = new Set<string>();
     const spec = isSchema(props['spec']) ? nameParts(kind, props['spec'], 'spec', parts, used) : undefined;
-    const unused = Object.keys(NAMES[kind] ?? {}).filter(p => !used.has(p));
-    if (unused.length > 0)
-      throw new Error(`${kind}: NAMES lists paths the schema lacks: ${unused.join(', ')}`);
     const apiVersions = crd.spec.versions.filter(v => v.served).map(v => `${group}/${v.name}`);
     const properties: Schema = {
       apiVersion: { type: 'string', enum: apiVersions },
@@ -248,7 +247,11 @@ async function renderGroup(
       metadata: { tsType: 'ObjectMeta' },
     };
     if (spec !== undefined) properties['spec'] = spec;
-    if (isSchema(props['status'])) properties['status'] = props['status'];
+    if (isSchema(props['status']))
+      properties['status'] = nameParts(kind, props['status'], 'status', parts, used);
+    const unused = Object.keys(NAMES[kind] ?? {}).filter(p => !used.has(p));
+    if (unused.length > 0)
+      throw new Error(`${kind}: NAMES lists paths the schema lacks: ${unused.join(', ')}`);
     kinds[kind] = {
       title: kind,
       description: `\`${apiVersions.join('`, `')}\` ${kind}, as read from and written to the Kubernetes API.`,

@@ -68,4 +68,6 @@ export type {
   GatewayListener,
   GatewaySpec,
   GatewaySpecAddress,
+  GatewayStatusAddress,
+  LabelSelector,
 } from './generated/gateway-networking-k8s-io.ts';

@@ -97,29 +97,14 @@ export interface Service extends KubeObject {
 export type Namespace = KubeObject;
 export type Node = KubeObject;
 
-export interface Gateway extends KubeObject {
-  readonly spec?: {
-    readonly gatewayClassName?: string;
-    readonly listeners?: readonly {
-      readonly name?: string;
-      readonly port?: number;
-      readonly protocol?: string;
-      readonly allowedRoutes?: {
-        readonly namespaces?: { readonly from?: string; readonly selector?: LabelSelector };
-      };
-    }[];
-  };
-  readonly status?: {
-    readonly addresses?: readonly { readonly type?: string; readonly value: string }[];
-  };
-}
-
 /**
- * Istio's kinds, generated from our CRDs (`deploy/crds/`) by `@ambient-mesh/mesh-api`: the shape
- * the API server stores. The policy layer validates them into `@ambient-mesh/policy-engine` types.
+ * Istio's and Gateway API's kinds, generated from our CRDs (`deploy/crds/`) by
+ * `@ambient-mesh/mesh-api`: the shape the API server stores. The policy layer validates the
+ * policies into `@ambient-mesh/policy-engine` types.
  */
 export type {
   AuthorizationPolicy,
+  Gateway,
   PeerAuthentication,
   RequestAuthentication,
   ServiceEntry,

@@ -61,10 +61,10 @@ export function resolveWaypoint(
   const ref = waypointRefFor(obj, lookup.namespace(objNs));
   if (ref === undefined) return undefined;
   const gw = lookup.gateway(ref.namespace, ref.name);
-  if (gw?.spec?.gatewayClassName !== WAYPOINT_CLASS) return undefined;
+  if (gw?.spec.gatewayClassName !== WAYPOINT_CLASS) return undefined;
   const waypointFor = gw.metadata?.labels?.[WAYPOINT_FOR_LABEL] ?? WaypointFor.service;
   if (waypointFor !== WaypointFor.all && waypointFor !== kind) return undefined;
-  const listener = gw.spec.listeners?.find(l => l.protocol === 'HBONE');
+  const listener = gw.spec.listeners.find(l => l.protocol === 'HBONE');
   if (!namespaceAllowed(listener?.allowedRoutes?.namespaces, ref.namespace, objNs, lookup)) return undefined;
   const hboneMtlsPort = listener?.port ?? DEFAULT_HBONE_PORT;
   const addresses = gw.status?.addresses ?? [];

@@ -214,7 +214,8 @@ export class WdsIndex {
       case 'Node':
         this.#onNode(key, obj, deleted);
         break;
-      // The informer's kind says what the object is; the policy engine validates its spec.
+      // The informer's kind says what a custom resource is (the API server validated it against
+      // its CRD); the policy engine validates policy specs further.
       case 'AuthorizationPolicy':
         this.#onPolicy(key, obj as AuthorizationPolicy, deleted);
         break;
@@ -222,7 +223,7 @@ export class WdsIndex {
         this.#onPeerAuth(key, obj as PeerAuthentication, deleted);
         break;
       case 'Gateway':
-        this.#onGateway(key, obj, deleted);
+        this.#onGateway(key, obj as Gateway, deleted);
         break;
     }
     const changes: ChangeSet = {

@@ -40,6 +40,12 @@ export interface Gateway {
    * Written by the controller (addresses, conditions).
    */
   status?: {
+    /**
+     * The addresses the Gateway is reachable at.
+     *
+     * @maxItems 16
+     */
+    addresses?: GatewayStatusAddress[];
     [k: string]: unknown;
   };
 }
@@ -87,16 +93,37 @@ export interface AllowedRoutes {
      * All, Same (default) or Selector.
      */
     from?: 'All' | 'Selector' | 'Same';
-    selector?: {
-      [k: string]: unknown;
-    };
+    selector?: LabelSelector;
   };
   kinds?: {
     group?: string;
     kind: string;
   }[];
 }
+/**
+ * Namespaces whose labels match (with from Selector).
+ */
+export interface LabelSelector {
+  matchLabels?: {
+    [k: string]: string;
+  };
+  matchExpressions?: {
+    key: string;
+    /**
+     * In, NotIn, Exists or DoesNotExist.
+     */
+    operator: string;
+    values?: string[];
+  }[];
+}
 export interface GatewaySpecAddress {
+  type?: string;
+  value: string;
+}
+export interface GatewayStatusAddress {
+  /**
+   * IPAddress or Hostname.
+   */
   type?: string;
   value: string;
 }
