@@ -109,15 +109,15 @@ describe('the CRD type generator', () => {
     dir = undefined;
   });
 
-  function crd(versions: { name: string; storage: boolean; spec: object }[]): string {
+  function crd(versions: { name: string; storage: boolean; spec: object }[], kind = 'Widget'): string {
     return stringify({
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
-      metadata: { name: 'widgets.example.com' },
+      metadata: { name: `${kind.toLowerCase()}s.example.com` },
       spec: {
         group: 'example.com',
         scope: 'Namespaced',
-        names: { kind: 'Widget', plural: 'widgets' },
+        names: { kind, plural: `${kind.toLowerCase()}s` },
         versions: versions.map(v => ({
           name: v.name,
           served: true,
@@ -158,5 +158,28 @@ describe('the CRD type generator', () => {
       ]),
     );
     await expect(generate(dir)).rejects.toThrow(/version v1beta1 has another schema than v1/);
+  });
+
+  it('refuses one type name for two shapes, and names for paths the schema lacks', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mesh-api-crds-'));
+    const mode = { type: 'object', properties: { mode: { type: 'string', enum: ['STRICT'] } } };
+    const selector = { type: 'object', properties: { matchLabels: { type: 'object' } } };
+    const clash = {
+      type: 'object',
+      properties: {
+        selector,
+        mtls: mode,
+        portLevelMtls: {
+          type: 'object',
+          additionalProperties: { type: 'object', properties: { on: { type: 'boolean' } } },
+        },
+      },
+    };
+    const file = join(dir, 'example.com_peerauthentications.yaml');
+    writeFileSync(file, crd([{ name: 'v1', storage: true, spec: clash }], 'PeerAuthentication'));
+    await expect(generate(dir)).rejects.toThrow(/are both MutualTls but differ in shape/);
+    const partial = { type: 'object', properties: { selector, mtls: mode } };
+    writeFileSync(file, crd([{ name: 'v1', storage: true, spec: partial }], 'PeerAuthentication'));
+    await expect(generate(dir)).rejects.toThrow(/NAMES lists paths the schema lacks: spec.portLevelMtls\{\}/);
   });
 });
