@@ -296,7 +296,8 @@ function readTargetRef(ref: unknown, at: string, policyNamespace: string | undef
 }
 
 /**
- * Validates unknown input as an AuthorizationPolicy and returns the typed policy, or every error
+ * Validates unknown input (typically `@ambient-mesh/mesh-api`'s `AuthorizationPolicy`, the CRD shape, as
+ * read from the API server) as an AuthorizationPolicy and returns the typed policy, or every error
  * with its field path (`spec.rules[0].from[1].source.principals[2]: ...`). Never throws.
  */
 export function validateAuthorizationPolicy(input: unknown): ValidationResult<AuthorizationPolicy> {

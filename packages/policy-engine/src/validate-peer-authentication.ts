@@ -36,7 +36,8 @@ function isPortKey(key: string): boolean {
 }
 
 /**
- * Validates unknown input as a PeerAuthentication and returns the typed policy, or every error
+ * Validates unknown input (typically `@ambient-mesh/mesh-api`'s `PeerAuthentication`, the CRD shape, as
+ * read from the API server) as a PeerAuthentication and returns the typed policy, or every error
  * with its field path. Never throws.
  */
 export function validatePeerAuthentication(input: unknown): ValidationResult<PeerAuthentication> {
