@@ -17,6 +17,7 @@ import {
   type AuthorizationPolicy,
   type AuthorizationPolicySpec,
   type CrdKind,
+  type GatewayClassSpec,
   type GatewaySpec,
   type PeerAuthenticationSpec,
   type RequestAuthenticationSpec,
@@ -67,6 +68,7 @@ describe('generated CRD types', () => {
     expectTypeOf(examples.serviceEntryExamples).items.toEqualTypeOf<ServiceEntrySpec>();
     expectTypeOf(examples.workloadEntryExamples).items.toEqualTypeOf<WorkloadEntrySpec>();
     expectTypeOf(examples.gatewayExamples).items.toEqualTypeOf<GatewaySpec>();
+    expectTypeOf(examples.gatewayClassExamples).items.toEqualTypeOf<GatewayClassSpec>();
     expect(examples.authorizationPolicyExamples.length).toBeGreaterThan(0);
   });
 

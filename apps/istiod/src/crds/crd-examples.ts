@@ -6,6 +6,7 @@
  */
 import type {
   AuthorizationPolicySpec,
+  GatewayClassSpec,
   GatewaySpec,
   PeerAuthenticationSpec,
   RequestAuthenticationSpec,
@@ -202,3 +203,13 @@ export const workloadEntryExamples: readonly WorkloadEntrySpec[] = [
 ];
 
 export const invalidWorkloadEntries = [{ ports: { http: '8080' } }, { address: 1234 }];
+
+export const gatewayClassExamples: readonly GatewayClassSpec[] = [
+  { controllerName: 'istio.io/gateway-controller', description: 'The default Istio GatewayClass' },
+  { controllerName: 'istio.io/mesh-controller' },
+];
+
+export const invalidGatewayClasses: readonly Record<string, unknown>[] = [
+  { description: 'no controller' },
+  { controllerName: '' },
+];

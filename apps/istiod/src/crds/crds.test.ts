@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import {
   authorizationPolicyExamples,
+  gatewayClassExamples,
   gatewayExamples,
+  invalidGatewayClasses,
   invalidGateways,
   invalidAuthorizationPolicies,
   invalidPeerAuthentications,
@@ -56,9 +58,9 @@ function validators(crd: Crd): Map<string, ValidateFunction> {
   );
 }
 
-/** Istio serves networking kinds also as v1alpha3, security kinds as v1beta1 (as upstream does). */
-const SECURITY_VERSIONS = ['v1', 'v1beta1'];
-const NETWORKING_VERSIONS = ['v1', 'v1alpha3', 'v1beta1'];
+/** Served versions, as upstream serves them: Istio's networking kinds also as v1alpha3. */
+const V1_V1BETA1 = ['v1', 'v1beta1'];
+const V1_V1ALPHA3_V1BETA1 = ['v1', 'v1alpha3', 'v1beta1'];
 
 const cases: {
   file: string;
@@ -70,48 +72,60 @@ const cases: {
   {
     file: 'security.istio.io_authorizationpolicies.yaml',
     kind: 'AuthorizationPolicy',
-    versions: SECURITY_VERSIONS,
+    versions: V1_V1BETA1,
     valid: authorizationPolicyExamples,
     invalid: invalidAuthorizationPolicies,
   },
   {
     file: 'security.istio.io_peerauthentications.yaml',
     kind: 'PeerAuthentication',
-    versions: SECURITY_VERSIONS,
+    versions: V1_V1BETA1,
     valid: peerAuthenticationExamples,
     invalid: invalidPeerAuthentications,
   },
   {
     file: 'security.istio.io_requestauthentications.yaml',
     kind: 'RequestAuthentication',
-    versions: SECURITY_VERSIONS,
+    versions: V1_V1BETA1,
     valid: requestAuthenticationExamples,
     invalid: invalidRequestAuthentications,
   },
   {
     file: 'networking.istio.io_serviceentries.yaml',
     kind: 'ServiceEntry',
-    versions: NETWORKING_VERSIONS,
+    versions: V1_V1ALPHA3_V1BETA1,
     valid: serviceEntryExamples,
     invalid: invalidServiceEntries,
   },
   {
     file: 'networking.istio.io_workloadentries.yaml',
     kind: 'WorkloadEntry',
-    versions: NETWORKING_VERSIONS,
+    versions: V1_V1ALPHA3_V1BETA1,
     valid: workloadEntryExamples,
     invalid: invalidWorkloadEntries,
   },
   {
     file: 'gateway.networking.k8s.io_gateways.yaml',
     kind: 'Gateway',
-    versions: SECURITY_VERSIONS,
+    versions: V1_V1BETA1,
     valid: gatewayExamples,
     invalid: invalidGateways,
+  },
+  {
+    file: 'gateway.networking.k8s.io_gatewayclasses.yaml',
+    kind: 'GatewayClass',
+    versions: V1_V1BETA1,
+    valid: gatewayClassExamples,
+    invalid: invalidGatewayClasses,
   },
 ];
 
 describe('our CRDs', () => {
+  it('are each checked below against examples', async () => {
+    const files = (await readdir(CRD_DIR)).filter(f => f.endsWith('.yaml')).sort();
+    expect(cases.map(c => c.file).sort()).toEqual(files);
+  });
+
   it('carry the api-approved.kubernetes.io annotation the apiserver requires for *.k8s.io groups', async () => {
     for (const file of [
       'gateway.networking.k8s.io_gateways.yaml',
