@@ -1,6 +1,7 @@
 // The cluster DNS server over real sockets on loopback: queries are encoded and answers decoded
 // with `dns-packet`, independently of the server's own message handling.
 import dgram from 'node:dgram';
+import { Resolver } from 'node:dns/promises';
 import net from 'node:net';
 import dnsPacket, { type DecodedPacket, type Packet, type RecordType } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +110,41 @@ describe('cluster DNS server on UDP', () => {
   it('answers NXDOMAIN for an unknown name in the cluster domain and REFUSED outside it', async () => {
     expect(rcode(await ask('nope.default.svc.cluster.local'))).toBe(3);
     expect(rcode(await ask('example.com'))).toBe(5);
+  });
+
+  it('answers a query that carries an EDNS OPT record', async () => {
+    const id = nextId++;
+    const r = await exchange(
+      dnsPacket.encode({
+        type: 'query',
+        id,
+        flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ name: 'echo.default.svc.cluster.local', type: 'A', class: 'IN' }],
+        additionals: [
+          {
+            type: 'OPT',
+            name: '.',
+            udpPayloadSize: 1232,
+            extendedRcode: 0,
+            ednsVersion: 0,
+            flags: 0,
+            flag_do: false,
+            options: [],
+          },
+        ],
+      }),
+      id,
+    );
+    expect(addresses(r)).toEqual(['10.96.0.20']);
+  });
+
+  it("serves Node's own resolver (c-ares), a client written independently of both codecs", async () => {
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`${HOST}:${port}`]);
+    expect(await resolver.resolve4('echo.default.svc.cluster.local')).toEqual(['10.96.0.20']);
+    await expect(resolver.resolve4('nope.default.svc.cluster.local')).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+    });
   });
 
   it('drops and counts malformed messages, responses and multi-question queries, and keeps serving', async () => {
