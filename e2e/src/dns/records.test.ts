@@ -1,12 +1,15 @@
+import dnsPacket, { type RecordType } from 'dns-packet';
 import { describe, expect, it } from 'vitest';
-import { buildResponse, DnsRcode, DnsType, parseQuery } from './dns-message.ts';
+import { buildResponse, DnsRcode, parseQuery } from './dns-message.ts';
 import { ClusterRecords } from './records.ts';
 
-function query(name: string, type: number = DnsType.A, id = 0x1234): Buffer {
-  const labels = name.split('.').map(l => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
-  const header = Buffer.from([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-  const tail = Buffer.from([0, type >> 8, type & 0xff, 0, 1]);
-  return Buffer.concat([header, ...labels, tail]);
+function query(name: string, type: RecordType = 'A', id = 0x1234): Buffer {
+  return dnsPacket.encode({
+    type: 'query',
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ name, type, class: 'IN' }],
+  });
 }
 
 describe('cluster DNS records', () => {
@@ -20,14 +23,14 @@ describe('cluster DNS records', () => {
   });
 
   it('answers NXDOMAIN inside the cluster domain and REFUSED outside it', () => {
-    expect(records.answer({ name: 'nope.default.svc.cluster.local', type: DnsType.A, class: 1 }).rcode).toBe(
+    expect(records.answer({ name: 'nope.default.svc.cluster.local', type: 'A', class: 'IN' }).rcode).toBe(
       DnsRcode.NXDomain,
     );
-    expect(records.answer({ name: 'example.com', type: DnsType.A, class: 1 }).rcode).toBe(DnsRcode.Refused);
+    expect(records.answer({ name: 'example.com', type: 'A', class: 'IN' }).rcode).toBe(DnsRcode.Refused);
   });
 
   it('answers AAAA for a known name with no records (NOERROR)', () => {
-    expect(records.answer({ name: 'echo.default.svc.cluster.local', type: DnsType.AAAA, class: 1 })).toEqual({
+    expect(records.answer({ name: 'echo.default.svc.cluster.local', type: 'AAAA', class: 'IN' })).toEqual({
       rcode: DnsRcode.NoError,
       addresses: [],
     });
@@ -35,12 +38,12 @@ describe('cluster DNS records', () => {
 
   it('maps pod names a-b-c-d.<ns>.pod to the address', () => {
     expect(
-      records.answer({ name: '10-244-1-3.default.pod.cluster.local', type: DnsType.A, class: 1 }).addresses,
+      records.answer({ name: '10-244-1-3.default.pod.cluster.local', type: 'A', class: 'IN' }).addresses,
     ).toEqual(['10.244.1.3']);
   });
 
   it('encodes a response that echoes the id and question and carries the A record', () => {
-    const q = parseQuery(query('echo.default.svc.cluster.local', DnsType.A, 0xbeef))!;
+    const q = parseQuery(query('echo.default.svc.cluster.local', 'A', 0xbeef))!;
     const r = buildResponse(q, DnsRcode.NoError, ['10.96.0.20']);
     expect(r.readUInt16BE(0)).toBe(0xbeef);
     expect(r.readUInt16BE(2) & 0x8000).toBe(0x8000);

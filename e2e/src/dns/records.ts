@@ -1,4 +1,4 @@
-import { DnsRcode, DnsType, type DnsQuestion } from './dns-message.ts';
+import { DnsRcode, type DnsQuestion } from './dns-message.ts';
 
 export interface ServiceRecord {
   readonly name: string;
@@ -55,7 +55,7 @@ export class ClusterRecords {
       return { rcode: DnsRcode.NoError, addresses: [] };
     }
     if (addresses === undefined) return { rcode: DnsRcode.NXDomain, addresses: [] };
-    if (q.type !== DnsType.A && q.type !== DnsType.ANY) return { rcode: DnsRcode.NoError, addresses: [] };
+    if (q.type !== 'A' && q.type !== 'ANY') return { rcode: DnsRcode.NoError, addresses: [] };
     return { rcode: DnsRcode.NoError, addresses };
   }
 }
