@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
 import { waitFor } from '../exec.ts';
-import type { KubeClient, KubeList } from '../kube-client.ts';
+import type { KubeClient, KubeList } from '@ambient-mesh/kube';
 import { MESH_COMPONENTS, loadManifests, objectPath, type ManifestObject } from './manifests.ts';
 
 export const MESH_NAMESPACE = 'istio-system';

@@ -5,7 +5,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { runCommand, type CommandRunner } from '../exec.ts';
-import type { KubeClient, KubeList } from '../kube-client.ts';
+import type { KubeClient, KubeList } from '@ambient-mesh/kube';
 import { podNetnsName, type ClusterLayout } from '../layout.ts';
 import { MESH_NAMESPACE } from './install.ts';
 

@@ -44,6 +44,8 @@ export interface ApplyOptions {
 export interface DeleteOptions {
   readonly propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
   readonly gracePeriodSeconds?: number;
+  /** Delete only this incarnation (uid) or version of the object. */
+  readonly preconditions?: { readonly uid?: string; readonly resourceVersion?: string };
 }
 
 export interface WatchOptions {
