@@ -100,6 +100,8 @@ export class KubeApiError extends KubeError {
   readonly reason: string;
   /** The request, e.g. `GET /api/v1/namespaces/x/pods/y`. */
   readonly operation: string;
+  /** The apiserver's own message (Status `message`), without the hint. */
+  readonly detail: string;
 
   constructor(
     status: number,
@@ -116,6 +118,7 @@ export class KubeApiError extends KubeError {
     this.status = status;
     this.reason = reason;
     this.operation = operation;
+    this.detail = detail;
   }
 
   /** Builds the error from a response body (a `Status` object when the apiserver wrote one). */
