@@ -271,7 +271,7 @@ export class FakeApiServer {
     const collection = `${root}/${plural}`;
     if (name === undefined) {
       if (r.method === 'GET' && r.query.watch === 'true') this.#watch(collection, namespace, r.query, res);
-      else if (r.method === 'GET') this.#list(collection, namespace, res);
+      else if (r.method === 'GET') this.#list(collection, namespace, r.query.labelSelector, res);
       else if (r.method === 'POST') this.#create(collection, namespace, body as StoredObject, res);
       else this.#status(res, 405, 'MethodNotAllowed', r.method);
       return;
@@ -318,9 +318,21 @@ export class FakeApiServer {
     }
   }
 
-  #list(collection: string, namespace: string | undefined, res: http.ServerResponse): void {
+  #list(
+    collection: string,
+    namespace: string | undefined,
+    labelSelector: string | undefined,
+    res: http.ServerResponse,
+  ): void {
+    // Equality selectors only (`a=b,c=d`).
+    const wanted = (labelSelector ?? '')
+      .split(',')
+      .filter(t => t !== '')
+      .map(t => t.split('=') as [string, string]);
     const items = [...this.#collection(collection).values()].filter(
-      o => namespace === undefined || o.metadata.namespace === namespace,
+      o =>
+        (namespace === undefined || o.metadata.namespace === namespace) &&
+        wanted.every(([k, v]) => o.metadata.labels?.[k] === v),
     );
     this.#json(res, 200, { kind: 'List', metadata: { resourceVersion: String(this.#rv) }, items });
   }
