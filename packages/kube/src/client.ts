@@ -212,7 +212,7 @@ export class KubeClient {
    * Server-side apply: the apiserver merges `obj` into the live object and records
    * `fieldManager` as the owner of every field it sets.
    */
-  async apply<T>(obj: KubeObject, options: ApplyOptions): Promise<T> {
+  async apply<T>(obj: KubeObject & { readonly [field: string]: unknown }, options: ApplyOptions): Promise<T> {
     const path = await this.resources.objectPath(obj, options.subresource);
     return this.request<T>('PATCH', path, {
       body: obj,
