@@ -317,6 +317,14 @@ export class KubeClient {
         res.on('error', e => {
           done(signal?.aborted === true ? undefined : new KubeUnreachableError(operation, e));
         });
+        // Closed with neither an end nor an error (a reset some Node versions report only so).
+        res.on('close', () => {
+          done(
+            signal?.aborted === true
+              ? undefined
+              : new KubeUnreachableError(operation, new Error('stream closed')),
+          );
+        });
       });
       req.on('timeout', () => req.destroy(new Error('watch idle timeout')));
       req.on('error', e => {
