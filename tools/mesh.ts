@@ -11,22 +11,24 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  KubeClient,
-  ZTUNNEL_ADMIN_PORT,
-  ZTUNNEL_STATS_PORT,
   clusterLayout,
   inNetnsCommand,
+  waitFor,
+  ztunnelMetrics,
+  ztunnelPods,
+  type ZtunnelPod,
+} from '@ambient-mesh/e2e';
+import {
+  ZTUNNEL_ADMIN_PORT,
+  ZTUNNEL_STATS_PORT,
   installMesh,
   meshStatus,
   mtlsConnections,
   uninstallMesh,
-  waitFor,
-  ztunnelMetrics,
-  ztunnelPods,
   type MeshStatus,
   type MetricSample,
-  type ZtunnelPod,
-} from '@ambient-mesh/e2e';
+} from '@ambient-mesh/install';
+import { KubeClient } from '@ambient-mesh/kube';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'e2e', 'src', 'cli.ts');
@@ -104,13 +106,6 @@ const sample = [
   },
 ] as const;
 
-function objectPath(o: (typeof sample)[number]): string {
-  const base = o.apiVersion === 'v1' ? '/api/v1' : `/apis/${o.apiVersion}`;
-  const plural = o.kind === 'ServiceAccount' ? 'serviceaccounts' : `${o.kind.toLowerCase()}s`;
-  const ns = 'namespace' in o.metadata ? `/namespaces/${o.metadata.namespace}` : '';
-  return `${base}${ns}/${plural}/${o.metadata.name}`;
-}
-
 function printStatus(status: MeshStatus): void {
   for (const c of status.components) say(`  ${c.ready ? 'ready    ' : 'NOT READY'} ${c.name}: ${c.detail}`);
 }
@@ -137,11 +132,7 @@ async function up(): Promise<number> {
 
   say(`\nDeploying the sample in the ambient namespace '${SAMPLE_NS}': echo server and client`);
   for (const o of sample) {
-    await client.request('PATCH', objectPath(o), {
-      body: o,
-      contentType: 'application/apply-patch+yaml',
-      query: { fieldManager: 'ambient-mesh-up', force: true },
-    });
+    await client.apply(o, { fieldManager: 'ambient-mesh-up', force: true });
   }
   const enrolled = await waitFor(
     'the sample pods to be enrolled',
@@ -234,7 +225,7 @@ async function down(): Promise<number> {
         await client.get<{ items: { metadata: { name: string } }[] }>('/api/v1/nodes')
       ).items.map(n => ({ name: n.metadata.name }));
       say('Removing the sample and the mesh');
-      await client.request('DELETE', `/api/v1/namespaces/${SAMPLE_NS}`).catch(() => undefined);
+      await client.delete(`/api/v1/namespaces/${SAMPLE_NS}`).catch(() => undefined);
       await waitFor(
         `namespace ${SAMPLE_NS} gone`,
         async () => ((await client.find(`/api/v1/namespaces/${SAMPLE_NS}`)) === undefined ? true : undefined),

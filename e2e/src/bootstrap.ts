@@ -1,4 +1,4 @@
-import type { KubeClient } from './kube-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 import type { ClusterLayout } from './layout.ts';
 
 /**

@@ -15,7 +15,7 @@ import { errorMessage } from '@ambient-mesh/errors';
 import { startCluster } from './cluster.ts';
 import { runCommand, waitFor } from './exec.ts';
 import { startKindCluster } from './kind/kind-provider.ts';
-import { KubeClient } from './kube-client.ts';
+import { KubeClient } from '@ambient-mesh/kube';
 import { clusterLayout, defaultCacheRoot } from './layout.ts';
 import { leftovers, pidAlive, readState, reapCluster } from './reaper.ts';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { startCluster, type Cluster } from './cluster.ts';
 import { runCommand, waitFor } from './exec.ts';
-import type { KubeList } from './kube-client.ts';
+import type { KubeList } from '@ambient-mesh/kube';
 import { podNetnsName } from './layout.ts';
 import { leftovers, pidsMentioning } from './reaper.ts';
 

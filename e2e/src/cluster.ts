@@ -8,7 +8,7 @@ import { bootstrapObjects } from './bootstrap.ts';
 import { startControlPlane, type ControlPlane } from './control-plane/control-plane.ts';
 import { ClusterError, ClusterErrorCode } from './errors.ts';
 import { runCommand, waitFor, type CommandRunner } from './exec.ts';
-import type { KubeClient } from './kube-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 import { defaultImagesFile } from './kubelet/images.ts';
 import type { KubeletProcessConfig } from './kubelet/main.ts';
 import { ledgerPath } from './kubelet/mounts.ts';

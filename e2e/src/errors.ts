@@ -29,15 +29,3 @@ export class ClusterError extends MeshError {
     super(code, message, options);
   }
 }
-
-/** The apiserver's answer to a failed request. */
-export class KubeApiError extends ClusterError {
-  readonly status: number;
-  readonly reason: string;
-
-  constructor(status: number, reason: string, message: string) {
-    super(ClusterErrorCode.ApiError, message);
-    this.status = status;
-    this.reason = reason;
-  }
-}

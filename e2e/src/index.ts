@@ -2,9 +2,10 @@ export { startCluster, lastLogsDir } from './cluster.ts';
 export type { Cluster, ClusterNode, StartClusterOptions } from './cluster.ts';
 export { startKindCluster, dockerAvailable } from './kind/kind-provider.ts';
 export type { KindCluster, KindClusterOptions } from './kind/kind-provider.ts';
-export { ClusterError, ClusterErrorCode, KubeApiError } from './errors.ts';
-export { KubeClient } from './kube-client.ts';
-export type { KubeList, KubeObject, WatchEventType, WatchHandle, RequestOptions } from './kube-client.ts';
+export { ClusterError, ClusterErrorCode } from './errors.ts';
+// The harness talks to its cluster through @ambient-mesh/kube; re-exported for scripts and benchmarks.
+export { KubeClient, KubeApiError } from '@ambient-mesh/kube';
+export type { KubeList, KubeObject, WatchEventType, RequestOptions } from '@ambient-mesh/kube';
 export { runCommand, waitFor } from './exec.ts';
 export type { CommandRunner, RunOptions, RunResult } from './exec.ts';
 export { clusterLayout, nodeLayout, podNetnsName, apiserverUrl, NAME_PREFIX } from './layout.ts';

@@ -99,7 +99,15 @@ export class KubeApiError extends MeshError {
  */
 function apiDetail(cause: unknown): string {
   if (typeof cause !== 'object' || cause === null) return '';
-  const { code, body } = cause as { code?: unknown; body?: unknown };
+  const { code, body, status, detail } = cause as {
+    code?: unknown;
+    body?: unknown;
+    status?: unknown;
+    detail?: unknown;
+  };
+  // @ambient-mesh/kube's KubeApiError: the HTTP status and the apiserver's message.
+  if (typeof status === 'number' && typeof detail === 'string')
+    return ` (HTTP ${status}: ${detail.slice(0, 300)})`;
   if (typeof code !== 'number') {
     // Not an API answer: a transport error (reset, timeout, TLS) says what happened.
     const message = (cause as { message?: unknown }).message;

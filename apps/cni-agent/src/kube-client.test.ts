@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import { FakeApiServer, until } from '@ambient-mesh/kube/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeClient, toPodView } from './kube-client.ts';
 import type { KubeEventHandlers } from './kube-client.ts';
@@ -188,5 +189,28 @@ describe('KubeClient', () => {
       /'patch pods\/status apps\/b' failed \(HTTP 403: pods "b" is forbidden\)/,
     );
     expect(seen.filter(s => s.url === '/api/v1/namespaces/apps/pods/b/status')).toHaveLength(1);
+  });
+
+  it("keeps this node's pod cache current across a dropped watch, without relisting", async () => {
+    const server = await FakeApiServer.start();
+    cleanups.push(() => server.close());
+    server.put('/api/v1/pods', podJson);
+    const client = new KubeClient(server.kubeConfig(), 'node-a', silentLogger());
+    const changed: string[] = [];
+    await client.start({
+      podChanged: p => changed.push(p.name),
+      podDeleted: p => changed.push(`-${p.name}`),
+      namespaceChanged: () => undefined,
+    });
+    cleanups.push(() => client.stop());
+    await until('both watches open', () => server.openWatches === 2);
+    server.dropWatches();
+    // Written while no watch is open: the resumed watch delivers it.
+    server.put('/api/v1/pods', { ...podJson, metadata: { ...podJson.metadata, name: 'b', uid: 'uid-b' } });
+    await until('pod b seen', () => changed.includes('b'));
+    expect(client.getPod('apps', 'b')?.uid).toBe('uid-b');
+    expect(server.count('GET', '/api/v1/pods', r => r.query.watch === undefined)).toBe(1);
+    const podWatches = server.requests.filter(r => r.path === '/api/v1/pods' && r.query.watch === 'true');
+    expect(podWatches.every(r => r.query.fieldSelector === 'spec.nodeName=node-a')).toBe(true);
   });
 });

@@ -1,20 +1,21 @@
 /**
- * The Kubernetes side of the agent (`@kubernetes/client-node`): a Pod informer limited to this
- * node (`spec.nodeName=<node>`), a Namespace informer, a live Pod GET, and the merge-patch of the
- * `ambient.istio.io/redirection` annotation on `pods/status`. Objects become `PodView` /
- * `NamespaceView` here; nothing else in the agent sees the client's types.
+ * The Kubernetes side of the agent, on `@ambient-mesh/kube`: a Pod informer limited to this node
+ * (`spec.nodeName=<node>`), a Namespace informer, a live Pod GET, and the merge-patch of the
+ * `ambient.istio.io/redirection` annotation on `pods/status`. The informers resume their watches
+ * from the last resourceVersion, relist on 410 Gone and back off with jitter on failures, so
+ * nothing here restarts them. Objects become `PodView` / `NamespaceView` here; nothing else in
+ * the agent sees Kubernetes types.
  */
-import {
-  ApiException,
-  CoreV1Api,
-  KubeConfig,
-  ListWatch,
-  PatchStrategy,
-  Watch,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
-import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
+import {
+  Informer,
+  KubeClient as RestClient,
+  clientSource,
+  isNotFound,
+  isTransient,
+  loadKubeConfig as loadConfig,
+} from '@ambient-mesh/kube';
+import type { KubeConfig, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { Annotation } from './enrolment.ts';
 import type { RedirectionState } from './enrolment.ts';
 import { KubeApiError } from './errors.ts';
@@ -55,75 +56,68 @@ export interface KubeEventHandlers {
 
 /** Loads the kubeconfig: the given file, else in-cluster, else the default locations. */
 export function loadKubeConfig(file: string | null): KubeConfig {
-  const kc = new KubeConfig();
-  if (file !== null) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  return kc;
+  return loadConfig({ file });
 }
 
-const RESTART_DELAY_MS = 5_000;
-
 export class KubeClient implements KubeApi {
-  readonly #core: CoreV1Api;
-  readonly #pods: ListWatch<V1Pod>;
-  readonly #namespaces: ListWatch<V1Namespace>;
+  readonly #rest: RestClient;
+  readonly #pods: Informer<V1Pod>;
+  readonly #namespaces: Informer<V1Namespace>;
   readonly #logger: Logger;
   readonly #timers: Timers;
   #stopped = false;
 
   constructor(kc: KubeConfig, nodeName: string, logger: Logger, timers: Timers = systemTimers) {
-    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#rest = new RestClient(kc);
     this.#logger = logger;
     this.#timers = timers;
-    const fieldSelector = `spec.nodeName=${nodeName}`;
-    this.#pods = new ListWatch<V1Pod>(
-      '/api/v1/pods',
-      new Watch(kc),
-      () => this.#core.listPodForAllNamespaces({ fieldSelector }),
-      false,
-      undefined,
-      fieldSelector,
-    );
-    this.#namespaces = new ListWatch<V1Namespace>(
-      '/api/v1/namespaces',
-      new Watch(kc),
-      () => this.#core.listNamespace(),
-      false,
-    );
+    const informerTimers = { ...timers, now: () => performance.now() };
+    const report =
+      (what: string) =>
+      (err: unknown, ctx: { readonly relisting: boolean; readonly retryInMs: number }): void => {
+        if (this.#stopped) return;
+        this.#logger.warn(
+          { informer: what, err: errorMessage(err), relisting: ctx.relisting, retryInMs: ctx.retryInMs },
+          'list/watch failed; retrying',
+        );
+      };
+    this.#pods = new Informer<V1Pod>({
+      name: 'pods',
+      source: clientSource<V1Pod>(this.#rest, '/api/v1/pods', {
+        query: { fieldSelector: `spec.nodeName=${nodeName}` },
+      }),
+      timers: informerTimers,
+      onError: report('pods'),
+    });
+    this.#namespaces = new Informer<V1Namespace>({
+      name: 'namespaces',
+      source: clientSource<V1Namespace>(this.#rest, '/api/v1/namespaces'),
+      timers: informerTimers,
+      onError: report('namespaces'),
+    });
   }
 
   /** Starts both informers; resolves after their first list (cache synced). */
   async start(handlers: KubeEventHandlers): Promise<void> {
-    this.#pods.on('add', pod => {
-      handlers.podChanged(toPodView(pod));
+    this.#pods.on({
+      add: pod => {
+        handlers.podChanged(toPodView(pod));
+      },
+      update: (_old, pod) => {
+        handlers.podChanged(toPodView(pod));
+      },
+      delete: pod => {
+        handlers.podDeleted(toPodView(pod));
+      },
     });
-    this.#pods.on('update', pod => {
-      handlers.podChanged(toPodView(pod));
+    this.#namespaces.on({
+      add: ns => {
+        handlers.namespaceChanged(toNamespaceView(ns));
+      },
+      update: (_old, ns) => {
+        handlers.namespaceChanged(toNamespaceView(ns));
+      },
     });
-    this.#pods.on('delete', pod => {
-      handlers.podDeleted(toPodView(pod));
-    });
-    const nsChanged = (ns: V1Namespace): void => {
-      handlers.namespaceChanged(toNamespaceView(ns));
-    };
-    this.#namespaces.on('add', nsChanged);
-    this.#namespaces.on('update', nsChanged);
-    for (const [what, informer] of [
-      ['pods', this.#pods],
-      ['namespaces', this.#namespaces],
-    ] as const) {
-      informer.on('error', (err: unknown) => {
-        if (this.#stopped) return;
-        this.#logger.warn({ informer: what, err: errorMessage(err) }, 'informer failed; restarting');
-        this.#timers.setTimeout(() => {
-          if (!this.#stopped) {
-            informer.start().catch((e: unknown) => {
-              this.#logger.warn({ informer: what, err: errorMessage(e) }, 'informer restart failed');
-            });
-          }
-        }, RESTART_DELAY_MS);
-      });
-    }
     try {
       await Promise.all([this.#namespaces.start(), this.#pods.start()]);
     } catch (err) {
@@ -137,24 +131,24 @@ export class KubeClient implements KubeApi {
   }
 
   listPods(): PodView[] {
-    return this.#pods.list().map(toPodView);
+    return this.#pods.cache.list().map(toPodView);
   }
 
   getPod(namespace: string, name: string): PodView | undefined {
-    const pod = this.#pods.get(name, namespace);
+    const pod = this.#pods.cache.get(name, namespace);
     return pod === undefined ? undefined : toPodView(pod);
   }
 
   getNamespace(name: string): NamespaceView | undefined {
-    const ns = this.#namespaces.get(name);
+    const ns = this.#namespaces.cache.get(name);
     return ns === undefined ? undefined : toNamespaceView(ns);
   }
 
   async fetchPod(namespace: string, name: string): Promise<PodView | undefined> {
     try {
-      return toPodView(await this.#core.readNamespacedPod({ name, namespace }));
+      return toPodView(await this.#rest.get<V1Pod>(podPath(namespace, name)));
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw new KubeApiError(`get pod ${namespace}/${name}`, err);
     }
   }
@@ -168,13 +162,10 @@ export class KubeClient implements KubeApi {
     const body = { metadata: { annotations: { [Annotation.redirection]: value } } };
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#core.patchNamespacedPodStatus(
-          { name, namespace, body },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        );
+        await this.#rest.mergePatch(`${podPath(namespace, name)}/status`, body);
         return;
       } catch (err) {
-        if (err instanceof ApiException && err.code === 404) return;
+        if (isNotFound(err)) return;
         const delay = PATCH_RETRY_DELAYS_MS[attempt];
         if (delay === undefined || !isTransient(err)) {
           throw new KubeApiError(`patch pods/status ${namespace}/${name}`, err);
@@ -191,9 +182,6 @@ export class KubeClient implements KubeApi {
 
 const PATCH_RETRY_DELAYS_MS = [200, 1_000] as const;
 
-/** Worth another try: the API did not answer, or answered conflict, throttling or a server error. */
-function isTransient(err: unknown): boolean {
-  if (!(err instanceof ApiException)) return true;
-  const code = err.code;
-  return code === 409 || code === 429 || code >= 500;
+function podPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
 }

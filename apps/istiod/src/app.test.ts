@@ -3,11 +3,11 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
 import { createWorkloadCsr, SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { IstioCertificateService, toStruct, type ca } from '@ambient-mesh/xds-types';
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadConfig } from './config.ts';
 import { build, type Bound } from './app.ts';
-import type { InformerFactory, WatchedKind } from './kube/informers.ts';
+import type { WatchedKind } from './kube/informers.ts';
+import { staticInformerFactory } from './kube/static-informers.ts';
 import { silentLogger } from '@ambient-mesh/runtime';
 import { DeltaTestClient, ztunnelNode } from './testing/delta-client.ts';
 import { goldenFixture, makeAuthorizationPolicy, makePod } from './testing/fixtures.ts';
@@ -36,22 +36,7 @@ const reviewer: TokenReviewer = token => {
 };
 
 /** Informers that list a fixed set of objects per path. */
-function staticInformers(objects: Record<string, object[]>): InformerFactory {
-  return path => {
-    const handlers = new Map<string, ((o: KubernetesObject) => void)[]>();
-    return {
-      on: (verb: string, cb: (o: KubernetesObject) => void) => {
-        handlers.set(verb, [...(handlers.get(verb) ?? []), cb]);
-      },
-      off: () => undefined,
-      start: () => {
-        for (const o of objects[path] ?? []) for (const cb of handlers.get('add') ?? []) cb(o);
-        return Promise.resolve();
-      },
-      stop: () => Promise.resolve(),
-    };
-  };
-}
+const staticInformers = staticInformerFactory;
 
 const kinds: WatchedKind[] = (
   [

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Binaries } from '../binaries.ts';
 import { ClusterError, ClusterErrorCode } from '../errors.ts';
 import { waitFor, type CommandRunner } from '../exec.ts';
-import { KubeClient } from '../kube-client.ts';
+import { KubeClient } from '@ambient-mesh/kube';
 import { apiserverUrl, type ClusterLayout } from '../layout.ts';
 import { ManagedProcess } from '../managed-process.ts';
 import { Pki, writeKubeconfig } from './pki.ts';

@@ -14,7 +14,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { waitFor } from '../exec.ts';
-import type { KubeClient, KubeList } from '../kube-client.ts';
+import type { KubeClient, KubeList } from '@ambient-mesh/kube';
 
 export const GOLDEN_NS = 'golden';
 /** Fixed VIPs inside the local cluster's service CIDR (10.96.0.0/16), clear of kube-dns (10.96.0.10). */

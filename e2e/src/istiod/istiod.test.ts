@@ -28,7 +28,7 @@ import {
   snapshotToJson,
   type NormalizedSnapshot,
 } from '../xds-client/normalize.ts';
-import type { KubeList } from '../kube-client.ts';
+import type { KubeList } from '@ambient-mesh/kube';
 import {
   createAuthorizationPolicy,
   createGoldenFixture,

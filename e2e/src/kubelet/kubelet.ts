@@ -5,8 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
 import { K8S_VERSION } from '../binaries.ts';
 import type { CommandRunner } from '../exec.ts';
-import { KubeApiError } from '../errors.ts';
-import type { KubeClient, WatchHandle } from '../kube-client.ts';
+import { Informer, clientSource, isConflict, type KubeClient } from '@ambient-mesh/kube';
 import type { ClusterLayout, NodeLayout } from '../layout.ts';
 import { CniRunner, DEFAULT_CNI_PATH, nodeCniConfig, type CniPluginConfig } from '../network/cni.ts';
 import type { ImageMap } from './images.ts';
@@ -44,7 +43,7 @@ export class Kubelet {
   private readonly cni: CniRunner;
   private readonly volumes: VolumeManager;
   private readonly cniConfig: NodeCniConfig;
-  private watch: WatchHandle | undefined;
+  private informer: Informer<V1Pod> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private logServer: https.Server | undefined;
   private stopped = false;
@@ -86,26 +85,31 @@ export class Kubelet {
     await this.register();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.opts.heartbeatMs ?? 10_000);
-    this.watch = this.opts.client.reflect<V1Pod>(
-      '/api/v1/pods',
-      { fieldSelector: `spec.nodeName=${this.nodeName}` },
-      {
-        onSync: pods => {
-          const seen = new Set(pods.map(p => p.metadata?.uid ?? ''));
-          for (const [uid, w] of this.workers) if (!seen.has(uid)) this.forget(uid, w);
-          for (const p of pods) this.upsert(p);
-        },
-        onEvent: (type, pod) => {
-          if (type === 'DELETED') {
-            const w = this.workers.get(pod.metadata?.uid ?? '');
-            if (w) this.forget(pod.metadata?.uid ?? '', w);
-          } else this.upsert(pod);
-        },
-        onError: e => {
-          if (!this.stopped) this.opts.log(`pod watch: ${errorMessage(e)}`);
-        },
+    // List + watch from the last resourceVersion; a relist (410 Gone) reports pods deleted while
+    // disconnected as deletes.
+    const informer = new Informer<V1Pod>({
+      name: `pods on ${this.nodeName}`,
+      source: clientSource<V1Pod>(this.opts.client, '/api/v1/pods', {
+        query: { fieldSelector: `spec.nodeName=${this.nodeName}` },
+      }),
+      onError: e => {
+        if (!this.stopped) this.opts.log(`pod watch: ${errorMessage(e)}`);
       },
-    );
+    });
+    informer.on({
+      add: pod => {
+        this.upsert(pod);
+      },
+      update: (_old, pod) => {
+        this.upsert(pod);
+      },
+      delete: pod => {
+        const w = this.workers.get(pod.metadata?.uid ?? '');
+        if (w) this.forget(pod.metadata?.uid ?? '', w);
+      },
+    });
+    this.informer = informer;
+    void informer.start();
   }
 
   private podByName(ns: string, name: string): PodWorker | undefined {
@@ -181,7 +185,7 @@ export class Kubelet {
     try {
       await this.opts.client.create('/api/v1/nodes', body);
     } catch (e) {
-      if (!(e instanceof KubeApiError && e.status === 409)) throw e;
+      if (!isConflict(e)) throw e;
     }
     await this.opts.client.ensure('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
       apiVersion: 'coordination.k8s.io/v1',
@@ -267,7 +271,7 @@ export class Kubelet {
   /** Stops every pod (grace capped at `maxGraceSeconds`) without touching the API, then the endpoints. */
   async stop(maxGraceSeconds = 5): Promise<void> {
     this.stopped = true;
-    this.watch?.stop();
+    await this.informer?.stop();
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     await Promise.all(
       [...this.workers.values()].map(w =>

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { errorMessage } from '@ambient-mesh/errors';
 import { runCommand } from '../exec.ts';
-import { KubeClient } from '../kube-client.ts';
+import { KubeClient } from '@ambient-mesh/kube';
 import type { ClusterLayout, NodeLayout } from '../layout.ts';
 import type { CniPluginConfig } from '../network/cni.ts';
 import { loadImageMap } from './images.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CommandRunner } from '../exec.ts';
-import type { KubeClient } from '../kube-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 import { clusterLayout, nodeLayout } from '../layout.ts';
 import type { CniNetworkConfig, CniResult, CniRunner } from '../network/cni.ts';
 import { PodWorker, type PodWorkerDeps } from './pod-worker.ts';

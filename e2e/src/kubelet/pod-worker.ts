@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { V1Container, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { CommandRunner } from '../exec.ts';
-import type { KubeClient } from '../kube-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 import { podNetnsName, type ClusterLayout, type NodeLayout } from '../layout.ts';
 import { resultIPv4, type CniNetworkConfig, type CniRunner } from '../network/cni.ts';
 import { ContainerRunner, type ContainerHost } from './container.ts';
@@ -399,8 +399,6 @@ export class PodWorker {
         const ns = this.pod.metadata?.namespace ?? 'default';
         await this.deps.client
           .delete(`/api/v1/namespaces/${ns}/pods/${this.pod.metadata?.name}`, {
-            apiVersion: 'v1',
-            kind: 'DeleteOptions',
             gracePeriodSeconds: 0,
             preconditions: { uid: this.uid },
           })

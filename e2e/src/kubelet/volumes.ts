@@ -2,7 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
 import type { V1Pod, V1Volume, V1KeyToPath, V1DownwardAPIVolumeFile } from '@kubernetes/client-node';
 import { ClusterError, ClusterErrorCode } from '../errors.ts';
-import type { KubeClient } from '../kube-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 
 /** A volume materialized on disk: the dir that gets bind-mounted at each mountPath. */
 export interface PreparedVolume {

@@ -8,7 +8,7 @@ import { runCommand, waitFor } from '../exec.ts';
 import { nodeLayout, podNetnsName } from '../layout.ts';
 import { nodeCniBinDir, nodeConflistPath, nodeHostRoot } from '../kubelet/node-cni.ts';
 import { installMesh, uninstallMesh, type MeshStatus } from './install.ts';
-import { MESH_COMPONENTS, loadManifests, objectPath } from './manifests.ts';
+import { MESH_COMPONENTS, loadManifests } from '@ambient-mesh/install';
 
 const APP_NS = 'mesh-demo';
 let cluster: Cluster;
@@ -95,7 +95,10 @@ describe('the mesh on the local cluster', () => {
     await uninstallMesh(cluster);
     for (const component of MESH_COMPONENTS) {
       for (const o of loadManifests(component)) {
-        expect(await cluster.client.find(objectPath(o)), `${o.kind} ${o.metadata.name}`).toBeUndefined();
+        expect(
+          await cluster.client.find(await cluster.client.resources.objectPath(o)),
+          `${o.kind} ${o.metadata.name}`,
+        ).toBeUndefined();
       }
     }
     const cms = await cluster.client.get<{ items: unknown[] }>('/api/v1/configmaps', {

@@ -1,16 +1,24 @@
 /**
  * Looking into a running mesh from the host: ztunnel's metrics (15020) and admin `/config_dump`
  * (localhost:15000) are reached by running curl inside the ztunnel pod's network namespace, the
- * same way `kubectl exec` would on a real node. Prometheus text is parsed into samples.
+ * same way `kubectl exec` would on a real node. Reading and parsing are `@ambient-mesh/install`'s;
+ * this file supplies the netns transport of the local cluster.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import {
+  ZTUNNEL_ADMIN_PORT,
+  ZTUNNEL_STATS_PORT,
+  mtlsConnections,
+  ztunnelConfigDump as readConfigDump,
+  ztunnelMetrics as readMetrics,
+  ztunnelPods as listZtunnelPods,
+  type PodHttpGet,
+  type ZtunnelPod as InstallZtunnelPod,
+} from '@ambient-mesh/install';
+import type { KubeClient } from '@ambient-mesh/kube';
 import { runCommand, type CommandRunner } from '../exec.ts';
-import type { KubeClient, KubeList } from '../kube-client.ts';
 import { podNetnsName, type ClusterLayout } from '../layout.ts';
-import { MESH_NAMESPACE } from './install.ts';
 
-export const ZTUNNEL_ADMIN_PORT = 15000;
-export const ZTUNNEL_STATS_PORT = 15020;
+export { ZTUNNEL_ADMIN_PORT, ZTUNNEL_STATS_PORT, mtlsConnections };
 
 /** One Prometheus sample: `name{labels} value`. */
 export interface MetricSample {
@@ -38,39 +46,14 @@ export function parsePrometheus(text: string): MetricSample[] {
   return samples;
 }
 
-/** The TCP connections ztunnel counted as mTLS, with both SPIFFE identities (destination side). */
-export function mtlsConnections(samples: readonly MetricSample[]): MetricSample[] {
-  return samples.filter(
-    s =>
-      s.name === 'istio_tcp_connections_opened_total' &&
-      s.labels.connection_security_policy === 'mutual_tls' &&
-      s.value > 0,
-  );
-}
-
-export interface ZtunnelPod {
-  readonly name: string;
-  readonly node: string;
-  readonly uid: string;
-  readonly ip: string;
+export interface ZtunnelPod extends InstallZtunnelPod {
   /** The pod's netns on this machine (`ip netns exec <netns> ...`). */
   readonly netns: string;
 }
 
-/** The ztunnel pods that are Running, by node. */
+/** The ztunnel pods that are Running, by node, with their netns on this machine. */
 export async function ztunnelPods(client: KubeClient, layout: ClusterLayout): Promise<ZtunnelPod[]> {
-  const list = await client.get<KubeList<V1Pod>>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, {
-    labelSelector: 'app=ztunnel',
-  });
-  return list.items
-    .filter(p => p.status?.phase === 'Running' && p.metadata?.deletionTimestamp === undefined)
-    .map(p => ({
-      name: p.metadata?.name ?? '',
-      node: p.spec?.nodeName ?? '',
-      uid: p.metadata?.uid ?? '',
-      ip: p.status?.podIP ?? '',
-      netns: podNetnsName(layout, p.metadata?.uid ?? ''),
-    }));
+  return (await listZtunnelPods(client)).map(p => ({ ...p, netns: podNetnsName(layout, p.uid) }));
 }
 
 /** GETs `http://127.0.0.1:<port><path>` inside a pod's netns; undefined when it does not answer. */
@@ -87,9 +70,14 @@ export async function getInNetns(
   return r.code === 0 ? r.stdout : undefined;
 }
 
+/** The local cluster's way to reach a ztunnel port: curl in the pod's netns. */
+function netnsGetter(pod: ZtunnelPod, run?: CommandRunner): PodHttpGet {
+  return (_pod, port, path) => getInNetns(pod.netns, port, path, run);
+}
+
 /** ztunnel's metrics, parsed; [] when the pod does not answer. */
 export async function ztunnelMetrics(pod: ZtunnelPod, run?: CommandRunner): Promise<MetricSample[]> {
-  return parsePrometheus((await getInNetns(pod.netns, ZTUNNEL_STATS_PORT, '/metrics', run)) ?? '');
+  return readMetrics(pod, netnsGetter(pod, run));
 }
 
 /** ztunnel's `/config_dump` (workloads, services, policies, certificates), parsed. */
@@ -97,13 +85,7 @@ export async function ztunnelConfigDump(
   pod: ZtunnelPod,
   run?: CommandRunner,
 ): Promise<Record<string, unknown> | undefined> {
-  const text = await getInNetns(pod.netns, ZTUNNEL_ADMIN_PORT, '/config_dump', run);
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
+  return readConfigDump(pod, netnsGetter(pod, run));
 }
 
 /** The shell command a user runs to see the same thing. */

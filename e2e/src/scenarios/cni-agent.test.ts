@@ -8,7 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
-import type { KubeList } from '../kube-client.ts';
+import type { KubeList } from '@ambient-mesh/kube';
 import { podNetnsName } from '../layout.ts';
 import { MESH_NAMESPACE, installMesh } from '../mesh/install.ts';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';

@@ -5,7 +5,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { runCommand, type CommandRunner } from '../exec.ts';
-import type { KubeClient } from '../kube-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 
 export const REDIRECTION_ANNOTATION = 'ambient.istio.io/redirection';
 export const AMBIENT_TABLE_PREFIX = 'istio-ambient-';

@@ -11,7 +11,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
-import type { KubeList } from '../kube-client.ts';
+import type { KubeList } from '@ambient-mesh/kube';
 import { podNetnsName } from '../layout.ts';
 import { installMesh, MESH_NAMESPACE, uninstallMesh } from '../mesh/install.ts';
 import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';

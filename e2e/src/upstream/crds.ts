@@ -4,8 +4,7 @@ import { readFileSync } from 'node:fs';
 // and drops keys such as `x-kubernetes-int-or-string`, which the apiserver then rejects.
 import { parseAllDocuments } from 'yaml';
 import { waitFor } from '../exec.ts';
-import { KubeApiError } from '../errors.ts';
-import type { KubeClient } from '../kube-client.ts';
+import { httpStatusOf, type KubeClient } from '@ambient-mesh/kube';
 
 const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 
@@ -53,7 +52,7 @@ export async function applyCrds(
         await client.ensure(CRD_PATH, crd);
         names.push(name);
       } catch (e) {
-        if (options.skipInvalid === true && e instanceof KubeApiError && e.status === 422) {
+        if (options.skipInvalid === true && e instanceof Error && httpStatusOf(e) === 422) {
           rejected.push({ name, message: e.message });
         } else {
           throw e;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ClusterError, ClusterErrorCode } from '../errors.ts';
 import { waitFor } from '../exec.ts';
-import type { KubeClient } from '../kube-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 import { ManagedProcess } from '../managed-process.ts';
 import { applyCrds } from './crds.ts';
 import type { UpstreamIstio } from './install.ts';
@@ -315,12 +315,11 @@ export async function startUpstreamIstiod(options: StartUpstreamIstiodOptions): 
   });
   progress(`istiod ${options.istio.version} started (pid ${proc.pid ?? '?'}), log ${logFile}`);
 
-  const deleteZtunnelPod = (): Promise<void> =>
-    client.delete(`/api/v1/namespaces/${ISTIO_SYSTEM}/pods/${ztunnel.podName}`, {
-      apiVersion: 'v1',
-      kind: 'DeleteOptions',
+  const deleteZtunnelPod = async (): Promise<void> => {
+    await client.delete(`/api/v1/namespaces/${ISTIO_SYSTEM}/pods/${ztunnel.podName}`, {
       gracePeriodSeconds: 0,
     });
+  };
   const notExited = (what: string): void => {
     if (!proc.running) {
       throw new ClusterError(

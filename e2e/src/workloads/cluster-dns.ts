@@ -4,7 +4,7 @@ import { errorMessage } from '@ambient-mesh/errors';
 import type { V1Service } from '@kubernetes/client-node';
 import { startDnsServer } from '../dns/dns-server.ts';
 import { ClusterRecords } from '../dns/records.ts';
-import { KubeClient } from '../kube-client.ts';
+import { Informer, KubeClient, clientSource } from '@ambient-mesh/kube';
 
 const domain = process.env.CLUSTER_DOMAIN ?? 'cluster.local';
 const port = Number(process.env.DNS_PORT ?? '53');
@@ -19,32 +19,30 @@ function toRecord(svc: V1Service): { name: string; namespace: string; addresses:
   return { name, namespace, addresses: [ip] };
 }
 
-let synced = false;
-client.reflect<V1Service>(
-  '/api/v1/services',
-  {},
-  {
-    onSync(items) {
-      records.clear();
-      for (const s of items) {
-        const r = toRecord(s);
-        if (r) records.set(r);
-      }
-      if (!synced) console.log(`synced ${items.length} services`);
-      synced = true;
-    },
-    onEvent(type, svc) {
-      if (type === 'DELETED') records.remove(svc.metadata?.name ?? '', svc.metadata?.namespace ?? '');
-      else {
-        const r = toRecord(svc);
-        if (r) records.set(r);
-      }
-    },
-    onError(e) {
-      console.error(`service watch: ${errorMessage(e)}`);
-    },
+const services = new Informer<V1Service>({
+  name: 'services',
+  source: clientSource<V1Service>(client, '/api/v1/services'),
+  onError(e) {
+    console.error(`service watch: ${errorMessage(e)}`);
   },
-);
+});
+const setRecord = (svc: V1Service): void => {
+  const r = toRecord(svc);
+  if (r) records.set(r);
+};
+services.on({
+  add: setRecord,
+  update: (_old, svc) => {
+    setRecord(svc);
+  },
+  delete(svc) {
+    records.remove(svc.metadata?.name ?? '', svc.metadata?.namespace ?? '');
+  },
+});
+void services.synced.then(() => {
+  console.log(`synced ${services.cache.size} services`);
+});
+void services.start();
 
 const server = await startDnsServer(records, '0.0.0.0', port);
 console.log(`cluster DNS for ${domain} on :${port}`);

@@ -1,50 +1,46 @@
 /**
- * Adapters from `@kubernetes/client-node` to the narrow capabilities istiod's modules take:
- * TokenReview, Secret and ConfigMap stores. Everything else in istiod depends on those
- * interfaces, never on the client, so tests use in-memory fakes.
+ * Adapters from `@ambient-mesh/kube` to the narrow capabilities istiod's modules take:
+ * TokenReview, Secret and ConfigMap stores, and the AuthorizationPolicy status patcher.
+ * Everything else in istiod depends on those interfaces, never on the client, so tests use
+ * in-memory fakes.
  */
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node models are generated classes that its API documents as plain object literals (the serializer reads fields, never the prototype). */
 import {
-  ApiException,
-  AuthenticationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1ConfigMap,
-} from '@kubernetes/client-node';
+  KubeClient,
+  isAlreadyExists,
+  loadKubeConfig as loadConfig,
+  patchStatusConditions,
+  resourcePath,
+} from '@ambient-mesh/kube';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { TokenReviewer } from '../auth/token-review.ts';
 import type { SecretStore } from '../ca/ca-bootstrap.ts';
 import type { ConfigMapStore } from '../ca/root-cert-publisher.ts';
 import type { StatusPatcher } from './policy-status.ts';
+import { ZTUNNEL_ACCEPTED } from './policy-status.ts';
 
 /** A KubeConfig from a kubeconfig file, else `$KUBECONFIG`/in-cluster defaults. */
 export function loadKubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path !== '') kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+  return loadConfig({ file: path });
 }
 
-function isNotFound(err: unknown): boolean {
-  return err instanceof ApiException && err.code === 404;
-}
-
-function isConflict(err: unknown): boolean {
-  return err instanceof ApiException && err.code === 409;
+interface TokenReviewStatus {
+  readonly authenticated?: boolean;
+  readonly user?: { readonly username?: string; readonly extra?: Record<string, string[]> };
+  readonly audiences?: string[];
+  readonly error?: string;
 }
 
 export function kubeTokenReviewer(kc: KubeConfig): TokenReviewer {
-  const api = kc.makeApiClient(AuthenticationV1Api);
+  const client = new KubeClient(kc);
   return async (token, audiences) => {
-    const review = await api.createTokenReview({
-      body: {
+    const review = await client.create<{ status?: TokenReviewStatus }>(
+      '/apis/authentication.k8s.io/v1/tokenreviews',
+      {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'TokenReview',
         spec: { token, audiences: [...audiences] },
       },
-    });
+    );
     const s = review.status ?? {};
     return {
       authenticated: s.authenticated === true,
@@ -56,30 +52,34 @@ export function kubeTokenReviewer(kc: KubeConfig): TokenReviewer {
   };
 }
 
+const secrets = { apiVersion: 'v1', plural: 'secrets', namespaced: true } as const;
+const configMaps = { apiVersion: 'v1', plural: 'configmaps', namespaced: true } as const;
+
 export function kubeSecretStore(kc: KubeConfig): SecretStore {
-  const core = kc.makeApiClient(CoreV1Api);
+  const client = new KubeClient(kc);
   return {
     async read(namespace, name) {
-      try {
-        const secret = await core.readNamespacedSecret({ name, namespace });
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(secret.data ?? {}))
-          out[k] = Buffer.from(v, 'base64').toString('utf8');
-        return out;
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
+      const secret = await client.find<{ data?: Record<string, string> }>(
+        resourcePath(secrets, { namespace, name }),
+      );
+      if (secret === undefined) return undefined;
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(secret.data ?? {}))
+        out[k] = Buffer.from(v, 'base64').toString('utf8');
+      return out;
     },
     async create(namespace, name, type, data) {
       try {
-        await core.createNamespacedSecret({
-          namespace,
-          body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type, stringData: data },
+        await client.create(resourcePath(secrets, { namespace }), {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name, namespace },
+          type,
+          stringData: data,
         });
         return true;
       } catch (err) {
-        if (isConflict(err)) return false;
+        if (isAlreadyExists(err)) return false;
         throw err;
       }
     },
@@ -87,42 +87,40 @@ export function kubeSecretStore(kc: KubeConfig): SecretStore {
 }
 
 export function kubeConfigMapStore(kc: KubeConfig): ConfigMapStore {
-  const core = kc.makeApiClient(CoreV1Api);
+  const client = new KubeClient(kc);
   const body = (
     namespace: string,
     name: string,
     data: Record<string, string>,
     labels: Record<string, string>,
-  ): V1ConfigMap => ({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name, namespace, labels },
-    data,
-  });
+  ): unknown => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels }, data });
   return {
     async read(namespace, name) {
-      try {
-        return (await core.readNamespacedConfigMap({ name, namespace })).data ?? {};
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
+      const cm = await client.find<{ data?: Record<string, string> }>(
+        resourcePath(configMaps, { namespace, name }),
+      );
+      return cm === undefined ? undefined : (cm.data ?? {});
     },
     async create(namespace, name, data, labels) {
-      await core.createNamespacedConfigMap({ namespace, body: body(namespace, name, data, labels) });
+      await client.create(resourcePath(configMaps, { namespace }), body(namespace, name, data, labels));
     },
     async replace(namespace, name, data, labels) {
-      await core.replaceNamespacedConfigMap({ name, namespace, body: body(namespace, name, data, labels) });
+      await client.put(resourcePath(configMaps, { namespace, name }), body(namespace, name, data, labels));
     },
   };
 }
 
+/**
+ * Writes istiod's conditions into a security.istio.io/v1 object's status, keeping the conditions
+ * other controllers wrote there (only `ZtunnelAccepted` is istiod's).
+ */
 export function kubeStatusPatcher(kc: KubeConfig): StatusPatcher {
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  const client = new KubeClient(kc);
   return async (plural, namespace, name, status) => {
-    await custom.patchNamespacedCustomObjectStatus(
-      { group: 'security.istio.io', version: 'v1', plural, namespace, name, body: { status } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    await patchStatusConditions(
+      client,
+      resourcePath({ apiVersion: 'security.istio.io/v1', plural, namespaced: true }, { namespace, name }),
+      { conditions: status.conditions, ownedTypes: [ZTUNNEL_ACCEPTED] },
     );
   };
 }

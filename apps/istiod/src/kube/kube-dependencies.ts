@@ -12,7 +12,7 @@ export function kubeDependencies(
     secrets: kubeSecretStore(kc),
     configMaps: kubeConfigMapStore(kc),
     informerFactory: kubeInformerFactory(kc),
-    kinds: istiodWatchedKinds(kc),
+    kinds: istiodWatchedKinds(),
     statusPatcher: kubeStatusPatcher(kc),
   };
 }

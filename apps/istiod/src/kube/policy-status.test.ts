@@ -34,6 +34,28 @@ describe('writePolicyStatus', () => {
     expect(writes).toHaveLength(1);
   });
 
+  it("ignores other controllers' conditions when deciding whether the status changed", async () => {
+    const writes: unknown[] = [];
+    const patch: StatusPatcher = (_plural, _ns, _name, status) => {
+      writes.push(status);
+      return Promise.resolve();
+    };
+    const ok = makeAuthorizationPolicy('fine', 'apps', { action: 'ALLOW', rules: [{}] });
+    const result = compileAuthorizationPolicyObject(ok, 'istio-system');
+    const ours = policyConditions(result, ok.metadata?.generation);
+    const theirs = {
+      type: 'WaypointBound',
+      status: 'True',
+      reason: 'Bound',
+      message: 'by a waypoint controller',
+    };
+    const withBoth = { ...ok, status: { conditions: [theirs, ...ours] } };
+    expect(await writePolicyStatus(patch, withBoth, result, silentLogger())).toBe(false);
+    const onlyTheirs = { ...ok, status: { conditions: [theirs] } };
+    expect(await writePolicyStatus(patch, onlyTheirs, result, silentLogger())).toBe(true);
+    expect(writes).toEqual([{ conditions: ours }]);
+  });
+
   it('reports an accepted policy and survives a failing patch', async () => {
     const ok = makeAuthorizationPolicy('fine', 'apps', { action: 'ALLOW', rules: [{}] });
     const result = compileAuthorizationPolicyObject(ok, 'istio-system');

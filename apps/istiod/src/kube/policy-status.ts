@@ -8,6 +8,7 @@
  * a few writes in flight, and transient failures retried with capped exponential back-off.
  */
 import { errorMessage } from '@ambient-mesh/errors';
+import { httpStatusOf, isTransient, ownedConditionsEqual } from '@ambient-mesh/kube';
 import type { AuthorizationPolicy } from './objects.ts';
 import type { Logger } from '@ambient-mesh/runtime';
 import type { CompiledPolicy } from '../wds/policies.ts';
@@ -21,7 +22,13 @@ export interface PolicyCondition {
   readonly observedGeneration?: number;
 }
 
-/** Merge-patches `status` of a namespaced security.istio.io/v1 object. */
+/** The one condition type istiod owns on AuthorizationPolicies; others' conditions are kept. */
+export const ZTUNNEL_ACCEPTED = 'ZtunnelAccepted';
+
+/**
+ * Writes istiod's conditions into `status` of a namespaced security.istio.io/v1 object, keeping
+ * conditions of other types (`kubeStatusPatcher`).
+ */
 export type StatusPatcher = (
   plural: 'authorizationpolicies',
   namespace: string,
@@ -35,7 +42,7 @@ export function policyConditions(result: CompiledPolicy, generation: number | un
   if (result.errors.length > 0) {
     return [
       {
-        type: 'ZtunnelAccepted',
+        type: ZTUNNEL_ACCEPTED,
         status: 'False',
         reason: 'Invalid',
         message: result.errors.map(e => `${e.path}: ${e.message}`).join('; '),
@@ -44,7 +51,7 @@ export function policyConditions(result: CompiledPolicy, generation: number | un
     ];
   }
   return result.conditions.map(c => ({
-    type: 'ZtunnelAccepted',
+    type: ZTUNNEL_ACCEPTED,
     status: c.status,
     reason: c.reason,
     message: c.message,
@@ -52,18 +59,14 @@ export function policyConditions(result: CompiledPolicy, generation: number | un
   }));
 }
 
+/** Whether the object already carries our conditions (other controllers' types are ignored). */
 function sameConditions(current: unknown, next: readonly PolicyCondition[]): boolean {
-  if (!Array.isArray(current) || current.length !== next.length) return false;
-  return next.every((n, i) => {
-    const c = current[i] as Partial<PolicyCondition> | undefined;
-    return (
-      c?.type === n.type &&
-      c.status === n.status &&
-      c.reason === n.reason &&
-      c.message === n.message &&
-      c.observedGeneration === n.observedGeneration
-    );
-  });
+  if (!Array.isArray(current)) return false;
+  const conditions = (current as unknown[]).filter(
+    (c): c is PolicyCondition =>
+      typeof c === 'object' && c !== null && typeof (c as { type?: unknown }).type === 'string',
+  );
+  return ownedConditionsEqual(conditions, next, [ZTUNNEL_ACCEPTED]);
 }
 
 type PolicyWithStatus = AuthorizationPolicy & { readonly status?: { readonly conditions?: unknown } };
@@ -91,22 +94,13 @@ export async function writePolicyStatus(
   }
 }
 
-/** The HTTP status of a failed patch (`ApiException.code` of client-node), if the server answered. */
-function httpStatusOf(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const { code, statusCode } = err as { code?: unknown; statusCode?: unknown };
-  const status = typeof code === 'number' ? code : statusCode;
-  return typeof status === 'number' && status >= 100 && status < 600 ? status : undefined;
-}
-
 /**
  * Whether a failed status patch is worth retrying: no answer (connection refused or reset,
  * `fetch failed`), a conflict, throttling, or a server error. 4xx verdicts such as 404 (the
  * policy is gone) or 422 (the status was refused) stay refused.
  */
 export function isTransientStatusError(err: unknown): boolean {
-  const status = httpStatusOf(err);
-  return status === undefined || status === 409 || status === 429 || status >= 500;
+  return isTransient(err);
 }
 
 export interface PolicyStatusWriterOptions {

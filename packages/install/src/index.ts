@@ -1,0 +1,35 @@
+export { installMesh, uninstallMesh, applyObjects, INSTALL_FIELD_MANAGER } from './install.ts';
+export type { InstallOptions } from './install.ts';
+export {
+  MESH_COMPONENTS,
+  MESH_NAMESPACE,
+  defaultDeployRoot,
+  loadManifests,
+  renderComponent,
+  withApprovalAnnotation,
+} from './manifests.ts';
+export type { ManifestObject, MeshComponent, RenderOptions } from './manifests.ts';
+export {
+  meshStatus,
+  componentStatus,
+  describePods,
+  isPodReady,
+  meshPods,
+  targetNodes,
+  COMPONENT_SELECTORS,
+} from './status.ts';
+export type { MeshStatus, ComponentStatus, ComponentName, MeshTarget } from './status.ts';
+export {
+  ztunnelPods,
+  ztunnelMetrics,
+  ztunnelConfigDump,
+  apiserverPodGetter,
+  ZTUNNEL_ADMIN_PORT,
+  ZTUNNEL_STATS_PORT,
+} from './ztunnel.ts';
+export type { ZtunnelPod, PodHttpGet } from './ztunnel.ts';
+export { parsePrometheus, mtlsConnections } from './prometheus.ts';
+export type { MetricSample } from './prometheus.ts';
+export { waitUntil } from './wait.ts';
+export type { WaitOptions } from './wait.ts';
+export { InstallError, InstallErrorCode } from './errors.ts';

@@ -1,0 +1,158 @@
+/**
+ * Installing and removing the mesh on a cluster: server-side apply of the rendered manifests in
+ * order (CRDs first, waited for Established), then waits for istiod Ready (its readiness probe is
+ * `/ready`) and the cni-agent Ready on every node. ztunnel is waited for a bounded time; when it
+ * is not Ready by then the returned status says so and why, instead of failing the install.
+ * Every step and every long wait reports through `progress`.
+ */
+import type { KubeClient } from '@ambient-mesh/kube';
+import type { Timers } from '@ambient-mesh/kube';
+import {
+  MESH_COMPONENTS,
+  MESH_NAMESPACE,
+  renderComponent,
+  type ManifestObject,
+  type RenderOptions,
+} from './manifests.ts';
+import {
+  componentStatus,
+  meshStatus,
+  targetNodes,
+  type ComponentName,
+  type MeshStatus,
+  type MeshTarget,
+} from './status.ts';
+import { waitUntil } from './wait.ts';
+
+/** The field manager of everything the installer applies. */
+export const INSTALL_FIELD_MANAGER = 'ambient-mesh-installer';
+
+export interface InstallOptions extends RenderOptions {
+  /** How long to wait for istiod and for the cni-agent (default 120 s each). */
+  readonly timeoutMs?: number;
+  /** How long to wait for ztunnel before reporting it not ready (default 60 s). */
+  readonly ztunnelTimeoutMs?: number;
+  /** One line per step, and now and then during long waits. */
+  readonly progress?: (line: string) => void;
+  readonly timers?: Timers;
+  /** Between readiness checks (default 500 ms). */
+  readonly intervalMs?: number;
+}
+
+/** Server-side apply of objects, in order, as the installer's field manager (taking over conflicts). */
+export async function applyObjects(client: KubeClient, objects: readonly ManifestObject[]): Promise<void> {
+  for (const o of objects) await client.apply(o, { fieldManager: INSTALL_FIELD_MANAGER, force: true });
+}
+
+interface CrdStatus {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+async function waitForComponent(
+  client: KubeClient,
+  name: ComponentName,
+  want: number,
+  timeoutMs: number,
+  options: InstallOptions,
+): Promise<void> {
+  await waitUntil(
+    `${name} Ready${want > 1 ? ` on ${want} nodes` : ''}`,
+    async () => {
+      const s = await componentStatus(client, name, want);
+      return s.ready ? s : undefined;
+    },
+    {
+      timeoutMs,
+      intervalMs: options.intervalMs ?? 500,
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(options.progress === undefined ? {} : { onProgress: options.progress }),
+    },
+    async () => `${name}: ${(await componentStatus(client, name, want)).detail}`,
+  );
+}
+
+/** Installs the mesh and answers its status. */
+export async function installMesh(target: MeshTarget, options: InstallOptions = {}): Promise<MeshStatus> {
+  const progress = options.progress ?? (() => undefined);
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const { client } = target;
+  const waits = {
+    intervalMs: options.intervalMs ?? 500,
+    ...(options.timers === undefined ? {} : { timers: options.timers }),
+    onProgress: progress,
+  };
+  for (const component of MESH_COMPONENTS) {
+    const objects = renderComponent(component, options);
+    progress(`apply ${component} (${objects.length} objects)`);
+    await applyObjects(client, objects);
+    if (component === 'crds') {
+      await waitUntil(
+        'CRDs established',
+        async () => {
+          for (const o of objects) {
+            const crd = await client.get<CrdStatus>(await client.resources.objectPath(o));
+            if (!crd.status?.conditions?.some(c => c.type === 'Established' && c.status === 'True'))
+              return undefined;
+          }
+          return true;
+        },
+        { timeoutMs: 30_000, ...waits },
+      );
+    }
+  }
+  const n = (await targetNodes(target)).length;
+  progress('waiting for istiod Ready (/ready)');
+  await waitForComponent(client, 'istiod', 1, timeoutMs, options);
+  progress(`waiting for the cni-agent Ready on ${n} nodes`);
+  await waitForComponent(client, 'cni-agent', n, timeoutMs, options);
+  const ztunnelTimeoutMs = options.ztunnelTimeoutMs ?? 60_000;
+  progress(`waiting up to ${ztunnelTimeoutMs / 1000} s for ztunnel Ready`);
+  await waitForComponent(client, 'ztunnel', n, ztunnelTimeoutMs, options).catch(() => undefined);
+  return meshStatus(target);
+}
+
+/**
+ * Removes what `installMesh` applied, in reverse, waits for the mesh's pods and namespace to be
+ * gone, and deletes the `istio-ca-root-cert` ConfigMaps istiod published in other namespaces.
+ */
+export async function uninstallMesh(
+  target: MeshTarget,
+  options: Pick<InstallOptions, 'progress' | 'deployRoot' | 'timeoutMs' | 'timers' | 'intervalMs'> = {},
+): Promise<void> {
+  const progress = options.progress ?? (() => undefined);
+  const { client } = target;
+  const waits = {
+    timeoutMs: options.timeoutMs ?? 120_000,
+    intervalMs: options.intervalMs ?? 500,
+    ...(options.timers === undefined ? {} : { timers: options.timers }),
+    onProgress: progress,
+  };
+  for (const component of [...MESH_COMPONENTS].reverse()) {
+    const objects = renderComponent(component, options).reverse();
+    progress(`delete ${component}`);
+    for (const o of objects) {
+      if (o.kind === 'Namespace') continue; // last, once its pods are gone
+      await client.delete(await client.resources.objectPath(o), { propagationPolicy: 'Background' });
+    }
+  }
+  await waitUntil(
+    'mesh pods gone',
+    async () =>
+      (await client.list(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`)).items.length === 0 ? true : undefined,
+    waits,
+  );
+  const cms = await client.list<{ metadata: { name: string; namespace: string } }>('/api/v1/configmaps', {
+    fieldSelector: 'metadata.name=istio-ca-root-cert',
+  });
+  for (const cm of cms.items) {
+    await client.delete(`/api/v1/namespaces/${cm.metadata.namespace}/configmaps/istio-ca-root-cert`);
+  }
+  progress(`delete namespace ${MESH_NAMESPACE}`);
+  await client.delete(`/api/v1/namespaces/${MESH_NAMESPACE}`);
+  await waitUntil(
+    `namespace ${MESH_NAMESPACE} gone`,
+    async () =>
+      (await client.find(`/api/v1/namespaces/${MESH_NAMESPACE}`)) === undefined ? true : undefined,
+    waits,
+  );
+}

@@ -1,0 +1,74 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MESH_COMPONENTS, loadManifests, renderComponent } from './manifests.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function deployRoot(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'install-manifests-'));
+  dirs.push(root);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+describe('manifests', () => {
+  it("loads every component of the repository's deploy/", () => {
+    for (const c of MESH_COMPONENTS) expect(loadManifests(c).length).toBeGreaterThan(0);
+    const kinds = new Set(MESH_COMPONENTS.flatMap(c => loadManifests(c).map(o => o.kind)));
+    expect(kinds).toContain('CustomResourceDefinition');
+    expect(kinds).toContain('DaemonSet');
+  });
+
+  it('adds the API approval annotation to *.k8s.io CRDs that lack one, and to no others', () => {
+    const crd = (name: string, group: string): string =>
+      `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: { name: ${name} }\nspec: { group: ${group} }\n`;
+    const root = deployRoot({
+      'crds/a.yaml': crd('widgets.example.k8s.io', 'example.k8s.io'),
+      'crds/b.yaml': crd('policies.security.istio.io', 'security.istio.io'),
+    });
+    const [k8s, istio] = renderComponent('crds', { deployRoot: root });
+    expect(k8s?.metadata.annotations?.['api-approved.kubernetes.io']).toMatch(/^unapproved/);
+    expect(istio?.metadata.annotations?.['api-approved.kubernetes.io']).toBeUndefined();
+    // The repository's Gateway API CRDs carry their own approval: kept.
+    const gw = renderComponent('crds').find(o => o.metadata.name === 'gateways.gateway.networking.k8s.io');
+    expect(gw?.metadata.annotations?.['api-approved.kubernetes.io']).toMatch(/^https:/);
+  });
+
+  it('replaces images by repository, keeping the others', () => {
+    const root = deployRoot({
+      'istiod/a.yaml': `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: istiod, namespace: istio-system }
+spec:
+  template:
+    spec:
+      containers:
+        - { name: discovery, image: ambient-mesh/istiod:0.1.0 }
+        - { name: side, image: busybox:1 }
+`,
+    });
+    const [d] = renderComponent('istiod', {
+      deployRoot: root,
+      images: { 'ambient-mesh/istiod': 'reg.example/istiod:2.0' },
+    });
+    const containers = (d as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } })
+      .spec.template.spec.containers;
+    expect(containers.map(c => c.image)).toEqual(['reg.example/istiod:2.0', 'busybox:1']);
+  });
+
+  it('says what is wrong with a bad manifest or a missing folder', () => {
+    const root = deployRoot({ 'ztunnel/z.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n' });
+    expect(() => loadManifests('ztunnel', root)).toThrow(/lacks apiVersion, kind or metadata.name/);
+    expect(() => loadManifests('istiod', root)).toThrow(
+      expect.objectContaining({ code: 'INSTALL_MANIFESTS_MISSING' }),
+    );
+  });
+});

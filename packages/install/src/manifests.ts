@@ -1,0 +1,136 @@
+/**
+ * The mesh's manifests: `<deployRoot>/<component>/*.yaml` for the CRDs, istiod, the cni-agent
+ * and ztunnel, parsed and rendered for a cluster (image overrides, the Kubernetes API approval
+ * annotation that `*.k8s.io` CRDs need).
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { InstallError, InstallErrorCode } from './errors.ts';
+
+/** One Kubernetes object of a manifest, as parsed. */
+export interface ManifestObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
+  readonly [key: string]: unknown;
+}
+
+/** The mesh's manifest folders, in install order. */
+export const MESH_COMPONENTS = ['crds', 'istiod', 'cni-agent', 'ztunnel'] as const;
+export type MeshComponent = (typeof MESH_COMPONENTS)[number];
+
+/** The namespace the mesh runs in. */
+export const MESH_NAMESPACE = 'istio-system';
+
+/**
+ * The repository's `deploy/` when running from a checkout of the Ambient Mesh repository;
+ * installs from elsewhere pass `deployRoot`.
+ */
+export function defaultDeployRoot(): string {
+  return fileURLToPath(new URL('../../../deploy', import.meta.url));
+}
+
+/** The objects of every `*.yaml` in `<root>/<component>/`, in file name order. */
+export function loadManifests(component: MeshComponent, root = defaultDeployRoot()): ManifestObject[] {
+  const dir = join(root, component);
+  if (!existsSync(dir)) {
+    throw new InstallError(
+      InstallErrorCode.ManifestsMissing,
+      `no manifests at ${dir}; pass deployRoot (the folder holding crds/, istiod/, cni-agent/, ztunnel/)`,
+    );
+  }
+  const out: ManifestObject[] = [];
+  for (const f of readdirSync(dir)
+    .filter(f => f.endsWith('.yaml'))
+    .sort()) {
+    const file = join(dir, f);
+    for (const d of parseAllDocuments(readFileSync(file, 'utf8'))) {
+      if (d.errors.length > 0) {
+        throw new InstallError(
+          InstallErrorCode.InvalidManifest,
+          `${file}: ${d.errors[0]?.message ?? 'invalid YAML'}`,
+        );
+      }
+      const doc = d.toJS() as unknown;
+      if (doc === null || doc === undefined) continue;
+      out.push(checkObject(doc, file));
+    }
+  }
+  return out;
+}
+
+function checkObject(doc: unknown, where: string): ManifestObject {
+  const o = doc as Partial<ManifestObject>;
+  if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string' || !o.metadata?.name) {
+    throw new InstallError(
+      InstallErrorCode.InvalidManifest,
+      `${where}: a document lacks apiVersion, kind or metadata.name`,
+    );
+  }
+  return o as ManifestObject;
+}
+
+/**
+ * CRDs in a `*.k8s.io` group need `api-approved.kubernetes.io`; the Gateway API CRDs lack it
+ * when copied, so it is added with Kubernetes' documented "unapproved" value.
+ */
+export function withApprovalAnnotation(o: ManifestObject): ManifestObject {
+  const group = (o as { spec?: { group?: string } }).spec?.group ?? '';
+  if (o.kind !== 'CustomResourceDefinition' || !/(^|\.)k8s\.io$/.test(group)) return o;
+  if (o.metadata.annotations?.['api-approved.kubernetes.io'] !== undefined) return o;
+  return {
+    ...o,
+    metadata: {
+      ...o.metadata,
+      annotations: {
+        ...o.metadata.annotations,
+        'api-approved.kubernetes.io': 'unapproved, local copy of the Gateway API CRD',
+      },
+    },
+  };
+}
+
+export interface RenderOptions {
+  /** Manifests root (default: the repository's `deploy/`). */
+  readonly deployRoot?: string;
+  /** Replaces container images by their name before the tag: `{ 'ambient-mesh/istiod': 'registry/istiod:1.2' }`. */
+  readonly images?: Readonly<Record<string, string>>;
+}
+
+interface PodTemplateHolder {
+  spec?: {
+    template?: { spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[] } };
+  };
+}
+
+function withImages(o: ManifestObject, images: Readonly<Record<string, string>>): ManifestObject {
+  const spec = (o as PodTemplateHolder).spec?.template?.spec;
+  if (spec === undefined) return o;
+  const swap = (cs: { image?: string }[] | undefined): { image?: string }[] | undefined =>
+    cs?.map(c => {
+      const repo = c.image?.replace(/:[^/:]+$/, '');
+      const to = repo === undefined ? undefined : images[repo];
+      return to === undefined ? c : { ...c, image: to };
+    });
+  const copy = structuredClone(o) as ManifestObject & PodTemplateHolder;
+  const s = copy.spec!.template!.spec!;
+  const containers = swap(s.containers);
+  const initContainers = swap(s.initContainers);
+  if (containers !== undefined) s.containers = containers;
+  if (initContainers !== undefined) s.initContainers = initContainers;
+  return copy;
+}
+
+/** The objects `installMesh` applies for one component, rendered for the cluster. */
+export function renderComponent(component: MeshComponent, options: RenderOptions = {}): ManifestObject[] {
+  return loadManifests(component, options.deployRoot)
+    .map(withApprovalAnnotation)
+    .map(o => (options.images === undefined ? o : withImages(o, options.images)));
+}

@@ -1,0 +1,4 @@
+export { FakeApiServer } from './fake-apiserver.ts';
+export type { RecordedRequest } from './fake-apiserver.ts';
+export { ManualTimers } from './manual-timers.ts';
+export { until } from './until.ts';
