@@ -25,7 +25,7 @@ export function resourceType<T, I = T>(typeUrl: string, codec: MessageCodec<T, I
 export class ResourceTypeRegistry {
   readonly #types = new Map<string, ResourceType<unknown>>();
 
-  constructor(types: readonly ResourceType<never>[] = []) {
+  constructor(types: readonly ResourceType<unknown>[] = []) {
     for (const type of types) this.register(type);
   }
 

@@ -10,8 +10,7 @@ import type { ListenAddress } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { renderForDebug } from '../wds/debug-view.ts';
 import { TypeUrls, type WdsTypeUrl } from '../wds/wds-index.ts';
-import type { ResourceSource } from '../xds/delta-stream.ts';
-import type { ConnectionStatus } from '../xds/delta-server.ts';
+import type { ConnectionStatus, ResourceSource } from '../xds/delta-server.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
