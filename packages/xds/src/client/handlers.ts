@@ -11,6 +11,8 @@ import type { ResourceType } from '../resource-types.ts';
 export interface IncomingResource {
   readonly name: string;
   readonly version: string;
+  /** Delta `Resource.aliases`; empty for SotW. */
+  readonly aliases: readonly string[];
   readonly resource: protobuf.Any | null;
 }
 

@@ -244,7 +244,12 @@ export class XdsClient {
       rejected = [{ name: '*', reason: `unsubscribed type ${typeUrl}` }];
     } else {
       if (isDelta) {
-        resources = response.resources.map(r => ({ name: r.name, version: r.version, resource: r.resource }));
+        resources = response.resources.map(r => ({
+          name: r.name,
+          version: r.version,
+          aliases: r.aliases,
+          resource: r.resource,
+        }));
         removed = response.removedResources;
       } else {
         const unwrapped = unwrapSotw(response, handler);
@@ -337,9 +342,14 @@ function unwrapSotw(
     try {
       if (any.type_url === RESOURCE_WRAPPER_TYPE_URL) {
         const r = codecFor('envoy.service.discovery.v3.Resource').decode(any.value);
-        resources.push({ name: r.name, version: r.version || response.versionInfo, resource: r.resource });
+        resources.push({
+          name: r.name,
+          version: r.version || response.versionInfo,
+          aliases: [],
+          resource: r.resource,
+        });
       } else if (handler.nameOf !== undefined) {
-        resources.push({ name: handler.nameOf(any), version: response.versionInfo, resource: any });
+        resources.push({ name: handler.nameOf(any), version: response.versionInfo, aliases: [], resource: any });
       } else {
         rejected.push({ name: `#${i}`, reason: `cannot name a bare ${any.type_url} resource` });
       }
