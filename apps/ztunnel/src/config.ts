@@ -5,6 +5,7 @@
  * reported together in one `ConfigError`. Variable names follow upstream ztunnel where one exists.
  */
 import { isIP } from 'node:net';
+import { ProxyType, nodeId } from '@ambient-mesh/mesh-api';
 import { ConfigError } from './errors.ts';
 
 /** Environment variable names, as upstream ztunnel spells them. */
@@ -250,7 +251,12 @@ export function loadConfig(env: Environment = process.env): Config {
 
 /** The node id ztunnel sends to istiod (§3.2). */
 export function xdsNodeId(config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace'>): string {
-  return `ztunnel~${config.instanceIp}~${config.podName}.${config.podNamespace}~${config.podNamespace}.svc.cluster.local`;
+  return nodeId({
+    type: ProxyType.ztunnel,
+    ip: config.instanceIp,
+    podName: config.podName,
+    namespace: config.podNamespace,
+  });
 }
 
 /** The node metadata Struct contents ztunnel sends to istiod (§3.2). */
