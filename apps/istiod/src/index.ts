@@ -26,7 +26,12 @@ export { contentVersion } from './wds/resource-version.ts';
 
 // xDS and CA
 export { XdsServer } from './xds/delta-server.ts';
-export type { XdsServerOptions, ConnectionStatus, ResourceSource, TypeSyncStatus } from './xds/delta-server.ts';
+export type {
+  XdsServerOptions,
+  ConnectionStatus,
+  ResourceSource,
+  TypeSyncStatus,
+} from './xds/delta-server.ts';
 export { parseNode, ProxyTypes } from './xds/node-info.ts';
 export type { ProxyInfo, ProxyType } from './xds/node-info.ts';
 export { PushQueue, systemTimers } from './xds/push-queue.ts';

@@ -6,14 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { TestAdsServer } from '@ambient-mesh/xds/testing';
-import {
-  TypeUrl,
-  fromStruct,
-  packAny,
-  security,
-  workload,
-  type discovery,
-} from '@ambient-mesh/xds-types';
+import { TypeUrl, fromStruct, packAny, security, workload, type discovery } from '@ambient-mesh/xds-types';
 import { Pki } from '../control-plane/pki.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { DeltaXdsClient, type DeltaXdsClientOptions } from './delta-client.ts';
@@ -44,7 +37,9 @@ afterAll(() => {
 
 async function startFakeIstiod(): Promise<FakeIstiod> {
   const server = new TestAdsServer({
-    credentials: grpc.ServerCredentials.createSsl(null, [{ cert_chain: serving.cert, private_key: serving.key }]),
+    credentials: grpc.ServerCredentials.createSsl(null, [
+      { cert_chain: serving.cert, private_key: serving.key },
+    ]),
   });
   onTestFinished(() => server.stop());
   const address = await server.start();

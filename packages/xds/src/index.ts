@@ -29,7 +29,12 @@ export type { SotwSend } from './server/sotw-stream.ts';
 export { PushQueue } from './server/push-queue.ts';
 export { MemoryResourceSource } from './server/memory-source.ts';
 export type { PushBatch, PushQueueOptions, ResourceChanges } from './server/push-queue.ts';
-export type { ResourceSource, StreamEvents, StreamServices, VersionedResource } from './server/resource-source.ts';
+export type {
+  ResourceSource,
+  StreamEvents,
+  StreamServices,
+  VersionedResource,
+} from './server/resource-source.ts';
 export type { AdsProtocol, ConnectionSyncStatus, SyncState, TypeSyncStatus } from './server/sync-status.ts';
 
 // Client.
@@ -42,7 +47,12 @@ export type {
   XdsLogger,
 } from './client/xds-client.ts';
 export { typedHandler } from './client/handlers.ts';
-export type { DecodedResource, IncomingResource, ResourceHandler, TypedHandlerOptions } from './client/handlers.ts';
+export type {
+  DecodedResource,
+  IncomingResource,
+  ResourceHandler,
+  TypedHandlerOptions,
+} from './client/handlers.ts';
 export { deltaStreamFactory, sotwStreamFactory } from './client/transport.ts';
 export type {
   AdsStream,

@@ -23,9 +23,9 @@ export function resourceType<T, I = T>(typeUrl: string, codec: MessageCodec<T, I
 }
 
 export class ResourceTypeRegistry {
-  readonly #types = new Map<string, ResourceType<unknown>>();
+  readonly #types = new Map<string, ResourceType>();
 
-  constructor(types: readonly ResourceType<unknown>[] = []) {
+  constructor(types: readonly ResourceType[] = []) {
     for (const type of types) this.register(type);
   }
 
@@ -34,11 +34,11 @@ export class ResourceTypeRegistry {
     if (this.#types.has(type.typeUrl)) {
       throw new XdsError(XdsErrorCode.DuplicateType, `type ${type.typeUrl} is already registered`);
     }
-    this.#types.set(type.typeUrl, type as ResourceType<unknown>);
+    this.#types.set(type.typeUrl, type);
     return this;
   }
 
-  get(typeUrl: string): ResourceType<unknown> | undefined {
+  get(typeUrl: string): ResourceType | undefined {
     return this.#types.get(typeUrl);
   }
 

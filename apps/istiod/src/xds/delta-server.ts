@@ -101,7 +101,10 @@ export class XdsServer {
         },
         nack: (c, typeUrl, nonce, message) => {
           metrics.nacks.inc({ type: typeUrl });
-          log.warn({ proxy: c.id, typeUrl, nonce, message }, 'proxy rejected (NACKed) a response; not resending');
+          log.warn(
+            { proxy: c.id, typeUrl, nonce, message },
+            'proxy rejected (NACKed) a response; not resending',
+          );
         },
         unknownType: (c, typeUrl) => {
           log.warn({ proxy: c.id, typeUrl }, 'ignoring a request for an unsupported type URL');
@@ -172,7 +175,10 @@ export class XdsServer {
     }
     const identity = auth.identity;
     if (identity.namespace !== proxy.namespace) {
-      log.warn({ proxy: proxy.id, tokenNamespace: identity.namespace }, 'rejecting xDS stream: namespace mismatch');
+      log.warn(
+        { proxy: proxy.id, tokenNamespace: identity.namespace },
+        'rejecting xDS stream: namespace mismatch',
+      );
       return refuse(
         `authentication failed: token namespace ${identity.namespace} is not the proxy namespace ${proxy.namespace}`,
       );

@@ -41,7 +41,7 @@ export interface TypedHandlerOptions<T> {
   /** SotW only: the name of an unwrapped resource, from its decoded value. */
   readonly nameOf?: (value: T) => string;
   /** Applies the decoded resources; may reject more of them (validation). */
-  apply(accepted: readonly DecodedResource<T>[], removed: readonly string[]): readonly Rejection[] | void;
+  apply(accepted: readonly DecodedResource<T>[], removed: readonly string[]): readonly Rejection[];
 }
 
 /** A handler that decodes every resource with `type` and rejects, by name, what does not decode. */
@@ -70,7 +70,7 @@ export function typedHandler<T>(options: TypedHandlerOptions<T>): ResourceHandle
           rejected.push({ name: r.name, reason: errorMessage(err) });
         }
       }
-      const more = options.apply(accepted, removed) ?? [];
+      const more = options.apply(accepted, removed);
       return [...rejected, ...more];
     },
   };

@@ -26,12 +26,22 @@ export type CallMetadata = () => grpc.Metadata;
 export function deltaStreamFactory(client: grpc.Client, metadata: CallMetadata): DeltaStreamFactory {
   const method = AggregatedDiscoveryService.DeltaAggregatedResources;
   return () =>
-    client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata());
+    client.makeBidiStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      metadata(),
+    );
 }
 
 /** Opens a `StreamAggregatedResources` call per invocation. */
 export function sotwStreamFactory(client: grpc.Client, metadata: CallMetadata): SotwStreamFactory {
   const method = AggregatedDiscoveryService.StreamAggregatedResources;
   return () =>
-    client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata());
+    client.makeBidiStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      metadata(),
+    );
 }

@@ -31,7 +31,14 @@ const authorizationType = resourceType(TypeUrl.authorization, AuthorizationCodec
 const node = { id: 'ztunnel~10.0.0.5~z.istio-system~istio-system.svc.cluster.local' };
 
 function pod(name: string, ip: number[]): workload.AddressInit {
-  return { workload: { uid: `Kubernetes//Pod/demo/${name}`, name, namespace: 'demo', addresses: [Uint8Array.from(ip)] } };
+  return {
+    workload: {
+      uid: `Kubernetes//Pod/demo/${name}`,
+      name,
+      namespace: 'demo',
+      addresses: [Uint8Array.from(ip)],
+    },
+  };
 }
 
 /** A store that rejects addresses whose first IP is not 4 or 16 bytes (a stand-in for validation). */
@@ -82,6 +89,7 @@ function startClient(
         apply: (accepted, removed) => {
           for (const r of accepted) store.policies.add(r.name);
           for (const n of removed) store.policies.delete(n);
+          return [];
         },
       }),
     ],
@@ -140,7 +148,11 @@ describe('XdsClient, delta', () => {
       resources: [
         { name: 'a', version: '2', resource: packAny(TypeUrl.address, pod('a', [10, 0, 0])) },
         { name: 'b', version: '2', resource: packAny(TypeUrl.address, pod('b', [10, 0, 0, 22])) },
-        { name: 'garbage', version: '2', resource: { type_url: TypeUrl.address, value: Uint8Array.of(0xff, 0xff) } },
+        {
+          name: 'garbage',
+          version: '2',
+          resource: { type_url: TypeUrl.address, value: Uint8Array.of(0xff, 0xff) },
+        },
       ],
     });
     await waitUntil('the NACK', () => server.requestsFor(TypeUrl.address).length >= 3);
@@ -151,7 +163,12 @@ describe('XdsClient, delta', () => {
     // a keeps its last good version; b's valid update applied.
     expect([...store.addresses.get('a')!.workload!.addresses[0]!]).toEqual([10, 0, 0, 1]);
     expect([...store.addresses.get('b')!.workload!.addresses[0]!]).toEqual([10, 0, 0, 22]);
-    expect(client.known().get(TypeUrl.address)).toEqual(new Map([['a', '1'], ['b', '2']]));
+    expect(client.known().get(TypeUrl.address)).toEqual(
+      new Map([
+        ['a', '1'],
+        ['b', '2'],
+      ]),
+    );
     expect(store.responses.at(-1)?.nack).toBe(nack.errorDetail?.message);
     expect(client.synced).toBe(false);
     server.push({ typeUrl: TypeUrl.authorization, resources: [] });
@@ -173,7 +190,10 @@ describe('XdsClient, delta', () => {
     server.push({ typeUrl: TypeUrl.address, resources: [], removedResources: ['b'] });
     await waitUntil('the ACKs', () => server.requestsFor(TypeUrl.address).length >= 3);
     server.dropStream();
-    await waitUntil('the reconnect', () => server.streams >= 2 && server.requestsFor(TypeUrl.address).length >= 4);
+    await waitUntil(
+      'the reconnect',
+      () => server.streams >= 2 && server.requestsFor(TypeUrl.address).length >= 4,
+    );
     const resumed = server.requestsFor(TypeUrl.address)[3]!;
     expect(resumed.node?.id).toBe(node.id);
     expect(resumed.initialResourceVersions).toEqual({ a: '' });
@@ -205,7 +225,7 @@ describe('XdsClient, delta', () => {
     let attempts = 0;
     const client = new XdsClient({
       node,
-      handlers: [typedHandler({ type: addressType, apply: () => undefined })],
+      handlers: [typedHandler({ type: addressType, apply: () => [] })],
       timers,
       backoff: { initialMs: 100, maxMs: 400, jitter: 0.5, random: () => 0.5 },
       connect: () => {
@@ -228,11 +248,17 @@ describe('XdsClient against AdsServer', () => {
     const source = new MemoryResourceSource();
     source.set(TypeUrl.address, 'a', pod('a', [10, 0, 0, 1]));
     source.set(TypeUrl.authorization, 'demo/deny', { name: 'deny', namespace: 'demo' });
-    const server = new AdsServer({ registry: new ResourceTypeRegistry([addressType, authorizationType]), source });
+    const server = new AdsServer({
+      registry: new ResourceTypeRegistry([addressType, authorizationType]),
+      source,
+    });
     const grpcServer = new grpc.Server();
     server.register(grpcServer);
     const port = await new Promise<number>((resolve, reject) => {
-      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)));
+      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => {
+        if (e) reject(e);
+        else resolve(p);
+      });
     });
     cleanups.push(() => {
       server.closeAll();
@@ -241,30 +267,37 @@ describe('XdsClient against AdsServer', () => {
     return { server, source, address: `127.0.0.1:${port}` };
   }
 
-  it.each(['delta', 'sotw'] as const)('syncs, follows changes and removals, and NACKs without losing state (%s)', async protocol => {
-    const { server, source, address } = await served();
-    const store = new Store();
-    const client = startClient(address, store, { protocol });
-    await waitUntil('synced', () => client.synced);
-    expect([...store.addresses.keys()]).toEqual(['a']);
-    expect([...store.policies]).toEqual(['demo/deny']);
-    server.push(source.set(TypeUrl.address, 'b', pod('b', [10, 0, 0, 2])));
-    await waitUntil('b', () => store.addresses.has('b'));
-    server.push(source.set(TypeUrl.address, 'b', pod('b', [10, 0])));
-    await waitUntil('the NACK', () => server.syncStatus()[0]?.types.find(t => t.typeUrl === TypeUrl.address)?.state === 'nacked');
-    expect(server.syncStatus()[0]?.types.find(t => t.typeUrl === TypeUrl.address)?.lastNack).toBe(
-      'b: an IP must be 4 or 16 bytes, got 2',
-    );
-    expect([...store.addresses.get('b')!.workload!.addresses[0]!]).toEqual([10, 0, 0, 2]);
-    // SotW resends every subscribed resource, so b must be valid again before the next ACK.
-    source.set(TypeUrl.address, 'b', pod('b', [10, 0, 0, 3]));
-    server.push(new Map([[TypeUrl.address, new Set(['a', 'b'])], ...source.delete(TypeUrl.address, 'a')]));
-    await waitUntil('a removed', () => !store.addresses.has('a'));
-    await waitUntil('synced again', () =>
-      server.syncStatus()[0]?.types.every(t => t.state === 'synced') === true,
-    );
-    expect(server.syncStatus()[0]?.protocol).toBe(protocol);
-  });
+  it.each(['delta', 'sotw'] as const)(
+    'syncs, follows changes and removals, and NACKs without losing state (%s)',
+    async protocol => {
+      const { server, source, address } = await served();
+      const store = new Store();
+      const client = startClient(address, store, { protocol });
+      await waitUntil('synced', () => client.synced);
+      expect([...store.addresses.keys()]).toEqual(['a']);
+      expect([...store.policies]).toEqual(['demo/deny']);
+      server.push(source.set(TypeUrl.address, 'b', pod('b', [10, 0, 0, 2])));
+      await waitUntil('b', () => store.addresses.has('b'));
+      server.push(source.set(TypeUrl.address, 'b', pod('b', [10, 0])));
+      await waitUntil(
+        'the NACK',
+        () => server.syncStatus()[0]?.types.find(t => t.typeUrl === TypeUrl.address)?.state === 'nacked',
+      );
+      expect(server.syncStatus()[0]?.types.find(t => t.typeUrl === TypeUrl.address)?.lastNack).toBe(
+        'b: an IP must be 4 or 16 bytes, got 2',
+      );
+      expect([...store.addresses.get('b')!.workload!.addresses[0]!]).toEqual([10, 0, 0, 2]);
+      // SotW resends every subscribed resource, so b must be valid again before the next ACK.
+      source.set(TypeUrl.address, 'b', pod('b', [10, 0, 0, 3]));
+      server.push(new Map([[TypeUrl.address, new Set(['a', 'b'])], ...source.delete(TypeUrl.address, 'a')]));
+      await waitUntil('a removed', () => !store.addresses.has('a'));
+      await waitUntil(
+        'synced again',
+        () => server.syncStatus()[0]?.types.every(t => t.state === 'synced') === true,
+      );
+      expect(server.syncStatus()[0]?.protocol).toBe(protocol);
+    },
+  );
 
   it('a delta reconnect announcing recorded versions receives only what changed while it was away', async () => {
     const { server, source, address } = await served();

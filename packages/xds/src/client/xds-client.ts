@@ -168,7 +168,10 @@ export class XdsClient {
     }
     const state: StreamState = { stream, receivedAny: false, ended: false };
     this.#current = state;
-    const s = stream as unknown as AdsStream<never, discovery.DeltaDiscoveryResponse & discovery.DiscoveryResponse>;
+    const s = stream as unknown as AdsStream<
+      never,
+      discovery.DeltaDiscoveryResponse & discovery.DiscoveryResponse
+    >;
     s.on('data', response => {
       this.#onResponse(state, response);
     });
@@ -209,7 +212,10 @@ export class XdsClient {
     return out;
   }
 
-  #send(state: StreamState, request: discovery.DeltaDiscoveryRequestInit | discovery.DiscoveryRequestInit): void {
+  #send(
+    state: StreamState,
+    request: discovery.DeltaDiscoveryRequestInit | discovery.DiscoveryRequestInit,
+  ): void {
     if (state.ended) return;
     try {
       state.stream.write(request);
@@ -349,7 +355,12 @@ function unwrapSotw(
           resource: r.resource,
         });
       } else if (handler.nameOf !== undefined) {
-        resources.push({ name: handler.nameOf(any), version: response.versionInfo, aliases: [], resource: any });
+        resources.push({
+          name: handler.nameOf(any),
+          version: response.versionInfo,
+          aliases: [],
+          resource: any,
+        });
       } else {
         rejected.push({ name: `#${i}`, reason: `cannot name a bare ${any.type_url} resource` });
       }

@@ -98,7 +98,10 @@ describe('AdsServer, delta', () => {
     c.send({ node, typeUrl: TypeUrl.address });
     const first = await c.next();
     expect(first.typeUrl).toBe(TypeUrl.address);
-    expect(first.resources.map(r => r.name).sort()).toEqual(['Kubernetes//Pod/demo/a', 'Kubernetes//Pod/demo/b']);
+    expect(first.resources.map(r => r.name).sort()).toEqual([
+      'Kubernetes//Pod/demo/a',
+      'Kubernetes//Pod/demo/b',
+    ]);
     expect(AddressCodec.decode(first.resources[0]!.resource!.value).workload?.namespace).toBe('demo');
     c.ack(first);
 
@@ -170,7 +173,9 @@ describe('AdsServer, delta', () => {
 
   it('records a NACK with its nonce and message, keeps serving, and never resends in a loop', async () => {
     const nacks: string[] = [];
-    const h = await harness({ observer: { nack: (_c, _t, nonce, message) => nacks.push(`${nonce} ${message}`) } });
+    const h = await harness({
+      observer: { nack: (_c, _t, nonce, message) => nacks.push(`${nonce} ${message}`) },
+    });
     const c = h.delta();
     c.send({ node, typeUrl: TypeUrl.address });
     const first = await c.next();
@@ -178,7 +183,11 @@ describe('AdsServer, delta', () => {
     await waitUntil('the NACK', () => nacks.length === 1);
     expect(nacks).toEqual([`${first.nonce} Kubernetes//Pod/demo/a: bad`]);
     const type = h.server.syncStatus()[0]!.types[0]!;
-    expect(type).toMatchObject({ nacks: 1, lastNack: 'Kubernetes//Pod/demo/a: bad', lastNackNonce: first.nonce });
+    expect(type).toMatchObject({
+      nacks: 1,
+      lastNack: 'Kubernetes//Pod/demo/a: bad',
+      lastNackNonce: first.nonce,
+    });
     expect(type.state).toBe('nacked');
     expect(c.buffered).toBe(0);
     h.server.push(h.source.delete(TypeUrl.address, 'Kubernetes//Pod/demo/a'));
@@ -300,7 +309,10 @@ describe('AdsServer, authentication and isolation', () => {
     const big = (i: number): workload.AddressInit =>
       pod('a', 1, { canonicalName: `${'x'.repeat(64 * 1024)}-${i}` });
     const slow = h.delta(undefined, true);
-    slow.send({ node: { id: 'ztunnel~10.0.0.1~slow.istio-system~istio-system.svc.cluster.local' }, typeUrl: TypeUrl.address });
+    slow.send({
+      node: { id: 'ztunnel~10.0.0.1~slow.istio-system~istio-system.svc.cluster.local' },
+      typeUrl: TypeUrl.address,
+    });
     const fast = h.delta();
     fast.send({ node, typeUrl: TypeUrl.address });
     fast.ack(await fast.next());

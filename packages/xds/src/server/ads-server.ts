@@ -20,7 +20,10 @@ import type { ResourceSource, StreamServices, VersionedResource } from './resour
 import { SotwStream } from './sotw-stream.ts';
 import type { AdsProtocol, ConnectionSyncStatus } from './sync-status.ts';
 
-type DeltaCall = grpc.ServerDuplexStream<discovery.DeltaDiscoveryRequest, discovery.DeltaDiscoveryResponseInit>;
+type DeltaCall = grpc.ServerDuplexStream<
+  discovery.DeltaDiscoveryRequest,
+  discovery.DeltaDiscoveryResponseInit
+>;
 type SotwCall = grpc.ServerDuplexStream<discovery.DiscoveryRequest, discovery.DiscoveryResponseInit>;
 type AnyCall = DeltaCall | SotwCall;
 
@@ -37,7 +40,11 @@ export interface StreamAuthRequest {
 
 /** Accept (with what the server should remember of the client) or reject with a gRPC status. */
 export type AuthDecision<C> =
-  | { readonly ok: true; readonly client: C; /** Names the connection; default the node id. */ readonly label?: string }
+  | {
+      readonly ok: true;
+      readonly client: C;
+      /** Names the connection; default the node id. */ readonly label?: string;
+    }
   | { readonly ok: false; readonly code: grpc.status; readonly message: string };
 
 export type Authenticate<C> = (request: StreamAuthRequest) => AuthDecision<C> | Promise<AuthDecision<C>>;
@@ -202,7 +209,9 @@ export class AdsServer<C = undefined> {
         fail(grpc.status.INTERNAL, `failed to handle the request: ${errorMessage(err)}`);
       }
     };
-    const start = async (first: discovery.DeltaDiscoveryRequest | discovery.DiscoveryRequest): Promise<void> => {
+    const start = async (
+      first: discovery.DeltaDiscoveryRequest | discovery.DiscoveryRequest,
+    ): Promise<void> => {
       const request: StreamAuthRequest = {
         protocol,
         node: first.node,
@@ -229,7 +238,8 @@ export class AdsServer<C = undefined> {
         client: decision.client,
       };
       const events = {
-        nack: (typeUrl: string, nonce: string, message: string) => observer?.nack?.(info, typeUrl, nonce, message),
+        nack: (typeUrl: string, nonce: string, message: string) =>
+          observer?.nack?.(info, typeUrl, nonce, message),
         unknownType: (typeUrl: string) => observer?.unknownType?.(info, typeUrl),
       };
       const stream: ServerStream =
@@ -237,11 +247,15 @@ export class AdsServer<C = undefined> {
           ? new DeltaStream(
               this.#services,
               resp => {
-                observer?.sent?.(info, resp.typeUrl ?? '', (resp.resources?.length ?? 0) + (resp.removedResources?.length ?? 0));
+                observer?.sent?.(
+                  info,
+                  resp.typeUrl ?? '',
+                  (resp.resources?.length ?? 0) + (resp.removedResources?.length ?? 0),
+                );
                 return (call as DeltaCall).write(resp);
               },
               events,
-            ) as ServerStream
+            )
           : new SotwStream(
               this.#services,
               resp => {
@@ -249,7 +263,7 @@ export class AdsServer<C = undefined> {
                 return (call as SotwCall).write(resp);
               },
               events,
-            ) as ServerStream;
+            );
       conn = { info, connectedAt: new Date(), stream };
       this.#connections.set(info.id, conn);
       call.on('drain', () => {

@@ -111,7 +111,6 @@ export class DeltaStream {
       if (pending === undefined) continue;
       state.pending = undefined;
       count += this.#respond(state, pending);
-      if (this.#blocked) break;
     }
     return count;
   }

@@ -91,7 +91,6 @@ export class SotwStream {
       if (state.pending === undefined) continue;
       state.pending = undefined;
       count += this.#respond(state);
-      if (this.#blocked) break;
     }
     return count;
   }
@@ -112,7 +111,10 @@ export class SotwStream {
     const add = (name: string): void => {
       const r = current.get(name);
       if (r === undefined) return;
-      resources.push({ type_url: RESOURCE_WRAPPER_TYPE_URL, value: this.#services.encodeWrapped(t, name, r) });
+      resources.push({
+        type_url: RESOURCE_WRAPPER_TYPE_URL,
+        value: this.#services.encodeWrapped(t, name, r),
+      });
       state.known.set(name, r.version);
     };
     if (state.wildcard) for (const n of current.keys()) add(n);

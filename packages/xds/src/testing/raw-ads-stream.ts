@@ -126,7 +126,10 @@ export class RawAdsStream<Req, Res extends { typeUrl: string; nonce: string }> {
 }
 
 /** A raw delta stream with `ack`/`nack` helpers. */
-export class RawDeltaStream extends RawAdsStream<discovery.DeltaDiscoveryRequestInit, discovery.DeltaDiscoveryResponse> {
+export class RawDeltaStream extends RawAdsStream<
+  discovery.DeltaDiscoveryRequestInit,
+  discovery.DeltaDiscoveryResponse
+> {
   constructor(options: RawAdsStreamOptions & { readonly paused?: boolean }) {
     super(DELTA, options);
   }
@@ -136,7 +139,11 @@ export class RawDeltaStream extends RawAdsStream<discovery.DeltaDiscoveryRequest
   }
 
   nack(resp: discovery.DeltaDiscoveryResponse, message: string): void {
-    this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail: { code: NACK_CODE, message } });
+    this.send({
+      typeUrl: resp.typeUrl,
+      responseNonce: resp.nonce,
+      errorDetail: { code: NACK_CODE, message },
+    });
   }
 }
 
@@ -147,10 +154,20 @@ export class RawSotwStream extends RawAdsStream<discovery.DiscoveryRequestInit, 
   }
 
   ack(resp: discovery.DiscoveryResponse, resourceNames: readonly string[] = []): void {
-    this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, versionInfo: resp.versionInfo, resourceNames });
+    this.send({
+      typeUrl: resp.typeUrl,
+      responseNonce: resp.nonce,
+      versionInfo: resp.versionInfo,
+      resourceNames,
+    });
   }
 
-  nack(resp: discovery.DiscoveryResponse, message: string, acceptedVersion = '', resourceNames: readonly string[] = []): void {
+  nack(
+    resp: discovery.DiscoveryResponse,
+    message: string,
+    acceptedVersion = '',
+    resourceNames: readonly string[] = [],
+  ): void {
     this.send({
       typeUrl: resp.typeUrl,
       responseNonce: resp.nonce,

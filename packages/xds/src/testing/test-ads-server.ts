@@ -6,7 +6,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { AggregatedDiscoveryService, type discovery } from '@ambient-mesh/xds-types';
 
-type DeltaCall = grpc.ServerDuplexStream<discovery.DeltaDiscoveryRequest, discovery.DeltaDiscoveryResponseInit>;
+type DeltaCall = grpc.ServerDuplexStream<
+  discovery.DeltaDiscoveryRequest,
+  discovery.DeltaDiscoveryResponseInit
+>;
 type SotwCall = grpc.ServerDuplexStream<discovery.DiscoveryRequest, discovery.DiscoveryResponseInit>;
 
 export interface TestAdsServerOptions {
