@@ -6,6 +6,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { AddressCodec, AuthorizationCodec, packAny, type workload } from '@ambient-mesh/xds-types';
 import { ResourceTypeRegistry, resourceType } from '../resource-types.ts';
 import { AdsServer } from '../server/ads-server.ts';
+import { RESOURCE_WRAPPER_TYPE_URL } from '../server/sotw-stream.ts';
 import { MemoryResourceSource } from '../server/memory-source.ts';
 import { TestAdsServer } from '../testing/test-ads-server.ts';
 import type { Timers } from '../timers.ts';
@@ -240,6 +241,53 @@ describe('XdsClient, delta', () => {
     await waitUntil('five attempts', () => attempts >= 5);
     client.stop();
     expect(scheduled.slice(0, 4)).toEqual([75, 150, 300, 300]);
+  });
+});
+
+describe('XdsClient, state of the world', () => {
+  it('names wrapped resources, derives removals, NACKs with the last accepted version and resumes with it', async () => {
+    const { server, address } = await scripted();
+    const store = new Store();
+    startClient(address, store, { protocol: 'sotw' });
+    await waitUntil('initial requests', () => server.sotwRequests.length >= 2);
+    expect(server.sotwRequests.map(r => [r.typeUrl, r.versionInfo, r.resourceNames, r.node?.id])).toEqual([
+      [TypeUrl.address, '', [], node.id],
+      [TypeUrl.authorization, '', [], node.id],
+    ]);
+    const wrap = (name: string, ip: number[]) =>
+      packAny(RESOURCE_WRAPPER_TYPE_URL, {
+        name,
+        version: `r-${name}`,
+        resource: packAny(TypeUrl.address, pod(name, ip)),
+      });
+    const first = server.pushSotw({
+      typeUrl: TypeUrl.address,
+      versionInfo: '1',
+      resources: [wrap('a', [10, 0, 0, 1]), wrap('b', [10, 0, 0, 2])],
+    });
+    await waitUntil('the ACK', () => server.sotwRequestsFor(TypeUrl.address).length >= 2);
+    expect(server.sotwRequestsFor(TypeUrl.address)[1]).toMatchObject({
+      responseNonce: first,
+      versionInfo: '1',
+      errorDetail: null,
+    });
+    // b is gone (absent from the full set); a's new version is rejected and keeps its last good one.
+    const second = server.pushSotw({
+      typeUrl: TypeUrl.address,
+      versionInfo: '2',
+      resources: [wrap('a', [10, 0])],
+    });
+    await waitUntil('the NACK', () => server.sotwRequestsFor(TypeUrl.address).length >= 3);
+    expect(server.sotwRequestsFor(TypeUrl.address)[2]).toMatchObject({
+      responseNonce: second,
+      versionInfo: '1',
+      errorDetail: { code: 3, message: 'a: an IP must be 4 or 16 bytes, got 2' },
+    });
+    expect([...store.addresses.keys()]).toEqual(['a']);
+    expect([...store.addresses.get('a')!.workload!.addresses[0]!]).toEqual([10, 0, 0, 1]);
+    server.dropStream();
+    await waitUntil('the reconnect', () => server.sotwRequestsFor(TypeUrl.address).length >= 4);
+    expect(server.sotwRequestsFor(TypeUrl.address)[3]).toMatchObject({ versionInfo: '1', responseNonce: '' });
   });
 });
 
