@@ -331,5 +331,15 @@ describe('AdsServer, authentication and isolation', () => {
       fast.ack(r);
     }
     expect(slowStatus()?.backpressured).toBe(true);
+    // Once it reads, the slow stream drains and catches up with coalesced responses.
+    slow.startReading();
+    const received: string[] = [];
+    for (let i = 0; i < 500 && !received.includes('Kubernetes//Pod/demo/b'); i++) {
+      const r = await slow.next(10_000);
+      received.push(...r.resources.map(x => x.name));
+    }
+    await waitUntil('the slow stream drained', () => slowStatus()?.backpressured === false);
+    // 20 updates of b were pushed while it was blocked; far fewer responses carried them.
+    expect(received.filter(n => n === 'Kubernetes//Pod/demo/b').length).toBeLessThan(20);
   });
 });

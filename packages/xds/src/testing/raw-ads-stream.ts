@@ -64,13 +64,22 @@ export class RawAdsStream<Req, Res extends { typeUrl: string; nonce: string }> {
     // A paused stream never takes a message: its buffer fills to the high-water mark, then the
     // call stops reading the HTTP/2 stream and flow control pushes back on the server.
     if (options.paused === true) {
-      this.#call.on('readable', () => undefined);
+      this.#call.on('readable', this.#idle);
     } else {
-      this.#call.on('data', (resp: Res) => {
-        this.#queue.push(resp);
-        this.#wake();
-      });
+      this.startReading();
     }
+  }
+
+  readonly #idle = (): void => undefined;
+
+  /** Takes messages from now on (a paused stream catches up with what the server held back). */
+  startReading(): void {
+    this.#call.off('readable', this.#idle);
+    this.#call.on('data', (resp: Res) => {
+      this.#queue.push(resp);
+      this.#wake();
+    });
+    this.#call.resume();
   }
 
   send(req: Req): void {
