@@ -6,6 +6,8 @@ export const XdsErrorCode = {
   DuplicateType: 'XDS_DUPLICATE_TYPE',
   /** Two handlers were given for one type URL. */
   DuplicateHandler: 'XDS_DUPLICATE_HANDLER',
+  /** A resource of a type URL that is not registered had to be encoded. */
+  UnknownType: 'XDS_UNKNOWN_TYPE',
   /** A client was built with no handler, or with options that contradict each other. */
   InvalidOptions: 'XDS_INVALID_OPTIONS',
 } as const;

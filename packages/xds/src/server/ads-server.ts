@@ -13,6 +13,7 @@ import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '@ambient-mesh/errors';
 import { AggregatedDiscoveryService, codecFor, type core, type discovery } from '@ambient-mesh/xds-types';
+import { XdsError, XdsErrorCode } from '../errors.ts';
 import type { ResourceTypeRegistry } from '../resource-types.ts';
 import { DeltaStream } from './delta-stream.ts';
 import type { ResourceChanges } from './push-queue.ts';
@@ -182,7 +183,7 @@ export class AdsServer<C = undefined> {
     let bytes = this.#encoded.get(resource);
     if (bytes === undefined) {
       const type = this.#opts.registry.get(typeUrl);
-      if (type === undefined) throw new Error(`BUG: no encoder for ${typeUrl}`);
+      if (type === undefined) throw new XdsError(XdsErrorCode.UnknownType, `no encoder for ${typeUrl}`);
       bytes = type.encode(resource.value);
       this.#encoded.set(resource, bytes);
     }
