@@ -29,13 +29,16 @@ export { contentVersion } from './wds/resource-version.ts';
 
 // xDS and CA
 export { XdsServer } from './xds/delta-server.ts';
-export type { XdsServerOptions, ConnectionStatus } from './xds/delta-server.ts';
-export { DeltaStream } from './xds/delta-stream.ts';
-export type { ResourceSource, TypeSyncStatus } from './xds/delta-stream.ts';
+export type {
+  XdsServerOptions,
+  ConnectionStatus,
+  ResourceSource,
+  TypeSyncStatus,
+} from './xds/delta-server.ts';
 export { parseNode, ProxyTypes } from './xds/node-info.ts';
 export type { ProxyInfo, ProxyType } from './xds/node-info.ts';
 export { PushQueue, systemTimers } from './xds/push-queue.ts';
-export type { PushBatch, Timers } from './xds/push-queue.ts';
+export type { PushBatch, PushQueueOptions, Timers } from './xds/push-queue.ts';
 export { startGrpcServer, Tls13ServerCredentials } from './xds/grpc-server.ts';
 export type { RunningGrpcServer, ServingCredentials } from './xds/grpc-server.ts';
 export { servingDnsNames } from './ca/ca-material.ts';

@@ -13,7 +13,7 @@ import {
   parseIp,
 } from '@ambient-mesh/runtime';
 import type { Environment, ListenAddress, LogLevel } from '@ambient-mesh/runtime';
-import { Port } from '@ambient-mesh/mesh-api';
+import { Port, ProxyType, nodeId } from '@ambient-mesh/mesh-api';
 import { ZtunnelErrorCode } from './errors.ts';
 
 export { LOG_LEVELS, LogFormat };
@@ -192,7 +192,12 @@ export function loadConfig(env: Environment = process.env): Config {
 
 /** The node id ztunnel sends to istiod (§3.2). */
 export function xdsNodeId(config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace'>): string {
-  return `ztunnel~${config.instanceIp}~${config.podName}.${config.podNamespace}~${config.podNamespace}.svc.cluster.local`;
+  return nodeId({
+    type: ProxyType.ztunnel,
+    ip: config.instanceIp,
+    podName: config.podName,
+    namespace: config.podNamespace,
+  });
 }
 
 /** The node metadata Struct contents ztunnel sends to istiod (§3.2). */

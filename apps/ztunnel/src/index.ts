@@ -60,16 +60,16 @@ export type {
 } from './state/types.ts';
 
 // Control plane clients
-export { DeltaXdsClient } from './xds/delta-client.ts';
+export { XdsClient as DeltaXdsClient } from '@ambient-mesh/xds';
 export type {
-  DeltaStream,
+  DeltaClientStream as DeltaStream,
   DeltaStreamFactory,
-  DeltaXdsClientOptions,
+  XdsClientOptions as DeltaXdsClientOptions,
   IncomingResource,
-  RejectedResource,
+  Rejection as RejectedResource,
   XdsClientObserver,
-  XdsResourceHandler,
-} from './xds/delta-client.ts';
+  ResourceHandler as XdsResourceHandler,
+} from '@ambient-mesh/xds';
 export { addressHandler, authorizationHandler } from './xds/handlers.ts';
 export { callMetadata, createGrpcClient, deltaStreamFactory } from './xds/grpc-transport.ts';
 export type { CallIdentity, GrpcTarget } from './xds/grpc-transport.ts';

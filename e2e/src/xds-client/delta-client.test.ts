@@ -5,15 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import {
-  AggregatedDiscoveryService,
-  TypeUrl,
-  fromStruct,
-  packAny,
-  security,
-  workload,
-  type discovery,
-} from '@ambient-mesh/xds-types';
+import { TestAdsServer } from '@ambient-mesh/xds/testing';
+import { TypeUrl, fromStruct, packAny, security, workload, type discovery } from '@ambient-mesh/xds-types';
 import { Pki } from '../control-plane/pki.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { DeltaXdsClient, type DeltaXdsClientOptions } from './delta-client.ts';
@@ -22,14 +15,8 @@ import { isMeshError } from '@ambient-mesh/errors';
 
 type Call = grpc.ServerDuplexStream<discovery.DeltaDiscoveryRequest, discovery.DeltaDiscoveryResponseInit>;
 
-interface FakeIstiod {
-  readonly address: string;
-  readonly requests: discovery.DeltaDiscoveryRequest[];
-  readonly metadata: grpc.Metadata[];
-  readonly calls: Call[];
-  /** Called for each initial request (no response_nonce). */
-  onInitial: (call: Call, request: discovery.DeltaDiscoveryRequest) => void;
-}
+/** The scripted ADS server of `@ambient-mesh/xds/testing` with istiod's TLS serving certificate. */
+type FakeIstiod = TestAdsServer & { readonly address: string };
 
 let dir: string;
 let rootCert: string;
@@ -49,41 +36,14 @@ afterAll(() => {
 });
 
 async function startFakeIstiod(): Promise<FakeIstiod> {
-  const server = new grpc.Server();
-  onTestFinished(() => {
-    server.forceShutdown();
+  const server = new TestAdsServer({
+    credentials: grpc.ServerCredentials.createSsl(null, [
+      { cert_chain: serving.cert, private_key: serving.key },
+    ]),
   });
-  const fake: FakeIstiod = {
-    address: '',
-    requests: [],
-    metadata: [],
-    calls: [],
-    onInitial: () => undefined,
-  };
-  server.addService(AggregatedDiscoveryService, {
-    DeltaAggregatedResources: (call: Call) => {
-      fake.calls.push(call);
-      fake.metadata.push(call.metadata);
-      call.on('data', (request: discovery.DeltaDiscoveryRequest) => {
-        fake.requests.push(request);
-        if (request.responseNonce === '') fake.onInitial(call, request);
-      });
-      call.on('end', () => {
-        call.end();
-      });
-      call.on('error', () => undefined);
-    },
-  });
-  const creds = grpc.ServerCredentials.createSsl(null, [
-    { cert_chain: serving.cert, private_key: serving.key },
-  ]);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', creds, (err, bound) => {
-      if (err) reject(err);
-      else resolve(bound);
-    });
-  });
-  return Object.assign(fake, { address: `127.0.0.1:${port}` });
+  onTestFinished(() => server.stop());
+  const address = await server.start();
+  return Object.assign(server, { address });
 }
 
 const node = ztunnelNode({

@@ -1,26 +1,27 @@
 /**
- * A small delta-xDS client that subscribes like a ztunnel (ambient-protocols.md §3): TLS 1.3 +
- * ALPN h2 to istiod's 15012, a bearer token and `clusterid` in the call metadata, wildcard
- * subscriptions to Address and Authorization, an ACK for every response, and a decoded snapshot
- * the test can wait on. It is a test tool: it keeps a log of every response so tests can assert
- * what a push contained, not only the resulting state.
+ * The delta-xDS client of the e2e tests, subscribing like a ztunnel (ambient-protocols.md §3):
+ * `@ambient-mesh/xds`'s `XdsClient` over TLS 1.3 + ALPN h2 to istiod's 15012, a bearer token and
+ * `clusterid` in the call metadata, wildcard subscriptions to Address and Authorization, and a
+ * decoded snapshot the test can wait on. It never reconnects: a stream that ends fails the
+ * client's waits. It keeps a log of every response so tests can assert what a push contained,
+ * not only the resulting state.
  */
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '@ambient-mesh/errors';
+import { TypeUrl as MeshTypeUrl } from '@ambient-mesh/mesh-api';
 import {
-  AggregatedDiscoveryService,
-  TypeUrl,
-  unpackAny,
-  type core,
-  type discovery,
-  type security,
-  type workload,
-} from '@ambient-mesh/xds-types';
+  XdsClient,
+  deltaStreamFactory,
+  type IncomingResource,
+  type Rejection,
+  type ResourceHandler,
+} from '@ambient-mesh/xds';
+import { TypeUrl, unpackAny, type core, type security, type workload } from '@ambient-mesh/xds-types';
 import { XdsClientError, XdsClientErrorCode } from './errors.ts';
 
 /** The two types a ztunnel subscribes to, in the order it sends them. */
-export const ZTUNNEL_TYPE_URLS: readonly string[] = [TypeUrl.ADDRESS, TypeUrl.AUTHORIZATION];
+export const ZTUNNEL_TYPE_URLS: readonly string[] = [MeshTypeUrl.address, MeshTypeUrl.authorization];
 
 /** One resource as the client holds it. `value` is decoded for Address and Authorization. */
 export interface XdsResourceEntry {
@@ -37,11 +38,18 @@ export interface XdsResponseRecord {
   readonly typeUrl: string;
   readonly nonce: string;
   readonly systemVersionInfo: string;
-  /** Names of the resources added or updated by this response. */
+  /** Names of the resources added or updated by this response (those that decoded). */
   readonly resourceNames: readonly string[];
   readonly removedResources: readonly string[];
   /** The NACK message sent back, or undefined when the response was ACKed. */
   readonly nack: string | undefined;
+}
+
+/** What a response of one type carried, as the `nack` option sees it. */
+export interface XdsResponseContent {
+  readonly typeUrl: string;
+  readonly resources: readonly IncomingResource[];
+  readonly removedResources: readonly string[];
 }
 
 /** Resources per type URL, name → entry; what `resumeState()` returns and `resume` takes. */
@@ -73,7 +81,7 @@ export interface DeltaXdsClientOptions {
    */
   readonly resumeVersions?: 'empty' | 'recorded';
   /** Return a message to NACK a response instead of ACKing it (for NACK tests). */
-  readonly nack?: (response: discovery.DeltaDiscoveryResponse) => string | undefined;
+  readonly nack?: (response: XdsResponseContent) => string | undefined;
   /** Extra grpc-js channel options. */
   readonly channelOptions?: grpc.ChannelOptions;
 }
@@ -87,12 +95,11 @@ export class DeltaXdsClient {
   readonly #responses: XdsResponseRecord[] = [];
   readonly #decodeErrors: string[] = [];
   readonly #listeners = new Set<Listener>();
-  #client: grpc.Client | undefined;
-  #call:
-    | grpc.ClientDuplexStream<discovery.DeltaDiscoveryRequestInit, discovery.DeltaDiscoveryResponse>
-    | undefined;
+  /** Names each type's handler applied from the response being handled. */
+  readonly #applied = new Map<string, string[]>();
+  #grpcClient: grpc.Client | undefined;
+  #xds: XdsClient | undefined;
   #failure: XdsClientError | undefined;
-  #closing = false;
   #ended: Promise<void> | undefined;
   readonly #addressView = new ResourceView(
     () => this.#resources.get(TypeUrl.ADDRESS),
@@ -115,110 +122,111 @@ export class DeltaXdsClient {
 
   /** Opens the stream and sends one wildcard request per type. Failures surface through `waitFor`. */
   start(): this {
-    if (this.#client !== undefined) {
+    if (this.#grpcClient !== undefined) {
       throw new XdsClientError(XdsClientErrorCode.InvalidState, 'start() was already called on this client');
     }
     const root =
       typeof this.options.rootCert === 'string' ? Buffer.from(this.options.rootCert) : this.options.rootCert;
     const context = createSecureContext({ ca: root, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
     const serverName = this.options.serverName ?? 'istiod.istio-system.svc';
-    this.#client = new grpc.Client(this.options.address, grpc.credentials.createFromSecureContext(context), {
+    const channel = new grpc.Client(this.options.address, grpc.credentials.createFromSecureContext(context), {
       'grpc.ssl_target_name_override': serverName,
       'grpc.default_authority': serverName,
       'grpc.max_receive_message_length': 200 * 1024 * 1024,
       ...this.options.channelOptions,
     });
-    const metadata = new grpc.Metadata();
-    const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
-    metadata.set('authorization', `Bearer ${token}`);
-    metadata.set('clusterid', this.options.clusterId ?? 'Kubernetes');
-    const def = AggregatedDiscoveryService.DeltaAggregatedResources;
-    const call = this.#client.makeBidiStreamRequest(
-      def.path,
-      def.requestSerialize,
-      def.responseDeserialize,
-      metadata,
-    );
-    this.#call = call;
-    this.#ended = new Promise(resolve => {
-      // 'status' is emitted exactly once when the call completes, cancelled or not.
-      call.on('status', () => {
-        resolve();
-      });
+    this.#grpcClient = channel;
+    const open = deltaStreamFactory(channel, () => {
+      const metadata = new grpc.Metadata();
+      const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+      metadata.set('authorization', `Bearer ${token}`);
+      metadata.set('clusterid', this.options.clusterId ?? 'Kubernetes');
+      return metadata;
     });
-    call.on('data', (response: discovery.DeltaDiscoveryResponse) => {
-      this.#onResponse(response);
-    });
-    call.on('error', (err: grpc.ServiceError) => {
-      if (this.#closing && err.code === grpc.status.CANCELLED) return;
-      this.#fail(`delta xDS stream to ${this.options.address} failed: ${err.code} ${err.details}`, err);
-    });
-    call.on('end', () => {
-      if (!this.#closing) this.#fail(`istiod at ${this.options.address} ended the delta xDS stream`);
-    });
-    for (const typeUrl of this.typeUrls) {
-      call.write({
-        node: this.options.node,
-        typeUrl,
-        initialResourceVersions: this.#initialVersions(typeUrl),
-      });
+    const initialResources = new Map<string, Map<string, string>>();
+    for (const [typeUrl, entries] of this.options.resume ?? []) {
+      initialResources.set(typeUrl, new Map([...entries.values()].map(e => [e.name, e.version])));
     }
+    this.#xds = new XdsClient({
+      node: this.options.node,
+      handlers: this.typeUrls.map(t => this.#handler(t)),
+      reconnect: false,
+      initialResources,
+      resumeVersions: this.options.resumeVersions ?? 'empty',
+      connect: () => {
+        const stream = open();
+        this.#ended = new Promise(resolve => {
+          // 'status' is emitted exactly once when the call completes, cancelled or not.
+          (stream as unknown as grpc.ClientDuplexStream<unknown, unknown>).on('status', () => {
+            resolve();
+          });
+        });
+        return stream;
+      },
+      observer: {
+        response: record => {
+          this.#responses.push({
+            seq: this.#responses.length + 1,
+            typeUrl: record.typeUrl,
+            nonce: record.nonce,
+            systemVersionInfo: record.version,
+            resourceNames: this.#applied.get(record.typeUrl) ?? [],
+            removedResources: record.removedResources,
+            nack: record.nack,
+          });
+          this.#applied.delete(record.typeUrl);
+          this.#notify();
+        },
+        terminated: (reason, err) => {
+          if (err !== undefined) {
+            const e = err as Partial<grpc.ServiceError>;
+            this.#fail(
+              `delta xDS stream to ${this.options.address} failed: ${e.code ?? ''} ${e.details ?? errorMessage(err)}`,
+              err,
+            );
+          } else {
+            this.#fail(`istiod at ${this.options.address} ended the delta xDS stream (${reason})`);
+          }
+        },
+      },
+    });
+    this.#xds.start();
     return this;
   }
 
-  #initialVersions(typeUrl: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    const recorded = this.options.resumeVersions === 'recorded';
-    for (const entry of this.options.resume?.get(typeUrl)?.values() ?? []) {
-      out[entry.name] = recorded ? entry.version : '';
-    }
-    return out;
-  }
-
-  #onResponse(response: discovery.DeltaDiscoveryResponse): void {
-    const typeUrl = response.typeUrl;
-    let entries = this.#resources.get(typeUrl);
-    if (entries === undefined) {
-      entries = new Map();
-      this.#resources.set(typeUrl, entries);
-    }
-    const errors: string[] = [];
-    const names: string[] = [];
-    for (const resource of response.resources) {
-      try {
-        entries.set(resource.name, {
-          name: resource.name,
-          version: resource.version,
-          aliases: [...resource.aliases],
-          value: decodeResource(typeUrl, resource),
-        });
-        names.push(resource.name);
-      } catch (err) {
-        errors.push(`${resource.name}: ${errorMessage(err)}`);
-      }
-    }
-    for (const name of response.removedResources) entries.delete(name);
-    this.#decodeErrors.push(...errors);
-    const nack = errors.length > 0 ? errors.join('; ') : this.options.nack?.(response);
-    this.#responses.push({
-      seq: this.#responses.length + 1,
+  /** Decodes each resource of `typeUrl` into the snapshot; what does not decode is rejected by name. */
+  #handler(typeUrl: string): ResourceHandler {
+    return {
       typeUrl,
-      nonce: response.nonce,
-      systemVersionInfo: response.systemVersionInfo,
-      resourceNames: names,
-      removedResources: [...response.removedResources],
-      nack,
-    });
-    this.#call?.write(
-      nack === undefined
-        ? { typeUrl, responseNonce: response.nonce }
-        : {
-            typeUrl,
-            responseNonce: response.nonce,
-            errorDetail: { code: grpc.status.INVALID_ARGUMENT, message: nack },
-          },
-    );
-    this.#notify();
+      handle: (resources, removed) => {
+        let entries = this.#resources.get(typeUrl);
+        if (entries === undefined) {
+          entries = new Map();
+          this.#resources.set(typeUrl, entries);
+        }
+        const rejected: Rejection[] = [];
+        const names: string[] = [];
+        for (const resource of resources) {
+          try {
+            entries.set(resource.name, {
+              name: resource.name,
+              version: resource.version,
+              aliases: [...resource.aliases],
+              value: decodeResource(typeUrl, resource),
+            });
+            names.push(resource.name);
+          } catch (err) {
+            rejected.push({ name: resource.name, reason: errorMessage(err) });
+          }
+        }
+        for (const name of removed) entries.delete(name);
+        this.#decodeErrors.push(...rejected.map(r => `${r.name}: ${r.reason}`));
+        this.#applied.set(typeUrl, names);
+        if (rejected.length > 0) return rejected;
+        const nack = this.options.nack?.({ typeUrl, resources, removedResources: removed });
+        return nack === undefined ? [] : [{ name: '', reason: nack }];
+      },
+    };
   }
 
   #fail(message: string, cause?: unknown): void {
@@ -361,14 +369,13 @@ export class DeltaXdsClient {
 
   /** Cancels the stream and closes the channel. Safe to call twice. */
   async close(): Promise<void> {
-    this.#closing = true;
-    this.#call?.cancel();
+    this.#xds?.stop();
     if (this.#ended !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.#ended, new Promise(r => (timer = setTimeout(r, 5_000)))]);
       clearTimeout(timer);
     }
-    this.#client?.close();
+    this.#grpcClient?.close();
   }
 }
 
@@ -424,7 +431,7 @@ class ResourceView<V> implements ReadonlyMap<string, V> {
 
 function decodeResource(
   typeUrl: string,
-  resource: discovery.Resource,
+  resource: IncomingResource,
 ): workload.Address | security.Authorization | Uint8Array {
   if (typeUrl === TypeUrl.ADDRESS) return unpackAny(resource.resource, TypeUrl.ADDRESS);
   if (typeUrl === TypeUrl.AUTHORIZATION) return unpackAny(resource.resource, TypeUrl.AUTHORIZATION);

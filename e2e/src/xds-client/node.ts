@@ -3,6 +3,7 @@
  * id `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<domain>` and a metadata Struct with NAME, NAMESPACE,
  * INSTANCE_IPS, NODE_NAME and the ISTIO_META_* keys (CLUSTER_ID).
  */
+import { ProxyType, nodeId } from '@ambient-mesh/mesh-api';
 import { toStruct, type JsonObject, type core } from '@ambient-mesh/xds-types';
 
 export interface ZtunnelNodeOptions {
@@ -24,8 +25,13 @@ export interface ZtunnelNodeOptions {
 export function ztunnelNodeId(
   options: Pick<ZtunnelNodeOptions, 'ip' | 'podName' | 'namespace' | 'domain'>,
 ): string {
-  const domain = options.domain ?? 'cluster.local';
-  return `ztunnel~${options.ip}~${options.podName}.${options.namespace}~${options.namespace}.svc.${domain}`;
+  return nodeId({
+    type: ProxyType.ztunnel,
+    ip: options.ip,
+    podName: options.podName,
+    namespace: options.namespace,
+    ...(options.domain === undefined ? {} : { domain: options.domain }),
+  });
 }
 
 /** The `Node` message of a ztunnel, ready for `DeltaDiscoveryRequest.node`. */

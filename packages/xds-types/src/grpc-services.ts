@@ -50,8 +50,17 @@ function method<ReqI, Req, ResI, Res>(
 export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 export const CA_SERVICE_NAME = 'istio.v1.auth.IstioCertificateService';
 
-/** Delta ADS: `/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources`. */
+/**
+ * ADS: `/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources` (delta)
+ * and `.../StreamAggregatedResources` (state of the world).
+ */
 export const AggregatedDiscoveryService: {
+  readonly StreamAggregatedResources: GrpcMethodDefinition<
+    discovery.DiscoveryRequestInit,
+    discovery.DiscoveryRequest,
+    discovery.DiscoveryResponseInit,
+    discovery.DiscoveryResponse
+  >;
   readonly DeltaAggregatedResources: GrpcMethodDefinition<
     discovery.DeltaDiscoveryRequestInit,
     discovery.DeltaDiscoveryRequest,
@@ -59,6 +68,13 @@ export const AggregatedDiscoveryService: {
     discovery.DeltaDiscoveryResponse
   >;
 } = {
+  StreamAggregatedResources: method(
+    ADS_SERVICE_NAME,
+    'StreamAggregatedResources',
+    { request: true, response: true },
+    () => codecFor('envoy.service.discovery.v3.DiscoveryRequest'),
+    () => codecFor('envoy.service.discovery.v3.DiscoveryResponse'),
+  ),
   DeltaAggregatedResources: method(
     ADS_SERVICE_NAME,
     'DeltaAggregatedResources',

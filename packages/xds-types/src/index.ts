@@ -23,6 +23,8 @@ export {
   AuthorizationCodec,
   DeltaDiscoveryRequestCodec,
   DeltaDiscoveryResponseCodec,
+  DiscoveryRequestCodec,
+  DiscoveryResponseCodec,
   ZdsHelloCodec,
   WorkloadRequestCodec,
   WorkloadResponseCodec,

@@ -7,7 +7,7 @@ import { reply, replyJson } from '@ambient-mesh/runtime';
 import type { Route } from '@ambient-mesh/runtime';
 import { renderForDebug } from '../wds/debug-view.ts';
 import { TypeUrls, type WdsTypeUrl } from '../wds/wds-index.ts';
-import type { ResourceSource } from '../xds/delta-stream.ts';
+import type { ResourceSource } from '../xds/delta-server.ts';
 import type { ConnectionStatus } from '../xds/delta-server.ts';
 
 export interface DebugSources {

@@ -1,16 +1,12 @@
 /**
- * A minimal delta ADS client over grpc-js for tests and benchmarks: it collects responses in
- * order and lets a test await the next one with a bounded deadline (never a fixed sleep).
+ * A hand-driven delta ADS call to istiod for tests and benchmarks: `@ambient-mesh/xds`'s
+ * `RawDeltaStream` over TLS with istiod's root, a bearer token, and istiod's serving name. The
+ * test writes every request (subscriptions, ACKs, NACKs) itself.
  */
 import * as grpc from '@grpc/grpc-js';
-import {
-  AggregatedDiscoveryService,
-  toStruct,
-  type discovery,
-  type JsonObject,
-} from '@ambient-mesh/xds-types';
-
-const method = AggregatedDiscoveryService.DeltaAggregatedResources;
+import { ProxyType, nodeId } from '@ambient-mesh/mesh-api';
+import { RawDeltaStream } from '@ambient-mesh/xds/testing';
+import { toStruct, type core, type JsonObject } from '@ambient-mesh/xds-types';
 
 export interface DeltaClientOptions {
   readonly address: string;
@@ -28,14 +24,12 @@ export interface ZtunnelNodeOptions {
 }
 
 /** A node as ztunnel sends it (wire reference §3.2). */
-export function ztunnelNode(
-  o: ZtunnelNodeOptions = {},
-): NonNullable<discovery.DeltaDiscoveryRequestInit['node']> {
+export function ztunnelNode(o: ZtunnelNodeOptions = {}): core.NodeInit {
   const ip = o.ip ?? '10.0.0.2';
   const pod = o.podName ?? 'ztunnel-abcde';
   const ns = o.namespace ?? 'istio-system';
   return {
-    id: `ztunnel~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
+    id: nodeId({ type: ProxyType.ztunnel, ip, podName: pod, namespace: ns }),
     metadata: toStruct({
       NAME: pod,
       NAMESPACE: ns,
@@ -47,102 +41,20 @@ export function ztunnelNode(
   };
 }
 
-export class DeltaTestClient {
-  readonly #client: grpc.Client;
-  readonly #call: grpc.ClientDuplexStream<
-    discovery.DeltaDiscoveryRequestInit,
-    discovery.DeltaDiscoveryResponse
-  >;
-  readonly #queue: discovery.DeltaDiscoveryResponse[] = [];
-  #waiter: (() => void) | undefined;
-  #error: grpc.ServiceError | undefined;
-  #ended = false;
-
+/** A raw delta stream to istiod's TLS port: `send`, `next`, `ack`, `nack`, `failure`, `close`. */
+export class DeltaTestClient extends RawDeltaStream {
   constructor(options: DeltaClientOptions) {
-    const creds = grpc.credentials.createSsl(Buffer.from(options.rootCertPem));
-    this.#client = new grpc.Client(options.address, creds, {
-      'grpc.ssl_target_name_override': options.serverName ?? 'istiod.istio-system.svc',
-      'grpc.default_authority': options.serverName ?? 'istiod.istio-system.svc',
-      'grpc.max_receive_message_length': 200 * 1024 * 1024,
+    const serverName = options.serverName ?? 'istiod.istio-system.svc';
+    const metadata = new grpc.Metadata();
+    if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);
+    super({
+      address: options.address,
+      credentials: grpc.credentials.createSsl(Buffer.from(options.rootCertPem)),
+      channelOptions: {
+        'grpc.ssl_target_name_override': serverName,
+        'grpc.default_authority': serverName,
+      },
+      metadata,
     });
-    const md = new grpc.Metadata();
-    if (options.token !== undefined) md.set('authorization', `Bearer ${options.token}`);
-    this.#call = this.#client.makeBidiStreamRequest(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      md,
-    );
-    this.#call.on('data', (resp: discovery.DeltaDiscoveryResponse) => {
-      this.#queue.push(resp);
-      this.#wake();
-    });
-    this.#call.on('error', (err: grpc.ServiceError) => {
-      this.#error = err;
-      this.#wake();
-    });
-    this.#call.on('end', () => {
-      this.#ended = true;
-      this.#wake();
-    });
-  }
-
-  send(req: discovery.DeltaDiscoveryRequestInit): void {
-    this.#call.write(req);
-  }
-
-  ack(resp: discovery.DeltaDiscoveryResponse): void {
-    this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce });
-  }
-
-  nack(resp: discovery.DeltaDiscoveryResponse, message: string): void {
-    this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail: { code: 3, message } });
-  }
-
-  /** Responses received but not yet taken. */
-  get buffered(): number {
-    return this.#queue.length;
-  }
-
-  /** The next response, or a rejection after `timeoutMs` or when the stream fails. */
-  async next(timeoutMs = 5000): Promise<discovery.DeltaDiscoveryResponse> {
-    const deadline = Date.now() + timeoutMs;
-    for (let i = 0; i < 10_000; i++) {
-      const r = this.#queue.shift();
-      if (r !== undefined) return r;
-      if (this.#error !== undefined) throw this.#error;
-      if (this.#ended) throw new Error('stream ended');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no response within ${timeoutMs} ms`);
-      await new Promise<void>(resolve => {
-        const t = setTimeout(resolve, left);
-        this.#waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-    throw new Error('unreachable: wait loop bound');
-  }
-
-  /** Resolves with the stream's error status (for rejected streams). */
-  async failure(timeoutMs = 5000): Promise<grpc.ServiceError> {
-    try {
-      for (let i = 0; i < 100; i++) await this.next(timeoutMs);
-    } catch (err) {
-      return err as grpc.ServiceError;
-    }
-    throw new Error('the stream did not fail');
-  }
-
-  close(): void {
-    this.#call.cancel();
-    this.#client.close();
-  }
-
-  #wake(): void {
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.();
   }
 }

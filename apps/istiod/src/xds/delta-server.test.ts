@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:tls';
-import { status } from '@grpc/grpc-js';
-import { AddressCodec, AuthorizationCodec, type discovery } from '@ambient-mesh/xds-types';
+import { Metadata, credentials, status } from '@grpc/grpc-js';
+import { RawSotwStream } from '@ambient-mesh/xds/testing';
+import { AddressCodec, AuthorizationCodec, codecFor, type discovery } from '@ambient-mesh/xds-types';
 import type { TokenReviewer } from '../auth/token-review.ts';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { servingDnsNames } from '../ca/ca-material.ts';
@@ -11,7 +12,7 @@ import { DeltaTestClient, ztunnelNode } from '../testing/delta-client.ts';
 import { goldenFixture, makeAuthorizationPolicy } from '../testing/fixtures.ts';
 import { compileAuthorizationPolicyObject } from '../wds/policies.ts';
 import { ObjectKinds, TypeUrls, WdsIndex } from '../wds/wds-index.ts';
-import { XdsServer } from './delta-server.ts';
+import { XdsServer, type ConnectionStatus } from './delta-server.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { PushQueue } from './push-queue.ts';
 
@@ -34,6 +35,8 @@ interface Harness {
   index: WdsIndex;
   metrics: IstiodMetrics;
   server: XdsServer;
+  port: number;
+  rootPem: string;
   client(token?: string): DeltaTestClient;
 }
 
@@ -94,6 +97,8 @@ async function harness(): Promise<Harness> {
     index,
     metrics,
     server,
+    port: grpcServer.port,
+    rootPem: signed.rootBundlePem,
     client: (token = 'istio-system:ztunnel') => {
       const c = new DeltaTestClient({
         address: `127.0.0.1:${grpcServer.port}`,
@@ -264,6 +269,36 @@ describe('delta xDS server', () => {
     const err = await c.failure();
     expect(err.code).toBe(code);
     expect(h.server.connectionCount).toBe(0);
+  });
+});
+
+async function waitForSync(h: Harness, check: (s: ConnectionStatus) => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !h.server.syncz().some(check); i++) await new Promise(r => setTimeout(r, 10));
+  expect(h.server.syncz().some(check)).toBe(true);
+}
+
+describe('SotW xDS', () => {
+  it('serves the same Address resources over StreamAggregatedResources, with the same authentication', async () => {
+    const h = await harness();
+    const md = new Metadata();
+    md.set('authorization', 'Bearer istio-system:ztunnel');
+    const c = new RawSotwStream({
+      address: `127.0.0.1:${h.port}`,
+      credentials: credentials.createSsl(Buffer.from(h.rootPem)),
+      channelOptions: { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' },
+      metadata: md,
+    });
+    cleanups.push(() => {
+      c.close();
+    });
+    c.send({ node: ztunnelNode(), typeUrl: TypeUrls.ADDRESS });
+    const r = await c.next();
+    const names = r.resources.map(
+      any => codecFor('envoy.service.discovery.v3.Resource').decode(any.value).name,
+    );
+    expect(names.sort()).toEqual([...h.index.addresses.keys()].sort());
+    c.ack(r);
+    await waitForSync(h, s => s.protocol === 'sotw' && s.types[0]?.lastNonceAcked === r.nonce);
   });
 });
 

@@ -3,15 +3,17 @@
  * `id = "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>"` and a metadata Struct.
  */
 import { isIP } from 'node:net';
+import { ProxyType as MeshProxyType } from '@ambient-mesh/mesh-api';
 import type { core } from '@ambient-mesh/xds-types';
 import { fromStruct, type JsonValue } from '@ambient-mesh/xds-types';
 import { NodeMetadataError } from '../errors.ts';
 
+/** mesh-api's `ProxyType` under istiod's historical constant names. */
 export const ProxyTypes = {
-  SIDECAR: 'sidecar',
-  ROUTER: 'router',
-  WAYPOINT: 'waypoint',
-  ZTUNNEL: 'ztunnel',
+  SIDECAR: MeshProxyType.sidecar,
+  ROUTER: MeshProxyType.router,
+  WAYPOINT: MeshProxyType.waypoint,
+  ZTUNNEL: MeshProxyType.ztunnel,
 } as const;
 export type ProxyType = (typeof ProxyTypes)[keyof typeof ProxyTypes];
 const PROXY_TYPES = new Set<string>(Object.values(ProxyTypes));

@@ -1,8 +1,11 @@
 /**
- * Debounces WDS changes into pushes: changes are merged until `debounceAfterMs` pass without a
- * new one, or `debounceMaxMs` after the first, then flushed once. Timers are injected.
+ * WDS change sets into the `@ambient-mesh/xds` push debouncer: changes are merged until
+ * `debounceAfterMs` pass without a new one, or `debounceMaxMs` after the first, then flushed
+ * once as a WDS `PushBatch`. Also istiod's injected `Timers`.
  */
+import { PushQueue as AdsPushQueue, type ResourceChanges } from '@ambient-mesh/xds';
 import type { ChangeSet } from '../wds/wds-index.ts';
+import { TypeUrls } from '../wds/wds-index.ts';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -32,56 +35,45 @@ export interface PushQueueOptions {
   readonly flush: (batch: PushBatch) => void;
 }
 
+const NONE: ReadonlySet<string> = new Set();
+
+/** The changes of a WDS change set per type URL. */
+export function toResourceChanges(changes: ChangeSet): ResourceChanges {
+  return new Map([
+    [TypeUrls.ADDRESS, changes.addresses],
+    [TypeUrls.AUTHORIZATION, changes.authorizations],
+  ]);
+}
+
 export class PushQueue {
-  readonly #opts: PushQueueOptions;
-  readonly #timers: Timers;
-  #addresses = new Set<string>();
-  #authorizations = new Set<string>();
-  #firstAt = 0;
-  #merged = 0;
-  #timer: unknown;
-  #closed = false;
+  readonly #queue: AdsPushQueue;
 
   constructor(opts: PushQueueOptions) {
-    this.#opts = opts;
-    this.#timers = opts.timers ?? systemTimers;
+    this.#queue = new AdsPushQueue({
+      debounceAfterMs: opts.debounceAfterMs,
+      debounceMaxMs: opts.debounceMaxMs,
+      timers: opts.timers ?? systemTimers,
+      flush: batch => {
+        opts.flush({
+          addresses: batch.changes.get(TypeUrls.ADDRESS) ?? NONE,
+          authorizations: batch.changes.get(TypeUrls.AUTHORIZATION) ?? NONE,
+          firstQueuedAt: batch.firstQueuedAt,
+          merged: batch.merged,
+        });
+      },
+    });
   }
 
   enqueue(changes: ChangeSet): void {
-    if (this.#closed || (changes.addresses.size === 0 && changes.authorizations.size === 0)) return;
-    const now = this.#timers.now();
-    if (this.#merged === 0) this.#firstAt = now;
-    this.#merged++;
-    for (const n of changes.addresses) this.#addresses.add(n);
-    for (const n of changes.authorizations) this.#authorizations.add(n);
-    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
-    const untilMax = this.#firstAt + this.#opts.debounceMaxMs - now;
-    const wait = Math.max(0, Math.min(this.#opts.debounceAfterMs, untilMax));
-    this.#timer = this.#timers.setTimeout(() => {
-      this.flushNow();
-    }, wait);
+    this.#queue.enqueue(toResourceChanges(changes));
   }
 
   /** Flushes pending changes immediately (no-op when nothing is pending). */
   flushNow(): void {
-    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#merged === 0) return;
-    const batch: PushBatch = {
-      addresses: this.#addresses,
-      authorizations: this.#authorizations,
-      firstQueuedAt: this.#firstAt,
-      merged: this.#merged,
-    };
-    this.#addresses = new Set();
-    this.#authorizations = new Set();
-    this.#merged = 0;
-    this.#opts.flush(batch);
+    this.#queue.flushNow();
   }
 
   close(): void {
-    this.#closed = true;
-    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#queue.close();
   }
 }

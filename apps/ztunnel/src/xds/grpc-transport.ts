@@ -6,9 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { AggregatedDiscoveryService } from '@ambient-mesh/xds-types';
+import { deltaStreamFactory as adsDeltaStreamFactory, type DeltaStreamFactory } from '@ambient-mesh/xds';
 import { TokenUnreadableError } from '../errors.ts';
-import type { DeltaStreamFactory } from './delta-client.ts';
 
 export interface GrpcTarget {
   /** `https://host:port` or `http://host:port`. */
@@ -59,14 +58,7 @@ export function callMetadata(identity: CallIdentity): grpc.Metadata {
   return metadata;
 }
 
-/** Opens a DeltaAggregatedResources stream per call of the returned factory. */
+/** Opens a DeltaAggregatedResources stream per call of the returned factory, with fresh metadata. */
 export function deltaStreamFactory(client: grpc.Client, identity: CallIdentity): DeltaStreamFactory {
-  const method = AggregatedDiscoveryService.DeltaAggregatedResources;
-  return () =>
-    client.makeBidiStreamRequest(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      callMetadata(identity),
-    );
+  return adsDeltaStreamFactory(client, () => callMetadata(identity));
 }

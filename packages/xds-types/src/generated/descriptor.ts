@@ -1002,8 +1002,75 @@ const json = {
                         }
                       }
                     },
+                    "DiscoveryRequest": {
+                      "fields": {
+                        "versionInfo": {
+                          "type": "string",
+                          "id": 1,
+                          "protoName": "version_info"
+                        },
+                        "node": {
+                          "type": "envoy.config.core.v3.Node",
+                          "id": 2
+                        },
+                        "resourceNames": {
+                          "rule": "repeated",
+                          "type": "string",
+                          "id": 3,
+                          "protoName": "resource_names"
+                        },
+                        "typeUrl": {
+                          "type": "string",
+                          "id": 4,
+                          "protoName": "type_url"
+                        },
+                        "responseNonce": {
+                          "type": "string",
+                          "id": 5,
+                          "protoName": "response_nonce"
+                        },
+                        "errorDetail": {
+                          "type": "google.rpc.Status",
+                          "id": 6,
+                          "protoName": "error_detail"
+                        }
+                      }
+                    },
+                    "DiscoveryResponse": {
+                      "fields": {
+                        "versionInfo": {
+                          "type": "string",
+                          "id": 1,
+                          "protoName": "version_info"
+                        },
+                        "resources": {
+                          "rule": "repeated",
+                          "type": "google.protobuf.Any",
+                          "id": 2
+                        },
+                        "canary": {
+                          "type": "bool",
+                          "id": 3
+                        },
+                        "typeUrl": {
+                          "type": "string",
+                          "id": 4,
+                          "protoName": "type_url"
+                        },
+                        "nonce": {
+                          "type": "string",
+                          "id": 5
+                        }
+                      }
+                    },
                     "AggregatedDiscoveryService": {
                       "methods": {
+                        "StreamAggregatedResources": {
+                          "requestType": "DiscoveryRequest",
+                          "requestStream": true,
+                          "responseType": "DiscoveryResponse",
+                          "responseStream": true
+                        },
                         "DeltaAggregatedResources": {
                           "requestType": "DeltaDiscoveryRequest",
                           "requestStream": true,

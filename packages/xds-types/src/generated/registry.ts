@@ -16,6 +16,8 @@ export interface MessageTypes {
   'envoy.service.discovery.v3.DeltaDiscoveryResponse': { decoded: envoy_service_discovery_v3.DeltaDiscoveryResponse; init: envoy_service_discovery_v3.DeltaDiscoveryResponseInit };
   'envoy.service.discovery.v3.Resource': { decoded: envoy_service_discovery_v3.Resource; init: envoy_service_discovery_v3.ResourceInit };
   'envoy.service.discovery.v3.Resource.CacheControl': { decoded: envoy_service_discovery_v3.Resource_CacheControl; init: envoy_service_discovery_v3.Resource_CacheControlInit };
+  'envoy.service.discovery.v3.DiscoveryRequest': { decoded: envoy_service_discovery_v3.DiscoveryRequest; init: envoy_service_discovery_v3.DiscoveryRequestInit };
+  'envoy.service.discovery.v3.DiscoveryResponse': { decoded: envoy_service_discovery_v3.DiscoveryResponse; init: envoy_service_discovery_v3.DiscoveryResponseInit };
   'google.protobuf.Any': { decoded: google_protobuf.Any; init: google_protobuf.AnyInit };
   'google.protobuf.DoubleValue': { decoded: google_protobuf.DoubleValue; init: google_protobuf.DoubleValueInit };
   'google.protobuf.FloatValue': { decoded: google_protobuf.FloatValue; init: google_protobuf.FloatValueInit };
@@ -72,6 +74,8 @@ export const messageTypeNames: readonly (keyof MessageTypes)[] = [
   'envoy.service.discovery.v3.DeltaDiscoveryResponse',
   'envoy.service.discovery.v3.Resource',
   'envoy.service.discovery.v3.Resource.CacheControl',
+  'envoy.service.discovery.v3.DiscoveryRequest',
+  'envoy.service.discovery.v3.DiscoveryResponse',
   'google.protobuf.Any',
   'google.protobuf.DoubleValue',
   'google.protobuf.FloatValue',

@@ -112,3 +112,71 @@ export interface Resource_CacheControlInit {
   /** Field 1. */
   doNotCache?: boolean;
 }
+
+/**
+ * State-of-the-world messages (the SotW variant of ADS; tags match upstream Envoy).
+ *
+ * A decoded `envoy.service.discovery.v3.DiscoveryRequest`.
+ */
+export interface DiscoveryRequest {
+  /** Field 1. */
+  versionInfo: string;
+  /** Field 2. */
+  node: envoy_config_core_v3.Node | null;
+  /** Field 3. */
+  resourceNames: string[];
+  /** Field 4. */
+  typeUrl: string;
+  /** Field 5. */
+  responseNonce: string;
+  /** Field 6. */
+  errorDetail: google_rpc.Status | null;
+}
+
+/**
+ * State-of-the-world messages (the SotW variant of ADS; tags match upstream Envoy).
+ *
+ * The encoding input of `envoy.service.discovery.v3.DiscoveryRequest`: every field optional.
+ */
+export interface DiscoveryRequestInit {
+  /** Field 1. */
+  versionInfo?: string;
+  /** Field 2. */
+  node?: envoy_config_core_v3.NodeInit | null;
+  /** Field 3. */
+  resourceNames?: readonly string[];
+  /** Field 4. */
+  typeUrl?: string;
+  /** Field 5. */
+  responseNonce?: string;
+  /** Field 6. */
+  errorDetail?: google_rpc.StatusInit | null;
+}
+
+/** A decoded `envoy.service.discovery.v3.DiscoveryResponse`. */
+export interface DiscoveryResponse {
+  /** Field 1. */
+  versionInfo: string;
+  /** Field 2. */
+  resources: google_protobuf.Any[];
+  /** Field 3. */
+  canary: boolean;
+  /** Field 4. */
+  typeUrl: string;
+  /** Field 5. */
+  nonce: string;
+}
+
+/** The encoding input of `envoy.service.discovery.v3.DiscoveryResponse`: every field optional. */
+export interface DiscoveryResponseInit {
+  /** Field 1. */
+  versionInfo?: string;
+  /** Field 2. */
+  resources?: readonly google_protobuf.AnyInit[];
+  /** Field 3. */
+  canary?: boolean;
+  /** Field 4. */
+  typeUrl?: string;
+  /** Field 5. */
+  nonce?: string;
+}

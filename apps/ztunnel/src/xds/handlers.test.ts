@@ -1,3 +1,4 @@
+// ztunnel's WDS handlers behind the package's XdsClient, against the scripted ADS server.
 import { afterEach, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import { packAny, TypeUrl } from '@ambient-mesh/xds-types';
@@ -6,7 +7,7 @@ import { createProxyState } from '../state/proxy-state.ts';
 import { TestDeltaXdsServer } from '../testing/delta-xds-server.ts';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from '../testing/wait.ts';
-import { DeltaXdsClient } from './delta-client.ts';
+import { XdsClient as DeltaXdsClient } from '@ambient-mesh/xds';
 import { createGrpcClient, deltaStreamFactory } from './grpc-transport.ts';
 import { addressHandler, authorizationHandler } from './handlers.ts';
 
