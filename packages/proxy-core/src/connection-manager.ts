@@ -128,9 +128,10 @@ export class ConnectionManager<C, P = never> {
     socket.once('close', onClose);
     this.#pending.add(controller);
     try {
-      if (this.#draining) throw new ProxyDrainingError();
+      this.#refuseWhenDraining();
       const value = await wait(controller.signal);
-      if (this.#draining) throw new ProxyDrainingError();
+      // The drain may have begun during the wait.
+      this.#refuseWhenDraining();
       return value;
     } catch (err) {
       this.#sink.failed(addresses, errorMessage(err));
@@ -213,6 +214,10 @@ export class ConnectionManager<C, P = never> {
     const outcome = await Promise.race([finished, options.deadline.then(() => 'timeout' as const)]);
     if (outcome === 'timeout') this.closeAll(options.reason);
     return outcome;
+  }
+
+  #refuseWhenDraining(): void {
+    if (this.#draining) throw new ProxyDrainingError();
   }
 
   #open(connection: C, established: Established<P>, destroy: () => void): Live<C, P> {

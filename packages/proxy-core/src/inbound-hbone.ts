@@ -185,8 +185,11 @@ export class InboundHbone<C, P> {
   }
 
   async #create(signal: AbortSignal): Promise<HboneServer> {
-    if (this.#server !== undefined) return this.#server;
-    const identity = await this.#o.secureContext.identity(signal);
+    return this.#server ?? this.#serve(await this.#o.secureContext.identity(signal));
+  }
+
+  /** Makes the server with the first identity; later sockets (and concurrent waits) reuse it. */
+  #serve(identity: HboneIdentity): HboneServer {
     if (this.#server !== undefined) return this.#server;
     if (this.#closed) throw new ProxyDrainingError();
     this.#server = new HboneServer({
