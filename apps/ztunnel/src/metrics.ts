@@ -51,14 +51,8 @@ export class ZtunnelMetrics {
     const registers = [this.registry];
     const traffic = (name: string, help: string): Counter<TrafficLabelName> =>
       new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers });
-    this.#opened = traffic(
-      MetricName.tcpConnectionsOpened,
-      'The total number of TCP connections opened',
-    );
-    this.#closed = traffic(
-      MetricName.tcpConnectionsClosed,
-      'The total number of TCP connections closed',
-    );
+    this.#opened = traffic(MetricName.tcpConnectionsOpened, 'The total number of TCP connections opened');
+    this.#closed = traffic(MetricName.tcpConnectionsClosed, 'The total number of TCP connections closed');
     this.#received = traffic(
       MetricName.tcpReceivedBytes,
       'The size of total bytes received during request in case of a TCP connection',

@@ -157,7 +157,10 @@ export class InboundHbone<C, P> {
       return { status: 400, reason: 'IPMismatch' };
     }
     if (this.#o.proxyPorts.has(authority.port)) {
-      connections.failed(requestAddresses(request), `self-call to ${this.#o.proxyName ?? 'proxy'} port ${authority.port}`);
+      connections.failed(
+        requestAddresses(request),
+        `self-call to ${this.#o.proxyName ?? 'proxy'} port ${authority.port}`,
+      );
       return { status: 503, reason: 'SelfCall' };
     }
     const target: InboundTarget = { ip: authority.ip, port: authority.port };

@@ -9,12 +9,7 @@ export type {
   RelayStreams,
 } from './connection-manager.ts';
 export { ResponseFlag } from './connection-sink.ts';
-export type {
-  ConnectionAddresses,
-  ConnectionOutcome,
-  ConnectionSink,
-  Direction,
-} from './connection-sink.ts';
+export type { ConnectionAddresses, ConnectionOutcome, ConnectionSink, Direction } from './connection-sink.ts';
 export { policyChangeClosure, policyRejection } from './policy-check.ts';
 export type { PolicyCheck, PolicyVerdict } from './policy-check.ts';
 

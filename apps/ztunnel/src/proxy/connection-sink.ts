@@ -15,7 +15,10 @@ export interface ZtunnelConnection {
   readonly ends: ConnectionEnds;
 }
 
-export function ztunnelConnectionSink(metrics: ZtunnelMetrics, accessLog: AccessLog): ConnectionSink<ZtunnelConnection> {
+export function ztunnelConnectionSink(
+  metrics: ZtunnelMetrics,
+  accessLog: AccessLog,
+): ConnectionSink<ZtunnelConnection> {
   /** The labels of an established connection, computed once when it opens. */
   const opened = new WeakMap<ZtunnelConnection, TrafficLabels>();
   return {
