@@ -104,6 +104,7 @@ export class InPodProxy {
       await proxy.#bind();
     } catch (err) {
       proxy.#closeListeners();
+      proxy.#outbound.destroy();
       throw err;
     }
     return proxy;
