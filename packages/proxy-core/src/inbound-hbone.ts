@@ -115,7 +115,9 @@ export class InboundHbone<C, P> {
       const server = await this.#o.connections.pending(socket, addresses, signal => this.#create(signal));
       if (server === undefined || socket.destroyed) return;
     }
-    this.#feed.emit('connection', socket);
+    // A closed server no longer takes sockets from the feed.
+    if (this.#closed) socket.destroy();
+    else this.#feed.emit('connection', socket);
   }
 
   /** GOAWAY to every session; resolves when they all closed. */
