@@ -14,6 +14,8 @@ export default tseslint.config(
       '**/reports/**',
       '**/coverage/**',
       '**/.nx/**',
+      // Deliberately bad mini-repositories the house-rule tests run on.
+      'tools/house-rules/fixtures/**',
     ],
   },
   js.configs.recommended,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CniConfigError } from './errors.ts';
-import { loadConfig, parseFlags } from './config.ts';
+import { DEFAULTS, loadConfig, parseFlags } from './config.ts';
 
 describe('loadConfig', () => {
   it('applies the upstream defaults', () => {
@@ -11,8 +11,8 @@ describe('loadConfig', () => {
       ztunnelUdsAddress: '/var/run/ztunnel/ztunnel.sock',
       runDir: '/var/run/istio-cni',
       pluginEventSocket: '/var/run/istio-cni/pluginevent.sock',
-      dnsCapture: true,
-      ipv6: true,
+      dnsCapture: false,
+      ipv6: false,
       probeSnatV4: '169.254.7.127',
       probeSnatV6: 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff',
       reconcileOnStartup: true,
@@ -23,6 +23,33 @@ describe('loadConfig', () => {
       logFormat: 'text',
     });
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('captures neither DNS nor IPv6 by default: ztunnel has no DNS proxy and binds IPv4 only', () => {
+    expect(DEFAULTS.dnsCapture).toBe(false);
+    expect(DEFAULTS.ipv6).toBe(false);
+    const c = loadConfig({ NODE_NAME: 'n' }, []);
+    expect({ dnsCapture: c.dnsCapture, ipv6: c.ipv6 }).toEqual({ dnsCapture: false, ipv6: false });
+    const on = loadConfig({ NODE_NAME: 'n', AMBIENT_DNS_CAPTURE: 'true', AMBIENT_IPV6: 'true' }, []);
+    expect({ dnsCapture: on.dnsCapture, ipv6: on.ipv6 }).toEqual({ dnsCapture: true, ipv6: true });
+  });
+
+  it('reports every bad setting at once', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ AMBIENT_IPV6: 'maybe', READINESS_PORT: '-1', LOG_LEVEL: 'loud' }, ['--bogus']);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(CniConfigError);
+    expect((caught as CniConfigError).code).toBe('CNI_CONFIG_INVALID');
+    expect((caught as CniConfigError).settings).toEqual([
+      '--bogus',
+      'NODE_NAME',
+      'AMBIENT_IPV6',
+      'READINESS_PORT',
+      'LOG_LEVEL',
+    ]);
   });
 
   it('reads env and lets flags win', () => {

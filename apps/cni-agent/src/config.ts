@@ -1,13 +1,20 @@
 /**
- * The only module that reads environment variables and command-line flags.
+ * The only module that reads environment variables and command-line flags (the agent's and the
+ * chained plugin's).
  *
  * Names follow upstream istio-cni where one exists (flag `ztunnel-uds-address`, run dir
  * `/var/run/istio-cni`, `HOST_PROBE_SNAT_ADDRESS`, `AMBIENT_DNS_CAPTURE`, ...). A flag wins over its
- * environment variable. `loadConfig` parses once into a frozen `Config` and throws a
- * `CniConfigError` naming the offending setting.
+ * environment variable. `loadConfig` parses once (through `ConfigReader` of `@ambient-mesh/runtime`)
+ * into a frozen `Config` and throws one `CniConfigError` naming every offending setting.
+ *
+ * DNS and IPv6 capture default to OFF, matching what our ztunnel serves (no DNS proxy on 15053,
+ * IPv4 listeners only): capturing either would black-hole that traffic in enrolled pods.
  */
-import { isIP } from 'node:net';
-import { CniConfigError } from './errors.ts';
+import { ConfigError, ConfigReader, LogFormat, parseFlags as parseFlagsOf } from '@ambient-mesh/runtime';
+import type { Environment, FlagSpecs, LogLevel, Parsed } from '@ambient-mesh/runtime';
+import { CniErrorCode } from './errors.ts';
+
+export { LogFormat };
 
 /** Environment variable names. */
 export const ENV = {
@@ -50,13 +57,14 @@ export const DEFAULTS = {
   readinessPort: 8000,
   monitoringPort: 15014,
   driftCheckIntervalSeconds: 60,
+  /** Off: ztunnel has no DNS proxy, so captured DNS would go nowhere. */
+  dnsCapture: false,
+  /** Off: ztunnel binds its in-pod listeners on IPv4 only. */
+  ipv6: false,
 } as const;
 
 /** The file name of the plugin-event socket inside the run dir (upstream name). */
 export const PLUGIN_EVENT_SOCKET = 'pluginevent.sock';
-
-export const LogFormat = { JSON: 'json', TEXT: 'text' } as const;
-export type LogFormat = (typeof LogFormat)[keyof typeof LogFormat];
 
 export interface Config {
   readonly nodeName: string;
@@ -82,142 +90,98 @@ export interface Config {
   readonly readinessPort: number;
   readonly monitoringPort: number;
   readonly logFormat: LogFormat;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   readonly kubeconfig: string | null;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+const FLAG_SPECS: FlagSpecs = Object.fromEntries(
+  Object.values(FLAGS).map(name => [name, name === FLAGS.logAsJson ? { boolean: true } : {}]),
+);
+
+const component = 'cni-agent';
 
 /** Parses `--name=value`, `--name value` and bare boolean `--name`. Unknown flags are rejected. */
 export function parseFlags(argv: readonly string[]): Map<string, string> {
-  const known = new Set<string>(Object.values(FLAGS));
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new CniConfigError(arg, 'positional arguments are not accepted');
-    const eq = arg.indexOf('=');
-    const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    if (!known.has(name))
-      throw new CniConfigError(`--${name}`, `unknown flag; known: ${[...known].join(', ')}`);
-    if (eq >= 0) {
-      flags.set(name, arg.slice(eq + 1));
-    } else if (name === FLAGS.logAsJson) {
-      flags.set(name, 'true');
-    } else {
-      const value = argv[i + 1];
-      if (value === undefined) throw new CniConfigError(`--${name}`, 'needs a value');
-      flags.set(name, value);
-      i++;
-    }
+  const parsed = parseFlagsOf(argv, FLAG_SPECS);
+  if (parsed.problems.length > 0) {
+    throw new ConfigError(parsed.problems, { component, code: CniErrorCode.config });
   }
-  return flags;
+  return new Map(parsed.values);
 }
 
-function nonEmpty(env: Env, name: string): string | undefined {
-  const v = env[name]?.trim();
-  return v === undefined || v === '' ? undefined : v;
+function absolutePath(raw: string): Parsed<string> {
+  if (!raw.startsWith('/')) return { ok: false, message: `'${raw}' is not an absolute path` };
+  return { ok: true, value: raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw };
 }
 
-function bool(name: string, raw: string | undefined, fallback: boolean): boolean {
-  if (raw === undefined) return fallback;
-  const v = raw.toLowerCase();
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new CniConfigError(name, `'${raw}' is not a boolean (true/false)`);
-}
-
-function int(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new CniConfigError(name, `'${raw}' is not a non-negative integer`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new CniConfigError(name, `${n} is outside ${min}..${max}`);
-  return n;
-}
-
-function address(name: string, raw: string | undefined, fallback: string, family: 4 | 6): string {
-  const v = raw ?? fallback;
-  if (isIP(v) !== family) throw new CniConfigError(name, `'${v}' is not an IPv${family} address`);
-  return v;
-}
-
-function absolutePath(name: string, raw: string | undefined, fallback: string): string {
-  const v = raw ?? fallback;
-  if (!v.startsWith('/')) throw new CniConfigError(name, `'${v}' is not an absolute path`);
-  return v.length > 1 && v.endsWith('/') ? v.slice(0, -1) : v;
-}
-
-/** Reads the configuration once; throws `CniConfigError` on the first bad setting. */
-export function loadConfig(env: Env, argv: readonly string[] = []): Config {
-  const flags = parseFlags(argv);
-  const nodeName = nonEmpty(env, ENV.nodeName);
-  if (nodeName === undefined) {
-    throw new CniConfigError(ENV.nodeName, 'is required (set it from spec.nodeName with the downward API)');
+/**
+ * Reads the configuration once (default: the process's environment and arguments); throws
+ * `CniConfigError` listing every bad setting.
+ */
+export function loadConfig(env?: Environment, argv?: readonly string[]): Config {
+  // The process's own arguments only when reading the process's own environment.
+  const r = new ConfigReader({
+    env: env ?? process.env,
+    argv: argv ?? (env === undefined ? process.argv.slice(2) : []),
+    flags: FLAG_SPECS,
+  });
+  const nodeName = r.required(ENV.nodeName, 'set it from spec.nodeName with the downward API');
+  const path = (source: { flag?: string; env?: string }, fallback: string): string =>
+    r.parse(source, absolutePath, fallback);
+  const runDir = path({ flag: FLAGS.runDir, env: ENV.runDir }, DEFAULTS.runDir);
+  const logFormat = r.hasFlag(FLAGS.logAsJson)
+    ? r.bool({ flag: FLAGS.logAsJson }, false)
+      ? LogFormat.Json
+      : LogFormat.Text
+    : r.logFormat(ENV.logFormat);
+  const kubeletUid = r.optional(ENV.kubeletUid);
+  const netnsScanDirs: string[] = [];
+  for (const dir of (r.envRaw(ENV.netnsScanDirs) ?? '/var/run/netns').split(',')) {
+    const trimmed = dir.trim();
+    if (trimmed === '') continue;
+    const parsed = absolutePath(trimmed);
+    if (parsed.ok) netnsScanDirs.push(parsed.value);
+    else r.problem(ENV.netnsScanDirs, parsed.message);
   }
-  const runDir = absolutePath(
-    `--${FLAGS.runDir}`,
-    flags.get(FLAGS.runDir) ?? nonEmpty(env, ENV.runDir),
-    DEFAULTS.runDir,
+  return r.finish(
+    {
+      nodeName,
+      systemNamespace: r.string(ENV.podNamespace, DEFAULTS.systemNamespace),
+      ztunnelUdsAddress: path(
+        { flag: FLAGS.ztunnelUdsAddress, env: ENV.ztunnelUdsAddress },
+        DEFAULTS.ztunnelUdsAddress,
+      ),
+      runDir,
+      pluginEventSocket: `${runDir}/${PLUGIN_EVENT_SOCKET}`,
+      dnsCapture: r.bool(ENV.dnsCapture, DEFAULTS.dnsCapture),
+      ipv6: r.bool(ENV.ipv6, DEFAULTS.ipv6),
+      probeSnatV4: r.ip(ENV.probeSnatV4, DEFAULTS.probeSnatV4, 4),
+      probeSnatV6: r.ip(ENV.probeSnatV6, DEFAULTS.probeSnatV6, 6),
+      reconcileOnStartup: r.bool(ENV.reconcileOnStartup, true),
+      driftCheckIntervalMs:
+        r.int(ENV.driftCheckInterval, DEFAULTS.driftCheckIntervalSeconds, { min: 0, max: 86_400 }) * 1000,
+      hostProbeRules: r.bool(ENV.hostProbeRules, true),
+      kubeletUid: kubeletUid === undefined ? null : r.int(ENV.kubeletUid, 0, { min: 0, max: 0xfffffffe }),
+      netnsScanDirs,
+      readinessPort: r.port({ flag: FLAGS.readinessPort, env: ENV.readinessPort }, DEFAULTS.readinessPort),
+      monitoringPort: r.port(
+        { flag: FLAGS.monitoringPort, env: ENV.monitoringPort },
+        DEFAULTS.monitoringPort,
+      ),
+      logFormat,
+      logLevel: r.logLevel(ENV.logLevel),
+      kubeconfig: r.optional({ flag: FLAGS.kubeconfig, env: ENV.kubeconfig }) ?? null,
+    },
+    { component, code: CniErrorCode.config },
   );
-  const logFormatRaw = flags.has(FLAGS.logAsJson)
-    ? bool(`--${FLAGS.logAsJson}`, flags.get(FLAGS.logAsJson), false)
-      ? LogFormat.JSON
-      : LogFormat.TEXT
-    : (nonEmpty(env, ENV.logFormat) ?? LogFormat.TEXT);
-  if (logFormatRaw !== LogFormat.JSON && logFormatRaw !== LogFormat.TEXT) {
-    throw new CniConfigError(ENV.logFormat, `'${logFormatRaw}' is not 'json' or 'text'`);
-  }
-  const logLevel = nonEmpty(env, ENV.logLevel) ?? 'info';
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
-    throw new CniConfigError(ENV.logLevel, `'${logLevel}' is not a log level`);
-  }
-  const kubeletUidRaw = nonEmpty(env, ENV.kubeletUid);
-  const config: Config = {
-    nodeName,
-    systemNamespace: nonEmpty(env, ENV.podNamespace) ?? DEFAULTS.systemNamespace,
-    ztunnelUdsAddress: absolutePath(
-      `--${FLAGS.ztunnelUdsAddress}`,
-      flags.get(FLAGS.ztunnelUdsAddress) ?? nonEmpty(env, ENV.ztunnelUdsAddress),
-      DEFAULTS.ztunnelUdsAddress,
-    ),
-    runDir,
-    pluginEventSocket: `${runDir}/${PLUGIN_EVENT_SOCKET}`,
-    dnsCapture: bool(ENV.dnsCapture, nonEmpty(env, ENV.dnsCapture), true),
-    ipv6: bool(ENV.ipv6, nonEmpty(env, ENV.ipv6), true),
-    probeSnatV4: address(ENV.probeSnatV4, nonEmpty(env, ENV.probeSnatV4), DEFAULTS.probeSnatV4, 4),
-    probeSnatV6: address(ENV.probeSnatV6, nonEmpty(env, ENV.probeSnatV6), DEFAULTS.probeSnatV6, 6),
-    reconcileOnStartup: bool(ENV.reconcileOnStartup, nonEmpty(env, ENV.reconcileOnStartup), true),
-    driftCheckIntervalMs:
-      int(
-        ENV.driftCheckInterval,
-        nonEmpty(env, ENV.driftCheckInterval),
-        DEFAULTS.driftCheckIntervalSeconds,
-        0,
-        86_400,
-      ) * 1000,
-    hostProbeRules: bool(ENV.hostProbeRules, nonEmpty(env, ENV.hostProbeRules), true),
-    kubeletUid: kubeletUidRaw === undefined ? null : int(ENV.kubeletUid, kubeletUidRaw, 0, 0, 0xfffffffe),
-    netnsScanDirs: (env[ENV.netnsScanDirs] ?? '/var/run/netns')
-      .split(',')
-      .map(d => d.trim())
-      .filter(d => d !== '')
-      .map(d => absolutePath(ENV.netnsScanDirs, d, d)),
-    readinessPort: int(
-      `--${FLAGS.readinessPort}`,
-      flags.get(FLAGS.readinessPort) ?? nonEmpty(env, ENV.readinessPort),
-      DEFAULTS.readinessPort,
-      0,
-      65_535,
-    ),
-    monitoringPort: int(
-      `--${FLAGS.monitoringPort}`,
-      flags.get(FLAGS.monitoringPort) ?? nonEmpty(env, ENV.monitoringPort),
-      DEFAULTS.monitoringPort,
-      0,
-      65_535,
-    ),
-    logFormat: logFormatRaw,
-    logLevel,
-    kubeconfig: flags.get(FLAGS.kubeconfig) ?? nonEmpty(env, ENV.kubeconfig) ?? null,
-  };
-  return Object.freeze(config);
+}
+
+/**
+ * The chained plugin's environment: the `CNI_*` variables the container runtime sets (the
+ * plugin executable reads nothing else). Parsing them is `parseEnvironment`'s job (CNI errors).
+ */
+export function loadPluginEnvironment(
+  env: Environment = process.env,
+): Readonly<Record<string, string | undefined>> {
+  return Object.freeze(Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('CNI_'))));
 }

@@ -8,7 +8,7 @@ describe('KubeApiError', () => {
     const err = new KubeApiError('patch pods/status ns/p', new ApiException(403, 'Forbidden', body, {}));
     expect(err.message).toBe(
       `Kubernetes API call 'patch pods/status ns/p' failed (HTTP 403: pods "p" is forbidden: no); ` +
-        "check the API server and the agent's RBAC (deploy/rbac.yaml)",
+        "check the API server and the agent's RBAC (ClusterRole ambient-cni-agent in deploy/cni-agent/cni-agent.yaml)",
     );
     expect(err.code).toBe('CNI_KUBE_FAILED');
   });

@@ -1,3 +1,7 @@
+/**
+ * Typed errors of the CNI agent and plugin. Codes are prefixed `CNI_` and are stable; messages
+ * say what to check.
+ */
 import { MeshError } from '@ambient-mesh/errors';
 
 /** Stable codes of the CNI agent and plugin. */
@@ -13,15 +17,14 @@ export const CniErrorCode = {
 } as const;
 export type CniErrorCode = (typeof CniErrorCode)[keyof typeof CniErrorCode];
 
-/** An environment variable or flag has a value the agent cannot use. */
-export class CniConfigError extends MeshError {
-  readonly setting: string;
+/**
+ * Environment variables or flags have values the agent cannot use: the runtime's `ConfigError`,
+ * thrown with code `CNI_CONFIG_INVALID`; `setting` names the first, `settings` all of them.
+ */
+export { ConfigError as CniConfigError } from '@ambient-mesh/runtime';
 
-  constructor(setting: string, detail: string) {
-    super(CniErrorCode.config, `invalid setting ${setting}: ${detail}; check the DaemonSet env and args`);
-    this.setting = setting;
-  }
-}
+/** Where the agent's RBAC is installed from (the ClusterRole `ambient-cni-agent`). */
+export const RBAC_MANIFEST = 'deploy/cni-agent/cni-agent.yaml';
 
 /** A pod's network namespace could not be found or opened (the sandbox may be gone). */
 export class NetnsUnavailableError extends MeshError {
@@ -83,7 +86,8 @@ export class KubeApiError extends MeshError {
   constructor(operation: string, cause: unknown) {
     super(
       CniErrorCode.kubeFailed,
-      `Kubernetes API call '${operation}' failed${apiDetail(cause)}; check the API server and the agent's RBAC (deploy/rbac.yaml)`,
+      `Kubernetes API call '${operation}' failed${apiDetail(cause)}; check the API server and the agent's RBAC ` +
+        `(ClusterRole ambient-cni-agent in ${RBAC_MANIFEST})`,
       { cause },
     );
   }

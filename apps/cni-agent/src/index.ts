@@ -1,7 +1,16 @@
 // Public surface of the cni-agent app (for the e2e harness and embedding).
-export { startAgent } from './agent.ts';
-export type { Agent, AgentOverrides } from './agent.ts';
-export { DEFAULTS, ENV, FLAGS, LogFormat, PLUGIN_EVENT_SOCKET, loadConfig, parseFlags } from './config.ts';
+export { build, startAgent } from './app.ts';
+export type { Agent, AgentOverrides, AppDeps, Bound } from './app.ts';
+export {
+  DEFAULTS,
+  ENV,
+  FLAGS,
+  LogFormat,
+  PLUGIN_EVENT_SOCKET,
+  loadConfig,
+  loadPluginEnvironment,
+  parseFlags,
+} from './config.ts';
 export type { Config } from './config.ts';
 export {
   Annotation,
@@ -20,6 +29,7 @@ export {
   KubeApiError,
   NetnsUnavailableError,
   PluginEventError,
+  RBAC_MANIFEST,
   RulesFailedError,
   ZdsMessageTooLargeError,
   ZdsProtocolError,
@@ -29,13 +39,18 @@ export { KubeClient, loadKubeConfig, toNamespaceView, toPodView } from './kube-c
 export type { KubeEventHandlers } from './kube-client.ts';
 export { podKey } from './kube-types.ts';
 export type { NamespaceView, PodView } from './kube-types.ts';
-export { createLogger, silentLogger } from './logger.ts';
-export type { Logger, LoggerOptions } from './logger.ts';
+// Logging, timers and the ops server come from @ambient-mesh/runtime; re-exported for consumers.
+export { Logs, createLogger, silentLogger, startOpsServer, systemTimers } from '@ambient-mesh/runtime';
+export type {
+  Logger,
+  LogsOptions as LoggerOptions,
+  OpsServer,
+  TimerHandle,
+  Timers,
+} from '@ambient-mesh/runtime';
 export { AgentMetrics, FailureReason } from './metrics.ts';
 export { FileNetnsLocator, MemoryNetnsLocator } from './netns-cache.ts';
 export type { NetnsLocator } from './netns-cache.ts';
-export { startOpsServer } from './ops-server.ts';
-export type { OpsServer } from './ops-server.ts';
 export { parsePluginEvent, startPluginEventServer } from './plugin-event-server.ts';
 export type { PluginEventServer } from './plugin-event-server.ts';
 export { addonNetnsOpener, nftHostProbe, nftPodRules } from './pod-rules.ts';
@@ -53,8 +68,6 @@ export type {
   ReconcilerOptions,
   ZdsApi,
 } from './reconciler.ts';
-export { systemTimers } from './timers.ts';
-export type { TimerHandle, Timers } from './timers.ts';
 export { listenZds } from './zds/zds-listener.ts';
 export type { ZdsListener } from './zds/zds-listener.ts';
 export { ZDS_ACK_TIMEOUT_MS, ZDS_HELLO_TIMEOUT_MS, ZDS_MAX_MESSAGE, ZdsServer } from './zds/zds-server.ts';

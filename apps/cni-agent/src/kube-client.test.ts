@@ -5,8 +5,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeClient, toPodView } from './kube-client.ts';
 import type { KubeEventHandlers } from './kube-client.ts';
-import { silentLogger } from './logger.ts';
-import { systemTimers } from './timers.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
+import { systemTimers } from '@ambient-mesh/runtime';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

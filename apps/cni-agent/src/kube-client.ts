@@ -19,10 +19,10 @@ import { Annotation } from './enrolment.ts';
 import type { RedirectionState } from './enrolment.ts';
 import { KubeApiError } from './errors.ts';
 import type { NamespaceView, PodView } from './kube-types.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { KubeApi } from './reconciler.ts';
-import type { Timers } from './timers.ts';
-import { systemTimers } from './timers.ts';
+import type { Timers } from '@ambient-mesh/runtime';
+import { systemTimers } from '@ambient-mesh/runtime';
 
 export function toPodView(pod: V1Pod): PodView {
   const md = pod.metadata;

@@ -1,8 +1,10 @@
 /**
- * The agent's Prometheus metrics (prom-client, own registry). Names carry the `istio_cni_` prefix
- * of the upstream node agent where an equivalent exists.
+ * The agent's Prometheus metrics (prom-client, own registry from the runtime's `createRegistry`).
+ * Names carry the `istio_cni_` prefix of the upstream node agent where an equivalent exists.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRegistry } from '@ambient-mesh/runtime';
+import { Counter, Gauge } from 'prom-client';
+import type { Registry } from 'prom-client';
 
 /** Why an enrolment or un-enrolment step failed (the `reason` label). */
 export const FailureReason = {
@@ -25,7 +27,7 @@ export class AgentMetrics {
   readonly pluginEvents: Counter<'result'>;
 
   constructor(options: { readonly defaultMetrics?: boolean } = {}) {
-    this.registry = new Registry();
+    this.registry = createRegistry({ defaultMetrics: options.defaultMetrics ?? false });
     const registers = [this.registry];
     this.enrolledPods = new Gauge({
       name: 'istio_cni_enrolled_pods',
@@ -59,7 +61,6 @@ export class AgentMetrics {
       labelNames: ['result'],
       registers,
     });
-    if (options.defaultMetrics ?? false) collectDefaultMetrics({ register: this.registry });
   }
 
   failure(reason: FailureReason): void {

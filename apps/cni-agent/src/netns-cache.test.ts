@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from './logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { FileNetnsLocator } from './netns-cache.ts';
 
 const dirs: string[] = [];

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { errorMessage } from '@ambient-mesh/errors';
-import type { Logger } from './logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 
 export interface NetnsLocator {
   /** The netns path of the pod `namespace/name`, or `null` when unknown. */

@@ -1,7 +1,7 @@
 // Namespaced tier (root): the scanner finds a named netns by an address inside it.
 import { randomInt } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from './logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { addressesOf, netnsScanner } from './netns-scanner.ts';
 import { createNetns, run } from './testing/netns.ts';
 

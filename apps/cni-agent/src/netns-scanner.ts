@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { errorMessage } from '@ambient-mesh/errors';
 import { netnsExecutor, spawnExecutor } from '@ambient-mesh/nft-rules';
 import type { CommandExecutor } from '@ambient-mesh/nft-rules';
-import type { Logger } from './logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 
 export const DEFAULT_NETNS_DIRS = ['/var/run/netns'] as const;
 

@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import { dirname } from 'node:path';
 import { errorMessage } from '@ambient-mesh/errors';
 import { PluginEventError } from './errors.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { AgentMetrics } from './metrics.ts';
 import type { CniAddEvent, ReconcileOutcome } from './reconciler.ts';
 

@@ -1,6 +1,6 @@
 // Namespaced tier (root): real network namespaces, real nft/ip through nsenter, real netns fds.
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from './logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { AgentMetrics } from './metrics.ts';
 import { MemoryNetnsLocator } from './netns-cache.ts';
 import { addonNetnsOpener, nftPodRules } from './pod-rules.ts';

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from './logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { AgentMetrics } from './metrics.ts';
 import { MemoryNetnsLocator } from './netns-cache.ts';
 import { Reconciler } from './reconciler.ts';

@@ -20,7 +20,7 @@ import { Annotation, RedirectionState, decideEnrolment, ruleOptionsFor } from '.
 import type { GlobalRuleSettings } from './enrolment.ts';
 import { podKey } from './kube-types.ts';
 import type { NamespaceView, PodView } from './kube-types.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import { FailureReason } from './metrics.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { NetnsLocator } from './netns-cache.ts';

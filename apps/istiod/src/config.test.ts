@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isMeshError } from '@ambient-mesh/errors';
 import { loadConfig, parseGoDurationMs } from './config.ts';
+import type { ConfigError } from './errors.ts';
 
 describe('loadConfig', () => {
   it('applies upstream defaults when nothing is set', () => {
@@ -75,6 +76,30 @@ describe('loadConfig', () => {
       expect(isMeshError(caught, 'ISTIOD_CONFIG_INVALID'), name).toBe(true);
       expect((caught as Error).message).toContain(name);
     }
+  });
+});
+
+describe('loadConfig problems', () => {
+  it('reports every bad variable and flag in one ConfigError', () => {
+    let caught: unknown;
+    try {
+      loadConfig({
+        env: { LOG_FORMAT: 'xml', PILOT_ENABLE_AMBIENT: 'maybe', PILOT_DEBOUNCE_AFTER: 'soon' },
+        argv: ['discovery', '--httpAddr=:99999', '--debugAddr=0.0.0.0:9876', '--unknown=1'],
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isMeshError(caught, 'ISTIOD_CONFIG_INVALID')).toBe(true);
+    expect((caught as ConfigError).settings).toEqual([
+      '--unknown',
+      '--debugAddr',
+      'PILOT_ENABLE_AMBIENT',
+      'PILOT_DEBOUNCE_AFTER',
+      '--httpAddr',
+      'LOG_FORMAT',
+    ]);
+    expect((caught as Error).message).toMatch(/^invalid istiod configuration \(6 problems\)/);
   });
 });
 

@@ -2,11 +2,26 @@
  * The only module that reads environment variables and command-line flags.
  *
  * Names follow upstream istiod (pilot-discovery) so that existing manifests keep working.
- * `loadConfig` parses once into a frozen, typed `Config` and throws a `ConfigError` naming the
- * offending variable; every other module receives the `Config` (or a slice of it) as an argument.
+ * `loadConfig` parses once (through `ConfigReader` of `@ambient-mesh/runtime`) into a frozen,
+ * typed `Config` and throws one `ConfigError` (`ISTIOD_CONFIG_INVALID`) naming every offending
+ * variable and flag; every other module receives the `Config` (or a slice of it) as an argument.
  */
-import { isIP } from 'node:net';
-import { ConfigError } from './errors.ts';
+import {
+  ConfigError,
+  ConfigReader,
+  LogFormat,
+  isLoopbackAddress,
+  parseFlags as parseFlagsOf,
+  parseGoDurationMs,
+  splitList,
+} from '@ambient-mesh/runtime';
+import type { ListenAddress, LogLevel } from '@ambient-mesh/runtime';
+import { Port } from '@ambient-mesh/mesh-api';
+
+export { LogFormat, parseGoDurationMs };
+export type { ListenAddress };
+
+const CONFIG_INVALID = 'ISTIOD_CONFIG_INVALID';
 
 /** Environment variable names, as upstream istiod spells them. */
 export const ENV = {
@@ -39,14 +54,6 @@ export const FLAGS = {
   debugAddr: 'debugAddr',
   kubeconfig: 'kubeconfig',
 } as const;
-
-export const LogFormat = { JSON: 'json', TEXT: 'text' } as const;
-export type LogFormat = (typeof LogFormat)[keyof typeof LogFormat];
-
-export interface ListenAddress {
-  readonly host: string;
-  readonly port: number;
-}
 
 export interface ServiceAccountRef {
   readonly namespace: string;
@@ -83,7 +90,7 @@ export interface Config {
   /** Path to a kubeconfig; empty means in-cluster config (or `$KUBECONFIG`). */
   readonly kubeconfig: string;
   readonly logFormat: LogFormat;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
 }
 
 export interface ConfigSources {
@@ -91,149 +98,83 @@ export interface ConfigSources {
   readonly argv: readonly string[];
 }
 
-const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+const FLAG_SPECS = Object.fromEntries(Object.values(FLAGS).map(name => [name, {}]));
 
-/** Parses env and flags into a frozen `Config`. Throws `ConfigError` on the first bad value. */
-export function loadConfig(sources: ConfigSources): Config {
-  const { env } = sources;
-  const flags = parseFlags(sources.argv);
-  const str = (name: string, fallback: string): string => {
-    const v = env[name];
-    return v === undefined || v === '' ? fallback : v;
-  };
-  const flag = (name: string, fallback: string): string => flags.get(name) ?? fallback;
+/** Parses env and flags into a frozen `Config`. Throws one `ConfigError` listing every bad value. */
+export function loadConfig(
+  sources: ConfigSources = { env: process.env, argv: process.argv.slice(2) },
+): Config {
+  // Positionals are ignored: upstream runs `pilot-discovery discovery --flags`.
+  const r = new ConfigReader({
+    env: sources.env,
+    argv: sources.argv,
+    flags: FLAG_SPECS,
+    positionals: 'ignore',
+  });
+  const flag = (name: string): { flag: string } => ({ flag: name });
+  const listen = (name: string, fallback: ListenAddress): ListenAddress =>
+    r.listenAddress(flag(name), fallback);
+  const seconds = (name: string, fallbackMs: number): number =>
+    Math.floor(r.durationMs(name, fallbackMs) / 1000);
 
-  const podNamespace = str(ENV.podNamespace, 'istio-system');
-  const logFormat = str(ENV.logFormat, LogFormat.TEXT);
-  if (logFormat !== LogFormat.JSON && logFormat !== LogFormat.TEXT) {
-    throw new ConfigError(ENV.logFormat, logFormat, '"json" or "text"');
-  }
-  const logLevel = str(ENV.logLevel, 'info');
-  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(ENV.logLevel, logLevel, [...LOG_LEVELS].join('|'));
-
-  const debugAddr = parseListenAddress(FLAGS.debugAddr, flag(FLAGS.debugAddr, '127.0.0.1:9876'));
-  if (!isLoopbackHost(debugAddr.host)) {
+  const debugAddr = listen(FLAGS.debugAddr, { host: '127.0.0.1', port: 9876 });
+  if (!isLoopbackAddress(debugAddr.host)) {
     // Debug views list every proxy and every workload: never expose them beyond the pod.
-    throw new ConfigError(`--${FLAGS.debugAddr}`, flag(FLAGS.debugAddr, ''), 'a loopback address');
+    r.problem(
+      `--${FLAGS.debugAddr}`,
+      `${JSON.stringify(r.flag(FLAGS.debugAddr))} must be a loopback address`,
+    );
   }
 
-  const config: Config = {
-    podNamespace,
-    podName: str(ENV.podName, 'istiod'),
-    clusterId: str(ENV.clusterId, 'Kubernetes'),
-    trustDomain: str(ENV.trustDomain, 'cluster.local'),
-    domain: flag(FLAGS.domain, 'cluster.local'),
-    enableAmbient: parseBool(ENV.enableAmbient, str(ENV.enableAmbient, 'true')),
-    trustedNodeAccounts: parseAccounts(str(ENV.trustedNodeAccounts, 'istio-system/ztunnel')),
-    customHosts: splitList(str(ENV.customHost, '')),
-    rootCaDir: str(ENV.rootCaDir, './etc/cacerts'),
-    tokenAudiences: splitList(str(ENV.tokenAudiences, 'istio-ca')),
-    defaultCertTtlSeconds: parseDurationSeconds(ENV.defaultCertTtl, str(ENV.defaultCertTtl, '24h')),
-    maxCertTtlSeconds: parseDurationSeconds(ENV.maxCertTtl, str(ENV.maxCertTtl, '2160h')),
-    selfSignedCaTtlSeconds: parseDurationSeconds(ENV.selfSignedCaTtl, str(ENV.selfSignedCaTtl, '87600h')),
-    debounceAfterMs: parseDurationMs(ENV.debounceAfter, str(ENV.debounceAfter, '100ms')),
-    debounceMaxMs: parseDurationMs(ENV.debounceMax, str(ENV.debounceMax, '10s')),
-    xdsAuth: parseBool(ENV.xdsAuth, str(ENV.xdsAuth, 'true')),
-    httpAddr: parseListenAddress(FLAGS.httpAddr, flag(FLAGS.httpAddr, ':8080')),
-    secureGrpcAddr: parseListenAddress(FLAGS.secureGrpcAddr, flag(FLAGS.secureGrpcAddr, ':15012')),
-    monitoringAddr: parseListenAddress(FLAGS.monitoringAddr, flag(FLAGS.monitoringAddr, ':15014')),
-    debugAddr,
-    kubeconfig: flag(FLAGS.kubeconfig, str(ENV.kubeconfig, '')),
-    logFormat,
-    logLevel,
-  };
-  return Object.freeze(config);
+  const trustedNodeAccounts: ServiceAccountRef[] = [];
+  const accounts = r.string(ENV.trustedNodeAccounts, 'istio-system/ztunnel');
+  for (const entry of splitList(accounts)) {
+    const parts = entry.split('/');
+    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+      r.problem(
+        ENV.trustedNodeAccounts,
+        `${JSON.stringify(accounts)} is not a comma list of "<namespace>/<serviceaccount>"`,
+      );
+      break;
+    }
+    trustedNodeAccounts.push({ namespace: parts[0] ?? '', serviceAccount: parts[1] ?? '' });
+  }
+
+  return r.finish(
+    {
+      podNamespace: r.string(ENV.podNamespace, 'istio-system'),
+      podName: r.string(ENV.podName, 'istiod'),
+      clusterId: r.string(ENV.clusterId, 'Kubernetes'),
+      trustDomain: r.string(ENV.trustDomain, 'cluster.local'),
+      domain: r.string(flag(FLAGS.domain), 'cluster.local'),
+      enableAmbient: r.bool(ENV.enableAmbient, true),
+      trustedNodeAccounts,
+      customHosts: splitList(r.string(ENV.customHost, '')),
+      rootCaDir: r.string(ENV.rootCaDir, './etc/cacerts'),
+      tokenAudiences: splitList(r.string(ENV.tokenAudiences, 'istio-ca')),
+      defaultCertTtlSeconds: seconds(ENV.defaultCertTtl, 24 * 3_600_000),
+      maxCertTtlSeconds: seconds(ENV.maxCertTtl, 2160 * 3_600_000),
+      selfSignedCaTtlSeconds: seconds(ENV.selfSignedCaTtl, 87_600 * 3_600_000),
+      debounceAfterMs: r.durationMs(ENV.debounceAfter, 100),
+      debounceMaxMs: r.durationMs(ENV.debounceMax, 10_000),
+      xdsAuth: r.bool(ENV.xdsAuth, true),
+      httpAddr: listen(FLAGS.httpAddr, { host: '::', port: Port.istiodReadiness }),
+      secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: Port.istiodXds }),
+      monitoringAddr: listen(FLAGS.monitoringAddr, { host: '::', port: Port.istiodMonitoring }),
+      debugAddr,
+      kubeconfig: r.string({ flag: FLAGS.kubeconfig, env: ENV.kubeconfig }, ''),
+      logFormat: r.logFormat(ENV.logFormat),
+      logLevel: r.logLevel(ENV.logLevel),
+    },
+    { component: 'istiod', code: CONFIG_INVALID },
+  );
 }
 
 /** `--name=value` and `--name value`; a single leading dash is accepted as Go's flag package does. */
 export function parseFlags(argv: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  const known = new Set<string>(Object.values(FLAGS));
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('-')) continue;
-    const body = arg.replace(/^--?/, '');
-    const eq = body.indexOf('=');
-    const name = eq === -1 ? body : body.slice(0, eq);
-    if (!known.has(name))
-      throw new ConfigError(`--${name}`, arg, `one of ${[...known].map(k => `--${k}`).join(', ')}`);
-    if (eq !== -1) {
-      out.set(name, body.slice(eq + 1));
-    } else {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${name}`, '', 'a value');
-      out.set(name, next);
-      i++;
-    }
+  const parsed = parseFlagsOf(argv, FLAG_SPECS);
+  if (parsed.problems.length > 0) {
+    throw new ConfigError(parsed.problems, { component: 'istiod', code: CONFIG_INVALID });
   }
-  return out;
-}
-
-function splitList(value: string): string[] {
-  return value
-    .split(',')
-    .map(s => s.trim())
-    .filter(s => s !== '');
-}
-
-function parseBool(name: string, value: string): boolean {
-  const v = value.toLowerCase();
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new ConfigError(name, value, '"true" or "false"');
-}
-
-function parseAccounts(value: string): ServiceAccountRef[] {
-  return splitList(value).map(entry => {
-    const parts = entry.split('/');
-    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
-      throw new ConfigError(ENV.trustedNodeAccounts, value, 'a comma list of "<namespace>/<serviceaccount>"');
-    }
-    return { namespace: parts[0]!, serviceAccount: parts[1]! };
-  });
-}
-
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses a Go duration such as `100ms`, `24h` or `1h30m` into milliseconds. */
-export function parseGoDurationMs(value: string): number | undefined {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
-  let total = 0;
-  let matched = 0;
-  for (let guard = 0; guard < 16 && re.lastIndex < value.length; guard++) {
-    const m = re.exec(value);
-    if (m === null) return undefined;
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    matched = re.lastIndex;
-  }
-  return matched === value.length && value.length > 0 ? total : undefined;
-}
-
-function parseDurationMs(name: string, value: string): number {
-  const ms = parseGoDurationMs(value);
-  if (ms === undefined) throw new ConfigError(name, value, 'a duration such as 100ms, 10s or 24h');
-  return ms;
-}
-
-function parseDurationSeconds(name: string, value: string): number {
-  return Math.floor(parseDurationMs(name, value) / 1000);
-}
-
-function parseListenAddress(name: string, value: string): ListenAddress {
-  const idx = value.lastIndexOf(':');
-  const host = idx === -1 ? '' : value.slice(0, idx).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(idx === -1 ? value : value.slice(idx + 1));
-  if (
-    !Number.isInteger(port) ||
-    port < 0 ||
-    port > 65535 ||
-    (host !== '' && isIP(host) === 0 && host !== 'localhost')
-  ) {
-    throw new ConfigError(`--${name}`, value, '"[host]:port" with an IP host');
-  }
-  return { host: host === '' ? '::' : host, port };
-}
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  return new Map(parsed.values);
 }

@@ -6,12 +6,11 @@
  */
 import { MeshError } from '@ambient-mesh/errors';
 
-/** A flag or environment variable has a value istiod cannot use. */
-export class ConfigError extends MeshError {
-  constructor(name: string, value: string, expected: string) {
-    super('ISTIOD_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is not valid: expected ${expected}`);
-  }
-}
+/**
+ * Flags or environment variables have values istiod cannot use: the runtime's `ConfigError`,
+ * thrown with code `ISTIOD_CONFIG_INVALID` and one `problems` line per setting.
+ */
+export { ConfigError } from '@ambient-mesh/runtime';
 
 /** The xDS node id or metadata sent by a proxy does not follow the Istio node format. */
 export class NodeMetadataError extends MeshError {

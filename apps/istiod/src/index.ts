@@ -2,14 +2,17 @@
 // and the e2e harness. The executable is `main.ts`.
 
 // Composition
-export { startIstiod } from './istiod.ts';
-export type { IstiodDeps, RunningIstiod } from './istiod.ts';
+export { build, startIstiod } from './app.ts';
+export type { AppDeps, Bound, IstiodDeps, RunningIstiod } from './app.ts';
 export { loadConfig, parseFlags, parseGoDurationMs, ENV, FLAGS, LogFormat } from './config.ts';
 export type { Config, ConfigSources, ListenAddress, ServiceAccountRef } from './config.ts';
-export { createLogger, silentLogger, formatText } from './logger.ts';
-export type { Logger, LoggerOptions } from './logger.ts';
+// Logging comes from @ambient-mesh/runtime; re-exported for existing consumers (e2e, benchmarks).
+export { createLogger, formatText, Logs, silentLogger } from '@ambient-mesh/runtime';
+export type { Logger, LogsOptions as LoggerOptions } from '@ambient-mesh/runtime';
 export { createMetrics } from './metrics.ts';
-export type { IstiodMetrics } from './metrics.ts';
+export type { IstiodMetrics, MetricsOptions } from './metrics.ts';
+export { debugRoutes } from './http/debug-routes.ts';
+export type { DebugSources } from './http/debug-routes.ts';
 
 // WDS generation
 export { WdsIndex, TypeUrls, ObjectKinds } from './wds/wds-index.ts';

@@ -1,9 +1,12 @@
 /**
- * istiod's Prometheus metrics, in a registry of their own (so tests can create several).
+ * istiod's Prometheus metrics, in a registry of their own (so tests can create several), made by
+ * the runtime's `createRegistry` (with the process metrics when istiod runs as a process).
  * Names follow upstream istiod where one exists (`pilot_xds_pushes`, `pilot_xds_push_time`,
  * `pilot_xds`, `pilot_total_xds_rejects`, `citadel_server_*`).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRegistry } from '@ambient-mesh/runtime';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
 
 export interface IstiodMetrics {
   readonly registry: Registry;
@@ -18,8 +21,13 @@ export interface IstiodMetrics {
   readonly authFailures: Counter<'service'>;
 }
 
-export function createMetrics(): IstiodMetrics {
-  const registry = new Registry();
+export interface MetricsOptions {
+  /** Add `process_*` and `nodejs_*` metrics; default false. */
+  readonly processMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}): IstiodMetrics {
+  const registry = createRegistry({ defaultMetrics: options.processMetrics ?? false });
   const registers = [registry];
   return {
     registry,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AccessLog } from './access-log.ts';
-import { captureLogs } from './testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 
 describe('AccessLog', () => {
-  it('writes upstream field names with target access, omitting missing identities', () => {
+  it('writes upstream field names with component access, omitting missing identities', () => {
     const { logs, records } = captureLogs();
     const log = new AccessLog(logs.for('access'));
     const ends = {
@@ -26,7 +26,7 @@ describe('AccessLog', () => {
       ['warn', 'connection failed'],
     ]);
     expect(records[1]).toMatchObject({
-      target: 'access',
+      component: 'access',
       'src.addr': '10.0.0.1:40000',
       'src.workload': 'pod-a',
       'dst.hbone_addr': '10.0.0.2:8080',
@@ -38,7 +38,7 @@ describe('AccessLog', () => {
     expect(records[1]).not.toHaveProperty('src.identity');
     expect(records[2]?.error).toBe('http status: 401 Unauthorized');
     expect(Object.keys(records[3] ?? {}).sort()).toEqual(
-      ['direction', 'dst.addr', 'error', 'level', 'msg', 'src.addr', 'target', 'time'].sort(),
+      ['direction', 'dst.addr', 'error', 'level', 'msg', 'src.addr', 'component', 'time'].sort(),
     );
   });
 });

@@ -1,8 +1,8 @@
 /**
- * The access log (§6.3): pino records with target `access` and upstream's dotted field names.
+ * The access log (§6.3): pino records with component `access` and upstream's dotted field names.
  * JSON when `LOG_FORMAT=json`, like every other log line.
  */
-import type { Logger } from './logging.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 
 export type Direction = 'inbound' | 'outbound';
 

@@ -1,12 +1,11 @@
 /**
- * The admin endpoint on localhost:15000 (§6.1): `/config_dump`, `/logging`, `/quitquitquit`.
+ * The admin routes on localhost:15000 (§6.1): `/config_dump`, `/logging`, `/quitquitquit`.
+ * Served by the runtime's ops server; every route is loopback-only.
  */
+import { isLogLevel, reply } from '@ambient-mesh/runtime';
+import type { Logs, Route } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
-import type { Handler } from './http-server.ts';
-import { reply } from './http-server.ts';
 import type { CertificateDump } from './identity/cert-manager.ts';
-import { isLogLevel } from './logging.ts';
-import type { Logs } from './logging.ts';
 import { ISTIO_COMPAT_VERSION } from './metrics.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
 import type { WorkloadStateEntry } from './zds/state-manager.ts';
@@ -49,31 +48,34 @@ const INDEX = [
   '',
 ].join('\n');
 
-export function adminHandler(sources: AdminSources): Handler {
-  return (req, res, url) => {
-    switch (url.pathname) {
-      case '/':
+export function adminRoutes(sources: AdminSources): Route[] {
+  return [
+    {
+      path: '/',
+      loopbackOnly: true,
+      handler: (_req, res) => {
         reply(res, 200, INDEX);
-        return;
-      case '/config_dump':
-        if (req.method !== 'GET') {
-          reply(res, 405, 'method not allowed\n');
-          return;
-        }
+      },
+    },
+    {
+      path: '/config_dump',
+      loopbackOnly: true,
+      handler: (_req, res) => {
         reply(res, 200, `${JSON.stringify(configDump(sources), null, 2)}\n`, 'application/json');
-        return;
-      case '/logging': {
+      },
+    },
+    {
+      path: '/logging',
+      methods: ['GET', 'POST'],
+      loopbackOnly: true,
+      handler: (req, res, url) => {
         const level = url.searchParams.get('level');
         if (req.method === 'GET' && level === null) {
           reply(res, 200, `current log level is ${sources.logs.level}\n`);
           return;
         }
-        if (req.method !== 'POST' && req.method !== 'GET') {
-          reply(res, 405, 'method not allowed\n');
-          return;
-        }
         const wanted = (level ?? '').toLowerCase();
-        if (!isLogLevel(wanted)) {
+        if (!isLogLevel(wanted) || wanted === 'silent' || wanted === 'fatal') {
           reply(
             res,
             400,
@@ -83,18 +85,16 @@ export function adminHandler(sources: AdminSources): Handler {
         }
         sources.logs.setLevel(wanted);
         reply(res, 200, `current log level is ${sources.logs.level}\n`);
-        return;
-      }
-      case '/quitquitquit':
-        if (req.method !== 'POST') {
-          reply(res, 405, 'method not allowed\n');
-          return;
-        }
+      },
+    },
+    {
+      path: '/quitquitquit',
+      methods: ['POST'],
+      loopbackOnly: true,
+      handler: (_req, res) => {
         reply(res, 200, 'OK\n');
         sources.quit();
-        return;
-      default:
-        reply(res, 404, 'not found\n');
-    }
-  };
+      },
+    },
+  ];
 }

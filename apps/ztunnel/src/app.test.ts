@@ -9,7 +9,7 @@ import type { Bound } from './app.ts';
 import { loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { TestDeltaXdsServer } from './testing/delta-xds-server.ts';
-import { captureLogs } from './testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { TestCaServer } from './testing/test-ca-server.ts';
 import { waitFor } from './testing/wait.ts';
 import type { NetnsHandle, WorkloadInfo, WorkloadProxyFactory } from './zds/state-manager.ts';

@@ -10,24 +10,28 @@ import { errorMessage } from '@ambient-mesh/errors';
 import type { CertificateFetcher } from '@ambient-mesh/spiffe-certs';
 import { toStruct } from '@ambient-mesh/xds-types';
 import type { JsonObject } from '@ambient-mesh/xds-types';
+import {
+  BindError as RuntimeBindError,
+  ConfigError,
+  Logs,
+  Readiness,
+  metricsRoutes,
+  readinessRoute,
+  startOpsServer,
+  systemTimers,
+} from '@ambient-mesh/runtime';
+import type { ListenAddress, Logger, OpsServer, Route, TimerHandle, Timers } from '@ambient-mesh/runtime';
 import { AccessLog } from './access-log.ts';
-import { adminHandler } from './admin-server.ts';
+import { adminRoutes } from './admin-server.ts';
 import { xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
-import { ConfigError } from './errors.ts';
-import { serveHttp } from './http-server.ts';
-import type { BoundServer } from './http-server.ts';
+import { BindError, ZtunnelErrorCode } from './errors.ts';
 import { CaClient } from './identity/ca-client.ts';
 import { CertManager } from './identity/cert-manager.ts';
-import { Logs } from './logging.ts';
 import { ZtunnelMetrics } from './metrics.ts';
 import type { ProxyInputs } from './proxy/proxy-inputs.ts';
-import { Readiness } from './readiness.ts';
 import { createProxyState } from './state/proxy-state.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
-import { statsHandler } from './stats-server.ts';
-import { systemTimers } from './timers.ts';
-import type { Timers } from './timers.ts';
 import { DeltaXdsClient } from './xds/delta-client.ts';
 import type { DeltaStreamFactory } from './xds/delta-client.ts';
 import { createGrpcClient, deltaStreamFactory } from './xds/grpc-transport.ts';
@@ -85,14 +89,31 @@ function readRoot(path: string, variable: string, address: string): Buffer | und
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError([
-      `${variable}: cannot read the root certificate at ${path} (${errorMessage(err)})`,
-    ]);
+    throw new ConfigError(
+      [{ setting: variable, message: `cannot read the root certificate at ${path} (${errorMessage(err)})` }],
+      { component: 'ztunnel', code: ZtunnelErrorCode.ConfigInvalid },
+    );
+  }
+}
+
+/** Binds one ops listener; a taken port is reported as `ZTUNNEL_BIND_FAILED`. */
+async function serve(
+  name: string,
+  address: ListenAddress,
+  routes: Route[],
+  logger: Logger,
+): Promise<OpsServer> {
+  try {
+    return await startOpsServer({ name, address, routes, logger });
+  } catch (err) {
+    if (err instanceof RuntimeBindError) throw new BindError(name, err.address, { cause: err.cause });
+    throw err;
   }
 }
 
 export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
-  const logs = deps.logs ?? new Logs({ format: config.logFormat, level: config.logLevel });
+  const logs =
+    deps.logs ?? new Logs({ format: config.logFormat, level: config.logLevel, component: 'ztunnel' });
   const log = logs.for('ztunnel');
   const timers = deps.timers ?? systemTimers;
   const metrics = new ZtunnelMetrics();
@@ -201,24 +222,24 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     resolveTerminated = resolve;
   });
   let shuttingDown: Promise<void> | undefined;
-  const servers: BoundServer[] = [];
-  let retryTimer: ReturnType<Timers['setTimeout']> | undefined;
+  const servers: OpsServer[] = [];
+  let retryTimer: TimerHandle | undefined;
 
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
       log.info({ gracePeriodMs: config.terminationGracePeriodMs }, 'shutting down: draining proxies');
       readiness.register('shutdown');
-      if (retryTimer !== undefined) timers.clearTimeout(retryTimer);
+      timers.clearTimeout(retryTimer);
       zds?.stop();
       xds.stop();
-      let graceTimer: ReturnType<Timers['setTimeout']> | undefined;
+      let graceTimer: TimerHandle | undefined;
       const graceExpired = new Promise<'timeout'>(resolve => {
         graceTimer = timers.setTimeout(() => {
           resolve('timeout');
         }, config.terminationGracePeriodMs);
       });
       const outcome = await Promise.race([manager.drainAll().then(() => 'drained' as const), graceExpired]);
-      if (graceTimer !== undefined) timers.clearTimeout(graceTimer);
+      timers.clearTimeout(graceTimer);
       if (outcome === 'timeout') log.warn('grace period over; closing the remaining connections');
       certificates.close();
       for (const client of grpcClients) client.close();
@@ -230,13 +251,28 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   };
 
   try {
-    servers.push(await serveHttp('readiness', config.readinessAddress, readiness.handler()));
-    servers.push(await serveHttp('stats', config.statsAddress, statsHandler(metrics)));
+    const opsLog = logs.for('ops');
     servers.push(
-      await serveHttp(
+      await serve(
+        'readiness',
+        config.readinessAddress,
+        [readinessRoute(readiness, { path: '/healthz/ready', notReadyStatus: 500 })],
+        opsLog,
+      ),
+    );
+    servers.push(
+      await serve(
+        'stats',
+        config.statsAddress,
+        metricsRoutes(metrics.registry, ['/metrics', '/stats/prometheus']),
+        opsLog,
+      ),
+    );
+    servers.push(
+      await serve(
         'admin',
         config.adminAddress,
-        adminHandler({
+        adminRoutes({
           config,
           state,
           logs,
@@ -246,6 +282,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
             void shutdown();
           },
         }),
+        opsLog,
       ),
     );
   } catch (err) {
@@ -254,7 +291,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     for (const client of grpcClients) client.close();
     throw err;
   }
-  const [readinessServer, statsServer, adminServer] = servers as [BoundServer, BoundServer, BoundServer];
+  const [readinessServer, statsServer, adminServer] = servers as [OpsServer, OpsServer, OpsServer];
 
   xds.start();
   zds?.start();

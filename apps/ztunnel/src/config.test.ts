@@ -14,7 +14,7 @@ describe('loadConfig', () => {
     expect(config.secretTtlSeconds).toBe(86_400);
     expect(config.inpodUds).toBe('/var/run/ztunnel/ztunnel.sock');
     expect(config.tokenPath).toBe('/var/run/secrets/tokens/istio-token');
-    expect(config.logFormat).toBe('plain');
+    expect(config.logFormat).toBe('text');
     expect(Object.isFrozen(config)).toBe(true);
   });
 

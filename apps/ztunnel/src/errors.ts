@@ -17,19 +17,11 @@ export const ZtunnelErrorCode = {
 } as const;
 export type ZtunnelErrorCode = (typeof ZtunnelErrorCode)[keyof typeof ZtunnelErrorCode];
 
-/** One or more environment variables have values ztunnel cannot use. */
-export class ConfigError extends MeshError {
-  /** Every problem found, one line each (`NAME: what is wrong`). */
-  readonly problems: readonly string[];
-
-  constructor(problems: readonly string[]) {
-    super(
-      ZtunnelErrorCode.ConfigInvalid,
-      `invalid ztunnel configuration; check the environment: ${problems.join('; ')}`,
-    );
-    this.problems = Object.freeze([...problems]);
-  }
-}
+/**
+ * One or more environment variables have values ztunnel cannot use: the runtime's `ConfigError`,
+ * thrown with code `ZTUNNEL_CONFIG_INVALID` and one `problems` line per variable.
+ */
+export { ConfigError } from '@ambient-mesh/runtime';
 
 /** A WDS resource that failed validation; `problems` carry field paths. */
 export class ResourceInvalidError extends MeshError {

@@ -18,8 +18,11 @@ export {
   xdsNodeMetadata,
 } from './config.ts';
 export type { Config, ListenAddress, LogLevel, OrigSrcMode } from './config.ts';
-export { Logs, isLogLevel, plainDestination } from './logging.ts';
-export type { Logger, LogsOptions } from './logging.ts';
+// Logging, readiness and timers come from @ambient-mesh/runtime; re-exported for existing consumers.
+export { Backoff, Logs, Readiness, isLogLevel, systemTimers, textDestination } from '@ambient-mesh/runtime';
+export type { BackoffOptions, Logger, LogsOptions, TimerHandle, Timers } from '@ambient-mesh/runtime';
+export { adminRoutes, configDump } from './admin-server.ts';
+export type { AdminSources } from './admin-server.ts';
 
 // Errors
 export {
@@ -92,13 +95,10 @@ export type { ZdsConnection, ZdsConnector, ZdsMessage } from './zds/zds-client.t
 export { netnsZdsConnector } from './zds/netns-connector.ts';
 
 // Ports, metrics, access log
-export { Readiness } from './readiness.ts';
 export { ISTIO_COMPAT_VERSION, TRAFFIC_LABELS, ZtunnelMetrics, trafficLabels } from './metrics.ts';
 export type { Reporter, ResponseFlags, TrafficLabelName, TrafficLabels } from './metrics.ts';
 export { AccessLog } from './access-log.ts';
 export type { ConnectionEnds, ConnectionResult, Direction } from './access-log.ts';
-export { Backoff, systemTimers } from './timers.ts';
-export type { BackoffOptions, TimerHandle, Timers } from './timers.ts';
 
 // Per-pod proxy
 export {

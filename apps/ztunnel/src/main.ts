@@ -1,39 +1,33 @@
 #!/usr/bin/env node
 /**
- * The ztunnel process: parse the environment, build the app, drain gracefully on SIGTERM/SIGINT
- * or `/quitquitquit`. Exits 1 with the reason when the configuration is unusable.
+ * The ztunnel process: the runtime's `main()` reads the environment (`config.ts`), builds the app
+ * with the production capabilities, and drains on SIGTERM/SIGINT or `/quitquitquit`.
  */
-import { errorMessage } from '@ambient-mesh/errors';
+import { main } from '@ambient-mesh/runtime';
 import { build } from './app.ts';
+import type { AppDeps } from './app.ts';
 import { loadConfig } from './config.ts';
+import type { Config } from './config.ts';
 import { inPodProxyFactory } from './proxy/inpod-factory.ts';
 import { netnsPodSockets } from './proxy/netns-pod-sockets.ts';
 import { netnsZdsConnector } from './zds/netns-connector.ts';
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  const bound = await build(config, {
+/** The capabilities of a real ztunnel on a node. */
+function productionDeps(config: Config): AppDeps {
+  return {
     zdsConnector: netnsZdsConnector,
     proxyFactory: inPodProxyFactory({
       sockets: ({ netns }) => netnsPodSockets({ netns, mark: config.packetMark, origSrc: config.origSrc }),
     }),
-  });
-  const log = bound.logs.for('ztunnel');
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      log.info({ signal }, 'signal received');
-      void bound.shutdown();
-    });
-  }
-  await bound.terminated;
+  };
 }
 
-main().then(
-  () => {
-    process.exitCode = 0;
-  },
-  (err: unknown) => {
-    process.stderr.write(`ztunnel: ${errorMessage(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+await main({
+  name: 'ztunnel',
+  loadConfig: () => loadConfig(),
+  deps: productionDeps,
+  build,
+  // The app drains proxies within the grace period itself; this bounds the whole shutdown.
+  drainDeadlineMs: config => config.terminationGracePeriodMs + 5_000,
+  logger: bound => bound.logs.for('main'),
+});

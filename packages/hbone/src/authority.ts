@@ -1,5 +1,5 @@
 /**
- * The CONNECT `:authority` of HBONE (ambient-protocols §1.2, §1.3).
+ * The CONNECT `:authority` of HBONE (docs/protocols.md#hbone-connect-request, #hbone-server).
  *
  * The authority names the tunnel's target, not the TCP next hop: `<ip>:<port>` for a pod or a
  * service VIP (IPv6 as `[addr]:port`, in the canonical text form Rust's `SocketAddr` prints), or

@@ -1,5 +1,5 @@
 /**
- * The `baggage` header ztunnel sends on a CONNECT (ambient-protocols §1.2), telemetry only.
+ * The `baggage` header ztunnel sends on a CONNECT (docs/protocols.md#hbone-connect-request), telemetry only.
  *
  * Built as `k8s.cluster.name=…,k8s.namespace.name=…,k8s.<type>.name=…,service.name=…,
  * service.version=…,cloud.region=…,cloud.availability_zone=…`, with empty values sent as `key=`.

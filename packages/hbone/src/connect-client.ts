@@ -2,6 +2,9 @@
  * The outbound HBONE client: `connect()` opens one CONNECT tunnel on a pooled connection and
  * resolves with the tunnel as a Duplex once the server answered 200.
  *
+ * Errors: `connect()` rejects only with the typed errors of errors.ts (codes `HBONE_*`), and
+ * `onConnectionError` receives only those too.
+ *
  * Layering: HboneClient (request shaping, counters) → TunnelPool (who owns which connection,
  * see tunnel-pool.ts) → H2Connection (one TLS/HTTP/2 session). Tunnels end with END_STREAM:
  * call `end()` on the returned stream to half-close, and read until `end` for the peer's half.
@@ -15,8 +18,8 @@ import type { HboneCounters } from './counters.ts';
 import { HboneInvalidHeaderError, HbonePeerIdentityError, HboneStreamRefusedError } from './errors.ts';
 import { H2Connection, defaultSocketFactory } from './h2-connection.ts';
 import type { SocketFactory } from './h2-connection.ts';
-import { parseIdentityId } from './identity.ts';
-import type { HboneIdentity } from './identity.ts';
+import { checkIdentity, spiffeIdStrings } from './identity.ts';
+import type { HboneIdentity, SpiffeIdLike } from './identity.ts';
 import { relay } from './relay.ts';
 import type { RelayResult } from './relay.ts';
 import { CONNECT_TIMEOUT_MS } from './settings.ts';
@@ -50,10 +53,13 @@ export interface HboneConnectOptions {
   readonly target: string | Authority;
   /** `ip:port` (or `[ipv6]:port`) to connect to, usually `<pod or waypoint IP>:15008`. */
   readonly nextHop: string;
-  /** Our identity: presented to the server and part of the pool key. */
+  /**
+   * Our identity: presented to the server. Its `id` must be a URI SAN of its leaf certificate
+   * (else HBONE_IDENTITY_MISMATCH); the id and the leaf's fingerprint are part of the pool key.
+   */
   readonly identity: HboneIdentity;
-  /** The server must present one of these SPIFFE IDs as a URI SAN. */
-  readonly expectedIdentities: readonly string[];
+  /** The server must present one of these SPIFFE IDs (URI text or `SpiffeId`) as a URI SAN. */
+  readonly expectedIdentities: readonly SpiffeIdLike[];
   /** Source IP, part of the pool key (ztunnel: the source pod's IP). */
   readonly sourceIp?: string;
   /** Extra request headers, e.g. `baggage`, `forwarded`; a fresh `traceparent` is added if absent. */
@@ -118,9 +124,11 @@ export class HboneClient {
     const authority = typeof options.target === 'string' ? options.target : formatAuthority(options.target);
     const headers = checkedHeaders(options.headers ?? {});
     if (options.expectedIdentities.length === 0) throw new HbonePeerIdentityError([], []);
+    const source = checkIdentity(options.identity);
     const key: PoolKey = {
-      sourceIdentity: parseIdentityId(options.identity).uri,
-      destinationIdentities: options.expectedIdentities,
+      sourceIdentity: source.id.uri,
+      sourceCertificate: source.fingerprint,
+      destinationIdentities: spiffeIdStrings(options.expectedIdentities),
       nextHop: options.nextHop,
       sourceIp: options.sourceIp ?? '',
     };

@@ -1,5 +1,5 @@
 /**
- * The inbound HBONE server (ambient-protocols §1.3, §1.4): TLS 1.3 with a required client
+ * The inbound HBONE server (docs/protocols.md#hbone-server, #hbone-http2-settings): TLS 1.3 with a required client
  * certificate, HTTP/2, one CONNECT stream per tunnel.
  *
  * It serves on a listener it is given (a `net.Server`, or a listening socket's fd), because
@@ -31,12 +31,19 @@ import type { Authority } from './authority.ts';
 import { createCounters } from './counters.ts';
 import type { HboneCounters } from './counters.ts';
 import {
+  HboneConnectHookError,
+  HboneHandshakeError,
   HboneKeepaliveTimeoutError,
   HboneListenerError,
   HbonePeerRejectedError,
+  HboneServerFailureError,
+  HboneSessionError,
+  HboneStreamError,
   HboneTlsConfigError,
+  HboneUpstreamConnectError,
 } from './errors.ts';
-import { parseIdentityId, spiffeIds, tlsContextOptions } from './identity.ts';
+import type { HboneServerError } from './errors.ts';
+import { checkIdentity, spiffeIds, tlsContextOptions } from './identity.ts';
 import type { HboneIdentity } from './identity.ts';
 import { relay } from './relay.ts';
 import {
@@ -82,8 +89,11 @@ export interface HboneServerOptions {
   readonly listener: HboneListener;
   readonly onConnect: ConnectHook;
   readonly counters?: HboneCounters;
-  /** Told about rejected handshakes, session errors and failed tunnels. Never required. */
-  readonly onError?: (error: Error) => void;
+  /**
+   * Told about rejected handshakes, session errors and failed tunnels, always as a typed hbone
+   * error with a stable `code` (the original Node/OpenSSL error is its `cause`). Never required.
+   */
+  readonly onError?: (error: HboneServerError) => void;
   /** Longest a TLS handshake may take (default 10 s). */
   readonly handshakeTimeoutMs?: number;
   /** PING every this often (default 10 s)... */
@@ -116,7 +126,7 @@ export class HboneServer {
   readonly counters: HboneCounters;
   readonly #h2: Http2SecureServer;
   readonly #hook: ConnectHook;
-  readonly #onError: ((error: Error) => void) | undefined;
+  readonly #onError: ((error: HboneServerError) => void) | undefined;
   readonly #listener: NetServer;
   readonly #ownsListener: boolean;
   readonly #sessions = new Set<Http2Session>();
@@ -133,7 +143,7 @@ export class HboneServer {
     this.#timers = options.timers ?? systemTimers;
     this.#keepaliveIntervalMs = options.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS;
     this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
-    this.#trustDomain = parseIdentityId(options.identity).trustDomain;
+    this.#trustDomain = checkIdentity(options.identity).id.trustDomain;
     try {
       this.#h2 = createSecureServer({
         ...SERVER_SESSION_OPTIONS,
@@ -156,15 +166,15 @@ export class HboneServer {
       const reason = socket.authorizationError as Error | string | null | undefined;
       this.#report(
         reason === null || reason === undefined
-          ? err
-          : new HbonePeerRejectedError(`certificate verification failed (${String(reason)})`),
+          ? new HboneHandshakeError(`${err.message}${codeOf(err)} from ${remoteOf(socket)}`, err)
+          : new HbonePeerRejectedError(`certificate verification failed (${String(reason)})`, err),
       );
     });
     this.#h2.on('unknownProtocol', (socket: TLSSocket) => {
       socket.destroy();
     });
     this.#h2.on('error', (err: Error) => {
-      this.#report(err);
+      this.#report(new HboneServerFailureError(`${err.message}${codeOf(err)}`, err));
     });
 
     if (options.listener instanceof NetServer) {
@@ -185,7 +195,7 @@ export class HboneServer {
 
   /** Swaps the certificate chain, key and roots for new handshakes (rotation). */
   updateIdentity(identity: HboneIdentity): void {
-    const trustDomain = parseIdentityId(identity).trustDomain;
+    const trustDomain = checkIdentity(identity).id.trustDomain;
     try {
       this.#h2.setSecureContext(tlsContextOptions(identity));
     } catch (err) {
@@ -238,7 +248,7 @@ export class HboneServer {
     this.#h2.emit('connection', socket);
   };
 
-  #report(error: Error): void {
+  #report(error: HboneServerError): void {
     try {
       this.#onError?.(error);
     } catch {
@@ -276,12 +286,13 @@ export class HboneServer {
   };
 
   #onSession(session: Http2Session): void {
+    // session.socket is a proxy of the TLS socket; the property read passes through.
+    const info = (session.socket as (TLSSocket & { [kPeer]?: SessionInfo }) | undefined)?.[kPeer];
+    const who = info === undefined ? 'a client' : `${info.peerIdentity} at ${info.remoteAddress.address}`;
     session.on('error', err => {
       this.counters.connectionErrors++;
-      this.#report(err);
+      this.#report(new HboneSessionError(who, `${err.message}${codeOf(err)}`, err));
     });
-    // session.socket is a proxy of the TLS socket; the property read passes through.
-    const info = (session.socket as TLSSocket & { [kPeer]?: SessionInfo })[kPeer];
     if (info === undefined || session.socket.destroyed) {
       session.destroy();
       return;
@@ -297,7 +308,7 @@ export class HboneServer {
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       this.#onStream(stream, headers, info).catch((err: unknown) => {
         // Unreachable by design (#onStream handles its own failures); kept as a last guard.
-        this.#report(new Error(`BUG: CONNECT handling threw: ${errorMessage(err)}`));
+        this.#report(new HboneServerFailureError(`BUG: CONNECT handling threw: ${errorMessage(err)}`, err));
         stream.destroy();
       });
     });
@@ -337,7 +348,7 @@ export class HboneServer {
   async #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, info: SessionInfo): Promise<void> {
     let state: StreamState = StreamState.Received;
     stream.on('error', err => {
-      if (state !== StreamState.Open) this.#report(err);
+      if (state !== StreamState.Open) this.#report(new HboneStreamError(`${err.message}${codeOf(err)}`, err));
     });
     const abort = new AbortController();
     stream.once('close', () => {
@@ -376,7 +387,7 @@ export class HboneServer {
         remoteAddress: info.remoteAddress,
       });
     } catch (err) {
-      this.#report(err instanceof Error ? err : new Error(errorMessage(err)));
+      this.#report(new HboneConnectHookError(rawAuthority as string, errorMessage(err), err));
       reject(503);
       return;
     }
@@ -390,7 +401,7 @@ export class HboneServer {
     try {
       upstream = await decision.connect(abort.signal);
     } catch (err) {
-      this.#report(err instanceof Error ? err : new Error(errorMessage(err)));
+      this.#report(new HboneUpstreamConnectError(rawAuthority as string, errorMessage(err), err));
       reject(503);
       return;
     }
@@ -406,8 +417,21 @@ export class HboneServer {
     const result = await relay(stream, upstream, { counters: this.counters });
     state = StreamState.Closed;
     this.counters.streamsClosed++;
-    if (result.error !== undefined) this.#report(result.error);
+    if (result.error !== undefined) {
+      const e = result.error;
+      this.#report(e instanceof HboneStreamError ? e : new HboneStreamError(`${e.message}${codeOf(e)}`, e));
+    }
   }
+}
+
+/** ` (CODE)` for a Node/OpenSSL error that carries a code, so reports keep it in their text. */
+function codeOf(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? ` (${code})` : '';
+}
+
+function remoteOf(socket: TLSSocket): string {
+  return `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
 }
 
 /** Regular headers as single strings (repeated values joined per RFC 9110, never concatenated blindly). */

@@ -78,10 +78,11 @@ export class HbonePeerIdentityError extends MeshError {
 
 /** The server refused a client's certificate (untrusted, expired, or outside our trust domain). */
 export class HbonePeerRejectedError extends MeshError {
-  constructor(detail: string) {
+  constructor(detail: string, cause?: unknown) {
     super(
       'HBONE_PEER_REJECTED',
       `refused an HBONE client: ${detail}; check that the client's certificate is current and issued by our CA`,
+      { cause },
     );
   }
 }
@@ -143,9 +144,91 @@ export class HboneStreamRefusedError extends MeshError {
   }
 }
 
+/**
+ * The `id` of an identity is not among the URI SANs of its own leaf certificate. The id names the
+ * identity in logs and checks, while the certificate is what the peer sees, so the two must agree.
+ */
+export class HboneIdentityMismatchError extends MeshError {
+  readonly id: string;
+  readonly certificateIds: readonly string[];
+  constructor(id: string, certificateIds: readonly string[]) {
+    super(
+      'HBONE_IDENTITY_MISMATCH',
+      `identity id ${id} is not a URI SAN of its own certificate (it names [${certificateIds.join(', ')}]); ` +
+        'build the identity as { id, ...workloadCertificate.tlsCredentials } from one certificate',
+    );
+    this.id = id;
+    this.certificateIds = certificateIds;
+  }
+}
+
+/** A client's TCP or TLS handshake with the server failed (reset, hang-up, protocol error). */
+export class HboneHandshakeError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('HBONE_HANDSHAKE_FAILED', `HBONE handshake with a client failed: ${detail}`, { cause });
+  }
+}
+
+/** An accepted HTTP/2 session failed (protocol error, reset, flood protection). */
+export class HboneSessionError extends MeshError {
+  readonly peer: string;
+  constructor(peer: string, detail: string, cause?: unknown) {
+    super('HBONE_SESSION_FAILED', `HBONE session with ${peer} failed: ${detail}`, { cause });
+    this.peer = peer;
+  }
+}
+
+/** The server's `onConnect` hook threw or rejected; the CONNECT was answered with 503. */
+export class HboneConnectHookError extends MeshError {
+  readonly authority: string;
+  constructor(authority: string, detail: string, cause?: unknown) {
+    super(
+      'HBONE_CONNECT_HOOK_FAILED',
+      `the onConnect hook failed for CONNECT ${authority}: ${detail}; answered 503`,
+      { cause },
+    );
+    this.authority = authority;
+  }
+}
+
+/** The upstream of an accepted CONNECT could not be dialled; the CONNECT was answered with 503. */
+export class HboneUpstreamConnectError extends MeshError {
+  readonly authority: string;
+  constructor(authority: string, detail: string, cause?: unknown) {
+    super(
+      'HBONE_UPSTREAM_CONNECT_FAILED',
+      `could not connect the upstream of CONNECT ${authority}: ${detail}; answered 503`,
+      { cause },
+    );
+    this.authority = authority;
+  }
+}
+
+/** The HTTP/2 server itself reported an error (not tied to one client). */
+export class HboneServerFailureError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('HBONE_SERVER_FAILED', `HBONE server error: ${detail}`, { cause });
+  }
+}
+
 /** The pool or server was closed; no new tunnels are accepted. */
 export class HboneClosedError extends MeshError {
   constructor(what: string) {
     super('HBONE_CLOSED', `${what} is closed; create a new one`);
   }
 }
+
+/**
+ * Everything an HboneServer's `onError` receives: each failure is one of these typed errors, and
+ * the error Node or OpenSSL reported, if any, is its `cause`.
+ */
+export type HboneServerError =
+  | HboneConnectHookError
+  | HboneHandshakeError
+  | HboneKeepaliveTimeoutError
+  | HboneListenerError
+  | HbonePeerRejectedError
+  | HboneServerFailureError
+  | HboneSessionError
+  | HboneStreamError
+  | HboneUpstreamConnectError;

@@ -1,5 +1,5 @@
 /**
- * The `forwarded` header (RFC 7239) as HBONE uses it (ambient-protocols §1.2).
+ * The `forwarded` header (RFC 7239) as HBONE uses it (docs/protocols.md#hbone-connect-request).
  *
  * ztunnel sends `for="<srcIP:srcPort>"`, plus `;host=<service hostname>` when the traffic was
  * addressed to a service. The receiver reads only `host=`, to guess the destination service for
@@ -22,7 +22,7 @@ export type ForwardedResult =
 
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// qdtext / quoted-pair characters: HTAB, SP, VCHAR and obs-text (RFC 7230 §3.2.6).
+// qdtext / quoted-pair characters: HTAB, SP, VCHAR and obs-text (RFC 7230 docs/protocols.md#wds-discovery-messages.6).
 const QUOTABLE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 function quoted(value: string): string {

@@ -87,7 +87,8 @@ export class H2Connection implements PoolConnection {
       this.#peerLimit = settings.maxConcurrentStreams;
     });
     session.on('error', (err: Error) => {
-      this.#error = err;
+      // Callers (the pool's onConnectionError) see typed errors only; the original is the cause.
+      this.#error = new HboneSessionClosedError(nextHop, err.message, err);
       this.#counters.connectionErrors++;
     });
     session.on('goaway', (code: number) => {

@@ -1,27 +1,76 @@
 /**
  * Workload identity as HBONE uses it: the TLS material a side presents, and the checks on the
- * peer's certificate (ambient-protocols §1.1).
+ * peer's certificate (docs/protocols.md#hbone-transport).
  *
  * Node's hostname checks do not apply to SPIFFE certificates (they carry only a URI SAN), so both
  * sides verify the chain with OpenSSL against the roots and then read the URI SANs straight from
  * the leaf's DER with spiffe-certs, comparing exact bytes (a text rendering could be fooled by an
  * embedded NUL, CVE-2025-66220).
  */
+import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
-import { SpiffeId, buildSecureContextOptions, readSubjectAltNames } from '@ambient-mesh/spiffe-certs';
+import {
+  SpiffeId,
+  buildSecureContextOptions,
+  parseCertificates,
+  readSubjectAltNames,
+} from '@ambient-mesh/spiffe-certs';
 import type { TlsCredentials } from '@ambient-mesh/spiffe-certs';
 import { errorMessage } from '@ambient-mesh/errors';
-import { HboneTlsConfigError } from './errors.ts';
+import { HboneIdentityMismatchError, HboneTlsConfigError } from './errors.ts';
 import { TLS_CIPHERS } from './settings.ts';
 
 /**
  * What one side of an HBONE connection presents and trusts: spiffe-certs' TLS credentials
- * (chain, key, roots) plus the workload's SPIFFE ID.
+ * (chain, key, roots) plus the workload's SPIFFE ID. With spiffe-certs' `WorkloadCertificate`:
+ * `{ id: certificate.identity, ...certificate.tlsCredentials }`.
+ *
+ * `id` must be a URI SAN of the chain's leaf: the client and server refuse an identity whose
+ * `id` names another workload with `HBONE_IDENTITY_MISMATCH`.
  */
 export interface HboneIdentity extends TlsCredentials {
   /** This workload's SPIFFE ID, e.g. `spiffe://cluster.local/ns/default/sa/sleep`. */
   readonly id: string | SpiffeId;
+}
+
+/** A SPIFFE ID as a caller may give it: the URI text or a parsed `SpiffeId`. */
+export type SpiffeIdLike = string | SpiffeId;
+
+/** The URI text of each ID, in order. */
+export function spiffeIdStrings(ids: readonly SpiffeIdLike[]): string[] {
+  return ids.map(id => (typeof id === 'string' ? id : id.uri));
+}
+
+/** What the pool and the server need to know about an identity, checked once per identity object. */
+export interface CheckedIdentity {
+  readonly id: SpiffeId;
+  /** SHA-256 of the leaf certificate's DER, lowercase hex: two identities with equal fingerprints present the same certificate. */
+  readonly fingerprint: string;
+}
+
+const checked = new WeakMap<HboneIdentity, CheckedIdentity>();
+
+/**
+ * Parses the identity's `id`, reads its leaf certificate and checks that the leaf names the id
+ * as a URI SAN. Throws HboneTlsConfigError (unparsable id or chain) or HboneIdentityMismatchError.
+ */
+export function checkIdentity(identity: HboneIdentity): CheckedIdentity {
+  const known = checked.get(identity);
+  if (known !== undefined) return known;
+  const id = parseIdentityId(identity);
+  let leaf;
+  try {
+    leaf = parseCertificates(identity.certChain)[0];
+  } catch (err) {
+    throw new HboneTlsConfigError(`cannot read the certificate chain: ${errorMessage(err)}`, err);
+  }
+  if (leaf === undefined) throw new HboneTlsConfigError('the certificate chain is empty');
+  const names = uriSans(leaf.raw);
+  if (!names.includes(id.uri)) throw new HboneIdentityMismatchError(id.uri, names);
+  const result: CheckedIdentity = { id, fingerprint: createHash('sha256').update(leaf.raw).digest('hex') };
+  checked.set(identity, result);
+  return result;
 }
 
 /** Checks an identity's SPIFFE ID and returns it parsed; throws HboneTlsConfigError. */
@@ -83,6 +132,7 @@ export function spiffeIds(certDer: Uint8Array): SpiffeId[] {
 }
 
 /** True when the certificate names one of `expected` exactly (client side, `IdentityVerifier`). */
-export function presentsExpectedIdentity(certDer: Uint8Array, expected: readonly string[]): boolean {
-  return uriSans(certDer).some(uri => expected.includes(uri));
+export function presentsExpectedIdentity(certDer: Uint8Array, expected: readonly SpiffeIdLike[]): boolean {
+  const wanted = spiffeIdStrings(expected);
+  return uriSans(certDer).some(uri => wanted.includes(uri));
 }

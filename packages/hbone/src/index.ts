@@ -23,13 +23,14 @@ export type { RelayOptions, RelayResult } from './relay.ts';
 
 // Identity
 export {
+  checkIdentity,
   parseIdentityId,
   presentsExpectedIdentity,
   spiffeIds,
   tlsContextOptions,
   uriSans,
 } from './identity.ts';
-export type { HboneIdentity } from './identity.ts';
+export type { CheckedIdentity, HboneIdentity, SpiffeIdLike } from './identity.ts';
 
 // Headers and authority
 export {
@@ -84,16 +85,23 @@ export type { TimerHandle, Timers } from './timers.ts';
 export {
   HboneClosedError,
   HboneConnectFailedError,
+  HboneConnectHookError,
   HboneConnectRejectedError,
   HboneConnectTimeoutError,
+  HboneHandshakeError,
+  HboneIdentityMismatchError,
   HboneInvalidAuthorityError,
   HboneInvalidHeaderError,
   HboneKeepaliveTimeoutError,
   HboneListenerError,
   HbonePeerIdentityError,
   HbonePeerRejectedError,
+  HboneServerFailureError,
   HboneSessionClosedError,
+  HboneSessionError,
   HboneStreamError,
   HboneStreamRefusedError,
   HboneTlsConfigError,
+  HboneUpstreamConnectError,
 } from './errors.ts';
+export type { HboneServerError } from './errors.ts';

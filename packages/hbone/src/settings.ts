@@ -1,5 +1,5 @@
 /**
- * HTTP/2 and TLS settings of HBONE (ambient-protocols §1.1, §1.4) as node:http2 / node:tls options.
+ * HTTP/2 and TLS settings of HBONE (docs/protocols.md#hbone-transport, #hbone-http2-settings) as node:http2 / node:tls options.
  *
  * Window sizes matter more than anything else for throughput in Node: the nghttp2 defaults
  * (64 KiB per stream and per connection) cap a tunnel near 170 MiB/s on loopback. The stream

@@ -1,5 +1,5 @@
 /**
- * The W3C `traceparent` header ztunnel sends on each CONNECT (ambient-protocols §1.2):
+ * The W3C `traceparent` header ztunnel sends on each CONNECT (docs/protocols.md#hbone-connect-request):
  * `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, random IDs per connection, flags 00.
  * The receiver logs the trace id and makes up a new one when the header is missing or malformed
  * (its length must be exactly 55). Parsing is strict: lowercase hex, version 00, non-zero IDs.

@@ -37,6 +37,7 @@ class FakeConnection implements PoolConnection {
 
 const key = (over: Partial<PoolKey> = {}): PoolKey => ({
   sourceIdentity: 'spiffe://cluster.local/ns/a/sa/client',
+  sourceCertificate: 'a1'.repeat(32),
   destinationIdentities: ['spiffe://cluster.local/ns/b/sa/server'],
   nextHop: '10.0.0.2:15008',
   sourceIp: '10.0.0.1',
@@ -67,7 +68,7 @@ describe('TunnelPool', () => {
     vi.useRealTimers();
   });
 
-  it('keys on identity, sorted destination identities, next hop and source IP', () => {
+  it('keys on identity, certificate, sorted destination identities, next hop and source IP', () => {
     const base = poolKeyString(
       key({ destinationIdentities: ['spiffe://x/ns/a/sa/1', 'spiffe://x/ns/a/sa/2'] }),
     );
@@ -79,6 +80,7 @@ describe('TunnelPool', () => {
     expect(poolKeyString(key({ sourceIdentity: 'spiffe://cluster.local/ns/a/sa/other' }))).not.toBe(
       poolKeyString(key()),
     );
+    expect(poolKeyString(key({ sourceCertificate: 'b2'.repeat(32) }))).not.toBe(poolKeyString(key()));
   });
 
   it('shares one connection for equal keys and opens another for a different key', async () => {

@@ -1,12 +1,14 @@
 /**
- * The outbound HBONE connection pool (ambient-protocols §1.5).
+ * The outbound HBONE connection pool (docs/protocols.md#hbone-pool).
  *
  * Invariants (who owns which connection):
  * - The pool owns every connection it created, from the `connect` call until the connection is
  *   closed. Nobody else closes a pooled connection; callers only hold *leases* on it (one lease
  *   per CONNECT stream) and give them back with `release()`.
- * - Connections are grouped by the full pool key (source identity, sorted destination identities,
- *   next hop, source IP). A connection serves only requests whose key is equal in full.
+ * - Connections are grouped by the full pool key (source identity and the SHA-256 fingerprint of
+ *   the source's leaf certificate, sorted destination identities, next hop, source IP). A
+ *   connection serves only requests whose key is equal in full: two identities that share an id
+ *   but hold different certificates (a rotation, another issuer) never share a connection.
  * - A connection carries at most `min(maxStreamsPerConnection, peer's SETTINGS_MAX_CONCURRENT_STREAMS)`
  *   leases. A new connection is opened only when every usable connection of the key is full;
  *   there is no upper bound on connections per key. A connection still connecting takes leases
@@ -32,6 +34,8 @@ import type { TimerHandle, Timers } from './timers.ts';
 export interface PoolKey {
   /** SPIFFE ID the connection presents. */
   readonly sourceIdentity: string;
+  /** SHA-256 of the presented leaf certificate's DER (lowercase hex); what makes two sources equal. */
+  readonly sourceCertificate: string;
   /** SPIFFE IDs any of which the peer may present (order does not matter). */
   readonly destinationIdentities: readonly string[];
   /** `ip:port` the TCP connection goes to (the destination pod, a waypoint or a gateway). */
@@ -105,6 +109,7 @@ interface ConnRecord<C> {
 export function poolKeyString(key: PoolKey): string {
   return JSON.stringify([
     key.sourceIdentity,
+    key.sourceCertificate,
     [...key.destinationIdentities].sort(),
     key.nextHop,
     key.sourceIp,

@@ -23,3 +23,51 @@ export {
   ConnectionSecurityPolicy,
 } from './metrics.ts';
 export type { TrafficLabelName, TrafficLabels } from './metrics.ts';
+// CRD types, generated from deploy/crds by scripts/generate.ts.
+export type { ObjectMeta } from './kube-object.ts';
+export { CrdResource } from './generated/crd-resources.ts';
+export type { CrdKind } from './generated/crd-resources.ts';
+export type {
+  AuthorizationAction,
+  AuthorizationPolicy,
+  AuthorizationPolicySpec,
+  AuthorizationProvider,
+  ClaimToHeader,
+  JwtHeader,
+  JwtRule,
+  MtlsMode,
+  MutualTls,
+  PeerAuthentication,
+  PeerAuthenticationSpec,
+  PolicyCondition,
+  PolicyOperation,
+  PolicyRule,
+  PolicyRuleFrom,
+  PolicyRuleTo,
+  PolicySource,
+  PolicyTargetReference,
+  RequestAuthentication,
+  RequestAuthenticationSpec,
+  WorkloadSelector,
+} from './generated/security-istio-io.ts';
+export type {
+  ServiceEntry,
+  ServiceEntryLocation,
+  ServiceEntryPort,
+  ServiceEntryResolution,
+  ServiceEntrySpec,
+  ServiceEntryWorkloadSelector,
+  WorkloadEntry,
+  WorkloadEntrySpec,
+} from './generated/networking-istio-io.ts';
+export type {
+  AllowedRoutes,
+  Gateway,
+  GatewayClass,
+  GatewayClassSpec,
+  GatewayListener,
+  GatewaySpec,
+  GatewaySpecAddress,
+  GatewayStatusAddress,
+  LabelSelector,
+} from './generated/gateway-networking-k8s-io.ts';

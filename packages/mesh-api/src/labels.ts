@@ -37,6 +37,8 @@ export const Label = {
   zone: 'topology.kubernetes.io/zone',
   /** On istio-ca-root-cert ConfigMaps. */
   caRoot: 'istio.io/config',
+  /** On a pod: the tunnel protocols it speaks natively (`http`: it terminates HBONE itself). */
+  tunnel: 'networking.istio.io/tunnel',
 } as const;
 export type Label = (typeof Label)[keyof typeof Label];
 
@@ -83,7 +85,7 @@ export const Annotation = {
   sidecarStatus: 'sidecar.istio.io/status',
   /** On a Service: `PreferClose` etc. (Istio's traffic distribution). */
   trafficDistribution: 'networking.istio.io/traffic-distribution',
-  /** On a pod: tunnel protocol hints. */
+  /** @deprecated A label upstream: use {@link Label.tunnel}. */
   tunnel: 'networking.istio.io/tunnel',
   /** Prometheus scrape conventions. */
   prometheusScrape: 'prometheus.io/scrape',

@@ -1,15 +1,16 @@
 /**
  * Ports, marks and names of ambient in-pod redirection (Istio 1.27; nftables names as in 1.28).
- * Facts from ambient-protocols §0 and §5.
+ * Facts from ambient-protocols §0 and §5. The ports are the mesh's (`@ambient-mesh/mesh-api`).
  */
+import { Port as MeshPort } from '@ambient-mesh/mesh-api';
 
-/** ztunnel's in-pod listeners. */
+/** ztunnel's in-pod listeners, under the names this package has always exported. */
 export const Port = {
-  outbound: 15001,
-  inboundPlaintext: 15006,
-  hbone: 15008,
-  dns: 15053,
-  dnsUpstream: 53,
+  outbound: MeshPort.ztunnelOutbound,
+  inboundPlaintext: MeshPort.ztunnelInboundPlaintext,
+  hbone: MeshPort.hbone,
+  dns: MeshPort.dns,
+  dnsUpstream: MeshPort.dnsUpstream,
 } as const;
 
 /** Packet and connection marks (all compared under {@link MARK_MASK}). */

@@ -2,6 +2,7 @@
  * AuthorizationPolicy → ztunnel `istio.security.Authorization`, as istiod 1.27's
  * `convertAuthorizationPolicy` does it, plus the status condition istiod writes for ztunnel.
  */
+import { Annotation, WellKnown } from '@ambient-mesh/mesh-api';
 import { parseCidr } from './ip-cidr.ts';
 import type {
   AuthorizationPolicy,
@@ -16,9 +17,9 @@ import type { security } from './wire.ts';
 import { WireAction, WireScope, emptyMatch } from './wire.ts';
 
 /** The namespace whose selector-less policies are mesh-wide. */
-export const DEFAULT_ROOT_NAMESPACE = 'istio-system';
+export const DEFAULT_ROOT_NAMESPACE = WellKnown.systemNamespace;
 /** An AuthorizationPolicy annotated `"true"` with this is evaluated nowhere and not sent to ztunnel. */
-export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
+export const DRY_RUN_ANNOTATION = Annotation.dryRun;
 
 export interface CompileOptions {
   /** Mesh root namespace (mesh config `rootNamespace`); defaults to `istio-system`. */

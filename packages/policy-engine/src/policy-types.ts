@@ -3,8 +3,17 @@
  * validation (see `validate-authorization-policy.ts`, `validate-peer-authentication.ts`).
  * Optional lists are omitted rather than empty.
  */
+import type {
+  AuthorizationAction as CrdAuthorizationAction,
+  AuthorizationPolicySpec as CrdAuthorizationPolicySpec,
+  MtlsMode as CrdMtlsMode,
+  PeerAuthenticationSpec,
+  PolicyOperation,
+  PolicyRule as CrdPolicyRule,
+  PolicySource,
+} from '@ambient-mesh/mesh-api';
 
-/** `metadata` fields the engine reads. */
+/** `metadata` fields the engine reads; validation requires a name and a namespace. */
 export interface ObjectMeta {
   name: string;
   namespace: string;
@@ -15,80 +24,44 @@ export interface ObjectMeta {
   generation?: number;
 }
 
-/** `istio.type.v1beta1.WorkloadSelector`. */
-export interface WorkloadSelector {
-  matchLabels?: Record<string, string>;
-}
-
-/** `istio.type.v1beta1.PolicyTargetReference`. */
-export interface PolicyTargetReference {
-  group?: string;
-  kind: string;
-  name: string;
-  namespace?: string;
-}
+/**
+ * The parts the CRD schema already guarantees are the generated CRD types of
+ * `@ambient-mesh/mesh-api` (the input shape): a validated policy uses them unchanged. The types
+ * below are the domain types: what validation adds to the CRD shape (a named, namespaced object
+ * with a spec; a `from` with its source, a `to` with its operation, a CUSTOM provider's name).
+ */
+export type {
+  MutualTls,
+  PeerAuthenticationSpec,
+  PolicyCondition,
+  PolicyOperation,
+  PolicySource,
+  PolicyTargetReference,
+  WorkloadSelector,
+} from '@ambient-mesh/mesh-api';
 
 export const AuthorizationAction = {
   ALLOW: 'ALLOW',
   DENY: 'DENY',
   AUDIT: 'AUDIT',
   CUSTOM: 'CUSTOM',
-} as const;
-export type AuthorizationAction = (typeof AuthorizationAction)[keyof typeof AuthorizationAction];
-
-/** `rules[].from[].source`. */
-export interface PolicySource {
-  principals?: string[];
-  notPrincipals?: string[];
-  requestPrincipals?: string[];
-  notRequestPrincipals?: string[];
-  namespaces?: string[];
-  notNamespaces?: string[];
-  serviceAccounts?: string[];
-  notServiceAccounts?: string[];
-  ipBlocks?: string[];
-  notIpBlocks?: string[];
-  remoteIpBlocks?: string[];
-  notRemoteIpBlocks?: string[];
-}
-
-/** `rules[].to[].operation`. */
-export interface PolicyOperation {
-  hosts?: string[];
-  notHosts?: string[];
-  ports?: string[];
-  notPorts?: string[];
-  methods?: string[];
-  notMethods?: string[];
-  paths?: string[];
-  notPaths?: string[];
-}
-
-/** `rules[].when[]`. */
-export interface PolicyCondition {
-  key: string;
-  values?: string[];
-  notValues?: string[];
-}
+} as const satisfies { [A in CrdAuthorizationAction]: A };
+export type AuthorizationAction = CrdAuthorizationAction;
 
 /** One `rules[]` entry: `from` (any), `to` (any) and `when` (all) must all match. */
-export interface PolicyRule {
+export interface PolicyRule extends Omit<CrdPolicyRule, 'from' | 'to'> {
   from?: { source: PolicySource }[];
   to?: { operation: PolicyOperation }[];
-  when?: PolicyCondition[];
 }
 
-export interface AuthorizationPolicySpec {
-  selector?: WorkloadSelector;
-  targetRef?: PolicyTargetReference;
-  targetRefs?: PolicyTargetReference[];
-  /** Defaults to ALLOW. */
-  action?: AuthorizationAction;
+/** A validated `spec`: rules whose `from`/`to` entries are complete, a CUSTOM provider named. */
+export interface AuthorizationPolicySpec extends Omit<CrdAuthorizationPolicySpec, 'provider' | 'rules'> {
   /** Only with CUSTOM: the extension provider. */
   provider?: { name: string };
   rules?: PolicyRule[];
 }
 
+/** A validated AuthorizationPolicy: named, namespaced, with a spec. */
 export interface AuthorizationPolicy {
   apiVersion?: string;
   kind?: string;
@@ -101,20 +74,10 @@ export const MtlsMode = {
   DISABLE: 'DISABLE',
   PERMISSIVE: 'PERMISSIVE',
   STRICT: 'STRICT',
-} as const;
-export type MtlsMode = (typeof MtlsMode)[keyof typeof MtlsMode];
+} as const satisfies { [M in CrdMtlsMode]: M };
+export type MtlsMode = CrdMtlsMode;
 
-export interface MutualTls {
-  mode?: MtlsMode;
-}
-
-export interface PeerAuthenticationSpec {
-  selector?: WorkloadSelector;
-  mtls?: MutualTls;
-  /** Keyed by port number (1-65535) as a decimal string. */
-  portLevelMtls?: Record<string, MutualTls>;
-}
-
+/** A validated PeerAuthentication: named, namespaced, with a spec (port keys are port numbers). */
 export interface PeerAuthentication {
   apiVersion?: string;
   kind?: string;

@@ -4,8 +4,8 @@
  */
 import { PolicyValidationError } from './errors.ts';
 import { parseCidr } from './ip-cidr.ts';
+import { AuthorizationAction } from './policy-types.ts';
 import type {
-  AuthorizationAction,
   AuthorizationPolicy,
   AuthorizationPolicySpec,
   PolicyCondition,
@@ -27,7 +27,7 @@ import {
   readSelector,
 } from './validation-support.ts';
 
-const ACTIONS: readonly string[] = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
+const ACTIONS: readonly string[] = Object.values(AuthorizationAction);
 const MAX_TARGET_REFS = 16;
 
 /** `when` keys with a fixed name. */
@@ -296,7 +296,8 @@ function readTargetRef(ref: unknown, at: string, policyNamespace: string | undef
 }
 
 /**
- * Validates unknown input as an AuthorizationPolicy and returns the typed policy, or every error
+ * Validates unknown input (typically `@ambient-mesh/mesh-api`'s `AuthorizationPolicy`, the CRD shape, as
+ * read from the API server) as an AuthorizationPolicy and returns the typed policy, or every error
  * with its field path (`spec.rules[0].from[1].source.principals[2]: ...`). Never throws.
  */
 export function validateAuthorizationPolicy(input: unknown): ValidationResult<AuthorizationPolicy> {

@@ -3,11 +3,12 @@
  * reported with its field path; nothing throws.
  */
 import { PolicyValidationError } from './errors.ts';
-import type { MtlsMode, MutualTls, PeerAuthentication, PeerAuthenticationSpec } from './policy-types.ts';
+import { MtlsMode } from './policy-types.ts';
+import type { MutualTls, PeerAuthentication, PeerAuthenticationSpec } from './policy-types.ts';
 import type { ValidationResult } from './validation-support.ts';
 import { Issues, checkTypeMeta, isRecord, join, readMetadata, readSelector } from './validation-support.ts';
 
-const MODES: readonly string[] = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'];
+const MODES: readonly string[] = Object.values(MtlsMode);
 
 function readMtls(v: unknown, at: string, issues: Issues): MutualTls | undefined {
   if (v === undefined || v === null) return undefined;
@@ -35,7 +36,8 @@ function isPortKey(key: string): boolean {
 }
 
 /**
- * Validates unknown input as a PeerAuthentication and returns the typed policy, or every error
+ * Validates unknown input (typically `@ambient-mesh/mesh-api`'s `PeerAuthentication`, the CRD shape, as
+ * read from the API server) as a PeerAuthentication and returns the typed policy, or every error
  * with its field path. Never throws.
  */
 export function validatePeerAuthentication(input: unknown): ValidationResult<PeerAuthentication> {

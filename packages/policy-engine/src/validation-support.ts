@@ -1,6 +1,7 @@
 /**
  * Field-path bookkeeping shared by the validators: every problem is collected, none throws.
  */
+import { CrdResource } from '@ambient-mesh/mesh-api';
 import type { FieldError } from './errors.ts';
 import type { ObjectMeta, WorkloadSelector } from './policy-types.ts';
 
@@ -157,7 +158,12 @@ export function readMetadata(root: Record<string, unknown>, issues: Issues): Obj
   }
   const annotations = issues.stringMap(meta, 'annotations', 'metadata');
   const labels = issues.stringMap(meta, 'labels', 'metadata');
-  const creationTimestamp = issues.string(meta, 'creationTimestamp', 'metadata');
+  // client-node deserializes timestamps into Dates (V1ObjectMeta); raw JSON has RFC 3339 strings.
+  const rawTimestamp = meta['creationTimestamp'];
+  const creationTimestamp =
+    rawTimestamp instanceof Date && !Number.isNaN(rawTimestamp.getTime())
+      ? rawTimestamp.toISOString()
+      : issues.string(meta, 'creationTimestamp', 'metadata');
   if (creationTimestamp !== undefined && Number.isNaN(Date.parse(creationTimestamp))) {
     issues.add('metadata.creationTimestamp', 'must be an RFC 3339 timestamp');
   }
@@ -188,15 +194,17 @@ export function readSelector(
   return matchLabels === undefined ? {} : { matchLabels };
 }
 
-/** Checks `apiVersion` and `kind` when present. */
-export function checkTypeMeta(root: Record<string, unknown>, kind: string, issues: Issues): void {
+/** Checks `apiVersion` (a version the CRD serves) and `kind` when present. */
+export function checkTypeMeta(
+  root: Record<string, unknown>,
+  kind: 'AuthorizationPolicy' | 'PeerAuthentication',
+  issues: Issues,
+): void {
+  const { group, version, versions } = CrdResource[kind];
   const apiVersion = root['apiVersion'];
-  if (
-    apiVersion !== undefined &&
-    apiVersion !== 'security.istio.io/v1' &&
-    apiVersion !== 'security.istio.io/v1beta1'
-  ) {
-    issues.add('apiVersion', 'must be security.istio.io/v1 (or v1beta1)');
+  if (apiVersion !== undefined && !versions.some(v => apiVersion === `${group}/${v}`)) {
+    const others = versions.filter(v => v !== version).join(', ');
+    issues.add('apiVersion', `must be ${group}/${version} (or ${others})`);
   }
   if (root['kind'] !== undefined && root['kind'] !== kind) issues.add('kind', `must be ${kind}`);
 }

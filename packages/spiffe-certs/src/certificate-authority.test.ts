@@ -35,7 +35,7 @@ async function tempDir(): Promise<string> {
 const alice = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/alice');
 
 describe('CertificateAuthority.sign', () => {
-  it('issues a leaf that openssl verifies through the intermediate, with the extensions of §2.3', async () => {
+  it('issues a leaf that openssl verifies through the intermediate, with the extensions of docs/protocols.md#certificates', async () => {
     const ca = await createTestCa({ intermediate: true });
     // The CSR asks for another identity; the CA must ignore it.
     const csr = await createWorkloadCsr(SpiffeId.parse('spiffe://cluster.local/ns/kube-system/sa/admin'));

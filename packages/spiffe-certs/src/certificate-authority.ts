@@ -16,19 +16,12 @@ import {
   signLeaf,
   signServingLeaf,
   wholeSeconds,
-  type CaKeyAlgorithm,
   type Signer,
 } from './certificate-signer.ts';
+import type { CaKeyAlgorithm } from './ca-key-algorithm.ts';
+import { registerSigner, signerOf } from './signer-registry.ts';
 
-/** Key material per CA, kept out of the public surface; the `testing` entry reads it. */
-const SIGNERS = new WeakMap<CertificateAuthority, Signer>();
-
-/** Internal (not exported from the package index): the signer behind a CA. */
-export function signerOf(ca: CertificateAuthority): Signer {
-  return SIGNERS.get(ca)!;
-}
-
-/** Istio's defaults for workload certificates and the self-signed root (§2.3). */
+/** Istio's defaults for workload certificates and the self-signed root (docs/protocols.md#certificates). */
 export const CA_DEFAULTS = {
   /** `DEFAULT_WORKLOAD_CERT_TTL`: used when a request asks for 0 or less. */
   workloadCertTtlSeconds: 24 * 60 * 60,
@@ -174,7 +167,7 @@ export class CertificateAuthority {
     options: CaOptions,
     exportable?: CacertsData,
   ) {
-    SIGNERS.set(this, signer);
+    registerSigner(this, signer);
     this.#exportable = exportable;
     this.signingCertificate = signer.nodeCert;
     this.trustBundle = options.additionalRoots === undefined ? bundle : bundle.merge(options.additionalRoots);
@@ -288,7 +281,7 @@ export class CertificateAuthority {
     const notBefore = wholeSeconds(now - CA_DEFAULTS.backdateSeconds * 1000);
     // Never outlive the signing certificate: such a leaf could not be verified anyway.
     const notAfter = wholeSeconds(Math.min(now + ttlSeconds * 1000, signerNotAfter));
-    const leaf = await signLeaf(SIGNERS.get(this)!, {
+    const leaf = await signLeaf(signerOf(this), {
       uri: identity.uri,
       publicKey: csr.publicKey,
       notBefore,
@@ -349,7 +342,7 @@ export class CertificateAuthority {
     const signerNotAfter = new Date(this.signingCertificate.validTo).getTime();
     const notBefore = wholeSeconds(now - CA_DEFAULTS.backdateSeconds * 1000);
     const notAfter = wholeSeconds(Math.min(now + request.ttlSeconds * 1000, signerNotAfter));
-    const { cert, privateKeyPem } = await signServingLeaf(SIGNERS.get(this)!, {
+    const { cert, privateKeyPem } = await signServingLeaf(signerOf(this), {
       dnsNames,
       ipAddresses,
       notBefore,

@@ -16,7 +16,7 @@ import type { WorkloadCertificate } from './workload-certificate.ts';
  */
 export type CertificateFetcher = (identity: SpiffeId, signal: AbortSignal) => Promise<WorkloadCertificate>;
 
-/** Exponential backoff of failed fetches, per identity (ztunnel's values, §2.4). */
+/** Exponential backoff of failed fetches, per identity (ztunnel's values, docs/protocols.md#certificate-rotation). */
 export interface BackoffOptions {
   readonly initialMs: number;
   readonly maxMs: number;

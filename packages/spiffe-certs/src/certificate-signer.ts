@@ -8,11 +8,8 @@ import {
 } from 'node:crypto';
 import { CaConfigError } from './errors.ts';
 import { derToPem } from './pem.ts';
+import type { CaKeyAlgorithm } from './ca-key-algorithm.ts';
 import { webcrypto, x509 } from './x509-provider.ts';
-
-/** The key algorithms a CA can sign with. */
-export const CA_KEY_ALGORITHMS = ['rsa-2048', 'ecdsa-p256'] as const;
-export type CaKeyAlgorithm = (typeof CA_KEY_ALGORITHMS)[number];
 
 /** WebCrypto parameters for generating, importing and signing with each supported CA key. */
 interface AlgorithmParams {
@@ -223,13 +220,13 @@ function paramsForKey(key: KeyObject): AlgorithmParams {
 export interface LeafParams {
   /** The SAN URI, written byte for byte (tests use this to mint malformed SANs). */
   readonly uri: string;
-  readonly publicKey: x509.PublicKey | WebCrypto.CryptoKey;
+  readonly publicKey: x509.PublicKey | WebCrypto.CryptoKey | KeyObject;
   readonly notBefore: Date;
   readonly notAfter: Date;
 }
 
 /**
- * Signs a workload leaf as istiod does (§2.3): empty subject, critical SAN with one URI,
+ * Signs a workload leaf as istiod does (docs/protocols.md#certificates): empty subject, critical SAN with one URI,
  * KeyUsage digitalSignature|keyEncipherment (critical), ExtKeyUsage serverAuth+clientAuth,
  * BasicConstraints CA=false (critical), AuthorityKeyIdentifier of the issuer.
  */
@@ -242,9 +239,13 @@ export async function signLeaf(signer: Signer, leaf: LeafParams): Promise<X509Ce
  * critical SAN, KeyUsage digitalSignature|keyEncipherment (critical), ExtKeyUsage
  * serverAuth+clientAuth, BasicConstraints CA=false (critical), AuthorityKeyIdentifier of the issuer.
  */
+function isKeyObject(key: x509.PublicKey | WebCrypto.CryptoKey | KeyObject): key is KeyObject {
+  return 'asymmetricKeyType' in key;
+}
+
 async function issueLeaf(
   signer: Signer,
-  publicKey: x509.PublicKey | WebCrypto.CryptoKey,
+  publicKey: x509.PublicKey | WebCrypto.CryptoKey | KeyObject,
   notBefore: Date,
   notAfter: Date,
   sans: x509.JsonGeneralNames,
@@ -255,7 +256,9 @@ async function issueLeaf(
     issuer: signer.cert.subjectName,
     notBefore,
     notAfter,
-    publicKey,
+    publicKey: isKeyObject(publicKey)
+      ? new x509.PublicKey(publicKey.export({ type: 'spki', format: 'der' }))
+      : publicKey,
     signingKey: signer.key,
     signingAlgorithm: signer.signingAlgorithm,
     extensions: [

@@ -1,10 +1,11 @@
-import type { webcrypto as WebCrypto } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import type { KeyObject, webcrypto as WebCrypto } from 'node:crypto';
 import { InvalidCsrError } from './errors.ts';
 import { derToPem } from './pem.ts';
 import type { SpiffeId } from './spiffe-id.ts';
 import { webcrypto, x509 } from './x509-provider.ts';
 
-/** ECDSA P-256 with SHA-256: the key and signature algorithm of a ztunnel workload CSR (§2.3). */
+/** ECDSA P-256 with SHA-256: the key and signature algorithm of a ztunnel workload CSR (docs/protocols.md#certificates). */
 export const WORKLOAD_KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 export interface WorkloadKeyPair {
@@ -47,7 +48,8 @@ export async function createWorkloadCsr(identity: SpiffeId, keyPair?: WorkloadKe
 }
 
 export interface ParsedCsr {
-  readonly publicKey: x509.PublicKey;
+  /** The requester's public key (its SubjectPublicKeyInfo), as node:crypto's KeyObject. */
+  readonly publicKey: KeyObject;
   /** URI SANs the requester asked for. Informational only: a CA never copies them. */
   readonly requestedUris: readonly string[];
 }
@@ -83,5 +85,11 @@ export async function parseWorkloadCsr(csrPem: string): Promise<ParsedCsr> {
       : new x509.SubjectAlternativeNameExtension(sanExtension.rawData).names.items
           .filter(n => n.type === 'url')
           .map(n => n.value);
-  return { publicKey: csr.publicKey, requestedUris };
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+  } catch (err) {
+    throw new InvalidCsrError('cannot read the request public key', err);
+  }
+  return { publicKey, requestedUris };
 }

@@ -25,8 +25,8 @@ export type {
   ServingCertificateRequest,
   ServingCertificate,
 } from './certificate-authority.ts';
-export { CA_KEY_ALGORITHMS } from './certificate-signer.ts';
-export type { CaKeyAlgorithm } from './certificate-signer.ts';
+export { CA_KEY_ALGORITHMS } from './ca-key-algorithm.ts';
+export type { CaKeyAlgorithm } from './ca-key-algorithm.ts';
 
 // Certificates, bundles and verification
 export { splitPemCertificates, parseCertificates, derToPem } from './pem.ts';

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The chained CNI plugin executable: the container runtime runs it with CNI_* variables and the
-// network configuration on stdin; it prints a result or a CNI error object on stdout.
+// The chained CNI plugin executable: the container runtime runs it with CNI_* variables (read by
+// `loadPluginEnvironment` in config.ts) and the network configuration on stdin; it prints a result
+// or a CNI error object on stdout.
 import { request } from 'node:http';
+import { loadPluginEnvironment } from '../config.ts';
 import { runPlugin } from './cni-plugin.ts';
 import type { AgentReply } from './cni-plugin.ts';
 
@@ -40,7 +42,7 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const output = await runPlugin({ env: process.env, stdin: await readStdin(), post });
+const output = await runPlugin({ env: loadPluginEnvironment(), stdin: await readStdin(), post });
 if (output.stderr !== '') process.stderr.write(output.stderr);
 process.stdout.write(output.stdout, () => {
   process.exitCode = output.exitCode;

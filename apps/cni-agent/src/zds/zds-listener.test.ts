@@ -5,7 +5,7 @@ import { SeqpacketSocket, closeFd, netnsInode, openNetns } from '@ambient-mesh/n
 import type { SeqpacketMessage } from '@ambient-mesh/netns';
 import { WorkloadRequestCodec, WorkloadResponseCodec, ZdsHelloCodec, zds } from '@ambient-mesh/xds-types';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { listenZds } from './zds-listener.ts';
 import { ZdsServer } from './zds-server.ts';
 import type { ZdsWorkload } from './zds-server.ts';

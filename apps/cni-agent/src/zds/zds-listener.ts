@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { errorMessage } from '@ambient-mesh/errors';
 import { SeqpacketServer } from '@ambient-mesh/netns';
 import type { SeqpacketSocket } from '@ambient-mesh/netns';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import { ZDS_MAX_MESSAGE } from './zds-server.ts';
 import type { ZdsServer } from './zds-server.ts';
 

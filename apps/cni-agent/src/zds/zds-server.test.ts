@@ -1,6 +1,6 @@
 import { WorkloadRequestCodec, WorkloadResponseCodec, ZdsHelloCodec, zds } from '@ambient-mesh/xds-types';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { silentLogger } from '../logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { ZDS_MAX_MESSAGE, ZdsServer } from './zds-server.ts';
 import type { WorkloadSource, ZdsConnectionHandle, ZdsPeer, ZdsWorkload } from './zds-server.ts';
 

@@ -21,9 +21,9 @@ import { EventEmitter } from 'node:events';
 import { errorMessage } from '@ambient-mesh/errors';
 import { WorkloadRequestCodec, WorkloadResponseCodec, ZdsHelloCodec, zds } from '@ambient-mesh/xds-types';
 import { ZdsMessageTooLargeError, ZdsProtocolError, ZdsTimeoutError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
-import { systemTimers } from '../timers.ts';
-import type { TimerHandle, Timers } from '../timers.ts';
+import type { Logger } from '@ambient-mesh/runtime';
+import { systemTimers } from '@ambient-mesh/runtime';
+import type { TimerHandle, Timers } from '@ambient-mesh/runtime';
 
 /** Both sides read into a 1024-byte buffer: every message must stay below 1 KiB. */
 export const ZDS_MAX_MESSAGE = 1024;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { createWorkloadCsr, SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { createTestPluggedCerts } from '@ambient-mesh/spiffe-certs/testing';
-import { silentLogger } from '../logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { CA_SECRET_NAME, CaSources, loadMeshCa, type SecretStore } from './ca-bootstrap.ts';
 import { RootCertPublisher, type ConfigMapStore } from './root-cert-publisher.ts';
 

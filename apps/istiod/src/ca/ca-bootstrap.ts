@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { errorMessage } from '@ambient-mesh/errors';
 import { CACERTS_FILES, CertificateAuthority, type CaKeyAlgorithm } from '@ambient-mesh/spiffe-certs';
 import { CaMaterialError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 
 export const CA_SECRET_NAME = 'istio-ca-secret';
 export const CACERTS_SECRET_NAME = 'cacerts';

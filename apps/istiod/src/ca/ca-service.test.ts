@@ -5,7 +5,7 @@ import { createWorkloadCsr, SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { toStruct, type ca } from '@ambient-mesh/xds-types';
 import type { TokenReviewer, TokenReviewStatus } from '../auth/token-review.ts';
-import { silentLogger } from '../logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { createMetrics } from '../metrics.ts';
 import { makePod } from '../testing/fixtures.ts';
 import { CaService, type PodLookup } from './ca-service.ts';

@@ -20,7 +20,7 @@ import { authenticateBearer } from '../auth/token-review.ts';
 import type { ServiceAccountRef } from '../config.ts';
 import { AuthenticationError, CertificateRequestError, CertificateTtlError } from '../errors.ts';
 import type { Pod } from '../kube/objects.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { IstiodMetrics } from '../metrics.ts';
 
 export const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';

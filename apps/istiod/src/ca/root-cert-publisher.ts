@@ -3,7 +3,7 @@
  * (key `root-cert.pem`), which ztunnel and workloads mount to trust istiod.
  */
 import { errorMessage } from '@ambient-mesh/errors';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 
 export const ROOT_CERT_CONFIGMAP = 'istio-ca-root-cert';
 export const ROOT_CERT_KEY = 'root-cert.pem';

@@ -1,14 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import {
   authorizationPolicyExamples,
+  gatewayClassExamples,
   gatewayExamples,
+  invalidGatewayClasses,
   invalidGateways,
   invalidAuthorizationPolicies,
   invalidPeerAuthentications,
+  invalidRequestAuthentications,
+  invalidServiceEntries,
+  invalidWorkloadEntries,
   peerAuthenticationExamples,
+  requestAuthenticationExamples,
+  serviceEntryExamples,
+  workloadEntryExamples,
 } from './crd-examples.ts';
 
 interface Crd {
@@ -50,28 +58,74 @@ function validators(crd: Crd): Map<string, ValidateFunction> {
   );
 }
 
-const cases = [
+/** Served versions, as upstream serves them: Istio's networking kinds also as v1alpha3. */
+const V1_V1BETA1 = ['v1', 'v1beta1'];
+const V1_V1ALPHA3_V1BETA1 = ['v1', 'v1alpha3', 'v1beta1'];
+
+const cases: {
+  file: string;
+  kind: string;
+  versions: readonly string[];
+  valid: readonly object[];
+  invalid: readonly object[];
+}[] = [
   {
     file: 'security.istio.io_authorizationpolicies.yaml',
     kind: 'AuthorizationPolicy',
+    versions: V1_V1BETA1,
     valid: authorizationPolicyExamples,
     invalid: invalidAuthorizationPolicies,
   },
   {
     file: 'security.istio.io_peerauthentications.yaml',
     kind: 'PeerAuthentication',
+    versions: V1_V1BETA1,
     valid: peerAuthenticationExamples,
     invalid: invalidPeerAuthentications,
   },
   {
+    file: 'security.istio.io_requestauthentications.yaml',
+    kind: 'RequestAuthentication',
+    versions: V1_V1BETA1,
+    valid: requestAuthenticationExamples,
+    invalid: invalidRequestAuthentications,
+  },
+  {
+    file: 'networking.istio.io_serviceentries.yaml',
+    kind: 'ServiceEntry',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: serviceEntryExamples,
+    invalid: invalidServiceEntries,
+  },
+  {
+    file: 'networking.istio.io_workloadentries.yaml',
+    kind: 'WorkloadEntry',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: workloadEntryExamples,
+    invalid: invalidWorkloadEntries,
+  },
+  {
     file: 'gateway.networking.k8s.io_gateways.yaml',
     kind: 'Gateway',
+    versions: V1_V1BETA1,
     valid: gatewayExamples,
     invalid: invalidGateways,
+  },
+  {
+    file: 'gateway.networking.k8s.io_gatewayclasses.yaml',
+    kind: 'GatewayClass',
+    versions: V1_V1BETA1,
+    valid: gatewayClassExamples,
+    invalid: invalidGatewayClasses,
   },
 ];
 
 describe('our CRDs', () => {
+  it('are each checked below against examples', async () => {
+    const files = (await readdir(CRD_DIR)).filter(f => f.endsWith('.yaml')).sort();
+    expect(cases.map(c => c.file).sort()).toEqual(files);
+  });
+
   it('carry the api-approved.kubernetes.io annotation the apiserver requires for *.k8s.io groups', async () => {
     for (const file of [
       'gateway.networking.k8s.io_gateways.yaml',
@@ -84,15 +138,14 @@ describe('our CRDs', () => {
   });
 
   it.each(cases)(
-    '$kind: serves v1 (storage) and v1beta1 with a status subresource',
-    async ({ file, kind }) => {
+    '$kind: serves v1 (storage) and its older versions with a status subresource',
+    async ({ file, kind, versions }) => {
       const crd = await loadCrd(file);
       expect(file.startsWith(`${crd.spec.group}_`)).toBe(true);
       expect(crd.spec.names.kind).toBe(kind);
-      expect(crd.spec.versions.map(v => [v.name, v.served, v.storage])).toEqual([
-        ['v1', true, true],
-        ['v1beta1', true, false],
-      ]);
+      expect(crd.spec.versions.map(v => [v.name, v.served, v.storage])).toEqual(
+        versions.map(v => [v, true, v === 'v1']),
+      );
     },
   );
 

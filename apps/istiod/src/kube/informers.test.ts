@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { createLogger, silentLogger } from '../logger.ts';
+import { createLogger, silentLogger } from '@ambient-mesh/runtime';
 import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';
 import { KubeWatcher, type InformerFactory } from './informers.ts';
 import type { KubeObject } from './objects.ts';

@@ -21,7 +21,7 @@ import {
   type KubernetesObject,
   type ObjectCache,
 } from '@kubernetes/client-node';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { Timers } from '../xds/push-queue.ts';
 import { systemTimers } from '../xds/push-queue.ts';
 import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';

@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { IstiodDeps } from '../istiod.ts';
+import type { IstiodDeps } from '../app.ts';
 import { istiodWatchedKinds, kubeInformerFactory } from './informers.ts';
 import { kubeConfigMapStore, kubeSecretStore, kubeStatusPatcher, kubeTokenReviewer } from './kube-api.ts';
 

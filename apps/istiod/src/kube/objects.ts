@@ -97,32 +97,19 @@ export interface Service extends KubeObject {
 export type Namespace = KubeObject;
 export type Node = KubeObject;
 
-export interface Gateway extends KubeObject {
-  readonly spec?: {
-    readonly gatewayClassName?: string;
-    readonly listeners?: readonly {
-      readonly name?: string;
-      readonly port?: number;
-      readonly protocol?: string;
-      readonly allowedRoutes?: {
-        readonly namespaces?: { readonly from?: string; readonly selector?: LabelSelector };
-      };
-    }[];
-  };
-  readonly status?: {
-    readonly addresses?: readonly { readonly type?: string; readonly value: string }[];
-  };
-}
-
-/** `security.istio.io/v1` AuthorizationPolicy (the spec is validated by the policy layer). */
-export interface AuthorizationPolicy extends KubeObject {
-  readonly spec?: Readonly<Record<string, unknown>>;
-}
-
-/** `security.istio.io/v1` PeerAuthentication. */
-export interface PeerAuthentication extends KubeObject {
-  readonly spec?: Readonly<Record<string, unknown>>;
-}
+/**
+ * Istio's and Gateway API's kinds, generated from our CRDs (`deploy/crds/`) by
+ * `@ambient-mesh/mesh-api`: the shape the API server stores. The policy layer validates the
+ * policies into `@ambient-mesh/policy-engine` types.
+ */
+export type {
+  AuthorizationPolicy,
+  Gateway,
+  PeerAuthentication,
+  RequestAuthentication,
+  ServiceEntry,
+  WorkloadEntry,
+} from '@ambient-mesh/mesh-api';
 
 /** `namespace/name` of an object (cluster-scoped objects have just the name). */
 export function objectKey(obj: KubeObject): string {

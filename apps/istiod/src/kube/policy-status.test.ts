@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { silentLogger } from '../logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { makeAuthorizationPolicy } from '../testing/fixtures.ts';
 import { compileAuthorizationPolicyObject } from '../wds/policies.ts';
 import type { Timers } from '../xds/push-queue.ts';

@@ -9,7 +9,7 @@
  */
 import { errorMessage } from '@ambient-mesh/errors';
 import type { AuthorizationPolicy } from './objects.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { CompiledPolicy } from '../wds/policies.ts';
 import { systemTimers, type Timers } from '../xds/push-queue.ts';
 

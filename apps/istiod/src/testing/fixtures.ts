@@ -83,7 +83,7 @@ export function makeAuthorizationPolicy(
   return {
     apiVersion: 'security.istio.io/v1',
     kind: 'AuthorizationPolicy',
-    metadata: { name, namespace, annotations, creationTimestamp: '2026-01-01T00:00:00Z' },
+    metadata: { name, namespace, annotations, creationTimestamp: new Date('2026-01-01T00:00:00Z') },
     spec,
   };
 }
@@ -96,7 +96,7 @@ export function makePeerAuthentication(
   return {
     apiVersion: 'security.istio.io/v1',
     kind: 'PeerAuthentication',
-    metadata: { name, namespace, creationTimestamp: '2026-01-01T00:00:00Z' },
+    metadata: { name, namespace, creationTimestamp: new Date('2026-01-01T00:00:00Z') },
     spec,
   };
 }

@@ -3,6 +3,7 @@
  * (every problem with its field path), compilation to ztunnel `Authorization`, and selection of
  * the selector-scoped policies a workload lists (wire reference §8.1, §8.4).
  */
+import { CrdResource } from '@ambient-mesh/mesh-api';
 import type { security } from '@ambient-mesh/xds-types';
 import {
   compileAuthorizationPolicy,
@@ -41,7 +42,10 @@ export interface CompiledPolicy {
 export type PolicyCompiler = (policy: AuthorizationPolicy, rootNamespace: string) => CompiledPolicy;
 
 /** Keeps only what the policy engine validates: informers add server fields it does not know. */
-function policyInput(obj: KubeObject & { readonly spec?: unknown }, kind: string): Record<string, unknown> {
+function policyInput(
+  obj: KubeObject & { readonly spec?: unknown },
+  kind: typeof CrdResource.AuthorizationPolicy.kind | typeof CrdResource.PeerAuthentication.kind,
+): Record<string, unknown> {
   const m = obj.metadata ?? {};
   const ts = m.creationTimestamp;
   const metadata: Record<string, unknown> = { name: m.name, namespace: m.namespace };
@@ -49,7 +53,8 @@ function policyInput(obj: KubeObject & { readonly spec?: unknown }, kind: string
   if (m.annotations !== undefined) metadata.annotations = m.annotations;
   if (ts !== undefined) metadata.creationTimestamp = ts instanceof Date ? ts.toISOString() : ts;
   if (m.generation !== undefined) metadata.generation = m.generation;
-  return { apiVersion: 'security.istio.io/v1', kind, metadata, spec: obj.spec ?? {} };
+  const { group, version } = CrdResource[kind];
+  return { apiVersion: `${group}/${version}`, kind, metadata, spec: obj.spec ?? {} };
 }
 
 /** Validates and compiles an AuthorizationPolicy with the policy engine. Never throws. */

@@ -4,6 +4,7 @@
  */
 import type { Service as KubeService } from '../kube/objects.ts';
 import { ipToBytes } from './ip.ts';
+import { Annotation } from '@ambient-mesh/mesh-api';
 import { workload as wire } from '@ambient-mesh/xds-types';
 
 const {
@@ -18,7 +19,7 @@ type NetworkAddress = wire.NetworkAddressInit;
 type Port = wire.PortInit;
 type Service = wire.ServiceInit;
 
-export const TRAFFIC_DISTRIBUTION_ANNOTATION = 'networking.istio.io/traffic-distribution';
+export const TRAFFIC_DISTRIBUTION_ANNOTATION = Annotation.trafficDistribution;
 
 export interface ServiceInputs {
   readonly domain: string;

@@ -9,17 +9,19 @@
 import type { Gateway, KubeObject } from '../kube/objects.ts';
 import { selectorMatches } from '../kube/objects.ts';
 import { ipToBytes } from './ip.ts';
+import { GATEWAY_MANAGED_BY_MESH, GatewayClassName, Label, Port, WaypointFor } from '@ambient-mesh/mesh-api';
 import type { workload } from '@ambient-mesh/xds-types';
 
-export const WAYPOINT_CLASS = 'istio-waypoint';
-export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
-export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
-export const WAYPOINT_FOR_LABEL = 'istio.io/waypoint-for';
-export const MANAGED_LABEL = 'gateway.istio.io/managed';
-const SELF_MANAGED = new Set(['istio.io-mesh-controller', 'istio.io-eastwest-controller']);
-const DEFAULT_HBONE_PORT = 15008;
+export const WAYPOINT_CLASS = GatewayClassName.waypoint;
+export const USE_WAYPOINT_LABEL = Label.useWaypoint;
+export const USE_WAYPOINT_NAMESPACE_LABEL = Label.useWaypointNamespace;
+export const WAYPOINT_FOR_LABEL = Label.waypointFor;
+export const MANAGED_LABEL = Label.gatewayManaged;
+/** Gateways istiod's own controllers deploy (waypoints, east-west gateways) never bind to a waypoint. */
+const SELF_MANAGED = new Set<string>([GATEWAY_MANAGED_BY_MESH, 'istio.io-eastwest-controller']);
+const DEFAULT_HBONE_PORT = Port.hbone;
 
-export type WaypointBindingKind = 'service' | 'workload';
+export type WaypointBindingKind = typeof WaypointFor.service | typeof WaypointFor.workload;
 
 /** `namespace/name` of the waypoint the object asks for, or undefined for none. */
 export interface WaypointRef {
@@ -39,7 +41,7 @@ export function waypointRefFor(
   const own = labels[USE_WAYPOINT_LABEL];
   const source = own !== undefined ? labels : (namespaceObj?.metadata?.labels ?? {});
   const name = source[USE_WAYPOINT_LABEL];
-  if (name === undefined || name === '' || name === 'none') return undefined;
+  if (name === undefined || name === '' || name === WaypointFor.none) return undefined;
   const wpNs = source[USE_WAYPOINT_NAMESPACE_LABEL];
   return { namespace: wpNs === undefined || wpNs === '' ? ns : wpNs, name };
 }
@@ -59,10 +61,10 @@ export function resolveWaypoint(
   const ref = waypointRefFor(obj, lookup.namespace(objNs));
   if (ref === undefined) return undefined;
   const gw = lookup.gateway(ref.namespace, ref.name);
-  if (gw?.spec?.gatewayClassName !== WAYPOINT_CLASS) return undefined;
-  const waypointFor = gw.metadata?.labels?.[WAYPOINT_FOR_LABEL] ?? 'service';
-  if (waypointFor !== 'all' && waypointFor !== kind) return undefined;
-  const listener = gw.spec.listeners?.find(l => l.protocol === 'HBONE');
+  if (gw?.spec.gatewayClassName !== WAYPOINT_CLASS) return undefined;
+  const waypointFor = gw.metadata?.labels?.[WAYPOINT_FOR_LABEL] ?? WaypointFor.service;
+  if (waypointFor !== WaypointFor.all && waypointFor !== kind) return undefined;
+  const listener = gw.spec.listeners.find(l => l.protocol === 'HBONE');
   if (!namespaceAllowed(listener?.allowedRoutes?.namespaces, ref.namespace, objNs, lookup)) return undefined;
   const hboneMtlsPort = listener?.port ?? DEFAULT_HBONE_PORT;
   const addresses = gw.status?.addresses ?? [];

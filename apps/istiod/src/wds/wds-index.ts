@@ -28,6 +28,7 @@ import type {
   Service as KubeService,
 } from '../kube/objects.ts';
 import { mapSelectorMatches, objectKey } from '../kube/objects.ts';
+import { CrdResource, TypeUrl } from '@ambient-mesh/mesh-api';
 import type { security, workload as wire } from '@ambient-mesh/xds-types';
 import type { PeerAuthentication as ValidPeerAuthentication } from '@ambient-mesh/policy-engine';
 import type { CompiledPolicy, PolicyCompiler, PolicyIssue } from './policies.ts';
@@ -43,8 +44,8 @@ import { resolveWaypoint, waypointRefFor, type WaypointLookup } from './waypoint
 import { buildPodWorkload, podUid } from './workload.ts';
 
 export const TypeUrls = {
-  ADDRESS: 'type.googleapis.com/istio.workload.Address',
-  AUTHORIZATION: 'type.googleapis.com/istio.security.Authorization',
+  ADDRESS: TypeUrl.address,
+  AUTHORIZATION: TypeUrl.authorization,
 } as const;
 export type WdsTypeUrl = (typeof TypeUrls)[keyof typeof TypeUrls];
 
@@ -53,9 +54,9 @@ export const ObjectKinds = {
   SERVICE: 'Service',
   NAMESPACE: 'Namespace',
   NODE: 'Node',
-  AUTHORIZATION_POLICY: 'AuthorizationPolicy',
-  PEER_AUTHENTICATION: 'PeerAuthentication',
-  GATEWAY: 'Gateway',
+  AUTHORIZATION_POLICY: CrdResource.AuthorizationPolicy.kind,
+  PEER_AUTHENTICATION: CrdResource.PeerAuthentication.kind,
+  GATEWAY: CrdResource.Gateway.kind,
 } as const;
 export type ObjectKind = (typeof ObjectKinds)[keyof typeof ObjectKinds];
 
@@ -213,14 +214,16 @@ export class WdsIndex {
       case 'Node':
         this.#onNode(key, obj, deleted);
         break;
+      // The informer's kind says what a custom resource is (the API server validated it against
+      // its CRD); the policy engine validates policy specs further.
       case 'AuthorizationPolicy':
-        this.#onPolicy(key, obj, deleted);
+        this.#onPolicy(key, obj as AuthorizationPolicy, deleted);
         break;
       case 'PeerAuthentication':
-        this.#onPeerAuth(key, obj, deleted);
+        this.#onPeerAuth(key, obj as PeerAuthentication, deleted);
         break;
       case 'Gateway':
-        this.#onGateway(key, obj, deleted);
+        this.#onGateway(key, obj as Gateway, deleted);
         break;
     }
     const changes: ChangeSet = {

@@ -7,6 +7,7 @@ import type { Node, Pod, Service } from '../kube/objects.ts';
 import { mapSelectorMatches } from '../kube/objects.ts';
 import { ipToBytes } from './ip.ts';
 import { serviceResourceName } from './service.ts';
+import { Annotation, Label, REDIRECTION_ENABLED, WellKnown } from '@ambient-mesh/mesh-api';
 import { workload as wire } from '@ambient-mesh/xds-types';
 
 const { NetworkMode, TunnelProtocol, WorkloadStatus, WorkloadType } = wire;
@@ -15,9 +16,9 @@ type Locality = wire.LocalityInit;
 type Port = wire.PortInit;
 type Workload = wire.WorkloadInit;
 
-export const REDIRECTION_ANNOTATION = 'ambient.istio.io/redirection';
-export const TUNNEL_LABEL = 'networking.istio.io/tunnel';
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export const REDIRECTION_ANNOTATION = Annotation.redirection;
+export const TUNNEL_LABEL = Label.tunnel;
+export const DEFAULT_TRUST_DOMAIN = WellKnown.trustDomain;
 
 export interface WorkloadInputs {
   readonly clusterId: string;
@@ -57,7 +58,7 @@ export function buildPodWorkload(pod: Pod, inputs: WorkloadInputs): Workload | u
   const [canonicalName, canonicalRevision] = canonicalService(labels, workloadName);
   const tunnel = (labels[TUNNEL_LABEL] ?? '').split(',').map(s => s.trim());
   const nativeTunnel = tunnel.includes('http');
-  const hbone = annotations[REDIRECTION_ANNOTATION] === 'enabled' || nativeTunnel;
+  const hbone = annotations[REDIRECTION_ANNOTATION] === REDIRECTION_ENABLED || nativeTunnel;
   const workload: Workload = {
     uid: podUid(inputs.clusterId, namespace, name),
     name,
@@ -139,16 +140,9 @@ export function canonicalService(
   labels: Readonly<Record<string, string>>,
   workloadName: string,
 ): [string, string] {
-  const name =
-    labels['service.istio.io/canonical-name'] ??
-    labels['app.kubernetes.io/name'] ??
-    labels.app ??
-    workloadName;
+  const name = labels[Label.canonicalName] ?? labels[Label.appName] ?? labels[Label.app] ?? workloadName;
   const revision =
-    labels['service.istio.io/canonical-revision'] ??
-    labels['app.kubernetes.io/version'] ??
-    labels.version ??
-    'latest';
+    labels[Label.canonicalRevision] ?? labels[Label.appVersion] ?? labels[Label.version] ?? 'latest';
   return [name, revision];
 }
 
@@ -201,9 +195,9 @@ function namedContainerPort(pod: Pod, name: string): number | undefined {
 /** Region/zone/subzone from the node's topology labels; undefined when none is set. */
 export function nodeLocality(node: Node | undefined): Locality | undefined {
   const labels = node?.metadata?.labels ?? {};
-  const region = labels['topology.kubernetes.io/region'] ?? '';
-  const zone = labels['topology.kubernetes.io/zone'] ?? '';
-  const subzone = labels['topology.istio.io/subzone'] ?? '';
+  const region = labels[Label.region] ?? '';
+  const zone = labels[Label.zone] ?? '';
+  const subzone = labels[Label.subzone] ?? '';
   if (region === '' && zone === '' && subzone === '') return undefined;
   return { region, zone, subzone };
 }

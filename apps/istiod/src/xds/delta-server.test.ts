@@ -5,7 +5,7 @@ import { AddressCodec, AuthorizationCodec, type discovery } from '@ambient-mesh/
 import type { TokenReviewer } from '../auth/token-review.ts';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { servingDnsNames } from '../ca/ca-material.ts';
-import { silentLogger } from '../logger.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
 import { createMetrics, type IstiodMetrics } from '../metrics.ts';
 import { DeltaTestClient, ztunnelNode } from '../testing/delta-client.ts';
 import { goldenFixture, makeAuthorizationPolicy } from '../testing/fixtures.ts';

@@ -17,7 +17,7 @@ import {
 } from '@ambient-mesh/xds-types';
 import type { CallerIdentity, TokenReviewer } from '../auth/token-review.ts';
 import { authenticateBearer } from '../auth/token-review.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { IstiodMetrics } from '../metrics.ts';
 import type { WdsResource, WdsTypeUrl } from '../wds/wds-index.ts';
 import { TypeUrls } from '../wds/wds-index.ts';

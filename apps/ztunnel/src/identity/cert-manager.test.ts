@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { createLocalFetcher, createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { createProxyState } from '../state/proxy-state.ts';
-import { captureLogs } from '../testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from '../testing/wait.ts';
 import { workloadAddress as workload } from '../testing/wire-fixtures.ts';
 import { CertManager } from './cert-manager.ts';

@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { CertificateCache, SpiffeId } from '@ambient-mesh/spiffe-certs';
 import type { CertificateFetcher, Clock, WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
 import { errorMessage } from '@ambient-mesh/errors';
-import type { Logger } from '../logging.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { ProxyStateReader } from '../state/proxy-state.ts';
 
 export interface CertDumpEntry {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AccessLog } from '../access-log.ts';
 import type { ConnectionEnds } from '../access-log.ts';
 import { ZtunnelMetrics } from '../metrics.ts';
-import { captureLogs } from '../testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { ztunnelConnectionSink } from './connection-sink.ts';
 import type { ZtunnelConnection } from './connection-sink.ts';
 

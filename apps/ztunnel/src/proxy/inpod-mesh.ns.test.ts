@@ -20,7 +20,7 @@ import type { Bound } from '../app.ts';
 import { loadConfig } from '../config.ts';
 import type { Config } from '../config.ts';
 import { TestDeltaXdsServer } from '../testing/delta-xds-server.ts';
-import { captureLogs } from '../testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { captureOn, createTestNode } from '../testing/node-netns.ts';
 import type { TestNode, TestPod } from '../testing/node-netns.ts';
 import { waitFor } from '../testing/wait.ts';

@@ -24,7 +24,7 @@ describe('in-pod proxy (direct tier, loopback pods)', () => {
     expect(m.appB.peers).toEqual([m.a.ip]);
 
     await waitFor(() => m.records.filter(r => r.msg === 'connection complete').length >= 2, 'access logs');
-    const complete = m.records.filter(r => r.msg === 'connection complete' && r.target === 'access');
+    const complete = m.records.filter(r => r.msg === 'connection complete' && r.component === 'access');
     expect(complete.find(r => r.direction === 'outbound')).toMatchObject({
       'src.workload': 'pod-a',
       'dst.addr': `${m.b.ip}:15008`,
@@ -92,7 +92,7 @@ describe('in-pod proxy enrolled before its WDS workload (direct tier)', () => {
           String(r.error).startsWith(`no WDS workload for default/${pod} (service account sa-`),
       );
     await waitFor(() => failed('outbound', 'pod-a') !== undefined, 'the outbound failure log');
-    expect(failed('outbound', 'pod-a')).toMatchObject({ 'dst.addr': `${m.b.ip}:8080`, target: 'access' });
+    expect(failed('outbound', 'pod-a')).toMatchObject({ 'dst.addr': `${m.b.ip}:8080`, component: 'access' });
 
     // B's HBONE port is bound, and a connection to it is closed the same way.
     const raw = netConnect({ host: m.b.ip, port: 15008, localAddress: m.a.ip });

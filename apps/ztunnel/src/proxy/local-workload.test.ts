@@ -3,7 +3,7 @@ import type { WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
 import { ZtunnelErrorCode } from '../errors.ts';
 import { createProxyState } from '../state/proxy-state.ts';
 import { workloadAddress } from '../testing/wire-fixtures.ts';
-import { systemTimers } from '../timers.ts';
+import { systemTimers } from '@ambient-mesh/runtime';
 import { LocalWorkload } from './local-workload.ts';
 
 afterEach(() => {

@@ -13,7 +13,7 @@ import type { WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
 import { WorkloadUnavailableError } from '../errors.ts';
 import type { ProxyStateReader } from '../state/proxy-state.ts';
 import type { Workload } from '../state/types.ts';
-import type { Timers } from '../timers.ts';
+import type { Timers } from '@ambient-mesh/runtime';
 import type { WorkloadInfo } from '../zds/state-manager.ts';
 
 export interface LocalWorkloadOptions {

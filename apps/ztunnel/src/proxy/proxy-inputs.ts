@@ -7,10 +7,10 @@
 import type { AccessLog } from '../access-log.ts';
 import type { Config } from '../config.ts';
 import type { CertManager } from '../identity/cert-manager.ts';
-import type { Logger } from '../logging.ts';
+import type { Logger } from '@ambient-mesh/runtime';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyStateReader } from '../state/proxy-state.ts';
-import type { Timers } from '../timers.ts';
+import type { Timers } from '@ambient-mesh/runtime';
 import type { ConnectionManager } from '@ambient-mesh/proxy-core';
 import type { ZtunnelConnection } from './connection-sink.ts';
 import type { LocalWorkload } from './local-workload.ts';

@@ -2,6 +2,7 @@
  * WDS `istio.workload.Address` → validated `Workload` / `Service`. Runs before the state write,
  * collecting every problem with its field path so one NACK reports them all.
  */
+import { WellKnown } from '@ambient-mesh/mesh-api';
 import type { workload } from '@ambient-mesh/xds-types';
 import type {
   Address,
@@ -18,9 +19,9 @@ import type {
 import { enumValue, ipBytes, port, Problems, requireText } from './validation.ts';
 import type { Converted } from './validation.ts';
 
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export const DEFAULT_TRUST_DOMAIN = WellKnown.trustDomain;
 export const DEFAULT_SERVICE_ACCOUNT = 'default';
-export const DEFAULT_CLUSTER_ID = 'Kubernetes';
+export const DEFAULT_CLUSTER_ID = WellKnown.clusterId;
 
 const TUNNEL = ['NONE', 'HBONE'] as const;
 const STATUS = ['HEALTHY', 'UNHEALTHY'] as const;

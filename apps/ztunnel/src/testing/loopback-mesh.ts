@@ -22,7 +22,7 @@ import { loopbackPodSockets } from '../proxy/pod-sockets.ts';
 import type { Destination } from '../proxy/route.ts';
 import type { ZdsConnector, ZdsMessage } from '../zds/zds-client.ts';
 import { TestDeltaXdsServer } from './delta-xds-server.ts';
-import { captureLogs } from './log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from './wait.ts';
 
 /** Teardown steps, run in reverse by the test file's `afterEach`. */

@@ -4,7 +4,7 @@ import { packAny, TypeUrl } from '@ambient-mesh/xds-types';
 import type { workload } from '@ambient-mesh/xds-types';
 import { createProxyState } from '../state/proxy-state.ts';
 import { TestDeltaXdsServer } from '../testing/delta-xds-server.ts';
-import { captureLogs } from '../testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from '../testing/wait.ts';
 import { DeltaXdsClient } from './delta-client.ts';
 import { createGrpcClient, deltaStreamFactory } from './grpc-transport.ts';

@@ -13,9 +13,9 @@
  */
 import type { discovery, protobuf } from '@ambient-mesh/xds-types';
 import { errorMessage } from '@ambient-mesh/errors';
-import type { Logger } from '../logging.ts';
-import { Backoff, systemTimers } from '../timers.ts';
-import type { BackoffOptions, TimerHandle, Timers } from '../timers.ts';
+import type { Logger } from '@ambient-mesh/runtime';
+import { Backoff, systemTimers } from '@ambient-mesh/runtime';
+import type { BackoffOptions, TimerHandle, Timers } from '@ambient-mesh/runtime';
 
 export interface RejectedResource {
   readonly name: string;

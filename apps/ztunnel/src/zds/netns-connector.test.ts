@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { currentNetnsInode, openNetns, SeqpacketServer } from '@ambient-mesh/netns';
 import type { SeqpacketSocket } from '@ambient-mesh/netns';
 import { WorkloadRequestCodec, WorkloadResponseCodec } from '@ambient-mesh/xds-types';
-import { captureLogs } from '../testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from '../testing/wait.ts';
 import { netnsZdsConnector } from './netns-connector.ts';
 import { WorkloadStateManager } from './state-manager.ts';

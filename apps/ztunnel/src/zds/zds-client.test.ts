@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WorkloadRequestCodec, WorkloadResponseCodec } from '@ambient-mesh/xds-types';
 import type { zds } from '@ambient-mesh/xds-types';
-import { captureLogs } from '../testing/log-capture.ts';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from '../testing/wait.ts';
 import { WorkloadStateManager } from './state-manager.ts';
 import type { NetnsHandle, WorkloadInfo } from './state-manager.ts';

@@ -10,9 +10,9 @@
 import { errorMessage } from '@ambient-mesh/errors';
 import { WorkloadRequestCodec, WorkloadResponseCodec, ZdsHelloCodec } from '@ambient-mesh/xds-types';
 import { ZdsProtocolError } from '../errors.ts';
-import type { Logger } from '../logging.ts';
-import { Backoff, systemTimers } from '../timers.ts';
-import type { TimerHandle, Timers } from '../timers.ts';
+import type { Logger } from '@ambient-mesh/runtime';
+import { Backoff, systemTimers } from '@ambient-mesh/runtime';
+import type { TimerHandle, Timers } from '@ambient-mesh/runtime';
 import type { NetnsHandle, WorkloadStateManager, ZdsReply, ZdsRequest } from './state-manager.ts';
 
 /** Both sides read into a 1024-byte buffer; anything longer is a protocol error. */

@@ -17,7 +17,7 @@ export interface IdentityOptions {
   readonly namespace?: string;
   /** Mint a certificate that expired an hour ago. */
   readonly expired?: boolean;
-  /** A URI SAN other than the SPIFFE ID (e.g. another trust domain); the identity keeps `id`. */
+  /** A URI SAN other than the default SPIFFE ID (e.g. another trust domain); it becomes the identity's `id`. */
   readonly uri?: string;
 }
 
@@ -27,10 +27,10 @@ export async function createTestPki(trustDomain = 'cluster.local'): Promise<Test
     ca,
     trustDomain,
     async identity(sa, options = {}) {
-      const id = `spiffe://${trustDomain}/ns/${options.namespace ?? 'default'}/sa/${sa}`;
+      const id = options.uri ?? `spiffe://${trustDomain}/ns/${options.namespace ?? 'default'}/sa/${sa}`;
       const creds = await issueRawCert(
         ca,
-        options.uri ?? id,
+        id,
         options.expired === true ? { notBefore: new Date(Date.now() - 3 * 3600_000), ttlSeconds: 3600 } : {},
       );
       return { id, certChain: creds.certChain, privateKey: creds.privateKeyPem, roots: creds.roots };

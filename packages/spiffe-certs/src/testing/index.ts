@@ -1,14 +1,10 @@
 // Test helpers for packages that need workload certificates: mint a CA and certificates fast,
 // including the broken ones (expired, foreign trust domain, foreign root, malformed SAN).
 // Not for production use: these bypass the CA's request checks.
-import { CertificateAuthority, signerOf } from '../certificate-authority.ts';
-import {
-  createIntermediate,
-  createSelfSignedRoot,
-  signLeaf,
-  wholeSeconds,
-  type CaKeyAlgorithm,
-} from '../certificate-signer.ts';
+import type { CaKeyAlgorithm } from '../ca-key-algorithm.ts';
+import { CertificateAuthority } from '../certificate-authority.ts';
+import { createIntermediate, createSelfSignedRoot, signLeaf, wholeSeconds } from '../certificate-signer.ts';
+import { signerOf } from '../signer-registry.ts';
 import type { CertificateFetcher } from '../certificate-cache.ts';
 import { createWorkloadCsr, generateWorkloadKeyPair } from '../csr.ts';
 import { SpiffeId, DEFAULT_TRUST_DOMAIN } from '../spiffe-id.ts';

@@ -1,0 +1,248 @@
+/**
+ * The composition root of the node agent, `build(config, deps) -> Bound`: wires config,
+ * Kubernetes, rules, ZDS, the plugin channel and the ops endpoints (the runtime's ops server), in
+ * the order that keeps snapshots complete:
+ *   plugin socket → informers synced → start-up reconcile → ZDS listener → drift timer → ready.
+ */
+import { mkdirSync } from 'node:fs';
+import { errorMessage } from '@ambient-mesh/errors';
+import { closeFd } from '@ambient-mesh/netns';
+import {
+  Logs,
+  livenessRoute,
+  metricsRoutes,
+  readinessRoute,
+  startOpsServer,
+  systemTimers,
+} from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, Timers } from '@ambient-mesh/runtime';
+import type { Config } from './config.ts';
+import { KubeClient, loadKubeConfig } from './kube-client.ts';
+import type { KubeEventHandlers } from './kube-client.ts';
+import { AgentMetrics } from './metrics.ts';
+import { FileNetnsLocator } from './netns-cache.ts';
+import { netnsScanner } from './netns-scanner.ts';
+import { startPluginEventServer } from './plugin-event-server.ts';
+import { addonNetnsOpener, nftHostProbe, nftPodRules } from './pod-rules.ts';
+import { Reconciler } from './reconciler.ts';
+import type { HostProbeRules, KubeApi, NetnsOpener, PodRules } from './reconciler.ts';
+import { listenZds } from './zds/zds-listener.ts';
+import { ZdsServer } from './zds/zds-server.ts';
+
+/** Capabilities an embedding (or a test) may replace; each has a production default. */
+export interface AppDeps {
+  /** The process's loggers; default: made from `LOG_FORMAT` / `LOG_LEVEL`. */
+  readonly logs?: Logs;
+  /** An existing pino logger to log through instead (adopted as `logs`). */
+  readonly logger?: Logger;
+  readonly kube?: KubeApi & {
+    start(handlers: KubeEventHandlers): Promise<void>;
+    stop(): Promise<void>;
+  };
+  readonly rules?: PodRules;
+  /** `null` turns the host probe SNAT off. */
+  readonly hostProbe?: HostProbeRules | null;
+  readonly netns?: NetnsOpener;
+  readonly timers?: Timers;
+  /** Add the process and Node.js metrics (`process_*`, `nodejs_*`); the executable does. */
+  readonly processMetrics?: boolean;
+}
+
+export interface Bound {
+  readonly logs: Logs;
+  readonly reconciler: Reconciler;
+  readonly zds: ZdsServer;
+  readonly metrics: AgentMetrics;
+  readonly opsPort: number;
+  ready(): boolean;
+  /** Graceful: not ready, let the reconciler go idle, then stop in reverse start order. Idempotent. */
+  shutdown(): Promise<void>;
+  /** The same as `shutdown()` (the name embedders used first). */
+  stop(): Promise<void>;
+}
+
+/** Earlier names of the composition root, kept for embedders. */
+export type AgentOverrides = AppDeps;
+export type Agent = Bound;
+
+export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
+  const logs =
+    deps.logs ??
+    (deps.logger !== undefined
+      ? Logs.wrap(deps.logger)
+      : new Logs({ format: config.logFormat, level: config.logLevel, component: 'cni-agent' }));
+  const logger = logs.root;
+  const timers = deps.timers ?? systemTimers;
+  const metrics = new AgentMetrics({ defaultMetrics: deps.processMetrics ?? false });
+  mkdirSync(config.runDir, { recursive: true });
+  const locator = new FileNetnsLocator(`${config.runDir}/pod-netns.json`, logger);
+  const kube =
+    deps.kube ?? new KubeClient(loadKubeConfig(config.kubeconfig), config.nodeName, logger, timers);
+
+  let hostProbe: HostProbeRules | null = null;
+  if (deps.hostProbe !== undefined) {
+    hostProbe = deps.hostProbe;
+  } else if (config.hostProbeRules) {
+    try {
+      hostProbe = await nftHostProbe({
+        kubelet:
+          config.kubeletUid === null ? { kind: 'local-source' } : { kind: 'uid', uid: config.kubeletUid },
+        ipv6: config.ipv6,
+        probeSnatV4: config.probeSnatV4,
+        probeSnatV6: config.probeSnatV6,
+      });
+    } catch (err) {
+      metrics.failure('host_probe');
+      logger.error(
+        { err: errorMessage(err) },
+        'installing the host probe SNAT failed; kubelet probes of enrolled pods may fail',
+      );
+    }
+  }
+
+  // The ZDS server reads the reconciler's registry, and the reconciler sends through the server.
+  const late: { reconciler?: Reconciler } = {};
+  const zds = new ZdsServer({
+    workloads: {
+      uids: () => late.reconciler?.workloads.uids() ?? [],
+      lookup: uid => late.reconciler?.workloads.lookup(uid),
+    },
+    logger: logs.for('zds'),
+    closeFd,
+    timers,
+  });
+  const rec = new Reconciler({
+    kube,
+    rules: deps.rules ?? nftPodRules(),
+    hostProbe,
+    netns: deps.netns ?? addonNetnsOpener,
+    locator,
+    zds,
+    logger: logs.for('reconcile'),
+    metrics,
+    systemNamespace: config.systemNamespace,
+    settings: config,
+    reconcileOnStartup: config.reconcileOnStartup,
+    ...(config.netnsScanDirs.length > 0
+      ? {
+          scanner: netnsScanner({
+            dirs: config.netnsScanDirs,
+            logger: logs.for('netns-scan'),
+          }),
+        }
+      : {}),
+  });
+  late.reconciler = rec;
+  zds.on('snapshot', report => {
+    rec.onSnapshot(report);
+  });
+  const countConnections = (): void => {
+    metrics.ztunnelConnections.set(zds.connectionCount);
+  };
+  zds.on('connected', countConnections);
+  zds.on('disconnected', countConnections);
+
+  const stops: (() => Promise<void> | void)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.splice(0).reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        logger.warn({ err: errorMessage(err) }, 'error during shutdown');
+      }
+    }
+  };
+  let isReady = false;
+  let ops: OpsServer | undefined;
+  try {
+    const plugin = await startPluginEventServer({
+      path: config.pluginEventSocket,
+      handle: event => rec.cniAdd(event),
+      logger: logs.for('plugin'),
+      metrics,
+    });
+    stops.push(() => plugin.close());
+    const opsRoutes = [
+      livenessRoute('/healthz'),
+      readinessRoute(() => isReady, { path: '/readyz' }),
+      ...metricsRoutes(metrics.registry),
+    ];
+    const readiness = await startOpsServer({
+      name: 'readiness',
+      address: { host: '0.0.0.0', port: config.readinessPort },
+      routes: opsRoutes,
+      logger: logs.for('ops'),
+    });
+    ops = readiness;
+    stops.push(() => readiness.close());
+    if (config.monitoringPort !== config.readinessPort) {
+      const monitoring = await startOpsServer({
+        name: 'monitoring',
+        address: { host: '0.0.0.0', port: config.monitoringPort },
+        routes: opsRoutes,
+        logger: logs.for('ops'),
+      });
+      stops.push(() => monitoring.close());
+    }
+    await kube.start({
+      podChanged: pod => {
+        rec.podChanged(pod);
+      },
+      podDeleted: pod => {
+        rec.podDeleted(pod);
+      },
+      namespaceChanged: ns => {
+        rec.namespaceChanged(ns);
+      },
+    });
+    stops.push(() => kube.stop());
+    await rec.start();
+    stops.push(() => {
+      rec.stop();
+    });
+    const listener = listenZds(config.ztunnelUdsAddress, zds, logs.for('zds'));
+    stops.push(() => {
+      zds.close();
+      listener.close();
+    });
+    if (config.driftCheckIntervalMs > 0) {
+      let running = false;
+      const timer = timers.setInterval(() => {
+        if (running) return;
+        running = true;
+        void rec.checkDrift().finally(() => {
+          running = false;
+        });
+      }, config.driftCheckIntervalMs);
+      timer.unref?.();
+      stops.push(() => {
+        timers.clearInterval(timer);
+      });
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  isReady = true;
+  logger.info({ node: config.nodeName, enrolled: rec.enrolledCount }, 'cni-agent ready');
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (stopping ??= (async () => {
+      isReady = false;
+      await rec.idle();
+      await stop();
+    })());
+  return {
+    logs,
+    reconciler: rec,
+    zds,
+    metrics,
+    opsPort: ops.port,
+    ready: () => isReady,
+    shutdown,
+    stop: shutdown,
+  };
+}
+
+/** The earlier name of `build`, kept for embedders. */
+export const startAgent = build;

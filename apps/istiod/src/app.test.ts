@@ -1,0 +1,225 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import { createWorkloadCsr, SpiffeId } from '@ambient-mesh/spiffe-certs';
+import { IstioCertificateService, toStruct, type ca } from '@ambient-mesh/xds-types';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { TokenReviewer } from './auth/token-review.ts';
+import { loadConfig } from './config.ts';
+import { build, type Bound } from './app.ts';
+import type { InformerFactory, WatchedKind } from './kube/informers.ts';
+import { silentLogger } from '@ambient-mesh/runtime';
+import { DeltaTestClient, ztunnelNode } from './testing/delta-client.ts';
+import { goldenFixture, makeAuthorizationPolicy, makePod } from './testing/fixtures.ts';
+import { ObjectKinds, TypeUrls, type ObjectKind } from './wds/wds-index.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** Tokens: "<ns>:<sa>[:<pod>:<uid>]". */
+const reviewer: TokenReviewer = token => {
+  const [ns, sa, pod, uid] = token.split(':');
+  return Promise.resolve({
+    authenticated: ns !== undefined && sa !== undefined,
+    username: `system:serviceaccount:${ns}:${sa}`,
+    ...(pod !== undefined
+      ? {
+          extra: {
+            'authentication.kubernetes.io/pod-name': [pod],
+            'authentication.kubernetes.io/pod-uid': [uid ?? ''],
+          },
+        }
+      : {}),
+  });
+};
+
+/** Informers that list a fixed set of objects per path. */
+function staticInformers(objects: Record<string, object[]>): InformerFactory {
+  return path => {
+    const handlers = new Map<string, ((o: KubernetesObject) => void)[]>();
+    return {
+      on: (verb: string, cb: (o: KubernetesObject) => void) => {
+        handlers.set(verb, [...(handlers.get(verb) ?? []), cb]);
+      },
+      off: () => undefined,
+      start: () => {
+        for (const o of objects[path] ?? []) for (const cb of handlers.get('add') ?? []) cb(o);
+        return Promise.resolve();
+      },
+      stop: () => Promise.resolve(),
+    };
+  };
+}
+
+const kinds: WatchedKind[] = (
+  [
+    [ObjectKinds.NAMESPACE, 'ns'],
+    [ObjectKinds.NODE, 'nodes'],
+    [ObjectKinds.SERVICE, 'services'],
+    [ObjectKinds.POD, 'pods'],
+    [ObjectKinds.AUTHORIZATION_POLICY, 'aps'],
+    [ObjectKinds.PEER_AUTHENTICATION, 'pas'],
+  ] as [ObjectKind, string][]
+).map(([kind, path]) => ({ kind, path, list: () => Promise.resolve({ items: [] }) }));
+
+interface Started {
+  istiod: Bound;
+  configMaps: Map<string, Record<string, string>>;
+  statuses: Map<string, unknown>;
+}
+
+async function start(): Promise<Started> {
+  const f = goldenFixture();
+  const ztunnel = makePod({
+    name: 'ztunnel-a',
+    namespace: 'istio-system',
+    node: 'node-a',
+    ip: '10.244.1.2',
+    serviceAccount: 'ztunnel',
+  });
+  const secrets = new Map<string, Record<string, string>>();
+  const configMaps = new Map<string, Record<string, string>>();
+  const statuses = new Map<string, unknown>();
+  const broken = makeAuthorizationPolicy('broken', 'golden', {
+    selector: { matchLabels: { app: 'web' } },
+    rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/99'] } }] }],
+  });
+  const config = loadConfig({
+    env: { DEFAULT_WORKLOAD_CERT_TTL: '1h', PILOT_DEBOUNCE_AFTER: '5ms' },
+    argv: [
+      '--secureGRPCAddr=127.0.0.1:0',
+      '--httpAddr=127.0.0.1:0',
+      '--monitoringAddr=127.0.0.1:0',
+      '--debugAddr=127.0.0.1:0',
+    ],
+  });
+  const istiod = await build(config, {
+    logger: silentLogger(),
+    reviewer,
+    rootKeyAlgorithm: 'ecdsa-p256',
+    secrets: {
+      read: (ns, name) => Promise.resolve(secrets.get(`${ns}/${name}`)),
+      create: (ns, name, _t, data) => {
+        secrets.set(`${ns}/${name}`, data);
+        return Promise.resolve(true);
+      },
+    },
+    configMaps: {
+      read: (ns, name) => Promise.resolve(configMaps.get(`${ns}/${name}`)),
+      create: (ns, name, data) => {
+        configMaps.set(`${ns}/${name}`, data);
+        return Promise.resolve();
+      },
+      replace: (ns, name, data) => {
+        configMaps.set(`${ns}/${name}`, data);
+        return Promise.resolve();
+      },
+    },
+    informerFactory: staticInformers({
+      ns: f.namespaces,
+      nodes: f.nodes,
+      services: f.services,
+      pods: [...f.pods, ztunnel],
+      aps: [...f.policies, broken],
+      pas: f.peerAuthentications,
+    }),
+    kinds,
+    statusPatcher: (_plural, ns, name, status) => {
+      statuses.set(`${ns}/${name}`, status);
+      return Promise.resolve();
+    },
+  });
+  cleanups.push(() => istiod.stop());
+  return { istiod, configMaps, statuses };
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+describe('istiod in process', () => {
+  it('becomes ready, serves WDS and metrics, publishes the root and exposes debug views on localhost', async () => {
+    const { istiod, configMaps, statuses } = await start();
+    for (let i = 0; i < 100 && !istiod.ready(); i++) await new Promise(r => setImmediate(r));
+    expect(await get(istiod.ports.http, '/ready')).toEqual({ status: 200, body: 'ready\n' });
+
+    const client = new DeltaTestClient({
+      address: `127.0.0.1:${istiod.ports.grpc}`,
+      rootCertPem: istiod.meshCa.rootCertPem,
+      token: 'istio-system:ztunnel',
+    });
+    cleanups.push(() => {
+      client.close();
+    });
+    client.send({ node: ztunnelNode(), typeUrl: TypeUrls.ADDRESS });
+    const addresses = await client.next();
+    expect(addresses.resources.map(r => r.name)).toContain('Kubernetes//Pod/golden/web-7d4b9c-abcde');
+    client.ack(addresses);
+
+    const metrics = await get(istiod.ports.monitoring, '/metrics');
+    expect(metrics.body).toMatch(/^pilot_xds 1$/m);
+    expect(metrics.body).toContain('pilot_xds_pushes');
+
+    const syncz = JSON.parse((await get(istiod.ports.debug, '/debug/syncz')).body) as unknown[];
+    expect(syncz).toHaveLength(1);
+    const wds = JSON.parse((await get(istiod.ports.debug, '/debug/wds?type=authorization')).body) as {
+      name: string;
+    }[];
+    expect(wds.map(w => w.name)).toContain('istio-system/istio_converted_static_strict');
+
+    for (let i = 0; i < 100 && configMaps.size < 2; i++) await new Promise(r => setImmediate(r));
+    expect(configMaps.get('golden/istio-ca-root-cert')?.['root-cert.pem']).toBe(istiod.meshCa.rootCertPem);
+
+    // The malformed policy is reported in its status with the field path, and sent nowhere.
+    expect(JSON.stringify(statuses.get('golden/broken'))).toContain(
+      'spec.rules[0].from[0].source.ipBlocks[0]',
+    );
+    expect(statuses.get('golden/allow-web')).toMatchObject({ conditions: [{ reason: 'Accepted' }] });
+    expect(istiod.index.authorizations.has('golden/broken')).toBe(false);
+    expect(istiod.index.authorizations.has('golden/allow-web')).toBe(true);
+  });
+
+  it('issues certificates over gRPC TLS for pods on the node proxy node only', async () => {
+    const { istiod } = await start();
+    const Client = grpc.makeGenericClientConstructor(IstioCertificateService, 'ca');
+    const client = new Client(
+      `127.0.0.1:${istiod.ports.grpc}`,
+      grpc.credentials.createSsl(Buffer.from(istiod.meshCa.rootCertPem)),
+      { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' },
+    );
+    cleanups.push(() => {
+      client.close();
+    });
+    type Callback = (err: grpc.ServiceError | null, res: ca.IstioCertificateResponse) => void;
+    const stub = client as unknown as {
+      CreateCertificate: (req: ca.IstioCertificateRequestInit, md: grpc.Metadata, cb: Callback) => void;
+    };
+    const createCertificate = stub.CreateCertificate.bind(client);
+    const csr = await createWorkloadCsr(SpiffeId.parse('spiffe://cluster.local/ns/golden/sa/web'));
+    const call = (identity: string): Promise<ca.IstioCertificateResponse> => {
+      const md = new grpc.Metadata();
+      md.set('authorization', 'Bearer istio-system:ztunnel:ztunnel-a:uid-ztunnel-a');
+      const req: ca.IstioCertificateRequestInit = {
+        csr: csr.csrPem,
+        validityDuration: 3600,
+        metadata: toStruct({ ImpersonatedIdentity: identity }),
+      };
+      return new Promise((resolve, reject) => {
+        createCertificate(req, md, (err, res) => {
+          if (err !== null) reject(err);
+          else resolve(res);
+        });
+      });
+    };
+    const ok = await call('spiffe://cluster.local/ns/golden/sa/web'); // web-…-abcde runs on node-a
+    expect(new X509Certificate(ok.certChain[0]!).subjectAltName).toBe(
+      'URI:spiffe://cluster.local/ns/golden/sa/web',
+    );
+    await expect(call('spiffe://cluster.local/ns/golden/sa/db')).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    }); // db-0 runs on node-b
+  });
+});

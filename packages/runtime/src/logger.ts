@@ -1,0 +1,145 @@
+/**
+ * Structured logs on pino, one field set for every app:
+ *
+ *   time       ISO-8601 timestamp
+ *   level      `trace` | `debug` | `info` | `warn` | `error` | `fatal`
+ *   component  the part of the app that logged (`xds`, `zds`, `ca`, ...)
+ *   msg        the message; any other key is a structured field
+ *
+ * `json` writes one object per line; `text` writes `time<TAB>LEVEL<TAB>component<TAB>msg k=v ...`
+ * for people. `Logs` owns the root logger and every logger derived from it, so `setLevel` (an
+ * admin endpoint) changes the level of all of them at once.
+ */
+import { pino } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** The field that names the part of an app a line comes from. */
+export const COMPONENT_FIELD = 'component';
+
+export const LogFormat = { Text: 'text', Json: 'json' } as const;
+export type LogFormat = (typeof LogFormat)[keyof typeof LogFormat];
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** True when `text` names a supported level. */
+export function isLogLevel(text: string): text is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(text);
+}
+
+export interface LogsOptions {
+  readonly format: LogFormat;
+  readonly level: LogLevel;
+  /** The `component` of the root logger (usually the app name). */
+  readonly component?: string;
+  /** Where lines go; stdout by default. Tests pass a collector. */
+  readonly destination?: DestinationStream;
+}
+
+const TEXT_SKIP = new Set(['level', 'time', 'msg', COMPONENT_FIELD, 'pid', 'hostname']);
+
+function textValue(value: unknown): string {
+  if (typeof value === 'string') return value === '' || /[\s"=]/.test(value) ? JSON.stringify(value) : value;
+  return JSON.stringify(value);
+}
+
+/** Renders one pino JSON record as `time<TAB>LEVEL<TAB>component<TAB>msg k=v ...`. */
+export function formatText(line: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.replace(/\n$/, '');
+  }
+  const time =
+    typeof record.time === 'number'
+      ? new Date(record.time).toISOString()
+      : typeof record.time === 'string'
+        ? record.time
+        : '';
+  const level = typeof record.level === 'string' ? record.level.toUpperCase() : 'INFO';
+  const component = typeof record[COMPONENT_FIELD] === 'string' ? record[COMPONENT_FIELD] : '-';
+  const msg = typeof record.msg === 'string' ? record.msg : '';
+  const fields = Object.entries(record)
+    .filter(([key]) => !TEXT_SKIP.has(key))
+    .map(([key, value]) => `${key}=${textValue(value)}`);
+  return `${time}\t${level.padEnd(5)}\t${component}\t${[msg, ...fields].join(' ')}`;
+}
+
+/** A destination that re-renders pino's JSON lines as text lines into `out`. */
+export function textDestination(out: DestinationStream): DestinationStream {
+  return {
+    write(chunk: string): void {
+      for (const line of chunk.split('\n')) {
+        if (line !== '') out.write(`${formatText(line)}\n`);
+      }
+    },
+  };
+}
+
+/** The root pino logger with the shared field set, not tracked by a `Logs`. */
+export function createLogger(options: LogsOptions): Logger {
+  const sink = options.destination ?? pino.destination({ dest: 1, sync: false });
+  return pino(
+    {
+      level: options.level,
+      base: options.component === undefined ? null : { [COMPONENT_FIELD]: options.component },
+      messageKey: 'msg',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: label => ({ level: label }) },
+    },
+    options.format === LogFormat.Json ? sink : textDestination(sink),
+  );
+}
+
+/** A logger that writes nothing, for tests that do not read logs. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+/**
+ * The loggers of one process. `for(component)` hands out a child per part of the app; every
+ * logger derived from the root (children of children included) follows `setLevel`.
+ */
+export class Logs {
+  readonly root: Logger;
+  readonly #derived = new Set<WeakRef<Logger>>();
+
+  constructor(options: LogsOptions | { readonly logger: Logger }) {
+    this.root = 'logger' in options ? options.logger : createLogger(options);
+    this.root.onChild = child => {
+      this.#derived.add(new WeakRef(child));
+    };
+  }
+
+  /** Adopts an existing pino logger (loggers derived from it from now on follow `setLevel`). */
+  static wrap(logger: Logger): Logs {
+    return new Logs({ logger });
+  }
+
+  /** A `Logs` that writes nothing. */
+  static silent(): Logs {
+    return new Logs({ logger: silentLogger() });
+  }
+
+  /** A logger for one part of the app (`component` field), e.g. `xds`, `zds`, `access`. */
+  for(component: string): Logger {
+    return this.root.child({ [COMPONENT_FIELD]: component });
+  }
+
+  get level(): LogLevel {
+    const current = this.root.level;
+    return isLogLevel(current) ? current : 'info';
+  }
+
+  setLevel(level: LogLevel): void {
+    this.root.level = level;
+    for (const ref of this.#derived) {
+      const logger = ref.deref();
+      if (logger === undefined) this.#derived.delete(ref);
+      else logger.level = level;
+    }
+  }
+}

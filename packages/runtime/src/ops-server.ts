@@ -1,0 +1,184 @@
+/**
+ * The ops HTTP server every app binds for readiness, `/metrics` and admin views.
+ *
+ * Routes match on the exact path. An unknown path answers 404, a known path with another method
+ * 405 (with `Allow`), and a `loopbackOnly` route 403 to any peer that is not the local host, so a
+ * misconfigured bind cannot expose admin views. A handler that throws answers 500 and is logged.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errorMessage } from '@ambient-mesh/errors';
+import type { Registry } from 'prom-client';
+import { BindError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { isLoopbackAddress } from './parsers.ts';
+import type { ListenAddress } from './parsers.ts';
+import { Readiness } from './readiness.ts';
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+export interface Route {
+  /** The exact pathname, e.g. `/healthz/ready`. */
+  readonly path: string;
+  /** Allowed methods; default GET and HEAD. */
+  readonly methods?: readonly string[];
+  /** Refuse (403) peers that are not the local host. */
+  readonly loopbackOnly?: boolean;
+  readonly handler: RouteHandler;
+}
+
+export interface OpsServerOptions {
+  /** Names the listener in errors and logs (`admin`, `stats`, `readiness`). */
+  readonly name: string;
+  readonly address: ListenAddress;
+  readonly routes: readonly Route[];
+  readonly logger?: Logger;
+}
+
+export interface OpsServer {
+  readonly name: string;
+  readonly server: Server;
+  readonly address: AddressInfo;
+  readonly port: number;
+  /** Stops listening and closes open connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const TEXT_PLAIN = 'text/plain; charset=utf-8';
+
+/** Writes a complete response with a length and no caching. */
+export function reply(res: ServerResponse, status: number, body: string, contentType = TEXT_PLAIN): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+/** Serves a JSON document (pretty-printed, newline-terminated). */
+export function replyJson(res: ServerResponse, status: number, value: unknown): void {
+  reply(res, status, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
+}
+
+const DEFAULT_METHODS = ['GET', 'HEAD'] as const;
+
+/** The request dispatcher of an ops server, usable without a socket. */
+export function dispatch(routes: readonly Route[], logger?: Logger): RouteHandler {
+  const byPath = new Map<string, Route>();
+  for (const route of routes) {
+    if (byPath.has(route.path)) throw new Error(`duplicate ops route ${route.path}`);
+    byPath.set(route.path, route);
+  }
+  return async (req, res, url) => {
+    const route = byPath.get(url.pathname);
+    if (route === undefined) {
+      reply(res, 404, 'not found\n');
+      return;
+    }
+    if (route.loopbackOnly === true && !isLoopbackAddress(req.socket.remoteAddress)) {
+      reply(res, 403, `${route.path} is served to localhost only\n`);
+      return;
+    }
+    const methods = route.methods ?? DEFAULT_METHODS;
+    if (!methods.includes(req.method ?? 'GET')) {
+      res.setHeader('allow', methods.join(', '));
+      reply(res, 405, 'method not allowed\n');
+      return;
+    }
+    try {
+      await route.handler(req, res, url);
+    } catch (err) {
+      logger?.error({ path: url.pathname, err: errorMessage(err) }, 'ops handler failed');
+      if (!res.headersSent) reply(res, 500, `internal error: ${errorMessage(err)}\n`);
+      else res.destroy();
+    }
+  };
+}
+
+/** Binds the server; rejects with `BindError` (`RUNTIME_BIND_FAILED`) naming the listener. */
+export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
+  const handle = dispatch(options.routes, options.logger);
+  const server = createServer((req, res) => {
+    void handle(req, res, new URL(req.url ?? '/', 'http://localhost'));
+  });
+  const where = `${options.address.host}:${options.address.port}`;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(new BindError(options.name, where, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(options.address.port, options.address.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    name: options.name,
+    server,
+    address,
+    port: address.port,
+    close: () =>
+      (closing ??= new Promise(resolve => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      })),
+  };
+}
+
+export interface ReadinessRouteOptions {
+  /** Default `/ready`. */
+  readonly path?: string;
+  /** Status while not ready; default 503. */
+  readonly notReadyStatus?: number;
+  /** Body while not ready; default names the pending tasks of a `Readiness`. */
+  readonly notReadyBody?: string;
+}
+
+/** `GET <path>`: 200 `ready`, or `notReadyStatus` listing what is pending. */
+export function readinessRoute(
+  readiness: Readiness | (() => boolean),
+  options: ReadinessRouteOptions = {},
+): Route {
+  return {
+    path: options.path ?? '/ready',
+    handler: (_req, res) => {
+      const ready = readiness instanceof Readiness ? readiness.ready : readiness();
+      if (ready) {
+        reply(res, 200, 'ready\n');
+        return;
+      }
+      const body =
+        options.notReadyBody ??
+        (readiness instanceof Readiness
+          ? `not ready, pending: ${readiness.pending().join(', ')}\n`
+          : 'not ready\n');
+      reply(res, options.notReadyStatus ?? 503, body);
+    },
+  };
+}
+
+/** `GET <path>`: always 200 `ok` while the process serves HTTP (liveness). */
+export function livenessRoute(path = '/healthz'): Route {
+  return {
+    path,
+    handler: (_req, res) => {
+      reply(res, 200, 'ok\n');
+    },
+  };
+}
+
+/** Prometheus text of `registry` on each of `paths` (default `/metrics`). */
+export function metricsRoutes(registry: Registry, paths: readonly string[] = ['/metrics']): Route[] {
+  return paths.map(path => ({
+    path,
+    handler: async (_req, res) => {
+      reply(res, 200, await registry.metrics(), registry.contentType);
+    },
+  }));
+}
