@@ -29,6 +29,7 @@ import { BindError, ZtunnelErrorCode } from './errors.ts';
 import { CaClient } from './identity/ca-client.ts';
 import { CertManager } from './identity/cert-manager.ts';
 import { ZtunnelMetrics } from './metrics.ts';
+import type { ProxyInputs } from './proxy/proxy-inputs.ts';
 import { createProxyState } from './state/proxy-state.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
 import { XdsClient as DeltaXdsClient } from '@ambient-mesh/xds';
@@ -39,17 +40,6 @@ import { WorkloadStateManager } from './zds/state-manager.ts';
 import type { WorkloadProxyFactory } from './zds/state-manager.ts';
 import { ZdsClient } from './zds/zds-client.ts';
 import type { ZdsConnector } from './zds/zds-client.ts';
-
-/** What the per-pod proxy factory gets from the app. */
-export interface ProxyInputs {
-  readonly config: Config;
-  readonly state: ProxyStateReader;
-  readonly certificates: CertManager;
-  readonly metrics: ZtunnelMetrics;
-  readonly accessLog: AccessLog;
-  readonly logger: Logger;
-  readonly timers: Timers;
-}
 
 /** Capabilities the app uses; each has a production default. */
 export interface AppDeps {

@@ -1,6 +1,6 @@
 // Composition root
 export { build, ReadinessTask } from './app.ts';
-export type { AppDeps, Bound, ProxyInputs } from './app.ts';
+export type { AppDeps, Bound } from './app.ts';
 
 // Configuration and logging
 export {
@@ -108,12 +108,20 @@ export {
   OUTBOUND_PORT,
 } from './proxy/inpod-proxy.ts';
 export type { InPodProxyOptions } from './proxy/inpod-proxy.ts';
+export type { PodConnections, PodInputs, ProxyInputs } from './proxy/proxy-inputs.ts';
+export { Outbound } from './proxy/outbound.ts';
+export { InboundPassthrough } from './proxy/inbound-passthrough.ts';
+export { createInbound } from './proxy/inbound.ts';
+export type { PodInbound } from './proxy/inbound.ts';
+export { ztunnelConnectionSink } from './proxy/connection-sink.ts';
+export type { ZtunnelConnection } from './proxy/connection-sink.ts';
+export { hboneIdentity, podSecureContext } from './proxy/secure-context.ts';
 export { inPodProxyFactory } from './proxy/inpod-factory.ts';
 export { LocalWorkload } from './proxy/local-workload.ts';
 export type { LocalState, LocalWorkloadOptions } from './proxy/local-workload.ts';
 export { guessInboundService } from './proxy/inbound-service.ts';
 export type { InPodFactoryOptions, PodSocketsFactory } from './proxy/inpod-factory.ts';
-export { loopbackPodSockets, whenConnected } from './proxy/pod-sockets.ts';
+export { loopbackPodSockets, UPSTREAM_CONNECT_TIMEOUT_MS, whenConnected } from './proxy/pod-sockets.ts';
 export type { LoopbackPodOptions, PodConnectRequest, PodSockets } from './proxy/pod-sockets.ts';
 export { netnsPodSockets } from './proxy/netns-pod-sockets.ts';
 export type { NetnsPodSocketsOptions } from './proxy/netns-pod-sockets.ts';

@@ -6,55 +6,27 @@
  * is deferred.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import { MetricName, TRAFFIC_LABELS, trafficLabels as meshTrafficLabels } from '@ambient-mesh/mesh-api';
+import type { Reporter as MeshReporter, TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
+import type { ResponseFlag } from '@ambient-mesh/proxy-core';
 
 /** The Istio release whose wire protocols this implementation follows (`istio_build` tag). */
 export const ISTIO_COMPAT_VERSION = '1.27.0';
 
-export const TRAFFIC_LABELS = [
-  'reporter',
-  'source_workload',
-  'source_canonical_service',
-  'source_canonical_revision',
-  'source_workload_namespace',
-  'source_principal',
-  'source_app',
-  'source_version',
-  'source_cluster',
-  'destination_service',
-  'destination_service_namespace',
-  'destination_service_name',
-  'destination_workload',
-  'destination_canonical_service',
-  'destination_canonical_revision',
-  'destination_workload_namespace',
-  'destination_principal',
-  'destination_app',
-  'destination_version',
-  'destination_cluster',
-  'request_protocol',
-  'response_flags',
-  'connection_security_policy',
-  'source_region',
-  'source_zone',
-  'destination_region',
-  'destination_zone',
-] as const;
+export { TRAFFIC_LABELS } from '@ambient-mesh/mesh-api';
+export type { TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
 
-export type TrafficLabelName = (typeof TRAFFIC_LABELS)[number];
-export type TrafficLabels = Readonly<Record<TrafficLabelName, string>>;
-export type Reporter = 'source' | 'destination';
-export type ResponseFlags = '-' | 'DENY' | 'CONNECT';
+/** ztunnel reports as the source or the destination (never as a waypoint). */
+export type Reporter = Exclude<MeshReporter, 'waypoint'>;
+/** `-`, or why a connection was refused. */
+export type ResponseFlags = '-' | ResponseFlag;
 
-/** Fills every traffic label, `unknown` where the caller has no value (empty counts as missing). */
+/**
+ * Fills every traffic label, `unknown` where the caller has no value (empty counts as missing);
+ * ztunnel's connections are all `tcp`.
+ */
 export function trafficLabels(partial: Partial<Record<TrafficLabelName, string | undefined>>): TrafficLabels {
-  const out = {} as Record<TrafficLabelName, string>;
-  for (const name of TRAFFIC_LABELS) {
-    const value = partial[name];
-    out[name] = value === undefined || value === '' ? 'unknown' : value;
-  }
-  out.request_protocol = 'tcp';
-  if (out.response_flags === 'unknown') out.response_flags = '-';
-  return out;
+  return { ...meshTrafficLabels(partial), request_protocol: 'tcp' };
 }
 
 export interface WorkloadManagerGauges {
@@ -79,42 +51,36 @@ export class ZtunnelMetrics {
     const registers = [this.registry];
     const traffic = (name: string, help: string): Counter<TrafficLabelName> =>
       new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers });
-    this.#opened = traffic(
-      'istio_tcp_connections_opened_total',
-      'The total number of TCP connections opened',
-    );
-    this.#closed = traffic(
-      'istio_tcp_connections_closed_total',
-      'The total number of TCP connections closed',
-    );
+    this.#opened = traffic(MetricName.tcpConnectionsOpened, 'The total number of TCP connections opened');
+    this.#closed = traffic(MetricName.tcpConnectionsClosed, 'The total number of TCP connections closed');
     this.#received = traffic(
-      'istio_tcp_received_bytes_total',
+      MetricName.tcpReceivedBytes,
       'The size of total bytes received during request in case of a TCP connection',
     );
     this.#sent = traffic(
-      'istio_tcp_sent_bytes_total',
+      MetricName.tcpSentBytes,
       'The size of total bytes sent during response in case of TCP connection',
     );
     new Gauge({
-      name: 'istio_build',
+      name: MetricName.build,
       help: 'Istio component build info',
       labelNames: ['component', 'tag'],
       registers,
     }).set({ component: 'ztunnel', tag: ISTIO_COMPAT_VERSION }, 1);
     this.#xdsTerminations = new Counter({
-      name: 'istio_xds_connection_terminations_total',
+      name: MetricName.xdsConnectionTerminations,
       help: 'The total number of completed connections to xds server (unstable)',
       labelNames: ['reason'],
       registers,
     });
     this.#xdsMessages = new Counter({
-      name: 'istio_xds_message_total',
+      name: MetricName.xdsMessages,
       help: 'Total number of messages received (unstable)',
       labelNames: ['url'],
       registers,
     });
     this.#xdsBytes = new Counter({
-      name: 'istio_xds_message_bytes_total',
+      name: MetricName.xdsMessageBytes,
       help: 'Total number of bytes received (unstable)',
       labelNames: ['url'],
       registers,

@@ -5,11 +5,11 @@
  * once, so the Add is ACKed and the pod's traffic is never refused, and each connection waits
  * (bounded, `lookupTimeoutMs`) for the pod's WDS workload and certificate.
  */
-import type { ProxyInputs } from '../app.ts';
 import type { NetnsHandle, RunningProxy, WorkloadInfo, WorkloadProxyFactory } from '../zds/state-manager.ts';
 import { InPodProxy } from './inpod-proxy.ts';
 import { LocalWorkload } from './local-workload.ts';
 import type { PodSockets } from './pod-sockets.ts';
+import type { ProxyInputs } from './proxy-inputs.ts';
 
 /** Makes the socket capability of one pod from what ZDS said about it. */
 export type PodSocketsFactory = (pod: {

@@ -82,6 +82,9 @@ export function loopbackPodSockets(
   };
 }
 
+/** How long a dial from the pod (to the app, or plain passthrough) may take. */
+export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
+
 /** Waits for a connecting socket; rejects (and destroys it) on error, timeout or abort. */
 export function whenConnected(socket: Socket, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {

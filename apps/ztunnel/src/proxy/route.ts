@@ -12,12 +12,13 @@
  */
 import { isIP } from 'node:net';
 import { formatSocketAddress } from '@ambient-mesh/hbone';
+import { Port, ZTUNNEL_INPOD_PORTS } from '@ambient-mesh/mesh-api';
 import type { Endpoint, ProxyStateReader } from '../state/proxy-state.ts';
 import type { GatewayAddress, LbScope, Service, Workload } from '../state/types.ts';
 
 /** ztunnel's own in-pod ports; traffic to them is a self-call (§1.3, §5.2). */
-export const PROXY_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
-export const HBONE_PORT = 15008;
+export const PROXY_PORTS: ReadonlySet<number> = ZTUNNEL_INPOD_PORTS;
+export const HBONE_PORT = Port.hbone;
 
 export interface Destination {
   readonly address: string;

@@ -1,0 +1,167 @@
+/**
+ * Outbound (15001) of one pod (upstream ztunnel's `outbound.rs`): the original destination the
+ * app dialled → `routeOutbound` → an HBONE tunnel (pooled per pod, owned here) or plain
+ * passthrough. Every connection is reported through the pod's connection manager.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { errorMessage } from '@ambient-mesh/errors';
+import {
+  buildBaggage,
+  buildForwarded,
+  createHboneClient,
+  formatSocketAddress,
+  HboneConnectRejectedError,
+} from '@ambient-mesh/hbone';
+import type { HboneClient } from '@ambient-mesh/hbone';
+import { ResponseFlag } from '@ambient-mesh/proxy-core';
+import type { ConnectionEnds } from '../access-log.ts';
+import type { Workload } from '../state/types.ts';
+import type { ZtunnelConnection } from './connection-sink.ts';
+import { UPSTREAM_CONNECT_TIMEOUT_MS, whenConnected } from './pod-sockets.ts';
+import type { PodInputs } from './proxy-inputs.ts';
+import { routeOutbound } from './route.ts';
+import type { OutboundRoute } from './route.ts';
+import { hboneIdentity } from './secure-context.ts';
+import { remoteAddress } from './socket-address.ts';
+
+export class Outbound {
+  readonly #i: PodInputs;
+  readonly #client: HboneClient;
+
+  constructor(inputs: PodInputs) {
+    this.#i = inputs;
+    this.#client = createHboneClient({
+      socketFactory: ({ host, port }) => inputs.sockets.connect({ host, port }),
+      onConnectionError: err => {
+        inputs.logger.debug({ error: errorMessage(err) }, 'pooled HBONE connection dropped');
+      },
+    });
+  }
+
+  /** Serves one connection accepted on 15001. */
+  async handle(socket: Socket): Promise<void> {
+    socket.on('error', () => undefined);
+    const { connections, local, state, sockets } = this.#i;
+    const started = connections.now();
+    const original = sockets.originalDestination(socket);
+    const srcAddr = remoteAddress(socket);
+    if (original === undefined) {
+      connections.failed({ src: srcAddr, dst: 'unknown', direction: 'outbound' }, 'no original destination');
+      socket.destroy();
+      return;
+    }
+    const addresses = {
+      src: srcAddr,
+      dst: formatSocketAddress(original.address, original.port),
+      direction: 'outbound',
+    } as const;
+    const source =
+      local.current() ?? (await connections.pending(socket, addresses, signal => local.workload(signal)));
+    if (source === undefined) return;
+    const route = routeOutbound(state, source, original);
+    if (route.kind === 'reject') {
+      connections.failed(addresses, route.reason);
+      socket.destroy();
+      return;
+    }
+    const connection = describe(route, source, srcAddr);
+    let upstream: Duplex;
+    try {
+      upstream = await this.#openUpstream(route, source, srcAddr, socket);
+    } catch (err) {
+      const flag =
+        err instanceof HboneConnectRejectedError && err.status === 401
+          ? ResponseFlag.denied
+          : ResponseFlag.connectFailed;
+      connections.refuse(connection, started, flag, errorMessage(err));
+      socket.destroy();
+      return;
+    }
+    await connections.relay(connection, { client: socket, upstream, started });
+  }
+
+  /** Stops pooling: open tunnels finish, new ones are refused. */
+  close(): void {
+    this.#client.close();
+  }
+
+  destroy(): void {
+    this.#client.destroy();
+  }
+
+  async #openUpstream(
+    route: Exclude<OutboundRoute, { kind: 'reject' }>,
+    source: Workload,
+    srcAddr: string,
+    socket: Socket,
+  ): Promise<Duplex> {
+    if (route.kind === 'passthrough') {
+      const upstream = this.#i.sockets.connect({ host: route.address, port: route.port });
+      return whenConnected(upstream, UPSTREAM_CONNECT_TIMEOUT_MS);
+    }
+    const cert = await this.#i.certificates.get(source.identity);
+    const pending = this.#client.connect({
+      target: route.target,
+      nextHop: route.nextHop,
+      identity: hboneIdentity(cert),
+      expectedIdentities: route.expectedIdentities,
+      sourceIp: source.addresses[0] ?? '',
+      headers: {
+        baggage: buildBaggage({
+          clusterId: source.clusterId,
+          namespace: source.namespace,
+          workloadType: source.workloadType,
+          workloadName: source.workloadName,
+          serviceName: source.canonicalName,
+          serviceVersion: source.canonicalRevision,
+          region: source.locality.region,
+          zone: source.locality.zone,
+        }),
+        forwarded: buildForwarded(srcAddr, route.service?.hostname),
+      },
+    });
+    // The client may leave while the tunnel is being set up.
+    const closed = new Promise<never>((_, reject) => {
+      socket.once('close', () => {
+        reject(new Error('the client closed before the tunnel was up'));
+      });
+    });
+    closed.catch(() => undefined);
+    return Promise.race([pending, closed]);
+  }
+}
+
+/** The source reporter's description of a routed outbound connection. */
+function describe(
+  route: Exclude<OutboundRoute, { kind: 'reject' }>,
+  source: Workload,
+  srcAddr: string,
+): ZtunnelConnection {
+  const hbone = route.kind === 'hbone';
+  const ends: ConnectionEnds = {
+    'src.addr': srcAddr,
+    'src.workload': source.name,
+    'src.namespace': source.namespace,
+    'src.identity': hbone ? source.identity : undefined,
+    'dst.addr': hbone ? route.nextHop : formatSocketAddress(route.address, route.port),
+    'dst.hbone_addr': hbone ? route.target : undefined,
+    'dst.service': route.service?.hostname,
+    'dst.workload': route.workload?.name,
+    'dst.namespace': route.workload?.namespace,
+    'dst.identity': hbone ? route.workload.identity : undefined,
+    direction: 'outbound',
+  };
+  return {
+    parties: {
+      reporter: 'source',
+      source,
+      sourcePrincipal: hbone ? source.identity : undefined,
+      destination: route.workload,
+      destinationPrincipal: hbone ? route.workload.identity : undefined,
+      service: route.service,
+      mtls: hbone,
+    },
+    ends,
+  };
+}
