@@ -12,6 +12,7 @@ import type { KubeClient } from '@ambient-mesh/kube';
 import { defaultImagesFile } from './kubelet/images.ts';
 import type { KubeletProcessConfig } from './kubelet/main.ts';
 import { ledgerPath } from './kubelet/mounts.ts';
+import { ensureStreamServer } from './kubelet/stream-server.ts';
 import { clusterLayout, nodeLayout, type ClusterLayout, type NodeLayout } from './layout.ts';
 import { ManagedProcess } from './managed-process.ts';
 import type { CniPluginConfig } from './network/cni.ts';
@@ -97,6 +98,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   }
   const layout = clusterLayout(options.name ?? 'local', options.slot ?? 0);
   await checkPrerequisites(run);
+  await ensureStreamServer(progress);
   const previous = readState(layout);
   if (previous !== undefined && previous.ownerPid !== process.pid && pidAlive(previous.ownerPid)) {
     throw new ClusterError(

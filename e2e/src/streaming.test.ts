@@ -1,0 +1,280 @@
+/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node's models are classes, but the API speaks plain JSON: plain objects of those shapes are what we send and receive. */
+// Cluster tier: the local cluster behaves like a cluster for the commands people type first —
+// kubectl exec (TTY, piped stdin), port-forward (pod and Service), logs -f, attach, pod hostnames —
+// all driven through real kubectl, so the apiserver's SPDY/WebSocket path to the kubelet is the
+// one under test. Cluster `stream`, slot 14.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { V1Pod } from '@kubernetes/client-node';
+import { defaultCacheRoot } from './layout.ts';
+import { K8S_VERSION, ETCD_VERSION } from './binaries.ts';
+import { startCluster, type Cluster } from './cluster.ts';
+import { runCommand, waitFor, type RunResult } from './exec.ts';
+
+const NS = 'default';
+let cluster: Cluster;
+
+/** kubectl: `$KUBECTL`, else the one tools/build-k8s.sh built next to the cluster binaries, else PATH. */
+function kubectlPath(): string {
+  if (process.env.KUBECTL) return process.env.KUBECTL;
+  const built = join(
+    defaultCacheRoot(),
+    'k8s',
+    `${K8S_VERSION.slice(1)}-etcd${ETCD_VERSION.slice(1)}`,
+    'bin',
+    'kubectl',
+  );
+  return existsSync(built) ? built : 'kubectl';
+}
+
+function kubectlEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, KUBECONFIG: cluster.kubeconfig };
+}
+
+function kubectl(args: string[], input?: string): Promise<RunResult> {
+  return runCommand([kubectlPath(), ...args], {
+    env: kubectlEnv(),
+    allowFailure: true,
+    timeoutMs: 60_000,
+    ...(input === undefined ? {} : { input }),
+  });
+}
+
+/** A long-running kubectl (port-forward, logs -f, attach) whose output the test watches. */
+class Background {
+  readonly child: ChildProcessWithoutNullStreams;
+  out = '';
+  err = '';
+  constructor(args: string[]) {
+    this.child = spawn(kubectlPath(), args, { env: kubectlEnv() });
+    this.child.stdout.on('data', (b: Buffer) => (this.out += b.toString()));
+    this.child.stderr.on('data', (b: Buffer) => (this.err += b.toString()));
+  }
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise(r => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** Starts `kubectl port-forward <target> :<port>` and resolves with the local port it chose. */
+async function portForward(target: string, port: number): Promise<{ bg: Background; local: number }> {
+  const bg = new Background(['port-forward', '--address', '127.0.0.1', target, `:${port}`]);
+  const local = await waitFor(
+    `port-forward ${target}`,
+    () => {
+      if (bg.child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${bg.err}`);
+      const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(bg.out);
+      return m ? Number(m[1]) : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+  return { bg, local };
+}
+
+function httpGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, res => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          resolve(body);
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+const echoPod = (name: string, node: string, extra: Partial<V1Pod['spec']> = {}): V1Pod => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: NS, labels: { app: 'echo' } },
+  spec: {
+    nodeName: node,
+    terminationGracePeriodSeconds: 2,
+    containers: [
+      {
+        name: 'echo',
+        image: 'ambient-mesh/echo:0.1.0',
+        env: [{ name: 'GREETING', value: 'from-the-spec' }],
+        ports: [{ name: 'http', containerPort: 8080 }],
+        readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
+      },
+    ],
+    ...extra,
+  },
+});
+
+const tickerPod: V1Pod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'ticker', namespace: NS },
+  spec: {
+    nodeName: 'node-1',
+    terminationGracePeriodSeconds: 1,
+    containers: [
+      {
+        name: 'ticker',
+        image: 'ambient-mesh/echo:0.1.0',
+        command: ['/bin/sh', '-c', 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.3; done'],
+      },
+    ],
+  },
+};
+
+async function waitReady(names: string[]): Promise<void> {
+  for (const name of names) {
+    await waitFor(
+      `pod ${name} Ready`,
+      async () => {
+        const p = await cluster.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
+        return p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+  }
+}
+
+describe('local cluster: streaming, hostnames', () => {
+  beforeAll(async () => {
+    cluster = await startCluster({
+      name: 'stream',
+      slot: 14,
+      nodes: 2,
+      progress: line => {
+        console.log(`[cluster] ${line}`);
+      },
+    });
+    await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, echoPod('echo-a', 'node-0'));
+    await cluster.client.create(
+      `/api/v1/namespaces/${NS}/pods`,
+      echoPod('echo-b', 'node-1', { hostname: 'web-0', subdomain: 'web' }),
+    );
+    await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, tickerPod);
+    await cluster.client.create(`/api/v1/namespaces/${NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'echo', namespace: NS },
+      spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    });
+    await waitReady(['echo-a', 'echo-b', 'ticker']);
+  }, 900_000);
+
+  afterAll(async () => {
+    await cluster.stop();
+  }, 180_000);
+
+  it('kubectl exec runs in the pod: its hostname, environment, mounts and network; exit codes pass through', async () => {
+    const host = await kubectl(['exec', 'echo-a', '--', 'hostname']);
+    expect(host.stderr).toBe('');
+    expect(host.stdout.trim()).toBe('echo-a');
+    const env = await kubectl(['exec', 'echo-a', '--', 'sh', '-c', 'echo "$GREETING"; cat /etc/resolv.conf']);
+    expect(env.stdout).toContain('from-the-spec');
+    expect(env.stdout).toContain(`nameserver ${cluster.layout.dnsServiceIp}`);
+    const podIp = (await cluster.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/echo-a`)).status!.podIP!;
+    const addr = await kubectl(['exec', 'echo-a', '--', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    expect(addr.stdout).toContain(`${podIp}/`);
+    const failed = await kubectl(['exec', 'echo-a', '--', 'sh', '-c', 'exit 3']);
+    expect(failed.code).toBe(3);
+  }, 60_000);
+
+  it('kubectl exec -i passes piped stdin and ends when the command ends', async () => {
+    const r = await kubectl(
+      ['exec', '-i', 'echo-a', '--', 'sh', '-c', 'tr a-z A-Z; echo done'],
+      'hello stdin\n',
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('HELLO STDIN\ndone\n');
+  }, 60_000);
+
+  it('kubectl exec -it gives the command a terminal of the caller’s size', async () => {
+    // script(1) gives kubectl a pseudo-terminal; the remote command checks it has one and its size.
+    const inner = `stty cols 123 rows 45; ${kubectlPath()} exec -it echo-a -- sh -c 'test -t 0 && echo IS-A-TTY; stty size'`;
+    const r = await runCommand(['script', '-q', '-e', '-c', inner, '/dev/null'], {
+      env: kubectlEnv(),
+      allowFailure: true,
+      timeoutMs: 60_000,
+      input: '',
+    });
+    expect(r.stdout).toContain('IS-A-TTY');
+    expect(r.stdout).toContain('45 123');
+    expect(r.code).toBe(0);
+  }, 60_000);
+
+  it('hostname inside a pod is the pod name, or spec.hostname with its subdomain in /etc/hosts', async () => {
+    const fromEcho = await kubectl(['exec', 'echo-b', '--', 'hostname']);
+    expect(fromEcho.stdout.trim()).toBe('web-0');
+    const hosts = await kubectl(['exec', 'echo-b', '--', 'cat', '/etc/hosts']);
+    expect(hosts.stdout).toContain(`web-0.web.${NS}.svc.cluster.local\tweb-0`);
+    // The container process itself (not only exec) sees it: the echo server reports os.hostname().
+    const { bg, local } = await portForward('pod/echo-a', 8080);
+    try {
+      const body = JSON.parse(await httpGet(local, '/who')) as { pod: string };
+      expect(body.pod).toBe('echo-a');
+    } finally {
+      await bg.stop();
+    }
+  }, 60_000);
+
+  it('kubectl port-forward reaches a pod port and a Service port', async () => {
+    const pod = await portForward('pod/echo-b', 8080);
+    try {
+      const a = JSON.parse(await httpGet(pod.local, '/one')) as { pod: string; url: string };
+      const b = JSON.parse(await httpGet(pod.local, '/two')) as { pod: string; url: string };
+      expect([a.pod, a.url, b.url]).toEqual(['web-0', '/one', '/two']);
+    } finally {
+      await pod.bg.stop();
+    }
+    const svc = await portForward('svc/echo', 80);
+    try {
+      const c = JSON.parse(await httpGet(svc.local, '/svc')) as { pod: string; url: string };
+      expect(['echo-a', 'web-0']).toContain(c.pod);
+      expect(c.url).toBe('/svc');
+    } finally {
+      await svc.bg.stop();
+    }
+  }, 60_000);
+
+  it('kubectl logs -f follows new lines; --tail, --since and --timestamps shape the output', async () => {
+    const bg = new Background(['logs', '-f', '--tail', '1', 'ticker']);
+    try {
+      const ticks = (): number[] => [...bg.out.matchAll(/tick (\d+)/g)].map(m => Number(m[1]));
+      await waitFor('three followed lines', () => (ticks().length >= 3 ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+      const seen = ticks();
+      for (let i = 1; i < seen.length; i++) expect(seen[i]).toBe(seen[i - 1]! + 1);
+    } finally {
+      await bg.stop();
+    }
+    const stamped = await kubectl(['logs', '--tail', '2', '--timestamps', 'ticker']);
+    const lines = stamped.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z tick \d+$/);
+    const recent = await kubectl(['logs', '--since', '2s', 'ticker']);
+    const all = await kubectl(['logs', 'ticker']);
+    const recentCount = recent.stdout.trim().split('\n').length;
+    expect(recentCount).toBeGreaterThan(0);
+    expect(recentCount).toBeLessThan(all.stdout.trim().split('\n').length);
+  }, 60_000);
+
+  it('kubectl attach streams the running container’s output', async () => {
+    const bg = new Background(['attach', 'ticker']);
+    try {
+      await waitFor('attached output', () => (/tick \d+/.test(bg.out) ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+    } finally {
+      await bg.stop();
+    }
+  }, 60_000);
+});
