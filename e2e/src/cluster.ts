@@ -17,6 +17,7 @@ import { clusterLayout, nodeLayout, type ClusterLayout, type NodeLayout } from '
 import { ManagedProcess } from './managed-process.ts';
 import type { CniPluginConfig } from './network/cni.ts';
 import { Fabric } from './network/fabric.ts';
+import { LoadBalancerController } from './network/load-balancer.ts';
 import { pidAlive, readState, reapCluster, statePath, type ClusterState } from './reaper.ts';
 
 export interface StartClusterOptions {
@@ -130,9 +131,11 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const fabric = new Fabric(layout, run);
   const nodeProcs: ManagedProcess[] = [];
   let controlPlane: ControlPlane | undefined;
+  let loadBalancers: LoadBalancerController | undefined;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      await loadBalancers?.stop();
       progress('stopping kubelets (pods get SIGTERM, CNI DEL, netns removed)');
       await Promise.all(nodeProcs.map(p => p.stop(30_000)));
       progress('stopping control plane');
@@ -225,6 +228,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
         fatal: e => e instanceof ClusterError && e.code === ClusterErrorCode.CommandFailed,
       },
     );
+    loadBalancers = new LoadBalancerController({ client, run, layout, announcer: nodes[0]!, log: progress });
+    loadBalancers.start();
     progress('waiting for cluster DNS');
     await waitFor(
       'cluster DNS ready',

@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node's models are classes, but the API speaks plain JSON: plain objects of those shapes are what we send and receive. */
 // Cluster tier: the local cluster behaves like a cluster for the commands people type first —
-// kubectl exec (TTY, piped stdin), port-forward (pod and Service), logs -f, attach, pod hostnames —
+// kubectl exec (TTY, piped stdin), port-forward (pod and Service), logs -f, attach, pod hostnames,
+// LoadBalancer addresses —
 // all driven through real kubectl, so the apiserver's SPDY/WebSocket path to the kubelet is the
 // one under test. Cluster `stream`, slot 14.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -8,11 +9,12 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { defaultCacheRoot } from './layout.ts';
 import { K8S_VERSION, ETCD_VERSION } from './binaries.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { runCommand, waitFor, type RunResult } from './exec.ts';
+import { loadBalancerPool } from './network/load-balancer.ts';
 
 const NS = 'default';
 let cluster: Cluster;
@@ -277,4 +279,61 @@ describe('local cluster: streaming, hostnames', () => {
       await bg.stop();
     }
   }, 60_000);
+
+  it('a LoadBalancer Service gets a fabric address that node netns and the host reach', async () => {
+    await cluster.client.create(`/api/v1/namespaces/${NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'echo-lb', namespace: NS },
+      spec: {
+        type: 'LoadBalancer',
+        selector: { app: 'echo' },
+        ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+      },
+    });
+    const ip = await waitFor(
+      'a LoadBalancer address',
+      async () => {
+        const s = await cluster.client.get<V1Service>(`/api/v1/namespaces/${NS}/services/echo-lb`);
+        return s.status?.loadBalancer?.ingress?.[0]?.ip;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(loadBalancerPool(cluster.layout)).toContain(ip);
+    const fetchScript = `fetch('http://${ip}/lb').then(r => r.json()).then(b => console.log(b.pod), e => { console.error(String(e)); process.exit(1); })`;
+    for (const n of cluster.nodes) {
+      const r = await waitFor(
+        `${ip} answering from ${n.name}`,
+        async () => {
+          const res = await runCommand(
+            ['nsenter', `--net=/run/netns/${n.netns}`, '--', process.execPath, '-e', fetchScript],
+            {
+              allowFailure: true,
+              timeoutMs: 10_000,
+            },
+          );
+          return res.code === 0 ? res : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(['echo-a', 'web-0']).toContain(r.stdout.trim());
+    }
+    // The host side: the root netns holds the fabric's 10.211.<slot>.1/24 on the am-<name> link.
+    const fromHost = await runCommand([process.execPath, '-e', fetchScript], {
+      allowFailure: true,
+      timeoutMs: 10_000,
+    });
+    expect(fromHost.stderr).toBe('');
+    expect(['echo-a', 'web-0']).toContain(fromHost.stdout.trim());
+    await cluster.client.delete(`/api/v1/namespaces/${NS}/services/echo-lb`);
+    const announcer = cluster.nodes[0]!.netns;
+    await waitFor(
+      'the address withdrawn',
+      async () => {
+        const r = await runCommand(['ip', '-n', announcer, '-o', 'addr', 'show', 'dev', 'eth0']);
+        return r.stdout.includes(`${ip}/32`) ? undefined : true;
+      },
+      { timeoutMs: 20_000 },
+    );
+  }, 120_000);
 });
