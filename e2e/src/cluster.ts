@@ -18,6 +18,7 @@ import { ManagedProcess } from './managed-process.ts';
 import type { CniPluginConfig } from './network/cni.ts';
 import { Fabric } from './network/fabric.ts';
 import { LoadBalancerController } from './network/load-balancer.ts';
+import { claimSlot, releaseSlot } from './slots.ts';
 import { pidAlive, readState, reapCluster, statePath, type ClusterState } from './reaper.ts';
 
 export interface StartClusterOptions {
@@ -107,6 +108,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       `cluster '${layout.name}' is already running (harness pid ${previous.ownerPid}); stop it with 'npm run cluster -- down' first`,
     );
   }
+  await claimSlot(layout.name, layout.slot, run);
   const reaped = await reapCluster(layout, run);
   if (reaped.netns + reaped.processes + reaped.links > 0) {
     progress(
@@ -146,6 +148,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       await rm(lastLogsDir(layout), { recursive: true, force: true });
       await rename(join(layout.stateDir, 'logs'), lastLogsDir(layout)).catch(() => undefined);
       await reapCluster(layout, run);
+      releaseSlot(layout.name, layout.slot);
       progress('stopped');
     })();
     return stopped;
