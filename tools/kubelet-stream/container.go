@@ -103,7 +103,7 @@ func runTTY(cmd *exec.Cmd, in io.Reader, out io.Writer, resize <-chan remotecomm
 		if ok {
 			size = &pty.Winsize{Cols: s.Width, Rows: s.Height}
 		}
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(500 * time.Millisecond):
 	}
 	ptmx, err := pty.StartWithSize(cmd, size)
 	if err != nil {
