@@ -16,7 +16,7 @@ export interface SlotHolder {
 }
 
 function slotsDir(cacheRoot: string): string {
-  return join(cacheRoot, 'cluster', 'slots');
+  return join(cacheRoot, 'cluster', '.slots'); // a cluster name starts with a letter: no clash
 }
 
 function lockPath(slot: number, cacheRoot: string): string {

@@ -194,6 +194,20 @@ describe('local cluster: streaming, hostnames', () => {
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('HELLO STDIN\ndone\n');
+    // kubectl speaks WebSocket to the apiserver by default (which translates to SPDY for the
+    // kubelet); the older SPDY-all-the-way path must work too.
+    const spdy = await runCommand([kubectlPath(), 'exec', '-i', 'echo-a', '--', 'sh', '-c', 'tr a-z A-Z'], {
+      env: { ...kubectlEnv(), KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' },
+      allowFailure: true,
+      input: 'over spdy\n',
+    });
+    expect(spdy.stdout).toBe('OVER SPDY\n');
+  }, 60_000);
+
+  it('another cluster asking for this cluster’s slot fails at once, naming it', async () => {
+    await expect(startCluster({ name: 'streamb', slot: 14 })).rejects.toThrow(
+      /slot 14 .* held by cluster 'stream'/,
+    );
   }, 60_000);
 
   it('kubectl exec -it gives the command a terminal of the caller’s size', async () => {
