@@ -5,12 +5,12 @@
 // all driven through real kubectl, so the apiserver's SPDY/WebSocket path to the kubelet is the
 // one under test. Cluster `stream`, slot 14.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
-import { defaultCacheRoot } from './layout.ts';
+import { defaultCacheRoot, podNetnsName } from './layout.ts';
 import { K8S_VERSION, ETCD_VERSION } from './binaries.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { runCommand, waitFor, type RunResult } from './exec.ts';
@@ -222,6 +222,45 @@ describe('local cluster: streaming, hostnames', () => {
     expect(r.stdout).toContain('IS-A-TTY');
     expect(r.stdout).toContain('45 123');
     expect(r.code).toBe(0);
+  }, 60_000);
+
+  it('a terminal session ends when kubectl goes away (hang-up), leaving nothing in the pod', async () => {
+    const pod = await cluster.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/echo-a`);
+    const netns = podNetnsName(cluster.layout, pod.metadata!.uid!);
+    const sleepers = async (): Promise<number[]> => {
+      const r = await runCommand(['ip', 'netns', 'pids', netns]);
+      return r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
+        .filter(pid => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep\u0000424242');
+          } catch {
+            return false;
+          }
+        });
+    };
+    const session = spawn(
+      'script',
+      ['-q', '-c', `${kubectlPath()} exec -it echo-a -- sleep 424242`, '/dev/null'],
+      { env: kubectlEnv(), stdio: ['pipe', 'ignore', 'ignore'] },
+    );
+    try {
+      await waitFor('the remote sleep', async () => ((await sleepers()).length === 1 ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+    } finally {
+      const exited = new Promise(r => session.once('exit', r));
+      session.kill('SIGKILL');
+      await exited;
+    }
+    // script's death hangs up kubectl's terminal; the kubelet's side then hangs up the pod's.
+    await waitFor('the remote sleep gone', async () => ((await sleepers()).length === 0 ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
   }, 60_000);
 
   it('hostname inside a pod is the pod name, or spec.hostname with its subdomain in /etc/hosts', async () => {

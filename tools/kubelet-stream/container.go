@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/creack/pty"
@@ -54,7 +55,9 @@ func (c *container) command(ctx context.Context, argv []string) (*exec.Cmd, erro
 	args := append([]string{"-t", strconv.Itoa(c.pid), "-n", "-m", "-u", "--wd", "--"}, argv...)
 	cmd := exec.CommandContext(ctx, "nsenter", args...)
 	cmd.Env = env
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	// The command leads its own process group (a new session with a TTY, Setpgid without one):
+	// when the client goes away (ctx ends), the whole group goes, as on a terminal hang-up.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	return cmd, nil
 }
 
@@ -81,6 +84,7 @@ func (c *container) ExecInContainer(ctx context.Context, _ string, _ types.UID, 
 	if tty {
 		return runTTY(cmd, in, out, resize)
 	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if in != nil {
 		cmd.Stdin = in
 	}
@@ -116,7 +120,13 @@ func runTTY(cmd *exec.Cmd, in io.Reader, out io.Writer, resize <-chan remotecomm
 		}
 	}()
 	if in != nil {
-		go func() { _, _ = io.Copy(ptmx, in) }()
+		go func() {
+			_, _ = io.Copy(ptmx, in)
+			// With a terminal, kubectl never half-closes stdin (^D travels as a byte): the end of
+			// the stream is the client hanging up. Closing the terminal's master side makes the
+			// kernel send SIGHUP to the session, as a real terminal hang-up does.
+			_ = ptmx.Close()
+		}()
 	}
 	copied := make(chan struct{})
 	go func() {

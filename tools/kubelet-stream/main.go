@@ -14,8 +14,12 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -71,8 +75,58 @@ func main() {
 	_ = os.Remove(*socket)
 }
 
+// watchedWriter hands out the hijacked connection wrapped so that its end (a failed read, or a
+// close) cancels the request's context. After a hijack, net/http no longer cancels it when the
+// client leaves; the streaming handlers pass req.Context() to the executor, so this is what ends
+// an exec or attach whose client is gone.
+type watchedWriter struct {
+	http.ResponseWriter
+	gone context.CancelFunc
+}
+
+func (w watchedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("connection cannot be hijacked")
+	}
+	conn, rw, err := h.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	wc := &watchedConn{Conn: conn, gone: w.gone}
+	// Keep what net/http already buffered, then read through the watch.
+	buffered, err := rw.Reader.Peek(rw.Reader.Buffered())
+	if err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), wc))
+	return wc, bufio.NewReadWriter(br, rw.Writer), nil
+}
+
+type watchedConn struct {
+	net.Conn
+	gone context.CancelFunc
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.gone()
+	}
+	return n, err
+}
+
+func (c *watchedConn) Close() error {
+	c.gone()
+	return c.Conn.Close()
+}
+
 // route is the first path segment and the rest: /exec/<ns>/<pod>[/<uid>]/<container>.
-func serve(w http.ResponseWriter, req *http.Request) {
+func serve(rw http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	w := watchedWriter{ResponseWriter: rw, gone: cancel}
+	req := r.WithContext(ctx)
 	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
 	switch parts[0] {
 	case "healthz":
