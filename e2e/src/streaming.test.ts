@@ -5,7 +5,8 @@
 // all driven through real kubectl, so the apiserver's SPDY/WebSocket path to the kubelet is the
 // one under test. Cluster `stream`, slot 14.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,8 +51,8 @@ class Background {
   readonly child: ChildProcessWithoutNullStreams;
   out = '';
   err = '';
-  constructor(args: string[]) {
-    this.child = spawn(kubectlPath(), args, { env: kubectlEnv() });
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(kubectlPath(), args, { env: { ...kubectlEnv(), ...env } });
     this.child.stdout.on('data', (b: Buffer) => (this.out += b.toString()));
     this.child.stderr.on('data', (b: Buffer) => (this.err += b.toString()));
   }
@@ -64,8 +65,12 @@ class Background {
 }
 
 /** Starts `kubectl port-forward <target> :<port>` and resolves with the local port it chose. */
-async function portForward(target: string, port: number): Promise<{ bg: Background; local: number }> {
-  const bg = new Background(['port-forward', '--address', '127.0.0.1', target, `:${port}`]);
+async function portForward(
+  target: string,
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ bg: Background; local: number }> {
+  const bg = new Background(['port-forward', '--address', '127.0.0.1', target, `:${port}`], env);
   const local = await waitFor(
     `port-forward ${target}`,
     () => {
@@ -294,6 +299,29 @@ describe('local cluster: streaming, hostnames', () => {
       expect(c.url).toBe('/svc');
     } finally {
       await svc.bg.stop();
+    }
+    // The same over SPDY all the way (kubectl's older transport; the default tunnels it in WebSocket).
+    const spdy = await portForward('pod/echo-a', 8080, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' });
+    try {
+      const d = JSON.parse(await httpGet(spdy.local, '/spdy')) as { pod: string };
+      expect(d.pod).toBe('echo-a');
+    } finally {
+      await spdy.bg.stop();
+    }
+  }, 60_000);
+
+  it('kubectl cp copies a file into a pod and back (tar over exec with stdin)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stream-cp-'));
+    try {
+      writeFileSync(join(dir, 'in.txt'), 'copied in\n');
+      const up = await kubectl(['cp', join(dir, 'in.txt'), 'echo-a:/tmp/stream-cp-test.txt']);
+      expect(up.stderr).toBe('');
+      const down = await kubectl(['cp', 'echo-a:/tmp/stream-cp-test.txt', join(dir, 'out.txt')]);
+      expect(down.code).toBe(0);
+      expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('copied in\n');
+    } finally {
+      await kubectl(['exec', 'echo-a', '--', 'rm', '-f', '/tmp/stream-cp-test.txt']);
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 
