@@ -18,6 +18,36 @@ import { runCommand, waitFor, type RunResult } from './exec.ts';
 import { loadBalancerPool } from './network/load-balancer.ts';
 
 const NS = 'default';
+
+/** Runs `kubectl exec -it` on a pseudo-terminal it resizes once the remote side has printed its first size. */
+const RESIZE_DRIVER = `
+import fcntl, os, pty, struct, sys, termios, select
+kubectl = sys.argv[1]
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 20, 70, 0, 0))
+    os.execvp(kubectl, [kubectl, 'exec', '-it', sys.argv[2], '--', 'sh', '-c',
+        'stty size; while [ "$(stty size)" = "20 70" ]; do sleep 0.1; done; stty size'])
+out = b''
+resized = False
+while True:
+    r, _, _ = select.select([fd], [], [], 30)
+    if not r:
+        print('TIMEOUT', out); sys.exit(2)
+    try:
+        data = os.read(fd, 1024)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if not resized and b'20 70' in out:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 50, 150, 0, 0))
+        resized = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace'))
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
 let cluster: Cluster;
 
 /** kubectl: `$KUBECTL`, else the one tools/build-k8s.sh built next to the cluster binaries, else PATH. */
@@ -226,6 +256,18 @@ describe('local cluster: streaming, hostnames', () => {
     });
     expect(r.stdout).toContain('IS-A-TTY');
     expect(r.stdout).toContain('45 123');
+    expect(r.code).toBe(0);
+  }, 60_000);
+
+  it('kubectl exec -it follows the caller’s terminal when it is resized mid-session', async () => {
+    // A pty we drive: kubectl starts at 20x70; once the remote side reports that, the pty is
+    // resized to 50x150 (the kernel sends kubectl SIGWINCH) and the remote side waits for the change.
+    const r = await runCommand(['python3', '-c', RESIZE_DRIVER, kubectlPath(), 'echo-a'], {
+      env: kubectlEnv(),
+      allowFailure: true,
+      timeoutMs: 45_000,
+    });
+    expect(r.stdout).toMatch(/20 70\r?\n[^]*50 150/);
     expect(r.code).toBe(0);
   }, 60_000);
 
