@@ -18,7 +18,7 @@ import { ManagedProcess } from './managed-process.ts';
 import type { CniPluginConfig } from './network/cni.ts';
 import { Fabric } from './network/fabric.ts';
 import { LoadBalancerController } from './network/load-balancer.ts';
-import { claimSlot, releaseSlot } from './slots.ts';
+import { claimSlot, freeSlot, releaseSlot } from './slots.ts';
 import { pidAlive, readState, reapCluster, statePath, type ClusterState } from './reaper.ts';
 
 export interface StartClusterOptions {
@@ -26,7 +26,7 @@ export interface StartClusterOptions {
   readonly nodes?: number;
   /** Cluster name (default `local`): part of every netns and link name. */
   readonly name?: string;
-  /** Fabric subnet slot 10.211.<slot>.0/24 (default 0). */
+  /** Fabric subnet slot 10.211.<slot>.0/24 (default: the lowest free one). */
   readonly slot?: number;
   /** Image -> command map (default e2e/images.json). */
   readonly imagesFile?: string;
@@ -98,7 +98,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       `nodes must be an integer in 1..50, got ${nodeCount}`,
     );
   }
-  const layout = clusterLayout(options.name ?? 'local', options.slot ?? 0);
+  const name = options.name ?? 'local';
+  const layout = clusterLayout(name, options.slot ?? (await freeSlot(name, run)));
   await checkPrerequisites(run);
   await ensureStreamServer(progress);
   const previous = readState(layout);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CommandRunner } from './exec.ts';
-import { claimSlot, releaseSlot, slotConflict, slotsInUse } from './slots.ts';
+import { claimSlot, freeSlot, releaseSlot, slotConflict, slotsInUse } from './slots.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -48,5 +48,14 @@ describe('slots', () => {
     ).rejects.toThrow(/held by cluster 'three'/);
     releaseSlot('one', 5, cache);
     await claimSlot('two', 5, ipAddr([]), 4242, cache);
+  });
+
+  it('finds the lowest slot nobody else holds', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'slots-'));
+    dirs.push(cache);
+    await claimSlot('one', 0, ipAddr([]), process.pid, cache);
+    const links = ipAddr(['7: am-other    inet 10.211.1.1/24 scope global am-other']);
+    expect(await freeSlot('two', links, cache)).toBe(2);
+    expect(await freeSlot('one', links, cache)).toBe(0);
   });
 });

@@ -92,6 +92,25 @@ export async function claimSlot(
   }
 }
 
+/**
+ * The lowest slot no other live cluster holds (by lock or link), for a cluster that names none;
+ * `claimSlot` still decides, so a race just fails with the usual message.
+ */
+export async function freeSlot(
+  name: string,
+  run: CommandRunner,
+  cacheRoot = defaultCacheRoot(),
+): Promise<number> {
+  const links = await slotsInUse(run);
+  for (let slot = 0; slot <= 199; slot++) {
+    if (slotConflict(name, readLock(lockPath(slot, cacheRoot)), links.get(slot)) === undefined) return slot;
+  }
+  throw new ClusterError(
+    ClusterErrorCode.AlreadyRunning,
+    'every fabric slot (0..199) is held by a running cluster',
+  );
+}
+
 /** Gives `slot` back if cluster `name` still holds it. */
 export function releaseSlot(name: string, slot: number, cacheRoot = defaultCacheRoot()): void {
   const path = lockPath(slot, cacheRoot);
