@@ -7,7 +7,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { CommandRunner } from '../exec.ts';
-import type { KubeClient, WatchHandle } from '../kube-client.ts';
+import { Informer, clientSource, type KubeClient } from '@ambient-mesh/kube';
 import type { ClusterLayout, NodeLayout } from '../layout.ts';
 
 /** Pool offsets in the fabric /24: 10.211.<slot>.200 … .249. */
@@ -81,9 +81,8 @@ export interface LoadBalancerControllerOptions {
 export class LoadBalancerController {
   private readonly opts: LoadBalancerControllerOptions;
   private readonly pool: string[];
-  private readonly services = new Map<string, V1Service>();
   private readonly announced = new Set<string>();
-  private watch: WatchHandle | undefined;
+  private informer: Informer<V1Service> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -94,25 +93,19 @@ export class LoadBalancerController {
   }
 
   start(): void {
-    this.watch = this.opts.client.reflect<V1Service>(
-      '/api/v1/services',
-      {},
-      {
-        onSync: items => {
-          this.services.clear();
-          for (const s of items) this.services.set(key(s), s);
-          this.schedule();
-        },
-        onEvent: (type, s) => {
-          if (type === 'DELETED') this.services.delete(key(s));
-          else if (type === 'ADDED' || type === 'MODIFIED') this.services.set(key(s), s);
-          this.schedule();
-        },
-        onError: e => {
-          if (!this.stopped) this.opts.log(`load balancer: service watch: ${errorMessage(e)}`);
-        },
+    const informer = new Informer<V1Service>({
+      name: 'services (load balancer)',
+      source: clientSource<V1Service>(this.opts.client, '/api/v1/services'),
+      onError: e => {
+        if (!this.stopped) this.opts.log(`load balancer: service watch: ${errorMessage(e)}`);
       },
-    );
+    });
+    const changed = (): void => {
+      this.schedule();
+    };
+    informer.on({ add: changed, update: changed, delete: changed });
+    this.informer = informer;
+    void informer.start();
   }
 
   private schedule(): void {
@@ -128,13 +121,14 @@ export class LoadBalancerController {
   }
 
   private async reconcile(): Promise<void> {
-    if (this.stopped) return;
-    const plan = planLoadBalancers([...this.services.values()], this.pool);
+    if (this.stopped || this.informer === undefined) return;
+    const services = new Map(this.informer.cache.list().map(s => [key(s), s]));
+    const plan = planLoadBalancers([...services.values()], this.pool);
     const wanted = new Set([...plan.values()].filter((ip): ip is string => ip !== undefined));
     for (const ip of wanted) if (!this.announced.has(ip)) await this.address('add', ip);
     for (const ip of [...this.announced]) if (!wanted.has(ip)) await this.address('del', ip);
     for (const [k, ip] of plan) {
-      const s = this.services.get(k);
+      const s = services.get(k);
       if (s === undefined || s.status?.loadBalancer?.ingress?.[0]?.ip === ip) continue;
       const [ns, name] = k.split('/') as [string, string];
       await this.opts.client
@@ -162,7 +156,7 @@ export class LoadBalancerController {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watch?.stop();
+    await this.informer?.stop();
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.running;
   }
