@@ -32,7 +32,13 @@ import { KubeClient } from '@ambient-mesh/kube';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'e2e', 'src', 'cli.ts');
-const CLUSTER = 'local';
+// `npm run up -- --name NAME --slot S` runs a second mesh beside the default one.
+const flagValue = (f: string): string | undefined => {
+  const i = process.argv.indexOf(f);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const CLUSTER = flagValue('--name') ?? 'local';
+const SLOT = flagValue('--slot');
 const SAMPLE_NS = 'sample';
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -111,7 +117,7 @@ function printStatus(status: MeshStatus): void {
 }
 
 async function up(): Promise<number> {
-  const status = clusterCli(['up']);
+  const status = clusterCli(['up', '--name', CLUSTER, ...(SLOT === undefined ? [] : ['--slot', SLOT])]);
   if (status !== 0) return status;
   const client = KubeClient.fromFile(kubeconfigPath());
   const nodes = (await client.get<{ items: { metadata: { name: string } }[] }>('/api/v1/nodes')).items.map(
@@ -246,13 +252,13 @@ async function down(): Promise<number> {
       );
     }
   }
-  return clusterCli(['down']);
+  return clusterCli(['down', '--name', CLUSTER]);
 }
 
 const command = process.argv[2];
 const run = command === 'up' ? up : command === 'down' ? down : undefined;
 if (run === undefined) {
-  console.error('usage: npm run up | npm run down');
+  console.error('usage: npm run up [-- --name NAME --slot S] | npm run down [-- --name NAME]');
   process.exitCode = 2;
 } else {
   process.exitCode = await run();

@@ -233,6 +233,13 @@ describe('local cluster', () => {
     expect(pods).toHaveLength(3);
     const netns = pods.map(p => podNetnsName(cluster.layout, p.metadata!.uid!));
     for (const ns of netns) expect(existsSync(`/run/netns/${ns}`)).toBe(true);
+    // This cluster's echo processes: those inside its pods' netns (other clusters may run echo too).
+    const ours = new Set<number>();
+    for (const ns of netns) {
+      const r = await runCommand(['ip', 'netns', 'pids', ns]);
+      for (const pid of r.stdout.split('\n').filter(Boolean)) ours.add(Number(pid));
+    }
+    expect(pidsMentioning('workloads/echo.ts').filter(pid => ours.has(pid))).toHaveLength(3);
     await cluster.client.delete(`/apis/apps/v1/namespaces/${NS}/deployments/echo`, {
       propagationPolicy: 'Foreground',
     });
@@ -240,7 +247,7 @@ describe('local cluster', () => {
       timeoutMs: 60_000,
     });
     for (const ns of netns) expect(existsSync(`/run/netns/${ns}`)).toBe(false);
-    const echoProcesses = pidsMentioning('workloads/echo.ts');
+    const echoProcesses = pidsMentioning('workloads/echo.ts').filter(pid => ours.has(pid));
     expect(echoProcesses).toEqual([]);
   }, 120_000);
 

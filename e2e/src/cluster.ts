@@ -12,10 +12,13 @@ import type { KubeClient } from '@ambient-mesh/kube';
 import { defaultImagesFile } from './kubelet/images.ts';
 import type { KubeletProcessConfig } from './kubelet/main.ts';
 import { ledgerPath } from './kubelet/mounts.ts';
+import { ensureStreamServer } from './kubelet/stream-server.ts';
 import { clusterLayout, nodeLayout, type ClusterLayout, type NodeLayout } from './layout.ts';
 import { ManagedProcess } from './managed-process.ts';
 import type { CniPluginConfig } from './network/cni.ts';
 import { Fabric } from './network/fabric.ts';
+import { LoadBalancerController } from './network/load-balancer.ts';
+import { claimSlot, freeSlot, releaseSlot } from './slots.ts';
 import { pidAlive, readState, reapCluster, statePath, type ClusterState } from './reaper.ts';
 
 export interface StartClusterOptions {
@@ -23,7 +26,7 @@ export interface StartClusterOptions {
   readonly nodes?: number;
   /** Cluster name (default `local`): part of every netns and link name. */
   readonly name?: string;
-  /** Fabric subnet slot 10.211.<slot>.0/24 (default 0). */
+  /** Fabric subnet slot 10.211.<slot>.0/24 (default: the lowest free one). */
   readonly slot?: number;
   /** Image -> command map (default e2e/images.json). */
   readonly imagesFile?: string;
@@ -95,8 +98,10 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       `nodes must be an integer in 1..50, got ${nodeCount}`,
     );
   }
-  const layout = clusterLayout(options.name ?? 'local', options.slot ?? 0);
+  const name = options.name ?? 'local';
+  const layout = clusterLayout(name, options.slot ?? (await freeSlot(name, run)));
   await checkPrerequisites(run);
+  await ensureStreamServer(progress);
   const previous = readState(layout);
   if (previous !== undefined && previous.ownerPid !== process.pid && pidAlive(previous.ownerPid)) {
     throw new ClusterError(
@@ -104,6 +109,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       `cluster '${layout.name}' is already running (harness pid ${previous.ownerPid}); stop it with 'npm run cluster -- down' first`,
     );
   }
+  await claimSlot(layout.name, layout.slot, run);
   const reaped = await reapCluster(layout, run);
   if (reaped.netns + reaped.processes + reaped.links > 0) {
     progress(
@@ -128,9 +134,11 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const fabric = new Fabric(layout, run);
   const nodeProcs: ManagedProcess[] = [];
   let controlPlane: ControlPlane | undefined;
+  let loadBalancers: LoadBalancerController | undefined;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      await loadBalancers?.stop();
       progress('stopping kubelets (pods get SIGTERM, CNI DEL, netns removed)');
       await Promise.all(nodeProcs.map(p => p.stop(30_000)));
       progress('stopping control plane');
@@ -141,6 +149,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       await rm(lastLogsDir(layout), { recursive: true, force: true });
       await rename(join(layout.stateDir, 'logs'), lastLogsDir(layout)).catch(() => undefined);
       await reapCluster(layout, run);
+      releaseSlot(layout.name, layout.slot);
       progress('stopped');
     })();
     return stopped;
@@ -223,6 +232,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
         fatal: e => e instanceof ClusterError && e.code === ClusterErrorCode.CommandFailed,
       },
     );
+    loadBalancers = new LoadBalancerController({ client, run, layout, announcer: nodes[0]!, log: progress });
+    loadBalancers.start();
     progress('waiting for cluster DNS');
     await waitFor(
       'cluster DNS ready',

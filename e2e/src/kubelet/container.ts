@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { V1Container, V1ContainerState, V1ContainerStatus } from '@kubernetes/client-node';
 import type { CommandRunner } from '../exec.ts';
 import { ManagedProcess } from '../managed-process.ts';
+import { LogStamper, stampsFile } from './log-stamps.ts';
 import { mountScript, propagationMode, type BindMount, type KeepVisible } from './mounts.ts';
 import { repoRoot } from './images.ts';
 import { Prober, runProbe, type ProbeTarget } from './probes.ts';
@@ -15,6 +16,16 @@ export interface ContainerLaunch {
   readonly mounts: readonly BindMount[];
   /** The pod's network namespace (a file under /run/netns). */
   readonly netnsPath: string;
+  /** Hostname in the container's own UTS namespace (the pod's hostname); unset: the host's. */
+  readonly hostname?: string;
+}
+
+/** The shell line that sets the hostname inside a fresh UTS namespace. */
+export function hostnameScript(hostname: string | undefined): string {
+  if (hostname === undefined) return '';
+  if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?$/.test(hostname))
+    throw new Error(`'${hostname}' is not a valid hostname`);
+  return `printf %s '${hostname}' > /proc/sys/kernel/hostname || exit 1; `;
 }
 
 export interface ContainerHost {
@@ -30,8 +41,8 @@ export interface ContainerHost {
 const nowIso = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 /**
- * One container of a pod: a process inside the pod netns with its own mount namespace
- * (`unshare --mount`), probes, and the state Kubernetes reports for it.
+ * One container of a pod: a process inside the pod netns with its own mount and UTS namespaces
+ * (`unshare --mount --uts`, hostname = the pod's), probes, and the state Kubernetes reports for it.
  */
 export class ContainerRunner {
   readonly spec: V1Container;
@@ -46,6 +57,7 @@ export class ContainerRunner {
   private readonly host: ContainerHost;
   private readonly podKey: string;
   private stopping = false;
+  private stamper: LogStamper | undefined;
 
   constructor(spec: V1Container, podKey: string, host: ContainerHost) {
     this.spec = spec;
@@ -89,11 +101,18 @@ export class ContainerRunner {
 
   async start(launch: ContainerLaunch): Promise<void> {
     this.stopping = false;
-    if (this.restartCount > 0 && existsSync(this.logFile())) await rename(this.logFile(), this.logFile(true));
-    const script = mountScript(launch.mounts, this.spec.workingDir, await this.keepVisible());
+    if (this.restartCount > 0 && existsSync(this.logFile())) {
+      await rename(this.logFile(), this.logFile(true));
+      if (existsSync(stampsFile(this.logFile())))
+        await rename(stampsFile(this.logFile()), stampsFile(this.logFile(true)));
+    }
+    const script =
+      hostnameScript(launch.hostname) +
+      mountScript(launch.mounts, this.spec.workingDir, await this.keepVisible());
+    const uts = launch.hostname === undefined ? [] : ['--uts'];
     const argv = [
       'nsenter', `--net=${launch.netnsPath}`, '--',
-      'unshare', '--mount', '--propagation', propagationMode(launch.mounts), '--',
+      'unshare', '--mount', ...uts, '--propagation', propagationMode(launch.mounts), '--',
       '/bin/sh', '-c', script, `am-${this.name}`, ...launch.argv,
     ]; // prettier-ignore
     const proc = new ManagedProcess({
@@ -103,10 +122,14 @@ export class ContainerRunner {
       env: launch.env,
     });
     this.proc = proc;
+    this.stamper?.stop();
+    const stamper = new LogStamper(this.logFile());
+    this.stamper = stamper;
     this.state = { running: { startedAt: new Date(nowIso()) } };
     this.started = true;
     this.ready = false;
     void proc.exited.then(info => {
+      stamper.stop();
       if (this.proc !== proc) return;
       this.stopProbes();
       const code = info.code ?? 128 + signalNumber(info.signal);
@@ -134,7 +157,7 @@ export class ContainerRunner {
       ...this.host.probeTarget,
       execPrefix: () => {
         const pid = this.pid;
-        return pid === undefined ? undefined : ['nsenter', '-t', String(pid), '-n', '-m', '--'];
+        return pid === undefined ? undefined : ['nsenter', '-t', String(pid), '-n', '-m', '-u', '--'];
       },
     };
     const attempt = (probe: NonNullable<V1Container['livenessProbe']>) => () =>

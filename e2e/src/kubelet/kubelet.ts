@@ -10,6 +10,8 @@ import type { ClusterLayout, NodeLayout } from '../layout.ts';
 import { CniRunner, DEFAULT_CNI_PATH, nodeCniConfig, type CniPluginConfig } from '../network/cni.ts';
 import type { ImageMap } from './images.ts';
 import { startLogServer } from './log-server.ts';
+import { StreamServer } from './stream-server.ts';
+import { streamTargetOf } from './stream-target.ts';
 import { NodeCniConfig, nodeCniBinDir, nodeHostRoot } from './node-cni.ts';
 import { PodWorker } from './pod-worker.ts';
 import { VolumeManager } from './volumes.ts';
@@ -46,6 +48,7 @@ export class Kubelet {
   private informer: Informer<V1Pod> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private logServer: https.Server | undefined;
+  private streamServer: StreamServer | undefined;
   private stopped = false;
 
   constructor(opts: KubeletOptions) {
@@ -73,9 +76,12 @@ export class Kubelet {
   async start(): Promise<void> {
     const { node, tls } = this.opts;
     await this.cniConfig.write();
+    const streamLog = `${this.opts.cluster.stateDir}/logs/kubelet-stream-${node.name}.log`;
+    this.streamServer = await StreamServer.start(`${node.stateDir}/stream.sock`, streamLog, this.opts.log);
     this.logServer = await startLogServer(
-      { host: node.address, port: KUBELET_PORT, ...tls },
+      { host: node.address, port: KUBELET_PORT, ...tls, streamSocket: this.streamServer?.socketPath },
       {
+        streamTarget: req => streamTargetOf(this.podByName(req.namespace, req.pod), req),
         logFile: (ns, pod, container, previous) =>
           this.podByName(ns, pod)?.findContainer(container)?.logFile(previous),
         isRunning: (ns, pod, container) =>
@@ -287,5 +293,6 @@ export class Kubelet {
         });
       this.logServer?.closeAllConnections();
     });
+    await this.streamServer?.stop();
   }
 }

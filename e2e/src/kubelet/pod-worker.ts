@@ -8,6 +8,7 @@ import type { KubeClient } from '@ambient-mesh/kube';
 import { podNetnsName, type ClusterLayout, type NodeLayout } from '../layout.ts';
 import { resultIPv4, type CniNetworkConfig, type CniRunner } from '../network/cni.ts';
 import { ContainerRunner, type ContainerHost } from './container.ts';
+import { podHostname, podHostsFile, type PodHostname } from './hostname.ts';
 import { expandVars, imageEnv, resolveArgv, type ImageMap } from './images.ts';
 import { ensureMountPoint, isFile, type BindMount } from './mounts.ts';
 import { fieldRefValue, type PreparedVolume, type TokenRefresher, type VolumeManager } from './volumes.ts';
@@ -89,6 +90,11 @@ export class PodWorker {
     }
   }
 
+  /** The pod's network namespace file once its sandbox exists (the node's for hostNetwork pods). */
+  get sandboxNetnsPath(): string | undefined {
+    return this.netnsPath;
+  }
+
   findContainer(name: string | undefined): ContainerRunner | undefined {
     return name === undefined || name === ''
       ? this.containers[0]
@@ -131,10 +137,7 @@ export class PodWorker {
     this.prepared = prepared.volumes;
     this.refresher = prepared.refresher;
     await writeFile(join(this.dir, 'resolv.conf'), this.resolvConf());
-    await writeFile(
-      join(this.dir, 'hosts'),
-      `127.0.0.1\tlocalhost\n${this.podIP ?? ''}\t${this.pod.metadata?.name ?? ''}\n`,
-    );
+    await writeFile(join(this.dir, 'hosts'), podHostsFile(this.podIP, this.hostnames()));
     this.state = 'running';
     for (const spec of this.pod.spec?.initContainers ?? []) {
       if (this.terminating) return;
@@ -281,6 +284,12 @@ export class PodWorker {
     this.restartTimers.add(t);
   }
 
+  /** The pod's hostname; hostNetwork pods share the node's, which is the node name. */
+  private hostnames(): PodHostname {
+    if (this.hostNetwork) return { hostname: this.deps.node.name, fqdn: undefined, uts: this.deps.node.name };
+    return podHostname(this.pod, this.deps.cluster.clusterDomain);
+  }
+
   /** The pod as the downward API sees it once the sandbox has its address. */
   private viewWithIPs(): V1Pod {
     const ip = this.podIP ?? '';
@@ -378,7 +387,7 @@ export class PodWorker {
       expandVars(a, env),
     );
     const mounts = await this.mountsFor(c.spec);
-    await c.start({ argv, env, mounts, netnsPath: this.netnsPath! });
+    await c.start({ argv, env, mounts, netnsPath: this.netnsPath!, hostname: this.hostnames().uts });
   }
 
   /** Stops every container (SIGTERM, grace, SIGKILL), then the sandbox; optionally confirms deletion to the API. */
