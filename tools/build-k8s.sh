@@ -27,7 +27,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE_ROOT="${AMBIENT_MESH_CACHE:-$HOME/.cache/ambient-mesh}"
 OUT="$CACHE_ROOT/k8s/${K8S_VERSION#v}-etcd${ETCD_VERSION#v}"
 BIN="$OUT/bin"
-K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl)
 
 log() { printf '[build-k8s] %s\n' "$*" >&2; }
 
@@ -114,6 +114,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 EOF
   log "resolving modules (go mod tidy; downloads a few hundred MB on a cold cache)"
