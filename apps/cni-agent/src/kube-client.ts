@@ -15,7 +15,8 @@ import {
   isTransient,
   loadKubeConfig as loadConfig,
 } from '@ambient-mesh/kube';
-import type { KubeConfig, V1Namespace, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
+import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { Annotation } from './enrolment.ts';
 import type { RedirectionState } from './enrolment.ts';
 import { KubeApiError } from './errors.ts';

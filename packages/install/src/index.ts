@@ -28,6 +28,7 @@ export {
   ZTUNNEL_STATS_PORT,
 } from './ztunnel.ts';
 export type { ZtunnelPod, PodHttpGet } from './ztunnel.ts';
+export type { PodView, ContainerStateView } from './pod.ts';
 export { parsePrometheus, mtlsConnections } from './prometheus.ts';
 export type { MetricSample } from './prometheus.ts';
 export { waitUntil } from './wait.ts';

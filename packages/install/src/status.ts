@@ -3,7 +3,7 @@
  * Ready pod per node), each with a one-line reason when not ready.
  */
 import type { KubeClient } from '@ambient-mesh/kube';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { PodView } from './pod.ts';
 import { MESH_NAMESPACE } from './manifests.ts';
 
 export type ComponentName = 'istiod' | 'cni-agent' | 'ztunnel';
@@ -33,11 +33,11 @@ export const COMPONENT_SELECTORS: Readonly<Record<ComponentName, string>> = {
   ztunnel: 'app=ztunnel',
 };
 
-export const isPodReady = (p: V1Pod): boolean =>
+export const isPodReady = (p: PodView): boolean =>
   p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true;
 
 /** Why pods are not ready, in one line: `node-0: Running, restarts 2 (last: Error exit 1)`. */
-export function describePods(pods: readonly V1Pod[]): string {
+export function describePods(pods: readonly PodView[]): string {
   if (pods.length === 0) return 'no pods';
   return pods
     .map(p => {
@@ -52,9 +52,12 @@ export function describePods(pods: readonly V1Pod[]): string {
     .join('; ');
 }
 
-/** The mesh's pods with a label selector. */
-export async function meshPods(client: KubeClient, selector: string): Promise<V1Pod[]> {
-  return (await client.list<V1Pod>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: selector }))
+/** The mesh's pods with a label selector (`P`: the caller's Pod type, e.g. client-node's `V1Pod`). */
+export async function meshPods<P extends PodView = PodView>(
+  client: KubeClient,
+  selector: string,
+): Promise<P[]> {
+  return (await client.list<P>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: selector }))
     .items;
 }
 

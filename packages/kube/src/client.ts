@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigHandle } from './kube-config.ts';
 import {
   KubeApiError,
   KubeError,
@@ -63,12 +63,12 @@ export const JsonPatch = 'application/json-patch+json';
 export const ApplyPatch = 'application/apply-patch+yaml';
 
 export class KubeClient {
-  readonly config: KubeConfig;
+  readonly config: KubeConfigHandle;
   /** The apiserver URL without a trailing slash. */
   readonly server: string;
   readonly resources: ResourceResolver;
 
-  constructor(config: KubeConfig) {
+  constructor(config: KubeConfigHandle) {
     this.config = config;
     const cluster = config.getCurrentCluster();
     if (cluster === null) {

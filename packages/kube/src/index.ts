@@ -2,6 +2,7 @@ export { KubeClient, MergePatch, StrategicMergePatch, JsonPatch, ApplyPatch } fr
 export type { Query, RequestOptions, ApplyOptions, DeleteOptions, WatchOptions } from './client.ts';
 export { loadKubeConfig } from './kubeconfig.ts';
 export type { LoadKubeConfigOptions } from './kubeconfig.ts';
+export type { KubeConfigHandle, KubeCluster } from './kube-config.ts';
 export { Informer, clientSource } from './informer.ts';
 export type { InformerOptions, InformerHandlers, ListWatchSource } from './informer.ts';
 export type { ReadonlyCache } from './cache.ts';

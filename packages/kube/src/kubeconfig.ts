@@ -5,6 +5,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
 import { KubeError, KubeErrorCode } from './errors.ts';
+import type { KubeConfigHandle } from './kube-config.ts';
 
 export interface LoadKubeConfigOptions {
   /** A kubeconfig file; empty or absent means the defaults. */
@@ -13,7 +14,8 @@ export interface LoadKubeConfigOptions {
   readonly inCluster?: boolean;
 }
 
-export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig {
+/** The kubeconfig for `KubeClient` (a client-node `KubeConfig` behind our structural type). */
+export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfigHandle {
   const kc = new KubeConfig();
   const file = options.file ?? '';
   try {

@@ -11,7 +11,7 @@
  *   (the apiserver prunes unknown fields), and CEL rules are dropped (they are not types);
  * - parts listed in {@link NAMES} get a title, so they become named, shared types (a name used
  *   twice in a group must describe the same shape);
- * - `metadata` is `ObjectMeta` (`V1ObjectMeta` of `@kubernetes/client-node`, see
+ * - `metadata` is `ObjectMeta` (shaped like `V1ObjectMeta` of `@kubernetes/client-node`, see
  *   `src/kube-object.ts`), `apiVersion` and `kind` the literals the CRD serves.
  */
 import { readFileSync, readdirSync } from 'node:fs';

@@ -24,7 +24,7 @@ export {
 } from './metrics.ts';
 export type { TrafficLabelName, TrafficLabels } from './metrics.ts';
 // CRD types, generated from deploy/crds by scripts/generate.ts.
-export type { ObjectMeta } from './kube-object.ts';
+export type { ObjectMeta, OwnerReference, ManagedFieldsEntry } from './kube-object.ts';
 export { CrdResource } from './generated/crd-resources.ts';
 export type { CrdKind } from './generated/crd-resources.ts';
 export type {

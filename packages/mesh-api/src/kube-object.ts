@@ -1,11 +1,49 @@
 /**
- * The Kubernetes envelope of the generated CRD types: object metadata from `@kubernetes/client-node`.
+ * The Kubernetes envelope of the generated CRD types: object metadata, spelled out here so the
+ * published types need nothing from `@kubernetes/client-node`. The shapes match client-node's
+ * `V1ObjectMeta`, `V1OwnerReference` and `V1ManagedFieldsEntry` field for field, so values flow
+ * both ways (timestamps are `Date`s, as client-node deserializes them).
  */
-import type { V1ObjectMeta } from '@kubernetes/client-node';
+
+/** An owner of a Kubernetes object (`metadata.ownerReferences[]`). */
+export interface OwnerReference {
+  apiVersion: string;
+  blockOwnerDeletion?: boolean;
+  controller?: boolean;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+/** One manager's fields of a Kubernetes object (`metadata.managedFields[]`). */
+export interface ManagedFieldsEntry {
+  apiVersion?: string;
+  fieldsType?: string;
+  fieldsV1?: object;
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  time?: Date;
+}
 
 /**
- * `metadata` of a Kubernetes object: client-node's `V1ObjectMeta` as a plain object type. It is a
- * class there, while objects read from the API (and written as literals in code and tests) are plain
- * objects; both fit this type.
+ * `metadata` of a Kubernetes object as a plain object type: objects read from the API and object
+ * literals in code and tests both fit it.
  */
-export type ObjectMeta = { [K in keyof V1ObjectMeta]: V1ObjectMeta[K] };
+export interface ObjectMeta {
+  annotations?: { [key: string]: string };
+  creationTimestamp?: Date;
+  deletionGracePeriodSeconds?: number;
+  deletionTimestamp?: Date;
+  finalizers?: string[];
+  generateName?: string;
+  generation?: number;
+  labels?: { [key: string]: string };
+  managedFields?: ManagedFieldsEntry[];
+  name?: string;
+  namespace?: string;
+  ownerReferences?: OwnerReference[];
+  resourceVersion?: string;
+  selfLink?: string;
+  uid?: string;
+}

@@ -8,7 +8,7 @@
  */
 import { errorMessage } from '@ambient-mesh/errors';
 import { Informer, KubeClient, clientSource, type InformerHandlers, type Timers } from '@ambient-mesh/kube';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { Logger } from '@ambient-mesh/runtime';
 import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';
 import type { KubeObject } from './objects.ts';

@@ -11,7 +11,7 @@ import {
   patchStatusConditions,
   resourcePath,
 } from '@ambient-mesh/kube';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { TokenReviewer } from '../auth/token-review.ts';
 import type { SecretStore } from '../ca/ca-bootstrap.ts';
 import type { ConfigMapStore } from '../ca/root-cert-publisher.ts';

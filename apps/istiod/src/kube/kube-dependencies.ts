@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { IstiodDeps } from '../app.ts';
 import { istiodWatchedKinds, kubeInformerFactory } from './informers.ts';
 import { kubeConfigMapStore, kubeSecretStore, kubeStatusPatcher, kubeTokenReviewer } from './kube-api.ts';

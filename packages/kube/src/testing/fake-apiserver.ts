@@ -8,6 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigHandle } from '../kube-config.ts';
 import type { KubeObject } from '../resources.ts';
 
 interface StoredObject extends KubeObject {
@@ -91,7 +92,7 @@ export class FakeApiServer {
   }
 
   /** A KubeConfig pointing at this server. */
-  kubeConfig(): KubeConfig {
+  kubeConfig(): KubeConfigHandle {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
