@@ -1,24 +1,12 @@
 /**
- * The timer capability the pool and the client use, injectable so tests can drive time.
- * The default calls the global functions at call time (so vitest fake timers apply too) and
- * unrefs every timer: HBONE housekeeping never keeps a process alive on its own.
+ * The timer capability the pool and the client use, injectable so tests can drive time. It is
+ * @ambient-mesh/runtime's: `Timers` here is the part of runtime's `Timers` this library calls,
+ * and the default is runtime's `unrefTimers` (global functions looked up at call time, so
+ * vitest fake timers apply; every timer unref'd: HBONE housekeeping never keeps a process alive).
  */
-export interface TimerHandle {
-  readonly __timerHandle?: never;
-}
+import type { Timers as RuntimeTimers } from '@ambient-mesh/runtime';
 
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
+export { unrefTimers as systemTimers } from '@ambient-mesh/runtime';
+export type { TimerHandle } from '@ambient-mesh/runtime';
 
-export const systemTimers: Timers = {
-  setTimeout(callback, ms) {
-    const handle = setTimeout(callback, ms);
-    handle.unref();
-    return handle as TimerHandle;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
-};
+export type Timers = Pick<RuntimeTimers, 'setTimeout' | 'clearTimeout'>;

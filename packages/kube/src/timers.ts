@@ -1,7 +1,12 @@
 /**
  * The clock and timers the library waits with. Everything that sleeps (informer back-off, status
- * patch retries, readiness polls) takes them as an option, so tests drive time by hand.
+ * patch retries, readiness polls) takes them as an option, so tests drive time by hand. The
+ * implementation is @ambient-mesh/runtime's `systemTimers`; `Timers` is the part of it this
+ * library calls, with opaque handles so a test's fake may return any value.
  */
+import { systemTimers } from '@ambient-mesh/runtime';
+
+export { systemTimers };
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -9,14 +14,6 @@ export interface Timers {
   /** Milliseconds, monotonic enough for measuring intervals. */
   now(): number;
 }
-
-export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: handle => {
-    clearTimeout(handle as NodeJS.Timeout);
-  },
-  now: () => performance.now(),
-};
 
 /**
  * Resolves after `ms`, or at once when `signal` aborts (resolving, not rejecting: callers check

@@ -38,7 +38,7 @@ export {
 export type { DurationOptions, IntegerOptions, ListenAddress, Parsed } from './parsers.ts';
 
 // Time
-export { delay, systemClock, systemTimers } from './timers.ts';
+export { delay, systemClock, systemTimers, unrefTimers } from './timers.ts';
 export type { Clock, TimerHandle, Timers } from './timers.ts';
 export { Backoff } from './backoff.ts';
 export type { BackoffOptions } from './backoff.ts';

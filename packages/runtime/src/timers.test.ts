@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeTimers } from './testing/fake-timers.ts';
-import { delay, systemTimers } from './timers.ts';
+import { delay, systemTimers, unrefTimers } from './timers.ts';
 
 describe('FakeTimers', () => {
   it('fires timeouts and intervals only as time is advanced, in order', () => {
@@ -54,5 +54,15 @@ describe('delay', () => {
     systemTimers.clearTimeout(undefined);
     const every = systemTimers.setInterval(() => undefined, 1_000);
     systemTimers.clearInterval(every);
+  });
+
+  it('unrefTimers fires like systemTimers but holds no process open', async () => {
+    const timeout = unrefTimers.setTimeout(() => undefined, 60_000) as NodeJS.Timeout;
+    const interval = unrefTimers.setInterval(() => undefined, 60_000) as NodeJS.Timeout;
+    expect(timeout.hasRef()).toBe(false);
+    expect(interval.hasRef()).toBe(false);
+    unrefTimers.clearTimeout(timeout);
+    unrefTimers.clearInterval(interval);
+    await delay(unrefTimers, 1);
   });
 });

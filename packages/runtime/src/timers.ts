@@ -38,6 +38,24 @@ export const systemTimers: Timers = {
 };
 
 /**
+ * `systemTimers` whose timers never keep the process alive on their own (each is unref'd):
+ * for housekeeping (idle and keepalive timers) that must not hold a process that is done.
+ */
+export const unrefTimers: Timers = {
+  ...systemTimers,
+  setTimeout: (callback, ms) => {
+    const handle = systemTimers.setTimeout(callback, ms);
+    handle.unref?.();
+    return handle;
+  },
+  setInterval: (callback, ms) => {
+    const handle = systemTimers.setInterval(callback, ms);
+    handle.unref?.();
+    return handle;
+  },
+};
+
+/**
  * Resolves after `ms`, or rejects with the signal's reason when aborted first. The timer is
  * cleared either way.
  */

@@ -1,3 +1,5 @@
+import { systemTimers, type TimerHandle as RuntimeTimerHandle } from '@ambient-mesh/runtime';
+
 /** An opaque timer handle, whatever the clock's `setTimeout` returns. */
 export type TimerHandle = object | number;
 
@@ -12,11 +14,14 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The real clock. Globals are looked up at call time, never captured at import. */
+/**
+ * The real clock: @ambient-mesh/runtime's `systemTimers` (globals looked up at call time), seen
+ * through this package's `Clock`, whose handles are opaque.
+ */
 export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
+  now: () => systemTimers.now(),
+  setTimeout: (callback, delayMs) => systemTimers.setTimeout(callback, delayMs),
   clearTimeout: handle => {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    systemTimers.clearTimeout(handle as RuntimeTimerHandle);
   },
 };

@@ -10,7 +10,7 @@
 import { errorMessage } from '@ambient-mesh/errors';
 import { httpStatusOf, isTransient, ownedConditionsEqual } from '@ambient-mesh/kube';
 import type { AuthorizationPolicy } from './objects.ts';
-import type { Logger } from '@ambient-mesh/runtime';
+import type { Logger, TimerHandle } from '@ambient-mesh/runtime';
 import type { CompiledPolicy } from '../wds/policies.ts';
 import { systemTimers, type Timers } from '../xds/push-queue.ts';
 
@@ -150,7 +150,7 @@ export class PolicyStatusWriter {
   /** Policies ready to be written, in arrival order. */
   readonly #ready = new Set<string>();
   readonly #running = new Set<string>();
-  readonly #backoff = new Map<string, unknown>();
+  readonly #backoff = new Map<string, TimerHandle>();
   #closed = false;
 
   constructor(opts: PolicyStatusWriterOptions) {

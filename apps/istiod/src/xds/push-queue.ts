@@ -1,25 +1,16 @@
 /**
  * WDS change sets into the `@ambient-mesh/xds` push debouncer: changes are merged until
  * `debounceAfterMs` pass without a new one, or `debounceMaxMs` after the first, then flushed
- * once as a WDS `PushBatch`. Also istiod's injected `Timers`.
+ * once as a WDS `PushBatch`. Its `Timers` are the xds library's (runtime's, narrowed), re-exported
+ * here for istiod's callers.
  */
-import { PushQueue as AdsPushQueue, type ResourceChanges } from '@ambient-mesh/xds';
+import { systemTimers } from '@ambient-mesh/runtime';
+import { PushQueue as AdsPushQueue, type ResourceChanges, type Timers } from '@ambient-mesh/xds';
 import type { ChangeSet } from '../wds/wds-index.ts';
 import { TypeUrls } from '../wds/wds-index.ts';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: handle => {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
-  now: () => performance.now(),
-};
+export { systemTimers };
+export type { Timers };
 
 export interface PushBatch extends ChangeSet {
   /** When the first change of the batch was queued (timers.now()). */

@@ -15,7 +15,14 @@ import { codecFor, type core, type discovery, type protobuf } from '@ambient-mes
 import { XdsError, XdsErrorCode } from '../errors.ts';
 import { NACK_CODE, nackMessage, type Rejection } from '../nack.ts';
 import { RESOURCE_WRAPPER_TYPE_URL } from '../server/sotw-stream.ts';
-import { Backoff, systemTimers, type BackoffOptions, type Timers } from '../timers.ts';
+import {
+  Backoff,
+  DEFAULT_CLIENT_BACKOFF,
+  systemTimers,
+  type BackoffOptions,
+  type TimerHandle,
+  type Timers,
+} from '../timers.ts';
 import type { IncomingResource, ResourceHandler } from './handlers.ts';
 import type { AdsStream, DeltaStreamFactory, SotwStreamFactory } from './transport.ts';
 
@@ -102,7 +109,7 @@ export class XdsClient {
   readonly #acceptedVersion = new Map<string, string>();
   readonly #firstHandled = new Set<string>();
   #current: StreamState | undefined;
-  #retry: unknown;
+  #retry: TimerHandle | undefined;
   #stopped = true;
   #synced = false;
 
@@ -113,7 +120,7 @@ export class XdsClient {
     this.#options = options;
     this.#protocol = options.protocol ?? 'delta';
     this.#timers = options.timers ?? systemTimers;
-    this.#backoff = new Backoff(options.backoff);
+    this.#backoff = new Backoff({ ...DEFAULT_CLIENT_BACKOFF, ...options.backoff });
     this.#log = options.logger ?? silent;
     for (const handler of options.handlers) {
       if (this.#handlers.has(handler.typeUrl)) {

@@ -3,7 +3,7 @@
  * `debounceAfterMs` pass without a new change, or `debounceMaxMs` after the first, then flushed
  * once. Timers are injected.
  */
-import { systemTimers, type Timers } from '../timers.ts';
+import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
 
 /** Names whose resource changed or disappeared, per type URL. */
 export type ResourceChanges = ReadonlyMap<string, ReadonlySet<string>>;
@@ -29,7 +29,7 @@ export class PushQueue {
   #changes = new Map<string, Set<string>>();
   #firstAt = 0;
   #merged = 0;
-  #timer: unknown;
+  #timer: TimerHandle | undefined;
   #closed = false;
 
   constructor(opts: PushQueueOptions) {
