@@ -93,7 +93,7 @@ export function adminRoutes(sources: AdminSources): Route[] {
       path: '/logging',
       methods: ['GET', 'POST'],
       loopbackOnly: true,
-      handler: (req, res, url) => {
+      handler: (_req, res, url) => {
         const level = url.searchParams.get('level');
         if (level === null) {
           reply(res, 200, currentLevel(sources.logs.level));

@@ -40,8 +40,8 @@ describe("config_dump in upstream ztunnel's shapes", () => {
 
   it('writes services with vips, a ports map and endpoints keyed by workload uid', () => {
     const services = dump.services as Record<string, unknown>[];
-    expect(services).toHaveLength(1);
-    expect(services[0]).toEqual({
+    expect(services).toHaveLength(2);
+    expect(services.find(s => s.name === 'svc-b')).toEqual({
       name: 'svc-b',
       namespace: 'default',
       hostname: 'svc-b.default.svc.cluster.local',
@@ -51,6 +51,7 @@ describe("config_dump in upstream ztunnel's shapes", () => {
         [POD_A_UID]: { workloadUid: POD_A_UID, port: { '80': 9090, '443': 8443 }, status: 'Healthy' },
       },
       subjectAltNames: [],
+      waypoint: { destination: '/10.96.0.20', hboneMtlsPort: 15008 },
       ipFamilies: 'IPv4',
     });
   });

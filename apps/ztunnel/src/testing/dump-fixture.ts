@@ -35,6 +35,13 @@ export function fixtureSources(): AdminSources {
         workloadName: 'app-c',
       }),
       serviceAddress({
+        name: 'waypoint',
+        hostname: 'waypoint.default.svc.cluster.local',
+        addresses: [{ network: '', address: ip4('10.96.0.20') }],
+        ports: [{ servicePort: 15008, targetPort: 15008 }],
+      }),
+      serviceAddress({
+        waypoint: { address: { network: '', address: ip4('10.96.0.20') }, hboneMtlsPort: 15008 },
         ports: [
           { servicePort: 80, targetPort: 8080 },
           { servicePort: 443, targetPort: 8443 },
