@@ -280,6 +280,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
           logs,
           certificates: () => certificates.dump(),
           workloadState: () => manager.workloadState(),
+          connections: uid => manager.connections(uid),
           quit: () => {
             void shutdown();
           },
