@@ -21,7 +21,16 @@ export type { Config, ListenAddress, LogLevel, OrigSrcMode } from './config.ts';
 // Logging, readiness and timers come from @ambient-mesh/runtime; re-exported for existing consumers.
 export { Backoff, Logs, Readiness, isLogLevel, systemTimers, textDestination } from '@ambient-mesh/runtime';
 export type { BackoffOptions, Logger, LogsOptions, TimerHandle, Timers } from '@ambient-mesh/runtime';
-export { adminRoutes, configDump } from './admin-server.ts';
+export { adminRoutes, configDump, resolveLevel } from './admin-server.ts';
+export { decimalSerial, dumpPolicy, dumpService, dumpWorkload } from './config-dump.ts';
+export type {
+  DumpCertificate,
+  DumpEndpoint,
+  DumpPolicy,
+  DumpService,
+  DumpWorkload,
+  DumpWorkloadState,
+} from './config-dump.ts';
 export type { AdminSources } from './admin-server.ts';
 
 // Errors
@@ -95,8 +104,21 @@ export type { ZdsConnection, ZdsConnector, ZdsMessage } from './zds/zds-client.t
 export { netnsZdsConnector } from './zds/netns-connector.ts';
 
 // Ports, metrics, access log
-export { ISTIO_COMPAT_VERSION, TRAFFIC_LABELS, ZtunnelMetrics, trafficLabels } from './metrics.ts';
-export type { Reporter, ResponseFlags, TrafficLabelName, TrafficLabels } from './metrics.ts';
+export {
+  ISTIO_COMPAT_VERSION,
+  TRAFFIC_LABELS,
+  ZTUNNEL_VERSION,
+  ZtunnelMetrics,
+  trafficLabels,
+  xdsTerminationReason,
+} from './metrics.ts';
+export type {
+  Reporter,
+  ResponseFlags,
+  TrafficLabelName,
+  TrafficLabels,
+  ZtunnelMetricsOptions,
+} from './metrics.ts';
 export { AccessLog } from './access-log.ts';
 export type { ConnectionEnds, ConnectionResult, Direction } from './access-log.ts';
 
