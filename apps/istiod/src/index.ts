@@ -77,6 +77,7 @@ export {
   NodeMetadataError,
   AuthenticationError,
   CertificateTtlError,
+  MeshConfigError,
   CertificateRequestError,
   CaMaterialError,
 } from './errors.ts';
