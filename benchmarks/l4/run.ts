@@ -134,9 +134,9 @@ async function inZtunnelConfig(cluster: Cluster, ips: readonly string[]): Promis
       const zs = await ztunnelPods(cluster.client, cluster.layout);
       if (zs.length < 2) return undefined;
       for (const z of zs) {
-        const workloads = ((await ztunnelConfigDump(z))?.workloads ?? []) as { addresses?: string[] }[];
+        const workloads = ((await ztunnelConfigDump(z))?.workloads ?? []) as { workloadIps?: string[] }[];
         for (const ip of ips) {
-          if (!workloads.some(w => w.addresses?.includes(ip) === true)) return undefined;
+          if (!workloads.some(w => w.workloadIps?.includes(ip) === true)) return undefined;
         }
       }
       return true;

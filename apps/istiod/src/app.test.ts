@@ -6,6 +6,7 @@ import { IstioCertificateService, toStruct, type ca } from '@ambient-mesh/xds-ty
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadConfig } from './config.ts';
 import { build, type Bound } from './app.ts';
+import { buildInfo } from './build-info.ts';
 import type { WatchedKind } from './kube/informers.ts';
 import { staticInformerFactory } from './kube/static-informers.ts';
 import { silentLogger } from '@ambient-mesh/runtime';
@@ -165,6 +166,57 @@ describe('istiod in process', () => {
     expect(statuses.get('golden/allow-web')).toMatchObject({ conditions: [{ reason: 'Accepted' }] });
     expect(istiod.index.authorizations.has('golden/broken')).toBe(false);
     expect(istiod.index.authorizations.has('golden/allow-web')).toBe(true);
+  });
+
+  it('serves /version and upstream-shaped /debug views and build metrics on the monitoring port', async () => {
+    const { istiod } = await start();
+    const f = goldenFixture();
+    for (let i = 0; i < 100 && !istiod.ready(); i++) await new Promise(r => setImmediate(r));
+    const version = await get(istiod.ports.monitoring, '/version');
+    expect(version.status).toBe(200);
+    expect(version.body).toBe(`${buildInfo.version}-unknown-Clean`);
+    expect(buildInfo.version).toMatch(/^\d+\.\d+\.\d+/);
+
+    const client = new DeltaTestClient({
+      address: `127.0.0.1:${istiod.ports.grpc}`,
+      rootCertPem: istiod.meshCa.rootCertPem,
+      token: 'istio-system:ztunnel',
+    });
+    cleanups.push(() => {
+      client.close();
+    });
+    client.send({ node: ztunnelNode(), typeUrl: TypeUrls.ADDRESS });
+    client.ack(await client.next());
+
+    const syncz = JSON.parse((await get(istiod.ports.monitoring, '/debug/syncz')).body) as Record<
+      string,
+      unknown
+    >[];
+    expect(syncz).toHaveLength(1);
+    expect(syncz[0]).toMatchObject({ proxy_type: 'ztunnel', cluster_id: 'Kubernetes' });
+    expect(Object.keys(syncz[0]?.['resources'] as object)).toEqual([TypeUrls.ADDRESS]);
+
+    const registryz = JSON.parse((await get(istiod.ports.monitoring, '/debug/registryz')).body) as {
+      hostname: string;
+      Attributes: { ServiceRegistry: string; Namespace: string };
+    }[];
+    expect(registryz.length).toBe(f.services.length);
+    expect(registryz[0]?.Attributes.ServiceRegistry).toBe('Kubernetes');
+    expect(registryz.map(s => s.hostname)).toContain(
+      `${f.services[0]?.metadata?.name ?? ''}.${f.services[0]?.metadata?.namespace ?? ''}.svc.cluster.local`,
+    );
+
+    const configz = JSON.parse((await get(istiod.ports.monitoring, '/debug/configz')).body) as {
+      kind: string;
+      metadata: { name: string };
+    }[];
+    expect(configz.map(c => `${c.kind}/${c.metadata.name}`)).toContain('AuthorizationPolicy/allow-web');
+
+    const metrics = (await get(istiod.ports.monitoring, '/metrics')).body;
+    expect(metrics).toContain(`istio_build{component="pilot",tag="${buildInfo.version}"} 1`);
+    expect(metrics).toContain(`pilot_info{version="${buildInfo.version}-unknown-Clean"} 1`);
+    expect(metrics).toMatch(new RegExp(`^pilot_services ${f.services.length}$`, 'm'));
+    expect(metrics).toContain('pilot_proxy_convergence_time_bucket');
   });
 
   it('issues certificates over gRPC TLS for pods on the node proxy node only', async () => {

@@ -14,7 +14,7 @@ import { servingDnsNames } from './ca/ca-material.ts';
 import { CaService } from './ca/ca-service.ts';
 import { RootCertPublisher, type ConfigMapStore } from './ca/root-cert-publisher.ts';
 import type { Config } from './config.ts';
-import { debugRoutes } from './http/debug-routes.ts';
+import { debugRoutes, versionRoute, type DebugSources } from './http/debug-routes.ts';
 import { KubeWatcher, type InformerFactory, type WatchedKind } from './kube/informers.ts';
 import type { KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
@@ -172,6 +172,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
   });
   const offChange = index.onChange(changes => {
+    metrics.services.set(index.services().length);
     queue.enqueue(changes);
   });
 
@@ -235,6 +236,14 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   });
 
   const ready = (): boolean => watcher.synced;
+  // Upstream serves /debug/* on the monitoring port (15014); ours are also on the loopback debug port.
+  const debugSources: DebugSources = {
+    syncz: () => xds.syncz(),
+    resources: index,
+    services: () => index.services(),
+    configs: () => index.configs(),
+    registry: { clusterId: config.clusterId, domainSuffix: 'cluster.local' },
+  };
   const opsLog = logs.for('ops');
   const servers: OpsServer[] = [];
   try {
@@ -255,7 +264,11 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       await startOpsServer({
         name: 'monitoring',
         address: config.monitoringAddr,
-        routes: metricsRoutes(metrics.registry, ['/metrics', '/stats/prometheus']),
+        routes: [
+          ...metricsRoutes(metrics.registry, ['/metrics', '/stats/prometheus']),
+          versionRoute(),
+          ...debugRoutes(debugSources),
+        ],
         logger: opsLog,
       }),
     );
@@ -263,7 +276,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       await startOpsServer({
         name: 'debug',
         address: config.debugAddr,
-        routes: debugRoutes({ syncz: () => xds.syncz(), resources: index }),
+        routes: debugRoutes(debugSources),
         logger: opsLog,
       }),
     );

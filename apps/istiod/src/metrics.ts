@@ -2,11 +2,13 @@
  * istiod's Prometheus metrics, in a registry of their own (so tests can create several), made by
  * the runtime's `createRegistry` (with the process metrics when istiod runs as a process).
  * Names follow upstream istiod where one exists (`pilot_xds_pushes`, `pilot_xds_push_time`,
- * `pilot_xds`, `pilot_total_xds_rejects`, `citadel_server_*`).
+ * `pilot_xds`, `pilot_total_xds_rejects`, `citadel_server_*`, `istio_build`, `pilot_info`,
+ * `pilot_services`, `pilot_proxy_convergence_time`).
  */
 import { createRegistry } from '@ambient-mesh/runtime';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { buildInfo, versionString, type BuildInfo } from './build-info.ts';
 
 export interface IstiodMetrics {
   readonly registry: Registry;
@@ -19,16 +21,35 @@ export interface IstiodMetrics {
   readonly csrCount: Counter;
   readonly certsIssued: Counter;
   readonly authFailures: Counter<'service'>;
+  /** Seconds from a change to every connected proxy having been sent it (upstream's name). */
+  readonly convergenceTime: Histogram;
+  /** Services known to istiod; set by the composition root (`setServiceCount`). */
+  readonly services: Gauge;
 }
 
 export interface MetricsOptions {
   /** Add `process_*` and `nodejs_*` metrics; default false. */
   readonly processMetrics?: boolean;
+  /** The build reported by `istio_build` and `pilot_info`; default this package's. */
+  readonly build?: BuildInfo;
 }
 
 export function createMetrics(options: MetricsOptions = {}): IstiodMetrics {
   const registry = createRegistry({ defaultMetrics: options.processMetrics ?? false });
   const registers = [registry];
+  const build = options.build ?? buildInfo;
+  new Gauge({
+    name: 'istio_build',
+    help: 'Istio component build info',
+    labelNames: ['component', 'tag'],
+    registers,
+  }).set({ component: 'pilot', tag: build.gitTag }, 1);
+  new Gauge({
+    name: 'pilot_info',
+    help: 'Pilot version and build information.',
+    labelNames: ['version'],
+    registers,
+  }).set({ version: versionString(build) }, 1);
   return {
     registry,
     pushes: new Counter({
@@ -79,6 +100,17 @@ export function createMetrics(options: MetricsOptions = {}): IstiodMetrics {
       name: 'istiod_authentication_failures_total',
       help: 'Callers refused at authentication, by service (xds, ca).',
       labelNames: ['service'],
+      registers,
+    }),
+    convergenceTime: new Histogram({
+      name: 'pilot_proxy_convergence_time',
+      help: 'Delay in seconds between config change and a proxy receiving all required configuration.',
+      buckets: [0.1, 0.5, 1, 3, 5, 10, 20, 30],
+      registers,
+    }),
+    services: new Gauge({
+      name: 'pilot_services',
+      help: 'Total services known to pilot.',
       registers,
     }),
   };

@@ -65,6 +65,16 @@ describe('ztunnel admin routes', () => {
     });
     expect(child.level).toBe('debug');
     expect((await call(server, '/logging?level=silent', 'POST')).status).toBe(400);
+    expect(await call(server, '/logging?level=off', 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is off\n',
+    });
+    expect(child.level).toBe('silent');
+    expect(await call(server, '/logging?level=reset', 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is info\n',
+    });
+    expect(child.level).toBe('info');
     expect((await call(server, '/logging', 'PUT')).status).toBe(405);
   });
 

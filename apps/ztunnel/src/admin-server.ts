@@ -3,8 +3,16 @@
  * Served by the runtime's ops server; every route is loopback-only.
  */
 import { isLogLevel, reply } from '@ambient-mesh/runtime';
-import type { Logs, Route } from '@ambient-mesh/runtime';
+import type { LogLevel, Logs, Route } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
+import {
+  dumpCertificate,
+  dumpPolicy,
+  dumpService,
+  dumpWorkload,
+  dumpWorkloadState,
+  type DumpConnections,
+} from './config-dump.ts';
 import type { CertificateDump } from './identity/cert-manager.ts';
 import { ISTIO_COMPAT_VERSION } from './metrics.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
@@ -16,6 +24,8 @@ export interface AdminSources {
   readonly logs: Logs;
   readonly certificates: () => readonly CertificateDump[];
   readonly workloadState: () => Readonly<Record<string, WorkloadStateEntry>>;
+  /** Live connections of a node-local pod (by uid), for `workloadState[uid].connections`. */
+  readonly connections?: (uid: string) => DumpConnections | undefined;
   /** Starts a graceful shutdown (`POST /quitquitquit`). */
   readonly quit: () => void;
 }
@@ -23,9 +33,9 @@ export interface AdminSources {
 export function configDump(sources: AdminSources): Record<string, unknown> {
   const snapshot = sources.state.snapshot();
   return {
-    workloads: snapshot.workloads,
-    services: snapshot.services,
-    policies: snapshot.policies,
+    workloads: snapshot.workloads.map(dumpWorkload),
+    services: snapshot.services.map(s => dumpService(s, sources.state)),
+    policies: snapshot.policies.map(dumpPolicy),
     stagedServices: {},
     staticConfig: { workloads: [], services: [], policies: [] },
     version: {
@@ -34,8 +44,8 @@ export function configDump(sources: AdminSources): Record<string, unknown> {
       generation: sources.state.generation,
     },
     config: sources.config,
-    certificates: sources.certificates(),
-    workloadState: sources.workloadState(),
+    certificates: sources.certificates().map(dumpCertificate),
+    workloadState: dumpWorkloadState(sources.workloadState(), sources.connections ?? (() => undefined)),
   };
 }
 
@@ -43,12 +53,27 @@ const INDEX = [
   'ztunnel admin',
   '  GET  /config_dump     workloads, services, policies, certificates and workloadState as JSON',
   '  GET  /logging         the current log level',
-  '  POST /logging?level=  set the log level (trace, debug, info, warn, error)',
+  '  POST /logging?level=  set the log level (trace, debug, info, warn, error, off, reset)',
   '  POST /quitquitquit    graceful shutdown',
   '',
 ].join('\n');
 
+/** `current log level is <level>` with upstream's name `off` for the silent level. */
+function currentLevel(level: LogLevel): string {
+  return `current log level is ${level === 'silent' ? 'off' : level}\n`;
+}
+
+/** The level a `?level=` value asks for (`off`, `reset` to the level at start), or undefined. */
+export function resolveLevel(text: string, initial: LogLevel): LogLevel | undefined {
+  const wanted = text.trim().toLowerCase();
+  if (wanted === 'off') return 'silent';
+  if (wanted === 'reset') return initial;
+  if (!isLogLevel(wanted) || wanted === 'silent' || wanted === 'fatal') return undefined;
+  return wanted;
+}
+
 export function adminRoutes(sources: AdminSources): Route[] {
+  const initialLevel = sources.logs.level;
   return [
     {
       path: '/',
@@ -68,23 +93,23 @@ export function adminRoutes(sources: AdminSources): Route[] {
       path: '/logging',
       methods: ['GET', 'POST'],
       loopbackOnly: true,
-      handler: (req, res, url) => {
+      handler: (_req, res, url) => {
         const level = url.searchParams.get('level');
-        if (req.method === 'GET' && level === null) {
-          reply(res, 200, `current log level is ${sources.logs.level}\n`);
+        if (level === null) {
+          reply(res, 200, currentLevel(sources.logs.level));
           return;
         }
-        const wanted = (level ?? '').toLowerCase();
-        if (!isLogLevel(wanted) || wanted === 'silent' || wanted === 'fatal') {
+        const wanted = resolveLevel(level, initialLevel);
+        if (wanted === undefined) {
           reply(
             res,
             400,
-            `invalid level ${JSON.stringify(level)}; use one of trace, debug, info, warn, error\n`,
+            `invalid level ${JSON.stringify(level)}; use one of trace, debug, info, warn, error, off, reset\n`,
           );
           return;
         }
         sources.logs.setLevel(wanted);
-        reply(res, 200, `current log level is ${sources.logs.level}\n`);
+        reply(res, 200, currentLevel(sources.logs.level));
       },
     },
     {

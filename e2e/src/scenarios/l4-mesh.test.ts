@@ -77,8 +77,8 @@ async function inZtunnelConfig(ip: string): Promise<void> {
       if (zs.length < 2) return undefined;
       for (const z of zs) {
         const dump = await ztunnelConfigDump(z);
-        const workloads = (dump?.workloads ?? []) as { addresses?: string[] }[];
-        if (!workloads.some(w => w.addresses?.includes(ip) === true)) return undefined;
+        const workloads = (dump?.workloads ?? []) as { workloadIps?: string[] }[];
+        if (!workloads.some(w => w.workloadIps?.includes(ip) === true)) return undefined;
       }
       return true;
     },

@@ -127,8 +127,8 @@ async function inZtunnelConfig(ip: string): Promise<void> {
       const zs = await ztunnelPods(c.client, c.layout);
       if (zs.length < c.nodes.length) return undefined;
       for (const z of zs) {
-        const workloads = ((await ztunnelConfigDump(z))?.workloads ?? []) as { addresses?: string[] }[];
-        if (!workloads.some(w => w.addresses?.includes(ip) === true)) return undefined;
+        const workloads = ((await ztunnelConfigDump(z))?.workloads ?? []) as { workloadIps?: string[] }[];
+        if (!workloads.some(w => w.workloadIps?.includes(ip) === true)) return undefined;
       }
       return true;
     },

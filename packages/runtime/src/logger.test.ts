@@ -23,10 +23,14 @@ describe('Logs', () => {
     expect(Object.keys(record).sort()).toEqual(['component', 'level', 'msg', 'time', 'typeUrl']);
   });
 
-  it('renders text lines for people: time, LEVEL, component, message and fields', () => {
+  it("renders text lines in upstream ztunnel's layout: time, level, component, message, fields", () => {
     const { logs, lines } = collect('text');
     logs.for('zds').warn({ uid: 'a b', n: 2 }, 'nack');
-    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT\S+\tWARN \tzds\tnack uid="a b" n=2\n$/);
+    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\twarn\tzds\tnack\tuid="a b" n=2\n$/);
+    logs.for('app').info('up');
+    expect(lines[1]).toMatch(/^\S+\tinfo\tapp\tup\n$/);
+    // Kiali splits on tabs: time, level, target, message, fields.
+    expect(lines[0]?.trimEnd().split('\t')).toHaveLength(5);
   });
 
   it('names the root component on lines of the root logger', () => {
@@ -69,7 +73,7 @@ describe('formatText', () => {
   it('passes non-JSON through and quotes empty values', () => {
     expect(formatText('not json\n')).toBe('not json');
     expect(formatText('{"time":0,"level":"error","msg":"m","k":""}')).toBe(
-      '1970-01-01T00:00:00.000Z\tERROR\t-\tm k=""',
+      '1970-01-01T00:00:00.000000Z\terror\t-\tm\tk=""',
     );
   });
 

@@ -6,8 +6,9 @@
  *   component  the part of the app that logged (`xds`, `zds`, `ca`, ...)
  *   msg        the message; any other key is a structured field
  *
- * `json` writes one object per line; `text` writes `time<TAB>LEVEL<TAB>component<TAB>msg k=v ...`
- * for people. `Logs` owns the root logger and every logger derived from it, so `setLevel` (an
+ * `json` writes one object per line; `text` writes upstream ztunnel's layout,
+ * `time<TAB>level<TAB>component<TAB>msg<TAB>k=v k=v` (time with microseconds, level in lower
+ * case, the tab before the fields only when there are fields), which Kiali's log view parses. `Logs` owns the root logger and every logger derived from it, so `setLevel` (an
  * admin endpoint) changes the level of all of them at once.
  */
 import { pino } from 'pino';
@@ -45,7 +46,14 @@ function textValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Renders one pino JSON record as `time<TAB>LEVEL<TAB>component<TAB>msg k=v ...`. */
+/** An ISO time as upstream prints it: six fraction digits (`2024-01-01T00:00:00.123000Z`). */
+function microTime(iso: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(iso);
+  if (m === null) return iso;
+  return `${m[1] ?? ''}.${(m[2] ?? '').padEnd(6, '0').slice(0, 6)}Z`;
+}
+
+/** Renders one pino JSON record as `time<TAB>level<TAB>component<TAB>msg<TAB>k=v ...`. */
 export function formatText(line: string): string {
   let record: Record<string, unknown>;
   try {
@@ -59,13 +67,14 @@ export function formatText(line: string): string {
       : typeof record.time === 'string'
         ? record.time
         : '';
-  const level = typeof record.level === 'string' ? record.level.toUpperCase() : 'INFO';
+  const level = typeof record.level === 'string' ? record.level.toLowerCase() : 'info';
   const component = typeof record[COMPONENT_FIELD] === 'string' ? record[COMPONENT_FIELD] : '-';
   const msg = typeof record.msg === 'string' ? record.msg : '';
   const fields = Object.entries(record)
     .filter(([key]) => !TEXT_SKIP.has(key))
     .map(([key, value]) => `${key}=${textValue(value)}`);
-  return `${time}\t${level.padEnd(5)}\t${component}\t${[msg, ...fields].join(' ')}`;
+  const tail = fields.length === 0 ? msg : `${msg}\t${fields.join(' ')}`;
+  return `${microTime(time)}\t${level}\t${component}\t${tail}`;
 }
 
 /** A destination that re-renders pino's JSON lines as text lines into `out`. */

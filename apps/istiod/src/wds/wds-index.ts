@@ -133,6 +133,16 @@ export class WdsIndex {
     return this.#authorizations;
   }
 
+  /** The Kubernetes Services the index holds (the debug `registryz` view and `pilot_services`). */
+  services(): KubeService[] {
+    return [...this.#services.values()] as KubeService[];
+  }
+
+  /** The Istio config objects the index holds (the debug `configz` view). */
+  configs(): KubeObject[] {
+    return [...[...this.#policies.values()].map(p => p.obj), ...this.#peerAuths.values()];
+  }
+
   /** A pod by namespace and name (the cache the CA's node authorization reads). */
   getPod(namespace: string, name: string): Pod | undefined {
     return this.#pods.get(`${namespace}/${name}`);

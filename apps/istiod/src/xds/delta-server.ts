@@ -130,7 +130,10 @@ export class XdsServer {
     const pushed = this.#ads.push(toResourceChanges(batch));
     if (pushed === 0) return;
     const seconds = (this.#timers.now() - batch.firstQueuedAt) / 1000;
-    for (let i = 0; i < pushed; i++) this.#opts.metrics.pushTime.observe({ type: 'wds' }, seconds);
+    for (let i = 0; i < pushed; i++) {
+      this.#opts.metrics.pushTime.observe({ type: 'wds' }, seconds);
+      this.#opts.metrics.convergenceTime.observe(seconds);
+    }
   }
 
   /** Per-proxy sync state, like upstream `/debug/syncz`. */

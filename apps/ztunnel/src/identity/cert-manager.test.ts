@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 describe('CertManager', () => {
-  it('prefetches identities of node-local workloads only, and forgets them when they leave', async () => {
+  it('prefetches identities of node-local in-mesh workloads only, and forgets them when they leave', async () => {
     const ca = await createTestCa();
     const fetched: string[] = [];
     const localFetch = createLocalFetcher(ca);
@@ -35,6 +35,8 @@ describe('CertManager', () => {
         workload({ uid: 'a', serviceAccount: 'sa-a' }),
         workload({ uid: 'a2', name: 'pod-a2', serviceAccount: 'sa-a' }),
         workload({ uid: 'remote', serviceAccount: 'sa-r', node: 'node-2' }),
+        // Not in the mesh (protocol NONE: istiod, the CNI agent, plain pods): no certificate.
+        workload({ uid: 'plain', name: 'istiod', serviceAccount: 'istiod', tunnelProtocol: 0 }),
       ],
       [],
     );

@@ -2,7 +2,7 @@
  * Workload certificates of the node: one per identity, kept by spiffe-certs' `CertificateCache`
  * (refresh at half-life, backoff on failure, old certificate kept until it expires).
  *
- * The manager prefetches the identity of every workload that appears on this node and forgets an
+ * The manager prefetches the identity of every in-mesh (HBONE) workload on this node and forgets an
  * identity when no local workload uses it any more. It also renders the `certificates` section
  * of `/config_dump`.
  */
@@ -90,6 +90,9 @@ export class CertManager {
   #reconcile(): void {
     const wanted = new Map<string, SpiffeId>();
     for (const workload of this.#options.state.workloadsOnNode(this.#options.nodeName)) {
+      // Only workloads in the mesh (HBONE) get certificates, as upstream: not istiod, the CNI
+      // agent or plain pods, which istiod sends with protocol NONE.
+      if (workload.tunnelProtocol !== 'HBONE') continue;
       if (!SpiffeId.isValid(workload.identity)) continue;
       wanted.set(workload.identity, SpiffeId.parse(workload.identity));
     }

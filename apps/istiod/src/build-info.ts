@@ -1,0 +1,34 @@
+/**
+ * istiod's build information: the version comes from this package's package.json (the same file
+ * whether running from src/ or dist/, both one level below it), never a constant. `versionString`
+ * is upstream's `BuildInfo.String()` layout, `<version>-<gitRevision>-<buildStatus>`, which is what
+ * `/version` on 15014 and the `pilot_info` metric carry.
+ */
+import { createRequire } from 'node:module';
+
+export interface BuildInfo {
+  readonly version: string;
+  readonly gitRevision: string;
+  readonly buildStatus: string;
+  readonly gitTag: string;
+}
+
+function readPackageVersion(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require('../package.json') as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+const packageVersion = readPackageVersion();
+
+export const buildInfo: BuildInfo = {
+  version: packageVersion,
+  gitRevision: 'unknown',
+  buildStatus: 'Clean',
+  gitTag: packageVersion,
+};
+
+/** Upstream's `BuildInfo.String()`: `1.2.3-<revision>-<status>`. */
+export function versionString(info: BuildInfo = buildInfo): string {
+  return `${info.version}-${info.gitRevision}-${info.buildStatus}`;
+}
