@@ -11,7 +11,7 @@ import { startCluster, type Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
 import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
 import { ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
-import { ensureIstioctl, istioctlRunner } from './istioctl.ts';
+import { ensureIstioctl, istioctlRunner, parseTable } from './istioctl.ts';
 
 const NS = 'tools-istioctl';
 const POLICY = 'echo-from-client';
@@ -22,6 +22,9 @@ let dumpFile = '';
 let ztunnelOnNode0: ZtunnelPod | undefined;
 const ips = new Map<string, string>();
 let serviceIp = '';
+const WORKLOAD_COLUMNS = ['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL'];
+const SERVICE_COLUMNS = ['NAMESPACE', 'SERVICE NAME', 'SERVICE VIP', 'WAYPOINT', 'ENDPOINTS'];
+const POLICY_COLUMNS = ['NAMESPACE', 'POLICY NAME', 'ACTION', 'SCOPE'];
 
 function pod(name: string, app: string, sa: string, node: string): object {
   return {
@@ -129,6 +132,73 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
     if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
     await cluster.stop();
   }, 180_000);
+
+  it('istioctl ztunnel-config workload -f: our workloads with protocol HBONE and their node', async () => {
+    const r = await istioctl(['ztunnel-config', 'workload', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = parseTable(r.stdout, WORKLOAD_COLUMNS).filter(w => w.NAMESPACE === NS);
+    expect(rows.map(w => w['POD NAME']).sort()).toEqual(['client', 'echo']);
+    const byName = new Map(rows.map(w => [w['POD NAME'], w]));
+    expect(byName.get('echo')).toMatchObject({ ADDRESS: ips.get('echo'), NODE: 'node-1', PROTOCOL: 'HBONE' });
+    expect(byName.get('client')).toMatchObject({
+      ADDRESS: ips.get('client'),
+      NODE: 'node-0',
+      PROTOCOL: 'HBONE',
+    });
+    for (const w of rows) expect(w.WAYPOINT).toBe('None');
+  }, 60_000);
+
+  it('istioctl ztunnel-config service -f: the echo service with its VIP and endpoint', async () => {
+    const r = await istioctl(['ztunnel-config', 'service', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const echo = parseTable(r.stdout, SERVICE_COLUMNS).find(
+      s => s.NAMESPACE === NS && s['SERVICE NAME'] === 'echo',
+    );
+    expect(echo, r.stdout).toBeDefined();
+    expect(echo?.['SERVICE VIP']).toContain(serviceIp);
+    expect(echo?.WAYPOINT).toBe('None');
+    expect(echo?.ENDPOINTS).toBe('1/1');
+  }, 60_000);
+
+  it('istioctl ztunnel-config policy -f: our AuthorizationPolicy', async () => {
+    const r = await istioctl(['ztunnel-config', 'policy', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const p = parseTable(r.stdout, POLICY_COLUMNS).find(
+      row => row.NAMESPACE === NS && row['POLICY NAME'] === POLICY,
+    );
+    expect(p, r.stdout).toMatchObject({ ACTION: 'Allow', SCOPE: `WorkloadSelector` });
+  }, 60_000);
+
+  it('istioctl ztunnel-config certificate and all -f read the same dump', async () => {
+    const certs = await istioctl(['ztunnel-config', 'certificate', '-f', dumpFile]);
+    expect(certs.code, certs.stderr).toBe(0);
+    expect(certs.stdout).toContain(`spiffe://cluster.local/ns/${NS}/sa/client`);
+    const all = await istioctl(['ztunnel-config', 'all', '-f', dumpFile]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(ips.get('echo'));
+    expect(all.stdout).toContain(POLICY);
+  }, 60_000);
+
+  it('istioctl ztunnel-config connections -f reads the same dump', async () => {
+    const r = await istioctl(['ztunnel-config', 'connections', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^WORKLOAD\s+DIRECTION\s+LOCAL\s+REMOTE\s+REMOTE TARGET\s+PROTOCOL/);
+  }, 60_000);
+
+  it('istioctl ztunnel-config workload live, through a port-forward to the ztunnel pod', async () => {
+    const z = ztunnelOnNode0!;
+    const r = await istioctl([
+      'ztunnel-config',
+      'workload',
+      `${z.name}.${MESH_NAMESPACE}`,
+      `--istioNamespace=${MESH_NAMESPACE}`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const echo = parseTable(r.stdout, WORKLOAD_COLUMNS).find(
+      w => w.NAMESPACE === NS && w['POD NAME'] === 'echo',
+    );
+    expect(echo).toMatchObject({ ADDRESS: ips.get('echo'), NODE: 'node-1', PROTOCOL: 'HBONE' });
+  }, 60_000);
 
   it('istioctl x precheck finds no issues with our mesh installed', async () => {
     const r = await istioctl(['x', 'precheck', `--istioNamespace=${MESH_NAMESPACE}`]);

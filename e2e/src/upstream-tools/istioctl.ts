@@ -39,16 +39,18 @@ export function istioctlRunner(
     runCommand([binary, `--kubeconfig=${kubeconfig}`, ...args], { allowFailure: true, timeoutMs });
 }
 
-/** Splits a whitespace-aligned table (istioctl's tabwriter output) into header-keyed rows. */
-export function parseTable(text: string): Record<string, string>[] {
+/**
+ * Splits istioctl's aligned table (tabwriter, one space of padding, headers with spaces such as
+ * `POD NAME`) into rows keyed by `columns`, cutting each line at the header's column offsets.
+ */
+export function parseTable(text: string, columns: readonly string[]): Record<string, string>[] {
   const lines = text.split('\n').filter(l => l.trim() !== '');
-  const header = lines[0];
-  if (header === undefined) return [];
-  const columns = header.trim().split(/\s{2,}|\t+/);
+  const header = lines[0] ?? '';
+  const starts = columns.map(c => header.indexOf(c));
+  if (starts.some(s => s < 0)) return [];
   return lines.slice(1).map(l => {
-    const cells = l.trim().split(/\s{2,}|\t+/);
     const row: Record<string, string> = {};
-    columns.forEach((c, i) => (row[c] = cells[i] ?? ''));
+    columns.forEach((c, i) => (row[c] = l.slice(starts[i], starts[i + 1] ?? l.length).trim()));
     return row;
   });
 }
