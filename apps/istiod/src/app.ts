@@ -15,7 +15,23 @@ import { CaService } from './ca/ca-service.ts';
 import { RootCertPublisher, type ConfigMapStore } from './ca/root-cert-publisher.ts';
 import type { Config } from './config.ts';
 import { debugRoutes, versionRoute, type DebugSources } from './http/debug-routes.ts';
-import { KubeWatcher, type InformerFactory, type WatchedKind } from './kube/informers.ts';
+import {
+  KubeWatcher,
+  MESH_CONFIG_KIND,
+  type InformerFactory,
+  type WatchedKind,
+  type WatchedKindName,
+} from './kube/informers.ts';
+import { DiscoveryFilter } from './mesh/discovery-filter.ts';
+import {
+  MESH_CONFIG_KEY,
+  MESH_CONFIG_MAP,
+  defaultMeshConfig,
+  parseMeshConfig,
+  type MeshConfig,
+  type MeshConfigDefaults,
+} from './mesh/mesh-config.ts';
+import { MeshConfigWatch } from './mesh/mesh-config-watch.ts';
 import type { KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
 import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
@@ -80,6 +96,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const logger = logs.root;
   const timers: Timers = deps.timers ?? systemTimers;
   const metrics = createMetrics({ processMetrics: deps.processMetrics ?? false });
+  // The `istio` ConfigMap is the one source of meshConfig; TRUST_DOMAIN only fills a missing field.
+  const meshDefaults = { rootNamespace: config.podNamespace, trustDomain: config.trustDomain };
+  const mesh = await readMeshConfig(deps.configMaps, config.podNamespace, meshDefaults, logger);
   const statusWriter =
     deps.statusPatcher === undefined
       ? undefined
@@ -93,9 +112,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
         });
   const index = new WdsIndex({
     clusterId: config.clusterId,
-    trustDomain: config.trustDomain,
+    trustDomain: mesh.trustDomain,
     domain: config.domain,
-    rootNamespace: config.podNamespace,
+    rootNamespace: mesh.rootNamespace,
     compilePolicy: compileAuthorizationPolicyObject,
     onPolicyCompiled: (policy, result) => {
       const name = objectKey(policy);
@@ -125,7 +144,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const meshCa = await loadMeshCa({
     namespace: config.podNamespace,
     rootCaDir: config.rootCaDir,
-    trustDomain: config.trustDomain,
+    trustDomain: mesh.trustDomain,
     selfSignedTtlSeconds: config.selfSignedCaTtlSeconds,
     defaultTtlSeconds: config.defaultCertTtlSeconds,
     maxTtlSeconds: config.maxCertTtlSeconds,
@@ -158,7 +177,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     audiences: config.tokenAudiences,
     trustedNodeAccounts: config.trustedNodeAccounts,
     pods: index,
-    trustDomain: config.trustDomain,
+    trustDomain: mesh.trustDomain,
     maxTtlSeconds: config.maxCertTtlSeconds,
     metrics,
     logger: logs.for('ca'),
@@ -224,9 +243,25 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       if (kind === ObjectKinds.NAMESPACE) published.delete(obj.metadata?.name ?? '');
     },
   };
+  const discovery = new DiscoveryFilter(sink, mesh.discoverySelectors);
+  const meshWatch = new MeshConfigWatch({
+    initial: mesh,
+    defaults: meshDefaults,
+    filter: discovery,
+    logger: logs.for('mesh'),
+  });
   const watcher = new KubeWatcher({
     kinds: deps.kinds,
-    sink,
+    sink: {
+      upsert(kind: WatchedKindName, obj: KubeObject): void {
+        if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
+        else discovery.upsert(kind, obj);
+      },
+      delete(kind: WatchedKindName, obj: KubeObject): void {
+        if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
+        else discovery.delete(kind, obj);
+      },
+    },
     informerFactory: deps.informerFactory,
     logger: logs.for('kube'),
     timers,
@@ -242,6 +277,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     resources: index,
     services: () => index.services(),
     configs: () => index.configs(),
+    meshConfig: () => meshWatch.current.raw,
     registry: { clusterId: config.clusterId, domainSuffix: 'cluster.local' },
   };
   const opsLog = logs.for('ops');
@@ -326,3 +362,25 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
 
 /** The earlier name of `build`, kept for embedders (e2e). */
 export const startIstiod = build;
+
+/** The mesh config at startup; an unreadable or invalid ConfigMap is logged and the defaults used. */
+async function readMeshConfig(
+  store: ConfigMapStore,
+  namespace: string,
+  defaults: MeshConfigDefaults,
+  logger: Logger,
+): Promise<MeshConfig> {
+  let text: string | undefined;
+  try {
+    text = (await store.read(namespace, MESH_CONFIG_MAP))?.[MESH_CONFIG_KEY];
+  } catch (err) {
+    logger.warn(
+      { err: errorMessage(err) },
+      'could not read the mesh config ConfigMap; using defaults until it is seen',
+    );
+  }
+  const parsed = parseMeshConfig(text, defaults);
+  if (parsed.ok) return parsed.value;
+  logger.error({ err: parsed.error.message, code: parsed.error.code }, 'invalid mesh config; using defaults');
+  return defaultMeshConfig(defaults);
+}

@@ -58,3 +58,12 @@ export class CaMaterialError extends MeshError {
     );
   }
 }
+
+/** The `mesh` key of the `istio` ConfigMap is not a MeshConfig istiod can use. */
+export class MeshConfigError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('ISTIOD_MESH_CONFIG_INVALID', `invalid mesh config (ConfigMap "istio", key "mesh"): ${detail}`, {
+      cause,
+    });
+  }
+}

@@ -13,7 +13,7 @@ import { kubeDependencies } from './kube/kube-dependencies.ts';
 
 /** The capabilities of istiod in a cluster: the Kubernetes API and the process metrics. */
 function productionDeps(config: Config): AppDeps {
-  return { ...kubeDependencies(loadKubeConfig(config.kubeconfig)), processMetrics: true };
+  return { ...kubeDependencies(loadKubeConfig(config.kubeconfig), config.podNamespace), processMetrics: true };
 }
 
 await main({

@@ -140,7 +140,8 @@ describe('ztunnel app (direct tier)', () => {
       if (certs[0]?.state === 'Available') break;
     }
     expect((dump.workloads as { name: string }[]).map(w => w.name)).toEqual(['pod-a']);
-    expect((dump.policies as { key: string }[]).map(p => p.key)).toEqual(['default/deny-all']);
+    const policies = dump.policies as { namespace: string; name: string }[];
+    expect(policies.map(p => `${p.namespace}/${p.name}`)).toEqual(['default/deny-all']);
     expect(dump.certificates).toMatchObject([
       { identity: 'spiffe://cluster.local/ns/default/sa/sa-a', state: 'Available' },
     ]);
@@ -241,7 +242,11 @@ describe('ztunnel app (direct tier)', () => {
     expect(started).toEqual(['pod-uid-1:pod-a']);
     const dump = JSON.parse((await get(bound, 'admin', '/config_dump')).body) as { workloadState: unknown };
     expect(dump.workloadState).toEqual({
-      'pod-uid-1': { info: { name: 'pod-a', namespace: 'default', serviceAccount: 'sa-a' }, state: 'Up' },
+      'pod-uid-1': {
+        info: { name: 'pod-a', namespace: 'default', serviceAccount: 'sa-a' },
+        state: 'Up',
+        connections: { inbound: [], outbound: [] },
+      },
     });
     expect((await get(bound, 'stats', '/metrics')).body).toContain('workload_manager_active_proxy_count 1');
     await bound.shutdown();

@@ -55,6 +55,8 @@ export interface AppDeps {
   readonly proxyFactory?: (inputs: ProxyInputs) => WorkloadProxyFactory;
   /** How often pending proxies are retried; default 5 s. */
   readonly pendingRetryMs?: number;
+  /** Register the process metrics (`process_open_fds`, ...) on `/metrics`; default true. */
+  readonly processMetrics?: boolean;
 }
 
 export interface Bound {
@@ -116,7 +118,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     deps.logs ?? new Logs({ format: config.logFormat, level: config.logLevel, component: 'ztunnel' });
   const log = logs.for('ztunnel');
   const timers = deps.timers ?? systemTimers;
-  const metrics = new ZtunnelMetrics();
+  const metrics = new ZtunnelMetrics({ processMetrics: deps.processMetrics ?? true });
   const readiness = new Readiness();
   readiness.register(ReadinessTask.Xds);
   readiness.register(ReadinessTask.Proxy);
@@ -278,6 +280,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
           logs,
           certificates: () => certificates.dump(),
           workloadState: () => manager.workloadState(),
+          connections: uid => manager.connections(uid),
           quit: () => {
             void shutdown();
           },

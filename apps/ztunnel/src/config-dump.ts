@@ -7,6 +7,7 @@
  * Pure: the admin server gathers the sources, this file only reshapes them.
  */
 import type { CertificateDump } from './identity/cert-manager.ts';
+import type { LiveConnection, LiveConnections } from './proxy/connection-sink.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
 import type {
   Authorization,
@@ -122,17 +123,8 @@ export interface DumpCertificate {
   readonly rootCerts: readonly DumpCert[];
 }
 
-export interface DumpConnection {
-  readonly src: string;
-  readonly originalDst: string;
-  readonly actualDst: string;
-  readonly protocol: 'HBONE' | 'TCP';
-}
-
-export interface DumpConnections {
-  readonly inbound: readonly DumpConnection[];
-  readonly outbound: readonly DumpConnection[];
-}
+export type DumpConnection = LiveConnection;
+export type DumpConnections = LiveConnections;
 
 export interface DumpWorkloadState {
   readonly info: WorkloadStateEntry['info'];

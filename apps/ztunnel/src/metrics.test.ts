@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { TRAFFIC_LABELS, trafficLabels, ZtunnelMetrics } from './metrics.ts';
+import { readFileSync } from 'node:fs';
+import { TRAFFIC_LABELS, trafficLabels, xdsTerminationReason, ZtunnelMetrics } from './metrics.ts';
+
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 describe('ZtunnelMetrics', () => {
   it('exposes the upstream traffic counters with every label in upstream order', async () => {
@@ -35,15 +40,31 @@ describe('ZtunnelMetrics', () => {
     metrics.xdsTerminated('error');
     metrics.proxyStarted();
     const text = await metrics.render();
-    expect(text).toContain('istio_build{component="ztunnel",tag="1.27.0"} 1');
+    expect(text).toContain(`istio_build{component="ztunnel",tag="${PACKAGE_VERSION}"} 1`);
     expect(text).toContain('istio_xds_message_total{url="type.googleapis.com/istio.workload.Address"} 1');
     expect(text).toContain(
       'istio_xds_message_bytes_total{url="type.googleapis.com/istio.workload.Address"} 120',
     );
-    expect(text).toContain('istio_xds_connection_terminations_total{reason="error"} 1');
+    expect(text).toContain('istio_xds_connection_terminations_total{reason="Error"} 1');
     expect(text).toContain('workload_manager_active_proxy_count 3');
     expect(text).toContain('workload_manager_pending_proxy_count 1');
     expect(text).toContain('workload_manager_proxies_started_total 1');
     expect(text).toContain('workload_manager_proxies_stopped_total 0');
+  });
+
+  it("maps xDS stream ends onto upstream's termination reasons", () => {
+    expect(xdsTerminationReason('connect')).toBe('ConnectionError');
+    expect(xdsTerminationReason('error')).toBe('Error');
+    expect(xdsTerminationReason('end')).toBe('Complete');
+    expect(xdsTerminationReason('close')).toBe('Complete');
+    expect(xdsTerminationReason('reconnect')).toBe('Reconnect');
+  });
+
+  it('exposes process_open_fds and process_max_fds when asked for process metrics', async () => {
+    const text = await new ZtunnelMetrics({ processMetrics: true, version: '9.9.9' }).render();
+    expect(text).toMatch(/^process_open_fds \d+$/m);
+    expect(text).toMatch(/^process_max_fds \d+$/m);
+    expect(text).toContain('istio_build{component="ztunnel",tag="9.9.9"} 1');
+    expect(await new ZtunnelMetrics().render()).not.toContain('process_open_fds');
   });
 });

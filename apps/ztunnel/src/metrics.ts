@@ -5,13 +5,45 @@
  * The DNS metrics (`istio_dns_*`, `istio_on_demand_dns_total`) are not registered: the DNS proxy
  * is deferred.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import { Counter, Gauge } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { createRegistry } from '@ambient-mesh/runtime';
 import { MetricName, TRAFFIC_LABELS, trafficLabels as meshTrafficLabels } from '@ambient-mesh/mesh-api';
 import type { Reporter as MeshReporter, TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
 import type { ResponseFlag } from '@ambient-mesh/proxy-core';
 
-/** The Istio release whose wire protocols this implementation follows (`istio_build` tag). */
+/** The Istio release whose wire protocols this implementation follows (`version` in `/config_dump`). */
 export const ISTIO_COMPAT_VERSION = '1.27.0';
+
+/** This app's version (its package.json), the `tag` of `istio_build`. */
+export const ZTUNNEL_VERSION: string = (
+  createRequire(import.meta.url)('../package.json') as { version: string }
+).version;
+
+/**
+ * Upstream's `reason` label values on `istio_xds_connection_terminations_total`
+ * (`ConnectionTerminationReason`): the xDS client's short reasons mapped onto them.
+ */
+export function xdsTerminationReason(reason: string): 'ConnectionError' | 'Error' | 'Reconnect' | 'Complete' {
+  switch (reason) {
+    case 'connect':
+      return 'ConnectionError';
+    case 'error':
+      return 'Error';
+    case 'reconnect':
+      return 'Reconnect';
+    default:
+      return 'Complete';
+  }
+}
+
+export interface ZtunnelMetricsOptions {
+  /** Register the process metrics (`process_open_fds`, `process_max_fds`, ...); default false. */
+  readonly processMetrics?: boolean;
+  /** The `tag` of `istio_build`; default this app's package version. */
+  readonly version?: string;
+}
 
 export { TRAFFIC_LABELS } from '@ambient-mesh/mesh-api';
 export type { TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
@@ -35,7 +67,7 @@ export interface WorkloadManagerGauges {
 }
 
 export class ZtunnelMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly #opened: Counter<TrafficLabelName>;
   readonly #closed: Counter<TrafficLabelName>;
   readonly #received: Counter<TrafficLabelName>;
@@ -47,7 +79,8 @@ export class ZtunnelMetrics {
   readonly #proxiesStopped: Counter;
   #workloadManager: WorkloadManagerGauges | undefined;
 
-  constructor() {
+  constructor(options: ZtunnelMetricsOptions = {}) {
+    this.registry = createRegistry({ defaultMetrics: options.processMetrics === true });
     const registers = [this.registry];
     const traffic = (name: string, help: string): Counter<TrafficLabelName> =>
       new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers });
@@ -66,7 +99,7 @@ export class ZtunnelMetrics {
       help: 'Istio component build info',
       labelNames: ['component', 'tag'],
       registers,
-    }).set({ component: 'ztunnel', tag: ISTIO_COMPAT_VERSION }, 1);
+    }).set({ component: 'ztunnel', tag: options.version ?? ZTUNNEL_VERSION }, 1);
     this.#xdsTerminations = new Counter({
       name: MetricName.xdsConnectionTerminations,
       help: 'The total number of completed connections to xds server (unstable)',
@@ -142,7 +175,7 @@ export class ZtunnelMetrics {
   }
 
   xdsTerminated(reason: string): void {
-    this.#xdsTerminations.inc({ reason });
+    this.#xdsTerminations.inc({ reason: xdsTerminationReason(reason) });
   }
 
   proxyStarted(): void {

@@ -13,8 +13,12 @@ import type { Logger } from '@ambient-mesh/runtime';
 import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';
 import type { KubeObject } from './objects.ts';
 
+/** The `istio` mesh ConfigMap's informer (istiod's namespace), routed to the mesh config. */
+export const MESH_CONFIG_KIND = 'MeshConfigMap';
+export type WatchedKindName = ObjectKind | typeof MESH_CONFIG_KIND;
+
 export interface WatchedKind {
-  readonly kind: ObjectKind;
+  readonly kind: WatchedKindName;
   /** The collection path, e.g. `/api/v1/pods`. */
   readonly path: string;
   /** Not required for readiness (its API may not be installed). */
@@ -39,8 +43,8 @@ export type InformerErrorReporter = (
 export type InformerFactory = (kind: WatchedKind, onError: InformerErrorReporter) => KindInformer;
 
 export interface ObjectSink {
-  upsert(kind: ObjectKind, obj: KubeObject): unknown;
-  delete(kind: ObjectKind, obj: KubeObject): unknown;
+  upsert(kind: WatchedKindName, obj: KubeObject): unknown;
+  delete(kind: WatchedKindName, obj: KubeObject): unknown;
 }
 
 export interface KubeWatcherOptions {
@@ -55,7 +59,7 @@ export interface KubeWatcherOptions {
 
 export class KubeWatcher {
   readonly #opts: KubeWatcherOptions;
-  readonly #informers = new Map<ObjectKind, KindInformer>();
+  readonly #informers = new Map<WatchedKindName, KindInformer>();
   #stopped = false;
 
   constructor(opts: KubeWatcherOptions) {
@@ -125,9 +129,10 @@ export class KubeWatcher {
   }
 }
 
-/** The kinds istiod watches. */
-export function istiodWatchedKinds(): WatchedKind[] {
+/** The kinds istiod watches; `namespace` is istiod's (where the `istio` mesh ConfigMap lives). */
+export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
   return [
+    { kind: MESH_CONFIG_KIND, path: `/api/v1/namespaces/${namespace}/configmaps` },
     { kind: ObjectKinds.NAMESPACE, path: '/api/v1/namespaces' },
     { kind: ObjectKinds.NODE, path: '/api/v1/nodes' },
     { kind: ObjectKinds.SERVICE, path: '/api/v1/services' },

@@ -6,13 +6,14 @@ import { kubeConfigMapStore, kubeSecretStore, kubeStatusPatcher, kubeTokenReview
 /** Every Kubernetes-backed dependency of `startIstiod`, from one kubeconfig. */
 export function kubeDependencies(
   kc: KubeConfig,
+  namespace?: string,
 ): Pick<IstiodDeps, 'reviewer' | 'secrets' | 'configMaps' | 'informerFactory' | 'kinds' | 'statusPatcher'> {
   return {
     reviewer: kubeTokenReviewer(kc),
     secrets: kubeSecretStore(kc),
     configMaps: kubeConfigMapStore(kc),
     informerFactory: kubeInformerFactory(kc),
-    kinds: istiodWatchedKinds(),
+    kinds: istiodWatchedKinds(namespace),
     statusPatcher: kubeStatusPatcher(kc),
   };
 }

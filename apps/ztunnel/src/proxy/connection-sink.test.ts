@@ -3,7 +3,7 @@ import { AccessLog } from '../access-log.ts';
 import type { ConnectionEnds } from '../access-log.ts';
 import { ZtunnelMetrics } from '../metrics.ts';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
-import { ztunnelConnectionSink } from './connection-sink.ts';
+import { LiveConnectionSet, ztunnelConnectionSink } from './connection-sink.ts';
 import type { ZtunnelConnection } from './connection-sink.ts';
 
 function connection(direction: ConnectionEnds['direction']): ZtunnelConnection {
@@ -94,5 +94,44 @@ describe('ztunnelConnectionSink', () => {
         error: 'no original destination',
       }),
     ]);
+  });
+
+  it('keeps the open connections for the config dump until they complete', () => {
+    const { logs } = captureLogs();
+    const live = new LiveConnectionSet();
+    const s = ztunnelConnectionSink(new ZtunnelMetrics(), new AccessLog(logs.for('access')), live);
+    const inbound = connection('inbound');
+    const outbound: ZtunnelConnection = {
+      ...connection('outbound'),
+      ends: {
+        'src.addr': '10.0.0.1:40001',
+        'dst.addr': '10.0.0.3:15008',
+        'dst.hbone_addr': '10.96.0.10:80',
+        direction: 'outbound',
+      },
+    };
+    s.opened(inbound);
+    s.opened(outbound);
+    expect(live.snapshot()).toEqual({
+      inbound: [
+        {
+          src: '10.0.0.1:40000',
+          originalDst: '10.0.0.2:15008',
+          actualDst: '10.0.0.2:15008',
+          protocol: 'HBONE',
+        },
+      ],
+      outbound: [
+        {
+          src: '10.0.0.1:40001',
+          originalDst: '10.96.0.10:80',
+          actualDst: '10.0.0.3:15008',
+          protocol: 'HBONE',
+        },
+      ],
+    });
+    s.completed(inbound, { fromClient: 1, toClient: 1, durationMs: 1 });
+    expect(live.snapshot().inbound).toEqual([]);
+    expect(live.snapshot().outbound).toHaveLength(1);
   });
 });

@@ -52,7 +52,7 @@ export function inPodProxyFactory(
         drainTimeoutMs: inputs.config.terminationGracePeriodMs,
         timers: inputs.timers,
       });
-      return { drain: () => proxy.drain() };
+      return { drain: () => proxy.drain(), connections: () => proxy.connections() };
     },
   });
 }

@@ -23,7 +23,8 @@ import type { CertManager } from '../identity/cert-manager.ts';
 import type { ProxyStateReader } from '../state/proxy-state.ts';
 import { systemTimers } from '@ambient-mesh/runtime';
 import type { TimerHandle, Timers } from '@ambient-mesh/runtime';
-import { ztunnelConnectionSink } from './connection-sink.ts';
+import { LiveConnectionSet, ztunnelConnectionSink } from './connection-sink.ts';
+import type { LiveConnections } from './connection-sink.ts';
 import { InboundPassthrough } from './inbound-passthrough.ts';
 import { createInbound } from './inbound.ts';
 import type { PodInbound } from './inbound.ts';
@@ -61,6 +62,7 @@ export class InPodProxy {
   readonly #log: Logger;
   readonly #timers: Timers;
   readonly #connections: PodConnections;
+  readonly #live = new LiveConnectionSet();
   readonly #outbound: Outbound;
   readonly #passthrough: InboundPassthrough;
   readonly #inbound: PodInbound;
@@ -74,7 +76,7 @@ export class InPodProxy {
     this.#log = options.logger.child({ wl: `${options.local.info.namespace}/${options.local.info.name}` });
     const { local, state } = options;
     this.#connections = new ConnectionManager({
-      sink: ztunnelConnectionSink(options.metrics, options.accessLog),
+      sink: ztunnelConnectionSink(options.metrics, options.accessLog, this.#live),
       authorize: ctx => {
         const workload = local.current();
         return workload === undefined ? UNKNOWN_LOCAL : authorizeConnection(state, workload, ctx);
@@ -108,6 +110,11 @@ export class InPodProxy {
       throw err;
     }
     return proxy;
+  }
+
+  /** The open connections, for `/config_dump` `workloadState`. */
+  connections(): LiveConnections {
+    return this.#live.snapshot();
   }
 
   /** Connections carried now (relayed, or tunnels delivered to the app). */

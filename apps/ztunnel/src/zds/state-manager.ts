@@ -13,6 +13,7 @@
  * - ready ⇔ connected, the snapshot was reconciled, and nothing is pending.
  * All operations are serialised, so a retry never interleaves with a request.
  */
+import type { LiveConnections } from '../proxy/connection-sink.ts';
 import { errorMessage } from '@ambient-mesh/errors';
 
 export interface WorkloadInfo {
@@ -47,6 +48,8 @@ export type ZdsReply =
 export interface RunningProxy {
   /** Stops accepting and lets open connections finish; resolves when done. */
   drain(): Promise<void>;
+  /** The open connections (`/config_dump` `workloadState[uid].connections`). */
+  connections?(): LiveConnections;
 }
 
 export interface WorkloadProxyFactory {
@@ -123,6 +126,11 @@ export class WorkloadStateManager {
   }
 
   /** Pod uid → info and phase, for `/config_dump` `workloadState`. */
+  /** The open connections of the running proxy of pod `uid`, if any. */
+  connections(uid: string): LiveConnections | undefined {
+    return this.#entries.get(uid)?.proxy?.connections?.();
+  }
+
   workloadState(): Record<string, WorkloadStateEntry> {
     const out: Record<string, WorkloadStateEntry> = {};
     for (const [uid, entry] of this.#entries) {
