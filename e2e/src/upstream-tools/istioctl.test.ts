@@ -1,0 +1,226 @@
+// Cluster tier: upstream istioctl (built from the Go module proxy by tools/install-deps.d/istioctl.sh)
+// reading our mesh on a 2-node local cluster: `ztunnel-config` on a dump file of our ztunnel's
+// /config_dump and live (port-forward to the ztunnel pod), and `version`. One cluster (own name and
+// slot) is shared by the whole file.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../cluster.ts';
+import { waitFor } from '../exec.ts';
+import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
+import { ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
+import { ensureIstioctl, istioctlRunner, parseTable } from './istioctl.ts';
+
+const NS = 'tools-istioctl';
+const POLICY = 'echo-from-client';
+let cluster: Cluster;
+let istioctl: ReturnType<typeof istioctlRunner>;
+let scratch = '';
+let dumpFile = '';
+let ztunnelOnNode0: ZtunnelPod | undefined;
+const ips = new Map<string, string>();
+let serviceIp = '';
+const WORKLOAD_COLUMNS = ['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL'];
+const SERVICE_COLUMNS = ['NAMESPACE', 'SERVICE NAME', 'SERVICE VIP', 'WAYPOINT', 'ENDPOINTS'];
+const POLICY_COLUMNS = ['NAMESPACE', 'POLICY NAME', 'ACTION', 'SCOPE'];
+
+function pod(name: string, app: string, sa: string, node: string): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels: { app } },
+    spec: {
+      nodeName: node,
+      serviceAccountName: sa,
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: app, image: 'ambient-mesh/echo:0.1.0', ports: [{ containerPort: 8080 }] }],
+    },
+  };
+}
+
+async function enrolledIp(name: string): Promise<string> {
+  return waitFor(
+    `pod ${name} enrolled and Ready`,
+    async () => {
+      const p = await cluster.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
+      const ready = p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true;
+      return p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled' && ready
+        ? p.status?.podIP
+        : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 500 },
+  );
+}
+
+describe('upstream istioctl against the ambient mesh on a local cluster', () => {
+  beforeAll(async () => {
+    const binary = await ensureIstioctl(l => {
+      console.log(l);
+    });
+    cluster = await startCluster({
+      name: 'tools17',
+      slot: 24,
+      nodes: 2,
+      progress: l => {
+        console.log(`[cluster] ${l}`);
+      },
+    });
+    istioctl = istioctlRunner(binary, cluster.kubeconfig);
+    const status = await installMesh(cluster, {
+      progress: l => {
+        console.log(`[mesh] ${l}`);
+      },
+    });
+    expect(
+      status.components.every(c => c.ready),
+      JSON.stringify(status),
+    ).toBe(true);
+    const c = cluster.client;
+    await c.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
+    });
+    for (const sa of ['echo', 'client']) {
+      await c.create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: sa, namespace: NS },
+      });
+    }
+    await c.create(`/api/v1/namespaces/${NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'echo', namespace: NS },
+      spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    });
+    await c.create(`/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: POLICY, namespace: NS },
+      spec: {
+        selector: { matchLabels: { app: 'echo' } },
+        action: 'ALLOW',
+        rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/client`] } }] }],
+      },
+    });
+    await c.create(`/api/v1/namespaces/${NS}/pods`, pod('echo', 'echo', 'echo', 'node-1'));
+    await c.create(`/api/v1/namespaces/${NS}/pods`, pod('client', 'client', 'client', 'node-0'));
+    for (const name of ['echo', 'client']) ips.set(name, await enrolledIp(name));
+    const svc = await c.get<{ spec?: { clusterIP?: string } }>(`/api/v1/namespaces/${NS}/services/echo`);
+    serviceIp = svc.spec?.clusterIP ?? '';
+    // The node-0 ztunnel's dump, once it holds both workloads, the service and the policy.
+    const dump = await waitFor(
+      'the node-0 ztunnel to hold the workloads, the service and the policy',
+      async () => {
+        ztunnelOnNode0 = (await ztunnelPods(c, cluster.layout)).find(z => z.node === 'node-0');
+        if (ztunnelOnNode0 === undefined) return undefined;
+        const d = await ztunnelConfigDump(ztunnelOnNode0);
+        const text = JSON.stringify(d ?? {});
+        return [...ips.values(), serviceIp, POLICY].every(s => text.includes(s)) ? d : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    scratch = mkdtempSync(join(tmpdir(), 'tools17-'));
+    dumpFile = join(scratch, 'ztunnel-config-dump.json');
+    writeFileSync(dumpFile, JSON.stringify(dump));
+  }, 900_000);
+
+  afterAll(async () => {
+    if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
+    await cluster.stop();
+  }, 180_000);
+
+  it('istioctl ztunnel-config workload -f: our workloads with protocol HBONE and their node', async () => {
+    const r = await istioctl(['ztunnel-config', 'workload', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = parseTable(r.stdout, WORKLOAD_COLUMNS).filter(w => w.NAMESPACE === NS);
+    expect(rows.map(w => w['POD NAME']).sort()).toEqual(['client', 'echo']);
+    const byName = new Map(rows.map(w => [w['POD NAME'], w]));
+    expect(byName.get('echo')).toMatchObject({ ADDRESS: ips.get('echo'), NODE: 'node-1', PROTOCOL: 'HBONE' });
+    expect(byName.get('client')).toMatchObject({
+      ADDRESS: ips.get('client'),
+      NODE: 'node-0',
+      PROTOCOL: 'HBONE',
+    });
+    for (const w of rows) expect(w.WAYPOINT).toBe('None');
+  }, 60_000);
+
+  it('istioctl ztunnel-config service -f: the echo service with its VIP and endpoint', async () => {
+    const r = await istioctl(['ztunnel-config', 'service', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const echo = parseTable(r.stdout, SERVICE_COLUMNS).find(
+      s => s.NAMESPACE === NS && s['SERVICE NAME'] === 'echo',
+    );
+    expect(echo, r.stdout).toBeDefined();
+    expect(echo?.['SERVICE VIP']).toContain(serviceIp);
+    expect(echo?.WAYPOINT).toBe('None');
+    expect(echo?.ENDPOINTS).toBe('1/1');
+  }, 60_000);
+
+  it('istioctl ztunnel-config policy -f: our AuthorizationPolicy', async () => {
+    const r = await istioctl(['ztunnel-config', 'policy', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const p = parseTable(r.stdout, POLICY_COLUMNS).find(
+      row => row.NAMESPACE === NS && row['POLICY NAME'] === POLICY,
+    );
+    expect(p, r.stdout).toMatchObject({ ACTION: 'Allow', SCOPE: `WorkloadSelector` });
+  }, 60_000);
+
+  it('istioctl ztunnel-config certificate and all -f read the same dump', async () => {
+    const certs = await istioctl(['ztunnel-config', 'certificate', '-f', dumpFile]);
+    expect(certs.code, certs.stderr).toBe(0);
+    expect(certs.stdout).toContain(`spiffe://cluster.local/ns/${NS}/sa/client`);
+    const all = await istioctl(['ztunnel-config', 'all', '-f', dumpFile]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(ips.get('echo'));
+    expect(all.stdout).toContain(POLICY);
+  }, 60_000);
+
+  it('istioctl ztunnel-config connections -f reads the same dump', async () => {
+    const r = await istioctl(['ztunnel-config', 'connections', '-f', dumpFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^WORKLOAD\s+DIRECTION\s+LOCAL\s+REMOTE\s+REMOTE TARGET\s+PROTOCOL/);
+  }, 60_000);
+
+  it('istioctl ztunnel-config workload live, through a port-forward to the ztunnel pod', async () => {
+    const z = ztunnelOnNode0!;
+    const r = await istioctl([
+      'ztunnel-config',
+      'workload',
+      `${z.name}.${MESH_NAMESPACE}`,
+      `--istioNamespace=${MESH_NAMESPACE}`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const echo = parseTable(r.stdout, WORKLOAD_COLUMNS).find(
+      w => w.NAMESPACE === NS && w['POD NAME'] === 'echo',
+    );
+    expect(echo).toMatchObject({ ADDRESS: ips.get('echo'), NODE: 'node-1', PROTOCOL: 'HBONE' });
+  }, 60_000);
+
+  it('istioctl x precheck finds no issues with our mesh installed', async () => {
+    const r = await istioctl(['x', 'precheck', `--istioNamespace=${MESH_NAMESPACE}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain('No issues found');
+  }, 60_000);
+
+  it('istioctl analyze reports no errors or warnings for the ambient namespace', async () => {
+    const r = await istioctl(['analyze', '-n', NS, `--istioNamespace=${MESH_NAMESPACE}`]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/^(Error|Warning) \[/m);
+  }, 60_000);
+
+  it('istioctl waypoint list: no waypoints in the mesh', async () => {
+    const r = await istioctl(['waypoint', 'list', '-A']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('No waypoints found.');
+  }, 60_000);
+
+  it('istioctl version reports the client', async () => {
+    const r = await istioctl(['version', '--remote=false']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/client version: \d+\.\d+/);
+  }, 60_000);
+});

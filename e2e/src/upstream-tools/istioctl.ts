@@ -1,0 +1,56 @@
+/**
+ * Finds or builds istioctl with tools/install-deps.d/istioctl.sh (cached next to upstream istiod,
+ * ~/.cache/ambient-mesh/istio/<label>/bin/istioctl; the script prints the binary's path last), and
+ * runs it against a local cluster.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBuildScript, runCommand, type RunResult } from '../exec.ts';
+
+/** The repository's tools/install-deps.d/istioctl.sh. */
+export function istioctlInstallScriptPath(): string {
+  return join(
+    dirname(fileURLToPath(import.meta.url)),
+    '..',
+    '..',
+    '..',
+    'tools',
+    'install-deps.d',
+    'istioctl.sh',
+  );
+}
+
+/** Runs the install script (a no-op when cached) and returns the istioctl binary's path. */
+export function ensureIstioctl(onProgress: (line: string) => void = () => undefined): Promise<string> {
+  return runBuildScript(istioctlInstallScriptPath(), {
+    progressPrefix: '[istioctl]',
+    onProgress,
+    what: 'istioctl',
+    needs: 'Go and the Go module proxy',
+  });
+}
+
+/** istioctl with a kubeconfig bound; resolves with the result whatever the exit code. */
+export function istioctlRunner(
+  binary: string,
+  kubeconfig: string,
+): (args: readonly string[], timeoutMs?: number) => Promise<RunResult> {
+  return (args, timeoutMs = 60_000) =>
+    runCommand([binary, `--kubeconfig=${kubeconfig}`, ...args], { allowFailure: true, timeoutMs });
+}
+
+/**
+ * Splits istioctl's aligned table (tabwriter, one space of padding, headers with spaces such as
+ * `POD NAME`) into rows keyed by `columns`, cutting each line at the header's column offsets.
+ */
+export function parseTable(text: string, columns: readonly string[]): Record<string, string>[] {
+  const lines = text.split('\n').filter(l => l.trim() !== '');
+  const header = lines[0] ?? '';
+  const starts = columns.map(c => header.indexOf(c));
+  if (starts.some(s => s < 0)) return [];
+  return lines.slice(1).map(l => {
+    const row: Record<string, string> = {};
+    columns.forEach((c, i) => (row[c] = l.slice(starts[i], starts[i + 1] ?? l.length).trim()));
+    return row;
+  });
+}
