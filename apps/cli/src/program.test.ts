@@ -109,7 +109,7 @@ describe('errors against a cluster', () => {
     writeKubeconfig(kubeconfig, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   });
   afterAll(async () => {
-    await new Promise<void>(resolve => server.close(() => resolve()));
+    await new Promise<void>(resolve => server.close(() => { resolve(); }));
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -5,13 +5,25 @@
  * writes once it has redirected the pod. Progress goes to stderr.
  */
 import type { Command } from 'commander';
-import type { V1Pod } from '@kubernetes/client-node';
 import { Annotation, Label, REDIRECTION_ENABLED } from '@ambient-mesh/mesh-api';
 import { requireNamespace } from '../cluster.ts';
 import type { CommandContext } from '../context.ts';
 import { usageError } from '../errors.ts';
 import { renderData, renderTable, type OutputFormat } from '../output.ts';
 import { parseDuration, pollUntil } from '../wait.ts';
+
+/** The fields of a Pod enrollment reads (a structural subset of the API's Pod). */
+export interface PodLike {
+  readonly metadata?: {
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly deletionTimestamp?: unknown;
+  };
+  readonly spec?: { readonly hostNetwork?: boolean };
+  readonly status?: { readonly phase?: string };
+}
 
 export interface RedirectionProgress {
   readonly done: boolean;
@@ -22,7 +34,7 @@ export interface RedirectionProgress {
 }
 
 /** Which pods count: running, not host-network, not opted out with `dataplane-mode=none`. */
-export function meshCandidate(pod: V1Pod): boolean {
+export function meshCandidate(pod: PodLike): boolean {
   return (
     pod.status?.phase === 'Running' &&
     pod.metadata?.deletionTimestamp === undefined &&
@@ -32,7 +44,7 @@ export function meshCandidate(pod: V1Pod): boolean {
 }
 
 /** How far enrollment (or unenrollment) got, from the namespace's pods. */
-export function redirectionProgress(pods: readonly V1Pod[], enroll: boolean): RedirectionProgress {
+export function redirectionProgress(pods: readonly PodLike[], enroll: boolean): RedirectionProgress {
   const candidates = pods.filter(meshCandidate);
   const redirected = candidates.filter(
     p => p.metadata?.annotations?.[Annotation.redirection] === REDIRECTION_ENABLED,
@@ -50,7 +62,7 @@ export function progressLine(namespace: string, p: RedirectionProgress, enroll: 
 }
 
 /** The pods' redirection state, for `-o`. */
-export function formatPods(pods: readonly V1Pod[], format: OutputFormat): string {
+export function formatPods(pods: readonly PodLike[], format: OutputFormat): string {
   const rows = pods.filter(meshCandidate).map(p => ({
     namespace: p.metadata?.namespace ?? '',
     pod: p.metadata?.name ?? '',
@@ -68,12 +80,12 @@ async function setMode(ctx: CommandContext, namespace: string, enroll: boolean, 
     metadata: { labels: { [Label.dataplaneMode]: enroll ? 'ambient' : null } },
   });
   ctx.err(`namespace ${namespace} ${enroll ? 'labelled' : 'unlabelled'} ${Label.dataplaneMode}${enroll ? '=ambient' : ''}\n`);
-  let pods: V1Pod[] = [];
+  let pods: PodLike[] = [];
   if (o.wait) {
     await pollUntil(
       ctx,
       async () => {
-        pods = (await client.list<V1Pod>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`)).items;
+        pods = (await client.list<PodLike>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`)).items;
         const p = redirectionProgress(pods, enroll);
         return { done: p.done, status: progressLine(namespace, p, enroll) };
       },
