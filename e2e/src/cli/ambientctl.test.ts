@@ -1,0 +1,119 @@
+// Cluster tier: ambientctl against a live mesh on a 2-node local cluster (own name and slot).
+// `dataplane enroll` labels a namespace and returns once every pod is redirected; then
+// `ztunnel-config workload` (over the apiserver's port-forward to ztunnel's loopback-only admin
+// port) lists those pods on the nodes they run on.
+import { connectCluster, createContext, run, silentProgress, type ClusterFlags } from '@ambient-mesh/cli';
+import type { V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../cluster.ts';
+import { waitFor } from '../exec.ts';
+import { installMesh } from '../mesh/install.ts';
+
+const NS = 'cli-sample';
+let cluster: Cluster;
+
+async function ambientctl(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const ctx = createContext({
+    out: t => {
+      stdout += t;
+    },
+    err: t => {
+      stderr += t;
+    },
+    cluster: (flags: ClusterFlags) => connectCluster(flags, ''),
+    progress: silentProgress,
+  });
+  const code = await run(['--kubeconfig', cluster.kubeconfig, ...argv], ctx);
+  return { code, stdout, stderr };
+}
+
+function samplePod(name: string, node: string): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels: { app: name } },
+    spec: {
+      nodeName: node,
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'echo', image: 'ambient-mesh/echo:0.1.0', ports: [{ containerPort: 8080 }] }],
+    },
+  };
+}
+
+describe('ambientctl on a live mesh', () => {
+  beforeAll(async () => {
+    cluster = await startCluster({
+      name: 'cli',
+      slot: 30,
+      nodes: 2,
+      progress: l => {
+        console.log(`[cluster] ${l}`);
+      },
+    });
+    const status = await installMesh(cluster, {
+      progress: l => {
+        console.log(`[mesh] ${l}`);
+      },
+    });
+    expect(status.components.every(c => c.ready), JSON.stringify(status)).toBe(true);
+    await cluster.client.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: NS },
+    });
+    await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, samplePod('echo-a', 'node-0'));
+    await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, samplePod('echo-b', 'node-1'));
+    await waitFor(
+      'sample pods Running',
+      async () => {
+        const pods = (await cluster.client.list<V1Pod>(`/api/v1/namespaces/${NS}/pods`)).items;
+        return pods.length === 2 && pods.every(p => p.status?.phase === 'Running') ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+  }, 600_000);
+
+  afterAll(async () => {
+    await cluster.stop();
+  }, 180_000);
+
+  it('enrolls the namespace and returns once every pod is redirected', async () => {
+    const r = await ambientctl('dataplane', 'enroll', NS, '--timeout', '90s', '-o', 'json');
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as { pod: string; redirection: string }[];
+    expect(rows.map(p => [p.pod, p.redirection]).sort()).toEqual([
+      ['echo-a', 'enabled'],
+      ['echo-b', 'enabled'],
+    ]);
+  }, 120_000);
+
+  it('lists the sample pods with their node in ztunnel-config workload', async () => {
+    const rows = await waitFor(
+      'both sample pods in ztunnel-config workload',
+      async () => {
+        const r = await ambientctl('ztunnel-config', 'workload', '-n', NS);
+        if (r.code !== 0) {
+          console.log(`[cli] exit ${r.code}: ${r.stderr.trim()}`);
+          return undefined;
+        }
+        const lines = r.stdout.trim().split('\n');
+        return lines.length === 3 ? lines : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
+    expect(rows[0]).toMatch(/^NAMESPACE +POD NAME +ADDRESS +NODE +WAYPOINT +PROTOCOL$/);
+    // Cells by the header's column offsets (a cell may be empty, e.g. ADDRESS on older dumps).
+    const header = rows[0] ?? '';
+    const starts = ['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL'].map(h => header.indexOf(h));
+    const cells = rows.slice(1).map(l => starts.map((s, i) => l.slice(s, starts[i + 1]).trim()));
+    expect(cells.map(c => [c[0], c[1], c[3]])).toEqual([
+      [NS, 'echo-a', 'node-0'],
+      [NS, 'echo-b', 'node-1'],
+    ]);
+    const onNode1 = await ambientctl('zc', 'workload', '-n', NS, '--node', 'node-1', '-o', 'json');
+    expect(onNode1.code, onNode1.stderr).toBe(0);
+    expect((JSON.parse(onNode1.stdout) as { name: string }[]).map(w => w.name)).toEqual(['echo-b']);
+  }, 120_000);
+});
