@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -73,6 +74,18 @@ describe('completion', () => {
     const bash = await runCli(['completion', 'bash']);
     expect(bash.stdout).toContain('complete -F _ambientctl_complete ambientctl');
     expect(completionScript(program, 'zsh')).toMatch(/^#compdef ambientctl/);
+  });
+  it('completes in a real bash', () => {
+    const complete = (words: string): string => {
+      const script = `${completionScript(program, 'bash')}
+COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _ambientctl_complete; echo "\${COMPREPLY[*]}"`;
+      const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      return r.stdout.trim();
+    };
+    expect(complete("ambientctl zt")).toBe('ztunnel-config');
+    expect(complete("ambientctl -n sample zc wo")).toBe('workload');
+    expect(complete("ambientctl waypoint apply --enr")).toBe('--enroll-namespace');
   });
 });
 
