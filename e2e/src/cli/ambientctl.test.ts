@@ -29,13 +29,14 @@ async function ambientctl(...argv: string[]): Promise<{ code: number; stdout: st
   return { code, stdout, stderr };
 }
 
-function samplePod(name: string, node: string): object {
+function samplePod(name: string, node: string, serviceAccount = 'default'): object {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: NS, labels: { app: name } },
     spec: {
       nodeName: node,
+      serviceAccountName: serviceAccount,
       terminationGracePeriodSeconds: 1,
       containers: [{ name: 'echo', image: 'ambient-mesh/echo:0.1.0', ports: [{ containerPort: 8080 }] }],
     },
@@ -63,7 +64,18 @@ describe('ambientctl on a live mesh', () => {
       kind: 'Namespace',
       metadata: { name: NS },
     });
-    await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, samplePod('echo-a', 'node-0'));
+    await cluster.client.create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'client', namespace: NS },
+    });
+    await cluster.client.create(`/api/v1/namespaces/${NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'echo', namespace: NS },
+      spec: { selector: { app: 'echo-b' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    });
+    await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, samplePod('echo-a', 'node-0', 'client'));
     await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, samplePod('echo-b', 'node-1'));
     await waitFor(
       'sample pods Running',
@@ -116,4 +128,35 @@ describe('ambientctl on a live mesh', () => {
     expect(onNode1.code, onNode1.stderr).toBe(0);
     expect((JSON.parse(onNode1.stdout) as { name: string }[]).map(w => w.name)).toEqual(['echo-b']);
   }, 120_000);
+
+  it('x authz explain names the DENY policy that blocks client -> echo, then the ALLOW that admits it', async () => {
+    const policies = `/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`;
+    await cluster.client.create(policies, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'deny-client', namespace: NS },
+      spec: {
+        selector: { matchLabels: { app: 'echo-b' } },
+        action: 'DENY',
+        rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/client`] } }] }],
+      },
+    });
+    const denied = await ambientctl('x', 'authz', 'explain', '--from', `${NS}/echo-a`, '--to', `${NS}/echo:80`, '-o', 'json');
+    expect(denied.code, denied.stderr).toBe(0);
+    expect(JSON.parse(denied.stdout)).toMatchObject({
+      allowed: false,
+      policy: `${NS}/deny-client`,
+      to: { name: 'echo-b', port: 8080 },
+    });
+    await cluster.client.delete(`${policies}/deny-client`);
+    await cluster.client.create(policies, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'allow-client', namespace: NS },
+      spec: { action: 'ALLOW', rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/client`] } }] }] },
+    });
+    const allowed = await ambientctl('x', 'authz', 'explain', '--from', `${NS}/echo-a`, '--to', `${NS}/echo:80`);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(new RegExp(`^ALLOW: ${NS}/echo-a .*\\n  decided by policy ${NS}/allow-client`));
+  }, 60_000);
 });
