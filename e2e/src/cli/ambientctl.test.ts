@@ -159,4 +159,39 @@ describe('ambientctl on a live mesh', () => {
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(allowed.stdout).toMatch(new RegExp(`^ALLOW: ${NS}/echo-a .*\\n  decided by policy ${NS}/allow-client`));
   }, 60_000);
+
+  it('waypoint apply creates istioctl\'s Gateway, enrolls the namespace, refuses a duplicate, and delete removes it', async () => {
+    const applied = await ambientctl('waypoint', 'apply', '-n', NS, '--enroll-namespace');
+    expect(applied.code, applied.stderr).toBe(0);
+    const gw = await cluster.client.get<{ spec: unknown; metadata: { labels?: Record<string, string> } }>(
+      `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/gateways/waypoint`,
+    );
+    expect(gw.spec).toMatchObject({
+      gatewayClassName: 'istio-waypoint',
+      listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+    });
+    expect(gw.metadata.labels?.['istio.io/waypoint-for']).toBe('service');
+    const ns = await cluster.client.get<{ metadata: { labels?: Record<string, string> } }>(`/api/v1/namespaces/${NS}`);
+    expect(ns.metadata.labels?.['istio.io/use-waypoint']).toBe('waypoint');
+
+    const again = await ambientctl('waypoint', 'apply', '-n', NS);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists; use --overwrite/);
+    expect((await ambientctl('waypoint', 'apply', '-n', NS, '--overwrite', '--for', 'all')).code).toBe(0);
+
+    const list = await ambientctl('waypoint', 'list', '-A');
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`\\n${NS} +waypoint +default +all +`));
+
+    expect((await ambientctl('waypoint', 'delete', 'waypoint', '-n', NS)).code).toBe(0);
+    const gone = await ambientctl('waypoint', 'delete', 'waypoint', '-n', NS);
+    expect(gone.code).toBe(4);
+    expect(gone.stderr).toMatch(/no waypoint .*check the name/);
+  }, 60_000);
+
+  it('reports an unknown namespace with what to check, exit 4', async () => {
+    const r = await ambientctl('dataplane', 'enroll', 'no-such-namespace');
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/namespace "no-such-namespace" does not exist; check/);
+  });
 });
