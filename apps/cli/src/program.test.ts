@@ -91,6 +91,7 @@ COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _ambientctl_compl
 
 describe('errors against a cluster', () => {
   let server: Server;
+  let ztunnelRunning = false;
   let dir: string;
   let kubeconfig: string;
 
@@ -109,8 +110,11 @@ describe('errors against a cluster', () => {
         return;
       }
       if (req.url?.startsWith('/api/v1/namespaces/istio-system/pods') === true) {
+        const items = ztunnelRunning
+          ? [{ metadata: { name: 'ztunnel-x', namespace: 'istio-system', uid: 'u' }, spec: { nodeName: 'node-1' }, status: { phase: 'Running', podIP: '10.0.0.9' } }]
+          : [];
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'PodList', metadata: {}, items: [] }));
+        res.end(JSON.stringify({ kind: 'PodList', metadata: {}, items }));
         return;
       }
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -159,5 +163,18 @@ describe('errors against a cluster', () => {
     const r = await runCli(['--kubeconfig', kubeconfig, 'zc', 'workload'], { cluster: f => connectCluster(f, '') });
     expect(r.stderr).toMatch(/no running ztunnel pod in istio-system; check the mesh is installed/);
     expect(r.code).toBe(ExitCode.MeshUnavailable);
+  });
+
+  it('names the ztunnel that does not answer and what to check, exit 7', async () => {
+    ztunnelRunning = true;
+    try {
+      const r = await runCli(['--kubeconfig', kubeconfig, 'zc', 'workload'], {
+        cluster: f => ({ ...connectCluster(f, ''), podGet: () => Promise.resolve(undefined) }),
+      });
+      expect(r.code).toBe(ExitCode.MeshUnavailable);
+      expect(r.stderr).toMatch(/ztunnel ztunnel-x on node node-1 did not answer on its admin port 15000 .*check the pod is Ready/);
+    } finally {
+      ztunnelRunning = false;
+    }
   });
 });
