@@ -6,7 +6,7 @@
 import { KubeClient, loadKubeConfig } from '@ambient-mesh/kube';
 import type { PodHttpGet } from '@ambient-mesh/install';
 import { CliError, CliErrorCode, namespaceNotFound } from './errors.ts';
-import { portForwardGetter } from './port-forward.ts';
+import { portForwardGetter, portForwardRequester, type PodHttpRequest } from './port-forward.ts';
 
 export interface ClusterFlags {
   readonly kubeconfig?: string | undefined;
@@ -22,6 +22,8 @@ export interface Cluster {
   readonly namespaceGiven: boolean;
   /** GETs a pod's (loopback-only) port. */
   readonly podGet: PodHttpGet;
+  /** Any request on a pod's (loopback-only) port (`POST /logging?level=`). */
+  readonly podRequest: PodHttpRequest;
 }
 
 export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Cluster {
@@ -45,6 +47,7 @@ export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Clus
     namespace: flags.namespace ?? (contextNs !== undefined && contextNs !== '' ? contextNs : 'default'),
     namespaceGiven: flags.namespace !== undefined,
     podGet: portForwardGetter(client),
+    podRequest: portForwardRequester(client),
   };
 }
 

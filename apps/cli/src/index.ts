@@ -17,8 +17,8 @@ export { createProgress, silentProgress } from './progress.ts';
 export type { Progress, ProgressSink } from './progress.ts';
 export { completionScript, completionTable, SHELLS } from './completion.ts';
 export type { Shell } from './completion.ts';
-export { portForwardGetter } from './port-forward.ts';
-export type { PortForwardGetOptions } from './port-forward.ts';
+export { portForwardGetter, portForwardRequester } from './port-forward.ts';
+export type { PortForwardGetOptions, PodHttpRequest, PodHttpAnswer } from './port-forward.ts';
 export { decodeZtunnelDump, parseZtunnelDump } from './ztunnel-dump.ts';
 export type {
   ZtunnelDump,
@@ -44,5 +44,15 @@ export {
   selectZtunnels,
   mergeDumps,
   serialHex,
+  loggingRequest,
+  formatLogAnswer,
 } from './commands/ztunnel-config.ts';
 export type { ZtunnelConfigSection, ZtunnelFilter } from './commands/ztunnel-config.ts';
+export { waypointGateway, formatWaypointList, formatWaypointStatus, isProgrammed, gatewaysPath } from './commands/waypoint.ts';
+export type { GatewayObject, WaypointSpec } from './commands/waypoint.ts';
+export { redirectionProgress, meshCandidate, formatPods } from './commands/dataplane.ts';
+export type { PodLike, RedirectionProgress } from './commands/dataplane.ts';
+export { explainAuthz, formatExplanation, parseTarget } from './commands/authz-explain.ts';
+export type { Explanation, ExplainInput, ConsideredPolicy, AuthzSource, AuthzDestination } from './commands/authz-explain.ts';
+export { pollUntil, parseDuration } from './wait.ts';
+export type { PollResult, PollOptions } from './wait.ts';

@@ -7,7 +7,9 @@ import { runCli } from '../testing.ts';
 import {
   certificateRows,
   connectionRows,
+  formatLogAnswer,
   formatSection,
+  loggingRequest,
   policyRows,
   selectZtunnels,
   serialHex,
@@ -132,5 +134,28 @@ describe('ambientctl ztunnel-config (command)', () => {
     const r = await runCli(['zc', 'workload', '-f', fixturePath, '-o', 'wide']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Allowed choices are table, json, yaml/);
+  });
+});
+
+describe('ztunnel-config log', () => {
+  it('reads with GET and sets or resets with POST /logging?level=', () => {
+    expect(loggingRequest({})).toEqual({ method: 'GET', path: '/logging' });
+    expect(loggingRequest({ level: 'debug' })).toEqual({ method: 'POST', path: '/logging?level=debug' });
+    expect(loggingRequest({ level: 'access:debug,info' })).toEqual({
+      method: 'POST',
+      path: '/logging?level=access%3Adebug%2Cinfo',
+    });
+    expect(loggingRequest({ reset: true })).toEqual({ method: 'POST', path: '/logging?level=reset' });
+    expect(() => loggingRequest({ level: 'debug please' })).toThrow(/invalid --level/);
+    expect(() => loggingRequest({ level: 'debug', reset: true })).toThrow(/not both/);
+  });
+  it('prints each answer under the pod name', () => {
+    const pod = { name: 'ztunnel-a', namespace: 'istio-system', node: 'n', uid: 'u', ip: '' };
+    expect(formatLogAnswer(pod, 'current log level is info')).toBe('ztunnel-a.istio-system:\ncurrent log level is info\n');
+  });
+  it('rejects a bad level with exit 2 before touching a cluster', async () => {
+    const r = await runCli(['zc', 'log', '--level', 'a b']);
+    expect(r.code).toBe(2);
+    expect(r.flags).toEqual([]);
   });
 });

@@ -6,8 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '@ambient-mesh/install';
-import { CliError, CliErrorCode, ztunnelUnavailable } from '../errors.ts';
+import { ZTUNNEL_ADMIN_PORT, ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '@ambient-mesh/install';
+import { CliError, CliErrorCode, usageError, ztunnelUnavailable } from '../errors.ts';
 import { renderData, renderTable, type OutputFormat } from '../output.ts';
 import { decodeZtunnelDump, parseZtunnelDump, type DumpService, type ZtunnelDump } from '../ztunnel-dump.ts';
 import type { CommandContext } from '../context.ts';
@@ -307,6 +307,57 @@ export function mergeDumps(dumps: readonly ZtunnelDump[]): ZtunnelDump {
   };
 }
 
+/** The admin request `zc log` sends: GET reads the level, POST `?level=` sets it (`reset` too). */
+export function loggingRequest(opts: { readonly level?: string | undefined; readonly reset?: boolean | undefined }): {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+} {
+  if (opts.reset === true && opts.level !== undefined) throw usageError('give either --level or --reset, not both');
+  if (opts.reset === true) return { method: 'POST', path: '/logging?level=reset' };
+  if (opts.level === undefined) return { method: 'GET', path: '/logging' };
+  if (!/^[A-Za-z0-9_:,.=-]+$/.test(opts.level)) {
+    throw usageError(
+      `invalid --level "${opts.level}"; use a level (off, error, warn, info, debug, trace) or scope:level pairs separated by commas`,
+    );
+  }
+  return { method: 'POST', path: `/logging?level=${encodeURIComponent(opts.level)}` };
+}
+
+/** One ztunnel's answer, as istioctl prints it: `<pod>.<namespace>:` then the answer. */
+export function formatLogAnswer(pod: ZtunnelPod, body: string): string {
+  return `${pod.name}.${pod.namespace}:\n${body.endsWith('\n') ? body : `${body}\n`}`;
+}
+
+function registerLog(zc: Command, ctx: CommandContext): void {
+  zc.command('log [ztunnel-pod]')
+    .description("Read or set ztunnel's log level (every ztunnel, or one pod or node)")
+    .option('--level <level>', 'the level to set: off|error|warn|info|debug|trace, or scope:level,...')
+    .option('--reset', 'reset the level to the one ztunnel started with')
+    .option('--node <node>', 'only the ztunnel on this node')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ambientctl ztunnel-config log\n  ambientctl zc log ztunnel-abcde --level debug\n  ambientctl zc log --node worker-1 --reset',
+    )
+    .action(async (pod: string | undefined, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<{ level?: string; reset?: boolean; node?: string }>();
+      const req = loggingRequest(o);
+      const cluster = ctx.cluster();
+      const pods = await ztunnelPods(cluster.client);
+      const chosen = selectZtunnels(pods, 'connections', { pod, node: o.node });
+      for (const z of chosen) {
+        const answer = await cluster.podRequest(z, ZTUNNEL_ADMIN_PORT, req.method, req.path);
+        if (answer === undefined) throw ztunnelUnavailable(z.name, z.node);
+        if (answer.status !== 200) {
+          throw new CliError(
+            CliErrorCode.Failed,
+            `ztunnel ${z.name} refused ${req.method} ${req.path} (HTTP ${answer.status}: ${answer.body.trim()}); check --level`,
+          );
+        }
+        ctx.out(formatLogAnswer(z, answer.body));
+      }
+    });
+}
+
 const EXAMPLES: Readonly<Record<ZtunnelConfigSection, string>> = {
   workload: `  ambientctl ztunnel-config workload
   ambientctl zc workload --node worker-1 -n sample
@@ -367,4 +418,5 @@ export function registerZtunnelConfig(program: Command, ctx: CommandContext): vo
         ctx.out(formatSection(section, dump, filter, ctx.format(o.output), ctx.now()));
       });
   }
+  registerLog(zc, ctx);
 }
