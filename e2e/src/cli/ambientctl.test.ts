@@ -194,4 +194,14 @@ describe('ambientctl on a live mesh', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/namespace "no-such-namespace" does not exist; check/);
   });
+
+  it('ztunnel-config log reads and sets the level of a node\'s ztunnel', async () => {
+    const read = await ambientctl('zc', 'log', '--node', 'node-0');
+    expect(read.code, read.stderr).toBe(0);
+    expect(read.stdout).toMatch(/^ztunnel-\S+\.istio-system:\n.+/);
+    const set = await ambientctl('zc', 'log', '--node', 'node-0', '--level', 'debug');
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/debug/);
+    expect((await ambientctl('zc', 'log', '--node', 'node-0', '--level', 'info')).code).toBe(0);
+  });
 });
