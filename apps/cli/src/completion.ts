@@ -45,7 +45,10 @@ export function completionScript(program: Command, shell: string): string {
     case "$word" in -*) continue ;; esac
     if [ -z "$path" ]; then candidate="$word"; else candidate="$path $word"; fi
     case "$candidate" in
-${[...completionTable(program).keys()].filter(k => k !== '').map(k => `      "${k}") path="$candidate" ;;`).join('\n')}
+${[...completionTable(program).keys()]
+  .filter(k => k !== '')
+  .map(k => `      "${k}") path="$candidate" ;;`)
+  .join('\n')}
     esac
   done
   case "$path" in

@@ -48,11 +48,23 @@ export {
   formatLogAnswer,
 } from './commands/ztunnel-config.ts';
 export type { ZtunnelConfigSection, ZtunnelFilter } from './commands/ztunnel-config.ts';
-export { waypointGateway, formatWaypointList, formatWaypointStatus, isProgrammed, gatewaysPath } from './commands/waypoint.ts';
+export {
+  waypointGateway,
+  formatWaypointList,
+  formatWaypointStatus,
+  isProgrammed,
+  gatewaysPath,
+} from './commands/waypoint.ts';
 export type { GatewayObject, WaypointSpec } from './commands/waypoint.ts';
 export { redirectionProgress, meshCandidate, formatPods } from './commands/dataplane.ts';
 export type { PodLike, RedirectionProgress } from './commands/dataplane.ts';
 export { explainAuthz, formatExplanation, parseTarget } from './commands/authz-explain.ts';
-export type { Explanation, ExplainInput, ConsideredPolicy, AuthzSource, AuthzDestination } from './commands/authz-explain.ts';
+export type {
+  Explanation,
+  ExplainInput,
+  ConsideredPolicy,
+  AuthzSource,
+  AuthzDestination,
+} from './commands/authz-explain.ts';
 export { pollUntil, parseDuration } from './wait.ts';
 export type { PollResult, PollOptions } from './wait.ts';

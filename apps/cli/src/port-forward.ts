@@ -39,7 +39,10 @@ export function portForwardGetter(client: KubeClient, options: PortForwardGetOpt
 }
 
 /** Requests through a port-forward: a local listener whose connections are forward streams. */
-export function portForwardRequester(client: KubeClient, options: PortForwardGetOptions = {}): PodHttpRequest {
+export function portForwardRequester(
+  client: KubeClient,
+  options: PortForwardGetOptions = {},
+): PodHttpRequest {
   const timeoutMs = options.timeoutMs ?? 10_000;
   return async (pod, port, method, path) => {
     const forward = new PortForward(client.config);
@@ -47,7 +50,9 @@ export function portForwardRequester(client: KubeClient, options: PortForwardGet
     const server = createServer(socket => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      forward.portForward(pod.namespace, pod.name, [port], socket, null, socket).catch(() => socket.destroy());
+      forward
+        .portForward(pod.namespace, pod.name, [port], socket, null, socket)
+        .catch(() => socket.destroy());
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -61,19 +66,26 @@ export function portForwardRequester(client: KubeClient, options: PortForwardGet
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-          },
-          );
-          res.on('error', () => { resolve(undefined); });
+          });
+          res.on('error', () => {
+            resolve(undefined);
+          });
         });
         req.on('timeout', () => req.destroy());
-        req.on('error', () => { resolve(undefined); });
+        req.on('error', () => {
+          resolve(undefined);
+        });
         req.end();
       });
     } catch {
       return undefined;
     } finally {
       for (const s of sockets) s.destroy();
-      await new Promise<void>(resolve => server.close(() => { resolve(); }));
+      await new Promise<void>(resolve =>
+        server.close(() => {
+          resolve();
+        }),
+      );
     }
   };
 }

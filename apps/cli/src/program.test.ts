@@ -21,20 +21,35 @@ function allCommands(cmd: Command, path: string[] = []): string[][] {
 }
 
 const program = buildProgram(
-  createContext({ out: () => undefined, err: () => undefined, cluster: () => { throw new Error('unused'); }, progress: silentProgress }),
+  createContext({
+    out: () => undefined,
+    err: () => undefined,
+    cluster: () => {
+      throw new Error('unused');
+    },
+    progress: silentProgress,
+  }),
 );
 
 describe('ambientctl skeleton', () => {
-  it.each(allCommands(program).map(p => [p.join(' '), p] as const))('`%s --help` shows examples', async (_name, path) => {
-    const r = await runCli([...path, '--help']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('Examples:\n  ');
-  });
+  it.each(allCommands(program).map(p => [p.join(' '), p] as const))(
+    '`%s --help` shows examples',
+    async (_name, path) => {
+      const r = await runCli([...path, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('Examples:\n  ');
+    },
+  );
 
   it('shows the global kubectl-like flags and the exit codes in the root help', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--kubeconfig <file>', '--context <name>', '-n, --namespace <namespace>', '-o, --output <format>']) {
+    for (const flag of [
+      '--kubeconfig <file>',
+      '--context <name>',
+      '-n, --namespace <namespace>',
+      '-o, --output <format>',
+    ]) {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable/);
@@ -66,9 +81,24 @@ describe('ambientctl skeleton', () => {
 describe('completion', () => {
   it('completes subcommands, aliases and flags per command path', () => {
     const table = completionTable(program);
-    expect(table.get('')).toEqual(expect.arrayContaining(['ztunnel-config', 'zc', 'waypoint', 'dataplane', 'x', 'completion', '--kubeconfig', '-n']));
-    expect(table.get('zc')).toEqual(expect.arrayContaining(['workload', 'service', 'policy', 'certificate', 'connections', 'all']));
-    expect(table.get('waypoint apply')).toEqual(expect.arrayContaining(['--enroll-namespace', '--wait', '--overwrite']));
+    expect(table.get('')).toEqual(
+      expect.arrayContaining([
+        'ztunnel-config',
+        'zc',
+        'waypoint',
+        'dataplane',
+        'x',
+        'completion',
+        '--kubeconfig',
+        '-n',
+      ]),
+    );
+    expect(table.get('zc')).toEqual(
+      expect.arrayContaining(['workload', 'service', 'policy', 'certificate', 'connections', 'all']),
+    );
+    expect(table.get('waypoint apply')).toEqual(
+      expect.arrayContaining(['--enroll-namespace', '--wait', '--overwrite']),
+    );
   });
   it('prints bash and zsh scripts', async () => {
     const bash = await runCli(['completion', 'bash']);
@@ -83,9 +113,9 @@ COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _ambientctl_compl
       expect(r.stderr).toBe('');
       return r.stdout.trim();
     };
-    expect(complete("ambientctl zt")).toBe('ztunnel-config');
-    expect(complete("ambientctl -n sample zc wo")).toBe('workload');
-    expect(complete("ambientctl waypoint apply --enr")).toBe('--enroll-namespace');
+    expect(complete('ambientctl zt')).toBe('ztunnel-config');
+    expect(complete('ambientctl -n sample zc wo')).toBe('workload');
+    expect(complete('ambientctl waypoint apply --enr')).toBe('--enroll-namespace');
   });
 });
 
@@ -111,14 +141,28 @@ describe('errors against a cluster', () => {
       }
       if (req.url?.startsWith('/api/v1/namespaces/istio-system/pods') === true) {
         const items = ztunnelRunning
-          ? [{ metadata: { name: 'ztunnel-x', namespace: 'istio-system', uid: 'u' }, spec: { nodeName: 'node-1' }, status: { phase: 'Running', podIP: '10.0.0.9' } }]
+          ? [
+              {
+                metadata: { name: 'ztunnel-x', namespace: 'istio-system', uid: 'u' },
+                spec: { nodeName: 'node-1' },
+                status: { phase: 'Running', podIP: '10.0.0.9' },
+              },
+            ]
           : [];
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ kind: 'PodList', metadata: {}, items }));
         return;
       }
       res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404, message: 'not found' }));
+      res.end(
+        JSON.stringify({
+          kind: 'Status',
+          status: 'Failure',
+          reason: 'NotFound',
+          code: 404,
+          message: 'not found',
+        }),
+      );
     });
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
     dir = mkdtempSync(join(tmpdir(), 'ambientctl-'));
@@ -126,7 +170,11 @@ describe('errors against a cluster', () => {
     writeKubeconfig(kubeconfig, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   });
   afterAll(async () => {
-    await new Promise<void>(resolve => server.close(() => { resolve(); }));
+    await new Promise<void>(resolve =>
+      server.close(() => {
+        resolve();
+      }),
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -154,13 +202,17 @@ describe('errors against a cluster', () => {
   it('reports an unreachable cluster with what to check, exit 3', async () => {
     const closed = join(dir, 'closed');
     writeKubeconfig(closed, 'http://127.0.0.1:1');
-    const r = await runCli(['--kubeconfig', closed, 'waypoint', 'list', '-A'], { cluster: f => connectCluster(f, '') });
+    const r = await runCli(['--kubeconfig', closed, 'waypoint', 'list', '-A'], {
+      cluster: f => connectCluster(f, ''),
+    });
     expect(r.code).toBe(ExitCode.Unreachable);
     expect(r.stderr).toMatch(/check --kubeconfig\/--context point at a running cluster/);
   });
 
   it('says there is no ztunnel when none runs, exit 7', async () => {
-    const r = await runCli(['--kubeconfig', kubeconfig, 'zc', 'workload'], { cluster: f => connectCluster(f, '') });
+    const r = await runCli(['--kubeconfig', kubeconfig, 'zc', 'workload'], {
+      cluster: f => connectCluster(f, ''),
+    });
     expect(r.stderr).toMatch(/no running ztunnel pod in istio-system; check the mesh is installed/);
     expect(r.code).toBe(ExitCode.MeshUnavailable);
   });
@@ -172,7 +224,9 @@ describe('errors against a cluster', () => {
         cluster: f => ({ ...connectCluster(f, ''), podGet: () => Promise.resolve(undefined) }),
       });
       expect(r.code).toBe(ExitCode.MeshUnavailable);
-      expect(r.stderr).toMatch(/ztunnel ztunnel-x on node node-1 did not answer on its admin port 15000 .*check the pod is Ready/);
+      expect(r.stderr).toMatch(
+        /ztunnel ztunnel-x on node node-1 did not answer on its admin port 15000 .*check the pod is Ready/,
+      );
     } finally {
       ztunnelRunning = false;
     }

@@ -28,11 +28,16 @@ export function buildProgram(ctx: CommandContext): Command {
     .option('--kubeconfig <file>', 'the kubeconfig file (default $KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'the kubeconfig context to use')
     .option('-n, --namespace <namespace>', 'the namespace (default: the context namespace)')
-    .addOption(
-      new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'),
-    )
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: s => { ctx.out(s); }, writeErr: s => { ctx.err(s); } })
+    .configureOutput({
+      writeOut: s => {
+        ctx.out(s);
+      },
+      writeErr: s => {
+        ctx.err(s);
+      },
+    })
     .exitOverride()
     .addHelpText(
       'after',
@@ -64,10 +69,19 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
       'after',
       '\nExamples:\n  source <(ambientctl completion bash)\n  ambientctl completion zsh > "${fpath[1]}/_ambientctl"',
     )
-    .action((shell: string) => { ctx.out(completionScript(program, shell)); });
+    .action((shell: string) => {
+      ctx.out(completionScript(program, shell));
+    });
   // Every command reports errors through run(): no commander process.exit anywhere.
   const override = (cmd: Command): void => {
-    cmd.exitOverride().configureOutput({ writeOut: s => { ctx.out(s); }, writeErr: s => { ctx.err(s); } });
+    cmd.exitOverride().configureOutput({
+      writeOut: s => {
+        ctx.out(s);
+      },
+      writeErr: s => {
+        ctx.err(s);
+      },
+    });
     cmd.commands.forEach(override);
   };
   override(program);

@@ -21,7 +21,10 @@ export interface TestContextOptions {
   readonly stdin?: string;
 }
 
-export async function runCli(argv: readonly string[], options: TestContextOptions = {}): Promise<CapturedRun> {
+export async function runCli(
+  argv: readonly string[],
+  options: TestContextOptions = {},
+): Promise<CapturedRun> {
   let stdout = '';
   let stderr = '';
   const flags: ClusterFlags[] = [];

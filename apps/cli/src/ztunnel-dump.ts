@@ -222,9 +222,13 @@ export function parseZtunnelDump(text: string, source = 'the config dump'): Ztun
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new CliError(CliErrorCode.BadDump, `${source} is not JSON; check it is ztunnel's /config_dump output`, {
-      cause: err,
-    });
+    throw new CliError(
+      CliErrorCode.BadDump,
+      `${source} is not JSON; check it is ztunnel's /config_dump output`,
+      {
+        cause: err,
+      },
+    );
   }
   return decodeZtunnelDump(data, source);
 }

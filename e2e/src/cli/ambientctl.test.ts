@@ -58,7 +58,10 @@ describe('ambientctl on a live mesh', () => {
         console.log(`[mesh] ${l}`);
       },
     });
-    expect(status.components.every(c => c.ready), JSON.stringify(status)).toBe(true);
+    expect(
+      status.components.every(c => c.ready),
+      JSON.stringify(status),
+    ).toBe(true);
     await cluster.client.create('/api/v1/namespaces', {
       apiVersion: 'v1',
       kind: 'Namespace',
@@ -118,7 +121,9 @@ describe('ambientctl on a live mesh', () => {
     expect(rows[0]).toMatch(/^NAMESPACE +POD NAME +ADDRESS +NODE +WAYPOINT +PROTOCOL$/);
     // Cells by the header's column offsets (a cell may be empty, e.g. ADDRESS on older dumps).
     const header = rows[0] ?? '';
-    const starts = ['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL'].map(h => header.indexOf(h));
+    const starts = ['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL'].map(h =>
+      header.indexOf(h),
+    );
     const cells = rows.slice(1).map(l => starts.map((s, i) => l.slice(s, starts[i + 1]).trim()));
     expect(cells.map(c => [c[0], c[1], c[3]])).toEqual([
       [NS, 'echo-a', 'node-0'],
@@ -141,7 +146,17 @@ describe('ambientctl on a live mesh', () => {
         rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/client`] } }] }],
       },
     });
-    const denied = await ambientctl('x', 'authz', 'explain', '--from', `${NS}/echo-a`, '--to', `${NS}/echo:80`, '-o', 'json');
+    const denied = await ambientctl(
+      'x',
+      'authz',
+      'explain',
+      '--from',
+      `${NS}/echo-a`,
+      '--to',
+      `${NS}/echo:80`,
+      '-o',
+      'json',
+    );
     expect(denied.code, denied.stderr).toBe(0);
     expect(JSON.parse(denied.stdout)).toMatchObject({
       allowed: false,
@@ -153,14 +168,27 @@ describe('ambientctl on a live mesh', () => {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
       metadata: { name: 'allow-client', namespace: NS },
-      spec: { action: 'ALLOW', rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/client`] } }] }] },
+      spec: {
+        action: 'ALLOW',
+        rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/client`] } }] }],
+      },
     });
-    const allowed = await ambientctl('x', 'authz', 'explain', '--from', `${NS}/echo-a`, '--to', `${NS}/echo:80`);
+    const allowed = await ambientctl(
+      'x',
+      'authz',
+      'explain',
+      '--from',
+      `${NS}/echo-a`,
+      '--to',
+      `${NS}/echo:80`,
+    );
     expect(allowed.code, allowed.stderr).toBe(0);
-    expect(allowed.stdout).toMatch(new RegExp(`^ALLOW: ${NS}/echo-a .*\\n  decided by policy ${NS}/allow-client`));
+    expect(allowed.stdout).toMatch(
+      new RegExp(`^ALLOW: ${NS}/echo-a .*\\n  decided by policy ${NS}/allow-client`),
+    );
   }, 60_000);
 
-  it('waypoint apply creates istioctl\'s Gateway, enrolls the namespace, refuses a duplicate, and delete removes it', async () => {
+  it("waypoint apply creates istioctl's Gateway, enrolls the namespace, refuses a duplicate, and delete removes it", async () => {
     const applied = await ambientctl('waypoint', 'apply', '-n', NS, '--enroll-namespace');
     expect(applied.code, applied.stderr).toBe(0);
     const gw = await cluster.client.get<{ spec: unknown; metadata: { labels?: Record<string, string> } }>(
@@ -171,7 +199,9 @@ describe('ambientctl on a live mesh', () => {
       listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
     });
     expect(gw.metadata.labels?.['istio.io/waypoint-for']).toBe('service');
-    const ns = await cluster.client.get<{ metadata: { labels?: Record<string, string> } }>(`/api/v1/namespaces/${NS}`);
+    const ns = await cluster.client.get<{ metadata: { labels?: Record<string, string> } }>(
+      `/api/v1/namespaces/${NS}`,
+    );
     expect(ns.metadata.labels?.['istio.io/use-waypoint']).toBe('waypoint');
 
     const again = await ambientctl('waypoint', 'apply', '-n', NS);
@@ -195,7 +225,7 @@ describe('ambientctl on a live mesh', () => {
     expect(r.stderr).toMatch(/namespace "no-such-namespace" does not exist; check/);
   });
 
-  it('ztunnel-config log reads and sets the level of a node\'s ztunnel', async () => {
+  it("ztunnel-config log reads and sets the level of a node's ztunnel", async () => {
     const read = await ambientctl('zc', 'log', '--node', 'node-0');
     expect(read.code, read.stderr).toBe(0);
     expect(read.stdout).toMatch(/^ztunnel-\S+\.istio-system:\n.+/);

@@ -1,11 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { explainAuthz, formatExplanation, parseTarget, splitRef, type AuthzDestination, type AuthzSource } from './authz-explain.ts';
+import {
+  explainAuthz,
+  formatExplanation,
+  parseTarget,
+  splitRef,
+  type AuthzDestination,
+  type AuthzSource,
+} from './authz-explain.ts';
 
-const from: AuthzSource = { namespace: 'sample', name: 'client-1', ip: '10.244.1.5', serviceAccount: 'client' };
-const to: AuthzDestination = { namespace: 'sample', name: 'echo-1', ip: '10.244.2.7', port: 8080, labels: { app: 'echo' } };
+const from: AuthzSource = {
+  namespace: 'sample',
+  name: 'client-1',
+  ip: '10.244.1.5',
+  serviceAccount: 'client',
+};
+const to: AuthzDestination = {
+  namespace: 'sample',
+  name: 'echo-1',
+  ip: '10.244.2.7',
+  port: 8080,
+  labels: { app: 'echo' },
+};
 
 function policy(name: string, namespace: string, spec: Record<string, unknown>): unknown {
-  return { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace }, spec };
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name, namespace },
+    spec,
+  };
 }
 
 const denyClient = policy('deny-client', 'sample', {
@@ -15,13 +38,22 @@ const denyClient = policy('deny-client', 'sample', {
 });
 const allowClient = policy('allow-client', 'sample', {
   action: 'ALLOW',
-  rules: [{ from: [{ source: { principals: ['cluster.local/ns/sample/sa/client'] } }], to: [{ operation: { ports: ['8080'] } }] }],
+  rules: [
+    {
+      from: [{ source: { principals: ['cluster.local/ns/sample/sa/client'] } }],
+      to: [{ operation: { ports: ['8080'] } }],
+    },
+  ],
 });
 
 describe('explainAuthz', () => {
   it('allows with no policies', () => {
     const e = explainAuthz({ policies: [], from, to });
-    expect(e).toMatchObject({ allowed: true, policy: undefined, identity: 'spiffe://cluster.local/ns/sample/sa/client' });
+    expect(e).toMatchObject({
+      allowed: true,
+      policy: undefined,
+      identity: 'spiffe://cluster.local/ns/sample/sa/client',
+    });
   });
 
   it('names the DENY policy that blocks the connection', () => {
@@ -36,7 +68,10 @@ describe('explainAuthz', () => {
   });
 
   it('names the ALLOW policy that admits it, and denies what no ALLOW matches', () => {
-    expect(explainAuthz({ policies: [allowClient], from, to })).toMatchObject({ allowed: true, policy: 'sample/allow-client' });
+    expect(explainAuthz({ policies: [allowClient], from, to })).toMatchObject({
+      allowed: true,
+      policy: 'sample/allow-client',
+    });
     const other = explainAuthz({ policies: [allowClient], from: { ...from, serviceAccount: 'other' }, to });
     expect(other).toMatchObject({ allowed: false, policy: undefined });
     expect(other.reason).toMatch(/none matches/);
@@ -44,7 +79,11 @@ describe('explainAuthz', () => {
 
   it('ignores policies of other namespaces and non-matching selectors', () => {
     const elsewhere = policy('deny-all', 'other', { action: 'DENY', rules: [{}] });
-    const otherApp = policy('deny-web', 'sample', { selector: { matchLabels: { app: 'web' } }, action: 'DENY', rules: [{}] });
+    const otherApp = policy('deny-web', 'sample', {
+      selector: { matchLabels: { app: 'web' } },
+      action: 'DENY',
+      rules: [{}],
+    });
     const rootDeny = policy('root-deny', 'istio-system', { action: 'DENY', rules: [{}] });
     expect(explainAuthz({ policies: [elsewhere, otherApp], from, to }).allowed).toBe(true);
     expect(explainAuthz({ policies: [rootDeny], from, to }).policy).toBe('istio-system/root-deny');
@@ -64,7 +103,9 @@ describe('explainAuthz', () => {
 
   it('formats the decision with the deciding policy', () => {
     const text = formatExplanation(explainAuthz({ policies: [denyClient], from, to }), from, to, 'table');
-    expect(text).toMatch(/^DENY: sample\/client-1 .* -> sample\/echo-1 10.244.2.7:8080\n {2}decided by policy sample\/deny-client/);
+    expect(text).toMatch(
+      /^DENY: sample\/client-1 .* -> sample\/echo-1 10.244.2.7:8080\n {2}decided by policy sample\/deny-client/,
+    );
     expect(text).toContain('POLICY             ACTION ENFORCED BY MATCHES');
   });
 });
@@ -72,7 +113,11 @@ describe('explainAuthz', () => {
 describe('target parsing', () => {
   it('reads [ns/]name and [ns/]name:port', () => {
     expect(splitRef('client', 'sample')).toEqual({ namespace: 'sample', name: 'client' });
-    expect(parseTarget('other/echo:8080', 'sample')).toEqual({ namespace: 'other', name: 'echo', port: 8080 });
+    expect(parseTarget('other/echo:8080', 'sample')).toEqual({
+      namespace: 'other',
+      name: 'echo',
+      port: 8080,
+    });
     expect(() => parseTarget('echo', 'sample')).toThrow(/needs a port/);
   });
 });

@@ -87,14 +87,22 @@ export function explainAuthz(input: ExplainInput): Explanation {
   const warnings: string[] = [];
   const considered: ConsideredPolicy[] = [];
   const wire = [];
-  const conn = { srcIp: input.from.ip, srcPort: 0, dstIp: input.to.ip, dstPort: input.to.port, srcIdentity: identity };
+  const conn = {
+    srcIp: input.from.ip,
+    srcPort: 0,
+    dstIp: input.to.ip,
+    dstPort: input.to.port,
+    srcIdentity: identity,
+  };
   for (const raw of input.policies) {
     let policy: AuthorizationPolicy;
     try {
       policy = parseAuthorizationPolicy(raw);
     } catch (err) {
       const meta = (raw as { metadata?: { namespace?: string; name?: string } }).metadata;
-      warnings.push(`policy ${meta?.namespace ?? '?'}/${meta?.name ?? '?'} is invalid and ignored: ${errorMessage(err)}`);
+      warnings.push(
+        `policy ${meta?.namespace ?? '?'}/${meta?.name ?? '?'} is invalid and ignored: ${errorMessage(err)}`,
+      );
       continue;
     }
     if (!applies(policy, input.to, root)) continue;
@@ -104,7 +112,13 @@ export function explainAuthz(input: ExplainInput): Explanation {
     const note = compiled.conditions.map(c => c.message).join('; ');
     if (compiled.authorization === undefined) {
       const byWaypoint = (policy.spec.targetRefs?.length ?? 0) > 0 || policy.spec.targetRef !== undefined;
-      considered.push({ policy: key, action, enforcedBy: byWaypoint ? 'waypoint' : 'skipped', matches: false, note });
+      considered.push({
+        policy: key,
+        action,
+        enforcedBy: byWaypoint ? 'waypoint' : 'skipped',
+        matches: false,
+        note,
+      });
       if (byWaypoint && input.to.waypoint === undefined) {
         warnings.push(
           `policy ${key} is enforced only by a waypoint, and ${input.to.namespace}/${input.to.name} uses none: it has no effect; apply a waypoint (ambientctl waypoint apply -n ${input.to.namespace} --enroll-namespace)`,
@@ -137,7 +151,12 @@ export function explainAuthz(input: ExplainInput): Explanation {
   };
 }
 
-export function formatExplanation(e: Explanation, from: AuthzSource, to: AuthzDestination, format: OutputFormat): string {
+export function formatExplanation(
+  e: Explanation,
+  from: AuthzSource,
+  to: AuthzDestination,
+  format: OutputFormat,
+): string {
   if (format !== 'table') return renderData({ from, to, ...e }, format);
   const head =
     `${e.allowed ? 'ALLOW' : 'DENY'}: ${from.namespace}/${from.name} (${e.identity}) -> ` +
@@ -148,7 +167,12 @@ export function formatExplanation(e: Explanation, from: AuthzSource, to: AuthzDe
       ? 'no AuthorizationPolicy applies to the destination\n'
       : renderTable(
           ['POLICY', 'ACTION', 'ENFORCED BY', 'MATCHES'],
-          e.considered.map(c => [c.policy, c.action, c.enforcedBy, c.enforcedBy === 'ztunnel' ? String(c.matches) : '-']),
+          e.considered.map(c => [
+            c.policy,
+            c.action,
+            c.enforcedBy,
+            c.enforcedBy === 'ztunnel' ? String(c.matches) : '-',
+          ]),
         );
   return `${head}\n${table}${e.warnings.map(w => `WARNING: ${w}\n`).join('')}`;
 }
@@ -160,7 +184,10 @@ export function splitRef(ref: string, defaultNs: string): { namespace: string; n
 }
 
 /** `[ns/]name:port`. */
-export function parseTarget(ref: string, defaultNs: string): { namespace: string; name: string; port: number } {
+export function parseTarget(
+  ref: string,
+  defaultNs: string,
+): { namespace: string; name: string; port: number } {
   const i = ref.lastIndexOf(':');
   const port = Number(ref.slice(i + 1));
   if (i < 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
@@ -181,7 +208,10 @@ export function registerAuthz(x: Command, ctx: CommandContext): void {
   const authz = x
     .command('authz')
     .description('Authorization tools')
-    .addHelpText('after', '\nExamples:\n  ambientctl x authz explain --from sample/client --to echo:8080 -n sample');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ambientctl x authz explain --from sample/client --to echo:8080 -n sample',
+    );
   authz
     .command('explain')
     .description('Explain which AuthorizationPolicy allows or denies a connection, as ztunnel decides it')
@@ -194,7 +224,14 @@ export function registerAuthz(x: Command, ctx: CommandContext): void {
       '\nExamples:\n  ambientctl x authz explain --from sample/client --to sample/echo:8080\n  ambientctl x authz explain --from client --to echo-6d8f-abc:8080 -n sample -o json',
     )
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<{ from: string; to: string; trustDomain: string; rootNamespace: string; namespace?: string; output: string }>();
+      const o = cmd.optsWithGlobals<{
+        from: string;
+        to: string;
+        trustDomain: string;
+        rootNamespace: string;
+        namespace?: string;
+        output: string;
+      }>();
       const cluster = ctx.cluster();
       const { client } = cluster;
       const fromRef = splitRef(o.from, cluster.namespace);
@@ -205,25 +242,49 @@ export function registerAuthz(x: Command, ctx: CommandContext): void {
         `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`;
       const fromPod = await client.find<V1Pod>(podPath(fromRef.namespace, fromRef.name));
       if (fromPod === undefined) {
-        throw new CliError(CliErrorCode.NotFound, `no pod ${fromRef.namespace}/${fromRef.name}; check --from (kubectl -n ${fromRef.namespace} get pods)`);
+        throw new CliError(
+          CliErrorCode.NotFound,
+          `no pod ${fromRef.namespace}/${fromRef.name}; check --from (kubectl -n ${fromRef.namespace} get pods)`,
+        );
       }
       let toPod = await client.find<V1Pod>(podPath(target.namespace, target.name));
       let port = target.port;
       let svc: V1Service | undefined;
       if (toPod === undefined) {
-        svc = await client.find<V1Service>(`/api/v1/namespaces/${encodeURIComponent(target.namespace)}/services/${encodeURIComponent(target.name)}`);
+        svc = await client.find<V1Service>(
+          `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/services/${encodeURIComponent(target.name)}`,
+        );
         if (svc === undefined) {
-          throw new CliError(CliErrorCode.NotFound, `no pod or service ${target.namespace}/${target.name}; check --to`);
+          throw new CliError(
+            CliErrorCode.NotFound,
+            `no pod or service ${target.namespace}/${target.name}; check --to`,
+          );
         }
         const sp = svc.spec?.ports?.find(p => p.port === target.port);
-        if (sp === undefined) throw new CliError(CliErrorCode.NotFound, `service ${target.namespace}/${target.name} has no port ${target.port}; check --to`);
-        const selector = Object.entries(svc.spec?.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-        const pods = (await client.list<V1Pod>(`/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods`, { labelSelector: selector })).items;
+        if (sp === undefined)
+          throw new CliError(
+            CliErrorCode.NotFound,
+            `service ${target.namespace}/${target.name} has no port ${target.port}; check --to`,
+          );
+        const selector = Object.entries(svc.spec?.selector ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',');
+        const pods = (
+          await client.list<V1Pod>(`/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods`, {
+            labelSelector: selector,
+          })
+        ).items;
         toPod = pods.find(p => p.status?.phase === 'Running');
-        if (toPod === undefined) throw new CliError(CliErrorCode.NotFound, `service ${target.namespace}/${target.name} selects no running pod; check its selector and pods`);
+        if (toPod === undefined)
+          throw new CliError(
+            CliErrorCode.NotFound,
+            `service ${target.namespace}/${target.name} selects no running pod; check its selector and pods`,
+          );
         if (typeof sp.targetPort === 'number') port = sp.targetPort;
         else if (typeof sp.targetPort === 'string') {
-          const named = toPod.spec?.containers.flatMap(c => c.ports ?? []).find(p => p.name === sp.targetPort);
+          const named = toPod.spec?.containers
+            .flatMap(c => c.ports ?? [])
+            .find(p => p.name === sp.targetPort);
           if (named !== undefined) port = named.containerPort;
         }
       }
@@ -243,7 +304,13 @@ export function registerAuthz(x: Command, ctx: CommandContext): void {
         labels: toPod.metadata?.labels ?? {},
         waypoint: waypointOf(toPod.metadata?.labels, svc?.metadata?.labels, ns?.metadata?.labels),
       };
-      const e = explainAuthz({ policies, from, to, trustDomain: o.trustDomain, rootNamespace: o.rootNamespace });
+      const e = explainAuthz({
+        policies,
+        from,
+        to,
+        trustDomain: o.trustDomain,
+        rootNamespace: o.rootNamespace,
+      });
       ctx.out(formatExplanation(e, from, to, ctx.format(o.output)));
     });
 }

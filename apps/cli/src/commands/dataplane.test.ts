@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { type PodLike, formatPods, meshCandidate, progressLine, redirectionProgress } from './dataplane.ts';
 
-function pod(name: string, opts: { redirected?: boolean; phase?: string; hostNetwork?: boolean; optOut?: boolean } = {}): PodLike {
+function pod(
+  name: string,
+  opts: { redirected?: boolean; phase?: string; hostNetwork?: boolean; optOut?: boolean } = {},
+): PodLike {
   return {
     metadata: {
       name,
@@ -36,6 +39,8 @@ describe('dataplane enrollment progress', () => {
     expect(formatPods([pod('a', { redirected: true }), pod('b')], 'table')).toBe(
       'NAMESPACE POD REDIRECTION\nsample    a   enabled\nsample    b   none\n',
     );
-    expect(JSON.parse(formatPods([pod('a')], 'json'))).toEqual([{ namespace: 'sample', pod: 'a', redirection: 'none' }]);
+    expect(JSON.parse(formatPods([pod('a')], 'json'))).toEqual([
+      { namespace: 'sample', pod: 'a', redirection: 'none' },
+    ]);
   });
 });

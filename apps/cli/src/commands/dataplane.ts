@@ -69,7 +69,10 @@ export function formatPods(pods: readonly PodLike[], format: OutputFormat): stri
     redirection: p.metadata?.annotations?.[Annotation.redirection] ?? 'none',
   }));
   return format === 'table'
-    ? renderTable(['NAMESPACE', 'POD', 'REDIRECTION'], rows.map(r => [r.namespace, r.pod, r.redirection]))
+    ? renderTable(
+        ['NAMESPACE', 'POD', 'REDIRECTION'],
+        rows.map(r => [r.namespace, r.pod, r.redirection]),
+      )
     : renderData(rows, format);
 }
 
@@ -79,7 +82,9 @@ async function setMode(ctx: CommandContext, namespace: string, enroll: boolean, 
   await client.mergePatch(`/api/v1/namespaces/${encodeURIComponent(namespace)}`, {
     metadata: { labels: { [Label.dataplaneMode]: enroll ? 'ambient' : null } },
   });
-  ctx.err(`namespace ${namespace} ${enroll ? 'labelled' : 'unlabelled'} ${Label.dataplaneMode}${enroll ? '=ambient' : ''}\n`);
+  ctx.err(
+    `namespace ${namespace} ${enroll ? 'labelled' : 'unlabelled'} ${Label.dataplaneMode}${enroll ? '=ambient' : ''}\n`,
+  );
   let pods: PodLike[] = [];
   if (o.wait) {
     await pollUntil(
@@ -110,7 +115,10 @@ export function registerDataplane(program: Command, ctx: CommandContext): void {
   const dp = program
     .command('dataplane')
     .description('Enroll namespaces in the ambient data plane, or take them out')
-    .addHelpText('after', '\nExamples:\n  ambientctl dataplane enroll sample\n  ambientctl dataplane unenroll sample');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ambientctl dataplane enroll sample\n  ambientctl dataplane unenroll sample',
+    );
   for (const enroll of [true, false]) {
     dp.command(`${enroll ? 'enroll' : 'unenroll'} <namespace>`)
       .description(

@@ -33,7 +33,11 @@ export interface GatewayObject {
   };
   readonly spec: {
     readonly gatewayClassName: string;
-    readonly listeners: readonly { readonly name: string; readonly port: number; readonly protocol: string }[];
+    readonly listeners: readonly {
+      readonly name: string;
+      readonly port: number;
+      readonly protocol: string;
+    }[];
   };
   readonly status?: { readonly conditions?: readonly Condition[] };
 }
@@ -83,7 +87,11 @@ export function isProgrammed(gw: GatewayObject): boolean {
 }
 
 /** `waypoint list`: NAME REVISION TRAFFIC TYPE PROGRAMMED (with NAMESPACE first under -A). */
-export function formatWaypointList(gws: readonly GatewayObject[], allNamespaces: boolean, format: OutputFormat): string {
+export function formatWaypointList(
+  gws: readonly GatewayObject[],
+  allNamespaces: boolean,
+  format: OutputFormat,
+): string {
   const wps = gws.filter(isWaypoint);
   if (format !== 'table') return renderData(wps, format);
   const rows = wps.map(g => [
@@ -93,7 +101,10 @@ export function formatWaypointList(gws: readonly GatewayObject[], allNamespaces:
     g.metadata.labels?.[Label.waypointFor] ?? WaypointFor.service,
     condition(g, 'Programmed')?.status ?? 'Unknown',
   ]);
-  return renderTable([...(allNamespaces ? ['NAMESPACE'] : []), 'NAME', 'REVISION', 'TRAFFIC TYPE', 'PROGRAMMED'], rows);
+  return renderTable(
+    [...(allNamespaces ? ['NAMESPACE'] : []), 'NAME', 'REVISION', 'TRAFFIC TYPE', 'PROGRAMMED'],
+    rows,
+  );
 }
 
 /** `waypoint status`: each waypoint's conditions. */
@@ -101,14 +112,28 @@ export function formatWaypointStatus(gws: readonly GatewayObject[], format: Outp
   const wps = gws.filter(isWaypoint);
   if (format !== 'table') {
     return renderData(
-      wps.map(g => ({ namespace: g.metadata.namespace, name: g.metadata.name, conditions: g.status?.conditions ?? [] })),
+      wps.map(g => ({
+        namespace: g.metadata.namespace,
+        name: g.metadata.name,
+        conditions: g.status?.conditions ?? [],
+      })),
       format,
     );
   }
   const rows = wps.flatMap(g => {
     const conds = g.status?.conditions ?? [];
-    if (conds.length === 0) return [[g.metadata.namespace, g.metadata.name, 'Unknown', '', '', 'no status yet: is istiod running?']];
-    return conds.map(c => [g.metadata.namespace, g.metadata.name, c.status ?? '', c.type ?? '', c.reason ?? '', c.message ?? '']);
+    if (conds.length === 0)
+      return [
+        [g.metadata.namespace, g.metadata.name, 'Unknown', '', '', 'no status yet: is istiod running?'],
+      ];
+    return conds.map(c => [
+      g.metadata.namespace,
+      g.metadata.name,
+      c.status ?? '',
+      c.type ?? '',
+      c.reason ?? '',
+      c.message ?? '',
+    ]);
   });
   return renderTable(['NAMESPACE', 'NAME', 'STATUS', 'TYPE', 'REASON', 'MESSAGE'], rows);
 }
@@ -139,7 +164,12 @@ export function registerWaypoint(program: Command, ctx: CommandContext): void {
     '  ambientctl waypoint generate -n sample\n  ambientctl waypoint generate --name wp --for workload -n sample',
   ).action((_o: unknown, cmd: Command) => {
     const o = cmd.optsWithGlobals<Globals & { name: string; for: string; revision?: string }>();
-    const gw = waypointGateway({ name: o.name, namespace: o.namespace ?? 'default', for: o.for, revision: o.revision });
+    const gw = waypointGateway({
+      name: o.name,
+      namespace: o.namespace ?? 'default',
+      for: o.for,
+      revision: o.revision,
+    });
     ctx.out(renderData(gw, ctx.format(o.output) === 'json' ? 'json' : 'yaml'));
   });
 
@@ -157,7 +187,15 @@ export function registerWaypoint(program: Command, ctx: CommandContext): void {
     '  ambientctl waypoint apply -n sample\n  ambientctl waypoint apply -n sample --enroll-namespace --wait\n  ambientctl waypoint apply --name reviews-wp --for workload --overwrite -n sample',
   ).action(async (_o: unknown, cmd: Command) => {
     const o = cmd.optsWithGlobals<
-      Globals & { name: string; for: string; revision?: string; enrollNamespace: boolean; overwrite: boolean; wait: boolean; timeout: string }
+      Globals & {
+        name: string;
+        for: string;
+        revision?: string;
+        enrollNamespace: boolean;
+        overwrite: boolean;
+        wait: boolean;
+        timeout: string;
+      }
     >();
     const namespace = ns(o);
     const gw = waypointGateway({ name: o.name, namespace, for: o.for, revision: o.revision });
@@ -220,9 +258,7 @@ export function registerWaypoint(program: Command, ctx: CommandContext): void {
   });
 
   withExamples(
-    wp
-      .command('status [name]')
-      .description('Show the status conditions of the waypoints of a namespace'),
+    wp.command('status [name]').description('Show the status conditions of the waypoints of a namespace'),
     '  ambientctl waypoint status -n sample\n  ambientctl waypoint status waypoint -n sample -o json',
   ).action(async (name: string | undefined, _o: unknown, cmd: Command) => {
     const o = cmd.optsWithGlobals<Globals>();
@@ -233,7 +269,10 @@ export function registerWaypoint(program: Command, ctx: CommandContext): void {
       g => name === undefined || g.metadata.name === name,
     );
     if (name !== undefined && items.length === 0) {
-      throw new CliError(CliErrorCode.NotFound, `no waypoint ${namespace}/${name}; check the name (ambientctl waypoint list -n ${namespace})`);
+      throw new CliError(
+        CliErrorCode.NotFound,
+        `no waypoint ${namespace}/${name}; check the name (ambientctl waypoint list -n ${namespace})`,
+      );
     }
     ctx.out(formatWaypointStatus(items, ctx.format(o.output)));
   });
@@ -252,11 +291,17 @@ export function registerWaypoint(program: Command, ctx: CommandContext): void {
     const namespace = ns(o);
     await requireNamespace(client, namespace);
     const targets = o.all
-      ? (await client.list<GatewayObject>(gatewaysPath(namespace))).items.filter(isWaypoint).map(g => g.metadata.name)
+      ? (await client.list<GatewayObject>(gatewaysPath(namespace))).items
+          .filter(isWaypoint)
+          .map(g => g.metadata.name)
       : names;
     for (const n of targets) {
       const gone = await client.delete(gatewaysPath(namespace, n));
-      if (!gone) throw new CliError(CliErrorCode.NotFound, `no waypoint ${namespace}/${n}; check the name (ambientctl waypoint list -n ${namespace})`);
+      if (!gone)
+        throw new CliError(
+          CliErrorCode.NotFound,
+          `no waypoint ${namespace}/${n}; check the name (ambientctl waypoint list -n ${namespace})`,
+        );
       ctx.out(`waypoint ${namespace}/${n} deleted\n`);
     }
   });

@@ -58,23 +58,57 @@ describe('ztunnel-config formatting (istioctl 1.27 columns)', () => {
   it('prints certificates with hex serials, validity and NA rows for pending identities', () => {
     expect(serialHex('305419896')).toBe('12345678');
     expect(certificateRows(dump, now)).toEqual([
-      ['spiffe://cluster.local/ns/sample/sa/client', 'Leaf', 'Available', 'true', '12345678', '2026-12-06T09:00:00Z', '2026-12-05T09:00:00Z'],
-      ['spiffe://cluster.local/ns/sample/sa/client', 'Root', 'Available', 'true', 'ff', '2036-01-01T00:00:00Z', '2026-01-01T00:00:00Z'],
+      [
+        'spiffe://cluster.local/ns/sample/sa/client',
+        'Leaf',
+        'Available',
+        'true',
+        '12345678',
+        '2026-12-06T09:00:00Z',
+        '2026-12-05T09:00:00Z',
+      ],
+      [
+        'spiffe://cluster.local/ns/sample/sa/client',
+        'Root',
+        'Available',
+        'true',
+        'ff',
+        '2036-01-01T00:00:00Z',
+        '2026-01-01T00:00:00Z',
+      ],
       ['spiffe://cluster.local/ns/sample/sa/echo', 'NA', 'Initializing', 'false', 'NA', 'NA', 'NA'],
     ]);
   });
 
   it('prints connections per workload and direction', () => {
     expect(connectionRows(dump, {})).toEqual([
-      ['client-7c9d8-abcde.sample', 'Outbound', '10.244.1.5:40000', '10.244.2.7:15008', '10.96.20.30:8080', 'HBONE'],
-      ['echo-5f6b7-fghij.sample', 'Inbound', '10.244.2.7:8080', '10.244.1.5:40000', 'echo.sample.svc.cluster.local', 'HBONE'],
+      [
+        'client-7c9d8-abcde.sample',
+        'Outbound',
+        '10.244.1.5:40000',
+        '10.244.2.7:15008',
+        '10.96.20.30:8080',
+        'HBONE',
+      ],
+      [
+        'echo-5f6b7-fghij.sample',
+        'Inbound',
+        '10.244.2.7:8080',
+        '10.244.1.5:40000',
+        'echo.sample.svc.cluster.local',
+        'HBONE',
+      ],
     ]);
   });
 
   it('prints json and yaml of the filtered entries', () => {
-    const json = JSON.parse(formatSection('workload', dump, { node: 'worker-2' }, 'json', now)) as { name: string }[];
+    const json = JSON.parse(formatSection('workload', dump, { node: 'worker-2' }, 'json', now)) as {
+      name: string;
+    }[];
     expect(json.map(w => w.name)).toEqual(['echo-5f6b7-fghij']);
-    expect(formatSection('policy', dump, { namespace: 'sample' }, 'yaml', now)).toContain('name: deny-client');
+    expect(formatSection('policy', dump, { namespace: 'sample' }, 'yaml', now)).toContain(
+      'name: deny-client',
+    );
   });
 });
 
@@ -87,11 +121,17 @@ describe('selectZtunnels', () => {
     expect(selectZtunnels(pods, 'workload', {}).map(p => p.name)).toEqual(['ztunnel-a']);
     expect(selectZtunnels(pods, 'certificate', {}).map(p => p.name)).toEqual(['ztunnel-a', 'ztunnel-b']);
     expect(selectZtunnels(pods, 'connections', { node: 'worker-2' }).map(p => p.name)).toEqual(['ztunnel-b']);
-    expect(selectZtunnels(pods, 'all', { pod: 'ztunnel-b.istio-system' }).map(p => p.name)).toEqual(['ztunnel-b']);
+    expect(selectZtunnels(pods, 'all', { pod: 'ztunnel-b.istio-system' }).map(p => p.name)).toEqual([
+      'ztunnel-b',
+    ]);
   });
   it('says what to check for an unknown node or pod', () => {
-    expect(() => selectZtunnels(pods, 'workload', { node: 'nope' })).toThrow(/no running ztunnel on node "nope"; check/);
-    expect(() => selectZtunnels(pods, 'workload', { pod: 'ztunnel-z' })).toThrow(/no running ztunnel pod "ztunnel-z"/);
+    expect(() => selectZtunnels(pods, 'workload', { node: 'nope' })).toThrow(
+      /no running ztunnel on node "nope"; check/,
+    );
+    expect(() => selectZtunnels(pods, 'workload', { pod: 'ztunnel-z' })).toThrow(
+      /no running ztunnel pod "ztunnel-z"/,
+    );
   });
 });
 
@@ -99,7 +139,9 @@ describe('ambientctl ztunnel-config (command)', () => {
   it('reads a dump file with -f without touching a cluster', async () => {
     const r = await runCli(['zc', 'workload', '-f', fixturePath, '-n', 'sample']);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n')[0]).toBe('NAMESPACE POD NAME           ADDRESS    NODE     WAYPOINT PROTOCOL');
+    expect(r.stdout.split('\n')[0]).toBe(
+      'NAMESPACE POD NAME           ADDRESS    NODE     WAYPOINT PROTOCOL',
+    );
     expect(r.stdout).toContain('echo-5f6b7-fghij');
     expect(r.stdout).not.toContain('istiod');
     expect(r.flags).toEqual([]);
@@ -151,7 +193,9 @@ describe('ztunnel-config log', () => {
   });
   it('prints each answer under the pod name', () => {
     const pod = { name: 'ztunnel-a', namespace: 'istio-system', node: 'n', uid: 'u', ip: '' };
-    expect(formatLogAnswer(pod, 'current log level is info')).toBe('ztunnel-a.istio-system:\ncurrent log level is info\n');
+    expect(formatLogAnswer(pod, 'current log level is info')).toBe(
+      'ztunnel-a.istio-system:\ncurrent log level is info\n',
+    );
   });
   it('rejects a bad level with exit 2 before touching a cluster', async () => {
     const r = await runCli(['zc', 'log', '--level', 'a b']);

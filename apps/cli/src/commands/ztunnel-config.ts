@@ -42,7 +42,14 @@ export const CERTIFICATE_HEADER = [
   'NOT AFTER',
   'NOT BEFORE',
 ] as const;
-export const CONNECTION_HEADER = ['WORKLOAD', 'DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL'] as const;
+export const CONNECTION_HEADER = [
+  'WORKLOAD',
+  'DIRECTION',
+  'LOCAL',
+  'REMOTE',
+  'REMOTE TARGET',
+  'PROTOCOL',
+] as const;
 
 /** The name of the waypoint service a `waypoint.destination` points at; `None` without one. */
 export function waypointName(destination: string | undefined, services: readonly DumpService[]): string {
@@ -137,7 +144,15 @@ export function certificateRows(dump: ZtunnelDump, now: Date): string[][] {
       const from = Date.parse(cert.validFrom);
       const to = Date.parse(cert.expirationTime);
       const valid = c.state === 'Available' && from <= now.getTime() && now.getTime() <= to;
-      return [c.identity, type, c.state, String(valid), serialHex(cert.serialNumber), cert.expirationTime, cert.validFrom];
+      return [
+        c.identity,
+        type,
+        c.state,
+        String(valid),
+        serialHex(cert.serialNumber),
+        cert.expirationTime,
+        cert.validFrom,
+      ];
     });
   });
 }
@@ -183,7 +198,9 @@ export function sectionData(section: ZtunnelConfigSection, dump: ZtunnelDump, f:
     case 'service':
       return filterServices(dump, f).map(s => s.raw);
     case 'policy':
-      return dump.policies.filter(p => f.namespace === undefined || eq(p.namespace, f.namespace)).map(p => p.raw);
+      return dump.policies
+        .filter(p => f.namespace === undefined || eq(p.namespace, f.namespace))
+        .map(p => p.raw);
     case 'certificate':
       return dump.raw['certificates'] ?? [];
     case 'connections':
@@ -308,11 +325,15 @@ export function mergeDumps(dumps: readonly ZtunnelDump[]): ZtunnelDump {
 }
 
 /** The admin request `zc log` sends: GET reads the level, POST `?level=` sets it (`reset` too). */
-export function loggingRequest(opts: { readonly level?: string | undefined; readonly reset?: boolean | undefined }): {
+export function loggingRequest(opts: {
+  readonly level?: string | undefined;
+  readonly reset?: boolean | undefined;
+}): {
   readonly method: 'GET' | 'POST';
   readonly path: string;
 } {
-  if (opts.reset === true && opts.level !== undefined) throw usageError('give either --level or --reset, not both');
+  if (opts.reset === true && opts.level !== undefined)
+    throw usageError('give either --level or --reset, not both');
   if (opts.reset === true) return { method: 'POST', path: '/logging?level=reset' };
   if (opts.level === undefined) return { method: 'GET', path: '/logging' };
   if (!/^[A-Za-z0-9_:,.=-]+$/.test(opts.level)) {
