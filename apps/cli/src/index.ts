@@ -68,3 +68,5 @@ export type {
 } from './commands/authz-explain.ts';
 export { pollUntil, parseDuration } from './wait.ts';
 export type { PollResult, PollOptions } from './wait.ts';
+export { precheckFindings, formatFindings, GATEWAY_API_CRDS, INSTALL_ACCESS } from './commands/precheck.ts';
+export type { Finding, FindingLevel, PrecheckInput, CrdInfo, AccessResult } from './commands/precheck.ts';

@@ -11,6 +11,7 @@ import { registerZtunnelConfig } from './commands/ztunnel-config.ts';
 import { registerDataplane } from './commands/dataplane.ts';
 import { registerWaypoint } from './commands/waypoint.ts';
 import { registerAuthz } from './commands/authz-explain.ts';
+import { registerPrecheck } from './commands/precheck.ts';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -62,6 +63,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
     .description('Experimental commands')
     .addHelpText('after', '\nExamples:\n  ambientctl x authz explain --from sample/client --to echo:8080');
   registerAuthz(x, ctx);
+  registerPrecheck(x, ctx);
   program
     .command('completion <shell>')
     .description('Print a shell completion script (bash or zsh)')
