@@ -234,4 +234,17 @@ describe('ambientctl on a live mesh', () => {
     expect(set.stdout).toMatch(/debug/);
     expect((await ambientctl('zc', 'log', '--node', 'node-0', '--level', 'info')).code).toBe(0);
   });
+
+  it('x precheck reads the Kubernetes version, the Gateway API CRDs and the admin permissions', async () => {
+    const r = await ambientctl('x', 'precheck', '-o', 'json');
+    expect([0, 1], r.stderr).toContain(r.code);
+    const findings = JSON.parse(r.stdout) as { check: string; level: string; message: string }[];
+    expect(findings.find(f => f.check === 'kubernetes-version')?.level).toBe('ok');
+    expect(findings.find(f => f.check === 'permissions')?.level).toBe('ok');
+    expect(
+      findings.some(
+        f => f.check === 'gateway-api-crds' && f.level === 'ok' && f.message.startsWith('gateways.'),
+      ),
+    ).toBe(true);
+  });
 });
