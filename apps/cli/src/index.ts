@@ -70,3 +70,5 @@ export { pollUntil, parseDuration } from './wait.ts';
 export type { PollResult, PollOptions } from './wait.ts';
 export { precheckFindings, formatFindings, GATEWAY_API_CRDS, INSTALL_ACCESS } from './commands/precheck.ts';
 export type { Finding, FindingLevel, PrecheckInput, CrdInfo, AccessResult } from './commands/precheck.ts';
+export { analyze, formatMessages, AnalyzerCode } from './commands/analyze.ts';
+export type { Snapshot, AnalyzerMessage } from './commands/analyze.ts';

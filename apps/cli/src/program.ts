@@ -12,6 +12,7 @@ import { registerDataplane } from './commands/dataplane.ts';
 import { registerWaypoint } from './commands/waypoint.ts';
 import { registerAuthz } from './commands/authz-explain.ts';
 import { registerPrecheck } from './commands/precheck.ts';
+import { registerAnalyze } from './commands/analyze.ts';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -58,6 +59,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
   registerZtunnelConfig(program, ctx);
   registerDataplane(program, ctx);
   registerWaypoint(program, ctx);
+  registerAnalyze(program, ctx);
   const x = program
     .command('x')
     .description('Experimental commands')
