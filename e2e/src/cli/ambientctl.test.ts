@@ -219,6 +219,20 @@ describe('ambientctl on a live mesh', () => {
     expect(gone.stderr).toMatch(/no waypoint .*check the name/);
   }, 60_000);
 
+  it('analyze reports the namespace pointing at the deleted waypoint, and nothing once fixed', async () => {
+    const broken = await ambientctl('analyze');
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(
+      `Error [AMB0003] (Namespace ${NS}) Namespace ${NS} uses waypoint ${NS}/waypoint, which does not exist`,
+    );
+    await cluster.client.mergePatch(`/api/v1/namespaces/${NS}`, {
+      metadata: { labels: { 'istio.io/use-waypoint': null } },
+    });
+    const clean = await ambientctl('analyze');
+    expect(clean.stdout).toBe('✔ No validation issues found when analyzing the cluster.\n');
+    expect(clean.code).toBe(0);
+  });
+
   it('reports an unknown namespace with what to check, exit 4', async () => {
     const r = await ambientctl('dataplane', 'enroll', 'no-such-namespace');
     expect(r.code).toBe(4);
