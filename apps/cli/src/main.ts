@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/**
+ * The `ambientctl` bin: builds the real context (stdout, stderr, the cluster from the global
+ * flags and `$KUBECONFIG`, progress on stderr) and exits with the command's exit code.
+ */
+import { connectCluster } from './cluster.ts';
+import { readEnv } from './config.ts';
+import { createContext } from './context.ts';
+import { createProgress } from './progress.ts';
+import { run } from './program.ts';
+
+const env = readEnv();
+const argv = process.argv.slice(2);
+
+const ctx = createContext({
+  out: text => process.stdout.write(text),
+  err: text => process.stderr.write(text),
+  cluster: flags => connectCluster(flags, env.kubeconfig),
+  progress: createProgress({ write: text => process.stderr.write(text) }, env.plainProgress),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+});
+
+process.exitCode = await run(argv, ctx);

@@ -1,0 +1,48 @@
+/**
+ * A CommandContext for tests: captured stdout/stderr, a cluster factory that fails unless the
+ * test provides one, silent progress and an immediate sleep.
+ */
+import type { Cluster, ClusterFlags } from './cluster.ts';
+import { createContext, type CommandContext } from './context.ts';
+import { CliError, CliErrorCode } from './errors.ts';
+import { silentProgress } from './progress.ts';
+import { run } from './program.ts';
+
+export interface CapturedRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly flags: ClusterFlags[];
+}
+
+export interface TestContextOptions {
+  readonly cluster?: (flags: ClusterFlags) => Cluster;
+  readonly now?: Date;
+  readonly stdin?: string;
+}
+
+export async function runCli(
+  argv: readonly string[],
+  options: TestContextOptions = {},
+): Promise<CapturedRun> {
+  let stdout = '';
+  let stderr = '';
+  const flags: ClusterFlags[] = [];
+  const ctx: CommandContext = createContext({
+    out: t => (stdout += t),
+    err: t => (stderr += t),
+    cluster: f => {
+      flags.push(f);
+      if (options.cluster === undefined) {
+        throw new CliError(CliErrorCode.ClusterUnreachable, 'no cluster in this test');
+      }
+      return options.cluster(f);
+    },
+    progress: silentProgress,
+    now: () => options.now ?? new Date('2026-12-05T10:00:00Z'),
+    sleep: () => Promise.resolve(),
+    readStdin: () => Promise.resolve(options.stdin ?? ''),
+  });
+  const code = await run(argv, ctx);
+  return { code, stdout, stderr, flags };
+}
