@@ -124,7 +124,9 @@ export class ComponentReconciler {
     );
     const ready = daemonSetReady(ds === undefined ? daemonSetReadiness(undefined) : daemonSetReadiness(ds.status ?? {}), def.label);
     const status = componentStatus(cr.metadata.generation, cr.status, outcome, ready, this.#now());
-    await this.#client.request('PATCH', `${sailPath(kind, name)}/status`, { body: { status }, contentType: MergePatch });
+    if (JSON.stringify(status) !== JSON.stringify(cr.status)) {
+      await this.#client.request('PATCH', `${sailPath(kind, name)}/status`, { body: { status }, contentType: MergePatch });
+    }
     return { kind: 'reconciled', status, applied };
   }
 }
