@@ -1,0 +1,49 @@
+import { KubeClient } from '@ambient-mesh/kube';
+import { FakeApiServer, ManualTimers, until } from '@ambient-mesh/kube/testing';
+import { Logs, silentLogger } from '@ambient-mesh/runtime';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { build, type Bound } from './app.ts';
+import { loadConfig } from './config.ts';
+
+const ZTUNNELS = '/apis/sailoperator.io/v1/ztunnels';
+const DAEMONSETS = '/apis/apps/v1/daemonsets';
+
+describe('operator app', () => {
+  let server: FakeApiServer;
+  let app: Bound | undefined;
+
+  beforeEach(async () => {
+    server = await FakeApiServer.start();
+  });
+  afterEach(async () => {
+    await app?.shutdown();
+    await server.close();
+  });
+
+  it('reconciles a ZTunnel seen by its informer and reverts a manual edit at the next resync', async () => {
+    server.put(ZTUNNELS, {
+      apiVersion: 'sailoperator.io/v1',
+      kind: 'ZTunnel',
+      metadata: { name: 'default', uid: 'zt-uid' },
+      spec: { namespace: 'ztunnel', version: 'v1.27.9', values: { ztunnel: { terminationGracePeriodSeconds: 45 } } },
+    });
+    const timers = new ManualTimers();
+    app = await build(loadConfig({ OPERATOR_RESYNC_PERIOD: '10s' }), {
+      client: new KubeClient(server.kubeConfig()),
+      logs: new Logs({ logger: silentLogger() }),
+      timers,
+    });
+    const grace = () =>
+      (server.get(DAEMONSETS, 'ztunnel', 'ztunnel') as unknown as { spec?: { template: { spec: { terminationGracePeriodSeconds: number } } } } | undefined)
+        ?.spec?.template.spec.terminationGracePeriodSeconds;
+    await until('the DaemonSet has the CR’s grace period', () => grace() === 45);
+
+    const ds = server.get(DAEMONSETS, 'ztunnel', 'ztunnel') as unknown as { spec: { template: { spec: { terminationGracePeriodSeconds: number } } } };
+    ds.spec.template.spec.terminationGracePeriodSeconds = 1;
+    server.put(DAEMONSETS, ds);
+    expect(grace()).toBe(1);
+    timers.advance(10_000);
+    await until('the DaemonSet has the CR’s grace period', () => grace() === 45);
+    await app.idle();
+  });
+});
