@@ -30,7 +30,7 @@ export function podRef(shape: MeshShape, i: number): PodRef {
   return { namespace: nsName(shape, i % shape.services), name: `pod-${i}` };
 }
 
-/** Resource names a complete WDS holds for the mesh (§3.3). */
+/** Resource names a complete WDS holds for the mesh (docs/protocols.md#wds-resource-names). */
 export function expectedNames(shape: MeshShape): { addresses: string[]; authorizations: string[] } {
   const addresses: string[] = [];
   for (let i = 0; i < shape.pods; i++) {

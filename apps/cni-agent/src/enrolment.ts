@@ -1,5 +1,5 @@
 /**
- * Which pods are captured, and with which rule options (ambient-protocols §7.1, Istio 1.27's
+ * Which pods are captured, and with which rule options (docs/protocols.md#enrolment-labels, Istio 1.27's
  * default enablement selectors). Pure functions: no I/O.
  *
  * A pod is enrolled when

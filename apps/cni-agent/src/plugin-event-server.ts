@@ -1,6 +1,6 @@
 /**
  * The agent's end of the CNI plugin channel: HTTP over the unix socket `<run dir>/pluginevent.sock`,
- * `POST /cmdadd` with the upstream JSON body (§4.4). 200 means the pod is redirected (or not
+ * `POST /cmdadd` with the upstream JSON body (docs/protocols.md#zds-enrolment). 200 means the pod is redirected (or not
  * selected for ambient); anything else fails the pod sandbox with the body as the reason.
  */
 import { mkdirSync, rmSync } from 'node:fs';

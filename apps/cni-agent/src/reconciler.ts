@@ -1,7 +1,7 @@
 /**
  * The node agent's brain: it keeps every pod on this node in the state the enrolment rules ask for.
  *
- * Enrolling (ambient-protocols §4.4): open the pod's netns → apply the in-pod rules and add the pod
+ * Enrolling (docs/protocols.md#zds-enrolment): open the pod's netns → apply the in-pod rules and add the pod
  * IPs to the host probe sets → ZDS Add with the netns fd → annotate `pods/status` with
  * `ambient.istio.io/redirection: enabled`, or `pending` while no ztunnel has acked.
  * Un-enrolling: ZDS Del to every ztunnel → remove the in-pod rules (unless the pod is going away)
@@ -10,7 +10,7 @@
  * Work for one pod is serialised (a per-uid lock); every run re-reads the latest pod from the
  * informer cache, so runs are idempotent and events can be coalesced or repeated freely. A pod
  * whose netns has vanished is logged and, if it was enrolled before, kept in the registry without
- * an fd so the next ZDS snapshot sends `Keep` for it (§4.3). Nothing here throws to the caller:
+ * an fd so the next ZDS snapshot sends `Keep` for it (docs/protocols.md#zds-handshake). Nothing here throws to the caller:
  * failures are logged, counted, and returned as outcomes.
  */
 import { errorMessage } from '@ambient-mesh/errors';
@@ -85,7 +85,7 @@ export type ReconcileOutcome =
   | { readonly kind: 'waiting'; readonly reason: string }
   | { readonly kind: 'failed'; readonly reason: FailureReason; readonly error: string };
 
-/** What a CNI plugin ADD reports (§4.4). */
+/** What a CNI plugin ADD reports (docs/protocols.md#zds-enrolment). */
 export interface CniAddEvent {
   readonly namespace: string;
   readonly name: string;
@@ -342,7 +342,7 @@ export class Reconciler {
     const options = ruleOptionsFor(pod, this.#o.settings);
     if (fd === null) {
       if (wasEnrolled) {
-        // §4.3: enrolled before, netns not openable now: keep it, so ztunnel keeps its proxy.
+        // docs/protocols.md#zds-handshake: enrolled before, netns not openable now: keep it, so ztunnel keeps its proxy.
         this.#enrolled.set(pod.uid, {
           uid: pod.uid,
           ...nameOf(pod),

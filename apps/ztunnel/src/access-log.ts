@@ -1,5 +1,5 @@
 /**
- * The access log (§6.3): pino records with component `access` and upstream's dotted field names.
+ * The access log (docs/protocols.md#ztunnel-access-log): pino records with component `access` and upstream's dotted field names.
  * JSON when `LOG_FORMAT=json`, like every other log line.
  */
 import type { Logger } from '@ambient-mesh/runtime';

@@ -1,5 +1,5 @@
 /**
- * The admin routes on localhost:15000 (§6.1): `/config_dump`, `/logging`, `/quitquitquit`.
+ * The admin routes on localhost:15000 (docs/protocols.md#ztunnel-endpoints): `/config_dump`, `/logging`, `/quitquitquit`.
  * Served by the runtime's ops server; every route is loopback-only.
  */
 import { isLogLevel, reply } from '@ambient-mesh/runtime';

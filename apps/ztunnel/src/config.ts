@@ -50,10 +50,10 @@ export const DEFAULT_ISTIOD_ADDRESS = 'https://istiod.istio-system.svc:15012';
 export const DEFAULT_TOKEN_PATH = '/var/run/secrets/tokens/istio-token';
 export const DEFAULT_ROOT_CA_PATH = './var/run/secrets/istio/root-cert.pem';
 export const DEFAULT_INPOD_UDS = '/var/run/ztunnel/ztunnel.sock';
-/** SO_MARK on every socket ztunnel creates in a pod netns (§5.2). */
+/** SO_MARK on every socket ztunnel creates in a pod netns (docs/protocols.md#redirection-ztunnel). */
 export const INPOD_PACKET_MARK = 0x539;
 
-/** `unset` tries IP_TRANSPARENT, `true` requires it, `false` never spoofs (§1.3). */
+/** `unset` tries IP_TRANSPARENT, `true` requires it, `false` never spoofs (docs/protocols.md#hbone-server). */
 export type OrigSrcMode = 'try' | 'require' | 'off';
 
 export interface Config {
@@ -190,7 +190,7 @@ export function loadConfig(env: Environment = process.env): Config {
   );
 }
 
-/** The node id ztunnel sends to istiod (§3.2). */
+/** The node id ztunnel sends to istiod (docs/protocols.md#wds-discovery-messages). */
 export function xdsNodeId(config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace'>): string {
   return nodeId({
     type: ProxyType.ztunnel,
@@ -200,7 +200,7 @@ export function xdsNodeId(config: Pick<Config, 'instanceIp' | 'podName' | 'podNa
   });
 }
 
-/** The node metadata Struct contents ztunnel sends to istiod (§3.2). */
+/** The node metadata Struct contents ztunnel sends to istiod (docs/protocols.md#wds-discovery-messages). */
 export function xdsNodeMetadata(
   config: Pick<Config, 'podName' | 'podNamespace' | 'instanceIp' | 'nodeName' | 'proxyMetadata'>,
 ): Record<string, unknown> {

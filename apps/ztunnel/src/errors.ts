@@ -49,7 +49,7 @@ export class XdsStreamError extends MeshError {
   }
 }
 
-/** The CNI agent broke the ZDS protocol (§4.3); ztunnel NACKs and drops the connection. */
+/** The CNI agent broke the ZDS protocol (docs/protocols.md#zds-handshake); ztunnel NACKs and drops the connection. */
 export class ZdsProtocolError extends MeshError {
   constructor(message: string, options?: MeshErrorOptions) {
     super(ZtunnelErrorCode.ZdsProtocol, `ZDS protocol error: ${message}`, options);

@@ -1,5 +1,5 @@
 /**
- * ztunnel's Prometheus metrics (§6.2), on a private prom-client registry: exact upstream names,
+ * ztunnel's Prometheus metrics (docs/protocols.md#ztunnel-metrics), on a private prom-client registry: exact upstream names,
  * and the traffic labels in upstream's order with `unknown` for missing values.
  *
  * The DNS metrics (`istio_dns_*`, `istio_on_demand_dns_total`) are not registered: the DNS proxy

@@ -69,7 +69,7 @@ export type CertificateResult =
   | { readonly ok: true; readonly certChain: readonly string[] }
   | { readonly ok: false; readonly code: grpc.status; readonly details: string };
 
-/** One `CreateCertificate` call as ztunnel makes it (§2.2): bearer token, CSR, optional impersonation. */
+/** One `CreateCertificate` call as ztunnel makes it (docs/protocols.md#ca-api): bearer token, CSR, optional impersonation. */
 export async function requestCertificate(options: {
   readonly address: string;
   readonly rootCert: string;

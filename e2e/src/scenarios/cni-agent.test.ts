@@ -400,7 +400,7 @@ describe('the cni-agent on a 2-node local cluster', () => {
     expect(await get(client, url)).toBe(200);
   }, 240_000);
 
-  it('a pod whose netns vanished is logged and handled without a crash (§4.3: Keep for an enrolled pod)', async () => {
+  it('a pod whose netns vanished is logged and handled without a crash (docs/protocols.md#zds-handshake: Keep for an enrolled pod)', async () => {
     const ns = 'cni-vanish';
     const node = 'node-0';
     await createNamespace(ns, false);

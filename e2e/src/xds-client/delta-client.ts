@@ -1,5 +1,5 @@
 /**
- * The delta-xDS client of the e2e tests, subscribing like a ztunnel (ambient-protocols.md §3):
+ * The delta-xDS client of the e2e tests, subscribing like a ztunnel (docs/protocols.md#wds):
  * `@ambient-mesh/xds`'s `XdsClient` over TLS 1.3 + ALPN h2 to istiod's 15012, a bearer token and
  * `clusterid` in the call metadata, wildcard subscriptions to Address and Authorization, and a
  * decoded snapshot the test can wait on. It never reconnects: a stream that ends fails the

@@ -1,5 +1,5 @@
 /**
- * The Envoy `Node` a ztunnel sends on its delta-xDS stream (ambient-protocols.md §3.2):
+ * The Envoy `Node` a ztunnel sends on its delta-xDS stream (docs/protocols.md#wds-discovery-messages):
  * id `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<domain>` and a metadata Struct with NAME, NAMESPACE,
  * INSTANCE_IPS, NODE_NAME and the ISTIO_META_* keys (CLUSTER_ID).
  */

@@ -1,6 +1,6 @@
 /**
  * Ports, marks and names of ambient in-pod redirection (Istio 1.27; nftables names as in 1.28).
- * Facts from ambient-protocols §0 and §5. The ports are the mesh's (`@ambient-mesh/mesh-api`).
+ * Facts from docs/protocols.md#constants and docs/protocols.md#redirection. The ports are the mesh's (`@ambient-mesh/mesh-api`).
  */
 import { Port as MeshPort } from '@ambient-mesh/mesh-api';
 

@@ -1,5 +1,5 @@
 /**
- * Host-side rules for kubelet health probes (ambient-protocols §5.3): probes from kubelet to a
+ * Host-side rules for kubelet health probes (docs/protocols.md#redirection-host-probes): probes from kubelet to a
  * pod in the mesh are SNATed to a link-local address, which the in-pod rules let through
  * without redirect. nftables has no `--socket-exists`, so kubelet is recognised either by the
  * uid owning its socket or by a source address of the host itself (configurable).

@@ -1,6 +1,6 @@
 /**
  * The in-pod redirection ruleset: nftables `inet` tables equivalent to Istio 1.27's iptables
- * rules (ambient-protocols §5.1), laid out as the 1.28 nftables backend does (§5.4).
+ * rules (docs/protocols.md#redirection-rules), laid out as the 1.28 nftables backend does (docs/protocols.md#redirection-nftables).
  *
  * Capture uses REDIRECT: outbound TCP to 15001, inbound TCP (except 15008) to 15006, DNS to
  * 15053. Packets marked 0x539 (ztunnel's own sockets) are never redirected; they set connmark

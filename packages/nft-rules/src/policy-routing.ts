@@ -1,5 +1,5 @@
 /**
- * Policy routing in the pod netns (ambient-protocols §5.1): `fwmark 0x111/0xfff` at pref 32764
+ * Policy routing in the pod netns (docs/protocols.md#redirection-rules): `fwmark 0x111/0xfff` at pref 32764
  * looks up table 100, whose only route is `local default dev lo`. Replies of inbound connections
  * that ztunnel spoofed are thereby delivered locally, to ztunnel's transparent socket, instead
  * of leaving the pod. Managed with iproute2 (`ip`), per family.

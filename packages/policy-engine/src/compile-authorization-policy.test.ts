@@ -331,7 +331,7 @@ const cases: Case[] = [
   },
 ];
 
-describe('compileAuthorizationPolicy (§8.1)', () => {
+describe('compileAuthorizationPolicy (docs/protocols.md#authorization-conversion)', () => {
   it.each(cases)('$name', ({ policy, expected, reason }) => {
     const out = compileAuthorizationPolicy(policy);
     expect(out.authorization).toEqual(expected);

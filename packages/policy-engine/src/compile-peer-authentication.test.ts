@@ -122,7 +122,7 @@ const convertCases: ConvertCase[] = [
   },
 ];
 
-describe('convertPeerAuthentication (§8.4 port-level)', () => {
+describe('convertPeerAuthentication (docs/protocols.md#peer-authentication port-level)', () => {
   it.each(convertCases)('$name', ({ policy, ns, mesh, expected }) => {
     expect(convertPeerAuthentication(policy, ns, mesh)).toEqual(expected);
   });
@@ -222,7 +222,7 @@ const keysCases: KeysCase[] = [
   },
 ];
 
-describe('effectivePeerAuthenticationKeys (§8.4 precedence)', () => {
+describe('effectivePeerAuthenticationKeys (docs/protocols.md#peer-authentication precedence)', () => {
   it.each(keysCases)('$name', ({ policies, expected }) => {
     const applicable = peerAuthenticationsForWorkload(policies, { namespace: 'app', labels: { app: 'a' } });
     expect(effectivePeerAuthenticationKeys(applicable)).toEqual(expected);

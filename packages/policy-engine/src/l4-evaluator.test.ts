@@ -191,7 +191,7 @@ const matchCases: MatchCase[] = [
   },
 ];
 
-describe('L4 matching (§8.2, rbac.rs)', () => {
+describe('L4 matching (docs/protocols.md#authorization-evaluation, rbac.rs)', () => {
   it.each(matchCases)('$name', ({ rules, ctx, matches }) => {
     expect(authorizationMatches(allow(rules), conn(ctx))).toBe(matches);
   });
@@ -268,7 +268,7 @@ const decisionCases: DecisionCase[] = [
   },
 ];
 
-describe('authorize (§8.2 assert_rbac)', () => {
+describe('authorize (docs/protocols.md#authorization-evaluation assert_rbac)', () => {
   it.each(decisionCases)('$name', ({ policies, ctx, expected }) => {
     expect(authorize(conn(ctx), policies)).toEqual(expected);
   });

@@ -1,7 +1,7 @@
 /**
  * Property: on arbitrary wire `Authorization`s (several rules, clauses and Matches, empty Matches,
  * dropped entries, `not_*` lists, IPv4 and IPv6 blocks, wrapped ports), `authorize` gives the same
- * decision, deciding policy included, as a deliberately naive reference evaluator of §8.2
+ * decision, deciding policy included, as a deliberately naive reference evaluator of docs/protocols.md#authorization-evaluation
  * written directly over the wire types. This guards the compiled form (port pre-filter, flat
  * records, folding of empty Matches and clauses) against the plain semantics.
  */
@@ -187,7 +187,7 @@ const connection = fc.record({
   peer,
 });
 
-describe('authorize equals a naive wire-level reference (§8.2)', () => {
+describe('authorize equals a naive wire-level reference (docs/protocols.md#authorization-evaluation)', () => {
   it('gives the same decision and deciding policy', () => {
     fc.assert(
       fc.property(

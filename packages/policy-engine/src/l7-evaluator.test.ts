@@ -89,7 +89,7 @@ describe('L7 path bypass attempts against a DENY /admin* policy', () => {
   });
 });
 
-describe('L7 evaluation order and fields (§8.3)', () => {
+describe('L7 evaluation order and fields (docs/protocols.md#authorization-waypoint)', () => {
   const allowGet = ap('allow-get', { rules: [{ to: [{ operation: { methods: ['GET'] } }] }] });
   const denyAll = ap('deny-all', { action: 'DENY', rules: [{}] });
   const custom = ap('ext', {

@@ -1,5 +1,5 @@
 /**
- * The server side of ZDS (ambient-protocols §4), without sockets: per-ztunnel connection state,
+ * The server side of ZDS (docs/protocols.md#zds), without sockets: per-ztunnel connection state,
  * the snapshot, routing of Adds and Dels, and Ack bookkeeping. The transport (`zds-listener.ts`)
  * feeds it `ZdsPeer`s and received records.
  *

@@ -1,5 +1,5 @@
 /**
- * `istio.v1.auth.IstioCertificateService/CreateCertificate` (wire reference §2.2).
+ * `istio.v1.auth.IstioCertificateService/CreateCertificate` (docs/protocols.md#ca-api).
  *
  * 1. The caller's bearer token is reviewed (audience `istio-ca`) and must be pod-bound.
  * 2. Without `ImpersonatedIdentity` the certificate is for the caller's own service account.

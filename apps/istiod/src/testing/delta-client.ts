@@ -23,7 +23,7 @@ export interface ZtunnelNodeOptions {
   readonly extra?: JsonObject;
 }
 
-/** A node as ztunnel sends it (wire reference §3.2). */
+/** A node as ztunnel sends it (docs/protocols.md#wds-discovery-messages). */
 export function ztunnelNode(o: ZtunnelNodeOptions = {}): core.NodeInit {
   const ip = o.ip ?? '10.0.0.2';
   const pod = o.podName ?? 'ztunnel-abcde';

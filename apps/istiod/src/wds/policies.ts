@@ -1,7 +1,7 @@
 /**
  * The bridge between Kubernetes policy objects and `@ambient-mesh/policy-engine`: validation
  * (every problem with its field path), compilation to ztunnel `Authorization`, and selection of
- * the selector-scoped policies a workload lists (wire reference §8.1, §8.4).
+ * the selector-scoped policies a workload lists (docs/protocols.md#authorization-conversion, docs/protocols.md#peer-authentication).
  */
 import { CrdResource } from '@ambient-mesh/mesh-api';
 import type { security } from '@ambient-mesh/xds-types';

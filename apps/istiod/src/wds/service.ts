@@ -1,6 +1,6 @@
 /**
- * Kubernetes Service → WDS `Service` (wire reference §3.4), a pure function. The resource name
- * is `<namespace>/<hostname>` (§3.3). Named target ports become 0 and are resolved per workload.
+ * Kubernetes Service → WDS `Service` (docs/protocols.md#wds-workload-api), a pure function. The resource name
+ * is `<namespace>/<hostname>` (docs/protocols.md#wds-resource-names). Named target ports become 0 and are resolved per workload.
  */
 import type { Service as KubeService } from '../kube/objects.ts';
 import { ipToBytes } from './ip.ts';

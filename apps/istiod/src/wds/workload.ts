@@ -1,7 +1,7 @@
 /**
  * Pod → WDS `Workload`, as a pure function of the pod and what it depends on (its node, the
  * Services selecting it, its selector-scoped policies, its waypoint). Fields follow the wire
- * reference §3.4; the uid is `<clusterID>//Pod/<ns>/<name>` (§3.3).
+ * reference docs/protocols.md#wds-workload-api; the uid is `<clusterID>//Pod/<ns>/<name>` (docs/protocols.md#wds-resource-names).
  */
 import type { Node, Pod, Service } from '../kube/objects.ts';
 import { mapSelectorMatches } from '../kube/objects.ts';

@@ -1,5 +1,5 @@
 /**
- * Parsing and validation of the xDS `Node` a proxy sends (wire reference §3.2):
+ * Parsing and validation of the xDS `Node` a proxy sends (docs/protocols.md#wds-discovery-messages):
  * `id = "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>"` and a metadata Struct.
  */
 import { isIP } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * The CA client: CSR + `CreateCertificate` against istiod (§2.2–2.3). The bearer token is re-read
+ * The CA client: CSR + `CreateCertificate` against istiod (docs/protocols.md#ca-api, docs/protocols.md#certificates). The bearer token is re-read
  * on every call; in shared (node proxy) mode the request names the workload identity in
  * `metadata.ImpersonatedIdentity`.
  */

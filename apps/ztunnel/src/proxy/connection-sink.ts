@@ -1,6 +1,6 @@
 /**
  * ztunnel's side of the connection manager's sink: one connection's description (the parties for
- * the §6.2 traffic labels, the §6.3 access-log ends) and how it is reported to `ZtunnelMetrics`
+ * the docs/protocols.md#ztunnel-metrics traffic labels, the docs/protocols.md#ztunnel-access-log access-log ends) and how it is reported to `ZtunnelMetrics`
  * and the `AccessLog`. The manager calls it once per event, so each connection is counted and
  * logged exactly once.
  */

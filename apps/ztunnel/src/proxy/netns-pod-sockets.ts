@@ -1,7 +1,7 @@
 /**
  * Production `PodSockets`: every socket is created inside the pod's network namespace through
  * `@ambient-mesh/netns` and carries ztunnel's mark (0x539), so the pod's redirection rules let it
- * through (§5.2). Listeners use SO_REUSEPORT (old and new ztunnel during an upgrade) and, for
+ * through (docs/protocols.md#redirection-ztunnel). Listeners use SO_REUSEPORT (old and new ztunnel during an upgrade) and, for
  * inbound, IP_TRANSPARENT as `ENABLE_ORIG_SRC` asks. Listeners are IPv4 (`0.0.0.0`) for now.
  */
 import { createServer } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * Inbound L4 authorization (§8.2) through `@ambient-mesh/policy-engine`: the policies that apply
+ * Inbound L4 authorization (docs/protocols.md#authorization-evaluation) through `@ambient-mesh/policy-engine`: the policies that apply
  * to the destination workload, evaluated for one connection. The engine takes wire-shaped
  * policies, so validated domain policies are turned back into that shape once (cached per object).
  */

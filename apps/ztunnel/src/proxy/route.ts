@@ -1,5 +1,5 @@
 /**
- * Outbound destination selection (§1.6), pure: from the original destination the app dialled to
+ * Outbound destination selection (docs/protocols.md#hbone-waypoint), pure: from the original destination the app dialled to
  * the next hop, the HBONE `:authority` and the identities the peer must present.
  *
  * 1. A service VIP with a waypoint goes to the service waypoint.
@@ -16,7 +16,7 @@ import { Port, ZTUNNEL_INPOD_PORTS } from '@ambient-mesh/mesh-api';
 import type { Endpoint, ProxyStateReader } from '../state/proxy-state.ts';
 import type { GatewayAddress, LbScope, Service, Workload } from '../state/types.ts';
 
-/** ztunnel's own in-pod ports; traffic to them is a self-call (§1.3, §5.2). */
+/** ztunnel's own in-pod ports; traffic to them is a self-call (docs/protocols.md#hbone-server, docs/protocols.md#redirection-ztunnel). */
 export const PROXY_PORTS: ReadonlySet<number> = ZTUNNEL_INPOD_PORTS;
 export const HBONE_PORT = Port.hbone;
 

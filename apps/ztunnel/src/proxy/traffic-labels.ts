@@ -1,4 +1,4 @@
-/** Builds the §6.2 traffic labels of one connection from the workloads at both ends. */
+/** Builds the docs/protocols.md#ztunnel-metrics traffic labels of one connection from the workloads at both ends. */
 import { trafficLabels } from '../metrics.ts';
 import type { Reporter, ResponseFlags, TrafficLabelName, TrafficLabels } from '../metrics.ts';
 import type { Service, Workload } from '../state/types.ts';

@@ -37,7 +37,7 @@ export interface ProxyStateReader {
   /** Workloads that list the service key in `Workload.services`. */
   endpoints(serviceKey: string): readonly Endpoint[];
   policyByKey(key: string): Authorization | undefined;
-  /** Global + namespace-scoped policies for the workload's namespace + its selector policies (§8.2). */
+  /** Global + namespace-scoped policies for the workload's namespace + its selector policies (docs/protocols.md#authorization-evaluation). */
   policiesFor(workload: Workload): readonly Authorization[];
   /** The node-local workload of a ZDS pod, matched by name, namespace and service account. */
   findLocalWorkload(

@@ -1,5 +1,5 @@
 /**
- * The ZDS workload state manager (§4.3): the pure core of ztunnel's in-pod mode.
+ * The ZDS workload state manager (docs/protocols.md#zds-handshake): the pure core of ztunnel's in-pod mode.
  *
  * It turns CNI requests (Add / Keep / Del / SnapshotSent) into proxy starts and drains, and decides
  * the reply to each. It owns no socket: a transport feeds it decoded requests one at a time and

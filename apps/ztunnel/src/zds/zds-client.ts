@@ -1,5 +1,5 @@
 /**
- * The ZDS client (§4): connects to the CNI agent's SOCK_SEQPACKET socket, sends the bare hello
+ * The ZDS client (docs/protocols.md#zds): connects to the CNI agent's SOCK_SEQPACKET socket, sends the bare hello
  * (`08 01`), then answers every WorkloadRequest with exactly one WorkloadResponse, in order.
  *
  * The transport is injected (`ZdsConnector`); the default one uses `@ambient-mesh/netns`. Message
