@@ -3,7 +3,9 @@
  * else the defaults), `--context` (else the current context) and `-n/--namespace` (else the
  * context's namespace, else `default`). Errors name the flag or file to check.
  */
-import { KubeClient, loadKubeConfig } from '@ambient-mesh/kube';
+import { KubeConfig } from '@kubernetes/client-node';
+import { errorMessage } from '@ambient-mesh/errors';
+import { KubeClient } from '@ambient-mesh/kube';
 import type { PodHttpGet } from '@ambient-mesh/install';
 import { CliError, CliErrorCode, namespaceNotFound } from './errors.ts';
 import { portForwardGetter, portForwardRequester, type PodHttpRequest } from './port-forward.ts';
@@ -28,7 +30,7 @@ export interface Cluster {
 
 export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Cluster {
   const file = flags.kubeconfig ?? envKubeconfig;
-  const kc = loadKubeConfig({ file });
+  const kc = loadClientConfig(file);
   if (flags.context !== undefined) {
     if (kc.getContextObject(flags.context) === null) {
       const known = kc.getContexts().map(c => c.name);
@@ -46,9 +48,35 @@ export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Clus
     client,
     namespace: flags.namespace ?? (contextNs !== undefined && contextNs !== '' ? contextNs : 'default'),
     namespaceGiven: flags.namespace !== undefined,
-    podGet: portForwardGetter(client),
-    podRequest: portForwardRequester(client),
+    podGet: portForwardGetter(kc),
+    podRequest: portForwardRequester(kc),
   };
+}
+
+/**
+ * The CLI needs client-node's own `KubeConfig` (contexts, and the port-forward API), not only the
+ * narrow handle `@ambient-mesh/kube` publishes, so it loads the file itself.
+ */
+function loadClientConfig(file: string): KubeConfig {
+  const kc = new KubeConfig();
+  const where = file === '' ? '(defaults)' : file;
+  try {
+    if (file !== '') kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new CliError(
+      CliErrorCode.Kubeconfig,
+      `cannot load the kubeconfig ${where}: ${errorMessage(err)}; check --kubeconfig or $KUBECONFIG`,
+      { cause: err },
+    );
+  }
+  if (kc.getCurrentCluster() === null) {
+    throw new CliError(
+      CliErrorCode.Kubeconfig,
+      `the kubeconfig ${where} has no current cluster; check its current-context or pass --context`,
+    );
+  }
+  return kc;
 }
 
 /** Throws `CLI_NAMESPACE_NOT_FOUND` unless the namespace exists. */

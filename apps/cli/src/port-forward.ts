@@ -6,8 +6,7 @@
  */
 import { request } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { PortForward } from '@kubernetes/client-node';
-import type { KubeClient } from '@ambient-mesh/kube';
+import { PortForward, type KubeConfig } from '@kubernetes/client-node';
 import type { PodHttpGet, ZtunnelPod } from '@ambient-mesh/install';
 
 export interface PortForwardGetOptions {
@@ -30,8 +29,8 @@ export type PodHttpRequest = (
 ) => Promise<PodHttpAnswer | undefined>;
 
 /** GETs through a port-forward; undefined when the pod does not answer or answers non-200. */
-export function portForwardGetter(client: KubeClient, options: PortForwardGetOptions = {}): PodHttpGet {
-  const request = portForwardRequester(client, options);
+export function portForwardGetter(kubeConfig: KubeConfig, options: PortForwardGetOptions = {}): PodHttpGet {
+  const request = portForwardRequester(kubeConfig, options);
   return async (pod, port, path) => {
     const answer = await request(pod, port, 'GET', path);
     return answer?.status === 200 ? answer.body : undefined;
@@ -40,12 +39,12 @@ export function portForwardGetter(client: KubeClient, options: PortForwardGetOpt
 
 /** Requests through a port-forward: a local listener whose connections are forward streams. */
 export function portForwardRequester(
-  client: KubeClient,
+  kubeConfig: KubeConfig,
   options: PortForwardGetOptions = {},
 ): PodHttpRequest {
   const timeoutMs = options.timeoutMs ?? 10_000;
   return async (pod, port, method, path) => {
-    const forward = new PortForward(client.config);
+    const forward = new PortForward(kubeConfig);
     const sockets = new Set<Socket>();
     const server = createServer(socket => {
       sockets.add(socket);
