@@ -6,7 +6,10 @@
  * The decoder is lenient (unknown fields are kept out, missing ones defaulted) and refuses only
  * what is not a dump at all.
  */
+import type { DumpCert, DumpCertificate } from '@ambient-mesh/mesh-api';
 import { CliError, CliErrorCode } from './errors.ts';
+
+export type { DumpCert, DumpCertificate };
 
 export interface DumpWorkload {
   readonly uid: string;
@@ -47,21 +50,6 @@ export interface DumpPolicy {
   readonly scope: string;
   readonly action: string;
   readonly raw: Readonly<Record<string, unknown>>;
-}
-
-export interface DumpCert {
-  readonly pem: string;
-  /** Decimal, as upstream ztunnel writes it. */
-  readonly serialNumber: string;
-  readonly validFrom: string;
-  readonly expirationTime: string;
-}
-
-export interface DumpCertificate {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly DumpCert[];
-  readonly rootCerts: readonly DumpCert[];
 }
 
 export interface DumpConnection {

@@ -4,7 +4,7 @@
  * is upstream's `BuildInfo.String()` layout, `<version>-<gitRevision>-<buildStatus>`, which is what
  * `/version` on 15014 and the `pilot_info` metric carry.
  */
-import { createRequire } from 'node:module';
+import { packageVersion as readPackageVersion } from '@ambient-mesh/runtime';
 
 export interface BuildInfo {
   readonly version: string;
@@ -13,13 +13,7 @@ export interface BuildInfo {
   readonly gitTag: string;
 }
 
-function readPackageVersion(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require('../package.json') as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
-
-const packageVersion = readPackageVersion();
+const packageVersion = readPackageVersion(new URL('../package.json', import.meta.url));
 
 export const buildInfo: BuildInfo = {
   version: packageVersion,

@@ -6,6 +6,17 @@
  * lists and externally tagged string matches, decimal certificate serials.
  * Pure: the admin server gathers the sources, this file only reshapes them.
  */
+import type {
+  DumpGateway,
+  DumpWorkload,
+  DumpEndpoint,
+  DumpService,
+  DumpStringMatch,
+  DumpPolicyMatch,
+  DumpPolicy,
+  DumpCert,
+  DumpCertificate,
+} from '@ambient-mesh/mesh-api';
 import type { CertificateDump } from './identity/cert-manager.ts';
 import type { LiveConnection, LiveConnections } from './proxy/connection-sink.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
@@ -22,107 +33,17 @@ import type {
 } from './state/types.ts';
 import type { WorkloadStateEntry } from './zds/state-manager.ts';
 
-export interface DumpGateway {
-  readonly destination: string;
-  readonly hboneMtlsPort: number;
-}
-
-export interface DumpWorkload {
-  readonly uid: string;
-  readonly workloadIps: readonly string[];
-  readonly waypoint?: DumpGateway;
-  readonly networkGateway?: DumpGateway;
-  readonly protocol: 'HBONE' | 'TCP';
-  readonly networkMode: 'Standard' | 'HostNetwork';
-  readonly name: string;
-  readonly namespace: string;
-  readonly trustDomain: string;
-  readonly serviceAccount: string;
-  readonly network: string;
-  readonly workloadName: string;
-  readonly workloadType: string;
-  readonly canonicalName: string;
-  readonly canonicalRevision: string;
-  readonly hostname: string;
-  readonly node: string;
-  readonly nativeTunnel: boolean;
-  readonly applicationTunnel?: { readonly protocol: 'none' | 'proxy'; readonly port?: number };
-  readonly authorizationPolicies: readonly string[];
-  readonly status: 'Healthy' | 'Unhealthy';
-  readonly clusterId: string;
-  readonly locality: { readonly region: string; readonly zone: string; readonly subzone: string };
-  readonly services: readonly string[];
-  readonly capacity: number;
-}
-
-export interface DumpEndpoint {
-  readonly workloadUid: string;
-  readonly port: Readonly<Record<string, number>>;
-  readonly status: 'Healthy' | 'Unhealthy';
-}
-
-export interface DumpService {
-  readonly name: string;
-  readonly namespace: string;
-  readonly hostname: string;
-  readonly vips: readonly string[];
-  readonly ports: Readonly<Record<string, number>>;
-  readonly endpoints: Readonly<Record<string, DumpEndpoint>>;
-  readonly subjectAltNames: readonly string[];
-  readonly waypoint?: DumpGateway;
-  readonly loadBalancer?: {
-    readonly routingPreferences: readonly string[];
-    readonly mode: string;
-    readonly healthPolicy: string;
-  };
-  readonly ipFamilies?: string;
-}
-
-export type DumpStringMatch =
-  | { readonly Exact: string }
-  | { readonly Prefix: string }
-  | { readonly Suffix: string }
-  | { readonly Presence: readonly [] };
-
-export interface DumpPolicyMatch {
-  readonly namespaces: readonly DumpStringMatch[];
-  readonly notNamespaces: readonly DumpStringMatch[];
-  readonly serviceAccounts: readonly { readonly namespace: string; readonly serviceAccount: string }[];
-  readonly notServiceAccounts: readonly { readonly namespace: string; readonly serviceAccount: string }[];
-  readonly principals: readonly DumpStringMatch[];
-  readonly notPrincipals: readonly DumpStringMatch[];
-  readonly sourceIps: readonly string[];
-  readonly notSourceIps: readonly string[];
-  readonly destinationIps: readonly string[];
-  readonly notDestinationIps: readonly string[];
-  readonly destinationPorts: readonly number[];
-  readonly notDestinationPorts: readonly number[];
-}
-
-export interface DumpPolicy {
-  readonly name: string;
-  readonly namespace: string;
-  readonly scope: 'Global' | 'Namespace' | 'WorkloadSelector';
-  readonly action: 'Allow' | 'Deny';
-  /** rules → clauses → matches, as upstream's `Vec<Vec<Vec<RbacMatch>>>`. */
-  readonly rules: readonly (readonly (readonly DumpPolicyMatch[])[])[];
-  readonly dryRun: boolean;
-}
-
-export interface DumpCert {
-  readonly pem: string;
-  readonly serialNumber: string;
-  readonly validFrom: string;
-  readonly expirationTime: string;
-}
-
-export interface DumpCertificate {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly DumpCert[];
-  readonly rootCerts: readonly DumpCert[];
-}
-
+export type {
+  DumpGateway,
+  DumpWorkload,
+  DumpEndpoint,
+  DumpService,
+  DumpStringMatch,
+  DumpPolicyMatch,
+  DumpPolicy,
+  DumpCert,
+  DumpCertificate,
+};
 export type DumpConnection = LiveConnection;
 export type DumpConnections = LiveConnections;
 
@@ -212,7 +133,11 @@ export function dumpService(s: Service, state: ProxyStateReader): DumpService {
     // The workload's own mapping wins; a service port it does not override keeps the service's.
     const own = portMap(e.ports);
     const port = { ...portMap(s.ports), ...own };
-    endpoints[e.workload.uid] = { workloadUid: e.workload.uid, port, status: healthStatus(e.workload.status) };
+    endpoints[e.workload.uid] = {
+      workloadUid: e.workload.uid,
+      port,
+      status: healthStatus(e.workload.status),
+    };
   }
   const waypoint = gateway(s.waypoint);
   const lb = s.loadBalancing;

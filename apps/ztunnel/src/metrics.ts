@@ -5,10 +5,9 @@
  * The DNS metrics (`istio_dns_*`, `istio_on_demand_dns_total`) are not registered: the DNS proxy
  * is deferred.
  */
-import { createRequire } from 'node:module';
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { createRegistry } from '@ambient-mesh/runtime';
+import { createRegistry, packageVersion } from '@ambient-mesh/runtime';
 import { MetricName, TRAFFIC_LABELS, trafficLabels as meshTrafficLabels } from '@ambient-mesh/mesh-api';
 import type { Reporter as MeshReporter, TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
 import type { ResponseFlag } from '@ambient-mesh/proxy-core';
@@ -17,9 +16,7 @@ import type { ResponseFlag } from '@ambient-mesh/proxy-core';
 export const ISTIO_COMPAT_VERSION = '1.27.0';
 
 /** This app's version (its package.json), the `tag` of `istio_build`. */
-export const ZTUNNEL_VERSION: string = (
-  createRequire(import.meta.url)('../package.json') as { version: string }
-).version;
+export const ZTUNNEL_VERSION: string = packageVersion(new URL('../package.json', import.meta.url));
 
 /**
  * Upstream's `reason` label values on `istio_xds_connection_terminations_total`

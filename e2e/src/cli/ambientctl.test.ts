@@ -5,9 +5,9 @@
 import { connectCluster, createContext, run, silentProgress, type ClusterFlags } from '@ambient-mesh/cli';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
+import type { Cluster } from '../cluster.ts';
+import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { waitFor } from '../exec.ts';
-import { installMesh } from '../mesh/install.ts';
 
 const NS = 'cli-sample';
 let cluster: Cluster;
@@ -45,23 +45,7 @@ function samplePod(name: string, node: string, serviceAccount = 'default'): obje
 
 describe('ambientctl on a live mesh', () => {
   beforeAll(async () => {
-    cluster = await startCluster({
-      name: 'cli',
-      slot: 30,
-      nodes: 2,
-      progress: l => {
-        console.log(`[cluster] ${l}`);
-      },
-    });
-    const status = await installMesh(cluster, {
-      progress: l => {
-        console.log(`[mesh] ${l}`);
-      },
-    });
-    expect(
-      status.components.every(c => c.ready),
-      JSON.stringify(status),
-    ).toBe(true);
+    ({ cluster } = await startMeshCluster({ name: 'cli', slot: 30, nodes: 2 }));
     await cluster.client.create('/api/v1/namespaces', {
       apiVersion: 'v1',
       kind: 'Namespace',

@@ -6,11 +6,12 @@
 // `workloadState`) and metrics, and the agent's own log.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
+import type { Cluster } from '../cluster.ts';
+import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import type { KubeList } from '@ambient-mesh/kube';
 import { podNetnsName } from '../layout.ts';
-import { MESH_NAMESPACE, installMesh } from '../mesh/install.ts';
+import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
 import {
   ambientTables,
@@ -177,23 +178,7 @@ async function vanishNetns(p: PodInfo): Promise<{ restore: () => Promise<void> }
 
 describe('the cni-agent on a 2-node local cluster', () => {
   beforeAll(async () => {
-    cluster = await startCluster({
-      name: 'cniscen',
-      slot: 12,
-      nodes: 2,
-      progress: l => {
-        console.log(`[cluster] ${l}`);
-      },
-    });
-    const status = await installMesh(cluster, {
-      progress: l => {
-        console.log(`[mesh] ${l}`);
-      },
-    });
-    expect(
-      status.components.every(c => c.ready),
-      JSON.stringify(status),
-    ).toBe(true);
+    ({ cluster } = await startMeshCluster({ name: 'cniscen', slot: 12, nodes: 2 }));
     console.log(`[cni-scenarios] setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, 600_000);
 

@@ -5,10 +5,10 @@
 // rules capture every process of that netns, so this is the pod's own traffic.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
+import type { Cluster } from '../cluster.ts';
+import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { podNetnsName } from '../layout.ts';
-import { installMesh } from '../mesh/install.ts';
 import {
   mtlsConnections,
   ztunnelConfigDump,
@@ -137,23 +137,7 @@ function mtlsTo(all: { samples: MetricSample[] }[], workload: string): number {
 
 describe('the L4 ambient mesh on a 2-node local cluster', () => {
   beforeAll(async () => {
-    cluster = await startCluster({
-      name: 'l4scen',
-      slot: 9,
-      nodes: 2,
-      progress: l => {
-        console.log(`[cluster] ${l}`);
-      },
-    });
-    const status = await installMesh(cluster, {
-      progress: l => {
-        console.log(`[mesh] ${l}`);
-      },
-    });
-    expect(
-      status.components.every(c => c.ready),
-      JSON.stringify(status),
-    ).toBe(true);
+    ({ cluster } = await startMeshCluster({ name: 'l4scen', slot: 9, nodes: 2 }));
     await apply('/api/v1/namespaces', {
       apiVersion: 'v1',
       kind: 'Namespace',

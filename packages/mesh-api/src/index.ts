@@ -71,3 +71,14 @@ export type {
   GatewayStatusAddress,
   LabelSelector,
 } from './generated/gateway-networking-k8s-io.ts';
+export type {
+  DumpGateway,
+  DumpWorkload,
+  DumpEndpoint,
+  DumpService,
+  DumpStringMatch,
+  DumpPolicyMatch,
+  DumpPolicy,
+  DumpCert,
+  DumpCertificate,
+} from './ztunnel-config-dump.ts';

@@ -62,7 +62,7 @@ export type {
   Route,
   RouteHandler,
 } from './ops-server.ts';
-export { createRegistry } from './metrics-registry.ts';
+export { createRegistry, packageVersion } from './metrics-registry.ts';
 export type { RegistryOptions } from './metrics-registry.ts';
 
 // Process

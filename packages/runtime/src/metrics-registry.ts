@@ -2,6 +2,7 @@
  * One prom-client registry per app instance (tests build several in one process), with the
  * default process metrics (`process_*`, `nodejs_*`) where the app is a real process.
  */
+import { readFileSync } from 'node:fs';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface RegistryOptions {
@@ -23,4 +24,15 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
     });
   }
   return registry;
+}
+
+/**
+ * The `version` of the package.json at `packageJsonUrl` (an app passes
+ * `new URL('../package.json', import.meta.url)`, which holds from `src/` and `dist/` alike): the
+ * version an app reports in `istio_build` and `/version`, never a constant. `unknown` when the
+ * file has none.
+ */
+export function packageVersion(packageJsonUrl: URL): string {
+  const pkg = JSON.parse(readFileSync(packageJsonUrl, 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }

@@ -1,16 +1,15 @@
+// The debounce itself (quiet period, max delay, close) is tested in @ambient-mesh/xds; these tests
+// cover what istiod adds on top: WDS change sets in, WDS push batches out.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PushQueue, type PushBatch, type Timers } from './push-queue.ts';
+import { TypeUrls } from '../wds/wds-index.ts';
+import { PushQueue, systemTimers, toResourceChanges, type PushBatch } from './push-queue.ts';
 
-const timers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: h => {
-    clearTimeout(h as ReturnType<typeof setTimeout>);
-  },
-  now: () => Date.now(),
-};
-const cs = (...addresses: string[]) => ({ addresses: new Set(addresses), authorizations: new Set<string>() });
+const cs = (addresses: string[], authorizations: string[] = []) => ({
+  addresses: new Set(addresses),
+  authorizations: new Set(authorizations),
+});
 
-describe('PushQueue', () => {
+describe('istiod PushQueue', () => {
   beforeEach(() => {
     vi.useFakeTimers();
   });
@@ -18,50 +17,46 @@ describe('PushQueue', () => {
     vi.useRealTimers();
   });
 
-  it('merges changes until the quiet period passes', () => {
+  it('splits a WDS change set by type URL', () => {
+    const changes = toResourceChanges(cs(['ns/svc'], ['ns/policy']));
+    expect([...changes.keys()]).toEqual([TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION]);
+    expect([...changes.get(TypeUrls.ADDRESS)!]).toEqual(['ns/svc']);
+    expect([...changes.get(TypeUrls.AUTHORIZATION)!]).toEqual(['ns/policy']);
+  });
+
+  it('flushes one WDS batch with the addresses and authorizations of every merged change set', () => {
     const batches: PushBatch[] = [];
     const q = new PushQueue({
       debounceAfterMs: 100,
       debounceMaxMs: 1000,
-      timers,
+      timers: systemTimers,
       flush: b => batches.push(b),
     });
-    q.enqueue(cs('a'));
-    vi.advanceTimersByTime(60);
-    q.enqueue(cs('b', 'a'));
-    vi.advanceTimersByTime(99);
-    expect(batches).toHaveLength(0);
-    vi.advanceTimersByTime(1);
+    q.enqueue(cs(['a']));
+    vi.advanceTimersByTime(50);
+    q.enqueue(cs(['b'], ['p']));
+    vi.advanceTimersByTime(100);
     expect(batches).toHaveLength(1);
     expect([...batches[0]!.addresses]).toEqual(['a', 'b']);
+    expect([...batches[0]!.authorizations]).toEqual(['p']);
     expect(batches[0]!.merged).toBe(2);
   });
 
-  it('flushes at the max delay under continuous changes', () => {
+  it('flushNow sends what is pending at once, with empty sets for types that did not change', () => {
     const batches: PushBatch[] = [];
     const q = new PushQueue({
-      debounceAfterMs: 100,
-      debounceMaxMs: 250,
-      timers,
+      debounceAfterMs: 1000,
+      debounceMaxMs: 5000,
+      timers: systemTimers,
       flush: b => batches.push(b),
     });
-    for (let i = 0; i < 10; i++) {
-      q.enqueue(cs(`p${i}`));
-      vi.advanceTimersByTime(50);
-    }
-    expect(batches.length).toBeGreaterThanOrEqual(2);
-    // Enqueued at 0, 50, 100, 150 and 200 ms; the 250 ms cap flushes them together.
-    expect(batches[0]!.merged).toBe(5);
-  });
-
-  it('ignores empty change sets and stops after close', () => {
-    const batches: PushBatch[] = [];
-    const q = new PushQueue({ debounceAfterMs: 10, debounceMaxMs: 10, timers, flush: b => batches.push(b) });
-    q.enqueue(cs());
-    q.enqueue(cs('x'));
-    q.close();
-    q.enqueue(cs('y'));
-    vi.advanceTimersByTime(100);
+    q.flushNow();
     expect(batches).toHaveLength(0);
+    q.enqueue(cs([], ['ns/deny']));
+    q.flushNow();
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.addresses.size).toBe(0);
+    expect([...batches[0]!.authorizations]).toEqual(['ns/deny']);
+    q.close();
   });
 });

@@ -4,11 +4,8 @@
  * A → ztunnel:15001 (in A) → HBONE mTLS → ztunnel:15008 (in B) → B, with B seeing A's pod IP.
  */
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectInNetns, listenInNetns, netnsInode } from '@ambient-mesh/netns';
 import { InpodRedirection, netnsExecutor } from '@ambient-mesh/nft-rules';
@@ -17,9 +14,9 @@ import type { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
 import { packAny, TypeUrl, WorkloadRequestCodec, WorkloadResponseCodec } from '@ambient-mesh/xds-types';
 import { build } from '../app.ts';
 import type { Bound } from '../app.ts';
-import { loadConfig } from '../config.ts';
-import type { Config } from '../config.ts';
 import { TestDeltaXdsServer } from '../testing/delta-xds-server.ts';
+import { testZtunnelConfig } from '../testing/test-config.ts';
+import type { Config } from '../config.ts';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { captureOn, createTestNode } from '../testing/node-netns.ts';
 import type { TestNode, TestPod } from '../testing/node-netns.ts';
@@ -32,15 +29,6 @@ const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function tokenFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ztunnel-ns-'));
-  cleanups.push(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-  writeFileSync(join(dir, 'istio-token'), 'token');
-  return join(dir, 'istio-token');
-}
 
 function podAddress(pod: TestPod) {
   const uid = `Kubernetes//Pod/default/${pod.name}`;
@@ -95,19 +83,8 @@ async function setup(label: string): Promise<Setup> {
   const xdsAddress = await xds.start();
   cleanups.push(() => xds.stop());
   const ca = await createTestCa();
-  const config: Config = {
-    ...loadConfig({
-      POD_NAME: 'ztunnel',
-      POD_NAMESPACE: 'istio-system',
-      NODE_NAME: 'node-1',
-      XDS_ADDRESS: xdsAddress,
-    }),
-    adminAddress: { host: '127.0.0.1', port: 0 },
-    statsAddress: { host: '127.0.0.1', port: 0 },
-    readinessAddress: { host: '127.0.0.1', port: 0 },
-    terminationGracePeriodMs: 1_000,
-    tokenPath: tokenFile(),
-  };
+  const { config, cleanup: removeToken } = testZtunnelConfig(xdsAddress);
+  cleanups.push(removeToken);
   return { node, a, b, xds, ca, config, peersOfB };
 }
 

@@ -9,8 +9,20 @@ import type { WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
 import type { CertManager } from '../identity/cert-manager.ts';
 import type { LocalWorkload } from './local-workload.ts';
 
+/**
+ * One identity object per certificate: hbone checks an identity (leaf parse, SAN, fingerprint) and
+ * builds its secure context once per object, so a fresh object per connection would redo that work
+ * on every connect.
+ */
+const identities = new WeakMap<WorkloadCertificate, HboneIdentity>();
+
 export function hboneIdentity(cert: WorkloadCertificate): HboneIdentity {
-  return { id: cert.identity.uri, ...cert.tlsCredentials };
+  let identity = identities.get(cert);
+  if (identity === undefined) {
+    identity = { id: cert.identity.uri, ...cert.tlsCredentials };
+    identities.set(cert, identity);
+  }
+  return identity;
 }
 
 export function podSecureContext(local: LocalWorkload, certificates: CertManager): SecureContextProvider {

@@ -6,9 +6,6 @@
 import { createServer, connect as netConnect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
 import { createLocalFetcher, createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { packAny, TypeUrl, WorkloadRequestCodec, WorkloadResponseCodec } from '@ambient-mesh/xds-types';
@@ -16,12 +13,12 @@ import type { discovery, security } from '@ambient-mesh/xds-types';
 
 import { build } from '../app.ts';
 import type { Bound } from '../app.ts';
-import { loadConfig } from '../config.ts';
 import { inPodProxyFactory } from '../proxy/inpod-factory.ts';
 import { loopbackPodSockets } from '../proxy/pod-sockets.ts';
 import type { Destination } from '../proxy/route.ts';
 import type { ZdsConnector, ZdsMessage } from '../zds/zds-client.ts';
 import { TestDeltaXdsServer } from './delta-xds-server.ts';
+import { testZtunnelConfig } from './test-config.ts';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from './wait.ts';
 
@@ -57,15 +54,6 @@ export interface MeshOptions {
   /** Enrol both pods over ZDS before istiod has sent their workloads (the real-cluster order). */
   readonly wdsAfterAdd?: boolean;
   readonly lookupTimeoutMs?: number;
-}
-
-function tokenFile(cleanups: Cleanups): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ztunnel-proxy-'));
-  cleanups.push(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-  writeFileSync(join(dir, 'istio-token'), 'token');
-  return join(dir, 'istio-token');
 }
 
 export function ipBytes(ip: string): Uint8Array {
@@ -146,19 +134,8 @@ export async function mesh(cleanups: Cleanups, options: MeshOptions = {}): Promi
     closeFd: () => undefined,
   };
   const pods = new Map([a, b].map(p => [p.name, p]));
-  const config = {
-    ...loadConfig({
-      POD_NAME: 'ztunnel',
-      POD_NAMESPACE: 'istio-system',
-      NODE_NAME: 'node-1',
-      XDS_ADDRESS: xdsAddress,
-    }),
-    adminAddress: { host: '127.0.0.1', port: 0 },
-    statsAddress: { host: '127.0.0.1', port: 0 },
-    readinessAddress: { host: '127.0.0.1', port: 0 },
-    terminationGracePeriodMs: 1_000,
-    tokenPath: tokenFile(cleanups),
-  };
+  const { config, cleanup: removeToken } = testZtunnelConfig(xdsAddress);
+  cleanups.push(removeToken);
   const bound = await build(config, {
     logs,
     caFetch: createLocalFetcher(ca),

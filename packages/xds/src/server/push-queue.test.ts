@@ -1,14 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Timers } from '../timers.ts';
+import { systemTimers as timers } from '@ambient-mesh/runtime';
 import { PushQueue, type PushBatch } from './push-queue.ts';
 
-const timers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: h => {
-    clearTimeout(h as ReturnType<typeof setTimeout>);
-  },
-  now: () => Date.now(),
-};
 const ADDRESS = 'type.googleapis.com/istio.workload.Address';
 const cs = (...addresses: string[]) => new Map([[ADDRESS, new Set(addresses)]]);
 
