@@ -33,17 +33,6 @@ import type {
 } from './state/types.ts';
 import type { WorkloadStateEntry } from './zds/state-manager.ts';
 
-export type {
-  DumpGateway,
-  DumpWorkload,
-  DumpEndpoint,
-  DumpService,
-  DumpStringMatch,
-  DumpPolicyMatch,
-  DumpPolicy,
-  DumpCert,
-  DumpCertificate,
-};
 export type DumpConnection = LiveConnection;
 export type DumpConnections = LiveConnections;
 

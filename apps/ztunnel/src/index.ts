@@ -23,14 +23,15 @@ export { Backoff, Logs, Readiness, isLogLevel, systemTimers, textDestination } f
 export type { BackoffOptions, Logger, LogsOptions, TimerHandle, Timers } from '@ambient-mesh/runtime';
 export { adminRoutes, configDump, resolveLevel } from './admin-server.ts';
 export { decimalSerial, dumpPolicy, dumpService, dumpWorkload } from './config-dump.ts';
+export type { DumpWorkloadState } from './config-dump.ts';
+// The dump's wire shapes live in @ambient-mesh/mesh-api (shared with its readers).
 export type {
   DumpCertificate,
   DumpEndpoint,
   DumpPolicy,
   DumpService,
   DumpWorkload,
-  DumpWorkloadState,
-} from './config-dump.ts';
+} from '@ambient-mesh/mesh-api';
 export type { AdminSources } from './admin-server.ts';
 
 // Errors
