@@ -69,7 +69,7 @@ function defaultPaths(schema: JsonSchema, prefix = ''): string[] {
   return out;
 }
 
-const sailDir = sailCrdsDir();
+const sailDir = sailCrdsDir(process.env);
 
 describe('operator CRDs', () => {
   it('are generated from scripts/generate-crds.mjs (no hand edits)', () => {

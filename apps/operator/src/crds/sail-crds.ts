@@ -60,9 +60,10 @@ const SAIL_RELEASE = 'sail-operator-release-1.27';
 
 /**
  * Where Sail's CRDs are: `SAIL_CRDS_DIR`, else `shared/crds/<release>` beside the repository
- * (CI), else beside the folder holding the checkout (a git worktree). Undefined when absent.
+ * (CI), else beside the folder holding the checkout (a git worktree). Undefined when absent. The
+ * caller passes the environment (the compatibility test passes `process.env`).
  */
-export function sailCrdsDir(env: Readonly<Record<string, string | undefined>> = process.env): string | undefined {
+export function sailCrdsDir(env: Readonly<Record<string, string | undefined>>): string | undefined {
   const candidates = [
     env['SAIL_CRDS_DIR'],
     join(REPO_ROOT, '..', 'shared', 'crds', SAIL_RELEASE),
