@@ -5,6 +5,7 @@
 // - ZDS snapshot: a 500-pod snapshot (Add + fd each, then SnapshotSent, one Ack at a time)
 //   against 501 raw SEQPACKET request/Ack round trips carrying the same bytes and fds.
 // Run: npx node --conditions=@ambient-mesh/source benchmarks/cni-agent/run.ts
+import { createRegistry } from '@ambient-mesh/runtime';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,7 +103,7 @@ const reconciler = new Reconciler({
   locator,
   zds: server,
   logger: silentLogger(),
-  metrics: new AgentMetrics(),
+  metrics: new AgentMetrics({ registry: createRegistry() }),
   systemNamespace: 'istio-system',
   settings: { dnsCapture: true, ipv6: false, probeSnatV4: '169.254.7.127', probeSnatV6: 'fd16::1' },
 });

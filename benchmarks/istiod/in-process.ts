@@ -1,6 +1,7 @@
 // The in-process mode of the istiod benchmark: the objects go straight into the WDS index, with
 // istiod's delta xDS server on loopback TLS and no apiserver. It is also the baseline of the
 // apiserver mode (what the index and the push path cost without Kubernetes in between).
+import { createRegistry } from '@ambient-mesh/runtime';
 import {
   compileAuthorizationPolicyObject,
   ObjectKinds,
@@ -68,7 +69,7 @@ async function startMesh(): Promise<Mesh> {
     audiences: ['istio-ca'],
     requireAuth: true,
     enableAmbient: true,
-    metrics: createMetrics(),
+    metrics: createMetrics({ registry: createRegistry() }),
     logger: silentLogger(),
   });
   const queue = new PushQueue({

@@ -11,7 +11,7 @@ const violations = await checkHouseRules(root);
 for (const v of violations) console.error(formatViolation(v));
 console.log(
   violations.length === 0
-    ? 'house rules: apps never import apps, env only in config, no import cycles: ok'
+    ? 'house rules: apps never import apps, env only in config, platform from runtime, no import cycles: ok'
     : `house rules: ${violations.length} violation(s)`,
 );
 process.exit(violations.length === 0 ? 0 : 1);

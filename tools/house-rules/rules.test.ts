@@ -8,6 +8,7 @@ import {
   checkNoCircular,
   envReadAllowed,
   findEnvReads,
+  findPlatformConstruction,
 } from './rules.ts';
 
 const bad = join(import.meta.dirname, 'fixtures', 'bad');
@@ -84,5 +85,30 @@ describe('all rules together', () => {
     const rules = new Set((await checkHouseRules(bad)).map(v => v.rule));
     expect(rules).toEqual(new Set(Object.values(RuleName)));
     expect(await checkHouseRules(good)).toEqual([]);
+  });
+});
+
+describe('platform-from-runtime', () => {
+  it('finds the ways an app could make its own logger or registry', () => {
+    const text = [
+      "import pino from 'pino';",
+      'const a = new Logs({ format: "json", level: "info" });',
+      'const b = Logs.wrap(root);',
+      'const c = createLogger(opts);',
+      'const d = pino();',
+      'const e = createRegistry();',
+      'const f = new client.Registry();',
+      'collectDefaultMetrics({ register: f });',
+      "const ok = createPlatform({ component: 'x' });",
+    ].join('\n');
+    expect(findPlatformConstruction(text).map(f => [f.line, f.what])).toEqual([
+      [2, 'new Logs(...)'],
+      [3, 'Logs.wrap(...)'],
+      [4, 'createLogger(...)'],
+      [5, 'pino(...)'],
+      [6, 'createRegistry(...)'],
+      [7, 'new Registry(...)'],
+      [8, 'collectDefaultMetrics(...)'],
+    ]);
   });
 });

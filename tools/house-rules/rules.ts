@@ -13,6 +13,10 @@
  *    packages/<lib>/src, e2e/src, benchmarks, tools), found by dependency-cruiser. Type-only
  *    imports count: a cycle of types is still a knot in the design. Cycles between packages
  *    are already refused by npm and nx, which order builds by the package graph.
+ * 4. `platform-from-runtime`: in apps/<app>/src, no file makes its own logger or metrics registry
+ *    (`new Logs`, `Logs.wrap`, `createLogger`, `pino(...)`, `createRegistry`, `new Registry`,
+ *    `collectDefaultMetrics`): the app gets both from @ambient-mesh/runtime's `createPlatform`.
+ *    Tests and test helpers are exempt, as for rule 2.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -23,6 +27,7 @@ export const RuleName = {
   appsNeverImportApps: 'apps-never-import-apps',
   envOnlyInConfig: 'env-only-in-config',
   noCircular: 'no-circular',
+  platformFromRuntime: 'platform-from-runtime',
 } as const;
 export type RuleName = (typeof RuleName)[keyof typeof RuleName];
 
@@ -201,6 +206,64 @@ export function checkEnvOnlyInConfig(root: string): Violation[] {
   return out;
 }
 
+const LOGGER_OR_REGISTRY_CALLS = new Set(['createLogger', 'createRegistry', 'collectDefaultMetrics', 'pino']);
+const LOGGER_OR_REGISTRY_CLASSES = new Set(['Logs', 'Registry']);
+
+/** The places in a TypeScript source that make a logger or a metrics registry. */
+export function findPlatformConstruction(
+  text: string,
+  fileName = 'file.ts',
+): { line: number; what: string }[] {
+  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
+  const found: { line: number; what: string }[] = [];
+  const at = (node: ts.Node, what: string): void => {
+    found.push({ line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1, what });
+  };
+  const lastName = (e: ts.Expression): string | undefined =>
+    ts.isIdentifier(e) ? e.text : ts.isPropertyAccessExpression(e) ? e.name.text : undefined;
+  const visit = (node: ts.Node): void => {
+    if (ts.isNewExpression(node)) {
+      const name = lastName(node.expression);
+      if (name !== undefined && LOGGER_OR_REGISTRY_CLASSES.has(name)) at(node, `new ${name}(...)`);
+    } else if (ts.isCallExpression(node)) {
+      const callee = node.expression;
+      const name = lastName(callee);
+      if (name !== undefined && LOGGER_OR_REGISTRY_CALLS.has(name)) at(node, `${name}(...)`);
+      if (
+        ts.isPropertyAccessExpression(callee) &&
+        ts.isIdentifier(callee.expression) &&
+        callee.expression.text === 'Logs' &&
+        callee.name.text === 'wrap'
+      ) {
+        at(node, 'Logs.wrap(...)');
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+/** Rule 4: apps take their logger and metrics registry from the runtime's `createPlatform`. */
+export function checkPlatformFromRuntime(root: string): Violation[] {
+  const out: Violation[] = [];
+  for (const app of appsOf(root)) {
+    const src = join(app.dir, 'src');
+    for (const file of walk(src)) {
+      if (envReadAllowed(relative(src, file))) continue;
+      for (const made of findPlatformConstruction(readFileSync(file, 'utf8'), file)) {
+        out.push({
+          rule: RuleName.platformFromRuntime,
+          file: posix(relative(root, file)),
+          line: made.line,
+          message: `${made.what} in an app: take logs and the metrics registry from @ambient-mesh/runtime's createPlatform (deps.platform)`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
 /** The source folders of every project, each cruised for cycles on its own. */
 export function projectSourceDirs(root: string): string[] {
   const dirs: string[] = [];
@@ -264,7 +327,12 @@ function escapeRegExp(text: string): string {
 
 /** Every rule over one repository root. */
 export async function checkHouseRules(root: string): Promise<Violation[]> {
-  return [...checkAppsNeverImportApps(root), ...checkEnvOnlyInConfig(root), ...(await checkNoCircular(root))];
+  return [
+    ...checkAppsNeverImportApps(root),
+    ...checkEnvOnlyInConfig(root),
+    ...checkPlatformFromRuntime(root),
+    ...(await checkNoCircular(root)),
+  ];
 }
 
 export function formatViolation(v: Violation): string {

@@ -8,14 +8,15 @@ import { mkdirSync } from 'node:fs';
 import { errorMessage } from '@ambient-mesh/errors';
 import { closeFd } from '@ambient-mesh/netns';
 import {
-  Logs,
   livenessRoute,
   metricsRoutes,
   readinessRoute,
   startOpsServer,
   systemTimers,
+  createPlatform,
+  type Platform,
 } from '@ambient-mesh/runtime';
-import type { Logger, OpsServer, Timers } from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, Timers, Logs } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
 import { KubeClient, loadKubeConfig } from './kube-client.ts';
 import type { KubeEventHandlers } from './kube-client.ts';
@@ -32,6 +33,8 @@ import { ZdsServer } from './zds/zds-server.ts';
 /** Capabilities an embedding (or a test) may replace; each has a production default. */
 export interface AppDeps {
   /** The process's loggers; default: made from `LOG_FORMAT` / `LOG_LEVEL`. */
+  /** Logs and metrics registry from the runtime (`createPlatform`); by default made from config. */
+  readonly platform?: Platform;
   readonly logs?: Logs;
   /** An existing pino logger to log through instead (adopted as `logs`). */
   readonly logger?: Logger;
@@ -66,14 +69,19 @@ export type AgentOverrides = AppDeps;
 export type Agent = Bound;
 
 export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
-  const logs =
-    deps.logs ??
-    (deps.logger !== undefined
-      ? Logs.wrap(deps.logger)
-      : new Logs({ format: config.logFormat, level: config.logLevel, component: 'cni-agent' }));
+  const { logs, registry } =
+    deps.platform ??
+    createPlatform({
+      component: 'cni-agent',
+      logFormat: config.logFormat,
+      logLevel: config.logLevel,
+      ...(deps.logs !== undefined ? { logs: deps.logs } : {}),
+      ...(deps.logger !== undefined ? { logger: deps.logger } : {}),
+      processMetrics: deps.processMetrics ?? false,
+    });
   const logger = logs.root;
   const timers = deps.timers ?? systemTimers;
-  const metrics = new AgentMetrics({ defaultMetrics: deps.processMetrics ?? false });
+  const metrics = new AgentMetrics({ registry });
   mkdirSync(config.runDir, { recursive: true });
   const locator = new FileNetnsLocator(`${config.runDir}/pod-netns.json`, logger);
   const kube =

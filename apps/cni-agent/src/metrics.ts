@@ -1,8 +1,7 @@
 /**
- * The agent's Prometheus metrics (prom-client, own registry from the runtime's `createRegistry`).
+ * The agent's Prometheus metrics (prom-client), on the registry of the runtime's `Platform`.
  * Names carry the `istio_cni_` prefix of the upstream node agent where an equivalent exists.
  */
-import { createRegistry } from '@ambient-mesh/runtime';
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
 
@@ -26,8 +25,9 @@ export class AgentMetrics {
   readonly ztunnelConnections: Gauge;
   readonly pluginEvents: Counter<'result'>;
 
-  constructor(options: { readonly defaultMetrics?: boolean } = {}) {
-    this.registry = createRegistry({ defaultMetrics: options.defaultMetrics ?? false });
+  /** `registry`: the app's, from the runtime's `Platform`. */
+  constructor(options: { readonly registry: Registry }) {
+    this.registry = options.registry;
     const registers = [this.registry];
     this.enrolledPods = new Gauge({
       name: 'istio_cni_enrolled_pods',

@@ -1,6 +1,6 @@
 // Namespaced tier (root): real network namespaces, real nft/ip through nsenter, real netns fds.
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '@ambient-mesh/runtime';
+import { silentLogger, createRegistry } from '@ambient-mesh/runtime';
 import { AgentMetrics } from './metrics.ts';
 import { MemoryNetnsLocator } from './netns-cache.ts';
 import { addonNetnsOpener, nftPodRules } from './pod-rules.ts';
@@ -46,7 +46,7 @@ function setup(label: string): {
       locator,
       zds,
       logger: silentLogger(),
-      metrics: new AgentMetrics(),
+      metrics: new AgentMetrics({ registry: createRegistry() }),
       systemNamespace: 'istio-system',
       settings: { dnsCapture: true, ipv6: false, probeSnatV4: '169.254.7.127', probeSnatV6: 'fd16::1' },
     });

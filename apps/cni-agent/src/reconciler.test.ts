@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '@ambient-mesh/runtime';
+import { silentLogger, createRegistry } from '@ambient-mesh/runtime';
 import { AgentMetrics } from './metrics.ts';
 import { MemoryNetnsLocator } from './netns-cache.ts';
 import { Reconciler } from './reconciler.ts';
@@ -55,7 +55,7 @@ beforeEach(() => {
   netns = new FakeNetns();
   locator = new MemoryNetnsLocator();
   zds = new FakeZds();
-  metrics = new AgentMetrics();
+  metrics = new AgentMetrics({ registry: createRegistry() });
 });
 
 describe('Reconciler enrolment', () => {

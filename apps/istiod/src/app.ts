@@ -5,8 +5,15 @@
  * istiod in process with fakes.
  */
 import { errorMessage } from '@ambient-mesh/errors';
-import { Logs, metricsRoutes, readinessRoute, startOpsServer, systemTimers } from '@ambient-mesh/runtime';
-import type { Logger, OpsServer, TimerHandle, Timers } from '@ambient-mesh/runtime';
+import {
+  metricsRoutes,
+  readinessRoute,
+  startOpsServer,
+  systemTimers,
+  createPlatform,
+  type Platform,
+} from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, TimerHandle, Timers, Logs } from '@ambient-mesh/runtime';
 import type { CaKeyAlgorithm } from '@ambient-mesh/spiffe-certs';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadMeshCa, type MeshCa, type SecretStore } from './ca/ca-bootstrap.ts';
@@ -45,6 +52,8 @@ import { PushQueue } from './xds/push-queue.ts';
 /** Capabilities istiod uses; Kubernetes access has no default (see `kube/kube-dependencies.ts`). */
 export interface AppDeps {
   /** The process's loggers; default: made from `LOG_FORMAT` / `LOG_LEVEL`. */
+  /** Logs and metrics registry from the runtime (`createPlatform`); by default made from config. */
+  readonly platform?: Platform;
   readonly logs?: Logs;
   /** An existing pino logger to log through instead (adopted as `logs`). */
   readonly logger?: Logger;
@@ -88,14 +97,19 @@ export type RunningIstiod = Bound;
 const SERVING_CERT_TTL_SECONDS = 24 * 60 * 60;
 
 export async function build(config: Config, deps: AppDeps): Promise<Bound> {
-  const logs =
-    deps.logs ??
-    (deps.logger !== undefined
-      ? Logs.wrap(deps.logger)
-      : new Logs({ format: config.logFormat, level: config.logLevel, component: 'istiod' }));
+  const { logs, registry } =
+    deps.platform ??
+    createPlatform({
+      component: 'istiod',
+      logFormat: config.logFormat,
+      logLevel: config.logLevel,
+      ...(deps.logs !== undefined ? { logs: deps.logs } : {}),
+      ...(deps.logger !== undefined ? { logger: deps.logger } : {}),
+      processMetrics: deps.processMetrics ?? false,
+    });
   const logger = logs.root;
   const timers: Timers = deps.timers ?? systemTimers;
-  const metrics = createMetrics({ processMetrics: deps.processMetrics ?? false });
+  const metrics = createMetrics({ registry });
   // The `istio` ConfigMap is the one source of meshConfig; TRUST_DOMAIN only fills a missing field.
   const meshDefaults = { rootNamespace: config.podNamespace, trustDomain: config.trustDomain };
   const mesh = await readMeshConfig(deps.configMaps, config.podNamespace, meshDefaults, logger);

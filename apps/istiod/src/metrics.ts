@@ -1,11 +1,10 @@
 /**
- * istiod's Prometheus metrics, in a registry of their own (so tests can create several), made by
- * the runtime's `createRegistry` (with the process metrics when istiod runs as a process).
+ * istiod's Prometheus metrics, on the registry of the runtime's `Platform` (tests pass their own;
+ * the executable's carries the process metrics).
  * Names follow upstream istiod where one exists (`pilot_xds_pushes`, `pilot_xds_push_time`,
  * `pilot_xds`, `pilot_total_xds_rejects`, `citadel_server_*`, `istio_build`, `pilot_info`,
  * `pilot_services`, `pilot_proxy_convergence_time`).
  */
-import { createRegistry } from '@ambient-mesh/runtime';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { buildInfo, versionString, type BuildInfo } from './build-info.ts';
@@ -28,14 +27,14 @@ export interface IstiodMetrics {
 }
 
 export interface MetricsOptions {
-  /** Add `process_*` and `nodejs_*` metrics; default false. */
-  readonly processMetrics?: boolean;
+  /** The app's registry, from the runtime's `Platform` (with process metrics when the executable made it). */
+  readonly registry: Registry;
   /** The build reported by `istio_build` and `pilot_info`; default this package's. */
   readonly build?: BuildInfo;
 }
 
-export function createMetrics(options: MetricsOptions = {}): IstiodMetrics {
-  const registry = createRegistry({ defaultMetrics: options.processMetrics ?? false });
+export function createMetrics(options: MetricsOptions): IstiodMetrics {
+  const registry = options.registry;
   const registers = [registry];
   const build = options.build ?? buildInfo;
   new Gauge({

@@ -3,14 +3,16 @@
 // (and every CR again each resync period, which reverts manual edits of owned objects).
 import { Informer, KubeClient, clientSource, loadKubeConfig, systemTimers } from '@ambient-mesh/kube';
 import type { Timers } from '@ambient-mesh/kube';
-import { Logs } from '@ambient-mesh/runtime';
-import type { Logger } from '@ambient-mesh/runtime';
+import { createPlatform, type Platform } from '@ambient-mesh/runtime';
+import type { Logger, Logs } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
 import { ComponentReconciler, type ComponentKind, type ComponentSpec } from './component-reconciler.ts';
 import { sailPath, type SailObject } from './resources.ts';
 
 export interface AppDeps {
   readonly client?: KubeClient;
+  /** Logs and metrics registry from the runtime (`createPlatform`); by default made from config. */
+  readonly platform?: Platform;
   readonly logs?: Logs;
   /** Drives the resync period. */
   readonly timers?: Timers;
@@ -37,13 +39,23 @@ function actedOn(o: SailObject<ComponentSpec>): string {
 }
 
 export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
-  const logs = deps.logs ?? new Logs({ format: config.logFormat, level: config.logLevel, component: 'operator' });
+  const { logs } =
+    deps.platform ??
+    createPlatform({
+      component: 'operator',
+      logFormat: config.logFormat,
+      logLevel: config.logLevel,
+      ...(deps.logs !== undefined ? { logs: deps.logs } : {}),
+    });
   const log: Logger = logs.for('reconcile');
   const timers = deps.timers ?? systemTimers;
   const client =
     deps.client ??
     new KubeClient(
-      loadKubeConfig({ inCluster: config.inCluster, ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }) }),
+      loadKubeConfig({
+        inCluster: config.inCluster,
+        ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
+      }),
     );
   const reconciler = new ComponentReconciler({
     client,
@@ -65,14 +77,22 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       if (stopped) return;
       try {
         const result = await reconciler.reconcile(kind, name);
-        log.info({ kind, name, result: result.kind, ...(result.kind === 'reconciled' ? { state: result.status.state } : {}) }, 'reconciled');
+        log.info(
+          {
+            kind,
+            name,
+            result: result.kind,
+            ...(result.kind === 'reconciled' ? { state: result.status.state } : {}),
+          },
+          'reconciled',
+        );
       } catch (err) {
         log.warn({ kind, name, err }, 'reconcile failed; retrying at the next resync');
       }
     });
   };
 
-  const informers = KINDS.map((kind) => {
+  const informers = KINDS.map(kind => {
     const informer = new Informer<SailObject<ComponentSpec>>({
       name: kind,
       source: clientSource(client, sailPath(kind)),

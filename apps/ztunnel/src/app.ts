@@ -13,14 +13,23 @@ import type { JsonObject } from '@ambient-mesh/xds-types';
 import {
   BindError as RuntimeBindError,
   ConfigError,
-  Logs,
   Readiness,
   metricsRoutes,
   readinessRoute,
   startOpsServer,
   systemTimers,
+  createPlatform,
+  type Platform,
 } from '@ambient-mesh/runtime';
-import type { ListenAddress, Logger, OpsServer, Route, TimerHandle, Timers } from '@ambient-mesh/runtime';
+import type {
+  ListenAddress,
+  Logger,
+  OpsServer,
+  Route,
+  TimerHandle,
+  Timers,
+  Logs,
+} from '@ambient-mesh/runtime';
 import { AccessLog } from './access-log.ts';
 import { adminRoutes } from './admin-server.ts';
 import { xdsNodeId, xdsNodeMetadata } from './config.ts';
@@ -43,6 +52,8 @@ import type { ZdsConnector } from './zds/zds-client.ts';
 
 /** Capabilities the app uses; each has a production default. */
 export interface AppDeps {
+  /** Logs and metrics registry from the runtime (`createPlatform`); by default made from config. */
+  readonly platform?: Platform;
   readonly logs?: Logs;
   readonly timers?: Timers;
   /** Opens delta ADS streams; default: gRPC to `XDS_ADDRESS`. */
@@ -114,11 +125,18 @@ async function serve(
 }
 
 export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
-  const logs =
-    deps.logs ?? new Logs({ format: config.logFormat, level: config.logLevel, component: 'ztunnel' });
+  const { logs, registry } =
+    deps.platform ??
+    createPlatform({
+      component: 'ztunnel',
+      logFormat: config.logFormat,
+      logLevel: config.logLevel,
+      ...(deps.logs !== undefined ? { logs: deps.logs } : {}),
+      processMetrics: deps.processMetrics ?? true,
+    });
   const log = logs.for('ztunnel');
   const timers = deps.timers ?? systemTimers;
-  const metrics = new ZtunnelMetrics({ processMetrics: deps.processMetrics ?? true });
+  const metrics = new ZtunnelMetrics({ registry });
   const readiness = new Readiness();
   readiness.register(ReadinessTask.Xds);
   readiness.register(ReadinessTask.Proxy);

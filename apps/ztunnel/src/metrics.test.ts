@@ -1,3 +1,4 @@
+import { createRegistry } from '@ambient-mesh/runtime';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { TRAFFIC_LABELS, trafficLabels, xdsTerminationReason, ZtunnelMetrics } from './metrics.ts';
@@ -8,7 +9,7 @@ const PACKAGE_VERSION = (
 
 describe('ZtunnelMetrics', () => {
   it('exposes the upstream traffic counters with every label in upstream order', async () => {
-    const metrics = new ZtunnelMetrics();
+    const metrics = new ZtunnelMetrics({ registry: createRegistry() });
     const labels = trafficLabels({
       reporter: 'destination',
       source_workload: 'app-a',
@@ -34,7 +35,7 @@ describe('ZtunnelMetrics', () => {
   });
 
   it('exposes build, xDS and workload-manager metrics under their upstream names', async () => {
-    const metrics = new ZtunnelMetrics();
+    const metrics = new ZtunnelMetrics({ registry: createRegistry() });
     metrics.observeWorkloadManager({ activeCount: 3, pendingCount: 1 });
     metrics.xdsMessage('type.googleapis.com/istio.workload.Address', 120);
     metrics.xdsTerminated('error');
@@ -61,10 +62,15 @@ describe('ZtunnelMetrics', () => {
   });
 
   it('exposes process_open_fds and process_max_fds when asked for process metrics', async () => {
-    const text = await new ZtunnelMetrics({ processMetrics: true, version: '9.9.9' }).render();
+    const text = await new ZtunnelMetrics({
+      registry: createRegistry({ defaultMetrics: true }),
+      version: '9.9.9',
+    }).render();
     expect(text).toMatch(/^process_open_fds \d+$/m);
     expect(text).toMatch(/^process_max_fds \d+$/m);
     expect(text).toContain('istio_build{component="ztunnel",tag="9.9.9"} 1');
-    expect(await new ZtunnelMetrics().render()).not.toContain('process_open_fds');
+    expect(await new ZtunnelMetrics({ registry: createRegistry() }).render()).not.toContain(
+      'process_open_fds',
+    );
   });
 });

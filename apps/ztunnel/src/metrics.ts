@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { createRegistry, packageVersion } from '@ambient-mesh/runtime';
+import { packageVersion } from '@ambient-mesh/runtime';
 import { MetricName, TRAFFIC_LABELS, trafficLabels as meshTrafficLabels } from '@ambient-mesh/mesh-api';
 import type { Reporter as MeshReporter, TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
 import type { ResponseFlag } from '@ambient-mesh/proxy-core';
@@ -36,8 +36,8 @@ export function xdsTerminationReason(reason: string): 'ConnectionError' | 'Error
 }
 
 export interface ZtunnelMetricsOptions {
-  /** Register the process metrics (`process_open_fds`, `process_max_fds`, ...); default false. */
-  readonly processMetrics?: boolean;
+  /** The app's registry, from the runtime's `Platform` (with process metrics when the executable made it). */
+  readonly registry: Registry;
   /** The `tag` of `istio_build`; default this app's package version. */
   readonly version?: string;
 }
@@ -76,8 +76,8 @@ export class ZtunnelMetrics {
   readonly #proxiesStopped: Counter;
   #workloadManager: WorkloadManagerGauges | undefined;
 
-  constructor(options: ZtunnelMetricsOptions = {}) {
-    this.registry = createRegistry({ defaultMetrics: options.processMetrics === true });
+  constructor(options: ZtunnelMetricsOptions) {
+    this.registry = options.registry;
     const registers = [this.registry];
     const traffic = (name: string, help: string): Counter<TrafficLabelName> =>
       new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers });

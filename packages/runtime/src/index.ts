@@ -63,6 +63,8 @@ export type {
   RouteHandler,
 } from './ops-server.ts';
 export { createRegistry, packageVersion } from './metrics-registry.ts';
+export { createPlatform } from './platform.ts';
+export type { Platform, PlatformOptions } from './platform.ts';
 export type { RegistryOptions } from './metrics-registry.ts';
 
 // Process

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '@ambient-mesh/runtime';
+import { silentLogger, createRegistry } from '@ambient-mesh/runtime';
 import { AgentMetrics } from '../metrics.ts';
 import { startPluginEventServer } from '../plugin-event-server.ts';
 import type { CniAddEvent, ReconcileOutcome } from '../reconciler.ts';
@@ -57,7 +57,7 @@ async function agent(
       return handle(e);
     },
     logger: silentLogger(),
-    metrics: new AgentMetrics(),
+    metrics: new AgentMetrics({ registry: createRegistry() }),
   });
   cleanups.push(() => server.close());
   return { runDir, events };

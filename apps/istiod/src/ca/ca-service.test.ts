@@ -5,7 +5,7 @@ import { createWorkloadCsr, SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { toStruct, type ca } from '@ambient-mesh/xds-types';
 import type { TokenReviewer, TokenReviewStatus } from '../auth/token-review.ts';
-import { silentLogger } from '@ambient-mesh/runtime';
+import { silentLogger, createRegistry } from '@ambient-mesh/runtime';
 import { createMetrics } from '../metrics.ts';
 import { makePod } from '../testing/fixtures.ts';
 import { CaService, type PodLookup } from './ca-service.ts';
@@ -70,7 +70,7 @@ async function setup(): Promise<{ service: CaService; csr: string }> {
     pods: lookup([ztunnelA, appA, appB]),
     trustDomain: 'cluster.local',
     maxTtlSeconds: 90 * 86_400,
-    metrics: createMetrics(),
+    metrics: createMetrics({ registry: createRegistry() }),
     logger: silentLogger(),
   });
   const csr = await createWorkloadCsr(SpiffeId.parse('spiffe://cluster.local/ns/x/sa/ignored'));
@@ -159,7 +159,7 @@ describe('CaService.createCertificate', () => {
       pods: lookup([ztunnelA, appA]),
       trustDomain: 'cluster.local',
       maxTtlSeconds: 90 * 86_400,
-      metrics: createMetrics(),
+      metrics: createMetrics({ registry: createRegistry() }),
       logger: silentLogger(),
     });
     const res = await service.createCertificate(

@@ -6,7 +6,7 @@ import { AddressCodec, AuthorizationCodec, codecFor, type discovery } from '@amb
 import type { TokenReviewer } from '../auth/token-review.ts';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { servingDnsNames } from '../ca/ca-material.ts';
-import { silentLogger } from '@ambient-mesh/runtime';
+import { silentLogger, createRegistry } from '@ambient-mesh/runtime';
 import { createMetrics, type IstiodMetrics } from '../metrics.ts';
 import { DeltaTestClient, ztunnelNode } from '../testing/delta-client.ts';
 import { goldenFixture, makeAuthorizationPolicy } from '../testing/fixtures.ts';
@@ -60,7 +60,7 @@ async function harness(): Promise<Harness> {
   for (const s of f.services) index.upsert(ObjectKinds.SERVICE, s);
   for (const p of f.policies) index.upsert(ObjectKinds.AUTHORIZATION_POLICY, p);
   for (const p of f.peerAuthentications) index.upsert(ObjectKinds.PEER_AUTHENTICATION, p);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ registry: createRegistry() });
   const server = new XdsServer({
     source: index,
     reviewer,

@@ -1,3 +1,4 @@
+import { createRegistry } from '@ambient-mesh/runtime';
 import { describe, expect, it } from 'vitest';
 import { AccessLog } from '../access-log.ts';
 import type { ConnectionEnds } from '../access-log.ts';
@@ -23,7 +24,7 @@ function connection(direction: ConnectionEnds['direction']): ZtunnelConnection {
 
 function sink() {
   const { logs, records } = captureLogs();
-  const metrics = new ZtunnelMetrics();
+  const metrics = new ZtunnelMetrics({ registry: createRegistry() });
   return { records, metrics, sink: ztunnelConnectionSink(metrics, new AccessLog(logs.for('access'))) };
 }
 
@@ -99,7 +100,11 @@ describe('ztunnelConnectionSink', () => {
   it('keeps the open connections for the config dump until they complete', () => {
     const { logs } = captureLogs();
     const live = new LiveConnectionSet();
-    const s = ztunnelConnectionSink(new ZtunnelMetrics(), new AccessLog(logs.for('access')), live);
+    const s = ztunnelConnectionSink(
+      new ZtunnelMetrics({ registry: createRegistry() }),
+      new AccessLog(logs.for('access')),
+      live,
+    );
     const inbound = connection('inbound');
     const outbound: ZtunnelConnection = {
       ...connection('outbound'),
