@@ -8,14 +8,21 @@ function crd(name: string, group: string, versions: string[], bundle?: string): 
     kind: 'CustomResourceDefinition',
     metadata: {
       name,
-      ...(bundle === undefined ? {} : { annotations: { 'gateway.networking.k8s.io/bundle-version': bundle } }),
+      ...(bundle === undefined
+        ? {}
+        : { annotations: { 'gateway.networking.k8s.io/bundle-version': bundle } }),
     },
     spec: { group, versions: versions.map(v => ({ name: v })) },
   };
 }
 
 describe('crdApplyDecision', () => {
-  const next = crd('gateways.gateway.networking.k8s.io', 'gateway.networking.k8s.io', ['v1', 'v1beta1'], 'v1.3.0');
+  const next = crd(
+    'gateways.gateway.networking.k8s.io',
+    'gateway.networking.k8s.io',
+    ['v1', 'v1beta1'],
+    'v1.3.0',
+  );
 
   it('applies a CRD that is not installed', () => {
     expect(crdApplyDecision(next, undefined)).toEqual({ apply: true });
@@ -37,7 +44,12 @@ describe('crdApplyDecision', () => {
       status: { storedVersions: ['v1'] },
     };
     expect(crdApplyDecision(next, live)).toEqual({ apply: true });
-    expect(crdApplyDecision(next, { ...live, metadata: { annotations: { 'gateway.networking.k8s.io/bundle-version': 'v1.3.0' } } })).toEqual({ apply: true });
+    expect(
+      crdApplyDecision(next, {
+        ...live,
+        metadata: { annotations: { 'gateway.networking.k8s.io/bundle-version': 'v1.3.0' } },
+      }),
+    ).toEqual({ apply: true });
   });
 });
 

@@ -6,7 +6,13 @@ import { WaypointBindingIndex } from './waypoint-bindings.ts';
 function waypoint(
   namespace: string,
   name: string,
-  opts: { waypointFor?: string; from?: string; selector?: Record<string, string>; ready?: boolean; className?: string } = {},
+  opts: {
+    waypointFor?: string;
+    from?: string;
+    selector?: Record<string, string>;
+    ready?: boolean;
+    className?: string;
+  } = {},
 ): Gateway {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -65,7 +71,11 @@ const boundTo = (b: WaypointBinding): string | undefined =>
   b.kind === 'bound' ? `${b.waypoint.namespace}/${b.waypoint.name}` : undefined;
 
 describe('bindWaypoint', () => {
-  const gws = [waypoint('app', 'ns-wp'), waypoint('app', 'svc-wp'), waypoint('app', 'pod-wp', { waypointFor: 'all' })];
+  const gws = [
+    waypoint('app', 'ns-wp'),
+    waypoint('app', 'svc-wp'),
+    waypoint('app', 'pod-wp', { waypointFor: 'all' }),
+  ];
   const ns = { metadata: { name: 'app', labels: { 'istio.io/use-waypoint': 'ns-wp' } } };
 
   it('binds a Service to its namespace waypoint, as a hostname GatewayAddress with the HBONE port', () => {
@@ -73,14 +83,22 @@ describe('bindWaypoint', () => {
     expect(b).toEqual({
       kind: 'bound',
       waypoint: { namespace: 'app', name: 'ns-wp' },
-      address: { hostname: { namespace: 'app', hostname: 'ns-wp.app.svc.cluster.local' }, hboneMtlsPort: 15008 },
+      address: {
+        hostname: { namespace: 'app', hostname: 'ns-wp.app.svc.cluster.local' },
+        hboneMtlsPort: 15008,
+      },
     });
   });
 
   it("takes the HBONE port from the waypoint's Service", () => {
     const svc: Service = {
       metadata: { namespace: 'app', name: 'ns-wp' },
-      spec: { ports: [{ name: 'status-port', port: 15021 }, { name: 'mesh', port: 15009, appProtocol: 'hbone' }] },
+      spec: {
+        ports: [
+          { name: 'status-port', port: 15021 },
+          { name: 'mesh', port: 15009, appProtocol: 'hbone' },
+        ],
+      },
     };
     const b = bindWaypoint(obj('app', 'reviews'), 'service', lookup(gws, [ns], [svc]));
     expect(b.kind === 'bound' && b.address.hboneMtlsPort).toBe(15009);
@@ -88,14 +106,22 @@ describe('bindWaypoint', () => {
 
   it('precedence: the object label wins over the namespace label (pod and Service alike)', () => {
     const l = lookup(gws, [ns]);
-    expect(boundTo(bindWaypoint(obj('app', 'svc', { 'istio.io/use-waypoint': 'svc-wp' }), 'service', l))).toBe('app/svc-wp');
-    expect(boundTo(bindWaypoint(obj('app', 'pod', { 'istio.io/use-waypoint': 'pod-wp' }), 'workload', l))).toBe('app/pod-wp');
+    expect(
+      boundTo(bindWaypoint(obj('app', 'svc', { 'istio.io/use-waypoint': 'svc-wp' }), 'service', l)),
+    ).toBe('app/svc-wp');
+    expect(
+      boundTo(bindWaypoint(obj('app', 'pod', { 'istio.io/use-waypoint': 'pod-wp' }), 'workload', l)),
+    ).toBe('app/pod-wp');
     // A pod without its own label inherits the namespace's, which serves services only: no error.
     expect(bindWaypoint(obj('app', 'pod'), 'workload', l)).toEqual({ kind: 'none' });
   });
 
   it('`none` on the object opts out even when the namespace names a waypoint', () => {
-    const b = bindWaypoint(obj('app', 'svc', { 'istio.io/use-waypoint': 'none' }), 'service', lookup(gws, [ns]));
+    const b = bindWaypoint(
+      obj('app', 'svc', { 'istio.io/use-waypoint': 'none' }),
+      'service',
+      lookup(gws, [ns]),
+    );
     expect(b).toEqual({ kind: 'none' });
     expect(waypointBoundCondition(b)).toBeUndefined();
   });
@@ -116,7 +142,10 @@ describe('bindWaypoint', () => {
       waypoint('infra', 'closed'),
       waypoint('infra', 'picky', { from: 'Selector', selector: { team: 'a' } }),
     ];
-    const namespaces = [{ metadata: { name: 'app', labels: { team: 'a' } } }, { metadata: { name: 'other' } }];
+    const namespaces = [
+      { metadata: { name: 'app', labels: { team: 'a' } } },
+      { metadata: { name: 'other' } },
+    ];
     const l = lookup(shared, namespaces);
     const use = (ns: string, name: string): KubeObject =>
       obj(ns, 'svc', { 'istio.io/use-waypoint': name, 'istio.io/use-waypoint-namespace': 'infra' });
@@ -124,7 +153,10 @@ describe('bindWaypoint', () => {
     expect(boundTo(bindWaypoint(use('app', 'picky'), 'service', l))).toBe('infra/picky');
     const denied = bindWaypoint(use('app', 'closed'), 'service', l);
     expect(denied).toMatchObject({ kind: 'error', reason: 'AttachmentDenied' });
-    expect(bindWaypoint(use('other', 'picky'), 'service', l)).toMatchObject({ kind: 'error', reason: 'AttachmentDenied' });
+    expect(bindWaypoint(use('other', 'picky'), 'service', l)).toMatchObject({
+      kind: 'error',
+      reason: 'AttachmentDenied',
+    });
     expect(waypointBoundCondition(denied)).toEqual({
       type: 'istio.io/WaypointBound',
       status: 'False',
@@ -134,9 +166,17 @@ describe('bindWaypoint', () => {
   });
 
   it('cross-namespace from the namespace label', () => {
-    const l = lookup([waypoint('infra', 'open', { from: 'All' })], [
-      { metadata: { name: 'app', labels: { 'istio.io/use-waypoint': 'open', 'istio.io/use-waypoint-namespace': 'infra' } } },
-    ]);
+    const l = lookup(
+      [waypoint('infra', 'open', { from: 'All' })],
+      [
+        {
+          metadata: {
+            name: 'app',
+            labels: { 'istio.io/use-waypoint': 'open', 'istio.io/use-waypoint-namespace': 'infra' },
+          },
+        },
+      ],
+    );
     expect(boundTo(bindWaypoint(obj('app', 'svc'), 'service', l))).toBe('infra/open');
   });
 
@@ -160,7 +200,8 @@ describe('bindWaypoint', () => {
       kind: 'error',
       waypoint: { namespace: 'app', name: 'for-workload' },
       reason: 'UnsupportedTrafficType',
-      message: 'attempting to bind to traffic type "service" which the waypoint "app/for-workload" does not support',
+      message:
+        'attempting to bind to traffic type "service" which the waypoint "app/for-workload" does not support',
     });
   });
 

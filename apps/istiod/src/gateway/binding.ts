@@ -82,7 +82,10 @@ function useWaypoint(
 }
 
 /** Which waypoint the object (else its namespace) asks for; undefined for none. */
-export function requestedWaypoint(obj: KubeObject, namespaceObj: KubeObject | undefined): WaypointRef | undefined {
+export function requestedWaypoint(
+  obj: KubeObject,
+  namespaceObj: KubeObject | undefined,
+): WaypointRef | undefined {
   const labels = obj.metadata?.labels ?? {};
   const managed = labels[Label.gatewayManaged];
   if (managed !== undefined && SELF_MANAGED.has(managed)) return undefined;
@@ -103,7 +106,10 @@ interface HboneListener {
 
 function hboneListener(gw: Gateway): HboneListener | undefined {
   const listeners = (gw.spec.listeners ?? []) as readonly (HboneListener & { protocol?: string })[];
-  return listeners.find(l => l.protocol === 'HBONE' && l.port === Port.hbone) ?? listeners.find(l => l.protocol === 'HBONE');
+  return (
+    listeners.find(l => l.protocol === 'HBONE' && l.port === Port.hbone) ??
+    listeners.find(l => l.protocol === 'HBONE')
+  );
 }
 
 function attachmentAllowed(gw: Gateway, objNs: string, lookup: BindingLookup): boolean {
@@ -162,7 +168,9 @@ export function bindWaypoint(obj: KubeObject, kind: BindingKind, lookup: Binding
   const name = `${ref.namespace}/${ref.name}`;
   const gw = lookup.gateway(ref.namespace, ref.name);
   const address =
-    gw !== undefined && WAYPOINT_CLASSES.has(gw.spec.gatewayClassName) ? gatewayAddress(gw, lookup) : undefined;
+    gw !== undefined && WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)
+      ? gatewayAddress(gw, lookup)
+      : undefined;
   if (gw === undefined || address === undefined) {
     return {
       kind: 'error',
@@ -182,7 +190,8 @@ export function bindWaypoint(obj: KubeObject, kind: BindingKind, lookup: Binding
   const traffic = waypointTrafficType(gw, lookup);
   if (traffic !== WaypointFor.all && traffic !== kind) {
     // A workload that only inherits the namespace's label is not in error: the waypoint serves Services.
-    if (kind === WaypointFor.workload && obj.metadata?.labels?.[Label.useWaypoint] === undefined) return NO_WAYPOINT;
+    if (kind === WaypointFor.workload && obj.metadata?.labels?.[Label.useWaypoint] === undefined)
+      return NO_WAYPOINT;
     return {
       kind: 'error',
       waypoint: ref,

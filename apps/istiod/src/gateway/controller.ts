@@ -19,7 +19,13 @@ import { Label } from '@ambient-mesh/mesh-api';
 import type { Logger, Timers } from '@ambient-mesh/runtime';
 import type { KindInformer } from '../kube/informers.ts';
 import type { KubeObject, Service } from '../kube/objects.ts';
-import { BUILTIN_CLASSES, classInfoFor, gatewayClassConditions, gatewayClassObject, type GatewayClassInfo } from './classes.ts';
+import {
+  BUILTIN_CLASSES,
+  classInfoFor,
+  gatewayClassConditions,
+  gatewayClassObject,
+  type GatewayClassInfo,
+} from './classes.ts';
 import {
   gatewayKey,
   statusViewOf,
@@ -29,7 +35,13 @@ import {
   type GatewayModel,
 } from './model.ts';
 import { deploymentName, renderGateway, type RenderOptions, type RenderedObject } from './render.ts';
-import { gatewayStatus, invalidGatewayStatus, statusEqual, type GatewayStatus, type ServiceView } from './status.ts';
+import {
+  gatewayStatus,
+  invalidGatewayStatus,
+  statusEqual,
+  type GatewayStatus,
+  type ServiceView,
+} from './status.ts';
 import { WriteQueue } from './write-queue.ts';
 
 /** The field manager of everything the controller applies (upstream's controller name). */
@@ -77,7 +89,10 @@ export class GatewayController {
   readonly #classes = new Map<string, GatewayClassModel>();
   readonly #gateways = new Map<string, GatewayModel>();
   /** Gateways of our classes that failed validation: key -> generation and errors. */
-  readonly #invalid = new Map<string, { generation: number; errors: readonly string[]; status: GatewayModel['status'] }>();
+  readonly #invalid = new Map<
+    string,
+    { generation: number; errors: readonly string[]; status: GatewayModel['status'] }
+  >();
   readonly #services = new Map<string, ServiceView>();
   /** What was last applied per Gateway (JSON of the rendered objects), to skip no-op applies. */
   readonly #applied = new Map<string, string>();
@@ -108,7 +123,10 @@ export class GatewayController {
 
   /** Starts the informers; resolves once each has listed (or on stop). */
   async start(): Promise<void> {
-    const wire = (kind: GatewayInformerKind, apply: (obj: KubeObject, deleted: boolean) => void): Promise<void> => {
+    const wire = (
+      kind: GatewayInformerKind,
+      apply: (obj: KubeObject, deleted: boolean) => void,
+    ): Promise<void> => {
       const informer = this.#opts.informers(kind);
       this.#informers.push(informer);
       const safe = (obj: KubeObject, deleted: boolean): void => {
@@ -166,7 +184,10 @@ export class GatewayController {
     } else {
       const v = validateGatewayClass(obj);
       if (!v.ok) {
-        this.#opts.logger.warn({ gatewayClass: name, errors: v.errors }, 'GatewayClass is invalid and was ignored');
+        this.#opts.logger.warn(
+          { gatewayClass: name, errors: v.errors },
+          'GatewayClass is invalid and was ignored',
+        );
         return;
       }
       this.#classes.set(name, v.value);
@@ -200,7 +221,9 @@ export class GatewayController {
       have.observedGeneration === w.observedGeneration
     )
       return;
-    this.#queue.enqueue(`GatewayClass/${cls.name}/status`, () => this.#opts.api.patchGatewayClassStatus(cls.name, want));
+    this.#queue.enqueue(`GatewayClass/${cls.name}/status`, () =>
+      this.#opts.api.patchGatewayClassStatus(cls.name, want),
+    );
   }
 
   #onGateway(obj: KubeObject, deleted: boolean): void {
@@ -219,7 +242,8 @@ export class GatewayController {
     } else {
       this.#gateways.delete(key);
       const className = (obj as { spec?: { gatewayClassName?: unknown } }).spec?.gatewayClassName;
-      if (typeof className !== 'string' || classInfoFor(className, n => this.#classes.get(n)) === undefined) return;
+      if (typeof className !== 'string' || classInfoFor(className, n => this.#classes.get(n)) === undefined)
+        return;
       this.#opts.logger.warn({ gateway: key, errors: v.errors }, 'Gateway is invalid and was not deployed');
       this.#invalid.set(key, {
         generation: obj.metadata?.generation ?? 0,
@@ -264,7 +288,8 @@ export class GatewayController {
     const fingerprint = JSON.stringify(rendered);
     if (this.#applied.get(key) !== fingerprint) {
       this.#queue.enqueue(`${key}/objects`, async () => {
-        for (const o of [rendered.serviceAccount, rendered.deployment, rendered.service]) await this.#opts.api.apply(o);
+        for (const o of [rendered.serviceAccount, rendered.deployment, rendered.service])
+          await this.#opts.api.apply(o);
         this.#applied.set(key, fingerprint);
         this.#opts.logger.info({ gateway: key, class: gw.className }, 'gateway deployment applied');
       });

@@ -48,7 +48,9 @@ export function kubeGatewayInformers(
 
 type WithStatus = KubeObject & { status?: { conditions?: Condition[] } };
 
-export function kubeGatewayApi(kc: KubeConfigHandle): GatewayKubeApi & { patchServiceConditions: ServiceConditionPatcher } {
+export function kubeGatewayApi(
+  kc: KubeConfigHandle,
+): GatewayKubeApi & { patchServiceConditions: ServiceConditionPatcher } {
   const client = new KubeClient(kc);
   return {
     async apply(obj) {

@@ -62,8 +62,7 @@ export interface GatewayClassModel {
 }
 
 export type Validated<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly errors: readonly string[] };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: readonly string[] };
 
 type Loose = Record<string, unknown>;
 
@@ -122,10 +121,17 @@ function listenerOf(v: unknown, i: number, errors: string[]): GatewayListener | 
   const from = isRecord(ns) ? ns['from'] : undefined;
   let allowedFrom: FromNamespaces = 'Same';
   if (from === 'All' || from === 'Selector' || from === 'Same') allowedFrom = from;
-  else if (from !== undefined) errors.push(`${path}.allowedRoutes.namespaces.from: must be Same, All or Selector`);
+  else if (from !== undefined)
+    errors.push(`${path}.allowedRoutes.namespaces.from: must be Same, All or Selector`);
   const selector = isRecord(ns) && isRecord(ns['selector']) ? (ns['selector'] as LabelSelector) : undefined;
   if (typeof name !== 'string' || typeof port !== 'number' || typeof protocol !== 'string') return undefined;
-  return { name, port, protocol, allowedFrom, ...(selector === undefined ? {} : { allowedSelector: selector }) };
+  return {
+    name,
+    port,
+    protocol,
+    allowedFrom,
+    ...(selector === undefined ? {} : { allowedSelector: selector }),
+  };
 }
 
 /** The status a Gateway object carries now (conditions and addresses). */
@@ -158,7 +164,10 @@ export function validateGateway(obj: KubeObject): Validated<GatewayModel> {
   const infra = spec?.['infrastructure'];
   let infrastructure: GatewayModel['infrastructure'];
   if (isRecord(infra)) {
-    const labels = infra['labels'] === undefined ? undefined : stringMap(infra['labels'], 'spec.infrastructure.labels', errors);
+    const labels =
+      infra['labels'] === undefined
+        ? undefined
+        : stringMap(infra['labels'], 'spec.infrastructure.labels', errors);
     const annotations =
       infra['annotations'] === undefined
         ? undefined
@@ -193,7 +202,8 @@ export function validateGatewayClass(obj: KubeObject): Validated<GatewayClassMod
   const name = o.metadata?.name ?? '';
   if (name === '') errors.push('metadata.name: required');
   const controllerName = isRecord(o.spec) ? o.spec['controllerName'] : undefined;
-  if (typeof controllerName !== 'string' || controllerName === '') errors.push('spec.controllerName: required');
+  if (typeof controllerName !== 'string' || controllerName === '')
+    errors.push('spec.controllerName: required');
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,

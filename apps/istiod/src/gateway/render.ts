@@ -95,7 +95,9 @@ function infraLabels(gw: GatewayModel, cls: GatewayClassInfo): Record<string, st
 
 function infraAnnotations(gw: GatewayModel): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(withoutGatewayApiKeys(gw.infrastructure?.annotations ?? gw.annotations)))
+  for (const [k, v] of Object.entries(
+    withoutGatewayApiKeys(gw.infrastructure?.annotations ?? gw.annotations),
+  ))
     if (!OMITTED_ANNOTATIONS.has(k)) out[k] = v;
   return out;
 }
@@ -108,7 +110,9 @@ function portName(name: string, fallback: string): string {
 
 /** The Service ports: the status port, then each distinct listener port. */
 export function servicePorts(gw: GatewayModel): ServicePortSpec[] {
-  const out: ServicePortSpec[] = [{ name: 'status-port', port: STATUS_PORT, protocol: 'TCP', appProtocol: 'tcp' }];
+  const out: ServicePortSpec[] = [
+    { name: 'status-port', port: STATUS_PORT, protocol: 'TCP', appProtocol: 'tcp' },
+  ];
   const used = new Set(['status-port']);
   const ports = new Set<number>();
   gw.listeners.forEach((l, i) => {
@@ -161,7 +165,9 @@ export function renderGateway(
     valueFrom: { fieldRef: { fieldPath } },
   });
   const serviceType =
-    gw.annotations[SERVICE_TYPE_ANNOTATION] === undefined ? cls.serviceType : gw.annotations[SERVICE_TYPE_ANNOTATION];
+    gw.annotations[SERVICE_TYPE_ANNOTATION] === undefined
+      ? cls.serviceType
+      : gw.annotations[SERVICE_TYPE_ANNOTATION];
   return {
     serviceAccount: {
       apiVersion: 'v1',

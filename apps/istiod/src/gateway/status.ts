@@ -14,7 +14,10 @@ import type { GatewayClassInfo } from './classes.ts';
 import type { GatewayModel, GatewayStatusAddress, GatewayStatusCondition } from './model.ts';
 
 export const GatewayCondition = { accepted: 'Accepted', programmed: 'Programmed' } as const;
-export const GATEWAY_OWNED_CONDITIONS: readonly string[] = [GatewayCondition.accepted, GatewayCondition.programmed];
+export const GATEWAY_OWNED_CONDITIONS: readonly string[] = [
+  GatewayCondition.accepted,
+  GatewayCondition.programmed,
+];
 
 /** What the status needs of the generated Service. */
 export interface ServiceView {
@@ -99,7 +102,9 @@ export function gatewayStatus(
     : programmed(
         'True',
         'Programmed',
-        internal.length > 0 ? `Resource programmed, assigned to service(s) ${joinHuman(internal)}` : 'Resource programmed',
+        internal.length > 0
+          ? `Resource programmed, assigned to service(s) ${joinHuman(internal)}`
+          : 'Resource programmed',
       );
   return { conditions: [accepted, cond], addresses };
 }
@@ -147,6 +152,8 @@ export function statusEqual(current: GatewayModel['status'], next: GatewayStatus
   }
   return (
     current.addresses.length === next.addresses.length &&
-    current.addresses.every((a, i) => a.type === next.addresses[i]?.type && a.value === next.addresses[i]?.value)
+    current.addresses.every(
+      (a, i) => a.type === next.addresses[i]?.type && a.value === next.addresses[i]?.value,
+    )
   );
 }

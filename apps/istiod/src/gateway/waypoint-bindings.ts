@@ -22,13 +22,17 @@ export interface WaypointBindings {
 const EMPTY: ReadonlySet<string> = new Set();
 
 export class WaypointBindingIndex implements WaypointBindings {
-  readonly #byWaypoint = { service: new Map<string, Set<string>>(), workload: new Map<string, Set<string>>() };
+  readonly #byWaypoint = {
+    service: new Map<string, Set<string>>(),
+    workload: new Map<string, Set<string>>(),
+  };
   readonly #byTarget = { service: new Map<string, string>(), workload: new Map<string, string>() };
   readonly #listeners = new Set<(waypoints: ReadonlySet<string>) => void>();
 
   /** Records one object's binding (the WDS index's hook). */
   record(kind: BindingKind, key: string, binding: WaypointBinding): void {
-    const next = binding.kind === 'bound' ? `${binding.waypoint.namespace}/${binding.waypoint.name}` : undefined;
+    const next =
+      binding.kind === 'bound' ? `${binding.waypoint.namespace}/${binding.waypoint.name}` : undefined;
     const prev = this.#byTarget[kind].get(key);
     if (prev === next) return;
     const changed = new Set<string>();

@@ -11,7 +11,11 @@ import type { KubeObject } from '../kube/objects.ts';
 import { WAYPOINT_BOUND, waypointBoundCondition, type WaypointBinding } from './binding.ts';
 import { WriteQueue } from './write-queue.ts';
 
-export type ServiceConditionPatcher = (namespace: string, name: string, conditions: readonly Condition[]) => Promise<void>;
+export type ServiceConditionPatcher = (
+  namespace: string,
+  name: string,
+  conditions: readonly Condition[],
+) => Promise<void>;
 
 export interface WaypointStatusWriterOptions {
   readonly patch: ServiceConditionPatcher;
@@ -32,7 +36,10 @@ export class WaypointStatusWriter {
       timers: opts.timers,
       onGiveUp: (key, err, attempts) => {
         opts.onWriteFailure?.();
-        opts.logger.warn({ service: key, err: errorMessage(err), attempts }, 'could not write the WaypointBound condition');
+        opts.logger.warn(
+          { service: key, err: errorMessage(err), attempts },
+          'could not write the WaypointBound condition',
+        );
       },
     });
   }
@@ -43,7 +50,9 @@ export class WaypointStatusWriter {
     const cond = waypointBoundCondition(binding);
     const generation = svc.metadata?.generation;
     const want: Condition[] =
-      cond === undefined ? [] : [{ ...cond, ...(generation === undefined ? {} : { observedGeneration: generation }) }];
+      cond === undefined
+        ? []
+        : [{ ...cond, ...(generation === undefined ? {} : { observedGeneration: generation }) }];
     const current = (svc as { status?: { conditions?: Condition[] } }).status?.conditions;
     if (ownedConditionsEqual(current, want, [WAYPOINT_BOUND])) return;
     const ns = svc.metadata?.namespace ?? '';

@@ -83,7 +83,10 @@ export class WriteQueue {
       const retryable = (isTransient(err) || isConflict(err)) && !isNotFound(err);
       const max = this.#opts.maxAttempts ?? 6;
       if (!this.#closed && retryable && attempt < max && !this.#pending.has(key)) {
-        const delay = Math.min(this.#opts.maxDelayMs ?? 5000, (this.#opts.baseDelayMs ?? 200) * 2 ** (attempt - 1));
+        const delay = Math.min(
+          this.#opts.maxDelayMs ?? 5000,
+          (this.#opts.baseDelayMs ?? 200) * 2 ** (attempt - 1),
+        );
         this.#timers.set(
           key,
           this.#opts.timers.setTimeout(() => {
