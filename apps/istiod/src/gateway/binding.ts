@@ -105,7 +105,7 @@ interface HboneListener {
 }
 
 function hboneListener(gw: Gateway): HboneListener | undefined {
-  const listeners = (gw.spec.listeners ?? []) as readonly (HboneListener & { protocol?: string })[];
+  const listeners = gw.spec.listeners as readonly (HboneListener & { protocol?: string })[];
   return (
     listeners.find(l => l.protocol === 'HBONE' && l.port === Port.hbone) ??
     listeners.find(l => l.protocol === 'HBONE')

@@ -87,12 +87,13 @@ describe('GatewayController', () => {
       'both classes Accepted',
       () => accepted('istio')?.status === 'True' && accepted('istio-waypoint'),
     );
-    expect((server.get(CLASSES, 'istio') as { spec: unknown }).spec).toEqual({
+    expect((server.get(CLASSES, 'istio') as unknown as { spec: unknown }).spec).toEqual({
       controllerName: 'istio.io/gateway-controller',
       description: 'The default Istio GatewayClass',
     });
     expect(
-      (server.get(CLASSES, 'istio-waypoint') as { spec: { controllerName: string } }).spec.controllerName,
+      (server.get(CLASSES, 'istio-waypoint') as unknown as { spec: { controllerName: string } }).spec
+        .controllerName,
     ).toBe('istio.io/mesh-controller');
     expect(accepted('istio-waypoint')).toMatchObject({
       reason: 'Accepted',

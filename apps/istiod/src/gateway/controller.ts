@@ -137,20 +137,32 @@ export class GatewayController {
         }
       };
       informer.on({
-        add: o => safe(o, false),
-        update: (_old, o) => safe(o, false),
-        delete: o => safe(o, true),
+        add: o => {
+          safe(o, false);
+        },
+        update: (_old, o) => {
+          safe(o, false);
+        },
+        delete: o => {
+          safe(o, true);
+        },
       });
       return informer.start().catch(() => undefined);
     };
-    const classes = wire('GatewayClass', (o, d) => this.#onClass(o, d)).then(() => {
+    const classes = wire('GatewayClass', (o, d) => {
+      this.#onClass(o, d);
+    }).then(() => {
       this.#classesSynced = true;
       this.#ensureClasses();
     });
     await Promise.all([
       classes,
-      wire('Gateway', (o, d) => this.#onGateway(o, d)),
-      wire('GatewayService', (o, d) => this.#onService(o, d)),
+      wire('Gateway', (o, d) => {
+        this.#onGateway(o, d);
+      }),
+      wire('GatewayService', (o, d) => {
+        this.#onService(o, d);
+      }),
     ]);
   }
 
@@ -258,7 +270,7 @@ export class GatewayController {
     const ns = obj.metadata?.namespace ?? '';
     const key = `${ns}/${obj.metadata?.name ?? ''}`;
     if (deleted) this.#services.delete(key);
-    else this.#services.set(key, serviceView(obj as Service));
+    else this.#services.set(key, serviceView(obj));
     const gwName = obj.metadata?.labels?.[Label.gatewayName];
     if (gwName !== undefined) {
       const gwKey = `${ns}/${gwName}`;

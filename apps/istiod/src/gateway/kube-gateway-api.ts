@@ -60,7 +60,7 @@ export function kubeGatewayApi(
       const path = `${GATEWAY_API}/namespaces/${namespace}/gateways/${name}`;
       for (let attempt = 1; ; attempt++) {
         const live = await client.get<WithStatus>(path);
-        const conditions = mergeConditions(live.status?.conditions, status.conditions as Condition[], {
+        const conditions = mergeConditions(live.status?.conditions, status.conditions, {
           ownedTypes: GATEWAY_OWNED_CONDITIONS,
           now: () => new Date(),
         });

@@ -153,7 +153,7 @@ export function statusEqual(current: GatewayModel['status'], next: GatewayStatus
   return (
     current.addresses.length === next.addresses.length &&
     current.addresses.every(
-      (a, i) => a.type === next.addresses[i]?.type && a.value === next.addresses[i]?.value,
+      (a, i) => a.type === next.addresses.at(i)?.type && a.value === next.addresses.at(i)?.value,
     )
   );
 }
