@@ -4,7 +4,13 @@
  * the narrow forms the WDS index and embedders use.
  */
 import type { workload } from '@ambient-mesh/xds-types';
-import { bindWaypoint, requestedWaypoint, type BindingKind, type BindingLookup, type WaypointRef } from '../gateway/binding.ts';
+import {
+  bindWaypoint,
+  requestedWaypoint,
+  type BindingKind,
+  type BindingLookup,
+  type WaypointRef,
+} from '../gateway/binding.ts';
 import type { KubeObject } from '../kube/objects.ts';
 
 export type WaypointBindingKind = BindingKind;
@@ -12,7 +18,10 @@ export type { WaypointRef };
 export type WaypointLookup = BindingLookup;
 
 /** Which Gateway the object (else its namespace) points at via labels; `none` and self-managed opt out. */
-export function waypointRefFor(obj: KubeObject, namespaceObj: KubeObject | undefined): WaypointRef | undefined {
+export function waypointRefFor(
+  obj: KubeObject,
+  namespaceObj: KubeObject | undefined,
+): WaypointRef | undefined {
   return requestedWaypoint(obj, namespaceObj);
 }
 

@@ -375,7 +375,8 @@ export class WdsIndex {
     if (ref === undefined) return;
     const name = podUid(this.#opts.clusterId, ref.metadata?.namespace ?? '', ref.metadata?.name ?? '');
     const workload = pod === undefined ? undefined : this.#buildWorkload(pod);
-    if (pod === undefined) this.#opts.onWaypointBinding?.({ kind: 'workload', key, obj: undefined }, NO_WAYPOINT);
+    if (pod === undefined)
+      this.#opts.onWaypointBinding?.({ kind: 'workload', key, obj: undefined }, NO_WAYPOINT);
     this.#setAddress(name, workload === undefined ? undefined : { workload });
   }
 
