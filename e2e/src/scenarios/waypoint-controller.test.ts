@@ -111,7 +111,11 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     });
     cleanups.push(() => cluster.stop());
     // The mesh installer's CRD set: the repository's, with the upstream Gateway API bundle.
-    const bundle = gatewayApiCrdObjects(await ensureGatewayApiCrds(l => console.log(`[gateway-api] ${l}`)));
+    const bundle = gatewayApiCrdObjects(
+      await ensureGatewayApiCrds(l => {
+        console.log(`[gateway-api] ${l}`);
+      }),
+    );
     const crds = withGatewayApiCrds(renderComponent('crds'), bundle);
     await applyObjects(cluster.client, crds);
     await waitFor('CRDs Established', async () => {
