@@ -116,8 +116,9 @@ function structString(struct: ProtoObject | undefined, key: string): string | un
   if (struct === undefined) return undefined;
   const fields = struct.fields as Record<string, ProtoObject> | undefined;
   if (fields !== undefined && typeof fields === 'object') {
-    const v = fields[key];
-    return typeof v?.string_value === 'string' ? v.string_value : undefined;
+    // protobufjs's built-in Struct keeps its camelCase field names.
+    const v = fields[key]?.stringValue ?? fields[key]?.string_value;
+    return typeof v === 'string' ? v : undefined;
   }
   const v = struct[key];
   return typeof v === 'string' ? v : undefined;
