@@ -31,7 +31,7 @@ function testConfig(): Config {
     clusterId: 'Kubernetes',
     clusterDomain: 'cluster.local',
     certDir: '',
-    logFormat: 'json' as Config['logFormat'],
+    logFormat: 'json',
     logLevel: 'error',
     terminationGracePeriodMs: 1000,
     maxRequestBodyBytes: 1024 * 1024,
@@ -61,14 +61,25 @@ const rbacDenyAdmin = {
     policies: {
       'ns[default]-policy[deny-admin]-rule[0]': {
         permissions: [{ url_path: { path: { prefix: '/admin' } } }],
-        principals: [{ filter_state: { key: 'io.istio.peer_principal', string_match: { prefix: 'spiffe://cluster.local/ns/default/' } } }],
+        principals: [
+          {
+            filter_state: {
+              key: 'io.istio.peer_principal',
+              string_match: { prefix: 'spiffe://cluster.local/ns/default/' },
+            },
+          },
+        ],
       },
     },
   },
 };
 
 function routes(): Record<string, unknown> {
-  const cluster = (name: string, extra: Record<string, unknown> = {}) => ({ cluster: name, timeout: ms(0), ...extra });
+  const cluster = (name: string, extra: Record<string, unknown> = {}) => ({
+    cluster: name,
+    timeout: ms(0),
+    ...extra,
+  });
   return {
     name: ROUTE,
     virtual_hosts: [
@@ -80,18 +91,34 @@ function routes(): Record<string, unknown> {
           {
             name: 'split',
             match: { prefix: '/split' },
-            route: { weighted_clusters: { clusters: [{ name: A, weight: { value: 80 } }, { name: B, weight: { value: 20 } }] }, timeout: ms(0) },
+            route: {
+              weighted_clusters: {
+                clusters: [
+                  { name: A, weight: { value: 80 } },
+                  { name: B, weight: { value: 20 } },
+                ],
+              },
+              timeout: ms(0),
+            },
           },
           {
             name: 'canary',
             match: { prefix: '/', headers: [{ name: 'x-canary', string_match: { exact: 'yes' } }] },
             route: cluster(B),
-            request_headers_to_add: [{ header: { key: 'x-routed', value: 'canary' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+            request_headers_to_add: [
+              { header: { key: 'x-routed', value: 'canary' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+            ],
           },
           {
             name: 'flaky',
             match: { prefix: '/flaky' },
-            route: cluster(A, { retry_policy: { retry_on: '5xx', num_retries: { value: 3 }, retry_back_off: { base_interval: ms(1) } } }),
+            route: cluster(A, {
+              retry_policy: {
+                retry_on: '5xx',
+                num_retries: { value: 3 },
+                retry_back_off: { base_interval: ms(1) },
+              },
+            }),
           },
           { name: 'slow', match: { path: '/slow' }, route: cluster(A, { timeout: ms(200) }) },
           { name: 'rewrite', match: { prefix: '/old/' }, route: cluster(A, { prefix_rewrite: '/new/' }) },
@@ -146,12 +173,28 @@ describe('waypoint on loopback', () => {
     xds.set(
       TypeUrl.clusterLoadAssignment,
       A,
-      assignment(A, [{ address: '10.1.0.1', port: 8080, hbone: `127.0.0.1:${a.port}`, identity: a.identity.id, workload: 'reviews-a;default;reviews;v1;Kubernetes' }]),
+      assignment(A, [
+        {
+          address: '10.1.0.1',
+          port: 8080,
+          hbone: `127.0.0.1:${a.port}`,
+          identity: a.identity.id,
+          workload: 'reviews-a;default;reviews;v1;Kubernetes',
+        },
+      ]),
     );
     xds.set(
       TypeUrl.clusterLoadAssignment,
       B,
-      assignment(B, [{ address: '10.1.0.2', port: 8080, hbone: `127.0.0.1:${b.port}`, identity: b.identity.id, workload: 'reviews-b;default;reviews;v2;Kubernetes' }]),
+      assignment(B, [
+        {
+          address: '10.1.0.2',
+          port: 8080,
+          hbone: `127.0.0.1:${b.port}`,
+          identity: b.identity.id,
+          workload: 'reviews-b;default;reviews;v2;Kubernetes',
+        },
+      ]),
     );
     xds.set(TypeUrl.listener, 'main_internal', httpListener('main_internal', VIP, 80, ROUTE, rbacDenyAdmin));
     xds.set(TypeUrl.routeConfiguration, ROUTE, routes());
@@ -168,17 +211,19 @@ describe('waypoint on loopback', () => {
       waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
       waypointIdentity: waypointIdentity.id,
       target: `${VIP}:80`,
-      baggage: 'k8s.namespace.name=default,k8s.deployment.name=productpage-v1,service.name=productpage,service.version=v1,k8s.cluster.name=Kubernetes',
+      baggage:
+        'k8s.namespace.name=default,k8s.deployment.name=productpage-v1,service.name=productpage,service.version=v1,k8s.cluster.name=Kubernetes',
     });
   });
 
   afterAll(async () => {
-    if (process.env.WAYPOINT_TEST_LOGS === '1') for (const r of captured.records) console.log(JSON.stringify(r));
-    await client?.close();
-    await waypoint?.shutdown();
-    await a?.close();
-    await b?.close();
-    xds?.close();
+    if (process.env.WAYPOINT_TEST_LOGS === '1')
+      for (const r of captured.records) console.log(JSON.stringify(r));
+    await client.close();
+    await waypoint.shutdown();
+    await a.close();
+    await b.close();
+    xds.close();
   });
 
   it('is ready on /healthz/ready once xDS has synced', async () => {
@@ -238,10 +283,17 @@ describe('waypoint on loopback', () => {
   });
 
   it('exports Istio request metrics with reporter="waypoint"', async () => {
-    const text = await (await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)).text();
+    const text = await (
+      await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)
+    ).text();
     const line = text
       .split('\n')
-      .find(l => l.startsWith('istio_requests_total{') && l.includes('destination_workload="reviews-a"') && l.includes('response_code="200"'));
+      .find(
+        l =>
+          l.startsWith('istio_requests_total{') &&
+          l.includes('destination_workload="reviews-a"') &&
+          l.includes('response_code="200"'),
+      );
     expect(line).toBeDefined();
     expect(line).toContain('reporter="waypoint"');
     expect(line).toContain('source_workload="productpage-v1"');
@@ -270,7 +322,11 @@ describe('waypoint on loopback', () => {
   it('applies a route change to new requests', async () => {
     const next = routes();
     (next.virtual_hosts as Record<string, unknown>[])[0]!.routes = [
-      { name: 'all', match: { prefix: '/' }, direct_response: { status: 418, body: { inline_string: 'teapot' } } },
+      {
+        name: 'all',
+        match: { prefix: '/' },
+        direct_response: { status: 418, body: { inline_string: 'teapot' } },
+      },
     ];
     xds.set(TypeUrl.routeConfiguration, ROUTE, next);
     await waitFor('the new route', async () => (await client.get('/x')).status === 418);

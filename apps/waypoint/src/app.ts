@@ -11,10 +11,16 @@ import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Client } from '@grpc/grpc-js';
 import { createHboneClient } from '@ambient-mesh/hbone';
 import type { HboneIdentity, HboneServer } from '@ambient-mesh/hbone';
-import { BindError as RuntimeBindError, Readiness, createPlatform, metricsRoutes, readinessRoute, startOpsServer } from '@ambient-mesh/runtime';
+import {
+  BindError as RuntimeBindError,
+  Readiness,
+  createPlatform,
+  metricsRoutes,
+  readinessRoute,
+  startOpsServer,
+} from '@ambient-mesh/runtime';
 import type { ListenAddress, Logger, Logs, OpsServer, Platform, Route } from '@ambient-mesh/runtime';
 import { toStruct } from '@ambient-mesh/xds-types';
-import type { JsonObject } from '@ambient-mesh/xds-types';
 import { XdsClient } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
 import { SpiffeId } from '@ambient-mesh/spiffe-certs';
@@ -88,7 +94,12 @@ async function listen(server: NetServer, address: ListenAddress): Promise<Addres
   return server.address() as AddressInfo;
 }
 
-async function serve(name: string, address: ListenAddress, routes: Route[], logger: Logger): Promise<OpsServer> {
+async function serve(
+  name: string,
+  address: ListenAddress,
+  routes: Route[],
+  logger: Logger,
+): Promise<OpsServer> {
   try {
     return await startOpsServer({ name, address, routes, logger });
   } catch (err) {
@@ -114,7 +125,9 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   readiness.register(ReadinessTask.Proxy);
   const { state, mutator } = createWaypointState();
   const identity = deps.identity ?? readIdentity(config.certDir);
-  const trustDomain = SpiffeId.parse(typeof identity.id === 'string' ? identity.id : identity.id.uri).trustDomain;
+  const trustDomain = SpiffeId.parse(
+    typeof identity.id === 'string' ? identity.id : identity.id.uri,
+  ).trustDomain;
 
   // Control plane.
   const grpcClients: Client[] = [];
@@ -123,13 +136,17 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     const root = config.xdsAddress.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
     const client = createGrpcClient(config.xdsAddress, root, config.altXdsHostname);
     grpcClients.push(client);
-    xdsConnect = deltaStreams(client, { tokenPath: config.tokenPath, clusterId: config.clusterId, headers: config.xdsHeaders });
+    xdsConnect = deltaStreams(client, {
+      tokenPath: config.tokenPath,
+      clusterId: config.clusterId,
+      headers: config.xdsHeaders,
+    });
   }
   const nacks = new Map<string, ResponseRecord>();
   const xdsLog = logs.for('xds');
   const xds = new XdsClient({
     connect: xdsConnect,
-    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config) as JsonObject) },
+    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config)) },
     handlers: waypointHandlers(mutator),
     logger: xdsLog,
     observer: {
@@ -179,7 +196,12 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     xds.stop();
     for (const c of grpcClients) c.close();
     if (inbound !== undefined) await inbound.close().catch(() => undefined);
-    if (listener.listening) await new Promise<void>(resolve => listener.close(() => { resolve(); }));
+    if (listener.listening)
+      await new Promise<void>(resolve =>
+        listener.close(() => {
+          resolve();
+        }),
+      );
     await http.close();
     await upstream.close();
     hbone.close();
@@ -199,13 +221,40 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   let hboneAddress: AddressInfo;
   try {
     const opsLog = logs.for('ops');
-    servers.push(await serve('readiness', config.readinessAddress, [readinessRoute(readiness, { path: '/healthz/ready', notReadyStatus: 503 })], opsLog));
-    servers.push(await serve('stats', config.statsAddress, metricsRoutes(metrics.registry, ['/stats/prometheus', '/metrics']), opsLog));
     servers.push(
-      await serve('admin', config.adminAddress, adminRoutes({ state, nacks, quit: () => void shutdown() }), opsLog),
+      await serve(
+        'readiness',
+        config.readinessAddress,
+        [readinessRoute(readiness, { path: '/healthz/ready', notReadyStatus: 503 })],
+        opsLog,
+      ),
+    );
+    servers.push(
+      await serve(
+        'stats',
+        config.statsAddress,
+        metricsRoutes(metrics.registry, ['/stats/prometheus', '/metrics']),
+        opsLog,
+      ),
+    );
+    servers.push(
+      await serve(
+        'admin',
+        config.adminAddress,
+        adminRoutes({ state, nacks, quit: () => void shutdown() }),
+        opsLog,
+      ),
     );
     hboneAddress = await listen(listener, config.hboneAddress);
-    inbound = startInbound({ listener, identity, trustDomain, state, http, upstream: upstreamOptions, logger: logs.for('hbone') });
+    inbound = startInbound({
+      listener,
+      identity,
+      trustDomain,
+      state,
+      http,
+      upstream: upstreamOptions,
+      logger: logs.for('hbone'),
+    });
   } catch (err) {
     await closeAll();
     throw err;

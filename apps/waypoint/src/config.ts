@@ -89,11 +89,15 @@ export function loadConfig(env: Environment = process.env): Config {
       certDir: r.env(Env.certDir) ?? DEFAULT_CERT_DIR,
       logFormat: r.logFormat(Env.logFormat),
       logLevel: r.logLevel(Env.logLevel),
-      terminationGracePeriodMs: Math.round(r.durationMs(Env.terminationGracePeriod, 5_000, { bareUnit: 's' })),
+      terminationGracePeriodMs: Math.round(
+        r.durationMs(Env.terminationGracePeriod, 5_000, { bareUnit: 's' }),
+      ),
       maxRequestBodyBytes,
       maxHeaderBytes,
       xdsHeaders: Object.freeze(
-        Object.fromEntries(r.prefixed(Env.xdsHeaderPrefix).map(([k, v]) => [k.toLowerCase().replaceAll('_', '-'), v])),
+        Object.fromEntries(
+          r.prefixed(Env.xdsHeaderPrefix).map(([k, v]) => [k.toLowerCase().replaceAll('_', '-'), v]),
+        ),
       ),
       proxyMetadata: Object.freeze(proxyMetadata),
       hboneAddress: Object.freeze({ host: '0.0.0.0', port: Port.hbone }),
@@ -106,7 +110,9 @@ export function loadConfig(env: Environment = process.env): Config {
 }
 
 /** `waypoint~<ip>~<pod>.<ns>~<ns>.svc.<domain>`. */
-export function xdsNodeId(config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace' | 'clusterDomain'>): string {
+export function xdsNodeId(
+  config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace' | 'clusterDomain'>,
+): string {
   return nodeId({
     type: ProxyType.waypoint,
     ip: config.instanceIp,

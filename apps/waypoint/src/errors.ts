@@ -18,7 +18,11 @@ export { ConfigError } from '@ambient-mesh/runtime';
 /** A port could not be bound. */
 export class BindError extends MeshError {
   constructor(name: string, address: string, options?: MeshErrorOptions) {
-    super(WaypointErrorCode.BindFailed, `cannot listen for ${name} on ${address}: is the port taken?`, options);
+    super(
+      WaypointErrorCode.BindFailed,
+      `cannot listen for ${name} on ${address}: is the port taken?`,
+      options,
+    );
   }
 }
 
@@ -36,6 +40,10 @@ export class CertificatesUnreadableError extends MeshError {
 /** The service account token for istiod could not be read. */
 export class TokenUnreadableError extends MeshError {
   constructor(path: string, options?: MeshErrorOptions) {
-    super(WaypointErrorCode.TokenUnreadable, `cannot read the istiod token at ${path}; check the projected token volume`, options);
+    super(
+      WaypointErrorCode.TokenUnreadable,
+      `cannot read the istiod token at ${path}; check the projected token volume`,
+      options,
+    );
   }
 }

@@ -16,7 +16,15 @@ import { Port } from '@ambient-mesh/mesh-api';
 import type { ProtoObject } from '../xds/envoy-protos.ts';
 import { ProtoReader } from './proto-reader.ts';
 import { DEFAULT_CIRCUIT_BREAKERS } from './types.ts';
-import type { CircuitBreakers, ClusterConfig, Converted, Endpoint, EndpointSet, EndpointWorkload, LbPolicy } from './types.ts';
+import type {
+  CircuitBreakers,
+  ClusterConfig,
+  Converted,
+  Endpoint,
+  EndpointSet,
+  EndpointWorkload,
+  LbPolicy,
+} from './types.ts';
 
 const LB_POLICIES: Record<string, LbPolicy> = {
   ROUND_ROBIN: 'round-robin',
@@ -48,7 +56,8 @@ function convertThresholds(r: ProtoReader, cb: ProtoObject): CircuitBreakers {
   );
   return {
     maxConnections: r.wrappedNumber(def, 'max_connections') ?? DEFAULT_CIRCUIT_BREAKERS.maxConnections,
-    maxPendingRequests: r.wrappedNumber(def, 'max_pending_requests') ?? DEFAULT_CIRCUIT_BREAKERS.maxPendingRequests,
+    maxPendingRequests:
+      r.wrappedNumber(def, 'max_pending_requests') ?? DEFAULT_CIRCUIT_BREAKERS.maxPendingRequests,
     maxRequests: r.wrappedNumber(def, 'max_requests') ?? DEFAULT_CIRCUIT_BREAKERS.maxRequests,
     maxRetries: r.wrappedNumber(def, 'max_retries') ?? DEFAULT_CIRCUIT_BREAKERS.maxRetries,
   };
@@ -83,9 +92,11 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
     ],
   );
   const own = r.string(o, 'name');
-  if (own !== undefined && own !== name) r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
+  if (own !== undefined && own !== name)
+    r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
   const type = r.string(o, 'type') ?? 'STATIC';
-  if (type !== 'EDS' && type !== 'STATIC') r.problem('type', `${type} clusters are not supported (only EDS and STATIC)`);
+  if (type !== 'EDS' && type !== 'STATIC')
+    r.problem('type', `${type} clusters are not supported (only EDS and STATIC)`);
   const lbText = r.string(o, 'lb_policy') ?? 'ROUND_ROBIN';
   const lbPolicy = LB_POLICIES[lbText];
   if (lbPolicy === undefined) r.problem('lb_policy', `${lbText} is not supported`);
@@ -127,7 +138,10 @@ function structString(struct: ProtoObject | undefined, key: string): string | un
 function parseWorkload(text: string, path: string, r: ProtoReader): EndpointWorkload | undefined {
   const parts = text.split(';');
   if (parts.length < 2 || parts[0] === '' || parts[1] === '') {
-    r.problem(path, `${JSON.stringify(text)} is not name;namespace;canonical-service;canonical-revision;cluster`);
+    r.problem(
+      path,
+      `${JSON.stringify(text)} is not name;namespace;canonical-service;canonical-revision;cluster`,
+    );
     return undefined;
   }
   return {
@@ -153,25 +167,39 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
   r.list(o, 'endpoints').forEach((locality, li) => {
     const lp = `${path}.endpoints[${li}]`;
     r.only(locality, lp, ['lb_endpoints', 'priority'], ['locality', 'load_balancing_weight', 'metadata']);
-    if ((r.number(locality, 'priority') ?? 0) !== 0) r.problem(`${lp}.priority`, 'only priority 0 is supported');
+    if ((r.number(locality, 'priority') ?? 0) !== 0)
+      r.problem(`${lp}.priority`, 'only priority 0 is supported');
     r.list(locality, 'lb_endpoints').forEach((lb, ei) => {
       const ep = `${lp}.lb_endpoints[${ei}]`;
       r.only(lb, ep, ['endpoint', 'health_status', 'metadata', 'load_balancing_weight']);
       const endpoint = r.object(lb, 'endpoint') ?? {};
-      r.only(endpoint, `${ep}.endpoint`, ['address'], ['health_check_config', 'hostname', 'additional_addresses']);
+      r.only(
+        endpoint,
+        `${ep}.endpoint`,
+        ['address'],
+        ['health_check_config', 'hostname', 'additional_addresses'],
+      );
       const socket = r.object(r.object(endpoint, 'address') ?? {}, 'socket_address');
       if (socket === undefined) {
         r.problem(`${ep}.endpoint.address`, 'only socket_address endpoints are supported');
         return;
       }
-      r.only(socket, `${ep}.endpoint.address.socket_address`, ['address', 'port_value'], ['protocol', 'ipv4_compat']);
+      r.only(
+        socket,
+        `${ep}.endpoint.address.socket_address`,
+        ['address', 'port_value'],
+        ['protocol', 'ipv4_compat'],
+      );
       const address = r.string(socket, 'address') ?? '';
       const port = r.number(socket, 'port_value') ?? 0;
       if (address === '' || port <= 0 || port > 65535) {
         r.problem(`${ep}.endpoint.address.socket_address`, 'needs an address and a port 1..65535');
         return;
       }
-      const filter = (r.object(r.object(lb, 'metadata') ?? {}, 'filter_metadata') ?? {}) as Record<string, ProtoObject>;
+      const filter = (r.object(r.object(lb, 'metadata') ?? {}, 'filter_metadata') ?? {}) as Record<
+        string,
+        ProtoObject
+      >;
       const istio = filter.istio;
       const tunnel = filter.tunnel;
       const workloadText = structString(istio, 'workload');
@@ -180,7 +208,8 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
       const tunnelAddress = structString(tunnel, 'address');
       if (tunnelAddress !== undefined) {
         const hp = splitHostPort(tunnelAddress);
-        if (hp === undefined) r.problem(`${ep}.metadata.tunnel.address`, `${JSON.stringify(tunnelAddress)} is not host:port`);
+        if (hp === undefined)
+          r.problem(`${ep}.metadata.tunnel.address`, `${JSON.stringify(tunnelAddress)} is not host:port`);
         else ({ host: hboneHost, port: hbonePort } = hp);
       }
       const health = r.string(lb, 'health_status') ?? 'UNKNOWN';
@@ -192,18 +221,28 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
         weight: r.wrappedNumber(lb, 'load_balancing_weight') ?? 1,
         healthy: health === 'UNKNOWN' || health === 'HEALTHY' || health === 'DEGRADED',
         identity: structString(istio, 'identity'),
-        workload: workloadText === undefined ? undefined : parseWorkload(workloadText, `${ep}.metadata.istio.workload`, r),
+        workload:
+          workloadText === undefined
+            ? undefined
+            : parseWorkload(workloadText, `${ep}.metadata.istio.workload`, r),
       });
     });
   });
   return out;
 }
 
-export function convertClusterLoadAssignment(name: string, version: string, o: ProtoObject): Converted<EndpointSet> {
+export function convertClusterLoadAssignment(
+  name: string,
+  version: string,
+  o: ProtoObject,
+): Converted<EndpointSet> {
   const r = new ProtoReader();
   r.only(o, '', ['cluster_name', 'endpoints'], ['policy', 'named_endpoints']);
   const own = r.string(o, 'cluster_name');
-  if (own !== undefined && own !== name) r.problem('cluster_name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
+  if (own !== undefined && own !== name)
+    r.problem('cluster_name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
   const endpoints = endpointsFrom(r, o, '');
-  return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value: { name, version, endpoints } };
+  return r.problems.length > 0
+    ? { ok: false, problems: r.problems }
+    : { ok: true, value: { name, version, endpoints } };
 }

@@ -53,7 +53,9 @@ export function parseCidr(address: string, prefixLength: number | undefined): Ci
   if (address.includes(':')) {
     const bytes = ipv6Bytes(address);
     const len = prefixLength ?? 128;
-    return bytes !== undefined && len >= 0 && len <= 128 ? { family: 6, bytes, prefixLength: len } : undefined;
+    return bytes !== undefined && len >= 0 && len <= 128
+      ? { family: 6, bytes, prefixLength: len }
+      : undefined;
   }
   return undefined;
 }
@@ -131,7 +133,8 @@ function convertPrincipal(r: ProtoReader, p: ProtoObject, path: string): Princip
     const name = r.object(authenticated, 'principal_name');
     return {
       kind: 'authenticated',
-      match: name === undefined ? undefined : convertStringMatch(r, name, `${path}.authenticated.principal_name`),
+      match:
+        name === undefined ? undefined : convertStringMatch(r, name, `${path}.authenticated.principal_name`),
     };
   }
   const state = r.object(p, 'filter_state');
@@ -139,7 +142,10 @@ function convertPrincipal(r: ProtoReader, p: ProtoObject, path: string): Princip
     r.only(state, `${path}.filter_state`, ['key', 'string_match']);
     const key = r.string(state, 'key');
     if (key !== PEER_PRINCIPAL_KEY) {
-      r.problem(`${path}.filter_state.key`, `only ${PEER_PRINCIPAL_KEY} is supported, got ${JSON.stringify(key)}`);
+      r.problem(
+        `${path}.filter_state.key`,
+        `only ${PEER_PRINCIPAL_KEY} is supported, got ${JSON.stringify(key)}`,
+      );
     }
     const sm = r.object(state, 'string_match');
     return {
@@ -159,7 +165,8 @@ function convertPrincipal(r: ProtoReader, p: ProtoObject, path: string): Princip
 function convertRbacRules(r: ProtoReader, rules: ProtoObject, path: string): RbacRules {
   r.only(rules, path, ['action', 'policies'], ['audit_logging_options']);
   const action = r.string(rules, 'action') ?? 'ALLOW';
-  if (action !== 'ALLOW' && action !== 'DENY' && action !== 'LOG') r.problem(`${path}.action`, `unknown action ${action}`);
+  if (action !== 'ALLOW' && action !== 'DENY' && action !== 'LOG')
+    r.problem(`${path}.action`, `unknown action ${action}`);
   const policies: RbacPolicy[] = [];
   const map = (r.object(rules, 'policies') ?? {}) as Record<string, ProtoObject>;
   for (const name of Object.keys(map).sort()) {
@@ -168,15 +175,24 @@ function convertRbacRules(r: ProtoReader, rules: ProtoObject, path: string): Rba
     r.only(policy, pp, ['permissions', 'principals']);
     policies.push({
       name,
-      permissions: r.list(policy, 'permissions').map((x, i) => convertPermission(r, x, `${pp}.permissions[${i}]`)),
-      principals: r.list(policy, 'principals').map((x, i) => convertPrincipal(r, x, `${pp}.principals[${i}]`)),
+      permissions: r
+        .list(policy, 'permissions')
+        .map((x, i) => convertPermission(r, x, `${pp}.permissions[${i}]`)),
+      principals: r
+        .list(policy, 'principals')
+        .map((x, i) => convertPrincipal(r, x, `${pp}.principals[${i}]`)),
     });
   }
   return { action: action as RbacRules['action'], policies };
 }
 
 function convertRbacFilter(r: ProtoReader, name: string, c: ProtoObject, path: string): RbacFilter {
-  r.only(c, path, ['rules', 'shadow_rules'], ['shadow_rules_stat_prefix', 'rules_stat_prefix', 'track_per_rule_stats']);
+  r.only(
+    c,
+    path,
+    ['rules', 'shadow_rules'],
+    ['shadow_rules_stat_prefix', 'rules_stat_prefix', 'track_per_rule_stats'],
+  );
   const rules = r.object(c, 'rules');
   const shadow = r.object(c, 'shadow_rules');
   return {
@@ -241,25 +257,36 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   }
   const rbac: RbacFilter[] = [];
   let router = false;
-  r.list(c, 'http_filters').forEach((f, i) => {
+  const filters = r.list(c, 'http_filters');
+  for (const [i, f] of filters.entries()) {
     const fp = `${path}.http_filters[${i}]`;
     r.only(f, fp, ['name', 'typed_config', 'is_optional', 'disabled']);
     const name = r.string(f, 'name') ?? '';
     const config = r.object(f, 'typed_config');
     const type = typeOf(config);
-    if (r.bool(f, 'disabled') === true) return;
+    if (r.bool(f, 'disabled') === true) continue;
     if (router) r.problem(fp, `filter ${JSON.stringify(name)} comes after the router`);
-    if (type === EnvoyType.httpRbac) rbac.push(convertRbacFilter(r, name, config ?? {}, `${fp}.typed_config`));
+    if (type === EnvoyType.httpRbac)
+      rbac.push(convertRbacFilter(r, name, config ?? {}, `${fp}.typed_config`));
     else if (type === EnvoyType.router || name === 'envoy.filters.http.router') router = true;
-    else if (NO_OP_HTTP_FILTERS.has(name) || r.bool(f, 'is_optional') === true) return;
-    else r.problem(fp, `HTTP filter ${JSON.stringify(name)} (${type === '' ? 'no typed_config' : type}) is not supported`);
-  });
+    else if (!NO_OP_HTTP_FILTERS.has(name) && r.bool(f, 'is_optional') !== true) {
+      r.problem(
+        fp,
+        `HTTP filter ${JSON.stringify(name)} (${type === '' ? 'no typed_config' : type}) is not supported`,
+      );
+    }
+  }
   if (!router) r.problem(`${path}.http_filters`, 'the last HTTP filter must be the router');
   if (routes === undefined) return undefined;
   return { kind: 'http', statPrefix: r.string(c, 'stat_prefix') ?? '', routes, rbac };
 }
 
-function convertChain(r: ProtoReader, o: ProtoObject, path: string, version: string): FilterChain | undefined {
+function convertChain(
+  r: ProtoReader,
+  o: ProtoObject,
+  path: string,
+  version: string,
+): FilterChain | undefined {
   r.only(o, path, ['name', 'filter_chain_match', 'filters'], ['metadata']);
   const m = r.object(o, 'filter_chain_match') ?? {};
   r.only(m, `${path}.filter_chain_match`, ['destination_port', 'prefix_ranges', 'transport_protocol']);
@@ -271,12 +298,19 @@ function convertChain(r: ProtoReader, o: ProtoObject, path: string, version: str
   r.list(m, 'prefix_ranges').forEach((p, i) => {
     const address = r.string(p, 'address_prefix') ?? '';
     const cidr = parseCidr(address, r.wrappedNumber(p, 'prefix_len'));
-    if (cidr === undefined) r.problem(`${path}.filter_chain_match.prefix_ranges[${i}]`, `${JSON.stringify(address)} is not an IP prefix`);
+    if (cidr === undefined)
+      r.problem(
+        `${path}.filter_chain_match.prefix_ranges[${i}]`,
+        `${JSON.stringify(address)} is not an IP prefix`,
+      );
     else prefixRanges.push(cidr);
   });
   const filters = r.list(o, 'filters');
   if (filters.length !== 1) {
-    r.problem(`${path}.filters`, `needs exactly one network filter (http_connection_manager or tcp_proxy), got ${filters.length}`);
+    r.problem(
+      `${path}.filters`,
+      `needs exactly one network filter (http_connection_manager or tcp_proxy), got ${filters.length}`,
+    );
     return undefined;
   }
   const filter = filters[0] ?? {};
@@ -287,12 +321,21 @@ function convertChain(r: ProtoReader, o: ProtoObject, path: string, version: str
   let action: HttpChain | TcpChain | undefined;
   if (type === EnvoyType.httpConnectionManager) action = convertHcm(r, config, `${fp}.typed_config`, version);
   else if (type === EnvoyType.tcpProxy) {
-    r.only(config, `${fp}.typed_config`, ['stat_prefix', 'cluster'], ['access_log', 'idle_timeout', 'metadata_match']);
+    r.only(
+      config,
+      `${fp}.typed_config`,
+      ['stat_prefix', 'cluster'],
+      ['access_log', 'idle_timeout', 'metadata_match'],
+    );
     const cluster = r.string(config, 'cluster') ?? '';
-    if (cluster === '') r.problem(`${fp}.typed_config.cluster`, 'is empty (weighted_clusters is not supported)');
+    if (cluster === '')
+      r.problem(`${fp}.typed_config.cluster`, 'is empty (weighted_clusters is not supported)');
     action = { kind: 'tcp', statPrefix: r.string(config, 'stat_prefix') ?? '', cluster };
   } else {
-    r.problem(fp, `network filter ${JSON.stringify(r.string(filter, 'name') ?? '')} (${type}) is not supported`);
+    r.problem(
+      fp,
+      `network filter ${JSON.stringify(r.string(filter, 'name') ?? '')} (${type}) is not supported`,
+    );
   }
   if (action === undefined) return undefined;
   return {
@@ -325,7 +368,8 @@ export function convertListener(name: string, version: string, o: ProtoObject): 
     ],
   );
   const own = r.string(o, 'name');
-  if (own !== undefined && own !== name) r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
+  if (own !== undefined && own !== name)
+    r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
   const chains = r
     .list(o, 'filter_chains')
     .map((c, i) => convertChain(r, c, `filter_chains[${i}]`, version))

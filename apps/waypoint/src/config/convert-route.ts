@@ -66,7 +66,11 @@ function convertMatch(r: ProtoReader, m: ProtoObject, path: string): RouteMatch 
   else if (exact !== undefined) pathMatch = { kind: 'exact', value: exact };
   else if (sep !== undefined) pathMatch = { kind: 'separated-prefix', value: sep };
   else if (safe !== undefined) {
-    const regex = r.regex(r.string(safe, 'regex') ?? '', `${path}.safe_regex.regex`, caseSensitive ? '' : 'i');
+    const regex = r.regex(
+      r.string(safe, 'regex') ?? '',
+      `${path}.safe_regex.regex`,
+      caseSensitive ? '' : 'i',
+    );
     if (regex !== undefined) pathMatch = { kind: 'regex', regex };
   } else {
     r.problem(path, 'a route match needs prefix, path, safe_regex or path_separated_prefix');
@@ -111,7 +115,8 @@ function convertRetry(r: ProtoReader, p: ProtoObject, path: string): RetryPolicy
       .filter(s => s !== ''),
   );
   for (const cond of retryOn) {
-    if (!RETRY_ON.has(cond)) r.problem(`${path}.retry_on`, `condition ${JSON.stringify(cond)} is not supported`);
+    if (!RETRY_ON.has(cond))
+      r.problem(`${path}.retry_on`, `condition ${JSON.stringify(cond)} is not supported`);
   }
   const numRetries = r.wrappedNumber(p, 'num_retries') ?? 1;
   const codes = (Array.isArray(p.retriable_status_codes) ? p.retriable_status_codes : []).map(Number);
@@ -150,7 +155,12 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
   const single = r.string(a, 'cluster');
   const weighted = r.object(a, 'weighted_clusters');
   if (single !== undefined) {
-    clusters.push({ name: single, weight: 1, requestHeaders: { add: [], remove: [] }, responseHeaders: { add: [], remove: [] } });
+    clusters.push({
+      name: single,
+      weight: 1,
+      requestHeaders: { add: [], remove: [] },
+      responseHeaders: { add: [], remove: [] },
+    });
   } else if (weighted !== undefined) {
     r.only(weighted, `${path}.weighted_clusters`, ['clusters', 'total_weight']);
     r.list(weighted, 'clusters').forEach((c, i) => {
@@ -191,7 +201,8 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
     r.only(h, hp, ['header', 'connection_properties', 'query_parameter'], ['terminal']);
     const header = r.object(h, 'header');
     const query = r.object(h, 'query_parameter');
-    if (header !== undefined) hashPolicy.push({ kind: 'header', name: (r.string(header, 'header_name') ?? '').toLowerCase() });
+    if (header !== undefined)
+      hashPolicy.push({ kind: 'header', name: (r.string(header, 'header_name') ?? '').toLowerCase() });
     else if (query !== undefined) hashPolicy.push({ kind: 'query', name: r.string(query, 'name') ?? '' });
     else if (r.object(h, 'connection_properties') !== undefined) hashPolicy.push({ kind: 'source-ip' });
   });
@@ -237,7 +248,12 @@ function convertRedirect(r: ProtoReader, d: ProtoObject, path: string): Redirect
 }
 
 function convertRoute(r: ProtoReader, o: ProtoObject, path: string): Route | undefined {
-  r.only(o, path, ['name', 'match', 'route', 'redirect', 'direct_response', ...HEADER_MOD_FIELDS], ['decorator', 'metadata']);
+  r.only(
+    o,
+    path,
+    ['name', 'match', 'route', 'redirect', 'direct_response', ...HEADER_MOD_FIELDS],
+    ['decorator', 'metadata'],
+  );
   const match = convertMatch(r, r.object(o, 'match') ?? {}, `${path}.match`);
   let action: RouteAction | undefined;
   const forward = r.object(o, 'route');
@@ -255,7 +271,9 @@ function convertRoute(r: ProtoReader, o: ProtoObject, path: string): Route | und
     action = {
       kind: 'direct-response',
       status,
-      body: r.string(body, 'inline_string') ?? (bytes === undefined ? '' : Buffer.from(bytes, 'base64').toString()),
+      body:
+        r.string(body, 'inline_string') ??
+        (bytes === undefined ? '' : Buffer.from(bytes, 'base64').toString()),
     };
   } else {
     r.problem(path, 'a route needs route, redirect or direct_response');
@@ -288,7 +306,11 @@ function convertVirtualHost(r: ProtoReader, o: ProtoObject, path: string): Virtu
 }
 
 /** Converts a decoded `RouteConfiguration`. Problems name the field path. */
-export function convertRouteConfiguration(name: string, version: string, o: ProtoObject): Converted<RouteTable> {
+export function convertRouteConfiguration(
+  name: string,
+  version: string,
+  o: ProtoObject,
+): Converted<RouteTable> {
   const r = new ProtoReader();
   const table = routeTableFrom(r, name, version, o);
   return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value: table };
@@ -303,12 +325,14 @@ export function routeTableFrom(r: ProtoReader, name: string, version: string, o:
     ['validate_clusters', 'ignore_port_in_host_matching', 'max_direct_response_body_size_bytes'],
   );
   const own = r.string(o, 'name');
-  if (own !== undefined && own !== name) r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
+  if (own !== undefined && own !== name)
+    r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
   const domains = new Set<string>();
   const virtualHosts = r.list(o, 'virtual_hosts').map((vh, i) => {
     const v = convertVirtualHost(r, vh, `virtual_hosts[${i}]`);
     for (const d of v.domains) {
-      if (domains.has(d)) r.problem(`virtual_hosts[${i}].domains`, `domain ${JSON.stringify(d)} is in two virtual hosts`);
+      if (domains.has(d))
+        r.problem(`virtual_hosts[${i}].domains`, `domain ${JSON.stringify(d)} is in two virtual hosts`);
       domains.add(d);
     }
     return v;

@@ -103,7 +103,8 @@ function convertHeaderValue(r: ProtoReader, o: ProtoObject, path: string): Heade
   }
   const raw = header.raw_value;
   const value =
-    r.string(header, 'value') ?? (typeof raw === 'string' ? Buffer.from(raw, 'base64').toString('latin1') : '');
+    r.string(header, 'value') ??
+    (typeof raw === 'string' ? Buffer.from(raw, 'base64').toString('latin1') : '');
   const action = r.string(o, 'append_action');
   const append = r.wrapped(o, 'append');
   let mode: HeaderValueOption['mode'] = 'append';

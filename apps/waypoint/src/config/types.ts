@@ -6,7 +6,11 @@
 
 /** Envoy's `StringMatcher`. Regexes are compiled once, at conversion. */
 export type StringMatch =
-  | { readonly kind: 'exact' | 'prefix' | 'suffix' | 'contains'; readonly value: string; readonly ignoreCase: boolean }
+  | {
+      readonly kind: 'exact' | 'prefix' | 'suffix' | 'contains';
+      readonly value: string;
+      readonly ignoreCase: boolean;
+    }
   | { readonly kind: 'regex'; readonly regex: RegExp };
 
 /** `HeaderMatcher`: `:method`, `:authority`, `:path` and `:scheme` are pseudo-headers here too. */
@@ -279,5 +283,4 @@ export const EMPTY_HEADER_MODS: HeaderMods = Object.freeze({ add: [], remove: []
 
 /** A conversion's result: a value, or every problem found. */
 export type Converted<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly problems: readonly string[] };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: readonly string[] };

@@ -77,7 +77,11 @@ export class ClusterBalancer {
   pick(
     cluster: ClusterConfig,
     endpoints: readonly Endpoint[],
-    options: { readonly hash: number | undefined; readonly exclude: ReadonlySet<string>; readonly random: () => number },
+    options: {
+      readonly hash: number | undefined;
+      readonly exclude: ReadonlySet<string>;
+      readonly random: () => number;
+    },
   ): Endpoint | undefined {
     const healthy = endpoints.filter(e => e.healthy);
     const pool0 = healthy.length > 0 ? healthy : endpoints;

@@ -21,7 +21,15 @@ import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh
 import type { Logger } from '@ambient-mesh/runtime';
 import type { Dispatcher } from 'undici';
 import type { Baggage } from '@ambient-mesh/hbone';
-import type { ClusterConfig, Endpoint, ForwardAction, HeaderMods, HttpChain, RetryPolicy, WaypointConfig } from '../config/types.ts';
+import type {
+  ClusterConfig,
+  Endpoint,
+  ForwardAction,
+  HeaderMods,
+  HttpChain,
+  RetryPolicy,
+  WaypointConfig,
+} from '../config/types.ts';
 import type { WaypointMetrics } from '../metrics.ts';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
@@ -71,7 +79,8 @@ const HOP_BY_HOP = new Set([
 const OVERFLOW_BODY = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
 const CONNECT_FAILURE_BODY =
   'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
-const RESET_BODY = 'upstream connect error or disconnect/reset before headers. reset reason: connection termination';
+const RESET_BODY =
+  'upstream connect error or disconnect/reset before headers. reset reason: connection termination';
 
 type FailureKind = 'connect' | 'reset' | 'per-try-timeout';
 
@@ -80,7 +89,9 @@ function failureKind(err: unknown): 'connect' | 'reset' {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (code.startsWith('HBONE_') || code === 'WAYPOINT_ENDPOINT_IDENTITY_MISSING') return 'connect';
-    if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)) {
+    if (
+      ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)
+    ) {
       return 'connect';
     }
   }
@@ -120,11 +131,12 @@ function headerMap(req: IncomingMessage, host: string): Map<string, string> {
 }
 
 function applyMods(headers: Record<string, string | string[]>, mods: HeaderMods): void {
-  for (const name of mods.remove) delete headers[name];
+  for (const name of mods.remove) Reflect.deleteProperty(headers, name);
   for (const h of mods.add) {
     const existing = headers[h.name];
     if (h.mode === 'overwrite' || existing === undefined) headers[h.name] = h.value;
-    else if (h.mode === 'append') headers[h.name] = [...(Array.isArray(existing) ? existing : [existing]), h.value];
+    else if (h.mode === 'append')
+      headers[h.name] = [...(Array.isArray(existing) ? existing : [existing]), h.value];
   }
 }
 
@@ -151,7 +163,12 @@ export class HttpProxy {
     this.#random = options.random ?? Math.random;
     this.#log = options.logger;
     this.server = createServer(
-      { maxHeaderSize: options.maxHeaderBytes, requestTimeout: 300_000, headersTimeout: 60_000, keepAliveTimeout: 60_000 },
+      {
+        maxHeaderSize: options.maxHeaderBytes,
+        requestTimeout: 300_000,
+        headersTimeout: 60_000,
+        keepAliveTimeout: 60_000,
+      },
       (req, res) => {
         this.#handle(req, res).catch((err: unknown) => {
           this.#log.error({ err: errorMessage(err) }, 'request handling failed');
@@ -168,7 +185,8 @@ export class HttpProxy {
       // overflow) are answered by status and the tunnel is closed; nothing is forwarded.
       const code = (err as { code?: string }).code;
       const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      if (socket.writable)
+        socket.end(`HTTP/1.1 ${status} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       else socket.destroy();
     });
   }
@@ -199,7 +217,7 @@ export class HttpProxy {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    const ctx = this.#tunnels.get(req.socket as unknown as Duplex);
+    const ctx = this.#tunnels.get(req.socket);
     const config = this.#o.state.snapshot();
     const outcome: Outcome = {
       status: 0,
@@ -217,7 +235,13 @@ export class HttpProxy {
     res.once('close', () => {
       this.#complete(req, ctx, outcome, requestBytes, performance.now() - started);
     });
-    const local = (status: number, body: string, flag: string | undefined, details: string, headers: Record<string, string> = {}): void => {
+    const local = (
+      status: number,
+      body: string,
+      flag: string | undefined,
+      details: string,
+      headers: Record<string, string> = {},
+    ): void => {
       outcome.status = status;
       if (flag !== undefined) outcome.flags.push(flag);
       outcome.details = details;
@@ -226,7 +250,11 @@ export class HttpProxy {
         res.destroy();
         return;
       }
-      res.writeHead(status, { ...headers, 'content-length': String(outcome.responseBytes), ...(body === '' ? {} : { 'content-type': 'text/plain' }) });
+      res.writeHead(status, {
+        ...headers,
+        'content-length': String(outcome.responseBytes),
+        ...(body === '' ? {} : { 'content-type': 'text/plain' }),
+      });
       res.end(body);
     };
     if (ctx === undefined) {
@@ -235,7 +263,12 @@ export class HttpProxy {
     }
     const chainResult = selectChain(config, ctx.destinationIp, ctx.destinationPort);
     if (chainResult.kind === 'no-chain' || chainResult.chain.action.kind !== 'http') {
-      local(503, 'no filter chain for this destination', 'NR', chainResult.kind === 'no-chain' ? chainResult.reason : 'tcp_chain');
+      local(
+        503,
+        'no filter chain for this destination',
+        'NR',
+        chainResult.kind === 'no-chain' ? chainResult.reason : 'tcp_chain',
+      );
       return;
     }
     const chain = chainResult.chain.action;
@@ -258,7 +291,12 @@ export class HttpProxy {
       peerPrincipal: ctx.peerIdentity,
     });
     if (rbac.kind === 'deny') {
-      local(403, 'RBAC: access denied', undefined, `rbac_access_denied_matched_policy[${rbac.policy ?? 'none'}]`);
+      local(
+        403,
+        'RBAC: access denied',
+        undefined,
+        `rbac_access_denied_matched_policy[${rbac.policy ?? 'none'}]`,
+      );
       return;
     }
     const decision = decideRequest(config, chain, info, this.#random());
@@ -274,7 +312,13 @@ export class HttpProxy {
     req: IncomingMessage,
     res: ServerResponse,
     outcome: Outcome,
-    local: (status: number, body: string, flag: string | undefined, details: string, headers?: Record<string, string>) => void,
+    local: (
+      status: number,
+      body: string,
+      flag: string | undefined,
+      details: string,
+      headers?: Record<string, string>,
+    ) => void,
   ): Promise<void> {
     switch (decision.kind) {
       case 'no-route-config':
@@ -324,14 +368,36 @@ export class HttpProxy {
       headers['x-request-id'] ??= randomUUID();
       const route = decision.route;
       // Most specific first; a less specific level's overwrite wins (Envoy's default order).
-      for (const mods of [decision.weighted.requestHeaders, route.requestHeaders, decision.virtualHost.requestHeaders]) {
+      for (const mods of [
+        decision.weighted.requestHeaders,
+        route.requestHeaders,
+        decision.virtualHost.requestHeaders,
+      ]) {
         applyMods(headers, mods);
       }
       const table = 'inline' in chain.routes ? chain.routes.inline : config.routes.get(chain.routes.rds);
       if (table !== undefined) applyMods(headers, table.requestHeaders);
-      const responseMods = [decision.weighted.responseHeaders, route.responseHeaders, decision.virtualHost.responseHeaders];
+      const responseMods = [
+        decision.weighted.responseHeaders,
+        route.responseHeaders,
+        decision.virtualHost.responseHeaders,
+      ];
       if (table !== undefined) responseMods.push(table.responseHeaders);
-      await this.#forward(decision.action, cluster, balancer, config, ctx, info, decision.path, headers, body, responseMods, res, outcome, local);
+      await this.#forward(
+        decision.action,
+        cluster,
+        balancer,
+        config,
+        ctx,
+        info,
+        decision.path,
+        headers,
+        body,
+        responseMods,
+        res,
+        outcome,
+        local,
+      );
     } finally {
       balancer.activeRequests--;
     }
@@ -387,7 +453,7 @@ export class HttpProxy {
         : undefined;
     const tried = new Set<string>();
     const hash = this.#hashOf(action, info, ctx);
-    const method = info.method as Dispatcher.HttpMethod;
+    const method = info.method;
     let retried = false;
     try {
       for (let attempt = 1; ; attempt++) {
@@ -417,7 +483,8 @@ export class HttpProxy {
               }, perTry)
             : undefined;
         const attemptStarted = performance.now();
-        const canRetry = (): boolean => attempt < maxAttempts && balancer.activeRetries < cluster.circuitBreakers.maxRetries;
+        const canRetry = (): boolean =>
+          attempt < maxAttempts && balancer.activeRetries < cluster.circuitBreakers.maxRetries;
         balancer.started(endpoint);
         let response: Dispatcher.ResponseData;
         try {
@@ -439,7 +506,10 @@ export class HttpProxy {
             return;
           }
           const kind: FailureKind = tryAbort.signal.aborted ? 'per-try-timeout' : failureKind(err);
-          this.#log.debug({ err: errorMessage(err), kind, endpoint: endpointKey(endpoint), attempt }, 'upstream attempt failed');
+          this.#log.debug(
+            { err: errorMessage(err), kind, endpoint: endpointKey(endpoint), attempt },
+            'upstream attempt failed',
+          );
           if (policy !== undefined && retriableFailure(policy, kind) && canRetry()) {
             retried = true;
             await this.#backoff(policy, attempt, routeDeadline);
@@ -448,8 +518,15 @@ export class HttpProxy {
           const flags = kind === 'connect' ? ['UF'] : kind === 'reset' ? ['UC'] : ['UT'];
           if (retried) flags.push('URX');
           outcome.flags.push(...flags.slice(1));
-          if (kind === 'per-try-timeout') local(504, 'upstream request timeout', 'UT', 'upstream_per_try_timeout');
-          else local(503, kind === 'connect' ? CONNECT_FAILURE_BODY : RESET_BODY, flags[0], `upstream_reset_before_response_started{${kind}}`);
+          if (kind === 'per-try-timeout')
+            local(504, 'upstream request timeout', 'UT', 'upstream_per_try_timeout');
+          else
+            local(
+              503,
+              kind === 'connect' ? CONNECT_FAILURE_BODY : RESET_BODY,
+              flags[0],
+              `upstream_reset_before_response_started{${kind}}`,
+            );
           return;
         }
         clearTimeout(tryTimer);
@@ -466,7 +543,8 @@ export class HttpProxy {
           }
           continue;
         }
-        if (policy !== undefined && retriableStatus(policy, response.statusCode) && retried) outcome.flags.push('URX');
+        if (policy !== undefined && retriableStatus(policy, response.statusCode) && retried)
+          outcome.flags.push('URX');
         // The response starts: no more retries from here on.
         const out: Record<string, string | string[]> = {};
         for (const [name, value] of Object.entries(response.headers)) {
@@ -503,7 +581,13 @@ export class HttpProxy {
     await new Promise<void>(resolve => setTimeout(resolve, wait));
   }
 
-  #complete(req: IncomingMessage, ctx: TunnelContext | undefined, o: Outcome, requestBytes: number, durationMs: number): void {
+  #complete(
+    req: IncomingMessage,
+    ctx: TunnelContext | undefined,
+    o: Outcome,
+    requestBytes: number,
+    durationMs: number,
+  ): void {
     const w = o.endpoint?.workload;
     const host = o.cluster?.serviceHost;
     const hostParts = host?.split('.') ?? [];

@@ -7,7 +7,13 @@
 import { duplexPair } from 'node:stream';
 import type { Server as NetServer } from 'node:net';
 import { createHboneServer, parseBaggage } from '@ambient-mesh/hbone';
-import type { ConnectDecision, ConnectRequest, HboneIdentity, HboneServer, HboneServerError } from '@ambient-mesh/hbone';
+import type {
+  ConnectDecision,
+  ConnectRequest,
+  HboneIdentity,
+  HboneServer,
+  HboneServerError,
+} from '@ambient-mesh/hbone';
 import type { Logger } from '@ambient-mesh/runtime';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import type { HttpProxy } from './http-proxy.ts';
@@ -38,7 +44,11 @@ export function decideConnect(
   request: Pick<ConnectRequest, 'authority' | 'peerIdentity'>,
 ): InboundDecision {
   if (!request.peerIdentity.startsWith(`spiffe://${trustDomain}/`)) {
-    return { kind: 'reject', status: 401, reason: `peer ${request.peerIdentity} is not in trust domain ${trustDomain}` };
+    return {
+      kind: 'reject',
+      status: 401,
+      reason: `peer ${request.peerIdentity} is not in trust domain ${trustDomain}`,
+    };
   }
   if (request.authority.kind !== 'ip') {
     return { kind: 'reject', status: 400, reason: 'the CONNECT authority must be an IP address and port' };
@@ -60,16 +70,21 @@ export function startInbound(options: InboundOptions): HboneServer {
     onConnect: (request): ConnectDecision => {
       const decision = decideConnect(options.state, options.trustDomain, request);
       if (decision.kind === 'reject') {
-        log.debug({ authority: request.rawAuthority, peer: request.peerIdentity, reason: decision.reason }, 'CONNECT rejected');
+        log.debug(
+          { authority: request.rawAuthority, peer: request.peerIdentity, reason: decision.reason },
+          'CONNECT rejected',
+        );
         return { status: decision.status, reason: decision.reason };
       }
       const authority = request.authority as { ip: string; port: number };
       if (decision.kind === 'tcp') {
         const config = options.state.snapshot();
         const cluster = config.clusters.get(decision.cluster);
-        const endpoints = cluster?.staticEndpoints ?? config.endpoints.get(cluster?.edsName ?? '')?.endpoints ?? [];
+        const endpoints =
+          cluster?.staticEndpoints ?? config.endpoints.get(cluster?.edsName ?? '')?.endpoints ?? [];
         const endpoint = endpoints.find(e => e.healthy) ?? endpoints[0];
-        if (endpoint === undefined) return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };
+        if (endpoint === undefined)
+          return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };
         return { status: 200, connect: () => tunnelTo(options.upstream, endpoint) };
       }
       const baggage = parseBaggage(request.headers.baggage ?? '');

@@ -60,7 +60,8 @@ function principalMatches(p: Principal, req: RbacRequest): boolean {
 function matchingPolicy(rules: RbacRules, req: RbacRequest): RbacPolicy | undefined {
   return rules.policies.find(
     policy =>
-      policy.permissions.some(p => permissionMatches(p, req)) && policy.principals.some(p => principalMatches(p, req)),
+      policy.permissions.some(p => permissionMatches(p, req)) &&
+      policy.principals.some(p => principalMatches(p, req)),
   );
 }
 
@@ -74,8 +75,10 @@ export function evaluateRbac(filters: readonly RbacFilter[], req: RbacRequest): 
     const rules = filter.rules;
     if (rules === undefined) continue;
     const hit = matchingPolicy(rules, req);
-    if (rules.action === 'ALLOW' && hit === undefined) return { kind: 'deny', filter: filter.name, policy: undefined };
-    if (rules.action === 'DENY' && hit !== undefined) return { kind: 'deny', filter: filter.name, policy: hit.name };
+    if (rules.action === 'ALLOW' && hit === undefined)
+      return { kind: 'deny', filter: filter.name, policy: undefined };
+    if (rules.action === 'DENY' && hit !== undefined)
+      return { kind: 'deny', filter: filter.name, policy: hit.name };
     if (rules.action === 'LOG' && hit !== undefined) shadow.push(`${filter.name}/${hit.name}`);
   }
   return { kind: 'allow', shadow };

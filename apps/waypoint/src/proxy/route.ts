@@ -65,7 +65,11 @@ export function selectChain(config: WaypointConfig, ip: string, port: number): C
         if (prefix < 0) continue;
       }
       const portScore = m.destinationPort === undefined ? 0 : 1;
-      if (best === undefined || portScore > best.portScore || (portScore === best.portScore && prefix > best.prefix)) {
+      if (
+        best === undefined ||
+        portScore > best.portScore ||
+        (portScore === best.portScore && prefix > best.prefix)
+      ) {
         best = { chain, portScore, prefix };
       }
     }
@@ -171,7 +175,10 @@ export function rewritePath(action: ForwardAction, route: Route, pathAndQuery: s
   const q = pathAndQuery.indexOf('?');
   const path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
   const query = q < 0 ? '' : pathAndQuery.slice(q);
-  if (action.prefixRewrite !== undefined && (route.match.path.kind === 'prefix' || route.match.path.kind === 'separated-prefix')) {
+  if (
+    action.prefixRewrite !== undefined &&
+    (route.match.path.kind === 'prefix' || route.match.path.kind === 'separated-prefix')
+  ) {
     const prefix = route.match.path.value;
     return action.prefixRewrite + path.slice(prefix.length) + query;
   }
@@ -214,7 +221,12 @@ export type RequestDecision =
   | { readonly kind: 'no-route-config'; readonly name: string }
   | { readonly kind: 'no-route' }
   | { readonly kind: 'redirect'; readonly route: Route; readonly status: number; readonly location: string }
-  | { readonly kind: 'direct-response'; readonly route: Route; readonly status: number; readonly body: string }
+  | {
+      readonly kind: 'direct-response';
+      readonly route: Route;
+      readonly status: number;
+      readonly body: string;
+    }
   | { readonly kind: 'no-cluster'; readonly route: Route; readonly cluster: string }
   | {
       readonly kind: 'forward';
@@ -249,7 +261,12 @@ export function decideRequest(
   const action = route.action;
   switch (action.kind) {
     case 'redirect':
-      return { kind: 'redirect', route, status: action.status, location: redirectLocation(action, route, req) };
+      return {
+        kind: 'redirect',
+        route,
+        status: action.status,
+        location: redirectLocation(action, route, req),
+      };
     case 'direct-response':
       return { kind: 'direct-response', route, status: action.status, body: action.body };
     case 'forward': {

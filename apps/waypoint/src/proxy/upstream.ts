@@ -21,7 +21,9 @@ export interface UpstreamOptions {
 export class EndpointIdentityMissingError extends Error {
   readonly code = 'WAYPOINT_ENDPOINT_IDENTITY_MISSING';
   constructor(endpoint: string) {
-    super(`endpoint ${endpoint} has no SPIFFE identity (endpoint metadata istio.identity); the waypoint cannot verify it`);
+    super(
+      `endpoint ${endpoint} has no SPIFFE identity (endpoint metadata istio.identity); the waypoint cannot verify it`,
+    );
   }
 }
 
@@ -31,7 +33,9 @@ export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<
     return Promise.reject(new EndpointIdentityMissingError(`${endpoint.address}:${endpoint.port}`));
   }
   const host = endpoint.hboneAddress.includes(':') ? `[${endpoint.hboneAddress}]` : endpoint.hboneAddress;
-  const target = endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
+  const target = endpoint.address.includes(':')
+    ? `[${endpoint.address}]:${endpoint.port}`
+    : `${endpoint.address}:${endpoint.port}`;
   return options.hbone.connect({
     target,
     nextHop: `${host}:${endpoint.hbonePort}`,

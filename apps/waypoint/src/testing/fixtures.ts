@@ -5,7 +5,10 @@
 import { EnvoyType } from '../xds/envoy-protos.ts';
 import type { ProtoObject } from '../xds/envoy-protos.ts';
 
-export const any = (type: string, value: ProtoObject): ProtoObject => ({ '@type': `type.googleapis.com/${type}`, ...value });
+export const any = (type: string, value: ProtoObject): ProtoObject => ({
+  '@type': `type.googleapis.com/${type}`,
+  ...value,
+});
 
 export const ms = (n: number): ProtoObject => ({ seconds: Math.floor(n / 1000), nanos: (n % 1000) * 1e6 });
 
@@ -15,14 +18,26 @@ export const router: ProtoObject = {
 };
 
 /** A listener with one HTTP chain for `vip:port` using RDS `routeName`, with optional RBAC rules. */
-export function httpListener(name: string, vip: string, port: number, routeName: string, rbac?: ProtoObject): ProtoObject {
-  const httpFilters = rbac === undefined ? [router] : [{ name: 'envoy.filters.http.rbac', typed_config: any(EnvoyType.httpRbac, rbac) }, router];
+export function httpListener(
+  name: string,
+  vip: string,
+  port: number,
+  routeName: string,
+  rbac?: ProtoObject,
+): ProtoObject {
+  const httpFilters =
+    rbac === undefined
+      ? [router]
+      : [{ name: 'envoy.filters.http.rbac', typed_config: any(EnvoyType.httpRbac, rbac) }, router];
   return {
     name,
     filter_chains: [
       {
         name: `${vip}_${port}`,
-        filter_chain_match: { destination_port: { value: port }, prefix_ranges: [{ address_prefix: vip, prefix_len: { value: 32 } }] },
+        filter_chain_match: {
+          destination_port: { value: port },
+          prefix_ranges: [{ address_prefix: vip, prefix_len: { value: 32 } }],
+        },
         filters: [
           {
             name: 'envoy.filters.network.http_connection_manager',
@@ -39,7 +54,13 @@ export function httpListener(name: string, vip: string, port: number, routeName:
 }
 
 export function edsCluster(name: string, extra: ProtoObject = {}): ProtoObject {
-  return { name, type: 'EDS', eds_cluster_config: { service_name: name }, connect_timeout: ms(1000), ...extra };
+  return {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { service_name: name },
+    connect_timeout: ms(1000),
+    ...extra,
+  };
 }
 
 const str = (v: string): ProtoObject => ({ stringValue: v });

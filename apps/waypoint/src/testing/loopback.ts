@@ -53,7 +53,7 @@ export class TestXdsServer {
       encode: (value: ProtoObject) => encodeEnvoy(t.typeName, value),
       decode: (bytes: Uint8Array) => decodeEnvoy(t.typeName, bytes),
     }));
-    this.ads = new AdsServer({ registry: new ResourceTypeRegistry(types as ResourceType[]), source: this.source });
+    this.ads = new AdsServer({ registry: new ResourceTypeRegistry(types), source: this.source });
     this.ads.register(this.#grpc);
   }
 
@@ -101,7 +101,13 @@ export type EchoHandler = (req: IncomingMessage, res: ServerResponse, body: stri
 export class HboneBackend {
   readonly name: string;
   readonly identity: HboneIdentity & { readonly id: string };
-  readonly requests: { method: string; url: string; headers: IncomingMessage['headers']; peer: string; authority: string }[] = [];
+  readonly requests: {
+    method: string;
+    url: string;
+    headers: IncomingMessage['headers'];
+    peer: string;
+    authority: string;
+  }[] = [];
   readonly #listener = createNetServer();
   readonly #tunnels = new WeakMap<object, { peer: string; authority: string }>();
   readonly #http;
@@ -128,8 +134,16 @@ export class HboneBackend {
           handler(req, res, body);
           return;
         }
-        const text = JSON.stringify({ backend: name, method: req.method, url: req.url, headers: req.headers, body });
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+        const text = JSON.stringify({
+          backend: name,
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          body,
+        });
+        res
+          .writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+          .end(text);
       });
     });
   }
@@ -155,7 +169,11 @@ export class HboneBackend {
   async close(): Promise<void> {
     this.#http.closeAllConnections();
     await this.#server?.close();
-    await new Promise<void>(resolve => this.#listener.close(() => { resolve(); }));
+    await new Promise<void>(resolve =>
+      this.#listener.close(() => {
+        resolve();
+      }),
+    );
   }
 }
 
@@ -197,8 +215,17 @@ export class MeshClient {
   async get(
     path: string,
     headers: Record<string, string> = {},
-  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: () => unknown }> {
-    const r = await this.#undici.request({ path, method: 'GET', headers: { host: 'reviews.default.svc.cluster.local', ...headers } });
+  ): Promise<{
+    status: number;
+    headers: Record<string, string | string[] | undefined>;
+    text: string;
+    json: () => unknown;
+  }> {
+    const r = await this.#undici.request({
+      path,
+      method: 'GET',
+      headers: { host: 'reviews.default.svc.cluster.local', ...headers },
+    });
     const text = await r.body.text();
     return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) as unknown };
   }
@@ -210,7 +237,11 @@ export class MeshClient {
 }
 
 /** Waits until `check` holds (bounded). */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

@@ -18,8 +18,7 @@ export const EnvoyType = {
   routeConfiguration: 'envoy.config.route.v3.RouteConfiguration',
   cluster: 'envoy.config.cluster.v3.Cluster',
   clusterLoadAssignment: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
-  httpConnectionManager:
-    'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  httpConnectionManager: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   httpRbac: 'envoy.extensions.filters.http.rbac.v3.RBAC',
   router: 'envoy.extensions.filters.http.router.v3.Router',
@@ -81,7 +80,7 @@ export type ProtoObject = Record<string, unknown>;
 /** Decodes `bytes` as `typeName` into a plain object; throws on malformed input. */
 export function decodeEnvoy(typeName: string, bytes: Uint8Array): ProtoObject {
   const type = envoyRoot().lookupType(typeName);
-  return type.toObject(type.decode(bytes), TO_OBJECT) as ProtoObject;
+  return type.toObject(type.decode(bytes), TO_OBJECT);
 }
 
 /** Encodes a plain object (as `decodeEnvoy` returns, `Any` with `@type`) as `typeName`. */

@@ -9,7 +9,11 @@ import { deltaStreamFactory as adsDeltaStreamFactory } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory } from '@ambient-mesh/xds';
 import { TokenUnreadableError } from '../errors.ts';
 
-export function createGrpcClient(address: string, rootCaPem: Buffer | undefined, altHostname: string | undefined): grpc.Client {
+export function createGrpcClient(
+  address: string,
+  rootCaPem: Buffer | undefined,
+  altHostname: string | undefined,
+): grpc.Client {
   const url = new URL(address);
   const port = url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port;
   const options: grpc.ChannelOptions = {
@@ -26,7 +30,11 @@ export function createGrpcClient(address: string, rootCaPem: Buffer | undefined,
 
 export function deltaStreams(
   client: grpc.Client,
-  identity: { readonly tokenPath: string | undefined; readonly clusterId: string; readonly headers: Readonly<Record<string, string>> },
+  identity: {
+    readonly tokenPath: string | undefined;
+    readonly clusterId: string;
+    readonly headers: Readonly<Record<string, string>>;
+  },
 ): DeltaStreamFactory {
   return adsDeltaStreamFactory(client, () => {
     const metadata = new grpc.Metadata();

@@ -33,7 +33,8 @@ function handler<T>(
         let result: Converted<T>;
         try {
           if (r.resource === null) throw new Error('the resource carries no value');
-          if (r.resource.type_url !== typeUrl) throw new Error(`expected ${typeUrl}, got ${r.resource.type_url}`);
+          if (r.resource.type_url !== typeUrl)
+            throw new Error(`expected ${typeUrl}, got ${r.resource.type_url}`);
           result = convert(r.name, r.version, decodeEnvoy(typeName, r.resource.value));
         } catch (err) {
           result = { ok: false, problems: [errorMessage(err)] };
@@ -53,9 +54,14 @@ export function waypointHandlers(mutator: WaypointStateMutator): ResourceHandler
     handler(TypeUrl.cluster, EnvoyType.cluster, convertCluster, (a, r) => {
       mutator.applyClusters(a, r);
     }),
-    handler(TypeUrl.clusterLoadAssignment, EnvoyType.clusterLoadAssignment, convertClusterLoadAssignment, (a, r) => {
-      mutator.applyEndpoints(a, r);
-    }),
+    handler(
+      TypeUrl.clusterLoadAssignment,
+      EnvoyType.clusterLoadAssignment,
+      convertClusterLoadAssignment,
+      (a, r) => {
+        mutator.applyEndpoints(a, r);
+      },
+    ),
     handler(TypeUrl.listener, EnvoyType.listener, convertListener, (a, r) => {
       mutator.applyListeners(a, r);
     }),
