@@ -56,7 +56,7 @@ function convertMatch(r: ProtoReader, m: ProtoObject, path: string): RouteMatch 
     'headers',
     'query_parameters',
   ]);
-  const caseSensitive = r.wrapped(m, 'case_sensitive') !== false;
+  const caseSensitive = r.wrappedBool(m, 'case_sensitive') !== false;
   let pathMatch: PathMatch | undefined;
   const prefix = r.string(m, 'prefix');
   const exact = r.string(m, 'path');

@@ -106,7 +106,7 @@ function convertHeaderValue(r: ProtoReader, o: ProtoObject, path: string): Heade
     r.string(header, 'value') ??
     (typeof raw === 'string' ? Buffer.from(raw, 'base64').toString('latin1') : '');
   const action = r.string(o, 'append_action');
-  const append = r.wrapped(o, 'append');
+  const append = r.wrappedBool(o, 'append');
   let mode: HeaderValueOption['mode'] = 'append';
   if (action === 'OVERWRITE_IF_EXISTS_OR_ADD' || append === false) mode = 'overwrite';
   else if (action === 'ADD_IF_ABSENT') mode = 'if-absent';

@@ -62,6 +62,13 @@ export class ProtoReader {
     return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v === undefined ? 0 : undefined;
   }
 
+  /** A `BoolValue`: present without a value means false (proto3 drops default values). */
+  wrappedBool(obj: ProtoObject, key: string): boolean | undefined {
+    const w = this.object(obj, key);
+    if (w === undefined) return undefined;
+    return w.value === true;
+  }
+
   wrappedNumber(obj: ProtoObject, key: string): number | undefined {
     const v = this.wrapped(obj, key);
     return typeof v === 'number' ? v : v === undefined ? undefined : Number(v);
