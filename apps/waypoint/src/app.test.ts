@@ -17,6 +17,9 @@ const VIP = '10.96.0.10';
 const ROUTE = 'reviews.80';
 const A = 'outbound|80||reviews-a.default.svc.cluster.local';
 const B = 'outbound|80||reviews-b.default.svc.cluster.local';
+const LIMITED = 'outbound|80|limited|reviews-a.default.svc.cluster.local';
+const DEAD = 'outbound|80||dead.default.svc.cluster.local';
+const EMPTY = 'outbound|80||empty.default.svc.cluster.local';
 
 function testConfig(): Config {
   const local = (port: number) => ({ host: '127.0.0.1', port });
@@ -121,6 +124,20 @@ function routes(): Record<string, unknown> {
             }),
           },
           { name: 'slow', match: { path: '/slow' }, route: cluster(A, { timeout: ms(200) }) },
+          { name: 'hang', match: { path: '/hang' }, route: cluster(LIMITED, { timeout: ms(2000) }) },
+          { name: 'limited', match: { path: '/limited' }, route: cluster(LIMITED) },
+          {
+            name: 'dead',
+            match: { path: '/dead' },
+            route: cluster(DEAD, {
+              retry_policy: {
+                retry_on: 'connect-failure',
+                num_retries: { value: 1 },
+                retry_back_off: { base_interval: ms(1) },
+              },
+            }),
+          },
+          { name: 'empty', match: { path: '/empty' }, route: cluster(EMPTY) },
           { name: 'rewrite', match: { prefix: '/old/' }, route: cluster(A, { prefix_rewrite: '/new/' }) },
           {
             name: 'moved',
@@ -141,6 +158,7 @@ describe('waypoint on loopback', () => {
   let b: HboneBackend;
   let waypoint: Bound;
   let client: MeshClient;
+  let clientOptions: ConstructorParameters<typeof MeshClient>[0];
   const flaky = new Map<string, number>();
   const captured = captureLogs();
 
@@ -157,7 +175,7 @@ describe('waypoint on loopback', () => {
         res.writeHead(status, { 'content-type': 'text/plain' }).end(`attempt ${n}`);
         return;
       }
-      if (req.url === '/slow') {
+      if (req.url === '/slow' || req.url === '/hang') {
         // Never answers: the waypoint's route timeout must.
         return;
       }
@@ -196,6 +214,39 @@ describe('waypoint on loopback', () => {
         },
       ]),
     );
+    xds.set(
+      TypeUrl.cluster,
+      LIMITED,
+      edsCluster(LIMITED, { circuit_breakers: { thresholds: [{ max_requests: { value: 1 } }] } }),
+    );
+    xds.set(TypeUrl.clusterLoadAssignment, LIMITED, {
+      ...assignment(LIMITED, [
+        {
+          address: '10.1.0.1',
+          port: 8080,
+          hbone: `127.0.0.1:${a.port}`,
+          identity: a.identity.id,
+          workload: 'reviews-a;default;reviews;v1;Kubernetes',
+        },
+      ]),
+    });
+    xds.set(TypeUrl.cluster, DEAD, edsCluster(DEAD));
+    // Port 1 on loopback: nothing listens there, the connection is refused.
+    xds.set(
+      TypeUrl.clusterLoadAssignment,
+      DEAD,
+      assignment(DEAD, [
+        {
+          address: '10.1.0.9',
+          port: 8080,
+          hbone: '127.0.0.1:1',
+          identity: a.identity.id,
+          workload: 'dead;default;dead;v1;Kubernetes',
+        },
+      ]),
+    );
+    xds.set(TypeUrl.cluster, EMPTY, edsCluster(EMPTY));
+    xds.set(TypeUrl.clusterLoadAssignment, EMPTY, { cluster_name: EMPTY });
     xds.set(TypeUrl.listener, 'main_internal', httpListener('main_internal', VIP, 80, ROUTE, rbacDenyAdmin));
     xds.set(TypeUrl.routeConfiguration, ROUTE, routes());
     waypoint = await build(testConfig(), {
@@ -206,14 +257,15 @@ describe('waypoint on loopback', () => {
       logs: captured.logs,
     });
     await waitFor('xDS sync', () => waypoint.readiness.ready);
-    client = new MeshClient({
+    clientOptions = {
       identity: await pki.identity('default', 'productpage'),
       waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
       waypointIdentity: waypointIdentity.id,
       target: `${VIP}:80`,
       baggage:
         'k8s.namespace.name=default,k8s.deployment.name=productpage-v1,service.name=productpage,service.version=v1,k8s.cluster.name=Kubernetes',
-    });
+    };
+    client = new MeshClient(clientOptions);
   });
 
   afterAll(async () => {
@@ -269,6 +321,34 @@ describe('waypoint on loopback', () => {
     expect(res.text).toBe('upstream request timeout');
   });
 
+  it('answers 503 UO over the circuit breaker max_requests', async () => {
+    const hanging = client.get('/hang');
+    await waitFor('the first request at the backend', () => a.requests.some(r => r.url === '/hang'));
+    // A second connection: the first one is busy with the hanging request.
+    const other = new MeshClient(clientOptions);
+    const second = await other.get('/limited').finally(() => other.close());
+    expect(second.status).toBe(503);
+    expect(second.text).toBe(
+      'upstream connect error or disconnect/reset before headers. reset reason: overflow',
+    );
+    expect((await hanging).status).toBe(504);
+    expect((await client.get('/limited')).status).toBe(200);
+  });
+
+  it('answers 503 UF,URX when the upstream refuses connections after a retry', async () => {
+    const res = await client.get('/dead');
+    expect(res.status).toBe(503);
+    expect(res.text).toBe(
+      'upstream connect error or disconnect/reset before headers. reset reason: connection failure',
+    );
+  });
+
+  it('answers 503 UH when the cluster has no endpoint', async () => {
+    const res = await client.get('/empty');
+    expect(res.status).toBe(503);
+    expect(res.text).toBe('no healthy upstream');
+  });
+
   it('rewrites the path prefix and redirects', async () => {
     expect((await client.get('/old/x')).json()).toMatchObject({ url: '/new/x' });
     const moved = await client.get('/moved');
@@ -302,6 +382,9 @@ describe('waypoint on loopback', () => {
     expect(line).toContain('destination_principal="spiffe://cluster.local/ns/default/sa/reviews-a"');
     expect(text).toMatch(/istio_requests_total\{[^}]*response_flags="UT"[^}]*response_code="504"/);
     expect(text).toMatch(/istio_requests_total\{[^}]*response_code="403"/);
+    expect(text).toMatch(/istio_requests_total\{[^}]*response_flags="UO"[^}]*response_code="503"/);
+    expect(text).toMatch(/istio_requests_total\{[^}]*response_flags="UF,URX"[^}]*response_code="503"/);
+    expect(text).toMatch(/istio_requests_total\{[^}]*response_flags="UH"[^}]*response_code="503"/);
     expect(text).toContain('istio_request_duration_milliseconds_bucket{');
   });
 

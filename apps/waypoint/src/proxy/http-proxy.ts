@@ -515,18 +515,15 @@ export class HttpProxy {
             await this.#backoff(policy, attempt, routeDeadline);
             continue;
           }
-          const flags = kind === 'connect' ? ['UF'] : kind === 'reset' ? ['UC'] : ['UT'];
-          if (retried) flags.push('URX');
-          outcome.flags.push(...flags.slice(1));
+          const flag = kind === 'connect' ? 'UF' : kind === 'reset' ? 'UC' : 'UT';
+          outcome.flags.push(flag);
+          if (retried) outcome.flags.push('URX');
           if (kind === 'per-try-timeout')
-            local(504, 'upstream request timeout', 'UT', 'upstream_per_try_timeout');
-          else
-            local(
-              503,
-              kind === 'connect' ? CONNECT_FAILURE_BODY : RESET_BODY,
-              flags[0],
-              `upstream_reset_before_response_started{${kind}}`,
-            );
+            local(504, 'upstream request timeout', undefined, 'upstream_per_try_timeout');
+          else {
+            const text = kind === 'connect' ? CONNECT_FAILURE_BODY : RESET_BODY;
+            local(503, text, undefined, `upstream_reset_before_response_started{${kind}}`);
+          }
           return;
         }
         clearTimeout(tryTimer);
