@@ -362,6 +362,22 @@ describe('waypoint on loopback', () => {
     expect(res.text).toBe('RBAC: access denied');
   });
 
+  it('normalises the path before RBAC, so encoded or doubled slashes do not bypass a deny', async () => {
+    expect((await client.get('/./admin/users')).status).toBe(403);
+    expect((await client.get('/%61dmin/users')).status).toBe(403);
+    expect((await client.get('/public/../admin')).status).toBe(403);
+  });
+
+  it('rejects conflicting Content-Length and Transfer-Encoding with 400 and forwards nothing', async () => {
+    const before = a.requests.length + b.requests.length;
+    const reply = await client.raw(
+      'POST /smuggle HTTP/1.1\r\nhost: reviews\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nhost: reviews\r\n\r\n',
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(a.requests.length + b.requests.length).toBe(before);
+    expect((await client.get('/hello')).status).toBe(200);
+  });
+
   it('exports Istio request metrics with reporter="waypoint"', async () => {
     const text = await (
       await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)

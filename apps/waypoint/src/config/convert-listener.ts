@@ -209,9 +209,6 @@ const HCM_IGNORED = [
   'skip_xff_append',
   'forward_client_cert_details',
   'set_current_client_cert_details',
-  'normalize_path',
-  'merge_slashes',
-  'path_with_escaped_slashes_action',
   'upgrade_configs',
   'stream_idle_timeout',
   'request_timeout',
@@ -238,7 +235,27 @@ const HCM_IGNORED = [
 ];
 
 function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: string): HttpChain | undefined {
-  r.only(c, path, ['stat_prefix', 'rds', 'route_config', 'http_filters'], HCM_IGNORED);
+  r.only(
+    c,
+    path,
+    [
+      'stat_prefix',
+      'rds',
+      'route_config',
+      'http_filters',
+      'normalize_path',
+      'merge_slashes',
+      'path_with_escaped_slashes_action',
+    ],
+    HCM_IGNORED,
+  );
+  // The path is always normalised at least as RFC 3986 (Istio's BASE), whatever normalize_path says.
+  const unescape = (r.string(c, 'path_with_escaped_slashes_action') ?? '').startsWith('UNESCAPE_');
+  const pathNormalization: HttpChain['pathNormalization'] = unescape
+    ? 'DECODE_AND_MERGE_SLASHES'
+    : r.bool(c, 'merge_slashes') === true
+      ? 'MERGE_SLASHES'
+      : 'BASE';
   const rds = r.object(c, 'rds');
   const inline = r.object(c, 'route_config');
   let routes: HttpChain['routes'] | undefined;
@@ -278,7 +295,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   }
   if (!router) r.problem(`${path}.http_filters`, 'the last HTTP filter must be the router');
   if (routes === undefined) return undefined;
-  return { kind: 'http', statPrefix: r.string(c, 'stat_prefix') ?? '', routes, rbac };
+  return { kind: 'http', statPrefix: r.string(c, 'stat_prefix') ?? '', routes, rbac, pathNormalization };
 }
 
 function convertChain(

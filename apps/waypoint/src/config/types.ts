@@ -189,6 +189,8 @@ export interface HttpChain {
   readonly routes: { readonly rds: string } | { readonly inline: RouteTable };
   /** The RBAC filters, in filter order; all must allow. */
   readonly rbac: readonly RbacFilter[];
+  /** How the request path is normalised before routing, RBAC and forwarding (policy-engine's modes). */
+  readonly pathNormalization: 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }
 
 export interface TcpChain {

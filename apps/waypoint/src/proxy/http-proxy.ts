@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '@ambient-mesh/errors';
 import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
+import { normalizePath } from '@ambient-mesh/policy-engine';
 import type { Logger } from '@ambient-mesh/runtime';
 import type { Dispatcher } from 'undici';
 import type { Baggage } from '@ambient-mesh/hbone';
@@ -117,7 +118,7 @@ export function retriableFailure(policy: RetryPolicy, kind: FailureKind): boolea
   }
 }
 
-function headerMap(req: IncomingMessage, host: string): Map<string, string> {
+function headerMap(req: IncomingMessage, host: string, path: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
@@ -125,7 +126,7 @@ function headerMap(req: IncomingMessage, host: string): Map<string, string> {
   }
   map.set(':method', req.method ?? 'GET');
   map.set(':authority', host);
-  map.set(':path', req.url ?? '/');
+  map.set(':path', path);
   map.set(':scheme', 'http');
   return map;
 }
@@ -272,15 +273,22 @@ export class HttpProxy {
       return;
     }
     const chain = chainResult.chain.action;
-    const pathAndQuery = req.url ?? '/';
+    const normalized = normalizePath(req.url ?? '/', chain.pathNormalization);
+    if (normalized === undefined) {
+      local(400, 'Bad Request', undefined, 'path_normalization_failed');
+      return;
+    }
+    // Routing, RBAC and the upstream all see the normalised path, as with Envoy.
+    const pathAndQuery =
+      normalized.query === undefined ? normalized.path : `${normalized.path}?${normalized.query}`;
     const host = req.headers.host ?? `${ctx.destinationIp}:${ctx.destinationPort}`;
     const q = pathAndQuery.indexOf('?');
     const info: RequestInfo & { scheme: string; pathAndQuery: string } = {
       method: req.method ?? 'GET',
       host,
-      path: q < 0 ? pathAndQuery : pathAndQuery.slice(0, q),
+      path: normalized.path,
       query: new URLSearchParams(q < 0 ? '' : pathAndQuery.slice(q + 1)),
-      headers: headerMap(req, host),
+      headers: headerMap(req, host, pathAndQuery),
       scheme: 'http',
       pathAndQuery,
     };

@@ -181,6 +181,12 @@ export class HboneBackend {
 export class MeshClient {
   readonly hbone: HboneClient = createHboneClient();
   readonly #undici: UndiciClient;
+  readonly #options: {
+    readonly identity: HboneIdentity;
+    readonly waypoint: string;
+    readonly waypointIdentity: string;
+    readonly target: string;
+  };
 
   constructor(options: {
     readonly identity: HboneIdentity;
@@ -189,6 +195,7 @@ export class MeshClient {
     readonly target: string;
     readonly baggage?: string;
   }) {
+    this.#options = options;
     this.#undici = new UndiciClient(`http://${options.target}`, {
       pipelining: 1,
       connect: (_opts, callback) => {
@@ -228,6 +235,27 @@ export class MeshClient {
     });
     const text = await r.body.text();
     return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) as unknown };
+  }
+
+  /** Writes raw bytes into a fresh tunnel and returns everything read until the waypoint closes it. */
+  async raw(bytes: string): Promise<string> {
+    const tunnel = await this.hbone.connect({
+      target: this.#options.target,
+      nextHop: this.#options.waypoint,
+      identity: this.#options.identity,
+      expectedIdentities: [this.#options.waypointIdentity],
+    });
+    const chunks: Buffer[] = [];
+    tunnel.on('data', (c: Buffer) => chunks.push(c));
+    tunnel.write(bytes);
+    await new Promise<void>(resolve => {
+      tunnel.once('end', resolve);
+      tunnel.once('close', resolve);
+      tunnel.once('error', () => {
+        resolve();
+      });
+    });
+    return Buffer.concat(chunks).toString('latin1');
   }
 
   async close(): Promise<void> {
