@@ -89,6 +89,9 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
       'alt_stat_name',
       'filters',
       'cleanup_interval',
+      // Ring sizes: the waypoint's ring has a fixed size per endpoint weight.
+      'ring_hash_lb_config',
+      'maglev_lb_config',
     ],
   );
   const own = r.string(o, 'name');
@@ -179,7 +182,11 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
         ['address'],
         ['health_check_config', 'hostname', 'additional_addresses'],
       );
-      const socket = r.object(r.object(endpoint, 'address') ?? {}, 'socket_address');
+      const addr = r.object(endpoint, 'address') ?? {};
+      // Upstream's `main_internal` cluster points at an internal listener: the waypoint has
+      // that hop built in, so such endpoints are accepted and not used.
+      if (r.object(addr, 'envoy_internal_address') !== undefined) return;
+      const socket = r.object(addr, 'socket_address');
       if (socket === undefined) {
         r.problem(`${ep}.endpoint.address`, 'only socket_address endpoints are supported');
         return;
@@ -205,6 +212,19 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
       const workloadText = structString(istio, 'workload');
       let hboneHost = address;
       let hbonePort: number = Port.hbone;
+      let target = { host: address, port };
+      // Upstream's form: the endpoint is the pod's HBONE address, `tunnel.destination` the
+      // original destination (`ip:targetPort`) that becomes the CONNECT authority.
+      const destination = structString(tunnel, 'destination');
+      if (destination !== undefined) {
+        const hp = splitHostPort(destination);
+        if (hp === undefined)
+          r.problem(`${ep}.metadata.tunnel.destination`, `${JSON.stringify(destination)} is not host:port`);
+        else {
+          target = hp;
+          hbonePort = port;
+        }
+      }
       const tunnelAddress = structString(tunnel, 'address');
       if (tunnelAddress !== undefined) {
         const hp = splitHostPort(tunnelAddress);
@@ -214,8 +234,8 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
       }
       const health = r.string(lb, 'health_status') ?? 'UNKNOWN';
       out.push({
-        address,
-        port,
+        address: target.host,
+        port: target.port,
         hboneAddress: hboneHost,
         hbonePort,
         weight: r.wrappedNumber(lb, 'load_balancing_weight') ?? 1,

@@ -82,8 +82,25 @@ export function ipv6Bytes(text: string): Uint8Array | undefined {
   return out;
 }
 
+function cidrOf(r: ProtoReader, o: ProtoObject, path: string): Cidr | undefined {
+  r.only(o, path, ['address_prefix', 'prefix_len']);
+  const address = r.string(o, 'address_prefix') ?? '';
+  const cidr = parseCidr(address, r.wrappedNumber(o, 'prefix_len'));
+  if (cidr === undefined) r.problem(path, `${JSON.stringify(address)} is not an IP prefix`);
+  return cidr;
+}
+
 function convertPermission(r: ProtoReader, p: ProtoObject, path: string): Permission {
-  r.only(p, path, ['any', 'and_rules', 'or_rules', 'not_rule', 'header', 'url_path', 'destination_port']);
+  r.only(p, path, [
+    'any',
+    'and_rules',
+    'or_rules',
+    'not_rule',
+    'header',
+    'url_path',
+    'destination_port',
+    'destination_ip',
+  ]);
   if (r.bool(p, 'any') === true) return { kind: 'any' };
   for (const key of ['and_rules', 'or_rules'] as const) {
     const set = r.object(p, key);
@@ -109,12 +126,35 @@ function convertPermission(r: ProtoReader, p: ProtoObject, path: string): Permis
   }
   const port = r.number(p, 'destination_port');
   if (port !== undefined) return { kind: 'destination-port', port };
+  const ip = r.object(p, 'destination_ip');
+  if (ip !== undefined) {
+    const cidr = cidrOf(r, ip, `${path}.destination_ip`);
+    if (cidr !== undefined) return { kind: 'destination-ip', cidr };
+  }
   if (r.problems.length === 0) r.problem(path, 'a permission needs a rule');
   return { kind: 'not', rule: { kind: 'any' } };
 }
 
 function convertPrincipal(r: ProtoReader, p: ProtoObject, path: string): Principal {
-  r.only(p, path, ['any', 'and_ids', 'or_ids', 'not_id', 'authenticated', 'header', 'filter_state']);
+  r.only(p, path, [
+    'any',
+    'and_ids',
+    'or_ids',
+    'not_id',
+    'authenticated',
+    'header',
+    'filter_state',
+    'source_ip',
+    'direct_remote_ip',
+    'remote_ip',
+  ]);
+  for (const key of ['source_ip', 'direct_remote_ip', 'remote_ip']) {
+    const ip = r.object(p, key);
+    if (ip !== undefined) {
+      const cidr = cidrOf(r, ip, `${path}.${key}`);
+      if (cidr !== undefined) return { kind: 'remote-ip', cidr };
+    }
+  }
   if (r.bool(p, 'any') === true) return { kind: 'any' };
   for (const key of ['and_ids', 'or_ids'] as const) {
     const set = r.object(p, key);
@@ -362,7 +402,15 @@ function convertChain(
   };
 }
 
+/**
+ * Upstream's HBONE termination listener: its job (TLS, HTTP/2 CONNECT, handing the inner stream
+ * to `main_internal`) is the waypoint's own HBONE server, so it is accepted and has no chains.
+ */
+export const CONNECT_TERMINATE = 'connect_terminate';
+
 export function convertListener(name: string, version: string, o: ProtoObject): Converted<ListenerConfig> {
+  if (name === CONNECT_TERMINATE)
+    return { ok: true, value: { name, version, chains: [], defaultChain: undefined } };
   const r = new ProtoReader();
   r.only(
     o,

@@ -289,6 +289,76 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
     ]);
   });
 
+  it("reads upstream's form: the endpoint is the HBONE address, tunnel.destination the authority", () => {
+    const set = ok(
+      convertClusterLoadAssignment(
+        'c',
+        '1',
+        wire(EnvoyType.clusterLoadAssignment, {
+          cluster_name: 'c',
+          endpoints: [
+            {
+              lb_endpoints: [
+                {
+                  endpoint: { address: { socket_address: { address: '10.0.0.7', port_value: 15008 } } },
+                  health_status: 'UNHEALTHY',
+                  metadata: {
+                    filter_metadata: {
+                      tunnel: { fields: { destination: { stringValue: '10.0.0.7:9080' } } },
+                    },
+                  },
+                },
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    expect(set.endpoints[0]).toMatchObject({
+      address: '10.0.0.7',
+      port: 9080,
+      hboneAddress: '10.0.0.7',
+      hbonePort: 15008,
+      healthy: false,
+    });
+  });
+
+  it("accepts upstream's scaffolding: connect_terminate and the internal-listener cluster", () => {
+    expect(
+      ok(
+        convertListener('connect_terminate', '1', {
+          name: 'connect_terminate',
+          filter_chains: [{ name: 'x' }],
+        }),
+      ).chains,
+    ).toEqual([]);
+    const c = ok(
+      convertCluster(
+        'main_internal',
+        '1',
+        wire(EnvoyType.cluster, {
+          name: 'main_internal',
+          type: 'STATIC',
+          load_assignment: {
+            cluster_name: 'main_internal',
+            endpoints: [
+              {
+                lb_endpoints: [
+                  {
+                    endpoint: {
+                      address: { envoy_internal_address: { server_listener_name: 'main_internal' } },
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        }),
+      ),
+    );
+    expect(c.staticEndpoints).toEqual([]);
+  });
+
   it('parses service hosts from Istio cluster names', () => {
     expect(serviceHostOf('inbound-vip|80|http|reviews.default.svc.cluster.local')).toBe(
       'reviews.default.svc.cluster.local',

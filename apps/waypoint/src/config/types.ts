@@ -141,13 +141,17 @@ export type Permission =
   | { readonly kind: 'not'; readonly rule: Permission }
   | { readonly kind: 'header'; readonly header: HeaderMatch }
   | { readonly kind: 'path'; readonly match: StringMatch }
-  | { readonly kind: 'destination-port'; readonly port: number };
+  | { readonly kind: 'destination-port'; readonly port: number }
+  /** The CONNECT destination (service VIP or pod IP). */
+  | { readonly kind: 'destination-ip'; readonly cidr: Cidr };
 
 export type Principal =
   | { readonly kind: 'any' }
   | { readonly kind: 'and' | 'or'; readonly ids: readonly Principal[] }
   | { readonly kind: 'not'; readonly id: Principal }
   | { readonly kind: 'authenticated'; readonly match: StringMatch | undefined }
+  /** `source_ip`, `direct_remote_ip`, `remote_ip`: the HBONE peer's address. */
+  | { readonly kind: 'remote-ip'; readonly cidr: Cidr }
   | { readonly kind: 'header'; readonly header: HeaderMatch };
 
 export interface RbacPolicy {

@@ -297,6 +297,8 @@ export class HttpProxy {
       path: info.path,
       destinationPort: ctx.destinationPort,
       peerPrincipal: ctx.peerIdentity,
+      destinationIp: ctx.destinationIp,
+      remoteIp: ctx.remoteAddress,
     });
     if (rbac.kind === 'deny') {
       local(

@@ -21,6 +21,8 @@ const req = (
   path,
   destinationPort: 80,
   peerPrincipal: peer,
+  destinationIp: '10.96.0.10',
+  remoteIp: '::ffff:10.244.1.5',
 });
 
 describe('evaluateRbac', () => {
@@ -100,6 +102,23 @@ describe('evaluateRbac', () => {
     expect(evaluateRbac(deny, req('/x', 'GET')).kind).toBe('allow');
   });
 
+  it('matches destination and remote IP blocks', () => {
+    const ipRules = filters({
+      rules: {
+        action: 'ALLOW',
+        policies: {
+          ip: {
+            permissions: [{ destination_ip: { address_prefix: '10.96.0.0', prefix_len: { value: 16 } } }],
+            principals: [{ remote_ip: { address_prefix: '10.244.1.0', prefix_len: { value: 24 } } }],
+          },
+        },
+      },
+    });
+    expect(evaluateRbac(ipRules, req('/')).kind).toBe('allow');
+    expect(evaluateRbac(ipRules, { ...req('/'), remoteIp: '10.244.2.5' }).kind).toBe('deny');
+    expect(evaluateRbac(ipRules, { ...req('/'), destinationIp: '10.97.0.1' }).kind).toBe('deny');
+  });
+
   it('never enforces shadow rules', () => {
     const shadow = filters({
       shadow_rules: {
@@ -123,14 +142,14 @@ describe('evaluateRbac', () => {
           policies: {
             p: {
               permissions: [{ any: true }],
-              principals: [{ direct_remote_ip: { address_prefix: '10.0.0.0' } }],
+              principals: [{ metadata: { filter: 'istio_authn' } }],
             },
           },
         },
       }),
     );
     expect(c.ok ? [] : c.problems).toEqual([
-      'filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules.policies["p"].principals[0].direct_remote_ip: is not supported by the waypoint',
+      'filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules.policies["p"].principals[0].metadata: is not supported by the waypoint',
     ]);
   });
 });

@@ -6,7 +6,8 @@
  */
 import { headerMatches, stringMatches } from '../config/matchers.ts';
 import type { RequestHeaders } from '../config/matchers.ts';
-import type { Permission, Principal, RbacFilter, RbacPolicy, RbacRules } from '../config/types.ts';
+import { cidrContains, ipBytes } from './route.ts';
+import type { Cidr, Permission, Principal, RbacFilter, RbacPolicy, RbacRules } from '../config/types.ts';
 
 export interface RbacRequest {
   readonly headers: RequestHeaders;
@@ -15,6 +16,14 @@ export interface RbacRequest {
   readonly destinationPort: number;
   /** The HBONE peer's SPIFFE ID (from its mTLS certificate). */
   readonly peerPrincipal: string;
+  /** The CONNECT destination IP and the peer's address. */
+  readonly destinationIp: string;
+  readonly remoteIp: string;
+}
+
+function inCidr(cidr: Cidr, ip: string): boolean {
+  const bytes = ipBytes(ip);
+  return bytes !== undefined && cidrContains(cidr, bytes);
 }
 
 export type RbacDecision =
@@ -37,6 +46,8 @@ function permissionMatches(p: Permission, req: RbacRequest): boolean {
       return stringMatches(p.match, req.path);
     case 'destination-port':
       return p.port === req.destinationPort;
+    case 'destination-ip':
+      return inCidr(p.cidr, req.destinationIp);
   }
 }
 
@@ -54,6 +65,8 @@ function principalMatches(p: Principal, req: RbacRequest): boolean {
       return req.peerPrincipal !== '' && (p.match === undefined || stringMatches(p.match, req.peerPrincipal));
     case 'header':
       return headerMatches(p.header, req.headers);
+    case 'remote-ip':
+      return inCidr(p.cidr, req.remoteIp);
   }
 }
 

@@ -24,7 +24,7 @@ import { ipv6Bytes, parseCidr } from '../config/convert-listener.ts';
 
 // Filter chains.
 
-function cidrContains(cidr: Cidr, ip: Uint8Array): boolean {
+export function cidrContains(cidr: Cidr, ip: Uint8Array): boolean {
   if (ip.length !== cidr.bytes.length) return false;
   let bits = cidr.prefixLength;
   for (let i = 0; bits > 0; i++, bits -= 8) {
@@ -34,7 +34,9 @@ function cidrContains(cidr: Cidr, ip: Uint8Array): boolean {
   return true;
 }
 
-function ipBytes(ip: string): Uint8Array | undefined {
+/** The bytes of an IP (an IPv4-mapped IPv6 address as IPv4). */
+export function ipBytes(ip: string): Uint8Array | undefined {
+  if (ip.startsWith('::ffff:') && ip.includes('.')) return parseCidr(ip.slice(7), 32)?.bytes;
   if (ip.includes(':')) return ipv6Bytes(ip);
   return parseCidr(ip, 32)?.bytes;
 }
