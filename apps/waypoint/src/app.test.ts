@@ -295,6 +295,22 @@ describe('waypoint on loopback', () => {
     expect(seen.headers['x-request-id']).toBeTypeOf('string');
   });
 
+  it('serves h2c inside the tunnel (HTTP/2 prior knowledge)', async () => {
+    const h2 = new MeshClient({ ...clientOptions, h2: true });
+    try {
+      const res = await h2.get('/hello-h2', { 'x-canary': 'yes' });
+      expect(res.status).toBe(200);
+      expect(res.json()).toMatchObject({
+        backend: 'b',
+        url: '/hello-h2',
+        headers: { host: 'reviews.default.svc.cluster.local' },
+      });
+      expect((await h2.get('/admin')).status).toBe(403);
+    } finally {
+      await h2.close();
+    }
+  });
+
   it('splits by weight (80/20)', async () => {
     const counts = { a: 0, b: 0 };
     for (let i = 0; i < 20; i++) {

@@ -14,7 +14,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { createServer as createH2Server } from 'node:http2';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '@ambient-mesh/errors';
 import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
@@ -85,6 +87,54 @@ const RESET_BODY =
 
 type FailureKind = 'connect' | 'reset' | 'per-try-timeout';
 
+/** HTTP/1.1 or h2c: Node's compatibility API gives both the same shape. */
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/** The HTTP/2 client connection preface: a tunnel that starts with it speaks h2c. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+function writeHead(res: Res, status: number, headers: Record<string, string | string[]>): Res {
+  if ('stream' in res) return res.writeHead(status, headers);
+  return res.writeHead(status, headers);
+}
+
+/**
+ * A pair of connected Duplexes whose writes complete at once (the reader side buffers). Node's
+ * HTTP/2 over a JS stream asserts when a write is still pending as the session closes, which
+ * `duplexPair()`'s deferred callbacks cause; HTTP/2 flow control bounds what is buffered here.
+ */
+function immediatePair(): [Duplex, Duplex] {
+  const make = (): Duplex & { peer?: Duplex } =>
+    new Duplex({
+      read() {
+        // Data is pushed by the peer's writes.
+      },
+      write(this: Duplex & { peer?: Duplex }, chunk: Buffer, _encoding, callback) {
+        this.peer?.push(chunk);
+        callback();
+      },
+      final(this: Duplex & { peer?: Duplex }, callback) {
+        this.peer?.push(null);
+        callback();
+      },
+      destroy(this: Duplex & { peer?: Duplex }, err, callback) {
+        this.peer?.destroy();
+        callback(err);
+      },
+    });
+  const a = make();
+  const b = make();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+function abort(res: Res): void {
+  if ('stream' in res) res.stream.destroy();
+  else res.destroy();
+}
+
 /** Errors that mean the upstream connection (HBONE tunnel) was never established. */
 function failureKind(err: unknown): 'connect' | 'reset' {
   const code = (err as { code?: unknown }).code;
@@ -118,7 +168,7 @@ export function retriableFailure(policy: RetryPolicy, kind: FailureKind): boolea
   }
 }
 
-function headerMap(req: IncomingMessage, host: string, path: string): Map<string, string> {
+function headerMap(req: Req, host: string, path: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
@@ -171,14 +221,7 @@ export class HttpProxy {
         keepAliveTimeout: 60_000,
       },
       (req, res) => {
-        this.#handle(req, res).catch((err: unknown) => {
-          this.#log.error({ err: errorMessage(err) }, 'request handling failed');
-          if (!res.headersSent) {
-            res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
-          } else {
-            res.destroy();
-          }
-        });
+        this.#serve(req, res, this.#tunnels.get(req.socket));
       },
     );
     this.server.on('clientError', (err, socket) => {
@@ -192,10 +235,61 @@ export class HttpProxy {
     });
   }
 
-  /** Serves HTTP/1.1 on an accepted tunnel's plaintext stream. */
+  /**
+   * Serves an accepted tunnel's plaintext stream: h2c when it starts with the HTTP/2 preface
+   * (gRPC included), HTTP/1.1 otherwise.
+   */
   serveTunnel(stream: Duplex, context: TunnelContext): void {
-    this.#tunnels.set(stream, context);
-    this.server.emit('connection', stream);
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, H2_PREFACE.length);
+      const h2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (h2 && head.length < H2_PREFACE.length) return;
+      stream.off('data', onData);
+      stream.pause();
+      stream.unshift(head);
+      if (h2) this.#serveH2(stream, context);
+      else {
+        this.#tunnels.set(stream, context);
+        this.server.emit('connection', stream);
+      }
+      stream.resume();
+    };
+    stream.on('data', onData);
+  }
+
+  readonly #h2Servers = new Set<Http2Server>();
+
+  #serveH2(tunnel: Duplex, context: TunnelContext): void {
+    const [near, stream] = immediatePair();
+    tunnel.pipe(near);
+    near.pipe(tunnel);
+    tunnel.once('close', () => near.destroy());
+    near.once('close', () => tunnel.destroy());
+    const server = createH2Server({ maxHeaderListPairs: 256, maxSessionMemory: 10 }, (req, res) => {
+      this.#serve(req, res, context);
+    });
+    this.#h2Servers.add(server);
+    stream.once('close', () => {
+      this.#h2Servers.delete(server);
+      server.close();
+    });
+    server.on('sessionError', () => {
+      stream.destroy();
+    });
+    server.emit('connection', stream);
+  }
+
+  #serve(req: Req, res: Res, ctx: TunnelContext | undefined): void {
+    this.#handle(req, res, ctx).catch((err: unknown) => {
+      this.#log.error({ err: errorMessage(err) }, 'request handling failed');
+      if (!res.headersSent) {
+        writeHead(res, 500, { 'content-type': 'text/plain' }).end('internal error');
+      } else {
+        abort(res);
+      }
+    });
   }
 
   balancer(cluster: string): ClusterBalancer {
@@ -208,6 +302,7 @@ export class HttpProxy {
   }
 
   async close(): Promise<void> {
+    for (const h2 of this.#h2Servers) h2.close();
     this.server.closeAllConnections();
     await new Promise<void>(resolve => {
       this.server.close(() => {
@@ -216,9 +311,8 @@ export class HttpProxy {
     });
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: Req, res: Res, ctx: TunnelContext | undefined): Promise<void> {
     const started = performance.now();
-    const ctx = this.#tunnels.get(req.socket);
     const config = this.#o.state.snapshot();
     const outcome: Outcome = {
       status: 0,
@@ -248,10 +342,10 @@ export class HttpProxy {
       outcome.details = details;
       outcome.responseBytes = Buffer.byteLength(body);
       if (res.headersSent) {
-        res.destroy();
+        abort(res);
         return;
       }
-      res.writeHead(status, {
+      writeHead(res, status, {
         ...headers,
         'content-length': String(outcome.responseBytes),
         ...(body === '' ? {} : { 'content-type': 'text/plain' }),
@@ -281,7 +375,11 @@ export class HttpProxy {
     // Routing, RBAC and the upstream all see the normalised path, as with Envoy.
     const pathAndQuery =
       normalized.query === undefined ? normalized.path : `${normalized.path}?${normalized.query}`;
-    const host = req.headers.host ?? `${ctx.destinationIp}:${ctx.destinationPort}`;
+    const authority = req.headers[':authority'];
+    const host =
+      (typeof authority === 'string' ? authority : undefined) ??
+      req.headers.host ??
+      `${ctx.destinationIp}:${ctx.destinationPort}`;
     const q = pathAndQuery.indexOf('?');
     const info: RequestInfo & { scheme: string; pathAndQuery: string } = {
       method: req.method ?? 'GET',
@@ -319,8 +417,8 @@ export class HttpProxy {
     chain: HttpChain,
     ctx: TunnelContext,
     info: RequestInfo & { pathAndQuery: string },
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: Req,
+    res: Res,
     outcome: Outcome,
     local: (
       status: number,
@@ -371,7 +469,7 @@ export class HttpProxy {
       }
       const headers: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+        if (value !== undefined && !HOP_BY_HOP.has(name) && !name.startsWith(':')) headers[name] = value;
       }
       headers.host = decision.host;
       headers['x-forwarded-proto'] ??= 'http';
@@ -413,7 +511,7 @@ export class HttpProxy {
     }
   }
 
-  async #readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  async #readBody(req: Req): Promise<Buffer | undefined> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -446,7 +544,7 @@ export class HttpProxy {
     headers: Record<string, string | string[]>,
     body: Buffer,
     responseMods: readonly HeaderMods[],
-    res: ServerResponse,
+    res: Res,
     outcome: Outcome,
     local: (status: number, body: string, flag: string | undefined, details: string) => void,
   ): Promise<void> {
@@ -560,7 +658,7 @@ export class HttpProxy {
         for (const mods of responseMods) applyMods(out, mods);
         out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - attemptStarted));
         outcome.status = response.statusCode;
-        res.writeHead(response.statusCode, out);
+        writeHead(res, response.statusCode, out);
         response.body.on('data', (chunk: Buffer) => {
           outcome.responseBytes += chunk.length;
         });
@@ -569,7 +667,7 @@ export class HttpProxy {
         } catch (err) {
           if (routeAbort.signal.aborted) outcome.flags.push('UT');
           else this.#log.debug({ err: errorMessage(err) }, 'response stream ended early');
-          res.destroy();
+          abort(res);
         } finally {
           balancer.finished(endpoint);
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
@@ -589,7 +687,7 @@ export class HttpProxy {
   }
 
   #complete(
-    req: IncomingMessage,
+    req: Req,
     ctx: TunnelContext | undefined,
     o: Outcome,
     requestBytes: number,

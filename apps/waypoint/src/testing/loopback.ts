@@ -194,10 +194,13 @@ export class MeshClient {
     readonly waypointIdentity: string;
     readonly target: string;
     readonly baggage?: string;
+    /** Speak h2c (prior knowledge) inside the tunnel instead of HTTP/1.1. */
+    readonly h2?: boolean;
   }) {
     this.#options = options;
     this.#undici = new UndiciClient(`http://${options.target}`, {
       pipelining: 1,
+      allowH2: options.h2 === true,
       connect: (_opts, callback) => {
         this.hbone
           .connect({
@@ -209,6 +212,8 @@ export class MeshClient {
           })
           .then(
             stream => {
+              // undici picks HTTP/2 by the socket's ALPN; a tunnel has none, so say it.
+              if (options.h2 === true) Object.assign(stream, { alpnProtocol: 'h2' });
               callback(null, stream as never);
             },
             (err: unknown) => {
