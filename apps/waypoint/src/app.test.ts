@@ -209,7 +209,7 @@ describe('waypoint on loopback', () => {
           address: '10.1.0.2',
           port: 8080,
           hbone: `127.0.0.1:${b.port}`,
-          identity: b.identity.id,
+          // No identity: b is accepted as any identity of the trust domain, as upstream does.
           workload: 'reviews-b;default;reviews;v2;Kubernetes',
         },
       ]),

@@ -171,7 +171,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
 
   // Data plane.
   const hbone = createHboneClient();
-  const upstreamOptions: UpstreamOptions = { hbone, identity: () => identity };
+  const upstreamOptions: UpstreamOptions = { hbone, identity: () => identity, trustDomain };
   const upstream = new UpstreamPools(upstreamOptions);
   const http = new HttpProxy({
     state,

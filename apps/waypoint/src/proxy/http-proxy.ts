@@ -139,7 +139,7 @@ function abort(res: Res): void {
 function failureKind(err: unknown): 'connect' | 'reset' {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (code.startsWith('HBONE_') || code === 'WAYPOINT_ENDPOINT_IDENTITY_MISSING') return 'connect';
+    if (code.startsWith('HBONE_')) return 'connect';
     if (
       ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)
     ) {

@@ -1,7 +1,7 @@
 /**
  * Upstream connections: an undici `Pool` per endpoint whose `connect` opens an HBONE tunnel
- * (mTLS with the waypoint's identity to `<endpoint>:15008`, CONNECT `<endpoint ip>:<port>`,
- * the endpoint's SPIFFE identity required). undici speaks HTTP/1.1 inside the tunnel; the
+ * (mTLS with the waypoint's identity to `<endpoint>:15008`, CONNECT `<endpoint ip>:<port>`;
+ * the endpoint must present its SPIFFE ID from the metadata, else any ID of the trust domain). undici speaks HTTP/1.1 inside the tunnel; the
  * HBONE client pools the HTTP/2 connections under it. `max_connections` bounds each pool.
  */
 import type { Duplex } from 'node:stream';
@@ -14,6 +14,8 @@ export interface UpstreamOptions {
   readonly hbone: HboneClient;
   /** The waypoint's own identity, presented to every upstream; read per connection (rotation). */
   readonly identity: () => HboneIdentity;
+  /** The mesh's trust domain: an endpoint without `istio.identity` may present any ID in it. */
+  readonly trustDomain: string;
   /** Idle pooled HTTP/1.1 connections are closed after this long (default 30 s). */
   readonly keepAliveMs?: number;
 }
@@ -29,9 +31,6 @@ export class EndpointIdentityMissingError extends Error {
 
 /** Opens the HBONE tunnel to an endpoint: a Duplex carrying the endpoint's plaintext. */
 export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<Duplex> {
-  if (endpoint.identity === undefined) {
-    return Promise.reject(new EndpointIdentityMissingError(`${endpoint.address}:${endpoint.port}`));
-  }
   const host = endpoint.hboneAddress.includes(':') ? `[${endpoint.hboneAddress}]` : endpoint.hboneAddress;
   const target = endpoint.address.includes(':')
     ? `[${endpoint.address}]:${endpoint.port}`
@@ -40,7 +39,8 @@ export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<
     target,
     nextHop: `${host}:${endpoint.hbonePort}`,
     identity: options.identity(),
-    expectedIdentities: [endpoint.identity],
+    // Upstream's waypoint accepts any identity of the trust domain; a known one is pinned.
+    expectedIdentities: [endpoint.identity ?? `spiffe://${options.trustDomain}/*`],
   });
 }
 

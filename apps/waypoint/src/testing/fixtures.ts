@@ -69,7 +69,8 @@ export interface TestEndpoint {
   readonly address: string;
   readonly port: number;
   readonly hbone: string;
-  readonly identity: string;
+  /** Omitted: the endpoint may present any identity of the trust domain. */
+  readonly identity?: string;
   readonly workload: string;
 }
 
@@ -82,7 +83,12 @@ export function assignment(cluster: string, endpoints: readonly TestEndpoint[]):
           endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
           metadata: {
             filter_metadata: {
-              istio: { fields: { workload: str(e.workload), identity: str(e.identity) } },
+              istio: {
+                fields: {
+                  workload: str(e.workload),
+                  ...(e.identity === undefined ? {} : { identity: str(e.identity) }),
+                },
+              },
               tunnel: { fields: { address: str(e.hbone) } },
             },
           },
