@@ -31,7 +31,7 @@ import { BindError, CertificatesUnreadableError } from './errors.ts';
 import { WaypointMetrics } from './metrics.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
 import { startInbound } from './proxy/inbound.ts';
-import { UpstreamPools } from './proxy/upstream.ts';
+import { UpstreamPools, poolKey } from './proxy/upstream.ts';
 import type { UpstreamOptions } from './proxy/upstream.ts';
 import { createWaypointState } from './state/waypoint-state.ts';
 import type { WaypointStateReader } from './state/waypoint-state.ts';
@@ -173,6 +173,15 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const hbone = createHboneClient();
   const upstreamOptions: UpstreamOptions = { hbone, identity: () => identity, trustDomain };
   const upstream = new UpstreamPools(upstreamOptions);
+  // Pools of endpoints that left the configuration are closed once their requests finish.
+  state.onChange(config => {
+    const keys = new Set<string>();
+    for (const c of config.clusters.values()) {
+      for (const e of c.staticEndpoints ?? config.endpoints.get(c.edsName)?.endpoints ?? [])
+        keys.add(poolKey(e));
+    }
+    upstream.retain(keys);
+  });
   const http = new HttpProxy({
     state,
     upstream,

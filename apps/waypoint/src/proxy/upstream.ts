@@ -44,6 +44,11 @@ export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<
   });
 }
 
+/** The pool key of an endpoint: next hop, authority and expected identity. */
+export function poolKey(endpoint: Endpoint): string {
+  return `${endpoint.hboneAddress}:${endpoint.hbonePort}|${endpoint.address}:${endpoint.port}|${endpoint.identity ?? ''}`;
+}
+
 export class UpstreamPools {
   readonly #options: UpstreamOptions;
   readonly #pools = new Map<string, { pool: Pool; connections: number }>();
@@ -54,7 +59,7 @@ export class UpstreamPools {
 
   /** The pool of `endpoint`, created on first use with at most `connections` connections. */
   pool(endpoint: Endpoint, connections: number): Dispatcher & { readonly stats: Pool['stats'] } {
-    const key = `${endpoint.hboneAddress}:${endpoint.hbonePort}|${endpoint.address}:${endpoint.port}|${endpoint.identity ?? ''}`;
+    const key = poolKey(endpoint);
     const existing = this.#pools.get(key);
     if (existing !== undefined && existing.connections === connections) return existing.pool;
     if (existing !== undefined) void existing.pool.close().catch(() => undefined);
@@ -76,6 +81,19 @@ export class UpstreamPools {
     });
     this.#pools.set(key, { pool, connections });
     return pool;
+  }
+
+  /** Closes (gracefully) the pools of endpoints no longer in `keys`: called on config changes. */
+  retain(keys: ReadonlySet<string>): void {
+    for (const [key, entry] of this.#pools) {
+      if (keys.has(key)) continue;
+      this.#pools.delete(key);
+      void entry.pool.close().catch(() => undefined);
+    }
+  }
+
+  get size(): number {
+    return this.#pools.size;
   }
 
   async close(): Promise<void> {
