@@ -104,33 +104,84 @@ function typeOf(name: string): protobuf.Type {
   return t;
 }
 
-/** Encodes a plain object as message `name`; throws `WAYPOINT_ENCODE` naming the bad field. */
+/** Scalar wrappers (`google.protobuf.UInt32Value`, ...) that translators write as plain values. */
+const WRAPPERS: ReadonlySet<string> = new Set(
+  ['UInt32Value', 'UInt64Value', 'Int32Value', 'Int64Value', 'BoolValue', 'StringValue', 'DoubleValue', 'FloatValue'].map(
+    n => `.google.protobuf.${n}`,
+  ),
+);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** Walks `value` as message `type`, converting between plain scalars and wrapper messages. */
+function convertWrappers(type: protobuf.Type, value: Record<string, unknown>, wrap: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const field = type.fields[key];
+    const resolved = field?.resolvedType;
+    if (field === undefined || !(resolved instanceof protobuf.Type)) {
+      out[key] = v;
+      continue;
+    }
+    const one = (x: unknown): unknown => {
+      if (WRAPPERS.has(resolved.fullName)) {
+        if (wrap) return isPlainObject(x) ? x : { value: x };
+        return isPlainObject(x) ? (x.value ?? defaultScalar(resolved)) : x;
+      }
+      return isPlainObject(x) ? convertWrappers(resolved, x, wrap) : x;
+    };
+    if (field.map && isPlainObject(v)) out[key] = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, one(x)]));
+    else if (field.repeated && Array.isArray(v)) out[key] = v.map(one);
+    else out[key] = one(v);
+  }
+  return out;
+}
+
+function defaultScalar(wrapper: protobuf.Type): unknown {
+  if (wrapper.fullName === '.google.protobuf.BoolValue') return false;
+  if (wrapper.fullName === '.google.protobuf.StringValue') return '';
+  return 0;
+}
+
+/** Encodes a plain object as message `name`; throws `ISTIOD_WAYPOINT_ENCODE` naming the problem. */
 export function encodeEnvoy(name: string, value: object): Uint8Array {
   const type = typeOf(name);
-  const message = type.fromObject(value);
+  let message: protobuf.Message;
+  try {
+    message = type.fromObject(convertWrappers(type, value as Record<string, unknown>, true));
+  } catch (err) {
+    throw new WaypointError(WaypointErrorCode.Encode, `${name}: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
   const problem = type.verify(message);
   if (problem !== null) throw new WaypointError(WaypointErrorCode.Encode, `${name}: ${problem}`);
   return type.encode(message).finish();
 }
 
-/** The plain object of message `name` (enums as names, 64-bit as numbers, no defaults). */
+/**
+ * The plain object of message `name`: enums as names, 64-bit integers as numbers, scalar
+ * wrappers as plain values, unset fields omitted.
+ */
 export function decodeEnvoy(name: string, bytes: Uint8Array): Record<string, unknown> {
   const type = typeOf(name);
-  return type.toObject(type.decode(bytes), { enums: String, longs: Number, bytes: Array }) as Record<
-    string,
-    unknown
-  >;
+  const obj = type.toObject(type.decode(bytes), { enums: String, longs: Number, bytes: Array }) as Record<string, unknown>;
+  return convertWrappers(type, obj, false);
 }
 
-/** An `Any` carrying an extension's config: `{ typeUrl, value }` for a `typed_config` field. */
-export function typedConfig(name: EnvoyTypeName, value: object): { typeUrl: string; value: Uint8Array } {
-  return { typeUrl: `type.googleapis.com/${name}`, value: encodeEnvoy(name, value) };
+/**
+ * An `Any` carrying an extension's config, for a `typed_config` field. (protobufjs defines the
+ * well-known `Any` from JSON with its proto field names, hence `type_url`.)
+ */
+export function typedConfig(name: EnvoyTypeName, value: object): { type_url: string; value: Uint8Array } {
+  return { type_url: `type.googleapis.com/${name}`, value: encodeEnvoy(name, value) };
 }
 
 /** Decodes an `Any` built by `typedConfig` (tests and debug views). */
 export function unpackTyped(any: unknown): Record<string, unknown> {
-  const a = any as { typeUrl?: string; value?: Uint8Array | number[] };
-  const name = (a.typeUrl ?? '').slice((a.typeUrl ?? '').lastIndexOf('/') + 1);
+  const a = any as { type_url?: string; value?: Uint8Array | number[] };
+  const url = a.type_url ?? '';
+  const name = url.slice(url.lastIndexOf('/') + 1);
   const value = a.value instanceof Uint8Array ? a.value : Uint8Array.from(a.value ?? []);
   return decodeEnvoy(name, value);
 }
