@@ -183,7 +183,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const waypoints = new WaypointIndex({
     domain: config.domain,
     onIssues: (kind, key, errors) => {
-      if (errors.length === 0) waypointLog.info({ kind, object: key }, 'object is valid again and programmed');
+      if (errors.length === 0)
+        waypointLog.info({ kind, object: key }, 'object is valid again and programmed');
       else
         waypointLog.warn(
           { kind, object: key, errors: errors.map(e => `${e.path}: ${e.message}`) },
@@ -191,7 +192,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
         );
     },
     onEncodeError: (waypoint, name, message) => {
-      waypointLog.error({ waypoint, resource: name, err: message }, 'could not encode a waypoint resource; kept the previous one');
+      waypointLog.error(
+        { waypoint, resource: name, err: message },
+        'could not encode a waypoint resource; kept the previous one',
+      );
     },
   });
   const xds = new XdsServer({

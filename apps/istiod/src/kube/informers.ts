@@ -144,9 +144,21 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
     // The waypoint's L7 config (Envoy xDS); optional: their CRDs may not be installed.
     { kind: WaypointKinds.HTTP_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true },
     { kind: WaypointKinds.GRPC_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true },
-    { kind: WaypointKinds.REFERENCE_GRANT, path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants', optional: true },
-    { kind: WaypointKinds.DESTINATION_RULE, path: '/apis/networking.istio.io/v1/destinationrules', optional: true },
-    { kind: WaypointKinds.VIRTUAL_SERVICE, path: '/apis/networking.istio.io/v1/virtualservices', optional: true },
+    {
+      kind: WaypointKinds.REFERENCE_GRANT,
+      path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',
+      optional: true,
+    },
+    {
+      kind: WaypointKinds.DESTINATION_RULE,
+      path: '/apis/networking.istio.io/v1/destinationrules',
+      optional: true,
+    },
+    {
+      kind: WaypointKinds.VIRTUAL_SERVICE,
+      path: '/apis/networking.istio.io/v1/virtualservices',
+      optional: true,
+    },
   ];
 }
 

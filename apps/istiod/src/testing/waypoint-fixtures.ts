@@ -9,17 +9,39 @@ import type { KubeObject, Pod, Service } from '../kube/objects.ts';
 import { makePod, makeService, makeWaypoint } from './fixtures.ts';
 import type { Gateway } from '../kube/objects.ts';
 
-export function makeBoundService(name: string, namespace: string, waypoint: string, clusterIP: string, port = 80): Service {
+export function makeBoundService(
+  name: string,
+  namespace: string,
+  waypoint: string,
+  clusterIP: string,
+  port = 80,
+): Service {
   return makeService(
     name,
     namespace,
-    { clusterIP, clusterIPs: [clusterIP], selector: { app: name }, ports: [{ name: 'http', port, targetPort: 8080 }] },
+    {
+      clusterIP,
+      clusterIPs: [clusterIP],
+      selector: { app: name },
+      ports: [{ name: 'http', port, targetPort: 8080 }],
+    },
     { 'istio.io/use-waypoint': waypoint },
   );
 }
 
-export function makeBackendPod(app: string, namespace: string, ip: string, labels: Record<string, string> = {}): Pod {
-  return makePod({ name: `${app}-${ip.replaceAll('.', '-')}`, namespace, node: 'node-1', ip, labels: { app, ...labels } });
+export function makeBackendPod(
+  app: string,
+  namespace: string,
+  ip: string,
+  labels: Record<string, string> = {},
+): Pod {
+  return makePod({
+    name: `${app}-${ip.replaceAll('.', '-')}`,
+    namespace,
+    node: 'node-1',
+    ip,
+    labels: { app, ...labels },
+  });
 }
 
 export function makeWaypointGateway(name: string, namespace: string): Gateway {
@@ -34,7 +56,11 @@ export interface RouteSpec {
   readonly generation?: number;
 }
 
-export function makeHttpRoute(name: string, namespace: string, spec: RouteSpec): KubeObject & { spec: unknown } {
+export function makeHttpRoute(
+  name: string,
+  namespace: string,
+  spec: RouteSpec,
+): KubeObject & { spec: unknown } {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
@@ -45,13 +71,24 @@ export function makeHttpRoute(name: string, namespace: string, spec: RouteSpec):
       creationTimestamp: spec.created ?? '2026-01-01T00:00:00Z',
     },
     spec: {
-      parentRefs: [{ group: '', kind: 'Service', name: spec.service, ...(spec.port !== undefined ? { port: spec.port } : {}) }],
+      parentRefs: [
+        {
+          group: '',
+          kind: 'Service',
+          name: spec.service,
+          ...(spec.port !== undefined ? { port: spec.port } : {}),
+        },
+      ],
       rules: spec.rules,
     },
   };
 }
 
-export function makeDestinationRule(name: string, namespace: string, spec: Record<string, unknown>): KubeObject & { spec: unknown } {
+export function makeDestinationRule(
+  name: string,
+  namespace: string,
+  spec: Record<string, unknown>,
+): KubeObject & { spec: unknown } {
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'DestinationRule',
@@ -60,7 +97,11 @@ export function makeDestinationRule(name: string, namespace: string, spec: Recor
   };
 }
 
-export function makeReferenceGrant(name: string, namespace: string, fromNamespace: string): KubeObject & { spec: unknown } {
+export function makeReferenceGrant(
+  name: string,
+  namespace: string,
+  fromNamespace: string,
+): KubeObject & { spec: unknown } {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1beta1',
     kind: 'ReferenceGrant',

@@ -106,9 +106,16 @@ function typeOf(name: string): protobuf.Type {
 
 /** Scalar wrappers (`google.protobuf.UInt32Value`, ...) that translators write as plain values. */
 const WRAPPERS: ReadonlySet<string> = new Set(
-  ['UInt32Value', 'UInt64Value', 'Int32Value', 'Int64Value', 'BoolValue', 'StringValue', 'DoubleValue', 'FloatValue'].map(
-    n => `.google.protobuf.${n}`,
-  ),
+  [
+    'UInt32Value',
+    'UInt64Value',
+    'Int32Value',
+    'Int64Value',
+    'BoolValue',
+    'StringValue',
+    'DoubleValue',
+    'FloatValue',
+  ].map(n => `.google.protobuf.${n}`),
 );
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -116,7 +123,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Walks `value` as message `type`, converting between plain scalars and wrapper messages. */
-function convertWrappers(type: protobuf.Type, value: Record<string, unknown>, wrap: boolean): Record<string, unknown> {
+function convertWrappers(
+  type: protobuf.Type,
+  value: Record<string, unknown>,
+  wrap: boolean,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     const field = type.fields[key];
@@ -132,7 +143,8 @@ function convertWrappers(type: protobuf.Type, value: Record<string, unknown>, wr
       }
       return isPlainObject(x) ? convertWrappers(resolved, x, wrap) : x;
     };
-    if (field.map && isPlainObject(v)) out[key] = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, one(x)]));
+    if (field.map && isPlainObject(v))
+      out[key] = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, one(x)]));
     else if (field.repeated && Array.isArray(v)) out[key] = v.map(one);
     else out[key] = one(v);
   }
@@ -152,7 +164,11 @@ export function encodeEnvoy(name: string, value: object): Uint8Array {
   try {
     message = type.fromObject(convertWrappers(type, value as Record<string, unknown>, true));
   } catch (err) {
-    throw new WaypointError(WaypointErrorCode.Encode, `${name}: ${err instanceof Error ? err.message : String(err)}`, err);
+    throw new WaypointError(
+      WaypointErrorCode.Encode,
+      `${name}: ${err instanceof Error ? err.message : String(err)}`,
+      err,
+    );
   }
   const problem = type.verify(message);
   if (problem !== null) throw new WaypointError(WaypointErrorCode.Encode, `${name}: ${problem}`);
@@ -165,7 +181,10 @@ export function encodeEnvoy(name: string, value: object): Uint8Array {
  */
 export function decodeEnvoy(name: string, bytes: Uint8Array): Record<string, unknown> {
   const type = typeOf(name);
-  const obj = type.toObject(type.decode(bytes), { enums: String, longs: Number, bytes: Array }) as Record<string, unknown>;
+  const obj = type.toObject(type.decode(bytes), { enums: String, longs: Number, bytes: Array }) as Record<
+    string,
+    unknown
+  >;
   return convertWrappers(type, obj, false);
 }
 
@@ -212,7 +231,9 @@ export function duration(ms: number): { seconds: number; nanos: number } {
 }
 
 /** A `google.protobuf.Struct` from string values. */
-export function struct(fields: Readonly<Record<string, string>>): { fields: Record<string, { stringValue: string }> } {
+export function struct(fields: Readonly<Record<string, string>>): {
+  fields: Record<string, { stringValue: string }>;
+} {
   return {
     fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])),
   };

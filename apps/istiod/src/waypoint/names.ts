@@ -15,7 +15,12 @@ export function protocolSegment(protocol: ServiceProtocol): 'http' | 'tcp' {
   return protocol === 'tcp' ? 'tcp' : 'http';
 }
 
-export function inboundVipName(port: number, protocol: ServiceProtocol, hostname: string, subset?: string): string {
+export function inboundVipName(
+  port: number,
+  protocol: ServiceProtocol,
+  hostname: string,
+  subset?: string,
+): string {
   const proto = protocolSegment(protocol);
   return `inbound-vip|${port}|${subset === undefined ? proto : `${proto}/${subset}`}|${hostname}`;
 }

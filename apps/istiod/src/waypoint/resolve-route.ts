@@ -94,10 +94,17 @@ function resolveBackend(
   if (!isServiceRef(ref.group, ref.kind))
     return {
       ok: false,
-      failure: { reason: RouteReason.invalidKind, message: `referencing unsupported backendRef: group "${ref.group}" kind "${ref.kind}"` },
+      failure: {
+        reason: RouteReason.invalidKind,
+        message: `referencing unsupported backendRef: group "${ref.group}" kind "${ref.kind}"`,
+      },
     };
   const key = { namespace: ref.namespace, name: ref.name };
-  if (ref.namespace !== route.namespace && route.kind !== 'VirtualService' && !lookup.referenceGrantAllows(route.kind, route.namespace, key))
+  if (
+    ref.namespace !== route.namespace &&
+    route.kind !== 'VirtualService' &&
+    !lookup.referenceGrantAllows(route.kind, route.namespace, key)
+  )
     return {
       ok: false,
       failure: {
@@ -109,14 +116,20 @@ function resolveBackend(
   if (svc === undefined)
     return {
       ok: false,
-      failure: { reason: RouteReason.backendNotFound, message: `backend(${ref.name}.${ref.namespace}) not found` },
+      failure: {
+        reason: RouteReason.backendNotFound,
+        message: `backend(${ref.name}.${ref.namespace}) not found`,
+      },
     };
   let port = ref.port;
   if (port === undefined && svc.ports.length === 1) port = svc.ports[0]!.port;
   if (port !== undefined && !svc.ports.some(p => p.port === port))
     return {
       ok: false,
-      failure: { reason: RouteReason.backendNotFound, message: `backend(${svc.hostname}) has no port ${port}` },
+      failure: {
+        reason: RouteReason.backendNotFound,
+        message: `backend(${svc.hostname}) has no port ${port}`,
+      },
     };
   return {
     ok: true,
@@ -130,7 +143,12 @@ function resolveBackend(
   };
 }
 
-function resolveRule(route: ValidRoute, rule: RawRouteRule, lookup: RouteLookup, failures: Failure[]): RouteRule {
+function resolveRule(
+  route: ValidRoute,
+  rule: RawRouteRule,
+  lookup: RouteLookup,
+  failures: Failure[],
+): RouteRule {
   const backends: WeightedBackend[] = [];
   let unresolvedWeight = 0;
   for (const ref of rule.backendRefs) {
@@ -149,7 +167,12 @@ function resolveRule(route: ValidRoute, rule: RawRouteRule, lookup: RouteLookup,
     }
     const r = resolveBackend(route, f.backendRef, lookup);
     if (!r.ok) failures.push(r.failure);
-    else filters.push({ type: 'RequestMirror', backend: { service: r.backend.service, port: r.backend.port }, percent: f.percent });
+    else
+      filters.push({
+        type: 'RequestMirror',
+        backend: { service: r.backend.service, port: r.backend.port },
+        percent: f.percent,
+      });
   }
   const { index, backendRefs: _refs, filters: _filters, ...rest } = rule;
   return { ...rest, name: `${route.namespace}.${route.name}.${index}`, filters, backends, unresolvedWeight };
@@ -166,7 +189,13 @@ export function resolveRoute(
   const gen = route.generation;
   const resolved: RouteCondition =
     failures.length === 0
-      ? { type: 'ResolvedRefs', status: 'True', reason: RouteReason.resolvedRefs, message: 'All references resolved', observedGeneration: gen }
+      ? {
+          type: 'ResolvedRefs',
+          status: 'True',
+          reason: RouteReason.resolvedRefs,
+          message: 'All references resolved',
+          observedGeneration: gen,
+        }
       : {
           type: 'ResolvedRefs',
           status: 'False',
@@ -179,7 +208,13 @@ export function resolveRoute(
     controllerName: CONTROLLER_NAME,
     conditions: [
       parentExists(parentRef)
-        ? { type: 'Accepted' as const, status: 'True' as const, reason: RouteReason.accepted, message: 'Route was valid', observedGeneration: gen }
+        ? {
+            type: 'Accepted' as const,
+            status: 'True' as const,
+            reason: RouteReason.accepted,
+            message: 'Route was valid',
+            observedGeneration: gen,
+          }
         : {
             type: 'Accepted' as const,
             status: 'False' as const,
@@ -204,8 +239,20 @@ export function rejectedRouteStatus(
     parentRef,
     controllerName: CONTROLLER_NAME,
     conditions: [
-      { type: 'Accepted', status: 'False', reason: RouteReason.unsupportedValue, message, observedGeneration: generation },
-      { type: 'ResolvedRefs', status: 'True', reason: RouteReason.resolvedRefs, message: 'All references resolved', observedGeneration: generation },
+      {
+        type: 'Accepted',
+        status: 'False',
+        reason: RouteReason.unsupportedValue,
+        message,
+        observedGeneration: generation,
+      },
+      {
+        type: 'ResolvedRefs',
+        status: 'True',
+        reason: RouteReason.resolvedRefs,
+        message: 'All references resolved',
+        observedGeneration: generation,
+      },
     ],
   }));
 }

@@ -4,7 +4,13 @@
  * queue of waypoint changes.
  */
 import { Label, ProxyType } from '@ambient-mesh/mesh-api';
-import { PushQueue, type PushBatch, type ResourceChanges, type ResourceType, type Timers } from '@ambient-mesh/xds';
+import {
+  PushQueue,
+  type PushBatch,
+  type ResourceChanges,
+  type ResourceType,
+  type Timers,
+} from '@ambient-mesh/xds';
 import type { JsonValue } from '@ambient-mesh/xds-types';
 import { ENVOY_TYPE_URLS, type EnvoyTypeUrl } from './envoy-protos.ts';
 import type { WaypointChange } from './waypoint-index.ts';

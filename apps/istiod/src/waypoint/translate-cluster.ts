@@ -20,7 +20,10 @@ const DEFAULT_MAX_EJECTION_PERCENT = 10;
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 /** `subset` fields replace the base's per group (loadBalancer, connectionPool, outlierDetection). */
-export function mergeTrafficPolicy(base: TrafficPolicy | undefined, subset: TrafficPolicy | undefined): TrafficPolicy {
+export function mergeTrafficPolicy(
+  base: TrafficPolicy | undefined,
+  subset: TrafficPolicy | undefined,
+): TrafficPolicy {
   return { ...(base ?? {}), ...(subset ?? {}) };
 }
 
@@ -107,25 +110,33 @@ export function buildCluster(input: ClusterInput): object {
     if (pool.idleTimeoutMs !== undefined) common.idleTimeout = duration(pool.idleTimeoutMs);
     const options = {
       ...(Object.keys(common).length > 0 ? { commonHttpProtocolOptions: common } : {}),
-      ...(input.http2 ? { explicitHttpConfig: { http2ProtocolOptions: {} } } : { useDownstreamProtocolConfig: {} }),
+      ...(input.http2
+        ? { explicitHttpConfig: { http2ProtocolOptions: {} } }
+        : { useDownstreamProtocolConfig: {} }),
     };
     cluster.typedExtensionProtocolOptions = {
       [HTTP_PROTOCOL_OPTIONS]: typedConfig(EnvoyType.httpProtocolOptions, options),
     };
   }
   const od = tp.outlierDetection;
-  if (od !== undefined && (od.consecutive5xxErrors !== undefined || od.consecutiveGatewayErrors !== undefined)) {
+  if (
+    od !== undefined &&
+    (od.consecutive5xxErrors !== undefined || od.consecutiveGatewayErrors !== undefined)
+  ) {
     const c5xx = od.consecutive5xxErrors ?? 0;
     const cgw = od.consecutiveGatewayErrors ?? 0;
     cluster.outlierDetection = {
-      ...(c5xx > 0 ? { consecutive_5xx: c5xx, enforcingConsecutive_5xx: 100 } : { enforcingConsecutive_5xx: 0 }),
+      ...(c5xx > 0
+        ? { consecutive_5xx: c5xx, enforcingConsecutive_5xx: 100 }
+        : { enforcingConsecutive_5xx: 0 }),
       ...(cgw > 0 ? { consecutiveGatewayFailure: cgw, enforcingConsecutiveGatewayFailure: 100 } : {}),
       interval: duration(od.intervalMs ?? DEFAULT_OUTLIER_INTERVAL_MS),
       baseEjectionTime: duration(od.baseEjectionTimeMs ?? DEFAULT_BASE_EJECTION_MS),
       maxEjectionPercent: od.maxEjectionPercent ?? DEFAULT_MAX_EJECTION_PERCENT,
       enforcingSuccessRate: 0,
     };
-    if (od.minHealthPercent !== undefined) cluster.commonLbConfig = { healthyPanicThreshold: { value: od.minHealthPercent } };
+    if (od.minHealthPercent !== undefined)
+      cluster.commonLbConfig = { healthyPanicThreshold: { value: od.minHealthPercent } };
   }
   return cluster;
 }
@@ -143,7 +154,9 @@ export interface EndpointInput {
  * original destination (`ip:targetPort`) in the `tunnel` filter metadata, as upstream sends it.
  */
 export function buildLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
-  const sorted = [...endpoints].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.targetPort - b.targetPort));
+  const sorted = [...endpoints].sort((a, b) =>
+    a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.targetPort - b.targetPort,
+  );
   return {
     clusterName,
     endpoints:
@@ -157,7 +170,9 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly End
                 metadata: {
                   filterMetadata: {
                     tunnel: struct({
-                      destination: e.ip.includes(':') ? `[${e.ip}]:${e.targetPort}` : `${e.ip}:${e.targetPort}`,
+                      destination: e.ip.includes(':')
+                        ? `[${e.ip}]:${e.targetPort}`
+                        : `${e.ip}:${e.targetPort}`,
                     }),
                   },
                 },

@@ -25,7 +25,10 @@ export interface FilterChainInput {
 }
 
 export function httpConnectionManager(chain: FilterChainInput): object {
-  const httpFilters: object[] = chain.rbac.map(cfg => ({ name: RBAC_FILTER, typedConfig: typedConfig(EnvoyType.rbac, cfg) }));
+  const httpFilters: object[] = chain.rbac.map(cfg => ({
+    name: RBAC_FILTER,
+    typedConfig: typedConfig(EnvoyType.rbac, cfg),
+  }));
   if (chain.fault) httpFilters.push({ name: FAULT_FILTER, typedConfig: typedConfig(EnvoyType.fault, {}) });
   httpFilters.push({ name: 'envoy.filters.http.router', typedConfig: typedConfig(EnvoyType.router, {}) });
   return {
@@ -87,7 +90,10 @@ export function buildConnectTerminate(hbonePort: number): object {
             {
               name: CONNECT_TERMINATE,
               match: { connectMatcher: {} },
-              route: { cluster: MAIN_INTERNAL, upgradeConfigs: [{ upgradeType: 'CONNECT', connectConfig: {} }] },
+              route: {
+                cluster: MAIN_INTERNAL,
+                upgradeConfigs: [{ upgradeType: 'CONNECT', connectConfig: {} }],
+              },
             },
           ],
         },
@@ -119,7 +125,13 @@ export function buildMainInternalCluster(): object {
     type: 'STATIC',
     loadAssignment: {
       clusterName: MAIN_INTERNAL,
-      endpoints: [{ lbEndpoints: [{ endpoint: { address: { envoyInternalAddress: { serverListenerName: MAIN_INTERNAL } } } }] }],
+      endpoints: [
+        {
+          lbEndpoints: [
+            { endpoint: { address: { envoyInternalAddress: { serverListenerName: MAIN_INTERNAL } } } },
+          ],
+        },
+      ],
     },
   };
 }

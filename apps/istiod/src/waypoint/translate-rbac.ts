@@ -5,7 +5,12 @@
  * An ALLOW policy without rules matches nothing (so it denies); a rule without `from`/`to`/`when`
  * matches everything. AUDIT and CUSTOM policies are not translated (see docs/waypoint-xds.md).
  */
-import type { AuthorizationPolicy, PolicyCondition, PolicyOperation, PolicySource } from '@ambient-mesh/policy-engine';
+import type {
+  AuthorizationPolicy,
+  PolicyCondition,
+  PolicyOperation,
+  PolicySource,
+} from '@ambient-mesh/policy-engine';
 
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
 
@@ -58,8 +63,14 @@ function sourcePrincipals(s: PolicySource): object[] {
   };
   add(orIds(s.principals, principalName), orIds(s.notPrincipals, principalName));
   add(orIds(s.namespaces, namespacePrincipal), orIds(s.notNamespaces, namespacePrincipal));
-  add(orIds(s.ipBlocks, v => ({ directRemoteIp: cidr(v) })), orIds(s.notIpBlocks, v => ({ directRemoteIp: cidr(v) })));
-  add(orIds(s.remoteIpBlocks, v => ({ remoteIp: cidr(v) })), orIds(s.notRemoteIpBlocks, v => ({ remoteIp: cidr(v) })));
+  add(
+    orIds(s.ipBlocks, v => ({ directRemoteIp: cidr(v) })),
+    orIds(s.notIpBlocks, v => ({ directRemoteIp: cidr(v) })),
+  );
+  add(
+    orIds(s.remoteIpBlocks, v => ({ remoteIp: cidr(v) })),
+    orIds(s.notRemoteIpBlocks, v => ({ remoteIp: cidr(v) })),
+  );
   return ids;
 }
 
@@ -77,10 +88,19 @@ function operationPermissions(o: PolicyOperation): object[] {
     if (positive !== undefined) rules.push(positive);
     if (negative !== undefined) rules.push({ notRule: negative });
   };
-  add(orRules(o.hosts, h => header(':authority', h, true)), orRules(o.notHosts, h => header(':authority', h, true)));
-  add(orRules(o.methods, m => header(':method', m)), orRules(o.notMethods, m => header(':method', m)));
+  add(
+    orRules(o.hosts, h => header(':authority', h, true)),
+    orRules(o.notHosts, h => header(':authority', h, true)),
+  );
+  add(
+    orRules(o.methods, m => header(':method', m)),
+    orRules(o.notMethods, m => header(':method', m)),
+  );
   add(orRules(o.paths, pathPermission), orRules(o.notPaths, pathPermission));
-  add(orRules(o.ports, p => ({ destinationPort: Number(p) })), orRules(o.notPorts, p => ({ destinationPort: Number(p) })));
+  add(
+    orRules(o.ports, p => ({ destinationPort: Number(p) })),
+    orRules(o.notPorts, p => ({ destinationPort: Number(p) })),
+  );
   return rules;
 }
 
@@ -137,7 +157,8 @@ function condition(c: PolicyCondition): { permission?: object; principal?: objec
 }
 
 function and(list: readonly object[], kind: 'rules' | 'ids'): object {
-  if (kind === 'rules') return list.length === 0 ? { any: true } : list.length === 1 ? list[0]! : { andRules: { rules: list } };
+  if (kind === 'rules')
+    return list.length === 0 ? { any: true } : list.length === 1 ? list[0]! : { andRules: { rules: list } };
   return list.length === 0 ? { any: true } : list.length === 1 ? list[0]! : { andIds: { ids: list } };
 }
 
@@ -150,7 +171,8 @@ export function rbacPolicies(policy: AuthorizationPolicy, unsupported: string[])
     const principalsAnd: object[] = [];
     const froms = rule.from ?? [];
     const tos = rule.to ?? [];
-    if (tos.length > 0) permissionsAnd.push(orRules(tos, t => and(operationPermissions(t.operation), 'rules'))!);
+    if (tos.length > 0)
+      permissionsAnd.push(orRules(tos, t => and(operationPermissions(t.operation), 'rules'))!);
     if (froms.length > 0) principalsAnd.push(orIds(froms, f => and(sourcePrincipals(f.source), 'ids'))!);
     let skip = false;
     for (const c of rule.when ?? []) {

@@ -129,9 +129,14 @@ export function envoyRetryPolicy(retry: RetryPolicy, perTryTimeoutMs?: number): 
     numRetries: retry.attempts,
     ...(retry.codes.length > 0 ? { retriableStatusCodes: [...retry.codes] } : {}),
     ...(perTry !== undefined && perTry > 0 ? { perTryTimeout: duration(perTry) } : {}),
-    ...(retry.backoffMs !== undefined && retry.backoffMs > 0 ? { retryBackOff: { baseInterval: duration(retry.backoffMs) } } : {}),
+    ...(retry.backoffMs !== undefined && retry.backoffMs > 0
+      ? { retryBackOff: { baseInterval: duration(retry.backoffMs) } }
+      : {}),
     retryHostPredicate: [
-      { name: 'envoy.retry_host_predicates.previous_hosts', typedConfig: typedConfig(EnvoyType.previousHosts, {}) },
+      {
+        name: 'envoy.retry_host_predicates.previous_hosts',
+        typedConfig: typedConfig(EnvoyType.previousHosts, {}),
+      },
     ],
     hostSelectionRetryMaxAttempts: 5,
   };
@@ -140,8 +145,14 @@ export function envoyRetryPolicy(retry: RetryPolicy, perTryTimeoutMs?: number): 
 function headerOptions(mod: HeaderModifier): { add: object[]; remove: string[] } {
   return {
     add: [
-      ...mod.set.map(h => ({ header: { key: h.name, value: h.value }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' })),
-      ...mod.add.map(h => ({ header: { key: h.name, value: h.value }, appendAction: 'APPEND_IF_EXISTS_OR_ADD' })),
+      ...mod.set.map(h => ({
+        header: { key: h.name, value: h.value },
+        appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD',
+      })),
+      ...mod.add.map(h => ({
+        header: { key: h.name, value: h.value },
+        appendAction: 'APPEND_IF_EXISTS_OR_ADD',
+      })),
     ],
     remove: [...mod.remove],
   };
@@ -156,17 +167,26 @@ const REDIRECT_CODES: Readonly<Record<number, string>> = {
 };
 
 function pathRewrite(mod: PathModifier, match: RouteMatch): object {
-  if (mod.type === 'ReplaceFullPath') return { regexRewrite: { pattern: { regex: '^/.*$' }, substitution: mod.value } };
+  if (mod.type === 'ReplaceFullPath')
+    return { regexRewrite: { pattern: { regex: '^/.*$' }, substitution: mod.value } };
   // ReplacePrefixMatch: on a "/" prefix every path starts with "/", so keep the separator.
   const prefix = match.path?.type === 'PathPrefix' ? match.path.value.replace(/\/+$/, '') : '';
-  if (prefix === '' && mod.value !== '/') return { regexRewrite: { pattern: { regex: '^/(.*)' }, substitution: `${mod.value.replace(/\/+$/, '')}/\\1` } };
+  if (prefix === '' && mod.value !== '/')
+    return {
+      regexRewrite: { pattern: { regex: '^/(.*)' }, substitution: `${mod.value.replace(/\/+$/, '')}/\\1` },
+    };
   return { prefixRewrite: mod.value };
 }
 
 export function faultConfig(fault: FaultPolicy): object {
   return {
     ...(fault.delay !== undefined
-      ? { delay: { fixedDelay: duration(fault.delay.fixedDelayMs), percentage: fractional(fault.delay.percent) } }
+      ? {
+          delay: {
+            fixedDelay: duration(fault.delay.fixedDelayMs),
+            percentage: fractional(fault.delay.percent),
+          },
+        }
       : {}),
     ...(fault.abort !== undefined
       ? { abort: { httpStatus: fault.abort.httpStatus, percentage: fractional(fault.abort.percent) } }
@@ -174,14 +194,20 @@ export function faultConfig(fault: FaultPolicy): object {
   };
 }
 
-function routeAction(rule: RouteRule, match: RouteMatch, ctx: RouteTranslationContext): Record<string, unknown> {
+function routeAction(
+  rule: RouteRule,
+  match: RouteMatch,
+  ctx: RouteTranslationContext,
+): Record<string, unknown> {
   const action: Record<string, unknown> = {};
   const target = (b: BackendTarget): BackendTarget => (b.port === 0 ? { ...b, port: ctx.port } : b);
   const backends = rule.backends.filter(b => b.weight > 0 || rule.backends.length === 1);
-  if (backends.length === 1 && rule.unresolvedWeight === 0) action.cluster = ctx.clusterFor(target(backends[0]!));
+  if (backends.length === 1 && rule.unresolvedWeight === 0)
+    action.cluster = ctx.clusterFor(target(backends[0]!));
   else {
     const clusters = backends.map(b => ({ name: ctx.clusterFor(target(b)), weight: b.weight }));
-    if (rule.unresolvedWeight > 0) clusters.push({ name: BACKEND_NOT_FOUND_CLUSTER, weight: rule.unresolvedWeight });
+    if (rule.unresolvedWeight > 0)
+      clusters.push({ name: BACKEND_NOT_FOUND_CLUSTER, weight: rule.unresolvedWeight });
     action.weightedClusters = { clusters };
   }
   if (rule.unresolvedWeight > 0) action.clusterNotFoundResponseCode = 'INTERNAL_SERVER_ERROR';
@@ -198,7 +224,10 @@ function routeAction(rule: RouteRule, match: RouteMatch, ctx: RouteTranslationCo
       if (f.hostname !== undefined) action.hostRewriteLiteral = f.hostname;
       if (f.path !== undefined) Object.assign(action, pathRewrite(f.path, match));
     } else if (f.type === 'RequestMirror') {
-      mirrors.push({ cluster: ctx.clusterFor(target(f.backend)), runtimeFraction: { defaultValue: fractional(f.percent) } });
+      mirrors.push({
+        cluster: ctx.clusterFor(target(f.backend)),
+        runtimeFraction: { defaultValue: fractional(f.percent) },
+      });
     }
   }
   if (mirrors.length > 0) action.requestMirrorPolicies = mirrors;
@@ -213,7 +242,11 @@ function redirectAction(f: Extract<RouteFilter, { type: 'RequestRedirect' }>, ma
   if (f.path !== undefined) {
     if (f.path.type === 'ReplaceFullPath') out.pathRedirect = f.path.value;
     else if (match.path?.type === 'PathPrefix' && match.path.value !== '/') out.prefixRewrite = f.path.value;
-    else out.regexRewrite = { pattern: { regex: '^/(.*)' }, substitution: `${f.path.value.replace(/\/+$/, '')}/\\1` };
+    else
+      out.regexRewrite = {
+        pattern: { regex: '^/(.*)' },
+        substitution: `${f.path.value.replace(/\/+$/, '')}/\\1`,
+      };
   }
   return out;
 }
@@ -245,7 +278,8 @@ function envoyRoute(flat: FlatRoute, ctx: RouteTranslationContext): object {
 export function orderedMatches(routes: readonly ResolvedRoute[]): FlatRoute[] {
   const flat: FlatRoute[] = [];
   for (const r of sortRoutesByAge(routes))
-    for (const rule of r.rules) rule.matches.forEach((match, matchIndex) => flat.push({ rule, match, matchIndex }));
+    for (const rule of r.rules)
+      rule.matches.forEach((match, matchIndex) => flat.push({ rule, match, matchIndex }));
   // Array.prototype.sort is stable: ties keep age/name/rule/match order.
   return flat.sort((a, b) => comparePrecedence(a.match, b.match));
 }
@@ -266,7 +300,10 @@ function defaultRoute(ctx: RouteTranslationContext): object {
 }
 
 /** The `RouteConfiguration` of one Service port. Routes that attach elsewhere must be filtered out first. */
-export function buildRouteConfiguration(routes: readonly ResolvedRoute[], ctx: RouteTranslationContext): object {
+export function buildRouteConfiguration(
+  routes: readonly ResolvedRoute[],
+  ctx: RouteTranslationContext,
+): object {
   const flat = orderedMatches(routes);
   const envoyRoutes = flat.length === 0 ? [defaultRoute(ctx)] : flat.map(f => envoyRoute(f, ctx));
   return {

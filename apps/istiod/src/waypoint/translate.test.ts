@@ -19,7 +19,8 @@ const svc = (name: string, ns = 'default', ports = [80]): ServiceInfo => ({
 });
 
 const lookup: RouteLookup = {
-  service: k => (['reviews', 'ratings', 'mirror'].includes(k.name) && k.namespace === 'default' ? svc(k.name) : undefined),
+  service: k =>
+    ['reviews', 'ratings', 'mirror'].includes(k.name) && k.namespace === 'default' ? svc(k.name) : undefined,
   referenceGrantAllows: () => false,
 };
 
@@ -48,28 +49,46 @@ function wireRoutes(routes: ValidRoute[]): Record<string, unknown>[] {
     routes.map(r => resolveRoute(r, lookup, () => true)),
     ctx,
   );
-  const decoded = decodeEnvoy(EnvoyType.routeConfiguration, encodeEnvoy(EnvoyType.routeConfiguration, cfg)) as {
+  const decoded = decodeEnvoy(
+    EnvoyType.routeConfiguration,
+    encodeEnvoy(EnvoyType.routeConfiguration, cfg),
+  ) as {
     virtualHosts: { routes: Record<string, unknown>[] }[];
   };
   return decoded.virtualHosts[0]!.routes;
 }
 
-const backend = (name: string, weight?: number) => ({ name, port: 80, ...(weight !== undefined ? { weight } : {}) });
+const backend = (name: string, weight?: number) => ({
+  name,
+  port: 80,
+  ...(weight !== undefined ? { weight } : {}),
+});
 
 describe('HTTPRoute to RouteConfiguration', () => {
   it('orders matches by Gateway API precedence: exact, longest prefix, method, headers, query; then age', () => {
     const older = httpRoute('a-old', [
       { matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [backend('reviews')] },
-      { matches: [{ path: { type: 'PathPrefix', value: '/api' }, method: 'GET' }], backendRefs: [backend('reviews')] },
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/api' }, method: 'GET' }],
+        backendRefs: [backend('reviews')],
+      },
     ]);
     const newer = httpRoute(
       'b-new',
       [
         { matches: [{ path: { type: 'PathPrefix', value: '/api/v1' } }], backendRefs: [backend('ratings')] },
         { matches: [{ path: { type: 'Exact', value: '/login' } }], backendRefs: [backend('ratings')] },
-        { matches: [{ path: { type: 'PathPrefix', value: '/api' }, headers: [{ name: 'X-User', value: 'jason' }] }], backendRefs: [backend('ratings')] },
+        {
+          matches: [
+            { path: { type: 'PathPrefix', value: '/api' }, headers: [{ name: 'X-User', value: 'jason' }] },
+          ],
+          backendRefs: [backend('ratings')],
+        },
         { matches: [{ path: { type: 'PathPrefix', value: '/api' } }], backendRefs: [backend('ratings')] },
-        { matches: [{ path: { type: 'RegularExpression', value: '/v[0-9]+/.*' } }], backendRefs: [backend('ratings')] },
+        {
+          matches: [{ path: { type: 'RegularExpression', value: '/v[0-9]+/.*' } }],
+          backendRefs: [backend('ratings')],
+        },
       ],
       '2026-02-01T00:00:00Z',
     );
@@ -92,7 +111,10 @@ describe('HTTPRoute to RouteConfiguration', () => {
           matches: [
             {
               path: { type: 'PathPrefix', value: '/api/' },
-              headers: [{ name: 'X-Env', value: 'canary' }, { type: 'RegularExpression', name: 'x-id', value: '[0-9]+' }],
+              headers: [
+                { name: 'X-Env', value: 'canary' },
+                { type: 'RegularExpression', name: 'x-id', value: '[0-9]+' },
+              ],
               queryParams: [{ name: 'debug', value: '1' }],
               method: 'POST',
             },
@@ -146,21 +168,46 @@ describe('HTTPRoute to RouteConfiguration', () => {
         {
           matches: [{ path: { type: 'PathPrefix', value: '/old' } }],
           filters: [
-            { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }], add: [{ name: 'x-b', value: '2' }], remove: ['x-c'] } },
-            { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'x-r', value: 'y' }] } },
-            { type: 'URLRewrite', urlRewrite: { hostname: 'new.example', path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' } } },
+            {
+              type: 'RequestHeaderModifier',
+              requestHeaderModifier: {
+                set: [{ name: 'x-a', value: '1' }],
+                add: [{ name: 'x-b', value: '2' }],
+                remove: ['x-c'],
+              },
+            },
+            {
+              type: 'ResponseHeaderModifier',
+              responseHeaderModifier: { set: [{ name: 'x-r', value: 'y' }] },
+            },
+            {
+              type: 'URLRewrite',
+              urlRewrite: {
+                hostname: 'new.example',
+                path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' },
+              },
+            },
             { type: 'RequestMirror', requestMirror: { backendRef: backend('mirror'), percent: 25 } },
           ],
           backendRefs: [backend('reviews')],
         },
         {
           matches: [{ path: { type: 'Exact', value: '/moved' } }],
-          filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', hostname: 'x.example', statusCode: 308 } }],
+          filters: [
+            {
+              type: 'RequestRedirect',
+              requestRedirect: { scheme: 'https', hostname: 'x.example', statusCode: 308 },
+            },
+          ],
         },
       ]),
     ]);
     const redirect = routes.find(r => r.name === 'default.f.1.0')!;
-    expect(redirect.redirect).toEqual({ schemeRedirect: 'https', hostRedirect: 'x.example', responseCode: 'PERMANENT_REDIRECT' });
+    expect(redirect.redirect).toEqual({
+      schemeRedirect: 'https',
+      hostRedirect: 'x.example',
+      responseCode: 'PERMANENT_REDIRECT',
+    });
     const main = routes.find(r => r.name === 'default.f.0.0')!;
     expect(main.requestHeadersToAdd).toEqual([
       { header: { key: 'x-a', value: '1' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
@@ -168,7 +215,9 @@ describe('HTTPRoute to RouteConfiguration', () => {
       { header: { key: 'x-b', value: '2' } },
     ]);
     expect(main.requestHeadersToRemove).toEqual(['x-c']);
-    expect(main.responseHeadersToAdd).toEqual([{ header: { key: 'x-r', value: 'y' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' }]);
+    expect(main.responseHeadersToAdd).toEqual([
+      { header: { key: 'x-r', value: 'y' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+    ]);
     const action = main.route as Record<string, unknown>;
     expect(action.hostRewriteLiteral).toBe('new.example');
     expect(action.prefixRewrite).toBe('/new');
@@ -183,7 +232,9 @@ describe('HTTPRoute to RouteConfiguration', () => {
   it('gives a Service port without routes a default route with Istio’s default retries', () => {
     const [r] = wireRoutes([]);
     expect(r!.name).toBe('default');
-    expect((r!.route as Record<string, unknown>).cluster).toBe('inbound-vip|80|http|reviews.default.svc.cluster.local');
+    expect((r!.route as Record<string, unknown>).cluster).toBe(
+      'inbound-vip|80|http|reviews.default.svc.cluster.local',
+    );
     expect(((r!.route as Record<string, unknown>).retryPolicy as Record<string, unknown>).numRetries).toBe(2);
   });
 
@@ -193,14 +244,20 @@ describe('HTTPRoute to RouteConfiguration', () => {
       spec: {
         parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
         rules: [
-          { matches: [{ method: { service: 'helloworld.Greeter', method: 'SayHello' } }], backendRefs: [backend('reviews')] },
+          {
+            matches: [{ method: { service: 'helloworld.Greeter', method: 'SayHello' } }],
+            backendRefs: [backend('reviews')],
+          },
           { matches: [{ method: { service: 'helloworld.Greeter' } }], backendRefs: [backend('ratings')] },
         ],
       },
     });
     if (!g.ok) throw new Error('invalid');
     const routes = wireRoutes([g.value]);
-    expect(routes.map(r => r.match)).toEqual([{ path: '/helloworld.Greeter/SayHello' }, { pathSeparatedPrefix: '/helloworld.Greeter' }]);
+    expect(routes.map(r => r.match)).toEqual([
+      { path: '/helloworld.Greeter/SayHello' },
+      { pathSeparatedPrefix: '/helloworld.Greeter' },
+    ]);
   });
 
   it('carries VirtualService fault, retries and timeout, and routes to subsets', () => {
@@ -212,7 +269,10 @@ describe('HTTPRoute to RouteConfiguration', () => {
           http: [
             {
               match: [{ uri: { prefix: '/slow' } }],
-              fault: { delay: { fixedDelay: '2s', percentage: { value: 50 } }, abort: { httpStatus: 503, percentage: { value: 10 } } },
+              fault: {
+                delay: { fixedDelay: '2s', percentage: { value: 50 } },
+                abort: { httpStatus: 503, percentage: { value: 10 } },
+              },
               retries: { attempts: 4, perTryTimeout: '1s', retryOn: '5xx,gateway-error,503' },
               timeout: '5s',
               route: [{ destination: { host: 'reviews', subset: 'v2' } }],
@@ -228,9 +288,15 @@ describe('HTTPRoute to RouteConfiguration', () => {
     expect(action.cluster).toBe('inbound-vip|80|http/v2|reviews.default.svc.cluster.local');
     expect(action.timeout).toEqual({ seconds: 5 });
     const retry = action.retryPolicy as Record<string, unknown>;
-    expect(retry).toMatchObject({ numRetries: 4, retriableStatusCodes: [503], perTryTimeout: { seconds: 1 } });
+    expect(retry).toMatchObject({
+      numRetries: 4,
+      retriableStatusCodes: [503],
+      perTryTimeout: { seconds: 1 },
+    });
     expect(String(retry.retryOn)).toBe('5xx,gateway-error,retriable-status-codes');
-    const fault = unpackTyped((r!.typedPerFilterConfig as Record<string, unknown>)['envoy.filters.http.fault']);
+    const fault = unpackTyped(
+      (r!.typedPerFilterConfig as Record<string, unknown>)['envoy.filters.http.fault'],
+    );
     expect(fault).toEqual({
       delay: { fixedDelay: { seconds: 2 }, percentage: { numerator: 500_000, denominator: 'MILLION' } },
       abort: { httpStatus: 503, percentage: { numerator: 100_000, denominator: 'MILLION' } },
@@ -251,7 +317,9 @@ describe('route validation and resolution', () => {
   it('rejects RE2-incompatible lookaround', () => {
     const r = validateHttpRoute({
       metadata: { name: 'bad', namespace: 'default' },
-      spec: { rules: [{ matches: [{ headers: [{ type: 'RegularExpression', name: 'x', value: '(?=a)b' }] }] }] },
+      spec: {
+        rules: [{ matches: [{ headers: [{ type: 'RegularExpression', name: 'x', value: '(?=a)b' }] }] }],
+      },
     });
     expect(r.ok).toBe(false);
   });
@@ -275,21 +343,39 @@ describe('route validation and resolution', () => {
       { ...lookup, referenceGrantAllows: () => true },
       () => true,
     );
-    expect(granted.parents[0]!.conditions[1]).toMatchObject({ status: 'True', reason: 'ResolvedRefs', observedGeneration: 3 });
+    expect(granted.parents[0]!.conditions[1]).toMatchObject({
+      status: 'True',
+      reason: 'ResolvedRefs',
+      observedGeneration: 3,
+    });
   });
 });
 
 describe('DestinationRule to Cluster', () => {
   const dr = (trafficPolicy: unknown) => {
-    const r = validateDestinationRule({ metadata: { name: 'dr', namespace: 'default' }, spec: { host: 'reviews', trafficPolicy } });
+    const r = validateDestinationRule({
+      metadata: { name: 'dr', namespace: 'default' },
+      spec: { host: 'reviews', trafficPolicy },
+    });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     return r.value;
   };
   const wire = (c: object) => decodeEnvoy(EnvoyType.cluster, encodeEnvoy(EnvoyType.cluster, c));
 
   it('maps simple load balancers and defaults thresholds to the uint32 maximum', () => {
-    for (const [simple, lb] of [['LEAST_REQUEST', 'LEAST_REQUEST'], ['RANDOM', 'RANDOM'], ['ROUND_ROBIN', undefined]] as const) {
-      const c = wire(buildCluster({ name: 'c', trafficPolicy: dr({ loadBalancer: { simple } }).trafficPolicy!, http2: false, tcp: false }));
+    for (const [simple, lb] of [
+      ['LEAST_REQUEST', 'LEAST_REQUEST'],
+      ['RANDOM', 'RANDOM'],
+      ['ROUND_ROBIN', undefined],
+    ] as const) {
+      const c = wire(
+        buildCluster({
+          name: 'c',
+          trafficPolicy: dr({ loadBalancer: { simple } }).trafficPolicy!,
+          http2: false,
+          tcp: false,
+        }),
+      );
       expect(c.lbPolicy).toBe(lb); // ROUND_ROBIN is the proto default, omitted on the wire
       expect((c.circuitBreakers as { thresholds: unknown[] }).thresholds[0]).toEqual({
         maxConnections: MAX_THRESHOLD,
@@ -302,24 +388,43 @@ describe('DestinationRule to Cluster', () => {
   });
 
   it('uses a ring hash for consistentHash, with the hash policy on the route', () => {
-    const tp = dr({ loadBalancer: { consistentHash: { httpHeaderName: 'x-user', ringHash: { minimumRingSize: 1024 } } } }).trafficPolicy!;
+    const tp = dr({
+      loadBalancer: { consistentHash: { httpHeaderName: 'x-user', ringHash: { minimumRingSize: 1024 } } },
+    }).trafficPolicy!;
     const c = wire(buildCluster({ name: 'c', trafficPolicy: tp, http2: false, tcp: false }));
     expect(c.lbPolicy).toBe('RING_HASH');
     expect(c.ringHashLbConfig).toEqual({ minimumRingSize: 1024 });
     expect(hashPolicy(tp.loadBalancer!.consistentHash)).toEqual([{ header: { headerName: 'x-user' } }]);
-    const cookie = dr({ loadBalancer: { consistentHash: { httpCookie: { name: 'sid', ttl: '60s' } } } }).trafficPolicy!;
-    expect(hashPolicy(cookie.loadBalancer!.consistentHash)).toEqual([{ cookie: { name: 'sid', ttl: { seconds: 60, nanos: 0 } } }]);
+    const cookie = dr({
+      loadBalancer: { consistentHash: { httpCookie: { name: 'sid', ttl: '60s' } } },
+    }).trafficPolicy!;
+    expect(hashPolicy(cookie.loadBalancer!.consistentHash)).toEqual([
+      { cookie: { name: 'sid', ttl: { seconds: 60, nanos: 0 } } },
+    ]);
     const src = dr({ loadBalancer: { consistentHash: { useSourceIp: true } } }).trafficPolicy!;
-    expect(hashPolicy(src.loadBalancer!.consistentHash)).toEqual([{ connectionProperties: { sourceIp: true } }]);
+    expect(hashPolicy(src.loadBalancer!.consistentHash)).toEqual([
+      { connectionProperties: { sourceIp: true } },
+    ]);
   });
 
   it('maps connectionPool to circuit breakers and protocol options, and outlierDetection', () => {
     const tp = dr({
       connectionPool: {
         tcp: { maxConnections: 100, connectTimeout: '3s' },
-        http: { http1MaxPendingRequests: 10, http2MaxRequests: 200, maxRetries: 3, maxRequestsPerConnection: 5, idleTimeout: '30s' },
+        http: {
+          http1MaxPendingRequests: 10,
+          http2MaxRequests: 200,
+          maxRetries: 3,
+          maxRequestsPerConnection: 5,
+          idleTimeout: '30s',
+        },
       },
-      outlierDetection: { consecutive5xxErrors: 7, interval: '5s', baseEjectionTime: '1m', maxEjectionPercent: 50 },
+      outlierDetection: {
+        consecutive5xxErrors: 7,
+        interval: '5s',
+        baseEjectionTime: '1m',
+        maxEjectionPercent: 50,
+      },
     }).trafficPolicy!;
     const c = wire(buildCluster({ name: 'c', trafficPolicy: tp, http2: false, tcp: false }));
     expect(c.connectTimeout).toEqual({ seconds: 3 });
@@ -338,36 +443,60 @@ describe('DestinationRule to Cluster', () => {
       maxEjectionPercent: 50,
       enforcingSuccessRate: 0,
     });
-    const opts = unpackTyped((c.typedExtensionProtocolOptions as Record<string, unknown>)['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']);
-    expect(opts.commonHttpProtocolOptions).toEqual({ maxRequestsPerConnection: 5, idleTimeout: { seconds: 30 } });
+    const opts = unpackTyped(
+      (c.typedExtensionProtocolOptions as Record<string, unknown>)[
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions'
+      ],
+    );
+    expect(opts.commonHttpProtocolOptions).toEqual({
+      maxRequestsPerConnection: 5,
+      idleTimeout: { seconds: 30 },
+    });
   });
 
   it('rejects bad traffic policies with field paths', () => {
     const r = validateDestinationRule({
       metadata: { name: 'dr', namespace: 'default' },
-      spec: { host: 'reviews', trafficPolicy: { loadBalancer: { simple: 'FASTEST' }, outlierDetection: { interval: 'soon' } } },
+      spec: {
+        host: 'reviews',
+        trafficPolicy: { loadBalancer: { simple: 'FASTEST' }, outlierDetection: { interval: 'soon' } },
+      },
     });
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.errors.map(e => e.path)).toEqual(['spec.trafficPolicy.loadBalancer.simple', 'spec.trafficPolicy.outlierDetection.interval']);
+    if (!r.ok)
+      expect(r.errors.map(e => e.path)).toEqual([
+        'spec.trafficPolicy.loadBalancer.simple',
+        'spec.trafficPolicy.outlierDetection.interval',
+      ]);
   });
 });
 
 describe('endpoints and listeners', () => {
   it('puts backend pods at their HBONE port with the original destination in tunnel metadata', () => {
-    const cla = buildLoadAssignment('c', [{ ip: '10.1.0.5', targetPort: 8080, hbonePort: 15008, healthy: true }]);
-    const wire = decodeEnvoy(EnvoyType.clusterLoadAssignment, encodeEnvoy(EnvoyType.clusterLoadAssignment, cla)) as {
+    const cla = buildLoadAssignment('c', [
+      { ip: '10.1.0.5', targetPort: 8080, hbonePort: 15008, healthy: true },
+    ]);
+    const wire = decodeEnvoy(
+      EnvoyType.clusterLoadAssignment,
+      encodeEnvoy(EnvoyType.clusterLoadAssignment, cla),
+    ) as {
       endpoints: { lbEndpoints: Record<string, unknown>[] }[];
     };
     const ep = wire.endpoints[0]!.lbEndpoints[0]!;
     expect(ep.endpoint).toEqual({ address: { socketAddress: { address: '10.1.0.5', portValue: 15008 } } });
-    expect(ep.metadata).toEqual({ filterMetadata: { tunnel: { fields: { destination: { stringValue: '10.1.0.5:8080' } } } } });
+    expect(ep.metadata).toEqual({
+      filterMetadata: { tunnel: { fields: { destination: { stringValue: '10.1.0.5:8080' } } } },
+    });
   });
 
   it('builds one main_internal filter chain per Service VIP and port, with RDS of the same name', () => {
     const name = 'inbound-vip|80|http|reviews.default.svc.cluster.local';
     const l = decodeEnvoy(
       EnvoyType.listener,
-      encodeEnvoy(EnvoyType.listener, buildMainInternal([{ name, vips: ['10.0.0.1'], port: 80, tcp: false, rbac: [], fault: false }])),
+      encodeEnvoy(
+        EnvoyType.listener,
+        buildMainInternal([{ name, vips: ['10.0.0.1'], port: 80, tcp: false, rbac: [], fault: false }]),
+      ),
     ) as { filterChains: { name: string; filterChainMatch: unknown; filters: { typedConfig: unknown }[] }[] };
     expect(l.filterChains[0]!.filterChainMatch).toEqual({
       destinationPort: 80,
@@ -380,7 +509,12 @@ describe('endpoints and listeners', () => {
 
 describe('AuthorizationPolicy to RBAC', () => {
   const policy = (name: string, spec: unknown) => {
-    const r = validateAuthorizationPolicy({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'default' }, spec });
+    const r = validateAuthorizationPolicy({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name, namespace: 'default' },
+      spec,
+    });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     return r.value;
   };
@@ -400,10 +534,20 @@ describe('AuthorizationPolicy to RBAC', () => {
       policy('deny-admin', {
         targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
         action: 'DENY',
-        rules: [{ to: [{ operation: { paths: ['/admin'] } }], when: [{ key: 'request.headers[X-Debug]', values: ['1'] }] }],
+        rules: [
+          {
+            to: [{ operation: { paths: ['/admin'] } }],
+            when: [{ key: 'request.headers[X-Debug]', values: ['1'] }],
+          },
+        ],
       }),
     ]);
-    const wire = configs.map(c => decodeEnvoy(EnvoyType.rbac, encodeEnvoy(EnvoyType.rbac, c)) as { rules: { action?: string; policies: Record<string, unknown> } });
+    const wire = configs.map(
+      c =>
+        decodeEnvoy(EnvoyType.rbac, encodeEnvoy(EnvoyType.rbac, c)) as {
+          rules: { action?: string; policies: Record<string, unknown> };
+        },
+    );
     expect(wire.map(w => w.rules.action ?? 'ALLOW')).toEqual(['DENY', 'ALLOW']);
     expect(wire[0]!.rules.policies['ns[default]-policy[deny-admin]-rule[0]']).toEqual({
       permissions: [
@@ -420,14 +564,27 @@ describe('AuthorizationPolicy to RBAC', () => {
     });
     expect(wire[1]!.rules.policies['ns[default]-policy[allow-get]-rule[0]']).toEqual({
       permissions: [
-        { andRules: { rules: [{ header: { name: ':method', stringMatch: { exact: 'GET' } } }, { urlPath: { path: { prefix: '/api/' } } }] } },
+        {
+          andRules: {
+            rules: [
+              { header: { name: ':method', stringMatch: { exact: 'GET' } } },
+              { urlPath: { path: { prefix: '/api/' } } },
+            ],
+          },
+        },
       ],
-      principals: [{ authenticated: { principalName: { exact: 'spiffe://cluster.local/ns/default/sa/productpage' } } }],
+      principals: [
+        { authenticated: { principalName: { exact: 'spiffe://cluster.local/ns/default/sa/productpage' } } },
+      ],
     });
   });
 
   it('makes an ALLOW policy without rules match nothing', () => {
-    const { configs } = buildRbacFilters([policy('deny-all', { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'wp' }] })]);
+    const { configs } = buildRbacFilters([
+      policy('deny-all', {
+        targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'wp' }],
+      }),
+    ]);
     expect(configs).toEqual([{ rules: { action: 'ALLOW', policies: {} } }]);
   });
 });

@@ -226,5 +226,4 @@ export interface FieldIssue {
 }
 
 export type Validated<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly errors: readonly FieldIssue[] };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: readonly FieldIssue[] };

@@ -25,9 +25,26 @@ import type {
   ValidRoute,
   ValueMatch,
 } from './types.ts';
-import { Issues, arr, int, isRec, readDuration, readMeta, rec, regexProblem, str } from './validate-support.ts';
+import {
+  Issues,
+  arr,
+  int,
+  isRec,
+  readDuration,
+  readMeta,
+  rec,
+  regexProblem,
+  str,
+} from './validate-support.ts';
 
-const SIMPLE_LB = new Set<string>(['ROUND_ROBIN', 'LEAST_REQUEST', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'UNSPECIFIED']);
+const SIMPLE_LB = new Set<string>([
+  'ROUND_ROBIN',
+  'LEAST_REQUEST',
+  'LEAST_CONN',
+  'RANDOM',
+  'PASSTHROUGH',
+  'UNSPECIFIED',
+]);
 
 export function validateDestinationRule(obj: unknown): Validated<ValidDestinationRule> {
   const issues = new Issues();
@@ -35,7 +52,10 @@ export function validateDestinationRule(obj: unknown): Validated<ValidDestinatio
   const spec = rec(rec(obj).spec);
   const host = str(spec.host) ?? '';
   if (host === '') issues.add('spec.host', 'is required');
-  const trafficPolicy = spec.trafficPolicy === undefined ? undefined : readTrafficPolicy(spec.trafficPolicy, 'spec.trafficPolicy', issues);
+  const trafficPolicy =
+    spec.trafficPolicy === undefined
+      ? undefined
+      : readTrafficPolicy(spec.trafficPolicy, 'spec.trafficPolicy', issues);
   const names = new Set<string>();
   const subsets = arr(spec.subsets).flatMap((s, i): DestinationRuleSubset[] => {
     const r = rec(s);
@@ -52,7 +72,10 @@ export function validateDestinationRule(obj: unknown): Validated<ValidDestinatio
       if (typeof v === 'string') labels[k] = v;
       else issues.add(`${p}.labels.${k}`, 'must be a string');
     }
-    const tp = r.trafficPolicy === undefined ? undefined : readTrafficPolicy(r.trafficPolicy, `${p}.trafficPolicy`, issues);
+    const tp =
+      r.trafficPolicy === undefined
+        ? undefined
+        : readTrafficPolicy(r.trafficPolicy, `${p}.trafficPolicy`, issues);
     return [{ name, labels, ...(tp !== undefined ? { trafficPolicy: tp } : {}) }];
   });
   if (meta === undefined || issues.list.length > 0) return { ok: false, errors: issues.list };
@@ -91,10 +114,18 @@ function percent(v: unknown, path: string, issues: Issues): number | undefined {
 
 function readTrafficPolicy(v: unknown, path: string, issues: Issues): TrafficPolicy {
   const tp = rec(v);
-  const loadBalancer = tp.loadBalancer === undefined ? undefined : readLoadBalancer(tp.loadBalancer, `${path}.loadBalancer`, issues);
-  const connectionPool = tp.connectionPool === undefined ? undefined : readConnectionPool(tp.connectionPool, `${path}.connectionPool`, issues);
+  const loadBalancer =
+    tp.loadBalancer === undefined
+      ? undefined
+      : readLoadBalancer(tp.loadBalancer, `${path}.loadBalancer`, issues);
+  const connectionPool =
+    tp.connectionPool === undefined
+      ? undefined
+      : readConnectionPool(tp.connectionPool, `${path}.connectionPool`, issues);
   const outlierDetection =
-    tp.outlierDetection === undefined ? undefined : readOutlierDetection(tp.outlierDetection, `${path}.outlierDetection`, issues);
+    tp.outlierDetection === undefined
+      ? undefined
+      : readOutlierDetection(tp.outlierDetection, `${path}.outlierDetection`, issues);
   return {
     ...(loadBalancer !== undefined ? { loadBalancer } : {}),
     ...(connectionPool !== undefined ? { connectionPool } : {}),
@@ -107,7 +138,8 @@ function readLoadBalancer(v: unknown, path: string, issues: Issues): LoadBalance
   let simple: SimpleLb | undefined;
   if (lb.simple !== undefined) {
     const s = str(lb.simple) ?? '';
-    if (!SIMPLE_LB.has(s)) issues.add(`${path}.simple`, `unsupported load balancer ${JSON.stringify(lb.simple)}`);
+    if (!SIMPLE_LB.has(s))
+      issues.add(`${path}.simple`, `unsupported load balancer ${JSON.stringify(lb.simple)}`);
     else simple = s === 'LEAST_CONN' ? 'LEAST_REQUEST' : (s as SimpleLb);
   }
   let consistentHash: ConsistentHash | undefined;
@@ -115,7 +147,11 @@ function readLoadBalancer(v: unknown, path: string, issues: Issues): LoadBalance
     const ch = rec(lb.consistentHash);
     const p = `${path}.consistentHash`;
     const ring = rec(ch.ringHash);
-    const minimumRingSize = nonNegative(ring.minimumRingSize ?? ch.minimumRingSize, `${p}.ringHash.minimumRingSize`, issues);
+    const minimumRingSize = nonNegative(
+      ring.minimumRingSize ?? ch.minimumRingSize,
+      `${p}.ringHash.minimumRingSize`,
+      issues,
+    );
     const size = minimumRingSize !== undefined ? { minimumRingSize } : {};
     if (typeof ch.httpHeaderName === 'string' && ch.httpHeaderName !== '')
       consistentHash = { kind: 'header', header: ch.httpHeaderName, ...size };
@@ -154,9 +190,15 @@ function readConnectionPool(v: unknown, path: string, issues: Issues): Connectio
   };
   set('maxConnections', nonNegative(tcp.maxConnections, `${path}.tcp.maxConnections`, issues));
   set('connectTimeoutMs', readDuration(tcp.connectTimeout, `${path}.tcp.connectTimeout`, issues));
-  set('http1MaxPendingRequests', nonNegative(http.http1MaxPendingRequests, `${path}.http.http1MaxPendingRequests`, issues));
+  set(
+    'http1MaxPendingRequests',
+    nonNegative(http.http1MaxPendingRequests, `${path}.http.http1MaxPendingRequests`, issues),
+  );
   set('http2MaxRequests', nonNegative(http.http2MaxRequests, `${path}.http.http2MaxRequests`, issues));
-  set('maxRequestsPerConnection', nonNegative(http.maxRequestsPerConnection, `${path}.http.maxRequestsPerConnection`, issues));
+  set(
+    'maxRequestsPerConnection',
+    nonNegative(http.maxRequestsPerConnection, `${path}.http.maxRequestsPerConnection`, issues),
+  );
   set('maxRetries', nonNegative(http.maxRetries, `${path}.http.maxRetries`, issues));
   set('idleTimeoutMs', readDuration(http.idleTimeout, `${path}.http.idleTimeout`, issues));
   return out;
@@ -168,8 +210,14 @@ function readOutlierDetection(v: unknown, path: string, issues: Issues): Outlier
   const set = (key: keyof OutlierDetection, value: number | undefined): void => {
     if (value !== undefined) out[key] = value;
   };
-  set('consecutive5xxErrors', nonNegative(od.consecutive5xxErrors ?? od.consecutiveErrors, `${path}.consecutive5xxErrors`, issues));
-  set('consecutiveGatewayErrors', nonNegative(od.consecutiveGatewayErrors, `${path}.consecutiveGatewayErrors`, issues));
+  set(
+    'consecutive5xxErrors',
+    nonNegative(od.consecutive5xxErrors ?? od.consecutiveErrors, `${path}.consecutive5xxErrors`, issues),
+  );
+  set(
+    'consecutiveGatewayErrors',
+    nonNegative(od.consecutiveGatewayErrors, `${path}.consecutiveGatewayErrors`, issues),
+  );
   set('intervalMs', readDuration(od.interval, `${path}.interval`, issues));
   set('baseEjectionTimeMs', readDuration(od.baseEjectionTime, `${path}.baseEjectionTime`, issues));
   set('maxEjectionPercent', percent(od.maxEjectionPercent, `${path}.maxEjectionPercent`, issues));
@@ -180,7 +228,11 @@ function readOutlierDetection(v: unknown, path: string, issues: Issues): Outlier
 // VirtualService.
 
 /** A VirtualService host → Service (`name`, `name.ns`, `name.ns.svc[.domain]`), or undefined. */
-export function hostToService(host: string, defaultNs: string, domain: string): { namespace: string; name: string } | undefined {
+export function hostToService(
+  host: string,
+  defaultNs: string,
+  domain: string,
+): { namespace: string; name: string } | undefined {
   if (host === '' || host.includes('*')) return undefined;
   const parts = host.split('.');
   if (parts.length === 1) return { namespace: defaultNs, name: parts[0]! };
@@ -199,7 +251,9 @@ export function validateVirtualService(obj: unknown, domain: string): Validated<
   if (hosts.length === 0) issues.add('spec.hosts', 'needs at least one host');
   const parentRefs = hosts.flatMap(h => {
     const svc = hostToService(h, ns, domain);
-    return svc === undefined ? [] : [{ group: '', kind: 'Service', namespace: svc.namespace, name: svc.name }];
+    return svc === undefined
+      ? []
+      : [{ group: '', kind: 'Service', namespace: svc.namespace, name: svc.name }];
   });
   const rules = arr(spec.http).map((r, i) => readVsRoute(r, i, ns, domain, `spec.http[${i}]`, issues));
   if (meta === undefined || issues.list.length > 0) return { ok: false, errors: issues.list };
@@ -218,7 +272,12 @@ export function validateVirtualService(obj: unknown, domain: string): Validated<
   };
 }
 
-function readStringMatch(v: unknown, path: string, issues: Issues, isPath: boolean): { type: PathMatch['type'] | 'Prefix'; value: string } | undefined {
+function readStringMatch(
+  v: unknown,
+  path: string,
+  issues: Issues,
+  isPath: boolean,
+): { type: PathMatch['type'] | 'Prefix'; value: string } | undefined {
   const m = rec(v);
   if (typeof m.exact === 'string') return { type: 'Exact', value: m.exact };
   if (typeof m.prefix === 'string') return { type: isPath ? 'PathPrefix' : 'Prefix', value: m.prefix };
@@ -243,11 +302,16 @@ function readVsMatches(v: unknown, path: string, issues: Issues): RouteMatch[] {
         const s = readStringMatch(sm, `${p}.${sub}.${name}`, issues, false);
         if (s === undefined) return [];
         const type = s.type === 'PathPrefix' ? 'Prefix' : s.type;
-        return [{ type: type as ValueMatch['type'], name: lower ? name.toLowerCase() : name, value: s.value }];
+        return [
+          { type: type, name: lower ? name.toLowerCase() : name, value: s.value },
+        ];
       });
-    const method = r.method === undefined ? undefined : readStringMatch(r.method, `${p}.method`, issues, false);
+    const method =
+      r.method === undefined ? undefined : readStringMatch(r.method, `${p}.method`, issues, false);
     return {
-      ...(uri !== undefined ? { path: { type: uri.type === 'Prefix' ? 'PathPrefix' : uri.type, value: uri.value } as PathMatch } : {}),
+      ...(uri !== undefined
+        ? { path: { type: uri.type === 'Prefix' ? 'PathPrefix' : uri.type, value: uri.value } }
+        : {}),
       headers: values(r.headers, 'headers', true),
       queryParams: values(r.queryParams, 'queryParams', false),
       ...(method?.type === 'Exact' ? { method: method.value } : {}),
@@ -255,7 +319,14 @@ function readVsMatches(v: unknown, path: string, issues: Issues): RouteMatch[] {
   });
 }
 
-function readVsRoute(v: unknown, index: number, ns: string, domain: string, path: string, issues: Issues): RawRouteRule {
+function readVsRoute(
+  v: unknown,
+  index: number,
+  ns: string,
+  domain: string,
+  path: string,
+  issues: Issues,
+): RawRouteRule {
   const r = rec(v);
   const matches = readVsMatches(r.match, `${path}.match`, issues);
   const backendRefs = arr(r.route).flatMap((d, i): BackendRefInput[] => {

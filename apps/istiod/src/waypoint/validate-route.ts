@@ -18,7 +18,18 @@ import type {
   ValidRoute,
   ValueMatch,
 } from './types.ts';
-import { Issues, arr, int, isRec, readDuration, readMeta, rec, regexProblem, str, type Rec } from './validate-support.ts';
+import {
+  Issues,
+  arr,
+  int,
+  isRec,
+  readDuration,
+  readMeta,
+  rec,
+  regexProblem,
+  str,
+  type Rec,
+} from './validate-support.ts';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
@@ -37,7 +48,9 @@ function validateRoute(obj: unknown, kind: 'HTTPRoute' | 'GRPCRoute'): Validated
   const meta = readMeta(obj, issues);
   const spec = rec(rec(obj).spec);
   const ns = meta?.namespace ?? '';
-  const parentRefs = arr(spec.parentRefs).map((p, i) => readParentRef(p, ns, `spec.parentRefs[${i}]`, issues));
+  const parentRefs = arr(spec.parentRefs).map((p, i) =>
+    readParentRef(p, ns, `spec.parentRefs[${i}]`, issues),
+  );
   const hostnames = arr(spec.hostnames).flatMap((h, i) => {
     const s = str(h);
     if (s === undefined || s === '') {
@@ -101,11 +114,18 @@ function readRule(
       : readGrpcMatch(m, `${path}.matches[${i}]`, issues),
   );
   const filters = arr(r.filters).flatMap((f, i) => readFilter(f, ns, `${path}.filters[${i}]`, issues) ?? []);
-  const backendRefs = arr(r.backendRefs).flatMap((b, i) => readBackendRef(b, ns, `${path}.backendRefs[${i}]`, issues) ?? []);
+  const backendRefs = arr(r.backendRefs).flatMap(
+    (b, i) => readBackendRef(b, ns, `${path}.backendRefs[${i}]`, issues) ?? [],
+  );
   const timeouts = rec(r.timeouts);
   const requestTimeoutMs = readDuration(timeouts.request, `${path}.timeouts.request`, issues);
   const backendTimeoutMs = readDuration(timeouts.backendRequest, `${path}.timeouts.backendRequest`, issues);
-  if (requestTimeoutMs !== undefined && backendTimeoutMs !== undefined && requestTimeoutMs !== 0 && backendTimeoutMs > requestTimeoutMs)
+  if (
+    requestTimeoutMs !== undefined &&
+    backendTimeoutMs !== undefined &&
+    requestTimeoutMs !== 0 &&
+    backendTimeoutMs > requestTimeoutMs
+  )
     issues.add(`${path}.timeouts.backendRequest`, 'must not be longer than timeouts.request');
   const retry = r.retry === undefined ? undefined : readRetry(r.retry, `${path}.retry`, issues);
   return {
@@ -185,13 +205,18 @@ function readGrpcMatch(v: unknown, path: string, issues: Issues): RouteMatch {
   if (service === '' && method === '') issues.add(`${path}.method`, 'one of service or method is required');
   let pathMatch: PathMatch;
   if (type === 'Exact') {
-    if (service !== '' && !GRPC_NAME.test(service)) issues.add(`${path}.method.service`, 'is not a valid gRPC service name');
-    if (method !== '' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(method)) issues.add(`${path}.method.method`, 'is not a valid gRPC method name');
+    if (service !== '' && !GRPC_NAME.test(service))
+      issues.add(`${path}.method.service`, 'is not a valid gRPC service name');
+    if (method !== '' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(method))
+      issues.add(`${path}.method.method`, 'is not a valid gRPC method name');
     if (service !== '' && method !== '') pathMatch = { type: 'Exact', value: `/${service}/${method}` };
     else if (service !== '') pathMatch = { type: 'PathPrefix', value: `/${service}/` };
     else pathMatch = { type: 'RegularExpression', value: `/[^/]+/${escapeRegex(method)}` };
   } else if (type === 'RegularExpression') {
-    for (const [field, value] of [['service', service], ['method', method]] as const) {
+    for (const [field, value] of [
+      ['service', service],
+      ['method', method],
+    ] as const) {
       const problem = value === '' ? undefined : regexProblem(value);
       if (problem !== undefined) issues.add(`${path}.method.${field}`, problem);
     }
@@ -267,9 +292,15 @@ function readFilter(v: unknown, ns: string, path: string, issues: Issues): RawRo
   const type = str(f.type);
   switch (type) {
     case 'RequestHeaderModifier':
-      return { type, modifier: readHeaderModifier(f.requestHeaderModifier, `${path}.requestHeaderModifier`, issues) };
+      return {
+        type,
+        modifier: readHeaderModifier(f.requestHeaderModifier, `${path}.requestHeaderModifier`, issues),
+      };
     case 'ResponseHeaderModifier':
-      return { type, modifier: readHeaderModifier(f.responseHeaderModifier, `${path}.responseHeaderModifier`, issues) };
+      return {
+        type,
+        modifier: readHeaderModifier(f.responseHeaderModifier, `${path}.responseHeaderModifier`, issues),
+      };
     case 'RequestRedirect': {
       const r = rec(f.requestRedirect);
       const statusCode = r.statusCode === undefined ? 302 : int(r.statusCode);
@@ -294,7 +325,11 @@ function readFilter(v: unknown, ns: string, path: string, issues: Issues): RawRo
       const r = rec(f.urlRewrite);
       const hostname = str(r.hostname);
       const p = readPathModifier(r.path, `${path}.urlRewrite.path`, issues);
-      return { type, ...(hostname !== undefined ? { hostname } : {}), ...(p !== undefined ? { path: p } : {}) };
+      return {
+        type,
+        ...(hostname !== undefined ? { hostname } : {}),
+        ...(p !== undefined ? { path: p } : {}),
+      };
     }
     case 'RequestMirror': {
       const r = rec(f.requestMirror);

@@ -29,7 +29,11 @@ function setup(): WaypointIndex {
   return idx;
 }
 
-function routes(idx: WaypointIndex, wp: string, name = reviews): { name: string; route?: Record<string, unknown>; directResponse?: unknown }[] {
+function routes(
+  idx: WaypointIndex,
+  wp: string,
+  name = reviews,
+): { name: string; route?: Record<string, unknown>; directResponse?: unknown }[] {
   const r = idx.resourcesFor(wp, RC).get(name);
   if (r === undefined) throw new Error(`no route configuration ${name} for ${wp}`);
   const cfg = decodeEnvoy(EnvoyType.routeConfiguration, r.value) as { virtualHosts: { routes: never[] }[] };
@@ -41,7 +45,9 @@ describe('WaypointIndex', () => {
     const idx = setup();
     const listeners = idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener);
     expect([...listeners.keys()].sort()).toEqual(['connect_terminate', 'main_internal']);
-    const main = decodeEnvoy(EnvoyType.listener, listeners.get('main_internal')!.value) as { filterChains: { name: string }[] };
+    const main = decodeEnvoy(EnvoyType.listener, listeners.get('main_internal')!.value) as {
+      filterChains: { name: string }[];
+    };
     expect(main.filterChains.map(c => c.name)).toEqual([
       'inbound-vip|80|http|ratings.ns1.svc.cluster.local',
       reviews,
@@ -51,7 +57,10 @@ describe('WaypointIndex', () => {
       reviews,
       'main_internal',
     ]);
-    const cla = decodeEnvoy(EnvoyType.clusterLoadAssignment, idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.clusterLoadAssignment).get(reviews)!.value) as {
+    const cla = decodeEnvoy(
+      EnvoyType.clusterLoadAssignment,
+      idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.clusterLoadAssignment).get(reviews)!.value,
+    ) as {
       endpoints: { lbEndpoints: { endpoint: { address: { socketAddress: unknown } } }[] }[];
     };
     expect(cla.endpoints[0]!.lbEndpoints.map(e => e.endpoint.address.socketAddress)).toEqual([
@@ -67,7 +76,10 @@ describe('WaypointIndex', () => {
     const idx = setup();
     const seen: string[][] = [];
     idx.onChange(c => seen.push([...c.waypoints]));
-    const route = makeHttpRoute('r1', 'ns1', { service: 'reviews', rules: [{ backendRefs: [{ name: 'ratings', port: 80 }] }] });
+    const route = makeHttpRoute('r1', 'ns1', {
+      service: 'reviews',
+      rules: [{ backendRefs: [{ name: 'ratings', port: 80 }] }],
+    });
     const change = idx.upsert(K.HTTP_ROUTE, route);
     expect([...change.waypoints]).toEqual(['ns1/wp1']);
     expect([...change.changes.get(RC)!]).toEqual([reviews]);
@@ -78,55 +90,124 @@ describe('WaypointIndex', () => {
 
   it('reports BackendNotFound for a missing Service, still programs the route, and leaves other routes alone', () => {
     const idx = setup();
-    idx.upsert(K.HTTP_ROUTE, makeHttpRoute('good', 'ns1', { service: 'ratings', rules: [{ backendRefs: [{ name: 'ratings', port: 80 }] }] }));
-    const before = idx.resourcesFor('ns1/wp1', RC).get('inbound-vip|80|http|ratings.ns1.svc.cluster.local')!.version;
-    idx.upsert(K.HTTP_ROUTE, makeHttpRoute('bad', 'ns1', { service: 'reviews', rules: [{ backendRefs: [{ name: 'nope', port: 80 }] }] }));
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('good', 'ns1', {
+        service: 'ratings',
+        rules: [{ backendRefs: [{ name: 'ratings', port: 80 }] }],
+      }),
+    );
+    const before = idx
+      .resourcesFor('ns1/wp1', RC)
+      .get('inbound-vip|80|http|ratings.ns1.svc.cluster.local')!.version;
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('bad', 'ns1', {
+        service: 'reviews',
+        rules: [{ backendRefs: [{ name: 'nope', port: 80 }] }],
+      }),
+    );
     const status = idx.routeStatus('HTTPRoute', 'ns1/bad')!;
-    expect(status[0]!.conditions).toContainEqual(expect.objectContaining({ type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound' }));
-    expect(status[0]!.conditions).toContainEqual(expect.objectContaining({ type: 'Accepted', status: 'True' }));
+    expect(status[0]!.conditions).toContainEqual(
+      expect.objectContaining({ type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound' }),
+    );
+    expect(status[0]!.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Accepted', status: 'True' }),
+    );
     expect(routes(idx, 'ns1/wp1')[0]!.directResponse).toEqual({ status: 500 });
-    expect(idx.resourcesFor('ns1/wp1', RC).get('inbound-vip|80|http|ratings.ns1.svc.cluster.local')!.version).toBe(before);
+    expect(
+      idx.resourcesFor('ns1/wp1', RC).get('inbound-vip|80|http|ratings.ns1.svc.cluster.local')!.version,
+    ).toBe(before);
   });
 
   it('refuses a cross-namespace backend without a ReferenceGrant (RefNotPermitted) and accepts it with one', () => {
     const idx = setup();
-    idx.upsert(K.HTTP_ROUTE, makeHttpRoute('x', 'ns1', { service: 'reviews', rules: [{ backendRefs: [{ name: 'details', namespace: 'ns2', port: 80 }] }] }));
-    expect(idx.routeStatus('HTTPRoute', 'ns1/x')![0]!.conditions[1]).toMatchObject({ status: 'False', reason: 'RefNotPermitted' });
-    expect(idx.resourcesFor('ns1/wp1', CL).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(false);
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('x', 'ns1', {
+        service: 'reviews',
+        rules: [{ backendRefs: [{ name: 'details', namespace: 'ns2', port: 80 }] }],
+      }),
+    );
+    expect(idx.routeStatus('HTTPRoute', 'ns1/x')![0]!.conditions[1]).toMatchObject({
+      status: 'False',
+      reason: 'RefNotPermitted',
+    });
+    expect(idx.resourcesFor('ns1/wp1', CL).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(
+      false,
+    );
     idx.upsert(K.REFERENCE_GRANT, makeReferenceGrant('allow-ns1', 'ns2', 'ns1'));
-    expect(idx.routeStatus('HTTPRoute', 'ns1/x')![0]!.conditions[1]).toMatchObject({ status: 'True', reason: 'ResolvedRefs' });
-    expect(routes(idx, 'ns1/wp1')[0]!.route!.cluster).toBe('inbound-vip|80|http|details.ns2.svc.cluster.local');
-    expect(idx.resourcesFor('ns1/wp1', CL).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(true);
+    expect(idx.routeStatus('HTTPRoute', 'ns1/x')![0]!.conditions[1]).toMatchObject({
+      status: 'True',
+      reason: 'ResolvedRefs',
+    });
+    expect(routes(idx, 'ns1/wp1')[0]!.route!.cluster).toBe(
+      'inbound-vip|80|http|details.ns2.svc.cluster.local',
+    );
+    expect(idx.resourcesFor('ns1/wp1', CL).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(
+      true,
+    );
   });
 
   it('never programs a route with an invalid regex, reports it, and keeps the other routes', () => {
     const idx = setup();
-    idx.upsert(K.HTTP_ROUTE, makeHttpRoute('ok', 'ns1', { service: 'reviews', rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/ok' } }], backendRefs: [{ name: 'reviews', port: 80 }] }] }));
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('ok', 'ns1', {
+        service: 'reviews',
+        rules: [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/ok' } }],
+            backendRefs: [{ name: 'reviews', port: 80 }],
+          },
+        ],
+      }),
+    );
     const regex = makeHttpRoute('re', 'ns1', {
       service: 'reviews',
-      rules: [{ matches: [{ path: { type: 'RegularExpression', value: '/(' } }], backendRefs: [{ name: 'reviews', port: 80 }] }],
+      rules: [
+        {
+          matches: [{ path: { type: 'RegularExpression', value: '/(' } }],
+          backendRefs: [{ name: 'reviews', port: 80 }],
+        },
+      ],
     });
     idx.upsert(K.HTTP_ROUTE, regex);
     expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['ns1.ok.0.0']);
     expect(idx.issues('HTTPRoute', 'ns1/re')?.[0]?.path).toBe('spec.rules[0].matches[0].path.value');
-    expect(idx.routeStatus('HTTPRoute', 'ns1/re')![0]!.conditions[0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'UnsupportedValue' });
+    expect(idx.routeStatus('HTTPRoute', 'ns1/re')![0]!.conditions[0]).toMatchObject({
+      type: 'Accepted',
+      status: 'False',
+      reason: 'UnsupportedValue',
+    });
   });
 
   it('applies a DestinationRule to the clusters of its host, subsets included, only on the waypoints that use it', () => {
     const idx = setup();
-    idx.upsert(K.HTTP_ROUTE, makeHttpRoute('split', 'ns1', { service: 'reviews', rules: [{ backendRefs: [{ name: 'reviews', port: 80 }] }] }));
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('split', 'ns1', {
+        service: 'reviews',
+        rules: [{ backendRefs: [{ name: 'reviews', port: 80 }] }],
+      }),
+    );
     const change = idx.upsert(
       K.DESTINATION_RULE,
       makeDestinationRule('reviews', 'ns1', {
         host: 'reviews.ns1.svc.cluster.local',
-        trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool: { tcp: { maxConnections: 10 } } },
+        trafficPolicy: {
+          loadBalancer: { simple: 'LEAST_REQUEST' },
+          connectionPool: { tcp: { maxConnections: 10 } },
+        },
         subsets: [{ name: 'v2', labels: { version: 'v2' } }],
       }),
     );
     expect([...change.waypoints]).toEqual(['ns1/wp1']);
-    const c = decodeEnvoy(EnvoyType.cluster, idx.resourcesFor('ns1/wp1', CL).get(reviews)!.value) as Record<string, unknown>;
+    const c = decodeEnvoy(EnvoyType.cluster, idx.resourcesFor('ns1/wp1', CL).get(reviews)!.value);
     expect(c.lbPolicy).toBe('LEAST_REQUEST');
-    expect((c.circuitBreakers as { thresholds: { maxConnections: number }[] }).thresholds[0]!.maxConnections).toBe(10);
+    expect(
+      (c.circuitBreakers as { thresholds: { maxConnections: number }[] }).thresholds[0]!.maxConnections,
+    ).toBe(10);
   });
 
   it('puts AuthorizationPolicies with targetRefs into the RBAC filters of the waypoint’s chains', () => {
@@ -140,17 +221,29 @@ describe('WaypointIndex', () => {
       }),
     );
     expect([...change.waypoints]).toEqual(['ns1/wp1']);
-    const main = decodeEnvoy(EnvoyType.listener, idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener).get('main_internal')!.value) as {
+    const main = decodeEnvoy(
+      EnvoyType.listener,
+      idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener).get('main_internal')!.value,
+    ) as {
       filterChains: { name: string; filters: { typedConfig: unknown }[] }[];
     };
     const chain = main.filterChains.find(c => c.name === reviews)!;
-    const hcm = unpackTyped(chain.filters[0]!.typedConfig) as { httpFilters: { name: string; typedConfig: unknown }[] };
-    expect(hcm.httpFilters.map(f => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.router']);
-    const rbac = unpackTyped(hcm.httpFilters[0]!.typedConfig) as { rules: { action: string; policies: Record<string, unknown> } };
+    const hcm = unpackTyped(chain.filters[0]!.typedConfig) as {
+      httpFilters: { name: string; typedConfig: unknown }[];
+    };
+    expect(hcm.httpFilters.map(f => f.name)).toEqual([
+      'envoy.filters.http.rbac',
+      'envoy.filters.http.router',
+    ]);
+    const rbac = unpackTyped(hcm.httpFilters[0]!.typedConfig) as {
+      rules: { action: string; policies: Record<string, unknown> };
+    };
     expect(rbac.rules.action).toBe('DENY');
     expect(Object.keys(rbac.rules.policies)).toEqual(['ns[ns1]-policy[deny-post]-rule[0]']);
     // The other Service's chain has no RBAC filter.
-    const other = unpackTyped(main.filterChains.find(c => c.name !== reviews)!.filters[0]!.typedConfig) as { httpFilters: { name: string }[] };
+    const other = unpackTyped(main.filterChains.find(c => c.name !== reviews)!.filters[0]!.typedConfig) as {
+      httpFilters: { name: string }[];
+    };
     expect(other.httpFilters.map(f => f.name)).toEqual(['envoy.filters.http.router']);
   });
 
@@ -160,7 +253,10 @@ describe('WaypointIndex', () => {
     expect([...change.waypoints]).toEqual(['ns1/wp1']);
     expect([...change.changes.get(EnvoyTypeUrls.clusterLoadAssignment)!]).toEqual([reviews]);
     const gone = idx.delete(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
-    expect([...gone.changes.get(RC)!].sort()).toEqual(['inbound-vip|80|http|ratings.ns1.svc.cluster.local', reviews]);
+    expect([...gone.changes.get(RC)!].sort()).toEqual([
+      'inbound-vip|80|http|ratings.ns1.svc.cluster.local',
+      reviews,
+    ]);
     expect(idx.resourcesFor('ns1/wp1', RC).size).toBe(0);
   });
 });

@@ -41,7 +41,12 @@ import {
   type ServiceProtocol,
 } from './resolve-route.ts';
 import { buildCluster, buildLoadAssignment, hashPolicy, mergeTrafficPolicy } from './translate-cluster.ts';
-import { buildConnectTerminate, buildMainInternal, buildMainInternalCluster, type FilterChainInput } from './translate-listener.ts';
+import {
+  buildConnectTerminate,
+  buildMainInternal,
+  buildMainInternalCluster,
+  type FilterChainInput,
+} from './translate-listener.ts';
 import { buildRbacFilters } from './translate-rbac.ts';
 import { buildRouteConfiguration } from './translate-route.ts';
 import type {
@@ -58,7 +63,7 @@ import type {
 import { keyString } from './types.ts';
 import { GATEWAY_GROUP, validateGrpcRoute, validateHttpRoute } from './validate-route.ts';
 import { hostToService, validateDestinationRule, validateVirtualService } from './validate-istio.ts';
-import { rec, str } from './validate-support.ts';
+import { arr, rec, str } from './validate-support.ts';
 
 export const WaypointKinds = {
   SERVICE: 'Service',
@@ -252,10 +257,10 @@ export class WaypointIndex {
     const key = objKey(obj);
     switch (kind) {
       case 'Service':
-        this.#serviceEvent(key, obj as Service, deleted, dirty);
+        this.#serviceEvent(key, obj, deleted, dirty);
         break;
       case 'Pod':
-        this.#podEvent(key, obj as Pod, deleted, dirty);
+        this.#podEvent(key, obj, deleted, dirty);
         break;
       case 'Namespace': {
         const name = obj.metadata?.name ?? '';
@@ -336,7 +341,10 @@ export class WaypointIndex {
     for (const [svcKey, svc] of this.#services) {
       if (svc.metadata?.namespace !== ns || !this.#refs.has(svcKey)) continue;
       const sel = svc.spec?.selector;
-      if (mapSelectorMatches(sel, pod.metadata?.labels ?? {}) || (old !== undefined && mapSelectorMatches(sel, old.metadata?.labels ?? {})))
+      if (
+        mapSelectorMatches(sel, pod.metadata?.labels ?? {}) ||
+        (old !== undefined && mapSelectorMatches(sel, old.metadata?.labels ?? {}))
+      )
         this.#addRefs(svcKey, dirty);
     }
   }
@@ -379,15 +387,21 @@ export class WaypointIndex {
       parentRefs = kind === 'VirtualService' ? [] : readParentRefsLoosely(obj);
       this.#issues.set(id, result.errors);
       this.#opts.onIssues?.(kind, key, result.errors);
-      const status = rejectedRouteStatus(parentRefs, Number(rec(rec(obj).metadata).generation ?? 0) || 0, result.errors);
+      const status = rejectedRouteStatus(
+        parentRefs,
+        Number(rec(rec(obj).metadata).generation ?? 0) || 0,
+        result.errors,
+      );
       this.#routeStatus.set(id, status);
       this.#opts.onRouteStatus?.(kind, key, status);
     }
     const entry: RouteEntry = { kind, key, valid: result.ok ? result.value : undefined, parentRefs };
     this.#routes.set(id, entry);
     for (const p of parentRefs) {
-      if (p.kind === 'Service' && (p.group === '' || p.group === 'core')) addTo(this.#routesByService, `${p.namespace}/${p.name}`, id);
-      else if (p.kind === 'Gateway' && p.group === GATEWAY_GROUP) addTo(this.#routesByGateway, `${p.namespace}/${p.name}`, id);
+      if (p.kind === 'Service' && (p.group === '' || p.group === 'core'))
+        addTo(this.#routesByService, `${p.namespace}/${p.name}`, id);
+      else if (p.kind === 'Gateway' && p.group === GATEWAY_GROUP)
+        addTo(this.#routesByGateway, `${p.namespace}/${p.name}`, id);
     }
     this.#parentWaypoints(parentRefs, dirty);
   }
@@ -446,11 +460,17 @@ export class WaypointIndex {
     }
     if (deleted) return;
     const spec = rec(rec(obj).spec);
-    const refs = [...(Array.isArray(spec.targetRefs) ? spec.targetRefs : []), ...(spec.targetRef !== undefined ? [spec.targetRef] : [])];
+    const refs: unknown[] = [
+      ...arr(spec.targetRefs),
+      ...(spec.targetRef !== undefined ? [spec.targetRef] : []),
+    ];
     if (refs.length === 0) return; // Selector policies are ztunnel's (WDS), not the waypoint's.
     const result = validateAuthorizationPolicy(obj);
     if (!result.ok) {
-      this.#issues.set(`AuthorizationPolicy/${key}`, result.errors.map(e => ({ path: e.path, message: e.message })));
+      this.#issues.set(
+        `AuthorizationPolicy/${key}`,
+        result.errors.map(e => ({ path: e.path, message: e.message })),
+      );
       return;
     }
     this.#issues.delete(`AuthorizationPolicy/${key}`);
@@ -492,7 +512,9 @@ export class WaypointIndex {
     const svc = this.#services.get(keyString(key));
     if (svc === undefined) return undefined;
     const spec = svc.spec ?? {};
-    const vips = (spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : [])).filter(ip => ip !== '' && ip !== 'None');
+    const vips = (spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : [])).filter(
+      ip => ip !== '' && ip !== 'None',
+    );
     return {
       key,
       hostname: serviceHostname(key.namespace, key.name, this.#opts.domain),
@@ -525,7 +547,11 @@ export class WaypointIndex {
       if (!fromOk) continue;
       const toOk = (Array.isArray(spec.to) ? spec.to : []).some(t => {
         const r = rec(t);
-        return (r.group === '' || r.group === 'core') && r.kind === 'Service' && (r.name === undefined || r.name === to.name);
+        return (
+          (r.group === '' || r.group === 'core') &&
+          r.kind === 'Service' &&
+          (r.name === undefined || r.name === to.name)
+        );
       });
       if (toOk) return true;
     }
@@ -538,14 +564,22 @@ export class WaypointIndex {
   }
 
   /** Routes attached to one Service port of a waypoint: Gateway API routes, else VirtualServices. */
-  #routesFor(wp: string, info: ServiceInfo, port: ServicePortInfo, resolved: Map<string, ResolvedRoute>): ResolvedRoute[] {
+  #routesFor(
+    wp: string,
+    info: ServiceInfo,
+    port: ServicePortInfo,
+    resolved: Map<string, ResolvedRoute>,
+  ): ResolvedRoute[] {
     const svcKey = keyString(info.key);
     const ids = new Set<string>();
     for (const id of this.#routesByService.get(svcKey) ?? []) {
       const e = this.#routes.get(id);
       if (e?.valid === undefined) continue;
       const attaches = e.parentRefs.some(
-        p => p.kind === 'Service' && `${p.namespace}/${p.name}` === svcKey && (p.port === undefined || p.port === port.port),
+        p =>
+          p.kind === 'Service' &&
+          `${p.namespace}/${p.name}` === svcKey &&
+          (p.port === undefined || p.port === port.port),
       );
       if (attaches) ids.add(id);
     }
@@ -582,7 +616,10 @@ export class WaypointIndex {
     return best;
   }
 
-  #trafficPolicy(target: BackendTarget): { policy: TrafficPolicy; labels: Readonly<Record<string, string>> | undefined } {
+  #trafficPolicy(target: BackendTarget): {
+    policy: TrafficPolicy;
+    labels: Readonly<Record<string, string>> | undefined;
+  } {
     const dr = this.#destinationRule(target.service);
     const subset = target.subset === undefined ? undefined : dr?.subsets.find(s => s.name === target.subset);
     return { policy: mergeTrafficPolicy(dr?.trafficPolicy, subset?.trafficPolicy), labels: subset?.labels };
@@ -599,14 +636,19 @@ export class WaypointIndex {
     });
   }
 
-  #endpoints(info: ServiceInfo, port: ServicePortInfo, subsetLabels: Readonly<Record<string, string>> | undefined) {
+  #endpoints(
+    info: ServiceInfo,
+    port: ServicePortInfo,
+    subsetLabels: Readonly<Record<string, string>> | undefined,
+  ) {
     const hbonePort = this.#opts.hbonePort ?? Port.hbone;
     const out: { ip: string; targetPort: number; hbonePort: number; healthy: boolean }[] = [];
     for (const podKey of this.#podsByNs.get(info.key.namespace) ?? []) {
       const pod = this.#pods.get(podKey);
       const labels = pod?.metadata?.labels ?? {};
       if (pod === undefined || !mapSelectorMatches(info.selector, labels)) continue;
-      if (subsetLabels !== undefined && !Object.entries(subsetLabels).every(([k, v]) => labels[k] === v)) continue;
+      if (subsetLabels !== undefined && !Object.entries(subsetLabels).every(([k, v]) => labels[k] === v))
+        continue;
       if (pod.metadata?.deletionTimestamp !== undefined || pod.status?.phase !== 'Running') continue;
       const ip = pod.status.podIP;
       if (ip === undefined || ip === '') continue;
@@ -626,7 +668,9 @@ export class WaypointIndex {
   #computeWaypoint(wp: string): Map<string, Set<string>> {
     const [namespace = '', name = ''] = wp.split('/');
     const gw = this.#gateways.get(wp);
-    const next = new Map<string, Map<string, object>>(ENVOY_TYPE_URLS.map(t => [t, new Map<string, object>()]));
+    const next = new Map<string, Map<string, object>>(
+      ENVOY_TYPE_URLS.map(t => [t, new Map<string, object>()]),
+    );
     const referenced = new Set<string>();
     if (gw !== undefined && WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)) {
       const listeners = next.get(EnvoyTypeUrls.listener)!;
@@ -640,7 +684,8 @@ export class WaypointIndex {
         const info = this.#serviceInfo(t.service);
         const port = info?.ports.find(p => p.port === t.port);
         const protocol = port?.protocol ?? 'http';
-        const host = info?.hostname ?? serviceHostname(t.service.namespace, t.service.name, this.#opts.domain);
+        const host =
+          info?.hostname ?? serviceHostname(t.service.namespace, t.service.name, this.#opts.domain);
         const cname = inboundVipName(t.port, protocol, host, t.subset);
         if (!targets.has(cname)) targets.set(cname, { target: t, protocol });
         return cname;
@@ -657,7 +702,14 @@ export class WaypointIndex {
           const self: BackendTarget = { service: svcKey, port: port.port };
           clusterFor(self);
           if (port.protocol === 'tcp') {
-            chains.push({ name: chainName, vips: info.vips, port: port.port, tcp: true, rbac: [], fault: false });
+            chains.push({
+              name: chainName,
+              vips: info.vips,
+              port: port.port,
+              tcp: true,
+              rbac: [],
+              fault: false,
+            });
             continue;
           }
           const attached = this.#routesFor(wp, info, port, resolved);
@@ -679,13 +731,22 @@ export class WaypointIndex {
       for (const [cname, { target, protocol }] of targets) {
         referenced.add(keyString(target.service));
         const { policy, labels } = this.#trafficPolicy(target);
-        clusters.set(cname, buildCluster({ name: cname, trafficPolicy: policy, http2: protocol === 'grpc', tcp: protocol === 'tcp' }));
+        clusters.set(
+          cname,
+          buildCluster({
+            name: cname,
+            trafficPolicy: policy,
+            http2: protocol === 'grpc',
+            tcp: protocol === 'tcp',
+          }),
+        );
         const info = this.#serviceInfo(target.service);
         const port = info?.ports.find(p => p.port === target.port);
         const eps = info === undefined || port === undefined ? [] : this.#endpoints(info, port, labels);
         clas.set(cname, buildLoadAssignment(cname, eps));
       }
-      const hbonePort = gw.spec.listeners.find(l => l.protocol === 'HBONE')?.port ?? this.#opts.hbonePort ?? Port.hbone;
+      const hbonePort =
+        gw.spec.listeners.find(l => l.protocol === 'HBONE')?.port ?? this.#opts.hbonePort ?? Port.hbone;
       const terminate = buildConnectTerminate(hbonePort) as { name: string };
       listeners.set(terminate.name, terminate);
       const main = buildMainInternal(chains) as { name: string };
@@ -716,7 +777,7 @@ export class WaypointIndex {
       for (const [name, value] of next.get(typeUrl) ?? []) {
         let bytes: Uint8Array;
         try {
-          bytes = encodeEnvoy(TYPE_NAMES[typeUrl as EnvoyTypeUrl], value);
+          bytes = encodeEnvoy(TYPE_NAMES[typeUrl], value);
         } catch (err) {
           this.#opts.onEncodeError?.(wp, name, errorMessage(err));
           const kept = prev.get(name);
@@ -765,6 +826,13 @@ function readParentRefsLoosely(obj: KubeObject): ParentRefInput[] {
     const r = rec(p);
     const name = str(r.name) ?? '';
     if (name === '') return [];
-    return [{ group: str(r.group) ?? GATEWAY_GROUP, kind: str(r.kind) ?? 'Gateway', namespace: str(r.namespace) ?? ns, name }];
+    return [
+      {
+        group: str(r.group) ?? GATEWAY_GROUP,
+        kind: str(r.kind) ?? 'Gateway',
+        namespace: str(r.namespace) ?? ns,
+        name,
+      },
+    ];
   });
 }

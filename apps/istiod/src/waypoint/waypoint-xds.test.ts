@@ -46,7 +46,10 @@ const details = 'inbound-vip|80|http|details.ns2.svc.cluster.local';
 
 async function harness() {
   const ca = await createTestCa();
-  const signed = await ca.signServingCertificate({ dnsNames: servingDnsNames('istio-system', 'cluster.local', []), ttlSeconds: 3600 });
+  const signed = await ca.signServingCertificate({
+    dnsNames: servingDnsNames('istio-system', 'cluster.local', []),
+    ttlSeconds: 3600,
+  });
   const wds = new WdsIndex({
     clusterId: 'Kubernetes',
     trustDomain: 'cluster.local',
@@ -108,7 +111,10 @@ async function harness() {
     const c = new RawSotwStream({
       address,
       credentials: grpc.credentials.createSsl(Buffer.from(signed.rootBundlePem)),
-      channelOptions: { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc', 'grpc.default_authority': 'istiod.istio-system.svc' },
+      channelOptions: {
+        'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+        'grpc.default_authority': 'istiod.istio-system.svc',
+      },
       metadata,
     });
     cleanups.push(() => {
@@ -122,7 +128,9 @@ async function harness() {
 function routeNames(resp: discovery.DeltaDiscoveryResponse, name: string): string[] {
   const r = resp.resources.find(x => x.name === name);
   if (r?.resource === null || r?.resource === undefined) throw new Error(`no ${name} in the response`);
-  const cfg = decodeEnvoy(EnvoyType.routeConfiguration, r.resource.value) as { virtualHosts: { routes: { name: string }[] }[] };
+  const cfg = decodeEnvoy(EnvoyType.routeConfiguration, r.resource.value) as {
+    virtualHosts: { routes: { name: string }[] }[];
+  };
   return cfg.virtualHosts[0]!.routes.map(x => x.name);
 }
 
@@ -147,13 +155,23 @@ describe('waypoint xDS over ADS', () => {
     wp1.ack(first);
 
     const wp2 = h.client('ns2:wp2');
-    wp2.send({ node: waypointNode('wp2', 'ns2', '10.9.0.2'), typeUrl: RC, resourceNamesSubscribe: [details] });
+    wp2.send({
+      node: waypointNode('wp2', 'ns2', '10.9.0.2'),
+      typeUrl: RC,
+      resourceNamesSubscribe: [details],
+    });
     const wp2First = await wp2.next();
     expect(routeNames(wp2First, details)).toEqual(['default']);
     wp2.ack(wp2First);
 
     // A route on wp2's Service: only wp2 is pushed.
-    h.waypoints.upsert(K.HTTP_ROUTE, makeHttpRoute('d', 'ns2', { service: 'details', rules: [{ backendRefs: [{ name: 'details', port: 80 }] }] }));
+    h.waypoints.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('d', 'ns2', {
+        service: 'details',
+        rules: [{ backendRefs: [{ name: 'details', port: 80 }] }],
+      }),
+    );
     const wp2Update = await wp2.next();
     expect(routeNames(wp2Update, details)).toEqual(['ns2.d.0.0']);
     wp2.ack(wp2Update);
@@ -166,7 +184,13 @@ describe('waypoint xDS over ADS', () => {
       K.HTTP_ROUTE,
       makeHttpRoute('r', 'ns1', {
         service: 'reviews',
-        rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/v2' } }], backendRefs: [{ name: 'reviews', port: 80 }], timeouts: { request: '3s' } }],
+        rules: [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/v2' } }],
+            backendRefs: [{ name: 'reviews', port: 80 }],
+            timeouts: { request: '3s' },
+          },
+        ],
       }),
     );
     const update = await wp1.next();
@@ -182,7 +206,9 @@ describe('waypoint xDS over ADS', () => {
     c.send({ node: waypointNode('wp1', 'ns1'), typeUrl: EnvoyTypeUrls.listener });
     const resp = await c.next();
     expect(resp.typeUrl).toBe(EnvoyTypeUrls.listener);
-    const names = resp.resources.map(r => codecFor('envoy.service.discovery.v3.Resource').decode(r.value).name).sort();
+    const names = resp.resources
+      .map(r => codecFor('envoy.service.discovery.v3.Resource').decode(r.value).name)
+      .sort();
     expect(names).toEqual(['connect_terminate', 'main_internal']);
   });
 

@@ -29,7 +29,12 @@ import { TypeUrls } from '../wds/wds-index.ts';
 import { parseNode, type ProxyInfo } from './node-info.ts';
 import type { PushBatch, Timers } from './push-queue.ts';
 import { systemTimers, toResourceChanges } from './push-queue.ts';
-import { envoyResourceTypes, isEnvoyTypeUrl, waypointOfProxy, type WaypointBatch } from '../waypoint/serving.ts';
+import {
+  envoyResourceTypes,
+  isEnvoyTypeUrl,
+  waypointOfProxy,
+  type WaypointBatch,
+} from '../waypoint/serving.ts';
 
 export type { TypeSyncStatus } from '@ambient-mesh/xds';
 
@@ -105,7 +110,9 @@ export class XdsServer {
         const waypoints = opts.waypoints;
         const wp = client.waypoint;
         if (waypoints === undefined || wp === undefined) return this.#wdsSource;
-        return { resources: typeUrl => (isEnvoyTypeUrl(typeUrl) ? waypoints.resourcesFor(wp, typeUrl) : EMPTY) };
+        return {
+          resources: typeUrl => (isEnvoyTypeUrl(typeUrl) ? waypoints.resourcesFor(wp, typeUrl) : EMPTY),
+        };
       },
       authenticate: request => this.#authenticate(request),
       observer: {
@@ -159,7 +166,10 @@ export class XdsServer {
 
   /** Sends a debounced batch of waypoint changes to the proxies of those waypoints only. */
   pushWaypoints(batch: WaypointBatch): number {
-    const pushed = this.#ads.push(batch.changes, c => c.waypoint !== undefined && batch.waypoints.has(c.waypoint));
+    const pushed = this.#ads.push(
+      batch.changes,
+      c => c.waypoint !== undefined && batch.waypoints.has(c.waypoint),
+    );
     const seconds = (this.#timers.now() - batch.firstQueuedAt) / 1000;
     for (let i = 0; i < pushed; i++) this.#opts.metrics.pushTime.observe({ type: 'waypoint' }, seconds);
     return pushed;
