@@ -75,11 +75,15 @@ describe('waypoint xDS on the local cluster', () => {
       name: 'wpxds',
       slot: 53,
       nodes: 1,
-      progress: l => console.log(`[cluster] ${l}`),
+      progress: l => {
+        console.log(`[cluster] ${l}`);
+      },
     });
     cleanups.push(() => cluster.stop());
     const crdDir = join(repoRoot(), 'deploy', 'crds');
-    const gwDir = await ensureGatewayApiCrds(l => console.log(l));
+    const gwDir = await ensureGatewayApiCrds(l => {
+      console.log(l);
+    });
     const files = [
       ...readdirSync(crdDir)
         .filter(f => f.endsWith('.yaml') && !f.startsWith('gateway.networking.k8s.io_'))

@@ -302,9 +302,7 @@ function readVsMatches(v: unknown, path: string, issues: Issues): RouteMatch[] {
         const s = readStringMatch(sm, `${p}.${sub}.${name}`, issues, false);
         if (s === undefined) return [];
         const type = s.type === 'PathPrefix' ? 'Prefix' : s.type;
-        return [
-          { type: type, name: lower ? name.toLowerCase() : name, value: s.value },
-        ];
+        return [{ type: type, name: lower ? name.toLowerCase() : name, value: s.value }];
       });
     const method =
       r.method === undefined ? undefined : readStringMatch(r.method, `${p}.method`, issues, false);

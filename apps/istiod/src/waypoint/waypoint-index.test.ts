@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeAuthorizationPolicy } from '../testing/fixtures.ts';
+import { makeAuthorizationPolicy, makeNamespace, makeService } from '../testing/fixtures.ts';
 import {
   makeBackendPod,
   makeBoundService,
@@ -245,6 +245,46 @@ describe('WaypointIndex', () => {
       httpFilters: { name: string }[];
     };
     expect(other.httpFilters.map(f => f.name)).toEqual(['envoy.filters.http.router']);
+  });
+
+  it('binds a namespace’s Services through its use-waypoint label, recomputing only the waypoints involved', () => {
+    const idx = setup();
+    idx.upsert(
+      K.SERVICE,
+      makeService('orders', 'ns3', {
+        clusterIP: '10.96.0.20',
+        selector: { app: 'orders' },
+        ports: [{ name: 'http', port: 80 }],
+      }),
+    );
+    expect(idx.upsert(K.NAMESPACE, makeNamespace('ns3')).waypoints.size).toBe(0);
+    const bound = idx.upsert(
+      K.NAMESPACE,
+      makeNamespace('ns3', { 'istio.io/use-waypoint': 'wp2', 'istio.io/use-waypoint-namespace': 'ns2' }),
+    );
+    expect([...bound.waypoints]).toEqual(['ns2/wp2']);
+    expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|orders.ns3.svc.cluster.local')).toBe(
+      true,
+    );
+    // Another label on the namespace changes nothing.
+    expect(
+      idx.upsert(
+        K.NAMESPACE,
+        makeNamespace('ns3', {
+          'istio.io/use-waypoint': 'wp2',
+          'istio.io/use-waypoint-namespace': 'ns2',
+          team: 'a',
+        }),
+      ).waypoints.size,
+    ).toBe(0);
+    const moved = idx.upsert(
+      K.NAMESPACE,
+      makeNamespace('ns3', { 'istio.io/use-waypoint': 'wp1', 'istio.io/use-waypoint-namespace': 'ns1' }),
+    );
+    expect([...moved.waypoints].sort()).toEqual(['ns1/wp1', 'ns2/wp2']);
+    expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|orders.ns3.svc.cluster.local')).toBe(
+      false,
+    );
   });
 
   it('updates endpoints when a backend pod changes, and withdraws everything when the waypoint is deleted', () => {

@@ -12,7 +12,8 @@
  * | Service                        | its old and new waypoint, and those routing to it              |
  * | Pod                            | those serving or routing to a Service selecting it             |
  * | Gateway                        | that waypoint                                                  |
- * | Namespace, ReferenceGrant      | every waypoint (rare, and binding/grants cut across all)       |
+ * | Namespace                      | its Services' old and new waypoints, if its binding labels changed |
+ * | ReferenceGrant                 | every waypoint (rare, and grants cut across all)               |
  *
  * Each resource is stored encoded, with a content version (a hash of its bytes): a recompute that
  * produces the same bytes changes nothing, and listeners hear only of waypoints whose resources
@@ -21,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { errorMessage } from '@ambient-mesh/errors';
-import { Port } from '@ambient-mesh/mesh-api';
+import { Label, Port } from '@ambient-mesh/mesh-api';
 import type { AuthorizationPolicy as ValidAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
@@ -158,6 +159,7 @@ export class WaypointIndex {
   readonly #bindings: WaypointBindingSource;
   readonly #labelBindings: LabelWaypointBindings | undefined;
   readonly #services = new Map<string, Service>();
+  readonly #servicesByNs = new Map<string, Set<string>>();
   readonly #pods = new Map<string, Pod>();
   readonly #podsByNs = new Map<string, Set<string>>();
   readonly #namespaces = new Map<string, KubeObject>();
@@ -262,14 +264,9 @@ export class WaypointIndex {
       case 'Pod':
         this.#podEvent(key, obj, deleted, dirty);
         break;
-      case 'Namespace': {
-        const name = obj.metadata?.name ?? '';
-        if (deleted) this.#namespaces.delete(name);
-        else this.#namespaces.set(name, obj);
-        this.#labelBindings?.invalidate();
-        this.#allWaypoints(dirty);
+      case 'Namespace':
+        this.#namespaceEvent(obj, deleted, dirty);
         break;
-      }
       case 'Gateway':
         if (deleted) this.#gateways.delete(key);
         else this.#gateways.set(key, obj as Gateway);
@@ -317,12 +314,44 @@ export class WaypointIndex {
     for (const w of this.#refs.get(svcKey) ?? []) dirty.add(w);
   }
 
+  /** Only the binding labels of a namespace matter: the waypoints of its Services before and after. */
+  #namespaceEvent(obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const name = obj.metadata?.name ?? '';
+    const fingerprint = (o: KubeObject | undefined): string =>
+      JSON.stringify([
+        o?.metadata?.labels?.[Label.useWaypoint],
+        o?.metadata?.labels?.[Label.useWaypointNamespace],
+      ]);
+    const store = (): void => {
+      if (deleted) this.#namespaces.delete(name);
+      else this.#namespaces.set(name, obj);
+    };
+    if (fingerprint(this.#namespaces.get(name)) === fingerprint(deleted ? undefined : obj)) {
+      store();
+      return;
+    }
+    const keys = [...(this.#servicesByNs.get(name) ?? [])].map(k => ({
+      namespace: name,
+      name: k.slice(name.length + 1),
+    }));
+    this.#labelBindings?.invalidate();
+    for (const k of keys) this.#addBinding(k, dirty);
+    store();
+    this.#labelBindings?.invalidate();
+    for (const k of keys) this.#addBinding(k, dirty);
+  }
+
   #serviceEvent(key: string, svc: Service, deleted: boolean, dirty: Set<string>): void {
     const [namespace = '', name = ''] = key.split('/');
     const sk = { namespace, name };
     this.#addBinding(sk, dirty);
-    if (deleted) this.#services.delete(key);
-    else this.#services.set(key, svc);
+    if (deleted) {
+      this.#services.delete(key);
+      removeFrom(this.#servicesByNs, namespace, key);
+    } else {
+      this.#services.set(key, svc);
+      addTo(this.#servicesByNs, namespace, key);
+    }
     this.#labelBindings?.invalidate();
     this.#addBinding(sk, dirty);
     this.#addRefs(key, dirty);
@@ -338,8 +367,9 @@ export class WaypointIndex {
       this.#pods.set(key, pod);
       addTo(this.#podsByNs, ns, key);
     }
-    for (const [svcKey, svc] of this.#services) {
-      if (svc.metadata?.namespace !== ns || !this.#refs.has(svcKey)) continue;
+    for (const svcKey of this.#servicesByNs.get(ns) ?? []) {
+      const svc = this.#services.get(svcKey);
+      if (svc === undefined || !this.#refs.has(svcKey)) continue;
       const sel = svc.spec?.selector;
       if (
         mapSelectorMatches(sel, pod.metadata?.labels ?? {}) ||
