@@ -103,15 +103,17 @@ export class XdsServer {
         resourceType(TypeUrl.authorization, AuthorizationCodec),
         ...(opts.waypoints !== undefined ? envoyResourceTypes() : []),
       ]),
-      source: {
-        resources: typeUrl => (WDS_TYPES.has(typeUrl) ? opts.source.resources(typeUrl as WdsTypeUrl) : EMPTY),
-      },
+      source: this.#wdsSource,
       sourceFor: client => {
         const waypoints = opts.waypoints;
         const wp = client.waypoint;
         if (waypoints === undefined || wp === undefined) return this.#wdsSource;
+        // A waypoint gets its own Envoy resources, and WDS like any other proxy.
         return {
-          resources: typeUrl => (isEnvoyTypeUrl(typeUrl) ? waypoints.resourcesFor(wp, typeUrl) : EMPTY),
+          resources: typeUrl =>
+            isEnvoyTypeUrl(typeUrl)
+              ? waypoints.resourcesFor(wp, typeUrl)
+              : this.#wdsSource.resources(typeUrl),
         };
       },
       authenticate: request => this.#authenticate(request),
@@ -155,7 +157,7 @@ export class XdsServer {
 
   /** Sends a debounced batch of changes to every connected proxy. */
   push(batch: PushBatch): void {
-    const pushed = this.#ads.push(toResourceChanges(batch), c => c.waypoint === undefined);
+    const pushed = this.#ads.push(toResourceChanges(batch));
     if (pushed === 0) return;
     const seconds = (this.#timers.now() - batch.firstQueuedAt) / 1000;
     for (let i = 0; i < pushed; i++) {
