@@ -182,6 +182,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const waypointLog = logs.for('waypoint');
   const waypoints = new WaypointIndex({
     domain: config.domain,
+    rootNamespace: mesh.rootNamespace,
     onIssues: (kind, key, errors) => {
       if (errors.length === 0)
         waypointLog.info({ kind, object: key }, 'object is valid again and programmed');

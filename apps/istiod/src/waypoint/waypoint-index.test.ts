@@ -247,6 +247,32 @@ describe('WaypointIndex', () => {
     expect(other.httpFilters.map(f => f.name)).toEqual(['envoy.filters.http.router']);
   });
 
+  it('applies a root-namespace policy that targets the istio-waypoint GatewayClass to every waypoint', () => {
+    const idx = setup();
+    const rbacFilters = (wp: string): string[] => {
+      const main = decodeEnvoy(
+        EnvoyType.listener,
+        idx.resourcesFor(wp, EnvoyTypeUrls.listener).get('main_internal')!.value,
+      ) as {
+        filterChains: { filters: { typedConfig: unknown }[] }[];
+      };
+      const hcm = unpackTyped(main.filterChains[0]!.filters[0]!.typedConfig) as {
+        httpFilters: { name: string }[];
+      };
+      return hcm.httpFilters.map(f => f.name);
+    };
+    const policy = (ns: string) =>
+      makeAuthorizationPolicy('all-waypoints', ns, {
+        targetRefs: [{ kind: 'GatewayClass', group: 'gateway.networking.k8s.io', name: 'istio-waypoint' }],
+        action: 'DENY',
+        rules: [{ to: [{ operation: { paths: ['/admin'] } }] }],
+      });
+    expect(idx.upsert(K.AUTHORIZATION_POLICY, policy('ns1')).waypoints.size).toBe(0);
+    const change = idx.upsert(K.AUTHORIZATION_POLICY, policy('istio-system'));
+    expect([...change.waypoints].sort()).toEqual(['ns1/wp1', 'ns2/wp2']);
+    expect(rbacFilters('ns2/wp2')).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.router']);
+  });
+
   it('binds a namespace’s Services through its use-waypoint label, recomputing only the waypoints involved', () => {
     const idx = setup();
     idx.upsert(

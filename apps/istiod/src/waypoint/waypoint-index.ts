@@ -8,7 +8,7 @@
  * |--------------------------------|---------------------------------------------------------------|
  * | HTTPRoute, GRPCRoute, VS       | those serving its old and new parent Services (or Gateway)   |
  * | DestinationRule                | those serving or routing to its host's Service                |
- * | AuthorizationPolicy            | its old and new targetRefs' waypoints                          |
+ * | AuthorizationPolicy            | its old and new targetRefs' waypoints (a GatewayClass: all)    |
  * | Service                        | its old and new waypoint, and those routing to it              |
  * | Pod                            | those serving or routing to a Service selecting it             |
  * | Gateway                        | that waypoint                                                  |
@@ -98,6 +98,8 @@ export interface WaypointIndexOptions {
   /** Cluster DNS suffix, e.g. `cluster.local`. */
   readonly domain: string;
   readonly hbonePort?: number;
+  /** The mesh root namespace: its policies may target a GatewayClass (every waypoint of it). */
+  readonly rootNamespace?: string;
   /** Replaces the label binding (the Gateway controller's); default `LabelWaypointBindings`. */
   readonly bindings?: (store: WaypointIndex) => WaypointBindingSource;
   /** Called when an object is invalid (not programmed) or becomes valid again (`errors` empty). */
@@ -480,6 +482,7 @@ export class WaypointIndex {
       for (const t of targets) {
         const [kind, ns = '', name = ''] = t.split(/[:/]/);
         if (kind === 'Gateway') dirty.add(`${ns}/${name}`);
+        else if (kind === 'GatewayClass') this.#allWaypoints(dirty);
         else this.#addBinding({ namespace: ns, name }, dirty);
       }
     };
@@ -510,7 +513,12 @@ export class WaypointIndex {
       const kind = str(t.kind) ?? '';
       const name = str(t.name) ?? '';
       const tns = str(t.namespace) ?? ns;
-      return (kind === 'Gateway' || kind === 'Service') && name !== '' ? [`${kind}:${tns}/${name}`] : [];
+      if (name === '') return [];
+      if (kind === 'Gateway' || kind === 'Service') return [`${kind}:${tns}/${name}`];
+      // A GatewayClass target counts only for a policy in the root namespace, as upstream.
+      if (kind === 'GatewayClass' && ns === (this.#opts.rootNamespace ?? 'istio-system'))
+        return [`${kind}:${ns}/${name}`];
+      return [];
     });
     const entry: PolicyEntry = { policy: result.value, targets };
     this.#policies.set(key, entry);
@@ -656,7 +664,10 @@ export class WaypointIndex {
   }
 
   #policiesFor(wp: string, svc: ServiceKey): ValidAuthorizationPolicy[] {
+    const root = this.#opts.rootNamespace ?? 'istio-system';
+    const gatewayClass = this.#gateways.get(wp)?.spec.gatewayClassName ?? '';
     const keys = new Set([
+      ...(this.#policiesByTarget.get(`GatewayClass:${root}/${gatewayClass}`) ?? []),
       ...(this.#policiesByTarget.get(`Gateway:${wp}`) ?? []),
       ...(this.#policiesByTarget.get(`Service:${keyString(svc)}`) ?? []),
     ]);
