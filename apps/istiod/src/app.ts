@@ -42,6 +42,8 @@ import { MeshConfigWatch } from './mesh/mesh-config-watch.ts';
 import type { KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
 import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
+import { createGatewaySide, type GatewayDeps } from './gateway/gateway-side.ts';
+import type { WaypointBindings } from './gateway/waypoint-bindings.ts';
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
 import { compileAuthorizationPolicyObject } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
@@ -71,6 +73,10 @@ export interface AppDeps {
   readonly rootKeyAlgorithm?: CaKeyAlgorithm;
   /** Add the process and Node.js metrics (`process_*`, `nodejs_*`); the executable does. */
   readonly processMetrics?: boolean;
+  /** The Gateway controller's Kubernetes capabilities; without them no Gateway is deployed. */
+  readonly gateway?: GatewayDeps;
+  /** Leader gating seam for istiod's writers (default: always the leader). */
+  readonly isLeader?: () => boolean;
 }
 
 export interface Bound {
@@ -81,6 +87,8 @@ export interface Bound {
   readonly xds: XdsServer;
   readonly metrics: IstiodMetrics;
   readonly meshCa: MeshCa;
+  /** Which Services and pods each waypoint serves (for the waypoint's xDS). */
+  readonly waypointBindings: WaypointBindings;
   readonly ports: {
     readonly grpc: number;
     readonly http: number;
@@ -128,7 +136,21 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
             metrics.policyStatusWriteFailures.inc();
           },
         });
+  const gatewaySide = createGatewaySide({
+    deps: deps.gateway,
+    image: config.waypointImage,
+    podNamespace: config.podNamespace,
+    domain: config.domain,
+    clusterId: config.clusterId,
+    trustDomain: mesh.trustDomain,
+    logs,
+    timers,
+    ...(deps.isLeader === undefined ? {} : { isLeader: deps.isLeader }),
+  });
   const index = new WdsIndex({
+    onWaypointBinding: (target, binding) => {
+      gatewaySide.onWaypointBinding(target, binding);
+    },
     clusterId: config.clusterId,
     trustDomain: mesh.trustDomain,
     domain: config.domain,
@@ -324,6 +346,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const watching = watcher.start().catch((err: unknown) => {
     logger.error({ err: errorMessage(err) }, 'informers failed to start');
   });
+  void gatewaySide.start();
 
   const ready = (): boolean => watcher.synced;
   // Upstream serves /debug/* on the monitoring port (15014); ours are also on the loopback debug port.
@@ -379,6 +402,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     queue.close();
     waypointQueue.close();
     statusWriter?.close();
+    await gatewaySide.stop();
     await watcher.stop();
     await watching;
     await grpc.close();
@@ -399,6 +423,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       queue.close();
       waypointQueue.close();
       statusWriter?.close();
+      await gatewaySide.stop();
       await watcher.stop();
       await watching;
       xds.closeAll();
@@ -413,6 +438,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     xds,
     metrics,
     meshCa,
+    waypointBindings: gatewaySide.bindings,
     ports: { grpc: grpc.port, http: http.port, monitoring: monitoring.port, debug: debug.port },
     ready,
     shutdown,

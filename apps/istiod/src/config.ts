@@ -6,6 +6,7 @@
  * typed `Config` and throws one `ConfigError` (`ISTIOD_CONFIG_INVALID`) naming every offending
  * variable and flag; every other module receives the `Config` (or a slice of it) as an argument.
  */
+import { buildInfo } from './build-info.ts';
 import {
   ConfigError,
   ConfigReader,
@@ -43,6 +44,7 @@ export const ENV = {
   xdsAuth: 'XDS_AUTH',
   selfSignedCaTtl: 'CITADEL_SELF_SIGNED_CA_CERT_TTL',
   kubeconfig: 'KUBECONFIG',
+  waypointImage: 'WAYPOINT_IMAGE',
 } as const;
 
 /** Command-line flag names (without the leading `--`). */
@@ -89,6 +91,8 @@ export interface Config {
   readonly debugAddr: ListenAddress;
   /** Path to a kubeconfig; empty means in-cluster config (or `$KUBECONFIG`). */
   readonly kubeconfig: string;
+  /** The image of waypoint and ingress gateway Deployments (default `ambient-mesh/waypoint:<version>`). */
+  readonly waypointImage: string;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
 }
@@ -163,6 +167,7 @@ export function loadConfig(
       monitoringAddr: listen(FLAGS.monitoringAddr, { host: '::', port: Port.istiodMonitoring }),
       debugAddr,
       kubeconfig: r.string({ flag: FLAGS.kubeconfig, env: ENV.kubeconfig }, ''),
+      waypointImage: r.string(ENV.waypointImage, `ambient-mesh/waypoint:${buildInfo.version}`),
       logFormat: r.logFormat(ENV.logFormat),
       logLevel: r.logLevel(ENV.logLevel),
     },

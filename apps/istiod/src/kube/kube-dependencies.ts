@@ -1,5 +1,6 @@
 import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { IstiodDeps } from '../app.ts';
+import { kubeGatewayApi, kubeGatewayInformers } from '../gateway/kube-gateway-api.ts';
 import { istiodWatchedKinds, kubeInformerFactory } from './informers.ts';
 import { kubeConfigMapStore, kubeSecretStore, kubeStatusPatcher, kubeTokenReviewer } from './kube-api.ts';
 
@@ -7,7 +8,10 @@ import { kubeConfigMapStore, kubeSecretStore, kubeStatusPatcher, kubeTokenReview
 export function kubeDependencies(
   kc: KubeConfig,
   namespace?: string,
-): Pick<IstiodDeps, 'reviewer' | 'secrets' | 'configMaps' | 'informerFactory' | 'kinds' | 'statusPatcher'> {
+): Pick<
+  IstiodDeps,
+  'reviewer' | 'secrets' | 'configMaps' | 'informerFactory' | 'kinds' | 'statusPatcher' | 'gateway'
+> {
   return {
     reviewer: kubeTokenReviewer(kc),
     secrets: kubeSecretStore(kc),
@@ -15,5 +19,6 @@ export function kubeDependencies(
     informerFactory: kubeInformerFactory(kc),
     kinds: istiodWatchedKinds(namespace),
     statusPatcher: kubeStatusPatcher(kc),
+    gateway: { api: kubeGatewayApi(kc), informers: kubeGatewayInformers(kc) },
   };
 }
