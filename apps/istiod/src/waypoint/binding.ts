@@ -8,9 +8,9 @@
  * Services (`service` or `all`). Unlike WDS it does not wait for `status.addresses`: the proxy
  * can be programmed before its address is published.
  */
-import { GatewayClassName, WaypointFor } from '@ambient-mesh/mesh-api';
+import { GatewayClassName, Label, WaypointFor } from '@ambient-mesh/mesh-api';
 import type { Gateway, KubeObject, Service } from '../kube/objects.ts';
-import { WAYPOINT_FOR_LABEL, waypointRefFor } from '../wds/waypoint.ts';
+import { waypointRefFor } from '../wds/waypoint.ts';
 import { keyString, type ServiceKey, type WaypointKey } from './types.ts';
 
 export interface WaypointBindingSource {
@@ -71,7 +71,7 @@ export class LabelWaypointBindings implements WaypointBindingSource {
     if (ref === undefined) return undefined;
     const gw = this.#store.gateway(ref);
     if (gw === undefined || !WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)) return undefined;
-    const waypointFor = gw.metadata?.labels?.[WAYPOINT_FOR_LABEL] ?? WaypointFor.service;
+    const waypointFor = gw.metadata?.labels?.[Label.waypointFor] ?? WaypointFor.service;
     if (waypointFor !== WaypointFor.service && waypointFor !== WaypointFor.all) return undefined;
     return { namespace: ref.namespace, name: ref.name };
   }
