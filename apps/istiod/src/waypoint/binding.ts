@@ -76,3 +76,29 @@ export class LabelWaypointBindings implements WaypointBindingSource {
     return { namespace: ref.namespace, name: ref.name };
   }
 }
+
+/** The read side of the Gateway controller's binding index (`gateway/waypoint-bindings.ts`). */
+export interface ServiceBindings {
+  services(waypoint: string): ReadonlySet<string>;
+  waypointOf(kind: 'service', key: string): string | undefined;
+}
+
+/**
+ * A `WaypointBindingSource` over the Gateway controller's bindings (only Services with
+ * `istio.io/WaypointBound=True`). To use it, build the index with
+ * `bindings: () => bindingSourceFrom(gatewaySide.bindings)` and forward
+ * `gatewaySide.bindings.onChange(ws => waypoints.bindingsChanged(ws))`.
+ */
+export function bindingSourceFrom(bindings: ServiceBindings): WaypointBindingSource {
+  const split = (key: string): { namespace: string; name: string } => {
+    const i = key.indexOf('/');
+    return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+  };
+  return {
+    servicesFor: wp => [...bindings.services(keyString(wp))].sort().map(split),
+    waypointFor: svc => {
+      const wp = bindings.waypointOf('service', keyString(svc));
+      return wp === undefined ? undefined : split(wp);
+    },
+  };
+}

@@ -8,6 +8,7 @@ import {
   makeReferenceGrant,
   makeWaypointGateway,
 } from '../testing/waypoint-fixtures.ts';
+import { bindingSourceFrom } from './binding.ts';
 import { EnvoyType, EnvoyTypeUrls, decodeEnvoy, unpackTyped } from './envoy-protos.ts';
 import { WaypointIndex, WaypointKinds as K } from './waypoint-index.ts';
 
@@ -311,6 +312,26 @@ describe('WaypointIndex', () => {
     expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|orders.ns3.svc.cluster.local')).toBe(
       false,
     );
+  });
+
+  it('can take its bindings from the Gateway controller, recomputing when they change', () => {
+    const bound = new Map<string, Set<string>>([['ns2/wp2', new Set(['ns2/details'])]]);
+    const source = {
+      services: (wp: string): ReadonlySet<string> => bound.get(wp) ?? new Set(),
+      waypointOf: (_kind: 'service', key: string): string | undefined =>
+        [...bound].find(([, set]) => set.has(key))?.[0],
+    };
+    const idx = new WaypointIndex({ domain: 'cluster.local', bindings: () => bindingSourceFrom(source) });
+    idx.upsert(K.GATEWAY, makeWaypointGateway('wp2', 'ns2'));
+    // The label says wp1; the controller's binding (wp2) is what counts.
+    idx.upsert(K.SERVICE, makeBoundService('details', 'ns2', 'wp1', '10.96.0.12'));
+    expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(
+      true,
+    );
+    bound.set('ns2/wp2', new Set());
+    const change = idx.bindingsChanged(['ns2/wp2']);
+    expect([...change.waypoints]).toEqual(['ns2/wp2']);
+    expect(idx.resourcesFor('ns2/wp2', RC).size).toBe(0);
   });
 
   it('updates endpoints when a backend pod changes, and withdraws everything when the waypoint is deleted', () => {

@@ -295,6 +295,11 @@ export class WaypointIndex {
     return this.#recompute(dirty);
   }
 
+  /** Recomputes waypoints whose bound Services changed in an injected `WaypointBindingSource`. */
+  bindingsChanged(waypoints: Iterable<string>): WaypointChange {
+    return this.#recompute(new Set(waypoints));
+  }
+
   /** Recomputes every waypoint (after the first sync, or for tests and benchmarks). */
   recomputeAll(): WaypointChange {
     const dirty = new Set<string>();
