@@ -48,6 +48,8 @@ import { createMetrics, type IstiodMetrics } from './metrics.ts';
 import { compileAuthorizationPolicyObject } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
 import { XdsServer } from './xds/delta-server.ts';
+import { WaypointIndex, isWaypointKind } from './waypoint/waypoint-index.ts';
+import { WaypointPushQueue } from './waypoint/serving.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
 
@@ -80,6 +82,8 @@ export interface AppDeps {
 export interface Bound {
   readonly logs: Logs;
   readonly index: WdsIndex;
+  /** Every waypoint's Envoy resources (Listener, RouteConfiguration, Cluster, ClusterLoadAssignment). */
+  readonly waypoints: WaypointIndex;
   readonly xds: XdsServer;
   readonly metrics: IstiodMetrics;
   readonly meshCa: MeshCa;
@@ -197,8 +201,29 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     return { certPem: serving.certChainPem, keyPem: serving.keyPem };
   };
 
+  const waypointLog = logs.for('waypoint');
+  const waypoints = new WaypointIndex({
+    domain: config.domain,
+    rootNamespace: mesh.rootNamespace,
+    onIssues: (kind, key, errors) => {
+      if (errors.length === 0)
+        waypointLog.info({ kind, object: key }, 'object is valid again and programmed');
+      else
+        waypointLog.warn(
+          { kind, object: key, errors: errors.map(e => `${e.path}: ${e.message}`) },
+          'object is invalid and was not programmed into waypoints',
+        );
+    },
+    onEncodeError: (waypoint, name, message) => {
+      waypointLog.error(
+        { waypoint, resource: name, err: message },
+        'could not encode a waypoint resource; kept the previous one',
+      );
+    },
+  });
   const xds = new XdsServer({
     source: index,
+    waypoints,
     reviewer: deps.reviewer,
     audiences: config.tokenAudiences,
     requireAuth: config.xdsAuth,
@@ -229,6 +254,17 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const offChange = index.onChange(changes => {
     metrics.services.set(index.services().length);
     queue.enqueue(changes);
+  });
+  const waypointQueue = new WaypointPushQueue({
+    debounceAfterMs: config.debounceAfterMs,
+    debounceMaxMs: config.debounceMaxMs,
+    timers,
+    flush: batch => {
+      xds.pushWaypoints(batch);
+    },
+  });
+  const offWaypointChange = waypoints.onChange(change => {
+    waypointQueue.enqueue(change);
   });
 
   const grpc: RunningGrpcServer = await startGrpcServer({
@@ -263,8 +299,11 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
 
   const publisher = new RootCertPublisher(deps.configMaps, meshCa.rootCertPem, logs.for('ca'));
   const published = new Set<string>();
+  const wdsKinds: ReadonlySet<string> = new Set(Object.values(ObjectKinds));
   const sink = {
     upsert(kind: ObjectKind, obj: KubeObject): void {
+      if (isWaypointKind(kind)) waypoints.upsert(kind, obj);
+      if (!wdsKinds.has(kind)) return;
       index.upsert(kind, obj);
       const ns = obj.metadata?.name ?? '';
       if (kind === ObjectKinds.NAMESPACE && ns !== '' && !published.has(ns)) {
@@ -275,6 +314,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       }
     },
     delete(kind: ObjectKind, obj: KubeObject): void {
+      if (isWaypointKind(kind)) waypoints.delete(kind, obj);
+      if (!wdsKinds.has(kind)) return;
       index.delete(kind, obj);
       if (kind === ObjectKinds.NAMESPACE) published.delete(obj.metadata?.name ?? '');
     },
@@ -357,7 +398,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     await Promise.all(servers.map(s => s.close()));
     timers.clearTimeout(rotation);
     offChange();
+    offWaypointChange();
     queue.close();
+    waypointQueue.close();
     statusWriter?.close();
     await gatewaySide.stop();
     await watcher.stop();
@@ -376,7 +419,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     (stopping ??= (async () => {
       timers.clearTimeout(rotation);
       offChange();
+      offWaypointChange();
       queue.close();
+      waypointQueue.close();
       statusWriter?.close();
       await gatewaySide.stop();
       await watcher.stop();
@@ -389,6 +434,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   return {
     logs,
     index,
+    waypoints,
     xds,
     metrics,
     meshCa,

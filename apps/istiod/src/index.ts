@@ -43,6 +43,12 @@ export { contentVersion } from './wds/resource-version.ts';
 
 // xDS and CA
 export { XdsServer } from './xds/delta-server.ts';
+export { WaypointIndex, WaypointKinds, isWaypointKind } from './waypoint/waypoint-index.ts';
+export type { WaypointChange, WaypointIndexOptions, WaypointKind } from './waypoint/waypoint-index.ts';
+export type { WaypointBindingSource } from './waypoint/binding.ts';
+export { WaypointPushQueue, waypointOfProxy } from './waypoint/serving.ts';
+export type { WaypointBatch } from './waypoint/serving.ts';
+export { EnvoyType, EnvoyTypeUrls, decodeEnvoy, encodeEnvoy } from './waypoint/envoy-protos.ts';
 export type {
   XdsServerOptions,
   ConnectionStatus,

@@ -11,11 +11,12 @@ import { Informer, KubeClient, clientSource, type InformerHandlers, type Timers 
 import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { Logger } from '@ambient-mesh/runtime';
 import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';
+import { WaypointKinds, type WaypointKind } from '../waypoint/waypoint-index.ts';
 import type { KubeObject } from './objects.ts';
 
 /** The `istio` mesh ConfigMap's informer (istiod's namespace), routed to the mesh config. */
 export const MESH_CONFIG_KIND = 'MeshConfigMap';
-export type WatchedKindName = ObjectKind | typeof MESH_CONFIG_KIND;
+export type WatchedKindName = ObjectKind | WaypointKind | typeof MESH_CONFIG_KIND;
 
 export interface WatchedKind {
   readonly kind: WatchedKindName;
@@ -140,6 +141,24 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
     { kind: ObjectKinds.AUTHORIZATION_POLICY, path: '/apis/security.istio.io/v1/authorizationpolicies' },
     { kind: ObjectKinds.PEER_AUTHENTICATION, path: '/apis/security.istio.io/v1/peerauthentications' },
     { kind: ObjectKinds.GATEWAY, path: '/apis/gateway.networking.k8s.io/v1/gateways', optional: true },
+    // The waypoint's L7 config (Envoy xDS); optional: their CRDs may not be installed.
+    { kind: WaypointKinds.HTTP_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true },
+    { kind: WaypointKinds.GRPC_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true },
+    {
+      kind: WaypointKinds.REFERENCE_GRANT,
+      path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',
+      optional: true,
+    },
+    {
+      kind: WaypointKinds.DESTINATION_RULE,
+      path: '/apis/networking.istio.io/v1/destinationrules',
+      optional: true,
+    },
+    {
+      kind: WaypointKinds.VIRTUAL_SERVICE,
+      path: '/apis/networking.istio.io/v1/virtualservices',
+      optional: true,
+    },
   ];
 }
 

@@ -303,6 +303,41 @@ describe('AdsServer, authentication and isolation', () => {
     expect(status?.types.map(t => t.typeUrl)).toEqual([TypeUrl.address, TypeUrl.authorization]);
   });
 
+  it('serves each client its own source and pushes only to the clients a push names', async () => {
+    const sources = new Map([
+      ['a', new MemoryResourceSource()],
+      ['b', new MemoryResourceSource()],
+    ]);
+    sources.get('a')!.set(TypeUrl.address, 'shared', pod('a', 1));
+    sources.get('b')!.set(TypeUrl.address, 'shared', pod('b', 2));
+    const h = await harness<{ who: string }>({
+      authenticate: req => ({ ok: true, client: { who: req.metadata.get('who')[0] as string } }),
+      sourceFor: client => sources.get(client.who)!,
+    });
+    const open = (who: string): RawDeltaStream => {
+      const md = new grpc.Metadata();
+      md.set('who', who);
+      const c = h.delta(md);
+      c.send({ node, typeUrl: TypeUrl.address });
+      return c;
+    };
+    const a = open('a');
+    const b = open('b');
+    const firstA = await a.next();
+    const firstB = await b.next();
+    expect(AddressCodec.decode(firstA.resources[0]!.resource!.value).workload?.name).toBe('a');
+    expect(AddressCodec.decode(firstB.resources[0]!.resource!.value).workload?.name).toBe('b');
+    a.ack(firstA);
+    b.ack(firstB);
+    const changes = sources.get('a')!.set(TypeUrl.address, 'shared', pod('a', 9));
+    expect(h.server.push(changes, client => client.who === 'a')).toBe(1);
+    const update = await a.next();
+    const addresses = AddressCodec.decode(update.resources[0]!.resource!.value).workload?.addresses ?? [];
+    expect(addresses.map(ip => [...ip])).toEqual([[10, 0, 0, 9]]);
+    // b was not named by the push, and its own source did not change.
+    expect(b.buffered).toBe(0);
+  });
+
   it('a stream that never reads does not delay pushes to the others', async () => {
     const h = await harness();
     // Resources big enough that a few responses fill the paused stream's flow-control window.

@@ -74,6 +74,11 @@ export interface AdsServerObserver<C> {
 export interface AdsServerOptions<C> {
   readonly registry: ResourceTypeRegistry;
   readonly source: ResourceSource;
+  /**
+   * The resources one accepted client sees, when they differ per client (for example each
+   * Envoy proxy its own listeners and routes); default `source` for every client.
+   */
+  readonly sourceFor?: (client: C) => ResourceSource;
   /** Decides whether a stream may subscribe; default: every stream, `client` undefined. */
   readonly authenticate?: Authenticate<C>;
   readonly observer?: AdsServerObserver<C>;
@@ -145,13 +150,15 @@ export class AdsServer<C = undefined> {
   }
 
   /**
-   * Sends changed names (per type URL) to every stream subscribed to them. Returns how many
-   * streams were sent something. Never waits for a slow stream.
+   * Sends changed names (per type URL) to every stream subscribed to them (with `only`, just
+   * to the clients it accepts). Returns how many streams were sent something. Never waits for a
+   * slow stream.
    */
-  push(changes: ResourceChanges): number {
+  push(changes: ResourceChanges, only?: (client: C) => boolean): number {
     this.#version++;
     let pushed = 0;
     for (const conn of this.#connections.values()) {
+      if (only !== undefined && !only(conn.info.client)) continue;
       try {
         if (conn.stream.push(changes) > 0) pushed++;
       } catch (err) {
@@ -243,10 +250,14 @@ export class AdsServer<C = undefined> {
           observer?.nack?.(info, typeUrl, nonce, message),
         unknownType: (typeUrl: string) => observer?.unknownType?.(info, typeUrl),
       };
+      const services: StreamServices =
+        this.#opts.sourceFor === undefined
+          ? this.#services
+          : { ...this.#services, source: this.#opts.sourceFor(decision.client) };
       const stream: ServerStream =
         protocol === 'delta'
           ? new DeltaStream(
-              this.#services,
+              services,
               resp => {
                 observer?.sent?.(
                   info,
@@ -258,7 +269,7 @@ export class AdsServer<C = undefined> {
               events,
             )
           : new SotwStream(
-              this.#services,
+              services,
               resp => {
                 observer?.sent?.(info, resp.typeUrl ?? '', resp.resources?.length ?? 0);
                 return (call as SotwCall).write(resp);
