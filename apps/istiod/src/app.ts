@@ -45,7 +45,9 @@ import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts'
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
 import { compileAuthorizationPolicyObject } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
+import { buildInfo } from './build-info.ts';
 import { XdsServer } from './xds/delta-server.ts';
+import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
 
@@ -184,6 +186,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     metrics,
     logger: logs.for('xds'),
     timers,
+    debug: {
+      systemNamespace: config.podNamespace,
+      controlPlane: controlPlaneIdentifier(config.podName, buildInfo),
+    },
   });
   const caService = new CaService({
     signer: meshCa.ca,
