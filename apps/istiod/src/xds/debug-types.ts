@@ -59,7 +59,7 @@ function timestamp(ms: number): { seconds: number; nanos: number } {
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }
 
-/** One proxy's CSDS view, as upstream's `debugSyncz` builds it. */
+/** One proxy's CSDS view, as upstream's `debugSyncz` builds it; the node id is `<pod>.<namespace>`. */
 export function syncClientConfig(c: ConnectionStatus): status.ClientConfigInit {
   const metadata: Record<string, string> = {};
   if (c.proxy.clusterId !== '') metadata['CLUSTER_ID'] = c.proxy.clusterId;
@@ -77,7 +77,7 @@ export function syncClientConfig(c: ConnectionStatus): status.ClientConfigInit {
         errorState: t.lastNack === undefined ? null : { lastUpdateAttempt: sentAt, details: t.lastNack },
       };
     });
-  return { node: { id: c.proxy.id, metadata: toStruct(metadata) }, genericXdsConfigs: configs };
+  return { node: { id: c.proxy.podId, metadata: toStruct(metadata) }, genericXdsConfigs: configs };
 }
 
 export interface DebugRequest {
@@ -105,9 +105,9 @@ export function answerDebugRequest(req: DebugRequest): GeneratedResponse | undef
       : req.caller.namespace;
   const resources = req.connections
     .filter(c => isReportedProxy(c) && (only === undefined || c.proxy.namespace === only))
-    .sort((a, b) => (a.proxy.id < b.proxy.id ? -1 : a.proxy.id > b.proxy.id ? 1 : 0))
+    .sort((a, b) => (a.proxy.podId < b.proxy.podId ? -1 : a.proxy.podId > b.proxy.podId ? 1 : 0))
     .map(c => ({
-      name: c.proxy.id,
+      name: c.proxy.podId,
       resource: { type_url: CLIENT_CONFIG_TYPE_URL, value: ClientConfigCodec.encode(syncClientConfig(c)) },
     }));
   return { resources, controlPlane };
