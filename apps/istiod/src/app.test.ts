@@ -194,7 +194,7 @@ describe('istiod in process', () => {
     >[];
     expect(syncz).toHaveLength(1);
     expect(syncz[0]).toMatchObject({
-      proxy: ztunnelNode().id.split('~')[2],
+      proxy: 'ztunnel-abcde.istio-system',
       proxy_type: 'ztunnel',
       cluster_id: 'Kubernetes',
     });

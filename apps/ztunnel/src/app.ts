@@ -187,7 +187,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     // ISTIO_VERSION: what istioctl proxy-status and Kiali show as the proxy's version.
     node: {
       id: xdsNodeId(config),
-      metadata: toStruct({ ISTIO_VERSION: ZTUNNEL_VERSION, ...xdsNodeMetadata(config) } as JsonObject),
+      metadata: toStruct({ ISTIO_VERSION: ZTUNNEL_VERSION, ...(xdsNodeMetadata(config) as JsonObject) }),
     },
     handlers: [addressHandler(mutator), authorizationHandler(mutator)],
     logger: logs.for('xds'),
