@@ -95,7 +95,7 @@ describe('upstream istioctl reads our control plane over xDS and its debug port'
   it('istioctl version: control plane version from /version, data plane from /debug/syncz', async () => {
     const r = await istioctl(['version', ns]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`control plane version: ${appVersion('istiod')}\n`);
+    expect(r.stdout, r.stderr).toContain(`control plane version: ${appVersion('istiod')}\n`);
     expect(r.stdout).toContain(`data plane version: ${appVersion('ztunnel')} (2 proxies)\n`);
   }, 60_000);
 });
