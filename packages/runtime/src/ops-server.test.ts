@@ -73,7 +73,12 @@ describe('ops server', () => {
 
   it('collapses repeated slashes as Go does (istioctl asks for //version), keeping the query', async () => {
     const server = await serve([
-      { path: '/version', handler: (_req, res, url) => reply(res, 200, `v ${url.searchParams.get('x')}`) },
+      {
+        path: '/version',
+        handler: (_req, res, url) => {
+          reply(res, 200, `v ${url.searchParams.get('x')}`);
+        },
+      },
     ]);
     expect(await call(server, '//version?x=1')).toMatchObject({ status: 200, body: 'v 1' });
     expect(await call(server, '///version')).toMatchObject({ status: 200, body: 'v null' });
