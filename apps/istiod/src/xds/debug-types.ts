@@ -8,20 +8,13 @@
  *
  * Everything here is pure: the connections and the caller come in, the response goes out.
  */
+import { DEBUG_TYPE_PREFIX, DebugType } from '@ambient-mesh/mesh-api';
 import type { GeneratedResponse } from '@ambient-mesh/xds';
 import { ClientConfigCodec, status, toStruct } from '@ambient-mesh/xds-types';
 import type { CallerIdentity } from '../auth/token-review.ts';
 import type { BuildInfo } from '../build-info.ts';
 import type { ConnectionStatus, TypeSyncStatus } from './delta-server.ts';
 import { ProxyTypes } from './node-info.ts';
-
-export const DEBUG_TYPE_PREFIX = 'istio.io/debug/';
-export const DebugTypeUrl = {
-  /** Every connected proxy with its per-type sync state. */
-  syncz: 'istio.io/debug/syncz',
-  /** An Envoy config dump of one proxy; ztunnels have none, so it is always empty here. */
-  configDump: 'istio.io/debug/config_dump',
-} as const;
 
 const CLIENT_CONFIG_TYPE_URL = 'type.googleapis.com/envoy.service.status.v3.ClientConfig';
 
@@ -98,7 +91,7 @@ export interface DebugRequest {
 export function answerDebugRequest(req: DebugRequest): GeneratedResponse | undefined {
   if (!req.typeUrl.startsWith(DEBUG_TYPE_PREFIX)) return undefined;
   const controlPlane = { identifier: req.controlPlane };
-  if (req.typeUrl !== DebugTypeUrl.syncz) return { resources: [], controlPlane };
+  if (req.typeUrl !== DebugType.syncz) return { resources: [], controlPlane };
   const only =
     req.caller === undefined || req.caller.namespace === req.systemNamespace
       ? undefined

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:tls';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
+import { DebugType } from '@ambient-mesh/mesh-api';
 import { RawSotwStream } from '@ambient-mesh/xds/testing';
 import {
   AddressCodec,
@@ -23,7 +24,7 @@ import { compileAuthorizationPolicyObject } from '../wds/policies.ts';
 import { ObjectKinds, TypeUrls, WdsIndex } from '../wds/wds-index.ts';
 import { buildInfo } from '../build-info.ts';
 import { XdsServer, type ConnectionStatus } from './delta-server.ts';
-import { DebugTypeUrl, controlPlaneIdentifier } from './debug-types.ts';
+import { controlPlaneIdentifier } from './debug-types.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { PushQueue } from './push-queue.ts';
 
@@ -333,7 +334,7 @@ describe('istioctl debug requests over SotW ADS', () => {
         id: 'sidecar~10.0.0.5~test-1.default~default.svc.cluster.local',
         metadata: toStruct({ GENERATOR: 'event', SERVICE_ACCOUNT: 'default', NAMESPACE: namespace }),
       },
-      typeUrl: DebugTypeUrl.syncz,
+      typeUrl: DebugType.syncz,
       responseNonce: 'istioctl-clock',
     });
     return c;
@@ -348,7 +349,7 @@ describe('istioctl debug requests over SotW ADS', () => {
 
     const c = debugStream(h, 'istio-system');
     const r = await c.next();
-    expect(r.typeUrl).toBe(DebugTypeUrl.syncz);
+    expect(r.typeUrl).toBe(DebugType.syncz);
     expect(JSON.parse(r.controlPlane?.identifier ?? '{}')).toMatchObject({
       Component: 'istiod',
       ID: 'istiod-0',
