@@ -9,12 +9,17 @@
  * Everything here is pure: the connections and the caller come in, the response goes out.
  */
 import { DEBUG_TYPE_PREFIX, DebugType } from '@ambient-mesh/mesh-api';
-import type { GeneratedResponse } from '@ambient-mesh/xds';
+import type { GeneratedResponse, TypeSyncStatus } from '@ambient-mesh/xds';
 import { ClientConfigCodec, status, toStruct } from '@ambient-mesh/xds-types';
 import type { CallerIdentity } from '../auth/token-review.ts';
 import type { BuildInfo } from '../build-info.ts';
-import type { ConnectionStatus, TypeSyncStatus } from './delta-server.ts';
-import { ProxyTypes } from './node-info.ts';
+import { ProxyTypes, type ProxyInfo } from './node-info.ts';
+
+/** What a debug answer reads of a connected stream (delta-server's `ConnectionStatus`). */
+export interface DebugConnection {
+  readonly proxy: ProxyInfo;
+  readonly types: readonly TypeSyncStatus[];
+}
 
 const CLIENT_CONFIG_TYPE_URL = 'type.googleapis.com/envoy.service.status.v3.ClientConfig';
 
@@ -37,7 +42,7 @@ export function controlPlaneIdentifier(podName: string, build: BuildInfo): strin
  * Proxies are what upstream lists: ztunnels, and proxies that sent `PROXY_CONFIG` metadata.
  * Debug clients such as istioctl (a `sidecar` node without it) are left out.
  */
-export function isReportedProxy(c: ConnectionStatus): boolean {
+export function isReportedProxy(c: DebugConnection): boolean {
   return c.proxy.type === ProxyTypes.ZTUNNEL || c.proxy.metadata['PROXY_CONFIG'] !== undefined;
 }
 
@@ -53,7 +58,7 @@ function timestamp(ms: number): { seconds: number; nanos: number } {
 }
 
 /** One proxy's CSDS view, as upstream's `debugSyncz` builds it; the node id is `<pod>.<namespace>`. */
-export function syncClientConfig(c: ConnectionStatus): status.ClientConfigInit {
+export function syncClientConfig(c: DebugConnection): status.ClientConfigInit {
   const metadata: Record<string, string> = {};
   if (c.proxy.clusterId !== '') metadata['CLUSTER_ID'] = c.proxy.clusterId;
   metadata['NAMESPACE'] = c.proxy.namespace;
@@ -80,7 +85,7 @@ export interface DebugRequest {
   readonly caller: CallerIdentity | undefined;
   /** istiod's namespace (the mesh root): its callers see every proxy. */
   readonly systemNamespace: string;
-  readonly connections: readonly ConnectionStatus[];
+  readonly connections: readonly DebugConnection[];
   readonly controlPlane: string;
 }
 
