@@ -193,7 +193,11 @@ describe('istiod in process', () => {
       unknown
     >[];
     expect(syncz).toHaveLength(1);
-    expect(syncz[0]).toMatchObject({ proxy_type: 'ztunnel', cluster_id: 'Kubernetes' });
+    expect(syncz[0]).toMatchObject({
+      proxy: 'ztunnel-abcde.istio-system',
+      proxy_type: 'ztunnel',
+      cluster_id: 'Kubernetes',
+    });
     expect(Object.keys(syncz[0]?.['resources'] as object)).toEqual([TypeUrls.ADDRESS]);
 
     const registryz = JSON.parse((await get(istiod.ports.monitoring, '/debug/registryz')).body) as {

@@ -47,9 +47,11 @@ import type { WaypointBindings } from './gateway/waypoint-bindings.ts';
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
 import { compileAuthorizationPolicyObject } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
+import { buildInfo } from './build-info.ts';
 import { XdsServer } from './xds/delta-server.ts';
 import { WaypointIndex, isWaypointKind } from './waypoint/waypoint-index.ts';
 import { WaypointPushQueue } from './waypoint/serving.ts';
+import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
 
@@ -231,6 +233,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     metrics,
     logger: logs.for('xds'),
     timers,
+    debug: {
+      systemNamespace: config.podNamespace,
+      controlPlane: controlPlaneIdentifier(config.podName, buildInfo),
+    },
   });
   const caService = new CaService({
     signer: meshCa.ca,

@@ -37,7 +37,7 @@ import type { Config } from './config.ts';
 import { BindError, ZtunnelErrorCode } from './errors.ts';
 import { CaClient } from './identity/ca-client.ts';
 import { CertManager } from './identity/cert-manager.ts';
-import { ZtunnelMetrics } from './metrics.ts';
+import { ZTUNNEL_VERSION, ZtunnelMetrics } from './metrics.ts';
 import type { ProxyInputs } from './proxy/proxy-inputs.ts';
 import { createProxyState } from './state/proxy-state.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
@@ -184,7 +184,11 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   }
   const xds = new DeltaXdsClient({
     connect: xdsConnect,
-    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config) as JsonObject) },
+    // ISTIO_VERSION: what istioctl proxy-status and Kiali show as the proxy's version.
+    node: {
+      id: xdsNodeId(config),
+      metadata: toStruct({ ISTIO_VERSION: ZTUNNEL_VERSION, ...(xdsNodeMetadata(config) as JsonObject) }),
+    },
     handlers: [addressHandler(mutator), authorizationHandler(mutator)],
     logger: logs.for('xds'),
     timers,

@@ -15,6 +15,7 @@ import {
   ResourceTypeRegistry,
   resourceType,
   type AuthDecision,
+  type GeneratedResponse,
   type StreamAuthRequest,
   type TypeSyncStatus,
   type VersionedResource,
@@ -26,6 +27,7 @@ import type { Logger } from '@ambient-mesh/runtime';
 import type { IstiodMetrics } from '../metrics.ts';
 import type { WdsResource, WdsTypeUrl } from '../wds/wds-index.ts';
 import { TypeUrls } from '../wds/wds-index.ts';
+import { answerDebugRequest } from './debug-types.ts';
 import { parseNode, type ProxyInfo } from './node-info.ts';
 import type { PushBatch, Timers } from './push-queue.ts';
 import { systemTimers, toResourceChanges } from './push-queue.ts';
@@ -60,6 +62,13 @@ export interface XdsServerOptions {
   readonly metrics: IstiodMetrics;
   readonly logger: Logger;
   readonly timers?: Timers;
+  /** Answers istioctl's `istio.io/debug/...` requests (debug-types.ts); none when absent. */
+  readonly debug?: {
+    /** istiod's namespace: its callers see every proxy, others only their own namespace. */
+    readonly systemNamespace: string;
+    /** `controlPlaneIdentifier()` of this istiod. */
+    readonly controlPlane: string;
+  };
 }
 
 export interface ConnectionStatus {
@@ -117,6 +126,12 @@ export class XdsServer {
         };
       },
       authenticate: request => this.#authenticate(request),
+      ...(opts.debug === undefined
+        ? {}
+        : {
+            generate: (client: ProxyClient, typeUrl: string, resourceNames: readonly string[]) =>
+              this.#answerDebug(client, typeUrl, resourceNames),
+          }),
       observer: {
         connected: c => {
           metrics.connectedProxies.set(this.#ads.connectionCount);
@@ -193,6 +208,30 @@ export class XdsServer {
   /** Ends every open stream (on shutdown). */
   closeAll(): void {
     this.#ads.closeAll();
+  }
+
+  #answerDebug(
+    client: ProxyClient,
+    typeUrl: string,
+    resourceNames: readonly string[],
+  ): GeneratedResponse | undefined {
+    const debug = this.#opts.debug;
+    if (debug === undefined) return undefined;
+    const answer = answerDebugRequest({
+      typeUrl,
+      resourceNames,
+      caller: client.identity,
+      systemNamespace: debug.systemNamespace,
+      connections: this.syncz(),
+      controlPlane: debug.controlPlane,
+    });
+    if (answer !== undefined) {
+      this.#opts.logger.debug(
+        { proxy: client.proxy.id, typeUrl, resources: answer.resources.length },
+        'answered a debug request',
+      );
+    }
+    return answer;
   }
 
   async #authenticate(request: StreamAuthRequest): Promise<AuthDecision<ProxyClient>> {
