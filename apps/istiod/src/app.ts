@@ -13,18 +13,21 @@ import {
   createPlatform,
   type Platform,
 } from '@ambient-mesh/runtime';
-import type { Logger, OpsServer, TimerHandle, Timers, Logs } from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, Timers, Logs } from '@ambient-mesh/runtime';
 import type { CaKeyAlgorithm } from '@ambient-mesh/spiffe-certs';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadMeshCa, type MeshCa, type SecretStore } from './ca/ca-bootstrap.ts';
 import { servingDnsNames } from './ca/ca-material.ts';
-import { CaService } from './ca/ca-service.ts';
+import { CaRuntime } from './ca/ca-runtime.ts';
+import { CaService, type CertificateSigner } from './ca/ca-service.ts';
 import { RootCertPublisher, type ConfigMapStore } from './ca/root-cert-publisher.ts';
 import type { Config } from './config.ts';
 import { debugRoutes, versionRoute, type DebugSources } from './http/debug-routes.ts';
 import {
+  ISTIOD_SECRETS_KIND,
   KubeWatcher,
   MESH_CONFIG_KIND,
+  istiodSecretsKind,
   type InformerFactory,
   type WatchedKind,
   type WatchedKindName,
@@ -69,6 +72,8 @@ export interface AppDeps {
   readonly rootKeyAlgorithm?: CaKeyAlgorithm;
   /** Add the process and Node.js metrics (`process_*`, `nodejs_*`); the executable does. */
   readonly processMetrics?: boolean;
+  /** `EXTERNAL_CA`: a signer other than the mesh CA (the Kubernetes CSR path) and its roots. */
+  readonly externalSigner?: { readonly signer: CertificateSigner; readonly rootsPem: string };
 }
 
 export interface Bound {
@@ -76,6 +81,7 @@ export interface Bound {
   readonly index: WdsIndex;
   readonly xds: XdsServer;
   readonly metrics: IstiodMetrics;
+  /** The mesh CA in use now (a valid new `cacerts` replaces it). */
   readonly meshCa: MeshCa;
   readonly ports: {
     readonly grpc: number;
@@ -93,8 +99,6 @@ export interface Bound {
 /** Earlier names of the composition root, kept for embedders (e2e). */
 export type IstiodDeps = AppDeps;
 export type RunningIstiod = Bound;
-
-const SERVING_CERT_TTL_SECONDS = 24 * 60 * 60;
 
 export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const { logs, registry } =
@@ -155,6 +159,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
   });
 
+  const caOptions = { defaultTtlSeconds: config.defaultCertTtlSeconds, maxTtlSeconds: config.maxCertTtlSeconds };
   const meshCa = await loadMeshCa({
     namespace: config.podNamespace,
     rootCaDir: config.rootCaDir,
@@ -166,14 +171,28 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger,
     ...(deps.rootKeyAlgorithm !== undefined ? { keyAlgorithm: deps.rootKeyAlgorithm } : {}),
   });
-  const dnsNames = servingDnsNames(config.podNamespace, config.domain, config.customHosts);
-  const issueServing = async (): Promise<{ certPem: string; keyPem: string }> => {
-    const serving = await meshCa.ca.signServingCertificate({
-      dnsNames,
-      ttlSeconds: SERVING_CERT_TTL_SECONDS,
-    });
-    return { certPem: serving.certChainPem, keyPem: serving.keyPem };
-  };
+  const tlsSecret =
+    config.istiodTlsSecret === ''
+      ? undefined
+      : await deps.secrets.read(config.podNamespace, config.istiodTlsSecret).catch((err: unknown) => {
+          logger.warn({ err: errorMessage(err) }, 'cannot read the serving certificate Secret');
+          return undefined;
+        });
+  const caRuntime = new CaRuntime({
+    meshCa,
+    namespace: config.podNamespace,
+    caServer: config.enableCaServer,
+    servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts),
+    tlsSecretName: config.istiodTlsSecret,
+    ...(tlsSecret === undefined ? {} : { initialTlsSecret: tlsSecret }),
+    ...(deps.externalSigner === undefined ? {} : { externalSigner: deps.externalSigner }),
+    caOptions,
+    timers,
+    logger: logs.for('ca'),
+    onCacertsOutcome: outcome => {
+      metrics.cacertsUpdates.inc({ result: outcome.kind });
+    },
+  });
 
   const xds = new XdsServer({
     source: index,
@@ -186,7 +205,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     timers,
   });
   const caService = new CaService({
-    signer: meshCa.ca,
+    signer: caRuntime.signer,
     reviewer: deps.reviewer,
     audiences: config.tokenAudiences,
     trustedNodeAccounts: config.trustedNodeAccounts,
@@ -211,36 +230,28 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
 
   const grpc: RunningGrpcServer = await startGrpcServer({
     address: config.secureGrpcAddr,
-    credentials: await issueServing(),
+    credentials: await caRuntime.initialCredentials(),
     register: server => {
       xds.register(server);
-      caService.register(server);
+      // ENABLE_CA_SERVER=false: workloads get certificates from an external CA (CA_ADDRESS).
+      if (config.enableCaServer) caService.register(server);
     },
   });
-  // Renew the serving certificate at half its lifetime.
-  let rotation: TimerHandle | undefined;
-  const scheduleRotation = (): void => {
-    rotation = timers.setTimeout(
-      () => {
-        issueServing().then(
-          creds => {
-            grpc.credentials.rotate(creds);
-            logger.info('rotated the istiod serving certificate');
-            scheduleRotation();
-          },
-          (err: unknown) => {
-            logger.error({ err: errorMessage(err) }, 'serving certificate rotation failed; retrying');
-            scheduleRotation();
-          },
-        );
-      },
-      (SERVING_CERT_TTL_SECONDS * 1000) / 2,
-    );
-  };
-  scheduleRotation();
+  caRuntime.onCredentials(creds => {
+    grpc.credentials.rotate(creds);
+  });
 
-  const publisher = new RootCertPublisher(deps.configMaps, meshCa.rootCertPem, logs.for('ca'));
+  const publisher = new RootCertPublisher(deps.configMaps, caRuntime.rootsPem, logs.for('ca'));
   const published = new Set<string>();
+  caRuntime.onRoots(pem => {
+    if (!publisher.setRoots(pem)) return;
+    logger.info({ namespaces: published.size }, 'mesh roots changed; republishing istio-ca-root-cert');
+    for (const ns of published) {
+      void publisher.publish(ns).then(outcome => {
+        if (outcome === 'failed') published.delete(ns);
+      });
+    }
+  });
   const sink = {
     upsert(kind: ObjectKind, obj: KubeObject): void {
       index.upsert(kind, obj);
@@ -265,14 +276,16 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger: logs.for('mesh'),
   });
   const watcher = new KubeWatcher({
-    kinds: deps.kinds,
+    kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
     sink: {
       upsert(kind: WatchedKindName, obj: KubeObject): void {
-        if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
+        if (kind === ISTIOD_SECRETS_KIND) void caRuntime.upsertSecret(obj);
+        else if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
         else discovery.upsert(kind, obj);
       },
       delete(kind: WatchedKindName, obj: KubeObject): void {
-        if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
+        if (kind === ISTIOD_SECRETS_KIND) void caRuntime.deleteSecret(obj);
+        else if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
         else discovery.delete(kind, obj);
       },
     },
@@ -332,7 +345,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     );
   } catch (err) {
     await Promise.all(servers.map(s => s.close()));
-    timers.clearTimeout(rotation);
+    caRuntime.close();
     offChange();
     queue.close();
     statusWriter?.close();
@@ -343,14 +356,21 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   }
   const [http, monitoring, debug] = servers as [OpsServer, OpsServer, OpsServer];
   logger.info(
-    { grpc: grpc.port, http: http.port, monitoring: monitoring.port, caSource: meshCa.source },
+    {
+      grpc: grpc.port,
+      http: http.port,
+      monitoring: monitoring.port,
+      caSource: meshCa.source,
+      caServer: config.enableCaServer,
+      servingCert: caRuntime.servingSource,
+    },
     'istiod started',
   );
 
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (stopping ??= (async () => {
-      timers.clearTimeout(rotation);
+      caRuntime.close();
       offChange();
       queue.close();
       statusWriter?.close();
@@ -366,7 +386,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     index,
     xds,
     metrics,
-    meshCa,
+    get meshCa(): MeshCa {
+      return caRuntime.holder.current;
+    },
     ports: { grpc: grpc.port, http: http.port, monitoring: monitoring.port, debug: debug.port },
     ready,
     shutdown,
