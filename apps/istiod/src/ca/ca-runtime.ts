@@ -124,7 +124,9 @@ export class CaRuntime {
       caServer: this.#opts.caServer,
       meshRootsPem: this.holder.current.rootCertPem,
       ...(this.#external === undefined ? {} : { servingCaPem: this.#external.caPem }),
-      ...(this.#opts.externalSigner === undefined ? {} : { signerRootsPem: this.#opts.externalSigner.rootsPem }),
+      ...(this.#opts.externalSigner === undefined
+        ? {}
+        : { signerRootsPem: this.#opts.externalSigner.rootsPem }),
     });
   }
 
@@ -203,7 +205,10 @@ export class CaRuntime {
       return;
     }
     this.#external = parsed;
-    this.#opts.logger.info({ secret: this.#opts.tlsSecretName }, 'serving with the certificate from the Secret');
+    this.#opts.logger.info(
+      { secret: this.#opts.tlsSecretName },
+      'serving with the certificate from the Secret',
+    );
   }
 
   async #issue(): Promise<ServingCredentials> {
@@ -234,9 +239,12 @@ export class CaRuntime {
   #schedule(): void {
     if (this.#closed) return;
     this.#cancel();
-    this.#rotation = this.#opts.timers.setTimeout(() => {
-      this.#reissue();
-    }, (SERVING_CERT_TTL_SECONDS * 1000) / 2);
+    this.#rotation = this.#opts.timers.setTimeout(
+      () => {
+        this.#reissue();
+      },
+      (SERVING_CERT_TTL_SECONDS * 1000) / 2,
+    );
   }
 
   #cancel(): void {

@@ -40,7 +40,9 @@ interface SecretLike extends KubeObject {
 /** Base64 `data` of a Secret object, decoded. */
 export function decodeSecretData(secret: KubeObject): Record<string, string> {
   const data = (secret as SecretLike).data ?? {};
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return Object.fromEntries(
+    Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
 }
 
 export class CacertsWatch {
@@ -105,7 +107,11 @@ export class CacertsWatch {
     }
     this.#fingerprint = fingerprint;
     const previous = holder.current;
-    holder.replace({ ca: result.ca, rootCertPem: result.ca.trustBundle.pem, source: CaSources.PLUGGED_SECRET });
+    holder.replace({
+      ca: result.ca,
+      rootCertPem: result.ca.trustBundle.pem,
+      source: CaSources.PLUGGED_SECRET,
+    });
     logger.info(
       {
         previousSource: previous.source,

@@ -111,7 +111,12 @@ export async function validateCacerts(
 /** A SHA-256 of the four files, to skip re-validating an unchanged Secret (no key copy kept). */
 export function cacertsFingerprint(files: Readonly<Record<string, string | undefined>>): string {
   const hash = createHash('sha256');
-  for (const name of [CACERTS_FILES.caCert, CACERTS_FILES.caKey, CACERTS_FILES.rootCert, CACERTS_FILES.certChain]) {
+  for (const name of [
+    CACERTS_FILES.caCert,
+    CACERTS_FILES.caKey,
+    CACERTS_FILES.rootCert,
+    CACERTS_FILES.certChain,
+  ]) {
     hash.update(files[name] ?? '').update('\u0000');
   }
   return hash.digest('hex');
