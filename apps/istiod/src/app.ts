@@ -72,8 +72,11 @@ export interface AppDeps {
   readonly rootKeyAlgorithm?: CaKeyAlgorithm;
   /** Add the process and Node.js metrics (`process_*`, `nodejs_*`); the executable does. */
   readonly processMetrics?: boolean;
-  /** `EXTERNAL_CA`: a signer other than the mesh CA (the Kubernetes CSR path) and its roots. */
-  readonly externalSigner?: { readonly signer: CertificateSigner; readonly rootsPem: string };
+  /** `EXTERNAL_CA`: makes a signer other than the mesh CA (the Kubernetes CSR path) and gives its roots. */
+  readonly externalSigner?: (logger: Logger) => {
+    readonly signer: CertificateSigner;
+    readonly rootsPem: string;
+  };
 }
 
 export interface Bound {
@@ -159,7 +162,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
   });
 
-  const caOptions = { defaultTtlSeconds: config.defaultCertTtlSeconds, maxTtlSeconds: config.maxCertTtlSeconds };
+  const caOptions = {
+    defaultTtlSeconds: config.defaultCertTtlSeconds,
+    maxTtlSeconds: config.maxCertTtlSeconds,
+  };
   const meshCa = await loadMeshCa({
     namespace: config.podNamespace,
     rootCaDir: config.rootCaDir,
@@ -185,7 +191,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts),
     tlsSecretName: config.istiodTlsSecret,
     ...(tlsSecret === undefined ? {} : { initialTlsSecret: tlsSecret }),
-    ...(deps.externalSigner === undefined ? {} : { externalSigner: deps.externalSigner }),
+    ...(deps.externalSigner === undefined ? {} : { externalSigner: deps.externalSigner(logs.for('ra')) }),
     caOptions,
     timers,
     logger: logs.for('ca'),

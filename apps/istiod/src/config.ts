@@ -165,7 +165,10 @@ export function loadConfig(
   let externalCa: Config['externalCa'] = '';
   if (externalCaText === EXTERNAL_CA_KUBERNETES) externalCa = EXTERNAL_CA_KUBERNETES;
   else if (externalCaText !== '') {
-    r.problem(ENV.externalCa, `${JSON.stringify(externalCaText)} is not supported; use ${EXTERNAL_CA_KUBERNETES}`);
+    r.problem(
+      ENV.externalCa,
+      `${JSON.stringify(externalCaText)} is not supported; use ${EXTERNAL_CA_KUBERNETES}`,
+    );
   }
   const k8sSigner = r.string(ENV.k8sSigner, '');
   if (externalCa !== '' && k8sSigner === '') {
