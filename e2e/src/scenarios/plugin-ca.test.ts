@@ -19,6 +19,7 @@ import { podNetnsName } from '../layout.ts';
 import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
 import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
 import { isPodReady } from './cni-observe.ts';
+import { cacertsSecretData, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'plugca-apps';
@@ -44,11 +45,7 @@ interface CertDump {
   readonly rootCerts: readonly { pem: string }[];
 }
 
-interface Material {
-  readonly rootPem: string;
-  readonly intermediates: readonly { certPem: string; keyPem: string }[];
-}
-let material: Material;
+let material: CaMaterial;
 
 function log(line: string): void {
   console.log(`[plugin-ca] ${line}`);
@@ -59,96 +56,7 @@ function kube(): Cluster {
   return cluster;
 }
 
-async function openssl(args: readonly string[]): Promise<string> {
-  const r = await runCommand(['openssl', ...args], { cwd: dir });
-  return r.stdout;
-}
-
-/** An RSA 2048 root and two ECDSA P-256 intermediates under it (CA:true, keyCertSign). */
-async function makeMaterial(): Promise<Material> {
-  const ext = join(dir, 'ca.ext');
-  writeFileSync(
-    ext,
-    [
-      '[v3_ca]',
-      'basicConstraints = critical, CA:true',
-      'keyUsage = critical, keyCertSign, cRLSign, digitalSignature',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-      '',
-    ].join('\n'),
-  );
-  await openssl(['genrsa', '-out', 'root-key.pem', '2048']);
-  await openssl([
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    'root-key.pem',
-    '-sha256',
-    '-days',
-    '3650',
-    '-subj',
-    '/O=Plugged Mesh Root/CN=plugged-root',
-    '-addext',
-    'basicConstraints=critical,CA:true',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-    '-out',
-    'root-cert.pem',
-  ]);
-  const intermediates: { certPem: string; keyPem: string }[] = [];
-  for (const n of [1, 2]) {
-    await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `int${n}-ec.pem`]);
-    await openssl(['pkcs8', '-topk8', '-nocrypt', '-in', `int${n}-ec.pem`, '-out', `int${n}-key.pem`]);
-    await openssl([
-      'req',
-      '-new',
-      '-key',
-      `int${n}-key.pem`,
-      '-subj',
-      `/O=Plugged Mesh/CN=intermediate-${n}`,
-      '-out',
-      `int${n}.csr`,
-    ]);
-    await openssl([
-      'x509',
-      '-req',
-      '-in',
-      `int${n}.csr`,
-      '-CA',
-      'root-cert.pem',
-      '-CAkey',
-      'root-key.pem',
-      '-CAcreateserial',
-      '-days',
-      '365',
-      '-sha256',
-      '-extfile',
-      ext,
-      '-extensions',
-      'v3_ca',
-      '-out',
-      `int${n}-cert.pem`,
-    ]);
-    intermediates.push({
-      certPem: await openssl(['x509', '-in', `int${n}-cert.pem`]),
-      keyPem: await openssl(['pkey', '-in', `int${n}-key.pem`]),
-    });
-  }
-  return { rootPem: await openssl(['x509', '-in', 'root-cert.pem']), intermediates };
-}
-
-function cacertsData(i: number): Record<string, string> {
-  const int = material.intermediates[i]!;
-  const data = {
-    'ca-cert.pem': int.certPem,
-    'ca-key.pem': int.keyPem,
-    'root-cert.pem': material.rootPem,
-    'cert-chain.pem': int.certPem + material.rootPem,
-  };
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
-}
+const cacertsData = (i: number): Record<string, string> => cacertsSecretData(material, i);
 
 function podSpec(name: string, node: string, sa: string, env: Record<string, string>): object {
   return {
@@ -255,7 +163,7 @@ const issuedBy = (cert: CertDump | undefined, i: number): boolean =>
 describe('plug-in CA (Secret cacerts) on a 2-node local cluster', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'plugin-ca-'));
-    material = await makeMaterial();
+    material = await makeCaMaterial(dir, 2);
     cluster = await startCluster({
       name: 'plugca',
       slot: 65,
