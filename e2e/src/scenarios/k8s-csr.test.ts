@@ -27,6 +27,19 @@ let cluster: Cluster | undefined;
 let dir = '';
 let material: CaMaterial;
 
+interface CsrSeen {
+  readonly metadata?: { readonly name?: string };
+  readonly spec?: { readonly signerName?: string; readonly username?: string; readonly usages?: string[] };
+  readonly status?: {
+    readonly certificate?: string;
+    readonly conditions?: readonly { readonly type?: string; readonly reason?: string }[];
+  };
+}
+/** Every CertificateSigningRequest state seen while the workloads got their certificates. */
+const csrEvents: CsrSeen[] = [];
+const stopCsrWatch = new AbortController();
+let csrWatch: Promise<void> | undefined;
+
 interface PodInfo {
   readonly name: string;
   readonly ip: string;
@@ -293,6 +306,16 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
       },
     });
     await rollout(istiodPath, st => st.updatedReplicas === 1 && st.readyReplicas === 1 && st.replicas === 1);
+    // istiod deletes each request once it has the certificate: watch them while they exist.
+    csrWatch = c.client
+      .watch<CsrSeen>(
+        '/apis/certificates.k8s.io/v1/certificatesigningrequests',
+        { signal: stopCsrWatch.signal, timeoutSeconds: 600 },
+        event => {
+          csrEvents.push(event.object);
+        },
+      )
+      .catch(() => undefined);
     await c.client.create('/api/v1/namespaces', {
       apiVersion: 'v1',
       kind: 'Namespace',
@@ -312,6 +335,8 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
   }, 900_000);
 
   afterAll(async () => {
+    stopCsrWatch.abort();
+    await csrWatch;
     await cluster?.stop();
     if (dir !== '' && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -334,8 +359,22 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
       expect(leaf.issuer).toBe(signerCa.subject);
       expect(leaf.subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${NS}/sa/${sa}`);
     }
-    // The CSR objects: istiod deletes each once signed; the apiserver's audit is the events of
-    // cert-manager. What remains checkable is that no request is left pending or denied.
+    // The CertificateSigningRequest objects: made by istiod, approved by istiod for the signer,
+    // signed by cert-manager (the certificate is on the object), then deleted by istiod.
+    const signed = csrEvents.filter(
+      x => x.spec?.signerName === SIGNER && (x.status?.certificate ?? '') !== '',
+    );
+    const names = new Set(signed.map(x => x.metadata?.name));
+    expect(names.size).toBeGreaterThanOrEqual(2);
+    for (const x of signed) {
+      expect(x.spec?.username).toBe(`system:serviceaccount:${MESH_NAMESPACE}:istiod`);
+      expect(x.status?.conditions?.some(c => c.type === 'Approved' && c.reason === 'IstiodApproved')).toBe(
+        true,
+      );
+      const issued = new X509Certificate(Buffer.from(x.status?.certificate ?? '', 'base64').toString('utf8'));
+      expect(issued.verify(signerCa.publicKey)).toBe(true);
+    }
+    log(`${String(names.size)} CertificateSigningRequests signed by ${SIGNER}`);
     const csrs = await kube().client.get<{
       items: { metadata?: { name?: string }; spec?: { signerName?: string } }[];
     }>('/apis/certificates.k8s.io/v1/certificatesigningrequests');
