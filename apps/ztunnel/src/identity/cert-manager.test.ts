@@ -106,7 +106,8 @@ describe('CertManager', () => {
     expect(manager.health.lastError).toMatch(/ECONNREFUSED/);
     expect(await manager.get('spiffe://cluster.local/ns/x/sa/y')).toBe(first);
     const callsAfterFirstFailure = caState.calls;
-    await vi.advanceTimersByTimeAsync(60 * 1000);
+    // Longer than the largest backoff (150 s + 20 % jitter): at least one more attempt.
+    await vi.advanceTimersByTimeAsync(200 * 1000);
     expect(caState.calls).toBeGreaterThan(callsAfterFirstFailure);
     // A new identity cannot get a first certificate: that is the state that makes ztunnel unready.
     const pending = manager.get('spiffe://cluster.local/ns/x/sa/new').catch((err: unknown) => err);
