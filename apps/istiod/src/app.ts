@@ -13,18 +13,21 @@ import {
   createPlatform,
   type Platform,
 } from '@ambient-mesh/runtime';
-import type { Logger, OpsServer, TimerHandle, Timers, Logs } from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, Timers, Logs } from '@ambient-mesh/runtime';
 import type { CaKeyAlgorithm } from '@ambient-mesh/spiffe-certs';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadMeshCa, type MeshCa, type SecretStore } from './ca/ca-bootstrap.ts';
 import { servingDnsNames } from './ca/ca-material.ts';
-import { CaService } from './ca/ca-service.ts';
+import { CaRuntime } from './ca/ca-runtime.ts';
+import { CaService, type CertificateSigner } from './ca/ca-service.ts';
 import { RootCertPublisher, type ConfigMapStore } from './ca/root-cert-publisher.ts';
 import type { Config } from './config.ts';
 import { debugRoutes, versionRoute, type DebugSources } from './http/debug-routes.ts';
 import {
+  ISTIOD_SECRETS_KIND,
   KubeWatcher,
   MESH_CONFIG_KIND,
+  istiodSecretsKind,
   type InformerFactory,
   type WatchedKind,
   type WatchedKindName,
@@ -79,6 +82,11 @@ export interface AppDeps {
   readonly gateway?: GatewayDeps;
   /** Leader gating seam for istiod's writers (default: always the leader). */
   readonly isLeader?: () => boolean;
+  /** `EXTERNAL_CA`: makes a signer other than the mesh CA (the Kubernetes CSR path) and gives its roots. */
+  readonly externalSigner?: (logger: Logger) => {
+    readonly signer: CertificateSigner;
+    readonly rootsPem: string;
+  };
 }
 
 export interface Bound {
@@ -88,6 +96,7 @@ export interface Bound {
   readonly waypoints: WaypointIndex;
   readonly xds: XdsServer;
   readonly metrics: IstiodMetrics;
+  /** The mesh CA in use now (a valid new `cacerts` replaces it). */
   readonly meshCa: MeshCa;
   /** Which Services and pods each waypoint serves (for the waypoint's xDS). */
   readonly waypointBindings: WaypointBindings;
@@ -107,8 +116,6 @@ export interface Bound {
 /** Earlier names of the composition root, kept for embedders (e2e). */
 export type IstiodDeps = AppDeps;
 export type RunningIstiod = Bound;
-
-const SERVING_CERT_TTL_SECONDS = 24 * 60 * 60;
 
 export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const { logs, registry } =
@@ -183,6 +190,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
   });
 
+  const caOptions = {
+    defaultTtlSeconds: config.defaultCertTtlSeconds,
+    maxTtlSeconds: config.maxCertTtlSeconds,
+  };
   const meshCa = await loadMeshCa({
     namespace: config.podNamespace,
     rootCaDir: config.rootCaDir,
@@ -194,14 +205,28 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger,
     ...(deps.rootKeyAlgorithm !== undefined ? { keyAlgorithm: deps.rootKeyAlgorithm } : {}),
   });
-  const dnsNames = servingDnsNames(config.podNamespace, config.domain, config.customHosts);
-  const issueServing = async (): Promise<{ certPem: string; keyPem: string }> => {
-    const serving = await meshCa.ca.signServingCertificate({
-      dnsNames,
-      ttlSeconds: SERVING_CERT_TTL_SECONDS,
-    });
-    return { certPem: serving.certChainPem, keyPem: serving.keyPem };
-  };
+  const tlsSecret =
+    config.istiodTlsSecret === ''
+      ? undefined
+      : await deps.secrets.read(config.podNamespace, config.istiodTlsSecret).catch((err: unknown) => {
+          logger.warn({ err: errorMessage(err) }, 'cannot read the serving certificate Secret');
+          return undefined;
+        });
+  const caRuntime = new CaRuntime({
+    meshCa,
+    namespace: config.podNamespace,
+    caServer: config.enableCaServer,
+    servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts),
+    tlsSecretName: config.istiodTlsSecret,
+    ...(tlsSecret === undefined ? {} : { initialTlsSecret: tlsSecret }),
+    ...(deps.externalSigner === undefined ? {} : { externalSigner: deps.externalSigner(logs.for('ra')) }),
+    caOptions,
+    timers,
+    logger: logs.for('ca'),
+    onCacertsOutcome: outcome => {
+      metrics.cacertsUpdates.inc({ result: outcome.kind });
+    },
+  });
 
   const waypointLog = logs.for('waypoint');
   const waypoints = new WaypointIndex({
@@ -239,7 +264,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
   });
   const caService = new CaService({
-    signer: meshCa.ca,
+    signer: caRuntime.signer,
     reviewer: deps.reviewer,
     audiences: config.tokenAudiences,
     trustedNodeAccounts: config.trustedNodeAccounts,
@@ -275,37 +300,29 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
 
   const grpc: RunningGrpcServer = await startGrpcServer({
     address: config.secureGrpcAddr,
-    credentials: await issueServing(),
+    credentials: await caRuntime.initialCredentials(),
     register: server => {
       xds.register(server);
-      caService.register(server);
+      // ENABLE_CA_SERVER=false: workloads get certificates from an external CA (CA_ADDRESS).
+      if (config.enableCaServer) caService.register(server);
     },
   });
-  // Renew the serving certificate at half its lifetime.
-  let rotation: TimerHandle | undefined;
-  const scheduleRotation = (): void => {
-    rotation = timers.setTimeout(
-      () => {
-        issueServing().then(
-          creds => {
-            grpc.credentials.rotate(creds);
-            logger.info('rotated the istiod serving certificate');
-            scheduleRotation();
-          },
-          (err: unknown) => {
-            logger.error({ err: errorMessage(err) }, 'serving certificate rotation failed; retrying');
-            scheduleRotation();
-          },
-        );
-      },
-      (SERVING_CERT_TTL_SECONDS * 1000) / 2,
-    );
-  };
-  scheduleRotation();
+  caRuntime.onCredentials(creds => {
+    grpc.credentials.rotate(creds);
+  });
 
-  const publisher = new RootCertPublisher(deps.configMaps, meshCa.rootCertPem, logs.for('ca'));
+  const publisher = new RootCertPublisher(deps.configMaps, caRuntime.rootsPem, logs.for('ca'));
   const published = new Set<string>();
   const wdsKinds: ReadonlySet<string> = new Set(Object.values(ObjectKinds));
+  caRuntime.onRoots(pem => {
+    if (!publisher.setRoots(pem)) return;
+    logger.info({ namespaces: published.size }, 'mesh roots changed; republishing istio-ca-root-cert');
+    for (const ns of published) {
+      void publisher.publish(ns).then(outcome => {
+        if (outcome === 'failed') published.delete(ns);
+      });
+    }
+  });
   const sink = {
     upsert(kind: ObjectKind, obj: KubeObject): void {
       if (isWaypointKind(kind)) waypoints.upsert(kind, obj);
@@ -334,14 +351,16 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger: logs.for('mesh'),
   });
   const watcher = new KubeWatcher({
-    kinds: deps.kinds,
+    kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
     sink: {
       upsert(kind: WatchedKindName, obj: KubeObject): void {
-        if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
+        if (kind === ISTIOD_SECRETS_KIND) void caRuntime.upsertSecret(obj);
+        else if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
         else discovery.upsert(kind, obj);
       },
       delete(kind: WatchedKindName, obj: KubeObject): void {
-        if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
+        if (kind === ISTIOD_SECRETS_KIND) void caRuntime.deleteSecret(obj);
+        else if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
         else discovery.delete(kind, obj);
       },
     },
@@ -402,7 +421,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     );
   } catch (err) {
     await Promise.all(servers.map(s => s.close()));
-    timers.clearTimeout(rotation);
+    caRuntime.close();
     offChange();
     offWaypointChange();
     queue.close();
@@ -416,14 +435,21 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   }
   const [http, monitoring, debug] = servers as [OpsServer, OpsServer, OpsServer];
   logger.info(
-    { grpc: grpc.port, http: http.port, monitoring: monitoring.port, caSource: meshCa.source },
+    {
+      grpc: grpc.port,
+      http: http.port,
+      monitoring: monitoring.port,
+      caSource: meshCa.source,
+      caServer: config.enableCaServer,
+      servingCert: caRuntime.servingSource,
+    },
     'istiod started',
   );
 
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (stopping ??= (async () => {
-      timers.clearTimeout(rotation);
+      caRuntime.close();
       offChange();
       offWaypointChange();
       queue.close();
@@ -443,8 +469,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     waypoints,
     xds,
     metrics,
-    meshCa,
     waypointBindings: gatewaySide.bindings,
+    get meshCa(): MeshCa {
+      return caRuntime.holder.current;
+    },
     ports: { grpc: grpc.port, http: http.port, monitoring: monitoring.port, debug: debug.port },
     ready,
     shutdown,

@@ -45,7 +45,14 @@ export const ENV = {
   selfSignedCaTtl: 'CITADEL_SELF_SIGNED_CA_CERT_TTL',
   kubeconfig: 'KUBECONFIG',
   waypointImage: 'WAYPOINT_IMAGE',
+  enableCaServer: 'ENABLE_CA_SERVER',
+  externalCa: 'EXTERNAL_CA',
+  k8sSigner: 'K8S_SIGNER',
+  istiodTlsSecret: 'ISTIOD_TLS_SECRET',
 } as const;
+
+/** `EXTERNAL_CA` values: only upstream's Kubernetes CSR registration authority. */
+export const EXTERNAL_CA_KUBERNETES = 'ISTIOD_RA_KUBERNETES_API';
 
 /** Command-line flag names (without the leading `--`). */
 export const FLAGS = {
@@ -95,6 +102,20 @@ export interface Config {
   readonly waypointImage: string;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
+  /** Serve `IstioCertificateService` on the secure gRPC port (upstream `ENABLE_CA_SERVER`). */
+  readonly enableCaServer: boolean;
+  /**
+   * `ISTIOD_RA_KUBERNETES_API`: istiod validates workload CSRs and has them signed by
+   * `k8sSigner` through `certificates.k8s.io/v1` CertificateSigningRequests. Empty: istiod signs.
+   */
+  readonly externalCa: '' | typeof EXTERNAL_CA_KUBERNETES;
+  /** The CSR `signerName`, e.g. `clusterissuers.cert-manager.io/istio-ca` (upstream `K8S_SIGNER`). */
+  readonly k8sSigner: string;
+  /**
+   * Secret (istiod's namespace) holding istiod's serving certificate (`tls.crt`, `tls.key`,
+   * `ca.crt`), as istio-csr issues it. Used when set and present; otherwise istiod signs its own.
+   */
+  readonly istiodTlsSecret: string;
 }
 
 export interface ConfigSources {
@@ -144,6 +165,20 @@ export function loadConfig(
     trustedNodeAccounts.push({ namespace: parts[0] ?? '', serviceAccount: parts[1] ?? '' });
   }
 
+  const externalCaText = r.string(ENV.externalCa, '');
+  let externalCa: Config['externalCa'] = '';
+  if (externalCaText === EXTERNAL_CA_KUBERNETES) externalCa = EXTERNAL_CA_KUBERNETES;
+  else if (externalCaText !== '') {
+    r.problem(
+      ENV.externalCa,
+      `${JSON.stringify(externalCaText)} is not supported; use ${EXTERNAL_CA_KUBERNETES}`,
+    );
+  }
+  const k8sSigner = r.string(ENV.k8sSigner, '');
+  if (externalCa !== '' && k8sSigner === '') {
+    r.problem(ENV.k8sSigner, `must name the CSR signer when ${ENV.externalCa}=${EXTERNAL_CA_KUBERNETES}`);
+  }
+
   return r.finish(
     {
       podNamespace: r.string(ENV.podNamespace, 'istio-system'),
@@ -170,6 +205,10 @@ export function loadConfig(
       waypointImage: r.string(ENV.waypointImage, `ambient-mesh/waypoint:${buildInfo.version}`),
       logFormat: r.logFormat(ENV.logFormat),
       logLevel: r.logLevel(ENV.logLevel),
+      enableCaServer: r.bool(ENV.enableCaServer, true),
+      externalCa,
+      k8sSigner,
+      istiodTlsSecret: r.string(ENV.istiodTlsSecret, 'istiod-tls'),
     },
     { component: 'istiod', code: CONFIG_INVALID },
   );

@@ -88,6 +88,8 @@ export const ReadinessTask = {
   Xds: 'xds',
   WorkloadManager: 'workload-manager',
   Proxy: 'proxy',
+  /** Every identity this node needs has a usable certificate (or is still being fetched). */
+  Certificates: 'certificates',
 } as const;
 
 /** Fails every start: used until a real per-pod proxy factory is supplied. */
@@ -160,11 +162,25 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     });
     caFetch = (identity, signal) => ca.fetch(identity, signal);
   }
+  // A CA that cannot be reached leaves the certificates held in use (retried with backoff); only
+  // an identity with no usable certificate makes ztunnel unready.
+  readiness.register(ReadinessTask.Certificates);
+  readiness.set(ReadinessTask.Certificates, true);
+  metrics.certificatesFailing(0, 0);
   const certificates = new CertManager({
     fetch: caFetch,
     state,
     nodeName: config.nodeName,
     logger: logs.for('cert'),
+    observer: {
+      fetched: result => {
+        metrics.certificateFetched(result);
+      },
+      health: health => {
+        metrics.certificatesFailing(health.failingWithCertificate, health.failingWithoutCertificate);
+        readiness.set(ReadinessTask.Certificates, health.failingWithoutCertificate === 0);
+      },
+    },
   });
 
   // Control plane: WDS.

@@ -16,7 +16,9 @@ import type { KubeObject } from './objects.ts';
 
 /** The `istio` mesh ConfigMap's informer (istiod's namespace), routed to the mesh config. */
 export const MESH_CONFIG_KIND = 'MeshConfigMap';
-export type WatchedKindName = ObjectKind | WaypointKind | typeof MESH_CONFIG_KIND;
+/** Secrets of istiod's namespace (`cacerts`, the serving certificate), routed to the CA runtime. */
+export const ISTIOD_SECRETS_KIND = 'IstiodSecrets';
+export type WatchedKindName = ObjectKind | WaypointKind | typeof MESH_CONFIG_KIND | typeof ISTIOD_SECRETS_KIND;
 
 export interface WatchedKind {
   readonly kind: WatchedKindName;
@@ -160,6 +162,11 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
       optional: true,
     },
   ];
+}
+
+/** The Secrets of istiod's namespace: `cacerts` and the serving certificate Secret. Optional. */
+export function istiodSecretsKind(namespace = 'istio-system'): WatchedKind {
+  return { kind: ISTIOD_SECRETS_KIND, path: `/api/v1/namespaces/${namespace}/secrets`, optional: true };
 }
 
 /** The production informer factory: list + watch through the kubeconfig's apiserver. */
