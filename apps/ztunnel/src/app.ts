@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Client } from '@grpc/grpc-js';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { CertificateFetcher } from '@ambient-mesh/spiffe-certs';
 import { toStruct } from '@ambient-mesh/xds-types';
@@ -43,7 +42,12 @@ import { createProxyState } from './state/proxy-state.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
 import { XdsClient as DeltaXdsClient } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory } from '@ambient-mesh/xds';
-import { createGrpcClient, deltaStreamFactory } from './xds/grpc-transport.ts';
+import {
+  ControlPlaneChannel,
+  DEFAULT_CHANNEL_SETTINGS,
+  deltaStreamFactory,
+  type ChannelSettings,
+} from './xds/grpc-transport.ts';
 import { addressHandler, authorizationHandler } from './xds/handlers.ts';
 import { WorkloadStateManager } from './zds/state-manager.ts';
 import type { WorkloadProxyFactory } from './zds/state-manager.ts';
@@ -141,19 +145,29 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   readiness.register(ReadinessTask.Xds);
   readiness.register(ReadinessTask.Proxy);
   const { state, mutator } = createProxyState();
-  const grpcClients: Client[] = [];
+  const grpcClients: ControlPlaneChannel[] = [];
+  const channelSettings: ChannelSettings = {
+    ...DEFAULT_CHANNEL_SETTINGS,
+    connectTimeoutMs: config.controlPlaneConnectTimeoutMs,
+    keepaliveTimeMs: config.controlPlaneKeepaliveIntervalMs,
+    keepaliveTimeoutMs: config.controlPlaneKeepaliveTimeoutMs,
+  };
 
   // Control plane: certificates.
   let caFetch = deps.caFetch;
   if (caFetch === undefined) {
-    const client = createGrpcClient({
-      address: config.caAddress,
-      rootCaPem: readRoot(config.caRootCaPath, 'CA_ROOT_CA', config.caAddress),
-      altHostname: config.altCaHostname,
+    const channel = new ControlPlaneChannel({
+      target: {
+        address: config.caAddress,
+        rootCaPem: readRoot(config.caRootCaPath, 'CA_ROOT_CA', config.caAddress),
+        altHostname: config.altCaHostname,
+      },
+      settings: channelSettings,
+      logger: logs.for('cert'),
     });
-    grpcClients.push(client);
+    grpcClients.push(channel);
     const ca = new CaClient({
-      client,
+      client: () => channel.client,
       identity: { tokenPath: config.tokenPath, clusterId: config.clusterId, headers: config.caHeaders },
       ttlSeconds: config.secretTtlSeconds,
       impersonate: true,
@@ -170,13 +184,17 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   // Control plane: WDS.
   let xdsConnect = deps.xdsConnect;
   if (xdsConnect === undefined) {
-    const client = createGrpcClient({
-      address: config.xdsAddress,
-      rootCaPem: readRoot(config.xdsRootCaPath, 'XDS_ROOT_CA', config.xdsAddress),
-      altHostname: config.altXdsHostname,
+    const channel = new ControlPlaneChannel({
+      target: {
+        address: config.xdsAddress,
+        rootCaPem: readRoot(config.xdsRootCaPath, 'XDS_ROOT_CA', config.xdsAddress),
+        altHostname: config.altXdsHostname,
+      },
+      settings: channelSettings,
+      logger: logs.for('xds'),
     });
-    grpcClients.push(client);
-    xdsConnect = deltaStreamFactory(client, {
+    grpcClients.push(channel);
+    xdsConnect = deltaStreamFactory(channel, {
       tokenPath: config.tokenPath,
       clusterId: config.clusterId,
       headers: config.xdsHeaders,

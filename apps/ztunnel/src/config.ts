@@ -44,6 +44,10 @@ export const Env = {
   metaJsonPrefix: 'ISTIO_METAJSON_',
   caHeaderPrefix: 'CA_HEADER_',
   xdsHeaderPrefix: 'XDS_HEADER_',
+  /** Ours (no upstream equivalent): bounds on the channels to istiod (xDS and CA). */
+  controlPlaneConnectTimeout: 'CONTROL_PLANE_CONNECT_TIMEOUT',
+  controlPlaneKeepaliveInterval: 'CONTROL_PLANE_KEEPALIVE_INTERVAL',
+  controlPlaneKeepaliveTimeout: 'CONTROL_PLANE_KEEPALIVE_TIMEOUT',
 } as const;
 
 export const DEFAULT_ISTIOD_ADDRESS = 'https://istiod.istio-system.svc:15012';
@@ -86,6 +90,11 @@ export interface Config {
   readonly statsAddress: ListenAddress;
   readonly readinessAddress: ListenAddress;
   readonly packetMark: number;
+  /** Longest a channel to istiod may stay connecting before ztunnel dials again on a new one. */
+  readonly controlPlaneConnectTimeoutMs: number;
+  /** HTTP/2 keepalive ping interval and ack timeout on the channels to istiod. */
+  readonly controlPlaneKeepaliveIntervalMs: number;
+  readonly controlPlaneKeepaliveTimeoutMs: number;
 }
 
 /** Parses a Go duration (`24h`, `1h30m`, `90s`) or a bare number of seconds, into seconds. */
@@ -132,6 +141,15 @@ export function loadConfig(env: Environment = process.env): Config {
   const terminationGracePeriodMs = Math.round(
     r.durationMs(Env.terminationGracePeriod, 5_000, { bareUnit: 's' }),
   );
+
+  const positiveMs = (name: string, fallback: number): number => {
+    const ms = Math.round(r.durationMs(name, fallback, { bareUnit: 's' }));
+    if (ms <= 0) r.problem(name, 'must be a positive duration (e.g. 3s)');
+    return ms;
+  };
+  const controlPlaneConnectTimeoutMs = positiveMs(Env.controlPlaneConnectTimeout, 3_000);
+  const controlPlaneKeepaliveIntervalMs = positiveMs(Env.controlPlaneKeepaliveInterval, 10_000);
+  const controlPlaneKeepaliveTimeoutMs = positiveMs(Env.controlPlaneKeepaliveTimeout, 5_000);
 
   const origSrcText = r.env(Env.enableOrigSrc)?.toLowerCase();
   let origSrc: OrigSrcMode = 'try';
@@ -185,6 +203,9 @@ export function loadConfig(env: Environment = process.env): Config {
       statsAddress: Object.freeze({ host: '0.0.0.0', port: Port.stats }),
       readinessAddress: Object.freeze({ host: '0.0.0.0', port: Port.readiness }),
       packetMark: INPOD_PACKET_MARK,
+      controlPlaneConnectTimeoutMs,
+      controlPlaneKeepaliveIntervalMs,
+      controlPlaneKeepaliveTimeoutMs,
     },
     { component: 'ztunnel', code: ZtunnelErrorCode.ConfigInvalid },
   );
