@@ -39,6 +39,29 @@ describe('loadConfig', () => {
     expect(config.inpodUds).toBe('/run/z.sock');
   });
 
+  it('reads the control-plane channel bounds as durations', () => {
+    const base = { POD_NAME: 'p', POD_NAMESPACE: 'n', NODE_NAME: 'node' };
+    expect(loadConfig(base)).toMatchObject({
+      controlPlaneConnectTimeoutMs: 3_000,
+      controlPlaneKeepaliveIntervalMs: 10_000,
+      controlPlaneKeepaliveTimeoutMs: 5_000,
+    });
+    const set = loadConfig({
+      ...base,
+      CONTROL_PLANE_CONNECT_TIMEOUT: '500ms',
+      CONTROL_PLANE_KEEPALIVE_INTERVAL: '20',
+      CONTROL_PLANE_KEEPALIVE_TIMEOUT: '2s',
+    });
+    expect(set).toMatchObject({
+      controlPlaneConnectTimeoutMs: 500,
+      controlPlaneKeepaliveIntervalMs: 20_000,
+      controlPlaneKeepaliveTimeoutMs: 2_000,
+    });
+    expect(() => loadConfig({ ...base, CONTROL_PLANE_CONNECT_TIMEOUT: '0s' })).toThrow(
+      /CONTROL_PLANE_CONNECT_TIMEOUT/,
+    );
+  });
+
   it('prefers CLUSTER_ID over ISTIO_META_CLUSTER_ID', () => {
     expect(loadConfig({ ...BASE, CLUSTER_ID: 'a', ISTIO_META_CLUSTER_ID: 'b' }).clusterId).toBe('a');
   });

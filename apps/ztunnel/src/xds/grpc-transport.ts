@@ -197,7 +197,8 @@ export function deltaStreamFactory(
   client: grpc.Client | ControlPlaneChannel,
   identity: CallIdentity,
 ): DeltaStreamFactory {
-  if (!(client instanceof ControlPlaneChannel)) return adsDeltaStreamFactory(client, () => callMetadata(identity));
+  if (!(client instanceof ControlPlaneChannel))
+    return adsDeltaStreamFactory(client, () => callMetadata(identity));
   // The channel may have been replaced since the last stream: open each one on the current client.
   return () => adsDeltaStreamFactory(client.client, () => callMetadata(identity))();
 }
