@@ -55,7 +55,7 @@ async function step(c: Candidate, advanceMs = 0): Promise<void> {
 }
 
 function lease(): Lease | undefined {
-  return server.get(LEASES, NAME, NS) as Lease | undefined;
+  return server.get(LEASES, NAME, NS);
 }
 
 describe('LeaderElector', () => {
