@@ -43,6 +43,8 @@ export const ENV = {
   xdsAuth: 'XDS_AUTH',
   selfSignedCaTtl: 'CITADEL_SELF_SIGNED_CA_CERT_TTL',
   kubeconfig: 'KUBECONFIG',
+  /** Ours: how long a silent leader keeps its Lease (upstream's fixed TTL is 30 s). */
+  leaderElectionLeaseDuration: 'LEADER_ELECTION_LEASE_DURATION',
 } as const;
 
 /** Command-line flag names (without the leading `--`). */
@@ -80,6 +82,8 @@ export interface Config {
   readonly selfSignedCaTtlSeconds: number;
   readonly debounceAfterMs: number;
   readonly debounceMaxMs: number;
+  /** Lease duration of istiod's leader elections (renew deadline half, retry period a quarter). */
+  readonly leaderElectionLeaseDurationMs: number;
   /** Require a bearer token on every xDS stream (upstream `XDS_AUTH`). */
   readonly xdsAuth: boolean;
   readonly httpAddr: ListenAddress;
@@ -140,6 +144,11 @@ export function loadConfig(
     trustedNodeAccounts.push({ namespace: parts[0] ?? '', serviceAccount: parts[1] ?? '' });
   }
 
+  const leaderElectionLeaseDurationMs = r.durationMs(ENV.leaderElectionLeaseDuration, 30_000);
+  if (leaderElectionLeaseDurationMs < 2_000) {
+    r.problem(ENV.leaderElectionLeaseDuration, 'must be at least 2s (upstream uses 30s)');
+  }
+
   return r.finish(
     {
       podNamespace: r.string(ENV.podNamespace, 'istio-system'),
@@ -157,6 +166,7 @@ export function loadConfig(
       selfSignedCaTtlSeconds: seconds(ENV.selfSignedCaTtl, 87_600 * 3_600_000),
       debounceAfterMs: r.durationMs(ENV.debounceAfter, 100),
       debounceMaxMs: r.durationMs(ENV.debounceMax, 10_000),
+      leaderElectionLeaseDurationMs,
       xdsAuth: r.bool(ENV.xdsAuth, true),
       httpAddr: listen(FLAGS.httpAddr, { host: '::', port: Port.istiodReadiness }),
       secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: Port.istiodXds }),

@@ -14,7 +14,10 @@ import { kubeDependencies } from './kube/kube-dependencies.ts';
 /** The capabilities of istiod in a cluster: the Kubernetes API and the process metrics. */
 function productionDeps(config: Config): AppDeps {
   return {
-    ...kubeDependencies(loadKubeConfig(config.kubeconfig), config.podNamespace),
+    ...kubeDependencies(loadKubeConfig(config.kubeconfig), config.podNamespace, {
+      identity: config.podName,
+      leaseDurationMs: config.leaderElectionLeaseDurationMs,
+    }),
     processMetrics: true,
   };
 }
