@@ -291,7 +291,8 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
       50,
     );
     let summary: LoopSummary | undefined;
-    const m = { takeoverMs: 0, statusMs: 0, fresh: { certMs: 0, wdsMs: 0 }, newLeader: '' };
+    const m = { xdsMs: 0, takeoverMs: 0, statusMs: 0, fresh: { certMs: 0, wdsMs: 0 }, newLeader: '' };
+    const zs = await ztunnelPods(c.client, c.layout);
     try {
       const killedAt = Date.now();
       // A crash: no SIGTERM, so the Lease is not released. Then the pod goes, as a node loss would.
@@ -301,6 +302,15 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
         // already gone
       }
       await c.client.delete(`/api/v1/namespaces/${MESH_NAMESPACE}/pods/${leader}`, { gracePeriodSeconds: 1 });
+      await waitFor(
+        'every ztunnel on a live istiod',
+        async () => {
+          const homes = await xdsHomes(zs);
+          return homes !== undefined && [...homes.values()].every(h => h !== leader) ? homes : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      m.xdsMs = Date.now() - killedAt;
       m.fresh = await freshPod('fresh-2', 'node-1');
       m.newLeader = await waitFor(
         'another replica holding the status lease',
@@ -337,7 +347,7 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
       summary = await loop.stop();
     }
     log(
-      `killed leader ${leader}: ${m.newLeader} took ${STATUS_LEASE} after ${String(m.takeoverMs)} ms, ` +
+      `killed leader ${leader}: ztunnel streams on live replicas after ${String(m.xdsMs)} ms; ${m.newLeader} took ${STATUS_LEASE} after ${String(m.takeoverMs)} ms, ` +
         `status written ${String(m.statusMs)} ms after a policy was created; fresh-2 certificate ${String(m.fresh.certMs)} ms, ` +
         `WDS ${String(m.fresh.wdsMs)} ms after creation; ${describeLoop(summary)}`,
     );
@@ -346,4 +356,28 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
     expect(ratio(summary)).toBeGreaterThanOrEqual(0.999);
     expect(summary.longFailed).toBe(0);
   }, 400_000);
+
+  it('an idle ztunnel pod is gone soon after it is deleted', async () => {
+    const c = kube();
+    const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === 'node-1');
+    expect(z).toBeDefined();
+    const path = `/api/v1/namespaces/${MESH_NAMESPACE}/pods/${z?.name ?? ''}`;
+    let lastLog = '';
+    const deletedAt = Date.now();
+    await c.client.delete(path);
+    await waitFor(
+      `ztunnel pod ${z?.name ?? ''} gone`,
+      async () => {
+        const text = await c.client.get<string>(`${path}/log`).catch(() => undefined);
+        if (typeof text === 'string' && text !== '') lastLog = text;
+        return (await c.client.find(path)) === undefined ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    const goneMs = Date.now() - deletedAt;
+    const tail = lastLog.split('\n').filter(l => /shut|drain|grace|complete|exit/i.test(l));
+    log(
+      `deleted idle ztunnel ${z?.name ?? ''}: pod gone after ${String(goneMs)} ms; ${tail.slice(-8).join(' | ')}`,
+    );
+  }, 120_000);
 });
