@@ -54,6 +54,9 @@ import type { WorkloadProxyFactory } from './zds/state-manager.ts';
 import { ZdsClient } from './zds/zds-client.ts';
 import type { ZdsConnector } from './zds/zds-client.ts';
 
+/** How long after the drain deadline the app stops waiting for the proxies to close. */
+const SHUTDOWN_SAFETY_MARGIN_MS = 1_000;
+
 /** Capabilities the app uses; each has a production default. */
 export interface AppDeps {
   /** Logs and metrics registry from the runtime (`createPlatform`); by default made from config. */
@@ -265,20 +268,29 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
 
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
-      log.info({ gracePeriodMs: config.terminationGracePeriodMs }, 'shutting down: draining proxies');
+      log.info(
+        {
+          gracePeriodMs: config.terminationGracePeriodMs,
+          drainDeadlineMs: config.connectionTerminationDeadlineMs,
+        },
+        'shutting down: draining proxies',
+      );
       readiness.register('shutdown');
       timers.clearTimeout(retryTimer);
       zds?.stop();
       xds.stop();
+      // Each proxy lets its connections run until the drain deadline, then closes what is left and
+      // resolves; the app's own timer is only a safety net should closing itself hang.
       let graceTimer: TimerHandle | undefined;
       const graceExpired = new Promise<'timeout'>(resolve => {
         graceTimer = timers.setTimeout(() => {
           resolve('timeout');
-        }, config.terminationGracePeriodMs);
+        }, config.connectionTerminationDeadlineMs + SHUTDOWN_SAFETY_MARGIN_MS);
       });
       const outcome = await Promise.race([manager.drainAll().then(() => 'drained' as const), graceExpired]);
       timers.clearTimeout(graceTimer);
-      if (outcome === 'timeout') log.warn('grace period over; closing the remaining connections');
+      if (outcome === 'timeout')
+        log.warn('the proxies did not finish closing after the drain deadline; exiting anyway');
       certificates.close();
       for (const client of grpcClients) client.close();
       await Promise.all(servers.map(s => s.close()));

@@ -39,6 +39,19 @@ describe('loadConfig', () => {
     expect(config.inpodUds).toBe('/run/z.sock');
   });
 
+  it('derives the drain deadline from the grace period as upstream, or takes CONNECTION_TERMINATION_DEADLINE', () => {
+    const base = { POD_NAME: 'p', POD_NAMESPACE: 'n', NODE_NAME: 'node' };
+    const deadline = (env: Record<string, string>): number =>
+      loadConfig({ ...base, ...env }).connectionTerminationDeadlineMs;
+    expect(deadline({})).toBe(5_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '30' })).toBe(25_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '10' })).toBe(9_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '1' })).toBe(1_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '30', CONNECTION_TERMINATION_DEADLINE: '3s' })).toBe(
+      3_000,
+    );
+  });
+
   it('reads the control-plane channel bounds as durations', () => {
     const base = { POD_NAME: 'p', POD_NAMESPACE: 'n', NODE_NAME: 'node' };
     expect(loadConfig(base)).toMatchObject({

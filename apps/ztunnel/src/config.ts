@@ -39,6 +39,7 @@ export const Env = {
   logFormat: 'LOG_FORMAT',
   logLevel: 'RUST_LOG',
   terminationGracePeriod: 'TERMINATION_GRACE_PERIOD_SECONDS',
+  connectionTerminationDeadline: 'CONNECTION_TERMINATION_DEADLINE',
   enableOrigSrc: 'ENABLE_ORIG_SRC',
   metaPrefix: 'ISTIO_META_',
   metaJsonPrefix: 'ISTIO_METAJSON_',
@@ -80,6 +81,13 @@ export interface Config {
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
   readonly terminationGracePeriodMs: number;
+  /**
+   * How long a shutdown lets open connections run before closing them, as upstream derives it:
+   * `CONNECTION_TERMINATION_DEADLINE`, else the grace period less 5 s (less 1 s when it is 10 s or
+   * shorter; at least 1 s), else 5 s. The rest of the grace period is for closing cleanly and
+   * exiting before Kubernetes sends SIGKILL.
+   */
+  readonly connectionTerminationDeadlineMs: number;
   readonly origSrc: OrigSrcMode;
   /** `ISTIO_META_<K>` and parsed `ISTIO_METAJSON_<K>` entries, by `<K>`. */
   readonly proxyMetadata: Readonly<Record<string, unknown>>;
@@ -95,6 +103,11 @@ export interface Config {
   /** HTTP/2 keepalive ping interval and ack timeout on the channels to istiod. */
   readonly controlPlaneKeepaliveIntervalMs: number;
   readonly controlPlaneKeepaliveTimeoutMs: number;
+}
+
+/** Upstream's drain deadline for a grace period: 5 s less above 10 s, else 1 s less; at least 1 s. */
+export function terminationDeadlineFromGraceMs(graceMs: number): number {
+  return Math.max(graceMs > 10_000 ? graceMs - 5_000 : graceMs - 1_000, 1_000);
 }
 
 /** Parses a Go duration (`24h`, `1h30m`, `90s`) or a bare number of seconds, into seconds. */
@@ -140,6 +153,15 @@ export function loadConfig(env: Environment = process.env): Config {
   const logLevel = r.logLevel(Env.logLevel);
   const terminationGracePeriodMs = Math.round(
     r.durationMs(Env.terminationGracePeriod, 5_000, { bareUnit: 's' }),
+  );
+  const connectionTerminationDeadlineMs = Math.round(
+    r.durationMs(
+      Env.connectionTerminationDeadline,
+      r.env(Env.terminationGracePeriod) === undefined
+        ? 5_000
+        : terminationDeadlineFromGraceMs(terminationGracePeriodMs),
+      { bareUnit: 's' },
+    ),
   );
 
   const positiveMs = (name: string, fallback: number): number => {
@@ -195,6 +217,7 @@ export function loadConfig(env: Environment = process.env): Config {
       logFormat,
       logLevel,
       terminationGracePeriodMs,
+      connectionTerminationDeadlineMs,
       origSrc,
       proxyMetadata: Object.freeze(proxyMetadata),
       caHeaders: headers(Env.caHeaderPrefix),

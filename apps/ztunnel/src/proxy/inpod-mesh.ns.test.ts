@@ -215,10 +215,13 @@ describe('in-pod mesh (namespaced tier)', () => {
 });
 
 describe('ztunnel shutdown (namespaced tier)', () => {
-  it('exits as soon as its drain is done, long before a 30 s grace period, when its pods are idle', async () => {
+  it('exits as soon as its drain is done, long before its 25 s drain deadline, when its pods are idle', async () => {
     const s = await setup('exit');
     const { logs, records } = captureLogs();
-    const bound = await startZtunnel(s, { config: { ...s.config, terminationGracePeriodMs: 30_000 }, logs });
+    const bound = await startZtunnel(s, {
+      config: { ...s.config, terminationGracePeriodMs: 30_000, connectionTerminationDeadlineMs: 25_000 },
+      logs,
+    });
     // A pooled HBONE connection from A's proxy to B's 15008 stays open after the exchange.
     expect(await echoFromA(s, 'idle afterwards')).toBe('idle afterwards');
     const started = Date.now();
@@ -228,7 +231,9 @@ describe('ztunnel shutdown (namespaced tier)', () => {
     );
     const messages = records.map(r => String(r.msg));
     expect(messages).toContain('shutdown complete');
-    expect(messages).not.toContain('grace period over; closing the remaining connections');
+    expect(messages).not.toContain(
+      'the proxies did not finish closing after the drain deadline; exiting anyway',
+    );
     expect(messages).not.toContain('drain timed out; closing the remaining connections');
   });
 });
