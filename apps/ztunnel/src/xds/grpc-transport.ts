@@ -45,7 +45,7 @@ export interface ChannelSettings {
 }
 
 export const DEFAULT_CHANNEL_SETTINGS: ChannelSettings = Object.freeze({
-  connectTimeoutMs: 3_000,
+  connectTimeoutMs: 4_000,
   keepaliveTimeMs: 10_000,
   keepaliveTimeoutMs: 5_000,
   initialReconnectBackoffMs: 500,
@@ -107,7 +107,7 @@ export class ControlPlaneChannel {
   #connectTimer: TimerHandle | undefined;
   #closed = false;
   #replacements = 0;
-  /** Replacements since the last READY: each doubles the next timeout (up to 4x), so a slow but
+  /** Replacements since the last READY: each doubles the next timeout (up to 8x), so a slow but
    * live istiod (a loaded node, a long TLS handshake) is still reached. */
   #consecutive = 0;
 
@@ -150,7 +150,7 @@ export class ControlPlaneChannel {
     if (state === grpc.connectivityState.SHUTDOWN) return;
     if (state === grpc.connectivityState.READY) this.#consecutive = 0;
     if (state === grpc.connectivityState.CONNECTING) {
-      const timeoutMs = this.#settings.connectTimeoutMs * 2 ** Math.min(this.#consecutive, 2);
+      const timeoutMs = this.#settings.connectTimeoutMs * 2 ** Math.min(this.#consecutive, 3);
       this.#connectTimer = this.#timers.setTimeout(() => {
         this.#replace(client, timeoutMs);
       }, timeoutMs);
