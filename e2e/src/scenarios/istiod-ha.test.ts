@@ -101,7 +101,7 @@ async function podInfo(name: string): Promise<PodInfo> {
         node: p.spec?.nodeName ?? '',
       };
     },
-    { timeoutMs: 90_000, intervalMs: 250 },
+    { timeoutMs: 180_000, intervalMs: 250 },
   );
 }
 
@@ -281,7 +281,7 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
         const h = await leaseHolder();
         return live.includes(h) ? h : undefined;
       },
-      { timeoutMs: 90_000, intervalMs: 250 },
+      { timeoutMs: 180_000, intervalMs: 250 },
     );
     const leaderPod = (await istiodPods()).find(p => p.metadata?.name === leader);
     const pid = Number(leaderPod?.status?.containerStatuses?.[0]?.containerID?.split('://')[1]);
