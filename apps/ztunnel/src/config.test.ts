@@ -55,7 +55,7 @@ describe('loadConfig', () => {
   it('reads the control-plane channel bounds as durations', () => {
     const base = { POD_NAME: 'p', POD_NAMESPACE: 'n', NODE_NAME: 'node' };
     expect(loadConfig(base)).toMatchObject({
-      controlPlaneConnectTimeoutMs: 4_000,
+      controlPlaneConnectTimeoutMs: 5_000,
       controlPlaneKeepaliveIntervalMs: 10_000,
       controlPlaneKeepaliveTimeoutMs: 5_000,
     });

@@ -169,7 +169,7 @@ export function loadConfig(env: Environment = process.env): Config {
     if (ms <= 0) r.problem(name, 'must be a positive duration (e.g. 3s)');
     return ms;
   };
-  const controlPlaneConnectTimeoutMs = positiveMs(Env.controlPlaneConnectTimeout, 4_000);
+  const controlPlaneConnectTimeoutMs = positiveMs(Env.controlPlaneConnectTimeout, 5_000);
   const controlPlaneKeepaliveIntervalMs = positiveMs(Env.controlPlaneKeepaliveInterval, 10_000);
   const controlPlaneKeepaliveTimeoutMs = positiveMs(Env.controlPlaneKeepaliveTimeout, 5_000);
 

@@ -172,6 +172,22 @@ async function inEveryZtunnel(ip: string, timeoutMs: number): Promise<void> {
   );
 }
 
+/** ztunnel log lines about its control-plane connections, for the test's output. */
+async function ztunnelControlPlaneLog(): Promise<string> {
+  const c = kube();
+  const out: string[] = [];
+  for (const z of await ztunnelPods(c.client, c.layout)) {
+    const text = await c.client
+      .get<string>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods/${z.name}/log`)
+      .catch(() => '');
+    const lines = text
+      .split('\n')
+      .filter(l => /connect timeout|xds|istiod|certificate|error|warn/i.test(l) && !/\taccess\t/.test(l));
+    out.push(`${z.name}: ${lines.slice(-6).join(' | ')}`);
+  }
+  return out.join(' || ');
+}
+
 async function leaseHolder(): Promise<string> {
   const lease = await kube().client.find<{ spec?: { holderIdentity?: string } }>(LEASE_PATH);
   return lease?.spec?.holderIdentity ?? '';
@@ -249,7 +265,7 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
           const homes = await xdsHomes(zs);
           return homes !== undefined && [...homes.values()].every(h => h !== victim) ? homes : undefined;
         },
-        { timeoutMs: 20_000, intervalMs: 100 },
+        { timeoutMs: 60_000, intervalMs: 100 },
       );
       m.xdsMs = Date.now() - deletedAt;
       log(
@@ -258,6 +274,7 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
       m.fresh = await freshPod('fresh-1', 'node-0');
     } finally {
       summary = await loop.stop();
+      log(`ztunnel control-plane log: ${await ztunnelControlPlaneLog()}`);
     }
     log(
       `after the replacement: fresh-1 certificate ${String(m.fresh.certMs)} ms, WDS ${String(m.fresh.wdsMs)} ms after creation; ${describeLoop(summary)}`,
@@ -346,6 +363,7 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
       m.statusMs = Date.now() - createdAt;
     } finally {
       summary = await loop.stop();
+      log(`ztunnel control-plane log: ${await ztunnelControlPlaneLog()}`);
     }
     log(
       `killed leader ${leader}: ztunnel streams on live replicas after ${String(m.xdsMs)} ms; ${m.newLeader} took ${STATUS_LEASE} after ${String(m.takeoverMs)} ms, ` +

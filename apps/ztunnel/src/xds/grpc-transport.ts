@@ -45,7 +45,7 @@ export interface ChannelSettings {
 }
 
 export const DEFAULT_CHANNEL_SETTINGS: ChannelSettings = Object.freeze({
-  connectTimeoutMs: 4_000,
+  connectTimeoutMs: 5_000,
   keepaliveTimeMs: 10_000,
   keepaliveTimeoutMs: 5_000,
   initialReconnectBackoffMs: 500,
