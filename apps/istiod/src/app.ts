@@ -42,13 +42,15 @@ import {
   type MeshConfigDefaults,
 } from './mesh/mesh-config.ts';
 import { MeshConfigWatch } from './mesh/mesh-config-watch.ts';
-import type { KubeObject } from './kube/objects.ts';
+import type { AuthorizationPolicy, KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
 import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
 import { createGatewaySide, type GatewayDeps } from './gateway/gateway-side.ts';
 import type { WaypointBindings } from './gateway/waypoint-bindings.ts';
+import { LeaseName, staticElection, type Elect, type Election } from './kube/leader-election.ts';
+import type { Leadership } from '@ambient-mesh/kube';
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
-import { compileAuthorizationPolicyObject } from './wds/policies.ts';
+import { compileAuthorizationPolicyObject, type CompiledPolicy } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
 import { buildInfo } from './build-info.ts';
 import { XdsServer } from './xds/delta-server.ts';
@@ -73,6 +75,11 @@ export interface AppDeps {
   readonly kinds: readonly WatchedKind[];
   /** Writes AuthorizationPolicy status; without it verdicts are only logged. */
   readonly statusPatcher?: StatusPatcher;
+  /**
+   * Leader election per lock (`LeaseName`); status writers and controllers gate on it, while
+   * every replica serves xDS and the CA. Default: always the leader (one replica, no Kubernetes).
+   */
+  readonly elect?: Elect;
   readonly timers?: Timers;
   /** Root key algorithm for a new self-signed CA; upstream uses RSA 2048 (tests pick ECDSA for speed). */
   readonly rootKeyAlgorithm?: CaKeyAlgorithm;
@@ -107,6 +114,11 @@ export interface Bound {
     readonly debug: number;
   };
   ready(): boolean;
+  /**
+   * The leadership of one lock (`LeaseName.*`), campaigned for from its first use until shutdown,
+   * when a leader releases it. What only one replica may do checks `isLeader()` and `onChange`.
+   */
+  leadership(lock: string): Leadership;
   /** Graceful: stop the informers and pushes, close streams and listeners. Idempotent. */
   shutdown(): Promise<void>;
   /** The same as `shutdown()` (the name embedders used first). */
@@ -134,6 +146,21 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   // The `istio` ConfigMap is the one source of meshConfig; TRUST_DOMAIN only fills a missing field.
   const meshDefaults = { rootNamespace: config.podNamespace, trustDomain: config.trustDomain };
   const mesh = await readMeshConfig(deps.configMaps, config.podNamespace, meshDefaults, logger);
+  const elections = new Map<string, Election>();
+  const leadership = (lock: string): Leadership => {
+    let election = elections.get(lock);
+    if (election === undefined) {
+      election = deps.elect?.(lock, logs.for('leader')) ?? staticElection;
+      elections.set(lock, election);
+      election.start();
+    }
+    return election;
+  };
+  const stopElections = (): Promise<unknown> => Promise.all([...elections.values()].map(e => e.stop()));
+  // Status is written by the leader only; every replica keeps its latest verdicts, so a new
+  // leader writes them at once.
+  const statusLeader = leadership(LeaseName.status);
+  const verdicts = new Map<string, { policy: AuthorizationPolicy; result: CompiledPolicy }>();
   const statusWriter =
     deps.statusPatcher === undefined
       ? undefined
@@ -145,6 +172,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
             metrics.policyStatusWriteFailures.inc();
           },
         });
+  const gatewayLeader = leadership(LeaseName.gatewayDeployment());
   const gatewaySide = createGatewaySide({
     deps: deps.gateway,
     image: config.waypointImage,
@@ -154,7 +182,11 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     trustDomain: mesh.trustDomain,
     logs,
     timers,
-    ...(deps.isLeader === undefined ? {} : { isLeader: deps.isLeader }),
+    isLeader: deps.isLeader ?? (() => gatewayLeader.isLeader()),
+  });
+  // A replica that becomes the deployment controller's leader catches up on every Gateway.
+  const offGatewayLeader = gatewayLeader.onChange(leader => {
+    if (leader) gatewaySide.controller?.resync();
   });
   const index = new WdsIndex({
     onWaypointBinding: (target, binding) => {
@@ -179,7 +211,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
           logger.info({ policy: name, reason: c.reason }, c.message);
         }
       }
-      statusWriter?.enqueue(policy, result);
+      verdicts.set(name, { policy, result });
+      if (statusLeader.isLeader()) statusWriter?.enqueue(policy, result);
     },
     onPeerAuthenticationInvalid: (pa, errors) => {
       metrics.policyErrors.inc();
@@ -282,6 +315,17 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       xds.push(batch);
     },
   });
+  const offStatusLeader = statusLeader.onChange(leader => {
+    logger.info(
+      { lock: LeaseName.status, leader },
+      leader ? 'writing status as the leader' : 'no longer the status leader',
+    );
+    if (!leader) {
+      statusWriter?.clear();
+      return;
+    }
+    for (const { policy, result } of verdicts.values()) statusWriter?.enqueue(policy, result);
+  });
   const offChange = index.onChange(changes => {
     metrics.services.set(index.services().length);
     queue.enqueue(changes);
@@ -340,6 +384,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       if (isWaypointKind(kind)) waypoints.delete(kind, obj);
       if (!wdsKinds.has(kind)) return;
       index.delete(kind, obj);
+      if (kind === ObjectKinds.AUTHORIZATION_POLICY) verdicts.delete(objectKey(obj));
       if (kind === ObjectKinds.NAMESPACE) published.delete(obj.metadata?.name ?? '');
     },
   };
@@ -428,6 +473,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     waypointQueue.close();
     statusWriter?.close();
     await gatewaySide.stop();
+    offStatusLeader();
+    offGatewayLeader();
+    statusWriter?.close();
+    await stopElections();
     await watcher.stop();
     await watching;
     await grpc.close();
@@ -453,9 +502,12 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       offChange();
       offWaypointChange();
       queue.close();
-      waypointQueue.close();
-      statusWriter?.close();
-      await gatewaySide.stop();
+    waypointQueue.close();
+    offStatusLeader();
+    offGatewayLeader();
+    statusWriter?.close();
+    await gatewaySide.stop();
+    await stopElections();
       await watcher.stop();
       await watching;
       xds.closeAll();
@@ -475,6 +527,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
     ports: { grpc: grpc.port, http: http.port, monitoring: monitoring.port, debug: debug.port },
     ready,
+    leadership,
     shutdown,
     stop: shutdown,
   };

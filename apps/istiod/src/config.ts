@@ -49,6 +49,8 @@ export const ENV = {
   externalCa: 'EXTERNAL_CA',
   k8sSigner: 'K8S_SIGNER',
   istiodTlsSecret: 'ISTIOD_TLS_SECRET',
+  /** Ours: how long a silent leader keeps its Lease (upstream's fixed TTL is 30 s). */
+  leaderElectionLeaseDuration: 'LEADER_ELECTION_LEASE_DURATION',
 } as const;
 
 /** `EXTERNAL_CA` values: only upstream's Kubernetes CSR registration authority. */
@@ -89,6 +91,8 @@ export interface Config {
   readonly selfSignedCaTtlSeconds: number;
   readonly debounceAfterMs: number;
   readonly debounceMaxMs: number;
+  /** Lease duration of istiod's leader elections (renew deadline half, retry period a quarter). */
+  readonly leaderElectionLeaseDurationMs: number;
   /** Require a bearer token on every xDS stream (upstream `XDS_AUTH`). */
   readonly xdsAuth: boolean;
   readonly httpAddr: ListenAddress;
@@ -178,6 +182,10 @@ export function loadConfig(
   if (externalCa !== '' && k8sSigner === '') {
     r.problem(ENV.k8sSigner, `must name the CSR signer when ${ENV.externalCa}=${EXTERNAL_CA_KUBERNETES}`);
   }
+  const leaderElectionLeaseDurationMs = r.durationMs(ENV.leaderElectionLeaseDuration, 30_000);
+  if (leaderElectionLeaseDurationMs < 2_000) {
+    r.problem(ENV.leaderElectionLeaseDuration, 'must be at least 2s (upstream uses 30s)');
+  }
 
   return r.finish(
     {
@@ -196,6 +204,7 @@ export function loadConfig(
       selfSignedCaTtlSeconds: seconds(ENV.selfSignedCaTtl, 87_600 * 3_600_000),
       debounceAfterMs: r.durationMs(ENV.debounceAfter, 100),
       debounceMaxMs: r.durationMs(ENV.debounceMax, 10_000),
+      leaderElectionLeaseDurationMs,
       xdsAuth: r.bool(ENV.xdsAuth, true),
       httpAddr: listen(FLAGS.httpAddr, { host: '::', port: Port.istiodReadiness }),
       secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: Port.istiodXds }),

@@ -15,7 +15,10 @@ import { kubeCsrSigner, kubeDependencies } from './kube/kube-dependencies.ts';
 function productionDeps(config: Config): AppDeps {
   const kc = loadKubeConfig(config.kubeconfig);
   return {
-    ...kubeDependencies(kc, config.podNamespace),
+    ...kubeDependencies(kc, config.podNamespace, {
+      identity: config.podName,
+      leaseDurationMs: config.leaderElectionLeaseDurationMs,
+    }),
     ...(config.externalCa === '' ? {} : { externalSigner: kubeCsrSigner(config, kc) }),
     processMetrics: true,
   };

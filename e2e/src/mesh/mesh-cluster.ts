@@ -13,9 +13,15 @@ export interface MeshCluster {
   readonly status: MeshStatus;
 }
 
-export async function startMeshCluster(options: Omit<StartClusterOptions, 'progress'>): Promise<MeshCluster> {
+export async function startMeshCluster(
+  options: Omit<StartClusterOptions, 'progress'> & {
+    /** istiod replicas (default 1, see `installMesh`). */
+    readonly istiodReplicas?: number;
+  },
+): Promise<MeshCluster> {
+  const { istiodReplicas, ...clusterOptions } = options;
   const cluster = await startCluster({
-    ...options,
+    ...clusterOptions,
     progress: l => {
       console.log(`[cluster] ${l}`);
     },
@@ -30,6 +36,7 @@ export async function startMeshCluster(options: Omit<StartClusterOptions, 'progr
     );
     const status = await installMesh(cluster, {
       gatewayApiCrds,
+      ...(istiodReplicas === undefined ? {} : { istiodReplicas }),
       progress: l => {
         console.log(`[mesh] ${l}`);
       },

@@ -1,6 +1,8 @@
 import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
+import { hostname } from 'node:os';
 import type { IstiodDeps } from '../app.ts';
 import { kubeGatewayApi, kubeGatewayInformers } from '../gateway/kube-gateway-api.ts';
+import { kubeElection } from './leader-election.ts';
 import { istiodWatchedKinds, kubeInformerFactory } from './informers.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,15 +18,25 @@ import {
   kubeTokenReviewer,
 } from './kube-api.ts';
 
-/** Every Kubernetes-backed dependency of `startIstiod`, from one kubeconfig. */
+/**
+ * Every Kubernetes-backed dependency of `startIstiod`, from one kubeconfig. Leader election runs
+ * over Leases in `namespace` as `identity` (istiod passes its pod name).
+ */
 export function kubeDependencies(
   kc: KubeConfig,
   namespace?: string,
+  election: { readonly identity?: string; readonly leaseDurationMs?: number } = {},
 ): Pick<
   IstiodDeps,
-  'reviewer' | 'secrets' | 'configMaps' | 'informerFactory' | 'kinds' | 'statusPatcher' | 'gateway'
+  'reviewer' | 'secrets' | 'configMaps' | 'informerFactory' | 'kinds' | 'statusPatcher' | 'gateway' | 'elect'
 > {
   return {
+    elect: kubeElection(
+      kc,
+      namespace ?? 'istio-system',
+      election.identity ?? hostname(),
+      election.leaseDurationMs,
+    ),
     reviewer: kubeTokenReviewer(kc),
     secrets: kubeSecretStore(kc),
     configMaps: kubeConfigMapStore(kc),
