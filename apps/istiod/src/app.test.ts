@@ -6,7 +6,7 @@ import { IstioCertificateService, toStruct, type ca } from '@ambient-mesh/xds-ty
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadConfig } from './config.ts';
 import { build, type AppDeps, type Bound } from './app.ts';
-import { LeaseName, type Election } from './kube/leader-election.ts';
+import { LeaseName, staticElection, type Election } from './kube/leader-election.ts';
 import { buildInfo } from './build-info.ts';
 import type { WatchedKind } from './kube/informers.ts';
 import { staticInformerFactory } from './kube/static-informers.ts';
@@ -190,11 +190,11 @@ describe('istiod in process', () => {
     const { istiod, statuses } = await start({
       elect: lock => {
         locks.push(lock);
-        return election;
+        return lock === LeaseName.status ? election : staticElection;
       },
     });
     for (let i = 0; i < 100 && !istiod.ready(); i++) await new Promise(r => setImmediate(r));
-    expect(locks).toEqual([LeaseName.status]);
+    expect(locks).toEqual([LeaseName.status, LeaseName.gatewayDeployment()]);
     expect(istiod.leadership(LeaseName.status).isLeader()).toBe(false);
     // Every replica serves xDS regardless of leadership; a follower writes no status.
     expect(istiod.index.authorizations.has('golden/allow-web')).toBe(true);
