@@ -44,7 +44,12 @@ export const Env = {
   metaJsonPrefix: 'ISTIO_METAJSON_',
   caHeaderPrefix: 'CA_HEADER_',
   xdsHeaderPrefix: 'XDS_HEADER_',
+  dnsResolvConf: 'DNS_RESOLV_CONF',
 } as const;
+
+/** Proxy metadata key that turns the DNS proxy off when `false` (upstream's `ISTIO_META_DNS_CAPTURE`). */
+export const DNS_CAPTURE_METADATA = 'DNS_CAPTURE';
+export const DEFAULT_DNS_RESOLV_CONF = '/etc/resolv.conf';
 
 export const DEFAULT_ISTIOD_ADDRESS = 'https://istiod.istio-system.svc:15012';
 export const DEFAULT_TOKEN_PATH = '/var/run/secrets/tokens/istio-token';
@@ -86,6 +91,10 @@ export interface Config {
   readonly statsAddress: ListenAddress;
   readonly readinessAddress: ListenAddress;
   readonly packetMark: number;
+  /** Run the in-pod DNS proxy on 15053; off only when `ISTIO_META_DNS_CAPTURE=false`. */
+  readonly dnsProxy: boolean;
+  /** Where the DNS proxy reads its upstream resolvers (`DNS_RESOLV_CONF`, ours). */
+  readonly dnsResolvConfPath: string;
 }
 
 /** Parses a Go duration (`24h`, `1h30m`, `90s`) or a bare number of seconds, into seconds. */
@@ -149,6 +158,8 @@ export function loadConfig(env: Environment = process.env): Config {
     }
   }
   if (!('CLUSTER_ID' in proxyMetadata)) proxyMetadata.CLUSTER_ID = clusterId;
+  const dnsCapture = proxyMetadata[DNS_CAPTURE_METADATA];
+  const dnsProxy = !(typeof dnsCapture === 'string' && dnsCapture.toLowerCase() === 'false') && dnsCapture !== false;
 
   const headers = (prefix: string): Readonly<Record<string, string>> =>
     Object.freeze(
@@ -185,6 +196,8 @@ export function loadConfig(env: Environment = process.env): Config {
       statsAddress: Object.freeze({ host: '0.0.0.0', port: Port.stats }),
       readinessAddress: Object.freeze({ host: '0.0.0.0', port: Port.readiness }),
       packetMark: INPOD_PACKET_MARK,
+      dnsProxy,
+      dnsResolvConfPath: r.env(Env.dnsResolvConf) ?? DEFAULT_DNS_RESOLV_CONF,
     },
     { component: 'ztunnel', code: ZtunnelErrorCode.ConfigInvalid },
   );
