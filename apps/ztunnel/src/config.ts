@@ -159,7 +159,8 @@ export function loadConfig(env: Environment = process.env): Config {
   }
   if (!('CLUSTER_ID' in proxyMetadata)) proxyMetadata.CLUSTER_ID = clusterId;
   const dnsCapture = proxyMetadata[DNS_CAPTURE_METADATA];
-  const dnsProxy = !(typeof dnsCapture === 'string' && dnsCapture.toLowerCase() === 'false') && dnsCapture !== false;
+  const dnsProxy =
+    !(typeof dnsCapture === 'string' && dnsCapture.toLowerCase() === 'false') && dnsCapture !== false;
 
   const headers = (prefix: string): Readonly<Record<string, string>> =>
     Object.freeze(

@@ -153,7 +153,12 @@ export class DnsProxy {
       return await this.#answer(parsed.query, packet, protocol);
     } catch (err) {
       this.#o.logger.warn({ err: errorMessage(err), name: parsed.query.name }, 'dns query failed');
-      return encodeResponse(parsed.query, { rcode: DnsRcode.ServFail, answers: [], authoritative: false, protocol });
+      return encodeResponse(parsed.query, {
+        rcode: DnsRcode.ServFail,
+        answers: [],
+        authoritative: false,
+        protocol,
+      });
     } finally {
       this.#inFlight--;
     }
@@ -179,7 +184,12 @@ export class DnsProxy {
     );
     metrics.request(labels);
     if (decision.kind === 'answer') {
-      return encodeResponse(query, { rcode: DnsRcode.NoError, answers: decision.answers, authoritative: true, protocol });
+      return encodeResponse(query, {
+        rcode: DnsRcode.NoError,
+        answers: decision.answers,
+        authoritative: true,
+        protocol,
+      });
     }
     metrics.upstreamRequest(labels);
     const started = performance.now();

@@ -23,7 +23,8 @@ export function netnsDnsSockets(options: NetnsDnsSocketsOptions): DnsSockets {
   return {
     listenUdp: port => createUdpSocket(netns.fd, { host, port, mark, reusePort: true }),
     listenTcp: port => listenInNetns(netns.fd, { host, port, mark, reusePort: true }, createServer()),
-    upstreamUdp: family => createUdpSocket(netns.fd, { host: family === 4 ? '0.0.0.0' : '::', port: 0, mark }),
+    upstreamUdp: family =>
+      createUdpSocket(netns.fd, { host: family === 4 ? '0.0.0.0' : '::', port: 0, mark }),
     upstreamTcp: server => connectInNetns(netns.fd, { host: server.host, port: server.port, mark }),
   };
 }

@@ -9,7 +9,7 @@
  * over TCP, which the proxy forwards over TCP.
  */
 import type dgram from 'node:dgram';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { isIPv6 } from 'node:net';
 import type { Nameserver, UpstreamResolvers } from './resolv-conf.ts';
 import type { DnsProtocol } from './message.ts';
@@ -19,7 +19,7 @@ export interface DnsSockets {
   /** UDP socket bound on `port` in the pod (the proxy's own listener). */
   listenUdp(port: number): Promise<dgram.Socket>;
   /** TCP server listening on `port` in the pod. */
-  listenTcp(port: number): Promise<import('node:net').Server>;
+  listenTcp(port: number): Promise<Server>;
   /** An ephemeral UDP socket in the pod for one upstream query. */
   upstreamUdp(family: 4 | 6): Promise<dgram.Socket>;
   /** A connecting TCP socket in the pod to an upstream resolver. */
@@ -75,7 +75,9 @@ function tcpOnce(sockets: DnsSockets, server: Nameserver, query: Buffer, timeout
       else reject(err ?? new DnsForwardError('no reply'));
     };
     const timer = setTimeout(() => {
-      finish(new DnsForwardError(`no answer from ${server.host}:${server.port} (tcp) within ${timeoutMs} ms`));
+      finish(
+        new DnsForwardError(`no answer from ${server.host}:${server.port} (tcp) within ${timeoutMs} ms`),
+      );
     }, timeoutMs);
     socket.once('connect', () => {
       const length = Buffer.alloc(2);

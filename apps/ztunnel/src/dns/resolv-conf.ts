@@ -43,7 +43,8 @@ export function parseResolvConf(text: string): UpstreamResolvers {
     const [keyword = '', ...args] = line.split(/\s+/);
     if (keyword === 'nameserver') {
       const host = (args[0] ?? '').replace(/%.*$/, '');
-      if (isIP(host) === 0) problems.push(`line ${index + 1}: nameserver '${args[0] ?? ''}' is not an IP address`);
+      if (isIP(host) === 0)
+        problems.push(`line ${index + 1}: nameserver '${args[0] ?? ''}' is not an IP address`);
       else if (nameservers.length < MAX_NAMESERVERS) nameservers.push({ host, port: 53 });
     } else if (keyword === 'search' || keyword === 'domain') {
       search = args;

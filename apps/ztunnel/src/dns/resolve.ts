@@ -238,7 +238,12 @@ function familyAllowed(families: IpFamilies, type: DnsRecordType): boolean {
   return true;
 }
 
-function addressesOf(server: Server, type: DnsRecordType, ctx: ResolveContext, state: DnsStateView): string[] {
+function addressesOf(
+  server: Server,
+  type: DnsRecordType,
+  ctx: ResolveContext,
+  state: DnsStateView,
+): string[] {
   if (server.kind === 'pod') return server.workload.addresses.filter(a => familyMatches(a, type));
   const { service } = server;
   if (!familyAllowed(service.ipFamilies, type)) return [];
@@ -255,8 +260,13 @@ function addressesOf(server: Server, type: DnsRecordType, ctx: ResolveContext, s
 }
 
 /** The decision for one question from `ctx.client`. */
-export function resolveQuestion(question: DnsQuestion, ctx: ResolveContext, state: DnsStateView): DnsDecision {
-  if (question.type !== 'A' && question.type !== 'AAAA') return { kind: 'forward', reason: 'unsupported-type' };
+export function resolveQuestion(
+  question: DnsQuestion,
+  ctx: ResolveContext,
+  state: DnsStateView,
+): DnsDecision {
+  if (question.type !== 'A' && question.type !== 'AAAA')
+    return { kind: 'forward', reason: 'unsupported-type' };
   const type: DnsRecordType = question.type;
   const requested = normalizeName(question.name);
   if (requested === '') return { kind: 'forward', reason: 'unknown-host' };
