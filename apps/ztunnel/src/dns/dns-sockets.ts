@@ -2,7 +2,9 @@
  * The sockets of a pod's DNS proxy. Production (`netnsDnsSockets`): every socket is made in the
  * pod's network namespace with ztunnel's mark, so the pod's capture rules skip the proxy's own
  * upstream queries (docs/dns.md#capture). Listeners use SO_REUSEPORT (old and new ztunnel during
- * an upgrade). The direct tier (`loopbackDnsSockets`) listens on a loopback address of this host.
+ * an upgrade) and bind 127.0.0.1, as upstream's: REDIRECT of a locally generated packet rewrites
+ * its destination to 127.0.0.1, and an unconnected UDP socket bound to 0.0.0.0 would answer from
+ * the pod IP instead, a reply conntrack cannot match to the redirected query. The direct tier (`loopbackDnsSockets`) listens on a loopback address of this host.
  */
 import dgram from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -13,13 +15,13 @@ import type { DnsSockets } from './forwarder.ts';
 export interface NetnsDnsSocketsOptions {
   readonly netns: NetnsHandle;
   readonly mark: number;
-  /** Listen address inside the pod; default `0.0.0.0`. */
+  /** Listen address inside the pod; default `127.0.0.1`. */
   readonly host?: string;
 }
 
 export function netnsDnsSockets(options: NetnsDnsSocketsOptions): DnsSockets {
   const { netns, mark } = options;
-  const host = options.host ?? '0.0.0.0';
+  const host = options.host ?? '127.0.0.1';
   return {
     listenUdp: port => createUdpSocket(netns.fd, { host, port, mark, reusePort: true }),
     listenTcp: port => listenInNetns(netns.fd, { host, port, mark, reusePort: true }, createServer()),
