@@ -140,6 +140,10 @@ interface StormResult {
   readonly rssBeforeMiB: number;
   readonly rssPeakMiB: number;
   readonly rssAfterMiB: number;
+  /** RSS after 10 s idle and another GC. */
+  readonly rssSettledMiB: number;
+  readonly heapBeforeMiB: number;
+  readonly heapAfterMiB: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -155,7 +159,7 @@ async function storm(
   server: Child,
 ): Promise<StormResult> {
   await server.ask('gc');
-  const before = await server.ask<{ rss: number }>('stats');
+  const before = await server.ask<{ rss: number; heapUsed: number }>('stats');
   const sockets: dgram.Socket[] = [];
   for (let i = 0; i < SOCKETS; i++)
     sockets.push(await createUdpSocket(from.fd, { host: '0.0.0.0', port: 0 }));
@@ -205,7 +209,10 @@ async function storm(
   const during = await server.ask<{ rss: number }>('stats');
   peak = Math.max(peak, during.rss);
   await server.ask('gc');
-  const after = await server.ask<{ rss: number }>('stats');
+  const after = await server.ask<{ rss: number; heapUsed: number }>('stats');
+  await new Promise(r => setTimeout(r, 10_000));
+  await server.ask('gc');
+  const settled = await server.ask<{ rss: number }>('stats');
   const sorted = latencies.subarray(0, answered).sort();
   return {
     sent,
@@ -216,6 +223,9 @@ async function storm(
     rssBeforeMiB: before.rss / MiB,
     rssPeakMiB: peak / MiB,
     rssAfterMiB: after.rss / MiB,
+    rssSettledMiB: settled.rss / MiB,
+    heapBeforeMiB: before.heapUsed / MiB,
+    heapAfterMiB: after.heapUsed / MiB,
   };
 }
 
@@ -254,7 +264,9 @@ try {
   console.log('ztunnel DNS proxy (captured, 10 % forwarded):', JSON.stringify(result));
   console.log(
     `RSS growth: proxy peak +${(result.rssPeakMiB - result.rssBeforeMiB).toFixed(1)} MiB, after GC ` +
-      `${(result.rssAfterMiB - result.rssBeforeMiB).toFixed(1)} MiB; baseline peak ` +
+      `+${(result.rssAfterMiB - result.rssBeforeMiB).toFixed(1)} MiB, after 10 s idle ` +
+      `+${(result.rssSettledMiB - result.rssBeforeMiB).toFixed(1)} MiB, heap ` +
+      `+${(result.heapAfterMiB - result.heapBeforeMiB).toFixed(1)} MiB; baseline peak ` +
       `+${(base.rssPeakMiB - base.rssBeforeMiB).toFixed(1)} MiB`,
   );
   proxy.child.send('quit');
