@@ -5,7 +5,7 @@
 // - `baseline`: a plain dns-packet responder on 0.0.0.0:53 in a namespace, one A record for any
 //   question (also the proxy's upstream for names it forwards).
 // Env: DNS_BENCH_MODE, DNS_BENCH_NETNS (path), DNS_BENCH_UPSTREAM (proxy mode: nameserver IP).
-// IPC: 'stats' → {rss, heapUsed}, 'gc' → {ok}, 'quit'.
+// IPC: 'stats' → {rss, heapUsed, cpuMs}, 'gc' → {ok}, 'quit'.
 import dnsPacket from 'dns-packet';
 import { Registry } from 'prom-client';
 import { createUdpSocket, netnsInode, openNetns } from '@ambient-mesh/netns';
@@ -132,7 +132,8 @@ if (mode === 'baseline') {
 process.on('message', (message: unknown) => {
   if (message === 'stats') {
     const { rss, heapUsed } = process.memoryUsage();
-    process.send?.({ rss, heapUsed });
+    const cpu = process.cpuUsage();
+    process.send?.({ rss, heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 });
   } else if (message === 'gc') {
     (globalThis as { gc?: () => void }).gc?.();
     process.send?.({ ok: true });
