@@ -11,7 +11,7 @@ describe('loadConfig', () => {
       ztunnelUdsAddress: '/var/run/ztunnel/ztunnel.sock',
       runDir: '/var/run/istio-cni',
       pluginEventSocket: '/var/run/istio-cni/pluginevent.sock',
-      dnsCapture: false,
+      dnsCapture: true,
       ipv6: false,
       probeSnatV4: '169.254.7.127',
       probeSnatV6: 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff',
@@ -25,13 +25,13 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
-  it('captures neither DNS nor IPv6 by default: ztunnel has no DNS proxy and binds IPv4 only', () => {
-    expect(DEFAULTS.dnsCapture).toBe(false);
+  it('captures DNS by default (ztunnel proxies it) but not IPv6 (ztunnel binds IPv4 only)', () => {
+    expect(DEFAULTS.dnsCapture).toBe(true);
     expect(DEFAULTS.ipv6).toBe(false);
     const c = loadConfig({ NODE_NAME: 'n' }, []);
-    expect({ dnsCapture: c.dnsCapture, ipv6: c.ipv6 }).toEqual({ dnsCapture: false, ipv6: false });
-    const on = loadConfig({ NODE_NAME: 'n', AMBIENT_DNS_CAPTURE: 'true', AMBIENT_IPV6: 'true' }, []);
-    expect({ dnsCapture: on.dnsCapture, ipv6: on.ipv6 }).toEqual({ dnsCapture: true, ipv6: true });
+    expect({ dnsCapture: c.dnsCapture, ipv6: c.ipv6 }).toEqual({ dnsCapture: true, ipv6: false });
+    const on = loadConfig({ NODE_NAME: 'n', AMBIENT_DNS_CAPTURE: 'false', AMBIENT_IPV6: 'true' }, []);
+    expect({ dnsCapture: on.dnsCapture, ipv6: on.ipv6 }).toEqual({ dnsCapture: false, ipv6: true });
   });
 
   it('reports every bad setting at once', () => {

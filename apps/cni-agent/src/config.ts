@@ -7,8 +7,9 @@
  * environment variable. `loadConfig` parses once (through `ConfigReader` of `@ambient-mesh/runtime`)
  * into a frozen `Config` and throws one `CniConfigError` naming every offending setting.
  *
- * DNS and IPv6 capture default to OFF, matching what our ztunnel serves (no DNS proxy on 15053,
- * IPv4 listeners only): capturing either would black-hole that traffic in enrolled pods.
+ * DNS capture defaults to ON, as Istio 1.27 (ztunnel's DNS proxy serves 15053, docs/dns.md).
+ * IPv6 capture defaults to OFF, matching what our ztunnel serves (IPv4 listeners only): capturing
+ * it would black-hole that traffic in enrolled pods.
  */
 import { ConfigError, ConfigReader, LogFormat, parseFlags as parseFlagsOf } from '@ambient-mesh/runtime';
 import type { Environment, FlagSpecs, LogLevel, Parsed } from '@ambient-mesh/runtime';
@@ -57,8 +58,8 @@ export const DEFAULTS = {
   readinessPort: 8000,
   monitoringPort: 15014,
   driftCheckIntervalSeconds: 60,
-  /** Off: ztunnel has no DNS proxy, so captured DNS would go nowhere. */
-  dnsCapture: false,
+  /** On, as Istio 1.27: ztunnel's DNS proxy answers on 15053 in each pod. */
+  dnsCapture: true,
   /** Off: ztunnel binds its in-pod listeners on IPv4 only. */
   ipv6: false,
 } as const;

@@ -18,6 +18,16 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('runs the DNS proxy unless ISTIO_META_DNS_CAPTURE is false, reading /etc/resolv.conf by default', () => {
+    expect(loadConfig(BASE)).toMatchObject({ dnsProxy: true, dnsResolvConfPath: '/etc/resolv.conf' });
+    expect(loadConfig({ ...BASE, ISTIO_META_DNS_CAPTURE: 'true' }).dnsProxy).toBe(true);
+    expect(loadConfig({ ...BASE, ISTIO_META_DNS_CAPTURE: 'False' }).dnsProxy).toBe(false);
+    expect(loadConfig({ ...BASE, ISTIO_METAJSON_DNS_CAPTURE: 'false' }).dnsProxy).toBe(false);
+    expect(loadConfig({ ...BASE, DNS_RESOLV_CONF: '/run/resolv.conf' }).dnsResolvConfPath).toBe(
+      '/run/resolv.conf',
+    );
+  });
+
   it('reads upstream names, Go durations, metadata and extra headers', () => {
     const config = loadConfig({
       ...BASE,

@@ -49,7 +49,12 @@ export const Env = {
   controlPlaneConnectTimeout: 'CONTROL_PLANE_CONNECT_TIMEOUT',
   controlPlaneKeepaliveInterval: 'CONTROL_PLANE_KEEPALIVE_INTERVAL',
   controlPlaneKeepaliveTimeout: 'CONTROL_PLANE_KEEPALIVE_TIMEOUT',
+  dnsResolvConf: 'DNS_RESOLV_CONF',
 } as const;
+
+/** Proxy metadata key that turns the DNS proxy off when `false` (upstream's `ISTIO_META_DNS_CAPTURE`). */
+export const DNS_CAPTURE_METADATA = 'DNS_CAPTURE';
+export const DEFAULT_DNS_RESOLV_CONF = '/etc/resolv.conf';
 
 export const DEFAULT_ISTIOD_ADDRESS = 'https://istiod.istio-system.svc:15012';
 export const DEFAULT_TOKEN_PATH = '/var/run/secrets/tokens/istio-token';
@@ -103,6 +108,10 @@ export interface Config {
   /** HTTP/2 keepalive ping interval and ack timeout on the channels to istiod. */
   readonly controlPlaneKeepaliveIntervalMs: number;
   readonly controlPlaneKeepaliveTimeoutMs: number;
+  /** Run the in-pod DNS proxy on 15053; off only when `ISTIO_META_DNS_CAPTURE=false`. */
+  readonly dnsProxy: boolean;
+  /** Where the DNS proxy reads its upstream resolvers (`DNS_RESOLV_CONF`, ours). */
+  readonly dnsResolvConfPath: string;
 }
 
 /** Upstream's drain deadline for a grace period: 5 s less above 10 s, else 1 s less; at least 1 s. */
@@ -189,6 +198,9 @@ export function loadConfig(env: Environment = process.env): Config {
     }
   }
   if (!('CLUSTER_ID' in proxyMetadata)) proxyMetadata.CLUSTER_ID = clusterId;
+  const dnsCapture = proxyMetadata[DNS_CAPTURE_METADATA];
+  const dnsProxy =
+    !(typeof dnsCapture === 'string' && dnsCapture.toLowerCase() === 'false') && dnsCapture !== false;
 
   const headers = (prefix: string): Readonly<Record<string, string>> =>
     Object.freeze(
@@ -229,6 +241,8 @@ export function loadConfig(env: Environment = process.env): Config {
       controlPlaneConnectTimeoutMs,
       controlPlaneKeepaliveIntervalMs,
       controlPlaneKeepaliveTimeoutMs,
+      dnsProxy,
+      dnsResolvConfPath: r.env(Env.dnsResolvConf) ?? DEFAULT_DNS_RESOLV_CONF,
     },
     { component: 'ztunnel', code: ZtunnelErrorCode.ConfigInvalid },
   );

@@ -161,3 +161,47 @@ export { authorizeConnection, toWireAuthorization } from './proxy/rbac.ts';
 export type { ConnectionContext, L4Decision } from './proxy/rbac.ts';
 export { connectionLabels } from './proxy/traffic-labels.ts';
 export type { ConnectionParties } from './proxy/traffic-labels.ts';
+
+// DNS proxy (docs/dns.md)
+export {
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_TCP_IDLE_TIMEOUT_MS,
+  DNS_PROXY_PORT,
+  DnsProxy,
+} from './dns/dns-proxy.ts';
+export type { DnsProxyOptions } from './dns/dns-proxy.ts';
+export { loopbackDnsSockets, netnsDnsSockets } from './dns/dns-sockets.ts';
+export type { NetnsDnsSocketsOptions } from './dns/dns-sockets.ts';
+export { DnsForwarder, DnsForwardError } from './dns/forwarder.ts';
+export type { DnsSockets } from './dns/forwarder.ts';
+export {
+  CLASSIC_UDP_PAYLOAD,
+  MAX_QUERY_BYTES,
+  MAX_UDP_PAYLOAD,
+  encodeResponse,
+  parseQuery,
+} from './dns/message.ts';
+export type { DnsDropReason, DnsProtocol, DnsQuery, ParsedQuery } from './dns/message.ts';
+export { DNS_DROPPED_METRIC, DNS_LABELS, DnsMetrics } from './dns/metrics.ts';
+export type { DnsDropMetricReason, DnsRequestLabels } from './dns/metrics.ts';
+export { parseResolvConf } from './dns/resolv-conf.ts';
+export type { Nameserver, UpstreamResolvers } from './dns/resolv-conf.ts';
+export {
+  DNS_ANSWER_TTL_SECONDS,
+  kubeFqdns,
+  normalizeName,
+  podSearchDomains,
+  resolveQuestion,
+  resolverQueries,
+  wildcardsOf,
+} from './dns/resolve.ts';
+export type {
+  DnsAnswer,
+  DnsClient,
+  DnsDecision,
+  DnsQuestion,
+  DnsRecordType,
+  DnsStateView,
+  ForwardReason,
+  ResolveContext,
+} from './dns/resolve.ts';

@@ -2,8 +2,8 @@
  * ztunnel's Prometheus metrics (docs/protocols.md#ztunnel-metrics), on a private prom-client registry: exact upstream names,
  * and the traffic labels in upstream's order with `unknown` for missing values.
  *
- * The DNS metrics (`istio_dns_*`, `istio_on_demand_dns_total`) are not registered: the DNS proxy
- * is deferred.
+ * The DNS proxy's metrics (`istio_dns_*`) are in `dns/metrics.ts`, on the same registry
+ * (`ZtunnelMetrics.dns`); `istio_on_demand_dns_total` is not registered (no on-demand DNS).
  */
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -11,6 +11,7 @@ import { packageVersion } from '@ambient-mesh/runtime';
 import { MetricName, TRAFFIC_LABELS, trafficLabels as meshTrafficLabels } from '@ambient-mesh/mesh-api';
 import type { Reporter as MeshReporter, TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
 import type { ResponseFlag } from '@ambient-mesh/proxy-core';
+import { DnsMetrics } from './dns/metrics.ts';
 
 /** The Istio release whose wire protocols this implementation follows (`version` in `/config_dump`). */
 export const ISTIO_COMPAT_VERSION = '1.27.0';
@@ -65,6 +66,8 @@ export interface WorkloadManagerGauges {
 
 export class ZtunnelMetrics {
   readonly registry: Registry;
+  /** The DNS proxy's counters and histogram. */
+  readonly dns: DnsMetrics;
   readonly #opened: Counter<TrafficLabelName>;
   readonly #closed: Counter<TrafficLabelName>;
   readonly #received: Counter<TrafficLabelName>;
@@ -81,6 +84,7 @@ export class ZtunnelMetrics {
   constructor(options: ZtunnelMetricsOptions) {
     this.registry = options.registry;
     const registers = [this.registry];
+    this.dns = new DnsMetrics(this.registry);
     const traffic = (name: string, help: string): Counter<TrafficLabelName> =>
       new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers });
     this.#opened = traffic(MetricName.tcpConnectionsOpened, 'The total number of TCP connections opened');

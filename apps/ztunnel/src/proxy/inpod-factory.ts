@@ -3,8 +3,13 @@
  * sockets made in the pod's network namespace, straight from the ZDS information (uid, name,
  * namespace, service account, netns). It does not wait for istiod: the listeners are bound at
  * once, so the Add is ACKed and the pod's traffic is never refused, and each connection waits
- * (bounded, `lookupTimeoutMs`) for the pod's WDS workload and certificate.
+ * (bounded, `lookupTimeoutMs`) for the pod's WDS workload and certificate. With `dns` set, the
+ * pod's DNS proxy (15053, UDP and TCP) is started beside the listeners and drained with them.
  */
+import { DnsForwarder } from '../dns/forwarder.ts';
+import type { DnsSockets } from '../dns/forwarder.ts';
+import { DnsProxy } from '../dns/dns-proxy.ts';
+import type { UpstreamResolvers } from '../dns/resolv-conf.ts';
 import type { NetnsHandle, RunningProxy, WorkloadInfo, WorkloadProxyFactory } from '../zds/state-manager.ts';
 import { InPodProxy } from './inpod-proxy.ts';
 import { LocalWorkload } from './local-workload.ts';
@@ -25,6 +30,11 @@ export interface InPodFactoryOptions {
    * default 5 s (upstream's wait).
    */
   readonly lookupTimeoutMs?: number;
+  /** The DNS proxy: its sockets in the pod and the upstream resolvers; omitted = no DNS proxy. */
+  readonly dns?: {
+    readonly sockets: (pod: { readonly uid: string; readonly netns: NetnsHandle }) => DnsSockets;
+    readonly upstream: UpstreamResolvers;
+  };
 }
 
 export function inPodProxyFactory(
@@ -52,7 +62,31 @@ export function inPodProxyFactory(
         drainTimeoutMs: inputs.config.connectionTerminationDeadlineMs,
         timers: inputs.timers,
       });
-      return { drain: () => proxy.drain(), connections: () => proxy.connections() };
+      let dns: DnsProxy | undefined;
+      if (options.dns !== undefined) {
+        const sockets = options.dns.sockets({ uid, netns });
+        try {
+          dns = await DnsProxy.start({
+            sockets,
+            forwarder: new DnsForwarder(options.dns.upstream, sockets),
+            state: inputs.state,
+            client: async () => local.current() ?? (await local.workload().catch(() => undefined)),
+            clusterDomain: inputs.config.clusterDomain,
+            metrics: inputs.metrics.dns,
+            logger: inputs.logger.child({ component: 'dns', wl: `${info.namespace}/${info.name}` }),
+          });
+        } catch (err) {
+          await proxy.drain();
+          throw err;
+        }
+      }
+      return {
+        drain: () => {
+          dns?.close();
+          return proxy.drain();
+        },
+        connections: () => proxy.connections(),
+      };
     },
   });
 }
