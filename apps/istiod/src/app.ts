@@ -42,6 +42,7 @@ import { MeshConfigWatch } from './mesh/mesh-config-watch.ts';
 import type { KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
 import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
+import { sourceStatusHandlers, type SourceStatusPatcher } from './kube/source-status.ts';
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
 import { compileAuthorizationPolicyObject } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
@@ -64,6 +65,8 @@ export interface AppDeps {
   readonly kinds: readonly WatchedKind[];
   /** Writes AuthorizationPolicy status; without it verdicts are only logged. */
   readonly statusPatcher?: StatusPatcher;
+  /** Writes ServiceEntry/WorkloadEntry status (issues, allocated VIPs); without it they are only logged. */
+  readonly sourceStatusPatcher?: SourceStatusPatcher;
   readonly timers?: Timers;
   /** Root key algorithm for a new self-signed CA; upstream uses RSA 2048 (tests pick ECDSA for speed). */
   readonly rootKeyAlgorithm?: CaKeyAlgorithm;
@@ -124,7 +127,13 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
             metrics.policyStatusWriteFailures.inc();
           },
         });
+  const sources = sourceStatusHandlers({
+    patch: deps.sourceStatusPatcher,
+    logger: logs.for('sources'),
+    timers,
+  });
   const index = new WdsIndex({
+    ...sources.handlers,
     clusterId: config.clusterId,
     trustDomain: mesh.trustDomain,
     domain: config.domain,
@@ -336,6 +345,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     offChange();
     queue.close();
     statusWriter?.close();
+    sources.close();
     await watcher.stop();
     await watching;
     await grpc.close();
@@ -354,6 +364,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       offChange();
       queue.close();
       statusWriter?.close();
+      sources.close();
       await watcher.stop();
       await watching;
       xds.closeAll();

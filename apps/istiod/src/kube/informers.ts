@@ -140,6 +140,9 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
     { kind: ObjectKinds.AUTHORIZATION_POLICY, path: '/apis/security.istio.io/v1/authorizationpolicies' },
     { kind: ObjectKinds.PEER_AUTHENTICATION, path: '/apis/security.istio.io/v1/peerauthentications' },
     { kind: ObjectKinds.GATEWAY, path: '/apis/gateway.networking.k8s.io/v1/gateways', optional: true },
+    { kind: ObjectKinds.ENDPOINT_SLICE, path: '/apis/discovery.k8s.io/v1/endpointslices' },
+    { kind: ObjectKinds.SERVICE_ENTRY, path: '/apis/networking.istio.io/v1/serviceentries' },
+    { kind: ObjectKinds.WORKLOAD_ENTRY, path: '/apis/networking.istio.io/v1/workloadentries' },
   ];
 }
 

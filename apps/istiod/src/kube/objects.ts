@@ -99,7 +99,11 @@ export interface EndpointSlice extends KubeObject {
   readonly addressType?: string;
   readonly endpoints?: readonly {
     readonly addresses?: readonly string[];
-    readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
+    readonly conditions?: {
+      readonly ready?: boolean;
+      readonly serving?: boolean;
+      readonly terminating?: boolean;
+    };
     readonly targetRef?: {
       readonly kind?: string;
       readonly namespace?: string;
@@ -131,6 +135,7 @@ export type {
   RequestAuthentication,
   ServiceEntry,
   WorkloadEntry,
+  WorkloadEntrySpec,
 } from '@ambient-mesh/mesh-api';
 
 /** `namespace/name` of an object (cluster-scoped objects have just the name). */

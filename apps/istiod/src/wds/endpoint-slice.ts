@@ -103,7 +103,11 @@ export function validateEndpointSlice(slice: EndpointSlice): Validated<ValidEndp
     if (pod === undefined) {
       if (seen.has(address)) {
         skipped.push(
-          issue(SourceIssueCode.INVALID_ADDRESS, `endpoints[${i}].addresses[0]`, `${address} is listed twice`),
+          issue(
+            SourceIssueCode.INVALID_ADDRESS,
+            `endpoints[${i}].addresses[0]`,
+            `${address} is listed twice`,
+          ),
         );
         return;
       }
@@ -119,7 +123,11 @@ export function validateEndpointSlice(slice: EndpointSlice): Validated<ValidEndp
 }
 
 /** `<cluster>/discovery.k8s.io/EndpointSlice/<ns>/<slice>/<ip>`. */
-export function endpointSliceWorkloadUid(clusterId: string, slice: ValidEndpointSlice, address: string): string {
+export function endpointSliceWorkloadUid(
+  clusterId: string,
+  slice: ValidEndpointSlice,
+  address: string,
+): string {
   return `${clusterId}/discovery.k8s.io/EndpointSlice/${slice.namespace}/${slice.name}/${address}`;
 }
 

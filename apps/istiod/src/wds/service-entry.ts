@@ -13,13 +13,7 @@
 import type { ServiceEntry, WorkloadEntrySpec } from '../kube/objects.ts';
 import { ipToBytes } from './ip.ts';
 import { TRAFFIC_DISTRIBUTION_ANNOTATION } from './service.ts';
-import {
-  hostProblem,
-  issue,
-  SourceIssueCode,
-  type SourceIssue,
-  type Validated,
-} from './source-issues.ts';
+import { hostProblem, issue, SourceIssueCode, type SourceIssue, type Validated } from './source-issues.ts';
 import { canonicalService, DEFAULT_TRUST_DOMAIN, REDIRECTION_ANNOTATION, TUNNEL_LABEL } from './workload.ts';
 import { REDIRECTION_ENABLED } from '@ambient-mesh/mesh-api';
 import { workload as wire } from '@ambient-mesh/xds-types';
@@ -127,15 +121,29 @@ export function validateEndpoint(
   if (address === '') {
     if (network === '')
       errors.push(
-        issue(SourceIssueCode.MISSING_FIELD, `${path}.address`, 'an endpoint needs an address unless it sets a network'),
+        issue(
+          SourceIssueCode.MISSING_FIELD,
+          `${path}.address`,
+          'an endpoint needs an address unless it sets a network',
+        ),
       );
   } else if (address.startsWith('unix://')) {
-    errors.push(issue(SourceIssueCode.INVALID_ADDRESS, `${path}.address`, 'unix socket endpoints are not supported in ambient'));
+    errors.push(
+      issue(
+        SourceIssueCode.INVALID_ADDRESS,
+        `${path}.address`,
+        'unix socket endpoints are not supported in ambient',
+      ),
+    );
   } else if (ipToBytes(address) === undefined) {
     const problem = hostProblem(address, false);
     if (!opts.allowHostname)
       errors.push(
-        issue(SourceIssueCode.INVALID_ADDRESS, `${path}.address`, `"${address}" must be an IP address for STATIC resolution`),
+        issue(
+          SourceIssueCode.INVALID_ADDRESS,
+          `${path}.address`,
+          `"${address}" must be an IP address for STATIC resolution`,
+        ),
       );
     else if (problem !== undefined)
       errors.push(issue(SourceIssueCode.INVALID_ADDRESS, `${path}.address`, `"${address}" ${problem}`));
@@ -143,10 +151,20 @@ export function validateEndpoint(
   const ports: Record<string, number> = {};
   for (const [name, port] of Object.entries(ep.ports ?? {})) {
     if (!Number.isInteger(port) || port < 1 || port > 65535)
-      errors.push(issue(SourceIssueCode.INVALID_PORT, `${path}.ports.${name}`, `${port} is not a port number (1–65535)`));
+      errors.push(
+        issue(
+          SourceIssueCode.INVALID_PORT,
+          `${path}.ports.${name}`,
+          `${port} is not a port number (1–65535)`,
+        ),
+      );
     else if (opts.portNames !== undefined && !opts.portNames.has(name))
       errors.push(
-        issue(SourceIssueCode.INVALID_PORT, `${path}.ports.${name}`, `no port named "${name}" in the ServiceEntry's ports`),
+        issue(
+          SourceIssueCode.INVALID_PORT,
+          `${path}.ports.${name}`,
+          `no port named "${name}" in the ServiceEntry's ports`,
+        ),
       );
     else ports[name] = port;
   }
@@ -172,21 +190,29 @@ export function validateServiceEntry(se: ServiceEntry): Validated<ValidServiceEn
   const errors: SourceIssue[] = [];
   const resolution = (spec.resolution ?? 'NONE') as string;
   if (!RESOLUTIONS.includes(resolution))
-    errors.push(issue(SourceIssueCode.INVALID_COMBINATION, 'spec.resolution', `unknown resolution "${resolution}"`));
+    errors.push(
+      issue(SourceIssueCode.INVALID_COMBINATION, 'spec.resolution', `unknown resolution "${resolution}"`),
+    );
   const hosts: string[] = [];
-  if (spec.hosts.length === 0) errors.push(issue(SourceIssueCode.MISSING_FIELD, 'spec.hosts', 'at least one host is required'));
+  if (spec.hosts.length === 0)
+    errors.push(issue(SourceIssueCode.MISSING_FIELD, 'spec.hosts', 'at least one host is required'));
   spec.hosts.forEach((h, i) => {
     const problem = hostProblem(h, true);
-    if (problem !== undefined) errors.push(issue(SourceIssueCode.INVALID_HOST, `spec.hosts[${i}]`, `"${h}" ${problem}`));
+    if (problem !== undefined)
+      errors.push(issue(SourceIssueCode.INVALID_HOST, `spec.hosts[${i}]`, `"${h}" ${problem}`));
     else if (ipToBytes(h) !== undefined)
-      errors.push(issue(SourceIssueCode.INVALID_HOST, `spec.hosts[${i}]`, `"${h}" is an IP; put it in spec.addresses`));
+      errors.push(
+        issue(SourceIssueCode.INVALID_HOST, `spec.hosts[${i}]`, `"${h}" is an IP; put it in spec.addresses`),
+      );
     else if (!hosts.includes(h)) hosts.push(h);
   });
   const addresses: string[] = [];
   (spec.addresses ?? []).forEach((a, i) => {
     const base = addressOrCidrBase(a);
     if (base === undefined)
-      errors.push(issue(SourceIssueCode.INVALID_ADDRESS, `spec.addresses[${i}]`, `"${a}" is neither an IP nor a CIDR`));
+      errors.push(
+        issue(SourceIssueCode.INVALID_ADDRESS, `spec.addresses[${i}]`, `"${a}" is neither an IP nor a CIDR`),
+      );
     else addresses.push(base);
   });
   const ports: EntryPort[] = [];
@@ -195,28 +221,52 @@ export function validateServiceEntry(se: ServiceEntry): Validated<ValidServiceEn
   (spec.ports ?? []).forEach((p, i) => {
     const path = `spec.ports[${i}]`;
     if (!Number.isInteger(p.number) || p.number < 1 || p.number > 65535)
-      errors.push(issue(SourceIssueCode.INVALID_PORT, `${path}.number`, `${p.number} is not a port number (1–65535)`));
+      errors.push(
+        issue(SourceIssueCode.INVALID_PORT, `${path}.number`, `${p.number} is not a port number (1–65535)`),
+      );
     else if (numbers.has(p.number))
       errors.push(issue(SourceIssueCode.INVALID_PORT, `${path}.number`, `port ${p.number} is listed twice`));
-    if (names.has(p.name)) errors.push(issue(SourceIssueCode.INVALID_PORT, `${path}.name`, `port name "${p.name}" is listed twice`));
+    if (names.has(p.name))
+      errors.push(
+        issue(SourceIssueCode.INVALID_PORT, `${path}.name`, `port name "${p.name}" is listed twice`),
+      );
     const target = p.targetPort ?? 0;
     if (!Number.isInteger(target) || target < 0 || target > 65535)
-      errors.push(issue(SourceIssueCode.INVALID_PORT, `${path}.targetPort`, `${target} is not a port number (1–65535)`));
+      errors.push(
+        issue(SourceIssueCode.INVALID_PORT, `${path}.targetPort`, `${target} is not a port number (1–65535)`),
+      );
     numbers.add(p.number);
     names.add(p.name);
-    ports.push({ name: p.name, number: p.number, protocol: p.protocol ?? '', targetPort: target === 0 ? p.number : target });
+    ports.push({
+      name: p.name,
+      number: p.number,
+      protocol: p.protocol ?? '',
+      targetPort: target === 0 ? p.number : target,
+    });
   });
   const selector = spec.workloadSelector?.labels;
   if (spec.endpoints !== undefined && spec.workloadSelector !== undefined)
-    errors.push(issue(SourceIssueCode.INVALID_COMBINATION, 'spec.workloadSelector', 'only one of workloadSelector or endpoints may be set'));
+    errors.push(
+      issue(
+        SourceIssueCode.INVALID_COMBINATION,
+        'spec.workloadSelector',
+        'only one of workloadSelector or endpoints may be set',
+      ),
+    );
   if (resolution === 'NONE' && (spec.endpoints?.length ?? 0) > 0)
-    errors.push(issue(SourceIssueCode.INVALID_COMBINATION, 'spec.endpoints', 'NONE resolution cannot set endpoints'));
+    errors.push(
+      issue(SourceIssueCode.INVALID_COMBINATION, 'spec.endpoints', 'NONE resolution cannot set endpoints'),
+    );
   const dns = resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN';
   if (dns && (spec.endpoints?.length ?? 0) === 0 && selector === undefined) {
     spec.hosts.forEach((h, i) => {
       if (h.startsWith('*.'))
         errors.push(
-          issue(SourceIssueCode.INVALID_HOST, `spec.hosts[${i}]`, `"${h}": a wildcard host needs endpoints with ${resolution} resolution`),
+          issue(
+            SourceIssueCode.INVALID_HOST,
+            `spec.hosts[${i}]`,
+            `"${h}": a wildcard host needs endpoints with ${resolution} resolution`,
+          ),
         );
     });
   }
@@ -285,7 +335,11 @@ export function hostAddresses(se: ValidServiceEntry, host: string): string[] {
 }
 
 /** The WDS Service for one host of the entry. */
-export function buildServiceEntryService(se: ValidServiceEntry, host: string, inputs: ServiceEntryInputs): Service {
+export function buildServiceEntryService(
+  se: ValidServiceEntry,
+  host: string,
+  inputs: ServiceEntryInputs,
+): Service {
   const network = inputs.network ?? '';
   const service: Service = {
     name: se.name,
@@ -318,7 +372,10 @@ export function buildServiceEntryService(se: ValidServiceEntry, host: string, in
  * The ports an endpoint serves for a ServiceEntry: a port named in the endpoint's `ports` maps
  * to that number, else to the entry's target port.
  */
-export function serviceEntryPortsFor(se: ValidServiceEntry, endpointPorts: Readonly<Record<string, number>>): Port[] {
+export function serviceEntryPortsFor(
+  se: ValidServiceEntry,
+  endpointPorts: Readonly<Record<string, number>>,
+): Port[] {
   return se.ports.map(p => ({ servicePort: p.number, targetPort: endpointPorts[p.name] ?? p.targetPort }));
 }
 
@@ -345,7 +402,15 @@ export function serviceEntryEndpoints(
   const eps = se.endpoints ?? [];
   if (eps.length === 0 && dns && se.workloadSelector === undefined) {
     return se.hosts.map(h => ({
-      endpoint: { address: h, ports: {}, labels: {}, network: '', locality: '', weight: 0, serviceAccount: '' },
+      endpoint: {
+        address: h,
+        ports: {},
+        labels: {},
+        network: '',
+        locality: '',
+        weight: 0,
+        serviceAccount: '',
+      },
       hosts: [h],
       implicit: true,
     }));
@@ -354,14 +419,18 @@ export function serviceEntryEndpoints(
 }
 
 /** The Workloads of the entry's endpoints, by uid (a later endpoint with the same address wins). */
-export function buildServiceEntryWorkloads(se: ValidServiceEntry, inputs: EndpointWorkloadInputs): Map<string, Workload> {
+export function buildServiceEntryWorkloads(
+  se: ValidServiceEntry,
+  inputs: EndpointWorkloadInputs,
+): Map<string, Workload> {
   const out = new Map<string, Workload>();
   const [canonicalName, canonicalRevision] = canonicalService(se.labels, se.name);
   const tunnel = tunnelOf(se.labels, se.annotations);
   for (const { endpoint: ep, hosts, implicit } of serviceEntryEndpoints(se)) {
     const uid = serviceEntryWorkloadUid(inputs.clusterId, se, ep.address);
     const services: Record<string, { ports: Port[] }> = {};
-    for (const h of [...hosts].sort()) services[serviceEntryResourceName(se.namespace, h)] = { ports: serviceEntryPortsFor(se, ep.ports) };
+    for (const h of [...hosts].sort())
+      services[serviceEntryResourceName(se.namespace, h)] = { ports: serviceEntryPortsFor(se, ep.ports) };
     const w: Workload = {
       ...endpointIdentity(ep, inputs),
       uid,
@@ -407,9 +476,15 @@ export function tunnelOf(
   labels: Readonly<Record<string, string>>,
   annotations: Readonly<Record<string, string>>,
 ): { tunnelProtocol: wire.TunnelProtocol; nativeTunnel?: boolean } {
-  const native = (labels[TUNNEL_LABEL] ?? '').split(',').map(s => s.trim()).includes('http');
+  const native = (labels[TUNNEL_LABEL] ?? '')
+    .split(',')
+    .map(s => s.trim())
+    .includes('http');
   if (native) return { tunnelProtocol: TunnelProtocol.HBONE, nativeTunnel: true };
   return {
-    tunnelProtocol: annotations[REDIRECTION_ANNOTATION] === REDIRECTION_ENABLED ? TunnelProtocol.HBONE : TunnelProtocol.NONE,
+    tunnelProtocol:
+      annotations[REDIRECTION_ANNOTATION] === REDIRECTION_ENABLED
+        ? TunnelProtocol.HBONE
+        : TunnelProtocol.NONE,
   };
 }

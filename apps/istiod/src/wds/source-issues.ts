@@ -29,8 +29,7 @@ export interface SourceIssue {
 }
 
 export type Validated<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly errors: readonly SourceIssue[] };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: readonly SourceIssue[] };
 
 /** The issues of one object, as a typed error for logs and callers that throw. */
 export class SourceValidationError extends MeshError {

@@ -56,7 +56,7 @@ class PrefixPool {
     // Skip the network address (offset 0) and, for IPv4, the broadcast address.
     const last = this.#base.length === 4 ? this.#size - 2n : this.#size - 1n;
     let offset = this.#next;
-    for (let wrapped = false; ; ) {
+    for (let wrapped = false; ;) {
       if (offset > last) {
         if (wrapped) return undefined;
         wrapped = true;
@@ -97,9 +97,12 @@ export class VipAllocator {
   readonly #holders = new Map<string, Holder>();
   /** Entry key → the addresses it holds. */
   readonly #held = new Map<string, Set<string>>();
+  /** Entry key → addresses decided but not yet seen in its status (the write is on its way). */
+  readonly #pending = new Map<string, Map<string, string[]>>();
 
   /** Forgets an entry's addresses (it was deleted). */
-  release(key: string): void {
+  release(key: string, forget = true): void {
+    if (forget) this.#pending.delete(key);
     for (const ip of this.#held.get(key) ?? []) {
       if (this.#holders.get(ip)?.key === key) this.#holders.delete(ip);
     }
@@ -116,7 +119,8 @@ export class VipAllocator {
    * Entries that do not get VIPs keep whatever their status holds (`changed` false).
    */
   plan(se: ValidServiceEntry): AllocationPlan {
-    this.release(se.key);
+    this.release(se.key, false);
+    const pending = this.#pending.get(se.key);
     const displaced = new Set<string>();
     const take = (ip: string, user: boolean): boolean => {
       const text = canonical(ip);
@@ -138,7 +142,7 @@ export class VipAllocator {
     if (!wantsAutoAllocation(se)) return { addresses: current, changed: false, displaced: [...displaced] };
     const out: AllocatedAddress[] = [];
     for (const host of allocatableHosts(se)) {
-      const existing = se.allocated.get(host) ?? [];
+      const existing = se.allocated.get(host) ?? pending?.get(host) ?? [];
       const kept = existing.filter(ip => take(ip, false));
       const hasV4 = kept.some(ip => ipToBytes(ip)?.length === 4);
       const hasV6 = kept.some(ip => ipToBytes(ip)?.length === 16);
@@ -157,6 +161,13 @@ export class VipAllocator {
       for (const value of ips) out.push({ host, value });
     }
     const changed = !sameAddresses(current, out);
+    if (changed) {
+      const byHost = new Map<string, string[]>();
+      for (const a of out) byHost.set(a.host, [...(byHost.get(a.host) ?? []), a.value]);
+      this.#pending.set(se.key, byHost);
+    } else {
+      this.#pending.delete(se.key);
+    }
     return { addresses: out, changed, displaced: [...displaced] };
   }
 

@@ -84,7 +84,8 @@ export function buildWorkloadEntryWorkload(we: ValidWorkloadEntry, inputs: Workl
   const [canonicalName, canonicalRevision] = canonicalService(we.labels, workloadName);
   const entries: [string, Port[]][] = [];
   for (const svc of inputs.services) {
-    if (svc.metadata?.namespace !== we.namespace || !mapSelectorMatches(svc.spec?.selector, we.labels)) continue;
+    if (svc.metadata?.namespace !== we.namespace || !mapSelectorMatches(svc.spec?.selector, we.labels))
+      continue;
     if (svc.spec?.type === 'ExternalName') continue;
     entries.push([serviceResourceName(svc, inputs.domain), kubeServicePortsFor(svc, we.endpoint.ports)]);
   }
@@ -117,7 +118,10 @@ export function buildWorkloadEntryWorkload(we: ValidWorkloadEntry, inputs: Workl
  * A Kubernetes Service's ports for a WorkloadEntry: a named targetPort maps through the entry's
  * `ports` (left out when the entry does not name it), a numeric one is used as is.
  */
-export function kubeServicePortsFor(svc: KubeService, endpointPorts: Readonly<Record<string, number>>): Port[] {
+export function kubeServicePortsFor(
+  svc: KubeService,
+  endpointPorts: Readonly<Record<string, number>>,
+): Port[] {
   const out: Port[] = [];
   for (const p of svc.spec?.ports ?? []) {
     const target = p.targetPort ?? p.port;
