@@ -110,7 +110,8 @@ export class SourceStatusWriter {
 
   async #write(key: string): Promise<void> {
     const wanted = this.#wanted.get(key);
-    if (wanted === undefined || this.#closed) return;
+    // close() clears the wanted statuses, so nothing is written after it.
+    if (wanted === undefined) return;
     this.#running.add(key);
     let failure: unknown;
     let failed = false;

@@ -44,7 +44,7 @@ function entry(
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'ServiceEntry',
-    metadata: { name: 'se', namespace: 'demo', creationTimestamp: '2026-01-01T00:00:00Z', ...meta },
+    metadata: { name: 'se', namespace: 'demo', creationTimestamp: new Date('2026-01-01T00:00:00Z'), ...meta },
     spec: { hosts: ['api.example.com'], ...spec },
     ...(status === undefined ? {} : { status: status as Record<string, unknown> }),
   };
@@ -196,7 +196,7 @@ describe('ServiceEntry validation', () => {
       'spec.endpoints',
     ],
   ])('rejects %s with a typed issue and its path', (_name, spec, code, path) => {
-    const v = validateServiceEntry(entry(spec as Partial<NonNullable<ServiceEntry['spec']>>));
+    const v = validateServiceEntry(entry(spec));
     expect(v.ok).toBe(false);
     if (v.ok) return;
     expect(v.errors).toContainEqual(expect.objectContaining({ code, path }));
@@ -401,14 +401,14 @@ describe('VipAllocator', () => {
     const old = valid(
       entry(
         { hosts: ['a.example.com'], resolution: 'DNS' },
-        { name: 'old', creationTimestamp: '2026-01-01T00:00:00Z' },
+        { name: 'old', creationTimestamp: new Date('2026-01-01T00:00:00Z') },
         taken,
       ),
     );
     const young = valid(
       entry(
         { hosts: ['a.example.com'], resolution: 'DNS' },
-        { name: 'young', creationTimestamp: '2026-02-01T00:00:00Z' },
+        { name: 'young', creationTimestamp: new Date('2026-02-01T00:00:00Z') },
         taken,
       ),
     );

@@ -317,7 +317,7 @@ export class WdsIndex {
         this.#onGateway(key, obj as Gateway, deleted);
         break;
       case 'EndpointSlice':
-        this.#onEndpointSlice(key, obj as EndpointSlice, deleted);
+        this.#onEndpointSlice(key, obj, deleted);
         break;
       case 'ServiceEntry':
         this.#onServiceEntry(key, obj as ServiceEntry, deleted);
@@ -384,8 +384,9 @@ export class WdsIndex {
     const hostname = serviceResourceName(svc, this.#opts.domain);
     for (const entryKey of this.#entriesByNs.get(ns) ?? []) {
       const entry = this.#liveEntries.get(entryKey);
-      if (entry?.hosts.some(h => serviceEntryResourceName(ns, h) === hostname) === true)
-        this.#recomputeEntry(entryKey);
+      if (entry?.hosts.some(h => serviceEntryResourceName(ns, h) === hostname) !== true) continue;
+      this.#recomputeEntry(entryKey);
+      this.#recomputeSelectedBy(ns, [entry.workloadSelector]);
     }
   }
 
@@ -555,9 +556,18 @@ export class WdsIndex {
     const selectors = [before, this.#parsedEntries.get(key)].flatMap(v =>
       v?.ok === true && v.value.workloadSelector !== undefined ? [v.value.workloadSelector] : [],
     );
-    if (selectors.length === 0) return;
+    this.#recomputeSelectedBy(ns, selectors);
+  }
+
+  /** Pods and WorkloadEntries of a namespace that any of the selectors picks. */
+  #recomputeSelectedBy(
+    ns: string,
+    selectors: readonly (Readonly<Record<string, string>> | undefined)[],
+  ): void {
+    const present = selectors.filter(s => s !== undefined);
+    if (present.length === 0) return;
     const picks = (labels: Readonly<Record<string, string>>): boolean =>
-      selectors.some(sel => mapSelectorMatches(sel, labels));
+      present.some(sel => mapSelectorMatches(sel, labels));
     for (const podKey of this.#podsByNs.get(ns) ?? [])
       if (picks(this.#pods.get(podKey)?.metadata?.labels ?? {})) this.#recomputePod(podKey);
     for (const weKey of this.#workloadEntriesByNs.get(ns) ?? [])
@@ -620,7 +630,7 @@ export class WdsIndex {
     }
     if (!this.#liveEntries.has(key)) this.#allocator.release(key);
     for (const name of this.#entryOutputs.get(key) ?? [])
-      if (!next.has(name)) this.#setAddress(name, undefined);
+      if (!next.has(name) && !this.#serviceOwns(name)) this.#setAddress(name, undefined);
     for (const [name, value] of next) this.#setAddress(name, value);
     if (next.size > 0) this.#entryOutputs.set(key, new Set(next.keys()));
     else this.#entryOutputs.delete(key);
@@ -635,6 +645,15 @@ export class WdsIndex {
       this.#replanLater.delete(other);
       if (other !== key) this.#recomputeEntry(other);
     }
+  }
+
+  /** Whether a resource name is a Kubernetes Service's (which wins it over any ServiceEntry). */
+  #serviceOwns(name: string): boolean {
+    const slash = name.indexOf('/');
+    const ns = name.slice(0, slash);
+    const suffix = `.${ns}.svc.${this.#opts.domain}`;
+    const host = name.slice(slash + 1);
+    return host.endsWith(suffix) && this.#services.has(`${ns}/${host.slice(0, -suffix.length)}`);
   }
 
   /** Hosts whose WDS Service this entry provides: not a Service's, and no older entry's in its namespace. */
