@@ -197,6 +197,18 @@ describe('non-pod sources (EndpointSlice, WorkloadEntry) through the mesh', () =
     const svc = await cluster.client.get<{ spec?: { clusterIP?: string } }>(
       `/api/v1/namespaces/${NS}/services/manual`,
     );
+    // Both pods' own workloads first (the client's ztunnel needs it to send), then the Service.
+    await dumpsWhere('the client and backend workloads in every ztunnel', d =>
+      [client.ip, backend.ip].every(ip =>
+        (d.workloads ?? []).some(w => w.workloadIps?.includes(ip) === true),
+      ),
+    );
+    // The echo server listens a moment after its container starts (the pod has no readiness probe).
+    await waitFor(
+      'the backend answering on its pod IP',
+      async () => ((await get(client, `http://${backend.ip}:8080/`)) === 200 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
     await dumpsWhere('the backend listed by the manual Service in every ztunnel', d =>
       (d.services ?? []).some(
         s =>
