@@ -59,6 +59,8 @@ export type {
   ServiceEntryWorkloadSelector,
   WorkloadEntry,
   WorkloadEntrySpec,
+  WorkloadGroup,
+  WorkloadGroupSpec,
 } from './generated/networking-istio-io.ts';
 export type {
   AllowedRoutes,

@@ -12,6 +12,7 @@ import type {
   RequestAuthenticationSpec,
   ServiceEntrySpec,
   WorkloadEntrySpec,
+  WorkloadGroupSpec,
 } from '@ambient-mesh/mesh-api';
 
 export const authorizationPolicyExamples: readonly AuthorizationPolicySpec[] = [
@@ -203,6 +204,21 @@ export const workloadEntryExamples: readonly WorkloadEntrySpec[] = [
 ];
 
 export const invalidWorkloadEntries = [{ ports: { http: '8080' } }, { address: 1234 }];
+
+export const workloadGroupExamples: readonly WorkloadGroupSpec[] = [
+  {
+    metadata: { labels: { app: 'vm' }, annotations: { team: 'a' } },
+    template: { serviceAccount: 'vm-sa', ports: { http: 8080 }, network: 'vm-network' },
+    probe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 5 },
+  },
+  { template: {} },
+];
+
+export const invalidWorkloadGroups = [
+  { metadata: { labels: { a: 1 } }, template: {} },
+  { template: { ports: { http: 'x' } } },
+  {},
+];
 
 export const gatewayClassExamples: readonly GatewayClassSpec[] = [
   { controllerName: 'istio.io/gateway-controller', description: 'The default Istio GatewayClass' },

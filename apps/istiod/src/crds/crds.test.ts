@@ -17,6 +17,8 @@ import {
   requestAuthenticationExamples,
   serviceEntryExamples,
   workloadEntryExamples,
+  workloadGroupExamples,
+  invalidWorkloadGroups,
 } from './crd-examples.ts';
 
 interface Crd {
@@ -103,6 +105,13 @@ const cases: {
     versions: V1_V1ALPHA3_V1BETA1,
     valid: workloadEntryExamples,
     invalid: invalidWorkloadEntries,
+  },
+  {
+    file: 'networking.istio.io_workloadgroups.yaml',
+    kind: 'WorkloadGroup',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: workloadGroupExamples,
+    invalid: invalidWorkloadGroups,
   },
   {
     file: 'gateway.networking.k8s.io_gateways.yaml',
