@@ -60,11 +60,16 @@ async function createFixture(client: KubeClient, node: string): Promise<string> 
       containers: [{ name: 'app', image: 'ambient-mesh/shell:0.1.0', command: ['sleep', '86400'] }],
     },
   });
-  const backendIp = await waitFor(
+  const backend = await waitFor(
     'the backend pod IP',
-    async () => (await client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/backend`)).status?.podIP,
+    async () => {
+      const p = await client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/backend`);
+      const ip = p.status?.podIP;
+      return ip === undefined || ip === '' ? undefined : { ip, uid: p.metadata?.uid ?? '' };
+    },
     { timeoutMs: 60_000, intervalMs: 500 },
   );
+  const backendIp = backend.ip;
   const services = [
     { name: 'manual', clusterIP: MANUAL_VIP, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
     { name: 'hl', clusterIP: 'None', selector: { role: 'backend' }, ports: [{ name: 'tcp', port: 9000 }] },
@@ -92,7 +97,7 @@ async function createFixture(client: KubeClient, node: string): Promise<string> 
       {
         addresses: [backendIp],
         conditions: { ready: true },
-        targetRef: { kind: 'Pod', namespace: NS, name: 'backend' },
+        targetRef: { kind: 'Pod', namespace: NS, name: 'backend', uid: backend.uid },
       },
       { addresses: [OPAQUE_IP], conditions: { ready: true } },
     ],
@@ -276,7 +281,13 @@ describe('istiod non-pod sources against upstream istiod', () => {
     });
     cleanups.push(() => theirs.close());
     theirs.start();
-    await theirs.waitFor('upstream istiod to settle', settled, { timeoutMs: 120_000 });
+    // A fixture resource upstream never sends shows up in the diff below, which says more than a timeout.
+    const theirsSettled = await theirs
+      .waitFor('upstream istiod to settle', settled, { timeoutMs: 120_000 })
+      .then(
+        () => true,
+        () => false,
+      );
 
     const pods = await cluster.client.get<KubeList<V1Pod>>('/api/v1/pods');
     const ipAliases = new Map(
@@ -294,6 +305,7 @@ describe('istiod non-pod sources against upstream istiod', () => {
       );
     const undocumented = differences.filter(d => !KNOWN_DIFFERENCES.some(k => k.matches(d)));
     expect(undocumented).toEqual([]);
+    expect(theirsSettled).toBe(true);
     expect(mine.decodeErrors).toEqual([]);
-  });
+  }, 600_000);
 });

@@ -27,6 +27,7 @@ interface PodInfo {
   readonly name: string;
   readonly ip: string;
   readonly netns: string;
+  readonly uid: string;
 }
 
 function echoPod(name: string, namespace: string, node: string, labels: Record<string, string>): object {
@@ -52,7 +53,8 @@ async function ready(namespace: string, name: string, enrolled: boolean): Promis
       const isReady = p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true;
       const redirected = p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled';
       if (!isReady || (enrolled && !redirected)) return undefined;
-      return { name, ip: p.status?.podIP ?? '', netns: podNetnsName(cluster.layout, p.metadata?.uid ?? '') };
+      const uid = p.metadata?.uid ?? '';
+      return { name, ip: p.status?.podIP ?? '', netns: podNetnsName(cluster.layout, uid), uid };
     },
     { timeoutMs: 90_000, intervalMs: 500 },
   );
@@ -171,7 +173,7 @@ describe('non-pod sources (EndpointSlice, WorkloadEntry) through the mesh', () =
         {
           addresses: [backend.ip],
           conditions: { ready: true },
-          targetRef: { kind: 'Pod', namespace: NS, name: 'echo-backend' },
+          targetRef: { kind: 'Pod', namespace: NS, name: 'echo-backend', uid: backend.uid },
         },
       ],
     });

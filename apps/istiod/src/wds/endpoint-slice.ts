@@ -2,7 +2,8 @@
  * EndpointSlice → WDS, as upstream istiod's ambient index does it:
  *
  * - an endpoint whose `targetRef` is a Pod is the pod's own Workload; the slice only tells which
- *   Services without a selector (or not selecting it) the pod backs (`podRefs`);
+ *   Services without a selector (or not selecting it) the pod backs, when the targetRef's uid is
+ *   the pod's (Kubernetes' controller always sets it; a hand-written slice must too);
  * - any other endpoint (a manually written slice, `default/kubernetes`'s apiserver address)
  *   becomes a Workload of its own, uid `<cluster>/discovery.k8s.io/EndpointSlice/<ns>/<slice>/<ip>`,
  *   host-network mode (the address may be shared), no identity, healthy unless `ready: false`,
@@ -36,6 +37,8 @@ export interface SliceEndpoint {
   readonly ready: boolean;
   /** `namespace/name` of the Pod the endpoint is, when its targetRef is a Pod. */
   readonly pod?: string;
+  /** The targetRef's uid: the pod counts only when it matches (as upstream's index keys it). */
+  readonly podUid?: string;
 }
 
 /** A validated EndpointSlice of a Service. */
@@ -116,7 +119,7 @@ export function validateEndpointSlice(slice: EndpointSlice): Validated<ValidEndp
     endpoints.push({
       address,
       ready: ep.conditions?.ready !== false,
-      ...(pod === undefined ? {} : { pod }),
+      ...(pod === undefined ? {} : { pod, podUid: ref?.uid ?? '' }),
     });
   });
   return { ok: true, value: { namespace, name, serviceName, ports, endpoints, skipped } };

@@ -63,7 +63,10 @@ describe('WdsIndex with EndpointSlices', () => {
     index.upsert(ObjectKinds.POD, backend);
     expect(index.addresses.get(POD_UID)?.value.workload?.services).toEqual({});
     const slice = manualSlice([
-      { addresses: ['10.244.1.5'], targetRef: { kind: 'Pod', namespace: 'demo', name: 'backend' } },
+      {
+        addresses: ['10.244.1.5'],
+        targetRef: { kind: 'Pod', namespace: 'demo', name: 'backend', uid: 'uid-backend' },
+      },
     ]);
     const changes = index.upsert(ObjectKinds.ENDPOINT_SLICE, slice);
     expect([...changes.addresses]).toEqual([POD_UID]);
@@ -72,6 +75,20 @@ describe('WdsIndex with EndpointSlices', () => {
     });
     index.delete(ObjectKinds.ENDPOINT_SLICE, slice);
     expect(index.addresses.get(POD_UID)?.value.workload?.services).toEqual({});
+  });
+
+  it("ignores a targetRef whose uid is not the pod's, as upstream does", () => {
+    const index = newIndex();
+    index.upsert(ObjectKinds.SERVICE, manual);
+    index.upsert(ObjectKinds.POD, backend);
+    index.upsert(
+      ObjectKinds.ENDPOINT_SLICE,
+      manualSlice([
+        { addresses: ['10.244.1.5'], targetRef: { kind: 'Pod', namespace: 'demo', name: 'backend' } },
+      ]),
+    );
+    expect(index.addresses.get(POD_UID)?.value.workload?.services).toEqual({});
+    expect(index.addresses.size).toBe(2);
   });
 
   it('publishes non-pod endpoints once the Service exists, and removes them with it', () => {

@@ -795,16 +795,19 @@ export class WdsIndex {
       services,
       authorizationPolicies: names,
       waypoint: resolveWaypoint(pod, 'workload', this.#lookup),
-      sliceServices: this.#sliceServicesFor(objectKey(pod)),
+      sliceServices: this.#sliceServicesFor(pod),
       entryServices: this.#entryServicesFor(ns, pod.metadata?.labels ?? {}),
     });
   }
 
-  /** Services whose EndpointSlices list the pod by targetRef. */
-  #sliceServicesFor(podKey: string): KubeService[] {
+  /** Services whose EndpointSlices list the pod by targetRef (name and uid). */
+  #sliceServicesFor(pod: Pod): KubeService[] {
+    const podKey = objectKey(pod);
+    const uid = pod.metadata?.uid ?? '';
     const out: KubeService[] = [];
     for (const sliceKey of this.#slicesByPod.get(podKey) ?? []) {
       const slice = this.#validSlices.get(sliceKey);
+      if (slice?.endpoints.some(ep => ep.pod === podKey && ep.podUid === uid) !== true) continue;
       const svc =
         slice === undefined ? undefined : this.#services.get(`${slice.namespace}/${slice.serviceName}`);
       if (svc !== undefined && svc.spec?.type !== 'ExternalName' && !out.includes(svc)) out.push(svc);
