@@ -808,8 +808,7 @@ export class WdsIndex {
     for (const sliceKey of this.#slicesByPod.get(podKey) ?? []) {
       const slice = this.#validSlices.get(sliceKey);
       if (slice?.endpoints.some(ep => ep.pod === podKey && ep.podUid === uid) !== true) continue;
-      const svc =
-        slice === undefined ? undefined : this.#services.get(`${slice.namespace}/${slice.serviceName}`);
+      const svc = this.#services.get(`${slice.namespace}/${slice.serviceName}`);
       if (svc !== undefined && svc.spec?.type !== 'ExternalName' && !out.includes(svc)) out.push(svc);
     }
     return out;
