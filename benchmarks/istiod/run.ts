@@ -15,12 +15,13 @@
 //   istiod process's RSS. Needs root and the Kubernetes binaries (tools/build-k8s.sh).
 //
 // Run: npx node --expose-gc --conditions=@ambient-mesh/source benchmarks/istiod/run.ts
-//   [--mode=all|in-process|apiserver] [--pods=N --clients=N --changes=N --api-changes=N
+//   [--mode=all|in-process|apiserver|waypoint] [--pods=N --clients=N --changes=N --api-changes=N
 //    --concurrency=N --debounce=100ms]
 // Markdown goes to stdout, progress to stderr.
 import { cpus } from 'node:os';
 import { runApiserver, type ApiserverResult } from './apiserver.ts';
 import { runInProcess, type InProcessResult } from './in-process.ts';
+import { runWaypoint, waypointMarkdown } from './waypoint.ts';
 import { mb, ms, pct } from './stats.ts';
 
 const raw = (name: string): string | undefined =>
@@ -30,14 +31,25 @@ const arg = (name: string, fallback: number): number => {
   return v === undefined ? fallback : Number(v);
 };
 const MODE = raw('mode') ?? 'all';
-if (!['all', 'in-process', 'apiserver'].includes(MODE)) {
-  throw new Error(`--mode must be all, in-process or apiserver, got ${MODE}`);
+if (!['all', 'in-process', 'apiserver', 'waypoint'].includes(MODE)) {
+  throw new Error(`--mode must be all, in-process, apiserver or waypoint, got ${MODE}`);
 }
 const PODS = arg('pods', 10_000);
 const CLIENTS = arg('clients', 50);
 const progress = (line: string): void => {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 };
+
+// The waypoint xDS benchmark (--mode=waypoint only): 1,000 HTTPRoutes over 200 waypoints.
+if (MODE === 'waypoint') {
+  const r = await runWaypoint(
+    { waypoints: arg('waypoints', 200), servicesPerWaypoint: 5, changes: arg('changes', 50) },
+    progress,
+  );
+  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`);
+  console.log(waypointMarkdown(r, ms));
+  process.exit(0);
+}
 
 let inProcess: InProcessResult | undefined;
 let api: ApiserverResult | undefined;

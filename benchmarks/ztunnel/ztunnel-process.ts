@@ -35,6 +35,7 @@ function addressResponse(): discovery.DeltaDiscoveryResponse {
   return {
     systemVersionInfo: '',
     removedResources: [],
+    controlPlane: null,
     typeUrl: TypeUrl.ADDRESS,
     nonce: `n${nonce}`,
     resources: pods.map(p => ({
@@ -68,6 +69,7 @@ class StaticStream extends EventEmitter {
           : {
               systemVersionInfo: '',
               removedResources: [],
+              controlPlane: null,
               typeUrl: request.typeUrl ?? '',
               nonce: `p${nonce}`,
               resources: [],

@@ -5,7 +5,8 @@ import { createWorkloadCsr, SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { IstioCertificateService, toStruct, type ca } from '@ambient-mesh/xds-types';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadConfig } from './config.ts';
-import { build, type Bound } from './app.ts';
+import { build, type AppDeps, type Bound } from './app.ts';
+import { LeaseName, type Election } from './kube/leader-election.ts';
 import { buildInfo } from './build-info.ts';
 import type { WatchedKind } from './kube/informers.ts';
 import { staticInformerFactory } from './kube/static-informers.ts';
@@ -56,7 +57,7 @@ interface Started {
   statuses: Map<string, unknown>;
 }
 
-async function start(): Promise<Started> {
+async function start(extra: Partial<AppDeps> = {}): Promise<Started> {
   const f = goldenFixture();
   const ztunnel = makePod({
     name: 'ztunnel-a',
@@ -116,6 +117,7 @@ async function start(): Promise<Started> {
       statuses.set(`${ns}/${name}`, status);
       return Promise.resolve();
     },
+    ...extra,
   });
   cleanups.push(() => istiod.stop());
   return { istiod, configMaps, statuses };
@@ -168,6 +170,46 @@ describe('istiod in process', () => {
     expect(istiod.index.authorizations.has('golden/allow-web')).toBe(true);
   });
 
+  it('writes policy status only while it leads the istio-status-leader lock, and releases it on stop', async () => {
+    const listeners = new Set<(leader: boolean) => void>();
+    let leader = false;
+    const events: string[] = [];
+    const election: Election = {
+      isLeader: () => leader,
+      onChange: listener => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      start: () => events.push('start'),
+      stop: () => {
+        events.push('stop');
+        return Promise.resolve();
+      },
+    };
+    const locks: string[] = [];
+    const { istiod, statuses } = await start({
+      elect: lock => {
+        locks.push(lock);
+        return election;
+      },
+    });
+    for (let i = 0; i < 100 && !istiod.ready(); i++) await new Promise(r => setImmediate(r));
+    expect(locks).toEqual([LeaseName.status]);
+    expect(istiod.leadership(LeaseName.status).isLeader()).toBe(false);
+    // Every replica serves xDS regardless of leadership; a follower writes no status.
+    expect(istiod.index.authorizations.has('golden/allow-web')).toBe(true);
+    expect(statuses.size).toBe(0);
+
+    leader = true;
+    for (const listener of listeners) listener(true);
+    for (let i = 0; i < 200 && !statuses.has('golden/broken'); i++) await new Promise(r => setImmediate(r));
+    expect(statuses.get('golden/allow-web')).toMatchObject({ conditions: [{ reason: 'Accepted' }] });
+    expect(JSON.stringify(statuses.get('golden/broken'))).toContain('ipBlocks');
+
+    await istiod.stop();
+    expect(events).toEqual(['start', 'stop']);
+  });
+
   it('serves /version and upstream-shaped /debug views and build metrics on the monitoring port', async () => {
     const { istiod } = await start();
     const f = goldenFixture();
@@ -193,7 +235,11 @@ describe('istiod in process', () => {
       unknown
     >[];
     expect(syncz).toHaveLength(1);
-    expect(syncz[0]).toMatchObject({ proxy_type: 'ztunnel', cluster_id: 'Kubernetes' });
+    expect(syncz[0]).toMatchObject({
+      proxy: 'ztunnel-abcde.istio-system',
+      proxy_type: 'ztunnel',
+      cluster_id: 'Kubernetes',
+    });
     expect(Object.keys(syncz[0]?.['resources'] as object)).toEqual([TypeUrls.ADDRESS]);
 
     const registryz = JSON.parse((await get(istiod.ports.monitoring, '/debug/registryz')).body) as {

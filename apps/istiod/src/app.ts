@@ -13,18 +13,21 @@ import {
   createPlatform,
   type Platform,
 } from '@ambient-mesh/runtime';
-import type { Logger, OpsServer, TimerHandle, Timers, Logs } from '@ambient-mesh/runtime';
+import type { Logger, OpsServer, Timers, Logs } from '@ambient-mesh/runtime';
 import type { CaKeyAlgorithm } from '@ambient-mesh/spiffe-certs';
 import type { TokenReviewer } from './auth/token-review.ts';
 import { loadMeshCa, type MeshCa, type SecretStore } from './ca/ca-bootstrap.ts';
 import { servingDnsNames } from './ca/ca-material.ts';
-import { CaService } from './ca/ca-service.ts';
+import { CaRuntime } from './ca/ca-runtime.ts';
+import { CaService, type CertificateSigner } from './ca/ca-service.ts';
 import { RootCertPublisher, type ConfigMapStore } from './ca/root-cert-publisher.ts';
 import type { Config } from './config.ts';
 import { debugRoutes, versionRoute, type DebugSources } from './http/debug-routes.ts';
 import {
+  ISTIOD_SECRETS_KIND,
   KubeWatcher,
   MESH_CONFIG_KIND,
+  istiodSecretsKind,
   type InformerFactory,
   type WatchedKind,
   type WatchedKindName,
@@ -39,14 +42,22 @@ import {
   type MeshConfigDefaults,
 } from './mesh/mesh-config.ts';
 import { MeshConfigWatch } from './mesh/mesh-config-watch.ts';
-import type { KubeObject } from './kube/objects.ts';
+import type { AuthorizationPolicy, KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
 import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
 import { sourceStatusHandlers, type SourceStatusPatcher } from './kube/source-status.ts';
+import { createGatewaySide, type GatewayDeps } from './gateway/gateway-side.ts';
+import type { WaypointBindings } from './gateway/waypoint-bindings.ts';
+import { LeaseName, staticElection, type Elect, type Election } from './kube/leader-election.ts';
+import type { Leadership } from '@ambient-mesh/kube';
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
-import { compileAuthorizationPolicyObject } from './wds/policies.ts';
+import { compileAuthorizationPolicyObject, type CompiledPolicy } from './wds/policies.ts';
 import { ObjectKinds, WdsIndex, type ObjectKind } from './wds/wds-index.ts';
+import { buildInfo } from './build-info.ts';
 import { XdsServer } from './xds/delta-server.ts';
+import { WaypointIndex, isWaypointKind } from './waypoint/waypoint-index.ts';
+import { WaypointPushQueue } from './waypoint/serving.ts';
+import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
 
@@ -67,19 +78,38 @@ export interface AppDeps {
   readonly statusPatcher?: StatusPatcher;
   /** Writes ServiceEntry/WorkloadEntry status (issues, allocated VIPs); without it they are only logged. */
   readonly sourceStatusPatcher?: SourceStatusPatcher;
+  /**
+   * Leader election per lock (`LeaseName`); status writers and controllers gate on it, while
+   * every replica serves xDS and the CA. Default: always the leader (one replica, no Kubernetes).
+   */
+  readonly elect?: Elect;
   readonly timers?: Timers;
   /** Root key algorithm for a new self-signed CA; upstream uses RSA 2048 (tests pick ECDSA for speed). */
   readonly rootKeyAlgorithm?: CaKeyAlgorithm;
   /** Add the process and Node.js metrics (`process_*`, `nodejs_*`); the executable does. */
   readonly processMetrics?: boolean;
+  /** The Gateway controller's Kubernetes capabilities; without them no Gateway is deployed. */
+  readonly gateway?: GatewayDeps;
+  /** Leader gating seam for istiod's writers (default: always the leader). */
+  readonly isLeader?: () => boolean;
+  /** `EXTERNAL_CA`: makes a signer other than the mesh CA (the Kubernetes CSR path) and gives its roots. */
+  readonly externalSigner?: (logger: Logger) => {
+    readonly signer: CertificateSigner;
+    readonly rootsPem: string;
+  };
 }
 
 export interface Bound {
   readonly logs: Logs;
   readonly index: WdsIndex;
+  /** Every waypoint's Envoy resources (Listener, RouteConfiguration, Cluster, ClusterLoadAssignment). */
+  readonly waypoints: WaypointIndex;
   readonly xds: XdsServer;
   readonly metrics: IstiodMetrics;
+  /** The mesh CA in use now (a valid new `cacerts` replaces it). */
   readonly meshCa: MeshCa;
+  /** Which Services and pods each waypoint serves (for the waypoint's xDS). */
+  readonly waypointBindings: WaypointBindings;
   readonly ports: {
     readonly grpc: number;
     readonly http: number;
@@ -87,6 +117,11 @@ export interface Bound {
     readonly debug: number;
   };
   ready(): boolean;
+  /**
+   * The leadership of one lock (`LeaseName.*`), campaigned for from its first use until shutdown,
+   * when a leader releases it. What only one replica may do checks `isLeader()` and `onChange`.
+   */
+  leadership(lock: string): Leadership;
   /** Graceful: stop the informers and pushes, close streams and listeners. Idempotent. */
   shutdown(): Promise<void>;
   /** The same as `shutdown()` (the name embedders used first). */
@@ -96,8 +131,6 @@ export interface Bound {
 /** Earlier names of the composition root, kept for embedders (e2e). */
 export type IstiodDeps = AppDeps;
 export type RunningIstiod = Bound;
-
-const SERVING_CERT_TTL_SECONDS = 24 * 60 * 60;
 
 export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const { logs, registry } =
@@ -116,6 +149,21 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   // The `istio` ConfigMap is the one source of meshConfig; TRUST_DOMAIN only fills a missing field.
   const meshDefaults = { rootNamespace: config.podNamespace, trustDomain: config.trustDomain };
   const mesh = await readMeshConfig(deps.configMaps, config.podNamespace, meshDefaults, logger);
+  const elections = new Map<string, Election>();
+  const leadership = (lock: string): Leadership => {
+    let election = elections.get(lock);
+    if (election === undefined) {
+      election = deps.elect?.(lock, logs.for('leader')) ?? staticElection;
+      elections.set(lock, election);
+      election.start();
+    }
+    return election;
+  };
+  const stopElections = (): Promise<unknown> => Promise.all([...elections.values()].map(e => e.stop()));
+  // Status is written by the leader only; every replica keeps its latest verdicts, so a new
+  // leader writes them at once.
+  const statusLeader = leadership(LeaseName.status);
+  const verdicts = new Map<string, { policy: AuthorizationPolicy; result: CompiledPolicy }>();
   const statusWriter =
     deps.statusPatcher === undefined
       ? undefined
@@ -131,9 +179,29 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     patch: deps.sourceStatusPatcher,
     logger: logs.for('sources'),
     timers,
+    isLeader: () => statusLeader.isLeader(),
+  });
+  const gatewayLeader = leadership(LeaseName.gatewayDeployment());
+  const gatewaySide = createGatewaySide({
+    deps: deps.gateway,
+    image: config.waypointImage,
+    podNamespace: config.podNamespace,
+    domain: config.domain,
+    clusterId: config.clusterId,
+    trustDomain: mesh.trustDomain,
+    logs,
+    timers,
+    isLeader: deps.isLeader ?? (() => gatewayLeader.isLeader()),
+  });
+  // A replica that becomes the deployment controller's leader catches up on every Gateway.
+  const offGatewayLeader = gatewayLeader.onChange(leader => {
+    if (leader) gatewaySide.controller?.resync();
   });
   const index = new WdsIndex({
     ...sources.handlers,
+    onWaypointBinding: (target, binding) => {
+      gatewaySide.onWaypointBinding(target, binding);
+    },
     clusterId: config.clusterId,
     trustDomain: mesh.trustDomain,
     domain: config.domain,
@@ -153,7 +221,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
           logger.info({ policy: name, reason: c.reason }, c.message);
         }
       }
-      statusWriter?.enqueue(policy, result);
+      verdicts.set(name, { policy, result });
+      if (statusLeader.isLeader()) statusWriter?.enqueue(policy, result);
     },
     onPeerAuthenticationInvalid: (pa, errors) => {
       metrics.policyErrors.inc();
@@ -164,6 +233,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
   });
 
+  const caOptions = {
+    defaultTtlSeconds: config.defaultCertTtlSeconds,
+    maxTtlSeconds: config.maxCertTtlSeconds,
+  };
   const meshCa = await loadMeshCa({
     namespace: config.podNamespace,
     rootCaDir: config.rootCaDir,
@@ -175,17 +248,52 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger,
     ...(deps.rootKeyAlgorithm !== undefined ? { keyAlgorithm: deps.rootKeyAlgorithm } : {}),
   });
-  const dnsNames = servingDnsNames(config.podNamespace, config.domain, config.customHosts);
-  const issueServing = async (): Promise<{ certPem: string; keyPem: string }> => {
-    const serving = await meshCa.ca.signServingCertificate({
-      dnsNames,
-      ttlSeconds: SERVING_CERT_TTL_SECONDS,
-    });
-    return { certPem: serving.certChainPem, keyPem: serving.keyPem };
-  };
+  const tlsSecret =
+    config.istiodTlsSecret === ''
+      ? undefined
+      : await deps.secrets.read(config.podNamespace, config.istiodTlsSecret).catch((err: unknown) => {
+          logger.warn({ err: errorMessage(err) }, 'cannot read the serving certificate Secret');
+          return undefined;
+        });
+  const caRuntime = new CaRuntime({
+    meshCa,
+    namespace: config.podNamespace,
+    caServer: config.enableCaServer,
+    servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts),
+    tlsSecretName: config.istiodTlsSecret,
+    ...(tlsSecret === undefined ? {} : { initialTlsSecret: tlsSecret }),
+    ...(deps.externalSigner === undefined ? {} : { externalSigner: deps.externalSigner(logs.for('ra')) }),
+    caOptions,
+    timers,
+    logger: logs.for('ca'),
+    onCacertsOutcome: outcome => {
+      metrics.cacertsUpdates.inc({ result: outcome.kind });
+    },
+  });
 
+  const waypointLog = logs.for('waypoint');
+  const waypoints = new WaypointIndex({
+    domain: config.domain,
+    rootNamespace: mesh.rootNamespace,
+    onIssues: (kind, key, errors) => {
+      if (errors.length === 0)
+        waypointLog.info({ kind, object: key }, 'object is valid again and programmed');
+      else
+        waypointLog.warn(
+          { kind, object: key, errors: errors.map(e => `${e.path}: ${e.message}`) },
+          'object is invalid and was not programmed into waypoints',
+        );
+    },
+    onEncodeError: (waypoint, name, message) => {
+      waypointLog.error(
+        { waypoint, resource: name, err: message },
+        'could not encode a waypoint resource; kept the previous one',
+      );
+    },
+  });
   const xds = new XdsServer({
     source: index,
+    waypoints,
     reviewer: deps.reviewer,
     audiences: config.tokenAudiences,
     requireAuth: config.xdsAuth,
@@ -193,9 +301,13 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     metrics,
     logger: logs.for('xds'),
     timers,
+    debug: {
+      systemNamespace: config.podNamespace,
+      controlPlane: controlPlaneIdentifier(config.podName, buildInfo),
+    },
   });
   const caService = new CaService({
-    signer: meshCa.ca,
+    signer: caRuntime.signer,
     reviewer: deps.reviewer,
     audiences: config.tokenAudiences,
     trustedNodeAccounts: config.trustedNodeAccounts,
@@ -213,45 +325,63 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       xds.push(batch);
     },
   });
+  const offStatusLeader = statusLeader.onChange(leader => {
+    logger.info(
+      { lock: LeaseName.status, leader },
+      leader ? 'writing status as the leader' : 'no longer the status leader',
+    );
+    if (!leader) {
+      statusWriter?.clear();
+      return;
+    }
+    for (const { policy, result } of verdicts.values()) statusWriter?.enqueue(policy, result);
+    sources.replay();
+  });
   const offChange = index.onChange(changes => {
     metrics.services.set(index.services().length);
     queue.enqueue(changes);
   });
+  const waypointQueue = new WaypointPushQueue({
+    debounceAfterMs: config.debounceAfterMs,
+    debounceMaxMs: config.debounceMaxMs,
+    timers,
+    flush: batch => {
+      xds.pushWaypoints(batch);
+    },
+  });
+  const offWaypointChange = waypoints.onChange(change => {
+    waypointQueue.enqueue(change);
+  });
 
   const grpc: RunningGrpcServer = await startGrpcServer({
     address: config.secureGrpcAddr,
-    credentials: await issueServing(),
+    credentials: await caRuntime.initialCredentials(),
     register: server => {
       xds.register(server);
-      caService.register(server);
+      // ENABLE_CA_SERVER=false: workloads get certificates from an external CA (CA_ADDRESS).
+      if (config.enableCaServer) caService.register(server);
     },
   });
-  // Renew the serving certificate at half its lifetime.
-  let rotation: TimerHandle | undefined;
-  const scheduleRotation = (): void => {
-    rotation = timers.setTimeout(
-      () => {
-        issueServing().then(
-          creds => {
-            grpc.credentials.rotate(creds);
-            logger.info('rotated the istiod serving certificate');
-            scheduleRotation();
-          },
-          (err: unknown) => {
-            logger.error({ err: errorMessage(err) }, 'serving certificate rotation failed; retrying');
-            scheduleRotation();
-          },
-        );
-      },
-      (SERVING_CERT_TTL_SECONDS * 1000) / 2,
-    );
-  };
-  scheduleRotation();
+  caRuntime.onCredentials(creds => {
+    grpc.credentials.rotate(creds);
+  });
 
-  const publisher = new RootCertPublisher(deps.configMaps, meshCa.rootCertPem, logs.for('ca'));
+  const publisher = new RootCertPublisher(deps.configMaps, caRuntime.rootsPem, logs.for('ca'));
   const published = new Set<string>();
+  const wdsKinds: ReadonlySet<string> = new Set(Object.values(ObjectKinds));
+  caRuntime.onRoots(pem => {
+    if (!publisher.setRoots(pem)) return;
+    logger.info({ namespaces: published.size }, 'mesh roots changed; republishing istio-ca-root-cert');
+    for (const ns of published) {
+      void publisher.publish(ns).then(outcome => {
+        if (outcome === 'failed') published.delete(ns);
+      });
+    }
+  });
   const sink = {
     upsert(kind: ObjectKind, obj: KubeObject): void {
+      if (isWaypointKind(kind)) waypoints.upsert(kind, obj);
+      if (!wdsKinds.has(kind)) return;
       index.upsert(kind, obj);
       const ns = obj.metadata?.name ?? '';
       if (kind === ObjectKinds.NAMESPACE && ns !== '' && !published.has(ns)) {
@@ -262,7 +392,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       }
     },
     delete(kind: ObjectKind, obj: KubeObject): void {
+      if (isWaypointKind(kind)) waypoints.delete(kind, obj);
+      if (!wdsKinds.has(kind)) return;
       index.delete(kind, obj);
+      if (kind === ObjectKinds.AUTHORIZATION_POLICY) verdicts.delete(objectKey(obj));
       if (kind === ObjectKinds.NAMESPACE) published.delete(obj.metadata?.name ?? '');
     },
   };
@@ -274,14 +407,16 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger: logs.for('mesh'),
   });
   const watcher = new KubeWatcher({
-    kinds: deps.kinds,
+    kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
     sink: {
       upsert(kind: WatchedKindName, obj: KubeObject): void {
-        if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
+        if (kind === ISTIOD_SECRETS_KIND) void caRuntime.upsertSecret(obj);
+        else if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
         else discovery.upsert(kind, obj);
       },
       delete(kind: WatchedKindName, obj: KubeObject): void {
-        if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
+        if (kind === ISTIOD_SECRETS_KIND) void caRuntime.deleteSecret(obj);
+        else if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
         else discovery.delete(kind, obj);
       },
     },
@@ -292,6 +427,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const watching = watcher.start().catch((err: unknown) => {
     logger.error({ err: errorMessage(err) }, 'informers failed to start');
   });
+  void gatewaySide.start();
 
   const ready = (): boolean => watcher.synced;
   // Upstream serves /debug/* on the monitoring port (15014); ours are also on the loopback debug port.
@@ -341,10 +477,17 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     );
   } catch (err) {
     await Promise.all(servers.map(s => s.close()));
-    timers.clearTimeout(rotation);
+    caRuntime.close();
     offChange();
+    offWaypointChange();
     queue.close();
+    waypointQueue.close();
     statusWriter?.close();
+    await gatewaySide.stop();
+    offStatusLeader();
+    offGatewayLeader();
+    statusWriter?.close();
+    await stopElections();
     sources.close();
     await watcher.stop();
     await watching;
@@ -353,17 +496,30 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   }
   const [http, monitoring, debug] = servers as [OpsServer, OpsServer, OpsServer];
   logger.info(
-    { grpc: grpc.port, http: http.port, monitoring: monitoring.port, caSource: meshCa.source },
+    {
+      grpc: grpc.port,
+      http: http.port,
+      monitoring: monitoring.port,
+      caSource: meshCa.source,
+      caServer: config.enableCaServer,
+      servingCert: caRuntime.servingSource,
+    },
     'istiod started',
   );
 
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (stopping ??= (async () => {
-      timers.clearTimeout(rotation);
+      caRuntime.close();
       offChange();
+      offWaypointChange();
       queue.close();
+      waypointQueue.close();
+      offStatusLeader();
+      offGatewayLeader();
       statusWriter?.close();
+      await gatewaySide.stop();
+      await stopElections();
       sources.close();
       await watcher.stop();
       await watching;
@@ -375,11 +531,16 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   return {
     logs,
     index,
+    waypoints,
     xds,
     metrics,
-    meshCa,
+    waypointBindings: gatewaySide.bindings,
+    get meshCa(): MeshCa {
+      return caRuntime.holder.current;
+    },
     ports: { grpc: grpc.port, http: http.port, monitoring: monitoring.port, debug: debug.port },
     ready,
+    leadership,
     shutdown,
     stop: shutdown,
   };

@@ -6,6 +6,7 @@
  * typed `Config` and throws one `ConfigError` (`ISTIOD_CONFIG_INVALID`) naming every offending
  * variable and flag; every other module receives the `Config` (or a slice of it) as an argument.
  */
+import { buildInfo } from './build-info.ts';
 import {
   ConfigError,
   ConfigReader,
@@ -43,7 +44,17 @@ export const ENV = {
   xdsAuth: 'XDS_AUTH',
   selfSignedCaTtl: 'CITADEL_SELF_SIGNED_CA_CERT_TTL',
   kubeconfig: 'KUBECONFIG',
+  waypointImage: 'WAYPOINT_IMAGE',
+  enableCaServer: 'ENABLE_CA_SERVER',
+  externalCa: 'EXTERNAL_CA',
+  k8sSigner: 'K8S_SIGNER',
+  istiodTlsSecret: 'ISTIOD_TLS_SECRET',
+  /** Ours: how long a silent leader keeps its Lease (upstream's fixed TTL is 30 s). */
+  leaderElectionLeaseDuration: 'LEADER_ELECTION_LEASE_DURATION',
 } as const;
+
+/** `EXTERNAL_CA` values: only upstream's Kubernetes CSR registration authority. */
+export const EXTERNAL_CA_KUBERNETES = 'ISTIOD_RA_KUBERNETES_API';
 
 /** Command-line flag names (without the leading `--`). */
 export const FLAGS = {
@@ -80,6 +91,8 @@ export interface Config {
   readonly selfSignedCaTtlSeconds: number;
   readonly debounceAfterMs: number;
   readonly debounceMaxMs: number;
+  /** Lease duration of istiod's leader elections (renew deadline half, retry period a quarter). */
+  readonly leaderElectionLeaseDurationMs: number;
   /** Require a bearer token on every xDS stream (upstream `XDS_AUTH`). */
   readonly xdsAuth: boolean;
   readonly httpAddr: ListenAddress;
@@ -89,8 +102,24 @@ export interface Config {
   readonly debugAddr: ListenAddress;
   /** Path to a kubeconfig; empty means in-cluster config (or `$KUBECONFIG`). */
   readonly kubeconfig: string;
+  /** The image of waypoint and ingress gateway Deployments (default `ambient-mesh/waypoint:<version>`). */
+  readonly waypointImage: string;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
+  /** Serve `IstioCertificateService` on the secure gRPC port (upstream `ENABLE_CA_SERVER`). */
+  readonly enableCaServer: boolean;
+  /**
+   * `ISTIOD_RA_KUBERNETES_API`: istiod validates workload CSRs and has them signed by
+   * `k8sSigner` through `certificates.k8s.io/v1` CertificateSigningRequests. Empty: istiod signs.
+   */
+  readonly externalCa: '' | typeof EXTERNAL_CA_KUBERNETES;
+  /** The CSR `signerName`, e.g. `clusterissuers.cert-manager.io/istio-ca` (upstream `K8S_SIGNER`). */
+  readonly k8sSigner: string;
+  /**
+   * Secret (istiod's namespace) holding istiod's serving certificate (`tls.crt`, `tls.key`,
+   * `ca.crt`), as istio-csr issues it. Used when set and present; otherwise istiod signs its own.
+   */
+  readonly istiodTlsSecret: string;
 }
 
 export interface ConfigSources {
@@ -140,6 +169,24 @@ export function loadConfig(
     trustedNodeAccounts.push({ namespace: parts[0] ?? '', serviceAccount: parts[1] ?? '' });
   }
 
+  const externalCaText = r.string(ENV.externalCa, '');
+  let externalCa: Config['externalCa'] = '';
+  if (externalCaText === EXTERNAL_CA_KUBERNETES) externalCa = EXTERNAL_CA_KUBERNETES;
+  else if (externalCaText !== '') {
+    r.problem(
+      ENV.externalCa,
+      `${JSON.stringify(externalCaText)} is not supported; use ${EXTERNAL_CA_KUBERNETES}`,
+    );
+  }
+  const k8sSigner = r.string(ENV.k8sSigner, '');
+  if (externalCa !== '' && k8sSigner === '') {
+    r.problem(ENV.k8sSigner, `must name the CSR signer when ${ENV.externalCa}=${EXTERNAL_CA_KUBERNETES}`);
+  }
+  const leaderElectionLeaseDurationMs = r.durationMs(ENV.leaderElectionLeaseDuration, 30_000);
+  if (leaderElectionLeaseDurationMs < 2_000) {
+    r.problem(ENV.leaderElectionLeaseDuration, 'must be at least 2s (upstream uses 30s)');
+  }
+
   return r.finish(
     {
       podNamespace: r.string(ENV.podNamespace, 'istio-system'),
@@ -157,14 +204,20 @@ export function loadConfig(
       selfSignedCaTtlSeconds: seconds(ENV.selfSignedCaTtl, 87_600 * 3_600_000),
       debounceAfterMs: r.durationMs(ENV.debounceAfter, 100),
       debounceMaxMs: r.durationMs(ENV.debounceMax, 10_000),
+      leaderElectionLeaseDurationMs,
       xdsAuth: r.bool(ENV.xdsAuth, true),
       httpAddr: listen(FLAGS.httpAddr, { host: '::', port: Port.istiodReadiness }),
       secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: Port.istiodXds }),
       monitoringAddr: listen(FLAGS.monitoringAddr, { host: '::', port: Port.istiodMonitoring }),
       debugAddr,
       kubeconfig: r.string({ flag: FLAGS.kubeconfig, env: ENV.kubeconfig }, ''),
+      waypointImage: r.string(ENV.waypointImage, `ambient-mesh/waypoint:${buildInfo.version}`),
       logFormat: r.logFormat(ENV.logFormat),
       logLevel: r.logLevel(ENV.logLevel),
+      enableCaServer: r.bool(ENV.enableCaServer, true),
+      externalCa,
+      k8sSigner,
+      istiodTlsSecret: r.string(ENV.istiodTlsSecret, 'istiod-tls'),
     },
     { component: 'istiod', code: CONFIG_INVALID },
   );

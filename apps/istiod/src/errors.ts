@@ -67,3 +67,34 @@ export class MeshConfigError extends MeshError {
     });
   }
 }
+
+/** Stable codes of {@link CacertsError}: why a plug-in CA (`cacerts`) was refused. */
+export const CacertsErrorCode = {
+  /** A required file (`ca-cert.pem`, `ca-key.pem`, `root-cert.pem`) is missing or empty. */
+  INCOMPLETE: 'ISTIOD_CACERTS_INCOMPLETE',
+  /** `ca-key.pem` is not the private key of `ca-cert.pem`. */
+  KEY_MISMATCH: 'ISTIOD_CACERTS_KEY_MISMATCH',
+  /** `ca-cert.pem` or a certificate of `cert-chain.pem` is expired or not yet valid. */
+  EXPIRED: 'ISTIOD_CACERTS_EXPIRED',
+  /** Unparseable PEM, not a CA certificate, or no chain to a root of `root-cert.pem`. */
+  INVALID: 'ISTIOD_CACERTS_INVALID',
+} as const;
+export type CacertsErrorCode = (typeof CacertsErrorCode)[keyof typeof CacertsErrorCode];
+
+/** Plug-in CA material istiod refuses; the CA in use (if any) stays in use. */
+export class CacertsError extends MeshError {
+  constructor(code: CacertsErrorCode, detail: string, cause?: unknown) {
+    super(
+      code,
+      `plug-in CA (Secret cacerts) refused: ${detail}; fix the Secret (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)`,
+      { cause },
+    );
+  }
+}
+
+/** The external signer of the Kubernetes CSR path did not issue a usable certificate. */
+export class ExternalSignerError extends MeshError {
+  constructor(detail: string, cause?: unknown) {
+    super('ISTIOD_EXTERNAL_SIGNER_FAILED', `Kubernetes CSR signing failed: ${detail}`, { cause });
+  }
+}

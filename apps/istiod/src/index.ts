@@ -22,6 +22,20 @@ export type { WorkloadInputs } from './wds/workload.ts';
 export { buildService, serviceHostname, serviceResourceName, loadBalancing } from './wds/service.ts';
 export type { ServiceInputs } from './wds/service.ts';
 export { resolveWaypoint, waypointRefFor } from './wds/waypoint.ts';
+
+// Gateway API side: GatewayClasses, gateway Deployments and status, waypoint binding
+export {
+  bindWaypoint,
+  waypointBoundCondition,
+  WaypointBindingReason,
+  WAYPOINT_BOUND,
+} from './gateway/binding.ts';
+export type { BindingKind, BindingLookup, WaypointBinding, WaypointRef } from './gateway/binding.ts';
+export { WaypointBindingIndex } from './gateway/waypoint-bindings.ts';
+export type { WaypointBindings } from './gateway/waypoint-bindings.ts';
+export { GatewayController, GATEWAY_FIELD_MANAGER } from './gateway/controller.ts';
+export type { GatewayKubeApi, GatewayInformerFactory } from './gateway/controller.ts';
+export type { GatewayDeps } from './gateway/gateway-side.ts';
 export { compileAuthorizationPolicyObject } from './wds/policies.ts';
 export type { CompiledPolicy, PolicyCompiler, PolicyIssue } from './wds/policies.ts';
 export { renderForDebug } from './wds/debug-view.ts';
@@ -29,6 +43,12 @@ export { contentVersion } from './wds/resource-version.ts';
 
 // xDS and CA
 export { XdsServer } from './xds/delta-server.ts';
+export { WaypointIndex, WaypointKinds, isWaypointKind } from './waypoint/waypoint-index.ts';
+export type { WaypointChange, WaypointIndexOptions, WaypointKind } from './waypoint/waypoint-index.ts';
+export type { WaypointBindingSource } from './waypoint/binding.ts';
+export { WaypointPushQueue, waypointOfProxy } from './waypoint/serving.ts';
+export type { WaypointBatch } from './waypoint/serving.ts';
+export { EnvoyType, EnvoyTypeUrls, decodeEnvoy, encodeEnvoy } from './waypoint/envoy-protos.ts';
 export type {
   XdsServerOptions,
   ConnectionStatus,

@@ -9,12 +9,17 @@ import type { AppDeps } from './app.ts';
 import { loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { loadKubeConfig } from './kube/kube-api.ts';
-import { kubeDependencies } from './kube/kube-dependencies.ts';
+import { kubeCsrSigner, kubeDependencies } from './kube/kube-dependencies.ts';
 
 /** The capabilities of istiod in a cluster: the Kubernetes API and the process metrics. */
 function productionDeps(config: Config): AppDeps {
+  const kc = loadKubeConfig(config.kubeconfig);
   return {
-    ...kubeDependencies(loadKubeConfig(config.kubeconfig), config.podNamespace),
+    ...kubeDependencies(kc, config.podNamespace, {
+      identity: config.podName,
+      leaseDurationMs: config.leaderElectionLeaseDurationMs,
+    }),
+    ...(config.externalCa === '' ? {} : { externalSigner: kubeCsrSigner(config, kc) }),
     processMetrics: true,
   };
 }

@@ -19,6 +19,8 @@ export interface IstiodMetrics {
   readonly policyStatusWriteFailures: Counter;
   readonly csrCount: Counter;
   readonly certsIssued: Counter;
+  /** Updates of Secret `cacerts`, by result (`replaced`, `refused`, `unchanged`, ...). */
+  readonly cacertsUpdates: Counter<'result'>;
   readonly authFailures: Counter<'service'>;
   /** Seconds from a change to every connected proxy having been sent it (upstream's name). */
   readonly convergenceTime: Histogram;
@@ -93,6 +95,12 @@ export function createMetrics(options: MetricsOptions): IstiodMetrics {
     certsIssued: new Counter({
       name: 'citadel_server_success_cert_issuance_count',
       help: 'Certificates issued.',
+      registers,
+    }),
+    cacertsUpdates: new Counter({
+      name: 'istiod_cacerts_updates_total',
+      help: 'Updates of the plug-in CA Secret cacerts seen, by result (replaced, refused, unchanged, ...).',
+      labelNames: ['result'],
       registers,
     }),
     authFailures: new Counter({

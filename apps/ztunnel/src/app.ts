@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Client } from '@grpc/grpc-js';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { CertificateFetcher } from '@ambient-mesh/spiffe-certs';
 import { toStruct } from '@ambient-mesh/xds-types';
@@ -37,18 +36,26 @@ import type { Config } from './config.ts';
 import { BindError, ZtunnelErrorCode } from './errors.ts';
 import { CaClient } from './identity/ca-client.ts';
 import { CertManager } from './identity/cert-manager.ts';
-import { ZtunnelMetrics } from './metrics.ts';
+import { ZTUNNEL_VERSION, ZtunnelMetrics } from './metrics.ts';
 import type { ProxyInputs } from './proxy/proxy-inputs.ts';
 import { createProxyState } from './state/proxy-state.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
 import { XdsClient as DeltaXdsClient } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory } from '@ambient-mesh/xds';
-import { createGrpcClient, deltaStreamFactory } from './xds/grpc-transport.ts';
+import {
+  ControlPlaneChannel,
+  DEFAULT_CHANNEL_SETTINGS,
+  deltaStreamFactory,
+  type ChannelSettings,
+} from './xds/grpc-transport.ts';
 import { addressHandler, authorizationHandler } from './xds/handlers.ts';
 import { WorkloadStateManager } from './zds/state-manager.ts';
 import type { WorkloadProxyFactory } from './zds/state-manager.ts';
 import { ZdsClient } from './zds/zds-client.ts';
 import type { ZdsConnector } from './zds/zds-client.ts';
+
+/** How long after the drain deadline the app stops waiting for the proxies to close. */
+const SHUTDOWN_SAFETY_MARGIN_MS = 1_000;
 
 /** Capabilities the app uses; each has a production default. */
 export interface AppDeps {
@@ -88,6 +95,8 @@ export const ReadinessTask = {
   Xds: 'xds',
   WorkloadManager: 'workload-manager',
   Proxy: 'proxy',
+  /** Every identity this node needs has a usable certificate (or is still being fetched). */
+  Certificates: 'certificates',
 } as const;
 
 /** Fails every start: used until a real per-pod proxy factory is supplied. */
@@ -141,42 +150,70 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   readiness.register(ReadinessTask.Xds);
   readiness.register(ReadinessTask.Proxy);
   const { state, mutator } = createProxyState();
-  const grpcClients: Client[] = [];
+  const grpcClients: ControlPlaneChannel[] = [];
+  const channelSettings: ChannelSettings = {
+    ...DEFAULT_CHANNEL_SETTINGS,
+    connectTimeoutMs: config.controlPlaneConnectTimeoutMs,
+    keepaliveTimeMs: config.controlPlaneKeepaliveIntervalMs,
+    keepaliveTimeoutMs: config.controlPlaneKeepaliveTimeoutMs,
+  };
 
   // Control plane: certificates.
   let caFetch = deps.caFetch;
   if (caFetch === undefined) {
-    const client = createGrpcClient({
-      address: config.caAddress,
-      rootCaPem: readRoot(config.caRootCaPath, 'CA_ROOT_CA', config.caAddress),
-      altHostname: config.altCaHostname,
+    const channel = new ControlPlaneChannel({
+      target: {
+        address: config.caAddress,
+        rootCaPem: readRoot(config.caRootCaPath, 'CA_ROOT_CA', config.caAddress),
+        altHostname: config.altCaHostname,
+      },
+      settings: channelSettings,
+      logger: logs.for('cert'),
     });
-    grpcClients.push(client);
+    grpcClients.push(channel);
     const ca = new CaClient({
-      client,
+      client: () => channel.client,
       identity: { tokenPath: config.tokenPath, clusterId: config.clusterId, headers: config.caHeaders },
       ttlSeconds: config.secretTtlSeconds,
       impersonate: true,
     });
     caFetch = (identity, signal) => ca.fetch(identity, signal);
   }
+  // A CA that cannot be reached leaves the certificates held in use (retried with backoff); only
+  // an identity with no usable certificate makes ztunnel unready.
+  readiness.register(ReadinessTask.Certificates);
+  readiness.set(ReadinessTask.Certificates, true);
+  metrics.certificatesFailing(0, 0);
   const certificates = new CertManager({
     fetch: caFetch,
     state,
     nodeName: config.nodeName,
     logger: logs.for('cert'),
+    observer: {
+      fetched: result => {
+        metrics.certificateFetched(result);
+      },
+      health: health => {
+        metrics.certificatesFailing(health.failingWithCertificate, health.failingWithoutCertificate);
+        readiness.set(ReadinessTask.Certificates, health.failingWithoutCertificate === 0);
+      },
+    },
   });
 
   // Control plane: WDS.
   let xdsConnect = deps.xdsConnect;
   if (xdsConnect === undefined) {
-    const client = createGrpcClient({
-      address: config.xdsAddress,
-      rootCaPem: readRoot(config.xdsRootCaPath, 'XDS_ROOT_CA', config.xdsAddress),
-      altHostname: config.altXdsHostname,
+    const channel = new ControlPlaneChannel({
+      target: {
+        address: config.xdsAddress,
+        rootCaPem: readRoot(config.xdsRootCaPath, 'XDS_ROOT_CA', config.xdsAddress),
+        altHostname: config.altXdsHostname,
+      },
+      settings: channelSettings,
+      logger: logs.for('xds'),
     });
-    grpcClients.push(client);
-    xdsConnect = deltaStreamFactory(client, {
+    grpcClients.push(channel);
+    xdsConnect = deltaStreamFactory(channel, {
       tokenPath: config.tokenPath,
       clusterId: config.clusterId,
       headers: config.xdsHeaders,
@@ -184,7 +221,11 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   }
   const xds = new DeltaXdsClient({
     connect: xdsConnect,
-    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config) as JsonObject) },
+    // ISTIO_VERSION: what istioctl proxy-status and Kiali show as the proxy's version.
+    node: {
+      id: xdsNodeId(config),
+      metadata: toStruct({ ISTIO_VERSION: ZTUNNEL_VERSION, ...(xdsNodeMetadata(config) as JsonObject) }),
+    },
     handlers: [addressHandler(mutator), authorizationHandler(mutator)],
     logger: logs.for('xds'),
     timers,
@@ -247,20 +288,29 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
 
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
-      log.info({ gracePeriodMs: config.terminationGracePeriodMs }, 'shutting down: draining proxies');
+      log.info(
+        {
+          gracePeriodMs: config.terminationGracePeriodMs,
+          drainDeadlineMs: config.connectionTerminationDeadlineMs,
+        },
+        'shutting down: draining proxies',
+      );
       readiness.register('shutdown');
       timers.clearTimeout(retryTimer);
       zds?.stop();
       xds.stop();
+      // Each proxy lets its connections run until the drain deadline, then closes what is left and
+      // resolves; the app's own timer is only a safety net should closing itself hang.
       let graceTimer: TimerHandle | undefined;
       const graceExpired = new Promise<'timeout'>(resolve => {
         graceTimer = timers.setTimeout(() => {
           resolve('timeout');
-        }, config.terminationGracePeriodMs);
+        }, config.connectionTerminationDeadlineMs + SHUTDOWN_SAFETY_MARGIN_MS);
       });
       const outcome = await Promise.race([manager.drainAll().then(() => 'drained' as const), graceExpired]);
       timers.clearTimeout(graceTimer);
-      if (outcome === 'timeout') log.warn('grace period over; closing the remaining connections');
+      if (outcome === 'timeout')
+        log.warn('the proxies did not finish closing after the drain deadline; exiting anyway');
       certificates.close();
       for (const client of grpcClients) client.close();
       await Promise.all(servers.map(s => s.close()));

@@ -39,6 +39,42 @@ describe('loadConfig', () => {
     expect(config.inpodUds).toBe('/run/z.sock');
   });
 
+  it('derives the drain deadline from the grace period as upstream, or takes CONNECTION_TERMINATION_DEADLINE', () => {
+    const base = { POD_NAME: 'p', POD_NAMESPACE: 'n', NODE_NAME: 'node' };
+    const deadline = (env: Record<string, string>): number =>
+      loadConfig({ ...base, ...env }).connectionTerminationDeadlineMs;
+    expect(deadline({})).toBe(5_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '30' })).toBe(25_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '10' })).toBe(9_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '1' })).toBe(1_000);
+    expect(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '30', CONNECTION_TERMINATION_DEADLINE: '3s' })).toBe(
+      3_000,
+    );
+  });
+
+  it('reads the control-plane channel bounds as durations', () => {
+    const base = { POD_NAME: 'p', POD_NAMESPACE: 'n', NODE_NAME: 'node' };
+    expect(loadConfig(base)).toMatchObject({
+      controlPlaneConnectTimeoutMs: 5_000,
+      controlPlaneKeepaliveIntervalMs: 10_000,
+      controlPlaneKeepaliveTimeoutMs: 5_000,
+    });
+    const set = loadConfig({
+      ...base,
+      CONTROL_PLANE_CONNECT_TIMEOUT: '500ms',
+      CONTROL_PLANE_KEEPALIVE_INTERVAL: '20',
+      CONTROL_PLANE_KEEPALIVE_TIMEOUT: '2s',
+    });
+    expect(set).toMatchObject({
+      controlPlaneConnectTimeoutMs: 500,
+      controlPlaneKeepaliveIntervalMs: 20_000,
+      controlPlaneKeepaliveTimeoutMs: 2_000,
+    });
+    expect(() => loadConfig({ ...base, CONTROL_PLANE_CONNECT_TIMEOUT: '0s' })).toThrow(
+      /CONTROL_PLANE_CONNECT_TIMEOUT/,
+    );
+  });
+
   it('prefers CLUSTER_ID over ISTIO_META_CLUSTER_ID', () => {
     expect(loadConfig({ ...BASE, CLUSTER_ID: 'a', ISTIO_META_CLUSTER_ID: 'b' }).clusterId).toBe('a');
   });

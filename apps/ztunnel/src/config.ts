@@ -39,11 +39,16 @@ export const Env = {
   logFormat: 'LOG_FORMAT',
   logLevel: 'RUST_LOG',
   terminationGracePeriod: 'TERMINATION_GRACE_PERIOD_SECONDS',
+  connectionTerminationDeadline: 'CONNECTION_TERMINATION_DEADLINE',
   enableOrigSrc: 'ENABLE_ORIG_SRC',
   metaPrefix: 'ISTIO_META_',
   metaJsonPrefix: 'ISTIO_METAJSON_',
   caHeaderPrefix: 'CA_HEADER_',
   xdsHeaderPrefix: 'XDS_HEADER_',
+  /** Ours (no upstream equivalent): bounds on the channels to istiod (xDS and CA). */
+  controlPlaneConnectTimeout: 'CONTROL_PLANE_CONNECT_TIMEOUT',
+  controlPlaneKeepaliveInterval: 'CONTROL_PLANE_KEEPALIVE_INTERVAL',
+  controlPlaneKeepaliveTimeout: 'CONTROL_PLANE_KEEPALIVE_TIMEOUT',
 } as const;
 
 export const DEFAULT_ISTIOD_ADDRESS = 'https://istiod.istio-system.svc:15012';
@@ -76,6 +81,13 @@ export interface Config {
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
   readonly terminationGracePeriodMs: number;
+  /**
+   * How long a shutdown lets open connections run before closing them, as upstream derives it:
+   * `CONNECTION_TERMINATION_DEADLINE`, else the grace period less 5 s (less 1 s when it is 10 s or
+   * shorter; at least 1 s), else 5 s. The rest of the grace period is for closing cleanly and
+   * exiting before Kubernetes sends SIGKILL.
+   */
+  readonly connectionTerminationDeadlineMs: number;
   readonly origSrc: OrigSrcMode;
   /** `ISTIO_META_<K>` and parsed `ISTIO_METAJSON_<K>` entries, by `<K>`. */
   readonly proxyMetadata: Readonly<Record<string, unknown>>;
@@ -86,6 +98,16 @@ export interface Config {
   readonly statsAddress: ListenAddress;
   readonly readinessAddress: ListenAddress;
   readonly packetMark: number;
+  /** Longest a channel to istiod may stay connecting before ztunnel dials again on a new one. */
+  readonly controlPlaneConnectTimeoutMs: number;
+  /** HTTP/2 keepalive ping interval and ack timeout on the channels to istiod. */
+  readonly controlPlaneKeepaliveIntervalMs: number;
+  readonly controlPlaneKeepaliveTimeoutMs: number;
+}
+
+/** Upstream's drain deadline for a grace period: 5 s less above 10 s, else 1 s less; at least 1 s. */
+export function terminationDeadlineFromGraceMs(graceMs: number): number {
+  return Math.max(graceMs > 10_000 ? graceMs - 5_000 : graceMs - 1_000, 1_000);
 }
 
 /** Parses a Go duration (`24h`, `1h30m`, `90s`) or a bare number of seconds, into seconds. */
@@ -132,6 +154,24 @@ export function loadConfig(env: Environment = process.env): Config {
   const terminationGracePeriodMs = Math.round(
     r.durationMs(Env.terminationGracePeriod, 5_000, { bareUnit: 's' }),
   );
+  const connectionTerminationDeadlineMs = Math.round(
+    r.durationMs(
+      Env.connectionTerminationDeadline,
+      r.env(Env.terminationGracePeriod) === undefined
+        ? 5_000
+        : terminationDeadlineFromGraceMs(terminationGracePeriodMs),
+      { bareUnit: 's' },
+    ),
+  );
+
+  const positiveMs = (name: string, fallback: number): number => {
+    const ms = Math.round(r.durationMs(name, fallback, { bareUnit: 's' }));
+    if (ms <= 0) r.problem(name, 'must be a positive duration (e.g. 3s)');
+    return ms;
+  };
+  const controlPlaneConnectTimeoutMs = positiveMs(Env.controlPlaneConnectTimeout, 5_000);
+  const controlPlaneKeepaliveIntervalMs = positiveMs(Env.controlPlaneKeepaliveInterval, 10_000);
+  const controlPlaneKeepaliveTimeoutMs = positiveMs(Env.controlPlaneKeepaliveTimeout, 5_000);
 
   const origSrcText = r.env(Env.enableOrigSrc)?.toLowerCase();
   let origSrc: OrigSrcMode = 'try';
@@ -177,6 +217,7 @@ export function loadConfig(env: Environment = process.env): Config {
       logFormat,
       logLevel,
       terminationGracePeriodMs,
+      connectionTerminationDeadlineMs,
       origSrc,
       proxyMetadata: Object.freeze(proxyMetadata),
       caHeaders: headers(Env.caHeaderPrefix),
@@ -185,6 +226,9 @@ export function loadConfig(env: Environment = process.env): Config {
       statsAddress: Object.freeze({ host: '0.0.0.0', port: Port.stats }),
       readinessAddress: Object.freeze({ host: '0.0.0.0', port: Port.readiness }),
       packetMark: INPOD_PACKET_MARK,
+      controlPlaneConnectTimeoutMs,
+      controlPlaneKeepaliveIntervalMs,
+      controlPlaneKeepaliveTimeoutMs,
     },
     { component: 'ztunnel', code: ZtunnelErrorCode.ConfigInvalid },
   );

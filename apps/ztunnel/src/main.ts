@@ -27,7 +27,9 @@ await main({
   loadConfig: () => loadConfig(),
   deps: productionDeps,
   build,
-  // The app drains proxies within the grace period itself; this bounds the whole shutdown.
-  drainDeadlineMs: config => config.terminationGracePeriodMs + 5_000,
+  // The app closes what is still open at its drain deadline, before the grace period ends (and
+  // SIGKILL comes); this bounds the whole shutdown should closing itself hang.
+  drainDeadlineMs: config =>
+    Math.max(config.terminationGracePeriodMs, config.connectionTerminationDeadlineMs + 1_000),
   logger: bound => bound.logs.for('main'),
 });

@@ -74,6 +74,8 @@ export class ZtunnelMetrics {
   readonly #xdsBytes: Counter<'url'>;
   readonly #proxiesStarted: Counter;
   readonly #proxiesStopped: Counter;
+  readonly #certFetches: Counter<'result'>;
+  readonly #certsFailing: Gauge<'certificate'>;
   #workloadManager: WorkloadManagerGauges | undefined;
 
   constructor(options: ZtunnelMetricsOptions) {
@@ -142,6 +144,27 @@ export class ZtunnelMetrics {
       help: 'The total number of proxies that were stopped',
       registers,
     });
+    this.#certFetches = new Counter({
+      name: 'ztunnel_certificate_fetches_total',
+      help: 'Certificate requests to the CA (CA_ADDRESS), by result (success, failure)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#certsFailing = new Gauge({
+      name: 'ztunnel_certificate_fetch_failing_identities',
+      help: 'Identities whose last certificate request failed, by whether a certificate is still held (kept, none)',
+      labelNames: ['certificate'],
+      registers,
+    });
+  }
+
+  certificateFetched(result: 'success' | 'failure'): void {
+    this.#certFetches.inc({ result });
+  }
+
+  certificatesFailing(kept: number, none: number): void {
+    this.#certsFailing.set({ certificate: 'kept' }, kept);
+    this.#certsFailing.set({ certificate: 'none' }, none);
   }
 
   /** Where the workload-manager gauges read from at scrape time. */

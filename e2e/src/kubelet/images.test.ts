@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node's models are classes, but the API speaks plain JSON: plain objects of those shapes are what we send and receive. */
 import { describe, expect, it } from 'vitest';
+import { defaultCacheRoot } from '../layout.ts';
 import { expandVars, imageName, resolveArgv, type ImageMap } from './images.ts';
 import { mountScript } from './mounts.ts';
 import { fieldRefValue } from './volumes.ts';
@@ -29,6 +30,15 @@ describe('image map', () => {
       '9',
     ]);
     expect(resolveArgv(map, 'ambient-mesh/echo', ['/bin/true'], undefined, '/n')).toEqual(['/bin/true']);
+  });
+
+  it('puts the build cache in place of {cache} (Go-built tools such as cert-manager-signer)', () => {
+    const withCache: ImageMap = {
+      images: { 'ambient-mesh/tool': { command: ['{cache}/tool/bin/t'], args: [] } },
+    };
+    expect(resolveArgv(withCache, 'ambient-mesh/tool:1', undefined, undefined, '/n')).toEqual([
+      `${defaultCacheRoot()}/tool/bin/t`,
+    ]);
   });
 
   it('rejects an unknown image without a command, naming the image map', () => {

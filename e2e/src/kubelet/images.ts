@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterError, ClusterErrorCode } from '../errors.ts';
+import { defaultCacheRoot } from '../layout.ts';
 
 export interface ImageEntry {
   readonly command: readonly string[];
@@ -45,7 +46,8 @@ export function imageName(image: string): string {
 
 /**
  * The argv a container runs: Kubernetes' rule (container command replaces the image's command,
- * container args replace the image's args), with {node} and {repo} substituted.
+ * container args replace the image's args), with {node}, {repo} and {cache} (the build cache,
+ * `~/.cache/ambient-mesh`, where Go-built tools live) substituted.
  */
 export function resolveArgv(
   map: ImageMap,
@@ -61,7 +63,11 @@ export function resolveArgv(
       `image '${image}' is not in the local image map (e2e/images.json) and the container sets no command`,
     );
   }
-  const subst = (s: string): string => s.replaceAll('{node}', nodeBinary).replaceAll('{repo}', repoRoot());
+  const subst = (s: string): string =>
+    s
+      .replaceAll('{node}', nodeBinary)
+      .replaceAll('{repo}', repoRoot())
+      .replaceAll('{cache}', defaultCacheRoot());
   const cmd = command !== undefined && command.length > 0 ? command : (entry?.command ?? []);
   const a = args ?? (command !== undefined && command.length > 0 ? [] : (entry?.args ?? []));
   return [...cmd, ...a].map(subst);
@@ -77,7 +83,10 @@ export function imageEnv(
   return Object.fromEntries(
     Object.entries(env).map(([k, v]) => [
       k,
-      v.replaceAll('{node}', nodeBinary).replaceAll('{repo}', repoRoot()),
+      v
+        .replaceAll('{node}', nodeBinary)
+        .replaceAll('{repo}', repoRoot())
+        .replaceAll('{cache}', defaultCacheRoot()),
     ]),
   );
 }

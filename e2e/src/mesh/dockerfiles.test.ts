@@ -16,7 +16,7 @@ function contextSources(dockerfile: string): string[] {
 }
 
 describe('Dockerfiles', () => {
-  for (const app of ['istiod', 'ztunnel', 'cni-agent']) {
+  for (const app of ['istiod', 'ztunnel', 'cni-agent', 'waypoint']) {
     it(`apps/${app}/Dockerfile copies paths that exist and builds its own project`, () => {
       const text = readFileSync(join(repoRoot(), 'apps', app, 'Dockerfile'), 'utf8');
       const sources = contextSources(text);

@@ -1,9 +1,11 @@
 /**
- * A local cluster with the mesh installed and Ready: what most cluster-tier files start from.
+ * A local cluster with the mesh installed and Ready: what most cluster-tier files start from. The
+ * Gateway API CRDs installed are upstream's v1.4.1 experimental bundle.
  * Progress goes to the console as `[cluster]` and `[mesh]` lines. If the install fails, or any
  * component is not Ready, the cluster is stopped before the error is thrown, so nothing leaks.
  */
 import { startCluster, type Cluster, type StartClusterOptions } from '../cluster.ts';
+import { ensureGatewayApiCrds, gatewayApiCrdObjects } from '../upstream-tools/gateway-api.ts';
 import { installMesh, type MeshStatus } from './install.ts';
 
 export interface MeshCluster {
@@ -11,15 +13,30 @@ export interface MeshCluster {
   readonly status: MeshStatus;
 }
 
-export async function startMeshCluster(options: Omit<StartClusterOptions, 'progress'>): Promise<MeshCluster> {
+export async function startMeshCluster(
+  options: Omit<StartClusterOptions, 'progress'> & {
+    /** istiod replicas (default 1, see `installMesh`). */
+    readonly istiodReplicas?: number;
+  },
+): Promise<MeshCluster> {
+  const { istiodReplicas, ...clusterOptions } = options;
   const cluster = await startCluster({
-    ...options,
+    ...clusterOptions,
     progress: l => {
       console.log(`[cluster] ${l}`);
     },
   });
   try {
+    // The real Gateway API CRDs (v1.4.1 experimental, cached by tools/install-deps.d/gateway-api.sh)
+    // replace the repository's hand-written subset.
+    const gatewayApiCrds = gatewayApiCrdObjects(
+      await ensureGatewayApiCrds(l => {
+        console.log(`[mesh] ${l}`);
+      }),
+    );
     const status = await installMesh(cluster, {
+      gatewayApiCrds,
+      ...(istiodReplicas === undefined ? {} : { istiodReplicas }),
       progress: l => {
         console.log(`[mesh] ${l}`);
       },

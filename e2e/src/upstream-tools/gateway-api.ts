@@ -14,7 +14,15 @@ export const GATEWAY_API_VERSION = 'v1.4.1';
 
 /** The repository's tools/install-deps.d/gateway-api.sh. */
 export function gatewayApiInstallScriptPath(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'tools', 'install-deps.d', 'gateway-api.sh');
+  return join(
+    dirname(fileURLToPath(import.meta.url)),
+    '..',
+    '..',
+    '..',
+    'tools',
+    'install-deps.d',
+    'gateway-api.sh',
+  );
 }
 
 /** Runs the install script (a no-op when cached) and returns the folder holding the CRD files. */

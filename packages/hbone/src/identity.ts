@@ -131,8 +131,17 @@ export function spiffeIds(certDer: Uint8Array): SpiffeId[] {
   return out;
 }
 
-/** True when the certificate names one of `expected` exactly (client side, `IdentityVerifier`). */
+/**
+ * True when the certificate names one of `expected` exactly (client side, `IdentityVerifier`).
+ * An entry `spiffe://<trust domain>/*` accepts any valid SPIFFE ID of that trust domain, as
+ * upstream's waypoint checks its upstreams (a URI-SAN prefix per trust domain).
+ */
 export function presentsExpectedIdentity(certDer: Uint8Array, expected: readonly SpiffeIdLike[]): boolean {
   const wanted = spiffeIdStrings(expected);
-  return uriSans(certDer).some(uri => wanted.includes(uri));
+  const domains = wanted.filter(w => w.endsWith('/*')).map(w => w.slice(0, -1));
+  return uriSans(certDer).some(
+    uri =>
+      wanted.includes(uri) ||
+      (domains.some(prefix => uri.startsWith(prefix)) && SpiffeId.tryParse(uri).ok),
+  );
 }

@@ -33,4 +33,11 @@ export { parsePrometheus, mtlsConnections } from './prometheus.ts';
 export type { MetricSample } from './prometheus.ts';
 export { waitUntil } from './wait.ts';
 export type { WaitOptions } from './wait.ts';
+export {
+  crdApplyDecision,
+  withGatewayApiCrds,
+  BUNDLE_VERSION_ANNOTATION,
+  GATEWAY_API_GROUP,
+} from './crd-guard.ts';
+export type { CrdDecision, LiveCrd } from './crd-guard.ts';
 export { InstallError, InstallErrorCode } from './errors.ts';

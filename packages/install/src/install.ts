@@ -23,6 +23,7 @@ import {
   type MeshTarget,
 } from './status.ts';
 import { waitUntil } from './wait.ts';
+import { crdApplyDecision, withGatewayApiCrds, type LiveCrd } from './crd-guard.ts';
 
 /** The field manager of everything the installer applies. */
 export const INSTALL_FIELD_MANAGER = 'ambient-mesh-installer';
@@ -37,6 +38,11 @@ export interface InstallOptions extends RenderOptions {
   readonly timers?: Timers;
   /** Between readiness checks (default 500 ms). */
   readonly intervalMs?: number;
+  /**
+   * The Gateway API CRDs to install instead of the repository's hand-written subset (e2e passes
+   * the v1.4.1 experimental bundle). Either way an installed CRD is never downgraded.
+   */
+  readonly gatewayApiCrds?: readonly ManifestObject[];
 }
 
 /** Server-side apply of objects, in order, as the installer's field manager (taking over conflicts). */
@@ -71,6 +77,22 @@ async function waitForComponent(
   );
 }
 
+/** The CRDs that may be applied: those that would downgrade an installed one are left out. */
+async function crdsToApply(
+  client: KubeClient,
+  crds: readonly ManifestObject[],
+  progress: (line: string) => void,
+): Promise<ManifestObject[]> {
+  const out: ManifestObject[] = [];
+  for (const crd of crds) {
+    const live = await client.find<LiveCrd>(await client.resources.objectPath(crd));
+    const decision = crdApplyDecision(crd, live);
+    if (decision.apply) out.push(crd);
+    else progress(`keep the installed CRD ${crd.metadata.name}: ${decision.reason}`);
+  }
+  return out;
+}
+
 /** Installs the mesh and answers its status. */
 export async function installMesh(target: MeshTarget, options: InstallOptions = {}): Promise<MeshStatus> {
   const progress = options.progress ?? (() => undefined);
@@ -82,7 +104,10 @@ export async function installMesh(target: MeshTarget, options: InstallOptions = 
     onProgress: progress,
   };
   for (const component of MESH_COMPONENTS) {
-    const objects = renderComponent(component, options);
+    let objects = renderComponent(component, options);
+    if (component === 'crds') {
+      objects = await crdsToApply(client, withGatewayApiCrds(objects, options.gatewayApiCrds), progress);
+    }
     progress(`apply ${component} (${objects.length} objects)`);
     await applyObjects(client, objects);
     if (component === 'crds') {

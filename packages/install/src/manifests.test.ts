@@ -64,6 +64,28 @@ spec:
     expect(containers.map(c => c.image)).toEqual(['reg.example/istiod:2.0', 'busybox:1']);
   });
 
+  it('runs two istiod replicas behind a PodDisruptionBudget by default; istiodReplicas sets the count', () => {
+    const replicas = (objects: readonly { kind: string }[]): number | undefined =>
+      (objects.find(o => o.kind === 'Deployment') as { spec?: { replicas?: number } } | undefined)?.spec
+        ?.replicas;
+    const byDefault = renderComponent('istiod');
+    expect(replicas(byDefault)).toBe(2);
+    expect(byDefault.find(o => o.kind === 'PodDisruptionBudget')).toMatchObject({
+      spec: { minAvailable: 1, selector: { matchLabels: { app: 'istiod' } } },
+    });
+
+    const three = renderComponent('istiod', { istiodReplicas: 3 });
+    expect(replicas(three)).toBe(3);
+    expect(three.some(o => o.kind === 'PodDisruptionBudget')).toBe(true);
+
+    const one = renderComponent('istiod', { istiodReplicas: 1 });
+    expect(replicas(one)).toBe(1);
+    expect(one.some(o => o.kind === 'PodDisruptionBudget')).toBe(false);
+    // Other components are untouched.
+    expect(renderComponent('ztunnel', { istiodReplicas: 1 })).toEqual(renderComponent('ztunnel'));
+    expect(() => renderComponent('istiod', { istiodReplicas: -1 })).toThrow(RangeError);
+  });
+
   it('says what is wrong with a bad manifest or a missing folder', () => {
     const root = deployRoot({ 'ztunnel/z.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n' });
     expect(() => loadManifests('ztunnel', root)).toThrow(/lacks apiVersion, kind or metadata.name/);

@@ -102,6 +102,26 @@ export interface RenderOptions {
   readonly deployRoot?: string;
   /** Replaces container images by their name before the tag: `{ 'ambient-mesh/istiod': 'registry/istiod:1.2' }`. */
   readonly images?: Readonly<Record<string, string>>;
+  /**
+   * istiod's replica count (default: as in `deploy/`, 2). With fewer than 2 the
+   * PodDisruptionBudget is left out, as it would block every drain of the node.
+   */
+  readonly istiodReplicas?: number;
+}
+
+/** Sets the istiod Deployment's replicas; drops its PodDisruptionBudget below 2. */
+function withIstiodReplicas(objects: ManifestObject[], replicas: number): ManifestObject[] {
+  if (!Number.isInteger(replicas) || replicas < 0) {
+    throw new RangeError(`istiodReplicas must be a whole number >= 0 (got ${String(replicas)})`);
+  }
+  return objects
+    .filter(o => !(o.kind === 'PodDisruptionBudget' && replicas < 2))
+    .map(o => {
+      if (o.kind !== 'Deployment') return o;
+      const copy = structuredClone(o) as ManifestObject & { spec?: { replicas?: number } };
+      copy.spec = { ...copy.spec, replicas };
+      return copy;
+    });
 }
 
 interface PodTemplateHolder {
@@ -130,7 +150,10 @@ function withImages(o: ManifestObject, images: Readonly<Record<string, string>>)
 
 /** The objects `installMesh` applies for one component, rendered for the cluster. */
 export function renderComponent(component: MeshComponent, options: RenderOptions = {}): ManifestObject[] {
-  return loadManifests(component, options.deployRoot)
+  const objects = loadManifests(component, options.deployRoot)
     .map(withApprovalAnnotation)
     .map(o => (options.images === undefined ? o : withImages(o, options.images)));
+  return component === 'istiod' && options.istiodReplicas !== undefined
+    ? withIstiodReplicas(objects, options.istiodReplicas)
+    : objects;
 }

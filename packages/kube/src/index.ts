@@ -31,3 +31,12 @@ export {
   isTransient,
 } from './errors.ts';
 export type { KubeStatus } from './errors.ts';
+export { LeaderElector, alwaysLeader, leasePath, microTime } from './leader-election.ts';
+export type {
+  Leadership,
+  Lease,
+  LeaseSpec,
+  LeaseClient,
+  LeaderElectorOptions,
+  LeaderElectorLogger,
+} from './leader-election.ts';

@@ -54,6 +54,7 @@ const CORE: Readonly<Record<string, readonly [plural: string, namespaced: boolea
   StatefulSet: ['statefulsets', true],
   ReplicaSet: ['replicasets', true],
   Lease: ['leases', true],
+  PodDisruptionBudget: ['poddisruptionbudgets', true],
   EndpointSlice: ['endpointslices', true],
   CustomResourceDefinition: ['customresourcedefinitions', false],
   MutatingWebhookConfiguration: ['mutatingwebhookconfigurations', false],

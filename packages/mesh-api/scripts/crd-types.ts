@@ -46,6 +46,18 @@ type Schema = Record<string, unknown>;
  * Every kind's `spec` is `<Kind>Spec` without being listed. Istio's proto message names where
  * they do not clash across groups.
  */
+/**
+ * The type name (interface and `CrdResource` key) of a CRD whose kind another group also defines;
+ * every other CRD is named by its kind.
+ */
+export const TYPE_NAMES: Readonly<Record<string, string>> = {
+  'gateways.networking.istio.io': 'IstioGateway',
+};
+
+function typeName(crd: CrdDocument): string {
+  return TYPE_NAMES[crd.metadata.name] ?? crd.spec.names.kind;
+}
+
 export const NAMES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   AuthorizationPolicy: {
     'spec.selector': 'WorkloadSelector',
@@ -231,11 +243,10 @@ async function renderGroup(
   const embedded = new Set(Object.values(NAMES).flatMap(n => Object.values(n)));
   const ordered = [...crds].sort(
     (a, b) =>
-      Number(!embedded.has(`${a.crd.spec.names.kind}Spec`)) -
-      Number(!embedded.has(`${b.crd.spec.names.kind}Spec`)),
+      Number(!embedded.has(`${typeName(a.crd)}Spec`)) - Number(!embedded.has(`${typeName(b.crd)}Spec`)),
   );
   for (const { crd } of ordered) {
-    const kind = crd.spec.names.kind;
+    const kind = typeName(crd);
     const root = toJsonSchema(storageVersion(crd).schema.openAPIV3Schema);
     const props = isSchema(root['properties']) ? root['properties'] : {};
     const used = new Set<string>();
@@ -243,7 +254,7 @@ async function renderGroup(
     const apiVersions = crd.spec.versions.filter(v => v.served).map(v => `${group}/${v.name}`);
     const properties: Schema = {
       apiVersion: { type: 'string', enum: apiVersions },
-      kind: { type: 'string', enum: [kind] },
+      kind: { type: 'string', enum: [crd.spec.names.kind] },
       metadata: { tsType: 'ObjectMeta' },
     };
     if (spec !== undefined) properties['spec'] = spec;
@@ -254,7 +265,7 @@ async function renderGroup(
       throw new Error(`${kind}: NAMES lists paths the schema lacks: ${unused.join(', ')}`);
     kinds[kind] = {
       title: kind,
-      description: `\`${apiVersions.join('`, `')}\` ${kind}, as read from and written to the Kubernetes API.`,
+      description: `\`${apiVersions.join('`, `')}\` ${crd.spec.names.kind}, as read from and written to the Kubernetes API.`,
       type: 'object',
       properties,
       required: Array.isArray(root['required']) ? root['required'] : [],
@@ -297,16 +308,14 @@ function renderResources(crds: readonly { file: string; crd: CrdDocument }[]): s
     '',
     'export const CrdResource = {',
   ];
-  for (const { crd } of [...crds].sort((a, b) =>
-    a.crd.spec.names.kind.localeCompare(b.crd.spec.names.kind),
-  )) {
+  for (const { crd } of [...crds].sort((a, b) => typeName(a.crd).localeCompare(typeName(b.crd)))) {
     const storage = storageVersion(crd).name;
     const versions = [
       storage,
       ...crd.spec.versions.filter(v => v.served && v.name !== storage).map(v => v.name),
     ];
     lines.push(
-      `  ${crd.spec.names.kind}: {`,
+      `  ${typeName(crd)}: {`,
       `    group: '${crd.spec.group}',`,
       `    version: '${storage}',`,
       `    versions: [${versions.map(v => `'${v}'`).join(', ')}],`,

@@ -51,17 +51,30 @@ export type {
   WorkloadSelector,
 } from './generated/security-istio-io.ts';
 export type {
+  DestinationRule,
+  DestinationRuleSpec,
+  EnvoyFilter,
+  EnvoyFilterSpec,
+  IstioGateway,
+  IstioGatewaySpec,
+  ProxyConfig,
+  ProxyConfigSpec,
   ServiceEntry,
   ServiceEntryLocation,
   ServiceEntryPort,
   ServiceEntryResolution,
   ServiceEntrySpec,
   ServiceEntryWorkloadSelector,
+  Sidecar,
+  SidecarSpec,
+  VirtualService,
+  VirtualServiceSpec,
   WorkloadEntry,
   WorkloadEntrySpec,
   WorkloadGroup,
   WorkloadGroupSpec,
 } from './generated/networking-istio-io.ts';
+export type { Telemetry, TelemetrySpec } from './generated/telemetry-istio-io.ts';
 export type {
   AllowedRoutes,
   Gateway,

@@ -105,7 +105,8 @@ export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
 /** Istio's `istio_request_duration_milliseconds` buckets. */
 export const REQUEST_DURATION_BUCKETS_MS: readonly number[] = [
-  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
+  3600000,
 ];
 
 /** Values of `connection_security_policy`. */

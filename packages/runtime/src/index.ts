@@ -53,6 +53,7 @@ export {
   readinessRoute,
   reply,
   replyJson,
+  requestUrl,
   startOpsServer,
 } from './ops-server.ts';
 export type {

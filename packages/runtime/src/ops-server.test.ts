@@ -71,6 +71,20 @@ describe('ops server', () => {
     expect((await call(server, '/ready')).status).toBe(200);
   });
 
+  it('collapses repeated slashes as Go does (istioctl asks for //version), keeping the query', async () => {
+    const server = await serve([
+      {
+        path: '/version',
+        handler: (_req, res, url) => {
+          reply(res, 200, `v ${url.searchParams.get('x')}`);
+        },
+      },
+    ]);
+    expect(await call(server, '//version?x=1')).toMatchObject({ status: 200, body: 'v 1' });
+    expect(await call(server, '///version')).toMatchObject({ status: 200, body: 'v null' });
+    expect((await call(server, '//elsewhere/version')).status).toBe(404);
+  });
+
   it('turns a failing handler into a logged 500', async () => {
     const { logs, records } = captureLogs();
     const server = await startOpsServer({

@@ -97,11 +97,22 @@ export function dispatch(routes: readonly Route[], logger?: Logger): RouteHandle
   };
 }
 
+/**
+ * The URL of a request target, with repeated slashes in its path collapsed as Go's ServeMux does
+ * (istioctl asks for `//version` and `//debug/syncz`); a `//x` target is a path, never a host.
+ */
+export function requestUrl(target: string | undefined): URL {
+  const raw = target ?? '/';
+  const url = new URL(`http://localhost${raw.startsWith('/') ? '' : '/'}${raw}`);
+  url.pathname = url.pathname.replace(/\/{2,}/g, '/');
+  return url;
+}
+
 /** Binds the server; rejects with `BindError` (`RUNTIME_BIND_FAILED`) naming the listener. */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const handle = dispatch(options.routes, options.logger);
   const server = createServer((req, res) => {
-    void handle(req, res, new URL(req.url ?? '/', 'http://localhost'));
+    void handle(req, res, requestUrl(req.url));
   });
   const where = `${options.address.host}:${options.address.port}`;
   await new Promise<void>((resolve, reject) => {

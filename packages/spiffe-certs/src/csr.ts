@@ -52,6 +52,8 @@ export interface ParsedCsr {
   readonly publicKey: KeyObject;
   /** URI SANs the requester asked for. Informational only: a CA never copies them. */
   readonly requestedUris: readonly string[];
+  /** SANs of every other type (DNS, IP, email, ...), as `type:value`. Informational, like `requestedUris`. */
+  readonly requestedOtherNames: readonly string[];
 }
 
 /** Bounds the accepted CSR size; a P-256 or RSA-4096 request is far below it. */
@@ -79,17 +81,15 @@ export async function parseWorkloadCsr(csrPem: string): Promise<ParsedCsr> {
   if (!valid) throw new InvalidCsrError('the request signature does not verify');
   // On a parsed CSR the typed lookup returns null; the OID lookup works (platform notes §6).
   const sanExtension = csr.getExtension('2.5.29.17');
-  const requestedUris =
-    sanExtension === null
-      ? []
-      : new x509.SubjectAlternativeNameExtension(sanExtension.rawData).names.items
-          .filter(n => n.type === 'url')
-          .map(n => n.value);
+  const sanNames =
+    sanExtension === null ? [] : new x509.SubjectAlternativeNameExtension(sanExtension.rawData).names.items;
+  const requestedUris = sanNames.filter(n => n.type === 'url').map(n => n.value);
+  const requestedOtherNames = sanNames.filter(n => n.type !== 'url').map(n => `${n.type}:${n.value}`);
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
   } catch (err) {
     throw new InvalidCsrError('cannot read the request public key', err);
   }
-  return { publicKey, requestedUris };
+  return { publicKey, requestedUris, requestedOtherNames };
 }

@@ -32,6 +32,7 @@ const PROTO_FILES = [
   'istio/v1/auth/ca.proto',
   'envoy/config/core/v3/base.proto',
   'envoy/service/discovery/v3/discovery.proto',
+  'envoy/service/status/v3/csds.proto',
   'google/rpc/status.proto',
 ];
 

@@ -129,5 +129,6 @@ export const WorkloadResponseCodec = lazyCodec('istio.workload.zds.WorkloadRespo
 export const IstioCertificateRequestCodec = lazyCodec('istio.v1.auth.IstioCertificateRequest');
 export const IstioCertificateResponseCodec = lazyCodec('istio.v1.auth.IstioCertificateResponse');
 export const NodeCodec = lazyCodec('envoy.config.core.v3.Node');
+export const ClientConfigCodec = lazyCodec('envoy.service.status.v3.ClientConfig');
 export const StatusCodec = lazyCodec('google.rpc.Status');
 export const StructCodec = lazyCodec('google.protobuf.Struct');

@@ -5,10 +5,12 @@ import * as zds from './generated/istio/workload/zds.ts';
 import * as ca from './generated/istio/v1/auth.ts';
 import * as discovery from './generated/envoy/service/discovery/v3.ts';
 import * as core from './generated/envoy/config/core/v3.ts';
+import * as status from './generated/envoy/service/status/v3.ts';
+import * as admin from './generated/envoy/admin/v3.ts';
 import * as rpc from './generated/google/rpc.ts';
 import * as protobuf from './generated/google/protobuf.ts';
 
-export { workload, security, zds, ca, discovery, core, rpc, protobuf };
+export { workload, security, zds, ca, discovery, core, status, admin, rpc, protobuf };
 export type { MessageTypes } from './generated/registry.ts';
 export { messageTypeNames } from './generated/registry.ts';
 
@@ -31,6 +33,7 @@ export {
   IstioCertificateRequestCodec,
   IstioCertificateResponseCodec,
   NodeCodec,
+  ClientConfigCodec,
   StatusCodec,
   StructCodec,
 } from './codec.ts';

@@ -20,6 +20,7 @@ export type {
   AuthDecision,
   Authenticate,
   ConnectionInfo,
+  GenerateFor,
   StreamAuthRequest,
 } from './server/ads-server.ts';
 export { DeltaStream } from './server/delta-stream.ts';
@@ -30,6 +31,8 @@ export { PushQueue } from './server/push-queue.ts';
 export { MemoryResourceSource } from './server/memory-source.ts';
 export type { PushBatch, PushQueueOptions, ResourceChanges } from './server/push-queue.ts';
 export type {
+  Generate,
+  GeneratedResponse,
   ResourceSource,
   StreamEvents,
   StreamServices,

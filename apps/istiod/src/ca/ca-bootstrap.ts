@@ -7,9 +7,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage } from '@ambient-mesh/errors';
 import { CACERTS_FILES, CertificateAuthority, type CaKeyAlgorithm } from '@ambient-mesh/spiffe-certs';
 import { CaMaterialError } from '../errors.ts';
+import { cacertsFingerprint, validateCacerts } from './cacerts.ts';
 import type { Logger } from '@ambient-mesh/runtime';
 
 export const CA_SECRET_NAME = 'istio-ca-secret';
@@ -37,6 +37,8 @@ export interface MeshCa {
   /** The roots to publish as `root-cert.pem`. */
   readonly rootCertPem: string;
   readonly source: CaSource;
+  /** For a plug-in CA: the fingerprint of the files it was loaded from (see `cacertsFingerprint`). */
+  readonly cacertsFingerprint?: string;
 }
 
 export interface CaBootstrapOptions {
@@ -65,25 +67,14 @@ export async function loadMeshCa(opts: CaBootstrapOptions): Promise<MeshCa> {
   const read = opts.readFile ?? ((p: string) => readFile(p, 'utf8'));
   const caOptions = { defaultTtlSeconds: opts.defaultTtlSeconds, maxTtlSeconds: opts.maxTtlSeconds };
   const plugged = async (files: Record<string, string | undefined>, source: CaSource): Promise<MeshCa> => {
-    const caCertPem = files[CACERTS_FILES.caCert];
-    const caKeyPem = files[CACERTS_FILES.caKey];
-    const rootCertPem = files[CACERTS_FILES.rootCert];
-    if (caCertPem === undefined || caKeyPem === undefined || rootCertPem === undefined) {
-      throw new CaMaterialError(`${source} must hold ca-cert.pem, ca-key.pem and root-cert.pem`);
-    }
-    const chain = files[CACERTS_FILES.certChain];
-    let ca: CertificateAuthority;
-    try {
-      ca = await CertificateAuthority.fromPluggedCerts(
-        chain === undefined || chain.trim() === ''
-          ? { caCertPem, caKeyPem, rootCertPem }
-          : { caCertPem, caKeyPem, rootCertPem, certChainPem: chain },
-        caOptions,
-      );
-    } catch (err) {
-      throw new CaMaterialError(`${source}: ${errorMessage(err)}`, err);
-    }
-    return { ca, rootCertPem: ca.trustBundle.pem, source };
+    const result = await validateCacerts(files, { caOptions });
+    if (!result.ok) throw result.error;
+    return {
+      ca: result.ca,
+      rootCertPem: result.ca.trustBundle.pem,
+      source,
+      cacertsFingerprint: cacertsFingerprint(files),
+    };
   };
 
   const dirCert = await readOptional(read, join(opts.rootCaDir, CACERTS_FILES.caCert));

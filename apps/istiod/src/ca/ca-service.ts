@@ -135,6 +135,15 @@ export class CaService {
       metrics.certsIssued.inc();
       return { ok: true, certChain: [...issued.certChain], identity: identity.uri };
     } catch (err) {
+      if (isMeshError(err, 'ISTIOD_EXTERNAL_SIGNER_FAILED')) {
+        // The external signer (Kubernetes CSR path) is down or refused: the client retries.
+        logger.warn({ identity: identity.uri, err: errorMessage(err) }, 'external signer failed');
+        return {
+          ok: false,
+          code: GrpcStatus.UNAVAILABLE,
+          error: new CertificateRequestError(errorMessage(err), err),
+        };
+      }
       if (isMeshError(err, 'SPIFFE_TTL_TOO_LONG')) {
         return {
           ok: false,

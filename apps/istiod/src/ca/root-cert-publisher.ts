@@ -28,7 +28,7 @@ const LABELS = { 'istio.io/config': 'true' };
 
 export class RootCertPublisher {
   readonly #store: ConfigMapStore;
-  readonly #rootCertPem: string;
+  #rootCertPem: string;
   readonly #logger: Logger;
 
   constructor(store: ConfigMapStore, rootCertPem: string, logger: Logger) {
@@ -37,16 +37,31 @@ export class RootCertPublisher {
     this.#logger = logger;
   }
 
+  get rootCertPem(): string {
+    return this.#rootCertPem;
+  }
+
+  /**
+   * Changes the roots to publish (a new plug-in CA, or a bundle with several roots during a
+   * migration); returns true when they differ, so the caller republishes every namespace.
+   */
+  setRoots(rootCertPem: string): boolean {
+    if (rootCertPem === this.#rootCertPem) return false;
+    this.#rootCertPem = rootCertPem;
+    return true;
+  }
+
   /** Makes the namespace's ConfigMap hold the current roots. Never throws; returns what it did. */
   async publish(namespace: string): Promise<'created' | 'updated' | 'unchanged' | 'failed'> {
-    const data = { [ROOT_CERT_KEY]: this.#rootCertPem };
+    const rootCertPem = this.#rootCertPem;
+    const data = { [ROOT_CERT_KEY]: rootCertPem };
     try {
       const current = await this.#store.read(namespace, ROOT_CERT_CONFIGMAP);
       if (current === undefined) {
         await this.#store.create(namespace, ROOT_CERT_CONFIGMAP, data, LABELS);
         return 'created';
       }
-      if (current[ROOT_CERT_KEY] === this.#rootCertPem) return 'unchanged';
+      if (current[ROOT_CERT_KEY] === rootCertPem) return 'unchanged';
       await this.#store.replace(namespace, ROOT_CERT_CONFIGMAP, data, LABELS);
       return 'updated';
     } catch (err) {

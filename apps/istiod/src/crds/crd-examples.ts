@@ -6,11 +6,18 @@
  */
 import type {
   AuthorizationPolicySpec,
+  DestinationRuleSpec,
+  EnvoyFilterSpec,
   GatewayClassSpec,
   GatewaySpec,
+  IstioGatewaySpec,
   PeerAuthenticationSpec,
+  ProxyConfigSpec,
   RequestAuthenticationSpec,
   ServiceEntrySpec,
+  SidecarSpec,
+  TelemetrySpec,
+  VirtualServiceSpec,
   WorkloadEntrySpec,
   WorkloadGroupSpec,
 } from '@ambient-mesh/mesh-api';
@@ -205,21 +212,6 @@ export const workloadEntryExamples: readonly WorkloadEntrySpec[] = [
 
 export const invalidWorkloadEntries = [{ ports: { http: '8080' } }, { address: 1234 }];
 
-export const workloadGroupExamples: readonly WorkloadGroupSpec[] = [
-  {
-    metadata: { labels: { app: 'vm' }, annotations: { team: 'a' } },
-    template: { serviceAccount: 'vm-sa', ports: { http: 8080 }, network: 'vm-network' },
-    probe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 5 },
-  },
-  { template: {} },
-];
-
-export const invalidWorkloadGroups = [
-  { metadata: { labels: { a: 1 } }, template: {} },
-  { template: { ports: { http: 'x' } } },
-  {},
-];
-
 export const gatewayClassExamples: readonly GatewayClassSpec[] = [
   { controllerName: 'istio.io/gateway-controller', description: 'The default Istio GatewayClass' },
   { controllerName: 'istio.io/mesh-controller' },
@@ -229,3 +221,103 @@ export const invalidGatewayClasses: readonly Record<string, unknown>[] = [
   { description: 'no controller' },
   { controllerName: '' },
 ];
+
+// Kinds Ambient Mesh stores but does not act on (Kiali and istioctl list them): their top-level
+// fields are typed, everything below them is kept as written.
+
+export const virtualServiceExamples: readonly VirtualServiceSpec[] = [
+  {
+    hosts: ['reviews'],
+    http: [
+      {
+        match: [{ headers: { 'end-user': { exact: 'jason' } } }],
+        route: [{ destination: { host: 'reviews', subset: 'v2' } }],
+      },
+      { route: [{ destination: { host: 'reviews', subset: 'v3' } }] },
+    ],
+  },
+  {
+    hosts: ['bookinfo.example.com'],
+    gateways: ['bookinfo-gateway', 'mesh'],
+    tcp: [{ match: [{ port: 27017 }], route: [{ destination: { host: 'mongo', port: { number: 5555 } } }] }],
+    exportTo: ['.'],
+  },
+];
+
+export const invalidVirtualServices = [{ hosts: 'reviews' }, { gateways: [42] }];
+
+export const destinationRuleExamples: readonly DestinationRuleSpec[] = [
+  {
+    host: 'reviews',
+    trafficPolicy: { loadBalancer: { simple: 'RANDOM' } },
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' } },
+      { name: 'v2', labels: { version: 'v2' }, trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } } },
+    ],
+  },
+  { host: 'ratings.prod.svc.cluster.local', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
+];
+
+export const invalidDestinationRules = [{ subsets: [{ name: 'v1' }] }, { host: 'reviews', subsets: [{}] }];
+
+export const istioGatewayExamples: readonly IstioGatewaySpec[] = [
+  {
+    selector: { app: 'my-gateway-controller' },
+    servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['uk.bookinfo.com'] }],
+  },
+];
+
+export const invalidIstioGateways = [{ selector: { app: 1 } }, { servers: {} }];
+
+export const sidecarExamples: readonly SidecarSpec[] = [
+  { egress: [{ hosts: ['./*', 'istio-system/*'] }] },
+  {
+    workloadSelector: { labels: { app: 'ratings' } },
+    outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
+  },
+];
+
+export const invalidSidecars = [{ workloadSelector: { labels: ['app'] } }, { egress: 'all' }];
+
+export const envoyFilterExamples: readonly EnvoyFilterSpec[] = [
+  {
+    workloadSelector: { labels: { app: 'reviews' } },
+    configPatches: [
+      {
+        applyTo: 'NETWORK_FILTER',
+        match: { context: 'SIDECAR_OUTBOUND', listener: { portNumber: 9307 } },
+        patch: { operation: 'MERGE', value: { name: 'envoy.filters.network.tcp_proxy' } },
+      },
+    ],
+    priority: 10,
+  },
+];
+
+export const invalidEnvoyFilters = [{ priority: 'high' }, { configPatches: {} }];
+
+export const workloadGroupExamples: readonly WorkloadGroupSpec[] = [
+  {
+    metadata: { labels: { app: 'reviews' } },
+    template: { ports: { grpc: 3550, http: 8080 }, serviceAccount: 'default' },
+    probe: { initialDelaySeconds: 5, httpGet: { path: '/foo', port: 3100 } },
+  },
+];
+
+export const invalidWorkloadGroups = [{ metadata: { labels: { app: 'reviews' } } }, { template: 'vm' }];
+
+export const proxyConfigExamples: readonly ProxyConfigSpec[] = [
+  { concurrency: 0, image: { imageType: 'distroless' } },
+  { selector: { matchLabels: { app: 'ratings' } }, environmentVariables: { EXAMPLE: 'x' } },
+];
+
+export const invalidProxyConfigs = [{ concurrency: 'two' }, { environmentVariables: { EXAMPLE: 1 } }];
+
+export const telemetryExamples: readonly TelemetrySpec[] = [
+  { tracing: [{ randomSamplingPercentage: 10 }] },
+  {
+    selector: { matchLabels: { service: 'dataprocessor' } },
+    accessLogging: [{ providers: [{ name: 'envoy' }] }],
+  },
+];
+
+export const invalidTelemetries = [{ selector: { matchLabels: ['service'] } }, { metrics: {} }];

@@ -3,6 +3,22 @@ import { readFile, readdir } from 'node:fs/promises';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import {
+  destinationRuleExamples,
+  envoyFilterExamples,
+  invalidDestinationRules,
+  invalidEnvoyFilters,
+  invalidIstioGateways,
+  invalidProxyConfigs,
+  invalidSidecars,
+  invalidTelemetries,
+  invalidVirtualServices,
+  invalidWorkloadGroups,
+  istioGatewayExamples,
+  proxyConfigExamples,
+  sidecarExamples,
+  telemetryExamples,
+  virtualServiceExamples,
+  workloadGroupExamples,
   authorizationPolicyExamples,
   gatewayClassExamples,
   gatewayExamples,
@@ -17,8 +33,6 @@ import {
   requestAuthenticationExamples,
   serviceEntryExamples,
   workloadEntryExamples,
-  workloadGroupExamples,
-  invalidWorkloadGroups,
 } from './crd-examples.ts';
 
 interface Crd {
@@ -68,6 +82,8 @@ const cases: {
   file: string;
   kind: string;
   versions: readonly string[];
+  /** The storage version; default v1. */
+  storage?: string;
   valid: readonly object[];
   invalid: readonly object[];
 }[] = [
@@ -107,13 +123,6 @@ const cases: {
     invalid: invalidWorkloadEntries,
   },
   {
-    file: 'networking.istio.io_workloadgroups.yaml',
-    kind: 'WorkloadGroup',
-    versions: V1_V1ALPHA3_V1BETA1,
-    valid: workloadGroupExamples,
-    invalid: invalidWorkloadGroups,
-  },
-  {
     file: 'gateway.networking.k8s.io_gateways.yaml',
     kind: 'Gateway',
     versions: V1_V1BETA1,
@@ -126,6 +135,65 @@ const cases: {
     versions: V1_V1BETA1,
     valid: gatewayClassExamples,
     invalid: invalidGatewayClasses,
+  },
+  {
+    file: 'networking.istio.io_virtualservices.yaml',
+    kind: 'VirtualService',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: virtualServiceExamples,
+    invalid: invalidVirtualServices,
+  },
+  {
+    file: 'networking.istio.io_destinationrules.yaml',
+    kind: 'DestinationRule',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: destinationRuleExamples,
+    invalid: invalidDestinationRules,
+  },
+  {
+    file: 'networking.istio.io_gateways.yaml',
+    kind: 'Gateway',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: istioGatewayExamples,
+    invalid: invalidIstioGateways,
+  },
+  {
+    file: 'networking.istio.io_sidecars.yaml',
+    kind: 'Sidecar',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: sidecarExamples,
+    invalid: invalidSidecars,
+  },
+  {
+    file: 'networking.istio.io_envoyfilters.yaml',
+    kind: 'EnvoyFilter',
+    versions: ['v1alpha3'],
+    storage: 'v1alpha3',
+    valid: envoyFilterExamples,
+    invalid: invalidEnvoyFilters,
+  },
+  {
+    file: 'networking.istio.io_workloadgroups.yaml',
+    kind: 'WorkloadGroup',
+    versions: V1_V1ALPHA3_V1BETA1,
+    valid: workloadGroupExamples,
+    invalid: invalidWorkloadGroups,
+  },
+  {
+    file: 'networking.istio.io_proxyconfigs.yaml',
+    kind: 'ProxyConfig',
+    versions: ['v1beta1'],
+    storage: 'v1beta1',
+    valid: proxyConfigExamples,
+    invalid: invalidProxyConfigs,
+  },
+  {
+    file: 'telemetry.istio.io_telemetries.yaml',
+    kind: 'Telemetry',
+    versions: ['v1', 'v1alpha1'],
+    storage: 'v1alpha1',
+    valid: telemetryExamples,
+    invalid: invalidTelemetries,
   },
 ];
 
@@ -147,13 +215,13 @@ describe('our CRDs', () => {
   });
 
   it.each(cases)(
-    '$kind: serves v1 (storage) and its older versions with a status subresource',
-    async ({ file, kind, versions }) => {
+    '$kind ($file): serves its versions as upstream, with a status subresource',
+    async ({ file, kind, versions, storage = 'v1' }) => {
       const crd = await loadCrd(file);
       expect(file.startsWith(`${crd.spec.group}_`)).toBe(true);
       expect(crd.spec.names.kind).toBe(kind);
       expect(crd.spec.versions.map(v => [v.name, v.served, v.storage])).toEqual(
-        versions.map(v => [v, true, v === 'v1']),
+        versions.map(v => [v, true, v === storage]),
       );
     },
   );

@@ -31,7 +31,7 @@ function put(out: Record<string, unknown>, key: string, value: string | undefine
 export function upstreamSyncStatus(c: ConnectionStatus): UpstreamSyncStatus {
   const out: Record<string, unknown> = {};
   put(out, 'cluster_id', c.proxy.clusterId);
-  put(out, 'proxy', c.proxy.id);
+  put(out, 'proxy', c.proxy.podId);
   put(out, 'proxy_type', c.proxy.type);
   const istioVersion = c.proxy.metadata['ISTIO_VERSION'];
   put(out, 'istio_version', typeof istioVersion === 'string' ? istioVersion : undefined);
@@ -53,13 +53,13 @@ export function upstreamSyncStatus(c: ConnectionStatus): UpstreamSyncStatus {
   return out as UpstreamSyncStatus;
 }
 
-/** `/debug/syncz[?namespace=]`: every connected proxy, sorted by proxy id. */
+/** `/debug/syncz[?namespace=]`: every connected proxy, sorted by proxy id (`<pod>.<namespace>`, as upstream). */
 export function renderSyncz(
   connections: readonly ConnectionStatus[],
   namespace?: string,
 ): UpstreamSyncStatus[] {
   return connections
     .filter(c => namespace === undefined || namespace === '' || c.proxy.namespace === namespace)
-    .sort((a, b) => (a.proxy.id < b.proxy.id ? -1 : a.proxy.id > b.proxy.id ? 1 : 0))
+    .sort((a, b) => (a.proxy.podId < b.proxy.podId ? -1 : a.proxy.podId > b.proxy.podId ? 1 : 0))
     .map(upstreamSyncStatus);
 }

@@ -11,11 +11,15 @@ import { Informer, KubeClient, clientSource, type InformerHandlers, type Timers 
 import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { Logger } from '@ambient-mesh/runtime';
 import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';
+import { WaypointKinds, type WaypointKind } from '../waypoint/waypoint-index.ts';
 import type { KubeObject } from './objects.ts';
 
 /** The `istio` mesh ConfigMap's informer (istiod's namespace), routed to the mesh config. */
 export const MESH_CONFIG_KIND = 'MeshConfigMap';
-export type WatchedKindName = ObjectKind | typeof MESH_CONFIG_KIND;
+/** Secrets of istiod's namespace (`cacerts`, the serving certificate), routed to the CA runtime. */
+export const ISTIOD_SECRETS_KIND = 'IstiodSecrets';
+export type WatchedKindName =
+  ObjectKind | WaypointKind | typeof MESH_CONFIG_KIND | typeof ISTIOD_SECRETS_KIND;
 
 export interface WatchedKind {
   readonly kind: WatchedKindName;
@@ -143,7 +147,30 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
     { kind: ObjectKinds.ENDPOINT_SLICE, path: '/apis/discovery.k8s.io/v1/endpointslices' },
     { kind: ObjectKinds.SERVICE_ENTRY, path: '/apis/networking.istio.io/v1/serviceentries' },
     { kind: ObjectKinds.WORKLOAD_ENTRY, path: '/apis/networking.istio.io/v1/workloadentries' },
+    // The waypoint's L7 config (Envoy xDS); optional: their CRDs may not be installed.
+    { kind: WaypointKinds.HTTP_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true },
+    { kind: WaypointKinds.GRPC_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true },
+    {
+      kind: WaypointKinds.REFERENCE_GRANT,
+      path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',
+      optional: true,
+    },
+    {
+      kind: WaypointKinds.DESTINATION_RULE,
+      path: '/apis/networking.istio.io/v1/destinationrules',
+      optional: true,
+    },
+    {
+      kind: WaypointKinds.VIRTUAL_SERVICE,
+      path: '/apis/networking.istio.io/v1/virtualservices',
+      optional: true,
+    },
   ];
+}
+
+/** The Secrets of istiod's namespace: `cacerts` and the serving certificate Secret. Optional. */
+export function istiodSecretsKind(namespace = 'istio-system'): WatchedKind {
+  return { kind: ISTIOD_SECRETS_KIND, path: `/api/v1/namespaces/${namespace}/secrets`, optional: true };
 }
 
 /** The production informer factory: list + watch through the kubeconfig's apiserver. */

@@ -20,6 +20,7 @@ import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { TokenReviewer } from '../auth/token-review.ts';
 import type { SecretStore } from '../ca/ca-bootstrap.ts';
 import type { ConfigMapStore } from '../ca/root-cert-publisher.ts';
+import { CSR_API_PATH, csrOutcome, type CsrApi, type CsrObject } from '../ca/kube-csr-signer.ts';
 import type { StatusPatcher } from './policy-status.ts';
 import { ZTUNNEL_ACCEPTED } from './policy-status.ts';
 import type { SourceStatusPatcher } from './source-status.ts';
@@ -175,3 +176,68 @@ export function kubeSourceStatusPatcher(kc: KubeConfig): SourceStatusPatcher {
     }
   };
 }
+
+/**
+ * CertificateSigningRequests (`certificates.k8s.io/v1`) for the Kubernetes CSR path: create,
+ * approve through the approval subresource, poll for the certificate, delete.
+ */
+export function kubeCsrApi(kc: KubeConfig, timers: CsrPollTimers = defaultPollTimers): CsrApi {
+  const client = new KubeClient(kc);
+  const path = (name: string): string => `${CSR_API_PATH}/${encodeURIComponent(name)}`;
+  return {
+    async create(spec) {
+      const created = await client.create<CsrObject>(CSR_API_PATH, {
+        apiVersion: 'certificates.k8s.io/v1',
+        kind: 'CertificateSigningRequest',
+        metadata: { generateName: spec.generateName, labels: spec.labels },
+        spec: {
+          request: Buffer.from(spec.requestPem).toString('base64'),
+          signerName: spec.signerName,
+          expirationSeconds: spec.expirationSeconds,
+          usages: [...spec.usages],
+        },
+      });
+      const name = created.metadata?.name;
+      if (name === undefined)
+        throw new Error('the API server returned a CertificateSigningRequest without a name');
+      return name;
+    },
+    async approve(name, reason, message) {
+      const current = await client.get<CsrObject & Record<string, unknown>>(path(name));
+      const conditions = [
+        ...(current.status?.conditions ?? []),
+        { type: 'Approved', status: 'True', reason, message, lastUpdateTime: new Date().toISOString() },
+      ];
+      await client.put(`${path(name)}/approval`, { ...current, status: { ...current.status, conditions } });
+    },
+    async waitForCertificate(name, timeoutMs) {
+      const deadline = timers.now() + timeoutMs;
+      let delay = 100;
+      for (;;) {
+        const outcome = csrOutcome(await client.get<CsrObject>(path(name)));
+        if (outcome !== undefined) return outcome;
+        if (timers.now() + delay > deadline) {
+          return {
+            ok: false,
+            reason: `no certificate within ${Math.round(timeoutMs / 1000)}s; is the signer running?`,
+          };
+        }
+        await timers.sleep(delay);
+        delay = Math.min(delay * 2, 1000);
+      }
+    },
+    async delete(name) {
+      await client.delete(path(name));
+    },
+  };
+}
+
+export interface CsrPollTimers {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const defaultPollTimers: CsrPollTimers = {
+  now: () => Date.now(),
+  sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
+};

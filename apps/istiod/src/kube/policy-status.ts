@@ -196,6 +196,17 @@ export class PolicyStatusWriter {
     this.#pump();
   }
 
+  /**
+   * Drops every queued write and retry but keeps taking new ones (leadership lost: the new
+   * leader writes from its own view). Writes in flight finish.
+   */
+  clear(): void {
+    for (const handle of this.#backoff.values()) this.#timers.clearTimeout(handle);
+    this.#backoff.clear();
+    this.#ready.clear();
+    this.#wanted.clear();
+  }
+
   /** Drops every queued write and retry; writes in flight finish but are not followed up. */
   close(): void {
     this.#closed = true;

@@ -161,7 +161,19 @@ export function sourceStatusHandlers(opts: {
   readonly patch: SourceStatusPatcher | undefined;
   readonly logger: Logger;
   readonly timers?: Timers;
-}): { handlers: Pick<WdsIndexOptions, 'onSourceStatus' | 'onEndpointSliceIssues'>; close: () => void } {
+  /** Only the leader writes; every replica keeps the latest wanted status for `replay`. */
+  readonly isLeader?: () => boolean;
+}): {
+  handlers: Pick<WdsIndexOptions, 'onSourceStatus' | 'onEndpointSliceIssues'>;
+  /** Queues every kept status again (this replica just became the leader). */
+  replay: () => void;
+  close: () => void;
+} {
+  const isLeader = opts.isLeader ?? (() => true);
+  const latest = new Map<
+    string,
+    { plural: SourcePlural; namespace: string; name: string; status: SourceStatus }
+  >();
   const { logger } = opts;
   const writer =
     opts.patch === undefined
@@ -189,16 +201,19 @@ export function sourceStatusHandlers(opts: {
         const status = report.object.status as { conditions?: Condition[] } | undefined;
         const conditions = sourceConditions(report.issues, meta.generation);
         const sameConditions = ownedConditionsEqual(status?.conditions, conditions, [ZTUNNEL_ACCEPTED]);
-        if (sameConditions && report.addresses === undefined) return;
-        writer?.enqueue(
-          report.kind === 'ServiceEntry' ? 'serviceentries' : 'workloadentries',
-          meta.namespace ?? '',
-          meta.name ?? '',
-          {
-            conditions,
-            ...(report.addresses === undefined ? {} : { addresses: report.addresses }),
-          },
-        );
+        const plural: SourcePlural = report.kind === 'ServiceEntry' ? 'serviceentries' : 'workloadentries';
+        const wanted = {
+          plural,
+          namespace: meta.namespace ?? '',
+          name: meta.name ?? '',
+          status: { conditions, ...(report.addresses === undefined ? {} : { addresses: report.addresses }) },
+        };
+        if (sameConditions && report.addresses === undefined) {
+          latest.delete(`${plural}/${key}`);
+          return;
+        }
+        latest.set(`${plural}/${key}`, wanted);
+        if (isLeader()) writer?.enqueue(wanted.plural, wanted.namespace, wanted.name, wanted.status);
       },
       onEndpointSliceIssues: (slice, issues) => {
         logger.debug(
@@ -209,6 +224,9 @@ export function sourceStatusHandlers(opts: {
           'EndpointSlice endpoints ignored',
         );
       },
+    },
+    replay: () => {
+      for (const w of latest.values()) writer?.enqueue(w.plural, w.namespace, w.name, w.status);
     },
     close: () => writer?.close(),
   };

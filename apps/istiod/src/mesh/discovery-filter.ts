@@ -8,7 +8,11 @@
  */
 import type { KubeObject, LabelSelector } from '../kube/objects.ts';
 import { objectKey, selectorMatches } from '../kube/objects.ts';
-import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';
+import { ObjectKinds, type ObjectKind as WdsObjectKind } from '../wds/wds-index.ts';
+import type { WaypointKind } from '../waypoint/waypoint-index.ts';
+
+/** Kinds that pass through the filter: the WDS index's and the waypoint index's. */
+type ObjectKind = WdsObjectKind | WaypointKind;
 
 export interface FilteredSink {
   upsert(kind: ObjectKind, obj: KubeObject): unknown;

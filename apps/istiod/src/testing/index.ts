@@ -15,3 +15,14 @@ export { scaleFixture } from './scale-fixture.ts';
 export type { ScaleFixture, ScaleOptions } from './scale-fixture.ts';
 export { DeltaTestClient, ztunnelNode } from './delta-client.ts';
 export type { DeltaClientOptions, ZtunnelNodeOptions } from './delta-client.ts';
+export {
+  makeBackendPod,
+  makeBoundService,
+  makeDestinationRule,
+  makeHttpRoute,
+  makeReferenceGrant,
+  makeWaypointGateway,
+  waypointNode,
+} from './waypoint-fixtures.ts';
+export type { RouteSpec } from './waypoint-fixtures.ts';
+export { WaypointIndex, WaypointKinds } from '../waypoint/waypoint-index.ts';

@@ -52,6 +52,7 @@ import {
 } from './policies.ts';
 import { contentVersion } from './resource-version.ts';
 import { buildService, serviceResourceName } from './service.ts';
+import { bindWaypoint, NO_WAYPOINT, type BindingKind, type WaypointBinding } from '../gateway/binding.ts';
 import { resolveWaypoint, waypointRefFor, type WaypointLookup } from './waypoint.ts';
 import { buildPodWorkload, podUid } from './workload.ts';
 import {
@@ -127,6 +128,14 @@ export interface WdsIndexOptions {
   readonly onSourceStatus?: (report: SourceStatusReport) => void;
   /** Called for an EndpointSlice ignored as a whole or in part (issues say why). */
   readonly onEndpointSliceIssues?: (slice: EndpointSlice, issues: readonly SourceIssue[]) => void;
+  /**
+   * Called with each Service's and pod's waypoint binding whenever it is recomputed (`obj`
+   * undefined and binding `none` when the object was deleted): the waypoint status writer and
+   * the `WaypointBindings` index listen here.
+   */
+  readonly onWaypointBinding?: (target: WaypointBindingTarget, binding: WaypointBinding) => void;
+  /** A GatewayClass's labels (its `istio.io/waypoint-for` default), when GatewayClasses are watched. */
+  readonly gatewayClassLabels?: (name: string) => Readonly<Record<string, string>> | undefined;
 }
 
 export interface SourceStatusReport {
@@ -134,6 +143,13 @@ export interface SourceStatusReport {
   readonly object: ServiceEntry | WorkloadEntry;
   readonly issues: readonly SourceIssue[];
   readonly addresses?: readonly AllocatedAddress[];
+}
+
+/** A Service or pod whose waypoint binding was computed; `key` is `namespace/name`. */
+export interface WaypointBindingTarget {
+  readonly kind: BindingKind;
+  readonly key: string;
+  readonly obj: KubeObject | undefined;
 }
 
 type Listener = (changes: ChangeSet) => void;
@@ -187,6 +203,8 @@ export class WdsIndex {
     this.#lookup = {
       gateway: (ns, name) => this.#gateways.get(`${ns}/${name}`),
       namespace: name => this.#namespaces.get(name),
+      service: (ns, name) => this.#services.get(`${ns}/${name}`),
+      ...(opts.gatewayClassLabels === undefined ? {} : { gatewayClassLabels: opts.gatewayClassLabels }),
     };
   }
 
@@ -764,6 +782,8 @@ export class WdsIndex {
     if (ref === undefined) return;
     const name = podUid(this.#opts.clusterId, ref.metadata?.namespace ?? '', ref.metadata?.name ?? '');
     const workload = pod === undefined ? undefined : this.#buildWorkload(pod);
+    if (pod === undefined)
+      this.#opts.onWaypointBinding?.({ kind: 'workload', key, obj: undefined }, NO_WAYPOINT);
     this.#setAddress(name, workload === undefined ? undefined : { workload });
   }
 
@@ -786,6 +806,8 @@ export class WdsIndex {
     if (this.#validPeerAuths.size > 0) {
       names.push(...peerAuthenticationKeysForPod([...this.#validPeerAuths.values()], pod, root));
     }
+    const binding = bindWaypoint(pod, 'workload', this.#lookup);
+    this.#opts.onWaypointBinding?.({ kind: 'workload', key: objectKey(pod), obj: pod }, binding);
     return buildPodWorkload(pod, {
       clusterId: this.#opts.clusterId,
       trustDomain: this.#opts.trustDomain,
@@ -794,7 +816,7 @@ export class WdsIndex {
       node: this.#nodes.get(pod.spec?.nodeName ?? ''),
       services,
       authorizationPolicies: names,
-      waypoint: resolveWaypoint(pod, 'workload', this.#lookup),
+      waypoint: binding.kind === 'bound' ? binding.address : undefined,
       sliceServices: this.#sliceServicesFor(pod),
       entryServices: this.#entryServicesFor(ns, pod.metadata?.labels ?? {}),
     });
@@ -820,13 +842,16 @@ export class WdsIndex {
     if (ref === undefined) return;
     const name = serviceResourceName(ref, this.#opts.domain);
     if (svc === undefined) {
+      this.#opts.onWaypointBinding?.({ kind: 'service', key, obj: undefined }, NO_WAYPOINT);
       this.#setAddress(name, undefined);
       return;
     }
+    const binding = bindWaypoint(svc, 'service', this.#lookup);
+    this.#opts.onWaypointBinding?.({ kind: 'service', key, obj: svc }, binding);
     const service = buildService(svc, {
       domain: this.#opts.domain,
       network: this.#opts.network ?? '',
-      waypoint: resolveWaypoint(svc, 'service', this.#lookup),
+      waypoint: binding.kind === 'bound' ? binding.address : undefined,
     });
     this.#setAddress(name, { service });
   }

@@ -1,8 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:tls';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
+import { DebugType } from '@ambient-mesh/mesh-api';
 import { RawSotwStream } from '@ambient-mesh/xds/testing';
-import { AddressCodec, AuthorizationCodec, codecFor, type discovery } from '@ambient-mesh/xds-types';
+import {
+  AddressCodec,
+  AuthorizationCodec,
+  ClientConfigCodec,
+  codecFor,
+  fromStruct,
+  status as csds,
+  toStruct,
+  type discovery,
+} from '@ambient-mesh/xds-types';
 import type { TokenReviewer } from '../auth/token-review.ts';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { servingDnsNames } from '../ca/ca-material.ts';
@@ -12,7 +22,9 @@ import { DeltaTestClient, ztunnelNode } from '../testing/delta-client.ts';
 import { goldenFixture, makeAuthorizationPolicy } from '../testing/fixtures.ts';
 import { compileAuthorizationPolicyObject } from '../wds/policies.ts';
 import { ObjectKinds, TypeUrls, WdsIndex } from '../wds/wds-index.ts';
+import { buildInfo } from '../build-info.ts';
 import { XdsServer, type ConnectionStatus } from './delta-server.ts';
+import { controlPlaneIdentifier } from './debug-types.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { PushQueue } from './push-queue.ts';
 
@@ -69,6 +81,7 @@ async function harness(): Promise<Harness> {
     enableAmbient: true,
     metrics,
     logger: silentLogger(),
+    debug: { systemNamespace: 'istio-system', controlPlane: controlPlaneIdentifier('istiod-0', buildInfo) },
   });
   const queue = new PushQueue({
     debounceAfterMs: 5,
@@ -299,6 +312,74 @@ describe('SotW xDS', () => {
     expect(names.sort()).toEqual([...h.index.addresses.keys()].sort());
     c.ack(r);
     await waitForSync(h, s => s.protocol === 'sotw' && s.types[0]?.lastNonceAcked === r.nonce);
+  });
+});
+
+describe('istioctl debug requests over SotW ADS', () => {
+  /** A stream as istioctl opens it: a `sidecar` node, metadata naming `namespace`, a token for it. */
+  function debugStream(h: Harness, namespace: string): RawSotwStream {
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${namespace}:default`);
+    const c = new RawSotwStream({
+      address: `127.0.0.1:${h.port}`,
+      credentials: credentials.createSsl(Buffer.from(h.rootPem)),
+      channelOptions: { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' },
+      metadata: md,
+    });
+    cleanups.push(() => {
+      c.close();
+    });
+    c.send({
+      node: {
+        id: 'sidecar~10.0.0.5~test-1.default~default.svc.cluster.local',
+        metadata: toStruct({ GENERATOR: 'event', SERVICE_ACCOUNT: 'default', NAMESPACE: namespace }),
+      },
+      typeUrl: DebugType.syncz,
+      responseNonce: 'istioctl-clock',
+    });
+    return c;
+  }
+
+  it('istio.io/debug/syncz lists each connected ztunnel as a ClientConfig, with the control plane id', async () => {
+    const h = await harness();
+    const z = h.client();
+    subscribe(z);
+    await firstResponses(z);
+    await waitForSync(h, s => s.types.length === 2 && s.types.every(t => t.state === 'synced'));
+
+    const c = debugStream(h, 'istio-system');
+    const r = await c.next();
+    expect(r.typeUrl).toBe(DebugType.syncz);
+    expect(JSON.parse(r.controlPlane?.identifier ?? '{}')).toMatchObject({
+      Component: 'istiod',
+      ID: 'istiod-0',
+      Info: { version: buildInfo.version, status: 'Clean' },
+    });
+    expect(r.resources.map(a => a.type_url)).toEqual([
+      'type.googleapis.com/envoy.service.status.v3.ClientConfig',
+    ]);
+    const cc = ClientConfigCodec.decode(r.resources[0]!.value);
+    expect(cc.node?.id).toBe('ztunnel-abcde.istio-system');
+    expect(fromStruct(cc.node?.metadata)).toMatchObject({ NAMESPACE: 'istio-system' });
+    expect(cc.genericXdsConfigs.map(g => [g.typeUrl, g.configStatus])).toEqual([
+      [TypeUrls.AUTHORIZATION, csds.ConfigStatus.SYNCED],
+      [TypeUrls.ADDRESS, csds.ConfigStatus.SYNCED],
+    ]);
+    expect(cc.genericXdsConfigs.every(g => (g.lastUpdated?.seconds ?? 0) > 0)).toBe(true);
+    // istioctl's own stream is not a proxy: it never lists itself, and its ACK gets no answer.
+    c.ack(r);
+    expect(h.server.syncz()).toHaveLength(2);
+    expect(c.buffered).toBe(0);
+  });
+
+  it('a caller from another namespace sees only proxies of its namespace', async () => {
+    const h = await harness();
+    const z = h.client();
+    subscribe(z);
+    await firstResponses(z);
+    const r = await debugStream(h, 'demo').next();
+    expect(r.resources).toEqual([]);
+    expect(r.controlPlane?.identifier).toContain('"Component":"istiod"');
   });
 });
 

@@ -15,6 +15,7 @@ import {
   ResourceTypeRegistry,
   resourceType,
   type AuthDecision,
+  type GeneratedResponse,
   type StreamAuthRequest,
   type TypeSyncStatus,
   type VersionedResource,
@@ -26,9 +27,16 @@ import type { Logger } from '@ambient-mesh/runtime';
 import type { IstiodMetrics } from '../metrics.ts';
 import type { WdsResource, WdsTypeUrl } from '../wds/wds-index.ts';
 import { TypeUrls } from '../wds/wds-index.ts';
+import { answerDebugRequest } from './debug-types.ts';
 import { parseNode, type ProxyInfo } from './node-info.ts';
 import type { PushBatch, Timers } from './push-queue.ts';
 import { systemTimers, toResourceChanges } from './push-queue.ts';
+import {
+  envoyResourceTypes,
+  isEnvoyTypeUrl,
+  waypointOfProxy,
+  type WaypointBatch,
+} from '../waypoint/serving.ts';
 
 export type { TypeSyncStatus } from '@ambient-mesh/xds';
 
@@ -37,8 +45,15 @@ export interface ResourceSource {
   resources(typeUrl: WdsTypeUrl): ReadonlyMap<string, WdsResource<unknown>>;
 }
 
+/** Each waypoint's Envoy resources (the waypoint index). */
+export interface WaypointResourceSource {
+  resourcesFor(waypoint: string, typeUrl: string): ReadonlyMap<string, VersionedResource>;
+}
+
 export interface XdsServerOptions {
   readonly source: ResourceSource;
+  /** Serves `Listener`/`RouteConfiguration`/`Cluster`/`ClusterLoadAssignment` to waypoint and gateway proxies. */
+  readonly waypoints?: WaypointResourceSource;
   readonly reviewer: TokenReviewer;
   readonly audiences: readonly string[];
   /** When false, streams are not authenticated (upstream `XDS_AUTH=false`; tests only). */
@@ -47,6 +62,13 @@ export interface XdsServerOptions {
   readonly metrics: IstiodMetrics;
   readonly logger: Logger;
   readonly timers?: Timers;
+  /** Answers istioctl's `istio.io/debug/...` requests (debug-types.ts); none when absent. */
+  readonly debug?: {
+    /** istiod's namespace: its callers see every proxy, others only their own namespace. */
+    readonly systemNamespace: string;
+    /** `controlPlaneIdentifier()` of this istiod. */
+    readonly controlPlane: string;
+  };
 }
 
 export interface ConnectionStatus {
@@ -63,6 +85,8 @@ export interface ConnectionStatus {
 interface ProxyClient {
   readonly proxy: ProxyInfo;
   readonly identity: CallerIdentity | undefined;
+  /** `namespace/name` of the Gateway a waypoint or gateway proxy serves. */
+  readonly waypoint?: string | undefined;
 }
 
 const EMPTY: ReadonlyMap<string, VersionedResource> = new Map();
@@ -72,9 +96,13 @@ export class XdsServer {
   readonly #opts: XdsServerOptions;
   readonly #timers: Timers;
   readonly #ads: AdsServer<ProxyClient>;
+  readonly #wdsSource: { resources(typeUrl: string): ReadonlyMap<string, VersionedResource> };
 
   constructor(opts: XdsServerOptions) {
     this.#opts = opts;
+    this.#wdsSource = {
+      resources: typeUrl => (WDS_TYPES.has(typeUrl) ? opts.source.resources(typeUrl as WdsTypeUrl) : EMPTY),
+    };
     this.#timers = opts.timers ?? systemTimers;
     const log = opts.logger;
     const metrics = opts.metrics;
@@ -82,11 +110,28 @@ export class XdsServer {
       registry: new ResourceTypeRegistry([
         resourceType(TypeUrl.address, AddressCodec),
         resourceType(TypeUrl.authorization, AuthorizationCodec),
+        ...(opts.waypoints !== undefined ? envoyResourceTypes() : []),
       ]),
-      source: {
-        resources: typeUrl => (WDS_TYPES.has(typeUrl) ? opts.source.resources(typeUrl as WdsTypeUrl) : EMPTY),
+      source: this.#wdsSource,
+      sourceFor: client => {
+        const waypoints = opts.waypoints;
+        const wp = client.waypoint;
+        if (waypoints === undefined || wp === undefined) return this.#wdsSource;
+        // A waypoint gets its own Envoy resources, and WDS like any other proxy.
+        return {
+          resources: typeUrl =>
+            isEnvoyTypeUrl(typeUrl)
+              ? waypoints.resourcesFor(wp, typeUrl)
+              : this.#wdsSource.resources(typeUrl),
+        };
       },
       authenticate: request => this.#authenticate(request),
+      ...(opts.debug === undefined
+        ? {}
+        : {
+            generate: (client: ProxyClient, typeUrl: string, resourceNames: readonly string[]) =>
+              this.#answerDebug(client, typeUrl, resourceNames),
+          }),
       observer: {
         connected: c => {
           metrics.connectedProxies.set(this.#ads.connectionCount);
@@ -136,6 +181,17 @@ export class XdsServer {
     }
   }
 
+  /** Sends a debounced batch of waypoint changes to the proxies of those waypoints only. */
+  pushWaypoints(batch: WaypointBatch): number {
+    const pushed = this.#ads.push(
+      batch.changes,
+      c => c.waypoint !== undefined && batch.waypoints.has(c.waypoint),
+    );
+    const seconds = (this.#timers.now() - batch.firstQueuedAt) / 1000;
+    for (let i = 0; i < pushed; i++) this.#opts.metrics.pushTime.observe({ type: 'waypoint' }, seconds);
+    return pushed;
+  }
+
   /** Per-proxy sync state, like upstream `/debug/syncz`. */
   syncz(): ConnectionStatus[] {
     return this.#ads.syncStatus().map(c => ({
@@ -154,6 +210,30 @@ export class XdsServer {
     this.#ads.closeAll();
   }
 
+  #answerDebug(
+    client: ProxyClient,
+    typeUrl: string,
+    resourceNames: readonly string[],
+  ): GeneratedResponse | undefined {
+    const debug = this.#opts.debug;
+    if (debug === undefined) return undefined;
+    const answer = answerDebugRequest({
+      typeUrl,
+      resourceNames,
+      caller: client.identity,
+      systemNamespace: debug.systemNamespace,
+      connections: this.syncz(),
+      controlPlane: debug.controlPlane,
+    });
+    if (answer !== undefined) {
+      this.#opts.logger.debug(
+        { proxy: client.proxy.id, typeUrl, resources: answer.resources.length },
+        'answered a debug request',
+      );
+    }
+    return answer;
+  }
+
   async #authenticate(request: StreamAuthRequest): Promise<AuthDecision<ProxyClient>> {
     const log = this.#opts.logger;
     const parsed = parseNode(request.node, { enableAmbient: this.#opts.enableAmbient });
@@ -162,7 +242,9 @@ export class XdsServer {
       return { ok: false, code: GrpcStatus.INVALID_ARGUMENT, message: parsed.error.message };
     }
     const proxy = parsed.value;
-    if (!this.#opts.requireAuth) return { ok: true, client: { proxy, identity: undefined }, label: proxy.id };
+    const waypoint = this.#opts.waypoints === undefined ? undefined : waypointOfProxy(proxy);
+    if (!this.#opts.requireAuth)
+      return { ok: true, client: { proxy, identity: undefined, waypoint }, label: proxy.id };
     const refuse = (message: string): AuthDecision<ProxyClient> => {
       this.#opts.metrics.authFailures.inc({ service: 'xds' });
       return { ok: false, code: GrpcStatus.UNAUTHENTICATED, message };
@@ -189,6 +271,6 @@ export class XdsServer {
     if (proxy.serviceAccount !== '' && proxy.serviceAccount !== identity.serviceAccount) {
       return refuse('authentication failed: token service account does not match SERVICE_ACCOUNT');
     }
-    return { ok: true, client: { proxy, identity }, label: proxy.id };
+    return { ok: true, client: { proxy, identity, waypoint }, label: proxy.id };
   }
 }

@@ -14,7 +14,8 @@ import { callMetadata } from '../xds/grpc-transport.ts';
 import type { CallIdentity } from '../xds/grpc-transport.ts';
 
 export interface CaClientOptions {
-  readonly client: grpc.Client;
+  /** The channel, or a getter for the current one (it may be replaced after a connect timeout). */
+  readonly client: grpc.Client | (() => grpc.Client);
   readonly identity: CallIdentity;
   readonly ttlSeconds: number;
   /** Shared mode: ask for the workload's identity with `ImpersonatedIdentity`. */
@@ -59,7 +60,8 @@ export class CaClient {
     const method = IstioCertificateService.CreateCertificate;
     const metadata = callMetadata(this.#options.identity);
     return new Promise((resolve, reject) => {
-      const call = this.#options.client.makeUnaryRequest(
+      const { client } = this.#options;
+      const call = (typeof client === 'function' ? client() : client).makeUnaryRequest(
         method.path,
         method.requestSerialize,
         method.responseDeserialize,

@@ -1,11 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SpiffeId } from '@ambient-mesh/spiffe-certs';
-import { createLocalFetcher, createTestCa } from '@ambient-mesh/spiffe-certs/testing';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { SpiffeId} from '@ambient-mesh/spiffe-certs';
+import { type WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
+import { createLocalFetcher, createTestCa, issueWorkloadCert } from '@ambient-mesh/spiffe-certs/testing';
 import { createProxyState } from '../state/proxy-state.ts';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from '../testing/wait.ts';
 import { workloadAddress as workload } from '../testing/wire-fixtures.ts';
-import { CertManager } from './cert-manager.ts';
+import { CertManager, type CertificateHealth } from './cert-manager.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(() => {
@@ -68,5 +69,59 @@ describe('CertManager', () => {
     });
     const cert = await manager.get('spiffe://cluster.local/ns/x/sa/y');
     expect(cert.identity.uri).toBe('spiffe://cluster.local/ns/x/sa/y');
+  });
+
+  it('keeps its certificates while the CA is unreachable, retries, and reports it', async () => {
+    const ca = await createTestCa();
+    vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });
+    cleanups.push(() => vi.useRealTimers());
+    const caState = { down: false, calls: 0 };
+    const fetched: string[] = [];
+    const healths: CertificateHealth[] = [];
+    const { state } = createProxyState();
+    const manager = new CertManager({
+      fetch: async (identity: SpiffeId): Promise<WorkloadCertificate> => {
+        caState.calls++;
+        if (caState.down) throw new Error('connect ECONNREFUSED external-ca:15012');
+        return issueWorkloadCert(ca, identity, { ttlSeconds: 3600 });
+      },
+      state,
+      nodeName: 'node-1',
+      logger: captureLogs().logs.for('cert'),
+      observer: {
+        fetched: result => fetched.push(result),
+        health: h => healths.push(h),
+      },
+    });
+    cleanups.push(() => {
+      manager.close();
+    });
+    const first = await manager.get('spiffe://cluster.local/ns/x/sa/y');
+    caState.down = true;
+    // Past half-life the renewal fails; the certificate in use stays and is retried with backoff.
+    await vi.advanceTimersByTimeAsync(31 * 60 * 1000);
+    await vi.waitFor(() => {
+      expect(manager.health).toMatchObject({ failingWithCertificate: 1, failingWithoutCertificate: 0 });
+    });
+    expect(manager.health.lastError).toMatch(/ECONNREFUSED/);
+    expect(await manager.get('spiffe://cluster.local/ns/x/sa/y')).toBe(first);
+    const callsAfterFirstFailure = caState.calls;
+    // Longer than the largest backoff (150 s + 20 % jitter): at least one more attempt.
+    await vi.advanceTimersByTimeAsync(200 * 1000);
+    expect(caState.calls).toBeGreaterThan(callsAfterFirstFailure);
+    // A new identity cannot get a first certificate: that is the state that makes ztunnel unready.
+    const pending = manager.get('spiffe://cluster.local/ns/x/sa/new').catch((err: unknown) => err);
+    await vi.waitFor(() => {
+      expect(manager.health.failingWithoutCertificate).toBe(1);
+    });
+    caState.down = false;
+    await vi.advanceTimersByTimeAsync(5 * 60 * 1000);
+    await pending;
+    await vi.waitFor(() => {
+      expect(manager.health).toMatchObject({ failingWithCertificate: 0, failingWithoutCertificate: 0 });
+    });
+    expect(healths.at(-1)).toMatchObject({ failingWithCertificate: 0, failingWithoutCertificate: 0 });
+    expect(fetched).toContain('failure');
+    expect(fetched.at(-1)).toBe('success');
   });
 });

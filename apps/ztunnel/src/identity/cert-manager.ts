@@ -27,8 +27,24 @@ export interface CertificateDump {
   readonly rootCerts: readonly CertDumpEntry[];
 }
 
+/**
+ * How the CA is doing for this node: identities whose last fetch failed, split into those still
+ * served with the certificate they have and those with none (their workloads cannot use mTLS).
+ */
+export interface CertificateHealth {
+  readonly failingWithCertificate: number;
+  readonly failingWithoutCertificate: number;
+  /** The last fetch error, for logs and readiness messages. */
+  readonly lastError: string | undefined;
+}
+
 export interface CertManagerOptions {
   readonly fetch: CertificateFetcher;
+  /** Every fetch outcome and health change (metrics, readiness). */
+  readonly observer?: {
+    readonly fetched?: (result: 'success' | 'failure') => void;
+    readonly health?: (health: CertificateHealth) => void;
+  };
   readonly state: ProxyStateReader;
   readonly nodeName: string;
   readonly logger: Logger;
@@ -49,6 +65,9 @@ export class CertManager {
   readonly cache: CertificateCache;
   readonly #options: CertManagerOptions;
   readonly #unsubscribe: () => void;
+  /** Identity URI → whether it still has a usable certificate, for identities whose last fetch failed. */
+  readonly #failing = new Map<string, boolean>();
+  #lastError: string | undefined;
 
   constructor(options: CertManagerOptions) {
     this.#options = options;
@@ -59,27 +78,62 @@ export class CertManager {
     this.cache.setMaxListeners(0);
     const log = options.logger;
     this.cache.on('issued', ({ identity, certificate }) => {
+      this.#recovered(identity.uri);
       log.info({ identity: identity.uri, expires: certificate.notAfter.toISOString() }, 'certificate issued');
     });
     this.cache.on('renewed', ({ identity, certificate }) => {
+      this.#recovered(identity.uri);
       log.info(
         { identity: identity.uri, expires: certificate.notAfter.toISOString() },
         'certificate renewed',
       );
     });
     this.cache.on('renewal-failed', ({ identity, error, retryInMs, current }) => {
+      const cause = (error as { cause?: unknown }).cause;
+      this.#lastError =
+        cause === undefined ? errorMessage(error) : `${errorMessage(error)} (${errorMessage(cause)})`;
+      this.#failing.set(identity.uri, current !== undefined);
+      this.#options.observer?.fetched?.('failure');
+      this.#reportHealth();
       log.warn(
         { identity: identity.uri, error: errorMessage(error), retryInMs, keptCurrent: current !== undefined },
         'certificate fetch failed',
       );
     });
     this.cache.on('expired', ({ identity }) => {
+      if (this.#failing.has(identity.uri)) {
+        this.#failing.set(identity.uri, false);
+        this.#reportHealth();
+      }
       log.error({ identity: identity.uri }, 'certificate expired before it could be renewed');
     });
     this.#unsubscribe = options.state.subscribe(() => {
       this.#reconcile();
     });
     this.#reconcile();
+  }
+
+  get health(): CertificateHealth {
+    let withCert = 0;
+    let without = 0;
+    for (const has of this.#failing.values()) {
+      if (has) withCert++;
+      else without++;
+    }
+    return {
+      failingWithCertificate: withCert,
+      failingWithoutCertificate: without,
+      lastError: this.#lastError,
+    };
+  }
+
+  #recovered(uri: string): void {
+    this.#options.observer?.fetched?.('success');
+    if (this.#failing.delete(uri)) this.#reportHealth();
+  }
+
+  #reportHealth(): void {
+    this.#options.observer?.health?.(this.health);
   }
 
   /** The certificate for `identity`, fetching it if needed. */
@@ -99,7 +153,10 @@ export class CertManager {
     const held = new Set<string>();
     for (const identity of this.cache.identities()) {
       held.add(identity.uri);
-      if (!wanted.has(identity.uri)) this.cache.forget(identity);
+      if (!wanted.has(identity.uri)) {
+        this.cache.forget(identity);
+        if (this.#failing.delete(identity.uri)) this.#reportHealth();
+      }
     }
     for (const [uri, identity] of wanted) if (!held.has(uri)) this.cache.prefetch(identity);
   }

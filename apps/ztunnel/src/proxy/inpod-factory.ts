@@ -49,7 +49,7 @@ export function inPodProxyFactory(
         accessLog: inputs.accessLog,
         logger: inputs.logger,
         spoofSource: inputs.config.origSrc !== 'off',
-        drainTimeoutMs: inputs.config.terminationGracePeriodMs,
+        drainTimeoutMs: inputs.config.connectionTerminationDeadlineMs,
         timers: inputs.timers,
       });
       return { drain: () => proxy.drain(), connections: () => proxy.connections() };

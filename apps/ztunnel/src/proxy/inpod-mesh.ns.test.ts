@@ -94,6 +94,8 @@ interface StartOptions {
   readonly lookupTimeoutMs?: number;
   /** Receives the `error` of every ZDS WorkloadResponse ('' = ACK). */
   readonly replies?: string[];
+  readonly config?: Config;
+  readonly logs?: ReturnType<typeof captureLogs>['logs'];
 }
 
 function pushWds(s: Setup): void {
@@ -121,8 +123,8 @@ async function startZtunnel(s: Setup, options: StartOptions = {}): Promise<Bound
     netns: fd => ({ inode: String(netnsInode(fd)), fd, close: () => undefined }),
     closeFd: () => undefined,
   };
-  const bound = await build(s.config, {
-    logs: captureLogs().logs,
+  const bound = await build(options.config ?? s.config, {
+    logs: options.logs ?? captureLogs().logs,
     caFetch: createLocalFetcher(s.ca),
     zdsConnector: connector,
     proxyFactory: inPodProxyFactory({
@@ -209,6 +211,30 @@ describe('in-pod mesh (namespaced tier)', () => {
     await startZtunnel(s);
     expect(await echoFromA(s, 'after restart')).toBe('after restart');
     expect(s.peersOfB).toEqual([s.a.ip, s.a.ip]);
+  });
+});
+
+describe('ztunnel shutdown (namespaced tier)', () => {
+  it('exits as soon as its drain is done, long before its 25 s drain deadline, when its pods are idle', async () => {
+    const s = await setup('exit');
+    const { logs, records } = captureLogs();
+    const bound = await startZtunnel(s, {
+      config: { ...s.config, terminationGracePeriodMs: 30_000, connectionTerminationDeadlineMs: 25_000 },
+      logs,
+    });
+    // A pooled HBONE connection from A's proxy to B's 15008 stays open after the exchange.
+    expect(await echoFromA(s, 'idle afterwards')).toBe('idle afterwards');
+    const started = Date.now();
+    await bound.shutdown();
+    console.log(
+      `[ztunnel-shutdown] idle ztunnel with 2 enrolled pods: shutdown took ${String(Date.now() - started)} ms`,
+    );
+    const messages = records.map(r => String(r.msg));
+    expect(messages).toContain('shutdown complete');
+    expect(messages).not.toContain(
+      'the proxies did not finish closing after the drain deadline; exiting anyway',
+    );
+    expect(messages).not.toContain('drain timed out; closing the remaining connections');
   });
 });
 

@@ -110,3 +110,18 @@ describe('in-pod proxy enrolled before its WDS workload (direct tier)', () => {
     expect(echoed).toBe('now served');
   });
 });
+
+describe('ztunnel shutdown with a connection still open (direct tier)', () => {
+  it('closes it at the drain deadline and completes the shutdown, instead of waiting for the connection', async () => {
+    const m = await mesh(cleanups);
+    const { socket } = await exchange(m, 'still open');
+    // The app's socket is half-open capable: ztunnel closing its side shows as the end of input.
+    const ended = once(socket, 'end');
+    await m.bound.shutdown();
+    await ended;
+    socket.destroy();
+    const messages = m.records.map(r => String(r.msg));
+    expect(messages).toContain('drain timed out; closing the remaining connections');
+    expect(messages).toContain('shutdown complete');
+  });
+});

@@ -29,6 +29,7 @@ export function testZtunnelConfig(xdsAddress: string): TestConfig {
     statsAddress: { host: '127.0.0.1', port: 0 },
     readinessAddress: { host: '127.0.0.1', port: 0 },
     terminationGracePeriodMs: 1_000,
+    connectionTerminationDeadlineMs: 1_000,
     tokenPath,
   };
   return {

@@ -93,7 +93,7 @@ const node = { id: 'ztunnel~10.0.0.9~ztunnel-x.istio-system~istio-system.svc.clu
 
 describe('AdsServer, delta', () => {
   it('serves a wildcard subscriber every resource, then only what changed, and records ACKs', async () => {
-    const h = await harness();
+    const h = await harness({ now: () => 1_700_000_000_000 });
     const c = h.delta();
     c.send({ node, typeUrl: TypeUrl.address });
     const first = await c.next();
@@ -127,6 +127,7 @@ describe('AdsServer, delta', () => {
         lastVersionSent: removal.systemVersionInfo,
         lastNonceAcked: removal.nonce,
         lastVersionAcked: removal.systemVersionInfo,
+        lastSentAtMs: 1_700_000_000_000,
         lastNack: undefined,
         lastNackNonce: '',
         nacks: 0,
@@ -265,6 +266,65 @@ describe('AdsServer, state of the world', () => {
   });
 });
 
+describe('AdsServer, generated (debug) types', () => {
+  const DEBUG = 'istio.io/debug/syncz';
+  const generated = (client: string | undefined, names: readonly string[]) => ({
+    resources: [
+      {
+        name: `for-${client ?? 'anyone'}`,
+        resource: {
+          type_url: 'type.googleapis.com/google.rpc.Status',
+          value: Uint8Array.of(8, names.length),
+        },
+      },
+    ],
+    controlPlane: { identifier: '{"Component":"test"}' },
+  });
+
+  it('answers each SotW request unwrapped with its control plane, ignores its ACK, keeps it out of the status', async () => {
+    const calls: string[] = [];
+    const h = await harness<string>({
+      authenticate: () => ({ ok: true, client: 'debugger' }),
+      generate: (client, t, names) => {
+        if (t !== DEBUG) return undefined;
+        calls.push(client);
+        return generated(client, names);
+      },
+    });
+    const c = h.sotw();
+    c.send({ node, typeUrl: DEBUG });
+    const first = await c.next();
+    expect(first).toMatchObject({ typeUrl: DEBUG, controlPlane: { identifier: '{"Component":"test"}' } });
+    expect(first.resources).toEqual([
+      { type_url: 'type.googleapis.com/google.rpc.Status', value: Buffer.from([8, 0]) },
+    ]);
+    c.ack(first);
+    // The ACK is not answered; a new request (another nonce) is.
+    c.send({ typeUrl: DEBUG, responseNonce: 'a-client-clock', resourceNames: ['x'] });
+    const second = await c.next();
+    expect(second.resources[0]?.value).toEqual(Buffer.from([8, 1]));
+    expect(second.nonce).not.toBe(first.nonce);
+    expect(calls).toEqual(['debugger', 'debugger']);
+    expect(c.buffered).toBe(0);
+    expect(h.server.syncStatus()[0]?.types).toEqual([]);
+  });
+
+  it('answers a delta request with named resources; other unknown types stay unknown', async () => {
+    const unknown: string[] = [];
+    const h = await harness({
+      generate: (_c, t, names) => (t === DEBUG ? generated(undefined, names) : undefined),
+      observer: { unknownType: (_c, t) => unknown.push(t) },
+    });
+    const c = h.delta();
+    c.send({ node, typeUrl: 'istio.io/debug/unknown' });
+    c.send({ typeUrl: DEBUG });
+    const r = await c.next();
+    expect(r.resources.map(x => x.name)).toEqual(['for-anyone']);
+    expect(r.controlPlane?.identifier).toBe('{"Component":"test"}');
+    expect(unknown).toEqual(['istio.io/debug/unknown']);
+  });
+});
+
 describe('AdsServer, authentication and isolation', () => {
   it('passes node, metadata and peer to the hook, and ends a refused stream with its status', async () => {
     const seen: StreamAuthRequest[] = [];
@@ -301,6 +361,41 @@ describe('AdsServer, authentication and isolation', () => {
     expect(status?.client).toEqual({ sa: 'ztunnel' });
     expect(status?.connectionId).toMatch(/^z-\d+$/);
     expect(status?.types.map(t => t.typeUrl)).toEqual([TypeUrl.address, TypeUrl.authorization]);
+  });
+
+  it('serves each client its own source and pushes only to the clients a push names', async () => {
+    const sources = new Map([
+      ['a', new MemoryResourceSource()],
+      ['b', new MemoryResourceSource()],
+    ]);
+    sources.get('a')!.set(TypeUrl.address, 'shared', pod('a', 1));
+    sources.get('b')!.set(TypeUrl.address, 'shared', pod('b', 2));
+    const h = await harness<{ who: string }>({
+      authenticate: req => ({ ok: true, client: { who: req.metadata.get('who')[0] as string } }),
+      sourceFor: client => sources.get(client.who)!,
+    });
+    const open = (who: string): RawDeltaStream => {
+      const md = new grpc.Metadata();
+      md.set('who', who);
+      const c = h.delta(md);
+      c.send({ node, typeUrl: TypeUrl.address });
+      return c;
+    };
+    const a = open('a');
+    const b = open('b');
+    const firstA = await a.next();
+    const firstB = await b.next();
+    expect(AddressCodec.decode(firstA.resources[0]!.resource!.value).workload?.name).toBe('a');
+    expect(AddressCodec.decode(firstB.resources[0]!.resource!.value).workload?.name).toBe('b');
+    a.ack(firstA);
+    b.ack(firstB);
+    const changes = sources.get('a')!.set(TypeUrl.address, 'shared', pod('a', 9));
+    expect(h.server.push(changes, client => client.who === 'a')).toBe(1);
+    const update = await a.next();
+    const addresses = AddressCodec.decode(update.resources[0]!.resource!.value).workload?.addresses ?? [];
+    expect(addresses.map(ip => [...ip])).toEqual([[10, 0, 0, 9]]);
+    // b was not named by the push, and its own source did not change.
+    expect(b.buffered).toBe(0);
   });
 
   it('a stream that never reads does not delay pushes to the others', async () => {

@@ -17,7 +17,12 @@ import { XdsError, XdsErrorCode } from '../errors.ts';
 import type { ResourceTypeRegistry } from '../resource-types.ts';
 import { DeltaStream } from './delta-stream.ts';
 import type { ResourceChanges } from './push-queue.ts';
-import type { ResourceSource, StreamServices, VersionedResource } from './resource-source.ts';
+import type {
+  GeneratedResponse,
+  ResourceSource,
+  StreamServices,
+  VersionedResource,
+} from './resource-source.ts';
 import { SotwStream } from './sotw-stream.ts';
 import type { AdsProtocol, ConnectionSyncStatus } from './sync-status.ts';
 
@@ -71,9 +76,28 @@ export interface AdsServerObserver<C> {
   failed?(connection: ConnectionInfo<C> | undefined, message: string): void;
 }
 
+/**
+ * Builds the response to a request for a type URL the registry does not serve (debug types),
+ * for the client the authentication hook accepted; `undefined` when it does not handle it either.
+ */
+export type GenerateFor<C> = (
+  client: C,
+  typeUrl: string,
+  resourceNames: readonly string[],
+) => GeneratedResponse | undefined;
+
 export interface AdsServerOptions<C> {
   readonly registry: ResourceTypeRegistry;
   readonly source: ResourceSource;
+  /**
+   * The resources one accepted client sees, when they differ per client (for example each
+   * Envoy proxy its own listeners and routes); default `source` for every client.
+   */
+  readonly sourceFor?: (client: C) => ResourceSource;
+  /** Types answered on request (never pushed, not in the sync status); none by default. */
+  readonly generate?: GenerateFor<C>;
+  /** Milliseconds since the epoch, for each type's last send time; default `Date.now`. */
+  readonly now?: () => number;
   /** Decides whether a stream may subscribe; default: every stream, `client` undefined. */
   readonly authenticate?: Authenticate<C>;
   readonly observer?: AdsServerObserver<C>;
@@ -112,6 +136,7 @@ export class AdsServer<C = undefined> {
       serves: typeUrl => registry.has(typeUrl),
       nextNonce: () => (++this.#nonce).toString(36),
       version: () => String(this.#version),
+      now: opts.now ?? Date.now,
       encode: (typeUrl, resource) => this.#encode(typeUrl, resource),
       encodeWrapped: (typeUrl, name, resource) => {
         let bytes = this.#wrapped.get(resource);
@@ -145,13 +170,15 @@ export class AdsServer<C = undefined> {
   }
 
   /**
-   * Sends changed names (per type URL) to every stream subscribed to them. Returns how many
-   * streams were sent something. Never waits for a slow stream.
+   * Sends changed names (per type URL) to every stream subscribed to them (with `only`, just
+   * to the clients it accepts). Returns how many streams were sent something. Never waits for a
+   * slow stream.
    */
-  push(changes: ResourceChanges): number {
+  push(changes: ResourceChanges, only?: (client: C) => boolean): number {
     this.#version++;
     let pushed = 0;
     for (const conn of this.#connections.values()) {
+      if (only !== undefined && !only(conn.info.client)) continue;
       try {
         if (conn.stream.push(changes) > 0) pushed++;
       } catch (err) {
@@ -243,10 +270,17 @@ export class AdsServer<C = undefined> {
           observer?.nack?.(info, typeUrl, nonce, message),
         unknownType: (typeUrl: string) => observer?.unknownType?.(info, typeUrl),
       };
+      const generate = this.#opts.generate;
+      const sourceFor = this.#opts.sourceFor;
+      const services: StreamServices = {
+        ...this.#services,
+        ...(sourceFor === undefined ? {} : { source: sourceFor(decision.client) }),
+        ...(generate === undefined ? {} : { generate: (t, names) => generate(info.client, t, names) }),
+      };
       const stream: ServerStream =
         protocol === 'delta'
           ? new DeltaStream(
-              this.#services,
+              services,
               resp => {
                 observer?.sent?.(
                   info,
@@ -258,7 +292,7 @@ export class AdsServer<C = undefined> {
               events,
             )
           : new SotwStream(
-              this.#services,
+              services,
               resp => {
                 observer?.sent?.(info, resp.typeUrl ?? '', resp.resources?.length ?? 0);
                 return (call as SotwCall).write(resp);

@@ -22,6 +22,8 @@ export class DeltaStream {
   readonly #send: DeltaSend;
   readonly #events: StreamEvents;
   readonly #types = new Map<string, TypeState>();
+  /** Generated types: the nonce of the last response per type URL (its ACK is not a new request). */
+  readonly #generated = new Map<string, string>();
   #blocked = false;
 
   constructor(services: StreamServices, send: DeltaSend, events: StreamEvents = {}) {
@@ -38,7 +40,7 @@ export class DeltaStream {
   handleRequest(req: discovery.DeltaDiscoveryRequest): void {
     const t = req.typeUrl;
     if (!this.#services.serves(t)) {
-      this.#events.unknownType?.(t);
+      if (!this.#answerGenerated(req)) this.#events.unknownType?.(t);
       return;
     }
     let state = this.#types.get(t);
@@ -119,6 +121,26 @@ export class DeltaStream {
     return [...this.#types.values()].map(s => s.status());
   }
 
+  /** True when a generated type handled the request (answered, or recognised as its ACK/NACK). */
+  #answerGenerated(req: discovery.DeltaDiscoveryRequest): boolean {
+    const t = req.typeUrl;
+    const lastNonce = this.#generated.get(t);
+    if (lastNonce !== undefined && req.responseNonce === lastNonce) return true;
+    const generated = this.#services.generate?.(t, req.resourceNamesSubscribe);
+    if (generated === undefined) return false;
+    const nonce = this.#services.nextNonce();
+    this.#generated.set(t, nonce);
+    const accepted = this.#send({
+      typeUrl: t,
+      nonce,
+      systemVersionInfo: this.#services.version(),
+      resources: generated.resources.map(r => ({ name: r.name, resource: r.resource })),
+      controlPlane: generated.controlPlane ?? null,
+    });
+    if (!accepted) this.#blocked = true;
+    return true;
+  }
+
   /** Builds and sends the response for `names` (`all`: every subscribed and known name). */
   #respond(state: TypeState, names: ReadonlySet<string> | 'all'): number {
     // The first response of a type is always sent (even empty) so the client can become ready.
@@ -155,6 +177,7 @@ export class DeltaStream {
     const version = this.#services.version();
     state.lastNonceSent = nonce;
     state.lastVersionSent = version;
+    state.lastSentAtMs = this.#services.now?.() ?? Date.now();
     const accepted = this.#send({
       typeUrl: t,
       nonce,

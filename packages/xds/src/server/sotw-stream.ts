@@ -26,6 +26,8 @@ export class SotwStream {
   readonly #send: SotwSend;
   readonly #events: StreamEvents;
   readonly #types = new Map<string, TypeState>();
+  /** Generated types: the nonce of the last response per type URL (its ACK is not a new request). */
+  readonly #generated = new Map<string, string>();
   #blocked = false;
 
   constructor(services: StreamServices, send: SotwSend, events: StreamEvents = {}) {
@@ -41,7 +43,7 @@ export class SotwStream {
   handleRequest(req: discovery.DiscoveryRequest): void {
     const t = req.typeUrl;
     if (!this.#services.serves(t)) {
-      this.#events.unknownType?.(t);
+      if (!this.#answerGenerated(req)) this.#events.unknownType?.(t);
       return;
     }
     let state = this.#types.get(t);
@@ -99,6 +101,26 @@ export class SotwStream {
     return [...this.#types.values()].map(s => s.status());
   }
 
+  /** True when a generated type handled the request (answered, or recognised as its ACK/NACK). */
+  #answerGenerated(req: discovery.DiscoveryRequest): boolean {
+    const t = req.typeUrl;
+    const lastNonce = this.#generated.get(t);
+    if (lastNonce !== undefined && req.responseNonce === lastNonce) return true;
+    const generated = this.#services.generate?.(t, req.resourceNames);
+    if (generated === undefined) return false;
+    const nonce = this.#services.nextNonce();
+    this.#generated.set(t, nonce);
+    const response: discovery.DiscoveryResponseInit = {
+      typeUrl: t,
+      versionInfo: this.#services.version(),
+      nonce,
+      resources: generated.resources.map(r => r.resource),
+      controlPlane: generated.controlPlane ?? null,
+    };
+    if (!this.#send(response)) this.#blocked = true;
+    return true;
+  }
+
   #respond(state: TypeState): number {
     if (this.#blocked && state.lastNonceSent !== '') {
       state.addPending('all');
@@ -123,6 +145,7 @@ export class SotwStream {
     const version = this.#services.version();
     state.lastNonceSent = nonce;
     state.lastVersionSent = version;
+    state.lastSentAtMs = this.#services.now?.() ?? Date.now();
     if (!this.#send({ typeUrl: t, versionInfo: version, nonce, resources })) this.#blocked = true;
     return resources.length;
   }

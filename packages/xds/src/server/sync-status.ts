@@ -18,6 +18,8 @@ export interface TypeSyncStatus {
   readonly lastVersionSent: string;
   readonly lastNonceAcked: string;
   readonly lastVersionAcked: string;
+  /** When the last response was sent (ms since the epoch); 0 before the first. */
+  readonly lastSentAtMs: number;
   /** The message of the last NACK, until a later ACK. */
   readonly lastNack: string | undefined;
   readonly lastNackNonce: string;
@@ -49,6 +51,7 @@ export class TypeState {
   lastVersionSent = '';
   lastNonceAcked = '';
   lastVersionAcked = '';
+  lastSentAtMs = 0;
   lastNack: string | undefined;
   lastNackNonce = '';
   nacks = 0;
@@ -102,6 +105,7 @@ export class TypeState {
       lastVersionSent: this.lastVersionSent,
       lastNonceAcked: this.lastNonceAcked,
       lastVersionAcked: this.lastVersionAcked,
+      lastSentAtMs: this.lastSentAtMs,
       lastNack: this.lastNack,
       lastNackNonce: this.lastNackNonce,
       nacks: this.nacks,

@@ -214,3 +214,19 @@ export interface DurationInit {
   /** Field 2. */
   nanos?: number;
 }
+
+/** A decoded `google.protobuf.Timestamp`. */
+export interface Timestamp {
+  /** Field 1. */
+  seconds: number;
+  /** Field 2. */
+  nanos: number;
+}
+
+/** The encoding input of `google.protobuf.Timestamp`: every field optional. */
+export interface TimestampInit {
+  /** Field 1. */
+  seconds?: number | bigint | string;
+  /** Field 2. */
+  nanos?: number;
+}

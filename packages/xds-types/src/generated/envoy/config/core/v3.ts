@@ -62,3 +62,25 @@ export interface NodeInit {
   /** Which member of oneof `userAgentVersionType` is set (absent when none is). */
   userAgentVersionType?: 'userAgentVersion';
 }
+
+/**
+ * Identifies the control plane that sent a response (istiod puts a JSON description of itself here
+ * on its debug responses).
+ *
+ * A decoded `envoy.config.core.v3.ControlPlane`.
+ */
+export interface ControlPlane {
+  /** Field 1. */
+  identifier: string;
+}
+
+/**
+ * Identifies the control plane that sent a response (istiod puts a JSON description of itself here
+ * on its debug responses).
+ *
+ * The encoding input of `envoy.config.core.v3.ControlPlane`: every field optional.
+ */
+export interface ControlPlaneInit {
+  /** Field 1. */
+  identifier?: string;
+}

@@ -53,6 +53,8 @@ export interface DeltaDiscoveryResponse {
   nonce: string;
   /** Field 6. */
   removedResources: string[];
+  /** Field 7. */
+  controlPlane: envoy_config_core_v3.ControlPlane | null;
 }
 
 /** The encoding input of `envoy.service.discovery.v3.DeltaDiscoveryResponse`: every field optional. */
@@ -67,6 +69,8 @@ export interface DeltaDiscoveryResponseInit {
   nonce?: string;
   /** Field 6. */
   removedResources?: readonly string[];
+  /** Field 7. */
+  controlPlane?: envoy_config_core_v3.ControlPlaneInit | null;
 }
 
 /** A decoded `envoy.service.discovery.v3.Resource`. */
@@ -165,6 +169,8 @@ export interface DiscoveryResponse {
   typeUrl: string;
   /** Field 5. */
   nonce: string;
+  /** Field 6. */
+  controlPlane: envoy_config_core_v3.ControlPlane | null;
 }
 
 /** The encoding input of `envoy.service.discovery.v3.DiscoveryResponse`: every field optional. */
@@ -179,4 +185,6 @@ export interface DiscoveryResponseInit {
   typeUrl?: string;
   /** Field 5. */
   nonce?: string;
+  /** Field 6. */
+  controlPlane?: envoy_config_core_v3.ControlPlaneInit | null;
 }

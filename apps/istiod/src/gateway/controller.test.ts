@@ -1,0 +1,259 @@
+import { Informer, KubeClient, clientSource, systemTimers } from '@ambient-mesh/kube';
+import { FakeApiServer, until } from '@ambient-mesh/kube/testing';
+import { silentLogger } from '@ambient-mesh/runtime';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { KubeObject } from '../kube/objects.ts';
+import { GatewayController, type GatewayInformerFactory } from './controller.ts';
+import { kubeGatewayApi } from './kube-gateway-api.ts';
+
+const GW = '/apis/gateway.networking.k8s.io/v1/gateways';
+const CLASSES = '/apis/gateway.networking.k8s.io/v1/gatewayclasses';
+const SERVICES = '/api/v1/services';
+
+type Stored = KubeObject &
+  Record<string, unknown> & {
+    status?: {
+      conditions?: { type: string; status: string; reason?: string; message?: string }[];
+      addresses?: unknown[];
+    };
+  };
+
+let server: FakeApiServer;
+let controller: GatewayController | undefined;
+
+function informers(): GatewayInformerFactory {
+  const client = new KubeClient(server.kubeConfig());
+  const paths = { GatewayClass: CLASSES, Gateway: GW, GatewayService: SERVICES } as const;
+  return kind =>
+    new Informer<KubeObject>({
+      name: kind,
+      source: clientSource<KubeObject>(client, paths[kind]),
+      minWatchMs: 0,
+    });
+}
+
+function start(isLeader: () => boolean = () => true): GatewayController {
+  controller = new GatewayController({
+    api: kubeGatewayApi(server.kubeConfig()),
+    informers: informers(),
+    render: {
+      image: 'ambient-mesh/waypoint:0.1.0',
+      discoveryAddress: 'istiod.istio-system.svc:15012',
+      clusterId: 'Kubernetes',
+      trustDomain: 'cluster.local',
+    },
+    domain: 'cluster.local',
+    logger: silentLogger(),
+    timers: systemTimers,
+    isLeader,
+  });
+  void controller.start();
+  return controller;
+}
+
+function gateway(name: string, className: string, extra: Record<string, unknown> = {}): Stored {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: {
+      name,
+      namespace: 'app',
+      uid: `uid-${name}`,
+      generation: 1,
+      labels: { 'istio.io/waypoint-for': 'service' },
+    },
+    spec: { gatewayClassName: className, listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+    ...extra,
+  };
+}
+
+const condition = (o: Stored | undefined, type: string) => o?.status?.conditions?.find(c => c.type === type);
+
+beforeEach(async () => {
+  server = await FakeApiServer.start();
+});
+
+afterEach(async () => {
+  await controller?.stop();
+  controller = undefined;
+  await server.close();
+});
+
+describe('GatewayController', () => {
+  it('creates the istio and istio-waypoint GatewayClasses with upstream controller names, Accepted', async () => {
+    start();
+    const accepted = (name: string) => condition(server.get(CLASSES, name) as Stored | undefined, 'Accepted');
+    await until(
+      'both classes Accepted',
+      () => accepted('istio')?.status === 'True' && accepted('istio-waypoint'),
+    );
+    expect((server.get(CLASSES, 'istio') as unknown as { spec: unknown }).spec).toEqual({
+      controllerName: 'istio.io/gateway-controller',
+      description: 'The default Istio GatewayClass',
+    });
+    expect(
+      (server.get(CLASSES, 'istio-waypoint') as unknown as { spec: { controllerName: string } }).spec
+        .controllerName,
+    ).toBe('istio.io/mesh-controller');
+    expect(accepted('istio-waypoint')).toMatchObject({
+      reason: 'Accepted',
+      message: 'Handled by Istio controller',
+    });
+  });
+
+  it('deploys a waypoint Gateway (ServiceAccount, Deployment, Service) and reports Programmed once the Service has an IP', async () => {
+    server.put(GW, gateway('waypoint', 'istio-waypoint'));
+    start();
+    const svc = await until(
+      'waypoint Service',
+      () => server.get(SERVICES, 'waypoint', 'app') as Stored | undefined,
+    );
+    expect(server.get('/api/v1/serviceaccounts', 'waypoint', 'app')).toBeDefined();
+    const deployment = server.get('/apis/apps/v1/deployments', 'waypoint', 'app') as Stored;
+    const owner = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      name: 'waypoint',
+      uid: 'uid-waypoint',
+    };
+    expect(deployment.metadata?.ownerReferences).toEqual([owner]);
+    expect(svc.metadata?.ownerReferences).toEqual([owner]);
+    expect(svc.metadata?.labels).toMatchObject({
+      'gateway.networking.k8s.io/gateway-name': 'waypoint',
+      'gateway.istio.io/managed': 'istio.io-mesh-controller',
+      'istio.io/waypoint-for': 'service',
+    });
+    expect((svc as { spec: unknown }).spec).toMatchObject({
+      type: 'ClusterIP',
+      selector: { 'gateway.networking.k8s.io/gateway-name': 'waypoint' },
+      ports: [
+        { name: 'status-port', port: 15021, appProtocol: 'tcp' },
+        { name: 'mesh', port: 15008, appProtocol: 'hbone' },
+      ],
+    });
+    // No cluster IP yet: not Programmed.
+    const gw = () => server.get(GW, 'waypoint', 'app') as Stored;
+    await until('Programmed=False', () => condition(gw(), 'Programmed')?.status === 'False');
+    expect(condition(gw(), 'Programmed')?.reason).toBe('AddressNotAssigned');
+    expect(condition(gw(), 'Accepted')).toMatchObject({ status: 'True', reason: 'Accepted' });
+    // The apiserver allocates the IP.
+    server.put(SERVICES, {
+      ...svc,
+      spec: { ...(svc as { spec: object }).spec, clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'] },
+    });
+    await until('Programmed=True', () => condition(gw(), 'Programmed')?.status === 'True');
+    expect(condition(gw(), 'Programmed')).toMatchObject({
+      reason: 'Programmed',
+      message: 'Resource programmed, assigned to service(s) waypoint.app.svc.cluster.local:15008',
+    });
+    expect(gw().status?.addresses).toEqual([
+      { type: 'IPAddress', value: '10.96.0.20' },
+      { type: 'Hostname', value: 'waypoint.app.svc.cluster.local' },
+    ]);
+  });
+
+  it('honours spec.infrastructure labels and annotations on the pod template and Service', async () => {
+    server.put(
+      GW,
+      gateway('wp2', 'istio-waypoint', {
+        spec: {
+          gatewayClassName: 'istio-waypoint',
+          listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+          infrastructure: {
+            labels: { team: 'a', 'gateway.networking.k8s.io/x': 'dropped' },
+            annotations: { note: 'hi' },
+          },
+        },
+      }),
+    );
+    start();
+    const d = await until(
+      'Deployment',
+      () => server.get('/apis/apps/v1/deployments', 'wp2', 'app') as Stored | undefined,
+    );
+    const template = (
+      d as {
+        spec: {
+          template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } };
+        };
+      }
+    ).spec.template.metadata;
+    expect(template.labels).toMatchObject({ team: 'a', 'istio.io/dataplane-mode': 'none' });
+    expect(template.labels['gateway.networking.k8s.io/x']).toBeUndefined();
+    expect(template.annotations).toMatchObject({ note: 'hi' });
+    const svc = await until('Service', () => server.get(SERVICES, 'wp2', 'app') as Stored | undefined);
+    expect(svc.metadata?.labels).toMatchObject({ team: 'a' });
+    expect(svc.metadata?.annotations).toMatchObject({ note: 'hi' });
+  });
+
+  it('deploys an ingress Gateway of class istio as <name>-istio with a LoadBalancer Service on the listener ports', async () => {
+    server.put(
+      GW,
+      gateway('ingress', 'istio', {
+        spec: { gatewayClassName: 'istio', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] },
+      }),
+    );
+    start();
+    const svc = await until(
+      'ingress Service',
+      () => server.get(SERVICES, 'ingress-istio', 'app') as Stored | undefined,
+    );
+    expect((svc as { spec: unknown }).spec).toMatchObject({
+      type: 'LoadBalancer',
+      ports: [
+        { name: 'status-port', port: 15021 },
+        { name: 'http', port: 80, appProtocol: 'http' },
+      ],
+    });
+    expect(svc.metadata?.labels).toMatchObject({ 'gateway.istio.io/managed': 'istio.io-gateway-controller' });
+    server.put(SERVICES, { ...svc, spec: { ...(svc as { spec: object }).spec, clusterIP: '10.96.0.30' } });
+    const gw = () => server.get(GW, 'ingress', 'app') as Stored;
+    await until('pending LoadBalancer reported', () =>
+      condition(gw(), 'Programmed')?.message?.includes('address pending for hostname'),
+    );
+    expect(condition(gw(), 'Programmed')).toMatchObject({ status: 'False', reason: 'AddressNotAssigned' });
+  });
+
+  it('ignores a Gateway of an unknown class and rejects an invalid one of ours in status', async () => {
+    server.put(GW, gateway('other', 'some-other-class'));
+    server.put(
+      GW,
+      gateway('broken', 'istio-waypoint', {
+        spec: {
+          gatewayClassName: 'istio-waypoint',
+          listeners: [{ name: 'mesh', port: 0, protocol: 'HBONE' }],
+        },
+      }),
+    );
+    const c = start();
+    const broken = () => server.get(GW, 'broken', 'app') as Stored;
+    await until('broken Gateway rejected', () => condition(broken(), 'Accepted')?.status === 'False');
+    expect(condition(broken(), 'Accepted')).toMatchObject({
+      reason: 'Invalid',
+      message: 'spec.listeners[0].port: must be an integer in 1..65535',
+    });
+    await until('classes created', () => server.get(CLASSES, 'istio-waypoint'));
+    await c.idle();
+    expect(server.get(SERVICES, 'other', 'app')).toBeUndefined();
+    expect(server.get(SERVICES, 'broken', 'app')).toBeUndefined();
+    expect((server.get(GW, 'other', 'app') as Stored).status).toBeUndefined();
+  });
+
+  it('writes nothing while not the leader, and catches up on resync', async () => {
+    let leader = false;
+    server.put(GW, gateway('waypoint', 'istio-waypoint'));
+    const c = start(() => leader);
+    await until(
+      'informers listed',
+      () =>
+        server.count('GET', GW) > 0 && server.count('GET', CLASSES) > 0 && server.count('GET', SERVICES) > 0,
+    );
+    await c.idle();
+    expect(server.get(SERVICES, 'waypoint', 'app')).toBeUndefined();
+    expect(server.get(CLASSES, 'istio')).toBeUndefined();
+    leader = true;
+    c.resync();
+    await until('waypoint Service after resync', () => server.get(SERVICES, 'waypoint', 'app'));
+    await until('classes after resync', () => server.get(CLASSES, 'istio'));
+  });
+});

@@ -1,0 +1,223 @@
+/**
+ * Gateway API objects as the gateway controller uses them: `GatewayClass` and `Gateway` from the
+ * informers are validated into these domain types before anything stores them. A Gateway that
+ * fails validation is reported (and gets `Accepted=False` when its class is ours), never stored.
+ */
+import type { KubeObject, LabelSelector } from '../kube/objects.ts';
+
+export type FromNamespaces = 'Same' | 'All' | 'Selector';
+
+export interface GatewayListener {
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: string;
+  readonly allowedFrom: FromNamespaces;
+  readonly allowedSelector?: LabelSelector;
+}
+
+/** A validated Gateway (`gateway.networking.k8s.io/v1`). */
+export interface GatewayModel {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly generation: number;
+  readonly className: string;
+  readonly listeners: readonly GatewayListener[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** `spec.infrastructure`: labels/annotations for the generated objects (undefined: none given). */
+  readonly infrastructure?: {
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
+  /** `status.conditions` and `status.addresses` as last read (for "write only on change"). */
+  readonly status: GatewayStatusView;
+}
+
+export interface GatewayStatusAddress {
+  readonly type: 'IPAddress' | 'Hostname';
+  readonly value: string;
+}
+
+export interface GatewayStatusCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly observedGeneration?: number;
+}
+
+export interface GatewayStatusView {
+  readonly conditions: readonly GatewayStatusCondition[];
+  readonly addresses: readonly GatewayStatusAddress[];
+}
+
+/** A validated GatewayClass. */
+export interface GatewayClassModel {
+  readonly name: string;
+  readonly generation: number;
+  readonly controllerName: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly conditions: readonly GatewayStatusCondition[];
+}
+
+export type Validated<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: readonly string[] };
+
+type Loose = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Loose {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringMap(v: unknown, path: string, errors: string[]): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (!isRecord(v)) {
+    errors.push(`${path}: must be a map of strings`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val === 'string') out[k] = val;
+    else errors.push(`${path}.${k}: must be a string`);
+  }
+  return out;
+}
+
+function conditionsOf(status: unknown): GatewayStatusCondition[] {
+  const raw = isRecord(status) ? status['conditions'] : undefined;
+  if (!Array.isArray(raw)) return [];
+  return raw.filter(
+    (c): c is GatewayStatusCondition =>
+      isRecord(c) && typeof c['type'] === 'string' && typeof c['status'] === 'string',
+  );
+}
+
+function addressesOf(status: unknown): GatewayStatusAddress[] {
+  const raw = isRecord(status) ? status['addresses'] : undefined;
+  if (!Array.isArray(raw)) return [];
+  const out: GatewayStatusAddress[] = [];
+  for (const a of raw) {
+    if (!isRecord(a) || typeof a['value'] !== 'string') continue;
+    out.push({ type: a['type'] === 'Hostname' ? 'Hostname' : 'IPAddress', value: a['value'] });
+  }
+  return out;
+}
+
+function listenerOf(v: unknown, i: number, errors: string[]): GatewayListener | undefined {
+  const path = `spec.listeners[${i}]`;
+  if (!isRecord(v)) {
+    errors.push(`${path}: must be an object`);
+    return undefined;
+  }
+  const name = v['name'];
+  const port = v['port'];
+  const protocol = v['protocol'];
+  if (typeof name !== 'string' || name === '') errors.push(`${path}.name: required`);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+    errors.push(`${path}.port: must be an integer in 1..65535`);
+  if (typeof protocol !== 'string' || protocol === '') errors.push(`${path}.protocol: required`);
+  const ns = isRecord(v['allowedRoutes']) ? v['allowedRoutes']['namespaces'] : undefined;
+  const from = isRecord(ns) ? ns['from'] : undefined;
+  let allowedFrom: FromNamespaces = 'Same';
+  if (from === 'All' || from === 'Selector' || from === 'Same') allowedFrom = from;
+  else if (from !== undefined)
+    errors.push(`${path}.allowedRoutes.namespaces.from: must be Same, All or Selector`);
+  const selector = isRecord(ns) && isRecord(ns['selector']) ? (ns['selector'] as LabelSelector) : undefined;
+  if (typeof name !== 'string' || typeof port !== 'number' || typeof protocol !== 'string') return undefined;
+  return {
+    name,
+    port,
+    protocol,
+    allowedFrom,
+    ...(selector === undefined ? {} : { allowedSelector: selector }),
+  };
+}
+
+/** The status a Gateway object carries now (conditions and addresses). */
+export function statusViewOf(obj: KubeObject): GatewayStatusView {
+  const status = (obj as { status?: unknown }).status;
+  return { conditions: conditionsOf(status), addresses: addressesOf(status) };
+}
+
+/** A Gateway object from the API server into a `GatewayModel`, or every problem found. */
+export function validateGateway(obj: KubeObject): Validated<GatewayModel> {
+  const errors: string[] = [];
+  const o = obj as KubeObject & { spec?: unknown; status?: unknown };
+  const meta = o.metadata ?? {};
+  const name = meta.name ?? '';
+  const namespace = meta.namespace ?? '';
+  if (name === '') errors.push('metadata.name: required');
+  if (namespace === '') errors.push('metadata.namespace: required');
+  const spec = isRecord(o.spec) ? o.spec : undefined;
+  if (spec === undefined) errors.push('spec: required');
+  const className = spec?.['gatewayClassName'];
+  if (typeof className !== 'string' || className === '') errors.push('spec.gatewayClassName: required');
+  const rawListeners = spec?.['listeners'];
+  const listeners: GatewayListener[] = [];
+  if (!Array.isArray(rawListeners)) errors.push('spec.listeners: must be a list');
+  else
+    rawListeners.forEach((l, i) => {
+      const parsed = listenerOf(l, i, errors);
+      if (parsed !== undefined) listeners.push(parsed);
+    });
+  const infra = spec?.['infrastructure'];
+  let infrastructure: GatewayModel['infrastructure'];
+  if (isRecord(infra)) {
+    const labels =
+      infra['labels'] === undefined
+        ? undefined
+        : stringMap(infra['labels'], 'spec.infrastructure.labels', errors);
+    const annotations =
+      infra['annotations'] === undefined
+        ? undefined
+        : stringMap(infra['annotations'], 'spec.infrastructure.annotations', errors);
+    infrastructure = {
+      ...(labels === undefined ? {} : { labels }),
+      ...(annotations === undefined ? {} : { annotations }),
+    };
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    value: {
+      namespace,
+      name,
+      uid: meta.uid ?? '',
+      generation: meta.generation ?? 0,
+      className: className as string,
+      listeners,
+      labels: { ...meta.labels },
+      annotations: { ...meta.annotations },
+      ...(infrastructure === undefined ? {} : { infrastructure }),
+      status: statusViewOf(obj),
+    },
+  };
+}
+
+/** A GatewayClass object into a `GatewayClassModel`. */
+export function validateGatewayClass(obj: KubeObject): Validated<GatewayClassModel> {
+  const o = obj as KubeObject & { spec?: unknown; status?: unknown };
+  const errors: string[] = [];
+  const name = o.metadata?.name ?? '';
+  if (name === '') errors.push('metadata.name: required');
+  const controllerName = isRecord(o.spec) ? o.spec['controllerName'] : undefined;
+  if (typeof controllerName !== 'string' || controllerName === '')
+    errors.push('spec.controllerName: required');
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    value: {
+      name,
+      generation: o.metadata?.generation ?? 0,
+      controllerName: controllerName as string,
+      labels: { ...o.metadata?.labels },
+      conditions: conditionsOf(o.status),
+    },
+  };
+}
+
+/** `namespace/name` of a Gateway. */
+export function gatewayKey(gw: { readonly namespace: string; readonly name: string }): string {
+  return `${gw.namespace}/${gw.name}`;
+}

@@ -1,0 +1,258 @@
+/**
+ * Resolution of a validated route against the cluster: backendRefs to Services (with
+ * ReferenceGrant checks across namespaces) and the Gateway API status conditions upstream
+ * istiod writes. Pure: the cluster is a `RouteLookup`. A backend that does not resolve keeps its
+ * weight as `unresolvedWeight` (Envoy answers 500 for that share), so one bad backendRef never
+ * affects other routes or other backends of the same rule.
+ */
+import type {
+  BackendRefInput,
+  FieldIssue,
+  ParentRefInput,
+  RawRouteRule,
+  RouteFilter,
+  RouteKind,
+  RouteRule,
+  ServiceKey,
+  ValidRoute,
+  WeightedBackend,
+} from './types.ts';
+
+/** The istiod controller name in route status. */
+export const CONTROLLER_NAME = 'istio.io/gateway-controller';
+
+export type ServiceProtocol = 'http' | 'grpc' | 'tcp';
+
+export interface ServicePortInfo {
+  readonly port: number;
+  readonly name: string;
+  readonly targetPort: number | string;
+  readonly protocol: ServiceProtocol;
+}
+
+/** What the waypoint needs of a Kubernetes Service. */
+export interface ServiceInfo {
+  readonly key: ServiceKey;
+  /** `name.namespace.svc.<domain>`. */
+  readonly hostname: string;
+  readonly vips: readonly string[];
+  readonly ports: readonly ServicePortInfo[];
+  readonly selector: Readonly<Record<string, string>> | undefined;
+}
+
+export interface RouteLookup {
+  service(key: ServiceKey): ServiceInfo | undefined;
+  /** True when a ReferenceGrant in `to.namespace` lets `fromKind` objects of `fromNamespace` refer to the Service. */
+  referenceGrantAllows(fromKind: RouteKind, fromNamespace: string, to: ServiceKey): boolean;
+}
+
+export interface RouteCondition {
+  readonly type: 'Accepted' | 'ResolvedRefs';
+  readonly status: 'True' | 'False';
+  readonly reason: string;
+  readonly message: string;
+  readonly observedGeneration: number;
+}
+
+export interface RouteParentStatus {
+  readonly parentRef: ParentRefInput;
+  readonly controllerName: string;
+  readonly conditions: readonly RouteCondition[];
+}
+
+/** A route ready for translation, with the status its parents get. */
+export interface ResolvedRoute {
+  readonly route: ValidRoute;
+  readonly rules: readonly RouteRule[];
+  readonly parents: readonly RouteParentStatus[];
+}
+
+export const RouteReason = {
+  accepted: 'Accepted',
+  resolvedRefs: 'ResolvedRefs',
+  backendNotFound: 'BackendNotFound',
+  refNotPermitted: 'RefNotPermitted',
+  invalidKind: 'InvalidKind',
+  unsupportedValue: 'UnsupportedValue',
+  noMatchingParent: 'NoMatchingParent',
+} as const;
+
+interface Failure {
+  readonly reason: string;
+  readonly message: string;
+}
+
+function isServiceRef(group: string, kind: string): boolean {
+  return (group === '' || group === 'core') && kind === 'Service';
+}
+
+function resolveBackend(
+  route: ValidRoute,
+  ref: BackendRefInput,
+  lookup: RouteLookup,
+): { ok: true; backend: WeightedBackend } | { ok: false; failure: Failure } {
+  if (!isServiceRef(ref.group, ref.kind))
+    return {
+      ok: false,
+      failure: {
+        reason: RouteReason.invalidKind,
+        message: `referencing unsupported backendRef: group "${ref.group}" kind "${ref.kind}"`,
+      },
+    };
+  const key = { namespace: ref.namespace, name: ref.name };
+  if (
+    ref.namespace !== route.namespace &&
+    route.kind !== 'VirtualService' &&
+    !lookup.referenceGrantAllows(route.kind, route.namespace, key)
+  )
+    return {
+      ok: false,
+      failure: {
+        reason: RouteReason.refNotPermitted,
+        message: `backendRef ${ref.name}/${ref.namespace} not accessible to a ${route.kind} in namespace "${route.namespace}" (missing a ReferenceGrant?)`,
+      },
+    };
+  const svc = lookup.service(key);
+  if (svc === undefined)
+    return {
+      ok: false,
+      failure: {
+        reason: RouteReason.backendNotFound,
+        message: `backend(${ref.name}.${ref.namespace}) not found`,
+      },
+    };
+  let port = ref.port;
+  if (port === undefined && svc.ports.length === 1) port = svc.ports[0]!.port;
+  if (port !== undefined && !svc.ports.some(p => p.port === port))
+    return {
+      ok: false,
+      failure: {
+        reason: RouteReason.backendNotFound,
+        message: `backend(${svc.hostname}) has no port ${port}`,
+      },
+    };
+  return {
+    ok: true,
+    backend: {
+      service: key,
+      // 0: the port the request arrived on (VirtualService destinations without a port).
+      port: port ?? 0,
+      weight: ref.weight,
+      ...(ref.subset !== undefined ? { subset: ref.subset } : {}),
+    },
+  };
+}
+
+function resolveRule(
+  route: ValidRoute,
+  rule: RawRouteRule,
+  lookup: RouteLookup,
+  failures: Failure[],
+): RouteRule {
+  const backends: WeightedBackend[] = [];
+  let unresolvedWeight = 0;
+  for (const ref of rule.backendRefs) {
+    const r = resolveBackend(route, ref, lookup);
+    if (r.ok) backends.push(r.backend);
+    else {
+      failures.push(r.failure);
+      unresolvedWeight += ref.weight;
+    }
+  }
+  const filters: RouteFilter[] = [];
+  for (const f of rule.filters) {
+    if (f.type !== 'RequestMirror') {
+      filters.push(f);
+      continue;
+    }
+    const r = resolveBackend(route, f.backendRef, lookup);
+    if (!r.ok) failures.push(r.failure);
+    else
+      filters.push({
+        type: 'RequestMirror',
+        backend: { service: r.backend.service, port: r.backend.port },
+        percent: f.percent,
+      });
+  }
+  const { index, backendRefs: _refs, filters: _filters, ...rest } = rule;
+  return { ...rest, name: `${route.namespace}.${route.name}.${index}`, filters, backends, unresolvedWeight };
+}
+
+/** Resolves every rule; the status has one entry per parentRef. */
+export function resolveRoute(
+  route: ValidRoute,
+  lookup: RouteLookup,
+  parentExists: (ref: ParentRefInput) => boolean,
+): ResolvedRoute {
+  const failures: Failure[] = [];
+  const rules = route.rules.map(r => resolveRule(route, r, lookup, failures));
+  const gen = route.generation;
+  const resolved: RouteCondition =
+    failures.length === 0
+      ? {
+          type: 'ResolvedRefs',
+          status: 'True',
+          reason: RouteReason.resolvedRefs,
+          message: 'All references resolved',
+          observedGeneration: gen,
+        }
+      : {
+          type: 'ResolvedRefs',
+          status: 'False',
+          reason: failures[0]!.reason,
+          message: [...new Set(failures.map(f => f.message))].join('; '),
+          observedGeneration: gen,
+        };
+  const parents = route.parentRefs.map(parentRef => ({
+    parentRef,
+    controllerName: CONTROLLER_NAME,
+    conditions: [
+      parentExists(parentRef)
+        ? {
+            type: 'Accepted' as const,
+            status: 'True' as const,
+            reason: RouteReason.accepted,
+            message: 'Route was valid',
+            observedGeneration: gen,
+          }
+        : {
+            type: 'Accepted' as const,
+            status: 'False' as const,
+            reason: RouteReason.noMatchingParent,
+            message: `parent ${parentRef.kind} ${parentRef.namespace}/${parentRef.name} not found`,
+            observedGeneration: gen,
+          },
+      resolved,
+    ],
+  }));
+  return { route, rules, parents };
+}
+
+/** The status of a route that failed validation: not programmed, every parent told why. */
+export function rejectedRouteStatus(
+  parentRefs: readonly ParentRefInput[],
+  generation: number,
+  errors: readonly FieldIssue[],
+): RouteParentStatus[] {
+  const message = `route was not programmed: ${errors.map(e => `${e.path}: ${e.message}`).join('; ')}`;
+  return parentRefs.map(parentRef => ({
+    parentRef,
+    controllerName: CONTROLLER_NAME,
+    conditions: [
+      {
+        type: 'Accepted',
+        status: 'False',
+        reason: RouteReason.unsupportedValue,
+        message,
+        observedGeneration: generation,
+      },
+      {
+        type: 'ResolvedRefs',
+        status: 'True',
+        reason: RouteReason.resolvedRefs,
+        message: 'All references resolved',
+        observedGeneration: generation,
+      },
+    ],
+  }));
+}

@@ -1,0 +1,183 @@
+/**
+ * DestinationRule traffic policy to Envoy `Cluster`s, and endpoints to `ClusterLoadAssignment`s
+ * (pure).
+ *
+ * One EDS cluster per Service port (`inbound-vip|<port>|http|<host>`) and one per subset
+ * (`inbound-vip|<port>|http/<subset>|<host>`); a subset's traffic policy overrides the rule's,
+ * field group by field group, as upstream merges them. Defaults are upstream's: round robin,
+ * 10 s connect timeout, circuit-breaker thresholds at the uint32 maximum (none), no outlier detection.
+ */
+import { ADS_CONFIG_SOURCE, EnvoyType, duration, struct, typedConfig } from './envoy-protos.ts';
+import type { ConsistentHash, TrafficPolicy } from './types.ts';
+
+/** Upstream's "no limit" circuit-breaker threshold. */
+export const MAX_THRESHOLD = 4_294_967_295;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Upstream's outlier detection defaults when a field is unset. */
+const DEFAULT_OUTLIER_INTERVAL_MS = 10_000;
+const DEFAULT_BASE_EJECTION_MS = 30_000;
+const DEFAULT_MAX_EJECTION_PERCENT = 10;
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** `subset` fields replace the base's per group (loadBalancer, connectionPool, outlierDetection). */
+export function mergeTrafficPolicy(
+  base: TrafficPolicy | undefined,
+  subset: TrafficPolicy | undefined,
+): TrafficPolicy {
+  return { ...(base ?? {}), ...(subset ?? {}) };
+}
+
+function lbPolicy(tp: TrafficPolicy): { lbPolicy: string; extra: Record<string, unknown> } {
+  const lb = tp.loadBalancer;
+  if (lb?.consistentHash !== undefined) {
+    const ring = lb.consistentHash.minimumRingSize;
+    return {
+      lbPolicy: 'RING_HASH',
+      extra: ring !== undefined ? { ringHashLbConfig: { minimumRingSize: ring } } : {},
+    };
+  }
+  switch (lb?.simple) {
+    case 'LEAST_REQUEST':
+      return { lbPolicy: 'LEAST_REQUEST', extra: {} };
+    case 'RANDOM':
+      return { lbPolicy: 'RANDOM', extra: {} };
+    case 'PASSTHROUGH':
+      return { lbPolicy: 'CLUSTER_PROVIDED', extra: {} };
+    default:
+      return { lbPolicy: 'ROUND_ROBIN', extra: {} };
+  }
+}
+
+/** The route `hash_policy` of a consistentHash load balancer. */
+export function hashPolicy(ch: ConsistentHash | undefined): object[] | undefined {
+  if (ch === undefined) return undefined;
+  switch (ch.kind) {
+    case 'header':
+      return [{ header: { headerName: ch.header } }];
+    case 'cookie':
+      return [
+        {
+          cookie: {
+            name: ch.name,
+            ...(ch.path !== undefined ? { path: ch.path } : {}),
+            ...(ch.ttlMs !== undefined ? { ttl: duration(ch.ttlMs) } : {}),
+          },
+        },
+      ];
+    case 'sourceIp':
+      return [{ connectionProperties: { sourceIp: true } }];
+    case 'queryParameter':
+      return [{ queryParameter: { name: ch.name } }];
+  }
+}
+
+export interface ClusterInput {
+  readonly name: string;
+  readonly trafficPolicy: TrafficPolicy;
+  /** gRPC ports speak HTTP/2 upstream. */
+  readonly http2: boolean;
+  /** TCP ports: no HTTP protocol options. */
+  readonly tcp: boolean;
+}
+
+export function buildCluster(input: ClusterInput): object {
+  const tp = input.trafficPolicy;
+  const pool = tp.connectionPool ?? {};
+  const { lbPolicy: policy, extra } = lbPolicy(tp);
+  const cluster: Record<string, unknown> = {
+    name: input.name,
+    type: 'EDS',
+    edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE, serviceName: input.name },
+    connectTimeout: duration(pool.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+    lbPolicy: policy,
+    ...extra,
+    circuitBreakers: {
+      thresholds: [
+        {
+          maxConnections: pool.maxConnections ?? MAX_THRESHOLD,
+          maxPendingRequests: pool.http1MaxPendingRequests ?? MAX_THRESHOLD,
+          maxRequests: pool.http2MaxRequests ?? MAX_THRESHOLD,
+          maxRetries: pool.maxRetries ?? MAX_THRESHOLD,
+          trackRemaining: true,
+        },
+      ],
+    },
+  };
+  if (!input.tcp) {
+    const common: Record<string, unknown> = {};
+    if (pool.maxRequestsPerConnection !== undefined && pool.maxRequestsPerConnection > 0)
+      common.maxRequestsPerConnection = pool.maxRequestsPerConnection;
+    if (pool.idleTimeoutMs !== undefined) common.idleTimeout = duration(pool.idleTimeoutMs);
+    const options = {
+      ...(Object.keys(common).length > 0 ? { commonHttpProtocolOptions: common } : {}),
+      ...(input.http2
+        ? { explicitHttpConfig: { http2ProtocolOptions: {} } }
+        : { useDownstreamProtocolConfig: {} }),
+    };
+    cluster.typedExtensionProtocolOptions = {
+      [HTTP_PROTOCOL_OPTIONS]: typedConfig(EnvoyType.httpProtocolOptions, options),
+    };
+  }
+  const od = tp.outlierDetection;
+  if (
+    od !== undefined &&
+    (od.consecutive5xxErrors !== undefined || od.consecutiveGatewayErrors !== undefined)
+  ) {
+    const c5xx = od.consecutive5xxErrors ?? 0;
+    const cgw = od.consecutiveGatewayErrors ?? 0;
+    cluster.outlierDetection = {
+      ...(c5xx > 0
+        ? { consecutive_5xx: c5xx, enforcingConsecutive_5xx: 100 }
+        : { enforcingConsecutive_5xx: 0 }),
+      ...(cgw > 0 ? { consecutiveGatewayFailure: cgw, enforcingConsecutiveGatewayFailure: 100 } : {}),
+      interval: duration(od.intervalMs ?? DEFAULT_OUTLIER_INTERVAL_MS),
+      baseEjectionTime: duration(od.baseEjectionTimeMs ?? DEFAULT_BASE_EJECTION_MS),
+      maxEjectionPercent: od.maxEjectionPercent ?? DEFAULT_MAX_EJECTION_PERCENT,
+      enforcingSuccessRate: 0,
+    };
+    if (od.minHealthPercent !== undefined)
+      cluster.commonLbConfig = { healthyPanicThreshold: { value: od.minHealthPercent } };
+  }
+  return cluster;
+}
+
+export interface EndpointInput {
+  readonly ip: string;
+  /** The workload's port behind the Service port (its target port). */
+  readonly targetPort: number;
+  readonly hbonePort: number;
+  readonly healthy: boolean;
+}
+
+/**
+ * The `ClusterLoadAssignment` of a cluster: each backend pod at its IP and HBONE port, with the
+ * original destination (`ip:targetPort`) in the `tunnel` filter metadata, as upstream sends it.
+ */
+export function buildLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
+  const sorted = [...endpoints].sort((a, b) =>
+    a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.targetPort - b.targetPort,
+  );
+  return {
+    clusterName,
+    endpoints:
+      sorted.length === 0
+        ? []
+        : [
+            {
+              lbEndpoints: sorted.map(e => ({
+                endpoint: { address: { socketAddress: { address: e.ip, portValue: e.hbonePort } } },
+                healthStatus: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
+                metadata: {
+                  filterMetadata: {
+                    tunnel: struct({
+                      destination: e.ip.includes(':')
+                        ? `[${e.ip}]:${e.targetPort}`
+                        : `${e.ip}:${e.targetPort}`,
+                    }),
+                  },
+                },
+              })),
+            },
+          ],
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The waypoint's Listeners (pure), laid out as upstream's:
+ * - `connect_terminate` on the HBONE port (15008): terminates the CONNECT tunnel (HTTP/2,
+ *   `upgrade_configs: CONNECT`) and hands the inner stream to `main_internal`;
+ * - `main_internal`, an internal listener with one filter chain per Service VIP and port it
+ *   serves (`inbound-vip|<port>|<proto>|<host>`, matched on destination IP and port): an HTTP
+ *   connection manager with RDS of the same name and the RBAC, fault and router filters, or a
+ *   TCP proxy for TCP ports.
+ */
+import { ADS_CONFIG_SOURCE, EnvoyType, typedConfig } from './envoy-protos.ts';
+import { CONNECT_TERMINATE, MAIN_INTERNAL } from './names.ts';
+import { FAULT_FILTER } from './translate-route.ts';
+import { RBAC_FILTER } from './translate-rbac.ts';
+
+export interface FilterChainInput {
+  /** `inbound-vip|<port>|<proto>|<host>`: chain, route configuration and default cluster name. */
+  readonly name: string;
+  readonly vips: readonly string[];
+  readonly port: number;
+  readonly tcp: boolean;
+  /** RBAC configs in order (DENY, ALLOW). */
+  readonly rbac: readonly object[];
+  /** Whether some route of this chain carries a fault (adds the fault filter). */
+  readonly fault: boolean;
+}
+
+export function httpConnectionManager(chain: FilterChainInput): object {
+  const httpFilters: object[] = chain.rbac.map(cfg => ({
+    name: RBAC_FILTER,
+    typedConfig: typedConfig(EnvoyType.rbac, cfg),
+  }));
+  if (chain.fault) httpFilters.push({ name: FAULT_FILTER, typedConfig: typedConfig(EnvoyType.fault, {}) });
+  httpFilters.push({ name: 'envoy.filters.http.router', typedConfig: typedConfig(EnvoyType.router, {}) });
+  return {
+    statPrefix: chain.name,
+    codecType: 'AUTO',
+    rds: { routeConfigName: chain.name, configSource: ADS_CONFIG_SOURCE },
+    httpFilters,
+    useRemoteAddress: false,
+    normalizePath: true,
+    mergeSlashes: true,
+    pathWithEscapedSlashesAction: 'KEEP_UNCHANGED',
+  };
+}
+
+function filterChain(chain: FilterChainInput): object {
+  const filter = chain.tcp
+    ? {
+        name: 'envoy.filters.network.tcp_proxy',
+        typedConfig: typedConfig(EnvoyType.tcpProxy, { statPrefix: chain.name, cluster: chain.name }),
+      }
+    : {
+        name: 'envoy.filters.network.http_connection_manager',
+        typedConfig: typedConfig(EnvoyType.httpConnectionManager, httpConnectionManager(chain)),
+      };
+  return {
+    name: chain.name,
+    filterChainMatch: {
+      destinationPort: chain.port,
+      prefixRanges: chain.vips.map(ip => ({ addressPrefix: ip, prefixLen: ip.includes(':') ? 128 : 32 })),
+    },
+    filters: [filter],
+  };
+}
+
+export function buildMainInternal(chains: readonly FilterChainInput[]): object {
+  const sorted = [...chains].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    name: MAIN_INTERNAL,
+    internalListener: {},
+    useOriginalDst: true,
+    filterChains: sorted.map(filterChain),
+    listenerFilters: [],
+  };
+}
+
+export function buildConnectTerminate(hbonePort: number): object {
+  const hcm = {
+    statPrefix: CONNECT_TERMINATE,
+    codecType: 'HTTP2',
+    http2ProtocolOptions: { allowConnect: true },
+    upgradeConfigs: [{ upgradeType: 'CONNECT' }],
+    routeConfig: {
+      name: CONNECT_TERMINATE,
+      virtualHosts: [
+        {
+          name: CONNECT_TERMINATE,
+          domains: ['*'],
+          routes: [
+            {
+              name: CONNECT_TERMINATE,
+              match: { connectMatcher: {} },
+              route: {
+                cluster: MAIN_INTERNAL,
+                upgradeConfigs: [{ upgradeType: 'CONNECT', connectConfig: {} }],
+              },
+            },
+          ],
+        },
+      ],
+    },
+    httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: typedConfig(EnvoyType.router, {}) }],
+  };
+  return {
+    name: CONNECT_TERMINATE,
+    address: { socketAddress: { address: '0.0.0.0', portValue: hbonePort } },
+    filterChains: [
+      {
+        name: CONNECT_TERMINATE,
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typedConfig: typedConfig(EnvoyType.httpConnectionManager, hcm),
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** The static cluster that carries `connect_terminate`'s inner streams to `main_internal`. */
+export function buildMainInternalCluster(): object {
+  return {
+    name: MAIN_INTERNAL,
+    type: 'STATIC',
+    loadAssignment: {
+      clusterName: MAIN_INTERNAL,
+      endpoints: [
+        {
+          lbEndpoints: [
+            { endpoint: { address: { envoyInternalAddress: { serverListenerName: MAIN_INTERNAL } } } },
+          ],
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * AuthorizationPolicies that target a waypoint (or a Service it serves) to Envoy HTTP RBAC
+ * filter configs (pure). As upstream: one RBAC filter for the DENY policies, then one for the
+ * ALLOW policies; each rule is an RBAC policy named `ns[<ns>]-policy[<name>]-rule[<i>]`.
+ * An ALLOW policy without rules matches nothing (so it denies); a rule without `from`/`to`/`when`
+ * matches everything. AUDIT and CUSTOM policies are not translated (see docs/waypoint-xds.md).
+ */
+import type {
+  AuthorizationPolicy,
+  PolicyCondition,
+  PolicyOperation,
+  PolicySource,
+} from '@ambient-mesh/policy-engine';
+
+export const RBAC_FILTER = 'envoy.filters.http.rbac';
+
+export interface RbacFilters {
+  /** `envoy.extensions.filters.http.rbac.v3.RBAC` configs in filter order (DENY, then ALLOW). */
+  readonly configs: readonly object[];
+  /** `when` keys we could not translate, per policy (the policy's rule then matches nothing). */
+  readonly unsupported: readonly string[];
+}
+
+function stringMatch(value: string, ignoreCase = false): object {
+  const ic = ignoreCase ? { ignoreCase: true } : {};
+  if (value === '*') return { safeRegex: { regex: '.+' } };
+  if (value.startsWith('*')) return { suffix: value.slice(1), ...ic };
+  if (value.endsWith('*')) return { prefix: value.slice(0, -1), ...ic };
+  return { exact: value, ...ic };
+}
+
+function orIds<T>(values: readonly T[] | undefined, make: (v: T) => object): object | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  return values.length === 1 ? make(values[0]!) : { orIds: { ids: values.map(make) } };
+}
+
+function orRules<T>(values: readonly T[] | undefined, make: (v: T) => object): object | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  return values.length === 1 ? make(values[0]!) : { orRules: { rules: values.map(make) } };
+}
+
+function cidr(value: string): { addressPrefix: string; prefixLen: number } {
+  const [ip = '', len] = value.split('/');
+  return { addressPrefix: ip, prefixLen: len !== undefined ? Number(len) : ip.includes(':') ? 128 : 32 };
+}
+
+function principalName(value: string): object {
+  if (value === '*') return { authenticated: { principalName: { safeRegex: { regex: '.+' } } } };
+  const withScheme = value.startsWith('spiffe://') || value.startsWith('*') ? value : `spiffe://${value}`;
+  return { authenticated: { principalName: stringMatch(withScheme) } };
+}
+
+function namespacePrincipal(ns: string): object {
+  const re = ns === '*' ? '.+' : ns.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return { authenticated: { principalName: { safeRegex: { regex: `.*/ns/${re}/.*` } } } };
+}
+
+function sourcePrincipals(s: PolicySource): object[] {
+  const ids: object[] = [];
+  const add = (positive: object | undefined, negative: object | undefined): void => {
+    if (positive !== undefined) ids.push(positive);
+    if (negative !== undefined) ids.push({ notId: negative });
+  };
+  add(orIds(s.principals, principalName), orIds(s.notPrincipals, principalName));
+  add(orIds(s.namespaces, namespacePrincipal), orIds(s.notNamespaces, namespacePrincipal));
+  add(
+    orIds(s.ipBlocks, v => ({ directRemoteIp: cidr(v) })),
+    orIds(s.notIpBlocks, v => ({ directRemoteIp: cidr(v) })),
+  );
+  add(
+    orIds(s.remoteIpBlocks, v => ({ remoteIp: cidr(v) })),
+    orIds(s.notRemoteIpBlocks, v => ({ remoteIp: cidr(v) })),
+  );
+  return ids;
+}
+
+function header(name: string, value: string, ignoreCase = false): object {
+  return { header: { name, stringMatch: stringMatch(value, ignoreCase) } };
+}
+
+function pathPermission(p: string): object {
+  return { urlPath: { path: stringMatch(p) } };
+}
+
+function operationPermissions(o: PolicyOperation): object[] {
+  const rules: object[] = [];
+  const add = (positive: object | undefined, negative: object | undefined): void => {
+    if (positive !== undefined) rules.push(positive);
+    if (negative !== undefined) rules.push({ notRule: negative });
+  };
+  add(
+    orRules(o.hosts, h => header(':authority', h, true)),
+    orRules(o.notHosts, h => header(':authority', h, true)),
+  );
+  add(
+    orRules(o.methods, m => header(':method', m)),
+    orRules(o.notMethods, m => header(':method', m)),
+  );
+  add(orRules(o.paths, pathPermission), orRules(o.notPaths, pathPermission));
+  add(
+    orRules(o.ports, p => ({ destinationPort: Number(p) })),
+    orRules(o.notPorts, p => ({ destinationPort: Number(p) })),
+  );
+  return rules;
+}
+
+/** A `when` condition as a permission or principal; undefined when the key is not supported. */
+function condition(c: PolicyCondition): { permission?: object; principal?: object } | undefined {
+  const values = c.values ?? [];
+  const notValues = c.notValues ?? [];
+  const build = (make: (v: string) => object): object | undefined => {
+    const pos = orRules(values, make);
+    const neg = orRules(notValues, make);
+    if (pos !== undefined && neg !== undefined) return { andRules: { rules: [pos, { notRule: neg }] } };
+    return pos ?? (neg !== undefined ? { notRule: neg } : undefined);
+  };
+  const buildIds = (make: (v: string) => object): object | undefined => {
+    const pos = orIds(values, make);
+    const neg = orIds(notValues, make);
+    if (pos !== undefined && neg !== undefined) return { andIds: { ids: [pos, { notId: neg }] } };
+    return pos ?? (neg !== undefined ? { notId: neg } : undefined);
+  };
+  const m = /^request\.headers\[(.+)\]$/.exec(c.key);
+  if (m !== null) {
+    const name = m[1]!.toLowerCase();
+    const p = build(v => header(name, v));
+    return p === undefined ? undefined : { permission: p };
+  }
+  switch (c.key) {
+    case 'destination.port': {
+      const p = build(v => ({ destinationPort: Number(v) }));
+      return p === undefined ? undefined : { permission: p };
+    }
+    case 'destination.ip': {
+      const p = build(v => ({ destinationIp: cidr(v) }));
+      return p === undefined ? undefined : { permission: p };
+    }
+    case 'source.ip': {
+      const p = buildIds(v => ({ directRemoteIp: cidr(v) }));
+      return p === undefined ? undefined : { principal: p };
+    }
+    case 'remote.ip': {
+      const p = buildIds(v => ({ remoteIp: cidr(v) }));
+      return p === undefined ? undefined : { principal: p };
+    }
+    case 'source.namespace': {
+      const p = buildIds(namespacePrincipal);
+      return p === undefined ? undefined : { principal: p };
+    }
+    case 'source.principal': {
+      const p = buildIds(principalName);
+      return p === undefined ? undefined : { principal: p };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function and(list: readonly object[], kind: 'rules' | 'ids'): object {
+  if (kind === 'rules')
+    return list.length === 0 ? { any: true } : list.length === 1 ? list[0]! : { andRules: { rules: list } };
+  return list.length === 0 ? { any: true } : list.length === 1 ? list[0]! : { andIds: { ids: list } };
+}
+
+/** The RBAC policies (name → Policy) of one AuthorizationPolicy; `unsupported` collects skipped keys. */
+export function rbacPolicies(policy: AuthorizationPolicy, unsupported: string[]): Record<string, object> {
+  const { namespace, name } = policy.metadata;
+  const out: Record<string, object> = {};
+  (policy.spec.rules ?? []).forEach((rule, i) => {
+    const permissionsAnd: object[] = [];
+    const principalsAnd: object[] = [];
+    const froms = rule.from ?? [];
+    const tos = rule.to ?? [];
+    if (tos.length > 0)
+      permissionsAnd.push(orRules(tos, t => and(operationPermissions(t.operation), 'rules'))!);
+    if (froms.length > 0) principalsAnd.push(orIds(froms, f => and(sourcePrincipals(f.source), 'ids'))!);
+    let skip = false;
+    for (const c of rule.when ?? []) {
+      const t = condition(c);
+      if (t === undefined) {
+        unsupported.push(`${namespace}/${name}: when.key ${c.key}`);
+        skip = true;
+        continue;
+      }
+      if (t.permission !== undefined) permissionsAnd.push(t.permission);
+      if (t.principal !== undefined) principalsAnd.push(t.principal);
+    }
+    // A rule with a condition we cannot evaluate must never widen access: for ALLOW it matches
+    // nothing; for DENY it matches everything it otherwise would (upstream does the same).
+    if (skip && policy.spec.action !== 'DENY') return;
+    out[`ns[${namespace}]-policy[${name}]-rule[${i}]`] = {
+      permissions: [and(permissionsAnd, 'rules')],
+      principals: [and(principalsAnd, 'ids')],
+    };
+  });
+  return out;
+}
+
+/** DENY then ALLOW RBAC configs for the policies that apply to one filter chain. */
+export function buildRbacFilters(policies: readonly AuthorizationPolicy[]): RbacFilters {
+  const unsupported: string[] = [];
+  const sorted = [...policies].sort((a, b) => {
+    const ka = `${a.metadata.namespace}/${a.metadata.name}`;
+    const kb = `${b.metadata.namespace}/${b.metadata.name}`;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+  const configs: object[] = [];
+  for (const action of ['DENY', 'ALLOW'] as const) {
+    const selected = sorted.filter(p => (p.spec.action ?? 'ALLOW') === action);
+    if (selected.length === 0) continue;
+    const policiesMap: Record<string, object> = {};
+    for (const p of selected) Object.assign(policiesMap, rbacPolicies(p, unsupported));
+    configs.push({ rules: { action, policies: policiesMap } });
+  }
+  return { configs, unsupported };
+}

@@ -1,0 +1,349 @@
+import { describe, expect, it } from 'vitest';
+import { makeAuthorizationPolicy, makeNamespace, makeService } from '../testing/fixtures.ts';
+import {
+  makeBackendPod,
+  makeBoundService,
+  makeDestinationRule,
+  makeHttpRoute,
+  makeReferenceGrant,
+  makeWaypointGateway,
+} from '../testing/waypoint-fixtures.ts';
+import { bindingSourceFrom } from './binding.ts';
+import { EnvoyType, EnvoyTypeUrls, decodeEnvoy, unpackTyped } from './envoy-protos.ts';
+import { WaypointIndex, WaypointKinds as K } from './waypoint-index.ts';
+
+const RC = EnvoyTypeUrls.routeConfiguration;
+const CL = EnvoyTypeUrls.cluster;
+const reviews = 'inbound-vip|80|http|reviews.ns1.svc.cluster.local';
+
+/** Two waypoints: wp1 serves reviews and ratings (ns1), wp2 serves details (ns2). */
+function setup(): WaypointIndex {
+  const idx = new WaypointIndex({ domain: 'cluster.local' });
+  idx.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
+  idx.upsert(K.GATEWAY, makeWaypointGateway('wp2', 'ns2'));
+  idx.upsert(K.SERVICE, makeBoundService('reviews', 'ns1', 'wp1', '10.96.0.10'));
+  idx.upsert(K.SERVICE, makeBoundService('ratings', 'ns1', 'wp1', '10.96.0.11'));
+  idx.upsert(K.SERVICE, makeBoundService('details', 'ns2', 'wp2', '10.96.0.12'));
+  idx.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.5', { version: 'v1' }));
+  idx.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.6', { version: 'v2' }));
+  idx.upsert(K.POD, makeBackendPod('details', 'ns2', '10.244.1.5'));
+  return idx;
+}
+
+function routes(
+  idx: WaypointIndex,
+  wp: string,
+  name = reviews,
+): { name: string; route?: Record<string, unknown>; directResponse?: unknown }[] {
+  const r = idx.resourcesFor(wp, RC).get(name);
+  if (r === undefined) throw new Error(`no route configuration ${name} for ${wp}`);
+  const cfg = decodeEnvoy(EnvoyType.routeConfiguration, r.value) as { virtualHosts: { routes: never[] }[] };
+  return cfg.virtualHosts[0]!.routes;
+}
+
+describe('WaypointIndex', () => {
+  it('programs a waypoint with a filter chain, route configuration, cluster and endpoints per bound Service port', () => {
+    const idx = setup();
+    const listeners = idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener);
+    expect([...listeners.keys()].sort()).toEqual(['connect_terminate', 'main_internal']);
+    const main = decodeEnvoy(EnvoyType.listener, listeners.get('main_internal')!.value) as {
+      filterChains: { name: string }[];
+    };
+    expect(main.filterChains.map(c => c.name)).toEqual([
+      'inbound-vip|80|http|ratings.ns1.svc.cluster.local',
+      reviews,
+    ]);
+    expect([...idx.resourcesFor('ns1/wp1', CL).keys()].sort()).toEqual([
+      'inbound-vip|80|http|ratings.ns1.svc.cluster.local',
+      reviews,
+      'main_internal',
+    ]);
+    const cla = decodeEnvoy(
+      EnvoyType.clusterLoadAssignment,
+      idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.clusterLoadAssignment).get(reviews)!.value,
+    ) as {
+      endpoints: { lbEndpoints: { endpoint: { address: { socketAddress: unknown } } }[] }[];
+    };
+    expect(cla.endpoints[0]!.lbEndpoints.map(e => e.endpoint.address.socketAddress)).toEqual([
+      { address: '10.244.0.5', portValue: 15008 },
+      { address: '10.244.0.6', portValue: 15008 },
+    ]);
+    expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['default']);
+    // wp2 knows nothing of ns1's Services.
+    expect(idx.resourcesFor('ns2/wp2', RC).has(reviews)).toBe(false);
+  });
+
+  it('recomputes only the waypoint a route change affects, and nothing when nothing changed', () => {
+    const idx = setup();
+    const seen: string[][] = [];
+    idx.onChange(c => seen.push([...c.waypoints]));
+    const route = makeHttpRoute('r1', 'ns1', {
+      service: 'reviews',
+      rules: [{ backendRefs: [{ name: 'ratings', port: 80 }] }],
+    });
+    const change = idx.upsert(K.HTTP_ROUTE, route);
+    expect([...change.waypoints]).toEqual(['ns1/wp1']);
+    expect([...change.changes.get(RC)!]).toEqual([reviews]);
+    expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['ns1.r1.0.0']);
+    expect(idx.upsert(K.HTTP_ROUTE, route).waypoints.size).toBe(0);
+    expect(seen).toEqual([['ns1/wp1']]);
+  });
+
+  it('reports BackendNotFound for a missing Service, still programs the route, and leaves other routes alone', () => {
+    const idx = setup();
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('good', 'ns1', {
+        service: 'ratings',
+        rules: [{ backendRefs: [{ name: 'ratings', port: 80 }] }],
+      }),
+    );
+    const before = idx
+      .resourcesFor('ns1/wp1', RC)
+      .get('inbound-vip|80|http|ratings.ns1.svc.cluster.local')!.version;
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('bad', 'ns1', {
+        service: 'reviews',
+        rules: [{ backendRefs: [{ name: 'nope', port: 80 }] }],
+      }),
+    );
+    const status = idx.routeStatus('HTTPRoute', 'ns1/bad')!;
+    expect(status[0]!.conditions).toContainEqual(
+      expect.objectContaining({ type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound' }),
+    );
+    expect(status[0]!.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Accepted', status: 'True' }),
+    );
+    expect(routes(idx, 'ns1/wp1')[0]!.directResponse).toEqual({ status: 500 });
+    expect(
+      idx.resourcesFor('ns1/wp1', RC).get('inbound-vip|80|http|ratings.ns1.svc.cluster.local')!.version,
+    ).toBe(before);
+  });
+
+  it('refuses a cross-namespace backend without a ReferenceGrant (RefNotPermitted) and accepts it with one', () => {
+    const idx = setup();
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('x', 'ns1', {
+        service: 'reviews',
+        rules: [{ backendRefs: [{ name: 'details', namespace: 'ns2', port: 80 }] }],
+      }),
+    );
+    expect(idx.routeStatus('HTTPRoute', 'ns1/x')![0]!.conditions[1]).toMatchObject({
+      status: 'False',
+      reason: 'RefNotPermitted',
+    });
+    expect(idx.resourcesFor('ns1/wp1', CL).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(
+      false,
+    );
+    idx.upsert(K.REFERENCE_GRANT, makeReferenceGrant('allow-ns1', 'ns2', 'ns1'));
+    expect(idx.routeStatus('HTTPRoute', 'ns1/x')![0]!.conditions[1]).toMatchObject({
+      status: 'True',
+      reason: 'ResolvedRefs',
+    });
+    expect(routes(idx, 'ns1/wp1')[0]!.route!.cluster).toBe(
+      'inbound-vip|80|http|details.ns2.svc.cluster.local',
+    );
+    expect(idx.resourcesFor('ns1/wp1', CL).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(
+      true,
+    );
+  });
+
+  it('never programs a route with an invalid regex, reports it, and keeps the other routes', () => {
+    const idx = setup();
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('ok', 'ns1', {
+        service: 'reviews',
+        rules: [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/ok' } }],
+            backendRefs: [{ name: 'reviews', port: 80 }],
+          },
+        ],
+      }),
+    );
+    const regex = makeHttpRoute('re', 'ns1', {
+      service: 'reviews',
+      rules: [
+        {
+          matches: [{ path: { type: 'RegularExpression', value: '/(' } }],
+          backendRefs: [{ name: 'reviews', port: 80 }],
+        },
+      ],
+    });
+    idx.upsert(K.HTTP_ROUTE, regex);
+    expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['ns1.ok.0.0']);
+    expect(idx.issues('HTTPRoute', 'ns1/re')?.[0]?.path).toBe('spec.rules[0].matches[0].path.value');
+    expect(idx.routeStatus('HTTPRoute', 'ns1/re')![0]!.conditions[0]).toMatchObject({
+      type: 'Accepted',
+      status: 'False',
+      reason: 'UnsupportedValue',
+    });
+  });
+
+  it('applies a DestinationRule to the clusters of its host, subsets included, only on the waypoints that use it', () => {
+    const idx = setup();
+    idx.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('split', 'ns1', {
+        service: 'reviews',
+        rules: [{ backendRefs: [{ name: 'reviews', port: 80 }] }],
+      }),
+    );
+    const change = idx.upsert(
+      K.DESTINATION_RULE,
+      makeDestinationRule('reviews', 'ns1', {
+        host: 'reviews.ns1.svc.cluster.local',
+        trafficPolicy: {
+          loadBalancer: { simple: 'LEAST_REQUEST' },
+          connectionPool: { tcp: { maxConnections: 10 } },
+        },
+        subsets: [{ name: 'v2', labels: { version: 'v2' } }],
+      }),
+    );
+    expect([...change.waypoints]).toEqual(['ns1/wp1']);
+    const c = decodeEnvoy(EnvoyType.cluster, idx.resourcesFor('ns1/wp1', CL).get(reviews)!.value);
+    expect(c.lbPolicy).toBe('LEAST_REQUEST');
+    expect(
+      (c.circuitBreakers as { thresholds: { maxConnections: number }[] }).thresholds[0]!.maxConnections,
+    ).toBe(10);
+  });
+
+  it('puts AuthorizationPolicies with targetRefs into the RBAC filters of the waypoint’s chains', () => {
+    const idx = setup();
+    const change = idx.upsert(
+      K.AUTHORIZATION_POLICY,
+      makeAuthorizationPolicy('deny-post', 'ns1', {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        action: 'DENY',
+        rules: [{ to: [{ operation: { methods: ['POST'] } }] }],
+      }),
+    );
+    expect([...change.waypoints]).toEqual(['ns1/wp1']);
+    const main = decodeEnvoy(
+      EnvoyType.listener,
+      idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener).get('main_internal')!.value,
+    ) as {
+      filterChains: { name: string; filters: { typedConfig: unknown }[] }[];
+    };
+    const chain = main.filterChains.find(c => c.name === reviews)!;
+    const hcm = unpackTyped(chain.filters[0]!.typedConfig) as {
+      httpFilters: { name: string; typedConfig: unknown }[];
+    };
+    expect(hcm.httpFilters.map(f => f.name)).toEqual([
+      'envoy.filters.http.rbac',
+      'envoy.filters.http.router',
+    ]);
+    const rbac = unpackTyped(hcm.httpFilters[0]!.typedConfig) as {
+      rules: { action: string; policies: Record<string, unknown> };
+    };
+    expect(rbac.rules.action).toBe('DENY');
+    expect(Object.keys(rbac.rules.policies)).toEqual(['ns[ns1]-policy[deny-post]-rule[0]']);
+    // The other Service's chain has no RBAC filter.
+    const other = unpackTyped(main.filterChains.find(c => c.name !== reviews)!.filters[0]!.typedConfig) as {
+      httpFilters: { name: string }[];
+    };
+    expect(other.httpFilters.map(f => f.name)).toEqual(['envoy.filters.http.router']);
+  });
+
+  it('applies a root-namespace policy that targets the istio-waypoint GatewayClass to every waypoint', () => {
+    const idx = setup();
+    const rbacFilters = (wp: string): string[] => {
+      const main = decodeEnvoy(
+        EnvoyType.listener,
+        idx.resourcesFor(wp, EnvoyTypeUrls.listener).get('main_internal')!.value,
+      ) as {
+        filterChains: { filters: { typedConfig: unknown }[] }[];
+      };
+      const hcm = unpackTyped(main.filterChains[0]!.filters[0]!.typedConfig) as {
+        httpFilters: { name: string }[];
+      };
+      return hcm.httpFilters.map(f => f.name);
+    };
+    const policy = (ns: string) =>
+      makeAuthorizationPolicy('all-waypoints', ns, {
+        targetRefs: [{ kind: 'GatewayClass', group: 'gateway.networking.k8s.io', name: 'istio-waypoint' }],
+        action: 'DENY',
+        rules: [{ to: [{ operation: { paths: ['/admin'] } }] }],
+      });
+    expect(idx.upsert(K.AUTHORIZATION_POLICY, policy('ns1')).waypoints.size).toBe(0);
+    const change = idx.upsert(K.AUTHORIZATION_POLICY, policy('istio-system'));
+    expect([...change.waypoints].sort()).toEqual(['ns1/wp1', 'ns2/wp2']);
+    expect(rbacFilters('ns2/wp2')).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.router']);
+  });
+
+  it('binds a namespace’s Services through its use-waypoint label, recomputing only the waypoints involved', () => {
+    const idx = setup();
+    idx.upsert(
+      K.SERVICE,
+      makeService('orders', 'ns3', {
+        clusterIP: '10.96.0.20',
+        selector: { app: 'orders' },
+        ports: [{ name: 'http', port: 80 }],
+      }),
+    );
+    expect(idx.upsert(K.NAMESPACE, makeNamespace('ns3')).waypoints.size).toBe(0);
+    const bound = idx.upsert(
+      K.NAMESPACE,
+      makeNamespace('ns3', { 'istio.io/use-waypoint': 'wp2', 'istio.io/use-waypoint-namespace': 'ns2' }),
+    );
+    expect([...bound.waypoints]).toEqual(['ns2/wp2']);
+    expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|orders.ns3.svc.cluster.local')).toBe(
+      true,
+    );
+    // Another label on the namespace changes nothing.
+    expect(
+      idx.upsert(
+        K.NAMESPACE,
+        makeNamespace('ns3', {
+          'istio.io/use-waypoint': 'wp2',
+          'istio.io/use-waypoint-namespace': 'ns2',
+          team: 'a',
+        }),
+      ).waypoints.size,
+    ).toBe(0);
+    const moved = idx.upsert(
+      K.NAMESPACE,
+      makeNamespace('ns3', { 'istio.io/use-waypoint': 'wp1', 'istio.io/use-waypoint-namespace': 'ns1' }),
+    );
+    expect([...moved.waypoints].sort()).toEqual(['ns1/wp1', 'ns2/wp2']);
+    expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|orders.ns3.svc.cluster.local')).toBe(
+      false,
+    );
+  });
+
+  it('can take its bindings from the Gateway controller, recomputing when they change', () => {
+    const bound = new Map<string, Set<string>>([['ns2/wp2', new Set(['ns2/details'])]]);
+    const source = {
+      services: (wp: string): ReadonlySet<string> => bound.get(wp) ?? new Set(),
+      waypointOf: (_kind: 'service', key: string): string | undefined =>
+        [...bound].find(([, set]) => set.has(key))?.[0],
+    };
+    const idx = new WaypointIndex({ domain: 'cluster.local', bindings: () => bindingSourceFrom(source) });
+    idx.upsert(K.GATEWAY, makeWaypointGateway('wp2', 'ns2'));
+    // The label says wp1; the controller's binding (wp2) is what counts.
+    idx.upsert(K.SERVICE, makeBoundService('details', 'ns2', 'wp1', '10.96.0.12'));
+    expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(
+      true,
+    );
+    bound.set('ns2/wp2', new Set());
+    const change = idx.bindingsChanged(['ns2/wp2']);
+    expect([...change.waypoints]).toEqual(['ns2/wp2']);
+    expect(idx.resourcesFor('ns2/wp2', RC).size).toBe(0);
+  });
+
+  it('updates endpoints when a backend pod changes, and withdraws everything when the waypoint is deleted', () => {
+    const idx = setup();
+    const change = idx.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.7'));
+    expect([...change.waypoints]).toEqual(['ns1/wp1']);
+    expect([...change.changes.get(EnvoyTypeUrls.clusterLoadAssignment)!]).toEqual([reviews]);
+    const gone = idx.delete(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
+    expect([...gone.changes.get(RC)!].sort()).toEqual([
+      'inbound-vip|80|http|ratings.ns1.svc.cluster.local',
+      reviews,
+    ]);
+    expect(idx.resourcesFor('ns1/wp1', RC).size).toBe(0);
+  });
+});

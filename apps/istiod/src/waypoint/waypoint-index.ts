@@ -1,0 +1,884 @@
+/**
+ * The waypoint index: the single writer of every waypoint's Envoy resources.
+ *
+ * Informers feed it Kubernetes objects; it validates them into domain types, keeps reverse
+ * indexes, and on each event recomputes only the waypoints the event can affect:
+ *
+ * | event                          | waypoints recomputed                                          |
+ * |--------------------------------|---------------------------------------------------------------|
+ * | HTTPRoute, GRPCRoute, VS       | those serving its old and new parent Services (or Gateway)   |
+ * | DestinationRule                | those serving or routing to its host's Service                |
+ * | AuthorizationPolicy            | its old and new targetRefs' waypoints (a GatewayClass: all)    |
+ * | Service                        | its old and new waypoint, and those routing to it              |
+ * | Pod                            | those serving or routing to a Service selecting it             |
+ * | Gateway                        | that waypoint                                                  |
+ * | Namespace                      | its Services' old and new waypoints, if its binding labels changed |
+ * | ReferenceGrant                 | every waypoint (rare, and grants cut across all)               |
+ *
+ * Each resource is stored encoded, with a content version (a hash of its bytes): a recompute that
+ * produces the same bytes changes nothing, and listeners hear only of waypoints whose resources
+ * changed. Invalid objects are never programmed; their status results are kept for the status
+ * writer (`routeStatus`, `issues`).
+ */
+import { createHash } from 'node:crypto';
+import { errorMessage } from '@ambient-mesh/errors';
+import { Label, Port } from '@ambient-mesh/mesh-api';
+import type { AuthorizationPolicy as ValidAuthorizationPolicy } from '@ambient-mesh/policy-engine';
+import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
+import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
+import type { Gateway, KubeObject, Pod, Service } from '../kube/objects.ts';
+import { mapSelectorMatches } from '../kube/objects.ts';
+import { LabelWaypointBindings, WAYPOINT_CLASSES, type WaypointBindingSource } from './binding.ts';
+import { ENVOY_TYPE_URLS, EnvoyType, EnvoyTypeUrls, encodeEnvoy, type EnvoyTypeUrl } from './envoy-protos.ts';
+import { inboundVipName, serviceHostname } from './names.ts';
+import {
+  rejectedRouteStatus,
+  resolveRoute,
+  type ResolvedRoute,
+  type RouteLookup,
+  type RouteParentStatus,
+  type ServiceInfo,
+  type ServicePortInfo,
+  type ServiceProtocol,
+} from './resolve-route.ts';
+import { buildCluster, buildLoadAssignment, hashPolicy, mergeTrafficPolicy } from './translate-cluster.ts';
+import {
+  buildConnectTerminate,
+  buildMainInternal,
+  buildMainInternalCluster,
+  type FilterChainInput,
+} from './translate-listener.ts';
+import { buildRbacFilters } from './translate-rbac.ts';
+import { buildRouteConfiguration } from './translate-route.ts';
+import type {
+  BackendTarget,
+  FieldIssue,
+  ParentRefInput,
+  RouteKind,
+  ServiceKey,
+  TrafficPolicy,
+  ValidDestinationRule,
+  ValidRoute,
+  WaypointKey,
+} from './types.ts';
+import { keyString } from './types.ts';
+import { GATEWAY_GROUP, validateGrpcRoute, validateHttpRoute } from './validate-route.ts';
+import { hostToService, validateDestinationRule, validateVirtualService } from './validate-istio.ts';
+import { arr, rec, str } from './validate-support.ts';
+
+export const WaypointKinds = {
+  SERVICE: 'Service',
+  POD: 'Pod',
+  NAMESPACE: 'Namespace',
+  GATEWAY: 'Gateway',
+  HTTP_ROUTE: 'HTTPRoute',
+  GRPC_ROUTE: 'GRPCRoute',
+  REFERENCE_GRANT: 'ReferenceGrant',
+  DESTINATION_RULE: 'DestinationRule',
+  VIRTUAL_SERVICE: 'VirtualService',
+  AUTHORIZATION_POLICY: 'AuthorizationPolicy',
+} as const;
+export type WaypointKind = (typeof WaypointKinds)[keyof typeof WaypointKinds];
+const KIND_SET: ReadonlySet<string> = new Set(Object.values(WaypointKinds));
+
+export function isWaypointKind(kind: string): kind is WaypointKind {
+  return KIND_SET.has(kind);
+}
+
+/** A waypoint's resources by type URL, then name. */
+export type WaypointResources = ReadonlyMap<string, ReadonlyMap<string, VersionedResource<Uint8Array>>>;
+
+/** One change: the waypoints whose resources changed, and the names per type URL. */
+export interface WaypointChange {
+  readonly waypoints: ReadonlySet<string>;
+  readonly changes: ResourceChanges;
+}
+
+export interface WaypointIndexOptions {
+  /** Cluster DNS suffix, e.g. `cluster.local`. */
+  readonly domain: string;
+  readonly hbonePort?: number;
+  /** The mesh root namespace: its policies may target a GatewayClass (every waypoint of it). */
+  readonly rootNamespace?: string;
+  /** Replaces the label binding (the Gateway controller's); default `LabelWaypointBindings`. */
+  readonly bindings?: (store: WaypointIndex) => WaypointBindingSource;
+  /** Called when an object is invalid (not programmed) or becomes valid again (`errors` empty). */
+  readonly onIssues?: (kind: WaypointKind, key: string, errors: readonly FieldIssue[]) => void;
+  /** Called with a route's parent status whenever it is (re)computed. */
+  readonly onRouteStatus?: (kind: RouteKind, key: string, parents: readonly RouteParentStatus[]) => void;
+  /** A resource failed to encode (a translator bug): the old resource stays. */
+  readonly onEncodeError?: (waypoint: string, name: string, message: string) => void;
+}
+
+interface RouteEntry {
+  readonly kind: RouteKind;
+  readonly key: string;
+  readonly valid: ValidRoute | undefined;
+  readonly parentRefs: readonly ParentRefInput[];
+}
+
+interface PolicyEntry {
+  readonly policy: ValidAuthorizationPolicy;
+  /** `Gateway:ns/name` or `Service:ns/name`. */
+  readonly targets: readonly string[];
+}
+
+type ResourceMap = Map<string, VersionedResource<Uint8Array>>;
+
+function objKey(obj: KubeObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
+
+function version(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
+}
+
+const GRPC_PROTOCOLS = new Set(['grpc', 'grpc-web', 'http2', 'h2c', 'kubernetes.io/h2c']);
+const TCP_PROTOCOLS = ['tcp', 'tls', 'mongo', 'mysql', 'redis', 'https'];
+
+function portProtocol(name: string, appProtocol: string | undefined): ServiceProtocol {
+  const p = (appProtocol ?? name.split('-')[0] ?? '').toLowerCase();
+  if (GRPC_PROTOCOLS.has(p)) return 'grpc';
+  if (TCP_PROTOCOLS.includes(p)) return 'tcp';
+  return 'http';
+}
+
+export class WaypointIndex {
+  readonly #opts: WaypointIndexOptions;
+  readonly #bindings: WaypointBindingSource;
+  readonly #labelBindings: LabelWaypointBindings | undefined;
+  readonly #services = new Map<string, Service>();
+  readonly #servicesByNs = new Map<string, Set<string>>();
+  readonly #pods = new Map<string, Pod>();
+  readonly #podsByNs = new Map<string, Set<string>>();
+  readonly #namespaces = new Map<string, KubeObject>();
+  readonly #gateways = new Map<string, Gateway>();
+  readonly #routes = new Map<string, RouteEntry>();
+  readonly #routesByService = new Map<string, Set<string>>();
+  readonly #routesByGateway = new Map<string, Set<string>>();
+  readonly #grants = new Map<string, KubeObject>();
+  readonly #rules = new Map<string, ValidDestinationRule>();
+  readonly #rulesByService = new Map<string, Set<string>>();
+  readonly #policies = new Map<string, PolicyEntry>();
+  readonly #policiesByTarget = new Map<string, Set<string>>();
+  readonly #computed = new Map<string, Map<string, ResourceMap>>();
+  /** Service key → waypoints whose resources refer to it (serve it or route to it). */
+  readonly #refs = new Map<string, Set<string>>();
+  readonly #refsOf = new Map<string, Set<string>>();
+  readonly #listeners: ((change: WaypointChange) => void)[] = [];
+  readonly #issues = new Map<string, readonly FieldIssue[]>();
+  readonly #routeStatus = new Map<string, readonly RouteParentStatus[]>();
+
+  constructor(opts: WaypointIndexOptions) {
+    this.#opts = opts;
+    if (opts.bindings !== undefined) this.#bindings = opts.bindings(this);
+    else {
+      this.#labelBindings = new LabelWaypointBindings({
+        services: () => this.#services.values(),
+        service: k => this.#services.get(keyString(k)),
+        namespace: name => this.#namespaces.get(name),
+        gateway: k => this.#gateways.get(keyString(k)),
+      });
+      this.#bindings = this.#labelBindings;
+    }
+  }
+
+  // Reads.
+
+  get bindings(): WaypointBindingSource {
+    return this.#bindings;
+  }
+
+  service(key: ServiceKey): Service | undefined {
+    return this.#services.get(keyString(key));
+  }
+
+  services(): Iterable<Service> {
+    return this.#services.values();
+  }
+
+  namespace(name: string): KubeObject | undefined {
+    return this.#namespaces.get(name);
+  }
+
+  gateway(key: WaypointKey): Gateway | undefined {
+    return this.#gateways.get(keyString(key));
+  }
+
+  /** The resources of one waypoint (`namespace/name`) for one type URL. */
+  resourcesFor(waypoint: string, typeUrl: string): ReadonlyMap<string, VersionedResource<Uint8Array>> {
+    return this.#computed.get(waypoint)?.get(typeUrl) ?? EMPTY;
+  }
+
+  /** Waypoints with computed resources. */
+  waypoints(): string[] {
+    return [...this.#computed.keys()];
+  }
+
+  /** The status of a route (`kind`, `namespace/name`), as last computed. */
+  routeStatus(kind: RouteKind, key: string): readonly RouteParentStatus[] | undefined {
+    return this.#routeStatus.get(`${kind}/${key}`);
+  }
+
+  /** Validation errors of an object that is not programmed (`kind`, `namespace/name`). */
+  issues(kind: WaypointKind, key: string): readonly FieldIssue[] | undefined {
+    return this.#issues.get(`${kind}/${key}`);
+  }
+
+  onChange(listener: (change: WaypointChange) => void): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i !== -1) this.#listeners.splice(i, 1);
+    };
+  }
+
+  // Writes.
+
+  upsert(kind: WaypointKind, obj: KubeObject): WaypointChange {
+    return this.#mutate(kind, obj, false);
+  }
+
+  delete(kind: WaypointKind, obj: KubeObject): WaypointChange {
+    return this.#mutate(kind, obj, true);
+  }
+
+  #mutate(kind: WaypointKind, obj: KubeObject, deleted: boolean): WaypointChange {
+    const dirty = new Set<string>();
+    const key = objKey(obj);
+    switch (kind) {
+      case 'Service':
+        this.#serviceEvent(key, obj, deleted, dirty);
+        break;
+      case 'Pod':
+        this.#podEvent(key, obj, deleted, dirty);
+        break;
+      case 'Namespace':
+        this.#namespaceEvent(obj, deleted, dirty);
+        break;
+      case 'Gateway':
+        if (deleted) this.#gateways.delete(key);
+        else this.#gateways.set(key, obj as Gateway);
+        this.#labelBindings?.invalidate();
+        dirty.add(key);
+        break;
+      case 'ReferenceGrant':
+        if (deleted) this.#grants.delete(key);
+        else this.#grants.set(key, obj);
+        this.#allWaypoints(dirty);
+        break;
+      case 'HTTPRoute':
+      case 'GRPCRoute':
+      case 'VirtualService':
+        this.#routeEvent(kind, key, obj, deleted, dirty);
+        break;
+      case 'DestinationRule':
+        this.#ruleEvent(key, obj, deleted, dirty);
+        break;
+      case 'AuthorizationPolicy':
+        this.#policyEvent(key, obj, deleted, dirty);
+        break;
+    }
+    return this.#recompute(dirty);
+  }
+
+  /** Recomputes waypoints whose bound Services changed in an injected `WaypointBindingSource`. */
+  bindingsChanged(waypoints: Iterable<string>): WaypointChange {
+    return this.#recompute(new Set(waypoints));
+  }
+
+  /** Recomputes every waypoint (after the first sync, or for tests and benchmarks). */
+  recomputeAll(): WaypointChange {
+    const dirty = new Set<string>();
+    this.#allWaypoints(dirty);
+    return this.#recompute(dirty);
+  }
+
+  #allWaypoints(dirty: Set<string>): void {
+    for (const k of this.#computed.keys()) dirty.add(k);
+    for (const [k, gw] of this.#gateways) if (WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)) dirty.add(k);
+  }
+
+  #addBinding(svc: ServiceKey, dirty: Set<string>): void {
+    const wp = this.#bindings.waypointFor(svc);
+    if (wp !== undefined) dirty.add(keyString(wp));
+  }
+
+  #addRefs(svcKey: string, dirty: Set<string>): void {
+    for (const w of this.#refs.get(svcKey) ?? []) dirty.add(w);
+  }
+
+  /** Only the binding labels of a namespace matter: the waypoints of its Services before and after. */
+  #namespaceEvent(obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const name = obj.metadata?.name ?? '';
+    const fingerprint = (o: KubeObject | undefined): string =>
+      JSON.stringify([
+        o?.metadata?.labels?.[Label.useWaypoint],
+        o?.metadata?.labels?.[Label.useWaypointNamespace],
+      ]);
+    const store = (): void => {
+      if (deleted) this.#namespaces.delete(name);
+      else this.#namespaces.set(name, obj);
+    };
+    if (fingerprint(this.#namespaces.get(name)) === fingerprint(deleted ? undefined : obj)) {
+      store();
+      return;
+    }
+    const keys = [...(this.#servicesByNs.get(name) ?? [])].map(k => ({
+      namespace: name,
+      name: k.slice(name.length + 1),
+    }));
+    this.#labelBindings?.invalidate();
+    for (const k of keys) this.#addBinding(k, dirty);
+    store();
+    this.#labelBindings?.invalidate();
+    for (const k of keys) this.#addBinding(k, dirty);
+  }
+
+  #serviceEvent(key: string, svc: Service, deleted: boolean, dirty: Set<string>): void {
+    const [namespace = '', name = ''] = key.split('/');
+    const sk = { namespace, name };
+    this.#addBinding(sk, dirty);
+    if (deleted) {
+      this.#services.delete(key);
+      removeFrom(this.#servicesByNs, namespace, key);
+    } else {
+      this.#services.set(key, svc);
+      addTo(this.#servicesByNs, namespace, key);
+    }
+    this.#labelBindings?.invalidate();
+    this.#addBinding(sk, dirty);
+    this.#addRefs(key, dirty);
+  }
+
+  #podEvent(key: string, pod: Pod, deleted: boolean, dirty: Set<string>): void {
+    const ns = pod.metadata?.namespace ?? '';
+    const old = this.#pods.get(key);
+    if (deleted) {
+      this.#pods.delete(key);
+      removeFrom(this.#podsByNs, ns, key);
+    } else {
+      this.#pods.set(key, pod);
+      addTo(this.#podsByNs, ns, key);
+    }
+    for (const svcKey of this.#servicesByNs.get(ns) ?? []) {
+      const svc = this.#services.get(svcKey);
+      if (svc === undefined || !this.#refs.has(svcKey)) continue;
+      const sel = svc.spec?.selector;
+      if (
+        mapSelectorMatches(sel, pod.metadata?.labels ?? {}) ||
+        (old !== undefined && mapSelectorMatches(sel, old.metadata?.labels ?? {}))
+      )
+        this.#addRefs(svcKey, dirty);
+    }
+  }
+
+  #parentWaypoints(refs: readonly ParentRefInput[], dirty: Set<string>): void {
+    for (const p of refs) {
+      if (p.kind === 'Service') this.#addBinding({ namespace: p.namespace, name: p.name }, dirty);
+      else if (p.kind === 'Gateway') dirty.add(`${p.namespace}/${p.name}`);
+    }
+  }
+
+  #routeEvent(kind: RouteKind, key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const id = `${kind}/${key}`;
+    const old = this.#routes.get(id);
+    if (old !== undefined) {
+      this.#parentWaypoints(old.parentRefs, dirty);
+      for (const p of old.parentRefs) {
+        if (p.kind === 'Service') removeFrom(this.#routesByService, `${p.namespace}/${p.name}`, id);
+        else removeFrom(this.#routesByGateway, `${p.namespace}/${p.name}`, id);
+      }
+      this.#routes.delete(id);
+    }
+    if (deleted) {
+      this.#issues.delete(id);
+      this.#routeStatus.delete(id);
+      return;
+    }
+    const result =
+      kind === 'HTTPRoute'
+        ? validateHttpRoute(obj)
+        : kind === 'GRPCRoute'
+          ? validateGrpcRoute(obj)
+          : validateVirtualService(obj, this.#opts.domain);
+    let parentRefs: readonly ParentRefInput[];
+    if (result.ok) {
+      parentRefs = result.value.parentRefs;
+      if (this.#issues.delete(id)) this.#opts.onIssues?.(kind, key, []);
+    } else {
+      // Keep the parents so the status can say why, and so the old config is withdrawn.
+      parentRefs = kind === 'VirtualService' ? [] : readParentRefsLoosely(obj);
+      this.#issues.set(id, result.errors);
+      this.#opts.onIssues?.(kind, key, result.errors);
+      const status = rejectedRouteStatus(
+        parentRefs,
+        Number(rec(rec(obj).metadata).generation ?? 0) || 0,
+        result.errors,
+      );
+      this.#routeStatus.set(id, status);
+      this.#opts.onRouteStatus?.(kind, key, status);
+    }
+    const entry: RouteEntry = { kind, key, valid: result.ok ? result.value : undefined, parentRefs };
+    this.#routes.set(id, entry);
+    for (const p of parentRefs) {
+      if (p.kind === 'Service' && (p.group === '' || p.group === 'core'))
+        addTo(this.#routesByService, `${p.namespace}/${p.name}`, id);
+      else if (p.kind === 'Gateway' && p.group === GATEWAY_GROUP)
+        addTo(this.#routesByGateway, `${p.namespace}/${p.name}`, id);
+    }
+    this.#parentWaypoints(parentRefs, dirty);
+  }
+
+  #ruleEvent(key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const old = this.#rules.get(key);
+    if (old !== undefined) {
+      const svc = this.#ruleService(old);
+      if (svc !== undefined) {
+        removeFrom(this.#rulesByService, svc, key);
+        this.#addRefs(svc, dirty);
+        const [namespace = '', name = ''] = svc.split('/');
+        this.#addBinding({ namespace, name }, dirty);
+      }
+      this.#rules.delete(key);
+    }
+    if (deleted) {
+      this.#issues.delete(`DestinationRule/${key}`);
+      return;
+    }
+    const result = validateDestinationRule(obj);
+    if (!result.ok) {
+      this.#issues.set(`DestinationRule/${key}`, result.errors);
+      this.#opts.onIssues?.('DestinationRule', key, result.errors);
+      return;
+    }
+    if (this.#issues.delete(`DestinationRule/${key}`)) this.#opts.onIssues?.('DestinationRule', key, []);
+    this.#rules.set(key, result.value);
+    const svc = this.#ruleService(result.value);
+    if (svc !== undefined) {
+      addTo(this.#rulesByService, svc, key);
+      this.#addRefs(svc, dirty);
+      const [namespace = '', name = ''] = svc.split('/');
+      this.#addBinding({ namespace, name }, dirty);
+    }
+  }
+
+  #ruleService(dr: ValidDestinationRule): string | undefined {
+    const svc = hostToService(dr.host, dr.namespace, this.#opts.domain);
+    return svc === undefined ? undefined : keyString(svc);
+  }
+
+  #policyEvent(key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const old = this.#policies.get(key);
+    const touch = (targets: readonly string[]): void => {
+      for (const t of targets) {
+        const [kind, ns = '', name = ''] = t.split(/[:/]/);
+        if (kind === 'Gateway') dirty.add(`${ns}/${name}`);
+        else if (kind === 'GatewayClass') this.#allWaypoints(dirty);
+        else this.#addBinding({ namespace: ns, name }, dirty);
+      }
+    };
+    if (old !== undefined) {
+      touch(old.targets);
+      for (const t of old.targets) removeFrom(this.#policiesByTarget, t, key);
+      this.#policies.delete(key);
+    }
+    if (deleted) return;
+    const spec = rec(rec(obj).spec);
+    const refs: unknown[] = [
+      ...arr(spec.targetRefs),
+      ...(spec.targetRef !== undefined ? [spec.targetRef] : []),
+    ];
+    if (refs.length === 0) return; // Selector policies are ztunnel's (WDS), not the waypoint's.
+    const result = validateAuthorizationPolicy(obj);
+    if (!result.ok) {
+      this.#issues.set(
+        `AuthorizationPolicy/${key}`,
+        result.errors.map(e => ({ path: e.path, message: e.message })),
+      );
+      return;
+    }
+    this.#issues.delete(`AuthorizationPolicy/${key}`);
+    const ns = result.value.metadata.namespace;
+    const targets = refs.flatMap(r => {
+      const t = rec(r);
+      const kind = str(t.kind) ?? '';
+      const name = str(t.name) ?? '';
+      const tns = str(t.namespace) ?? ns;
+      if (name === '') return [];
+      if (kind === 'Gateway' || kind === 'Service') return [`${kind}:${tns}/${name}`];
+      // A GatewayClass target counts only for a policy in the root namespace, as upstream.
+      if (kind === 'GatewayClass' && ns === (this.#opts.rootNamespace ?? 'istio-system'))
+        return [`${kind}:${ns}/${name}`];
+      return [];
+    });
+    const entry: PolicyEntry = { policy: result.value, targets };
+    this.#policies.set(key, entry);
+    for (const t of targets) addTo(this.#policiesByTarget, t, key);
+    touch(targets);
+  }
+
+  // Compute.
+
+  #recompute(dirty: ReadonlySet<string>): WaypointChange {
+    const changed = new Set<string>();
+    const changes = new Map<string, Set<string>>();
+    for (const wp of dirty) {
+      const names = this.#computeWaypoint(wp);
+      if (names.size === 0) continue;
+      changed.add(wp);
+      for (const [t, set] of names) {
+        let all = changes.get(t);
+        if (all === undefined) changes.set(t, (all = new Set()));
+        for (const n of set) all.add(n);
+      }
+    }
+    const change: WaypointChange = { waypoints: changed, changes };
+    if (changed.size > 0) for (const l of this.#listeners) l(change);
+    return change;
+  }
+
+  #serviceInfo(key: ServiceKey): ServiceInfo | undefined {
+    const svc = this.#services.get(keyString(key));
+    if (svc === undefined) return undefined;
+    const spec = svc.spec ?? {};
+    const vips = (spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : [])).filter(
+      ip => ip !== '' && ip !== 'None',
+    );
+    return {
+      key,
+      hostname: serviceHostname(key.namespace, key.name, this.#opts.domain),
+      vips,
+      ports: (spec.ports ?? []).map(p => ({
+        port: p.port,
+        name: p.name ?? '',
+        targetPort: p.targetPort ?? p.port,
+        protocol: portProtocol(p.name ?? '', p.appProtocol),
+      })),
+      selector: spec.selector,
+    };
+  }
+
+  #lookup(): RouteLookup {
+    return {
+      service: k => this.#serviceInfo(k),
+      referenceGrantAllows: (fromKind, fromNs, to) => this.#grantAllows(fromKind, fromNs, to),
+    };
+  }
+
+  #grantAllows(fromKind: RouteKind, fromNs: string, to: ServiceKey): boolean {
+    for (const grant of this.#grants.values()) {
+      if (grant.metadata?.namespace !== to.namespace) continue;
+      const spec = rec(rec(grant).spec);
+      const fromOk = (Array.isArray(spec.from) ? spec.from : []).some(f => {
+        const r = rec(f);
+        return r.group === GATEWAY_GROUP && r.kind === fromKind && r.namespace === fromNs;
+      });
+      if (!fromOk) continue;
+      const toOk = (Array.isArray(spec.to) ? spec.to : []).some(t => {
+        const r = rec(t);
+        return (
+          (r.group === '' || r.group === 'core') &&
+          r.kind === 'Service' &&
+          (r.name === undefined || r.name === to.name)
+        );
+      });
+      if (toOk) return true;
+    }
+    return false;
+  }
+
+  #parentExists(ref: ParentRefInput): boolean {
+    if (ref.kind === 'Service') return this.#services.has(`${ref.namespace}/${ref.name}`);
+    return this.#gateways.has(`${ref.namespace}/${ref.name}`);
+  }
+
+  /** Routes attached to one Service port of a waypoint: Gateway API routes, else VirtualServices. */
+  #routesFor(
+    wp: string,
+    info: ServiceInfo,
+    port: ServicePortInfo,
+    resolved: Map<string, ResolvedRoute>,
+  ): ResolvedRoute[] {
+    const svcKey = keyString(info.key);
+    const ids = new Set<string>();
+    for (const id of this.#routesByService.get(svcKey) ?? []) {
+      const e = this.#routes.get(id);
+      if (e?.valid === undefined) continue;
+      const attaches = e.parentRefs.some(
+        p =>
+          p.kind === 'Service' &&
+          `${p.namespace}/${p.name}` === svcKey &&
+          (p.port === undefined || p.port === port.port),
+      );
+      if (attaches) ids.add(id);
+    }
+    for (const id of this.#routesByGateway.get(wp) ?? []) {
+      const e = this.#routes.get(id);
+      if (e?.valid === undefined) continue;
+      const hosts = e.valid.hostnames;
+      if (hosts.length === 0 || hosts.some(h => hostMatches(h, info))) ids.add(id);
+    }
+    const out: ResolvedRoute[] = [];
+    const gatewayApi = [...ids].some(id => !id.startsWith('VirtualService/'));
+    for (const id of ids) {
+      if (gatewayApi && id.startsWith('VirtualService/')) continue;
+      let r = resolved.get(id);
+      if (r === undefined) {
+        const e = this.#routes.get(id)!;
+        r = resolveRoute(e.valid!, this.#lookup(), ref => this.#parentExists(ref));
+        resolved.set(id, r);
+        this.#routeStatus.set(id, r.parents);
+        if (e.kind !== 'VirtualService') this.#opts.onRouteStatus?.(e.kind, e.key, r.parents);
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
+  #destinationRule(svc: ServiceKey): ValidDestinationRule | undefined {
+    let best: ValidDestinationRule | undefined;
+    for (const k of this.#rulesByService.get(keyString(svc)) ?? []) {
+      const dr = this.#rules.get(k);
+      if (dr === undefined) continue;
+      if (best === undefined || dr.creationTimestamp < best.creationTimestamp) best = dr;
+    }
+    return best;
+  }
+
+  #trafficPolicy(target: BackendTarget): {
+    policy: TrafficPolicy;
+    labels: Readonly<Record<string, string>> | undefined;
+  } {
+    const dr = this.#destinationRule(target.service);
+    const subset = target.subset === undefined ? undefined : dr?.subsets.find(s => s.name === target.subset);
+    return { policy: mergeTrafficPolicy(dr?.trafficPolicy, subset?.trafficPolicy), labels: subset?.labels };
+  }
+
+  #policiesFor(wp: string, svc: ServiceKey): ValidAuthorizationPolicy[] {
+    const root = this.#opts.rootNamespace ?? 'istio-system';
+    const gatewayClass = this.#gateways.get(wp)?.spec.gatewayClassName ?? '';
+    const keys = new Set([
+      ...(this.#policiesByTarget.get(`GatewayClass:${root}/${gatewayClass}`) ?? []),
+      ...(this.#policiesByTarget.get(`Gateway:${wp}`) ?? []),
+      ...(this.#policiesByTarget.get(`Service:${keyString(svc)}`) ?? []),
+    ]);
+    return [...keys].flatMap(k => {
+      const p = this.#policies.get(k);
+      return p === undefined ? [] : [p.policy];
+    });
+  }
+
+  #endpoints(
+    info: ServiceInfo,
+    port: ServicePortInfo,
+    subsetLabels: Readonly<Record<string, string>> | undefined,
+  ) {
+    const hbonePort = this.#opts.hbonePort ?? Port.hbone;
+    const out: { ip: string; targetPort: number; hbonePort: number; healthy: boolean }[] = [];
+    for (const podKey of this.#podsByNs.get(info.key.namespace) ?? []) {
+      const pod = this.#pods.get(podKey);
+      const labels = pod?.metadata?.labels ?? {};
+      if (pod === undefined || !mapSelectorMatches(info.selector, labels)) continue;
+      if (subsetLabels !== undefined && !Object.entries(subsetLabels).every(([k, v]) => labels[k] === v))
+        continue;
+      if (pod.metadata?.deletionTimestamp !== undefined || pod.status?.phase !== 'Running') continue;
+      const ip = pod.status.podIP;
+      if (ip === undefined || ip === '') continue;
+      let targetPort: number | undefined;
+      if (typeof port.targetPort === 'number') targetPort = port.targetPort;
+      else
+        for (const c of pod.spec?.containers ?? [])
+          for (const cp of c.ports ?? []) if (cp.name === port.targetPort) targetPort = cp.containerPort;
+      if (targetPort === undefined) continue;
+      const ready = pod.status.conditions?.find(c => c.type === 'Ready')?.status === 'True';
+      out.push({ ip, targetPort, hbonePort, healthy: ready });
+    }
+    return out;
+  }
+
+  /** Builds every resource of one waypoint; returns the names that changed, per type URL. */
+  #computeWaypoint(wp: string): Map<string, Set<string>> {
+    const [namespace = '', name = ''] = wp.split('/');
+    const gw = this.#gateways.get(wp);
+    const next = new Map<string, Map<string, object>>(
+      ENVOY_TYPE_URLS.map(t => [t, new Map<string, object>()]),
+    );
+    const referenced = new Set<string>();
+    if (gw !== undefined && WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)) {
+      const listeners = next.get(EnvoyTypeUrls.listener)!;
+      const routes = next.get(EnvoyTypeUrls.routeConfiguration)!;
+      const clusters = next.get(EnvoyTypeUrls.cluster)!;
+      const clas = next.get(EnvoyTypeUrls.clusterLoadAssignment)!;
+      const resolved = new Map<string, ResolvedRoute>();
+      const chains: FilterChainInput[] = [];
+      const targets = new Map<string, { target: BackendTarget; protocol: ServiceProtocol }>();
+      const clusterFor = (t: BackendTarget): string => {
+        const info = this.#serviceInfo(t.service);
+        const port = info?.ports.find(p => p.port === t.port);
+        const protocol = port?.protocol ?? 'http';
+        const host =
+          info?.hostname ?? serviceHostname(t.service.namespace, t.service.name, this.#opts.domain);
+        const cname = inboundVipName(t.port, protocol, host, t.subset);
+        if (!targets.has(cname)) targets.set(cname, { target: t, protocol });
+        return cname;
+      };
+      const hashPolicyFor = (t: BackendTarget): readonly object[] | undefined =>
+        hashPolicy(this.#trafficPolicy(t).policy.loadBalancer?.consistentHash);
+      for (const svcKey of this.#bindings.servicesFor({ namespace, name })) {
+        const info = this.#serviceInfo(svcKey);
+        if (info === undefined) continue;
+        referenced.add(keyString(svcKey));
+        const rbac = buildRbacFilters(this.#policiesFor(wp, svcKey)).configs;
+        for (const port of info.ports) {
+          const chainName = inboundVipName(port.port, port.protocol, info.hostname);
+          const self: BackendTarget = { service: svcKey, port: port.port };
+          clusterFor(self);
+          if (port.protocol === 'tcp') {
+            chains.push({
+              name: chainName,
+              vips: info.vips,
+              port: port.port,
+              tcp: true,
+              rbac: [],
+              fault: false,
+            });
+            continue;
+          }
+          const attached = this.#routesFor(wp, info, port, resolved);
+          routes.set(
+            chainName,
+            buildRouteConfiguration(attached, {
+              name: chainName,
+              virtualHostName: `${info.hostname}:${port.port}`,
+              port: port.port,
+              defaultTarget: self,
+              clusterFor,
+              hashPolicyFor,
+            }),
+          );
+          const fault = attached.some(r => r.rules.some(rule => rule.fault !== undefined));
+          chains.push({ name: chainName, vips: info.vips, port: port.port, tcp: false, rbac, fault });
+        }
+      }
+      for (const [cname, { target, protocol }] of targets) {
+        referenced.add(keyString(target.service));
+        const { policy, labels } = this.#trafficPolicy(target);
+        clusters.set(
+          cname,
+          buildCluster({
+            name: cname,
+            trafficPolicy: policy,
+            http2: protocol === 'grpc',
+            tcp: protocol === 'tcp',
+          }),
+        );
+        const info = this.#serviceInfo(target.service);
+        const port = info?.ports.find(p => p.port === target.port);
+        const eps = info === undefined || port === undefined ? [] : this.#endpoints(info, port, labels);
+        clas.set(cname, buildLoadAssignment(cname, eps));
+      }
+      const hbonePort =
+        gw.spec.listeners.find(l => l.protocol === 'HBONE')?.port ?? this.#opts.hbonePort ?? Port.hbone;
+      const terminate = buildConnectTerminate(hbonePort) as { name: string };
+      listeners.set(terminate.name, terminate);
+      const main = buildMainInternal(chains) as { name: string };
+      listeners.set(main.name, main);
+      const internal = buildMainInternalCluster() as { name: string };
+      clusters.set(internal.name, internal);
+    }
+    this.#setRefs(wp, referenced);
+    return this.#commit(wp, next);
+  }
+
+  #setRefs(wp: string, referenced: ReadonlySet<string>): void {
+    for (const svc of this.#refsOf.get(wp) ?? []) if (!referenced.has(svc)) removeFrom(this.#refs, svc, wp);
+    for (const svc of referenced) addTo(this.#refs, svc, wp);
+    if (referenced.size === 0) this.#refsOf.delete(wp);
+    else this.#refsOf.set(wp, new Set(referenced));
+  }
+
+  #commit(wp: string, next: Map<string, Map<string, object>>): Map<string, Set<string>> {
+    const changed = new Map<string, Set<string>>();
+    const old = this.#computed.get(wp);
+    const stored = new Map<string, ResourceMap>();
+    let empty = true;
+    for (const typeUrl of ENVOY_TYPE_URLS) {
+      const prev = old?.get(typeUrl) ?? EMPTY;
+      const out: ResourceMap = new Map();
+      const names = new Set<string>();
+      for (const [name, value] of next.get(typeUrl) ?? []) {
+        let bytes: Uint8Array;
+        try {
+          bytes = encodeEnvoy(TYPE_NAMES[typeUrl], value);
+        } catch (err) {
+          this.#opts.onEncodeError?.(wp, name, errorMessage(err));
+          const kept = prev.get(name);
+          if (kept !== undefined) out.set(name, kept);
+          continue;
+        }
+        const v = version(bytes);
+        const before = prev.get(name);
+        if (before !== undefined && before.version === v) out.set(name, before);
+        else {
+          out.set(name, { version: v, value: bytes });
+          names.add(name);
+        }
+      }
+      for (const name of prev.keys()) if (!out.has(name)) names.add(name);
+      if (names.size > 0) changed.set(typeUrl, names);
+      if (out.size > 0) empty = false;
+      stored.set(typeUrl, out);
+    }
+    if (empty) this.#computed.delete(wp);
+    else this.#computed.set(wp, stored);
+    return changed;
+  }
+}
+
+const EMPTY: ReadonlyMap<string, VersionedResource<Uint8Array>> = new Map();
+
+const TYPE_NAMES: Readonly<Record<EnvoyTypeUrl, string>> = {
+  [EnvoyTypeUrls.listener]: EnvoyType.listener,
+  [EnvoyTypeUrls.routeConfiguration]: EnvoyType.routeConfiguration,
+  [EnvoyTypeUrls.cluster]: EnvoyType.cluster,
+  [EnvoyTypeUrls.clusterLoadAssignment]: EnvoyType.clusterLoadAssignment,
+};
+
+function hostMatches(pattern: string, info: ServiceInfo): boolean {
+  const names = [info.hostname, `${info.key.name}.${info.key.namespace}`, info.key.name];
+  if (pattern.startsWith('*.')) return names.some(n => n.endsWith(pattern.slice(1)));
+  return names.includes(pattern);
+}
+
+/** parentRefs of a route that failed validation, read as far as they go (for its status). */
+function readParentRefsLoosely(obj: KubeObject): ParentRefInput[] {
+  const spec = rec(rec(obj).spec);
+  const ns = obj.metadata?.namespace ?? '';
+  return (Array.isArray(spec.parentRefs) ? spec.parentRefs : []).flatMap(p => {
+    const r = rec(p);
+    const name = str(r.name) ?? '';
+    if (name === '') return [];
+    return [
+      {
+        group: str(r.group) ?? GATEWAY_GROUP,
+        kind: str(r.kind) ?? 'Gateway',
+        namespace: str(r.namespace) ?? ns,
+        name,
+      },
+    ];
+  });
+}

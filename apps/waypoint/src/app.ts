@@ -1,0 +1,297 @@
+/**
+ * The composition root of the waypoint: builds every component from a `Config` and injected
+ * capabilities, binds HBONE (15008), stats (15020), readiness (15021) and admin
+ * (localhost:15000), and returns a `Bound` with the addresses and a graceful `shutdown()`.
+ * Tests build the same app with fakes (an xDS stream factory, an identity, port 0 addresses).
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { Client } from '@grpc/grpc-js';
+import { createHboneClient } from '@ambient-mesh/hbone';
+import type { HboneIdentity, HboneServer } from '@ambient-mesh/hbone';
+import {
+  BindError as RuntimeBindError,
+  Readiness,
+  createPlatform,
+  metricsRoutes,
+  readinessRoute,
+  startOpsServer,
+} from '@ambient-mesh/runtime';
+import type { ListenAddress, Logger, Logs, OpsServer, Platform, Route } from '@ambient-mesh/runtime';
+import { toStruct } from '@ambient-mesh/xds-types';
+import { XdsClient } from '@ambient-mesh/xds';
+import type { DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
+import { SpiffeId } from '@ambient-mesh/spiffe-certs';
+import { adminRoutes } from './admin.ts';
+import { xdsNodeId, xdsNodeMetadata } from './config.ts';
+import type { Config } from './config.ts';
+import { BindError, CertificatesUnreadableError } from './errors.ts';
+import { WaypointMetrics } from './metrics.ts';
+import { HttpProxy } from './proxy/http-proxy.ts';
+import { startInbound } from './proxy/inbound.ts';
+import { UpstreamPools, poolKey } from './proxy/upstream.ts';
+import type { UpstreamOptions } from './proxy/upstream.ts';
+import { createWaypointState } from './state/waypoint-state.ts';
+import type { WaypointStateReader } from './state/waypoint-state.ts';
+import { createGrpcClient, deltaStreams } from './xds/grpc-transport.ts';
+import { waypointHandlers } from './xds/handlers.ts';
+
+export interface AppDeps {
+  readonly platform?: Platform;
+  readonly logs?: Logs;
+  /** Opens delta ADS streams; default: gRPC to `XDS_ADDRESS`. */
+  readonly xdsConnect?: DeltaStreamFactory;
+  /** The waypoint's SPIFFE identity; default: the files in `WAYPOINT_CERT_DIR`. */
+  readonly identity?: HboneIdentity;
+  /** Random source for weighted clusters, LB and retry jitter; default `Math.random`. */
+  readonly random?: () => number;
+  readonly processMetrics?: boolean;
+}
+
+export interface Bound {
+  readonly hboneAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly statsAddress: AddressInfo;
+  readonly readinessAddress: AddressInfo;
+  readonly readiness: Readiness;
+  readonly state: WaypointStateReader;
+  readonly metrics: WaypointMetrics;
+  readonly logs: Logs;
+  /** The last NACK per type URL (cleared by the next ACK of that type). */
+  readonly nacks: ReadonlyMap<string, ResponseRecord>;
+  readonly xds: XdsClient;
+  shutdown(): Promise<void>;
+  readonly terminated: Promise<void>;
+}
+
+export const ReadinessTask = { Xds: 'xds', Proxy: 'proxy' } as const;
+
+function readIdentity(dir: string): HboneIdentity {
+  try {
+    const certChain = readFileSync(`${dir}/cert-chain.pem`, 'utf8');
+    const privateKey = readFileSync(`${dir}/key.pem`, 'utf8');
+    const roots = readFileSync(`${dir}/root-cert.pem`, 'utf8');
+    const id = /URI:(spiffe:\/\/[^\s,]+)/.exec(new X509Certificate(certChain).subjectAltName ?? '')?.[1];
+    if (id === undefined) throw new Error('the certificate has no spiffe:// URI SAN');
+    return { id, certChain, privateKey, roots };
+  } catch (err) {
+    throw new CertificatesUnreadableError(dir, { cause: err });
+  }
+}
+
+async function listen(server: NetServer, address: ListenAddress): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: unknown) => {
+    throw new BindError('HBONE', `${address.host}:${address.port}`, { cause: err });
+  });
+  return server.address() as AddressInfo;
+}
+
+async function serve(
+  name: string,
+  address: ListenAddress,
+  routes: Route[],
+  logger: Logger,
+): Promise<OpsServer> {
+  try {
+    return await startOpsServer({ name, address, routes, logger });
+  } catch (err) {
+    if (err instanceof RuntimeBindError) throw new BindError(name, err.address, { cause: err.cause });
+    throw err;
+  }
+}
+
+export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
+  const { logs, registry } =
+    deps.platform ??
+    createPlatform({
+      component: 'waypoint',
+      logFormat: config.logFormat,
+      logLevel: config.logLevel,
+      ...(deps.logs !== undefined ? { logs: deps.logs } : {}),
+      processMetrics: deps.processMetrics ?? true,
+    });
+  const log = logs.for('waypoint');
+  const metrics = new WaypointMetrics(registry);
+  const readiness = new Readiness();
+  readiness.register(ReadinessTask.Xds);
+  readiness.register(ReadinessTask.Proxy);
+  const { state, mutator } = createWaypointState();
+  const identity = deps.identity ?? readIdentity(config.certDir);
+  const trustDomain = SpiffeId.parse(
+    typeof identity.id === 'string' ? identity.id : identity.id.uri,
+  ).trustDomain;
+
+  // Control plane.
+  const grpcClients: Client[] = [];
+  let xdsConnect = deps.xdsConnect;
+  if (xdsConnect === undefined) {
+    const root = config.xdsAddress.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
+    const client = createGrpcClient(config.xdsAddress, root, config.altXdsHostname);
+    grpcClients.push(client);
+    xdsConnect = deltaStreams(client, {
+      tokenPath: config.tokenPath,
+      clusterId: config.clusterId,
+      headers: config.xdsHeaders,
+    });
+  }
+  const nacks = new Map<string, ResponseRecord>();
+  const xdsLog = logs.for('xds');
+  const xds = new XdsClient({
+    connect: xdsConnect,
+    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config)) },
+    handlers: waypointHandlers(mutator),
+    logger: xdsLog,
+    observer: {
+      message: typeUrl => {
+        metrics.xdsMessage(typeUrl);
+      },
+      response: record => {
+        if (record.nack === undefined) nacks.delete(record.typeUrl);
+        else {
+          nacks.set(record.typeUrl, record);
+          xdsLog.warn({ typeUrl: record.typeUrl, message: record.nack }, 'configuration rejected (NACK)');
+        }
+      },
+      terminated: reason => {
+        metrics.xdsTerminated(reason);
+      },
+      synced: () => {
+        readiness.set(ReadinessTask.Xds, true);
+      },
+    },
+  });
+
+  // Data plane.
+  const hbone = createHboneClient();
+  const upstreamOptions: UpstreamOptions = { hbone, identity: () => identity, trustDomain };
+  const upstream = new UpstreamPools(upstreamOptions);
+  // Pools of endpoints that left the configuration are closed once their requests finish.
+  state.onChange(config => {
+    const keys = new Set<string>();
+    for (const c of config.clusters.values()) {
+      for (const e of c.staticEndpoints ?? config.endpoints.get(c.edsName)?.endpoints ?? [])
+        keys.add(poolKey(e));
+    }
+    upstream.retain(keys);
+  });
+  const http = new HttpProxy({
+    state,
+    upstream,
+    metrics,
+    logger: logs.for('proxy'),
+    accessLog: logs.for('access'),
+    maxRequestBodyBytes: config.maxRequestBodyBytes,
+    maxHeaderBytes: config.maxHeaderBytes,
+    ...(deps.random !== undefined ? { random: deps.random } : {}),
+  });
+
+  let resolveTerminated: () => void = () => undefined;
+  const terminated = new Promise<void>(resolve => {
+    resolveTerminated = resolve;
+  });
+  const servers: OpsServer[] = [];
+  const listener = createNetServer();
+  let inbound: HboneServer | undefined;
+  let shuttingDown: Promise<void> | undefined;
+  const closeAll = async (): Promise<void> => {
+    xds.stop();
+    for (const c of grpcClients) c.close();
+    if (inbound !== undefined) await inbound.close().catch(() => undefined);
+    if (listener.listening)
+      await new Promise<void>(resolve =>
+        listener.close(() => {
+          resolve();
+        }),
+      );
+    await http.close();
+    await upstream.close();
+    hbone.close();
+    await Promise.all(servers.map(s => s.close()));
+  };
+  const shutdown = (): Promise<void> => {
+    shuttingDown ??= (async () => {
+      log.info({ gracePeriodMs: config.terminationGracePeriodMs }, 'shutting down');
+      readiness.register('shutdown');
+      await closeAll();
+      log.info('shutdown complete');
+      resolveTerminated();
+    })();
+    return shuttingDown;
+  };
+
+  let hboneAddress: AddressInfo;
+  try {
+    const opsLog = logs.for('ops');
+    servers.push(
+      await serve(
+        'readiness',
+        config.readinessAddress,
+        [readinessRoute(readiness, { path: '/healthz/ready', notReadyStatus: 503 })],
+        opsLog,
+      ),
+    );
+    servers.push(
+      await serve(
+        'stats',
+        config.statsAddress,
+        metricsRoutes(metrics.registry, ['/stats/prometheus', '/metrics']),
+        opsLog,
+      ),
+    );
+    servers.push(
+      await serve(
+        'admin',
+        config.adminAddress,
+        adminRoutes({ state, nacks, quit: () => void shutdown() }),
+        opsLog,
+      ),
+    );
+    hboneAddress = await listen(listener, config.hboneAddress);
+    inbound = startInbound({
+      listener,
+      identity,
+      trustDomain,
+      state,
+      http,
+      upstream: upstreamOptions,
+      logger: logs.for('hbone'),
+    });
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  const [readinessServer, statsServer, adminServer] = servers as [OpsServer, OpsServer, OpsServer];
+  xds.start();
+  readiness.set(ReadinessTask.Proxy, true);
+  log.info(
+    {
+      hbone: `${hboneAddress.address}:${hboneAddress.port}`,
+      stats: `${statsServer.address.address}:${statsServer.address.port}`,
+      xds: config.xdsAddress,
+      identity: typeof identity.id === 'string' ? identity.id : identity.id.uri,
+    },
+    'waypoint started',
+  );
+  return {
+    hboneAddress,
+    adminAddress: adminServer.address,
+    statsAddress: statsServer.address,
+    readinessAddress: readinessServer.address,
+    readiness,
+    state,
+    metrics,
+    logs,
+    nacks,
+    xds,
+    shutdown,
+    terminated,
+  };
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@ambient-mesh/runtime';
+import { loadConfig, xdsNodeId, xdsNodeMetadata } from './config.ts';
+
+describe('loadConfig', () => {
+  it('reads the environment with defaults', () => {
+    const c = loadConfig({
+      POD_NAME: 'waypoint-7d9',
+      POD_NAMESPACE: 'bookinfo',
+      INSTANCE_IP: '10.244.1.7',
+      XDS_HEADER_X_TENANT: 'a',
+    });
+    expect(c).toMatchObject({
+      xdsAddress: 'https://istiod.istio-system.svc:15012',
+      hboneAddress: { host: '0.0.0.0', port: 15008 },
+      statsAddress: { port: 15020 },
+      readinessAddress: { port: 15021 },
+      adminAddress: { host: '127.0.0.1', port: 15000 },
+      maxRequestBodyBytes: 16 * 1024 * 1024,
+      xdsHeaders: { 'x-tenant': 'a' },
+    });
+    expect(xdsNodeId(c)).toBe('waypoint~10.244.1.7~waypoint-7d9.bookinfo~bookinfo.svc.cluster.local');
+    expect(xdsNodeMetadata(c)).toMatchObject({
+      NAME: 'waypoint-7d9',
+      NAMESPACE: 'bookinfo',
+      CLUSTER_ID: 'Kubernetes',
+    });
+  });
+
+  it('reports every problem at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ XDS_ADDRESS: 'istiod:15012', INSTANCE_IP: 'nope', WAYPOINT_MAX_HEADER_BYTES: '10' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = (error as Error).message;
+    for (const name of [
+      'XDS_ADDRESS',
+      'POD_NAME',
+      'POD_NAMESPACE',
+      'INSTANCE_IP',
+      'WAYPOINT_MAX_HEADER_BYTES',
+    ]) {
+      expect(text).toContain(name);
+    }
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * The only module of the waypoint that reads the environment.
+ *
+ * `loadConfig(env)` parses once (through the runtime's `ConfigReader`) into a frozen `Config`;
+ * every problem is reported together in one `ConfigError` (`WAYPOINT_CONFIG_INVALID`). Names
+ * follow istio-proxy's where one exists.
+ */
+import { ConfigReader, LOG_LEVELS, LogFormat, parseHttpUrl, parseIp } from '@ambient-mesh/runtime';
+import type { Environment, ListenAddress, LogLevel } from '@ambient-mesh/runtime';
+import { Port, ProxyType, nodeId } from '@ambient-mesh/mesh-api';
+import { WaypointErrorCode } from './errors.ts';
+
+export { LOG_LEVELS, LogFormat };
+export type { ListenAddress, LogLevel };
+
+export const Env = {
+  xdsAddress: 'XDS_ADDRESS',
+  xdsRootCa: 'XDS_ROOT_CA',
+  altXdsHostname: 'ALT_XDS_HOSTNAME',
+  podName: 'POD_NAME',
+  podNamespace: 'POD_NAMESPACE',
+  instanceIp: 'INSTANCE_IP',
+  clusterId: 'CLUSTER_ID',
+  clusterDomain: 'CLUSTER_DOMAIN',
+  certDir: 'WAYPOINT_CERT_DIR',
+  tokenPath: 'WAYPOINT_TOKEN_PATH',
+  logFormat: 'LOG_FORMAT',
+  logLevel: 'LOG_LEVEL',
+  terminationGracePeriod: 'TERMINATION_GRACE_PERIOD_SECONDS',
+  maxRequestBody: 'WAYPOINT_MAX_REQUEST_BODY_BYTES',
+  maxHeaderBytes: 'WAYPOINT_MAX_HEADER_BYTES',
+  xdsHeaderPrefix: 'XDS_HEADER_',
+  metaPrefix: 'ISTIO_META_',
+} as const;
+
+export const DEFAULT_ISTIOD_ADDRESS = 'https://istiod.istio-system.svc:15012';
+export const DEFAULT_TOKEN_PATH = '/var/run/secrets/tokens/istio-token';
+export const DEFAULT_ROOT_CA_PATH = './var/run/secrets/istio/root-cert.pem';
+/** Where the workload certificate is mounted (istio-proxy's file-mounted credentials). */
+export const DEFAULT_CERT_DIR = '/var/run/secrets/workload-spiffe-credentials';
+
+export interface Config {
+  readonly xdsAddress: string;
+  readonly xdsRootCaPath: string;
+  readonly altXdsHostname: string | undefined;
+  readonly tokenPath: string;
+  readonly podName: string;
+  readonly podNamespace: string;
+  readonly instanceIp: string;
+  readonly clusterId: string;
+  readonly clusterDomain: string;
+  readonly certDir: string;
+  readonly logFormat: LogFormat;
+  readonly logLevel: LogLevel;
+  readonly terminationGracePeriodMs: number;
+  readonly maxRequestBodyBytes: number;
+  readonly maxHeaderBytes: number;
+  readonly xdsHeaders: Readonly<Record<string, string>>;
+  readonly proxyMetadata: Readonly<Record<string, string>>;
+  readonly hboneAddress: ListenAddress;
+  readonly adminAddress: ListenAddress;
+  readonly statsAddress: ListenAddress;
+  readonly readinessAddress: ListenAddress;
+}
+
+export function loadConfig(env: Environment = process.env): Config {
+  const r = new ConfigReader({ env });
+  const xdsAddress = r.env(Env.xdsAddress) ?? DEFAULT_ISTIOD_ADDRESS;
+  const url = parseHttpUrl(xdsAddress);
+  if (!url.ok) r.problem(Env.xdsAddress, `${url.message} (expected e.g. ${DEFAULT_ISTIOD_ADDRESS})`);
+  const podName = r.required(Env.podName, 'set it from metadata.name');
+  const podNamespace = r.required(Env.podNamespace, 'set it from metadata.namespace');
+  const instanceIp = r.parse(Env.instanceIp, raw => parseIp(raw), '127.0.0.1');
+  const maxRequestBodyBytes = r.int(Env.maxRequestBody, 16 * 1024 * 1024, { min: 0 });
+  const maxHeaderBytes = r.int(Env.maxHeaderBytes, 60 * 1024, { min: 1024 });
+  const proxyMetadata: Record<string, string> = {};
+  for (const [key, value] of r.prefixed(Env.metaPrefix)) proxyMetadata[key] = value;
+  return r.finish(
+    {
+      xdsAddress,
+      xdsRootCaPath: r.env(Env.xdsRootCa) ?? DEFAULT_ROOT_CA_PATH,
+      altXdsHostname: r.env(Env.altXdsHostname),
+      tokenPath: r.env(Env.tokenPath) ?? DEFAULT_TOKEN_PATH,
+      podName,
+      podNamespace,
+      instanceIp,
+      clusterId: r.env(Env.clusterId) ?? 'Kubernetes',
+      clusterDomain: r.env(Env.clusterDomain) ?? 'cluster.local',
+      certDir: r.env(Env.certDir) ?? DEFAULT_CERT_DIR,
+      logFormat: r.logFormat(Env.logFormat),
+      logLevel: r.logLevel(Env.logLevel),
+      terminationGracePeriodMs: Math.round(
+        r.durationMs(Env.terminationGracePeriod, 5_000, { bareUnit: 's' }),
+      ),
+      maxRequestBodyBytes,
+      maxHeaderBytes,
+      xdsHeaders: Object.freeze(
+        Object.fromEntries(
+          r.prefixed(Env.xdsHeaderPrefix).map(([k, v]) => [k.toLowerCase().replaceAll('_', '-'), v]),
+        ),
+      ),
+      proxyMetadata: Object.freeze(proxyMetadata),
+      hboneAddress: Object.freeze({ host: '0.0.0.0', port: Port.hbone }),
+      adminAddress: Object.freeze({ host: '127.0.0.1', port: Port.admin }),
+      statsAddress: Object.freeze({ host: '0.0.0.0', port: Port.stats }),
+      readinessAddress: Object.freeze({ host: '0.0.0.0', port: Port.readiness }),
+    },
+    { component: 'waypoint', code: WaypointErrorCode.ConfigInvalid },
+  );
+}
+
+/** `waypoint~<ip>~<pod>.<ns>~<ns>.svc.<domain>`. */
+export function xdsNodeId(
+  config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace' | 'clusterDomain'>,
+): string {
+  return nodeId({
+    type: ProxyType.waypoint,
+    ip: config.instanceIp,
+    podName: config.podName,
+    namespace: config.podNamespace,
+    domain: config.clusterDomain,
+  });
+}
+
+/** Node metadata sent to istiod. */
+export function xdsNodeMetadata(config: Config): Record<string, string> {
+  return {
+    ...config.proxyMetadata,
+    NAME: config.podName,
+    NAMESPACE: config.podNamespace,
+    INSTANCE_IPS: config.instanceIp,
+    CLUSTER_ID: config.clusterId,
+  };
+}

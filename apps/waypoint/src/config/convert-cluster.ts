@@ -1,0 +1,268 @@
+/**
+ * `Cluster` → `ClusterConfig` and `ClusterLoadAssignment` → `EndpointSet`.
+ *
+ * Clusters: `EDS` (endpoints by `eds_cluster_config.service_name` or the cluster name) and
+ * `STATIC` with an inline `load_assignment`; LB policies round robin, least request, random,
+ * ring hash and Maglev; the default-priority circuit-breaker thresholds; the connect timeout.
+ * Upstream transport settings are ignored: every upstream connection is HBONE (mTLS to the
+ * endpoint's port 15008), whatever the cluster says.
+ *
+ * Endpoints: socket addresses with weight and health; metadata `istio.workload`
+ * (`name;namespace;canonical-service;canonical-revision;cluster`) for the metric labels,
+ * `istio.identity` for the SPIFFE identity the endpoint must present, and `tunnel.address`
+ * (`ip:port`) for the HBONE next hop when it is not `<endpoint ip>:15008`.
+ */
+import { Port } from '@ambient-mesh/mesh-api';
+import type { ProtoObject } from '../xds/envoy-protos.ts';
+import { ProtoReader } from './proto-reader.ts';
+import { DEFAULT_CIRCUIT_BREAKERS } from './types.ts';
+import type {
+  CircuitBreakers,
+  ClusterConfig,
+  Converted,
+  Endpoint,
+  EndpointSet,
+  EndpointWorkload,
+  LbPolicy,
+} from './types.ts';
+
+const LB_POLICIES: Record<string, LbPolicy> = {
+  ROUND_ROBIN: 'round-robin',
+  LEAST_REQUEST: 'least-request',
+  RANDOM: 'random',
+  RING_HASH: 'ring-hash',
+  MAGLEV: 'maglev',
+};
+
+/** `outbound|80||reviews.default.svc.cluster.local`, `inbound-vip|80|http|reviews...`: the host part. */
+export function serviceHostOf(clusterName: string): string | undefined {
+  const parts = clusterName.split('|');
+  if (parts.length !== 4) return undefined;
+  const host = parts[3] ?? '';
+  return host === '' ? undefined : host;
+}
+
+function convertThresholds(r: ProtoReader, cb: ProtoObject): CircuitBreakers {
+  r.only(cb, 'circuit_breakers', ['thresholds'], ['per_host_thresholds']);
+  const thresholds = r.list(cb, 'thresholds');
+  const def = thresholds.find(t => (t.priority ?? 'DEFAULT') === 'DEFAULT');
+  if (def === undefined) return DEFAULT_CIRCUIT_BREAKERS;
+  const i = thresholds.indexOf(def);
+  r.only(
+    def,
+    `circuit_breakers.thresholds[${i}]`,
+    ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries'],
+    ['track_remaining', 'retry_budget', 'max_connection_pools'],
+  );
+  return {
+    maxConnections: r.wrappedNumber(def, 'max_connections') ?? DEFAULT_CIRCUIT_BREAKERS.maxConnections,
+    maxPendingRequests:
+      r.wrappedNumber(def, 'max_pending_requests') ?? DEFAULT_CIRCUIT_BREAKERS.maxPendingRequests,
+    maxRequests: r.wrappedNumber(def, 'max_requests') ?? DEFAULT_CIRCUIT_BREAKERS.maxRequests,
+    maxRetries: r.wrappedNumber(def, 'max_retries') ?? DEFAULT_CIRCUIT_BREAKERS.maxRetries,
+  };
+}
+
+export function convertCluster(name: string, version: string, o: ProtoObject): Converted<ClusterConfig> {
+  const r = new ProtoReader();
+  r.only(
+    o,
+    '',
+    [
+      'name',
+      'type',
+      'eds_cluster_config',
+      'lb_policy',
+      'connect_timeout',
+      'circuit_breakers',
+      'load_assignment',
+    ],
+    // Transport and protocol settings: every upstream hop is HBONE. Stats and buffer sizes
+    // have no counterpart here.
+    [
+      'transport_socket',
+      'transport_socket_matches',
+      'typed_extension_protocol_options',
+      'metadata',
+      'common_lb_config',
+      'per_connection_buffer_limit_bytes',
+      'alt_stat_name',
+      'filters',
+      'cleanup_interval',
+      // Ring sizes: the waypoint's ring has a fixed size per endpoint weight.
+      'ring_hash_lb_config',
+      'maglev_lb_config',
+    ],
+  );
+  const own = r.string(o, 'name');
+  if (own !== undefined && own !== name)
+    r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
+  const type = r.string(o, 'type') ?? 'STATIC';
+  if (type !== 'EDS' && type !== 'STATIC')
+    r.problem('type', `${type} clusters are not supported (only EDS and STATIC)`);
+  const lbText = r.string(o, 'lb_policy') ?? 'ROUND_ROBIN';
+  const lbPolicy = LB_POLICIES[lbText];
+  if (lbPolicy === undefined) r.problem('lb_policy', `${lbText} is not supported`);
+  const eds = r.object(o, 'eds_cluster_config');
+  if (eds !== undefined) r.only(eds, 'eds_cluster_config', ['service_name'], ['eds_config']);
+  const cb = r.object(o, 'circuit_breakers');
+  const assignment = r.object(o, 'load_assignment');
+  let staticEndpoints: Endpoint[] | undefined;
+  if (type === 'STATIC') {
+    if (assignment === undefined) r.problem('load_assignment', 'a STATIC cluster needs a load_assignment');
+    else staticEndpoints = endpointsFrom(r, assignment, 'load_assignment');
+  }
+  const value: ClusterConfig = {
+    name,
+    version,
+    edsName: (eds !== undefined ? r.string(eds, 'service_name') : undefined) || name,
+    lbPolicy: lbPolicy ?? 'round-robin',
+    connectTimeoutMs: r.durationMs(o, 'connect_timeout', '') ?? 10_000,
+    circuitBreakers: cb === undefined ? DEFAULT_CIRCUIT_BREAKERS : convertThresholds(r, cb),
+    serviceHost: serviceHostOf(name),
+    staticEndpoints,
+  };
+  return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value };
+}
+
+/** A `google.protobuf.Struct` field's string value, in protobufjs's object form or plain JSON. */
+function structString(struct: ProtoObject | undefined, key: string): string | undefined {
+  if (struct === undefined) return undefined;
+  const fields = struct.fields as Record<string, ProtoObject> | undefined;
+  if (fields !== undefined && typeof fields === 'object') {
+    // protobufjs's built-in Struct keeps its camelCase field names.
+    const v = fields[key]?.stringValue ?? fields[key]?.string_value;
+    return typeof v === 'string' ? v : undefined;
+  }
+  const v = struct[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function parseWorkload(text: string, path: string, r: ProtoReader): EndpointWorkload | undefined {
+  const parts = text.split(';');
+  if (parts.length < 2 || parts[0] === '' || parts[1] === '') {
+    r.problem(
+      path,
+      `${JSON.stringify(text)} is not name;namespace;canonical-service;canonical-revision;cluster`,
+    );
+    return undefined;
+  }
+  return {
+    name: parts[0] ?? '',
+    namespace: parts[1] ?? '',
+    canonicalService: parts[2] ?? '',
+    canonicalRevision: parts[3] ?? '',
+    cluster: parts[4] ?? '',
+  };
+}
+
+function splitHostPort(text: string): { host: string; port: number } | undefined {
+  const i = text.lastIndexOf(':');
+  if (i <= 0) return undefined;
+  const port = Number(text.slice(i + 1));
+  let host = text.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return Number.isInteger(port) && port > 0 && port < 65536 ? { host, port } : undefined;
+}
+
+function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[] {
+  const out: Endpoint[] = [];
+  r.list(o, 'endpoints').forEach((locality, li) => {
+    const lp = `${path}.endpoints[${li}]`;
+    r.only(locality, lp, ['lb_endpoints', 'priority'], ['locality', 'load_balancing_weight', 'metadata']);
+    if ((r.number(locality, 'priority') ?? 0) !== 0)
+      r.problem(`${lp}.priority`, 'only priority 0 is supported');
+    r.list(locality, 'lb_endpoints').forEach((lb, ei) => {
+      const ep = `${lp}.lb_endpoints[${ei}]`;
+      r.only(lb, ep, ['endpoint', 'health_status', 'metadata', 'load_balancing_weight']);
+      const endpoint = r.object(lb, 'endpoint') ?? {};
+      r.only(
+        endpoint,
+        `${ep}.endpoint`,
+        ['address'],
+        ['health_check_config', 'hostname', 'additional_addresses'],
+      );
+      const addr = r.object(endpoint, 'address') ?? {};
+      // Upstream's `main_internal` cluster points at an internal listener: the waypoint has
+      // that hop built in, so such endpoints are accepted and not used.
+      if (r.object(addr, 'envoy_internal_address') !== undefined) return;
+      const socket = r.object(addr, 'socket_address');
+      if (socket === undefined) {
+        r.problem(`${ep}.endpoint.address`, 'only socket_address endpoints are supported');
+        return;
+      }
+      r.only(
+        socket,
+        `${ep}.endpoint.address.socket_address`,
+        ['address', 'port_value'],
+        ['protocol', 'ipv4_compat'],
+      );
+      const address = r.string(socket, 'address') ?? '';
+      const port = r.number(socket, 'port_value') ?? 0;
+      if (address === '' || port <= 0 || port > 65535) {
+        r.problem(`${ep}.endpoint.address.socket_address`, 'needs an address and a port 1..65535');
+        return;
+      }
+      const filter = (r.object(r.object(lb, 'metadata') ?? {}, 'filter_metadata') ?? {}) as Record<
+        string,
+        ProtoObject
+      >;
+      const istio = filter.istio;
+      const tunnel = filter.tunnel;
+      const workloadText = structString(istio, 'workload');
+      let hboneHost = address;
+      let hbonePort: number = Port.hbone;
+      let target = { host: address, port };
+      // Upstream's form: the endpoint is the pod's HBONE address, `tunnel.destination` the
+      // original destination (`ip:targetPort`) that becomes the CONNECT authority.
+      const destination = structString(tunnel, 'destination');
+      if (destination !== undefined) {
+        const hp = splitHostPort(destination);
+        if (hp === undefined)
+          r.problem(`${ep}.metadata.tunnel.destination`, `${JSON.stringify(destination)} is not host:port`);
+        else {
+          target = hp;
+          hbonePort = port;
+        }
+      }
+      const tunnelAddress = structString(tunnel, 'address');
+      if (tunnelAddress !== undefined) {
+        const hp = splitHostPort(tunnelAddress);
+        if (hp === undefined)
+          r.problem(`${ep}.metadata.tunnel.address`, `${JSON.stringify(tunnelAddress)} is not host:port`);
+        else ({ host: hboneHost, port: hbonePort } = hp);
+      }
+      const health = r.string(lb, 'health_status') ?? 'UNKNOWN';
+      out.push({
+        address: target.host,
+        port: target.port,
+        hboneAddress: hboneHost,
+        hbonePort,
+        weight: r.wrappedNumber(lb, 'load_balancing_weight') ?? 1,
+        healthy: health === 'UNKNOWN' || health === 'HEALTHY' || health === 'DEGRADED',
+        identity: structString(istio, 'identity'),
+        workload:
+          workloadText === undefined
+            ? undefined
+            : parseWorkload(workloadText, `${ep}.metadata.istio.workload`, r),
+      });
+    });
+  });
+  return out;
+}
+
+export function convertClusterLoadAssignment(
+  name: string,
+  version: string,
+  o: ProtoObject,
+): Converted<EndpointSet> {
+  const r = new ProtoReader();
+  r.only(o, '', ['cluster_name', 'endpoints'], ['policy', 'named_endpoints']);
+  const own = r.string(o, 'cluster_name');
+  if (own !== undefined && own !== name)
+    r.problem('cluster_name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
+  const endpoints = endpointsFrom(r, o, '');
+  return r.problems.length > 0
+    ? { ok: false, problems: r.problems }
+    : { ok: true, value: { name, version, endpoints } };
+}

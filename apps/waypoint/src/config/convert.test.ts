@@ -1,0 +1,429 @@
+import { describe, expect, it } from 'vitest';
+import { any, assignment, edsCluster, httpListener, ms, router } from '../testing/fixtures.ts';
+import { EnvoyType, decodeEnvoy, encodeEnvoy } from '../xds/envoy-protos.ts';
+import type { ProtoObject } from '../xds/envoy-protos.ts';
+import { convertCluster, convertClusterLoadAssignment, serviceHostOf } from './convert-cluster.ts';
+import { convertListener } from './convert-listener.ts';
+import { convertRouteConfiguration } from './convert-route.ts';
+import type { Converted, ForwardAction, RedirectAction } from './types.ts';
+
+/** Through the wire, as the xDS client sees it. */
+const wire = (type: string, value: ProtoObject): ProtoObject => decodeEnvoy(type, encodeEnvoy(type, value));
+
+function ok<T>(c: Converted<T>): T {
+  if (!c.ok) throw new Error(c.problems.join('; '));
+  return c.value;
+}
+
+function problems<T>(c: Converted<T>): readonly string[] {
+  if (c.ok) throw new Error('expected problems');
+  return c.problems;
+}
+
+const route = (r: ProtoObject): ProtoObject =>
+  wire(EnvoyType.routeConfiguration, {
+    name: 'r',
+    virtual_hosts: [{ name: 'v', domains: ['*'], routes: [r] }],
+  });
+
+describe('convertRouteConfiguration', () => {
+  it('converts matches: prefix, exact, regex, headers (method included), query, case', () => {
+    const table = ok(
+      convertRouteConfiguration(
+        'r',
+        '1',
+        wire(EnvoyType.routeConfiguration, {
+          name: 'r',
+          virtual_hosts: [
+            {
+              name: 'v',
+              domains: ['Reviews', '*.example.com'],
+              routes: [
+                {
+                  match: {
+                    safe_regex: { regex: '/api/v[0-9]+/.*' },
+                    headers: [
+                      { name: ':method', string_match: { exact: 'GET' } },
+                      { name: 'x-user', present_match: true, invert_match: true },
+                    ],
+                    query_parameters: [{ name: 'debug', string_match: { exact: '1' } }, { name: 'trace' }],
+                  },
+                  route: { cluster: 'c' },
+                },
+                { match: { path: '/Exact', case_sensitive: { value: false } }, route: { cluster: 'c' } },
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    const vh = table.virtualHosts[0]!;
+    expect(vh.domains).toEqual(['reviews', '*.example.com']);
+    const m = vh.routes[0]!.match;
+    expect(m.path.kind).toBe('regex');
+    expect(m.headers).toMatchObject([
+      { name: ':method', match: { kind: 'exact', value: 'GET' }, invert: false },
+      { name: 'x-user', match: { kind: 'present', present: true }, invert: true },
+    ]);
+    expect(m.query).toMatchObject([
+      { name: 'debug', match: { kind: 'exact', value: '1' } },
+      { name: 'trace', match: { kind: 'present' } },
+    ]);
+    expect(vh.routes[1]!.match).toMatchObject({
+      path: { kind: 'exact', value: '/exact' },
+      caseSensitive: false,
+    });
+  });
+
+  it('converts weighted clusters, timeouts, retries, rewrites and hash policies', () => {
+    const table = ok(
+      convertRouteConfiguration(
+        'r',
+        '1',
+        route({
+          match: { prefix: '/a/' },
+          route: {
+            weighted_clusters: {
+              clusters: [
+                { name: 'x', weight: { value: 90 } },
+                { name: 'y', weight: { value: 10 } },
+              ],
+            },
+            timeout: ms(1500),
+            prefix_rewrite: '/b/',
+            host_rewrite_literal: 'other',
+            hash_policy: [{ header: { header_name: 'X-User' } }],
+            retry_policy: {
+              retry_on: 'connect-failure,retriable-status-codes',
+              num_retries: { value: 4 },
+              per_try_timeout: ms(250),
+              retriable_status_codes: [409],
+              retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts' }],
+            },
+          },
+        }),
+      ),
+    );
+    const action = table.virtualHosts[0]!.routes[0]!.action as ForwardAction;
+    expect(action.clusters.map(c => [c.name, c.weight])).toEqual([
+      ['x', 90],
+      ['y', 10],
+    ]);
+    expect(action.totalWeight).toBe(100);
+    expect(action.timeoutMs).toBe(1500);
+    expect(action.prefixRewrite).toBe('/b/');
+    expect(action.hostRewrite).toBe('other');
+    expect(action.hashPolicy).toEqual([{ kind: 'header', name: 'x-user' }]);
+    expect(action.retry).toMatchObject({ numRetries: 4, perTryTimeoutMs: 250 });
+    expect([...action.retry!.retryOn]).toEqual(['connect-failure', 'retriable-status-codes']);
+    expect([...action.retry!.retriableStatusCodes]).toEqual([409]);
+  });
+
+  it("defaults the route timeout to Envoy's 15 s", () => {
+    const table = ok(
+      convertRouteConfiguration('r', '1', route({ match: { prefix: '/' }, route: { cluster: 'c' } })),
+    );
+    expect((table.virtualHosts[0]!.routes[0]!.action as ForwardAction).timeoutMs).toBe(15_000);
+  });
+
+  it('converts redirects and header modifiers', () => {
+    const table = ok(
+      convertRouteConfiguration(
+        'r',
+        '1',
+        route({
+          match: { prefix: '/' },
+          redirect: { https_redirect: true, response_code: 'PERMANENT_REDIRECT', strip_query: true },
+          response_headers_to_add: [{ header: { key: 'X-A', value: '1' }, append_action: 'ADD_IF_ABSENT' }],
+          response_headers_to_remove: ['Server'],
+        }),
+      ),
+    );
+    const r = table.virtualHosts[0]!.routes[0]!;
+    expect(r.action as RedirectAction).toMatchObject({
+      kind: 'redirect',
+      scheme: 'https',
+      status: 308,
+      stripQuery: true,
+    });
+    expect(r.responseHeaders).toEqual({
+      add: [{ name: 'x-a', value: '1', mode: 'if-absent' }],
+      remove: ['server'],
+    });
+  });
+
+  it('reports unsupported fields and bad values with their paths', () => {
+    const p = problems(
+      convertRouteConfiguration(
+        'r',
+        '1',
+        route({
+          match: { prefix: '/', runtime_fraction: { default_value: { numerator: 1 } } },
+          route: {
+            cluster: 'c',
+            retry_policy: { retry_on: '5xx,envoy-ratelimited' },
+            cors: { allow_credentials: { value: true } },
+          },
+        }),
+      ),
+    );
+    expect(p).toEqual([
+      'virtual_hosts[0].routes[0].match.runtime_fraction: is not supported by the waypoint',
+      'virtual_hosts[0].routes[0].route.cors: is not supported by the waypoint',
+      'virtual_hosts[0].routes[0].route.retry_policy.retry_on: condition "envoy-ratelimited" is not supported',
+    ]);
+  });
+
+  it('rejects an invalid regex, a name mismatch and duplicate domains', () => {
+    const p = problems(
+      convertRouteConfiguration(
+        'other',
+        '1',
+        wire(EnvoyType.routeConfiguration, {
+          name: 'r',
+          virtual_hosts: [
+            {
+              name: 'a',
+              domains: ['x'],
+              routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }],
+            },
+            { name: 'b', domains: ['x'] },
+          ],
+        }),
+      ),
+    );
+    expect(p[0]).toBe('name: is "r", not the resource name "other"');
+    expect(p[1]).toMatch(/^virtual_hosts\[0\]\.routes\[0\]\.match\.safe_regex\.regex: invalid regex "\("/);
+    expect(p[2]).toBe('virtual_hosts[1].domains: domain "x" is in two virtual hosts');
+  });
+});
+
+describe('convertCluster and convertClusterLoadAssignment', () => {
+  it('converts LB policy, circuit breakers and the EDS name', () => {
+    const c = ok(
+      convertCluster(
+        'outbound|80||reviews.default.svc.cluster.local',
+        '3',
+        wire(
+          EnvoyType.cluster,
+          edsCluster('outbound|80||reviews.default.svc.cluster.local', {
+            lb_policy: 'LEAST_REQUEST',
+            circuit_breakers: {
+              thresholds: [
+                {
+                  max_connections: { value: 10 },
+                  max_pending_requests: { value: 2 },
+                  max_requests: { value: 5 },
+                  max_retries: { value: 1 },
+                },
+              ],
+            },
+          }),
+        ),
+      ),
+    );
+    expect(c).toMatchObject({
+      edsName: 'outbound|80||reviews.default.svc.cluster.local',
+      lbPolicy: 'least-request',
+      connectTimeoutMs: 1000,
+      circuitBreakers: { maxConnections: 10, maxPendingRequests: 2, maxRequests: 5, maxRetries: 1 },
+      serviceHost: 'reviews.default.svc.cluster.local',
+    });
+  });
+
+  it('rejects unsupported cluster types and fields', () => {
+    expect(
+      problems(
+        convertCluster(
+          'c',
+          '1',
+          wire(EnvoyType.cluster, {
+            name: 'c',
+            type: 'STRICT_DNS',
+            outlier_detection: { consecutive_5xx: { value: 3 } },
+          }),
+        ),
+      ),
+    ).toEqual([
+      'outlier_detection: is not supported by the waypoint',
+      'type: STRICT_DNS clusters are not supported (only EDS and STATIC)',
+    ]);
+  });
+
+  it('reads endpoint weight, health, workload, identity and the HBONE next hop', () => {
+    const set = ok(
+      convertClusterLoadAssignment(
+        'c',
+        '2',
+        wire(
+          EnvoyType.clusterLoadAssignment,
+          assignment('c', [
+            {
+              address: '10.0.0.5',
+              port: 9080,
+              hbone: '10.0.0.5:15008',
+              identity: 'spiffe://cluster.local/ns/default/sa/r',
+              workload: 'r-v1;default;r;v1;Kubernetes',
+            },
+          ]),
+        ),
+      ),
+    );
+    expect(set.endpoints).toEqual([
+      {
+        address: '10.0.0.5',
+        port: 9080,
+        hboneAddress: '10.0.0.5',
+        hbonePort: 15008,
+        weight: 1,
+        healthy: true,
+        identity: 'spiffe://cluster.local/ns/default/sa/r',
+        workload: {
+          name: 'r-v1',
+          namespace: 'default',
+          canonicalService: 'r',
+          canonicalRevision: 'v1',
+          cluster: 'Kubernetes',
+        },
+      },
+    ]);
+  });
+
+  it("reads upstream's form: the endpoint is the HBONE address, tunnel.destination the authority", () => {
+    const set = ok(
+      convertClusterLoadAssignment(
+        'c',
+        '1',
+        wire(EnvoyType.clusterLoadAssignment, {
+          cluster_name: 'c',
+          endpoints: [
+            {
+              lb_endpoints: [
+                {
+                  endpoint: { address: { socket_address: { address: '10.0.0.7', port_value: 15008 } } },
+                  health_status: 'UNHEALTHY',
+                  metadata: {
+                    filter_metadata: {
+                      tunnel: { fields: { destination: { stringValue: '10.0.0.7:9080' } } },
+                    },
+                  },
+                },
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    expect(set.endpoints[0]).toMatchObject({
+      address: '10.0.0.7',
+      port: 9080,
+      hboneAddress: '10.0.0.7',
+      hbonePort: 15008,
+      healthy: false,
+    });
+  });
+
+  it("accepts upstream's scaffolding: connect_terminate and the internal-listener cluster", () => {
+    expect(
+      ok(
+        convertListener('connect_terminate', '1', {
+          name: 'connect_terminate',
+          filter_chains: [{ name: 'x' }],
+        }),
+      ).chains,
+    ).toEqual([]);
+    const c = ok(
+      convertCluster(
+        'main_internal',
+        '1',
+        wire(EnvoyType.cluster, {
+          name: 'main_internal',
+          type: 'STATIC',
+          load_assignment: {
+            cluster_name: 'main_internal',
+            endpoints: [
+              {
+                lb_endpoints: [
+                  {
+                    endpoint: {
+                      address: { envoy_internal_address: { server_listener_name: 'main_internal' } },
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        }),
+      ),
+    );
+    expect(c.staticEndpoints).toEqual([]);
+  });
+
+  it('parses service hosts from Istio cluster names', () => {
+    expect(serviceHostOf('inbound-vip|80|http|reviews.default.svc.cluster.local')).toBe(
+      'reviews.default.svc.cluster.local',
+    );
+    expect(serviceHostOf('main_internal')).toBeUndefined();
+  });
+});
+
+describe('convertListener', () => {
+  it('converts the HTTP chain with its match, RDS name and RBAC filter', () => {
+    const l = ok(
+      convertListener(
+        'main',
+        '1',
+        wire(
+          EnvoyType.listener,
+          httpListener('main', '10.96.0.10', 80, 'r80', {
+            rules: {
+              action: 'ALLOW',
+              policies: {
+                p: {
+                  permissions: [{ any: true }],
+                  principals: [{ authenticated: { principal_name: { exact: 'spiffe://x' } } }],
+                },
+              },
+            },
+          }),
+        ),
+      ),
+    );
+    const chain = l.chains[0]!;
+    expect(chain.match.destinationPort).toBe(80);
+    expect(chain.match.prefixRanges[0]).toMatchObject({ family: 4, prefixLength: 32 });
+    expect(chain.action).toMatchObject({
+      kind: 'http',
+      routes: { rds: 'r80' },
+      rbac: [{ rules: { action: 'ALLOW' } }],
+    });
+  });
+
+  it('rejects unknown HTTP filters, a missing router and filter_chain_matcher', () => {
+    const listener = httpListener('main', '10.96.0.10', 80, 'r80');
+    const chain = (listener.filter_chains as ProtoObject[])[0]!;
+    const hcm = (chain.filters as ProtoObject[])[0]!.typed_config as ProtoObject;
+    hcm.http_filters = [
+      {
+        name: 'envoy.filters.http.fault',
+        typed_config: any('envoy.extensions.filters.http.router.v3.Router', {}),
+      },
+    ];
+    const p = problems(
+      convertListener(
+        'main',
+        '1',
+        wire(EnvoyType.listener, { ...listener, filter_chain_matcher: { on_no_match: {} } }),
+      ),
+    );
+    expect(p).toContain('filter_chain_matcher: is not supported by the waypoint');
+    expect(p.some(x => x.includes('the last HTTP filter must be the router'))).toBe(false);
+    hcm.http_filters = [{ name: 'envoy.filters.http.jwt_authn' }];
+    const q = problems(convertListener('main', '1', wire(EnvoyType.listener, listener)));
+    expect(q).toEqual([
+      'filter_chains[0].filters[0].typed_config.http_filters[0]: HTTP filter "envoy.filters.http.jwt_authn" (no typed_config) is not supported',
+      'filter_chains[0].filters[0].typed_config.http_filters: the last HTTP filter must be the router',
+    ]);
+    expect(router.name).toBe('envoy.filters.http.router');
+  });
+});

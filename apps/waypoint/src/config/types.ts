@@ -1,0 +1,292 @@
+/**
+ * The waypoint's domain model: what the converters make of Envoy's `Listener`,
+ * `RouteConfiguration`, `Cluster` and `ClusterLoadAssignment`. Every value here has been
+ * validated; nothing downstream looks at a proto again. All fields are readonly.
+ */
+
+/** Envoy's `StringMatcher`. Regexes are compiled once, at conversion. */
+export type StringMatch =
+  | {
+      readonly kind: 'exact' | 'prefix' | 'suffix' | 'contains';
+      readonly value: string;
+      readonly ignoreCase: boolean;
+    }
+  | { readonly kind: 'regex'; readonly regex: RegExp };
+
+/** `HeaderMatcher`: `:method`, `:authority`, `:path` and `:scheme` are pseudo-headers here too. */
+export interface HeaderMatch {
+  readonly name: string;
+  readonly match: StringMatch | { readonly kind: 'present'; readonly present: boolean };
+  readonly invert: boolean;
+}
+
+/** `QueryParameterMatcher`. */
+export interface QueryMatch {
+  readonly name: string;
+  readonly match: StringMatch | { readonly kind: 'present' };
+}
+
+export type PathMatch =
+  | { readonly kind: 'prefix'; readonly value: string }
+  | { readonly kind: 'exact'; readonly value: string }
+  | { readonly kind: 'regex'; readonly regex: RegExp }
+  /** `path_separated_prefix`: the prefix, then the end of the path or `/`. */
+  | { readonly kind: 'separated-prefix'; readonly value: string };
+
+export interface RouteMatch {
+  readonly path: PathMatch;
+  readonly caseSensitive: boolean;
+  readonly headers: readonly HeaderMatch[];
+  readonly query: readonly QueryMatch[];
+}
+
+export interface HeaderValueOption {
+  readonly name: string;
+  readonly value: string;
+  /** Envoy's `append_action`: add beside existing values, replace them, or add only when absent. */
+  readonly mode: 'append' | 'overwrite' | 'if-absent';
+}
+
+export interface HeaderMods {
+  readonly add: readonly HeaderValueOption[];
+  readonly remove: readonly string[];
+}
+
+export interface RetryPolicy {
+  /** Envoy's `retry_on` conditions, e.g. `5xx`, `gateway-error`, `connect-failure`, `reset`, `retriable-status-codes`. */
+  readonly retryOn: ReadonlySet<string>;
+  readonly numRetries: number;
+  /** 0: no per-try timeout. */
+  readonly perTryTimeoutMs: number;
+  readonly retriableStatusCodes: ReadonlySet<number>;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export interface WeightedCluster {
+  readonly name: string;
+  readonly weight: number;
+  readonly requestHeaders: HeaderMods;
+  readonly responseHeaders: HeaderMods;
+}
+
+export type HashPolicy =
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'source-ip' }
+  | { readonly kind: 'query'; readonly name: string };
+
+export interface ForwardAction {
+  readonly kind: 'forward';
+  /** One entry for `cluster`, several for `weighted_clusters`. */
+  readonly clusters: readonly WeightedCluster[];
+  readonly totalWeight: number;
+  /** 0: no route timeout (Envoy's default is 15 s; istiod sets 0). */
+  readonly timeoutMs: number;
+  readonly retry: RetryPolicy | undefined;
+  readonly prefixRewrite: string | undefined;
+  readonly regexRewrite: { readonly regex: RegExp; readonly substitution: string } | undefined;
+  readonly hostRewrite: string | undefined;
+  readonly hashPolicy: readonly HashPolicy[];
+}
+
+export interface RedirectAction {
+  readonly kind: 'redirect';
+  readonly scheme: string | undefined;
+  readonly host: string | undefined;
+  readonly port: number | undefined;
+  readonly path: string | undefined;
+  readonly prefixRewrite: string | undefined;
+  readonly status: 301 | 302 | 303 | 307 | 308;
+  readonly stripQuery: boolean;
+}
+
+export interface DirectResponseAction {
+  readonly kind: 'direct-response';
+  readonly status: number;
+  readonly body: string;
+}
+
+export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction;
+
+export interface Route {
+  readonly name: string;
+  readonly match: RouteMatch;
+  readonly action: RouteAction;
+  readonly requestHeaders: HeaderMods;
+  readonly responseHeaders: HeaderMods;
+}
+
+export interface VirtualHost {
+  readonly name: string;
+  /** Envoy's domain forms: exact, `*.suffix`, `prefix.*`, `*`; lowercased. */
+  readonly domains: readonly string[];
+  readonly routes: readonly Route[];
+  readonly requestHeaders: HeaderMods;
+  readonly responseHeaders: HeaderMods;
+}
+
+export interface RouteTable {
+  readonly name: string;
+  readonly version: string;
+  readonly virtualHosts: readonly VirtualHost[];
+  readonly requestHeaders: HeaderMods;
+  readonly responseHeaders: HeaderMods;
+}
+
+// RBAC (the HTTP filter's `rules`, Envoy semantics).
+
+export type Permission =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'and' | 'or'; readonly rules: readonly Permission[] }
+  | { readonly kind: 'not'; readonly rule: Permission }
+  | { readonly kind: 'header'; readonly header: HeaderMatch }
+  | { readonly kind: 'path'; readonly match: StringMatch }
+  | { readonly kind: 'destination-port'; readonly port: number }
+  /** The CONNECT destination (service VIP or pod IP). */
+  | { readonly kind: 'destination-ip'; readonly cidr: Cidr };
+
+export type Principal =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'and' | 'or'; readonly ids: readonly Principal[] }
+  | { readonly kind: 'not'; readonly id: Principal }
+  | { readonly kind: 'authenticated'; readonly match: StringMatch | undefined }
+  /** `source_ip`, `direct_remote_ip`, `remote_ip`: the HBONE peer's address. */
+  | { readonly kind: 'remote-ip'; readonly cidr: Cidr }
+  | { readonly kind: 'header'; readonly header: HeaderMatch };
+
+export interface RbacPolicy {
+  readonly name: string;
+  /** Any permission and any principal must match. */
+  readonly permissions: readonly Permission[];
+  readonly principals: readonly Principal[];
+}
+
+export interface RbacRules {
+  readonly action: 'ALLOW' | 'DENY' | 'LOG';
+  readonly policies: readonly RbacPolicy[];
+}
+
+/** One `envoy.filters.http.rbac` filter: `rules` enforced, `shadowRules` only logged. */
+export interface RbacFilter {
+  readonly name: string;
+  readonly rules: RbacRules | undefined;
+  readonly shadowRules: RbacRules | undefined;
+}
+
+// Listeners.
+
+export interface Cidr {
+  readonly family: 4 | 6;
+  readonly bytes: Uint8Array;
+  readonly prefixLength: number;
+}
+
+export interface FilterChainMatch {
+  readonly destinationPort: number | undefined;
+  readonly prefixRanges: readonly Cidr[];
+}
+
+export interface HttpChain {
+  readonly kind: 'http';
+  readonly statPrefix: string;
+  /** RDS name, or an inline table. */
+  readonly routes: { readonly rds: string } | { readonly inline: RouteTable };
+  /** The RBAC filters, in filter order; all must allow. */
+  readonly rbac: readonly RbacFilter[];
+  /** How the request path is normalised before routing, RBAC and forwarding (policy-engine's modes). */
+  readonly pathNormalization: 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+}
+
+export interface TcpChain {
+  readonly kind: 'tcp';
+  readonly statPrefix: string;
+  readonly cluster: string;
+}
+
+export interface FilterChain {
+  readonly name: string;
+  readonly match: FilterChainMatch;
+  readonly action: HttpChain | TcpChain;
+}
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly version: string;
+  readonly chains: readonly FilterChain[];
+  readonly defaultChain: FilterChain | undefined;
+}
+
+// Clusters and endpoints.
+
+export type LbPolicy = 'round-robin' | 'least-request' | 'random' | 'ring-hash' | 'maglev';
+
+export interface CircuitBreakers {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+/** Envoy's defaults for `thresholds` (1024 each, 3 retries). */
+export const DEFAULT_CIRCUIT_BREAKERS: CircuitBreakers = Object.freeze({
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+});
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly version: string;
+  /** The ClusterLoadAssignment name (EDS `service_name`, or the cluster name). */
+  readonly edsName: string;
+  readonly lbPolicy: LbPolicy;
+  readonly connectTimeoutMs: number;
+  readonly circuitBreakers: CircuitBreakers;
+  /** The Kubernetes service host this cluster stands for, from its `outbound|port|subset|host` name. */
+  readonly serviceHost: string | undefined;
+  /** Inline endpoints (`STATIC` clusters with a `load_assignment`). */
+  readonly staticEndpoints: readonly Endpoint[] | undefined;
+}
+
+/** The destination workload, from endpoint metadata `istio.workload` (`name;ns;canonical;rev;cluster`). */
+export interface EndpointWorkload {
+  readonly name: string;
+  readonly namespace: string;
+  readonly canonicalService: string;
+  readonly canonicalRevision: string;
+  readonly cluster: string;
+}
+
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+  /** The HBONE next hop, `hboneAddress:hbonePort` (default `address:15008`); the CONNECT authority is `address:port`. */
+  readonly hboneAddress: string;
+  readonly hbonePort: number;
+  readonly weight: number;
+  readonly healthy: boolean;
+  /** The SPIFFE identity the destination must present (endpoint metadata `istio.identity`). */
+  readonly identity: string | undefined;
+  readonly workload: EndpointWorkload | undefined;
+}
+
+export interface EndpointSet {
+  readonly name: string;
+  readonly version: string;
+  readonly endpoints: readonly Endpoint[];
+}
+
+/** Everything the waypoint knows, as one immutable snapshot. */
+export interface WaypointConfig {
+  readonly listeners: ReadonlyMap<string, ListenerConfig>;
+  readonly routes: ReadonlyMap<string, RouteTable>;
+  readonly clusters: ReadonlyMap<string, ClusterConfig>;
+  readonly endpoints: ReadonlyMap<string, EndpointSet>;
+}
+
+export const EMPTY_HEADER_MODS: HeaderMods = Object.freeze({ add: [], remove: [] });
+
+/** A conversion's result: a value, or every problem found. */
+export type Converted<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: readonly string[] };

@@ -1,0 +1,100 @@
+/**
+ * The waypoint's Istio standard metrics (`reporter="waypoint"`) on the app's prom-client
+ * registry: `istio_requests_total`, `istio_request_duration_milliseconds` (Istio's buckets),
+ * `istio_request_bytes` and `istio_response_bytes`, with the standard traffic labels in
+ * upstream's order plus `response_code` and `grpc_response_status`; and the xDS client's
+ * counters.
+ */
+import { Counter, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { MetricName, REQUEST_DURATION_BUCKETS_MS, TRAFFIC_LABELS } from '@ambient-mesh/mesh-api';
+import type { TrafficLabels } from '@ambient-mesh/mesh-api';
+
+export const REQUEST_LABELS = [...TRAFFIC_LABELS, 'response_code', 'grpc_response_status'] as const;
+type RequestLabel = (typeof REQUEST_LABELS)[number];
+
+/** Istio's size buckets (bytes) for `istio_request_bytes` / `istio_response_bytes`. */
+const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
+
+export interface CompletedRequest {
+  readonly labels: TrafficLabels;
+  readonly responseCode: number;
+  readonly grpcStatus: string | undefined;
+  readonly durationMs: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+}
+
+export class WaypointMetrics {
+  readonly registry: Registry;
+  readonly #requests: Counter<RequestLabel>;
+  readonly #duration: Histogram<RequestLabel>;
+  readonly #requestBytes: Histogram<RequestLabel>;
+  readonly #responseBytes: Histogram<RequestLabel>;
+  readonly #xdsMessages: Counter<'url'>;
+  readonly #xdsTerminations: Counter<'reason'>;
+
+  constructor(registry: Registry) {
+    this.registry = registry;
+    const labelNames = [...REQUEST_LABELS];
+    this.#requests = new Counter({
+      name: MetricName.requestsTotal,
+      help: 'Requests handled by the waypoint.',
+      labelNames,
+      registers: [registry],
+    });
+    this.#duration = new Histogram({
+      name: MetricName.requestDuration,
+      help: 'Request duration, from the first request byte to the last response byte.',
+      labelNames,
+      buckets: [...REQUEST_DURATION_BUCKETS_MS],
+      registers: [registry],
+    });
+    this.#requestBytes = new Histogram({
+      name: MetricName.requestBytes,
+      help: 'Request sizes (headers and body).',
+      labelNames,
+      buckets: SIZE_BUCKETS,
+      registers: [registry],
+    });
+    this.#responseBytes = new Histogram({
+      name: MetricName.responseBytes,
+      help: 'Response sizes (headers and body).',
+      labelNames,
+      buckets: SIZE_BUCKETS,
+      registers: [registry],
+    });
+    this.#xdsMessages = new Counter({
+      name: MetricName.xdsMessages,
+      help: 'xDS responses received, by type URL.',
+      labelNames: ['url'],
+      registers: [registry],
+    });
+    this.#xdsTerminations = new Counter({
+      name: MetricName.xdsConnectionTerminations,
+      help: 'xDS stream terminations, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+  }
+
+  request(r: CompletedRequest): void {
+    const labels: Record<RequestLabel, string> = {
+      ...r.labels,
+      response_code: String(r.responseCode),
+      grpc_response_status: r.grpcStatus ?? '',
+    };
+    this.#requests.inc(labels);
+    this.#duration.observe(labels, r.durationMs);
+    this.#requestBytes.observe(labels, r.requestBytes);
+    this.#responseBytes.observe(labels, r.responseBytes);
+  }
+
+  xdsMessage(typeUrl: string): void {
+    this.#xdsMessages.inc({ url: typeUrl });
+  }
+
+  xdsTerminated(reason: string): void {
+    this.#xdsTerminations.inc({ reason });
+  }
+}

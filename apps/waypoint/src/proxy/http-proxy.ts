@@ -1,0 +1,756 @@
+/**
+ * The L7 data path. Each HBONE tunnel that lands on an HTTP filter chain is handed to one Node
+ * `http.Server` (HTTP/1.1 parsing, header limits and timeouts are Node's). Per request:
+ *
+ *   RBAC (403) → route decision (404 NR, redirect, direct response, 503 NC) → circuit breaker
+ *   (503 UO) → attempts: pick endpoint (503 UH), HBONE + HTTP/1.1 via undici, per-try timeout,
+ *   retry on the policy's conditions with jittered backoff → response (header mods,
+ *   `x-envoy-upstream-service-time`) → metrics and one access-log line.
+ *
+ * A retry is only ever decided before any response byte went downstream. The route timeout
+ * covers the whole exchange; past it the client gets 504 (`UT`), or a reset once the response
+ * has started. Every request takes one config snapshot, so updates never disturb it.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createH2Server } from 'node:http2';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { errorMessage } from '@ambient-mesh/errors';
+import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
+import { normalizePath } from '@ambient-mesh/policy-engine';
+import type { Logger } from '@ambient-mesh/runtime';
+import type { Dispatcher } from 'undici';
+import type { Baggage } from '@ambient-mesh/hbone';
+import type {
+  ClusterConfig,
+  Endpoint,
+  ForwardAction,
+  HeaderMods,
+  HttpChain,
+  RetryPolicy,
+  WaypointConfig,
+} from '../config/types.ts';
+import type { WaypointMetrics } from '../metrics.ts';
+import type { WaypointStateReader } from '../state/waypoint-state.ts';
+import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
+import { evaluateRbac } from './rbac.ts';
+import { decideRequest, selectChain } from './route.ts';
+import type { RequestDecision, RequestInfo } from './route.ts';
+import type { UpstreamPools } from './upstream.ts';
+
+/** What the HBONE side knows about a tunnel. */
+export interface TunnelContext {
+  /** The peer's SPIFFE ID from its mTLS certificate. */
+  readonly peerIdentity: string;
+  /** The CONNECT authority: the original destination (service VIP or pod IP) and port. */
+  readonly destinationIp: string;
+  readonly destinationPort: number;
+  /** The peer's address (the source ztunnel or pod). */
+  readonly remoteAddress: string;
+  /** Source workload metadata from the CONNECT's `baggage` header. */
+  readonly baggage: Baggage;
+}
+
+export interface HttpProxyOptions {
+  readonly state: WaypointStateReader;
+  readonly upstream: UpstreamPools;
+  readonly metrics: WaypointMetrics;
+  readonly logger: Logger;
+  readonly accessLog: Logger;
+  /** Largest request body buffered for forwarding and retries (bytes); larger gets 413. */
+  readonly maxRequestBodyBytes: number;
+  /** Node's header limit per request (bytes). */
+  readonly maxHeaderBytes: number;
+  readonly random?: () => number;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'http2-settings',
+  'host',
+]);
+
+const OVERFLOW_BODY = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
+const CONNECT_FAILURE_BODY =
+  'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
+const RESET_BODY =
+  'upstream connect error or disconnect/reset before headers. reset reason: connection termination';
+
+type FailureKind = 'connect' | 'reset' | 'per-try-timeout';
+
+/** HTTP/1.1 or h2c: Node's compatibility API gives both the same shape. */
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/** The HTTP/2 client connection preface: a tunnel that starts with it speaks h2c. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+function writeHead(res: Res, status: number, headers: Record<string, string | string[]>): Res {
+  if ('stream' in res) return res.writeHead(status, headers);
+  return res.writeHead(status, headers);
+}
+
+/**
+ * A pair of connected Duplexes whose writes complete at once (the reader side buffers). Node's
+ * HTTP/2 over a JS stream asserts when a write is still pending as the session closes, which
+ * `duplexPair()`'s deferred callbacks cause; HTTP/2 flow control bounds what is buffered here.
+ */
+function immediatePair(): [Duplex, Duplex] {
+  const make = (): Duplex & { peer?: Duplex } =>
+    new Duplex({
+      read() {
+        // Data is pushed by the peer's writes.
+      },
+      write(this: Duplex & { peer?: Duplex }, chunk: Buffer, _encoding, callback) {
+        this.peer?.push(chunk);
+        callback();
+      },
+      final(this: Duplex & { peer?: Duplex }, callback) {
+        this.peer?.push(null);
+        callback();
+      },
+      destroy(this: Duplex & { peer?: Duplex }, err, callback) {
+        this.peer?.destroy();
+        callback(err);
+      },
+    });
+  const a = make();
+  const b = make();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+function abort(res: Res): void {
+  if ('stream' in res) res.stream.destroy();
+  else res.destroy();
+}
+
+/** Errors that mean the upstream connection (HBONE tunnel) was never established. */
+function failureKind(err: unknown): 'connect' | 'reset' {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (code.startsWith('HBONE_')) return 'connect';
+    if (
+      ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)
+    ) {
+      return 'connect';
+    }
+  }
+  const cause = (err as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== err ? failureKind(cause) : 'reset';
+}
+
+export function retriableStatus(policy: RetryPolicy, status: number): boolean {
+  if (policy.retryOn.has('5xx') && status >= 500) return true;
+  if (policy.retryOn.has('gateway-error') && status >= 502 && status <= 504) return true;
+  return policy.retryOn.has('retriable-status-codes') && policy.retriableStatusCodes.has(status);
+}
+
+export function retriableFailure(policy: RetryPolicy, kind: FailureKind): boolean {
+  const on = policy.retryOn;
+  switch (kind) {
+    case 'connect':
+      return on.has('5xx') || on.has('gateway-error') || on.has('connect-failure') || on.has('reset');
+    case 'reset':
+      return on.has('5xx') || on.has('reset');
+    case 'per-try-timeout':
+      return on.has('5xx') || on.has('gateway-error') || on.has('reset');
+  }
+}
+
+function headerMap(req: Req, host: string, path: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    map.set(name, Array.isArray(value) ? value.join(',') : value);
+  }
+  map.set(':method', req.method ?? 'GET');
+  map.set(':authority', host);
+  map.set(':path', path);
+  map.set(':scheme', 'http');
+  return map;
+}
+
+function applyMods(headers: Record<string, string | string[]>, mods: HeaderMods): void {
+  for (const name of mods.remove) Reflect.deleteProperty(headers, name);
+  for (const h of mods.add) {
+    const existing = headers[h.name];
+    if (h.mode === 'overwrite' || existing === undefined) headers[h.name] = h.value;
+    else if (h.mode === 'append')
+      headers[h.name] = [...(Array.isArray(existing) ? existing : [existing]), h.value];
+  }
+}
+
+interface Outcome {
+  status: number;
+  flags: string[];
+  endpoint: Endpoint | undefined;
+  cluster: ClusterConfig | undefined;
+  route: string;
+  details: string;
+  responseBytes: number;
+}
+
+export class HttpProxy {
+  readonly server: Server;
+  readonly #o: HttpProxyOptions;
+  readonly #tunnels = new WeakMap<Duplex, TunnelContext>();
+  readonly #balancers = new Map<string, ClusterBalancer>();
+  readonly #random: () => number;
+  readonly #log: Logger;
+
+  constructor(options: HttpProxyOptions) {
+    this.#o = options;
+    this.#random = options.random ?? Math.random;
+    this.#log = options.logger;
+    this.server = createServer(
+      {
+        maxHeaderSize: options.maxHeaderBytes,
+        requestTimeout: 300_000,
+        headersTimeout: 60_000,
+        keepAliveTimeout: 60_000,
+      },
+      (req, res) => {
+        this.#serve(req, res, this.#tunnels.get(req.socket));
+      },
+    );
+    this.server.on('clientError', (err, socket) => {
+      // Malformed requests (bad framing, conflicting Content-Length/Transfer-Encoding, header
+      // overflow) are answered by status and the tunnel is closed; nothing is forwarded.
+      const code = (err as { code?: string }).code;
+      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      if (socket.writable)
+        socket.end(`HTTP/1.1 ${status} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+  }
+
+  /**
+   * Serves an accepted tunnel's plaintext stream: h2c when it starts with the HTTP/2 preface
+   * (gRPC included), HTTP/1.1 otherwise.
+   */
+  serveTunnel(stream: Duplex, context: TunnelContext): void {
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, H2_PREFACE.length);
+      const h2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (h2 && head.length < H2_PREFACE.length) return;
+      stream.off('data', onData);
+      stream.pause();
+      stream.unshift(head);
+      if (h2) this.#serveH2(stream, context);
+      else {
+        this.#tunnels.set(stream, context);
+        this.server.emit('connection', stream);
+      }
+      stream.resume();
+    };
+    stream.on('data', onData);
+  }
+
+  readonly #h2Servers = new Set<Http2Server>();
+
+  #serveH2(tunnel: Duplex, context: TunnelContext): void {
+    const [near, stream] = immediatePair();
+    tunnel.pipe(near);
+    near.pipe(tunnel);
+    tunnel.once('close', () => near.destroy());
+    near.once('close', () => tunnel.destroy());
+    const server = createH2Server({ maxHeaderListPairs: 256, maxSessionMemory: 10 }, (req, res) => {
+      this.#serve(req, res, context);
+    });
+    this.#h2Servers.add(server);
+    stream.once('close', () => {
+      this.#h2Servers.delete(server);
+      server.close();
+    });
+    server.on('sessionError', () => {
+      stream.destroy();
+    });
+    server.emit('connection', stream);
+  }
+
+  #serve(req: Req, res: Res, ctx: TunnelContext | undefined): void {
+    this.#handle(req, res, ctx).catch((err: unknown) => {
+      this.#log.error({ err: errorMessage(err) }, 'request handling failed');
+      if (!res.headersSent) {
+        writeHead(res, 500, { 'content-type': 'text/plain' }).end('internal error');
+      } else {
+        abort(res);
+      }
+    });
+  }
+
+  balancer(cluster: string): ClusterBalancer {
+    let b = this.#balancers.get(cluster);
+    if (b === undefined) {
+      b = new ClusterBalancer(cluster);
+      this.#balancers.set(cluster, b);
+    }
+    return b;
+  }
+
+  async close(): Promise<void> {
+    for (const h2 of this.#h2Servers) h2.close();
+    this.server.closeAllConnections();
+    await new Promise<void>(resolve => {
+      this.server.close(() => {
+        resolve();
+      });
+    });
+  }
+
+  async #handle(req: Req, res: Res, ctx: TunnelContext | undefined): Promise<void> {
+    const started = performance.now();
+    const config = this.#o.state.snapshot();
+    const outcome: Outcome = {
+      status: 0,
+      flags: [],
+      endpoint: undefined,
+      cluster: undefined,
+      route: '',
+      details: '',
+      responseBytes: 0,
+    };
+    let requestBytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      requestBytes += chunk.length;
+    });
+    res.once('close', () => {
+      this.#complete(req, ctx, outcome, requestBytes, performance.now() - started);
+    });
+    const local = (
+      status: number,
+      body: string,
+      flag: string | undefined,
+      details: string,
+      headers: Record<string, string> = {},
+    ): void => {
+      outcome.status = status;
+      if (flag !== undefined) outcome.flags.push(flag);
+      outcome.details = details;
+      outcome.responseBytes = Buffer.byteLength(body);
+      if (res.headersSent) {
+        abort(res);
+        return;
+      }
+      writeHead(res, status, {
+        ...headers,
+        'content-length': String(outcome.responseBytes),
+        ...(body === '' ? {} : { 'content-type': 'text/plain' }),
+      });
+      res.end(body);
+    };
+    if (ctx === undefined) {
+      local(500, 'internal error', undefined, 'no_tunnel_context');
+      return;
+    }
+    const chainResult = selectChain(config, ctx.destinationIp, ctx.destinationPort);
+    if (chainResult.kind === 'no-chain' || chainResult.chain.action.kind !== 'http') {
+      local(
+        503,
+        'no filter chain for this destination',
+        'NR',
+        chainResult.kind === 'no-chain' ? chainResult.reason : 'tcp_chain',
+      );
+      return;
+    }
+    const chain = chainResult.chain.action;
+    const normalized = normalizePath(req.url ?? '/', chain.pathNormalization);
+    if (normalized === undefined) {
+      local(400, 'Bad Request', undefined, 'path_normalization_failed');
+      return;
+    }
+    // Routing, RBAC and the upstream all see the normalised path, as with Envoy.
+    const pathAndQuery =
+      normalized.query === undefined ? normalized.path : `${normalized.path}?${normalized.query}`;
+    const authority = req.headers[':authority'];
+    const host =
+      (typeof authority === 'string' ? authority : undefined) ??
+      req.headers.host ??
+      `${ctx.destinationIp}:${ctx.destinationPort}`;
+    const q = pathAndQuery.indexOf('?');
+    const info: RequestInfo & { scheme: string; pathAndQuery: string } = {
+      method: req.method ?? 'GET',
+      host,
+      path: normalized.path,
+      query: new URLSearchParams(q < 0 ? '' : pathAndQuery.slice(q + 1)),
+      headers: headerMap(req, host, pathAndQuery),
+      scheme: 'http',
+      pathAndQuery,
+    };
+    const rbac = evaluateRbac(chain.rbac, {
+      headers: info.headers,
+      path: info.path,
+      destinationPort: ctx.destinationPort,
+      peerPrincipal: ctx.peerIdentity,
+      destinationIp: ctx.destinationIp,
+      remoteIp: ctx.remoteAddress,
+    });
+    if (rbac.kind === 'deny') {
+      local(
+        403,
+        'RBAC: access denied',
+        undefined,
+        `rbac_access_denied_matched_policy[${rbac.policy ?? 'none'}]`,
+      );
+      return;
+    }
+    const decision = decideRequest(config, chain, info, this.#random());
+    await this.#respond(decision, config, chain, ctx, info, req, res, outcome, local);
+  }
+
+  async #respond(
+    decision: RequestDecision,
+    config: WaypointConfig,
+    chain: HttpChain,
+    ctx: TunnelContext,
+    info: RequestInfo & { pathAndQuery: string },
+    req: Req,
+    res: Res,
+    outcome: Outcome,
+    local: (
+      status: number,
+      body: string,
+      flag: string | undefined,
+      details: string,
+      headers?: Record<string, string>,
+    ) => void,
+  ): Promise<void> {
+    switch (decision.kind) {
+      case 'no-route-config':
+        local(404, '', 'NR', `route_configuration_not_found[${decision.name}]`);
+        return;
+      case 'no-route':
+        local(404, '', 'NR', 'route_not_found');
+        return;
+      case 'redirect':
+        outcome.route = decision.route.name;
+        local(decision.status, '', undefined, 'via_redirect', { location: decision.location });
+        return;
+      case 'direct-response':
+        outcome.route = decision.route.name;
+        local(decision.status, decision.body, undefined, 'direct_response');
+        return;
+      case 'no-cluster':
+        outcome.route = decision.route.name;
+        local(503, '', 'NC', `cluster_not_found[${decision.cluster}]`);
+        return;
+      case 'forward':
+        break;
+    }
+    outcome.route = decision.route.name;
+    outcome.cluster = decision.cluster;
+    const cluster = decision.cluster;
+    const balancer = this.balancer(cluster.name);
+    const thresholds = cluster.circuitBreakers;
+    if (balancer.activeRequests >= thresholds.maxRequests) {
+      balancer.overflows.requests++;
+      local(503, OVERFLOW_BODY, 'UO', 'upstream_max_requests_overflow');
+      return;
+    }
+    balancer.activeRequests++;
+    try {
+      const body = await this.#readBody(req);
+      if (body === undefined) {
+        local(413, 'Payload Too Large', undefined, 'request_payload_too_large');
+        return;
+      }
+      const headers: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined && !HOP_BY_HOP.has(name) && !name.startsWith(':')) headers[name] = value;
+      }
+      headers.host = decision.host;
+      headers['x-forwarded-proto'] ??= 'http';
+      headers['x-request-id'] ??= randomUUID();
+      const route = decision.route;
+      // Most specific first; a less specific level's overwrite wins (Envoy's default order).
+      for (const mods of [
+        decision.weighted.requestHeaders,
+        route.requestHeaders,
+        decision.virtualHost.requestHeaders,
+      ]) {
+        applyMods(headers, mods);
+      }
+      const table = 'inline' in chain.routes ? chain.routes.inline : config.routes.get(chain.routes.rds);
+      if (table !== undefined) applyMods(headers, table.requestHeaders);
+      const responseMods = [
+        decision.weighted.responseHeaders,
+        route.responseHeaders,
+        decision.virtualHost.responseHeaders,
+      ];
+      if (table !== undefined) responseMods.push(table.responseHeaders);
+      await this.#forward(
+        decision.action,
+        cluster,
+        balancer,
+        config,
+        ctx,
+        info,
+        decision.path,
+        headers,
+        body,
+        responseMods,
+        res,
+        outcome,
+        local,
+      );
+    } finally {
+      balancer.activeRequests--;
+    }
+  }
+
+  async #readBody(req: Req): Promise<Buffer | undefined> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > this.#o.maxRequestBodyBytes) return undefined;
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  #hashOf(action: ForwardAction, info: RequestInfo, ctx: TunnelContext): number | undefined {
+    for (const p of action.hashPolicy) {
+      let key: string | undefined | null;
+      if (p.kind === 'header') key = info.headers.get(p.name);
+      else if (p.kind === 'query') key = info.query.get(p.name);
+      else key = ctx.remoteAddress;
+      if (key !== undefined && key !== null) return hash32(key);
+    }
+    return undefined;
+  }
+
+  async #forward(
+    action: ForwardAction,
+    cluster: ClusterConfig,
+    balancer: ClusterBalancer,
+    config: WaypointConfig,
+    ctx: TunnelContext,
+    info: RequestInfo,
+    upstreamPath: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer,
+    responseMods: readonly HeaderMods[],
+    res: Res,
+    outcome: Outcome,
+    local: (status: number, body: string, flag: string | undefined, details: string) => void,
+  ): Promise<void> {
+    const endpoints = cluster.staticEndpoints ?? config.endpoints.get(cluster.edsName)?.endpoints ?? [];
+    const policy = action.retry;
+    const maxAttempts = 1 + (policy?.numRetries ?? 0);
+    const routeDeadline = action.timeoutMs > 0 ? performance.now() + action.timeoutMs : Infinity;
+    const routeAbort = new AbortController();
+    const routeTimer =
+      action.timeoutMs > 0
+        ? setTimeout(() => {
+            routeAbort.abort(new Error('route timeout'));
+          }, action.timeoutMs)
+        : undefined;
+    const tried = new Set<string>();
+    const hash = this.#hashOf(action, info, ctx);
+    const method = info.method;
+    let retried = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const endpoint = balancer.pick(cluster, endpoints, { hash, exclude: tried, random: this.#random });
+        if (endpoint === undefined) {
+          local(503, 'no healthy upstream', 'UH', 'no_healthy_upstream');
+          return;
+        }
+        tried.add(endpointKey(endpoint));
+        outcome.endpoint = endpoint;
+        const pool = this.#o.upstream.pool(endpoint, cluster.circuitBreakers.maxConnections);
+        if (pool.stats.queued >= cluster.circuitBreakers.maxPendingRequests) {
+          balancer.overflows.pending++;
+          local(503, OVERFLOW_BODY, 'UO', 'upstream_max_pending_requests_overflow');
+          return;
+        }
+        const tryAbort = new AbortController();
+        const onRouteAbort = (): void => {
+          tryAbort.abort(routeAbort.signal.reason);
+        };
+        routeAbort.signal.addEventListener('abort', onRouteAbort, { once: true });
+        const perTry = policy?.perTryTimeoutMs ?? 0;
+        const tryTimer =
+          perTry > 0
+            ? setTimeout(() => {
+                tryAbort.abort(new Error('per-try timeout'));
+              }, perTry)
+            : undefined;
+        const attemptStarted = performance.now();
+        const canRetry = (): boolean =>
+          attempt < maxAttempts && balancer.activeRetries < cluster.circuitBreakers.maxRetries;
+        balancer.started(endpoint);
+        let response: Dispatcher.ResponseData;
+        try {
+          response = await pool.request({
+            path: upstreamPath,
+            method,
+            headers,
+            body: body.length > 0 || !['GET', 'HEAD'].includes(method) ? body : null,
+            signal: tryAbort.signal,
+            headersTimeout: 0,
+            bodyTimeout: 0,
+          });
+        } catch (err) {
+          balancer.finished(endpoint);
+          clearTimeout(tryTimer);
+          routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          if (routeAbort.signal.aborted) {
+            local(504, 'upstream request timeout', 'UT', 'upstream_response_timeout');
+            return;
+          }
+          const kind: FailureKind = tryAbort.signal.aborted ? 'per-try-timeout' : failureKind(err);
+          this.#log.debug(
+            { err: errorMessage(err), kind, endpoint: endpointKey(endpoint), attempt },
+            'upstream attempt failed',
+          );
+          if (policy !== undefined && retriableFailure(policy, kind) && canRetry()) {
+            retried = true;
+            await this.#backoff(policy, attempt, routeDeadline);
+            continue;
+          }
+          const flag = kind === 'connect' ? 'UF' : kind === 'reset' ? 'UC' : 'UT';
+          outcome.flags.push(flag);
+          if (retried) outcome.flags.push('URX');
+          if (kind === 'per-try-timeout')
+            local(504, 'upstream request timeout', undefined, 'upstream_per_try_timeout');
+          else {
+            const text = kind === 'connect' ? CONNECT_FAILURE_BODY : RESET_BODY;
+            local(503, text, undefined, `upstream_reset_before_response_started{${kind}}`);
+          }
+          return;
+        }
+        clearTimeout(tryTimer);
+        if (policy !== undefined && retriableStatus(policy, response.statusCode) && canRetry()) {
+          balancer.finished(endpoint);
+          routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          await response.body.dump().catch(() => undefined);
+          retried = true;
+          balancer.activeRetries++;
+          try {
+            await this.#backoff(policy, attempt, routeDeadline);
+          } finally {
+            balancer.activeRetries--;
+          }
+          continue;
+        }
+        if (policy !== undefined && retriableStatus(policy, response.statusCode) && retried)
+          outcome.flags.push('URX');
+        // The response starts: no more retries from here on.
+        const out: Record<string, string | string[]> = {};
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+        }
+        for (const mods of responseMods) applyMods(out, mods);
+        out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - attemptStarted));
+        outcome.status = response.statusCode;
+        writeHead(res, response.statusCode, out);
+        response.body.on('data', (chunk: Buffer) => {
+          outcome.responseBytes += chunk.length;
+        });
+        try {
+          await pipeline(response.body, res, { signal: tryAbort.signal });
+        } catch (err) {
+          if (routeAbort.signal.aborted) outcome.flags.push('UT');
+          else this.#log.debug({ err: errorMessage(err) }, 'response stream ended early');
+          abort(res);
+        } finally {
+          balancer.finished(endpoint);
+          routeAbort.signal.removeEventListener('abort', onRouteAbort);
+        }
+        return;
+      }
+    } finally {
+      clearTimeout(routeTimer);
+    }
+  }
+
+  async #backoff(policy: RetryPolicy, attempt: number, deadline: number): Promise<void> {
+    const ceiling = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** (attempt - 1));
+    const wait = Math.min(this.#random() * ceiling, Math.max(0, deadline - performance.now()));
+    if (wait <= 0) return;
+    await new Promise<void>(resolve => setTimeout(resolve, wait));
+  }
+
+  #complete(
+    req: Req,
+    ctx: TunnelContext | undefined,
+    o: Outcome,
+    requestBytes: number,
+    durationMs: number,
+  ): void {
+    const w = o.endpoint?.workload;
+    const host = o.cluster?.serviceHost;
+    const hostParts = host?.split('.') ?? [];
+    const b = ctx?.baggage ?? {};
+    const labels = trafficLabels({
+      reporter: Reporter.waypoint,
+      source_workload: b.workloadName,
+      source_canonical_service: b.serviceName,
+      source_canonical_revision: b.serviceVersion,
+      source_workload_namespace: b.namespace,
+      source_principal: ctx?.peerIdentity,
+      source_app: b.serviceName,
+      source_version: b.serviceVersion,
+      source_cluster: b.clusterId,
+      destination_service: host,
+      destination_service_namespace: hostParts[1],
+      destination_service_name: hostParts[0],
+      destination_workload: w?.name,
+      destination_canonical_service: w?.canonicalService,
+      destination_canonical_revision: w?.canonicalRevision,
+      destination_workload_namespace: w?.namespace,
+      destination_principal: o.endpoint?.identity,
+      destination_app: w?.canonicalService,
+      destination_version: w?.canonicalRevision,
+      destination_cluster: w?.cluster,
+      request_protocol: 'http',
+      response_flags: o.flags.length === 0 ? '-' : o.flags.join(','),
+      connection_security_policy: ConnectionSecurityPolicy.mutualTls,
+    });
+    const status = o.status === 0 ? 0 : o.status;
+    this.#o.metrics.request({
+      labels,
+      responseCode: status,
+      grpcStatus: undefined,
+      durationMs,
+      requestBytes,
+      responseBytes: o.responseBytes,
+    });
+    this.#o.accessLog.info(
+      {
+        method: req.method,
+        path: req.url,
+        authority: req.headers.host,
+        protocol: `HTTP/${req.httpVersion}`,
+        response_code: status,
+        response_flags: labels.response_flags,
+        response_code_details: o.details === '' ? 'via_upstream' : o.details,
+        route_name: o.route,
+        upstream_cluster: o.cluster?.name,
+        upstream_host: o.endpoint === undefined ? undefined : endpointKey(o.endpoint),
+        downstream_peer: ctx?.peerIdentity,
+        downstream_remote_address: ctx?.remoteAddress,
+        bytes_received: requestBytes,
+        bytes_sent: o.responseBytes,
+        duration_ms: Math.round(durationMs),
+        request_id: req.headers['x-request-id'],
+      },
+      'request',
+    );
+  }
+}

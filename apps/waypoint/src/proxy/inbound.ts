@@ -1,0 +1,107 @@
+/**
+ * Inbound HBONE on 15008: TLS 1.3 mTLS with the waypoint's identity (peers must present a
+ * certificate of the mesh's trust domain), HTTP/2 CONNECT. The CONNECT authority (service VIP
+ * or pod IP, and port) chooses the filter chain: an HTTP chain hands the tunnel to the HTTP
+ * data path; a TCP chain relays it to an endpoint of its cluster over HBONE.
+ */
+import { duplexPair } from 'node:stream';
+import type { Server as NetServer } from 'node:net';
+import { createHboneServer, parseBaggage } from '@ambient-mesh/hbone';
+import type {
+  ConnectDecision,
+  ConnectRequest,
+  HboneIdentity,
+  HboneServer,
+  HboneServerError,
+} from '@ambient-mesh/hbone';
+import type { Logger } from '@ambient-mesh/runtime';
+import type { WaypointStateReader } from '../state/waypoint-state.ts';
+import type { HttpProxy } from './http-proxy.ts';
+import { selectChain } from './route.ts';
+import { tunnelTo } from './upstream.ts';
+import type { UpstreamOptions } from './upstream.ts';
+
+export interface InboundOptions {
+  readonly listener: NetServer;
+  readonly identity: HboneIdentity;
+  /** The trust domain peers must belong to (`cluster.local`). */
+  readonly trustDomain: string;
+  readonly state: WaypointStateReader;
+  readonly http: HttpProxy;
+  readonly upstream: UpstreamOptions;
+  readonly logger: Logger;
+}
+
+/** Pure: the decision for one CONNECT, before anything is dialled. */
+export type InboundDecision =
+  | { readonly kind: 'reject'; readonly status: 400 | 401 | 503; readonly reason: string }
+  | { readonly kind: 'http' }
+  | { readonly kind: 'tcp'; readonly cluster: string };
+
+export function decideConnect(
+  state: WaypointStateReader,
+  trustDomain: string,
+  request: Pick<ConnectRequest, 'authority' | 'peerIdentity'>,
+): InboundDecision {
+  if (!request.peerIdentity.startsWith(`spiffe://${trustDomain}/`)) {
+    return {
+      kind: 'reject',
+      status: 401,
+      reason: `peer ${request.peerIdentity} is not in trust domain ${trustDomain}`,
+    };
+  }
+  if (request.authority.kind !== 'ip') {
+    return { kind: 'reject', status: 400, reason: 'the CONNECT authority must be an IP address and port' };
+  }
+  const chain = selectChain(state.snapshot(), request.authority.ip, request.authority.port);
+  if (chain.kind === 'no-chain') return { kind: 'reject', status: 503, reason: chain.reason };
+  const action = chain.chain.action;
+  return action.kind === 'http' ? { kind: 'http' } : { kind: 'tcp', cluster: action.cluster };
+}
+
+export function startInbound(options: InboundOptions): HboneServer {
+  const log = options.logger;
+  return createHboneServer({
+    identity: options.identity,
+    listener: options.listener,
+    onError: (error: HboneServerError) => {
+      log.debug({ code: error.code, err: error.message }, 'HBONE inbound error');
+    },
+    onConnect: (request): ConnectDecision => {
+      const decision = decideConnect(options.state, options.trustDomain, request);
+      if (decision.kind === 'reject') {
+        log.debug(
+          { authority: request.rawAuthority, peer: request.peerIdentity, reason: decision.reason },
+          'CONNECT rejected',
+        );
+        return { status: decision.status, reason: decision.reason };
+      }
+      const authority = request.authority as { ip: string; port: number };
+      if (decision.kind === 'tcp') {
+        const config = options.state.snapshot();
+        const cluster = config.clusters.get(decision.cluster);
+        const endpoints =
+          cluster?.staticEndpoints ?? config.endpoints.get(cluster?.edsName ?? '')?.endpoints ?? [];
+        const endpoint = endpoints.find(e => e.healthy) ?? endpoints[0];
+        if (endpoint === undefined)
+          return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };
+        return { status: 200, connect: () => tunnelTo(options.upstream, endpoint) };
+      }
+      const baggage = parseBaggage(request.headers.baggage ?? '');
+      return {
+        status: 200,
+        connect: () => {
+          const [outer, inner] = duplexPair();
+          options.http.serveTunnel(inner, {
+            peerIdentity: request.peerIdentity,
+            destinationIp: authority.ip,
+            destinationPort: authority.port,
+            remoteAddress: request.remoteAddress.address,
+            baggage: baggage.ok ? baggage.baggage : {},
+          });
+          return Promise.resolve(outer);
+        },
+      };
+    },
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * Envoy's HTTP RBAC semantics, pure: a request is allowed when every enforced filter allows it.
+ * ALLOW rules allow when some policy matches; DENY rules deny when some policy matches; a policy
+ * matches when any of its permissions and any of its principals match. LOG rules and shadow
+ * rules never change the outcome; their matches are reported for the access log.
+ */
+import { headerMatches, stringMatches } from '../config/matchers.ts';
+import type { RequestHeaders } from '../config/matchers.ts';
+import { cidrContains, ipBytes } from './route.ts';
+import type { Cidr, Permission, Principal, RbacFilter, RbacPolicy, RbacRules } from '../config/types.ts';
+
+export interface RbacRequest {
+  readonly headers: RequestHeaders;
+  /** The path without the query, as Envoy's `url_path` sees it. */
+  readonly path: string;
+  readonly destinationPort: number;
+  /** The HBONE peer's SPIFFE ID (from its mTLS certificate). */
+  readonly peerPrincipal: string;
+  /** The CONNECT destination IP and the peer's address. */
+  readonly destinationIp: string;
+  readonly remoteIp: string;
+}
+
+function inCidr(cidr: Cidr, ip: string): boolean {
+  const bytes = ipBytes(ip);
+  return bytes !== undefined && cidrContains(cidr, bytes);
+}
+
+export type RbacDecision =
+  | { readonly kind: 'allow'; readonly shadow: readonly string[] }
+  | { readonly kind: 'deny'; readonly filter: string; readonly policy: string | undefined };
+
+function permissionMatches(p: Permission, req: RbacRequest): boolean {
+  switch (p.kind) {
+    case 'any':
+      return true;
+    case 'and':
+      return p.rules.every(x => permissionMatches(x, req));
+    case 'or':
+      return p.rules.some(x => permissionMatches(x, req));
+    case 'not':
+      return !permissionMatches(p.rule, req);
+    case 'header':
+      return headerMatches(p.header, req.headers);
+    case 'path':
+      return stringMatches(p.match, req.path);
+    case 'destination-port':
+      return p.port === req.destinationPort;
+    case 'destination-ip':
+      return inCidr(p.cidr, req.destinationIp);
+  }
+}
+
+function principalMatches(p: Principal, req: RbacRequest): boolean {
+  switch (p.kind) {
+    case 'any':
+      return true;
+    case 'and':
+      return p.ids.every(x => principalMatches(x, req));
+    case 'or':
+      return p.ids.some(x => principalMatches(x, req));
+    case 'not':
+      return !principalMatches(p.id, req);
+    case 'authenticated':
+      return req.peerPrincipal !== '' && (p.match === undefined || stringMatches(p.match, req.peerPrincipal));
+    case 'header':
+      return headerMatches(p.header, req.headers);
+    case 'remote-ip':
+      return inCidr(p.cidr, req.remoteIp);
+  }
+}
+
+function matchingPolicy(rules: RbacRules, req: RbacRequest): RbacPolicy | undefined {
+  return rules.policies.find(
+    policy =>
+      policy.permissions.some(p => permissionMatches(p, req)) &&
+      policy.principals.some(p => principalMatches(p, req)),
+  );
+}
+
+export function evaluateRbac(filters: readonly RbacFilter[], req: RbacRequest): RbacDecision {
+  const shadow: string[] = [];
+  for (const filter of filters) {
+    if (filter.shadowRules !== undefined) {
+      const hit = matchingPolicy(filter.shadowRules, req);
+      if (hit !== undefined) shadow.push(`${filter.name}/${hit.name}`);
+    }
+    const rules = filter.rules;
+    if (rules === undefined) continue;
+    const hit = matchingPolicy(rules, req);
+    if (rules.action === 'ALLOW' && hit === undefined)
+      return { kind: 'deny', filter: filter.name, policy: undefined };
+    if (rules.action === 'DENY' && hit !== undefined)
+      return { kind: 'deny', filter: filter.name, policy: hit.name };
+    if (rules.action === 'LOG' && hit !== undefined) shadow.push(`${filter.name}/${hit.name}`);
+  }
+  return { kind: 'allow', shadow };
+}

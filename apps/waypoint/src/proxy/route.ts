@@ -1,0 +1,290 @@
+/**
+ * Pure routing decisions: which filter chain serves a CONNECT authority, which virtual host and
+ * route serve a request, which weighted cluster it goes to, and what the upstream path and host
+ * become. Each returns a tagged result; nothing here does I/O or keeps state.
+ */
+import { headerMatches, stringMatches } from '../config/matchers.ts';
+import type { RequestHeaders } from '../config/matchers.ts';
+import type {
+  Cidr,
+  ClusterConfig,
+  FilterChain,
+  ForwardAction,
+  HttpChain,
+  PathMatch,
+  RedirectAction,
+  Route,
+  RouteMatch,
+  RouteTable,
+  VirtualHost,
+  WaypointConfig,
+  WeightedCluster,
+} from '../config/types.ts';
+import { ipv6Bytes, parseCidr } from '../config/convert-listener.ts';
+
+// Filter chains.
+
+export function cidrContains(cidr: Cidr, ip: Uint8Array): boolean {
+  if (ip.length !== cidr.bytes.length) return false;
+  let bits = cidr.prefixLength;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if (((ip[i] ?? 0) & mask) !== ((cidr.bytes[i] ?? 0) & mask)) return false;
+  }
+  return true;
+}
+
+/** The bytes of an IP (an IPv4-mapped IPv6 address as IPv4). */
+export function ipBytes(ip: string): Uint8Array | undefined {
+  if (ip.startsWith('::ffff:') && ip.includes('.')) return parseCidr(ip.slice(7), 32)?.bytes;
+  if (ip.includes(':')) return ipv6Bytes(ip);
+  return parseCidr(ip, 32)?.bytes;
+}
+
+export type ChainResult =
+  | { readonly kind: 'chain'; readonly chain: FilterChain }
+  | { readonly kind: 'no-chain'; readonly reason: string };
+
+/**
+ * Envoy's filter chain match, for the fields the waypoint supports: the most specific
+ * destination port (set beats unset), then the longest matching prefix range (unset matches
+ * any address, least specifically). Chains of every listener compete, in listener-name order.
+ */
+export function selectChain(config: WaypointConfig, ip: string, port: number): ChainResult {
+  const address = ipBytes(ip);
+  let best: { chain: FilterChain; portScore: number; prefix: number } | undefined;
+  const listeners = [...config.listeners.values()].sort((a, b) => a.name.localeCompare(b.name));
+  for (const listener of listeners) {
+    for (const chain of listener.chains) {
+      const m = chain.match;
+      if (m.destinationPort !== undefined && m.destinationPort !== port) continue;
+      let prefix = -1;
+      if (m.prefixRanges.length > 0) {
+        if (address === undefined) continue;
+        for (const cidr of m.prefixRanges) {
+          if (cidrContains(cidr, address)) prefix = Math.max(prefix, cidr.prefixLength);
+        }
+        if (prefix < 0) continue;
+      }
+      const portScore = m.destinationPort === undefined ? 0 : 1;
+      if (
+        best === undefined ||
+        portScore > best.portScore ||
+        (portScore === best.portScore && prefix > best.prefix)
+      ) {
+        best = { chain, portScore, prefix };
+      }
+    }
+  }
+  if (best !== undefined) return { kind: 'chain', chain: best.chain };
+  const fallback = listeners.find(l => l.defaultChain !== undefined)?.defaultChain;
+  if (fallback !== undefined) return { kind: 'chain', chain: fallback };
+  return {
+    kind: 'no-chain',
+    reason: listeners.length === 0 ? 'no listener configured yet' : `no filter chain matches ${ip}:${port}`,
+  };
+}
+
+// Virtual hosts and routes.
+
+/** Envoy's virtual host order: exact, then `*.suffix` (longest first), `prefix.*` (longest first), `*`. */
+export function selectVirtualHost(table: RouteTable, host: string): VirtualHost | undefined {
+  const candidates = [host.toLowerCase()];
+  const colon = candidates[0]!.lastIndexOf(':');
+  if (colon > 0 && !candidates[0]!.endsWith(']')) candidates.push(candidates[0]!.slice(0, colon));
+  for (const h of candidates) {
+    let suffixBest: { vh: VirtualHost; len: number } | undefined;
+    let prefixBest: { vh: VirtualHost; len: number } | undefined;
+    let any: VirtualHost | undefined;
+    for (const vh of table.virtualHosts) {
+      for (const d of vh.domains) {
+        if (d === h) return vh;
+        if (d === '*') any ??= vh;
+        else if (d.startsWith('*') && h.endsWith(d.slice(1)) && h.length > d.length - 1) {
+          if (suffixBest === undefined || d.length > suffixBest.len) suffixBest = { vh, len: d.length };
+        } else if (d.endsWith('*') && h.startsWith(d.slice(0, -1)) && h.length > d.length - 1) {
+          if (prefixBest === undefined || d.length > prefixBest.len) prefixBest = { vh, len: d.length };
+        }
+      }
+    }
+    const found = suffixBest?.vh ?? prefixBest?.vh ?? any;
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** What route matching looks at. `path` is the request target's path, without the query. */
+export interface RequestInfo {
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Lowercased names; includes `:method`, `:authority`, `:path`, `:scheme`. */
+  readonly headers: RequestHeaders;
+}
+
+function pathMatches(m: PathMatch, path: string, caseSensitive: boolean): boolean {
+  if (m.kind === 'regex') return m.regex.test(path);
+  const p = caseSensitive ? path : path.toLowerCase();
+  switch (m.kind) {
+    case 'prefix':
+      return p.startsWith(m.value);
+    case 'exact':
+      return p === m.value;
+    case 'separated-prefix':
+      return p === m.value || p.startsWith(m.value.endsWith('/') ? m.value : `${m.value}/`);
+  }
+}
+
+export function routeMatches(m: RouteMatch, req: RequestInfo): boolean {
+  if (!pathMatches(m.path, req.path, m.caseSensitive)) return false;
+  for (const h of m.headers) if (!headerMatches(h, req.headers)) return false;
+  for (const q of m.query) {
+    const value = req.query.get(q.name);
+    if (value === null) return false;
+    if (q.match.kind !== 'present' && !stringMatches(q.match, value)) return false;
+  }
+  return true;
+}
+
+export type RouteResult =
+  | { readonly kind: 'no-virtual-host' }
+  | { readonly kind: 'no-route'; readonly virtualHost: VirtualHost }
+  | { readonly kind: 'route'; readonly virtualHost: VirtualHost; readonly route: Route };
+
+/** The first route of the request's virtual host whose match holds. */
+export function selectRoute(table: RouteTable, req: RequestInfo): RouteResult {
+  const virtualHost = selectVirtualHost(table, req.host);
+  if (virtualHost === undefined) return { kind: 'no-virtual-host' };
+  for (const route of virtualHost.routes) {
+    if (routeMatches(route.match, req)) return { kind: 'route', virtualHost, route };
+  }
+  return { kind: 'no-route', virtualHost };
+}
+
+/** Picks a weighted cluster with `random` in [0, 1). */
+export function pickWeightedCluster(action: ForwardAction, random: number): WeightedCluster {
+  let point = random * action.totalWeight;
+  for (const c of action.clusters) {
+    if (point < c.weight) return c;
+    point -= c.weight;
+  }
+  return action.clusters[action.clusters.length - 1]!;
+}
+
+/** The upstream path after `prefix_rewrite` or `regex_rewrite` (query kept). */
+export function rewritePath(action: ForwardAction, route: Route, pathAndQuery: string): string {
+  const q = pathAndQuery.indexOf('?');
+  const path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
+  const query = q < 0 ? '' : pathAndQuery.slice(q);
+  if (
+    action.prefixRewrite !== undefined &&
+    (route.match.path.kind === 'prefix' || route.match.path.kind === 'separated-prefix')
+  ) {
+    const prefix = route.match.path.value;
+    return action.prefixRewrite + path.slice(prefix.length) + query;
+  }
+  if (action.regexRewrite !== undefined) {
+    return path.replace(action.regexRewrite.regex, action.regexRewrite.substitution) + query;
+  }
+  return pathAndQuery;
+}
+
+/** The `Location` of a redirect. */
+export function redirectLocation(
+  action: RedirectAction,
+  route: Route,
+  req: { readonly scheme: string; readonly host: string; readonly pathAndQuery: string },
+): string {
+  const q = req.pathAndQuery.indexOf('?');
+  let path = q < 0 ? req.pathAndQuery : req.pathAndQuery.slice(0, q);
+  const query = q < 0 || action.stripQuery ? '' : req.pathAndQuery.slice(q);
+  if (action.path !== undefined) path = action.path;
+  else if (action.prefixRewrite !== undefined && route.match.path.kind === 'prefix') {
+    path = action.prefixRewrite + path.slice(route.match.path.value.length);
+  }
+  const scheme = action.scheme ?? req.scheme;
+  let host = req.host;
+  let port: string | undefined;
+  const colon = host.lastIndexOf(':');
+  if (colon > 0 && !host.endsWith(']')) {
+    port = host.slice(colon + 1);
+    host = host.slice(0, colon);
+  }
+  if (action.host !== undefined) host = action.host;
+  if (action.port !== undefined) port = String(action.port);
+  else if (action.scheme !== undefined) port = undefined;
+  const defaultPort = scheme === 'https' ? '443' : '80';
+  const authority = port === undefined || port === defaultPort ? host : `${host}:${port}`;
+  return `${scheme}://${authority}${path}${query}`;
+}
+
+export type RequestDecision =
+  | { readonly kind: 'no-route-config'; readonly name: string }
+  | { readonly kind: 'no-route' }
+  | { readonly kind: 'redirect'; readonly route: Route; readonly status: number; readonly location: string }
+  | {
+      readonly kind: 'direct-response';
+      readonly route: Route;
+      readonly status: number;
+      readonly body: string;
+    }
+  | { readonly kind: 'no-cluster'; readonly route: Route; readonly cluster: string }
+  | {
+      readonly kind: 'forward';
+      readonly virtualHost: VirtualHost;
+      readonly route: Route;
+      readonly action: ForwardAction;
+      readonly weighted: WeightedCluster;
+      readonly cluster: ClusterConfig;
+      /** Upstream path and query after rewrites. */
+      readonly path: string;
+      /** Upstream Host after `host_rewrite_literal`. */
+      readonly host: string;
+    };
+
+/** The whole per-request decision of an HTTP chain. */
+export function decideRequest(
+  config: WaypointConfig,
+  chain: HttpChain,
+  req: RequestInfo & { readonly scheme: string; readonly pathAndQuery: string },
+  random: number,
+): RequestDecision {
+  let table: RouteTable | undefined;
+  if ('rds' in chain.routes) {
+    table = config.routes.get(chain.routes.rds);
+    if (table === undefined) return { kind: 'no-route-config', name: chain.routes.rds };
+  } else {
+    table = chain.routes.inline;
+  }
+  const result = selectRoute(table, req);
+  if (result.kind !== 'route') return { kind: 'no-route' };
+  const { route, virtualHost } = result;
+  const action = route.action;
+  switch (action.kind) {
+    case 'redirect':
+      return {
+        kind: 'redirect',
+        route,
+        status: action.status,
+        location: redirectLocation(action, route, req),
+      };
+    case 'direct-response':
+      return { kind: 'direct-response', route, status: action.status, body: action.body };
+    case 'forward': {
+      const weighted = pickWeightedCluster(action, random);
+      const cluster = config.clusters.get(weighted.name);
+      if (cluster === undefined) return { kind: 'no-cluster', route, cluster: weighted.name };
+      return {
+        kind: 'forward',
+        virtualHost,
+        route,
+        action,
+        weighted,
+        cluster,
+        path: rewritePath(action, route, req.pathAndQuery),
+        host: action.hostRewrite ?? req.host,
+      };
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Envoy resources for tests, in the object form the protos take (`{ value }` wrappers,
+ * `{ seconds, nanos }` durations, `Any` with `@type`, Structs as `{ fields }`).
+ */
+import { EnvoyType } from '../xds/envoy-protos.ts';
+import type { ProtoObject } from '../xds/envoy-protos.ts';
+
+export const any = (type: string, value: ProtoObject): ProtoObject => ({
+  '@type': `type.googleapis.com/${type}`,
+  ...value,
+});
+
+export const ms = (n: number): ProtoObject => ({ seconds: Math.floor(n / 1000), nanos: (n % 1000) * 1e6 });
+
+export const router: ProtoObject = {
+  name: 'envoy.filters.http.router',
+  typed_config: any(EnvoyType.router, {}),
+};
+
+/** A listener with one HTTP chain for `vip:port` using RDS `routeName`, with optional RBAC rules. */
+export function httpListener(
+  name: string,
+  vip: string,
+  port: number,
+  routeName: string,
+  rbac?: ProtoObject,
+): ProtoObject {
+  const httpFilters =
+    rbac === undefined
+      ? [router]
+      : [{ name: 'envoy.filters.http.rbac', typed_config: any(EnvoyType.httpRbac, rbac) }, router];
+  return {
+    name,
+    filter_chains: [
+      {
+        name: `${vip}_${port}`,
+        filter_chain_match: {
+          destination_port: { value: port },
+          prefix_ranges: [{ address_prefix: vip, prefix_len: { value: 32 } }],
+        },
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: any(EnvoyType.httpConnectionManager, {
+              stat_prefix: routeName,
+              rds: { route_config_name: routeName },
+              http_filters: httpFilters,
+            }),
+          },
+        ],
+      },
+    ],
+  };
+}
+
+export function edsCluster(name: string, extra: ProtoObject = {}): ProtoObject {
+  return {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { service_name: name },
+    connect_timeout: ms(1000),
+    ...extra,
+  };
+}
+
+const str = (v: string): ProtoObject => ({ stringValue: v });
+
+export interface TestEndpoint {
+  readonly address: string;
+  readonly port: number;
+  readonly hbone: string;
+  /** Omitted: the endpoint may present any identity of the trust domain. */
+  readonly identity?: string;
+  readonly workload: string;
+}
+
+export function assignment(cluster: string, endpoints: readonly TestEndpoint[]): ProtoObject {
+  return {
+    cluster_name: cluster,
+    endpoints: [
+      {
+        lb_endpoints: endpoints.map(e => ({
+          endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+          metadata: {
+            filter_metadata: {
+              istio: {
+                fields: {
+                  workload: str(e.workload),
+                  ...(e.identity === undefined ? {} : { identity: str(e.identity) }),
+                },
+              },
+              tunnel: { fields: { address: str(e.hbone) } },
+            },
+          },
+        })),
+      },
+    ],
+  };
+}

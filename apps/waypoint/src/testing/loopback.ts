@@ -1,0 +1,284 @@
+/**
+ * A loopback mesh for waypoint tests: a test CA, an ADS server serving Envoy resources (the
+ * `@ambient-mesh/xds` server over grpc-js), HBONE echo backends, and an HBONE client that sends
+ * HTTP/1.1 requests through a tunnel (undici over the tunnel stream).
+ */
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { duplexPair } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { Client as UndiciClient } from 'undici';
+import { createHboneClient, createHboneServer } from '@ambient-mesh/hbone';
+import type { HboneClient, HboneIdentity, HboneServer } from '@ambient-mesh/hbone';
+import { createTestCa, issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
+import type { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
+import { AdsServer, MemoryResourceSource, ResourceTypeRegistry, deltaStreamFactory } from '@ambient-mesh/xds';
+import type { DeltaStreamFactory, ResourceType } from '@ambient-mesh/xds';
+import { TypeUrl } from '@ambient-mesh/mesh-api';
+import { WAYPOINT_TYPES, encodeEnvoy, decodeEnvoy } from '../xds/envoy-protos.ts';
+import type { ProtoObject } from '../xds/envoy-protos.ts';
+
+export const TRUST_DOMAIN = 'cluster.local';
+
+export interface TestPki {
+  readonly ca: CertificateAuthority;
+  identity(namespace: string, sa: string): Promise<HboneIdentity & { readonly id: string }>;
+}
+
+export async function createTestPki(): Promise<TestPki> {
+  const ca = await createTestCa({ trustDomain: TRUST_DOMAIN });
+  return {
+    ca,
+    async identity(namespace, sa) {
+      const id = `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${sa}`;
+      const creds = await issueRawCert(ca, id);
+      return { id, certChain: creds.certChain, privateKey: creds.privateKeyPem, roots: creds.roots };
+    },
+  };
+}
+
+/** An ADS server that serves the four Envoy types from a `MemoryResourceSource`. */
+export class TestXdsServer {
+  readonly source = new MemoryResourceSource();
+  readonly ads: AdsServer;
+  readonly #grpc = new grpc.Server();
+  #client: grpc.Client | undefined;
+  address = '';
+
+  constructor() {
+    const types: ResourceType<ProtoObject>[] = WAYPOINT_TYPES.map(t => ({
+      typeUrl: t.typeUrl,
+      encode: (value: ProtoObject) => encodeEnvoy(t.typeName, value),
+      decode: (bytes: Uint8Array) => decodeEnvoy(t.typeName, bytes),
+    }));
+    this.ads = new AdsServer({ registry: new ResourceTypeRegistry(types), source: this.source });
+    this.ads.register(this.#grpc);
+  }
+
+  async start(): Promise<void> {
+    const port = await new Promise<number>((resolve, reject) => {
+      this.#grpc.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => {
+        if (err) reject(err);
+        else resolve(p);
+      });
+    });
+    this.address = `127.0.0.1:${port}`;
+  }
+
+  /** A delta stream factory for the waypoint under test. */
+  connect(): DeltaStreamFactory {
+    this.#client ??= new grpc.Client(this.address, grpc.credentials.createInsecure());
+    return deltaStreamFactory(this.#client, () => new grpc.Metadata());
+  }
+
+  set(typeUrl: string, name: string, value: ProtoObject): void {
+    this.ads.push(this.source.set(typeUrl, name, value));
+  }
+
+  /** The last NACK message of `typeUrl` on the first connection, if any. */
+  lastNack(typeUrl: string): string | undefined {
+    return this.ads.syncStatus()[0]?.types.find(t => t.typeUrl === typeUrl)?.lastNack;
+  }
+
+  syncState(typeUrl: string): string | undefined {
+    return this.ads.syncStatus()[0]?.types.find(t => t.typeUrl === typeUrl)?.state;
+  }
+
+  close(): void {
+    this.ads.closeAll();
+    this.#client?.close();
+    this.#grpc.forceShutdown();
+  }
+}
+
+export { TypeUrl };
+
+export type EchoHandler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+/** An HBONE server whose tunnels are served by an HTTP handler (the echo backend). */
+export class HboneBackend {
+  readonly name: string;
+  readonly identity: HboneIdentity & { readonly id: string };
+  readonly requests: {
+    method: string;
+    url: string;
+    headers: IncomingMessage['headers'];
+    peer: string;
+    authority: string;
+  }[] = [];
+  readonly #listener = createNetServer();
+  readonly #tunnels = new WeakMap<object, { peer: string; authority: string }>();
+  readonly #http;
+  #server: HboneServer | undefined;
+  port = 0;
+
+  constructor(name: string, identity: HboneIdentity & { readonly id: string }, handler?: EchoHandler) {
+    this.name = name;
+    this.identity = identity;
+    this.#http = createHttpServer((req, res) => {
+      const tunnel = this.#tunnels.get(req.socket);
+      this.requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        peer: tunnel?.peer ?? '',
+        authority: tunnel?.authority ?? '',
+      });
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        if (handler !== undefined) {
+          handler(req, res, body);
+          return;
+        }
+        const text = JSON.stringify({
+          backend: name,
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          body,
+        });
+        res
+          .writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+          .end(text);
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>(resolve => this.#listener.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#listener.address() as AddressInfo).port;
+    this.#server = createHboneServer({
+      identity: this.identity,
+      listener: this.#listener,
+      onConnect: request => ({
+        status: 200,
+        connect: () => {
+          const [outer, inner] = duplexPair();
+          this.#tunnels.set(inner, { peer: request.peerIdentity, authority: request.rawAuthority });
+          this.#http.emit('connection', inner);
+          return Promise.resolve(outer);
+        },
+      }),
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#http.closeAllConnections();
+    await this.#server?.close();
+    await new Promise<void>(resolve =>
+      this.#listener.close(() => {
+        resolve();
+      }),
+    );
+  }
+}
+
+/** Sends HTTP/1.1 requests to the waypoint through one HBONE tunnel per undici connection. */
+export class MeshClient {
+  readonly hbone: HboneClient = createHboneClient();
+  readonly #undici: UndiciClient;
+  readonly #options: {
+    readonly identity: HboneIdentity;
+    readonly waypoint: string;
+    readonly waypointIdentity: string;
+    readonly target: string;
+  };
+
+  constructor(options: {
+    readonly identity: HboneIdentity;
+    readonly waypoint: string;
+    readonly waypointIdentity: string;
+    readonly target: string;
+    readonly baggage?: string;
+    /** Speak h2c (prior knowledge) inside the tunnel instead of HTTP/1.1. */
+    readonly h2?: boolean;
+  }) {
+    this.#options = options;
+    this.#undici = new UndiciClient(`http://${options.target}`, {
+      pipelining: 1,
+      allowH2: options.h2 === true,
+      connect: (_opts, callback) => {
+        this.hbone
+          .connect({
+            target: options.target,
+            nextHop: options.waypoint,
+            identity: options.identity,
+            expectedIdentities: [options.waypointIdentity],
+            ...(options.baggage === undefined ? {} : { headers: { baggage: options.baggage } }),
+          })
+          .then(
+            stream => {
+              // undici picks HTTP/2 by the socket's ALPN; a tunnel has none, so say it.
+              if (options.h2 === true) Object.assign(stream, { alpnProtocol: 'h2' });
+              callback(null, stream as never);
+            },
+            (err: unknown) => {
+              callback(err as Error, null);
+            },
+          );
+      },
+    });
+  }
+
+  async get(
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<{
+    status: number;
+    headers: Record<string, string | string[] | undefined>;
+    text: string;
+    json: () => unknown;
+  }> {
+    const r = await this.#undici.request({
+      path,
+      method: 'GET',
+      headers: { host: 'reviews.default.svc.cluster.local', ...headers },
+    });
+    const text = await r.body.text();
+    return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) as unknown };
+  }
+
+  /** Writes raw bytes into a fresh tunnel and returns everything read until the waypoint closes it. */
+  async raw(bytes: string): Promise<string> {
+    const tunnel = await this.hbone.connect({
+      target: this.#options.target,
+      nextHop: this.#options.waypoint,
+      identity: this.#options.identity,
+      expectedIdentities: [this.#options.waypointIdentity],
+    });
+    const chunks: Buffer[] = [];
+    tunnel.on('data', (c: Buffer) => chunks.push(c));
+    tunnel.write(bytes);
+    await new Promise<void>(resolve => {
+      tunnel.once('end', resolve);
+      tunnel.once('close', resolve);
+      tunnel.once('error', () => {
+        resolve();
+      });
+    });
+    return Buffer.concat(chunks).toString('latin1');
+  }
+
+  async close(): Promise<void> {
+    await this.#undici.destroy();
+    this.hbone.destroy();
+  }
+}
+
+/** Waits until `check` holds (bounded). */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise(resolve => setTimeout(resolve, 20));
+  }
+}

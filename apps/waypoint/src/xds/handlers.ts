@@ -1,0 +1,72 @@
+/**
+ * The waypoint's side of xDS (the client is `@ambient-mesh/xds`'s `XdsClient`): one handler per
+ * Envoy type. Each decodes the `Any` with the Envoy protos, converts it to a validated domain
+ * value and hands the accepted batch to the state's single writer. A resource that fails to
+ * decode or validate is rejected on its own, with every problem in the NACK message, and its
+ * last good version stays in force.
+ */
+import { errorMessage } from '@ambient-mesh/errors';
+import { TypeUrl } from '@ambient-mesh/mesh-api';
+import type { IncomingResource, Rejection, ResourceHandler } from '@ambient-mesh/xds';
+import { convertCluster, convertClusterLoadAssignment } from '../config/convert-cluster.ts';
+import { convertListener } from '../config/convert-listener.ts';
+import { convertRouteConfiguration } from '../config/convert-route.ts';
+import type { Converted } from '../config/types.ts';
+import type { WaypointStateMutator } from '../state/waypoint-state.ts';
+import { EnvoyType, decodeEnvoy } from './envoy-protos.ts';
+import type { ProtoObject } from './envoy-protos.ts';
+
+type Converter<T> = (name: string, version: string, value: ProtoObject) => Converted<T>;
+
+function handler<T>(
+  typeUrl: string,
+  typeName: string,
+  convert: Converter<T>,
+  apply: (accepted: readonly T[], removed: readonly string[]) => void,
+): ResourceHandler {
+  return {
+    typeUrl,
+    handle(resources: readonly IncomingResource[], removed: readonly string[]): readonly Rejection[] {
+      const accepted: T[] = [];
+      const rejected: Rejection[] = [];
+      for (const r of resources) {
+        let result: Converted<T>;
+        try {
+          if (r.resource === null) throw new Error('the resource carries no value');
+          if (r.resource.type_url !== typeUrl)
+            throw new Error(`expected ${typeUrl}, got ${r.resource.type_url}`);
+          result = convert(r.name, r.version, decodeEnvoy(typeName, r.resource.value));
+        } catch (err) {
+          result = { ok: false, problems: [errorMessage(err)] };
+        }
+        if (result.ok) accepted.push(result.value);
+        else rejected.push({ name: r.name, reason: result.problems.join(', ') });
+      }
+      apply(accepted, removed);
+      return rejected;
+    },
+  };
+}
+
+/** The four handlers, in the order Envoy applies them (CDS, EDS, LDS, RDS). */
+export function waypointHandlers(mutator: WaypointStateMutator): ResourceHandler[] {
+  return [
+    handler(TypeUrl.cluster, EnvoyType.cluster, convertCluster, (a, r) => {
+      mutator.applyClusters(a, r);
+    }),
+    handler(
+      TypeUrl.clusterLoadAssignment,
+      EnvoyType.clusterLoadAssignment,
+      convertClusterLoadAssignment,
+      (a, r) => {
+        mutator.applyEndpoints(a, r);
+      },
+    ),
+    handler(TypeUrl.listener, EnvoyType.listener, convertListener, (a, r) => {
+      mutator.applyListeners(a, r);
+    }),
+    handler(TypeUrl.routeConfiguration, EnvoyType.routeConfiguration, convertRouteConfiguration, (a, r) => {
+      mutator.applyRoutes(a, r);
+    }),
+  ];
+}

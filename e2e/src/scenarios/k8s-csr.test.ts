@@ -1,0 +1,404 @@
+// Cluster tier: the Kubernetes CSR path, on a 2-node local cluster of its own (name `k8scsr`,
+// slot 67). istiod runs as a registration authority (EXTERNAL_CA=ISTIOD_RA_KUBERNETES_API,
+// K8S_SIGNER=clusterissuers.cert-manager.io/istio-ca): it checks each workload CSR and has a
+// certificates.k8s.io/v1 CertificateSigningRequest signed by a real signer, cert-manager v1.21.2's
+// CSR CA controller (ExperimentalCertificateSigningRequestControllers, built by
+// tools/install-deps.d/cert-manager.sh, run as image ambient-mesh/cert-manager-signer).
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import type { V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../cluster.ts';
+import { runBuildScript, runCommand, waitFor } from '../exec.ts';
+import { repoRoot } from '../kubelet/images.ts';
+import { podNetnsName } from '../layout.ts';
+import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
+import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
+import { applyCrds } from '../upstream/crds.ts';
+import { makeCaMaterial, type CaMaterial } from './ca-material.ts';
+import { isPodReady } from './cni-observe.ts';
+
+const NS = 'k8scsr-apps';
+const SIGNER = 'clusterissuers.cert-manager.io/istio-ca';
+const started = Date.now();
+let cluster: Cluster | undefined;
+let dir = '';
+let material: CaMaterial;
+
+interface CsrSeen {
+  readonly metadata?: { readonly name?: string };
+  readonly spec?: { readonly signerName?: string; readonly username?: string; readonly usages?: string[] };
+  readonly status?: {
+    readonly certificate?: string;
+    readonly conditions?: readonly { readonly type?: string; readonly reason?: string }[];
+  };
+}
+/** Every CertificateSigningRequest state seen while the workloads got their certificates. */
+const csrEvents: CsrSeen[] = [];
+const stopCsrWatch = new AbortController();
+let csrWatch: Promise<void> | undefined;
+
+interface PodInfo {
+  readonly name: string;
+  readonly ip: string;
+  readonly netns: string;
+  readonly node: string;
+}
+const pods = new Map<string, PodInfo>();
+
+interface CertDump {
+  readonly identity: string;
+  readonly state: string;
+  readonly certChain: readonly { pem: string }[];
+}
+
+function log(line: string): void {
+  console.log(`[k8s-csr] ${line}`);
+}
+
+function kube(): Cluster {
+  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
+  return cluster;
+}
+
+async function rollout(
+  path: string,
+  want: (st: Record<string, number | undefined>) => boolean,
+): Promise<void> {
+  const c = kube();
+  await waitFor(
+    `the rollout of ${path}`,
+    async () => {
+      const obj = await c.client.get<{
+        metadata?: { generation?: number };
+        status?: Record<string, number | undefined>;
+      }>(path);
+      const st = obj.status ?? {};
+      return st.observedGeneration === obj.metadata?.generation && want(st) ? true : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 500 },
+  );
+}
+
+function podSpec(name: string, node: string, env: Record<string, string>): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels: { app: name } },
+    spec: {
+      nodeName: node,
+      serviceAccountName: name,
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'main',
+          image: 'ambient-mesh/echo:0.1.0',
+          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
+        },
+      ],
+    },
+  };
+}
+
+async function enrolled(name: string): Promise<PodInfo> {
+  const c = kube();
+  return waitFor(
+    `pod ${name} enrolled and Ready`,
+    async () => {
+      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
+      if (!isPodReady(p) || p.metadata?.annotations?.['ambient.istio.io/redirection'] !== 'enabled') {
+        return undefined;
+      }
+      return {
+        name,
+        ip: p.status?.podIP ?? '',
+        netns: podNetnsName(c.layout, p.metadata.uid ?? ''),
+        node: p.spec?.nodeName ?? '',
+      };
+    },
+    { timeoutMs: 120_000, intervalMs: 500 },
+  );
+}
+
+async function heldCert(node: string, sa: string): Promise<CertDump | undefined> {
+  const c = kube();
+  const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === node);
+  if (z === undefined) return undefined;
+  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
+  return certs.find(x => x.identity.endsWith(`/ns/${NS}/sa/${sa}`) && x.state === 'Available');
+}
+
+async function curl(from: PodInfo, url: string): Promise<number> {
+  const r = await runCommand(
+    [
+      'ip',
+      'netns',
+      'exec',
+      from.netns,
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--max-time',
+      '5',
+    ].concat(['-H', 'Connection: close', url]),
+    { allowFailure: true },
+  );
+  return Number(r.stdout.trim() || '0');
+}
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node local cluster', () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'k8s-csr-'));
+    material = await makeCaMaterial(dir, 1);
+    const signerDir = await runBuildScript(join(repoRoot(), 'tools', 'install-deps.d', 'cert-manager.sh'), {
+      progressPrefix: '[cert-manager]',
+      onProgress: l => {
+        log(l);
+      },
+      what: 'cert-manager-signer',
+      needs: 'Go and the Go module proxy',
+    });
+    cluster = await startCluster({
+      name: 'k8scsr',
+      slot: 67,
+      nodes: 2,
+      progress: l => {
+        log(`cluster: ${l}`);
+      },
+    });
+    const c = cluster;
+    const crdDir = join(signerDir, 'crds');
+    const crds = await applyCrds(
+      c.client,
+      readdirSync(crdDir).map(f => join(crdDir, f)),
+    );
+    log(`${String(crds.established.length)} cert-manager CRDs established`);
+    // The signer's CA: a ClusterIssuer of type CA whose Secret lives in namespace cert-manager.
+    await c.client.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'cert-manager' },
+    });
+    const int = material.intermediates[0]!;
+    await c.client.create('/api/v1/namespaces/cert-manager/secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: { name: 'istio-ca', namespace: 'cert-manager' },
+      data: {
+        'tls.crt': b64(int.certPem + material.rootPem),
+        'tls.key': b64(int.keyPem),
+        'ca.crt': b64(material.rootPem),
+      },
+    });
+    await c.client.create('/apis/cert-manager.io/v1/clusterissuers', {
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'ClusterIssuer',
+      metadata: { name: 'istio-ca' },
+      spec: { ca: { secretName: 'istio-ca' } },
+    });
+    await c.client.create('/api/v1/namespaces/cert-manager/pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'cert-manager-signer',
+        namespace: 'cert-manager',
+        labels: { app: 'cert-manager-signer' },
+      },
+      spec: {
+        nodeName: 'node-0',
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'signer',
+            image: 'ambient-mesh/cert-manager-signer:v1.21.2',
+            args: ['--kubeconfig', c.kubeconfig, '--cluster-resource-namespace', 'cert-manager'],
+          },
+        ],
+      },
+    });
+    await waitFor(
+      'ClusterIssuer istio-ca Ready (cert-manager is running)',
+      async () => {
+        const ci = await c.client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+          '/apis/cert-manager.io/v1/clusterissuers/istio-ca',
+        );
+        return ci.status?.conditions?.some(x => x.type === 'Ready' && x.status === 'True') === true
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+
+    const status = await installMesh(c, {
+      progress: l => {
+        log(`mesh: ${l}`);
+      },
+    });
+    expect(
+      status.components.every(x => x.ready),
+      JSON.stringify(status),
+    ).toBe(true);
+    // istiod may create, approve (for this signer only) and delete CertificateSigningRequests.
+    await c.client.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'istiod-k8s-csr' },
+      rules: [
+        {
+          apiGroups: ['certificates.k8s.io'],
+          resources: ['certificatesigningrequests'],
+          verbs: ['create', 'get', 'list', 'watch', 'delete'],
+        },
+        {
+          apiGroups: ['certificates.k8s.io'],
+          resources: ['certificatesigningrequests/approval'],
+          verbs: ['update'],
+        },
+        {
+          apiGroups: ['certificates.k8s.io'],
+          resources: ['signers'],
+          resourceNames: [SIGNER],
+          verbs: ['approve'],
+        },
+      ],
+    });
+    await c.client.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'istiod-k8s-csr' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'istiod-k8s-csr' },
+      subjects: [{ kind: 'ServiceAccount', name: 'istiod', namespace: MESH_NAMESPACE }],
+    });
+    // The signer's root, where upstream's RA reads it: <ROOT_CA_DIR>/root-cert.pem.
+    await c.client.create(`/api/v1/namespaces/${MESH_NAMESPACE}/configmaps`, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'external-ca-root', namespace: MESH_NAMESPACE },
+      data: { 'root-cert.pem': material.rootPem },
+    });
+    const istiodPath = `/apis/apps/v1/namespaces/${MESH_NAMESPACE}/deployments/istiod`;
+    await c.client.strategicPatch(istiodPath, {
+      spec: {
+        template: {
+          spec: {
+            volumes: [{ name: 'external-ca-root', configMap: { name: 'external-ca-root' } }],
+            containers: [
+              {
+                name: 'discovery',
+                env: [
+                  { name: 'EXTERNAL_CA', value: 'ISTIOD_RA_KUBERNETES_API' },
+                  { name: 'K8S_SIGNER', value: SIGNER },
+                  { name: 'ROOT_CA_DIR', value: '/etc/external-ca' },
+                ],
+                volumeMounts: [{ name: 'external-ca-root', mountPath: '/etc/external-ca', readOnly: true }],
+              },
+            ],
+          },
+        },
+      },
+    });
+    await rollout(istiodPath, st => st.updatedReplicas === 1 && st.readyReplicas === 1 && st.replicas === 1);
+    // istiod deletes each request once it has the certificate: watch them while they exist.
+    csrWatch = c.client
+      .watch<CsrSeen>(
+        '/apis/certificates.k8s.io/v1/certificatesigningrequests',
+        { signal: stopCsrWatch.signal, timeoutSeconds: 600 },
+        event => {
+          csrEvents.push(event.object);
+        },
+      )
+      .catch(() => undefined);
+    await c.client.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
+    });
+    for (const sa of ['echo', 'client']) {
+      await c.client.create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: sa, namespace: NS },
+      });
+    }
+    await c.client.create(`/api/v1/namespaces/${NS}/pods`, podSpec('echo', 'node-1', {}));
+    await c.client.create(`/api/v1/namespaces/${NS}/pods`, podSpec('client', 'node-0', { PORT: '9090' }));
+    for (const name of ['echo', 'client']) pods.set(name, await enrolled(name));
+    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }, 900_000);
+
+  afterAll(async () => {
+    stopCsrWatch.abort();
+    await csrWatch;
+    await cluster?.stop();
+    if (dir !== '' && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }, 180_000);
+
+  it('workload certificates are issued by cert-manager through CertificateSigningRequests, and L4 passes', async () => {
+    const client = pods.get('client')!;
+    const echo = pods.get('echo')!;
+    const signerCa = new X509Certificate(material.intermediates[0]!.certPem);
+    for (const [node, sa] of [
+      [client.node, 'client'],
+      [echo.node, 'echo'],
+    ] as const) {
+      const cert = await waitFor(`the ${sa} certificate on ${node}`, () => heldCert(node, sa), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      const leaf = new X509Certificate(cert.certChain[0]!.pem);
+      expect(leaf.verify(signerCa.publicKey), `${sa} signed by the ClusterIssuer's CA`).toBe(true);
+      expect(leaf.issuer).toBe(signerCa.subject);
+      expect(leaf.subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${NS}/sa/${sa}`);
+    }
+    // The CertificateSigningRequest objects: made by istiod, approved by istiod for the signer,
+    // signed by cert-manager (the certificate is on the object), then deleted by istiod.
+    const signed = csrEvents.filter(
+      x => x.spec?.signerName === SIGNER && (x.status?.certificate ?? '') !== '',
+    );
+    const names = new Set(signed.map(x => x.metadata?.name));
+    expect(names.size).toBeGreaterThanOrEqual(2);
+    for (const x of signed) {
+      expect(x.spec?.username).toBe(`system:serviceaccount:${MESH_NAMESPACE}:istiod`);
+      expect(x.status?.conditions?.some(c => c.type === 'Approved' && c.reason === 'IstiodApproved')).toBe(
+        true,
+      );
+      const issued = new X509Certificate(Buffer.from(x.status?.certificate ?? '', 'base64').toString('utf8'));
+      expect(issued.verify(signerCa.publicKey)).toBe(true);
+    }
+    log(`${String(names.size)} CertificateSigningRequests signed by ${SIGNER}`);
+    const csrs = await kube().client.get<{
+      items: { metadata?: { name?: string }; spec?: { signerName?: string } }[];
+    }>('/apis/certificates.k8s.io/v1/certificatesigningrequests');
+    expect(csrs.items.filter(x => x.spec?.signerName === SIGNER)).toEqual([]);
+
+    for (let i = 0; i < 3; i++) expect(await curl(client, `http://${echo.ip}:8080/`)).toBe(200);
+    await waitFor(
+      'the destination ztunnel to count the mTLS connections',
+      async () => {
+        let n = 0;
+        for (const z of await ztunnelPods(kube().client, kube().layout)) {
+          for (const s of mtlsConnections(await ztunnelMetrics(z))) {
+            if (
+              s.labels.reporter === 'destination' &&
+              s.labels.destination_workload === 'echo' &&
+              s.labels.source_principal === `spiffe://cluster.local/ns/${NS}/sa/client`
+            ) {
+              n += s.value;
+            }
+          }
+        }
+        return n >= 3 ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+  }, 180_000);
+});
