@@ -45,6 +45,7 @@ import { MeshConfigWatch } from './mesh/mesh-config-watch.ts';
 import type { AuthorizationPolicy, KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
 import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
+import { sourceStatusHandlers, type SourceStatusPatcher } from './kube/source-status.ts';
 import { createGatewaySide, type GatewayDeps } from './gateway/gateway-side.ts';
 import type { WaypointBindings } from './gateway/waypoint-bindings.ts';
 import { LeaseName, staticElection, type Elect, type Election } from './kube/leader-election.ts';
@@ -75,6 +76,8 @@ export interface AppDeps {
   readonly kinds: readonly WatchedKind[];
   /** Writes AuthorizationPolicy status; without it verdicts are only logged. */
   readonly statusPatcher?: StatusPatcher;
+  /** Writes ServiceEntry/WorkloadEntry status (issues, allocated VIPs); without it they are only logged. */
+  readonly sourceStatusPatcher?: SourceStatusPatcher;
   /**
    * Leader election per lock (`LeaseName`); status writers and controllers gate on it, while
    * every replica serves xDS and the CA. Default: always the leader (one replica, no Kubernetes).
@@ -172,6 +175,12 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
             metrics.policyStatusWriteFailures.inc();
           },
         });
+  const sources = sourceStatusHandlers({
+    patch: deps.sourceStatusPatcher,
+    logger: logs.for('sources'),
+    timers,
+    isLeader: () => statusLeader.isLeader(),
+  });
   const gatewayLeader = leadership(LeaseName.gatewayDeployment());
   const gatewaySide = createGatewaySide({
     deps: deps.gateway,
@@ -189,6 +198,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     if (leader) gatewaySide.controller?.resync();
   });
   const index = new WdsIndex({
+    ...sources.handlers,
     onWaypointBinding: (target, binding) => {
       gatewaySide.onWaypointBinding(target, binding);
     },
@@ -325,6 +335,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       return;
     }
     for (const { policy, result } of verdicts.values()) statusWriter?.enqueue(policy, result);
+    sources.replay();
   });
   const offChange = index.onChange(changes => {
     metrics.services.set(index.services().length);
@@ -477,6 +488,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     offGatewayLeader();
     statusWriter?.close();
     await stopElections();
+    sources.close();
     await watcher.stop();
     await watching;
     await grpc.close();
@@ -502,12 +514,13 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       offChange();
       offWaypointChange();
       queue.close();
-    waypointQueue.close();
-    offStatusLeader();
-    offGatewayLeader();
-    statusWriter?.close();
-    await gatewaySide.stop();
-    await stopElections();
+      waypointQueue.close();
+      offStatusLeader();
+      offGatewayLeader();
+      statusWriter?.close();
+      await gatewaySide.stop();
+      await stopElections();
+      sources.close();
       await watcher.stop();
       await watching;
       xds.closeAll();

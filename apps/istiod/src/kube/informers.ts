@@ -18,7 +18,8 @@ import type { KubeObject } from './objects.ts';
 export const MESH_CONFIG_KIND = 'MeshConfigMap';
 /** Secrets of istiod's namespace (`cacerts`, the serving certificate), routed to the CA runtime. */
 export const ISTIOD_SECRETS_KIND = 'IstiodSecrets';
-export type WatchedKindName = ObjectKind | WaypointKind | typeof MESH_CONFIG_KIND | typeof ISTIOD_SECRETS_KIND;
+export type WatchedKindName =
+  ObjectKind | WaypointKind | typeof MESH_CONFIG_KIND | typeof ISTIOD_SECRETS_KIND;
 
 export interface WatchedKind {
   readonly kind: WatchedKindName;
@@ -143,6 +144,9 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
     { kind: ObjectKinds.AUTHORIZATION_POLICY, path: '/apis/security.istio.io/v1/authorizationpolicies' },
     { kind: ObjectKinds.PEER_AUTHENTICATION, path: '/apis/security.istio.io/v1/peerauthentications' },
     { kind: ObjectKinds.GATEWAY, path: '/apis/gateway.networking.k8s.io/v1/gateways', optional: true },
+    { kind: ObjectKinds.ENDPOINT_SLICE, path: '/apis/discovery.k8s.io/v1/endpointslices' },
+    { kind: ObjectKinds.SERVICE_ENTRY, path: '/apis/networking.istio.io/v1/serviceentries' },
+    { kind: ObjectKinds.WORKLOAD_ENTRY, path: '/apis/networking.istio.io/v1/workloadentries' },
     // The waypoint's L7 config (Envoy xDS); optional: their CRDs may not be installed.
     { kind: WaypointKinds.HTTP_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true },
     { kind: WaypointKinds.GRPC_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true },

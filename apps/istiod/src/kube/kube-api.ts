@@ -6,10 +6,15 @@
  */
 import {
   KubeClient,
+  MergePatch,
   isAlreadyExists,
+  isConflict,
   loadKubeConfig as loadConfig,
+  mergeConditions,
+  ownedConditionsEqual,
   patchStatusConditions,
   resourcePath,
+  type Condition,
 } from '@ambient-mesh/kube';
 import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
 import type { TokenReviewer } from '../auth/token-review.ts';
@@ -18,6 +23,7 @@ import type { ConfigMapStore } from '../ca/root-cert-publisher.ts';
 import { CSR_API_PATH, csrOutcome, type CsrApi, type CsrObject } from '../ca/kube-csr-signer.ts';
 import type { StatusPatcher } from './policy-status.ts';
 import { ZTUNNEL_ACCEPTED } from './policy-status.ts';
+import type { SourceStatusPatcher } from './source-status.ts';
 
 /** A KubeConfig from a kubeconfig file, else `$KUBECONFIG`/in-cluster defaults. */
 export function loadKubeConfig(path: string): KubeConfig {
@@ -123,6 +129,51 @@ export function kubeStatusPatcher(kc: KubeConfig): StatusPatcher {
       resourcePath({ apiVersion: 'security.istio.io/v1', plural, namespaced: true }, { namespace, name }),
       { conditions: status.conditions, ownedTypes: [ZTUNNEL_ACCEPTED] },
     );
+  };
+}
+
+interface WithSourceStatus {
+  readonly metadata?: { readonly resourceVersion?: string };
+  readonly status?: { readonly conditions?: Condition[]; readonly addresses?: unknown };
+}
+
+/**
+ * Writes istiod's condition and, when given, `status.addresses` into a networking.istio.io/v1
+ * object's status, keeping other controllers' conditions; conditional on the read
+ * resourceVersion, re-reading on a conflict.
+ */
+export function kubeSourceStatusPatcher(kc: KubeConfig): SourceStatusPatcher {
+  const client = new KubeClient(kc);
+  return async (plural, namespace, name, status) => {
+    const path = resourcePath(
+      { apiVersion: 'networking.istio.io/v1', plural, namespaced: true },
+      { namespace, name },
+    );
+    for (let attempt = 1; ; attempt++) {
+      const live = await client.get<WithSourceStatus>(path);
+      const current = live.status?.conditions;
+      const sameConditions = ownedConditionsEqual(current, status.conditions, [ZTUNNEL_ACCEPTED]);
+      const addresses = status.addresses?.map(a => ({ host: a.host, value: a.value }));
+      const sameAddresses =
+        addresses === undefined || JSON.stringify(live.status?.addresses ?? []) === JSON.stringify(addresses);
+      if (sameConditions && sameAddresses) return false;
+      const body: Record<string, unknown> = {
+        conditions: mergeConditions(current, status.conditions, {
+          ownedTypes: [ZTUNNEL_ACCEPTED],
+          now: () => new Date(),
+        }),
+      };
+      if (addresses !== undefined) body.addresses = addresses;
+      try {
+        await client.request('PATCH', `${path}/status`, {
+          body: { metadata: { resourceVersion: live.metadata?.resourceVersion }, status: body },
+          contentType: MergePatch,
+        });
+        return true;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 5) throw err;
+      }
+    }
   };
 }
 

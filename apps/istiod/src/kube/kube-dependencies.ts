@@ -14,6 +14,7 @@ import {
   kubeConfigMapStore,
   kubeCsrApi,
   kubeSecretStore,
+  kubeSourceStatusPatcher,
   kubeStatusPatcher,
   kubeTokenReviewer,
 } from './kube-api.ts';
@@ -28,7 +29,15 @@ export function kubeDependencies(
   election: { readonly identity?: string; readonly leaseDurationMs?: number } = {},
 ): Pick<
   IstiodDeps,
-  'reviewer' | 'secrets' | 'configMaps' | 'informerFactory' | 'kinds' | 'statusPatcher' | 'gateway' | 'elect'
+  | 'reviewer'
+  | 'secrets'
+  | 'configMaps'
+  | 'informerFactory'
+  | 'kinds'
+  | 'statusPatcher'
+  | 'sourceStatusPatcher'
+  | 'gateway'
+  | 'elect'
 > {
   return {
     elect: kubeElection(
@@ -43,6 +52,7 @@ export function kubeDependencies(
     informerFactory: kubeInformerFactory(kc),
     kinds: istiodWatchedKinds(namespace),
     statusPatcher: kubeStatusPatcher(kc),
+    sourceStatusPatcher: kubeSourceStatusPatcher(kc),
     gateway: { api: kubeGatewayApi(kc), informers: kubeGatewayInformers(kc) },
   };
 }

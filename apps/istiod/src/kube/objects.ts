@@ -94,6 +94,32 @@ export interface Service extends KubeObject {
   };
 }
 
+/** discovery.k8s.io/v1 EndpointSlice, the fields istiod reads. */
+export interface EndpointSlice extends KubeObject {
+  readonly addressType?: string;
+  readonly endpoints?: readonly {
+    readonly addresses?: readonly string[];
+    readonly conditions?: {
+      readonly ready?: boolean;
+      readonly serving?: boolean;
+      readonly terminating?: boolean;
+    };
+    readonly targetRef?: {
+      readonly kind?: string;
+      readonly namespace?: string;
+      readonly name?: string;
+      readonly uid?: string;
+    };
+    readonly nodeName?: string;
+  }[];
+  readonly ports?: readonly {
+    readonly name?: string;
+    readonly port?: number;
+    readonly protocol?: string;
+    readonly appProtocol?: string;
+  }[];
+}
+
 export type Namespace = KubeObject;
 export type Node = KubeObject;
 
@@ -109,6 +135,7 @@ export type {
   RequestAuthentication,
   ServiceEntry,
   WorkloadEntry,
+  WorkloadEntrySpec,
 } from '@ambient-mesh/mesh-api';
 
 /** `namespace/name` of an object (cluster-scoped objects have just the name). */

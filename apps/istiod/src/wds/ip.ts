@@ -34,3 +34,23 @@ export function bytesToIp(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   return groups.join(':');
 }
+
+/** Canonical text of 4- or 16-byte addresses (IPv6 per RFC 5952: lower case, longest zero run as `::`). */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return bytesToIp(bytes);
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+  }
+  const hex = (gs: number[]): string => gs.map(g => g.toString(16)).join(':');
+  if (best === -1) return hex(groups);
+  return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
+}

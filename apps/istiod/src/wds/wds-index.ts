@@ -13,12 +13,22 @@
  * | AuthorizationPolicy | the Authorization, and pods its old or new selector picks          |
  * | PeerAuthentication  | the static STRICT policy, and pods of its namespace (all for root) |
  * | Gateway             | Services and pods bound to that waypoint                           |
+ * | EndpointSlice       | its non-pod endpoint Workloads, and the pods it lists              |
+ * | ServiceEntry        | its Services and endpoint Workloads, entries sharing a host or     |
+ * |                     | address, pods and WorkloadEntries its old or new selector picks    |
+ * | WorkloadEntry       | that entry's Workload                                              |
+ *
+ * Non-pod sources are converted to validated domain types (`endpoint-slice.ts`,
+ * `service-entry.ts`, `workload-entry.ts`) before anything is built from them; an invalid one
+ * is kept out of WDS and reported through `onSourceStatus`. ServiceEntry VIPs are allocated
+ * here (the allocator's single writer) and written to the entry's status by the caller.
  *
  * Every mutation returns a `ChangeSet` of resource names whose content changed or that were
  * removed; listeners get the same set after the state is committed.
  */
 import type {
   AuthorizationPolicy,
+  EndpointSlice,
   Gateway,
   KubeObject,
   Namespace,
@@ -26,6 +36,8 @@ import type {
   PeerAuthentication,
   Pod,
   Service as KubeService,
+  ServiceEntry,
+  WorkloadEntry,
 } from '../kube/objects.ts';
 import { mapSelectorMatches, objectKey } from '../kube/objects.ts';
 import { CrdResource, TypeUrl } from '@ambient-mesh/mesh-api';
@@ -41,8 +53,29 @@ import {
 import { contentVersion } from './resource-version.ts';
 import { buildService, serviceResourceName } from './service.ts';
 import { bindWaypoint, NO_WAYPOINT, type BindingKind, type WaypointBinding } from '../gateway/binding.ts';
-import { waypointRefFor, type WaypointLookup } from './waypoint.ts';
+import { resolveWaypoint, waypointRefFor, type WaypointLookup } from './waypoint.ts';
 import { buildPodWorkload, podUid } from './workload.ts';
+import {
+  buildEndpointSliceWorkloads,
+  validateEndpointSlice,
+  type ValidEndpointSlice,
+} from './endpoint-slice.ts';
+import {
+  buildServiceEntryService,
+  buildServiceEntryWorkloads,
+  serviceEntryPortsFor,
+  serviceEntryResourceName,
+  validateServiceEntry,
+  type ValidServiceEntry,
+} from './service-entry.ts';
+import { issue, SourceIssueCode, type SourceIssue, type Validated } from './source-issues.ts';
+import { VipAllocator, type AllocatedAddress } from './vip-allocator.ts';
+import {
+  buildWorkloadEntryWorkload,
+  validateWorkloadEntry,
+  workloadEntryUid,
+  type ValidWorkloadEntry,
+} from './workload-entry.ts';
 
 export const TypeUrls = {
   ADDRESS: TypeUrl.address,
@@ -58,6 +91,9 @@ export const ObjectKinds = {
   AUTHORIZATION_POLICY: CrdResource.AuthorizationPolicy.kind,
   PEER_AUTHENTICATION: CrdResource.PeerAuthentication.kind,
   GATEWAY: CrdResource.Gateway.kind,
+  ENDPOINT_SLICE: 'EndpointSlice',
+  SERVICE_ENTRY: CrdResource.ServiceEntry.kind,
+  WORKLOAD_ENTRY: CrdResource.WorkloadEntry.kind,
 } as const;
 export type ObjectKind = (typeof ObjectKinds)[keyof typeof ObjectKinds];
 
@@ -85,6 +121,14 @@ export interface WdsIndexOptions {
   /** Called for each PeerAuthentication that fails validation (it is then ignored). */
   readonly onPeerAuthenticationInvalid?: (pa: PeerAuthentication, errors: readonly PolicyIssue[]) => void;
   /**
+   * Called after each ServiceEntry or WorkloadEntry is evaluated: its issues (empty when it was
+   * applied) and, for ServiceEntries that get VIPs, the `status.addresses` it should carry
+   * (undefined when its status already does).
+   */
+  readonly onSourceStatus?: (report: SourceStatusReport) => void;
+  /** Called for an EndpointSlice ignored as a whole or in part (issues say why). */
+  readonly onEndpointSliceIssues?: (slice: EndpointSlice, issues: readonly SourceIssue[]) => void;
+  /**
    * Called with each Service's and pod's waypoint binding whenever it is recomputed (`obj`
    * undefined and binding `none` when the object was deleted): the waypoint status writer and
    * the `WaypointBindings` index listen here.
@@ -92,6 +136,13 @@ export interface WdsIndexOptions {
   readonly onWaypointBinding?: (target: WaypointBindingTarget, binding: WaypointBinding) => void;
   /** A GatewayClass's labels (its `istio.io/waypoint-for` default), when GatewayClasses are watched. */
   readonly gatewayClassLabels?: (name: string) => Readonly<Record<string, string>> | undefined;
+}
+
+export interface SourceStatusReport {
+  readonly kind: 'ServiceEntry' | 'WorkloadEntry';
+  readonly object: ServiceEntry | WorkloadEntry;
+  readonly issues: readonly SourceIssue[];
+  readonly addresses?: readonly AllocatedAddress[];
 }
 
 /** A Service or pod whose waypoint binding was computed; `key` is `namespace/name`. */
@@ -120,6 +171,23 @@ export class WdsIndex {
   readonly #peerAuths = new Map<string, PeerAuthentication>();
   readonly #validPeerAuths = new Map<string, ValidPeerAuthentication>();
   #peerAuthAuthorizationNames = new Set<string>();
+  readonly #slices = new Map<string, EndpointSlice>();
+  readonly #validSlices = new Map<string, ValidEndpointSlice>();
+  /** `ns/serviceName` → slice keys. */
+  readonly #slicesByService = new Map<string, Set<string>>();
+  /** Pod key → keys of slices listing it by targetRef. */
+  readonly #slicesByPod = new Map<string, Set<string>>();
+  readonly #sliceWorkloads = new Map<string, Set<string>>();
+  readonly #entries = new Map<string, ServiceEntry>();
+  readonly #parsedEntries = new Map<string, Validated<ValidServiceEntry>>();
+  /** Valid entries without an address conflict: what WDS is built from. */
+  readonly #liveEntries = new Map<string, ValidServiceEntry>();
+  readonly #entriesByNs = new Map<string, Set<string>>();
+  readonly #entryOutputs = new Map<string, Set<string>>();
+  readonly #allocator = new VipAllocator();
+  readonly #workloadEntries = new Map<string, WorkloadEntry>();
+  readonly #validWorkloadEntries = new Map<string, ValidWorkloadEntry>();
+  readonly #workloadEntriesByNs = new Map<string, Set<string>>();
   readonly #addresses = new Map<string, WdsResource<Address>>();
   readonly #authorizations = new Map<string, WdsResource<Authorization>>();
   readonly #listeners: Listener[] = [];
@@ -127,6 +195,8 @@ export class WdsIndex {
   // Pending change names for the mutation in progress.
   #changedAddresses = new Set<string>();
   #changedAuthorizations = new Set<string>();
+  /** Entries displaced from a VIP while another was planned, planned again right after. */
+  readonly #replanLater = new Set<string>();
 
   constructor(opts: WdsIndexOptions) {
     this.#opts = opts;
@@ -158,7 +228,12 @@ export class WdsIndex {
 
   /** The Istio config objects the index holds (the debug `configz` view). */
   configs(): KubeObject[] {
-    return [...[...this.#policies.values()].map(p => p.obj), ...this.#peerAuths.values()];
+    return [
+      ...[...this.#policies.values()].map(p => p.obj),
+      ...this.#peerAuths.values(),
+      ...this.#entries.values(),
+      ...this.#workloadEntries.values(),
+    ];
   }
 
   /** A pod by namespace and name (the cache the CA's node authorization reads). */
@@ -222,6 +297,12 @@ export class WdsIndex {
         return this.#peerAuths;
       case 'AuthorizationPolicy':
         return new Map([...this.#policies].map(([k, v]) => [k, v.obj]));
+      case 'EndpointSlice':
+        return this.#slices;
+      case 'ServiceEntry':
+        return this.#entries;
+      case 'WorkloadEntry':
+        return this.#workloadEntries;
     }
   }
 
@@ -252,6 +333,15 @@ export class WdsIndex {
         break;
       case 'Gateway':
         this.#onGateway(key, obj as Gateway, deleted);
+        break;
+      case 'EndpointSlice':
+        this.#onEndpointSlice(key, obj, deleted);
+        break;
+      case 'ServiceEntry':
+        this.#onServiceEntry(key, obj as ServiceEntry, deleted);
+        break;
+      case 'WorkloadEntry':
+        this.#onWorkloadEntry(key, obj as WorkloadEntry, deleted);
         break;
     }
     const changes: ChangeSet = {
@@ -297,6 +387,25 @@ export class WdsIndex {
         this.#recomputePod(podKey);
       }
     }
+    // Slices of the Service (their Workloads carry its ports), and the pods they list.
+    for (const sliceKey of [...(this.#slicesByService.get(key) ?? [])]) {
+      this.#recomputeSlice(sliceKey);
+      for (const ep of this.#validSlices.get(sliceKey)?.endpoints ?? [])
+        if (ep.pod !== undefined) this.#recomputePod(ep.pod);
+    }
+    for (const weKey of this.#workloadEntriesByNs.get(ns) ?? []) {
+      const labels = this.#validWorkloadEntries.get(weKey)?.labels ?? {};
+      if (mapSelectorMatches(svc.spec?.selector, labels) || mapSelectorMatches(old?.spec?.selector, labels))
+        this.#recomputeWorkloadEntry(weKey);
+    }
+    // A Service wins its hostname over a ServiceEntry of the same namespace.
+    const hostname = serviceResourceName(svc, this.#opts.domain);
+    for (const entryKey of this.#entriesByNs.get(ns) ?? []) {
+      const entry = this.#liveEntries.get(entryKey);
+      if (entry?.hosts.some(h => serviceEntryResourceName(ns, h) === hostname) !== true) continue;
+      this.#recomputeEntry(entryKey);
+      this.#recomputeSelectedBy(ns, [entry.workloadSelector]);
+    }
   }
 
   #onNamespace(key: string, ns: Namespace, deleted: boolean): void {
@@ -304,6 +413,8 @@ export class WdsIndex {
     else this.#namespaces.set(key, ns);
     for (const svcKey of this.#servicesByNs.get(key) ?? []) this.#recomputeService(svcKey);
     for (const podKey of this.#podsByNs.get(key) ?? []) this.#recomputePod(podKey);
+    for (const entryKey of this.#entriesByNs.get(key) ?? []) this.#recomputeEntry(entryKey);
+    for (const weKey of this.#workloadEntriesByNs.get(key) ?? []) this.#recomputeWorkloadEntry(weKey);
   }
 
   #onNode(key: string, node: Node, deleted: boolean): void {
@@ -336,6 +447,7 @@ export class WdsIndex {
       const after = compiled !== undefined && policySelectsPod(compiled, ns, pod, root);
       if (before || after) this.#recomputePod(podKey);
     }
+    this.#recomputeNonPodWorkloads(ns);
   }
 
   #onPeerAuth(key: string, pa: PeerAuthentication, deleted: boolean): void {
@@ -356,6 +468,7 @@ export class WdsIndex {
     this.#peerAuthAuthorizationNames = new Set(derived.keys());
     const candidates = ns === root ? [...this.#pods.keys()] : [...(this.#podsByNs.get(ns) ?? [])];
     for (const podKey of candidates) this.#recomputePod(podKey);
+    this.#recomputeNonPodWorkloads(ns);
   }
 
   #onGateway(key: string, gw: Gateway, deleted: boolean): void {
@@ -367,6 +480,300 @@ export class WdsIndex {
     };
     for (const [svcKey, svc] of this.#services) if (bound(svc)) this.#recomputeService(svcKey);
     for (const [podKey, pod] of this.#pods) if (bound(pod)) this.#recomputePod(podKey);
+    for (const entryKey of this.#liveEntries.keys()) this.#recomputeEntry(entryKey);
+    for (const weKey of this.#validWorkloadEntries.keys()) this.#recomputeWorkloadEntry(weKey);
+  }
+
+  /** Entries and WorkloadEntries of a namespace (every namespace for the root), after a policy change. */
+  #recomputeNonPodWorkloads(ns: string): void {
+    const all = ns === this.#opts.rootNamespace;
+    const entries = all ? [...this.#liveEntries.keys()] : [...(this.#entriesByNs.get(ns) ?? [])];
+    const wes = all ? [...this.#validWorkloadEntries.keys()] : [...(this.#workloadEntriesByNs.get(ns) ?? [])];
+    for (const k of entries) this.#recomputeEntry(k);
+    for (const k of wes) this.#recomputeWorkloadEntry(k);
+  }
+
+  #onEndpointSlice(key: string, slice: EndpointSlice, deleted: boolean): void {
+    const old = this.#validSlices.get(key);
+    if (old !== undefined) {
+      indexRemove(this.#slicesByService, `${old.namespace}/${old.serviceName}`, key);
+      for (const ep of old.endpoints) if (ep.pod !== undefined) indexRemove(this.#slicesByPod, ep.pod, key);
+    }
+    this.#validSlices.delete(key);
+    if (deleted) {
+      this.#slices.delete(key);
+    } else {
+      this.#slices.set(key, slice);
+      const v = validateEndpointSlice(slice);
+      if (v.ok) {
+        this.#validSlices.set(key, v.value);
+        indexAdd(this.#slicesByService, `${v.value.namespace}/${v.value.serviceName}`, key);
+        for (const ep of v.value.endpoints)
+          if (ep.pod !== undefined) indexAdd(this.#slicesByPod, ep.pod, key);
+        if (v.value.skipped.length > 0) this.#opts.onEndpointSliceIssues?.(slice, v.value.skipped);
+      } else if (slice.metadata?.labels?.[SERVICE_NAME] !== undefined) {
+        this.#opts.onEndpointSliceIssues?.(slice, v.errors);
+      }
+    }
+    this.#recomputeSlice(key);
+    const pods = new Set<string>();
+    for (const ep of [...(old?.endpoints ?? []), ...(this.#validSlices.get(key)?.endpoints ?? [])])
+      if (ep.pod !== undefined) pods.add(ep.pod);
+    for (const podKey of pods) this.#recomputePod(podKey);
+  }
+
+  #recomputeSlice(key: string): void {
+    const slice = this.#validSlices.get(key);
+    const next =
+      slice === undefined
+        ? new Map<string, wire.WorkloadInit>()
+        : buildEndpointSliceWorkloads(slice, this.#services.get(`${slice.namespace}/${slice.serviceName}`), {
+            clusterId: this.#opts.clusterId,
+            trustDomain: this.#opts.trustDomain,
+            domain: this.#opts.domain,
+            network: this.#opts.network ?? '',
+          });
+    for (const name of this.#sliceWorkloads.get(key) ?? [])
+      if (!next.has(name)) this.#setAddress(name, undefined);
+    for (const [name, workload] of next) this.#setAddress(name, { workload });
+    if (next.size > 0) this.#sliceWorkloads.set(key, new Set(next.keys()));
+    else this.#sliceWorkloads.delete(key);
+  }
+
+  #onServiceEntry(key: string, se: ServiceEntry, deleted: boolean): void {
+    const ns = se.metadata?.namespace ?? '';
+    const before = this.#parsedEntries.get(key);
+    const related = new Set<string>();
+    const relate = (v: Validated<ValidServiceEntry> | undefined): void => {
+      if (v?.ok !== true) return;
+      for (const [other, parsed] of this.#parsedEntries) {
+        if (other === key || !parsed.ok) continue;
+        const sameHost =
+          parsed.value.namespace === v.value.namespace &&
+          parsed.value.hosts.some(h => v.value.hosts.includes(h));
+        const sameAddress = parsed.value.addresses.some(a => v.value.addresses.includes(a));
+        if (sameHost || sameAddress) related.add(other);
+      }
+    };
+    relate(before);
+    if (deleted) {
+      this.#entries.delete(key);
+      this.#parsedEntries.delete(key);
+      indexRemove(this.#entriesByNs, ns, key);
+      this.#allocator.release(key);
+    } else {
+      this.#entries.set(key, se);
+      const parsed = validateServiceEntry(se);
+      this.#parsedEntries.set(key, parsed);
+      indexAdd(this.#entriesByNs, ns, key);
+      relate(parsed);
+    }
+    this.#recomputeEntry(key);
+    for (const other of related) this.#recomputeEntry(other);
+    // Pods and WorkloadEntries the old or new selector picks list the entry's Services.
+    const selectors = [before, this.#parsedEntries.get(key)].flatMap(v =>
+      v?.ok === true && v.value.workloadSelector !== undefined ? [v.value.workloadSelector] : [],
+    );
+    this.#recomputeSelectedBy(ns, selectors);
+  }
+
+  /** Pods and WorkloadEntries of a namespace that any of the selectors picks. */
+  #recomputeSelectedBy(
+    ns: string,
+    selectors: readonly (Readonly<Record<string, string>> | undefined)[],
+  ): void {
+    const present = selectors.filter(s => s !== undefined);
+    if (present.length === 0) return;
+    const picks = (labels: Readonly<Record<string, string>>): boolean =>
+      present.some(sel => mapSelectorMatches(sel, labels));
+    for (const podKey of this.#podsByNs.get(ns) ?? [])
+      if (picks(this.#pods.get(podKey)?.metadata?.labels ?? {})) this.#recomputePod(podKey);
+    for (const weKey of this.#workloadEntriesByNs.get(ns) ?? [])
+      if (picks(this.#validWorkloadEntries.get(weKey)?.labels ?? {})) this.#recomputeWorkloadEntry(weKey);
+  }
+
+  /** An address of the entry an older valid entry (or a Service in its namespace) already uses. */
+  #addressConflict(entry: ValidServiceEntry): SourceIssue | undefined {
+    for (const [other, parsed] of this.#parsedEntries) {
+      if (other === entry.key || !parsed.ok) continue;
+      const o = parsed.value;
+      const shared = o.addresses.find(a => entry.addresses.includes(a));
+      if (shared === undefined || o.hosts.every(h => entry.hosts.includes(h))) continue;
+      const olderOther = o.createdAt !== entry.createdAt ? o.createdAt < entry.createdAt : o.key < entry.key;
+      if (olderOther)
+        return issue(
+          SourceIssueCode.ADDRESS_CONFLICT,
+          'spec.addresses',
+          `${shared} is already used by ServiceEntry ${o.key} for other hosts; give this entry its own address`,
+        );
+    }
+    return undefined;
+  }
+
+  #recomputeEntry(key: string): void {
+    const se = this.#entries.get(key);
+    const parsed = this.#parsedEntries.get(key);
+    const next = new Map<string, Address>();
+    let issues: readonly SourceIssue[] = [];
+    let addresses: readonly AllocatedAddress[] | undefined;
+    this.#liveEntries.delete(key);
+    if (se !== undefined && parsed !== undefined) {
+      if (!parsed.ok) {
+        issues = parsed.errors;
+      } else {
+        const conflict = this.#addressConflict(parsed.value);
+        if (conflict !== undefined) issues = [conflict];
+      }
+    }
+    if (se !== undefined && parsed?.ok === true && issues.length === 0) {
+      const entry = parsed.value;
+      this.#liveEntries.set(key, entry);
+      const plan = this.#allocator.plan(entry);
+      if (plan.changed) addresses = plan.addresses;
+      for (const other of plan.displaced) if (other !== key) this.#replanLater.add(other);
+      const waypoint = resolveWaypoint(entryObject(entry), 'service', this.#lookup);
+      for (const host of this.#hostsWon(entry)) {
+        next.set(serviceEntryResourceName(entry.namespace, host), {
+          service: buildServiceEntryService(entry, host, { network: this.#opts.network ?? '', waypoint }),
+        });
+      }
+      const workloads = buildServiceEntryWorkloads(entry, {
+        clusterId: this.#opts.clusterId,
+        trustDomain: this.#opts.trustDomain,
+        network: this.#opts.network ?? '',
+        authorizationPolicies: this.#policyNamesFor(entryObject(entry)),
+        waypointFor: labels => resolveWaypoint(entryObject(entry, labels), 'workload', this.#lookup),
+      });
+      for (const [uid, workload] of workloads) next.set(uid, { workload });
+    }
+    if (!this.#liveEntries.has(key)) this.#allocator.release(key);
+    for (const name of this.#entryOutputs.get(key) ?? [])
+      if (!next.has(name) && !this.#serviceOwns(name)) this.#setAddress(name, undefined);
+    for (const [name, value] of next) this.#setAddress(name, value);
+    if (next.size > 0) this.#entryOutputs.set(key, new Set(next.keys()));
+    else this.#entryOutputs.delete(key);
+    if (se !== undefined)
+      this.#opts.onSourceStatus?.({
+        kind: 'ServiceEntry',
+        object: se,
+        issues,
+        ...(addresses === undefined ? {} : { addresses }),
+      });
+    for (const other of [...this.#replanLater]) {
+      this.#replanLater.delete(other);
+      if (other !== key) this.#recomputeEntry(other);
+    }
+  }
+
+  /** Whether a resource name is a Kubernetes Service's (which wins it over any ServiceEntry). */
+  #serviceOwns(name: string): boolean {
+    const slash = name.indexOf('/');
+    const ns = name.slice(0, slash);
+    const suffix = `.${ns}.svc.${this.#opts.domain}`;
+    const host = name.slice(slash + 1);
+    return host.endsWith(suffix) && this.#services.has(`${ns}/${host.slice(0, -suffix.length)}`);
+  }
+
+  /** Hosts whose WDS Service this entry provides: not a Service's, and no older entry's in its namespace. */
+  #hostsWon(entry: ValidServiceEntry): string[] {
+    return entry.hosts.filter(host => {
+      const name = serviceEntryResourceName(entry.namespace, host);
+      for (const k of this.#servicesByNs.get(entry.namespace) ?? []) {
+        const svc = this.#services.get(k);
+        if (svc !== undefined && serviceResourceName(svc, this.#opts.domain) === name) return false;
+      }
+      for (const k of this.#entriesByNs.get(entry.namespace) ?? []) {
+        const o = this.#liveEntries.get(k);
+        if (o === undefined || k === entry.key || !o.hosts.includes(host)) continue;
+        if (o.createdAt !== entry.createdAt ? o.createdAt < entry.createdAt : o.key < entry.key) return false;
+      }
+      return true;
+    });
+  }
+
+  /** The ServiceEntry Services a workload with these labels in this namespace backs: resource name → ports. */
+  #entryServicesFor(
+    ns: string,
+    labels: Readonly<Record<string, string>>,
+    endpointPorts: Readonly<Record<string, number>> = {},
+  ): Record<string, wire.PortInit[]> {
+    const out: Record<string, wire.PortInit[]> = {};
+    for (const k of this.#entriesByNs.get(ns) ?? []) {
+      const entry = this.#liveEntries.get(k);
+      if (entry === undefined || !mapSelectorMatches(entry.workloadSelector, labels)) continue;
+      for (const host of this.#hostsWon(entry))
+        out[serviceEntryResourceName(ns, host)] = serviceEntryPortsFor(entry, endpointPorts);
+    }
+    return out;
+  }
+
+  /** Selector-scoped policy names for a non-pod workload, ordered as for pods. */
+  #policyNamesFor(obj: Pod): string[] {
+    const ns = obj.metadata?.namespace ?? '';
+    const root = this.#opts.rootNamespace;
+    const names: string[] = [];
+    const consider = (keys: ReadonlySet<string> | undefined): void => {
+      for (const pk of keys ?? []) {
+        const entry = this.#policies.get(pk)!;
+        if (policySelectsPod(entry.compiled, entry.obj.metadata?.namespace ?? '', obj, root)) names.push(pk);
+      }
+    };
+    consider(this.#policiesByNs.get(ns));
+    if (ns !== root) consider(this.#policiesByNs.get(root));
+    names.sort();
+    if (this.#validPeerAuths.size > 0)
+      names.push(...peerAuthenticationKeysForPod([...this.#validPeerAuths.values()], obj, root));
+    return names;
+  }
+
+  #onWorkloadEntry(key: string, we: WorkloadEntry, deleted: boolean): void {
+    const ns = we.metadata?.namespace ?? '';
+    this.#validWorkloadEntries.delete(key);
+    if (deleted) {
+      this.#workloadEntries.delete(key);
+      indexRemove(this.#workloadEntriesByNs, ns, key);
+    } else {
+      this.#workloadEntries.set(key, we);
+      indexAdd(this.#workloadEntriesByNs, ns, key);
+      const v = validateWorkloadEntry(we);
+      if (v.ok) this.#validWorkloadEntries.set(key, v.value);
+      this.#opts.onSourceStatus?.({ kind: 'WorkloadEntry', object: we, issues: v.ok ? [] : v.errors });
+    }
+    this.#recomputeWorkloadEntry(key, we);
+  }
+
+  #recomputeWorkloadEntry(key: string, hint?: WorkloadEntry): void {
+    const we = this.#validWorkloadEntries.get(key);
+    const ref = this.#workloadEntries.get(key) ?? hint;
+    if (ref === undefined) return;
+    const uid = workloadEntryUid(
+      this.#opts.clusterId,
+      ref.metadata?.namespace ?? '',
+      ref.metadata?.name ?? '',
+    );
+    if (we === undefined || !this.#workloadEntries.has(key)) {
+      this.#setAddress(uid, undefined);
+      return;
+    }
+    const services: KubeService[] = [];
+    for (const k of this.#servicesByNs.get(we.namespace) ?? []) services.push(this.#services.get(k)!);
+    const asObject: Pod = {
+      metadata: { namespace: we.namespace, name: we.name, labels: we.labels, annotations: we.annotations },
+    };
+    const workload = buildWorkloadEntryWorkload(we, {
+      clusterId: this.#opts.clusterId,
+      trustDomain: this.#opts.trustDomain,
+      domain: this.#opts.domain,
+      network: this.#opts.network ?? '',
+      services,
+      serviceEntries: [...(this.#entriesByNs.get(we.namespace) ?? [])].flatMap(k => {
+        const e = this.#liveEntries.get(k);
+        return e === undefined ? [] : [{ ...e, hosts: this.#hostsWon(e) }];
+      }),
+      authorizationPolicies: this.#policyNamesFor(asObject),
+      waypoint: resolveWaypoint(asObject, 'workload', this.#lookup),
+    });
+    this.#setAddress(uid, { workload });
   }
 
   #recomputePod(key: string, hint?: Pod): void {
@@ -410,7 +817,23 @@ export class WdsIndex {
       services,
       authorizationPolicies: names,
       waypoint: binding.kind === 'bound' ? binding.address : undefined,
+      sliceServices: this.#sliceServicesFor(pod),
+      entryServices: this.#entryServicesFor(ns, pod.metadata?.labels ?? {}),
     });
+  }
+
+  /** Services whose EndpointSlices list the pod by targetRef (name and uid). */
+  #sliceServicesFor(pod: Pod): KubeService[] {
+    const podKey = objectKey(pod);
+    const uid = pod.metadata?.uid ?? '';
+    const out: KubeService[] = [];
+    for (const sliceKey of this.#slicesByPod.get(podKey) ?? []) {
+      const slice = this.#validSlices.get(sliceKey);
+      if (slice?.endpoints.some(ep => ep.pod === podKey && ep.podUid === uid) !== true) continue;
+      const svc = this.#services.get(`${slice.namespace}/${slice.serviceName}`);
+      if (svc !== undefined && svc.spec?.type !== 'ExternalName' && !out.includes(svc)) out.push(svc);
+    }
+    return out;
   }
 
   #recomputeService(key: string, hint?: KubeService): void {
@@ -440,6 +863,15 @@ export class WdsIndex {
   #setAuthorization(name: string, value: Authorization | undefined): void {
     setResource(this.#authorizations, this.#changedAuthorizations, name, value);
   }
+}
+
+const SERVICE_NAME = 'kubernetes.io/service-name';
+
+/** A ServiceEntry as the object waypoint binding and policy selection look at. */
+function entryObject(entry: ValidServiceEntry, labels: Readonly<Record<string, string>> = entry.labels): Pod {
+  return {
+    metadata: { namespace: entry.namespace, name: entry.name, labels, annotations: entry.annotations },
+  };
 }
 
 function setResource<T>(

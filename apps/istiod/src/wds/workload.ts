@@ -32,6 +32,10 @@ export interface WorkloadInputs {
   /** Selector-scoped policy names (`ns/name`) that apply to this pod, already filtered. */
   readonly authorizationPolicies: readonly string[];
   readonly waypoint: GatewayAddress | undefined;
+  /** Services whose EndpointSlices list the pod by targetRef (selector-less Services); used as if selecting. */
+  readonly sliceServices?: Iterable<Service>;
+  /** ServiceEntry Services whose workloadSelector matches the pod: resource name → ports. */
+  readonly entryServices?: Readonly<Record<string, readonly Port[]>>;
 }
 
 /** `<clusterID>//Pod/<ns>/<name>`. */
@@ -75,7 +79,7 @@ export function buildPodWorkload(pod: Pod, inputs: WorkloadInputs): Workload | u
     workloadType: WorkloadType.POD,
     workloadName,
     nativeTunnel,
-    services: podServices(pod, inputs.services, inputs.domain),
+    services: podServices(pod, inputs),
     authorizationPolicies: [...inputs.authorizationPolicies],
     status:
       podReady(pod) && meta.deletionTimestamp === undefined
@@ -146,22 +150,29 @@ export function canonicalService(
   return [name, revision];
 }
 
-function podServices(
-  pod: Pod,
-  services: Iterable<Service>,
-  domain: string,
-): Record<string, { ports: Port[] }> {
+function podServices(pod: Pod, inputs: WorkloadInputs): Record<string, { ports: Port[] }> {
+  const domain = inputs.domain;
   const labels = pod.metadata?.labels ?? {};
   const selecting: Service[] = [];
-  for (const svc of services) {
+  for (const svc of inputs.services) {
     if (svc.metadata?.namespace !== pod.metadata?.namespace) continue;
     if (mapSelectorMatches(svc.spec?.selector, labels)) selecting.push(svc);
   }
+  for (const svc of inputs.sliceServices ?? []) if (!selecting.includes(svc)) selecting.push(svc);
   // Sorted keys keep the record's JSON canonical (see contentVersion).
-  const named = selecting.map(svc => [serviceResourceName(svc, domain), svc] as const);
+  const named: (readonly [string, Service | readonly Port[]])[] = selecting.map(
+    svc => [serviceResourceName(svc, domain), svc] as const,
+  );
+  for (const [key, ports] of Object.entries(inputs.entryServices ?? {}))
+    if (!named.some(([k]) => k === key)) named.push([key, ports]);
   named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const out: Record<string, { ports: Port[] }> = {};
   for (const [key, svc] of named) {
+    if (Array.isArray(svc)) {
+      out[key] = { ports: (svc as readonly Port[]).map(p => ({ ...p })) };
+      continue;
+    }
+    if (!isKubeService(svc)) continue;
     const ports: { ports: Port[] } = { ports: [] };
     for (const p of svc.spec?.ports ?? []) {
       if (p.protocol !== undefined && p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP')
@@ -183,6 +194,10 @@ function podServices(
     out[key] = ports;
   }
   return out;
+}
+
+function isKubeService(svc: Service | readonly Port[]): svc is Service {
+  return !Array.isArray(svc);
 }
 
 function namedContainerPort(pod: Pod, name: string): number | undefined {
