@@ -407,5 +407,5 @@ describe('istiod on the local cluster', () => {
       );
     }
     expect(undocumented).toEqual([]);
-  });
+  }, 180_000);
 });
