@@ -118,10 +118,8 @@ async function connectedZtunnels(istiod: V1Pod): Promise<string[] | undefined> {
   const body = await getInNetns(netns, 15014, '/debug/syncz');
   if (body === undefined) return undefined;
   const entries = JSON.parse(body) as { proxy?: string; proxy_type?: string }[];
-  return entries
-    .map(e => e.proxy ?? '')
-    .filter(id => id.startsWith('ztunnel~'))
-    .map(id => (id.split('~')[2] ?? '').split('.')[0] ?? '');
+  // `proxy` is `<pod>.<namespace>` and `proxy_type` the node type, as upstream's syncz.
+  return entries.filter(e => e.proxy_type === 'ztunnel').map(e => (e.proxy ?? '').split('.')[0] ?? '');
 }
 
 /** Which live istiod each ztunnel's xDS stream is on, once every ztunnel has one. */

@@ -165,7 +165,7 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     const live = await cluster.client.get<LiveCrd>(`${CRD_PATH}/gateways.gateway.networking.k8s.io`);
     expect(live.metadata?.annotations?.['gateway.networking.k8s.io/bundle-version']).toBe('v1.4.1');
     expect(crdApplyDecision(ourSubset, live).apply).toBe(false);
-  });
+  }, 120_000);
 
   it('creates the istio and istio-waypoint GatewayClasses and marks them Accepted', async () => {
     for (const [name, controller] of [
@@ -178,7 +178,7 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
       });
       expect(cls.spec?.['controllerName']).toBe(controller);
     }
-  });
+  }, 120_000);
 
   it('deploys a waypoint Gateway: ServiceAccount, Deployment and Service appear, Programmed=True with addresses', async () => {
     // A Gateway of a class that is not ours, applied first: it must stay untouched.
@@ -223,7 +223,7 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     expect((await get(`${GW_PATH}/foreign`))?.status?.conditions ?? []).toEqual(
       expect.not.arrayContaining([expect.objectContaining({ type: 'Programmed', status: 'True' })]),
     );
-  });
+  }, 120_000);
 
   it('labelling the namespace puts the waypoint on its Services in WDS, and WaypointBound=True', async () => {
     await cluster.client.create(`/api/v1/namespaces/${NS}/services`, service(NS, 'reviews'));
@@ -238,7 +238,7 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     expect(c.message).toBe(`Successfully attached to waypoint ${NS}/waypoint`);
     // The waypoint's own Service never binds to itself.
     expect(wdsService(NS, 'waypoint')?.waypoint ?? undefined).toBeUndefined();
-  });
+  }, 120_000);
 
   it('a Service labelled none opts out of the namespace waypoint', async () => {
     await cluster.client.create(
@@ -248,7 +248,7 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     await wds.waitFor('optout in WDS', () => wdsService(NS, 'optout'));
     expect(wdsService(NS, 'optout')?.waypoint ?? undefined).toBeUndefined();
     expect(condition(await get(svcPath(NS, 'optout')), 'istio.io/WaypointBound')).toBeUndefined();
-  });
+  }, 120_000);
 
   it('a Service in another namespace binds through use-waypoint-namespace', async () => {
     await cluster.client.create(
@@ -264,7 +264,7 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     );
     expect(waypoint.hostname?.hostname).toBe(`waypoint.${NS}.svc.cluster.local`);
     await waypointBound(OTHER_NS, 'ratings', 'True', 'WaypointAccepted');
-  });
+  }, 120_000);
 
   it('use-waypoint naming a missing Gateway gives WaypointBound=False (WaypointIsNotReady)', async () => {
     await cluster.client.create(
@@ -274,7 +274,7 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     const c = await waypointBound(NS, 'lost', 'False', 'WaypointIsNotReady');
     expect(c.message).toBe(`waypoint "${NS}/no-such-waypoint" is not ready`);
     expect(wdsService(NS, 'lost')?.waypoint ?? undefined).toBeUndefined();
-  });
+  }, 120_000);
 
   it('deleting the Gateway removes its objects and unbinds its Services', async () => {
     await cluster.client.delete(`${GW_PATH}/waypoint`);
@@ -299,5 +299,5 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     );
     await waypointBound(NS, 'reviews', 'False', 'WaypointIsNotReady');
     await labelNamespace(NS, { 'istio.io/use-waypoint': null });
-  });
+  }, 240_000);
 });

@@ -194,7 +194,12 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
   it('istioctl analyze reports no errors or warnings for the ambient namespace', async () => {
     const r = await istioctl(['analyze', '-n', NS, `--istioNamespace=${MESH_NAMESPACE}`]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout + r.stderr).not.toMatch(/^(Error|Warning) \[/m);
+    // IST0176 comes from the 1.30 development istioctl, which wants Gateway API CRDs >= 1.5.0; Istio
+    // 1.27, our target, takes the v1.4.1 bundle we pin (docs/compatibility.md). Nothing else may show.
+    const findings = (r.stdout + r.stderr)
+      .split('\n')
+      .filter(l => /^(Error|Warning) \[/.test(l) && !l.startsWith('Warning [IST0176]'));
+    expect(findings).toEqual([]);
   }, 60_000);
 
   it('istioctl waypoint list: no waypoints in the mesh', async () => {
