@@ -1,0 +1,151 @@
+/**
+ * What the CA scenarios (plugin-ca, ca-migration, external-ca, k8s-csr) share: their own cluster
+ * with the mesh installed, Secret `cacerts` plugged in before the install, a client on node-0 and
+ * an echo server on node-1 in an ambient namespace, the workload certificates ztunnel holds (its
+ * config dump), `openssl verify` of them, and the mTLS connections counted between the two.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { startCluster, type Cluster } from '../cluster.ts';
+import { runCommand } from '../exec.ts';
+import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
+import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
+import { createAppNamespace, echoPod, readyPod, ztunnelOn, type MeshPod } from '../mesh/workloads.ts';
+
+/** A workload certificate as ztunnel's config dump shows it. */
+export interface CertDump {
+  readonly identity: string;
+  readonly state: string;
+  readonly certChain: readonly { pem: string; serialNumber?: string }[];
+  readonly rootCerts: readonly { pem: string }[];
+}
+
+/** A 2-node cluster of the scenario's own name and slot, progress logged through `log`. */
+export function startCaCluster(name: string, slot: number, log: (line: string) => void): Promise<Cluster> {
+  return startCluster({
+    name,
+    slot,
+    nodes: 2,
+    progress: l => {
+      log(`cluster: ${l}`);
+    },
+  });
+}
+
+/** Installs the mesh and asserts every component is Ready. */
+export async function installMeshReady(c: Cluster, log: (line: string) => void): Promise<void> {
+  const status = await installMesh(c, {
+    progress: l => {
+      log(`mesh: ${l}`);
+    },
+  });
+  expect(
+    status.components.every(x => x.ready),
+    JSON.stringify(status),
+  ).toBe(true);
+}
+
+/** Secret `cacerts` (base64 `data`) in the mesh namespace, created before the mesh is installed. */
+export async function plugCacerts(
+  c: Cluster,
+  data: Record<string, string>,
+  fieldManager: string,
+): Promise<void> {
+  await c.client.apply(
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: MESH_NAMESPACE } },
+    { fieldManager },
+  );
+  await c.client.create(`/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'cacerts', namespace: MESH_NAMESPACE },
+    data,
+  });
+}
+
+/**
+ * The ambient namespace `ns` with service accounts `echo` and `client`, pod `echo` on node-1 and
+ * pod `client` (PORT 9090) on node-0, both waited for enrolled and Ready.
+ */
+export async function clientAndEcho(
+  c: Cluster,
+  ns: string,
+  options: { readonly echoEnv?: Record<string, string>; readonly timeoutMs?: number } = {},
+): Promise<{ client: MeshPod; echo: MeshPod }> {
+  await createAppNamespace(c, ns, ['echo', 'client']);
+  await c.client.create(
+    `/api/v1/namespaces/${ns}/pods`,
+    echoPod('echo', { namespace: ns, node: 'node-1', env: options.echoEnv ?? {} }),
+  );
+  await c.client.create(
+    `/api/v1/namespaces/${ns}/pods`,
+    echoPod('client', { namespace: ns, node: 'node-0', env: { PORT: '9090' } }),
+  );
+  const wait = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+  const echo = await readyPod(c, ns, 'echo', wait);
+  const client = await readyPod(c, ns, 'client', wait);
+  return { client, echo };
+}
+
+/** The Available certificate of `ns`/`sa` held by the ztunnel of `node`. */
+export async function heldCert(
+  c: Cluster,
+  ns: string,
+  node: string,
+  sa: string,
+): Promise<CertDump | undefined> {
+  const z = await ztunnelOn(c, node);
+  if (z === undefined) return undefined;
+  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
+  return certs.find(x => x.identity.endsWith(`/ns/${ns}/sa/${sa}`) && x.state === 'Available');
+}
+
+/**
+ * `openssl verify` of the dumped leaf against `dir`/root-cert.pem (the plugged root), with the
+ * dumped intermediates; the tool's output.
+ */
+export async function opensslVerify(dir: string, cert: CertDump): Promise<string> {
+  const leaf = join(dir, 'leaf.pem');
+  const untrusted = join(dir, 'untrusted.pem');
+  writeFileSync(leaf, cert.certChain[0]?.pem ?? '');
+  writeFileSync(
+    untrusted,
+    cert.certChain
+      .slice(1)
+      .map(x => x.pem)
+      .join(''),
+  );
+  const r = await runCommand(
+    [
+      'openssl',
+      'verify',
+      '-CAfile',
+      join(dir, 'root-cert.pem'),
+      '-untrusted',
+      untrusted,
+      '-purpose',
+      'any',
+      leaf,
+    ],
+    { allowFailure: true },
+  );
+  return (r.stdout + r.stderr).trim();
+}
+
+/** mTLS connections from `ns`/client to the echo workload, as the destination ztunnels count them. */
+export async function mtlsToEcho(c: Cluster, ns: string): Promise<number> {
+  let n = 0;
+  for (const z of await ztunnelPods(c.client, c.layout)) {
+    for (const s of mtlsConnections(await ztunnelMetrics(z))) {
+      if (
+        s.labels.reporter === 'destination' &&
+        s.labels.destination_workload === 'echo' &&
+        s.labels.source_principal === `spiffe://cluster.local/ns/${ns}/sa/client`
+      ) {
+        n += s.value;
+      }
+    }
+  }
+  return n;
+}
