@@ -9,7 +9,13 @@ import type { Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { podNetnsName } from '../layout.ts';
 import { MESH_NAMESPACE } from './install.ts';
-import { ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from './observe.ts';
+import {
+  mtlsConnections,
+  ztunnelConfigDump,
+  ztunnelMetrics,
+  ztunnelPods,
+  type ZtunnelPod,
+} from './observe.ts';
 
 export const ECHO_IMAGE = 'ambient-mesh/echo:0.1.0';
 
@@ -108,11 +114,11 @@ export async function readyPod(
     async () => {
       const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${namespace}/pods/${name}`);
       const redirected = p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled';
-      if (!isPodReady(p) || (enrolled && !redirected)) return undefined;
+      if (!isPodReady(p) || (enrolled && !redirected) || p.status?.podIP === undefined) return undefined;
       const uid = p.metadata?.uid ?? '';
       return {
         name,
-        ip: p.status?.podIP ?? '',
+        ip: p.status.podIP,
         netns: podNetnsName(c.layout, uid),
         node: p.spec?.nodeName ?? '',
         uid,
@@ -127,13 +133,19 @@ export async function ztunnelOn(c: Cluster, node: string): Promise<ZtunnelPod | 
   return (await ztunnelPods(c.client, c.layout)).find(z => z.node === node);
 }
 
-/** Waits until every ztunnel (at least `minZtunnels`) has the workload of `ip` in its config dump. */
-export async function inEveryZtunnelConfig(c: Cluster, ip: string, minZtunnels = 2): Promise<void> {
+/**
+ * Waits until every ztunnel (at least one per node) has the workload of `ip` in its config dump.
+ */
+export async function inEveryZtunnelConfig(
+  c: Cluster,
+  ip: string,
+  options: { readonly timeoutMs?: number; readonly intervalMs?: number } = {},
+): Promise<void> {
   await waitFor(
     `workload ${ip} in every ztunnel's config`,
     async () => {
       const zs = await ztunnelPods(c.client, c.layout);
-      if (zs.length < minZtunnels) return undefined;
+      if (zs.length < c.nodes.length) return undefined;
       for (const z of zs) {
         const dump = await ztunnelConfigDump(z);
         const workloads = (dump?.workloads ?? []) as { workloadIps?: string[] }[];
@@ -141,8 +153,55 @@ export async function inEveryZtunnelConfig(c: Cluster, ip: string, minZtunnels =
       }
       return true;
     },
-    { timeoutMs: 60_000, intervalMs: 500 },
+    { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: options.intervalMs ?? 500 },
   );
+}
+
+/** A workload certificate as ztunnel's config dump shows it. */
+export interface CertDump {
+  readonly identity: string;
+  readonly state: string;
+  readonly certChain: readonly {
+    pem: string;
+    serialNumber: string;
+    validFrom: string;
+    expirationTime: string;
+  }[];
+  readonly rootCerts: readonly { pem: string }[];
+}
+
+/** The Available certificate of `ns`/`sa` held by the ztunnel of `node`. */
+export async function heldCert(
+  c: Cluster,
+  ns: string,
+  node: string,
+  sa: string,
+): Promise<CertDump | undefined> {
+  const z = await ztunnelOn(c, node);
+  if (z === undefined) return undefined;
+  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
+  return certs.find(x => x.identity.endsWith(`/ns/${ns}/sa/${sa}`) && x.state === 'Available');
+}
+
+/** mTLS connections to `workload` from `sourcePrincipal`, as the destination ztunnels count them. */
+export async function mtlsConnectionsTo(
+  c: Cluster,
+  workload: string,
+  sourcePrincipal: string,
+): Promise<number> {
+  let n = 0;
+  for (const z of await ztunnelPods(c.client, c.layout)) {
+    for (const s of mtlsConnections(await ztunnelMetrics(z))) {
+      if (
+        s.labels.reporter === 'destination' &&
+        s.labels.destination_workload === workload &&
+        s.labels.source_principal === sourcePrincipal
+      ) {
+        n += s.value;
+      }
+    }
+  }
+  return n;
 }
 
 /**

@@ -10,16 +10,16 @@ import { expect } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
 import { runCommand } from '../exec.ts';
 import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
-import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
-import { createAppNamespace, echoPod, readyPod, ztunnelOn, type MeshPod } from '../mesh/workloads.ts';
+import {
+  createAppNamespace,
+  echoPod,
+  mtlsConnectionsTo,
+  readyPod,
+  type CertDump,
+  type MeshPod,
+} from '../mesh/workloads.ts';
 
-/** A workload certificate as ztunnel's config dump shows it. */
-export interface CertDump {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly { pem: string; serialNumber?: string }[];
-  readonly rootCerts: readonly { pem: string }[];
-}
+export { heldCert, type CertDump } from '../mesh/workloads.ts';
 
 /** A 2-node cluster of the scenario's own name and slot, progress logged through `log`. */
 export function startCaCluster(name: string, slot: number, log: (line: string) => void): Promise<Cluster> {
@@ -88,19 +88,6 @@ export async function clientAndEcho(
   return { client, echo };
 }
 
-/** The Available certificate of `ns`/`sa` held by the ztunnel of `node`. */
-export async function heldCert(
-  c: Cluster,
-  ns: string,
-  node: string,
-  sa: string,
-): Promise<CertDump | undefined> {
-  const z = await ztunnelOn(c, node);
-  if (z === undefined) return undefined;
-  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
-  return certs.find(x => x.identity.endsWith(`/ns/${ns}/sa/${sa}`) && x.state === 'Available');
-}
-
 /**
  * `openssl verify` of the dumped leaf against `dir`/root-cert.pem (the plugged root), with the
  * dumped intermediates; the tool's output.
@@ -134,18 +121,6 @@ export async function opensslVerify(dir: string, cert: CertDump): Promise<string
 }
 
 /** mTLS connections from `ns`/client to the echo workload, as the destination ztunnels count them. */
-export async function mtlsToEcho(c: Cluster, ns: string): Promise<number> {
-  let n = 0;
-  for (const z of await ztunnelPods(c.client, c.layout)) {
-    for (const s of mtlsConnections(await ztunnelMetrics(z))) {
-      if (
-        s.labels.reporter === 'destination' &&
-        s.labels.destination_workload === 'echo' &&
-        s.labels.source_principal === `spiffe://cluster.local/ns/${ns}/sa/client`
-      ) {
-        n += s.value;
-      }
-    }
-  }
-  return n;
+export function mtlsToEcho(c: Cluster, ns: string): Promise<number> {
+  return mtlsConnectionsTo(c, 'echo', `spiffe://cluster.local/ns/${ns}/sa/client`);
 }
