@@ -106,7 +106,7 @@ export async function readyPod(
   c: Cluster,
   namespace: string,
   name: string,
-  options: { readonly enrolled?: boolean; readonly timeoutMs?: number } = {},
+  options: { readonly enrolled?: boolean; readonly timeoutMs?: number; readonly intervalMs?: number } = {},
 ): Promise<MeshPod> {
   const enrolled = options.enrolled ?? true;
   return waitFor(
@@ -124,7 +124,7 @@ export async function readyPod(
         uid,
       };
     },
-    { timeoutMs: options.timeoutMs ?? 90_000, intervalMs: 500 },
+    { timeoutMs: options.timeoutMs ?? 90_000, intervalMs: options.intervalMs ?? 500 },
   );
 }
 

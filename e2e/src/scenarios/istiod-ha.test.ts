@@ -19,8 +19,8 @@ import type { KubeList } from '@ambient-mesh/kube';
 import { podNetnsName } from '../layout.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
-import { getInNetns, ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
-import { isPodReady } from './cni-observe.ts';
+import { getInNetns, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
+import { echoPod, heldCert, inEveryZtunnelConfig, isPodReady, readyPod } from '../mesh/workloads.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'ha-a';
@@ -66,43 +66,15 @@ async function createPod(name: string, node: string, env: Record<string, string>
     metadata: { name, namespace: NS },
   });
   const createdAt = Date.now();
-  await c.client.create(`/api/v1/namespaces/${NS}/pods`, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: name } },
-    spec: {
-      nodeName: node,
-      serviceAccountName: name,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'main',
-          image: 'ambient-mesh/echo:0.1.0',
-          env: Object.entries({ PORT: '8080', ...env }).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  });
+  await c.client.create(
+    `/api/v1/namespaces/${NS}/pods`,
+    echoPod(name, { namespace: NS, node, env: { PORT: '8080', ...env } }),
+  );
   return createdAt;
 }
 
 async function podInfo(name: string): Promise<PodInfo> {
-  const c = kube();
-  return waitFor(
-    `pod ${NS}/${name} enrolled and Ready`,
-    async () => {
-      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
-      const enrolled = p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled';
-      if (!isPodReady(p) || !enrolled || p.status?.podIP === undefined) return undefined;
-      return {
-        name,
-        ip: p.status.podIP,
-        netns: podNetnsName(c.layout, p.metadata?.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 180_000, intervalMs: 250 },
-  );
+  return readyPod(kube(), NS, name, { timeoutMs: 180_000, intervalMs: 250 });
 }
 
 async function istiodPods(): Promise<V1Pod[]> {
@@ -136,40 +108,16 @@ async function xdsHomes(ztunnels: readonly ZtunnelPod[]): Promise<Map<string, st
 
 /** Waits until the ztunnel on `node` holds an Available certificate for `ns/sa/<sa>`. */
 async function certificateOn(node: string, sa: string, timeoutMs: number): Promise<void> {
-  const c = kube();
   await waitFor(
     `a certificate for ${NS}/${sa} on the ztunnel of ${node}`,
-    async () => {
-      const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === node);
-      if (z === undefined) return undefined;
-      const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as {
-        identity: string;
-        state: string;
-      }[];
-      return certs.some(x => x.identity.endsWith(`/ns/${NS}/sa/${sa}`) && x.state === 'Available')
-        ? true
-        : undefined;
-    },
+    async () => ((await heldCert(kube(), NS, node, sa)) === undefined ? undefined : true),
     { timeoutMs, intervalMs: 100 },
   );
 }
 
 /** Waits until every ztunnel has `ip` in its WDS workloads. */
 async function inEveryZtunnel(ip: string, timeoutMs: number): Promise<void> {
-  const c = kube();
-  await waitFor(
-    `workload ${ip} in every ztunnel's config`,
-    async () => {
-      const zs = await ztunnelPods(c.client, c.layout);
-      if (zs.length < c.nodes.length) return undefined;
-      for (const z of zs) {
-        const workloads = ((await ztunnelConfigDump(z))?.workloads ?? []) as { workloadIps?: string[] }[];
-        if (!workloads.some(w => w.workloadIps?.includes(ip) === true)) return undefined;
-      }
-      return true;
-    },
-    { timeoutMs, intervalMs: 100 },
-  );
+  await inEveryZtunnelConfig(kube(), ip, { timeoutMs, intervalMs: 100 });
 }
 
 /** ztunnel log lines about its control-plane connections, for the test's output. */
