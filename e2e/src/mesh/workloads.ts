@@ -95,6 +95,24 @@ export async function createAppNamespace(
   }
 }
 
+/** Service `echo` (port 80 to the pods' 8080) selecting the pods labelled `app: echo`. */
+export async function createEchoService(c: Cluster, namespace: string): Promise<void> {
+  await c.client.create(`/api/v1/namespaces/${namespace}/services`, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'echo', namespace },
+    spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  });
+}
+
+/** The ClusterIP of Service `name`. */
+export async function serviceClusterIp(c: Cluster, namespace: string, name: string): Promise<string> {
+  const svc = await c.client.get<{ spec?: { clusterIP?: string } }>(
+    `/api/v1/namespaces/${namespace}/services/${name}`,
+  );
+  return svc.spec?.clusterIP ?? '';
+}
+
 export const isPodReady = (p: V1Pod): boolean =>
   p.status?.conditions?.some(x => x.type === 'Ready' && x.status === 'True') === true;
 
