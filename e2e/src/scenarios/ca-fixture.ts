@@ -4,15 +4,18 @@
  * an echo server on node-1 in an ambient namespace, the workload certificates ztunnel holds (its
  * config dump), `openssl verify` of them, and the mTLS connections counted between the two.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { expect } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
-import { runCommand } from '../exec.ts';
+import { runCommand, waitFor } from '../exec.ts';
 import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
 import {
   createAppNamespace,
   echoPod,
+  heldCert,
   mtlsConnectionsTo,
   readyPod,
   type CertDump,
@@ -123,4 +126,87 @@ export async function opensslVerify(dir: string, cert: CertDump): Promise<string
 /** mTLS connections from `ns`/client to the echo workload, as the destination ztunnels count them. */
 export function mtlsToEcho(c: Cluster, ns: string): Promise<number> {
   return mtlsConnectionsTo(c, 'echo', `spiffe://cluster.local/ns/${ns}/sa/client`);
+}
+
+/** A workload's leaf certificate as its node's ztunnel holds it. */
+export interface HeldLeaf {
+  readonly sa: string;
+  readonly node: string;
+  readonly cert: CertDump;
+  readonly leaf: X509Certificate;
+}
+
+/**
+ * One CA scenario file's state: its cluster, its scratch folder (CA material, `openssl verify`
+ * inputs), its app namespace and its `[tag]` log lines. The methods are bound, so a file may take
+ * them apart (`const { log, kube } = scenario`).
+ */
+export class CaScenario {
+  readonly started = Date.now();
+  private cluster: Cluster | undefined;
+  private scratch = '';
+
+  readonly tag: string;
+  readonly ns: string;
+
+  constructor(tag: string, ns: string) {
+    this.tag = tag;
+    this.ns = ns;
+  }
+
+  readonly log = (line: string): void => {
+    console.log(`[${this.tag}] ${line}`);
+  };
+
+  readonly kube = (): Cluster => {
+    if (this.cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
+    return this.cluster;
+  };
+
+  /** The scratch folder, made on the first call. */
+  readonly dir = (): string => {
+    if (this.scratch === '') this.scratch = mkdtempSync(join(tmpdir(), `${this.tag}-`));
+    return this.scratch;
+  };
+
+  /** Starts the file's 2-node cluster (its own name and slot). */
+  readonly start = async (name: string, slot: number): Promise<Cluster> => {
+    this.cluster = await startCaCluster(name, slot, this.log);
+    return this.cluster;
+  };
+
+  /** Stops the cluster, removes the scratch folder and logs the wall time. */
+  readonly stop = async (): Promise<void> => {
+    await this.cluster?.stop();
+    if (this.scratch !== '') rmSync(this.scratch, { recursive: true, force: true });
+    this.log(`wall time ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
+  };
+
+  readonly logSetupTime = (): void => {
+    this.log(`setup took ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
+  };
+
+  /** The Available certificate of `sa` (in the app namespace) held by the ztunnel of `node`. */
+  readonly heldCert = (node: string, sa: string): Promise<CertDump | undefined> =>
+    heldCert(this.kube(), this.ns, node, sa);
+
+  readonly opensslVerify = (cert: CertDump): Promise<string> => opensslVerify(this.dir(), cert);
+
+  readonly mtlsToEcho = (): Promise<number> => mtlsToEcho(this.kube(), this.ns);
+
+  /** Waits (60 s each) for the client's and then echo's certificate on their nodes. */
+  readonly leaves = async (pods: { client: MeshPod; echo: MeshPod }): Promise<HeldLeaf[]> => {
+    const out: HeldLeaf[] = [];
+    for (const [node, sa] of [
+      [pods.client.node, 'client'],
+      [pods.echo.node, 'echo'],
+    ] as const) {
+      const cert = await waitFor(`the ${sa} certificate on ${node}`, () => this.heldCert(node, sa), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      out.push({ sa, node, cert, leaf: new X509Certificate(cert.certChain[0]!.pem) });
+    }
+    return out;
+  };
 }

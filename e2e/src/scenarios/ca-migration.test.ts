@@ -7,69 +7,39 @@
 // new root + the old self-signed root. istiod takes it without a restart; every bundle then holds
 // both roots, so while the two workloads renew onto the new root one after the other, each keeps
 // accepting the other. No connection fails.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { setZtunnelEnv, type MeshPod } from '../mesh/workloads.ts';
-import {
-  clientAndEcho,
-  heldCert as heldCertIn,
-  installMeshReady,
-  mtlsToEcho as mtlsToEchoIn,
-  opensslVerify as opensslVerifyIn,
-  startCaCluster,
-  type CertDump,
-} from './ca-fixture.ts';
+import { CaScenario, clientAndEcho, installMeshReady, type CertDump } from './ca-fixture.ts';
 import { cacertsFiles, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'camig-apps';
+const scenario = new CaScenario('ca-migration', NS);
+const { log, kube, heldCert, opensslVerify, mtlsToEcho, leaves } = scenario;
 const ECHO_TCP_PORT = 9000;
 // Renewal at half-life (60 s): the swap scenario sees each identity renewed on the new intermediate.
 const CERT_TTL_S = 120;
-const started = Date.now();
-let cluster: Cluster | undefined;
-let dir = '';
 const pods = new Map<string, MeshPod>();
 
 let material: CaMaterial;
 
-function log(line: string): void {
-  console.log(`[ca-migration] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
-const heldCert = (node: string, sa: string): Promise<CertDump | undefined> =>
-  heldCertIn(kube(), NS, node, sa);
-const opensslVerify = (cert: CertDump): Promise<string> => opensslVerifyIn(dir, cert);
-const mtlsToEcho = (): Promise<number> => mtlsToEchoIn(kube(), NS);
-
 describe('migration from the self-signed root to an external root on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ca-migration-'));
+    const dir = scenario.dir();
     material = await makeCaMaterial(dir, 1);
-    cluster = await startCaCluster('camig', 65, log);
-    const c = cluster;
+    const c = await scenario.start('camig', 65);
     await installMeshReady(c, log);
     await setZtunnelEnv(c, { SECRET_TTL: `${String(CERT_TTL_S)}s` });
     const { client, echo } = await clientAndEcho(c, NS, { echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) } });
     pods.set('echo', echo).set('client', client);
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
-    await cluster?.stop();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('moves to a new root with both roots trusted meanwhile, under load, with no failed connection', async () => {
@@ -83,15 +53,8 @@ describe('migration from the self-signed root to an external root on a 2-node lo
     const oldRoot = new X509Certificate(oldRootPem);
     const newRoot = new X509Certificate(material.rootPem);
     // Before: both workloads on the self-signed root.
-    for (const [node, sa] of [
-      [client.node, 'client'],
-      [echo.node, 'echo'],
-    ] as const) {
-      const cert = await waitFor(`the ${sa} certificate`, () => heldCert(node, sa), {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-      });
-      expect(new X509Certificate(cert.certChain[0]!.pem).verify(oldRoot.publicKey)).toBe(true);
+    for (const { sa, leaf } of await leaves({ client, echo })) {
+      expect(leaf.verify(oldRoot.publicKey), sa).toBe(true);
     }
     const loop = await startRequestLoop(
       client.netns,

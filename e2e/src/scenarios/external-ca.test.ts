@@ -6,13 +6,11 @@
 // not ours: upstream istiod (the oracle build of tools/install-deps.d/istio-upstream.sh), run out
 // of cluster on the fabric address, signing with its own plug-in intermediate. Both istiods'
 // intermediates chain to one root, the one ztunnel and the workloads trust.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
 import { ManagedProcess } from '../managed-process.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
@@ -21,33 +19,15 @@ import { httpCode, setZtunnelEnv, waitRollout, type MeshPod } from '../mesh/work
 import { COMPATIBILITY_1_27_ENV, freeLoopbackPort } from '../upstream/istiod.ts';
 import { ensureUpstreamIstio } from '../upstream/install.ts';
 import { cacertsFiles, cacertsSecretData, makeCaMaterial, type CaMaterial } from './ca-material.ts';
-import {
-  clientAndEcho,
-  heldCert as heldCertIn,
-  installMeshReady,
-  mtlsToEcho,
-  plugCacerts,
-  startCaCluster,
-  type CertDump,
-} from './ca-fixture.ts';
+import { CaScenario, clientAndEcho, installMeshReady, plugCacerts } from './ca-fixture.ts';
 
 const NS = 'extca-apps';
+const scenario = new CaScenario('external-ca', NS);
+const { log, kube, mtlsToEcho, leaves } = scenario;
 const CA_PORT = 15012;
-const started = Date.now();
-let cluster: Cluster | undefined;
 let upstream: ManagedProcess | undefined;
 let upstreamMonitoring = 0;
-let dir = '';
 let material: CaMaterial;
-
-function log(line: string): void {
-  console.log(`[external-ca] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -66,20 +46,17 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
 }
 
 const pods = new Map<string, MeshPod>();
-const heldCert = (node: string, sa: string): Promise<CertDump | undefined> =>
-  heldCertIn(kube(), NS, node, sa);
 const rollout = (path: string, want: (st: Record<string, number | undefined>) => boolean): Promise<void> =>
   waitRollout(kube(), path, want);
 
 describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'external-ca-'));
+    const dir = scenario.dir();
     material = await makeCaMaterial(dir, 2);
     const istio = await ensureUpstreamIstio(l => {
       log(l);
     });
-    cluster = await startCaCluster('extca', 66, log);
-    const c = cluster;
+    const c = await scenario.start('extca', 66);
     // Our istiod signs only its own serving certificate, with intermediate 0 under the shared root.
     await plugCacerts(c, cacertsSecretData(material, 0), 'external-ca-test');
     await installMeshReady(c, log);
@@ -161,14 +138,12 @@ describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node 
     });
     const { client, echo } = await clientAndEcho(c, NS, { timeoutMs: 120_000 });
     pods.set('echo', echo).set('client', client);
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    scenario.logSetupTime();
   }, 900_000);
 
   afterAll(async () => {
     await upstream?.stop();
-    await cluster?.stop();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('both ztunnels get their certificates from the external CA, and the L4 scenario passes', async () => {
@@ -176,15 +151,7 @@ describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node 
     const echo = pods.get('echo')!;
     const external = new X509Certificate(material.intermediates[1]!.certPem);
     const ours = new X509Certificate(material.intermediates[0]!.certPem);
-    for (const [node, sa] of [
-      [client.node, 'client'],
-      [echo.node, 'echo'],
-    ] as const) {
-      const cert = await waitFor(`the ${sa} certificate on ${node}`, () => heldCert(node, sa), {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-      });
-      const leaf = new X509Certificate(cert.certChain[0]!.pem);
+    for (const { sa, leaf } of await leaves({ client, echo })) {
       // Issued by upstream istiod's intermediate, not by the one our istiod holds.
       expect(leaf.verify(external.publicKey), `${sa} issued by the external CA`).toBe(true);
       expect(leaf.verify(ours.publicKey)).toBe(false);
@@ -201,7 +168,7 @@ describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node 
     for (let i = 0; i < 3; i++) expect(await httpCode(client, `http://${echo.ip}:8080/`)).toBe(200);
     await waitFor(
       'the destination ztunnel to count the mTLS connections',
-      async () => ((await mtlsToEcho(kube(), NS)) >= 3 ? true : undefined),
+      async () => ((await mtlsToEcho()) >= 3 ? true : undefined),
       { timeoutMs: 20_000, intervalMs: 500 },
     );
   }, 180_000);

@@ -4,32 +4,22 @@
 // certificates.k8s.io/v1 CertificateSigningRequest signed by a real signer, cert-manager v1.21.2's
 // CSR CA controller (ExperimentalCertificateSigningRequestControllers, built by
 // tools/install-deps.d/cert-manager.sh, run as image ambient-mesh/cert-manager-signer).
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../cluster.ts';
 import { runBuildScript, waitFor } from '../exec.ts';
 import { repoRoot } from '../kubelet/images.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { httpCode, waitRollout, type MeshPod } from '../mesh/workloads.ts';
 import { applyCrds } from '../upstream/crds.ts';
-import {
-  clientAndEcho,
-  heldCert as heldCertIn,
-  installMeshReady,
-  mtlsToEcho,
-  startCaCluster,
-  type CertDump,
-} from './ca-fixture.ts';
+import { CaScenario, clientAndEcho, installMeshReady } from './ca-fixture.ts';
 import { makeCaMaterial, type CaMaterial } from './ca-material.ts';
 
 const NS = 'k8scsr-apps';
+const scenario = new CaScenario('k8s-csr', NS);
+const { log, kube, mtlsToEcho, leaves } = scenario;
 const SIGNER = 'clusterissuers.cert-manager.io/istio-ca';
-const started = Date.now();
-let cluster: Cluster | undefined;
-let dir = '';
 let material: CaMaterial;
 
 interface CsrSeen {
@@ -45,18 +35,7 @@ const csrEvents: CsrSeen[] = [];
 const stopCsrWatch = new AbortController();
 let csrWatch: Promise<void> | undefined;
 
-function log(line: string): void {
-  console.log(`[k8s-csr] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
 const pods = new Map<string, MeshPod>();
-const heldCert = (node: string, sa: string): Promise<CertDump | undefined> =>
-  heldCertIn(kube(), NS, node, sa);
 const rollout = (path: string, want: (st: Record<string, number | undefined>) => boolean): Promise<void> =>
   waitRollout(kube(), path, want);
 
@@ -64,8 +43,7 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'k8s-csr-'));
-    material = await makeCaMaterial(dir, 1);
+    material = await makeCaMaterial(scenario.dir(), 1);
     const signerDir = await runBuildScript(join(repoRoot(), 'tools', 'install-deps.d', 'cert-manager.sh'), {
       progressPrefix: '[cert-manager]',
       onProgress: l => {
@@ -74,8 +52,7 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
       what: 'cert-manager-signer',
       needs: 'Go and the Go module proxy',
     });
-    cluster = await startCaCluster('k8scsr', 67, log);
-    const c = cluster;
+    const c = await scenario.start('k8scsr', 67);
     const crdDir = join(signerDir, 'crds');
     const crds = await applyCrds(
       c.client,
@@ -212,30 +189,20 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
       .catch(() => undefined);
     const { client, echo } = await clientAndEcho(c, NS, { timeoutMs: 120_000 });
     pods.set('echo', echo).set('client', client);
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    scenario.logSetupTime();
   }, 900_000);
 
   afterAll(async () => {
     stopCsrWatch.abort();
     await csrWatch;
-    await cluster?.stop();
-    if (dir !== '' && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('workload certificates are issued by cert-manager through CertificateSigningRequests, and L4 passes', async () => {
     const client = pods.get('client')!;
     const echo = pods.get('echo')!;
     const signerCa = new X509Certificate(material.intermediates[0]!.certPem);
-    for (const [node, sa] of [
-      [client.node, 'client'],
-      [echo.node, 'echo'],
-    ] as const) {
-      const cert = await waitFor(`the ${sa} certificate on ${node}`, () => heldCert(node, sa), {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-      });
-      const leaf = new X509Certificate(cert.certChain[0]!.pem);
+    for (const { sa, leaf } of await leaves({ client, echo })) {
       expect(leaf.verify(signerCa.publicKey), `${sa} signed by the ClusterIssuer's CA`).toBe(true);
       expect(leaf.issuer).toBe(signerCa.subject);
       expect(leaf.subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${NS}/sa/${sa}`);
@@ -264,7 +231,7 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
     for (let i = 0; i < 3; i++) expect(await httpCode(client, `http://${echo.ip}:8080/`)).toBe(200);
     await waitFor(
       'the destination ztunnel to count the mTLS connections',
-      async () => ((await mtlsToEcho(kube(), NS)) >= 3 ? true : undefined),
+      async () => ((await mtlsToEcho()) >= 3 ? true : undefined),
       { timeoutMs: 20_000, intervalMs: 500 },
     );
   }, 180_000);

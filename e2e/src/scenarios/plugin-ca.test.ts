@@ -7,54 +7,27 @@
 // Then, with short-lived workload certificates and traffic running, the Secret gets the second
 // intermediate: istiod swaps it without a restart, the next renewals are signed by it, and no
 // connection fails.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { setZtunnelEnv, type MeshPod } from '../mesh/workloads.ts';
-import {
-  clientAndEcho,
-  heldCert as heldCertIn,
-  installMeshReady,
-  mtlsToEcho as mtlsToEchoIn,
-  opensslVerify as opensslVerifyIn,
-  plugCacerts,
-  startCaCluster,
-  type CertDump,
-} from './ca-fixture.ts';
+import { CaScenario, clientAndEcho, installMeshReady, plugCacerts, type CertDump } from './ca-fixture.ts';
 import { cacertsSecretData, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'plugca-apps';
+const scenario = new CaScenario('plugin-ca', NS);
+const { log, kube, heldCert, opensslVerify, mtlsToEcho } = scenario;
 const ECHO_TCP_PORT = 9000;
 // Renewal at half-life (60 s): the swap scenario sees each identity renewed on the new intermediate.
 const CERT_TTL_S = 120;
-const started = Date.now();
-let cluster: Cluster | undefined;
-let dir = '';
 const pods = new Map<string, MeshPod>();
 
 let material: CaMaterial;
 
-function log(line: string): void {
-  console.log(`[plugin-ca] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
 const cacertsData = (i: number): Record<string, string> => cacertsSecretData(material, i);
-const heldCert = (node: string, sa: string): Promise<CertDump | undefined> =>
-  heldCertIn(kube(), NS, node, sa);
-const opensslVerify = (cert: CertDump): Promise<string> => opensslVerifyIn(dir, cert);
-const mtlsToEcho = (): Promise<number> => mtlsToEchoIn(kube(), NS);
 
 const issuedBy = (cert: CertDump | undefined, i: number): boolean =>
   cert !== undefined &&
@@ -64,23 +37,20 @@ const issuedBy = (cert: CertDump | undefined, i: number): boolean =>
 
 describe('plug-in CA (Secret cacerts) on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'plugin-ca-'));
+    const dir = scenario.dir();
     material = await makeCaMaterial(dir, 2);
-    cluster = await startCaCluster('plugca', 65, log);
-    const c = cluster;
+    const c = await scenario.start('plugca', 65);
     // The Secret exists before istiod starts: istiod signs with the first intermediate from the start.
     await plugCacerts(c, cacertsData(0), 'plugin-ca-test');
     await installMeshReady(c, log);
     await setZtunnelEnv(c, { SECRET_TTL: `${String(CERT_TTL_S)}s` });
     const { client, echo } = await clientAndEcho(c, NS, { echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) } });
     pods.set('echo', echo).set('client', client);
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
-    await cluster?.stop();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('issues workload certificates that chain to the plugged root through the intermediate (openssl verify)', async () => {
