@@ -9,17 +9,9 @@
 // forwarding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../cluster.ts';
-import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { runCommand } from '../exec.ts';
-import {
-  createAppNamespace,
-  createEchoService,
-  inEveryZtunnelConfig,
-  readyPod,
-  serviceClusterIp,
-  type MeshPod,
-} from '../mesh/workloads.ts';
-import { dnsQuery, dnsScenarioPod, ztunnelSampleSum, type DnsResult } from './dns-fixture.ts';
+import { createAppNamespace, createEchoService, serviceClusterIp, type MeshPod } from '../mesh/workloads.ts';
+import { DnsScenario } from './dns-fixture.ts';
 
 const NS = 'dns-egress';
 let cluster: Cluster;
@@ -27,29 +19,17 @@ let cluster: Cluster;
 const pods = new Map<string, MeshPod>();
 let serviceIp = '';
 
-const query = (from: MeshPod, name: string, proto: 'udp' | 'tcp'): Promise<DnsResult> =>
-  dnsQuery(cluster, from, name, proto);
-const pod = (
-  name: string,
-  node: string,
-  labels: Record<string, string>,
-  annotations: Record<string, string>,
-): object => dnsScenarioPod(NS, name, node, labels, annotations);
-const enrolled = (name: string): Promise<MeshPod> => readyPod(cluster, NS, name);
-const inZtunnelConfig = (ip: string): Promise<void> => inEveryZtunnelConfig(cluster, ip);
+const scenario = new DnsScenario(NS);
+const { query, pod, enrolled, inZtunnelConfig, sampleSum } = scenario;
 
 /** The client's ztunnel's DNS samples of `name` from the client workload. */
 async function dnsCount(node: string, name: string): Promise<number> {
-  return ztunnelSampleSum(
-    cluster,
-    node,
-    s => s.name === name && s.labels.source_canonical_service === 'client',
-  );
+  return sampleSum(node, s => s.name === name && s.labels.source_canonical_service === 'client');
 }
 
 describe('DNS proxy with capture on, on a 2-node local cluster', () => {
   beforeAll(async () => {
-    ({ cluster } = await startMeshCluster({ name: 'dnsegr', slot: 59, nodes: 2 }));
+    cluster = await scenario.start('dnsegr', 59);
     await createAppNamespace(cluster, NS, ['echo', 'client']);
     await createEchoService(cluster, NS);
     await cluster.client.create(`/api/v1/namespaces/${NS}/pods`, pod('echo', 'node-1', { app: 'echo' }, {}));

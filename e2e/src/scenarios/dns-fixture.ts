@@ -6,7 +6,8 @@
 import type { Cluster } from '../cluster.ts';
 import { runCommand } from '../exec.ts';
 import { ztunnelMetrics, type MetricSample } from '../mesh/observe.ts';
-import { echoPod, ztunnelOn } from '../mesh/workloads.ts';
+import { startMeshCluster } from '../mesh/mesh-cluster.ts';
+import { echoPod, inEveryZtunnelConfig, readyPod, ztunnelOn, type MeshPod } from '../mesh/workloads.ts';
 
 /** A DNS client (python3, no library): one A query over UDP or TCP; prints `rcode ip ip ...`. */
 const DNS_QUERY = String.raw`
@@ -99,4 +100,46 @@ export async function ztunnelSampleSum(
   const z = await ztunnelOn(c, node);
   if (z === undefined) throw new Error(`no ztunnel on ${node}`);
   return (await ztunnelMetrics(z)).filter(keep).reduce((sum, s) => sum + s.value, 0);
+}
+
+/**
+ * One DNS scenario file's cluster and app namespace, with the helpers bound to them (a file may
+ * take them apart: `const { query, pod } = scenario`).
+ */
+export class DnsScenario {
+  readonly ns: string;
+  private cluster: Cluster | undefined;
+
+  constructor(ns: string) {
+    this.ns = ns;
+  }
+
+  /** Starts the file's 2-node cluster (its own name and slot) with the mesh installed. */
+  readonly start = async (name: string, slot: number): Promise<Cluster> => {
+    ({ cluster: this.cluster } = await startMeshCluster({ name, slot, nodes: 2 }));
+    return this.cluster;
+  };
+
+  readonly kube = (): Cluster => {
+    if (this.cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
+    return this.cluster;
+  };
+
+  readonly query = (from: MeshPod, name: string, proto: 'udp' | 'tcp'): Promise<DnsResult> =>
+    dnsQuery(this.kube(), from, name, proto);
+
+  /** See `dnsScenarioPod`; in the app namespace. */
+  readonly pod = (
+    name: string,
+    node: string,
+    labels: Record<string, string>,
+    annotations: Record<string, string>,
+  ): object => dnsScenarioPod(this.ns, name, node, labels, annotations);
+
+  readonly enrolled = (name: string): Promise<MeshPod> => readyPod(this.kube(), this.ns, name);
+
+  readonly inZtunnelConfig = (ip: string): Promise<void> => inEveryZtunnelConfig(this.kube(), ip);
+
+  readonly sampleSum = (node: string, keep: (s: MetricSample) => boolean): Promise<number> =>
+    ztunnelSampleSum(this.kube(), node, keep);
 }

@@ -5,10 +5,9 @@
 // that VIP, also in its search-expanded form, and reaches the server through it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../cluster.ts';
-import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
-import { createAppNamespace, inEveryZtunnelConfig, readyPod, type MeshPod } from '../mesh/workloads.ts';
-import { dnsQuery, dnsScenarioPod, ztunnelSampleSum, type DnsResult } from './dns-fixture.ts';
+import { createAppNamespace, readyPod, type MeshPod } from '../mesh/workloads.ts';
+import { DnsScenario, dnsScenarioPod } from './dns-fixture.ts';
 
 const NS = 'dns-se';
 const OUTSIDE_NS = 'dns-se-outside';
@@ -18,21 +17,12 @@ let cluster: Cluster;
 const pods = new Map<string, MeshPod>();
 let vip = '';
 
-const query = (from: MeshPod, name: string, proto: 'udp' | 'tcp'): Promise<DnsResult> =>
-  dnsQuery(cluster, from, name, proto);
-const pod = (
-  name: string,
-  node: string,
-  labels: Record<string, string>,
-  annotations: Record<string, string>,
-): object => dnsScenarioPod(NS, name, node, labels, annotations);
-const enrolled = (name: string): Promise<MeshPod> => readyPod(cluster, NS, name);
-const inZtunnelConfig = (ip: string): Promise<void> => inEveryZtunnelConfig(cluster, ip);
+const scenario = new DnsScenario(NS);
+const { query, pod, enrolled, inZtunnelConfig, sampleSum } = scenario;
 
 /** The TCP connections the client's ztunnel reported to the ServiceEntry host, as the source. */
 async function connectionsToHost(node: string): Promise<number> {
-  return ztunnelSampleSum(
-    cluster,
+  return sampleSum(
     node,
     s =>
       s.name === 'istio_tcp_connections_opened_total' &&
@@ -43,7 +33,7 @@ async function connectionsToHost(node: string): Promise<number> {
 
 describe('egress ServiceEntry through the DNS proxy, on a 2-node local cluster', () => {
   beforeAll(async () => {
-    ({ cluster } = await startMeshCluster({ name: 'dnsse', slot: 61, nodes: 2 }));
+    cluster = await scenario.start('dnsse', 61);
     await createAppNamespace(cluster, NS, ['client']);
     await createAppNamespace(cluster, OUTSIDE_NS, ['echo'], false);
     // The outside server: no mesh label and no `app` label, so nothing selects it.
