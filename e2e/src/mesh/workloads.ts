@@ -223,14 +223,14 @@ export async function mtlsConnectionsTo(
 }
 
 /**
- * An HTTP GET sent by curl inside `from`'s netns; the HTTP code (0 when the connection failed).
+ * An HTTP GET sent by curl inside `from`'s netns; what curl's `--write-out` prints (trimmed).
  * With `close` (the default) each request is its own connection.
  */
-export async function httpCode(
+export async function curlInPod(
   from: { readonly netns: string },
   target: string,
-  options: { readonly close?: boolean } = {},
-): Promise<number> {
+  options: { readonly writeOut?: string; readonly maxTimeS?: number; readonly close?: boolean } = {},
+): Promise<string> {
   const r = await runCommand(
     [
       'ip',
@@ -242,15 +242,24 @@ export async function httpCode(
       '-o',
       '/dev/null',
       '-w',
-      '%{http_code}',
+      options.writeOut ?? '%{http_code}',
       '--max-time',
-      '5',
+      String(options.maxTimeS ?? 5),
       ...(options.close === false ? [] : ['-H', 'Connection: close']),
       target,
     ],
     { allowFailure: true },
   );
-  return Number(r.stdout.trim() || '0');
+  return r.stdout.trim();
+}
+
+/** The HTTP code of a GET from `from` (see `curlInPod`); 0 when the connection failed. */
+export async function httpCode(
+  from: { readonly netns: string },
+  target: string,
+  options: { readonly close?: boolean } = {},
+): Promise<number> {
+  return Number((await curlInPod(from, target, options)) || '0');
 }
 
 /** Waits until the Deployment or DaemonSet at `path` observed its spec and `want` holds of its status. */

@@ -9,8 +9,13 @@
 // forwarding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../cluster.ts';
-import { runCommand } from '../exec.ts';
-import { createAppNamespace, createEchoService, serviceClusterIp, type MeshPod } from '../mesh/workloads.ts';
+import {
+  createAppNamespace,
+  createEchoService,
+  curlInPod,
+  serviceClusterIp,
+  type MeshPod,
+} from '../mesh/workloads.ts';
 import { DnsScenario } from './dns-fixture.ts';
 
 const NS = 'dns-egress';
@@ -79,24 +84,11 @@ describe('DNS proxy with capture on, on a 2-node local cluster', () => {
   it('lets the pod reach the Service by name through the mesh', async () => {
     const client = pods.get('client')!;
     // curl resolves through the namespace's resolv.conf; whatever nameserver it names, port 53 is captured.
-    const r = await runCommand(
-      [
-        'ip',
-        'netns',
-        'exec',
-        client.netns,
-        'curl',
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code} %{remote_ip}',
-        '--max-time',
-        '10',
-        `http://echo.${NS}.svc.cluster.local/`,
-      ],
-      { allowFailure: true },
-    );
-    expect(r.stdout.trim()).toBe(`200 ${serviceIp}`);
+    const answer = await curlInPod(client, `http://echo.${NS}.svc.cluster.local/`, {
+      writeOut: '%{http_code} %{remote_ip}',
+      maxTimeS: 10,
+      close: false,
+    });
+    expect(answer).toBe(`200 ${serviceIp}`);
   });
 });

@@ -5,8 +5,8 @@
 // that VIP, also in its search-expanded form, and reaches the server through it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../cluster.ts';
-import { runCommand, waitFor } from '../exec.ts';
-import { createAppNamespace, readyPod, type MeshPod } from '../mesh/workloads.ts';
+import { waitFor } from '../exec.ts';
+import { createAppNamespace, curlInPod, readyPod, type MeshPod } from '../mesh/workloads.ts';
 import { DnsScenario, dnsScenarioPod } from './dns-fixture.ts';
 
 const NS = 'dns-se';
@@ -94,25 +94,12 @@ describe('egress ServiceEntry through the DNS proxy, on a 2-node local cluster',
   it('reaches the external server through the VIP, by name, counted with the ServiceEntry as destination service', async () => {
     const client = pods.get('client')!;
     const before = await connectionsToHost(client.node);
-    const r = await runCommand(
-      [
-        'ip',
-        'netns',
-        'exec',
-        client.netns,
-        'curl',
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code} %{remote_ip}',
-        '--max-time',
-        '10',
-        `http://${HOST}/`,
-      ],
-      { allowFailure: true },
-    );
-    expect(r.stdout.trim()).toBe(`200 ${vip}`);
+    const answer = await curlInPod(client, `http://${HOST}/`, {
+      writeOut: '%{http_code} %{remote_ip}',
+      maxTimeS: 10,
+      close: false,
+    });
+    expect(answer).toBe(`200 ${vip}`);
     await waitFor(
       'the connection in the metrics with the ServiceEntry host as destination service',
       async () => ((await connectionsToHost(client.node)) > before ? true : undefined),
