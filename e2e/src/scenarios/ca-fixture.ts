@@ -18,6 +18,7 @@ import {
   heldCert,
   mtlsConnectionsTo,
   readyPod,
+  setZtunnelEnv,
   type CertDump,
   type MeshPod,
 } from '../mesh/workloads.ts';
@@ -180,6 +181,26 @@ export class CaScenario {
     await this.cluster?.stop();
     if (this.scratch !== '') rmSync(this.scratch, { recursive: true, force: true });
     this.log(`wall time ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
+  };
+
+  /**
+   * Installs the mesh, gives workload certificates `certTtlS` (ztunnel's SECRET_TTL, when set),
+   * starts the client and echo pods (see `clientAndEcho`) and logs the setup time.
+   */
+  readonly meshAndApps = async (
+    c: Cluster,
+    options: { readonly certTtlS?: number; readonly echoEnv?: Record<string, string> },
+  ): Promise<{ client: MeshPod; echo: MeshPod }> => {
+    await installMeshReady(c, this.log);
+    if (options.certTtlS !== undefined)
+      await setZtunnelEnv(c, { SECRET_TTL: `${String(options.certTtlS)}s` });
+    const apps = await clientAndEcho(
+      c,
+      this.ns,
+      options.echoEnv === undefined ? {} : { echoEnv: options.echoEnv },
+    );
+    this.logSetupTime();
+    return apps;
   };
 
   readonly logSetupTime = (): void => {

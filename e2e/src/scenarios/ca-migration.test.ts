@@ -11,8 +11,8 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
-import { setZtunnelEnv, type MeshPod } from '../mesh/workloads.ts';
-import { CaScenario, clientAndEcho, installMeshReady, type CertDump } from './ca-fixture.ts';
+import type { MeshPod } from '../mesh/workloads.ts';
+import { CaScenario, type CertDump } from './ca-fixture.ts';
 import { cacertsFiles, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
@@ -31,11 +31,11 @@ describe('migration from the self-signed root to an external root on a 2-node lo
     const dir = scenario.dir();
     material = await makeCaMaterial(dir, 1);
     const c = await scenario.start('camig', 65);
-    await installMeshReady(c, log);
-    await setZtunnelEnv(c, { SECRET_TTL: `${String(CERT_TTL_S)}s` });
-    const { client, echo } = await clientAndEcho(c, NS, { echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) } });
+    const { client, echo } = await scenario.meshAndApps(c, {
+      certTtlS: CERT_TTL_S,
+      echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) },
+    });
     pods.set('echo', echo).set('client', client);
-    scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {

@@ -12,8 +12,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
-import { setZtunnelEnv, type MeshPod } from '../mesh/workloads.ts';
-import { CaScenario, clientAndEcho, installMeshReady, plugCacerts, type CertDump } from './ca-fixture.ts';
+import type { MeshPod } from '../mesh/workloads.ts';
+import { CaScenario, plugCacerts, type CertDump } from './ca-fixture.ts';
 import { cacertsSecretData, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
@@ -42,11 +42,11 @@ describe('plug-in CA (Secret cacerts) on a 2-node local cluster', () => {
     const c = await scenario.start('plugca', 65);
     // The Secret exists before istiod starts: istiod signs with the first intermediate from the start.
     await plugCacerts(c, cacertsData(0), 'plugin-ca-test');
-    await installMeshReady(c, log);
-    await setZtunnelEnv(c, { SECRET_TTL: `${String(CERT_TTL_S)}s` });
-    const { client, echo } = await clientAndEcho(c, NS, { echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) } });
+    const { client, echo } = await scenario.meshAndApps(c, {
+      certTtlS: CERT_TTL_S,
+      echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) },
+    });
     pods.set('echo', echo).set('client', client);
-    scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
