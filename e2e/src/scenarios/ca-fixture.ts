@@ -12,6 +12,7 @@ import { expect } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
+import { ScenarioContext } from '../mesh/scenario.ts';
 import {
   createAppNamespace,
   echoPod,
@@ -142,27 +143,14 @@ export interface HeldLeaf {
  * inputs), its app namespace and its `[tag]` log lines. The methods are bound, so a file may take
  * them apart (`const { log, kube } = scenario`).
  */
-export class CaScenario {
-  readonly started = Date.now();
-  private cluster: Cluster | undefined;
+export class CaScenario extends ScenarioContext<MeshPod> {
+  readonly ns: string;
   private scratch = '';
 
-  readonly tag: string;
-  readonly ns: string;
-
   constructor(tag: string, ns: string) {
-    this.tag = tag;
+    super(tag);
     this.ns = ns;
   }
-
-  readonly log = (line: string): void => {
-    console.log(`[${this.tag}] ${line}`);
-  };
-
-  readonly kube = (): Cluster => {
-    if (this.cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-    return this.cluster;
-  };
 
   /** The scratch folder, made on the first call. */
   readonly dir = (): string => {
@@ -180,7 +168,7 @@ export class CaScenario {
   readonly stop = async (): Promise<void> => {
     await this.cluster?.stop();
     if (this.scratch !== '') rmSync(this.scratch, { recursive: true, force: true });
-    this.log(`wall time ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
+    this.logWallTime();
   };
 
   /**
@@ -201,10 +189,6 @@ export class CaScenario {
     );
     this.logSetupTime();
     return apps;
-  };
-
-  readonly logSetupTime = (): void => {
-    this.log(`setup took ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
   };
 
   /** The Available certificate of `sa` (in the app namespace) held by the ztunnel of `node`. */

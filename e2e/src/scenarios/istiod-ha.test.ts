@@ -13,44 +13,31 @@
 // (`[istiod-ha]` lines) and recorded in docs/performance.md; the waits' bounds are generous.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
 import type { KubeList } from '@ambient-mesh/kube';
 import { podNetnsName } from '../layout.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { getInNetns, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
-import { echoPod, heldCert, inEveryZtunnelConfig, isPodReady, readyPod } from '../mesh/workloads.ts';
+import { ScenarioContext } from '../mesh/scenario.ts';
+import {
+  echoPod,
+  heldCert,
+  inEveryZtunnelConfig,
+  isPodReady,
+  readyPod,
+  type MeshPod,
+} from '../mesh/workloads.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'ha-a';
 const ECHO_TCP_PORT = 9000;
 const STATUS_LEASE = 'istio-status-leader';
 const LEASE_PATH = `/apis/coordination.k8s.io/v1/namespaces/${MESH_NAMESPACE}/leases/${STATUS_LEASE}`;
-let cluster: Cluster | undefined;
 
-interface PodInfo {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly node: string;
-}
-const pods = new Map<string, PodInfo>();
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
-function pod(name: string): PodInfo {
-  const p = pods.get(name);
-  if (p === undefined) throw new Error(`pod ${name} was not set up`);
-  return p;
-}
-
-function log(line: string): void {
-  console.log(`[istiod-ha] ${line}`);
-}
+type PodInfo = MeshPod;
+const scenario = new ScenarioContext<PodInfo>('istiod-ha');
+const { log, kube, pod, pods } = scenario;
 
 const ratio = (s: LoopSummary): number => s.ok / Math.max(1, s.ok + s.failed);
 const describeLoop = (s: LoopSummary): string =>
@@ -153,7 +140,12 @@ async function freshPod(name: string, node: string): Promise<{ certMs: number; w
 
 describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
   beforeAll(async () => {
-    ({ cluster } = await startMeshCluster({ name: 'istiodha', slot: 71, nodes: 2, istiodReplicas: 2 }));
+    ({ cluster: scenario.cluster } = await startMeshCluster({
+      name: 'istiodha',
+      slot: 71,
+      nodes: 2,
+      istiodReplicas: 2,
+    }));
     const c = kube();
     await waitFor(
       'two istiod replicas Ready',
@@ -172,7 +164,7 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
   }, 600_000);
 
   afterAll(async () => {
-    await cluster?.stop();
+    await scenario.cluster?.stop();
   }, 120_000);
 
   it('one replica holds the status lease; both serve xDS', async () => {

@@ -9,11 +9,12 @@
 // redirection captures like the pod's own traffic.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
+import { startCluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import type { KubeList } from '@ambient-mesh/kube';
 import { installMesh, MESH_NAMESPACE, uninstallMesh } from '../mesh/install.ts';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
+import { ScenarioContext } from '../mesh/scenario.ts';
 import {
   echoPod,
   httpCode,
@@ -44,8 +45,6 @@ const TRANSFER_MIB = 1024;
 // Renewal happens at half-life (75 s), so the rotation scenario sees one renewal per node, and a
 // certificate outlives the 60 s istiod outage that follows it.
 const CERT_TTL_S = 150;
-const started = Date.now();
-let cluster: Cluster | undefined;
 let meshInstalled = false;
 
 interface PodInfo {
@@ -55,22 +54,9 @@ interface PodInfo {
   readonly netns: string;
   readonly node: string;
 }
-const pods = new Map<string, PodInfo>();
 
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
-function pod(name: string): PodInfo {
-  const p = pods.get(name);
-  if (p === undefined) throw new Error(`pod ${name} was not set up`);
-  return p;
-}
-
-function log(line: string): void {
-  console.log(`[l4-resilience] ${line}`);
-}
+const scenario = new ScenarioContext<PodInfo>('l4-resilience');
+const { log, kube, pod, pods } = scenario;
 
 const ratio = (s: LoopSummary): string =>
   `${s.ok}/${s.ok + s.failed} (${((100 * s.ok) / Math.max(1, s.ok + s.failed)).toFixed(2)} %)`;
@@ -168,7 +154,7 @@ async function withPolicy(
 
 describe('L4 resilience on a 2-node local cluster', () => {
   beforeAll(async () => {
-    cluster = await startCluster({
+    scenario.cluster = await startCluster({
       name: 'l4res',
       slot: 10,
       nodes: 2,
@@ -176,7 +162,7 @@ describe('L4 resilience on a 2-node local cluster', () => {
         log(`cluster: ${l}`);
       },
     });
-    const c = cluster;
+    const c = scenario.cluster;
     const status = await installMesh(c, {
       progress: l => {
         log(`mesh: ${l}`);
@@ -240,15 +226,16 @@ describe('L4 resilience on a 2-node local cluster', () => {
     for (const [, ns, body] of created) await c.client.create(`/api/v1/namespaces/${ns}/pods`, body);
     for (const [name, ns] of created) pods.set(name, await podInfo(name, ns, ns !== NS_LATE));
     for (const name of ['echo', 'client', 'other', 'client-b']) await inZtunnelConfig(pod(name).ip);
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
     try {
+      const { cluster } = scenario;
       if (cluster !== undefined && meshInstalled) await uninstallMesh(cluster, { timeoutMs: 60_000 });
     } finally {
-      await cluster?.stop();
-      log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      await scenario.cluster?.stop();
+      scenario.logWallTime();
     }
   }, 240_000);
 
