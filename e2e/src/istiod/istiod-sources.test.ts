@@ -4,28 +4,22 @@
 // WorkloadEntry) and a WorkloadEntry selected by a Service. The whole WDS of both is compared,
 // except the differences listed in known-differences.ts (each explained in docs/compatibility.md).
 // Its own cluster (name and slot), so it runs beside istiod.test.ts.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
+import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
-import { repoRoot } from '../kubelet/images.ts';
-import { applyCrds } from '../upstream/crds.ts';
-import { ensureUpstreamIstio } from '../upstream/install.ts';
+import { createZtunnelIdentity, type ZtunnelIdentity } from '../upstream/istiod.ts';
+import type { DeltaXdsClient } from '../xds-client/delta-client.ts';
+import type { KubeClient } from '@ambient-mesh/kube';
 import {
-  createZtunnelIdentity,
-  prepareIstioSystem,
-  startUpstreamIstiod,
-  type ZtunnelIdentity,
-} from '../upstream/istiod.ts';
-import { DeltaXdsClient } from '../xds-client/delta-client.ts';
-import { ztunnelNode } from '../xds-client/node.ts';
-import { diffNormalized, normalizeSnapshot } from '../xds-client/normalize.ts';
-import type { KubeClient, KubeList } from '@ambient-mesh/kube';
-import { KNOWN_DIFFERENCES } from './known-differences.ts';
-import { startOurIstiod, type OurIstiod } from './our-istiod.ts';
+  compareWithUpstream,
+  ourXdsClient,
+  runCleanups,
+  startIstiodCluster,
+  startOurIstiodOn,
+  type Cleanup,
+} from './istiod-harness.ts';
+import type { OurIstiod } from './our-istiod.ts';
 
 const NS = 'sources';
 const MANUAL_VIP = '10.96.101.10';
@@ -35,7 +29,7 @@ const OPAQUE_IP = '10.99.0.7';
 let cluster: Cluster;
 let ours: OurIstiod;
 let ztunnel: ZtunnelIdentity;
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanup[] = [];
 
 async function createFixture(client: KubeClient, node: string): Promise<string> {
   const create = (path: string, body: object): Promise<unknown> => client.create(path, body);
@@ -190,35 +184,14 @@ function settled(c: DeltaXdsClient): boolean {
 
 describe('istiod non-pod sources against upstream istiod', () => {
   beforeAll(async () => {
-    cluster = await startCluster({
-      name: 'srcdiff',
-      slot: 63,
-      nodes: 2,
-      progress: line => {
-        console.log(`[cluster] ${line}`);
-      },
-    });
-    cleanups.push(() => cluster.stop());
-    const crdDir = join(repoRoot(), 'deploy', 'crds');
-    await applyCrds(
-      cluster.client,
-      readdirSync(crdDir)
-        .filter(f => f.endsWith('.yaml'))
-        .map(f => join(crdDir, f)),
-    );
-    await prepareIstioSystem(cluster.client);
+    cluster = await startIstiodCluster('srcdiff', 63, cleanups);
     await createFixture(cluster.client, cluster.nodes[0]!.name);
     ztunnel = await createZtunnelIdentity(cluster.client, cluster.nodes[0]!.name);
-    const workDir = mkdtempSync(join(tmpdir(), 'istiod-sources-'));
-    cleanups.push(() => {
-      rmSync(workDir, { recursive: true, force: true });
-    });
-    ours = await startOurIstiod({ kubeconfig: cluster.kubeconfig, workDir });
-    cleanups.push(() => ours.stop());
+    ours = await startOurIstiodOn(cluster, 'istiod-sources-', cleanups);
   }, 900_000);
 
   afterAll(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await runCleanups(cleanups);
   }, 180_000);
 
   it('allocates VIPs for the DNS entry without addresses into its status', async () => {
@@ -241,69 +214,17 @@ describe('istiod non-pod sources against upstream istiod', () => {
   });
 
   it('serves the same WDS as upstream istiod, except the documented differences', async () => {
-    const node = ztunnelNode({
-      ip: ztunnel.ip,
-      podName: ztunnel.podName,
-      namespace: ztunnel.namespace,
-      nodeName: ztunnel.nodeName,
-    });
-    const mine = new DeltaXdsClient({
-      address: ours.xdsAddress,
-      rootCert: ours.rootCert,
-      token: ztunnel.token,
-      node,
-    });
-    cleanups.push(() => mine.close());
-    mine.start();
+    const mine = ourXdsClient(ours, ztunnel, cleanups);
     await mine.waitFor('our istiod to settle', settled, { timeoutMs: 60_000 });
-
-    const progress = (line: string): void => {
-      console.log(`[upstream] ${line}`);
-    };
-    const istio = await ensureUpstreamIstio(progress);
-    const workDir = mkdtempSync(join(tmpdir(), 'istiod-sources-upstream-'));
-    cleanups.push(() => {
-      rmSync(workDir, { recursive: true, force: true });
-    });
-    const upstream = await startUpstreamIstiod({
+    const { undocumented, theirsSettled } = await compareWithUpstream({
       cluster,
-      istio,
-      workDir,
-      ztunnelNode: cluster.nodes[0]!.name,
-      progress,
+      ztunnelNodeName: cluster.nodes[0]!.name,
+      ztunnel,
+      mine,
+      settled,
+      workDirPrefix: 'istiod-sources-upstream-',
+      cleanups,
     });
-    cleanups.push(() => upstream.stop());
-    const theirs = new DeltaXdsClient({
-      address: upstream.xdsAddress,
-      rootCert: upstream.rootCert,
-      token: upstream.ztunnel.token,
-      node,
-    });
-    cleanups.push(() => theirs.close());
-    theirs.start();
-    // A fixture resource upstream never sends shows up in the diff below, which says more than a timeout.
-    const theirsSettled = await theirs
-      .waitFor('upstream istiod to settle', settled, { timeoutMs: 120_000 })
-      .then(
-        () => true,
-        () => false,
-      );
-
-    const pods = await cluster.client.get<KubeList<V1Pod>>('/api/v1/pods');
-    const ipAliases = new Map(
-      pods.items
-        .filter(p => (p.status?.podIP ?? '') !== '' && p.spec?.hostNetwork !== true)
-        .map(p => [p.status?.podIP ?? '', `pod:${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`]),
-    );
-    const left = normalizeSnapshot(mine, { ipAliases });
-    const right = normalizeSnapshot(theirs, { ipAliases });
-    const differences = diffNormalized(left, right);
-    if (process.env.DIFF_OUT !== undefined)
-      writeFileSync(
-        process.env.DIFF_OUT,
-        JSON.stringify({ upstream: istio.version, differences, left, right }, null, 2),
-      );
-    const undocumented = differences.filter(d => !KNOWN_DIFFERENCES.some(k => k.matches(d)));
     expect(undocumented).toEqual([]);
     expect(theirsSettled).toBe(true);
     expect(mine.decodeErrors).toEqual([]);

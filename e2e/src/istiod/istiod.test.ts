@@ -2,33 +2,15 @@
 // delta-xDS client like a ztunnel, and its CA with real pod-bound tokens from TokenRequest.
 // Needs root and the Kubernetes binaries (the e2e `test` script builds or reuses them).
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
+import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
-import { repoRoot } from '../kubelet/images.ts';
-import { applyCrds } from '../upstream/crds.ts';
-import { ensureUpstreamIstio } from '../upstream/install.ts';
-import {
-  createZtunnelIdentity,
-  mintServiceAccountToken,
-  prepareIstioSystem,
-  startUpstreamIstiod,
-  type ZtunnelIdentity,
-} from '../upstream/istiod.ts';
-import { DeltaXdsClient } from '../xds-client/delta-client.ts';
-import { ztunnelNode } from '../xds-client/node.ts';
-import {
-  diffNormalized,
-  normalizeSnapshot,
-  snapshotToJson,
-  type NormalizedSnapshot,
-} from '../xds-client/normalize.ts';
-import type { KubeList } from '@ambient-mesh/kube';
+import { createZtunnelIdentity, mintServiceAccountToken, type ZtunnelIdentity } from '../upstream/istiod.ts';
+import type { DeltaXdsClient } from '../xds-client/delta-client.ts';
+import { normalizeSnapshot, snapshotToJson, type NormalizedSnapshot } from '../xds-client/normalize.ts';
 import {
   createAuthorizationPolicy,
   createGoldenFixture,
@@ -36,8 +18,15 @@ import {
   GOLDEN_NS,
   labelNodes,
 } from './cluster-fixture.ts';
-import { KNOWN_DIFFERENCES } from './known-differences.ts';
-import { requestCertificate, startOurIstiod, type OurIstiod } from './our-istiod.ts';
+import {
+  compareWithUpstream,
+  ourXdsClient,
+  runCleanups,
+  startIstiodCluster,
+  startOurIstiodOn,
+  type Cleanup,
+} from './istiod-harness.ts';
+import { requestCertificate, type OurIstiod } from './our-istiod.ts';
 
 const GOLDEN_FILE = new URL('testdata/golden-wds.json', import.meta.url);
 const WORKLOAD = (name: string): string => `Kubernetes//Pod/${GOLDEN_NS}/${name}`;
@@ -47,25 +36,17 @@ let ours: OurIstiod;
 let ztunnel: ZtunnelIdentity;
 let podIps = new Map<string, string>();
 let nodes: [string, string];
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanup[] = [];
 
 function newClient(options: { resume?: DeltaXdsClient } = {}): DeltaXdsClient {
-  const client = new DeltaXdsClient({
-    address: ours.xdsAddress,
-    rootCert: ours.rootCert,
-    token: ztunnel.token,
-    node: ztunnelNode({
-      ip: ztunnel.ip,
-      podName: ztunnel.podName,
-      namespace: ztunnel.namespace,
-      nodeName: ztunnel.nodeName,
-    }),
-    ...(options.resume === undefined
+  return ourXdsClient(
+    ours,
+    ztunnel,
+    cleanups,
+    options.resume === undefined
       ? {}
-      : { resume: options.resume.resumeState(), resumeVersions: 'recorded' as const }),
-  });
-  cleanups.push(() => client.close());
-  return client.start();
+      : { resume: options.resume.resumeState(), resumeVersions: 'recorded' as const },
+  );
 }
 
 /** The part of a snapshot the fixture owns: namespace `golden` and the converted STRICT policy. */
@@ -104,35 +85,16 @@ function fixtureComplete(client: DeltaXdsClient): boolean {
 
 describe('istiod on the local cluster', () => {
   beforeAll(async () => {
-    cluster = await startCluster({
-      name: 'istiod',
-      slot: 6,
-      nodes: 2,
-      progress: line => {
-        console.log(`[cluster] ${line}`);
-      },
-    });
-    cleanups.push(() => cluster.stop());
+    cluster = await startIstiodCluster('istiod', 6, cleanups);
     nodes = [cluster.nodes[0]!.name, cluster.nodes[1]!.name];
-    const crdDir = join(repoRoot(), 'deploy', 'crds');
-    const crdFiles = readdirSync(crdDir)
-      .filter(f => f.endsWith('.yaml'))
-      .map(f => join(crdDir, f));
-    await applyCrds(cluster.client, crdFiles);
-    await prepareIstioSystem(cluster.client);
     await labelNodes(cluster.client, nodes);
     podIps = await createGoldenFixture(cluster.client, nodes);
     ztunnel = await createZtunnelIdentity(cluster.client, nodes[0]);
-    const workDir = mkdtempSync(join(tmpdir(), 'istiod-e2e-'));
-    cleanups.push(() => {
-      rmSync(workDir, { recursive: true, force: true });
-    });
-    ours = await startOurIstiod({ kubeconfig: cluster.kubeconfig, workDir });
-    cleanups.push(() => ours.stop());
+    ours = await startOurIstiodOn(cluster, 'istiod-e2e-', cleanups);
   }, 900_000);
 
   afterAll(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await runCleanups(cleanups);
   }, 180_000);
 
   it('serves exactly the golden Address and Authorization resources to a wildcard delta-xDS client', async () => {
@@ -358,30 +320,6 @@ describe('istiod on the local cluster', () => {
   });
 
   it('matches upstream istiod on the same cluster state, except the documented differences', async () => {
-    const progress = (line: string): void => {
-      console.log(`[upstream] ${line}`);
-    };
-    const istio = await ensureUpstreamIstio(progress);
-    const workDir = mkdtempSync(join(tmpdir(), 'istiod-upstream-'));
-    cleanups.push(() => {
-      rmSync(workDir, { recursive: true, force: true });
-    });
-    const upstream = await startUpstreamIstiod({ cluster, istio, workDir, ztunnelNode: nodes[0], progress });
-    cleanups.push(() => upstream.stop());
-    const node = ztunnelNode({
-      ip: ztunnel.ip,
-      podName: ztunnel.podName,
-      namespace: ztunnel.namespace,
-      nodeName: ztunnel.nodeName,
-    });
-    const theirs = new DeltaXdsClient({
-      address: upstream.xdsAddress,
-      rootCert: upstream.rootCert,
-      token: upstream.ztunnel.token,
-      node,
-    });
-    cleanups.push(() => theirs.close());
-    theirs.start();
     const mine = newClient();
     const settled = (c: DeltaXdsClient): boolean =>
       c.synced &&
@@ -389,23 +327,16 @@ describe('istiod on the local cluster', () => {
       c.authorizations.has(`${GOLDEN_NS}/allow-report`) &&
       !c.addresses.has(WORKLOAD('scratch'));
     await mine.waitFor('our istiod to settle', settled, { timeoutMs: 60_000 });
-    await theirs.waitFor('upstream istiod to settle', settled, { timeoutMs: 120_000 });
-    const pods = await cluster.client.get<KubeList<V1Pod>>('/api/v1/pods');
-    const ipAliases = new Map(
-      pods.items
-        .filter(p => (p.status?.podIP ?? '') !== '' && p.spec?.hostNetwork !== true)
-        .map(p => [p.status?.podIP ?? '', `pod:${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`]),
-    );
-    const left = normalizeSnapshot(mine, { ipAliases });
-    const right = normalizeSnapshot(theirs, { ipAliases });
-    const differences = diffNormalized(left, right);
-    const undocumented = differences.filter(d => !KNOWN_DIFFERENCES.some(k => k.matches(d)));
-    if (process.env.DIFF_OUT !== undefined) {
-      writeFileSync(
-        process.env.DIFF_OUT,
-        JSON.stringify({ upstream: istio.version, differences, left, right }, null, 2),
-      );
-    }
+    const { undocumented, theirsSettled } = await compareWithUpstream({
+      cluster,
+      ztunnelNodeName: nodes[0],
+      ztunnel,
+      mine,
+      settled,
+      workDirPrefix: 'istiod-upstream-',
+      cleanups,
+    });
+    expect(theirsSettled, 'upstream istiod settled').toBe(true);
     expect(undocumented).toEqual([]);
   }, 180_000);
 });

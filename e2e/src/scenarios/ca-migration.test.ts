@@ -7,229 +7,39 @@
 // new root + the old self-signed root. istiod takes it without a restart; every bundle then holds
 // both roots, so while the two workloads renew onto the new root one after the other, each keeps
 // accepting the other. No connection fails.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
-import { runCommand, waitFor } from '../exec.ts';
-import { podNetnsName } from '../layout.ts';
-import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
-import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
-import { isPodReady } from './cni-observe.ts';
+import { waitFor } from '../exec.ts';
+import { MESH_NAMESPACE } from '../mesh/install.ts';
+import type { MeshPod } from '../mesh/workloads.ts';
+import { CaScenario, type CertDump } from './ca-fixture.ts';
 import { cacertsFiles, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'camig-apps';
+const scenario = new CaScenario('ca-migration', NS);
+const { log, kube, heldCert, opensslVerify, mtlsToEcho, leaves } = scenario;
 const ECHO_TCP_PORT = 9000;
 // Renewal at half-life (60 s): the swap scenario sees each identity renewed on the new intermediate.
 const CERT_TTL_S = 120;
-const started = Date.now();
-let cluster: Cluster | undefined;
-let dir = '';
-
-interface PodInfo {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly node: string;
-}
-const pods = new Map<string, PodInfo>();
-
-interface CertDump {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly { pem: string; serialNumber: string }[];
-  readonly rootCerts: readonly { pem: string }[];
-}
+const pods = new Map<string, MeshPod>();
 
 let material: CaMaterial;
 
-function log(line: string): void {
-  console.log(`[ca-migration] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
-function podSpec(name: string, node: string, sa: string, env: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: name } },
-    spec: {
-      nodeName: node,
-      serviceAccountName: sa,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'main',
-          image: 'ambient-mesh/echo:0.1.0',
-          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  };
-}
-
-async function enrolled(name: string): Promise<PodInfo> {
-  const c = kube();
-  return waitFor(
-    `pod ${name} enrolled and Ready`,
-    async () => {
-      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
-      if (!isPodReady(p) || p.metadata?.annotations?.['ambient.istio.io/redirection'] !== 'enabled') {
-        return undefined;
-      }
-      return {
-        name,
-        ip: p.status?.podIP ?? '',
-        netns: podNetnsName(c.layout, p.metadata.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 90_000, intervalMs: 500 },
-  );
-}
-
-/** The Available certificate of `sa` held by the ztunnel of `node`. */
-async function heldCert(node: string, sa: string): Promise<CertDump | undefined> {
-  const c = kube();
-  const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === node);
-  if (z === undefined) return undefined;
-  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
-  return certs.find(x => x.identity.endsWith(`/ns/${NS}/sa/${sa}`) && x.state === 'Available');
-}
-
-/** `openssl verify` of the dumped leaf against the plugged root, with the dumped intermediates. */
-async function opensslVerify(cert: CertDump): Promise<string> {
-  const leaf = join(dir, 'leaf.pem');
-  const untrusted = join(dir, 'untrusted.pem');
-  writeFileSync(leaf, cert.certChain[0]?.pem ?? '');
-  writeFileSync(
-    untrusted,
-    cert.certChain
-      .slice(1)
-      .map(x => x.pem)
-      .join(''),
-  );
-  const r = await runCommand(
-    [
-      'openssl',
-      'verify',
-      '-CAfile',
-      join(dir, 'root-cert.pem'),
-      '-untrusted',
-      untrusted,
-      '-purpose',
-      'any',
-      leaf,
-    ],
-    { allowFailure: true },
-  );
-  return (r.stdout + r.stderr).trim();
-}
-
-/** mTLS connections from the client to echo, as the destination ztunnels count them. */
-async function mtlsToEcho(): Promise<number> {
-  const c = kube();
-  let n = 0;
-  for (const z of await ztunnelPods(c.client, c.layout)) {
-    for (const s of mtlsConnections(await ztunnelMetrics(z))) {
-      if (
-        s.labels.reporter === 'destination' &&
-        s.labels.destination_workload === 'echo' &&
-        s.labels.source_principal === `spiffe://cluster.local/ns/${NS}/sa/client`
-      ) {
-        n += s.value;
-      }
-    }
-  }
-  return n;
-}
-
 describe('migration from the self-signed root to an external root on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ca-migration-'));
+    const dir = scenario.dir();
     material = await makeCaMaterial(dir, 1);
-    cluster = await startCluster({
-      name: 'camig',
-      slot: 65,
-      nodes: 2,
-      progress: l => {
-        log(`cluster: ${l}`);
-      },
+    const c = await scenario.start('camig', 65);
+    const { client, echo } = await scenario.meshAndApps(c, {
+      certTtlS: CERT_TTL_S,
+      echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) },
     });
-    const c = cluster;
-    const status = await installMesh(c, {
-      progress: l => {
-        log(`mesh: ${l}`);
-      },
-    });
-    expect(
-      status.components.every(x => x.ready),
-      JSON.stringify(status),
-    ).toBe(true);
-    const dsPath = `/apis/apps/v1/namespaces/${MESH_NAMESPACE}/daemonsets/ztunnel`;
-    await c.client.strategicPatch(dsPath, {
-      spec: {
-        template: {
-          spec: {
-            containers: [
-              { name: 'istio-proxy', env: [{ name: 'SECRET_TTL', value: `${String(CERT_TTL_S)}s` }] },
-            ],
-          },
-        },
-      },
-    });
-    await waitFor(
-      'the ztunnel rollout with SECRET_TTL',
-      async () => {
-        const ds = await c.client.get<{
-          metadata?: { generation?: number };
-          status?: { observedGeneration?: number; updatedNumberScheduled?: number; numberReady?: number };
-        }>(dsPath);
-        const st = ds.status;
-        return st?.observedGeneration === ds.metadata?.generation &&
-          st?.updatedNumberScheduled === c.nodes.length &&
-          st.numberReady === c.nodes.length
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500 },
-    );
-    await c.client.create('/api/v1/namespaces', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
-    });
-    for (const sa of ['echo', 'client']) {
-      await c.client.create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: sa, namespace: NS },
-      });
-    }
-    await c.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      podSpec('echo', 'node-1', 'echo', { TCP_PORT: String(ECHO_TCP_PORT) }),
-    );
-    await c.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      podSpec('client', 'node-0', 'client', { PORT: '9090' }),
-    );
-    for (const name of ['echo', 'client']) pods.set(name, await enrolled(name));
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    pods.set('echo', echo).set('client', client);
   }, 600_000);
 
   afterAll(async () => {
-    await cluster?.stop();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('moves to a new root with both roots trusted meanwhile, under load, with no failed connection', async () => {
@@ -243,15 +53,8 @@ describe('migration from the self-signed root to an external root on a 2-node lo
     const oldRoot = new X509Certificate(oldRootPem);
     const newRoot = new X509Certificate(material.rootPem);
     // Before: both workloads on the self-signed root.
-    for (const [node, sa] of [
-      [client.node, 'client'],
-      [echo.node, 'echo'],
-    ] as const) {
-      const cert = await waitFor(`the ${sa} certificate`, () => heldCert(node, sa), {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-      });
-      expect(new X509Certificate(cert.certChain[0]!.pem).verify(oldRoot.publicKey)).toBe(true);
+    for (const { sa, leaf } of await leaves({ client, echo })) {
+      expect(leaf.verify(oldRoot.publicKey), sa).toBe(true);
     }
     const loop = await startRequestLoop(
       client.netns,

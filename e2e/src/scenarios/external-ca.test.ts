@@ -6,61 +6,28 @@
 // not ours: upstream istiod (the oracle build of tools/install-deps.d/istio-upstream.sh), run out
 // of cluster on the fabric address, signing with its own plug-in intermediate. Both istiods'
 // intermediates chain to one root, the one ztunnel and the workloads trust.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
-import { runCommand, waitFor } from '../exec.ts';
-import { podNetnsName } from '../layout.ts';
+import { waitFor } from '../exec.ts';
 import { ManagedProcess } from '../managed-process.ts';
-import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
-import {
-  mtlsConnections,
-  parsePrometheus,
-  ztunnelConfigDump,
-  ztunnelMetrics,
-  ztunnelPods,
-} from '../mesh/observe.ts';
+import { MESH_NAMESPACE } from '../mesh/install.ts';
+import { parsePrometheus } from '../mesh/observe.ts';
+import { httpCode, setZtunnelEnv, waitRollout, type MeshPod } from '../mesh/workloads.ts';
 import { COMPATIBILITY_1_27_ENV, freeLoopbackPort } from '../upstream/istiod.ts';
 import { ensureUpstreamIstio } from '../upstream/install.ts';
 import { cacertsFiles, cacertsSecretData, makeCaMaterial, type CaMaterial } from './ca-material.ts';
-import { isPodReady } from './cni-observe.ts';
+import { CaScenario, clientAndEcho, installMeshReady, plugCacerts } from './ca-fixture.ts';
 
 const NS = 'extca-apps';
+const scenario = new CaScenario('external-ca', NS);
+const { log, kube, mtlsToEcho, leaves } = scenario;
 const CA_PORT = 15012;
-const started = Date.now();
-let cluster: Cluster | undefined;
 let upstream: ManagedProcess | undefined;
 let upstreamMonitoring = 0;
-let dir = '';
 let material: CaMaterial;
-
-interface PodInfo {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly node: string;
-}
-const pods = new Map<string, PodInfo>();
-
-interface CertDump {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly { pem: string }[];
-}
-
-function log(line: string): void {
-  console.log(`[external-ca] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -78,130 +45,21 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-async function rollout(
-  path: string,
-  want: (st: Record<string, number | undefined>) => boolean,
-): Promise<void> {
-  const c = kube();
-  await waitFor(
-    `the rollout of ${path}`,
-    async () => {
-      const obj = await c.client.get<{
-        metadata?: { generation?: number };
-        status?: Record<string, number | undefined>;
-      }>(path);
-      const st = obj.status ?? {};
-      return st.observedGeneration === obj.metadata?.generation && want(st) ? true : undefined;
-    },
-    { timeoutMs: 120_000, intervalMs: 500 },
-  );
-}
-
-function podSpec(name: string, node: string, env: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: name } },
-    spec: {
-      nodeName: node,
-      serviceAccountName: name,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'main',
-          image: 'ambient-mesh/echo:0.1.0',
-          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  };
-}
-
-async function enrolled(name: string): Promise<PodInfo> {
-  const c = kube();
-  return waitFor(
-    `pod ${name} enrolled and Ready`,
-    async () => {
-      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
-      if (!isPodReady(p) || p.metadata?.annotations?.['ambient.istio.io/redirection'] !== 'enabled') {
-        return undefined;
-      }
-      return {
-        name,
-        ip: p.status?.podIP ?? '',
-        netns: podNetnsName(c.layout, p.metadata.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 120_000, intervalMs: 500 },
-  );
-}
-
-async function heldCert(node: string, sa: string): Promise<CertDump | undefined> {
-  const c = kube();
-  const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === node);
-  if (z === undefined) return undefined;
-  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
-  return certs.find(x => x.identity.endsWith(`/ns/${NS}/sa/${sa}`) && x.state === 'Available');
-}
-
-async function curl(from: PodInfo, url: string): Promise<number> {
-  const r = await runCommand(
-    [
-      'ip',
-      'netns',
-      'exec',
-      from.netns,
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '5',
-    ].concat(['-H', 'Connection: close', url]),
-    { allowFailure: true },
-  );
-  return Number(r.stdout.trim() || '0');
-}
+const pods = new Map<string, MeshPod>();
+const rollout = (path: string, want: (st: Record<string, number | undefined>) => boolean): Promise<void> =>
+  waitRollout(kube(), path, want);
 
 describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'external-ca-'));
+    const dir = scenario.dir();
     material = await makeCaMaterial(dir, 2);
     const istio = await ensureUpstreamIstio(l => {
       log(l);
     });
-    cluster = await startCluster({
-      name: 'extca',
-      slot: 66,
-      nodes: 2,
-      progress: l => {
-        log(`cluster: ${l}`);
-      },
-    });
-    const c = cluster;
+    const c = await scenario.start('extca', 66);
     // Our istiod signs only its own serving certificate, with intermediate 0 under the shared root.
-    await c.client.apply(
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: MESH_NAMESPACE } },
-      { fieldManager: 'external-ca-test' },
-    );
-    await c.client.create(`/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'cacerts', namespace: MESH_NAMESPACE },
-      data: cacertsSecretData(material, 0),
-    });
-    const status = await installMesh(c, {
-      progress: l => {
-        log(`mesh: ${l}`);
-      },
-    });
-    expect(
-      status.components.every(x => x.ready),
-      JSON.stringify(status),
-    ).toBe(true);
+    await plugCacerts(c, cacertsSecretData(material, 0), 'external-ca-test');
+    await installMeshReady(c, log);
 
     // The external CA: upstream istiod with its own plug-in intermediate (1), its CA port on the
     // fabric address the nodes reach, everything else on loopback.
@@ -274,51 +132,18 @@ describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node 
       },
     });
     await rollout(istiodPath, st => st.updatedReplicas === 1 && st.readyReplicas === 1 && st.replicas === 1);
-    const dsPath = `/apis/apps/v1/namespaces/${MESH_NAMESPACE}/daemonsets/ztunnel`;
-    await c.client.strategicPatch(dsPath, {
-      spec: {
-        template: {
-          spec: {
-            containers: [
-              {
-                name: 'istio-proxy',
-                env: [
-                  { name: 'CA_ADDRESS', value: `https://${caHost}:${String(CA_PORT)}` },
-                  { name: 'ALT_CA_HOSTNAME', value: `istiod.${MESH_NAMESPACE}.svc` },
-                ],
-              },
-            ],
-          },
-        },
-      },
+    await setZtunnelEnv(c, {
+      CA_ADDRESS: `https://${caHost}:${String(CA_PORT)}`,
+      ALT_CA_HOSTNAME: `istiod.${MESH_NAMESPACE}.svc`,
     });
-    await rollout(
-      dsPath,
-      st => st.updatedNumberScheduled === c.nodes.length && st.numberReady === c.nodes.length,
-    );
-    await c.client.create('/api/v1/namespaces', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
-    });
-    for (const sa of ['echo', 'client']) {
-      await c.client.create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: sa, namespace: NS },
-      });
-    }
-    await c.client.create(`/api/v1/namespaces/${NS}/pods`, podSpec('echo', 'node-1', {}));
-    await c.client.create(`/api/v1/namespaces/${NS}/pods`, podSpec('client', 'node-0', { PORT: '9090' }));
-    for (const name of ['echo', 'client']) pods.set(name, await enrolled(name));
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const { client, echo } = await clientAndEcho(c, NS, { timeoutMs: 120_000 });
+    pods.set('echo', echo).set('client', client);
+    scenario.logSetupTime();
   }, 900_000);
 
   afterAll(async () => {
     await upstream?.stop();
-    await cluster?.stop();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('both ztunnels get their certificates from the external CA, and the L4 scenario passes', async () => {
@@ -326,15 +151,7 @@ describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node 
     const echo = pods.get('echo')!;
     const external = new X509Certificate(material.intermediates[1]!.certPem);
     const ours = new X509Certificate(material.intermediates[0]!.certPem);
-    for (const [node, sa] of [
-      [client.node, 'client'],
-      [echo.node, 'echo'],
-    ] as const) {
-      const cert = await waitFor(`the ${sa} certificate on ${node}`, () => heldCert(node, sa), {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-      });
-      const leaf = new X509Certificate(cert.certChain[0]!.pem);
+    for (const { sa, leaf } of await leaves({ client, echo })) {
       // Issued by upstream istiod's intermediate, not by the one our istiod holds.
       expect(leaf.verify(external.publicKey), `${sa} issued by the external CA`).toBe(true);
       expect(leaf.verify(ours.publicKey)).toBe(false);
@@ -348,24 +165,10 @@ describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node 
     expect(issued).toBeGreaterThanOrEqual(2);
 
     // L4: pod-IP traffic across nodes over mTLS with the externally issued identities.
-    for (let i = 0; i < 3; i++) expect(await curl(client, `http://${echo.ip}:8080/`)).toBe(200);
+    for (let i = 0; i < 3; i++) expect(await httpCode(client, `http://${echo.ip}:8080/`)).toBe(200);
     await waitFor(
       'the destination ztunnel to count the mTLS connections',
-      async () => {
-        let n = 0;
-        for (const z of await ztunnelPods(kube().client, kube().layout)) {
-          for (const s of mtlsConnections(await ztunnelMetrics(z))) {
-            if (
-              s.labels.reporter === 'destination' &&
-              s.labels.destination_workload === 'echo' &&
-              s.labels.source_principal === `spiffe://cluster.local/ns/${NS}/sa/client`
-            ) {
-              n += s.value;
-            }
-          }
-        }
-        return n >= 3 ? true : undefined;
-      },
+      async () => ((await mtlsToEcho()) >= 3 ? true : undefined),
       { timeoutMs: 20_000, intervalMs: 500 },
     );
   }, 180_000);

@@ -13,44 +13,31 @@
 // (`[istiod-ha]` lines) and recorded in docs/performance.md; the waits' bounds are generous.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
 import type { KubeList } from '@ambient-mesh/kube';
 import { podNetnsName } from '../layout.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
-import { getInNetns, ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
-import { isPodReady } from './cni-observe.ts';
+import { getInNetns, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
+import { ScenarioContext } from '../mesh/scenario.ts';
+import {
+  echoPod,
+  heldCert,
+  inEveryZtunnelConfig,
+  isPodReady,
+  readyPod,
+  type MeshPod,
+} from '../mesh/workloads.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'ha-a';
 const ECHO_TCP_PORT = 9000;
 const STATUS_LEASE = 'istio-status-leader';
 const LEASE_PATH = `/apis/coordination.k8s.io/v1/namespaces/${MESH_NAMESPACE}/leases/${STATUS_LEASE}`;
-let cluster: Cluster | undefined;
 
-interface PodInfo {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly node: string;
-}
-const pods = new Map<string, PodInfo>();
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
-function pod(name: string): PodInfo {
-  const p = pods.get(name);
-  if (p === undefined) throw new Error(`pod ${name} was not set up`);
-  return p;
-}
-
-function log(line: string): void {
-  console.log(`[istiod-ha] ${line}`);
-}
+type PodInfo = MeshPod;
+const scenario = new ScenarioContext<PodInfo>('istiod-ha');
+const { log, kube, pod, pods } = scenario;
 
 const ratio = (s: LoopSummary): number => s.ok / Math.max(1, s.ok + s.failed);
 const describeLoop = (s: LoopSummary): string =>
@@ -66,43 +53,15 @@ async function createPod(name: string, node: string, env: Record<string, string>
     metadata: { name, namespace: NS },
   });
   const createdAt = Date.now();
-  await c.client.create(`/api/v1/namespaces/${NS}/pods`, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: name } },
-    spec: {
-      nodeName: node,
-      serviceAccountName: name,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'main',
-          image: 'ambient-mesh/echo:0.1.0',
-          env: Object.entries({ PORT: '8080', ...env }).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  });
+  await c.client.create(
+    `/api/v1/namespaces/${NS}/pods`,
+    echoPod(name, { namespace: NS, node, env: { PORT: '8080', ...env } }),
+  );
   return createdAt;
 }
 
 async function podInfo(name: string): Promise<PodInfo> {
-  const c = kube();
-  return waitFor(
-    `pod ${NS}/${name} enrolled and Ready`,
-    async () => {
-      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
-      const enrolled = p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled';
-      if (!isPodReady(p) || !enrolled || p.status?.podIP === undefined) return undefined;
-      return {
-        name,
-        ip: p.status.podIP,
-        netns: podNetnsName(c.layout, p.metadata?.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 180_000, intervalMs: 250 },
-  );
+  return readyPod(kube(), NS, name, { timeoutMs: 180_000, intervalMs: 250 });
 }
 
 async function istiodPods(): Promise<V1Pod[]> {
@@ -134,40 +93,16 @@ async function xdsHomes(ztunnels: readonly ZtunnelPod[]): Promise<Map<string, st
 
 /** Waits until the ztunnel on `node` holds an Available certificate for `ns/sa/<sa>`. */
 async function certificateOn(node: string, sa: string, timeoutMs: number): Promise<void> {
-  const c = kube();
   await waitFor(
     `a certificate for ${NS}/${sa} on the ztunnel of ${node}`,
-    async () => {
-      const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === node);
-      if (z === undefined) return undefined;
-      const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as {
-        identity: string;
-        state: string;
-      }[];
-      return certs.some(x => x.identity.endsWith(`/ns/${NS}/sa/${sa}`) && x.state === 'Available')
-        ? true
-        : undefined;
-    },
+    async () => ((await heldCert(kube(), NS, node, sa)) === undefined ? undefined : true),
     { timeoutMs, intervalMs: 100 },
   );
 }
 
 /** Waits until every ztunnel has `ip` in its WDS workloads. */
 async function inEveryZtunnel(ip: string, timeoutMs: number): Promise<void> {
-  const c = kube();
-  await waitFor(
-    `workload ${ip} in every ztunnel's config`,
-    async () => {
-      const zs = await ztunnelPods(c.client, c.layout);
-      if (zs.length < c.nodes.length) return undefined;
-      for (const z of zs) {
-        const workloads = ((await ztunnelConfigDump(z))?.workloads ?? []) as { workloadIps?: string[] }[];
-        if (!workloads.some(w => w.workloadIps?.includes(ip) === true)) return undefined;
-      }
-      return true;
-    },
-    { timeoutMs, intervalMs: 100 },
-  );
+  await inEveryZtunnelConfig(kube(), ip, { timeoutMs, intervalMs: 100 });
 }
 
 /** ztunnel log lines about its control-plane connections, for the test's output. */
@@ -204,7 +139,12 @@ async function freshPod(name: string, node: string): Promise<{ certMs: number; w
 
 describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
   beforeAll(async () => {
-    ({ cluster } = await startMeshCluster({ name: 'istiodha', slot: 71, nodes: 2, istiodReplicas: 2 }));
+    ({ cluster: scenario.cluster } = await startMeshCluster({
+      name: 'istiodha',
+      slot: 71,
+      nodes: 2,
+      istiodReplicas: 2,
+    }));
     const c = kube();
     await waitFor(
       'two istiod replicas Ready',
@@ -223,7 +163,7 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
   }, 600_000);
 
   afterAll(async () => {
-    await cluster?.stop();
+    await scenario.cluster?.stop();
   }, 120_000);
 
   it('one replica holds the status lease; both serve xDS', async () => {

@@ -4,27 +4,22 @@
 // certificates.k8s.io/v1 CertificateSigningRequest signed by a real signer, cert-manager v1.21.2's
 // CSR CA controller (ExperimentalCertificateSigningRequestControllers, built by
 // tools/install-deps.d/cert-manager.sh, run as image ambient-mesh/cert-manager-signer).
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
-import { runBuildScript, runCommand, waitFor } from '../exec.ts';
+import { runBuildScript, waitFor } from '../exec.ts';
 import { repoRoot } from '../kubelet/images.ts';
-import { podNetnsName } from '../layout.ts';
-import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
-import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
+import { MESH_NAMESPACE } from '../mesh/install.ts';
+import { httpCode, waitRollout, type MeshPod } from '../mesh/workloads.ts';
 import { applyCrds } from '../upstream/crds.ts';
+import { CaScenario, clientAndEcho, installMeshReady } from './ca-fixture.ts';
 import { makeCaMaterial, type CaMaterial } from './ca-material.ts';
-import { isPodReady } from './cni-observe.ts';
 
 const NS = 'k8scsr-apps';
+const scenario = new CaScenario('k8s-csr', NS);
+const { log, kube, mtlsToEcho, leaves } = scenario;
 const SIGNER = 'clusterissuers.cert-manager.io/istio-ca';
-const started = Date.now();
-let cluster: Cluster | undefined;
-let dir = '';
 let material: CaMaterial;
 
 interface CsrSeen {
@@ -40,123 +35,15 @@ const csrEvents: CsrSeen[] = [];
 const stopCsrWatch = new AbortController();
 let csrWatch: Promise<void> | undefined;
 
-interface PodInfo {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly node: string;
-}
-const pods = new Map<string, PodInfo>();
-
-interface CertDump {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly { pem: string }[];
-}
-
-function log(line: string): void {
-  console.log(`[k8s-csr] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
-async function rollout(
-  path: string,
-  want: (st: Record<string, number | undefined>) => boolean,
-): Promise<void> {
-  const c = kube();
-  await waitFor(
-    `the rollout of ${path}`,
-    async () => {
-      const obj = await c.client.get<{
-        metadata?: { generation?: number };
-        status?: Record<string, number | undefined>;
-      }>(path);
-      const st = obj.status ?? {};
-      return st.observedGeneration === obj.metadata?.generation && want(st) ? true : undefined;
-    },
-    { timeoutMs: 120_000, intervalMs: 500 },
-  );
-}
-
-function podSpec(name: string, node: string, env: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: name } },
-    spec: {
-      nodeName: node,
-      serviceAccountName: name,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'main',
-          image: 'ambient-mesh/echo:0.1.0',
-          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  };
-}
-
-async function enrolled(name: string): Promise<PodInfo> {
-  const c = kube();
-  return waitFor(
-    `pod ${name} enrolled and Ready`,
-    async () => {
-      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
-      if (!isPodReady(p) || p.metadata?.annotations?.['ambient.istio.io/redirection'] !== 'enabled') {
-        return undefined;
-      }
-      return {
-        name,
-        ip: p.status?.podIP ?? '',
-        netns: podNetnsName(c.layout, p.metadata.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 120_000, intervalMs: 500 },
-  );
-}
-
-async function heldCert(node: string, sa: string): Promise<CertDump | undefined> {
-  const c = kube();
-  const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === node);
-  if (z === undefined) return undefined;
-  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
-  return certs.find(x => x.identity.endsWith(`/ns/${NS}/sa/${sa}`) && x.state === 'Available');
-}
-
-async function curl(from: PodInfo, url: string): Promise<number> {
-  const r = await runCommand(
-    [
-      'ip',
-      'netns',
-      'exec',
-      from.netns,
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '5',
-    ].concat(['-H', 'Connection: close', url]),
-    { allowFailure: true },
-  );
-  return Number(r.stdout.trim() || '0');
-}
+const pods = new Map<string, MeshPod>();
+const rollout = (path: string, want: (st: Record<string, number | undefined>) => boolean): Promise<void> =>
+  waitRollout(kube(), path, want);
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'k8s-csr-'));
-    material = await makeCaMaterial(dir, 1);
+    material = await makeCaMaterial(scenario.dir(), 1);
     const signerDir = await runBuildScript(join(repoRoot(), 'tools', 'install-deps.d', 'cert-manager.sh'), {
       progressPrefix: '[cert-manager]',
       onProgress: l => {
@@ -165,15 +52,7 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
       what: 'cert-manager-signer',
       needs: 'Go and the Go module proxy',
     });
-    cluster = await startCluster({
-      name: 'k8scsr',
-      slot: 67,
-      nodes: 2,
-      progress: l => {
-        log(`cluster: ${l}`);
-      },
-    });
-    const c = cluster;
+    const c = await scenario.start('k8scsr', 67);
     const crdDir = join(signerDir, 'crds');
     const crds = await applyCrds(
       c.client,
@@ -237,15 +116,7 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
       { timeoutMs: 120_000, intervalMs: 1000 },
     );
 
-    const status = await installMesh(c, {
-      progress: l => {
-        log(`mesh: ${l}`);
-      },
-    });
-    expect(
-      status.components.every(x => x.ready),
-      JSON.stringify(status),
-    ).toBe(true);
+    await installMeshReady(c, log);
     // istiod may create, approve (for this signer only) and delete CertificateSigningRequests.
     await c.client.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -316,45 +187,22 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
         },
       )
       .catch(() => undefined);
-    await c.client.create('/api/v1/namespaces', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
-    });
-    for (const sa of ['echo', 'client']) {
-      await c.client.create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: sa, namespace: NS },
-      });
-    }
-    await c.client.create(`/api/v1/namespaces/${NS}/pods`, podSpec('echo', 'node-1', {}));
-    await c.client.create(`/api/v1/namespaces/${NS}/pods`, podSpec('client', 'node-0', { PORT: '9090' }));
-    for (const name of ['echo', 'client']) pods.set(name, await enrolled(name));
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const { client, echo } = await clientAndEcho(c, NS, { timeoutMs: 120_000 });
+    pods.set('echo', echo).set('client', client);
+    scenario.logSetupTime();
   }, 900_000);
 
   afterAll(async () => {
     stopCsrWatch.abort();
     await csrWatch;
-    await cluster?.stop();
-    if (dir !== '' && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('workload certificates are issued by cert-manager through CertificateSigningRequests, and L4 passes', async () => {
     const client = pods.get('client')!;
     const echo = pods.get('echo')!;
     const signerCa = new X509Certificate(material.intermediates[0]!.certPem);
-    for (const [node, sa] of [
-      [client.node, 'client'],
-      [echo.node, 'echo'],
-    ] as const) {
-      const cert = await waitFor(`the ${sa} certificate on ${node}`, () => heldCert(node, sa), {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-      });
-      const leaf = new X509Certificate(cert.certChain[0]!.pem);
+    for (const { sa, leaf } of await leaves({ client, echo })) {
       expect(leaf.verify(signerCa.publicKey), `${sa} signed by the ClusterIssuer's CA`).toBe(true);
       expect(leaf.issuer).toBe(signerCa.subject);
       expect(leaf.subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${NS}/sa/${sa}`);
@@ -380,24 +228,10 @@ describe('the Kubernetes CSR path (istiod as RA, cert-manager signs) on a 2-node
     }>('/apis/certificates.k8s.io/v1/certificatesigningrequests');
     expect(csrs.items.filter(x => x.spec?.signerName === SIGNER)).toEqual([]);
 
-    for (let i = 0; i < 3; i++) expect(await curl(client, `http://${echo.ip}:8080/`)).toBe(200);
+    for (let i = 0; i < 3; i++) expect(await httpCode(client, `http://${echo.ip}:8080/`)).toBe(200);
     await waitFor(
       'the destination ztunnel to count the mTLS connections',
-      async () => {
-        let n = 0;
-        for (const z of await ztunnelPods(kube().client, kube().layout)) {
-          for (const s of mtlsConnections(await ztunnelMetrics(z))) {
-            if (
-              s.labels.reporter === 'destination' &&
-              s.labels.destination_workload === 'echo' &&
-              s.labels.source_principal === `spiffe://cluster.local/ns/${NS}/sa/client`
-            ) {
-              n += s.value;
-            }
-          }
-        }
-        return n >= 3 ? true : undefined;
-      },
+      async () => ((await mtlsToEcho()) >= 3 ? true : undefined),
       { timeoutMs: 20_000, intervalMs: 500 },
     );
   }, 180_000);

@@ -7,15 +7,18 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../cluster.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
-import { runCommand, waitFor } from '../exec.ts';
+import { waitFor } from '../exec.ts';
 import { podNetnsName } from '../layout.ts';
+import { mtlsConnections, ztunnelMetrics, ztunnelPods, type MetricSample } from '../mesh/observe.ts';
 import {
-  mtlsConnections,
-  ztunnelConfigDump,
-  ztunnelMetrics,
-  ztunnelPods,
-  type MetricSample,
-} from '../mesh/observe.ts';
+  createAppNamespace,
+  createEchoService,
+  echoPod,
+  httpCode,
+  inEveryZtunnelConfig,
+  readyPod,
+  serviceClusterIp,
+} from '../mesh/workloads.ts';
 
 const NS = 'l4-scenarios';
 const TD = 'spiffe://cluster.local';
@@ -35,81 +38,23 @@ async function apply(path: string, body: object): Promise<void> {
   await cluster.client.create(path, body);
 }
 
-function echoPod(name: string, node: string): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: 'echo', version: 'v1' } },
-    spec: {
-      nodeName: node,
-      serviceAccountName: 'echo',
-      terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'echo', image: 'ambient-mesh/echo:0.1.0', ports: [{ containerPort: 8080 }] }],
-    },
-  };
+function echo(name: string, node: string): object {
+  return echoPod(name, {
+    namespace: NS,
+    node,
+    serviceAccount: 'echo',
+    labels: { app: 'echo', version: 'v1' },
+    containerName: 'echo',
+    containerPorts: [8080],
+  });
 }
 
 /** Waits until the pod is enrolled (`enabled`, not `pending`) and Ready, and returns where it is. */
-async function enrolled(name: string): Promise<PodInfo> {
-  return waitFor(
-    `pod ${name} enrolled and Ready`,
-    async () => {
-      const p = await cluster.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
-      const ready = p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true;
-      if (p.metadata?.annotations?.['ambient.istio.io/redirection'] !== 'enabled' || !ready) return undefined;
-      return {
-        name,
-        ip: p.status?.podIP ?? '',
-        netns: podNetnsName(cluster.layout, p.metadata.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 90_000, intervalMs: 500 },
-  );
-}
-
+const enrolled = (name: string): Promise<PodInfo> => readyPod(cluster, NS, name);
 /** Waits until every ztunnel has the workload of `ip` in its config (admin /config_dump). */
-async function inZtunnelConfig(ip: string): Promise<void> {
-  await waitFor(
-    `workload ${ip} in every ztunnel's config`,
-    async () => {
-      const zs = await ztunnelPods(cluster.client, cluster.layout);
-      if (zs.length < 2) return undefined;
-      for (const z of zs) {
-        const dump = await ztunnelConfigDump(z);
-        const workloads = (dump?.workloads ?? []) as { workloadIps?: string[] }[];
-        if (!workloads.some(w => w.workloadIps?.includes(ip) === true)) return undefined;
-      }
-      return true;
-    },
-    { timeoutMs: 60_000, intervalMs: 500 },
-  );
-}
-
+const inZtunnelConfig = (ip: string): Promise<void> => inEveryZtunnelConfig(cluster, ip);
 /** An HTTP GET from the client pod; the HTTP code (0 when the connection failed). */
-async function get(from: PodInfo, target: string): Promise<number> {
-  const r = await runCommand(
-    [
-      'ip',
-      'netns',
-      'exec',
-      from.netns,
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '5',
-      '-H',
-      'Connection: close',
-      target,
-    ],
-    { allowFailure: true },
-  );
-  return Number(r.stdout.trim() || '0');
-}
+const get = (from: PodInfo, target: string): Promise<number> => httpCode(from, target);
 
 async function allMetrics(): Promise<{ node: string; samples: MetricSample[] }[]> {
   const out = [];
@@ -138,46 +83,18 @@ function mtlsTo(all: { samples: MetricSample[] }[], workload: string): number {
 describe('the L4 ambient mesh on a 2-node local cluster', () => {
   beforeAll(async () => {
     ({ cluster } = await startMeshCluster({ name: 'l4scen', slot: 9, nodes: 2 }));
-    await apply('/api/v1/namespaces', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
-    });
-    for (const sa of ['echo', 'client']) {
-      await apply(`/api/v1/namespaces/${NS}/serviceaccounts`, {
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: sa, namespace: NS },
-      });
-    }
-    await apply(`/api/v1/namespaces/${NS}/services`, {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'echo', namespace: NS },
-      spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
-    });
-    await apply(`/api/v1/namespaces/${NS}/pods`, echoPod('echo-same', 'node-0'));
-    await apply(`/api/v1/namespaces/${NS}/pods`, echoPod('echo-cross', 'node-1'));
-    await apply(`/api/v1/namespaces/${NS}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'client', namespace: NS, labels: { app: 'client' } },
-      spec: {
-        nodeName: 'node-0',
-        serviceAccountName: 'client',
-        terminationGracePeriodSeconds: 1,
-        // An idle process keeps the pod running; the test sends from its netns.
-        containers: [
-          { name: 'client', image: 'ambient-mesh/echo:0.1.0', env: [{ name: 'PORT', value: '9090' }] },
-        ],
-      },
-    });
+    await createAppNamespace(cluster, NS, ['echo', 'client']);
+    await createEchoService(cluster, NS);
+    await apply(`/api/v1/namespaces/${NS}/pods`, echo('echo-same', 'node-0'));
+    await apply(`/api/v1/namespaces/${NS}/pods`, echo('echo-cross', 'node-1'));
+    // An idle process keeps the pod running; the test sends from its netns.
+    await apply(
+      `/api/v1/namespaces/${NS}/pods`,
+      echoPod('client', { namespace: NS, node: 'node-0', containerName: 'client', env: { PORT: '9090' } }),
+    );
     for (const name of ['echo-same', 'echo-cross', 'client']) pods.set(name, await enrolled(name));
     for (const p of pods.values()) await inZtunnelConfig(p.ip);
-    const svc = await cluster.client.get<{ spec?: { clusterIP?: string } }>(
-      `/api/v1/namespaces/${NS}/services/echo`,
-    );
-    serviceIp = svc.spec?.clusterIP ?? '';
+    serviceIp = await serviceClusterIp(cluster, NS, 'echo');
     console.log(`[scenarios] setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, 600_000);
 

@@ -9,13 +9,22 @@
 // redirection captures like the pod's own traffic.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
+import { startCluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import type { KubeList } from '@ambient-mesh/kube';
-import { podNetnsName } from '../layout.ts';
 import { installMesh, MESH_NAMESPACE, uninstallMesh } from '../mesh/install.ts';
-import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
-import { isPodReady } from './cni-observe.ts';
+import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
+import { ScenarioContext } from '../mesh/scenario.ts';
+import {
+  echoPod,
+  httpCode,
+  inEveryZtunnelConfig,
+  isPodReady,
+  mtlsConnectionsTo,
+  readyPod,
+  setZtunnelEnv,
+  type CertDump,
+} from '../mesh/workloads.ts';
 import {
   captureInNetns,
   sendHashed,
@@ -36,15 +45,7 @@ const TRANSFER_MIB = 1024;
 // Renewal happens at half-life (75 s), so the rotation scenario sees one renewal per node, and a
 // certificate outlives the 60 s istiod outage that follows it.
 const CERT_TTL_S = 150;
-const started = Date.now();
-let cluster: Cluster | undefined;
 let meshInstalled = false;
-
-interface CertDump {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly { serialNumber: string; validFrom: string; expirationTime: string }[];
-}
 
 interface PodInfo {
   readonly name: string;
@@ -53,103 +54,19 @@ interface PodInfo {
   readonly netns: string;
   readonly node: string;
 }
-const pods = new Map<string, PodInfo>();
 
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
-function pod(name: string): PodInfo {
-  const p = pods.get(name);
-  if (p === undefined) throw new Error(`pod ${name} was not set up`);
-  return p;
-}
-
-function log(line: string): void {
-  console.log(`[l4-resilience] ${line}`);
-}
+const scenario = new ScenarioContext<PodInfo>('l4-resilience');
+const { log, kube, pod, pods } = scenario;
 
 const ratio = (s: LoopSummary): string =>
   `${s.ok}/${s.ok + s.failed} (${((100 * s.ok) / Math.max(1, s.ok + s.failed)).toFixed(2)} %)`;
 
-function podSpec(
-  name: string,
-  namespace: string,
-  opts: { node: string; sa: string; labels?: Record<string, string>; env?: Record<string, string> },
-): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace, labels: opts.labels ?? { app: name } },
-    spec: {
-      nodeName: opts.node,
-      serviceAccountName: opts.sa,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'main',
-          image: 'ambient-mesh/echo:0.1.0',
-          env: Object.entries(opts.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  };
-}
-
 async function podInfo(name: string, namespace: string, wantEnrolled: boolean): Promise<PodInfo> {
-  const c = kube();
-  return waitFor(
-    `pod ${namespace}/${name} ${wantEnrolled ? 'enrolled and ' : ''}Ready`,
-    async () => {
-      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${namespace}/pods/${name}`);
-      const ready = isPodReady(p);
-      const enrolled = p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled';
-      if (!ready || (wantEnrolled && !enrolled) || p.status?.podIP === undefined) return undefined;
-      return {
-        name,
-        namespace,
-        ip: p.status.podIP,
-        netns: podNetnsName(c.layout, p.metadata?.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 90_000, intervalMs: 500 },
-  );
+  return { ...(await readyPod(kube(), namespace, name, { enrolled: wantEnrolled })), namespace };
 }
 
 /** Waits until every ztunnel has the workload of `ip` in its config. */
-async function inZtunnelConfig(ip: string): Promise<void> {
-  const c = kube();
-  await waitFor(
-    `workload ${ip} in every ztunnel's config`,
-    async () => {
-      const zs = await ztunnelPods(c.client, c.layout);
-      if (zs.length < c.nodes.length) return undefined;
-      for (const z of zs) {
-        const workloads = ((await ztunnelConfigDump(z))?.workloads ?? []) as { workloadIps?: string[] }[];
-        if (!workloads.some(w => w.workloadIps?.includes(ip) === true)) return undefined;
-      }
-      return true;
-    },
-    { timeoutMs: 60_000, intervalMs: 500 },
-  );
-}
-
-/** An HTTP GET on a new connection from a pod; the HTTP code (0 when the connection failed). */
-async function httpCode(from: PodInfo, url: string): Promise<number> {
-  const r = await runCommand(
-    ['ip', 'netns', 'exec', from.netns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}'].concat([
-      '--max-time',
-      '5',
-      '-H',
-      'Connection: close',
-      url,
-    ]),
-    { allowFailure: true },
-  );
-  return Number(r.stdout.trim() || '0');
-}
+const inZtunnelConfig = (ip: string): Promise<void> => inEveryZtunnelConfig(kube(), ip);
 
 /** Every pod of a mesh component (label `app`), terminating ones included. */
 async function meshPods(app: string): Promise<V1Pod[]> {
@@ -180,21 +97,8 @@ async function destinationConnections(flags: string): Promise<number> {
 }
 
 /** mTLS connections the destination ztunnels counted to `echo` from `sourcePrincipal`. */
-async function mtlsToEcho(sourcePrincipal: string): Promise<number> {
-  const c = kube();
-  let n = 0;
-  for (const z of await ztunnelPods(c.client, c.layout)) {
-    for (const s of mtlsConnections(await ztunnelMetrics(z))) {
-      if (
-        s.labels.reporter === 'destination' &&
-        s.labels.destination_workload === 'echo' &&
-        s.labels.source_principal === sourcePrincipal
-      )
-        n += s.value;
-    }
-  }
-  return n;
-}
+const mtlsToEcho = (sourcePrincipal: string): Promise<number> =>
+  mtlsConnectionsTo(kube(), 'echo', sourcePrincipal);
 
 const policiesPath = `/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`;
 
@@ -250,7 +154,7 @@ async function withPolicy(
 
 describe('L4 resilience on a 2-node local cluster', () => {
   beforeAll(async () => {
-    cluster = await startCluster({
+    scenario.cluster = await startCluster({
       name: 'l4res',
       slot: 10,
       nodes: 2,
@@ -258,7 +162,7 @@ describe('L4 resilience on a 2-node local cluster', () => {
         log(`cluster: ${l}`);
       },
     });
-    const c = cluster;
+    const c = scenario.cluster;
     const status = await installMesh(c, {
       progress: l => {
         log(`mesh: ${l}`);
@@ -271,34 +175,7 @@ describe('L4 resilience on a 2-node local cluster', () => {
     ).toBe(true);
     // Short-lived workload certificates for the whole file (the rotation scenario watches them
     // renew), set before any workload exists so the DaemonSet rollout disturbs nothing.
-    const dsPath = `/apis/apps/v1/namespaces/${MESH_NAMESPACE}/daemonsets/ztunnel`;
-    await c.client.strategicPatch(dsPath, {
-      spec: {
-        template: {
-          spec: {
-            containers: [
-              { name: 'istio-proxy', env: [{ name: 'SECRET_TTL', value: `${String(CERT_TTL_S)}s` }] },
-            ],
-          },
-        },
-      },
-    });
-    await waitFor(
-      'the ztunnel rollout with SECRET_TTL',
-      async () => {
-        const ds = await c.client.get<{
-          metadata?: { generation?: number };
-          status?: { observedGeneration?: number; updatedNumberScheduled?: number; numberReady?: number };
-        }>(dsPath);
-        const st = ds.status;
-        return st?.observedGeneration === ds.metadata?.generation &&
-          st?.updatedNumberScheduled === c.nodes.length &&
-          st.numberReady === c.nodes.length
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500 },
-    );
+    await setZtunnelEnv(c, { SECRET_TTL: `${String(CERT_TTL_S)}s` });
     for (const [ns, ambient] of [
       [NS, true],
       [NS_B, true],
@@ -322,30 +199,43 @@ describe('L4 resilience on a 2-node local cluster', () => {
       [
         'echo',
         NS,
-        podSpec('echo', NS, {
+        echoPod('echo', {
+          namespace: NS,
           node: 'node-1',
-          sa: 'echo',
           labels: { app: 'echo' },
           env: { TCP_PORT: String(ECHO_TCP_PORT) },
         }),
       ],
-      ['client', NS, podSpec('client', NS, { node: 'node-0', sa: 'client', env: idle })],
-      ['other', NS, podSpec('other', NS, { node: 'node-0', sa: 'other', env: idle })],
-      ['client-b', NS_B, podSpec('client-b', NS_B, { node: 'node-0', sa: 'default', env: idle })],
-      ['late', NS_LATE, podSpec('late', NS_LATE, { node: 'node-0', sa: 'default', env: idle })],
+      [
+        'client',
+        NS,
+        echoPod('client', { namespace: NS, node: 'node-0', serviceAccount: 'client', env: idle }),
+      ],
+      ['other', NS, echoPod('other', { namespace: NS, node: 'node-0', serviceAccount: 'other', env: idle })],
+      [
+        'client-b',
+        NS_B,
+        echoPod('client-b', { namespace: NS_B, node: 'node-0', serviceAccount: 'default', env: idle }),
+      ],
+      [
+        'late',
+        NS_LATE,
+        echoPod('late', { namespace: NS_LATE, node: 'node-0', serviceAccount: 'default', env: idle }),
+      ],
     ];
     for (const [, ns, body] of created) await c.client.create(`/api/v1/namespaces/${ns}/pods`, body);
     for (const [name, ns] of created) pods.set(name, await podInfo(name, ns, ns !== NS_LATE));
     for (const name of ['echo', 'client', 'other', 'client-b']) await inZtunnelConfig(pod(name).ip);
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
     try {
+      const { cluster } = scenario;
       if (cluster !== undefined && meshInstalled) await uninstallMesh(cluster, { timeoutMs: 60_000 });
     } finally {
-      await cluster?.stop();
-      log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      await scenario.cluster?.stop();
+      scenario.logWallTime();
     }
   }, 240_000);
 

@@ -3,12 +3,10 @@
 // namespace outside the mesh), both reached from an ambient client pod through its ztunnel.
 //
 // Traffic is sent by curl inside the client pod's network namespace (see l4-mesh.test.ts).
-import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../cluster.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
-import { runCommand, waitFor } from '../exec.ts';
-import { podNetnsName } from '../layout.ts';
+import { waitFor } from '../exec.ts';
 import {
   mtlsConnections,
   ztunnelConfigDump,
@@ -16,6 +14,7 @@ import {
   ztunnelPods,
   type MetricSample,
 } from '../mesh/observe.ts';
+import { createAppNamespace, echoPod, httpCode, readyPod, type MeshPod } from '../mesh/workloads.ts';
 
 const NS = 'l4-sources';
 const VM_NS = 'l4-sources-vm';
@@ -23,64 +22,24 @@ const TD = 'spiffe://cluster.local';
 const WE_UID = `Kubernetes/networking.istio.io/WorkloadEntry/${NS}/vm-1`;
 let cluster: Cluster;
 
-interface PodInfo {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly uid: string;
-}
+type PodInfo = MeshPod;
 
-function echoPod(name: string, namespace: string, node: string, labels: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace, labels },
-    spec: {
-      nodeName: node,
-      serviceAccountName: namespace === NS ? 'echo' : 'default',
-      terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'echo', image: 'ambient-mesh/echo:0.1.0', ports: [{ containerPort: 8080 }] }],
-    },
-  };
+function echo(name: string, namespace: string, node: string, labels: Record<string, string>): object {
+  return echoPod(name, {
+    namespace,
+    node,
+    labels,
+    serviceAccount: namespace === NS ? 'echo' : 'default',
+    containerName: 'echo',
+    containerPorts: [8080],
+  });
 }
 
 /** Waits until the pod is Ready (and, in the mesh namespace, enrolled) and returns where it is. */
-async function ready(namespace: string, name: string, enrolled: boolean): Promise<PodInfo> {
-  return waitFor(
-    `pod ${namespace}/${name} Ready`,
-    async () => {
-      const p = await cluster.client.get<V1Pod>(`/api/v1/namespaces/${namespace}/pods/${name}`);
-      const isReady = p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true;
-      const redirected = p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled';
-      if (!isReady || (enrolled && !redirected)) return undefined;
-      const uid = p.metadata?.uid ?? '';
-      return { name, ip: p.status?.podIP ?? '', netns: podNetnsName(cluster.layout, uid), uid };
-    },
-    { timeoutMs: 90_000, intervalMs: 500 },
-  );
-}
+const ready = (namespace: string, name: string, enrolled: boolean): Promise<PodInfo> =>
+  readyPod(cluster, namespace, name, { enrolled });
 
-async function get(from: PodInfo, target: string): Promise<number> {
-  const r = await runCommand(
-    [
-      'ip',
-      'netns',
-      'exec',
-      from.netns,
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '5',
-      target,
-    ],
-    { allowFailure: true },
-  );
-  return Number(r.stdout.trim() || '0');
-}
+const get = (from: PodInfo, target: string): Promise<number> => httpCode(from, target, { close: false });
 
 async function allSamples(): Promise<MetricSample[]> {
   const out: MetricSample[] = [];
@@ -126,33 +85,22 @@ describe('non-pod sources (EndpointSlice, WorkloadEntry) through the mesh', () =
   beforeAll(async () => {
     ({ cluster } = await startMeshCluster({ name: 'srcs62', slot: 62, nodes: 2 }));
     const create = (path: string, body: object): Promise<unknown> => cluster.client.create(path, body);
-    await create('/api/v1/namespaces', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
-    });
-    await create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: VM_NS } });
-    for (const sa of ['echo', 'client', 'vm-sa'])
-      await create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: sa, namespace: NS },
-      });
+    await createAppNamespace(cluster, NS, ['echo', 'client', 'vm-sa']);
+    await createAppNamespace(cluster, VM_NS, [], false);
     // No Service selects the backend: only the manual EndpointSlice ties it to `manual`.
-    await create(`/api/v1/namespaces/${NS}/pods`, echoPod('echo-backend', NS, 'node-1', { role: 'backend' }));
-    await create(`/api/v1/namespaces/${NS}/pods`, {
-      ...(echoPod('client', NS, 'node-0', { app: 'client' }) as Record<string, unknown>),
-      spec: {
-        nodeName: 'node-0',
-        serviceAccountName: 'client',
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          { name: 'client', image: 'ambient-mesh/echo:0.1.0', env: [{ name: 'PORT', value: '9090' }] },
-        ],
-      },
-    });
+    await create(`/api/v1/namespaces/${NS}/pods`, echo('echo-backend', NS, 'node-1', { role: 'backend' }));
+    await create(
+      `/api/v1/namespaces/${NS}/pods`,
+      echoPod('client', {
+        namespace: NS,
+        node: 'node-0',
+        labels: { app: 'client' },
+        containerName: 'client',
+        env: { PORT: '9090' },
+      }),
+    );
     // The "VM": a pod outside the mesh, known to the mesh only through a WorkloadEntry.
-    await create(`/api/v1/namespaces/${VM_NS}/pods`, echoPod('vm', VM_NS, 'node-1', { app: 'vm' }));
+    await create(`/api/v1/namespaces/${VM_NS}/pods`, echo('vm', VM_NS, 'node-1', { app: 'vm' }));
     client = await ready(NS, 'client', true);
     backend = await ready(NS, 'echo-backend', true);
     vm = await ready(VM_NS, 'vm', false);

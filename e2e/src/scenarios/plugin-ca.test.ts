@@ -7,152 +7,27 @@
 // Then, with short-lived workload certificates and traffic running, the Secret gets the second
 // intermediate: istiod swaps it without a restart, the next renewals are signed by it, and no
 // connection fails.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../cluster.ts';
-import { runCommand, waitFor } from '../exec.ts';
-import { podNetnsName } from '../layout.ts';
-import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
-import { mtlsConnections, ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '../mesh/observe.ts';
-import { isPodReady } from './cni-observe.ts';
+import { waitFor } from '../exec.ts';
+import { MESH_NAMESPACE } from '../mesh/install.ts';
+import type { MeshPod } from '../mesh/workloads.ts';
+import { CaScenario, plugCacerts, type CertDump } from './ca-fixture.ts';
 import { cacertsSecretData, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'plugca-apps';
+const scenario = new CaScenario('plugin-ca', NS);
+const { log, kube, heldCert, opensslVerify, mtlsToEcho } = scenario;
 const ECHO_TCP_PORT = 9000;
 // Renewal at half-life (60 s): the swap scenario sees each identity renewed on the new intermediate.
 const CERT_TTL_S = 120;
-const started = Date.now();
-let cluster: Cluster | undefined;
-let dir = '';
-
-interface PodInfo {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly node: string;
-}
-const pods = new Map<string, PodInfo>();
-
-interface CertDump {
-  readonly identity: string;
-  readonly state: string;
-  readonly certChain: readonly { pem: string; serialNumber: string }[];
-  readonly rootCerts: readonly { pem: string }[];
-}
+const pods = new Map<string, MeshPod>();
 
 let material: CaMaterial;
 
-function log(line: string): void {
-  console.log(`[plugin-ca] ${line}`);
-}
-
-function kube(): Cluster {
-  if (cluster === undefined) throw new Error('the cluster did not start (see beforeAll)');
-  return cluster;
-}
-
 const cacertsData = (i: number): Record<string, string> => cacertsSecretData(material, i);
-
-function podSpec(name: string, node: string, sa: string, env: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: name } },
-    spec: {
-      nodeName: node,
-      serviceAccountName: sa,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'main',
-          image: 'ambient-mesh/echo:0.1.0',
-          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  };
-}
-
-async function enrolled(name: string): Promise<PodInfo> {
-  const c = kube();
-  return waitFor(
-    `pod ${name} enrolled and Ready`,
-    async () => {
-      const p = await c.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
-      if (!isPodReady(p) || p.metadata?.annotations?.['ambient.istio.io/redirection'] !== 'enabled') {
-        return undefined;
-      }
-      return {
-        name,
-        ip: p.status?.podIP ?? '',
-        netns: podNetnsName(c.layout, p.metadata.uid ?? ''),
-        node: p.spec?.nodeName ?? '',
-      };
-    },
-    { timeoutMs: 90_000, intervalMs: 500 },
-  );
-}
-
-/** The Available certificate of `sa` held by the ztunnel of `node`. */
-async function heldCert(node: string, sa: string): Promise<CertDump | undefined> {
-  const c = kube();
-  const z = (await ztunnelPods(c.client, c.layout)).find(x => x.node === node);
-  if (z === undefined) return undefined;
-  const certs = ((await ztunnelConfigDump(z))?.certificates ?? []) as CertDump[];
-  return certs.find(x => x.identity.endsWith(`/ns/${NS}/sa/${sa}`) && x.state === 'Available');
-}
-
-/** `openssl verify` of the dumped leaf against the plugged root, with the dumped intermediates. */
-async function opensslVerify(cert: CertDump): Promise<string> {
-  const leaf = join(dir, 'leaf.pem');
-  const untrusted = join(dir, 'untrusted.pem');
-  writeFileSync(leaf, cert.certChain[0]?.pem ?? '');
-  writeFileSync(
-    untrusted,
-    cert.certChain
-      .slice(1)
-      .map(x => x.pem)
-      .join(''),
-  );
-  const r = await runCommand(
-    [
-      'openssl',
-      'verify',
-      '-CAfile',
-      join(dir, 'root-cert.pem'),
-      '-untrusted',
-      untrusted,
-      '-purpose',
-      'any',
-      leaf,
-    ],
-    { allowFailure: true },
-  );
-  return (r.stdout + r.stderr).trim();
-}
-
-/** mTLS connections from the client to echo, as the destination ztunnels count them. */
-async function mtlsToEcho(): Promise<number> {
-  const c = kube();
-  let n = 0;
-  for (const z of await ztunnelPods(c.client, c.layout)) {
-    for (const s of mtlsConnections(await ztunnelMetrics(z))) {
-      if (
-        s.labels.reporter === 'destination' &&
-        s.labels.destination_workload === 'echo' &&
-        s.labels.source_principal === `spiffe://cluster.local/ns/${NS}/sa/client`
-      ) {
-        n += s.value;
-      }
-    }
-  }
-  return n;
-}
 
 const issuedBy = (cert: CertDump | undefined, i: number): boolean =>
   cert !== undefined &&
@@ -162,93 +37,20 @@ const issuedBy = (cert: CertDump | undefined, i: number): boolean =>
 
 describe('plug-in CA (Secret cacerts) on a 2-node local cluster', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'plugin-ca-'));
+    const dir = scenario.dir();
     material = await makeCaMaterial(dir, 2);
-    cluster = await startCluster({
-      name: 'plugca',
-      slot: 65,
-      nodes: 2,
-      progress: l => {
-        log(`cluster: ${l}`);
-      },
-    });
-    const c = cluster;
+    const c = await scenario.start('plugca', 65);
     // The Secret exists before istiod starts: istiod signs with the first intermediate from the start.
-    await c.client.apply(
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: MESH_NAMESPACE } },
-      { fieldManager: 'plugin-ca-test' },
-    );
-    await c.client.create(`/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'cacerts', namespace: MESH_NAMESPACE },
-      data: cacertsData(0),
+    await plugCacerts(c, cacertsData(0), 'plugin-ca-test');
+    const { client, echo } = await scenario.meshAndApps(c, {
+      certTtlS: CERT_TTL_S,
+      echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) },
     });
-    const status = await installMesh(c, {
-      progress: l => {
-        log(`mesh: ${l}`);
-      },
-    });
-    expect(
-      status.components.every(x => x.ready),
-      JSON.stringify(status),
-    ).toBe(true);
-    const dsPath = `/apis/apps/v1/namespaces/${MESH_NAMESPACE}/daemonsets/ztunnel`;
-    await c.client.strategicPatch(dsPath, {
-      spec: {
-        template: {
-          spec: {
-            containers: [
-              { name: 'istio-proxy', env: [{ name: 'SECRET_TTL', value: `${String(CERT_TTL_S)}s` }] },
-            ],
-          },
-        },
-      },
-    });
-    await waitFor(
-      'the ztunnel rollout with SECRET_TTL',
-      async () => {
-        const ds = await c.client.get<{
-          metadata?: { generation?: number };
-          status?: { observedGeneration?: number; updatedNumberScheduled?: number; numberReady?: number };
-        }>(dsPath);
-        const st = ds.status;
-        return st?.observedGeneration === ds.metadata?.generation &&
-          st?.updatedNumberScheduled === c.nodes.length &&
-          st.numberReady === c.nodes.length
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500 },
-    );
-    await c.client.create('/api/v1/namespaces', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: NS, labels: { 'istio.io/dataplane-mode': 'ambient' } },
-    });
-    for (const sa of ['echo', 'client']) {
-      await c.client.create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: sa, namespace: NS },
-      });
-    }
-    await c.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      podSpec('echo', 'node-1', 'echo', { TCP_PORT: String(ECHO_TCP_PORT) }),
-    );
-    await c.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      podSpec('client', 'node-0', 'client', { PORT: '9090' }),
-    );
-    for (const name of ['echo', 'client']) pods.set(name, await enrolled(name));
-    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    pods.set('echo', echo).set('client', client);
   }, 600_000);
 
   afterAll(async () => {
-    await cluster?.stop();
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-    log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await scenario.stop();
   }, 180_000);
 
   it('issues workload certificates that chain to the plugged root through the intermediate (openssl verify)', async () => {

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '@ambient-mesh/runtime';
 import { makeAuthorizationPolicy } from '../testing/fixtures.ts';
 import { compileAuthorizationPolicyObject } from '../wds/policies.ts';
-import type { Timers } from '../xds/push-queue.ts';
+import { httpError, settle } from '../testing/status-writer.ts';
+import { systemTimers as timers } from '../xds/push-queue.ts';
 import type { AuthorizationPolicy } from './objects.ts';
 import {
   isTransientStatusError,
@@ -117,26 +118,12 @@ function heldPatcher(): {
   return { patch, calls, inFlight: () => inFlight, maxInFlight: () => maxInFlight };
 }
 
-const timers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: h => {
-    clearTimeout(h as ReturnType<typeof setTimeout>);
-  },
-  now: () => Date.now(),
-};
-
-/** Lets the writer's promise continuations run (fake timers leave microtasks alone). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
-}
-
 function policy(name: string, generation = 1): AuthorizationPolicy {
   const p = makeAuthorizationPolicy(name, 'apps', { action: 'ALLOW', rules: [{}] });
   return { ...p, metadata: { ...p.metadata, generation } };
 }
 
 const compiled = (p: AuthorizationPolicy) => compileAuthorizationPolicyObject(p, 'istio-system');
-const httpError = (code: number): Error => Object.assign(new Error(`HTTP-Code: ${String(code)}`), { code });
 
 describe('PolicyStatusWriter', () => {
   beforeEach(() => {

@@ -1,27 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '@ambient-mesh/runtime';
 import { issue, SourceIssueCode } from '../wds/source-issues.ts';
-import type { Timers } from '../xds/push-queue.ts';
+import { httpError, settle } from '../testing/status-writer.ts';
+import { systemTimers as timers } from '../xds/push-queue.ts';
 import {
   SourceStatusWriter,
   sourceConditions,
   sourceStatusHandlers,
   type SourceStatus,
 } from './source-status.ts';
-
-const timers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: h => {
-    clearTimeout(h as ReturnType<typeof setTimeout>);
-  },
-  now: () => Date.now(),
-};
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
-}
-
-const httpError = (code: number): Error => Object.assign(new Error(`HTTP-Code: ${String(code)}`), { code });
 
 interface Call {
   readonly key: string;
