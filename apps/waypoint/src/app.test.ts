@@ -434,6 +434,21 @@ describe('waypoint on loopback', () => {
     expect(waypoint.nacks.get(TypeUrl.routeConfiguration)?.nack).toContain(ROUTE);
   });
 
+  it('reports a taken HBONE port as WAYPOINT_BIND_FAILED naming the listener', async () => {
+    const config = { ...testConfig(), hboneAddress: { host: '127.0.0.1', port: waypoint.hboneAddress.port } };
+    await expect(
+      build(config, {
+        xdsConnect: xds.connect(),
+        identity: await pki.identity('default', 'waypoint'),
+        processMetrics: false,
+        logs: captureLogs().logs,
+      }),
+    ).rejects.toMatchObject({
+      code: 'WAYPOINT_BIND_FAILED',
+      message: expect.stringContaining(`HBONE on 127.0.0.1:${waypoint.hboneAddress.port}`) as unknown,
+    });
+  });
+
   it('applies a route change to new requests', async () => {
     const next = routes();
     (next.virtual_hosts as Record<string, unknown>[])[0]!.routes = [

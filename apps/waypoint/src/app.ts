@@ -7,19 +7,27 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Client } from '@grpc/grpc-js';
 import { createHboneClient } from '@ambient-mesh/hbone';
 import type { HboneIdentity, HboneServer } from '@ambient-mesh/hbone';
 import {
-  BindError as RuntimeBindError,
   Readiness,
+  bindServer,
   createPlatform,
   metricsRoutes,
   readinessRoute,
   startOpsServer,
 } from '@ambient-mesh/runtime';
-import type { ListenAddress, Logger, Logs, OpsServer, Platform, Route } from '@ambient-mesh/runtime';
+import type {
+  BindErrorFactory,
+  ListenAddress,
+  Logger,
+  Logs,
+  OpsServer,
+  Platform,
+  Route,
+} from '@ambient-mesh/runtime';
 import { toStruct } from '@ambient-mesh/xds-types';
 import { XdsClient } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
@@ -81,31 +89,11 @@ function readIdentity(dir: string): HboneIdentity {
   }
 }
 
-async function listen(server: NetServer, address: ListenAddress): Promise<AddressInfo> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: unknown) => {
-    throw new BindError('HBONE', `${address.host}:${address.port}`, { cause: err });
-  });
-  return server.address() as AddressInfo;
-}
+/** A taken port is reported as `WAYPOINT_BIND_FAILED`, naming the listener. */
+const bindError: BindErrorFactory = (listener, address, cause) => new BindError(listener, address, { cause });
 
-async function serve(
-  name: string,
-  address: ListenAddress,
-  routes: Route[],
-  logger: Logger,
-): Promise<OpsServer> {
-  try {
-    return await startOpsServer({ name, address, routes, logger });
-  } catch (err) {
-    if (err instanceof RuntimeBindError) throw new BindError(name, err.address, { cause: err.cause });
-    throw err;
-  }
+function serve(name: string, address: ListenAddress, routes: Route[], logger: Logger): Promise<OpsServer> {
+  return startOpsServer({ name, address, routes, logger, bindError });
 }
 
 export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
@@ -254,7 +242,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
         opsLog,
       ),
     );
-    hboneAddress = await listen(listener, config.hboneAddress);
+    hboneAddress = await bindServer(listener, { name: 'HBONE', address: config.hboneAddress, bindError });
     inbound = startInbound({
       listener,
       identity,

@@ -10,7 +10,6 @@ import type { CertificateFetcher } from '@ambient-mesh/spiffe-certs';
 import { toStruct } from '@ambient-mesh/xds-types';
 import type { JsonObject } from '@ambient-mesh/xds-types';
 import {
-  BindError as RuntimeBindError,
   ConfigError,
   Readiness,
   metricsRoutes,
@@ -21,6 +20,7 @@ import {
   type Platform,
 } from '@ambient-mesh/runtime';
 import type {
+  BindErrorFactory,
   ListenAddress,
   Logger,
   OpsServer,
@@ -118,19 +118,11 @@ function readRoot(path: string, variable: string, address: string): Buffer | und
   }
 }
 
-/** Binds one ops listener; a taken port is reported as `ZTUNNEL_BIND_FAILED`. */
-async function serve(
-  name: string,
-  address: ListenAddress,
-  routes: Route[],
-  logger: Logger,
-): Promise<OpsServer> {
-  try {
-    return await startOpsServer({ name, address, routes, logger });
-  } catch (err) {
-    if (err instanceof RuntimeBindError) throw new BindError(name, err.address, { cause: err.cause });
-    throw err;
-  }
+/** A taken port is reported as `ZTUNNEL_BIND_FAILED`, naming the listener. */
+const bindError: BindErrorFactory = (listener, address, cause) => new BindError(listener, address, { cause });
+
+function serve(name: string, address: ListenAddress, routes: Route[], logger: Logger): Promise<OpsServer> {
+  return startOpsServer({ name, address, routes, logger, bindError });
 }
 
 export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {

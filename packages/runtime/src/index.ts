@@ -47,6 +47,7 @@ export type { BackoffOptions } from './backoff.ts';
 export { Readiness } from './readiness.ts';
 export {
   TEXT_PLAIN,
+  bindServer,
   dispatch,
   livenessRoute,
   metricsRoutes,
@@ -57,6 +58,8 @@ export {
   startOpsServer,
 } from './ops-server.ts';
 export type {
+  BindErrorFactory,
+  BindOptions,
   OpsServer,
   OpsServerOptions,
   ReadinessRouteOptions,

@@ -1,7 +1,9 @@
+import { createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Counter } from 'prom-client';
 import { createRegistry } from './metrics-registry.ts';
 import {
+  bindServer,
   dispatch,
   livenessRoute,
   metricsRoutes,
@@ -145,6 +147,39 @@ describe('ops server', () => {
     ).rejects.toMatchObject({
       code: 'RUNTIME_BIND_FAILED',
       message: expect.stringMatching(/admin listener on 127\.0\.0\.1:/) as unknown,
+    });
+  });
+
+  it('reports a taken port with the error the app makes when given bindError', async () => {
+    const first = await serve([]);
+    const made: string[] = [];
+    const bindError = (listener: string, address: string, cause: unknown): Error => {
+      made.push(`${listener} ${address} ${(cause as NodeJS.ErrnoException).code ?? ''}`);
+      return Object.assign(new Error(`app cannot bind ${listener}`), { code: 'APP_BIND_FAILED' });
+    };
+    await expect(
+      startOpsServer({
+        name: 'stats',
+        address: { host: '127.0.0.1', port: first.port },
+        routes: [],
+        bindError,
+      }),
+    ).rejects.toMatchObject({ code: 'APP_BIND_FAILED', message: 'app cannot bind stats' });
+    expect(made).toEqual([`stats 127.0.0.1:${first.port} EADDRINUSE`]);
+  });
+
+  it('bindServer binds any net server and maps its bind failure', async () => {
+    const server = createNetServer();
+    cleanups.push(() => new Promise(resolve => server.close(resolve)));
+    const address = await bindServer(server, { name: 'HBONE', address: { host: '127.0.0.1', port: 0 } });
+    expect(address.port).toBeGreaterThan(0);
+    const second = createNetServer();
+    await expect(
+      bindServer(second, { name: 'HBONE', address: { host: '127.0.0.1', port: address.port } }),
+    ).rejects.toMatchObject({
+      code: 'RUNTIME_BIND_FAILED',
+      listener: 'HBONE',
+      address: `127.0.0.1:${address.port}`,
     });
   });
 

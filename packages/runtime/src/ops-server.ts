@@ -7,7 +7,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { Registry } from 'prom-client';
 import { BindError } from './errors.ts';
@@ -34,6 +34,45 @@ export interface OpsServerOptions {
   readonly address: ListenAddress;
   readonly routes: readonly Route[];
   readonly logger?: Logger;
+  /** Builds the error a failed bind rejects with; default runtime's `BindError`. */
+  readonly bindError?: BindErrorFactory;
+}
+
+/**
+ * Makes an app's own bind error (its stable code, e.g. `ZTUNNEL_BIND_FAILED`) from the listener's
+ * name, the `host:port` it tried and the socket error.
+ */
+export type BindErrorFactory = (listener: string, address: string, cause: unknown) => Error;
+
+export interface BindOptions {
+  /** Names the listener in the error (`admin`, `HBONE`). */
+  readonly name: string;
+  readonly address: ListenAddress;
+  /** Default: runtime's `BindError` (`RUNTIME_BIND_FAILED`). */
+  readonly bindError?: BindErrorFactory;
+}
+
+const runtimeBindError: BindErrorFactory = (listener, address, cause) =>
+  new BindError(listener, address, { cause });
+
+/**
+ * Starts `server` (a `net`, `http` or `tls` server) listening on `address`; a failure (a taken
+ * port, an address not on this host) rejects with `bindError(name, 'host:port', socketError)`.
+ */
+export async function bindServer(server: NetServer, options: BindOptions): Promise<AddressInfo> {
+  const where = `${options.address.host}:${options.address.port}`;
+  const makeError = options.bindError ?? runtimeBindError;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(makeError(options.name, where, err));
+    };
+    server.once('error', onError);
+    server.listen(options.address.port, options.address.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
 }
 
 export interface OpsServer {
@@ -108,24 +147,16 @@ export function requestUrl(target: string | undefined): URL {
   return url;
 }
 
-/** Binds the server; rejects with `BindError` (`RUNTIME_BIND_FAILED`) naming the listener. */
+/**
+ * Binds the server; rejects with `BindError` (`RUNTIME_BIND_FAILED`) naming the listener, or with
+ * what `options.bindError` makes.
+ */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const handle = dispatch(options.routes, options.logger);
   const server = createServer((req, res) => {
     void handle(req, res, requestUrl(req.url));
   });
-  const where = `${options.address.host}:${options.address.port}`;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(new BindError(options.name, where, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen(options.address.port, options.address.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const address = await bindServer(server, options);
   let closing: Promise<void> | undefined;
   return {
     name: options.name,
