@@ -8,7 +8,6 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Client } from '@grpc/grpc-js';
 import { createHboneClient } from '@ambient-mesh/hbone';
 import type { HboneIdentity, HboneServer } from '@ambient-mesh/hbone';
 import {
@@ -29,13 +28,13 @@ import type {
   Route,
 } from '@ambient-mesh/runtime';
 import { toStruct } from '@ambient-mesh/xds-types';
-import { XdsClient } from '@ambient-mesh/xds';
+import { ControlPlaneChannel, XdsClient, controlPlaneDeltaStreams } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
 import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { adminRoutes } from './admin.ts';
 import { xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
-import { BindError, CertificatesUnreadableError } from './errors.ts';
+import { BindError, CertificatesUnreadableError, TokenUnreadableError } from './errors.ts';
 import { WaypointMetrics } from './metrics.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
 import { startInbound } from './proxy/inbound.ts';
@@ -43,7 +42,6 @@ import { UpstreamPools, poolKey } from './proxy/upstream.ts';
 import type { UpstreamOptions } from './proxy/upstream.ts';
 import { createWaypointState } from './state/waypoint-state.ts';
 import type { WaypointStateReader } from './state/waypoint-state.ts';
-import { createGrpcClient, deltaStreams } from './xds/grpc-transport.ts';
 import { waypointHandlers } from './xds/handlers.ts';
 
 export interface AppDeps {
@@ -118,13 +116,17 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   ).trustDomain;
 
   // Control plane.
-  const grpcClients: Client[] = [];
+  const grpcClients: ControlPlaneChannel[] = [];
   let xdsConnect = deps.xdsConnect;
   if (xdsConnect === undefined) {
     const root = config.xdsAddress.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
-    const client = createGrpcClient(config.xdsAddress, root, config.altXdsHostname);
-    grpcClients.push(client);
-    xdsConnect = deltaStreams(client, {
+    const channel = new ControlPlaneChannel({
+      target: { address: config.xdsAddress, rootCaPem: root, altHostname: config.altXdsHostname },
+      logger: logs.for('xds'),
+    });
+    grpcClients.push(channel);
+    xdsConnect = controlPlaneDeltaStreams(channel, {
+      tokenError: (path, cause) => new TokenUnreadableError(path, { cause }),
       tokenPath: config.tokenPath,
       clusterId: config.clusterId,
       headers: config.xdsHeaders,

@@ -40,15 +40,15 @@ import { ZTUNNEL_VERSION, ZtunnelMetrics } from './metrics.ts';
 import type { ProxyInputs } from './proxy/proxy-inputs.ts';
 import { createProxyState } from './state/proxy-state.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
-import { XdsClient as DeltaXdsClient } from '@ambient-mesh/xds';
-import type { DeltaStreamFactory } from '@ambient-mesh/xds';
 import {
   ControlPlaneChannel,
   DEFAULT_CHANNEL_SETTINGS,
-  deltaStreamFactory,
-  type ChannelSettings,
-} from './xds/grpc-transport.ts';
+  XdsClient as DeltaXdsClient,
+  controlPlaneDeltaStreams,
+} from '@ambient-mesh/xds';
+import type { ChannelSettings, DeltaStreamFactory } from '@ambient-mesh/xds';
 import { addressHandler, authorizationHandler } from './xds/handlers.ts';
+import { tokenUnreadable } from './xds/token.ts';
 import { WorkloadStateManager } from './zds/state-manager.ts';
 import type { WorkloadProxyFactory } from './zds/state-manager.ts';
 import { ZdsClient } from './zds/zds-client.ts';
@@ -205,7 +205,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       logger: logs.for('xds'),
     });
     grpcClients.push(channel);
-    xdsConnect = deltaStreamFactory(channel, {
+    xdsConnect = controlPlaneDeltaStreams(channel, {
+      tokenError: tokenUnreadable,
       tokenPath: config.tokenPath,
       clusterId: config.clusterId,
       headers: config.xdsHeaders,

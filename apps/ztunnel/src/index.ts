@@ -81,8 +81,12 @@ export type {
   ResourceHandler as XdsResourceHandler,
 } from '@ambient-mesh/xds';
 export { addressHandler, authorizationHandler } from './xds/handlers.ts';
-export { callMetadata, createGrpcClient, deltaStreamFactory } from './xds/grpc-transport.ts';
-export type { CallIdentity, GrpcTarget } from './xds/grpc-transport.ts';
+export {
+  callMetadata,
+  createGrpcClient,
+  controlPlaneDeltaStreams as deltaStreamFactory,
+} from '@ambient-mesh/xds';
+export type { CallIdentity, GrpcTarget } from '@ambient-mesh/xds';
 export { CaClient } from './identity/ca-client.ts';
 export type { CaClientOptions } from './identity/ca-client.ts';
 export { CertManager } from './identity/cert-manager.ts';

@@ -10,6 +10,8 @@ export const XdsErrorCode = {
   UnknownType: 'XDS_UNKNOWN_TYPE',
   /** A client was built with no handler, or with options that contradict each other. */
   InvalidOptions: 'XDS_INVALID_OPTIONS',
+  /** The bearer token for the control plane could not be read. */
+  TokenUnreadable: 'XDS_TOKEN_UNREADABLE',
 } as const;
 export type XdsErrorCode = (typeof XdsErrorCode)[keyof typeof XdsErrorCode];
 

@@ -65,6 +65,20 @@ export type {
   SotwStream as SotwClientStream,
   SotwStreamFactory,
 } from './client/transport.ts';
+export {
+  ControlPlaneChannel,
+  DEFAULT_CHANNEL_SETTINGS,
+  callMetadata,
+  channelOptions,
+  controlPlaneDeltaStreams,
+  createGrpcClient,
+} from './client/control-plane.ts';
+export type {
+  CallIdentity,
+  ChannelSettings,
+  ControlPlaneChannelOptions,
+  GrpcTarget,
+} from './client/control-plane.ts';
 
 // Errors.
 export { XdsError, XdsErrorCode } from './errors.ts';

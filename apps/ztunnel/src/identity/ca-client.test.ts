@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { TestCaServer } from '../testing/test-ca-server.ts';
-import { createGrpcClient } from '../xds/grpc-transport.ts';
+import { createGrpcClient } from '@ambient-mesh/xds';
 import { CaClient } from './ca-client.ts';
 
 const cleanups: (() => unknown)[] = [];

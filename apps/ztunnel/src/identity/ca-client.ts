@@ -9,9 +9,10 @@ import { createWorkloadCsr, WorkloadCertificate } from '@ambient-mesh/spiffe-cer
 import type { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { IstioCertificateService, toStruct } from '@ambient-mesh/xds-types';
 import type { ca } from '@ambient-mesh/xds-types';
+import { callMetadata } from '@ambient-mesh/xds';
+import type { CallIdentity } from '@ambient-mesh/xds';
 import { CaRequestError } from '../errors.ts';
-import { callMetadata } from '../xds/grpc-transport.ts';
-import type { CallIdentity } from '../xds/grpc-transport.ts';
+import { tokenUnreadable } from '../xds/token.ts';
 
 export interface CaClientOptions {
   /** The channel, or a getter for the current one (it may be replaced after a connect timeout). */
@@ -58,7 +59,7 @@ export class CaClient {
     signal: AbortSignal | undefined,
   ): Promise<ca.IstioCertificateResponse> {
     const method = IstioCertificateService.CreateCertificate;
-    const metadata = callMetadata(this.#options.identity);
+    const metadata = callMetadata({ tokenError: tokenUnreadable, ...this.#options.identity });
     return new Promise((resolve, reject) => {
       const { client } = this.#options;
       const call = (typeof client === 'function' ? client() : client).makeUnaryRequest(

@@ -7,8 +7,11 @@ import { createProxyState } from '../state/proxy-state.ts';
 import { TestDeltaXdsServer } from '../testing/delta-xds-server.ts';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { waitFor } from '../testing/wait.ts';
-import { XdsClient as DeltaXdsClient } from '@ambient-mesh/xds';
-import { createGrpcClient, deltaStreamFactory } from './grpc-transport.ts';
+import {
+  XdsClient as DeltaXdsClient,
+  controlPlaneDeltaStreams as deltaStreamFactory,
+  createGrpcClient,
+} from '@ambient-mesh/xds';
 import { addressHandler, authorizationHandler } from './handlers.ts';
 
 const cleanups: (() => unknown)[] = [];

@@ -23,7 +23,7 @@ import { CaClient } from '../identity/ca-client.ts';
 import { TestDeltaXdsServer } from '../testing/delta-xds-server.ts';
 import { TestCaServer } from '../testing/test-ca-server.ts';
 import { waitFor } from '../testing/wait.ts';
-import { ControlPlaneChannel, DEFAULT_CHANNEL_SETTINGS } from './grpc-transport.ts';
+import { ControlPlaneChannel, DEFAULT_CHANNEL_SETTINGS } from '@ambient-mesh/xds';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -1,14 +1,16 @@
 /**
- * gRPC channels to istiod (XDS and CA share the shape, not the channel). `https://` targets use
- * TLS with the root from `XDS_ROOT_CA` / `CA_ROOT_CA`; `http://` targets are plaintext (tests and
- * local development only). Per-call metadata carries the bearer token, re-read on every call,
- * `clusterid`, and the `*_HEADER_*` extras.
+ * The gRPC channel to a control plane (istiod) that every data-plane client needs, written once:
+ * `https://` targets use TLS with a given root (and an optional alternate name to verify),
+ * `http://` targets are plaintext (tests and local development only); keepalive and a connect
+ * timeout find a vanished peer; per-call metadata carries the bearer token (re-read on every
+ * call, so a rotated token is picked up), `clusterid` and extra headers.
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { deltaStreamFactory as adsDeltaStreamFactory, type DeltaStreamFactory } from '@ambient-mesh/xds';
-import { unrefTimers, type Logger, type TimerHandle, type Timers } from '@ambient-mesh/runtime';
-import { TokenUnreadableError } from '../errors.ts';
+import { unrefTimers, type Logger } from '@ambient-mesh/runtime';
+import { XdsError, XdsErrorCode } from '../errors.ts';
+import type { TimerHandle, Timers } from '../timers.ts';
+import { deltaStreamFactory, type DeltaStreamFactory } from './transport.ts';
 
 export interface GrpcTarget {
   /** `https://host:port` or `http://host:port`. */
@@ -23,11 +25,17 @@ export interface CallIdentity {
   /** Path of the bearer token, re-read on every call; undefined sends none. */
   readonly tokenPath: string | undefined;
   readonly clusterId: string;
+  /** Extra metadata on every call (`XDS_HEADER_*`, `CA_HEADER_*`). */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * Makes the error an unreadable token file fails the call with (an app's own stable code);
+   * default an `XdsError` `XDS_TOKEN_UNREADABLE`.
+   */
+  readonly tokenError?: (path: string, cause: unknown) => Error;
 }
 
 /**
- * How ztunnel's channels to istiod detect a dead peer and come back. grpc-js has no TCP connect
+ * How the channels to istiod detect a dead peer and come back. grpc-js has no TCP connect
  * timeout: a SYN to a pod that vanished (conntrack still pointing at it) waits for the kernel's
  * retries, over a minute. `ControlPlaneChannel` bounds that with `connectTimeoutMs`; HTTP/2
  * keepalive pings find an established connection whose peer went silent.
@@ -175,7 +183,18 @@ export class ControlPlaneChannel {
   }
 }
 
-/** Builds the metadata of one call; throws `TokenUnreadableError` if the token file is missing. */
+function defaultTokenError(path: string, cause: unknown): Error {
+  return new XdsError(
+    XdsErrorCode.TokenUnreadable,
+    `cannot read the control-plane token at ${path}; check the projected service-account token volume is mounted`,
+    { cause },
+  );
+}
+
+/**
+ * Builds the metadata of one call; throws what `identity.tokenError` makes (default
+ * `XDS_TOKEN_UNREADABLE`) if the token file cannot be read.
+ */
 export function callMetadata(identity: CallIdentity): grpc.Metadata {
   const metadata = new grpc.Metadata();
   if (identity.tokenPath !== undefined) {
@@ -183,7 +202,7 @@ export function callMetadata(identity: CallIdentity): grpc.Metadata {
     try {
       token = readFileSync(identity.tokenPath, 'utf8').trim();
     } catch (err) {
-      throw new TokenUnreadableError(identity.tokenPath, { cause: err });
+      throw (identity.tokenError ?? defaultTokenError)(identity.tokenPath, err);
     }
     metadata.set('authorization', `Bearer ${token}`);
   }
@@ -192,13 +211,16 @@ export function callMetadata(identity: CallIdentity): grpc.Metadata {
   return metadata;
 }
 
-/** Opens a DeltaAggregatedResources stream per call of the returned factory, with fresh metadata. */
-export function deltaStreamFactory(
+/**
+ * Opens a `DeltaAggregatedResources` stream per call of the returned factory, with fresh
+ * `callMetadata(identity)`; on a `ControlPlaneChannel`, each stream on its current client.
+ */
+export function controlPlaneDeltaStreams(
   client: grpc.Client | ControlPlaneChannel,
   identity: CallIdentity,
 ): DeltaStreamFactory {
   if (!(client instanceof ControlPlaneChannel))
-    return adsDeltaStreamFactory(client, () => callMetadata(identity));
+    return deltaStreamFactory(client, () => callMetadata(identity));
   // The channel may have been replaced since the last stream: open each one on the current client.
-  return () => adsDeltaStreamFactory(client.client, () => callMetadata(identity))();
+  return () => deltaStreamFactory(client.client, () => callMetadata(identity))();
 }
