@@ -11,16 +11,13 @@ import { createRegistry } from '@ambient-mesh/runtime';
 import {
   EnvoyType,
   EnvoyTypeUrls,
-  WaypointIndex,
   WaypointKinds,
   WaypointPushQueue,
   XdsServer,
-  compileAuthorizationPolicyObject,
   createMetrics,
   decodeEnvoy,
   silentLogger,
   startGrpcServer,
-  WdsIndex,
   type TokenReviewer,
 } from '@ambient-mesh/istiod';
 import {
@@ -29,6 +26,7 @@ import {
   makeBoundService,
   makeHttpRoute,
   makeWaypointGateway,
+  waypointIndexes,
   waypointNode,
 } from '@ambient-mesh/istiod/testing';
 import { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
@@ -86,15 +84,17 @@ function timeoutOf(
 async function runMesh(o: WaypointBenchOptions, progress: (s: string) => void): Promise<WaypointMeshResult> {
   const ca = await CertificateAuthority.createSelfSigned({ keyAlgorithm: 'ecdsa-p256' });
   const signed = await ca.signServingCertificate({ dnsNames: ['istiod.istio-system.svc'], ttlSeconds: 3600 });
-  const waypoints = new WaypointIndex({ domain: 'cluster.local' });
+  // The waypoint index beside WDS, whose bindings say which Services each waypoint serves.
+  const indexes = waypointIndexes();
+  const { waypoints } = indexes;
   for (let w = 0; w < o.waypoints; w++) {
     const ns = `ns-${w}`;
-    waypoints.upsert(WaypointKinds.GATEWAY, makeWaypointGateway(`wp-${w}`, ns));
+    indexes.upsert(WaypointKinds.GATEWAY, makeWaypointGateway(`wp-${w}`, ns));
     for (let s = 0; s < o.servicesPerWaypoint; s++) {
       const ip = `10.${96 + Math.floor(w / 250)}.${w % 250}.${s + 1}`;
-      waypoints.upsert(WaypointKinds.SERVICE, makeBoundService(svcName(w, s), ns, `wp-${w}`, ip));
+      indexes.upsert(WaypointKinds.SERVICE, makeBoundService(svcName(w, s), ns, `wp-${w}`, ip));
       for (let p = 0; p < 2; p++)
-        waypoints.upsert(
+        indexes.upsert(
           WaypointKinds.POD,
           makeBackendPod(svcName(w, s), ns, `10.${200 + Math.floor(w / 250)}.${w % 250}.${s * 2 + p + 1}`),
         );
@@ -105,13 +105,7 @@ async function runMesh(o: WaypointBenchOptions, progress: (s: string) => void): 
   waypoints.recomputeAll();
   const buildAllMs = performance.now() - t0;
   const server = new XdsServer({
-    source: new WdsIndex({
-      clusterId: 'Kubernetes',
-      trustDomain: 'cluster.local',
-      domain: 'cluster.local',
-      rootNamespace: 'istio-system',
-      compilePolicy: compileAuthorizationPolicyObject,
-    }),
+    source: indexes.wds,
     waypoints,
     reviewer,
     audiences: ['istio-ca'],

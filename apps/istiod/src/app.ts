@@ -57,6 +57,7 @@ import { buildInfo } from './build-info.ts';
 import { XdsServer } from './xds/delta-server.ts';
 import { WaypointIndex, isWaypointKind } from './waypoint/waypoint-index.ts';
 import { WaypointPushQueue } from './waypoint/serving.ts';
+import { bindingSourceFrom } from './waypoint/binding.ts';
 import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
@@ -273,6 +274,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
 
   const waypointLog = logs.for('waypoint');
   const waypoints = new WaypointIndex({
+    // One binding computation: the WDS index's, recorded by the Gateway side.
+    bindings: bindingSourceFrom(gatewaySide.bindings),
     domain: config.domain,
     rootNamespace: mesh.rootNamespace,
     onIssues: (kind, key, errors) => {
@@ -351,6 +354,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   });
   const offWaypointChange = waypoints.onChange(change => {
     waypointQueue.enqueue(change);
+  });
+  const offWaypointBindings = gatewaySide.bindings.onChange(changed => {
+    waypoints.bindingsChanged(changed);
   });
 
   const grpc: RunningGrpcServer = await startGrpcServer({
@@ -480,6 +486,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     caRuntime.close();
     offChange();
     offWaypointChange();
+    offWaypointBindings();
     queue.close();
     waypointQueue.close();
     statusWriter?.close();
@@ -513,6 +520,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       caRuntime.close();
       offChange();
       offWaypointChange();
+      offWaypointBindings();
       queue.close();
       waypointQueue.close();
       offStatusLeader();

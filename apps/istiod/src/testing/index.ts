@@ -26,3 +26,5 @@ export {
 } from './waypoint-fixtures.ts';
 export type { RouteSpec } from './waypoint-fixtures.ts';
 export { WaypointIndex, WaypointKinds } from '../waypoint/waypoint-index.ts';
+export { waypointIndexes } from './waypoint-indexes.ts';
+export type { WaypointIndexes } from './waypoint-indexes.ts';

@@ -44,8 +44,9 @@ export function makeBackendPod(
   });
 }
 
+/** A waypoint Gateway whose status has its Service's hostname, as our controller writes it (so it binds). */
 export function makeWaypointGateway(name: string, namespace: string): Gateway {
-  return makeWaypoint(name, namespace);
+  return makeWaypoint(name, namespace, `${name}.${namespace}.svc.cluster.local`);
 }
 
 export interface RouteSpec {

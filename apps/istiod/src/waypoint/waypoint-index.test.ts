@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeAuthorizationPolicy, makeNamespace, makeService } from '../testing/fixtures.ts';
+import { makeAuthorizationPolicy, makeNamespace, makeService, makeWaypoint } from '../testing/fixtures.ts';
 import {
   makeBackendPod,
   makeBoundService,
@@ -8,17 +8,51 @@ import {
   makeReferenceGrant,
   makeWaypointGateway,
 } from '../testing/waypoint-fixtures.ts';
-import { bindingSourceFrom } from './binding.ts';
+import { waypointIndexes } from '../testing/waypoint-indexes.ts';
+import type { Gateway } from '../kube/objects.ts';
 import { EnvoyType, EnvoyTypeUrls, decodeEnvoy, unpackTyped } from './envoy-protos.ts';
-import { WaypointIndex, WaypointKinds as K } from './waypoint-index.ts';
+import { WaypointKinds as K, type WaypointIndex } from './waypoint-index.ts';
 
 const RC = EnvoyTypeUrls.routeConfiguration;
 const CL = EnvoyTypeUrls.cluster;
 const reviews = 'inbound-vip|80|http|reviews.ns1.svc.cluster.local';
 
+/**
+ * The waypoint index as istiod runs it: fed beside the WDS index, whose bindings say which
+ * Services each waypoint serves. Reads go to the waypoint index; writes go to both.
+ */
+type Indexed = Pick<WaypointIndex, 'resourcesFor' | 'routeStatus' | 'issues' | 'onChange'> &
+  Pick<ReturnType<typeof waypointIndexes>, 'upsert' | 'delete' | 'bindings'>;
+
+function indexed(): Indexed {
+  const h = waypointIndexes();
+  const w = h.waypoints;
+  return {
+    upsert: h.upsert,
+    delete: h.delete,
+    bindings: h.bindings,
+    resourcesFor: (wp, typeUrl) => w.resourcesFor(wp, typeUrl),
+    routeStatus: (kind, key) => w.routeStatus(kind, key),
+    issues: (kind, key) => w.issues(kind, key),
+    onChange: listener => w.onChange(listener),
+  };
+}
+
+/** A waypoint whose HBONE listener admits every namespace (for cross-namespace binding). */
+function openWaypoint(name: string, namespace: string): Gateway {
+  const gw = makeWaypointGateway(name, namespace);
+  return {
+    ...gw,
+    spec: {
+      ...gw.spec,
+      listeners: gw.spec.listeners.map(l => ({ ...l, allowedRoutes: { namespaces: { from: 'All' } } })),
+    },
+  };
+}
+
 /** Two waypoints: wp1 serves reviews and ratings (ns1), wp2 serves details (ns2). */
-function setup(): WaypointIndex {
-  const idx = new WaypointIndex({ domain: 'cluster.local' });
+function setup(): Indexed {
+  const idx = indexed();
   idx.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
   idx.upsert(K.GATEWAY, makeWaypointGateway('wp2', 'ns2'));
   idx.upsert(K.SERVICE, makeBoundService('reviews', 'ns1', 'wp1', '10.96.0.10'));
@@ -31,7 +65,7 @@ function setup(): WaypointIndex {
 }
 
 function routes(
-  idx: WaypointIndex,
+  idx: Indexed,
   wp: string,
   name = reviews,
 ): { name: string; route?: Record<string, unknown>; directResponse?: unknown }[] {
@@ -276,6 +310,8 @@ describe('WaypointIndex', () => {
 
   it('binds a namespace’s Services through its use-waypoint label, recomputing only the waypoints involved', () => {
     const idx = setup();
+    idx.upsert(K.GATEWAY, openWaypoint('wp1', 'ns1'));
+    idx.upsert(K.GATEWAY, openWaypoint('wp2', 'ns2'));
     idx.upsert(
       K.SERVICE,
       makeService('orders', 'ns3', {
@@ -284,9 +320,9 @@ describe('WaypointIndex', () => {
         ports: [{ name: 'http', port: 80 }],
       }),
     );
-    expect(idx.upsert(K.NAMESPACE, makeNamespace('ns3')).waypoints.size).toBe(0);
+    expect(idx.upsert('Namespace', makeNamespace('ns3')).waypoints.size).toBe(0);
     const bound = idx.upsert(
-      K.NAMESPACE,
+      'Namespace',
       makeNamespace('ns3', { 'istio.io/use-waypoint': 'wp2', 'istio.io/use-waypoint-namespace': 'ns2' }),
     );
     expect([...bound.waypoints]).toEqual(['ns2/wp2']);
@@ -296,7 +332,7 @@ describe('WaypointIndex', () => {
     // Another label on the namespace changes nothing.
     expect(
       idx.upsert(
-        K.NAMESPACE,
+        'Namespace',
         makeNamespace('ns3', {
           'istio.io/use-waypoint': 'wp2',
           'istio.io/use-waypoint-namespace': 'ns2',
@@ -305,7 +341,7 @@ describe('WaypointIndex', () => {
       ).waypoints.size,
     ).toBe(0);
     const moved = idx.upsert(
-      K.NAMESPACE,
+      'Namespace',
       makeNamespace('ns3', { 'istio.io/use-waypoint': 'wp1', 'istio.io/use-waypoint-namespace': 'ns1' }),
     );
     expect([...moved.waypoints].sort()).toEqual(['ns1/wp1', 'ns2/wp2']);
@@ -314,24 +350,28 @@ describe('WaypointIndex', () => {
     );
   });
 
-  it('can take its bindings from the Gateway controller, recomputing when they change', () => {
-    const bound = new Map<string, Set<string>>([['ns2/wp2', new Set(['ns2/details'])]]);
-    const source = {
-      services: (wp: string): ReadonlySet<string> => bound.get(wp) ?? new Set(),
-      waypointOf: (_kind: 'service', key: string): string | undefined =>
-        [...bound].find(([, set]) => set.has(key))?.[0],
-    };
-    const idx = new WaypointIndex({ domain: 'cluster.local', bindings: () => bindingSourceFrom(source) });
-    idx.upsert(K.GATEWAY, makeWaypointGateway('wp2', 'ns2'));
-    // The label says wp1; the controller's binding (wp2) is what counts.
-    idx.upsert(K.SERVICE, makeBoundService('details', 'ns2', 'wp1', '10.96.0.12'));
-    expect(idx.resourcesFor('ns2/wp2', RC).has('inbound-vip|80|http|details.ns2.svc.cluster.local')).toBe(
-      true,
+  it('serves a Service only once WDS binds it (its waypoint has an address) and stops when WDS unbinds it', () => {
+    const idx = setup();
+    const chain = 'inbound-vip|80|http|orders.ns3.svc.cluster.local';
+    // No status address yet: WDS says WaypointIsNotReady, and the waypoint serves nothing.
+    idx.upsert(K.GATEWAY, makeWaypoint('wp3', 'ns3'));
+    idx.upsert(K.SERVICE, makeBoundService('orders', 'ns3', 'wp3', '10.96.0.30'));
+    expect(idx.bindings.waypointOf('service', 'ns3/orders')).toBeUndefined();
+    expect(idx.resourcesFor('ns3/wp3', RC).size).toBe(0);
+    const ready = idx.upsert(K.GATEWAY, makeWaypointGateway('wp3', 'ns3'));
+    expect([...ready.waypoints]).toEqual(['ns3/wp3']);
+    expect(idx.bindings.waypointOf('service', 'ns3/orders')).toBe('ns3/wp3');
+    expect(idx.resourcesFor('ns3/wp3', RC).has(chain)).toBe(true);
+    // `none` on the Service opts it out: WDS unbinds it, the waypoint drops its chain.
+    const optOut = makeService(
+      'orders',
+      'ns3',
+      { clusterIP: '10.96.0.30', selector: { app: 'orders' }, ports: [{ name: 'http', port: 80 }] },
+      { 'istio.io/use-waypoint': 'none' },
     );
-    bound.set('ns2/wp2', new Set());
-    const change = idx.bindingsChanged(['ns2/wp2']);
-    expect([...change.waypoints]).toEqual(['ns2/wp2']);
-    expect(idx.resourcesFor('ns2/wp2', RC).size).toBe(0);
+    const gone = idx.upsert(K.SERVICE, optOut);
+    expect([...gone.waypoints]).toEqual(['ns3/wp3']);
+    expect(idx.resourcesFor('ns3/wp3', RC).has(chain)).toBe(false);
   });
 
   it('updates endpoints when a backend pod changes, and withdraws everything when the waypoint is deleted', () => {

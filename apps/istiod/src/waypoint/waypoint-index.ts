@@ -12,8 +12,12 @@
  * | Service                        | its old and new waypoint, and those routing to it              |
  * | Pod                            | those serving or routing to a Service selecting it             |
  * | Gateway                        | that waypoint                                                  |
- * | Namespace                      | its Services' old and new waypoints, if its binding labels changed |
  * | ReferenceGrant                 | every waypoint (rare, and grants cut across all)               |
+ * | a binding (`bindingsChanged`)  | the waypoints whose bound Services changed                     |
+ *
+ * Which Services a waypoint serves is not computed here: it is the WDS index's binding (what
+ * ztunnels are told, `istio.io/WaypointBound=True`), read through `WaypointBindingSource`; the
+ * composition root forwards its changes to `bindingsChanged`.
  *
  * Each resource is stored encoded, with a content version (a hash of its bytes): a recompute that
  * produces the same bytes changes nothing, and listeners hear only of waypoints whose resources
@@ -22,13 +26,13 @@
  */
 import { createHash } from 'node:crypto';
 import { errorMessage } from '@ambient-mesh/errors';
-import { Label, Port } from '@ambient-mesh/mesh-api';
+import { Port } from '@ambient-mesh/mesh-api';
 import type { AuthorizationPolicy as ValidAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
 import type { Gateway, KubeObject, Pod, Service } from '../kube/objects.ts';
 import { mapSelectorMatches } from '../kube/objects.ts';
-import { LabelWaypointBindings, WAYPOINT_CLASSES, type WaypointBindingSource } from './binding.ts';
+import { WAYPOINT_CLASSES, type WaypointBindingSource } from './binding.ts';
 import { ENVOY_TYPE_URLS, EnvoyType, EnvoyTypeUrls, encodeEnvoy, type EnvoyTypeUrl } from './envoy-protos.ts';
 import { inboundVipName, serviceHostname } from './names.ts';
 import {
@@ -69,7 +73,6 @@ import { arr, rec, str } from './validate-support.ts';
 export const WaypointKinds = {
   SERVICE: 'Service',
   POD: 'Pod',
-  NAMESPACE: 'Namespace',
   GATEWAY: 'Gateway',
   HTTP_ROUTE: 'HTTPRoute',
   GRPC_ROUTE: 'GRPCRoute',
@@ -100,8 +103,11 @@ export interface WaypointIndexOptions {
   readonly hbonePort?: number;
   /** The mesh root namespace: its policies may target a GatewayClass (every waypoint of it). */
   readonly rootNamespace?: string;
-  /** Replaces the label binding (the Gateway controller's); default `LabelWaypointBindings`. */
-  readonly bindings?: (store: WaypointIndex) => WaypointBindingSource;
+  /**
+   * Which Services each waypoint serves: the WDS index's bindings
+   * (`bindingSourceFrom(gatewaySide.bindings)`); forward their changes to `bindingsChanged`.
+   */
+  readonly bindings: WaypointBindingSource;
   /** Called when an object is invalid (not programmed) or becomes valid again (`errors` empty). */
   readonly onIssues?: (kind: WaypointKind, key: string, errors: readonly FieldIssue[]) => void;
   /** Called with a route's parent status whenever it is (re)computed. */
@@ -159,12 +165,10 @@ function portProtocol(name: string, appProtocol: string | undefined): ServicePro
 export class WaypointIndex {
   readonly #opts: WaypointIndexOptions;
   readonly #bindings: WaypointBindingSource;
-  readonly #labelBindings: LabelWaypointBindings | undefined;
   readonly #services = new Map<string, Service>();
   readonly #servicesByNs = new Map<string, Set<string>>();
   readonly #pods = new Map<string, Pod>();
   readonly #podsByNs = new Map<string, Set<string>>();
-  readonly #namespaces = new Map<string, KubeObject>();
   readonly #gateways = new Map<string, Gateway>();
   readonly #routes = new Map<string, RouteEntry>();
   readonly #routesByService = new Map<string, Set<string>>();
@@ -184,16 +188,7 @@ export class WaypointIndex {
 
   constructor(opts: WaypointIndexOptions) {
     this.#opts = opts;
-    if (opts.bindings !== undefined) this.#bindings = opts.bindings(this);
-    else {
-      this.#labelBindings = new LabelWaypointBindings({
-        services: () => this.#services.values(),
-        service: k => this.#services.get(keyString(k)),
-        namespace: name => this.#namespaces.get(name),
-        gateway: k => this.#gateways.get(keyString(k)),
-      });
-      this.#bindings = this.#labelBindings;
-    }
+    this.#bindings = opts.bindings;
   }
 
   // Reads.
@@ -208,10 +203,6 @@ export class WaypointIndex {
 
   services(): Iterable<Service> {
     return this.#services.values();
-  }
-
-  namespace(name: string): KubeObject | undefined {
-    return this.#namespaces.get(name);
   }
 
   gateway(key: WaypointKey): Gateway | undefined {
@@ -266,13 +257,9 @@ export class WaypointIndex {
       case 'Pod':
         this.#podEvent(key, obj, deleted, dirty);
         break;
-      case 'Namespace':
-        this.#namespaceEvent(obj, deleted, dirty);
-        break;
       case 'Gateway':
         if (deleted) this.#gateways.delete(key);
         else this.#gateways.set(key, obj as Gateway);
-        this.#labelBindings?.invalidate();
         dirty.add(key);
         break;
       case 'ReferenceGrant':
@@ -295,7 +282,7 @@ export class WaypointIndex {
     return this.#recompute(dirty);
   }
 
-  /** Recomputes waypoints whose bound Services changed in an injected `WaypointBindingSource`. */
+  /** Recomputes waypoints whose bound Services changed in the `WaypointBindingSource`. */
   bindingsChanged(waypoints: Iterable<string>): WaypointChange {
     return this.#recompute(new Set(waypoints));
   }
@@ -321,37 +308,10 @@ export class WaypointIndex {
     for (const w of this.#refs.get(svcKey) ?? []) dirty.add(w);
   }
 
-  /** Only the binding labels of a namespace matter: the waypoints of its Services before and after. */
-  #namespaceEvent(obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
-    const name = obj.metadata?.name ?? '';
-    const fingerprint = (o: KubeObject | undefined): string =>
-      JSON.stringify([
-        o?.metadata?.labels?.[Label.useWaypoint],
-        o?.metadata?.labels?.[Label.useWaypointNamespace],
-      ]);
-    const store = (): void => {
-      if (deleted) this.#namespaces.delete(name);
-      else this.#namespaces.set(name, obj);
-    };
-    if (fingerprint(this.#namespaces.get(name)) === fingerprint(deleted ? undefined : obj)) {
-      store();
-      return;
-    }
-    const keys = [...(this.#servicesByNs.get(name) ?? [])].map(k => ({
-      namespace: name,
-      name: k.slice(name.length + 1),
-    }));
-    this.#labelBindings?.invalidate();
-    for (const k of keys) this.#addBinding(k, dirty);
-    store();
-    this.#labelBindings?.invalidate();
-    for (const k of keys) this.#addBinding(k, dirty);
-  }
-
   #serviceEvent(key: string, svc: Service, deleted: boolean, dirty: Set<string>): void {
     const [namespace = '', name = ''] = key.split('/');
-    const sk = { namespace, name };
-    this.#addBinding(sk, dirty);
+    // Its binding is the WDS index's: a change of it arrives through `bindingsChanged`.
+    this.#addBinding({ namespace, name }, dirty);
     if (deleted) {
       this.#services.delete(key);
       removeFrom(this.#servicesByNs, namespace, key);
@@ -359,8 +319,6 @@ export class WaypointIndex {
       this.#services.set(key, svc);
       addTo(this.#servicesByNs, namespace, key);
     }
-    this.#labelBindings?.invalidate();
-    this.#addBinding(sk, dirty);
     this.#addRefs(key, dirty);
   }
 

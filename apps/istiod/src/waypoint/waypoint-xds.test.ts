@@ -17,13 +17,13 @@ import {
   makeWaypointGateway,
   waypointNode,
 } from '../testing/waypoint-fixtures.ts';
-import { compileAuthorizationPolicyObject } from '../wds/policies.ts';
-import { TypeUrls, WdsIndex } from '../wds/wds-index.ts';
+import { waypointIndexes } from '../testing/waypoint-indexes.ts';
+import { TypeUrls } from '../wds/wds-index.ts';
 import { XdsServer } from '../xds/delta-server.ts';
 import { startGrpcServer } from '../xds/grpc-server.ts';
 import { EnvoyType, EnvoyTypeUrls, decodeEnvoy } from './envoy-protos.ts';
 import { WaypointPushQueue } from './serving.ts';
-import { WaypointIndex, WaypointKinds as K } from './waypoint-index.ts';
+import { WaypointKinds as K } from './waypoint-index.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -50,19 +50,13 @@ async function harness() {
     dnsNames: servingDnsNames('istio-system', 'cluster.local', []),
     ttlSeconds: 3600,
   });
-  const wds = new WdsIndex({
-    clusterId: 'Kubernetes',
-    trustDomain: 'cluster.local',
-    domain: 'cluster.local',
-    rootNamespace: 'istio-system',
-    compilePolicy: compileAuthorizationPolicyObject,
-  });
-  const waypoints = new WaypointIndex({ domain: 'cluster.local' });
-  waypoints.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
-  waypoints.upsert(K.GATEWAY, makeWaypointGateway('wp2', 'ns2'));
-  waypoints.upsert(K.SERVICE, makeBoundService('reviews', 'ns1', 'wp1', '10.96.0.10'));
-  waypoints.upsert(K.SERVICE, makeBoundService('details', 'ns2', 'wp2', '10.96.0.12'));
-  waypoints.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.5'));
+  const indexes = waypointIndexes();
+  const { wds, waypoints } = indexes;
+  indexes.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
+  indexes.upsert(K.GATEWAY, makeWaypointGateway('wp2', 'ns2'));
+  indexes.upsert(K.SERVICE, makeBoundService('reviews', 'ns1', 'wp1', '10.96.0.10'));
+  indexes.upsert(K.SERVICE, makeBoundService('details', 'ns2', 'wp2', '10.96.0.12'));
+  indexes.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.5'));
   const server = new XdsServer({
     source: wds,
     waypoints,
