@@ -130,4 +130,37 @@ describe('SourceStatusWriter', () => {
     });
     expect(held.calls.map(c => c.key)).toEqual(['serviceentries/demo/se']);
   });
+
+  it('forgets a deleted object: no retry after its back-off, and nothing replayed for a new leader', async () => {
+    const held = heldPatcher();
+    let leader = true;
+    const { handlers, replay } = sourceStatusHandlers({
+      patch: held.patch,
+      logger: silentLogger(),
+      timers,
+      isLeader: () => leader,
+    });
+    const invalid = (name: string) => ({
+      kind: 'ServiceEntry' as const,
+      object: { metadata: { name, namespace: 'demo', generation: 1 }, spec: { hosts: ['bad host'] } },
+      issues: [issue(SourceIssueCode.INVALID_HOST, 'spec.hosts[0]', 'bad')],
+    });
+    handlers.onSourceStatus?.(invalid('gone'));
+    handlers.onSourceStatus?.(invalid('kept'));
+    expect(held.calls.map(c => c.key)).toEqual(['serviceentries/demo/gone', 'serviceentries/demo/kept']);
+    // The first write fails transiently; the object is deleted during the back-off.
+    held.calls[0]!.reject(httpError(503));
+    held.calls[1]!.resolve();
+    await settle();
+    handlers.onSourceDeleted?.('ServiceEntry', 'demo', 'gone');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(held.calls).toHaveLength(2);
+    // Another replica led meanwhile; this one takes over and replays only what still exists.
+    leader = false;
+    handlers.onSourceStatus?.(invalid('gone'));
+    handlers.onSourceDeleted?.('ServiceEntry', 'demo', 'gone');
+    leader = true;
+    replay();
+    expect(held.calls.slice(2).map(c => c.key)).toEqual(['serviceentries/demo/kept']);
+  });
 });

@@ -6,7 +6,8 @@
  * - for ServiceEntries that get VIPs, `status.addresses` (`[{host, value}]`) from the allocator.
  *
  * `SourceStatusWriter` queues one wanted status per object (the latest wins), writes one at a
- * time per object, and retries transient failures with capped exponential back-off.
+ * time per object, and retries transient failures with capped exponential back-off. A deleted
+ * object is forgotten: nothing more is written to it, and a new leader does not replay it.
  */
 import { errorMessage } from '@ambient-mesh/errors';
 import { isTransient, ownedConditionsEqual, type Condition } from '@ambient-mesh/kube';
@@ -101,6 +102,15 @@ export class SourceStatusWriter {
     void this.#write(key);
   }
 
+  /** Drops the object's queued status and back-off (it was deleted); a write in flight ends unanswered. */
+  forget(plural: SourcePlural, namespace: string, name: string): void {
+    const key = `${plural}/${namespace}/${name}`;
+    this.#wanted.delete(key);
+    const timer = this.#backoff.get(key);
+    if (timer !== undefined) this.#timers.clearTimeout(timer);
+    this.#backoff.delete(key);
+  }
+
   close(): void {
     this.#closed = true;
     for (const h of this.#backoff.values()) this.#timers.clearTimeout(h);
@@ -164,8 +174,8 @@ export function sourceStatusHandlers(opts: {
   /** Only the leader writes; every replica keeps the latest wanted status for `replay`. */
   readonly isLeader?: () => boolean;
 }): {
-  handlers: Pick<WdsIndexOptions, 'onSourceStatus' | 'onEndpointSliceIssues'>;
-  /** Queues every kept status again (this replica just became the leader). */
+  handlers: Pick<WdsIndexOptions, 'onSourceStatus' | 'onSourceDeleted' | 'onEndpointSliceIssues'>;
+  /** Queues every kept status again (this replica just became the leader); deleted objects are not kept. */
   replay: () => void;
   close: () => void;
 } {
@@ -214,6 +224,11 @@ export function sourceStatusHandlers(opts: {
         }
         latest.set(`${plural}/${key}`, wanted);
         if (isLeader()) writer?.enqueue(wanted.plural, wanted.namespace, wanted.name, wanted.status);
+      },
+      onSourceDeleted: (kind, namespace, name) => {
+        const plural: SourcePlural = kind === 'ServiceEntry' ? 'serviceentries' : 'workloadentries';
+        latest.delete(`${plural}/${namespace}/${name}`);
+        writer?.forget(plural, namespace, name);
       },
       onEndpointSliceIssues: (slice, issues) => {
         logger.debug(

@@ -287,6 +287,28 @@ describe('WdsIndex with WorkloadEntries', () => {
     expect(index.addresses.has(UID)).toBe(false);
   });
 
+  it('reports each deleted ServiceEntry and WorkloadEntry, so their status is forgotten', () => {
+    const deleted: string[] = [];
+    const index = new WdsIndex({
+      clusterId: 'Kubernetes',
+      trustDomain: 'cluster.local',
+      domain: 'cluster.local',
+      rootNamespace: 'istio-system',
+      compilePolicy: compileAuthorizationPolicyObject,
+      onSourceDeleted: (kind, namespace, name) => deleted.push(`${kind} ${namespace}/${name}`),
+    });
+    const bad = serviceEntry('bad', { hosts: ['bad host'], resolution: 'STATIC' });
+    index.upsert(ObjectKinds.SERVICE_ENTRY, bad);
+    index.upsert(ObjectKinds.WORKLOAD_ENTRY, vm);
+    expect(deleted).toEqual([]);
+    index.delete(ObjectKinds.SERVICE_ENTRY, bad);
+    index.delete(ObjectKinds.WORKLOAD_ENTRY, vm);
+    expect(deleted).toEqual([
+      `ServiceEntry ${bad.metadata?.namespace ?? ''}/bad`,
+      `WorkloadEntry ${vm.metadata?.namespace ?? ''}/${vm.metadata?.name ?? ''}`,
+    ]);
+  });
+
   it('reports an invalid WorkloadEntry and publishes nothing for it', () => {
     const reports: SourceStatusReport[] = [];
     const index = newIndex(reports);

@@ -126,6 +126,8 @@ export interface WdsIndexOptions {
    * (undefined when its status already does).
    */
   readonly onSourceStatus?: (report: SourceStatusReport) => void;
+  /** Called when a ServiceEntry or WorkloadEntry was deleted: its status is no longer wanted. */
+  readonly onSourceDeleted?: (kind: SourceStatusReport['kind'], namespace: string, name: string) => void;
   /** Called for an EndpointSlice ignored as a whole or in part (issues say why). */
   readonly onEndpointSliceIssues?: (slice: EndpointSlice, issues: readonly SourceIssue[]) => void;
   /**
@@ -561,6 +563,7 @@ export class WdsIndex {
       this.#parsedEntries.delete(key);
       indexRemove(this.#entriesByNs, ns, key);
       this.#allocator.release(key);
+      this.#opts.onSourceDeleted?.('ServiceEntry', ns, se.metadata?.name ?? '');
     } else {
       this.#entries.set(key, se);
       const parsed = validateServiceEntry(se);
@@ -732,6 +735,7 @@ export class WdsIndex {
     if (deleted) {
       this.#workloadEntries.delete(key);
       indexRemove(this.#workloadEntriesByNs, ns, key);
+      this.#opts.onSourceDeleted?.('WorkloadEntry', ns, we.metadata?.name ?? '');
     } else {
       this.#workloadEntries.set(key, we);
       indexAdd(this.#workloadEntriesByNs, ns, key);
