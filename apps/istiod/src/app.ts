@@ -196,7 +196,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   });
   // A replica that becomes the deployment controller's leader catches up on every Gateway.
   const offGatewayLeader = gatewayLeader.onChange(leader => {
-    if (leader) gatewaySide.controller?.resync();
+    if (leader) gatewaySide.resync();
   });
   const index = new WdsIndex({
     ...sources.handlers,
@@ -276,6 +276,12 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const waypoints = new WaypointIndex({
     // One binding computation: the WDS index's, recorded by the Gateway side.
     bindings: bindingSourceFrom(gatewaySide.bindings),
+    onRouteStatus: (kind, key, parents) => {
+      gatewaySide.onRouteStatus(kind, key, parents);
+    },
+    onRouteDeleted: (kind, key) => {
+      gatewaySide.onRouteDeleted(kind, key);
+    },
     domain: config.domain,
     rootNamespace: mesh.rootNamespace,
     onIssues: (kind, key, errors) => {

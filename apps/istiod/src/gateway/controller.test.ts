@@ -15,6 +15,12 @@ type Stored = KubeObject &
     status?: {
       conditions?: { type: string; status: string; reason?: string; message?: string }[];
       addresses?: unknown[];
+      listeners?: {
+        name: string;
+        attachedRoutes: number;
+        supportedKinds: unknown[];
+        conditions: { type: string; status: string; reason?: string; message?: string }[];
+      }[];
     };
   };
 
@@ -32,8 +38,12 @@ function informers(): GatewayInformerFactory {
     });
 }
 
-function start(isLeader: () => boolean = () => true): GatewayController {
+function start(
+  isLeader: () => boolean = () => true,
+  attachedRoutes?: (gateway: string, listener: { name: string; port: number }) => number,
+): GatewayController {
   controller = new GatewayController({
+    ...(attachedRoutes === undefined ? {} : { attachedRoutes }),
     api: kubeGatewayApi(server.kubeConfig()),
     informers: informers(),
     render: {
@@ -255,5 +265,27 @@ describe('GatewayController', () => {
     c.resync();
     await until('waypoint Service after resync', () => server.get(SERVICES, 'waypoint', 'app'));
     await until('classes after resync', () => server.get(CLASSES, 'istio'));
+  });
+
+  it('writes each listener’s status with the routes attached to it, and rewrites it when they change', async () => {
+    const attached = new Map<string, number>([['app/waypoint', 2]]);
+    server.put(GW, gateway('waypoint', 'istio-waypoint'));
+    const c = start(
+      () => true,
+      (gw, listener) => (listener.name === 'mesh' ? (attached.get(gw) ?? 0) : 0),
+    );
+    const gw = () => server.get(GW, 'waypoint', 'app') as Stored;
+    await until('listener status', () => gw().status?.listeners?.[0]?.attachedRoutes === 2);
+    const listener = gw().status!.listeners![0]!;
+    expect(listener).toMatchObject({ name: 'mesh', attachedRoutes: 2, supportedKinds: [] });
+    expect(listener.conditions.map(x => [x.type, x.status, x.reason, x.message])).toEqual([
+      ['Accepted', 'True', 'Accepted', 'No errors found'],
+      ['Conflicted', 'False', 'NoConflicts', 'No errors found'],
+      ['Programmed', 'True', 'Programmed', 'No errors found'],
+      ['ResolvedRefs', 'True', 'ResolvedRefs', 'No errors found'],
+    ]);
+    attached.set('app/waypoint', 3);
+    c.routesChanged(['app/waypoint']);
+    await until('attachedRoutes 3', () => gw().status?.listeners?.[0]?.attachedRoutes === 3);
   });
 });

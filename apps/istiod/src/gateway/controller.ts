@@ -5,7 +5,8 @@
  * - For each Gateway of one of our classes it server-side applies a ServiceAccount, Deployment
  *   and Service (`render.ts`), owned by the Gateway so that deleting it garbage-collects them
  *   (kube-controller-manager's garbage collector; the local cluster runs it).
- * - It writes the Gateway's `Accepted`/`Programmed` conditions and addresses (`status.ts`).
+ * - It writes the Gateway's `Accepted`/`Programmed` conditions, addresses and listener status with
+ *   `attachedRoutes` (`status.ts`; the counts from `attachedRoutes`, see `routesChanged`).
  * - Gateways of any other class are ignored.
  *
  * Informers (GatewayClass, Gateway, and the Services it generated) feed validated models; each
@@ -32,6 +33,7 @@ import {
   validateGateway,
   validateGatewayClass,
   type GatewayClassModel,
+  type GatewayListener,
   type GatewayModel,
 } from './model.ts';
 import { deploymentName, renderGateway, type RenderOptions, type RenderedObject } from './render.ts';
@@ -69,6 +71,8 @@ export interface GatewayControllerOptions {
   readonly isLeader?: () => boolean;
   /** Called when a write failed for good (a metric). */
   readonly onWriteFailure?: () => void;
+  /** Routes accepted on a listener of the Gateway (`namespace/name`); default none. */
+  readonly attachedRoutes?: (gateway: string, listener: GatewayListener) => number;
 }
 
 function serviceView(svc: Service): ServiceView {
@@ -177,6 +181,11 @@ export class GatewayController {
     this.#applied.clear();
     this.#ensureClasses();
     for (const key of [...this.#gateways.keys(), ...this.#invalid.keys()]) this.#reconcile(key);
+  }
+
+  /** The routes attached to these Gateways (`namespace/name`) changed: their status is rewritten. */
+  routesChanged(gateways: Iterable<string>): void {
+    for (const key of gateways) this.#reconcile(key);
   }
 
   /** Resolves when no write is pending (tests). */
@@ -307,7 +316,8 @@ export class GatewayController {
       });
     }
     const svc = this.#services.get(`${gw.namespace}/${deploymentName(gw, cls)}`);
-    const status = gatewayStatus(gw, cls, svc, this.#opts.domain);
+    const attached = this.#opts.attachedRoutes;
+    const status = gatewayStatus(gw, cls, svc, this.#opts.domain, l => attached?.(key, l) ?? 0);
     if (!statusEqual(gw.status, status)) {
       this.#queue.enqueue(`${key}/status`, async () => {
         const current = this.#gateways.get(key);

@@ -1,19 +1,26 @@
 /**
  * The Gateway side of istiod as one unit for the composition root: the Gateway controller
- * (classes, deployments, Gateway status), the `istio.io/WaypointBound` writer and the
- * `WaypointBindings` index, all fed from the WDS index's binding hook. Without Kubernetes
- * capabilities (`deps` undefined) only the bindings index exists.
+ * (classes, deployments, Gateway status with listeners' `attachedRoutes`), the
+ * `istio.io/WaypointBound` writer and the `WaypointBindings` index, fed from the WDS index's
+ * binding hook, and the HTTPRoute/GRPCRoute status writer, fed from the waypoint index's route
+ * status hook. Without Kubernetes capabilities (`deps` undefined) only the indexes exist.
  */
 import type { Logs, Timers } from '@ambient-mesh/runtime';
+import type { RouteParentStatus } from '../waypoint/resolve-route.ts';
+import type { RouteKind } from '../waypoint/types.ts';
 import type { WaypointBinding } from './binding.ts';
 import { GatewayController, type GatewayInformerFactory, type GatewayKubeApi } from './controller.ts';
+import { RouteAttachments, RouteStatusWriter, type RouteStatusPatcher } from './route-status.ts';
 import { WaypointBindingIndex, type WaypointBindings } from './waypoint-bindings.ts';
 import { WaypointStatusWriter, type ServiceConditionPatcher } from './waypoint-status.ts';
 import type { WaypointBindingTarget } from '../wds/wds-index.ts';
 
 /** Kubernetes capabilities of the Gateway side (`kube-gateway-api.ts`). */
 export interface GatewayDeps {
-  readonly api: GatewayKubeApi & { readonly patchServiceConditions: ServiceConditionPatcher };
+  readonly api: GatewayKubeApi & {
+    readonly patchServiceConditions: ServiceConditionPatcher;
+    readonly patchRouteStatus: RouteStatusPatcher;
+  };
   readonly informers: GatewayInformerFactory;
 }
 
@@ -34,14 +41,23 @@ export interface GatewaySideOptions {
 export interface GatewaySide {
   readonly bindings: WaypointBindings;
   readonly controller: GatewayController | undefined;
+  /** Routes accepted per Gateway listener. */
+  readonly routes: RouteAttachments;
   /** The WDS index's `onWaypointBinding` hook. */
   onWaypointBinding(target: WaypointBindingTarget, binding: WaypointBinding): void;
+  /** The waypoint index's `onRouteStatus` hook (a VirtualService has no such status). */
+  onRouteStatus(kind: RouteKind, key: string, parents: readonly RouteParentStatus[]): void;
+  /** The waypoint index's `onRouteDeleted` hook. */
+  onRouteDeleted(kind: RouteKind, key: string): void;
+  /** This istiod became the leader: every Gateway and route status is checked and written again. */
+  resync(): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
   const bindings = new WaypointBindingIndex();
+  const routes = new RouteAttachments();
   const logger = opts.logs.for('gateway');
   const leader = opts.isLeader === undefined ? {} : { isLeader: opts.isLeader };
   const failure = opts.onWriteFailure === undefined ? {} : { onWriteFailure: opts.onWriteFailure };
@@ -71,16 +87,45 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           domain: opts.domain,
           logger,
           timers: opts.timers,
+          attachedRoutes: (gateway, listener) => routes.attachedRoutes(gateway, listener),
           ...leader,
           ...failure,
         });
+  const routeStatus =
+    deps === undefined
+      ? undefined
+      : new RouteStatusWriter({
+          patch: deps.api.patchRouteStatus,
+          logger,
+          timers: opts.timers,
+          ...leader,
+          ...failure,
+        });
+  const offRoutes = routes.onChange(gateways => {
+    controller?.routesChanged(gateways);
+  });
   let started: Promise<void> | undefined;
   return {
     bindings,
     controller,
+    routes,
     onWaypointBinding(target, binding) {
       bindings.record(target.kind, target.key, binding);
       if (target.kind === 'service') status?.update(target.obj, binding);
+    },
+    onRouteStatus(kind, key, parents) {
+      if (kind === 'VirtualService') return;
+      routes.record(kind, key, parents);
+      routeStatus?.update(kind, key, parents);
+    },
+    onRouteDeleted(kind, key) {
+      if (kind === 'VirtualService') return;
+      routes.forget(kind, key);
+      routeStatus?.forget(kind, key);
+    },
+    resync() {
+      controller?.resync();
+      routeStatus?.resync();
     },
     start() {
       started ??= (controller?.start() ?? Promise.resolve()).catch((err: unknown) => {
@@ -89,7 +134,9 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
       return started;
     },
     async stop() {
+      offRoutes();
       status?.close();
+      routeStatus?.close();
       await controller?.stop();
     },
   };

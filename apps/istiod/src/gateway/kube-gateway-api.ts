@@ -1,8 +1,9 @@
 /**
  * The gateway controller's Kubernetes side on `@ambient-mesh/kube`: its informers (GatewayClass,
  * Gateway, and the Services the controller generated, by their `gateway.istio.io/managed` label),
- * server-side apply of generated objects, and the status writes (Gateway, GatewayClass, and the
- * Service `istio.io/WaypointBound` condition), each keeping other controllers' conditions.
+ * server-side apply of generated objects, and the status writes (Gateway with its listeners,
+ * GatewayClass, HTTPRoute/GRPCRoute parents, and the Service `istio.io/WaypointBound` condition),
+ * each keeping other controllers' conditions (and other controllers' route parents).
  */
 import {
   Informer,
@@ -19,7 +20,14 @@ import { Label } from '@ambient-mesh/mesh-api';
 import type { KubeObject } from '../kube/objects.ts';
 import { WAYPOINT_BOUND } from './binding.ts';
 import { GATEWAY_FIELD_MANAGER, type GatewayInformerFactory, type GatewayKubeApi } from './controller.ts';
-import { GATEWAY_OWNED_CONDITIONS } from './status.ts';
+import { CONTROLLER_NAME } from '../waypoint/resolve-route.ts';
+import {
+  ROUTE_OWNED_CONDITIONS,
+  sameParentRef,
+  type RouteParentWire,
+  type RouteStatusPatcher,
+} from './route-status.ts';
+import { GATEWAY_OWNED_CONDITIONS, LISTENER_OWNED_CONDITIONS } from './status.ts';
 import type { ServiceConditionPatcher } from './waypoint-status.ts';
 
 const GATEWAY_API = '/apis/gateway.networking.k8s.io/v1';
@@ -46,11 +54,28 @@ export function kubeGatewayInformers(
   };
 }
 
-type WithStatus = KubeObject & { status?: { conditions?: Condition[] } };
+type WithStatus = KubeObject & {
+  status?: {
+    conditions?: Condition[];
+    listeners?: { name?: string; conditions?: Condition[] }[];
+    parents?: (Partial<Omit<RouteParentWire, 'parentRef'>> & {
+      parentRef?: Partial<RouteParentWire['parentRef']>;
+    })[];
+  };
+};
 
-export function kubeGatewayApi(
-  kc: KubeConfigHandle,
-): GatewayKubeApi & { patchServiceConditions: ServiceConditionPatcher } {
+const ROUTE_PLURALS = { HTTPRoute: 'httproutes', GRPCRoute: 'grpcroutes' } as const;
+
+function sameConditions(a: readonly Condition[] | undefined, b: readonly Condition[]): boolean {
+  const key = (c: Condition): string =>
+    JSON.stringify([c.type, c.status, c.reason, c.message, c.observedGeneration]);
+  return (a ?? []).map(key).join() === b.map(key).join();
+}
+
+export function kubeGatewayApi(kc: KubeConfigHandle): GatewayKubeApi & {
+  patchServiceConditions: ServiceConditionPatcher;
+  patchRouteStatus: RouteStatusPatcher;
+} {
   const client = new KubeClient(kc);
   return {
     async apply(obj) {
@@ -64,10 +89,18 @@ export function kubeGatewayApi(
           ownedTypes: GATEWAY_OWNED_CONDITIONS,
           now: () => new Date(),
         });
+        const listeners = status.listeners.map(l => ({
+          ...l,
+          conditions: mergeConditions(
+            live.status?.listeners?.find(x => x.name === l.name)?.conditions,
+            l.conditions,
+            { ownedTypes: LISTENER_OWNED_CONDITIONS, now: () => new Date() },
+          ),
+        }));
         try {
           await client.mergePatch(`${path}/status`, {
             metadata: { resourceVersion: live.metadata?.resourceVersion },
-            status: { conditions, addresses: status.addresses },
+            status: { conditions, addresses: status.addresses, listeners },
           });
           return;
         } catch (err) {
@@ -81,6 +114,38 @@ export function kubeGatewayApi(
         ownedTypes: ['Accepted'],
         now: () => new Date(),
       });
+    },
+    async patchRouteStatus(kind, namespace, name, parents) {
+      const path = `${GATEWAY_API}/namespaces/${namespace}/${ROUTE_PLURALS[kind]}/${name}`;
+      for (let attempt = 1; ; attempt++) {
+        const live = await client.get<WithStatus>(path);
+        const existing = live.status?.parents ?? [];
+        const theirs = existing.filter(p => p.controllerName !== CONTROLLER_NAME);
+        const ourOld = existing.filter(p => p.controllerName === CONTROLLER_NAME);
+        let unchanged = ourOld.length === parents.length;
+        const ours = parents.map((p, i) => {
+          const old = ourOld.find(o => sameParentRef(namespace, o.parentRef ?? {}, p.parentRef));
+          if (old === undefined || ourOld[i] !== old || !sameConditions(old.conditions, p.conditions))
+            unchanged = false;
+          return {
+            ...p,
+            conditions: mergeConditions(old?.conditions, p.conditions, {
+              ownedTypes: ROUTE_OWNED_CONDITIONS,
+              now: () => new Date(),
+            }),
+          };
+        });
+        if (unchanged) return;
+        try {
+          await client.mergePatch(`${path}/status`, {
+            metadata: { resourceVersion: live.metadata?.resourceVersion },
+            status: { parents: [...theirs, ...ours] },
+          });
+          return;
+        } catch (err) {
+          if (!isConflict(err) || attempt >= 5) throw err;
+        }
+      }
     },
     async patchServiceConditions(namespace, name, conditions) {
       await patchStatusConditions(client, `/api/v1/namespaces/${namespace}/services/${name}`, {

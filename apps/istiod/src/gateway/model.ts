@@ -47,9 +47,23 @@ export interface GatewayStatusCondition {
   readonly observedGeneration?: number;
 }
 
+export interface RouteGroupKind {
+  readonly group: string;
+  readonly kind: string;
+}
+
+/** One `status.listeners[]` entry. */
+export interface GatewayListenerStatus {
+  readonly name: string;
+  readonly attachedRoutes: number;
+  readonly supportedKinds: readonly RouteGroupKind[];
+  readonly conditions: readonly GatewayStatusCondition[];
+}
+
 export interface GatewayStatusView {
   readonly conditions: readonly GatewayStatusCondition[];
   readonly addresses: readonly GatewayStatusAddress[];
+  readonly listeners: readonly GatewayListenerStatus[];
 }
 
 /** A validated GatewayClass. */
@@ -134,10 +148,26 @@ function listenerOf(v: unknown, i: number, errors: string[]): GatewayListener | 
   };
 }
 
-/** The status a Gateway object carries now (conditions and addresses). */
+function listenersOf(status: unknown): GatewayListenerStatus[] {
+  const raw = isRecord(status) ? status['listeners'] : undefined;
+  if (!Array.isArray(raw)) return [];
+  return raw.filter(isRecord).map(l => ({
+    name: typeof l['name'] === 'string' ? l['name'] : '',
+    attachedRoutes: typeof l['attachedRoutes'] === 'number' ? l['attachedRoutes'] : 0,
+    supportedKinds: (Array.isArray(l['supportedKinds']) ? l['supportedKinds'] : [])
+      .filter(isRecord)
+      .map(k => ({
+        group: typeof k['group'] === 'string' ? k['group'] : 'gateway.networking.k8s.io',
+        kind: typeof k['kind'] === 'string' ? k['kind'] : '',
+      })),
+    conditions: conditionsOf(l),
+  }));
+}
+
+/** The status a Gateway object carries now (conditions, addresses and listeners). */
 export function statusViewOf(obj: KubeObject): GatewayStatusView {
   const status = (obj as { status?: unknown }).status;
-  return { conditions: conditionsOf(status), addresses: addressesOf(status) };
+  return { conditions: conditionsOf(status), addresses: addressesOf(status), listeners: listenersOf(status) };
 }
 
 /** A Gateway object from the API server into a `GatewayModel`, or every problem found. */

@@ -9,9 +9,21 @@
  *
  * Addresses: for waypoints the Service's cluster IPs and its hostname (upstream reports both);
  * for ingress gateways the LoadBalancer's external addresses, else the hostname once assigned.
+ *
+ * Listeners: one entry per listener with upstream's conditions (`Accepted`, `Conflicted=False`
+ * `NoConflicts`, `Programmed`, `ResolvedRefs`, each "No errors found"), the route kinds its
+ * protocol takes (HTTP/HTTPS: HTTPRoute and GRPCRoute; TCP: TCPRoute; TLS: TLSRoute; HBONE: none)
+ * and `attachedRoutes`, the routes accepted on it.
  */
 import type { GatewayClassInfo } from './classes.ts';
-import type { GatewayModel, GatewayStatusAddress, GatewayStatusCondition } from './model.ts';
+import type {
+  GatewayListener,
+  GatewayListenerStatus,
+  GatewayModel,
+  GatewayStatusAddress,
+  GatewayStatusCondition,
+  RouteGroupKind,
+} from './model.ts';
 
 export const GatewayCondition = { accepted: 'Accepted', programmed: 'Programmed' } as const;
 export const GATEWAY_OWNED_CONDITIONS: readonly string[] = [
@@ -31,7 +43,62 @@ export interface ServiceView {
 export interface GatewayStatus {
   readonly conditions: readonly GatewayStatusCondition[];
   readonly addresses: readonly GatewayStatusAddress[];
+  readonly listeners: readonly GatewayListenerStatus[];
 }
+
+export const LISTENER_OWNED_CONDITIONS: readonly string[] = [
+  'Accepted',
+  'Conflicted',
+  'Programmed',
+  'ResolvedRefs',
+];
+
+/** Routes attached to one listener (`RouteAttachments.attachedRoutes`). */
+export type AttachedRoutes = (listener: GatewayListener) => number;
+
+const ROUTE_GROUP = 'gateway.networking.k8s.io';
+
+/** The route kinds a listener's protocol takes (upstream's `GenerateSupportedKinds`). */
+export function supportedKinds(protocol: string): RouteGroupKind[] {
+  switch (protocol) {
+    case 'HTTP':
+    case 'HTTPS':
+      return [
+        { group: ROUTE_GROUP, kind: 'HTTPRoute' },
+        { group: ROUTE_GROUP, kind: 'GRPCRoute' },
+      ];
+    case 'TCP':
+      return [{ group: ROUTE_GROUP, kind: 'TCPRoute' }];
+    case 'TLS':
+      return [{ group: ROUTE_GROUP, kind: 'TLSRoute' }];
+    default:
+      return [];
+  }
+}
+
+/** Every listener's status: no errors, and the routes attached to it. */
+export function listenerStatuses(gw: GatewayModel, attached: AttachedRoutes): GatewayListenerStatus[] {
+  const ok = (type: string, reason: string, status = 'True'): GatewayStatusCondition => ({
+    type,
+    status,
+    reason,
+    message: 'No errors found',
+    observedGeneration: gw.generation,
+  });
+  return gw.listeners.map(l => ({
+    name: l.name,
+    attachedRoutes: attached(l),
+    supportedKinds: supportedKinds(l.protocol),
+    conditions: [
+      ok('Accepted', 'Accepted'),
+      ok('Conflicted', 'NoConflicts', 'False'),
+      ok('Programmed', 'Programmed'),
+      ok('ResolvedRefs', 'ResolvedRefs'),
+    ],
+  }));
+}
+
+const NO_ROUTES: AttachedRoutes = () => 0;
 
 function joinHuman(items: readonly string[]): string {
   if (items.length <= 1) return items[0] ?? '';
@@ -49,8 +116,10 @@ export function gatewayStatus(
   cls: GatewayClassInfo,
   svc: ServiceView | undefined,
   domain: string,
+  attached: AttachedRoutes = NO_ROUTES,
 ): GatewayStatus {
   const gen = gw.generation;
+  const listeners = listenerStatuses(gw, attached);
   const accepted: GatewayStatusCondition = {
     type: GatewayCondition.accepted,
     status: 'True',
@@ -80,6 +149,7 @@ export function gatewayStatus(
       ],
       // Once reported an address is kept (upstream never removes it after going ready).
       addresses: gw.status.addresses,
+      listeners,
     };
   }
   const listenerPorts = [...new Set(gw.listeners.map(l => l.port))].filter(p => svc.ports.includes(p));
@@ -106,7 +176,7 @@ export function gatewayStatus(
           ? `Resource programmed, assigned to service(s) ${joinHuman(internal)}`
           : 'Resource programmed',
       );
-  return { conditions: [accepted, cond], addresses };
+  return { conditions: [accepted, cond], addresses, listeners };
 }
 
 /** The status of a Gateway of one of our classes that failed validation. */
@@ -129,6 +199,7 @@ export function invalidGatewayStatus(generation: number, errors: readonly string
       },
     ],
     addresses: [],
+    listeners: [],
   };
 }
 
@@ -154,6 +225,33 @@ export function statusEqual(current: GatewayModel['status'], next: GatewayStatus
     current.addresses.length === next.addresses.length &&
     current.addresses.every(
       (a, i) => a.type === next.addresses.at(i)?.type && a.value === next.addresses.at(i)?.value,
-    )
+    ) &&
+    listenersEqual(current.listeners, next.listeners)
+  );
+}
+
+function listenersEqual(
+  current: readonly GatewayListenerStatus[],
+  next: readonly GatewayListenerStatus[],
+): boolean {
+  return (
+    current.length === next.length &&
+    next.every((n, i) => {
+      const c = current[i]!;
+      if (
+        c.name !== n.name ||
+        c.attachedRoutes !== n.attachedRoutes ||
+        JSON.stringify(c.supportedKinds) !== JSON.stringify(n.supportedKinds)
+      )
+        return false;
+      const owned = c.conditions.filter(x => LISTENER_OWNED_CONDITIONS.includes(x.type));
+      return (
+        owned.length === n.conditions.length &&
+        n.conditions.every(nc => {
+          const cc = owned.find(o => o.type === nc.type);
+          return cc !== undefined && sameCondition(cc, nc);
+        })
+      );
+    })
   );
 }

@@ -112,6 +112,8 @@ export interface WaypointIndexOptions {
   readonly onIssues?: (kind: WaypointKind, key: string, errors: readonly FieldIssue[]) => void;
   /** Called with a route's parent status whenever it is (re)computed. */
   readonly onRouteStatus?: (kind: RouteKind, key: string, parents: readonly RouteParentStatus[]) => void;
+  /** Called when a route (HTTPRoute, GRPCRoute) was deleted. */
+  readonly onRouteDeleted?: (kind: RouteKind, key: string) => void;
   /** A resource failed to encode (a translator bug): the old resource stays. */
   readonly onEncodeError?: (waypoint: string, name: string, message: string) => void;
 }
@@ -365,6 +367,7 @@ export class WaypointIndex {
     if (deleted) {
       this.#issues.delete(id);
       this.#routeStatus.delete(id);
+      if (kind !== 'VirtualService') this.#opts.onRouteDeleted?.(kind, key);
       return;
     }
     const result =
