@@ -1,6 +1,8 @@
 // Cluster tier of the waypoint xDS (issue 18): an HTTPRoute applied to a real apiserver reaches a
 // waypoint proxy's xDS stream (our istiod, a waypoint~ delta client with a real service-account
-// token), and a change to the route is pushed. Needs root and the Kubernetes binaries.
+// token), and a change to the route is pushed; istiod writes the routes' status (parents with
+// Accepted/ResolvedRefs) and the waypoint Gateway's listener attachedRoutes. Needs root and the
+// Kubernetes binaries.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvoyType, EnvoyTypeUrls, decodeEnvoy } from '@ambient-mesh/istiod';
 import { DeltaTestClient, waypointNode } from '@ambient-mesh/istiod/testing';
 import { startCluster, type Cluster } from '../cluster.ts';
+import { waitFor } from '../exec.ts';
 import { repoRoot } from '../kubelet/images.ts';
 import { applyCrds } from '../upstream/crds.ts';
 import { mintServiceAccountToken, prepareIstioSystem } from '../upstream/istiod.ts';
@@ -47,6 +50,55 @@ async function until(c: DeltaTestClient, check: (routes: Route[]) => boolean): P
     if (routes !== undefined && check(routes)) return routes;
   }
   throw new Error('no matching RouteConfiguration after 50 responses');
+}
+
+interface Condition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string;
+}
+interface RouteStatus {
+  readonly status?: {
+    readonly parents?: readonly {
+      readonly parentRef: { readonly kind?: string; readonly name: string; readonly port?: number };
+      readonly controllerName: string;
+      readonly conditions: readonly Condition[];
+    }[];
+  };
+}
+interface GatewayStatus {
+  readonly status?: {
+    readonly listeners?: readonly { readonly name: string; readonly attachedRoutes: number }[];
+  };
+}
+
+const ROUTES = `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes`;
+const GATEWAYS = `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/gateways`;
+
+/** The reason of our parent entry's condition on a route, once istiod has written it. */
+async function routeCondition(route: string, type: string): Promise<Condition> {
+  return waitFor(
+    `${type} on HTTPRoute ${route}`,
+    async () => {
+      const r = await cluster.client.get<RouteStatus>(`${ROUTES}/${route}`);
+      const ours = r.status?.parents?.find(p => p.controllerName === 'istio.io/gateway-controller');
+      return ours?.conditions.find(c => c.type === type);
+    },
+    { timeoutMs: 60_000 },
+  );
+}
+
+async function attachedRoutes(expected: number): Promise<void> {
+  await waitFor(
+    `attachedRoutes ${expected} on the waypoint's mesh listener`,
+    async () => {
+      const gw = await cluster.client.get<GatewayStatus>(`${GATEWAYS}/waypoint`);
+      return gw.status?.listeners?.find(l => l.name === 'mesh')?.attachedRoutes === expected
+        ? true
+        : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
 }
 
 const httpRoute = (timeout: string) => ({
@@ -164,5 +216,50 @@ describe('waypoint xDS on the local cluster', () => {
     );
     const changed = await until(client, r => r[0]?.route?.timeout?.seconds === 7);
     expect(changed[0]!.name).toBe(`${NS}.reviews.0.0`);
+  });
+
+  it('writes route status (parents, Accepted, ResolvedRefs with upstream reasons) and the listener’s attachedRoutes', async () => {
+    // The route of the first case, served by the waypoint: accepted, every reference resolved.
+    const route = await cluster.client.get<RouteStatus>(`${ROUTES}/reviews`);
+    expect(route.status?.parents?.map(p => [p.parentRef.kind, p.parentRef.name, p.parentRef.port])).toEqual([
+      ['Service', 'reviews', 9080],
+    ]);
+    expect(await routeCondition('reviews', 'Accepted')).toMatchObject({ status: 'True', reason: 'Accepted' });
+    expect(await routeCondition('reviews', 'ResolvedRefs')).toMatchObject({
+      status: 'True',
+      reason: 'ResolvedRefs',
+    });
+    // A backend that does not exist: BackendNotFound, as upstream.
+    await cluster.client.create(ROUTES, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'missing', namespace: NS },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'ratings', port: 9080 }],
+        rules: [{ backendRefs: [{ name: 'nope', port: 9080 }] }],
+      },
+    });
+    await waitFor(
+      'ResolvedRefs=False on HTTPRoute missing',
+      async () => ((await routeCondition('missing', 'ResolvedRefs')).status === 'False' ? true : undefined),
+      { timeoutMs: 60_000 },
+    );
+    expect(await routeCondition('missing', 'ResolvedRefs')).toMatchObject({ reason: 'BackendNotFound' });
+    // GAMMA routes (Service parents) do not attach to the Gateway; one with the waypoint as parent does.
+    await attachedRoutes(0);
+    await cluster.client.create(ROUTES, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'via-waypoint', namespace: NS },
+      spec: {
+        parentRefs: [{ kind: 'Gateway', name: 'waypoint' }],
+        hostnames: ['ratings'],
+        rules: [{ backendRefs: [{ name: 'ratings', port: 9080 }] }],
+      },
+    });
+    expect(await routeCondition('via-waypoint', 'Accepted')).toMatchObject({ status: 'True' });
+    await attachedRoutes(1);
+    await cluster.client.delete(`${ROUTES}/via-waypoint`);
+    await attachedRoutes(0);
   });
 });
