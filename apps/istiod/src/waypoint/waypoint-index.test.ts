@@ -374,6 +374,24 @@ describe('WaypointIndex', () => {
     expect(idx.resourcesFor('ns3/wp3', RC).has(chain)).toBe(false);
   });
 
+  it('reports each computed route status, and the route’s deletion', () => {
+    const events: string[] = [];
+    const h = waypointIndexes({
+      onRouteStatus: (kind, key, parents) =>
+        events.push(`${kind} ${key} ${parents.map(p => p.conditions[1]!.reason).join()}`),
+      onRouteDeleted: (kind, key) => events.push(`deleted ${kind} ${key}`),
+    });
+    h.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
+    h.upsert(K.SERVICE, makeBoundService('reviews', 'ns1', 'wp1', '10.96.0.10'));
+    const route = makeHttpRoute('r1', 'ns1', {
+      service: 'reviews',
+      rules: [{ backendRefs: [{ name: 'nope', port: 80 }] }],
+    });
+    h.upsert(K.HTTP_ROUTE, route);
+    h.delete(K.HTTP_ROUTE, route);
+    expect(events).toEqual(['HTTPRoute ns1/r1 BackendNotFound', 'deleted HTTPRoute ns1/r1']);
+  });
+
   it('updates endpoints when a backend pod changes, and withdraws everything when the waypoint is deleted', () => {
     const idx = setup();
     const change = idx.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.7'));
