@@ -25,6 +25,9 @@ function testConfig(): Config {
   const local = (port: number) => ({ host: '127.0.0.1', port });
   return {
     xdsAddress: 'http://127.0.0.1:1',
+    caAddress: 'http://127.0.0.1:1',
+    trustDomain: 'cluster.local',
+    serviceAccount: 'waypoint',
     xdsRootCaPath: '',
     altXdsHostname: undefined,
     tokenPath: '',

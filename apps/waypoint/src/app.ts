@@ -5,7 +5,7 @@
  * Tests build the same app with fakes (an xDS stream factory, an identity, port 0 addresses).
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Client } from '@grpc/grpc-js';
@@ -25,6 +25,7 @@ import { XdsClient } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
 import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { adminRoutes } from './admin.ts';
+import { fetchCaIdentity, waypointSpiffeId } from './identity/ca-identity.ts';
 import { xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
 import { BindError, CertificatesUnreadableError } from './errors.ts';
@@ -43,7 +44,10 @@ export interface AppDeps {
   readonly logs?: Logs;
   /** Opens delta ADS streams; default: gRPC to `XDS_ADDRESS`. */
   readonly xdsConnect?: DeltaStreamFactory;
-  /** The waypoint's SPIFFE identity; default: the files in `WAYPOINT_CERT_DIR`. */
+  /**
+   * The waypoint's SPIFFE identity; default: the files in `WAYPOINT_CERT_DIR` when
+   * `cert-chain.pem` is there, else a certificate from istiod's CA (`CA_ADDR`).
+   */
   readonly identity?: HboneIdentity;
   /** Random source for weighted clusters, LB and retry jitter; default `Math.random`. */
   readonly random?: () => number;
@@ -124,23 +128,41 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   readiness.register(ReadinessTask.Xds);
   readiness.register(ReadinessTask.Proxy);
   const { state, mutator } = createWaypointState();
-  const identity = deps.identity ?? readIdentity(config.certDir);
+  // Control plane.
+  const grpcClients: Client[] = [];
+  const callIdentity = {
+    tokenPath: config.tokenPath,
+    clusterId: config.clusterId,
+    headers: config.xdsHeaders,
+  };
+  const istiodClient = (address: string): Client => {
+    const root = address.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
+    const client = createGrpcClient(address, root, config.altXdsHostname);
+    grpcClients.push(client);
+    return client;
+  };
+  let caClient: Client | undefined;
+  const fromCa = async (): Promise<HboneIdentity> => {
+    caClient = istiodClient(config.caAddress);
+    return fetchCaIdentity({
+      client: caClient,
+      call: callIdentity,
+      identity: waypointSpiffeId(config.trustDomain, config.podNamespace, config.serviceAccount),
+    });
+  };
+  const identity =
+    deps.identity ??
+    (existsSync(`${config.certDir}/cert-chain.pem`) ? readIdentity(config.certDir) : await fromCa());
   const trustDomain = SpiffeId.parse(
     typeof identity.id === 'string' ? identity.id : identity.id.uri,
   ).trustDomain;
-
-  // Control plane.
-  const grpcClients: Client[] = [];
   let xdsConnect = deps.xdsConnect;
   if (xdsConnect === undefined) {
-    const root = config.xdsAddress.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
-    const client = createGrpcClient(config.xdsAddress, root, config.altXdsHostname);
-    grpcClients.push(client);
-    xdsConnect = deltaStreams(client, {
-      tokenPath: config.tokenPath,
-      clusterId: config.clusterId,
-      headers: config.xdsHeaders,
-    });
+    const client =
+      caClient !== undefined && config.caAddress === config.xdsAddress
+        ? caClient
+        : istiodClient(config.xdsAddress);
+    xdsConnect = deltaStreams(client, callIdentity);
   }
   const nacks = new Map<string, ResponseRecord>();
   const xdsLog = logs.for('xds');

@@ -28,27 +28,29 @@ export function createGrpcClient(
   return new grpc.Client(`${url.hostname}:${port}`, grpc.credentials.createInsecure(), options);
 }
 
-export function deltaStreams(
-  client: grpc.Client,
-  identity: {
-    readonly tokenPath: string | undefined;
-    readonly clusterId: string;
-    readonly headers: Readonly<Record<string, string>>;
-  },
-): DeltaStreamFactory {
-  return adsDeltaStreamFactory(client, () => {
-    const metadata = new grpc.Metadata();
-    if (identity.tokenPath !== undefined) {
-      let token: string;
-      try {
-        token = readFileSync(identity.tokenPath, 'utf8').trim();
-      } catch (err) {
-        throw new TokenUnreadableError(identity.tokenPath, { cause: err });
-      }
-      metadata.set('authorization', `Bearer ${token}`);
+export interface CallIdentity {
+  readonly tokenPath: string | undefined;
+  readonly clusterId: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The metadata of one call to istiod (xDS or CA): the bearer token re-read, `clusterid`, extras. */
+export function callMetadata(identity: CallIdentity): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (identity.tokenPath !== undefined) {
+    let token: string;
+    try {
+      token = readFileSync(identity.tokenPath, 'utf8').trim();
+    } catch (err) {
+      throw new TokenUnreadableError(identity.tokenPath, { cause: err });
     }
-    metadata.set('clusterid', identity.clusterId);
-    for (const [name, value] of Object.entries(identity.headers)) metadata.set(name, value);
-    return metadata;
-  });
+    metadata.set('authorization', `Bearer ${token}`);
+  }
+  metadata.set('clusterid', identity.clusterId);
+  for (const [name, value] of Object.entries(identity.headers)) metadata.set(name, value);
+  return metadata;
+}
+
+export function deltaStreams(client: grpc.Client, identity: CallIdentity): DeltaStreamFactory {
+  return adsDeltaStreamFactory(client, () => callMetadata(identity));
 }
