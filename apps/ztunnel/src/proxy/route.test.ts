@@ -159,6 +159,22 @@ describe('routeOutbound', () => {
     });
   });
 
+  it('sends pod-IP traffic past a service waypoint straight to the pod (the bypass L4 policy must catch)', () => {
+    const target = svc({
+      waypoint: {
+        hostname: { namespace: 'default', hostname: 'waypoint.default.svc.cluster.local' },
+        hboneMtlsPort: 15008,
+      },
+    });
+    const { state, source } = world(target, podB());
+    expect(routeOutbound(state, source, { address: '10.0.0.2', port: 8080 })).toMatchObject({
+      kind: 'hbone',
+      nextHop: '10.0.0.2:15008',
+      target: '10.0.0.2:8080',
+      viaWaypoint: false,
+    });
+  });
+
   it('rejects calls to ztunnel ports on loopback or the pod itself', () => {
     const { state, source } = world();
     expect(routeOutbound(state, source, { address: '127.0.0.1', port: 15008 }).kind).toBe('reject');
