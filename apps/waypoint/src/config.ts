@@ -70,12 +70,20 @@ export interface Config {
   readonly readinessAddress: ListenAddress;
 }
 
+/**
+ * istiod's address as pilot-agent takes it: `host:port` (what istiod's waypoint Deployment sets)
+ * means TLS, `https://host:port`; a URL is kept as it is (`http://` for plaintext, tests only).
+ */
+export function withScheme(address: string): string {
+  return address.includes('://') ? address : `https://${address}`;
+}
+
 export function loadConfig(env: Environment = process.env): Config {
   const r = new ConfigReader({ env });
-  const xdsAddress = r.env(Env.xdsAddress) ?? DEFAULT_ISTIOD_ADDRESS;
+  const xdsAddress = withScheme(r.env(Env.xdsAddress) ?? DEFAULT_ISTIOD_ADDRESS);
   const url = parseHttpUrl(xdsAddress);
   if (!url.ok) r.problem(Env.xdsAddress, `${url.message} (expected e.g. ${DEFAULT_ISTIOD_ADDRESS})`);
-  const caAddress = r.env(Env.caAddress) ?? xdsAddress;
+  const caAddress = withScheme(r.env(Env.caAddress) ?? xdsAddress);
   const caUrl = parseHttpUrl(caAddress);
   if (!caUrl.ok) r.problem(Env.caAddress, `${caUrl.message} (expected e.g. ${DEFAULT_ISTIOD_ADDRESS})`);
   const podName = r.required(Env.podName, 'set it from metadata.name');

@@ -81,12 +81,12 @@ export async function readyWaypoint(
     },
     { timeoutMs, intervalMs: 1_000 },
   );
+  const selector = encodeURIComponent(`gateway.networking.k8s.io/gateway-name=${name}`);
+  const podsPath = `/api/v1/namespaces/${namespace}/pods?labelSelector=${selector}`;
   return waitFor(
     `waypoint ${namespace}/${name} pod Ready`,
     async () => {
-      const pods = await client.get<{ items: V1Pod[] }>(
-        `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`gateway.networking.k8s.io/gateway-name=${name}`)}`,
-      );
+      const pods = await client.get<{ items: V1Pod[] }>(podsPath);
       const p = pods.items.find(
         x =>
           x.metadata?.deletionTimestamp === undefined &&
@@ -101,7 +101,22 @@ export async function readyWaypoint(
       };
     },
     { timeoutMs, intervalMs: 1_000 },
-  );
+  ).catch(async (err: unknown) => {
+    // Say why: the pods' container states and the end of their logs.
+    const pods = await client.get<{ items: V1Pod[] }>(podsPath).catch(() => ({ items: [] as V1Pod[] }));
+    const details: string[] = [];
+    for (const p of pods.items) {
+      const podName = p.metadata?.name ?? '';
+      const log = await client
+        .get<unknown>(`/api/v1/namespaces/${namespace}/pods/${podName}/log?tailLines=20`)
+        .then(t => (typeof t === 'string' ? t : JSON.stringify(t)))
+        .catch(() => '');
+      details.push(`${podName}: ${JSON.stringify(p.status?.containerStatuses ?? p.status?.phase)}\n${log}`);
+    }
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${details.join('\n')}`, {
+      cause: err,
+    });
+  });
 }
 
 /** The waypoint's Prometheus samples (its 15020 `/stats/prometheus`); [] when it does not answer. */
