@@ -53,11 +53,15 @@ function service(name: string, selector: Record<string, string>): object {
   };
 }
 
-/** The waypoint's admin `/config_dump` route versions (name -> version). */
+/** The waypoint's admin `/config_dump`: `<type>/<name>` -> version of its listeners and routes. */
 async function routeVersions(): Promise<Map<string, string>> {
   const text = await getInNetns(waypoint.netns, 15000, '/config_dump');
-  const dump = JSON.parse(text ?? '{}') as { routes?: { name: string; version: string }[] };
-  return new Map((dump.routes ?? []).map(r => [r.name, r.version]));
+  const dump = JSON.parse(text ?? '{}') as Record<string, { name: string; version: string }[] | undefined>;
+  const out = new Map<string, string>();
+  // istiod may send a route inline in its listener (HCM `route_config`) or over RDS.
+  for (const type of ['listeners', 'routes'])
+    for (const r of dump[type] ?? []) out.set(`${type}/${r.name}`, r.version);
+  return out;
 }
 
 /** Applies `change`, then waits until the waypoint holds a new RouteConfiguration version. */
