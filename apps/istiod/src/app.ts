@@ -274,6 +274,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const waypointLog = logs.for('waypoint');
   const waypoints = new WaypointIndex({
     domain: config.domain,
+    clusterId: config.clusterId,
+    trustDomain: mesh.trustDomain,
     rootNamespace: mesh.rootNamespace,
     onIssues: (kind, key, errors) => {
       if (errors.length === 0)
