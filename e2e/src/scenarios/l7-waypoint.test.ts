@@ -222,10 +222,23 @@ describe('L7 through a waypoint on a 2-node local cluster', () => {
       weightedRoute(NS, 'flaky', 'flaky', [{ service: 'flaky', weight: 1 }], 80, {
         retry: { attempts, codes: [503] },
       });
+    /** The waypoint's `envoy_cluster_upstream_rq_retry` of the flaky Service's cluster. */
+    const retries = async (): Promise<number> =>
+      (await waypointMetrics(waypoint))
+        .filter(
+          s =>
+            s.name === 'envoy_cluster_upstream_rq_retry' &&
+            s.labels.cluster_name?.includes('|flaky.') === true,
+        )
+        .reduce((n, s) => n + s.value, 0);
     await routeChange(() => create(HTTPROUTE_PATH(NS), retried(6)));
+    const retriesBefore = await retries();
     const withRetries = await requestBatch(pod('client'), `${svc('flaky')}/`, 200);
-    log(`with retries: ${JSON.stringify(Object.fromEntries(withRetries.codes))}`);
+    const retriesDone = (await retries()) - retriesBefore;
+    log(`with retries: ${JSON.stringify(Object.fromEntries(withRetries.codes))}, ${retriesDone} retries`);
     expect(withRetries.codes.get(200) ?? 0).toBeGreaterThanOrEqual(198);
+    // Every other attempt fails: about one retry per request shows the work.
+    expect(retriesDone).toBeGreaterThanOrEqual(150);
 
     await routeChange(() =>
       kube().client.mergePatch(`${HTTPROUTE_PATH(NS)}/flaky`, { spec: retried(0).spec }),

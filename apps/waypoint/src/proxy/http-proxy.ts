@@ -620,6 +620,7 @@ export class HttpProxy {
           );
           if (policy !== undefined && retriableFailure(policy, kind) && canRetry()) {
             retried = true;
+            this.#o.metrics.retry(cluster.name);
             await this.#backoff(policy, attempt, routeDeadline);
             continue;
           }
@@ -640,6 +641,7 @@ export class HttpProxy {
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
           await response.body.dump().catch(() => undefined);
           retried = true;
+          this.#o.metrics.retry(cluster.name);
           balancer.activeRetries++;
           try {
             await this.#backoff(policy, attempt, routeDeadline);
