@@ -14,6 +14,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   clusterLayout,
+  ensureGatewayApiCrds,
+  gatewayApiCrdObjects,
   inNetnsCommand,
   podNetnsName,
   readyWaypoint,
@@ -263,9 +265,19 @@ async function up(): Promise<number> {
     }),
   );
   say('\nInstalling the mesh (deploy/): CRDs, istiod, cni-agent, ztunnel');
+  // HTTPRoute needs the real Gateway API CRDs (v1.4.1, cached by tools/install-deps.d/gateway-api.sh),
+  // not deploy/'s Gateway-only subset.
+  const gatewayApiCrds = WITH_WAYPOINT
+    ? gatewayApiCrdObjects(
+        await ensureGatewayApiCrds(line => {
+          say(`  ${line}`);
+        }),
+      )
+    : undefined;
   const mesh = await installMesh(
     { client, nodes },
     {
+      ...(gatewayApiCrds === undefined ? {} : { gatewayApiCrds }),
       progress: line => {
         say(`  ${line}`);
       },

@@ -86,3 +86,4 @@ export {
   WAYPOINT_STATS_PORT,
 } from './mesh/waypoint.ts';
 export type { Backend, BatchResult, WaypointPod } from './mesh/waypoint.ts';
+export { ensureGatewayApiCrds, gatewayApiCrdObjects } from './upstream-tools/gateway-api.ts';
