@@ -267,6 +267,8 @@ describe('L7 through a waypoint on a 2-node local cluster', () => {
     expect(ok?.value ?? 0).toBeGreaterThan(0);
     const denied = samples.find(s => s.labels.response_code === '403');
     expect(denied?.value ?? 0).toBeGreaterThanOrEqual(10);
+    // Denied before any backend was chosen: the destination is the Service of the filter chain.
+    expect(denied?.labels.destination_service).toBe(`echo.${NS}.svc.cluster.local`);
     const timedOut = samples.find(s => s.labels.response_code === '504');
     expect(timedOut?.labels.destination_service_name).toBe('slow');
   }, 60_000);
