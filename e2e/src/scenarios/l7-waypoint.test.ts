@@ -252,7 +252,7 @@ describe('L7 through a waypoint on a 2-node local cluster', () => {
   it('counts requests in istio_requests_total{reporter="waypoint"} with source, destination, code and mTLS', async () => {
     const samples = waypointRequests(await waypointMetrics(waypoint));
     const ok = samples.find(
-      s => s.labels.destination_workload === 'echo-v2' && s.labels.response_code === '200',
+      s => s.labels.destination_service_name === 'echo-v2' && s.labels.response_code === '200',
     );
     expect(ok?.labels).toMatchObject({
       reporter: 'waypoint',
@@ -262,6 +262,7 @@ describe('L7 through a waypoint on a 2-node local cluster', () => {
       destination_workload_namespace: NS,
       destination_principal: `spiffe://${TD}/ns/${NS}/sa/echo`,
       destination_service: `echo-v2.${NS}.svc.cluster.local`,
+      destination_workload: 'echo-v2',
       connection_security_policy: 'mutual_tls',
     });
     expect(ok?.value ?? 0).toBeGreaterThan(0);
