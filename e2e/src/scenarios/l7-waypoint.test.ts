@@ -28,6 +28,7 @@ import {
   httpCode,
   inEveryZtunnelConfig,
   readyPod,
+  ztunnelOn,
   type MeshPod,
 } from '../mesh/workloads.ts';
 
@@ -158,6 +159,20 @@ describe('L7 through a waypoint on a 2-node local cluster', () => {
     const client = pod('client');
     const direct = `http://${pod('echo-v1').ip}:8080/`;
     expect(await httpCode(client, direct)).toBe(200);
+    // The destination ztunnel's access log says the connection went past the waypoint.
+    const z = await ztunnelOn(kube(), pod('echo-v1').node);
+    await waitFor(
+      'waypoint=bypassed in the access log of the ztunnel of echo-v1',
+      async () => {
+        const text = await kube().client.get<unknown>(`/api/v1/namespaces/istio-system/pods/${z?.name}/log`);
+        return String(text)
+          .split('\n')
+          .some(l => l.includes('waypoint=bypassed') && l.includes('dst.workload=echo-v1'))
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 1_000 },
+    );
     await create(`/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`, {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
