@@ -85,7 +85,7 @@ function classify(
         'dst.namespace': local.namespace,
         'dst.identity': local.identity,
         waypoint: inboundWaypointHop(state, local, {
-          identity: request.peerIdentity ?? '',
+          identity: request.peerIdentity,
           addresses: [srcIp],
         }),
         direction: 'inbound',
