@@ -3,7 +3,9 @@
 // up:   starts the local cluster (real kube-apiserver and etcd, nodes and pods as network
 //       namespaces), installs the mesh from deploy/ (CRDs, istiod, cni-agent, ztunnel), deploys a
 //       sample (an echo server and a client in the ambient namespace `sample`) and reports what
-//       works, with where to look next.
+//       works, with where to look next. With `--waypoint`, also a waypoint for `sample`, a second
+//       echo version, an HTTPRoute splitting 90/10 over the two and an L7 AuthorizationPolicy; it
+//       prints the split as measured and the waypoint's request counts.
 // down: removes the sample and the mesh, then the cluster and everything it made.
 //
 // Run through npm, which starts it as `node --conditions=@ambient-mesh/source tools/mesh.ts`.
@@ -12,8 +14,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   clusterLayout,
+  ensureGatewayApiCrds,
+  gatewayApiCrdObjects,
   inNetnsCommand,
+  podNetnsName,
+  readyWaypoint,
+  requestBatch,
   waitFor,
+  waypointGateway,
+  waypointMetrics,
+  waypointRequests,
+  weightedRoute,
   ztunnelMetrics,
   ztunnelPods,
   type ZtunnelPod,
@@ -40,6 +51,7 @@ const flagValue = (f: string): string | undefined => {
 const CLUSTER = flagValue('--name') ?? 'local';
 const SLOT = flagValue('--slot');
 const SAMPLE_NS = 'sample';
+const WITH_WAYPOINT = process.argv.includes('--waypoint');
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -74,7 +86,14 @@ const sample = [
         metadata: { labels: { app: 'echo', version: 'v1' } },
         spec: {
           serviceAccountName: 'echo',
-          containers: [{ name: 'echo', image: 'ambient-mesh/echo:dev', ports: [{ containerPort: 8080 }] }],
+          containers: [
+            {
+              name: 'echo',
+              image: 'ambient-mesh/echo:dev',
+              env: [{ name: 'VERSION', value: 'v1' }],
+              ports: [{ containerPort: 8080 }],
+            },
+          ],
         },
       },
     },
@@ -112,6 +131,126 @@ const sample = [
   },
 ] as const;
 
+/** `--waypoint`: echo v2, a Service per version, the waypoint, the 90/10 route, an L7 policy. */
+const waypointSample: Record<string, unknown>[] = [
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'echo-v2', namespace: SAMPLE_NS },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'echo', version: 'v2' } },
+      template: {
+        metadata: { labels: { app: 'echo', version: 'v2' } },
+        spec: {
+          serviceAccountName: 'echo',
+          containers: [
+            {
+              name: 'echo',
+              image: 'ambient-mesh/echo:dev',
+              env: [{ name: 'VERSION', value: 'v2' }],
+              ports: [{ containerPort: 8080 }],
+            },
+          ],
+        },
+      },
+    },
+  },
+  ...['v1', 'v2'].map(v => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `echo-${v}`, namespace: SAMPLE_NS },
+    spec: { selector: { app: 'echo', version: v }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  })),
+  waypointGateway(SAMPLE_NS),
+  weightedRoute(SAMPLE_NS, 'echo-split', 'echo', [
+    { service: 'echo-v1', weight: 90 },
+    { service: 'echo-v2', weight: 10 },
+  ]),
+  {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'echo-no-admin-post', namespace: SAMPLE_NS },
+    spec: {
+      targetRefs: [{ kind: 'Service', group: '', name: 'echo' }],
+      action: 'DENY',
+      rules: [{ to: [{ operation: { methods: ['POST'], paths: ['/admin'] } }] }],
+    },
+  },
+];
+
+/** Adds the waypoint sample, then measures the split and reads the waypoint's metrics. */
+async function upWaypoint(client: KubeClient): Promise<number> {
+  say(`\nAdding a waypoint for '${SAMPLE_NS}': echo v2, an HTTPRoute 90/10 (v1/v2), DENY POST /admin`);
+  await client.mergePatch(`/api/v1/namespaces/${SAMPLE_NS}`, {
+    metadata: { labels: { 'istio.io/use-waypoint': 'waypoint' } },
+  });
+  for (const o of waypointSample) await client.apply(o, { fieldManager: 'ambient-mesh-up', force: true });
+  const layout = clusterLayout(CLUSTER, 0);
+  const waypoint = await readyWaypoint(client, layout, SAMPLE_NS).catch(() => undefined);
+  if (waypoint === undefined) {
+    say(`  the waypoint did not become Ready within 120 s: see \`kubectl -n ${SAMPLE_NS} get gateway,pods\``);
+    return 1;
+  }
+  say(`  waypoint pod ${waypoint.name} on ${waypoint.node} (${waypoint.ip}) is Ready`);
+  const clientPod = await waitFor(
+    'the client pod and echo-v2 enrolled',
+    async () => {
+      const pods = await client.get<{
+        items: { metadata: { name: string; uid: string; annotations?: Record<string, string> } }[];
+      }>(`/api/v1/namespaces/${SAMPLE_NS}/pods`);
+      const enrolled = pods.items.filter(
+        p => p.metadata.annotations?.['ambient.istio.io/redirection'] === 'enabled',
+      );
+      const c = enrolled.find(p => p.metadata.name.startsWith('client-'));
+      return c !== undefined && enrolled.some(p => p.metadata.name.startsWith('echo-v2-')) ? c : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 1_000 },
+  ).catch(() => undefined);
+  if (clientPod === undefined) {
+    say('  the client and echo-v2 pods were not enrolled within 120 s');
+    return 1;
+  }
+  const from = { netns: podNetnsName(layout, clientPod.metadata.uid) };
+  const url = `http://echo.${SAMPLE_NS}.svc.cluster.local/`;
+  // The route is in force once both versions answer in the proportion it asks for.
+  const split = await waitFor(
+    'the 90/10 split in force',
+    async () => {
+      const r = await requestBatch(from, url, 1000);
+      const v2 = (r.versions.get('v2') ?? 0) / 1000;
+      return r.codes.get(200) === 1000 && v2 > 0.05 && v2 < 0.15 ? r : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 2_000 },
+  ).catch(() => undefined);
+  const denied = await requestBatch(from, `${url}admin`, 5, { method: 'POST' });
+  const samples = waypointRequests(await waypointMetrics(waypoint));
+  if (split === undefined) say('  the 90/10 split was not measured within 90 s: see the waypoint logs');
+  else {
+    const v1 = split.versions.get('v1') ?? 0;
+    const v2 = split.versions.get('v2') ?? 0;
+    say(
+      `  split over 1000 requests from the client pod: v1 ${v1} (${(v1 / 10).toFixed(1)} %), v2 ${v2} (${(v2 / 10).toFixed(1)} %)`,
+    );
+  }
+  say(`  POST /admin: ${[...denied.codes].map(([c, n]) => `${n} x ${c}`).join(', ')} (the L7 DENY)`);
+  say('  istio_requests_total{reporter="waypoint"}:');
+  for (const s of samples)
+    say(
+      `    ${s.labels.source_workload ?? '?'} -> ${s.labels.destination_service_name ?? '?'} (${s.labels.destination_workload ?? '?'}) ${s.labels.response_code ?? '?'}: ${s.value}`,
+    );
+  say(
+    [
+      '  Where to look:',
+      `    kubectl -n ${SAMPLE_NS} get gateway waypoint -o yaml        # Programmed, addresses`,
+      `    kubectl -n ${SAMPLE_NS} get httproute echo-split -o yaml   # the weights`,
+      `    kubectl -n ${SAMPLE_NS} logs deploy/waypoint               # the waypoint's access log`,
+      `    sudo ip netns exec ${waypoint.netns} curl -s http://127.0.0.1:15020/stats/prometheus`,
+    ].join('\n'),
+  );
+  return split === undefined || denied.codes.get(403) !== 5 ? 1 : 0;
+}
+
 function printStatus(status: MeshStatus): void {
   for (const c of status.components) say(`  ${c.ready ? 'ready    ' : 'NOT READY'} ${c.name}: ${c.detail}`);
 }
@@ -126,9 +265,19 @@ async function up(): Promise<number> {
     }),
   );
   say('\nInstalling the mesh (deploy/): CRDs, istiod, cni-agent, ztunnel');
+  // HTTPRoute needs the real Gateway API CRDs (v1.4.1, cached by tools/install-deps.d/gateway-api.sh),
+  // not deploy/'s Gateway-only subset.
+  const gatewayApiCrds = WITH_WAYPOINT
+    ? gatewayApiCrdObjects(
+        await ensureGatewayApiCrds(line => {
+          say(`  ${line}`);
+        }),
+      )
+    : undefined;
   const mesh = await installMesh(
     { client, nodes },
     {
+      ...(gatewayApiCrds === undefined ? {} : { gatewayApiCrds }),
       progress: line => {
         say(`  ${line}`);
       },
@@ -208,7 +357,8 @@ async function up(): Promise<number> {
       '  npm run down          # removes the sample, the mesh and the cluster',
     ].join('\n'),
   );
-  return seen === undefined ? 1 : 0;
+  if (seen === undefined) return 1;
+  return WITH_WAYPOINT ? upWaypoint(client) : 0;
 }
 
 function printConnection(pod: ZtunnelPod, s: MetricSample): void {
@@ -258,7 +408,7 @@ async function down(): Promise<number> {
 const command = process.argv[2];
 const run = command === 'up' ? up : command === 'down' ? down : undefined;
 if (run === undefined) {
-  console.error('usage: npm run up [-- --name NAME --slot S] | npm run down [-- --name NAME]');
+  console.error('usage: npm run up [-- --name NAME --slot S --waypoint] | npm run down [-- --name NAME]');
   process.exitCode = 2;
 } else {
   process.exitCode = await run();

@@ -74,3 +74,16 @@ export {
   ZTUNNEL_STATS_PORT,
 } from './mesh/observe.ts';
 export type { MetricSample, ZtunnelPod } from './mesh/observe.ts';
+export {
+  waypointGateway,
+  weightedRoute,
+  readyWaypoint,
+  requestBatch,
+  waypointMetrics,
+  waypointRequests,
+  GATEWAY_PATH,
+  HTTPROUTE_PATH,
+  WAYPOINT_STATS_PORT,
+} from './mesh/waypoint.ts';
+export type { Backend, BatchResult, WaypointPod } from './mesh/waypoint.ts';
+export { ensureGatewayApiCrds, gatewayApiCrdObjects } from './upstream-tools/gateway-api.ts';

@@ -283,6 +283,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       gatewaySide.onRouteDeleted(kind, key);
     },
     domain: config.domain,
+    clusterId: config.clusterId,
+    trustDomain: mesh.trustDomain,
     rootNamespace: mesh.rootNamespace,
     onIssues: (kind, key, errors) => {
       if (errors.length === 0)

@@ -25,6 +25,9 @@ function testConfig(): Config {
   const local = (port: number) => ({ host: '127.0.0.1', port });
   return {
     xdsAddress: 'http://127.0.0.1:1',
+    caAddress: 'http://127.0.0.1:1',
+    trustDomain: 'cluster.local',
+    serviceAccount: 'waypoint',
     xdsRootCaPath: '',
     altXdsHostname: undefined,
     tokenPath: '',
@@ -418,6 +421,8 @@ describe('waypoint on loopback', () => {
     expect(text).toMatch(/istio_requests_total\{[^}]*response_flags="UF,URX"[^}]*response_code="503"/);
     expect(text).toMatch(/istio_requests_total\{[^}]*response_flags="UH"[^}]*response_code="503"/);
     expect(text).toContain('istio_request_duration_milliseconds_bucket{');
+    // The retries of '/flaky' (two 503s before the success), counted on its cluster.
+    expect(text).toMatch(/envoy_cluster_upstream_rq_retry\{cluster_name="[^"]+"\} [1-9]/);
   });
 
   it('NACKs an unsupported resource and keeps serving the last good config', async () => {

@@ -5,7 +5,7 @@
  * Tests build the same app with fakes (an xDS stream factory, an identity, port 0 addresses).
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createHboneClient } from '@ambient-mesh/hbone';
@@ -29,9 +29,10 @@ import type {
 } from '@ambient-mesh/runtime';
 import { toStruct } from '@ambient-mesh/xds-types';
 import { ControlPlaneChannel, XdsClient, controlPlaneDeltaStreams } from '@ambient-mesh/xds';
-import type { DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
+import type { CallIdentity, DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
 import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { adminRoutes } from './admin.ts';
+import { fetchCaIdentity, waypointSpiffeId } from './identity/ca-identity.ts';
 import { xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
 import { BindError, CertificatesUnreadableError, TokenUnreadableError } from './errors.ts';
@@ -49,7 +50,10 @@ export interface AppDeps {
   readonly logs?: Logs;
   /** Opens delta ADS streams; default: gRPC to `XDS_ADDRESS`. */
   readonly xdsConnect?: DeltaStreamFactory;
-  /** The waypoint's SPIFFE identity; default: the files in `WAYPOINT_CERT_DIR`. */
+  /**
+   * The waypoint's SPIFFE identity; default: the files in `WAYPOINT_CERT_DIR` when
+   * `cert-chain.pem` is there, else a certificate from istiod's CA (`CA_ADDR`).
+   */
   readonly identity?: HboneIdentity;
   /** Random source for weighted clusters, LB and retry jitter; default `Math.random`. */
   readonly random?: () => number;
@@ -110,27 +114,45 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   readiness.register(ReadinessTask.Xds);
   readiness.register(ReadinessTask.Proxy);
   const { state, mutator } = createWaypointState();
-  const identity = deps.identity ?? readIdentity(config.certDir);
-  const trustDomain = SpiffeId.parse(
-    typeof identity.id === 'string' ? identity.id : identity.id.uri,
-  ).trustDomain;
-
-  // Control plane.
+  // Control plane: one channel per istiod address (the CA and xDS share it when they are the same).
   const grpcClients: ControlPlaneChannel[] = [];
-  let xdsConnect = deps.xdsConnect;
-  if (xdsConnect === undefined) {
-    const root = config.xdsAddress.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
+  const callIdentity: CallIdentity = {
+    tokenPath: config.tokenPath,
+    clusterId: config.clusterId,
+    headers: config.xdsHeaders,
+    tokenError: (path, cause) => new TokenUnreadableError(path, { cause }),
+  };
+  const istiodChannel = (address: string): ControlPlaneChannel => {
+    const root = address.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
     const channel = new ControlPlaneChannel({
-      target: { address: config.xdsAddress, rootCaPem: root, altHostname: config.altXdsHostname },
+      target: { address, rootCaPem: root, altHostname: config.altXdsHostname },
       logger: logs.for('xds'),
     });
     grpcClients.push(channel);
-    xdsConnect = controlPlaneDeltaStreams(channel, {
-      tokenError: (path, cause) => new TokenUnreadableError(path, { cause }),
-      tokenPath: config.tokenPath,
-      clusterId: config.clusterId,
-      headers: config.xdsHeaders,
+    return channel;
+  };
+  let caChannel: ControlPlaneChannel | undefined;
+  const fromCa = async (): Promise<HboneIdentity> => {
+    caChannel = istiodChannel(config.caAddress);
+    return fetchCaIdentity({
+      client: caChannel.client,
+      call: callIdentity,
+      identity: waypointSpiffeId(config.trustDomain, config.podNamespace, config.serviceAccount),
     });
+  };
+  const identity =
+    deps.identity ??
+    (existsSync(`${config.certDir}/cert-chain.pem`) ? readIdentity(config.certDir) : await fromCa());
+  const trustDomain = SpiffeId.parse(
+    typeof identity.id === 'string' ? identity.id : identity.id.uri,
+  ).trustDomain;
+  let xdsConnect = deps.xdsConnect;
+  if (xdsConnect === undefined) {
+    const channel =
+      caChannel !== undefined && config.caAddress === config.xdsAddress
+        ? caChannel
+        : istiodChannel(config.xdsAddress);
+    xdsConnect = controlPlaneDeltaStreams(channel, callIdentity);
   }
   const nacks = new Map<string, ResponseRecord>();
   const xdsLog = logs.for('xds');

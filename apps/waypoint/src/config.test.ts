@@ -27,10 +27,27 @@ describe('loadConfig', () => {
     });
   });
 
+  it("takes istiod's host:port as TLS, as pilot-agent does (what istiod's waypoint Deployment sets)", () => {
+    const c = loadConfig({
+      POD_NAME: 'waypoint-7d9',
+      POD_NAMESPACE: 'bookinfo',
+      XDS_ADDRESS: 'istiod.istio-system.svc:15012',
+      CA_ADDR: 'istiod.istio-system.svc:15012',
+      TRUST_DOMAIN: 'example.org',
+      SERVICE_ACCOUNT: 'waypoint',
+    });
+    expect(c).toMatchObject({
+      xdsAddress: 'https://istiod.istio-system.svc:15012',
+      caAddress: 'https://istiod.istio-system.svc:15012',
+      trustDomain: 'example.org',
+      serviceAccount: 'waypoint',
+    });
+  });
+
   it('reports every problem at once', () => {
     let error: unknown;
     try {
-      loadConfig({ XDS_ADDRESS: 'istiod:15012', INSTANCE_IP: 'nope', WAYPOINT_MAX_HEADER_BYTES: '10' });
+      loadConfig({ XDS_ADDRESS: 'ftp://istiod:15012', INSTANCE_IP: 'nope', WAYPOINT_MAX_HEADER_BYTES: '10' });
     } catch (err) {
       error = err;
     }

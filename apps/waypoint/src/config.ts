@@ -15,6 +15,9 @@ export type { ListenAddress, LogLevel };
 
 export const Env = {
   xdsAddress: 'XDS_ADDRESS',
+  caAddress: 'CA_ADDR',
+  trustDomain: 'TRUST_DOMAIN',
+  serviceAccount: 'SERVICE_ACCOUNT',
   xdsRootCa: 'XDS_ROOT_CA',
   altXdsHostname: 'ALT_XDS_HOSTNAME',
   podName: 'POD_NAME',
@@ -41,6 +44,10 @@ export const DEFAULT_CERT_DIR = '/var/run/secrets/workload-spiffe-credentials';
 
 export interface Config {
   readonly xdsAddress: string;
+  /** istiod's CA, used when `certDir` holds no certificate (default: the xDS address). */
+  readonly caAddress: string;
+  readonly trustDomain: string;
+  readonly serviceAccount: string;
   readonly xdsRootCaPath: string;
   readonly altXdsHostname: string | undefined;
   readonly tokenPath: string;
@@ -63,11 +70,22 @@ export interface Config {
   readonly readinessAddress: ListenAddress;
 }
 
+/**
+ * istiod's address as pilot-agent takes it: `host:port` (what istiod's waypoint Deployment sets)
+ * means TLS, `https://host:port`; a URL is kept as it is (`http://` for plaintext, tests only).
+ */
+export function withScheme(address: string): string {
+  return address.includes('://') ? address : `https://${address}`;
+}
+
 export function loadConfig(env: Environment = process.env): Config {
   const r = new ConfigReader({ env });
-  const xdsAddress = r.env(Env.xdsAddress) ?? DEFAULT_ISTIOD_ADDRESS;
+  const xdsAddress = withScheme(r.env(Env.xdsAddress) ?? DEFAULT_ISTIOD_ADDRESS);
   const url = parseHttpUrl(xdsAddress);
   if (!url.ok) r.problem(Env.xdsAddress, `${url.message} (expected e.g. ${DEFAULT_ISTIOD_ADDRESS})`);
+  const caAddress = withScheme(r.env(Env.caAddress) ?? xdsAddress);
+  const caUrl = parseHttpUrl(caAddress);
+  if (!caUrl.ok) r.problem(Env.caAddress, `${caUrl.message} (expected e.g. ${DEFAULT_ISTIOD_ADDRESS})`);
   const podName = r.required(Env.podName, 'set it from metadata.name');
   const podNamespace = r.required(Env.podNamespace, 'set it from metadata.namespace');
   const instanceIp = r.parse(Env.instanceIp, raw => parseIp(raw), '127.0.0.1');
@@ -78,6 +96,9 @@ export function loadConfig(env: Environment = process.env): Config {
   return r.finish(
     {
       xdsAddress,
+      caAddress,
+      trustDomain: r.env(Env.trustDomain) ?? 'cluster.local',
+      serviceAccount: r.env(Env.serviceAccount) ?? 'default',
       xdsRootCaPath: r.env(Env.xdsRootCa) ?? DEFAULT_ROOT_CA_PATH,
       altXdsHostname: r.env(Env.altXdsHostname),
       tokenPath: r.env(Env.tokenPath) ?? DEFAULT_TOKEN_PATH,

@@ -10,6 +10,7 @@ export const WaypointErrorCode = {
   BindFailed: 'WAYPOINT_BIND_FAILED',
   CertificatesUnreadable: 'WAYPOINT_CERTIFICATES_UNREADABLE',
   TokenUnreadable: 'WAYPOINT_TOKEN_UNREADABLE',
+  CertificateRequestFailed: 'WAYPOINT_CERTIFICATE_REQUEST_FAILED',
 } as const;
 export type WaypointErrorCode = (typeof WaypointErrorCode)[keyof typeof WaypointErrorCode];
 
@@ -43,6 +44,17 @@ export class TokenUnreadableError extends MeshError {
     super(
       WaypointErrorCode.TokenUnreadable,
       `cannot read the istiod token at ${path}; check the projected token volume`,
+      options,
+    );
+  }
+}
+
+/** istiod's CA did not issue the waypoint's certificate. */
+export class CertificateRequestError extends MeshError {
+  constructor(identity: string, reason: string, options?: MeshErrorOptions) {
+    super(
+      WaypointErrorCode.CertificateRequestFailed,
+      `istiod's CA did not issue a certificate for ${identity}: ${reason}; check CA_ADDR, the projected token (audience istio-ca) and the pod's service account`,
       options,
     );
   }

@@ -2,8 +2,8 @@
  * The waypoint's Istio standard metrics (`reporter="waypoint"`) on the app's prom-client
  * registry: `istio_requests_total`, `istio_request_duration_milliseconds` (Istio's buckets),
  * `istio_request_bytes` and `istio_response_bytes`, with the standard traffic labels in
- * upstream's order plus `response_code` and `grpc_response_status`; and the xDS client's
- * counters.
+ * upstream's order plus `response_code` and `grpc_response_status`; Envoy's per-cluster retry
+ * counter `envoy_cluster_upstream_rq_retry`; and the xDS client's counters.
  */
 import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -31,6 +31,7 @@ export class WaypointMetrics {
   readonly #duration: Histogram<RequestLabel>;
   readonly #requestBytes: Histogram<RequestLabel>;
   readonly #responseBytes: Histogram<RequestLabel>;
+  readonly #retries: Counter<'cluster_name'>;
   readonly #xdsMessages: Counter<'url'>;
   readonly #xdsTerminations: Counter<'reason'>;
 
@@ -64,6 +65,12 @@ export class WaypointMetrics {
       buckets: SIZE_BUCKETS,
       registers: [registry],
     });
+    this.#retries = new Counter({
+      name: 'envoy_cluster_upstream_rq_retry',
+      help: 'Upstream request retries, by cluster (as Envoy names it).',
+      labelNames: ['cluster_name'],
+      registers: [registry],
+    });
     this.#xdsMessages = new Counter({
       name: MetricName.xdsMessages,
       help: 'xDS responses received, by type URL.',
@@ -88,6 +95,11 @@ export class WaypointMetrics {
     this.#duration.observe(labels, r.durationMs);
     this.#requestBytes.observe(labels, r.requestBytes);
     this.#responseBytes.observe(labels, r.responseBytes);
+  }
+
+  /** One retry of a request on `cluster`. */
+  retry(cluster: string): void {
+    this.#retries.inc({ cluster_name: cluster });
   }
 
   xdsMessage(typeUrl: string): void {

@@ -20,6 +20,11 @@ export interface ConnectionEnds {
   readonly 'dst.workload'?: string | undefined;
   readonly 'dst.namespace'?: string | undefined;
   readonly 'dst.identity'?: string | undefined;
+  /**
+   * Inbound to a workload with a waypoint (its own or its Service's): `from_waypoint` when the
+   * peer is that waypoint, `bypassed` when it is not (policy decides; docs/waypoint.md).
+   */
+  readonly waypoint?: 'from_waypoint' | 'bypassed' | undefined;
   readonly direction: Direction;
 }
 

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { appendFile, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 /** One bind mount inside a container's mount namespace. */
@@ -93,13 +93,44 @@ export function isFile(path: string): boolean {
   }
 }
 
-/** Removes what `ensureMountPoint` created (deepest first); non-empty dirs are left alone. */
-export async function removeMountPoints(ledger: string): Promise<number> {
+/**
+ * Every mount point of every mount namespace on the machine (from `/proc/<pid>/mountinfo`, one
+ * process per namespace). Containers of all local clusters share the host's root, so a host
+ * directory one cluster created may be another cluster's container mount point.
+ */
+export async function mountPointsInUse(proc = '/proc'): Promise<Set<string>> {
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  for (const pid of (await readdir(proc).catch(() => [])).filter(p => /^\d+$/.test(p))) {
+    const ns = await readlink(join(proc, pid, 'ns', 'mnt')).catch(() => undefined);
+    if (ns === undefined || seen.has(ns)) continue;
+    seen.add(ns);
+    const info = await readFile(join(proc, pid, 'mountinfo'), 'utf8').catch(() => '');
+    for (const line of info.split('\n')) {
+      const target = line.split(' ')[4];
+      if (target !== undefined) out.add(target.replace(/\\040/g, ' '));
+    }
+  }
+  return out;
+}
+
+/**
+ * Removes what `ensureMountPoint` created (deepest first); non-empty dirs are left alone, and so
+ * is a path that is still a mount point in any mount namespace: removing it would detach that
+ * mount from the containers of another cluster on the machine (Linux drops mounts on a removed
+ * directory in every namespace), such as istiod's service-account directory.
+ */
+export async function removeMountPoints(
+  ledger: string,
+  inUse: () => Promise<ReadonlySet<string>> = mountPointsInUse,
+): Promise<number> {
   if (!existsSync(ledger)) return 0;
   const entries = [...new Set((await readFile(ledger, 'utf8')).split('\n').filter(Boolean))];
   entries.sort((a, b) => b.length - a.length);
+  const mounted = await inUse();
   let removed = 0;
   for (const p of entries) {
+    if (mounted.has(p) || mounted.has(resolveHostPath(p))) continue;
     try {
       if (isFile(p)) await rm(p);
       else await rmdir(p);
@@ -110,6 +141,11 @@ export async function removeMountPoints(ledger: string): Promise<number> {
   }
   await writeFile(ledger, '');
   return removed;
+}
+
+/** `/var/run/...` as mountinfo shows it (`/run/...` where `/var/run` is the usual symlink). */
+function resolveHostPath(p: string): string {
+  return p.startsWith('/var/run/') ? p.slice('/var'.length) : p;
 }
 
 export function ledgerPath(clusterStateDir: string): string {

@@ -1,5 +1,7 @@
 // The echo server (image ambient-mesh/echo): answers every HTTP request with who served it and
-// what it saw, and echoes raw bytes on an optional TCP port. Env: PORT (8080), TCP_PORT (off).
+// what it saw, and echoes raw bytes on an optional TCP port. Env: PORT (8080), TCP_PORT (off),
+// DELAY_MS (wait before answering, 0), FAIL_EVERY (every Nth request is answered FAIL_STATUS,
+// default 503; off), VERSION (in the body and the `x-echo-version` header).
 import http from 'node:http';
 import net from 'node:net';
 import { hostname } from 'node:os';
@@ -7,22 +9,40 @@ import { hostname } from 'node:os';
 const port = Number(process.env.PORT ?? '8080');
 const tcpPort = process.env.TCP_PORT === undefined ? undefined : Number(process.env.TCP_PORT);
 const podName = process.env.POD_NAME ?? hostname();
+const delayMs = Number(process.env.DELAY_MS ?? '0');
+const failEvery = Number(process.env.FAIL_EVERY ?? '0');
+const failStatus = Number(process.env.FAIL_STATUS ?? '503');
+const version = process.env.VERSION ?? '';
+let served = 0;
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const body = JSON.stringify({
-      pod: podName,
-      node: process.env.NODE_NAME,
-      podIP: process.env.POD_IP,
-      method: req.method,
-      url: req.url,
-      remote: req.socket.remoteAddress,
-      bytes: Buffer.concat(chunks).length,
-    });
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(body + '\n');
+    served += 1;
+    const n = served;
+    const answer = (): void => {
+      if (failEvery > 0 && n % failEvery === 0) {
+        res.writeHead(failStatus, { 'content-type': 'text/plain', 'x-echo-version': version });
+        res.end(`failing request ${n}\n`);
+        return;
+      }
+      const body = JSON.stringify({
+        pod: podName,
+        version,
+        node: process.env.NODE_NAME,
+        podIP: process.env.POD_IP,
+        method: req.method,
+        url: req.url,
+        remote: req.socket.remoteAddress,
+        bytes: Buffer.concat(chunks).length,
+        served: n,
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-echo-version': version });
+      res.end(body + '\n');
+    };
+    if (delayMs > 0) setTimeout(answer, delayMs);
+    else answer();
   });
 });
 server.listen(port, () => {

@@ -209,6 +209,7 @@ export function renderGateway(
                   { name: 'TRUST_DOMAIN', value: options.trustDomain },
                   { name: 'CA_ADDR', value: options.discoveryAddress },
                   { name: 'XDS_ADDRESS', value: options.discoveryAddress },
+                  { name: 'XDS_ROOT_CA', value: '/var/run/secrets/istio/root-cert.pem' },
                   { name: 'ISTIO_META_WORKLOAD_NAME', value: name },
                   fieldEnv('POD_NAME', 'metadata.name'),
                   fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
@@ -222,7 +223,29 @@ export function renderGateway(
                   timeoutSeconds: 1,
                   failureThreshold: 4,
                 },
+                // The token for istiod's xDS and CA, and istiod's root (upstream's waypoint.yaml).
+                volumeMounts: [
+                  { name: 'istio-token', mountPath: '/var/run/secrets/tokens' },
+                  { name: 'istiod-ca-cert', mountPath: '/var/run/secrets/istio' },
+                ],
               },
+            ],
+            volumes: [
+              {
+                name: 'istio-token',
+                projected: {
+                  sources: [
+                    {
+                      serviceAccountToken: {
+                        audience: 'istio-ca',
+                        expirationSeconds: 43200,
+                        path: 'istio-token',
+                      },
+                    },
+                  ],
+                },
+              },
+              { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
             ],
           },
         },

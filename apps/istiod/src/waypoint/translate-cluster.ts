@@ -147,6 +147,10 @@ export interface EndpointInput {
   readonly targetPort: number;
   readonly hbonePort: number;
   readonly healthy: boolean;
+  /** `name;namespace;canonical-service;canonical-revision;cluster` (upstream's `istio.workload`). */
+  readonly workload?: string;
+  /** The SPIFFE ID the endpoint's ztunnel presents for it. */
+  readonly identity?: string;
 }
 
 /**
@@ -174,6 +178,14 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly End
                         ? `[${e.ip}]:${e.targetPort}`
                         : `${e.ip}:${e.targetPort}`,
                     }),
+                    ...(e.workload === undefined && e.identity === undefined
+                      ? {}
+                      : {
+                          istio: struct({
+                            ...(e.workload === undefined ? {} : { workload: e.workload }),
+                            ...(e.identity === undefined ? {} : { identity: e.identity }),
+                          }),
+                        }),
                   },
                 },
               })),

@@ -1,3 +1,4 @@
+import { fromStruct } from '@ambient-mesh/xds-types';
 import { describe, expect, it } from 'vitest';
 import { makeAuthorizationPolicy, makeNamespace, makeService, makeWaypoint } from '../testing/fixtures.ts';
 import {
@@ -102,6 +103,14 @@ describe('WaypointIndex', () => {
       { address: '10.244.0.5', portValue: 15008 },
       { address: '10.244.0.6', portValue: 15008 },
     ]);
+    // Upstream's workload metadata and the identity the endpoint's ztunnel presents.
+    const meta = (
+      cla.endpoints[0]!.lbEndpoints[0] as unknown as { metadata: { filterMetadata: { istio: unknown } } }
+    ).metadata.filterMetadata.istio;
+    expect(fromStruct(meta as never)).toEqual({
+      workload: 'reviews-10-244-0-5;ns1;reviews;v1;Kubernetes',
+      identity: 'spiffe://cluster.local/ns/ns1/sa/default',
+    });
     expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['default']);
     // wp2 knows nothing of ns1's Services.
     expect(idx.resourcesFor('ns2/wp2', RC).has(reviews)).toBe(false);

@@ -32,6 +32,7 @@ import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
 import type { Gateway, KubeObject, Pod, Service } from '../kube/objects.ts';
 import { mapSelectorMatches } from '../kube/objects.ts';
+import { canonicalService, podWorkloadName } from '../wds/workload.ts';
 import { WAYPOINT_CLASSES, type WaypointBindingSource } from './binding.ts';
 import { ENVOY_TYPE_URLS, EnvoyType, EnvoyTypeUrls, encodeEnvoy, type EnvoyTypeUrl } from './envoy-protos.ts';
 import { inboundVipName, serviceHostname } from './names.ts';
@@ -46,6 +47,7 @@ import {
   type ServiceProtocol,
 } from './resolve-route.ts';
 import { buildCluster, buildLoadAssignment, hashPolicy, mergeTrafficPolicy } from './translate-cluster.ts';
+import type { EndpointInput } from './translate-cluster.ts';
 import {
   buildConnectTerminate,
   buildMainInternal,
@@ -101,6 +103,9 @@ export interface WaypointIndexOptions {
   /** Cluster DNS suffix, e.g. `cluster.local`. */
   readonly domain: string;
   readonly hbonePort?: number;
+  /** For endpoint metadata (`istio.workload`'s cluster, `istio.identity`); default `Kubernetes`, `cluster.local`. */
+  readonly clusterId?: string;
+  readonly trustDomain?: string;
   /** The mesh root namespace: its policies may target a GatewayClass (every waypoint of it). */
   readonly rootNamespace?: string;
   /**
@@ -649,7 +654,7 @@ export class WaypointIndex {
     subsetLabels: Readonly<Record<string, string>> | undefined,
   ) {
     const hbonePort = this.#opts.hbonePort ?? Port.hbone;
-    const out: { ip: string; targetPort: number; hbonePort: number; healthy: boolean }[] = [];
+    const out: EndpointInput[] = [];
     for (const podKey of this.#podsByNs.get(info.key.namespace) ?? []) {
       const pod = this.#pods.get(podKey);
       const labels = pod?.metadata?.labels ?? {};
@@ -666,7 +671,23 @@ export class WaypointIndex {
           for (const cp of c.ports ?? []) if (cp.name === port.targetPort) targetPort = cp.containerPort;
       if (targetPort === undefined) continue;
       const ready = pod.status.conditions?.find(c => c.type === 'Ready')?.status === 'True';
-      out.push({ ip, targetPort, hbonePort, healthy: ready });
+      const workloadName = podWorkloadName(pod);
+      const [canonicalName, canonicalRevision] = canonicalService(labels, workloadName);
+      const ns = pod.metadata?.namespace ?? '';
+      out.push({
+        ip,
+        targetPort,
+        hbonePort,
+        healthy: ready,
+        workload: [
+          workloadName,
+          ns,
+          canonicalName,
+          canonicalRevision,
+          this.#opts.clusterId ?? 'Kubernetes',
+        ].join(';'),
+        identity: `spiffe://${this.#opts.trustDomain ?? 'cluster.local'}/ns/${ns}/sa/${pod.spec?.serviceAccountName ?? 'default'}`,
+      });
     }
     return out;
   }

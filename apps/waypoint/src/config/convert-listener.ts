@@ -441,7 +441,10 @@ export function convertListener(name: string, version: string, o: ProtoObject): 
     .filter(c => c !== undefined);
   const def = r.object(o, 'default_filter_chain');
   const defaultChain = def === undefined ? undefined : convertChain(r, def, 'default_filter_chain', version);
-  if (chains.length === 0 && defaultChain === undefined && r.problems.length === 0) {
+  // An internal listener (istiod's `main_internal`) has no chains while no Service is bound to
+  // the waypoint yet: it then matches nothing (every CONNECT is refused with 503).
+  const internal = o.internal_listener !== undefined && o.internal_listener !== null;
+  if (chains.length === 0 && defaultChain === undefined && !internal && r.problems.length === 0) {
     r.problem('filter_chains', 'a listener needs at least one filter chain');
   }
   const value: ListenerConfig = { name, version, chains, defaultChain };

@@ -426,4 +426,15 @@ describe('convertListener', () => {
     ]);
     expect(router.name).toBe('envoy.filters.http.router');
   });
+  it('accepts an internal listener with no chains (no Service bound yet), not a plain one', () => {
+    const empty = convertListener(
+      'main_internal',
+      '1',
+      wire(EnvoyType.listener, { name: 'main_internal', internal_listener: {} }),
+    );
+    expect(empty).toMatchObject({ ok: true, value: { chains: [], defaultChain: undefined } });
+    expect(problems(convertListener('main', '1', wire(EnvoyType.listener, { name: 'main' })))).toEqual([
+      'filter_chains: a listener needs at least one filter chain',
+    ]);
+  });
 });

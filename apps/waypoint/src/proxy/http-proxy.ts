@@ -33,6 +33,7 @@ import type {
   RetryPolicy,
   WaypointConfig,
 } from '../config/types.ts';
+import { serviceHostOf } from '../config/convert-cluster.ts';
 import type { WaypointMetrics } from '../metrics.ts';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
@@ -196,6 +197,8 @@ interface Outcome {
   flags: string[];
   endpoint: Endpoint | undefined;
   cluster: ClusterConfig | undefined;
+  /** The Service of the filter chain (its name), for requests answered before a cluster is chosen. */
+  chainService: string | undefined;
   route: string;
   details: string;
   responseBytes: number;
@@ -319,6 +322,7 @@ export class HttpProxy {
       flags: [],
       endpoint: undefined,
       cluster: undefined,
+      chainService: undefined,
       route: '',
       details: '',
       responseBytes: 0,
@@ -367,6 +371,7 @@ export class HttpProxy {
       return;
     }
     const chain = chainResult.chain.action;
+    outcome.chainService = serviceHostOf(chainResult.chain.name);
     const normalized = normalizePath(req.url ?? '/', chain.pathNormalization);
     if (normalized === undefined) {
       local(400, 'Bad Request', undefined, 'path_normalization_failed');
@@ -620,6 +625,7 @@ export class HttpProxy {
           );
           if (policy !== undefined && retriableFailure(policy, kind) && canRetry()) {
             retried = true;
+            this.#o.metrics.retry(cluster.name);
             await this.#backoff(policy, attempt, routeDeadline);
             continue;
           }
@@ -640,6 +646,7 @@ export class HttpProxy {
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
           await response.body.dump().catch(() => undefined);
           retried = true;
+          this.#o.metrics.retry(cluster.name);
           balancer.activeRetries++;
           try {
             await this.#backoff(policy, attempt, routeDeadline);
@@ -694,7 +701,7 @@ export class HttpProxy {
     durationMs: number,
   ): void {
     const w = o.endpoint?.workload;
-    const host = o.cluster?.serviceHost;
+    const host = o.cluster?.serviceHost ?? o.chainService;
     const hostParts = host?.split('.') ?? [];
     const b = ctx?.baggage ?? {};
     const labels = trafficLabels({

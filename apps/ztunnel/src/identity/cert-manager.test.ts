@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { SpiffeId} from '@ambient-mesh/spiffe-certs';
+import type { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { type WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
 import { createLocalFetcher, createTestCa, issueWorkloadCert } from '@ambient-mesh/spiffe-certs/testing';
 import { createProxyState } from '../state/proxy-state.ts';

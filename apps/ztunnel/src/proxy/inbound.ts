@@ -14,7 +14,7 @@ import { guessInboundService } from './inbound-service.ts';
 import { UPSTREAM_CONNECT_TIMEOUT_MS, whenConnected } from './pod-sockets.ts';
 import type { PodInputs } from './proxy-inputs.ts';
 import type { ConnectionContext } from './rbac.ts';
-import { PROXY_PORTS } from './route.ts';
+import { PROXY_PORTS, inboundWaypointHop } from './route.ts';
 import { podSecureContext } from './secure-context.ts';
 
 export type PodInbound = InboundHbone<ZtunnelConnection, ConnectionContext>;
@@ -84,6 +84,10 @@ function classify(
         'dst.workload': local.name,
         'dst.namespace': local.namespace,
         'dst.identity': local.identity,
+        waypoint: inboundWaypointHop(state, local, {
+          identity: request.peerIdentity,
+          addresses: [srcIp],
+        }),
         direction: 'inbound',
       },
     },

@@ -46,6 +46,59 @@ describe('authorizeConnection', () => {
     ).toBe(true);
   });
 
+  it('judges traffic from a waypoint by the waypoint identity, with no exemption (bypass denied by an ALLOW of the waypoint only)', () => {
+    const { state, mutator } = createProxyState();
+    const withWaypoint = workloadAddress({
+      uid: 'c',
+      name: 'pod-c',
+      addresses: [ip4('10.0.0.3')],
+      authorizationPolicies: ['default/only-waypoint', 'default/deny-waypoint-9090'],
+      waypoint: {
+        hostname: { namespace: 'default', hostname: 'waypoint.default.svc.cluster.local' },
+        hboneMtlsPort: 15008,
+      },
+    }).workload;
+    mutator.applyAddresses([{ kind: 'workload', workload: withWaypoint }], []);
+    mutator.applyAuthorizations(
+      [
+        policy({
+          name: 'only-waypoint',
+          scope: 0,
+          action: 0,
+          rules: [
+            {
+              clauses: [
+                { matches: [wireMatch({ principals: [{ exact: 'cluster.local/ns/default/sa/waypoint' }] })] },
+              ],
+            },
+          ],
+        }),
+        policy({
+          name: 'deny-waypoint-9090',
+          scope: 0,
+          action: 1,
+          rules: [{ clauses: [{ matches: [wireMatch({ destinationPorts: [9090] })] }] }],
+        }),
+      ],
+      [],
+    );
+    const ctx = { ...CTX, dstIp: '10.0.0.3' };
+    const fromWaypoint = { ...ctx, srcIdentity: 'spiffe://cluster.local/ns/default/sa/waypoint' };
+    expect(authorizeConnection(state, withWaypoint, fromWaypoint).allowed).toBe(true);
+    // The client that dials the pod IP directly, past the waypoint.
+    expect(
+      authorizeConnection(state, withWaypoint, {
+        ...ctx,
+        srcIdentity: 'spiffe://cluster.local/ns/default/sa/client',
+      }),
+    ).toMatchObject({ allowed: false });
+    // The waypoint's own connections are held to the DENY like any peer's.
+    expect(authorizeConnection(state, withWaypoint, { ...fromWaypoint, dstPort: 9090 })).toMatchObject({
+      allowed: false,
+      policy: 'default/deny-waypoint-9090',
+    });
+  });
+
   it('keeps CIDRs byte-exact when converting back to the wire shape', () => {
     const p = policy({
       rules: [

@@ -3,7 +3,7 @@ import type { workload } from '@ambient-mesh/xds-types';
 import { createProxyState } from '../state/proxy-state.ts';
 import type { Address } from '../state/types.ts';
 import { ip4, serviceAddress as svc, workloadAddress as wl } from '../testing/wire-fixtures.ts';
-import { routeOutbound } from './route.ts';
+import { inboundWaypointHop, routeOutbound } from './route.ts';
 
 const SVC = 'default/svc-b.default.svc.cluster.local';
 
@@ -157,6 +157,58 @@ describe('routeOutbound', () => {
       viaWaypoint: true,
       service: { key: SVC },
     });
+  });
+
+  it('sends pod-IP traffic past a service waypoint straight to the pod (the bypass L4 policy must catch)', () => {
+    const target = svc({
+      waypoint: {
+        hostname: { namespace: 'default', hostname: 'waypoint.default.svc.cluster.local' },
+        hboneMtlsPort: 15008,
+      },
+    });
+    const { state, source } = world(target, podB());
+    expect(routeOutbound(state, source, { address: '10.0.0.2', port: 8080 })).toMatchObject({
+      kind: 'hbone',
+      nextHop: '10.0.0.2:15008',
+      target: '10.0.0.2:8080',
+      viaWaypoint: false,
+    });
+  });
+
+  it('tells inbound traffic from the service waypoint from traffic that bypassed it', () => {
+    const wpKey = 'default/waypoint.default.svc.cluster.local';
+    const wpSvc = svc({
+      name: 'waypoint',
+      hostname: 'waypoint.default.svc.cluster.local',
+      addresses: [{ network: '', address: ip4('10.96.0.99') }],
+      ports: [{ servicePort: 15008, targetPort: 15008 }],
+    });
+    const wpPod = wl({
+      uid: 'wp',
+      name: 'waypoint-0',
+      addresses: [ip4('10.0.0.9')],
+      serviceAccount: 'waypoint',
+      services: { [wpKey]: { ports: [] } },
+    });
+    const target = svc({
+      waypoint: {
+        hostname: { namespace: 'default', hostname: 'waypoint.default.svc.cluster.local' },
+        hboneMtlsPort: 15008,
+      },
+    });
+    const b = podB({ services: { [SVC]: { ports: [] } } });
+    const { state, source } = world(wpSvc, wpPod, target, b);
+    const waypointId = 'spiffe://cluster.local/ns/default/sa/waypoint';
+    expect(inboundWaypointHop(state, b.workload, { identity: waypointId, addresses: ['10.0.0.9'] })).toBe(
+      'from_waypoint',
+    );
+    expect(inboundWaypointHop(state, b.workload, source)).toBe('bypassed');
+    // The waypoint's identity from another IP is not the waypoint.
+    expect(inboundWaypointHop(state, b.workload, { identity: waypointId, addresses: ['10.0.0.7'] })).toBe(
+      'bypassed',
+    );
+    // No waypoint anywhere: nothing to say.
+    expect(inboundWaypointHop(world(podB()).state, b.workload, source)).toBeUndefined();
   });
 
   it('rejects calls to ztunnel ports on loopback or the pod itself', () => {

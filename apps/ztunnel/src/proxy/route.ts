@@ -167,7 +167,11 @@ function viaWaypoint(
 }
 
 /** True when `source` is one of the waypoint workloads `gateway` names (same identity and IP). */
-function isFromWaypoint(state: ProxyStateReader, source: Workload, gateway: GatewayAddress): boolean {
+function isFromWaypoint(
+  state: ProxyStateReader,
+  source: Pick<Workload, 'identity' | 'addresses'>,
+  gateway: GatewayAddress,
+): boolean {
   const waypoints: Workload[] = [];
   if (gateway.destination.kind === 'address') {
     const waypoint = state.workloadByAddress(gateway.destination.network, gateway.destination.address);
@@ -179,6 +183,27 @@ function isFromWaypoint(state: ProxyStateReader, source: Workload, gateway: Gate
   return waypoints.some(
     w => w.identity === source.identity && w.addresses.some(ip => source.addresses.includes(ip)),
   );
+}
+
+/**
+ * How an inbound connection relates to the destination's waypoint (its own, or a Service's it
+ * belongs to): `from_waypoint` when the source is one of those waypoints (same identity and IP),
+ * `bypassed` when it is not, undefined when the destination has no waypoint. Telemetry only:
+ * as upstream, bypassing traffic is judged by policy, never refused for it.
+ */
+export function inboundWaypointHop(
+  state: ProxyStateReader,
+  destination: Workload,
+  source: Pick<Workload, 'identity' | 'addresses'>,
+): 'from_waypoint' | 'bypassed' | undefined {
+  const gateways: GatewayAddress[] = [];
+  if (destination.waypoint !== undefined) gateways.push(destination.waypoint);
+  for (const key of Object.keys(destination.services)) {
+    const waypoint = state.serviceByKey(key)?.waypoint;
+    if (waypoint !== undefined) gateways.push(waypoint);
+  }
+  if (gateways.length === 0) return undefined;
+  return gateways.some(g => isFromWaypoint(state, source, g)) ? 'from_waypoint' : 'bypassed';
 }
 
 export function routeOutbound(

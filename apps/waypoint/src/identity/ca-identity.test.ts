@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { SpiffeId } from '@ambient-mesh/spiffe-certs';
+import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
+import { IstioCertificateService } from '@ambient-mesh/xds-types';
+import type { ca } from '@ambient-mesh/xds-types';
+import { WaypointErrorCode } from '../errors.ts';
+import { createGrpcClient } from '@ambient-mesh/xds';
+import { fetchCaIdentity, waypointSpiffeId } from './ca-identity.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A CreateCertificate server signing for `issueAs`, recording each call's bearer token. */
+async function caServer(issueAs: string): Promise<{ address: string; tokens: string[] }> {
+  const authority = await createTestCa();
+  const tokens: string[] = [];
+  const server = new grpc.Server();
+  server.addService(IstioCertificateService, {
+    CreateCertificate: (
+      call: grpc.ServerUnaryCall<ca.IstioCertificateRequest, ca.IstioCertificateResponseInit>,
+      callback: grpc.sendUnaryData<ca.IstioCertificateResponseInit>,
+    ) => {
+      tokens.push(String(call.metadata.get('authorization')[0]));
+      authority
+        .sign({
+          csrPem: call.request.csr,
+          identity: SpiffeId.parse(issueAs),
+          ttlSeconds: call.request.validityDuration,
+        })
+        .then(
+          issued => {
+            callback(null, { certChain: [...issued.certChain] });
+          },
+          (err: unknown) => {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: String(err) });
+          },
+        );
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(err);
+      else resolve(bound);
+    });
+  });
+  cleanups.push(() => {
+    server.forceShutdown();
+  });
+  return { address: `http://127.0.0.1:${port}`, tokens };
+}
+
+function tokenFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'waypoint-ca-'));
+  cleanups.push(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const path = join(dir, 'istio-token');
+  writeFileSync(path, 'token-1\n');
+  return path;
+}
+
+describe('the waypoint certificate from istiod', () => {
+  const id = waypointSpiffeId('cluster.local', 'sample', 'waypoint');
+
+  it('asks for its service account identity with the pod token and returns HBONE credentials', async () => {
+    const { address, tokens } = await caServer(id.uri);
+    const client = createGrpcClient({ address });
+    cleanups.push(() => {
+      client.close();
+    });
+    const identity = await fetchCaIdentity({
+      client,
+      call: { tokenPath: tokenFile(), clusterId: 'Kubernetes', headers: {} },
+      identity: id,
+    });
+    expect(String(identity.id)).toBe('spiffe://cluster.local/ns/sample/sa/waypoint');
+    expect(identity.certChain.length).toBeGreaterThan(0);
+    expect(identity.privateKey).toContain('PRIVATE KEY');
+    expect(tokens).toEqual(['Bearer token-1']);
+  });
+
+  it('refuses a certificate issued for another identity', async () => {
+    const { address } = await caServer('spiffe://cluster.local/ns/sample/sa/other');
+    const client = createGrpcClient({ address });
+    cleanups.push(() => {
+      client.close();
+    });
+    await expect(
+      fetchCaIdentity({
+        client,
+        call: { tokenPath: tokenFile(), clusterId: 'Kubernetes', headers: {} },
+        identity: id,
+      }),
+    ).rejects.toMatchObject({ code: WaypointErrorCode.CertificateRequestFailed });
+  });
+});

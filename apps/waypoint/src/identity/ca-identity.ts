@@ -1,0 +1,80 @@
+/**
+ * The waypoint's workload certificate from istiod's CA (docs/waypoint.md#identity): a CSR for
+ * `spiffe://<trust domain>/ns/<namespace>/sa/<service account>` sent to
+ * `IstioCertificateService/CreateCertificate` with the pod's projected token (audience
+ * `istio-ca`), as istio-agent does for upstream's waypoint. The certificate is fetched once at
+ * start; the waypoint is restarted before it expires (the CA's workload TTL, 24 h by default).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { errorMessage } from '@ambient-mesh/errors';
+import type { HboneIdentity } from '@ambient-mesh/hbone';
+import { SpiffeId, WorkloadCertificate, createWorkloadCsr } from '@ambient-mesh/spiffe-certs';
+import { IstioCertificateService } from '@ambient-mesh/xds-types';
+import type { ca } from '@ambient-mesh/xds-types';
+import { CertificateRequestError } from '../errors.ts';
+import { callMetadata } from '@ambient-mesh/xds';
+import type { CallIdentity } from '@ambient-mesh/xds';
+
+export interface CaIdentityOptions {
+  readonly client: grpc.Client;
+  readonly call: CallIdentity;
+  readonly identity: SpiffeId;
+  readonly ttlSeconds?: number;
+  readonly deadlineMs?: number;
+}
+
+function createCertificate(
+  options: CaIdentityOptions,
+  request: ca.IstioCertificateRequestInit,
+): Promise<ca.IstioCertificateResponse> {
+  const method = IstioCertificateService.CreateCertificate;
+  return new Promise((resolve, reject) => {
+    options.client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      callMetadata(options.call),
+      { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
+      (err, response) => {
+        if (err !== null || response === undefined) {
+          reject(
+            new CertificateRequestError(options.identity.uri, err?.details ?? 'empty response', {
+              cause: err,
+            }),
+          );
+        } else resolve(response);
+      },
+    );
+  });
+}
+
+/** Asks istiod for a certificate of `options.identity`; rejects with `CertificateRequestError`. */
+export async function fetchCaIdentity(options: CaIdentityOptions): Promise<HboneIdentity> {
+  const { csrPem, privateKeyPem } = await createWorkloadCsr(options.identity);
+  const response = await createCertificate(options, {
+    csr: csrPem,
+    validityDuration: options.ttlSeconds ?? 24 * 3600,
+    metadata: null,
+  });
+  let certificate: WorkloadCertificate;
+  try {
+    certificate = WorkloadCertificate.fromCreateCertificateResponse(response.certChain, privateKeyPem);
+  } catch (err) {
+    throw new CertificateRequestError(options.identity.uri, `unusable response: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  if (!certificate.identity.equals(options.identity)) {
+    throw new CertificateRequestError(
+      options.identity.uri,
+      `istiod issued ${certificate.identity.uri} instead`,
+    );
+  }
+  return { id: certificate.identity, ...certificate.tlsCredentials };
+}
+
+/** The waypoint's SPIFFE ID from its trust domain, namespace and service account. */
+export function waypointSpiffeId(trustDomain: string, namespace: string, serviceAccount: string): SpiffeId {
+  return SpiffeId.of({ trustDomain, namespace, serviceAccount });
+}

@@ -1,0 +1,189 @@
+/**
+ * L7 through a waypoint, written once for the cluster scenarios and `npm run up -- --waypoint`:
+ * the waypoint Gateway (class `istio-waypoint`, as `istioctl waypoint generate` writes it), an
+ * HTTPRoute splitting a Service by weight, waiting for the waypoint pod, measuring a split by
+ * sending a batch of requests from inside a pod, and the waypoint's own metrics.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { KubeClient } from '@ambient-mesh/kube';
+import { runCommand, waitFor } from '../exec.ts';
+import { podNetnsName, type ClusterLayout } from '../layout.ts';
+import { getInNetns, parsePrometheus, type MetricSample } from './observe.ts';
+
+export const WAYPOINT_STATS_PORT = 15020;
+export const GATEWAY_PATH = (ns: string): string =>
+  `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/gateways`;
+export const HTTPROUTE_PATH = (ns: string): string =>
+  `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`;
+
+/** A waypoint Gateway for the Services of `namespace` (`istio.io/waypoint-for: service`). */
+export function waypointGateway(namespace: string, name = 'waypoint'): Record<string, unknown> {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name, namespace, labels: { 'istio.io/waypoint-for': 'service' } },
+    spec: {
+      gatewayClassName: 'istio-waypoint',
+      listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+    },
+  };
+}
+
+export interface Backend {
+  readonly service: string;
+  readonly weight: number;
+}
+
+/** An HTTPRoute attached to Service `parent` (port `port`) sending to `backends` by weight. */
+export function weightedRoute(
+  namespace: string,
+  name: string,
+  parent: string,
+  backends: readonly Backend[],
+  port = 80,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name, namespace },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: parent, port }],
+      rules: [{ backendRefs: backends.map(b => ({ name: b.service, port, weight: b.weight })), ...extra }],
+    },
+  };
+}
+
+export interface WaypointPod {
+  readonly name: string;
+  readonly ip: string;
+  readonly netns: string;
+  readonly node: string;
+}
+
+/** Waits until the Gateway is Programmed and its Deployment's pod is Ready; returns the pod. */
+export async function readyWaypoint(
+  client: KubeClient,
+  layout: ClusterLayout,
+  namespace: string,
+  name = 'waypoint',
+  timeoutMs = 120_000,
+): Promise<WaypointPod> {
+  await waitFor(
+    `waypoint ${namespace}/${name} Programmed`,
+    async () => {
+      const gw = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+        `${GATEWAY_PATH(namespace)}/${name}`,
+      );
+      return gw.status?.conditions?.some(c => c.type === 'Programmed' && c.status === 'True') === true
+        ? true
+        : undefined;
+    },
+    { timeoutMs, intervalMs: 1_000 },
+  );
+  const selector = encodeURIComponent(`gateway.networking.k8s.io/gateway-name=${name}`);
+  const podsPath = `/api/v1/namespaces/${namespace}/pods?labelSelector=${selector}`;
+  return waitFor(
+    `waypoint ${namespace}/${name} pod Ready`,
+    async () => {
+      const pods = await client.get<{ items: V1Pod[] }>(podsPath);
+      const p = pods.items.find(
+        x =>
+          x.metadata?.deletionTimestamp === undefined &&
+          x.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true,
+      );
+      if (p?.status?.podIP === undefined) return undefined;
+      return {
+        name: p.metadata?.name ?? '',
+        ip: p.status.podIP,
+        netns: podNetnsName(layout, p.metadata?.uid ?? ''),
+        node: p.spec?.nodeName ?? '',
+      };
+    },
+    { timeoutMs, intervalMs: 1_000 },
+  ).catch(async (err: unknown) => {
+    // Say why: the pods' container states and the end of their logs.
+    const pods = await client.get<{ items: V1Pod[] }>(podsPath).catch(() => ({ items: [] as V1Pod[] }));
+    const details: string[] = [];
+    for (const p of pods.items) {
+      const podName = p.metadata?.name ?? '';
+      const log = await client
+        .get<unknown>(`/api/v1/namespaces/${namespace}/pods/${podName}/log?tailLines=20`)
+        .then(t => (typeof t === 'string' ? t : JSON.stringify(t)))
+        .catch(() => '');
+      details.push(`${podName}: ${JSON.stringify(p.status?.containerStatuses ?? p.status?.phase)}\n${log}`);
+    }
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${details.join('\n')}`, {
+      cause: err,
+    });
+  });
+}
+
+/** The waypoint's Prometheus samples (its 15020 `/stats/prometheus`); [] when it does not answer. */
+export async function waypointMetrics(pod: { readonly netns: string }): Promise<MetricSample[]> {
+  const text = await getInNetns(pod.netns, WAYPOINT_STATS_PORT, '/stats/prometheus');
+  return text === undefined ? [] : parsePrometheus(text);
+}
+
+/** `istio_requests_total{reporter="waypoint"}` samples. */
+export function waypointRequests(samples: readonly MetricSample[]): MetricSample[] {
+  return samples.filter(s => s.name === 'istio_requests_total' && s.labels.reporter === 'waypoint');
+}
+
+export interface BatchResult {
+  /** Requests by HTTP status (0: no answer). */
+  readonly codes: ReadonlyMap<number, number>;
+  /** 200 answers by the echo `version` in the body. */
+  readonly versions: ReadonlyMap<string, number>;
+  readonly total: number;
+}
+
+/**
+ * Sends `count` requests (method `method`) to `url` with one curl run inside `from`'s netns (one
+ * connection, kept alive, so each request is routed on its own by the waypoint), and counts the
+ * answers by status and by echo version.
+ */
+export async function requestBatch(
+  from: { readonly netns: string },
+  url: string,
+  count: number,
+  options: { readonly method?: string; readonly maxTimeS?: number } = {},
+): Promise<BatchResult> {
+  const sep = url.includes('?') ? '&' : '?';
+  const r = await runCommand(
+    [
+      'ip',
+      'netns',
+      'exec',
+      from.netns,
+      'curl',
+      '-s',
+      '--max-time',
+      String(options.maxTimeS ?? 10),
+      '-X',
+      options.method ?? 'GET',
+      '-w',
+      '\n@@code=%{http_code}\n',
+      `${url}${sep}i=[1-${count}]`,
+    ],
+    { allowFailure: true },
+  );
+  const codes = new Map<number, number>();
+  const versions = new Map<string, number>();
+  let body: string[] = [];
+  let total = 0;
+  for (const line of r.stdout.split('\n')) {
+    const m = /^@@code=(\d+)$/.exec(line);
+    if (m === null) {
+      body.push(line);
+      continue;
+    }
+    total += 1;
+    const code = Number(m[1]);
+    codes.set(code, (codes.get(code) ?? 0) + 1);
+    const version = /"version":"([^"]*)"/.exec(body.join('\n'))?.[1];
+    if (code === 200 && version !== undefined) versions.set(version, (versions.get(version) ?? 0) + 1);
+    body = [];
+  }
+  return { codes, versions, total };
+}
