@@ -14,7 +14,7 @@
  * pod's address and annotated port. Both processes listen on the cluster's own host address
  * (10.211.<slot>.1), so files on other slots never collide.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Pod, V1PodList, V1Service } from '@kubernetes/client-node';
@@ -61,7 +61,8 @@ export function scrapeRequest(p: V1Pod): ScrapeRequest | undefined {
   const a = p.metadata?.annotations ?? {};
   const port = Number(a['prometheus.io/port']);
   const ip = p.status?.podIP;
-  if (a['prometheus.io/scrape'] !== 'true' || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+  if (a['prometheus.io/scrape'] !== 'true' || !Number.isInteger(port) || port <= 0 || port > 65535)
+    return undefined;
   if (p.status?.phase !== 'Running' || ip === undefined || ip === '') return undefined;
   return {
     namespace: p.metadata?.namespace ?? '',
@@ -124,6 +125,10 @@ export function kialiConfig(o: KialiConfigOptions): object {
       instance_name: 'kiali',
       remote_secret_path: o.kubeconfig,
     },
+    // Kiali 1.82 keeps a per-token namespace list that a single-namespace lookup (e.g. the istio
+    // namespace, on every status call) seeds with that namespace alone; /api/namespaces then lists
+    // only it until the entry expires. 2 s instead of the 10 s default keeps that short.
+    kubernetes_config: { cache_token_namespace_duration: 2 },
     login_token: { signing_key: 'ambient-mesh-kiali-test-key-0001' },
     server: {
       address: o.host,
@@ -163,6 +168,60 @@ export function tokenKubeconfig(server: string, caData: string, token: string): 
   };
 }
 
+/**
+ * The `kiali` ServiceAccount in `namespace` with read access to everything and port-forward to pods
+ * (Kiali reaches istiod's `/ready` and `/debug/*` that way), as upstream's viewer-mode ClusterRole
+ * does; returns a kubeconfig for it (a bound token good for an hour) written to `file`.
+ */
+export async function kialiKubeconfig(
+  client: KubeClient,
+  namespace: string,
+  adminKubeconfig: string,
+  file: string,
+): Promise<string> {
+  await client.ensure(`/api/v1/namespaces/${namespace}/serviceaccounts`, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'kiali', namespace },
+  });
+  await client.ensure('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'kiali-viewer' },
+    rules: [
+      { apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'post'] },
+    ],
+  });
+  await client.ensure('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'kiali-viewer' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kiali-viewer' },
+    subjects: [{ kind: 'ServiceAccount', name: 'kiali', namespace }],
+  });
+  const tr = await client.create<{ status?: { token?: string } }>(
+    `/api/v1/namespaces/${namespace}/serviceaccounts/kiali/token`,
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+  );
+  const admin = JSON.parse(readFileSync(adminKubeconfig, 'utf8')) as {
+    clusters?: { cluster?: { server?: string; 'certificate-authority-data'?: string } }[];
+  };
+  const cluster = admin.clusters?.[0]?.cluster;
+  writeFileSync(
+    file,
+    JSON.stringify(
+      tokenKubeconfig(
+        cluster?.server ?? '',
+        cluster?.['certificate-authority-data'] ?? '',
+        tr.status?.token ?? '',
+      ),
+    ),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
 const SCRAPE_SERVICE_PREFIX = 'scrape-';
 
 /**
@@ -170,7 +229,10 @@ const SCRAPE_SERVICE_PREFIX = 'scrape-';
  * Service (in the pod's namespace) plus an EndpointSlice with the pod's address. Returns the
  * file_sd groups with the LoadBalancer addresses. Services already made are reused.
  */
-export async function exposeScrapeTargets(client: KubeClient, namespaces: readonly string[]): Promise<FileSdGroup[]> {
+export async function exposeScrapeTargets(
+  client: KubeClient,
+  namespaces: readonly string[],
+): Promise<FileSdGroup[]> {
   const requests: ScrapeRequest[] = [];
   for (const ns of namespaces) {
     const pods = await client.get<V1PodList>(`/api/v1/namespaces/${ns}/pods`);
@@ -197,7 +259,10 @@ export async function exposeScrapeTargets(client: KubeClient, namespaces: readon
         metadata: {
           name,
           namespace: r.namespace,
-          labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'ambient-mesh-e2e' },
+          labels: {
+            'kubernetes.io/service-name': name,
+            'endpointslice.kubernetes.io/managed-by': 'ambient-mesh-e2e',
+          },
         },
         addressType: 'IPv4',
         endpoints: [{ addresses: [r.ip], conditions: { ready: true } }],
@@ -258,14 +323,19 @@ export class HostObservability {
     await this.waitHttp('Prometheus', `${this.prometheusUrl}/-/ready`, p);
   }
 
-  async startKiali(binary: string, config: Omit<KialiConfigOptions, 'host' | 'staticDir' | 'prometheusUrl'>): Promise<void> {
+  async startKiali(
+    binary: string,
+    config: Omit<KialiConfigOptions, 'host' | 'staticDir' | 'prometheusUrl'>,
+  ): Promise<void> {
     const staticDir = join(this.dir, 'kiali-console');
     mkdirSync(staticDir, { recursive: true });
     writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>Kiali API only</title>\n');
     const configFile = join(this.dir, 'kiali.yaml');
     writeFileSync(
       configFile,
-      JSON.stringify(kialiConfig({ ...config, host: this.host, staticDir, prometheusUrl: this.prometheusUrl })),
+      JSON.stringify(
+        kialiConfig({ ...config, host: this.host, staticDir, prometheusUrl: this.prometheusUrl }),
+      ),
     );
     const p = new ManagedProcess({
       name: 'kiali',
@@ -289,7 +359,9 @@ export class HostObservability {
     const res = await fetch(`${this.prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`, {
       signal: AbortSignal.timeout(10_000),
     });
-    const body = (await res.json()) as { data?: { result?: { metric: Record<string, string>; value: [number, string] }[] } };
+    const body = (await res.json()) as {
+      data?: { result?: { metric: Record<string, string>; value: [number, string] }[] };
+    };
     return body.data?.result ?? [];
   }
 
@@ -305,7 +377,7 @@ export class HostObservability {
         const res = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
         return res?.ok === true ? true : undefined;
       },
-      { timeoutMs: 60_000, intervalMs: 300, fatal: e => e instanceof Error && e.message.includes('exited') },
+      { timeoutMs: 120_000, intervalMs: 300, fatal: e => e instanceof Error && e.message.includes('exited') },
     );
   }
 }
