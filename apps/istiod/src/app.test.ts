@@ -157,6 +157,9 @@ describe('istiod in process', () => {
       name: string;
     }[];
     expect(wds.map(w => w.name)).toContain('istio-system/istio_converted_static_strict');
+    // ControlZ's logging scopes (istioctl admin log) on the same port.
+    const scopes = JSON.parse((await get(istiod.ports.debug, '/scopej')).body) as { name: string }[];
+    expect(scopes.map(x => x.name)).toEqual(expect.arrayContaining(['ca', 'xds']));
 
     for (let i = 0; i < 100 && configMaps.size < 2; i++) await new Promise(r => setImmediate(r));
     expect(configMaps.get('golden/istio-ca-root-cert')?.['root-cert.pem']).toBe(istiod.meshCa.rootCertPem);

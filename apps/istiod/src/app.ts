@@ -22,6 +22,7 @@ import { CaRuntime } from './ca/ca-runtime.ts';
 import { CaService, type CertificateSigner } from './ca/ca-service.ts';
 import { RootCertPublisher, type ConfigMapStore } from './ca/root-cert-publisher.ts';
 import type { Config } from './config.ts';
+import { controlzScopeRoutes } from './http/controlz.ts';
 import { debugRoutes, versionRoute, type DebugSources } from './http/debug-routes.ts';
 import {
   ISTIOD_SECRETS_KIND,
@@ -485,7 +486,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       await startOpsServer({
         name: 'debug',
         address: config.debugAddr,
-        routes: debugRoutes(debugSources),
+        // Also ControlZ's logging scopes (`istioctl admin log`), as upstream serves them on 9876.
+        routes: [...debugRoutes(debugSources), ...controlzScopeRoutes(logs)],
         logger: opsLog,
       }),
     );

@@ -1,7 +1,8 @@
 // Cluster tier: upstream istioctl's control-plane commands against our istiod on a 2-node local
 // cluster. `proxy-status` and `x version` ask istiod over state-of-the-world ADS on 15012
 // (`istio.io/debug/syncz`, docs/protocols.md#istioctl-debug-requests); `version` reads istiod's
-// `/version` and `/debug/syncz` on 15014. One cluster (own name and slot) for the whole file.
+// `/version` and `/debug/syncz` on 15014; `admin log` port-forwards to ControlZ's `/scopej` on 9876.
+// One cluster (own name and slot) for the whole file.
 import { readFileSync } from 'node:fs';
 import type { V1PodList } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,5 +98,27 @@ describe('upstream istioctl reads our control plane over xDS and its debug port'
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout, r.stderr).toContain(`control plane version: ${appVersion('istiod')}\n`);
     expect(r.stdout).toContain(`data plane version: ${appVersion('ztunnel')} (2 proxies)\n`);
+  }, 60_000);
+
+  it('istioctl admin log lists our logging scopes and sets and resets their levels through ControlZ', async () => {
+    const levels = async (): Promise<Map<string, string>> => {
+      const r = await istioctl(['admin', 'log', ns, '-o', 'json']);
+      expect(r.code, r.stderr).toBe(0);
+      const scopes = JSON.parse(r.stdout) as { scope_name: string; log_level: string }[];
+      return new Map(scopes.map(x => [x.scope_name, x.log_level]));
+    };
+    const before = await levels();
+    expect([...before.keys()]).toEqual(expect.arrayContaining(['ca', 'kube', 'xds']));
+    expect(before.get('xds')).toBe('info');
+    const set = await istioctl(['admin', 'log', ns, '--level', 'xds:debug,ca:warn']);
+    expect(set.code, set.stderr).toBe(0);
+    const after = await levels();
+    expect([after.get('xds'), after.get('ca'), after.get('kube')]).toEqual(['debug', 'warn', 'info']);
+    const table = await istioctl(['admin', 'log', ns]);
+    expect(table.stdout).toMatch(/^ACTIVE SCOPE\s+DESCRIPTION\s+LOG LEVEL\s+STACK TRACE LEVEL$/m);
+    expect(table.stdout).toMatch(/^xds\s+.*\s+debug\s+none$/m);
+    const reset = await istioctl(['admin', 'log', ns, '--reset']);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect([...(await levels()).values()].every(l => l === 'info')).toBe(true);
   }, 60_000);
 });

@@ -75,6 +75,7 @@ export type {
   WorkloadGroupSpec,
 } from './generated/networking-istio-io.ts';
 export type { Telemetry, TelemetrySpec } from './generated/telemetry-istio-io.ts';
+export type { WasmPlugin, WasmPluginSpec } from './generated/extensions-istio-io.ts';
 export type {
   AllowedRoutes,
   Gateway,

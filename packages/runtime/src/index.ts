@@ -16,7 +16,7 @@ export {
   silentLogger,
   textDestination,
 } from './logger.ts';
-export type { LogLevel, Logger, LogsOptions } from './logger.ts';
+export type { LogLevel, LogScope, Logger, LogsOptions } from './logger.ts';
 
 // Configuration
 export { ConfigReader } from './config-reader.ts';

@@ -52,6 +52,40 @@ describe('Logs', () => {
     expect(lines.map(l => (JSON.parse(l) as { msg: string }).msg)).toEqual(['shown', 'shown too']);
   });
 
+  it('sets one scope (component) apart, its later loggers included, until setLevel resets all', () => {
+    const { logs, lines } = collect('json', 'istiod');
+    const xds = logs.for('xds');
+    const ca = logs.for('ca');
+    expect(logs.scopes()).toEqual([
+      { name: 'ca', level: 'info' },
+      { name: 'istiod', level: 'info' },
+      { name: 'xds', level: 'info' },
+    ]);
+    expect(logs.setScopeLevel('xds', 'debug')).toBe(true);
+    expect(logs.setScopeLevel('nope', 'debug')).toBe(false);
+    xds.debug('xds shown');
+    xds.child({ conn: 1 }).debug('xds child shown');
+    logs.for('xds').debug('later xds shown');
+    ca.debug('ca hidden');
+    logs.root.debug('root hidden');
+    expect(logs.scopeLevel('xds')).toBe('debug');
+    expect(logs.level).toBe('info');
+    // The root's own scope: the root and its scope's loggers, not the others.
+    logs.setScopeLevel('istiod', 'error');
+    logs.root.info('root hidden');
+    logs.for('mesh').info('mesh shown');
+    expect(logs.scopes().find(s => s.name === 'istiod')?.level).toBe('error');
+    logs.setLevel('warn');
+    xds.info('xds hidden again');
+    expect(logs.scopes().every(s => s.level === 'warn')).toBe(true);
+    expect(lines.map(l => (JSON.parse(l) as { msg: string }).msg)).toEqual([
+      'xds shown',
+      'xds child shown',
+      'later xds shown',
+      'mesh shown',
+    ]);
+  });
+
   it('adopts an existing logger', () => {
     const lines: string[] = [];
     const logger = createLogger({

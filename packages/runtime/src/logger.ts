@@ -108,18 +108,38 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
+/** One logging scope: the loggers of one `component`, and the level they follow. */
+export interface LogScope {
+  readonly name: string;
+  readonly level: LogLevel;
+}
+
 /**
  * The loggers of one process. `for(component)` hands out a child per part of the app; every
- * logger derived from the root (children of children included) follows `setLevel`.
+ * logger derived from the root (children of children included) follows `setLevel`. Each
+ * `component` is also a scope (as upstream istiod's logging scopes): `setScopeLevel` changes the
+ * level of that component's loggers only, including ones made later.
  */
 export class Logs {
   readonly root: Logger;
   readonly #derived = new Set<WeakRef<Logger>>();
+  /** The level of every scope without one of its own (`setLevel`). */
+  #base: LogLevel;
+  /** Levels set for single scopes (`setScopeLevel`). */
+  readonly #scopeLevels = new Map<string, LogLevel>();
+  readonly #scopeNames = new Set<string>();
 
   constructor(options: LogsOptions | { readonly logger: Logger }) {
     this.root = 'logger' in options ? options.logger : createLogger(options);
+    this.#base = isLogLevel(this.root.level) ? this.root.level : 'info';
+    const rootScope = scopeOf(this.root);
+    if (rootScope !== undefined) this.#scopeNames.add(rootScope);
     this.root.onChild = child => {
       this.#derived.add(new WeakRef(child));
+      const scope = scopeOf(child);
+      if (scope !== undefined) this.#scopeNames.add(scope);
+      // Its scope's level, not the parent's (the parent may be in another scope).
+      child.level = (scope === undefined ? undefined : this.#scopeLevels.get(scope)) ?? this.#base;
     };
   }
 
@@ -138,17 +158,48 @@ export class Logs {
     return this.root.child({ [COMPONENT_FIELD]: component });
   }
 
+  /** The level set for the whole process (scopes may differ, see `scopes`). */
   get level(): LogLevel {
-    const current = this.root.level;
-    return isLogLevel(current) ? current : 'info';
+    return this.#base;
   }
 
+  /** Every logger, every scope included, at `level`. */
   setLevel(level: LogLevel): void {
+    this.#base = level;
+    this.#scopeLevels.clear();
     this.root.level = level;
+    for (const logger of this.#live()) logger.level = level;
+  }
+
+  /** The scopes (components) logged so far, by name, with their levels. */
+  scopes(): LogScope[] {
+    return [...this.#scopeNames].sort().map(name => ({ name, level: this.scopeLevel(name) }));
+  }
+
+  scopeLevel(name: string): LogLevel {
+    return this.#scopeLevels.get(name) ?? this.#base;
+  }
+
+  /** Sets the level of one scope's loggers, later ones included; false for an unknown scope. */
+  setScopeLevel(name: string, level: LogLevel): boolean {
+    if (!this.#scopeNames.has(name)) return false;
+    this.#scopeLevels.set(name, level);
+    if (scopeOf(this.root) === name) this.root.level = level;
+    for (const logger of this.#live()) if (scopeOf(logger) === name) logger.level = level;
+    return true;
+  }
+
+  *#live(): Generator<Logger> {
     for (const ref of this.#derived) {
       const logger = ref.deref();
       if (logger === undefined) this.#derived.delete(ref);
-      else logger.level = level;
+      else yield logger;
     }
   }
+}
+
+/** The `component` a logger writes, if any. */
+function scopeOf(logger: Logger): string | undefined {
+  const value: unknown = logger.bindings()[COMPONENT_FIELD];
+  return typeof value === 'string' ? value : undefined;
 }

@@ -87,6 +87,28 @@ describe('ops server', () => {
     expect((await call(server, '//elsewhere/version')).status).toBe(404);
   });
 
+  it('matches a prefix route on the paths under it, after exact routes', async () => {
+    const server = await serve([
+      {
+        path: '/scopej',
+        prefix: true,
+        handler: (_req, res, url) => {
+          reply(res, 200, `scopes ${url.pathname}`);
+        },
+      },
+      {
+        path: '/scopej/fixed',
+        handler: (_req, res) => {
+          reply(res, 200, 'exact');
+        },
+      },
+    ]);
+    expect((await call(server, '/scopej')).body).toBe('scopes /scopej');
+    expect((await call(server, '/scopej/xds')).body).toBe('scopes /scopej/xds');
+    expect((await call(server, '/scopej/fixed')).body).toBe('exact');
+    expect((await call(server, '/scopejx')).status).toBe(404);
+  });
+
   it('turns a failing handler into a logged 500', async () => {
     const { logs, records } = captureLogs();
     const server = await startOpsServer({

@@ -1,7 +1,7 @@
 /**
  * The ops HTTP server every app binds for readiness, `/metrics` and admin views.
  *
- * Routes match on the exact path. An unknown path answers 404, a known path with another method
+ * Routes match on the exact path (a `prefix` route also on the paths under it). An unknown path answers 404, a known path with another method
  * 405 (with `Allow`), and a `loopbackOnly` route 403 to any peer that is not the local host, so a
  * misconfigured bind cannot expose admin views. A handler that throws answers 500 and is logged.
  */
@@ -25,6 +25,8 @@ export interface Route {
   readonly methods?: readonly string[];
   /** Refuse (403) peers that are not the local host. */
   readonly loopbackOnly?: boolean;
+  /** Also match every path under `path/` (e.g. `/scopej/<name>`); exact routes win. */
+  readonly prefix?: boolean;
   readonly handler: RouteHandler;
 }
 
@@ -110,8 +112,11 @@ export function dispatch(routes: readonly Route[], logger?: Logger): RouteHandle
     if (byPath.has(route.path)) throw new Error(`duplicate ops route ${route.path}`);
     byPath.set(route.path, route);
   }
+  const prefixed = routes.filter(r => r.prefix === true).sort((a, b) => b.path.length - a.path.length);
+  const find = (path: string): Route | undefined =>
+    byPath.get(path) ?? prefixed.find(r => path.startsWith(`${r.path}/`));
   return async (req, res, url) => {
-    const route = byPath.get(url.pathname);
+    const route = find(url.pathname);
     if (route === undefined) {
       reply(res, 404, 'not found\n');
       return;

@@ -18,6 +18,7 @@ import type {
   SidecarSpec,
   TelemetrySpec,
   VirtualServiceSpec,
+  WasmPluginSpec,
   WorkloadEntrySpec,
   WorkloadGroupSpec,
 } from '@ambient-mesh/mesh-api';
@@ -321,3 +322,24 @@ export const telemetryExamples: readonly TelemetrySpec[] = [
 ];
 
 export const invalidTelemetries = [{ selector: { matchLabels: ['service'] } }, { metrics: {} }];
+
+export const wasmPluginExamples: readonly WasmPluginSpec[] = [
+  {
+    selector: { matchLabels: { istio: 'ingressgateway' } },
+    url: 'oci://ghcr.io/istio-ecosystem/wasm-extensions/basic_auth:1.12.0',
+    phase: 'AUTHN',
+    pluginConfig: { basic_auth_rules: [{ prefix: '/productpage', request_methods: ['GET', 'POST'] }] },
+  },
+  {
+    targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }],
+    url: 'file:///opt/filters/openid.wasm',
+    sha256: '1ef0c9a92b0420cf25f7fe5d481b231464bc88f486ca3b9c83ed5cc21d2f6210',
+    priority: 10,
+  },
+];
+
+export const invalidWasmPlugins = [
+  { phase: 'AUTHN' },
+  { url: '' },
+  { url: 'file:///a.wasm', priority: 'high' },
+];
