@@ -28,7 +28,7 @@ describe('operator app', () => {
       spec: { namespace: 'ztunnel', version: 'v1.27.9', values: { ztunnel: { terminationGracePeriodSeconds: 45 } } },
     });
     const timers = new ManualTimers();
-    app = await build(loadConfig({ OPERATOR_RESYNC_PERIOD: '10s' }), {
+    app = await build(loadConfig({ OPERATOR_RESYNC_PERIOD: '10s', OPERATOR_METRICS_PORT: '0' }), {
       client: new KubeClient(server.kubeConfig()),
       logs: new Logs({ logger: silentLogger() }),
       timers,

@@ -8,6 +8,8 @@ export const ENV = {
   inCluster: 'OPERATOR_IN_CLUSTER',
   resync: 'OPERATOR_RESYNC_PERIOD',
   images: 'OPERATOR_IMAGES',
+  metricsPort: 'OPERATOR_METRICS_PORT',
+  podName: 'POD_NAME',
   logFormat: 'LOG_FORMAT',
   logLevel: 'LOG_LEVEL',
 } as const;
@@ -22,6 +24,10 @@ export interface Config {
   readonly images: Readonly<Record<string, string>>;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
+  /** `/metrics`, `/healthz` and `/readyz` on 0.0.0.0; 0 picks a free port (tests). */
+  readonly metricsPort: number;
+  /** Reported as the Events' reporting instance. */
+  readonly podName: string;
 }
 
 export function loadConfig(env: Environment = process.env): Config {
@@ -40,6 +46,8 @@ export function loadConfig(env: Environment = process.env): Config {
       images,
       logFormat: r.logFormat(ENV.logFormat, LogFormat.Json),
       logLevel: r.logLevel(ENV.logLevel, 'info'),
+      metricsPort: r.int(ENV.metricsPort, 8080, { min: 0, max: 65_535 }),
+      podName: r.string(ENV.podName, 'ambient-mesh-operator'),
     },
     { component: 'operator' },
   );

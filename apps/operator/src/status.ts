@@ -167,3 +167,28 @@ export function istioStatus(
     },
   };
 }
+
+/** InUse of a revision: referenced by namespaces or pods (Sail's reasons), with what refers to it. */
+export function inUseCondition(references: readonly string[]): SailCondition {
+  return references.length > 0
+    ? {
+        type: ConditionType.InUse,
+        status: 'True',
+        reason: Reason.ReferencedByWorkloads,
+        message: `referenced by ${references.slice(0, 3).join(', ')}${references.length > 3 ? ` and ${references.length - 3} more` : ''}`,
+      }
+    : { type: ConditionType.InUse, status: 'False', reason: Reason.NotReferencedByAnything, message: 'not referenced by any namespace or pod' };
+}
+
+/** The status of an IstioRevision after a reconcile: Reconciled, Ready (its istiod), InUse. */
+export function revisionStatus(
+  generation: number | undefined,
+  previous: SailStatus | undefined,
+  outcome: ReconcileOutcome,
+  ready: SailCondition,
+  inUse: SailCondition,
+  now: Date,
+): SailStatus {
+  const conditions = mergeConditions(previous?.conditions, [reconciledCondition(outcome), ready, inUse], now);
+  return { ...(generation === undefined ? {} : { observedGeneration: generation }), conditions, state: stateOf(conditions) };
+}
