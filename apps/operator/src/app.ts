@@ -17,6 +17,7 @@ import type { Logger, Logs } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
 import { ComponentReconciler, type ReconcileResult } from './component-reconciler.ts';
 import { EVENTS_NAMESPACE, eventObject, transitions } from './events.ts';
+import { InClusterCredentials } from './in-cluster.ts';
 import { IstioReconciler, type IstioReconcileResult } from './istio-reconciler.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { OWNER_LABEL, sailPath, type SailKind, type SailObject } from './resources.ts';
@@ -98,10 +99,12 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const client =
     deps.client ??
     new KubeClient(
-      loadKubeConfig({
-        inCluster: config.inCluster,
-        ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
-      }),
+      config.inCluster && config.apiServer !== undefined
+        ? new InClusterCredentials({ server: config.apiServer })
+        : loadKubeConfig({
+            inCluster: config.inCluster,
+            ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
+          }),
     );
   const common = { client, render: { images: config.images }, ...(deps.now === undefined ? {} : { now: deps.now }) };
   const components = new ComponentReconciler(common);

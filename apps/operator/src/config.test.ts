@@ -16,3 +16,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ OPERATOR_IMAGES: 'oops' })).toThrow(/OPERATOR_IMAGES/);
   });
 });
+
+describe('loadConfig in a pod', () => {
+  it('builds the apiserver URL from KUBERNETES_SERVICE_HOST/PORT (IPv6 in brackets)', () => {
+    expect(loadConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }).apiServer).toBe('https://10.96.0.1:443');
+    expect(loadConfig({ KUBERNETES_SERVICE_HOST: 'fd00::1' }).apiServer).toBe('https://[fd00::1]:443');
+    expect(loadConfig({}).apiServer).toBeUndefined();
+  });
+});

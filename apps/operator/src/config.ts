@@ -10,6 +10,8 @@ export const ENV = {
   images: 'OPERATOR_IMAGES',
   metricsPort: 'OPERATOR_METRICS_PORT',
   podName: 'POD_NAME',
+  serviceHost: 'KUBERNETES_SERVICE_HOST',
+  servicePort: 'KUBERNETES_SERVICE_PORT',
   logFormat: 'LOG_FORMAT',
   logLevel: 'LOG_LEVEL',
 } as const;
@@ -18,6 +20,8 @@ export interface Config {
   /** Kubeconfig file; undefined: in-cluster or the default loading rules. */
   readonly kubeconfig: string | undefined;
   readonly inCluster: boolean;
+  /** In-cluster: the apiserver's URL from KUBERNETES_SERVICE_HOST/PORT (undefined outside a pod). */
+  readonly apiServer: string | undefined;
   /** Every CR is reconciled again this often, reverting manual edits of owned objects. */
   readonly resyncMs: number;
   /** Image overrides by repository (`ambient-mesh/ztunnel=registry/ztunnel:1.2,...`). */
@@ -28,6 +32,11 @@ export interface Config {
   readonly metricsPort: number;
   /** Reported as the Events' reporting instance. */
   readonly podName: string;
+}
+
+function apiServer(host: string | undefined, port: number): string | undefined {
+  if (host === undefined || host === '') return undefined;
+  return `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 export function loadConfig(env: Environment = process.env): Config {
@@ -42,6 +51,7 @@ export function loadConfig(env: Environment = process.env): Config {
     {
       kubeconfig: r.optional(ENV.kubeconfig),
       inCluster: r.bool(ENV.inCluster, false),
+      apiServer: apiServer(r.optional(ENV.serviceHost), r.port(ENV.servicePort, 443)),
       resyncMs: r.durationMs(ENV.resync, 60_000),
       images,
       logFormat: r.logFormat(ENV.logFormat, LogFormat.Json),

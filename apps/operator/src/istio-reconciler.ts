@@ -3,7 +3,7 @@
 // mesh ConfigMap from `values.meshConfig`), Ready from the istiod Deployment, InUse from the
 // namespaces that refer to the revision. Both carry the finalizer: deleting an Istio deletes its
 // revisions, deleting a revision deletes its istiod.
-import type { KubeClient } from '@ambient-mesh/kube';
+import { ApplyPatch, type KubeClient } from '@ambient-mesh/kube';
 import { renderComponent, type ManifestObject, type RenderOptions } from '@ambient-mesh/install';
 import { parse, stringify } from 'yaml';
 import { deleteObjects, ensureFinalizer, errorMessage, releaseFinalizer, writeStatus } from './cr-ops.ts';
@@ -123,7 +123,12 @@ export class IstioReconciler {
       outcome = { ok: false, reason: Reason.InvalidValues, message: invalidValuesMessage(problems) };
     } else {
       try {
-        await this.#client.apply(desiredRevision(cr) as unknown as ManifestObject, { fieldManager: FIELD_MANAGER, force: true });
+        const revision = desiredRevision(cr);
+        await this.#client.request('PATCH', sailPath('IstioRevision', revision.metadata.name), {
+          body: revision,
+          contentType: ApplyPatch,
+          query: { fieldManager: FIELD_MANAGER, force: true },
+        });
         applied = 1;
         const usage: RevisionUsage[] = owned.map((r) => {
           const inUse = conditionOf(r, ConditionType.InUse);
