@@ -4,7 +4,8 @@
 import type { KubeClient } from '@ambient-mesh/kube';
 import { renderComponent, type ManifestObject, type RenderOptions } from '@ambient-mesh/install';
 import { deleteObjects, ensureFinalizer, errorMessage, releaseFinalizer, writeStatus } from './cr-ops.ts';
-import { renderCni, renderZtunnel, type RenderTarget } from './render.ts';
+import { overrideImages, renderCni, renderZtunnel, type RenderTarget } from './render.ts';
+import { resolveVersion } from './revisions.ts';
 import { FIELD_MANAGER, sailPath, type SailObject, type SailStatus } from './resources.ts';
 import { Reason, componentStatus, daemonSetReadiness, daemonSetReady, type DaemonSetStatusLike, type ReconcileOutcome } from './status.ts';
 import { CNI_VALUES, ZTUNNEL_VALUES, checkValues, invalidValuesMessage } from './values.ts';
@@ -77,8 +78,9 @@ export class ComponentReconciler {
     const def = COMPONENTS[kind];
     const cr = await this.#client.find<SailObject<ComponentSpec>>(sailPath(kind, name));
     if (cr === undefined) return { kind: 'gone' };
-    const target: RenderTarget = { kind, owner: cr, namespace: cr.spec.namespace };
-    const desired = def.render(renderComponent(def.manifest, this.#render), target, cr.spec.values ?? {});
+    const target: RenderTarget = { kind, owner: cr, namespace: cr.spec.namespace, version: resolveVersion(cr.spec.version) };
+    const { images, ...render } = this.#render;
+    const desired = overrideImages(def.render(renderComponent(def.manifest, render), target, cr.spec.values ?? {}), images);
 
     if (cr.metadata.deletionTimestamp !== undefined) {
       const deleted = await deleteObjects(this.#client, desired);

@@ -8,9 +8,9 @@ import { renderComponent, type ManifestObject, type RenderOptions } from '@ambie
 import { parse, stringify } from 'yaml';
 import { deleteObjects, ensureFinalizer, errorMessage, releaseFinalizer, writeStatus } from './cr-ops.ts';
 import type { ReconcileResult } from './component-reconciler.ts';
-import { renderIstiod } from './render.ts';
+import { overrideImages, renderIstiod } from './render.ts';
 import { FIELD_MANAGER, sailPath, type SailObject } from './resources.ts';
-import { desiredRevision, activeRevisionName, pruneRevisions, type IstioRevisionSpec, type IstioSpec, type RevisionUsage } from './revisions.ts';
+import { desiredRevision, activeRevisionName, pruneRevisions, resolveVersion, type IstioRevisionSpec, type IstioSpec, type RevisionUsage } from './revisions.ts';
 import {
   ConditionType,
   Reason,
@@ -68,7 +68,11 @@ export function meshConfigDocument(manifestMesh: string, namespace: string, serv
 export function revisionObjects(manifests: readonly ManifestObject[], rev: Revision): ManifestObject[] {
   const values: IstioValues = rev.spec.values;
   const revision = values.revision ?? '';
-  const objects = renderIstiod(manifests, { kind: 'IstioRevision', owner: rev, namespace: rev.spec.namespace, revision }, values);
+  const objects = renderIstiod(
+    manifests,
+    { kind: 'IstioRevision', owner: rev, namespace: rev.spec.namespace, revision, version: resolveVersion(rev.spec.version) },
+    values,
+  );
   const service = revision === '' ? 'istiod' : `istiod-${revision}`;
   for (const o of objects) {
     if (o.kind !== 'ConfigMap') continue;
@@ -184,7 +188,8 @@ export class IstioReconciler {
     const values = cr.spec.values;
     const problems = checkValues(values, ISTIO_VALUES);
     const replicas = Number.isInteger(values.pilot?.replicaCount) ? (values.pilot?.replicaCount ?? DEFAULT_ISTIOD_REPLICAS) : DEFAULT_ISTIOD_REPLICAS;
-    const desired = revisionObjects(renderComponent('istiod', { ...this.#render, istiodReplicas: replicas }), cr);
+    const { images, ...render } = this.#render;
+    const desired = overrideImages(revisionObjects(renderComponent('istiod', { ...render, istiodReplicas: replicas }), cr), images);
 
     if (cr.metadata.deletionTimestamp !== undefined) {
       const deleted = await deleteObjects(this.#client, desired);

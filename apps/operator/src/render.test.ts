@@ -1,6 +1,6 @@
 import { renderComponent } from '@ambient-mesh/install';
 import { describe, expect, it } from 'vitest';
-import { renderCni, renderIstiod, renderZtunnel } from './render.ts';
+import { overrideImages, renderCni, renderIstiod, renderZtunnel } from './render.ts';
 
 const owner = (name: string) => ({ metadata: { name, uid: `uid-${name}` } });
 
@@ -69,5 +69,16 @@ describe('render', () => {
     const objs = renderIstiod(renderComponent('istiod'), { kind: 'IstioRevision', owner: owner('default'), namespace: 'istio-system' }, {});
     expect(find(objs, 'Deployment').metadata.name).toBe('istiod');
     expect(find(objs, 'Service').metadata.name).toBe('istiod');
+  });
+
+  it('spec.version is the images’ tag unless the values name one; the OPERATOR_IMAGES map wins over both', () => {
+    const image = (objs: readonly unknown[]) => find(objs, 'DaemonSet').spec?.template?.spec?.containers?.[0]?.image;
+    const target = { kind: 'ZTunnel' as const, owner: owner('default'), namespace: 'ztunnel', version: 'v1.27.8' };
+    expect(image(renderZtunnel(renderComponent('ztunnel'), target, {}))).toBe('ambient-mesh/ztunnel:v1.27.8');
+    expect(image(renderZtunnel(renderComponent('ztunnel'), target, { ztunnel: { tag: 'dev' } }))).toBe('ambient-mesh/ztunnel:dev');
+    const istiod = renderIstiod(renderComponent('istiod'), { kind: 'IstioRevision', owner: owner('default'), namespace: 'istio-system', version: 'v1.27.9' }, {});
+    expect(find(istiod, 'Deployment').spec?.template?.spec?.containers?.[0]?.image).toBe('ambient-mesh/istiod:v1.27.9');
+    const mapped = overrideImages(renderZtunnel(renderComponent('ztunnel'), target, {}), { 'ambient-mesh/ztunnel': 'registry.local/zt:7' });
+    expect(image(mapped)).toBe('registry.local/zt:7');
   });
 });

@@ -40,6 +40,8 @@ export interface RenderTarget {
   readonly namespace: string;
   /** Non-empty for a revisioned istiod: names get `-<revision>` and objects `istio.io/rev`. */
   readonly revision?: string;
+  /** The CR's `spec.version` (resolved): the images' tag unless the values name one. */
+  readonly version?: string;
 }
 
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
@@ -51,23 +53,23 @@ function setEnv(container: Container, name: string, value: string): void {
   else env.push({ name, value });
 }
 
-function imageFor(current: string, global: GlobalValues | undefined, pod: PodValues | undefined): string {
+function imageFor(current: string, global: GlobalValues | undefined, pod: PodValues | undefined, version: string | undefined): string {
   const match = /^(.*)\/([^/:]+)(?::([^/:]+))?$/.exec(current);
   if (match === null) return current;
   const [, hub0, name0, tag0] = match;
   const hub = pod?.hub ?? global?.hub ?? hub0;
-  const tag = pod?.tag ?? global?.tag ?? tag0;
+  const tag = pod?.tag ?? global?.tag ?? version ?? tag0;
   const name = pod?.image ?? name0;
   return `${hub ?? ''}/${name ?? ''}${tag === undefined ? '' : `:${tag}`}`;
 }
 
 /** Applies the settings every component's pod accepts. */
-function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues | undefined): void {
+function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues | undefined, version: string | undefined): void {
   const template = o.spec?.template;
   const spec = template?.spec;
   if (template === undefined || spec === undefined) return;
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
-    if (c.image !== undefined) c.image = imageFor(c.image, global, pod);
+    if (c.image !== undefined) c.image = imageFor(c.image, global, pod, version);
   }
   const main = spec.containers?.[0];
   if (main !== undefined) {
@@ -115,7 +117,7 @@ export function renderIstiod(manifests: readonly ManifestObject[], target: Rende
   const objects = place(manifests, target);
   const deployment = workload(objects, 'Deployment');
   if (deployment?.spec !== undefined) {
-    applyPodValues(deployment, values.global, values.pilot);
+    applyPodValues(deployment, values.global, values.pilot, target.version);
     if (values.pilot?.replicaCount !== undefined) deployment.spec.replicas = values.pilot.replicaCount;
     const main = deployment.spec.template?.spec?.containers?.[0];
     if (main !== undefined) {
@@ -140,7 +142,7 @@ export function renderIstiod(manifests: readonly ManifestObject[], target: Rende
 export function renderCni(manifests: readonly ManifestObject[], target: RenderTarget, values: CniValues): Obj[] {
   const objects = place(manifests, target);
   const ds = workload(objects, 'DaemonSet');
-  if (ds !== undefined) applyPodValues(ds, values.global, values.cni);
+  if (ds !== undefined) applyPodValues(ds, values.global, values.cni, target.version);
   fixSubjects(objects, target.namespace);
   return objects;
 }
@@ -151,7 +153,7 @@ export function renderZtunnel(manifests: readonly ManifestObject[], target: Rend
   const ds = workload(objects, 'DaemonSet');
   const z = values.ztunnel;
   if (ds?.spec?.template?.spec !== undefined) {
-    applyPodValues(ds, values.global, z);
+    applyPodValues(ds, values.global, z, target.version);
     const pod = ds.spec.template.spec;
     const main = pod.containers?.[0];
     const grace = z?.terminationGracePeriodSeconds;
@@ -177,4 +179,21 @@ function fixSubjects(objects: Obj[], namespace: string): void {
       if (s.kind === 'ServiceAccount') s.namespace = namespace;
     }
   }
+}
+
+/**
+ * Replaces container images by repository (`ambient-mesh/ztunnel` → `registry/ztunnel:2`), the
+ * operator's OPERATOR_IMAGES map; applied after the version tags, so a mapped image wins.
+ */
+export function overrideImages<T extends ManifestObject>(objects: T[], images: Readonly<Record<string, string>> | undefined): T[] {
+  if (images === undefined || Object.keys(images).length === 0) return objects;
+  for (const o of objects) {
+    const spec = (o as Obj).spec?.template?.spec;
+    for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+      const repo = c.image?.replace(/:[^/:]+$/, '');
+      const to = repo === undefined ? undefined : images[repo];
+      if (to !== undefined) c.image = to;
+    }
+  }
+  return objects;
 }
