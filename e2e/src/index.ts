@@ -74,3 +74,13 @@ export {
   ZTUNNEL_STATS_PORT,
 } from './mesh/observe.ts';
 export type { MetricSample, ZtunnelPod } from './mesh/observe.ts';
+// The operator on a harness cluster (its cluster test and benchmark).
+export {
+  OPERATOR_NAMESPACE,
+  ambientCrs,
+  condition as sailCondition,
+  installOperator,
+  sailPath,
+  waitReady as waitSailReady,
+} from './operator/operator-install.ts';
+export type { SailCr } from './operator/operator-install.ts';

@@ -73,7 +73,12 @@ export function sailPath(plural: 'istios' | 'istiocnis' | 'ztunnels' | 'istiorev
 }
 
 /** Sail's ambient install: `Istio` and `IstioCNI` with profile ambient, and `ZTunnel` `default`. */
-export function ambientCrs(options: { readonly ztunnelNamespace: string; readonly cniNamespace: string }): {
+export function ambientCrs(options: {
+  readonly ztunnelNamespace: string;
+  readonly cniNamespace: string;
+  /** `spec.version` of all three (default: the CRDs' default). */
+  readonly version?: string;
+}): {
   path: string;
   body: object;
 }[] {
@@ -81,7 +86,7 @@ export function ambientCrs(options: { readonly ztunnelNamespace: string; readonl
     apiVersion: 'sailoperator.io/v1',
     kind,
     metadata: { name: 'default' },
-    spec,
+    spec: { ...spec, ...(options.version === undefined ? {} : { version: options.version }) },
   });
   return [
     { path: sailPath('istios'), body: cr('Istio', { namespace: 'istio-system', profile: 'ambient' }) },
