@@ -68,16 +68,28 @@ async function runningPod(cluster: Cluster, namespace: string, selector: string)
   return waitFor(
     `a running pod ${namespace}/${selector}`,
     async () =>
-      (await cluster.client.list<PodView>(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: selector })).items.find(
-        p => p.status?.phase === 'Running',
-      ),
+      (
+        await cluster.client.list<PodView>(`/api/v1/namespaces/${namespace}/pods`, {
+          labelSelector: selector,
+        })
+      ).items.find(p => p.status?.phase === 'Running'),
     { timeoutMs: 60_000, intervalMs: 500 },
   );
 }
 
 async function reconciles(cluster: Cluster, pod: PodView): Promise<number> {
   const r = await runCommand(
-    ['ip', 'netns', 'exec', podNetnsName(cluster.layout, pod.metadata?.uid ?? ''), 'curl', '-s', '--max-time', '5', 'http://127.0.0.1:8080/metrics'],
+    [
+      'ip',
+      'netns',
+      'exec',
+      podNetnsName(cluster.layout, pod.metadata?.uid ?? ''),
+      'curl',
+      '-s',
+      '--max-time',
+      '5',
+      'http://127.0.0.1:8080/metrics',
+    ],
     { allowFailure: true },
   );
   let n = 0;
@@ -89,7 +101,11 @@ async function reconciles(cluster: Cluster, pod: PodView): Promise<number> {
 }
 
 async function ensureNamespace(cluster: Cluster, name: string): Promise<void> {
-  await cluster.client.ensure('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  await cluster.client.ensure('/api/v1/namespaces', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name },
+  });
 }
 
 /** Applies the three CRs; answers seconds until each is Ready and until all are. */
@@ -115,7 +131,8 @@ async function operatorUninstall(cluster: Cluster): Promise<void> {
   await waitFor(
     'the CRs and the mesh pods gone',
     async () => {
-      for (const kind of KINDS) if ((await cluster.client.find(sailPath(kind, 'default'))) !== undefined) return undefined;
+      for (const kind of KINDS)
+        if ((await cluster.client.find(sailPath(kind, 'default'))) !== undefined) return undefined;
       for (const ns of ['istio-system', 'istio-cni']) {
         if ((await cluster.client.list(`/api/v1/namespaces/${ns}/pods`)).items.length > 0) return undefined;
       }
@@ -134,13 +151,17 @@ try {
   const b0 = performance.now();
   const status = await installMesh(cluster, { istiodReplicas: 1, progress: log });
   const baseline = (performance.now() - b0) / 1000;
-  log(`installMesh: ${baseline.toFixed(1)} s (${status.components.map(c => `${c.name} ${c.ready ? 'Ready' : 'not Ready'}`).join(', ')})`);
+  log(
+    `installMesh: ${baseline.toFixed(1)} s (${status.components.map(c => `${c.name} ${c.ready ? 'Ready' : 'not Ready'}`).join(', ')})`,
+  );
   await uninstallMesh(cluster, { progress: log });
   rows.push(`| \`installMesh\` from \`deploy/\` (baseline) | ${baseline.toFixed(1)} s | |`);
 
   for (let round = 1; round <= ROUNDS; round++) {
     const r = await operatorInstall(cluster);
-    log(`round ${round}: all Ready ${r.all.toFixed(1)} s (${KINDS.map(k => `${k} ${r.each[k]?.toFixed(1)} s`).join(', ')})`);
+    log(
+      `round ${round}: all Ready ${r.all.toFixed(1)} s (${KINDS.map(k => `${k} ${r.each[k]?.toFixed(1)} s`).join(', ')})`,
+    );
     rows.push(
       `| operator, round ${round}: the three CRs applied → all Ready=True | ${r.all.toFixed(1)} s | ${KINDS.map(k => `${k} ${r.each[k]?.toFixed(1)} s`).join(', ')} |`,
     );
@@ -157,8 +178,12 @@ try {
   await new Promise(r => setTimeout(r, REST_SECONDS * 1000));
   const [op1, is1, rec1] = [cpuSeconds(opPid), cpuSeconds(istiodPid), await reconciles(cluster, operatorPod)];
   const perMinute = (x: number): string => `${((x * 60_000) / REST_SECONDS).toFixed(0)} ms CPU per minute`;
-  log(`at rest for ${REST_SECONDS} s: operator ${perMinute(op1 - op0)}, ${rec1 - rec0} reconciles; istiod ${perMinute(is1 - is0)}`);
-  rows.push(`| operator at rest (${REST_SECONDS} s) | ${perMinute(op1 - op0)} | ${rec1 - rec0} reconciles (resync every 60 s, 4 CRs) |`);
+  log(
+    `at rest for ${REST_SECONDS} s: operator ${perMinute(op1 - op0)}, ${rec1 - rec0} reconciles; istiod ${perMinute(is1 - is0)}`,
+  );
+  rows.push(
+    `| operator at rest (${REST_SECONDS} s) | ${perMinute(op1 - op0)} | ${rec1 - rec0} reconciles (resync every 60 s, 4 CRs) |`,
+  );
   rows.push(`| istiod at rest, same window (reference) | ${perMinute(is1 - is0)} | |`);
 } finally {
   await cluster.stop();

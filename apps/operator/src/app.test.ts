@@ -25,7 +25,11 @@ describe('operator app', () => {
       apiVersion: 'sailoperator.io/v1',
       kind: 'ZTunnel',
       metadata: { name: 'default', uid: 'zt-uid' },
-      spec: { namespace: 'ztunnel', version: 'v1.27.9', values: { ztunnel: { terminationGracePeriodSeconds: 45 } } },
+      spec: {
+        namespace: 'ztunnel',
+        version: 'v1.27.9',
+        values: { ztunnel: { terminationGracePeriodSeconds: 45 } },
+      },
     });
     const timers = new ManualTimers();
     app = await build(loadConfig({ OPERATOR_RESYNC_PERIOD: '10s', OPERATOR_METRICS_PORT: '0' }), {
@@ -34,11 +38,15 @@ describe('operator app', () => {
       timers,
     });
     const grace = () =>
-      (server.get(DAEMONSETS, 'ztunnel', 'ztunnel') as unknown as { spec?: { template: { spec: { terminationGracePeriodSeconds: number } } } } | undefined)
-        ?.spec?.template.spec.terminationGracePeriodSeconds;
+      (
+        server.get(DAEMONSETS, 'ztunnel', 'ztunnel') as unknown as
+          { spec?: { template: { spec: { terminationGracePeriodSeconds: number } } } } | undefined
+      )?.spec?.template.spec.terminationGracePeriodSeconds;
     await until('the DaemonSet has the CR’s grace period', () => grace() === 45);
 
-    const ds = server.get(DAEMONSETS, 'ztunnel', 'ztunnel') as unknown as { spec: { template: { spec: { terminationGracePeriodSeconds: number } } } };
+    const ds = server.get(DAEMONSETS, 'ztunnel', 'ztunnel') as unknown as {
+      spec: { template: { spec: { terminationGracePeriodSeconds: number } } };
+    };
     ds.spec.template.spec.terminationGracePeriodSeconds = 1;
     server.put(DAEMONSETS, ds);
     expect(grace()).toBe(1);

@@ -55,10 +55,12 @@ const KINDS: readonly ReconciledKind[] = ['Istio', 'IstioRevision', 'IstioCNI', 
 const RETRY_MS = 2_000;
 
 /** The owner label's value (`istiorevision.default`) back to the kind and name. */
-export function ownerFromLabel(value: string | undefined): { kind: ReconciledKind; name: string } | undefined {
+export function ownerFromLabel(
+  value: string | undefined,
+): { kind: ReconciledKind; name: string } | undefined {
   if (value === undefined) return undefined;
   const dot = value.indexOf('.');
-  const kind = KINDS.find((k) => k.toLowerCase() === value.slice(0, dot));
+  const kind = KINDS.find(k => k.toLowerCase() === value.slice(0, dot));
   return dot < 0 || kind === undefined ? undefined : { kind, name: value.slice(dot + 1) };
 }
 
@@ -106,7 +108,11 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
             ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
           }),
     );
-  const common = { client, render: { images: config.images }, ...(deps.now === undefined ? {} : { now: deps.now }) };
+  const common = {
+    client,
+    render: { images: config.images },
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  };
   const components = new ComponentReconciler(common);
   const istios = new IstioReconciler(common);
 
@@ -122,12 +128,22 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     }
   };
 
-  const record = async (kind: ReconciledKind, name: string, result: IstioReconcileResult | ReconcileResult): Promise<void> => {
+  const record = async (
+    kind: ReconciledKind,
+    name: string,
+    result: IstioReconcileResult | ReconcileResult,
+  ): Promise<void> => {
     if (result.kind !== 'reconciled') return;
     for (const t of transitions(result.previous, result.status)) {
       metrics.event(kind, t.type);
       const cr = await client.find<SailObject<unknown>>(sailPath(kind, name));
-      const body = eventObject(kind, { name, ...(cr?.metadata.uid === undefined ? {} : { uid: cr.metadata.uid }) }, t, now(), config.podName);
+      const body = eventObject(
+        kind,
+        { name, ...(cr?.metadata.uid === undefined ? {} : { uid: cr.metadata.uid }) },
+        t,
+        now(),
+        config.podName,
+      );
       await client.create(`/api/v1/namespaces/${EVENTS_NAMESPACE}/events`, body).catch((err: unknown) => {
         log.warn({ kind, name, err }, 'could not record an event');
       });
@@ -158,7 +174,11 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       try {
         const result = await reconcile(kind, name);
         const retry = 'retryAfterMs' in result ? result.retryAfterMs : undefined;
-        metrics.reconciled(kind, retry === undefined ? 'success' : 'requeue_after', (performance.now() - started) / 1000);
+        metrics.reconciled(
+          kind,
+          retry === undefined ? 'success' : 'requeue_after',
+          (performance.now() - started) / 1000,
+        );
         if (retry !== undefined) later(kind, name, retry);
         log.info(
           {
@@ -182,13 +202,18 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     log.warn({ informer: what, err }, 'list/watch failed; retrying');
   };
   const informerTimers = deps.informerTimers === undefined ? {} : { timers: deps.informerTimers };
-  const crInformers = KINDS.map((kind) => {
-    const informer = new Informer<Meta>({ name: kind, source: clientSource(client, sailPath(kind)), onError: onError(kind), ...informerTimers });
+  const crInformers = KINDS.map(kind => {
+    const informer = new Informer<Meta>({
+      name: kind,
+      source: clientSource(client, sailPath(kind)),
+      onError: onError(kind),
+      ...informerTimers,
+    });
     const ownerIstios = (o: Meta): void => {
       for (const r of o.metadata.ownerReferences ?? []) if (r.kind === 'Istio') enqueue('Istio', r.name);
     };
     informer.on({
-      add: (o) => {
+      add: o => {
         enqueue(kind, o.metadata.name);
       },
       // A status write (ours) is an update too: only a change of what we act on queues a
@@ -196,9 +221,10 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       // Istio's status.
       update: (old, o) => {
         if (actedOn(old) !== actedOn(o)) enqueue(kind, o.metadata.name);
-        if (kind === 'IstioRevision' && JSON.stringify(old.status) !== JSON.stringify(o.status)) ownerIstios(o);
+        if (kind === 'IstioRevision' && JSON.stringify(old.status) !== JSON.stringify(o.status))
+          ownerIstios(o);
       },
-      delete: (o) => {
+      delete: o => {
         if (kind === 'IstioRevision') ownerIstios(o);
       },
     });
@@ -206,7 +232,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   });
   // The workloads the CRs own: their status is the CRs' readiness, and a manual edit is reverted
   // by the owner's next reconcile.
-  const workloadInformers = ['deployments', 'daemonsets'].map((plural) => {
+  const workloadInformers = ['deployments', 'daemonsets'].map(plural => {
     const informer = new Informer<Meta>({
       name: plural,
       source: clientSource(client, `/apis/apps/v1/${plural}`, { query: { labelSelector: OWNER_LABEL } }),
@@ -229,8 +255,13 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     return informer;
   });
   // A revision's InUse follows the namespaces' labels (istio.io/rev, dataplane-mode, injection).
-  const revisions = crInformers.find((i) => i.kind === 'IstioRevision')?.informer;
-  const namespaces = new Informer<Meta>({ name: 'namespaces', source: clientSource(client, '/api/v1/namespaces'), onError: onError('namespaces'), ...informerTimers });
+  const revisions = crInformers.find(i => i.kind === 'IstioRevision')?.informer;
+  const namespaces = new Informer<Meta>({
+    name: 'namespaces',
+    source: clientSource(client, '/api/v1/namespaces'),
+    onError: onError('namespaces'),
+    ...informerTimers,
+  });
   const allRevisions = (): void => {
     for (const r of revisions?.cache.list() ?? []) enqueue('IstioRevision', r.metadata.name);
   };
@@ -239,7 +270,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     return JSON.stringify([l['istio.io/rev'], l['istio.io/dataplane-mode'], l['istio-injection']]);
   };
   namespaces.on({
-    add: (o) => {
+    add: o => {
       if (meshLabels(o) !== JSON.stringify([null, null, null])) allRevisions();
     },
     update: (old, o) => {
@@ -247,13 +278,17 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     },
     delete: allRevisions,
   });
-  const allInformers = [...crInformers.map((i) => i.informer), ...workloadInformers, namespaces];
-  await Promise.all(allInformers.map((i) => i.start()));
+  const allInformers = [...crInformers.map(i => i.informer), ...workloadInformers, namespaces];
+  await Promise.all(allInformers.map(i => i.start()));
 
   const ops = await startOpsServer({
     name: 'ops',
     address: { host: '0.0.0.0', port: config.metricsPort },
-    routes: [livenessRoute('/healthz'), readinessRoute(() => !stopped, { path: '/readyz' }), ...metricsRoutes(platform.registry)],
+    routes: [
+      livenessRoute('/healthz'),
+      readinessRoute(() => !stopped, { path: '/readyz' }),
+      ...metricsRoutes(platform.registry),
+    ],
     logger: logs.for('ops'),
   });
 
@@ -286,7 +321,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       stopped = true;
       timers.clearTimeout(resync);
       for (const h of pending) timers.clearTimeout(h);
-      await Promise.all(allInformers.map((i) => i.stop()));
+      await Promise.all(allInformers.map(i => i.stop()));
       await running;
       await ops.close();
     },

@@ -7,7 +7,14 @@ import { deleteObjects, ensureFinalizer, errorMessage, releaseFinalizer, writeSt
 import { overrideImages, renderCni, renderZtunnel, type RenderTarget } from './render.ts';
 import { resolveVersion } from './revisions.ts';
 import { FIELD_MANAGER, sailPath, type SailObject, type SailStatus } from './resources.ts';
-import { Reason, componentStatus, daemonSetReadiness, daemonSetReady, type DaemonSetStatusLike, type ReconcileOutcome } from './status.ts';
+import {
+  Reason,
+  componentStatus,
+  daemonSetReadiness,
+  daemonSetReady,
+  type DaemonSetStatusLike,
+  type ReconcileOutcome,
+} from './status.ts';
 import { CNI_VALUES, ZTUNNEL_VALUES, checkValues, invalidValuesMessage } from './values.ts';
 
 export interface ComponentSpec {
@@ -23,7 +30,11 @@ interface ComponentDef {
   readonly manifest: 'cni-agent' | 'ztunnel';
   readonly daemonSet: string;
   readonly label: 'istio-cni' | 'ztunnel';
-  readonly render: (manifests: readonly ManifestObject[], target: RenderTarget, values: Record<string, unknown>) => ManifestObject[];
+  readonly render: (
+    manifests: readonly ManifestObject[],
+    target: RenderTarget,
+    values: Record<string, unknown>,
+  ) => ManifestObject[];
   readonly shape: typeof CNI_VALUES;
 }
 
@@ -78,9 +89,17 @@ export class ComponentReconciler {
     const def = COMPONENTS[kind];
     const cr = await this.#client.find<SailObject<ComponentSpec>>(sailPath(kind, name));
     if (cr === undefined) return { kind: 'gone' };
-    const target: RenderTarget = { kind, owner: cr, namespace: cr.spec.namespace, version: resolveVersion(cr.spec.version) };
+    const target: RenderTarget = {
+      kind,
+      owner: cr,
+      namespace: cr.spec.namespace,
+      version: resolveVersion(cr.spec.version),
+    };
     const { images, ...render } = this.#render;
-    const desired = overrideImages(def.render(renderComponent(def.manifest, render), target, cr.spec.values ?? {}), images);
+    const desired = overrideImages(
+      def.render(renderComponent(def.manifest, render), target, cr.spec.values ?? {}),
+      images,
+    );
 
     if (cr.metadata.deletionTimestamp !== undefined) {
       const deleted = await deleteObjects(this.#client, desired);
@@ -110,7 +129,10 @@ export class ComponentReconciler {
     const ds = await this.#client.find<{ status?: DaemonSetStatusLike }>(
       `/apis/apps/v1/namespaces/${encodeURIComponent(cr.spec.namespace)}/daemonsets/${def.daemonSet}`,
     );
-    const ready = daemonSetReady(ds === undefined ? daemonSetReadiness(undefined) : daemonSetReadiness(ds.status ?? {}), def.label);
+    const ready = daemonSetReady(
+      ds === undefined ? daemonSetReadiness(undefined) : daemonSetReadiness(ds.status ?? {}),
+      def.label,
+    );
     const status = componentStatus(cr.metadata.generation, cr.status, outcome, ready, this.#now());
     await writeStatus(this.#client, kind, cr, status);
     return { kind: 'reconciled', status, previous: cr.status, applied };

@@ -42,9 +42,10 @@ function apiServer(host: string | undefined, port: number): string | undefined {
 export function loadConfig(env: Environment = process.env): Config {
   const r = new ConfigReader({ env });
   const images: Record<string, string> = {};
-  for (const pair of (r.optional(ENV.images) ?? '').split(',').filter((p) => p.trim() !== '')) {
-    const [from, to] = pair.split('=').map((s) => s.trim());
-    if (from === undefined || from === '' || to === undefined || to === '') r.problem(ENV.images, `"${pair}" is not repository=image`);
+  for (const pair of (r.optional(ENV.images) ?? '').split(',').filter(p => p.trim() !== '')) {
+    const [from, to] = pair.split('=').map(s => s.trim());
+    if (from === undefined || from === '' || to === undefined || to === '')
+      r.problem(ENV.images, `"${pair}" is not repository=image`);
     else images[from] = to;
   }
   return r.finish(

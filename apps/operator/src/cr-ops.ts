@@ -17,18 +17,28 @@ export function objectPath(o: ManifestObject): string | undefined {
 }
 
 /** Adds the operator's finalizer when the CR lacks it (optimistic on resourceVersion). */
-export async function ensureFinalizer(client: KubeClient, kind: SailKind, cr: SailObject<unknown>): Promise<void> {
+export async function ensureFinalizer(
+  client: KubeClient,
+  kind: SailKind,
+  cr: SailObject<unknown>,
+): Promise<void> {
   const finalizers = cr.metadata.finalizers ?? [];
   if (finalizers.includes(FINALIZER)) return;
   await client.request('PATCH', sailPath(kind, cr.metadata.name), {
-    body: { metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: cr.metadata.resourceVersion } },
+    body: {
+      metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: cr.metadata.resourceVersion },
+    },
     contentType: MergePatch,
   });
 }
 
 /** Removes the operator's finalizer, letting the apiserver finish the CR's deletion. */
-export async function releaseFinalizer(client: KubeClient, kind: SailKind, cr: SailObject<unknown>): Promise<void> {
-  const finalizers = (cr.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+export async function releaseFinalizer(
+  client: KubeClient,
+  kind: SailKind,
+  cr: SailObject<unknown>,
+): Promise<void> {
+  const finalizers = (cr.metadata.finalizers ?? []).filter(f => f !== FINALIZER);
   await client.request('PATCH', sailPath(kind, cr.metadata.name), {
     body: { metadata: { finalizers, resourceVersion: cr.metadata.resourceVersion } },
     contentType: MergePatch,
@@ -46,9 +56,17 @@ export async function deleteObjects(client: KubeClient, objects: readonly Manife
 }
 
 /** Writes the status subresource when `status` differs from what the CR carries. */
-export async function writeStatus(client: KubeClient, kind: SailKind, cr: SailObject<unknown>, status: SailStatus): Promise<void> {
+export async function writeStatus(
+  client: KubeClient,
+  kind: SailKind,
+  cr: SailObject<unknown>,
+  status: SailStatus,
+): Promise<void> {
   if (JSON.stringify(status) === JSON.stringify(cr.status)) return;
-  await client.request('PATCH', `${sailPath(kind, cr.metadata.name)}/status`, { body: { status }, contentType: MergePatch });
+  await client.request('PATCH', `${sailPath(kind, cr.metadata.name)}/status`, {
+    body: { status },
+    contentType: MergePatch,
+  });
 }
 
 export function errorMessage(err: unknown): string {

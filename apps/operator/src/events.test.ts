@@ -6,7 +6,12 @@ describe('events', () => {
     const first = transitions(undefined, {
       conditions: [
         { type: 'Reconciled', status: 'True', reason: 'Healthy' },
-        { type: 'Ready', status: 'False', reason: 'IstiodNotReady', message: 'not all istiod pods are ready' },
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: 'IstiodNotReady',
+          message: 'not all istiod pods are ready',
+        },
       ],
     });
     expect(first).toEqual([
@@ -36,7 +41,13 @@ describe('events', () => {
   });
 
   it('the Event names the CR (cluster-scoped: written in default) and the operator as its source', () => {
-    const e = eventObject('Istio', { name: 'default', uid: 'u1' }, { type: 'Normal', reason: 'Healthy', message: 'Ready is True' }, new Date('2026-01-02T03:04:05.678Z'), 'op-0');
+    const e = eventObject(
+      'Istio',
+      { name: 'default', uid: 'u1' },
+      { type: 'Normal', reason: 'Healthy', message: 'Ready is True' },
+      new Date('2026-01-02T03:04:05.678Z'),
+      'op-0',
+    );
     expect(e).toMatchObject({
       metadata: { generateName: 'default.', namespace: 'default' },
       involvedObject: { apiVersion: 'sailoperator.io/v1', kind: 'Istio', name: 'default', uid: 'u1' },

@@ -1,7 +1,13 @@
 // Kubernetes Events for each transition of a CR's conditions (pure decision + the Event object):
 // one Event per condition whose status changed, Warning when a Reconciled or Ready condition
 // turns False, Normal otherwise.
-import { API_VERSION, FIELD_MANAGER, type SailCondition, type SailKind, type SailStatus } from './resources.ts';
+import {
+  API_VERSION,
+  FIELD_MANAGER,
+  type SailCondition,
+  type SailKind,
+  type SailStatus,
+} from './resources.ts';
 
 /** Cluster-scoped CRs' events are written here, as client-go's recorder does. */
 export const EVENTS_NAMESPACE = 'default';
@@ -16,7 +22,7 @@ export interface Transition {
 export function transitions(previous: SailStatus | undefined, next: SailStatus): Transition[] {
   const out: Transition[] = [];
   for (const c of next.conditions ?? []) {
-    const before: SailCondition | undefined = previous?.conditions?.find((p) => p.type === c.type);
+    const before: SailCondition | undefined = previous?.conditions?.find(p => p.type === c.type);
     if (before?.status === c.status && before.reason === c.reason) continue;
     const warning = c.status === 'False' && c.type !== 'InUse';
     out.push({
@@ -41,7 +47,12 @@ export function eventObject(
     apiVersion: 'v1',
     kind: 'Event',
     metadata: { generateName: `${involved.name}.`, namespace: EVENTS_NAMESPACE },
-    involvedObject: { apiVersion: API_VERSION, kind, name: involved.name, ...(involved.uid === undefined ? {} : { uid: involved.uid }) },
+    involvedObject: {
+      apiVersion: API_VERSION,
+      kind,
+      name: involved.name,
+      ...(involved.uid === undefined ? {} : { uid: involved.uid }),
+    },
     reason: t.reason,
     message: t.message,
     type: t.type,

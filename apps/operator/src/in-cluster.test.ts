@@ -14,7 +14,13 @@ describe('InClusterCredentials', () => {
       if (v === undefined) throw Object.assign(new Error(`ENOENT ${p}`), { code: 'ENOENT' });
       return v;
     };
-    const creds = new InClusterCredentials({ server: 'https://10.96.0.1:443', dir: '/sa', refreshMs: 1000, now: () => now, read });
+    const creds = new InClusterCredentials({
+      server: 'https://10.96.0.1:443',
+      dir: '/sa',
+      refreshMs: 1000,
+      now: () => now,
+      read,
+    });
     const opts: https.RequestOptions = {};
     await creds.applyToHTTPSOptions(opts);
     expect(opts).toMatchObject({ ca: 'CA1', headers: { authorization: 'Bearer T1' } });

@@ -33,7 +33,7 @@ export class InClusterCredentials implements KubeConfigHandle {
     this.#dir = options.dir ?? SERVICE_ACCOUNT_DIR;
     this.#refreshMs = options.refreshMs ?? 60_000;
     this.#now = options.now ?? Date.now;
-    this.#read = options.read ?? ((p) => readFileSync(p, 'utf8'));
+    this.#read = options.read ?? (p => readFileSync(p, 'utf8'));
     // At start the files must be there: without them there is nothing to fall back on.
     this.#ca = this.#read(join(this.#dir, 'ca.crt'));
     this.#token = this.#read(join(this.#dir, 'token')).trim();
@@ -63,7 +63,11 @@ export class InClusterCredentials implements KubeConfigHandle {
   applyToHTTPSOptions(options: https.RequestOptions): Promise<void> {
     this.#refresh();
     options.ca = this.#ca;
-    options.headers = { ...options.headers, authorization: `Bearer ${this.#token}` };
+    const headers: Record<string, unknown> = {};
+    if (options.headers !== undefined && !Array.isArray(options.headers))
+      Object.assign(headers, options.headers);
+    headers.authorization = `Bearer ${this.#token}`;
+    options.headers = headers as https.RequestOptions['headers'];
     return Promise.resolve();
   }
 }

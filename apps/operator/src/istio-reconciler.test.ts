@@ -14,14 +14,20 @@ const NOW = new Date('2026-01-02T03:04:05Z');
 interface Stored {
   metadata: { name: string; generation?: number; finalizers?: string[]; ownerReferences?: { uid: string }[] };
   spec: Record<string, unknown> & { replicas?: number; values?: Record<string, unknown> };
-  status?: { state?: string; activeRevisionName?: string; revisions?: unknown; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+  status?: {
+    state?: string;
+    activeRevisionName?: string;
+    revisions?: unknown;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
   data?: Record<string, string>;
 }
 
 describe('IstioReconciler against a fake apiserver', () => {
   let server: FakeApiServer;
   let reconciler: IstioReconciler;
-  const get = (path: string, name: string, ns?: string): Stored | undefined => server.get(path, name, ns) as unknown as Stored | undefined;
+  const get = (path: string, name: string, ns?: string): Stored | undefined =>
+    server.get(path, name, ns) as unknown as Stored | undefined;
 
   beforeEach(async () => {
     server = await FakeApiServer.start();
@@ -36,17 +42,29 @@ describe('IstioReconciler against a fake apiserver', () => {
       apiVersion: 'sailoperator.io/v1',
       kind: 'Istio',
       metadata: { name: 'default', uid: 'istio-uid', generation: 1 },
-      spec: { namespace: 'istio-system', version: 'v1.27.9', profile: 'ambient', ...(values === undefined ? {} : { values }) },
+      spec: {
+        namespace: 'istio-system',
+        version: 'v1.27.9',
+        profile: 'ambient',
+        ...(values === undefined ? {} : { values }),
+      },
     });
   };
 
   it('Istio → the IstioRevision default → istiod with the mesh config; Ready follows the Deployment; InUse follows ambient namespaces', async () => {
     istio({ meshConfig: { accessLogFile: '/dev/stdout' }, pilot: { replicaCount: 1 } });
     const first = await reconciler.reconcileIstio('default');
-    expect(first).toMatchObject({ kind: 'reconciled', status: { state: 'IstiodNotReady', activeRevisionName: 'default' } });
+    expect(first).toMatchObject({
+      kind: 'reconciled',
+      status: { state: 'IstiodNotReady', activeRevisionName: 'default' },
+    });
     const rev = get(REVISIONS, 'default');
     expect(rev?.metadata.ownerReferences?.[0]?.uid).toBe('istio-uid');
-    expect(rev?.spec).toMatchObject({ namespace: 'istio-system', version: 'v1.27.9', values: { profile: 'ambient', revision: '', global: { istioNamespace: 'istio-system' } } });
+    expect(rev?.spec).toMatchObject({
+      namespace: 'istio-system',
+      version: 'v1.27.9',
+      values: { profile: 'ambient', revision: '', global: { istioNamespace: 'istio-system' } },
+    });
     const revUid = (rev?.metadata as { uid?: string } | undefined)?.uid;
     expect(revUid).toBeDefined();
 
@@ -56,22 +74,38 @@ describe('IstioReconciler against a fake apiserver', () => {
     expect(deployment?.spec.replicas).toBe(1);
     expect(deployment?.metadata.ownerReferences?.[0]?.uid).toBe(revUid);
     const mesh = parse(get(CONFIGMAPS, 'istio', 'istio-system')?.data?.mesh ?? '') as Record<string, unknown>;
-    expect(mesh).toMatchObject({ rootNamespace: 'istio-system', accessLogFile: '/dev/stdout', defaultConfig: { discoveryAddress: 'istiod.istio-system.svc:15012' } });
-    expect(get(REVISIONS, 'default')?.status?.conditions?.find((c) => c.type === 'InUse')).toMatchObject({ status: 'False', reason: 'NotReferencedByAnything' });
+    expect(mesh).toMatchObject({
+      rootNamespace: 'istio-system',
+      accessLogFile: '/dev/stdout',
+      defaultConfig: { discoveryAddress: 'istiod.istio-system.svc:15012' },
+    });
+    expect(get(REVISIONS, 'default')?.status?.conditions?.find(c => c.type === 'InUse')).toMatchObject({
+      status: 'False',
+      reason: 'NotReferencedByAnything',
+    });
 
     server.put(DEPLOYMENTS, { ...(deployment as object), status: { replicas: 1, readyReplicas: 1 } });
-    server.put(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'app', labels: { 'istio.io/dataplane-mode': 'ambient' } } });
+    server.put(NAMESPACES, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'app', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+    });
     expect(await reconciler.reconcileRevision('default')).toMatchObject({ status: { state: 'Healthy' } });
-    expect(get(REVISIONS, 'default')?.status?.conditions?.find((c) => c.type === 'InUse')).toMatchObject({ status: 'True', reason: 'ReferencedByWorkloads' });
+    expect(get(REVISIONS, 'default')?.status?.conditions?.find(c => c.type === 'InUse')).toMatchObject({
+      status: 'True',
+      reason: 'ReferencedByWorkloads',
+    });
     const third = await reconciler.reconcileIstio('default');
-    expect(third).toMatchObject({ status: { state: 'Healthy', revisions: { total: 1, ready: 1, inUse: 1 } } });
+    expect(third).toMatchObject({
+      status: { state: 'Healthy', revisions: { total: 1, ready: 1, inUse: 1 } },
+    });
   });
 
   it('an unknown values field: InvalidValues naming the path, and no revision is written', async () => {
     istio({ pilot: { replicaCont: 2 } });
     const result = await reconciler.reconcileIstio('default');
     expect(result).toMatchObject({ kind: 'reconciled', applied: 0, status: { state: 'InvalidValues' } });
-    const reconciled = get(ISTIOS, 'default')?.status?.conditions?.find((c) => c.type === 'Reconciled');
+    const reconciled = get(ISTIOS, 'default')?.status?.conditions?.find(c => c.type === 'Reconciled');
     expect(reconciled).toMatchObject({ status: 'False', reason: 'InvalidValues' });
     expect(reconciled?.message).toContain('spec.values.pilot.replicaCont: unknown field');
     expect(get(REVISIONS, 'default')).toBeUndefined();
@@ -84,16 +118,24 @@ describe('IstioReconciler against a fake apiserver', () => {
     expect(get(DEPLOYMENTS, 'istiod', 'istio-system')).toBeDefined();
 
     const live = get(ISTIOS, 'default');
-    server.put(ISTIOS, { ...(live as object), metadata: { ...live?.metadata, deletionTimestamp: NOW.toISOString() } });
+    server.put(ISTIOS, {
+      ...(live as object),
+      metadata: { ...live?.metadata, deletionTimestamp: NOW.toISOString() },
+    });
     expect(await reconciler.reconcileIstio('default')).toEqual({ kind: 'uninstalled', deleted: 1 });
     expect(get(ISTIOS, 'default')?.metadata.finalizers).toEqual([]);
   });
 
   it('meshConfigDocument moves the manifest’s mesh config to the namespace and merges meshConfig over it', () => {
-    const doc = meshConfigDocument('rootNamespace: istio-system\ntrustDomain: cluster.local\n', 'mesh', 'istiod-canary', {
-      trustDomain: 'example.org',
-      discoverySelectors: [{ matchLabels: { mesh: 'on' } }],
-    });
+    const doc = meshConfigDocument(
+      'rootNamespace: istio-system\ntrustDomain: cluster.local\n',
+      'mesh',
+      'istiod-canary',
+      {
+        trustDomain: 'example.org',
+        discoverySelectors: [{ matchLabels: { mesh: 'on' } }],
+      },
+    );
     expect(parse(doc)).toEqual({
       rootNamespace: 'mesh',
       trustDomain: 'example.org',

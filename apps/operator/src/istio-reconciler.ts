@@ -10,7 +10,15 @@ import { deleteObjects, ensureFinalizer, errorMessage, releaseFinalizer, writeSt
 import type { ReconcileResult } from './component-reconciler.ts';
 import { overrideImages, renderIstiod } from './render.ts';
 import { FIELD_MANAGER, sailPath, type SailObject } from './resources.ts';
-import { desiredRevision, activeRevisionName, pruneRevisions, resolveVersion, type IstioRevisionSpec, type IstioSpec, type RevisionUsage } from './revisions.ts';
+import {
+  desiredRevision,
+  activeRevisionName,
+  pruneRevisions,
+  resolveVersion,
+  type IstioRevisionSpec,
+  type IstioSpec,
+  type RevisionUsage,
+} from './revisions.ts';
 import {
   ConditionType,
   Reason,
@@ -40,7 +48,8 @@ export interface IstioReconcilerOptions {
 type Revision = SailObject<IstioRevisionSpec>;
 type Istio = SailObject<IstioSpec>;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
@@ -55,7 +64,12 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
  * The mesh ConfigMap's `mesh` document: the manifest's, written for `istio-system`, moved to the
  * revision's namespace (root namespace, discovery address) with `values.meshConfig` merged over it.
  */
-export function meshConfigDocument(manifestMesh: string, namespace: string, service: string, meshConfig: Record<string, unknown> | undefined): string {
+export function meshConfigDocument(
+  manifestMesh: string,
+  namespace: string,
+  service: string,
+  meshConfig: Record<string, unknown> | undefined,
+): string {
   const base = (parse(manifestMesh) ?? {}) as Record<string, unknown>;
   const placed = deepMerge(base, {
     rootNamespace: namespace,
@@ -70,24 +84,34 @@ export function revisionObjects(manifests: readonly ManifestObject[], rev: Revis
   const revision = values.revision ?? '';
   const objects = renderIstiod(
     manifests,
-    { kind: 'IstioRevision', owner: rev, namespace: rev.spec.namespace, revision, version: resolveVersion(rev.spec.version) },
+    {
+      kind: 'IstioRevision',
+      owner: rev,
+      namespace: rev.spec.namespace,
+      revision,
+      version: resolveVersion(rev.spec.version),
+    },
     values,
   );
   const service = revision === '' ? 'istiod' : `istiod-${revision}`;
   for (const o of objects) {
     if (o.kind !== 'ConfigMap') continue;
     const data = (o as { data?: Record<string, string> }).data;
-    if (data?.mesh !== undefined) data.mesh = meshConfigDocument(data.mesh, rev.spec.namespace, service, values.meshConfig);
+    if (data?.mesh !== undefined)
+      data.mesh = meshConfigDocument(data.mesh, rev.spec.namespace, service, values.meshConfig);
   }
   return objects;
 }
 
 function ownedBy(o: { metadata: { ownerReferences?: { uid: string }[] } }, uid: string | undefined): boolean {
-  return uid !== undefined && (o.metadata.ownerReferences ?? []).some((r) => r.uid === uid);
+  return uid !== undefined && (o.metadata.ownerReferences ?? []).some(r => r.uid === uid);
 }
 
-function conditionOf(o: Revision, type: string): { status?: string; lastTransitionTime?: string } | undefined {
-  return o.status?.conditions?.find((c) => c.type === type);
+function conditionOf(
+  o: Revision,
+  type: string,
+): { status?: string; lastTransitionTime?: string } | undefined {
+  return o.status?.conditions?.find(c => c.type === type);
 }
 
 export class IstioReconciler {
@@ -103,7 +127,7 @@ export class IstioReconciler {
 
   async #revisionsOf(istio: Istio): Promise<Revision[]> {
     const all = await this.#client.list<Revision>(sailPath('IstioRevision'));
-    return all.items.filter((r) => ownedBy(r, istio.metadata.uid));
+    return all.items.filter(r => ownedBy(r, istio.metadata.uid));
   }
 
   /** Reconciles the Istio `name` once. */
@@ -113,7 +137,10 @@ export class IstioReconciler {
     const owned = await this.#revisionsOf(cr);
     if (cr.metadata.deletionTimestamp !== undefined) {
       // Each revision's own finalizer removes its istiod.
-      for (const r of owned) await this.#client.delete(sailPath('IstioRevision', r.metadata.name), { propagationPolicy: 'Background' });
+      for (const r of owned)
+        await this.#client.delete(sailPath('IstioRevision', r.metadata.name), {
+          propagationPolicy: 'Background',
+        });
       await releaseFinalizer(this.#client, 'Istio', cr);
       return { kind: 'uninstalled', deleted: owned.length };
     }
@@ -134,9 +161,12 @@ export class IstioReconciler {
           query: { fieldManager: FIELD_MANAGER, force: true },
         });
         applied = 1;
-        const usage: RevisionUsage[] = owned.map((r) => {
+        const usage: RevisionUsage[] = owned.map(r => {
           const inUse = conditionOf(r, ConditionType.InUse);
-          const since = inUse?.status === 'False' && inUse.lastTransitionTime !== undefined ? Date.parse(inUse.lastTransitionTime) : undefined;
+          const since =
+            inUse?.status === 'False' && inUse.lastTransitionTime !== undefined
+              ? Date.parse(inUse.lastTransitionTime)
+              : undefined;
           return {
             name: r.metadata.name,
             inUse: inUse?.status === 'True' || inUse?.status === 'False' ? inUse.status : 'Unknown',
@@ -145,7 +175,8 @@ export class IstioReconciler {
         });
         const prune = pruneRevisions(cr, usage, this.#now().getTime());
         if (prune.kind === 'delete') {
-          for (const n of prune.names) await this.#client.delete(sailPath('IstioRevision', n), { propagationPolicy: 'Background' });
+          for (const n of prune.names)
+            await this.#client.delete(sailPath('IstioRevision', n), { propagationPolicy: 'Background' });
         } else {
           retryAfterMs = prune.retryAfterMs;
         }
@@ -155,19 +186,34 @@ export class IstioReconciler {
     }
 
     const current = await this.#revisionsOf(cr);
-    const summaries: RevisionSummary[] = current.map((r) => ({
+    const summaries: RevisionSummary[] = current.map(r => ({
       name: r.metadata.name,
       ready: conditionOf(r, ConditionType.Ready)?.status === 'True',
       inUse: conditionOf(r, ConditionType.InUse)?.status === 'True',
     }));
-    const status = istioStatus(cr.metadata.generation, cr.status, outcome, activeRevisionName(cr), summaries, this.#now());
+    const status = istioStatus(
+      cr.metadata.generation,
+      cr.status,
+      outcome,
+      activeRevisionName(cr),
+      summaries,
+      this.#now(),
+    );
     await writeStatus(this.#client, 'Istio', cr, status);
-    return { kind: 'reconciled', status, previous: cr.status, applied, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+    return {
+      kind: 'reconciled',
+      status,
+      previous: cr.status,
+      applied,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    };
   }
 
   /** Namespaces that refer to the revision (`istio.io/rev`; for the default one, ambient or injected namespaces). */
   async #references(revision: string): Promise<string[]> {
-    const namespaces = await this.#client.list<{ metadata: { name: string; labels?: Record<string, string> } }>('/api/v1/namespaces');
+    const namespaces = await this.#client.list<{
+      metadata: { name: string; labels?: Record<string, string> };
+    }>('/api/v1/namespaces');
     const out: string[] = [];
     for (const ns of namespaces.items) {
       const labels = ns.metadata.labels ?? {};
@@ -175,7 +221,8 @@ export class IstioReconciler {
       const refers =
         rev !== undefined
           ? rev === (revision === '' ? 'default' : revision)
-          : revision === '' && (labels['istio.io/dataplane-mode'] === 'ambient' || labels['istio-injection'] === 'enabled');
+          : revision === '' &&
+            (labels['istio.io/dataplane-mode'] === 'ambient' || labels['istio-injection'] === 'enabled');
       if (refers) out.push(`namespace ${ns.metadata.name}`);
     }
     return out;
@@ -187,9 +234,14 @@ export class IstioReconciler {
     if (cr === undefined) return { kind: 'gone' };
     const values = cr.spec.values;
     const problems = checkValues(values, ISTIO_VALUES);
-    const replicas = Number.isInteger(values.pilot?.replicaCount) ? (values.pilot?.replicaCount ?? DEFAULT_ISTIOD_REPLICAS) : DEFAULT_ISTIOD_REPLICAS;
+    const replicas = Number.isInteger(values.pilot?.replicaCount)
+      ? (values.pilot?.replicaCount ?? DEFAULT_ISTIOD_REPLICAS)
+      : DEFAULT_ISTIOD_REPLICAS;
     const { images, ...render } = this.#render;
-    const desired = overrideImages(revisionObjects(renderComponent('istiod', { ...render, istiodReplicas: replicas }), cr), images);
+    const desired = overrideImages(
+      revisionObjects(renderComponent('istiod', { ...render, istiodReplicas: replicas }), cr),
+      images,
+    );
 
     if (cr.metadata.deletionTimestamp !== undefined) {
       const deleted = await deleteObjects(this.#client, desired);
@@ -212,14 +264,16 @@ export class IstioReconciler {
         outcome = { ok: false, reason: Reason.ReconcileError, message: errorMessage(err) };
       }
     }
-    const deployment = desired.find((o) => o.kind === 'Deployment');
+    const deployment = desired.find(o => o.kind === 'Deployment');
     const live =
       deployment === undefined
         ? undefined
         : await this.#client.find<{ status?: DeploymentStatusLike }>(
             `/apis/apps/v1/namespaces/${encodeURIComponent(cr.spec.namespace)}/deployments/${encodeURIComponent(deployment.metadata.name)}`,
           );
-    const ready = istiodReady(live === undefined ? deploymentReadiness(undefined) : deploymentReadiness(live.status ?? {}));
+    const ready = istiodReady(
+      live === undefined ? deploymentReadiness(undefined) : deploymentReadiness(live.status ?? {}),
+    );
     const inUse = inUseCondition(await this.#references(values.revision ?? ''));
     const status = revisionStatus(cr.metadata.generation, cr.status, outcome, ready, inUse, this.#now());
     await writeStatus(this.#client, 'IstioRevision', cr, status);

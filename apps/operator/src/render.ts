@@ -2,7 +2,14 @@
 // deploy/ is rendered from), placed in the CR's namespace, owned by the CR, and adjusted by the
 // typed values (images, env, resources, scheduling, replicas, ztunnel grace period).
 import type { ManifestObject } from '@ambient-mesh/install';
-import { FIELD_MANAGER, OWNER_LABEL, ownerLabel, ownerReference, type ObjectMeta, type SailKind } from './resources.ts';
+import {
+  FIELD_MANAGER,
+  OWNER_LABEL,
+  ownerLabel,
+  ownerReference,
+  type ObjectMeta,
+  type SailKind,
+} from './resources.ts';
 import type { CniValues, GlobalValues, IstioValues, PodValues, ZtunnelValues } from './values.ts';
 
 /** The namespace the checked-in manifests are written for. */
@@ -28,7 +35,10 @@ interface PodSpec {
 }
 interface Workload {
   replicas?: number;
-  template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: PodSpec };
+  template?: {
+    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec?: PodSpec;
+  };
 }
 type Obj = ManifestObject & { metadata: ObjectMeta; spec?: Workload };
 
@@ -44,16 +54,26 @@ export interface RenderTarget {
   readonly version?: string;
 }
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+]);
 
 function setEnv(container: Container, name: string, value: string): void {
   const env = (container.env ??= []);
-  const at = env.findIndex((e) => e.name === name);
+  const at = env.findIndex(e => e.name === name);
   if (at >= 0) env[at] = { name, value };
   else env.push({ name, value });
 }
 
-function imageFor(current: string, global: GlobalValues | undefined, pod: PodValues | undefined, version: string | undefined): string {
+function imageFor(
+  current: string,
+  global: GlobalValues | undefined,
+  pod: PodValues | undefined,
+  version: string | undefined,
+): string {
   const match = /^(.*)\/([^/:]+)(?::([^/:]+))?$/.exec(current);
   if (match === null) return current;
   const [, hub0, name0, tag0] = match;
@@ -64,7 +84,12 @@ function imageFor(current: string, global: GlobalValues | undefined, pod: PodVal
 }
 
 /** Applies the settings every component's pod accepts. */
-function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues | undefined, version: string | undefined): void {
+function applyPodValues(
+  o: Obj,
+  global: GlobalValues | undefined,
+  pod: PodValues | undefined,
+  version: string | undefined,
+): void {
   const template = o.spec?.template;
   const spec = template?.spec;
   if (template === undefined || spec === undefined) return;
@@ -79,9 +104,13 @@ function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues
   }
   if (pod?.nodeSelector !== undefined) spec.nodeSelector = { ...pod.nodeSelector };
   if (pod?.tolerations !== undefined) spec.tolerations = structuredClone(pod.tolerations);
-  if (pod?.podLabels !== undefined) template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, ...pod.podLabels } };
+  if (pod?.podLabels !== undefined)
+    template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, ...pod.podLabels } };
   if (pod?.podAnnotations !== undefined) {
-    template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, ...pod.podAnnotations } };
+    template.metadata = {
+      ...template.metadata,
+      annotations: { ...template.metadata?.annotations, ...pod.podAnnotations },
+    };
   }
 }
 
@@ -89,11 +118,13 @@ function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues
 function place(objects: readonly ManifestObject[], target: RenderTarget): Obj[] {
   const suffix = target.revision === undefined || target.revision === '' ? '' : `-${target.revision}`;
   return objects
-    .filter((o) => o.kind !== 'Namespace')
-    .map((input) => {
+    .filter(o => o.kind !== 'Namespace')
+    .map(input => {
       const o = structuredClone(input) as Obj;
       const clusterScoped = CLUSTER_SCOPED.has(o.kind);
-      const name = clusterScoped ? o.metadata.name.replaceAll(MANIFEST_NAMESPACE, target.namespace) : o.metadata.name;
+      const name = clusterScoped
+        ? o.metadata.name.replaceAll(MANIFEST_NAMESPACE, target.namespace)
+        : o.metadata.name;
       o.metadata = {
         ...o.metadata,
         name: `${name}${suffix}`,
@@ -110,10 +141,14 @@ function place(objects: readonly ManifestObject[], target: RenderTarget): Obj[] 
     });
 }
 
-const workload = (objects: Obj[], kind: string): Obj | undefined => objects.find((o) => o.kind === kind);
+const workload = (objects: Obj[], kind: string): Obj | undefined => objects.find(o => o.kind === kind);
 
 /** istiod's objects for an IstioRevision. */
-export function renderIstiod(manifests: readonly ManifestObject[], target: RenderTarget, values: IstioValues): Obj[] {
+export function renderIstiod(
+  manifests: readonly ManifestObject[],
+  target: RenderTarget,
+  values: IstioValues,
+): Obj[] {
   const objects = place(manifests, target);
   const deployment = workload(objects, 'Deployment');
   if (deployment?.spec !== undefined) {
@@ -139,7 +174,11 @@ export function renderIstiod(manifests: readonly ManifestObject[], target: Rende
 }
 
 /** The cni-agent's objects for an IstioCNI. */
-export function renderCni(manifests: readonly ManifestObject[], target: RenderTarget, values: CniValues): Obj[] {
+export function renderCni(
+  manifests: readonly ManifestObject[],
+  target: RenderTarget,
+  values: CniValues,
+): Obj[] {
   const objects = place(manifests, target);
   const ds = workload(objects, 'DaemonSet');
   if (ds !== undefined) applyPodValues(ds, values.global, values.cni, target.version);
@@ -148,7 +187,11 @@ export function renderCni(manifests: readonly ManifestObject[], target: RenderTa
 }
 
 /** ztunnel's objects for a ZTunnel. */
-export function renderZtunnel(manifests: readonly ManifestObject[], target: RenderTarget, values: ZtunnelValues): Obj[] {
+export function renderZtunnel(
+  manifests: readonly ManifestObject[],
+  target: RenderTarget,
+  values: ZtunnelValues,
+): Obj[] {
   const objects = place(manifests, target);
   const ds = workload(objects, 'DaemonSet');
   const z = values.ztunnel;
@@ -185,7 +228,10 @@ function fixSubjects(objects: Obj[], namespace: string): void {
  * Replaces container images by repository (`ambient-mesh/ztunnel` → `registry/ztunnel:2`), the
  * operator's OPERATOR_IMAGES map; applied after the version tags, so a mapped image wins.
  */
-export function overrideImages<T extends ManifestObject>(objects: T[], images: Readonly<Record<string, string>> | undefined): T[] {
+export function overrideImages<T extends ManifestObject>(
+  objects: T[],
+  images: Readonly<Record<string, string>> | undefined,
+): T[] {
   if (images === undefined || Object.keys(images).length === 0) return objects;
   for (const o of objects) {
     const spec = (o as Obj).spec?.template?.spec;

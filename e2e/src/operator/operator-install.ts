@@ -20,7 +20,13 @@ export const OPERATOR_NAMESPACE = 'ambient-mesh-operator';
 export const SAIL = '/apis/sailoperator.io/v1';
 
 export interface SailCr {
-  readonly metadata: { name: string; uid?: string; generation?: number; finalizers?: string[]; deletionTimestamp?: string };
+  readonly metadata: {
+    name: string;
+    uid?: string;
+    generation?: number;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+  };
   readonly spec: Record<string, unknown>;
   readonly status?: {
     observedGeneration?: number;
@@ -35,7 +41,10 @@ export interface SailCr {
 export async function installOperator(cluster: Cluster, progress: (line: string) => void): Promise<void> {
   const { client } = cluster;
   const crds: ManifestObject[] = [
-    ...withGatewayApiCrds(renderComponent('crds'), gatewayApiCrdObjects(await ensureGatewayApiCrds(progress))),
+    ...withGatewayApiCrds(
+      renderComponent('crds'),
+      gatewayApiCrdObjects(await ensureGatewayApiCrds(progress)),
+    ),
     ...renderComponent(OPERATOR_SETS[0]),
   ];
   progress(`apply ${crds.length} CRDs`);
@@ -47,7 +56,8 @@ export async function installOperator(cluster: Cluster, progress: (line: string)
         const live = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
           `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,
         );
-        if (!live.status?.conditions?.some(c => c.type === 'Established' && c.status === 'True')) return undefined;
+        if (!live.status?.conditions?.some(c => c.type === 'Established' && c.status === 'True'))
+          return undefined;
       }
       return true;
     },
@@ -68,7 +78,10 @@ export async function installOperator(cluster: Cluster, progress: (line: string)
   );
 }
 
-export function sailPath(plural: 'istios' | 'istiocnis' | 'ztunnels' | 'istiorevisions', name?: string): string {
+export function sailPath(
+  plural: 'istios' | 'istiocnis' | 'ztunnels' | 'istiorevisions',
+  name?: string,
+): string {
   return `${SAIL}/${plural}${name === undefined ? '' : `/${name}`}`;
 }
 
@@ -90,12 +103,18 @@ export function ambientCrs(options: {
   });
   return [
     { path: sailPath('istios'), body: cr('Istio', { namespace: 'istio-system', profile: 'ambient' }) },
-    { path: sailPath('istiocnis'), body: cr('IstioCNI', { namespace: options.cniNamespace, profile: 'ambient' }) },
+    {
+      path: sailPath('istiocnis'),
+      body: cr('IstioCNI', { namespace: options.cniNamespace, profile: 'ambient' }),
+    },
     { path: sailPath('ztunnels'), body: cr('ZTunnel', { namespace: options.ztunnelNamespace }) },
   ];
 }
 
-export function condition(cr: SailCr | undefined, type: string): { status: string; reason?: string; message?: string } | undefined {
+export function condition(
+  cr: SailCr | undefined,
+  type: string,
+): { status: string; reason?: string; message?: string } | undefined {
   return cr?.status?.conditions?.find(c => c.type === type);
 }
 
@@ -105,7 +124,8 @@ export async function waitReady(client: KubeClient, path: string, timeoutMs = 24
     `${path} Ready=True`,
     async () => {
       const cr = await client.get<SailCr>(path);
-      return condition(cr, 'Ready')?.status === 'True' && cr.status?.observedGeneration === cr.metadata.generation
+      return condition(cr, 'Ready')?.status === 'True' &&
+        cr.status?.observedGeneration === cr.metadata.generation
         ? cr
         : undefined;
     },

@@ -44,7 +44,13 @@ const FROM = 'v1.27.8';
 const TO = 'v1.27.9';
 
 function kubectl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const built = join(defaultCacheRoot(), 'k8s', `${K8S_VERSION.slice(1)}-etcd${ETCD_VERSION.slice(1)}`, 'bin', 'kubectl');
+  const built = join(
+    defaultCacheRoot(),
+    'k8s',
+    `${K8S_VERSION.slice(1)}-etcd${ETCD_VERSION.slice(1)}`,
+    'bin',
+    'kubectl',
+  );
   return runCommand([existsSync(built) ? built : 'kubectl', ...args], {
     env: { ...process.env, KUBECONFIG: kube().kubeconfig },
     allowFailure: true,
@@ -80,19 +86,34 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     const cluster = kube();
     await installOperator(cluster, log);
     for (const name of ['istio-system', CNI_NS]) {
-      await cluster.client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+      await cluster.client.create('/api/v1/namespaces', {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name },
+      });
     }
     const applied = Date.now();
-    for (const { path, body } of ambientCrs({ cniNamespace: CNI_NS, ztunnelNamespace: ZTUNNEL_NS, version: FROM })) {
+    for (const { path, body } of ambientCrs({
+      cniNamespace: CNI_NS,
+      ztunnelNamespace: ZTUNNEL_NS,
+      version: FROM,
+    })) {
       await cluster.client.create(path, body);
     }
-    for (const plural of ['istios', 'istiocnis', 'ztunnels'] as const) await waitReady(cluster.client, sailPath(plural, 'default'));
+    for (const plural of ['istios', 'istiocnis', 'ztunnels'] as const)
+      await waitReady(cluster.client, sailPath(plural, 'default'));
     log(`the three CRs Ready ${((Date.now() - applied) / 1000).toFixed(1)} s after they were applied`);
 
     await createAppNamespace(cluster, NS, ['echo', 'client']);
     await cluster.client.create(
       `/api/v1/namespaces/${NS}/pods`,
-      echoPod('echo', { namespace: NS, node: 'node-1', serviceAccount: 'echo', labels: { app: 'echo' }, containerPorts: [8080] }),
+      echoPod('echo', {
+        namespace: NS,
+        node: 'node-1',
+        serviceAccount: 'echo',
+        labels: { app: 'echo' },
+        containerPorts: [8080],
+      }),
     );
     await cluster.client.create(
       `/api/v1/namespaces/${NS}/pods`,
@@ -134,8 +155,10 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
 
   it("kubectl get istio,istiocni,ztunnel shows Sail's columns with the CRs' values", async () => {
     // The ambient namespace makes the default revision InUse (beyond Sail: ambient counts).
-    await waitFor('the Istio to count its revision in use', async () =>
-      (await get(sailPath('istios', 'default'))).status?.revisions?.inUse === 1 ? true : undefined,
+    await waitFor(
+      'the Istio to count its revision in use',
+      async () =>
+        (await get(sailPath('istios', 'default'))).status?.revisions?.inUse === 1 ? true : undefined,
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     const r = await kubectl(['get', 'istio,istiocni,ztunnel']);
@@ -145,12 +168,61 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     const row = (prefix: string): string[] | undefined => lines.find(l => l[0] === prefix);
     const header = (first: string): string[] | undefined =>
       lines.find((l, i) => l[0] === 'NAME' && lines[i + 1]?.[0] === first);
-    expect(header('istio.sailoperator.io/default')).toEqual(['NAME', 'NAMESPACE', 'PROFILE', 'REVISIONS', 'READY', 'IN USE', 'ACTIVE REVISION', 'STATUS', 'VERSION', 'AGE']);
-    expect(row('istio.sailoperator.io/default')?.slice(0, 9)).toEqual(['istio.sailoperator.io/default', 'istio-system', 'ambient', '1', '1', '1', 'default', 'Healthy', FROM]);
-    expect(header('istiocni.sailoperator.io/default')).toEqual(['NAME', 'NAMESPACE', 'PROFILE', 'READY', 'STATUS', 'VERSION', 'AGE']);
-    expect(row('istiocni.sailoperator.io/default')?.slice(0, 6)).toEqual(['istiocni.sailoperator.io/default', CNI_NS, 'ambient', 'True', 'Healthy', FROM]);
-    expect(header('ztunnel.sailoperator.io/default')).toEqual(['NAME', 'NAMESPACE', 'READY', 'STATUS', 'VERSION', 'AGE']);
-    expect(row('ztunnel.sailoperator.io/default')?.slice(0, 5)).toEqual(['ztunnel.sailoperator.io/default', ZTUNNEL_NS, 'True', 'Healthy', FROM]);
+    expect(header('istio.sailoperator.io/default')).toEqual([
+      'NAME',
+      'NAMESPACE',
+      'PROFILE',
+      'REVISIONS',
+      'READY',
+      'IN USE',
+      'ACTIVE REVISION',
+      'STATUS',
+      'VERSION',
+      'AGE',
+    ]);
+    expect(row('istio.sailoperator.io/default')?.slice(0, 9)).toEqual([
+      'istio.sailoperator.io/default',
+      'istio-system',
+      'ambient',
+      '1',
+      '1',
+      '1',
+      'default',
+      'Healthy',
+      FROM,
+    ]);
+    expect(header('istiocni.sailoperator.io/default')).toEqual([
+      'NAME',
+      'NAMESPACE',
+      'PROFILE',
+      'READY',
+      'STATUS',
+      'VERSION',
+      'AGE',
+    ]);
+    expect(row('istiocni.sailoperator.io/default')?.slice(0, 6)).toEqual([
+      'istiocni.sailoperator.io/default',
+      CNI_NS,
+      'ambient',
+      'True',
+      'Healthy',
+      FROM,
+    ]);
+    expect(header('ztunnel.sailoperator.io/default')).toEqual([
+      'NAME',
+      'NAMESPACE',
+      'READY',
+      'STATUS',
+      'VERSION',
+      'AGE',
+    ]);
+    expect(row('ztunnel.sailoperator.io/default')?.slice(0, 5)).toEqual([
+      'ztunnel.sailoperator.io/default',
+      ZTUNNEL_NS,
+      'True',
+      'Healthy',
+      FROM,
+    ]);
   }, 90_000);
 
   it('an unknown values field gives Reconciled=False InvalidValues naming its path, and the mesh is left as it was', async () => {
@@ -163,7 +235,10 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
       'Reconciled=False on the Istio',
       async () => {
         const cr = await get(istio);
-        return condition(cr, 'Reconciled')?.status === 'False' && cr.status?.observedGeneration === cr.metadata.generation ? cr : undefined;
+        return condition(cr, 'Reconciled')?.status === 'False' &&
+          cr.status?.observedGeneration === cr.metadata.generation
+          ? cr
+          : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 250 },
     );
@@ -189,7 +264,9 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     );
     expect(second.code).toBe(422);
     expect(await kube().client.find(sailPath('istiocnis', 'second'))).toBeUndefined();
-    const moved = await refused(() => kube().client.mergePatch(sailPath('istios', 'default'), { spec: { namespace: 'elsewhere' } }));
+    const moved = await refused(() =>
+      kube().client.mergePatch(sailPath('istios', 'default'), { spec: { namespace: 'elsewhere' } }),
+    );
     expect(moved.code).toBe(422);
     expect((await get(sailPath('istios', 'default'))).spec.namespace).toBe('istio-system');
   }, 60_000);
@@ -199,7 +276,10 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     const back = await waitFor(
       'istiod back to 1 replica and Ready',
       async () => {
-        const d = await kube().client.get<{ spec: { replicas: number }; status?: { readyReplicas?: number } }>(ISTIOD);
+        const d = await kube().client.get<{
+          spec: { replicas: number };
+          status?: { readyReplicas?: number };
+        }>(ISTIOD);
         return d.spec.replicas === 1 && d.status?.readyReplicas === 1 ? d : undefined;
       },
       { timeoutMs: 90_000, intervalMs: 250 },
@@ -211,15 +291,31 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
   it('the operator counts its reconciles on /metrics and records an Event for each transition', async () => {
     const p = await operatorPod();
     const r = await runCommand(
-      ['ip', 'netns', 'exec', podNetnsName(kube().layout, p.metadata?.uid ?? ''), 'curl', '-s', '--max-time', '5', 'http://127.0.0.1:8080/metrics'],
+      [
+        'ip',
+        'netns',
+        'exec',
+        podNetnsName(kube().layout, p.metadata?.uid ?? ''),
+        'curl',
+        '-s',
+        '--max-time',
+        '5',
+        'http://127.0.0.1:8080/metrics',
+      ],
       { allowFailure: true },
     );
-    expect(r.stdout).toMatch(/controller_runtime_reconcile_total\{controller="Istio",result="success"\} [1-9]/);
-    expect(r.stdout).toMatch(/controller_runtime_reconcile_time_seconds_count\{controller="ZTunnel"\} [1-9]/);
-    const events = await kube().client.list<{ reason: string; type: string; message: string; involvedObject: { kind: string; name: string } }>(
-      '/api/v1/namespaces/default/events',
+    expect(r.stdout).toMatch(
+      /controller_runtime_reconcile_total\{controller="Istio",result="success"\} [1-9]/,
     );
-    const on = (kind: string) => events.items.filter(e => e.involvedObject.kind === kind && e.involvedObject.name === 'default');
+    expect(r.stdout).toMatch(/controller_runtime_reconcile_time_seconds_count\{controller="ZTunnel"\} [1-9]/);
+    const events = await kube().client.list<{
+      reason: string;
+      type: string;
+      message: string;
+      involvedObject: { kind: string; name: string };
+    }>('/api/v1/namespaces/default/events');
+    const on = (kind: string) =>
+      events.items.filter(e => e.involvedObject.kind === kind && e.involvedObject.name === 'default');
     expect(on('Istio').map(e => e.reason)).toContain('InvalidValues');
     expect(on('Istio').some(e => e.type === 'Normal' && e.message.startsWith('Ready is True'))).toBe(true);
     expect(on('ZTunnel').some(e => e.type === 'Normal' && e.message.startsWith('Ready is True'))).toBe(true);
@@ -229,17 +325,20 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     const client = pod('client');
     const url = `http://${pod('echo').ip}:8080/`;
     const workloads = async (): Promise<string[]> =>
-      (await kube().client.list<V1Pod>(`/api/v1/namespaces/${NS}/pods`)).items.map(
-        p => `${p.metadata?.name}/${p.metadata?.uid}/${(p.status?.containerStatuses ?? []).map(c => c.restartCount).join(',')}`,
-      ).sort();
+      (await kube().client.list<V1Pod>(`/api/v1/namespaces/${NS}/pods`)).items
+        .map(
+          p =>
+            `${p.metadata?.name}/${p.metadata?.uid}/${(p.status?.containerStatuses ?? []).map(c => c.restartCount).join(',')}`,
+        )
+        .sort();
     const before = await workloads();
-    let stop = false;
+    const load$ = { stop: false };
     let ok = 0;
     let failed = 0;
     const t0 = Date.now();
     const failures: string[] = [];
     const load = (async () => {
-      for (let i = 0; i < 20_000 && !stop; i++) {
+      for (let i = 0; i < 20_000 && !load$.stop; i++) {
         if ((await httpCode(client, url)) === 200) ok++;
         else {
           failed++;
@@ -259,7 +358,9 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
             status?: Record<string, number | undefined>;
           }>(path);
           const st = o.status ?? {};
-          return image(o).endsWith(`:${TO}`) && st.observedGeneration === o.metadata.generation && done(st) ? true : undefined;
+          return image(o).endsWith(`:${TO}`) && st.observedGeneration === o.metadata.generation && done(st)
+            ? true
+            : undefined;
         },
         { timeoutMs: 180_000, intervalMs: 500 },
       );
@@ -268,11 +369,19 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
       waitFor(
         'every ztunnel Ready (pod condition and /healthz/ready)',
         async () => {
-          const zs = (await kube().client.list<V1Pod>(`/api/v1/namespaces/${ZTUNNEL_NS}/pods`, { labelSelector: 'app=ztunnel' })).items;
+          const zs = (
+            await kube().client.list<V1Pod>(`/api/v1/namespaces/${ZTUNNEL_NS}/pods`, {
+              labelSelector: 'app=ztunnel',
+            })
+          ).items;
           if (zs.length !== nodes) return undefined;
           for (const z of zs) {
-            if (!(z.status?.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True')) return undefined;
-            const code = await curlInPod({ netns: podNetnsName(kube().layout, z.metadata?.uid ?? '') }, 'http://127.0.0.1:15021/healthz/ready');
+            if (!(z.status?.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True'))
+              return undefined;
+            const code = await curlInPod(
+              { netns: podNetnsName(kube().layout, z.metadata?.uid ?? '') },
+              'http://127.0.0.1:15021/healthz/ready',
+            );
             if (code !== '200') return undefined;
           }
           return true;
@@ -282,9 +391,26 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     await everyZtunnelReady();
     try {
       for (const [plural, path, done] of [
-        ['istios', ISTIOD, (st: Record<string, number | undefined>) => st.updatedReplicas === 1 && st.readyReplicas === 1 && st.replicas === 1],
-        ['istiocnis', `/apis/apps/v1/namespaces/${CNI_NS}/daemonsets/istio-cni-node`, (st: Record<string, number | undefined>) => st.updatedNumberScheduled === nodes && st.numberReady === nodes],
-        ['ztunnels', `/apis/apps/v1/namespaces/${ZTUNNEL_NS}/daemonsets/ztunnel`, (st: Record<string, number | undefined>) => st.updatedNumberScheduled === nodes && st.numberReady === nodes && st.currentNumberScheduled === nodes],
+        [
+          'istios',
+          ISTIOD,
+          (st: Record<string, number | undefined>) =>
+            st.updatedReplicas === 1 && st.readyReplicas === 1 && st.replicas === 1,
+        ],
+        [
+          'istiocnis',
+          `/apis/apps/v1/namespaces/${CNI_NS}/daemonsets/istio-cni-node`,
+          (st: Record<string, number | undefined>) =>
+            st.updatedNumberScheduled === nodes && st.numberReady === nodes,
+        ],
+        [
+          'ztunnels',
+          `/apis/apps/v1/namespaces/${ZTUNNEL_NS}/daemonsets/ztunnel`,
+          (st: Record<string, number | undefined>) =>
+            st.updatedNumberScheduled === nodes &&
+            st.numberReady === nodes &&
+            st.currentNumberScheduled === nodes,
+        ],
       ] as const) {
         const started = Date.now();
         log(`${plural}: version ${TO} at t=${((started - t0) / 1000).toFixed(1)} s`);
@@ -295,17 +421,30 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
         // cni-agent's rollout each ztunnel reconnects over ZDS (backoff up to 15 s) and is not
         // Ready until then; a ztunnel that is not Ready is replaced without the surge handover.
         await everyZtunnelReady();
-        log(`${plural}: ${FROM} -> ${TO} rolled and Ready in ${((Date.now() - started) / 1000).toFixed(1)} s (requests so far: ${ok} ok, ${failed} failed)`);
+        log(
+          `${plural}: ${FROM} -> ${TO} rolled and Ready in ${((Date.now() - started) / 1000).toFixed(1)} s (requests so far: ${ok} ok, ${failed} failed)`,
+        );
         expect(cr.spec.version).toBe(TO);
       }
     } finally {
-      stop = true;
+      load$.stop = true;
       await load;
     }
-    log(`upgrade under load: ${ok} ok, ${failed} failed${failed > 0 ? ` (at t= ${failures.join(' ')} s)` : ''}`);
+    log(
+      `upgrade under load: ${ok} ok, ${failed} failed${failed > 0 ? ` (at t= ${failures.join(' ')} s)` : ''}`,
+    );
     if (failed > 0) {
       for (const ns of [ZTUNNEL_NS, CNI_NS]) {
-        const r = await kubectl(['logs', '-n', ns, '-l', ns === CNI_NS ? 'k8s-app=istio-cni-node' : 'app=ztunnel', '--tail', '40', '--prefix']);
+        const r = await kubectl([
+          'logs',
+          '-n',
+          ns,
+          '-l',
+          ns === CNI_NS ? 'k8s-app=istio-cni-node' : 'app=ztunnel',
+          '--tail',
+          '40',
+          '--prefix',
+        ]);
         log(`logs in ${ns}:\n${r.stdout}`);
       }
     }
@@ -347,17 +486,27 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     await waitFor(
       'the istiod pods gone',
       async () =>
-        (await kube().client.list('/api/v1/namespaces/istio-system/pods', { labelSelector: 'app=istiod' })).items.length === 0
+        (await kube().client.list('/api/v1/namespaces/istio-system/pods', { labelSelector: 'app=istiod' }))
+          .items.length === 0
           ? true
           : undefined,
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     for (const crd of ['istios', 'istiorevisions', 'istiocnis', 'ztunnels']) {
-      expect(await kube().client.find(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}.sailoperator.io`), crd).toBeDefined();
+      expect(
+        await kube().client.find(
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}.sailoperator.io`,
+        ),
+        crd,
+      ).toBeDefined();
     }
     expect(await kube().client.find(sailPath('istiocnis', 'default'))).toBeDefined();
     expect(await kube().client.find(sailPath('ztunnels', 'default'))).toBeDefined();
-    expect(await kube().client.find(`/apis/apps/v1/namespaces/${ZTUNNEL_NS}/daemonsets/ztunnel`)).toBeDefined();
-    expect(await kube().client.find(`/apis/apps/v1/namespaces/${CNI_NS}/daemonsets/istio-cni-node`)).toBeDefined();
+    expect(
+      await kube().client.find(`/apis/apps/v1/namespaces/${ZTUNNEL_NS}/daemonsets/ztunnel`),
+    ).toBeDefined();
+    expect(
+      await kube().client.find(`/apis/apps/v1/namespaces/${CNI_NS}/daemonsets/istio-cni-node`),
+    ).toBeDefined();
   }, 180_000);
 });
