@@ -20,7 +20,7 @@ describe('operator app', () => {
     await server.close();
   });
 
-  it('reconciles a ZTunnel seen by its informer and reverts a manual edit at the next resync', async () => {
+  it('reconciles a ZTunnel seen by its informer, reverts a manual edit of its DaemonSet, and reconciles again each resync', async () => {
     server.put(ZTUNNELS, {
       apiVersion: 'sailoperator.io/v1',
       kind: 'ZTunnel',
@@ -50,8 +50,23 @@ describe('operator app', () => {
     ds.spec.template.spec.terminationGracePeriodSeconds = 1;
     server.put(DAEMONSETS, ds);
     expect(grace()).toBe(1);
-    timers.advance(10_000);
+    // The DaemonSet's informer queues its owner: no resync needed.
     await until('the DaemonSet has the CR’s grace period', () => grace() === 45);
+    await app.idle();
+
+    const reconciles = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${app!.ops.port}/metrics`)).text();
+      return Number(
+        /controller_runtime_reconcile_total\{controller="ZTunnel",result="success"\} (\d+)/.exec(text)?.[1] ??
+          0,
+      );
+    };
+    const before = await reconciles();
+    expect(before).toBeGreaterThan(0);
+    expect(timers.fire()).toBe(10_000);
+    // Polled with a bound: the metrics endpoint answers asynchronously.
+    for (let i = 0; i < 100 && (await reconciles()) <= before; i++) await new Promise(r => setTimeout(r, 50));
+    expect(await reconciles()).toBeGreaterThan(before);
     await app.idle();
   });
 });
