@@ -2,7 +2,7 @@ import { KubeClient } from '@ambient-mesh/kube';
 import { FakeApiServer, ManualTimers, until } from '@ambient-mesh/kube/testing';
 import { Logs, silentLogger } from '@ambient-mesh/runtime';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { build, type Bound } from './app.ts';
+import { build, manualEditor, type Bound } from './app.ts';
 import { loadConfig } from './config.ts';
 
 const ZTUNNELS = '/apis/sailoperator.io/v1/ztunnels';
@@ -68,5 +68,30 @@ describe('operator app', () => {
     for (let i = 0; i < 100 && (await reconciles()) <= before; i++) await new Promise(r => setTimeout(r, 50));
     expect(await reconciles()).toBeGreaterThan(before);
     await app.idle();
+  });
+});
+
+describe('manualEditor', () => {
+  const meta = (spec: object, managers: [string, string][]) => ({
+    metadata: { name: 'istiod', managedFields: managers.map(([manager, time]) => ({ manager, time })) },
+    spec,
+  });
+  it('names who changed the spec last when it was not the operator', () => {
+    const old = meta({ replicas: 1 }, [['ambient-mesh-operator', '2026-01-01T00:00:00Z']]);
+    const edited = meta({ replicas: 0 }, [
+      ['ambient-mesh-operator', '2026-01-01T00:00:00Z'],
+      ['kubectl', '2026-01-01T00:01:00Z'],
+    ]);
+    expect(manualEditor(old, edited)).toBe('kubectl');
+    expect(
+      manualEditor(
+        edited,
+        meta({ replicas: 1 }, [
+          ['kubectl', '2026-01-01T00:01:00Z'],
+          ['ambient-mesh-operator', '2026-01-01T00:02:00Z'],
+        ]),
+      ),
+    ).toBeUndefined();
+    expect(manualEditor(old, old)).toBeUndefined();
   });
 });

@@ -20,7 +20,7 @@ import { EVENTS_NAMESPACE, eventObject, transitions } from './events.ts';
 import { InClusterCredentials } from './in-cluster.ts';
 import { IstioReconciler, type IstioReconcileResult } from './istio-reconciler.ts';
 import { OperatorMetrics } from './metrics.ts';
-import { OWNER_LABEL, sailPath, type SailKind, type SailObject } from './resources.ts';
+import { FIELD_MANAGER, OWNER_LABEL, sailPath, type SailKind, type SailObject } from './resources.ts';
 
 export interface AppDeps {
   readonly client?: KubeClient;
@@ -64,7 +64,7 @@ export function ownerFromLabel(
   return dot < 0 || kind === undefined ? undefined : { kind, name: value.slice(dot + 1) };
 }
 
-interface Meta {
+export interface Meta {
   metadata: {
     name: string;
     generation?: number;
@@ -72,9 +72,22 @@ interface Meta {
     deletionTimestamp?: string;
     labels?: Record<string, string>;
     ownerReferences?: { kind: string; name: string }[];
+    managedFields?: { manager?: string; operation?: string; time?: string }[];
   };
   spec?: unknown;
   status?: { conditions?: unknown[] };
+}
+
+/**
+ * Who changed an owned object's spec, when it was not the operator: the manager of its newest
+ * managedFields entry (undefined when the spec did not change or the operator wrote last).
+ */
+export function manualEditor(old: Meta, o: Meta): string | undefined {
+  if (JSON.stringify(old.spec) === JSON.stringify(o.spec)) return undefined;
+  const newest = [...(o.metadata.managedFields ?? [])]
+    .sort((a, b) => (a.time ?? '').localeCompare(b.time ?? ''))
+    .at(-1);
+  return newest?.manager !== undefined && newest.manager !== FIELD_MANAGER ? newest.manager : undefined;
 }
 
 /** What a reconcile depends on in a CR: its spec, generation, finalizers and deletion. */
@@ -248,7 +261,15 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     informer.on({
       add: owner,
       update: (old, o) => {
-        if (seen(old) !== seen(o)) owner(o);
+        if (seen(old) === seen(o)) return;
+        const editor = manualEditor(old, o);
+        if (editor !== undefined) {
+          log.warn(
+            { object: `${plural}/${o.metadata.name}`, editor, owner: o.metadata.labels?.[OWNER_LABEL] },
+            'an owned object was edited by hand; its owner reconciles it back',
+          );
+        }
+        owner(o);
       },
       delete: owner,
     });
