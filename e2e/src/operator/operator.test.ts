@@ -365,29 +365,50 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
         { timeoutMs: 180_000, intervalMs: 500 },
       );
     const nodes = kube().nodes.length;
-    const everyZtunnelReady = () =>
-      waitFor(
-        'every ztunnel Ready (pod condition and /healthz/ready)',
-        async () => {
-          const zs = (
-            await kube().client.list<V1Pod>(`/api/v1/namespaces/${ZTUNNEL_NS}/pods`, {
-              labelSelector: 'app=ztunnel',
-            })
-          ).items;
-          if (zs.length !== nodes) return undefined;
-          for (const z of zs) {
-            if (!(z.status?.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True'))
-              return undefined;
-            const code = await curlInPod(
-              { netns: podNetnsName(kube().layout, z.metadata?.uid ?? '') },
-              'http://127.0.0.1:15021/healthz/ready',
-            );
-            if (code !== '200') return undefined;
-          }
-          return true;
-        },
-        { timeoutMs: 60_000, intervalMs: 500 },
-      );
+    const ztunnelStates = async (): Promise<string[]> => {
+      const zs = (
+        await kube().client.list<V1Pod>(`/api/v1/namespaces/${ZTUNNEL_NS}/pods`, {
+          labelSelector: 'app=ztunnel',
+        })
+      ).items;
+      const out: string[] = [];
+      for (const z of zs) {
+        const ready = (z.status?.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True');
+        const code = await curlInPod(
+          { netns: podNetnsName(kube().layout, z.metadata?.uid ?? '') },
+          'http://127.0.0.1:15021/healthz/ready',
+        );
+        out.push(
+          `${z.metadata?.name} on ${z.spec?.nodeName}: pod Ready ${String(ready)}, /healthz/ready ${code}`,
+        );
+      }
+      return out;
+    };
+    const everyZtunnelReady = async (): Promise<void> => {
+      try {
+        await waitFor(
+          'every ztunnel Ready (pod condition and /healthz/ready)',
+          async () => {
+            const states = await ztunnelStates();
+            return states.length === nodes &&
+              states.every(x => x.endsWith('pod Ready true, /healthz/ready 200'))
+              ? true
+              : undefined;
+          },
+          { timeoutMs: 120_000, intervalMs: 500 },
+        );
+      } catch (err) {
+        log(`ztunnels not Ready:\n${(await ztunnelStates()).join('\n')}`);
+        for (const [ns, selector] of [
+          [ZTUNNEL_NS, 'app=ztunnel'],
+          [CNI_NS, 'k8s-app=istio-cni-node'],
+        ] as const) {
+          const r = await kubectl(['logs', '-n', ns, '-l', selector, '--tail', '15', '--prefix']);
+          log(`logs in ${ns}:\n${r.stdout}`);
+        }
+        throw err;
+      }
+    };
     await everyZtunnelReady();
     try {
       for (const [plural, path, done] of [
