@@ -87,3 +87,13 @@ export {
 } from './mesh/waypoint.ts';
 export type { Backend, BatchResult, WaypointPod } from './mesh/waypoint.ts';
 export { ensureGatewayApiCrds, gatewayApiCrdObjects } from './upstream-tools/gateway-api.ts';
+// The operator on a harness cluster (its cluster test and benchmark).
+export {
+  OPERATOR_NAMESPACE,
+  ambientCrs,
+  condition as sailCondition,
+  installOperator,
+  sailPath,
+  waitReady as waitSailReady,
+} from './operator/operator-install.ts';
+export type { SailCr } from './operator/operator-install.ts';

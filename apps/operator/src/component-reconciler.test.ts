@@ -25,11 +25,18 @@ describe('ComponentReconciler against a fake apiserver', () => {
       apiVersion: 'sailoperator.io/v1',
       kind: 'ZTunnel',
       metadata: { name: 'default', uid: 'zt-uid', generation: 2 },
-      spec: { namespace: 'ztunnel', version: 'v1.27.9', values: { ztunnel: { terminationGracePeriodSeconds: 45 } } },
+      spec: {
+        namespace: 'ztunnel',
+        version: 'v1.27.9',
+        values: { ztunnel: { terminationGracePeriodSeconds: 45 } },
+      },
     });
     const generation = server.get(ZTUNNELS, 'default')?.metadata.generation;
     const first = await reconciler.reconcile('ZTunnel', 'default');
-    expect(first).toMatchObject({ kind: 'reconciled', status: { observedGeneration: generation, state: 'DaemonSetNotReady' } });
+    expect(first).toMatchObject({
+      kind: 'reconciled',
+      status: { observedGeneration: generation, state: 'DaemonSetNotReady' },
+    });
 
     const ds = server.get(DAEMONSETS, 'ztunnel', 'ztunnel') as unknown as {
       metadata: { ownerReferences: { uid: string }[] };
@@ -37,13 +44,20 @@ describe('ComponentReconciler against a fake apiserver', () => {
     };
     expect(ds.metadata.ownerReferences[0]?.uid).toBe('zt-uid');
     expect(ds.spec.template.spec.terminationGracePeriodSeconds).toBe(45);
-    expect((server.get(ZTUNNELS, 'default')?.metadata as { finalizers?: string[] } | undefined)?.finalizers).toEqual(['sailoperator.io/ambient-mesh-operator']);
+    expect(
+      (server.get(ZTUNNELS, 'default')?.metadata as { finalizers?: string[] } | undefined)?.finalizers,
+    ).toEqual(['sailoperator.io/ambient-mesh-operator']);
 
-    server.put(DAEMONSETS, { ...(ds as unknown as { metadata: { name: string } }), status: { desiredNumberScheduled: 2, numberReady: 2 } });
+    server.put(DAEMONSETS, {
+      ...(ds as unknown as { metadata: { name: string } }),
+      status: { desiredNumberScheduled: 2, numberReady: 2 },
+    });
     const second = await reconciler.reconcile('ZTunnel', 'default');
     expect(second).toMatchObject({ kind: 'reconciled', status: { state: 'Healthy' } });
-    const stored = server.get(ZTUNNELS, 'default') as unknown as { status: { conditions: { type: string; status: string; reason: string }[] } };
-    expect(stored.status.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+    const stored = server.get(ZTUNNELS, 'default') as unknown as {
+      status: { conditions: { type: string; status: string; reason: string }[] };
+    };
+    expect(stored.status.conditions.map(c => [c.type, c.status, c.reason])).toEqual([
       ['Reconciled', 'True', 'Healthy'],
       ['Ready', 'True', 'Healthy'],
     ]);
@@ -58,8 +72,12 @@ describe('ComponentReconciler against a fake apiserver', () => {
     });
     const result = await reconciler.reconcile('IstioCNI', 'default');
     expect(result).toMatchObject({ kind: 'reconciled', applied: 0, status: { state: 'InvalidValues' } });
-    const stored = server.get(CNIS, 'default') as unknown as { status: { conditions: { type: string; message?: string }[] } };
-    expect(stored.status.conditions.find((c) => c.type === 'Reconciled')?.message).toContain('spec.values.cni.ambient.enabld');
+    const stored = server.get(CNIS, 'default') as unknown as {
+      status: { conditions: { type: string; message?: string }[] };
+    };
+    expect(stored.status.conditions.find(c => c.type === 'Reconciled')?.message).toContain(
+      'spec.values.cni.ambient.enabld',
+    );
     expect(server.get(DAEMONSETS, 'istio-cni-node', 'istio-cni')).toBeUndefined();
   });
 
@@ -73,11 +91,16 @@ describe('ComponentReconciler against a fake apiserver', () => {
     await reconciler.reconcile('ZTunnel', 'default');
     expect(server.get(DAEMONSETS, 'ztunnel', 'ztunnel')).toBeDefined();
     const live = server.get(ZTUNNELS, 'default');
-    server.put(ZTUNNELS, { ...(live as never as object), metadata: { ...live?.metadata, deletionTimestamp: NOW.toISOString() } });
+    server.put(ZTUNNELS, {
+      ...(live as never as object),
+      metadata: { ...live?.metadata, deletionTimestamp: NOW.toISOString() },
+    });
     const result = await reconciler.reconcile('ZTunnel', 'default');
     expect(result).toMatchObject({ kind: 'uninstalled' });
     expect(server.get(DAEMONSETS, 'ztunnel', 'ztunnel')).toBeUndefined();
-    expect((server.get(ZTUNNELS, 'default')?.metadata as { finalizers?: string[] } | undefined)?.finalizers).toEqual([]);
+    expect(
+      (server.get(ZTUNNELS, 'default')?.metadata as { finalizers?: string[] } | undefined)?.finalizers,
+    ).toEqual([]);
   });
 
   it('a CR that is gone is a no-op', async () => {

@@ -2,11 +2,19 @@
 // check, server-side apply of the rendered objects, readiness from the DaemonSet, Sail status; on
 // deletion, delete what the CR owns and release the finalizer.
 import type { KubeClient } from '@ambient-mesh/kube';
-import { MergePatch, resourcePath, knownResourceType } from '@ambient-mesh/kube';
 import { renderComponent, type ManifestObject, type RenderOptions } from '@ambient-mesh/install';
-import { renderCni, renderZtunnel, type RenderTarget } from './render.ts';
-import { FIELD_MANAGER, FINALIZER, sailPath, type SailObject, type SailStatus } from './resources.ts';
-import { Reason, componentStatus, daemonSetReadiness, daemonSetReady, type DaemonSetStatusLike, type ReconcileOutcome } from './status.ts';
+import { deleteObjects, ensureFinalizer, errorMessage, releaseFinalizer, writeStatus } from './cr-ops.ts';
+import { overrideImages, renderCni, renderZtunnel, type RenderTarget } from './render.ts';
+import { resolveVersion } from './revisions.ts';
+import { FIELD_MANAGER, sailPath, type SailObject, type SailStatus } from './resources.ts';
+import {
+  Reason,
+  componentStatus,
+  daemonSetReadiness,
+  daemonSetReady,
+  type DaemonSetStatusLike,
+  type ReconcileOutcome,
+} from './status.ts';
 import { CNI_VALUES, ZTUNNEL_VALUES, checkValues, invalidValuesMessage } from './values.ts';
 
 export interface ComponentSpec {
@@ -22,7 +30,11 @@ interface ComponentDef {
   readonly manifest: 'cni-agent' | 'ztunnel';
   readonly daemonSet: string;
   readonly label: 'istio-cni' | 'ztunnel';
-  readonly render: (manifests: readonly ManifestObject[], target: RenderTarget, values: Record<string, unknown>) => ManifestObject[];
+  readonly render: (
+    manifests: readonly ManifestObject[],
+    target: RenderTarget,
+    values: Record<string, unknown>,
+  ) => ManifestObject[];
   readonly shape: typeof CNI_VALUES;
 }
 
@@ -53,14 +65,13 @@ export interface ComponentReconcilerOptions {
 export type ReconcileResult =
   | { readonly kind: 'gone' }
   | { readonly kind: 'uninstalled'; readonly deleted: number }
-  | { readonly kind: 'reconciled'; readonly status: SailStatus; readonly applied: number };
-
-function objectPath(o: ManifestObject): string | undefined {
-  const type = knownResourceType(o.apiVersion, o.kind);
-  if (type === undefined) return undefined;
-  const meta = o.metadata as { name: string; namespace?: string };
-  return resourcePath(type, { name: meta.name, ...(type.namespaced && meta.namespace !== undefined ? { namespace: meta.namespace } : {}) });
-}
+  | {
+      readonly kind: 'reconciled';
+      readonly status: SailStatus;
+      /** The status the CR carried before (for events on transitions). */
+      readonly previous: SailStatus | undefined;
+      readonly applied: number;
+    };
 
 export class ComponentReconciler {
   readonly #client: KubeClient;
@@ -78,29 +89,25 @@ export class ComponentReconciler {
     const def = COMPONENTS[kind];
     const cr = await this.#client.find<SailObject<ComponentSpec>>(sailPath(kind, name));
     if (cr === undefined) return { kind: 'gone' };
-    const target: RenderTarget = { kind, owner: cr, namespace: cr.spec.namespace };
-    const desired = def.render(renderComponent(def.manifest, this.#render), target, cr.spec.values ?? {});
+    const target: RenderTarget = {
+      kind,
+      owner: cr,
+      namespace: cr.spec.namespace,
+      version: resolveVersion(cr.spec.version),
+    };
+    const { images, ...render } = this.#render;
+    const desired = overrideImages(
+      def.render(renderComponent(def.manifest, render), target, cr.spec.values ?? {}),
+      images,
+    );
 
     if (cr.metadata.deletionTimestamp !== undefined) {
-      let deleted = 0;
-      for (const o of desired) {
-        const path = objectPath(o);
-        if (path !== undefined && (await this.#client.delete(path, { propagationPolicy: 'Background' }))) deleted += 1;
-      }
-      const finalizers = (cr.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
-      await this.#client.request('PATCH', sailPath(kind, name), {
-        body: { metadata: { finalizers, resourceVersion: cr.metadata.resourceVersion } },
-        contentType: MergePatch,
-      });
+      const deleted = await deleteObjects(this.#client, desired);
+      await releaseFinalizer(this.#client, kind, cr);
       return { kind: 'uninstalled', deleted };
     }
 
-    if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await this.#client.request('PATCH', sailPath(kind, name), {
-        body: { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER], resourceVersion: cr.metadata.resourceVersion } },
-        contentType: MergePatch,
-      });
-    }
+    await ensureFinalizer(this.#client, kind, cr);
 
     let outcome: ReconcileOutcome = { ok: true };
     let applied = 0;
@@ -115,18 +122,19 @@ export class ComponentReconciler {
           applied += 1;
         }
       } catch (err) {
-        outcome = { ok: false, reason: Reason.ReconcileError, message: err instanceof Error ? err.message : String(err) };
+        outcome = { ok: false, reason: Reason.ReconcileError, message: errorMessage(err) };
       }
     }
 
     const ds = await this.#client.find<{ status?: DaemonSetStatusLike }>(
       `/apis/apps/v1/namespaces/${encodeURIComponent(cr.spec.namespace)}/daemonsets/${def.daemonSet}`,
     );
-    const ready = daemonSetReady(ds === undefined ? daemonSetReadiness(undefined) : daemonSetReadiness(ds.status ?? {}), def.label);
+    const ready = daemonSetReady(
+      ds === undefined ? daemonSetReadiness(undefined) : daemonSetReadiness(ds.status ?? {}),
+      def.label,
+    );
     const status = componentStatus(cr.metadata.generation, cr.status, outcome, ready, this.#now());
-    if (JSON.stringify(status) !== JSON.stringify(cr.status)) {
-      await this.#client.request('PATCH', `${sailPath(kind, name)}/status`, { body: { status }, contentType: MergePatch });
-    }
-    return { kind: 'reconciled', status, applied };
+    await writeStatus(this.#client, kind, cr, status);
+    return { kind: 'reconciled', status, previous: cr.status, applied };
   }
 }

@@ -10,5 +10,5 @@ await main({
   loadConfig: () => loadConfig(),
   deps: () => ({}),
   build,
-  logger: (bound) => bound.logs.for('main'),
+  logger: bound => bound.logs.for('main'),
 });

@@ -1,36 +1,52 @@
 import { renderComponent } from '@ambient-mesh/install';
 import { describe, expect, it } from 'vitest';
-import { renderCni, renderIstiod, renderZtunnel } from './render.ts';
+import { overrideImages, renderCni, renderIstiod, renderZtunnel } from './render.ts';
 
 const owner = (name: string) => ({ metadata: { name, uid: `uid-${name}` } });
 
 interface Rendered {
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; ownerReferences?: { kind: string; uid: string }[] };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    ownerReferences?: { kind: string; uid: string }[];
+  };
   spec?: {
     replicas?: number;
     template?: {
-      spec?: { terminationGracePeriodSeconds?: number; containers?: { image?: string; env?: { name: string; value?: string }[] }[] };
+      spec?: {
+        terminationGracePeriodSeconds?: number;
+        containers?: { image?: string; env?: { name: string; value?: string }[] }[];
+      };
     };
   };
 }
 const find = (objs: readonly unknown[], kind: string): Rendered => {
-  const o = (objs as Rendered[]).find((x) => x.kind === kind);
+  const o = (objs as Rendered[]).find(x => x.kind === kind);
   if (o === undefined) throw new Error(`no ${kind}`);
   return o;
 };
-const env = (o: Rendered, name: string) => o.spec?.template?.spec?.containers?.[0]?.env?.find((e) => e.name === name)?.value;
+const env = (o: Rendered, name: string) =>
+  o.spec?.template?.spec?.containers?.[0]?.env?.find(e => e.name === name)?.value;
 
 describe('render', () => {
   it('ZTunnel: the install package’s DaemonSet in spec.namespace, owned, with values applied', () => {
     const objs = renderZtunnel(
       renderComponent('ztunnel'),
       { kind: 'ZTunnel', owner: owner('default'), namespace: 'ztunnel' },
-      { global: { hub: 'registry.local/mesh', tag: '1.2.3' }, ztunnel: { terminationGracePeriodSeconds: 60, logLevel: 'debug' } },
+      {
+        global: { hub: 'registry.local/mesh', tag: '1.2.3' },
+        ztunnel: { terminationGracePeriodSeconds: 60, logLevel: 'debug' },
+      },
     );
-    expect(objs.some((o) => o.kind === 'Namespace')).toBe(false);
+    expect(objs.some(o => o.kind === 'Namespace')).toBe(false);
     const ds = find(objs, 'DaemonSet');
-    expect(ds.metadata).toMatchObject({ name: 'ztunnel', namespace: 'ztunnel', labels: { 'sailoperator.io/owner': 'ztunnel.default' } });
+    expect(ds.metadata).toMatchObject({
+      name: 'ztunnel',
+      namespace: 'ztunnel',
+      labels: { 'sailoperator.io/owner': 'ztunnel.default' },
+    });
     expect(ds.metadata.ownerReferences).toMatchObject([{ kind: 'ZTunnel', uid: 'uid-default' }]);
     expect(ds.spec?.template?.spec?.containers?.[0]?.image).toBe('registry.local/mesh/ztunnel:1.2.3');
     expect(ds.spec?.template?.spec?.terminationGracePeriodSeconds).toBe(60);
@@ -49,13 +65,18 @@ describe('render', () => {
     expect(ds.metadata).toMatchObject({ name: 'istio-cni-node', namespace: 'istio-cni' });
     expect(env(ds, 'EXTRA')).toBe('yes');
     const binding = find(objs, 'ClusterRoleBinding') as unknown as { subjects: { namespace: string }[] };
-    expect(binding.subjects.every((s) => s.namespace === 'istio-cni')).toBe(true);
+    expect(binding.subjects.every(s => s.namespace === 'istio-cni')).toBe(true);
   });
 
   it('IstioRevision: a revisioned istiod gets suffixed names, istio.io/rev and the trusted ztunnel namespace', () => {
     const objs = renderIstiod(
       renderComponent('istiod'),
-      { kind: 'IstioRevision', owner: owner('default-v1-27-9'), namespace: 'istio-system', revision: 'default-v1-27-9' },
+      {
+        kind: 'IstioRevision',
+        owner: owner('default-v1-27-9'),
+        namespace: 'istio-system',
+        revision: 'default-v1-27-9',
+      },
       { revision: 'default-v1-27-9', pilot: { replicaCount: 2, trustedZtunnelNamespace: 'ztunnel' } },
     );
     const deploy = find(objs, 'Deployment');
@@ -66,8 +87,39 @@ describe('render', () => {
   });
 
   it('IstioRevision default: names as in deploy/', () => {
-    const objs = renderIstiod(renderComponent('istiod'), { kind: 'IstioRevision', owner: owner('default'), namespace: 'istio-system' }, {});
+    const objs = renderIstiod(
+      renderComponent('istiod'),
+      { kind: 'IstioRevision', owner: owner('default'), namespace: 'istio-system' },
+      {},
+    );
     expect(find(objs, 'Deployment').metadata.name).toBe('istiod');
     expect(find(objs, 'Service').metadata.name).toBe('istiod');
+  });
+
+  it('spec.version is the images’ tag unless the values name one; the OPERATOR_IMAGES map wins over both', () => {
+    const image = (objs: readonly unknown[]) =>
+      find(objs, 'DaemonSet').spec?.template?.spec?.containers?.[0]?.image;
+    const target = {
+      kind: 'ZTunnel' as const,
+      owner: owner('default'),
+      namespace: 'ztunnel',
+      version: 'v1.27.8',
+    };
+    expect(image(renderZtunnel(renderComponent('ztunnel'), target, {}))).toBe('ambient-mesh/ztunnel:v1.27.8');
+    expect(image(renderZtunnel(renderComponent('ztunnel'), target, { ztunnel: { tag: 'dev' } }))).toBe(
+      'ambient-mesh/ztunnel:dev',
+    );
+    const istiod = renderIstiod(
+      renderComponent('istiod'),
+      { kind: 'IstioRevision', owner: owner('default'), namespace: 'istio-system', version: 'v1.27.9' },
+      {},
+    );
+    expect(find(istiod, 'Deployment').spec?.template?.spec?.containers?.[0]?.image).toBe(
+      'ambient-mesh/istiod:v1.27.9',
+    );
+    const mapped = overrideImages(renderZtunnel(renderComponent('ztunnel'), target, {}), {
+      'ambient-mesh/ztunnel': 'registry.local/zt:7',
+    });
+    expect(image(mapped)).toBe('registry.local/zt:7');
   });
 });

@@ -2,7 +2,14 @@
 // deploy/ is rendered from), placed in the CR's namespace, owned by the CR, and adjusted by the
 // typed values (images, env, resources, scheduling, replicas, ztunnel grace period).
 import type { ManifestObject } from '@ambient-mesh/install';
-import { FIELD_MANAGER, OWNER_LABEL, ownerLabel, ownerReference, type ObjectMeta, type SailKind } from './resources.ts';
+import {
+  FIELD_MANAGER,
+  OWNER_LABEL,
+  ownerLabel,
+  ownerReference,
+  type ObjectMeta,
+  type SailKind,
+} from './resources.ts';
 import type { CniValues, GlobalValues, IstioValues, PodValues, ZtunnelValues } from './values.ts';
 
 /** The namespace the checked-in manifests are written for. */
@@ -28,7 +35,10 @@ interface PodSpec {
 }
 interface Workload {
   replicas?: number;
-  template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: PodSpec };
+  template?: {
+    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec?: PodSpec;
+  };
 }
 type Obj = ManifestObject & { metadata: ObjectMeta; spec?: Workload };
 
@@ -40,34 +50,51 @@ export interface RenderTarget {
   readonly namespace: string;
   /** Non-empty for a revisioned istiod: names get `-<revision>` and objects `istio.io/rev`. */
   readonly revision?: string;
+  /** The CR's `spec.version` (resolved): the images' tag unless the values name one. */
+  readonly version?: string;
 }
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+]);
 
 function setEnv(container: Container, name: string, value: string): void {
   const env = (container.env ??= []);
-  const at = env.findIndex((e) => e.name === name);
+  const at = env.findIndex(e => e.name === name);
   if (at >= 0) env[at] = { name, value };
   else env.push({ name, value });
 }
 
-function imageFor(current: string, global: GlobalValues | undefined, pod: PodValues | undefined): string {
+function imageFor(
+  current: string,
+  global: GlobalValues | undefined,
+  pod: PodValues | undefined,
+  version: string | undefined,
+): string {
   const match = /^(.*)\/([^/:]+)(?::([^/:]+))?$/.exec(current);
   if (match === null) return current;
   const [, hub0, name0, tag0] = match;
   const hub = pod?.hub ?? global?.hub ?? hub0;
-  const tag = pod?.tag ?? global?.tag ?? tag0;
+  const tag = pod?.tag ?? global?.tag ?? version ?? tag0;
   const name = pod?.image ?? name0;
   return `${hub ?? ''}/${name ?? ''}${tag === undefined ? '' : `:${tag}`}`;
 }
 
 /** Applies the settings every component's pod accepts. */
-function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues | undefined): void {
+function applyPodValues(
+  o: Obj,
+  global: GlobalValues | undefined,
+  pod: PodValues | undefined,
+  version: string | undefined,
+): void {
   const template = o.spec?.template;
   const spec = template?.spec;
   if (template === undefined || spec === undefined) return;
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
-    if (c.image !== undefined) c.image = imageFor(c.image, global, pod);
+    if (c.image !== undefined) c.image = imageFor(c.image, global, pod, version);
   }
   const main = spec.containers?.[0];
   if (main !== undefined) {
@@ -77,9 +104,13 @@ function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues
   }
   if (pod?.nodeSelector !== undefined) spec.nodeSelector = { ...pod.nodeSelector };
   if (pod?.tolerations !== undefined) spec.tolerations = structuredClone(pod.tolerations);
-  if (pod?.podLabels !== undefined) template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, ...pod.podLabels } };
+  if (pod?.podLabels !== undefined)
+    template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, ...pod.podLabels } };
   if (pod?.podAnnotations !== undefined) {
-    template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, ...pod.podAnnotations } };
+    template.metadata = {
+      ...template.metadata,
+      annotations: { ...template.metadata?.annotations, ...pod.podAnnotations },
+    };
   }
 }
 
@@ -87,11 +118,13 @@ function applyPodValues(o: Obj, global: GlobalValues | undefined, pod: PodValues
 function place(objects: readonly ManifestObject[], target: RenderTarget): Obj[] {
   const suffix = target.revision === undefined || target.revision === '' ? '' : `-${target.revision}`;
   return objects
-    .filter((o) => o.kind !== 'Namespace')
-    .map((input) => {
+    .filter(o => o.kind !== 'Namespace')
+    .map(input => {
       const o = structuredClone(input) as Obj;
       const clusterScoped = CLUSTER_SCOPED.has(o.kind);
-      const name = clusterScoped ? o.metadata.name.replaceAll(MANIFEST_NAMESPACE, target.namespace) : o.metadata.name;
+      const name = clusterScoped
+        ? o.metadata.name.replaceAll(MANIFEST_NAMESPACE, target.namespace)
+        : o.metadata.name;
       o.metadata = {
         ...o.metadata,
         name: `${name}${suffix}`,
@@ -108,14 +141,18 @@ function place(objects: readonly ManifestObject[], target: RenderTarget): Obj[] 
     });
 }
 
-const workload = (objects: Obj[], kind: string): Obj | undefined => objects.find((o) => o.kind === kind);
+const workload = (objects: Obj[], kind: string): Obj | undefined => objects.find(o => o.kind === kind);
 
 /** istiod's objects for an IstioRevision. */
-export function renderIstiod(manifests: readonly ManifestObject[], target: RenderTarget, values: IstioValues): Obj[] {
+export function renderIstiod(
+  manifests: readonly ManifestObject[],
+  target: RenderTarget,
+  values: IstioValues,
+): Obj[] {
   const objects = place(manifests, target);
   const deployment = workload(objects, 'Deployment');
   if (deployment?.spec !== undefined) {
-    applyPodValues(deployment, values.global, values.pilot);
+    applyPodValues(deployment, values.global, values.pilot, target.version);
     if (values.pilot?.replicaCount !== undefined) deployment.spec.replicas = values.pilot.replicaCount;
     const main = deployment.spec.template?.spec?.containers?.[0];
     if (main !== undefined) {
@@ -137,21 +174,29 @@ export function renderIstiod(manifests: readonly ManifestObject[], target: Rende
 }
 
 /** The cni-agent's objects for an IstioCNI. */
-export function renderCni(manifests: readonly ManifestObject[], target: RenderTarget, values: CniValues): Obj[] {
+export function renderCni(
+  manifests: readonly ManifestObject[],
+  target: RenderTarget,
+  values: CniValues,
+): Obj[] {
   const objects = place(manifests, target);
   const ds = workload(objects, 'DaemonSet');
-  if (ds !== undefined) applyPodValues(ds, values.global, values.cni);
+  if (ds !== undefined) applyPodValues(ds, values.global, values.cni, target.version);
   fixSubjects(objects, target.namespace);
   return objects;
 }
 
 /** ztunnel's objects for a ZTunnel. */
-export function renderZtunnel(manifests: readonly ManifestObject[], target: RenderTarget, values: ZtunnelValues): Obj[] {
+export function renderZtunnel(
+  manifests: readonly ManifestObject[],
+  target: RenderTarget,
+  values: ZtunnelValues,
+): Obj[] {
   const objects = place(manifests, target);
   const ds = workload(objects, 'DaemonSet');
   const z = values.ztunnel;
   if (ds?.spec?.template?.spec !== undefined) {
-    applyPodValues(ds, values.global, z);
+    applyPodValues(ds, values.global, z, target.version);
     const pod = ds.spec.template.spec;
     const main = pod.containers?.[0];
     const grace = z?.terminationGracePeriodSeconds;
@@ -177,4 +222,24 @@ function fixSubjects(objects: Obj[], namespace: string): void {
       if (s.kind === 'ServiceAccount') s.namespace = namespace;
     }
   }
+}
+
+/**
+ * Replaces container images by repository (`ambient-mesh/ztunnel` → `registry/ztunnel:2`), the
+ * operator's OPERATOR_IMAGES map; applied after the version tags, so a mapped image wins.
+ */
+export function overrideImages<T extends ManifestObject>(
+  objects: T[],
+  images: Readonly<Record<string, string>> | undefined,
+): T[] {
+  if (images === undefined || Object.keys(images).length === 0) return objects;
+  for (const o of objects) {
+    const spec = (o as Obj).spec?.template?.spec;
+    for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+      const repo = c.image?.replace(/:[^/:]+$/, '');
+      const to = repo === undefined ? undefined : images[repo];
+      if (to !== undefined) c.image = to;
+    }
+  }
+  return objects;
 }

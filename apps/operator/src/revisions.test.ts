@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { activeRevisionName, desiredRevision, pruneRevisions, resolveVersion, type IstioSpec } from './revisions.ts';
+import {
+  activeRevisionName,
+  desiredRevision,
+  pruneRevisions,
+  resolveVersion,
+  type IstioSpec,
+} from './revisions.ts';
 import type { SailObject } from './resources.ts';
 
 function istio(name: string, spec: Partial<IstioSpec> = {}): SailObject<IstioSpec> {
@@ -34,7 +40,14 @@ describe('Istio → IstioRevision', () => {
     );
     expect(rev.metadata.name).toBe('main');
     expect(rev.metadata.ownerReferences).toEqual([
-      { apiVersion: 'sailoperator.io/v1', kind: 'Istio', name: 'main', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion: 'sailoperator.io/v1',
+        kind: 'Istio',
+        name: 'main',
+        uid: 'uid-1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ]);
     expect(rev.spec).toEqual({
       namespace: 'istio-system',
@@ -60,7 +73,16 @@ describe('pruneRevisions', () => {
   });
 
   it('InPlace deletes every non-active revision at once', () => {
-    expect(pruneRevisions(istio('default'), [{ name: 'default', inUse: 'True' }, { name: 'old', inUse: 'True' }], 0)).toEqual({
+    expect(
+      pruneRevisions(
+        istio('default'),
+        [
+          { name: 'default', inUse: 'True' },
+          { name: 'old', inUse: 'True' },
+        ],
+        0,
+      ),
+    ).toEqual({
       kind: 'delete',
       names: ['old'],
     });
@@ -77,7 +99,11 @@ describe('pruneRevisions', () => {
 
   it('RevisionBased waits for the grace period after InUse turns False', () => {
     const owned = [{ name: 'default-v1-26-0', inUse: 'False' as const, notInUseSinceMs: 10_000 }];
-    expect(pruneRevisions(rb, owned, 40_000)).toEqual({ kind: 'wait', names: ['default-v1-26-0'], retryAfterMs: 30_000 });
+    expect(pruneRevisions(rb, owned, 40_000)).toEqual({
+      kind: 'wait',
+      names: ['default-v1-26-0'],
+      retryAfterMs: 30_000,
+    });
     expect(pruneRevisions(rb, owned, 70_000)).toEqual({ kind: 'delete', names: ['default-v1-26-0'] });
   });
 });

@@ -96,10 +96,12 @@ export function pruneRevisions(
   nowMs: number,
 ): PruneDecision {
   const active = activeRevisionName(istio);
-  const inactive = owned.filter((r) => r.name !== active);
-  if (istio.spec.updateStrategy?.type !== 'RevisionBased') return { kind: 'delete', names: inactive.map((r) => r.name) };
+  const inactive = owned.filter(r => r.name !== active);
+  if (istio.spec.updateStrategy?.type !== 'RevisionBased')
+    return { kind: 'delete', names: inactive.map(r => r.name) };
   const graceMs =
-    (istio.spec.updateStrategy.inactiveRevisionDeletionGracePeriodSeconds ?? DEFAULT_DELETION_GRACE_SECONDS) * 1000;
+    (istio.spec.updateStrategy.inactiveRevisionDeletionGracePeriodSeconds ?? DEFAULT_DELETION_GRACE_SECONDS) *
+    1000;
   const due: string[] = [];
   const waiting: string[] = [];
   let retryAfterMs = Number.POSITIVE_INFINITY;

@@ -29,8 +29,7 @@ export const Reason = {
 
 /** What a reconcile achieved: applied cleanly, or failed with a reason and message. */
 export type ReconcileOutcome =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly reason: string; readonly message: string };
+  { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly message: string };
 
 /** Readiness of a workload the CR owns (a Deployment or DaemonSet), read from its status. */
 export type WorkloadReadiness =
@@ -57,7 +56,10 @@ export function deploymentReadiness(status: DeploymentStatusLike | undefined | n
 }
 
 /** Ready for a DaemonSet-backed CR (IstioCNI, ZTunnel), with Sail's messages. */
-export function daemonSetReady(readiness: WorkloadReadiness, component: 'istio-cni' | 'ztunnel'): SailCondition {
+export function daemonSetReady(
+  readiness: WorkloadReadiness,
+  component: 'istio-cni' | 'ztunnel',
+): SailCondition {
   const notReady = (message: string): SailCondition => ({
     type: ConditionType.Ready,
     status: 'False',
@@ -96,7 +98,7 @@ export function reconciledCondition(outcome: ReconcileOutcome): SailCondition {
  */
 export function stateOf(conditions: readonly SailCondition[]): string {
   for (const type of [ConditionType.Reconciled, ConditionType.Ready, ConditionType.DependenciesHealthy]) {
-    const c = conditions.find((x) => x.type === type);
+    const c = conditions.find(x => x.type === type);
     if (c !== undefined && c.status !== 'True') return c.reason ?? 'Unknown';
   }
   return Reason.Healthy;
@@ -112,10 +114,12 @@ export function mergeConditions(
   now: Date,
 ): SailCondition[] {
   const stamp = new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-  return next.map((c) => {
-    const before = previous?.find((p) => p.type === c.type);
+  return next.map(c => {
+    const before = previous?.find(p => p.type === c.type);
     const lastTransitionTime =
-      before !== undefined && before.status === c.status && before.lastTransitionTime !== undefined ? before.lastTransitionTime : stamp;
+      before !== undefined && before.status === c.status && before.lastTransitionTime !== undefined
+        ? before.lastTransitionTime
+        : stamp;
     return { ...c, lastTransitionTime };
   });
 }
@@ -129,7 +133,11 @@ export function componentStatus(
   now: Date,
 ): SailStatus {
   const conditions = mergeConditions(previous?.conditions, [reconciledCondition(outcome), ready], now);
-  return { ...(generation === undefined ? {} : { observedGeneration: generation }), conditions, state: stateOf(conditions) };
+  return {
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+    conditions,
+    state: stateOf(conditions),
+  };
 }
 
 export interface RevisionSummary {
@@ -147,13 +155,23 @@ export function istioStatus(
   revisions: readonly RevisionSummary[],
   now: Date,
 ): SailStatus {
-  const active = revisions.find((r) => r.name === activeRevisionName);
+  const active = revisions.find(r => r.name === activeRevisionName);
   const ready: SailCondition =
     active === undefined
-      ? { type: ConditionType.Ready, status: 'False', reason: Reason.ActiveRevisionNotFound, message: `active IstioRevision ${activeRevisionName} not found` }
+      ? {
+          type: ConditionType.Ready,
+          status: 'False',
+          reason: Reason.ActiveRevisionNotFound,
+          message: `active IstioRevision ${activeRevisionName} not found`,
+        }
       : active.ready
         ? { type: ConditionType.Ready, status: 'True', reason: Reason.Healthy }
-        : { type: ConditionType.Ready, status: 'False', reason: Reason.IstiodNotReady, message: 'active revision is not ready' };
+        : {
+            type: ConditionType.Ready,
+            status: 'False',
+            reason: Reason.IstiodNotReady,
+            message: 'active revision is not ready',
+          };
   const conditions = mergeConditions(previous?.conditions, [reconciledCondition(outcome), ready], now);
   return {
     ...(generation === undefined ? {} : { observedGeneration: generation }),
@@ -162,8 +180,42 @@ export function istioStatus(
     activeRevisionName,
     revisions: {
       total: revisions.length,
-      ready: revisions.filter((r) => r.ready).length,
-      inUse: revisions.filter((r) => r.inUse).length,
+      ready: revisions.filter(r => r.ready).length,
+      inUse: revisions.filter(r => r.inUse).length,
     },
+  };
+}
+
+/** InUse of a revision: referenced by namespaces or pods (Sail's reasons), with what refers to it. */
+export function inUseCondition(references: readonly string[]): SailCondition {
+  return references.length > 0
+    ? {
+        type: ConditionType.InUse,
+        status: 'True',
+        reason: Reason.ReferencedByWorkloads,
+        message: `referenced by ${references.slice(0, 3).join(', ')}${references.length > 3 ? ` and ${references.length - 3} more` : ''}`,
+      }
+    : {
+        type: ConditionType.InUse,
+        status: 'False',
+        reason: Reason.NotReferencedByAnything,
+        message: 'not referenced by any namespace or pod',
+      };
+}
+
+/** The status of an IstioRevision after a reconcile: Reconciled, Ready (its istiod), InUse. */
+export function revisionStatus(
+  generation: number | undefined,
+  previous: SailStatus | undefined,
+  outcome: ReconcileOutcome,
+  ready: SailCondition,
+  inUse: SailCondition,
+  now: Date,
+): SailStatus {
+  const conditions = mergeConditions(previous?.conditions, [reconciledCondition(outcome), ready, inUse], now);
+  return {
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+    conditions,
+    state: stateOf(conditions),
   };
 }

@@ -5,11 +5,18 @@ describe('checkValues', () => {
   it('accepts the documented ambient install values', () => {
     expect(checkValues({ pilot: { trustedZtunnelNamespace: 'ztunnel' } }, ISTIO_VALUES)).toEqual([]);
     expect(checkValues({ cni: { ambient: { enabled: true, dnsCapture: true } } }, CNI_VALUES)).toEqual([]);
-    expect(checkValues({ ztunnel: { terminationGracePeriodSeconds: 60, env: { A: 'b' } } }, ZTUNNEL_VALUES)).toEqual([]);
+    expect(
+      checkValues({ ztunnel: { terminationGracePeriodSeconds: 60, env: { A: 'b' } } }, ZTUNNEL_VALUES),
+    ).toEqual([]);
   });
 
   it('accepts anything inside free-form subtrees (meshConfig)', () => {
-    expect(checkValues({ meshConfig: { discoverySelectors: [{ matchLabels: { a: 'b' } }], anything: 1 } }, ISTIO_VALUES)).toEqual([]);
+    expect(
+      checkValues(
+        { meshConfig: { discoverySelectors: [{ matchLabels: { a: 'b' } }], anything: 1 } },
+        ISTIO_VALUES,
+      ),
+    ).toEqual([]);
   });
 
   it('accepts no values and null leaves', () => {
@@ -30,7 +37,9 @@ describe('checkValues', () => {
   });
 
   it('names a field of the wrong type', () => {
-    expect(checkValues({ ztunnel: { terminationGracePeriodSeconds: '30s', env: { A: 1 } } }, ZTUNNEL_VALUES)).toEqual([
+    expect(
+      checkValues({ ztunnel: { terminationGracePeriodSeconds: '30s', env: { A: 1 } } }, ZTUNNEL_VALUES),
+    ).toEqual([
       { path: 'spec.values.ztunnel.terminationGracePeriodSeconds', problem: 'expected integer' },
       { path: 'spec.values.ztunnel.env', problem: 'expected map of strings' },
     ]);

@@ -63,7 +63,12 @@ export interface IstioValues {
 export interface CniValues {
   global?: GlobalValues;
   cni?: PodValues & {
-    ambient?: { enabled?: boolean; dnsCapture?: boolean; ipv6?: boolean; reconcileIptablesOnStartup?: boolean };
+    ambient?: {
+      enabled?: boolean;
+      dnsCapture?: boolean;
+      ipv6?: boolean;
+      reconcileIptablesOnStartup?: boolean;
+    };
     cniBinDir?: string;
     cniConfDir?: string;
     excludeNamespaces?: string[];
@@ -141,7 +146,12 @@ export const CNI_VALUES: ValuesShape = {
   global: GLOBAL,
   cni: {
     ...POD,
-    ambient: { enabled: 'boolean', dnsCapture: 'boolean', ipv6: 'boolean', reconcileIptablesOnStartup: 'boolean' },
+    ambient: {
+      enabled: 'boolean',
+      dnsCapture: 'boolean',
+      ipv6: 'boolean',
+      reconcileIptablesOnStartup: 'boolean',
+    },
     cniBinDir: 'string',
     cniConfDir: 'string',
     excludeNamespaces: 'stringList',
@@ -170,7 +180,8 @@ export interface ValuesProblem {
   readonly problem: 'unknown field' | `expected ${string}`;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function leafProblem(leaf: Leaf, value: unknown): ValuesProblem['problem'] | undefined {
   switch (leaf) {
@@ -183,9 +194,13 @@ function leafProblem(leaf: Leaf, value: unknown): ValuesProblem['problem'] | und
     case 'open':
       return isObject(value) ? undefined : 'expected object';
     case 'stringMap':
-      return isObject(value) && Object.values(value).every((v) => typeof v === 'string') ? undefined : 'expected map of strings';
+      return isObject(value) && Object.values(value).every(v => typeof v === 'string')
+        ? undefined
+        : 'expected map of strings';
     case 'stringList':
-      return Array.isArray(value) && value.every((v) => typeof v === 'string') ? undefined : 'expected list of strings';
+      return Array.isArray(value) && value.every(v => typeof v === 'string')
+        ? undefined
+        : 'expected list of strings';
     case 'list':
       return Array.isArray(value) ? undefined : 'expected list';
   }
@@ -218,5 +233,5 @@ export function checkValues(values: unknown, shape: ValuesShape, path = 'spec.va
 
 /** The InvalidValues condition message for `problems` (non-empty). */
 export function invalidValuesMessage(problems: readonly ValuesProblem[]): string {
-  return `invalid values: ${problems.map((p) => `${p.path}: ${p.problem}`).join('; ')}`;
+  return `invalid values: ${problems.map(p => `${p.path}: ${p.problem}`).join('; ')}`;
 }

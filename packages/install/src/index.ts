@@ -3,12 +3,13 @@ export type { InstallOptions } from './install.ts';
 export {
   MESH_COMPONENTS,
   MESH_NAMESPACE,
+  OPERATOR_SETS,
   defaultDeployRoot,
   loadManifests,
   renderComponent,
   withApprovalAnnotation,
 } from './manifests.ts';
-export type { ManifestObject, MeshComponent, RenderOptions } from './manifests.ts';
+export type { ManifestObject, ManifestSet, MeshComponent, RenderOptions } from './manifests.ts';
 export {
   meshStatus,
   componentStatus,

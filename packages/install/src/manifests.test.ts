@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MESH_COMPONENTS, loadManifests, renderComponent } from './manifests.ts';
+import { MESH_COMPONENTS, OPERATOR_SETS, loadManifests, renderComponent } from './manifests.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -92,5 +92,30 @@ spec:
     expect(() => loadManifests('istiod', root)).toThrow(
       expect.objectContaining({ code: 'INSTALL_MANIFESTS_MISSING' }),
     );
+  });
+});
+
+describe("the operator's manifests", () => {
+  it('render from deploy/operator: the sailoperator.io CRDs, then the operator in its own namespace', () => {
+    const [crdSet, operatorSet] = OPERATOR_SETS;
+    const crds = renderComponent(crdSet);
+    expect(crds.map(o => o.metadata.name).sort()).toEqual([
+      'istiocnis.sailoperator.io',
+      'istiorevisions.sailoperator.io',
+      'istiorevisiontags.sailoperator.io',
+      'istios.sailoperator.io',
+      'ztunnels.sailoperator.io',
+    ]);
+    const operator = renderComponent(operatorSet, {
+      images: { 'ambient-mesh/operator': 'registry.local/op:2' },
+    });
+    const deployment = operator.find(o => o.kind === 'Deployment') as
+      | {
+          metadata: { namespace?: string };
+          spec: { template: { spec: { containers: { image: string }[] } } };
+        }
+      | undefined;
+    expect(deployment?.metadata.namespace).toBe('ambient-mesh-operator');
+    expect(deployment?.spec.template.spec.containers[0]?.image).toBe('registry.local/op:2');
   });
 });

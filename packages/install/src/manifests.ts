@@ -26,6 +26,11 @@ export interface ManifestObject {
 export const MESH_COMPONENTS = ['crds', 'istiod', 'cni-agent', 'ztunnel'] as const;
 export type MeshComponent = (typeof MESH_COMPONENTS)[number];
 
+/** The operator's manifest folders, in install order: its CRDs (sailoperator.io), then itself. */
+export const OPERATOR_SETS = ['operator/crds', 'operator'] as const;
+/** A folder of `deploy/`: a mesh component or one of the operator's. */
+export type ManifestSet = MeshComponent | (typeof OPERATOR_SETS)[number];
+
 /** The namespace the mesh runs in. */
 export const MESH_NAMESPACE = 'istio-system';
 
@@ -38,7 +43,7 @@ export function defaultDeployRoot(): string {
 }
 
 /** The objects of every `*.yaml` in `<root>/<component>/`, in file name order. */
-export function loadManifests(component: MeshComponent, root = defaultDeployRoot()): ManifestObject[] {
+export function loadManifests(component: ManifestSet, root = defaultDeployRoot()): ManifestObject[] {
   const dir = join(root, component);
   if (!existsSync(dir)) {
     throw new InstallError(
@@ -149,7 +154,7 @@ function withImages(o: ManifestObject, images: Readonly<Record<string, string>>)
 }
 
 /** The objects `installMesh` applies for one component, rendered for the cluster. */
-export function renderComponent(component: MeshComponent, options: RenderOptions = {}): ManifestObject[] {
+export function renderComponent(component: ManifestSet, options: RenderOptions = {}): ManifestObject[] {
   const objects = loadManifests(component, options.deployRoot)
     .map(withApprovalAnnotation)
     .map(o => (options.images === undefined ? o : withImages(o, options.images)));

@@ -30,11 +30,11 @@ interface Sample {
 }
 
 function samples(file: string): Sample[] {
-  return parseAllDocuments(readFileSync(join(HERE, 'testdata', file), 'utf8')).map((d) => d.toJS() as Sample);
+  return parseAllDocuments(readFileSync(join(HERE, 'testdata', file), 'utf8')).map(d => d.toJS() as Sample);
 }
 
 function version(crd: CrdDocument, name: string): CrdVersion {
-  const found = crd.spec.versions.find((v) => v.name === name);
+  const found = crd.spec.versions.find(v => v.name === name);
   if (found === undefined) throw new Error(`${crd.metadata.name} has no version ${name}`);
   return found;
 }
@@ -55,7 +55,7 @@ function admit(crd: CrdDocument, cr: Sample): { valid: boolean; defaulted: Sampl
   const defaulted = structuredClone(cr);
   const fn = validator(version(crd, cr.apiVersion.split('/')[1] ?? '').schema.openAPIV3Schema);
   const valid = fn(defaulted);
-  return { valid, defaulted, errors: (fn.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`) };
+  return { valid, defaulted, errors: (fn.errors ?? []).map(e => `${e.instancePath} ${e.message ?? ''}`) };
 }
 
 /** Dotted paths (outside arrays) of the schema nodes under `schema` that carry a default. */
@@ -93,7 +93,9 @@ describe('compatibility with the Sail operator CRDs', () => {
 
   beforeAll(() => {
     if (sailDir === undefined) {
-      throw new Error('Sail CRDs not found: expected shared/crds beside the repository, or set SAIL_CRDS_DIR');
+      throw new Error(
+        'Sail CRDs not found: expected shared/crds beside the repository, or set SAIL_CRDS_DIR',
+      );
     }
     ours = loadCrds(OPERATOR_CRDS_DIR);
     sail = loadCrds(sailDir);
@@ -106,23 +108,29 @@ describe('compatibility with the Sail operator CRDs', () => {
     return [o, s];
   };
 
-  it.each(KINDS)('%s has Sail’s names, scope and versions', (kind) => {
+  it.each(KINDS)('%s has Sail’s names, scope and versions', kind => {
     const [o, s] = pair(kind);
     expect(o.metadata.name).toBe(s.metadata.name);
     expect(o.spec.scope).toBe(s.spec.scope);
     expect(o.spec.names).toEqual(s.spec.names);
     const shape = (c: CrdDocument) =>
-      c.spec.versions.map((v) => ({ name: v.name, served: v.served, storage: v.storage, deprecated: v.deprecated ?? false }));
+      c.spec.versions.map(v => ({
+        name: v.name,
+        served: v.served,
+        storage: v.storage,
+        deprecated: v.deprecated ?? false,
+      }));
     expect(shape(o)).toEqual(shape(s));
   });
 
-  it.each(KINDS)('%s has Sail’s printer columns', (kind) => {
+  it.each(KINDS)('%s has Sail’s printer columns', kind => {
     const [o, s] = pair(kind);
-    const columns = (v: CrdVersion) => (v.additionalPrinterColumns ?? []).map((c) => ({ name: c.name, jsonPath: c.jsonPath, type: c.type }));
+    const columns = (v: CrdVersion) =>
+      (v.additionalPrinterColumns ?? []).map(c => ({ name: c.name, jsonPath: c.jsonPath, type: c.type }));
     for (const v of s.spec.versions) expect(columns(version(o, v.name)), v.name).toEqual(columns(v));
   });
 
-  it.each(KINDS)('%s has Sail’s CEL rules outside spec.values', (kind) => {
+  it.each(KINDS)('%s has Sail’s CEL rules outside spec.values', kind => {
     const [o, s] = pair(kind);
     for (const v of s.spec.versions) {
       const skip = ['spec.values'];
@@ -132,26 +140,32 @@ describe('compatibility with the Sail operator CRDs', () => {
     }
   });
 
-  it.each(KINDS)('%s has Sail’s spec fields, defaults, required lists and enums', (kind) => {
+  it.each(KINDS)('%s has Sail’s spec fields, defaults, required lists and enums', kind => {
     const [o, s] = pair(kind);
     for (const v of s.spec.versions) {
       const oSpec = schemaAt(version(o, v.name).schema.openAPIV3Schema, 'spec');
       const sSpec = schemaAt(v.schema.openAPIV3Schema, 'spec');
-      expect(Object.keys(oSpec?.properties ?? {}).sort()).toEqual(Object.keys(sSpec?.properties ?? {}).sort());
+      expect(Object.keys(oSpec?.properties ?? {}).sort()).toEqual(
+        Object.keys(sSpec?.properties ?? {}).sort(),
+      );
       expect(oSpec?.default).toEqual(sSpec?.default);
       expect(oSpec?.required).toEqual(sSpec?.required);
       for (const [field, sField] of Object.entries(sSpec?.properties ?? {})) {
         const oField = oSpec?.properties?.[field];
         expect(oField?.default, `${v.name} spec.${field}.default`).toEqual(sField.default);
         // An enum's order carries no meaning (Sail's own lists differ in order between kinds).
-        const sorted = (e: readonly unknown[] | undefined) => (e === undefined ? undefined : [...e].map(String).sort());
+        const sorted = (e: readonly unknown[] | undefined) =>
+          e === undefined ? undefined : [...e].map(String).sort();
         expect(sorted(oField?.enum), `${v.name} spec.${field}.enum`).toEqual(sorted(sField.enum));
         if (field === 'values' && oField !== undefined) {
-          expect(Object.keys(oField.properties ?? {}).sort()).toEqual(Object.keys(sField.properties ?? {}).sort());
+          expect(Object.keys(oField.properties ?? {}).sort()).toEqual(
+            Object.keys(sField.properties ?? {}).sort(),
+          );
           // Every default Sail sets in the values subset we type, we set too.
           for (const path of defaultPaths(sField)) {
             const mine = schemaAt(oField, path);
-            if (mine !== undefined) expect(mine.default, `${v.name} values.${path}`).toEqual(schemaAt(sField, path)?.default);
+            if (mine !== undefined)
+              expect(mine.default, `${v.name} values.${path}`).toEqual(schemaAt(sField, path)?.default);
           }
         }
       }
@@ -162,19 +176,18 @@ describe('compatibility with the Sail operator CRDs', () => {
     }
   });
 
-  it.each(samples('sail-samples.yaml').map((cr) => [`${cr.apiVersion} ${cr.kind}/${cr.metadata.name}`, cr] as const))(
-    'sample %s is valid for both and defaults the same',
-    (_label, cr) => {
-      const [o, s] = pair(cr.kind);
-      const theirs = admit(s, cr);
-      const mine = admit(o, cr);
-      expect(theirs.errors).toEqual([]);
-      expect(mine.errors).toEqual([]);
-      expect(mine.defaulted).toEqual(theirs.defaulted);
-    },
-  );
+  it.each(
+    samples('sail-samples.yaml').map(cr => [`${cr.apiVersion} ${cr.kind}/${cr.metadata.name}`, cr] as const),
+  )('sample %s is valid for both and defaults the same', (_label, cr) => {
+    const [o, s] = pair(cr.kind);
+    const theirs = admit(s, cr);
+    const mine = admit(o, cr);
+    expect(theirs.errors).toEqual([]);
+    expect(mine.errors).toEqual([]);
+    expect(mine.defaulted).toEqual(theirs.defaulted);
+  });
 
-  it.each(samples('sail-invalid.yaml').map((cr) => [`${cr.kind}/${cr.metadata.name}`, cr] as const))(
+  it.each(samples('sail-invalid.yaml').map(cr => [`${cr.kind}/${cr.metadata.name}`, cr] as const))(
     'invalid sample %s is refused by both',
     (_label, cr) => {
       const [o, s] = pair(cr.kind);

@@ -75,7 +75,9 @@ export function sailCrdsDir(env: Readonly<Record<string, string | undefined>>): 
 /** Every CRD in the YAML files of `dir`, keyed by kind. */
 export function loadCrds(dir: string): Map<string, CrdDocument> {
   const byKind = new Map<string, CrdDocument>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter(f => f.endsWith('.yaml'))
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       const crd = doc.toJS() as Partial<CrdDocument> | null;
       if (crd?.spec === undefined || crd.metadata === undefined) continue;
@@ -96,7 +98,7 @@ export interface LocatedRule extends CelRule {
  */
 export function celRules(schema: JsonSchema, skip: readonly string[] = [], path = ''): LocatedRule[] {
   if (skip.includes(path)) return [];
-  const rules: LocatedRule[] = (schema['x-kubernetes-validations'] ?? []).map((r) => ({
+  const rules: LocatedRule[] = (schema['x-kubernetes-validations'] ?? []).map(r => ({
     path,
     rule: r.rule,
     ...(r.message === undefined ? {} : { message: r.message }),
