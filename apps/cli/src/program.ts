@@ -13,6 +13,7 @@ import { registerWaypoint } from './commands/waypoint.ts';
 import { registerAuthz } from './commands/authz-explain.ts';
 import { registerPrecheck } from './commands/precheck.ts';
 import { registerAnalyze } from './commands/analyze.ts';
+import { registerProxyStatus } from './commands/proxy-status.ts';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -60,6 +61,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
   registerDataplane(program, ctx);
   registerWaypoint(program, ctx);
   registerAnalyze(program, ctx);
+  registerProxyStatus(program, ctx);
   const x = program
     .command('x')
     .description('Experimental commands')
