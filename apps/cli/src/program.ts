@@ -15,6 +15,7 @@ import { registerPrecheck } from './commands/precheck.ts';
 import { registerAnalyze } from './commands/analyze.ts';
 import { registerProxyStatus } from './commands/proxy-status.ts';
 import { registerInstall } from './commands/install.ts';
+import { registerDashboard } from './commands/dashboard.ts';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -64,6 +65,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
   registerAnalyze(program, ctx);
   registerProxyStatus(program, ctx);
   registerInstall(program, ctx);
+  registerDashboard(program, ctx);
   const x = program
     .command('x')
     .description('Experimental commands')

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ZtunnelPod } from '@ambient-mesh/install';
 import { connectCluster, type Cluster, type ClusterFlags } from './cluster.ts';
-import type { PodHttpAnswer } from './port-forward.ts';
+import type { PodForward, PodHttpAnswer } from './port-forward.ts';
 
 type Obj = Record<string, unknown> & {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
@@ -22,10 +22,11 @@ export interface FakeApiserver {
   readonly objects: Map<string, Obj>;
   readonly requests: string[];
   /** Stores an object at its path. */
-  put(path: string, obj: Obj): void;
+  put(path: string, obj: object): void;
   /** A Cluster on this apiserver; pod ports answer through `pod`. */
   cluster(
     pod?: (p: ZtunnelPod, port: number, method: string, path: string) => PodHttpAnswer | undefined,
+    forward?: PodForward,
   ): (flags: ClusterFlags) => Cluster;
   /** Called on every write, after it is stored (lets a test play a controller). */
   onWrite?: ((method: string, path: string) => void) | undefined;
@@ -68,14 +69,15 @@ export async function startFakeApiserver(): Promise<FakeApiserver> {
     kubeconfig: join(dir, 'kubeconfig'),
     objects,
     requests,
-    put: (path, obj) => objects.set(path, obj),
-    cluster: pod => flags => ({
+    put: (path, obj) => objects.set(path, obj as Obj),
+    cluster: (pod, forward) => flags => ({
       ...connectCluster({ ...flags, kubeconfig: api.kubeconfig }, ''),
       podRequest: (p, port, method, path) => Promise.resolve(pod?.(p, port, method, path)),
       podGet: (p, port, path) => {
         const a = pod?.(p, port, 'GET', path);
         return Promise.resolve(a?.status === 200 ? a.body : undefined);
       },
+      forward: forward ?? (() => Promise.reject(new Error('no port-forward in this test'))),
     }),
     close: () =>
       new Promise<void>(resolve => {

@@ -88,7 +88,7 @@ describe('install, upgrade and uninstall against a cluster', () => {
       const generation = (obj.metadata.generation ?? 0) + 1;
       api.put(path, {
         ...obj,
-        metadata: { ...obj.metadata, generation } as Record<string, unknown>,
+        metadata: { ...obj.metadata, generation },
         status: {
           observedGeneration: generation,
           state: operatorReady ? 'Healthy' : 'ReconcileError',
