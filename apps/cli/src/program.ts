@@ -16,6 +16,7 @@ import { registerAnalyze } from './commands/analyze.ts';
 import { registerProxyStatus } from './commands/proxy-status.ts';
 import { registerInstall } from './commands/install.ts';
 import { registerDashboard } from './commands/dashboard.ts';
+import { registerBugReport } from './commands/bug-report.ts';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -66,6 +67,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
   registerProxyStatus(program, ctx);
   registerInstall(program, ctx);
   registerDashboard(program, ctx);
+  registerBugReport(program, ctx);
   const x = program
     .command('x')
     .description('Experimental commands')

@@ -22,7 +22,8 @@ export interface FakeApiserver {
   readonly objects: Map<string, Obj>;
   readonly requests: string[];
   /** Stores an object at its path. */
-  put(path: string, obj: object): void;
+  /** Stores an object (or a text, served as text/plain, e.g. a pod log) at its path. */
+  put(path: string, obj: object | string): void;
   /** A Cluster on this apiserver; pod ports answer through `pod`. */
   cluster(
     pod?: (p: ZtunnelPod, port: number, method: string, path: string) => PodHttpAnswer | undefined,
@@ -94,6 +95,11 @@ export async function startFakeApiserver(): Promise<FakeApiserver> {
       const method = req.method ?? 'GET';
       requests.push(`${method} ${path}`);
       const reply = (code: number, data: unknown): void => {
+        if (typeof data === 'string') {
+          res.writeHead(code, { 'content-type': 'text/plain' });
+          res.end(data);
+          return;
+        }
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(JSON.stringify(data));
       };
@@ -107,7 +113,7 @@ export async function startFakeApiserver(): Promise<FakeApiserver> {
         const items = [...objects.entries()]
           .filter(([p]) => p.startsWith(`${path}/`) && !p.slice(path.length + 1).includes('/'))
           .map(([, o]) => o)
-          .filter(o => matches(o, url.searchParams.get('labelSelector')));
+          .filter(o => typeof o === 'object' && matches(o, url.searchParams.get('labelSelector')));
         const collection = [...objects.keys()].some(p => p.startsWith(`${path}/`)) || /s$/.test(path);
         if (collection) reply(200, { kind: 'List', metadata: {}, items });
         else reply(404, notFound);
