@@ -3,9 +3,19 @@
 // pod is redirected; `ztunnel-config` (over the apiserver's port-forward to ztunnel's
 // loopback-only admin port) lists those pods on their nodes, row for row as upstream istioctl
 // prints them for the same ztunnel; `waypoint apply --wait` returns once istiod has Programmed
-// the waypoint; `x authz explain` names the deciding policy; `analyze` reports each seeded
-// misconfiguration with its code; errors say what to check.
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// the waypoint; `x authz explain` names the deciding policy; `proxy-status` agrees with
+// istioctl's; `dashboard` forwards to a real pod; `bug-report` archives state, logs and dumps;
+// `analyze` reports each seeded misconfiguration with its code; errors say what to check.
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectCluster, createContext, run, silentProgress, type ClusterFlags } from '@ambient-mesh/cli';
@@ -27,9 +37,19 @@ let istioctl: ReturnType<typeof istioctlRunner>;
 let scratch = '';
 
 async function ambientctl(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return ambientctlWith({}, ...argv);
+}
+
+/** ambientctl with `interrupted` (what Ctrl-C ends), given the stdout written so far. */
+async function ambientctlWith(
+  opts: { interrupted?: (stdoutSoFar: () => string) => Promise<void> },
+  ...argv: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
+  const { interrupted } = opts;
   const ctx = createContext({
+    ...(interrupted === undefined ? {} : { interrupted: () => interrupted(() => stdout) }),
     out: t => {
       stdout += t;
     },
@@ -327,6 +347,133 @@ describe('ambientctl on a live mesh', () => {
     const key = (rows: Record<string, string>[]): string[] =>
       rows.map(r => `${r['CERTIFICATE NAME']} ${r.TYPE} ${r['SERIAL NUMBER']}`).sort();
     expect(key(parseTable(ours.stdout, certColumns))).toEqual(key(parseTable(theirs.stdout, certColumns)));
+  }, 120_000);
+
+  it("proxy-status lists every ztunnel SYNCED, with the same rows as upstream istioctl's", async () => {
+    const columns = ['NAME', 'CLUSTER', 'ISTIOD', 'VERSION', 'SUBSCRIBED TYPES'];
+    const ztunnels = (await ztunnelPods(cluster.client, cluster.layout)).map(
+      z => `${z.name}.${MESH_NAMESPACE}`,
+    );
+    const rows = await waitFor(
+      'ambientctl and istioctl proxy-status to agree',
+      async () => {
+        const ours = await ambientctl('proxy-status');
+        const theirs = await istioctl(['proxy-status', `--istioNamespace=${MESH_NAMESPACE}`]);
+        if (ours.code !== 0 || theirs.code !== 0) {
+          console.log(
+            `[cli] proxy-status: ambientctl ${ours.code} ${ours.stderr}; istioctl ${theirs.code} ${theirs.stderr}`,
+          );
+          return undefined;
+        }
+        const a = parseTable(ours.stdout, columns);
+        const b = parseTable(theirs.stdout, columns);
+        return JSON.stringify(a) === JSON.stringify(b) && ztunnels.every(z => a.some(r => r.NAME === z))
+          ? { a, b }
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 2000 },
+    );
+    expect(rows.a).toEqual(rows.b);
+    for (const z of ztunnels) {
+      expect(rows.a.find(r => r.NAME === z)).toMatchObject({
+        CLUSTER: 'Kubernetes',
+        'SUBSCRIBED TYPES': '2 (WADS,WDS)',
+      });
+    }
+    const verbose = await ambientctl('proxy-status', '-v', '-o', 'json');
+    expect(verbose.code, verbose.stderr).toBe(0);
+    const states = JSON.parse(verbose.stdout) as { name: string; types: Record<string, string> }[];
+    for (const z of ztunnels) {
+      expect(states.find(s => s.name === z)?.types).toEqual({ WADS: 'SYNCED', WDS: 'SYNCED' });
+    }
+  }, 120_000);
+
+  it('dashboard prometheus port-forwards to the Prometheus pod and prints a URL that answers', async () => {
+    const c = cluster.client;
+    await c.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'cli-obs' },
+    });
+    // Any HTTP server labelled as Prometheus on its port 9090 stands in for it.
+    await c.create('/api/v1/namespaces/cli-obs/pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'prometheus-0',
+        namespace: 'cli-obs',
+        labels: { 'app.kubernetes.io/name': 'prometheus' },
+      },
+      spec: {
+        nodeName: 'node-1',
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'prometheus',
+            image: 'ambient-mesh/echo:0.1.0',
+            env: [{ name: 'PORT', value: '9090' }],
+            ports: [{ containerPort: 9090 }],
+            readinessProbe: { httpGet: { path: '/', port: 9090 } },
+          },
+        ],
+      },
+    });
+    await waitFor(
+      'the Prometheus stand-in Ready',
+      async () => {
+        const p = await c.get<V1Pod>('/api/v1/namespaces/cli-obs/pods/prometheus-0');
+        return p.status?.conditions?.some(x => x.type === 'Ready' && x.status === 'True') === true
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    let answer = '';
+    const r = await ambientctlWith(
+      {
+        // "Ctrl-C" once the printed URL has answered through the forward.
+        interrupted: async stdoutSoFar => {
+          const url = stdoutSoFar().trim();
+          const res = await fetch(url);
+          answer = `${res.status} ${await res.text()}`;
+        },
+      },
+      'dashboard',
+      'prometheus',
+      '-n',
+      'cli-obs',
+      '--port',
+      '0',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\n$/);
+    expect(answer).toMatch(/^200 .*prometheus-0/s);
+    await c.delete('/api/v1/namespaces/cli-obs/pods/prometheus-0', { gracePeriodSeconds: 0 });
+  }, 120_000);
+
+  it('bug-report writes one archive with the state, the logs, every ztunnel dump and the istiod sync view', async () => {
+    const file = join(scratch, 'bug-report.tar.gz');
+    const r = await ambientctl('bug-report', '-f', file, '--tail', '200');
+    expect(r.code, r.stderr).toBe(0);
+    const out = join(scratch, 'bug-report-x');
+    mkdirSync(out);
+    const x = spawnSync('tar', ['-xzf', file, '-C', out], { encoding: 'utf8' });
+    expect(x.status, x.stderr).toBe(0);
+    const root = join(out, 'bug-report');
+    const errors = existsSync(join(root, 'errors.txt')) ? readFileSync(join(root, 'errors.txt'), 'utf8') : '';
+    expect(errors).toBe('');
+    expect(r.stdout).toMatch(/^wrote .*bug-report\.tar\.gz \(\d+ files, [\d.]+ [KM]iB\)\n$/);
+    const zs = await ztunnelPods(cluster.client, cluster.layout);
+    for (const z of zs) {
+      const dump = JSON.parse(readFileSync(join(root, 'ztunnel', z.name, 'config_dump.json'), 'utf8')) as {
+        workloads?: { name?: string }[];
+      };
+      expect(dump.workloads?.some(w => w.name === 'echo-a')).toBe(true);
+      expect(readdirSync(join(root, 'logs', MESH_NAMESPACE, z.name))).not.toEqual([]);
+    }
+    expect(readdirSync(join(root, 'istiod'))).toHaveLength(1);
+    expect(readFileSync(join(root, 'resources', 'pods.yaml'), 'utf8')).toContain('name: echo-a');
+    expect(readFileSync(join(root, 'analyze.txt'), 'utf8')).not.toBe('');
   }, 120_000);
 
   it('waypoint delete removes the waypoint, and says what to check for one that is gone', async () => {
