@@ -650,6 +650,10 @@ describe('ambientctl on a live mesh', () => {
     const findings = JSON.parse(r.stdout) as { check: string; level: string; message: string }[];
     expect(findings.find(f => f.check === 'kubernetes-version')?.level).toBe('ok');
     expect(findings.find(f => f.check === 'permissions')?.level).toBe('ok');
+    expect(findings.find(f => f.check === 'cni-conflicts')).toMatchObject({
+      level: 'ok',
+      message: 'no known conflicting CNI configuration',
+    });
     expect(
       findings.some(
         f => f.check === 'gateway-api-crds' && f.level === 'ok' && f.message.startsWith('gateways.'),
