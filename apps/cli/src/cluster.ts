@@ -8,7 +8,13 @@ import { errorMessage } from '@ambient-mesh/errors';
 import { KubeClient } from '@ambient-mesh/kube';
 import type { PodHttpGet } from '@ambient-mesh/install';
 import { CliError, CliErrorCode, namespaceNotFound } from './errors.ts';
-import { portForwardGetter, portForwardRequester, type PodHttpRequest } from './port-forward.ts';
+import {
+  portForwardGetter,
+  portForwardRequester,
+  portForwarder,
+  type PodForward,
+  type PodHttpRequest,
+} from './port-forward.ts';
 
 export interface ClusterFlags {
   readonly kubeconfig?: string | undefined;
@@ -26,6 +32,8 @@ export interface Cluster {
   readonly podGet: PodHttpGet;
   /** Any request on a pod's (loopback-only) port (`POST /logging?level=`). */
   readonly podRequest: PodHttpRequest;
+  /** A long-lived port-forward to a pod's port (`dashboard`). */
+  readonly forward: PodForward;
 }
 
 export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Cluster {
@@ -50,6 +58,7 @@ export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Clus
     namespaceGiven: flags.namespace !== undefined,
     podGet: portForwardGetter(kc),
     podRequest: portForwardRequester(kc),
+    forward: portForwarder(kc),
   };
 }
 

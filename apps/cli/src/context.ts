@@ -21,6 +21,8 @@ export interface CommandContext {
   /** Waits `ms` (injected so tests drive waits). */
   sleep(ms: number): Promise<void>;
   readStdin(): Promise<string>;
+  /** Resolves when the user interrupts (Ctrl-C, SIGTERM): long-running commands stop then. */
+  interrupted(): Promise<void>;
   /** Parses `-o`. */
   format(value: string): OutputFormat;
 }
@@ -33,6 +35,7 @@ export interface ContextParts {
   readonly now?: () => Date;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly readStdin?: () => Promise<string>;
+  readonly interrupted?: () => Promise<void>;
 }
 
 export function createContext(parts: ContextParts): CommandContext {
@@ -50,6 +53,7 @@ export function createContext(parts: ContextParts): CommandContext {
     now: parts.now ?? (() => new Date()),
     sleep: parts.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms))),
     readStdin: parts.readStdin ?? (() => Promise.resolve('')),
+    interrupted: parts.interrupted ?? (() => Promise.resolve()),
     format: parseOutputFormat,
   };
 }

@@ -22,6 +22,15 @@ const ctx = createContext({
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   },
+  interrupted: () =>
+    new Promise<void>(resolve => {
+      process.once('SIGINT', () => {
+        resolve();
+      });
+      process.once('SIGTERM', () => {
+        resolve();
+      });
+    }),
 });
 
 process.exitCode = await run(argv, ctx);

@@ -88,3 +88,49 @@ export function portForwardRequester(
     }
   };
 }
+
+/** A long-lived local listener whose every connection is forwarded to a pod's port. */
+export interface Forwarding {
+  /** The local address and port listened on. */
+  readonly address: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Opens a port-forward like `kubectl port-forward`: `address:localPort` (0: any) to the pod's port. */
+export type PodForward = (
+  pod: ZtunnelPod,
+  port: number,
+  local: { readonly address: string; readonly port: number },
+) => Promise<Forwarding>;
+
+export function portForwarder(kubeConfig: KubeConfig): PodForward {
+  return async (pod, port, local) => {
+    const forward = new PortForward(kubeConfig);
+    const sockets = new Set<Socket>();
+    const server = createServer(socket => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+      forward
+        .portForward(pod.namespace, pod.name, [port], socket, null, socket)
+        .catch(() => socket.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(local.port, local.address, resolve);
+    });
+    const bound = server.address() as AddressInfo;
+    return {
+      address: bound.address,
+      port: bound.port,
+      close: () =>
+        new Promise<void>(resolve => {
+          for (const s of sockets) s.destroy();
+          server.close(() => {
+            resolve();
+          });
+        }),
+    };
+  };
+}

@@ -13,6 +13,10 @@ import { registerWaypoint } from './commands/waypoint.ts';
 import { registerAuthz } from './commands/authz-explain.ts';
 import { registerPrecheck } from './commands/precheck.ts';
 import { registerAnalyze } from './commands/analyze.ts';
+import { registerProxyStatus } from './commands/proxy-status.ts';
+import { registerInstall } from './commands/install.ts';
+import { registerDashboard } from './commands/dashboard.ts';
+import { registerBugReport } from './commands/bug-report.ts';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -26,7 +30,6 @@ export interface GlobalFlags {
 export function buildProgram(ctx: CommandContext): Command {
   const program = new Command('ambientctl')
     .description('Inspect and operate an Ambient Mesh: ztunnel state, enrollment, waypoints, authorization')
-    .version(CLI_VERSION)
     .option('--kubeconfig <file>', 'the kubeconfig file (default $KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'the kubeconfig context to use')
     .option('-n, --namespace <namespace>', 'the namespace (default: the context namespace)')
@@ -49,6 +52,7 @@ export function buildProgram(ctx: CommandContext): Command {
   ambientctl waypoint apply -n sample --enroll-namespace --wait
   ambientctl x authz explain --from sample/client --to echo:8080
 
+ambientctl --version prints the version.
 Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
 5 forbidden, 6 timeout, 7 a mesh component did not answer (docs/cli.md).`,
     );
@@ -60,6 +64,10 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
   registerDataplane(program, ctx);
   registerWaypoint(program, ctx);
   registerAnalyze(program, ctx);
+  registerProxyStatus(program, ctx);
+  registerInstall(program, ctx);
+  registerDashboard(program, ctx);
+  registerBugReport(program, ctx);
   const x = program
     .command('x')
     .description('Experimental commands')
@@ -94,6 +102,12 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 cluster unreachable, 4 not found,
 
 /** Runs the CLI on user arguments (without `node` and the script); resolves to the exit code. */
 export async function run(argv: readonly string[], ctx: CommandContext): Promise<ExitCode> {
+  // `ambientctl --version` (or -V) alone prints the version. The root declares no `--version`
+  // option: commander would then take `install|upgrade --version <v>` away from those commands.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    ctx.out(`${CLI_VERSION}\n`);
+    return ExitCode.Ok;
+  }
   const program = buildProgram(ctx);
   try {
     await program.parseAsync([...argv], { from: 'user' });

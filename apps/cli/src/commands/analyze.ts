@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { GatewayClassName, Label } from '@ambient-mesh/mesh-api';
 import { compileAuthorizationPolicy, parseAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { ztunnelPods } from '@ambient-mesh/install';
+import type { KubeClient } from '@ambient-mesh/kube';
 import type { CommandContext } from '../context.ts';
 import { CliError, CliErrorCode } from '../errors.ts';
 import { renderData, type OutputFormat } from '../output.ts';
@@ -200,6 +201,35 @@ function meta(o: Obj): Meta {
   return { name: o.metadata?.name ?? '', namespace: o.metadata?.namespace, labels: o.metadata?.labels };
 }
 
+/** The live configuration the analyzers read. */
+export async function gatherSnapshot(client: KubeClient): Promise<Snapshot> {
+  const list = async <T>(path: string): Promise<T[]> => {
+    const found = await client.find<{ items: T[] }>(path);
+    return found?.items ?? [];
+  };
+  const pods = await list<Obj & { spec?: { nodeName?: string; hostNetwork?: boolean } }>('/api/v1/pods');
+  const gateways = await list<
+    Obj & {
+      spec?: { gatewayClassName?: string };
+      status?: { conditions?: { type?: string; status?: string; message?: string }[] };
+    }
+  >('/apis/gateway.networking.k8s.io/v1/gateways');
+  return {
+    namespaces: (await list<Obj>('/api/v1/namespaces')).map(n => ({ metadata: meta(n) })),
+    pods: pods
+      .filter(p => p.spec?.hostNetwork !== true)
+      .map(p => ({ metadata: meta(p), node: p.spec?.nodeName ?? '' })),
+    services: (await list<Obj>('/api/v1/services')).map(v => ({ metadata: meta(v) })),
+    ztunnelNodes: (await ztunnelPods(client)).map(z => z.node),
+    gateways: gateways.map(g => ({
+      metadata: meta(g),
+      className: g.spec?.gatewayClassName ?? '',
+      conditions: g.status?.conditions ?? [],
+    })),
+    policies: await list<unknown>('/apis/security.istio.io/v1/authorizationpolicies'),
+  };
+}
+
 export function registerAnalyze(program: Command, ctx: CommandContext): void {
   program
     .command('analyze')
@@ -207,32 +237,7 @@ export function registerAnalyze(program: Command, ctx: CommandContext): void {
     .addHelpText('after', '\nExamples:\n  ambientctl analyze\n  ambientctl analyze -o json')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<{ output: string }>();
-      const { client } = ctx.cluster();
-      const list = async <T>(path: string): Promise<T[]> => {
-        const found = await client.find<{ items: T[] }>(path);
-        return found?.items ?? [];
-      };
-      const pods = await list<Obj & { spec?: { nodeName?: string; hostNetwork?: boolean } }>('/api/v1/pods');
-      const gateways = await list<
-        Obj & {
-          spec?: { gatewayClassName?: string };
-          status?: { conditions?: { type?: string; status?: string; message?: string }[] };
-        }
-      >('/apis/gateway.networking.k8s.io/v1/gateways');
-      const snapshot: Snapshot = {
-        namespaces: (await list<Obj>('/api/v1/namespaces')).map(n => ({ metadata: meta(n) })),
-        pods: pods
-          .filter(p => p.spec?.hostNetwork !== true)
-          .map(p => ({ metadata: meta(p), node: p.spec?.nodeName ?? '' })),
-        services: (await list<Obj>('/api/v1/services')).map(v => ({ metadata: meta(v) })),
-        ztunnelNodes: (await ztunnelPods(client)).map(z => z.node),
-        gateways: gateways.map(g => ({
-          metadata: meta(g),
-          className: g.spec?.gatewayClassName ?? '',
-          conditions: g.status?.conditions ?? [],
-        })),
-        policies: await list<unknown>('/apis/security.istio.io/v1/authorizationpolicies'),
-      };
+      const snapshot = await gatherSnapshot(ctx.cluster().client);
       const messages = analyze(snapshot);
       ctx.out(formatMessages(messages, ctx.format(o.output)));
       if (messages.some(m => m.level === 'Error')) {

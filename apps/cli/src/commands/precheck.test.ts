@@ -50,4 +50,21 @@ describe('x precheck', () => {
     );
     expect(formatFindings(precheckFindings({ ...ready, access }), 'table')).toMatch(/✘ 1 issue to fix/);
   });
+
+  it('flags Cilium settings that conflict with the mesh, and a ConfigMap it cannot read', () => {
+    const cni = (cilium?: Record<string, string>, cniReadError?: string): string[] =>
+      precheckFindings({ ...ready, cilium, cniReadError })
+        .filter(f => f.check === 'cni-conflicts')
+        .map(f => `${f.level}: ${f.message}`);
+    expect(cni()).toEqual(['ok: no known conflicting CNI configuration']);
+    expect(cni({ 'cni-exclusive': 'false' })).toEqual(['ok: Cilium is configured to chain with the mesh']);
+    expect(cni({ 'cni-exclusive': 'true' })[0]).toMatch(/^error: .*install Cilium with cni.exclusive=false$/);
+    expect(cni({ 'kube-proxy-replacement': 'true' })[0]).toMatch(
+      /^warning: .*install Cilium with socketLB.hostNamespaceOnly=true$/,
+    );
+    expect(cni({ 'kube-proxy-replacement': 'true', 'bpf-lb-sock-hostns-only': 'true' })).toHaveLength(1);
+    expect(cni(undefined, 'forbidden')[0]).toMatch(
+      /^warning: cannot read kube-system\/cilium-config \(forbidden\)/,
+    );
+  });
 });

@@ -1,10 +1,12 @@
 /**
  * `ambientctl x precheck`: is this cluster ready for Ambient Mesh? Checks the Kubernetes version
  * (Istio 1.27 supports 1.29 to 1.33), that the Gateway API CRDs are installed and at least
- * v1.3.0 (the mesh pins v1.4.1, experimental channel), and that the identity in use may create
- * what an install creates. `precheckFindings` is pure; the command gathers its inputs.
+ * v1.3.0 (the mesh pins v1.4.1, experimental channel), that no CNI configuration visible from the
+ * API conflicts (Cilium's ConfigMap), and that the identity in use may create what an install
+ * creates. `precheckFindings` is pure; the command gathers its inputs.
  */
 import type { Command } from 'commander';
+import { errorMessage } from '@ambient-mesh/errors';
 import type { CommandContext } from '../context.ts';
 import { CliError, CliErrorCode } from '../errors.ts';
 import { renderData, renderTable, type OutputFormat } from '../output.ts';
@@ -47,6 +49,49 @@ export interface PrecheckInput {
   readonly serverVersion: string;
   readonly crds: readonly CrdInfo[];
   readonly access: readonly AccessResult[];
+  /** `kube-system/cilium-config`'s data when Cilium is installed. */
+  readonly cilium?: Readonly<Record<string, string>> | undefined;
+  /** Why the CNI configuration could not be read, if it could not. */
+  readonly cniReadError?: string | undefined;
+}
+
+/** Conflicting CNI configuration that can be seen from the API (Cilium's ConfigMap). */
+export function cniFindings(input: PrecheckInput): Finding[] {
+  if (input.cniReadError !== undefined) {
+    return [
+      {
+        check: 'cni-conflicts',
+        level: 'warning',
+        message: `cannot read kube-system/cilium-config (${input.cniReadError}); check Cilium's settings by hand`,
+      },
+    ];
+  }
+  const c = input.cilium;
+  if (c === undefined) {
+    return [{ check: 'cni-conflicts', level: 'ok', message: 'no known conflicting CNI configuration' }];
+  }
+  const out: Finding[] = [];
+  if (c['cni-exclusive'] === 'true') {
+    out.push({
+      check: 'cni-conflicts',
+      level: 'error',
+      message:
+        "Cilium owns the CNI configuration exclusively (cni-exclusive: true) and removes the mesh's CNI plugin; install Cilium with cni.exclusive=false",
+    });
+  }
+  const kpr = c['kube-proxy-replacement'];
+  if ((kpr === 'true' || kpr === 'strict') && c['bpf-lb-sock-hostns-only'] !== 'true') {
+    out.push({
+      check: 'cni-conflicts',
+      level: 'warning',
+      message:
+        "Cilium's socket load balancing rewrites Service addresses inside pods before ztunnel sees them; install Cilium with socketLB.hostNamespaceOnly=true",
+    });
+  }
+  if (out.length === 0) {
+    out.push({ check: 'cni-conflicts', level: 'ok', message: 'Cilium is configured to chain with the mesh' });
+  }
+  return out;
 }
 
 export type FindingLevel = 'ok' | 'warning' | 'error';
@@ -117,6 +162,7 @@ export function precheckFindings(input: PrecheckInput): Finding[] {
       });
     }
   }
+  out.push(...cniFindings(input));
   const denied = input.access.filter(a => !a.allowed);
   out.push(
     denied.length === 0
@@ -189,7 +235,24 @@ export function registerPrecheck(x: Command, ctx: CommandContext): void {
         );
         access.push({ ...a, allowed: review.status?.allowed === true });
       }
-      const findings = precheckFindings({ serverVersion: version.gitVersion ?? '', crds, access });
+      let cilium: Record<string, string> | undefined;
+      let cniReadError: string | undefined;
+      try {
+        cilium = (
+          await client.find<{ data?: Record<string, string> }>(
+            '/api/v1/namespaces/kube-system/configmaps/cilium-config',
+          )
+        )?.data;
+      } catch (err) {
+        cniReadError = errorMessage(err);
+      }
+      const findings = precheckFindings({
+        serverVersion: version.gitVersion ?? '',
+        crds,
+        access,
+        cilium,
+        cniReadError,
+      });
       ctx.out(formatFindings(findings, ctx.format(o.output)));
       if (findings.some(f => f.level === 'error')) {
         throw new CliError(

@@ -289,7 +289,7 @@ async function loadDumps(
   if (pods.length === 0) {
     throw new CliError(
       CliErrorCode.NoZtunnel,
-      'no running ztunnel pod in istio-system; check the mesh is installed (ambientctl has no install yet: see docs/cli.md) and the ztunnel DaemonSet is Ready',
+      'no running ztunnel pod in istio-system; check the mesh is installed (ambientctl install) and the ztunnel DaemonSet is Ready',
     );
   }
   const chosen = selectZtunnels(pods, section, opts);
