@@ -18,7 +18,7 @@
 import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -119,7 +119,11 @@ function createPod(index: number): Pod {
 
 interface Stats {
   cpuMs: number;
+  /** User-mode share of cpuMs (older builds' processes do not send it). */
+  userMs?: number;
   rss: number;
+  heapUsed?: number;
+  external?: number;
   ready: boolean;
   pending: string[];
 }
@@ -340,6 +344,8 @@ interface Result {
   bulkZt: number;
   /** ztunnel CPU-seconds per GiB moved through both hops (one process serves both). */
   cpuPerGib: number;
+  /** Of cpuPerGib, the share in user mode (the rest is the kernel's TCP work and syscalls). */
+  userShare: number;
   latDirect: { p50: number; p90: number; p99: number };
   latZt: { p50: number; p90: number; p99: number };
   cpuPer1000: number;
@@ -350,6 +356,18 @@ interface Result {
   rssAfterTraffic: number;
   rssFull: number;
   pods: number;
+}
+
+/**
+ * The Node flags a build runs ztunnel with: those of its local cluster's image command
+ * (e2e/images.json, `{node} <flags> <main.ts>`), so each build is measured as it ships.
+ */
+function ztunnelNodeFlags(root: string): string[] {
+  const images = JSON.parse(readFileSync(join(root, 'e2e/images.json'), 'utf8')) as {
+    images: Record<string, { command?: string[] }>;
+  };
+  const command = images.images['ambient-mesh/ztunnel']?.command ?? [];
+  return command.slice(1, -1);
 }
 
 async function heapSnapshot(child: ChildProcess, dir: string, label: string): Promise<void> {
@@ -390,7 +408,7 @@ async function measure(
   if (profile !== undefined) mkdirSync(profile, { recursive: true });
   const zt = fork(script, [], {
     execArgv: [
-      '--conditions=@ambient-mesh/source',
+      ...ztunnelNodeFlags(build.root),
       ...(profile === undefined
         ? []
         : ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--heapsnapshot-signal=SIGUSR2']),
@@ -421,6 +439,9 @@ async function measure(
     const bulkZt = await bulk(a, b.ip, sink);
     const afterBulk = await ask<Stats>(zt, 'stats');
     const cpuPerGib = (afterBulk.cpuMs - beforeBulk.cpuMs) / 1000 / (BULK_MIB / 1024);
+    const userShare =
+      ((afterBulk.userMs ?? Number.NaN) - (beforeBulk.userMs ?? Number.NaN)) /
+      (afterBulk.cpuMs - beforeBulk.cpuMs);
     const latDirect = await latency(c, d.ip);
     const before = await ask<Stats>(zt, 'stats');
     const latZt = await latency(a, b.ip);
@@ -438,6 +459,10 @@ async function measure(
     for (const pod of extra) await cni.add(pod);
     await waitUntil('all pods up', async () => (await ask<Stats>(zt, 'stats')).ready, 60_000);
     const full = await ask<Stats>(zt, 'stats');
+    const mib = (n?: number): string => (n === undefined ? '?' : (n / MiB).toFixed(1));
+    console.error(
+      `[ztunnel bench] ${build.name}: heap used / external MiB: 2 pods idle ${mib(idle.heapUsed)} / ${mib(idle.external)}, after traffic ${mib(afterTraffic.heapUsed)} / ${mib(afterTraffic.external)}, ${2 + extra.length} pods ${mib(full.heapUsed)} / ${mib(full.external)}`,
+    );
     if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} ${2 + extra.length} pods idle`);
     const exited = new Promise(resolve => zt.once('exit', resolve));
     zt.send('quit');
@@ -446,6 +471,7 @@ async function measure(
       bulkDirect,
       bulkZt,
       cpuPerGib,
+      userShare,
       latDirect,
       latZt,
       cpuPer1000,
@@ -477,6 +503,7 @@ function report(results: ReadonlyMap<string, Result[]>): void {
     ['bulk direct TCP, 1 connection (MiB/s)', r => r.bulkDirect, 0],
     ['bulk through two ztunnel hops, 1 connection (MiB/s)', r => r.bulkZt, 0],
     ['ztunnel CPU-s per GiB of bulk, both hops', r => r.cpuPerGib, 2],
+    ['  of which user mode (share)', r => r.userShare, 2],
     ['1 KiB req/resp p50 direct (ms)', r => r.latDirect.p50, 3],
     ['1 KiB req/resp p50 via ztunnel (ms)', r => r.latZt.p50, 3],
     ['1 KiB req/resp p90 direct (ms)', r => r.latDirect.p90, 3],
