@@ -12,7 +12,8 @@
 //   npx node --conditions=@ambient-mesh/source benchmarks/ztunnel/run.ts
 // Env: ZT_BENCH_MIB (bulk size, default 256), ZT_BENCH_SECONDS (latency run, default 5),
 // ZT_BENCH_PODS (pods enrolled for the RSS figure, default 100), ZT_BENCH_CONNECT_SECONDS
-// (new-connection run, default 3), ZT_BENCH_BASE (a checkout of another commit: each round runs
+// (new-connection run, default 3), ZT_BENCH_HOLD (connections held for the memory-per-connection
+// figure, default 4000: the driver and ztunnel each need two descriptors per connection), ZT_BENCH_BASE (a checkout of another commit: each round runs
 // its ztunnel and this one in turn, same topology, same run), ZT_BENCH_ROUNDS (default 3 with a
 // base, else 1), ZT_BENCH_PROFILE_DIR (CPU profiles and heap snapshots of each ztunnel).
 import { execFileSync, fork } from 'node:child_process';
@@ -34,6 +35,10 @@ const LATENCY_SECONDS = Number(process.env.ZT_BENCH_SECONDS ?? 5);
 const RSS_PODS = Number(process.env.ZT_BENCH_PODS ?? 100);
 const CONNECT_SECONDS = Number(process.env.ZT_BENCH_CONNECT_SECONDS ?? 3);
 const CONNECT_CONCURRENCY = 8;
+/** Connections opened and held through ztunnel for the memory-per-connection figure (0: skip). */
+const HOLD = Number(process.env.ZT_BENCH_HOLD ?? 4_000);
+/** How long the held connections' memory may take to come back after they closed. */
+const HOLD_RETURN_MS = 60_000;
 /** A checkout of another commit (e.g. `git worktree add --detach <dir> <base>` + npm ci): A/B run. */
 const BASE = process.env.ZT_BENCH_BASE;
 const ROUNDS = Number(process.env.ZT_BENCH_ROUNDS ?? (BASE === undefined ? 1 : 3));
@@ -259,6 +264,53 @@ async function connectRate(client: Pod, host: string): Promise<number> {
   return completed / ((performance.now() - start) / 1000);
 }
 
+/**
+ * Opens HOLD connections (each echoes one byte, so its tunnel is up end to end), samples the
+ * ztunnel, closes them all and waits (up to HOLD_RETURN_MS, no forced GC) for its RSS to come
+ * back within 10 % of the growth.
+ */
+async function hold(
+  zt: ChildProcess,
+  client: Pod,
+  host: string,
+): Promise<{ perConnection: number; returnedMs: number; heldRss: number }> {
+  const before = await ask<Stats>(zt, 'stats');
+  const sockets: Socket[] = [];
+  try {
+    for (let i = 0; i < HOLD; i += 100) {
+      await Promise.all(
+        Array.from({ length: Math.min(100, HOLD - i) }, async () => {
+          const socket = await connectFrom(client, host, 9001);
+          sockets.push(socket);
+          await new Promise<void>((resolve, reject) => {
+            socket.once('data', () => {
+              resolve();
+            });
+            socket.once('error', reject);
+            socket.write('x');
+          });
+        }),
+      );
+    }
+  } catch (err) {
+    for (const s of sockets) s.destroy();
+    throw err;
+  }
+  const held = await ask<Stats>(zt, 'stats');
+  for (const s of sockets) s.destroy();
+  const closed = performance.now();
+  const target = before.rss + (held.rss - before.rss) * 0.1;
+  let returnedMs = Number.POSITIVE_INFINITY;
+  while (performance.now() - closed < HOLD_RETURN_MS) {
+    if ((await ask<Stats>(zt, 'stats')).rss <= target) {
+      returnedMs = performance.now() - closed;
+      break;
+    }
+    await new Promise(resolve => setTimeout(resolve, 500));
+  }
+  return { perConnection: (held.rss - before.rss) / HOLD, returnedMs, heldRss: held.rss };
+}
+
 /** Uploads BULK_MIB in 1 MiB writes; resolves with MiB/s once the sink has counted every byte. */
 async function bulk(
   client: Pod,
@@ -352,6 +404,10 @@ interface Result {
   connDirect: number;
   connZt: number;
   cpuPer1000Conn: number;
+  /** RSS growth per held connection (bytes); NaN when not measured. */
+  holdPerConnection: number;
+  /** Milliseconds until RSS was back within 10 % of the growth after closing them (Infinity: not within the bound). */
+  holdReturnedMs: number;
   rssIdle: number;
   rssAfterTraffic: number;
   rssFull: number;
@@ -452,6 +508,7 @@ async function measure(
     const connZt = await connectRate(a, b.ip);
     const afterConn = await ask<Stats>(zt, 'stats');
     const cpuPer1000Conn = (afterConn.cpuMs - beforeConn.cpuMs) / 1000 / ((connZt * CONNECT_SECONDS) / 1000);
+    const held = HOLD > 0 ? await hold(zt, a, b.ip) : undefined;
     const afterTraffic = await ask<Stats>(zt, 'stats');
 
     // RSS with RSS_PODS enrolled pods (listeners 15001/15006/15008 each, one identity each).
@@ -478,6 +535,8 @@ async function measure(
       connDirect,
       connZt,
       cpuPer1000Conn,
+      holdPerConnection: held?.perConnection ?? Number.NaN,
+      holdReturnedMs: held?.returnedMs ?? Number.NaN,
       rssIdle: idle.rss,
       rssAfterTraffic: afterTraffic.rss,
       rssFull: full.rss,
@@ -514,6 +573,12 @@ function report(results: ReadonlyMap<string, Result[]>): void {
     ['new connections/s direct', r => r.connDirect, 0],
     ['new connections/s via ztunnel', r => r.connZt, 0],
     ['ztunnel CPU-s per 1000 new connections', r => r.cpuPer1000Conn, 3],
+    [`RSS growth per held connection, ${HOLD} held (KiB)`, r => r.holdPerConnection / 1024, 1],
+    [
+      `seconds until that memory came back after closing (within 10 %; ∞ = not in ${HOLD_RETURN_MS / 1000} s)`,
+      r => r.holdReturnedMs / 1000,
+      1,
+    ],
     ['ztunnel RSS, 2 enrolled pods, idle (MiB)', r => r.rssIdle / MiB, 1],
     ['ztunnel RSS, 2 pods, after the runs (MiB)', r => r.rssAfterTraffic / MiB, 1],
     [`ztunnel RSS, ${RSS_PODS} enrolled pods (MiB)`, r => r.rssFull / MiB, 1],
