@@ -211,6 +211,8 @@ async function measured<T>(z: Ztunnels, run: () => Promise<T>): Promise<{ result
 
 interface SideResult {
   bulk?: Bulk;
+  /** ztunnel CPU of each node during the bulk run. */
+  bulkZt?: ZtunnelDelta[];
   latency?: { result: Latency; zt: ZtunnelDelta[] };
   connect?: { result: Connect; zt: ZtunnelDelta[] };
 }
@@ -234,6 +236,16 @@ function report(results: Map<string, SideResult>, idle: ProcSample[], z: Ztunnel
       plain.bulk.mibPerSecond.toFixed(0),
       mesh.bulk.mibPerSecond.toFixed(0),
       pct(mesh.bulk.mibPerSecond, plain.bulk.mibPerSecond),
+    ]);
+  }
+  if (mesh.bulkZt !== undefined) {
+    // Both hops together: the source node's ztunnel (outbound) and the destination's (inbound).
+    const cpu = mesh.bulkZt.reduce((sum, d) => sum + d.cpuSeconds, 0);
+    rows.push([
+      'ztunnel CPU-s per GiB of bulk, both hops (upstream ztunnel: about 3.0)',
+      '',
+      (cpu / (BULK_MIB / 1024)).toFixed(2),
+      mesh.bulkZt.map(d => `${d.node} ${(d.cpuSeconds / (BULK_MIB / 1024)).toFixed(2)}`).join(', '),
     ]);
   }
   const pl = plain.latency?.result;
@@ -351,7 +363,8 @@ async function main(cluster: Cluster): Promise<void> {
   const results = new Map<string, SideResult>(sides.map(s => [s.mode, {}]));
   for (const side of sides) {
     const r = results.get(side.mode)!;
-    const b = await order<Bulk>(side, `/bulk?mib=${BULK_MIB}`, 600);
+    const { result: b, zt } = await measured(z, () => order<Bulk>(side, `/bulk?mib=${BULK_MIB}`, 600));
+    r.bulkZt = zt;
     if (b.counted !== BULK_MIB * MiB) throw new Error(`${side.mode}: sink counted ${b.counted} bytes`);
     r.bulk = b;
     log(`${side.mode}: bulk ${b.mibPerSecond.toFixed(0)} MiB/s`);

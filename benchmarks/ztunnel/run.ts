@@ -11,15 +11,19 @@
 //
 //   npx node --conditions=@ambient-mesh/source benchmarks/ztunnel/run.ts
 // Env: ZT_BENCH_MIB (bulk size, default 256), ZT_BENCH_SECONDS (latency run, default 5),
-// ZT_BENCH_PODS (pods enrolled for the RSS figure, default 100).
+// ZT_BENCH_PODS (pods enrolled for the RSS figure, default 100), ZT_BENCH_CONNECT_SECONDS
+// (new-connection run, default 3), ZT_BENCH_HOLD (connections held for the memory-per-connection
+// figure, default 4000: the driver and ztunnel each need two descriptors per connection), ZT_BENCH_BASE (a checkout of another commit: each round runs
+// its ztunnel and this one in turn, same topology, same run), ZT_BENCH_ROUNDS (default 3 with a
+// base, else 1), ZT_BENCH_PROFILE_DIR (CPU profiles and heap snapshots of each ztunnel).
 import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { closeFd, connectInNetns, listenInNetns, openNetns, SeqpacketServer } from '@ambient-mesh/netns';
 import type { SeqpacketSocket } from '@ambient-mesh/netns';
 import { InpodRedirection, netnsExecutor } from '@ambient-mesh/nft-rules';
@@ -29,6 +33,17 @@ const MiB = 1024 * 1024;
 const BULK_MIB = Number(process.env.ZT_BENCH_MIB ?? 256);
 const LATENCY_SECONDS = Number(process.env.ZT_BENCH_SECONDS ?? 5);
 const RSS_PODS = Number(process.env.ZT_BENCH_PODS ?? 100);
+const CONNECT_SECONDS = Number(process.env.ZT_BENCH_CONNECT_SECONDS ?? 3);
+const CONNECT_CONCURRENCY = 8;
+/** Connections opened and held through ztunnel for the memory-per-connection figure (0: skip). */
+const HOLD = Number(process.env.ZT_BENCH_HOLD ?? 4_000);
+/** How long the held connections' memory may take to come back after they closed. */
+const HOLD_RETURN_MS = 60_000;
+/** A checkout of another commit (e.g. `git worktree add --detach <dir> <base>` + npm ci): A/B run. */
+const BASE = process.env.ZT_BENCH_BASE;
+const ROUNDS = Number(process.env.ZT_BENCH_ROUNDS ?? (BASE === undefined ? 1 : 3));
+/** Writes CPU profiles and heap snapshots (2 pods idle, all pods idle) of each ztunnel there. */
+const PROFILE_DIR = process.env.ZT_BENCH_PROFILE_DIR;
 const RATE = 1000;
 const CONNECTIONS = 4;
 const REQUEST = 1024;
@@ -109,7 +124,11 @@ function createPod(index: number): Pod {
 
 interface Stats {
   cpuMs: number;
+  /** User-mode share of cpuMs (older builds' processes do not send it). */
+  userMs?: number;
   rss: number;
+  heapUsed?: number;
+  external?: number;
   ready: boolean;
   pending: string[];
 }
@@ -145,7 +164,9 @@ class Cni {
   constructor(path: string) {
     this.#server = SeqpacketServer.listen(path);
     this.#server.on('connection', socket => {
+      // A new ztunnel process (the next build of an A/B run) starts a new ZDS conversation.
       this.#peer = socket;
+      this.#replies.length = 0;
       socket.on('message', message => {
         this.#replies.push(message.data);
         for (const w of this.#waiters.splice(0)) w();
@@ -214,6 +235,80 @@ function connectFrom(pod: Pod, host: string, port: number): Promise<Socket> {
     });
     socket.once('error', reject);
   });
+}
+
+/** Connections opened, echoed one byte and closed, CONNECT_CONCURRENCY at a time; per second. */
+async function connectRate(client: Pod, host: string): Promise<number> {
+  let completed = 0;
+  const deadline = performance.now() + CONNECT_SECONDS * 1000;
+  const start = performance.now();
+  const one = async (): Promise<void> => {
+    const socket = await connectFrom(client, host, 9001);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('data', () => {
+        resolve();
+      });
+      socket.once('error', reject);
+      socket.write('x');
+    });
+    socket.destroy();
+  };
+  await Promise.all(
+    Array.from({ length: CONNECT_CONCURRENCY }, async () => {
+      while (performance.now() < deadline) {
+        await one();
+        completed++;
+      }
+    }),
+  );
+  return completed / ((performance.now() - start) / 1000);
+}
+
+/**
+ * Opens HOLD connections (each echoes one byte, so its tunnel is up end to end), samples the
+ * ztunnel, closes them all and waits (up to HOLD_RETURN_MS, no forced GC) for its RSS to come
+ * back within 10 % of the growth.
+ */
+async function hold(
+  zt: ChildProcess,
+  client: Pod,
+  host: string,
+): Promise<{ perConnection: number; returnedMs: number; heldRss: number }> {
+  const before = await ask<Stats>(zt, 'stats');
+  const sockets: Socket[] = [];
+  try {
+    for (let i = 0; i < HOLD; i += 100) {
+      await Promise.all(
+        Array.from({ length: Math.min(100, HOLD - i) }, async () => {
+          const socket = await connectFrom(client, host, 9001);
+          sockets.push(socket);
+          await new Promise<void>((resolve, reject) => {
+            socket.once('data', () => {
+              resolve();
+            });
+            socket.once('error', reject);
+            socket.write('x');
+          });
+        }),
+      );
+    }
+  } catch (err) {
+    for (const s of sockets) s.destroy();
+    throw err;
+  }
+  const held = await ask<Stats>(zt, 'stats');
+  for (const s of sockets) s.destroy();
+  const closed = performance.now();
+  const target = before.rss + (held.rss - before.rss) * 0.1;
+  let returnedMs = Number.POSITIVE_INFINITY;
+  while (performance.now() - closed < HOLD_RETURN_MS) {
+    if ((await ask<Stats>(zt, 'stats')).rss <= target) {
+      returnedMs = performance.now() - closed;
+      break;
+    }
+    await new Promise(resolve => setTimeout(resolve, 500));
+  }
+  return { perConnection: (held.rss - before.rss) / HOLD, returnedMs, heldRss: held.rss };
 }
 
 /** Uploads BULK_MIB in 1 MiB writes; resolves with MiB/s once the sink has counted every byte. */
@@ -288,12 +383,223 @@ async function latency(
 }
 
 // ---------------------------------------------------------------------------------------------
+// One build's ztunnel, measured
+
+interface Build {
+  readonly name: string;
+  /** The checkout whose benchmarks/ztunnel/ztunnel-process.ts (and so whose ztunnel) runs. */
+  readonly root: string;
+}
+
+interface Result {
+  bulkDirect: number;
+  bulkZt: number;
+  /** ztunnel CPU-seconds per GiB moved through both hops (one process serves both). */
+  cpuPerGib: number;
+  /** Of cpuPerGib, the share in user mode (the rest is the kernel's TCP work and syscalls). */
+  userShare: number;
+  latDirect: { p50: number; p90: number; p99: number };
+  latZt: { p50: number; p90: number; p99: number };
+  cpuPer1000: number;
+  connDirect: number;
+  connZt: number;
+  cpuPer1000Conn: number;
+  /** RSS growth per held connection (bytes); NaN when not measured. */
+  holdPerConnection: number;
+  /** Milliseconds until RSS was back within 10 % of the growth after closing them (Infinity: not within the bound). */
+  holdReturnedMs: number;
+  rssIdle: number;
+  rssAfterTraffic: number;
+  rssFull: number;
+  pods: number;
+}
+
+/**
+ * The Node flags a build runs ztunnel with: those of its local cluster's image command
+ * (e2e/images.json, `{node} <flags> <main.ts>`), so each build is measured as it ships.
+ */
+function ztunnelNodeFlags(root: string): string[] {
+  const images = JSON.parse(readFileSync(join(root, 'e2e/images.json'), 'utf8')) as {
+    images: Record<string, { command?: string[] }>;
+  };
+  const command = images.images['ambient-mesh/ztunnel']?.command ?? [];
+  return command.slice(1, -1);
+}
+
+async function heapSnapshot(child: ChildProcess, dir: string, label: string): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  child.kill('SIGUSR2');
+  let file: string | undefined;
+  let size = -1;
+  await waitUntil(
+    `heap snapshot ${label}`,
+    () => {
+      file ??= readdirSync(dir).find(f => f.endsWith('.heapsnapshot') && !before.has(f));
+      if (file === undefined) return Promise.resolve(false);
+      const now = statSync(join(dir, file)).size;
+      const stable = now > 0 && now === size;
+      size = now;
+      return new Promise(r =>
+        setTimeout(() => {
+          r(stable);
+        }, 500),
+      );
+    },
+    120_000,
+  );
+  console.error(`[ztunnel bench] heap snapshot ${label}: ${join(dir, file!)}`);
+}
+
+async function measure(
+  build: Build,
+  round: number,
+  pods: { a: Pod; b: Pod; c: Pod; d: Pod; extra: Pod[] },
+  cni: Cni,
+  sink: { total: number; target: number; done?: () => void },
+  uds: string,
+): Promise<Result> {
+  const { a, b, c, d, extra } = pods;
+  const script = join(build.root, 'benchmarks/ztunnel/ztunnel-process.ts');
+  const profile = PROFILE_DIR === undefined ? undefined : join(PROFILE_DIR, `${build.name}-${round}`);
+  if (profile !== undefined) mkdirSync(profile, { recursive: true });
+  const zt = fork(script, [], {
+    execArgv: [
+      ...ztunnelNodeFlags(build.root),
+      ...(profile === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--heapsnapshot-signal=SIGUSR2']),
+    ],
+    cwd: profile ?? build.root,
+    env: { ...process.env, ZT_BENCH_UDS: uds },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const kill = (): void => {
+    zt.kill('SIGKILL');
+  };
+  cleanups.push(kill);
+  try {
+    await new Promise(resolve => zt.once('message', resolve));
+    const spec = (p: Pod) => ({ name: p.name, ip: p.ip, sa: `sa-${p.name}` });
+    await ask(zt, { pods: [spec(a), spec(b)] });
+    for (const pod of [a, b]) await cni.add(pod);
+    await cni.snapshotSent();
+    await waitUntil('ztunnel ready', async () => (await ask<Stats>(zt, 'stats')).ready);
+    const idle = await ask<Stats>(zt, 'stats');
+    if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} 2 pods idle`);
+
+    // Warm-up: certificates, pooled HBONE connection, JIT.
+    await latency(a, b.ip);
+
+    const bulkDirect = await bulk(c, d.ip, sink);
+    const beforeBulk = await ask<Stats>(zt, 'stats');
+    const bulkZt = await bulk(a, b.ip, sink);
+    const afterBulk = await ask<Stats>(zt, 'stats');
+    const cpuPerGib = (afterBulk.cpuMs - beforeBulk.cpuMs) / 1000 / (BULK_MIB / 1024);
+    const userShare =
+      ((afterBulk.userMs ?? Number.NaN) - (beforeBulk.userMs ?? Number.NaN)) /
+      (afterBulk.cpuMs - beforeBulk.cpuMs);
+    const latDirect = await latency(c, d.ip);
+    const before = await ask<Stats>(zt, 'stats');
+    const latZt = await latency(a, b.ip);
+    const after = await ask<Stats>(zt, 'stats');
+    const cpuPer1000 = (after.cpuMs - before.cpuMs) / 1000 / (latZt.count / 1000);
+    const connDirect = await connectRate(c, d.ip);
+    const beforeConn = await ask<Stats>(zt, 'stats');
+    const connZt = await connectRate(a, b.ip);
+    const afterConn = await ask<Stats>(zt, 'stats');
+    const cpuPer1000Conn = (afterConn.cpuMs - beforeConn.cpuMs) / 1000 / ((connZt * CONNECT_SECONDS) / 1000);
+    const held = HOLD > 0 ? await hold(zt, a, b.ip) : undefined;
+    const afterTraffic = await ask<Stats>(zt, 'stats');
+
+    // RSS with RSS_PODS enrolled pods (listeners 15001/15006/15008 each, one identity each).
+    await ask(zt, { pods: [a, b, ...extra].map(spec) });
+    for (const pod of extra) await cni.add(pod);
+    await waitUntil('all pods up', async () => (await ask<Stats>(zt, 'stats')).ready, 60_000);
+    const full = await ask<Stats>(zt, 'stats');
+    const mib = (n?: number): string => (n === undefined ? '?' : (n / MiB).toFixed(1));
+    console.error(
+      `[ztunnel bench] ${build.name}: heap used / external MiB: 2 pods idle ${mib(idle.heapUsed)} / ${mib(idle.external)}, after traffic ${mib(afterTraffic.heapUsed)} / ${mib(afterTraffic.external)}, ${2 + extra.length} pods ${mib(full.heapUsed)} / ${mib(full.external)}`,
+    );
+    if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} ${2 + extra.length} pods idle`);
+    const exited = new Promise(resolve => zt.once('exit', resolve));
+    zt.send('quit');
+    await exited;
+    return {
+      bulkDirect,
+      bulkZt,
+      cpuPerGib,
+      userShare,
+      latDirect,
+      latZt,
+      cpuPer1000,
+      connDirect,
+      connZt,
+      cpuPer1000Conn,
+      holdPerConnection: held?.perConnection ?? Number.NaN,
+      holdReturnedMs: held?.returnedMs ?? Number.NaN,
+      rssIdle: idle.rss,
+      rssAfterTraffic: afterTraffic.rss,
+      rssFull: full.rss,
+      pods: 2 + extra.length,
+    };
+  } finally {
+    kill();
+    cleanups.splice(cleanups.indexOf(kill), 1);
+  }
+}
+
+/** `median (min–max)` of a figure over the rounds. */
+function spread(values: readonly number[], digits: number): string {
+  const sorted = [...values].sort((x, y) => x - y);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  const f = (n: number): string => n.toFixed(digits);
+  return sorted.length === 1 ? f(median) : `${f(median)} (${f(sorted[0]!)}–${f(sorted[sorted.length - 1]!)})`;
+}
+
+function report(results: ReadonlyMap<string, Result[]>): void {
+  const builds = [...results.keys()];
+  const rows: [string, (r: Result) => number, number][] = [
+    ['bulk direct TCP, 1 connection (MiB/s)', r => r.bulkDirect, 0],
+    ['bulk through two ztunnel hops, 1 connection (MiB/s)', r => r.bulkZt, 0],
+    ['ztunnel CPU-s per GiB of bulk, both hops', r => r.cpuPerGib, 2],
+    ['  of which user mode (share)', r => r.userShare, 2],
+    ['1 KiB req/resp p50 direct (ms)', r => r.latDirect.p50, 3],
+    ['1 KiB req/resp p50 via ztunnel (ms)', r => r.latZt.p50, 3],
+    ['1 KiB req/resp p90 direct (ms)', r => r.latDirect.p90, 3],
+    ['1 KiB req/resp p90 via ztunnel (ms)', r => r.latZt.p90, 3],
+    ['1 KiB req/resp p99 direct (ms)', r => r.latDirect.p99, 3],
+    ['1 KiB req/resp p99 via ztunnel (ms)', r => r.latZt.p99, 3],
+    [`ztunnel CPU-s per 1000 requests (${RATE} rps)`, r => r.cpuPer1000, 3],
+    ['new connections/s direct', r => r.connDirect, 0],
+    ['new connections/s via ztunnel', r => r.connZt, 0],
+    ['ztunnel CPU-s per 1000 new connections', r => r.cpuPer1000Conn, 3],
+    [`RSS growth per held connection, ${HOLD} held (KiB)`, r => r.holdPerConnection / 1024, 1],
+    [
+      `seconds until that memory came back after closing (within 10 %; ∞ = not in ${HOLD_RETURN_MS / 1000} s)`,
+      r => r.holdReturnedMs / 1000,
+      1,
+    ],
+    ['ztunnel RSS, 2 enrolled pods, idle (MiB)', r => r.rssIdle / MiB, 1],
+    ['ztunnel RSS, 2 pods, after the runs (MiB)', r => r.rssAfterTraffic / MiB, 1],
+    [`ztunnel RSS, ${RSS_PODS} enrolled pods (MiB)`, r => r.rssFull / MiB, 1],
+    ['RSS per further enrolled pod (MiB)', r => (r.rssFull - r.rssAfterTraffic) / MiB / (r.pods - 2), 3],
+  ];
+  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
+  console.log(
+    `Settings: bulk ${BULK_MIB} MiB, latency ${LATENCY_SECONDS} s at ${RATE} rps over ${CONNECTIONS} connections, new connections ${CONNECT_SECONDS} s ${CONNECT_CONCURRENCY} at a time, ${RSS_PODS} pods; ${ROUNDS} round(s), builds alternating; median (min–max).`,
+  );
+  console.log('');
+  console.log(`| measure | ${builds.join(' | ')} |`);
+  console.log(`|---|${builds.map(() => '---').join('|')}|`);
+  for (const [label, pick, digits] of rows) {
+    console.log(`| ${label} | ${builds.map(b => spread(results.get(b)!.map(pick), digits)).join(' | ')} |`);
+  }
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'ztunnel-bench-'));
 cleanups.push(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-let child: ChildProcess | undefined;
 try {
   createNode();
   const [a, b, c, d] = [0, 1, 2, 3].map(createPod) as [Pod, Pod, Pod, Pod];
@@ -319,71 +625,29 @@ try {
       socket.pipe(socket);
     });
   }
+  const extra = Array.from({ length: Math.max(0, RSS_PODS - 2) }, (_, i) => createPod(i + 4));
 
   const uds = join(dir, 'ztunnel.sock');
   const cni = new Cni(uds);
   cleanups.push(() => {
     cni.close();
   });
-  const script = new URL('./ztunnel-process.ts', import.meta.url).pathname;
-  const zt = fork(script, [], {
-    execArgv: ['--conditions=@ambient-mesh/source'],
-    env: { ...process.env, ZT_BENCH_UDS: uds },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  child = zt;
-  cleanups.push(() => zt.kill('SIGKILL'));
-  await new Promise(resolve => zt.once('message', resolve));
-  const spec = (p: Pod) => ({ name: p.name, ip: p.ip, sa: `sa-${p.name}` });
-  await ask(zt, { pods: [spec(a), spec(b)] });
-  for (const pod of [a, b]) await cni.add(pod);
-  await cni.snapshotSent();
-  await waitUntil('ztunnel ready', async () => (await ask<Stats>(zt, 'stats')).ready);
-  const idle = await ask<Stats>(zt, 'stats');
-
-  // Warm-up: certificates, pooled HBONE connection, JIT.
-  await latency(a, b.ip);
-
-  const bulkDirect = await bulk(c, d.ip, sink);
-  const bulkZt = await bulk(a, b.ip, sink);
-  const latDirect = await latency(c, d.ip);
-  const before = await ask<Stats>(zt, 'stats');
-  const latZt = await latency(a, b.ip);
-  const after = await ask<Stats>(zt, 'stats');
-  const cpuPer1000 = (after.cpuMs - before.cpuMs) / 1000 / (latZt.count / 1000);
-
-  // RSS with RSS_PODS enrolled pods (listeners 15001/15006/15008 each, one identity each).
-  const extra = Array.from({ length: Math.max(0, RSS_PODS - 2) }, (_, i) => createPod(i + 4));
-  await ask(zt, { pods: [a, b, ...extra].map(spec) });
-  for (const pod of extra) await cni.add(pod);
-  await waitUntil('all pods up', async () => (await ask<Stats>(zt, 'stats')).ready, 60_000);
-  const full = await ask<Stats>(zt, 'stats');
-
-  const ms = (n: number): string => n.toFixed(3);
-  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
-  console.log('');
-  console.log('| measure | direct TCP | through two ztunnel hops | difference |');
-  console.log('|---|---|---|---|');
-  console.log(
-    `| bulk upload, 1 connection (${BULK_MIB} MiB) | ${bulkDirect.toFixed(0)} MiB/s | ${bulkZt.toFixed(0)} MiB/s | ${((bulkZt / bulkDirect) * 100).toFixed(0)} % of direct |`,
-  );
-  for (const key of ['p50', 'p90', 'p99'] as const) {
-    console.log(
-      `| 1 KiB req/resp latency ${key} (${RATE} rps, ${CONNECTIONS} conns) | ${ms(latDirect[key])} ms | ${ms(latZt[key])} ms | +${ms(latZt[key] - latDirect[key])} ms |`,
-    );
+  const self: Build = { name: 'this build', root: resolve(new URL('../..', import.meta.url).pathname) };
+  const builds: Build[] =
+    BASE === undefined ? [self] : [{ name: `base (${BASE})`, root: resolve(BASE) }, self];
+  const results = new Map<string, Result[]>(builds.map(b => [b.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which build goes first, so neither always meets the same machine state.
+    const order = round % 2 === 0 ? builds : [...builds].reverse();
+    for (const build of order) {
+      const result = await measure(build, round, { a, b, c, d, extra }, cni, sink, uds);
+      results.get(build.name)!.push(result);
+      console.error(
+        `[ztunnel bench] round ${round + 1} ${build.name}: bulk ${result.bulkZt.toFixed(0)} MiB/s, ${result.cpuPerGib.toFixed(2)} CPU-s/GiB, p50 ${result.latZt.p50.toFixed(3)} ms, ${result.connZt.toFixed(0)} conn/s, RSS ${(result.rssIdle / MiB).toFixed(1)}/${(result.rssFull / MiB).toFixed(1)} MiB`,
+      );
+    }
   }
-  console.log('');
-  console.log('| ztunnel process | value |');
-  console.log('|---|---|');
-  console.log(
-    `| CPU per 1000 requests (${latZt.count} requests at ${RATE} rps) | ${cpuPer1000.toFixed(3)} CPU-s (= ${cpuPer1000.toFixed(3)} vCPU at 1000 rps) |`,
-  );
-  console.log(`| RSS, 2 enrolled pods, idle | ${(idle.rss / MiB).toFixed(1)} MiB |`);
-  console.log(`| RSS, ${2 + extra.length} enrolled pods | ${(full.rss / MiB).toFixed(1)} MiB |`);
-  const exited = new Promise(resolve => zt.once('exit', resolve));
-  zt.send('quit');
-  await exited;
+  report(results);
 } finally {
-  child?.kill('SIGKILL');
   cleanup();
 }

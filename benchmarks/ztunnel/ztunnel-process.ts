@@ -119,9 +119,13 @@ process.on('message', (message: unknown) => {
     process.send?.({ ok: true });
   } else if (message === 'stats') {
     const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
     process.send?.({
       cpuMs: (cpu.user + cpu.system) / 1000,
-      rss: process.memoryUsage().rss,
+      userMs: cpu.user / 1000,
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      external: memory.external,
       ready: bound.readiness.ready,
       pending: bound.readiness.pending(),
     });
