@@ -9,7 +9,14 @@
  * - Idle edges (rate 0) are dropped, as Kiali does by default. Edges touching none of the chosen
  *   namespaces are dropped; nodes are every workload of the chosen namespaces plus each edge's ends.
  */
-import type { EdgeHealth, GraphEdge, GraphNode, GraphView, MetricsUnavailable, WorkloadView } from './model.ts';
+import type {
+  EdgeHealth,
+  GraphEdge,
+  GraphNode,
+  GraphView,
+  MetricsUnavailable,
+  WorkloadView,
+} from './model.ts';
 import type { Sample } from './prometheus.ts';
 
 const UNKNOWN = 'unknown';
@@ -67,7 +74,14 @@ interface Acc {
   mtls: boolean;
 }
 
-function accumulate(into: Map<string, Acc>, key: string, source: End, target: End, sample: Sample, error: boolean): void {
+function accumulate(
+  into: Map<string, Acc>,
+  key: string,
+  source: End,
+  target: End,
+  sample: Sample,
+  error: boolean,
+): void {
   const acc = into.get(key) ?? { source, target, value: 0, errors: 0, mtls: true };
   acc.value += sample.value;
   if (error) acc.errors += sample.value;
@@ -101,7 +115,14 @@ export function buildGraph(input: GraphInput): GraphView {
     const target = destinationEnd(sample.labels);
     if (!touches(source, target)) continue;
     const code = sample.labels.response_code ?? '';
-    accumulate(l7, `${source.id}>${target.id}`, source, target, sample, code.startsWith('4') || code.startsWith('5'));
+    accumulate(
+      l7,
+      `${source.id}>${target.id}`,
+      source,
+      target,
+      sample,
+      code.startsWith('4') || code.startsWith('5'),
+    );
   }
 
   const edges: GraphEdge[] = [];
@@ -138,7 +159,7 @@ export function buildGraph(input: GraphInput): GraphView {
   }
   edges.sort((a, b) => a.id.localeCompare(b.id));
 
-  const modes = new Map(input.workloads.map(w => [`${w.namespace}/${w.name}`, w] as const));
+  const modes = new Map<string, WorkloadView>(input.workloads.map(w => [`${w.namespace}/${w.name}`, w]));
   const nodes = new Map<string, GraphNode>();
   const addNode = (end: End): void => {
     if (nodes.has(end.id)) return;

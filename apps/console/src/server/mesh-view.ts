@@ -61,13 +61,19 @@ export function workloadOf(pod: PodObject): { readonly name: string; readonly ki
   if (owner === undefined) return { name: pod.metadata.name, kind: 'Pod' };
   if (owner.kind === 'ReplicaSet') {
     const hash = pod.metadata.labels?.['pod-template-hash'];
-    const name = hash !== undefined && owner.name.endsWith(`-${hash}`) ? owner.name.slice(0, -hash.length - 1) : owner.name;
+    const name =
+      hash !== undefined && owner.name.endsWith(`-${hash}`)
+        ? owner.name.slice(0, -hash.length - 1)
+        : owner.name;
     return { name, kind: 'Deployment' };
   }
   return { name: owner.name, kind: owner.kind };
 }
 
-function selects(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>> | undefined): boolean {
+function selects(
+  selector: Readonly<Record<string, string>> | undefined,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
   if (selector === undefined || Object.keys(selector).length === 0) return false;
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }

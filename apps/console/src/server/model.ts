@@ -121,7 +121,12 @@ export interface ConfigObjectView {
   readonly kind: string;
   readonly namespace: string;
   readonly name: string;
-  readonly conditions: readonly { readonly type: string; readonly status: string; readonly reason?: string; readonly message?: string }[];
+  readonly conditions: readonly {
+    readonly type: string;
+    readonly status: string;
+    readonly reason?: string;
+    readonly message?: string;
+  }[];
   readonly validations: readonly Validation[];
 }
 

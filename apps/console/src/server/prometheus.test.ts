@@ -4,13 +4,17 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpPrometheus, l4Query, l7Query, parseRateWindow, parseVectorResponse } from './prometheus.ts';
 
-const recorded = (name: string): unknown => JSON.parse(readFileSync(new URL(`testdata/${name}`, import.meta.url), 'utf8'));
+const recorded = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`testdata/${name}`, import.meta.url), 'utf8'));
 
 describe('parseVectorResponse', () => {
   it('reads the samples of a recorded instant vector', () => {
     const r = parseVectorResponse(recorded('prometheus-l4.json'));
     expect(r.ok && r.samples.length).toBe(5);
-    expect(r.ok && r.samples[0]).toMatchObject({ value: 812.4, labels: { reporter: 'destination', source_workload: 'client' } });
+    expect(r.ok && r.samples[0]).toMatchObject({
+      value: 812.4,
+      labels: { reporter: 'destination', source_workload: 'client' },
+    });
   });
 
   it('turns a PromQL error into METRICS_UNAVAILABLE with the message Prometheus gave', () => {
@@ -45,11 +49,15 @@ describe('httpPrometheus', () => {
   const server = createServer((req, res) => {
     const q = new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '';
     if (q === 'bad') {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(recorded('prometheus-error.json')));
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify(recorded('prometheus-error.json')));
     } else if (q === 'html') {
       res.writeHead(502).end('<html>bad gateway</html>');
     } else {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(recorded('prometheus-l7.json')));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(recorded('prometheus-l7.json')));
     }
   });
   let url = '';

@@ -14,14 +14,14 @@ export interface Sample {
 }
 
 export type QueryResult =
-  | { readonly ok: true; readonly samples: readonly Sample[] }
-  | ({ readonly ok: false } & MetricsUnavailable);
+  { readonly ok: true; readonly samples: readonly Sample[] } | ({ readonly ok: false } & MetricsUnavailable);
 
 function unavailable(message: string): QueryResult {
   return { ok: false, code: 'METRICS_UNAVAILABLE', message };
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Validates a `/api/v1/query` answer holding an instant vector into samples. */
 export function parseVectorResponse(body: unknown): QueryResult {
@@ -67,7 +67,9 @@ export function httpPrometheus(options: HttpPrometheusOptions): PrometheusClient
       try {
         response = await doFetch(url, { signal: AbortSignal.timeout(options.timeoutMs) });
       } catch (err) {
-        return unavailable(`cannot reach Prometheus at ${base}: ${errorMessage(err)} (check PROMETHEUS_URL and that Prometheus runs)`);
+        return unavailable(
+          `cannot reach Prometheus at ${base}: ${errorMessage(err)} (check PROMETHEUS_URL and that Prometheus runs)`,
+        );
       }
       let body: unknown;
       try {

@@ -21,7 +21,11 @@ export interface Condition {
 export interface PodObject {
   readonly metadata: Meta;
   readonly spec?: { readonly nodeName?: string; readonly containers?: readonly { readonly name: string }[] };
-  readonly status?: { readonly phase?: string; readonly podIP?: string; readonly conditions?: readonly Condition[] };
+  readonly status?: {
+    readonly phase?: string;
+    readonly podIP?: string;
+    readonly conditions?: readonly Condition[];
+  };
 }
 
 export interface NamespaceObject {

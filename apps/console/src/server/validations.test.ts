@@ -24,11 +24,22 @@ describe('mesh views', () => {
 
   it('badges workloads L4, L7 (with the waypoint and who labelled it), sidecar or out of mesh', () => {
     const byName = new Map(workloadViews(snap).map(w => [w.name, w]));
-    expect(byName.get('client')).toMatchObject({ kind: 'Deployment', mode: 'L4', waypoint: undefined, redirected: true });
-    expect(byName.get('echo')).toMatchObject({ mode: 'L7', waypoint: { name: 'waypoint', namespace: 'sample', labelledBy: 'service', exists: true } });
+    expect(byName.get('client')).toMatchObject({
+      kind: 'Deployment',
+      mode: 'L4',
+      waypoint: undefined,
+      redirected: true,
+    });
+    expect(byName.get('echo')).toMatchObject({
+      mode: 'L7',
+      waypoint: { name: 'waypoint', namespace: 'sample', labelledBy: 'service', exists: true },
+    });
     expect(byName.get('db')).toMatchObject({ kind: 'StatefulSet', mode: 'out-of-mesh' });
     expect(byName.get('sidecar-app-1')?.mode).toBe('sidecar');
-    expect(byName.get('both')).toMatchObject({ mode: 'L7', waypoint: { labelledBy: 'namespace', exists: false } });
+    expect(byName.get('both')).toMatchObject({
+      mode: 'L7',
+      waypoint: { labelledBy: 'namespace', exists: false },
+    });
     expect(byName.get('waypoint')?.isWaypoint).toBe(true);
     expect(byName.get('ztunnel')).toMatchObject({ kind: 'DaemonSet', pods: 2, isZtunnel: true });
   });
@@ -62,14 +73,28 @@ describe('validate (KIA13xx)', () => {
 
   it('finds nothing on a clean mesh', () => {
     const snap = sampleSnapshot();
-    const clean = { ...snap, namespaces: snap.namespaces.filter(n => n.metadata.name === 'sample'), pods: snap.pods.filter(p => p.metadata.namespace === 'sample'), authorizationPolicies: snap.authorizationPolicies.filter(a => a.metadata.name !== 'client-paths') };
+    const clean = {
+      ...snap,
+      namespaces: snap.namespaces.filter(n => n.metadata.name === 'sample'),
+      pods: snap.pods.filter(p => p.metadata.namespace === 'sample'),
+      authorizationPolicies: snap.authorizationPolicies.filter(a => a.metadata.name !== 'client-paths'),
+    };
     expect(validate(clean)).toEqual([]);
   });
 
   it('names the L7 attributes it saw', () => {
-    expect(l7Attributes({ metadata: { name: 'x' }, spec: { rules: [{ to: [{ operation: { methods: ['GET'], ports: ['80'] } }], when: [{ key: 'request.headers[x]' }, { key: 'source.ip' }] }] } })).toEqual([
-      'to.operation.methods',
-      'when request.headers[x]',
-    ]);
+    expect(
+      l7Attributes({
+        metadata: { name: 'x' },
+        spec: {
+          rules: [
+            {
+              to: [{ operation: { methods: ['GET'], ports: ['80'] } }],
+              when: [{ key: 'request.headers[x]' }, { key: 'source.ip' }],
+            },
+          ],
+        },
+      }),
+    ).toEqual(['to.operation.methods', 'when request.headers[x]']);
   });
 });

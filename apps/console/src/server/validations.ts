@@ -26,7 +26,8 @@ export function l7Attributes(ap: AuthorizationPolicyObject): string[] {
   const found = new Set<string>();
   for (const rule of ap.spec?.rules ?? []) {
     for (const to of rule.to ?? []) {
-      for (const f of L7_OPERATION_FIELDS) if (to.operation?.[f] !== undefined) found.add(`to.operation.${f}`);
+      for (const f of L7_OPERATION_FIELDS)
+        if (to.operation?.[f] !== undefined) found.add(`to.operation.${f}`);
     }
     for (const from of rule.from ?? []) {
       for (const f of L7_SOURCE_FIELDS) if (from.source?.[f] !== undefined) found.add(`from.source.${f}`);
@@ -67,7 +68,8 @@ export function validate(snapshot: MeshSnapshot): Validation[] {
     seenWorkloads.add(key);
     const labels = pod.metadata.labels ?? {};
     const ambient = isAmbientPod(pod, index.namespace(nsName));
-    const askedAmbient = labels[Label.dataplaneMode] === 'ambient' || isAmbientNamespace(index.namespace(nsName));
+    const askedAmbient =
+      labels[Label.dataplaneMode] === 'ambient' || isAmbientNamespace(index.namespace(nsName));
     if (labels[Label.sidecarInject] === 'true' && askedAmbient) {
       out.push({
         code: ValidationCode.sidecarAndAmbient,
@@ -102,7 +104,10 @@ export function validate(snapshot: MeshSnapshot): Validation[] {
     const l7 = l7Attributes(ap);
     if (l7.length === 0) continue;
     const nsName = ap.metadata.namespace ?? '';
-    const refs = [...(ap.spec?.targetRefs ?? []), ...(ap.spec?.targetRef === undefined ? [] : [ap.spec.targetRef])];
+    const refs = [
+      ...(ap.spec?.targetRefs ?? []),
+      ...(ap.spec?.targetRef === undefined ? [] : [ap.spec.targetRef]),
+    ];
     const problem = (detail: string): Validation => ({
       code: ValidationCode.l7PolicyWithoutWaypoint,
       severity: 'warning',
@@ -112,14 +117,21 @@ export function validate(snapshot: MeshSnapshot): Validation[] {
       message: `the policy has L7 rules (${l7.join(', ')}) but ${detail}; ztunnel enforces only L4 attributes`,
     });
     if (refs.length === 0) {
-      out.push(problem('selects workloads instead of targeting a waypoint or a service bound to one (use targetRefs)'));
+      out.push(
+        problem(
+          'selects workloads instead of targeting a waypoint or a service bound to one (use targetRefs)',
+        ),
+      );
       continue;
     }
     for (const ref of refs) {
       if (ref.kind === 'Gateway') {
-        if (!index.waypointExists(nsName, ref.name)) out.push(problem(`its target Gateway ${nsName}/${ref.name} is not a waypoint that exists`));
+        if (!index.waypointExists(nsName, ref.name))
+          out.push(problem(`its target Gateway ${nsName}/${ref.name} is not a waypoint that exists`));
       } else if (ref.kind === 'Service') {
-        const svc = snapshot.services.find(s => s.metadata.namespace === nsName && s.metadata.name === ref.name);
+        const svc = snapshot.services.find(
+          s => s.metadata.namespace === nsName && s.metadata.name === ref.name,
+        );
         const ns = index.namespace(nsName);
         const bound =
           (svc === undefined ? undefined : index.waypointLabel(svc.metadata, 'service', nsName)) ??
@@ -128,5 +140,8 @@ export function validate(snapshot: MeshSnapshot): Validation[] {
       }
     }
   }
-  return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.code.localeCompare(b.code));
+  return out.sort(
+    (a, b) =>
+      a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.code.localeCompare(b.code),
+  );
 }
