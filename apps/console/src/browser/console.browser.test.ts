@@ -12,11 +12,11 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { build as viteBuild } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, silentLogger } from '@ambient-mesh/runtime';
-import { build, type Bound } from '../server/app.ts';
-import { loadConfig } from '../server/config.ts';
-import type { PrometheusClient } from '../server/prometheus.ts';
-import { manyWorkloads, sampleSnapshot } from '../server/testing/fixtures.ts';
-import { fixedSource, recordedPrometheus } from '../server/testing/sources.ts';
+import { build, type Bound } from '../app.ts';
+import { loadConfig } from '../config.ts';
+import type { PrometheusClient } from '../prometheus.ts';
+import { manyWorkloads, sampleSnapshot } from '../testing/fixtures.ts';
+import { fixedSource, recordedPrometheus } from '../testing/sources.ts';
 
 /** Debian's chromium package; CHROMIUM_PATH overrides. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

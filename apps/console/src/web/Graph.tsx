@@ -1,6 +1,6 @@
 // The topology graph: workloads as nodes, L4 edges (blue, from ztunnel) and L7 edges (green,
 // orange or red by error rate, from waypoints), double edges where both exist, each labelled with
-// its rate and a lock when mTLS. Laid out by @patternfly/react-topology's Dagre layout.
+// its rate and "mTLS" when both ends authenticated. Laid out by @patternfly/react-topology's Dagre layout.
 import { Alert, Checkbox, Flex, FlexItem, PageSection, Spinner, Title } from '@patternfly/react-core';
 import {
   DagreLayout,
@@ -22,7 +22,7 @@ import type {
 } from '@patternfly/react-topology';
 import { useEffect, useMemo, useState } from 'react';
 import type { ComponentType } from 'react';
-import type { GraphEdge, GraphNode, GraphView } from '../server/model.ts';
+import type { GraphEdge, GraphNode, GraphView } from '../model.ts';
 import { useGraph, useOverview } from './api.ts';
 
 export const EDGE_COLORS = {
@@ -203,7 +203,8 @@ export function GraphPage({ initial }: { readonly initial: readonly string[] }) 
           </FlexItem>
           <FlexItem data-testid="legend">
             <span style={{ color: EDGE_COLORS.tcp }}>━ TCP (ztunnel, L4)</span> ·{' '}
-            <span style={{ color: EDGE_COLORS.healthy }}>━ HTTP (waypoint, L7)</span> · mTLS: both ends authenticated
+            <span style={{ color: EDGE_COLORS.healthy }}>━ HTTP (waypoint, L7)</span> · mTLS: both ends
+            authenticated
           </FlexItem>
         </Flex>
       </PageSection>

@@ -1,5 +1,5 @@
 import { Alert, Label, PageSection, Spinner, Title } from '@patternfly/react-core';
-import type { Severity } from '../server/model.ts';
+import type { Severity } from '../model.ts';
 import { useIstioConfig } from './api.ts';
 
 const SEVERITY_COLOR: Record<Severity, 'red' | 'orange' | 'blue'> = {

@@ -1,6 +1,6 @@
 // The browser's only data access: typed GETs of the console API through TanStack Query.
 import { useQuery } from '@tanstack/react-query';
-import type { GraphView, IstioConfigView, OverviewView, WorkloadView } from '../server/model.ts';
+import type { GraphView, IstioConfigView, OverviewView, WorkloadView } from '../model.ts';
 
 export class ApiError extends Error {
   readonly status: number;

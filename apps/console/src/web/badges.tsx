@@ -1,7 +1,7 @@
 // Kiali's ambient badges: "Ambient" on namespaces and the control plane, L4/L7/sidecar/out of mesh
 // on workloads.
 import { Label } from '@patternfly/react-core';
-import type { MeshMode } from '../server/model.ts';
+import type { MeshMode } from '../model.ts';
 
 export function AmbientBadge() {
   return (

@@ -21,7 +21,7 @@ export const ENV = {
 export const DEFAULT_PORT = 20001;
 export const DEFAULT_PROMETHEUS_URL = `http://prometheus.${WellKnown.systemNamespace}:9090`;
 /** The built frontend, beside the compiled server (`dist/web`). */
-export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/web', import.meta.url));
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../dist/web', import.meta.url));
 
 export interface Config {
   /** Loopback by default: the console has no login, so exposing it is a deliberate choice. */
