@@ -18,7 +18,14 @@ import type {
   MetricsUnavailable,
   OverviewView,
 } from './model.ts';
-import { l4Query, l7Query, parseRateWindow, type PrometheusClient, type Sample } from './prometheus.ts';
+import {
+  l4Queries,
+  l7Query,
+  parseRateWindow,
+  type PrometheusClient,
+  type QueryResult,
+  type Sample,
+} from './prometheus.ts';
 import type { MeshSnapshot } from './snapshot.ts';
 import { validate } from './validations.ts';
 
@@ -76,12 +83,12 @@ export async function graph(
     readonly showWaypoints: boolean;
   },
 ): Promise<GraphView> {
-  const [l4, l7] = await Promise.all([
-    prometheus.query(l4Query(options.window)),
-    prometheus.query(l7Query(options.window)),
-  ]);
+  const [l7, ...l4] = await Promise.all(
+    [l7Query(options.window), ...l4Queries(options.window)].map(q => prometheus.query(q)),
+  );
   let metricsUnavailable: MetricsUnavailable | undefined;
-  const samples = (r: typeof l4): readonly Sample[] => {
+  const samples = (r: QueryResult | undefined): readonly Sample[] => {
+    if (r === undefined) return [];
     if (r.ok) return r.samples;
     metricsUnavailable ??= { code: r.code, message: r.message };
     return [];
@@ -89,7 +96,7 @@ export async function graph(
   return buildGraph({
     namespaces: options.namespaces,
     workloads: workloadViews(snap),
-    l4: samples(l4),
+    l4: l4.flatMap(r => samples(r)),
     l7: samples(l7),
     metricsUnavailable,
     showWaypoints: options.showWaypoints,

@@ -6,7 +6,7 @@ export type { Config } from './config.ts';
 export { buildGraph } from './graph.ts';
 export { validate, ValidationCode } from './validations.ts';
 export { controlPlaneView, namespaceViews, workloadViews } from './mesh-view.ts';
-export { httpPrometheus, parseVectorResponse, l4Query, l7Query } from './prometheus.ts';
+export { httpPrometheus, parseVectorResponse, l4Queries, l7Query } from './prometheus.ts';
 export type { PrometheusClient, QueryResult, Sample } from './prometheus.ts';
 export type { MeshSnapshot } from './snapshot.ts';
 export { ConsoleErrorCode } from './errors.ts';

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpPrometheus, l4Query, l7Query, parseRateWindow, parseVectorResponse } from './prometheus.ts';
+import { httpPrometheus, l4Queries, l7Query, parseRateWindow, parseVectorResponse } from './prometheus.ts';
 
 const recorded = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`testdata/${name}`, import.meta.url), 'utf8'));
@@ -32,8 +32,9 @@ describe('parseVectorResponse', () => {
 
 describe('queries', () => {
   it('are Kiali-shaped: ztunnel tcp bytes by reporter, waypoint requests by response code', () => {
-    expect(l4Query('1m')).toContain('istio_tcp_sent_bytes_total|istio_tcp_received_bytes_total');
-    expect(l4Query('1m')).toContain('reporter=~"source|destination"');
+    const [sent, received] = l4Queries('1m');
+    expect(sent).toContain('rate(istio_tcp_sent_bytes_total{reporter=~"source|destination"}[1m])');
+    expect(received).toContain('rate(istio_tcp_received_bytes_total{reporter=~"source|destination"}[1m])');
     expect(l7Query('30s')).toContain('istio_requests_total{reporter="waypoint"}[30s]');
     expect(l7Query('30s')).toContain('response_code');
   });

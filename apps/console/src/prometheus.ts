@@ -104,10 +104,17 @@ export function parseRateWindow(text: string | undefined): string | undefined {
   return DURATION.test(text) ? text : undefined;
 }
 
-/** L4: ztunnel's TCP bytes, both directions, by reporter (the graph prefers the destination's). */
-export function l4Query(window: string): string {
-  const names = `${MetricName.tcpSentBytes}|${MetricName.tcpReceivedBytes}`;
-  return `sum by (reporter,${EDGE_LABELS.join(',')}) (rate({__name__=~"${names}",reporter=~"${Reporter.source}|${Reporter.destination}"}[${window}]))`;
+/**
+ * L4: ztunnel's TCP bytes by reporter (the graph prefers the destination's), one query per
+ * direction: a single `rate({__name__=~"sent|received"})` drops the names and Prometheus rejects
+ * the two series with the same labels ("vector cannot contain metrics with the same labelset").
+ * The graph adds the directions up.
+ */
+export function l4Queries(window: string): readonly string[] {
+  return [MetricName.tcpSentBytes, MetricName.tcpReceivedBytes].map(
+    name =>
+      `sum by (reporter,${EDGE_LABELS.join(',')}) (rate(${name}{reporter=~"${Reporter.source}|${Reporter.destination}"}[${window}]))`,
+  );
 }
 
 /** L7: requests reported by waypoints, by response code. */

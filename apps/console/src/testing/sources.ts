@@ -16,12 +16,17 @@ export function fixedSource(snapshot: MeshSnapshot, synced = true): KubeSource {
 const recorded = (name: string): QueryResult =>
   parseVectorResponse(JSON.parse(readFileSync(new URL(`../testdata/${name}`, import.meta.url), 'utf8')));
 
-/** Answers the L4 query with the recorded ztunnel bytes and the L7 one with the waypoint requests. */
+/**
+ * Answers the L7 query with the recorded waypoint requests, the L4 bytes-sent query with the
+ * recorded ztunnel bytes and the bytes-received one with an empty vector.
+ */
 export function recordedPrometheus(): PrometheusClient {
   return {
-    query: promql =>
-      Promise.resolve(
-        recorded(promql.includes('istio_requests_total') ? 'prometheus-l7.json' : 'prometheus-l4.json'),
-      ),
+    query: promql => {
+      if (promql.includes('istio_requests_total')) return Promise.resolve(recorded('prometheus-l7.json'));
+      if (promql.includes('istio_tcp_sent_bytes_total'))
+        return Promise.resolve(recorded('prometheus-l4.json'));
+      return Promise.resolve({ ok: true, samples: [] });
+    },
   };
 }
