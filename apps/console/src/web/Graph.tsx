@@ -20,8 +20,8 @@ import type {
   Model,
   Node,
 } from '@patternfly/react-topology';
-import { useEffect, useMemo, useState } from 'react';
-import type { ComponentType } from 'react';
+import { Component, useEffect, useMemo, useState } from 'react';
+import type { ComponentType, ReactNode } from 'react';
 import type { GraphEdge, GraphNode, GraphView } from '../model.ts';
 import { useGraph, useOverview } from './api.ts';
 
@@ -138,6 +138,24 @@ export function toModel(view: GraphView): Model {
   };
 }
 
+/** A layout or drawing failure shows its reason instead of a blank page. */
+class GraphErrorBoundary extends Component<{ readonly children: ReactNode }, { error: Error | undefined }> {
+  override state: { error: Error | undefined } = { error: undefined };
+  static getDerivedStateFromError(error: Error): { error: Error } {
+    return { error };
+  }
+  override render(): ReactNode {
+    if (this.state.error !== undefined) {
+      return (
+        <Alert variant="danger" title="Cannot draw the graph" isInline data-testid="graph-failed">
+          {this.state.error.message}. Choose fewer namespaces.
+        </Alert>
+      );
+    }
+    return this.props.children;
+  }
+}
+
 function Topology({ view }: { readonly view: GraphView }) {
   const controller = useMemo(() => {
     const c = new Visualization();
@@ -228,7 +246,9 @@ export function GraphPage({ initial }: { readonly initial: readonly string[] }) 
             data-nodes={data.nodes.length}
             data-edges={data.edges.length}
           >
-            <Topology view={data} />
+            <GraphErrorBoundary key={namespaces.join(',')}>
+              <Topology view={data} />
+            </GraphErrorBoundary>
           </div>
         )}
       </PageSection>
