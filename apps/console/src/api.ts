@@ -1,0 +1,258 @@
+/**
+ * The console's HTTP API and static file server. Every `/api/*` answer is computed on the
+ * server from the informers' snapshot and Prometheus; the browser only draws. The API is
+ * read-only (GET and HEAD); bad parameters answer 400 with a stable code, never a crash.
+ */
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize, sep } from 'node:path';
+import { dispatch, reply, replyJson, type Route } from '@ambient-mesh/runtime';
+import type { Logger } from '@ambient-mesh/runtime';
+import { ConsoleErrorCode } from './errors.ts';
+import { buildGraph } from './graph.ts';
+import { controlPlaneView, namespaceViews, workloadViews } from './mesh-view.ts';
+import type {
+  ConfigObjectView,
+  GraphView,
+  IstioConfigView,
+  MetricsUnavailable,
+  OverviewView,
+} from './model.ts';
+import {
+  l4Queries,
+  l7Query,
+  parseRateWindow,
+  type PrometheusClient,
+  type QueryResult,
+  type Sample,
+} from './prometheus.ts';
+import type { MeshSnapshot } from './snapshot.ts';
+import { validate } from './validations.ts';
+
+export interface ApiDeps {
+  readonly snapshot: () => MeshSnapshot;
+  /** False until every informer listed once: the API answers 503 until then. */
+  readonly synced: () => boolean;
+  readonly prometheus: PrometheusClient;
+  readonly systemNamespace: string;
+  readonly logger: Logger;
+}
+
+function badRequest(res: ServerResponse, message: string): void {
+  replyJson(res, 400, { code: ConsoleErrorCode.badRequest, message });
+}
+
+export function overview(snap: MeshSnapshot, systemNamespace: string): OverviewView {
+  return { controlPlane: controlPlaneView(snap, systemNamespace), namespaces: namespaceViews(snap) };
+}
+
+export function istioConfig(snap: MeshSnapshot): IstioConfigView {
+  const validations = validate(snap);
+  const objects: ConfigObjectView[] = [];
+  const add = (
+    kind: string,
+    list: readonly {
+      metadata: { name: string; namespace?: string };
+      status?: { conditions?: readonly ConfigObjectView['conditions'][number][] };
+    }[],
+  ): void => {
+    for (const o of list) {
+      const namespace = o.metadata.namespace ?? '';
+      objects.push({
+        kind,
+        namespace,
+        name: o.metadata.name,
+        conditions: o.status?.conditions ?? [],
+        validations: validations.filter(
+          v => v.kind === kind && v.namespace === namespace && v.name === o.metadata.name,
+        ),
+      });
+    }
+  };
+  add('AuthorizationPolicy', snap.authorizationPolicies);
+  add('Gateway', snap.gateways);
+  return { objects, validations };
+}
+
+export async function graph(
+  snap: MeshSnapshot,
+  prometheus: PrometheusClient,
+  options: {
+    readonly namespaces: readonly string[];
+    readonly window: string;
+    readonly showWaypoints: boolean;
+  },
+): Promise<GraphView> {
+  const [l7, ...l4] = await Promise.all(
+    [l7Query(options.window), ...l4Queries(options.window)].map(q => prometheus.query(q)),
+  );
+  let metricsUnavailable: MetricsUnavailable | undefined;
+  const samples = (r: QueryResult | undefined): readonly Sample[] => {
+    if (r === undefined) return [];
+    if (r.ok) return r.samples;
+    metricsUnavailable ??= { code: r.code, message: r.message };
+    return [];
+  };
+  return buildGraph({
+    namespaces: options.namespaces,
+    workloads: workloadViews(snap),
+    l4: l4.flatMap(r => samples(r)),
+    l7: samples(l7),
+    metricsUnavailable,
+    showWaypoints: options.showWaypoints,
+  });
+}
+
+export function apiRoutes(deps: ApiDeps): Route[] {
+  const guarded =
+    (
+      handler: (
+        req: IncomingMessage,
+        res: ServerResponse,
+        url: URL,
+        snap: MeshSnapshot,
+      ) => void | Promise<void>,
+    ) =>
+    async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+      if (!deps.synced()) {
+        replyJson(res, 503, {
+          code: ConsoleErrorCode.notSynced,
+          message: 'the console is still listing the cluster; try again in a moment',
+        });
+        return;
+      }
+      await handler(req, res, url, deps.snapshot());
+    };
+  return [
+    {
+      path: '/api/overview',
+      handler: guarded((_q, res, _u, snap) => {
+        replyJson(res, 200, overview(snap, deps.systemNamespace));
+      }),
+    },
+    {
+      path: '/api/namespaces',
+      handler: guarded((_q, res, _u, snap) => {
+        replyJson(res, 200, namespaceViews(snap));
+      }),
+    },
+    {
+      path: '/api/workloads',
+      handler: guarded((_q, res, url, snap) => {
+        const ns = url.searchParams.get('namespace') ?? undefined;
+        replyJson(res, 200, workloadViews(snap, ns === '' ? undefined : ns));
+      }),
+    },
+    {
+      path: '/api/graph',
+      handler: guarded(async (_q, res, url, snap) => {
+        const namespaces = (url.searchParams.get('namespaces') ?? '')
+          .split(',')
+          .map(s => s.trim())
+          .filter(s => s !== '');
+        if (namespaces.length === 0) {
+          badRequest(res, 'name at least one namespace: /api/graph?namespaces=sample');
+          return;
+        }
+        const window = parseRateWindow(url.searchParams.get('window') ?? undefined);
+        if (window === undefined) {
+          badRequest(res, 'window must be a Prometheus duration such as 30s, 1m or 1h');
+          return;
+        }
+        const showWaypoints = url.searchParams.get('waypoints') === 'true';
+        const view = await graph(snap, deps.prometheus, { namespaces, window, showWaypoints });
+        if (view.metricsUnavailable !== undefined) {
+          deps.logger.warn(
+            { code: view.metricsUnavailable.code, reason: view.metricsUnavailable.message },
+            'graph without metrics',
+          );
+        }
+        replyJson(res, 200, view);
+      }),
+    },
+    {
+      path: '/api/istio-config',
+      handler: guarded((_q, res, _u, snap) => {
+        replyJson(res, 200, istioConfig(snap));
+      }),
+    },
+    {
+      path: '/healthz/ready',
+      handler: (_q, res) => {
+        if (deps.synced()) reply(res, 200, 'ready\n');
+        else reply(res, 503, 'not synced\n');
+      },
+    },
+  ];
+}
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+  '.woff': 'font/woff',
+  '.ttf': 'font/ttf',
+  '.json': 'application/json',
+};
+
+/**
+ * Serves the built frontend from `root`; unknown paths get `index.html` (client-side routes).
+ * Paths escaping `root` answer 404.
+ */
+export function staticHandler(root: string) {
+  const base = normalize(root + sep);
+  return async (res: ServerResponse, url: URL): Promise<void> => {
+    let rel: string;
+    try {
+      rel = decodeURIComponent(url.pathname);
+    } catch {
+      reply(res, 400, 'bad path\n');
+      return;
+    }
+    const file = normalize(join(base, rel));
+    if (!file.startsWith(base)) {
+      reply(res, 404, 'not found\n');
+      return;
+    }
+    for (const candidate of rel.endsWith('/')
+      ? [join(file, 'index.html')]
+      : [file, join(base, 'index.html')]) {
+      try {
+        const body = await readFile(candidate);
+        res.writeHead(200, {
+          'content-type': CONTENT_TYPES[extname(candidate)] ?? 'application/octet-stream',
+          'content-length': body.length,
+          'cache-control': candidate.includes(`${sep}assets${sep}`)
+            ? 'public, max-age=31536000, immutable'
+            : 'no-cache',
+        });
+        res.end(body);
+        return;
+      } catch {
+        // next candidate
+      }
+    }
+    reply(res, 404, `the console's web files are missing under ${root} (run the build)\n`);
+  };
+}
+
+/** One handler for the whole console: API and health routes, else the static files. */
+export function consoleHandler(routes: readonly Route[], webRoot: string, logger: Logger) {
+  const api = dispatch(routes, logger);
+  const files = staticHandler(webRoot);
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/healthz/')) {
+      await api(req, res, url);
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      reply(res, 405, 'the console is read-only\n');
+      return;
+    }
+    await files(res, url);
+  };
+}

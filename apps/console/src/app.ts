@@ -1,0 +1,105 @@
+// The console's composition root, `build(config, deps) -> Bound`: informers over the cluster
+// (kube-source.ts), a Prometheus client, and one HTTP server for the API and the web files.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errorMessage } from '@ambient-mesh/errors';
+import { KubeClient, loadKubeConfig } from '@ambient-mesh/kube';
+import { BindError, createPlatform, requestUrl, type Logs, type Platform } from '@ambient-mesh/runtime';
+import { apiRoutes, consoleHandler } from './api.ts';
+import type { Config } from './config.ts';
+import { kubeSource, type KubeSource } from './kube-source.ts';
+import { httpPrometheus, type PrometheusClient } from './prometheus.ts';
+
+export interface AppDeps {
+  readonly platform?: Platform;
+  /** The cluster view (tests hand in a fixed snapshot); default: informers through a KubeClient. */
+  readonly source?: KubeSource;
+  readonly prometheus?: PrometheusClient;
+}
+
+export interface Bound {
+  readonly logs: Logs;
+  /** The bound port (the configured one, or the one the OS picked for port 0). */
+  readonly port: number;
+  readonly url: string;
+  shutdown(): Promise<void>;
+}
+
+export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
+  const { logs } =
+    deps.platform ??
+    createPlatform({ component: 'console', logFormat: config.logFormat, logLevel: config.logLevel });
+  const log = logs.for('console');
+  const source =
+    deps.source ??
+    kubeSource(
+      new KubeClient(
+        loadKubeConfig({
+          inCluster: config.inCluster,
+          ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
+        }),
+      ),
+      {
+        onError: (collection, err) => {
+          log.warn({ collection, err: errorMessage(err) }, 'cannot list or watch; retrying');
+        },
+      },
+    );
+  source.ready.then(
+    () => {
+      log.info({}, 'cluster listed');
+    },
+    (err: unknown) => {
+      log.warn({ err: errorMessage(err) }, 'stopped before the cluster was listed');
+    },
+  );
+  const prometheus =
+    deps.prometheus ?? httpPrometheus({ url: config.prometheusUrl, timeoutMs: config.prometheusTimeoutMs });
+  const routes = apiRoutes({
+    snapshot: () => source.snapshot(),
+    synced: () => source.synced(),
+    prometheus,
+    systemNamespace: config.systemNamespace,
+    logger: log,
+  });
+  const handle = consoleHandler(routes, config.webRoot, log);
+  const server = createServer((req, res) => {
+    handle(req, res, requestUrl(req.url)).catch((err: unknown) => {
+      log.error({ err: errorMessage(err), path: req.url }, 'request failed');
+      if (!res.headersSent) res.writeHead(500).end('internal error\n');
+    });
+  });
+  const where = `${config.listen.host}:${config.listen.port}`;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await source.stop();
+    throw new BindError('console', where, { cause: err });
+  }
+  const port = (server.address() as AddressInfo).port;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}/`;
+  log.info({ url, prometheus: config.prometheusUrl }, 'console listening');
+  let stopping: Promise<void> | undefined;
+  return {
+    logs,
+    port,
+    url,
+    shutdown: () =>
+      (stopping ??= (async () => {
+        await new Promise<void>(resolve => {
+          server.close(() => {
+            resolve();
+          });
+          server.closeAllConnections();
+        });
+        await source.stop();
+      })()),
+  };
+}

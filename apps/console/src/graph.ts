@@ -1,0 +1,192 @@
+/**
+ * Builds the topology graph from Prometheus samples, as a pure function.
+ *
+ * - L4 edges (`tcp`, drawn blue) come from ztunnel's `istio_tcp_*` bytes. ztunnel reports each
+ *   connection twice (as `source` on the client's node and `destination` on the server's): the
+ *   destination's numbers are used when it reported, else the source's, so nothing counts twice.
+ * - L7 edges (`http`, drawn green/orange/red) come from `istio_requests_total{reporter="waypoint"}`.
+ *   Both can exist between the same two nodes: the graph then has a double edge.
+ * - Idle edges (rate 0) are dropped, as Kiali does by default. Edges touching none of the chosen
+ *   namespaces are dropped; nodes are every workload of the chosen namespaces plus each edge's ends.
+ */
+import type {
+  EdgeHealth,
+  GraphEdge,
+  GraphNode,
+  GraphView,
+  MetricsUnavailable,
+  WorkloadView,
+} from './model.ts';
+import type { Sample } from './prometheus.ts';
+
+const UNKNOWN = 'unknown';
+/** Kiali's default edge health tolerances: degraded from 0.1 % errors, failure from 20 %. */
+const DEGRADED_ERROR_RATE = 0.001;
+const FAILURE_ERROR_RATE = 0.2;
+
+export interface GraphInput {
+  readonly namespaces: readonly string[];
+  readonly workloads: readonly WorkloadView[];
+  readonly l4: readonly Sample[];
+  readonly l7: readonly Sample[];
+  readonly metricsUnavailable?: MetricsUnavailable | undefined;
+  /** Draw waypoint workloads as nodes (Kiali's "Waypoint Proxies" display option). */
+  readonly showWaypoints?: boolean;
+}
+
+interface End {
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly type: GraphNode['type'];
+}
+
+const known = (v: string | undefined): v is string => v !== undefined && v !== '' && v !== UNKNOWN;
+
+function sourceEnd(l: Readonly<Record<string, string>>): End {
+  const ns = l.source_workload_namespace;
+  const name = l.source_workload;
+  if (known(ns) && known(name)) return { id: `${ns}/${name}`, namespace: ns, name, type: 'workload' };
+  return { id: UNKNOWN, namespace: '', name: UNKNOWN, type: 'unknown' };
+}
+
+function destinationEnd(l: Readonly<Record<string, string>>): End {
+  const wns = l.destination_workload_namespace;
+  const w = l.destination_workload;
+  if (known(wns) && known(w)) return { id: `${wns}/${w}`, namespace: wns, name: w, type: 'workload' };
+  const sns = l.destination_service_namespace;
+  const s = l.destination_service_name;
+  if (known(sns) && known(s)) return { id: `svc:${sns}/${s}`, namespace: sns, name: s, type: 'service' };
+  return { id: UNKNOWN, namespace: '', name: UNKNOWN, type: 'unknown' };
+}
+
+export function edgeHealth(errorRate: number): EdgeHealth {
+  if (errorRate >= FAILURE_ERROR_RATE) return 'failure';
+  if (errorRate >= DEGRADED_ERROR_RATE) return 'degraded';
+  return 'healthy';
+}
+
+interface Acc {
+  source: End;
+  target: End;
+  value: number;
+  errors: number;
+  mtls: boolean;
+}
+
+function accumulate(
+  into: Map<string, Acc>,
+  key: string,
+  source: End,
+  target: End,
+  sample: Sample,
+  error: boolean,
+): void {
+  const acc = into.get(key) ?? { source, target, value: 0, errors: 0, mtls: true };
+  acc.value += sample.value;
+  if (error) acc.errors += sample.value;
+  if (sample.labels.connection_security_policy !== 'mutual_tls') acc.mtls = false;
+  into.set(key, acc);
+}
+
+export function buildGraph(input: GraphInput): GraphView {
+  const chosen = new Set(input.namespaces);
+  const touches = (a: End, b: End): boolean => chosen.has(a.namespace) || chosen.has(b.namespace);
+
+  // L4: per reporter, then the destination's view wins.
+  const l4ByReporter = new Map<string, Map<string, Acc>>();
+  for (const sample of input.l4) {
+    const source = sourceEnd(sample.labels);
+    const target = destinationEnd(sample.labels);
+    if (!touches(source, target)) continue;
+    const reporter = sample.labels.reporter ?? 'destination';
+    const byEdge = l4ByReporter.get(reporter) ?? new Map<string, Acc>();
+    accumulate(byEdge, `${source.id}>${target.id}`, source, target, sample, false);
+    l4ByReporter.set(reporter, byEdge);
+  }
+  const l4 = new Map<string, { acc: Acc; reporter: string }>();
+  for (const reporter of ['source', 'destination']) {
+    for (const [key, acc] of l4ByReporter.get(reporter) ?? []) l4.set(key, { acc, reporter });
+  }
+
+  const l7 = new Map<string, Acc>();
+  for (const sample of input.l7) {
+    const source = sourceEnd(sample.labels);
+    const target = destinationEnd(sample.labels);
+    if (!touches(source, target)) continue;
+    const code = sample.labels.response_code ?? '';
+    accumulate(
+      l7,
+      `${source.id}>${target.id}`,
+      source,
+      target,
+      sample,
+      code.startsWith('4') || code.startsWith('5'),
+    );
+  }
+
+  const edges: GraphEdge[] = [];
+  for (const [key, { acc, reporter }] of l4) {
+    if (acc.value <= 0) continue;
+    edges.push({
+      id: `${key}:tcp`,
+      source: acc.source.id,
+      target: acc.target.id,
+      protocol: 'tcp',
+      bytesPerSecond: acc.value,
+      requestsPerSecond: 0,
+      errorRate: 0,
+      health: 'healthy',
+      mtls: acc.mtls,
+      reporter,
+    });
+  }
+  for (const [key, acc] of l7) {
+    if (acc.value <= 0) continue;
+    const errorRate = acc.errors / acc.value;
+    edges.push({
+      id: `${key}:http`,
+      source: acc.source.id,
+      target: acc.target.id,
+      protocol: 'http',
+      bytesPerSecond: 0,
+      requestsPerSecond: acc.value,
+      errorRate,
+      health: edgeHealth(errorRate),
+      mtls: acc.mtls,
+      reporter: 'waypoint',
+    });
+  }
+  edges.sort((a, b) => a.id.localeCompare(b.id));
+
+  const modes = new Map<string, WorkloadView>(input.workloads.map(w => [`${w.namespace}/${w.name}`, w]));
+  const nodes = new Map<string, GraphNode>();
+  const addNode = (end: End): void => {
+    if (nodes.has(end.id)) return;
+    const w = modes.get(end.id);
+    nodes.set(end.id, {
+      id: end.id,
+      namespace: end.namespace,
+      name: end.name,
+      type: w?.isWaypoint === true ? 'waypoint' : end.type,
+      mode: w?.mode,
+    });
+  };
+  for (const w of input.workloads) {
+    if (!chosen.has(w.namespace) || w.isZtunnel) continue;
+    if (w.isWaypoint && input.showWaypoints !== true) continue;
+    addNode({ id: `${w.namespace}/${w.name}`, namespace: w.namespace, name: w.name, type: 'workload' });
+  }
+  for (const acc of [...[...l4.values()].map(v => v.acc), ...l7.values()]) {
+    if (acc.value <= 0) continue;
+    addNode(acc.source);
+    addNode(acc.target);
+  }
+
+  return {
+    namespaces: [...input.namespaces].sort(),
+    nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
+    edges,
+    metricsUnavailable: input.metricsUnavailable,
+  };
+}

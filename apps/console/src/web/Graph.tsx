@@ -1,0 +1,257 @@
+// The topology graph: workloads as nodes, L4 edges (blue, from ztunnel) and L7 edges (green,
+// orange or red by error rate, from waypoints), double edges where both exist, each labelled with
+// its rate and "mTLS" when both ends authenticated. Laid out by @patternfly/react-topology's Dagre layout.
+import { Alert, Checkbox, Flex, FlexItem, PageSection, Spinner, Title } from '@patternfly/react-core';
+import {
+  DagreLayout,
+  GraphComponent,
+  ModelKind,
+  Visualization,
+  VisualizationProvider,
+  VisualizationSurface,
+  observer,
+  withPanZoom,
+} from '@patternfly/react-topology';
+import type {
+  ComponentFactory,
+  Edge,
+  GraphElement,
+  LayoutFactory,
+  Model,
+  Node,
+} from '@patternfly/react-topology';
+import { Component, useEffect, useMemo, useState } from 'react';
+import type { ComponentType, ReactNode } from 'react';
+import type { GraphEdge, GraphNode, GraphView } from '../model.ts';
+import { useGraph, useOverview } from './api.ts';
+
+export const EDGE_COLORS = {
+  tcp: '#0066cc',
+  healthy: '#3e8635',
+  degraded: '#ec7a08',
+  failure: '#c9190b',
+} as const;
+const NODE_SIZE = 44;
+
+export function edgeColor(e: GraphEdge): string {
+  return e.protocol === 'tcp' ? EDGE_COLORS.tcp : EDGE_COLORS[e.health];
+}
+
+export function edgeLabel(e: GraphEdge): string {
+  const lock = e.mtls ? 'mTLS · ' : '';
+  if (e.protocol === 'tcp') return `${lock}${formatBytes(e.bytesPerSecond)}/s`;
+  const errors = e.errorRate > 0 ? ` ${(e.errorRate * 100).toFixed(1)}% err` : '';
+  return `${lock}${e.requestsPerSecond.toFixed(2)} rps${errors}`;
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1_048_576) return `${(n / 1_048_576).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n.toFixed(0)} B`;
+}
+
+const ConsoleNode = observer(({ element }: { element: GraphElement }) => {
+  const node = element as Node;
+  const d = node.getData() as GraphNode;
+  const { width, height } = node.getDimensions();
+  const fill = d.type === 'waypoint' ? '#f0f0f0' : d.type === 'service' ? '#e7f1fa' : '#ffffff';
+  return (
+    <g data-testid="graph-node" data-id={d.id} data-mode={d.mode ?? ''} data-type={d.type}>
+      <circle
+        cx={width / 2}
+        cy={height / 2}
+        r={width / 2}
+        fill={fill}
+        stroke={d.mode === undefined ? '#8a8d90' : '#151515'}
+        strokeWidth={1.5}
+      />
+      <text x={width / 2} y={height / 2 + 4} textAnchor="middle" fontSize={11} fontWeight={600}>
+        {d.type === 'waypoint' ? 'WP' : d.type === 'service' ? 'svc' : (d.mode ?? '?')}
+      </text>
+      <text x={width / 2} y={height + 14} textAnchor="middle" fontSize={12}>
+        {d.name}
+      </text>
+      <text x={width / 2} y={height + 27} textAnchor="middle" fontSize={10} fill="#6a6e73">
+        {d.namespace}
+      </text>
+    </g>
+  );
+});
+
+const ConsoleEdge = observer(({ element }: { element: GraphElement }) => {
+  const edge = element as Edge;
+  const d = edge.getData() as GraphEdge;
+  const s = edge.getStartPoint();
+  const t = edge.getEndPoint();
+  // Two protocols between the same nodes: draw them side by side (Kiali's double edge).
+  const offset = d.protocol === 'tcp' ? -5 : 5;
+  const dx = t.x - s.x;
+  const dy = t.y - s.y;
+  const len = Math.hypot(dx, dy) || 1;
+  const ox = (-dy / len) * offset;
+  const oy = (dx / len) * offset;
+  const [x1, y1, x2, y2] = [s.x + ox, s.y + oy, t.x + ox, t.y + oy];
+  const ux = dx / len;
+  const uy = dy / len;
+  const arrow = `${x2},${y2} ${x2 - ux * 10 - uy * 5},${y2 - uy * 10 + ux * 5} ${x2 - ux * 10 + uy * 5},${y2 - uy * 10 - ux * 5}`;
+  const color = edgeColor(d);
+  const rate = d.protocol === 'tcp' ? d.bytesPerSecond : d.requestsPerSecond;
+  return (
+    <g
+      data-testid="graph-edge"
+      data-protocol={d.protocol}
+      data-source={d.source}
+      data-target={d.target}
+      data-rate={rate}
+      data-color={color}
+      data-mtls={String(d.mtls)}
+    >
+      <line x1={x1} y1={y1} x2={x2} y2={y2} stroke={color} strokeWidth={2} />
+      <polygon points={arrow} fill={color} />
+      <text
+        x={(x1 + x2) / 2 + ox * 2}
+        y={(y1 + y2) / 2 + oy * 2 + (d.protocol === 'tcp' ? -4 : 12)}
+        textAnchor="middle"
+        fontSize={11}
+        fill={color}
+      >
+        {edgeLabel(d)}
+      </text>
+    </g>
+  );
+});
+
+const componentFactory: ComponentFactory = kind => {
+  if (kind === ModelKind.graph) return withPanZoom()(GraphComponent);
+  if (kind === ModelKind.node) return ConsoleNode as ComponentType<{ element: GraphElement }>;
+  return ConsoleEdge as ComponentType<{ element: GraphElement }>;
+};
+
+const layoutFactory: LayoutFactory = (_type, graph) =>
+  new DagreLayout(graph, { rankdir: 'LR', ranksep: 160, nodesep: 60, edgesep: 30 });
+
+export function toModel(view: GraphView): Model {
+  return {
+    graph: { id: 'console-graph', type: 'graph', layout: 'Dagre' },
+    nodes: view.nodes.map(n => ({ id: n.id, type: 'node', width: NODE_SIZE, height: NODE_SIZE, data: n })),
+    edges: view.edges.map(e => ({ id: e.id, type: 'edge', source: e.source, target: e.target, data: e })),
+  };
+}
+
+/** A layout or drawing failure shows its reason instead of a blank page. */
+class GraphErrorBoundary extends Component<{ readonly children: ReactNode }, { error: Error | undefined }> {
+  override state: { error: Error | undefined } = { error: undefined };
+  static getDerivedStateFromError(error: Error): { error: Error } {
+    return { error };
+  }
+  override render(): ReactNode {
+    if (this.state.error !== undefined) {
+      return (
+        <Alert variant="danger" title="Cannot draw the graph" isInline data-testid="graph-failed">
+          {this.state.error.message}. Choose fewer namespaces.
+        </Alert>
+      );
+    }
+    return this.props.children;
+  }
+}
+
+function Topology({ view }: { readonly view: GraphView }) {
+  const controller = useMemo(() => {
+    const c = new Visualization();
+    c.registerComponentFactory(componentFactory);
+    c.registerLayoutFactory(layoutFactory);
+    c.fromModel({ graph: { id: 'console-graph', type: 'graph', layout: 'Dagre' } }, false);
+    return c;
+  }, []);
+  const shape = view.nodes.map(n => n.id).join(',') + '|' + view.edges.map(e => e.id).join(',');
+  useEffect(() => {
+    controller.fromModel(toModel(view), false);
+    controller.getGraph().layout();
+    const id = requestAnimationFrame(() => {
+      controller.getGraph().fit(60);
+    });
+    return () => {
+      cancelAnimationFrame(id);
+    };
+    // Re-layout only when nodes or edges change, not on every refresh of the rates.
+  }, [controller, shape]);
+  useEffect(() => {
+    controller.fromModel(toModel(view), true);
+  }, [controller, view]);
+  return (
+    <VisualizationProvider controller={controller}>
+      <VisualizationSurface state={{}} />
+    </VisualizationProvider>
+  );
+}
+
+export function GraphPage({ initial }: { readonly initial: readonly string[] }) {
+  const overview = useOverview();
+  const [namespaces, setNamespaces] = useState<readonly string[]>(initial);
+  const [showWaypoints, setShowWaypoints] = useState(false);
+  const { data, error, isPending } = useGraph(namespaces, showWaypoints);
+  const all = overview.data?.namespaces ?? [];
+  return (
+    <>
+      <PageSection>
+        <Title headingLevel="h1">Traffic graph</Title>
+        <Flex style={{ marginTop: 8 }}>
+          {all.map(ns => (
+            <FlexItem key={ns.name}>
+              <Checkbox
+                id={`ns-${ns.name}`}
+                label={ns.name}
+                isChecked={namespaces.includes(ns.name)}
+                onChange={(_e, checked) => {
+                  setNamespaces(checked ? [...namespaces, ns.name] : namespaces.filter(n => n !== ns.name));
+                }}
+              />
+            </FlexItem>
+          ))}
+          <FlexItem>
+            <Checkbox
+              id="show-waypoints"
+              label="Show waypoints"
+              isChecked={showWaypoints}
+              onChange={(_e, c) => {
+                setShowWaypoints(c);
+              }}
+            />
+          </FlexItem>
+          <FlexItem data-testid="legend">
+            <span style={{ color: EDGE_COLORS.tcp }}>━ TCP (ztunnel, L4)</span> ·{' '}
+            <span style={{ color: EDGE_COLORS.healthy }}>━ HTTP (waypoint, L7)</span> · mTLS: both ends
+            authenticated
+          </FlexItem>
+        </Flex>
+      </PageSection>
+      <PageSection isFilled>
+        {namespaces.length === 0 && <p>Choose a namespace.</p>}
+        {isPending && namespaces.length > 0 && <Spinner aria-label="loading the graph" />}
+        {error !== null && (
+          <Alert variant="danger" title="Cannot load the graph" isInline>
+            {error.message}
+          </Alert>
+        )}
+        {data?.metricsUnavailable !== undefined && (
+          <Alert variant="warning" title="Metrics unavailable" isInline data-testid="metrics-unavailable">
+            The graph shows workloads without traffic: {data.metricsUnavailable.message}
+          </Alert>
+        )}
+        {data !== undefined && (
+          <div
+            style={{ height: 'calc(100vh - 240px)', minHeight: 400, border: '1px solid #d2d2d2' }}
+            data-testid="graph"
+            data-nodes={data.nodes.length}
+            data-edges={data.edges.length}
+          >
+            <GraphErrorBoundary key={namespaces.join(',')}>
+              <Topology view={data} />
+            </GraphErrorBoundary>
+          </div>
+        )}
+      </PageSection>
+    </>
+  );
+}
