@@ -6,12 +6,15 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
+import { validateAuthorizationPolicy, validatePeerAuthentication } from '@ambient-mesh/policy-engine';
 import { dispatch, reply, replyJson, type Route } from '@ambient-mesh/runtime';
 import type { Logger } from '@ambient-mesh/runtime';
 import { ConsoleErrorCode } from './errors.ts';
 import { buildGraph } from './graph.ts';
+import { workloadLogs, type PodLogReader } from './logs.ts';
 import { controlPlaneView, namespaceViews, workloadViews } from './mesh-view.ts';
 import type {
+  ConfigError,
   ConfigObjectView,
   GraphView,
   IstioConfigView,
@@ -28,6 +31,7 @@ import {
 } from './prometheus.ts';
 import type { MeshSnapshot } from './snapshot.ts';
 import { validate } from './validations.ts';
+import { waypointViews } from './waypoints.ts';
 
 export interface ApiDeps {
   readonly snapshot: () => MeshSnapshot;
@@ -36,7 +40,14 @@ export interface ApiDeps {
   readonly prometheus: PrometheusClient;
   readonly systemNamespace: string;
   readonly logger: Logger;
+  /** Pod logs through the apiserver (the merged log view). */
+  readonly readLog: PodLogReader;
 }
+
+/** The merged log view reads at most this far back, and this many lines per pod. */
+export const LOG_SINCE_DEFAULT_S = 300;
+export const LOG_SINCE_MAX_S = 3_600;
+export const LOG_TAIL_LINES = 1_000;
 
 function badRequest(res: ServerResponse, message: string): void {
   replyJson(res, 400, { code: ConsoleErrorCode.badRequest, message });
@@ -44,6 +55,25 @@ function badRequest(res: ServerResponse, message: string): void {
 
 export function overview(snap: MeshSnapshot, systemNamespace: string): OverviewView {
   return { controlPlane: controlPlaneView(snap, systemNamespace), namespaces: namespaceViews(snap) };
+}
+
+type Validator = (
+  input: unknown,
+) =>
+  | { readonly ok: true }
+  | { readonly ok: false; readonly errors: readonly { path: string; message: string }[] };
+
+/** Converts a config object as istiod would; a malformed one gets its errors, field by field. */
+export function configError(kind: string, object: unknown, validator: Validator): ConfigError | undefined {
+  const r = validator(object);
+  if (r.ok) return undefined;
+  const first = r.errors.slice(0, 3).map(e => `${e.path}: ${e.message}`);
+  const more = r.errors.length > 3 ? ` (and ${r.errors.length - 3} more)` : '';
+  return {
+    code: ConsoleErrorCode.configInvalid,
+    message: `this ${kind} is malformed and is not applied: ${first.join('; ')}${more}`,
+    fields: r.errors.map(e => ({ path: e.path, message: e.message })),
+  };
 }
 
 export function istioConfig(snap: MeshSnapshot): IstioConfigView {
@@ -55,6 +85,7 @@ export function istioConfig(snap: MeshSnapshot): IstioConfigView {
       metadata: { name: string; namespace?: string };
       status?: { conditions?: readonly ConfigObjectView['conditions'][number][] };
     }[],
+    validator?: Validator,
   ): void => {
     for (const o of list) {
       const namespace = o.metadata.namespace ?? '';
@@ -66,10 +97,12 @@ export function istioConfig(snap: MeshSnapshot): IstioConfigView {
         validations: validations.filter(
           v => v.kind === kind && v.namespace === namespace && v.name === o.metadata.name,
         ),
+        error: validator === undefined ? undefined : configError(kind, o, validator),
       });
     }
   };
-  add('AuthorizationPolicy', snap.authorizationPolicies);
+  add('AuthorizationPolicy', snap.authorizationPolicies, validateAuthorizationPolicy);
+  add('PeerAuthentication', snap.peerAuthentications ?? [], validatePeerAuthentication);
   add('Gateway', snap.gateways);
   return { objects, validations };
 }
@@ -174,6 +207,42 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: '/api/istio-config',
       handler: guarded((_q, res, _u, snap) => {
         replyJson(res, 200, istioConfig(snap));
+      }),
+    },
+    {
+      path: '/api/waypoints',
+      handler: guarded((_q, res, _u, snap) => {
+        replyJson(res, 200, waypointViews(snap));
+      }),
+    },
+    {
+      path: '/api/logs',
+      handler: guarded(async (_q, res, url, snap) => {
+        const namespace = url.searchParams.get('namespace') ?? '';
+        const workload = url.searchParams.get('workload') ?? '';
+        if (namespace === '' || workload === '') {
+          badRequest(res, 'name the workload: /api/logs?namespace=sample&workload=echo');
+          return;
+        }
+        const sinceText = url.searchParams.get('since') ?? String(LOG_SINCE_DEFAULT_S);
+        const since = Number(sinceText);
+        if (!Number.isInteger(since) || since <= 0 || since > LOG_SINCE_MAX_S) {
+          badRequest(res, `since must be a number of seconds from 1 to ${LOG_SINCE_MAX_S}`);
+          return;
+        }
+        const view = await workloadLogs(snap, deps.readLog, namespace, workload, {
+          sinceSeconds: since,
+          tailLines: LOG_TAIL_LINES,
+        });
+        if (view === undefined) {
+          replyJson(res, 404, {
+            code: ConsoleErrorCode.notFound,
+            message: `no pod of workload ${namespace}/${workload} (check the namespace and the name)`,
+          });
+          return;
+        }
+        for (const e of view.errors) deps.logger.warn(e, 'cannot read a pod log');
+        replyJson(res, 200, view);
       }),
     },
     {

@@ -5,9 +5,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, silentLogger } from '@ambient-mesh/runtime';
 import { build, type Bound } from './app.ts';
 import { loadConfig } from './config.ts';
-import type { GraphView, OverviewView, WorkloadView } from './model.ts';
+import type {
+  GraphView,
+  IstioConfigView,
+  LogsView,
+  OverviewView,
+  WaypointView,
+  WorkloadView,
+} from './model.ts';
 import type { PrometheusClient } from './prometheus.ts';
-import { fixedSource, recordedPrometheus } from './testing/sources.ts';
+import { fixedSource, recordedLogs, recordedPrometheus } from './testing/sources.ts';
 import { sampleSnapshot } from './testing/fixtures.ts';
 
 const platform = () => createPlatform({ component: 'console', logger: silentLogger() });
@@ -30,6 +37,7 @@ describe('console app', () => {
       platform: platform(),
       source: fixedSource(sampleSnapshot()),
       prometheus: recordedPrometheus(),
+      readLog: recordedLogs(),
     });
     down = await build(config, {
       platform: platform(),
@@ -114,6 +122,43 @@ describe('console app', () => {
       'KIA1317',
     ]);
     expect(view.validations.map(v => v.code)).toContain('KIA1313');
+  });
+
+  it('shows a malformed policy with its error, field by field, and well-formed ones without', async () => {
+    const view = (await get(app, '/api/istio-config')).body as IstioConfigView;
+    const bad = view.objects.find(o => o.name === 'bad-when');
+    expect(bad?.error?.code).toBe('CONSOLE_CONFIG_INVALID');
+    expect(bad?.error?.fields.map(f => f.path)).toEqual(['spec.rules[0].when[0].key']);
+    expect(bad?.error?.message).toContain('no.such.attribute');
+    expect(view.objects.filter(o => o.error !== undefined).map(o => o.name)).toEqual(['bad-when']);
+    expect(view.objects.find(o => o.kind === 'PeerAuthentication')?.name).toBe('strict');
+  });
+
+  it('serves the waypoints with their enrolled services and workloads', async () => {
+    const { body } = await get(app, '/api/waypoints');
+    const [wp] = body as WaypointView[];
+    expect(wp?.services.map(s => `${s.name}:${s.labelledBy}`)).toEqual(['echo:service']);
+    expect(wp?.workloads.map(w => w.name)).toEqual(['echo']);
+  });
+
+  it('serves the merged logs of a workload, and rejects a bad or unknown one', async () => {
+    const { status, body } = await get(app, '/api/logs?namespace=sample&workload=echo');
+    expect(status).toBe(200);
+    expect(new Set((body as LogsView).lines.map(l => l.source))).toEqual(
+      new Set(['app', 'ztunnel', 'waypoint']),
+    );
+    expect(await get(app, '/api/logs?namespace=sample')).toMatchObject({
+      status: 400,
+      body: { code: 'CONSOLE_BAD_REQUEST' },
+    });
+    expect(await get(app, '/api/logs?namespace=sample&workload=echo&since=1h')).toMatchObject({
+      status: 400,
+      body: { code: 'CONSOLE_BAD_REQUEST' },
+    });
+    expect(await get(app, '/api/logs?namespace=sample&workload=ghost')).toMatchObject({
+      status: 404,
+      body: { code: 'CONSOLE_NOT_FOUND' },
+    });
   });
 
   it('serves the web files, index.html for client routes, and refuses path escapes and writes', async () => {

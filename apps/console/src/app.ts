@@ -8,6 +8,7 @@ import { BindError, createPlatform, requestUrl, type Logs, type Platform } from 
 import { apiRoutes, consoleHandler } from './api.ts';
 import type { Config } from './config.ts';
 import { kubeSource, type KubeSource } from './kube-source.ts';
+import type { PodLogReader } from './logs.ts';
 import { httpPrometheus, type PrometheusClient } from './prometheus.ts';
 
 export interface AppDeps {
@@ -15,6 +16,19 @@ export interface AppDeps {
   /** The cluster view (tests hand in a fixed snapshot); default: informers through a KubeClient. */
   readonly source?: KubeSource;
   readonly prometheus?: PrometheusClient;
+  /** Pod logs (tests hand in recorded ones); default: the apiserver's `pods/<pod>/log`. */
+  readonly readLog?: PodLogReader;
+}
+
+/** Pod logs through the apiserver, with the kubelet's timestamps. */
+export function apiserverLogs(client: KubeClient): PodLogReader {
+  return async (namespace, pod, options) => {
+    const text = await client.get<unknown>(
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`,
+      { timestamps: 'true', sinceSeconds: options.sinceSeconds, tailLines: options.tailLines },
+    );
+    return typeof text === 'string' ? text : JSON.stringify(text);
+  };
 }
 
 export interface Bound {
@@ -30,21 +44,21 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     deps.platform ??
     createPlatform({ component: 'console', logFormat: config.logFormat, logLevel: config.logLevel });
   const log = logs.for('console');
+  let client: KubeClient | undefined;
+  const kube = (): KubeClient =>
+    (client ??= new KubeClient(
+      loadKubeConfig({
+        inCluster: config.inCluster,
+        ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
+      }),
+    ));
   const source =
     deps.source ??
-    kubeSource(
-      new KubeClient(
-        loadKubeConfig({
-          inCluster: config.inCluster,
-          ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
-        }),
-      ),
-      {
-        onError: (collection, err) => {
-          log.warn({ collection, err: errorMessage(err) }, 'cannot list or watch; retrying');
-        },
+    kubeSource(kube(), {
+      onError: (collection, err) => {
+        log.warn({ collection, err: errorMessage(err) }, 'cannot list or watch; retrying');
       },
-    );
+    });
   source.ready.then(
     () => {
       log.info({}, 'cluster listed');
@@ -61,6 +75,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     prometheus,
     systemNamespace: config.systemNamespace,
     logger: log,
+    readLog: deps.readLog ?? ((ns, pod, o) => apiserverLogs(kube())(ns, pod, o)),
   });
   const handle = consoleHandler(routes, config.webRoot, log);
   const server = createServer((req, res) => {

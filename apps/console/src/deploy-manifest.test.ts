@@ -19,7 +19,7 @@ describe('deploy/console', () => {
   it('grants only get, list and watch, on every collection the console watches and no other', () => {
     const role = docs.find(d => d.kind === 'ClusterRole')!;
     const granted = new Set<string>();
-    for (const rule of role.rules ?? []) {
+    for (const rule of (role.rules ?? []).filter(r => !r.resources.some(x => x.includes('/')))) {
       expect(rule.verbs.sort()).toEqual(['get', 'list', 'watch']);
       for (const g of rule.apiGroups)
         for (const r of rule.resources) granted.add(g === '' ? `/api/v1/${r}` : `/apis/${g}/v1/${r}`);
@@ -29,6 +29,12 @@ describe('deploy/console', () => {
         .map(c => c.path)
         .sort(),
     );
+  });
+
+  it('grants get on pods/log (the merged log view) and no other subresource', () => {
+    const role = docs.find(d => d.kind === 'ClusterRole')!;
+    const sub = (role.rules ?? []).filter(r => r.resources.some(x => x.includes('/')));
+    expect(sub).toEqual([{ apiGroups: [''], resources: ['pods/log'], verbs: ['get'] }]);
   });
 
   it('sets only variables the console reads', () => {

@@ -77,6 +77,31 @@ describe('buildGraph on recorded Prometheus answers', () => {
     expect(withWaypoints.nodes.find(n => n.name === 'waypoint')?.type).toBe('waypoint');
   });
 
+  it('hides the hops through a waypoint with the waypoint, and draws them when waypoints are shown', () => {
+    const hop = (source: string, target: string): Sample => ({
+      labels: {
+        reporter: 'destination',
+        source_workload_namespace: 'sample',
+        source_workload: source,
+        destination_workload_namespace: 'sample',
+        destination_workload: target,
+        connection_security_policy: 'mutual_tls',
+      },
+      value: 100,
+    });
+    const l4 = [hop('client', 'waypoint'), hop('waypoint', 'echo')];
+    const l7 = recorded('prometheus-l7.json');
+    const hidden = buildGraph({ namespaces: ['sample'], workloads, l4, l7 });
+    expect(hidden.edges.map(e => e.id)).toEqual(['sample/client>sample/echo:http']);
+    expect(hidden.nodes.some(n => n.name === 'waypoint')).toBe(false);
+    const shown = buildGraph({ namespaces: ['sample'], workloads, l4, l7, showWaypoints: true });
+    expect(shown.edges.map(e => e.id)).toEqual([
+      'sample/client>sample/echo:http',
+      'sample/client>sample/waypoint:tcp',
+      'sample/waypoint>sample/echo:tcp',
+    ]);
+  });
+
   it('keeps the nodes and says why when metrics are unavailable', () => {
     const down = buildGraph({
       namespaces: ['sample'],

@@ -6,6 +6,8 @@
  *   destination's numbers are used when it reported, else the source's, so nothing counts twice.
  * - L7 edges (`http`, drawn green/orange/red) come from `istio_requests_total{reporter="waypoint"}`.
  *   Both can exist between the same two nodes: the graph then has a double edge.
+ * - Waypoint nodes are drawn only on request (`showWaypoints`); hidden, the client -> waypoint and
+ *   waypoint -> server hops are dropped too, and the waypoint's own L7 edge client -> server stays.
  * - Idle edges (rate 0) are dropped, as Kiali does by default. Edges touching none of the chosen
  *   namespaces are dropped; nodes are every workload of the chosen namespaces plus each edge's ends.
  */
@@ -124,6 +126,13 @@ export function buildGraph(input: GraphInput): GraphView {
       code.startsWith('4') || code.startsWith('5'),
     );
   }
+
+  // Kiali's "Waypoint Proxies" display option: hidden waypoints take their hops' edges with them.
+  const waypoints = new Set(input.workloads.filter(w => w.isWaypoint).map(w => `${w.namespace}/${w.name}`));
+  const hidden = (acc: Acc): boolean =>
+    input.showWaypoints !== true && (waypoints.has(acc.source.id) || waypoints.has(acc.target.id));
+  for (const [key, v] of l4) if (hidden(v.acc)) l4.delete(key);
+  for (const [key, acc] of l7) if (hidden(acc)) l7.delete(key);
 
   const edges: GraphEdge[] = [];
   for (const [key, { acc, reporter }] of l4) {

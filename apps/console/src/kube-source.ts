@@ -1,7 +1,7 @@
 /**
  * The console's view of the cluster: one informer per collection it reads (no poll per request),
  * and `snapshot()` over their caches. Namespaces, pods and services must have listed once before
- * the console is ready; Gateways and AuthorizationPolicies are optional (their CRDs may be absent:
+ * the console is ready; Gateways, AuthorizationPolicies and PeerAuthentications are optional (their CRDs may be absent:
  * the informer keeps retrying, and the views treat the collection as empty meanwhile).
  */
 import { Informer, clientSource, type KubeClient, type KubeObject, type Timers } from '@ambient-mesh/kube';
@@ -13,6 +13,7 @@ export const COLLECTIONS = {
   services: { path: '/api/v1/services', required: true },
   gateways: { path: '/apis/gateway.networking.k8s.io/v1/gateways', required: false },
   authorizationPolicies: { path: '/apis/security.istio.io/v1/authorizationpolicies', required: false },
+  peerAuthentications: { path: '/apis/security.istio.io/v1/peerauthentications', required: false },
 } as const;
 export type Collection = keyof typeof COLLECTIONS;
 
@@ -55,6 +56,7 @@ export function kubeSource(
       services: list('services'),
       gateways: list('gateways'),
       authorizationPolicies: list('authorizationPolicies'),
+      peerAuthentications: list('peerAuthentications'),
     }),
     stop: async () => {
       await Promise.all(Object.values(informers).map(i => i.stop()));

@@ -128,6 +128,64 @@ export interface ConfigObjectView {
     readonly message?: string;
   }[];
   readonly validations: readonly Validation[];
+  /** The object does not convert to a valid policy: what is wrong, field by field. */
+  readonly error: ConfigError | undefined;
+}
+
+/** A config object in the cluster that is malformed (it passed the CRD schema, not Istio's rules). */
+export interface ConfigError {
+  readonly code: 'CONSOLE_CONFIG_INVALID';
+  readonly message: string;
+  readonly fields: readonly { readonly path: string; readonly message: string }[];
+}
+
+export interface EnrolledService {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labelledBy: LabelledBy;
+}
+
+export interface EnrolledWorkload {
+  readonly namespace: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly pods: number;
+  readonly labelledBy: LabelledBy;
+}
+
+/** A waypoint (a Gateway of class `istio-waypoint`) and what it serves. */
+export interface WaypointView {
+  readonly namespace: string;
+  readonly name: string;
+  /** `istio.io/waypoint-for` on the Gateway (`service` when unset, as istiod defaults it). */
+  readonly waypointFor: string;
+  /** The Gateway's `Programmed` condition, if istiod wrote one. */
+  readonly programmed:
+    { readonly status: string; readonly reason?: string; readonly message?: string } | undefined;
+  /** Its proxies' pods, and how many are Ready. */
+  readonly pods: number;
+  readonly readyPods: number;
+  readonly services: readonly EnrolledService[];
+  readonly workloads: readonly EnrolledWorkload[];
+}
+
+export type LogSource = 'app' | 'ztunnel' | 'waypoint';
+
+export interface LogLine {
+  /** RFC 3339 from the kubelet (`timestamps=true`); lines are ordered by it. */
+  readonly time: string;
+  readonly source: LogSource;
+  readonly pod: string;
+  readonly text: string;
+}
+
+/** A workload's app log merged with the ztunnel and waypoint lines about it. */
+export interface LogsView {
+  readonly namespace: string;
+  readonly workload: string;
+  readonly lines: readonly LogLine[];
+  /** Pods whose log could not be read (the rest is still shown). */
+  readonly errors: readonly { readonly source: LogSource; readonly pod: string; readonly message: string }[];
 }
 
 export interface IstioConfigView {

@@ -59,9 +59,15 @@ export interface AuthorizationPolicyObject {
     readonly rules?: readonly {
       readonly from?: readonly { readonly source?: Readonly<Record<string, unknown>> }[];
       readonly to?: readonly { readonly operation?: Readonly<Record<string, unknown>> }[];
-      readonly when?: readonly { readonly key?: string }[];
+      readonly when?: readonly { readonly key?: string; readonly values?: readonly string[] }[];
     }[];
   };
+  readonly status?: { readonly conditions?: readonly Condition[] };
+}
+
+export interface PeerAuthenticationObject {
+  readonly metadata: Meta;
+  readonly spec?: Readonly<Record<string, unknown>>;
   readonly status?: { readonly conditions?: readonly Condition[] };
 }
 
@@ -72,6 +78,8 @@ export interface MeshSnapshot {
   readonly services: readonly ServiceObject[];
   readonly gateways: readonly GatewayObject[];
   readonly authorizationPolicies: readonly AuthorizationPolicyObject[];
+  /** Optional in snapshots built by hand (tests); the informers always fill it. */
+  readonly peerAuthentications?: readonly PeerAuthenticationObject[];
 }
 
 export const EMPTY_SNAPSHOT: MeshSnapshot = {
@@ -80,4 +88,5 @@ export const EMPTY_SNAPSHOT: MeshSnapshot = {
   services: [],
   gateways: [],
   authorizationPolicies: [],
+  peerAuthentications: [],
 };

@@ -16,7 +16,7 @@ import { build, type Bound } from '../app.ts';
 import { loadConfig } from '../config.ts';
 import type { PrometheusClient } from '../prometheus.ts';
 import { manyWorkloads, sampleSnapshot } from '../testing/fixtures.ts';
-import { fixedSource, recordedPrometheus } from '../testing/sources.ts';
+import { fixedSource, recordedLogs, recordedPrometheus } from '../testing/sources.ts';
 
 /** Debian's chromium package; CHROMIUM_PATH overrides. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -48,6 +48,7 @@ describe('console in Chromium (recorded data)', () => {
       platform: platform(),
       source: fixedSource(snapshot),
       prometheus: recordedPrometheus(),
+      readLog: recordedLogs(),
     });
     const unreachable: PrometheusClient = {
       query: () =>
@@ -151,5 +152,46 @@ describe('console in Chromium (recorded data)', () => {
     expect(await row.textContent()).toContain('KIA1317');
     expect(await page.locator('[data-testid="validation"][data-code="KIA1313"]').count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(SHOTS, 'istio-config.png'), fullPage: true });
+  });
+
+  it('Istio config: a malformed policy is shown with its error', async () => {
+    await page.goto(new URL('/istio', app.url).href);
+    const row = page.getByTestId('config-AuthorizationPolicy-sample-bad-when');
+    await row.getByTestId('config-error').waitFor(WAIT);
+    const detail = page.locator(
+      '[data-testid="config-error-detail"][data-object="AuthorizationPolicy/sample/bad-when"]',
+    );
+    expect(await detail.textContent()).toContain('spec.rules[0].when[0].key');
+    expect(await page.getByTestId('config-error').count()).toBe(1);
+  });
+
+  it('waypoints: the waypoint with its enrolled services and workloads, labelled by', async () => {
+    await page.goto(new URL('/workloads?namespace=sample', app.url).href);
+    await page.getByTestId('workload-echo').getByRole('link', { name: 'sample/waypoint' }).click();
+    const detail = page.locator('[data-testid="waypoint-detail"][data-waypoint="sample/waypoint"]');
+    await detail.waitFor(WAIT);
+    expect(await detail.getByTestId('waypoint-programmed').getAttribute('data-status')).toBe('True');
+    const svc = detail.getByTestId('enrolled-service-echo');
+    await svc.waitFor(WAIT);
+    expect(await svc.getAttribute('data-labelled-by')).toBe('service');
+    await page.screenshot({ path: join(SHOTS, 'waypoint.png') });
+    await detail.getByRole('tab', { name: /Enrolled workloads/ }).click();
+    await detail.getByTestId('enrolled-workload-echo').waitFor(WAIT);
+  });
+
+  it('workload logs: app, ztunnel and waypoint lines merged by time, with toggles', async () => {
+    await page.goto(new URL('/workloads?namespace=sample&workload=echo', app.url).href);
+    const line = page.getByTestId('log-line');
+    await line.first().waitFor(WAIT);
+    expect(
+      await line.evaluateAll((els: { getAttribute(name: string): string | null }[]) =>
+        els.map(e => e.getAttribute('data-source')),
+      ),
+    ).toEqual(['app', 'ztunnel', 'waypoint', 'app']);
+    expect(await page.getByText('Cannot read the log of ztunnel ztunnel-b').count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, 'logs.png') });
+    await page.getByLabel('ztunnel').uncheck();
+    await page.locator('[data-testid="logs"][data-count="3"]').waitFor(WAIT);
+    expect(await page.locator('[data-testid="log-line"][data-source="ztunnel"]').count()).toBe(0);
   });
 });

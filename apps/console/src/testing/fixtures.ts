@@ -27,6 +27,10 @@ function pod(
   };
 }
 
+function withIp(p: PodObject, podIP: string): PodObject {
+  return { ...p, status: { ...p.status, podIP } };
+}
+
 export function sampleSnapshot(): MeshSnapshot {
   return {
     namespaces: [
@@ -62,9 +66,15 @@ export function sampleSnapshot(): MeshSnapshot {
         spec: { nodeName: 'node-2' },
         status: ready,
       },
-      pod('sample', 'client'),
-      pod('sample', 'echo'),
-      pod('sample', 'waypoint', { 'gateway.istio.io/managed': 'istio.io-mesh-controller' }),
+      withIp(pod('sample', 'client'), '10.1.0.10'),
+      withIp(pod('sample', 'echo'), '10.1.0.20'),
+      withIp(
+        pod('sample', 'waypoint', {
+          'gateway.istio.io/managed': 'istio.io-mesh-controller',
+          'gateway.networking.k8s.io/gateway-name': 'waypoint',
+        }),
+        '10.1.0.30',
+      ),
       pod(
         'legacy',
         'db',
@@ -130,6 +140,17 @@ export function sampleSnapshot(): MeshSnapshot {
           rules: [{ from: [{ source: { principals: ['cluster.local/ns/sample/sa/client'] } }] }],
         },
       },
+      {
+        // Malformed: a condition key istiod does not know (the CRD schema lets it through).
+        metadata: { name: 'bad-when', namespace: 'sample' },
+        spec: {
+          selector: { matchLabels: { app: 'echo' } },
+          rules: [{ when: [{ key: 'no.such.attribute', values: ['x'] }] }],
+        },
+      },
+    ],
+    peerAuthentications: [
+      { metadata: { name: 'strict', namespace: 'sample' }, spec: { mtls: { mode: 'STRICT' } } },
     ],
   };
 }

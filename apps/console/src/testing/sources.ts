@@ -1,6 +1,7 @@
 /** Stand-ins for the cluster and Prometheus: a fixed snapshot, and the recorded Prometheus answers. */
 import { readFileSync } from 'node:fs';
 import type { KubeSource } from '../kube-source.ts';
+import type { PodLogReader } from '../logs.ts';
 import { parseVectorResponse, type PrometheusClient, type QueryResult } from '../prometheus.ts';
 import type { MeshSnapshot } from '../snapshot.ts';
 
@@ -28,5 +29,46 @@ export function recordedPrometheus(): PrometheusClient {
         return Promise.resolve(recorded('prometheus-l4.json'));
       return Promise.resolve({ ok: true, samples: [] });
     },
+  };
+}
+
+/**
+ * Recorded pod logs (kubelet `timestamps=true` format) for the sample mesh: the echo app's request
+ * line, both ztunnels' access-log lines for client -> echo (and one about another workload), and
+ * the waypoint's access-log line for the echo Service. `ztunnel-b` fails, as a node that is down.
+ */
+export function recordedLogs(): PodLogReader {
+  const z = (t: string, fields: Record<string, unknown>): string =>
+    `${t} ${JSON.stringify({ level: 30, component: 'access', ...fields, msg: 'connection complete' })}`;
+  const logs: Record<string, string> = {
+    'sample/echo-7d9f8b6c5-x1': [
+      '2026-12-06T10:00:00.000000001Z echo listening on :8080',
+      '2026-12-06T10:00:05.2Z GET /hello from 10.1.0.30:40000',
+    ].join('\n'),
+    'istio-system/ztunnel-a': [
+      z('2026-12-06T10:00:05.1Z', {
+        'src.addr': '10.1.0.10:51234',
+        'src.workload': 'client-7d9f8b6c5-x1',
+        'src.namespace': 'sample',
+        'dst.addr': '10.1.0.20:15008',
+        'dst.workload': 'echo-7d9f8b6c5-x1',
+        'dst.namespace': 'sample',
+        direction: 'inbound',
+      }),
+      z('2026-12-06T10:00:06Z', {
+        'src.addr': '10.9.0.1:1',
+        'src.workload': 'other',
+        'src.namespace': 'elsewhere',
+        'dst.addr': '10.9.0.2:80',
+        direction: 'outbound',
+      }),
+    ].join('\n'),
+    'sample/waypoint-7d9f8b6c5-x1': [
+      `2026-12-06T10:00:05.15Z ${JSON.stringify({ component: 'access', method: 'GET', path: '/hello', authority: 'echo.sample.svc.cluster.local', upstream_host: '10.1.0.20:8080', response_code: 200, msg: 'request' })}`,
+    ].join('\n'),
+  };
+  return (namespace, pod) => {
+    if (pod === 'ztunnel-b') return Promise.reject(new Error('the node is unreachable'));
+    return Promise.resolve(logs[`${namespace}/${pod}`] ?? '');
   };
 }

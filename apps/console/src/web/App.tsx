@@ -14,13 +14,16 @@ import { useEffect, useState } from 'react';
 import { GraphPage } from './Graph.tsx';
 import { IstioConfig } from './IstioConfig.tsx';
 import { Overview } from './Overview.tsx';
+import { Waypoints } from './Waypoints.tsx';
+import { WorkloadDetail } from './WorkloadDetail.tsx';
 import { Workloads } from './Workloads.tsx';
 import './console.css';
 
-type View = 'overview' | 'workloads' | 'graph' | 'istio';
+type View = 'overview' | 'workloads' | 'waypoints' | 'graph' | 'istio';
 const VIEWS: readonly { readonly id: View; readonly title: string }[] = [
   { id: 'overview', title: 'Overview' },
   { id: 'workloads', title: 'Workloads' },
+  { id: 'waypoints', title: 'Waypoints' },
   { id: 'graph', title: 'Traffic graph' },
   { id: 'istio', title: 'Istio config' },
 ];
@@ -93,7 +96,26 @@ export function App() {
           }}
         />
       )}
-      {loc.view === 'workloads' && (
+      {loc.view === 'workloads' && loc.params.get('workload') !== null && (
+        <WorkloadDetail
+          key={`${namespace}/${loc.params.get('workload') ?? ''}`}
+          namespace={namespace}
+          workload={loc.params.get('workload') ?? ''}
+        />
+      )}
+      {loc.view === 'waypoints' && (
+        <Waypoints
+          selected={
+            loc.params.get('name') === null
+              ? undefined
+              : { namespace: loc.params.get('namespace') ?? '', name: loc.params.get('name') ?? '' }
+          }
+          onSelect={(ns, name) => {
+            go(`/waypoints?namespace=${encodeURIComponent(ns)}&name=${encodeURIComponent(name)}`);
+          }}
+        />
+      )}
+      {loc.view === 'workloads' && loc.params.get('workload') === null && (
         <Workloads
           key={namespace}
           namespace={namespace}

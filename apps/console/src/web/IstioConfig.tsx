@@ -44,7 +44,12 @@ export function IstioConfig() {
                 <td>{o.name}</td>
                 <td>{o.conditions.map(c => `${c.type}=${c.status}`).join(', ') || '—'}</td>
                 <td>
-                  {o.validations.length === 0 ? (
+                  {o.error !== undefined && (
+                    <Label color="red" isCompact title={o.error.message} data-testid="config-error">
+                      Invalid
+                    </Label>
+                  )}
+                  {o.validations.length === 0 && o.error === undefined ? (
                     <Label color="green" isCompact>
                       Valid
                     </Label>
@@ -61,6 +66,28 @@ export function IstioConfig() {
           </tbody>
         </table>
       </PageSection>
+      {data.objects
+        .filter(o => o.error !== undefined)
+        .map(o => (
+          <PageSection key={`err/${o.kind}/${o.namespace}/${o.name}`}>
+            <Alert
+              isInline
+              variant="danger"
+              title={`${o.kind} ${o.namespace}/${o.name} is malformed`}
+              data-testid="config-error-detail"
+              data-object={`${o.kind}/${o.namespace}/${o.name}`}
+            >
+              {o.error?.message}
+              <ul>
+                {o.error?.fields.map(f => (
+                  <li key={f.path}>
+                    <code>{f.path}</code>: {f.message}
+                  </li>
+                ))}
+              </ul>
+            </Alert>
+          </PageSection>
+        ))}
       <PageSection>
         <Title headingLevel="h2">Ambient validations</Title>
         {data.validations.length === 0 && <p>No findings.</p>}

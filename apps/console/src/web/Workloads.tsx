@@ -81,7 +81,13 @@ export function Workloads({
                       transform: `translateY(${item.start}px)`,
                     }}
                   >
-                    <span role="cell">{w.name}</span>
+                    <span role="cell">
+                      <a
+                        href={`/workloads?namespace=${encodeURIComponent(w.namespace)}&workload=${encodeURIComponent(w.name)}`}
+                      >
+                        {w.name}
+                      </a>
+                    </span>
                     <span role="cell">{w.kind}</span>
                     <span role="cell">{w.pods}</span>
                     <span role="cell">
@@ -92,7 +98,7 @@ export function Workloads({
                     <span role="cell" data-testid="waypoint-link">
                       {w.waypoint !== undefined ? (
                         <a
-                          href={`/workloads?namespace=${w.waypoint.namespace}`}
+                          href={`/waypoints?namespace=${encodeURIComponent(w.waypoint.namespace)}&name=${encodeURIComponent(w.waypoint.name)}`}
                           title={`labelled by ${w.waypoint.labelledBy}`}
                         >
                           {w.waypoint.namespace}/{w.waypoint.name}

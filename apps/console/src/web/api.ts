@@ -1,6 +1,13 @@
 // The browser's only data access: typed GETs of the console API through TanStack Query.
 import { useQuery } from '@tanstack/react-query';
-import type { GraphView, IstioConfigView, OverviewView, WorkloadView } from '../model.ts';
+import type {
+  GraphView,
+  IstioConfigView,
+  LogsView,
+  OverviewView,
+  WaypointView,
+  WorkloadView,
+} from '../model.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -59,5 +66,23 @@ export const useIstioConfig = () =>
   useQuery({
     queryKey: ['istio-config'],
     queryFn: () => getJson<IstioConfigView>('/api/istio-config'),
+    refetchInterval: REFRESH_MS,
+  });
+
+export const useWaypoints = () =>
+  useQuery({
+    queryKey: ['waypoints'],
+    queryFn: () => getJson<WaypointView[]>('/api/waypoints'),
+    refetchInterval: REFRESH_MS,
+  });
+
+export const useLogs = (namespace: string, workload: string, enabled: boolean) =>
+  useQuery({
+    queryKey: ['logs', namespace, workload],
+    queryFn: () =>
+      getJson<LogsView>(
+        `/api/logs?namespace=${encodeURIComponent(namespace)}&workload=${encodeURIComponent(workload)}`,
+      ),
+    enabled,
     refetchInterval: REFRESH_MS,
   });

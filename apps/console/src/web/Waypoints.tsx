@@ -1,0 +1,186 @@
+// Waypoints (Kiali's waypoint detail): each waypoint with its Programmed status and proxies, and
+// tabs for the services and workloads it serves, each with what enrols it ("labelled by").
+import { Alert, Label, PageSection, Spinner, Tab, TabTitleText, Tabs, Title } from '@patternfly/react-core';
+import { useState } from 'react';
+import type { WaypointView } from '../model.ts';
+import { useWaypoints } from './api.ts';
+
+function Status({ wp }: { readonly wp: WaypointView }) {
+  const ok = wp.programmed?.status === 'True';
+  return (
+    <Label
+      color={ok ? 'green' : 'orange'}
+      isCompact
+      data-testid="waypoint-programmed"
+      data-status={wp.programmed?.status ?? ''}
+    >
+      {ok
+        ? 'Programmed'
+        : `Not programmed${wp.programmed?.reason === undefined ? '' : `: ${wp.programmed.reason}`}`}
+    </Label>
+  );
+}
+
+function Detail({ wp }: { readonly wp: WaypointView }) {
+  const [tab, setTab] = useState<string | number>('services');
+  return (
+    <PageSection data-testid="waypoint-detail" data-waypoint={`${wp.namespace}/${wp.name}`}>
+      <Title headingLevel="h2">
+        {wp.namespace}/{wp.name}{' '}
+        <Label color="green" isCompact>
+          L7
+        </Label>{' '}
+        <Status wp={wp} />
+      </Title>
+      <p style={{ margin: '8px 0' }}>
+        For: {wp.waypointFor} · proxies: {wp.readyPods}/{wp.pods} ready
+        {wp.programmed?.message === undefined ? '' : ` · ${wp.programmed.message}`}
+      </p>
+      <Tabs
+        activeKey={tab}
+        onSelect={(_e, k) => {
+          setTab(k);
+        }}
+        aria-label="enrolled"
+      >
+        <Tab
+          eventKey="services"
+          title={<TabTitleText>Enrolled services ({wp.services.length})</TabTitleText>}
+          data-testid="tab-services"
+        >
+          <table className="console-table" aria-label="enrolled services" data-testid="enrolled-services">
+            <thead>
+              <tr>
+                <th>Namespace</th>
+                <th>Service</th>
+                <th>Labelled by</th>
+              </tr>
+            </thead>
+            <tbody>
+              {wp.services.map(s => (
+                <tr
+                  key={`${s.namespace}/${s.name}`}
+                  data-testid={`enrolled-service-${s.name}`}
+                  data-labelled-by={s.labelledBy}
+                >
+                  <td>{s.namespace}</td>
+                  <td>{s.name}</td>
+                  <td>{s.labelledBy}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {wp.services.length === 0 && <p>No service uses this waypoint.</p>}
+        </Tab>
+        <Tab
+          eventKey="workloads"
+          title={<TabTitleText>Enrolled workloads ({wp.workloads.length})</TabTitleText>}
+          data-testid="tab-workloads"
+        >
+          <table className="console-table" aria-label="enrolled workloads" data-testid="enrolled-workloads">
+            <thead>
+              <tr>
+                <th>Namespace</th>
+                <th>Workload</th>
+                <th>Kind</th>
+                <th>Pods</th>
+                <th>Labelled by</th>
+              </tr>
+            </thead>
+            <tbody>
+              {wp.workloads.map(w => (
+                <tr
+                  key={`${w.namespace}/${w.kind}/${w.name}`}
+                  data-testid={`enrolled-workload-${w.name}`}
+                  data-labelled-by={w.labelledBy}
+                >
+                  <td>{w.namespace}</td>
+                  <td>
+                    <a
+                      href={`/workloads?namespace=${encodeURIComponent(w.namespace)}&workload=${encodeURIComponent(w.name)}`}
+                    >
+                      {w.name}
+                    </a>
+                  </td>
+                  <td>{w.kind}</td>
+                  <td>{w.pods}</td>
+                  <td>{w.labelledBy}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {wp.workloads.length === 0 && <p>No workload uses this waypoint.</p>}
+        </Tab>
+      </Tabs>
+    </PageSection>
+  );
+}
+
+export function Waypoints({
+  selected,
+  onSelect,
+}: {
+  readonly selected: { readonly namespace: string; readonly name: string } | undefined;
+  readonly onSelect: (namespace: string, name: string) => void;
+}) {
+  const { data, error, isPending } = useWaypoints();
+  if (isPending) return <Spinner aria-label="loading waypoints" />;
+  if (error !== null)
+    return (
+      <Alert variant="danger" title="Cannot load waypoints" isInline>
+        {error.message}
+      </Alert>
+    );
+  const current =
+    selected === undefined
+      ? undefined
+      : data.find(w => w.namespace === selected.namespace && w.name === selected.name);
+  return (
+    <>
+      <PageSection>
+        <Title headingLevel="h1">Waypoints</Title>
+        {data.length === 0 && <p>No waypoint (no Gateway of class istio-waypoint).</p>}
+        <table className="console-table" aria-label="waypoints" data-testid="waypoints">
+          <thead>
+            <tr>
+              <th>Namespace</th>
+              <th>Name</th>
+              <th>Status</th>
+              <th>Services</th>
+              <th>Workloads</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map(w => (
+              <tr key={`${w.namespace}/${w.name}`} data-testid={`waypoint-${w.namespace}-${w.name}`}>
+                <td>{w.namespace}</td>
+                <td>
+                  <a
+                    href={`/waypoints?namespace=${encodeURIComponent(w.namespace)}&name=${encodeURIComponent(w.name)}`}
+                    onClick={e => {
+                      e.preventDefault();
+                      onSelect(w.namespace, w.name);
+                    }}
+                  >
+                    {w.name}
+                  </a>
+                </td>
+                <td>
+                  <Status wp={w} />
+                </td>
+                <td>{w.services.length}</td>
+                <td>{w.workloads.length}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </PageSection>
+      {selected !== undefined && current === undefined && (
+        <PageSection>
+          <Alert variant="warning" title={`No waypoint ${selected.namespace}/${selected.name}`} isInline />
+        </PageSection>
+      )}
+      {current !== undefined && <Detail key={`${current.namespace}/${current.name}`} wp={current} />}
+    </>
+  );
+}

@@ -1,0 +1,136 @@
+// One workload: its mesh mode, redirection and waypoint, and the Logs tab that merges its app log
+// with the ztunnel lines about it (from every node) and its waypoints' access-log lines, ordered by
+// time, colour-coded by source, with a toggle per source.
+import {
+  Alert,
+  Checkbox,
+  Flex,
+  FlexItem,
+  PageSection,
+  Spinner,
+  Tab,
+  TabTitleText,
+  Tabs,
+  Title,
+} from '@patternfly/react-core';
+import { useState } from 'react';
+import type { LogSource } from '../model.ts';
+import { useLogs, useWorkloads } from './api.ts';
+import { ModeBadge } from './badges.tsx';
+
+export const LOG_COLORS: Record<LogSource, string> = {
+  app: '#151515',
+  ztunnel: '#0066cc',
+  waypoint: '#3e8635',
+};
+const SOURCES: readonly LogSource[] = ['app', 'ztunnel', 'waypoint'];
+
+function Logs({ namespace, workload }: { readonly namespace: string; readonly workload: string }) {
+  const [shown, setShown] = useState<ReadonlySet<LogSource>>(new Set(SOURCES));
+  const { data, error, isPending } = useLogs(namespace, workload, true);
+  if (isPending) return <Spinner aria-label="loading logs" />;
+  if (error !== null)
+    return (
+      <Alert variant="danger" title="Cannot load the logs" isInline>
+        {error.message}
+      </Alert>
+    );
+  const lines = data.lines.filter(l => shown.has(l.source));
+  return (
+    <>
+      <Flex style={{ margin: '8px 0' }}>
+        {SOURCES.map(s => (
+          <FlexItem key={s}>
+            <Checkbox
+              id={`log-${s}`}
+              label={<span style={{ color: LOG_COLORS[s], fontWeight: 600 }}>{s}</span>}
+              isChecked={shown.has(s)}
+              onChange={(_e, checked) => {
+                const next = new Set(shown);
+                if (checked) next.add(s);
+                else next.delete(s);
+                setShown(next);
+              }}
+            />
+          </FlexItem>
+        ))}
+      </Flex>
+      {data.errors.map(e => (
+        <Alert
+          key={e.pod}
+          variant="warning"
+          isInline
+          isPlain
+          title={`Cannot read the log of ${e.source} ${e.pod}`}
+        >
+          {e.message}
+        </Alert>
+      ))}
+      <div className="console-logs" data-testid="logs" data-count={lines.length}>
+        {lines.length === 0 && <div>No log lines in the last 5 minutes.</div>}
+        {lines.map((l, i) => (
+          <div
+            key={i}
+            data-testid="log-line"
+            data-source={l.source}
+            data-pod={l.pod}
+            style={{ color: LOG_COLORS[l.source] }}
+          >
+            <span className="console-log-time">{l.time}</span>{' '}
+            <span className="console-log-source">
+              [{l.source} {l.pod}]
+            </span>{' '}
+            {l.text}
+          </div>
+        ))}
+      </div>
+    </>
+  );
+}
+
+export function WorkloadDetail({
+  namespace,
+  workload,
+}: {
+  readonly namespace: string;
+  readonly workload: string;
+}) {
+  const [tab, setTab] = useState<string | number>('logs');
+  const { data } = useWorkloads(namespace);
+  const w = data?.find(x => x.name === workload);
+  return (
+    <PageSection data-testid="workload-detail">
+      <Title headingLevel="h1">
+        {namespace}/{workload} {w !== undefined && <ModeBadge mode={w.mode} />}
+      </Title>
+      {w !== undefined && (
+        <p style={{ margin: '8px 0' }}>
+          {w.kind} · pods: {w.pods} · redirection: {w.redirected ? 'enabled (HBONE)' : 'not installed (TCP)'}
+          {w.waypoint !== undefined && (
+            <>
+              {' '}
+              · waypoint:{' '}
+              <a
+                href={`/waypoints?namespace=${encodeURIComponent(w.waypoint.namespace)}&name=${encodeURIComponent(w.waypoint.name)}`}
+              >
+                {w.waypoint.namespace}/{w.waypoint.name}
+              </a>{' '}
+              (labelled by {w.waypoint.labelledBy})
+            </>
+          )}
+        </p>
+      )}
+      <Tabs
+        activeKey={tab}
+        onSelect={(_e, k) => {
+          setTab(k);
+        }}
+        aria-label="workload"
+      >
+        <Tab eventKey="logs" title={<TabTitleText>Logs</TabTitleText>}>
+          {tab === 'logs' && <Logs namespace={namespace} workload={workload} />}
+        </Tab>
+      </Tabs>
+    </PageSection>
+  );
+}
