@@ -15,6 +15,22 @@ describe('merged logs', () => {
     expect(logTargets(sampleSnapshot(), 'sample', 'nope')).toBeUndefined();
   });
 
+  it('keeps ztunnel text-format lines by their src/dst workload and namespace', async () => {
+    const text = [
+      '2026-12-06T10:00:01Z 2026-12-06T10:00:01.000000Z\tinfo\taccess\tconnection complete\tsrc.addr=10.2.0.5:4000 src.workload=client-1 src.namespace=sample dst.addr=10.2.0.6:15008 dst.workload=echo-7d9f8b6c5-x1 dst.namespace=sample direction=inbound',
+      '2026-12-06T10:00:02Z 2026-12-06T10:00:02.000000Z\tinfo\taccess\tconnection complete\tsrc.addr=10.2.0.5:4001 src.workload=client-1 src.namespace=sample dst.workload=echo-7d9f8b6c5-x1 dst.namespace=other',
+      '2026-12-06T10:00:03Z 2026-12-06T10:00:03.000000Z\tinfo\taccess\tconnection complete\tdst.workload="echo" dst.namespace=sample',
+    ].join('\n');
+    const view = (await workloadLogs(
+      sampleSnapshot(),
+      (_ns, pod) => Promise.resolve(pod === 'ztunnel-a' ? text : ''),
+      'sample',
+      'echo',
+      { sinceSeconds: 60, tailLines: 10 },
+    ))!;
+    expect(view.lines.map(l => l.time)).toEqual(['2026-12-06T10:00:01Z', '2026-12-06T10:00:03Z']);
+  });
+
   it('orders lines by the kubelet time, with nanoseconds, and keeps a line without a time after the previous one', () => {
     const a = parseStampedLog(
       '2026-12-06T10:00:00.5Z a1\n  continued\n2026-12-06T10:00:02Z a2\n',

@@ -4,8 +4,8 @@
  * waypoints serving it, ordered by the kubelet's timestamps and tagged by source.
  *
  * Which lines concern the workload:
- * - ztunnel: the access log's `src.workload`/`dst.workload` (with their namespace) names one of its
- *   pods or the workload, or the line holds one of its pod IPs as `ip:port`;
+ * - ztunnel: the access log's `src.workload`/`dst.workload` (with their namespace; JSON or text
+ *   lines) names one of its pods or the workload, or the line holds one of its pod IPs as `ip:port`;
  * - waypoint: the line holds one of its pod IPs as `ip:port` (`upstream_host`) or the hostname of a
  *   Service selecting it (`authority`, `upstream_cluster`).
  * Every ztunnel is read, not only those on the pods' nodes: the client side of a connection is
@@ -53,20 +53,33 @@ export function logTargets(
   const addresses = own.flatMap(p => (p.status?.podIP === undefined ? [] : [`${p.status.podIP}:`]));
   const hasAddress = (text: string): boolean => addresses.some(a => text.includes(a));
 
+  /** A field of the access log, in JSON (`"src.workload":"x"`) or text (`src.workload=x`) lines. */
+  const field = (text: string, fields: Record<string, unknown> | undefined, name: string): unknown => {
+    if (fields !== undefined) return fields[name];
+    const m = new RegExp(`(?:^|\\s)${name.replace('.', '\\.')}=("(?:[^"\\\\]|\\\\.)*"|\\S+)`).exec(text);
+    if (m === null) return undefined;
+    const raw = m[1]!;
+    return raw.startsWith('"') ? (JSON.parse(raw) as unknown) : raw;
+  };
   const aboutWorkload = (text: string): boolean => {
     if (hasAddress(text)) return true;
-    let fields: Record<string, unknown>;
-    try {
-      fields = JSON.parse(text.slice(text.indexOf('{'))) as Record<string, unknown>;
-    } catch {
-      return false;
+    let fields: Record<string, unknown> | undefined;
+    const brace = text.indexOf('{');
+    if (brace >= 0) {
+      try {
+        fields = JSON.parse(text.slice(brace)) as Record<string, unknown>;
+      } catch {
+        fields = undefined;
+      }
     }
-    return (['src', 'dst'] as const).some(
-      end =>
-        fields[`${end}.namespace`] === namespace &&
-        typeof fields[`${end}.workload`] === 'string' &&
-        names.has(fields[`${end}.workload`] as string),
-    );
+    return (['src', 'dst'] as const).some(end => {
+      const workloadName = field(text, fields, `${end}.workload`);
+      return (
+        field(text, fields, `${end}.namespace`) === namespace &&
+        typeof workloadName === 'string' &&
+        names.has(workloadName)
+      );
+    });
   };
 
   const services = new Set<string>();

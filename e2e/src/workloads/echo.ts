@@ -1,7 +1,8 @@
 // The echo server (image ambient-mesh/echo): answers every HTTP request with who served it and
 // what it saw, and echoes raw bytes on an optional TCP port. Env: PORT (8080), TCP_PORT (off),
 // DELAY_MS (wait before answering, 0), FAIL_EVERY (every Nth request is answered FAIL_STATUS,
-// default 503; off), VERSION (in the body and the `x-echo-version` header).
+// default 503; off), VERSION (in the body and the `x-echo-version` header), LOG_REQUESTS=true (a
+// log line per request: method, path and the peer's address, for the console's merged log view).
 import http from 'node:http';
 import net from 'node:net';
 import { hostname } from 'node:os';
@@ -13,6 +14,7 @@ const delayMs = Number(process.env.DELAY_MS ?? '0');
 const failEvery = Number(process.env.FAIL_EVERY ?? '0');
 const failStatus = Number(process.env.FAIL_STATUS ?? '503');
 const version = process.env.VERSION ?? '';
+const logRequests = process.env.LOG_REQUESTS === 'true';
 let served = 0;
 
 const server = http.createServer((req, res) => {
@@ -20,6 +22,10 @@ const server = http.createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     served += 1;
+    if (logRequests)
+      console.log(
+        `${req.method ?? '-'} ${req.url ?? '-'} from ${req.socket.remoteAddress ?? '-'}:${req.socket.remotePort ?? '-'}`,
+      );
     const n = served;
     const answer = (): void => {
       if (failEvery > 0 && n % failEvery === 0) {

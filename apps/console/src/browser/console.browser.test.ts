@@ -135,6 +135,16 @@ describe('console in Chromium (recorded data)', () => {
     await page.screenshot({ path: join(SHOTS, 'graph.png') });
   });
 
+  it('graph: 1,000 workloads are laid out in a grid (no Dagre), and drawn', async () => {
+    await page.goto(new URL('/graph?namespaces=load', app.url).href);
+    await page.locator('[data-testid="graph"][data-layout="Grid"][data-nodes="1000"]').waitFor(WAIT);
+    await page
+      .locator('[data-testid="graph-node"][data-id="load/w-0999"]')
+      .waitFor({ state: 'attached', ...WAIT });
+    expect(await page.getByTestId('grid-layout').count()).toBe(1);
+    expect(await page.getByTestId('graph-failed').count()).toBe(0);
+  });
+
   it('graph: Prometheus down shows "Metrics unavailable" and still the workloads', async () => {
     await page.goto(new URL('/graph?namespaces=sample', down!.url).href);
     const alert = page.getByTestId('metrics-unavailable');
