@@ -1,7 +1,11 @@
 // Cluster tier: the console against a live mesh. One 2-node local cluster for the file, with the
 // mesh, Debian's Prometheus and client -> echo traffic; the console runs in this process (its
-// informers on the cluster's apiserver, its graph on Prometheus) and Debian's Chromium, driven by
-// playwright-core, checks the page's DOM: ambient badges and the blue L4 edge with a non-zero rate.
+// informers on the cluster's apiserver, its graph on Prometheus, pod logs through the apiserver) and
+// Debian's Chromium, driven by playwright-core, checks the page's DOM. The cases run in order on the
+// one mesh: ambient badges; the blue L4 edge; the merged log view (an app line and a ztunnel line of
+// one connection); validation warnings and a malformed policy; then a waypoint: the green L7 edge
+// beside the L4 one, the waypoint node, and the waypoint view with its enrolled services. Each view's
+// screenshot goes to e2e/reports/screenshots/console.
 //
 // Prometheus runs in node-0's network namespace (the root netns has no route to pod IPs, by design)
 // and listens on the node's address, which the host reaches. It scrapes the pods by Istio's
@@ -20,6 +24,7 @@ import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
 import { ManagedProcess } from '../managed-process.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
+import { GATEWAY_PATH, readyWaypoint, waypointGateway } from '../mesh/waypoint.ts';
 import {
   createAppNamespace,
   createEchoService,
@@ -40,6 +45,8 @@ let consoleApp: Bound | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let client: MeshPod;
+let echo: MeshPod;
+let targetsFile: string;
 const web = mkdtempSync(join(tmpdir(), 'console-e2e-web-'));
 const started = Date.now();
 
@@ -71,6 +78,7 @@ async function startPrometheus(): Promise<string> {
   const dir = join(cluster.layout.stateDir, 'prometheus');
   mkdirSync(join(dir, 'data'), { recursive: true });
   const targets = join(dir, 'targets.json');
+  targetsFile = targets;
   expect(await writeTargets(targets)).toBeGreaterThanOrEqual(2);
   writeFileSync(
     join(dir, 'prometheus.yml'),
@@ -122,6 +130,7 @@ describe('the console on a live ambient mesh', () => {
         serviceAccount: 'echo',
         labels: { app: 'echo' },
         containerPorts: [8080],
+        env: { LOG_REQUESTS: 'true' },
       }),
     );
     await cluster.client.create(
@@ -129,7 +138,7 @@ describe('the console on a live ambient mesh', () => {
       echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } }),
     );
     client = await readyPod(cluster, NS, 'client');
-    await readyPod(cluster, NS, 'echo');
+    echo = await readyPod(cluster, NS, 'echo');
     const promUrl = await startPrometheus();
 
     const appDir = dirname(createRequire(import.meta.url).resolve('@ambient-mesh/console/package.json'));
@@ -223,4 +232,136 @@ describe('the console on a live ambient mesh', () => {
     expect(await page.getByTestId('metrics-unavailable').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'graph.png') });
   }, 150_000);
+  it("merges the app line and the ztunnel line of one connection in the workload's Logs tab", async () => {
+    const nonce = `console-log-${Date.now().toString(36)}`;
+    expect(await httpCode(client, `http://echo.${NS}.svc.cluster.local/${nonce}`)).toBe(200);
+    type Line = { source: string; text: string; time: string };
+    // The app logs the request with the peer's address; the ztunnels log the connection when it closes.
+    const { app, ztunnel } = await waitFor(
+      'the app and ztunnel lines of the request in /api/logs',
+      async () => {
+        const res = await fetch(new URL(`/api/logs?namespace=${NS}&workload=echo`, consoleApp!.url));
+        const view = (await res.json()) as { lines: Line[] };
+        const appLine = view.lines.find(l => l.source === 'app' && l.text.includes(nonce));
+        if (appLine === undefined) return undefined;
+        // Same connection: the client's address on both sides, logged within seconds of each other.
+        const near = (l: Line): boolean => Math.abs(Date.parse(l.time) - Date.parse(appLine.time)) < 10_000;
+        const z = view.lines.find(
+          l =>
+            l.source === 'ztunnel' && l.text.includes(`${client.ip}:`) && l.text.includes('echo') && near(l),
+        );
+        return z === undefined ? undefined : { app: appLine, ztunnel: z };
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    expect(app.text).toContain(`from ${client.ip}:`);
+    console.log(`[console] app: ${app.text}\n[console] ztunnel: ${ztunnel.text}`);
+
+    await page.goto(new URL(`/workloads?namespace=${NS}&workload=echo`, consoleApp!.url).href);
+    await page.locator('[data-testid="log-line"][data-source="app"]', { hasText: nonce }).waitFor(WAIT);
+    await page
+      .locator('[data-testid="log-line"][data-source="ztunnel"]', { hasText: `${client.ip}:` })
+      .first()
+      .waitFor(WAIT);
+    await page.screenshot({ path: join(SHOTS, 'logs.png') });
+  }, 120_000);
+
+  it('shows a validation warning on broken config, and a malformed policy with its error', async () => {
+    const path = `/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`;
+    // Both select nothing, so they cannot disturb the traffic of the other cases.
+    await cluster.client.create(path, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'paths-without-waypoint', namespace: NS },
+      spec: {
+        selector: { matchLabels: { app: 'nothing-here' } },
+        rules: [{ to: [{ operation: { paths: ['/admin'] } }] }],
+      },
+    });
+    await cluster.client.create(path, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'bad-condition', namespace: NS },
+      spec: {
+        selector: { matchLabels: { app: 'nothing-here' } },
+        rules: [{ when: [{ key: 'no.such.attribute', values: ['x'] }] }],
+      },
+    });
+    await page.goto(new URL('/istio', consoleApp!.url).href);
+    const warning = page.locator('[data-testid="validation"][data-code="KIA1317"]', {
+      hasText: `${NS}/paths-without-waypoint`,
+    });
+    await warning.waitFor({ timeout: 40_000 });
+    expect(await warning.textContent()).toContain('ztunnel enforces only L4');
+    const row = page.getByTestId(`config-AuthorizationPolicy-${NS}-bad-condition`);
+    await row.getByTestId('config-error').waitFor(WAIT);
+    const detail = page.locator(
+      `[data-testid="config-error-detail"][data-object="AuthorizationPolicy/${NS}/bad-condition"]`,
+    );
+    expect(await detail.textContent()).toContain('spec.rules[0].when[0].key');
+    await page.screenshot({ path: join(SHOTS, 'istio-config.png'), fullPage: true });
+  }, 90_000);
+
+  it('after a waypoint is applied: the green L7 edge beside the blue L4 one, the waypoint node, and the waypoint view with its enrolled services', async () => {
+    await cluster.client.create(GATEWAY_PATH(NS), waypointGateway(NS));
+    await cluster.client.mergePatch(`/api/v1/namespaces/${NS}/services/echo`, {
+      metadata: { labels: { 'istio.io/use-waypoint': 'waypoint' } },
+    });
+    const wp = await readyWaypoint(cluster.client, cluster.layout, NS);
+    console.log(`[console] waypoint ${wp.name} on ${wp.node}`);
+    // Prometheus scrapes the waypoint too from now on.
+    expect(await writeTargets(targetsFile)).toBeGreaterThanOrEqual(3);
+
+    // Through the Service: the waypoint (L7). To the pod's address: past the waypoint (L4 only).
+    type Edge = {
+      protocol: string;
+      source: string;
+      target: string;
+      requestsPerSecond: number;
+      bytesPerSecond: number;
+    };
+    const edges = await waitFor(
+      'an http and a tcp edge client -> echo in the graph API',
+      async () => {
+        expect(await httpCode(client, `http://echo.${NS}.svc.cluster.local/`)).toBe(200);
+        expect(await httpCode(client, `http://${echo.ip}:8080/`)).toBe(200);
+        const res = await fetch(new URL(`/api/graph?namespaces=${NS}`, consoleApp!.url));
+        const view = (await res.json()) as { edges: Edge[] };
+        const between = view.edges.filter(e => e.source.endsWith('/client') && e.target.endsWith('/echo'));
+        const http = between.find(e => e.protocol === 'http' && e.requestsPerSecond > 0);
+        const tcp = between.find(e => e.protocol === 'tcp' && e.bytesPerSecond > 0);
+        return http !== undefined && tcp !== undefined ? { http, tcp } : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    await page.goto(new URL(`/graph?namespaces=${NS}`, consoleApp!.url).href);
+    const edge = (protocol: string) =>
+      page.locator(
+        `[data-testid="graph-edge"][data-protocol="${protocol}"][data-source="${edges.http.source}"][data-target="${edges.http.target}"]`,
+      );
+    await edge('http').waitFor(WAIT);
+    expect(await edge('http').getAttribute('data-color')).toBe('#3e8635');
+    expect(Number(await edge('http').getAttribute('data-rate'))).toBeGreaterThan(0);
+    expect(await edge('tcp').getAttribute('data-color')).toBe('#0066cc');
+    expect(await page.locator('[data-testid="graph-node"][data-type="waypoint"]').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'graph-l7.png') });
+    await page.getByLabel('Show waypoints').check();
+    await page
+      .locator(`[data-testid="graph-node"][data-type="waypoint"][data-id="${NS}/waypoint"]`)
+      .waitFor(WAIT);
+    await page.screenshot({ path: join(SHOTS, 'graph-waypoints.png') });
+
+    await page.goto(new URL(`/waypoints?namespace=${NS}&name=waypoint`, consoleApp!.url).href);
+    const detail = page.locator(`[data-testid="waypoint-detail"][data-waypoint="${NS}/waypoint"]`);
+    await detail.waitFor(WAIT);
+    expect(await detail.getByTestId('waypoint-programmed').getAttribute('data-status')).toBe('True');
+    const svc = detail.getByTestId('enrolled-service-echo');
+    await svc.waitFor(WAIT);
+    expect(await svc.getAttribute('data-labelled-by')).toBe('service');
+    await page.screenshot({ path: join(SHOTS, 'waypoint.png') });
+    await detail.getByRole('tab', { name: /Enrolled workloads/ }).click();
+    expect(await detail.getByTestId('enrolled-workload-echo').getAttribute('data-labelled-by')).toBe(
+      'service',
+    );
+  }, 300_000);
 });
