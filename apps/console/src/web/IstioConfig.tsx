@@ -73,11 +73,11 @@ export function IstioConfig() {
             <Alert
               isInline
               variant="danger"
-              title={`${o.kind} ${o.namespace}/${o.name} is malformed`}
+              title={`${o.kind} ${o.namespace}/${o.name} is malformed and is not applied`}
               data-testid="config-error-detail"
               data-object={`${o.kind}/${o.namespace}/${o.name}`}
             >
-              {o.error?.message}
+              {o.error !== undefined && o.error.fields.length === 0 && o.error.message}
               <ul>
                 {o.error?.fields.map(f => (
                   <li key={f.path}>
