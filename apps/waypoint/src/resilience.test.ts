@@ -40,6 +40,7 @@ function testConfig(): Config {
     logFormat: 'json',
     logLevel: 'error',
     terminationGracePeriodMs: 1000,
+    drainDurationMs: 0,
     maxRequestBodyBytes: 1024 * 1024,
     maxHeaderBytes: 60 * 1024,
     xdsHeaders: {},
@@ -291,6 +292,35 @@ describe('waypoint resilience on loopback', () => {
     expect(r.status).toBe(200);
     expect(performance.now() - started).toBeGreaterThanOrEqual(390);
     expect(await stats()).toMatch(/istio_requests_total\{[^}]*response_flags="DI"[^}]*response_code="200"/);
+  });
+
+  it('drains on shutdown: not ready, new tunnels still served for the drain duration, requests in flight finish', async () => {
+    const identity = await pki.identity('default', 'waypoint');
+    const second = await build(
+      { ...testConfig(), drainDurationMs: 500, terminationGracePeriodMs: 5_000 },
+      { xdsConnect: xds.connect(), identity, processMetrics: false, logs: captured.logs },
+    );
+    await waitFor('xDS sync', () => second.readiness.ready);
+    const options = { ...clientOptions, waypoint: `127.0.0.1:${second.hboneAddress.port}` };
+    const busy = new MeshClient(options);
+    const late = new MeshClient(options);
+    try {
+      // Held 100 ms by the slow backend: in flight when the shutdown starts.
+      const inFlightRequest = busy.get('/limited/drain');
+      await waitFor('the request at the backend', () => inFlight > 0);
+      const stopped = second.shutdown();
+      const ready = await fetch(`http://127.0.0.1:${second.readinessAddress.port}/healthz/ready`);
+      expect(ready.status).toBe(503);
+      // A new tunnel during the drain is still served, and told to close after its answer.
+      const lateAnswer = await late.get('/drain-late');
+      expect(lateAnswer.status).toBe(200);
+      expect(lateAnswer.headers.connection).toBe('close');
+      expect((await inFlightRequest).status).toBe(200);
+      await stopped;
+    } finally {
+      await busy.close();
+      await late.close();
+    }
   });
 
   it('outlier detection ejects the endpoint answering 500 after 3 in a row; then every request succeeds', async () => {

@@ -215,6 +215,10 @@ export class HttpProxy {
   readonly #balancers = new Map<string, ClusterBalancer>();
   readonly #random: () => number;
   readonly #log: Logger;
+  /** Requests being handled, for a graceful shutdown. */
+  #inFlight = 0;
+  readonly #idleWaiters = new Set<() => void>();
+  #draining = false;
 
   constructor(options: HttpProxyOptions) {
     this.#o = options;
@@ -308,6 +312,34 @@ export class HttpProxy {
     return b;
   }
 
+  /** Requests being handled right now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Starts draining: every HTTP/1.1 response from now on carries `connection: close`, so a
+   * client's kept-alive tunnel ends after its current request and the next one opens a new
+   * tunnel (to a waypoint that is not going away).
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Resolves once no request is in flight, or after `timeoutMs`; true when idle. */
+  async idle(timeoutMs: number): Promise<boolean> {
+    if (this.#inFlight === 0) return true;
+    return new Promise<boolean>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#idleWaiters.delete(done);
+        resolve(this.#inFlight === 0);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#idleWaiters.add(done);
+    });
+  }
+
   async close(): Promise<void> {
     for (const h2 of this.#h2Servers) h2.close();
     this.server.closeAllConnections();
@@ -335,7 +367,11 @@ export class HttpProxy {
     req.on('data', (chunk: Buffer) => {
       requestBytes += chunk.length;
     });
+    this.#inFlight++;
+    if (this.#draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
     res.once('close', () => {
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const wake of [...this.#idleWaiters]) wake();
       this.#complete(req, ctx, outcome, requestBytes, performance.now() - started);
     });
     const local = (
