@@ -1,7 +1,9 @@
 // The echo server (image ambient-mesh/echo): answers every HTTP request with who served it and
 // what it saw, and echoes raw bytes on an optional TCP port. Env: PORT (8080), TCP_PORT (off),
 // DELAY_MS (wait before answering, 0), FAIL_EVERY (every Nth request is answered FAIL_STATUS,
-// default 503; off), VERSION (in the body and the `x-echo-version` header).
+// default 503; off), VERSION (in the body and the `x-echo-version` header). The body also says how
+// many requests the server held at once when it answered (`inFlight`) and at most so far
+// (`maxInFlight`), from the first request byte to the end of the answer.
 import http from 'node:http';
 import net from 'node:net';
 import { hostname } from 'node:os';
@@ -14,8 +16,19 @@ const failEvery = Number(process.env.FAIL_EVERY ?? '0');
 const failStatus = Number(process.env.FAIL_STATUS ?? '503');
 const version = process.env.VERSION ?? '';
 let served = 0;
+let inFlight = 0;
+let maxInFlight = 0;
 
 const server = http.createServer((req, res) => {
+  inFlight += 1;
+  maxInFlight = Math.max(maxInFlight, inFlight);
+  let counted = true;
+  const done = (): void => {
+    if (counted) inFlight -= 1;
+    counted = false;
+  };
+  res.once('finish', done);
+  res.once('close', done);
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
@@ -37,6 +50,8 @@ const server = http.createServer((req, res) => {
         remote: req.socket.remoteAddress,
         bytes: Buffer.concat(chunks).length,
         served: n,
+        inFlight,
+        maxInFlight,
       });
       res.writeHead(200, { 'content-type': 'application/json', 'x-echo-version': version });
       res.end(body + '\n');
