@@ -241,7 +241,10 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
     log(
       `p50 ${median(baseline.okTimes).toFixed(3)} s -> ${median(delayed.okTimes).toFixed(3)} s with a ${DELAY_S} s delay (shift ${shift.toFixed(3)} s)`,
     );
-    expect(shift).toBeGreaterThanOrEqual(DELAY_S * 0.9);
+    // Every delayed request waits about the delay at least (timers may fire a ms early); the
+    // median moves by about the delay.
+    expect(Math.min(...delayed.okTimes)).toBeGreaterThanOrEqual(DELAY_S * 0.95);
+    expect(shift).toBeGreaterThanOrEqual(DELAY_S * 0.8);
     expect(shift).toBeLessThanOrEqual(DELAY_S + 1);
   }, 300_000);
 
