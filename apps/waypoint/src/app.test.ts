@@ -40,6 +40,7 @@ function testConfig(): Config {
     logFormat: 'json',
     logLevel: 'error',
     terminationGracePeriodMs: 1000,
+    drainDurationMs: 0,
     maxRequestBodyBytes: 1024 * 1024,
     maxHeaderBytes: 60 * 1024,
     xdsHeaders: {},

@@ -216,22 +216,48 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const closeAll = async (): Promise<void> => {
     xds.stop();
     for (const c of grpcClients) c.close();
-    if (inbound !== undefined) await inbound.close().catch(() => undefined);
+    // The HTTP side first: its tunnels end, so the HBONE sessions can close (GOAWAY). A session
+    // that does not close within a second (a peer holding a TCP tunnel) is torn down.
+    await http.close();
+    if (inbound !== undefined) {
+      const server = inbound;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        server.close().catch(() => undefined),
+        new Promise<void>(resolve => {
+          timer = setTimeout(resolve, 1_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      server.destroy();
+    }
     if (listener.listening)
       await new Promise<void>(resolve =>
         listener.close(() => {
           resolve();
         }),
       );
-    await http.close();
     await upstream.close();
     hbone.close();
     await Promise.all(servers.map(s => s.close()));
   };
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
-      log.info({ gracePeriodMs: config.terminationGracePeriodMs }, 'shutting down');
+      const deadline = performance.now() + config.terminationGracePeriodMs;
+      log.info(
+        { gracePeriodMs: config.terminationGracePeriodMs, drainMs: config.drainDurationMs },
+        'shutting down: draining',
+      );
+      // Not ready, and kept-alive tunnels are closed after their current request. New tunnels
+      // are still accepted for the drain duration: ztunnels keep sending here until they learn
+      // (WDS) that this pod is terminating. Then no new tunnels; requests in flight finish.
       readiness.register('shutdown');
+      http.drain();
+      if (config.drainDurationMs > 0)
+        await new Promise(resolve => setTimeout(resolve, config.drainDurationMs));
+      if (listener.listening) listener.close();
+      const idle = await http.idle(Math.max(0, deadline - performance.now()));
+      log.info({ idle, inFlight: http.inFlight }, 'drained');
       await closeAll();
       log.info('shutdown complete');
       resolveTerminated();

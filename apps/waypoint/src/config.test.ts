@@ -18,7 +18,13 @@ describe('loadConfig', () => {
       adminAddress: { host: '127.0.0.1', port: 15000 },
       maxRequestBodyBytes: 16 * 1024 * 1024,
       xdsHeaders: { 'x-tenant': 'a' },
+      terminationGracePeriodMs: 5_000,
+      drainDurationMs: 1_000,
     });
+    expect(
+      loadConfig({ POD_NAME: 'w', POD_NAMESPACE: 'n', TERMINATION_DRAIN_DURATION_SECONDS: '3' })
+        .drainDurationMs,
+    ).toBe(3_000);
     expect(xdsNodeId(c)).toBe('waypoint~10.244.1.7~waypoint-7d9.bookinfo~bookinfo.svc.cluster.local');
     expect(xdsNodeMetadata(c)).toMatchObject({
       NAME: 'waypoint-7d9',

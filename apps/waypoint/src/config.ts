@@ -30,6 +30,7 @@ export const Env = {
   logFormat: 'LOG_FORMAT',
   logLevel: 'LOG_LEVEL',
   terminationGracePeriod: 'TERMINATION_GRACE_PERIOD_SECONDS',
+  drainDuration: 'TERMINATION_DRAIN_DURATION_SECONDS',
   maxRequestBody: 'WAYPOINT_MAX_REQUEST_BODY_BYTES',
   maxHeaderBytes: 'WAYPOINT_MAX_HEADER_BYTES',
   xdsHeaderPrefix: 'XDS_HEADER_',
@@ -60,6 +61,11 @@ export interface Config {
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
   readonly terminationGracePeriodMs: number;
+  /**
+   * On shutdown, how long the waypoint keeps accepting new tunnels after it reports not ready
+   * (while the ztunnels learn it is terminating), before it waits for requests in flight.
+   */
+  readonly drainDurationMs: number;
   readonly maxRequestBodyBytes: number;
   readonly maxHeaderBytes: number;
   readonly xdsHeaders: Readonly<Record<string, string>>;
@@ -113,6 +119,7 @@ export function loadConfig(env: Environment = process.env): Config {
       terminationGracePeriodMs: Math.round(
         r.durationMs(Env.terminationGracePeriod, 5_000, { bareUnit: 's' }),
       ),
+      drainDurationMs: Math.round(r.durationMs(Env.drainDuration, 1_000, { bareUnit: 's' })),
       maxRequestBodyBytes,
       maxHeaderBytes,
       xdsHeaders: Object.freeze(

@@ -3,7 +3,8 @@
  * registry: `istio_requests_total`, `istio_request_duration_milliseconds` (Istio's buckets),
  * `istio_request_bytes` and `istio_response_bytes`, with the standard traffic labels in
  * upstream's order plus `response_code` and `grpc_response_status`; Envoy's per-cluster retry
- * counter `envoy_cluster_upstream_rq_retry`; and the xDS client's counters.
+ * counter `envoy_cluster_upstream_rq_retry` and outlier ejection counter
+ * `envoy_cluster_outlier_detection_ejections_enforced_total`; and the xDS client's counters.
  */
 import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -32,6 +33,7 @@ export class WaypointMetrics {
   readonly #requestBytes: Histogram<RequestLabel>;
   readonly #responseBytes: Histogram<RequestLabel>;
   readonly #retries: Counter<'cluster_name'>;
+  readonly #ejections: Counter<'cluster_name'>;
   readonly #xdsMessages: Counter<'url'>;
   readonly #xdsTerminations: Counter<'reason'>;
 
@@ -71,6 +73,12 @@ export class WaypointMetrics {
       labelNames: ['cluster_name'],
       registers: [registry],
     });
+    this.#ejections = new Counter({
+      name: 'envoy_cluster_outlier_detection_ejections_enforced_total',
+      help: 'Hosts ejected by outlier detection, by cluster (as Envoy names it).',
+      labelNames: ['cluster_name'],
+      registers: [registry],
+    });
     this.#xdsMessages = new Counter({
       name: MetricName.xdsMessages,
       help: 'xDS responses received, by type URL.',
@@ -100,6 +108,11 @@ export class WaypointMetrics {
   /** One retry of a request on `cluster`. */
   retry(cluster: string): void {
     this.#retries.inc({ cluster_name: cluster });
+  }
+
+  /** One host of `cluster` ejected by outlier detection. */
+  ejection(cluster: string): void {
+    this.#ejections.inc({ cluster_name: cluster });
   }
 
   xdsMessage(typeUrl: string): void {

@@ -15,6 +15,10 @@ export const GATEWAY_PATH = (ns: string): string =>
   `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/gateways`;
 export const HTTPROUTE_PATH = (ns: string): string =>
   `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`;
+export const VIRTUALSERVICE_PATH = (ns: string): string =>
+  `/apis/networking.istio.io/v1/namespaces/${ns}/virtualservices`;
+export const DESTINATIONRULE_PATH = (ns: string): string =>
+  `/apis/networking.istio.io/v1/namespaces/${ns}/destinationrules`;
 
 /** A waypoint Gateway for the Services of `namespace` (`istio.io/waypoint-for: service`). */
 export function waypointGateway(namespace: string, name = 'waypoint'): Record<string, unknown> {
@@ -136,20 +140,39 @@ export interface BatchResult {
   /** 200 answers by the echo `version` in the body. */
   readonly versions: ReadonlyMap<string, number>;
   readonly total: number;
+  /** Each request's total time (s), in the order the answers came. */
+  readonly times: readonly number[];
+  /** 200 answers' times (s). */
+  readonly okTimes: readonly number[];
+}
+
+export interface BatchOptions {
+  readonly method?: string;
+  /** Per-request limit (s), default 10. */
+  readonly maxTimeS?: number;
+  /** Requests at once (curl `--parallel`, one connection each); default 1 (one kept-alive connection). */
+  readonly parallel?: number;
+  /** `Connection: close`: every request on a new connection (a new tunnel through the mesh). */
+  readonly close?: boolean;
+  /** curl `--rate`, e.g. `20/s`. */
+  readonly rate?: string;
+  /** Limit of the whole curl run (ms), default 60 s. */
+  readonly timeoutMs?: number;
 }
 
 /**
- * Sends `count` requests (method `method`) to `url` with one curl run inside `from`'s netns (one
- * connection, kept alive, so each request is routed on its own by the waypoint), and counts the
- * answers by status and by echo version.
+ * Sends `count` requests (method `method`) to `url` with one curl run inside `from`'s netns (by
+ * default one connection, kept alive, so each request is routed on its own by the waypoint), and
+ * counts the answers by status and by echo version. With `parallel`, bodies are discarded.
  */
 export async function requestBatch(
   from: { readonly netns: string },
   url: string,
   count: number,
-  options: { readonly method?: string; readonly maxTimeS?: number } = {},
+  options: BatchOptions = {},
 ): Promise<BatchResult> {
   const sep = url.includes('?') ? '&' : '?';
+  const parallel = options.parallel ?? 1;
   const r = await runCommand(
     [
       'ip',
@@ -162,18 +185,24 @@ export async function requestBatch(
       String(options.maxTimeS ?? 10),
       '-X',
       options.method ?? 'GET',
+      ...(parallel > 1 ? ['--parallel', '--parallel-immediate', '--parallel-max', String(parallel)] : []),
+      ...(options.close === true ? ['-H', 'Connection: close'] : []),
+      ...(options.rate === undefined ? [] : ['--rate', options.rate]),
       '-w',
-      '\n@@code=%{http_code}\n',
+      '\n@@code=%{http_code} time=%{time_total}\n',
+      ...(parallel > 1 ? ['-o', '/dev/null'] : []),
       `${url}${sep}i=[1-${count}]`,
     ],
-    { allowFailure: true },
+    { allowFailure: true, timeoutMs: options.timeoutMs ?? 60_000 },
   );
   const codes = new Map<number, number>();
   const versions = new Map<string, number>();
+  const times: number[] = [];
+  const okTimes: number[] = [];
   let body: string[] = [];
   let total = 0;
   for (const line of r.stdout.split('\n')) {
-    const m = /^@@code=(\d+)$/.exec(line);
+    const m = /^@@code=(\d+) time=([\d.]+)$/.exec(line);
     if (m === null) {
       body.push(line);
       continue;
@@ -181,9 +210,51 @@ export async function requestBatch(
     total += 1;
     const code = Number(m[1]);
     codes.set(code, (codes.get(code) ?? 0) + 1);
+    times.push(Number(m[2]));
+    if (code === 200) okTimes.push(Number(m[2]));
     const version = /"version":"([^"]*)"/.exec(body.join('\n'))?.[1];
     if (code === 200 && version !== undefined) versions.set(version, (versions.get(version) ?? 0) + 1);
     body = [];
   }
-  return { codes, versions, total };
+  return { codes, versions, total, times, okTimes };
+}
+
+/** The median of `values` (0 for none). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** `<type>/<name>` -> version of the resources the waypoint holds (its admin `/config_dump`). */
+export async function waypointConfigVersions(pod: { readonly netns: string }): Promise<Map<string, string>> {
+  const text = await getInNetns(pod.netns, 15000, '/config_dump');
+  const dump = JSON.parse(text ?? '{}') as Record<string, { name: string; version: string }[] | undefined>;
+  const out = new Map<string, string>();
+  for (const type of ['listeners', 'routes', 'clusters'])
+    for (const r of dump[type] ?? []) out.set(`${type}/${r.name}`, r.version);
+  return out;
+}
+
+/**
+ * Applies `change`, then waits until the waypoint holds, for each of `affected`, a new version of
+ * a resource whose `<type>/<name>` key it accepts (default: any one new version).
+ */
+export async function waypointConfigChange(
+  pod: { readonly netns: string },
+  change: () => Promise<void>,
+  affected: readonly ((key: string) => boolean)[] = [() => true],
+): Promise<void> {
+  const before = await waypointConfigVersions(pod);
+  await change();
+  await waitFor(
+    'a new configuration in the waypoint',
+    async () => {
+      const after = await waypointConfigVersions(pod);
+      const changed = [...after].filter(([key, version]) => before.get(key) !== version).map(([key]) => key);
+      return affected.every(a => changed.some(a)) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
 }

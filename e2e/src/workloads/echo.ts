@@ -3,6 +3,8 @@
 // DELAY_MS (wait before answering, 0), FAIL_EVERY (every Nth request is answered FAIL_STATUS,
 // default 503; off), VERSION (in the body and the `x-echo-version` header), LOG_REQUESTS=true (a
 // log line per request: method, path and the peer's address, for the console's merged log view).
+// The body also says how many requests the server held at once when it answered (`inFlight`) and
+// at most so far (`maxInFlight`), from the first request byte to the end of the answer.
 import http from 'node:http';
 import net from 'node:net';
 import { hostname } from 'node:os';
@@ -16,8 +18,19 @@ const failStatus = Number(process.env.FAIL_STATUS ?? '503');
 const version = process.env.VERSION ?? '';
 const logRequests = process.env.LOG_REQUESTS === 'true';
 let served = 0;
+let inFlight = 0;
+let maxInFlight = 0;
 
 const server = http.createServer((req, res) => {
+  inFlight += 1;
+  maxInFlight = Math.max(maxInFlight, inFlight);
+  let counted = true;
+  const done = (): void => {
+    if (counted) inFlight -= 1;
+    counted = false;
+  };
+  res.once('finish', done);
+  res.once('close', done);
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
@@ -43,6 +56,8 @@ const server = http.createServer((req, res) => {
         remote: req.socket.remoteAddress,
         bytes: Buffer.concat(chunks).length,
         served: n,
+        inFlight,
+        maxInFlight,
       });
       res.writeHead(200, { 'content-type': 'application/json', 'x-echo-version': version });
       res.end(body + '\n');

@@ -254,6 +254,78 @@ describe('WaypointIndex', () => {
     ).toBe(10);
   });
 
+  it('adds the fault filter to the chain of a Service whose VirtualService injects faults, with the fault on the route', () => {
+    const idx = setup();
+    const chainFilters = (): string[] => {
+      const main = decodeEnvoy(
+        EnvoyType.listener,
+        idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener).get('main_internal')!.value,
+      ) as { filterChains: { name: string; filters: { typedConfig: unknown }[] }[] };
+      const chain = main.filterChains.find(c => c.name === reviews)!;
+      const hcm = unpackTyped(chain.filters[0]!.typedConfig) as { httpFilters: { name: string }[] };
+      return hcm.httpFilters.map(f => f.name);
+    };
+    expect(chainFilters()).toEqual(['envoy.filters.http.router']);
+    idx.upsert(K.VIRTUAL_SERVICE, {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'faulty', namespace: 'ns1', creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: {
+        hosts: ['reviews.ns1.svc.cluster.local'],
+        http: [
+          {
+            fault: {
+              abort: { httpStatus: 503, percentage: { value: 10 } },
+              delay: { fixedDelay: '500ms', percentage: { value: 100 } },
+            },
+            route: [{ destination: { host: 'reviews.ns1.svc.cluster.local' } }],
+          },
+        ],
+      },
+    } as never);
+    expect(chainFilters()).toEqual(['envoy.filters.http.fault', 'envoy.filters.http.router']);
+    const [route] = routes(idx, 'ns1/wp1') as { typedPerFilterConfig?: Record<string, unknown> }[];
+    expect(unpackTyped(route!.typedPerFilterConfig!['envoy.filters.http.fault'])).toEqual({
+      delay: {
+        fixedDelay: { nanos: 500_000_000 },
+        percentage: { numerator: 1_000_000, denominator: 'MILLION' },
+      },
+      abort: { httpStatus: 503, percentage: { numerator: 100_000, denominator: 'MILLION' } },
+    });
+  });
+
+  it('programs circuit breakers and outlier detection from a DestinationRule (the resilience scenarios’ values)', () => {
+    const idx = setup();
+    idx.upsert(
+      K.DESTINATION_RULE,
+      makeDestinationRule('reviews', 'ns1', {
+        host: 'reviews.ns1.svc.cluster.local',
+        trafficPolicy: {
+          connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } },
+          outlierDetection: {
+            consecutive5xxErrors: 3,
+            interval: '2s',
+            baseEjectionTime: '2m',
+            maxEjectionPercent: 50,
+          },
+        },
+      }),
+    );
+    const c = decodeEnvoy(EnvoyType.cluster, idx.resourcesFor('ns1/wp1', CL).get(reviews)!.value);
+    expect((c.circuitBreakers as { thresholds: unknown[] }).thresholds[0]).toMatchObject({
+      maxConnections: 1,
+      maxPendingRequests: 1,
+    });
+    expect(c.outlierDetection).toEqual({
+      consecutive_5xx: 3,
+      enforcingConsecutive_5xx: 100,
+      interval: { seconds: 2 },
+      baseEjectionTime: { seconds: 120 },
+      maxEjectionPercent: 50,
+      enforcingSuccessRate: 0,
+    });
+  });
+
   it('puts AuthorizationPolicies with targetRefs into the RBAC filters of the waypoint’s chains', () => {
     const idx = setup();
     const change = idx.upsert(

@@ -3,7 +3,8 @@
  *
  * Clusters: `EDS` (endpoints by `eds_cluster_config.service_name` or the cluster name) and
  * `STATIC` with an inline `load_assignment`; LB policies round robin, least request, random,
- * ring hash and Maglev; the default-priority circuit-breaker thresholds; the connect timeout.
+ * ring hash and Maglev; the default-priority circuit-breaker thresholds; consecutive-error
+ * outlier detection; the connect timeout.
  * Upstream transport settings are ignored: every upstream connection is HBONE (mTLS to the
  * endpoint's port 15008), whatever the cluster says.
  *
@@ -24,6 +25,7 @@ import type {
   EndpointSet,
   EndpointWorkload,
   LbPolicy,
+  OutlierDetection,
 } from './types.ts';
 
 const LB_POLICIES: Record<string, LbPolicy> = {
@@ -63,6 +65,64 @@ function convertThresholds(r: ProtoReader, cb: ProtoObject): CircuitBreakers {
   };
 }
 
+/** Envoy's defaults for `outlier_detection` fields left unset. */
+export const OUTLIER_DEFAULTS = Object.freeze({
+  consecutive5xx: 5,
+  consecutiveGatewayFailure: 5,
+  intervalMs: 10_000,
+  baseEjectionTimeMs: 30_000,
+  maxEjectionTimeMs: 300_000,
+  maxEjectionPercent: 10,
+});
+
+function convertOutlier(r: ProtoReader, o: ProtoObject): OutlierDetection {
+  r.only(
+    o,
+    'outlier_detection',
+    [
+      'consecutive_5xx',
+      'enforcing_consecutive_5xx',
+      'consecutive_gateway_failure',
+      'enforcing_consecutive_gateway_failure',
+      'interval',
+      'base_ejection_time',
+      'max_ejection_time',
+      'max_ejection_percent',
+      'enforcing_success_rate',
+    ],
+    // Success-rate ejection is not implemented; its tuning has no effect (see the docs).
+    ['success_rate_minimum_hosts', 'success_rate_request_volume', 'success_rate_stdev_factor'],
+  );
+  // `enforcing_*` is a percentage chance of ejecting; the waypoint treats 0 as off and any other
+  // value as always. Envoy enforces consecutive 5xx by default, gateway failures not.
+  const enforcing5xx = r.wrappedNumber(o, 'enforcing_consecutive_5xx') ?? 100;
+  const enforcingGateway = r.wrappedNumber(o, 'enforcing_consecutive_gateway_failure') ?? 0;
+  const successRate = r.wrappedNumber(o, 'enforcing_success_rate');
+  if (successRate !== undefined && successRate > 0)
+    r.problem(
+      'outlier_detection.enforcing_success_rate',
+      'success-rate ejection is not supported (set it to 0)',
+    );
+  const percent = r.wrappedNumber(o, 'max_ejection_percent') ?? OUTLIER_DEFAULTS.maxEjectionPercent;
+  if (percent > 100) r.problem('outlier_detection.max_ejection_percent', 'must be 0..100');
+  const interval = r.durationMs(o, 'interval', 'outlier_detection') ?? OUTLIER_DEFAULTS.intervalMs;
+  if (interval <= 0) r.problem('outlier_detection.interval', 'must be positive');
+  return {
+    consecutive5xx:
+      enforcing5xx > 0 ? (r.wrappedNumber(o, 'consecutive_5xx') ?? OUTLIER_DEFAULTS.consecutive5xx) : 0,
+    consecutiveGatewayFailure:
+      enforcingGateway > 0
+        ? (r.wrappedNumber(o, 'consecutive_gateway_failure') ?? OUTLIER_DEFAULTS.consecutiveGatewayFailure)
+        : 0,
+    intervalMs: interval,
+    baseEjectionTimeMs:
+      r.durationMs(o, 'base_ejection_time', 'outlier_detection') ?? OUTLIER_DEFAULTS.baseEjectionTimeMs,
+    maxEjectionTimeMs:
+      r.durationMs(o, 'max_ejection_time', 'outlier_detection') ?? OUTLIER_DEFAULTS.maxEjectionTimeMs,
+    maxEjectionPercent: percent,
+  };
+}
+
 export function convertCluster(name: string, version: string, o: ProtoObject): Converted<ClusterConfig> {
   const r = new ProtoReader();
   r.only(
@@ -75,6 +135,7 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
       'lb_policy',
       'connect_timeout',
       'circuit_breakers',
+      'outlier_detection',
       'load_assignment',
     ],
     // Transport and protocol settings: every upstream hop is HBONE. Stats and buffer sizes
@@ -106,6 +167,7 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
   const eds = r.object(o, 'eds_cluster_config');
   if (eds !== undefined) r.only(eds, 'eds_cluster_config', ['service_name'], ['eds_config']);
   const cb = r.object(o, 'circuit_breakers');
+  const outlier = r.object(o, 'outlier_detection');
   const assignment = r.object(o, 'load_assignment');
   let staticEndpoints: Endpoint[] | undefined;
   if (type === 'STATIC') {
@@ -119,6 +181,7 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
     lbPolicy: lbPolicy ?? 'round-robin',
     connectTimeoutMs: r.durationMs(o, 'connect_timeout', '') ?? 10_000,
     circuitBreakers: cb === undefined ? DEFAULT_CIRCUIT_BREAKERS : convertThresholds(r, cb),
+    outlierDetection: outlier === undefined ? undefined : convertOutlier(r, outlier),
     serviceHost: serviceHostOf(name),
     staticEndpoints,
   };

@@ -9,9 +9,11 @@ import type { ProtoObject } from '../xds/envoy-protos.ts';
 import { convertHeaderMatch, convertStringMatch } from './matchers.ts';
 import { ProtoReader } from './proto-reader.ts';
 import { routeTableFrom } from './convert-route.ts';
+import { convertFault } from './convert-fault.ts';
 import type {
   Cidr,
   Converted,
+  FaultConfig,
   FilterChain,
   HttpChain,
   ListenerConfig,
@@ -313,6 +315,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     r.problem(path, 'needs rds or route_config (scoped_routes is not supported)');
   }
   const rbac: RbacFilter[] = [];
+  let fault: FaultConfig | undefined;
   let router = false;
   const filters = r.list(c, 'http_filters');
   for (const [i, f] of filters.entries()) {
@@ -325,6 +328,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     if (router) r.problem(fp, `filter ${JSON.stringify(name)} comes after the router`);
     if (type === EnvoyType.httpRbac)
       rbac.push(convertRbacFilter(r, name, config ?? {}, `${fp}.typed_config`));
+    else if (type === EnvoyType.fault) fault = convertFault(r, config ?? {}, `${fp}.typed_config`);
     else if (type === EnvoyType.router || name === 'envoy.filters.http.router') router = true;
     else if (!NO_OP_HTTP_FILTERS.has(name) && r.bool(f, 'is_optional') !== true) {
       r.problem(
@@ -335,7 +339,14 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   }
   if (!router) r.problem(`${path}.http_filters`, 'the last HTTP filter must be the router');
   if (routes === undefined) return undefined;
-  return { kind: 'http', statPrefix: r.string(c, 'stat_prefix') ?? '', routes, rbac, pathNormalization };
+  return {
+    kind: 'http',
+    statPrefix: r.string(c, 'stat_prefix') ?? '',
+    routes,
+    rbac,
+    fault,
+    pathNormalization,
+  };
 }
 
 function convertChain(

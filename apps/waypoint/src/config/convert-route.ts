@@ -2,14 +2,18 @@
  * `RouteConfiguration` → `RouteTable`. Supported: virtual hosts by domain; matches on path
  * (prefix, exact, regex, separated prefix), headers (`:method` included), query parameters;
  * `cluster` and `weighted_clusters`; header modifiers at every level; `redirect`;
- * `direct_response`; prefix, regex and host rewrites; retries; timeouts; hash policies.
+ * `direct_response`; prefix, regex and host rewrites; retries; timeouts; hash policies; the
+ * fault filter's per-route config (`typed_per_filter_config["envoy.filters.http.fault"]`).
  * Anything else set on the resource is reported, and the resource is NACKed.
  */
 import type { ProtoObject } from '../xds/envoy-protos.ts';
+import { FAULT_FILTER, convertFault } from './convert-fault.ts';
 import { HEADER_MOD_FIELDS, convertHeaderMatch, convertHeaderMods, convertStringMatch } from './matchers.ts';
 import { ProtoReader } from './proto-reader.ts';
+import { EnvoyType } from '../xds/envoy-protos.ts';
 import type {
   Converted,
+  FaultConfig,
   ForwardAction,
   HashPolicy,
   PathMatch,
@@ -251,9 +255,25 @@ function convertRoute(r: ProtoReader, o: ProtoObject, path: string): Route | und
   r.only(
     o,
     path,
-    ['name', 'match', 'route', 'redirect', 'direct_response', ...HEADER_MOD_FIELDS],
+    [
+      'name',
+      'match',
+      'route',
+      'redirect',
+      'direct_response',
+      'typed_per_filter_config',
+      ...HEADER_MOD_FIELDS,
+    ],
     ['decorator', 'metadata'],
   );
+  let fault: FaultConfig | undefined;
+  const perFilter = (r.object(o, 'typed_per_filter_config') ?? {}) as Record<string, ProtoObject>;
+  for (const [filter, config] of Object.entries(perFilter)) {
+    const fp = `${path}.typed_per_filter_config[${JSON.stringify(filter)}]`;
+    const type = typeof config['@type'] === 'string' ? config['@type'] : '';
+    if (filter === FAULT_FILTER && type.endsWith(`/${EnvoyType.fault}`)) fault = convertFault(r, config, fp);
+    else r.problem(fp, `per-route config of ${JSON.stringify(filter)} (${type}) is not supported`);
+  }
   const match = convertMatch(r, r.object(o, 'match') ?? {}, `${path}.match`);
   let action: RouteAction | undefined;
   const forward = r.object(o, 'route');
@@ -285,6 +305,7 @@ function convertRoute(r: ProtoReader, o: ProtoObject, path: string): Route | und
     action,
     requestHeaders: convertHeaderMods(r, o, 'request', path),
     responseHeaders: convertHeaderMods(r, o, 'response', path),
+    fault,
   };
 }
 

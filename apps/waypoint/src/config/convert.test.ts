@@ -174,6 +174,61 @@ describe('convertRouteConfiguration', () => {
     ]);
   });
 
+  it("reads the fault filter's per-route config (istiod's form: percentages per million)", () => {
+    const table = ok(
+      convertRouteConfiguration(
+        'r',
+        '1',
+        route({
+          match: { prefix: '/' },
+          route: { cluster: 'c' },
+          typed_per_filter_config: {
+            'envoy.filters.http.fault': any(EnvoyType.fault, {
+              delay: { fixed_delay: ms(1500), percentage: { numerator: 500_000, denominator: 'MILLION' } },
+              abort: { http_status: 503, percentage: { numerator: 10, denominator: 'HUNDRED' } },
+            }),
+          },
+        }),
+      ),
+    );
+    expect(table.virtualHosts[0]!.routes[0]!.fault).toEqual({
+      delay: { fixedDelayMs: 1500, perMillion: 500_000 },
+      abort: { httpStatus: 503, perMillion: 100_000 },
+    });
+    const plain = ok(
+      convertRouteConfiguration('r', '1', route({ match: { prefix: '/' }, route: { cluster: 'c' } })),
+    );
+    expect(plain.virtualHosts[0]!.routes[0]!.fault).toBeUndefined();
+  });
+
+  it('rejects per-route config of other filters and fault kinds it does not implement', () => {
+    const p = problems(
+      convertRouteConfiguration(
+        'r',
+        '1',
+        route({
+          match: { prefix: '/' },
+          route: { cluster: 'c' },
+          typed_per_filter_config: {
+            'envoy.filters.http.fault': any(EnvoyType.fault, {
+              abort: { grpc_status: 14, percentage: { numerator: 1 } },
+              delay: { header_delay: {} },
+            }),
+            'envoy.filters.http.rbac': any(EnvoyType.httpRbac, {}),
+          },
+        }),
+      ),
+    );
+    const at = 'virtual_hosts[0].routes[0].typed_per_filter_config';
+    expect(p).toEqual([
+      `${at}["envoy.filters.http.fault"].delay.header_delay: is not supported by the waypoint`,
+      `${at}["envoy.filters.http.fault"].delay: needs fixed_delay (header_delay is not supported)`,
+      `${at}["envoy.filters.http.fault"].abort.grpc_status: is not supported by the waypoint`,
+      `${at}["envoy.filters.http.fault"].abort.http_status: needs an HTTP status 200..599 (grpc_status and header_abort are not supported)`,
+      `${at}["envoy.filters.http.rbac"]: per-route config of "envoy.filters.http.rbac" (type.googleapis.com/${EnvoyType.httpRbac}) is not supported`,
+    ]);
+  });
+
   it('rejects an invalid regex, a name mismatch and duplicate domains', () => {
     const p = problems(
       convertRouteConfiguration(
@@ -240,14 +295,61 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
           wire(EnvoyType.cluster, {
             name: 'c',
             type: 'STRICT_DNS',
-            outlier_detection: { consecutive_5xx: { value: 3 } },
+            outlier_detection: {
+              consecutive_5xx: { value: 3 },
+              enforcing_success_rate: { value: 100 },
+              failure_percentage_threshold: { value: 50 },
+            },
           }),
         ),
       ),
     ).toEqual([
-      'outlier_detection: is not supported by the waypoint',
       'type: STRICT_DNS clusters are not supported (only EDS and STATIC)',
+      'outlier_detection.failure_percentage_threshold: is not supported by the waypoint',
+      'outlier_detection.enforcing_success_rate: success-rate ejection is not supported (set it to 0)',
     ]);
+  });
+
+  it("converts outlier detection as istiod sends it, with Envoy's defaults for unset fields", () => {
+    const convert = (od: ProtoObject) =>
+      ok(convertCluster('c', '1', wire(EnvoyType.cluster, edsCluster('c', { outlier_detection: od }))))
+        .outlierDetection;
+    expect(
+      convert({
+        consecutive_5xx: { value: 3 },
+        enforcing_consecutive_5xx: { value: 100 },
+        interval: ms(2000),
+        base_ejection_time: ms(60_000),
+        max_ejection_percent: { value: 50 },
+        enforcing_success_rate: { value: 0 },
+      }),
+    ).toEqual({
+      consecutive5xx: 3,
+      consecutiveGatewayFailure: 0,
+      intervalMs: 2000,
+      baseEjectionTimeMs: 60_000,
+      maxEjectionTimeMs: 300_000,
+      maxEjectionPercent: 50,
+    });
+    // Envoy's defaults: 5 consecutive 5xx enforced; gateway failures counted but not enforced.
+    expect(convert({ consecutive_gateway_failure: { value: 2 } })).toEqual({
+      consecutive5xx: 5,
+      consecutiveGatewayFailure: 0,
+      intervalMs: 10_000,
+      baseEjectionTimeMs: 30_000,
+      maxEjectionTimeMs: 300_000,
+      maxEjectionPercent: 10,
+    });
+    expect(
+      convert({
+        enforcing_consecutive_5xx: { value: 0 },
+        consecutive_gateway_failure: { value: 2 },
+        enforcing_consecutive_gateway_failure: { value: 100 },
+      }),
+    ).toMatchObject({ consecutive5xx: 0, consecutiveGatewayFailure: 2 });
+    expect(
+      ok(convertCluster('c', '1', wire(EnvoyType.cluster, edsCluster('c')))).outlierDetection,
+    ).toBeUndefined();
   });
 
   it('reads endpoint weight, health, workload, identity and the HBONE next hop', () => {
@@ -426,6 +528,18 @@ describe('convertListener', () => {
     ]);
     expect(router.name).toBe('envoy.filters.http.router');
   });
+  it('reads the fault filter of a chain (as istiod sends it: an empty config before the router)', () => {
+    const listener = httpListener('main', '10.96.0.10', 80, 'r80');
+    const hcm = ((listener.filter_chains as ProtoObject[])[0]!.filters as ProtoObject[])[0]!
+      .typed_config as ProtoObject;
+    hcm.http_filters = [{ name: 'envoy.filters.http.fault', typed_config: any(EnvoyType.fault, {}) }, router];
+    const chain = ok(convertListener('main', '1', wire(EnvoyType.listener, listener))).chains[0]!;
+    expect(chain.action).toMatchObject({ kind: 'http', fault: { delay: undefined, abort: undefined } });
+    hcm.http_filters = [router];
+    const without = ok(convertListener('main', '1', wire(EnvoyType.listener, listener))).chains[0]!;
+    expect(without.action).toMatchObject({ kind: 'http', fault: undefined });
+  });
+
   it('accepts an internal listener with no chains (no Service bound yet), not a plain one', () => {
     const empty = convertListener(
       'main_internal',

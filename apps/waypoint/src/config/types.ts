@@ -108,12 +108,23 @@ export interface DirectResponseAction {
 
 export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction;
 
+/**
+ * Envoy's HTTP fault filter (`envoy.extensions.filters.http.fault.v3.HTTPFault`): a fixed delay
+ * and/or an abort, each applied to a share of the requests (`perMillion` of 1,000,000).
+ */
+export interface FaultConfig {
+  readonly delay: { readonly fixedDelayMs: number; readonly perMillion: number } | undefined;
+  readonly abort: { readonly httpStatus: number; readonly perMillion: number } | undefined;
+}
+
 export interface Route {
   readonly name: string;
   readonly match: RouteMatch;
   readonly action: RouteAction;
   readonly requestHeaders: HeaderMods;
   readonly responseHeaders: HeaderMods;
+  /** `typed_per_filter_config["envoy.filters.http.fault"]`: replaces the filter's own config. */
+  readonly fault: FaultConfig | undefined;
 }
 
 export interface VirtualHost {
@@ -193,6 +204,11 @@ export interface HttpChain {
   readonly routes: { readonly rds: string } | { readonly inline: RouteTable };
   /** The RBAC filters, in filter order; all must allow. */
   readonly rbac: readonly RbacFilter[];
+  /**
+   * The `envoy.filters.http.fault` filter, when the chain has it: its own config (empty when
+   * istiod sends `{}`; each route's `typed_per_filter_config` then says what to inject).
+   */
+  readonly fault: FaultConfig | undefined;
   /** How the request path is normalised before routing, RBAC and forwarding (policy-engine's modes). */
   readonly pathNormalization: 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }
@@ -235,6 +251,23 @@ export const DEFAULT_CIRCUIT_BREAKERS: CircuitBreakers = Object.freeze({
   maxRetries: 3,
 });
 
+/**
+ * Envoy's `outlier_detection` (consecutive errors only; success-rate and failure-percentage
+ * ejection are not implemented). A host is ejected as soon as it reaches a consecutive-error
+ * threshold, for `baseEjectionTimeMs` × the number of times it was ejected (at most
+ * `maxEjectionTimeMs`), while no more than `maxEjectionPercent` of the hosts are ejected.
+ */
+export interface OutlierDetection {
+  /** Consecutive 5xx (and local-origin failures) before ejection; 0: off. */
+  readonly consecutive5xx: number;
+  /** Consecutive 502/503/504 (and local-origin failures) before ejection; 0: off. */
+  readonly consecutiveGatewayFailure: number;
+  readonly intervalMs: number;
+  readonly baseEjectionTimeMs: number;
+  readonly maxEjectionTimeMs: number;
+  readonly maxEjectionPercent: number;
+}
+
 export interface ClusterConfig {
   readonly name: string;
   readonly version: string;
@@ -243,6 +276,7 @@ export interface ClusterConfig {
   readonly lbPolicy: LbPolicy;
   readonly connectTimeoutMs: number;
   readonly circuitBreakers: CircuitBreakers;
+  readonly outlierDetection: OutlierDetection | undefined;
   /** The Kubernetes service host this cluster stands for, from its `outbound|port|subset|host` name. */
   readonly serviceHost: string | undefined;
   /** Inline endpoints (`STATIC` clusters with a `load_assignment`). */

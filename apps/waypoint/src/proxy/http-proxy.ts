@@ -2,9 +2,11 @@
  * The L7 data path. Each HBONE tunnel that lands on an HTTP filter chain is handed to one Node
  * `http.Server` (HTTP/1.1 parsing, header limits and timeouts are Node's). Per request:
  *
- *   RBAC (403) → route decision (404 NR, redirect, direct response, 503 NC) → circuit breaker
+ *   RBAC (403) → route decision (404 NR, redirect, direct response, 503 NC) → fault filter (delay
+ *   `DI`, abort `FI`) → circuit breaker
  *   (503 UO) → attempts: pick endpoint (503 UH), HBONE + HTTP/1.1 via undici, per-try timeout,
- *   retry on the policy's conditions with jittered backoff → response (header mods,
+ *   retry on the policy's conditions with jittered backoff, each attempt's result counted by
+ *   outlier detection → response (header mods,
  *   `x-envoy-upstream-service-time`) → metrics and one access-log line.
  *
  * A retry is only ever decided before any response byte went downstream. The route timeout
@@ -37,6 +39,8 @@ import { serviceHostOf } from '../config/convert-cluster.ts';
 import type { WaypointMetrics } from '../metrics.ts';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
+import type { AttemptResult } from './balancer.ts';
+import { decideFault, faultFor } from './fault.ts';
 import { evaluateRbac } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
 import type { RequestDecision, RequestInfo } from './route.ts';
@@ -211,6 +215,10 @@ export class HttpProxy {
   readonly #balancers = new Map<string, ClusterBalancer>();
   readonly #random: () => number;
   readonly #log: Logger;
+  /** Requests being handled, for a graceful shutdown. */
+  #inFlight = 0;
+  readonly #idleWaiters = new Set<() => void>();
+  #draining = false;
 
   constructor(options: HttpProxyOptions) {
     this.#o = options;
@@ -304,6 +312,34 @@ export class HttpProxy {
     return b;
   }
 
+  /** Requests being handled right now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Starts draining: every HTTP/1.1 response from now on carries `connection: close`, so a
+   * client's kept-alive tunnel ends after its current request and the next one opens a new
+   * tunnel (to a waypoint that is not going away).
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Resolves once no request is in flight, or after `timeoutMs`; true when idle. */
+  async idle(timeoutMs: number): Promise<boolean> {
+    if (this.#inFlight === 0) return true;
+    return new Promise<boolean>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#idleWaiters.delete(done);
+        resolve(this.#inFlight === 0);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#idleWaiters.add(done);
+    });
+  }
+
   async close(): Promise<void> {
     for (const h2 of this.#h2Servers) h2.close();
     this.server.closeAllConnections();
@@ -331,7 +367,11 @@ export class HttpProxy {
     req.on('data', (chunk: Buffer) => {
       requestBytes += chunk.length;
     });
+    this.#inFlight++;
+    if (this.#draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
     res.once('close', () => {
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const wake of [...this.#idleWaiters]) wake();
       this.#complete(req, ctx, outcome, requestBytes, performance.now() - started);
     });
     const local = (
@@ -413,6 +453,20 @@ export class HttpProxy {
       return;
     }
     const decision = decideRequest(config, chain, info, this.#random());
+    // The fault filter runs after RBAC and before the router: delay first, then abort.
+    const fault = decideFault(
+      faultFor(chain, 'route' in decision ? decision.route : undefined),
+      this.#random,
+    );
+    if (fault.delayMs > 0) {
+      outcome.flags.push('DI');
+      await new Promise<void>(resolve => setTimeout(resolve, fault.delayMs));
+    }
+    if (fault.abortStatus !== undefined) {
+      if ('route' in decision) outcome.route = decision.route.name;
+      local(fault.abortStatus, 'fault filter abort', 'FI', 'fault_filter_abort');
+      return;
+    }
     await this.#respond(decision, config, chain, ctx, info, req, res, outcome, local);
   }
 
@@ -614,6 +668,7 @@ export class HttpProxy {
           balancer.finished(endpoint);
           clearTimeout(tryTimer);
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          this.#recordOutlier(balancer, cluster, endpoint, endpoints, { kind: 'local-failure' });
           if (routeAbort.signal.aborted) {
             local(504, 'upstream request timeout', 'UT', 'upstream_response_timeout');
             return;
@@ -641,6 +696,10 @@ export class HttpProxy {
           return;
         }
         clearTimeout(tryTimer);
+        this.#recordOutlier(balancer, cluster, endpoint, endpoints, {
+          kind: 'response',
+          status: response.statusCode,
+        });
         if (policy !== undefined && retriableStatus(policy, response.statusCode) && canRetry()) {
           balancer.finished(endpoint);
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
@@ -684,6 +743,30 @@ export class HttpProxy {
     } finally {
       clearTimeout(routeTimer);
     }
+  }
+
+  /** Outlier detection: counts the attempt's result, and logs and counts an ejection. */
+  #recordOutlier(
+    balancer: ClusterBalancer,
+    cluster: ClusterConfig,
+    endpoint: Endpoint,
+    endpoints: readonly Endpoint[],
+    result: AttemptResult,
+  ): void {
+    const od = cluster.outlierDetection;
+    if (od === undefined) return;
+    if (!balancer.record(endpoint, result, od, endpoints, performance.now())) return;
+    this.#o.metrics.ejection(cluster.name);
+    this.#log.info(
+      {
+        cluster: cluster.name,
+        host: endpointKey(endpoint),
+        result: result.kind === 'response' ? result.status : 'local_failure',
+        ejectedHosts: balancer.ejectedCount(endpoints, performance.now()),
+        hosts: endpoints.length,
+      },
+      'outlier detection ejected a host',
+    );
   }
 
   async #backoff(policy: RetryPolicy, attempt: number, deadline: number): Promise<void> {

@@ -22,6 +22,7 @@ export const EnvoyType = {
   tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   httpRbac: 'envoy.extensions.filters.http.rbac.v3.RBAC',
   router: 'envoy.extensions.filters.http.router.v3.Router',
+  fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
 } as const;
 
 const PROTO_FILES = [
@@ -33,6 +34,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/fault/v3/fault.proto',
 ];
 
 function depsRoot(): string {
