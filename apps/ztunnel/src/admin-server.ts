@@ -7,6 +7,7 @@ import type { LogLevel, Logs, Route } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
 import {
   dumpCertificate,
+  dumpConfig,
   dumpPolicy,
   dumpService,
   dumpWorkload,
@@ -43,7 +44,7 @@ export function configDump(sources: AdminSources): Record<string, unknown> {
       istioVersion: ISTIO_COMPAT_VERSION,
       generation: sources.state.generation,
     },
-    config: sources.config,
+    config: dumpConfig(sources.config),
     certificates: sources.certificates().map(dumpCertificate),
     workloadState: dumpWorkloadState(sources.workloadState(), sources.connections ?? (() => undefined)),
   };
