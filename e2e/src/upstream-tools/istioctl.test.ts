@@ -12,9 +12,12 @@ import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
+import { GATEWAY_PATH, readyWaypoint, waypointGateway } from '../mesh/waypoint.ts';
 import { ensureIstioctl, istioctlRunner, parseTable } from './istioctl.ts';
 
 const NS = 'tools-istioctl';
+/** A second ambient namespace whose Service and pod use a waypoint (`istio.io/waypoint-for: all`). */
+const WP_NS = 'tools-istioctl-wp';
 const POLICY = 'echo-from-client';
 let cluster: Cluster;
 let istioctl: ReturnType<typeof istioctlRunner>;
@@ -26,12 +29,18 @@ let serviceIp = '';
 const WORKLOAD_COLUMNS = ['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL'];
 const SERVICE_COLUMNS = ['NAMESPACE', 'SERVICE NAME', 'SERVICE VIP', 'WAYPOINT', 'ENDPOINTS'];
 const POLICY_COLUMNS = ['NAMESPACE', 'POLICY NAME', 'ACTION', 'SCOPE'];
+const WAYPOINT_COLUMNS = ['NAMESPACE', 'NAME', 'REVISION', 'TRAFFIC TYPE', 'PROGRAMMED'];
 
-function pod(name: string, app: string, sa: string, node: string): object {
+interface DumpView {
+  workloads?: { name?: string; namespace?: string; waypoint?: unknown }[];
+  services?: { name?: string; namespace?: string; waypoint?: unknown }[];
+}
+
+function pod(name: string, app: string, sa: string, node: string, namespace = NS): object {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app } },
+    metadata: { name, namespace, labels: { app } },
     spec: {
       nodeName: node,
       serviceAccountName: sa,
@@ -41,11 +50,11 @@ function pod(name: string, app: string, sa: string, node: string): object {
   };
 }
 
-async function enrolledIp(name: string): Promise<string> {
+async function enrolledIp(name: string, namespace = NS): Promise<string> {
   return waitFor(
-    `pod ${name} enrolled and Ready`,
+    `pod ${namespace}/${name} enrolled and Ready`,
     async () => {
-      const p = await cluster.client.get<V1Pod>(`/api/v1/namespaces/${NS}/pods/${name}`);
+      const p = await cluster.client.get<V1Pod>(`/api/v1/namespaces/${namespace}/pods/${name}`);
       const ready = p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') === true;
       return p.metadata?.annotations?.['ambient.istio.io/redirection'] === 'enabled' && ready
         ? p.status?.podIP
@@ -93,20 +102,56 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
     });
     await c.create(`/api/v1/namespaces/${NS}/pods`, pod('echo', 'echo', 'echo', 'node-1'));
     await c.create(`/api/v1/namespaces/${NS}/pods`, pod('client', 'client', 'client', 'node-0'));
+    // The waypoint namespace: every Service and pod in it uses the waypoint `waypoint`.
+    await c.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: WP_NS,
+        labels: { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'waypoint' },
+      },
+    });
+    await c.create(`/api/v1/namespaces/${WP_NS}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'backend', namespace: WP_NS },
+    });
+    await c.create(`/api/v1/namespaces/${WP_NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'backend', namespace: WP_NS },
+      spec: { selector: { app: 'backend' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    });
+    const gateway = waypointGateway(WP_NS) as { metadata: { labels: Record<string, string> } };
+    gateway.metadata.labels['istio.io/waypoint-for'] = 'all';
+    await c.create(GATEWAY_PATH(WP_NS), gateway);
+    await c.create(`/api/v1/namespaces/${WP_NS}/pods`, pod('backend', 'backend', 'backend', 'node-1', WP_NS));
     for (const name of ['echo', 'client']) ips.set(name, await enrolledIp(name));
+    await enrolledIp('backend', WP_NS);
+    await readyWaypoint(c, cluster.layout, WP_NS, 'waypoint', 180_000);
     const svc = await c.get<{ spec?: { clusterIP?: string } }>(`/api/v1/namespaces/${NS}/services/echo`);
     serviceIp = svc.spec?.clusterIP ?? '';
-    // The node-0 ztunnel's dump, once it holds both workloads, the service and the policy.
+    // The node-0 ztunnel's dump, once it holds both workloads, the service and the policy, and
+    // the waypoint namespace's Service and pod bound to their waypoint.
     const dump = await waitFor(
-      'the node-0 ztunnel to hold the workloads, the service and the policy',
+      'the node-0 ztunnel to hold the workloads, the services, the policy and the waypoint binding',
       async () => {
         ztunnelOnNode0 = (await ztunnelPods(c, cluster.layout)).find(z => z.node === 'node-0');
         if (ztunnelOnNode0 === undefined) return undefined;
-        const d = await ztunnelConfigDump(ztunnelOnNode0);
+        const d = (await ztunnelConfigDump(ztunnelOnNode0)) as DumpView | undefined;
         const text = JSON.stringify(d ?? {});
-        return [...ips.values(), serviceIp, POLICY].every(s => text.includes(s)) ? d : undefined;
+        const bound = (
+          list: { name?: string; namespace?: string; waypoint?: unknown }[] | undefined,
+        ): boolean =>
+          list?.some(x => x.namespace === WP_NS && x.name === 'backend' && x.waypoint !== undefined) === true;
+        return [...ips.values(), serviceIp, POLICY].every(s => text.includes(s)) &&
+          bound(d?.workloads) &&
+          bound(d?.services) &&
+          d?.services?.some(x => x.namespace === WP_NS && x.name === 'waypoint') === true
+          ? d
+          : undefined;
       },
-      { timeoutMs: 60_000, intervalMs: 500 },
+      { timeoutMs: 90_000, intervalMs: 500 },
     );
     scratch = mkdtempSync(join(tmpdir(), 'tools17-'));
     dumpFile = join(scratch, 'ztunnel-config-dump.json');
@@ -131,6 +176,12 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
       PROTOCOL: 'HBONE',
     });
     for (const w of rows) expect(w.WAYPOINT).toBe('None');
+    // The waypoint namespace's pod: its waypoint by name (istioctl matches the waypoint's
+    // `destination` against the dump's services).
+    const backend = parseTable(r.stdout, WORKLOAD_COLUMNS).find(
+      w => w.NAMESPACE === WP_NS && w['POD NAME'] === 'backend',
+    );
+    expect(backend, r.stdout).toMatchObject({ NODE: 'node-1', WAYPOINT: 'waypoint', PROTOCOL: 'HBONE' });
   }, 60_000);
 
   it('istioctl ztunnel-config service -f: the echo service with its VIP and endpoint', async () => {
@@ -143,6 +194,10 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
     expect(echo?.['SERVICE VIP']).toContain(serviceIp);
     expect(echo?.WAYPOINT).toBe('None');
     expect(echo?.ENDPOINTS).toBe('1/1');
+    const backend = parseTable(r.stdout, SERVICE_COLUMNS).find(
+      row => row.NAMESPACE === WP_NS && row['SERVICE NAME'] === 'backend',
+    );
+    expect(backend, r.stdout).toMatchObject({ WAYPOINT: 'waypoint', ENDPOINTS: '1/1' });
   }, 60_000);
 
   it('istioctl ztunnel-config policy -f: our AuthorizationPolicy', async () => {
@@ -185,6 +240,32 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
     expect(echo).toMatchObject({ ADDRESS: ips.get('echo'), NODE: 'node-1', PROTOCOL: 'HBONE' });
   }, 60_000);
 
+  it('istioctl ztunnel-config service, policy, certificate, connections and all, live', async () => {
+    const target = [`${ztunnelOnNode0!.name}.${MESH_NAMESPACE}`, `--istioNamespace=${MESH_NAMESPACE}`];
+    const service = await istioctl(['ztunnel-config', 'service', ...target]);
+    expect(service.code, service.stderr).toBe(0);
+    expect(
+      parseTable(service.stdout, SERVICE_COLUMNS).find(
+        s => s.NAMESPACE === WP_NS && s['SERVICE NAME'] === 'backend',
+      ),
+      service.stdout,
+    ).toMatchObject({ WAYPOINT: 'waypoint' });
+    const policy = await istioctl(['ztunnel-config', 'policy', ...target]);
+    expect(policy.code, policy.stderr).toBe(0);
+    expect(
+      parseTable(policy.stdout, POLICY_COLUMNS).find(p => p.NAMESPACE === NS && p['POLICY NAME'] === POLICY),
+    ).toMatchObject({ ACTION: 'Allow', SCOPE: 'WorkloadSelector' });
+    const certs = await istioctl(['ztunnel-config', 'certificate', ...target]);
+    expect(certs.code, certs.stderr).toBe(0);
+    expect(certs.stdout).toContain(`spiffe://cluster.local/ns/${NS}/sa/client`);
+    const connections = await istioctl(['ztunnel-config', 'connections', ...target]);
+    expect(connections.code, connections.stderr).toBe(0);
+    expect(connections.stdout).toMatch(/^WORKLOAD\s+DIRECTION\s+LOCAL\s+REMOTE\s+REMOTE TARGET\s+PROTOCOL/);
+    const all = await istioctl(['ztunnel-config', 'all', ...target]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(ips.get('echo'));
+  }, 120_000);
+
   it('istioctl x precheck finds no issues with our mesh installed', async () => {
     const r = await istioctl(['x', 'precheck', `--istioNamespace=${MESH_NAMESPACE}`]);
     expect(r.code, r.stderr).toBe(0);
@@ -202,10 +283,15 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
     expect(findings).toEqual([]);
   }, 60_000);
 
-  it('istioctl waypoint list: no waypoints in the mesh', async () => {
+  it('istioctl waypoint list: our waypoint, programmed, and none where there is none', async () => {
     const r = await istioctl(['waypoint', 'list', '-A']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('No waypoints found.');
+    expect(parseTable(r.stdout, WAYPOINT_COLUMNS)).toEqual([
+      { NAMESPACE: WP_NS, NAME: 'waypoint', REVISION: 'default', 'TRAFFIC TYPE': 'all', PROGRAMMED: 'True' },
+    ]);
+    const none = await istioctl(['waypoint', 'list', '-n', NS]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout).toContain('No waypoints found.');
   }, 60_000);
 
   it('istioctl version reports the client', async () => {
