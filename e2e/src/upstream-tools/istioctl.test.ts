@@ -266,6 +266,20 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
     expect(all.stdout).toContain(ips.get('echo'));
   }, 120_000);
 
+  it('istioctl ztunnel-config log reads, sets and resets the ztunnel log level', async () => {
+    const z = `${ztunnelOnNode0!.name}.${MESH_NAMESPACE}`;
+    const ns = `--istioNamespace=${MESH_NAMESPACE}`;
+    const list = await istioctl(['ztunnel-config', 'log', z, ns]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain(`${z}:\ncurrent log level is info\n`);
+    const set = await istioctl(['ztunnel-config', 'log', z, ns, '--level', 'debug']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('current log level is debug\n');
+    const reset = await istioctl(['ztunnel-config', 'log', z, ns, '--reset']);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(reset.stdout).toContain('current log level is info\n');
+  }, 120_000);
+
   it('istioctl x precheck finds no issues with our mesh installed', async () => {
     const r = await istioctl(['x', 'precheck', `--istioNamespace=${MESH_NAMESPACE}`]);
     expect(r.code, r.stderr).toBe(0);
