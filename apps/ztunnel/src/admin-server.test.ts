@@ -94,6 +94,12 @@ describe('ztunnel admin routes', () => {
     });
     expect(src.logs.scopeLevel('access')).toBe('debug');
     expect(src.logs.scopeLevel('xds')).toBe('warn');
+    // istioctl and ambientctl pass `--level <scope>:<level>` through as written. A new filter
+    // replaces the old one, as upstream's: `access` is back at the process level.
+    expect(await call(server, `/logging?level=${encodeURIComponent('xds:debug,info')}`, 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is xds=debug,info\n',
+    });
     const unknown = await call(server, '/logging?level=nope=debug', 'POST');
     expect(unknown.status).toBe(400);
     expect(unknown.body).toContain('unknown scope "nope"');

@@ -82,7 +82,7 @@ export function resolveLevel(text: string, initial: LogLevel): LogLevel | undefi
   return wanted;
 }
 
-/** A parsed `?level=`: upstream's comma-separated clauses, `<level>` or `<scope>=<level>`. */
+/** A parsed `?level=`: upstream's comma-separated clauses, `<level>` or `<scope>=<level>` (or `:`). */
 export interface LevelRequest {
   readonly level?: LogLevel;
   readonly scopes: readonly (readonly [string, LogLevel])[];
@@ -96,7 +96,9 @@ export function parseLevelRequest(
   let level: LogLevel | undefined;
   const scopes: [string, LogLevel][] = [];
   for (const clause of text.split(',')) {
-    const eq = clause.indexOf('=');
+    // Upstream takes `<scope>=<level>`; istioctl's `--level <scope>:<level>` is passed through as
+    // written, so `:` is taken too.
+    const eq = clause.search(/[=:]/);
     const scope = eq === -1 ? undefined : clause.slice(0, eq).trim();
     const wanted = resolveLevel(eq === -1 ? clause : clause.slice(eq + 1), initial);
     if (wanted === undefined)
