@@ -13,6 +13,7 @@ import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { ztunnelConfigDump, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
 import { GATEWAY_PATH, readyWaypoint, waypointGateway } from '../mesh/waypoint.ts';
+import { GATEWAY_API_VERSION } from './gateway-api.ts';
 import { ensureIstioctl, istioctlRunner, parseTable } from './istioctl.ts';
 
 const NS = 'tools-istioctl';
@@ -306,6 +307,24 @@ describe('upstream istioctl against the ambient mesh on a local cluster', () => 
     const none = await istioctl(['waypoint', 'list', '-n', NS]);
     expect(none.code, none.stderr).toBe(0);
     expect(none.stdout).toContain('No waypoints found.');
+  }, 60_000);
+
+  it('the cluster runs the pinned Gateway API CRDs: v1.4.1, experimental channel (HTTPRoute retry)', async () => {
+    interface Crd {
+      metadata: { annotations?: Record<string, string> };
+      spec: { versions: { name: string; schema?: { openAPIV3Schema?: unknown } }[] };
+    }
+    const path = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+    for (const name of ['gateways', 'gatewayclasses', 'httproutes']) {
+      const crd = await cluster.client.get<Crd>(`${path}/${name}.gateway.networking.k8s.io`);
+      expect(crd.metadata.annotations, name).toMatchObject({
+        'gateway.networking.k8s.io/bundle-version': GATEWAY_API_VERSION,
+        'gateway.networking.k8s.io/channel': 'experimental',
+      });
+    }
+    const routes = await cluster.client.get<Crd>(`${path}/httproutes.gateway.networking.k8s.io`);
+    const v1 = routes.spec.versions.find(v => v.name === 'v1');
+    expect(JSON.stringify(v1?.schema?.openAPIV3Schema)).toContain('"retry"');
   }, 60_000);
 
   it('istioctl version reports the client', async () => {
