@@ -146,9 +146,21 @@ describe('upstream Kiali against the ambient mesh on a local cluster', () => {
   }, 180_000);
 
   it('the control plane is Healthy and Kiali reads its version from istiod', async () => {
-    const components = await kiali<{ name: string; status: string; is_core: boolean }[]>('/api/istio/status');
     // Kiali lists each istiod pod it reached (port-forward to /ready) and every component that is
-    // not Healthy: istiod alone, Healthy, and nothing else.
+    // not Healthy: istiod alone, Healthy, and nothing else. A port-forward may fail once on a loaded
+    // machine, so the answer is waited for.
+    type Component = { name: string; status: string; is_core: boolean };
+    const healthy = (list: Component[]): boolean =>
+      list.length > 0 && list.every(c => /^istiod-/.test(c.name) && c.status === 'Healthy');
+    const components = await waitFor(
+      'Kiali to report the control plane Healthy',
+      async () => {
+        const list = await kiali<Component[]>('/api/istio/status');
+        if (!healthy(list)) throw new Error(`not Healthy: ${JSON.stringify(list)}`);
+        return list;
+      },
+      { timeoutMs: 60_000, intervalMs: 2000 },
+    );
     expect(components.length).toBeGreaterThan(0);
     for (const comp of components) {
       expect(comp.name).toMatch(/^istiod-/);
@@ -160,7 +172,7 @@ describe('upstream Kiali against the ambient mesh on a local cluster', () => {
     }>('/api/status');
     expect(status.status['Mesh version']).toBe(appVersion('istiod'));
     expect(status.externalServices.find(s => s.name === 'Istio')?.version).toBe(appVersion('istiod'));
-  }, 60_000);
+  }, 120_000);
 
   it('the namespace, its workloads and its Service are ambient', async () => {
     // Kiali's per-token namespace list may hold only the istio namespace for a while
@@ -211,23 +223,37 @@ describe('upstream Kiali against the ambient mesh on a local cluster', () => {
   }, 120_000);
 
   it('our AuthorizationPolicy is listed in the Istio config', async () => {
-    const list = await kiali<{ authorizationPolicies: { metadata: { name: string; namespace: string } }[] }>(
-      `/api/namespaces/${NS}/istio?objects=authorizationpolicies`,
+    const list = await waitFor(
+      `Kiali to list AuthorizationPolicy ${NS}/${POLICY}`,
+      async () => {
+        const r = await kiali<{ authorizationPolicies: { metadata: { name: string; namespace: string } }[] }>(
+          `/api/namespaces/${NS}/istio?objects=authorizationpolicies`,
+        );
+        return r.authorizationPolicies.length > 0 ? r : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
     );
     expect(list.authorizationPolicies.map(p => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual([
       `${NS}/${POLICY}`,
     ]);
-  }, 60_000);
+  }, 120_000);
 
   it('the mesh graph answers with our istiod and the ambient namespace', async () => {
-    const g = await kiali<{
-      elements: { nodes: { data: { infraType: string; infraName: string; namespace: string } }[] };
-    }>('/api/mesh/graph');
-    const infra = g.elements.nodes.map(n => `${n.data.infraType}:${n.data.infraName}`);
+    const infra = await waitFor(
+      'the mesh graph to show istiod',
+      async () => {
+        const g = await kiali<{
+          elements: { nodes: { data: { infraType: string; infraName: string; namespace: string } }[] };
+        }>('/api/mesh/graph');
+        const names = g.elements.nodes.map(n => `${n.data.infraType}:${n.data.infraName}`);
+        return names.includes('istiod:istiod') ? names : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 2000 },
+    );
     expect(infra).toContain('istiod:istiod');
     expect(infra).toContain(`namespace:${NS}`);
     expect(infra).toContain('metricStore:Prometheus');
-  }, 60_000);
+  }, 120_000);
 
   it("Kiali's log view parses our ztunnel's lines: upstream's text layout, level and time", async () => {
     const c = cluster!;
@@ -266,9 +292,11 @@ describe('upstream Kiali against the ambient mesh on a local cluster', () => {
     // kiali-compat.test.ts. Here: Kiali fetched it and parsed it as JSON without an error.
     const c = cluster!;
     const [z] = await ztunnelPods(c.client, c.layout);
-    const dump = await kiali<{ config_dump?: unknown }>(
-      `/api/namespaces/${MESH_NAMESPACE}/pods/${z!.name}/config_dump`,
+    const dump = await waitFor(
+      `Kiali to fetch the /config_dump of ztunnel ${z!.name}`,
+      () => kiali<{ config_dump?: unknown }>(`/api/namespaces/${MESH_NAMESPACE}/pods/${z!.name}/config_dump`),
+      { timeoutMs: 60_000, intervalMs: 2000 },
     );
     expect(dump).toHaveProperty('config_dump');
-  }, 60_000);
+  }, 120_000);
 });
