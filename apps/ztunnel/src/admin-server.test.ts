@@ -78,6 +78,43 @@ describe('ztunnel admin routes', () => {
     expect((await call(server, '/logging', 'PUT')).status).toBe(405);
   });
 
+  it('answers istioctl ztunnel-config log as upstream: empty level lists, scope clauses, &reset', async () => {
+    const src = sources();
+    const server = await admin(src);
+    src.logs.for('xds');
+    src.logs.for('access');
+    // `istioctl ztunnel-config log <pod>` lists with an empty level.
+    expect(await call(server, '/logging?level=', 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is info\n',
+    });
+    expect(await call(server, '/logging?level=access=debug,warn', 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is access=debug,warn\n',
+    });
+    expect(src.logs.scopeLevel('access')).toBe('debug');
+    expect(src.logs.scopeLevel('xds')).toBe('warn');
+    // istioctl and ambientctl pass `--level <scope>:<level>` through as written. A new filter
+    // replaces the old one, as upstream's: `access` is back at the process level.
+    expect(await call(server, `/logging?level=${encodeURIComponent('xds:debug,info')}`, 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is xds=debug,info\n',
+    });
+    const unknown = await call(server, '/logging?level=nope=debug', 'POST');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).toContain('unknown scope "nope"');
+    // `istioctl ztunnel-config log <pod> --reset` sends `level=info&reset`.
+    expect(await call(server, '/logging?level=info&reset', 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is info\n',
+    });
+    expect(src.logs.scopeLevel('access')).toBe('info');
+    expect(await call(server, '/logging?reset', 'POST')).toEqual({
+      status: 200,
+      body: 'current log level is info\n',
+    });
+  });
+
   it('dumps the config as JSON on GET only', async () => {
     const src = sources();
     const server = await admin(src);

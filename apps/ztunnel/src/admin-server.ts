@@ -7,6 +7,7 @@ import type { LogLevel, Logs, Route } from '@ambient-mesh/runtime';
 import type { Config } from './config.ts';
 import {
   dumpCertificate,
+  dumpConfig,
   dumpPolicy,
   dumpService,
   dumpWorkload,
@@ -43,7 +44,7 @@ export function configDump(sources: AdminSources): Record<string, unknown> {
       istioVersion: ISTIO_COMPAT_VERSION,
       generation: sources.state.generation,
     },
-    config: sources.config,
+    config: dumpConfig(sources.config),
     certificates: sources.certificates().map(dumpCertificate),
     workloadState: dumpWorkloadState(sources.workloadState(), sources.connections ?? (() => undefined)),
   };
@@ -53,14 +54,23 @@ const INDEX = [
   'ztunnel admin',
   '  GET  /config_dump     workloads, services, policies, certificates and workloadState as JSON',
   '  GET  /logging         the current log level',
-  '  POST /logging?level=  set the log level (trace, debug, info, warn, error, off, reset)',
+  '  POST /logging?level=  set the log level (trace, debug, info, warn, error, off, reset), or <scope>=<level>; &reset first restores the level at start',
   '  POST /quitquitquit    graceful shutdown',
   '',
 ].join('\n');
 
-/** `current log level is <level>` with upstream's name `off` for the silent level. */
-function currentLevel(level: LogLevel): string {
-  return `current log level is ${level === 'silent' ? 'off' : level}\n`;
+const levelName = (level: LogLevel): string => (level === 'silent' ? 'off' : level);
+
+/**
+ * `current log level is <filter>`, as upstream prints its filter: scopes set apart as
+ * `<scope>=<level>`, then the process level, with upstream's name `off` for the silent level.
+ */
+function currentLevel(logs: Logs): string {
+  const apart = logs
+    .scopes()
+    .filter(s => s.level !== logs.level)
+    .map(s => `${s.name}=${levelName(s.level)}`);
+  return `current log level is ${[...apart, levelName(logs.level)].join(',')}\n`;
 }
 
 /** The level a `?level=` value asks for (`off`, `reset` to the level at start), or undefined. */
@@ -70,6 +80,41 @@ export function resolveLevel(text: string, initial: LogLevel): LogLevel | undefi
   if (wanted === 'reset') return initial;
   if (!isLogLevel(wanted) || wanted === 'silent' || wanted === 'fatal') return undefined;
   return wanted;
+}
+
+/** A parsed `?level=`: upstream's comma-separated clauses, `<level>` or `<scope>=<level>` (or `:`). */
+export interface LevelRequest {
+  readonly level?: LogLevel;
+  readonly scopes: readonly (readonly [string, LogLevel])[];
+}
+
+export function parseLevelRequest(
+  text: string,
+  initial: LogLevel,
+  knownScopes: readonly string[],
+): { ok: true; value: LevelRequest } | { ok: false; error: string } {
+  let level: LogLevel | undefined;
+  const scopes: [string, LogLevel][] = [];
+  for (const clause of text.split(',')) {
+    // Upstream takes `<scope>=<level>`; istioctl's `--level <scope>:<level>` is passed through as
+    // written, so `:` is taken too.
+    const eq = clause.search(/[=:]/);
+    const scope = eq === -1 ? undefined : clause.slice(0, eq).trim();
+    const wanted = resolveLevel(eq === -1 ? clause : clause.slice(eq + 1), initial);
+    if (wanted === undefined)
+      return {
+        ok: false,
+        error: `invalid level ${JSON.stringify(clause)}; use <level> or <scope>=<level>, levels trace, debug, info, warn, error, off, reset`,
+      };
+    if (scope === undefined) level = wanted;
+    else if (!knownScopes.includes(scope))
+      return {
+        ok: false,
+        error: `unknown scope ${JSON.stringify(scope)}; scopes: ${knownScopes.join(', ')}`,
+      };
+    else scopes.push([scope, wanted]);
+  }
+  return { ok: true, value: { ...(level === undefined ? {} : { level }), scopes } };
 }
 
 export function adminRoutes(sources: AdminSources): Route[] {
@@ -93,23 +138,32 @@ export function adminRoutes(sources: AdminSources): Route[] {
       path: '/logging',
       methods: ['GET', 'POST'],
       loopbackOnly: true,
+      // As upstream: `?level=` empty (istioctl's `ztunnel-config log` listing) reads the level,
+      // `&reset` first returns every scope to the level at start, then the clauses apply.
       handler: (_req, res, url) => {
-        const level = url.searchParams.get('level');
-        if (level === null) {
-          reply(res, 200, currentLevel(sources.logs.level));
+        const logs = sources.logs;
+        const text = url.searchParams.get('level') ?? '';
+        const reset = url.searchParams.has('reset');
+        if (text === '' && !reset) {
+          reply(res, 200, currentLevel(logs));
           return;
         }
-        const wanted = resolveLevel(level, initialLevel);
-        if (wanted === undefined) {
-          reply(
-            res,
-            400,
-            `invalid level ${JSON.stringify(level)}; use one of trace, debug, info, warn, error, off, reset\n`,
-          );
+        const parsed: ReturnType<typeof parseLevelRequest> =
+          text === ''
+            ? { ok: true, value: { scopes: [] } }
+            : parseLevelRequest(
+                text,
+                initialLevel,
+                logs.scopes().map(s => s.name),
+              );
+        if (!parsed.ok) {
+          reply(res, 400, `${parsed.error}\n`);
           return;
         }
-        sources.logs.setLevel(wanted);
-        reply(res, 200, currentLevel(sources.logs.level));
+        if (reset) logs.setLevel(initialLevel);
+        if (parsed.value.level !== undefined) logs.setLevel(parsed.value.level);
+        for (const [scope, level] of parsed.value.scopes) logs.setScopeLevel(scope, level);
+        reply(res, 200, currentLevel(logs));
       },
     },
     {

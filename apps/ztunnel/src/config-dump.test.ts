@@ -117,4 +117,49 @@ describe("config_dump in upstream ztunnel's shapes", () => {
       },
     });
   });
+
+  it("writes config with upstream's field names and serde shapes, and no headers of our own", () => {
+    const config = dump.config as Record<string, unknown>;
+    expect(config).toMatchObject({
+      proxy: true,
+      dnsProxy: true,
+      windowSize: 4 * 1024 * 1024,
+      frameSize: 1024 * 1024,
+      poolMaxStreamsPerConn: 100,
+      poolUnusedReleaseTimeout: { secs: 300, nanos: 0 },
+      socks5Addr: null,
+      adminAddr: { Localhost: [false, 15000] },
+      statsAddr: { SocketAddr: '0.0.0.0:15020' },
+      readinessAddr: { SocketAddr: '0.0.0.0:15021' },
+      inboundAddr: '0.0.0.0:15008',
+      inboundPlaintextAddr: '0.0.0.0:15006',
+      outboundAddr: '0.0.0.0:15001',
+      dnsProxyAddr: { Localhost: [false, 15053] },
+      illegalPorts: [15001, 15006, 15008],
+      localNode: 'node-1',
+      proxyMode: 'Shared',
+      clusterId: 'Kubernetes',
+      clusterDomain: 'cluster.local',
+      caAddress: 'https://istiod.istio-system.svc:15012',
+      xdsAddress: 'https://istiod.istio-system.svc:15012',
+      caRootCert: { File: './var/run/secrets/istio/root-cert.pem' },
+      xdsRootCert: { File: './var/run/secrets/istio/root-cert.pem' },
+      altCaHostname: null,
+      altXdsHostname: null,
+      secretTtl: { secs: 86400, nanos: 0 },
+      selfTerminationDeadline: { secs: 5, nanos: 0 },
+      xdsOnDemand: false,
+      fakeCa: false,
+      requireOriginalSource: null,
+      inpodUds: '/var/run/ztunnel/ztunnel.sock',
+      inpodPortReuse: true,
+      packetMark: 1337,
+      xdsHeaders: [],
+      caHeaders: [],
+    });
+    expect(config.proxyMetadata).toMatchObject({ CLUSTER_ID: 'Kubernetes' });
+    // Our own Config's names stay out of the dump.
+    for (const ours of ['adminAddress', 'xdsRootCaPath', 'tokenPath', 'logFormat', 'secretTtlSeconds'])
+      expect(config).not.toHaveProperty(ours);
+  });
 });

@@ -3,7 +3,9 @@
  * serialization), so upstream istioctl `ztunnel-config` and Kiali decode it: workloads with
  * `workloadIps` and `protocol`, services with `vips: ["net/ip"]`, a `ports` map and an `endpoints`
  * map keyed by workload uid, waypoints as a `destination` string, policies with nested `rules`
- * lists and externally tagged string matches, decimal certificate serials.
+ * lists and externally tagged string matches, decimal certificate serials, and the `config`
+ * section in upstream's `Config` serialization (serde enums as `{"Variant": value}`, durations as
+ * `{secs, nanos}`), which Kiali 2.x decodes into typed fields.
  * Pure: the admin server gathers the sources, this file only reshapes them.
  */
 import type {
@@ -17,6 +19,16 @@ import type {
   DumpCert,
   DumpCertificate,
 } from '@ambient-mesh/mesh-api';
+import {
+  CLIENT_MAX_STREAMS_PER_CONNECTION,
+  CONNECTION_WINDOW_SIZE,
+  MAX_FRAME_SIZE,
+  POOL_IDLE_TIMEOUT_MS,
+  STREAM_WINDOW_SIZE,
+} from '@ambient-mesh/hbone';
+import { Port } from '@ambient-mesh/mesh-api';
+import type { ListenAddress } from '@ambient-mesh/runtime';
+import type { Config } from './config.ts';
 import type { CertificateDump } from './identity/cert-manager.ts';
 import type { LiveConnection, LiveConnections } from './proxy/connection-sink.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
@@ -228,4 +240,135 @@ export function dumpWorkloadState(
     out[uid] = { ...entry, connections: connections(uid) ?? NO_CONNECTIONS };
   }
   return out;
+}
+
+/** A Rust `std::time::Duration` as serde writes it. */
+export interface DumpDuration {
+  readonly secs: number;
+  readonly nanos: number;
+}
+
+/** Upstream's `Address` enum: dual-stack localhost `(ipv6_enabled, port)` or one socket address. */
+export type DumpAddress =
+  { readonly Localhost: readonly [boolean, number] } | { readonly SocketAddr: string };
+
+/**
+ * The `config` section, with upstream ztunnel 1.27's field names and JSON types. Fields upstream
+ * fills from things we do not have (the hickory resolver's parsed config, socket keepalive
+ * tuning, the ztunnel's own identity) are left out rather than faked; readers take the zero value.
+ */
+export interface DumpConfig {
+  readonly proxy: boolean;
+  readonly dnsProxy: boolean;
+  readonly windowSize: number;
+  readonly connectionWindowSize: number;
+  readonly frameSize: number;
+  readonly poolMaxStreamsPerConn: number;
+  readonly poolUnusedReleaseTimeout: DumpDuration;
+  readonly socks5Addr: null;
+  readonly adminAddr: DumpAddress;
+  readonly statsAddr: DumpAddress;
+  readonly readinessAddr: DumpAddress;
+  readonly inboundAddr: string;
+  readonly inboundPlaintextAddr: string;
+  readonly outboundAddr: string;
+  readonly dnsProxyAddr: DumpAddress;
+  readonly illegalPorts: readonly number[];
+  readonly network: string;
+  readonly localNode: string;
+  readonly proxyMode: 'Shared';
+  readonly clusterId: string;
+  readonly clusterDomain: string;
+  readonly caAddress: string;
+  readonly caRootCert: { readonly File: string };
+  readonly altCaHostname: string | null;
+  readonly xdsAddress: string;
+  readonly xdsRootCert: { readonly File: string };
+  readonly altXdsHostname: string | null;
+  readonly secretTtl: DumpDuration;
+  readonly xdsOnDemand: boolean;
+  readonly fakeCa: boolean;
+  readonly fakeSelfInbound: boolean;
+  readonly selfTerminationDeadline: DumpDuration;
+  readonly proxyMetadata: Readonly<Record<string, string>>;
+  readonly numWorkerThreads: number;
+  readonly requireOriginalSource: boolean | null;
+  readonly proxyArgs: string;
+  readonly inpodUds: string;
+  readonly inpodPortReuse: boolean;
+  readonly packetMark: number;
+  readonly xdsHeaders: readonly (readonly [string, string])[];
+  readonly caHeaders: readonly (readonly [string, string])[];
+  readonly ipv6Enabled: boolean;
+}
+
+function duration(ms: number): DumpDuration {
+  const whole = Math.floor(ms / 1000);
+  return { secs: whole, nanos: Math.round((ms - whole * 1000) * 1_000_000) };
+}
+
+function socketAddress(a: ListenAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** A listener bound on loopback is upstream's `Localhost(ipv6_enabled, port)`; any other one a socket address. */
+function address(a: ListenAddress): DumpAddress {
+  if (a.host === '127.0.0.1' || a.host === 'localhost') return { Localhost: [false, a.port] };
+  return { SocketAddr: socketAddress(a) };
+}
+
+/** The in-pod listeners bind IPv4 only (docs/compatibility.md), so the wildcard is `0.0.0.0`. */
+const IN_POD_WILDCARD = '0.0.0.0';
+
+export function dumpConfig(c: Config): DumpConfig {
+  const inPod = (port: number): string => `${IN_POD_WILDCARD}:${port}`;
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(c.proxyMetadata))
+    metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  return {
+    proxy: true,
+    dnsProxy: c.dnsProxy,
+    windowSize: STREAM_WINDOW_SIZE,
+    connectionWindowSize: CONNECTION_WINDOW_SIZE,
+    frameSize: MAX_FRAME_SIZE,
+    poolMaxStreamsPerConn: CLIENT_MAX_STREAMS_PER_CONNECTION,
+    poolUnusedReleaseTimeout: duration(POOL_IDLE_TIMEOUT_MS),
+    socks5Addr: null,
+    adminAddr: address(c.adminAddress),
+    statsAddr: address(c.statsAddress),
+    readinessAddr: address(c.readinessAddress),
+    inboundAddr: inPod(Port.hbone),
+    inboundPlaintextAddr: inPod(Port.ztunnelInboundPlaintext),
+    outboundAddr: inPod(Port.ztunnelOutbound),
+    dnsProxyAddr: { Localhost: [false, Port.dns] },
+    illegalPorts: [Port.ztunnelOutbound, Port.ztunnelInboundPlaintext, Port.hbone],
+    // Our ztunnel does not read NETWORK: single-network meshes only.
+    network: '',
+    localNode: c.nodeName,
+    proxyMode: 'Shared',
+    clusterId: c.clusterId,
+    clusterDomain: c.clusterDomain,
+    caAddress: c.caAddress,
+    caRootCert: { File: c.caRootCaPath },
+    altCaHostname: c.altCaHostname ?? null,
+    xdsAddress: c.xdsAddress,
+    xdsRootCert: { File: c.xdsRootCaPath },
+    altXdsHostname: c.altXdsHostname ?? null,
+    secretTtl: duration(c.secretTtlSeconds * 1000),
+    xdsOnDemand: false,
+    fakeCa: false,
+    fakeSelfInbound: false,
+    selfTerminationDeadline: duration(c.connectionTerminationDeadlineMs),
+    proxyMetadata: metadata,
+    // One JavaScript thread runs the proxy.
+    numWorkerThreads: 1,
+    requireOriginalSource: c.origSrc === 'require' ? true : c.origSrc === 'off' ? false : null,
+    proxyArgs: '',
+    inpodUds: c.inpodUds,
+    inpodPortReuse: true,
+    packetMark: c.packetMark,
+    xdsHeaders: Object.entries(c.xdsHeaders),
+    caHeaders: Object.entries(c.caHeaders),
+    ipv6Enabled: false,
+  };
 }

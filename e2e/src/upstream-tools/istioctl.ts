@@ -46,11 +46,25 @@ export function istioctlRunner(
 export function parseTable(text: string, columns: readonly string[]): Record<string, string>[] {
   const lines = text.split('\n').filter(l => l.trim() !== '');
   const header = lines[0] ?? '';
-  const starts = columns.map(c => header.indexOf(c));
-  if (starts.some(s => s < 0)) return [];
+  // Each column as a whole word, after the previous one (`NAME` is not the start of `NAMESPACE`).
+  const starts: number[] = [];
+  let from = 0;
+  for (const c of columns) {
+    let at = header.indexOf(c, from);
+    while (at >= 0 && !isWholeWord(header, at, c.length)) at = header.indexOf(c, at + 1);
+    if (at < 0) return [];
+    starts.push(at);
+    from = at + c.length;
+  }
   return lines.slice(1).map(l => {
     const row: Record<string, string> = {};
     columns.forEach((c, i) => (row[c] = l.slice(starts[i], starts[i + 1] ?? l.length).trim()));
     return row;
   });
+}
+
+function isWholeWord(text: string, at: number, length: number): boolean {
+  const before = at === 0 ? ' ' : text[at - 1];
+  const after = text[at + length] ?? ' ';
+  return before === ' ' && after === ' ';
 }
