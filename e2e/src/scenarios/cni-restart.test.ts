@@ -7,10 +7,12 @@
 // reached the server: a counter in the server's netns, ahead of every NAT rule, sees the
 // connections arrive on 15008 (HBONE) and none on the app port. A pod outside the mesh then
 // shows that the counter does see plaintext.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeList } from '@ambient-mesh/kube';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../cluster.ts';
+import { lastLogsDir, type Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { podNetnsName } from '../layout.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
@@ -152,6 +154,18 @@ describe('cni-agent restart during pod creation (fail closed)', () => {
       );
     }
     await cluster.stop();
+    // The kubelet's own record of the retried sandboxes (failed CNI ADDs) of the client pods.
+    const kubeletLog = await readFile(join(lastLogsDir(cluster.layout), `kubelet-${NODE}.log`), 'utf8').catch(
+      () => '',
+    );
+    const attempts = new Map<string, number>();
+    for (const m of kubeletLog.matchAll(/pod cnirs-app\/(client-\d+): sandbox attempt (\d+) failed/g)) {
+      attempts.set(m[1]!, Math.max(attempts.get(m[1]!) ?? 0, Number(m[2])));
+    }
+    const failedAdds = [...attempts.values()].reduce((a, b) => a + b, 0);
+    console.log(
+      `[cni-restart] kubelet: ${attempts.size}/${PODS} client sandboxes retried, ${failedAdds} failed CNI ADDs in all`,
+    );
     console.log(`[cni-restart] wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, 180_000);
 
