@@ -7,14 +7,15 @@
 // reached the server: a counter in the server's netns, ahead of every NAT rule, sees the
 // connections arrive on 15008 (HBONE) and none on the app port. A pod outside the mesh then
 // shows that the counter does see plaintext.
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeList } from '@ambient-mesh/kube';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastLogsDir, type Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
-import { podNetnsName } from '../layout.ts';
+import { nodeCniBinDir, nodeConflistPath, nodeHostRoot } from '../kubelet/node-cni.ts';
+import { nodeLayout, podNetnsName } from '../layout.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods, type ZtunnelPod } from '../mesh/observe.ts';
@@ -130,6 +131,19 @@ async function captureCounts(netns: string): Promise<{ plaintext: number; hbone:
   return out;
 }
 
+/** The plugin types of the node's CNI configuration, if the plugin's launcher is installed. */
+async function chainedPlugins(): Promise<string[]> {
+  const root = nodeHostRoot(nodeLayout(cluster.layout, 0).stateDir);
+  const conf = JSON.parse(await readFile(nodeConflistPath(root, cluster.layout.name), 'utf8')) as {
+    plugins: { type: string }[];
+  };
+  const launcher = await access(join(nodeCniBinDir(root), 'ambient-istio-cni')).then(
+    () => true,
+    () => false,
+  );
+  return conf.plugins.map(p => p.type).filter(t => t !== 'ambient-istio-cni' || launcher);
+}
+
 function sandboxFailed(p: V1Pod): boolean {
   const reasons = [
     ...(p.status?.conditions ?? []).map(c => c.reason),
@@ -243,6 +257,9 @@ describe('cni-agent restart during pod creation (fail closed)', () => {
       async () => ((await agentPods()).some(p => p.metadata?.uid === oldUid) ? undefined : true),
       { timeoutMs: 60_000, intervalMs: 100 },
     );
+    // The old agent stopped for a restart: its plugin is still chained on the node, so the pods
+    // created now wait for the next agent instead of starting uncaptured.
+    expect(await chainedPlugins()).toEqual(['bridge', 'ambient-istio-cni']);
     await create(4, 14);
     await waitFor(
       'the new cni-agent pod created',
