@@ -558,6 +558,7 @@ export class Reconciler {
   async #unenrol(entry: EnrolledPod, podGone: boolean): Promise<ReconcileOutcome> {
     const log = this.#o.logger.child({ pod: `${entry.namespace}/${entry.name}`, uid: entry.uid });
     this.#enrolled.delete(entry.uid);
+    this.#lastZds.delete(entry.uid);
     this.#updateGauges();
     const results = await this.#o.zds.del(entry.uid);
     if (results.some(r => r.status === 'failed')) {
