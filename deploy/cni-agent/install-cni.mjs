@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Entry point of the cni-agent image (as upstream's install-cni): installs the chained CNI plugin
-// on the node, runs the node agent, and removes the plugin again when the agent stops, so a node
-// without the agent never has a chain entry that would fail every pod's CNI ADD.
+// on the node and runs the node agent. The plugin stays chained when the agent stops for a
+// restart or an upgrade, or crashes: pods created meanwhile fail their CNI ADD and are retried
+// by the kubelet until the next agent enrols them (fail closed, as upstream since
+// istio/istio#54180). It is removed only when the agent says the DaemonSet is going away: the
+// agent writes `<run dir>/cni-agent-shutdown.json` (`{"uninstall": true|false, "reason": ...}`,
+// apps/cni-agent/src/shutdown.ts) just before it exits.
 //
 // Node paths arrive through hostPath mounts. Environment (defaults in brackets):
 //   CNI_NET_DIR [/host/etc/cni/net.d]   conflists to chain into (every *.conflist)
@@ -23,6 +27,7 @@ const runDir = env.CNI_AGENT_RUN_DIR || '/var/run/istio-cni';
 const exclude = (env.CNI_EXCLUDE_NAMESPACES ?? 'kube-system').split(',').filter(s => s !== '');
 const meshNamespace = env.POD_NAMESPACE || 'istio-system';
 const log = msg => process.stderr.write(`install-cni: ${msg}\n`);
+const verdictFile = join(runDir, 'cni-agent-shutdown.json');
 
 function required(name) {
   const v = env[name]?.trim();
@@ -78,6 +83,19 @@ writeAtomic(launcher, `#!/bin/sh\nexec ${pluginCommand} "$@"\n`, 0o755);
 log(`plugin launcher ${launcher}`);
 chain(true);
 
+// A verdict from an earlier run must never decide this one.
+rmSync(verdictFile, { force: true });
+
+/** The stopped agent's verdict; a missing or unreadable one keeps the plugin (fail closed). */
+function readVerdict() {
+  try {
+    const v = JSON.parse(readFileSync(verdictFile, 'utf8'));
+    return { uninstall: v?.uninstall === true, reason: String(v?.reason ?? '') };
+  } catch {
+    return { uninstall: false, reason: 'the agent left no shutdown verdict (crashed or killed)' };
+  }
+}
+
 const child = spawn(agentCommand[0], [...agentCommand.slice(1), ...process.argv.slice(2)], {
   stdio: 'inherit',
 });
@@ -87,9 +105,18 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
   });
 }
 child.on('exit', (code, signal) => {
-  chain(false);
-  rmSync(launcher, { force: true });
-  log(`agent exited (${signal ?? code}); plugin removed`);
+  const verdict = readVerdict();
+  rmSync(verdictFile, { force: true });
+  if (verdict.uninstall) {
+    chain(false);
+    rmSync(launcher, { force: true });
+    log(`agent exited (${signal ?? code}); uninstall (${verdict.reason}): plugin removed`);
+  } else {
+    log(
+      `agent exited (${signal ?? code}); plugin left chained (${verdict.reason}): ` +
+        'new pods on this node wait until the next agent is up',
+    );
+  }
   process.exit(code ?? 1);
 });
 child.on('error', e => {

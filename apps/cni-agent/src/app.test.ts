@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeqpacketSocket, closeFd, netnsInode } from '@ambient-mesh/netns';
@@ -10,6 +10,8 @@ import type { Agent } from './app.ts';
 import { loadConfig } from './config.ts';
 import { silentLogger } from '@ambient-mesh/runtime';
 import { FakeRules, StartableFakeKube, makePod } from './testing/fakes.ts';
+import { SHUTDOWN_VERDICT_FILE } from './shutdown.ts';
+import type { ShutdownVerdict } from './shutdown.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -31,7 +33,7 @@ async function bootAgent(
   kube: StartableFakeKube,
   rules: FakeRules,
   netnsPaths: Record<string, string>,
-): Promise<{ agent: Agent; zdsPath: string }> {
+): Promise<{ agent: Agent; zdsPath: string; runDir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'cni-agent-'));
   cleanups.push(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -54,7 +56,7 @@ async function bootAgent(
   writeFileSync(join(runDir, 'pod-netns.json'), JSON.stringify(netnsPaths));
   const agent = await startAgent(config, { kube, rules, hostProbe: null, logger: silentLogger() });
   cleanups.push(() => agent.stop());
-  return { agent, zdsPath };
+  return { agent, zdsPath, runDir };
 }
 
 describe('cni-agent (direct tier: real sockets, fake Kubernetes and rules)', () => {
@@ -107,5 +109,23 @@ describe('cni-agent (direct tier: real sockets, fake Kubernetes and rules)', () 
     zt.send(WorkloadResponseCodec.encode({ ack: {} }));
     await agent.reconciler.idle();
     expect(kube.getPod('apps', 'a')!.annotations).not.toHaveProperty('ambient.istio.io/redirection');
+  });
+
+  it('on shutdown asks whether its DaemonSet is still there and leaves the verdict for the entry point', async () => {
+    const asked: (string | null)[] = [];
+    const kube = new (class extends StartableFakeKube {
+      shutdownVerdict(namespace: string, podName: string | null): Promise<ShutdownVerdict> {
+        asked.push(namespace, podName);
+        return Promise.resolve({ uninstall: false, reason: 'DaemonSet istio-cni-node is still present' });
+      }
+    })();
+    const { agent, runDir } = await bootAgent(kube, new FakeRules(), {});
+    expect(existsSync(join(runDir, SHUTDOWN_VERDICT_FILE))).toBe(false);
+    await agent.shutdown();
+    expect(asked).toEqual(['istio-system', null]);
+    expect(JSON.parse(readFileSync(join(runDir, SHUTDOWN_VERDICT_FILE), 'utf8'))).toEqual({
+      uninstall: false,
+      reason: 'DaemonSet istio-cni-node is still present',
+    });
   });
 });

@@ -27,6 +27,8 @@ import { startPluginEventServer } from './plugin-event-server.ts';
 import { addonNetnsOpener, nftHostProbe, nftPodRules } from './pod-rules.ts';
 import { Reconciler } from './reconciler.ts';
 import type { HostProbeRules, KubeApi, NetnsOpener, PodRules } from './reconciler.ts';
+import { clearShutdownVerdict, writeShutdownVerdict } from './shutdown.ts';
+import type { ShutdownVerdict } from './shutdown.ts';
 import { listenZds } from './zds/zds-listener.ts';
 import { ZdsServer } from './zds/zds-server.ts';
 
@@ -41,6 +43,8 @@ export interface AppDeps {
   readonly kube?: KubeApi & {
     start(handlers: KubeEventHandlers): Promise<void>;
     stop(): Promise<void>;
+    /** Restart or uninstall (`shutdown.ts`); without it no verdict is written. */
+    shutdownVerdict?(namespace: string, podName: string | null): Promise<ShutdownVerdict>;
   };
   readonly rules?: PodRules;
   /** `null` turns the host probe SNAT off. */
@@ -68,6 +72,9 @@ export interface Bound {
 export type AgentOverrides = AppDeps;
 export type Agent = Bound;
 
+/** How long the stopping agent waits for the API to tell a restart from an uninstall. */
+const SHUTDOWN_VERDICT_TIMEOUT_MS = 3_000;
+
 export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> {
   const { logs, registry } =
     deps.platform ??
@@ -83,6 +90,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const timers = deps.timers ?? systemTimers;
   const metrics = new AgentMetrics({ registry });
   mkdirSync(config.runDir, { recursive: true });
+  clearShutdownVerdict(config.runDir);
   const locator = new FileNetnsLocator(`${config.runDir}/pod-netns.json`, logger);
   const kube =
     deps.kube ?? new KubeClient(loadKubeConfig(config.kubeconfig), config.nodeName, logger, timers);
@@ -238,8 +246,39 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     (stopping ??= (async () => {
       isReady = false;
       await rec.idle();
+      const verdict = await shutdownVerdict();
       await stop();
+      if (verdict !== undefined) {
+        try {
+          writeShutdownVerdict(config.runDir, verdict);
+        } catch (err) {
+          logger.warn({ err: errorMessage(err) }, 'writing the shutdown verdict failed');
+        }
+      }
     })());
+  /** Asks the API whether this is a restart or an uninstall, bounded by a few seconds. */
+  const shutdownVerdict = async (): Promise<ShutdownVerdict | undefined> => {
+    const ask = kube.shutdownVerdict?.bind(kube);
+    if (ask === undefined) return undefined;
+    let timer: ReturnType<Timers['setTimeout']> | undefined;
+    const timeout = new Promise<ShutdownVerdict>(resolve => {
+      timer = timers.setTimeout(() => {
+        resolve({
+          uninstall: true,
+          reason: `cannot tell a restart from an uninstall: no API answer within ${SHUTDOWN_VERDICT_TIMEOUT_MS} ms`,
+        });
+      }, SHUTDOWN_VERDICT_TIMEOUT_MS);
+    });
+    const verdict = await Promise.race([ask(config.systemNamespace, config.podName), timeout]);
+    if (timer !== undefined) timers.clearTimeout(timer);
+    logger.info(
+      { uninstall: verdict.uninstall, reason: verdict.reason },
+      verdict.uninstall
+        ? 'stopping for an uninstall: the chained CNI plugin is removed'
+        : 'stopping for a restart: the chained CNI plugin stays, new pods wait for the next agent',
+    );
+    return verdict;
+  };
   return {
     logs,
     reconciler: rec,

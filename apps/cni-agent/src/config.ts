@@ -20,6 +20,7 @@ export { LogFormat };
 /** Environment variable names. */
 export const ENV = {
   nodeName: 'NODE_NAME',
+  podName: 'POD_NAME',
   podNamespace: 'POD_NAMESPACE',
   ztunnelUdsAddress: 'ZTUNNEL_UDS_ADDRESS',
   runDir: 'CNI_AGENT_RUN_DIR',
@@ -71,6 +72,11 @@ export interface Config {
   readonly nodeName: string;
   /** The system namespace (the agent's own); ztunnel pods there are never enrolled. */
   readonly systemNamespace: string;
+  /**
+   * The agent's own pod (downward API), to tell a restart from an uninstall when it stops
+   * (`shutdown.ts`); `null` when unset, which counts as an uninstall, as upstream.
+   */
+  readonly podName: string | null;
   /** ZDS SOCK_SEQPACKET listening path. */
   readonly ztunnelUdsAddress: string;
   readonly runDir: string;
@@ -148,6 +154,7 @@ export function loadConfig(env?: Environment, argv?: readonly string[]): Config 
     {
       nodeName,
       systemNamespace: r.string(ENV.podNamespace, DEFAULTS.systemNamespace),
+      podName: r.optional(ENV.podName) ?? null,
       ztunnelUdsAddress: path(
         { flag: FLAGS.ztunnelUdsAddress, env: ENV.ztunnelUdsAddress },
         DEFAULTS.ztunnelUdsAddress,

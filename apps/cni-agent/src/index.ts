@@ -68,6 +68,13 @@ export type {
   ReconcilerOptions,
   ZdsApi,
 } from './reconciler.ts';
+export {
+  SHUTDOWN_VERDICT_FILE,
+  clearShutdownVerdict,
+  decideShutdown,
+  writeShutdownVerdict,
+} from './shutdown.ts';
+export type { OwnerState, ShutdownVerdict } from './shutdown.ts';
 export { listenZds } from './zds/zds-listener.ts';
 export type { ZdsListener } from './zds/zds-listener.ts';
 export { ZDS_ACK_TIMEOUT_MS, ZDS_HELLO_TIMEOUT_MS, ZDS_MAX_MESSAGE, ZdsServer } from './zds/zds-server.ts';

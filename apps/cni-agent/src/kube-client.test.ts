@@ -213,4 +213,68 @@ describe('KubeClient', () => {
     const podWatches = server.requests.filter(r => r.path === '/api/v1/pods' && r.query.watch === 'true');
     expect(podWatches.every(r => r.query.fieldSelector === 'spec.nodeName=node-a')).toBe(true);
   });
+
+  it("tells a restart from an uninstall by the agent pod's DaemonSet (present, deleting, gone, unreadable)", async () => {
+    let ds: 'present' | 'deleting' | 'gone' | 'forbidden' = 'present';
+    const { kc } = await fakeApiServer((req, _body, res) => {
+      const json = (status: number, v: unknown): boolean => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+        return true;
+      };
+      if (req.url === '/api/v1/namespaces/istio-system/pods/istio-cni-node-x') {
+        return json(200, {
+          metadata: {
+            name: 'istio-cni-node-x',
+            namespace: 'istio-system',
+            ownerReferences: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'DaemonSet',
+                name: 'istio-cni-node',
+                uid: 'ds',
+                controller: true,
+              },
+            ],
+          },
+        });
+      }
+      if (req.url === '/api/v1/namespaces/istio-system/pods/bare') {
+        return json(200, { metadata: { name: 'bare', namespace: 'istio-system' } });
+      }
+      if (req.url === '/apis/apps/v1/namespaces/istio-system/daemonsets/istio-cni-node') {
+        if (ds === 'gone') return false;
+        if (ds === 'forbidden') return json(403, { kind: 'Status', code: 403, message: 'forbidden' });
+        return json(200, {
+          metadata: {
+            name: 'istio-cni-node',
+            ...(ds === 'deleting' ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
+          },
+        });
+      }
+      return false;
+    });
+    const client = new KubeClient(kc, 'node-a', silentLogger());
+    const ask = (pod: string | null) => client.shutdownVerdict('istio-system', pod);
+    expect(await ask('istio-cni-node-x')).toEqual({
+      uninstall: false,
+      reason: 'DaemonSet istio-cni-node is still present: a restart or upgrade',
+    });
+    ds = 'deleting';
+    expect((await ask('istio-cni-node-x')).uninstall).toBe(true);
+    ds = 'gone';
+    expect(await ask('istio-cni-node-x')).toEqual({
+      uninstall: true,
+      reason: 'DaemonSet istio-cni-node is gone',
+    });
+    ds = 'forbidden';
+    const forbidden = await ask('istio-cni-node-x');
+    expect(forbidden.uninstall).toBe(true);
+    expect(forbidden.reason).toContain('cannot tell a restart from an uninstall');
+    expect((await ask('bare')).uninstall).toBe(true);
+    expect((await ask('missing')).uninstall).toBe(true);
+    expect(await ask(null)).toEqual({
+      uninstall: true,
+      reason: 'cannot tell a restart from an uninstall: POD_NAME is not set',
+    });
+  });
 });

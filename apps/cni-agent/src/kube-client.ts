@@ -16,11 +16,13 @@ import {
   loadKubeConfig as loadConfig,
 } from '@ambient-mesh/kube';
 import type { KubeConfigHandle as KubeConfig } from '@ambient-mesh/kube';
-import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
+import type { V1DaemonSet, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { Annotation } from './enrolment.ts';
 import type { RedirectionState } from './enrolment.ts';
 import { KubeApiError } from './errors.ts';
 import type { NamespaceView, PodView } from './kube-types.ts';
+import { decideShutdown } from './shutdown.ts';
+import type { ShutdownVerdict } from './shutdown.ts';
 import type { Logger } from '@ambient-mesh/runtime';
 import type { KubeApi } from './reconciler.ts';
 import type { Timers } from '@ambient-mesh/runtime';
@@ -151,6 +153,36 @@ export class KubeClient implements KubeApi {
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw new KubeApiError(`get pod ${namespace}/${name}`, err);
+    }
+  }
+
+  /**
+   * Why this agent is stopping, as upstream's node agent tells it (istio/istio#54180): its own
+   * pod's owning DaemonSet still there and not being deleted means a restart or an upgrade (the
+   * chained plugin stays); a DaemonSet that is gone or being deleted, or any failure to tell,
+   * means an uninstall (the plugin is removed).
+   */
+  async shutdownVerdict(namespace: string, podName: string | null): Promise<ShutdownVerdict> {
+    if (podName === null) return decideShutdown({ kind: 'unknown', detail: 'POD_NAME is not set' });
+    try {
+      const pod = await this.#rest.find<V1Pod>(podPath(namespace, podName));
+      if (pod === undefined)
+        return decideShutdown({ kind: 'unknown', detail: `pod ${namespace}/${podName} not found` });
+      const owner = pod.metadata?.ownerReferences?.find(o => o.kind === 'DaemonSet' && o.controller === true);
+      if (owner === undefined) return decideShutdown({ kind: 'no-owner' });
+      const ds = await this.#rest.find<V1DaemonSet>(
+        `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets/${encodeURIComponent(owner.name)}`,
+      );
+      return decideShutdown(
+        ds === undefined
+          ? { kind: 'daemonset-gone', name: owner.name }
+          : { kind: 'daemonset', name: owner.name, deleting: ds.metadata?.deletionTimestamp != null },
+      );
+    } catch (err) {
+      return decideShutdown({
+        kind: 'unknown',
+        detail: new KubeApiError('get the agent DaemonSet', err).message,
+      });
     }
   }
 

@@ -368,4 +368,88 @@ describe('Reconciler CNI ADD', () => {
     expect(outcome.kind).toBe('waiting');
     expect(r.enrolledCount).toBe(0);
   });
+
+  it('fails closed while no ztunnel is connected: the ADD fails with reason zds and the sandbox is forgotten', async () => {
+    kube.putNamespace('apps', AMBIENT);
+    kube.putPod(makePod({ name: 'p', uid: 'uid-p', ips: [], phase: 'Pending' }));
+    netns.existing.add('/run/netns/try-1');
+    zds.connected = false;
+    const r = reconciler();
+    await r.start();
+    const outcome = await r.cniAdd({
+      namespace: 'apps',
+      name: 'p',
+      netnsPath: '/run/netns/try-1',
+      ips: ['10.244.1.7'],
+    });
+    expect(outcome).toMatchObject({ kind: 'failed', reason: 'zds' });
+    expect(outcome.kind === 'failed' ? outcome.error : '').toContain('no ztunnel connection');
+    // Nothing of the dead sandbox is kept: no registry entry, no open fd, no netns path, no probe IP.
+    expect(r.enrolledCount).toBe(0);
+    expect(netns.open_.size).toBe(0);
+    expect(locator.find('apps', 'p')).toBeNull();
+    expect(hostProbe.ips.size).toBe(0);
+    expect(r.workloads.uids()).toEqual([]);
+
+    // The kubelet retries with a new sandbox once ztunnel is back: enrolled and enabled.
+    zds.connected = true;
+    netns.existing.delete('/run/netns/try-1');
+    netns.existing.add('/run/netns/try-2');
+    const retried = await r.cniAdd({
+      namespace: 'apps',
+      name: 'p',
+      netnsPath: '/run/netns/try-2',
+      ips: ['10.244.1.7'],
+    });
+    expect(retried).toEqual({ kind: 'enrolled', state: 'enabled' });
+    expect(rules.installed.has('/run/netns/try-2')).toBe(true);
+    expect(r.workloads.lookup('uid-p')?.netnsFd).not.toBeNull();
+    expect(netns.pathOf(r.workloads.lookup('uid-p')!.netnsFd!)).toBe('/run/netns/try-2');
+    expect(zds.sent).toEqual(['add:uid-p']);
+  });
+
+  it("fails the ADD when ztunnel NACKs the Add, sends it a Del, and names ztunnel's error", async () => {
+    kube.putNamespace('apps', AMBIENT);
+    kube.putPod(makePod({ name: 'p', uid: 'uid-p' }));
+    netns.existing.add('/run/netns/n');
+    zds.nack = 'bind failed';
+    const r = reconciler();
+    await r.start();
+    const outcome = await r.cniAdd({ namespace: 'apps', name: 'p', netnsPath: '/run/netns/n', ips: [] });
+    expect(outcome).toMatchObject({ kind: 'failed', reason: 'zds' });
+    expect(outcome.kind === 'failed' ? outcome.error : '').toContain('bind failed');
+    expect(zds.sent).toEqual(['add:uid-p', 'del:uid-p']);
+    expect(r.enrolledCount).toBe(0);
+  });
+
+  it('a second ADD for an enrolled pod enrols the netns it names, closing the old handle', async () => {
+    kube.putNamespace('apps', AMBIENT);
+    runningPod('a');
+    const r = reconciler();
+    await r.start();
+    const oldFd = r.workloads.lookup('uid-a')!.netnsFd!;
+    netns.existing.add('/run/netns/a-2');
+    const outcome = await r.cniAdd({ namespace: 'apps', name: 'a', netnsPath: '/run/netns/a-2', ips: [] });
+    expect(outcome).toEqual({ kind: 'enrolled', state: 'enabled' });
+    expect(netns.open_.has(oldFd)).toBe(false);
+    expect(netns.pathOf(r.workloads.lookup('uid-a')!.netnsFd!)).toBe('/run/netns/a-2');
+    expect(netns.open_.size).toBe(1);
+  });
+
+  it('an ADD that arrives before the informers synced waits for start() instead of deciding blind', async () => {
+    kube.putNamespace('apps', AMBIENT);
+    kube.putPod(makePod({ name: 'early', uid: 'uid-early' }));
+    netns.existing.add('/run/netns/early');
+    const r = reconciler();
+    let settled: unknown;
+    const pending = r
+      .cniAdd({ namespace: 'apps', name: 'early', netnsPath: '/run/netns/early', ips: [] })
+      .then(o => (settled = o));
+    await new Promise(resolve => setImmediate(resolve));
+    expect(settled).toBeUndefined();
+    expect(rules.calls).toEqual([]);
+    await r.start();
+    await pending;
+    expect(settled).toEqual({ kind: 'enrolled', state: 'enabled' });
+  });
 });

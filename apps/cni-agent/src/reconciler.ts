@@ -103,6 +103,13 @@ export interface ReconcileHints {
   readonly driftCheck?: boolean;
   /** Only bring the annotation in line with the registry (after a snapshot). */
   readonly annotateOnly?: boolean;
+  /**
+   * A CNI ADD: a new sandbox, whose netns replaces whatever the registry holds for the pod (a
+   * sandbox retried after a failed ADD gets a new netns).
+   */
+  readonly sandbox?: boolean;
+  /** Internal: drop the registry entry of a failed ADD's sandbox (see `cniAdd`). */
+  readonly abandon?: boolean;
 }
 
 export interface ReconcilerOptions {
@@ -132,10 +139,18 @@ export class Reconciler {
   readonly #pluginIps = new Map<string, readonly string[]>();
   /** Uids whose rules the current drift check re-applied. */
   readonly #lastRepair = new Set<string>();
+  /** Why ztunnel did not ack the last Add of a pod (for the failed ADD's message). */
+  readonly #lastZds = new Map<string, string>();
   #started = false;
+  /** Settles once `start()` runs (the informers synced): CNI ADDs wait for it. */
+  readonly #startGate: Promise<void>;
+  #openStartGate: () => void = () => undefined;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#startGate = new Promise(resolve => {
+      this.#openStartGate = resolve;
+    });
   }
 
   /** The enrolled pods, as ZDS sees them. */
@@ -161,6 +176,7 @@ export class Reconciler {
    */
   async start(): Promise<void> {
     this.#started = true;
+    this.#openStartGate();
     const pods = this.#o.kube.listPods();
     // A few at a time: each enrolment starts nft/ip processes.
     let next = 0;
@@ -193,8 +209,17 @@ export class Reconciler {
     }
   }
 
-  /** The CNI plugin's ADD: enrol before the app starts. Resolves when the pod is done. */
+  /**
+   * The CNI plugin's ADD: enrol before the app starts. Resolves when the pod is done.
+   *
+   * Fail closed, as upstream's node agent: the ADD waits until the informers synced (the
+   * namespace's dataplane mode is known), and it only succeeds for an ambient pod once a ztunnel
+   * acked the pod's Add, i.e. ztunnel's in-pod listeners are up before any container runs.
+   * Otherwise it fails (`failed`, reason `zds`; upstream: "partial add error"), the registry
+   * forgets that sandbox, and the kubelet tears the sandbox down and retries it.
+   */
   async cniAdd(event: CniAddEvent): Promise<ReconcileOutcome> {
+    await this.#startGate;
     this.#o.locator.remember(event.namespace, event.name, event.netnsPath);
     let pod = this.#o.kube.getPod(event.namespace, event.name);
     if (pod === undefined) {
@@ -213,7 +238,31 @@ export class Reconciler {
       };
     }
     if (event.ips.length > 0) this.#pluginIps.set(pod.uid, event.ips);
-    return this.reconcile(pod.namespace, pod.name, pod.uid, { pod });
+    const uid = pod.uid;
+    const outcome = await this.reconcile(pod.namespace, pod.name, uid, { pod, sandbox: true });
+    if (outcome.kind !== 'enrolled' || outcome.state !== RedirectionState.pending) return outcome;
+    // Rules are in place but no ztunnel runs the pod's proxy: its app must not start yet.
+    const error = await this.#abandonSandbox(pod, event.netnsPath);
+    return { kind: 'failed', reason: FailureReason.zds, error };
+  }
+
+  /**
+   * Forgets the sandbox of a failed ADD (the kubelet removes it and retries with a new one):
+   * drops the registry entry without touching the dying netns, sends ztunnel a Del for any
+   * proxy it may have started, and forgets the netns path. Returns the reason for the plugin.
+   */
+  async #abandonSandbox(pod: PodView, netnsPath: string): Promise<string> {
+    const detail = this.#lastZds.get(pod.uid) ?? 'no ztunnel is connected to this node agent';
+    this.#lastZds.delete(pod.uid);
+    await this.reconcile(pod.namespace, pod.name, pod.uid, { pod, abandon: true });
+    if (this.#o.locator.find(pod.namespace, pod.name) === netnsPath) {
+      this.#o.locator.forget(pod.namespace, pod.name);
+    }
+    this.#o.logger.warn(
+      { pod: podKey(pod), uid: pod.uid, reason: detail },
+      'ztunnel has not acked the pod; failing its CNI ADD so the sandbox is retried',
+    );
+    return `ztunnel has not acknowledged the pod (${detail}); check that the ztunnel pod on this node is running and connected to the cni-agent`;
   }
 
   /** Reconciles one pod under its lock. Never rejects. */
@@ -298,6 +347,19 @@ export class Reconciler {
       if (entry !== undefined) return this.#unenrol(entry, false);
       if (Annotation.redirection in pod.annotations) return this.#clearStale(pod);
       return { kind: 'not-enrolled', reason: decision.reason };
+    }
+    if (hints.abandon === true) {
+      if (entry === undefined) return { kind: 'not-enrolled', reason: 'no sandbox to abandon' };
+      return this.#unenrol(entry, true);
+    }
+    if (hints.sandbox === true && entry !== undefined) {
+      // An ADD is a new sandbox (a retried one may even reuse the netns name): drop the old
+      // handle and enrol the netns the ADD names. ztunnel treats an Add for the same netns as a
+      // no-op and replaces the proxy for a different one (docs/protocols.md#zds-handshake).
+      this.#closeFd(entry);
+      this.#enrolled.delete(uid);
+      this.#updateGauges();
+      return this.#enrol(pod, false);
     }
     if (entry === undefined) return this.#enrol(pod, hints.startup ?? false);
     if (hints.annotateOnly === true) {
@@ -416,7 +478,16 @@ export class Reconciler {
 
   async #sendAdd(entry: EnrolledPod, log: Logger): Promise<RedirectionState> {
     const result = await this.#o.zds.add(entry.uid);
-    if (result.status === 'acked') return RedirectionState.enabled;
+    if (result.status === 'acked') {
+      this.#lastZds.delete(entry.uid);
+      return RedirectionState.enabled;
+    }
+    this.#lastZds.set(
+      entry.uid,
+      result.status === 'no-ztunnel'
+        ? 'no ztunnel connection'
+        : `ztunnel ${result.status === 'nacked' ? 'rejected' : 'did not answer'} the Add: ${result.error}`,
+    );
     if (result.status !== 'no-ztunnel') {
       this.#o.metrics.failure(FailureReason.zds);
       log.warn({ zds: result }, 'ztunnel did not ack the Add; the pod stays pending');
@@ -487,6 +558,7 @@ export class Reconciler {
   async #unenrol(entry: EnrolledPod, podGone: boolean): Promise<ReconcileOutcome> {
     const log = this.#o.logger.child({ pod: `${entry.namespace}/${entry.name}`, uid: entry.uid });
     this.#enrolled.delete(entry.uid);
+    this.#lastZds.delete(entry.uid);
     this.#updateGauges();
     const results = await this.#o.zds.del(entry.uid);
     if (results.some(r => r.status === 'failed')) {
