@@ -36,8 +36,32 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether a `/proc/<pid>/cmdline` (arguments separated by NUL) names `dir` or a path inside it.
+ * A path that only starts with the same characters does not count: cluster `con`'s state dir
+ * `.../cluster/con` must not match the processes of cluster `conf104` (`.../cluster/conf104/...`).
+ */
+export function cmdlineMentionsDir(cmdline: string, dir: string): boolean {
+  let from = 0;
+  for (let i = cmdline.indexOf(dir, from); i >= 0; i = cmdline.indexOf(dir, from)) {
+    const next = cmdline[i + dir.length];
+    if (next === undefined || next === '/' || next === '\0' || /[\s:;,"'=]/.test(next)) return true;
+    from = i + 1;
+  }
+  return false;
+}
+
+/** Pids (other than ours) whose command line names `dir` or a path inside it. */
+export function pidsUsingDir(dir: string): number[] {
+  return pidsWhere(cmd => cmdlineMentionsDir(cmd, dir));
+}
+
 /** Pids (other than ours) whose command line mentions `needle`. */
 export function pidsMentioning(needle: string): number[] {
+  return pidsWhere(cmd => cmd.includes(needle));
+}
+
+function pidsWhere(match: (cmdline: string) => boolean): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -45,7 +69,7 @@ export function pidsMentioning(needle: string): number[] {
     if (pid === process.pid) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes(needle)) out.push(pid);
+      if (match(cmd)) out.push(pid);
     } catch {
       // exited meanwhile
     }
@@ -75,7 +99,7 @@ export async function reapCluster(layout: ClusterLayout, run: CommandRunner): Pr
       // gone
     }
   };
-  for (const pid of pidsMentioning(layout.stateDir)) kill(pid);
+  for (const pid of pidsUsingDir(layout.stateDir)) kill(pid);
   const prefix = `${NAME_PREFIX}${layout.name}-`;
   const list = await run(['ip', 'netns', 'list'], { allowFailure: true });
   const names = list.stdout
@@ -120,7 +144,7 @@ export async function leftovers(
     .map(l => l.trim());
   return {
     netns,
-    processes: pidsMentioning(layout.stateDir),
+    processes: pidsUsingDir(layout.stateDir),
     links: link.code === 0 ? [layout.rootLink] : [],
     nftTables,
   };

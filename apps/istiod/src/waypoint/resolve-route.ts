@@ -139,6 +139,8 @@ function resolveBackend(
       port: port ?? 0,
       weight: ref.weight,
       ...(ref.subset !== undefined ? { subset: ref.subset } : {}),
+      ...(ref.requestHeaders !== undefined ? { requestHeaders: ref.requestHeaders } : {}),
+      ...(ref.responseHeaders !== undefined ? { responseHeaders: ref.responseHeaders } : {}),
     },
   };
 }

@@ -19,6 +19,7 @@ import type {
   RouteMatch,
   RouteRule,
   ValueMatch,
+  WeightedBackend,
 } from './types.ts';
 
 export const FAULT_FILTER = 'envoy.filters.http.fault';
@@ -142,6 +143,29 @@ export function envoyRetryPolicy(retry: RetryPolicy, perTryTimeoutMs?: number): 
   };
 }
 
+/** A backend's header changes as the fields of a weighted cluster (or of a route). */
+function backendHeaderOptions(b: WeightedBackend): {
+  requestHeadersToAdd?: object[];
+  requestHeadersToRemove?: string[];
+  responseHeadersToAdd?: object[];
+  responseHeadersToRemove?: string[];
+} {
+  const req = b.requestHeaders === undefined ? undefined : headerOptions(b.requestHeaders);
+  const res = b.responseHeaders === undefined ? undefined : headerOptions(b.responseHeaders);
+  return {
+    ...(req !== undefined && req.add.length > 0 ? { requestHeadersToAdd: req.add } : {}),
+    ...(req !== undefined && req.remove.length > 0 ? { requestHeadersToRemove: req.remove } : {}),
+    ...(res !== undefined && res.add.length > 0 ? { responseHeadersToAdd: res.add } : {}),
+    ...(res !== undefined && res.remove.length > 0 ? { responseHeadersToRemove: res.remove } : {}),
+  };
+}
+
+/** The backend a rule sends to as a plain `cluster` (see `routeAction`), if it does. */
+function singleBackend(rule: RouteRule): WeightedBackend | undefined {
+  const backends = rule.backends.filter(b => b.weight > 0 || rule.backends.length === 1);
+  return backends.length === 1 && rule.unresolvedWeight === 0 ? backends[0] : undefined;
+}
+
 function headerOptions(mod: HeaderModifier): { add: object[]; remove: string[] } {
   return {
     add: [
@@ -205,7 +229,11 @@ function routeAction(
   if (backends.length === 1 && rule.unresolvedWeight === 0)
     action.cluster = ctx.clusterFor(target(backends[0]!));
   else {
-    const clusters = backends.map(b => ({ name: ctx.clusterFor(target(b)), weight: b.weight }));
+    const clusters: Record<string, unknown>[] = backends.map(b => ({
+      name: ctx.clusterFor(target(b)),
+      weight: b.weight,
+      ...backendHeaderOptions(b),
+    }));
     if (rule.unresolvedWeight > 0)
       clusters.push({ name: BACKEND_NOT_FOUND_CLUSTER, weight: rule.unresolvedWeight });
     action.weightedClusters = { clusters };
@@ -267,6 +295,21 @@ function envoyRoute(flat: FlatRoute, ctx: RouteTranslationContext): object {
       const h = headerOptions(f.modifier);
       if (h.add.length > 0) out.responseHeadersToAdd = h.add;
       if (h.remove.length > 0) out.responseHeadersToRemove = h.remove;
+    }
+  }
+  // One backend goes out as `cluster`: its own header changes join the route's, after them (as
+  // Istio does for a single destination); several get them on their weighted cluster.
+  const single = out.route === undefined ? undefined : singleBackend(rule);
+  if (single !== undefined) {
+    const h = backendHeaderOptions(single);
+    for (const key of [
+      'requestHeadersToAdd',
+      'requestHeadersToRemove',
+      'responseHeadersToAdd',
+      'responseHeadersToRemove',
+    ] as const) {
+      const extra = h[key];
+      if (extra !== undefined) out[key] = [...((out[key] as unknown[] | undefined) ?? []), ...extra];
     }
   }
   if (rule.fault !== undefined && (rule.fault.delay !== undefined || rule.fault.abort !== undefined))

@@ -229,6 +229,70 @@ describe('HTTPRoute to RouteConfiguration', () => {
     ]);
   });
 
+  it('applies backendRef header filters: on the route for one backend, per weighted cluster for several', () => {
+    const withFilters = (name: string, weight: number, value: string) => ({
+      ...backend(name, weight),
+      filters: [
+        { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-b', value }] } },
+        { type: 'ResponseHeaderModifier', responseHeaderModifier: { remove: ['x-gone'] } },
+      ],
+    });
+    const routes = wireRoutes([
+      httpRoute('b', [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/one' } }],
+          filters: [
+            {
+              type: 'RequestHeaderModifier',
+              requestHeaderModifier: { add: [{ name: 'x-rule', value: 'r' }] },
+            },
+          ],
+          backendRefs: [withFilters('reviews', 1, 'one')],
+        },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/two' } }],
+          backendRefs: [withFilters('reviews', 1, 'r'), backend('ratings', 1)],
+        },
+      ]),
+    ]);
+    const one = routes.find(r => r.name === 'default.b.0.0')!;
+    expect((one.route as Record<string, unknown>).cluster).toBe(
+      'inbound-vip|80|http|reviews.default.svc.cluster.local',
+    );
+    expect(one.requestHeadersToAdd).toEqual([
+      { header: { key: 'x-rule', value: 'r' } },
+      { header: { key: 'x-b', value: 'one' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+    ]);
+    expect(one.responseHeadersToRemove).toEqual(['x-gone']);
+    const two = routes.find(r => r.name === 'default.b.1.0')!;
+    const clusters = (
+      (two.route as Record<string, unknown>).weightedClusters as { clusters: Record<string, unknown>[] }
+    ).clusters;
+    expect(clusters[0]).toMatchObject({
+      name: 'inbound-vip|80|http|reviews.default.svc.cluster.local',
+      requestHeadersToAdd: [
+        { header: { key: 'x-b', value: 'r' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+      ],
+      responseHeadersToRemove: ['x-gone'],
+    });
+    expect(clusters[1]!.requestHeadersToAdd ?? []).toEqual([]);
+    expect(two.requestHeadersToAdd ?? []).toEqual([]);
+  });
+
+  it('rejects a backendRef filter type Istio does not apply per backend, naming the field', () => {
+    const r = validateHttpRoute({
+      metadata: { name: 'x', namespace: 'default', creationTimestamp: '2026-01-01T00:00:00Z', generation: 1 },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 80 }],
+        rules: [
+          { backendRefs: [{ ...backend('reviews'), filters: [{ type: 'URLRewrite', urlRewrite: {} }] }] },
+        ],
+      },
+    });
+    expect(r.ok).toBe(false);
+    expect(JSON.stringify(r)).toContain('spec.rules[0].backendRefs[0].filters[0].type');
+  });
+
   it('gives a Service port without routes a default route with Istio’s default retries', () => {
     const [r] = wireRoutes([]);
     expect(r!.name).toBe('default');

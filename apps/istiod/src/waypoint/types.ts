@@ -74,7 +74,13 @@ export interface BackendTarget {
   readonly subset?: string;
 }
 
-export interface WeightedBackend extends BackendTarget {
+/** Header changes for one backend (HTTPRoute `backendRefs[].filters`). */
+export interface BackendHeaderFilters {
+  readonly requestHeaders?: HeaderModifier;
+  readonly responseHeaders?: HeaderModifier;
+}
+
+export interface WeightedBackend extends BackendTarget, BackendHeaderFilters {
   readonly weight: number;
 }
 
@@ -136,7 +142,7 @@ export interface ValidRoute {
   readonly rules: readonly RawRouteRule[];
 }
 
-export interface BackendRefInput {
+export interface BackendRefInput extends BackendHeaderFilters {
   readonly group: string;
   readonly kind: string;
   readonly namespace: string;

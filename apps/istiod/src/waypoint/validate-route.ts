@@ -5,6 +5,7 @@
  * GRPCRoute method matches become path matches (`/<service>/<method>`), as upstream does.
  */
 import type {
+  BackendHeaderFilters,
   BackendRefInput,
   HeaderModifier,
   ParentRefInput,
@@ -247,6 +248,7 @@ function readBackendRef(v: unknown, ns: string, path: string, issues: Issues): B
   const port = b.port === undefined ? undefined : int(b.port);
   if (b.port !== undefined && (port === undefined || port < 1 || port > 65535))
     issues.add(`${path}.port`, 'must be a port number 1-65535');
+  const headers = readBackendFilters(b.filters, `${path}.filters`, issues);
   return {
     group: str(b.group) ?? '',
     kind: str(b.kind) ?? 'Service',
@@ -254,7 +256,41 @@ function readBackendRef(v: unknown, ns: string, path: string, issues: Issues): B
     name,
     weight,
     ...(port !== undefined ? { port } : {}),
+    ...headers,
   };
+}
+
+/** A backendRef's `filters`: the header modifiers Istio applies per backend. */
+function readBackendFilters(v: unknown, path: string, issues: Issues): BackendHeaderFilters {
+  let out: BackendHeaderFilters = {};
+  arr(v).forEach((f, i) => {
+    const fr = rec(f);
+    const type = str(fr.type);
+    if (type === 'RequestHeaderModifier')
+      out = {
+        ...out,
+        requestHeaders: readHeaderModifier(
+          fr.requestHeaderModifier,
+          `${path}[${i}].requestHeaderModifier`,
+          issues,
+        ),
+      };
+    else if (type === 'ResponseHeaderModifier')
+      out = {
+        ...out,
+        responseHeaders: readHeaderModifier(
+          fr.responseHeaderModifier,
+          `${path}[${i}].responseHeaderModifier`,
+          issues,
+        ),
+      };
+    else
+      issues.add(
+        `${path}[${i}].type`,
+        `unsupported backendRef filter ${JSON.stringify(type)} (RequestHeaderModifier and ResponseHeaderModifier are)`,
+      );
+  });
+  return out;
 }
 
 function readHeaderModifier(v: unknown, path: string, issues: Issues): HeaderModifier {
