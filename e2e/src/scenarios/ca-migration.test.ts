@@ -12,9 +12,11 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
+import { ztunnelPods } from '../mesh/observe.ts';
 import type { MeshPod } from '../mesh/workloads.ts';
 import { CaScenario, type CertDump } from './ca-fixture.ts';
 import { cacertsFiles, makeCaMaterial, type CaMaterial } from './ca-material.ts';
+import { jsonLines, podLog } from './cni-observe.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'camig-apps';
@@ -27,6 +29,39 @@ const CERT_TTL_S = 120;
 const pods = new Map<string, MeshPod>();
 
 let material: CaMaterial;
+
+/**
+ * What the logs say about the migration: istiod's staging and switch lines, and each ztunnel's
+ * warnings and errors (the first few), so a lost request shows its cause.
+ */
+async function migrationLogs(): Promise<string> {
+  const c = kube();
+  const istiods = await c.client.get<{ items: { metadata?: { name?: string } }[] }>(
+    `/api/v1/namespaces/${MESH_NAMESPACE}/pods?labelSelector=app%3Distiod`,
+  );
+  const out: string[] = [];
+  for (const pod of istiods.items) {
+    for (const line of jsonLines(await podLog(c.client, MESH_NAMESPACE, pod.metadata?.name ?? ''))) {
+      const msg = typeof line.msg === 'string' ? line.msg : '';
+      if (msg.includes('distributing them first') || msg.includes('new roots have reached'))
+        out.push(
+          `istiod: ${msg.split(':')[0]!} ${JSON.stringify({ switchAt: line.switchAt, roots: line.roots })}`,
+        );
+    }
+  }
+  for (const z of await ztunnelPods(c.client, c.layout)) {
+    // Warnings and errors (pino levels 40 and up).
+    const bad = jsonLines(await podLog(c.client, MESH_NAMESPACE, z.name)).filter(
+      l => typeof l.level === 'number' && l.level >= 40,
+    );
+    const show = (l: Record<string, unknown>): string =>
+      `${typeof l.msg === 'string' ? l.msg : ''}${l.error === undefined ? '' : `: ${JSON.stringify(l.error)}`}`;
+    out.push(
+      `ztunnel ${z.node}: ${String(bad.length)} warning/error line(s)${bad.length === 0 ? '' : ` (${bad.slice(0, 3).map(show).join(' | ')})`}`,
+    );
+  }
+  return out.join('; ');
+}
 
 const fingerprints = (x: CertDump): string[] =>
   x.rootCerts.map(r => new X509Certificate(r.pem).fingerprint256).sort();
@@ -142,6 +177,7 @@ describe('migration from the self-signed root to an external root on a 2-node lo
     log(
       `self-signed -> external root under load: ${String(summary.ok)}/${String(summary.ok + summary.failed)} requests, long-lived ${String(summary.longOk)}/${String(summary.longOk + summary.longFailed)}; certificate polls ${String(polls)}, with both roots distributed and none on the new root yet ${String(distributedPolls)}; ${summary.errors.join('; ')}`,
     );
+    log(`logs: ${await migrationLogs()}`);
     expect(violations).toEqual([]);
     expect(summary.ok).toBeGreaterThan(20);
     expect(summary.failed).toBe(0);
