@@ -233,7 +233,9 @@ describe('ControlPlaneChannel', () => {
         },
       );
     });
-    cleanups.push(() => { server.forceShutdown(); });
+    cleanups.push(() => {
+      server.forceShutdown();
+    });
     const rootsPath = join(dir, 'root-cert.pem');
     writeFileSync(rootsPath, oldRoot);
     const reasons: string[] = [];
