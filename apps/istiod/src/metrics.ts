@@ -99,7 +99,7 @@ export function createMetrics(options: MetricsOptions): IstiodMetrics {
     }),
     cacertsUpdates: new Counter({
       name: 'istiod_cacerts_updates_total',
-      help: 'Updates of the plug-in CA Secret cacerts seen, by result (replaced, refused, unchanged, ...).',
+      help: 'Updates of the plug-in CA Secret cacerts seen, by result (replaced, staged, refused, unchanged, ...).',
       labelNames: ['result'],
       registers,
     }),

@@ -125,7 +125,12 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const istiodChannel = (address: string): ControlPlaneChannel => {
     const root = address.startsWith('https:') ? readFileSync(config.xdsRootCaPath) : undefined;
     const channel = new ControlPlaneChannel({
-      target: { address, rootCaPem: root, altHostname: config.altXdsHostname },
+      target: {
+        address,
+        rootCaPem: root,
+        rootCaPath: config.xdsRootCaPath,
+        altHostname: config.altXdsHostname,
+      },
       logger: logs.for('xds'),
     });
     grpcClients.push(channel);

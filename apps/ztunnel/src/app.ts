@@ -157,6 +157,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       target: {
         address: config.caAddress,
         rootCaPem: readRoot(config.caRootCaPath, 'CA_ROOT_CA', config.caAddress),
+        // Re-read after a failed connection: roots rotated in place need no ztunnel restart.
+        rootCaPath: config.caRootCaPath,
         altHostname: config.altCaHostname,
       },
       settings: channelSettings,
@@ -199,6 +201,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       target: {
         address: config.xdsAddress,
         rootCaPem: readRoot(config.xdsRootCaPath, 'XDS_ROOT_CA', config.xdsAddress),
+        // Re-read after a failed connection: roots rotated in place need no ztunnel restart.
+        rootCaPath: config.xdsRootCaPath,
         altHostname: config.altXdsHostname,
       },
       settings: channelSettings,

@@ -1,5 +1,5 @@
 /**
- * What the CA scenarios (plugin-ca, external-ca, k8s-csr) share: their own cluster
+ * What the CA scenarios (plugin-ca, ca-migration, external-ca, k8s-csr) share: their own cluster
  * with the mesh installed, Secret `cacerts` plugged in before the install, a client on node-0 and
  * an echo server on node-1 in an ambient namespace, the workload certificates ztunnel holds (its
  * config dump), `openssl verify` of them, and the mTLS connections counted between the two.

@@ -198,13 +198,15 @@ function servingChain(port: number, rootPem: string): Promise<X509Certificate> {
 }
 
 describe('plug-in CA in a running istiod', () => {
-  it('signs with the cacerts intermediate, swaps it on a Secret update and refuses a bad one', async () => {
+  it('signs with the cacerts intermediate, moves to a new root after distributing it, and refuses a bad one', async () => {
     const first = await createTestPluggedCerts();
     const { istiod, configMaps, send } = await start({ cacerts: cacertsData(first) });
     await until(() => istiod.ready());
     const create = caClient(istiod, first.rootCertPem);
     const csr = await createWorkloadCsr(id);
-    const chain1 = await create({ csr: csr.csrPem, validityDuration: 3600 });
+    // A short lifetime: its refresh point (the middle of its validity window, NotBefore being
+    // backdated) is already past, so a new root needs only the grace to reach every workload.
+    const chain1 = await create({ csr: csr.csrPem, validityDuration: 60 });
     expect(chain1).toHaveLength(3);
     expect(new X509Certificate(chain1[1]!).fingerprint256).toBe(
       new X509Certificate(first.caCertPem).fingerprint256,
@@ -219,12 +221,28 @@ describe('plug-in CA in a running istiod', () => {
       type: 'MODIFIED',
       object: secretObject('cacerts', { ...cacertsData(second), 'root-cert.pem': both }, '2'),
     });
+    // First the new root is distributed: both roots published and in every answer, while the
+    // previous intermediate still signs workload certificates and istiod's serving certificate.
+    await until(() => configMaps.get('golden/istio-ca-root-cert')?.['root-cert.pem'] === both);
+    const during = await caClient(istiod, first.rootCertPem)({ csr: csr.csrPem, validityDuration: 60 });
+    expect(new X509Certificate(during[0]!).verify(new X509Certificate(first.caCertPem).publicKey)).toBe(true);
+    expect(during[2]).toBe(both);
+    expect(
+      (await servingChain(istiod.ports.grpc, first.rootCertPem)).checkIssued(
+        new X509Certificate(first.caCertPem),
+      ),
+    ).toBe(true);
+    const metrics = async (): Promise<string> =>
+      (await fetch(`http://127.0.0.1:${istiod.ports.monitoring}/metrics`)).text();
+    expect(await metrics()).toContain('istiod_cacerts_updates_total{result="staged"} 1');
+    // Then (after the grace) the new intermediate signs.
     await until(
       () =>
         istiod.meshCa.ca.signingCertificate.fingerprint256 ===
         new X509Certificate(second.caCertPem).fingerprint256,
+      8000,
     );
-    await until(() => configMaps.get('golden/istio-ca-root-cert')?.['root-cert.pem'] === both);
+    expect(configMaps.get('golden/istio-ca-root-cert')?.['root-cert.pem']).toBe(both);
     // The serving certificate is re-signed by the new intermediate; clients trusting either root connect.
     await until(async () =>
       (await servingChain(istiod.ports.grpc, both)).checkIssued(new X509Certificate(second.caCertPem)),
@@ -245,14 +263,12 @@ describe('plug-in CA in a running istiod', () => {
         '3',
       ),
     });
-    await until(async () => {
-      const res = await fetch(`http://127.0.0.1:${istiod.ports.monitoring}/metrics`);
-      return (await res.text()).includes('istiod_cacerts_updates_total{result="refused"} 1');
-    });
+    await until(async () => (await metrics()).includes('istiod_cacerts_updates_total{result="refused"} 1'));
     expect(istiod.meshCa.ca.signingCertificate.fingerprint256).toBe(
       new X509Certificate(second.caCertPem).fingerprint256,
     );
-  });
+    // The distribution grace (10 s) is waited for in real time.
+  }, 90_000);
 });
 
 describe('istiod with ENABLE_CA_SERVER=false', () => {

@@ -95,7 +95,13 @@ export class CaRuntime {
 
   constructor(opts: CaRuntimeOptions) {
     this.#opts = opts;
-    this.holder = new MeshCaHolder(opts.meshCa);
+    this.holder = new MeshCaHolder(opts.meshCa, {
+      timers: opts.timers,
+      logger: opts.logger,
+      ...(opts.caOptions.defaultTtlSeconds === undefined
+        ? {}
+        : { defaultLifetimeSeconds: opts.caOptions.defaultTtlSeconds }),
+    });
     this.signer = opts.externalSigner?.signer ?? this.holder;
     this.#cacerts = new CacertsWatch({
       holder: this.holder,
@@ -108,9 +114,13 @@ export class CaRuntime {
       ...(opts.onCacertsOutcome === undefined ? {} : { onOutcome: opts.onCacertsOutcome }),
     });
     if (opts.initialTlsSecret !== undefined) this.#acceptTlsSecret(opts.initialTlsSecret);
+    // The serving certificate follows the signing CA; the published roots follow the holder's
+    // roots, which change first when a new root is distributed before it signs.
     this.holder.onChange(() => {
-      this.#rootsChanged();
       if (this.#external === undefined) this.#reissue();
+    });
+    this.holder.onRoots(() => {
+      this.#rootsChanged();
     });
   }
 
@@ -122,7 +132,7 @@ export class CaRuntime {
   get rootsPem(): string {
     return publishedRoots({
       caServer: this.#opts.caServer,
-      meshRootsPem: this.holder.current.rootCertPem,
+      meshRootsPem: this.holder.rootCertPem,
       ...(this.#external === undefined ? {} : { servingCaPem: this.#external.caPem }),
       ...(this.#opts.externalSigner === undefined
         ? {}
@@ -182,6 +192,7 @@ export class CaRuntime {
   close(): void {
     this.#closed = true;
     this.#cancel();
+    this.holder.close();
   }
 
   #isTlsSecret(obj: KubeObject): boolean {

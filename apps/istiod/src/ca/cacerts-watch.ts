@@ -1,8 +1,9 @@
 /**
  * Follows Secret `cacerts` in istiod's namespace and swaps the plug-in CA without a restart.
  *
- * Every add/update of the Secret is validated (`validateCacerts`); a valid one replaces the CA in
- * the holder, an invalid one is refused with its `ISTIOD_CACERTS_*` code and the CA in use stays.
+ * Every add/update of the Secret is validated (`validateCacerts`); a valid one goes to the holder,
+ * which signs with it at once or, when it brings a root the workloads do not trust yet, after
+ * distributing that root (`MeshCaHolder.change`); an invalid one is refused with its `ISTIOD_CACERTS_*` code and the CA in use stays.
  * A deleted Secret also keeps the CA in use (istiod never falls back to a new self-signed root
  * while running). Events are applied one at a time, in order.
  */
@@ -18,6 +19,8 @@ export type CacertsOutcome =
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'unchanged' }
   | { readonly kind: 'replaced' }
+  /** A new root: distributed first, the new CA signs from `switchAt` (see `MeshCaHolder.change`). */
+  | { readonly kind: 'staged'; readonly switchAt: string }
   | { readonly kind: 'refused'; readonly code: string; readonly message: string }
   | { readonly kind: 'kept-after-delete' };
 
@@ -107,19 +110,24 @@ export class CacertsWatch {
     }
     this.#fingerprint = fingerprint;
     const previous = holder.current;
-    holder.replace({
+    const change = holder.change({
       ca: result.ca,
       rootCertPem: result.ca.trustBundle.pem,
       source: CaSources.PLUGGED_SECRET,
     });
-    logger.info(
-      {
-        previousSource: previous.source,
-        signer: result.ca.signingCertificate.subject.replaceAll('\n', ', '),
-        roots: result.ca.trustBundle.size,
-      },
-      `loaded the plug-in CA from the updated Secret ${CACERTS_SECRET_NAME}`,
-    );
+    const fields = {
+      previousSource: previous.source,
+      signer: result.ca.signingCertificate.subject.replaceAll('\n', ', '),
+      roots: result.ca.trustBundle.size,
+    };
+    if (change.kind === 'staged') {
+      logger.info(
+        { ...fields, switchAt: change.switchAt.toISOString(), addedRoots: change.addedRoots },
+        `loaded the plug-in CA from the updated Secret ${CACERTS_SECRET_NAME}; it signs once its new roots are distributed`,
+      );
+      return { kind: 'staged', switchAt: change.switchAt.toISOString() };
+    }
+    logger.info(fields, `loaded the plug-in CA from the updated Secret ${CACERTS_SECRET_NAME}`);
     return { kind: 'replaced' };
   }
 }

@@ -1,5 +1,6 @@
 // Direct tier: the control-plane channel and per-call metadata, on loopback and temp files.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,91 @@ async function waitUntil(what: string, check: () => boolean, timeoutMs = 10_000)
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise(r => setTimeout(r, 5));
   }
+}
+
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** A self-signed CA in `dir` (`<name>.pem`, `<name>.key`), made with the openssl CLI. */
+function opensslCa(dir: string, name: string): string {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, `${name}.key`),
+      '-out',
+      join(dir, `${name}.pem`),
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '1',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ],
+    { stdio: 'pipe' },
+  );
+  return readFileSync(join(dir, `${name}.pem`), 'utf8');
+}
+
+/** A serving certificate for DNS name `host` signed by CA `ca` of `dir`: its chain and key PEM. */
+function opensslServing(dir: string, ca: string, host: string): { cert: Buffer; key: Buffer } {
+  const ext = join(dir, 'ext.cnf');
+  writeFileSync(ext, `subjectAltName=DNS:${host}\n`);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'serving.key'),
+      '-out',
+      join(dir, 'serving.csr'),
+      '-subj',
+      `/CN=${host}`,
+    ],
+    { stdio: 'pipe' },
+  );
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      join(dir, 'serving.csr'),
+      '-CA',
+      join(dir, `${ca}.pem`),
+      '-CAkey',
+      join(dir, `${ca}.key`),
+      '-set_serial',
+      '2',
+      '-days',
+      '1',
+      '-extfile',
+      ext,
+      '-out',
+      join(dir, 'serving.pem'),
+    ],
+    { stdio: 'pipe' },
+  );
+  return { cert: readFileSync(join(dir, 'serving.pem')), key: readFileSync(join(dir, 'serving.key')) };
 }
 
 function tokenFile(token: string): string {
@@ -128,5 +214,62 @@ describe('ControlPlaneChannel', () => {
     expect(reasons[0]).toBe('connect-timeout');
     expect(channel.client).not.toBe(first);
     expect(failure?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('re-reads its roots after a failed attempt and dials again once they changed', async () => {
+    const dir = scratchDir('xds-roots-');
+    const oldRoot = opensslCa(dir, 'old-root');
+    const newRoot = opensslCa(dir, 'new-root');
+    // istiod already serves a certificate of the new root; the client's file holds the old one.
+    const serving = opensslServing(dir, 'new-root', 'istiod.test');
+    const server = new grpc.Server();
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(
+        '127.0.0.1:0',
+        grpc.ServerCredentials.createSsl(null, [{ cert_chain: serving.cert, private_key: serving.key }]),
+        (err, p) => {
+          if (err === null) resolve(p);
+          else reject(err);
+        },
+      );
+    });
+    cleanups.push(() => {
+      server.forceShutdown();
+    });
+    const rootsPath = join(dir, 'root-cert.pem');
+    writeFileSync(rootsPath, oldRoot);
+    const reasons: string[] = [];
+    let reads = 0;
+    const channel = new ControlPlaneChannel({
+      target: {
+        address: `https://127.0.0.1:${String(port)}`,
+        rootCaPem: readFileSync(rootsPath),
+        rootCaPath: rootsPath,
+        altHostname: 'istiod.test',
+      },
+      settings: { ...DEFAULT_CHANNEL_SETTINGS, initialReconnectBackoffMs: 20, maxReconnectBackoffMs: 50 },
+      readRoots: path => {
+        reads++;
+        return readFileSync(path);
+      },
+      onReplaced: reason => reasons.push(reason),
+    });
+    cleanups.push(() => {
+      channel.close();
+    });
+    const state = (): grpc.connectivityState => channel.client.getChannel().getConnectivityState(true);
+    // The handshake fails (unknown root); the file is re-read but unchanged: same client.
+    const first = channel.client;
+    await waitUntil('a failed attempt with the roots re-read', () => {
+      state();
+      return reads > 0;
+    });
+    expect(channel.client).toBe(first);
+    expect(channel.replacements).toBe(0);
+    // The file gets both roots (as istio-ca-root-cert during a migration): a fresh client, READY.
+    writeFileSync(rootsPath, newRoot + oldRoot);
+    await waitUntil('a client on the new roots, connected', () => state() === grpc.connectivityState.READY);
+    expect(reasons).toEqual(['roots-changed']);
+    expect(channel.client).not.toBe(first);
   });
 });

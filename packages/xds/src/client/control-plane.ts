@@ -17,6 +17,13 @@ export interface GrpcTarget {
   readonly address: string;
   /** PEM root for https targets. */
   readonly rootCaPem?: Buffer | undefined;
+  /**
+   * The file `rootCaPem` was read from. `ControlPlaneChannel` re-reads it when a connection
+   * attempt fails and dials again with the new roots if they changed, so roots rotated in place
+   * (a ConfigMap volume the kubelet refreshes, e.g. during a root migration) are used without a
+   * restart.
+   */
+  readonly rootCaPath?: string | undefined;
   /** Alternate name to verify the server certificate against. */
   readonly altHostname?: string | undefined;
 }
@@ -93,11 +100,13 @@ export interface ControlPlaneChannelOptions {
   readonly target: GrpcTarget;
   readonly settings?: ChannelSettings;
   readonly timers?: Timers;
-  readonly logger?: Pick<Logger, 'warn'>;
-  /** Called after each replacement (e.g. to count it). */
+  readonly logger?: Pick<Logger, 'warn' | 'info'>;
+  /** Called after each replacement (e.g. to count it): `connect-timeout` or `roots-changed`. */
   readonly onReplaced?: (reason: string) => void;
   /** Makes the channel; tests may wrap it. Default `createGrpcClient`. */
   readonly create?: (target: GrpcTarget, settings: ChannelSettings) => grpc.Client;
+  /** Reads `target.rootCaPath`; tests may replace it. Default `readFileSync`. */
+  readonly readRoots?: (path: string) => Buffer;
 }
 
 /**
@@ -106,9 +115,14 @@ export interface ControlPlaneChannelOptions {
  * (UNAVAILABLE), so their owners (the xDS client's backoff, the CA's retries) try again on the
  * new one, which resolves the address afresh and dials a new connection, reaching a live
  * replica behind the Service instead of the vanished pod. Callers read `client` per call.
+ *
+ * With `target.rootCaPath`, a failed connection attempt also re-reads the roots; when they
+ * changed (istiod's serving certificate moved to a new root that the file now holds), the client
+ * is replaced by one built with them.
  */
 export class ControlPlaneChannel {
   readonly #o: ControlPlaneChannelOptions;
+  #target: GrpcTarget;
   readonly #settings: ChannelSettings;
   readonly #timers: Timers;
   #client: grpc.Client;
@@ -121,6 +135,7 @@ export class ControlPlaneChannel {
 
   constructor(options: ControlPlaneChannelOptions) {
     this.#o = options;
+    this.#target = options.target;
     this.#settings = options.settings ?? DEFAULT_CHANNEL_SETTINGS;
     this.#timers = options.timers ?? unrefTimers;
     this.#client = this.#create();
@@ -132,7 +147,7 @@ export class ControlPlaneChannel {
     return this.#client;
   }
 
-  /** How many times the channel was replaced after a connect timeout. */
+  /** How many times the channel was replaced (after a connect timeout, or for changed roots). */
   get replacements(): number {
     return this.#replacements;
   }
@@ -145,10 +160,14 @@ export class ControlPlaneChannel {
   }
 
   #create(): grpc.Client {
-    return (this.#o.create ?? createGrpcClient)(this.#o.target, this.#settings);
+    return (this.#o.create ?? createGrpcClient)(this.#target, this.#settings);
   }
 
-  /** Arms the connect timer whenever `client` enters CONNECTING; disarms it on any other state. */
+  /**
+   * Arms the connect timer whenever `client` enters CONNECTING, and while it is in
+   * TRANSIENT_FAILURE with a roots file, a timer that re-reads the roots; disarms them on any
+   * other state.
+   */
   #watch(client: grpc.Client): void {
     if (this.#closed || client !== this.#client) return;
     const channel = client.getChannel();
@@ -157,6 +176,13 @@ export class ControlPlaneChannel {
     this.#connectTimer = undefined;
     if (state === grpc.connectivityState.SHUTDOWN) return;
     if (state === grpc.connectivityState.READY) this.#consecutive = 0;
+    if (state === grpc.connectivityState.TRANSIENT_FAILURE && this.#target.rootCaPath !== undefined) {
+      if (this.#rootsChanged()) {
+        this.#swap(client, 'roots-changed');
+        return;
+      }
+      this.#checkRootsLater(client);
+    }
     if (state === grpc.connectivityState.CONNECTING) {
       const timeoutMs = this.#settings.connectTimeoutMs * 2 ** Math.min(this.#consecutive, 3);
       this.#connectTimer = this.#timers.setTimeout(() => {
@@ -168,18 +194,61 @@ export class ControlPlaneChannel {
     });
   }
 
+  /** grpc-js stays in TRANSIENT_FAILURE while it retries: re-read the roots every longest backoff. */
+  #checkRootsLater(client: grpc.Client): void {
+    this.#connectTimer = this.#timers.setTimeout(() => {
+      this.#connectTimer = undefined;
+      if (this.#closed || client !== this.#client) return;
+      const now = client.getChannel().getConnectivityState(false);
+      // Another state: the connectivity watch has taken over.
+      if (now !== grpc.connectivityState.TRANSIENT_FAILURE) return;
+      if (this.#rootsChanged()) this.#swap(client, 'roots-changed');
+      else this.#checkRootsLater(client);
+    }, this.#settings.maxReconnectBackoffMs);
+  }
+
   #replace(stuck: grpc.Client, timeoutMs: number): void {
     if (this.#closed || stuck !== this.#client) return;
-    this.#replacements++;
     this.#consecutive++;
     this.#o.logger?.warn(
-      { address: this.#o.target.address, connectTimeoutMs: timeoutMs },
+      { address: this.#target.address, connectTimeoutMs: timeoutMs },
       'no connection to istiod within the connect timeout; dialling again on a fresh channel',
     );
+    this.#swap(stuck, 'connect-timeout');
+  }
+
+  /**
+   * Re-reads `rootCaPath` (after a failed attempt); true when the roots differ from those the
+   * current client was built with, which then become the target's. An unreadable file keeps them.
+   */
+  #rootsChanged(): boolean {
+    const path = this.#target.rootCaPath;
+    if (path === undefined || !this.#target.address.startsWith('https:')) return false;
+    let fresh: Buffer;
+    try {
+      fresh = (this.#o.readRoots ?? readFileSync)(path);
+    } catch {
+      return false;
+    }
+    const current = this.#target.rootCaPem;
+    if (fresh.length === 0 || (current !== undefined && fresh.equals(current))) return false;
+    this.#target = { ...this.#target, rootCaPem: fresh };
+    this.#o.logger?.info(
+      { address: this.#target.address, path },
+      'the control-plane roots changed; dialling again with them',
+    );
+    return true;
+  }
+
+  #swap(stuck: grpc.Client, reason: string): void {
+    if (this.#closed || stuck !== this.#client) return;
+    this.#replacements++;
+    this.#timers.clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
     this.#client = this.#create();
     this.#watch(this.#client);
     stuck.close();
-    this.#o.onReplaced?.('connect-timeout');
+    this.#o.onReplaced?.(reason);
   }
 }
 
