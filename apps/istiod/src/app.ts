@@ -183,7 +183,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     timers,
     isLeader: () => statusLeader.isLeader(),
   });
-  const gatewayLeader = leadership(LeaseName.gatewayDeployment());
+  const gatewayLeader = leadership(LeaseName.gatewayDeployment(config.revision));
   const gatewaySide = createGatewaySide({
     deps: deps.gateway,
     image: config.waypointImage,
@@ -191,6 +191,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     domain: config.domain,
     clusterId: config.clusterId,
     trustDomain: mesh.trustDomain,
+    revision: config.revision,
     logs,
     timers,
     isLeader: deps.isLeader ?? (() => gatewayLeader.isLeader()),
@@ -261,7 +262,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     meshCa,
     namespace: config.podNamespace,
     caServer: config.enableCaServer,
-    servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts),
+    servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts, config.revision),
     tlsSecretName: config.istiodTlsSecret,
     ...(tlsSecret === undefined ? {} : { initialTlsSecret: tlsSecret }),
     ...(deps.externalSigner === undefined ? {} : { externalSigner: deps.externalSigner(logs.for('ra')) }),
