@@ -36,7 +36,7 @@ import {
 import { DiscoveryFilter } from './mesh/discovery-filter.ts';
 import {
   MESH_CONFIG_KEY,
-  MESH_CONFIG_MAP,
+  meshConfigMapName,
   defaultMeshConfig,
   parseMeshConfig,
   type MeshConfig,
@@ -150,7 +150,14 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const metrics = createMetrics({ registry });
   // The `istio` ConfigMap is the one source of meshConfig; TRUST_DOMAIN only fills a missing field.
   const meshDefaults = { rootNamespace: config.podNamespace, trustDomain: config.trustDomain };
-  const mesh = await readMeshConfig(deps.configMaps, config.podNamespace, meshDefaults, logger);
+  const meshConfigMap = meshConfigMapName(config.revision);
+  const mesh = await readMeshConfig(
+    deps.configMaps,
+    config.podNamespace,
+    meshConfigMap,
+    meshDefaults,
+    logger,
+  );
   const elections = new Map<string, Election>();
   const leadership = (lock: string): Leadership => {
     let election = elections.get(lock);
@@ -421,6 +428,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     defaults: meshDefaults,
     filter: discovery,
     logger: logs.for('mesh'),
+    configMap: meshConfigMap,
   });
   const watcher = new KubeWatcher({
     kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
@@ -572,12 +580,13 @@ export const startIstiod = build;
 async function readMeshConfig(
   store: ConfigMapStore,
   namespace: string,
+  name: string,
   defaults: MeshConfigDefaults,
   logger: Logger,
 ): Promise<MeshConfig> {
   let text: string | undefined;
   try {
-    text = (await store.read(namespace, MESH_CONFIG_MAP))?.[MESH_CONFIG_KEY];
+    text = (await store.read(namespace, name))?.[MESH_CONFIG_KEY];
   } catch (err) {
     logger.warn(
       { err: errorMessage(err) },
