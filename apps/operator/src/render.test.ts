@@ -84,6 +84,21 @@ describe('render', () => {
     expect(deploy.metadata.labels?.['istio.io/rev']).toBe('default-v1-27-9');
     expect(deploy.spec?.replicas).toBe(2);
     expect(env(deploy, 'CA_TRUSTED_NODE_ACCOUNTS')).toBe('ztunnel/ztunnel');
+    expect(env(deploy, 'REVISION')).toBe('default-v1-27-9');
+    // Its pods, Deployment and Service belong to this revision only.
+    const spec = deploy.spec as unknown as {
+      selector: { matchLabels: Record<string, string> };
+      template: { metadata: { labels: Record<string, string> } };
+    };
+    expect(spec.template.metadata.labels['istio.io/rev']).toBe('default-v1-27-9');
+    expect(spec.selector.matchLabels['istio.io/rev']).toBe('default-v1-27-9');
+    const svc = find(objs, 'Service') as unknown as {
+      metadata: { name: string };
+      spec: { selector: Record<string, string> };
+    };
+    expect(svc.metadata.name).toBe('istiod-default-v1-27-9');
+    expect(svc.spec.selector['istio.io/rev']).toBe('default-v1-27-9');
+    expect(find(objs, 'ConfigMap').metadata.name).toBe('istio-default-v1-27-9');
   });
 
   it('IstioRevision default: names as in deploy/', () => {

@@ -161,6 +161,29 @@ export function renderIstiod(
       if (values.revision !== undefined && values.revision !== '') setEnv(main, 'REVISION', values.revision);
     }
   }
+  // Each revision's pods carry their revision, and its Deployment, Service and disruption budget
+  // select only them (the manifests' selectors would span every revision's pods).
+  const rev = target.revision === undefined || target.revision === '' ? undefined : target.revision;
+  for (const o of objects) {
+    const spec = (o as { spec?: Record<string, unknown> }).spec;
+    if (spec === undefined) continue;
+    if (o.kind === 'Deployment') {
+      const w = spec as Workload & { selector?: { matchLabels?: Record<string, string> } };
+      if (w.template !== undefined)
+        w.template.metadata = {
+          ...w.template.metadata,
+          labels: { ...w.template.metadata?.labels, 'istio.io/rev': rev ?? 'default' },
+        };
+      if (rev !== undefined)
+        w.selector = { ...w.selector, matchLabels: { ...w.selector?.matchLabels, 'istio.io/rev': rev } };
+    } else if (o.kind === 'Service') {
+      const selector = spec['selector'] as Record<string, string> | undefined;
+      spec['selector'] = { ...selector, 'istio.io/rev': rev ?? 'default' };
+    } else if (o.kind === 'PodDisruptionBudget' && rev !== undefined) {
+      const selector = spec['selector'] as { matchLabels?: Record<string, string> } | undefined;
+      spec['selector'] = { ...selector, matchLabels: { ...selector?.matchLabels, 'istio.io/rev': rev } };
+    }
+  }
   // Role bindings name the service account by its (suffixed) name.
   for (const o of objects) {
     const subjects = (o as { subjects?: { kind: string; name: string; namespace?: string }[] }).subjects;
