@@ -99,6 +99,13 @@ describe('render', () => {
     expect(svc.metadata.name).toBe('istiod-default-v1-27-9');
     expect(svc.spec.selector['istio.io/rev']).toBe('default-v1-27-9');
     expect(find(objs, 'ConfigMap').metadata.name).toBe('istio-default-v1-27-9');
+    // The pods run as the revision's own ServiceAccount, the one its bindings name.
+    const sa = find(objs, 'ServiceAccount').metadata.name;
+    expect(sa).toBe('istiod-default-v1-27-9');
+    expect(
+      (deploy.spec as unknown as { template: { spec: { serviceAccountName: string } } }).template.spec
+        .serviceAccountName,
+    ).toBe(sa);
   });
 
   it('IstioRevision default: names as in deploy/', () => {

@@ -27,6 +27,7 @@ interface Container {
   resources?: Record<string, unknown>;
 }
 interface PodSpec {
+  serviceAccountName?: string;
   containers?: Container[];
   initContainers?: Container[];
   terminationGracePeriodSeconds?: number;
@@ -174,6 +175,10 @@ export function renderIstiod(
           ...w.template.metadata,
           labels: { ...w.template.metadata?.labels, 'istio.io/rev': rev ?? 'default' },
         };
+      // The ServiceAccount is suffixed with the revision like every other object.
+      const pod = w.template?.spec;
+      if (rev !== undefined && pod?.serviceAccountName !== undefined)
+        pod.serviceAccountName = `${pod.serviceAccountName}-${rev}`;
       if (rev !== undefined)
         w.selector = { ...w.selector, matchLabels: { ...w.selector?.matchLabels, 'istio.io/rev': rev } };
     } else if (o.kind === 'Service') {

@@ -5,10 +5,14 @@
 // follows the Istio's active revision and takes the namespace and the waypoint along (the new
 // istiod deploys the waypoint, the old one lets it go); the old revision is pruned only once it
 // is not InUse and the grace period has passed. One cluster for the file; the cases run in order.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from '../cluster.ts';
-import { waitFor } from '../exec.ts';
+import { ETCD_VERSION, K8S_VERSION } from '../binaries.ts';
+import { runCommand, waitFor } from '../exec.ts';
+import { defaultCacheRoot } from '../layout.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import { GATEWAY_PATH, readyWaypoint, waypointGateway } from '../mesh/waypoint.ts';
 import {
@@ -39,6 +43,46 @@ const scenario = new ScenarioContext<MeshPod>('operator-revisions');
 const { log, kube, pod } = scenario;
 
 const get = (path: string): Promise<SailCr> => kube().client.get<SailCr>(path);
+
+function kubectl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const built = join(
+    defaultCacheRoot(),
+    'k8s',
+    `${K8S_VERSION.slice(1)}-etcd${ETCD_VERSION.slice(1)}`,
+    'bin',
+    'kubectl',
+  );
+  return runCommand([existsSync(built) ? built : 'kubectl', ...args], {
+    env: { ...process.env, KUBECONFIG: kube().kubeconfig },
+    allowFailure: true,
+    timeoutMs: 60_000,
+  });
+}
+
+/** Says why a step did not complete: the CRs, the mesh's pods and the ends of their logs. */
+async function diagnose(): Promise<void> {
+  for (const args of [
+    ['get', 'istio,istiorevision,istiorevisiontag,istiocni,ztunnel', '-o', 'yaml'],
+    ['get', 'pods', '-A', '-o', 'wide'],
+    ['get', 'deploy,svc', '-n', 'istio-system', '-o', 'wide'],
+    ['logs', '-n', 'ambient-mesh-operator', '-l', 'app=ambient-mesh-operator', '--tail', '40'],
+    ['logs', '-n', 'istio-system', '-l', 'app=istiod', '--tail', '30', '--prefix'],
+    ['logs', '-n', ZTUNNEL_NS, '-l', 'app=ztunnel', '--tail', '15', '--prefix'],
+  ]) {
+    const r = await kubectl(args);
+    log(`kubectl ${args.join(' ')}:\n${r.stdout}${r.stderr}`);
+  }
+}
+
+/** Runs a step; on failure logs the diagnosis before failing. */
+async function step<T>(what: () => Promise<T>): Promise<T> {
+  try {
+    return await what();
+  } catch (err) {
+    await diagnose();
+    throw err;
+  }
+}
 
 interface DeploymentLike {
   metadata: { generation?: number };
@@ -144,7 +188,7 @@ describe('the operator: RevisionBased updates with the default IstioRevisionTag'
       cr('ZTunnel', { namespace: ZTUNNEL_NS, version: FROM }),
     );
     for (const plural of ['istios', 'istiocnis', 'ztunnels'] as const)
-      await waitReady(cluster.client, sailPath(plural, 'default'));
+      await step(() => waitReady(cluster.client, sailPath(plural, 'default')));
 
     await createAppNamespace(cluster, NS, ['echo', 'client']);
     const labels = { 'mesh-test': 'workload' };
