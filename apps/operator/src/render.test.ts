@@ -99,6 +99,15 @@ describe('render', () => {
     expect(svc.metadata.name).toBe('istiod-default-v1-27-9');
     expect(svc.spec.selector['istio.io/rev']).toBe('default-v1-27-9');
     expect(find(objs, 'ConfigMap').metadata.name).toBe('istio-default-v1-27-9');
+    // Each binding grants the revision's own (suffixed) role.
+    const names = new Set(objs.map(o => `${o.kind}/${(o.metadata as { name: string }).name}`));
+    const bindings = objs.filter(o => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding');
+    expect(bindings.length).toBeGreaterThan(0);
+    for (const b of bindings) {
+      const ref = (b as unknown as { roleRef: { kind: string; name: string } }).roleRef;
+      expect(names.has(`${ref.kind}/${ref.name}`), `${b.kind} -> ${ref.kind}/${ref.name}`).toBe(true);
+      expect(ref.name.endsWith('-default-v1-27-9')).toBe(true);
+    }
     // The pods run as the revision's own ServiceAccount, the one its bindings name.
     const sa = find(objs, 'ServiceAccount').metadata.name;
     expect(sa).toBe('istiod-default-v1-27-9');

@@ -189,8 +189,16 @@ export function renderIstiod(
       spec['selector'] = { ...selector, matchLabels: { ...selector?.matchLabels, 'istio.io/rev': rev } };
     }
   }
-  // Role bindings name the service account by its (suffixed) name.
+  // Role bindings name the service account and the role by their placed (suffixed) names.
   for (const o of objects) {
+    const roleRef = (o as { roleRef?: { kind: string; name: string } }).roleRef;
+    if (roleRef !== undefined) {
+      const name =
+        roleRef.kind === 'ClusterRole'
+          ? roleRef.name.replaceAll(MANIFEST_NAMESPACE, target.namespace)
+          : roleRef.name;
+      roleRef.name = rev === undefined ? name : `${name}-${rev}`;
+    }
     const subjects = (o as { subjects?: { kind: string; name: string; namespace?: string }[] }).subjects;
     for (const s of subjects ?? []) {
       if (s.kind !== 'ServiceAccount') continue;
