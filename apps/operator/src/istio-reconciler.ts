@@ -1,7 +1,7 @@
 // Reconciling the control plane: `Istio` → its IstioRevision(s) (by update strategy, pruning the
 // inactive ones) and status from them; `IstioRevision` → istiod (Deployment, Service, RBAC, the
 // mesh ConfigMap from `values.meshConfig`), Ready from the istiod Deployment, InUse from the
-// namespaces that refer to the revision. Both carry the finalizer: deleting an Istio deletes its
+// namespaces and waypoints that select the revision, directly or through a tag (`usage.ts`). Both carry the finalizer: deleting an Istio deletes its
 // revisions, deleting a revision deletes its istiod.
 import { ApplyPatch, type KubeClient } from '@ambient-mesh/kube';
 import { renderComponent, type ManifestObject, type RenderOptions } from '@ambient-mesh/install';
