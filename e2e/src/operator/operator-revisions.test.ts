@@ -338,7 +338,16 @@ describe('the operator: RevisionBased updates with the default IstioRevisionTag'
           : undefined,
       { timeoutMs: 60_000, intervalMs: 500 },
     );
-    const istio = await waitReady(kube().client, sailPath('istios', 'default'), 120_000);
+    await waitReady(kube().client, sailPath('istios', 'default'), 120_000);
+    // The Istio recounts once the pruned revision is gone (its finalizer released).
+    const istio = await waitFor(
+      'the Istio to count one revision',
+      async () => {
+        const i = await get(sailPath('istios', 'default'));
+        return i.status?.revisions?.total === 1 ? i : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     expect(istio.status).toMatchObject({
       activeRevisionName: NEW,
       revisions: { total: 1, ready: 1, inUse: 1 },
