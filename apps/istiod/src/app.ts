@@ -36,7 +36,7 @@ import {
 import { DiscoveryFilter } from './mesh/discovery-filter.ts';
 import {
   MESH_CONFIG_KEY,
-  MESH_CONFIG_MAP,
+  meshConfigMapName,
   defaultMeshConfig,
   parseMeshConfig,
   type MeshConfig,
@@ -150,7 +150,14 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const metrics = createMetrics({ registry });
   // The `istio` ConfigMap is the one source of meshConfig; TRUST_DOMAIN only fills a missing field.
   const meshDefaults = { rootNamespace: config.podNamespace, trustDomain: config.trustDomain };
-  const mesh = await readMeshConfig(deps.configMaps, config.podNamespace, meshDefaults, logger);
+  const meshConfigMap = meshConfigMapName(config.revision);
+  const mesh = await readMeshConfig(
+    deps.configMaps,
+    config.podNamespace,
+    meshConfigMap,
+    meshDefaults,
+    logger,
+  );
   const elections = new Map<string, Election>();
   const leadership = (lock: string): Leadership => {
     let election = elections.get(lock);
@@ -183,7 +190,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     timers,
     isLeader: () => statusLeader.isLeader(),
   });
-  const gatewayLeader = leadership(LeaseName.gatewayDeployment());
+  const gatewayLeader = leadership(LeaseName.gatewayDeployment(config.revision));
   const gatewaySide = createGatewaySide({
     deps: deps.gateway,
     image: config.waypointImage,
@@ -191,6 +198,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     domain: config.domain,
     clusterId: config.clusterId,
     trustDomain: mesh.trustDomain,
+    revision: config.revision,
     logs,
     timers,
     isLeader: deps.isLeader ?? (() => gatewayLeader.isLeader()),
@@ -261,7 +269,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     meshCa,
     namespace: config.podNamespace,
     caServer: config.enableCaServer,
-    servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts),
+    servingDnsNames: servingDnsNames(config.podNamespace, config.domain, config.customHosts, config.revision),
     tlsSecretName: config.istiodTlsSecret,
     ...(tlsSecret === undefined ? {} : { initialTlsSecret: tlsSecret }),
     ...(deps.externalSigner === undefined ? {} : { externalSigner: deps.externalSigner(logs.for('ra')) }),
@@ -420,6 +428,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     defaults: meshDefaults,
     filter: discovery,
     logger: logs.for('mesh'),
+    configMap: meshConfigMap,
   });
   const watcher = new KubeWatcher({
     kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
@@ -571,12 +580,13 @@ export const startIstiod = build;
 async function readMeshConfig(
   store: ConfigMapStore,
   namespace: string,
+  name: string,
   defaults: MeshConfigDefaults,
   logger: Logger,
 ): Promise<MeshConfig> {
   let text: string | undefined;
   try {
-    text = (await store.read(namespace, MESH_CONFIG_MAP))?.[MESH_CONFIG_KEY];
+    text = (await store.read(namespace, name))?.[MESH_CONFIG_KEY];
   } catch (err) {
     logger.warn(
       { err: errorMessage(err) },

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
     expect(c.defaultCertTtlSeconds).toBe(86_400);
     expect(c.maxCertTtlSeconds).toBe(90 * 86_400);
     expect(c.logFormat).toBe('text');
+    expect(c.revision).toBe('default');
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -30,6 +31,7 @@ describe('loadConfig', () => {
         ISTIOD_CUSTOM_HOST: 'a.example,b.example',
         ROOT_CA_DIR: '/certs',
         LOG_FORMAT: 'json',
+        REVISION: 'default-v1-27-9',
       },
       argv: [
         '--domain=corp.local',
@@ -54,6 +56,7 @@ describe('loadConfig', () => {
     expect(c.httpAddr).toEqual({ host: '::', port: 18080 });
     expect(c.secureGrpcAddr).toEqual({ host: '127.0.0.1', port: 0 });
     expect(c.kubeconfig).toBe('kc');
+    expect(c.revision).toBe('default-v1-27-9');
   });
 
   it('names the variable when a value is bad', () => {

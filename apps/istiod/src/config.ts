@@ -32,6 +32,8 @@ export const ENV = {
   trustedNodeAccounts: 'CA_TRUSTED_NODE_ACCOUNTS',
   enableAmbient: 'PILOT_ENABLE_AMBIENT',
   customHost: 'ISTIOD_CUSTOM_HOST',
+  /** The control plane revision this istiod serves (upstream's `REVISION`; `default` when unset). */
+  revision: 'REVISION',
   rootCaDir: 'ROOT_CA_DIR',
   logFormat: 'LOG_FORMAT',
   logLevel: 'LOG_LEVEL',
@@ -80,6 +82,8 @@ export interface Config {
   /** Cluster DNS domain (`--domain`), e.g. `cluster.local`. */
   readonly domain: string;
   readonly enableAmbient: boolean;
+  /** The revision (`REVISION`, `default` when unset): its Gateways, tags and `istiod-<rev>` names. */
+  readonly revision: string;
   /** Node proxies allowed to request certificates for other identities (`ns/sa`). */
   readonly trustedNodeAccounts: readonly ServiceAccountRef[];
   /** Extra DNS names for the serving certificate, besides `istiod.<ns>.svc`. */
@@ -195,6 +199,7 @@ export function loadConfig(
       trustDomain: r.string(ENV.trustDomain, 'cluster.local'),
       domain: r.string(flag(FLAGS.domain), 'cluster.local'),
       enableAmbient: r.bool(ENV.enableAmbient, true),
+      revision: r.string(ENV.revision, '') || 'default',
       trustedNodeAccounts,
       customHosts: splitList(r.string(ENV.customHost, '')),
       rootCaDir: r.string(ENV.rootCaDir, './etc/cacerts'),

@@ -19,6 +19,9 @@ import { ComponentReconciler, type ReconcileResult } from './component-reconcile
 import { EVENTS_NAMESPACE, eventObject, transitions } from './events.ts';
 import { InClusterCredentials } from './in-cluster.ts';
 import { IstioReconciler, type IstioReconcileResult } from './istio-reconciler.ts';
+import { readMeshReferences } from './mesh-references.ts';
+import { TagReconciler } from './tag-reconciler.ts';
+import type { MeshReferences } from './usage.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { FIELD_MANAGER, OWNER_LABEL, sailPath, type SailKind, type SailObject } from './resources.ts';
 
@@ -35,7 +38,7 @@ export interface AppDeps {
 }
 
 /** The kinds the operator reconciles. */
-export type ReconciledKind = Exclude<SailKind, 'IstioRevisionTag'>;
+export type ReconciledKind = SailKind;
 
 export interface Bound {
   readonly logs: Logs;
@@ -49,7 +52,13 @@ export interface Bound {
   shutdown(): Promise<void>;
 }
 
-const KINDS: readonly ReconciledKind[] = ['Istio', 'IstioRevision', 'IstioCNI', 'ZTunnel'];
+const KINDS: readonly ReconciledKind[] = [
+  'Istio',
+  'IstioRevision',
+  'IstioRevisionTag',
+  'IstioCNI',
+  'ZTunnel',
+];
 
 /** After a failed reconcile, the next try (the resync would come later). */
 const RETRY_MS = 2_000;
@@ -127,7 +136,9 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     ...(deps.now === undefined ? {} : { now: deps.now }),
   };
   const components = new ComponentReconciler(common);
-  const istios = new IstioReconciler(common);
+  const references = (): Promise<MeshReferences> => readMeshReferences(client);
+  const istios = new IstioReconciler({ ...common, references });
+  const tags = new TagReconciler({ ...common, references });
 
   const reconcile = (kind: ReconciledKind, name: string): Promise<IstioReconcileResult | ReconcileResult> => {
     switch (kind) {
@@ -135,6 +146,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
         return istios.reconcileIstio(name);
       case 'IstioRevision':
         return istios.reconcileRevision(name);
+      case 'IstioRevisionTag':
+        return tags.reconcile(name);
       case 'IstioCNI':
       case 'ZTunnel':
         return components.reconcile(kind, name);
@@ -215,7 +228,11 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     log.warn({ informer: what, err }, 'list/watch failed; retrying');
   };
   const informerTimers = deps.informerTimers === undefined ? {} : { timers: deps.informerTimers };
-  const crInformers = KINDS.map(kind => {
+  const allOf = (kind: ReconciledKind): void => {
+    for (const o of crInformers.find(i => i.kind === kind)?.informer.cache.list() ?? [])
+      enqueue(kind, o.metadata.name);
+  };
+  const crInformers: { kind: ReconciledKind; informer: Informer<Meta> }[] = KINDS.map(kind => {
     const informer = new Informer<Meta>({
       name: kind,
       source: clientSource(client, sailPath(kind)),
@@ -225,20 +242,29 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     const ownerIstios = (o: Meta): void => {
       for (const r of o.metadata.ownerReferences ?? []) if (r.kind === 'Istio') enqueue('Istio', r.name);
     };
+    // What follows from a CR's status: a revision's feeds its Istio's status and the tags (their
+    // target may have appeared or gone); an Istio's active revision is where its tags point; a
+    // tag's target is what its revisions count as InUse.
+    const dependents = (o: Meta): void => {
+      if (kind === 'IstioRevision') {
+        ownerIstios(o);
+        allOf('IstioRevisionTag');
+      } else if (kind === 'Istio') allOf('IstioRevisionTag');
+      else if (kind === 'IstioRevisionTag') allOf('IstioRevision');
+    };
     informer.on({
       add: o => {
         enqueue(kind, o.metadata.name);
+        dependents(o);
       },
       // A status write (ours) is an update too: only a change of what we act on queues a
-      // reconcile, so a quiet mesh costs nothing between resyncs. A revision's status feeds its
-      // Istio's status.
+      // reconcile, so a quiet mesh costs nothing between resyncs.
       update: (old, o) => {
         if (actedOn(old) !== actedOn(o)) enqueue(kind, o.metadata.name);
-        if (kind === 'IstioRevision' && JSON.stringify(old.status) !== JSON.stringify(o.status))
-          ownerIstios(o);
+        if (JSON.stringify(old.status) !== JSON.stringify(o.status)) dependents(o);
       },
       delete: o => {
-        if (kind === 'IstioRevision') ownerIstios(o);
+        dependents(o);
       },
     });
     return { kind, informer };
@@ -275,8 +301,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     });
     return informer;
   });
-  // A revision's InUse follows the namespaces' labels (istio.io/rev, dataplane-mode, injection).
-  const revisions = crInformers.find(i => i.kind === 'IstioRevision')?.informer;
+  // Revisions' and tags' InUse follow the namespaces' labels (istio.io/rev, dataplane-mode, injection).
   const namespaces = new Informer<Meta>({
     name: 'namespaces',
     source: clientSource(client, '/api/v1/namespaces'),
@@ -284,7 +309,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     ...informerTimers,
   });
   const allRevisions = (): void => {
-    for (const r of revisions?.cache.list() ?? []) enqueue('IstioRevision', r.metadata.name);
+    allOf('IstioRevision');
+    allOf('IstioRevisionTag');
   };
   const meshLabels = (o: Meta): string => {
     const l = o.metadata.labels ?? {};

@@ -1,7 +1,7 @@
 // Reconciling the control plane: `Istio` → its IstioRevision(s) (by update strategy, pruning the
 // inactive ones) and status from them; `IstioRevision` → istiod (Deployment, Service, RBAC, the
 // mesh ConfigMap from `values.meshConfig`), Ready from the istiod Deployment, InUse from the
-// namespaces that refer to the revision. Both carry the finalizer: deleting an Istio deletes its
+// namespaces and waypoints that select the revision, directly or through a tag (`usage.ts`). Both carry the finalizer: deleting an Istio deletes its
 // revisions, deleting a revision deletes its istiod.
 import { ApplyPatch, type KubeClient } from '@ambient-mesh/kube';
 import { renderComponent, type ManifestObject, type RenderOptions } from '@ambient-mesh/install';
@@ -31,6 +31,8 @@ import {
   type ReconcileOutcome,
   type RevisionSummary,
 } from './status.ts';
+import { readMeshReferences } from './mesh-references.ts';
+import { revisionReferences, type MeshReferences } from './usage.ts';
 import { ISTIO_VALUES, checkValues, invalidValuesMessage, type IstioValues } from './values.ts';
 
 /** istiod replicas when `values.pilot.replicaCount` is unset (Istio's chart default, as Sail). */
@@ -43,6 +45,8 @@ export interface IstioReconcilerOptions {
   readonly client: KubeClient;
   readonly render?: RenderOptions;
   readonly now?: () => Date;
+  /** What refers to revisions (namespaces, waypoints, tags); default: read from the cluster. */
+  readonly references?: () => Promise<MeshReferences>;
 }
 
 type Revision = SailObject<IstioRevisionSpec>;
@@ -118,11 +122,13 @@ export class IstioReconciler {
   readonly #client: KubeClient;
   readonly #render: RenderOptions;
   readonly #now: () => Date;
+  readonly #references: () => Promise<MeshReferences>;
 
   constructor(options: IstioReconcilerOptions) {
     this.#client = options.client;
     this.#render = options.render ?? {};
     this.#now = options.now ?? (() => new Date());
+    this.#references = options.references ?? (() => readMeshReferences(options.client));
   }
 
   async #revisionsOf(istio: Istio): Promise<Revision[]> {
@@ -209,25 +215,6 @@ export class IstioReconciler {
     };
   }
 
-  /** Namespaces that refer to the revision (`istio.io/rev`; for the default one, ambient or injected namespaces). */
-  async #references(revision: string): Promise<string[]> {
-    const namespaces = await this.#client.list<{
-      metadata: { name: string; labels?: Record<string, string> };
-    }>('/api/v1/namespaces');
-    const out: string[] = [];
-    for (const ns of namespaces.items) {
-      const labels = ns.metadata.labels ?? {};
-      const rev = labels['istio.io/rev'];
-      const refers =
-        rev !== undefined
-          ? rev === (revision === '' ? 'default' : revision)
-          : revision === '' &&
-            (labels['istio.io/dataplane-mode'] === 'ambient' || labels['istio-injection'] === 'enabled');
-      if (refers) out.push(`namespace ${ns.metadata.name}`);
-    }
-    return out;
-  }
-
   /** Reconciles the IstioRevision `name` once. */
   async reconcileRevision(name: string): Promise<ReconcileResult> {
     const cr = await this.#client.find<Revision>(sailPath('IstioRevision', name));
@@ -274,7 +261,7 @@ export class IstioReconciler {
     const ready = istiodReady(
       live === undefined ? deploymentReadiness(undefined) : deploymentReadiness(live.status ?? {}),
     );
-    const inUse = inUseCondition(await this.#references(values.revision ?? ''));
+    const inUse = inUseCondition(revisionReferences(name, await this.#references()));
     const status = revisionStatus(cr.metadata.generation, cr.status, outcome, ready, inUse, this.#now());
     await writeStatus(this.#client, 'IstioRevision', cr, status);
     return { kind: 'reconciled', status, previous: cr.status, applied };

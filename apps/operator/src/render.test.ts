@@ -84,6 +84,37 @@ describe('render', () => {
     expect(deploy.metadata.labels?.['istio.io/rev']).toBe('default-v1-27-9');
     expect(deploy.spec?.replicas).toBe(2);
     expect(env(deploy, 'CA_TRUSTED_NODE_ACCOUNTS')).toBe('ztunnel/ztunnel');
+    expect(env(deploy, 'REVISION')).toBe('default-v1-27-9');
+    // Its pods, Deployment and Service belong to this revision only.
+    const spec = deploy.spec as unknown as {
+      selector: { matchLabels: Record<string, string> };
+      template: { metadata: { labels: Record<string, string> } };
+    };
+    expect(spec.template.metadata.labels['istio.io/rev']).toBe('default-v1-27-9');
+    expect(spec.selector.matchLabels['istio.io/rev']).toBe('default-v1-27-9');
+    const svc = find(objs, 'Service') as unknown as {
+      metadata: { name: string };
+      spec: { selector: Record<string, string> };
+    };
+    expect(svc.metadata.name).toBe('istiod-default-v1-27-9');
+    expect(svc.spec.selector['istio.io/rev']).toBe('default-v1-27-9');
+    expect(find(objs, 'ConfigMap').metadata.name).toBe('istio-default-v1-27-9');
+    // Each binding grants the revision's own (suffixed) role.
+    const names = new Set(objs.map(o => `${o.kind}/${(o.metadata as { name: string }).name}`));
+    const bindings = objs.filter(o => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding');
+    expect(bindings.length).toBeGreaterThan(0);
+    for (const b of bindings) {
+      const ref = (b as unknown as { roleRef: { kind: string; name: string } }).roleRef;
+      expect(names.has(`${ref.kind}/${ref.name}`), `${b.kind} -> ${ref.kind}/${ref.name}`).toBe(true);
+      expect(ref.name.endsWith('-default-v1-27-9')).toBe(true);
+    }
+    // The pods run as the revision's own ServiceAccount, the one its bindings name.
+    const sa = find(objs, 'ServiceAccount').metadata.name;
+    expect(sa).toBe('istiod-default-v1-27-9');
+    expect(
+      (deploy.spec as unknown as { template: { spec: { serviceAccountName: string } } }).template.spec
+        .serviceAccountName,
+    ).toBe(sa);
   });
 
   it('IstioRevision default: names as in deploy/', () => {

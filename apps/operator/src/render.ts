@@ -27,6 +27,7 @@ interface Container {
   resources?: Record<string, unknown>;
 }
 interface PodSpec {
+  serviceAccountName?: string;
   containers?: Container[];
   initContainers?: Container[];
   terminationGracePeriodSeconds?: number;
@@ -161,8 +162,43 @@ export function renderIstiod(
       if (values.revision !== undefined && values.revision !== '') setEnv(main, 'REVISION', values.revision);
     }
   }
-  // Role bindings name the service account by its (suffixed) name.
+  // Each revision's pods carry their revision, and its Deployment, Service and disruption budget
+  // select only them (the manifests' selectors would span every revision's pods).
+  const rev = target.revision === undefined || target.revision === '' ? undefined : target.revision;
   for (const o of objects) {
+    const spec = (o as { spec?: Record<string, unknown> }).spec;
+    if (spec === undefined) continue;
+    if (o.kind === 'Deployment') {
+      const w = spec as Workload & { selector?: { matchLabels?: Record<string, string> } };
+      if (w.template !== undefined)
+        w.template.metadata = {
+          ...w.template.metadata,
+          labels: { ...w.template.metadata?.labels, 'istio.io/rev': rev ?? 'default' },
+        };
+      // The ServiceAccount is suffixed with the revision like every other object.
+      const pod = w.template?.spec;
+      if (rev !== undefined && pod?.serviceAccountName !== undefined)
+        pod.serviceAccountName = `${pod.serviceAccountName}-${rev}`;
+      if (rev !== undefined)
+        w.selector = { ...w.selector, matchLabels: { ...w.selector?.matchLabels, 'istio.io/rev': rev } };
+    } else if (o.kind === 'Service') {
+      const selector = spec['selector'] as Record<string, string> | undefined;
+      spec['selector'] = { ...selector, 'istio.io/rev': rev ?? 'default' };
+    } else if (o.kind === 'PodDisruptionBudget' && rev !== undefined) {
+      const selector = spec['selector'] as { matchLabels?: Record<string, string> } | undefined;
+      spec['selector'] = { ...selector, matchLabels: { ...selector?.matchLabels, 'istio.io/rev': rev } };
+    }
+  }
+  // Role bindings name the service account and the role by their placed (suffixed) names.
+  for (const o of objects) {
+    const roleRef = (o as { roleRef?: { kind: string; name: string } }).roleRef;
+    if (roleRef !== undefined) {
+      const name =
+        roleRef.kind === 'ClusterRole'
+          ? roleRef.name.replaceAll(MANIFEST_NAMESPACE, target.namespace)
+          : roleRef.name;
+      roleRef.name = rev === undefined ? name : `${name}-${rev}`;
+    }
     const subjects = (o as { subjects?: { kind: string; name: string; namespace?: string }[] }).subjects;
     for (const s of subjects ?? []) {
       if (s.kind !== 'ServiceAccount') continue;

@@ -32,8 +32,16 @@ export interface SailCr {
     observedGeneration?: number;
     state?: string;
     activeRevisionName?: string;
+    istioRevision?: string;
+    istiodNamespace?: string;
     revisions?: { total: number; ready: number; inUse: number };
-    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    conditions?: {
+      type: string;
+      status: string;
+      reason?: string;
+      message?: string;
+      lastTransitionTime?: string;
+    }[];
   };
 }
 
@@ -79,7 +87,7 @@ export async function installOperator(cluster: Cluster, progress: (line: string)
 }
 
 export function sailPath(
-  plural: 'istios' | 'istiocnis' | 'ztunnels' | 'istiorevisions',
+  plural: 'istios' | 'istiocnis' | 'ztunnels' | 'istiorevisions' | 'istiorevisiontags',
   name?: string,
 ): string {
   return `${SAIL}/${plural}${name === undefined ? '' : `/${name}`}`;
@@ -114,7 +122,7 @@ export function ambientCrs(options: {
 export function condition(
   cr: SailCr | undefined,
   type: string,
-): { status: string; reason?: string; message?: string } | undefined {
+): { status: string; reason?: string; message?: string; lastTransitionTime?: string } | undefined {
   return cr?.status?.conditions?.find(c => c.type === type);
 }
 

@@ -9,6 +9,8 @@ import { kubeGatewayApi } from './kube-gateway-api.ts';
 const GW = '/apis/gateway.networking.k8s.io/v1/gateways';
 const CLASSES = '/apis/gateway.networking.k8s.io/v1/gatewayclasses';
 const SERVICES = '/api/v1/services';
+const NAMESPACES = '/api/v1/namespaces';
+const TAGS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 
 type Stored = KubeObject &
   Record<string, unknown> & {
@@ -29,7 +31,13 @@ let controller: GatewayController | undefined;
 
 function informers(): GatewayInformerFactory {
   const client = new KubeClient(server.kubeConfig());
-  const paths = { GatewayClass: CLASSES, Gateway: GW, GatewayService: SERVICES } as const;
+  const paths = {
+    GatewayClass: CLASSES,
+    Gateway: GW,
+    GatewayService: SERVICES,
+    Namespace: NAMESPACES,
+    RevisionTag: TAGS,
+  } as const;
   return kind =>
     new Informer<KubeObject>({
       name: kind,
@@ -41,16 +49,19 @@ function informers(): GatewayInformerFactory {
 function start(
   isLeader: () => boolean = () => true,
   attachedRoutes?: (gateway: string, listener: { name: string; port: number }) => number,
+  revision?: string,
 ): GatewayController {
   controller = new GatewayController({
     ...(attachedRoutes === undefined ? {} : { attachedRoutes }),
+    ...(revision === undefined ? {} : { revision }),
     api: kubeGatewayApi(server.kubeConfig()),
     informers: informers(),
     render: {
       image: 'ambient-mesh/waypoint:0.1.0',
-      discoveryAddress: 'istiod.istio-system.svc:15012',
+      discoveryAddress: `${revision === undefined ? 'istiod' : `istiod-${revision}`}.istio-system.svc:15012`,
       clusterId: 'Kubernetes',
       trustDomain: 'cluster.local',
+      ...(revision === undefined ? {} : { revision }),
     },
     domain: 'cluster.local',
     logger: silentLogger(),
@@ -287,5 +298,57 @@ describe('GatewayController', () => {
     attached.set('app/waypoint', 3);
     c.routesChanged(['app/waypoint']);
     await until('attachedRoutes 3', () => gw().status?.listeners?.[0]?.attachedRoutes === 3);
+  });
+
+  it('a revisioned istiod deploys only the Gateways selecting its revision or one of its tags, and takes one over when its tag moves', async () => {
+    const tag = (revision: string): Stored => ({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: {
+        name: 'istio-revision-tag-prod',
+        labels: { 'istio.io/tag': 'prod', 'istio.io/rev': revision },
+      },
+    });
+    const ns = (name: string, rev: string): Stored => ({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, labels: { 'istio.io/rev': rev } },
+    });
+    server.put(TAGS, tag('stable'));
+    server.put(NAMESPACES, ns('app', 'prod'));
+    server.put(NAMESPACES, ns('own', 'canary'));
+    const own = gateway('own-waypoint', 'istio-waypoint');
+    server.put(GW, { ...own, metadata: { ...own.metadata, namespace: 'own' } });
+    server.put(GW, gateway('waypoint', 'istio-waypoint'));
+    const c = start(() => true, undefined, 'canary');
+    const DEPLOYMENTS = '/apis/apps/v1/deployments';
+    const mine = await until(
+      'the Gateway of a namespace labelled with the revision deployed',
+      () => server.get(DEPLOYMENTS, 'own-waypoint', 'own') as Stored | undefined,
+    );
+    const podSpec = (d: Stored) =>
+      (
+        d as unknown as {
+          spec: {
+            template: {
+              metadata: { annotations: Record<string, string> };
+              spec: { containers: { env: { name: string; value?: string }[] }[] };
+            };
+          };
+        }
+      ).spec.template;
+    expect(podSpec(mine).metadata.annotations['istio.io/rev']).toBe('canary');
+    expect(podSpec(mine).spec.containers[0]?.env.find(e => e.name === 'XDS_ADDRESS')?.value).toBe(
+      'istiod-canary.istio-system.svc:15012',
+    );
+    await c.idle();
+    // The namespace selects the tag prod, which points at another revision.
+    expect(server.get(DEPLOYMENTS, 'waypoint', 'app')).toBeUndefined();
+
+    server.put(TAGS, tag('canary'));
+    await until(
+      'the Gateway deployed once its tag points at this revision',
+      () => server.get(DEPLOYMENTS, 'waypoint', 'app') as Stored | undefined,
+    );
   });
 });

@@ -44,6 +44,7 @@ import {
   type GatewayStatus,
   type ServiceView,
 } from './status.ts';
+import { RevisionScope } from './revision-scope.ts';
 import { WriteQueue } from './write-queue.ts';
 
 /** The field manager of everything the controller applies (upstream's controller name). */
@@ -57,7 +58,8 @@ export interface GatewayKubeApi {
   patchGatewayClassStatus(name: string, conditions: readonly Condition[]): Promise<void>;
 }
 
-export type GatewayInformerKind = 'GatewayClass' | 'Gateway' | 'GatewayService';
+/** `Namespace` and `RevisionTag` (the tags' MutatingWebhookConfigurations) feed the revision scope. */
+export type GatewayInformerKind = 'GatewayClass' | 'Gateway' | 'GatewayService' | 'Namespace' | 'RevisionTag';
 export type GatewayInformerFactory = (kind: GatewayInformerKind) => KindInformer;
 
 export interface GatewayControllerOptions {
@@ -65,6 +67,8 @@ export interface GatewayControllerOptions {
   readonly informers: GatewayInformerFactory;
   readonly render: RenderOptions;
   readonly domain: string;
+  /** istiod's revision: only Gateways selecting it or one of its tags are deployed (default `default`). */
+  readonly revision?: string;
   readonly logger: Logger;
   readonly timers: Timers;
   /** Leader gating seam: writes happen only while this answers true (default: always). */
@@ -103,10 +107,14 @@ export class GatewayController {
   readonly #informers: KindInformer[] = [];
   readonly #queue: WriteQueue;
   #classesSynced = false;
+  /** Until the namespaces and tags have listed, no Gateway is known to be someone else's. */
+  #scopeSynced = false;
   #stopped = false;
+  readonly #scope: RevisionScope;
 
   constructor(opts: GatewayControllerOptions) {
     this.#opts = opts;
+    this.#scope = new RevisionScope(opts.revision);
     this.#queue = new WriteQueue({
       timers: opts.timers,
       onGiveUp: (key, err, attempts) => {
@@ -159,8 +167,29 @@ export class GatewayController {
       this.#classesSynced = true;
       this.#ensureClasses();
     });
+    const scope = Promise.all([
+      wire('Namespace', (o, d) => {
+        if (this.#scope.onNamespace(o, d)) {
+          const ns = o.metadata?.name ?? '';
+          for (const [key, gw] of this.#gateways) if (gw.namespace === ns) this.#reconcile(key);
+        }
+      }),
+      wire('RevisionTag', (o, d) => {
+        if (this.#scope.onTag(o, d)) {
+          this.#opts.logger.info(
+            { revision: this.#scope.revision, tags: [...this.#scope.myTags()] },
+            'revision tags changed',
+          );
+          for (const key of this.#gateways.keys()) this.#reconcile(key);
+        }
+      }),
+    ]).then(() => {
+      this.#scopeSynced = true;
+      for (const key of this.#gateways.keys()) this.#reconcile(key);
+    });
     await Promise.all([
       classes,
+      scope,
       wire('Gateway', (o, d) => {
         this.#onGateway(o, d);
       }),
@@ -304,6 +333,20 @@ export class GatewayController {
     if (gw === undefined) return;
     const cls = this.#classOf(gw);
     if (cls === undefined) return; // not one of our classes: ignored
+    if (!this.#scopeSynced) return;
+    if (!this.#scope.isMine(gw.namespace, gw.labels)) {
+      // Another revision's: left to it (and applied again should it come back to this one).
+      if (this.#applied.delete(key))
+        this.#opts.logger.info(
+          {
+            gateway: key,
+            selects: this.#scope.selection(gw.namespace, gw.labels),
+            revision: this.#scope.revision,
+          },
+          'gateway now belongs to another revision',
+        );
+      return;
+    }
     const classLabels = this.#classes.get(gw.className)?.labels ?? {};
     const rendered = renderGateway(gw, cls, this.#opts.render, classLabels);
     const fingerprint = JSON.stringify(rendered);

@@ -10,6 +10,7 @@ import type { RouteParentStatus } from '../waypoint/resolve-route.ts';
 import type { RouteKind } from '../waypoint/types.ts';
 import type { WaypointBinding } from './binding.ts';
 import { GatewayController, type GatewayInformerFactory, type GatewayKubeApi } from './controller.ts';
+import { DEFAULT_REVISION, istiodServiceName } from './revision-scope.ts';
 import { RouteAttachments, RouteStatusWriter, type RouteStatusPatcher } from './route-status.ts';
 import { WaypointBindingIndex, type WaypointBindings } from './waypoint-bindings.ts';
 import { WaypointStatusWriter, type ServiceConditionPatcher } from './waypoint-status.ts';
@@ -31,6 +32,8 @@ export interface GatewaySideOptions {
   readonly domain: string;
   readonly clusterId: string;
   readonly trustDomain: string;
+  /** istiod's revision (`REVISION`): the Gateways it deploys and the address their proxies use. */
+  readonly revision?: string;
   readonly logs: Logs;
   readonly timers: Timers;
   /** Leader gating seam: writers run only while this answers true (default: always). */
@@ -62,6 +65,7 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
   const leader = opts.isLeader === undefined ? {} : { isLeader: opts.isLeader };
   const failure = opts.onWriteFailure === undefined ? {} : { onWriteFailure: opts.onWriteFailure };
   const deps = opts.deps;
+  const revision = opts.revision ?? DEFAULT_REVISION;
   const status =
     deps === undefined
       ? undefined
@@ -80,10 +84,12 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           informers: deps.informers,
           render: {
             image: opts.image,
-            discoveryAddress: `istiod.${opts.podNamespace}.svc:15012`,
+            discoveryAddress: `${istiodServiceName(revision)}.${opts.podNamespace}.svc:15012`,
             clusterId: opts.clusterId,
             trustDomain: opts.trustDomain,
+            revision,
           },
+          revision,
           domain: opts.domain,
           logger,
           timers: opts.timers,

@@ -19,6 +19,7 @@ import {
 import { Label } from '@ambient-mesh/mesh-api';
 import type { KubeObject } from '../kube/objects.ts';
 import { WAYPOINT_BOUND } from './binding.ts';
+import { TAG_LABEL } from './revision-scope.ts';
 import { GATEWAY_FIELD_MANAGER, type GatewayInformerFactory, type GatewayKubeApi } from './controller.ts';
 import { CONTROLLER_NAME } from '../waypoint/resolve-route.ts';
 import {
@@ -36,6 +37,11 @@ const PATHS = {
   GatewayClass: { path: `${GATEWAY_API}/gatewayclasses` },
   Gateway: { path: `${GATEWAY_API}/gateways` },
   GatewayService: { path: '/api/v1/services', query: { labelSelector: Label.gatewayManaged } },
+  Namespace: { path: '/api/v1/namespaces' },
+  RevisionTag: {
+    path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+    query: { labelSelector: TAG_LABEL },
+  },
 } as const;
 
 export function kubeGatewayInformers(

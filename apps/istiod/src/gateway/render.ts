@@ -35,6 +35,8 @@ export interface RenderOptions {
   readonly discoveryAddress: string;
   readonly clusterId: string;
   readonly trustDomain: string;
+  /** The revision of the istiod that deploys it (`istio.io/rev` on the pods; default `default`). */
+  readonly revision?: string;
 }
 
 export type RenderedObject = Record<string, unknown> & {
@@ -185,7 +187,7 @@ export function renderGateway(
             labels: podLabels,
             annotations: {
               ...annotations,
-              [Label.revision]: 'default',
+              [Label.revision]: options.revision ?? 'default',
               [Annotation.prometheusPath]: '/stats/prometheus',
               [Annotation.prometheusPort]: '15020',
               [Annotation.prometheusScrape]: 'true',

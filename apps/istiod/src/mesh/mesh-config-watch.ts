@@ -11,8 +11,8 @@ import type { KubeObject } from '../kube/objects.ts';
 import type { DiscoveryFilter } from './discovery-filter.ts';
 import {
   MESH_CONFIG_KEY,
-  MESH_CONFIG_MAP,
   defaultMeshConfig,
+  meshConfigMapName,
   parseMeshConfig,
   type MeshConfig,
   type MeshConfigDefaults,
@@ -23,6 +23,8 @@ export interface MeshConfigWatchOptions {
   readonly defaults: MeshConfigDefaults;
   readonly filter: DiscoveryFilter;
   readonly logger: Logger;
+  /** The ConfigMap followed (default `istio`; `istio-<revision>` for a revision). */
+  readonly configMap?: string;
 }
 
 interface ConfigMapObject extends KubeObject {
@@ -33,18 +35,21 @@ export class MeshConfigWatch {
   readonly #opts: MeshConfigWatchOptions;
   #current: MeshConfig;
 
+  readonly #name: string;
+
   constructor(opts: MeshConfigWatchOptions) {
     this.#opts = opts;
     this.#current = opts.initial;
+    this.#name = opts.configMap ?? meshConfigMapName();
   }
 
   get current(): MeshConfig {
     return this.#current;
   }
 
-  /** A ConfigMap add or update (other ConfigMaps than `istio` are ignored). */
+  /** A ConfigMap add or update (other ConfigMaps than the followed one are ignored). */
   upsert(obj: KubeObject): void {
-    if (obj.metadata?.name !== MESH_CONFIG_MAP) return;
+    if (obj.metadata?.name !== this.#name) return;
     const text = (obj as ConfigMapObject).data?.[MESH_CONFIG_KEY];
     const parsed = parseMeshConfig(text, this.#opts.defaults);
     if (!parsed.ok) {
@@ -59,7 +64,7 @@ export class MeshConfigWatch {
 
   /** The ConfigMap was deleted: upstream's defaults apply. */
   delete(obj: KubeObject): void {
-    if (obj.metadata?.name !== MESH_CONFIG_MAP) return;
+    if (obj.metadata?.name !== this.#name) return;
     this.#set(defaultMeshConfig(this.#opts.defaults));
   }
 

@@ -10,6 +10,11 @@ import type { LabelSelector } from '../kube/objects.ts';
 
 /** The ConfigMap and key upstream's istiod chart writes. */
 export const MESH_CONFIG_MAP = 'istio';
+
+/** The mesh ConfigMap of a revision: `istio`, or `istio-<revision>` (upstream's chart names it so). */
+export function meshConfigMapName(revision = 'default'): string {
+  return revision === 'default' || revision === '' ? MESH_CONFIG_MAP : `${MESH_CONFIG_MAP}-${revision}`;
+}
 export const MESH_CONFIG_KEY = 'mesh';
 
 export interface MeshConfig {
