@@ -351,27 +351,37 @@ describe('ambientctl on a live mesh', () => {
 
   it("proxy-status lists every ztunnel SYNCED, with the same rows as upstream istioctl's", async () => {
     const columns = ['NAME', 'CLUSTER', 'ISTIOD', 'VERSION', 'SUBSCRIBED TYPES'];
-    const ztunnels = (await ztunnelPods(cluster.client, cluster.layout)).map(
-      z => `${z.name}.${MESH_NAMESPACE}`,
-    );
+    let ztunnels: string[] = [];
+    let rounds = 0;
+    // The two tools read istiod one after the other while the mesh may still move (the waypoint's
+    // pod rolls after --overwrite, a stream reconnects): compare until they agree, and log each
+    // disagreement so a timeout says which rows differed.
     const rows = await waitFor(
       'ambientctl and istioctl proxy-status to agree',
       async () => {
+        rounds++;
+        ztunnels = (await ztunnelPods(cluster.client, cluster.layout)).map(
+          z => `${z.name}.${MESH_NAMESPACE}`,
+        );
         const ours = await ambientctl('proxy-status');
-        const theirs = await istioctl(['proxy-status', `--istioNamespace=${MESH_NAMESPACE}`]);
+        const theirs = await istioctl(['proxy-status', `--istioNamespace=${MESH_NAMESPACE}`], 90_000);
         if (ours.code !== 0 || theirs.code !== 0) {
           console.log(
-            `[cli] proxy-status: ambientctl ${ours.code} ${ours.stderr}; istioctl ${theirs.code} ${theirs.stderr}`,
+            `[cli] proxy-status round ${rounds}: ambientctl ${ours.code} ${ours.stderr}; istioctl ${theirs.code} ${theirs.stderr}`,
           );
           return undefined;
         }
         const a = parseTable(ours.stdout, columns);
         const b = parseTable(theirs.stdout, columns);
-        return JSON.stringify(a) === JSON.stringify(b) && ztunnels.every(z => a.some(r => r.NAME === z))
-          ? { a, b }
-          : undefined;
+        if (JSON.stringify(a) !== JSON.stringify(b) || !ztunnels.every(z => a.some(r => r.NAME === z))) {
+          console.log(
+            `[cli] proxy-status round ${rounds} differs:\nambientctl:\n${ours.stdout}istioctl:\n${theirs.stdout}`,
+          );
+          return undefined;
+        }
+        return { a, b };
       },
-      { timeoutMs: 60_000, intervalMs: 2000 },
+      { timeoutMs: 240_000, intervalMs: 1000 },
     );
     expect(rows.a).toEqual(rows.b);
     for (const z of ztunnels) {
@@ -386,7 +396,7 @@ describe('ambientctl on a live mesh', () => {
     for (const z of ztunnels) {
       expect(states.find(s => s.name === z)?.types).toEqual({ WADS: 'SYNCED', WDS: 'SYNCED' });
     }
-  }, 120_000);
+  }, 360_000);
 
   it('dashboard prometheus port-forwards to the Prometheus pod and prints a URL that answers', async () => {
     const c = cluster.client;
