@@ -5,6 +5,7 @@ import { startFakeApiserver, type FakeApiserver } from '../testing-apiserver.ts'
 import {
   formatProxyStatus,
   isDebugClient,
+  orderTypes,
   proxyStatusRows,
   syncState,
   type SyncStatusEntry,
@@ -55,6 +56,37 @@ describe('proxy-status', () => {
     expect(rows.map(r => r.name)).toEqual(['app-1.sample', 'ztunnel-1.istio-system']);
     expect(isDebugClient(istioctl)).toBe(true);
     expect(isDebugClient({ ...waypoint, resources: {} })).toBe(false);
+  });
+
+  it('orders types as istioctl does: CDS, LDS, EDS, RDS, then the others by name', () => {
+    expect(orderTypes(['RDS', 'EDS', 'WDS', 'LDS', 'CDS', 'WADS'])).toEqual([
+      'CDS',
+      'LDS',
+      'EDS',
+      'RDS',
+      'WADS',
+      'WDS',
+    ]);
+    const rows = proxyStatusRows([
+      {
+        istiod: 'istiod-a',
+        entries: [
+          {
+            proxy: 'waypoint-1.sample',
+            proxy_type: 'router',
+            resources: Object.fromEntries(
+              [
+                'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+                'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+                LDS,
+                'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+              ].map(u => [u, { sent: 'a', acked: 'a' }]),
+            ),
+          },
+        ],
+      },
+    ]);
+    expect(formatProxyStatus(rows, 'table')).toMatch(/ 4 \(CDS,LDS,EDS,RDS\)\n$/);
   });
 
   it('derives each type state: SYNCED when the last send is ACKed, STALE when not, ERROR on a NACK', () => {

@@ -55,6 +55,20 @@ export const SHORT_TYPE: Readonly<Record<string, string>> = {
   [TypeUrl.secret]: 'SDS',
 };
 
+/**
+ * The order istioctl prints types in (`4 (CDS,LDS,EDS,RDS)`, Envoy's own order of the xDS APIs);
+ * other types (a ztunnel's `WADS,WDS`) follow by name.
+ */
+const TYPE_ORDER: readonly string[] = ['CDS', 'LDS', 'EDS', 'RDS', 'ECDS', 'SDS'];
+
+export function orderTypes(types: Iterable<string>): string[] {
+  const rank = (t: string): number => {
+    const i = TYPE_ORDER.indexOf(t);
+    return i < 0 ? TYPE_ORDER.length : i;
+  };
+  return [...types].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export function shortType(typeUrl: string): string {
   return SHORT_TYPE[typeUrl] ?? typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
 }
@@ -125,12 +139,12 @@ export function formatProxyStatus(
     return renderTable(
       ['NAME', 'CLUSTER', 'ISTIOD', 'VERSION', 'SUBSCRIBED TYPES'],
       rows.map(r => {
-        const types = Object.keys(r.types).sort();
+        const types = orderTypes(Object.keys(r.types));
         return [r.name, r.cluster, r.istiod, r.version, `${types.length} (${types.join(',')})`];
       }),
     );
   }
-  const all = [...new Set(rows.flatMap(r => Object.keys(r.types)))].sort();
+  const all = orderTypes(new Set(rows.flatMap(r => Object.keys(r.types))));
   return renderTable(
     ['NAME', 'CLUSTER', ...all, 'ISTIOD', 'VERSION'],
     rows.map(r => [r.name, r.cluster, ...all.map(t => r.types[t] ?? 'IGNORED'), r.istiod, r.version]),
