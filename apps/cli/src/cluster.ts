@@ -93,3 +93,8 @@ export async function requireNamespace(client: KubeClient, namespace: string): P
   const ns = await client.find(`/api/v1/namespaces/${encodeURIComponent(namespace)}`);
   if (ns === undefined) throw namespaceNotFound(namespace);
 }
+
+/** For commands where `-n` filters: an explicit `-n` must name an existing namespace. */
+export async function requireGivenNamespace(cluster: Cluster): Promise<void> {
+  if (cluster.namespaceGiven) await requireNamespace(cluster.client, cluster.namespace);
+}

@@ -25,6 +25,11 @@ export interface CommandContext {
   interrupted(): Promise<void>;
   /** Parses `-o`. */
   format(value: string): OutputFormat;
+  /**
+   * Opens a URL in the user's browser; resolves false when no browser is available here
+   * (headless, nothing installed).
+   */
+  openUrl(url: string): Promise<boolean>;
 }
 
 export interface ContextParts {
@@ -36,6 +41,7 @@ export interface ContextParts {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly readStdin?: () => Promise<string>;
   readonly interrupted?: () => Promise<void>;
+  readonly openUrl?: (url: string) => Promise<boolean>;
 }
 
 export function createContext(parts: ContextParts): CommandContext {
@@ -55,5 +61,6 @@ export function createContext(parts: ContextParts): CommandContext {
     readStdin: parts.readStdin ?? (() => Promise.resolve('')),
     interrupted: parts.interrupted ?? (() => Promise.resolve()),
     format: parseOutputFormat,
+    openUrl: parts.openUrl ?? (() => Promise.resolve(false)),
   };
 }

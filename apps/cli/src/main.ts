@@ -3,6 +3,7 @@
  * The `ambientctl` bin: builds the real context (stdout, stderr, the cluster from the global
  * flags and `$KUBECONFIG`, progress on stderr) and exits with the command's exit code.
  */
+import { browserCommand, launchBrowser } from './browser.ts';
 import { connectCluster } from './cluster.ts';
 import { readEnv } from './config.ts';
 import { createContext } from './context.ts';
@@ -11,6 +12,7 @@ import { run } from './program.ts';
 
 const env = readEnv();
 const argv = process.argv.slice(2);
+const browser = browserCommand(env.browser);
 
 const ctx = createContext({
   out: text => process.stdout.write(text),
@@ -22,6 +24,7 @@ const ctx = createContext({
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   },
+  openUrl: url => (browser === undefined ? Promise.resolve(false) : launchBrowser(browser, url)),
   interrupted: () =>
     new Promise<void>(resolve => {
       process.once('SIGINT', () => {

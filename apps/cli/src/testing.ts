@@ -19,6 +19,8 @@ export interface TestContextOptions {
   readonly cluster?: (flags: ClusterFlags) => Cluster;
   readonly now?: Date;
   readonly stdin?: string;
+  /** Plays the browser: called with each URL `dashboard` opens (default: no browser here). */
+  readonly openUrl?: (url: string) => Promise<boolean>;
 }
 
 export async function runCli(
@@ -28,6 +30,9 @@ export async function runCli(
   let stdout = '';
   let stderr = '';
   const flags: ClusterFlags[] = [];
+  // A virtual clock that only sleeps move: waits run instantly and still reach their deadline.
+  let slept = 0;
+  const start = (options.now ?? new Date('2026-12-05T10:00:00Z')).getTime();
   const ctx: CommandContext = createContext({
     out: t => (stdout += t),
     err: t => (stderr += t),
@@ -39,9 +44,13 @@ export async function runCli(
       return options.cluster(f);
     },
     progress: silentProgress,
-    now: () => options.now ?? new Date('2026-12-05T10:00:00Z'),
-    sleep: () => Promise.resolve(),
+    now: () => new Date(start + slept),
+    sleep: ms => {
+      slept += ms;
+      return Promise.resolve();
+    },
     readStdin: () => Promise.resolve(options.stdin ?? ''),
+    ...(options.openUrl === undefined ? {} : { openUrl: options.openUrl }),
   });
   const code = await run(argv, ctx);
   return { code, stdout, stderr, flags };

@@ -15,6 +15,7 @@ import {
   bindServer,
   createPlatform,
   metricsRoutes,
+  packageVersion,
   readinessRoute,
   startOpsServer,
 } from '@ambient-mesh/runtime';
@@ -37,6 +38,9 @@ import { xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
 import { BindError, CertificatesUnreadableError, TokenUnreadableError } from './errors.ts';
 import { WaypointMetrics } from './metrics.ts';
+
+/** This app's version (its package.json): `ISTIO_VERSION` in the xDS node, proxy-status's VERSION. */
+const WAYPOINT_VERSION: string = packageVersion(new URL('../package.json', import.meta.url));
 import { HttpProxy } from './proxy/http-proxy.ts';
 import { startInbound } from './proxy/inbound.ts';
 import { UpstreamPools, poolKey } from './proxy/upstream.ts';
@@ -163,7 +167,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const xdsLog = logs.for('xds');
   const xds = new XdsClient({
     connect: xdsConnect,
-    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config)) },
+    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config, WAYPOINT_VERSION)) },
     handlers: waypointHandlers(mutator),
     logger: xdsLog,
     observer: {

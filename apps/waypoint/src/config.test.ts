@@ -31,6 +31,12 @@ describe('loadConfig', () => {
       NAMESPACE: 'bookinfo',
       CLUSTER_ID: 'Kubernetes',
     });
+    // PROXY_CONFIG marks a proxy (istiod lists it in istioctl proxy-status); the version is ISTIO_VERSION.
+    expect(xdsNodeMetadata(c, '0.1.0')).toMatchObject({
+      ISTIO_VERSION: '0.1.0',
+      PROXY_CONFIG: { discoveryAddress: expect.stringMatching(/:15012$/) as unknown },
+    });
+    expect(xdsNodeMetadata(c)).not.toHaveProperty('ISTIO_VERSION');
   });
 
   it("takes istiod's host:port as TLS, as pilot-agent does (what istiod's waypoint Deployment sets)", () => {

@@ -150,10 +150,29 @@ export function xdsNodeId(
   });
 }
 
-/** Node metadata sent to istiod. */
-export function xdsNodeMetadata(config: Config): Record<string, string> {
+/**
+ * Node metadata sent to istiod. `PROXY_CONFIG` (the proxy's ProxyConfig, as pilot-agent sends it
+ * for Envoy) is what marks a proxy rather than a debug client: istiod lists only such proxies
+ * (and ztunnels) in the sync view istioctl proxy-status reads. `version` becomes
+ * `ISTIO_VERSION`, the VERSION column of proxy-status.
+ */
+export function xdsNodeMetadata(
+  config: Config,
+  version?: string,
+): Record<string, string | Record<string, string | Record<string, string>>> {
+  let discoveryAddress = config.xdsAddress;
+  try {
+    discoveryAddress = new URL(config.xdsAddress).host;
+  } catch {
+    // loadConfig validated it; keep the text as is otherwise.
+  }
   return {
     ...config.proxyMetadata,
+    ...(version === undefined ? {} : { ISTIO_VERSION: version }),
+    PROXY_CONFIG: {
+      discoveryAddress,
+      proxyMetadata: { ...config.proxyMetadata },
+    },
     NAME: config.podName,
     NAMESPACE: config.podNamespace,
     INSTANCE_IPS: config.instanceIp,

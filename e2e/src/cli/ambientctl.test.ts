@@ -26,6 +26,8 @@ import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { ztunnelPods } from '../mesh/observe.ts';
+import { nodeHostRoot } from '../kubelet/node-cni.ts';
+import { nodeLayout } from '../layout.ts';
 import { ensureIstioctl, istioctlRunner, parseTable } from '../upstream-tools/istioctl.ts';
 
 const NS = 'cli-sample';
@@ -40,16 +42,23 @@ async function ambientctl(...argv: string[]): Promise<{ code: number; stdout: st
   return ambientctlWith({}, ...argv);
 }
 
-/** ambientctl with `interrupted` (what Ctrl-C ends), given the stdout written so far. */
+/**
+ * ambientctl with `interrupted` (what Ctrl-C ends), given the stdout written so far, and
+ * `openUrl` (the browser it would open).
+ */
 async function ambientctlWith(
-  opts: { interrupted?: (stdoutSoFar: () => string) => Promise<void> },
+  opts: {
+    interrupted?: (stdoutSoFar: () => string) => Promise<void>;
+    openUrl?: (url: string) => Promise<boolean>;
+  },
   ...argv: string[]
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const { interrupted } = opts;
+  const { interrupted, openUrl } = opts;
   const ctx = createContext({
     ...(interrupted === undefined ? {} : { interrupted: () => interrupted(() => stdout) }),
+    ...(openUrl === undefined ? {} : { openUrl }),
     out: t => {
       stdout += t;
     },
@@ -351,27 +360,37 @@ describe('ambientctl on a live mesh', () => {
 
   it("proxy-status lists every ztunnel SYNCED, with the same rows as upstream istioctl's", async () => {
     const columns = ['NAME', 'CLUSTER', 'ISTIOD', 'VERSION', 'SUBSCRIBED TYPES'];
-    const ztunnels = (await ztunnelPods(cluster.client, cluster.layout)).map(
-      z => `${z.name}.${MESH_NAMESPACE}`,
-    );
+    let ztunnels: string[] = [];
+    let rounds = 0;
+    // The two tools read istiod one after the other while the mesh may still move (the waypoint's
+    // pod rolls after --overwrite, a stream reconnects): compare until they agree, and log each
+    // disagreement so a timeout says which rows differed.
     const rows = await waitFor(
       'ambientctl and istioctl proxy-status to agree',
       async () => {
+        rounds++;
+        ztunnels = (await ztunnelPods(cluster.client, cluster.layout)).map(
+          z => `${z.name}.${MESH_NAMESPACE}`,
+        );
         const ours = await ambientctl('proxy-status');
-        const theirs = await istioctl(['proxy-status', `--istioNamespace=${MESH_NAMESPACE}`]);
+        const theirs = await istioctl(['proxy-status', `--istioNamespace=${MESH_NAMESPACE}`], 90_000);
         if (ours.code !== 0 || theirs.code !== 0) {
           console.log(
-            `[cli] proxy-status: ambientctl ${ours.code} ${ours.stderr}; istioctl ${theirs.code} ${theirs.stderr}`,
+            `[cli] proxy-status round ${rounds}: ambientctl ${ours.code} ${ours.stderr}; istioctl ${theirs.code} ${theirs.stderr}`,
           );
           return undefined;
         }
         const a = parseTable(ours.stdout, columns);
         const b = parseTable(theirs.stdout, columns);
-        return JSON.stringify(a) === JSON.stringify(b) && ztunnels.every(z => a.some(r => r.NAME === z))
-          ? { a, b }
-          : undefined;
+        if (JSON.stringify(a) !== JSON.stringify(b) || !ztunnels.every(z => a.some(r => r.NAME === z))) {
+          console.log(
+            `[cli] proxy-status round ${rounds} differs:\nambientctl:\n${ours.stdout}istioctl:\n${theirs.stdout}`,
+          );
+          return undefined;
+        }
+        return { a, b };
       },
-      { timeoutMs: 60_000, intervalMs: 2000 },
+      { timeoutMs: 240_000, intervalMs: 1000 },
     );
     expect(rows.a).toEqual(rows.b);
     for (const z of ztunnels) {
@@ -386,9 +405,9 @@ describe('ambientctl on a live mesh', () => {
     for (const z of ztunnels) {
       expect(states.find(s => s.name === z)?.types).toEqual({ WADS: 'SYNCED', WDS: 'SYNCED' });
     }
-  }, 120_000);
+  }, 360_000);
 
-  it('dashboard prometheus port-forwards to the Prometheus pod and prints a URL that answers', async () => {
+  it('dashboard prometheus port-forwards to the Prometheus pod, prints the URL and opens it in the browser', async () => {
     const c = cluster.client;
     await c.create('/api/v1/namespaces', {
       apiVersion: 'v1',
@@ -429,12 +448,16 @@ describe('ambientctl on a live mesh', () => {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     let answer = '';
+    const opened: string[] = [];
     const r = await ambientctlWith(
       {
-        // "Ctrl-C" once the printed URL has answered through the forward.
-        interrupted: async stdoutSoFar => {
-          const url = stdoutSoFar().trim();
-          const res = await fetch(url);
+        // The browser: given the URL, it loads the page through the forward; then "Ctrl-C".
+        openUrl: url => {
+          opened.push(url);
+          return Promise.resolve(true);
+        },
+        interrupted: async () => {
+          const res = await fetch(opened[0] ?? '');
           answer = `${res.status} ${await res.text()}`;
         },
       },
@@ -447,6 +470,7 @@ describe('ambientctl on a live mesh', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\n$/);
+    expect(opened).toEqual([r.stdout.trim()]);
     expect(answer).toMatch(/^200 .*prometheus-0/s);
     await c.delete('/api/v1/namespaces/cli-obs/pods/prometheus-0', { gracePeriodSeconds: 0 });
   }, 120_000);
@@ -514,20 +538,53 @@ describe('ambientctl on a live mesh', () => {
         containers: [{ name: 'echo', image: 'ambient-mesh/echo:0.1.0' }],
       },
     });
-    const broken = await ambientctl('analyze');
+    // A waypoint whose Service cannot be made (an ExternalName without a name): istiod reports
+    // it Programmed=False, which analyze turns into IST0171.
+    await c.create('/apis/gateway.networking.k8s.io/v1/namespaces/cli-l7/gateways', {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: {
+        name: 'broken-wp',
+        namespace: 'cli-l7',
+        annotations: { 'networking.istio.io/service-type': 'ExternalName' },
+      },
+      spec: {
+        gatewayClassName: 'istio-waypoint',
+        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+      },
+    });
+    const expected = [
+      "Error [AMB0001] (Namespace cli-l7) namespace cli-l7 is in the ambient data plane but node node-without-ztunnel runs its pods with no ztunnel; check the ztunnel DaemonSet's pods there",
+      'Warning [AMB0002] (Namespace cli-plain) Namespace cli-plain is labelled istio.io/use-waypoint=wp but is not in the ambient data plane, so the waypoint is never used; label it (or its namespace) istio.io/dataplane-mode=ambient',
+      'Error [AMB0003] (Namespace cli-plain) Namespace cli-plain uses waypoint cli-plain/wp, which does not exist; apply it (ambientctl waypoint apply -n cli-plain --name wp)',
+      `Error [AMB0003] (Namespace ${NS}) Namespace ${NS} uses waypoint ${NS}/waypoint, which does not exist; apply it (ambientctl waypoint apply -n ${NS} --name waypoint)`,
+      'Error [IST0171] (Gateway cli-l7/broken-wp) condition Programmed is False: Failed to assign to any requested addresses: hostname "broken-wp.cli-l7.svc.cluster.local" not found',
+      "Warning [IST0167] (AuthorizationPolicy cli-l7/get-only) the policy's HTTP rules (methods) have no effect without a waypoint: ztunnel enforces L4 only; add a waypoint and target it with targetRefs",
+    ].sort();
+    // istiod writes the Gateway's status on its own time: analyze until every seed is reported.
+    let last = '';
+    const broken = await waitFor(
+      'analyze to report every seeded misconfiguration',
+      async () => {
+        const r = await ambientctl('analyze');
+        last = r.stdout;
+        const lines = r.stdout.trim().split('\n').sort();
+        return JSON.stringify(lines) === JSON.stringify(expected) ? r : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\nlast analyze output:\n${last}`);
+    });
     expect(broken.code).toBe(1);
-    const lines = broken.stdout.trim().split('\n').sort();
-    expect(lines).toEqual(
-      [
-        "Error [AMB0001] (Namespace cli-l7) namespace cli-l7 is in the ambient data plane but node node-without-ztunnel runs its pods with no ztunnel; check the ztunnel DaemonSet's pods there",
-        'Warning [AMB0002] (Namespace cli-plain) Namespace cli-plain is labelled istio.io/use-waypoint=wp but is not in the ambient data plane, so the waypoint is never used; label it (or its namespace) istio.io/dataplane-mode=ambient',
-        'Error [AMB0003] (Namespace cli-plain) Namespace cli-plain uses waypoint cli-plain/wp, which does not exist; apply it (ambientctl waypoint apply -n cli-plain --name wp)',
-        `Error [AMB0003] (Namespace ${NS}) Namespace ${NS} uses waypoint ${NS}/waypoint, which does not exist; apply it (ambientctl waypoint apply -n ${NS} --name waypoint)`,
-        "Warning [IST0167] (AuthorizationPolicy cli-l7/get-only) the policy's HTTP rules (methods) have no effect without a waypoint: ztunnel enforces L4 only; add a waypoint and target it with targetRefs",
-      ].sort(),
+    expect(broken.stdout.trim().split('\n').sort()).toEqual(expected);
+    expect(broken.stderr).toMatch(/analyze found 4 error\(s\)/);
+    // -n keeps one namespace's messages.
+    const one = await ambientctl('analyze', '-n', 'cli-plain');
+    expect(one.stdout.trim().split('\n').sort()).toEqual(
+      expected.filter(l => l.includes('(Namespace cli-plain)')),
     );
-    expect(broken.stderr).toMatch(/analyze found 3 error\(s\)/);
 
+    await c.delete('/apis/gateway.networking.k8s.io/v1/namespaces/cli-l7/gateways/broken-wp');
     await c.delete('/api/v1/namespaces/cli-l7/pods/stranded', { gracePeriodSeconds: 0 });
     await c.delete('/apis/security.istio.io/v1/namespaces/cli-l7/authorizationpolicies/get-only');
     await c.mergePatch('/api/v1/namespaces/cli-plain', {
@@ -545,7 +602,7 @@ describe('ambientctl on a live mesh', () => {
       { timeoutMs: 30_000, intervalMs: 1000 },
     );
     expect(clean.stdout).toBe('✔ No validation issues found when analyzing the cluster.\n');
-  }, 60_000);
+  }, 240_000);
 
   it('reports an unknown namespace with what to check, exit 4', async () => {
     const r = await ambientctl('dataplane', 'enroll', 'no-such-namespace');
@@ -644,20 +701,68 @@ describe('ambientctl on a live mesh', () => {
     expect((await ambientctl('zc', 'log', '--node', 'node-0', '--level', 'info')).code).toBe(0);
   });
 
-  it('x precheck reads the Kubernetes version, the Gateway API CRDs and the admin permissions', async () => {
+  it('x precheck reads the Kubernetes version, Gateway API CRDs, permissions, and probes each node for nftables and its CNI configuration', async () => {
     const r = await ambientctl('x', 'precheck', '-o', 'json');
-    expect([0, 1], r.stderr).toContain(r.code);
-    const findings = JSON.parse(r.stdout) as { check: string; level: string; message: string }[];
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+    type Finding = { check: string; level: string; message: string };
+    const findings = JSON.parse(r.stdout) as Finding[];
     expect(findings.find(f => f.check === 'kubernetes-version')?.level).toBe('ok');
     expect(findings.find(f => f.check === 'permissions')?.level).toBe('ok');
-    expect(findings.find(f => f.check === 'cni-conflicts')).toMatchObject({
-      level: 'ok',
-      message: 'no known conflicting CNI configuration',
-    });
     expect(
       findings.some(
         f => f.check === 'gateway-api-crds' && f.level === 'ok' && f.message.startsWith('gateways.'),
       ),
     ).toBe(true);
-  });
+    // Each node's probe ran (this machine's kernel and nft), and found the node's conflist with
+    // the mesh's plugin chained.
+    const nft = findings.filter(f => f.check === 'nftables');
+    expect(nft.map(f => f.level)).toEqual(['ok', 'ok']);
+    expect(nft[0]?.message).toMatch(/^node node-0: Linux \S+, nftables v\d+\.\d+\.\d+.*, nftables usable$/);
+    const cni = findings.filter(f => f.check === 'cni-conflicts');
+    expect(cni[0]).toEqual({
+      check: 'cni-conflicts',
+      level: 'ok',
+      message: 'no known conflicting CNI configuration',
+    });
+    const perNode = cni.slice(1).map(f => `${f.level} ${f.message}`);
+    expect(perNode).toHaveLength(2);
+    ['node-0', 'node-1'].forEach((n, i) => {
+      expect(perNode[i]).toMatch(
+        new RegExp(`^ok node ${n}: 10-am-cli\\.conflist \\(bridge.*ambient-istio-cni\\), the mesh chained$`),
+      );
+    });
+    // The probes leave nothing behind.
+    await waitFor(
+      'the precheck namespace gone',
+      async () => {
+        const nss = await cluster.client.list<{ metadata?: { name?: string } }>('/api/v1/namespaces');
+        return nss.items.some(n => (n.metadata?.name ?? '').startsWith('ambientctl-precheck-'))
+          ? undefined
+          : true;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+
+    // Another mesh's CNI plugin chained in a configuration node-1's kubelet would read first.
+    const netd = join(nodeHostRoot(nodeLayout(cluster.layout, 1).stateDir), 'etc', 'cni', 'net.d');
+    const seeded = join(netd, '05-other-mesh.conflist');
+    writeFileSync(
+      seeded,
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'other',
+        plugins: [{ type: 'bridge' }, { type: 'linkerd-cni' }],
+      }),
+    );
+    try {
+      const bad = await ambientctl('x', 'precheck');
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(
+        /cni-conflicts +✘ error +node node-1: \/etc\/cni\/net\.d\/05-other-mesh\.conflist chains Linkerd's CNI plugin \(linkerd-cni\), which captures the same pods as the mesh; uninstall it first/,
+      );
+      expect(bad.stdout).toMatch(/✘ 1 issue to fix before installing\.\n$/);
+    } finally {
+      rmSync(seeded, { force: true });
+    }
+  }, 360_000);
 });

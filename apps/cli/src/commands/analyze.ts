@@ -9,6 +9,7 @@ import { GatewayClassName, Label } from '@ambient-mesh/mesh-api';
 import { compileAuthorizationPolicy, parseAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { ztunnelPods } from '@ambient-mesh/install';
 import type { KubeClient } from '@ambient-mesh/kube';
+import { requireGivenNamespace } from '../cluster.ts';
 import type { CommandContext } from '../context.ts';
 import { CliError, CliErrorCode } from '../errors.ts';
 import { renderData, type OutputFormat } from '../output.ts';
@@ -230,15 +231,30 @@ export async function gatherSnapshot(client: KubeClient): Promise<Snapshot> {
   };
 }
 
+/** The namespace a message is about (`Namespace ns` or `Kind ns/name`); undefined for cluster-scoped. */
+export function messageNamespace(m: AnalyzerMessage): string | undefined {
+  const [kind, ref = ''] = m.resource.split(' ');
+  if (kind === 'Namespace') return ref;
+  return ref.includes('/') ? ref.slice(0, ref.indexOf('/')) : undefined;
+}
+
 export function registerAnalyze(program: Command, ctx: CommandContext): void {
   program
     .command('analyze')
     .description('Analyze the live configuration for ambient problems (Istio message codes where they exist)')
-    .addHelpText('after', '\nExamples:\n  ambientctl analyze\n  ambientctl analyze -o json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ambientctl analyze\n  ambientctl analyze -n sample\n  ambientctl analyze -o json',
+    )
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<{ output: string }>();
-      const snapshot = await gatherSnapshot(ctx.cluster().client);
-      const messages = analyze(snapshot);
+      const cluster = ctx.cluster();
+      await requireGivenNamespace(cluster);
+      const snapshot = await gatherSnapshot(cluster.client);
+      // The whole cluster by default (ambient problems cross namespaces); -n keeps one namespace.
+      const messages = analyze(snapshot).filter(
+        m => !cluster.namespaceGiven || messageNamespace(m) === cluster.namespace,
+      );
       ctx.out(formatMessages(messages, ctx.format(o.output)));
       if (messages.some(m => m.level === 'Error')) {
         throw new CliError(

@@ -41,6 +41,7 @@ describe('dashboard against a cluster', () => {
   };
   beforeAll(async () => {
     api = await startFakeApiserver();
+    api.put('/api/v1/namespaces/observability', { metadata: { name: 'observability' } });
     api.put('/api/v1/namespaces/istio-system/pods/kiali-1', pod('kiali-1', 'Running', { app: 'kiali' }));
     api.put(
       '/api/v1/namespaces/istio-system/pods/prometheus-1',
@@ -50,8 +51,16 @@ describe('dashboard against a cluster', () => {
   afterAll(async () => {
     await api.close();
   });
+  const opened: string[] = [];
+  let browserHere = true;
   const run = (...argv: string[]): ReturnType<typeof runCli> =>
-    runCli(['--kubeconfig', api.kubeconfig, ...argv], { cluster: api.cluster(undefined, forward) });
+    runCli(['--kubeconfig', api.kubeconfig, ...argv], {
+      cluster: api.cluster(undefined, forward),
+      openUrl: url => {
+        if (browserHere) opened.push(url);
+        return Promise.resolve(browserHere);
+      },
+    });
 
   it('forwards to the console pod, prints its URL, and closes the forward when interrupted', async () => {
     const r = await run('dashboard', 'console');
@@ -81,5 +90,28 @@ describe('dashboard against a cluster', () => {
       /cannot listen on 127.0.0.1:9090 \(listen EADDRINUSE\); pass another --port/,
     );
     expect((await run('dashboard', 'prometheus', '--port', '70000')).code).toBe(ExitCode.Usage);
+  });
+
+  it('opens the URL in a browser when one is available, not with --no-browser, and warns when --browser finds none', async () => {
+    opened.length = 0;
+    browserHere = true;
+    refuse = false;
+    expect((await run('dashboard', 'console')).code).toBe(0);
+    expect(opened).toEqual(['http://127.0.0.1:20001/kiali']);
+    const quiet = await run('dashboard', 'console', '--no-browser');
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).toBe('http://127.0.0.1:20001/kiali\n');
+    expect(opened).toHaveLength(1);
+    browserHere = false;
+    const headless = await run('dashboard', 'prometheus');
+    expect(headless.code).toBe(0);
+    expect(headless.stderr).not.toMatch(/no browser/);
+    const insist = await run('dashboard', 'prometheus', '--browser');
+    expect(insist.code).toBe(0);
+    expect(insist.stdout).toBe('http://127.0.0.1:9090/\n');
+    expect(insist.stderr).toMatch(
+      /^no browser to open here \(set \$BROWSER, or run where xdg-open has a display\); open the URL above yourself/,
+    );
+    browserHere = true;
   });
 });

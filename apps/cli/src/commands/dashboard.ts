@@ -1,12 +1,14 @@
 /**
  * `ambientctl dashboard console|prometheus`: port-forwards to the mesh console (Kiali) or
  * Prometheus, as istioctl's `dashboard kiali|prometheus`, prints the URL to open and keeps the
- * forward until interrupted (Ctrl-C). The pod is the first Running one matching the dashboard's
+ * forward until interrupted (Ctrl-C); it opens the URL in a browser when one is available
+ * (`--no-browser` only prints it; browser.ts decides how). The pod is the first Running one matching the dashboard's
  * labels in `-n` (default istio-system). `dashboardUrl` and `pickPod` are pure.
  */
 import type { Command } from 'commander';
 import { errorMessage } from '@ambient-mesh/errors';
 import { MESH_NAMESPACE, type ZtunnelPod } from '@ambient-mesh/install';
+import { requireGivenNamespace } from '../cluster.ts';
 import type { CommandContext } from '../context.ts';
 import { CliError, CliErrorCode, usageError } from '../errors.ts';
 
@@ -64,9 +66,10 @@ function parsePort(value: string): number {
 async function openDashboard(
   ctx: CommandContext,
   d: Dashboard,
-  o: { namespace?: string; address: string; port?: string },
+  o: { namespace?: string; address: string; port?: string; browser?: boolean },
 ): Promise<void> {
   const cluster = ctx.cluster();
+  await requireGivenNamespace(cluster);
   const namespace = o.namespace ?? MESH_NAMESPACE;
   let pod: DashboardPod | undefined;
   for (const selector of d.selectors) {
@@ -102,7 +105,17 @@ async function openDashboard(
       { cause: err },
     );
   }
-  ctx.out(`${dashboardUrl(o.address, forwarding.port, d.path)}\n`);
+  const url = dashboardUrl(o.address, forwarding.port, d.path);
+  ctx.out(`${url}\n`);
+  // Open a browser unless --no-browser; --browser insists, so its absence is worth a warning.
+  if (o.browser !== false) {
+    const opened = await ctx.openUrl(url).catch(() => false);
+    if (!opened && o.browser === true) {
+      ctx.err(
+        'no browser to open here (set $BROWSER, or run where xdg-open has a display); open the URL above yourself\n',
+      );
+    }
+  }
   ctx.err(`forwarding to ${namespace}/${target.name}:${d.port}; press Ctrl-C to stop\n`);
   try {
     await ctx.interrupted();
@@ -115,7 +128,7 @@ export function registerDashboard(program: Command, ctx: CommandContext): void {
   const dash = program
     .command('dashboard')
     .alias('d')
-    .description('Port-forward to a mesh dashboard and print its URL')
+    .description('Port-forward to a mesh dashboard, print its URL and open it in a browser')
     .addHelpText(
       'after',
       '\nExamples:\n  ambientctl dashboard console\n  ambientctl dashboard prometheus --port 0',
@@ -124,18 +137,22 @@ export function registerDashboard(program: Command, ctx: CommandContext): void {
     dash
       .command(name)
       .aliases(name === 'console' ? ['kiali'] : [])
-      .description(`Port-forward to ${d.title} (port ${d.port}) and print its URL; Ctrl-C stops`)
+      .description(
+        `Port-forward to ${d.title} (port ${d.port}), print its URL and open it in a browser; Ctrl-C stops`,
+      )
       .option('--address <address>', 'the local address to listen on', '127.0.0.1')
       .option('-p, --port <port>', `the local port (default ${d.port}; 0 for any free port)`)
+      .option('--browser', 'open the URL in a browser (the default when one is available)')
+      .option('--no-browser', 'only print the URL')
       .addHelpText(
         'after',
-        `\nExamples:\n  ambientctl dashboard ${name}\n  ambientctl dashboard ${name} -n observability --port 0`,
+        `\nExamples:\n  ambientctl dashboard ${name}\n  ambientctl dashboard ${name} -n observability --port 0 --no-browser`,
       )
       .action(async (_o: unknown, cmd: Command) => {
         await openDashboard(
           ctx,
           d,
-          cmd.optsWithGlobals<{ namespace?: string; address: string; port?: string }>(),
+          cmd.optsWithGlobals<{ namespace?: string; address: string; port?: string; browser?: boolean }>(),
         );
       });
   }

@@ -2,14 +2,25 @@
  * `ambientctl x precheck`: is this cluster ready for Ambient Mesh? Checks the Kubernetes version
  * (Istio 1.27 supports 1.29 to 1.33), that the Gateway API CRDs are installed and at least
  * v1.3.0 (the mesh pins v1.4.1, experimental channel), that no CNI configuration visible from the
- * API conflicts (Cilium's ConfigMap), and that the identity in use may create what an install
- * creates. `precheckFindings` is pure; the command gathers its inputs.
+ * API conflicts (Cilium's ConfigMap), that the identity in use may create what an install
+ * creates, and node by node that nftables is usable (kernel 5.13+, `nft` 1.0.1+, the kernel
+ * accepting nftables) and that the node's CNI configuration can take the mesh's chained plugin
+ * (a probe pod per node, node-probe.ts; `--no-node-probe` keeps to what the API says).
+ * `precheckFindings` is pure; the command gathers its inputs.
  */
 import type { Command } from 'commander';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { CommandContext } from '../context.ts';
 import { CliError, CliErrorCode } from '../errors.ts';
 import { renderData, renderTable, type OutputFormat } from '../output.ts';
+import { parseDuration } from '../wait.ts';
+import {
+  DEFAULT_PROBE_IMAGE,
+  nodeFindings,
+  probeNodes,
+  type NodeInfo,
+  type NodeProbe,
+} from './node-probe.ts';
 
 export const MIN_KUBERNETES_MINOR = 29;
 export const MAX_TESTED_KUBERNETES_MINOR = 33;
@@ -53,6 +64,10 @@ export interface PrecheckInput {
   readonly cilium?: Readonly<Record<string, string>> | undefined;
   /** Why the CNI configuration could not be read, if it could not. */
   readonly cniReadError?: string | undefined;
+  /** The cluster's nodes (nftables support, CNI configuration per node). */
+  readonly nodes?: readonly NodeInfo[] | undefined;
+  /** Each node's probe answer; undefined when the probes were skipped. */
+  readonly probes?: readonly NodeProbe[] | undefined;
 }
 
 /** Conflicting CNI configuration that can be seen from the API (Cilium's ConfigMap). */
@@ -163,6 +178,7 @@ export function precheckFindings(input: PrecheckInput): Finding[] {
     }
   }
   out.push(...cniFindings(input));
+  out.push(...nodeFindings(input.nodes ?? [], input.probes));
   const denied = input.access.filter(a => !a.allowed);
   out.push(
     denied.length === 0
@@ -193,6 +209,13 @@ export function formatFindings(findings: readonly Finding[], format: OutputForma
   return `${table}\n${errors === 0 ? '✔ No issues found: the cluster is ready for Ambient Mesh.' : `✘ ${errors} issue${errors === 1 ? '' : 's'} to fix before installing.`}\n`;
 }
 
+interface NodeObject {
+  readonly metadata?: { readonly name?: string };
+  readonly status?: {
+    readonly nodeInfo?: { readonly operatingSystem?: string; readonly kernelVersion?: string };
+  };
+}
+
 interface CrdObject {
   readonly metadata?: { readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
 }
@@ -200,14 +223,31 @@ interface CrdObject {
 export function registerPrecheck(x: Command, ctx: CommandContext): void {
   x.command('precheck')
     .description(
-      'Check the cluster is ready for Ambient Mesh: Kubernetes version, Gateway API CRDs, permissions',
+      'Check the cluster is ready for Ambient Mesh: Kubernetes version, Gateway API CRDs, permissions, nftables and CNI configuration on every node',
     )
+    .option(
+      '--no-node-probe',
+      'do not run a probe pod per node (nftables and CNI files); use what the API says',
+    )
+    .option(
+      '--probe-image <image>',
+      'the image of the node probes (it needs sh and nft)',
+      DEFAULT_PROBE_IMAGE,
+    )
+    .option('--probe-timeout <duration>', 'how long to wait for the node probes', '2m')
     .addHelpText(
       'after',
-      '\nExamples:\n  ambientctl x precheck\n  ambientctl x precheck --context staging -o json',
+      '\nExamples:\n  ambientctl x precheck\n  ambientctl x precheck --context staging -o json\n  ambientctl x precheck --no-node-probe',
     )
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<{ output: string }>();
+      const o = cmd.optsWithGlobals<{
+        output: string;
+        nodeProbe: boolean;
+        probeImage: string;
+        probeTimeout: string;
+      }>();
+      const format = ctx.format(o.output);
+      const probeTimeoutMs = parseDuration(o.probeTimeout);
       const { client } = ctx.cluster();
       const version = await client.get<{ gitVersion?: string }>('/version');
       const crds: CrdInfo[] = [];
@@ -246,14 +286,27 @@ export function registerPrecheck(x: Command, ctx: CommandContext): void {
       } catch (err) {
         cniReadError = errorMessage(err);
       }
+      const nodes: NodeInfo[] = (await client.list<NodeObject>('/api/v1/nodes')).items.map(n => ({
+        name: n.metadata?.name ?? '',
+        os: n.status?.nodeInfo?.operatingSystem ?? '',
+        kernelVersion: n.status?.nodeInfo?.kernelVersion ?? '',
+      }));
+      let probes: NodeProbe[] | undefined;
+      if (o.nodeProbe) {
+        const linux = nodes.filter(n => n.os === '' || n.os === 'linux').map(n => n.name);
+        ctx.progress.step(`probing ${linux.length} node(s) for nftables and CNI configuration`);
+        probes = await probeNodes(ctx, client, linux, { image: o.probeImage, timeoutMs: probeTimeoutMs });
+      }
       const findings = precheckFindings({
         serverVersion: version.gitVersion ?? '',
         crds,
         access,
         cilium,
         cniReadError,
+        nodes,
+        probes,
       });
-      ctx.out(formatFindings(findings, ctx.format(o.output)));
+      ctx.out(formatFindings(findings, format));
       if (findings.some(f => f.level === 'error')) {
         throw new CliError(
           CliErrorCode.Failed,

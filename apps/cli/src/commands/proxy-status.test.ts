@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../errors.ts';
 import { runCli } from '../testing.ts';
 import { startFakeApiserver, type FakeApiserver } from '../testing-apiserver.ts';
-import { formatProxyStatus, proxyStatusRows, syncState, type SyncStatusEntry } from './proxy-status.ts';
+import {
+  formatProxyStatus,
+  isDebugClient,
+  orderTypes,
+  proxyStatusRows,
+  syncState,
+  type SyncStatusEntry,
+} from './proxy-status.ts';
 
 const WDS = 'type.googleapis.com/istio.workload.Address';
 const WADS = 'type.googleapis.com/istio.security.Authorization';
@@ -27,6 +34,61 @@ const waypoint: SyncStatusEntry = {
 };
 
 describe('proxy-status', () => {
+  it("leaves out debug clients (istioctl's own stream), as istioctl does, but keeps sidecars", () => {
+    const istioctl: SyncStatusEntry = {
+      cluster_id: 'Kubernetes',
+      proxy: 'istioctl-4c2d.istio-system',
+      proxy_type: 'sidecar',
+      resources: { 'istio.io/debug/syncz': { sent: 'd1', acked: 'd1' } },
+    };
+    const bare: SyncStatusEntry = { proxy: 'istioctl-9a1b.istio-system', proxy_type: 'sidecar' };
+    const sidecar: SyncStatusEntry = {
+      proxy: 'app-1.sample',
+      proxy_type: 'sidecar',
+      resources: { [LDS]: { sent: 'a', acked: 'a' } },
+    };
+    const rows = proxyStatusRows([
+      {
+        istiod: 'istiod-a',
+        entries: [istioctl, bare, sidecar, ztunnel('ztunnel-1', { sent: 'y', acked: 'y' })],
+      },
+    ]);
+    expect(rows.map(r => r.name)).toEqual(['app-1.sample', 'ztunnel-1.istio-system']);
+    expect(isDebugClient(istioctl)).toBe(true);
+    expect(isDebugClient({ ...waypoint, resources: {} })).toBe(false);
+  });
+
+  it('orders types as istioctl does: CDS, LDS, EDS, RDS, then the others by name', () => {
+    expect(orderTypes(['RDS', 'EDS', 'WDS', 'LDS', 'CDS', 'WADS'])).toEqual([
+      'CDS',
+      'LDS',
+      'EDS',
+      'RDS',
+      'WADS',
+      'WDS',
+    ]);
+    const rows = proxyStatusRows([
+      {
+        istiod: 'istiod-a',
+        entries: [
+          {
+            proxy: 'waypoint-1.sample',
+            proxy_type: 'router',
+            resources: Object.fromEntries(
+              [
+                'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+                'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+                LDS,
+                'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+              ].map(u => [u, { sent: 'a', acked: 'a' }]),
+            ),
+          },
+        ],
+      },
+    ]);
+    expect(formatProxyStatus(rows, 'table')).toMatch(/ 4 \(CDS,LDS,EDS,RDS\)\n$/);
+  });
+
   it('derives each type state: SYNCED when the last send is ACKed, STALE when not, ERROR on a NACK', () => {
     expect(syncState({ sent: 'n2', acked: 'n2' })).toBe('SYNCED');
     expect(syncState({ sent: 'n2', acked: 'n1' })).toBe('STALE');

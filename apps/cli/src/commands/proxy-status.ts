@@ -7,8 +7,9 @@
  */
 import type { Command } from 'commander';
 import { MESH_NAMESPACE, type ZtunnelPod } from '@ambient-mesh/install';
-import { Port, TypeUrl } from '@ambient-mesh/mesh-api';
+import { DEBUG_TYPE_PREFIX, Port, TypeUrl } from '@ambient-mesh/mesh-api';
 import type { V1Pod } from '@kubernetes/client-node';
+import { requireGivenNamespace } from '../cluster.ts';
 import type { CommandContext } from '../context.ts';
 import { CliError, CliErrorCode } from '../errors.ts';
 import { renderData, renderTable, type OutputFormat } from '../output.ts';
@@ -54,6 +55,20 @@ export const SHORT_TYPE: Readonly<Record<string, string>> = {
   [TypeUrl.secret]: 'SDS',
 };
 
+/**
+ * The order istioctl prints types in (`4 (CDS,LDS,EDS,RDS)`, Envoy's own order of the xDS APIs);
+ * other types (a ztunnel's `WADS,WDS`) follow by name.
+ */
+const TYPE_ORDER: readonly string[] = ['CDS', 'LDS', 'EDS', 'RDS', 'ECDS', 'SDS'];
+
+export function orderTypes(types: Iterable<string>): string[] {
+  const rank = (t: string): number => {
+    const i = TYPE_ORDER.indexOf(t);
+    return i < 0 ? TYPE_ORDER.length : i;
+  };
+  return [...types].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export function shortType(typeUrl: string): string {
   return SHORT_TYPE[typeUrl] ?? typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
 }
@@ -65,24 +80,40 @@ export function syncState(r: SyncResource): SyncState {
   return r.acked === r.sent ? 'SYNCED' : 'STALE';
 }
 
-/** Rows from each istiod's answer, sorted by proxy name; `filter` keeps one proxy or namespace. */
+/**
+ * A debug client rather than a proxy: istiod's `/debug/syncz` lists every xDS stream, including
+ * the short-lived ones of `istioctl proxy-status` / `istioctl x version` (a `sidecar` node that
+ * asks only for `istio.io/debug/...` types). istioctl leaves those out of its table (upstream's
+ * `isProxy`), and so do we; otherwise a stream still closing when we read would add a row.
+ */
+export function isDebugClient(e: SyncStatusEntry): boolean {
+  if (e.proxy_type !== 'sidecar') return false;
+  return Object.keys(e.resources ?? {}).every(url => url.startsWith(DEBUG_TYPE_PREFIX));
+}
+
+/**
+ * Rows from each istiod's answer (debug clients left out), sorted by proxy name; `filter` keeps
+ * one proxy or namespace.
+ */
 export function proxyStatusRows(
   answers: readonly { readonly istiod: string; readonly entries: readonly SyncStatusEntry[] }[],
   filter: { readonly proxy?: string | undefined; readonly namespace?: string | undefined } = {},
 ): ProxyStatusRow[] {
   const rows = answers.flatMap(a =>
-    a.entries.map(e => {
-      const types: Record<string, SyncState> = {};
-      for (const [url, r] of Object.entries(e.resources ?? {})) types[shortType(url)] = syncState(r);
-      return {
-        name: e.proxy ?? '',
-        cluster: e.cluster_id ?? '',
-        istiod: a.istiod,
-        version: e.istio_version ?? '',
-        proxyType: e.proxy_type ?? '',
-        types,
-      };
-    }),
+    a.entries
+      .filter(e => !isDebugClient(e))
+      .map(e => {
+        const types: Record<string, SyncState> = {};
+        for (const [url, r] of Object.entries(e.resources ?? {})) types[shortType(url)] = syncState(r);
+        return {
+          name: e.proxy ?? '',
+          cluster: e.cluster_id ?? '',
+          istiod: a.istiod,
+          version: e.istio_version ?? '',
+          proxyType: e.proxy_type ?? '',
+          types,
+        };
+      }),
   );
   return rows
     .filter(r => {
@@ -108,12 +139,12 @@ export function formatProxyStatus(
     return renderTable(
       ['NAME', 'CLUSTER', 'ISTIOD', 'VERSION', 'SUBSCRIBED TYPES'],
       rows.map(r => {
-        const types = Object.keys(r.types).sort();
+        const types = orderTypes(Object.keys(r.types));
         return [r.name, r.cluster, r.istiod, r.version, `${types.length} (${types.join(',')})`];
       }),
     );
   }
-  const all = [...new Set(rows.flatMap(r => Object.keys(r.types)))].sort();
+  const all = orderTypes(new Set(rows.flatMap(r => Object.keys(r.types))));
   return renderTable(
     ['NAME', 'CLUSTER', ...all, 'ISTIOD', 'VERSION'],
     rows.map(r => [r.name, r.cluster, ...all.map(t => r.types[t] ?? 'IGNORED'), r.istiod, r.version]),
@@ -195,6 +226,7 @@ export function registerProxyStatus(program: Command, ctx: CommandContext): void
     )
     .action(async (proxy: string | undefined, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<{ verbose: boolean; output: string; namespace?: string }>();
+      await requireGivenNamespace(ctx.cluster());
       const rows = proxyStatusRows(await readSyncz(ctx), { proxy, namespace: o.namespace });
       if (proxy !== undefined && rows.length === 0) {
         throw new CliError(

@@ -10,6 +10,7 @@ import { ZTUNNEL_ADMIN_PORT, ztunnelConfigDump, ztunnelPods, type ZtunnelPod } f
 import { CliError, CliErrorCode, usageError, ztunnelUnavailable } from '../errors.ts';
 import { renderData, renderTable, type OutputFormat } from '../output.ts';
 import { decodeZtunnelDump, parseZtunnelDump, type DumpService, type ZtunnelDump } from '../ztunnel-dump.ts';
+import { requireGivenNamespace } from '../cluster.ts';
 import type { CommandContext } from '../context.ts';
 
 export const ZTUNNEL_CONFIG_SECTIONS = [
@@ -285,6 +286,7 @@ async function loadDumps(
     return [parseZtunnelDump(text, opts.file)];
   }
   const cluster = ctx.cluster();
+  await requireGivenNamespace(cluster);
   const pods = await ztunnelPods(cluster.client);
   if (pods.length === 0) {
     throw new CliError(
