@@ -7,11 +7,11 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
-import type { Config } from './config.ts';
 import { any, assignment, edsCluster, httpListener, ms } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
+import { testConfig } from './testing/harness.ts';
 
 const VIP = '10.96.0.10';
 const ROUTE = 'reviews.80';
@@ -20,37 +20,6 @@ const B = 'outbound|80||reviews-b.default.svc.cluster.local';
 const LIMITED = 'outbound|80|limited|reviews-a.default.svc.cluster.local';
 const DEAD = 'outbound|80||dead.default.svc.cluster.local';
 const EMPTY = 'outbound|80||empty.default.svc.cluster.local';
-
-function testConfig(): Config {
-  const local = (port: number) => ({ host: '127.0.0.1', port });
-  return {
-    xdsAddress: 'http://127.0.0.1:1',
-    caAddress: 'http://127.0.0.1:1',
-    trustDomain: 'cluster.local',
-    serviceAccount: 'waypoint',
-    xdsRootCaPath: '',
-    altXdsHostname: undefined,
-    tokenPath: '',
-    podName: 'waypoint-0',
-    podNamespace: 'default',
-    instanceIp: '127.0.0.1',
-    clusterId: 'Kubernetes',
-    clusterDomain: 'cluster.local',
-    certDir: '',
-    logFormat: 'json',
-    logLevel: 'error',
-    terminationGracePeriodMs: 1000,
-    drainDurationMs: 0,
-    maxRequestBodyBytes: 1024 * 1024,
-    maxHeaderBytes: 60 * 1024,
-    xdsHeaders: {},
-    proxyMetadata: {},
-    hboneAddress: local(0),
-    adminAddress: local(0),
-    statsAddress: local(0),
-    readinessAddress: local(0),
-  };
-}
 
 /** Cycles 0.05, 0.15, ..., 0.95: weighted picks are exact over every ten requests. */
 function cyclingRandom(): () => number {

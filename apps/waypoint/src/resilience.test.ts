@@ -8,61 +8,18 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
-import type { Config } from './config.ts';
 import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
 import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
+import { seeded, testConfig } from './testing/harness.ts';
 
 const VIP = '10.96.0.20';
 const ROUTE = 'resilience.80';
 const OK = 'outbound|80||ok.default.svc.cluster.local';
 const LIMITED = 'outbound|80||limited.default.svc.cluster.local';
 const OUTLIER = 'outbound|80||three.default.svc.cluster.local';
-
-function testConfig(): Config {
-  const local = (port: number) => ({ host: '127.0.0.1', port });
-  return {
-    xdsAddress: 'http://127.0.0.1:1',
-    caAddress: 'http://127.0.0.1:1',
-    trustDomain: 'cluster.local',
-    serviceAccount: 'waypoint',
-    xdsRootCaPath: '',
-    altXdsHostname: undefined,
-    tokenPath: '',
-    podName: 'waypoint-0',
-    podNamespace: 'default',
-    instanceIp: '127.0.0.1',
-    clusterId: 'Kubernetes',
-    clusterDomain: 'cluster.local',
-    certDir: '',
-    logFormat: 'json',
-    logLevel: 'error',
-    terminationGracePeriodMs: 1000,
-    drainDurationMs: 0,
-    maxRequestBodyBytes: 1024 * 1024,
-    maxHeaderBytes: 60 * 1024,
-    xdsHeaders: {},
-    proxyMetadata: {},
-    hboneAddress: local(0),
-    adminAddress: local(0),
-    statsAddress: local(0),
-    readinessAddress: local(0),
-  };
-}
-
-/** mulberry32: a seeded PRNG, so the fault percentages are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** istiod's form of a VirtualService `fault` on a route. */
 const fault = (config: ProtoObject): ProtoObject => ({

@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FaultConfig, HttpChain, Route } from '../config/types.ts';
+import { seeded } from '../testing/harness.ts';
 import { NO_FAULT, decideFault, faultFor } from './fault.ts';
-
-/** mulberry32: a small seeded PRNG, so the statistics below are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const chain = (fault: FaultConfig | undefined): HttpChain => ({
   kind: 'http',
