@@ -8,11 +8,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectCluster } from './cluster.ts';
-import { createContext } from './context.ts';
 import { ExitCode } from './errors.ts';
-import { silentProgress } from './progress.ts';
-import { buildProgram } from './program.ts';
-import { runCli } from './testing.ts';
+import { offlineProgram, runCli } from './testing.ts';
 import { startFakeApiserver, type FakeApiserver } from './testing-apiserver.ts';
 
 interface Sample {
@@ -66,16 +63,7 @@ function leaves(cmd: Command, path: string[] = []): string[] {
     });
 }
 
-const program = buildProgram(
-  createContext({
-    out: () => undefined,
-    err: () => undefined,
-    cluster: () => {
-      throw new Error('unused');
-    },
-    progress: silentProgress,
-  }),
-);
+const program = offlineProgram();
 const LEAVES = leaves(program);
 
 let dir = '';

@@ -8,11 +8,8 @@ import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectCluster } from './cluster.ts';
 import { completionScript, completionTable } from './completion.ts';
-import { createContext } from './context.ts';
 import { ExitCode } from './errors.ts';
-import { silentProgress } from './progress.ts';
-import { buildProgram } from './program.ts';
-import { runCli } from './testing.ts';
+import { offlineProgram, runCli } from './testing.ts';
 
 function allCommands(cmd: Command, path: string[] = []): string[][] {
   return cmd.commands
@@ -20,16 +17,7 @@ function allCommands(cmd: Command, path: string[] = []): string[][] {
     .flatMap(c => [[...path, c.name()], ...allCommands(c, [...path, c.name()])]);
 }
 
-const program = buildProgram(
-  createContext({
-    out: () => undefined,
-    err: () => undefined,
-    cluster: () => {
-      throw new Error('unused');
-    },
-    progress: silentProgress,
-  }),
-);
+const program = offlineProgram();
 
 describe('ambientctl skeleton', () => {
   it.each(allCommands(program).map(p => [p.join(' '), p] as const))(

@@ -1,12 +1,14 @@
 /**
  * A CommandContext for tests: captured stdout/stderr, a cluster factory that fails unless the
- * test provides one, silent progress and an immediate sleep.
+ * test provides one, silent progress and an immediate sleep; and the program offline, to read
+ * its command tree.
  */
+import type { Command } from 'commander';
 import type { Cluster, ClusterFlags } from './cluster.ts';
 import { createContext, type CommandContext } from './context.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { silentProgress } from './progress.ts';
-import { run } from './program.ts';
+import { buildProgram, run } from './program.ts';
 
 export interface CapturedRun {
   readonly code: number;
@@ -54,4 +56,18 @@ export async function runCli(
   });
   const code = await run(argv, ctx);
   return { code, stdout, stderr, flags };
+}
+
+/** The program, to read its command tree: no output, and no cluster (asking for one throws). */
+export function offlineProgram(): Command {
+  return buildProgram(
+    createContext({
+      out: () => undefined,
+      err: () => undefined,
+      cluster: () => {
+        throw new Error('unused');
+      },
+      progress: silentProgress,
+    }),
+  );
 }
