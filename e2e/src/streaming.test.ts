@@ -5,16 +5,16 @@
 // all driven through real kubectl, so the apiserver's SPDY/WebSocket path to the kubelet is the
 // one under test. Cluster `stream`, slot 14.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
-import { defaultCacheRoot, podNetnsName } from './layout.ts';
-import { K8S_VERSION, ETCD_VERSION } from './binaries.ts';
+import { podNetnsName } from './layout.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { runCommand, waitFor, type RunResult } from './exec.ts';
+import { kubectl as kubectlIn, kubectlPath } from './mesh/kubectl.ts';
 import { loadBalancerPool } from './network/load-balancer.ts';
 
 const NS = 'default';
@@ -50,30 +50,12 @@ sys.exit(os.waitstatus_to_exitcode(status))
 `;
 let cluster: Cluster;
 
-/** kubectl: `$KUBECTL`, else the one tools/build-k8s.sh built next to the cluster binaries, else PATH. */
-function kubectlPath(): string {
-  if (process.env.KUBECTL) return process.env.KUBECTL;
-  const built = join(
-    defaultCacheRoot(),
-    'k8s',
-    `${K8S_VERSION.slice(1)}-etcd${ETCD_VERSION.slice(1)}`,
-    'bin',
-    'kubectl',
-  );
-  return existsSync(built) ? built : 'kubectl';
-}
-
 function kubectlEnv(): NodeJS.ProcessEnv {
   return { ...process.env, KUBECONFIG: cluster.kubeconfig };
 }
 
 function kubectl(args: string[], input?: string): Promise<RunResult> {
-  return runCommand([kubectlPath(), ...args], {
-    env: kubectlEnv(),
-    allowFailure: true,
-    timeoutMs: 60_000,
-    ...(input === undefined ? {} : { input }),
-  });
+  return kubectlIn(cluster, args, input === undefined ? {} : { input });
 }
 
 /** A long-running kubectl (port-forward, logs -f, attach) whose output the test watches. */

@@ -22,15 +22,19 @@ export function kubectlPath(): string {
   return existsSync(built) ? built : 'kubectl';
 }
 
-/** Runs kubectl with the cluster's kubeconfig; never rejects on a non-zero exit (see `code`). */
+/**
+ * Runs kubectl with the cluster's kubeconfig, `input` (if any) on its stdin; never rejects on a
+ * non-zero exit (see `code`).
+ */
 export function kubectl(
   cluster: Pick<Cluster, 'kubeconfig'>,
   args: readonly string[],
-  options: { readonly timeoutMs?: number } = {},
+  options: { readonly timeoutMs?: number; readonly input?: string } = {},
 ): Promise<RunResult> {
   return runCommand([kubectlPath(), ...args], {
     env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 60_000,
+    ...(options.input === undefined ? {} : { input: options.input }),
   });
 }
