@@ -1,8 +1,8 @@
 /**
  * The operator on a harness cluster: the mesh's CRDs (with the Gateway API bundle), the
  * operator's sailoperator.io CRDs and its Deployment, all rendered from `deploy/` by the install
- * package; then the Sail CRs, and reading them back. Used by the operator's cluster tests and
- * benchmark.
+ * package; then the Sail CRs, and reading them back; the namespaces and the two pods the
+ * operator's tests run traffic between. Used by the operator's cluster tests and benchmark.
  */
 import {
   OPERATOR_SETS,
@@ -14,6 +14,13 @@ import {
 import type { KubeClient } from '@ambient-mesh/kube';
 import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
+import {
+  createAppNamespace,
+  echoPod,
+  inEveryZtunnelConfig,
+  readyPod,
+  type MeshPod,
+} from '../mesh/workloads.ts';
 import { ensureGatewayApiCrds, gatewayApiCrdObjects } from '../upstream-tools/gateway-api.ts';
 
 export const OPERATOR_NAMESPACE = 'ambient-mesh-operator';
@@ -139,4 +146,54 @@ export async function waitReady(client: KubeClient, path: string, timeoutMs = 24
     },
     { timeoutMs, intervalMs: 500 },
   );
+}
+
+/** Creates the namespaces the Sail CRs install into (`istio-system`, the CNI's). */
+export async function createNamespaces(client: KubeClient, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    await client.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name },
+    });
+  }
+}
+
+/**
+ * The ambient namespace `ns` with service accounts `echo` and `client`: pod `echo` (app=echo,
+ * port 8080) on node-1 and pod `client` (PORT 9090) on node-0, both waited for Ready and in every
+ * ztunnel's config. `labels` go on both pods: beside echo's app=echo, instead of client's
+ * app=client.
+ */
+export async function echoAndClient(
+  cluster: Cluster,
+  ns: string,
+  options: { readonly labels?: Record<string, string> } = {},
+): Promise<Map<string, MeshPod>> {
+  const { labels } = options;
+  await createAppNamespace(cluster, ns, ['echo', 'client']);
+  await cluster.client.create(
+    `/api/v1/namespaces/${ns}/pods`,
+    echoPod('echo', {
+      namespace: ns,
+      node: 'node-1',
+      serviceAccount: 'echo',
+      labels: { app: 'echo', ...labels },
+      containerPorts: [8080],
+    }),
+  );
+  await cluster.client.create(
+    `/api/v1/namespaces/${ns}/pods`,
+    echoPod('client', {
+      namespace: ns,
+      node: 'node-0',
+      serviceAccount: 'client',
+      ...(labels === undefined ? {} : { labels }),
+      env: { PORT: '9090' },
+    }),
+  );
+  const pods = new Map<string, MeshPod>();
+  for (const name of ['echo', 'client']) pods.set(name, await readyPod(cluster, ns, name));
+  for (const p of pods.values()) await inEveryZtunnelConfig(cluster, p.ip);
+  return pods;
 }

@@ -5,26 +5,23 @@
 // follows the Istio's active revision and takes the namespace and the waypoint along (the new
 // istiod deploys the waypoint, the old one lets it go); the old revision is pruned only once it
 // is not InUse and the grace period has passed. One cluster for the file; the cases run in order.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from '../cluster.ts';
-import { ETCD_VERSION, K8S_VERSION } from '../binaries.ts';
-import { runCommand, waitFor } from '../exec.ts';
-import { defaultCacheRoot } from '../layout.ts';
+import { waitFor, type RunResult } from '../exec.ts';
+import { kubectl as kubectlIn } from '../mesh/kubectl.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import { GATEWAY_PATH, readyWaypoint, waypointGateway } from '../mesh/waypoint.ts';
+import { httpCode, mtlsConnectionsTo, type MeshPod } from '../mesh/workloads.ts';
 import {
-  createAppNamespace,
-  echoPod,
-  httpCode,
-  inEveryZtunnelConfig,
-  mtlsConnectionsTo,
-  readyPod,
-  type MeshPod,
-} from '../mesh/workloads.ts';
-import { condition, installOperator, sailPath, waitReady, type SailCr } from './operator-install.ts';
+  condition,
+  createNamespaces,
+  echoAndClient,
+  installOperator,
+  sailPath,
+  waitReady,
+  type SailCr,
+} from './operator-install.ts';
 
 const NS = 'op-rev';
 const TD = 'spiffe://cluster.local';
@@ -44,19 +41,8 @@ const { log, kube, pod } = scenario;
 
 const get = (path: string): Promise<SailCr> => kube().client.get<SailCr>(path);
 
-function kubectl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const built = join(
-    defaultCacheRoot(),
-    'k8s',
-    `${K8S_VERSION.slice(1)}-etcd${ETCD_VERSION.slice(1)}`,
-    'bin',
-    'kubectl',
-  );
-  return runCommand([existsSync(built) ? built : 'kubectl', ...args], {
-    env: { ...process.env, KUBECONFIG: kube().kubeconfig },
-    allowFailure: true,
-    timeoutMs: 60_000,
-  });
+function kubectl(args: string[]): Promise<RunResult> {
+  return kubectlIn(kube(), args);
 }
 
 /** Says why a step did not complete: the CRs, the mesh's pods and the ends of their logs. */
@@ -153,13 +139,7 @@ describe('the operator: RevisionBased updates with the default IstioRevisionTag'
     scenario.cluster = await startCluster({ name: 'oprev', slot: 107, nodes: 2, progress: log });
     const cluster = kube();
     await installOperator(cluster, log);
-    for (const name of ['istio-system', CNI_NS]) {
-      await cluster.client.create('/api/v1/namespaces', {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name },
-      });
-    }
+    await createNamespaces(cluster.client, ['istio-system', CNI_NS]);
     const cr = (kind: string, spec: object): object => ({
       apiVersion: 'sailoperator.io/v1',
       kind,
@@ -190,30 +170,8 @@ describe('the operator: RevisionBased updates with the default IstioRevisionTag'
     for (const plural of ['istios', 'istiocnis', 'ztunnels'] as const)
       await step(() => waitReady(cluster.client, sailPath(plural, 'default')));
 
-    await createAppNamespace(cluster, NS, ['echo', 'client']);
     const labels = { 'mesh-test': 'workload' };
-    await cluster.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      echoPod('echo', {
-        namespace: NS,
-        node: 'node-1',
-        serviceAccount: 'echo',
-        labels: { app: 'echo', ...labels },
-        containerPorts: [8080],
-      }),
-    );
-    await cluster.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      echoPod('client', {
-        namespace: NS,
-        node: 'node-0',
-        serviceAccount: 'client',
-        labels,
-        env: { PORT: '9090' },
-      }),
-    );
-    for (const name of ['echo', 'client']) scenario.pods.set(name, await readyPod(cluster, NS, name));
-    for (const p of scenario.pods.values()) await inEveryZtunnelConfig(cluster, p.ip);
+    for (const [name, p] of await echoAndClient(cluster, NS, { labels })) scenario.pods.set(name, p);
     await cluster.client.create(GATEWAY_PATH(NS), waypointGateway(NS));
     await readyWaypoint(cluster.client, cluster.layout, NS, 'waypoint', 180_000);
     scenario.logSetupTime();

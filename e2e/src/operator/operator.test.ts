@@ -2,29 +2,20 @@
 // `IstioCNI` with profile ambient, `ZTunnel` `default`) on an empty 2-node local cluster, then what
 // a Sail user does to it: read the CRs, give bad input, edit an owned object by hand, delete the
 // Istio. One cluster is shared by the whole file; the cases run in order.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ETCD_VERSION, K8S_VERSION } from '../binaries.ts';
 import { startCluster } from '../cluster.ts';
-import { runCommand, waitFor } from '../exec.ts';
-import { defaultCacheRoot, podNetnsName } from '../layout.ts';
+import { runCommand, waitFor, type RunResult } from '../exec.ts';
+import { podNetnsName } from '../layout.ts';
+import { kubectl as kubectlIn } from '../mesh/kubectl.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
-import {
-  createAppNamespace,
-  curlInPod,
-  echoPod,
-  httpCode,
-  inEveryZtunnelConfig,
-  mtlsConnectionsTo,
-  readyPod,
-  type MeshPod,
-} from '../mesh/workloads.ts';
+import { curlInPod, httpCode, mtlsConnectionsTo, type MeshPod } from '../mesh/workloads.ts';
 import {
   OPERATOR_NAMESPACE,
   ambientCrs,
   condition,
+  createNamespaces,
+  echoAndClient,
   installOperator,
   sailPath,
   waitReady,
@@ -43,19 +34,8 @@ const ISTIOD = '/apis/apps/v1/namespaces/istio-system/deployments/istiod';
 const FROM = 'v1.27.8';
 const TO = 'v1.27.9';
 
-function kubectl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const built = join(
-    defaultCacheRoot(),
-    'k8s',
-    `${K8S_VERSION.slice(1)}-etcd${ETCD_VERSION.slice(1)}`,
-    'bin',
-    'kubectl',
-  );
-  return runCommand([existsSync(built) ? built : 'kubectl', ...args], {
-    env: { ...process.env, KUBECONFIG: kube().kubeconfig },
-    allowFailure: true,
-    timeoutMs: 60_000,
-  });
+function kubectl(args: string[]): Promise<RunResult> {
+  return kubectlIn(kube(), args);
 }
 
 const get = (path: string): Promise<SailCr> => kube().client.get<SailCr>(path);
@@ -85,13 +65,7 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     scenario.cluster = await startCluster({ name: 'opmesh', slot: 78, nodes: 2, progress: log });
     const cluster = kube();
     await installOperator(cluster, log);
-    for (const name of ['istio-system', CNI_NS]) {
-      await cluster.client.create('/api/v1/namespaces', {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name },
-      });
-    }
+    await createNamespaces(cluster.client, ['istio-system', CNI_NS]);
     const applied = Date.now();
     for (const { path, body } of ambientCrs({
       cniNamespace: CNI_NS,
@@ -104,23 +78,7 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
       await waitReady(cluster.client, sailPath(plural, 'default'));
     log(`the three CRs Ready ${((Date.now() - applied) / 1000).toFixed(1)} s after they were applied`);
 
-    await createAppNamespace(cluster, NS, ['echo', 'client']);
-    await cluster.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      echoPod('echo', {
-        namespace: NS,
-        node: 'node-1',
-        serviceAccount: 'echo',
-        labels: { app: 'echo' },
-        containerPorts: [8080],
-      }),
-    );
-    await cluster.client.create(
-      `/api/v1/namespaces/${NS}/pods`,
-      echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } }),
-    );
-    for (const name of ['echo', 'client']) scenario.pods.set(name, await readyPod(cluster, NS, name));
-    for (const p of scenario.pods.values()) await inEveryZtunnelConfig(cluster, p.ip);
+    for (const [name, p] of await echoAndClient(cluster, NS)) scenario.pods.set(name, p);
     scenario.logSetupTime();
   }, 900_000);
 
