@@ -100,30 +100,39 @@ export function sailPath(
   return `${SAIL}/${plural}${name === undefined ? '' : `/${name}`}`;
 }
 
+/** A Sail CR named `default`. */
+export function sailCr(kind: string, spec: object): object {
+  return { apiVersion: 'sailoperator.io/v1', kind, metadata: { name: 'default' }, spec };
+}
+
 /** Sail's ambient install: `Istio` and `IstioCNI` with profile ambient, and `ZTunnel` `default`. */
 export function ambientCrs(options: {
   readonly ztunnelNamespace: string;
   readonly cniNamespace: string;
   /** `spec.version` of all three (default: the CRDs' default). */
   readonly version?: string;
-}): {
-  path: string;
-  body: object;
-}[] {
-  const cr = (kind: string, spec: object): object => ({
-    apiVersion: 'sailoperator.io/v1',
-    kind,
-    metadata: { name: 'default' },
-    spec: { ...spec, ...(options.version === undefined ? {} : { version: options.version }) },
-  });
+  /** More of the `Istio`'s spec (e.g. `updateStrategy`). */
+  readonly istio?: object;
+}): [istio: SailObject, cni: SailObject, ztunnel: SailObject] {
+  const cr = (kind: string, spec: object): object =>
+    sailCr(kind, { ...spec, ...(options.version === undefined ? {} : { version: options.version }) });
   return [
-    { path: sailPath('istios'), body: cr('Istio', { namespace: 'istio-system', profile: 'ambient' }) },
+    {
+      path: sailPath('istios'),
+      body: cr('Istio', { namespace: 'istio-system', profile: 'ambient', ...options.istio }),
+    },
     {
       path: sailPath('istiocnis'),
       body: cr('IstioCNI', { namespace: options.cniNamespace, profile: 'ambient' }),
     },
     { path: sailPath('ztunnels'), body: cr('ZTunnel', { namespace: options.ztunnelNamespace }) },
   ];
+}
+
+/** A Sail CR with the collection it is created in. */
+export interface SailObject {
+  readonly path: string;
+  readonly body: object;
 }
 
 export function condition(

@@ -14,10 +14,12 @@ import { ScenarioContext } from '../mesh/scenario.ts';
 import { GATEWAY_PATH, readyWaypoint, waypointGateway } from '../mesh/waypoint.ts';
 import { httpCode, mtlsConnectionsTo, type MeshPod } from '../mesh/workloads.ts';
 import {
+  ambientCrs,
   condition,
   createNamespaces,
   echoAndClient,
   installOperator,
+  sailCr,
   sailPath,
   waitReady,
   type SailCr,
@@ -140,33 +142,20 @@ describe('the operator: RevisionBased updates with the default IstioRevisionTag'
     const cluster = kube();
     await installOperator(cluster, log);
     await createNamespaces(cluster.client, ['istio-system', CNI_NS]);
-    const cr = (kind: string, spec: object): object => ({
-      apiVersion: 'sailoperator.io/v1',
-      kind,
-      metadata: { name: 'default' },
-      spec,
-    });
-    await cluster.client.create(
-      sailPath('istios'),
-      cr('Istio', {
-        namespace: 'istio-system',
-        profile: 'ambient',
-        version: FROM,
+    const [istio, cni, ztunnel] = ambientCrs({
+      cniNamespace: CNI_NS,
+      ztunnelNamespace: ZTUNNEL_NS,
+      version: FROM,
+      istio: {
         updateStrategy: { type: 'RevisionBased', inactiveRevisionDeletionGracePeriodSeconds: GRACE_S },
-      }),
-    );
+      },
+    });
+    await cluster.client.create(istio.path, istio.body);
     await cluster.client.create(
       sailPath('istiorevisiontags'),
-      cr('IstioRevisionTag', { targetRef: { kind: 'Istio', name: 'default' } }),
+      sailCr('IstioRevisionTag', { targetRef: { kind: 'Istio', name: 'default' } }),
     );
-    await cluster.client.create(
-      sailPath('istiocnis'),
-      cr('IstioCNI', { namespace: CNI_NS, profile: 'ambient', version: FROM }),
-    );
-    await cluster.client.create(
-      sailPath('ztunnels'),
-      cr('ZTunnel', { namespace: ZTUNNEL_NS, version: FROM }),
-    );
+    for (const { path, body } of [cni, ztunnel]) await cluster.client.create(path, body);
     for (const plural of ['istios', 'istiocnis', 'ztunnels'] as const)
       await step(() => waitReady(cluster.client, sailPath(plural, 'default')));
 
