@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent } from './app.ts';
-import { loadConfig } from './config.ts';
 import { silentLogger } from '@ambient-mesh/runtime';
 import { SeqpacketSocket, closeFd } from '@ambient-mesh/netns';
 import { WorkloadRequestCodec, WorkloadResponseCodec, ZdsHelloCodec, zds } from '@ambient-mesh/xds-types';
+import { testAgentConfig } from './testing/agent-config.ts';
 import { StartableFakeKube, makePod } from './testing/fakes.ts';
 import type { Agent } from './app.ts';
 import { ambientTables, createNetns } from './testing/netns.ts';
@@ -61,13 +61,8 @@ async function fakeZtunnel(agent: Agent, path: string): Promise<string[]> {
   return seen;
 }
 
-async function setup(): Promise<{
-  agent: Agent;
-  kube: StartableFakeKube;
-  ns: ReturnType<typeof createNetns>;
-  runDir: string;
-  zdsPath: string;
-}> {
+/** A new pod netns and a scratch folder, both removed after the test. */
+function netnsAndDir(): { ns: ReturnType<typeof createNetns>; dir: string } {
   const ns = createNetns('cni-add');
   cleanups.push(() => {
     ns.remove();
@@ -76,20 +71,24 @@ async function setup(): Promise<{
   cleanups.push(() => {
     rmSync(dir, { recursive: true, force: true });
   });
+  return { ns, dir };
+}
+
+async function setup(): Promise<{
+  agent: Agent;
+  kube: StartableFakeKube;
+  ns: ReturnType<typeof createNetns>;
+  runDir: string;
+  zdsPath: string;
+}> {
+  const { ns, dir } = netnsAndDir();
   const runDir = join(dir, 'run');
   mkdirSync(runDir);
   const kube = new StartableFakeKube();
   kube.putNamespace('apps', { 'istio.io/dataplane-mode': 'ambient' });
   kube.putPod(makePod({ name: 'web', uid: 'uid-web', phase: 'Pending', ips: [] }));
   const zdsPath = join(dir, 'ztunnel.sock');
-  const config = loadConfig({
-    NODE_NAME: 'node-a',
-    CNI_AGENT_RUN_DIR: runDir,
-    ZTUNNEL_UDS_ADDRESS: zdsPath,
-    READINESS_PORT: '0',
-    MONITORING_PORT: '0',
-    AMBIENT_DRIFT_CHECK_INTERVAL_SECONDS: '0',
-    AMBIENT_NETNS_SCAN_DIRS: '',
+  const config = testAgentConfig(runDir, zdsPath, {
     AMBIENT_DNS_CAPTURE: 'true',
     AMBIENT_IPV6: 'false',
   });
@@ -151,14 +150,7 @@ describe('CNI ADD through a running agent (real netns)', () => {
   });
 
   it('fails the ADD with "try again later" when the agent is not running', async () => {
-    const ns = createNetns('cni-add');
-    cleanups.push(() => {
-      ns.remove();
-    });
-    const dir = mkdtempSync(join(tmpdir(), 'cni-agent-ns-'));
-    cleanups.push(() => {
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const { ns, dir } = netnsAndDir();
     const run = await add(ns, dir);
     expect(run.code).toBe(1);
     expect((JSON.parse(run.stdout) as { code: number }).code).toBe(11);

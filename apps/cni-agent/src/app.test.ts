@@ -7,8 +7,8 @@ import { WorkloadRequestCodec, WorkloadResponseCodec, ZdsHelloCodec, zds } from 
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent } from './app.ts';
 import type { Agent } from './app.ts';
-import { loadConfig } from './config.ts';
 import { silentLogger } from '@ambient-mesh/runtime';
+import { testAgentConfig } from './testing/agent-config.ts';
 import { FakeRules, StartableFakeKube, makePod } from './testing/fakes.ts';
 import { SHUTDOWN_VERDICT_FILE } from './shutdown.ts';
 import type { ShutdownVerdict } from './shutdown.ts';
@@ -40,15 +40,7 @@ async function bootAgent(
   });
   const runDir = join(dir, 'run');
   const zdsPath = join(dir, 'ztunnel', 'ztunnel.sock');
-  const config = loadConfig({
-    NODE_NAME: 'node-a',
-    CNI_AGENT_RUN_DIR: runDir,
-    ZTUNNEL_UDS_ADDRESS: zdsPath,
-    READINESS_PORT: '0',
-    MONITORING_PORT: '0',
-    AMBIENT_DRIFT_CHECK_INTERVAL_SECONDS: '0',
-    AMBIENT_NETNS_SCAN_DIRS: '',
-  });
+  const config = testAgentConfig(runDir, zdsPath);
   // What the plugin reported before the "restart".
   rmSync(runDir, { recursive: true, force: true });
   const { mkdirSync } = await import('node:fs');
