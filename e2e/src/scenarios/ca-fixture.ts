@@ -173,7 +173,8 @@ export class CaScenario extends ScenarioContext<MeshPod> {
 
   /**
    * Installs the mesh, gives workload certificates `certTtlS` (ztunnel's SECRET_TTL, when set),
-   * starts the client and echo pods (see `clientAndEcho`) and logs the setup time.
+   * starts the client and echo pods (see `clientAndEcho`; kept as `pods` `client` and `echo`) and
+   * logs the setup time.
    */
   readonly meshAndApps = async (
     c: Cluster,
@@ -187,6 +188,7 @@ export class CaScenario extends ScenarioContext<MeshPod> {
       this.ns,
       options.echoEnv === undefined ? {} : { echoEnv: options.echoEnv },
     );
+    this.pods.set('echo', apps.echo).set('client', apps.client);
     this.logSetupTime();
     return apps;
   };

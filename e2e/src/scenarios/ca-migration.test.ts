@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { ztunnelPods } from '../mesh/observe.ts';
-import type { MeshPod } from '../mesh/workloads.ts';
 import { CaScenario, type CertDump } from './ca-fixture.ts';
 import { cacertsFiles, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { jsonLines, podLog } from './cni-observe.ts';
@@ -21,12 +20,11 @@ import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'camig-apps';
 const scenario = new CaScenario('ca-migration', NS);
-const { log, kube, heldCert, opensslVerify, mtlsToEcho, leaves } = scenario;
+const { log, kube, pod, heldCert, opensslVerify, mtlsToEcho, leaves } = scenario;
 const ECHO_TCP_PORT = 9000;
 // Short-lived certificates: with NotBefore backdated 120 s, ztunnel renews them about every second,
 // so both identities renew many times while the migration runs.
 const CERT_TTL_S = 120;
-const pods = new Map<string, MeshPod>();
 
 let material: CaMaterial;
 
@@ -40,8 +38,8 @@ async function migrationLogs(): Promise<string> {
     `/api/v1/namespaces/${MESH_NAMESPACE}/pods?labelSelector=app%3Distiod`,
   );
   const out: string[] = [];
-  for (const pod of istiods.items) {
-    for (const line of jsonLines(await podLog(c.client, MESH_NAMESPACE, pod.metadata?.name ?? ''))) {
+  for (const istiod of istiods.items) {
+    for (const line of jsonLines(await podLog(c.client, MESH_NAMESPACE, istiod.metadata?.name ?? ''))) {
       const msg = typeof line.msg === 'string' ? line.msg : '';
       if (msg.includes('distributing them first') || msg.includes('new roots have reached'))
         out.push(
@@ -71,11 +69,10 @@ describe('migration from the self-signed root to an external root on a 2-node lo
     const dir = scenario.dir();
     material = await makeCaMaterial(dir, 1);
     const c = await scenario.start('camig', 108);
-    const { client, echo } = await scenario.meshAndApps(c, {
+    await scenario.meshAndApps(c, {
       certTtlS: CERT_TTL_S,
       echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) },
     });
-    pods.set('echo', echo).set('client', client);
   }, 600_000);
 
   afterAll(async () => {
@@ -84,8 +81,8 @@ describe('migration from the self-signed root to an external root on a 2-node lo
 
   it('distributes the new root before it signs, under load, with no failed connection', async () => {
     const c = kube();
-    const client = pods.get('client')!;
-    const echo = pods.get('echo')!;
+    const client = pod('client');
+    const echo = pod('echo');
     const selfSigned = await c.client.get<{ data?: Record<string, string> }>(
       `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/istio-ca-secret`,
     );

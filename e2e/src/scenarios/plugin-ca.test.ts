@@ -12,18 +12,16 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
-import type { MeshPod } from '../mesh/workloads.ts';
 import { CaScenario, plugCacerts, type CertDump } from './ca-fixture.ts';
 import { cacertsSecretData, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
 
 const NS = 'plugca-apps';
 const scenario = new CaScenario('plugin-ca', NS);
-const { log, kube, heldCert, opensslVerify, mtlsToEcho } = scenario;
+const { log, kube, pod, heldCert, opensslVerify, mtlsToEcho } = scenario;
 const ECHO_TCP_PORT = 9000;
 // Renewal at half-life (60 s): the swap scenario sees each identity renewed on the new intermediate.
 const CERT_TTL_S = 120;
-const pods = new Map<string, MeshPod>();
 
 let material: CaMaterial;
 
@@ -42,11 +40,10 @@ describe('plug-in CA (Secret cacerts) on a 2-node local cluster', () => {
     const c = await scenario.start('plugca', 65);
     // The Secret exists before istiod starts: istiod signs with the first intermediate from the start.
     await plugCacerts(c, cacertsData(0), 'plugin-ca-test');
-    const { client, echo } = await scenario.meshAndApps(c, {
+    await scenario.meshAndApps(c, {
       certTtlS: CERT_TTL_S,
       echoEnv: { TCP_PORT: String(ECHO_TCP_PORT) },
     });
-    pods.set('echo', echo).set('client', client);
   }, 600_000);
 
   afterAll(async () => {
@@ -87,8 +84,8 @@ describe('plug-in CA (Secret cacerts) on a 2-node local cluster', () => {
 
   it('replaces the intermediate under load without a restart and with no failed connection', async () => {
     const c = kube();
-    const client = pods.get('client')!;
-    const echo = pods.get('echo')!;
+    const client = pod('client');
+    const echo = pod('echo');
     const istiodBefore = await c.client.get<{ items: V1Pod[] }>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, {
       labelSelector: 'app=istiod',
     });
