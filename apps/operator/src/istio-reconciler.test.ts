@@ -3,8 +3,8 @@ import { FakeApiServer } from '@ambient-mesh/kube/testing';
 import { parse } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IstioReconciler, meshConfigDocument } from './istio-reconciler.ts';
+import { ISTIOS, putIstio } from './testing/sail.ts';
 
-const ISTIOS = '/apis/sailoperator.io/v1/istios';
 const REVISIONS = '/apis/sailoperator.io/v1/istiorevisions';
 const DEPLOYMENTS = '/apis/apps/v1/deployments';
 const CONFIGMAPS = '/api/v1/configmaps';
@@ -38,17 +38,7 @@ describe('IstioReconciler against a fake apiserver', () => {
   });
 
   const istio = (values?: Record<string, unknown>): void => {
-    server.put(ISTIOS, {
-      apiVersion: 'sailoperator.io/v1',
-      kind: 'Istio',
-      metadata: { name: 'default', uid: 'istio-uid', generation: 1 },
-      spec: {
-        namespace: 'istio-system',
-        version: 'v1.27.9',
-        profile: 'ambient',
-        ...(values === undefined ? {} : { values }),
-      },
-    });
+    putIstio(server, values === undefined ? {} : { values });
   };
 
   it('Istio → the IstioRevision default → istiod with the mesh config; Ready follows the Deployment; InUse follows ambient namespaces', async () => {

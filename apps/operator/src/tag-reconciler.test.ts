@@ -4,8 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IstioReconciler } from './istio-reconciler.ts';
 import { readMeshReferences } from './mesh-references.ts';
 import { TagReconciler } from './tag-reconciler.ts';
+import { ISTIOS, putIstio } from './testing/sail.ts';
 
-const ISTIOS = '/apis/sailoperator.io/v1/istios';
 const REVISIONS = '/apis/sailoperator.io/v1/istiorevisions';
 const TAGS = '/apis/sailoperator.io/v1/istiorevisiontags';
 const MWCS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
@@ -64,16 +64,9 @@ describe('RevisionBased Istio and IstioRevisionTag against a fake apiserver', ()
   });
 
   const istio = (version: string): void => {
-    server.put(ISTIOS, {
-      apiVersion: 'sailoperator.io/v1',
-      kind: 'Istio',
-      metadata: { name: 'default', uid: 'istio-uid', generation: 1 },
-      spec: {
-        namespace: 'istio-system',
-        version,
-        profile: 'ambient',
-        updateStrategy: { type: 'RevisionBased', inactiveRevisionDeletionGracePeriodSeconds: 30 },
-      },
+    putIstio(server, {
+      version,
+      updateStrategy: { type: 'RevisionBased', inactiveRevisionDeletionGracePeriodSeconds: 30 },
     });
   };
   const tag = (): void => {
@@ -153,12 +146,7 @@ describe('RevisionBased Istio and IstioRevisionTag against a fake apiserver', ()
     });
     expect(get(TAGS, 'default')?.status?.state).toBe('RefNotFound');
 
-    server.put(ISTIOS, {
-      apiVersion: 'sailoperator.io/v1',
-      kind: 'Istio',
-      metadata: { name: 'default', uid: 'istio-uid', generation: 1 },
-      spec: { namespace: 'istio-system', version: 'v1.27.9', profile: 'ambient' },
-    });
+    putIstio(server);
     await istios.reconcileIstio('default');
     await istios.reconcileRevision('default');
     await tags.reconcile('default');
