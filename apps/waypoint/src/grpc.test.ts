@@ -342,6 +342,25 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
     expect(failed.status.details).toBe('enough');
   });
 
+  it("answers a gRPC request's local reply as gRPC (no route: UNIMPLEMENTED)", async () => {
+    const status = await new Promise<grpc.StatusObject>((resolve, reject) => {
+      const call = grpcClient.makeUnaryRequest(
+        '/test.Other/Missing',
+        json.serialize,
+        json.deserialize,
+        { text: 'x' },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 20_000 },
+        () => undefined,
+      );
+      call.on('status', resolve);
+      setTimeout(() => {
+        reject(new Error('call did not settle'));
+      }, 25_000).unref();
+    });
+    expect(status.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+
   it('records grpc_response_status in istio_requests_total', async () => {
     await waitFor(
       'gRPC metrics',
@@ -355,10 +374,17 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
             l =>
               l.includes('destination_service="echo-grpc.default.svc.cluster.local"') &&
               l.includes('reporter="waypoint"') &&
+              l.includes('request_protocol="grpc"') &&
               l.includes('response_code="200"') &&
               l.includes(`grpc_response_status="${grpcStatus}"`),
           );
-        return has('0') && has('5') && has('8');
+        const localReply = lines.some(
+          l =>
+            l.includes('response_flags="NR"') &&
+            l.includes('response_code="200"') &&
+            l.includes('grpc_response_status="12"'),
+        );
+        return has('0') && has('5') && has('8') && localReply;
       },
       20_000,
     );

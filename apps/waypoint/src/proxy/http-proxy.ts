@@ -156,6 +156,31 @@ function headerMap(req: Req, host: string, path: string): Map<string, string> {
   return map;
 }
 
+function isGrpc(contentType: string | string[] | undefined): boolean {
+  return headerText(contentType)?.startsWith('application/grpc') ?? false;
+}
+
+/** Envoy's HTTP → gRPC status mapping for local replies (`Grpc::Utility::httpToGrpcStatus`). */
+export function grpcStatusOfHttp(status: number): number {
+  switch (status) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
 function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -384,6 +409,25 @@ export class HttpProxy {
       outcome.responseBytes = Buffer.byteLength(body);
       if (res.headersSent) {
         abort(res);
+        return;
+      }
+      if (isGrpc(req.headers['content-type']) && status >= 400) {
+        // Envoy answers a gRPC request's local reply as gRPC: 200 with the status mapped to a
+        // `grpc-status` and the text as `grpc-message`, headers only.
+        const grpcStatus = grpcStatusOfHttp(status);
+        outcome.status = 200;
+        outcome.grpcStatus = String(grpcStatus);
+        outcome.responseBytes = 0;
+        const grpcHeaders = {
+          ...headers,
+          'content-type': 'application/grpc',
+          'grpc-status': String(grpcStatus),
+          ...(body === '' ? {} : { 'grpc-message': encodeURIComponent(body) }),
+        };
+        if ('stream' in res) {
+          if (res.stream.destroyed || res.stream.headersSent) abort(res);
+          else res.stream.respond({ ':status': 200, ...grpcHeaders }, { endStream: true });
+        } else writeHead(res, 200, { ...grpcHeaders, 'content-length': '0' }).end();
         return;
       }
       writeHead(res, status, {
@@ -742,7 +786,7 @@ export class HttpProxy {
         for (const mods of responseMods) applyMods(out, mods);
         out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - attemptStarted));
         outcome.status = response.statusCode;
-        const grpc = String(response.headers['content-type'] ?? '').startsWith('application/grpc');
+        const grpc = isGrpc(response.headers['content-type']);
         if (grpc) outcome.grpcStatus = headerText(response.headers['grpc-status']);
         response.onTrailers(trailers => {
           if (grpc) outcome.grpcStatus = headerText(trailers['grpc-status']) ?? outcome.grpcStatus;
@@ -849,7 +893,8 @@ export class HttpProxy {
       destination_app: w?.canonicalService,
       destination_version: w?.canonicalRevision,
       destination_cluster: w?.cluster,
-      request_protocol: 'http',
+      // Istio's stats: `grpc` for gRPC requests (by content type), else `http`.
+      request_protocol: isGrpc(req.headers['content-type']) ? 'grpc' : 'http',
       response_flags: o.flags.length === 0 ? '-' : o.flags.join(','),
       connection_security_policy: ConnectionSecurityPolicy.mutualTls,
     });
