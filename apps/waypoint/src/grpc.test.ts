@@ -108,6 +108,7 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
   let h2Server: Http2Server;
   let h2Backend: HboneTcpBackend;
   const h2Sessions: ServerHttp2Session[] = [];
+  const attempts = new Map<string, number>();
   let waypoint: Bound;
   let forwarder: HboneForwarder;
   let grpcClient: grpc.Client;
@@ -155,6 +156,16 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
       if (path === '/h2/error') {
         stream.respond({ ':status': 503, 'content-type': 'text/plain', 'x-backend': 'h2' });
         stream.end('backend unavailable');
+      } else if (path === '/h2/retry') {
+        // Resets the first attempt of each x-test-id, answers the next.
+        const id = String(headers['x-test-id']);
+        const n = (attempts.get(id) ?? 0) + 1;
+        attempts.set(id, n);
+        if (n === 1) stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
+        else {
+          stream.respond({ ':status': 200 });
+          stream.end(`attempt ${n}`);
+        }
       } else if (path === '/h2/reset') {
         stream.close(h2constants.NGHTTP2_INTERNAL_ERROR);
       } else if (path === '/h2/goaway') {
@@ -217,6 +228,19 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
           domains: ['*'],
           routes: [
             { name: 'grpc', match: { prefix: '/test.Echo/' }, route: { cluster: GRPC, timeout: ms(0) } },
+            {
+              name: 'h2-retry',
+              match: { path: '/h2/retry' },
+              route: {
+                cluster: H2,
+                timeout: ms(0),
+                retry_policy: {
+                  retry_on: 'reset',
+                  num_retries: { value: 2 },
+                  retry_back_off: { base_interval: ms(1) },
+                },
+              },
+            },
             { name: 'h2', match: { prefix: '/h2/' }, route: { cluster: H2, timeout: ms(0) } },
           ],
         },
@@ -407,6 +431,13 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
     const res = await h2Client.get('/h2/reset');
     expect(res.status).toBe(503);
     expect(res.text).toContain('reset reason');
+  });
+
+  it('retries a stream the h2 backend reset when the route retries on reset', async () => {
+    const res = await h2Client.get('/h2/retry', { 'x-test-id': 'r1' });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('attempt 2');
+    expect(attempts.get('r1')).toBe(2);
   });
 
   it('finishes the open stream on a backend GOAWAY and opens a new connection after it', async () => {
