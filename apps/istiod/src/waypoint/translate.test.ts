@@ -6,6 +6,7 @@ import { MAX_THRESHOLD, buildCluster, buildLoadAssignment, hashPolicy } from './
 import { buildRbacFilters } from './translate-rbac.ts';
 import { buildRouteConfiguration, type RouteTranslationContext } from './translate-route.ts';
 import { buildMainInternal } from './translate-listener.ts';
+import { portProtocol } from './waypoint-index.ts';
 import type { BackendTarget, ValidRoute } from './types.ts';
 import { validateHttpRoute, validateGrpcRoute } from './validate-route.ts';
 import { validateDestinationRule, validateVirtualService } from './validate-istio.ts';
@@ -449,6 +450,32 @@ describe('DestinationRule to Cluster', () => {
         trackRemaining: true,
       });
     }
+  });
+
+  it('asks for HTTP/2 upstream on gRPC/h2c ports and for the downstream protocol on HTTP ports', () => {
+    const options = (http2: boolean, tcp: boolean) => {
+      const c = wire(buildCluster({ name: 'c', trafficPolicy: {}, http2, tcp }));
+      const typed = (c.typedExtensionProtocolOptions ?? {}) as Record<string, unknown>;
+      const packed = typed['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+      return packed === undefined ? undefined : unpackTyped(packed);
+    };
+    expect(options(true, false)).toEqual({ explicitHttpConfig: { http2ProtocolOptions: {} } });
+    expect(options(false, false)).toEqual({ useDownstreamProtocolConfig: {} });
+    expect(options(false, true)).toBeUndefined();
+    for (const [name, appProtocol] of [
+      ['grpc', undefined],
+      ['grpc-echo', undefined],
+      ['http2-api', undefined],
+      ['web', 'grpc'],
+      ['web', 'h2c'],
+      ['web', 'http2'],
+      ['web', 'kubernetes.io/h2c'],
+      ['http', 'GRPC'],
+    ] as const)
+      expect(portProtocol(name, appProtocol), `${name}/${appProtocol ?? '-'}`).toBe('grpc');
+    expect(portProtocol('http-web', undefined)).toBe('http');
+    expect(portProtocol('grpc', 'http')).toBe('http');
+    expect(portProtocol('tcp-db', undefined)).toBe('tcp');
   });
 
   it('uses a ring hash for consistentHash, with the hash policy on the route', () => {

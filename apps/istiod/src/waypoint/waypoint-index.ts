@@ -162,7 +162,8 @@ function version(bytes: Uint8Array): string {
 const GRPC_PROTOCOLS = new Set(['grpc', 'grpc-web', 'http2', 'h2c', 'kubernetes.io/h2c']);
 const TCP_PROTOCOLS = ['tcp', 'tls', 'mongo', 'mysql', 'redis', 'https'];
 
-function portProtocol(name: string, appProtocol: string | undefined): ServiceProtocol {
+/** A Service port's protocol by `appProtocol`, else by its name's prefix (`grpc-*`, `http2-*`). */
+export function portProtocol(name: string, appProtocol: string | undefined): ServiceProtocol {
   const p = (appProtocol ?? name.split('-')[0] ?? '').toLowerCase();
   if (GRPC_PROTOCOLS.has(p)) return 'grpc';
   if (TCP_PROTOCOLS.includes(p)) return 'tcp';

@@ -6,7 +6,10 @@
  * ring hash and Maglev; the default-priority circuit-breaker thresholds; consecutive-error
  * outlier detection; the connect timeout.
  * Upstream transport settings are ignored: every upstream connection is HBONE (mTLS to the
- * endpoint's port 15008), whatever the cluster says.
+ * endpoint's port 15008), whatever the cluster says. The protocol inside the tunnel comes from
+ * `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`:
+ * HTTP/2 (h2c prior knowledge) for `explicit_http_config.http2_protocol_options`, the downstream
+ * request's protocol for `use_downstream_protocol_config`, HTTP/1.1 otherwise.
  *
  * Endpoints: socket addresses with weight and health; metadata `istio.workload`
  * (`name;namespace;canonical-service;canonical-revision;cluster`) for the metric labels,
@@ -26,6 +29,7 @@ import type {
   EndpointWorkload,
   LbPolicy,
   OutlierDetection,
+  UpstreamProtocol,
 } from './types.ts';
 
 const LB_POLICIES: Record<string, LbPolicy> = {
@@ -137,13 +141,13 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
       'circuit_breakers',
       'outlier_detection',
       'load_assignment',
+      'typed_extension_protocol_options',
     ],
-    // Transport and protocol settings: every upstream hop is HBONE. Stats and buffer sizes
-    // have no counterpart here.
+    // Transport settings: every upstream hop is HBONE. Stats and buffer sizes have no
+    // counterpart here.
     [
       'transport_socket',
       'transport_socket_matches',
-      'typed_extension_protocol_options',
       'metadata',
       'common_lb_config',
       'per_connection_buffer_limit_bytes',
@@ -184,8 +188,48 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
     outlierDetection: outlier === undefined ? undefined : convertOutlier(r, outlier),
     serviceHost: serviceHostOf(name),
     staticEndpoints,
+    upstreamProtocol: upstreamProtocolOf(r, r.object(o, 'typed_extension_protocol_options')),
   };
   return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value };
+}
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** The upstream protocol from the cluster's `HttpProtocolOptions` (HTTP/1.1 when absent). */
+function upstreamProtocolOf(r: ProtoReader, options: ProtoObject | undefined): UpstreamProtocol {
+  if (options === undefined) return 'http1';
+  const path = `typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"]`;
+  for (const key of Object.keys(options)) {
+    if (key !== HTTP_PROTOCOL_OPTIONS)
+      r.problem(`typed_extension_protocol_options["${key}"]`, 'is not supported (only HttpProtocolOptions)');
+  }
+  const http = r.object(options, HTTP_PROTOCOL_OPTIONS);
+  if (http === undefined) return 'http1';
+  r.only(
+    http,
+    path,
+    ['@type', 'type_url', 'explicit_http_config', 'use_downstream_protocol_config'],
+    // Connection tuning (idle timeout, max requests per connection, header limits) is the
+    // waypoint's own. `auto_config` (ALPN) has no meaning inside an HBONE tunnel: reported.
+    [
+      'common_http_protocol_options',
+      'upstream_http_protocol_options',
+      'http_filters',
+      'header_validation_config',
+    ],
+  );
+  const explicit = r.object(http, 'explicit_http_config');
+  if (explicit !== undefined) {
+    r.only(explicit, `${path}.explicit_http_config`, [
+      'http_protocol_options',
+      'http2_protocol_options',
+      'http3_protocol_options',
+    ]);
+    if (r.object(explicit, 'http3_protocol_options') !== undefined)
+      r.problem(`${path}.explicit_http_config.http3_protocol_options`, 'HTTP/3 upstream is not supported');
+    return r.object(explicit, 'http2_protocol_options') !== undefined ? 'http2' : 'http1';
+  }
+  return r.object(http, 'use_downstream_protocol_config') !== undefined ? 'downstream' : 'http1';
 }
 
 /** A `google.protobuf.Struct` field's string value, in protobufjs's object form or plain JSON. */

@@ -425,6 +425,37 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
     });
   });
 
+  it('reads the upstream protocol from HttpProtocolOptions (as istiod sends it)', () => {
+    const withOptions = (options: ProtoObject): ProtoObject =>
+      wire(
+        EnvoyType.cluster,
+        edsCluster('c', {
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': any(
+              EnvoyType.httpProtocolOptions,
+              options,
+            ),
+          },
+        }),
+      );
+    const protocol = (options: ProtoObject) =>
+      ok(convertCluster('c', '1', withOptions(options))).upstreamProtocol;
+    expect(ok(convertCluster('c', '1', wire(EnvoyType.cluster, edsCluster('c')))).upstreamProtocol).toBe(
+      'http1',
+    );
+    expect(protocol({ explicit_http_config: { http2_protocol_options: {} } })).toBe('http2');
+    expect(protocol({ explicit_http_config: { http_protocol_options: {} } })).toBe('http1');
+    expect(
+      protocol({
+        common_http_protocol_options: { idle_timeout: ms(30_000), max_requests_per_connection: { value: 5 } },
+        use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+      }),
+    ).toBe('downstream');
+    expect(problems(convertCluster('c', '1', withOptions({ auto_config: {} })))).toEqual([
+      'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].auto_config: is not supported by the waypoint',
+    ]);
+  });
+
   it("accepts upstream's scaffolding: connect_terminate and the internal-listener cluster", () => {
     expect(
       ok(

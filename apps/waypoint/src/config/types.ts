@@ -281,7 +281,15 @@ export interface ClusterConfig {
   readonly serviceHost: string | undefined;
   /** Inline endpoints (`STATIC` clusters with a `load_assignment`). */
   readonly staticEndpoints: readonly Endpoint[] | undefined;
+  /**
+   * The protocol inside the upstream HBONE tunnel, from the cluster's `HttpProtocolOptions`:
+   * `http2` (`explicit_http_config.http2_protocol_options`: h2c prior knowledge), `downstream`
+   * (`use_downstream_protocol_config`: h2c when the request came as HTTP/2), else `http1`.
+   */
+  readonly upstreamProtocol: UpstreamProtocol;
 }
+
+export type UpstreamProtocol = 'http1' | 'http2' | 'downstream';
 
 /** The destination workload, from endpoint metadata `istio.workload` (`name;ns;canonical;rev;cluster`). */
 export interface EndpointWorkload {

@@ -33,6 +33,7 @@ const cluster = (od: OutlierDetection | undefined = OD): ClusterConfig => ({
   outlierDetection: od,
   serviceHost: undefined,
   staticEndpoints: undefined,
+  upstreamProtocol: 'http1',
 });
 
 const fail = { kind: 'response', status: 500 } as const;

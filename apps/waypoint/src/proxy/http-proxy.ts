@@ -17,14 +17,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createH2Server } from 'node:http2';
-import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { Duplex } from 'node:stream';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '@ambient-mesh/errors';
 import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
 import { normalizePath } from '@ambient-mesh/policy-engine';
 import type { Logger } from '@ambient-mesh/runtime';
-import type { Dispatcher } from 'undici';
 import type { Baggage } from '@ambient-mesh/hbone';
 import type {
   ClusterConfig,
@@ -44,7 +43,9 @@ import { decideFault, faultFor } from './fault.ts';
 import { evaluateRbac } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
 import type { RequestDecision, RequestInfo } from './route.ts';
-import type { UpstreamPools } from './upstream.ts';
+import { immediatePair } from './stream-pair.ts';
+import { fromUndici } from './upstream.ts';
+import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
 
 /** What the HBONE side knows about a tunnel. */
 export interface TunnelContext {
@@ -104,37 +105,6 @@ function writeHead(res: Res, status: number, headers: Record<string, string | st
   return res.writeHead(status, headers);
 }
 
-/**
- * A pair of connected Duplexes whose writes complete at once (the reader side buffers). Node's
- * HTTP/2 over a JS stream asserts when a write is still pending as the session closes, which
- * `duplexPair()`'s deferred callbacks cause; HTTP/2 flow control bounds what is buffered here.
- */
-function immediatePair(): [Duplex, Duplex] {
-  const make = (): Duplex & { peer?: Duplex } =>
-    new Duplex({
-      read() {
-        // Data is pushed by the peer's writes.
-      },
-      write(this: Duplex & { peer?: Duplex }, chunk: Buffer, _encoding, callback) {
-        this.peer?.push(chunk);
-        callback();
-      },
-      final(this: Duplex & { peer?: Duplex }, callback) {
-        this.peer?.push(null);
-        callback();
-      },
-      destroy(this: Duplex & { peer?: Duplex }, err, callback) {
-        this.peer?.destroy();
-        callback(err);
-      },
-    });
-  const a = make();
-  const b = make();
-  a.peer = b;
-  b.peer = a;
-  return [a, b];
-}
-
 function abort(res: Res): void {
   if ('stream' in res) res.stream.destroy();
   else res.destroy();
@@ -186,6 +156,56 @@ function headerMap(req: Req, host: string, path: string): Map<string, string> {
   return map;
 }
 
+function isGrpc(contentType: string | string[] | undefined): boolean {
+  return headerText(contentType)?.startsWith('application/grpc') ?? false;
+}
+
+/** Envoy's HTTP → gRPC status mapping for local replies (`Grpc::Utility::httpToGrpcStatus`). */
+export function grpcStatusOfHttp(status: number): number {
+  switch (status) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The HTTP/2 request headers for an upstream h2c stream (pseudo-headers from `host`). */
+function h2Headers(
+  method: string,
+  path: string,
+  headers: Record<string, string | string[]>,
+  te: boolean,
+): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {
+    ':method': method,
+    ':path': path,
+    ':scheme': 'http',
+    ':authority': headerText(headers.host) ?? '',
+  };
+  for (const [name, value] of Object.entries(headers)) {
+    if (name !== 'host' && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  // gRPC needs `te: trailers`; it is the one TE value HTTP/2 allows.
+  if (te) out.te = 'trailers';
+  return out;
+}
+
 function applyMods(headers: Record<string, string | string[]>, mods: HeaderMods): void {
   for (const name of mods.remove) Reflect.deleteProperty(headers, name);
   for (const h of mods.add) {
@@ -206,6 +226,8 @@ interface Outcome {
   route: string;
   details: string;
   responseBytes: number;
+  /** `grpc-status` of a gRPC response (headers or trailers). */
+  grpcStatus?: string | undefined;
 }
 
 export class HttpProxy {
@@ -389,6 +411,25 @@ export class HttpProxy {
         abort(res);
         return;
       }
+      if (isGrpc(req.headers['content-type']) && status >= 400) {
+        // Envoy answers a gRPC request's local reply as gRPC: 200 with the status mapped to a
+        // `grpc-status` and the text as `grpc-message`, headers only.
+        const grpcStatus = grpcStatusOfHttp(status);
+        outcome.status = 200;
+        outcome.grpcStatus = String(grpcStatus);
+        outcome.responseBytes = 0;
+        const grpcHeaders = {
+          ...headers,
+          'content-type': 'application/grpc',
+          'grpc-status': String(grpcStatus),
+          ...(body === '' ? {} : { 'grpc-message': encodeURIComponent(body) }),
+        };
+        if ('stream' in res) {
+          if (res.stream.destroyed || res.stream.headersSent) abort(res);
+          else res.stream.respond({ ':status': 200, ...grpcHeaders }, { endStream: true });
+        } else writeHead(res, 200, { ...grpcHeaders, 'content-length': '0' }).end();
+        return;
+      }
       writeHead(res, status, {
         ...headers,
         'content-length': String(outcome.responseBytes),
@@ -564,6 +605,12 @@ export class HttpProxy {
         res,
         outcome,
         local,
+        {
+          h2: req.httpVersion === '2.0',
+          te: String(req.headers.te ?? '')
+            .toLowerCase()
+            .includes('trailers'),
+        },
       );
     } finally {
       balancer.activeRequests--;
@@ -606,6 +653,7 @@ export class HttpProxy {
     res: Res,
     outcome: Outcome,
     local: (status: number, body: string, flag: string | undefined, details: string) => void,
+    downstream: { readonly h2: boolean; readonly te: boolean },
   ): Promise<void> {
     const endpoints = cluster.staticEndpoints ?? config.endpoints.get(cluster.edsName)?.endpoints ?? [];
     const policy = action.retry;
@@ -631,8 +679,11 @@ export class HttpProxy {
         }
         tried.add(endpointKey(endpoint));
         outcome.endpoint = endpoint;
-        const pool = this.#o.upstream.pool(endpoint, cluster.circuitBreakers.maxConnections);
-        if (pool.stats.queued >= cluster.circuitBreakers.maxPendingRequests) {
+        const h2 =
+          cluster.upstreamProtocol === 'http2' ||
+          (cluster.upstreamProtocol === 'downstream' && downstream.h2);
+        const pool = h2 ? undefined : this.#o.upstream.pool(endpoint, cluster.circuitBreakers.maxConnections);
+        if (pool !== undefined && pool.stats.queued >= cluster.circuitBreakers.maxPendingRequests) {
           balancer.overflows.pending++;
           local(503, OVERFLOW_BODY, 'UO', 'upstream_max_pending_requests_overflow');
           return;
@@ -653,17 +704,28 @@ export class HttpProxy {
         const canRetry = (): boolean =>
           attempt < maxAttempts && balancer.activeRetries < cluster.circuitBreakers.maxRetries;
         balancer.started(endpoint);
-        let response: Dispatcher.ResponseData;
+        let response: UpstreamResponse;
+        const requestBody = body.length > 0 || !['GET', 'HEAD'].includes(method) ? body : null;
         try {
-          response = await pool.request({
-            path: upstreamPath,
-            method,
-            headers,
-            body: body.length > 0 || !['GET', 'HEAD'].includes(method) ? body : null,
-            signal: tryAbort.signal,
-            headersTimeout: 0,
-            bodyTimeout: 0,
-          });
+          response =
+            pool === undefined
+              ? await this.#o.upstream.h2Request(
+                  endpoint,
+                  h2Headers(method, upstreamPath, headers, downstream.te),
+                  requestBody,
+                  tryAbort.signal,
+                )
+              : fromUndici(
+                  await pool.request({
+                    path: upstreamPath,
+                    method,
+                    headers,
+                    body: requestBody,
+                    signal: tryAbort.signal,
+                    headersTimeout: 0,
+                    bodyTimeout: 0,
+                  }),
+                );
         } catch (err) {
           balancer.finished(endpoint);
           clearTimeout(tryTimer);
@@ -703,7 +765,7 @@ export class HttpProxy {
         if (policy !== undefined && retriableStatus(policy, response.statusCode) && canRetry()) {
           balancer.finished(endpoint);
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
-          await response.body.dump().catch(() => undefined);
+          await response.discard();
           retried = true;
           this.#o.metrics.retry(cluster.name);
           balancer.activeRetries++;
@@ -724,6 +786,29 @@ export class HttpProxy {
         for (const mods of responseMods) applyMods(out, mods);
         out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - attemptStarted));
         outcome.status = response.statusCode;
+        const grpc = isGrpc(response.headers['content-type']);
+        if (grpc) outcome.grpcStatus = headerText(response.headers['grpc-status']);
+        response.onTrailers(trailers => {
+          if (grpc) outcome.grpcStatus = headerText(trailers['grpc-status']) ?? outcome.grpcStatus;
+          const pass: Record<string, string | string[]> = {};
+          for (const [name, value] of Object.entries(trailers)) {
+            if (!HOP_BY_HOP.has(name)) pass[name] = value;
+          }
+          res.addTrailers(pass);
+        });
+        if (response.endAfterHeaders && 'stream' in res) {
+          // Trailers-only (gRPC errors): one HEADERS frame with END_STREAM, as the backend sent it.
+          try {
+            res.stream.respond({ ':status': response.statusCode, ...out }, { endStream: true });
+          } catch (err) {
+            this.#log.debug({ err: errorMessage(err) }, 'downstream stream closed before the response');
+            abort(res);
+          } finally {
+            balancer.finished(endpoint);
+            routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          }
+          return;
+        }
         writeHead(res, response.statusCode, out);
         response.body.on('data', (chunk: Buffer) => {
           outcome.responseBytes += chunk.length;
@@ -808,7 +893,8 @@ export class HttpProxy {
       destination_app: w?.canonicalService,
       destination_version: w?.canonicalRevision,
       destination_cluster: w?.cluster,
-      request_protocol: 'http',
+      // Istio's stats: `grpc` for gRPC requests (by content type), else `http`.
+      request_protocol: isGrpc(req.headers['content-type']) ? 'grpc' : 'http',
       response_flags: o.flags.length === 0 ? '-' : o.flags.join(','),
       connection_security_policy: ConnectionSecurityPolicy.mutualTls,
     });
@@ -816,7 +902,7 @@ export class HttpProxy {
     this.#o.metrics.request({
       labels,
       responseCode: status,
-      grpcStatus: undefined,
+      grpcStatus: o.grpcStatus,
       durationMs,
       requestBytes,
       responseBytes: o.responseBytes,

@@ -1,14 +1,29 @@
 /**
  * Upstream connections: an undici `Pool` per endpoint whose `connect` opens an HBONE tunnel
  * (mTLS with the waypoint's identity to `<endpoint>:15008`, CONNECT `<endpoint ip>:<port>`;
- * the endpoint must present its SPIFFE ID from the metadata, else any ID of the trust domain). undici speaks HTTP/1.1 inside the tunnel; the
- * HBONE client pools the HTTP/2 connections under it. `max_connections` bounds each pool.
+ * the endpoint must present its SPIFFE ID from the metadata, else any ID of the trust domain).
+ * undici speaks HTTP/1.1 inside the tunnel; the HBONE client pools the HTTP/2 connections under
+ * it. `max_connections` bounds each pool.
+ *
+ * Clusters that ask for HTTP/2 get h2c (prior knowledge) inside the tunnel instead: one
+ * `node:http2` session per endpoint, multiplexing its requests as streams. A session that got
+ * GOAWAY or closed is dropped from the pool (its open streams finish; streams the peer refused
+ * fail as resets) and the next request opens a new one.
  */
+import { connect as h2connect, constants as h2constants } from 'node:http2';
+import type {
+  ClientHttp2Session,
+  ClientHttp2Stream,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
+} from 'node:http2';
+import { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { HboneClient, HboneIdentity } from '@ambient-mesh/hbone';
 import type { Endpoint } from '../config/types.ts';
+import { immediatePair } from './stream-pair.ts';
 
 export interface UpstreamOptions {
   readonly hbone: HboneClient;
@@ -49,9 +64,128 @@ export function poolKey(endpoint: Endpoint): string {
   return `${endpoint.hboneAddress}:${endpoint.hbonePort}|${endpoint.address}:${endpoint.port}|${endpoint.identity ?? ''}`;
 }
 
+/** A response from either protocol, in one shape for the proxy. */
+export interface UpstreamResponse {
+  readonly protocol: 'http1' | 'http2';
+  readonly statusCode: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Readable;
+  /** The response is its headers alone (HTTP/2 HEADERS with END_STREAM: gRPC trailers-only). */
+  readonly endAfterHeaders: boolean;
+  /** Calls `listener` with the response trailers (HTTP/2) before `body` ends. */
+  onTrailers(listener: (trailers: Record<string, string | string[]>) => void): void;
+  /** Drops the rest of the response (before a retry). */
+  discard(): Promise<void>;
+}
+
+/** An HTTP/2 stream failure, with Node's code (`ERR_HTTP2_STREAM_ERROR`, ...). */
+export class UpstreamH2Error extends Error {
+  readonly code: string;
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+function plainHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !name.startsWith(':')) out[name] = value;
+  }
+  return out;
+}
+
+/** Wraps an undici response. */
+export function fromUndici(response: Dispatcher.ResponseData): UpstreamResponse {
+  return {
+    protocol: 'http1',
+    statusCode: response.statusCode,
+    headers: response.headers,
+    body: response.body,
+    endAfterHeaders: false,
+    onTrailers: () => undefined,
+    discard: () => response.body.dump().catch(() => undefined),
+  };
+}
+
+/**
+ * Sends one request as a stream of `session`; resolves at the response headers. `signal`
+ * cancels the stream (before or after the headers).
+ */
+export function h2Request(
+  session: ClientHttp2Session,
+  headers: OutgoingHttpHeaders,
+  body: Buffer | null,
+  signal: AbortSignal,
+  onStreamClose: () => void = () => undefined,
+): Promise<UpstreamResponse> {
+  return new Promise<UpstreamResponse>((resolve, reject) => {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: body === null, signal });
+      stream.once('close', onStreamClose);
+    } catch (err) {
+      onStreamClose();
+      reject(
+        new UpstreamH2Error(`HTTP/2 request failed: ${String(err)}`, 'ERR_HTTP2_REQUEST', { cause: err }),
+      );
+      return;
+    }
+    const trailerListeners: ((t: Record<string, string | string[]>) => void)[] = [];
+    stream.on('trailers', (trailers: IncomingHttpHeaders) => {
+      const t = plainHeaders(trailers);
+      for (const l of trailerListeners) l(t);
+    });
+    const onEarlyError = (err: Error): void => {
+      const code = (err as { code?: string }).code ?? 'ERR_HTTP2_STREAM_ERROR';
+      reject(new UpstreamH2Error(`HTTP/2 stream failed: ${err.message}`, code, { cause: err }));
+    };
+    const onEarlyClose = (): void => {
+      reject(
+        new UpstreamH2Error(
+          `HTTP/2 stream closed before the response (RST_STREAM code ${stream.rstCode})`,
+          'ERR_HTTP2_STREAM_CLOSED',
+        ),
+      );
+    };
+    stream.once('error', onEarlyError);
+    stream.once('close', onEarlyClose);
+    stream.once('response', (responseHeaders: IncomingHttpHeaders, flags: number) => {
+      // HEADERS with END_STREAM (`endAfterHeaders` is not yet set when this event runs).
+      const headersOnly = stream.endAfterHeaders || (flags & h2constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      stream.off('error', onEarlyError);
+      stream.off('close', onEarlyClose);
+      resolve({
+        protocol: 'http2',
+        statusCode: Number(responseHeaders[':status'] ?? 0),
+        headers: plainHeaders(responseHeaders),
+        // A headers-only response (gRPC's trailers-only errors): the stream may close without
+        // an `end` event, which a pipeline would take for a premature close.
+        body: headersOnly ? Readable.from([]) : stream,
+        endAfterHeaders: headersOnly,
+        onTrailers: listener => trailerListeners.push(listener),
+        discard: async () => {
+          stream.close(h2constants.NGHTTP2_CANCEL);
+          await Promise.resolve();
+        },
+      });
+    });
+    if (body !== null) stream.end(body);
+  });
+}
+
+interface H2Entry {
+  readonly session: Promise<ClientHttp2Session>;
+  /** Set once the session must take no new streams (GOAWAY, error, close). */
+  stale: boolean;
+}
+
 export class UpstreamPools {
   readonly #options: UpstreamOptions;
   readonly #pools = new Map<string, { pool: Pool; connections: number }>();
+  readonly #h2 = new Map<string, H2Entry>();
+  /** HTTP/2 sessions opened so far (for tests and stats). */
+  h2SessionsOpened = 0;
 
   constructor(options: UpstreamOptions) {
     this.#options = options;
@@ -83,6 +217,80 @@ export class UpstreamPools {
     return pool;
   }
 
+  /**
+   * The HTTP/2 session of `endpoint` (h2c prior knowledge inside an HBONE tunnel), opened on
+   * first use and shared by all its requests until GOAWAY, an error or close.
+   */
+  h2Session(endpoint: Endpoint): Promise<ClientHttp2Session> {
+    const key = poolKey(endpoint);
+    const existing = this.#h2.get(key);
+    if (existing !== undefined && !existing.stale) return existing.session;
+    const entry: H2Entry = { session: this.#openH2(endpoint, () => entry), stale: false };
+    this.#h2.set(key, entry);
+    entry.session.catch(() => {
+      entry.stale = true;
+      if (this.#h2.get(key) === entry) this.#h2.delete(key);
+    });
+    return entry.session;
+  }
+
+  async #openH2(endpoint: Endpoint, entry: () => H2Entry): Promise<ClientHttp2Session> {
+    const tunnel = await tunnelTo(this.#options, endpoint);
+    // Node's HTTP/2 over a JS stream needs writes that complete at once (see stream-pair.ts).
+    const [near, socket] = immediatePair();
+    tunnel.pipe(near);
+    near.pipe(tunnel);
+    tunnel.once('close', () => near.destroy());
+    near.once('close', () => tunnel.destroy());
+    tunnel.on('error', () => near.destroy());
+    const authority = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
+    const session = h2connect(`http://${authority}:${endpoint.port}`, {
+      createConnection: () => socket,
+      maxSessionMemory: 10,
+    });
+    this.h2SessionsOpened++;
+    const key = poolKey(endpoint);
+    const retire = (): void => {
+      const e = entry();
+      e.stale = true;
+      if (this.#h2.get(key) === e) this.#h2.delete(key);
+    };
+    session.on('goaway', retire);
+    session.on('error', retire);
+    session.on('close', () => {
+      retire();
+      socket.destroy();
+    });
+    // Idle: no frames for the keep-alive time and no open stream.
+    session.setTimeout(this.#options.keepAliveMs ?? 30_000, () => {
+      if ((this.#h2Active.get(session) ?? 0) > 0) return;
+      retire();
+      session.close();
+    });
+    return session;
+  }
+
+  readonly #h2Active = new WeakMap<ClientHttp2Session, number>();
+
+  /** One request over the endpoint's HTTP/2 session (opened or reused). */
+  async h2Request(
+    endpoint: Endpoint,
+    headers: OutgoingHttpHeaders,
+    body: Buffer | null,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    const session = await this.h2Session(endpoint);
+    signal.throwIfAborted();
+    this.#h2Active.set(session, (this.#h2Active.get(session) ?? 0) + 1);
+    let done = false;
+    const finished = (): void => {
+      if (done) return;
+      done = true;
+      this.#h2Active.set(session, (this.#h2Active.get(session) ?? 1) - 1);
+    };
+    return h2Request(session, headers, body, signal, finished);
+  }
+
   /** Closes (gracefully) the pools of endpoints no longer in `keys`: called on config changes. */
   retain(keys: ReadonlySet<string>): void {
     for (const [key, entry] of this.#pools) {
@@ -90,15 +298,38 @@ export class UpstreamPools {
       this.#pools.delete(key);
       void entry.pool.close().catch(() => undefined);
     }
+    for (const [key, entry] of this.#h2) {
+      if (keys.has(key)) continue;
+      this.#h2.delete(key);
+      entry.stale = true;
+      entry.session.then(
+        s => {
+          s.close();
+        },
+        () => undefined,
+      );
+    }
   }
 
   get size(): number {
-    return this.#pools.size;
+    return this.#pools.size + this.#h2.size;
   }
 
   async close(): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.all(pools.map(p => p.pool.destroy().catch(() => undefined)));
+    const sessions = [...this.#h2.values()];
+    this.#h2.clear();
+    await Promise.all([
+      ...pools.map(p => p.pool.destroy().catch(() => undefined)),
+      ...sessions.map(e =>
+        e.session.then(
+          s => {
+            s.destroy();
+          },
+          () => undefined,
+        ),
+      ),
+    ]);
   }
 }

@@ -5,8 +5,8 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { duplexPair } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { Client as UndiciClient } from 'undici';
@@ -174,6 +174,118 @@ export class HboneBackend {
         resolve();
       }),
     );
+  }
+}
+
+/**
+ * An HBONE server in front of a plain TCP port on loopback, as ztunnel's inbound is in front of
+ * a pod: each tunnel is a TCP connection to `127.0.0.1:<targetPort>` (a gRPC or HTTP/2 server).
+ */
+export class HboneTcpBackend {
+  readonly identity: HboneIdentity & { readonly id: string };
+  readonly #targetPort: number;
+  readonly #listener = createNetServer();
+  readonly #sockets = new Set<Socket>();
+  #server: HboneServer | undefined;
+  /** Tunnels accepted so far. */
+  tunnels = 0;
+  port = 0;
+
+  constructor(identity: HboneIdentity & { readonly id: string }, targetPort: number) {
+    this.identity = identity;
+    this.#targetPort = targetPort;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>(resolve => this.#listener.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#listener.address() as AddressInfo).port;
+    this.#server = createHboneServer({
+      identity: this.identity,
+      listener: this.#listener,
+      onConnect: () => ({
+        status: 200,
+        connect: () =>
+          new Promise((resolve, reject) => {
+            const socket = netConnect(this.#targetPort, '127.0.0.1');
+            socket.once('connect', () => {
+              this.tunnels++;
+              this.#sockets.add(socket);
+              socket.once('close', () => this.#sockets.delete(socket));
+              resolve(socket);
+            });
+            socket.once('error', reject);
+          }),
+      }),
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await this.#server?.close();
+    await new Promise<void>(resolve =>
+      this.#listener.close(() => {
+        resolve();
+      }),
+    );
+  }
+}
+
+/**
+ * A local TCP port whose connections are carried to the waypoint in HBONE tunnels (what
+ * ztunnel's outbound does for a client pod), so any client (grpc-js) can talk through it.
+ */
+export class HboneForwarder {
+  readonly hbone: HboneClient = createHboneClient();
+  readonly #server: NetServer;
+  readonly #sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(options: {
+    readonly identity: HboneIdentity;
+    readonly waypoint: string;
+    readonly waypointIdentity: string;
+    readonly target: string;
+    readonly baggage?: string;
+  }) {
+    this.#server = createNetServer(socket => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      socket.pause();
+      this.hbone
+        .connect({
+          target: options.target,
+          nextHop: options.waypoint,
+          identity: options.identity,
+          expectedIdentities: [options.waypointIdentity],
+          ...(options.baggage === undefined ? {} : { headers: { baggage: options.baggage } }),
+        })
+        .then(
+          tunnel => {
+            socket.pipe(tunnel).pipe(socket);
+            socket.once('close', () => tunnel.destroy());
+            tunnel.once('close', () => socket.destroy());
+            tunnel.on('error', () => socket.destroy());
+            socket.on('error', () => tunnel.destroy());
+            socket.resume();
+          },
+          () => socket.destroy(),
+        );
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>(resolve => this.#server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>(resolve =>
+      this.#server.close(() => {
+        resolve();
+      }),
+    );
+    this.hbone.destroy();
   }
 }
 

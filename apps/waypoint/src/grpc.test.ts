@@ -1,0 +1,453 @@
+/**
+ * HTTP/2 on the upstream hop, end to end on loopback: a grpc-js client (through an HBONE
+ * forwarder, as ztunnel's outbound) → waypoint (h2c downstream) → HBONE → a real grpc-js
+ * server; and an HTTP/2 backend for errors, resets and GOAWAY. The clusters ask for HTTP/2 as
+ * istiod does: `HttpProtocolOptions` with `explicit_http_config.http2_protocol_options` (gRPC
+ * ports) or `use_downstream_protocol_config` (HTTP ports).
+ */
+import { createServer as createH2Server, constants as h2constants } from 'node:http2';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TypeUrl } from '@ambient-mesh/mesh-api';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
+import { build } from './app.ts';
+import type { Bound } from './app.ts';
+import type { Config } from './config.ts';
+import { any, assignment, edsCluster, httpListener, ms } from './testing/fixtures.ts';
+import { EnvoyType } from './xds/envoy-protos.ts';
+import {
+  HboneForwarder,
+  HboneTcpBackend,
+  MeshClient,
+  TestXdsServer,
+  createTestPki,
+  waitFor,
+} from './testing/loopback.ts';
+
+const VIP = '10.96.0.20';
+const ROUTE = 'echo.80';
+const GRPC = 'outbound|80||echo-grpc.default.svc.cluster.local';
+const H2 = 'outbound|80||echo-h2.default.svc.cluster.local';
+const PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+function testConfig(): Config {
+  const local = (port: number) => ({ host: '127.0.0.1', port });
+  return {
+    xdsAddress: 'http://127.0.0.1:1',
+    caAddress: 'http://127.0.0.1:1',
+    trustDomain: 'cluster.local',
+    serviceAccount: 'waypoint',
+    xdsRootCaPath: '',
+    altXdsHostname: undefined,
+    tokenPath: '',
+    podName: 'waypoint-0',
+    podNamespace: 'default',
+    instanceIp: '127.0.0.1',
+    clusterId: 'Kubernetes',
+    clusterDomain: 'cluster.local',
+    certDir: '',
+    logFormat: 'json',
+    logLevel: 'error',
+    terminationGracePeriodMs: 1000,
+    drainDurationMs: 0,
+    maxRequestBodyBytes: 1024 * 1024,
+    maxHeaderBytes: 60 * 1024,
+    xdsHeaders: {},
+    proxyMetadata: {},
+    hboneAddress: local(0),
+    adminAddress: local(0),
+    statsAddress: local(0),
+    readinessAddress: local(0),
+  };
+}
+
+interface Msg {
+  readonly text: string;
+  readonly count?: number;
+  readonly fail?: boolean;
+}
+
+const json = {
+  serialize: (v: Msg): Buffer => Buffer.from(JSON.stringify(v)),
+  deserialize: (b: Buffer): Msg => JSON.parse(b.toString('utf8')) as Msg,
+};
+
+const ECHO_SERVICE: grpc.ServiceDefinition = {
+  unary: {
+    path: '/test.Echo/Unary',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
+  serverStream: {
+    path: '/test.Echo/ServerStream',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
+};
+
+function clusterWith(name: string, options: Record<string, unknown>) {
+  return edsCluster(name, {
+    typed_extension_protocol_options: { [PROTOCOL_OPTIONS]: any(EnvoyType.httpProtocolOptions, options) },
+  });
+}
+
+describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
+  let xds: TestXdsServer;
+  let grpcServer: grpc.Server;
+  let grpcBackend: HboneTcpBackend;
+  let h2Server: Http2Server;
+  let h2Backend: HboneTcpBackend;
+  const h2Sessions: ServerHttp2Session[] = [];
+  const attempts = new Map<string, number>();
+  let waypoint: Bound;
+  let forwarder: HboneForwarder;
+  let grpcClient: grpc.Client;
+  let h2Client: MeshClient;
+  const captured = captureLogs();
+
+  beforeAll(async () => {
+    const pki = await createTestPki();
+    xds = new TestXdsServer();
+    await xds.start();
+
+    grpcServer = new grpc.Server();
+    grpcServer.addService(ECHO_SERVICE, {
+      unary: (call: grpc.ServerUnaryCall<Msg, Msg>, callback: grpc.sendUnaryData<Msg>) => {
+        if (call.request.fail === true) {
+          callback({ code: grpc.status.NOT_FOUND, details: `no ${call.request.text}` });
+          return;
+        }
+        const trailer = new grpc.Metadata();
+        trailer.set('x-echo-trailer', 'kept');
+        callback(null, { text: `echo ${call.request.text}` }, trailer);
+      },
+      serverStream: (call: grpc.ServerWritableStream<Msg, Msg>) => {
+        const n = call.request.count ?? 1;
+        for (let i = 0; i < n; i++) call.write({ text: `${call.request.text} ${i}` });
+        if (call.request.fail === true)
+          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'enough' });
+        else call.end();
+      },
+    });
+    const grpcPort = await new Promise<number>((resolve, reject) => {
+      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+        if (err) reject(err);
+        else resolve(port);
+      });
+    });
+    grpcBackend = new HboneTcpBackend(await pki.identity('default', 'echo-grpc'), grpcPort);
+    await grpcBackend.start();
+
+    h2Server = createH2Server();
+    h2Server.on('session', (s: ServerHttp2Session) => h2Sessions.push(s));
+    h2Server.on('stream', (stream, headers) => {
+      stream.on('error', () => undefined);
+      const path = String(headers[':path']);
+      if (path === '/h2/error') {
+        stream.respond({ ':status': 503, 'content-type': 'text/plain', 'x-backend': 'h2' });
+        stream.end('backend unavailable');
+      } else if (path === '/h2/retry') {
+        // Resets the first attempt of each x-test-id, answers the next.
+        const id = String(headers['x-test-id']);
+        const n = (attempts.get(id) ?? 0) + 1;
+        attempts.set(id, n);
+        if (n === 1) stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
+        else {
+          stream.respond({ ':status': 200 });
+          stream.end(`attempt ${n}`);
+        }
+      } else if (path === '/h2/reset') {
+        stream.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+      } else if (path === '/h2/goaway') {
+        // GOAWAY while this stream is open: it completes, later requests use a new connection.
+        stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+        stream.write('first;');
+        stream.session?.goaway(h2constants.NGHTTP2_NO_ERROR, stream.id);
+        setImmediate(() => stream.end('second'));
+      } else {
+        stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+        stream.end(`h2 ${path} ${String(headers.te ?? '')}`);
+      }
+    });
+    await new Promise<void>(resolve => h2Server.listen(0, '127.0.0.1', resolve));
+    h2Backend = new HboneTcpBackend(
+      await pki.identity('default', 'echo-h2'),
+      (h2Server.address() as AddressInfo).port,
+    );
+    await h2Backend.start();
+
+    const waypointIdentity = await pki.identity('default', 'waypoint');
+    xds.set(
+      TypeUrl.cluster,
+      GRPC,
+      clusterWith(GRPC, { explicit_http_config: { http2_protocol_options: {} } }),
+    );
+    xds.set(TypeUrl.cluster, H2, clusterWith(H2, { use_downstream_protocol_config: {} }));
+    xds.set(
+      TypeUrl.clusterLoadAssignment,
+      GRPC,
+      assignment(GRPC, [
+        {
+          address: '10.1.0.21',
+          port: 9090,
+          hbone: `127.0.0.1:${grpcBackend.port}`,
+          identity: grpcBackend.identity.id,
+          workload: 'echo-grpc;default;echo-grpc;v1;Kubernetes',
+        },
+      ]),
+    );
+    xds.set(
+      TypeUrl.clusterLoadAssignment,
+      H2,
+      assignment(H2, [
+        {
+          address: '10.1.0.22',
+          port: 8080,
+          hbone: `127.0.0.1:${h2Backend.port}`,
+          identity: h2Backend.identity.id,
+          workload: 'echo-h2;default;echo-h2;v1;Kubernetes',
+        },
+      ]),
+    );
+    xds.set(TypeUrl.listener, 'main_internal', httpListener('main_internal', VIP, 80, ROUTE));
+    xds.set(TypeUrl.routeConfiguration, ROUTE, {
+      name: ROUTE,
+      virtual_hosts: [
+        {
+          name: 'echo',
+          domains: ['*'],
+          routes: [
+            { name: 'grpc', match: { prefix: '/test.Echo/' }, route: { cluster: GRPC, timeout: ms(0) } },
+            {
+              name: 'h2-retry',
+              match: { path: '/h2/retry' },
+              route: {
+                cluster: H2,
+                timeout: ms(0),
+                retry_policy: {
+                  retry_on: 'reset',
+                  num_retries: { value: 2 },
+                  retry_back_off: { base_interval: ms(1) },
+                },
+              },
+            },
+            { name: 'h2', match: { prefix: '/h2/' }, route: { cluster: H2, timeout: ms(0) } },
+          ],
+        },
+      ],
+    });
+    waypoint = await build(testConfig(), {
+      xdsConnect: xds.connect(),
+      identity: waypointIdentity,
+      processMetrics: false,
+      logs: captured.logs,
+    });
+    await waitFor('xDS sync', () => waypoint.readiness.ready);
+    const clientOptions = {
+      identity: await pki.identity('default', 'frontend'),
+      waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
+      waypointIdentity: waypointIdentity.id,
+      target: `${VIP}:80`,
+      baggage:
+        'k8s.namespace.name=default,k8s.deployment.name=frontend,service.name=frontend,service.version=v1,k8s.cluster.name=Kubernetes',
+    };
+    forwarder = new HboneForwarder(clientOptions);
+    await forwarder.start();
+    grpcClient = new grpc.Client(`127.0.0.1:${forwarder.port}`, grpc.credentials.createInsecure(), {
+      'grpc.default_authority': 'echo.default.svc.cluster.local',
+    });
+    h2Client = new MeshClient({ ...clientOptions, h2: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    if (process.env.WAYPOINT_TEST_LOGS === '1')
+      for (const r of captured.records) console.log(JSON.stringify(r));
+    grpcClient.close();
+    await h2Client.close();
+    await forwarder.close();
+    await waypoint.shutdown();
+    await grpcBackend.close();
+    await h2Backend.close();
+    grpcServer.forceShutdown();
+    for (const s of h2Sessions) s.destroy();
+    await new Promise<void>(resolve =>
+      h2Server.close(() => {
+        resolve();
+      }),
+    );
+    xds.close();
+  });
+
+  function unary(
+    request: Msg,
+  ): Promise<{ error: grpc.ServiceError | null; response: Msg | undefined; status: grpc.StatusObject }> {
+    return new Promise((resolve, reject) => {
+      let result: { error: grpc.ServiceError | null; response: Msg | undefined } | undefined;
+      let status: grpc.StatusObject | undefined;
+      const settle = (): void => {
+        if (result !== undefined && status !== undefined) resolve({ ...result, status });
+      };
+      const call = grpcClient.makeUnaryRequest(
+        ECHO_SERVICE.unary!.path,
+        json.serialize,
+        json.deserialize,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + 20_000 },
+        (error, response) => {
+          result = { error, response };
+          settle();
+        },
+      );
+      call.on('status', (s: grpc.StatusObject) => {
+        status = s;
+        settle();
+      });
+      call.on('error', () => undefined);
+      setTimeout(() => {
+        reject(new Error('unary call did not settle'));
+      }, 25_000).unref();
+    });
+  }
+
+  it('proxies a gRPC unary call to an h2c backend, trailers included', async () => {
+    const { error, response, status } = await unary({ text: 'hello' });
+    expect(error).toBeNull();
+    expect(response).toEqual({ text: 'echo hello' });
+    expect(status.code).toBe(grpc.status.OK);
+    expect(status.metadata.get('x-echo-trailer')).toEqual(['kept']);
+    expect(grpcBackend.tunnels).toBeGreaterThanOrEqual(1);
+  });
+
+  it('passes a gRPC error status from the backend through', async () => {
+    const { error, status } = await unary({ text: 'thing', fail: true });
+    expect(error?.code).toBe(grpc.status.NOT_FOUND);
+    expect(status.code).toBe(grpc.status.NOT_FOUND);
+    expect(status.details).toBe('no thing');
+  });
+
+  it('proxies a gRPC server-streaming call, ending with the backend status', async () => {
+    const run = (request: Msg) =>
+      new Promise<{ messages: string[]; status: grpc.StatusObject }>((resolve, reject) => {
+        const messages: string[] = [];
+        const call = grpcClient.makeServerStreamRequest(
+          ECHO_SERVICE.serverStream!.path,
+          json.serialize,
+          json.deserialize,
+          request,
+          new grpc.Metadata(),
+          { deadline: Date.now() + 20_000 },
+        );
+        call.on('data', (m: Msg) => messages.push(m.text));
+        call.on('error', () => undefined);
+        call.on('status', (status: grpc.StatusObject) => {
+          resolve({ messages, status });
+        });
+        setTimeout(() => {
+          reject(new Error('stream did not settle'));
+        }, 25_000).unref();
+      });
+    const ok = await run({ text: 'tick', count: 5 });
+    expect(ok.messages).toEqual(['tick 0', 'tick 1', 'tick 2', 'tick 3', 'tick 4']);
+    expect(ok.status.code).toBe(grpc.status.OK);
+    const failed = await run({ text: 'tock', count: 2, fail: true });
+    expect(failed.messages).toEqual(['tock 0', 'tock 1']);
+    expect(failed.status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(failed.status.details).toBe('enough');
+  });
+
+  it("answers a gRPC request's local reply as gRPC (no route: UNIMPLEMENTED)", async () => {
+    const status = await new Promise<grpc.StatusObject>((resolve, reject) => {
+      const call = grpcClient.makeUnaryRequest(
+        '/test.Other/Missing',
+        json.serialize,
+        json.deserialize,
+        { text: 'x' },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 20_000 },
+        () => undefined,
+      );
+      call.on('status', resolve);
+      setTimeout(() => {
+        reject(new Error('call did not settle'));
+      }, 25_000).unref();
+    });
+    expect(status.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+
+  it('records grpc_response_status in istio_requests_total', async () => {
+    await waitFor(
+      'gRPC metrics',
+      async () => {
+        const text = await (
+          await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)
+        ).text();
+        const lines = text.split('\n').filter(l => l.startsWith('istio_requests_total{'));
+        const has = (grpcStatus: string) =>
+          lines.some(
+            l =>
+              l.includes('destination_service="echo-grpc.default.svc.cluster.local"') &&
+              l.includes('reporter="waypoint"') &&
+              l.includes('request_protocol="grpc"') &&
+              l.includes('response_code="200"') &&
+              l.includes(`grpc_response_status="${grpcStatus}"`),
+          );
+        const localReply = lines.some(
+          l =>
+            l.includes('response_flags="NR"') &&
+            l.includes('response_code="200"') &&
+            l.includes('grpc_response_status="12"'),
+        );
+        return has('0') && has('5') && has('8') && localReply;
+      },
+      20_000,
+    );
+  });
+
+  it('forwards an HTTP/2 request as HTTP/2 when the cluster uses the downstream protocol', async () => {
+    const res = await h2Client.get('/h2/hello', { te: 'trailers' });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('h2 /h2/hello trailers');
+  });
+
+  it('passes an h2 backend error response through', async () => {
+    const res = await h2Client.get('/h2/error');
+    expect(res.status).toBe(503);
+    expect(res.text).toBe('backend unavailable');
+    expect(res.headers['x-backend']).toBe('h2');
+  });
+
+  it('answers 503 when the h2 backend resets the stream before the response', async () => {
+    const res = await h2Client.get('/h2/reset');
+    expect(res.status).toBe(503);
+    expect(res.text).toContain('reset reason');
+  });
+
+  it('retries a stream the h2 backend reset when the route retries on reset', async () => {
+    const res = await h2Client.get('/h2/retry', { 'x-test-id': 'r1' });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('attempt 2');
+    expect(attempts.get('r1')).toBe(2);
+  });
+
+  it('finishes the open stream on a backend GOAWAY and opens a new connection after it', async () => {
+    const before = h2Sessions.length;
+    const res = await h2Client.get('/h2/goaway');
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('first;second');
+    const next = await h2Client.get('/h2/after');
+    expect(next.status).toBe(200);
+    expect(next.text).toBe('h2 /h2/after ');
+    expect(h2Sessions.length).toBe(before + 1);
+  });
+});
