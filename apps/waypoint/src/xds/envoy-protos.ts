@@ -23,6 +23,7 @@ export const EnvoyType = {
   httpRbac: 'envoy.extensions.filters.http.rbac.v3.RBAC',
   router: 'envoy.extensions.filters.http.router.v3.Router',
   fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
+  jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
 } as const;
 
 const PROTO_FILES = [
@@ -35,6 +36,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
 ];
 
 function depsRoot(): string {
