@@ -84,7 +84,10 @@ function jwtFilter(inlineJwks: string, jwksUri: string): ProtoObject {
       }),
       'origins-1': provider({
         issuer: REMOTE_ISSUER,
-        remote_jwks: { http_uri: { uri: jwksUri, cluster: 'outbound|80||jwks', timeout: ms(5000) }, cache_duration: ms(300_000) },
+        remote_jwks: {
+          http_uri: { uri: jwksUri, cluster: 'outbound|80||jwks', timeout: ms(5000) },
+          cache_duration: ms(300_000),
+        },
         forward: true,
         from_headers: [{ name: 'x-token', value_prefix: '' }],
       }),
@@ -113,9 +116,7 @@ const rbacAllow = {
     policies: {
       'ns[default]-policy[jwt]-rule[0]': {
         permissions: [{ url_path: { path: { prefix: '/secure' } } }],
-        principals: [
-          { and_ids: { ids: [claim('iss', exact(ISSUER)), claim('sub', exact('alice'))] } },
-        ],
+        principals: [{ and_ids: { ids: [claim('iss', exact(ISSUER)), claim('sub', exact('alice'))] } }],
       },
       'ns[default]-policy[jwt]-rule[1]': {
         permissions: [{ url_path: { path: { prefix: '/group' } } }],
@@ -218,7 +219,9 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
     xds = new TestXdsServer();
     await xds.start();
     backend = new HboneBackend('a', await pki.identity('default', 'reviews-a'), (req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ headers: req.headers }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ headers: req.headers }));
     });
     await backend.start();
     xds.set(TypeUrl.cluster, A, edsCluster(A));
@@ -267,7 +270,11 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
     await waypoint.shutdown();
     await backend.close();
     xds.close();
-    await new Promise<void>(resolve => jwksServer.close(() => resolve()));
+    await new Promise<void>(resolve =>
+      jwksServer.close(() => {
+        resolve();
+      }),
+    );
   });
 
   const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
@@ -294,9 +301,15 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
   });
 
   it('allows on a claim condition, a list claim included', async () => {
-    expect((await client.get('/group', bearer(await token({ sub: 'bob', groups: ['dev', 'admin'] })))).status).toBe(200);
-    expect((await client.get('/group', bearer(await token({ sub: 'bob', groups: 'admin' })))).status).toBe(200);
-    expect((await client.get('/group', bearer(await token({ sub: 'bob', groups: ['dev'] })))).status).toBe(403);
+    expect(
+      (await client.get('/group', bearer(await token({ sub: 'bob', groups: ['dev', 'admin'] })))).status,
+    ).toBe(200);
+    expect((await client.get('/group', bearer(await token({ sub: 'bob', groups: 'admin' })))).status).toBe(
+      200,
+    );
+    expect((await client.get('/group', bearer(await token({ sub: 'bob', groups: ['dev'] })))).status).toBe(
+      403,
+    );
   });
 
   it('answers a token with a bad signature 401 with Envoy body and www-authenticate', async () => {
@@ -314,7 +327,10 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
       bearer(await token({ sub: 'alice' }, { exp: Math.floor(Date.now() / 1000) - 3600 })),
     );
     expect([expired.status, expired.text]).toEqual([401, 'Jwt is expired']);
-    const unknown = await client.get('/open', bearer(await token({ sub: 'a' }, { issuer: 'https://nobody' })));
+    const unknown = await client.get(
+      '/open',
+      bearer(await token({ sub: 'a' }, { issuer: 'https://nobody' })),
+    );
     expect([unknown.status, unknown.text]).toEqual([401, 'Jwt issuer is not configured']);
     const aud = await client.get('/open', bearer(await token({ sub: 'a' }, { aud: 'other' })));
     expect([aud.status, aud.text]).toEqual([403, 'Audiences in Jwt are not allowed']);

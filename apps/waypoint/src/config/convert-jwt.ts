@@ -62,7 +62,12 @@ function convertJwks(r: ProtoReader, p: ProtoObject, path: string): JwksSource |
   return undefined;
 }
 
-function convertProvider(r: ProtoReader, name: string, p: ProtoObject, path: string): JwtProvider | undefined {
+function convertProvider(
+  r: ProtoReader,
+  name: string,
+  p: ProtoObject,
+  path: string,
+): JwtProvider | undefined {
   r.only(
     p,
     path,
@@ -93,7 +98,10 @@ function convertProvider(r: ProtoReader, name: string, p: ProtoObject, path: str
   r.only(normalize, `${path}.normalize_payload_in_metadata`, ['space_delimited_claims']);
   const claimToHeaders = r.list(p, 'claim_to_headers').map((c, i) => {
     r.only(c, `${path}.claim_to_headers[${i}]`, ['header_name', 'claim_name']);
-    return { header: (r.string(c, 'header_name') ?? '').toLowerCase(), claim: r.string(c, 'claim_name') ?? '' };
+    return {
+      header: (r.string(c, 'header_name') ?? '').toLowerCase(),
+      claim: r.string(c, 'claim_name') ?? '',
+    };
   });
   const forwardPayloadHeader = r.string(p, 'forward_payload_header');
   const payloadInMetadata = r.string(p, 'payload_in_metadata');
@@ -134,7 +142,8 @@ function convertRequirement(
     return name;
   };
   const name = r.string(o, 'provider_name');
-  if (name !== undefined) return { kind: 'provider', provider: known(name, `${path}.provider_name`), audiences: undefined };
+  if (name !== undefined)
+    return { kind: 'provider', provider: known(name, `${path}.provider_name`), audiences: undefined };
   const pa = r.object(o, 'provider_and_audiences');
   if (pa !== undefined) {
     r.only(pa, `${path}.provider_and_audiences`, ['provider_name', 'audiences']);
@@ -206,11 +215,17 @@ function convertValueMatch(r: ProtoReader, v: ProtoObject, path: string): ValueM
       .filter(x => x !== undefined);
     return { kind: 'or', matches };
   }
-  r.problem(path, 'a value matcher needs string_match, present_match, bool_match, list_match or or_match');
+  // An unsupported matcher (null_match, double_match) was reported by `only` above.
+  if (Object.keys(v).length === 0)
+    r.problem(path, 'a value matcher needs string_match, present_match, bool_match, list_match or or_match');
   return undefined;
 }
 
-export function convertMetadataMatch(r: ProtoReader, m: ProtoObject, path: string): MetadataMatch | undefined {
+export function convertMetadataMatch(
+  r: ProtoReader,
+  m: ProtoObject,
+  path: string,
+): MetadataMatch | undefined {
   r.only(m, path, ['filter', 'path', 'value', 'invert']);
   const filter = r.string(m, 'filter') ?? '';
   if (filter === '') r.problem(`${path}.filter`, 'is empty');

@@ -337,7 +337,8 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     if (router) r.problem(fp, `filter ${JSON.stringify(name)} comes after the router`);
     if (type === EnvoyType.httpRbac)
       rbac.push(convertRbacFilter(r, name, config ?? {}, `${fp}.typed_config`));
-    else if (type === EnvoyType.jwtAuthn) jwt.push(convertJwtAuthn(r, name, config ?? {}, `${fp}.typed_config`));
+    else if (type === EnvoyType.jwtAuthn)
+      jwt.push(convertJwtAuthn(r, name, config ?? {}, `${fp}.typed_config`));
     else if (type === EnvoyType.fault) fault = convertFault(r, config ?? {}, `${fp}.typed_config`);
     else if (type === EnvoyType.router || name === 'envoy.filters.http.router') router = true;
     else if (!NO_OP_HTTP_FILTERS.has(name) && r.bool(f, 'is_optional') !== true) {

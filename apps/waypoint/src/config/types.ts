@@ -219,7 +219,11 @@ export interface JwtProvider {
 }
 
 export type JwtRequirement =
-  | { readonly kind: 'provider'; readonly provider: string; readonly audiences: readonly string[] | undefined }
+  | {
+      readonly kind: 'provider';
+      readonly provider: string;
+      readonly audiences: readonly string[] | undefined;
+    }
   | { readonly kind: 'any' | 'all'; readonly requirements: readonly JwtRequirement[] }
   | { readonly kind: 'allow-missing' }
   | { readonly kind: 'allow-missing-or-failed' };

@@ -446,13 +446,9 @@ export class HttpProxy {
     for (const filter of chain.jwt) {
       const jwt = await this.#jwt.authenticate(filter, info);
       if (jwt.kind === 'deny') {
-        local(
-          jwt.status,
-          jwt.body,
-          undefined,
-          `jwt_authn_access_denied{${jwt.body.replaceAll(' ', '_')}}`,
-          { 'www-authenticate': jwt.wwwAuthenticate },
-        );
+        local(jwt.status, jwt.body, undefined, `jwt_authn_access_denied{${jwt.body.replaceAll(' ', '_')}}`, {
+          'www-authenticate': jwt.wwwAuthenticate,
+        });
         return;
       }
       if (jwt.metadata !== undefined)

@@ -27,7 +27,7 @@ export const JwtStatus = {
   audienceNotAllowed: 'Audiences in Jwt are not allowed',
   kidAlgMismatch: "Jwks doesn't have key to match kid or alg from Jwt",
   jwksFetchFailed: 'Jwks remote fetch is failed',
-  noValidKeys: 'Jwks doesn\'t have any valid public key',
+  noValidKeys: "Jwks doesn't have any valid public key",
 } as const;
 export type JwtStatusText = (typeof JwtStatus)[keyof typeof JwtStatus];
 
@@ -35,7 +35,12 @@ export type JwtStatusText = (typeof JwtStatus)[keyof typeof JwtStatus];
 export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
 
 type ProviderResult =
-  | { readonly kind: 'ok'; readonly provider: JwtProvider; readonly payload: Record<string, unknown>; readonly token: Extracted }
+  | {
+      readonly kind: 'ok';
+      readonly provider: JwtProvider;
+      readonly payload: Record<string, unknown>;
+      readonly token: Extracted;
+    }
   | { readonly kind: 'missing' }
   | { readonly kind: 'failed'; readonly status: JwtStatusText };
 
@@ -72,7 +77,9 @@ export interface JwtAuthenticatorOptions {
 function b64urlJson(part: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -92,9 +99,10 @@ function extract(p: JwtProvider, req: JwtRequest): Extracted | undefined {
     p.fromHeaders.length === 0 && p.fromParams.length === 0 && p.fromCookies.length === 0
       ? [{ name: 'authorization', prefix: 'Bearer ' }]
       : p.fromHeaders;
-  const params = p.fromHeaders.length === 0 && p.fromParams.length === 0 && p.fromCookies.length === 0
-    ? ['access_token']
-    : p.fromParams;
+  const params =
+    p.fromHeaders.length === 0 && p.fromParams.length === 0 && p.fromCookies.length === 0
+      ? ['access_token']
+      : p.fromParams;
   for (const h of headers) {
     const value = req.headers.get(h.name);
     if (value === undefined) continue;
@@ -182,11 +190,13 @@ export class JwtAuthenticator {
     if (header === undefined) return { kind: 'failed', status: JwtStatus.headerBadJson };
     const payload = b64urlJson(parts[1] ?? '');
     if (payload === undefined) return { kind: 'failed', status: JwtStatus.payloadBadJson };
-    if (p.issuer !== '' && payload.iss !== p.issuer) return { kind: 'failed', status: JwtStatus.unknownIssuer };
+    if (p.issuer !== '' && payload.iss !== p.issuer)
+      return { kind: 'failed', status: JwtStatus.unknownIssuer };
     const now = Math.floor(this.#now() / 1000);
     const exp = payload.exp;
     const nbf = payload.nbf;
-    if (typeof exp === 'number' && exp + p.clockSkewSeconds < now) return { kind: 'failed', status: JwtStatus.expired };
+    if (typeof exp === 'number' && exp + p.clockSkewSeconds < now)
+      return { kind: 'failed', status: JwtStatus.expired };
     if (typeof nbf === 'number' && nbf - p.clockSkewSeconds > now)
       return { kind: 'failed', status: JwtStatus.notYetValid };
     const allowed = audiences ?? p.audiences;
@@ -198,7 +208,10 @@ export class JwtAuthenticator {
       if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys)
         return { kind: 'failed', status: JwtStatus.kidAlgMismatch };
       if (err instanceof errors.JWKSInvalid) return { kind: 'failed', status: JwtStatus.noValidKeys };
-      if (err instanceof errors.JWKSTimeout || (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC'))
+      if (
+        err instanceof errors.JWKSTimeout ||
+        (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC')
+      )
         return { kind: 'failed', status: JwtStatus.jwksFetchFailed };
       if (err instanceof TypeError) return { kind: 'failed', status: JwtStatus.jwksFetchFailed };
       return { kind: 'failed', status: JwtStatus.verificationFails };
@@ -228,15 +241,20 @@ export class JwtAuthenticator {
       const p = filter.providers.get(name);
       if (p === undefined) return done({ kind: 'failed', status: JwtStatus.unknownIssuer });
       const extracted = extract(p, req);
-      return done(extracted === undefined ? { kind: 'missing' } : await this.#verify(p, extracted, audiences));
+      return done(
+        extracted === undefined ? { kind: 'missing' } : await this.#verify(p, extracted, audiences),
+      );
     };
     // `allow_missing` / `allow_missing_or_failed`: every token at the locations of `names` (all
     // providers when empty), each verified by the provider of its `iss`; all must be valid.
     const byIssuer = async (names: readonly string[]) => {
-      const locations = names.length === 0 ? [...filter.providers.values()] : names.flatMap(n => {
-        const p = filter.providers.get(n);
-        return p === undefined ? [] : [p];
-      });
+      const locations =
+        names.length === 0
+          ? [...filter.providers.values()]
+          : names.flatMap(n => {
+              const p = filter.providers.get(n);
+              return p === undefined ? [] : [p];
+            });
       const tokens = new Map<string, Extracted>();
       for (const p of locations) {
         const e = extract(p, req);
@@ -246,7 +264,10 @@ export class JwtAuthenticator {
       for (const e of tokens.values()) {
         const iss = b64urlJson(e.token.split('.')[1] ?? '')?.iss;
         const p = [...filter.providers.values()].find(x => x.issuer === iss);
-        const r = p === undefined ? done({ kind: 'failed', status: JwtStatus.unknownIssuer }) : done(await this.#verify(p, e, undefined));
+        const r =
+          p === undefined
+            ? done({ kind: 'failed', status: JwtStatus.unknownIssuer })
+            : done(await this.#verify(p, e, undefined));
         if (r !== 'ok') return r;
       }
       return 'ok' as const;
@@ -279,7 +300,9 @@ export class JwtAuthenticator {
           // Envoy: the regular children in order, then one bypass child (allow_missing_or_failed
           // over allow_missing) over their providers' locations; OK as soon as one is, else the
           // last child's status.
-          const regular = r.requirements.filter(c => c.kind !== 'allow-missing' && c.kind !== 'allow-missing-or-failed');
+          const regular = r.requirements.filter(
+            c => c.kind !== 'allow-missing' && c.kind !== 'allow-missing-or-failed',
+          );
           const bypass =
             r.requirements.find(c => c.kind === 'allow-missing-or-failed') ??
             r.requirements.find(c => c.kind === 'allow-missing');

@@ -54,7 +54,10 @@ function valueMatches(m: ValueMatch, v: unknown): boolean {
 export function metadataMatches(m: MetadataMatch, metadata: DynamicMetadata | undefined): boolean {
   let v: unknown = metadata?.get(m.filter);
   for (const key of m.path) {
-    v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[key] : undefined;
+    v =
+      v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? (v as Record<string, unknown>)[key]
+        : undefined;
   }
   const result = valueMatches(m.value, v);
   return m.invert ? !result : result;
