@@ -20,6 +20,8 @@ import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
 import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
+import type { JwtProvider } from './config/types.ts';
+import { JwtAuthenticator } from './proxy/jwt-authn.ts';
 
 const VIP = '10.96.0.20';
 const ROUTE = 'inbound-vip|80|http|reviews.default.svc.cluster.local';
@@ -283,7 +285,56 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
     const denied = await client.get('/secure');
     expect(denied.status).toBe(403);
     expect(denied.text).toBe('RBAC: access denied');
-    expect((await client.get('/open')).status).toBe(200);
+    const open = await client.get('/open', { 'x-jwt-sub': 'spoofed' });
+    expect(open.status).toBe(200);
+    // A header the filter writes from a claim is never taken from the client.
+    expect((open.json() as { headers: Record<string, string> }).headers['x-jwt-sub']).toBeUndefined();
+  });
+
+  it('answers 401 "Jwks remote fetch is failed" while the remote JWKS is unreachable', async () => {
+    const closed = createServer();
+    await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>(resolve => closed.close(() => resolve()));
+    const auth = new JwtAuthenticator();
+    const provider: JwtProvider = {
+      name: 'p',
+      issuer: REMOTE_ISSUER,
+      audiences: [],
+      jwks: { kind: 'remote', uri: `http://127.0.0.1:${port}/jwks`, cacheDurationMs: 1000, timeoutMs: 5000 },
+      forward: false,
+      fromHeaders: [],
+      fromParams: [],
+      fromCookies: [],
+      forwardPayloadHeader: undefined,
+      payloadInMetadata: undefined,
+      spaceDelimitedClaims: [],
+      claimToHeaders: [],
+      clockSkewSeconds: 60,
+    };
+    const t = await token({ sub: 'svc' }, { issuer: REMOTE_ISSUER, key: remoteKey, kid: 'r1' });
+    const outcome = await auth.authenticate(
+      {
+        name: JWT,
+        providers: new Map([['p', provider]]),
+        rules: [
+          {
+            match: { path: { kind: 'prefix', value: '/' }, caseSensitive: true, headers: [], query: [] },
+            requires: { kind: 'provider', provider: 'p', audiences: undefined },
+          },
+        ],
+        bypassCorsPreflight: false,
+      },
+      {
+        method: 'GET',
+        host: 'reviews',
+        path: '/',
+        query: new URLSearchParams(),
+        headers: new Map([['authorization', `Bearer ${t}`]]),
+        pathAndQuery: '/',
+      },
+    );
+    expect(outcome).toMatchObject({ kind: 'deny', status: 401, body: 'Jwks remote fetch is failed' });
   });
 
   it('allows a valid token whose principal the policy names, strips it and sets the claim header', async () => {

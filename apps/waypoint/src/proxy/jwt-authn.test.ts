@@ -84,13 +84,14 @@ describe('JwtAuthenticator', () => {
     const t = await sign({ sub: 'alice', scope: 'read write' });
     const f = filter({ kind: 'provider', provider: 'p', audiences: undefined });
     const viaParam = await auth.authenticate(f, request(`/a?access_token=${t}`));
-    expect(viaParam).toMatchObject({ kind: 'allow', removeHeaders: [] });
+    // The payload header is never taken from the client; a token from a parameter stays.
+    expect(viaParam).toMatchObject({ kind: 'allow', removeHeaders: ['x-jwt-payload'] });
     const viaHeader = await auth.authenticate(f, request('/a', { authorization: `Bearer ${t}` }));
     expect(viaHeader).toEqual({
       kind: 'allow',
       metadata: { payload: { iss: ISS, sub: 'alice', scope: ['read', 'write'] } },
       setHeaders: [['x-jwt-payload', t.split('.')[1]]],
-      removeHeaders: ['authorization'],
+      removeHeaders: ['x-jwt-payload', 'authorization'],
     });
   });
 
@@ -104,7 +105,7 @@ describe('JwtAuthenticator', () => {
       kind: 'allow',
       metadata: undefined,
       setHeaders: [],
-      removeHeaders: [],
+      removeHeaders: ['x-jwt-payload'],
     });
     expect(
       await auth.authenticate(

@@ -231,6 +231,11 @@ export class JwtAuthenticator {
       return allow;
     const rule = filter.rules.find(r => routeMatches(r.match, req));
     if (rule?.requires === undefined) return allow;
+    // As Envoy's extractor: headers the filter writes are never taken from the client.
+    const sanitized = [...filter.providers.values()].flatMap(p => [
+      ...(p.forwardPayloadHeader === undefined ? [] : [p.forwardPayloadHeader]),
+      ...p.claimToHeaders.map(c => c.header),
+    ]);
     const verified: ProviderResult[] = [];
     const done = (r: ProviderResult): 'ok' | 'missing' | JwtStatusText => {
       verified.push(r);
@@ -329,7 +334,7 @@ export class JwtAuthenticator {
     }
     const metadata: Record<string, unknown> = {};
     const setHeaders: [string, string][] = [];
-    const removeHeaders: string[] = [];
+    const removeHeaders: string[] = [...sanitized];
     for (const r of verified) {
       if (r.kind !== 'ok') continue;
       const p = r.provider;
