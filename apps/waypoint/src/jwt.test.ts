@@ -295,7 +295,11 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
     const closed = createServer();
     await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>(resolve => closed.close(() => resolve()));
+    await new Promise<void>(resolve =>
+      closed.close(() => {
+        resolve();
+      }),
+    );
     const auth = new JwtAuthenticator();
     const provider: JwtProvider = {
       name: 'p',
