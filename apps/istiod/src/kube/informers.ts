@@ -161,6 +161,11 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
       optional: true,
     },
     {
+      kind: WaypointKinds.REQUEST_AUTHENTICATION,
+      path: '/apis/security.istio.io/v1/requestauthentications',
+      optional: true,
+    },
+    {
       kind: WaypointKinds.VIRTUAL_SERVICE,
       path: '/apis/networking.istio.io/v1/virtualservices',
       optional: true,

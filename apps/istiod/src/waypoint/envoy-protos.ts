@@ -26,6 +26,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
 ];
@@ -41,6 +42,7 @@ export const EnvoyType = {
   router: 'envoy.extensions.filters.http.router.v3.Router',
   rbac: 'envoy.extensions.filters.http.rbac.v3.RBAC',
   fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
+  jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   previousHosts: 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
 } as const;

@@ -4,13 +4,14 @@
  *   `upgrade_configs: CONNECT`) and hands the inner stream to `main_internal`;
  * - `main_internal`, an internal listener with one filter chain per Service VIP and port it
  *   serves (`inbound-vip|<port>|<proto>|<host>`, matched on destination IP and port): an HTTP
- *   connection manager with RDS of the same name and the RBAC, fault and router filters, or a
+ *   connection manager with RDS of the same name and the JWT, RBAC, fault and router filters, or a
  *   TCP proxy for TCP ports.
  */
 import { ADS_CONFIG_SOURCE, EnvoyType, typedConfig } from './envoy-protos.ts';
 import { CONNECT_TERMINATE, MAIN_INTERNAL } from './names.ts';
 import { FAULT_FILTER } from './translate-route.ts';
 import { RBAC_FILTER } from './translate-rbac.ts';
+import { JWT_FILTER } from './translate-jwt.ts';
 
 export interface FilterChainInput {
   /** `inbound-vip|<port>|<proto>|<host>`: chain, route configuration and default cluster name. */
@@ -18,6 +19,8 @@ export interface FilterChainInput {
   readonly vips: readonly string[];
   readonly port: number;
   readonly tcp: boolean;
+  /** The `jwt_authn` config from RequestAuthentications (runs before RBAC, as upstream). */
+  readonly jwt?: object | undefined;
   /** RBAC configs in order (DENY, ALLOW). */
   readonly rbac: readonly object[];
   /** Whether some route of this chain carries a fault (adds the fault filter). */
@@ -25,10 +28,11 @@ export interface FilterChainInput {
 }
 
 export function httpConnectionManager(chain: FilterChainInput): object {
-  const httpFilters: object[] = chain.rbac.map(cfg => ({
-    name: RBAC_FILTER,
-    typedConfig: typedConfig(EnvoyType.rbac, cfg),
-  }));
+  const httpFilters: object[] = [];
+  if (chain.jwt !== undefined)
+    httpFilters.push({ name: JWT_FILTER, typedConfig: typedConfig(EnvoyType.jwtAuthn, chain.jwt) });
+  for (const cfg of chain.rbac)
+    httpFilters.push({ name: RBAC_FILTER, typedConfig: typedConfig(EnvoyType.rbac, cfg) });
   if (chain.fault) httpFilters.push({ name: FAULT_FILTER, typedConfig: typedConfig(EnvoyType.fault, {}) });
   httpFilters.push({ name: 'envoy.filters.http.router', typedConfig: typedConfig(EnvoyType.router, {}) });
   return {

@@ -4,6 +4,8 @@
  * ALLOW policies; each rule is an RBAC policy named `ns[<ns>]-policy[<name>]-rule[<i>]`.
  * An ALLOW policy without rules matches nothing (so it denies); a rule without `from`/`to`/`when`
  * matches everything. AUDIT and CUSTOM policies are not translated (see docs/waypoint-xds.md).
+ * `requestPrincipals` and `request.auth.*` match the JWT payload the jwt_authn filter puts in the
+ * dynamic metadata (`envoy.filters.http.jwt_authn` → `payload`), as upstream's generator does.
  */
 import type {
   AuthorizationPolicy,
@@ -13,6 +15,8 @@ import type {
 } from '@ambient-mesh/policy-engine';
 
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
+const JWT_FILTER = 'envoy.filters.http.jwt_authn';
+const JWT_PAYLOAD_KEY = 'payload';
 
 export interface RbacFilters {
   /** `envoy.extensions.filters.http.rbac.v3.RBAC` configs in filter order (DENY, then ALLOW). */
@@ -55,6 +59,76 @@ function namespacePrincipal(ns: string): object {
   return { authenticated: { principalName: { safeRegex: { regex: `.*/ns/${re}/.*` } } } };
 }
 
+const MATCH_ANY = { safeRegex: { regex: '.+' } };
+
+/** A metadata matcher on one JWT claim (path `payload`, then the claim names). */
+function claimMatcher(claims: readonly string[], value: object): object {
+  return {
+    metadata: {
+      filter: JWT_FILTER,
+      path: [JWT_PAYLOAD_KEY, ...claims].map(key => ({ key })),
+      value,
+    },
+  };
+}
+
+/** A claim that may be a string or a list of strings (upstream's extended JWT matcher). */
+function claimListMatcher(claims: readonly string[], values: readonly string[]): object {
+  const value =
+    values.length === 1
+      ? { stringMatch: stringMatch(values[0]!) }
+      : { orMatch: { valueMatchers: values.map(v => ({ stringMatch: stringMatch(v) })) } };
+  return claimMatcher(claims, { orMatch: { valueMatchers: [{ listMatch: { oneOf: value } }, value] } });
+}
+
+/** `requestPrincipals` (`<iss>/<sub>`, `*` prefix or suffix): `iss` and `sub` claim matchers. */
+function requestPrincipal(value: string): object {
+  const idx = value.lastIndexOf('/');
+  const found = idx >= 0;
+  const iss = found ? value.slice(0, idx) : value;
+  const sub = found ? value.slice(idx + 1) : '';
+  let matchIss: object;
+  let matchSub: object;
+  if (value === '*') {
+    matchIss = MATCH_ANY;
+    matchSub = MATCH_ANY;
+  } else if (value.startsWith('*')) {
+    if (found) {
+      matchIss = iss === '*' ? MATCH_ANY : { suffix: iss.slice(1) };
+      matchSub = { exact: sub };
+    } else {
+      matchIss = MATCH_ANY;
+      matchSub = { suffix: value.slice(1) };
+    }
+  } else if (value.endsWith('*')) {
+    if (found) {
+      matchIss = { exact: iss };
+      matchSub = sub === '*' ? MATCH_ANY : { prefix: sub.slice(0, -1) };
+    } else {
+      matchIss = { prefix: value.slice(0, -1) };
+      matchSub = MATCH_ANY;
+    }
+  } else {
+    matchIss = { exact: iss };
+    matchSub = { exact: sub };
+  }
+  return {
+    andIds: {
+      ids: [
+        claimMatcher(['iss'], { stringMatch: matchIss }),
+        claimMatcher(['sub'], { stringMatch: matchSub }),
+      ],
+    },
+  };
+}
+
+/** `request.auth.claims[a][b]` → `a`, `b`; undefined when malformed. */
+function claimPath(key: string): string[] | undefined {
+  const m = /^request\.auth\.claims((?:\[[^[\]]+\])+)$/.exec(key);
+  if (m === null) return undefined;
+  return [...m[1]!.matchAll(/\[([^[\]]+)\]/g)].map(x => x[1]!);
+}
+
 function sourcePrincipals(s: PolicySource): object[] {
   const ids: object[] = [];
   const add = (positive: object | undefined, negative: object | undefined): void => {
@@ -71,6 +145,7 @@ function sourcePrincipals(s: PolicySource): object[] {
     orIds(s.remoteIpBlocks, v => ({ remoteIp: cidr(v) })),
     orIds(s.notRemoteIpBlocks, v => ({ remoteIp: cidr(v) })),
   );
+  add(orIds(s.requestPrincipals, requestPrincipal), orIds(s.notRequestPrincipals, requestPrincipal));
   return ids;
 }
 
@@ -120,6 +195,29 @@ function condition(c: PolicyCondition): { permission?: object; principal?: objec
     if (pos !== undefined && neg !== undefined) return { andIds: { ids: [pos, { notId: neg }] } };
     return pos ?? (neg !== undefined ? { notId: neg } : undefined);
   };
+  const claims = claimPath(c.key);
+  const authKey =
+    c.key === 'request.auth.principal'
+      ? 'principal'
+      : c.key === 'request.auth.audiences'
+        ? ['aud']
+        : c.key === 'request.auth.presenter'
+          ? ['azp']
+          : claims;
+  if (authKey !== undefined) {
+    const make = (list: readonly string[]): object | undefined => {
+      if (list.length === 0) return undefined;
+      if (authKey === 'principal') return orIds(list, requestPrincipal);
+      return claimListMatcher(authKey, list);
+    };
+    const pos = make(values);
+    const neg = make(notValues);
+    const p =
+      pos !== undefined && neg !== undefined
+        ? { andIds: { ids: [pos, { notId: neg }] } }
+        : (pos ?? (neg !== undefined ? { notId: neg } : undefined));
+    return p === undefined ? undefined : { principal: p };
+  }
   const m = /^request\.headers\[(.+)\]$/.exec(c.key);
   if (m !== null) {
     const name = m[1]!.toLowerCase();

@@ -9,6 +9,7 @@
  * | HTTPRoute, GRPCRoute, VS       | those serving its old and new parent Services (or Gateway)   |
  * | DestinationRule                | those serving or routing to its host's Service                |
  * | AuthorizationPolicy            | its old and new targetRefs' waypoints (a GatewayClass: all)    |
+ * | RequestAuthentication          | its old and new targetRefs' waypoints (a GatewayClass: all)    |
  * | Service                        | its old and new waypoint, and those routing to it              |
  * | Pod                            | those serving or routing to a Service selecting it             |
  * | Gateway                        | that waypoint                                                  |
@@ -55,6 +56,8 @@ import {
   type FilterChainInput,
 } from './translate-listener.ts';
 import { buildRbacFilters } from './translate-rbac.ts';
+import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
+import type { ValidRequestAuthentication } from './translate-jwt.ts';
 import { buildRouteConfiguration } from './translate-route.ts';
 import type {
   BackendTarget,
@@ -82,6 +85,7 @@ export const WaypointKinds = {
   DESTINATION_RULE: 'DestinationRule',
   VIRTUAL_SERVICE: 'VirtualService',
   AUTHORIZATION_POLICY: 'AuthorizationPolicy',
+  REQUEST_AUTHENTICATION: 'RequestAuthentication',
 } as const;
 export type WaypointKind = (typeof WaypointKinds)[keyof typeof WaypointKinds];
 const KIND_SET: ReadonlySet<string> = new Set(Object.values(WaypointKinds));
@@ -128,6 +132,12 @@ interface RouteEntry {
   readonly key: string;
   readonly valid: ValidRoute | undefined;
   readonly parentRefs: readonly ParentRefInput[];
+}
+
+interface AuthnEntry {
+  readonly policy: ValidRequestAuthentication;
+  /** `Gateway:ns/name`, `Service:ns/name` or `GatewayClass:root/name`. */
+  readonly targets: readonly string[];
 }
 
 interface PolicyEntry {
@@ -186,6 +196,8 @@ export class WaypointIndex {
   readonly #rulesByService = new Map<string, Set<string>>();
   readonly #policies = new Map<string, PolicyEntry>();
   readonly #policiesByTarget = new Map<string, Set<string>>();
+  readonly #authns = new Map<string, AuthnEntry>();
+  readonly #authnsByTarget = new Map<string, Set<string>>();
   readonly #computed = new Map<string, Map<string, ResourceMap>>();
   /** Service key → waypoints whose resources refer to it (serve it or route to it). */
   readonly #refs = new Map<string, Set<string>>();
@@ -285,6 +297,9 @@ export class WaypointIndex {
         break;
       case 'AuthorizationPolicy':
         this.#policyEvent(key, obj, deleted, dirty);
+        break;
+      case 'RequestAuthentication':
+        this.#authnEvent(key, obj, deleted, dirty);
         break;
     }
     return this.#recompute(dirty);
@@ -496,6 +511,76 @@ export class WaypointIndex {
     this.#policies.set(key, entry);
     for (const t of targets) addTo(this.#policiesByTarget, t, key);
     touch(targets);
+  }
+
+  #targetsOf(refs: readonly unknown[], ns: string): string[] {
+    return refs.flatMap(r => {
+      const t = rec(r);
+      const kind = str(t.kind) ?? '';
+      const name = str(t.name) ?? '';
+      const tns = str(t.namespace) ?? ns;
+      if (name === '') return [];
+      if (kind === 'Gateway' || kind === 'Service') return [`${kind}:${tns}/${name}`];
+      // A GatewayClass target counts only for a policy in the root namespace, as upstream.
+      if (kind === 'GatewayClass' && ns === (this.#opts.rootNamespace ?? 'istio-system'))
+        return [`${kind}:${ns}/${name}`];
+      return [];
+    });
+  }
+
+  #touchTargets(targets: readonly string[], dirty: Set<string>): void {
+    for (const t of targets) {
+      const [kind, ns = '', name = ''] = t.split(/[:/]/);
+      if (kind === 'Gateway') dirty.add(`${ns}/${name}`);
+      else if (kind === 'GatewayClass') this.#allWaypoints(dirty);
+      else this.#addBinding({ namespace: ns, name }, dirty);
+    }
+  }
+
+  #authnEvent(key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const old = this.#authns.get(key);
+    if (old !== undefined) {
+      this.#touchTargets(old.targets, dirty);
+      for (const t of old.targets) removeFrom(this.#authnsByTarget, t, key);
+      this.#authns.delete(key);
+    }
+    if (deleted) {
+      if (this.#issues.delete(`RequestAuthentication/${key}`))
+        this.#opts.onIssues?.('RequestAuthentication', key, []);
+      return;
+    }
+    const spec = rec(rec(obj).spec);
+    const refs: unknown[] = [
+      ...arr(spec.targetRefs),
+      ...(spec.targetRef !== undefined ? [spec.targetRef] : []),
+    ];
+    if (refs.length === 0) return; // Selector policies are for sidecars, not waypoints.
+    const result = validateRequestAuthentication(obj);
+    if (!result.ok) {
+      this.#issues.set(`RequestAuthentication/${key}`, result.errors);
+      this.#opts.onIssues?.('RequestAuthentication', key, result.errors);
+      return;
+    }
+    if (this.#issues.delete(`RequestAuthentication/${key}`))
+      this.#opts.onIssues?.('RequestAuthentication', key, []);
+    const targets = this.#targetsOf(refs, result.value.namespace);
+    this.#authns.set(key, { policy: result.value, targets });
+    for (const t of targets) addTo(this.#authnsByTarget, t, key);
+    this.#touchTargets(targets, dirty);
+  }
+
+  #authnsFor(wp: string, svc: ServiceKey): ValidRequestAuthentication[] {
+    const root = this.#opts.rootNamespace ?? 'istio-system';
+    const gatewayClass = this.#gateways.get(wp)?.spec.gatewayClassName ?? '';
+    const keys = new Set([
+      ...(this.#authnsByTarget.get(`GatewayClass:${root}/${gatewayClass}`) ?? []),
+      ...(this.#authnsByTarget.get(`Gateway:${wp}`) ?? []),
+      ...(this.#authnsByTarget.get(`Service:${keyString(svc)}`) ?? []),
+    ]);
+    return [...keys].sort().flatMap(k => {
+      const p = this.#authns.get(k);
+      return p === undefined ? [] : [p.policy];
+    });
   }
 
   // Compute.
@@ -726,6 +811,7 @@ export class WaypointIndex {
         if (info === undefined) continue;
         referenced.add(keyString(svcKey));
         const rbac = buildRbacFilters(this.#policiesFor(wp, svcKey)).configs;
+        const jwt = buildJwtFilter(this.#authnsFor(wp, svcKey));
         for (const port of info.ports) {
           const chainName = inboundVipName(port.port, port.protocol, info.hostname);
           const self: BackendTarget = { service: svcKey, port: port.port };
@@ -754,7 +840,7 @@ export class WaypointIndex {
             }),
           );
           const fault = attached.some(r => r.rules.some(rule => rule.fault !== undefined));
-          chains.push({ name: chainName, vips: info.vips, port: port.port, tcp: false, rbac, fault });
+          chains.push({ name: chainName, vips: info.vips, port: port.port, tcp: false, jwt, rbac, fault });
         }
       }
       for (const [cname, { target, protocol }] of targets) {

@@ -10,12 +10,14 @@ import { convertHeaderMatch, convertStringMatch } from './matchers.ts';
 import { ProtoReader } from './proto-reader.ts';
 import { routeTableFrom } from './convert-route.ts';
 import { convertFault } from './convert-fault.ts';
+import { convertJwtAuthn, convertMetadataMatch } from './convert-jwt.ts';
 import type {
   Cidr,
   Converted,
   FaultConfig,
   FilterChain,
   HttpChain,
+  JwtAuthnFilter,
   ListenerConfig,
   Permission,
   Principal,
@@ -149,6 +151,7 @@ function convertPrincipal(r: ProtoReader, p: ProtoObject, path: string): Princip
     'source_ip',
     'direct_remote_ip',
     'remote_ip',
+    'metadata',
   ]);
   for (const key of ['source_ip', 'direct_remote_ip', 'remote_ip']) {
     const ip = r.object(p, key);
@@ -199,6 +202,11 @@ function convertPrincipal(r: ProtoReader, p: ProtoObject, path: string): Princip
   if (header !== undefined) {
     const h = convertHeaderMatch(r, header, `${path}.header`);
     if (h !== undefined) return { kind: 'header', header: h };
+  }
+  const metadata = r.object(p, 'metadata');
+  if (metadata !== undefined) {
+    const m = convertMetadataMatch(r, metadata, `${path}.metadata`);
+    if (m !== undefined) return { kind: 'metadata', metadata: m };
   }
   if (r.problems.length === 0) r.problem(path, 'a principal needs an identifier');
   return { kind: 'not', id: { kind: 'any' } };
@@ -315,6 +323,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     r.problem(path, 'needs rds or route_config (scoped_routes is not supported)');
   }
   const rbac: RbacFilter[] = [];
+  const jwt: JwtAuthnFilter[] = [];
   let fault: FaultConfig | undefined;
   let router = false;
   const filters = r.list(c, 'http_filters');
@@ -328,6 +337,8 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     if (router) r.problem(fp, `filter ${JSON.stringify(name)} comes after the router`);
     if (type === EnvoyType.httpRbac)
       rbac.push(convertRbacFilter(r, name, config ?? {}, `${fp}.typed_config`));
+    else if (type === EnvoyType.jwtAuthn)
+      jwt.push(convertJwtAuthn(r, name, config ?? {}, `${fp}.typed_config`));
     else if (type === EnvoyType.fault) fault = convertFault(r, config ?? {}, `${fp}.typed_config`);
     else if (type === EnvoyType.router || name === 'envoy.filters.http.router') router = true;
     else if (!NO_OP_HTTP_FILTERS.has(name) && r.bool(f, 'is_optional') !== true) {
@@ -343,6 +354,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     kind: 'http',
     statPrefix: r.string(c, 'stat_prefix') ?? '',
     routes,
+    jwt,
     rbac,
     fault,
     pathNormalization,

@@ -50,7 +50,7 @@ const REDIRECT_CODES: Record<string, RedirectAction['status']> = {
   PERMANENT_REDIRECT: 308,
 };
 
-function convertMatch(r: ProtoReader, m: ProtoObject, path: string): RouteMatch | undefined {
+export function convertMatch(r: ProtoReader, m: ProtoObject, path: string): RouteMatch | undefined {
   r.only(m, path, [
     'prefix',
     'path',

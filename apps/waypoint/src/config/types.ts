@@ -163,7 +163,83 @@ export type Principal =
   | { readonly kind: 'authenticated'; readonly match: StringMatch | undefined }
   /** `source_ip`, `direct_remote_ip`, `remote_ip`: the HBONE peer's address. */
   | { readonly kind: 'remote-ip'; readonly cidr: Cidr }
-  | { readonly kind: 'header'; readonly header: HeaderMatch };
+  | { readonly kind: 'header'; readonly header: HeaderMatch }
+  /** Envoy's `MetadataMatcher` on the request's dynamic metadata (e.g. the JWT payload). */
+  | { readonly kind: 'metadata'; readonly metadata: MetadataMatch };
+
+/** Envoy's `ValueMatcher` (the subset istiod emits: string, present, bool, list `one_of`, or). */
+export type ValueMatch =
+  | { readonly kind: 'string'; readonly match: StringMatch }
+  | { readonly kind: 'present'; readonly present: boolean }
+  | { readonly kind: 'bool'; readonly value: boolean }
+  | { readonly kind: 'list-one-of'; readonly match: ValueMatch }
+  | { readonly kind: 'or'; readonly matches: readonly ValueMatch[] };
+
+export interface MetadataMatch {
+  /** The filter namespace, e.g. `envoy.filters.http.jwt_authn`. */
+  readonly filter: string;
+  /** Keys into the filter's struct, e.g. `payload`, `iss`. */
+  readonly path: readonly string[];
+  readonly value: ValueMatch;
+  readonly invert: boolean;
+}
+
+// JWT authentication (`envoy.filters.http.jwt_authn`).
+
+export type JwksSource =
+  | { readonly kind: 'local'; readonly jwks: { readonly keys: readonly Record<string, unknown>[] } }
+  | {
+      readonly kind: 'remote';
+      readonly uri: string;
+      readonly cacheDurationMs: number;
+      readonly timeoutMs: number;
+    };
+
+export interface JwtProvider {
+  readonly name: string;
+  /** Empty: any issuer. */
+  readonly issuer: string;
+  /** Empty: any audience. */
+  readonly audiences: readonly string[];
+  readonly jwks: JwksSource;
+  /** Keep the token in the request sent upstream (otherwise the header it came in is removed). */
+  readonly forward: boolean;
+  /** Token locations; all empty: `Authorization: Bearer <token>` and `?access_token=`. */
+  readonly fromHeaders: readonly { readonly name: string; readonly prefix: string }[];
+  readonly fromParams: readonly string[];
+  readonly fromCookies: readonly string[];
+  /** Header the base64url payload is forwarded in. */
+  readonly forwardPayloadHeader: string | undefined;
+  /** Key of the payload in the filter's dynamic metadata. */
+  readonly payloadInMetadata: string | undefined;
+  /** Claims whose space-delimited string is split into a list in the metadata. */
+  readonly spaceDelimitedClaims: readonly string[];
+  readonly claimToHeaders: readonly { readonly header: string; readonly claim: string }[];
+  readonly clockSkewSeconds: number;
+}
+
+export type JwtRequirement =
+  | {
+      readonly kind: 'provider';
+      readonly provider: string;
+      readonly audiences: readonly string[] | undefined;
+    }
+  | { readonly kind: 'any' | 'all'; readonly requirements: readonly JwtRequirement[] }
+  | { readonly kind: 'allow-missing' }
+  | { readonly kind: 'allow-missing-or-failed' };
+
+export interface JwtRule {
+  readonly match: RouteMatch;
+  readonly requires: JwtRequirement | undefined;
+}
+
+export interface JwtAuthnFilter {
+  readonly name: string;
+  readonly providers: ReadonlyMap<string, JwtProvider>;
+  /** First matching rule wins; no match: no requirement. */
+  readonly rules: readonly JwtRule[];
+  readonly bypassCorsPreflight: boolean;
+}
 
 export interface RbacPolicy {
   readonly name: string;
@@ -202,6 +278,8 @@ export interface HttpChain {
   readonly statPrefix: string;
   /** RDS name, or an inline table. */
   readonly routes: { readonly rds: string } | { readonly inline: RouteTable };
+  /** The JWT filters (run before RBAC, in filter order). */
+  readonly jwt: readonly JwtAuthnFilter[];
   /** The RBAC filters, in filter order; all must allow. */
   readonly rbac: readonly RbacFilter[];
   /**

@@ -7,6 +7,7 @@ const chain = (fault: FaultConfig | undefined): HttpChain => ({
   kind: 'http',
   statPrefix: 's',
   routes: { rds: 'r' },
+  jwt: [],
   rbac: [],
   fault,
   pathNormalization: 'BASE',

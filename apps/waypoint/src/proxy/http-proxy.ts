@@ -40,7 +40,9 @@ import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
 import type { AttemptResult } from './balancer.ts';
 import { decideFault, faultFor } from './fault.ts';
+import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
 import { evaluateRbac } from './rbac.ts';
+import type { DynamicMetadata } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
 import type { RequestDecision, RequestInfo } from './route.ts';
 import { immediatePair } from './stream-pair.ts';
@@ -71,6 +73,8 @@ export interface HttpProxyOptions {
   /** Node's header limit per request (bytes). */
   readonly maxHeaderBytes: number;
   readonly random?: () => number;
+  /** Verifies JWTs (`envoy.filters.http.jwt_authn`); one per proxy, so remote JWKS are cached. */
+  readonly jwt?: JwtAuthenticator;
 }
 
 const HOP_BY_HOP = new Set([
@@ -237,6 +241,7 @@ export class HttpProxy {
   readonly #balancers = new Map<string, ClusterBalancer>();
   readonly #random: () => number;
   readonly #log: Logger;
+  readonly #jwt: JwtAuthenticator;
   /** Requests being handled, for a graceful shutdown. */
   #inFlight = 0;
   readonly #idleWaiters = new Set<() => void>();
@@ -245,6 +250,7 @@ export class HttpProxy {
   constructor(options: HttpProxyOptions) {
     this.#o = options;
     this.#random = options.random ?? Math.random;
+    this.#jwt = options.jwt ?? new JwtAuthenticator();
     this.#log = options.logger;
     this.server = createServer(
       {
@@ -476,7 +482,31 @@ export class HttpProxy {
       scheme: 'http',
       pathAndQuery,
     };
+    // JWT authentication runs before RBAC (istiod orders CUSTOM, jwt_authn, DENY, ALLOW).
+    const metadata = new Map<string, Readonly<Record<string, unknown>>>();
+    for (const filter of chain.jwt) {
+      const jwt = await this.#jwt.authenticate(filter, info);
+      if (jwt.kind === 'deny') {
+        local(jwt.status, jwt.body, undefined, `jwt_authn_access_denied{${jwt.body.replaceAll(' ', '_')}}`, {
+          'www-authenticate': jwt.wwwAuthenticate,
+        });
+        return;
+      }
+      if (jwt.metadata !== undefined)
+        metadata.set(JWT_AUTHN_FILTER, { ...metadata.get(JWT_AUTHN_FILTER), ...jwt.metadata });
+      const headers = info.headers as Map<string, string>;
+      for (const name of jwt.removeHeaders) {
+        Reflect.deleteProperty(req.headers, name);
+        headers.delete(name);
+      }
+      for (const [name, value] of jwt.setHeaders) {
+        req.headers[name] = value;
+        headers.set(name, value);
+      }
+    }
+    const dynamicMetadata: DynamicMetadata = metadata;
     const rbac = evaluateRbac(chain.rbac, {
+      metadata: dynamicMetadata,
       headers: info.headers,
       path: info.path,
       destinationPort: ctx.destinationPort,

@@ -142,14 +142,25 @@ describe('evaluateRbac', () => {
           policies: {
             p: {
               permissions: [{ any: true }],
-              principals: [{ metadata: { filter: 'istio_authn' } }],
+              principals: [
+                { url_path: { path: { exact: '/' } } },
+                {
+                  metadata: {
+                    filter: 'envoy.filters.http.jwt_authn',
+                    path: [{ key: 'payload' }],
+                    value: { double_match: { exact: 1 } },
+                  },
+                },
+              ],
             },
           },
         },
       }),
     );
+    const at = 'filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules.policies["p"]';
     expect(c.ok ? [] : c.problems).toEqual([
-      'filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules.policies["p"].principals[0].metadata: is not supported by the waypoint',
+      `${at}.principals[0].url_path: is not supported by the waypoint`,
+      `${at}.principals[1].metadata.value.double_match: is not supported by the waypoint`,
     ]);
   });
 });

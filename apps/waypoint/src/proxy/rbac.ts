@@ -7,7 +7,19 @@
 import { headerMatches, stringMatches } from '../config/matchers.ts';
 import type { RequestHeaders } from '../config/matchers.ts';
 import { cidrContains, ipBytes } from './route.ts';
-import type { Cidr, Permission, Principal, RbacFilter, RbacPolicy, RbacRules } from '../config/types.ts';
+import type {
+  Cidr,
+  MetadataMatch,
+  Permission,
+  Principal,
+  RbacFilter,
+  RbacPolicy,
+  RbacRules,
+  ValueMatch,
+} from '../config/types.ts';
+
+/** Dynamic metadata: filter namespace → its struct (e.g. `envoy.filters.http.jwt_authn` → `{payload}`). */
+export type DynamicMetadata = ReadonlyMap<string, Readonly<Record<string, unknown>>>;
 
 export interface RbacRequest {
   readonly headers: RequestHeaders;
@@ -19,6 +31,36 @@ export interface RbacRequest {
   /** The CONNECT destination IP and the peer's address. */
   readonly destinationIp: string;
   readonly remoteIp: string;
+  /** Dynamic metadata set by earlier filters (the JWT payload). */
+  readonly metadata?: DynamicMetadata;
+}
+
+function valueMatches(m: ValueMatch, v: unknown): boolean {
+  switch (m.kind) {
+    case 'present':
+      return (v !== undefined && v !== null) === m.present;
+    case 'bool':
+      return v === m.value;
+    case 'string':
+      return typeof v === 'string' && stringMatches(m.match, v);
+    case 'list-one-of':
+      return Array.isArray(v) && v.some(x => valueMatches(m.match, x));
+    case 'or':
+      return m.matches.some(x => valueMatches(x, v));
+  }
+}
+
+/** Envoy's `MetadataMatcher`: walks the keys; a missing value matches only `present_match: false`. */
+export function metadataMatches(m: MetadataMatch, metadata: DynamicMetadata | undefined): boolean {
+  let v: unknown = metadata?.get(m.filter);
+  for (const key of m.path) {
+    v =
+      v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? (v as Record<string, unknown>)[key]
+        : undefined;
+  }
+  const result = valueMatches(m.value, v);
+  return m.invert ? !result : result;
 }
 
 function inCidr(cidr: Cidr, ip: string): boolean {
@@ -67,6 +109,8 @@ function principalMatches(p: Principal, req: RbacRequest): boolean {
       return headerMatches(p.header, req.headers);
     case 'remote-ip':
       return inCidr(p.cidr, req.remoteIp);
+    case 'metadata':
+      return metadataMatches(p.metadata, req.metadata);
   }
 }
 

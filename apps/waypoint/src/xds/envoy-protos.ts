@@ -24,6 +24,7 @@ export const EnvoyType = {
   router: 'envoy.extensions.filters.http.router.v3.Router',
   fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+  jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
 } as const;
 
 const PROTO_FILES = [
@@ -37,6 +38,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
 ];
 
 function depsRoot(): string {
