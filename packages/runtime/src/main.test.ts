@@ -173,14 +173,28 @@ describe('main', () => {
     expect(proc.stderr).toContain('RUNTIME_DRAIN_TIMEOUT');
   });
 
-  it('exits at once on a second signal while draining', async () => {
+  it('exits at once on a second SIGINT while draining', async () => {
     const proc = new FakeProcess();
     const run = main(options(proc, new FakeTimers()));
+    await proc.waitForListener('SIGINT');
+    proc.signal('SIGINT');
+    proc.signal('SIGINT');
+    expect(await run).toBe(ExitCode.Forced);
+    expect(proc.exited).toBe(ExitCode.Forced);
+  });
+
+  it('ignores a repeated SIGTERM while draining: the drain runs to its end', async () => {
+    const proc = new FakeProcess();
+    const app = fakeApp();
+    const run = main(options(proc, new FakeTimers(), { build: () => Promise.resolve(app) }));
     await proc.waitForListener('SIGTERM');
     proc.signal('SIGTERM');
     proc.signal('SIGTERM');
-    expect(await run).toBe(ExitCode.Forced);
-    expect(proc.exited).toBe(ExitCode.Forced);
+    expect(app.shutdowns).toBe(1);
+    app.finishShutdown();
+    expect(await run).toBe(ExitCode.Ok);
+    expect(proc.exited).toBeUndefined();
+    expect(proc.stderr).not.toContain('exiting now');
   });
 
   it('drains when the app terminates itself, and reports a failed shutdown', async () => {

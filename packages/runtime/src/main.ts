@@ -183,14 +183,18 @@ export async function main<C, D, B extends Runnable>(options: MainOptions<C, D, 
         },
       );
     };
+    // While draining, a repeated SIGINT (a user pressing Ctrl-C again) exits at once; a repeated
+    // SIGTERM is ignored, as upstream Istio's binaries ignore it: an entry point that forwards
+    // SIGTERM and a runtime that signals the whole process group both deliver it, and the
+    // kubelet's SIGKILL after the grace period already bounds the drain.
     const onSignal = (signal: Signal) => (): void => {
-      if (draining) {
+      if (draining && signal === 'SIGINT') {
         proc.writeError(`${options.name}: ${signal} again while draining; exiting now\n`);
         proc.exit(ExitCode.Forced);
         resolve(ExitCode.Forced);
         return;
       }
-      // Listen again, so a second signal forces the exit instead of killing the process.
+      // Listen again, so a repeated signal is handled here instead of killing the process.
       listen(signal, onSignal(signal));
       drain(signal);
     };
