@@ -218,7 +218,9 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
     log(
       `after the replacement: fresh-1 certificate ${String(m.fresh.certMs)} ms, WDS ${String(m.fresh.wdsMs)} ms after creation; ${describeLoop(summary)}`,
     );
-    expect(summary.ok).toBeGreaterThan(20);
+    // The loop ran from before the delete until the fresh pod was served, one request every
+    // 50 ms: at least 10 of them, however fast the replacement went (20 in 1.1 s have been seen).
+    expect(summary.ok).toBeGreaterThanOrEqual(10);
     expect(ratio(summary)).toBeGreaterThanOrEqual(0.999);
     expect(summary.longFailed).toBe(0);
   }, 300_000);
