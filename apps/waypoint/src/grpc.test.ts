@@ -14,7 +14,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
-import type { Config } from './config.ts';
+import { testConfig } from './testing/harness.ts';
 import { any, assignment, edsCluster, httpListener, ms } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import {
@@ -31,37 +31,6 @@ const ROUTE = 'echo.80';
 const GRPC = 'outbound|80||echo-grpc.default.svc.cluster.local';
 const H2 = 'outbound|80||echo-h2.default.svc.cluster.local';
 const PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
-
-function testConfig(): Config {
-  const local = (port: number) => ({ host: '127.0.0.1', port });
-  return {
-    xdsAddress: 'http://127.0.0.1:1',
-    caAddress: 'http://127.0.0.1:1',
-    trustDomain: 'cluster.local',
-    serviceAccount: 'waypoint',
-    xdsRootCaPath: '',
-    altXdsHostname: undefined,
-    tokenPath: '',
-    podName: 'waypoint-0',
-    podNamespace: 'default',
-    instanceIp: '127.0.0.1',
-    clusterId: 'Kubernetes',
-    clusterDomain: 'cluster.local',
-    certDir: '',
-    logFormat: 'json',
-    logLevel: 'error',
-    terminationGracePeriodMs: 1000,
-    drainDurationMs: 0,
-    maxRequestBodyBytes: 1024 * 1024,
-    maxHeaderBytes: 60 * 1024,
-    xdsHeaders: {},
-    proxyMetadata: {},
-    hboneAddress: local(0),
-    adminAddress: local(0),
-    statsAddress: local(0),
-    readinessAddress: local(0),
-  };
-}
 
 interface Msg {
   readonly text: string;

@@ -15,7 +15,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
-import type { Config } from './config.ts';
+import { testConfig } from './testing/harness.ts';
 import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
 import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
@@ -29,37 +29,6 @@ const A = 'outbound|80||reviews-a.default.svc.cluster.local';
 const ISSUER = 'https://issuer.example';
 const REMOTE_ISSUER = 'https://remote.example';
 const JWT = 'envoy.filters.http.jwt_authn';
-
-function testConfig(): Config {
-  const local = (port: number) => ({ host: '127.0.0.1', port });
-  return {
-    xdsAddress: 'http://127.0.0.1:1',
-    caAddress: 'http://127.0.0.1:1',
-    trustDomain: 'cluster.local',
-    serviceAccount: 'waypoint',
-    xdsRootCaPath: '',
-    altXdsHostname: undefined,
-    tokenPath: '',
-    podName: 'waypoint-0',
-    podNamespace: 'default',
-    instanceIp: '127.0.0.1',
-    clusterId: 'Kubernetes',
-    clusterDomain: 'cluster.local',
-    certDir: '',
-    logFormat: 'json',
-    logLevel: 'error',
-    terminationGracePeriodMs: 1000,
-    drainDurationMs: 0,
-    maxRequestBodyBytes: 1024 * 1024,
-    maxHeaderBytes: 60 * 1024,
-    xdsHeaders: {},
-    proxyMetadata: {},
-    hboneAddress: local(0),
-    adminAddress: local(0),
-    statsAddress: local(0),
-    readinessAddress: local(0),
-  };
-}
 
 const claim = (name: string, value: ProtoObject): ProtoObject => ({
   metadata: { filter: JWT, path: [{ key: 'payload' }, { key: name }], value },

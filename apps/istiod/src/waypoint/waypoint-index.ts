@@ -494,19 +494,7 @@ export class WaypointIndex {
       return;
     }
     this.#issues.delete(`AuthorizationPolicy/${key}`);
-    const ns = result.value.metadata.namespace;
-    const targets = refs.flatMap(r => {
-      const t = rec(r);
-      const kind = str(t.kind) ?? '';
-      const name = str(t.name) ?? '';
-      const tns = str(t.namespace) ?? ns;
-      if (name === '') return [];
-      if (kind === 'Gateway' || kind === 'Service') return [`${kind}:${tns}/${name}`];
-      // A GatewayClass target counts only for a policy in the root namespace, as upstream.
-      if (kind === 'GatewayClass' && ns === (this.#opts.rootNamespace ?? 'istio-system'))
-        return [`${kind}:${ns}/${name}`];
-      return [];
-    });
+    const targets = this.#targetsOf(refs, result.value.metadata.namespace);
     const entry: PolicyEntry = { policy: result.value, targets };
     this.#policies.set(key, entry);
     for (const t of targets) addTo(this.#policiesByTarget, t, key);
