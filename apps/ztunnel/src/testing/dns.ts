@@ -34,20 +34,40 @@ function answer(query: Buffer): Buffer {
   });
 }
 
+/** Attempts at finding a port free for both UDP and TCP: the kernel picks the UDP port, TCP may hold it already. */
+const PORT_ATTEMPTS = 20;
+
+/** Binds `udp` to a kernel-chosen port and `tcp` to the same port, retrying when TCP has it in use. */
+async function bindBoth(udpFactory: () => dgram.Socket, tcp: Server, host: string): Promise<dgram.Socket> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = udpFactory();
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(0, host, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    const port = udp.address().port;
+    const listened = await new Promise<NodeJS.ErrnoException | null>(resolve => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        resolve(err);
+      };
+      tcp.once('error', onError);
+      tcp.listen(port, host, () => {
+        tcp.off('error', onError);
+        resolve(null);
+      });
+    });
+    if (listened === null) return udp;
+    udp.close();
+    if (listened.code !== 'EADDRINUSE' || attempt >= PORT_ATTEMPTS) throw listened;
+  }
+}
+
 /** A resolver on `host` (UDP and TCP on one port). */
 export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstream> {
   const asked: string[] = [];
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (msg, rinfo) => {
-    asked.push(dnsPacket.decode(msg).questions?.[0]?.name ?? '');
-    udp.send(answer(msg), rinfo.port, rinfo.address);
-  });
-  await new Promise<void>(resolve =>
-    udp.bind(0, host, () => {
-      resolve();
-    }),
-  );
-  const port = udp.address().port;
   const tcp: Server = createServer(socket => {
     let buffered: Buffer = Buffer.alloc(0);
     socket.on('error', () => socket.destroy());
@@ -62,11 +82,19 @@ export async function startFakeUpstream(host = '127.0.0.1'): Promise<FakeUpstrea
       socket.end(Buffer.concat([length, reply]));
     });
   });
-  await new Promise<void>(resolve =>
-    tcp.listen(port, host, () => {
-      resolve();
-    }),
+  const udp = await bindBoth(
+    () => {
+      const socket = dgram.createSocket('udp4');
+      socket.on('message', (msg, rinfo) => {
+        asked.push(dnsPacket.decode(msg).questions?.[0]?.name ?? '');
+        socket.send(answer(msg), rinfo.port, rinfo.address);
+      });
+      return socket;
+    },
+    tcp,
+    host,
   );
+  const port = udp.address().port;
   return {
     port,
     asked,
