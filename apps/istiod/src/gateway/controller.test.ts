@@ -138,6 +138,23 @@ describe('GatewayController', () => {
       uid: 'uid-waypoint',
     };
     expect(deployment.metadata?.ownerReferences).toEqual([owner]);
+    // The proxy drains within the pod's grace period: its deadline is the pod's.
+    const podSpec = (
+      deployment as {
+        spec: {
+          template: {
+            spec: {
+              terminationGracePeriodSeconds: number;
+              containers: { env: { name: string; value?: string }[] }[];
+            };
+          };
+        };
+      }
+    ).spec.template.spec;
+    expect(podSpec.containers[0]?.env).toContainEqual({
+      name: 'TERMINATION_GRACE_PERIOD_SECONDS',
+      value: String(podSpec.terminationGracePeriodSeconds),
+    });
     expect(svc.metadata?.ownerReferences).toEqual([owner]);
     expect(svc.metadata?.labels).toMatchObject({
       'gateway.networking.k8s.io/gateway-name': 'waypoint',

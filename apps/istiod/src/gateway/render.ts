@@ -21,6 +21,8 @@ export const NAME_OVERRIDE_ANNOTATION = 'gateway.istio.io/name-override';
 export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
 export const SERVICE_TYPE_ANNOTATION = 'networking.istio.io/service-type';
 export const STATUS_PORT = 15021;
+/** The pod's grace period (upstream's waypoint template); the proxy gets the same deadline. */
+const TERMINATION_GRACE_SECONDS = 2;
 const OMITTED_ANNOTATIONS = new Set([
   'kubectl.kubernetes.io/last-applied-configuration',
   NAME_OVERRIDE_ANNOTATION,
@@ -195,7 +197,7 @@ export function renderGateway(
           },
           spec: {
             serviceAccountName: sa,
-            terminationGracePeriodSeconds: 2,
+            terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
             containers: [
               {
                 name: 'istio-proxy',
@@ -213,6 +215,8 @@ export function renderGateway(
                   { name: 'XDS_ADDRESS', value: options.discoveryAddress },
                   { name: 'XDS_ROOT_CA', value: '/var/run/secrets/istio/root-cert.pem' },
                   { name: 'ISTIO_META_WORKLOAD_NAME', value: name },
+                  // The proxy's own drain deadline matches the pod's, so it finishes before the kubelet's SIGKILL.
+                  { name: 'TERMINATION_GRACE_PERIOD_SECONDS', value: String(TERMINATION_GRACE_SECONDS) },
                   fieldEnv('POD_NAME', 'metadata.name'),
                   fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
                   fieldEnv('INSTANCE_IP', 'status.podIP'),
