@@ -45,7 +45,7 @@ import {
 import { MeshConfigWatch } from './mesh/mesh-config-watch.ts';
 import type { AuthorizationPolicy, KubeObject } from './kube/objects.ts';
 import { objectKey } from './kube/objects.ts';
-import { PolicyStatusWriter, type StatusPatcher } from './kube/policy-status.ts';
+import { PolicyStatusWriter, type StatusPatcher, type WaypointVerdict } from './kube/policy-status.ts';
 import { sourceStatusHandlers, type SourceStatusPatcher } from './kube/source-status.ts';
 import { createGatewaySide, type GatewayDeps } from './gateway/gateway-side.ts';
 import type { WaypointBindings } from './gateway/waypoint-bindings.ts';
@@ -58,6 +58,8 @@ import { buildInfo } from './build-info.ts';
 import { XdsServer } from './xds/delta-server.ts';
 import { WaypointIndex, isWaypointKind } from './waypoint/waypoint-index.ts';
 import { WaypointPushQueue } from './waypoint/serving.ts';
+import { JwksResolver } from './waypoint/jwks-resolver.ts';
+import { waypointPolicyCondition } from './waypoint/policy-binding.ts';
 import { bindingSourceFrom } from './waypoint/binding.ts';
 import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
@@ -173,6 +175,38 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   // leader writes them at once.
   const statusLeader = leadership(LeaseName.status);
   const verdicts = new Map<string, { policy: AuthorizationPolicy; result: CompiledPolicy }>();
+  // `WaypointAccepted` of policies with targetRefs: recomputed when a Service, ServiceEntry,
+  // Gateway or binding changes (coalesced), written when it changed.
+  const waypointVerdicts = new Map<string, string>();
+  const splitKey = (key: string): { namespace: string; name: string } => {
+    const i = key.indexOf('/');
+    return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+  };
+  const waypointVerdict = (policy: AuthorizationPolicy): WaypointVerdict | undefined =>
+    waypointPolicyCondition(policy, {
+      rootNamespace: mesh.rootNamespace,
+      gatewayClassOf: key => waypoints.gateway(splitKey(key))?.spec.gatewayClassName,
+      service: key =>
+        waypoints.service(splitKey(key)) === undefined
+          ? undefined
+          : { waypoint: gatewaySide.bindings.waypointOf('service', key) },
+      serviceEntry: key => index.serviceEntryWaypoint(key),
+    });
+  let waypointStatusQueued = false;
+  const refreshWaypointStatus = (): void => {
+    if (waypointStatusQueued) return;
+    waypointStatusQueued = true;
+    queueMicrotask(() => {
+      waypointStatusQueued = false;
+      for (const [name, { policy, result }] of verdicts) {
+        const waypoint = waypointVerdict(policy);
+        const text = JSON.stringify(waypoint ?? null);
+        if (waypointVerdicts.get(name) === text) continue;
+        waypointVerdicts.set(name, text);
+        if (statusLeader.isLeader()) statusWriter?.enqueue(policy, result, waypoint);
+      }
+    });
+  };
   const statusWriter =
     deps.statusPatcher === undefined
       ? undefined
@@ -232,7 +266,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
         }
       }
       verdicts.set(name, { policy, result });
-      if (statusLeader.isLeader()) statusWriter?.enqueue(policy, result);
+      const waypoint = waypointVerdict(policy);
+      waypointVerdicts.set(name, JSON.stringify(waypoint ?? null));
+      if (statusLeader.isLeader()) statusWriter?.enqueue(policy, result, waypoint);
     },
     onPeerAuthenticationInvalid: (pa, errors) => {
       metrics.policyErrors.inc();
@@ -282,7 +318,28 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   });
 
   const waypointLog = logs.for('waypoint');
-  const waypoints = new WaypointIndex({
+  // istiod fetches each `jwksUri` and inlines it (upstream's default); a changed key set
+  // recomputes the waypoints whose RequestAuthentications use it.
+  let onJwksChange: (uri: string) => void = () => undefined;
+  const jwks: JwksResolver | undefined =
+    config.jwksFetchMode === 'istiod'
+      ? new JwksResolver({
+          timers,
+          logger: logs.for('jwks'),
+          refreshIntervalMs: config.jwksRefreshIntervalMs,
+          onChange: uri => {
+            onJwksChange(uri);
+          },
+          inUse: (): ReadonlySet<string> => waypoints.jwksUris(),
+          onFetch: outcome => {
+            (outcome === 'success' ? metrics.jwksFetchSuccess : metrics.jwksFetchFailure).inc();
+          },
+        })
+      : undefined;
+  const waypoints: WaypointIndex = new WaypointIndex({
+    ...(jwks === undefined
+      ? {}
+      : { jwksFor: (uri: string, timeoutMs: number) => jwks.keysFor(uri, timeoutMs) }),
     // One binding computation: the WDS index's, recorded by the Gateway side.
     bindings: bindingSourceFrom(gatewaySide.bindings),
     onRouteStatus: (kind, key, parents) => {
@@ -354,7 +411,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       statusWriter?.clear();
       return;
     }
-    for (const { policy, result } of verdicts.values()) statusWriter?.enqueue(policy, result);
+    for (const { policy, result } of verdicts.values())
+      statusWriter?.enqueue(policy, result, waypointVerdict(policy));
     sources.replay();
   });
   const offChange = index.onChange(changes => {
@@ -374,7 +432,11 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   });
   const offWaypointBindings = gatewaySide.bindings.onChange(changed => {
     waypoints.bindingsChanged(changed);
+    refreshWaypointStatus();
   });
+  onJwksChange = uri => {
+    waypoints.jwksChanged(uri);
+  };
 
   const grpc: RunningGrpcServer = await startGrpcServer({
     address: config.secureGrpcAddr,
@@ -392,6 +454,11 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const publisher = new RootCertPublisher(deps.configMaps, caRuntime.rootsPem, logs.for('ca'));
   const published = new Set<string>();
   const wdsKinds: ReadonlySet<string> = new Set(Object.values(ObjectKinds));
+  const policyTargetKinds: ReadonlySet<string> = new Set([
+    ObjectKinds.SERVICE,
+    ObjectKinds.SERVICE_ENTRY,
+    ObjectKinds.GATEWAY,
+  ]);
   caRuntime.onRoots(pem => {
     if (!publisher.setRoots(pem)) return;
     logger.info({ namespaces: published.size }, 'mesh roots changed; republishing istio-ca-root-cert');
@@ -404,6 +471,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const sink = {
     upsert(kind: ObjectKind, obj: KubeObject): void {
       if (isWaypointKind(kind)) waypoints.upsert(kind, obj);
+      if (policyTargetKinds.has(kind)) refreshWaypointStatus();
       if (!wdsKinds.has(kind)) return;
       index.upsert(kind, obj);
       const ns = obj.metadata?.name ?? '';
@@ -416,9 +484,13 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
     delete(kind: ObjectKind, obj: KubeObject): void {
       if (isWaypointKind(kind)) waypoints.delete(kind, obj);
+      if (policyTargetKinds.has(kind)) refreshWaypointStatus();
       if (!wdsKinds.has(kind)) return;
       index.delete(kind, obj);
-      if (kind === ObjectKinds.AUTHORIZATION_POLICY) verdicts.delete(objectKey(obj));
+      if (kind === ObjectKinds.AUTHORIZATION_POLICY) {
+        verdicts.delete(objectKey(obj));
+        waypointVerdicts.delete(objectKey(obj));
+      }
       if (kind === ObjectKinds.NAMESPACE) published.delete(obj.metadata?.name ?? '');
     },
   };
@@ -506,6 +578,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     offChange();
     offWaypointChange();
     offWaypointBindings();
+    jwks?.close();
     queue.close();
     waypointQueue.close();
     statusWriter?.close();
@@ -540,6 +613,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       offChange();
       offWaypointChange();
       offWaypointBindings();
+      jwks?.close();
       queue.close();
       waypointQueue.close();
       offStatusLeader();

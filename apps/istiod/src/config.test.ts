@@ -18,6 +18,9 @@ describe('loadConfig', () => {
     expect(c.maxCertTtlSeconds).toBe(90 * 86_400);
     expect(c.logFormat).toBe('text');
     expect(c.revision).toBe('default');
+    // Upstream's default: istiod fetches each jwksUri and inlines it, refreshing every 20 minutes.
+    expect(c.jwksFetchMode).toBe('istiod');
+    expect(c.jwksRefreshIntervalMs).toBe(20 * 60_000);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -59,12 +62,30 @@ describe('loadConfig', () => {
     expect(c.revision).toBe('default-v1-27-9');
   });
 
+  it('reads PILOT_JWT_ENABLE_REMOTE_JWKS (true/envoy: the waypoint fetches) and PILOT_JWT_PUB_KEY_REFRESH_INTERVAL', () => {
+    const mode = (v: string) =>
+      loadConfig({ env: { PILOT_JWT_ENABLE_REMOTE_JWKS: v }, argv: [] }).jwksFetchMode;
+    expect(['true', 'envoy', 'false', 'istiod', 'hybrid', 'TRUE'].map(mode)).toEqual([
+      'envoy',
+      'envoy',
+      'istiod',
+      'istiod',
+      'istiod',
+      'envoy',
+    ]);
+    expect(
+      loadConfig({ env: { PILOT_JWT_PUB_KEY_REFRESH_INTERVAL: '5m' }, argv: [] }).jwksRefreshIntervalMs,
+    ).toBe(300_000);
+  });
+
   it('names the variable when a value is bad', () => {
     const bad: [Record<string, string>, string[], string][] = [
       [{ LOG_FORMAT: 'xml' }, [], 'LOG_FORMAT'],
       [{ CA_TRUSTED_NODE_ACCOUNTS: 'nosa' }, [], 'CA_TRUSTED_NODE_ACCOUNTS'],
       [{ PILOT_ENABLE_AMBIENT: 'maybe' }, [], 'PILOT_ENABLE_AMBIENT'],
       [{ MAX_WORKLOAD_CERT_TTL: '3 days' }, [], 'MAX_WORKLOAD_CERT_TTL'],
+      [{ PILOT_JWT_ENABLE_REMOTE_JWKS: 'sometimes' }, [], 'PILOT_JWT_ENABLE_REMOTE_JWKS'],
+      [{ PILOT_JWT_PUB_KEY_REFRESH_INTERVAL: '10ms' }, [], 'PILOT_JWT_PUB_KEY_REFRESH_INTERVAL'],
       [{}, ['--httpAddr=:99999'], '--httpAddr'],
       [{}, ['--debugAddr=0.0.0.0:9876'], '--debugAddr'],
       [{}, ['--unknown=1'], '--unknown'],

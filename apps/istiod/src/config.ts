@@ -51,6 +51,10 @@ export const ENV = {
   externalCa: 'EXTERNAL_CA',
   k8sSigner: 'K8S_SIGNER',
   istiodTlsSecret: 'ISTIOD_TLS_SECRET',
+  /** Who fetches a RequestAuthentication's `jwksUri`: `false`/`istiod` (default), `true`/`envoy`, `hybrid`. */
+  jwtRemoteJwks: 'PILOT_JWT_ENABLE_REMOTE_JWKS',
+  /** How often istiod refetches the JWKS of each `jwksUri` (default 20m). */
+  jwtPubKeyRefreshInterval: 'PILOT_JWT_PUB_KEY_REFRESH_INTERVAL',
   /** Ours: how long a silent leader keeps its Lease (upstream's fixed TTL is 30 s). */
   leaderElectionLeaseDuration: 'LEADER_ELECTION_LEASE_DURATION',
 } as const;
@@ -112,6 +116,13 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Serve `IstioCertificateService` on the secure gRPC port (upstream `ENABLE_CA_SERVER`). */
   readonly enableCaServer: boolean;
+  /**
+   * Who fetches a `jwksUri`: `istiod` inlines the key set into the waypoint's config (upstream's
+   * default; `hybrid` is served the same way), `envoy` sends `remote_jwks` to the waypoint.
+   */
+  readonly jwksFetchMode: 'istiod' | 'envoy';
+  /** How often istiod refetches each `jwksUri` (`PILOT_JWT_PUB_KEY_REFRESH_INTERVAL`). */
+  readonly jwksRefreshIntervalMs: number;
   /**
    * `ISTIOD_RA_KUBERNETES_API`: istiod validates workload CSRs and has them signed by
    * `k8sSigner` through `certificates.k8s.io/v1` CertificateSigningRequests. Empty: istiod signs.
@@ -186,6 +197,16 @@ export function loadConfig(
   if (externalCa !== '' && k8sSigner === '') {
     r.problem(ENV.k8sSigner, `must name the CSR signer when ${ENV.externalCa}=${EXTERNAL_CA_KUBERNETES}`);
   }
+  const remoteJwks = r.string(ENV.jwtRemoteJwks, 'false').toLowerCase();
+  let jwksFetchMode: Config['jwksFetchMode'] = 'istiod';
+  if (remoteJwks === 'true' || remoteJwks === 'envoy') jwksFetchMode = 'envoy';
+  else if (!['false', 'istiod', 'hybrid'].includes(remoteJwks))
+    r.problem(
+      ENV.jwtRemoteJwks,
+      `${JSON.stringify(remoteJwks)} is not one of false, true, istiod, envoy, hybrid`,
+    );
+  const jwksRefreshIntervalMs = r.durationMs(ENV.jwtPubKeyRefreshInterval, 20 * 60_000);
+  if (jwksRefreshIntervalMs < 1_000) r.problem(ENV.jwtPubKeyRefreshInterval, 'must be at least 1s');
   const leaderElectionLeaseDurationMs = r.durationMs(ENV.leaderElectionLeaseDuration, 30_000);
   if (leaderElectionLeaseDurationMs < 2_000) {
     r.problem(ENV.leaderElectionLeaseDuration, 'must be at least 2s (upstream uses 30s)');
@@ -220,6 +241,8 @@ export function loadConfig(
       logFormat: r.logFormat(ENV.logFormat),
       logLevel: r.logLevel(ENV.logLevel),
       enableCaServer: r.bool(ENV.enableCaServer, true),
+      jwksFetchMode,
+      jwksRefreshIntervalMs,
       externalCa,
       k8sSigner,
       istiodTlsSecret: r.string(ENV.istiodTlsSecret, 'istiod-tls'),

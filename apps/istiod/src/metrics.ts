@@ -26,6 +26,9 @@ export interface IstiodMetrics {
   readonly convergenceTime: Histogram;
   /** Services known to istiod; set by the composition root (`setServiceCount`). */
   readonly services: Gauge;
+  /** JWKS fetches of `jwksUri`s (upstream's `pilot_jwks_resolver_network_fetch_*_total`). */
+  readonly jwksFetchSuccess: Counter;
+  readonly jwksFetchFailure: Counter;
 }
 
 export interface MetricsOptions {
@@ -53,6 +56,16 @@ export function createMetrics(options: MetricsOptions): IstiodMetrics {
   }).set({ version: versionString(build) }, 1);
   return {
     registry,
+    jwksFetchSuccess: new Counter({
+      name: 'pilot_jwks_resolver_network_fetch_success_total',
+      help: 'Total number of successfully network fetch by pilot jwks resolver',
+      registers,
+    }),
+    jwksFetchFailure: new Counter({
+      name: 'pilot_jwks_resolver_network_fetch_fail_total',
+      help: 'Total number of failed network fetch by pilot jwks resolver',
+      registers,
+    }),
     pushes: new Counter({
       name: 'pilot_xds_pushes',
       help: 'Delta xDS responses sent, by type URL.',

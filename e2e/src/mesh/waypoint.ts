@@ -156,6 +156,8 @@ export interface BatchOptions {
   readonly close?: boolean;
   /** curl `--rate`, e.g. `20/s`. */
   readonly rate?: string;
+  /** Request headers sent with every request (e.g. `authorization`). */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Limit of the whole curl run (ms), default 60 s. */
   readonly timeoutMs?: number;
 }
@@ -187,6 +189,7 @@ export async function requestBatch(
       options.method ?? 'GET',
       ...(parallel > 1 ? ['--parallel', '--parallel-immediate', '--parallel-max', String(parallel)] : []),
       ...(options.close === true ? ['-H', 'Connection: close'] : []),
+      ...Object.entries(options.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
       ...(options.rate === undefined ? [] : ['--rate', options.rate]),
       '-w',
       '\n@@code=%{http_code} time=%{time_total}\n',

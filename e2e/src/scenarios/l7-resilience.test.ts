@@ -9,29 +9,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, waitFor } from '../exec.ts';
 import { kubectl } from '../mesh/kubectl.ts';
-import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import {
   DESTINATIONRULE_PATH,
-  GATEWAY_PATH,
   VIRTUALSERVICE_PATH,
   median,
   readyWaypoint,
   requestBatch,
   waypointConfigChange,
-  waypointGateway,
   waypointMetrics,
   waypointRequests,
   type WaypointPod,
 } from '../mesh/waypoint.ts';
-import {
-  createAppNamespace,
-  echoPod,
-  httpCode,
-  inEveryZtunnelConfig,
-  readyPod,
-  type MeshPod,
-} from '../mesh/workloads.ts';
+import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
+import { echoPod, type MeshPod } from '../mesh/workloads.ts';
 
 const NS = 'l7r';
 const scenario = new ScenarioContext<MeshPod>('l7r');
@@ -45,15 +36,6 @@ const share = (n: number | undefined, total: number): number => (n ?? 0) / total
 
 async function create(path: string, body: object): Promise<void> {
   await kube().client.create(path, body);
-}
-
-function service(name: string, selector: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: NS },
-    spec: { selector, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
-  };
 }
 
 function destinationRule(name: string, trafficPolicy: object): object {
@@ -106,13 +88,6 @@ async function maxInFlightOf(name: string): Promise<number> {
 
 describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
   beforeAll(async () => {
-    ({ cluster: scenario.cluster } = await startMeshCluster({ name: 'l7m', slot: 106, nodes: 2 }));
-    const c = kube();
-    await createAppNamespace(c, NS, ['client', 'echo']);
-    await c.client.mergePatch(`/api/v1/namespaces/${NS}`, {
-      metadata: { labels: { 'istio.io/use-waypoint': 'waypoint' } },
-    });
-    await create(GATEWAY_PATH(NS), waypointGateway(NS));
     const echo = (
       name: string,
       node: string,
@@ -138,26 +113,14 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
       ['echo', echo('echo', 'node-1', { app: 'echo' })],
       ['client', echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } })],
     ];
-    for (const [, p] of pods) await create(`/api/v1/namespaces/${NS}/pods`, p);
-    for (const name of ['cb', 'fault', 'od', 'echo'])
-      await create(`/api/v1/namespaces/${NS}/services`, service(name, { app: name }));
-    for (const [name] of pods) scenario.pods.set(name, await readyPod(c, NS, name));
-    for (const p of scenario.pods.values()) await inEveryZtunnelConfig(c, p.ip);
-    waypoint = await readyWaypoint(c.client, c.layout, NS);
-    log(`waypoint pod ${waypoint.name} on ${waypoint.node} at ${waypoint.ip}`);
-    // The client's ztunnel sends to the waypoint once WDS names it on the Service.
-    await waitFor(
-      'requests to echo counted by the waypoint',
-      async () => {
-        await httpCode(pod('client'), `${svc('echo')}/`);
-        return waypointRequests(await waypointMetrics(waypoint)).some(
-          s => s.labels.destination_service_name === 'echo',
-        )
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 1_000 },
-    );
+    waypoint = await startWaypointMesh(scenario, {
+      cluster: { name: 'l7m', slot: 106 },
+      namespace: NS,
+      serviceAccounts: ['client', 'echo'],
+      pods,
+      services: ['cb', 'fault', 'od', 'echo'].map(name => [name, { app: name }] as const),
+      probe: { from: 'client', service: 'echo' },
+    });
     scenario.logSetupTime();
   }, 600_000);
 

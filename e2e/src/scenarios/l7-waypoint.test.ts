@@ -8,29 +8,18 @@
 // its own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
-import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { getInNetns } from '../mesh/observe.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import {
   HTTPROUTE_PATH,
-  GATEWAY_PATH,
-  readyWaypoint,
   requestBatch,
-  waypointGateway,
   waypointMetrics,
   waypointRequests,
   weightedRoute,
   type WaypointPod,
 } from '../mesh/waypoint.ts';
-import {
-  createAppNamespace,
-  echoPod,
-  httpCode,
-  inEveryZtunnelConfig,
-  readyPod,
-  ztunnelOn,
-  type MeshPod,
-} from '../mesh/workloads.ts';
+import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
+import { echoPod, httpCode, ztunnelOn, type MeshPod } from '../mesh/workloads.ts';
 
 const NS = 'l7';
 const TD = 'cluster.local';
@@ -43,15 +32,6 @@ const share = (n: number | undefined, total: number): number => (n ?? 0) / total
 
 async function create(path: string, body: object): Promise<void> {
   await kube().client.create(path, body);
-}
-
-function service(name: string, selector: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: NS },
-    spec: { selector, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
-  };
 }
 
 /** The waypoint's admin `/config_dump`: `<type>/<name>` -> version of its listeners and routes. */
@@ -84,48 +64,28 @@ const svc = (name: string): string => `http://${name}.${NS}.svc.cluster.local`;
 
 describe('L7 through a waypoint on a 2-node local cluster', () => {
   beforeAll(async () => {
-    ({ cluster: scenario.cluster } = await startMeshCluster({ name: 'l7wp', slot: 74, nodes: 2 }));
-    const c = kube();
-    await createAppNamespace(c, NS, ['client', 'echo', 'flaky', 'slow']);
-    await c.client.mergePatch(`/api/v1/namespaces/${NS}`, {
-      metadata: { labels: { 'istio.io/use-waypoint': 'waypoint' } },
-    });
-    await create(GATEWAY_PATH(NS), waypointGateway(NS));
     const echo = (name: string, node: string, sa: string, labels: Record<string, string>, env = {}) =>
       echoPod(name, { namespace: NS, node, serviceAccount: sa, labels, env, containerPorts: [8080] });
-    const pods: [string, object][] = [
-      ['echo-v1', echo('echo-v1', 'node-1', 'echo', { app: 'echo', version: 'v1' }, { VERSION: 'v1' })],
-      ['echo-v2', echo('echo-v2', 'node-1', 'echo', { app: 'echo', version: 'v2' }, { VERSION: 'v2' })],
-      ['flaky', echo('flaky', 'node-1', 'flaky', { app: 'flaky' }, { FAIL_EVERY: '2', VERSION: 'flaky' })],
-      ['slow', echo('slow', 'node-0', 'slow', { app: 'slow' }, { DELAY_MS: '2000', VERSION: 'slow' })],
-      ['client', echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } })],
-    ];
-    for (const [, p] of pods) await create(`/api/v1/namespaces/${NS}/pods`, p);
-    for (const [name, selector] of [
-      ['echo', { app: 'echo' }],
-      ['echo-v1', { app: 'echo', version: 'v1' }],
-      ['echo-v2', { app: 'echo', version: 'v2' }],
-      ['flaky', { app: 'flaky' }],
-      ['slow', { app: 'slow' }],
-    ] as const)
-      await create(`/api/v1/namespaces/${NS}/services`, service(name, selector));
-    for (const [name] of pods) scenario.pods.set(name, await readyPod(c, NS, name));
-    for (const p of scenario.pods.values()) await inEveryZtunnelConfig(c, p.ip);
-    waypoint = await readyWaypoint(c.client, c.layout, NS);
-    log(`waypoint pod ${waypoint.name} on ${waypoint.node} at ${waypoint.ip}`);
-    // The client's ztunnel sends to the waypoint once WDS names it on the Service.
-    await waitFor(
-      'requests to echo counted by the waypoint',
-      async () => {
-        await httpCode(pod('client'), `${svc('echo')}/`);
-        return waypointRequests(await waypointMetrics(waypoint)).some(
-          s => s.labels.destination_service_name === 'echo',
-        )
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 1_000 },
-    );
+    waypoint = await startWaypointMesh(scenario, {
+      cluster: { name: 'l7wp', slot: 74 },
+      namespace: NS,
+      serviceAccounts: ['client', 'echo', 'flaky', 'slow'],
+      pods: [
+        ['echo-v1', echo('echo-v1', 'node-1', 'echo', { app: 'echo', version: 'v1' }, { VERSION: 'v1' })],
+        ['echo-v2', echo('echo-v2', 'node-1', 'echo', { app: 'echo', version: 'v2' }, { VERSION: 'v2' })],
+        ['flaky', echo('flaky', 'node-1', 'flaky', { app: 'flaky' }, { FAIL_EVERY: '2', VERSION: 'flaky' })],
+        ['slow', echo('slow', 'node-0', 'slow', { app: 'slow' }, { DELAY_MS: '2000', VERSION: 'slow' })],
+        ['client', echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } })],
+      ],
+      services: [
+        ['echo', { app: 'echo' }],
+        ['echo-v1', { app: 'echo', version: 'v1' }],
+        ['echo-v2', { app: 'echo', version: 'v2' }],
+        ['flaky', { app: 'flaky' }],
+        ['slow', { app: 'slow' }],
+      ],
+      probe: { from: 'client', service: 'echo' },
+    });
     scenario.logSetupTime();
   }, 600_000);
 

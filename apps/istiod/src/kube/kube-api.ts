@@ -22,7 +22,7 @@ import type { SecretStore } from '../ca/ca-bootstrap.ts';
 import type { ConfigMapStore } from '../ca/root-cert-publisher.ts';
 import { CSR_API_PATH, csrOutcome, type CsrApi, type CsrObject } from '../ca/kube-csr-signer.ts';
 import type { StatusPatcher } from './policy-status.ts';
-import { ZTUNNEL_ACCEPTED } from './policy-status.ts';
+import { POLICY_CONDITION_TYPES, ZTUNNEL_ACCEPTED } from './policy-status.ts';
 import type { SourceStatusPatcher } from './source-status.ts';
 
 /** A KubeConfig from a kubeconfig file, else `$KUBECONFIG`/in-cluster defaults. */
@@ -127,7 +127,7 @@ export function kubeStatusPatcher(kc: KubeConfig): StatusPatcher {
     await patchStatusConditions(
       client,
       resourcePath({ apiVersion: 'security.istio.io/v1', plural, namespaced: true }, { namespace, name }),
-      { conditions: status.conditions, ownedTypes: [ZTUNNEL_ACCEPTED] },
+      { conditions: status.conditions, ownedTypes: POLICY_CONDITION_TYPES },
     );
   };
 }

@@ -57,6 +57,45 @@ describe('writePolicyStatus', () => {
     expect(writes).toEqual([{ conditions: ours }]);
   });
 
+  it('adds WaypointAccepted for a policy with targetRefs, rewrites when only it changed, and drops it when the targetRefs go', async () => {
+    const writes: { conditions: { type: string; status: string; reason: string }[] }[] = [];
+    const patch: StatusPatcher = (_plural, _ns, _name, status) => {
+      writes.push(status);
+      return Promise.resolve();
+    };
+    const p = makeAuthorizationPolicy('l7', 'apps', {
+      targetRefs: [{ kind: 'Service', group: '', name: 'echo' }],
+      rules: [{ to: [{ operation: { methods: ['GET'] } }] }],
+    });
+    const result = compileAuthorizationPolicyObject(p, 'istio-system');
+    const notBound = {
+      status: 'False',
+      reason: 'AncestorNotBound',
+      message: 'Service apps/echo is not bound to a waypoint',
+    };
+    const bound = {
+      status: 'True',
+      reason: 'Accepted',
+      message: 'bound to apps/waypoint',
+      observedGeneration: 1,
+    };
+    expect(await writePolicyStatus(patch, p, result, silentLogger(), notBound)).toBe(true);
+    const first = writes[0]!;
+    expect(first.conditions.map(c => c.type)).toEqual(['ZtunnelAccepted', 'WaypointAccepted']);
+    expect(first.conditions[1]).toMatchObject(notBound);
+    const echoed = { ...p, status: first };
+    expect(await writePolicyStatus(patch, echoed, result, silentLogger(), notBound)).toBe(false);
+    expect(await writePolicyStatus(patch, echoed, result, silentLogger(), bound)).toBe(true);
+    expect(writes[1]!.conditions[1]).toMatchObject({
+      type: 'WaypointAccepted',
+      status: 'True',
+      reason: 'Accepted',
+    });
+    // Without targetRefs there is no WaypointAccepted: the owned condition is written away.
+    expect(await writePolicyStatus(patch, echoed, result, silentLogger())).toBe(true);
+    expect(writes[2]!.conditions.map(c => c.type)).toEqual(['ZtunnelAccepted']);
+  });
+
   it('reports an accepted policy and survives a failing patch', async () => {
     const ok = makeAuthorizationPolicy('fine', 'apps', { action: 'ALLOW', rules: [{}] });
     const result = compileAuthorizationPolicyObject(ok, 'istio-system');

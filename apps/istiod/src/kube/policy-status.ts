@@ -22,8 +22,19 @@ export interface PolicyCondition {
   readonly observedGeneration?: number;
 }
 
-/** The one condition type istiod owns on AuthorizationPolicies; others' conditions are kept. */
+/** The condition types istiod owns on AuthorizationPolicies; others' conditions are kept. */
 export const ZTUNNEL_ACCEPTED = 'ZtunnelAccepted';
+/** Set on policies with targetRefs (upstream's `WaypointAccepted`, `waypoint/policy-binding.ts`). */
+export const WAYPOINT_ACCEPTED = 'WaypointAccepted';
+export const POLICY_CONDITION_TYPES: readonly string[] = [ZTUNNEL_ACCEPTED, WAYPOINT_ACCEPTED];
+
+/** The `WaypointAccepted` verdict of a policy with targetRefs. */
+export interface WaypointVerdict {
+  readonly status: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly observedGeneration?: number;
+}
 
 /**
  * Writes istiod's conditions into `status` of a namespaced security.istio.io/v1 object, keeping
@@ -36,8 +47,33 @@ export type StatusPatcher = (
   status: { conditions: PolicyCondition[] },
 ) => Promise<void>;
 
-/** The conditions istiod reports for a compiled (or rejected) policy. */
-export function policyConditions(result: CompiledPolicy, generation: number | undefined): PolicyCondition[] {
+/**
+ * The conditions istiod reports for a compiled (or rejected) policy: `ZtunnelAccepted`, and
+ * `WaypointAccepted` when the policy has targetRefs (`waypoint`).
+ */
+export function policyConditions(
+  result: CompiledPolicy,
+  generation: number | undefined,
+  waypoint?: WaypointVerdict,
+): PolicyCondition[] {
+  const w: PolicyCondition[] =
+    waypoint === undefined
+      ? []
+      : [
+          {
+            type: WAYPOINT_ACCEPTED,
+            status: waypoint.status,
+            reason: waypoint.reason,
+            message: waypoint.message,
+            ...(waypoint.observedGeneration === undefined
+              ? {}
+              : { observedGeneration: waypoint.observedGeneration }),
+          },
+        ];
+  return [...ztunnelConditions(result, generation), ...w];
+}
+
+function ztunnelConditions(result: CompiledPolicy, generation: number | undefined): PolicyCondition[] {
   const gen = generation === undefined ? {} : { observedGeneration: generation };
   if (result.errors.length > 0) {
     return [
@@ -66,7 +102,7 @@ function sameConditions(current: unknown, next: readonly PolicyCondition[]): boo
     (c): c is PolicyCondition =>
       typeof c === 'object' && c !== null && typeof (c as { type?: unknown }).type === 'string',
   );
-  return ownedConditionsEqual(conditions, next, [ZTUNNEL_ACCEPTED]);
+  return ownedConditionsEqual(conditions, next, POLICY_CONDITION_TYPES);
 }
 
 type PolicyWithStatus = AuthorizationPolicy & { readonly status?: { readonly conditions?: unknown } };
@@ -77,8 +113,9 @@ export async function writePolicyStatus(
   policy: PolicyWithStatus,
   result: CompiledPolicy,
   logger: Logger,
+  waypoint?: WaypointVerdict,
 ): Promise<boolean> {
-  const conditions = policyConditions(result, policy.metadata?.generation);
+  const conditions = policyConditions(result, policy.metadata?.generation, waypoint);
   if (sameConditions(policy.status?.conditions, conditions)) return false;
   const ns = policy.metadata?.namespace ?? '';
   const name = policy.metadata?.name ?? '';
@@ -175,13 +212,16 @@ export class PolicyStatusWriter {
     return this.#running.size;
   }
 
-  /** Queues the status for a compiled policy, unless the policy already carries it. */
-  enqueue(policy: PolicyWithStatus, result: CompiledPolicy): void {
+  /**
+   * Queues the status for a compiled policy (with its `WaypointAccepted` verdict when it has
+   * targetRefs), unless the policy already carries it.
+   */
+  enqueue(policy: PolicyWithStatus, result: CompiledPolicy, waypoint?: WaypointVerdict): void {
     if (this.#closed) return;
     const namespace = policy.metadata?.namespace ?? '';
     const name = policy.metadata?.name ?? '';
     const key = `${namespace}/${name}`;
-    const conditions = policyConditions(result, policy.metadata?.generation);
+    const conditions = policyConditions(result, policy.metadata?.generation, waypoint);
     if (sameConditions(policy.status?.conditions, conditions) && !this.#running.has(key)) {
       // Already there (often the echo of our own write): anything older still queued is stale.
       this.#forget(key);

@@ -6,6 +6,8 @@ export const WaypointErrorCode = {
   ProtoLoad: 'ISTIOD_WAYPOINT_PROTO_LOAD',
   /** A generated resource failed protobuf verification (a translator bug; the resource is not pushed). */
   Encode: 'ISTIOD_WAYPOINT_ENCODE',
+  /** A RequestAuthentication's `jwksUri` could not be fetched or is not a JSON Web Key Set. */
+  JwksFetch: 'ISTIOD_WAYPOINT_JWKS_FETCH',
 } as const;
 export type WaypointErrorCode = (typeof WaypointErrorCode)[keyof typeof WaypointErrorCode];
 

@@ -1,4 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { systemTimers } from '@ambient-mesh/runtime';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
+import { FAIL_CLOSED_JWKS, JwksResolver } from './jwks-resolver.ts';
 import { makeAuthorizationPolicy } from '../testing/fixtures.ts';
 import { makeBackendPod, makeBoundService, makeWaypointGateway } from '../testing/waypoint-fixtures.ts';
 import { waypointIndexes } from '../testing/waypoint-indexes.ts';
@@ -26,6 +31,14 @@ function valid(spec: Record<string, unknown>): ValidRequestAuthentication {
   const r = validateRequestAuthentication(requestAuthn('ra', 'ns1', spec));
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.value;
+}
+
+async function waitUntil(ok: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out waiting for a condition');
+    await new Promise(resolve => setTimeout(resolve, 20));
+  }
 }
 
 describe('RequestAuthentication → jwt_authn', () => {
@@ -71,7 +84,32 @@ describe('RequestAuthentication → jwt_authn', () => {
     });
   });
 
-  it('sorts several issuers and ORs them with the AND of {p OR allow_missing}; a jwksUri becomes remote_jwks', () => {
+  it('inlines istiod’s key set for a jwksUri as local_jwks when given a lookup (upstream’s default), with the rule’s timeout', () => {
+    const asked: [string, number][] = [];
+    const cfg = buildJwtFilter(
+      [
+        valid({
+          jwtRules: [{ issuer: 'z-issuer', jwksUri: 'https://keys.example/jwks.json', timeout: '2s' }],
+        }),
+      ],
+      (uri, timeoutMs) => {
+        asked.push([uri, timeoutMs]);
+        return JWKS;
+      },
+    ) as { providers: Record<string, { localJwks?: unknown; remoteJwks?: unknown }> };
+    expect(asked).toEqual([['https://keys.example/jwks.json', 2000]]);
+    expect(cfg.providers['origins-0']).toMatchObject({ localJwks: { inlineString: JWKS } });
+    expect(cfg.providers['origins-0']!.remoteJwks).toBeUndefined();
+    // An inline `jwks` wins over the URI (no fetch).
+    buildJwtFilter(
+      [valid({ jwtRules: [{ issuer: 'i', jwks: JWKS, jwksUri: 'https://x.example/k' }] })],
+      uri => {
+        throw new Error(`fetched ${uri}`);
+      },
+    );
+  });
+
+  it('sorts several issuers and ORs them with the AND of {p OR allow_missing}; without a lookup a jwksUri becomes remote_jwks', () => {
     const cfg = buildJwtFilter([
       valid({ jwtRules: [{ issuer: 'z-issuer', jwksUri: 'https://keys.example/jwks.json', timeout: '2s' }] }),
       valid({ jwtRules: [{ issuer: 'a-issuer', jwks: JWKS }] }),
@@ -213,6 +251,74 @@ describe('RequestAuthentication → jwt_authn', () => {
     ]);
     h.delete(K.REQUEST_AUTHENTICATION, ra);
     expect(filters(reviews)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.router']);
+  });
+
+  it('inlines a jwksUri fetched by istiod from a loopback server: fail-closed first, the fetched keys after the change, rotation re-pushes', async () => {
+    let body = JWKS;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+    const { logs } = captureLogs();
+    const changes: string[] = [];
+    let onChange: (u: string) => void = () => undefined;
+    const resolver = new JwksResolver({
+      timers: systemTimers,
+      logger: logs.root,
+      onChange: u => {
+        onChange(u);
+      },
+    });
+    try {
+      const h = waypointIndexes({ jwksFor: (u, t) => resolver.keysFor(u, t) });
+      onChange = u => {
+        for (const w of h.waypoints.jwksChanged(u).waypoints) changes.push(w);
+      };
+      h.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
+      h.upsert(K.SERVICE, makeBoundService('reviews', 'ns1', 'wp1', '10.96.0.10'));
+      h.upsert(
+        K.REQUEST_AUTHENTICATION,
+        requestAuthn('jwt', 'ns1', {
+          targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'wp1' }],
+          jwtRules: [{ issuer: 'https://issuer.example', jwksUri: uri }],
+        }),
+      );
+      expect(h.waypoints.jwksUris()).toEqual(new Set([uri]));
+      const inlined = (): string => {
+        const main = decodeEnvoy(
+          EnvoyType.listener,
+          h.waypoints.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener).get('main_internal')!.value,
+        ) as { filterChains: { name: string; filters: { typedConfig: unknown }[] }[] };
+        const hcm = unpackTyped(main.filterChains.find(c => c.name === reviews)!.filters[0]!.typedConfig) as {
+          httpFilters: { name: string; typedConfig: unknown }[];
+        };
+        const jwt = unpackTyped(
+          hcm.httpFilters.find(f => f.name === 'envoy.filters.http.jwt_authn')!.typedConfig,
+        ) as {
+          providers: Record<string, { localJwks?: { inlineString: string } }>;
+        };
+        return jwt.providers['origins-0']!.localJwks!.inlineString;
+      };
+      // Before istiod has the key set, no token can verify (upstream's fake JWKS).
+      expect(inlined()).toBe(FAIL_CLOSED_JWKS);
+      await waitUntil(() => changes.length > 0);
+      expect(changes).toEqual(['ns1/wp1']);
+      expect(inlined()).toBe(JWKS);
+      const rotated = JSON.stringify({ keys: [{ kty: 'oct', k: 'b3RoZXI', kid: 'k2' }] });
+      body = rotated;
+      await resolver.refreshAll();
+      expect(changes).toEqual(['ns1/wp1', 'ns1/wp1']);
+      expect(inlined()).toBe(rotated);
+    } finally {
+      resolver.close();
+      server.closeAllConnections();
+      await new Promise<void>(resolve =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+    }
   });
 
   it('keeps an invalid RequestAuthentication out of the waypoint and reports it', () => {

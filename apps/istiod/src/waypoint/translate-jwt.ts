@@ -7,8 +7,10 @@
  * - the requirement lets a request without a token through (AuthorizationPolicy decides) and
  *   rejects an invalid one: `{p OR allow_missing}` for one provider, and for several
  *   `p0 OR p1 ... OR AND({p0 OR allow_missing}, {p1 OR allow_missing}, ...)`.
- * `jwks` is inlined; a `jwksUri` becomes `remote_jwks` that the waypoint fetches and caches
- * (upstream's istiod fetches and inlines it by default; see docs/compatibility.md).
+ * `jwks` is inlined. A `jwksUri` is, as upstream's default (`PILOT_JWT_ENABLE_REMOTE_JWKS=false`),
+ * fetched by istiod and inlined (`JwksLookup`, see `jwks-resolver.ts`; until a fetch succeeds the
+ * key set is empty, so tokens are rejected); with `PILOT_JWT_ENABLE_REMOTE_JWKS=true` (no lookup)
+ * it becomes `remote_jwks` that the waypoint fetches and caches.
  */
 import type { FieldIssue } from './types.ts';
 import { Issues, arr, isRec, rec, str } from './validate-support.ts';
@@ -17,6 +19,9 @@ export const JWT_FILTER = 'envoy.filters.http.jwt_authn';
 /** The dynamic-metadata key of the payload (upstream's `EnvoyJwtFilterPayload`). */
 export const JWT_PAYLOAD_KEY = 'payload';
 const DEFAULT_SPACE_DELIMITED = ['permission', 'scope'];
+
+/** istiod's key set for a `jwksUri` (the fetch timeout in ms); see `JwksResolver.keysFor`. */
+export type JwksLookup = (uri: string, timeoutMs: number) => string;
 
 export interface ValidJwtRule {
   readonly issuer: string;
@@ -152,22 +157,24 @@ function duration(secondsValue: number): { seconds: number; nanos: number } {
   return { seconds: whole, nanos: Math.round((secondsValue - whole) * 1e9) };
 }
 
-function provider(rule: ValidJwtRule): object {
+function provider(rule: ValidJwtRule, jwksFor: JwksLookup | undefined): object {
   const claims = [...new Set([...(rule.spaceDelimitedClaims ?? []), ...DEFAULT_SPACE_DELIMITED])].sort();
   const jwksSource =
     rule.jwks !== undefined || rule.jwksUri === undefined
       ? // No key at all: upstream inlines a fake JWKS so that every token of the issuer fails.
         { localJwks: { inlineString: rule.jwks ?? '{"keys":[]}' } }
-      : {
-          remoteJwks: {
-            httpUri: {
-              uri: rule.jwksUri,
-              cluster: uriCluster(rule.jwksUri),
-              timeout: duration(rule.timeoutSeconds),
+      : jwksFor !== undefined
+        ? { localJwks: { inlineString: jwksFor(rule.jwksUri, Math.round(rule.timeoutSeconds * 1000)) } }
+        : {
+            remoteJwks: {
+              httpUri: {
+                uri: rule.jwksUri,
+                cluster: uriCluster(rule.jwksUri),
+                timeout: duration(rule.timeoutSeconds),
+              },
+              cacheDuration: { seconds: 300 },
             },
-            cacheDuration: { seconds: 300 },
-          },
-        };
+          };
   return {
     issuer: rule.issuer,
     ...(rule.audiences.length > 0 ? { audiences: rule.audiences } : {}),
@@ -193,7 +200,10 @@ function provider(rule: ValidJwtRule): object {
 }
 
 /** The `JwtAuthentication` config for the RequestAuthentications of one chain; undefined when none has rules. */
-export function buildJwtFilter(policies: readonly ValidRequestAuthentication[]): object | undefined {
+export function buildJwtFilter(
+  policies: readonly ValidRequestAuthentication[],
+  jwksFor?: JwksLookup,
+): object | undefined {
   const rules = policies
     .flatMap(p => p.rules)
     .map((r, i) => ({ r, i }))
@@ -205,7 +215,7 @@ export function buildJwtFilter(policies: readonly ValidRequestAuthentication[]):
   const outer: object[] = [];
   rules.forEach((rule, i) => {
     const name = `origins-${i}`;
-    providers[name] = provider(rule);
+    providers[name] = provider(rule, jwksFor);
     inner.push({ requiresAny: { requirements: [{ providerName: name }, { allowMissing: {} }] } });
     outer.push({ providerName: name });
   });

@@ -57,7 +57,7 @@ import {
 } from './translate-listener.ts';
 import { buildRbacFilters } from './translate-rbac.ts';
 import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
-import type { ValidRequestAuthentication } from './translate-jwt.ts';
+import type { JwksLookup, ValidRequestAuthentication } from './translate-jwt.ts';
 import { buildRouteConfiguration } from './translate-route.ts';
 import type {
   BackendTarget,
@@ -123,6 +123,11 @@ export interface WaypointIndexOptions {
   readonly onRouteStatus?: (kind: RouteKind, key: string, parents: readonly RouteParentStatus[]) => void;
   /** Called when a route (HTTPRoute, GRPCRoute) was deleted. */
   readonly onRouteDeleted?: (kind: RouteKind, key: string) => void;
+  /**
+   * istiod's key sets for `jwksUri` (inlined as `local_jwks`, upstream's default); without it a
+   * `jwksUri` becomes `remote_jwks` (`PILOT_JWT_ENABLE_REMOTE_JWKS=true`).
+   */
+  readonly jwksFor?: JwksLookup;
   /** A resource failed to encode (a translator bug): the old resource stays. */
   readonly onEncodeError?: (waypoint: string, name: string, message: string) => void;
 }
@@ -308,6 +313,23 @@ export class WaypointIndex {
   /** Recomputes waypoints whose bound Services changed in the `WaypointBindingSource`. */
   bindingsChanged(waypoints: Iterable<string>): WaypointChange {
     return this.#recompute(new Set(waypoints));
+  }
+
+  /** The `jwksUri`s of the RequestAuthentications that target waypoints now. */
+  jwksUris(): Set<string> {
+    const out = new Set<string>();
+    for (const { policy } of this.#authns.values())
+      for (const r of policy.rules) if (r.jwks === undefined && r.jwksUri !== undefined) out.add(r.jwksUri);
+    return out;
+  }
+
+  /** Recomputes the waypoints of the RequestAuthentications using `uri` (its key set changed). */
+  jwksChanged(uri: string): WaypointChange {
+    const dirty = new Set<string>();
+    for (const { policy, targets } of this.#authns.values())
+      if (policy.rules.some(r => r.jwks === undefined && r.jwksUri === uri))
+        this.#touchTargets(targets, dirty);
+    return this.#recompute(dirty);
   }
 
   /** Recomputes every waypoint (after the first sync, or for tests and benchmarks). */
@@ -799,7 +821,7 @@ export class WaypointIndex {
         if (info === undefined) continue;
         referenced.add(keyString(svcKey));
         const rbac = buildRbacFilters(this.#policiesFor(wp, svcKey)).configs;
-        const jwt = buildJwtFilter(this.#authnsFor(wp, svcKey));
+        const jwt = buildJwtFilter(this.#authnsFor(wp, svcKey), this.#opts.jwksFor);
         for (const port of info.ports) {
           const chainName = inboundVipName(port.port, port.protocol, info.hostname);
           const self: BackendTarget = { service: svcKey, port: port.port };

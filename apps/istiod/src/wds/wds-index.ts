@@ -238,6 +238,17 @@ export class WdsIndex {
     ];
   }
 
+  /**
+   * A ServiceEntry's waypoint binding (`ns/name` of the waypoint when bound); undefined when the
+   * ServiceEntry is unknown (the `WaypointAccepted` condition of policies targeting it).
+   */
+  serviceEntryWaypoint(key: string): { readonly waypoint: string | undefined } | undefined {
+    const se = this.#entries.get(key);
+    if (se === undefined) return undefined;
+    const b = bindWaypoint(se, 'service', this.#lookup);
+    return { waypoint: b.kind === 'bound' ? `${b.waypoint.namespace}/${b.waypoint.name}` : undefined };
+  }
+
   /** A pod by namespace and name (the cache the CA's node authorization reads). */
   getPod(namespace: string, name: string): Pod | undefined {
     return this.#pods.get(`${namespace}/${name}`);
