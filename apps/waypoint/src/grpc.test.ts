@@ -5,7 +5,7 @@
  * istiod does: `HttpProtocolOptions` with `explicit_http_config.http2_protocol_options` (gRPC
  * ports) or `use_downstream_protocol_config` (HTTP ports).
  */
-import { createServer as createH2Server, constants as h2constants } from 'node:http2';
+import { connect as h2connect, createServer as createH2Server, constants as h2constants } from 'node:http2';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -62,7 +62,42 @@ const ECHO_SERVICE: grpc.ServiceDefinition = {
     responseSerialize: json.serialize,
     responseDeserialize: json.deserialize,
   },
+  clientStream: {
+    path: '/test.Echo/ClientStream',
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
+  bidi: {
+    path: '/test.Echo/Bidi',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
+  hold: {
+    path: '/test.Echo/Hold',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
 };
+
+/** One gRPC message: the 5-byte prefix (uncompressed, length) and the JSON payload. */
+function frame(m: Msg): Buffer {
+  const payload = json.serialize(m);
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([prefix, payload]);
+}
 
 function clusterWith(name: string, options: Record<string, unknown>) {
   return edsCluster(name, {
@@ -78,6 +113,8 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
   let h2Backend: HboneTcpBackend;
   const h2Sessions: ServerHttp2Session[] = [];
   const attempts = new Map<string, number>();
+  /** Server-side calls by the `text` of their first message, and whether they were cancelled. */
+  const serverCalls = new Map<string, { cancelled: boolean; received: string[] }>();
   let waypoint: Bound;
   let forwarder: HboneForwarder;
   let grpcClient: grpc.Client;
@@ -107,6 +144,50 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
           call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'enough' });
         else call.end();
       },
+      clientStream: (call: grpc.ServerReadableStream<Msg, Msg>, callback: grpc.sendUnaryData<Msg>) => {
+        const received: string[] = [];
+        call.on('data', (m: Msg) => received.push(m.text));
+        call.on('end', () => {
+          const trailer = new grpc.Metadata();
+          trailer.set('x-received', String(received.length));
+          callback(null, { text: received.join('+') }, trailer);
+        });
+      },
+      bidi: (call: grpc.ServerDuplexStream<Msg, Msg>) => {
+        let n = 0;
+        let record: { cancelled: boolean; received: string[] } | undefined;
+        call.on('cancelled', () => {
+          if (record !== undefined) record.cancelled = true;
+        });
+        call.on('data', (m: Msg) => {
+          n++;
+          if (record === undefined) {
+            record = { cancelled: false, received: [] };
+            serverCalls.set(m.text, record);
+          }
+          record.received.push(m.text);
+          if (m.fail === true) {
+            call.emit('error', { code: grpc.status.ABORTED, details: `stopped at ${m.text}` });
+            return;
+          }
+          call.write({ text: `pong ${m.text}`, count: n });
+        });
+        call.on('end', () => {
+          const trailer = new grpc.Metadata();
+          trailer.set('x-rounds', String(n));
+          call.end(trailer);
+        });
+      },
+      hold: (call: grpc.ServerDuplexStream<Msg, Msg>) => {
+        // Never answers: the call ends by a deadline or a cancel.
+        call.on('data', (m: Msg) => {
+          const record = { cancelled: false, received: [m.text] };
+          serverCalls.set(m.text, record);
+          call.on('cancelled', () => {
+            record.cancelled = true;
+          });
+        });
+      },
     });
     const grpcPort = await new Promise<number>((resolve, reject) => {
       grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
@@ -135,6 +216,23 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
           stream.respond({ ':status': 200 });
           stream.end(`attempt ${n}`);
         }
+      } else if (path === '/test.Raw/Burst') {
+        // Headers, message and trailers written in one go: they reach the waypoint in one read.
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => {
+          stream.sendTrailers({ 'grpc-status': '0', 'x-burst': 'yes' });
+        });
+        stream.end(frame({ text: 'burst' }));
+      } else if (path === '/test.Raw/Cancel') {
+        // A gRPC server that sends one message and then resets the stream with CANCEL (where its
+        // trailers would go, so no END_STREAM precedes the RST_STREAM).
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => {
+          setTimeout(() => {
+            stream.close(h2constants.NGHTTP2_CANCEL);
+          }, 50);
+        });
+        stream.end(frame({ text: 'first' }));
       } else if (path === '/h2/reset') {
         stream.close(h2constants.NGHTTP2_INTERNAL_ERROR);
       } else if (path === '/h2/goaway') {
@@ -196,7 +294,18 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
           name: 'echo',
           domains: ['*'],
           routes: [
-            { name: 'grpc', match: { prefix: '/test.Echo/' }, route: { cluster: GRPC, timeout: ms(0) } },
+            // As istiod writes a route without a timeout: the client's grpc-timeout applies.
+            {
+              name: 'grpc-hold-capped',
+              match: { path: '/test.Echo/Hold', headers: [{ name: 'x-cap', present_match: true }] },
+              route: { cluster: GRPC, timeout: ms(300), max_grpc_timeout: ms(300) },
+            },
+            {
+              name: 'grpc',
+              match: { prefix: '/test.Echo/' },
+              route: { cluster: GRPC, timeout: ms(0), max_grpc_timeout: ms(0) },
+            },
+            { name: 'grpc-raw', match: { prefix: '/test.Raw/' }, route: { cluster: H2, timeout: ms(0) } },
             {
               name: 'h2-retry',
               match: { path: '/h2/retry' },
@@ -333,6 +442,308 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
     expect(failed.messages).toEqual(['tock 0', 'tock 1']);
     expect(failed.status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(failed.status.details).toBe('enough');
+  });
+
+  /** The sum of a waypoint counter over the echo-grpc series with `grpc_response_status`. */
+  async function grpcCounter(name: string, grpcStatus: string, flags = '-'): Promise<number> {
+    const text = await (
+      await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)
+    ).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}{`)) continue;
+      if (!line.includes('destination_service="echo-grpc.default.svc.cluster.local"')) continue;
+      if (!line.includes(`grpc_response_status="${grpcStatus}"`)) continue;
+      if (!line.includes(`response_flags="${flags}"`)) continue;
+      if (!line.includes('reporter="waypoint"')) continue;
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  }
+
+  async function messageCounts(): Promise<{ requests: number; request: number; response: number }> {
+    return {
+      requests: await grpcCounter('istio_requests_total', '0'),
+      request: await grpcCounter('istio_request_messages_total', '0'),
+      response: await grpcCounter('istio_response_messages_total', '0'),
+    };
+  }
+
+  /** Waits until one more OK gRPC call was recorded and returns the message counts it added. */
+  async function countedCall(run: () => Promise<unknown>): Promise<{ request: number; response: number }> {
+    const before = await messageCounts();
+    await run();
+    let after = before;
+    await waitFor(
+      'the call in the waypoint metrics',
+      async () => {
+        after = await messageCounts();
+        return after.requests === before.requests + 1;
+      },
+      20_000,
+    );
+    return { request: after.request - before.request, response: after.response - before.response };
+  }
+
+  function bidiCall(metadata = new grpc.Metadata()): grpc.ClientDuplexStream<Msg, Msg> {
+    return grpcClient.makeBidiStreamRequest(
+      ECHO_SERVICE.bidi!.path,
+      json.serialize,
+      json.deserialize,
+      metadata,
+      { deadline: Date.now() + 20_000 },
+    );
+  }
+
+  /** Resolves with the call's status; rejects when it does not end in time. */
+  function statusOf(call: {
+    on(event: 'status', l: (s: grpc.StatusObject) => void): unknown;
+  }): Promise<grpc.StatusObject> {
+    return new Promise((resolve, reject) => {
+      call.on('status', resolve);
+      setTimeout(() => {
+        reject(new Error('call did not settle'));
+      }, 25_000).unref();
+    });
+  }
+
+  /** The next message of a streaming call. */
+  function nextMessage(call: grpc.ClientDuplexStream<Msg, Msg>): Promise<Msg> {
+    return new Promise((resolve, reject) => {
+      const onData = (m: Msg): void => {
+        call.off('error', onError);
+        resolve(m);
+      };
+      const onError = (err: Error): void => {
+        call.off('data', onData);
+        reject(err);
+      };
+      call.once('data', onData);
+      call.once('error', onError);
+    });
+  }
+
+  it('proxies a gRPC client-streaming call: messages, half-close, response and trailers', async () => {
+    let result:
+      { error: grpc.ServiceError | null; response: Msg | undefined; status: grpc.StatusObject } | undefined;
+    const counted = await countedCall(async () => {
+      let done: ((v: { error: grpc.ServiceError | null; response: Msg | undefined }) => void) | undefined;
+      const finished = new Promise<{ error: grpc.ServiceError | null; response: Msg | undefined }>(
+        resolve => {
+          done = resolve;
+        },
+      );
+      const call = grpcClient.makeClientStreamRequest(
+        ECHO_SERVICE.clientStream!.path,
+        json.serialize,
+        json.deserialize,
+        new grpc.Metadata(),
+        { deadline: Date.now() + 20_000 },
+        (error, response) => {
+          done!({ error, response });
+        },
+      );
+      const status = statusOf(call);
+      for (const text of ['a', 'b', 'c', 'd']) call.write({ text });
+      call.end();
+      result = { ...(await finished), status: await status };
+    });
+    expect(result?.error).toBeNull();
+    expect(result?.response).toEqual({ text: 'a+b+c+d' });
+    expect(result?.status.code).toBe(grpc.status.OK);
+    expect(result?.status.metadata.get('x-received')).toEqual(['4']);
+    // Four request messages, one response message, counted as the stats filter counts them.
+    expect(counted).toEqual({ request: 4, response: 1 });
+  });
+
+  it('proxies a bidirectional call turn by turn (each reply before the next message), then the half-close and trailers', async () => {
+    let status: grpc.StatusObject | undefined;
+    const replies: Msg[] = [];
+    const counted = await countedCall(async () => {
+      const call = bidiCall();
+      const settled = statusOf(call);
+      // Ping-pong: the next message is only sent once the previous reply came back through the
+      // waypoint, so the request body is streamed upstream while the response is open.
+      for (const text of ['bidi-1', 'bidi-2', 'bidi-3']) {
+        const reply = nextMessage(call);
+        call.write({ text });
+        replies.push(await reply);
+      }
+      call.end();
+      call.on('data', () => undefined);
+      status = await settled;
+    });
+    expect(replies).toEqual([
+      { text: 'pong bidi-1', count: 1 },
+      { text: 'pong bidi-2', count: 2 },
+      { text: 'pong bidi-3', count: 3 },
+    ]);
+    expect(status?.code).toBe(grpc.status.OK);
+    expect(status?.metadata.get('x-rounds')).toEqual(['3']);
+    expect(serverCalls.get('bidi-1')?.received).toEqual(['bidi-1', 'bidi-2', 'bidi-3']);
+    expect(counted).toEqual({ request: 3, response: 3 });
+  });
+
+  it('relays a bidirectional call ended by the server with an error status and message', async () => {
+    const call = bidiCall();
+    const settled = statusOf(call);
+    call.on('error', () => undefined);
+    const reply = nextMessage(call);
+    call.write({ text: 'err-1' });
+    expect(await reply).toEqual({ text: 'pong err-1', count: 1 });
+    call.write({ text: 'err-2', fail: true });
+    const status = await settled;
+    expect(status.code).toBe(grpc.status.ABORTED);
+    expect(status.details).toBe('stopped at err-2');
+  });
+
+  it('propagates a client cancel upstream: the backend call is cancelled', async () => {
+    const call = bidiCall();
+    const settled = statusOf(call);
+    call.on('error', () => undefined);
+    const reply = nextMessage(call);
+    call.write({ text: 'cancel-1' });
+    expect(await reply).toEqual({ text: 'pong cancel-1', count: 1 });
+    call.cancel();
+    expect((await settled).code).toBe(grpc.status.CANCELLED);
+    await waitFor(
+      'the backend call cancelled',
+      () => serverCalls.get('cancel-1')?.cancelled === true,
+      20_000,
+    );
+    // The waypoint records the request as ended by the client (Envoy's DC).
+    await waitFor(
+      'the cancelled call in the metrics',
+      async () => (await grpcCounter('istio_requests_total', '', 'DC')) >= 1,
+      20_000,
+    );
+  });
+
+  it('relays trailers that arrive in the same read as the response headers', async () => {
+    for (let i = 0; i < 5; i++) {
+      const status = await new Promise<grpc.StatusObject>((resolve, reject) => {
+        const call = grpcClient.makeUnaryRequest(
+          '/test.Raw/Burst',
+          json.serialize,
+          json.deserialize,
+          { text: 'x' },
+          new grpc.Metadata(),
+          { deadline: Date.now() + 20_000 },
+          () => undefined,
+        );
+        call.on('status', resolve);
+        setTimeout(() => {
+          reject(new Error('call did not settle'));
+        }, 25_000).unref();
+      });
+      expect(status.code).toBe(grpc.status.OK);
+      expect(status.metadata.get('x-burst')).toEqual(['yes']);
+    }
+  });
+
+  it('propagates an upstream RST_STREAM to the client with its code (CANCEL: CANCELLED)', async () => {
+    const messages: string[] = [];
+    const call = grpcClient.makeServerStreamRequest(
+      '/test.Raw/Cancel',
+      json.serialize,
+      json.deserialize,
+      { text: 'x' },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+    );
+    call.on('data', (m: Msg) => messages.push(m.text));
+    call.on('error', () => undefined);
+    const status = await statusOf(call);
+    expect(messages).toEqual(['first']);
+    expect(status.code).toBe(grpc.status.CANCELLED);
+  });
+
+  it("honours the client's grpc-timeout as the route timeout (max_grpc_timeout 0): 504 as gRPC UNAVAILABLE, backend cancelled", async () => {
+    // A raw HTTP/2 client, so the deadline is the waypoint's alone (a gRPC client would race it).
+    const session = h2connect(`http://127.0.0.1:${forwarder.port}`);
+    session.on('error', () => undefined);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': ECHO_SERVICE.hold!.path,
+        ':authority': 'echo.default.svc.cluster.local',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': '300m',
+      });
+      stream.on('error', () => undefined);
+      const headers = new Promise<Record<string, unknown>>((resolve, reject) => {
+        stream.once('response', h => {
+          resolve(h);
+        });
+        stream.once('close', () => {
+          reject(new Error(`stream closed (code ${stream.rstCode})`));
+        });
+      });
+      stream.write(frame({ text: 'deadline-1' }));
+      const h = await headers;
+      expect(h[':status']).toBe(200);
+      expect(h['grpc-status']).toBe('14');
+      expect(decodeURIComponent(String(h['grpc-message']))).toBe('upstream request timeout');
+      stream.close();
+    } finally {
+      session.close();
+    }
+    await waitFor(
+      'the backend call cancelled',
+      () => serverCalls.get('deadline-1')?.cancelled === true,
+      20_000,
+    );
+    await waitFor(
+      'the timed-out call in the metrics',
+      async () => (await grpcCounter('istio_requests_total', '14', 'UT')) >= 1,
+      20_000,
+    );
+  });
+
+  it('caps a longer client deadline at the route maximum (max_grpc_timeout 300 ms)', async () => {
+    const metadata = new grpc.Metadata();
+    metadata.set('x-cap', '1');
+    const call = grpcClient.makeBidiStreamRequest(
+      ECHO_SERVICE.hold!.path,
+      json.serialize,
+      json.deserialize,
+      metadata,
+      { deadline: Date.now() + 20_000 },
+    );
+    call.on('error', () => undefined);
+    const settled = statusOf(call);
+    call.write({ text: 'capped-1' });
+    const status = await settled;
+    expect(status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(status.details).toBe('upstream request timeout');
+    await waitFor(
+      'the backend call cancelled',
+      () => serverCalls.get('capped-1')?.cancelled === true,
+      20_000,
+    );
+  });
+
+  it('counts server-streaming messages: one request message, one per response message', async () => {
+    const counted = await countedCall(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const call = grpcClient.makeServerStreamRequest(
+            ECHO_SERVICE.serverStream!.path,
+            json.serialize,
+            json.deserialize,
+            { text: 'count', count: 6 },
+            new grpc.Metadata(),
+            { deadline: Date.now() + 20_000 },
+          );
+          call.on('data', () => undefined);
+          call.on('error', reject);
+          call.on('status', () => {
+            resolve();
+          });
+        }),
+    );
+    expect(counted).toEqual({ request: 1, response: 6 });
   });
 
   it("answers a gRPC request's local reply as gRPC (no route: UNIMPLEMENTED)", async () => {

@@ -1,7 +1,8 @@
 /**
  * The waypoint's Istio standard metrics (`reporter="waypoint"`) on the app's prom-client
  * registry: `istio_requests_total`, `istio_request_duration_milliseconds` (Istio's buckets),
- * `istio_request_bytes` and `istio_response_bytes`, with the standard traffic labels in
+ * `istio_request_bytes` and `istio_response_bytes`, and for gRPC `istio_request_messages_total` and
+ * `istio_response_messages_total` (one per length-prefixed message), with the standard traffic labels in
  * upstream's order plus `response_code` and `grpc_response_status`; Envoy's per-cluster retry
  * counter `envoy_cluster_upstream_rq_retry` and outlier ejection counter
  * `envoy_cluster_outlier_detection_ejections_enforced_total`; and the xDS client's counters.
@@ -24,6 +25,8 @@ export interface CompletedRequest {
   readonly durationMs: number;
   readonly requestBytes: number;
   readonly responseBytes: number;
+  /** gRPC messages in the request and the response body; undefined for other requests. */
+  readonly messages?: { readonly request: number; readonly response: number } | undefined;
 }
 
 export class WaypointMetrics {
@@ -32,6 +35,8 @@ export class WaypointMetrics {
   readonly #duration: Histogram<RequestLabel>;
   readonly #requestBytes: Histogram<RequestLabel>;
   readonly #responseBytes: Histogram<RequestLabel>;
+  readonly #requestMessages: Counter<RequestLabel>;
+  readonly #responseMessages: Counter<RequestLabel>;
   readonly #retries: Counter<'cluster_name'>;
   readonly #ejections: Counter<'cluster_name'>;
   readonly #xdsMessages: Counter<'url'>;
@@ -65,6 +70,18 @@ export class WaypointMetrics {
       help: 'Response sizes (headers and body).',
       labelNames,
       buckets: SIZE_BUCKETS,
+      registers: [registry],
+    });
+    this.#requestMessages = new Counter({
+      name: MetricName.requestMessages,
+      help: 'gRPC messages received from clients (length-prefixed messages in request bodies).',
+      labelNames,
+      registers: [registry],
+    });
+    this.#responseMessages = new Counter({
+      name: MetricName.responseMessages,
+      help: 'gRPC messages sent to clients (length-prefixed messages in response bodies).',
+      labelNames,
       registers: [registry],
     });
     this.#retries = new Counter({
@@ -103,6 +120,10 @@ export class WaypointMetrics {
     this.#duration.observe(labels, r.durationMs);
     this.#requestBytes.observe(labels, r.requestBytes);
     this.#responseBytes.observe(labels, r.responseBytes);
+    if (r.messages !== undefined) {
+      this.#requestMessages.inc(labels, r.messages.request);
+      this.#responseMessages.inc(labels, r.messages.response);
+    }
   }
 
   /** One retry of a request on `cluster`. */

@@ -41,9 +41,11 @@ export interface EchoPodOptions {
   readonly containerPorts?: readonly number[];
   /** Default `main`. */
   readonly containerName?: string;
+  /** Default: the echo image (`ECHO_IMAGE`). */
+  readonly image?: string;
 }
 
-/** A pod of the echo image pinned to `node`. */
+/** A pod of the echo image (or `o.image`) pinned to `node`. */
 export function echoPod(name: string, o: EchoPodOptions): object {
   return {
     apiVersion: 'v1',
@@ -61,7 +63,7 @@ export function echoPod(name: string, o: EchoPodOptions): object {
       containers: [
         {
           name: o.containerName ?? 'main',
-          image: ECHO_IMAGE,
+          image: o.image ?? ECHO_IMAGE,
           ...(o.env === undefined
             ? {}
             : { env: Object.entries(o.env).map(([k, v]) => ({ name: k, value: v })) }),

@@ -241,6 +241,8 @@ function routeAction(
   if (rule.unresolvedWeight > 0) action.clusterNotFoundResponseCode = 'INTERNAL_SERVER_ERROR';
   // Istio's default: no route timeout unless one is set.
   action.timeout = duration(rule.requestTimeoutMs ?? 0);
+  // As upstream: a gRPC request's `grpc-timeout` replaces the timeout, capped by it (0: no cap).
+  action.maxGrpcTimeout = action.timeout;
   const retry = envoyRetryPolicy(rule.retry ?? DEFAULT_RETRY, rule.backendTimeoutMs);
   if (retry !== undefined) action.retryPolicy = retry;
   const first = backends[0];
@@ -336,6 +338,7 @@ function defaultRoute(ctx: RouteTranslationContext): object {
     route: {
       cluster: ctx.clusterFor(ctx.defaultTarget),
       timeout: duration(0),
+      maxGrpcTimeout: duration(0),
       retryPolicy: envoyRetryPolicy(DEFAULT_RETRY),
       ...(hash !== undefined && hash.length > 0 ? { hashPolicy: hash } : {}),
     },

@@ -150,11 +150,29 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
       'regex_rewrite',
       'host_rewrite_literal',
       'hash_policy',
+      'max_grpc_timeout',
+      'max_stream_duration',
     ],
-    // No effect here: WebSocket upgrades pass as plain HTTP/1.1 bodies; stream-duration limits
-    // and the cluster-not-found status keep Envoy's defaults.
-    ['upgrade_configs', 'max_stream_duration', 'cluster_not_found_response_code', 'max_grpc_timeout'],
+    // No effect here: WebSocket upgrades pass as plain HTTP/1.1 bodies; the cluster-not-found
+    // status keeps Envoy's default.
+    ['upgrade_configs', 'cluster_not_found_response_code'],
   );
+  let grpcTimeout: ForwardAction['grpcTimeout'];
+  const legacyMax = r.durationMs(a, 'max_grpc_timeout', path);
+  const streamDuration = r.object(a, 'max_stream_duration');
+  if (streamDuration !== undefined) {
+    const sp = `${path}.max_stream_duration`;
+    // A plain stream-duration limit has no effect here beyond the route timeout.
+    r.only(
+      streamDuration,
+      sp,
+      ['grpc_timeout_header_max'],
+      ['max_stream_duration', 'grpc_timeout_header_offset'],
+    );
+    const headerMax = r.durationMs(streamDuration, 'grpc_timeout_header_max', sp);
+    if (headerMax !== undefined) grpcTimeout = { mode: 'limit', maxMs: headerMax };
+  }
+  if (legacyMax !== undefined) grpcTimeout = { mode: 'replace', maxMs: legacyMax };
   const clusters: WeightedCluster[] = [];
   const single = r.string(a, 'cluster');
   const weighted = r.object(a, 'weighted_clusters');
@@ -217,6 +235,7 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
     totalWeight,
     // Envoy's default route timeout is 15 s; 0 disables it.
     timeoutMs: r.durationMs(a, 'timeout', path) ?? 15_000,
+    grpcTimeout,
     retry: retry === undefined ? undefined : convertRetry(r, retry, `${path}.retry_policy`),
     prefixRewrite: r.string(a, 'prefix_rewrite'),
     regexRewrite: rewrite,

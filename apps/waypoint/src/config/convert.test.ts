@@ -126,6 +126,24 @@ describe('convertRouteConfiguration', () => {
     expect((table.virtualHosts[0]!.routes[0]!.action as ForwardAction).timeoutMs).toBe(15_000);
   });
 
+  it('reads how gRPC deadlines apply: max_grpc_timeout (istiod) and max_stream_duration.grpc_timeout_header_max', () => {
+    const actionOf = (r: ProtoObject): ForwardAction =>
+      ok(convertRouteConfiguration('r', '1', route({ match: { prefix: '/' }, route: r }))).virtualHosts[0]!
+        .routes[0]!.action as ForwardAction;
+    expect(actionOf({ cluster: 'c', timeout: ms(0), max_grpc_timeout: ms(0) }).grpcTimeout).toEqual({
+      mode: 'replace',
+      maxMs: 0,
+    });
+    expect(actionOf({ cluster: 'c', timeout: ms(2000), max_grpc_timeout: ms(2000) }).grpcTimeout).toEqual({
+      mode: 'replace',
+      maxMs: 2000,
+    });
+    expect(
+      actionOf({ cluster: 'c', max_stream_duration: { grpc_timeout_header_max: ms(500) } }).grpcTimeout,
+    ).toEqual({ mode: 'limit', maxMs: 500 });
+    expect(actionOf({ cluster: 'c' }).grpcTimeout).toBeUndefined();
+  });
+
   it('converts redirects and header modifiers', () => {
     const table = ok(
       convertRouteConfiguration(

@@ -82,6 +82,14 @@ export interface ForwardAction {
   readonly totalWeight: number;
   /** 0: no route timeout (Envoy's default is 15 s; istiod sets 0). */
   readonly timeoutMs: number;
+  /**
+   * How a gRPC request's `grpc-timeout` header (its deadline) sets the timeout: `replace` is
+   * `max_grpc_timeout` (what istiod emits: the header, or no limit without one, replaces
+   * `timeout`), `limit` is `max_stream_duration.grpc_timeout_header_max` (the header, when sent,
+   * also limits the stream). `maxMs` caps the header's value; 0 means no cap. Undefined: the
+   * header is not read.
+   */
+  readonly grpcTimeout: { readonly mode: 'replace' | 'limit'; readonly maxMs: number } | undefined;
   readonly retry: RetryPolicy | undefined;
   readonly prefixRewrite: string | undefined;
   readonly regexRewrite: { readonly regex: RegExp; readonly substitution: string } | undefined;

@@ -18,6 +18,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createH2Server } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
+import { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '@ambient-mesh/errors';
@@ -40,6 +41,7 @@ import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
 import type { AttemptResult } from './balancer.ts';
 import { decideFault, faultFor } from './fault.ts';
+import { GrpcMessageCounter, requestTimeoutMs } from './grpc.ts';
 import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
 import { evaluateRbac } from './rbac.ts';
 import type { DynamicMetadata } from './rbac.ts';
@@ -232,6 +234,8 @@ interface Outcome {
   responseBytes: number;
   /** `grpc-status` of a gRPC response (headers or trailers). */
   grpcStatus?: string | undefined;
+  /** gRPC messages of the response body (gRPC requests only). */
+  responseMessages?: GrpcMessageCounter | undefined;
 }
 
 export class HttpProxy {
@@ -392,15 +396,26 @@ export class HttpProxy {
       responseBytes: 0,
     };
     let requestBytes = 0;
+    const grpcRequest = isGrpc(req.headers['content-type']);
+    const requestMessages = grpcRequest ? new GrpcMessageCounter() : undefined;
+    if (grpcRequest) outcome.responseMessages = new GrpcMessageCounter();
     req.on('data', (chunk: Buffer) => {
       requestBytes += chunk.length;
+      requestMessages?.write(chunk);
     });
+    // The listener above must not start the body flowing: it is read (or streamed upstream)
+    // once the request is routed, maybe after awaits.
+    req.pause();
     this.#inFlight++;
     if (this.#draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
     res.once('close', () => {
       this.#inFlight--;
       if (this.#inFlight === 0) for (const wake of [...this.#idleWaiters]) wake();
-      this.#complete(req, ctx, outcome, requestBytes, performance.now() - started);
+      const durationMs = performance.now() - started;
+      // After the request's other `close` listeners (a client reset is flagged `DC` there).
+      setImmediate(() => {
+        this.#complete(req, ctx, outcome, requestBytes, requestMessages?.count, durationMs);
+      });
     });
     const local = (
       status: number,
@@ -417,6 +432,8 @@ export class HttpProxy {
         abort(res);
         return;
       }
+      // A body nobody reads (the request was answered here) is drained, not left paused.
+      if (!req.readableEnded) req.resume();
       if (isGrpc(req.headers['content-type']) && status >= 400) {
         // Envoy answers a gRPC request's local reply as gRPC: 200 with the status mapped to a
         // `grpc-status` and the text as `grpc-message`, headers only.
@@ -592,7 +609,13 @@ export class HttpProxy {
     }
     balancer.activeRequests++;
     try {
-      const body = await this.#readBody(req);
+      const h2Upstream =
+        cluster.upstreamProtocol === 'http2' ||
+        (cluster.upstreamProtocol === 'downstream' && req.httpVersion === '2.0');
+      // gRPC over HTTP/2 streams its request body (client and bidirectional streaming: messages
+      // go upstream as they come, the client's half-close too); everything else is buffered,
+      // for retries and the body limit.
+      const body = isGrpc(req.headers['content-type']) && h2Upstream ? req : await this.#readBody(req);
       if (body === undefined) {
         local(413, 'Payload Too Large', undefined, 'request_payload_too_large');
         return;
@@ -678,7 +701,7 @@ export class HttpProxy {
     info: RequestInfo,
     upstreamPath: string,
     headers: Record<string, string | string[]>,
-    body: Buffer,
+    body: Buffer | Readable,
     responseMods: readonly HeaderMods[],
     res: Res,
     outcome: Outcome,
@@ -688,14 +711,29 @@ export class HttpProxy {
     const endpoints = cluster.staticEndpoints ?? config.endpoints.get(cluster.edsName)?.endpoints ?? [];
     const policy = action.retry;
     const maxAttempts = 1 + (policy?.numRetries ?? 0);
-    const routeDeadline = action.timeoutMs > 0 ? performance.now() + action.timeoutMs : Infinity;
+    const grpcRequest = isGrpc(headers['content-type']);
+    // A gRPC client's deadline (`grpc-timeout`) is the timeout when the route reads it.
+    const timeoutMs = requestTimeoutMs(action, grpcRequest, headerText(headers['grpc-timeout']));
+    const routeDeadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
     const routeAbort = new AbortController();
     const routeTimer =
-      action.timeoutMs > 0
+      timeoutMs > 0
         ? setTimeout(() => {
             routeAbort.abort(new Error('route timeout'));
-          }, action.timeoutMs)
+          }, timeoutMs)
         : undefined;
+    // The client resets or cancels the stream (or drops the connection) before the response
+    // ended: the upstream stream is cancelled too (RST_STREAM CANCEL on HTTP/2).
+    const client = { reset: false };
+    const onDownstreamClose = (): void => {
+      if (res.writableEnded) return;
+      client.reset = true;
+      outcome.flags.push('DC');
+      routeAbort.abort(new Error('downstream reset'));
+    };
+    res.once('close', onDownstreamClose);
+    // A streamed body can be sent once: after the first attempt's stream took it, no retry.
+    const streamed = body instanceof Readable ? { started: false } : undefined;
     const tried = new Set<string>();
     const hash = this.#hashOf(action, info, ctx);
     const method = info.method;
@@ -732,10 +770,13 @@ export class HttpProxy {
             : undefined;
         const attemptStarted = performance.now();
         const canRetry = (): boolean =>
-          attempt < maxAttempts && balancer.activeRetries < cluster.circuitBreakers.maxRetries;
+          attempt < maxAttempts &&
+          balancer.activeRetries < cluster.circuitBreakers.maxRetries &&
+          streamed?.started !== true;
         balancer.started(endpoint);
         let response: UpstreamResponse;
-        const requestBody = body.length > 0 || !['GET', 'HEAD'].includes(method) ? body : null;
+        const requestBody =
+          body instanceof Readable || body.length > 0 || !['GET', 'HEAD'].includes(method) ? body : null;
         try {
           response =
             pool === undefined
@@ -744,6 +785,9 @@ export class HttpProxy {
                   h2Headers(method, upstreamPath, headers, downstream.te),
                   requestBody,
                   tryAbort.signal,
+                  () => {
+                    if (streamed !== undefined) streamed.started = true;
+                  },
                 )
               : fromUndici(
                   await pool.request({
@@ -760,6 +804,11 @@ export class HttpProxy {
           balancer.finished(endpoint);
           clearTimeout(tryTimer);
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          if (client.reset) {
+            // Nobody to answer: Envoy's `DC` (downstream connection termination), code 0.
+            outcome.details = 'downstream_remote_disconnect';
+            return;
+          }
           this.#recordOutlier(balancer, cluster, endpoint, endpoints, { kind: 'local-failure' });
           if (routeAbort.signal.aborted) {
             local(504, 'upstream request timeout', 'UT', 'upstream_response_timeout');
@@ -842,13 +891,29 @@ export class HttpProxy {
         writeHead(res, response.statusCode, out);
         response.body.on('data', (chunk: Buffer) => {
           outcome.responseBytes += chunk.length;
+          outcome.responseMessages?.write(chunk);
         });
         try {
-          await pipeline(response.body, res, { signal: tryAbort.signal });
+          await pipeline(response.body, res, { signal: tryAbort.signal, end: false });
+          // An HTTP/2 stream the upstream reset ends its body like a finished one: the client
+          // gets the reset (with its code), not a clean end without trailers.
+          const code = await response.endedByReset();
+          if (code !== undefined && 'stream' in res && !res.stream.destroyed) res.stream.close(code);
+          else res.end();
         } catch (err) {
-          if (routeAbort.signal.aborted) outcome.flags.push('UT');
-          else this.#log.debug({ err: errorMessage(err) }, 'response stream ended early');
-          abort(res);
+          if (client.reset) outcome.details = 'downstream_remote_disconnect';
+          else if (routeAbort.signal.aborted) outcome.flags.push('UT');
+          else
+            this.#log.debug(
+              { err: errorMessage(err), rstCode: response.resetCode() },
+              'response stream ended early',
+            );
+          // An upstream RST_STREAM reaches the client with its code (CANCEL stays CANCEL, so a
+          // gRPC client sees CANCELLED); anything else resets the downstream stream.
+          const code = routeAbort.signal.aborted ? undefined : response.resetCode();
+          if (!client.reset && code !== undefined && 'stream' in res && !res.stream.destroyed)
+            res.stream.close(code);
+          else abort(res);
         } finally {
           balancer.finished(endpoint);
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
@@ -857,6 +922,7 @@ export class HttpProxy {
       }
     } finally {
       clearTimeout(routeTimer);
+      res.off('close', onDownstreamClose);
     }
   }
 
@@ -896,6 +962,7 @@ export class HttpProxy {
     ctx: TunnelContext | undefined,
     o: Outcome,
     requestBytes: number,
+    requestMessages: number | undefined,
     durationMs: number,
   ): void {
     const w = o.endpoint?.workload;
@@ -936,6 +1003,10 @@ export class HttpProxy {
       durationMs,
       requestBytes,
       responseBytes: o.responseBytes,
+      messages:
+        requestMessages === undefined
+          ? undefined
+          : { request: requestMessages, response: o.responseMessages?.count ?? 0 },
     });
     this.#o.accessLog.info(
       {

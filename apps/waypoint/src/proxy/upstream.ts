@@ -76,6 +76,13 @@ export interface UpstreamResponse {
   onTrailers(listener: (trailers: Record<string, string | string[]>) => void): void;
   /** Drops the rest of the response (before a retry). */
   discard(): Promise<void>;
+  /** The HTTP/2 RST_STREAM code the upstream closed the stream with, if it reset it. */
+  resetCode(): number | undefined;
+  /**
+   * After `body` ended: resolves with the RST_STREAM code when the upstream reset the stream
+   * (Node ends an HTTP/2 body on RST_STREAM like a finished one, and closes the stream after).
+   */
+  endedByReset(): Promise<number | undefined>;
 }
 
 /** An HTTP/2 stream failure, with Node's code (`ERR_HTTP2_STREAM_ERROR`, ...). */
@@ -105,19 +112,24 @@ export function fromUndici(response: Dispatcher.ResponseData): UpstreamResponse 
     endAfterHeaders: false,
     onTrailers: () => undefined,
     discard: () => response.body.dump().catch(() => undefined),
+    resetCode: () => undefined,
+    endedByReset: () => Promise.resolve(undefined),
   };
 }
 
 /**
  * Sends one request as a stream of `session`; resolves at the response headers. `signal`
- * cancels the stream (before or after the headers).
+ * cancels the stream (before or after the headers). A `Readable` body is streamed (piped as it
+ * comes, its end is the request's END_STREAM) and may outlive the response headers
+ * (bidirectional streaming); `onBodyStarted` runs when the stream takes it.
  */
 export function h2Request(
   session: ClientHttp2Session,
   headers: OutgoingHttpHeaders,
-  body: Buffer | null,
+  body: Buffer | Readable | null,
   signal: AbortSignal,
   onStreamClose: () => void = () => undefined,
+  onBodyStarted: () => void = () => undefined,
 ): Promise<UpstreamResponse> {
   return new Promise<UpstreamResponse>((resolve, reject) => {
     let stream: ClientHttp2Stream;
@@ -132,9 +144,12 @@ export function h2Request(
       return;
     }
     const trailerListeners: ((t: Record<string, string | string[]>) => void)[] = [];
+    // Kept for listeners added later: headers, body and trailers that arrive in one read emit
+    // `response` and `trailers` in the same tick, before the caller has seen the response.
+    let received: Record<string, string | string[]> | undefined;
     stream.on('trailers', (trailers: IncomingHttpHeaders) => {
-      const t = plainHeaders(trailers);
-      for (const l of trailerListeners) l(t);
+      received = plainHeaders(trailers);
+      for (const l of trailerListeners) l(received);
     });
     const onEarlyError = (err: Error): void => {
       const code = (err as { code?: string }).code ?? 'ERR_HTTP2_STREAM_ERROR';
@@ -148,6 +163,8 @@ export function h2Request(
         ),
       );
     };
+    const resetCode = (): number | undefined =>
+      stream.closed && stream.rstCode !== h2constants.NGHTTP2_NO_ERROR ? stream.rstCode : undefined;
     stream.once('error', onEarlyError);
     stream.once('close', onEarlyClose);
     stream.once('response', (responseHeaders: IncomingHttpHeaders, flags: number) => {
@@ -163,14 +180,37 @@ export function h2Request(
         // an `end` event, which a pipeline would take for a premature close.
         body: headersOnly ? Readable.from([]) : stream,
         endAfterHeaders: headersOnly,
-        onTrailers: listener => trailerListeners.push(listener),
+        onTrailers: listener => {
+          if (received !== undefined) listener(received);
+          else trailerListeners.push(listener);
+        },
         discard: async () => {
           stream.close(h2constants.NGHTTP2_CANCEL);
           await Promise.resolve();
         },
+        // Set when the peer sent RST_STREAM; a stream we closed ourselves has its own code.
+        resetCode,
+        // Trailers mean a complete response; otherwise the stream's close tells.
+        endedByReset: () =>
+          new Promise<number | undefined>(resolve => {
+            if (received !== undefined || stream.closed)
+              resolve(received !== undefined ? undefined : resetCode());
+            else
+              stream.once('close', () => {
+                resolve(resetCode());
+              });
+          }),
       });
     });
-    if (body !== null) stream.end(body);
+    if (body instanceof Readable) {
+      onBodyStarted();
+      body.pipe(stream);
+      // The client's own stream failed: the upstream stream is reset (the proxy also aborts
+      // `signal` when the downstream closes).
+      body.once('error', () => {
+        stream.close(h2constants.NGHTTP2_CANCEL);
+      });
+    } else if (body !== null) stream.end(body);
   });
 }
 
@@ -276,8 +316,9 @@ export class UpstreamPools {
   async h2Request(
     endpoint: Endpoint,
     headers: OutgoingHttpHeaders,
-    body: Buffer | null,
+    body: Buffer | Readable | null,
     signal: AbortSignal,
+    onBodyStarted?: () => void,
   ): Promise<UpstreamResponse> {
     const session = await this.h2Session(endpoint);
     signal.throwIfAborted();
@@ -288,7 +329,7 @@ export class UpstreamPools {
       done = true;
       this.#h2Active.set(session, (this.#h2Active.get(session) ?? 1) - 1);
     };
-    return h2Request(session, headers, body, signal, finished);
+    return h2Request(session, headers, body, signal, finished, onBodyStarted);
   }
 
   /** Closes (gracefully) the pools of endpoints no longer in `keys`: called on config changes. */
