@@ -308,6 +308,7 @@ describe('console in Chromium (recorded data)', () => {
       ),
     ).toBeGreaterThan(0);
     expect(await page.getByTestId('service-detail').textContent()).toContain('waypoint: sample/waypoint');
+    await page.screenshot({ path: join(SHOTS, 'service-metrics.png') });
   });
 
   it('metrics: Prometheus down shows "Metrics unavailable" on the charts, not a blank page', async () => {
@@ -351,6 +352,7 @@ describe('console in Chromium (recorded data)', () => {
     );
     await cert.waitFor(WAIT);
     expect(await cert.textContent()).toContain('305419896');
+    await page.screenshot({ path: join(SHOTS, 'ztunnel-certificates.png') });
     await page.getByPlaceholder('Name, address or identity').fill('sa/echo');
     await page.locator('[data-testid="ztunnel-certificates"][data-count="1"]').waitFor(WAIT);
     await page
@@ -358,7 +360,6 @@ describe('console in Chromium (recorded data)', () => {
         '[data-testid="ztunnel-certificates-row"][data-key="spiffe://cluster.local/ns/sample/sa/echo"]',
       )
       .waitFor(WAIT);
-    await page.screenshot({ path: join(SHOTS, 'ztunnel-certificates.png') });
   }, 60_000);
 
   it("ztunnel detail: a ztunnel that does not answer says so, and the overview links every node's ztunnel", async () => {

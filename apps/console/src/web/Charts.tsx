@@ -69,7 +69,21 @@ function Plot({
       {chart.series.map((s, i) => {
         const sameLayer = chart.series.filter(o => o.layer === s.layer);
         const dash = DASHES[sameLayer.indexOf(s) % DASHES.length] ?? '';
-        return s.points.length === 0 ? null : (
+        if (s.points.length === 0) return null;
+        // One point so far (a series that just started) is a dot, not an invisible line.
+        const [only] = s.points;
+        if (s.points.length === 1 && only !== undefined)
+          return (
+            <circle
+              key={s.id}
+              data-series={s.id}
+              cx={x(only[0])}
+              cy={y(only[1])}
+              r={3}
+              fill={LAYER_COLORS[s.layer]}
+            />
+          );
+        return (
           <polyline
             key={s.id}
             data-series={s.id}
