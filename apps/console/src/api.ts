@@ -270,10 +270,14 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         const namespace = url.searchParams.get('namespace') ?? '';
         const name = url.searchParams.get('name') ?? '';
         const direction = url.searchParams.get('direction') ?? 'inbound';
-        if ((kind !== 'workload' && kind !== 'service') || namespace === '' || name === '') {
+        if (
+          (kind !== 'workload' && kind !== 'service' && kind !== 'ztunnel') ||
+          namespace === '' ||
+          name === ''
+        ) {
           badRequest(
             res,
-            'name a workload or a service: /api/metrics?kind=workload&namespace=sample&name=echo',
+            'name a workload, a service or a ztunnel pod: /api/metrics?kind=workload&namespace=sample&name=echo',
           );
           return;
         }
@@ -281,14 +285,18 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           badRequest(res, 'direction must be inbound or outbound');
           return;
         }
-        if (kind === 'service' && direction === 'outbound') {
-          badRequest(res, 'a service has inbound metrics only');
+        if (kind !== 'workload' && direction === 'outbound') {
+          badRequest(res, `a ${kind} has one metrics view: leave direction out`);
           return;
         }
         const known =
           kind === 'workload'
             ? workloadViews(snap, namespace).some(w => w.name === name)
-            : snap.services.some(s => s.metadata.namespace === namespace && s.metadata.name === name);
+            : kind === 'service'
+              ? snap.services.some(s => s.metadata.namespace === namespace && s.metadata.name === name)
+              : controlPlaneView(snap, deps.systemNamespace).ztunnels.some(
+                  z => z.namespace === namespace && z.name === name,
+                );
         if (!known) {
           replyJson(res, 404, {
             code: ConsoleErrorCode.notFound,

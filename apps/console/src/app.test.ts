@@ -203,6 +203,22 @@ describe('console app', () => {
     expect(svc.charts[0]?.series[0]?.promql).toContain('destination_service_name="echo"');
   });
 
+  it("serves a ztunnel's own metrics by its pod label, as client and as server", async () => {
+    const { status, body } = await get(
+      app,
+      '/api/metrics?kind=ztunnel&namespace=istio-system&name=ztunnel-a',
+    );
+    expect(status).toBe(200);
+    const view = body as MetricsView;
+    expect(view.charts.map(c => c.id)).toEqual(['tcp_opened', 'tcp_closed', 'tcp_sent', 'tcp_received']);
+    const sent = view.charts.find(c => c.id === 'tcp_sent')!.series;
+    expect(sent.map(x => `${x.layer}:${x.reporter}`)).toEqual(['L4:source', 'L4:destination']);
+    expect(sent[0]?.promql).toBe(
+      'sum(rate(istio_tcp_sent_bytes_total{pod="ztunnel-a",reporter="source"}[1m]))',
+    );
+    expect((await get(app, '/api/metrics?kind=ztunnel&namespace=istio-system&name=istiod')).status).toBe(404);
+  });
+
   it('rejects bad metrics parameters and unknown targets', async () => {
     for (const q of [
       'kind=pod&namespace=sample&name=echo',

@@ -15,10 +15,10 @@
  */
 import { MetricName, Reporter } from '@ambient-mesh/mesh-api';
 import type { MetricChart, MetricSeries, MetricsUnavailable, MetricsView, TelemetryLayer } from './model.ts';
-import { matcher, type PrometheusClient, type RangeResult } from './prometheus.ts';
+import { matcher, REPORTING_POD_LABEL, type PrometheusClient, type RangeResult } from './prometheus.ts';
 
 export interface MetricsTarget {
-  readonly kind: 'workload' | 'service';
+  readonly kind: 'workload' | 'service' | 'ztunnel';
   readonly namespace: string;
   readonly name: string;
   /** A service has inbound traffic only. */
@@ -85,8 +85,46 @@ const CHARTS: readonly {
   { id: 'tcp_received', title: 'TCP received', unit: 'B/s' },
 ];
 
+const ZTUNNEL_CHARTS: typeof CHARTS = [
+  { id: 'tcp_opened', title: 'TCP connections opened', unit: 'conn/s' },
+  { id: 'tcp_closed', title: 'TCP connections closed', unit: 'conn/s' },
+  { id: 'tcp_sent', title: 'TCP sent', unit: 'B/s' },
+  { id: 'tcp_received', title: 'TCP received', unit: 'B/s' },
+];
+
+/**
+ * One ztunnel's own traffic (Kiali's ztunnel dashboard): its `istio_tcp_*` series, selected by the
+ * `pod` target label Prometheus puts on what it scraped from that pod, as the client side
+ * (`reporter="source"`, connections it opened) and the server side (`reporter="destination"`).
+ */
+export function ztunnelMetricsQueries(pod: string, window: string): SeriesQuery[] {
+  const out: SeriesQuery[] = [];
+  for (const [chart, name] of [
+    ['tcp_opened', MetricName.tcpConnectionsOpened],
+    ['tcp_closed', MetricName.tcpConnectionsClosed],
+    ['tcp_sent', MetricName.tcpSentBytes],
+    ['tcp_received', MetricName.tcpReceivedBytes],
+  ] as const) {
+    for (const [reporter, label] of [
+      [Reporter.source, 'outbound (reporter=source)'],
+      [Reporter.destination, 'inbound (reporter=destination)'],
+    ] as const) {
+      out.push({
+        chart,
+        id: `l4-${chart}-${reporter}`,
+        layer: 'L4',
+        reporter,
+        label,
+        promql: `sum(rate(${name}{${matcher(REPORTING_POD_LABEL, pod)},${matcher('reporter', reporter)}}[${window}]))`,
+      });
+    }
+  }
+  return out;
+}
+
 /** Every series query of the page, in chart order. */
 export function metricsQueries(t: MetricsTarget, window: string): SeriesQuery[] {
+  if (t.kind === 'ztunnel') return ztunnelMetricsQueries(t.name, window);
   const sel = (reporter: string, extra: readonly string[] = []): string =>
     [matcher('reporter', reporter), ...targetMatchers(t), ...extra].join(',');
   const wp = Reporter.waypoint;
@@ -179,7 +217,10 @@ export function buildMetricsView(
     duration: range.duration,
     step: range.step,
     window: range.window,
-    charts: CHARTS.map(c => ({ ...c, series: series.get(c.id) ?? [] })),
+    charts: (target.kind === 'ztunnel' ? ZTUNNEL_CHARTS : CHARTS).map(c => ({
+      ...c,
+      series: series.get(c.id) ?? [],
+    })),
     metricsUnavailable,
   };
 }

@@ -327,14 +327,16 @@ export interface MetricSeries {
 }
 
 export interface MetricChart {
-  readonly id: 'request_rate' | 'error_rate' | 'latency' | 'tcp_sent' | 'tcp_received';
+  readonly id:
+    'request_rate' | 'error_rate' | 'latency' | 'tcp_sent' | 'tcp_received' | 'tcp_opened' | 'tcp_closed';
   readonly title: string;
-  readonly unit: 'req/s' | 'ratio' | 'ms' | 'B/s';
+  readonly unit: 'req/s' | 'ratio' | 'ms' | 'B/s' | 'conn/s';
   readonly series: readonly MetricSeries[];
 }
 
 export interface MetricsView {
-  readonly kind: 'workload' | 'service';
+  /** `ztunnel`: one ztunnel pod's own traffic (Kiali's ztunnel Metrics tab), by its `pod` label. */
+  readonly kind: 'workload' | 'service' | 'ztunnel';
   readonly namespace: string;
   readonly name: string;
   readonly direction: 'inbound' | 'outbound';

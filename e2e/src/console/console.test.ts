@@ -257,6 +257,14 @@ describe('the console on a live ambient mesh', () => {
     await page
       .locator(`[data-testid="ztunnel-certificates-row"][data-key="spiffe://cluster.local/ns/${NS}/sa/echo"]`)
       .waitFor(WAIT);
+    // Its Metrics tab: the connections it accepted for echo (as server), by its pod label.
+    await page.getByRole('tab', { name: 'Metrics' }).click();
+    const accepted = page.locator(
+      '[data-testid="metric-chart"][data-chart="tcp_opened"] [data-testid="metric-series"][data-reporter="destination"]:not([data-points="0"])',
+    );
+    await accepted.waitFor(WAIT);
+    expect(Number(await accepted.getAttribute('data-points'))).toBeGreaterThan(0);
+    await page.screenshot({ path: join(SHOTS, 'ztunnel-metrics.png') });
   }, 90_000);
 
   it("charts echo's inbound L4 bytes from ztunnel (reporter=destination) on its Metrics tab", async () => {

@@ -360,6 +360,16 @@ describe('console in Chromium (recorded data)', () => {
         '[data-testid="ztunnel-certificates-row"][data-key="spiffe://cluster.local/ns/sample/sa/echo"]',
       )
       .waitFor(WAIT);
+    // The Metrics tab: the ztunnel's own connections and bytes, as client and as server.
+    await page.getByRole('tab', { name: 'Metrics' }).click();
+    const opened = page.locator(
+      '[data-testid="metric-chart"][data-chart="tcp_opened"] [data-testid="metric-series"][data-reporter="source"]',
+    );
+    await opened.waitFor(WAIT);
+    expect(await opened.getAttribute('data-layer')).toBe('L4');
+    expect(Number(await opened.getAttribute('data-points'))).toBeGreaterThan(0);
+    expect(await page.getByTestId('metric-chart').count()).toBe(4);
+    await page.screenshot({ path: join(SHOTS, 'ztunnel-metrics.png') });
   }, 60_000);
 
   it("ztunnel detail: a ztunnel that does not answer says so, and the overview links every node's ztunnel", async () => {

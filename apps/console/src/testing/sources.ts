@@ -55,6 +55,7 @@ function rangeAnswer(q: RangeQuery): RangeResult {
     if (p.startsWith('histogram_quantile(0.99,')) return 20;
     if (p.includes('response_code=~')) return 0.05;
     if (p.includes('istio_requests_total')) return 10;
+    if (p.includes('istio_tcp_connections_')) return 2;
     if (p.includes('istio_tcp_sent_bytes_total')) return 800;
     if (p.includes('istio_tcp_received_bytes_total')) return 400;
     return undefined;

@@ -22,7 +22,7 @@ const LAYER_COLORS = { L4: '#0066cc', L7: '#3e8635' } as const;
 const DASHES = ['', '6 3', '2 2'];
 const W = 420;
 const H = 160;
-const PAD = { left: 56, right: 8, top: 8, bottom: 22 };
+const PAD = { left: 72, right: 8, top: 8, bottom: 22 };
 
 export function formatValue(v: number, unit: MetricChart['unit']): string {
   if (unit === 'ratio') return `${(v * 100).toFixed(1)}%`;
@@ -32,6 +32,7 @@ export function formatValue(v: number, unit: MetricChart['unit']): string {
     return `${v.toFixed(0)} B/s`;
   }
   if (unit === 'ms') return `${v.toFixed(v < 10 ? 1 : 0)} ms`;
+  if (unit === 'conn/s') return `${v.toFixed(2)} conn/s`;
   return `${v.toFixed(2)} req/s`;
 }
 
@@ -126,7 +127,7 @@ export function MetricsCharts({
   namespace,
   name,
 }: {
-  readonly kind: 'workload' | 'service';
+  readonly kind: 'workload' | 'service' | 'ztunnel';
   readonly namespace: string;
   readonly name: string;
 }) {
@@ -151,9 +152,18 @@ export function MetricsCharts({
           </ToggleGroup>
         )}
         <span style={{ fontSize: 12, color: '#6a6e73' }}>
-          Last 10 minutes. <span style={{ color: LAYER_COLORS.L4 }}>L4</span>: ztunnel (reporter=
-          {kind === 'workload' && direction === 'outbound' ? 'source' : 'destination'}) ·{' '}
-          <span style={{ color: LAYER_COLORS.L7 }}>L7</span>: waypoint (reporter=waypoint)
+          {kind === 'ztunnel' ? (
+            <>
+              Last 10 minutes of this ztunnel&apos;s own series (its <code>pod</code> label): as client
+              (reporter=source) and as server (reporter=destination).
+            </>
+          ) : (
+            <>
+              Last 10 minutes. <span style={{ color: LAYER_COLORS.L4 }}>L4</span>: ztunnel (reporter=
+              {kind === 'workload' && direction === 'outbound' ? 'source' : 'destination'}) ·{' '}
+              <span style={{ color: LAYER_COLORS.L7 }}>L7</span>: waypoint (reporter=waypoint)
+            </>
+          )}
         </span>
       </div>
       {isPending && <Spinner aria-label="loading metrics" />}

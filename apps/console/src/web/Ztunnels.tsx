@@ -1,6 +1,7 @@
 // The ztunnels, one per node, and a ztunnel's detail page (Kiali's ztunnel tab, what
 // `istioctl ztunnel-config` shows): the workloads, services, policies and certificates of its
-// `/config_dump`, with namespace, this-node and search filters applied by the backend.
+// `/config_dump`, with namespace, this-node and search filters applied by the backend, and a Metrics
+// tab with the ztunnel's own connections and bytes.
 import {
   Alert,
   Checkbox,
@@ -21,6 +22,7 @@ import { useState } from 'react';
 import type { ReactNode } from 'react';
 import type { ZtunnelConfigView } from '../model.ts';
 import { useOverview, useZtunnel, useZtunnels } from './api.ts';
+import { MetricsCharts } from './Charts.tsx';
 import { ztunnelHref } from './WorkloadDetail.tsx';
 
 function Table({
@@ -60,6 +62,7 @@ function Table({
 }
 
 function DumpTabs({ view }: { readonly view: ZtunnelConfigView }) {
+  const { pod } = view;
   const [tab, setTab] = useState<string | number>('workloads');
   const count = (n: number, total: number): string => (n === total ? `${n}` : `${n} of ${total}`);
   return (
@@ -151,6 +154,9 @@ function DumpTabs({ view }: { readonly view: ZtunnelConfigView }) {
           }))}
         />
       </Tab>
+      <Tab eventKey="metrics" title={<TabTitleText>Metrics</TabTitleText>}>
+        {tab === 'metrics' && <MetricsCharts kind="ztunnel" namespace={pod.namespace} name={pod.name} />}
+      </Tab>
     </Tabs>
   );
 }
@@ -227,9 +233,15 @@ function Detail({ namespace, name }: { readonly namespace: string; readonly name
         </Alert>
       )}
       {data?.error !== undefined && (
-        <Alert variant="warning" title="Config dump unavailable" isInline data-testid="ztunnel-error">
-          {data.error.message}
-        </Alert>
+        <>
+          <Alert variant="warning" title="Config dump unavailable" isInline data-testid="ztunnel-error">
+            {data.error.message}
+          </Alert>
+          <Title headingLevel="h2" style={{ marginTop: 16 }}>
+            Metrics
+          </Title>
+          <MetricsCharts kind="ztunnel" namespace={namespace} name={name} />
+        </>
       )}
       {data !== undefined && data.error === undefined && <DumpTabs view={data} />}
     </PageSection>

@@ -112,7 +112,7 @@ export const useServices = (namespace: string) =>
   });
 
 export const useMetrics = (
-  kind: 'workload' | 'service',
+  kind: 'workload' | 'service' | 'ztunnel',
   namespace: string,
   name: string,
   direction: 'inbound' | 'outbound',
