@@ -70,6 +70,7 @@ const l7: Sample[] = pairs.slice(0, EDGES / 2).flatMap(([s, d]) => [
 ]);
 const prometheus: PrometheusClient = {
   query: q => Promise.resolve({ ok: true, samples: q.includes('istio_requests_total') ? l7 : l4 }),
+  queryRange: () => Promise.resolve({ ok: true, series: [] }),
 };
 
 const quantile = (xs: number[], q: number): number => {

@@ -4,6 +4,7 @@
  * read-only (GET and HEAD); bad parameters answer 400 with a stable code, never a crash.
  */
 import { readFile } from 'node:fs/promises';
+import { errorMessage } from '@ambient-mesh/errors';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { validateAuthorizationPolicy, validatePeerAuthentication } from '@ambient-mesh/policy-engine';
@@ -12,7 +13,22 @@ import type { Logger } from '@ambient-mesh/runtime';
 import { ConsoleErrorCode } from './errors.ts';
 import { buildGraph } from './graph.ts';
 import { workloadLogs, type PodLogReader } from './logs.ts';
-import { controlPlaneView, namespaceViews, workloadViews } from './mesh-view.ts';
+import {
+  controlPlaneView,
+  namespaceViews,
+  serviceViews,
+  workloadDetailView,
+  workloadViews,
+} from './mesh-view.ts';
+import {
+  METRICS_DURATION_DEFAULT_S,
+  METRICS_DURATION_MAX_S,
+  METRICS_DURATION_MIN_S,
+  metricsRange,
+  metricsView,
+  type MetricsTarget,
+} from './metrics.ts';
+import { ztunnelConfigView, type ZtunnelDumpReader } from './ztunnel-config.ts';
 import type {
   ConfigError,
   ConfigObjectView,
@@ -20,6 +36,7 @@ import type {
   IstioConfigView,
   MetricsUnavailable,
   OverviewView,
+  TrafficFilter,
 } from './model.ts';
 import {
   l4Queries,
@@ -42,6 +59,10 @@ export interface ApiDeps {
   readonly logger: Logger;
   /** Pod logs through the apiserver (the merged log view). */
   readonly readLog: PodLogReader;
+  /** A ztunnel's `/config_dump` (through a pod port-forward). */
+  readonly readZtunnelDump: ZtunnelDumpReader;
+  /** Unix milliseconds now (the metrics range ends here); tests fix it. */
+  readonly now?: () => number;
 }
 
 /** The merged log view reads at most this far back, and this many lines per pod. */
@@ -114,11 +135,16 @@ export async function graph(
     readonly namespaces: readonly string[];
     readonly window: string;
     readonly showWaypoints: boolean;
+    readonly traffic?: TrafficFilter;
   },
 ): Promise<GraphView> {
-  const [l7, ...l4] = await Promise.all(
-    [l7Query(options.window), ...l4Queries(options.window)].map(q => prometheus.query(q)),
-  );
+  const traffic = options.traffic ?? 'all';
+  // Only the filter's queries run: ztunnel's for tcp, the waypoints' for http (as Kiali does).
+  const none = Promise.resolve<QueryResult>({ ok: true, samples: [] });
+  const [l7, ...l4] = await Promise.all([
+    traffic === 'tcp' ? none : prometheus.query(l7Query(options.window)),
+    ...l4Queries(options.window).map(q => (traffic === 'http' ? none : prometheus.query(q))),
+  ]);
   let metricsUnavailable: MetricsUnavailable | undefined;
   const samples = (r: QueryResult | undefined): readonly Sample[] => {
     if (r === undefined) return [];
@@ -133,6 +159,8 @@ export async function graph(
     l7: samples(l7),
     metricsUnavailable,
     showWaypoints: options.showWaypoints,
+    traffic,
+    window: options.window,
   });
 }
 
@@ -193,13 +221,158 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           return;
         }
         const showWaypoints = url.searchParams.get('waypoints') === 'true';
-        const view = await graph(snap, deps.prometheus, { namespaces, window, showWaypoints });
+        const traffic = url.searchParams.get('traffic') ?? 'all';
+        if (traffic !== 'all' && traffic !== 'tcp' && traffic !== 'http') {
+          badRequest(res, 'traffic must be all, tcp (ztunnel, L4) or http (waypoints, L7)');
+          return;
+        }
+        const view = await graph(snap, deps.prometheus, { namespaces, window, showWaypoints, traffic });
         if (view.metricsUnavailable !== undefined) {
           deps.logger.warn(
             { code: view.metricsUnavailable.code, reason: view.metricsUnavailable.message },
             'graph without metrics',
           );
         }
+        replyJson(res, 200, view);
+      }),
+    },
+    {
+      path: '/api/workload',
+      handler: guarded((_q, res, url, snap) => {
+        const namespace = url.searchParams.get('namespace') ?? '';
+        const name = url.searchParams.get('name') ?? '';
+        if (namespace === '' || name === '') {
+          badRequest(res, 'name the workload: /api/workload?namespace=sample&name=echo');
+          return;
+        }
+        const view = workloadDetailView(snap, namespace, name);
+        if (view === undefined) {
+          replyJson(res, 404, {
+            code: ConsoleErrorCode.notFound,
+            message: `no workload ${namespace}/${name} (check the namespace and the name)`,
+          });
+          return;
+        }
+        replyJson(res, 200, view);
+      }),
+    },
+    {
+      path: '/api/services',
+      handler: guarded((_q, res, url, snap) => {
+        const ns = url.searchParams.get('namespace') ?? '';
+        replyJson(res, 200, serviceViews(snap, ns === '' ? undefined : ns));
+      }),
+    },
+    {
+      path: '/api/metrics',
+      handler: guarded(async (_q, res, url, snap) => {
+        const kind = url.searchParams.get('kind') ?? 'workload';
+        const namespace = url.searchParams.get('namespace') ?? '';
+        const name = url.searchParams.get('name') ?? '';
+        const direction = url.searchParams.get('direction') ?? 'inbound';
+        if (
+          (kind !== 'workload' && kind !== 'service' && kind !== 'ztunnel') ||
+          namespace === '' ||
+          name === ''
+        ) {
+          badRequest(
+            res,
+            'name a workload, a service or a ztunnel pod: /api/metrics?kind=workload&namespace=sample&name=echo',
+          );
+          return;
+        }
+        if (direction !== 'inbound' && direction !== 'outbound') {
+          badRequest(res, 'direction must be inbound or outbound');
+          return;
+        }
+        if (kind !== 'workload' && direction === 'outbound') {
+          badRequest(res, `a ${kind} has one metrics view: leave direction out`);
+          return;
+        }
+        const known =
+          kind === 'workload'
+            ? workloadViews(snap, namespace).some(w => w.name === name)
+            : kind === 'service'
+              ? snap.services.some(s => s.metadata.namespace === namespace && s.metadata.name === name)
+              : controlPlaneView(snap, deps.systemNamespace).ztunnels.some(
+                  z => z.namespace === namespace && z.name === name,
+                );
+        if (!known) {
+          replyJson(res, 404, {
+            code: ConsoleErrorCode.notFound,
+            message: `no ${kind} ${namespace}/${name} (check the namespace and the name)`,
+          });
+          return;
+        }
+        const durationText = url.searchParams.get('duration') ?? String(METRICS_DURATION_DEFAULT_S);
+        const duration = Number(durationText);
+        if (
+          !Number.isInteger(duration) ||
+          duration < METRICS_DURATION_MIN_S ||
+          duration > METRICS_DURATION_MAX_S
+        ) {
+          badRequest(
+            res,
+            `duration must be a number of seconds from ${METRICS_DURATION_MIN_S} to ${METRICS_DURATION_MAX_S}`,
+          );
+          return;
+        }
+        const window = parseRateWindow(url.searchParams.get('window') ?? undefined);
+        if (window === undefined) {
+          badRequest(res, 'window must be a Prometheus duration such as 30s, 1m or 1h');
+          return;
+        }
+        const target: MetricsTarget = { kind, namespace, name, direction };
+        const view = await metricsView(
+          deps.prometheus,
+          target,
+          metricsRange(duration, (deps.now?.() ?? Date.now()) / 1000, window),
+        );
+        if (view.metricsUnavailable !== undefined) {
+          deps.logger.warn(
+            { code: view.metricsUnavailable.code, reason: view.metricsUnavailable.message },
+            'metrics charts without metrics',
+          );
+        }
+        replyJson(res, 200, view);
+      }),
+    },
+    {
+      path: '/api/ztunnels',
+      handler: guarded((_q, res, _u, snap) => {
+        replyJson(res, 200, controlPlaneView(snap, deps.systemNamespace).ztunnels);
+      }),
+    },
+    {
+      path: '/api/ztunnel',
+      handler: guarded(async (_q, res, url, snap) => {
+        const namespace = url.searchParams.get('namespace') ?? '';
+        const name = url.searchParams.get('name') ?? '';
+        const pod = controlPlaneView(snap, deps.systemNamespace).ztunnels.find(
+          z => z.namespace === namespace && z.name === name,
+        );
+        if (pod === undefined) {
+          replyJson(res, 404, {
+            code: ConsoleErrorCode.notFound,
+            message: `no ztunnel pod ${namespace}/${name} (the ztunnels are listed at /api/ztunnels)`,
+          });
+          return;
+        }
+        const filterNs = url.searchParams.get('filterNamespace') ?? '';
+        const search = (url.searchParams.get('search') ?? '').trim();
+        const filter = {
+          namespace: filterNs === '' ? undefined : filterNs,
+          thisNode: url.searchParams.get('thisNode') === 'true',
+          search: search === '' ? undefined : search,
+        };
+        let dump: { ok: true; text: string } | { ok: false; message: string };
+        try {
+          dump = { ok: true, text: await deps.readZtunnelDump(pod.namespace, pod.name) };
+        } catch (err) {
+          dump = { ok: false, message: errorMessage(err) };
+        }
+        const view = ztunnelConfigView(pod, dump, filter);
+        if (view.error !== undefined) deps.logger.warn(view.error, 'cannot read a ztunnel config dump');
         replyJson(res, 200, view);
       }),
     },

@@ -9,24 +9,32 @@ import type {
   GraphView,
   IstioConfigView,
   LogsView,
+  MetricsView,
   OverviewView,
+  ServiceView,
   WaypointView,
+  WorkloadDetailView,
   WorkloadView,
+  ZtunnelConfigView,
 } from './model.ts';
 import type { PrometheusClient } from './prometheus.ts';
-import { fixedSource, recordedLogs, recordedPrometheus } from './testing/sources.ts';
+import {
+  fixedSource,
+  recordedLogs,
+  recordedPrometheus,
+  recordedZtunnelDump,
+  unreachablePrometheus,
+} from './testing/sources.ts';
 import { sampleSnapshot } from './testing/fixtures.ts';
 
+const NOW_MS = Date.UTC(2026, 11, 6, 10, 0, 0);
 const platform = () => createPlatform({ component: 'console', logger: silentLogger() });
 
 describe('console app', () => {
   const web = mkdtempSync(join(tmpdir(), 'console-web-'));
   let app: Bound;
   let down: Bound;
-  const unreachable: PrometheusClient = {
-    query: () =>
-      Promise.resolve({ ok: false, code: 'METRICS_UNAVAILABLE', message: 'cannot reach Prometheus' }),
-  };
+  const unreachable: PrometheusClient = unreachablePrometheus('cannot reach Prometheus');
 
   beforeAll(async () => {
     mkdirSync(join(web, 'assets'));
@@ -38,6 +46,8 @@ describe('console app', () => {
       source: fixedSource(sampleSnapshot()),
       prometheus: recordedPrometheus(),
       readLog: recordedLogs(),
+      readZtunnelDump: recordedZtunnelDump(),
+      now: () => NOW_MS,
     });
     down = await build(config, {
       platform: platform(),
@@ -110,6 +120,160 @@ describe('console app', () => {
       status: 400,
       body: { code: 'CONSOLE_BAD_REQUEST' },
     });
+  });
+
+  it('filters the graph by protocol (tcp: ztunnel, http: waypoint) and rejects an unknown filter', async () => {
+    const tcp = (await get(app, '/api/graph?namespaces=sample&traffic=tcp')).body as GraphView;
+    expect(tcp.traffic).toBe('tcp');
+    expect(new Set(tcp.edges.map(e => e.protocol))).toEqual(new Set(['tcp']));
+    const http = (await get(app, '/api/graph?namespaces=sample&traffic=http')).body as GraphView;
+    expect(new Set(http.edges.map(e => e.protocol))).toEqual(new Set(['http']));
+    // Nodes stay: the filter hides traffic, not workloads.
+    expect(http.nodes.map(n => n.id)).toEqual(expect.arrayContaining(['sample/client', 'sample/echo']));
+    expect(await get(app, '/api/graph?namespaces=sample&traffic=grpc')).toMatchObject({
+      status: 400,
+      body: { code: 'CONSOLE_BAD_REQUEST' },
+    });
+  });
+
+  it("explains each edge: the reporting proxy, its pods and the edge's PromQL", async () => {
+    const view = (await get(app, '/api/graph?namespaces=sample')).body as GraphView;
+    const between = view.edges.filter(e => e.source === 'sample/client' && e.target === 'sample/echo');
+    const tcp = between.find(e => e.protocol === 'tcp')!;
+    expect(tcp.explain).toMatchObject({ component: 'ztunnel', reporter: 'destination', pods: ['ztunnel-b'] });
+    expect(tcp.explain.promql).toEqual([
+      'sum(rate(istio_tcp_sent_bytes_total{reporter="destination",source_workload_namespace="sample",source_workload="client",destination_workload_namespace="sample",destination_workload="echo"}[1m]))',
+      'sum(rate(istio_tcp_received_bytes_total{reporter="destination",source_workload_namespace="sample",source_workload="client",destination_workload_namespace="sample",destination_workload="echo"}[1m]))',
+    ]);
+    const http = between.find(e => e.protocol === 'http')!;
+    expect(http.explain).toMatchObject({
+      component: 'waypoint',
+      reporter: 'waypoint',
+      pods: ['waypoint-7d9f8b6c5-x1'],
+    });
+    expect(http.explain.promql[0]).toContain('istio_requests_total{reporter="waypoint"');
+  });
+
+  it("serves a workload with its pods, their protocol and their node's ztunnel", async () => {
+    const { status, body } = await get(app, '/api/workload?namespace=sample&name=echo');
+    expect(status).toBe(200);
+    const view = body as WorkloadDetailView;
+    expect(view.services).toEqual(['echo']);
+    expect(view.pods).toMatchObject([
+      { name: 'echo-7d9f8b6c5-x1', node: 'node-1', protocol: 'HBONE', ztunnel: { name: 'ztunnel-a' } },
+    ]);
+    expect((await get(app, '/api/workload?namespace=sample&name=ghost')).status).toBe(404);
+  });
+
+  it('serves services with their waypoint and workloads', async () => {
+    const { body } = await get(app, '/api/services?namespace=sample');
+    expect(
+      (body as ServiceView[]).map(s => `${s.name}:${s.waypoint?.name ?? '-'}:${s.workloads.join('+')}`),
+    ).toEqual(['client:-:client', 'echo:waypoint:echo']);
+  });
+
+  it('serves metric charts with the L4 (ztunnel) and L7 (waypoint) series apart', async () => {
+    const { status, body } = await get(
+      app,
+      '/api/metrics?kind=workload&namespace=sample&name=echo&direction=inbound&duration=600',
+    );
+    expect(status).toBe(200);
+    const view = body as MetricsView;
+    expect(view).toMatchObject({ end: NOW_MS / 1000, duration: 600, step: 5 });
+    expect(view.metricsUnavailable).toBeUndefined();
+    const chart = (id: string) => view.charts.find(c => c.id === id)!;
+    expect(chart('request_rate').series.map(s => `${s.layer}:${s.reporter}`)).toEqual(['L7:waypoint']);
+    expect(chart('latency').series.map(s => s.label)).toEqual([
+      'p50 (waypoint)',
+      'p95 (waypoint)',
+      'p99 (waypoint)',
+    ]);
+    const sent = chart('tcp_sent').series;
+    expect(sent.map(s => `${s.layer}:${s.reporter}`)).toEqual(['L4:destination', 'L7:waypoint']);
+    expect(sent[0]?.points.length).toBe(121);
+    expect(sent[0]?.promql).toBe(
+      'sum(rate(istio_tcp_sent_bytes_total{reporter="destination",destination_workload_namespace="sample",destination_workload="echo"}[1m]))',
+    );
+    expect(sent[1]?.points).toEqual([]);
+    const outbound = (
+      await get(app, '/api/metrics?kind=workload&namespace=sample&name=client&direction=outbound')
+    ).body as MetricsView;
+    expect(outbound.charts.find(c => c.id === 'tcp_sent')?.series[0]?.reporter).toBe('source');
+    const svc = (await get(app, '/api/metrics?kind=service&namespace=sample&name=echo')).body as MetricsView;
+    expect(svc.charts[0]?.series[0]?.promql).toContain('destination_service_name="echo"');
+  });
+
+  it("serves a ztunnel's own metrics by its pod label, as client and as server", async () => {
+    const { status, body } = await get(
+      app,
+      '/api/metrics?kind=ztunnel&namespace=istio-system&name=ztunnel-a',
+    );
+    expect(status).toBe(200);
+    const view = body as MetricsView;
+    expect(view.charts.map(c => c.id)).toEqual(['tcp_opened', 'tcp_closed', 'tcp_sent', 'tcp_received']);
+    const sent = view.charts.find(c => c.id === 'tcp_sent')!.series;
+    expect(sent.map(x => `${x.layer}:${x.reporter}`)).toEqual(['L4:source', 'L4:destination']);
+    expect(sent[0]?.promql).toBe(
+      'sum(rate(istio_tcp_sent_bytes_total{pod="ztunnel-a",reporter="source"}[1m]))',
+    );
+    expect((await get(app, '/api/metrics?kind=ztunnel&namespace=istio-system&name=istiod')).status).toBe(404);
+  });
+
+  it('rejects bad metrics parameters and unknown targets', async () => {
+    for (const q of [
+      'kind=pod&namespace=sample&name=echo',
+      'namespace=sample&name=echo&direction=sideways',
+      'kind=service&namespace=sample&name=echo&direction=outbound',
+      'namespace=sample&name=echo&duration=5',
+      'namespace=sample&name=echo&window=1x',
+    ]) {
+      expect(await get(app, `/api/metrics?${q}`)).toMatchObject({
+        status: 400,
+        body: { code: 'CONSOLE_BAD_REQUEST' },
+      });
+    }
+    expect((await get(app, '/api/metrics?namespace=sample&name=ghost')).status).toBe(404);
+  });
+
+  it('answers metrics with metricsUnavailable, not an error, when Prometheus is down', async () => {
+    const { status, body } = await get(down, '/api/metrics?namespace=sample&name=echo');
+    expect(status).toBe(200);
+    expect((body as MetricsView).metricsUnavailable?.message).toBe('cannot reach Prometheus');
+  });
+
+  it("serves a ztunnel's config dump, filtered, and says when a ztunnel does not answer", async () => {
+    const list = (await get(app, '/api/ztunnels')).body as { name: string; node: string }[];
+    expect(list.map(z => `${z.name}@${z.node}`)).toEqual(['ztunnel-a@node-1', 'ztunnel-b@node-2']);
+    const all = (await get(app, '/api/ztunnel?namespace=istio-system&name=ztunnel-a'))
+      .body as ZtunnelConfigView;
+    expect(all.error).toBeUndefined();
+    expect(all.totals).toEqual({ workloads: 3, services: 3, policies: 2, certificates: 2 });
+    expect(all.services.find(s => s.name === 'echo')).toMatchObject({
+      vips: ['10.96.20.30'],
+      ports: ['8080→8080'],
+      endpoints: 1,
+      waypoint: 'sample/waypoint.sample.svc.cluster.local',
+    });
+    expect(all.certificates[0]).toMatchObject({
+      identity: 'spiffe://cluster.local/ns/sample/sa/client',
+      serialNumber: '305419896',
+    });
+    const filtered = (
+      await get(
+        app,
+        '/api/ztunnel?namespace=istio-system&name=ztunnel-a&filterNamespace=sample&thisNode=true',
+      )
+    ).body as ZtunnelConfigView;
+    expect(filtered.workloads.map(w => w.workloadName)).toEqual(['client']);
+    expect(filtered.policies.map(p => p.name)).toEqual(['deny-client']);
+    const search = (await get(app, '/api/ztunnel?namespace=istio-system&name=ztunnel-a&search=10.96.20.30'))
+      .body as ZtunnelConfigView;
+    expect(search.services.map(s => s.name)).toEqual(['echo']);
+    const down2 = (await get(app, '/api/ztunnel?namespace=istio-system&name=ztunnel-b'))
+      .body as ZtunnelConfigView;
+    expect(down2.error?.code).toBe('CONSOLE_ZTUNNEL_UNREACHABLE');
+    expect(down2.error?.message).toContain('connection refused');
+    expect((await get(app, '/api/ztunnel?namespace=istio-system&name=nope')).status).toBe(404);
   });
 
   it('serves Istio config with validations attached to their objects', async () => {

@@ -3,13 +3,16 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '@ambient-mesh/errors';
-import { KubeClient, loadKubeConfig } from '@ambient-mesh/kube';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeConfig, type KubeConfigHandle } from '@ambient-mesh/kube';
 import { BindError, createPlatform, requestUrl, type Logs, type Platform } from '@ambient-mesh/runtime';
 import { apiRoutes, consoleHandler } from './api.ts';
 import type { Config } from './config.ts';
 import { kubeSource, type KubeSource } from './kube-source.ts';
 import type { PodLogReader } from './logs.ts';
+import { portForwardDumpReader } from './port-forward.ts';
 import { httpPrometheus, type PrometheusClient } from './prometheus.ts';
+import type { ZtunnelDumpReader } from './ztunnel-config.ts';
 
 export interface AppDeps {
   readonly platform?: Platform;
@@ -18,6 +21,10 @@ export interface AppDeps {
   readonly prometheus?: PrometheusClient;
   /** Pod logs (tests hand in recorded ones); default: the apiserver's `pods/<pod>/log`. */
   readonly readLog?: PodLogReader;
+  /** ztunnel config dumps (tests hand in recorded ones); default: a pod port-forward to port 15000. */
+  readonly readZtunnelDump?: ZtunnelDumpReader;
+  /** Unix milliseconds now (tests fix the metrics range). */
+  readonly now?: () => number;
 }
 
 /** Pod logs through the apiserver, with the kubelet's timestamps. */
@@ -30,6 +37,9 @@ export function apiserverLogs(client: KubeClient): PodLogReader {
     return typeof text === 'string' ? text : JSON.stringify(text);
   };
 }
+
+/** One config dump read through a port-forward gives up after this long. */
+export const ZTUNNEL_DUMP_TIMEOUT_MS = 10_000;
 
 export interface Bound {
   readonly logs: Logs;
@@ -45,13 +55,19 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     createPlatform({ component: 'console', logFormat: config.logFormat, logLevel: config.logLevel });
   const log = logs.for('console');
   let client: KubeClient | undefined;
-  const kube = (): KubeClient =>
-    (client ??= new KubeClient(
-      loadKubeConfig({
-        inCluster: config.inCluster,
-        ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
-      }),
-    ));
+  let kubeConfig: KubeConfigHandle | undefined;
+  const loaded = (): KubeConfigHandle =>
+    (kubeConfig ??= loadKubeConfig({
+      inCluster: config.inCluster,
+      ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
+    }));
+  const kube = (): KubeClient => (client ??= new KubeClient(loaded()));
+  const dumpReader = (): ZtunnelDumpReader => {
+    // loadKubeConfig loads a client-node KubeConfig, which the port-forward needs.
+    const kc = loaded();
+    if (!(kc instanceof KubeConfig)) throw new Error('the kubeconfig cannot open pod port-forwards');
+    return portForwardDumpReader(kc, ZTUNNEL_DUMP_TIMEOUT_MS);
+  };
   const source =
     deps.source ??
     kubeSource(kube(), {
@@ -76,6 +92,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     systemNamespace: config.systemNamespace,
     logger: log,
     readLog: deps.readLog ?? ((ns, pod, o) => apiserverLogs(kube())(ns, pod, o)),
+    readZtunnelDump: deps.readZtunnelDump ?? ((ns, pod) => dumpReader()(ns, pod)),
+    ...(deps.now === undefined ? {} : { now: deps.now }),
   });
   const handle = consoleHandler(routes, config.webRoot, log);
   const server = createServer((req, res) => {

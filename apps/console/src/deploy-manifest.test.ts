@@ -31,10 +31,13 @@ describe('deploy/console', () => {
     );
   });
 
-  it('grants get on pods/log (the merged log view) and no other subresource', () => {
+  it('grants get on pods/log (the merged log view), pods/portforward (ztunnel config dumps) and no other subresource', () => {
     const role = docs.find(d => d.kind === 'ClusterRole')!;
     const sub = (role.rules ?? []).filter(r => r.resources.some(x => x.includes('/')));
-    expect(sub).toEqual([{ apiGroups: [''], resources: ['pods/log'], verbs: ['get'] }]);
+    expect(sub).toEqual([
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] },
+    ]);
   });
 
   it('sets only variables the console reads', () => {

@@ -8,18 +8,30 @@
  *   Both can exist between the same two nodes: the graph then has a double edge.
  * - Waypoint nodes are drawn only on request (`showWaypoints`); hidden, the client -> waypoint and
  *   waypoint -> server hops are dropped too, and the waypoint's own L7 edge client -> server stays.
+ * - The traffic filter (`tcp`: ztunnel's L4 edges only, `http`: waypoints' L7 edges only) drops
+ *   the other protocol's edges; nodes stay (Kiali's Ambient traffic: ztunnel / waypoint).
+ * - Each edge explains itself: the reporting proxy (ztunnel or waypoint, and its pods when the
+ *   series carry Prometheus's `pod` target label) and the PromQL that reproduces its numbers.
  * - Idle edges (rate 0) are dropped, as Kiali does by default. Edges touching none of the chosen
  *   namespaces are dropped; nodes are every workload of the chosen namespaces plus each edge's ends.
  */
 import type {
+  EdgeExplain,
   EdgeHealth,
   GraphEdge,
   GraphNode,
   GraphView,
   MetricsUnavailable,
+  TrafficFilter,
   WorkloadView,
 } from './model.ts';
-import type { Sample } from './prometheus.ts';
+import {
+  l4EdgeQueries,
+  l7EdgeQueries,
+  REPORTING_POD_LABEL,
+  type EdgeEnds,
+  type Sample,
+} from './prometheus.ts';
 
 const UNKNOWN = 'unknown';
 /** Kiali's default edge health tolerances: degraded from 0.1 % errors, failure from 20 %. */
@@ -34,6 +46,10 @@ export interface GraphInput {
   readonly metricsUnavailable?: MetricsUnavailable | undefined;
   /** Draw waypoint workloads as nodes (Kiali's "Waypoint Proxies" display option). */
   readonly showWaypoints?: boolean;
+  /** Which edges to keep (default all). */
+  readonly traffic?: TrafficFilter;
+  /** The rate window of the queries (for the edges' PromQL; default 1m). */
+  readonly window?: string;
 }
 
 interface End {
@@ -74,6 +90,7 @@ interface Acc {
   value: number;
   errors: number;
   mtls: boolean;
+  pods: Set<string>;
 }
 
 function accumulate(
@@ -84,20 +101,55 @@ function accumulate(
   sample: Sample,
   error: boolean,
 ): void {
-  const acc = into.get(key) ?? { source, target, value: 0, errors: 0, mtls: true };
+  const acc = into.get(key) ?? { source, target, value: 0, errors: 0, mtls: true, pods: new Set<string>() };
   acc.value += sample.value;
+  const pod = sample.labels[REPORTING_POD_LABEL];
+  if (pod !== undefined && pod !== '') acc.pods.add(pod);
   if (error) acc.errors += sample.value;
   if (sample.labels.connection_security_policy !== 'mutual_tls') acc.mtls = false;
   into.set(key, acc);
 }
 
+function ends(acc: Acc): EdgeEnds {
+  return {
+    source: { namespace: acc.source.namespace, name: acc.source.name, known: acc.source.type !== 'unknown' },
+    target: { namespace: acc.target.namespace, name: acc.target.name, type: acc.target.type },
+  };
+}
+
+const REPORTER_SUMMARY: Readonly<Record<string, string>> = {
+  destination: "ztunnel on the destination's node: L4 bytes of the connections it accepted over HBONE",
+  source:
+    "ztunnel on the source's node: L4 bytes of the connections it opened; used because no destination ztunnel reported (a destination outside the mesh)",
+  waypoint:
+    'the waypoint proxy: L7 requests it routed, by response code (ztunnel sees connections, not requests)',
+};
+
+function explain(
+  component: EdgeExplain['component'],
+  reporter: string,
+  acc: Acc,
+  window: string,
+): EdgeExplain {
+  return {
+    component,
+    reporter,
+    summary: REPORTER_SUMMARY[reporter] ?? `reporter="${reporter}"`,
+    pods: [...acc.pods].sort(),
+    promql:
+      component === 'ztunnel' ? l4EdgeQueries(ends(acc), reporter, window) : l7EdgeQueries(ends(acc), window),
+  };
+}
+
 export function buildGraph(input: GraphInput): GraphView {
   const chosen = new Set(input.namespaces);
+  const traffic = input.traffic ?? 'all';
+  const window = input.window ?? '1m';
   const touches = (a: End, b: End): boolean => chosen.has(a.namespace) || chosen.has(b.namespace);
 
   // L4: per reporter, then the destination's view wins.
   const l4ByReporter = new Map<string, Map<string, Acc>>();
-  for (const sample of input.l4) {
+  for (const sample of traffic === 'http' ? [] : input.l4) {
     const source = sourceEnd(sample.labels);
     const target = destinationEnd(sample.labels);
     if (!touches(source, target)) continue;
@@ -112,7 +164,7 @@ export function buildGraph(input: GraphInput): GraphView {
   }
 
   const l7 = new Map<string, Acc>();
-  for (const sample of input.l7) {
+  for (const sample of traffic === 'tcp' ? [] : input.l7) {
     const source = sourceEnd(sample.labels);
     const target = destinationEnd(sample.labels);
     if (!touches(source, target)) continue;
@@ -148,6 +200,7 @@ export function buildGraph(input: GraphInput): GraphView {
       health: 'healthy',
       mtls: acc.mtls,
       reporter,
+      explain: explain('ztunnel', reporter, acc, window),
     });
   }
   for (const [key, acc] of l7) {
@@ -164,6 +217,7 @@ export function buildGraph(input: GraphInput): GraphView {
       health: edgeHealth(errorRate),
       mtls: acc.mtls,
       reporter: 'waypoint',
+      explain: explain('waypoint', 'waypoint', acc, window),
     });
   }
   edges.sort((a, b) => a.id.localeCompare(b.id));
@@ -194,6 +248,7 @@ export function buildGraph(input: GraphInput): GraphView {
 
   return {
     namespaces: [...input.namespaces].sort(),
+    traffic,
     nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
     edges,
     metricsUnavailable: input.metricsUnavailable,

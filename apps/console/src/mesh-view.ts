@@ -17,8 +17,11 @@ import type {
   LabelledBy,
   MeshMode,
   NamespaceView,
+  ServiceView,
   WaypointRef,
+  WorkloadDetailView,
   WorkloadView,
+  ZtunnelPod,
 } from './model.ts';
 import type { MeshSnapshot, Meta, NamespaceObject, PodObject, ServiceObject } from './snapshot.ts';
 
@@ -201,4 +204,73 @@ export function namespaceViews(snapshot: MeshSnapshot): NamespaceView[] {
       waypoint: index.waypointLabel(ns.metadata, 'namespace', ns.metadata.name) ?? undefined,
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The ztunnel on a node (the pod's `spec.nodeName`), as the detail pages link to it. */
+export function ztunnelOnNode(snapshot: MeshSnapshot, node: string | undefined): ZtunnelPod | undefined {
+  if (node === undefined) return undefined;
+  const p = snapshot.pods.find(x => isZtunnelPod(x) && x.spec?.nodeName === node);
+  return p === undefined
+    ? undefined
+    : { name: p.metadata.name, namespace: p.metadata.namespace ?? '', node, ready: podReady(p) };
+}
+
+/** One workload with its pods (node, address, HBONE or TCP, that node's ztunnel) and services. */
+export function workloadDetailView(
+  snapshot: MeshSnapshot,
+  namespace: string,
+  name: string,
+): WorkloadDetailView | undefined {
+  const workload = workloadViews(snapshot, namespace).find(w => w.name === name);
+  if (workload === undefined) return undefined;
+  const index = new MeshIndex(snapshot);
+  const pods = snapshot.pods.filter(p => p.metadata.namespace === namespace && workloadOf(p).name === name);
+  const services = new Set<string>();
+  for (const p of pods) for (const s of index.servicesSelecting(p)) services.add(s.metadata.name);
+  return {
+    workload,
+    pods: pods
+      .map(p => ({
+        name: p.metadata.name,
+        node: p.spec?.nodeName,
+        ip: p.status?.podIP,
+        ready: podReady(p),
+        protocol:
+          p.metadata.annotations?.[Annotation.redirection] === REDIRECTION_ENABLED
+            ? ('HBONE' as const)
+            : ('TCP' as const),
+        ztunnel: ztunnelOnNode(snapshot, p.spec?.nodeName),
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    services: [...services].sort(),
+  };
+}
+
+/** Services (of a namespace) with their waypoint and the workloads they select. */
+export function serviceViews(snapshot: MeshSnapshot, namespace?: string): ServiceView[] {
+  const index = new MeshIndex(snapshot);
+  return snapshot.services
+    .filter(s => namespace === undefined || s.metadata.namespace === namespace)
+    .map(s => {
+      const ns = s.metadata.namespace ?? '';
+      const selected = snapshot.pods.filter(
+        p => p.metadata.namespace === ns && selects(s.spec?.selector, p.metadata.labels),
+      );
+      const own = index.waypointLabel(s.metadata, 'service', ns);
+      const nsObj = index.namespace(ns);
+      const waypoint =
+        own === null
+          ? undefined
+          : (own ??
+            (nsObj === undefined
+              ? undefined
+              : (index.waypointLabel(nsObj.metadata, 'namespace', ns) ?? undefined)));
+      return {
+        namespace: ns,
+        name: s.metadata.name,
+        waypoint,
+        workloads: [...new Set(selected.map(p => workloadOf(p).name))].sort(),
+      };
+    })
+    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 }

@@ -96,7 +96,25 @@ export interface GraphEdge {
   readonly mtls: boolean;
   /** Which reporter the numbers come from: `destination`/`source` (ztunnel) or `waypoint`. */
   readonly reporter: string;
+  /** Where the edge's telemetry came from, and the PromQL behind it ("edge explain"). */
+  readonly explain: EdgeExplain;
 }
+
+/** An edge's provenance: the proxy that reported it and the queries that reproduce its numbers. */
+export interface EdgeExplain {
+  /** `ztunnel` for L4 (`istio_tcp_*`), `waypoint` for L7 (`istio_requests_total`). */
+  readonly component: 'ztunnel' | 'waypoint';
+  readonly reporter: string;
+  /** What the reporter means, in words. */
+  readonly summary: string;
+  /** The reporting proxies' pods (Prometheus's `pod` target label), when the series carry it. */
+  readonly pods: readonly string[];
+  /** PromQL narrowed to this edge; running it in Prometheus gives the edge's rate. */
+  readonly promql: readonly string[];
+}
+
+/** The graph's traffic filter: every edge, only ztunnel's L4 (TCP) or only waypoints' L7 (HTTP). */
+export type TrafficFilter = 'all' | 'tcp' | 'http';
 
 /** Metrics could not be read; the graph says so instead of drawing nothing. */
 export interface MetricsUnavailable {
@@ -106,6 +124,7 @@ export interface MetricsUnavailable {
 
 export interface GraphView {
   readonly namespaces: readonly string[];
+  readonly traffic: TrafficFilter;
   readonly nodes: readonly GraphNode[];
   readonly edges: readonly GraphEdge[];
   /** Set when Prometheus could not answer: nodes come from Kubernetes alone, edges are empty. */
@@ -192,4 +211,140 @@ export interface IstioConfigView {
   readonly objects: readonly ConfigObjectView[];
   /** Every finding, including those about workloads and namespaces rather than config objects. */
   readonly validations: readonly Validation[];
+}
+
+/** One pod of a workload: where it runs, whether ztunnel captures it, and that node's ztunnel. */
+export interface PodView {
+  readonly name: string;
+  readonly node: string | undefined;
+  readonly ip: string | undefined;
+  readonly ready: boolean;
+  /** HBONE when ztunnel's redirection is installed in the pod, else plain TCP. */
+  readonly protocol: 'HBONE' | 'TCP';
+  /** The ztunnel on the pod's node (its detail page), if one runs there. */
+  readonly ztunnel: ZtunnelPod | undefined;
+}
+
+export interface WorkloadDetailView {
+  readonly workload: WorkloadView;
+  readonly pods: readonly PodView[];
+  /** Services selecting its pods. */
+  readonly services: readonly string[];
+}
+
+export interface ServiceView {
+  readonly namespace: string;
+  readonly name: string;
+  /** The Service's (or its namespace's) waypoint. */
+  readonly waypoint: WaypointRef | undefined;
+  /** Workloads whose pods it selects. */
+  readonly workloads: readonly string[];
+}
+
+/** ztunnel's `/config_dump`, as `istioctl ztunnel-config` and Kiali's ztunnel tab show it. */
+export interface ZtunnelWorkloadRow {
+  readonly namespace: string;
+  readonly name: string;
+  readonly workloadName: string;
+  readonly ips: readonly string[];
+  readonly node: string;
+  readonly protocol: string;
+  readonly serviceAccount: string;
+  readonly waypoint: string | undefined;
+  readonly status: string;
+}
+
+export interface ZtunnelServiceRow {
+  readonly namespace: string;
+  readonly name: string;
+  readonly hostname: string;
+  readonly vips: readonly string[];
+  /** `port -> targetPort` pairs. */
+  readonly ports: readonly string[];
+  readonly endpoints: number;
+  readonly healthyEndpoints: number;
+  readonly waypoint: string | undefined;
+}
+
+export interface ZtunnelPolicyRow {
+  readonly namespace: string;
+  readonly name: string;
+  readonly scope: string;
+  readonly action: string;
+  readonly rules: number;
+  readonly dryRun: boolean;
+}
+
+export interface ZtunnelCertificateRow {
+  readonly identity: string;
+  readonly state: string;
+  readonly serialNumber: string;
+  readonly validFrom: string;
+  readonly expirationTime: string;
+  /** Certificates in the chain (leaf first) and roots. */
+  readonly chain: number;
+  readonly roots: number;
+}
+
+export interface ZtunnelFilter {
+  /** Only rows of this namespace (`--workload-namespace`). */
+  readonly namespace: string | undefined;
+  /** Only workloads on the ztunnel's own node (`--node`). */
+  readonly thisNode: boolean;
+  /** Case-insensitive substring of a row's name, namespace, address or identity. */
+  readonly search: string | undefined;
+}
+
+export interface ZtunnelConfigView {
+  readonly pod: ZtunnelPod;
+  readonly filter: ZtunnelFilter;
+  readonly workloads: readonly ZtunnelWorkloadRow[];
+  readonly services: readonly ZtunnelServiceRow[];
+  readonly policies: readonly ZtunnelPolicyRow[];
+  readonly certificates: readonly ZtunnelCertificateRow[];
+  /** Row counts before the filter. */
+  readonly totals: {
+    readonly workloads: number;
+    readonly services: number;
+    readonly policies: number;
+    readonly certificates: number;
+  };
+  /** The config dump could not be read: what to check (the rest of the page still shows the pod). */
+  readonly error: { readonly code: string; readonly message: string } | undefined;
+}
+
+/** L4: ztunnel's telemetry; L7: a waypoint's. */
+export type TelemetryLayer = 'L4' | 'L7';
+
+export interface MetricSeries {
+  readonly id: string;
+  readonly layer: TelemetryLayer;
+  readonly reporter: string;
+  readonly label: string;
+  readonly promql: string;
+  /** [unix seconds, value] */
+  readonly points: readonly (readonly [number, number])[];
+}
+
+export interface MetricChart {
+  readonly id:
+    'request_rate' | 'error_rate' | 'latency' | 'tcp_sent' | 'tcp_received' | 'tcp_opened' | 'tcp_closed';
+  readonly title: string;
+  readonly unit: 'req/s' | 'ratio' | 'ms' | 'B/s' | 'conn/s';
+  readonly series: readonly MetricSeries[];
+}
+
+export interface MetricsView {
+  /** `ztunnel`: one ztunnel pod's own traffic (Kiali's ztunnel Metrics tab), by its `pod` label. */
+  readonly kind: 'workload' | 'service' | 'ztunnel';
+  readonly namespace: string;
+  readonly name: string;
+  readonly direction: 'inbound' | 'outbound';
+  /** The range: `duration` seconds back from `end`, one point every `step` seconds. */
+  readonly end: number;
+  readonly duration: number;
+  readonly step: number;
+  readonly window: string;
+  readonly charts: readonly MetricChart[];
+  readonly metricsUnavailable: MetricsUnavailable | undefined;
 }

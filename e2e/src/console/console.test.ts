@@ -3,8 +3,10 @@
 // informers on the cluster's apiserver, its graph on Prometheus, pod logs through the apiserver) and
 // Debian's Chromium, driven by playwright-core, checks the page's DOM. The cases run in order on the
 // one mesh: ambient badges; the blue L4 edge; the merged log view (an app line and a ztunnel line of
-// one connection); validation warnings and a malformed policy; then a waypoint: the green L7 edge
-// beside the L4 one, the waypoint node, and the waypoint view with its enrolled services. Each view's
+// one connection); the ztunnel page of echo's node from its live config dump (port-forward); echo's
+// L4 metric chart; validation warnings and a malformed policy; then a waypoint: the green L7 edge
+// beside the L4 one, the traffic filter and edge explain, the waypoint node, the waypoint view with
+// its enrolled services, and the echo Service's L7 request chart. Each view's
 // screenshot goes to e2e/reports/screenshots/console.
 //
 // Prometheus runs in node-0's network namespace (the root netns has no route to pod IPs, by design)
@@ -232,6 +234,68 @@ describe('the console on a live ambient mesh', () => {
     expect(await page.getByTestId('metrics-unavailable').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'graph.png') });
   }, 150_000);
+  it("shows the ztunnel of echo's node, reached from echo's pod, with echo in its live config dump", async () => {
+    await page.goto(new URL(`/workloads?namespace=${NS}&workload=echo`, consoleApp!.url).href);
+    const pod = page.getByTestId('pod-echo');
+    await pod.waitFor(WAIT);
+    expect(await pod.getAttribute('data-protocol')).toBe('HBONE');
+    await pod.getByTestId('ztunnel-link').click();
+    await page.getByTestId('ztunnel-detail').waitFor(WAIT);
+    expect(await page.getByTestId('ztunnel-node').getAttribute('data-node')).toBe('node-1');
+    // Read through a port-forward to the ztunnel's loopback admin port.
+    await page.locator(`[data-testid="ztunnel-workloads-row"][data-key="${NS}/echo"]`).waitFor(WAIT);
+    expect(await page.getByTestId('ztunnel-error').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'ztunnel.png') });
+    // This node only, in the sample namespace: echo, not the client on node-0.
+    await page.getByLabel('filter namespace').selectOption(NS);
+    await page.getByLabel('Only workloads on this node').check();
+    await page.locator('[data-testid="ztunnel-workloads"][data-count="1"]').waitFor(WAIT);
+    expect(await page.getByTestId('ztunnel-workloads-row').getAttribute('data-key')).toBe(`${NS}/echo`);
+    await page.getByRole('tab', { name: /Services/ }).click();
+    await page.locator(`[data-testid="ztunnel-services-row"][data-key="${NS}/echo"]`).waitFor(WAIT);
+    await page.getByRole('tab', { name: /Certificates/ }).click();
+    await page
+      .locator(`[data-testid="ztunnel-certificates-row"][data-key="spiffe://cluster.local/ns/${NS}/sa/echo"]`)
+      .waitFor(WAIT);
+    // Its Metrics tab: the connections it accepted for echo (as server), by its pod label.
+    await page.getByRole('tab', { name: 'Metrics' }).click();
+    const accepted = page.locator(
+      '[data-testid="metric-chart"][data-chart="tcp_opened"] [data-testid="metric-series"][data-reporter="destination"]:not([data-points="0"])',
+    );
+    await accepted.waitFor(WAIT);
+    expect(Number(await accepted.getAttribute('data-points'))).toBeGreaterThan(0);
+    await page.screenshot({ path: join(SHOTS, 'ztunnel-metrics.png') });
+  }, 90_000);
+
+  it("charts echo's inbound L4 bytes from ztunnel (reporter=destination) on its Metrics tab", async () => {
+    type View = {
+      charts: { id: string; series: { layer: string; reporter: string; points: unknown[] }[] }[];
+    };
+    await waitFor(
+      'L4 points in the metrics API',
+      async () => {
+        expect(await httpCode(client, `http://echo.${NS}.svc.cluster.local/`)).toBe(200);
+        const res = await fetch(
+          new URL(`/api/metrics?kind=workload&namespace=${NS}&name=echo&direction=inbound`, consoleApp!.url),
+        );
+        const view = (await res.json()) as View;
+        const l4 = view.charts.find(c => c.id === 'tcp_sent')?.series.find(x => x.layer === 'L4');
+        return l4 !== undefined && l4.points.length > 0 ? l4 : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    await page.goto(new URL(`/workloads?namespace=${NS}&workload=echo`, consoleApp!.url).href);
+    await page.getByRole('tab', { name: 'Metrics' }).click();
+    const l4 = page.locator(
+      '[data-testid="metric-chart"][data-chart="tcp_sent"] [data-testid="metric-series"][data-layer="L4"]',
+    );
+    await l4.waitFor(WAIT);
+    expect(await l4.getAttribute('data-reporter')).toBe('destination');
+    expect(Number(await l4.getAttribute('data-points'))).toBeGreaterThan(0);
+    expect(await page.getByTestId('metrics-unavailable').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'workload-metrics.png') });
+  }, 90_000);
+
   it("merges the app line and the ztunnel line of one connection in the workload's Logs tab", async () => {
     const sent = Date.now();
     const nonce = `console-log-${sent.toString(36)}`;
@@ -352,6 +416,29 @@ describe('the console on a live ambient mesh', () => {
     expect(await edge('tcp').getAttribute('data-color')).toBe('#0066cc');
     expect(await page.locator('[data-testid="graph-node"][data-type="waypoint"]').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'graph-l7.png') });
+    // The traffic filter: HTTP keeps the waypoint's edge only; the edge explains itself.
+    await page.getByRole('button', { name: 'HTTP (waypoint, L7)' }).click();
+    await page.locator('[data-testid="graph"][data-traffic="http"]').waitFor(WAIT);
+    await edge('http').waitFor(WAIT);
+    expect(await page.locator('[data-testid="graph-edge"][data-protocol="tcp"]').count()).toBe(0);
+    await edge('http').dispatchEvent('click');
+    const explain = page.locator('[data-testid="edge-explain"][data-component="waypoint"]');
+    await explain.waitFor(WAIT);
+    expect(await explain.getAttribute('data-reporter')).toBe('waypoint');
+    expect(await explain.getByTestId('edge-promql').first().textContent()).toContain(
+      'istio_requests_total{reporter="waypoint"',
+    );
+    // Prometheus's `pod` target label names the waypoint pod that reported the requests.
+    expect(await explain.getByTestId('edge-pods').textContent()).toContain(wp.name);
+    await page.screenshot({ path: join(SHOTS, 'graph-edge-explain.png') });
+    await page.getByRole('button', { name: 'TCP (ztunnel, L4)' }).click();
+    await page.locator('[data-testid="graph"][data-traffic="tcp"]').waitFor(WAIT);
+    await edge('tcp').waitFor(WAIT);
+    expect(await page.locator('[data-testid="graph-edge"][data-protocol="http"]').count()).toBe(0);
+    await edge('tcp').dispatchEvent('click');
+    await page.locator('[data-testid="edge-explain"][data-component="ztunnel"]').waitFor(WAIT);
+    await page.getByRole('button', { name: 'All traffic' }).click();
+    await page.locator('[data-testid="graph"][data-traffic="all"]').waitFor(WAIT);
     await page.getByLabel('Show waypoints').check();
     await page
       .locator(`[data-testid="graph-node"][data-type="waypoint"][data-id="${NS}/waypoint"]`)
@@ -370,5 +457,29 @@ describe('the console on a live ambient mesh', () => {
     expect(await detail.getByTestId('enrolled-workload-echo').getAttribute('data-labelled-by')).toBe(
       'service',
     );
-  }, 300_000);
+
+    // The echo Service's page charts the waypoint's L7 requests.
+    await waitFor(
+      'L7 request points for the echo Service in the metrics API',
+      async () => {
+        expect(await httpCode(client, `http://echo.${NS}.svc.cluster.local/`)).toBe(200);
+        const res = await fetch(
+          new URL(`/api/metrics?kind=service&namespace=${NS}&name=echo`, consoleApp!.url),
+        );
+        const view = (await res.json()) as {
+          charts: { id: string; series: { layer: string; points: unknown[] }[] }[];
+        };
+        const l7 = view.charts.find(c => c.id === 'request_rate')?.series.find(x => x.layer === 'L7');
+        return l7 !== undefined && l7.points.length > 0 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    await page.goto(new URL(`/services?namespace=${NS}&name=echo`, consoleApp!.url).href);
+    const l7 = page.locator(
+      '[data-testid="metric-chart"][data-chart="request_rate"] [data-testid="metric-series"][data-layer="L7"]',
+    );
+    await l7.waitFor(WAIT);
+    expect(Number(await l7.getAttribute('data-points'))).toBeGreaterThan(0);
+    await page.screenshot({ path: join(SHOTS, 'service-metrics.png') });
+  }, 420_000);
 });

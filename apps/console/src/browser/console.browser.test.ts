@@ -14,9 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, silentLogger } from '@ambient-mesh/runtime';
 import { build, type Bound } from '../app.ts';
 import { loadConfig } from '../config.ts';
-import type { PrometheusClient } from '../prometheus.ts';
 import { manyWorkloads, sampleSnapshot } from '../testing/fixtures.ts';
-import { fixedSource, recordedLogs, recordedPrometheus } from '../testing/sources.ts';
+import {
+  fixedSource,
+  recordedLogs,
+  recordedPrometheus,
+  recordedZtunnelDump,
+  unreachablePrometheus,
+} from '../testing/sources.ts';
 
 /** Debian's chromium package; CHROMIUM_PATH overrides. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -49,15 +54,9 @@ describe('console in Chromium (recorded data)', () => {
       source: fixedSource(snapshot),
       prometheus: recordedPrometheus(),
       readLog: recordedLogs(),
+      readZtunnelDump: recordedZtunnelDump(),
     });
-    const unreachable: PrometheusClient = {
-      query: () =>
-        Promise.resolve({
-          ok: false,
-          code: 'METRICS_UNAVAILABLE',
-          message: 'cannot reach Prometheus at http://127.0.0.1:1',
-        }),
-    };
+    const unreachable = unreachablePrometheus();
     const downApp = await build(config, {
       platform: platform(),
       source: fixedSource(snapshot),
@@ -135,6 +134,65 @@ describe('console in Chromium (recorded data)', () => {
     await page.screenshot({ path: join(SHOTS, 'graph.png') });
   });
 
+  it('graph: the traffic filter keeps only TCP (ztunnel) or HTTP (waypoint) edges, and namespaces add and drop nodes', async () => {
+    await page.goto(new URL('/graph?namespaces=sample', app.url).href);
+    const edges = (protocol: string) =>
+      page.locator(`[data-testid="graph-edge"][data-protocol="${protocol}"]`);
+    await edges('http').first().waitFor(WAIT);
+    expect(await edges('tcp').count()).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'TCP (ztunnel, L4)' }).click();
+    await page.locator('[data-testid="graph"][data-traffic="tcp"]').waitFor(WAIT);
+    await edges('tcp').first().waitFor(WAIT);
+    expect(await edges('http').count()).toBe(0);
+    await page.getByRole('button', { name: 'HTTP (waypoint, L7)' }).click();
+    await page.locator('[data-testid="graph"][data-traffic="http"]').waitFor(WAIT);
+    await edges('http').first().waitFor(WAIT);
+    expect(await edges('tcp').count()).toBe(0);
+    // Nodes stay whatever the filter: it hides traffic, not workloads.
+    expect(await page.locator('[data-testid="graph-node"][data-id="sample/client"]').count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, 'graph-http-only.png') });
+    await page.getByRole('button', { name: 'All traffic' }).click();
+    await page.locator('[data-testid="graph"][data-traffic="all"]').waitFor(WAIT);
+    // By namespace: adding legacy draws its workloads, dropping sample removes sample's (but
+    // the ends of edges into legacy).
+    await page.getByLabel('legacy', { exact: true }).check();
+    await page
+      .locator('[data-testid="graph-node"][data-id="legacy/db"]')
+      .waitFor({ state: 'attached', ...WAIT });
+    await page.getByLabel('sample', { exact: true }).uncheck();
+    await page
+      .locator('[data-testid="graph-node"][data-id="sample/echo"]')
+      .waitFor({ state: 'detached', ...WAIT });
+    // sample/client stays as the end of its edge to legacy's db.
+    expect(await page.locator('[data-testid="graph-node"][data-id="legacy/db"]').count()).toBe(1);
+  });
+
+  it('graph: clicking an edge explains it: the reporting proxy and the PromQL behind it', async () => {
+    await page.goto(new URL('/graph?namespaces=sample', app.url).href);
+    const edge = (protocol: string) =>
+      page.locator(
+        `[data-testid="graph-edge"][data-protocol="${protocol}"][data-source="sample/client"][data-target="sample/echo"]`,
+      );
+    await edge('tcp').waitFor(WAIT);
+    await edge('tcp').dispatchEvent('click');
+    const panel = page.getByTestId('edge-explain');
+    await panel.waitFor(WAIT);
+    expect(await panel.getAttribute('data-component')).toBe('ztunnel');
+    expect(await panel.getAttribute('data-reporter')).toBe('destination');
+    expect(await panel.getByTestId('edge-pods').textContent()).toContain('ztunnel-b');
+    expect(await panel.getByTestId('edge-promql').first().textContent()).toBe(
+      'sum(rate(istio_tcp_sent_bytes_total{reporter="destination",source_workload_namespace="sample",source_workload="client",destination_workload_namespace="sample",destination_workload="echo"}[1m]))',
+    );
+    expect(await edge('tcp').getAttribute('data-selected')).toBe('true');
+    await page.screenshot({ path: join(SHOTS, 'graph-edge-explain.png') });
+    await edge('http').dispatchEvent('click');
+    await page.locator('[data-testid="edge-explain"][data-component="waypoint"]').waitFor(WAIT);
+    expect(await page.getByTestId('edge-promql').first().textContent()).toContain(
+      'istio_requests_total{reporter="waypoint"',
+    );
+    expect(await page.getByTestId('edge-pods').textContent()).toContain('waypoint-7d9f8b6c5-x1');
+  });
+
   it('graph: 1,000 workloads are laid out in a grid (no Dagre), and drawn', async () => {
     await page.goto(new URL('/graph?namespaces=load', app.url).href);
     await page.locator('[data-testid="graph"][data-layout="Grid"][data-nodes="1000"]').waitFor(WAIT);
@@ -203,5 +261,123 @@ describe('console in Chromium (recorded data)', () => {
     await page.getByLabel('ztunnel').uncheck();
     await page.locator('[data-testid="logs"][data-count="3"]').waitFor(WAIT);
     expect(await page.locator('[data-testid="log-line"][data-source="ztunnel"]').count()).toBe(0);
+  });
+
+  it('workload metrics: L7 request, error and latency series from the waypoint, L4 TCP series from ztunnel', async () => {
+    await page.goto(new URL('/workloads?namespace=sample&workload=echo', app.url).href);
+    await page.getByRole('tab', { name: 'Metrics' }).click();
+    const series = (chart: string, layer: string) =>
+      page.locator(
+        `[data-testid="metric-chart"][data-chart="${chart}"] [data-testid="metric-series"][data-layer="${layer}"]`,
+      );
+    await series('request_rate', 'L7').waitFor(WAIT);
+    expect(Number(await series('request_rate', 'L7').getAttribute('data-points'))).toBeGreaterThan(0);
+    expect(await series('request_rate', 'L4').count()).toBe(0);
+    expect(await series('latency', 'L7').count()).toBe(3);
+    expect(await series('error_rate', 'L7').textContent()).toMatch(/now \d+\.\d%/);
+    const l4 = series('tcp_sent', 'L4');
+    expect(await l4.getAttribute('data-reporter')).toBe('destination');
+    expect(Number(await l4.getAttribute('data-points'))).toBeGreaterThan(0);
+    expect(await series('tcp_sent', 'L7').textContent()).toContain('no data');
+    expect(await page.locator('[data-testid="metric-chart"][data-chart="tcp_sent"] polyline').count()).toBe(
+      1,
+    );
+    await page.screenshot({ path: join(SHOTS, 'workload-metrics.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Outbound' }).click();
+    await page.locator('[data-testid="metrics"][data-direction="outbound"]').waitFor(WAIT);
+    await page
+      .locator(
+        '[data-testid="metric-chart"][data-chart="tcp_sent"] [data-testid="metric-series"][data-layer="L4"][data-reporter="source"]',
+      )
+      .waitFor(WAIT);
+  });
+
+  it('service metrics: the service page charts its inbound L4 and L7 series', async () => {
+    await page.goto(new URL('/services?namespace=sample', app.url).href);
+    await page.getByTestId('service-echo').getByRole('link', { name: 'echo' }).click();
+    await page.locator('[data-testid="service-detail"][data-service="sample/echo"]').waitFor(WAIT);
+    const chart = page.locator('[data-testid="metric-chart"][data-chart="tcp_received"]');
+    await chart.locator('[data-testid="metric-series"][data-layer="L4"]').waitFor(WAIT);
+    expect(
+      Number(
+        await page
+          .locator(
+            '[data-testid="metric-chart"][data-chart="request_rate"] [data-testid="metric-series"][data-layer="L7"]',
+          )
+          .getAttribute('data-points'),
+      ),
+    ).toBeGreaterThan(0);
+    expect(await page.getByTestId('service-detail').textContent()).toContain('waypoint: sample/waypoint');
+    await page.screenshot({ path: join(SHOTS, 'service-metrics.png') });
+  });
+
+  it('metrics: Prometheus down shows "Metrics unavailable" on the charts, not a blank page', async () => {
+    await page.goto(new URL('/services?namespace=sample&name=echo', down!.url).href);
+    const alert = page.getByTestId('metrics-unavailable');
+    await alert.waitFor(WAIT);
+    expect(await alert.textContent()).toContain('cannot reach Prometheus');
+    expect(await page.getByTestId('metric-chart').count()).toBe(5);
+  });
+
+  it("ztunnel detail: reached from the workload's pod, its config dump's workloads, services, policies and certificates, filtered", async () => {
+    await page.goto(new URL('/workloads?namespace=sample&workload=echo', app.url).href);
+    const pod = page.getByTestId('pod-echo-7d9f8b6c5-x1');
+    await pod.waitFor(WAIT);
+    expect(await pod.getAttribute('data-protocol')).toBe('HBONE');
+    await pod.getByTestId('ztunnel-link').click();
+    const detail = page.locator('[data-testid="ztunnel-detail"][data-ztunnel="istio-system/ztunnel-a"]');
+    await detail.waitFor(WAIT);
+    const workloads = page.getByTestId('ztunnel-workloads');
+    await workloads.waitFor(WAIT);
+    expect(await workloads.getAttribute('data-count')).toBe('3');
+    expect(await page.getByTestId('ztunnel-node').getAttribute('data-node')).toBe('node-1');
+    await page.screenshot({ path: join(SHOTS, 'ztunnel.png') });
+    // Filters run in the backend: namespace sample and this node only leave the client.
+    await page.getByLabel('filter namespace').selectOption('sample');
+    await page.getByLabel('Only workloads on this node').check();
+    await page.locator('[data-testid="ztunnel-workloads"][data-count="1"]').waitFor(WAIT);
+    expect(await page.getByTestId('ztunnel-workloads-row').getAttribute('data-key')).toBe(
+      'sample/client-7c9d8-abcde',
+    );
+    await page.getByRole('tab', { name: /Services/ }).click();
+    await page.locator('[data-testid="ztunnel-services-row"][data-key="sample/echo"]').waitFor(WAIT);
+    expect(
+      await page.locator('[data-testid="ztunnel-services-row"][data-key="sample/echo"]').textContent(),
+    ).toContain('10.96.20.30');
+    await page.getByRole('tab', { name: /Policies/ }).click();
+    await page.locator('[data-testid="ztunnel-policies-row"][data-key="sample/deny-client"]').waitFor(WAIT);
+    await page.getByRole('tab', { name: /Certificates/ }).click();
+    const cert = page.locator(
+      '[data-testid="ztunnel-certificates-row"][data-key="spiffe://cluster.local/ns/sample/sa/client"]',
+    );
+    await cert.waitFor(WAIT);
+    expect(await cert.textContent()).toContain('305419896');
+    await page.screenshot({ path: join(SHOTS, 'ztunnel-certificates.png') });
+    await page.getByPlaceholder('Name, address or identity').fill('sa/echo');
+    await page.locator('[data-testid="ztunnel-certificates"][data-count="1"]').waitFor(WAIT);
+    await page
+      .locator(
+        '[data-testid="ztunnel-certificates-row"][data-key="spiffe://cluster.local/ns/sample/sa/echo"]',
+      )
+      .waitFor(WAIT);
+    // The Metrics tab: the ztunnel's own connections and bytes, as client and as server.
+    await page.getByRole('tab', { name: 'Metrics' }).click();
+    const opened = page.locator(
+      '[data-testid="metric-chart"][data-chart="tcp_opened"] [data-testid="metric-series"][data-reporter="source"]',
+    );
+    await opened.waitFor(WAIT);
+    expect(await opened.getAttribute('data-layer')).toBe('L4');
+    expect(Number(await opened.getAttribute('data-points'))).toBeGreaterThan(0);
+    expect(await page.getByTestId('metric-chart').count()).toBe(4);
+    await page.screenshot({ path: join(SHOTS, 'ztunnel-metrics.png') });
+  }, 60_000);
+
+  it("ztunnel detail: a ztunnel that does not answer says so, and the overview links every node's ztunnel", async () => {
+    await page.goto(new URL('/overview', app.url).href);
+    await page.getByTestId('control-plane').getByRole('link', { name: 'node-2' }).click();
+    const alert = page.getByTestId('ztunnel-error');
+    await alert.waitFor(WAIT);
+    expect(await alert.textContent()).toContain('connection refused');
+    expect(await alert.textContent()).toContain('pods/portforward');
   });
 });

@@ -2,7 +2,15 @@
 import { readFileSync } from 'node:fs';
 import type { KubeSource } from '../kube-source.ts';
 import type { PodLogReader } from '../logs.ts';
-import { parseVectorResponse, type PrometheusClient, type QueryResult } from '../prometheus.ts';
+import {
+  parseMatrixResponse,
+  parseVectorResponse,
+  type PrometheusClient,
+  type QueryResult,
+  type RangeQuery,
+  type RangeResult,
+} from '../prometheus.ts';
+import type { ZtunnelDumpReader } from '../ztunnel-config.ts';
 import type { MeshSnapshot } from '../snapshot.ts';
 
 export function fixedSource(snapshot: MeshSnapshot, synced = true): KubeSource {
@@ -23,6 +31,7 @@ const recorded = (name: string): QueryResult =>
  */
 export function recordedPrometheus(): PrometheusClient {
   return {
+    queryRange: q => Promise.resolve(rangeAnswer(q)),
     query: promql => {
       if (promql.includes('istio_requests_total')) return Promise.resolve(recorded('prometheus-l7.json'));
       if (promql.includes('istio_tcp_sent_bytes_total'))
@@ -30,6 +39,45 @@ export function recordedPrometheus(): PrometheusClient {
       return Promise.resolve({ ok: true, samples: [] });
     },
   };
+}
+
+/**
+ * A `/api/v1/query_range` answer in Prometheus's JSON shape for the charts' queries, one point per
+ * step: waypoint requests at 10 req/s with 5 % errors and 4/12/20 ms percentiles, ztunnel bytes
+ * at 800 B/s, and no waypoint TCP series (the waypoint proxies HTTP only).
+ */
+function rangeAnswer(q: RangeQuery): RangeResult {
+  const level = (): number | undefined => {
+    const p = q.promql;
+    if (p.includes('reporter="waypoint"') && p.includes('istio_tcp_')) return undefined;
+    if (p.startsWith('histogram_quantile(0.5,')) return 4;
+    if (p.startsWith('histogram_quantile(0.95,')) return 12;
+    if (p.startsWith('histogram_quantile(0.99,')) return 20;
+    if (p.includes('response_code=~')) return 0.05;
+    if (p.includes('istio_requests_total')) return 10;
+    if (p.includes('istio_tcp_connections_')) return 2;
+    if (p.includes('istio_tcp_sent_bytes_total')) return 800;
+    if (p.includes('istio_tcp_received_bytes_total')) return 400;
+    return undefined;
+  };
+  const v = level();
+  const values: [number, string][] = [];
+  for (let t = q.start; t <= q.end && v !== undefined; t += q.step) {
+    // A gentle wave, so the charts are not flat lines.
+    values.push([t, String(v * (1 + 0.2 * Math.sin((t - q.start) / (q.step * 8))))]);
+  }
+  return parseMatrixResponse({
+    status: 'success',
+    data: { resultType: 'matrix', result: v === undefined ? [] : [{ metric: {}, values }] },
+  });
+}
+
+/** The recorded `/config_dump` of ztunnel-a (node-1); ztunnel-b does not answer (its node is down). */
+export function recordedZtunnelDump(): ZtunnelDumpReader {
+  return (_namespace, pod) =>
+    pod === 'ztunnel-a'
+      ? Promise.resolve(readFileSync(new URL('../testdata/ztunnel-dump.json', import.meta.url), 'utf8'))
+      : Promise.reject(new Error('connection refused'));
 }
 
 /**
@@ -71,4 +119,12 @@ export function recordedLogs(): PodLogReader {
     if (pod === 'ztunnel-b') return Promise.reject(new Error('the node is unreachable'));
     return Promise.resolve(logs[`${namespace}/${pod}`] ?? '');
   };
+}
+
+/** Prometheus that cannot be reached: every query fails as the HTTP client reports it. */
+export function unreachablePrometheus(
+  message = 'cannot reach Prometheus at http://127.0.0.1:1',
+): PrometheusClient {
+  const failed = { ok: false, code: 'METRICS_UNAVAILABLE', message } as const;
+  return { query: () => Promise.resolve(failed), queryRange: () => Promise.resolve(failed) };
 }

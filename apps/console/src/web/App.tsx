@@ -1,4 +1,4 @@
-// The console's shell: a PatternFly page with a sidebar and four views, routed by the URL path.
+// The console's shell: a PatternFly page with a sidebar and its views, routed by the URL path.
 import {
   Masthead,
   MastheadBrand,
@@ -17,13 +17,17 @@ import { Overview } from './Overview.tsx';
 import { Waypoints } from './Waypoints.tsx';
 import { WorkloadDetail } from './WorkloadDetail.tsx';
 import { Workloads } from './Workloads.tsx';
+import { Services } from './Services.tsx';
+import { Ztunnels } from './Ztunnels.tsx';
 import './console.css';
 
-type View = 'overview' | 'workloads' | 'waypoints' | 'graph' | 'istio';
+type View = 'overview' | 'workloads' | 'services' | 'waypoints' | 'ztunnels' | 'graph' | 'istio';
 const VIEWS: readonly { readonly id: View; readonly title: string }[] = [
   { id: 'overview', title: 'Overview' },
   { id: 'workloads', title: 'Workloads' },
+  { id: 'services', title: 'Services' },
   { id: 'waypoints', title: 'Waypoints' },
+  { id: 'ztunnels', title: 'ztunnels' },
   { id: 'graph', title: 'Traffic graph' },
   { id: 'istio', title: 'Istio config' },
 ];
@@ -124,8 +128,32 @@ export function App() {
           }}
         />
       )}
+      {loc.view === 'services' && (
+        <Services
+          key={`${namespace}/${loc.params.get('name') ?? ''}`}
+          namespace={namespace}
+          name={loc.params.get('name') ?? undefined}
+          onNamespace={ns => {
+            go(`/services?namespace=${encodeURIComponent(ns)}`);
+          }}
+        />
+      )}
+      {loc.view === 'ztunnels' && (
+        <Ztunnels
+          selected={
+            loc.params.get('name') === null
+              ? undefined
+              : { namespace: loc.params.get('namespace') ?? '', name: loc.params.get('name') ?? '' }
+          }
+        />
+      )}
       {loc.view === 'graph' && (
-        <GraphPage initial={(loc.params.get('namespaces') ?? '').split(',').filter(s => s !== '')} />
+        <GraphPage
+          initial={(loc.params.get('namespaces') ?? '').split(',').filter(s => s !== '')}
+          initialTraffic={
+            (['all', 'tcp', 'http'] as const).find(t => t === loc.params.get('traffic')) ?? 'all'
+          }
+        />
       )}
       {loc.view === 'istio' && <IstioConfig />}
     </Page>

@@ -1,7 +1,25 @@
 // The topology graph: workloads as nodes, L4 edges (blue, from ztunnel) and L7 edges (green,
 // orange or red by error rate, from waypoints), double edges where both exist, each labelled with
 // its rate and "mTLS" when both ends authenticated. Laid out by @patternfly/react-topology's Dagre layout.
-import { Alert, Checkbox, Flex, FlexItem, PageSection, Spinner, Title } from '@patternfly/react-core';
+// A traffic filter (all, TCP from ztunnel, HTTP from waypoints) is applied by the backend; clicking an
+// edge opens its explanation: which proxy reported it (ztunnel or waypoint, and its pods) and the
+// PromQL behind its numbers, both computed by the backend.
+import {
+  Alert,
+  Button,
+  Card,
+  CardBody,
+  CardTitle,
+  Checkbox,
+  Flex,
+  FlexItem,
+  Label,
+  PageSection,
+  Spinner,
+  Title,
+  ToggleGroup,
+  ToggleGroupItem,
+} from '@patternfly/react-core';
 import {
   DagreLayout,
   GraphComponent,
@@ -21,9 +39,9 @@ import type {
   Model,
   Node,
 } from '@patternfly/react-topology';
-import { Component, useEffect, useMemo, useState } from 'react';
+import { Component, createContext, useContext, useEffect, useMemo, useState } from 'react';
 import type { ComponentType, ReactNode } from 'react';
-import type { GraphEdge, GraphNode, GraphView } from '../model.ts';
+import type { GraphEdge, GraphNode, GraphView, TrafficFilter } from '../model.ts';
 import { useGraph, useOverview } from './api.ts';
 
 export const EDGE_COLORS = {
@@ -79,7 +97,17 @@ const ConsoleNode = observer(({ element }: { element: GraphElement }) => {
   );
 });
 
+/** The graph page's edge selection, reaching the edges the topology library renders. */
+const EdgeSelection = createContext<{
+  readonly selected: string | undefined;
+  readonly select: (id: string) => void;
+}>({
+  selected: undefined,
+  select: () => undefined,
+});
+
 const ConsoleEdge = observer(({ element }: { element: GraphElement }) => {
+  const selection = useContext(EdgeSelection);
   const edge = element as Edge;
   const d = edge.getData() as GraphEdge;
   const s = edge.getStartPoint();
@@ -106,8 +134,23 @@ const ConsoleEdge = observer(({ element }: { element: GraphElement }) => {
       data-rate={rate}
       data-color={color}
       data-mtls={String(d.mtls)}
+      data-selected={String(selection.selected === d.id)}
+      style={{ cursor: 'pointer' }}
+      onClick={e => {
+        e.stopPropagation();
+        selection.select(d.id);
+      }}
     >
-      <line x1={x1} y1={y1} x2={x2} y2={y2} stroke={color} strokeWidth={2} />
+      {/* A wide transparent stroke: the edge is easy to click. */}
+      <path d={`M${x1},${y1} L${x2},${y2}`} stroke="transparent" strokeWidth={12} />
+      <line
+        x1={x1}
+        y1={y1}
+        x2={x2}
+        y2={y2}
+        stroke={color}
+        strokeWidth={selection.selected === d.id ? 4 : 2}
+      />
       <polygon points={arrow} fill={color} />
       <text
         x={(x1 + x2) / 2 + ox * 2}
@@ -201,12 +244,78 @@ function Topology({ view }: { readonly view: GraphView }) {
   );
 }
 
-export function GraphPage({ initial }: { readonly initial: readonly string[] }) {
+const TRAFFIC: readonly { readonly id: TrafficFilter; readonly text: string }[] = [
+  { id: 'all', text: 'All traffic' },
+  { id: 'tcp', text: 'TCP (ztunnel, L4)' },
+  { id: 'http', text: 'HTTP (waypoint, L7)' },
+];
+
+function EdgeExplainPanel({ edge, onClose }: { readonly edge: GraphEdge; readonly onClose: () => void }) {
+  const x = edge.explain;
+  return (
+    <Card
+      isCompact
+      data-testid="edge-explain"
+      data-edge={edge.id}
+      data-component={x.component}
+      data-reporter={x.reporter}
+      style={{ marginBottom: 8 }}
+    >
+      <CardTitle>
+        <Flex justifyContent={{ default: 'justifyContentSpaceBetween' }}>
+          <FlexItem>
+            {edge.source} → {edge.target}{' '}
+            <Label isCompact color={edge.protocol === 'tcp' ? 'blue' : 'green'}>
+              {edge.protocol === 'tcp' ? 'TCP · L4' : 'HTTP · L7'}
+            </Label>{' '}
+            {edgeLabel(edge)}
+          </FlexItem>
+          <FlexItem>
+            <Button variant="link" isInline onClick={onClose}>
+              Close
+            </Button>
+          </FlexItem>
+        </Flex>
+      </CardTitle>
+      <CardBody>
+        <div>
+          Reported by <strong data-testid="edge-component">{x.component}</strong> (
+          <code>reporter="{x.reporter}"</code>): {x.summary}.
+        </div>
+        <div data-testid="edge-pods">
+          Reporting pods: {x.pods.length === 0 ? 'not labelled in these series' : x.pods.join(', ')}
+        </div>
+        <div style={{ marginTop: 4 }}>PromQL behind this edge:</div>
+        {x.promql.map(q => (
+          <pre
+            key={q}
+            data-testid="edge-promql"
+            style={{ whiteSpace: 'pre-wrap', wordBreak: 'break-all', fontSize: 12 }}
+          >
+            {q}
+          </pre>
+        ))}
+      </CardBody>
+    </Card>
+  );
+}
+
+export function GraphPage({
+  initial,
+  initialTraffic = 'all',
+}: {
+  readonly initial: readonly string[];
+  readonly initialTraffic?: TrafficFilter;
+}) {
   const overview = useOverview();
   const [namespaces, setNamespaces] = useState<readonly string[]>(initial);
   const [showWaypoints, setShowWaypoints] = useState(false);
-  const { data, error, isPending } = useGraph(namespaces, showWaypoints);
+  const [traffic, setTraffic] = useState<TrafficFilter>(initialTraffic);
+  const [selected, setSelected] = useState<string | undefined>(undefined);
+  const { data, error, isPending } = useGraph(namespaces, showWaypoints, traffic);
   const all = overview.data?.namespaces ?? [];
+  const selectedEdge = data?.edges.find(e => e.id === selected);
+  const selection = useMemo(() => ({ selected, select: setSelected }), [selected]);
   return (
     <>
       <PageSection>
@@ -234,10 +343,26 @@ export function GraphPage({ initial }: { readonly initial: readonly string[] }) 
               }}
             />
           </FlexItem>
+          <FlexItem>
+            <ToggleGroup aria-label="traffic" data-testid="traffic-filter" data-traffic={traffic}>
+              {TRAFFIC.map(t => (
+                <ToggleGroupItem
+                  key={t.id}
+                  text={t.text}
+                  buttonId={`traffic-${t.id}`}
+                  isSelected={traffic === t.id}
+                  onChange={() => {
+                    setTraffic(t.id);
+                    setSelected(undefined);
+                  }}
+                />
+              ))}
+            </ToggleGroup>
+          </FlexItem>
           <FlexItem data-testid="legend">
             <span style={{ color: EDGE_COLORS.tcp }}>━ TCP (ztunnel, L4)</span> ·{' '}
             <span style={{ color: EDGE_COLORS.healthy }}>━ HTTP (waypoint, L7)</span> · mTLS: both ends
-            authenticated
+            authenticated · click an edge to see where its numbers come from
           </FlexItem>
         </Flex>
       </PageSection>
@@ -266,16 +391,27 @@ export function GraphPage({ initial }: { readonly initial: readonly string[] }) 
             quickly ({DAGRE_MAX_NODES} nodes, {DAGRE_MAX_EDGES} edges); choose fewer namespaces for it.
           </Alert>
         )}
+        {selectedEdge !== undefined && (
+          <EdgeExplainPanel
+            edge={selectedEdge}
+            onClose={() => {
+              setSelected(undefined);
+            }}
+          />
+        )}
         {data !== undefined && (
           <div
             style={{ height: 'calc(100vh - 240px)', minHeight: 400, border: '1px solid #d2d2d2' }}
+            data-traffic={data.traffic}
             data-testid="graph"
             data-nodes={data.nodes.length}
             data-edges={data.edges.length}
             data-layout={layoutFor(data)}
           >
             <GraphErrorBoundary key={namespaces.join(',')}>
-              <Topology view={data} />
+              <EdgeSelection.Provider value={selection}>
+                <Topology view={data} />
+              </EdgeSelection.Provider>
             </GraphErrorBoundary>
           </div>
         )}

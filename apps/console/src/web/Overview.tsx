@@ -10,6 +10,7 @@ import {
 } from '@patternfly/react-core';
 import { useOverview } from './api.ts';
 import { AmbientBadge } from './badges.tsx';
+import { ztunnelHref } from './WorkloadDetail.tsx';
 
 export function Overview({ onOpenNamespace }: { readonly onOpenNamespace: (ns: string) => void }) {
   const { data, error, isPending } = useOverview();
@@ -34,7 +35,17 @@ export function Overview({ onOpenNamespace }: { readonly onOpenNamespace: (ns: s
           <CardBody>
             istiod pods: {cp.istiodPods} · ztunnels: {cp.ztunnels.length} (
             {cp.ztunnels.filter(z => z.ready).length} ready, on{' '}
-            {cp.ztunnels.map(z => z.node ?? '?').join(', ') || 'no node'})
+            {cp.ztunnels.length === 0
+              ? 'no node'
+              : cp.ztunnels.map((z, i) => (
+                  <span key={z.name}>
+                    {i > 0 && ', '}
+                    <a href={ztunnelHref(z)} data-testid="ztunnel-link">
+                      {z.node ?? '?'}
+                    </a>
+                  </span>
+                ))}
+            )
           </CardBody>
         </Card>
       </PageSection>

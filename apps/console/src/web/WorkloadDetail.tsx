@@ -1,4 +1,5 @@
-// One workload: its mesh mode, redirection and waypoint, and the Logs tab that merges its app log
+// One workload: its mesh mode, redirection and waypoint, its pods (node, HBONE or TCP, and a link
+// to that node's ztunnel), a Metrics tab (L4 and L7 series apart) and the Logs tab that merges its app log
 // with the ztunnel lines about it (from every node) and its waypoints' access-log lines, ordered by
 // time, colour-coded by source, with a toggle per source.
 import {
@@ -15,8 +16,51 @@ import {
 } from '@patternfly/react-core';
 import { useState } from 'react';
 import type { LogSource } from '../model.ts';
-import { useLogs, useWorkloads } from './api.ts';
+import { useLogs, useWorkloadDetail, useWorkloads } from './api.ts';
 import { ModeBadge } from './badges.tsx';
+import { MetricsCharts } from './Charts.tsx';
+
+export const ztunnelHref = (z: { readonly namespace: string; readonly name: string }): string =>
+  `/ztunnels?namespace=${encodeURIComponent(z.namespace)}&name=${encodeURIComponent(z.name)}`;
+
+function Pods({ namespace, workload }: { readonly namespace: string; readonly workload: string }) {
+  const { data } = useWorkloadDetail(namespace, workload);
+  if (data === undefined) return null;
+  return (
+    <table className="console-table" aria-label="pods" data-testid="pods" style={{ marginBottom: 12 }}>
+      <thead>
+        <tr>
+          <th>Pod</th>
+          <th>Node</th>
+          <th>Address</th>
+          <th>Protocol</th>
+          <th>ztunnel</th>
+        </tr>
+      </thead>
+      <tbody>
+        {data.pods.map(p => (
+          <tr key={p.name} data-testid={`pod-${p.name}`} data-protocol={p.protocol}>
+            <td>
+              {p.name} {p.ready ? '' : '(not ready)'}
+            </td>
+            <td>{p.node ?? '—'}</td>
+            <td>{p.ip ?? '—'}</td>
+            <td>{p.protocol}</td>
+            <td>
+              {p.ztunnel === undefined ? (
+                'none on this node'
+              ) : (
+                <a href={ztunnelHref(p.ztunnel)} data-testid="ztunnel-link">
+                  {p.ztunnel.name}
+                </a>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
 
 export const LOG_COLORS: Record<LogSource, string> = {
   app: '#151515',
@@ -120,6 +164,7 @@ export function WorkloadDetail({
           )}
         </p>
       )}
+      <Pods namespace={namespace} workload={workload} />
       <Tabs
         activeKey={tab}
         onSelect={(_e, k) => {
@@ -129,6 +174,9 @@ export function WorkloadDetail({
       >
         <Tab eventKey="logs" title={<TabTitleText>Logs</TabTitleText>}>
           {tab === 'logs' && <Logs namespace={namespace} workload={workload} />}
+        </Tab>
+        <Tab eventKey="metrics" title={<TabTitleText>Metrics</TabTitleText>}>
+          {tab === 'metrics' && <MetricsCharts kind="workload" namespace={namespace} name={workload} />}
         </Tab>
       </Tabs>
     </PageSection>

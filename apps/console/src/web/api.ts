@@ -4,9 +4,16 @@ import type {
   GraphView,
   IstioConfigView,
   LogsView,
+  MetricsView,
   OverviewView,
+  ServiceView,
+  TrafficFilter,
   WaypointView,
+  WorkloadDetailView,
   WorkloadView,
+  ZtunnelConfigView,
+  ZtunnelFilter,
+  ZtunnelPod,
 } from '../model.ts';
 
 export class ApiError extends Error {
@@ -51,12 +58,12 @@ export const useWorkloads = (namespace: string) =>
     refetchInterval: REFRESH_MS,
   });
 
-export const useGraph = (namespaces: readonly string[], showWaypoints: boolean) =>
+export const useGraph = (namespaces: readonly string[], showWaypoints: boolean, traffic: TrafficFilter) =>
   useQuery({
-    queryKey: ['graph', namespaces, showWaypoints],
+    queryKey: ['graph', namespaces, showWaypoints, traffic],
     queryFn: () =>
       getJson<GraphView>(
-        `/api/graph?namespaces=${encodeURIComponent(namespaces.join(','))}&waypoints=${String(showWaypoints)}`,
+        `/api/graph?namespaces=${encodeURIComponent(namespaces.join(','))}&waypoints=${String(showWaypoints)}&traffic=${traffic}`,
       ),
     enabled: namespaces.length > 0,
     refetchInterval: REFRESH_MS,
@@ -85,4 +92,55 @@ export const useLogs = (namespace: string, workload: string, enabled: boolean) =
       ),
     enabled,
     refetchInterval: REFRESH_MS,
+  });
+
+export const useWorkloadDetail = (namespace: string, name: string) =>
+  useQuery({
+    queryKey: ['workload', namespace, name],
+    queryFn: () =>
+      getJson<WorkloadDetailView>(
+        `/api/workload?namespace=${encodeURIComponent(namespace)}&name=${encodeURIComponent(name)}`,
+      ),
+    refetchInterval: REFRESH_MS,
+  });
+
+export const useServices = (namespace: string) =>
+  useQuery({
+    queryKey: ['services', namespace],
+    queryFn: () => getJson<ServiceView[]>(`/api/services?namespace=${encodeURIComponent(namespace)}`),
+    refetchInterval: REFRESH_MS,
+  });
+
+export const useMetrics = (
+  kind: 'workload' | 'service' | 'ztunnel',
+  namespace: string,
+  name: string,
+  direction: 'inbound' | 'outbound',
+  duration: number,
+) =>
+  useQuery({
+    queryKey: ['metrics', kind, namespace, name, direction, duration],
+    queryFn: () =>
+      getJson<MetricsView>(
+        `/api/metrics?kind=${kind}&namespace=${encodeURIComponent(namespace)}&name=${encodeURIComponent(name)}&direction=${direction}&duration=${duration}`,
+      ),
+    refetchInterval: REFRESH_MS,
+  });
+
+export const useZtunnels = () =>
+  useQuery({
+    queryKey: ['ztunnels'],
+    queryFn: () => getJson<ZtunnelPod[]>('/api/ztunnels'),
+    refetchInterval: REFRESH_MS,
+  });
+
+export const useZtunnel = (namespace: string, name: string, filter: ZtunnelFilter) =>
+  useQuery({
+    queryKey: ['ztunnel', namespace, name, filter],
+    queryFn: () =>
+      getJson<ZtunnelConfigView>(
+        `/api/ztunnel?namespace=${encodeURIComponent(namespace)}&name=${encodeURIComponent(name)}&filterNamespace=${encodeURIComponent(filter.namespace ?? '')}&thisNode=${String(filter.thisNode)}&search=${encodeURIComponent(filter.search ?? '')}`,
+      ),
+    refetchInterval: REFRESH_MS,
+    placeholderData: previous => previous,
   });
