@@ -228,6 +228,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const gatewaySide = createGatewaySide({
     deps: deps.gateway,
     image: config.waypointImage,
+    ...(config.waypointCaAddress === '' ? {} : { caAddress: config.waypointCaAddress }),
     podNamespace: config.podNamespace,
     domain: config.domain,
     clusterId: config.clusterId,

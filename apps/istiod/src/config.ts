@@ -47,6 +47,7 @@ export const ENV = {
   selfSignedCaTtl: 'CITADEL_SELF_SIGNED_CA_CERT_TTL',
   kubeconfig: 'KUBECONFIG',
   waypointImage: 'WAYPOINT_IMAGE',
+  waypointCaAddress: 'WAYPOINT_CA_ADDR',
   enableCaServer: 'ENABLE_CA_SERVER',
   externalCa: 'EXTERNAL_CA',
   k8sSigner: 'K8S_SIGNER',
@@ -112,6 +113,11 @@ export interface Config {
   readonly kubeconfig: string;
   /** The image of waypoint and ingress gateway Deployments (default `ambient-mesh/waypoint:<version>`). */
   readonly waypointImage: string;
+  /**
+   * `CA_ADDR` of the waypoint and gateway Deployments istiod creates: the CA they get their
+   * certificate from (upstream's `global.caAddress` value). Empty: istiod's own address.
+   */
+  readonly waypointCaAddress: string;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
   /** Serve `IstioCertificateService` on the secure gRPC port (upstream `ENABLE_CA_SERVER`). */
@@ -238,6 +244,7 @@ export function loadConfig(
       debugAddr,
       kubeconfig: r.string({ flag: FLAGS.kubeconfig, env: ENV.kubeconfig }, ''),
       waypointImage: r.string(ENV.waypointImage, `ambient-mesh/waypoint:${buildInfo.version}`),
+      waypointCaAddress: r.string(ENV.waypointCaAddress, ''),
       logFormat: r.logFormat(ENV.logFormat),
       logLevel: r.logLevel(ENV.logLevel),
       enableCaServer: r.bool(ENV.enableCaServer, true),

@@ -51,6 +51,7 @@ const baseStatus = {
 };
 
 const global = obj('Values shared by every component.', {
+  caAddress: str('The CA of the waypoints and gateways istiod deploys, when it is not istiod.'),
   hub: str('Image registry.'),
   tag: str('Image tag.'),
   imagePullPolicy: str('Image pull policy.'),

@@ -68,7 +68,7 @@ describe('render', () => {
     expect(binding.subjects.every(s => s.namespace === 'istio-cni')).toBe(true);
   });
 
-  it('IstioRevision: a revisioned istiod gets suffixed names, istio.io/rev and the trusted ztunnel namespace', () => {
+  it("IstioRevision: a revisioned istiod gets suffixed names, istio.io/rev, the trusted ztunnel namespace and the waypoints' CA address", () => {
     const objs = renderIstiod(
       renderComponent('istiod'),
       {
@@ -77,7 +77,11 @@ describe('render', () => {
         namespace: 'istio-system',
         revision: 'default-v1-27-9',
       },
-      { revision: 'default-v1-27-9', pilot: { replicaCount: 2, trustedZtunnelNamespace: 'ztunnel' } },
+      {
+        revision: 'default-v1-27-9',
+        global: { caAddress: 'cert-manager-istio-csr.cert-manager.svc:443' },
+        pilot: { replicaCount: 2, trustedZtunnelNamespace: 'ztunnel' },
+      },
     );
     const deploy = find(objs, 'Deployment');
     expect(deploy.metadata.name).toBe('istiod-default-v1-27-9');
@@ -85,6 +89,8 @@ describe('render', () => {
     expect(deploy.spec?.replicas).toBe(2);
     expect(env(deploy, 'CA_TRUSTED_NODE_ACCOUNTS')).toBe('ztunnel/ztunnel');
     expect(env(deploy, 'REVISION')).toBe('default-v1-27-9');
+    // global.caAddress: the CA of the waypoints this istiod deploys.
+    expect(env(deploy, 'WAYPOINT_CA_ADDR')).toBe('cert-manager-istio-csr.cert-manager.svc:443');
     // Its pods, Deployment and Service belong to this revision only.
     const spec = deploy.spec as unknown as {
       selector: { matchLabels: Record<string, string> };

@@ -160,6 +160,8 @@ export function renderIstiod(
       const ztunnelNs = values.pilot?.trustedZtunnelNamespace;
       if (ztunnelNs !== undefined) setEnv(main, 'CA_TRUSTED_NODE_ACCOUNTS', `${ztunnelNs}/ztunnel`);
       if (values.revision !== undefined && values.revision !== '') setEnv(main, 'REVISION', values.revision);
+      // Upstream's waypoint template takes CA_ADDR from global.caAddress.
+      if (values.global?.caAddress !== undefined) setEnv(main, 'WAYPOINT_CA_ADDR', values.global.caAddress);
     }
   }
   // Each revision's pods carry their revision, and its Deployment, Service and disruption budget

@@ -9,6 +9,8 @@ export interface ValuesShape {
 }
 
 export interface GlobalValues {
+  /** The CA of the proxies istiod deploys (waypoints, gateways) when it is not istiod. */
+  caAddress?: string;
   hub?: string;
   tag?: string;
   imagePullPolicy?: string;
@@ -91,6 +93,7 @@ export interface ZtunnelValues {
 }
 
 const GLOBAL: ValuesShape = {
+  caAddress: 'string',
   hub: 'string',
   tag: 'string',
   imagePullPolicy: 'string',

@@ -12,7 +12,9 @@ import { expect } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { installMesh, MESH_NAMESPACE } from '../mesh/install.ts';
+import { ztunnelPods } from '../mesh/observe.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
+import { jsonLines, podLog } from './cni-observe.ts';
 import {
   createAppNamespace,
   echoPod,
@@ -128,6 +130,25 @@ export async function opensslVerify(dir: string, cert: CertDump): Promise<string
 /** mTLS connections from `ns`/client to the echo workload, as the destination ztunnels count them. */
 export function mtlsToEcho(c: Cluster, ns: string): Promise<number> {
   return mtlsConnectionsTo(c, 'echo', `spiffe://cluster.local/ns/${ns}/sa/client`);
+}
+
+/**
+ * Per ztunnel, its warnings and errors (pino levels 40 and up): how many, and the first `first`
+ * (message and error), so a lost request in a CA scenario shows its cause.
+ */
+export async function ztunnelWarnings(c: Cluster, first = 3): Promise<string[]> {
+  const out: string[] = [];
+  for (const z of await ztunnelPods(c.client, c.layout)) {
+    const bad = jsonLines(await podLog(c.client, MESH_NAMESPACE, z.name)).filter(
+      l => typeof l.level === 'number' && l.level >= 40,
+    );
+    const show = (l: Record<string, unknown>): string =>
+      `${typeof l.msg === 'string' ? l.msg : ''}${l.error === undefined ? '' : `: ${JSON.stringify(l.error)}`}`;
+    out.push(
+      `ztunnel ${z.node}: ${String(bad.length)} warning/error line(s)${bad.length === 0 ? '' : ` (${bad.slice(0, first).map(show).join(' | ')})`}`,
+    );
+  }
+  return out;
 }
 
 /** A workload's leaf certificate as its node's ztunnel holds it. */

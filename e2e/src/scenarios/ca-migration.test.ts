@@ -12,8 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
 import { MESH_NAMESPACE } from '../mesh/install.ts';
-import { ztunnelPods } from '../mesh/observe.ts';
-import { CaScenario, type CertDump } from './ca-fixture.ts';
+import { CaScenario, ztunnelWarnings, type CertDump } from './ca-fixture.ts';
 import { cacertsFiles, makeCaMaterial, type CaMaterial } from './ca-material.ts';
 import { jsonLines, podLog } from './cni-observe.ts';
 import { startRequestLoop, type LoopSummary } from './netns-python.ts';
@@ -47,17 +46,7 @@ async function migrationLogs(): Promise<string> {
         );
     }
   }
-  for (const z of await ztunnelPods(c.client, c.layout)) {
-    // Warnings and errors (pino levels 40 and up).
-    const bad = jsonLines(await podLog(c.client, MESH_NAMESPACE, z.name)).filter(
-      l => typeof l.level === 'number' && l.level >= 40,
-    );
-    const show = (l: Record<string, unknown>): string =>
-      `${typeof l.msg === 'string' ? l.msg : ''}${l.error === undefined ? '' : `: ${JSON.stringify(l.error)}`}`;
-    out.push(
-      `ztunnel ${z.node}: ${String(bad.length)} warning/error line(s)${bad.length === 0 ? '' : ` (${bad.slice(0, 3).map(show).join(' | ')})`}`,
-    );
-  }
+  out.push(...(await ztunnelWarnings(c)));
   return out.join('; ');
 }
 

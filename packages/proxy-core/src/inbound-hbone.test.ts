@@ -1,9 +1,13 @@
 import { createServer, connect as netConnect } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import { connect as h2Connect } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import type { AddressInfo, Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHboneClient } from '@ambient-mesh/hbone';
 import type { HboneIdentity } from '@ambient-mesh/hbone';
+import { buildSecureContextOptions } from '@ambient-mesh/spiffe-certs';
 import type { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
 import { createTestCa, issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
 import { ConnectionManager } from './connection-manager.ts';
@@ -60,6 +64,8 @@ interface Harness {
   readonly appPort: number;
   /** Resolves the serving identity (the first socket waits for it). */
   provideIdentity(): void;
+  /** Announces a new certificate of the serving identity, as the provider's renewal listener. */
+  renew(identity: HboneIdentity): void;
   connect(target: string): Promise<Duplex>;
 }
 
@@ -89,6 +95,7 @@ async function harness(
   let provide: () => void = () => undefined;
   const identityReady = new Promise<void>(resolve => (provide = resolve));
   if (options.identityNow !== false) provide();
+  const renewalListeners = new Set<(identity: HboneIdentity) => void>();
   const inbound = new InboundHbone<{ name: string }, Policy>({
     connections,
     secureContext: {
@@ -96,7 +103,10 @@ async function harness(
         await identityReady;
         return serverIdentity;
       },
-      onRenewed: () => () => undefined,
+      onRenewed: listener => {
+        renewalListeners.add(listener);
+        return () => renewalListeners.delete(listener);
+      },
     },
     classify:
       options.classify ??
@@ -136,6 +146,9 @@ async function harness(
     hbonePort,
     appPort,
     provideIdentity: provide,
+    renew: identity => {
+      for (const listener of renewalListeners) listener(identity);
+    },
     connect: target =>
       client.connect({
         target,
@@ -158,6 +171,35 @@ function exchange(tunnel: Duplex, text: string): Promise<string> {
     tunnel.end(text);
   });
 }
+
+/** The leaf certificate the server on `port` presents to a TLS client of the client identity. */
+function presentedLeaf(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host: HOST,
+      port,
+      ...buildSecureContextOptions(clientIdentity),
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: () => undefined,
+    });
+    socket.once('secureConnect', () => {
+      const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
+      // An HTTP/2 session closed at once, so the server does not wait for a preface.
+      const session = h2Connect(`https://${HOST}:${String(port)}`, { createConnection: () => socket });
+      session.on('error', () => undefined);
+      session.once('connect', () => {
+        session.close();
+        resolve(fingerprint);
+      });
+    });
+    socket.once('error', reject);
+  });
+}
+
+const leafOf = (identity: HboneIdentity): string =>
+  new X509Certificate(
+    typeof identity.certChain === 'string' ? identity.certChain : (identity.certChain[0] ?? ''),
+  ).fingerprint256;
 
 describe('InboundHbone', () => {
   it('serves a CONNECT to the app and reports it once through the manager, with its bytes', async () => {
@@ -278,6 +320,26 @@ describe('InboundHbone', () => {
     expect(settled).toBe(false);
     h.provideIdentity();
     expect(await exchange(await pending, 'late')).toBe('LATE');
+  });
+
+  it('presents a certificate renewed while the first identity was awaited, and every later renewal', async () => {
+    const h = await harness({ identityNow: false });
+    const issue = async (): Promise<HboneIdentity> => {
+      const raw = await issueRawCert(ca, SERVER_ID);
+      return { id: SERVER_ID, certChain: raw.certChain, privateKey: raw.privateKeyPem, roots: raw.roots };
+    };
+    const pending = h.connect(`${HOST}:${h.appPort}`);
+    // The server is being made: it asked for the identity and waits.
+    await new Promise(resolve => setTimeout(resolve, 50));
+    const renewed = await issue();
+    h.renew(renewed);
+    // The provider answers with the certificate it had when it was asked.
+    h.provideIdentity();
+    expect(await exchange(await pending, 'first')).toBe('FIRST');
+    expect(await presentedLeaf(h.hbonePort)).toBe(leafOf(renewed));
+    const next = await issue();
+    h.renew(next);
+    expect(await presentedLeaf(h.hbonePort)).toBe(leafOf(next));
   });
 
   it('refuses sockets that arrive once it is closed', async () => {

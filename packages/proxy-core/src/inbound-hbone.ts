@@ -29,7 +29,11 @@ import { policyRejection } from './policy-check.ts';
 export interface SecureContextProvider {
   /** The identity to serve with; waits (bounded by the provider) and rejects with why not. */
   identity(signal: AbortSignal): Promise<HboneIdentity>;
-  /** Tells about each renewed certificate of that identity; returns the unsubscribe function. */
+  /**
+   * Tells about each new certificate of that identity (a renewal, or a new one after the
+   * previous expired); returns the unsubscribe function. The server subscribes before it asks
+   * for `identity()`, so a certificate that arrives while it waits is not missed.
+   */
   onRenewed(listener: (identity: HboneIdentity) => void): () => void;
 }
 
@@ -189,14 +193,33 @@ export class InboundHbone<C, P> {
     };
   }
 
+  /**
+   * Makes the server with the first identity; later sockets (and concurrent waits) reuse it.
+   * Renewals are followed from before the first identity is asked for: one that lands between
+   * the answer and the server's creation would otherwise leave the server on the previous
+   * certificate until the next renewal, which can be when that certificate expires.
+   */
   async #create(signal: AbortSignal): Promise<HboneServer> {
-    return this.#server ?? this.#serve(await this.#o.secureContext.identity(signal));
-  }
-
-  /** Makes the server with the first identity; later sockets (and concurrent waits) reuse it. */
-  #serve(identity: HboneIdentity): HboneServer {
     if (this.#server !== undefined) return this.#server;
-    if (this.#closed) throw new ProxyDrainingError();
+    let renewed: HboneIdentity | undefined;
+    const unsubscribe = this.#o.secureContext.onRenewed(identity => {
+      renewed = identity;
+      if (this.#server !== undefined && this.#unsubscribe === unsubscribe) this.#update(identity);
+    });
+    let identity: HboneIdentity;
+    try {
+      identity = await this.#o.secureContext.identity(signal);
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
+    // A concurrent wait made the server first, or the proxy closed meanwhile.
+    const made = this.#made();
+    if (made !== undefined || this.#closed) {
+      unsubscribe();
+      if (made !== undefined) return made;
+      throw new ProxyDrainingError();
+    }
     this.#server = new HboneServer({
       ...this.#o.server,
       identity,
@@ -204,9 +227,23 @@ export class InboundHbone<C, P> {
       onConnect: request => this.decide(request),
       onError: err => this.#o.onError?.(err),
     });
-    this.#unsubscribe = this.#o.secureContext.onRenewed(renewed => {
-      this.#server?.updateIdentity(renewed);
-    });
+    this.#unsubscribe = unsubscribe;
+    // Events come in order, so the last one seen is at least as new as `identity`.
+    if (renewed !== undefined && renewed !== identity) this.#update(renewed);
     return this.#server;
+  }
+
+  /** The server if made (read after an await: a concurrent wait may have made it). */
+  #made(): HboneServer | undefined {
+    return this.#server;
+  }
+
+  #update(identity: HboneIdentity): void {
+    try {
+      this.#server?.updateIdentity(identity);
+    } catch (err) {
+      // Keep serving the current certificate; the next renewal tries again.
+      this.#o.onError?.(err instanceof Error ? err : new Error(errorMessage(err)));
+    }
   }
 }

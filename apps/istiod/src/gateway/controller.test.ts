@@ -50,6 +50,7 @@ function start(
   isLeader: () => boolean = () => true,
   attachedRoutes?: (gateway: string, listener: { name: string; port: number }) => number,
   revision?: string,
+  caAddress?: string,
 ): GatewayController {
   controller = new GatewayController({
     ...(attachedRoutes === undefined ? {} : { attachedRoutes }),
@@ -62,6 +63,7 @@ function start(
       clusterId: 'Kubernetes',
       trustDomain: 'cluster.local',
       ...(revision === undefined ? {} : { revision }),
+      ...(caAddress === undefined ? {} : { caAddress }),
     },
     domain: 'cluster.local',
     logger: silentLogger(),
@@ -119,6 +121,35 @@ describe('GatewayController', () => {
     expect(accepted('istio-waypoint')).toMatchObject({
       reason: 'Accepted',
       message: 'Handled by Istio controller',
+    });
+  });
+
+  it("points the waypoint's CA_ADDR at istiod, or at the external CA server when one is configured", async () => {
+    const env = async (name: string): Promise<Record<string, string | undefined>> => {
+      const d = await until(
+        `the ${name} Deployment`,
+        () => server.get('/apis/apps/v1/deployments', name, 'app') as Stored | undefined,
+      );
+      const spec = (
+        d as unknown as {
+          spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
+        }
+      ).spec.template.spec;
+      return Object.fromEntries((spec.containers[0]?.env ?? []).map(e => [e.name, e.value]));
+    };
+    server.put(GW, gateway('waypoint', 'istio-waypoint'));
+    start();
+    expect(await env('waypoint')).toMatchObject({
+      CA_ADDR: 'istiod.istio-system.svc:15012',
+      XDS_ADDRESS: 'istiod.istio-system.svc:15012',
+    });
+    await controller?.stop();
+    server.put(GW, gateway('external', 'istio-waypoint'));
+    start(() => true, undefined, undefined, 'cert-manager-istio-csr.cert-manager.svc:443');
+    // The CA moves; xDS stays with istiod.
+    expect(await env('external')).toMatchObject({
+      CA_ADDR: 'cert-manager-istio-csr.cert-manager.svc:443',
+      XDS_ADDRESS: 'istiod.istio-system.svc:15012',
     });
   });
 

@@ -28,6 +28,8 @@ export interface GatewayDeps {
 export interface GatewaySideOptions {
   readonly deps: GatewayDeps | undefined;
   readonly image: string;
+  /** The proxies' `CA_ADDR` when it is not istiod (an external CA server). */
+  readonly caAddress?: string;
   readonly podNamespace: string;
   readonly domain: string;
   readonly clusterId: string;
@@ -85,6 +87,7 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           render: {
             image: opts.image,
             discoveryAddress: `${istiodServiceName(revision)}.${opts.podNamespace}.svc:15012`,
+            ...(opts.caAddress === undefined ? {} : { caAddress: opts.caAddress }),
             clusterId: opts.clusterId,
             trustDomain: opts.trustDomain,
             revision,

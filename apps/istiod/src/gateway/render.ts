@@ -35,6 +35,11 @@ export interface RenderOptions {
   readonly image: string;
   /** istiod's address for the proxy (`istiod.istio-system.svc:15012`). */
   readonly discoveryAddress: string;
+  /**
+   * The proxy's CA (`CA_ADDR`) when it is not istiod: an external CA server such as istio-csr
+   * (upstream's `global.caAddress`). Default: `discoveryAddress`.
+   */
+  readonly caAddress?: string;
   readonly clusterId: string;
   readonly trustDomain: string;
   /** The revision of the istiod that deploys it (`istio.io/rev` on the pods; default `default`). */
@@ -211,7 +216,7 @@ export function renderGateway(
                 env: [
                   { name: 'ISTIO_META_CLUSTER_ID', value: options.clusterId },
                   { name: 'TRUST_DOMAIN', value: options.trustDomain },
-                  { name: 'CA_ADDR', value: options.discoveryAddress },
+                  { name: 'CA_ADDR', value: options.caAddress ?? options.discoveryAddress },
                   { name: 'XDS_ADDRESS', value: options.discoveryAddress },
                   { name: 'XDS_ROOT_CA', value: '/var/run/secrets/istio/root-cert.pem' },
                   { name: 'ISTIO_META_WORKLOAD_NAME', value: name },

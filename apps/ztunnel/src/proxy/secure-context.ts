@@ -26,18 +26,29 @@ export function hboneIdentity(cert: WorkloadCertificate): HboneIdentity {
 }
 
 export function podSecureContext(local: LocalWorkload, certificates: CertManager): SecureContextProvider {
+  /** The identity served, once known; until then the pod's WDS identity. */
+  let served: string | undefined;
   return {
     async identity(signal) {
       const { certificate } = await local.ready(signal);
+      served = certificate.identity.uri;
       return hboneIdentity(certificate);
     },
     onRenewed(listener) {
-      const onRenewed = (event: { identity: { uri: string }; certificate: WorkloadCertificate }): void => {
-        if (event.identity.uri === local.current()?.identity) listener(hboneIdentity(event.certificate));
+      // A renewal, and also a new certificate after the previous one expired (the cache calls
+      // that `issued`): either way the server must present it. The pod's identity is compared
+      // with the one served, not looked up in WDS at that moment, so a workload update that is
+      // in flight cannot make the server miss a certificate.
+      const forward = (event: { identity: { uri: string }; certificate: WorkloadCertificate }): void => {
+        if (event.identity.uri === (served ?? local.current()?.identity)) {
+          listener(hboneIdentity(event.certificate));
+        }
       };
-      certificates.cache.on('renewed', onRenewed);
+      certificates.cache.on('renewed', forward);
+      certificates.cache.on('issued', forward);
       return () => {
-        certificates.cache.off('renewed', onRenewed);
+        certificates.cache.off('renewed', forward);
+        certificates.cache.off('issued', forward);
       };
     },
   };

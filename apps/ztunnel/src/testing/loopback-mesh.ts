@@ -54,6 +54,8 @@ export interface MeshOptions {
   /** Enrol both pods over ZDS before istiod has sent their workloads (the real-cluster order). */
   readonly wdsAfterAdd?: boolean;
   readonly lookupTimeoutMs?: number;
+  /** Lifetime the test CA gives workload certificates (it backdates NotBefore by 120 s). */
+  readonly certTtlSeconds?: number;
 }
 
 export function ipBytes(ip: string): Uint8Array {
@@ -138,7 +140,10 @@ export async function mesh(cleanups: Cleanups, options: MeshOptions = {}): Promi
   cleanups.push(removeToken);
   const bound = await build(config, {
     logs,
-    caFetch: createLocalFetcher(ca),
+    caFetch: createLocalFetcher(
+      ca,
+      options.certTtlSeconds === undefined ? {} : { ttlSeconds: options.certTtlSeconds },
+    ),
     zdsConnector: connector,
     proxyFactory: inPodProxyFactory({
       sockets: ({ info }) => {
