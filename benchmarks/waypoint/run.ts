@@ -55,6 +55,7 @@ const RAMP_RATES = [100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000]
 const P99_TARGET_MS = 10;
 const REQUEST = Buffer.alloc(1024, 0x31);
 const WARMUP = 300;
+const WAYPOINT_WARMUP = 3000;
 
 const log = (line: string): void => {
   process.stderr.write(`[waypoint bench] ${line}\n`);
@@ -528,6 +529,20 @@ const rssAfter: number[] = [];
 const loads: number[] = [];
 
 try {
+  // JIT and V8's heap settle over the first few thousand requests: warm the waypoint up through
+  // both protocols before anything is measured (each case then warms its own connections).
+  await switchTo('plain');
+  for (const protocol of ['h1', 'h2c'] as const) {
+    const load = new Load(paths.waypoint, protocol, CONNECTIONS);
+    try {
+      for (let i = 0; i < WAYPOINT_WARMUP / WARMUP; i++) await warmUp(load);
+    } finally {
+      await load.close();
+    }
+  }
+  log(
+    `waypoint warmed up (${WAYPOINT_WARMUP} requests per protocol); RSS ${((await stats(waypoint)).rss / MiB).toFixed(1)} MiB`,
+  );
   for (let round = 0; round < ROUNDS; round++) {
     await switchTo('plain');
     for (const protocol of ['h1', 'h2c'] as const) {
