@@ -16,7 +16,8 @@
 //   npx node --conditions=@ambient-mesh/source benchmarks/waypoint/run.ts
 // Env: WP_BENCH_SECONDS (fixed-rate and saturation runs, default 5), WP_BENCH_RATES (default 200,1000),
 // WP_BENCH_CONNECTIONS (default 8), WP_BENCH_ROUNDS (default 1; median and min–max reported),
-// WP_BENCH_PARTS (fixed,saturation,ramp; default all), WP_BENCH_STEP_SECONDS (ramp step, default 3).
+// WP_BENCH_PARTS (fixed,saturation,ramp; default all), WP_BENCH_STEP_SECONDS (ramp step, default 3),
+// WP_BENCH_WAYPOINT_FLAGS (Node flags for the waypoint process, space-separated; default none, as shipped).
 // Every loop is bounded by count and time.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -56,6 +57,8 @@ const P99_TARGET_MS = 10;
 const REQUEST = Buffer.alloc(1024, 0x31);
 const WARMUP = 300;
 const WAYPOINT_WARMUP = 3000;
+/** Extra Node flags for the waypoint process (it ships with none), e.g. ztunnel's V8 flags. */
+const WAYPOINT_FLAGS = (process.env.WP_BENCH_WAYPOINT_FLAGS ?? '').split(' ').filter(f => f !== '');
 
 const log = (line: string): void => {
   process.stderr.write(`[waypoint bench] ${line}\n`);
@@ -134,9 +137,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function spawnChild(file: string): ChildProcess {
+function spawnChild(file: string, flags: readonly string[] = []): ChildProcess {
   const child = fork(new URL(file, import.meta.url).pathname, [], {
-    execArgv: ['--conditions=@ambient-mesh/source'],
+    execArgv: [...flags, '--conditions=@ambient-mesh/source'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.push(child);
@@ -471,7 +474,7 @@ function configure(variant: 'plain' | 'policy'): void {
 }
 configure('plain');
 
-const waypoint = spawnChild('./waypoint-process.ts');
+const waypoint = spawnChild('./waypoint-process.ts', WAYPOINT_FLAGS);
 await next(waypoint, 'started');
 const waypointReady = next<{ hbonePort: number }>(waypoint, 'hbonePort');
 waypoint.send({ identity: ids.waypoint, xds: xds.address });
@@ -607,7 +610,9 @@ function spread(values: readonly (number | undefined)[], digits: number): string
 const pick = (label: CaseName, f: (r: CaseResult) => number | undefined, digits: number): string =>
   spread((results.get(label) ?? []).map(f), digits);
 
-console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
+console.log(
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}; waypoint Node flags: ${WAYPOINT_FLAGS.join(' ') || 'none'}`,
+);
 console.log(
   `Settings: 1 KiB POST, 1 KiB response; fixed rates ${RATES.join(' and ')} rps over ${CONNECTIONS} connections for ${SECONDS} s each; saturation ${CONNECTIONS} connections, one request in flight each, ${SECONDS} s; ramp steps of ${STEP_SECONDS} s; ${ROUNDS} round(s), median (min–max); load average ${spread(loads, 1)}.`,
 );
