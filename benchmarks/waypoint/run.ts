@@ -479,7 +479,8 @@ await next(waypoint, 'started');
 const waypointReady = next<{ hbonePort: number }>(waypoint, 'hbonePort');
 waypoint.send({ identity: ids.waypoint, xds: xds.address });
 const { hbonePort: waypointPort } = await waypointReady;
-const rssIdle = (await stats(waypoint)).rss;
+const idleStats = await stats(waypoint);
+const rssIdle = idleStats.rss;
 log(
   `servers up: HTTP/1.1 :${ports.h1Port}, h2c :${ports.h2Port}, server HBONE :${ports.hbonePort}, waypoint HBONE :${waypointPort}; waypoint RSS idle ${(rssIdle / MiB).toFixed(1)} MiB`,
 );
@@ -529,6 +530,7 @@ async function switchTo(variant: 'plain' | 'policy'): Promise<void> {
 type CaseName = `${'direct' | 'l4' | 'waypoint' | 'waypoint+policy'} ${Protocol}`;
 const results = new Map<CaseName, CaseResult[]>();
 const rssAfter: number[] = [];
+const heapAfter: number[] = [];
 const loads: number[] = [];
 
 try {
@@ -569,7 +571,9 @@ try {
       const r = await measureCase(paths.waypoint, protocol, waypoint, protocol === 'h1');
       results.set(label, [...(results.get(label) ?? []), r]);
     }
-    rssAfter.push((await stats(waypoint)).rss);
+    const end = await stats(waypoint);
+    rssAfter.push(end.rss);
+    heapAfter.push(end.heapUsed);
   }
 } finally {
   hbone.destroy();
@@ -647,10 +651,13 @@ for (const [label, f, digits] of rows)
   console.log(`| ${label} | ${cases.map(c => pick(c, f, digits)).join(' | ')} |`);
 console.log('');
 console.log(
-  `Waypoint RSS idle (synced, before traffic): ${(rssIdle / MiB).toFixed(1)} MiB; after all runs: ${spread(
+  `Waypoint RSS idle (synced, before traffic): ${(rssIdle / MiB).toFixed(1)} MiB (JS heap used ${(idleStats.heapUsed / MiB).toFixed(1)}); after each round: ${spread(
     rssAfter.map(r => r / MiB),
     1,
-  )} MiB.`,
+  )} MiB (JS heap used ${spread(
+    heapAfter.map(r => r / MiB),
+    1,
+  )}).`,
 );
 for (const c of cases) {
   const steps = (results.get(c) ?? []).map(r => r.rampSteps).filter(s => s !== undefined);
