@@ -179,9 +179,9 @@ interface Stats {
   readonly heapUsed: number;
 }
 
-function stats(child: ChildProcess): Promise<Stats> {
+function stats(child: ChildProcess, afterGc = false): Promise<Stats> {
   const answer = next<Stats>(child, 'cpuMs', 10_000);
-  child.send('stats');
+  child.send(afterGc ? 'stats-after-gc' : 'stats');
   return answer;
 }
 
@@ -474,12 +474,13 @@ function configure(variant: 'plain' | 'policy'): void {
 }
 configure('plain');
 
-const waypoint = spawnChild('./waypoint-process.ts', WAYPOINT_FLAGS);
+const waypoint = spawnChild('./waypoint-process.ts', [...WAYPOINT_FLAGS, '--expose-gc']);
 await next(waypoint, 'started');
 const waypointReady = next<{ hbonePort: number }>(waypoint, 'hbonePort');
 waypoint.send({ identity: ids.waypoint, xds: xds.address });
 const { hbonePort: waypointPort } = await waypointReady;
 const idleStats = await stats(waypoint);
+const idleGc = await stats(waypoint, true);
 const rssIdle = idleStats.rss;
 log(
   `servers up: HTTP/1.1 :${ports.h1Port}, h2c :${ports.h2Port}, server HBONE :${ports.hbonePort}, waypoint HBONE :${waypointPort}; waypoint RSS idle ${(rssIdle / MiB).toFixed(1)} MiB`,
@@ -531,6 +532,7 @@ type CaseName = `${'direct' | 'l4' | 'waypoint' | 'waypoint+policy'} ${Protocol}
 const results = new Map<CaseName, CaseResult[]>();
 const rssAfter: number[] = [];
 const heapAfter: number[] = [];
+const afterGc: Stats[] = [];
 const loads: number[] = [];
 
 try {
@@ -574,6 +576,7 @@ try {
     const end = await stats(waypoint);
     rssAfter.push(end.rss);
     heapAfter.push(end.heapUsed);
+    afterGc.push(await stats(waypoint, true));
   }
 } finally {
   hbone.destroy();
@@ -658,6 +661,15 @@ console.log(
     heapAfter.map(r => r / MiB),
     1,
   )}).`,
+);
+console.log(
+  `After a forced full GC: idle RSS ${(idleGc.rss / MiB).toFixed(1)} MiB, JS heap used ${(idleGc.heapUsed / MiB).toFixed(1)} MiB; after each round RSS ${spread(
+    afterGc.map(r => r.rss / MiB),
+    1,
+  )} MiB, JS heap used ${spread(
+    afterGc.map(r => r.heapUsed / MiB),
+    1,
+  )} MiB.`,
 );
 for (const c of cases) {
   const steps = (results.get(c) ?? []).map(r => r.rampSteps).filter(s => s !== undefined);

@@ -2,7 +2,7 @@
 // real app (`build`) on loopback ephemeral ports with the identity the driver issued from its test
 // CA (the spiffe-certs testing CA), fed by the driver's ADS server over plaintext gRPC.
 //
-// IPC from the driver: {identity, xds} (start), 'stats', 'quit'.
+// IPC from the driver: {identity, xds} (start), 'stats', 'stats-after-gc', 'quit'.
 // IPC to the driver: {hbonePort} once xDS has synced, then one stats object per 'stats'.
 import * as grpc from '@grpc/grpc-js';
 import type { HboneIdentity } from '@ambient-mesh/hbone';
@@ -70,7 +70,11 @@ process.on('message', (message: unknown) => {
       console.error(err);
       process.exit(1);
     });
-  } else if (message === 'stats') {
+  } else if (message === 'stats' || message === 'stats-after-gc') {
+    // The driver starts this process with --expose-gc (it changes no GC behaviour by itself):
+    // a full collection first tells retained memory from garbage not yet collected.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (message === 'stats-after-gc' && gc !== undefined) gc();
     const cpu = process.cpuUsage();
     const memory = process.memoryUsage();
     process.send?.({
