@@ -17,7 +17,8 @@
 // Env: WP_BENCH_SECONDS (fixed-rate and saturation runs, default 5), WP_BENCH_RATES (default 200,1000),
 // WP_BENCH_CONNECTIONS (default 8), WP_BENCH_ROUNDS (default 1; median and min–max reported),
 // WP_BENCH_PARTS (fixed,saturation,ramp; default all), WP_BENCH_STEP_SECONDS (ramp step, default 3),
-// WP_BENCH_WAYPOINT_FLAGS (Node flags for the waypoint process, space-separated; default none, as shipped).
+// WP_BENCH_WAYPOINT_FLAGS (Node flags for the waypoint process, space-separated; default none, as shipped),
+// WP_BENCH_PROFILE_DIR (heap snapshots of the waypoint after each forced GC: idle, after each round).
 // Every loop is bounded by count and time.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

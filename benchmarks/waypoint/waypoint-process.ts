@@ -4,6 +4,8 @@
 //
 // IPC from the driver: {identity, xds} (start), 'stats', 'stats-after-gc', 'quit'.
 // IPC to the driver: {hbonePort} once xDS has synced, then one stats object per 'stats'.
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import * as grpc from '@grpc/grpc-js';
 import type { HboneIdentity } from '@ambient-mesh/hbone';
 import { Logs } from '@ambient-mesh/runtime';
@@ -46,6 +48,9 @@ const config: Config = {
 };
 
 let bound: Bound | undefined;
+/** WP_BENCH_PROFILE_DIR: a heap snapshot after each forced GC (idle, then after each round). */
+const PROFILE_DIR = process.env.WP_BENCH_PROFILE_DIR;
+let snapshots = 0;
 
 async function start(message: Start): Promise<void> {
   const client = new grpc.Client(message.xds, grpc.credentials.createInsecure());
@@ -74,7 +79,11 @@ process.on('message', (message: unknown) => {
     // The driver starts this process with --expose-gc (it changes no GC behaviour by itself):
     // a full collection first tells retained memory from garbage not yet collected.
     const gc = (globalThis as { gc?: () => void }).gc;
-    if (message === 'stats-after-gc' && gc !== undefined) gc();
+    if (message === 'stats-after-gc' && gc !== undefined) {
+      gc();
+      if (PROFILE_DIR !== undefined)
+        writeHeapSnapshot(join(PROFILE_DIR, `waypoint-${++snapshots}.heapsnapshot`));
+    }
     const cpu = process.cpuUsage();
     const memory = process.memoryUsage();
     process.send?.({
