@@ -4,8 +4,10 @@
 //   GET /bulk?host=H&mib=N                       one connection uploads N MiB to H:SINK_PORT
 //   GET /latency?host=H&rate=R&conns=C&seconds=S 1 KiB request/response, open loop, to H:ECHO_PORT
 //   GET /connect?host=H&concurrency=C&seconds=S  new connections per second to H:ACCEPT_PORT
+//   GET /http?host=H&port=P&rate=R&conns=C&seconds=S  1 KiB HTTP/1.1 POST, 1 KiB answer, open loop
+//       over C kept-alive connections (rate 0: closed loop, saturation); for the L7 benchmark
 // Every run is bounded by its size or duration plus a deadline. Env: CONTROL_PORT (9100).
-import { createServer } from 'node:http';
+import { Agent, createServer, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 
@@ -180,6 +182,112 @@ async function connectRate(host: string, concurrency: number, seconds: number): 
   return { completed, failed, seconds: elapsed, perSecond: completed / elapsed };
 }
 
+interface HttpResult extends LatencyResult {
+  readonly errors: number;
+  readonly seconds: number;
+  readonly rps: number;
+}
+
+function post(agent: Agent, host: string, port: number, body: Buffer): Promise<number> {
+  return new Promise(resolve => {
+    const req = httpRequest(
+      {
+        agent,
+        host,
+        port,
+        method: 'POST',
+        path: '/bench',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+        timeout: 30_000,
+      },
+      res => {
+        res.on('data', () => undefined);
+        res.on('end', () => {
+          resolve(res.statusCode ?? 0);
+        });
+        res.on('error', () => {
+          resolve(0);
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => {
+      resolve(0);
+    });
+    req.end(body);
+  });
+}
+
+/**
+ * HTTP/1.1 over `conns` kept-alive connections. rate > 0: open loop, request i due at
+ * start + i/rate, latency from that time (queued requests wait in the agent). rate 0: closed loop,
+ * `conns` requests in flight for `seconds`. Bounded by the count or the clock plus a deadline.
+ */
+async function httpRun(
+  host: string,
+  port: number,
+  rate: number,
+  conns: number,
+  seconds: number,
+): Promise<HttpResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: conns });
+  agent.on('free', (socket: Socket) => socket.setNoDelay(true));
+  const body = Buffer.alloc(REQUEST_BYTES, 0x31);
+  const samples: number[] = [];
+  let errors = 0;
+  let sent = 0;
+  const start = now() + 5;
+  if (rate > 0) {
+    const total = Math.round(rate * seconds);
+    const pending: Promise<void>[] = [];
+    await new Promise<void>(resolve => {
+      const tick = (): void => {
+        const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000) + 1);
+        for (; sent < due; sent++) {
+          const scheduled = start + (sent * 1000) / rate;
+          pending.push(
+            post(agent, host, port, body).then(status => {
+              if (status === 200) samples.push(now() - scheduled);
+              else errors++;
+            }),
+          );
+        }
+        if (sent < total) setTimeout(tick, 1);
+        else resolve();
+      };
+      setTimeout(tick, 5);
+    });
+    await Promise.race([Promise.all(pending), new Promise(resolve => setTimeout(resolve, 30_000))]);
+  } else {
+    const end = start + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: conns }, async () => {
+        while (now() < end) {
+          const t = now();
+          sent++;
+          const status = await post(agent, host, port, body);
+          if (status === 200) samples.push(now() - t);
+          else errors++;
+        }
+      }),
+    );
+  }
+  const elapsed = (now() - start) / 1000;
+  agent.destroy();
+  const sorted = samples.sort((a, b) => a - b);
+  return {
+    sent,
+    received: sorted.length,
+    errors,
+    seconds: elapsed,
+    rps: sorted.length / elapsed,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? Number.NaN,
+  };
+}
+
 let busy = false;
 const control = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
@@ -197,10 +305,11 @@ const control = createServer((req, res) => {
     '/bulk': () => bulk(host, q('mib', 256)),
     '/latency': () => latency(host, q('rate', 1000), q('conns', 4), q('seconds', 10)),
     '/connect': () => connectRate(host, q('concurrency', 8), q('seconds', 5)),
+    '/http': () => httpRun(host, q('port', 80), q('rate', 1000), q('conns', 8), q('seconds', 10)),
   };
   const run = runs[url.pathname];
   if (run === undefined || host === '') {
-    reply(404, { error: 'use /bulk, /latency or /connect with ?host=' });
+    reply(404, { error: 'use /bulk, /latency, /connect or /http with ?host=' });
     return;
   }
   if (busy) {
