@@ -18,6 +18,7 @@ describe('loadConfig', () => {
     expect(c.maxCertTtlSeconds).toBe(90 * 86_400);
     expect(c.logFormat).toBe('text');
     expect(c.revision).toBe('default');
+    expect(c.enableNodeUntaintControllers).toBe(false);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -32,6 +33,7 @@ describe('loadConfig', () => {
         ROOT_CA_DIR: '/certs',
         LOG_FORMAT: 'json',
         REVISION: 'default-v1-27-9',
+        PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS: 'true',
       },
       argv: [
         '--domain=corp.local',
@@ -57,6 +59,7 @@ describe('loadConfig', () => {
     expect(c.secureGrpcAddr).toEqual({ host: '127.0.0.1', port: 0 });
     expect(c.kubeconfig).toBe('kc');
     expect(c.revision).toBe('default-v1-27-9');
+    expect(c.enableNodeUntaintControllers).toBe(true);
   });
 
   it('names the variable when a value is bad', () => {
