@@ -49,6 +49,8 @@ export interface IstioValues {
     autoscaleEnabled?: boolean;
     trustedZtunnelNamespace?: string;
     cni?: { enabled?: boolean; provider?: string };
+    /** istiod removes the `cni.istio.io/not-ready` node taint once the node's CNI agent is Ready. */
+    taint?: { enabled?: boolean };
     extraContainerArgs?: string[];
   };
   meshConfig?: Record<string, unknown>;
@@ -131,6 +133,7 @@ export const ISTIO_VALUES: ValuesShape = {
     autoscaleEnabled: 'boolean',
     trustedZtunnelNamespace: 'string',
     cni: { enabled: 'boolean', provider: 'string' },
+    taint: { enabled: 'boolean' },
     extraContainerArgs: 'stringList',
   },
   meshConfig: 'open',
