@@ -132,11 +132,21 @@ describe('cni.istio.io/not-ready taint: pods wait for the CNI agent', () => {
       async () => ((await agentPods()).length === 0 ? true : undefined),
       { timeoutMs: 120_000, intervalMs: 250 },
     );
-    const node = await getNode();
-    await cluster.client.mergePatch(`/api/v1/nodes/${NODE}`, {
-      metadata: { resourceVersion: node.metadata!.resourceVersion! },
-      spec: { taints: [...(node.spec?.taints ?? []), { key: TAINT, value: 'true', effect: 'NoSchedule' }] },
-    });
+    // Conditional on the version read; a conflict (the kubelet's status heartbeat) is retried.
+    await waitFor(
+      'the node tainted',
+      async () => {
+        const node = await getNode();
+        await cluster.client.mergePatch(`/api/v1/nodes/${NODE}`, {
+          metadata: { resourceVersion: node.metadata!.resourceVersion! },
+          spec: {
+            taints: [...(node.spec?.taints ?? []), { key: TAINT, value: 'true', effect: 'NoSchedule' }],
+          },
+        });
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
 
     await createNamespace(APP_NS, true);
     await createNamespace(PLAIN_NS, false);
