@@ -53,6 +53,9 @@ export async function bootstrapObjects(client: KubeClient, layout: ClusterLayout
           serviceAccountName: 'cluster-dns',
           dnsPolicy: 'Default',
           terminationGracePeriodSeconds: 2,
+          // Nodes may register with the CNI not-ready taint (`nodeTaints`); cluster DNS must run
+          // before the mesh that removes it is installed, as a cluster's system pods would.
+          tolerations: [{ key: 'cni.istio.io/not-ready', operator: 'Exists', effect: 'NoSchedule' }],
           containers: [
             {
               name: 'dns',

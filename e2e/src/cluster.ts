@@ -10,7 +10,9 @@ import { ClusterError, ClusterErrorCode } from './errors.ts';
 import { runCommand, waitFor, type CommandRunner } from './exec.ts';
 import type { KubeClient } from '@ambient-mesh/kube';
 import { defaultImagesFile } from './kubelet/images.ts';
-import type { KubeletProcessConfig } from './kubelet/main.ts';
+import type { KubeletProcessConfig, NodeTaint } from './kubelet/main.ts';
+
+export type { NodeTaint };
 import { ledgerPath } from './kubelet/mounts.ts';
 import { ensureStreamServer } from './kubelet/stream-server.ts';
 import { clusterLayout, nodeLayout, type ClusterLayout, type NodeLayout } from './layout.ts';
@@ -32,6 +34,11 @@ export interface StartClusterOptions {
   readonly imagesFile?: string;
   /** Plugins chained after bridge in every node's CNI config (the cni-agent's slot). */
   readonly chainedCniPlugins?: readonly CniPluginConfig[];
+  /**
+   * Taints every node registers with (a kubelet's `--register-with-taints`), e.g. upstream's
+   * `cni.istio.io/not-ready:NoSchedule` for a node whose CNI agent must be Ready first.
+   */
+  readonly nodeTaints?: readonly NodeTaint[];
   /** Progress lines during start-up (default: none). */
   readonly progress?: (line: string) => void;
   readonly run?: CommandRunner;
@@ -196,6 +203,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
         imagesFile: options.imagesFile ?? defaultImagesFile(),
         mountLedger: ledgerPath(layout.stateDir),
         chainedCniPlugins: options.chainedCniPlugins ?? [],
+        registerWithTaints: options.nodeTaints ?? [],
         tls: { cert: serving.cert, key: serving.key, ca: cp.pki.ca.cert },
       };
       const configPath = join(n.stateDir, 'kubelet.json');

@@ -57,7 +57,14 @@ interface Started {
   statuses: Map<string, unknown>;
 }
 
-async function start(extra: Partial<AppDeps> = {}): Promise<Started> {
+async function start(
+  extra: Partial<AppDeps> = {},
+  more: {
+    readonly env?: Record<string, string>;
+    readonly nodes?: readonly object[];
+    readonly pods?: readonly object[];
+  } = {},
+): Promise<Started> {
   const f = goldenFixture();
   const ztunnel = makePod({
     name: 'ztunnel-a',
@@ -74,7 +81,7 @@ async function start(extra: Partial<AppDeps> = {}): Promise<Started> {
     rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/99'] } }] }],
   });
   const config = loadConfig({
-    env: { DEFAULT_WORKLOAD_CERT_TTL: '1h', PILOT_DEBOUNCE_AFTER: '5ms' },
+    env: { DEFAULT_WORKLOAD_CERT_TTL: '1h', PILOT_DEBOUNCE_AFTER: '5ms', ...more.env },
     argv: [
       '--secureGRPCAddr=127.0.0.1:0',
       '--httpAddr=127.0.0.1:0',
@@ -106,9 +113,9 @@ async function start(extra: Partial<AppDeps> = {}): Promise<Started> {
     },
     informerFactory: staticInformers({
       ns: f.namespaces,
-      nodes: f.nodes,
+      nodes: [...f.nodes, ...(more.nodes ?? [])],
       services: f.services,
-      pods: [...f.pods, ztunnel],
+      pods: [...f.pods, ztunnel, ...(more.pods ?? [])],
       aps: [...f.policies, broken],
       pas: f.peerAuthentications,
     }),
@@ -211,6 +218,75 @@ describe('istiod in process', () => {
 
     await istiod.stop();
     expect(events).toEqual(['start', 'stop']);
+  });
+
+  it('with PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS, removes the not-ready taint where the CNI agent is Ready', async () => {
+    const taint = { key: 'cni.istio.io/not-ready', value: 'true', effect: 'NoSchedule' };
+    const tainted = (name: string) => ({
+      metadata: { name, resourceVersion: '7', labels: {} },
+      spec: { taints: [taint] },
+    });
+    const agent = (name: string, node: string, ready: boolean) => ({
+      metadata: {
+        name,
+        namespace: 'istio-system',
+        uid: `uid-${name}`,
+        labels: { 'k8s-app': 'istio-cni-node' },
+      },
+      spec: { nodeName: node },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+    });
+    const writes: { node: string; taints: readonly unknown[] }[] = [];
+    const locks: string[] = [];
+    const { istiod } = await start(
+      {
+        elect: lock => {
+          locks.push(lock);
+          return staticElection;
+        },
+        nodeTaintPatcher: (node, _rv, taints) => {
+          writes.push({ node, taints });
+          return Promise.resolve();
+        },
+      },
+      {
+        env: { PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS: 'true' },
+        nodes: [tainted('node-ready'), tainted('node-waiting')],
+        pods: [agent('cni-1', 'node-ready', true), agent('cni-2', 'node-waiting', false)],
+      },
+    );
+    for (let i = 0; i < 200 && writes.length === 0; i++) await new Promise(r => setImmediate(r));
+    expect(istiod.ready()).toBe(true);
+    expect(locks).toContain(LeaseName.nodeUntaint);
+    expect(writes).toEqual([{ node: 'node-ready', taints: [] }]);
+  });
+
+  it('runs no untaint controller unless PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS is set', async () => {
+    const locks: string[] = [];
+    const writes: string[] = [];
+    const { istiod } = await start(
+      {
+        elect: lock => {
+          locks.push(lock);
+          return staticElection;
+        },
+        nodeTaintPatcher: node => {
+          writes.push(node);
+          return Promise.resolve();
+        },
+      },
+      {
+        nodes: [
+          {
+            metadata: { name: 'n' },
+            spec: { taints: [{ key: 'cni.istio.io/not-ready', effect: 'NoSchedule' }] },
+          },
+        ],
+      },
+    );
+    for (let i = 0; i < 100 && !istiod.ready(); i++) await new Promise(r => setImmediate(r));
+    expect(locks).not.toContain(LeaseName.nodeUntaint);
+    expect(writes).toEqual([]);
   });
 
   it('serves /version and upstream-shaped /debug views and build metrics on the monitoring port', async () => {

@@ -49,6 +49,7 @@ import { PolicyStatusWriter, type StatusPatcher, type WaypointVerdict } from './
 import { sourceStatusHandlers, type SourceStatusPatcher } from './kube/source-status.ts';
 import { createGatewaySide, type GatewayDeps } from './gateway/gateway-side.ts';
 import type { WaypointBindings } from './gateway/waypoint-bindings.ts';
+import { NodeUntainter, type NodeTaintPatcher } from './kube/node-untaint.ts';
 import { LeaseName, staticElection, type Elect, type Election } from './kube/leader-election.ts';
 import type { Leadership } from '@ambient-mesh/kube';
 import { createMetrics, type IstiodMetrics } from './metrics.ts';
@@ -82,6 +83,11 @@ export interface AppDeps {
   readonly statusPatcher?: StatusPatcher;
   /** Writes ServiceEntry/WorkloadEntry status (issues, allocated VIPs); without it they are only logged. */
   readonly sourceStatusPatcher?: SourceStatusPatcher;
+  /**
+   * Removes the `cni.istio.io/not-ready` taint from nodes; used when
+   * `PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS` is on (without it the controller only logs).
+   */
+  readonly nodeTaintPatcher?: NodeTaintPatcher;
   /**
    * Leader election per lock (`LeaseName`); status writers and controllers gate on it, while
    * every replica serves xDS and the CA. Default: always the leader (one replica, no Kubernetes).
@@ -242,6 +248,41 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const offGatewayLeader = gatewayLeader.onChange(leader => {
     if (leader) gatewaySide.resync();
   });
+  // The node untaint controller (opt-in, as upstream): the leader of its Lease removes the
+  // not-ready taint from a node once the CNI agent pod there is Ready.
+  const untainter = config.enableNodeUntaintControllers
+    ? (() => {
+        const untaintLeader = leadership(LeaseName.nodeUntaint);
+        const untaintLog = logs.for('untaint');
+        const patch: NodeTaintPatcher =
+          deps.nodeTaintPatcher ??
+          ((node: string) => {
+            untaintLog.warn({ node }, 'no Kubernetes access to remove the not-ready taint');
+            return Promise.resolve();
+          });
+        const u = new NodeUntainter({
+          cniNamespace: config.podNamespace,
+          patch,
+          isLeader: () => untaintLeader.isLeader(),
+          logger: untaintLog,
+          timers,
+        });
+        const off = untaintLeader.onChange(leader => {
+          untaintLog.info(
+            { lock: LeaseName.nodeUntaint, leader },
+            leader ? 'untainting nodes as the leader' : 'no longer the node untaint leader',
+          );
+          if (leader) u.resync();
+        });
+        return {
+          u,
+          close: () => {
+            off();
+            u.close();
+          },
+        };
+      })()
+    : undefined;
   const index = new WdsIndex({
     ...sources.handlers,
     onWaypointBinding: (target, binding) => {
@@ -509,12 +550,21 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       upsert(kind: WatchedKindName, obj: KubeObject): void {
         if (kind === ISTIOD_SECRETS_KIND) void caRuntime.upsertSecret(obj);
         else if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
-        else discovery.upsert(kind, obj);
+        else {
+          // Ahead of the discovery filter: the CNI namespace may be outside discoverySelectors.
+          if (kind === ObjectKinds.NODE) untainter?.u.upsertNode(obj);
+          else if (kind === ObjectKinds.POD) untainter?.u.upsertPod(obj);
+          discovery.upsert(kind, obj);
+        }
       },
       delete(kind: WatchedKindName, obj: KubeObject): void {
         if (kind === ISTIOD_SECRETS_KIND) void caRuntime.deleteSecret(obj);
         else if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
-        else discovery.delete(kind, obj);
+        else {
+          if (kind === ObjectKinds.NODE) untainter?.u.deleteNode(obj);
+          else if (kind === ObjectKinds.POD) untainter?.u.deletePod(obj);
+          discovery.delete(kind, obj);
+        }
       },
     },
     informerFactory: deps.informerFactory,
@@ -586,6 +636,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     await gatewaySide.stop();
     offStatusLeader();
     offGatewayLeader();
+    untainter?.close();
     statusWriter?.close();
     await stopElections();
     sources.close();
@@ -619,6 +670,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       waypointQueue.close();
       offStatusLeader();
       offGatewayLeader();
+      untainter?.close();
       statusWriter?.close();
       await gatewaySide.stop();
       await stopElections();

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
     // Upstream's default: istiod fetches each jwksUri and inlines it, refreshing every 20 minutes.
     expect(c.jwksFetchMode).toBe('istiod');
     expect(c.jwksRefreshIntervalMs).toBe(20 * 60_000);
+    expect(c.enableNodeUntaintControllers).toBe(false);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -35,6 +36,7 @@ describe('loadConfig', () => {
         ROOT_CA_DIR: '/certs',
         LOG_FORMAT: 'json',
         REVISION: 'default-v1-27-9',
+        PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS: 'true',
       },
       argv: [
         '--domain=corp.local',
@@ -60,6 +62,7 @@ describe('loadConfig', () => {
     expect(c.secureGrpcAddr).toEqual({ host: '127.0.0.1', port: 0 });
     expect(c.kubeconfig).toBe('kc');
     expect(c.revision).toBe('default-v1-27-9');
+    expect(c.enableNodeUntaintControllers).toBe(true);
   });
 
   it('reads PILOT_JWT_ENABLE_REMOTE_JWKS (true/envoy: the waypoint fetches) and PILOT_JWT_PUB_KEY_REFRESH_INTERVAL', () => {

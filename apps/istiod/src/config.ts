@@ -56,6 +56,8 @@ export const ENV = {
   jwtRemoteJwks: 'PILOT_JWT_ENABLE_REMOTE_JWKS',
   /** How often istiod refetches the JWKS of each `jwksUri` (default 20m). */
   jwtPubKeyRefreshInterval: 'PILOT_JWT_PUB_KEY_REFRESH_INTERVAL',
+  /** Run the node untaint controller (`cni.istio.io/not-ready`), upstream's opt-in switch. */
+  enableNodeUntaintControllers: 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS',
   /** Ours: how long a silent leader keeps its Lease (upstream's fixed TTL is 30 s). */
   leaderElectionLeaseDuration: 'LEADER_ELECTION_LEASE_DURATION',
 } as const;
@@ -104,6 +106,11 @@ export interface Config {
   readonly leaderElectionLeaseDurationMs: number;
   /** Require a bearer token on every xDS stream (upstream `XDS_AUTH`). */
   readonly xdsAuth: boolean;
+  /**
+   * Remove the `cni.istio.io/not-ready` taint from a node once its CNI agent pod is Ready
+   * (upstream `PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS`, default off; the leader does it).
+   */
+  readonly enableNodeUntaintControllers: boolean;
   readonly httpAddr: ListenAddress;
   readonly secureGrpcAddr: ListenAddress;
   readonly monitoringAddr: ListenAddress;
@@ -238,6 +245,7 @@ export function loadConfig(
       debounceMaxMs: r.durationMs(ENV.debounceMax, 10_000),
       leaderElectionLeaseDurationMs,
       xdsAuth: r.bool(ENV.xdsAuth, true),
+      enableNodeUntaintControllers: r.bool(ENV.enableNodeUntaintControllers, false),
       httpAddr: listen(FLAGS.httpAddr, { host: '::', port: Port.istiodReadiness }),
       secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: Port.istiodXds }),
       monitoringAddr: listen(FLAGS.monitoringAddr, { host: '::', port: Port.istiodMonitoring }),

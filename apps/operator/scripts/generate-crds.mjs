@@ -84,6 +84,9 @@ const pilot = obj('istiod values.', {
   autoscaleEnabled: bool('Whether the HorizontalPodAutoscaler is installed.'),
   trustedZtunnelNamespace: str('The namespace of ztunnel.'),
   cni: obj('CNI settings.', { enabled: bool('Whether the CNI node agent is used.'), provider: str('CNI provider.') }),
+  taint: obj('The cni.istio.io/not-ready node taint.', {
+    enabled: bool('Whether istiod removes the taint from a node once its CNI agent is Ready.'),
+  }),
   extraContainerArgs: { description: 'Extra istiod arguments.', type: 'array', items: { type: 'string' } },
 }, { 'x-kubernetes-preserve-unknown-fields': true });
 const istioValues = open('Helm values for the control plane (a typed subset of Istio\'s values).');

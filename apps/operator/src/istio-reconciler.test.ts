@@ -91,6 +91,26 @@ describe('IstioReconciler against a fake apiserver', () => {
     });
   });
 
+  it('pilot.taint.enabled runs istiod with its node untaint controller and the toleration for its taint', async () => {
+    istio({ pilot: { taint: { enabled: true } } });
+    await reconciler.reconcileIstio('default');
+    await reconciler.reconcileRevision('default');
+    const spec = (
+      get(DEPLOYMENTS, 'istiod', 'istio-system') as unknown as {
+        spec: {
+          template: {
+            spec: { tolerations?: unknown[]; containers: { env?: { name: string; value?: string }[] }[] };
+          };
+        };
+      }
+    ).spec.template.spec;
+    expect(spec.containers[0]?.env).toContainEqual({
+      name: 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS',
+      value: 'true',
+    });
+    expect(spec.tolerations).toContainEqual({ key: 'cni.istio.io/not-ready', operator: 'Exists' });
+  });
+
   it('an unknown values field: InvalidValues naming the path, and no revision is written', async () => {
     istio({ pilot: { replicaCont: 2 } });
     const result = await reconciler.reconcileIstio('default');

@@ -226,7 +226,14 @@ export class IstioReconciler {
       : DEFAULT_ISTIOD_REPLICAS;
     const { images, ...render } = this.#render;
     const desired = overrideImages(
-      revisionObjects(renderComponent('istiod', { ...render, istiodReplicas: replicas }), cr),
+      revisionObjects(
+        renderComponent('istiod', {
+          ...render,
+          istiodReplicas: replicas,
+          nodeUntaint: values.pilot?.taint?.enabled === true,
+        }),
+        cr,
+      ),
       images,
     );
 

@@ -51,6 +51,8 @@ export interface IstioValues {
     autoscaleEnabled?: boolean;
     trustedZtunnelNamespace?: string;
     cni?: { enabled?: boolean; provider?: string };
+    /** istiod removes the `cni.istio.io/not-ready` node taint once the node's CNI agent is Ready. */
+    taint?: { enabled?: boolean };
     extraContainerArgs?: string[];
   };
   meshConfig?: Record<string, unknown>;
@@ -134,6 +136,7 @@ export const ISTIO_VALUES: ValuesShape = {
     autoscaleEnabled: 'boolean',
     trustedZtunnelNamespace: 'string',
     cni: { enabled: 'boolean', provider: 'string' },
+    taint: { enabled: 'boolean' },
     extraContainerArgs: 'stringList',
   },
   meshConfig: 'open',

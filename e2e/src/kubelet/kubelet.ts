@@ -26,6 +26,8 @@ export interface KubeletOptions {
   readonly images: ImageMap;
   readonly mountLedger: string;
   readonly chainedCniPlugins?: readonly CniPluginConfig[];
+  /** Taints the Node is created with (a kubelet's `--register-with-taints`); not reapplied later. */
+  readonly registerWithTaints?: readonly { key: string; value?: string; effect: string }[];
   readonly cniPath?: readonly string[];
   /** Serving cert for the log endpoint and the CA its clients (the apiserver) present. */
   readonly tls: { cert: string; key: string; ca: string };
@@ -186,7 +188,11 @@ export class Kubelet {
           'ambient-mesh.io/local-node': 'true',
         },
       },
-      spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] },
+      spec: {
+        podCIDR: node.podCidr,
+        podCIDRs: [node.podCidr],
+        ...((this.opts.registerWithTaints ?? []).length > 0 ? { taints: this.opts.registerWithTaints } : {}),
+      },
     };
     try {
       await this.opts.client.create('/api/v1/nodes', body);

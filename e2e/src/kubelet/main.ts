@@ -9,6 +9,13 @@ import type { CniPluginConfig } from '../network/cni.ts';
 import { loadImageMap } from './images.ts';
 import { Kubelet } from './kubelet.ts';
 
+/** A taint a node registers with. */
+export interface NodeTaint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
 /** What the harness writes for each kubelet process. */
 export interface KubeletProcessConfig {
   readonly cluster: ClusterLayout;
@@ -17,6 +24,8 @@ export interface KubeletProcessConfig {
   readonly imagesFile: string;
   readonly mountLedger: string;
   readonly chainedCniPlugins: readonly CniPluginConfig[];
+  /** Taints the Node is created with (`--register-with-taints`). */
+  readonly registerWithTaints?: readonly NodeTaint[];
   readonly tls: { cert: string; key: string; ca: string };
 }
 
@@ -36,6 +45,7 @@ async function main(): Promise<void> {
     images: loadImageMap(cfg.imagesFile),
     mountLedger: cfg.mountLedger,
     chainedCniPlugins: cfg.chainedCniPlugins,
+    registerWithTaints: cfg.registerWithTaints ?? [],
     tls: cfg.tls,
     log,
   });

@@ -17,9 +17,11 @@ export async function startMeshCluster(
   options: Omit<StartClusterOptions, 'progress'> & {
     /** istiod replicas (default 1, see `installMesh`). */
     readonly istiodReplicas?: number;
+    /** istiod's node untaint controller (`InstallOptions.nodeUntaint`, default off). */
+    readonly nodeUntaint?: boolean;
   },
 ): Promise<MeshCluster> {
-  const { istiodReplicas, ...clusterOptions } = options;
+  const { istiodReplicas, nodeUntaint, ...clusterOptions } = options;
   const cluster = await startCluster({
     ...clusterOptions,
     progress: l => {
@@ -37,6 +39,7 @@ export async function startMeshCluster(
     const status = await installMesh(cluster, {
       gatewayApiCrds,
       ...(istiodReplicas === undefined ? {} : { istiodReplicas }),
+      ...(nodeUntaint === undefined ? {} : { nodeUntaint }),
       progress: l => {
         console.log(`[mesh] ${l}`);
       },

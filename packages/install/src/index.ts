@@ -7,6 +7,7 @@ export {
   defaultDeployRoot,
   loadManifests,
   renderComponent,
+  CNI_NOT_READY_TAINT,
   withApprovalAnnotation,
 } from './manifests.ts';
 export type { ManifestObject, ManifestSet, MeshComponent, RenderOptions } from './manifests.ts';

@@ -86,6 +86,41 @@ spec:
     expect(() => renderComponent('istiod', { istiodReplicas: -1 })).toThrow(RangeError);
   });
 
+  it("nodeUntaint turns on istiod's node untaint controller, lets it patch nodes and tolerate the taint", () => {
+    const plain = renderComponent('istiod');
+    const on = renderComponent('istiod', { nodeUntaint: true, istiodReplicas: 1 });
+    const deployment = (objs: readonly { kind: string }[]) =>
+      objs.find(o => o.kind === 'Deployment') as unknown as {
+        spec: {
+          replicas: number;
+          template: {
+            spec: {
+              tolerations?: { key?: string; operator?: string }[];
+              containers: { name: string; env: { name: string; value?: string }[] }[];
+            };
+          };
+        };
+      };
+    const env = (objs: readonly { kind: string }[]) =>
+      deployment(objs).spec.template.spec.containers.find(c => c.name === 'discovery')?.env ?? [];
+    const rules = (objs: readonly { kind: string }[]) =>
+      (
+        objs.find(o => o.kind === 'ClusterRole') as unknown as {
+          rules: { resources: string[]; verbs: string[] }[];
+        }
+      ).rules;
+    expect(env(plain).some(e => e.name === 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS')).toBe(false);
+    expect(rules(plain).some(r => r.resources.includes('nodes') && r.verbs.includes('patch'))).toBe(false);
+    expect(env(on)).toContainEqual({ name: 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS', value: 'true' });
+    expect(rules(on)).toContainEqual({ apiGroups: [''], resources: ['nodes'], verbs: ['patch'] });
+    expect(deployment(on).spec.template.spec.tolerations).toContainEqual({
+      key: 'cni.istio.io/not-ready',
+      operator: 'Exists',
+    });
+    expect(deployment(on).spec.replicas).toBe(1);
+    expect(renderComponent('cni-agent', { nodeUntaint: true })).toEqual(renderComponent('cni-agent'));
+  });
+
   it('says what is wrong with a bad manifest or a missing folder', () => {
     const root = deployRoot({ 'ztunnel/z.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n' });
     expect(() => loadManifests('ztunnel', root)).toThrow(/lacks apiVersion, kind or metadata.name/);

@@ -112,6 +112,46 @@ export interface RenderOptions {
    * PodDisruptionBudget is left out, as it would block every drain of the node.
    */
   readonly istiodReplicas?: number;
+  /**
+   * Upstream's `taint.enabled`: istiod runs the node untaint controller
+   * (`PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS=true`), may patch nodes, and tolerates the
+   * `cni.istio.io/not-ready` taint itself, so it starts on nodes provisioned with it.
+   */
+  readonly nodeUntaint?: boolean;
+}
+
+/** The taint nodes carry until their CNI agent is Ready (upstream's key). */
+export const CNI_NOT_READY_TAINT = 'cni.istio.io/not-ready';
+
+interface IstiodPodSpec {
+  tolerations?: { key?: string; operator?: string; effect?: string }[];
+  containers?: { name?: string; env?: { name: string; value?: string }[] }[];
+}
+
+/** `nodeUntaint`: the env switch, the toleration and the ClusterRole rule to patch nodes. */
+function withNodeUntaint(objects: ManifestObject[]): ManifestObject[] {
+  return objects.map(o => {
+    if (o.kind === 'Deployment') {
+      const copy = structuredClone(o) as ManifestObject & { spec?: { template?: { spec?: IstiodPodSpec } } };
+      const spec = copy.spec?.template?.spec;
+      if (spec === undefined) return o;
+      spec.tolerations = [...(spec.tolerations ?? []), { key: CNI_NOT_READY_TAINT, operator: 'Exists' }];
+      for (const c of spec.containers ?? []) {
+        if (c.name !== 'discovery') continue;
+        c.env = [
+          ...(c.env ?? []).filter(e => e.name !== 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS'),
+          { name: 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS', value: 'true' },
+        ];
+      }
+      return copy;
+    }
+    if (o.kind === 'ClusterRole') {
+      const copy = structuredClone(o) as ManifestObject & { rules?: unknown[] };
+      copy.rules = [...(copy.rules ?? []), { apiGroups: [''], resources: ['nodes'], verbs: ['patch'] }];
+      return copy;
+    }
+    return o;
+  });
 }
 
 /** Sets the istiod Deployment's replicas; drops its PodDisruptionBudget below 2. */
@@ -158,7 +198,8 @@ export function renderComponent(component: ManifestSet, options: RenderOptions =
   const objects = loadManifests(component, options.deployRoot)
     .map(withApprovalAnnotation)
     .map(o => (options.images === undefined ? o : withImages(o, options.images)));
-  return component === 'istiod' && options.istiodReplicas !== undefined
-    ? withIstiodReplicas(objects, options.istiodReplicas)
-    : objects;
+  if (component !== 'istiod') return objects;
+  const counted =
+    options.istiodReplicas === undefined ? objects : withIstiodReplicas(objects, options.istiodReplicas);
+  return options.nodeUntaint === true ? withNodeUntaint(counted) : counted;
 }

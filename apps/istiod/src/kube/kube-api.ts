@@ -24,6 +24,7 @@ import { CSR_API_PATH, csrOutcome, type CsrApi, type CsrObject } from '../ca/kub
 import type { StatusPatcher } from './policy-status.ts';
 import { POLICY_CONDITION_TYPES, ZTUNNEL_ACCEPTED } from './policy-status.ts';
 import type { SourceStatusPatcher } from './source-status.ts';
+import type { NodeTaintPatcher } from './node-untaint.ts';
 
 /** A KubeConfig from a kubeconfig file, else `$KUBECONFIG`/in-cluster defaults. */
 export function loadKubeConfig(path: string): KubeConfig {
@@ -121,6 +122,21 @@ export function kubeConfigMapStore(kc: KubeConfig): ConfigMapStore {
  * Writes istiod's conditions into a security.istio.io/v1 object's status, keeping the conditions
  * other controllers wrote there (only `ZtunnelAccepted` is istiod's).
  */
+/**
+ * Replaces a node's taints with a JSON merge patch that carries the read `resourceVersion`, so
+ * the apiserver answers 409 Conflict when the node changed since (upstream updates the node the
+ * same way, conditionally). The controller decides again from its informer and retries.
+ */
+export function kubeNodeTaintPatcher(kc: KubeConfig): NodeTaintPatcher {
+  const client = new KubeClient(kc);
+  return async (node, resourceVersion, taints) => {
+    await client.mergePatch(`/api/v1/nodes/${encodeURIComponent(node)}`, {
+      metadata: { resourceVersion },
+      spec: { taints: taints.length === 0 ? null : taints },
+    });
+  };
+}
+
 export function kubeStatusPatcher(kc: KubeConfig): StatusPatcher {
   const client = new KubeClient(kc);
   return async (plural, namespace, name, status) => {

@@ -13,6 +13,7 @@ import { CaMaterialError } from '../errors.ts';
 import {
   kubeConfigMapStore,
   kubeCsrApi,
+  kubeNodeTaintPatcher,
   kubeSecretStore,
   kubeSourceStatusPatcher,
   kubeStatusPatcher,
@@ -38,6 +39,7 @@ export function kubeDependencies(
   | 'sourceStatusPatcher'
   | 'gateway'
   | 'elect'
+  | 'nodeTaintPatcher'
 > {
   return {
     elect: kubeElection(
@@ -53,6 +55,7 @@ export function kubeDependencies(
     kinds: istiodWatchedKinds(namespace),
     statusPatcher: kubeStatusPatcher(kc),
     sourceStatusPatcher: kubeSourceStatusPatcher(kc),
+    nodeTaintPatcher: kubeNodeTaintPatcher(kc),
     gateway: { api: kubeGatewayApi(kc), informers: kubeGatewayInformers(kc) },
   };
 }

@@ -15,6 +15,8 @@ export const LeaseName = {
   gatewayStatus: 'istio-gateway-status-leader',
   /** The controller deploying Gateways (waypoints): per revision, a Lease upstream too. */
   gatewayDeployment: (revision = 'default'): string => `istio-gateway-deployment-${revision}`,
+  /** The node untaint controller (`cni.istio.io/not-ready`). */
+  nodeUntaint: 'istio-node-untaint',
   /** Legacy name kept by upstream for Ingress syncing. */
   ingress: 'istio-leader',
 } as const;
