@@ -106,6 +106,7 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           },
           revision,
           domain: opts.domain,
+          systemNamespace: opts.podNamespace,
           logger,
           timers: opts.timers,
           attachedRoutes: (gateway, listener) => routes.attachedRoutes(gateway, listener),

@@ -43,6 +43,8 @@ const PATHS = {
     path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
     query: { labelSelector: TAG_LABEL },
   },
+  // Class defaults (labelled) and `infrastructure.parametersRef` targets (any name): all ConfigMaps.
+  ConfigMap: { path: '/api/v1/configmaps' },
 } as const;
 
 export function kubeGatewayInformers(
