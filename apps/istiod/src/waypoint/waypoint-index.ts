@@ -28,7 +28,7 @@
  */
 import { createHash } from 'node:crypto';
 import { errorMessage } from '@ambient-mesh/errors';
-import { Port } from '@ambient-mesh/mesh-api';
+import { Label, Port } from '@ambient-mesh/mesh-api';
 import type { AuthorizationPolicy as ValidAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
@@ -48,7 +48,14 @@ import {
   type ServicePortInfo,
   type ServiceProtocol,
 } from './resolve-route.ts';
-import { buildCluster, buildLoadAssignment, hashPolicy, mergeTrafficPolicy } from './translate-cluster.ts';
+import {
+  buildCluster,
+  buildIngressWaypointLoadAssignment,
+  buildLoadAssignment,
+  hashPolicy,
+  mergeTrafficPolicy,
+} from './translate-cluster.ts';
+import { ingressUseWaypoint } from '../gateway/binding.ts';
 import type { EndpointInput } from './translate-cluster.ts';
 import {
   buildConnectTerminate,
@@ -799,6 +806,37 @@ export class WaypointIndex {
       });
     }
     return out;
+  }
+
+  /**
+   * The endpoints an ingress gateway's cluster for a Service port gets (the ingress side of
+   * `istio.io/ingress-use-waypoint`, as upstream's endpoint builder decides for a `router~`
+   * proxy): when the Service's own label is `true` and it is bound to a waypoint, the waypoint's
+   * pods at their HBONE port with the Service VIP and port as the tunnel destination; otherwise
+   * the Service's backend pods. Undefined for an unknown Service or port.
+   */
+  ingressLoadAssignment(clusterName: string, svc: ServiceKey, port: number): object | undefined {
+    const info = this.#serviceInfo(svc);
+    const portInfo = info?.ports.find(p => p.port === port);
+    if (info === undefined || portInfo === undefined) return undefined;
+    const labels = this.#services.get(keyString(svc))?.metadata?.labels;
+    const wp = this.#bindings.waypointFor(svc);
+    const vip = info.vips[0];
+    if (wp === undefined || vip === undefined || !ingressUseWaypoint(labels).enabled)
+      return buildLoadAssignment(clusterName, this.#endpoints(info, portInfo, undefined));
+    const hbonePort = this.#opts.hbonePort ?? Port.hbone;
+    const pods = this.#endpoints(
+      {
+        key: wp,
+        hostname: serviceHostname(wp.namespace, wp.name, this.#opts.domain),
+        vips: [],
+        ports: [],
+        selector: { [Label.gatewayName]: wp.name },
+      },
+      { port: hbonePort, name: 'mesh', targetPort: hbonePort, protocol: 'tcp' },
+      undefined,
+    );
+    return buildIngressWaypointLoadAssignment(clusterName, pods, vip, port);
   }
 
   /** Builds every resource of one waypoint; returns the names that changed, per type URL. */
