@@ -178,4 +178,26 @@ describe('ServiceEntry bound to a waypoint on the local cluster', () => {
       condition(await get(`${SE_PATH}/httpbin`), 'istio.io/WaypointBound') === undefined ? true : undefined,
     );
   }, 120_000);
+
+  it('a class-defaults ConfigMap (gateway.istio.io/defaults-for-class) patches the generated waypoint Deployment', async () => {
+    await cluster.client.create('/api/v1/namespaces/istio-system/configmaps', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'waypoint-defaults',
+        namespace: 'istio-system',
+        labels: { 'gateway.istio.io/defaults-for-class': 'istio-waypoint' },
+      },
+      data: {
+        deployment: 'metadata:\n  annotations:\n    example.com/from: class-defaults\nspec:\n  replicas: 2\n',
+      },
+    });
+    const deployment = await waitFor('egress Deployment with 2 replicas', async () => {
+      const d = await cluster.client.find<Obj & { metadata?: { annotations?: Record<string, string> } }>(
+        `/apis/apps/v1/namespaces/${NS}/deployments/egress`,
+      );
+      return d?.spec?.['replicas'] === 2 ? d : undefined;
+    });
+    expect(deployment.metadata?.annotations).toMatchObject({ 'example.com/from': 'class-defaults' });
+  }, 120_000);
 });
