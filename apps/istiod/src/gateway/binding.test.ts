@@ -233,6 +233,20 @@ describe('bindWaypoint', () => {
       message: 'Successfully attached to waypoint app/ns-wp',
     });
   });
+
+  it("notes the Service's own istio.io/ingress-use-waypoint label in the message, as upstream", () => {
+    const b = bindWaypoint(obj('app', 'reviews'), 'service', lookup(gws, [ns]));
+    const message = (labels: Record<string, string>): string | undefined =>
+      waypointBoundCondition(b, labels)?.message;
+    expect(message({ 'istio.io/ingress-use-waypoint': 'TRUE' })).toBe(
+      'Successfully attached to waypoint app/ns-wp. Ingress traffic will traverse the waypoint',
+    );
+    expect(message({ 'istio.io/ingress-use-waypoint': 'eurt' })).toBe(
+      'Successfully attached to waypoint app/ns-wp. Ingress traffic is not using the waypoint, ' +
+        'set the istio.io/ingress-use-waypoint label to true if desired.',
+    );
+    expect(message({})).toBe('Successfully attached to waypoint app/ns-wp');
+  });
 });
 
 describe('WaypointBindingIndex', () => {

@@ -23,6 +23,8 @@ import { selectorMatches } from '../kube/objects.ts';
 import { ipToBytes } from '../wds/ip.ts';
 
 export type BindingKind = typeof WaypointFor.service | typeof WaypointFor.workload;
+/** What a binding is computed for: a Service, a pod, or a ServiceEntry (`serviceentry`, bound as a Service). */
+export type BindingTargetKind = BindingKind | 'serviceentry';
 
 export interface WaypointRef {
   readonly namespace: string;
@@ -211,18 +213,45 @@ export interface WaypointBoundCondition {
   readonly message: string;
 }
 
-/** The Service's `istio.io/WaypointBound` condition; undefined removes it (no waypoint asked for). */
-export function waypointBoundCondition(binding: WaypointBinding): WaypointBoundCondition | undefined {
+/**
+ * Whether ingress gateways route to the object through its waypoint: its own
+ * `istio.io/ingress-use-waypoint` label (not the namespace's), `true` in any case, as upstream.
+ * `present` tells a label with another value apart from none (the condition message differs).
+ */
+export function ingressUseWaypoint(labels: Readonly<Record<string, string>> | undefined): {
+  readonly present: boolean;
+  readonly enabled: boolean;
+} {
+  const value = labels?.[Label.ingressUseWaypoint];
+  return { present: value !== undefined, enabled: value?.toLowerCase() === 'true' };
+}
+
+/**
+ * The `istio.io/WaypointBound` condition of a Service or ServiceEntry (upstream's
+ * `ServiceInfo.GetConditions`, shared by both kinds); undefined removes it (no waypoint asked for).
+ * `labels` are the object's own, for the ingress note in the message.
+ */
+export function waypointBoundCondition(
+  binding: WaypointBinding,
+  labels?: Readonly<Record<string, string>>,
+): WaypointBoundCondition | undefined {
   switch (binding.kind) {
     case 'none':
       return undefined;
-    case 'bound':
+    case 'bound': {
+      const ingress = ingressUseWaypoint(labels);
+      const note = ingress.enabled
+        ? '. Ingress traffic will traverse the waypoint'
+        : ingress.present
+          ? `. Ingress traffic is not using the waypoint, set the ${Label.ingressUseWaypoint} label to true if desired.`
+          : '';
       return {
         type: WAYPOINT_BOUND,
         status: 'True',
         reason: WaypointBindingReason.accepted,
-        message: `Successfully attached to waypoint ${binding.waypoint.namespace}/${binding.waypoint.name}`,
+        message: `Successfully attached to waypoint ${binding.waypoint.namespace}/${binding.waypoint.name}${note}`,
       };
+    }
     case 'error':
       return { type: WAYPOINT_BOUND, status: 'False', reason: binding.reason, message: binding.message };
   }

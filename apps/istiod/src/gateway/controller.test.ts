@@ -37,6 +37,7 @@ function informers(): GatewayInformerFactory {
     GatewayService: SERVICES,
     Namespace: NAMESPACES,
     RevisionTag: TAGS,
+    ConfigMap: '/api/v1/configmaps',
   } as const;
   return kind =>
     new Informer<KubeObject>({
@@ -398,5 +399,75 @@ describe('GatewayController', () => {
       'the Gateway deployed once its tag points at this revision',
       () => server.get(DEPLOYMENTS, 'waypoint', 'app') as Stored | undefined,
     );
+  });
+
+  it('applies the class-defaults ConfigMap, then the Gateway parametersRef ConfigMap, to the generated objects', async () => {
+    const CONFIGMAPS = '/api/v1/configmaps';
+    const DEPLOYMENTS = '/apis/apps/v1/deployments';
+    server.put(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'waypoint-defaults',
+        namespace: 'istio-system',
+        labels: { 'gateway.istio.io/defaults-for-class': 'istio-waypoint' },
+      },
+      data: {
+        deployment: [
+          'metadata:',
+          '  annotations:',
+          '    from: class',
+          'spec:',
+          '  replicas: 2',
+          '  template:',
+          '    spec:',
+          '      containers:',
+          '      - name: istio-proxy',
+          '        resources:',
+          '          requests: {cpu: 100m}',
+        ].join('\n'),
+        service: 'metadata:\n  labels:\n    tier: mesh\n',
+      },
+    });
+    server.put(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'wp-params', namespace: 'app' },
+      data: { deployment: 'spec:\n  replicas: 3\n' },
+    });
+    server.put(
+      GW,
+      gateway('custom', 'istio-waypoint', {
+        spec: {
+          gatewayClassName: 'istio-waypoint',
+          listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+          infrastructure: { parametersRef: { group: '', kind: 'ConfigMap', name: 'wp-params' } },
+        },
+      }),
+    );
+    start();
+    type Dep = Stored & {
+      spec: {
+        replicas?: number;
+        template: { spec: { containers: { name: string; image: string; resources?: unknown }[] } };
+      };
+    };
+    const deployment = () => server.get(DEPLOYMENTS, 'custom', 'app') as Dep | undefined;
+    const d = await until('customised Deployment', () =>
+      deployment()?.spec.replicas === 3 ? deployment() : undefined,
+    );
+    expect(d.metadata?.annotations).toMatchObject({ from: 'class' });
+    const proxy = d.spec.template.spec.containers.find(c => c.name === 'istio-proxy');
+    expect(proxy?.resources).toEqual({ requests: { cpu: '100m' } });
+    expect(proxy?.image).toBe('ambient-mesh/waypoint:0.1.0'); // merged by name, not replaced
+    const svc = await until('customised Service', () => {
+      const s = server.get(SERVICES, 'custom', 'app') as Stored | undefined;
+      return s?.metadata?.labels?.tier === 'mesh' ? s : undefined;
+    });
+    expect(svc.metadata?.labels).toMatchObject({ 'istio.io/waypoint-for': 'service' });
+
+    // Dropping the Gateway's ConfigMap falls back to the class defaults.
+    server.remove(CONFIGMAPS, 'wp-params', 'app');
+    await until('class-default replicas', () => deployment()?.spec.replicas === 2);
   });
 });

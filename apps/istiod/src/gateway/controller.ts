@@ -36,6 +36,14 @@ import {
   type GatewayListener,
   type GatewayModel,
 } from './model.ts';
+import {
+  applyCustomizations,
+  CLASS_DEFAULTS_LABEL,
+  classDefaultsFor,
+  CUSTOMIZATION_KEYS,
+  parseCustomization,
+  type Customization,
+} from './customization.ts';
 import { deploymentName, renderGateway, type RenderOptions, type RenderedObject } from './render.ts';
 import {
   gatewayStatus,
@@ -59,7 +67,9 @@ export interface GatewayKubeApi {
 }
 
 /** `Namespace` and `RevisionTag` (the tags' MutatingWebhookConfigurations) feed the revision scope. */
-export type GatewayInformerKind = 'GatewayClass' | 'Gateway' | 'GatewayService' | 'Namespace' | 'RevisionTag';
+/** `ConfigMap`: class defaults (`gateway.istio.io/defaults-for-class`) and `infrastructure.parametersRef`. */
+export type GatewayInformerKind =
+  'GatewayClass' | 'Gateway' | 'GatewayService' | 'Namespace' | 'RevisionTag' | 'ConfigMap';
 export type GatewayInformerFactory = (kind: GatewayInformerKind) => KindInformer;
 
 export interface GatewayControllerOptions {
@@ -77,6 +87,8 @@ export interface GatewayControllerOptions {
   readonly onWriteFailure?: () => void;
   /** Routes accepted on a listener of the Gateway (`namespace/name`); default none. */
   readonly attachedRoutes?: (gateway: string, listener: GatewayListener) => number;
+  /** istiod's namespace, where class-defaults ConfigMaps live (default `istio-system`). */
+  readonly systemNamespace?: string;
 }
 
 function serviceView(svc: Service): ServiceView {
@@ -102,6 +114,8 @@ export class GatewayController {
     { generation: number; errors: readonly string[]; status: GatewayModel['status'] }
   >();
   readonly #services = new Map<string, ServiceView>();
+  /** ConfigMaps that may customise generated objects (labelled class defaults, or with our keys). */
+  readonly #configMaps = new Map<string, KubeObject>();
   /** What was last applied per Gateway (JSON of the rendered objects), to skip no-op applies. */
   readonly #applied = new Map<string, string>();
   readonly #informers: KindInformer[] = [];
@@ -109,6 +123,8 @@ export class GatewayController {
   #classesSynced = false;
   /** Until the namespaces and tags have listed, no Gateway is known to be someone else's. */
   #scopeSynced = false;
+  /** Until the ConfigMaps have listed, a Gateway would be deployed without its customisation. */
+  #configMapsSynced = false;
   #stopped = false;
   readonly #scope: RevisionScope;
 
@@ -195,6 +211,12 @@ export class GatewayController {
       }),
       wire('GatewayService', (o, d) => {
         this.#onService(o, d);
+      }),
+      wire('ConfigMap', (o, d) => {
+        this.#onConfigMap(o, d);
+      }).then(() => {
+        this.#configMapsSynced = true;
+        for (const key of this.#gateways.keys()) this.#reconcile(key);
       }),
     ]);
   }
@@ -318,6 +340,66 @@ export class GatewayController {
     }
   }
 
+  #onConfigMap(obj: KubeObject, deleted: boolean): void {
+    const ns = obj.metadata?.namespace ?? '';
+    const name = obj.metadata?.name ?? '';
+    const key = `${ns}/${name}`;
+    const data = (obj as { data?: Record<string, unknown> }).data ?? {};
+    const relevant =
+      obj.metadata?.labels?.[CLASS_DEFAULTS_LABEL] !== undefined ||
+      CUSTOMIZATION_KEYS.some(k => data[k] !== undefined);
+    const had = this.#configMaps.has(key);
+    if (deleted || !relevant) this.#configMaps.delete(key);
+    else this.#configMaps.set(key, obj);
+    if (!had && !this.#configMaps.has(key)) return;
+    const system = this.#opts.systemNamespace ?? 'istio-system';
+    for (const [gwKey, gw] of this.#gateways) {
+      const ref = gw.infrastructure?.parametersRef;
+      if (ns === system || (gw.namespace === ns && ref?.name === name)) this.#reconcile(gwKey);
+    }
+  }
+
+  /** The customisations of a Gateway's objects: its class defaults, then its `parametersRef`. */
+  #customizations(gw: GatewayModel): Customization[] {
+    const out: Customization[] = [];
+    const use = (cm: KubeObject | undefined, what: string): void => {
+      if (cm === undefined) return;
+      const parsed = parseCustomization(cm);
+      const source = `${cm.metadata?.namespace ?? ''}/${cm.metadata?.name ?? ''}`;
+      if (!parsed.ok) {
+        this.#opts.logger.warn(
+          { gateway: gatewayKey(gw), configMap: source, errors: parsed.errors },
+          `${what} ConfigMap is invalid and was not applied`,
+        );
+        return;
+      }
+      if (parsed.value.unsupported.length > 0)
+        this.#opts.logger.info(
+          { gateway: gatewayKey(gw), configMap: source, keys: parsed.value.unsupported },
+          `${what} ConfigMap keys for objects istiod does not generate were ignored`,
+        );
+      out.push(parsed.value);
+    };
+    use(
+      classDefaultsFor(gw.className, this.#configMaps.values(), this.#opts.systemNamespace ?? 'istio-system'),
+      'class defaults',
+    );
+    const ref = gw.infrastructure?.parametersRef;
+    if (ref !== undefined) {
+      const cm =
+        ref.group === '' && ref.kind === 'ConfigMap'
+          ? this.#configMaps.get(`${gw.namespace}/${ref.name}`)
+          : undefined;
+      if (cm === undefined)
+        this.#opts.logger.warn(
+          { gateway: gatewayKey(gw), parametersRef: ref },
+          'infrastructure.parametersRef is not a ConfigMap with customisations in the Gateway namespace; ignored',
+        );
+      use(cm, 'parametersRef');
+    }
+    return out;
+  }
+
   #reconcile(key: string): void {
     if (this.#stopped || !this.#leader) return;
     const invalid = this.#invalid.get(key);
@@ -333,7 +415,7 @@ export class GatewayController {
     if (gw === undefined) return;
     const cls = this.#classOf(gw);
     if (cls === undefined) return; // not one of our classes: ignored
-    if (!this.#scopeSynced) return;
+    if (!this.#scopeSynced || !this.#configMapsSynced) return;
     if (!this.#scope.isMine(gw.namespace, gw.labels)) {
       // Another revision's: left to it (and applied again should it come back to this one).
       if (this.#applied.delete(key))
@@ -348,7 +430,10 @@ export class GatewayController {
       return;
     }
     const classLabels = this.#classes.get(gw.className)?.labels ?? {};
-    const rendered = renderGateway(gw, cls, this.#opts.render, classLabels);
+    const rendered = applyCustomizations(
+      renderGateway(gw, cls, this.#opts.render, classLabels),
+      this.#customizations(gw),
+    );
     const fingerprint = JSON.stringify(rendered);
     if (this.#applied.get(key) !== fingerprint) {
       this.#queue.enqueue(`${key}/objects`, async () => {

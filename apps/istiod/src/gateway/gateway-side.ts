@@ -1,7 +1,7 @@
 /**
  * The Gateway side of istiod as one unit for the composition root: the Gateway controller
  * (classes, deployments, Gateway status with listeners' `attachedRoutes`), the
- * `istio.io/WaypointBound` writer and the `WaypointBindings` index, fed from the WDS index's
+ * `istio.io/WaypointBound` writers (Services, ServiceEntries) and the `WaypointBindings` index, fed from the WDS index's
  * binding hook, and the HTTPRoute/GRPCRoute status writer, fed from the waypoint index's route
  * status hook. Without Kubernetes capabilities (`deps` undefined) only the indexes exist.
  */
@@ -20,6 +20,8 @@ import type { WaypointBindingTarget } from '../wds/wds-index.ts';
 export interface GatewayDeps {
   readonly api: GatewayKubeApi & {
     readonly patchServiceConditions: ServiceConditionPatcher;
+    /** Writes `istio.io/WaypointBound` on a ServiceEntry; without it ServiceEntries get no condition. */
+    readonly patchServiceEntryConditions?: ServiceConditionPatcher;
     readonly patchRouteStatus: RouteStatusPatcher;
   };
   readonly informers: GatewayInformerFactory;
@@ -54,7 +56,10 @@ export interface GatewaySide {
   onRouteStatus(kind: RouteKind, key: string, parents: readonly RouteParentStatus[]): void;
   /** The waypoint index's `onRouteDeleted` hook. */
   onRouteDeleted(kind: RouteKind, key: string): void;
-  /** This istiod became the leader: every Gateway and route status is checked and written again. */
+  /**
+   * This istiod became the leader: every Gateway, route and WaypointBound status is checked and
+   * written again.
+   */
   resync(): void;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -78,6 +83,16 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           ...leader,
           ...failure,
         });
+  const entryStatus =
+    deps?.api.patchServiceEntryConditions === undefined
+      ? undefined
+      : new WaypointStatusWriter({
+          patch: deps.api.patchServiceEntryConditions,
+          logger,
+          timers: opts.timers,
+          ...leader,
+          ...failure,
+        });
   const controller =
     deps === undefined
       ? undefined
@@ -94,6 +109,7 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           },
           revision,
           domain: opts.domain,
+          systemNamespace: opts.podNamespace,
           logger,
           timers: opts.timers,
           attachedRoutes: (gateway, listener) => routes.attachedRoutes(gateway, listener),
@@ -120,7 +136,8 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
     routes,
     onWaypointBinding(target, binding) {
       bindings.record(target.kind, target.key, binding);
-      if (target.kind === 'service') status?.update(target.obj, binding);
+      if (target.kind === 'service') status?.update(target.obj, binding, target.key);
+      else if (target.kind === 'serviceentry') entryStatus?.update(target.obj, binding, target.key);
     },
     onRouteStatus(kind, key, parents) {
       if (kind === 'VirtualService') return;
@@ -135,6 +152,8 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
     resync() {
       controller?.resync();
       routeStatus?.resync();
+      status?.resync();
+      entryStatus?.resync();
     },
     start() {
       started ??= (controller?.start() ?? Promise.resolve()).catch((err: unknown) => {
@@ -145,6 +164,7 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
     async stop() {
       offRoutes();
       status?.close();
+      entryStatus?.close();
       routeStatus?.close();
       await controller?.stop();
     },

@@ -2,7 +2,8 @@
  * The gateway controller's Kubernetes side on `@ambient-mesh/kube`: its informers (GatewayClass,
  * Gateway, and the Services the controller generated, by their `gateway.istio.io/managed` label),
  * server-side apply of generated objects, and the status writes (Gateway with its listeners,
- * GatewayClass, HTTPRoute/GRPCRoute parents, and the Service `istio.io/WaypointBound` condition),
+ * GatewayClass, HTTPRoute/GRPCRoute parents, and the Service and ServiceEntry `istio.io/WaypointBound`
+ * condition),
  * each keeping other controllers' conditions (and other controllers' route parents).
  */
 import {
@@ -42,6 +43,8 @@ const PATHS = {
     path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
     query: { labelSelector: TAG_LABEL },
   },
+  // Class defaults (labelled) and `infrastructure.parametersRef` targets (any name): all ConfigMaps.
+  ConfigMap: { path: '/api/v1/configmaps' },
 } as const;
 
 export function kubeGatewayInformers(
@@ -80,6 +83,7 @@ function sameConditions(a: readonly Condition[] | undefined, b: readonly Conditi
 
 export function kubeGatewayApi(kc: KubeConfigHandle): GatewayKubeApi & {
   patchServiceConditions: ServiceConditionPatcher;
+  patchServiceEntryConditions: ServiceConditionPatcher;
   patchRouteStatus: RouteStatusPatcher;
 } {
   const client = new KubeClient(kc);
@@ -159,6 +163,14 @@ export function kubeGatewayApi(kc: KubeConfigHandle): GatewayKubeApi & {
         ownedTypes: [WAYPOINT_BOUND],
         now: () => new Date(),
       });
+    },
+    async patchServiceEntryConditions(namespace, name, conditions) {
+      // Keeps ZtunnelAccepted and status.addresses (the source status writer's) as they are.
+      await patchStatusConditions(
+        client,
+        `/apis/networking.istio.io/v1/namespaces/${namespace}/serviceentries/${name}`,
+        { conditions, ownedTypes: [WAYPOINT_BOUND], now: () => new Date() },
+      );
     },
   };
 }

@@ -29,6 +29,8 @@ export interface GatewayModel {
   readonly infrastructure?: {
     readonly labels?: Readonly<Record<string, string>>;
     readonly annotations?: Readonly<Record<string, string>>;
+    /** `parametersRef`: a ConfigMap of the Gateway's namespace customising the generated objects. */
+    readonly parametersRef?: { readonly group: string; readonly kind: string; readonly name: string };
   };
   /** `status.conditions` and `status.addresses` as last read (for "write only on change"). */
   readonly status: GatewayStatusView;
@@ -202,9 +204,25 @@ export function validateGateway(obj: KubeObject): Validated<GatewayModel> {
       infra['annotations'] === undefined
         ? undefined
         : stringMap(infra['annotations'], 'spec.infrastructure.annotations', errors);
+    const ref = infra['parametersRef'];
+    let parametersRef: { group: string; kind: string; name: string } | undefined;
+    if (ref !== undefined) {
+      const group = isRecord(ref) ? ref['group'] : undefined;
+      const kind = isRecord(ref) ? ref['kind'] : undefined;
+      const refName = isRecord(ref) ? ref['name'] : undefined;
+      if (
+        typeof group !== 'string' ||
+        typeof kind !== 'string' ||
+        typeof refName !== 'string' ||
+        refName === ''
+      )
+        errors.push('spec.infrastructure.parametersRef: needs group, kind and name');
+      else parametersRef = { group, kind, name: refName };
+    }
     infrastructure = {
       ...(labels === undefined ? {} : { labels }),
       ...(annotations === undefined ? {} : { annotations }),
+      ...(parametersRef === undefined ? {} : { parametersRef }),
     };
   }
   if (errors.length > 0) return { ok: false, errors };

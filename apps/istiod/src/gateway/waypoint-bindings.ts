@@ -1,9 +1,9 @@
 /**
- * `WaypointBindings`: which Services and pods each waypoint serves, for the waypoint's own xDS
+ * `WaypointBindings`: which Services, ServiceEntries and pods each waypoint serves, for the waypoint's own xDS
  * (its inbound routes and clusters are built from the Services bound to it). Fed by the WDS
  * index's `onWaypointBinding` hook, so it always agrees with what ztunnels are told.
  */
-import type { BindingKind, WaypointBinding } from './binding.ts';
+import type { BindingTargetKind, WaypointBinding } from './binding.ts';
 
 /** The read side the waypoint xDS generator consumes. Keys are `namespace/name`. */
 export interface WaypointBindings {
@@ -11,8 +11,10 @@ export interface WaypointBindings {
   services(waypoint: string): ReadonlySet<string>;
   /** Pods whose Workload names the waypoint. */
   workloads(waypoint: string): ReadonlySet<string>;
-  /** The waypoint a Service or pod is bound to, if any. */
-  waypointOf(kind: BindingKind, key: string): string | undefined;
+  /** ServiceEntries bound to the waypoint (`istio.io/WaypointBound=True`). */
+  serviceEntries(waypoint: string): ReadonlySet<string>;
+  /** The waypoint a Service, pod or ServiceEntry is bound to, if any. */
+  waypointOf(kind: BindingTargetKind, key: string): string | undefined;
   /** Every waypoint that serves at least one object. */
   waypoints(): readonly string[];
   /** Called after each change with the waypoints whose set changed; returns an unsubscribe. */
@@ -22,15 +24,20 @@ export interface WaypointBindings {
 const EMPTY: ReadonlySet<string> = new Set();
 
 export class WaypointBindingIndex implements WaypointBindings {
-  readonly #byWaypoint = {
-    service: new Map<string, Set<string>>(),
-    workload: new Map<string, Set<string>>(),
+  readonly #byWaypoint: Record<BindingTargetKind, Map<string, Set<string>>> = {
+    service: new Map(),
+    workload: new Map(),
+    serviceentry: new Map(),
   };
-  readonly #byTarget = { service: new Map<string, string>(), workload: new Map<string, string>() };
+  readonly #byTarget: Record<BindingTargetKind, Map<string, string>> = {
+    service: new Map(),
+    workload: new Map(),
+    serviceentry: new Map(),
+  };
   readonly #listeners = new Set<(waypoints: ReadonlySet<string>) => void>();
 
   /** Records one object's binding (the WDS index's hook). */
-  record(kind: BindingKind, key: string, binding: WaypointBinding): void {
+  record(kind: BindingTargetKind, key: string, binding: WaypointBinding): void {
     const next =
       binding.kind === 'bound' ? `${binding.waypoint.namespace}/${binding.waypoint.name}` : undefined;
     const prev = this.#byTarget[kind].get(key);
@@ -61,12 +68,22 @@ export class WaypointBindingIndex implements WaypointBindings {
     return this.#byWaypoint.workload.get(waypoint) ?? EMPTY;
   }
 
-  waypointOf(kind: BindingKind, key: string): string | undefined {
+  serviceEntries(waypoint: string): ReadonlySet<string> {
+    return this.#byWaypoint.serviceentry.get(waypoint) ?? EMPTY;
+  }
+
+  waypointOf(kind: BindingTargetKind, key: string): string | undefined {
     return this.#byTarget[kind].get(key);
   }
 
   waypoints(): readonly string[] {
-    return [...new Set([...this.#byWaypoint.service.keys(), ...this.#byWaypoint.workload.keys()])].sort();
+    return [
+      ...new Set([
+        ...this.#byWaypoint.service.keys(),
+        ...this.#byWaypoint.workload.keys(),
+        ...this.#byWaypoint.serviceentry.keys(),
+      ]),
+    ].sort();
   }
 
   onChange(listener: (waypoints: ReadonlySet<string>) => void): () => void {

@@ -1,5 +1,6 @@
 /**
- * Writes the `istio.io/WaypointBound` condition on Services, as upstream: True (`WaypointAccepted`)
+ * Writes the `istio.io/WaypointBound` condition on Services (and, with a second writer, on
+ * ServiceEntries: upstream builds both from the same `ServiceInfo`), as upstream: True (`WaypointAccepted`)
  * when bound, False with upstream's reason when the Service asks for a waypoint that cannot take
  * it, and removed when it asks for none. Fed by the WDS index's binding hook; a Service already
  * showing the wanted condition is not written (so our own write's watch event ends the loop).
@@ -29,6 +30,8 @@ export interface WaypointStatusWriterOptions {
 export class WaypointStatusWriter {
   readonly #opts: WaypointStatusWriterOptions;
   readonly #queue: WriteQueue;
+  /** The latest binding per object, so a replica that becomes leader writes them (`resync`). */
+  readonly #latest = new Map<string, { readonly obj: KubeObject; readonly binding: WaypointBinding }>();
 
   constructor(opts: WaypointStatusWriterOptions) {
     this.#opts = opts;
@@ -44,10 +47,15 @@ export class WaypointStatusWriter {
     });
   }
 
-  /** The binding of a Service (undefined object: deleted, nothing to write). */
-  update(svc: KubeObject | undefined, binding: WaypointBinding): void {
-    if (svc === undefined || !(this.#opts.isLeader?.() ?? true)) return;
-    const cond = waypointBoundCondition(binding);
+  /** The binding of a Service or ServiceEntry (undefined object: deleted, nothing to write). */
+  update(svc: KubeObject | undefined, binding: WaypointBinding, key?: string): void {
+    if (svc === undefined) {
+      if (key !== undefined) this.#latest.delete(key);
+      return;
+    }
+    this.#latest.set(`${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`, { obj: svc, binding });
+    if (!(this.#opts.isLeader?.() ?? true)) return;
+    const cond = waypointBoundCondition(binding, svc.metadata?.labels);
     const generation = svc.metadata?.generation;
     const want: Condition[] =
       cond === undefined
@@ -58,6 +66,11 @@ export class WaypointStatusWriter {
     const ns = svc.metadata?.namespace ?? '';
     const name = svc.metadata?.name ?? '';
     this.#queue.enqueue(`${ns}/${name}`, () => this.#opts.patch(ns, name, want));
+  }
+
+  /** This istiod became the leader: every object's latest binding is checked and written. */
+  resync(): void {
+    for (const { obj, binding } of [...this.#latest.values()]) this.update(obj, binding);
   }
 
   idle(): Promise<void> {

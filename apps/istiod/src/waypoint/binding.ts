@@ -1,5 +1,5 @@
 /**
- * Which Services a waypoint serves, as the waypoint xDS reads it. There is one binding
+ * Which Services (and ServiceEntries) a waypoint serves, as the waypoint xDS reads it. There is one binding
  * computation: the WDS index's (`gateway/binding.ts`, upstream's rules, what ztunnels are told
  * and what `istio.io/WaypointBound` reports), recorded in the Gateway side's `WaypointBindings`;
  * `bindingSourceFrom` adapts it. A Service is served once it is bound (`WaypointBound=True`),
@@ -13,6 +13,10 @@ export interface WaypointBindingSource {
   servicesFor(waypoint: WaypointKey): readonly ServiceKey[];
   /** The waypoint a Service is bound to, if any. */
   waypointFor(service: ServiceKey): WaypointKey | undefined;
+  /** The ServiceEntries bound to the waypoint, sorted by `namespace/name` (none when absent). */
+  serviceEntriesFor?(waypoint: WaypointKey): readonly ServiceKey[];
+  /** The waypoint a ServiceEntry is bound to, if any. */
+  waypointForEntry?(entry: ServiceKey): WaypointKey | undefined;
 }
 
 /** Gateway classes whose Gateways are programmed over Envoy xDS. */
@@ -21,7 +25,8 @@ export const WAYPOINT_CLASSES: ReadonlySet<string> = new Set([GatewayClassName.w
 /** The read side of the Gateway controller's binding index (`gateway/waypoint-bindings.ts`). */
 export interface ServiceBindings {
   services(waypoint: string): ReadonlySet<string>;
-  waypointOf(kind: 'service', key: string): string | undefined;
+  serviceEntries?(waypoint: string): ReadonlySet<string>;
+  waypointOf(kind: 'service' | 'serviceentry', key: string): string | undefined;
 }
 
 /**
@@ -39,6 +44,11 @@ export function bindingSourceFrom(bindings: ServiceBindings): WaypointBindingSou
     servicesFor: wp => [...bindings.services(keyString(wp))].sort().map(split),
     waypointFor: svc => {
       const wp = bindings.waypointOf('service', keyString(svc));
+      return wp === undefined ? undefined : split(wp);
+    },
+    serviceEntriesFor: wp => [...(bindings.serviceEntries?.(keyString(wp)) ?? [])].sort().map(split),
+    waypointForEntry: entry => {
+      const wp = bindings.waypointOf('serviceentry', keyString(entry));
       return wp === undefined ? undefined : split(wp);
     },
   };

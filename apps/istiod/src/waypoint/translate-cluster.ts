@@ -193,3 +193,46 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly End
           ],
   };
 }
+
+/**
+ * The `ClusterLoadAssignment` an ingress gateway gets for a Service labelled
+ * `istio.io/ingress-use-waypoint=true` (upstream's ingress waypoint routing): each pod of the
+ * Service's waypoint at its HBONE port, with the Service's VIP and port as the tunnel
+ * destination, so the waypoint applies the Service's L7 policy before the backends see the request.
+ */
+export function buildIngressWaypointLoadAssignment(
+  clusterName: string,
+  waypointPods: readonly EndpointInput[],
+  vip: string,
+  port: number,
+): object {
+  const destination = vip.includes(':') ? `[${vip}]:${port}` : `${vip}:${port}`;
+  const sorted = [...waypointPods].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  return {
+    clusterName,
+    endpoints:
+      sorted.length === 0
+        ? []
+        : [
+            {
+              lbEndpoints: sorted.map(e => ({
+                endpoint: { address: { socketAddress: { address: e.ip, portValue: e.hbonePort } } },
+                healthStatus: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
+                metadata: {
+                  filterMetadata: {
+                    tunnel: struct({ destination }),
+                    ...(e.workload === undefined && e.identity === undefined
+                      ? {}
+                      : {
+                          istio: struct({
+                            ...(e.workload === undefined ? {} : { workload: e.workload }),
+                            ...(e.identity === undefined ? {} : { identity: e.identity }),
+                          }),
+                        }),
+                  },
+                },
+              })),
+            },
+          ],
+  };
+}

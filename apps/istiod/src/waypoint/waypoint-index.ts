@@ -13,6 +13,7 @@
  * | Service                        | its old and new waypoint, and those routing to it              |
  * | Pod                            | those serving or routing to a Service selecting it             |
  * | Gateway                        | that waypoint                                                  |
+ * | ServiceEntry                   | the waypoint it is bound to                                    |
  * | ReferenceGrant                 | every waypoint (rare, and grants cut across all)               |
  * | a binding (`bindingsChanged`)  | the waypoints whose bound Services changed                     |
  *
@@ -27,7 +28,7 @@
  */
 import { createHash } from 'node:crypto';
 import { errorMessage } from '@ambient-mesh/errors';
-import { Port } from '@ambient-mesh/mesh-api';
+import { Label, Port } from '@ambient-mesh/mesh-api';
 import type { AuthorizationPolicy as ValidAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
@@ -47,7 +48,14 @@ import {
   type ServicePortInfo,
   type ServiceProtocol,
 } from './resolve-route.ts';
-import { buildCluster, buildLoadAssignment, hashPolicy, mergeTrafficPolicy } from './translate-cluster.ts';
+import {
+  buildCluster,
+  buildIngressWaypointLoadAssignment,
+  buildLoadAssignment,
+  hashPolicy,
+  mergeTrafficPolicy,
+} from './translate-cluster.ts';
+import { ingressUseWaypoint } from '../gateway/binding.ts';
 import type { EndpointInput } from './translate-cluster.ts';
 import {
   buildConnectTerminate,
@@ -59,6 +67,8 @@ import { buildRbacFilters } from './translate-rbac.ts';
 import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
 import type { JwksLookup, ValidRequestAuthentication } from './translate-jwt.ts';
 import { buildRouteConfiguration } from './translate-route.ts';
+import { buildServiceEntryCluster, serviceEntryTargets } from './translate-service-entry.ts';
+import { validateServiceEntry, type ValidServiceEntry } from '../wds/service-entry.ts';
 import type {
   BackendTarget,
   FieldIssue,
@@ -86,6 +96,7 @@ export const WaypointKinds = {
   VIRTUAL_SERVICE: 'VirtualService',
   AUTHORIZATION_POLICY: 'AuthorizationPolicy',
   REQUEST_AUTHENTICATION: 'RequestAuthentication',
+  SERVICE_ENTRY: 'ServiceEntry',
 } as const;
 export type WaypointKind = (typeof WaypointKinds)[keyof typeof WaypointKinds];
 const KIND_SET: ReadonlySet<string> = new Set(Object.values(WaypointKinds));
@@ -203,6 +214,8 @@ export class WaypointIndex {
   readonly #policiesByTarget = new Map<string, Set<string>>();
   readonly #authns = new Map<string, AuthnEntry>();
   readonly #authnsByTarget = new Map<string, Set<string>>();
+  /** Valid ServiceEntries by `namespace/name` (invalid ones are reported by the WDS side). */
+  readonly #entries = new Map<string, ValidServiceEntry>();
   readonly #computed = new Map<string, Map<string, ResourceMap>>();
   /** Service key → waypoints whose resources refer to it (serve it or route to it). */
   readonly #refs = new Map<string, Set<string>>();
@@ -306,6 +319,9 @@ export class WaypointIndex {
       case 'RequestAuthentication':
         this.#authnEvent(key, obj, deleted, dirty);
         break;
+      case 'ServiceEntry':
+        this.#entryEvent(key, obj, deleted, dirty);
+        break;
     }
     return this.#recompute(dirty);
   }
@@ -347,6 +363,21 @@ export class WaypointIndex {
   #addBinding(svc: ServiceKey, dirty: Set<string>): void {
     const wp = this.#bindings.waypointFor(svc);
     if (wp !== undefined) dirty.add(keyString(wp));
+  }
+
+  #addEntryBinding(entry: ServiceKey, dirty: Set<string>): void {
+    const wp = this.#bindings.waypointForEntry?.(entry);
+    if (wp !== undefined) dirty.add(keyString(wp));
+  }
+
+  #entryEvent(key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const [namespace = '', name = ''] = key.split('/');
+    // Its binding is the WDS index's: a change of it arrives through `bindingsChanged`.
+    this.#addEntryBinding({ namespace, name }, dirty);
+    this.#entries.delete(key);
+    if (deleted) return;
+    const v = validateServiceEntry(obj as Parameters<typeof validateServiceEntry>[0]);
+    if (v.ok) this.#entries.set(key, v.value);
   }
 
   #addRefs(svcKey: string, dirty: Set<string>): void {
@@ -492,6 +523,7 @@ export class WaypointIndex {
         const [kind, ns = '', name = ''] = t.split(/[:/]/);
         if (kind === 'Gateway') dirty.add(`${ns}/${name}`);
         else if (kind === 'GatewayClass') this.#allWaypoints(dirty);
+        else if (kind === 'ServiceEntry') this.#addEntryBinding({ namespace: ns, name }, dirty);
         else this.#addBinding({ namespace: ns, name }, dirty);
       }
     };
@@ -530,7 +562,8 @@ export class WaypointIndex {
       const name = str(t.name) ?? '';
       const tns = str(t.namespace) ?? ns;
       if (name === '') return [];
-      if (kind === 'Gateway' || kind === 'Service') return [`${kind}:${tns}/${name}`];
+      if (kind === 'Gateway' || kind === 'Service' || kind === 'ServiceEntry')
+        return [`${kind}:${tns}/${name}`];
       // A GatewayClass target counts only for a policy in the root namespace, as upstream.
       if (kind === 'GatewayClass' && ns === (this.#opts.rootNamespace ?? 'istio-system'))
         return [`${kind}:${ns}/${name}`];
@@ -543,6 +576,7 @@ export class WaypointIndex {
       const [kind, ns = '', name = ''] = t.split(/[:/]/);
       if (kind === 'Gateway') dirty.add(`${ns}/${name}`);
       else if (kind === 'GatewayClass') this.#allWaypoints(dirty);
+      else if (kind === 'ServiceEntry') this.#addEntryBinding({ namespace: ns, name }, dirty);
       else this.#addBinding({ namespace: ns, name }, dirty);
     }
   }
@@ -579,13 +613,17 @@ export class WaypointIndex {
     this.#touchTargets(targets, dirty);
   }
 
-  #authnsFor(wp: string, svc: ServiceKey): ValidRequestAuthentication[] {
+  #authnsFor(
+    wp: string,
+    svc: ServiceKey,
+    kind: 'Service' | 'ServiceEntry' = 'Service',
+  ): ValidRequestAuthentication[] {
     const root = this.#opts.rootNamespace ?? 'istio-system';
     const gatewayClass = this.#gateways.get(wp)?.spec.gatewayClassName ?? '';
     const keys = new Set([
       ...(this.#authnsByTarget.get(`GatewayClass:${root}/${gatewayClass}`) ?? []),
       ...(this.#authnsByTarget.get(`Gateway:${wp}`) ?? []),
-      ...(this.#authnsByTarget.get(`Service:${keyString(svc)}`) ?? []),
+      ...(this.#authnsByTarget.get(`${kind}:${keyString(svc)}`) ?? []),
     ]);
     return [...keys].sort().flatMap(k => {
       const p = this.#authns.get(k);
@@ -730,13 +768,17 @@ export class WaypointIndex {
     return { policy: mergeTrafficPolicy(dr?.trafficPolicy, subset?.trafficPolicy), labels: subset?.labels };
   }
 
-  #policiesFor(wp: string, svc: ServiceKey): ValidAuthorizationPolicy[] {
+  #policiesFor(
+    wp: string,
+    svc: ServiceKey,
+    kind: 'Service' | 'ServiceEntry' = 'Service',
+  ): ValidAuthorizationPolicy[] {
     const root = this.#opts.rootNamespace ?? 'istio-system';
     const gatewayClass = this.#gateways.get(wp)?.spec.gatewayClassName ?? '';
     const keys = new Set([
       ...(this.#policiesByTarget.get(`GatewayClass:${root}/${gatewayClass}`) ?? []),
       ...(this.#policiesByTarget.get(`Gateway:${wp}`) ?? []),
-      ...(this.#policiesByTarget.get(`Service:${keyString(svc)}`) ?? []),
+      ...(this.#policiesByTarget.get(`${kind}:${keyString(svc)}`) ?? []),
     ]);
     return [...keys].flatMap(k => {
       const p = this.#policies.get(k);
@@ -786,6 +828,37 @@ export class WaypointIndex {
       });
     }
     return out;
+  }
+
+  /**
+   * The endpoints an ingress gateway's cluster for a Service port gets (the ingress side of
+   * `istio.io/ingress-use-waypoint`, as upstream's endpoint builder decides for a `router~`
+   * proxy): when the Service's own label is `true` and it is bound to a waypoint, the waypoint's
+   * pods at their HBONE port with the Service VIP and port as the tunnel destination; otherwise
+   * the Service's backend pods. Undefined for an unknown Service or port.
+   */
+  ingressLoadAssignment(clusterName: string, svc: ServiceKey, port: number): object | undefined {
+    const info = this.#serviceInfo(svc);
+    const portInfo = info?.ports.find(p => p.port === port);
+    if (info === undefined || portInfo === undefined) return undefined;
+    const labels = this.#services.get(keyString(svc))?.metadata?.labels;
+    const wp = this.#bindings.waypointFor(svc);
+    const vip = info.vips[0];
+    if (wp === undefined || vip === undefined || !ingressUseWaypoint(labels).enabled)
+      return buildLoadAssignment(clusterName, this.#endpoints(info, portInfo, undefined));
+    const hbonePort = this.#opts.hbonePort ?? Port.hbone;
+    const pods = this.#endpoints(
+      {
+        key: wp,
+        hostname: serviceHostname(wp.namespace, wp.name, this.#opts.domain),
+        vips: [],
+        ports: [],
+        selector: { [Label.gatewayName]: wp.name },
+      },
+      { port: hbonePort, name: 'mesh', targetPort: hbonePort, protocol: 'tcp' },
+      undefined,
+    );
+    return buildIngressWaypointLoadAssignment(clusterName, pods, vip, port);
   }
 
   /** Builds every resource of one waypoint; returns the names that changed, per type URL. */
@@ -851,6 +924,43 @@ export class WaypointIndex {
           );
           const fault = attached.some(r => r.rules.some(rule => rule.fault !== undefined));
           chains.push({ name: chainName, vips: info.vips, port: port.port, tcp: false, jwt, rbac, fault });
+        }
+      }
+      for (const entryKey of this.#bindings.serviceEntriesFor?.({ namespace, name }) ?? []) {
+        const entry = this.#entries.get(keyString(entryKey));
+        if (entry === undefined) continue;
+        const rbac = buildRbacFilters(this.#policiesFor(wp, entryKey, 'ServiceEntry')).configs;
+        const jwt = buildJwtFilter(this.#authnsFor(wp, entryKey, 'ServiceEntry'));
+        for (const t of serviceEntryTargets(entry)) {
+          // A host a Kubernetes Service (or another entry) already serves here keeps its resources.
+          if (clusters.has(t.name) || targets.has(t.name)) continue;
+          const built = buildServiceEntryCluster(entry, t);
+          clusters.set(t.name, built.cluster);
+          if (built.loadAssignment !== undefined) clas.set(t.name, built.loadAssignment);
+          const tcp = t.protocol === 'tcp';
+          if (!tcp) {
+            const self: BackendTarget = { service: entryKey, port: t.port.number };
+            routes.set(
+              t.name,
+              buildRouteConfiguration([], {
+                name: t.name,
+                virtualHostName: `${t.host}:${t.port.number}`,
+                port: t.port.number,
+                defaultTarget: self,
+                clusterFor: () => t.name,
+                hashPolicyFor: () => undefined,
+              }),
+            );
+          }
+          chains.push({
+            name: t.name,
+            vips: t.vips,
+            port: t.port.number,
+            tcp,
+            ...(tcp ? {} : { jwt }),
+            rbac: tcp ? [] : rbac,
+            fault: false,
+          });
         }
       }
       for (const [cname, { target, protocol }] of targets) {

@@ -52,7 +52,12 @@ import {
 } from './policies.ts';
 import { contentVersion } from './resource-version.ts';
 import { buildService, serviceResourceName } from './service.ts';
-import { bindWaypoint, NO_WAYPOINT, type BindingKind, type WaypointBinding } from '../gateway/binding.ts';
+import {
+  bindWaypoint,
+  NO_WAYPOINT,
+  type BindingTargetKind,
+  type WaypointBinding,
+} from '../gateway/binding.ts';
 import { resolveWaypoint, waypointRefFor, type WaypointLookup } from './waypoint.ts';
 import { buildPodWorkload, podUid } from './workload.ts';
 import {
@@ -131,7 +136,7 @@ export interface WdsIndexOptions {
   /** Called for an EndpointSlice ignored as a whole or in part (issues say why). */
   readonly onEndpointSliceIssues?: (slice: EndpointSlice, issues: readonly SourceIssue[]) => void;
   /**
-   * Called with each Service's and pod's waypoint binding whenever it is recomputed (`obj`
+   * Called with each Service's, pod's and ServiceEntry's waypoint binding whenever it is recomputed (`obj`
    * undefined and binding `none` when the object was deleted): the waypoint status writer and
    * the `WaypointBindings` index listen here.
    */
@@ -147,9 +152,11 @@ export interface SourceStatusReport {
   readonly addresses?: readonly AllocatedAddress[];
 }
 
-/** A Service or pod whose waypoint binding was computed; `key` is `namespace/name`. */
+export type { BindingTargetKind };
+
+/** A Service, pod or ServiceEntry whose waypoint binding was computed; `key` is `namespace/name`. */
 export interface WaypointBindingTarget {
-  readonly kind: BindingKind;
+  readonly kind: BindingTargetKind;
   readonly key: string;
   readonly obj: KubeObject | undefined;
 }
@@ -493,8 +500,9 @@ export class WdsIndex {
     };
     for (const [svcKey, svc] of this.#services) if (bound(svc)) this.#recomputeService(svcKey);
     for (const [podKey, pod] of this.#pods) if (bound(pod)) this.#recomputePod(podKey);
-    for (const entryKey of this.#liveEntries.keys()) this.#recomputeEntry(entryKey);
-    for (const weKey of this.#validWorkloadEntries.keys()) this.#recomputeWorkloadEntry(weKey);
+    // Copies: a recompute removes and re-adds its key, which a live iterator would visit again.
+    for (const entryKey of [...this.#liveEntries.keys()]) this.#recomputeEntry(entryKey);
+    for (const weKey of [...this.#validWorkloadEntries.keys()]) this.#recomputeWorkloadEntry(weKey);
   }
 
   /** Entries and WorkloadEntries of a namespace (every namespace for the root), after a policy change. */
@@ -630,6 +638,7 @@ export class WdsIndex {
     const next = new Map<string, Address>();
     let issues: readonly SourceIssue[] = [];
     let addresses: readonly AllocatedAddress[] | undefined;
+    let binding: WaypointBinding = NO_WAYPOINT;
     this.#liveEntries.delete(key);
     if (se !== undefined && parsed !== undefined) {
       if (!parsed.ok) {
@@ -645,7 +654,9 @@ export class WdsIndex {
       const plan = this.#allocator.plan(entry);
       if (plan.changed) addresses = plan.addresses;
       for (const other of plan.displaced) if (other !== key) this.#replanLater.add(other);
-      const waypoint = resolveWaypoint(entryObject(entry), 'service', this.#lookup);
+      // A ServiceEntry binds as a Service does (upstream's `fetchWaypointForService`).
+      binding = bindWaypoint(entryObject(entry), 'service', this.#lookup);
+      const waypoint = binding.kind === 'bound' ? binding.address : undefined;
       for (const host of this.#hostsWon(entry)) {
         next.set(serviceEntryResourceName(entry.namespace, host), {
           service: buildServiceEntryService(entry, host, { network: this.#opts.network ?? '', waypoint }),
@@ -666,6 +677,7 @@ export class WdsIndex {
     for (const [name, value] of next) this.#setAddress(name, value);
     if (next.size > 0) this.#entryOutputs.set(key, new Set(next.keys()));
     else this.#entryOutputs.delete(key);
+    this.#opts.onWaypointBinding?.({ kind: 'serviceentry', key, obj: se }, binding);
     if (se !== undefined)
       this.#opts.onSourceStatus?.({
         kind: 'ServiceEntry',
