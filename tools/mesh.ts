@@ -2,8 +2,9 @@
 //
 // up:   starts the local cluster (real kube-apiserver and etcd, nodes and pods as network
 //       namespaces), installs the mesh from deploy/ (CRDs, istiod, cni-agent, ztunnel), deploys a
-//       sample (an echo server and a client in the ambient namespace `sample`) and reports what
-//       works, with where to look next. With `--waypoint`, also a waypoint for `sample`, a second
+//       sample (an echo server and a client in the ambient namespace `sample`), then Prometheus
+//       and the console (deploy/prometheus, deploy/console) with a LoadBalancer address the host
+//       reaches, and reports what works, with the console's URL and where to look next. With `--waypoint`, also a waypoint for `sample`, a second
 //       echo version, an HTTPRoute splitting 90/10 over the two and an L7 AuthorizationPolicy; it
 //       prints the split as measured and the waypoint's request counts.
 // down: removes the sample and the mesh, then the cluster and everything it made.
@@ -30,8 +31,10 @@ import {
   type ZtunnelPod,
 } from '@ambient-mesh/e2e';
 import {
+  MESH_NAMESPACE,
   ZTUNNEL_ADMIN_PORT,
   ZTUNNEL_STATS_PORT,
+  installAddons,
   installMesh,
   meshStatus,
   mtlsConnections,
@@ -251,6 +254,90 @@ async function upWaypoint(client: KubeClient): Promise<number> {
   return split === undefined || denied.codes.get(403) !== 5 ? 1 : 0;
 }
 
+const CONSOLE_PORT = 20001;
+const PROMETHEUS_PORT = 9090;
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A LoadBalancer Service beside an addon's own (ClusterIP) one: the local cluster gives it an
+ * address on the node fabric, which this machine reaches (docs/local-cluster.md).
+ */
+function hostService(app: string, port: number): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `${app}-host`, namespace: MESH_NAMESPACE, labels: { app } },
+    spec: { type: 'LoadBalancer', selector: { app }, ports: [{ name: 'http', port, targetPort: port }] },
+  };
+}
+
+async function hostAddress(client: KubeClient, app: string, port: number): Promise<string> {
+  await client.apply(hostService(app, port), { fieldManager: 'ambient-mesh-up', force: true });
+  const ip = await waitFor(
+    `an address for ${app}-host`,
+    async () =>
+      (
+        await client.get<{ status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }>(
+          `/api/v1/namespaces/${MESH_NAMESPACE}/services/${app}-host`,
+        )
+      ).status?.loadBalancer?.ingress?.[0]?.ip,
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+  return `http://${ip}:${port}`;
+}
+
+interface ConsoleUrls {
+  readonly console: string;
+  readonly prometheus: string;
+}
+
+/**
+ * Builds the console's web files (apps/console/dist/web, which its image serves), installs
+ * Prometheus and the console, gives each an address this machine reaches, and waits until the
+ * console answers its API from there. Undefined (with the reason said) when a step fails.
+ */
+async function upConsole(client: KubeClient, nodes: { name: string }[]): Promise<ConsoleUrls | undefined> {
+  say('\nBuilding the console\'s web UI (apps/console, vite build)');
+  const build = spawnSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], {
+    cwd: join(root, 'apps', 'console'),
+    stdio: 'inherit',
+    timeout: 300_000,
+  });
+  if (build.status !== 0) {
+    say(`  the build failed (${build.error?.message ?? `exit ${String(build.status)}`}): see the lines above`);
+    return undefined;
+  }
+  say('\nInstalling Prometheus and the console (deploy/prometheus, deploy/console)');
+  try {
+    await installAddons(
+      { client, nodes },
+      {
+        progress: line => {
+          say(`  ${line}`);
+        },
+      },
+    );
+    const urls = {
+      console: await hostAddress(client, 'console', CONSOLE_PORT),
+      prometheus: await hostAddress(client, 'prometheus', PROMETHEUS_PORT),
+    };
+    await waitFor(
+      `the console answering at ${urls.console}/api/overview`,
+      async () => {
+        const r = await fetch(`${urls.console}/api/overview`, { signal: AbortSignal.timeout(5_000) });
+        return r.ok ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    say(`  the console answers at ${urls.console}, Prometheus at ${urls.prometheus}`);
+    return urls;
+  } catch (err) {
+    say(`  ${errorText(err)}`);
+    say(`  see \`kubectl -n ${MESH_NAMESPACE} get pods,svc\` and \`kubectl -n ${MESH_NAMESPACE} logs deploy/console\``);
+    return undefined;
+  }
+}
+
 function printStatus(status: MeshStatus): void {
   for (const c of status.components) say(`  ${c.ready ? 'ready    ' : 'NOT READY'} ${c.name}: ${c.detail}`);
 }
@@ -335,9 +422,20 @@ async function up(): Promise<number> {
     say('  no mTLS connection from client to echo was counted within 90 s: see the logs below');
   } else printConnection(seen.pod, seen.hit);
 
+  const urls = await upConsole(client, nodes);
   const example = seen?.pod ?? pods[0];
   say(
     [
+      ...(urls === undefined
+        ? []
+        : [
+            '',
+            'The console (read-only; its graph and charts come from Prometheus):',
+            `  open ${urls.console}/ in a browser on this machine`,
+            `  curl ${urls.console}/api/overview          # its API`,
+            `  Prometheus: ${urls.prometheus}/targets     # what it scrapes (prometheus.io/* annotations)`,
+            '  on another cluster: kubectl -n istio-system port-forward svc/console 20001, then http://localhost:20001/',
+          ]),
       '',
       'Where to look next:',
       `  export KUBECONFIG=${kubeconfigPath()}`,
@@ -357,7 +455,7 @@ async function up(): Promise<number> {
       '  npm run down          # removes the sample, the mesh and the cluster',
     ].join('\n'),
   );
-  if (seen === undefined) return 1;
+  if (seen === undefined || urls === undefined) return 1;
   return WITH_WAYPOINT ? upWaypoint(client) : 0;
 }
 

@@ -1,6 +1,9 @@
 export { installMesh, uninstallMesh, applyObjects, INSTALL_FIELD_MANAGER } from './install.ts';
 export type { InstallOptions } from './install.ts';
+export { installAddons, removeAddons, addonSelector } from './addons.ts';
+export type { AddonOptions } from './addons.ts';
 export {
+  ADDONS,
   MESH_COMPONENTS,
   MESH_NAMESPACE,
   OPERATOR_SETS,
@@ -10,7 +13,7 @@ export {
   CNI_NOT_READY_TAINT,
   withApprovalAnnotation,
 } from './manifests.ts';
-export type { ManifestObject, ManifestSet, MeshComponent, RenderOptions } from './manifests.ts';
+export type { Addon, ManifestObject, ManifestSet, MeshComponent, RenderOptions } from './manifests.ts';
 export {
   meshStatus,
   componentStatus,

@@ -25,8 +25,10 @@ import {
 import { waitUntil } from './wait.ts';
 import { crdApplyDecision, withGatewayApiCrds, type LiveCrd } from './crd-guard.ts';
 
-/** The field manager of everything the installer applies. */
-export const INSTALL_FIELD_MANAGER = 'ambient-mesh-installer';
+import { applyObjects } from './apply.ts';
+import { removeAddons } from './addons.ts';
+
+export { INSTALL_FIELD_MANAGER, applyObjects } from './apply.ts';
 
 export interface InstallOptions extends RenderOptions {
   /** How long to wait for istiod and for the cni-agent (default 120 s each). */
@@ -45,10 +47,6 @@ export interface InstallOptions extends RenderOptions {
   readonly gatewayApiCrds?: readonly ManifestObject[];
 }
 
-/** Server-side apply of objects, in order, as the installer's field manager (taking over conflicts). */
-export async function applyObjects(client: KubeClient, objects: readonly ManifestObject[]): Promise<void> {
-  for (const o of objects) await client.apply(o, { fieldManager: INSTALL_FIELD_MANAGER, force: true });
-}
 
 interface CrdStatus {
   status?: { conditions?: { type: string; status: string }[] };
@@ -137,7 +135,7 @@ export async function installMesh(target: MeshTarget, options: InstallOptions = 
 }
 
 /**
- * Removes what `installMesh` applied, in reverse, waits for the mesh's pods and namespace to be
+ * Removes the addons (`installAddons`) if present, then what `installMesh` applied, in reverse, waits for the mesh's pods and namespace to be
  * gone, and deletes the `istio-ca-root-cert` ConfigMaps istiod published in other namespaces.
  */
 export async function uninstallMesh(
@@ -146,6 +144,7 @@ export async function uninstallMesh(
 ): Promise<void> {
   const progress = options.progress ?? (() => undefined);
   const { client } = target;
+  await removeAddons(target, { ...options, progress });
   const waits = {
     timeoutMs: options.timeoutMs ?? 120_000,
     intervalMs: options.intervalMs ?? 500,

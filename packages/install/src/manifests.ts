@@ -1,6 +1,6 @@
 /**
  * The mesh's manifests: `<deployRoot>/<component>/*.yaml` for the CRDs, istiod, the cni-agent
- * and ztunnel, parsed and rendered for a cluster (image overrides, the Kubernetes API approval
+ * and ztunnel (and the addons Prometheus and the console), parsed and rendered for a cluster (image overrides, the Kubernetes API approval
  * annotation that `*.k8s.io` CRDs need).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -28,8 +28,15 @@ export type MeshComponent = (typeof MESH_COMPONENTS)[number];
 
 /** The operator's manifest folders, in install order: its CRDs (sailoperator.io), then itself. */
 export const OPERATOR_SETS = ['operator/crds', 'operator'] as const;
-/** A folder of `deploy/`: a mesh component or one of the operator's. */
-export type ManifestSet = MeshComponent | (typeof OPERATOR_SETS)[number];
+/**
+ * Optional components beside the mesh, in install order: Prometheus (scraping by Istio's
+ * `prometheus.io/*` pod annotations), then the console, which queries it.
+ */
+export const ADDONS = ['prometheus', 'console'] as const;
+export type Addon = (typeof ADDONS)[number];
+
+/** A folder of `deploy/`: a mesh component, an addon or one of the operator's. */
+export type ManifestSet = MeshComponent | Addon | (typeof OPERATOR_SETS)[number];
 
 /** The namespace the mesh runs in. */
 export const MESH_NAMESPACE = 'istio-system';
