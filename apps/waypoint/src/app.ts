@@ -31,12 +31,19 @@ import type {
 import { toStruct } from '@ambient-mesh/xds-types';
 import { ControlPlaneChannel, XdsClient, controlPlaneDeltaStreams } from '@ambient-mesh/xds';
 import type { CallIdentity, DeltaStreamFactory, ResponseRecord } from '@ambient-mesh/xds';
-import { SpiffeId } from '@ambient-mesh/spiffe-certs';
+import { CertificateManager, SpiffeId, certificateDump } from '@ambient-mesh/spiffe-certs';
+import type { CertificateDump, Clock, WorkloadCertificate } from '@ambient-mesh/spiffe-certs';
+import { errorMessage } from '@ambient-mesh/errors';
 import { adminRoutes } from './admin.ts';
-import { fetchCaIdentity, waypointSpiffeId } from './identity/ca-identity.ts';
+import { fetchCaCertificate, waypointSpiffeId } from './identity/ca-identity.ts';
 import { xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
-import { BindError, CertificatesUnreadableError, TokenUnreadableError } from './errors.ts';
+import {
+  BindError,
+  CertificateRequestError,
+  CertificatesUnreadableError,
+  TokenUnreadableError,
+} from './errors.ts';
 import { WaypointMetrics } from './metrics.ts';
 
 /** This app's version (its package.json): `ISTIO_VERSION` in the xDS node, proxy-status's VERSION. */
@@ -56,9 +63,12 @@ export interface AppDeps {
   readonly xdsConnect?: DeltaStreamFactory;
   /**
    * The waypoint's SPIFFE identity; default: the files in `WAYPOINT_CERT_DIR` when
-   * `cert-chain.pem` is there, else a certificate from istiod's CA (`CA_ADDR`).
+   * `cert-chain.pem` is there, else a certificate from istiod's CA (`CA_ADDR`), renewed at
+   * half of its lifetime.
    */
   readonly identity?: HboneIdentity;
+  /** The clock of certificate renewal (tests); default the system clock. */
+  readonly certificateClock?: Clock;
   /** Random source for weighted clusters, LB and retry jitter; default `Math.random`. */
   readonly random?: () => number;
   readonly processMetrics?: boolean;
@@ -73,6 +83,8 @@ export interface Bound {
   readonly state: WaypointStateReader;
   readonly metrics: WaypointMetrics;
   readonly logs: Logs;
+  /** The certificate in use (the `certificates` section of `/config_dump`). */
+  certificates(): CertificateDump[];
   /** The last NACK per type URL (cleared by the next ACK of that type). */
   readonly nacks: ReadonlyMap<string, ResponseRecord>;
   readonly xds: XdsClient;
@@ -141,17 +153,71 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     return channel;
   };
   let caChannel: ControlPlaneChannel | undefined;
+  // Identity: given (tests), mounted files, or istiod's CA. A CA certificate is renewed at half
+  // of its lifetime (failures retried with backoff, the current one kept until it expires); each
+  // new one is presented from then on: to new inbound handshakes and new upstream connections.
+  // Open connections keep the certificate they were made with.
+  let certificates: CertificateManager | undefined;
+  let inbound: HboneServer | undefined;
+  let identity: HboneIdentity;
+  const certLog = logs.for('cert');
   const fromCa = async (): Promise<HboneIdentity> => {
-    caChannel = istiodChannel(config.caAddress);
-    return fetchCaIdentity({
-      client: caChannel.client,
-      call: callIdentity,
-      identity: waypointSpiffeId(config.trustDomain, config.podNamespace, config.serviceAccount),
+    const channel = istiodChannel(config.caAddress);
+    caChannel = channel;
+    const id = waypointSpiffeId(config.trustDomain, config.podNamespace, config.serviceAccount);
+    const manager = new CertificateManager({
+      fetch: (want, signal) =>
+        fetchCaCertificate(
+          { client: channel.client, call: callIdentity, identity: want, ttlSeconds: config.secretTtlSeconds },
+          signal,
+        ),
+      logger: certLog,
+      ...(deps.certificateClock === undefined ? {} : { clock: deps.certificateClock }),
     });
+    certificates = manager;
+    // Subscribed before the first fetch, so no certificate is missed; the server is made later.
+    let latest: HboneIdentity | undefined;
+    manager.onCertificate(id, (certificate: WorkloadCertificate) => {
+      const next: HboneIdentity = { id: certificate.identity.uri, ...certificate.tlsCredentials };
+      latest = next;
+      identity = next;
+      if (inbound === undefined) return;
+      try {
+        inbound.updateIdentity(next);
+      } catch (err) {
+        // New handshakes keep the previous certificate; the next renewal tries again.
+        certLog.warn({ identity: id.uri, error: errorMessage(err) }, 'cannot serve the renewed certificate');
+      }
+    });
+    manager.want([id]);
+    try {
+      const first = await manager.get(id);
+      return latest ?? { id: first.identity.uri, ...first.tlsCredentials };
+    } catch (err) {
+      manager.close();
+      for (const c of grpcClients) c.close();
+      // The CA's own answer (WAYPOINT_CERTIFICATE_REQUEST_FAILED), not the cache's wrapper.
+      let cause: unknown = err;
+      for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
+        if (cause instanceof CertificateRequestError) throw cause;
+        cause = cause.cause;
+      }
+      throw new CertificateRequestError(id.uri, errorMessage(err), { cause: err });
+    }
   };
-  const identity =
+  identity =
     deps.identity ??
     (existsSync(`${config.certDir}/cert-chain.pem`) ? readIdentity(config.certDir) : await fromCa());
+  const staticIdentity = identity;
+  const certificateDumps = (): CertificateDump[] => {
+    if (certificates !== undefined) return certificates.dump();
+    try {
+      const id = typeof staticIdentity.id === 'string' ? staticIdentity.id : staticIdentity.id.uri;
+      return [certificateDump(id, staticIdentity.certChain, staticIdentity.roots)];
+    } catch {
+      return [];
+    }
+  };
   const trustDomain = SpiffeId.parse(
     typeof identity.id === 'string' ? identity.id : identity.id.uri,
   ).trustDomain;
@@ -220,10 +286,10 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   });
   const servers: OpsServer[] = [];
   const listener = createNetServer();
-  let inbound: HboneServer | undefined;
   let shuttingDown: Promise<void> | undefined;
   const closeAll = async (): Promise<void> => {
     xds.stop();
+    certificates?.close();
     for (const c of grpcClients) c.close();
     // The HTTP side first: its tunnels end, so the HBONE sessions can close (GOAWAY). A session
     // that does not close within a second (a peer holding a TCP tunnel) is torn down.
@@ -297,7 +363,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       await serve(
         'admin',
         config.adminAddress,
-        adminRoutes({ state, nacks, quit: () => void shutdown() }),
+        adminRoutes({ state, nacks, certificates: certificateDumps, quit: () => void shutdown() }),
         opsLog,
       ),
     );
@@ -336,6 +402,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     state,
     metrics,
     logs,
+    certificates: certificateDumps,
     nacks,
     xds,
     shutdown,

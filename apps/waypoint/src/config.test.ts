@@ -39,6 +39,14 @@ describe('loadConfig', () => {
     expect(xdsNodeMetadata(c)).not.toHaveProperty('ISTIO_VERSION');
   });
 
+  it('reads the certificate lifetime asked of the CA (SECRET_TTL, 24h by default)', () => {
+    const base = { POD_NAME: 'w', POD_NAMESPACE: 'n' };
+    expect(loadConfig(base).secretTtlSeconds).toBe(86_400);
+    expect(loadConfig({ ...base, SECRET_TTL: '1h30m' }).secretTtlSeconds).toBe(5_400);
+    expect(loadConfig({ ...base, SECRET_TTL: '600' }).secretTtlSeconds).toBe(600);
+    expect(() => loadConfig({ ...base, SECRET_TTL: '0s' })).toThrow(/SECRET_TTL/);
+  });
+
   it("takes istiod's host:port as TLS, as pilot-agent does (what istiod's waypoint Deployment sets)", () => {
     const c = loadConfig({
       POD_NAME: 'waypoint-7d9',

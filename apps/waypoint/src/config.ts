@@ -27,6 +27,7 @@ export const Env = {
   clusterDomain: 'CLUSTER_DOMAIN',
   certDir: 'WAYPOINT_CERT_DIR',
   tokenPath: 'WAYPOINT_TOKEN_PATH',
+  secretTtl: 'SECRET_TTL',
   logFormat: 'LOG_FORMAT',
   logLevel: 'LOG_LEVEL',
   terminationGracePeriod: 'TERMINATION_GRACE_PERIOD_SECONDS',
@@ -58,6 +59,8 @@ export interface Config {
   readonly clusterId: string;
   readonly clusterDomain: string;
   readonly certDir: string;
+  /** The lifetime asked of istiod's CA for the workload certificate (renewed at half of it). */
+  readonly secretTtlSeconds: number;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
   readonly terminationGracePeriodMs: number;
@@ -97,6 +100,8 @@ export function loadConfig(env: Environment = process.env): Config {
   const instanceIp = r.parse(Env.instanceIp, raw => parseIp(raw), '127.0.0.1');
   const maxRequestBodyBytes = r.int(Env.maxRequestBody, 16 * 1024 * 1024, { min: 0 });
   const maxHeaderBytes = r.int(Env.maxHeaderBytes, 60 * 1024, { min: 1024 });
+  const secretTtlMs = r.durationMs(Env.secretTtl, 86_400_000, { bareUnit: 's' });
+  if (secretTtlMs < 1000) r.problem(Env.secretTtl, 'must be a duration of at least 1s (e.g. 24h0m0s)');
   const proxyMetadata: Record<string, string> = {};
   for (const [key, value] of r.prefixed(Env.metaPrefix)) proxyMetadata[key] = value;
   return r.finish(
@@ -114,6 +119,7 @@ export function loadConfig(env: Environment = process.env): Config {
       clusterId: r.env(Env.clusterId) ?? 'Kubernetes',
       clusterDomain: r.env(Env.clusterDomain) ?? 'cluster.local',
       certDir: r.env(Env.certDir) ?? DEFAULT_CERT_DIR,
+      secretTtlSeconds: Math.round(secretTtlMs / 1000),
       logFormat: r.logFormat(Env.logFormat),
       logLevel: r.logLevel(Env.logLevel),
       terminationGracePeriodMs: Math.round(

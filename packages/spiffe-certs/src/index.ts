@@ -50,6 +50,14 @@ export type { TlsCredentials, ClientPeerPolicy, ServerPeerPolicy } from './tls.t
 // Rotation
 export { CertificateCache, BACKOFF_DEFAULTS } from './certificate-cache.ts';
 export { WorkloadCertificate } from './workload-certificate.ts';
+export { CertificateManager, certificateDump } from './certificate-manager.ts';
+export type {
+  CertDumpEntry,
+  CertificateDump,
+  CertificateHealth,
+  CertificateListener,
+  CertificateManagerOptions,
+} from './certificate-manager.ts';
 export type {
   CertificateCacheOptions,
   CertificateCacheEvents,

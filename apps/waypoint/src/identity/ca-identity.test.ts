@@ -9,7 +9,7 @@ import { IstioCertificateService } from '@ambient-mesh/xds-types';
 import type { ca } from '@ambient-mesh/xds-types';
 import { WaypointErrorCode } from '../errors.ts';
 import { createGrpcClient } from '@ambient-mesh/xds';
-import { fetchCaIdentity, waypointSpiffeId } from './ca-identity.ts';
+import { fetchCaCertificate, waypointSpiffeId } from './ca-identity.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -74,14 +74,14 @@ describe('the waypoint certificate from istiod', () => {
     cleanups.push(() => {
       client.close();
     });
-    const identity = await fetchCaIdentity({
+    const identity = await fetchCaCertificate({
       client,
       call: { tokenPath: tokenFile(), clusterId: 'Kubernetes', headers: {} },
       identity: id,
     });
-    expect(String(identity.id)).toBe('spiffe://cluster.local/ns/sample/sa/waypoint');
+    expect(identity.identity.uri).toBe('spiffe://cluster.local/ns/sample/sa/waypoint');
     expect(identity.certChain.length).toBeGreaterThan(0);
-    expect(identity.privateKey).toContain('PRIVATE KEY');
+    expect(identity.tlsCredentials.privateKey).toContain('PRIVATE KEY');
     expect(tokens).toEqual(['Bearer token-1']);
   });
 
@@ -92,7 +92,7 @@ describe('the waypoint certificate from istiod', () => {
       client.close();
     });
     await expect(
-      fetchCaIdentity({
+      fetchCaCertificate({
         client,
         call: { tokenPath: tokenFile(), clusterId: 'Kubernetes', headers: {} },
         identity: id,

@@ -2,12 +2,12 @@
  * The waypoint's workload certificate from istiod's CA (docs/waypoint.md#identity): a CSR for
  * `spiffe://<trust domain>/ns/<namespace>/sa/<service account>` sent to
  * `IstioCertificateService/CreateCertificate` with the pod's projected token (audience
- * `istio-ca`), as istio-agent does for upstream's waypoint. The certificate is fetched once at
- * start; the waypoint is restarted before it expires (the CA's workload TTL, 24 h by default).
+ * `istio-ca`), as istio-agent does for upstream's waypoint. The app keeps it in spiffe-certs'
+ * `CertificateManager`, which calls this again at half of the certificate's lifetime (`SECRET_TTL`,
+ * 24 h by default), retries failures with backoff and keeps the old certificate until it expires.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '@ambient-mesh/errors';
-import type { HboneIdentity } from '@ambient-mesh/hbone';
 import { SpiffeId, WorkloadCertificate, createWorkloadCsr } from '@ambient-mesh/spiffe-certs';
 import { IstioCertificateService } from '@ambient-mesh/xds-types';
 import type { ca } from '@ambient-mesh/xds-types';
@@ -26,10 +26,11 @@ export interface CaIdentityOptions {
 function createCertificate(
   options: CaIdentityOptions,
   request: ca.IstioCertificateRequestInit,
+  signal: AbortSignal | undefined,
 ): Promise<ca.IstioCertificateResponse> {
   const method = IstioCertificateService.CreateCertificate;
   return new Promise((resolve, reject) => {
-    options.client.makeUnaryRequest(
+    const call = options.client.makeUnaryRequest(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
@@ -37,6 +38,7 @@ function createCertificate(
       callMetadata(options.call),
       { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
       (err, response) => {
+        signal?.removeEventListener('abort', onAbort);
         if (err !== null || response === undefined) {
           reject(
             new CertificateRequestError(options.identity.uri, err?.details ?? 'empty response', {
@@ -46,17 +48,24 @@ function createCertificate(
         } else resolve(response);
       },
     );
+    const onAbort = (): void => {
+      call.cancel();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
 /** Asks istiod for a certificate of `options.identity`; rejects with `CertificateRequestError`. */
-export async function fetchCaIdentity(options: CaIdentityOptions): Promise<HboneIdentity> {
+export async function fetchCaCertificate(
+  options: CaIdentityOptions,
+  signal?: AbortSignal,
+): Promise<WorkloadCertificate> {
   const { csrPem, privateKeyPem } = await createWorkloadCsr(options.identity);
-  const response = await createCertificate(options, {
-    csr: csrPem,
-    validityDuration: options.ttlSeconds ?? 24 * 3600,
-    metadata: null,
-  });
+  const response = await createCertificate(
+    options,
+    { csr: csrPem, validityDuration: options.ttlSeconds ?? 24 * 3600, metadata: null },
+    signal,
+  );
   let certificate: WorkloadCertificate;
   try {
     certificate = WorkloadCertificate.fromCreateCertificateResponse(response.certChain, privateKeyPem);
@@ -71,7 +80,7 @@ export async function fetchCaIdentity(options: CaIdentityOptions): Promise<Hbone
       `istiod issued ${certificate.identity.uri} instead`,
     );
   }
-  return { id: certificate.identity, ...certificate.tlsCredentials };
+  return certificate;
 }
 
 /** The waypoint's SPIFFE ID from its trust domain, namespace and service account. */

@@ -18,6 +18,7 @@ export function testConfig(): Config {
     clusterId: 'Kubernetes',
     clusterDomain: 'cluster.local',
     certDir: '',
+    secretTtlSeconds: 86_400,
     logFormat: 'json',
     logLevel: 'error',
     terminationGracePeriodMs: 1000,
