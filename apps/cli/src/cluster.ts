@@ -5,16 +5,49 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
-import { KubeClient } from '@ambient-mesh/kube';
-import type { PodHttpGet } from '@ambient-mesh/install';
-import { CliError, CliErrorCode, namespaceNotFound } from './errors.ts';
 import {
-  portForwardGetter,
-  portForwardRequester,
-  portForwarder,
-  type PodForward,
-  type PodHttpRequest,
-} from './port-forward.ts';
+  KubeClient,
+  PortForwarder,
+  type KubeConfigHandle,
+  type LocalAddress,
+  type PodHttpAnswer,
+  type PortForwarderOptions,
+  type PortForwarding,
+} from '@ambient-mesh/kube';
+import type { PodHttpGet, ZtunnelPod } from '@ambient-mesh/install';
+import { CliError, CliErrorCode, namespaceNotFound } from './errors.ts';
+
+/** Any request on a pod's port; undefined when the pod does not answer. */
+export type PodHttpRequest = (
+  pod: ZtunnelPod,
+  port: number,
+  method: string,
+  path: string,
+) => Promise<PodHttpAnswer | undefined>;
+
+/** Opens a port-forward like `kubectl port-forward`: `address:localPort` (0: any) to the pod's port. */
+export type PodForward = (pod: ZtunnelPod, port: number, local: LocalAddress) => Promise<PortForwarding>;
+
+/** The options of `@ambient-mesh/kube`'s `PortForwarder` (the name the library face has had). */
+export type PortForwardGetOptions = PortForwarderOptions;
+
+/**
+ * GETs through `@ambient-mesh/kube`'s port-forward; undefined when the pod does not answer or
+ * answers non-200 (the readers of `@ambient-mesh/install` take a missing answer as "not ready").
+ */
+export function portForwardGetter(kubeConfig: KubeConfigHandle, options: PortForwarderOptions = {}): PodHttpGet {
+  const forwarder = new PortForwarder(kubeConfig, options);
+  return (pod, port, path) => forwarder.get(pod, port, path).catch(() => undefined);
+}
+
+/** Any request through `@ambient-mesh/kube`'s port-forward; undefined when the pod does not answer. */
+export function portForwardRequester(
+  kubeConfig: KubeConfigHandle,
+  options: PortForwarderOptions = {},
+): PodHttpRequest {
+  const forwarder = new PortForwarder(kubeConfig, options);
+  return (pod, port, method, path) => forwarder.request(pod, port, { method, path }).catch(() => undefined);
+}
 
 export interface ClusterFlags {
   readonly kubeconfig?: string | undefined;
@@ -58,7 +91,7 @@ export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Clus
     namespaceGiven: flags.namespace !== undefined,
     podGet: portForwardGetter(kc),
     podRequest: portForwardRequester(kc),
-    forward: portForwarder(kc),
+    forward: (pod, port, local) => new PortForwarder(kc).listen(pod, port, local),
   };
 }
 

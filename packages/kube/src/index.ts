@@ -31,6 +31,15 @@ export {
   isTransient,
 } from './errors.ts';
 export type { KubeStatus } from './errors.ts';
+export { PortForwarder, PORT_FORWARD_TIMEOUT_MS } from './port-forward.ts';
+export type {
+  PodRef,
+  PodHttpAnswer,
+  PodHttpRequestOptions,
+  PortForwarderOptions,
+  LocalAddress,
+  PortForwarding,
+} from './port-forward.ts';
 export { LeaderElector, alwaysLeader, leasePath, microTime } from './leader-election.ts';
 export type {
   Leadership,
