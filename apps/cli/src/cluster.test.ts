@@ -35,7 +35,11 @@ describe('connectCluster pod ports through the apiserver port-forward', () => {
 
   afterAll(async () => {
     await api.close();
-    await new Promise<void>(resolve => admin.close(() => { resolve(); }));
+    await new Promise<void>(resolve =>
+      admin.close(() => {
+        resolve();
+      }),
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 

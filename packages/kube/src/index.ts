@@ -1,7 +1,7 @@
 export { KubeClient, MergePatch, StrategicMergePatch, JsonPatch, ApplyPatch } from './client.ts';
 export type { Query, RequestOptions, ApplyOptions, DeleteOptions, WatchOptions } from './client.ts';
-export { loadKubeConfig } from './kubeconfig.ts';
-export type { LoadKubeConfigOptions } from './kubeconfig.ts';
+export { loadKubeConfig, loadKubeContext } from './kubeconfig.ts';
+export type { LoadKubeConfigOptions, KubeContext } from './kubeconfig.ts';
 export type { KubeConfigHandle, KubeCluster } from './kube-config.ts';
 export { Informer, clientSource } from './informer.ts';
 export type { InformerOptions, InformerHandlers, ListWatchSource } from './informer.ts';

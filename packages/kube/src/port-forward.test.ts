@@ -54,7 +54,11 @@ describe('PortForwarder', () => {
 
   afterEach(async () => {
     await api.close();
-    await new Promise<void>(resolve => target.server.close(() => { resolve(); }));
+    await new Promise<void>(resolve =>
+      target.server.close(() => {
+        resolve();
+      }),
+    );
   });
 
   it('requests a pod port through the apiserver port-forward of that pod and port', async () => {
@@ -137,7 +141,11 @@ describe('PortForwarder', () => {
       expect(err.message).toContain('no answer within 300 ms');
     } finally {
       for (const s of held) s.destroy();
-      await new Promise<void>(resolve => silent.close(() => { resolve(); }));
+      await new Promise<void>(resolve =>
+        silent.close(() => {
+          resolve();
+        }),
+      );
     }
   });
 
@@ -148,7 +156,9 @@ describe('PortForwarder', () => {
         const req = request({ host: fwd.address, port: fwd.port, path, agent: false }, res => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }); });
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+          });
         });
         req.on('error', reject);
         req.end();

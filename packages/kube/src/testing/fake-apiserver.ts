@@ -336,11 +336,15 @@ export class FakeApiServer {
       return;
     }
     const target = connect(local, '127.0.0.1');
-    target.on('data', (d: Buffer) => { ws.send(frame(0, d)); });
+    target.on('data', (d: Buffer) => {
+      ws.send(frame(0, d));
+    });
     target.on('error', err => {
       fail(err.message);
     });
-    target.on('end', () => { ws.close(); });
+    target.on('end', () => {
+      ws.close();
+    });
     ws.on('message', (data: Buffer, isBinary) => {
       if (isBinary && data[0] === 0) target.write(data.subarray(1));
     });
