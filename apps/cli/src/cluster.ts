@@ -3,18 +3,55 @@
  * else the defaults), `--context` (else the current context) and `-n/--namespace` (else the
  * context's namespace, else `default`). Errors name the flag or file to check.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage } from '@ambient-mesh/errors';
-import { KubeClient } from '@ambient-mesh/kube';
-import type { PodHttpGet } from '@ambient-mesh/install';
-import { CliError, CliErrorCode, namespaceNotFound } from './errors.ts';
 import {
-  portForwardGetter,
-  portForwardRequester,
-  portForwarder,
-  type PodForward,
-  type PodHttpRequest,
-} from './port-forward.ts';
+  KubeClient,
+  PortForwarder,
+  loadKubeContext,
+  type KubeConfigHandle,
+  type KubeContext,
+  type LocalAddress,
+  type PodHttpAnswer,
+  type PortForwarderOptions,
+  type PortForwarding,
+} from '@ambient-mesh/kube';
+import type { PodHttpGet, ZtunnelPod } from '@ambient-mesh/install';
+import { CliError, CliErrorCode, namespaceNotFound } from './errors.ts';
+
+/** Any request on a pod's port; undefined when the pod does not answer. */
+export type PodHttpRequest = (
+  pod: ZtunnelPod,
+  port: number,
+  method: string,
+  path: string,
+) => Promise<PodHttpAnswer | undefined>;
+
+/** Opens a port-forward like `kubectl port-forward`: `address:localPort` (0: any) to the pod's port. */
+export type PodForward = (pod: ZtunnelPod, port: number, local: LocalAddress) => Promise<PortForwarding>;
+
+/** The options of `@ambient-mesh/kube`'s `PortForwarder` (the name the library face has had). */
+export type PortForwardGetOptions = PortForwarderOptions;
+
+/**
+ * GETs through `@ambient-mesh/kube`'s port-forward; undefined when the pod does not answer or
+ * answers non-200 (the readers of `@ambient-mesh/install` take a missing answer as "not ready").
+ */
+export function portForwardGetter(
+  kubeConfig: KubeConfigHandle,
+  options: PortForwarderOptions = {},
+): PodHttpGet {
+  const forwarder = new PortForwarder(kubeConfig, options);
+  return (pod, port, path) => forwarder.get(pod, port, path).catch(() => undefined);
+}
+
+/** Any request through `@ambient-mesh/kube`'s port-forward; undefined when the pod does not answer. */
+export function portForwardRequester(
+  kubeConfig: KubeConfigHandle,
+  options: PortForwarderOptions = {},
+): PodHttpRequest {
+  const forwarder = new PortForwarder(kubeConfig, options);
+  return (pod, port, method, path) => forwarder.request(pod, port, { method, path }).catch(() => undefined);
+}
 
 export interface ClusterFlags {
   readonly kubeconfig?: string | undefined;
@@ -37,55 +74,29 @@ export interface Cluster {
 }
 
 export function connectCluster(flags: ClusterFlags, envKubeconfig: string): Cluster {
-  const file = flags.kubeconfig ?? envKubeconfig;
-  const kc = loadClientConfig(file);
-  if (flags.context !== undefined) {
-    if (kc.getContextObject(flags.context) === null) {
-      const known = kc.getContexts().map(c => c.name);
-      throw new CliError(
-        CliErrorCode.Kubeconfig,
-        `context "${flags.context}" is not in the kubeconfig ${file === '' ? '(defaults)' : file}; ` +
-          `check --context (known: ${known.length === 0 ? 'none' : known.join(', ')})`,
-      );
-    }
-    kc.setCurrentContext(flags.context);
-  }
-  const contextNs = kc.getContextObject(kc.getCurrentContext())?.namespace;
-  const client = new KubeClient(kc);
-  return {
-    client,
-    namespace: flags.namespace ?? (contextNs !== undefined && contextNs !== '' ? contextNs : 'default'),
-    namespaceGiven: flags.namespace !== undefined,
-    podGet: portForwardGetter(kc),
-    podRequest: portForwardRequester(kc),
-    forward: portForwarder(kc),
-  };
-}
-
-/**
- * The CLI needs client-node's own `KubeConfig` (contexts, and the port-forward API), not only the
- * narrow handle `@ambient-mesh/kube` publishes, so it loads the file itself.
- */
-function loadClientConfig(file: string): KubeConfig {
-  const kc = new KubeConfig();
-  const where = file === '' ? '(defaults)' : file;
+  let loaded: KubeContext;
   try {
-    if (file !== '') kc.loadFromFile(file);
-    else kc.loadFromDefault();
+    loaded = loadKubeContext({
+      file: flags.kubeconfig ?? envKubeconfig,
+      ...(flags.context === undefined ? {} : { context: flags.context }),
+    });
   } catch (err) {
     throw new CliError(
       CliErrorCode.Kubeconfig,
-      `cannot load the kubeconfig ${where}: ${errorMessage(err)}; check --kubeconfig or $KUBECONFIG`,
+      `${errorMessage(err)}; check --kubeconfig or $KUBECONFIG${flags.context === undefined ? '' : ' and --context'}`,
       { cause: err },
     );
   }
-  if (kc.getCurrentCluster() === null) {
-    throw new CliError(
-      CliErrorCode.Kubeconfig,
-      `the kubeconfig ${where} has no current cluster; check its current-context or pass --context`,
-    );
-  }
-  return kc;
+  const kc = loaded.config;
+  const forwarder = new PortForwarder(kc);
+  return {
+    client: new KubeClient(kc),
+    namespace: flags.namespace ?? loaded.namespace ?? 'default',
+    namespaceGiven: flags.namespace !== undefined,
+    podGet: portForwardGetter(kc),
+    podRequest: portForwardRequester(kc),
+    forward: (pod, port, local) => forwarder.listen(pod, port, local),
+  };
 }
 
 /** Throws `CLI_NAMESPACE_NOT_FOUND` unless the namespace exists. */

@@ -17,8 +17,9 @@ export { createProgress, silentProgress } from './progress.ts';
 export type { Progress, ProgressSink } from './progress.ts';
 export { completionScript, completionTable, SHELLS } from './completion.ts';
 export type { Shell } from './completion.ts';
-export { portForwardGetter, portForwardRequester } from './port-forward.ts';
-export type { PortForwardGetOptions, PodHttpRequest, PodHttpAnswer } from './port-forward.ts';
+export { portForwardGetter, portForwardRequester } from './cluster.ts';
+export type { PortForwardGetOptions, PodHttpRequest, PodForward } from './cluster.ts';
+export type { PodHttpAnswer } from '@ambient-mesh/kube';
 export { decodeZtunnelDump, parseZtunnelDump } from './ztunnel-dump.ts';
 export type {
   ZtunnelDump,

@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ZtunnelPod } from '@ambient-mesh/install';
-import { connectCluster, type Cluster, type ClusterFlags } from './cluster.ts';
-import type { PodForward, PodHttpAnswer } from './port-forward.ts';
+import type { PodHttpAnswer } from '@ambient-mesh/kube';
+import { connectCluster, type Cluster, type ClusterFlags, type PodForward } from './cluster.ts';
 
 type Obj = Record<string, unknown> & {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };

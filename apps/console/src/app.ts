@@ -3,14 +3,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '@ambient-mesh/errors';
-import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient, loadKubeConfig, type KubeConfigHandle } from '@ambient-mesh/kube';
+import { KubeClient, PortForwarder, loadKubeConfig, type KubeConfigHandle } from '@ambient-mesh/kube';
+import { Port } from '@ambient-mesh/mesh-api';
 import { BindError, createPlatform, requestUrl, type Logs, type Platform } from '@ambient-mesh/runtime';
 import { apiRoutes, consoleHandler } from './api.ts';
 import type { Config } from './config.ts';
 import { kubeSource, type KubeSource } from './kube-source.ts';
 import type { PodLogReader } from './logs.ts';
-import { portForwardDumpReader } from './port-forward.ts';
 import { httpPrometheus, type PrometheusClient } from './prometheus.ts';
 import type { ZtunnelDumpReader } from './ztunnel-config.ts';
 
@@ -62,12 +61,15 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       ...(config.kubeconfig === undefined ? {} : { file: config.kubeconfig }),
     }));
   const kube = (): KubeClient => (client ??= new KubeClient(loaded()));
-  const dumpReader = (): ZtunnelDumpReader => {
-    // loadKubeConfig loads a client-node KubeConfig, which the port-forward needs.
-    const kc = loaded();
-    if (!(kc instanceof KubeConfig)) throw new Error('the kubeconfig cannot open pod port-forwards');
-    return portForwardDumpReader(kc, ZTUNNEL_DUMP_TIMEOUT_MS);
-  };
+  let forwarder: PortForwarder | undefined;
+  // ztunnel's admin port listens on the pod's localhost only: the apiserver's pod port-forward
+  // (`create` on `pods/portforward`) reaches it, as Kiali does; the pod proxy cannot.
+  const readDump: ZtunnelDumpReader = (namespace, pod) =>
+    (forwarder ??= new PortForwarder(loaded(), { timeoutMs: ZTUNNEL_DUMP_TIMEOUT_MS })).get(
+      { namespace, name: pod },
+      Port.admin,
+      '/config_dump',
+    );
   const source =
     deps.source ??
     kubeSource(kube(), {
@@ -92,7 +94,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     systemNamespace: config.systemNamespace,
     logger: log,
     readLog: deps.readLog ?? ((ns, pod, o) => apiserverLogs(kube())(ns, pod, o)),
-    readZtunnelDump: deps.readZtunnelDump ?? ((ns, pod) => dumpReader()(ns, pod)),
+    readZtunnelDump: deps.readZtunnelDump ?? readDump,
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
   const handle = consoleHandler(routes, config.webRoot, log);

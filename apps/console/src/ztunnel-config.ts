@@ -6,7 +6,7 @@
  * only something that is not a dump at all is an error, shown on the page with what to check.
  *
  * ztunnel's admin port (15000) listens on the pod's localhost, so the dump is read through the
- * apiserver's pod port-forward (`ZtunnelDumpReader`, see port-forward.ts).
+ * apiserver's pod port-forward (`ZtunnelDumpReader`; `@ambient-mesh/kube`'s `PortForwarder` in app.ts).
  */
 import type {
   DumpCertificate,

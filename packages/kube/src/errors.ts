@@ -34,6 +34,12 @@ export const KubeErrorCode = {
   Config: 'KUBE_CONFIG',
   /** An informer was stopped before its first list completed. */
   Stopped: 'KUBE_INFORMER_STOPPED',
+  /** A pod port-forward failed on the pod side (nothing listens on the port, the stream broke). */
+  PortForward: 'KUBE_PORT_FORWARD',
+  /** No answer through a pod port-forward in time. */
+  PortForwardTimeout: 'KUBE_PORT_FORWARD_TIMEOUT',
+  /** A GET through a pod port-forward was answered with a status other than 200. */
+  PortForwardStatus: 'KUBE_PORT_FORWARD_STATUS',
 } as const;
 export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
 

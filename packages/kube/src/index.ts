@@ -1,7 +1,7 @@
 export { KubeClient, MergePatch, StrategicMergePatch, JsonPatch, ApplyPatch } from './client.ts';
 export type { Query, RequestOptions, ApplyOptions, DeleteOptions, WatchOptions } from './client.ts';
-export { loadKubeConfig } from './kubeconfig.ts';
-export type { LoadKubeConfigOptions } from './kubeconfig.ts';
+export { loadKubeConfig, loadKubeContext } from './kubeconfig.ts';
+export type { LoadKubeConfigOptions, KubeContext } from './kubeconfig.ts';
 export type { KubeConfigHandle, KubeCluster } from './kube-config.ts';
 export { Informer, clientSource } from './informer.ts';
 export type { InformerOptions, InformerHandlers, ListWatchSource } from './informer.ts';
@@ -31,6 +31,15 @@ export {
   isTransient,
 } from './errors.ts';
 export type { KubeStatus } from './errors.ts';
+export { PortForwarder, PORT_FORWARD_TIMEOUT_MS } from './port-forward.ts';
+export type {
+  PodRef,
+  PodHttpAnswer,
+  PodHttpRequestOptions,
+  PortForwarderOptions,
+  LocalAddress,
+  PortForwarding,
+} from './port-forward.ts';
 export { LeaderElector, alwaysLeader, leasePath, microTime } from './leader-election.ts';
 export type {
   Leadership,

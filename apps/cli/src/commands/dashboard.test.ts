@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../errors.ts';
-import type { PodForward } from '../port-forward.ts';
+import type { PodForward } from '../cluster.ts';
 import { runCli } from '../testing.ts';
 import { startFakeApiserver, type FakeApiserver } from '../testing-apiserver.ts';
 import { dashboardUrl, pickPod, type DashboardPod } from './dashboard.ts';

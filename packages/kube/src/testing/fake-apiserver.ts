@@ -2,12 +2,16 @@
  * An in-memory apiserver on loopback speaking enough of the Kubernetes REST and watch protocol
  * for direct-tier tests: list with resourceVersion, watch from a resourceVersion (events replayed
  * from a log; 410 Gone below the compaction point), create, get, merge patch (with the
- * resourceVersion precondition), the status subresource, delete. Tests steer it: drop every open
- * watch, compact the log, fail the next requests, read what was asked.
+ * resourceVersion precondition), the status subresource, delete, and pod port-forward (the
+ * `v4.channel.k8s.io` WebSocket protocol kubectl and client-node speak, each stream connected to a
+ * loopback port the test names). Tests steer it: drop every open watch, compact the log, fail the
+ * next requests, read what was asked.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { KubeConfigHandle } from '../kube-config.ts';
 import type { KubeObject } from '../resources.ts';
 
@@ -42,6 +46,8 @@ interface Failure {
   readonly match: (r: RecordedRequest) => boolean;
 }
 
+const PORT_FORWARD = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/;
+
 const PATH =
   /^(\/api\/v1|\/apis\/[^/]+\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/;
 
@@ -66,6 +72,12 @@ export class FakeApiServer {
   readonly #log: LogEntry[] = [];
   readonly #watches = new Set<OpenWatch>();
   readonly #failures: Failure[] = [];
+  readonly #forwards = new Map<string, ReadonlyMap<number, number>>();
+  readonly #wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: protocols => (protocols.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false),
+  });
+  readonly #streams = new Set<WebSocket>();
   /** Every request, in order. */
   readonly requests: RecordedRequest[] = [];
   #rv = 100;
@@ -82,6 +94,9 @@ export class FakeApiServer {
     const fake = new FakeApiServer(server);
     server.on('request', (req, res) => {
       fake.#handle(req, res);
+    });
+    server.on('upgrade', (req, socket, head) => {
+      fake.#upgrade(req, socket, head);
     });
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
     return fake;
@@ -196,7 +211,26 @@ export class FakeApiServer {
     for (let i = 0; i < times; i++) this.#failures.push({ status, match });
   }
 
+  /**
+   * Serves port-forwards to the pod `namespace/name`: a stream to pod port `p` connects to
+   * 127.0.0.1:`ports[p]`; a port not named gets the kubelet's error ("connection refused").
+   * A pod never named answers 404, as a missing pod does.
+   */
+  forwardPod(namespace: string, name: string, ports: Readonly<Record<number, number>>): void {
+    this.#forwards.set(
+      `${namespace}/${name}`,
+      new Map(Object.entries(ports).map(([p, local]) => [Number(p), local])),
+    );
+  }
+
+  /** Port-forward streams open now. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
   async close(): Promise<void> {
+    for (const ws of this.#streams) ws.terminate();
+    this.#wss.close();
     this.dropWatches();
     this.#server.closeAllConnections();
     await new Promise<void>(resolve =>
@@ -250,6 +284,73 @@ export class FakeApiServer {
       const body =
         chunks.length === 0 ? undefined : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
       this.#route(recorded, body, res);
+    });
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const recorded: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams.entries()),
+      contentType: undefined,
+    };
+    this.requests.push(recorded);
+    const refuse = (code: number, reason: string): void => {
+      socket.end(`HTTP/1.1 ${code} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    };
+    const failure = this.#failures.findIndex(f => f.match(recorded));
+    if (failure >= 0) {
+      const { status } = this.#failures[failure]!;
+      this.#failures.splice(failure, 1);
+      refuse(status, 'Injected');
+      return;
+    }
+    const m = PORT_FORWARD.exec(url.pathname);
+    const ports = m === null ? undefined : this.#forwards.get(`${m[1]}/${m[2]}`);
+    const port = Number(url.searchParams.get('ports'));
+    if (m === null || ports === undefined) {
+      refuse(404, 'Not Found');
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, ws => {
+      this.#stream(ws, `${m[1]}/${m[2]}`, port, ports.get(port));
+    });
+  }
+
+  /** One port-forward stream: channel 0 data, channel 1 errors, each opened with the port number. */
+  #stream(ws: WebSocket, pod: string, port: number, local: number | undefined): void {
+    this.#streams.add(ws);
+    const frame = (channel: number, data: Buffer): Buffer => Buffer.concat([Buffer.from([channel]), data]);
+    const portBytes = Buffer.alloc(2);
+    portBytes.writeUInt16LE(port);
+    ws.send(frame(0, portBytes));
+    ws.send(frame(1, portBytes));
+    const fail = (why: string): void => {
+      ws.send(frame(1, Buffer.from(`error forwarding port ${port} to pod ${pod}: ${why}`)));
+      ws.close();
+    };
+    if (local === undefined) {
+      fail(`dial tcp4 127.0.0.1:${port}: connect: connection refused`);
+      ws.on('close', () => this.#streams.delete(ws));
+      return;
+    }
+    const target = connect(local, '127.0.0.1');
+    target.on('data', (d: Buffer) => {
+      ws.send(frame(0, d));
+    });
+    target.on('error', err => {
+      fail(err.message);
+    });
+    target.on('end', () => {
+      ws.close();
+    });
+    ws.on('message', (data: Buffer, isBinary) => {
+      if (isBinary && data[0] === 0) target.write(data.subarray(1));
+    });
+    ws.on('close', () => {
+      this.#streams.delete(ws);
+      target.destroy();
     });
   }
 
