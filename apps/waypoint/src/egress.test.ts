@@ -12,7 +12,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
-import { any, httpListener, ms } from './testing/fixtures.ts';
+import { any, edsCluster, httpListener, ms } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import { MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
@@ -30,6 +30,7 @@ const MOVING = 'inbound-vip|80|http|moving.example.com';
 const PASSTHROUGH = 'inbound-vip|80|http|passthrough.example.com';
 const TLS = 'inbound-vip|443|http|tls.example.com';
 const TCP = 'inbound-vip|5432|tcp|db.example.com';
+const STATIC_ENTRY = 'inbound-vip|80|http|static.example.com';
 
 interface External {
   readonly server: Server;
@@ -147,6 +148,12 @@ describe('waypoint egress to ServiceEntry hosts (DNS and original-destination cl
       MOVING,
       dnsCluster(MOVING, 'STRICT_DNS', 'moving.test', port, { dns_refresh_rate: ms(100) }),
     );
+    // `resolution: STATIC`: an EDS cluster whose endpoints carry no tunnel metadata.
+    xds.set(TypeUrl.cluster, STATIC_ENTRY, edsCluster(STATIC_ENTRY));
+    xds.set(TypeUrl.clusterLoadAssignment, STATIC_ENTRY, {
+      cluster_name: STATIC_ENTRY,
+      endpoints: [{ lb_endpoints: [socket('127.0.0.2', port)] }],
+    });
     xds.set(TypeUrl.cluster, PASSTHROUGH, {
       name: PASSTHROUGH,
       type: 'ORIGINAL_DST',
@@ -169,6 +176,7 @@ describe('waypoint egress to ServiceEntry hosts (DNS and original-destination cl
             route('/logical', LOGICAL),
             route('/moving', MOVING),
             route('/passthrough', PASSTHROUGH),
+            route('/static', STATIC_ENTRY),
             route('/', STRICT),
           ],
         },
@@ -298,6 +306,12 @@ describe('waypoint egress to ServiceEntry hosts (DNS and original-destination cl
     expect(res.status).toBe(200);
     expect(res.json()).toMatchObject({ external: '127.0.0.1', url: '/passthrough/x' });
     expect(one.seen.length).toBe(before + 1);
+  });
+
+  it('sends an EDS endpoint without tunnel metadata (ServiceEntry STATIC) over plain TCP', async () => {
+    const res = await client.get('/static', { host: 'static.example.com' });
+    expect(res.status).toBe(200);
+    expect(res.json()).toMatchObject({ external: '127.0.0.2', url: '/static' });
   });
 
   it('relays an opaque TCP chain to a STRICT_DNS cluster over plain TCP', async () => {

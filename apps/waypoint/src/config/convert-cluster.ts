@@ -15,7 +15,8 @@
  * HTTP/2 (h2c prior knowledge) for `explicit_http_config.http2_protocol_options`, the downstream
  * request's protocol for `use_downstream_protocol_config`, HTTP/1.1 otherwise.
  *
- * Endpoints: socket addresses with weight and health; metadata `istio.workload`
+ * Endpoints: socket addresses with weight and health (one with neither `tunnel` nor `istio`
+ * metadata is outside the mesh, a ServiceEntry's `STATIC` address: plain TCP); metadata `istio.workload`
  * (`name;namespace;canonical-service;canonical-revision;cluster`) for the metric labels,
  * `istio.identity` for the SPIFFE identity the endpoint must present, and `tunnel.address`
  * (`ip:port`) for the HBONE next hop when it is not `<endpoint ip>:15008`.
@@ -479,6 +480,9 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
           workloadText === undefined
             ? undefined
             : parseWorkload(workloadText, `${ep}.metadata.istio.workload`, r),
+        // Neither `tunnel` nor `istio` metadata: an endpoint outside the mesh (a ServiceEntry's
+        // `STATIC` address), dialled over plain TCP as upstream's waypoint does.
+        ...(tunnel === undefined && istio === undefined ? { plaintext: true } : {}),
       });
     });
   });
