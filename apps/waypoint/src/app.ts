@@ -48,6 +48,8 @@ import { WaypointMetrics } from './metrics.ts';
 
 /** This app's version (its package.json): `ISTIO_VERSION` in the xDS node, proxy-status's VERSION. */
 const WAYPOINT_VERSION: string = packageVersion(new URL('../package.json', import.meta.url));
+import { DnsClusters } from './proxy/dns-clusters.ts';
+import type { LookupAll } from './proxy/dns-clusters.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
 import { startInbound } from './proxy/inbound.ts';
 import { UpstreamPools, poolKey } from './proxy/upstream.ts';
@@ -71,6 +73,8 @@ export interface AppDeps {
   readonly certificateClock?: Clock;
   /** Random source for weighted clusters, LB and retry jitter; default `Math.random`. */
   readonly random?: () => number;
+  /** Resolves the hostnames of DNS clusters; default Node's `dns.lookup` (both families). */
+  readonly dnsLookup?: LookupAll;
   readonly processMetrics?: boolean;
 }
 
@@ -260,18 +264,32 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const hbone = createHboneClient();
   const upstreamOptions: UpstreamOptions = { hbone, identity: () => identity, trustDomain };
   const upstream = new UpstreamPools(upstreamOptions);
-  // Pools of endpoints that left the configuration are closed once their requests finish.
-  state.onChange(config => {
+  // Pools of endpoints that left the configuration (or DNS answers) are closed once their
+  // requests finish. Original-destination pools are kept until the next change.
+  const retainPools = (): void => {
+    const config = state.snapshot();
     const keys = new Set<string>();
     for (const c of config.clusters.values()) {
       for (const e of c.staticEndpoints ?? config.endpoints.get(c.edsName)?.endpoints ?? [])
         keys.add(poolKey(e));
     }
+    for (const e of dns.all()) keys.add(poolKey(e));
     upstream.retain(keys);
+  };
+  const dns = new DnsClusters({
+    logger: logs.for('dns'),
+    onChange: retainPools,
+    ...(deps.dnsLookup !== undefined ? { lookup: deps.dnsLookup } : {}),
+  });
+  dns.sync(state.snapshot().clusters);
+  state.onChange(config => {
+    dns.sync(config.clusters);
+    retainPools();
   });
   const http = new HttpProxy({
     state,
     upstream,
+    dns,
     metrics,
     logger: logs.for('proxy'),
     accessLog: logs.for('access'),
@@ -312,6 +330,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
           resolve();
         }),
       );
+    dns.close();
     await upstream.close();
     hbone.close();
     await Promise.all(servers.map(s => s.close()));
@@ -375,6 +394,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       state,
       http,
       upstream: upstreamOptions,
+      dns,
       logger: logs.for('hbone'),
     });
   } catch (err) {

@@ -231,7 +231,15 @@ export async function mtlsConnectionsTo(
 export async function curlInPod(
   from: { readonly netns: string },
   target: string,
-  options: { readonly writeOut?: string; readonly maxTimeS?: number; readonly close?: boolean } = {},
+  options: {
+    readonly writeOut?: string;
+    readonly maxTimeS?: number;
+    readonly close?: boolean;
+    /** Extra request headers (`-H name: value`). */
+    readonly headers?: Record<string, string>;
+    /** Default GET. */
+    readonly method?: string;
+  } = {},
 ): Promise<string> {
   const r = await runCommand(
     [
@@ -248,6 +256,8 @@ export async function curlInPod(
       '--max-time',
       String(options.maxTimeS ?? 5),
       ...(options.close === false ? [] : ['-H', 'Connection: close']),
+      ...Object.entries(options.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+      ...(options.method === undefined ? [] : ['-X', options.method]),
       target,
     ],
     { allowFailure: true },

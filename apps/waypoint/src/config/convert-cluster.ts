@@ -2,16 +2,21 @@
  * `Cluster` → `ClusterConfig` and `ClusterLoadAssignment` → `EndpointSet`.
  *
  * Clusters: `EDS` (endpoints by `eds_cluster_config.service_name` or the cluster name) and
- * `STATIC` with an inline `load_assignment`; LB policies round robin, least request, random,
- * ring hash and Maglev; the default-priority circuit-breaker thresholds; consecutive-error
- * outlier detection; the connect timeout.
- * Upstream transport settings are ignored: every upstream connection is HBONE (mTLS to the
- * endpoint's port 15008), whatever the cluster says. The protocol inside the tunnel comes from
+ * `STATIC` with an inline `load_assignment`; `STRICT_DNS` and `LOGICAL_DNS` with hostnames in
+ * the inline `load_assignment` (resolved by `proxy/dns-clusters.ts`, `dns_lookup_family`,
+ * `dns_refresh_rate`); `ORIGINAL_DST` (`CLUSTER_PROVIDED`: the request's original destination).
+ * LB policies round robin, least request, random, ring hash and Maglev; the default-priority
+ * circuit-breaker thresholds; consecutive-error outlier detection; the connect timeout.
+ * Upstream transport settings of `EDS`/`STATIC` clusters are ignored: those connections are
+ * HBONE (mTLS to the endpoint's port 15008), whatever the cluster says. DNS and original-dst
+ * endpoints are outside the mesh: plain TCP; a TLS `transport_socket` on them (TLS origination)
+ * is not supported and NACKed. The protocol of the request comes from
  * `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`:
  * HTTP/2 (h2c prior knowledge) for `explicit_http_config.http2_protocol_options`, the downstream
  * request's protocol for `use_downstream_protocol_config`, HTTP/1.1 otherwise.
  *
- * Endpoints: socket addresses with weight and health; metadata `istio.workload`
+ * Endpoints: socket addresses with weight and health (one with neither `tunnel` nor `istio`
+ * metadata is outside the mesh, a ServiceEntry's `STATIC` address: plain TCP); metadata `istio.workload`
  * (`name;namespace;canonical-service;canonical-revision;cluster`) for the metric labels,
  * `istio.identity` for the SPIFFE identity the endpoint must present, and `tunnel.address`
  * (`ip:port`) for the HBONE next hop when it is not `<endpoint ip>:15008`.
@@ -23,6 +28,9 @@ import { DEFAULT_CIRCUIT_BREAKERS } from './types.ts';
 import type {
   CircuitBreakers,
   ClusterConfig,
+  ClusterDiscovery,
+  DnsHost,
+  DnsLookupFamily,
   Converted,
   Endpoint,
   EndpointSet,
@@ -142,6 +150,9 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
       'outlier_detection',
       'load_assignment',
       'typed_extension_protocol_options',
+      'dns_lookup_family',
+      'dns_refresh_rate',
+      'original_dst_lb_config',
     ],
     // Transport settings: every upstream hop is HBONE. Stats and buffer sizes have no
     // counterpart here.
@@ -157,26 +168,67 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
       // Ring sizes: the waypoint's ring has a fixed size per endpoint weight.
       'ring_hash_lb_config',
       'maglev_lb_config',
+      // Node's resolver reports no TTL: the refresh rate alone decides (see the docs).
+      'respect_dns_ttl',
+      'dns_failure_refresh_rate',
     ],
   );
   const own = r.string(o, 'name');
   if (own !== undefined && own !== name)
     r.problem('name', `is ${JSON.stringify(own)}, not the resource name ${JSON.stringify(name)}`);
   const type = r.string(o, 'type') ?? 'STATIC';
-  if (type !== 'EDS' && type !== 'STATIC')
-    r.problem('type', `${type} clusters are not supported (only EDS and STATIC)`);
+  if (!SUPPORTED_TYPES.has(type))
+    r.problem(
+      'type',
+      `${type} clusters are not supported (only EDS, STATIC, STRICT_DNS, LOGICAL_DNS and ORIGINAL_DST)`,
+    );
   const lbText = r.string(o, 'lb_policy') ?? 'ROUND_ROBIN';
-  const lbPolicy = LB_POLICIES[lbText];
-  if (lbPolicy === undefined) r.problem('lb_policy', `${lbText} is not supported`);
+  // Envoy requires CLUSTER_PROVIDED on ORIGINAL_DST clusters (and accepts it nowhere else).
+  const lbPolicy =
+    type === 'ORIGINAL_DST' && lbText === 'CLUSTER_PROVIDED' ? 'round-robin' : LB_POLICIES[lbText];
+  if (type === 'ORIGINAL_DST' && lbText !== 'CLUSTER_PROVIDED')
+    r.problem('lb_policy', `is ${lbText}; an ORIGINAL_DST cluster needs CLUSTER_PROVIDED`);
+  else if (lbPolicy === undefined) r.problem('lb_policy', `${lbText} is not supported`);
   const eds = r.object(o, 'eds_cluster_config');
   if (eds !== undefined) r.only(eds, 'eds_cluster_config', ['service_name'], ['eds_config']);
   const cb = r.object(o, 'circuit_breakers');
   const outlier = r.object(o, 'outlier_detection');
   const assignment = r.object(o, 'load_assignment');
   let staticEndpoints: Endpoint[] | undefined;
+  let discovery: ClusterDiscovery = { kind: type === 'STATIC' ? 'static' : 'eds' };
   if (type === 'STATIC') {
     if (assignment === undefined) r.problem('load_assignment', 'a STATIC cluster needs a load_assignment');
     else staticEndpoints = endpointsFrom(r, assignment, 'load_assignment');
+  } else if (type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
+    discovery = dnsDiscovery(r, o, type === 'STRICT_DNS' ? 'strict' : 'logical', assignment);
+  } else if (type === 'ORIGINAL_DST') {
+    discovery = { kind: 'original-dst' };
+    if (assignment !== undefined) r.problem('load_assignment', 'an ORIGINAL_DST cluster takes no endpoints');
+    const odl = r.object(o, 'original_dst_lb_config');
+    if (odl !== undefined) {
+      r.only(odl, 'original_dst_lb_config', ['use_http_header'], []);
+      if (r.bool(odl, 'use_http_header') === true)
+        r.problem(
+          'original_dst_lb_config.use_http_header',
+          'is not supported (the CONNECT authority is the destination)',
+        );
+    }
+  }
+  if (type !== 'ORIGINAL_DST' && r.object(o, 'original_dst_lb_config') !== undefined)
+    r.problem('original_dst_lb_config', 'applies to ORIGINAL_DST clusters only');
+  if (discovery.kind === 'dns' || discovery.kind === 'original-dst') {
+    // These endpoints are outside the mesh: plain TCP. TLS origination is not implemented.
+    const socket = r.object(o, 'transport_socket');
+    if (socket !== undefined && isTls(socket))
+      r.problem(
+        'transport_socket',
+        'TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
+      );
+    if (r.list(o, 'transport_socket_matches').some(m => isTls(r.object(m, 'transport_socket') ?? {})))
+      r.problem(
+        'transport_socket_matches',
+        'TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
+      );
   }
   const value: ClusterConfig = {
     name,
@@ -188,9 +240,85 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
     outlierDetection: outlier === undefined ? undefined : convertOutlier(r, outlier),
     serviceHost: serviceHostOf(name),
     staticEndpoints,
+    discovery,
     upstreamProtocol: upstreamProtocolOf(r, r.object(o, 'typed_extension_protocol_options')),
   };
   return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value };
+}
+
+const SUPPORTED_TYPES = new Set(['EDS', 'STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'ORIGINAL_DST']);
+
+const DNS_FAMILIES: Record<string, DnsLookupFamily> = {
+  AUTO: 'auto',
+  V4_ONLY: 'v4-only',
+  V6_ONLY: 'v6-only',
+  V4_PREFERRED: 'v4-preferred',
+  ALL: 'all',
+};
+
+/** Envoy's default `dns_refresh_rate`. */
+export const DEFAULT_DNS_REFRESH_MS = 5_000;
+
+/** Whether a `TransportSocket` is Envoy's TLS socket (TLS origination). */
+function isTls(socket: ProtoObject): boolean {
+  const name = typeof socket.name === 'string' ? socket.name : '';
+  const config = socket.typed_config as ProtoObject | undefined;
+  const t = config?.['@type'] ?? config?.type_url;
+  const type = typeof t === 'string' ? t : '';
+  return name === 'envoy.transport_sockets.tls' || name === 'tls' || type.endsWith('.UpstreamTlsContext');
+}
+
+/** A DNS cluster's hosts (`load_assignment`, hostnames or IPs) and resolver settings. */
+function dnsDiscovery(
+  r: ProtoReader,
+  o: ProtoObject,
+  mode: 'strict' | 'logical',
+  assignment: ProtoObject | undefined,
+): ClusterDiscovery {
+  const familyText = r.string(o, 'dns_lookup_family') ?? 'AUTO';
+  const family = DNS_FAMILIES[familyText];
+  if (family === undefined) r.problem('dns_lookup_family', `${familyText} is not supported`);
+  const refreshMs = r.durationMs(o, 'dns_refresh_rate', '') ?? DEFAULT_DNS_REFRESH_MS;
+  if (refreshMs <= 0) r.problem('dns_refresh_rate', 'must be positive');
+  const hosts: DnsHost[] = [];
+  const kind = mode === 'strict' ? 'STRICT_DNS' : 'LOGICAL_DNS';
+  if (assignment === undefined) r.problem('load_assignment', `a ${kind} cluster needs a load_assignment`);
+  else {
+    r.only(assignment, 'load_assignment', ['cluster_name', 'endpoints'], ['policy', 'named_endpoints']);
+    r.list(assignment, 'endpoints').forEach((locality, li) => {
+      const lp = `load_assignment.endpoints[${li}]`;
+      r.only(locality, lp, ['lb_endpoints', 'priority'], ['locality', 'load_balancing_weight', 'metadata']);
+      if ((r.number(locality, 'priority') ?? 0) !== 0)
+        r.problem(`${lp}.priority`, 'only priority 0 is supported');
+      r.list(locality, 'lb_endpoints').forEach((lb, ei) => {
+        const ep = `${lp}.lb_endpoints[${ei}]`;
+        r.only(lb, ep, ['endpoint', 'load_balancing_weight'], ['health_status', 'metadata']);
+        const endpoint = r.object(lb, 'endpoint') ?? {};
+        r.only(endpoint, `${ep}.endpoint`, ['address'], ['health_check_config', 'hostname']);
+        const socket = r.object(r.object(endpoint, 'address') ?? {}, 'socket_address');
+        if (socket === undefined) {
+          r.problem(`${ep}.endpoint.address`, 'only socket_address endpoints are supported');
+          return;
+        }
+        r.only(
+          socket,
+          `${ep}.endpoint.address.socket_address`,
+          ['address', 'port_value'],
+          ['protocol', 'ipv4_compat', 'resolver_name'],
+        );
+        const host = r.string(socket, 'address') ?? '';
+        const port = r.number(socket, 'port_value') ?? 0;
+        if (host === '' || port <= 0 || port > 65535) {
+          r.problem(`${ep}.endpoint.address.socket_address`, 'needs an address and a port 1..65535');
+          return;
+        }
+        hosts.push({ host, port, weight: r.wrappedNumber(lb, 'load_balancing_weight') ?? 1 });
+      });
+    });
+    if (hosts.length === 0 && r.problems.length === 0)
+      r.problem('load_assignment', `a ${kind} cluster needs at least one endpoint`);
+  }
+  return { kind: 'dns', mode, hosts, family: family ?? 'auto', refreshMs };
 }
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -352,6 +480,9 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
           workloadText === undefined
             ? undefined
             : parseWorkload(workloadText, `${ep}.metadata.istio.workload`, r),
+        // Neither `tunnel` nor `istio` metadata: an endpoint outside the mesh (a ServiceEntry's
+        // `STATIC` address), dialled over plain TCP as upstream's waypoint does.
+        ...(tunnel === undefined && istio === undefined ? { plaintext: true } : {}),
       });
     });
   });

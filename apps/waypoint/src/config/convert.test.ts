@@ -312,7 +312,8 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
           '1',
           wire(EnvoyType.cluster, {
             name: 'c',
-            type: 'STRICT_DNS',
+            type: 'ORIGINAL_DST',
+            lb_policy: 'LEAST_REQUEST',
             outlier_detection: {
               consecutive_5xx: { value: 3 },
               enforcing_success_rate: { value: 100 },
@@ -322,7 +323,7 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
         ),
       ),
     ).toEqual([
-      'type: STRICT_DNS clusters are not supported (only EDS and STATIC)',
+      'lb_policy: is LEAST_REQUEST; an ORIGINAL_DST cluster needs CLUSTER_PROVIDED',
       'outlier_detection.failure_percentage_threshold: is not supported by the waypoint',
       'outlier_detection.enforcing_success_rate: success-rate ejection is not supported (set it to 0)',
     ]);
@@ -508,6 +509,109 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
       ),
     );
     expect(c.staticEndpoints).toEqual([]);
+  });
+
+  it('converts STRICT_DNS and LOGICAL_DNS clusters with their hosts and resolver settings', () => {
+    const dns = (type: string, extra: ProtoObject = {}): ProtoObject =>
+      wire(EnvoyType.cluster, {
+        name: 'inbound-vip|80|http|api.example.com',
+        type,
+        dns_lookup_family: 'V4_ONLY',
+        dns_refresh_rate: ms(60_000),
+        respect_dns_ttl: true,
+        load_assignment: {
+          cluster_name: 'inbound-vip|80|http|api.example.com',
+          endpoints: [
+            {
+              lb_endpoints: [
+                {
+                  endpoint: { address: { socket_address: { address: 'api.example.com', port_value: 443 } } },
+                },
+                {
+                  endpoint: { address: { socket_address: { address: '192.0.2.7', port_value: 8443 } } },
+                  load_balancing_weight: { value: 3 },
+                },
+              ],
+            },
+          ],
+        },
+        ...extra,
+      });
+    const strict = ok(convertCluster('inbound-vip|80|http|api.example.com', '1', dns('STRICT_DNS')));
+    expect(strict.discovery).toEqual({
+      kind: 'dns',
+      mode: 'strict',
+      family: 'v4-only',
+      refreshMs: 60_000,
+      hosts: [
+        { host: 'api.example.com', port: 443, weight: 1 },
+        { host: '192.0.2.7', port: 8443, weight: 3 },
+      ],
+    });
+    expect(strict.serviceHost).toBe('api.example.com');
+    const logical = ok(
+      convertCluster(
+        'inbound-vip|80|http|api.example.com',
+        '1',
+        dns('LOGICAL_DNS', { dns_lookup_family: undefined, dns_refresh_rate: undefined }),
+      ),
+    );
+    // Envoy's defaults: AUTO and 5 s.
+    expect(logical.discovery).toMatchObject({
+      kind: 'dns',
+      mode: 'logical',
+      family: 'auto',
+      refreshMs: 5000,
+    });
+    expect(
+      problems(
+        convertCluster(
+          'inbound-vip|80|http|api.example.com',
+          '1',
+          dns('STRICT_DNS', {
+            transport_socket: { name: 'envoy.transport_sockets.tls' },
+          }),
+        ),
+      ),
+    ).toEqual([
+      'transport_socket: TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
+    ]);
+    expect(
+      problems(convertCluster('c', '1', wire(EnvoyType.cluster, { name: 'c', type: 'LOGICAL_DNS' }))),
+    ).toEqual(['load_assignment: a LOGICAL_DNS cluster needs a load_assignment']);
+  });
+
+  it('converts ORIGINAL_DST clusters (CLUSTER_PROVIDED, no endpoints, no HTTP header)', () => {
+    const c = ok(
+      convertCluster(
+        'inbound-vip|80|http|any.example.com',
+        '1',
+        wire(EnvoyType.cluster, {
+          name: 'inbound-vip|80|http|any.example.com',
+          type: 'ORIGINAL_DST',
+          lb_policy: 'CLUSTER_PROVIDED',
+        }),
+      ),
+    );
+    expect(c.discovery).toEqual({ kind: 'original-dst' });
+    expect(
+      problems(
+        convertCluster(
+          'c',
+          '1',
+          wire(EnvoyType.cluster, {
+            name: 'c',
+            type: 'ORIGINAL_DST',
+            lb_policy: 'CLUSTER_PROVIDED',
+            original_dst_lb_config: { use_http_header: true },
+            load_assignment: { cluster_name: 'c' },
+          }),
+        ),
+      ),
+    ).toEqual([
+      'load_assignment: an ORIGINAL_DST cluster takes no endpoints',
+      'original_dst_lb_config.use_http_header: is not supported (the CONNECT authority is the destination)',
+    ]);
   });
 
   it('parses service hosts from Istio cluster names', () => {

@@ -368,6 +368,13 @@ export interface ClusterConfig {
   /** Inline endpoints (`STATIC` clusters with a `load_assignment`). */
   readonly staticEndpoints: readonly Endpoint[] | undefined;
   /**
+   * How the endpoints are found: `eds`/`static` (above), `dns` (hostnames resolved by the
+   * waypoint: `STRICT_DNS` and `LOGICAL_DNS`), or `original-dst` (the request's original
+   * destination, the HBONE CONNECT authority). Endpoints of `dns` and `original-dst` clusters are
+   * outside the mesh: the waypoint connects to them over plain TCP, not HBONE.
+   */
+  readonly discovery: ClusterDiscovery;
+  /**
    * The protocol inside the upstream HBONE tunnel, from the cluster's `HttpProtocolOptions`:
    * `http2` (`explicit_http_config.http2_protocol_options`: h2c prior knowledge), `downstream`
    * (`use_downstream_protocol_config`: h2c when the request came as HTTP/2), else `http1`.
@@ -376,6 +383,28 @@ export interface ClusterConfig {
 }
 
 export type UpstreamProtocol = 'http1' | 'http2' | 'downstream';
+
+/** Envoy's `dns_lookup_family`. */
+export type DnsLookupFamily = 'auto' | 'v4-only' | 'v6-only' | 'v4-preferred' | 'all';
+
+/** One inline `load_assignment` endpoint of a DNS cluster: a hostname (or IP) and a port. */
+export interface DnsHost {
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+export type ClusterDiscovery =
+  | { readonly kind: 'eds' | 'static' | 'original-dst' }
+  | {
+      readonly kind: 'dns';
+      /** `STRICT_DNS`: every resolved address is an endpoint; `LOGICAL_DNS`: the first address of the first host. */
+      readonly mode: 'strict' | 'logical';
+      readonly hosts: readonly DnsHost[];
+      readonly family: DnsLookupFamily;
+      /** `dns_refresh_rate` (Envoy's default 5 s). */
+      readonly refreshMs: number;
+    };
 
 /** The destination workload, from endpoint metadata `istio.workload` (`name;ns;canonical;rev;cluster`). */
 export interface EndpointWorkload {
@@ -397,6 +426,11 @@ export interface Endpoint {
   /** The SPIFFE identity the destination must present (endpoint metadata `istio.identity`). */
   readonly identity: string | undefined;
   readonly workload: EndpointWorkload | undefined;
+  /**
+   * Outside the mesh (endpoints of `dns` and `original-dst` clusters): plain TCP to
+   * `address:port`, no HBONE. Absent or false: HBONE.
+   */
+  readonly plaintext?: boolean;
 }
 
 export interface EndpointSet {

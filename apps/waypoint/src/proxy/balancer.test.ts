@@ -33,6 +33,7 @@ const cluster = (od: OutlierDetection | undefined = OD): ClusterConfig => ({
   outlierDetection: od,
   serviceHost: undefined,
   staticEndpoints: undefined,
+  discovery: { kind: 'eds' },
   upstreamProtocol: 'http1',
 });
 

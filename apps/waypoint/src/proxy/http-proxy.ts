@@ -47,6 +47,8 @@ import { evaluateRbac } from './rbac.ts';
 import type { DynamicMetadata } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
 import type { RequestDecision, RequestInfo } from './route.ts';
+import { clusterEndpoints } from './cluster-endpoints.ts';
+import type { DnsClusters } from './dns-clusters.ts';
 import { immediatePair } from './stream-pair.ts';
 import { fromUndici } from './upstream.ts';
 import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
@@ -77,6 +79,8 @@ export interface HttpProxyOptions {
   readonly random?: () => number;
   /** Verifies JWTs (`envoy.filters.http.jwt_authn`); one per proxy, so remote JWKS are cached. */
   readonly jwt?: JwtAuthenticator;
+  /** Resolved endpoints of `STRICT_DNS`/`LOGICAL_DNS` clusters. */
+  readonly dns?: DnsClusters;
 }
 
 const HOP_BY_HOP = new Set([
@@ -708,7 +712,10 @@ export class HttpProxy {
     local: (status: number, body: string, flag: string | undefined, details: string) => void,
     downstream: { readonly h2: boolean; readonly te: boolean },
   ): Promise<void> {
-    const endpoints = cluster.staticEndpoints ?? config.endpoints.get(cluster.edsName)?.endpoints ?? [];
+    const endpoints = await clusterEndpoints(cluster, config, this.#o.dns, {
+      ip: ctx.destinationIp,
+      port: ctx.destinationPort,
+    });
     const policy = action.retry;
     const maxAttempts = 1 + (policy?.numRetries ?? 0);
     const grpcRequest = isGrpc(headers['content-type']);
@@ -967,7 +974,9 @@ export class HttpProxy {
   ): void {
     const w = o.endpoint?.workload;
     const host = o.cluster?.serviceHost ?? o.chainService;
-    const hostParts = host?.split('.') ?? [];
+    // `<name>.<namespace>.svc...` for a Kubernetes Service; a ServiceEntry host (outside the
+    // cluster domain) is its own service name, as upstream reports it.
+    const hostParts = host === undefined ? [] : host.includes('.svc.') ? host.split('.') : [host];
     const b = ctx?.baggage ?? {};
     const labels = trafficLabels({
       reporter: Reporter.waypoint,

@@ -2,7 +2,8 @@
  * Inbound HBONE on 15008: TLS 1.3 mTLS with the waypoint's identity (peers must present a
  * certificate of the mesh's trust domain), HTTP/2 CONNECT. The CONNECT authority (service VIP
  * or pod IP, and port) chooses the filter chain: an HTTP chain hands the tunnel to the HTTP
- * data path; a TCP chain relays it to an endpoint of its cluster over HBONE.
+ * data path; a TCP chain relays it to an endpoint of its cluster over HBONE (plain TCP for
+ * endpoints outside the mesh: DNS and original-dst clusters).
  */
 import { duplexPair } from 'node:stream';
 import type { Server as NetServer } from 'node:net';
@@ -17,6 +18,8 @@ import type {
 import type { Logger } from '@ambient-mesh/runtime';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import type { HttpProxy } from './http-proxy.ts';
+import { clusterEndpoints } from './cluster-endpoints.ts';
+import type { DnsClusters } from './dns-clusters.ts';
 import { selectChain } from './route.ts';
 import { tunnelTo } from './upstream.ts';
 import type { UpstreamOptions } from './upstream.ts';
@@ -30,6 +33,8 @@ export interface InboundOptions {
   readonly http: HttpProxy;
   readonly upstream: UpstreamOptions;
   readonly logger: Logger;
+  /** Resolved endpoints of DNS clusters. */
+  readonly dns?: DnsClusters;
 }
 
 /** Pure: the decision for one CONNECT, before anything is dialled. */
@@ -67,7 +72,7 @@ export function startInbound(options: InboundOptions): HboneServer {
     onError: (error: HboneServerError) => {
       log.debug({ code: error.code, err: error.message }, 'HBONE inbound error');
     },
-    onConnect: (request): ConnectDecision => {
+    onConnect: async (request): Promise<ConnectDecision> => {
       const decision = decideConnect(options.state, options.trustDomain, request);
       if (decision.kind === 'reject') {
         log.debug(
@@ -81,7 +86,7 @@ export function startInbound(options: InboundOptions): HboneServer {
         const config = options.state.snapshot();
         const cluster = config.clusters.get(decision.cluster);
         const endpoints =
-          cluster?.staticEndpoints ?? config.endpoints.get(cluster?.edsName ?? '')?.endpoints ?? [];
+          cluster === undefined ? [] : await clusterEndpoints(cluster, config, options.dns, authority);
         const endpoint = endpoints.find(e => e.healthy) ?? endpoints[0];
         if (endpoint === undefined)
           return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };

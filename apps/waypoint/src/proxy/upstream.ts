@@ -17,6 +17,7 @@ import type {
   IncomingHttpHeaders,
   OutgoingHttpHeaders,
 } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
@@ -44,8 +45,12 @@ export class EndpointIdentityMissingError extends Error {
   }
 }
 
-/** Opens the HBONE tunnel to an endpoint: a Duplex carrying the endpoint's plaintext. */
+/**
+ * Opens the HBONE tunnel to an endpoint: a Duplex carrying the endpoint's plaintext. An endpoint
+ * outside the mesh (`plaintext`: DNS and original-dst clusters) gets a plain TCP connection.
+ */
 export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<Duplex> {
+  if (endpoint.plaintext === true) return plainConnect(endpoint);
   const host = endpoint.hboneAddress.includes(':') ? `[${endpoint.hboneAddress}]` : endpoint.hboneAddress;
   const target = endpoint.address.includes(':')
     ? `[${endpoint.address}]:${endpoint.port}`
@@ -59,8 +64,28 @@ export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<
   });
 }
 
-/** The pool key of an endpoint: next hop, authority and expected identity. */
+/** A plain TCP connection to `endpoint` (outside the mesh), resolved once connected. */
+export function plainConnect(endpoint: Endpoint, timeoutMs = 10_000): Promise<Duplex> {
+  return new Promise<Duplex>((resolve, reject) => {
+    const socket = netConnect({ host: endpoint.address, port: endpoint.port });
+    const timer = setTimeout(() => {
+      socket.destroy(new Error(`connect to ${endpoint.address}:${endpoint.port} timed out`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', err => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** The pool key of an endpoint: next hop, authority and expected identity (or plain TCP). */
 export function poolKey(endpoint: Endpoint): string {
+  if (endpoint.plaintext === true) return `tcp|${endpoint.address}:${endpoint.port}`;
   return `${endpoint.hboneAddress}:${endpoint.hbonePort}|${endpoint.address}:${endpoint.port}|${endpoint.identity ?? ''}`;
 }
 
@@ -275,6 +300,7 @@ export class UpstreamPools {
   }
 
   async #openH2(endpoint: Endpoint, entry: () => H2Entry): Promise<ClientHttp2Session> {
+    // A plain TCP endpoint is dialled the same way; the stream pair keeps one code path.
     const tunnel = await tunnelTo(this.#options, endpoint);
     // Node's HTTP/2 over a JS stream needs writes that complete at once (see stream-pair.ts).
     const [near, socket] = immediatePair();
