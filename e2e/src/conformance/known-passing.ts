@@ -22,3 +22,6 @@ export const MESH_HTTP_KNOWN_PASSING: readonly string[] = [
   'MeshPorts',
   'MeshTrafficSplit',
 ];
+
+/** MESH-GRPC: every test of the profile in v1.4.1 (core: Mesh and GRPCRoute; no extended test). */
+export const MESH_GRPC_KNOWN_PASSING: readonly string[] = ['MeshBasic', 'MeshGRPCRouteWeight'];

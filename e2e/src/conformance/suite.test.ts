@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MESH_HTTP, parseTestOutcomes, suiteArgs, summarizeReport } from './suite.ts';
+import { MESH_GRPC, MESH_HTTP, parseTestOutcomes, suiteArgs, summarizeReport } from './suite.ts';
 
 describe('reading the conformance suite', () => {
   it('takes each top-level test outcome from -test.v output, keeping SKIP apart from PASS', () => {
@@ -32,6 +32,15 @@ describe('reading the conformance suite', () => {
       ?.split(',');
     expect(features).toContain('Mesh');
     expect(features).not.toContain('MeshConsumerRoute');
+  });
+
+  it('runs MESH-GRPC on Mesh and GRPCRoute only, into its own report file', () => {
+    const args = suiteArgs(MESH_GRPC, '/tmp/grpc.yaml');
+    expect(args).toContain('--conformance-profiles=MESH-GRPC');
+    expect(args).toContain('--supported-features=Mesh,GRPCRoute');
+    expect(args).toContain('--namespace-labels=istio.io/dataplane-mode=ambient');
+    expect(MESH_GRPC.meshWaypoint).toBe(true);
+    expect(MESH_GRPC.reportFile).not.toBe(MESH_HTTP.reportFile);
   });
 
   it('summarizes a report per profile with its failed and skipped tests', () => {

@@ -18,7 +18,7 @@ import { GATEWAY_PATH, waypointGateway } from '../mesh/waypoint.ts';
 
 export const CONFORMANCE_VERSION = GATEWAY_API_VERSION;
 
-export type ConformanceProfileName = 'MESH-HTTP' | 'GATEWAY-HTTP';
+export type ConformanceProfileName = 'MESH-HTTP' | 'MESH-GRPC' | 'GATEWAY-HTTP';
 
 /** What one profile's run claims and how it is prepared. */
 export interface ProfileRun {
@@ -66,6 +66,23 @@ export const MESH_HTTP: ProfileRun = {
   meshWaypoint: true,
   reportFile: 'mesh-http-report.yaml',
 };
+
+/**
+ * MESH-GRPC, set up like MESH-HTTP (same namespaces, same waypoint). Its core features are Mesh and
+ * GRPCRoute; the suite's mesh extended features all need HTTPRoute, so none of them belongs to
+ * this profile and none is claimed here.
+ */
+export const MESH_GRPC: ProfileRun = {
+  profile: 'MESH-GRPC',
+  gatewayClass: 'istio',
+  supportedFeatures: ['Mesh', 'GRPCRoute'],
+  namespaceLabels: AMBIENT,
+  meshWaypoint: true,
+  reportFile: 'mesh-grpc-report.yaml',
+};
+
+/** The profiles whose tests run in the suite's mesh namespace (prestaged, waypoint bound). */
+const MESH_PROFILES: ReadonlySet<ConformanceProfileName> = new Set(['MESH-HTTP', 'MESH-GRPC']);
 
 export type TestOutcome = 'PASS' | 'FAIL' | 'SKIP';
 
@@ -241,6 +258,24 @@ export async function prestageMeshManifests(
   const docs = parseAllDocuments(readFileSync(join(suiteDir, 'manifests', 'mesh.yaml'), 'utf8'))
     .map(d => d.toJS() as ManifestDoc | null)
     .filter((d): d is ManifestDoc => d !== null);
+  // A previous profile's run deletes the namespaces of the suite's base and mesh manifests when it
+  // ends (the suite cleans up after itself): objects cannot be created in a namespace that is still
+  // terminating, so wait until those are gone before this run (and the suite's Setup) applies them.
+  const baseDocs = parseAllDocuments(readFileSync(join(suiteDir, 'manifests', 'base.yaml'), 'utf8'))
+    .map(d => d.toJS() as ManifestDoc | null)
+    .filter((d): d is ManifestDoc => d !== null);
+  for (const d of [...baseDocs, ...docs]) {
+    if (d.kind !== 'Namespace') continue;
+    const path = `/api/v1/namespaces/${d.metadata.name}`;
+    await waitFor(
+      `namespace ${d.metadata.name} not terminating`,
+      async () => {
+        const live = await client.find<{ metadata?: { deletionTimestamp?: string } }>(path);
+        return live?.metadata?.deletionTimestamp === undefined ? true : undefined;
+      },
+      { timeoutMs, intervalMs: 1_000 },
+    );
+  }
   const deployments: ManifestDoc[] = [];
   for (const d of docs) {
     if (d.kind === 'Namespace') {
@@ -306,7 +341,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<ConformanceRun
   const started = Date.now();
   const stopBinding = run.meshWaypoint ? bindMeshWaypoint(options.client, progress) : () => Promise.resolve();
   try {
-    if (run.profile === 'MESH-HTTP')
+    if (MESH_PROFILES.has(run.profile))
       await prestageMeshManifests(options.client, options.suiteDir, run, progress);
   } catch (err) {
     await stopBinding();
@@ -364,6 +399,9 @@ export async function runSuite(options: RunSuiteOptions): Promise<ConformanceRun
     report = parse(readFileSync(options.reportPath, 'utf8')) as ConformanceReport;
   } catch {
     report = undefined;
+    // The suite stopped before its report (its Setup failed): show why, the log may be temporary.
+    const tail = output.trimEnd().split('\n').slice(-15);
+    progress(`${run.profile}: the suite wrote no report; its last lines:\n${tail.join('\n')}`);
   }
   return {
     exitCode,
