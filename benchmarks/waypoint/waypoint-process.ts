@@ -33,6 +33,7 @@ const config: Config = {
   clusterId: 'Kubernetes',
   clusterDomain: 'cluster.local',
   certDir: '',
+  secretTtlSeconds: 86_400,
   logFormat: 'json',
   logLevel: 'error',
   terminationGracePeriodMs: 1000,
