@@ -193,6 +193,28 @@ describe('console in Chromium (recorded data)', () => {
     expect(await page.getByTestId('edge-pods').textContent()).toContain('waypoint-7d9f8b6c5-x1');
   });
 
+  it("graph: a clicked edge lists the AuthorizationPolicies that apply to it and ztunnel's verdict", async () => {
+    await page.goto(new URL('/graph?namespaces=sample', app.url).href);
+    const edge = page.locator(
+      '[data-testid="graph-edge"][data-protocol="tcp"][data-source="sample/client"][data-target="sample/echo"]',
+    );
+    await edge.waitFor(WAIT);
+    await edge.dispatchEvent('click');
+    // The connection reaches echo from its waypoint, whose identity l4-only does not allow.
+    const policies = page.locator('[data-testid="edge-policies"][data-verdict="DENY"]');
+    await policies.waitFor(WAIT);
+    expect(await policies.getByTestId('edge-verdict').textContent()).toBe('DENY');
+    expect(await policies.textContent()).toContain('spiffe://cluster.local/ns/sample/sa/waypoint');
+    const names = async (testId: string) =>
+      policies
+        .getByTestId(testId)
+        .evaluateAll(els => els.map(e => `${e.dataset.action} ${e.dataset.policy}`));
+    expect(await names('edge-policy-l4')).toEqual(['ALLOW sample/l4-only']);
+    expect(await names('edge-policy-l7')).toEqual(['ALLOW sample/echo-get-only']);
+    expect(await names('edge-policy-not-applied')).toEqual(['ALLOW sample/bad-when']);
+    await page.screenshot({ path: join(SHOTS, 'graph-edge-policies.png') });
+  });
+
   it('graph: 1,000 workloads are laid out in a grid (no Dagre), and drawn', async () => {
     await page.goto(new URL('/graph?namespaces=load', app.url).href);
     await page.locator('[data-testid="graph"][data-layout="Grid"][data-nodes="1000"]').waitFor(WAIT);

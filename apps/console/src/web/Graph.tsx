@@ -3,7 +3,8 @@
 // its rate and "mTLS" when both ends authenticated. Laid out by @patternfly/react-topology's Dagre layout.
 // A traffic filter (all, TCP from ztunnel, HTTP from waypoints) is applied by the backend; clicking an
 // edge opens its explanation: which proxy reported it (ztunnel or waypoint, and its pods) and the
-// PromQL behind its numbers, both computed by the backend.
+// PromQL behind its numbers, both computed by the backend, and the AuthorizationPolicies that apply to
+// its source → destination with ztunnel's verdict (the backend runs the policy engine on live state).
 import {
   Alert,
   Button,
@@ -41,8 +42,8 @@ import type {
 } from '@patternfly/react-topology';
 import { Component, createContext, useContext, useEffect, useMemo, useState } from 'react';
 import type { ComponentType, ReactNode } from 'react';
-import type { GraphEdge, GraphNode, GraphView, TrafficFilter } from '../model.ts';
-import { useGraph, useOverview } from './api.ts';
+import type { EdgePolicyRow, GraphEdge, GraphNode, GraphView, TrafficFilter } from '../model.ts';
+import { useEdgePolicies, useGraph, useOverview } from './api.ts';
 
 export const EDGE_COLORS = {
   tcp: '#0066cc',
@@ -250,6 +251,70 @@ const TRAFFIC: readonly { readonly id: TrafficFilter; readonly text: string }[] 
   { id: 'http', text: 'HTTP (waypoint, L7)' },
 ];
 
+function PolicyRows({ rows, testId }: { readonly rows: readonly EdgePolicyRow[]; readonly testId: string }) {
+  return (
+    <ul style={{ margin: '2px 0 4px 18px' }}>
+      {rows.map(p => (
+        <li
+          key={`${p.namespace}/${p.name}`}
+          data-testid={testId}
+          data-policy={`${p.namespace}/${p.name}`}
+          data-action={p.action}
+        >
+          <Label isCompact color={p.action === 'DENY' ? 'red' : p.action === 'ALLOW' ? 'green' : 'grey'}>
+            {p.action}
+          </Label>{' '}
+          <strong>
+            {p.namespace}/{p.name}
+          </strong>
+          : {p.note}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function EdgePolicies({ edge }: { readonly edge: GraphEdge }) {
+  const { data, error } = useEdgePolicies(edge.source, edge.target);
+  if (error !== null) {
+    return (
+      <div data-testid="edge-policies" data-verdict="unknown">
+        Policies: {error.message}
+      </div>
+    );
+  }
+  if (data === undefined) return <Spinner size="sm" aria-label="loading the policies" />;
+  return (
+    <div data-testid="edge-policies" data-verdict={data.verdict} style={{ marginTop: 8 }}>
+      <div>
+        Authorization at the destination's ztunnel (port {data.port}, peer{' '}
+        <code>{data.peerIdentity ?? 'no identity'}</code>, {data.peer}):{' '}
+        <Label color={data.verdict === 'ALLOW' ? 'green' : 'red'} data-testid="edge-verdict">
+          {data.verdict}
+        </Label>{' '}
+        {data.summary}
+      </div>
+      {data.l4.length === 0 && <div>No L4 policy applies to the destination.</div>}
+      {data.l4.length > 0 && <PolicyRows rows={data.l4} testId="edge-policy-l4" />}
+      {data.l7.length > 0 && (
+        <>
+          <div>
+            Enforced by the waypoint
+            {data.waypoint === undefined ? '' : ` ${data.waypoint.namespace}/${data.waypoint.name}`} (L7):
+          </div>
+          <PolicyRows rows={data.l7} testId="edge-policy-l7" />
+        </>
+      )}
+      {data.notApplied.length > 0 && (
+        <>
+          <div>In scope but not applied:</div>
+          <PolicyRows rows={data.notApplied} testId="edge-policy-not-applied" />
+        </>
+      )}
+    </div>
+  );
+}
+
 function EdgeExplainPanel({ edge, onClose }: { readonly edge: GraphEdge; readonly onClose: () => void }) {
   const x = edge.explain;
   return (
@@ -295,6 +360,7 @@ function EdgeExplainPanel({ edge, onClose }: { readonly edge: GraphEdge; readonl
             {q}
           </pre>
         ))}
+        <EdgePolicies edge={edge} />
       </CardBody>
     </Card>
   );
