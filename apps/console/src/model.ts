@@ -167,6 +167,28 @@ export interface GraphView {
   readonly edges: readonly GraphEdge[];
   /** Set when Prometheus could not answer: nodes come from Kubernetes alone, edges are empty. */
   readonly metricsUnavailable: MetricsUnavailable | undefined;
+  /** The waypoint-level view: workload nodes grouped by the waypoint serving them. */
+  readonly waypointGroups: readonly WaypointGroup[];
+}
+
+export interface WaypointGroupMember {
+  /** A workload node's id. */
+  readonly id: string;
+  /** Which `istio.io/use-waypoint` label binds it: the workload's, a Service's or the namespace's. */
+  readonly labelledBy: LabelledBy;
+}
+
+/** One waypoint and the graph's workload nodes it serves. */
+export interface WaypointGroup {
+  /** `waypoint-group:<namespace>/<name>`. */
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** A Gateway of class `istio-waypoint` with this name exists. */
+  readonly exists: boolean;
+  /** The waypoint's own node id, when it is drawn ("Show waypoints"). */
+  readonly waypointNode: string | undefined;
+  readonly members: readonly WaypointGroupMember[];
 }
 
 export interface OverviewView {
