@@ -11,6 +11,7 @@ import { validateAuthorizationPolicy, validatePeerAuthentication } from '@ambien
 import { dispatch, reply, replyJson, type Route } from '@ambient-mesh/runtime';
 import type { Logger } from '@ambient-mesh/runtime';
 import { ConsoleErrorCode } from './errors.ts';
+import { edgePolicies } from './edge-policies.ts';
 import { buildGraph } from './graph.ts';
 import { workloadLogs, type PodLogReader } from './logs.ts';
 import {
@@ -234,6 +235,32 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           );
         }
         replyJson(res, 200, view);
+      }),
+    },
+    {
+      path: '/api/graph/edge/policies',
+      handler: guarded((_q, res, url, snap) => {
+        const source = url.searchParams.get('source') ?? '';
+        const target = url.searchParams.get('target') ?? '';
+        if (!source.includes('/') || !target.includes('/')) {
+          badRequest(
+            res,
+            'name the edge by its graph node ids: /api/graph/edge/policies?source=sample/client&target=sample/echo',
+          );
+          return;
+        }
+        const portText = url.searchParams.get('port') ?? '';
+        const port = portText === '' ? undefined : Number(portText);
+        if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+          badRequest(res, 'port must be a destination port number from 1 to 65535');
+          return;
+        }
+        const result = edgePolicies(snap, { source, target, port }, deps.systemNamespace);
+        if (!result.ok) {
+          replyJson(res, 404, { code: ConsoleErrorCode.notFound, message: result.message });
+          return;
+        }
+        replyJson(res, 200, result.view);
       }),
     },
     {

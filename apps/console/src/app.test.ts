@@ -6,6 +6,7 @@ import { createPlatform, silentLogger } from '@ambient-mesh/runtime';
 import { build, type Bound } from './app.ts';
 import { loadConfig } from './config.ts';
 import type {
+  EdgePoliciesView,
   GraphView,
   IstioConfigView,
   LogsView,
@@ -163,6 +164,40 @@ describe('console app', () => {
       { name: 'echo-7d9f8b6c5-x1', node: 'node-1', protocol: 'HBONE', ztunnel: { name: 'ztunnel-a' } },
     ]);
     expect((await get(app, '/api/workload?namespace=sample&name=ghost')).status).toBe(404);
+  });
+
+  it("explains an edge's AuthorizationPolicies with ztunnel's verdict, and rejects bad edges", async () => {
+    const { status, body } = await get(
+      app,
+      '/api/graph/edge/policies?source=sample/client&target=sample/echo',
+    );
+    expect(status).toBe(200);
+    const v = body as EdgePoliciesView;
+    expect(v).toMatchObject({
+      source: 'sample/client',
+      target: 'sample/echo',
+      sourceIdentity: 'spiffe://cluster.local/ns/sample/sa/client',
+      peerIdentity: 'spiffe://cluster.local/ns/sample/sa/waypoint',
+      verdict: 'DENY',
+      reason: 'not-allowed',
+      port: 8080,
+    });
+    expect(v.l4.map(p => `${p.action} ${p.name}`)).toEqual(['ALLOW l4-only']);
+    expect(v.l7.map(p => `${p.action} ${p.name}`)).toEqual(['ALLOW echo-get-only']);
+    expect(v.notApplied.map(p => p.name)).toEqual(['bad-when']);
+    expect(
+      await get(app, '/api/graph/edge/policies?source=sample/client&target=sample/echo&port=99999'),
+    ).toMatchObject({ status: 400, body: { code: 'CONSOLE_BAD_REQUEST' } });
+    expect(await get(app, '/api/graph/edge/policies?source=client&target=echo')).toMatchObject({
+      status: 400,
+      body: { code: 'CONSOLE_BAD_REQUEST' },
+    });
+    expect(await get(app, '/api/graph/edge/policies?source=sample/client&target=sample/ghost')).toMatchObject(
+      {
+        status: 404,
+        body: { code: 'CONSOLE_NOT_FOUND' },
+      },
+    );
   });
 
   it('serves services with their waypoint and workloads', async () => {

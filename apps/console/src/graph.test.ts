@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildGraph, edgeHealth } from './graph.ts';
 import { workloadViews } from './mesh-view.ts';
 import { parseVectorResponse, type Sample } from './prometheus.ts';
+import type { MeshSnapshot } from './snapshot.ts';
 import { sampleSnapshot } from './testing/fixtures.ts';
 
 function recorded(name: string): readonly Sample[] {
@@ -125,6 +126,66 @@ describe('edgeHealth', () => {
       'degraded',
       'failure',
       'failure',
+    ]);
+  });
+});
+
+describe('waypoint-level view: workloads grouped by the waypoint serving them', () => {
+  it('groups by the service binding, and adds the waypoint node when it is drawn', () => {
+    const hidden = buildGraph({ namespaces: ['sample'], workloads, l4: [], l7: [] });
+    expect(hidden.waypointGroups).toEqual([
+      {
+        id: 'waypoint-group:sample/waypoint',
+        namespace: 'sample',
+        name: 'waypoint',
+        exists: true,
+        waypointNode: undefined,
+        members: [{ id: 'sample/echo', labelledBy: 'service' }],
+      },
+    ]);
+    const shown = buildGraph({ namespaces: ['sample'], workloads, l4: [], l7: [], showWaypoints: true });
+    expect(shown.waypointGroups[0]?.waypointNode).toBe('sample/waypoint');
+  });
+
+  it('groups by namespace and workload bindings; use-waypoint=none and unbound workloads stay out', () => {
+    const wp = (name: string) => ({
+      metadata: { name, namespace: 'shop' },
+      spec: { gatewayClassName: 'istio-waypoint' },
+    });
+    const base = sampleSnapshot();
+    const pod = (name: string, labels: Record<string, string> = {}) => ({
+      metadata: {
+        name: `${name}-0`,
+        namespace: 'shop',
+        labels: { app: name, ...labels },
+        ownerReferences: [{ kind: 'StatefulSet', name }],
+      },
+    });
+    const snap: MeshSnapshot = {
+      ...base,
+      namespaces: [
+        {
+          metadata: {
+            name: 'shop',
+            labels: { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'shared' },
+          },
+        },
+        { metadata: { name: 'plain', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
+      ],
+      pods: [
+        pod('a'),
+        pod('b'),
+        pod('pinned-app', { 'istio.io/use-waypoint': 'pinned' }),
+        pod('opted-out', { 'istio.io/use-waypoint': 'none' }),
+        { ...pod('free'), metadata: { ...pod('free').metadata, namespace: 'plain' } },
+      ],
+      services: [],
+      gateways: [wp('shared'), wp('pinned')],
+    };
+    const g = buildGraph({ namespaces: ['shop', 'plain'], workloads: workloadViews(snap), l4: [], l7: [] });
+    expect(g.waypointGroups.map(x => [x.name, x.members.map(m => `${m.id}:${m.labelledBy}`)])).toEqual([
+      ['pinned', ['shop/pinned-app:workload']],
+      ['shared', ['shop/a:namespace', 'shop/b:namespace']],
     ]);
   });
 });

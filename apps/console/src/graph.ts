@@ -23,6 +23,9 @@ import type {
   GraphView,
   MetricsUnavailable,
   TrafficFilter,
+  WaypointGroup,
+  WaypointGroupMember,
+  WaypointRef,
   WorkloadView,
 } from './model.ts';
 import {
@@ -252,5 +255,37 @@ export function buildGraph(input: GraphInput): GraphView {
     nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
     edges,
     metricsUnavailable: input.metricsUnavailable,
+    waypointGroups: waypointGroups(input.workloads, nodes),
   };
+}
+
+/**
+ * The waypoint-level view: the graph's workload nodes grouped by the waypoint serving them (the
+ * binding that `istio.io/use-waypoint` makes on the workload, a selecting Service or the
+ * namespace), with the waypoint's own node when it is drawn. Workloads with no waypoint are in no
+ * group.
+ */
+export function waypointGroups(
+  workloads: readonly WorkloadView[],
+  nodes: ReadonlyMap<string, GraphNode>,
+): WaypointGroup[] {
+  const groups = new Map<string, { ref: WaypointRef; members: WaypointGroupMember[] }>();
+  for (const w of workloads) {
+    const id = `${w.namespace}/${w.name}`;
+    if (w.waypoint === undefined || !nodes.has(id)) continue;
+    const key = `${w.waypoint.namespace}/${w.waypoint.name}`;
+    const g = groups.get(key) ?? { ref: w.waypoint, members: [] };
+    g.members.push({ id, labelledBy: w.waypoint.labelledBy });
+    groups.set(key, g);
+  }
+  return [...groups.entries()]
+    .map(([key, g]) => ({
+      id: `waypoint-group:${key}`,
+      namespace: g.ref.namespace,
+      name: g.ref.name,
+      exists: g.ref.exists,
+      waypointNode: nodes.get(key)?.type === 'waypoint' ? key : undefined,
+      members: g.members.sort((a, b) => a.id.localeCompare(b.id)),
+    }))
+    .sort((a, b) => a.id.localeCompare(b.id));
 }

@@ -113,6 +113,44 @@ export interface EdgeExplain {
   readonly promql: readonly string[];
 }
 
+/** One AuthorizationPolicy as it bears on an edge. */
+export interface EdgePolicyRow {
+  readonly namespace: string;
+  readonly name: string;
+  /** ALLOW, DENY, AUDIT or CUSTOM. */
+  readonly action: string;
+  /** L4 only: the policy's rules match this connection (undefined: not evaluated here). */
+  readonly matches: boolean | undefined;
+  /** How it applies (scope, attachment) or why it does not. */
+  readonly note: string;
+}
+
+/** Which AuthorizationPolicies apply to an edge's source → destination, and ztunnel's decision. */
+export interface EdgePoliciesView {
+  readonly source: string;
+  readonly target: string;
+  /** The source workload's SPIFFE identity (its pods' ServiceAccount). */
+  readonly sourceIdentity: string | undefined;
+  /** The identity the destination's ztunnel authenticates: the source's, or its waypoint's. */
+  readonly peerIdentity: string | undefined;
+  /** Who that peer is, in words. */
+  readonly peer: string;
+  readonly port: number;
+  /** The waypoint serving the destination, when it exists. */
+  readonly waypoint: WaypointRef | undefined;
+  /** ztunnel's L4 decision at the destination. */
+  readonly verdict: 'ALLOW' | 'DENY';
+  readonly reason: string;
+  readonly summary: string;
+  readonly decidingPolicy: string | undefined;
+  /** Policies ztunnel evaluates for the destination, in its order. */
+  readonly l4: readonly EdgePolicyRow[];
+  /** Policies the destination's waypoint enforces (targetRef to it, its Service or the class). */
+  readonly l7: readonly EdgePolicyRow[];
+  /** Policies in scope that are not applied (malformed, dry-run, CUSTOM/AUDIT for ztunnel). */
+  readonly notApplied: readonly EdgePolicyRow[];
+}
+
 /** The graph's traffic filter: every edge, only ztunnel's L4 (TCP) or only waypoints' L7 (HTTP). */
 export type TrafficFilter = 'all' | 'tcp' | 'http';
 
@@ -129,6 +167,28 @@ export interface GraphView {
   readonly edges: readonly GraphEdge[];
   /** Set when Prometheus could not answer: nodes come from Kubernetes alone, edges are empty. */
   readonly metricsUnavailable: MetricsUnavailable | undefined;
+  /** The waypoint-level view: workload nodes grouped by the waypoint serving them. */
+  readonly waypointGroups: readonly WaypointGroup[];
+}
+
+export interface WaypointGroupMember {
+  /** A workload node's id. */
+  readonly id: string;
+  /** Which `istio.io/use-waypoint` label binds it: the workload's, a Service's or the namespace's. */
+  readonly labelledBy: LabelledBy;
+}
+
+/** One waypoint and the graph's workload nodes it serves. */
+export interface WaypointGroup {
+  /** `waypoint-group:<namespace>/<name>`. */
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** A Gateway of class `istio-waypoint` with this name exists. */
+  readonly exists: boolean;
+  /** The waypoint's own node id, when it is drawn ("Show waypoints"). */
+  readonly waypointNode: string | undefined;
+  readonly members: readonly WaypointGroupMember[];
 }
 
 export interface OverviewView {

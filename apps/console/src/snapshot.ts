@@ -20,7 +20,14 @@ export interface Condition {
 
 export interface PodObject {
   readonly metadata: Meta;
-  readonly spec?: { readonly nodeName?: string; readonly containers?: readonly { readonly name: string }[] };
+  readonly spec?: {
+    readonly nodeName?: string;
+    readonly serviceAccountName?: string;
+    readonly containers?: readonly {
+      readonly name: string;
+      readonly ports?: readonly { readonly containerPort: number }[];
+    }[];
+  };
   readonly status?: {
     readonly phase?: string;
     readonly podIP?: string;

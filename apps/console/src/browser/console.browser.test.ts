@@ -193,6 +193,49 @@ describe('console in Chromium (recorded data)', () => {
     expect(await page.getByTestId('edge-pods').textContent()).toContain('waypoint-7d9f8b6c5-x1');
   });
 
+  it("graph: a clicked edge lists the AuthorizationPolicies that apply to it and ztunnel's verdict", async () => {
+    await page.goto(new URL('/graph?namespaces=sample', app.url).href);
+    const edge = page.locator(
+      '[data-testid="graph-edge"][data-protocol="tcp"][data-source="sample/client"][data-target="sample/echo"]',
+    );
+    await edge.waitFor(WAIT);
+    await edge.dispatchEvent('click');
+    // The connection reaches echo from its waypoint, whose identity l4-only does not allow.
+    const policies = page.locator('[data-testid="edge-policies"][data-verdict="DENY"]');
+    await policies.waitFor(WAIT);
+    expect(await policies.getByTestId('edge-verdict').textContent()).toBe('DENY');
+    expect(await policies.textContent()).toContain('spiffe://cluster.local/ns/sample/sa/waypoint');
+    const names = async (testId: string) =>
+      policies
+        .getByTestId(testId)
+        .evaluateAll(els => els.map(e => `${e.dataset.action} ${e.dataset.policy}`));
+    expect(await names('edge-policy-l4')).toEqual(['ALLOW sample/l4-only']);
+    expect(await names('edge-policy-l7')).toEqual(['ALLOW sample/echo-get-only']);
+    expect(await names('edge-policy-not-applied')).toEqual(['ALLOW sample/bad-when']);
+    await page.screenshot({ path: join(SHOTS, 'graph-edge-policies.png') });
+  });
+
+  it('graph: the waypoint view groups workloads by the waypoint serving them, with the waypoint shown', async () => {
+    await page.goto(new URL('/graph?namespaces=sample', app.url).href);
+    await page.locator('[data-testid="graph-node"][data-id="sample/echo"]').waitFor(WAIT);
+    expect(await page.getByTestId('waypoint-group').count()).toBe(0);
+    await page.getByLabel('Show waypoints').check();
+    await page.getByLabel('Waypoint view').check();
+    const group = page.locator('[data-testid="waypoint-group"][data-waypoint="sample/waypoint"]');
+    await group.waitFor(WAIT);
+    expect(await group.getAttribute('data-members')).toBe('sample/echo');
+    // The group's box holds echo and the waypoint's own node; the client is outside.
+    const inGroup = page.locator('g[data-type="waypoint-group"][data-id="waypoint-group:sample/waypoint"]');
+    await inGroup.locator('[data-testid="graph-node"][data-id="sample/waypoint"]').waitFor(WAIT);
+    const members: string[] = await inGroup
+      .locator('[data-testid="graph-node"]')
+      .evaluateAll(els => els.map(e => `${e.dataset.id}`));
+    expect(members.sort()).toEqual(['sample/echo', 'sample/waypoint']);
+    await page.screenshot({ path: join(SHOTS, 'graph-waypoint-view.png') });
+    await page.getByLabel('Waypoint view').uncheck();
+    await group.waitFor({ state: 'detached', ...WAIT });
+  });
+
   it('graph: 1,000 workloads are laid out in a grid (no Dagre), and drawn', async () => {
     await page.goto(new URL('/graph?namespaces=load', app.url).href);
     await page.locator('[data-testid="graph"][data-layout="Grid"][data-nodes="1000"]').waitFor(WAIT);

@@ -21,7 +21,11 @@ function pod(
       annotations: { 'ambient.istio.io/redirection': 'enabled' },
       ownerReferences: [{ kind: 'ReplicaSet', name: `${name}-7d9f8b6c5` }],
     },
-    spec: { nodeName: 'node-1', containers: [{ name }] },
+    spec: {
+      nodeName: 'node-1',
+      serviceAccountName: name,
+      containers: [{ name, ports: [{ containerPort: 8080 }] }],
+    },
     status: ready,
     ...extra,
   };
@@ -30,6 +34,8 @@ function pod(
 function withIp(p: PodObject, podIP: string): PodObject {
   return { ...p, status: { ...p.status, podIP } };
 }
+
+export { pod as fixturePod, withIp };
 
 export function sampleSnapshot(): MeshSnapshot {
   return {

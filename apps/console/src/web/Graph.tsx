@@ -3,7 +3,8 @@
 // its rate and "mTLS" when both ends authenticated. Laid out by @patternfly/react-topology's Dagre layout.
 // A traffic filter (all, TCP from ztunnel, HTTP from waypoints) is applied by the backend; clicking an
 // edge opens its explanation: which proxy reported it (ztunnel or waypoint, and its pods) and the
-// PromQL behind its numbers, both computed by the backend.
+// PromQL behind its numbers, both computed by the backend, and the AuthorizationPolicies that apply to
+// its source → destination with ztunnel's verdict (the backend runs the policy engine on live state).
 import {
   Alert,
   Button,
@@ -41,8 +42,15 @@ import type {
 } from '@patternfly/react-topology';
 import { Component, createContext, useContext, useEffect, useMemo, useState } from 'react';
 import type { ComponentType, ReactNode } from 'react';
-import type { GraphEdge, GraphNode, GraphView, TrafficFilter } from '../model.ts';
-import { useGraph, useOverview } from './api.ts';
+import type {
+  EdgePolicyRow,
+  GraphEdge,
+  GraphNode,
+  GraphView,
+  TrafficFilter,
+  WaypointGroup,
+} from '../model.ts';
+import { useEdgePolicies, useGraph, useOverview } from './api.ts';
 
 export const EDGE_COLORS = {
   tcp: '#0066cc',
@@ -92,6 +100,37 @@ const ConsoleNode = observer(({ element }: { element: GraphElement }) => {
       </text>
       <text x={width / 2} y={height + 27} textAnchor="middle" fontSize={10} fill="#6a6e73">
         {d.namespace}
+      </text>
+    </g>
+  );
+});
+
+/** The waypoint-level view: a box around the workloads one waypoint serves (and its own node). */
+const WaypointGroupBox = observer(({ element }: { element: GraphElement }) => {
+  const node = element as Node;
+  const d = node.getData() as WaypointGroup;
+  const b = node.getBounds();
+  return (
+    <g
+      data-testid="waypoint-group"
+      data-id={d.id}
+      data-waypoint={`${d.namespace}/${d.name}`}
+      data-members={d.members.map(m => m.id).join(',')}
+    >
+      <rect
+        x={b.x}
+        y={b.y}
+        width={b.width}
+        height={b.height}
+        rx={14}
+        fill="#f3faf2"
+        stroke={d.exists ? EDGE_COLORS.healthy : EDGE_COLORS.failure}
+        strokeDasharray="6 4"
+        strokeWidth={1.5}
+      />
+      <text x={b.x + 4} y={b.y - 8} fontSize={12} fontWeight={600} fill="#1e4f18">
+        waypoint {d.namespace}/{d.name}
+        {d.exists ? '' : ' (missing)'}
       </text>
     </g>
   );
@@ -165,8 +204,9 @@ const ConsoleEdge = observer(({ element }: { element: GraphElement }) => {
   );
 });
 
-const componentFactory: ComponentFactory = kind => {
+const componentFactory: ComponentFactory = (kind, type) => {
   if (kind === ModelKind.graph) return withPanZoom()(GraphComponent);
+  if (type === 'waypoint-group') return WaypointGroupBox as ComponentType<{ element: GraphElement }>;
   if (kind === ModelKind.node) return ConsoleNode as ComponentType<{ element: GraphElement }>;
   return ConsoleEdge as ComponentType<{ element: GraphElement }>;
 };
@@ -188,10 +228,27 @@ const layoutFactory: LayoutFactory = (type, graph) =>
     ? new GridLayout(graph, { nodeDistance: 40 })
     : new DagreLayout(graph, { rankdir: 'LR', ranksep: 160, nodesep: 60, edgesep: 30 });
 
-export function toModel(view: GraphView): Model {
+export function toModel(view: GraphView, waypointView = false): Model {
+  const ids = new Set(view.nodes.map(n => n.id));
+  const groups = waypointView
+    ? view.waypointGroups.map(g => ({
+        id: g.id,
+        type: 'waypoint-group',
+        group: true,
+        children: [
+          ...g.members.map(m => m.id),
+          ...(g.waypointNode === undefined ? [] : [g.waypointNode]),
+        ].filter(id => ids.has(id)),
+        style: { padding: 36 },
+        data: g,
+      }))
+    : [];
   return {
     graph: { id: 'console-graph', type: 'graph', layout: layoutFor(view) },
-    nodes: view.nodes.map(n => ({ id: n.id, type: 'node', width: NODE_SIZE, height: NODE_SIZE, data: n })),
+    nodes: [
+      ...view.nodes.map(n => ({ id: n.id, type: 'node', width: NODE_SIZE, height: NODE_SIZE, data: n })),
+      ...groups,
+    ],
     edges: view.edges.map(e => ({ id: e.id, type: 'edge', source: e.source, target: e.target, data: e })),
   };
 }
@@ -214,7 +271,7 @@ class GraphErrorBoundary extends Component<{ readonly children: ReactNode }, { e
   }
 }
 
-function Topology({ view }: { readonly view: GraphView }) {
+function Topology({ view, waypointView }: { readonly view: GraphView; readonly waypointView: boolean }) {
   const controller = useMemo(() => {
     const c = new Visualization();
     c.registerComponentFactory(componentFactory);
@@ -222,9 +279,13 @@ function Topology({ view }: { readonly view: GraphView }) {
     c.fromModel({ graph: { id: 'console-graph', type: 'graph', layout: 'Dagre' } }, false);
     return c;
   }, []);
-  const shape = view.nodes.map(n => n.id).join(',') + '|' + view.edges.map(e => e.id).join(',');
+  const shape =
+    view.nodes.map(n => n.id).join(',') +
+    '|' +
+    view.edges.map(e => e.id).join(',') +
+    (waypointView ? '|' + view.waypointGroups.map(g => `${g.id}=${g.members.length}`).join(',') : '');
   useEffect(() => {
-    controller.fromModel(toModel(view), false);
+    controller.fromModel(toModel(view, waypointView), false);
     controller.getGraph().layout();
     const id = requestAnimationFrame(() => {
       controller.getGraph().fit(60);
@@ -235,8 +296,8 @@ function Topology({ view }: { readonly view: GraphView }) {
     // Re-layout only when nodes or edges change, not on every refresh of the rates.
   }, [controller, shape]);
   useEffect(() => {
-    controller.fromModel(toModel(view), true);
-  }, [controller, view]);
+    controller.fromModel(toModel(view, waypointView), true);
+  }, [controller, view, waypointView]);
   return (
     <VisualizationProvider controller={controller}>
       <VisualizationSurface state={{}} />
@@ -249,6 +310,70 @@ const TRAFFIC: readonly { readonly id: TrafficFilter; readonly text: string }[] 
   { id: 'tcp', text: 'TCP (ztunnel, L4)' },
   { id: 'http', text: 'HTTP (waypoint, L7)' },
 ];
+
+function PolicyRows({ rows, testId }: { readonly rows: readonly EdgePolicyRow[]; readonly testId: string }) {
+  return (
+    <ul style={{ margin: '2px 0 4px 18px' }}>
+      {rows.map(p => (
+        <li
+          key={`${p.namespace}/${p.name}`}
+          data-testid={testId}
+          data-policy={`${p.namespace}/${p.name}`}
+          data-action={p.action}
+        >
+          <Label isCompact color={p.action === 'DENY' ? 'red' : p.action === 'ALLOW' ? 'green' : 'grey'}>
+            {p.action}
+          </Label>{' '}
+          <strong>
+            {p.namespace}/{p.name}
+          </strong>
+          : {p.note}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function EdgePolicies({ edge }: { readonly edge: GraphEdge }) {
+  const { data, error } = useEdgePolicies(edge.source, edge.target);
+  if (error !== null) {
+    return (
+      <div data-testid="edge-policies" data-verdict="unknown">
+        Policies: {error.message}
+      </div>
+    );
+  }
+  if (data === undefined) return <Spinner size="sm" aria-label="loading the policies" />;
+  return (
+    <div data-testid="edge-policies" data-verdict={data.verdict} style={{ marginTop: 8 }}>
+      <div>
+        Authorization at the destination's ztunnel (port {data.port}, peer{' '}
+        <code>{data.peerIdentity ?? 'no identity'}</code>, {data.peer}):{' '}
+        <Label color={data.verdict === 'ALLOW' ? 'green' : 'red'} data-testid="edge-verdict">
+          {data.verdict}
+        </Label>{' '}
+        {data.summary}
+      </div>
+      {data.l4.length === 0 && <div>No L4 policy applies to the destination.</div>}
+      {data.l4.length > 0 && <PolicyRows rows={data.l4} testId="edge-policy-l4" />}
+      {data.l7.length > 0 && (
+        <>
+          <div>
+            Enforced by the waypoint
+            {data.waypoint === undefined ? '' : ` ${data.waypoint.namespace}/${data.waypoint.name}`} (L7):
+          </div>
+          <PolicyRows rows={data.l7} testId="edge-policy-l7" />
+        </>
+      )}
+      {data.notApplied.length > 0 && (
+        <>
+          <div>In scope but not applied:</div>
+          <PolicyRows rows={data.notApplied} testId="edge-policy-not-applied" />
+        </>
+      )}
+    </div>
+  );
+}
 
 function EdgeExplainPanel({ edge, onClose }: { readonly edge: GraphEdge; readonly onClose: () => void }) {
   const x = edge.explain;
@@ -295,6 +420,7 @@ function EdgeExplainPanel({ edge, onClose }: { readonly edge: GraphEdge; readonl
             {q}
           </pre>
         ))}
+        <EdgePolicies edge={edge} />
       </CardBody>
     </Card>
   );
@@ -310,6 +436,7 @@ export function GraphPage({
   const overview = useOverview();
   const [namespaces, setNamespaces] = useState<readonly string[]>(initial);
   const [showWaypoints, setShowWaypoints] = useState(false);
+  const [waypointView, setWaypointView] = useState(false);
   const [traffic, setTraffic] = useState<TrafficFilter>(initialTraffic);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const { data, error, isPending } = useGraph(namespaces, showWaypoints, traffic);
@@ -340,6 +467,16 @@ export function GraphPage({
               isChecked={showWaypoints}
               onChange={(_e, c) => {
                 setShowWaypoints(c);
+              }}
+            />
+          </FlexItem>
+          <FlexItem>
+            <Checkbox
+              id="waypoint-view"
+              label="Waypoint view"
+              isChecked={waypointView}
+              onChange={(_e, c) => {
+                setWaypointView(c);
               }}
             />
           </FlexItem>
@@ -407,10 +544,11 @@ export function GraphPage({
             data-nodes={data.nodes.length}
             data-edges={data.edges.length}
             data-layout={layoutFor(data)}
+            data-waypoint-view={String(waypointView)}
           >
             <GraphErrorBoundary key={namespaces.join(',')}>
               <EdgeSelection.Provider value={selection}>
-                <Topology view={data} />
+                <Topology view={data} waypointView={waypointView} />
               </EdgeSelection.Provider>
             </GraphErrorBoundary>
           </div>

@@ -1,6 +1,7 @@
 // The browser's only data access: typed GETs of the console API through TanStack Query.
 import { useQuery } from '@tanstack/react-query';
 import type {
+  EdgePoliciesView,
   GraphView,
   IstioConfigView,
   LogsView,
@@ -143,4 +144,14 @@ export const useZtunnel = (namespace: string, name: string, filter: ZtunnelFilte
       ),
     refetchInterval: REFRESH_MS,
     placeholderData: previous => previous,
+  });
+
+export const useEdgePolicies = (source: string, target: string) =>
+  useQuery({
+    queryKey: ['edge-policies', source, target],
+    queryFn: () =>
+      getJson<EdgePoliciesView>(
+        `/api/graph/edge/policies?source=${encodeURIComponent(source)}&target=${encodeURIComponent(target)}`,
+      ),
+    refetchInterval: REFRESH_MS,
   });
