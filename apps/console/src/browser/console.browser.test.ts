@@ -143,11 +143,13 @@ describe('console in Chromium (recorded data)', () => {
     await page.getByRole('button', { name: 'TCP (ztunnel, L4)' }).click();
     await page.locator('[data-testid="graph"][data-traffic="tcp"]').waitFor(WAIT);
     await edges('tcp').first().waitFor(WAIT);
-    expect(await edges('http').count()).toBe(0);
+    // The topology redraws after the new data arrives: wait for the filtered edges to go.
+    await expect.poll(() => edges('http').count(), WAIT).toBe(0);
     await page.getByRole('button', { name: 'HTTP (waypoint, L7)' }).click();
     await page.locator('[data-testid="graph"][data-traffic="http"]').waitFor(WAIT);
     await edges('http').first().waitFor(WAIT);
-    expect(await edges('tcp').count()).toBe(0);
+    // The topology redraws after the new data arrives: wait for the filtered edges to go.
+    await expect.poll(() => edges('tcp').count(), WAIT).toBe(0);
     // Nodes stay whatever the filter: it hides traffic, not workloads.
     expect(await page.locator('[data-testid="graph-node"][data-id="sample/client"]').count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, 'graph-http-only.png') });
