@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MESH_GRPC, MESH_HTTP, parseTestOutcomes, suiteArgs, summarizeReport } from './suite.ts';
+import {
+  MESH_GRPC,
+  MESH_HTTP,
+  parseTestOutcomes,
+  setupLostUpdateRace,
+  suiteArgs,
+  summarizeReport,
+} from './suite.ts';
 
 describe('reading the conformance suite', () => {
   it('takes each top-level test outcome from -test.v output, keeping SKIP apart from PASS', () => {
@@ -66,5 +73,30 @@ describe('reading the conformance suite', () => {
       'MESH-HTTP extended: failure (6 passed, 1 failed, 1 skipped); failed: MeshHTTPRouteBackendRequestHeaderModifier; skipped: MeshHTTPRouteRewritePath',
       'MESH-HTTP extended features not claimed: MeshConsumerRoute',
     ]);
+  });
+
+  it('runs a profile again only when its Setup lost an update race before any test, never after a test ran', () => {
+    // The suite's own output when its Get-then-Update of a Service raced istiod's status write.
+    const setupConflict = [
+      'suite.go:401: Test Setup: Applying base manifests',
+      '        \tError:      \tReceived unexpected error:',
+      '        \t            \tOperation cannot be fulfilled on services "echo-v1": the object has been modified; please apply your changes to the latest version and try again',
+      '        \tMessages:   \terror updating resource',
+      '--- FAIL: TestConformance (0.14s)',
+    ].join('\n');
+    expect(
+      setupLostUpdateRace({ report: undefined, tests: parseTestOutcomes(setupConflict) }, setupConflict),
+    ).toBe(true);
+    // Another Setup failure is reported as it is.
+    const otherSetupFailure = setupConflict.replace(
+      /Operation cannot be fulfilled[^\n]*/,
+      'namespaces "x" not found',
+    );
+    expect(setupLostUpdateRace({ report: undefined, tests: new Map() }, otherSetupFailure)).toBe(false);
+    // Once a test ran, its outcome stands, whatever else the output says.
+    const afterTests = `${setupConflict}\n    --- FAIL: TestConformance/MeshBasic (0.45s)`;
+    expect(setupLostUpdateRace({ report: undefined, tests: parseTestOutcomes(afterTests) }, afterTests)).toBe(
+      false,
+    );
   });
 });

@@ -335,8 +335,42 @@ export interface RunSuiteOptions {
   readonly timeoutMs?: number;
 }
 
-/** Runs one profile of the suite against the cluster; resolves when the suite exits. */
+/**
+ * The suite's Setup updates objects that exist with a plain Get then Update (no retry on a
+ * conflict). When the suite's Namespace update drops `istio.io/use-waypoint` and
+ * `bindMeshWaypoint` puts it back, istiod rewrites the Services' `istio.io/WaypointBound` status,
+ * and an Update of the suite's that raced that write fails with 409 before any test ran.
+ */
+const SETUP_CONFLICT = /Operation cannot be fulfilled on [^\n]*the object has been modified/;
+/** Runs of a profile when its Setup lost such a race (each run is whole: Setup, tests, report). */
+const SETUP_ATTEMPTS = 3;
+
+/** Whether a run stopped in the suite's Setup on an update conflict, before any test began. */
+export function setupLostUpdateRace(
+  result: Pick<ConformanceRunResult, 'report' | 'tests'>,
+  output: string,
+): boolean {
+  return result.report === undefined && result.tests.size === 0 && SETUP_CONFLICT.test(output);
+}
+
+/**
+ * Runs one profile of the suite against the cluster; resolves when the suite exits. A run whose
+ * Setup lost the update race above (no test started) is run again, at most `SETUP_ATTEMPTS` times
+ * in all; any other outcome, a failed test included, is returned as it is.
+ */
 export async function runSuite(options: RunSuiteOptions): Promise<ConformanceRunResult> {
+  for (let attempt = 1; ; attempt++) {
+    const { result, output } = await runSuiteOnce(options);
+    if (attempt >= SETUP_ATTEMPTS || !setupLostUpdateRace(result, output)) return result;
+    options.progress(
+      `${options.run.profile}: the suite's Setup lost an update race with a status write (409), before any test; running the profile again (attempt ${String(attempt + 1)} of ${String(SETUP_ATTEMPTS)})`,
+    );
+  }
+}
+
+async function runSuiteOnce(
+  options: RunSuiteOptions,
+): Promise<{ result: ConformanceRunResult; output: string }> {
   const { run, progress } = options;
   const started = Date.now();
   const stopBinding = run.meshWaypoint ? bindMeshWaypoint(options.client, progress) : () => Promise.resolve();
@@ -404,12 +438,15 @@ export async function runSuite(options: RunSuiteOptions): Promise<ConformanceRun
     progress(`${run.profile}: the suite wrote no report; its last lines:\n${tail.join('\n')}`);
   }
   return {
-    exitCode,
-    tests: parseTestOutcomes(output),
-    report,
-    reportPath: options.reportPath,
-    logPath: options.logPath,
-    wallMs: Date.now() - started,
+    result: {
+      exitCode,
+      tests: parseTestOutcomes(output),
+      report,
+      reportPath: options.reportPath,
+      logPath: options.logPath,
+      wallMs: Date.now() - started,
+    },
+    output,
   };
 }
 
