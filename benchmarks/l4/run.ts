@@ -9,16 +9,10 @@
 //   npx node --conditions=@ambient-mesh/source benchmarks/l4/run.ts
 // Env: L4_BENCH_MIB (bulk size, default 512), L4_BENCH_SECONDS (latency run, default 10),
 // L4_BENCH_CONNECT_SECONDS (new-connection run, default 5), L4_BENCH_CONCURRENCY (default 8).
-import {
-  installMesh,
-  mtlsConnections,
-  podNetnsName,
-  runCommand,
-  startCluster,
-  waitFor,
-} from '@ambient-mesh/e2e';
+import { installMesh, mtlsConnections, podNetnsName, runCommand, waitFor } from '@ambient-mesh/e2e';
 import type { Cluster } from '@ambient-mesh/e2e';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '@ambient-mesh/e2e';
+import { runOnCluster } from './cluster-run.ts';
 import { findProcesses, sampleProcesses } from './ztunnel-proc.ts';
 import type { ProcSample } from './ztunnel-proc.ts';
 
@@ -419,28 +413,4 @@ async function main(cluster: Cluster): Promise<void> {
   );
 }
 
-const cluster = await startCluster({
-  name: 'l4bench',
-  slot: 11,
-  nodes: 2,
-  progress: l => {
-    log(`cluster: ${l}`);
-  },
-});
-let stopping: Promise<void> | undefined;
-const stop = (): Promise<void> => (stopping ??= cluster.stop());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping the cluster`);
-    void stop().finally(() => process.exit(130));
-  });
-}
-try {
-  await main(cluster);
-} catch (e) {
-  console.error(`benchmarks/l4 failed: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-} finally {
-  log('stopping the cluster');
-  await stop();
-}
+await runOnCluster('l4', { name: 'l4bench', slot: 11 }, log, main);

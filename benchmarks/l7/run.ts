@@ -19,7 +19,6 @@ import {
   podNetnsName,
   readyWaypoint,
   runCommand,
-  startCluster,
   waitFor,
   waypointGateway,
   waypointMetrics,
@@ -28,6 +27,7 @@ import {
   ztunnelPods,
 } from '@ambient-mesh/e2e';
 import type { Cluster, WaypointPod } from '@ambient-mesh/e2e';
+import { runOnCluster } from '../l4/cluster-run.ts';
 import { findProcesses, sampleProcesses } from '../l4/ztunnel-proc.ts';
 import type { ProcSample } from '../l4/ztunnel-proc.ts';
 
@@ -418,28 +418,4 @@ async function main(cluster: Cluster): Promise<void> {
   console.log('Istio 1.24 published (Envoy waypoint): 0.25 vCPU and 60 MB per 1000 rps.');
 }
 
-const cluster = await startCluster({
-  name: 'l7bench',
-  slot: 115,
-  nodes: 2,
-  progress: l => {
-    log(`cluster: ${l}`);
-  },
-});
-let stopping: Promise<void> | undefined;
-const stop = (): Promise<void> => (stopping ??= cluster.stop());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping the cluster`);
-    void stop().finally(() => process.exit(130));
-  });
-}
-try {
-  await main(cluster);
-} catch (e) {
-  console.error(`benchmarks/l7 failed: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-} finally {
-  log('stopping the cluster');
-  await stop();
-}
+await runOnCluster('l7', { name: 'l7bench', slot: 115 }, log, main);
