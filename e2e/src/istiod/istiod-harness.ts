@@ -25,6 +25,24 @@ import { startOurIstiod, type OurIstiod } from './our-istiod.ts';
 
 export type Cleanup = () => Promise<void> | void;
 
+/** A status condition of a Kubernetes object. */
+export interface KubeCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+/** The fields the Gateway and binding files read of a Service, Gateway or ServiceEntry. */
+export interface GatewayObj {
+  readonly metadata?: {
+    readonly labels?: Record<string, string>;
+    readonly ownerReferences?: readonly { kind: string; name: string }[];
+  };
+  readonly spec?: Record<string, unknown>;
+  readonly status?: { conditions?: KubeCondition[]; addresses?: { type: string; value: string }[] };
+}
+
 /** Runs the registered cleanups, last first. */
 export async function runCleanups(cleanups: Cleanup[]): Promise<void> {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

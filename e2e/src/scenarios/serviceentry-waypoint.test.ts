@@ -7,7 +7,13 @@ import type { workload } from '@ambient-mesh/xds-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
-import { applyMeshCrdsWithGatewayApi, ourXdsClient, startOurIstiodOn } from '../istiod/istiod-harness.ts';
+import {
+  applyMeshCrdsWithGatewayApi,
+  ourXdsClient,
+  startOurIstiodOn,
+  type GatewayObj as Obj,
+  type KubeCondition as Condition,
+} from '../istiod/istiod-harness.ts';
 import type { OurIstiod } from '../istiod/our-istiod.ts';
 import { createZtunnelIdentity, prepareIstioSystem, type ZtunnelIdentity } from '../upstream/istiod.ts';
 import type { DeltaXdsClient } from '../xds-client/delta-client.ts';
@@ -15,21 +21,6 @@ import type { DeltaXdsClient } from '../xds-client/delta-client.ts';
 const NS = 'se-egress';
 const SE_PATH = `/apis/networking.istio.io/v1/namespaces/${NS}/serviceentries`;
 const GW_PATH = `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/gateways`;
-
-interface Condition {
-  readonly type: string;
-  readonly status: string;
-  readonly reason?: string;
-  readonly message?: string;
-}
-interface Obj {
-  readonly metadata?: {
-    readonly labels?: Record<string, string>;
-    readonly ownerReferences?: readonly { kind: string; name: string }[];
-  };
-  readonly spec?: Record<string, unknown>;
-  readonly status?: { conditions?: Condition[]; addresses?: { type: string; value: string }[] };
-}
 
 let cluster: Cluster;
 let ours: OurIstiod;
