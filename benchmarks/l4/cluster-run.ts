@@ -1,14 +1,28 @@
 // The frame of a benchmark on its own local cluster (l4, l7): start the cluster, run `main` on it,
-// stop the cluster once (also on SIGINT/SIGTERM), and exit non-zero when `main` fails.
+// stop the cluster once (also on SIGINT/SIGTERM), and exit non-zero when `main` fails; root only.
 import { startCluster } from '@ambient-mesh/e2e';
 import type { Cluster } from '@ambient-mesh/e2e';
 
+/** The fields of a Pod the drivers read. */
+export interface PodView {
+  readonly metadata?: { readonly uid?: string; readonly annotations?: Readonly<Record<string, string>> };
+  readonly status?: {
+    readonly podIP?: string;
+    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
+  };
+}
+
+/** Runs `main` on a 2-node local cluster named `cluster`; exits 2 first unless root (network namespaces, nftables). */
 export async function runOnCluster(
   area: string,
   cluster: { readonly name: string; readonly slot: number },
   log: (line: string) => void,
   main: (cluster: Cluster) => Promise<void>,
 ): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.error(`benchmarks/${area} needs root (it starts a local cluster: network namespaces, nftables)`);
+    process.exit(2);
+  }
   const c = await startCluster({
     name: cluster.name,
     slot: cluster.slot,

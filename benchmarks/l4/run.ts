@@ -12,7 +12,7 @@
 import { installMesh, mtlsConnections, podNetnsName, runCommand, waitFor } from '@ambient-mesh/e2e';
 import type { Cluster } from '@ambient-mesh/e2e';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '@ambient-mesh/e2e';
-import { runOnCluster } from './cluster-run.ts';
+import { runOnCluster, type PodView } from './cluster-run.ts';
 import { findProcesses, sampleProcesses } from './ztunnel-proc.ts';
 import type { ProcSample } from './ztunnel-proc.ts';
 
@@ -25,20 +25,6 @@ const CONNECTIONS = 4;
 const CONTROL_PORT = 9100;
 const ZTUNNEL_MARKER = 'apps/ztunnel/src/main.ts';
 const MiB = 1024 * 1024;
-
-/** The fields of a Pod this driver reads. */
-interface PodView {
-  readonly metadata?: { readonly uid?: string; readonly annotations?: Readonly<Record<string, string>> };
-  readonly status?: {
-    readonly podIP?: string;
-    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
-  };
-}
-
-if (process.getuid?.() !== 0) {
-  console.error('benchmarks/l4 needs root (it starts a local cluster: network namespaces, nftables)');
-  process.exit(2);
-}
 
 const log = (line: string): void => {
   console.error(`[l4] ${line}`);

@@ -27,7 +27,7 @@ import {
   ztunnelPods,
 } from '@ambient-mesh/e2e';
 import type { Cluster, WaypointPod } from '@ambient-mesh/e2e';
-import { runOnCluster } from '../l4/cluster-run.ts';
+import { runOnCluster, type PodView } from '../l4/cluster-run.ts';
 import { findProcesses, sampleProcesses } from '../l4/ztunnel-proc.ts';
 import type { ProcSample } from '../l4/ztunnel-proc.ts';
 
@@ -45,19 +45,6 @@ const NS = 'l7b';
 const ZTUNNEL_MARKER = 'apps/ztunnel/src/main.ts';
 const WAYPOINT_MARKER = 'apps/waypoint/src/main.ts';
 const MiB = 1024 * 1024;
-
-interface PodView {
-  readonly metadata?: { readonly uid?: string; readonly annotations?: Readonly<Record<string, string>> };
-  readonly status?: {
-    readonly podIP?: string;
-    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
-  };
-}
-
-if (process.getuid?.() !== 0) {
-  console.error('benchmarks/l7 needs root (it starts a local cluster: network namespaces, nftables)');
-  process.exit(2);
-}
 
 const log = (line: string): void => {
   console.error(`[l7] ${line}`);
