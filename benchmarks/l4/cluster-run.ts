@@ -1,6 +1,6 @@
 // The frame of a benchmark on its own local cluster (l4, l7): start the cluster, run `main` on it,
 // stop the cluster once (also on SIGINT/SIGTERM), and exit non-zero when `main` fails; root only.
-import { startCluster } from '@ambient-mesh/e2e';
+import { runCommand, startCluster, waitFor } from '@ambient-mesh/e2e';
 import type { Cluster } from '@ambient-mesh/e2e';
 
 /** The fields of a Pod the drivers read. */
@@ -48,4 +48,19 @@ export async function runOnCluster(
     log('stopping the cluster');
     await stop();
   }
+}
+
+/** Waits until the load pod in `netns` answers `/healthz` on its control port (bench-load.ts). */
+export async function loadPodAnswering(what: string, netns: string, port: number): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      const r = await runCommand(
+        ['ip', 'netns', 'exec', netns, 'curl', '-sf', '--max-time', '2', `http://127.0.0.1:${port}/healthz`],
+        { allowFailure: true },
+      );
+      return r.code === 0 ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
 }

@@ -12,7 +12,7 @@
 import { installMesh, mtlsConnections, podNetnsName, runCommand, waitFor } from '@ambient-mesh/e2e';
 import type { Cluster } from '@ambient-mesh/e2e';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '@ambient-mesh/e2e';
-import { runOnCluster, type PodView } from './cluster-run.ts';
+import { loadPodAnswering, runOnCluster, type PodView } from './cluster-run.ts';
 import { findProcesses, sampleProcesses } from './ztunnel-proc.ts';
 import type { ProcSample } from './ztunnel-proc.ts';
 
@@ -297,26 +297,10 @@ async function main(cluster: Cluster): Promise<void> {
     side.serverIp = server.ip;
     side.loadNetns = load.netns;
     if (side.mode === 'L4 mesh') await inZtunnelConfig(cluster, [server.ip, load.ip]);
-    await waitFor(
+    await loadPodAnswering(
       `the load pod of ${side.namespace} answering on its control port`,
-      async () => {
-        const r = await runCommand(
-          [
-            'ip',
-            'netns',
-            'exec',
-            side.loadNetns,
-            'curl',
-            '-sf',
-            '--max-time',
-            '2',
-            `http://127.0.0.1:${CONTROL_PORT}/healthz`,
-          ],
-          { allowFailure: true },
-        );
-        return r.code === 0 ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
+      side.loadNetns,
+      CONTROL_PORT,
     );
     log(`${side.mode}: load ${load.ip} (node-0) -> server ${server.ip} (node-1)`);
   }

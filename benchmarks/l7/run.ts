@@ -27,7 +27,7 @@ import {
   ztunnelPods,
 } from '@ambient-mesh/e2e';
 import type { Cluster, WaypointPod } from '@ambient-mesh/e2e';
-import { runOnCluster, type PodView } from '../l4/cluster-run.ts';
+import { loadPodAnswering, runOnCluster, type PodView } from '../l4/cluster-run.ts';
 import { findProcesses, sampleProcesses } from '../l4/ztunnel-proc.ts';
 import type { ProcSample } from '../l4/ztunnel-proc.ts';
 
@@ -245,27 +245,7 @@ async function main(cluster: Cluster): Promise<void> {
   log(
     `load ${load.ip} (node-0) -> server ${server.ip} (node-1); server-l4 ${l4Ip}, server-l7 ${l7Ip}; waypoint ${waypoint.name} on ${waypoint.node}`,
   );
-  await waitFor(
-    'the load pod answering on its control port',
-    async () => {
-      const r = await runCommand(
-        [
-          'ip',
-          'netns',
-          'exec',
-          loadNetns,
-          'curl',
-          '-sf',
-          '--max-time',
-          '2',
-          `http://127.0.0.1:${CONTROL_PORT}/healthz`,
-        ],
-        { allowFailure: true },
-      );
-      return r.code === 0 ? true : undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 500 },
-  );
+  await loadPodAnswering('the load pod answering on its control port', loadNetns, CONTROL_PORT);
   // The client's ztunnel sends to the waypoint once WDS names it on server-l7.
   await waitFor(
     'requests to server-l7 counted by the waypoint',
