@@ -9,16 +9,10 @@
 //   npx node --conditions=@ambient-mesh/source benchmarks/l4/run.ts
 // Env: L4_BENCH_MIB (bulk size, default 512), L4_BENCH_SECONDS (latency run, default 10),
 // L4_BENCH_CONNECT_SECONDS (new-connection run, default 5), L4_BENCH_CONCURRENCY (default 8).
-import {
-  installMesh,
-  mtlsConnections,
-  podNetnsName,
-  runCommand,
-  startCluster,
-  waitFor,
-} from '@ambient-mesh/e2e';
+import { installMesh, mtlsConnections, podNetnsName, runCommand, waitFor } from '@ambient-mesh/e2e';
 import type { Cluster } from '@ambient-mesh/e2e';
 import { ztunnelConfigDump, ztunnelMetrics, ztunnelPods } from '@ambient-mesh/e2e';
+import { loadPodAnswering, runOnCluster, type PodView } from './cluster-run.ts';
 import { findProcesses, sampleProcesses } from './ztunnel-proc.ts';
 import type { ProcSample } from './ztunnel-proc.ts';
 
@@ -31,20 +25,6 @@ const CONNECTIONS = 4;
 const CONTROL_PORT = 9100;
 const ZTUNNEL_MARKER = 'apps/ztunnel/src/main.ts';
 const MiB = 1024 * 1024;
-
-/** The fields of a Pod this driver reads. */
-interface PodView {
-  readonly metadata?: { readonly uid?: string; readonly annotations?: Readonly<Record<string, string>> };
-  readonly status?: {
-    readonly podIP?: string;
-    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
-  };
-}
-
-if (process.getuid?.() !== 0) {
-  console.error('benchmarks/l4 needs root (it starts a local cluster: network namespaces, nftables)');
-  process.exit(2);
-}
 
 const log = (line: string): void => {
   console.error(`[l4] ${line}`);
@@ -317,26 +297,10 @@ async function main(cluster: Cluster): Promise<void> {
     side.serverIp = server.ip;
     side.loadNetns = load.netns;
     if (side.mode === 'L4 mesh') await inZtunnelConfig(cluster, [server.ip, load.ip]);
-    await waitFor(
+    await loadPodAnswering(
       `the load pod of ${side.namespace} answering on its control port`,
-      async () => {
-        const r = await runCommand(
-          [
-            'ip',
-            'netns',
-            'exec',
-            side.loadNetns,
-            'curl',
-            '-sf',
-            '--max-time',
-            '2',
-            `http://127.0.0.1:${CONTROL_PORT}/healthz`,
-          ],
-          { allowFailure: true },
-        );
-        return r.code === 0 ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
+      side.loadNetns,
+      CONTROL_PORT,
     );
     log(`${side.mode}: load ${load.ip} (node-0) -> server ${server.ip} (node-1)`);
   }
@@ -419,28 +383,4 @@ async function main(cluster: Cluster): Promise<void> {
   );
 }
 
-const cluster = await startCluster({
-  name: 'l4bench',
-  slot: 11,
-  nodes: 2,
-  progress: l => {
-    log(`cluster: ${l}`);
-  },
-});
-let stopping: Promise<void> | undefined;
-const stop = (): Promise<void> => (stopping ??= cluster.stop());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping the cluster`);
-    void stop().finally(() => process.exit(130));
-  });
-}
-try {
-  await main(cluster);
-} catch (e) {
-  console.error(`benchmarks/l4 failed: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-} finally {
-  log('stopping the cluster');
-  await stop();
-}
+await runOnCluster('l4', { name: 'l4bench', slot: 11 }, log, main);

@@ -19,7 +19,6 @@ import {
   podNetnsName,
   readyWaypoint,
   runCommand,
-  startCluster,
   waitFor,
   waypointGateway,
   waypointMetrics,
@@ -28,6 +27,7 @@ import {
   ztunnelPods,
 } from '@ambient-mesh/e2e';
 import type { Cluster, WaypointPod } from '@ambient-mesh/e2e';
+import { loadPodAnswering, runOnCluster, type PodView } from '../l4/cluster-run.ts';
 import { findProcesses, sampleProcesses } from '../l4/ztunnel-proc.ts';
 import type { ProcSample } from '../l4/ztunnel-proc.ts';
 
@@ -45,19 +45,6 @@ const NS = 'l7b';
 const ZTUNNEL_MARKER = 'apps/ztunnel/src/main.ts';
 const WAYPOINT_MARKER = 'apps/waypoint/src/main.ts';
 const MiB = 1024 * 1024;
-
-interface PodView {
-  readonly metadata?: { readonly uid?: string; readonly annotations?: Readonly<Record<string, string>> };
-  readonly status?: {
-    readonly podIP?: string;
-    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
-  };
-}
-
-if (process.getuid?.() !== 0) {
-  console.error('benchmarks/l7 needs root (it starts a local cluster: network namespaces, nftables)');
-  process.exit(2);
-}
 
 const log = (line: string): void => {
   console.error(`[l7] ${line}`);
@@ -258,27 +245,7 @@ async function main(cluster: Cluster): Promise<void> {
   log(
     `load ${load.ip} (node-0) -> server ${server.ip} (node-1); server-l4 ${l4Ip}, server-l7 ${l7Ip}; waypoint ${waypoint.name} on ${waypoint.node}`,
   );
-  await waitFor(
-    'the load pod answering on its control port',
-    async () => {
-      const r = await runCommand(
-        [
-          'ip',
-          'netns',
-          'exec',
-          loadNetns,
-          'curl',
-          '-sf',
-          '--max-time',
-          '2',
-          `http://127.0.0.1:${CONTROL_PORT}/healthz`,
-        ],
-        { allowFailure: true },
-      );
-      return r.code === 0 ? true : undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 500 },
-  );
+  await loadPodAnswering('the load pod answering on its control port', loadNetns, CONTROL_PORT);
   // The client's ztunnel sends to the waypoint once WDS names it on server-l7.
   await waitFor(
     'requests to server-l7 counted by the waypoint',
@@ -418,28 +385,4 @@ async function main(cluster: Cluster): Promise<void> {
   console.log('Istio 1.24 published (Envoy waypoint): 0.25 vCPU and 60 MB per 1000 rps.');
 }
 
-const cluster = await startCluster({
-  name: 'l7bench',
-  slot: 115,
-  nodes: 2,
-  progress: l => {
-    log(`cluster: ${l}`);
-  },
-});
-let stopping: Promise<void> | undefined;
-const stop = (): Promise<void> => (stopping ??= cluster.stop());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping the cluster`);
-    void stop().finally(() => process.exit(130));
-  });
-}
-try {
-  await main(cluster);
-} catch (e) {
-  console.error(`benchmarks/l7 failed: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-} finally {
-  log('stopping the cluster');
-  await stop();
-}
+await runOnCluster('l7', { name: 'l7bench', slot: 115 }, log, main);

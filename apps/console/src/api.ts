@@ -165,6 +165,19 @@ export async function graph(
   });
 }
 
+/** Replies with a view built from Prometheus, logging a warning when its metrics were unavailable. */
+function replyMetricsView(
+  res: ServerResponse,
+  logger: Logger,
+  view: { readonly metricsUnavailable?: MetricsUnavailable | undefined },
+  warning: string,
+): void {
+  if (view.metricsUnavailable !== undefined) {
+    logger.warn({ code: view.metricsUnavailable.code, reason: view.metricsUnavailable.message }, warning);
+  }
+  replyJson(res, 200, view);
+}
+
 export function apiRoutes(deps: ApiDeps): Route[] {
   const guarded =
     (
@@ -228,13 +241,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           return;
         }
         const view = await graph(snap, deps.prometheus, { namespaces, window, showWaypoints, traffic });
-        if (view.metricsUnavailable !== undefined) {
-          deps.logger.warn(
-            { code: view.metricsUnavailable.code, reason: view.metricsUnavailable.message },
-            'graph without metrics',
-          );
-        }
-        replyJson(res, 200, view);
+        replyMetricsView(res, deps.logger, view, 'graph without metrics');
       }),
     },
     {
@@ -355,13 +362,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           target,
           metricsRange(duration, (deps.now?.() ?? Date.now()) / 1000, window),
         );
-        if (view.metricsUnavailable !== undefined) {
-          deps.logger.warn(
-            { code: view.metricsUnavailable.code, reason: view.metricsUnavailable.message },
-            'metrics charts without metrics',
-          );
-        }
-        replyJson(res, 200, view);
+        replyMetricsView(res, deps.logger, view, 'metrics charts without metrics');
       }),
     },
     {

@@ -9,7 +9,15 @@ import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { any, assignment, edsCluster, httpListener, ms } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
-import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
+import {
+  HboneBackend,
+  MeshClient,
+  TestXdsServer,
+  createTestPki,
+  requestsTotalLine,
+  scrapeStats,
+  waitFor,
+} from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
 import { testConfig } from './testing/harness.ts';
 
@@ -368,17 +376,8 @@ describe('waypoint on loopback', () => {
   });
 
   it('exports Istio request metrics with reporter="waypoint"', async () => {
-    const text = await (
-      await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)
-    ).text();
-    const line = text
-      .split('\n')
-      .find(
-        l =>
-          l.startsWith('istio_requests_total{') &&
-          l.includes('destination_workload="reviews-a"') &&
-          l.includes('response_code="200"'),
-      );
+    const text = await scrapeStats(waypoint);
+    const line = requestsTotalLine(text, 'destination_workload="reviews-a"', 'response_code="200"');
     expect(line).toBeDefined();
     expect(line).toContain('reporter="waypoint"');
     expect(line).toContain('source_workload="productpage-v1"');

@@ -14,7 +14,14 @@ import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { any, edsCluster, httpListener, ms } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
-import { MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
+import {
+  MeshClient,
+  TestXdsServer,
+  createTestPki,
+  requestsTotalLine,
+  scrapeStats,
+  waitFor,
+} from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
 import { testConfig } from './testing/harness.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
@@ -319,17 +326,8 @@ describe('waypoint egress to ServiceEntry hosts (DNS and original-destination cl
   });
 
   it('labels the waypoint metrics with the ServiceEntry host as destination service', async () => {
-    const text = await (
-      await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)
-    ).text();
-    const line = text
-      .split('\n')
-      .find(
-        l =>
-          l.startsWith('istio_requests_total{') &&
-          l.includes('destination_service="api.example.com"') &&
-          l.includes('response_code="200"'),
-      );
+    const text = await scrapeStats(waypoint);
+    const line = requestsTotalLine(text, 'destination_service="api.example.com"', 'response_code="200"');
     expect(line).toBeDefined();
     expect(line).toContain('reporter="waypoint"');
     expect(line).toContain('destination_service_name="api.example.com"');

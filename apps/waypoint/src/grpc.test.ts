@@ -23,6 +23,7 @@ import {
   MeshClient,
   TestXdsServer,
   createTestPki,
+  scrapeStats,
   waitFor,
 } from './testing/loopback.ts';
 
@@ -43,52 +44,27 @@ const json = {
   deserialize: (b: Buffer): Msg => JSON.parse(b.toString('utf8')) as Msg,
 };
 
+/** A method of the JSON test service, `/test.Echo/<name>`. */
+const jsonMethod = (
+  name: string,
+  requestStream: boolean,
+  responseStream: boolean,
+): grpc.MethodDefinition<Msg, Msg> => ({
+  path: `/test.Echo/${name}`,
+  requestStream,
+  responseStream,
+  requestSerialize: json.serialize,
+  requestDeserialize: json.deserialize,
+  responseSerialize: json.serialize,
+  responseDeserialize: json.deserialize,
+});
+
 const ECHO_SERVICE: grpc.ServiceDefinition = {
-  unary: {
-    path: '/test.Echo/Unary',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-  serverStream: {
-    path: '/test.Echo/ServerStream',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-  clientStream: {
-    path: '/test.Echo/ClientStream',
-    requestStream: true,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-  bidi: {
-    path: '/test.Echo/Bidi',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-  hold: {
-    path: '/test.Echo/Hold',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
+  unary: jsonMethod('Unary', false, false),
+  serverStream: jsonMethod('ServerStream', false, true),
+  clientStream: jsonMethod('ClientStream', true, false),
+  bidi: jsonMethod('Bidi', true, true),
+  hold: jsonMethod('Hold', true, true),
 };
 
 /** One gRPC message: the 5-byte prefix (uncompressed, length) and the JSON payload. */
@@ -444,11 +420,14 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
     expect(failed.status.details).toBe('enough');
   });
 
+  /** Waits until the backend has seen the call whose first message is `text` cancelled. */
+  function backendCancelled(text: string): Promise<void> {
+    return waitFor('the backend call cancelled', () => serverCalls.get(text)?.cancelled === true, 20_000);
+  }
+
   /** The sum of a waypoint counter over the echo-grpc series with `grpc_response_status`. */
   async function grpcCounter(name: string, grpcStatus: string, flags = '-'): Promise<number> {
-    const text = await (
-      await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)
-    ).text();
+    const text = await scrapeStats(waypoint);
     let sum = 0;
     for (const line of text.split('\n')) {
       if (!line.startsWith(`${name}{`)) continue;
@@ -459,6 +438,15 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
       sum += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
     return sum;
+  }
+
+  /** Waits until `istio_requests_total` counts a call with this gRPC status and these response flags. */
+  function requestCounted(what: string, grpcStatus: string, flags: string): Promise<void> {
+    return waitFor(
+      what,
+      async () => (await grpcCounter('istio_requests_total', grpcStatus, flags)) >= 1,
+      20_000,
+    );
   }
 
   async function messageCounts(): Promise<{ requests: number; request: number; response: number }> {
@@ -505,6 +493,37 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
         reject(new Error('call did not settle'));
       }, 25_000).unref();
     });
+  }
+
+  /** The status of a unary call of `path` with a `{ text: 'x' }` request, its response ignored. */
+  function unaryStatus(path: string): Promise<grpc.StatusObject> {
+    return statusOf(
+      grpcClient.makeUnaryRequest(
+        path,
+        json.serialize,
+        json.deserialize,
+        { text: 'x' },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 20_000 },
+        () => undefined,
+      ),
+    );
+  }
+
+  /**
+   * A bidirectional call that has sent `text` and got its reply (`pong <text>`) back, with the
+   * promise of its final status; its client-side error event is ignored.
+   */
+  async function bidiAfterFirstReply(
+    text: string,
+  ): Promise<{ call: grpc.ClientDuplexStream<Msg, Msg>; settled: Promise<grpc.StatusObject> }> {
+    const call = bidiCall();
+    const settled = statusOf(call);
+    call.on('error', () => undefined);
+    const reply = nextMessage(call);
+    call.write({ text });
+    expect(await reply).toEqual({ text: `pong ${text}`, count: 1 });
+    return { call, settled };
   }
 
   /** The next message of a streaming call. */
@@ -585,12 +604,7 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
   });
 
   it('relays a bidirectional call ended by the server with an error status and message', async () => {
-    const call = bidiCall();
-    const settled = statusOf(call);
-    call.on('error', () => undefined);
-    const reply = nextMessage(call);
-    call.write({ text: 'err-1' });
-    expect(await reply).toEqual({ text: 'pong err-1', count: 1 });
+    const { call, settled } = await bidiAfterFirstReply('err-1');
     call.write({ text: 'err-2', fail: true });
     const status = await settled;
     expect(status.code).toBe(grpc.status.ABORTED);
@@ -598,44 +612,17 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
   });
 
   it('propagates a client cancel upstream: the backend call is cancelled', async () => {
-    const call = bidiCall();
-    const settled = statusOf(call);
-    call.on('error', () => undefined);
-    const reply = nextMessage(call);
-    call.write({ text: 'cancel-1' });
-    expect(await reply).toEqual({ text: 'pong cancel-1', count: 1 });
+    const { call, settled } = await bidiAfterFirstReply('cancel-1');
     call.cancel();
     expect((await settled).code).toBe(grpc.status.CANCELLED);
-    await waitFor(
-      'the backend call cancelled',
-      () => serverCalls.get('cancel-1')?.cancelled === true,
-      20_000,
-    );
+    await backendCancelled('cancel-1');
     // The waypoint records the request as ended by the client (Envoy's DC).
-    await waitFor(
-      'the cancelled call in the metrics',
-      async () => (await grpcCounter('istio_requests_total', '', 'DC')) >= 1,
-      20_000,
-    );
+    await requestCounted('the cancelled call in the metrics', '', 'DC');
   });
 
   it('relays trailers that arrive in the same read as the response headers', async () => {
     for (let i = 0; i < 5; i++) {
-      const status = await new Promise<grpc.StatusObject>((resolve, reject) => {
-        const call = grpcClient.makeUnaryRequest(
-          '/test.Raw/Burst',
-          json.serialize,
-          json.deserialize,
-          { text: 'x' },
-          new grpc.Metadata(),
-          { deadline: Date.now() + 20_000 },
-          () => undefined,
-        );
-        call.on('status', resolve);
-        setTimeout(() => {
-          reject(new Error('call did not settle'));
-        }, 25_000).unref();
-      });
+      const status = await unaryStatus('/test.Raw/Burst');
       expect(status.code).toBe(grpc.status.OK);
       expect(status.metadata.get('x-burst')).toEqual(['yes']);
     }
@@ -689,16 +676,8 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
     } finally {
       session.close();
     }
-    await waitFor(
-      'the backend call cancelled',
-      () => serverCalls.get('deadline-1')?.cancelled === true,
-      20_000,
-    );
-    await waitFor(
-      'the timed-out call in the metrics',
-      async () => (await grpcCounter('istio_requests_total', '14', 'UT')) >= 1,
-      20_000,
-    );
+    await backendCancelled('deadline-1');
+    await requestCounted('the timed-out call in the metrics', '14', 'UT');
   });
 
   it('caps a longer client deadline at the route maximum (max_grpc_timeout 300 ms)', async () => {
@@ -717,11 +696,7 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
     const status = await settled;
     expect(status.code).toBe(grpc.status.UNAVAILABLE);
     expect(status.details).toBe('upstream request timeout');
-    await waitFor(
-      'the backend call cancelled',
-      () => serverCalls.get('capped-1')?.cancelled === true,
-      20_000,
-    );
+    await backendCancelled('capped-1');
   });
 
   it('counts server-streaming messages: one request message, one per response message', async () => {
@@ -747,21 +722,7 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
   });
 
   it("answers a gRPC request's local reply as gRPC (no route: UNIMPLEMENTED)", async () => {
-    const status = await new Promise<grpc.StatusObject>((resolve, reject) => {
-      const call = grpcClient.makeUnaryRequest(
-        '/test.Other/Missing',
-        json.serialize,
-        json.deserialize,
-        { text: 'x' },
-        new grpc.Metadata(),
-        { deadline: Date.now() + 20_000 },
-        () => undefined,
-      );
-      call.on('status', resolve);
-      setTimeout(() => {
-        reject(new Error('call did not settle'));
-      }, 25_000).unref();
-    });
+    const status = await unaryStatus('/test.Other/Missing');
     expect(status.code).toBe(grpc.status.UNIMPLEMENTED);
   });
 
@@ -769,9 +730,7 @@ describe('waypoint HTTP/2 upstream (gRPC and h2c backends)', () => {
     await waitFor(
       'gRPC metrics',
       async () => {
-        const text = await (
-          await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)
-        ).text();
+        const text = await scrapeStats(waypoint);
         const lines = text.split('\n').filter(l => l.startsWith('istio_requests_total{'));
         const has = (grpcStatus: string) =>
           lines.some(

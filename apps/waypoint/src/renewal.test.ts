@@ -8,11 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as grpc from '@grpc/grpc-js';
-import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import type { CertificateDump } from '@ambient-mesh/spiffe-certs';
-import { IstioCertificateService } from '@ambient-mesh/xds-types';
-import type { ca } from '@ambient-mesh/xds-types';
 import type { HboneIdentity } from '@ambient-mesh/hbone';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
@@ -25,9 +21,10 @@ import {
   TestXdsServer,
   TypeUrl,
   createTestPki,
+  startTestCaServer,
   waitFor,
 } from './testing/loopback.ts';
-import type { TestPki } from './testing/loopback.ts';
+import type { TestCaServer, TestPki } from './testing/loopback.ts';
 import { testConfig } from './testing/harness.ts';
 
 const VIP = '10.96.0.20';
@@ -38,47 +35,8 @@ const WAYPOINT_ID = 'spiffe://cluster.local/ns/default/sa/waypoint';
 const TTL_SECONDS = 4;
 
 /** The CA: signs each CSR for the identity it names, with the requested lifetime. */
-async function startCaServer(
-  pki: TestPki,
-  issueAs: string = WAYPOINT_ID,
-): Promise<{ address: string; issued: () => number; close: () => void }> {
-  let issued = 0;
-  const server = new grpc.Server();
-  server.addService(IstioCertificateService, {
-    CreateCertificate: (
-      call: grpc.ServerUnaryCall<ca.IstioCertificateRequest, ca.IstioCertificateResponseInit>,
-      callback: grpc.sendUnaryData<ca.IstioCertificateResponseInit>,
-    ) => {
-      pki.ca
-        .sign({
-          csrPem: call.request.csr,
-          identity: SpiffeId.parse(issueAs),
-          ttlSeconds: call.request.validityDuration,
-        })
-        .then(
-          result => {
-            issued++;
-            callback(null, { certChain: [...result.certChain] });
-          },
-          (err: unknown) => {
-            callback({ code: grpc.status.INVALID_ARGUMENT, details: String(err) });
-          },
-        );
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) reject(err);
-      else resolve(bound);
-    });
-  });
-  return {
-    address: `http://127.0.0.1:${port}`,
-    issued: () => issued,
-    close: () => {
-      server.forceShutdown();
-    },
-  };
+function startCaServer(pki: TestPki, issueAs: string = WAYPOINT_ID): Promise<TestCaServer> {
+  return startTestCaServer(pki.ca, issueAs);
 }
 
 /** The serial number of the certificate the waypoint presents to a new TLS handshake. */

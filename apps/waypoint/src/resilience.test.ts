@@ -11,7 +11,14 @@ import type { Bound } from './app.ts';
 import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
-import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
+import {
+  HboneBackend,
+  MeshClient,
+  TestXdsServer,
+  createTestPki,
+  scrapeStats,
+  waitFor,
+} from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
 import { seeded, testConfig } from './testing/harness.ts';
 
@@ -107,8 +114,7 @@ describe('waypoint resilience on loopback', () => {
   let maxInFlight = 0;
   const captured = captureLogs();
 
-  const stats = async (): Promise<string> =>
-    (await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)).text();
+  const stats = (): Promise<string> => scrapeStats(waypoint);
 
   beforeAll(async () => {
     pki = await createTestPki();

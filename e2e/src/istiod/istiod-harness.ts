@@ -8,9 +8,12 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { KubeList } from '@ambient-mesh/kube';
+import { applyObjects, renderComponent, withGatewayApiCrds } from '@ambient-mesh/install';
+import type { KubeClient, KubeList } from '@ambient-mesh/kube';
 import { startCluster, type Cluster } from '../cluster.ts';
+import { waitFor } from '../exec.ts';
 import { repoRoot } from '../kubelet/images.ts';
+import { ensureGatewayApiCrds, gatewayApiCrdObjects } from '../upstream-tools/gateway-api.ts';
 import { applyCrds } from '../upstream/crds.ts';
 import { ensureUpstreamIstio } from '../upstream/install.ts';
 import { prepareIstioSystem, startUpstreamIstiod, type ZtunnelIdentity } from '../upstream/istiod.ts';
@@ -21,6 +24,24 @@ import { KNOWN_DIFFERENCES } from './known-differences.ts';
 import { startOurIstiod, type OurIstiod } from './our-istiod.ts';
 
 export type Cleanup = () => Promise<void> | void;
+
+/** A status condition of a Kubernetes object. */
+export interface KubeCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+/** The fields the Gateway and binding files read of a Service, Gateway or ServiceEntry. */
+export interface GatewayObj {
+  readonly metadata?: {
+    readonly labels?: Record<string, string>;
+    readonly ownerReferences?: readonly { kind: string; name: string }[];
+  };
+  readonly spec?: Record<string, unknown>;
+  readonly status?: { conditions?: KubeCondition[]; addresses?: { type: string; value: string }[] };
+}
 
 /** Runs the registered cleanups, last first. */
 export async function runCleanups(cleanups: Cleanup[]): Promise<void> {
@@ -50,6 +71,29 @@ export async function startIstiodCluster(name: string, slot: number, cleanups: C
   );
   await prepareIstioSystem(cluster.client);
   return cluster;
+}
+
+/**
+ * The mesh installer's CRD set (the repository's, with the upstream Gateway API bundle) applied
+ * the way the installer does, once every CRD is Established.
+ */
+export async function applyMeshCrdsWithGatewayApi(client: KubeClient): Promise<void> {
+  const bundle = gatewayApiCrdObjects(
+    await ensureGatewayApiCrds(l => {
+      console.log(`[gateway-api] ${l}`);
+    }),
+  );
+  const crds = withGatewayApiCrds(renderComponent('crds'), bundle);
+  await applyObjects(client, crds);
+  await waitFor('CRDs Established', async () => {
+    for (const crd of crds) {
+      const live = await client.find<{ status?: { conditions?: { type: string; status: string }[] } }>(
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,
+      );
+      if (live?.status?.conditions?.find(c => c.type === 'Established')?.status !== 'True') return undefined;
+    }
+    return true;
+  });
 }
 
 /** A scratch directory under the system's temporary one, removed by the cleanups. */

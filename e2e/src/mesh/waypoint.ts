@@ -261,3 +261,33 @@ export async function waypointConfigChange(
     { timeoutMs: 30_000, intervalMs: 500 },
   );
 }
+
+/**
+ * Creates the AuthorizationPolicy `deny-admin-post` in `namespace` (the waypoint of Service `echo`
+ * denies POST /admin) and waits until a POST to `${url}/admin` from `from` is answered 403.
+ */
+export async function denyAdminPost(
+  client: KubeClient,
+  namespace: string,
+  from: { readonly netns: string },
+  url: string,
+): Promise<void> {
+  await client.create(`/apis/security.istio.io/v1/namespaces/${namespace}/authorizationpolicies`, {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'deny-admin-post', namespace },
+    spec: {
+      targetRefs: [{ kind: 'Service', group: '', name: 'echo' }],
+      action: 'DENY',
+      rules: [{ to: [{ operation: { methods: ['POST'], paths: ['/admin'] } }] }],
+    },
+  });
+  await waitFor(
+    'POST /admin denied by the waypoint',
+    async () =>
+      (await requestBatch(from, `${url}/admin`, 1, { method: 'POST' })).codes.get(403) === 1
+        ? true
+        : undefined,
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+}

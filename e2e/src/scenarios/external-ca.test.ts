@@ -22,6 +22,7 @@ import { MESH_NAMESPACE } from '../mesh/install.ts';
 import { parsePrometheus } from '../mesh/observe.ts';
 import {
   GATEWAY_PATH,
+  denyAdminPost,
   readyWaypoint,
   requestBatch,
   waypointGateway,
@@ -374,24 +375,7 @@ describe('an external CA server (CA_ADDRESS) in place of istiod CA, on a 2-node 
       },
       { timeoutMs: 60_000, intervalMs: 1_000 },
     );
-    await c.client.create(`/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`, {
-      apiVersion: 'security.istio.io/v1',
-      kind: 'AuthorizationPolicy',
-      metadata: { name: 'deny-admin-post', namespace: NS },
-      spec: {
-        targetRefs: [{ kind: 'Service', group: '', name: 'echo' }],
-        action: 'DENY',
-        rules: [{ to: [{ operation: { methods: ['POST'], paths: ['/admin'] } }] }],
-      },
-    });
-    await waitFor(
-      'POST /admin denied by the waypoint',
-      async () =>
-        (await requestBatch(client, `${url}/admin`, 1, { method: 'POST' })).codes.get(403) === 1
-          ? true
-          : undefined,
-      { timeoutMs: 30_000, intervalMs: 500 },
-    );
+    await denyAdminPost(c.client, NS, client, url);
     expect((await requestBatch(client, `${url}/`, 20)).codes.get(200)).toBe(20);
     expect((await requestBatch(client, `${url}/admin`, 10, { method: 'POST' })).codes.get(403)).toBe(10);
     // The echo side saw the waypoint's identity.

@@ -12,6 +12,7 @@ import { getInNetns } from '../mesh/observe.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import {
   HTTPROUTE_PATH,
+  denyAdminPost,
   requestBatch,
   waypointMetrics,
   waypointRequests,
@@ -154,24 +155,7 @@ describe('L7 through a waypoint on a 2-node local cluster', () => {
 
   it('L7 DENY on POST /admin answers 403 while GET / stays 200', async () => {
     const client = pod('client');
-    await create(`/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`, {
-      apiVersion: 'security.istio.io/v1',
-      kind: 'AuthorizationPolicy',
-      metadata: { name: 'deny-admin-post', namespace: NS },
-      spec: {
-        targetRefs: [{ kind: 'Service', group: '', name: 'echo' }],
-        action: 'DENY',
-        rules: [{ to: [{ operation: { methods: ['POST'], paths: ['/admin'] } }] }],
-      },
-    });
-    await waitFor(
-      'POST /admin denied by the waypoint',
-      async () =>
-        (await requestBatch(client, `${svc('echo')}/admin`, 1, { method: 'POST' })).codes.get(403) === 1
-          ? true
-          : undefined,
-      { timeoutMs: 30_000, intervalMs: 500 },
-    );
+    await denyAdminPost(kube().client, NS, client, svc('echo'));
     expect((await requestBatch(client, `${svc('echo')}/`, 10)).codes.get(200)).toBe(10);
     expect((await requestBatch(client, `${svc('echo')}/admin`, 10)).codes.get(200)).toBe(10);
     expect((await requestBatch(client, `${svc('echo')}/admin`, 10, { method: 'POST' })).codes.get(403)).toBe(

@@ -3,39 +3,24 @@
 // ztunnel; the Gateway API CRDs are the upstream v1.4.1 bundle, applied as the mesh installer
 // does. The waypoint's Envoy resources for the entry are covered by
 // apps/istiod/src/waypoint/service-entry-waypoint.test.ts.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { applyObjects, renderComponent, withGatewayApiCrds } from '@ambient-mesh/install';
 import type { workload } from '@ambient-mesh/xds-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
-import { startOurIstiod, type OurIstiod } from '../istiod/our-istiod.ts';
-import { ensureGatewayApiCrds, gatewayApiCrdObjects } from '../upstream-tools/gateway-api.ts';
+import {
+  applyMeshCrdsWithGatewayApi,
+  ourXdsClient,
+  startOurIstiodOn,
+  type GatewayObj as Obj,
+  type KubeCondition as Condition,
+} from '../istiod/istiod-harness.ts';
+import type { OurIstiod } from '../istiod/our-istiod.ts';
 import { createZtunnelIdentity, prepareIstioSystem, type ZtunnelIdentity } from '../upstream/istiod.ts';
-import { DeltaXdsClient } from '../xds-client/delta-client.ts';
-import { ztunnelNode } from '../xds-client/node.ts';
+import type { DeltaXdsClient } from '../xds-client/delta-client.ts';
 
 const NS = 'se-egress';
 const SE_PATH = `/apis/networking.istio.io/v1/namespaces/${NS}/serviceentries`;
 const GW_PATH = `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/gateways`;
-const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
-
-interface Condition {
-  readonly type: string;
-  readonly status: string;
-  readonly reason?: string;
-  readonly message?: string;
-}
-interface Obj {
-  readonly metadata?: {
-    readonly labels?: Record<string, string>;
-    readonly ownerReferences?: readonly { kind: string; name: string }[];
-  };
-  readonly spec?: Record<string, unknown>;
-  readonly status?: { conditions?: Condition[]; addresses?: { type: string; value: string }[] };
-}
 
 let cluster: Cluster;
 let ours: OurIstiod;
@@ -81,20 +66,7 @@ describe('ServiceEntry bound to a waypoint on the local cluster', () => {
       },
     });
     cleanups.push(() => cluster.stop());
-    const bundle = gatewayApiCrdObjects(
-      await ensureGatewayApiCrds(l => {
-        console.log(`[gateway-api] ${l}`);
-      }),
-    );
-    const crds = withGatewayApiCrds(renderComponent('crds'), bundle);
-    await applyObjects(cluster.client, crds);
-    await waitFor('CRDs Established', async () => {
-      for (const crd of crds) {
-        const live = await get(`${CRD_PATH}/${crd.metadata.name}`);
-        if (condition(live, 'Established')?.status !== 'True') return undefined;
-      }
-      return true;
-    });
+    await applyMeshCrdsWithGatewayApi(cluster.client);
     await prepareIstioSystem(cluster.client);
     await cluster.client.ensure('/api/v1/namespaces', {
       apiVersion: 'v1',
@@ -102,24 +74,8 @@ describe('ServiceEntry bound to a waypoint on the local cluster', () => {
       metadata: { name: NS },
     });
     ztunnel = await createZtunnelIdentity(cluster.client, cluster.nodes[0]!.name);
-    const workDir = mkdtempSync(join(tmpdir(), 'sebind-e2e-'));
-    cleanups.push(() => {
-      rmSync(workDir, { recursive: true, force: true });
-    });
-    ours = await startOurIstiod({ kubeconfig: cluster.kubeconfig, workDir });
-    cleanups.push(() => ours.stop());
-    wds = new DeltaXdsClient({
-      address: ours.xdsAddress,
-      rootCert: ours.rootCert,
-      token: ztunnel.token,
-      node: ztunnelNode({
-        ip: ztunnel.ip,
-        podName: ztunnel.podName,
-        namespace: ztunnel.namespace,
-        nodeName: ztunnel.nodeName,
-      }),
-    }).start();
-    cleanups.push(() => wds.close());
+    ours = await startOurIstiodOn(cluster, 'sebind-e2e-', cleanups);
+    wds = ourXdsClient(ours, ztunnel, cleanups);
     await wds.waitForSync();
     await cluster.client.create(GW_PATH, {
       apiVersion: 'gateway.networking.k8s.io/v1',

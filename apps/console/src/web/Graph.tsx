@@ -51,6 +51,7 @@ import type {
   WaypointGroup,
 } from '../model.ts';
 import { useEdgePolicies, useGraph, useOverview } from './api.ts';
+import { FlexCheckbox } from './controls.tsx';
 
 export const EDGE_COLORS = {
   tcp: '#0066cc',
@@ -460,26 +461,18 @@ export function GraphPage({
               />
             </FlexItem>
           ))}
-          <FlexItem>
-            <Checkbox
-              id="show-waypoints"
-              label="Show waypoints"
-              isChecked={showWaypoints}
-              onChange={(_e, c) => {
-                setShowWaypoints(c);
-              }}
-            />
-          </FlexItem>
-          <FlexItem>
-            <Checkbox
-              id="waypoint-view"
-              label="Waypoint view"
-              isChecked={waypointView}
-              onChange={(_e, c) => {
-                setWaypointView(c);
-              }}
-            />
-          </FlexItem>
+          <FlexCheckbox
+            id="show-waypoints"
+            label="Show waypoints"
+            checked={showWaypoints}
+            onChange={setShowWaypoints}
+          />
+          <FlexCheckbox
+            id="waypoint-view"
+            label="Waypoint view"
+            checked={waypointView}
+            onChange={setWaypointView}
+          />
           <FlexItem>
             <ToggleGroup aria-label="traffic" data-testid="traffic-filter" data-traffic={traffic}>
               {TRAFFIC.map(t => (

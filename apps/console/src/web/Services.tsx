@@ -1,16 +1,9 @@
 // Services of a namespace, each with its waypoint and the workloads it selects, and a service's
 // detail page with its inbound metric charts (L4 from ztunnel, L7 from the waypoint).
-import {
-  Alert,
-  FormSelect,
-  FormSelectOption,
-  Label,
-  PageSection,
-  Spinner,
-  Title,
-} from '@patternfly/react-core';
-import { useOverview, useServices } from './api.ts';
+import { Label, PageSection, Title } from '@patternfly/react-core';
+import { useServices } from './api.ts';
 import { MetricsCharts } from './Charts.tsx';
+import { LoadState, NamespaceHeader } from './controls.tsx';
 
 const serviceHref = (ns: string, name: string): string =>
   `/services?namespace=${encodeURIComponent(ns)}&name=${encodeURIComponent(name)}`;
@@ -26,7 +19,6 @@ export function Services({
   readonly name: string | undefined;
   readonly onNamespace: (ns: string) => void;
 }) {
-  const overview = useOverview();
   const { data, error, isPending } = useServices(namespace);
   const selected = name === undefined ? undefined : data?.find(s => s.name === name);
   if (name !== undefined) {
@@ -72,28 +64,9 @@ export function Services({
   }
   return (
     <>
+      <NamespaceHeader title="Services" namespace={namespace} onNamespace={onNamespace} />
       <PageSection>
-        <Title headingLevel="h1">Services</Title>
-        <FormSelect
-          value={namespace}
-          onChange={(_e, v) => {
-            onNamespace(v);
-          }}
-          aria-label="namespace"
-          style={{ maxWidth: 320, marginTop: 8 }}
-        >
-          {(overview.data?.namespaces ?? [{ name: namespace }]).map(ns => (
-            <FormSelectOption key={ns.name} value={ns.name} label={ns.name} />
-          ))}
-        </FormSelect>
-      </PageSection>
-      <PageSection>
-        {isPending && <Spinner aria-label="loading services" />}
-        {error !== null && (
-          <Alert variant="danger" title="Cannot load services" isInline>
-            {error.message}
-          </Alert>
-        )}
+        <LoadState what="services" isPending={isPending} error={error} />
         <table className="console-table" aria-label="services" data-testid="services">
           <thead>
             <tr>

@@ -1,10 +1,11 @@
 // The workloads of a namespace, virtualised: only the rows in view are in the DOM, so a namespace
 // with thousands of workloads stays responsive.
-import { Alert, FormSelect, FormSelectOption, PageSection, Spinner, Title } from '@patternfly/react-core';
+import { PageSection } from '@patternfly/react-core';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useRef } from 'react';
-import { useOverview, useWorkloads } from './api.ts';
+import { useWorkloads } from './api.ts';
 import { ModeBadge } from './badges.tsx';
+import { LoadState, NamespaceHeader } from './controls.tsx';
 
 const ROW_HEIGHT = 40;
 
@@ -15,7 +16,6 @@ export function Workloads({
   readonly namespace: string;
   readonly onNamespace: (ns: string) => void;
 }) {
-  const overview = useOverview();
   const { data, error, isPending } = useWorkloads(namespace);
   const scroller = useRef<HTMLDivElement>(null);
   const rows = data ?? [];
@@ -27,28 +27,9 @@ export function Workloads({
   });
   return (
     <>
+      <NamespaceHeader title="Workloads" namespace={namespace} onNamespace={onNamespace} />
       <PageSection>
-        <Title headingLevel="h1">Workloads</Title>
-        <FormSelect
-          value={namespace}
-          onChange={(_e, v) => {
-            onNamespace(v);
-          }}
-          aria-label="namespace"
-          style={{ maxWidth: 320, marginTop: 8 }}
-        >
-          {(overview.data?.namespaces ?? [{ name: namespace }]).map(ns => (
-            <FormSelectOption key={ns.name} value={ns.name} label={ns.name} />
-          ))}
-        </FormSelect>
-      </PageSection>
-      <PageSection>
-        {isPending && <Spinner aria-label="loading workloads" />}
-        {error !== null && (
-          <Alert variant="danger" title="Cannot load workloads" isInline>
-            {error.message}
-          </Alert>
-        )}
+        <LoadState what="workloads" isPending={isPending} error={error} />
         <div role="table" aria-label="workloads" data-testid="workloads" data-count={rows.length}>
           <div role="row" className="console-row console-head">
             <span role="columnheader">Name</span>

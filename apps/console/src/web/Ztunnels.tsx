@@ -4,7 +4,6 @@
 // tab with the ztunnel's own connections and bytes.
 import {
   Alert,
-  Checkbox,
   Flex,
   FlexItem,
   FormSelect,
@@ -23,6 +22,7 @@ import type { ReactNode } from 'react';
 import type { ZtunnelConfigView } from '../model.ts';
 import { useOverview, useZtunnel, useZtunnels } from './api.ts';
 import { MetricsCharts } from './Charts.tsx';
+import { FlexCheckbox } from './controls.tsx';
 import { ztunnelHref } from './WorkloadDetail.tsx';
 
 function Table({
@@ -202,16 +202,12 @@ function Detail({ namespace, name }: { readonly namespace: string; readonly name
             ))}
           </FormSelect>
         </FlexItem>
-        <FlexItem>
-          <Checkbox
-            id="this-node"
-            label="Only workloads on this node"
-            isChecked={thisNode}
-            onChange={(_e, c) => {
-              setThisNode(c);
-            }}
-          />
-        </FlexItem>
+        <FlexCheckbox
+          id="this-node"
+          label="Only workloads on this node"
+          checked={thisNode}
+          onChange={setThisNode}
+        />
         <FlexItem>
           <SearchInput
             aria-label="search"

@@ -153,14 +153,20 @@ export interface EndpointInput {
   readonly identity?: string;
 }
 
+/** `ip:port`, with an IPv6 address in brackets. */
+const hostPort = (ip: string, port: number): string =>
+  ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+
 /**
- * The `ClusterLoadAssignment` of a cluster: each backend pod at its IP and HBONE port, with the
- * original destination (`ip:targetPort`) in the `tunnel` filter metadata, as upstream sends it.
+ * A `ClusterLoadAssignment` with one locality of the given endpoints, each at its IP and HBONE port,
+ * with the tunnel destination `destinationOf` gives it in the `tunnel` filter metadata and its
+ * workload and identity (when known) in the `istio` filter metadata.
  */
-export function buildLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
-  const sorted = [...endpoints].sort((a, b) =>
-    a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.targetPort - b.targetPort,
-  );
+function hboneLoadAssignment(
+  clusterName: string,
+  sorted: readonly EndpointInput[],
+  destinationOf: (e: EndpointInput) => string,
+): object {
   return {
     clusterName,
     endpoints:
@@ -173,11 +179,7 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly End
                 healthStatus: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
                 metadata: {
                   filterMetadata: {
-                    tunnel: struct({
-                      destination: e.ip.includes(':')
-                        ? `[${e.ip}]:${e.targetPort}`
-                        : `${e.ip}:${e.targetPort}`,
-                    }),
+                    tunnel: struct({ destination: destinationOf(e) }),
                     ...(e.workload === undefined && e.identity === undefined
                       ? {}
                       : {
@@ -195,6 +197,17 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly End
 }
 
 /**
+ * The `ClusterLoadAssignment` of a cluster: each backend pod at its IP and HBONE port, with the
+ * original destination (`ip:targetPort`) in the `tunnel` filter metadata, as upstream sends it.
+ */
+export function buildLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
+  const sorted = [...endpoints].sort((a, b) =>
+    a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.targetPort - b.targetPort,
+  );
+  return hboneLoadAssignment(clusterName, sorted, e => hostPort(e.ip, e.targetPort));
+}
+
+/**
  * The `ClusterLoadAssignment` an ingress gateway gets for a Service labelled
  * `istio.io/ingress-use-waypoint=true` (upstream's ingress waypoint routing): each pod of the
  * Service's waypoint at its HBONE port, with the Service's VIP and port as the tunnel
@@ -206,33 +219,7 @@ export function buildIngressWaypointLoadAssignment(
   vip: string,
   port: number,
 ): object {
-  const destination = vip.includes(':') ? `[${vip}]:${port}` : `${vip}:${port}`;
+  const destination = hostPort(vip, port);
   const sorted = [...waypointPods].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
-  return {
-    clusterName,
-    endpoints:
-      sorted.length === 0
-        ? []
-        : [
-            {
-              lbEndpoints: sorted.map(e => ({
-                endpoint: { address: { socketAddress: { address: e.ip, portValue: e.hbonePort } } },
-                healthStatus: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
-                metadata: {
-                  filterMetadata: {
-                    tunnel: struct({ destination }),
-                    ...(e.workload === undefined && e.identity === undefined
-                      ? {}
-                      : {
-                          istio: struct({
-                            ...(e.workload === undefined ? {} : { workload: e.workload }),
-                            ...(e.identity === undefined ? {} : { identity: e.identity }),
-                          }),
-                        }),
-                  },
-                },
-              })),
-            },
-          ],
-  };
+  return hboneLoadAssignment(clusterName, sorted, () => destination);
 }

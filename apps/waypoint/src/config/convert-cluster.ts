@@ -268,6 +268,31 @@ function isTls(socket: ProtoObject): boolean {
   return name === 'envoy.transport_sockets.tls' || name === 'tls' || type.endsWith('.UpstreamTlsContext');
 }
 
+/**
+ * The `socket_address` of the endpoint at `ep` (its `address` object given), with the fields it may
+ * carry besides address and port; a problem and `undefined` when it has none or it is incomplete.
+ */
+function socketAddressOf(
+  r: ProtoReader,
+  addr: ProtoObject,
+  ep: string,
+  optional: readonly string[],
+): { readonly host: string; readonly port: number } | undefined {
+  const socket = r.object(addr, 'socket_address');
+  if (socket === undefined) {
+    r.problem(`${ep}.endpoint.address`, 'only socket_address endpoints are supported');
+    return undefined;
+  }
+  r.only(socket, `${ep}.endpoint.address.socket_address`, ['address', 'port_value'], optional);
+  const host = r.string(socket, 'address') ?? '';
+  const port = r.number(socket, 'port_value') ?? 0;
+  if (host === '' || port <= 0 || port > 65535) {
+    r.problem(`${ep}.endpoint.address.socket_address`, 'needs an address and a port 1..65535');
+    return undefined;
+  }
+  return { host, port };
+}
+
 /** A DNS cluster's hosts (`load_assignment`, hostnames or IPs) and resolver settings. */
 function dnsDiscovery(
   r: ProtoReader,
@@ -295,24 +320,13 @@ function dnsDiscovery(
         r.only(lb, ep, ['endpoint', 'load_balancing_weight'], ['health_status', 'metadata']);
         const endpoint = r.object(lb, 'endpoint') ?? {};
         r.only(endpoint, `${ep}.endpoint`, ['address'], ['health_check_config', 'hostname']);
-        const socket = r.object(r.object(endpoint, 'address') ?? {}, 'socket_address');
-        if (socket === undefined) {
-          r.problem(`${ep}.endpoint.address`, 'only socket_address endpoints are supported');
-          return;
-        }
-        r.only(
-          socket,
-          `${ep}.endpoint.address.socket_address`,
-          ['address', 'port_value'],
-          ['protocol', 'ipv4_compat', 'resolver_name'],
-        );
-        const host = r.string(socket, 'address') ?? '';
-        const port = r.number(socket, 'port_value') ?? 0;
-        if (host === '' || port <= 0 || port > 65535) {
-          r.problem(`${ep}.endpoint.address.socket_address`, 'needs an address and a port 1..65535');
-          return;
-        }
-        hosts.push({ host, port, weight: r.wrappedNumber(lb, 'load_balancing_weight') ?? 1 });
+        const socket = socketAddressOf(r, r.object(endpoint, 'address') ?? {}, ep, [
+          'protocol',
+          'ipv4_compat',
+          'resolver_name',
+        ]);
+        if (socket === undefined) return;
+        hosts.push({ ...socket, weight: r.wrappedNumber(lb, 'load_balancing_weight') ?? 1 });
       });
     });
     if (hosts.length === 0 && r.problems.length === 0)
@@ -421,23 +435,9 @@ function endpointsFrom(r: ProtoReader, o: ProtoObject, path: string): Endpoint[]
       // Upstream's `main_internal` cluster points at an internal listener: the waypoint has
       // that hop built in, so such endpoints are accepted and not used.
       if (r.object(addr, 'envoy_internal_address') !== undefined) return;
-      const socket = r.object(addr, 'socket_address');
-      if (socket === undefined) {
-        r.problem(`${ep}.endpoint.address`, 'only socket_address endpoints are supported');
-        return;
-      }
-      r.only(
-        socket,
-        `${ep}.endpoint.address.socket_address`,
-        ['address', 'port_value'],
-        ['protocol', 'ipv4_compat'],
-      );
-      const address = r.string(socket, 'address') ?? '';
-      const port = r.number(socket, 'port_value') ?? 0;
-      if (address === '' || port <= 0 || port > 65535) {
-        r.problem(`${ep}.endpoint.address.socket_address`, 'needs an address and a port 1..65535');
-        return;
-      }
+      const socket = socketAddressOf(r, addr, ep, ['protocol', 'ipv4_compat']);
+      if (socket === undefined) return;
+      const { host: address, port } = socket;
       const filter = (r.object(r.object(lb, 'metadata') ?? {}, 'filter_metadata') ?? {}) as Record<
         string,
         ProtoObject

@@ -20,6 +20,10 @@ function problems<T>(c: Converted<T>): readonly string[] {
   return c.problems;
 }
 
+/** A cluster named `c` (version 1) with the given fields, converted after the wire. */
+const clusterC = (fields: ProtoObject): ReturnType<typeof convertCluster> =>
+  convertCluster('c', '1', wire(EnvoyType.cluster, { name: 'c', ...fields }));
+
 const route = (r: ProtoObject): ProtoObject =>
   wire(EnvoyType.routeConfiguration, {
     name: 'r',
@@ -307,20 +311,15 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
   it('rejects unsupported cluster types and fields', () => {
     expect(
       problems(
-        convertCluster(
-          'c',
-          '1',
-          wire(EnvoyType.cluster, {
-            name: 'c',
-            type: 'ORIGINAL_DST',
-            lb_policy: 'LEAST_REQUEST',
-            outlier_detection: {
-              consecutive_5xx: { value: 3 },
-              enforcing_success_rate: { value: 100 },
-              failure_percentage_threshold: { value: 50 },
-            },
-          }),
-        ),
+        clusterC({
+          type: 'ORIGINAL_DST',
+          lb_policy: 'LEAST_REQUEST',
+          outlier_detection: {
+            consecutive_5xx: { value: 3 },
+            enforcing_success_rate: { value: 100 },
+            failure_percentage_threshold: { value: 50 },
+          },
+        }),
       ),
     ).toEqual([
       'lb_policy: is LEAST_REQUEST; an ORIGINAL_DST cluster needs CLUSTER_PROVIDED',
@@ -331,8 +330,7 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
 
   it("converts outlier detection as istiod sends it, with Envoy's defaults for unset fields", () => {
     const convert = (od: ProtoObject) =>
-      ok(convertCluster('c', '1', wire(EnvoyType.cluster, edsCluster('c', { outlier_detection: od }))))
-        .outlierDetection;
+      ok(clusterC(edsCluster('c', { outlier_detection: od }))).outlierDetection;
     expect(
       convert({
         consecutive_5xx: { value: 3 },
@@ -366,9 +364,7 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
         enforcing_consecutive_gateway_failure: { value: 100 },
       }),
     ).toMatchObject({ consecutive5xx: 0, consecutiveGatewayFailure: 2 });
-    expect(
-      ok(convertCluster('c', '1', wire(EnvoyType.cluster, edsCluster('c')))).outlierDetection,
-    ).toBeUndefined();
+    expect(ok(clusterC(edsCluster('c'))).outlierDetection).toBeUndefined();
   });
 
   it('reads endpoint weight, health, workload, identity and the HBONE next hop', () => {
@@ -459,9 +455,7 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
       );
     const protocol = (options: ProtoObject) =>
       ok(convertCluster('c', '1', withOptions(options))).upstreamProtocol;
-    expect(ok(convertCluster('c', '1', wire(EnvoyType.cluster, edsCluster('c')))).upstreamProtocol).toBe(
-      'http1',
-    );
+    expect(ok(clusterC(edsCluster('c'))).upstreamProtocol).toBe('http1');
     expect(protocol({ explicit_http_config: { http2_protocol_options: {} } })).toBe('http2');
     expect(protocol({ explicit_http_config: { http_protocol_options: {} } })).toBe('http1');
     expect(
@@ -576,9 +570,9 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
     ).toEqual([
       'transport_socket: TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
     ]);
-    expect(
-      problems(convertCluster('c', '1', wire(EnvoyType.cluster, { name: 'c', type: 'LOGICAL_DNS' }))),
-    ).toEqual(['load_assignment: a LOGICAL_DNS cluster needs a load_assignment']);
+    expect(problems(clusterC({ type: 'LOGICAL_DNS' }))).toEqual([
+      'load_assignment: a LOGICAL_DNS cluster needs a load_assignment',
+    ]);
   });
 
   it('converts ORIGINAL_DST clusters (CLUSTER_PROVIDED, no endpoints, no HTTP header)', () => {
@@ -596,17 +590,12 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
     expect(c.discovery).toEqual({ kind: 'original-dst' });
     expect(
       problems(
-        convertCluster(
-          'c',
-          '1',
-          wire(EnvoyType.cluster, {
-            name: 'c',
-            type: 'ORIGINAL_DST',
-            lb_policy: 'CLUSTER_PROVIDED',
-            original_dst_lb_config: { use_http_header: true },
-            load_assignment: { cluster_name: 'c' },
-          }),
-        ),
+        clusterC({
+          type: 'ORIGINAL_DST',
+          lb_policy: 'CLUSTER_PROVIDED',
+          original_dst_lb_config: { use_http_header: true },
+          load_assignment: { cluster_name: 'c' },
+        }),
       ),
     ).toEqual([
       'load_assignment: an ORIGINAL_DST cluster takes no endpoints',

@@ -2,13 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as grpc from '@grpc/grpc-js';
-import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
-import { IstioCertificateService } from '@ambient-mesh/xds-types';
-import type { ca } from '@ambient-mesh/xds-types';
 import { WaypointErrorCode } from '../errors.ts';
 import { createGrpcClient } from '@ambient-mesh/xds';
+import { startTestCaServer } from '../testing/loopback.ts';
 import { fetchCaCertificate, waypointSpiffeId } from './ca-identity.ts';
 
 const cleanups: (() => unknown)[] = [];
@@ -17,42 +14,12 @@ afterEach(async () => {
 });
 
 /** A CreateCertificate server signing for `issueAs`, recording each call's bearer token. */
-async function caServer(issueAs: string): Promise<{ address: string; tokens: string[] }> {
-  const authority = await createTestCa();
-  const tokens: string[] = [];
-  const server = new grpc.Server();
-  server.addService(IstioCertificateService, {
-    CreateCertificate: (
-      call: grpc.ServerUnaryCall<ca.IstioCertificateRequest, ca.IstioCertificateResponseInit>,
-      callback: grpc.sendUnaryData<ca.IstioCertificateResponseInit>,
-    ) => {
-      tokens.push(String(call.metadata.get('authorization')[0]));
-      authority
-        .sign({
-          csrPem: call.request.csr,
-          identity: SpiffeId.parse(issueAs),
-          ttlSeconds: call.request.validityDuration,
-        })
-        .then(
-          issued => {
-            callback(null, { certChain: [...issued.certChain] });
-          },
-          (err: unknown) => {
-            callback({ code: grpc.status.INVALID_ARGUMENT, details: String(err) });
-          },
-        );
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) reject(err);
-      else resolve(bound);
-    });
-  });
+async function caServer(issueAs: string): Promise<{ address: string; tokens: readonly string[] }> {
+  const server = await startTestCaServer(await createTestCa(), issueAs);
   cleanups.push(() => {
-    server.forceShutdown();
+    server.close();
   });
-  return { address: `http://127.0.0.1:${port}`, tokens };
+  return server;
 }
 
 function tokenFile(): string {

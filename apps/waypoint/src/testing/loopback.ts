@@ -13,7 +13,10 @@ import { Client as UndiciClient } from 'undici';
 import { createHboneClient, createHboneServer } from '@ambient-mesh/hbone';
 import type { HboneClient, HboneIdentity, HboneServer } from '@ambient-mesh/hbone';
 import { createTestCa, issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
+import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import type { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
+import { IstioCertificateService } from '@ambient-mesh/xds-types';
+import type { ca } from '@ambient-mesh/xds-types';
 import { AdsServer, MemoryResourceSource, ResourceTypeRegistry, deltaStreamFactory } from '@ambient-mesh/xds';
 import type { DeltaStreamFactory, ResourceType } from '@ambient-mesh/xds';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
@@ -393,4 +396,77 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise(resolve => setTimeout(resolve, 20));
   }
+}
+
+/** The Prometheus text of a waypoint's stats endpoint (`/stats/prometheus`). */
+export async function scrapeStats(waypoint: { readonly statsAddress: AddressInfo }): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${waypoint.statsAddress.port}/stats/prometheus`)).text();
+}
+
+/** The first `istio_requests_total` series of a Prometheus text that contains every fragment. */
+export function requestsTotalLine(text: string, ...fragments: readonly string[]): string | undefined {
+  return text
+    .split('\n')
+    .find(l => l.startsWith('istio_requests_total{') && fragments.every(f => l.includes(f)));
+}
+
+/** A loopback `IstioCertificateService` server (see {@link startTestCaServer}). */
+export interface TestCaServer {
+  /** Its address, `http://127.0.0.1:<port>`. */
+  readonly address: string;
+  /** The bearer token (`authorization` metadata) of each CreateCertificate call, in order. */
+  readonly tokens: readonly string[];
+  /** How many certificates it has issued. */
+  issued(): number;
+  close(): void;
+}
+
+/**
+ * A real `IstioCertificateService/CreateCertificate` server over grpc-js on loopback: `authority`
+ * signs each CSR for `issueAs` with the requested lifetime.
+ */
+export async function startTestCaServer(
+  authority: CertificateAuthority,
+  issueAs: string,
+): Promise<TestCaServer> {
+  let issued = 0;
+  const tokens: string[] = [];
+  const server = new grpc.Server();
+  server.addService(IstioCertificateService, {
+    CreateCertificate: (
+      call: grpc.ServerUnaryCall<ca.IstioCertificateRequest, ca.IstioCertificateResponseInit>,
+      callback: grpc.sendUnaryData<ca.IstioCertificateResponseInit>,
+    ) => {
+      tokens.push(String(call.metadata.get('authorization')[0]));
+      authority
+        .sign({
+          csrPem: call.request.csr,
+          identity: SpiffeId.parse(issueAs),
+          ttlSeconds: call.request.validityDuration,
+        })
+        .then(
+          result => {
+            issued++;
+            callback(null, { certChain: [...result.certChain] });
+          },
+          (err: unknown) => {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: String(err) });
+          },
+        );
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(err);
+      else resolve(bound);
+    });
+  });
+  return {
+    address: `http://127.0.0.1:${port}`,
+    tokens,
+    issued: () => issued,
+    close: () => {
+      server.forceShutdown();
+    },
+  };
 }
