@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemTimers } from '@ambient-mesh/runtime';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { FAIL_CLOSED_JWKS, JwksResolver } from './jwks-resolver.ts';
+import { until as untilWithin } from '@ambient-mesh/kube/testing';
 
 const KEYS_A = JSON.stringify({ keys: [{ kty: 'oct', k: 'YWFh', kid: 'a' }] });
 const KEYS_B = JSON.stringify({ keys: [{ kty: 'oct', k: 'YmJi', kid: 'b' }] });
@@ -70,15 +71,8 @@ function resolver(opts: { refreshIntervalMs?: number; inUse?: () => ReadonlySet<
   return { r, changed, fetches, records };
 }
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise(resolve => setTimeout(resolve, 20));
-  }
-}
+/** The shared poll, with this file's 15 s bound (fetches and refreshes run on real timers). */
+const until = <T>(what: string, probe: () => T | undefined): Promise<T> => untilWithin(what, probe, 15_000);
 
 describe('JwksResolver', () => {
   it('answers the fail-closed key set until the first fetch, then the fetched JWKS, and says which URI changed', async () => {

@@ -14,6 +14,7 @@ import type { ValidRequestAuthentication } from './translate-jwt.ts';
 import { rbacPolicies } from './translate-rbac.ts';
 import { WaypointKinds as K } from './waypoint-index.ts';
 import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
+import { until } from '@ambient-mesh/kube/testing';
 
 const reviews = 'inbound-vip|80|http|reviews.ns1.svc.cluster.local';
 const JWKS = JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'k1' }] });
@@ -31,14 +32,6 @@ function valid(spec: Record<string, unknown>): ValidRequestAuthentication {
   const r = validateRequestAuthentication(requestAuthn('ra', 'ns1', spec));
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.value;
-}
-
-async function waitUntil(ok: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error('timed out waiting for a condition');
-    await new Promise(resolve => setTimeout(resolve, 20));
-  }
 }
 
 describe('RequestAuthentication → jwt_authn', () => {
@@ -302,7 +295,7 @@ describe('RequestAuthentication → jwt_authn', () => {
       };
       // Before istiod has the key set, no token can verify (upstream's fake JWKS).
       expect(inlined()).toBe(FAIL_CLOSED_JWKS);
-      await waitUntil(() => changes.length > 0);
+      await until('a changed key set', () => changes.length > 0, 15_000);
       expect(changes).toEqual(['ns1/wp1']);
       expect(inlined()).toBe(JWKS);
       const rotated = JSON.stringify({ keys: [{ kty: 'oct', k: 'b3RoZXI', kid: 'k2' }] });
