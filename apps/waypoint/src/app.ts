@@ -46,8 +46,6 @@ import {
 } from './errors.ts';
 import { WaypointMetrics } from './metrics.ts';
 
-/** This app's version (its package.json): `ISTIO_VERSION` in the xDS node, proxy-status's VERSION. */
-const WAYPOINT_VERSION: string = packageVersion(new URL('../package.json', import.meta.url));
 import { DnsClusters } from './proxy/dns-clusters.ts';
 import type { LookupAll } from './proxy/dns-clusters.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
@@ -57,6 +55,9 @@ import type { UpstreamOptions } from './proxy/upstream.ts';
 import { createWaypointState } from './state/waypoint-state.ts';
 import type { WaypointStateReader } from './state/waypoint-state.ts';
 import { waypointHandlers } from './xds/handlers.ts';
+
+/** This app's version (its package.json): `ISTIO_VERSION` in the xDS node, proxy-status's VERSION. */
+const WAYPOINT_VERSION: string = packageVersion(new URL('../package.json', import.meta.url));
 
 export interface AppDeps {
   readonly platform?: Platform;
