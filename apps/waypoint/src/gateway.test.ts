@@ -16,6 +16,7 @@ import { Client as UndiciClient } from 'undici';
 import { issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
+import { bindFailure } from './proxy/gateway.ts';
 import type { Bound } from './app.ts';
 import { any, assignment, edsCluster, router } from './testing/fixtures.ts';
 import { testConfig } from './testing/harness.ts';
@@ -442,6 +443,25 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
       ['x.wild.example.com'],
       [],
     ]);
+  });
+
+  it('NACKs a TLS listener whose certificate is not valid PEM, and says why a privileged port fails', async () => {
+    xds.set(TypeUrl.listener, 'badcert', {
+      name: 'badcert',
+      address: socketAddress(0),
+      filter_chains: [
+        tlsChain('a', ['a.example.com'], { id: '', chain: 'not a certificate', key: 'not a key' }, 'string'),
+      ],
+    });
+    await waitFor('the NACK', () => (gateway.nacks.get(TypeUrl.listener)?.nack ?? '').includes('badcert'));
+    expect(gateway.nacks.get(TypeUrl.listener)?.nack).toMatch(
+      /badcert: filter chain "a": its certificate or key is not valid PEM or they do not match/,
+    );
+    expect(gateway.listenerAddresses().has('badcert')).toBe(false);
+    expect((await request(client('http'), 'plain.example.com')).status).toBe(200);
+    expect(bindFailure('0.0.0.0:80', Object.assign(new Error('listen EACCES'), { code: 'EACCES' }))).toBe(
+      'cannot bind 0.0.0.0:80: permission denied (EACCES); ports below 1024 need the pod sysctl net.ipv4.ip_unprivileged_port_start=0 or NET_BIND_SERVICE',
+    );
   });
 
   it('updates a listener in place and removes one without dropping its open connections', async () => {
