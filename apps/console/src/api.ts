@@ -31,6 +31,7 @@ import {
 } from './metrics.ts';
 import { ztunnelConfigView, type ZtunnelDumpReader } from './ztunnel-config.ts';
 import type {
+  EdgeRequest,
   ConfigError,
   ConfigObjectView,
   GraphView,
@@ -48,6 +49,8 @@ import {
   type Sample,
 } from './prometheus.ts';
 import type { MeshSnapshot } from './snapshot.ts';
+import { readSyncState, waypointSync, type SyncReader } from './sync-state.ts';
+import { workloadTraces, type TracingClient } from './traces.ts';
 import { validate } from './validations.ts';
 import { waypointViews } from './waypoints.ts';
 
@@ -62,6 +65,10 @@ export interface ApiDeps {
   readonly readLog: PodLogReader;
   /** A ztunnel's `/config_dump` (through a pod port-forward). */
   readonly readZtunnelDump: ZtunnelDumpReader;
+  /** The tracing backend (a Jaeger query API); undefined when none is configured. */
+  readonly tracing?: TracingClient | undefined;
+  /** An istiod pod's `/debug/syncz` (through a pod port-forward to its monitoring port). */
+  readonly readSyncz: SyncReader;
   /** Unix milliseconds now (the metrics range ends here); tests fix it. */
   readonly now?: () => number;
 }
@@ -70,9 +77,43 @@ export interface ApiDeps {
 export const LOG_SINCE_DEFAULT_S = 300;
 export const LOG_SINCE_MAX_S = 3_600;
 export const LOG_TAIL_LINES = 1_000;
+/** The Traces tab looks this far back (at most a day) for this many traces. */
+export const TRACES_LOOKBACK_DEFAULT_S = 3_600;
+export const TRACES_LOOKBACK_MAX_S = 86_400;
+export const TRACES_LIMIT = 50;
 
 function badRequest(res: ServerResponse, message: string): void {
   replyJson(res, 400, { code: ConsoleErrorCode.badRequest, message });
+}
+
+/**
+ * The request shape of `/api/graph/edge/policies`: `method`, `path`, `host` and repeated
+ * `header=name:value`; a string is what is wrong with them.
+ */
+export function edgeRequest(params: URLSearchParams): Partial<EdgeRequest> | string {
+  const out: { method?: string; path?: string; host?: string; headers?: Record<string, string> } = {};
+  const method = params.get('method');
+  if (method !== null && method !== '') {
+    if (!/^[A-Za-z]+$/.test(method)) return 'method must be an HTTP method such as GET or POST';
+    out.method = method.toUpperCase();
+  }
+  const path = params.get('path');
+  if (path !== null && path !== '') {
+    if (!path.startsWith('/')) return 'path must start with / (for example /admin?x=1)';
+    out.path = path;
+  }
+  const host = params.get('host');
+  if (host !== null && host !== '') out.host = host;
+  const headers = params.getAll('header').filter(h => h !== '');
+  if (headers.length > 0) {
+    out.headers = {};
+    for (const h of headers) {
+      const colon = h.indexOf(':');
+      if (colon <= 0) return 'header must be name:value (for example header=x-user:alice)';
+      out.headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim();
+    }
+  }
+  return out;
 }
 
 export function overview(snap: MeshSnapshot, systemNamespace: string): OverviewView {
@@ -262,7 +303,12 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           badRequest(res, 'port must be a destination port number from 1 to 65535');
           return;
         }
-        const result = edgePolicies(snap, { source, target, port }, deps.systemNamespace);
+        const request = edgeRequest(url.searchParams);
+        if (typeof request === 'string') {
+          badRequest(res, request);
+          return;
+        }
+        const result = edgePolicies(snap, { source, target, port, request }, deps.systemNamespace);
         if (!result.ok) {
           replyJson(res, 404, { code: ConsoleErrorCode.notFound, message: result.message });
           return;
@@ -412,8 +458,19 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     },
     {
       path: '/api/waypoints',
-      handler: guarded((_q, res, _u, snap) => {
-        replyJson(res, 200, waypointViews(snap));
+      handler: guarded(async (_q, res, _u, snap) => {
+        const views = waypointViews(snap);
+        if (views.length === 0) {
+          replyJson(res, 200, views);
+          return;
+        }
+        const state = await readSyncState(snap, deps.systemNamespace, deps.readSyncz);
+        for (const e of state.errors) deps.logger.warn(e, 'cannot read the xDS sync state of an istiod');
+        replyJson(
+          res,
+          200,
+          views.map(v => ({ ...v, sync: waypointSync(v.proxyPods, v.namespace, state) })),
+        );
       }),
     },
     {
@@ -443,6 +500,36 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           return;
         }
         for (const e of view.errors) deps.logger.warn(e, 'cannot read a pod log');
+        replyJson(res, 200, view);
+      }),
+    },
+    {
+      path: '/api/traces',
+      handler: guarded(async (_q, res, url, snap) => {
+        const namespace = url.searchParams.get('namespace') ?? '';
+        const workload = url.searchParams.get('workload') ?? '';
+        if (namespace === '' || workload === '') {
+          badRequest(res, 'name the workload: /api/traces?namespace=sample&workload=echo');
+          return;
+        }
+        const lookback = Number(url.searchParams.get('lookback') ?? String(TRACES_LOOKBACK_DEFAULT_S));
+        if (!Number.isInteger(lookback) || lookback < 60 || lookback > TRACES_LOOKBACK_MAX_S) {
+          badRequest(res, `lookback must be a number of seconds from 60 to ${TRACES_LOOKBACK_MAX_S}`);
+          return;
+        }
+        if (!workloadViews(snap, namespace).some(w => w.name === workload)) {
+          replyJson(res, 404, {
+            code: ConsoleErrorCode.notFound,
+            message: `no workload ${namespace}/${workload} (check the namespace and the name)`,
+          });
+          return;
+        }
+        const view = await workloadTraces(snap, deps.tracing, namespace, workload, {
+          lookbackSeconds: lookback,
+          limit: TRACES_LIMIT,
+        });
+        if (view.tracingUnavailable?.code === 'TRACING_UNAVAILABLE')
+          deps.logger.warn(view.tracingUnavailable, 'traces without a tracing backend');
         replyJson(res, 200, view);
       }),
     },

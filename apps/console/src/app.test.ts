@@ -13,6 +13,7 @@ import type {
   MetricsView,
   OverviewView,
   ServiceView,
+  TracesView,
   WaypointView,
   WorkloadDetailView,
   WorkloadView,
@@ -23,6 +24,8 @@ import {
   fixedSource,
   recordedLogs,
   recordedPrometheus,
+  recordedSyncz,
+  recordedTracing,
   recordedZtunnelDump,
   unreachablePrometheus,
 } from './testing/sources.ts';
@@ -48,12 +51,15 @@ describe('console app', () => {
       prometheus: recordedPrometheus(),
       readLog: recordedLogs(),
       readZtunnelDump: recordedZtunnelDump(),
+      readSyncz: recordedSyncz(),
+      tracing: recordedTracing(),
       now: () => NOW_MS,
     });
     down = await build(config, {
       platform: platform(),
       source: fixedSource(sampleSnapshot()),
       prometheus: unreachable,
+      readSyncz: () => Promise.reject(new Error('connection refused')),
     });
   });
   afterAll(async () => {
@@ -182,8 +188,31 @@ describe('console app', () => {
       reason: 'not-allowed',
       port: 8080,
     });
-    expect(v.l4.map(p => `${p.action} ${p.name}`)).toEqual(['ALLOW l4-only']);
+    expect(v.l4.map(p => `${p.action} ${p.name}`)).toEqual([
+      'ALLOW l4-only',
+      'DENY istio_converted_static_strict',
+    ]);
+    expect(v.mtls).toMatchObject({ strict: true, plaintext: false });
     expect(v.l7.map(p => `${p.action} ${p.name}`)).toEqual(['ALLOW echo-get-only']);
+    expect(v.l7Verdict).toMatchObject({ enforcedBy: 'sample/waypoint', verdict: 'ALLOW' });
+    // The request shape: a POST is not among echo-get-only's methods.
+    const post = (
+      await get(
+        app,
+        '/api/graph/edge/policies?source=sample/client&target=sample/echo&method=post&path=/x&header=X-User:%20alice',
+      )
+    ).body as EdgePoliciesView;
+    expect(post.l7Verdict).toMatchObject({
+      request: { method: 'POST', path: '/x', headers: { 'x-user': 'alice' } },
+      verdict: 'DENY',
+      reason: 'not-allowed',
+    });
+    expect(post.overall).toBe('DENY');
+    for (const bad of ['method=G%20T', 'path=admin', 'header=novalue']) {
+      expect(
+        await get(app, `/api/graph/edge/policies?source=sample/client&target=sample/echo&${bad}`),
+      ).toMatchObject({ status: 400, body: { code: 'CONSOLE_BAD_REQUEST' } });
+    }
     expect(v.notApplied.map(p => p.name)).toEqual(['bad-when']);
     expect(
       await get(app, '/api/graph/edge/policies?source=sample/client&target=sample/echo&port=99999'),
@@ -245,7 +274,23 @@ describe('console app', () => {
     );
     expect(status).toBe(200);
     const view = body as MetricsView;
-    expect(view.charts.map(c => c.id)).toEqual(['tcp_opened', 'tcp_closed', 'tcp_sent', 'tcp_received']);
+    expect(view.charts.map(c => c.id)).toEqual([
+      'tcp_opened',
+      'tcp_closed',
+      'tcp_sent',
+      'tcp_received',
+      'memory',
+      'cpu',
+    ]);
+    // Its process's resident memory and CPU rate, by the same pod label.
+    const memory = view.charts.find(c => c.id === 'memory')!;
+    expect(memory.unit).toBe('bytes');
+    expect(memory.series[0]?.promql).toBe('sum(process_resident_memory_bytes{pod="ztunnel-a"})');
+    expect(memory.series[0]?.points.length).toBeGreaterThan(0);
+    const cpu = view.charts.find(c => c.id === 'cpu')!;
+    expect(cpu.unit).toBe('cores');
+    expect(cpu.series[0]?.promql).toBe('sum(rate(process_cpu_seconds_total{pod="ztunnel-a"}[1m]))');
+    expect(cpu.series[0]?.points[0]?.[1]).toBeGreaterThan(0);
     const sent = view.charts.find(c => c.id === 'tcp_sent')!.series;
     expect(sent.map(x => `${x.layer}:${x.reporter}`)).toEqual(['L4:source', 'L4:destination']);
     expect(sent[0]?.promql).toBe(
@@ -338,6 +383,47 @@ describe('console app', () => {
     const [wp] = body as WaypointView[];
     expect(wp?.services.map(s => `${s.name}:${s.labelledBy}`)).toEqual(['echo:service']);
     expect(wp?.workloads.map(w => w.name)).toEqual(['echo']);
+  });
+
+  it("serves each waypoint proxy's xDS sync state from istiod's /debug/syncz, as istioctl proxy-status", async () => {
+    const { body } = await get(app, '/api/waypoints');
+    const [wp] = body as WaypointView[];
+    expect(wp?.sync).toEqual({
+      proxies: [
+        {
+          pod: 'waypoint-7d9f8b6c5-x1',
+          connected: true,
+          istiod: 'istiod-7d9f8b6c5-x1',
+          types: { CDS: 'SYNCED', LDS: 'SYNCED', RDS: 'STALE', EDS: 'SYNCED' },
+        },
+      ],
+      error: undefined,
+    });
+    // Without a reachable istiod the waypoints are still served, with the reason.
+    const noSync = (await get(down, '/api/waypoints')).body as WaypointView[];
+    expect(noSync[0]?.services.map(s => s.name)).toEqual(['echo']);
+    expect(noSync[0]?.sync?.proxies[0]).toMatchObject({ pod: 'waypoint-7d9f8b6c5-x1', connected: false });
+    expect(noSync[0]?.sync?.error?.code).toBe('CONSOLE_SYNC_UNAVAILABLE');
+    expect(noSync[0]?.sync?.error?.message).toContain('/debug/syncz');
+  });
+
+  it("serves a workload's spans linked to workloads, and says when no tracing backend is configured", async () => {
+    const { status, body } = await get(app, '/api/traces?namespace=sample&workload=echo');
+    expect(status).toBe(200);
+    const v = body as TracesView;
+    expect(v.spans.map(s => `${s.method} ${s.source?.name} -> ${s.destination?.name}`)).toEqual([
+      'POST client -> echo',
+      'GET client -> echo',
+    ]);
+    const none = (await get(down, '/api/traces?namespace=sample&workload=echo')).body as TracesView;
+    expect(none.tracingUnavailable?.code).toBe('TRACING_NOT_CONFIGURED');
+    for (const [q, code] of [
+      ['namespace=sample', 400],
+      ['namespace=sample&workload=echo&lookback=5', 400],
+      ['namespace=sample&workload=ghost', 404],
+    ] as const) {
+      expect((await get(app, `/api/traces?${q}`)).status).toBe(code);
+    }
   });
 
   it('serves the merged logs of a workload, and rejects a bad or unknown one', async () => {

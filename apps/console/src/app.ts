@@ -11,6 +11,8 @@ import type { Config } from './config.ts';
 import { kubeSource, type KubeSource } from './kube-source.ts';
 import type { PodLogReader } from './logs.ts';
 import { httpPrometheus, type PrometheusClient } from './prometheus.ts';
+import type { SyncReader } from './sync-state.ts';
+import { httpTracing, type TracingClient } from './traces.ts';
 import type { ZtunnelDumpReader } from './ztunnel-config.ts';
 
 export interface AppDeps {
@@ -22,6 +24,10 @@ export interface AppDeps {
   readonly readLog?: PodLogReader;
   /** ztunnel config dumps (tests hand in recorded ones); default: a pod port-forward to port 15000. */
   readonly readZtunnelDump?: ZtunnelDumpReader;
+  /** The tracing backend (tests hand in recorded answers); default: Jaeger's API at TRACING_URL, if set. */
+  readonly tracing?: TracingClient;
+  /** istiod's `/debug/syncz` (tests hand in recorded ones); default: a pod port-forward to port 15014. */
+  readonly readSyncz?: SyncReader;
   /** Unix milliseconds now (tests fix the metrics range). */
   readonly now?: () => number;
 }
@@ -70,6 +76,13 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       Port.admin,
       '/config_dump',
     );
+  // istiod's monitoring port listens on its localhost too (as `ambientctl proxy-status` reads it).
+  const readSyncz: SyncReader = (namespace, pod) =>
+    (forwarder ??= new PortForwarder(loaded(), { timeoutMs: ZTUNNEL_DUMP_TIMEOUT_MS })).get(
+      { namespace, name: pod },
+      Port.istiodMonitoring,
+      '/debug/syncz',
+    );
   const source =
     deps.source ??
     kubeSource(kube(), {
@@ -95,6 +108,12 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     logger: log,
     readLog: deps.readLog ?? ((ns, pod, o) => apiserverLogs(kube())(ns, pod, o)),
     readZtunnelDump: deps.readZtunnelDump ?? readDump,
+    readSyncz: deps.readSyncz ?? readSyncz,
+    tracing:
+      deps.tracing ??
+      (config.tracingUrl === undefined
+        ? undefined
+        : httpTracing({ url: config.tracingUrl, timeoutMs: config.prometheusTimeoutMs })),
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
   const handle = consoleHandler(routes, config.webRoot, log);

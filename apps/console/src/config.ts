@@ -1,5 +1,5 @@
 // The only module of the console that reads the environment: where it listens (loopback unless
-// configured), where the apiserver and Prometheus are, and where its web files lie.
+// configured), where the apiserver, Prometheus and the tracing backend are, and where its web files lie.
 import { fileURLToPath } from 'node:url';
 import { ConfigReader, LogFormat, parseHttpUrl } from '@ambient-mesh/runtime';
 import type { Environment, ListenAddress, LogLevel } from '@ambient-mesh/runtime';
@@ -10,6 +10,7 @@ export const ENV = {
   webRoot: 'CONSOLE_WEB_ROOT',
   prometheusUrl: 'PROMETHEUS_URL',
   prometheusTimeout: 'PROMETHEUS_TIMEOUT',
+  tracingUrl: 'TRACING_URL',
   kubeconfig: 'KUBECONFIG',
   inCluster: 'CONSOLE_IN_CLUSTER',
   systemNamespace: 'ISTIO_SYSTEM_NAMESPACE',
@@ -29,6 +30,8 @@ export interface Config {
   readonly webRoot: string;
   readonly prometheusUrl: string;
   readonly prometheusTimeoutMs: number;
+  /** A Jaeger query API (the spans of waypoints); undefined: the Traces tab says it is not configured. */
+  readonly tracingUrl: string | undefined;
   readonly kubeconfig: string | undefined;
   readonly inCluster: boolean;
   readonly systemNamespace: string;
@@ -43,12 +46,19 @@ export function loadConfig(env: Environment = process.env): Config {
   if (!url.ok) r.problem(ENV.prometheusUrl, `${url.message} (expected e.g. ${DEFAULT_PROMETHEUS_URL})`);
   const prometheusTimeoutMs = r.durationMs(ENV.prometheusTimeout, 5_000);
   if (prometheusTimeoutMs <= 0) r.problem(ENV.prometheusTimeout, 'must be a positive duration (e.g. 5s)');
+  const tracingUrl = r.optional(ENV.tracingUrl);
+  if (tracingUrl !== undefined) {
+    const t = parseHttpUrl(tracingUrl);
+    if (!t.ok)
+      r.problem(ENV.tracingUrl, `${t.message} (expected e.g. http://tracing.istio-system:80/jaeger)`);
+  }
   return r.finish(
     {
       listen: r.listenAddress(ENV.listen, { host: '127.0.0.1', port: DEFAULT_PORT }),
       webRoot: r.string(ENV.webRoot, DEFAULT_WEB_ROOT),
       prometheusUrl,
       prometheusTimeoutMs,
+      tracingUrl,
       kubeconfig: r.optional(ENV.kubeconfig),
       inCluster: r.bool(ENV.inCluster, false),
       systemNamespace: r.string(ENV.systemNamespace, WellKnown.systemNamespace),

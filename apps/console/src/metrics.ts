@@ -90,12 +90,21 @@ const ZTUNNEL_CHARTS: typeof CHARTS = [
   { id: 'tcp_closed', title: 'TCP connections closed', unit: 'conn/s' },
   { id: 'tcp_sent', title: 'TCP sent', unit: 'B/s' },
   { id: 'tcp_received', title: 'TCP received', unit: 'B/s' },
+  { id: 'memory', title: 'Memory (resident)', unit: 'bytes' },
+  { id: 'cpu', title: 'CPU', unit: 'cores' },
 ];
+
+/** The ztunnel process's own metrics (prom-client's process collector, Istio's names). */
+export const PROCESS_MEMORY_METRIC = 'process_resident_memory_bytes';
+export const PROCESS_CPU_METRIC = 'process_cpu_seconds_total';
 
 /**
  * One ztunnel's own traffic (Kiali's ztunnel dashboard): its `istio_tcp_*` series, selected by the
  * `pod` target label Prometheus puts on what it scraped from that pod, as the client side
- * (`reporter="source"`, connections it opened) and the server side (`reporter="destination"`).
+ * (`reporter="source"`, connections it opened) and the server side (`reporter="destination"`);
+ * then its process's resident memory and CPU rate (`process_resident_memory_bytes`,
+ * `process_cpu_seconds_total` from ztunnel's own metrics port; Kiali charts the container's
+ * cAdvisor series instead, which a cluster without cAdvisor scraping does not have).
  */
 export function ztunnelMetricsQueries(pod: string, window: string): SeriesQuery[] {
   const out: SeriesQuery[] = [];
@@ -119,6 +128,25 @@ export function ztunnelMetricsQueries(pod: string, window: string): SeriesQuery[
       });
     }
   }
+  // Its process: resident memory and CPU (cores: CPU seconds per second), by the same pod label.
+  out.push(
+    {
+      chart: 'memory',
+      id: 'l4-memory',
+      layer: 'L4',
+      reporter: 'ztunnel',
+      label: 'resident memory',
+      promql: `sum(${PROCESS_MEMORY_METRIC}{${matcher(REPORTING_POD_LABEL, pod)}})`,
+    },
+    {
+      chart: 'cpu',
+      id: 'l4-cpu',
+      layer: 'L4',
+      reporter: 'ztunnel',
+      label: 'CPU (cores)',
+      promql: `sum(rate(${PROCESS_CPU_METRIC}{${matcher(REPORTING_POD_LABEL, pod)}}[${window}]))`,
+    },
+  );
   return out;
 }
 

@@ -119,10 +119,19 @@ export interface EdgePolicyRow {
   readonly name: string;
   /** ALLOW, DENY, AUDIT or CUSTOM. */
   readonly action: string;
-  /** L4 only: the policy's rules match this connection (undefined: not evaluated here). */
+  /** Its rules match this connection (L4) or the request shape (L7); undefined: not evaluated. */
   readonly matches: boolean | undefined;
   /** How it applies (scope, attachment) or why it does not. */
   readonly note: string;
+}
+
+/** The HTTP request an edge's L7 policies are decided for. */
+export interface EdgeRequest {
+  readonly method: string;
+  readonly path: string;
+  /** `:authority`; by default the destination's first Service hostname. */
+  readonly host: string;
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** Which AuthorizationPolicies apply to an edge's source → destination, and ztunnel's decision. */
@@ -143,6 +152,29 @@ export interface EdgePoliciesView {
   readonly reason: string;
   readonly summary: string;
   readonly decidingPolicy: string | undefined;
+  /** PeerAuthentication for the destination: STRICT denies plaintext (a source outside the mesh). */
+  readonly mtls: {
+    readonly strict: boolean;
+    /** The PeerAuthentications that apply (`ns/name`). */
+    readonly peerAuthentications: readonly string[];
+    /** The source connects in plaintext (it is outside the mesh, or unknown). */
+    readonly plaintext: boolean;
+    readonly summary: string;
+  };
+  /** The waypoint's decision for `request`, when a waypoint serves the destination. */
+  readonly l7Verdict:
+    | {
+        /** `ns/name` of the waypoint that enforces the L7 policies. */
+        readonly enforcedBy: string;
+        readonly request: EdgeRequest;
+        readonly verdict: 'ALLOW' | 'DENY';
+        readonly reason: string;
+        readonly summary: string;
+        readonly decidingPolicy: string | undefined;
+      }
+    | undefined;
+  /** ztunnel's and the waypoint's decisions together: DENY when either denies. */
+  readonly overall: 'ALLOW' | 'DENY';
   /** Policies ztunnel evaluates for the destination, in its order. */
   readonly l4: readonly EdgePolicyRow[];
   /** Policies the destination's waypoint enforces (targetRef to it, its Service or the class). */
@@ -244,8 +276,28 @@ export interface WaypointView {
   /** Its proxies' pods, and how many are Ready. */
   readonly pods: number;
   readonly readyPods: number;
+  /** Its proxies' pod names. */
+  readonly proxyPods: readonly string[];
   readonly services: readonly EnrolledService[];
   readonly workloads: readonly EnrolledWorkload[];
+  /** Its proxies' xDS sync state from istiod (`/api/waypoints` fills it). */
+  readonly sync?: WaypointSyncView;
+}
+
+/** One waypoint proxy's xDS sync state, as `istioctl proxy-status` shows it. */
+export interface WaypointProxySync {
+  readonly pod: string;
+  /** False when no istiod lists this proxy among its xDS streams. */
+  readonly connected: boolean;
+  readonly istiod: string | undefined;
+  /** Short type name (`CDS`, `LDS`, ...) to `SYNCED`, `STALE`, `NOT SENT` or `ERROR`. */
+  readonly types: Readonly<Record<string, string>>;
+}
+
+export interface WaypointSyncView {
+  readonly proxies: readonly WaypointProxySync[];
+  /** The sync state could not be read from any istiod. */
+  readonly error: { readonly code: string; readonly message: string } | undefined;
 }
 
 export type LogSource = 'app' | 'ztunnel' | 'waypoint';
@@ -388,9 +440,17 @@ export interface MetricSeries {
 
 export interface MetricChart {
   readonly id:
-    'request_rate' | 'error_rate' | 'latency' | 'tcp_sent' | 'tcp_received' | 'tcp_opened' | 'tcp_closed';
+    | 'request_rate'
+    | 'error_rate'
+    | 'latency'
+    | 'tcp_sent'
+    | 'tcp_received'
+    | 'tcp_opened'
+    | 'tcp_closed'
+    | 'memory'
+    | 'cpu';
   readonly title: string;
-  readonly unit: 'req/s' | 'ratio' | 'ms' | 'B/s' | 'conn/s';
+  readonly unit: 'req/s' | 'ratio' | 'ms' | 'B/s' | 'conn/s' | 'bytes' | 'cores';
   readonly series: readonly MetricSeries[];
 }
 
@@ -407,4 +467,49 @@ export interface MetricsView {
   readonly window: string;
   readonly charts: readonly MetricChart[];
   readonly metricsUnavailable: MetricsUnavailable | undefined;
+}
+
+/** A workload, as a span's end resolves to one. */
+export interface WorkloadRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** No tracing backend is configured, or it could not answer. */
+export interface TracingUnavailable {
+  readonly code: 'TRACING_NOT_CONFIGURED' | 'TRACING_UNAVAILABLE';
+  readonly message: string;
+}
+
+/** One span of a waypoint, with its ends resolved to workloads (which Kiali cannot do in ambient). */
+export interface SpanView {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly operation: string;
+  /** The span's service name (the waypoint, `<name>.<namespace>`). */
+  readonly proxy: string;
+  /** Unix milliseconds. */
+  readonly startMs: number;
+  readonly durationMs: number;
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  readonly statusCode: number | undefined;
+  readonly error: boolean;
+  /** The calling workload (the span's downstream `peer.address`), when known. */
+  readonly source: WorkloadRef | undefined;
+  /** The called workload (`upstream_address`, else `upstream_cluster`'s Service), when known. */
+  readonly destination: WorkloadRef | undefined;
+}
+
+export interface TracesView {
+  readonly namespace: string;
+  readonly workload: string;
+  /** The waypoint serving the workload, as a tracing service name (`<name>.<namespace>`), if any. */
+  readonly service: string | undefined;
+  /** Every tracing service asked (that waypoint first, then the others). */
+  readonly services: readonly string[];
+  readonly spans: readonly SpanView[];
+  readonly tracingUnavailable: TracingUnavailable | undefined;
+  /** Why there can be no spans (no waypoint runs). */
+  readonly note?: string;
 }

@@ -66,7 +66,11 @@ export interface AuthorizationPolicyObject {
     readonly rules?: readonly {
       readonly from?: readonly { readonly source?: Readonly<Record<string, unknown>> }[];
       readonly to?: readonly { readonly operation?: Readonly<Record<string, unknown>> }[];
-      readonly when?: readonly { readonly key?: string; readonly values?: readonly string[] }[];
+      readonly when?: readonly {
+        readonly key?: string;
+        readonly values?: readonly string[];
+        readonly notValues?: readonly string[];
+      }[];
     }[];
   };
   readonly status?: { readonly conditions?: readonly Condition[] };

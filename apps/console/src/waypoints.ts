@@ -85,6 +85,7 @@ export function waypointViews(snapshot: MeshSnapshot): WaypointView[] {
               },
         pods: proxies.length,
         readyPods: proxies.filter(podReady).length,
+        proxyPods: proxies.map(p => p.metadata.name).sort(),
         services: [...(services.get(key(ns, name)) ?? [])].sort(byName),
         workloads: [...(workloads.get(key(ns, name))?.values() ?? [])].sort(byName),
       };

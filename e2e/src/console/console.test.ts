@@ -1,5 +1,5 @@
 // Cluster tier: the console against a live mesh. One 2-node local cluster for the file, with the
-// mesh, Debian's Prometheus and client -> echo traffic; the console runs in this process (its
+// mesh, the in-cluster Prometheus and client -> echo traffic; the console runs in this process (its
 // informers on the cluster's apiserver, its graph on Prometheus, pod logs through the apiserver) and
 // Debian's Chromium, driven by playwright-core, checks the page's DOM. The cases run in order on the
 // one mesh: ambient badges; the blue L4 edge; the merged log view (an app line and a ztunnel line of
@@ -9,22 +9,23 @@
 // its enrolled services, and the echo Service's L7 request chart. Each view's
 // screenshot goes to e2e/reports/screenshots/console.
 //
-// Prometheus runs in node-0's network namespace (the root netns has no route to pod IPs, by design)
-// and listens on the node's address, which the host reaches. It scrapes the pods by Istio's
-// conventions: the targets file is written from the pods' prometheus.io/{scrape,port,path}
-// annotations (Debian's Prometheus 2.42 is used as file_sd, like a kubernetes_sd would).
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// Prometheus is the in-cluster one, deploy/prometheus installed by `installAddons` of the install
+// package (on the local cluster the prom/prometheus image is Debian's Prometheus with a pod
+// discovery wrapper, e2e/src/workloads/prometheus.ts); the test and the console reach it through
+// a pod port-forward, since the host has no route to pod IPs.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { build as buildConsole, loadConfig, type Bound } from '@ambient-mesh/console';
+import { MESH_NAMESPACE, addonSelector, installAddons } from '@ambient-mesh/install';
+import { PortForwarder, loadKubeConfig, type PortForwarding } from '@ambient-mesh/kube';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build as viteBuild } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../cluster.ts';
 import { waitFor } from '../exec.ts';
-import { ManagedProcess } from '../managed-process.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { GATEWAY_PATH, readyWaypoint, waypointGateway } from '../mesh/waypoint.ts';
 import {
@@ -42,79 +43,56 @@ const SHOTS = join(import.meta.dirname, '..', '..', 'reports', 'screenshots', 'c
 const WAIT = { timeout: 20_000 };
 
 let cluster: Cluster;
-let prometheus: ManagedProcess | undefined;
+let prometheusForward: PortForwarding | undefined;
 let consoleApp: Bound | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let client: MeshPod;
 let echo: MeshPod;
-let targetsFile: string;
 const web = mkdtempSync(join(tmpdir(), 'console-e2e-web-'));
 const started = Date.now();
 
-/** file_sd targets of every running pod that asks to be scraped. */
-async function writeTargets(file: string): Promise<number> {
-  const pods = (await cluster.client.list<V1Pod>('/api/v1/pods')).items;
-  const groups = [];
-  for (const p of pods) {
-    const a = p.metadata?.annotations ?? {};
-    if (a['prometheus.io/scrape'] !== 'true' || p.status?.podIP === undefined || p.status.phase !== 'Running')
-      continue;
-    groups.push({
-      targets: [`${p.status.podIP}:${a['prometheus.io/port'] ?? '15020'}`],
-      labels: {
-        __metrics_path__: a['prometheus.io/path'] ?? '/metrics',
-        namespace: p.metadata?.namespace ?? '',
-        pod: p.metadata?.name ?? '',
-      },
-    });
-  }
-  // Written whole then renamed: Prometheus never reads half a file.
-  writeFileSync(`${file}.tmp`, JSON.stringify(groups));
-  renameSync(`${file}.tmp`, file);
-  return groups.length;
-}
-
+/**
+ * deploy/prometheus through `installAddons` (as `npm run up` installs it), reached from this
+ * process through a pod port-forward to its 9090 (`kubectl -n istio-system port-forward`): the
+ * host has no route to pod IPs. It discovers the pods to scrape itself (their prometheus.io/*
+ * annotations), the waypoint too once it runs.
+ */
 async function startPrometheus(): Promise<string> {
-  const node = cluster.nodes[0]!;
-  const dir = join(cluster.layout.stateDir, 'prometheus');
-  mkdirSync(join(dir, 'data'), { recursive: true });
-  const targets = join(dir, 'targets.json');
-  targetsFile = targets;
-  expect(await writeTargets(targets)).toBeGreaterThanOrEqual(2);
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    [
-      'global: { scrape_interval: 2s, evaluation_interval: 2s }',
-      'scrape_configs:',
-      '  - job_name: pods',
-      '    honor_labels: true',
-      '    file_sd_configs: [{ files: ["' + targets + '"], refresh_interval: 2s }]',
-      '',
-    ].join('\n'),
-  );
-  const url = `http://${node.address}:9090`;
-  prometheus = new ManagedProcess({
-    name: 'prometheus',
-    logFile: join(cluster.layout.stateDir, 'logs', 'prometheus.log'),
-    argv: [
-      'ip',
-      'netns',
-      'exec',
-      node.netns,
-      'prometheus',
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=${node.address}:9090`,
-    ],
-  });
-  await waitFor(
-    'Prometheus ready',
-    async () => {
-      const r = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-      return r?.ok === true ? true : undefined;
+  await installAddons(
+    { client: cluster.client },
+    {
+      addons: ['prometheus'],
+      timeoutMs: 180_000,
+      progress: l => {
+        console.log(`[prometheus] ${l}`);
+      },
     },
-    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+  const pod = (
+    await cluster.client.list<V1Pod>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, {
+      labelSelector: addonSelector('prometheus'),
+    })
+  ).items.find(p => p.status?.phase === 'Running' && p.metadata?.deletionTimestamp === undefined);
+  expect(pod?.metadata?.name).toBeDefined();
+  prometheusForward = await new PortForwarder(loadKubeConfig({ file: cluster.kubeconfig })).listen(
+    { namespace: MESH_NAMESPACE, name: pod!.metadata!.name! },
+    9090,
+    { address: '127.0.0.1', port: 0 },
+  );
+  const url = `http://127.0.0.1:${prometheusForward.port}`;
+  // Ready, and scraping ztunnel (its targets come from the pods API every 2 s).
+  await waitFor(
+    "Prometheus scraping the ztunnels' metrics",
+    async () => {
+      const r = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('up{app="ztunnel"} == 1')}`, {
+        signal: AbortSignal.timeout(5000),
+      }).catch(() => undefined);
+      if (r?.ok !== true) return undefined;
+      const body = (await r.json()) as { data?: { result?: unknown[] } };
+      return (body.data?.result?.length ?? 0) >= 2 ? true : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 1000 },
   );
   return url;
 }
@@ -170,7 +148,7 @@ describe('the console on a live ambient mesh', () => {
   afterAll(async () => {
     await browser?.close();
     await consoleApp?.shutdown();
-    await prometheus?.stop();
+    await prometheusForward?.close();
     // Unset when the mesh did not come up (startMeshCluster stops what it started).
     await (cluster as Cluster | undefined)?.stop();
     rmSync(web, { recursive: true, force: true });
@@ -264,6 +242,16 @@ describe('the console on a live ambient mesh', () => {
     );
     await accepted.waitFor(WAIT);
     expect(Number(await accepted.getAttribute('data-points'))).toBeGreaterThan(0);
+    // Its process: resident memory and CPU, from the ztunnel's own metrics port.
+    for (const chart of ['memory', 'cpu']) {
+      const series = page.locator(
+        `[data-testid="metric-chart"][data-chart="${chart}"] [data-testid="metric-series"]:not([data-points="0"])`,
+      );
+      await series.waitFor(WAIT);
+      expect(Number(await series.getAttribute('data-points'))).toBeGreaterThan(0);
+    }
+    // The process charts sit below the traffic ones: in view for the screenshot.
+    await page.locator('[data-testid="metric-chart"][data-chart="memory"]').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(SHOTS, 'ztunnel-metrics.png') });
   }, 90_000);
 
@@ -380,8 +368,6 @@ describe('the console on a live ambient mesh', () => {
     });
     const wp = await readyWaypoint(cluster.client, cluster.layout, NS);
     console.log(`[console] waypoint ${wp.name} on ${wp.node}`);
-    // Prometheus scrapes the waypoint too from now on.
-    expect(await writeTargets(targetsFile)).toBeGreaterThanOrEqual(3);
 
     // Through the Service: the waypoint (L7). To the pod's address: past the waypoint (L4 only).
     type Edge = {
@@ -449,6 +435,24 @@ describe('the console on a live ambient mesh', () => {
     const detail = page.locator(`[data-testid="waypoint-detail"][data-waypoint="${NS}/waypoint"]`);
     await detail.waitFor(WAIT);
     expect(await detail.getByTestId('waypoint-programmed').getAttribute('data-status')).toBe('True');
+    // Its proxy's xDS sync state from istiod's /debug/syncz (as istioctl proxy-status): every type
+    // it subscribed to is SYNCED once it ACKed the last push.
+    const proxy = detail.locator(`[data-testid="proxy-sync"][data-pod="${wp.name}"][data-connected="true"]`);
+    await proxy.waitFor(WAIT);
+    const cells = proxy.getByTestId('proxy-sync-type');
+    await waitFor(
+      'every xDS type of the waypoint SYNCED',
+      async () => {
+        const states = await cells.evaluateAll((els: { getAttribute(name: string): string | null }[]) =>
+          els.map(e => e.getAttribute('data-state')),
+        );
+        return states.length > 0 && states.every(x => x === 'SYNCED' || x === 'IGNORED') ? states : undefined;
+      },
+      { timeoutMs: 40_000, intervalMs: 1000 },
+    );
+    expect(
+      await proxy.locator('[data-testid="proxy-sync-type"][data-type="LDS"]').getAttribute('data-state'),
+    ).toBe('SYNCED');
     const svc = detail.getByTestId('enrolled-service-echo');
     await svc.waitFor(WAIT);
     expect(await svc.getAttribute('data-labelled-by')).toBe('service');
@@ -482,4 +486,72 @@ describe('the console on a live ambient mesh', () => {
     expect(Number(await l7.getAttribute('data-points'))).toBeGreaterThan(0);
     await page.screenshot({ path: join(SHOTS, 'service-metrics.png') });
   }, 420_000);
+
+  it("explains an edge's verdict live: the waypoint's L7 rule for a request shape, as the waypoint enforces it, and PeerAuthentication STRICT against plaintext from outside the mesh", async () => {
+    await cluster.client.create(`/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'deny-blocked', namespace: NS },
+      spec: {
+        action: 'DENY',
+        targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }],
+        rules: [{ to: [{ operation: { paths: ['/blocked'] } }] }],
+      },
+    });
+    await cluster.client.create(`/apis/security.istio.io/v1/namespaces/${NS}/peerauthentications`, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'PeerAuthentication',
+      metadata: { name: 'strict', namespace: NS },
+      spec: { mtls: { mode: 'STRICT' } },
+    });
+    // The real waypoint enforces the rule: /blocked is denied, / still passes.
+    await waitFor(
+      'the waypoint denying /blocked',
+      async () =>
+        (await httpCode(client, `http://echo.${NS}.svc.cluster.local/blocked`)) === 403 ? true : undefined,
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    expect(await httpCode(client, `http://echo.${NS}.svc.cluster.local/`)).toBe(200);
+
+    // The console decides the same for the same request shape, naming the waypoint.
+    const edgeId = { source: `${NS}/client`, target: `${NS}/echo` };
+    await page.goto(new URL(`/graph?namespaces=${NS}&traffic=http`, consoleApp!.url).href);
+    const edge = page.locator(
+      `[data-testid="graph-edge"][data-protocol="http"][data-source="${edgeId.source}"][data-target="${edgeId.target}"]`,
+    );
+    await edge.waitFor(WAIT);
+    await edge.dispatchEvent('click');
+    const l7 = page.locator(`[data-testid="edge-l7-verdict"][data-waypoint="${NS}/waypoint"]`);
+    await l7.waitFor(WAIT);
+    expect(await l7.getAttribute('data-verdict')).toBe('ALLOW');
+    // In-mesh client: STRICT holds, it connects with mTLS.
+    const mtls = page.getByTestId('edge-mtls');
+    await page.locator('[data-testid="edge-mtls"][data-strict="true"]').waitFor(WAIT);
+    expect(await mtls.getAttribute('data-plaintext')).toBe('false');
+    await page.getByLabel('request path').fill('/blocked');
+    await page.getByRole('button', { name: 'Evaluate' }).click();
+    await page.locator(`[data-testid="edge-l7-verdict"][data-verdict="DENY"]`).waitFor(WAIT);
+    const rule = page.locator(`[data-testid="edge-policy-l7"][data-policy="${NS}/deny-blocked"]`);
+    expect(await rule.getAttribute('data-matches')).toBe('true');
+    expect(await page.getByTestId('edge-policies').getAttribute('data-overall')).toBe('DENY');
+    await page.screenshot({ path: join(SHOTS, 'graph-edge-l7-verdict.png'), fullPage: true });
+
+    // Plaintext from outside the mesh (Prometheus, in istio-system): STRICT denies it at echo's ztunnel.
+    const res = await fetch(
+      new URL(
+        `/api/graph/edge/policies?source=${MESH_NAMESPACE}/prometheus&target=${NS}/echo`,
+        consoleApp!.url,
+      ),
+    );
+    const outside = (await res.json()) as {
+      verdict: string;
+      decidingPolicy: string;
+      mtls: { strict: boolean; plaintext: boolean };
+    };
+    expect(outside).toMatchObject({
+      verdict: 'DENY',
+      decidingPolicy: `${MESH_NAMESPACE}/istio_converted_static_strict`,
+      mtls: { strict: true, plaintext: true },
+    });
+  }, 180_000);
 });

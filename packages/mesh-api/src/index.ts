@@ -14,6 +14,16 @@ export { ProxyType, nodeId, parseNodeId } from './node-id.ts';
 export type { NodeIdParts, NodeIdParseResult } from './node-id.ts';
 export { TYPE_URL_PREFIX, TypeUrl, DEBUG_TYPE_PREFIX, DebugType } from './type-urls.ts';
 export {
+  SHORT_TYPE,
+  isDebugClient,
+  orderTypes,
+  parseSyncz,
+  proxyStatusRows,
+  shortType,
+  syncState,
+} from './sync-status.ts';
+export type { ProxyStatusRow, SyncResource, SyncState, SyncStatusEntry } from './sync-status.ts';
+export {
   TRAFFIC_LABELS,
   UNKNOWN,
   Reporter,

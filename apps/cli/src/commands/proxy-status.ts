@@ -3,126 +3,37 @@
  * istiod's sync view. Each Running istiod pod is asked for `/debug/syncz` on its monitoring port
  * (15014, loopback only, reached through the apiserver's port-forward) — the same per-proxy
  * `SyncStatus` that istiod answers to istioctl's `istio.io/debug/syncz` request on 15012.
- * `proxyStatusRows` and `formatProxyStatus` are pure.
+ * The sync states and rows come from `@ambient-mesh/mesh-api` (shared with the console's
+ * waypoint page); `formatProxyStatus` is pure.
  */
 import type { Command } from 'commander';
 import { MESH_NAMESPACE, type ZtunnelPod } from '@ambient-mesh/install';
-import { DEBUG_TYPE_PREFIX, Port, TypeUrl } from '@ambient-mesh/mesh-api';
+import {
+  Port,
+  orderTypes,
+  parseSyncz,
+  proxyStatusRows,
+  type ProxyStatusRow,
+  type SyncStatusEntry,
+} from '@ambient-mesh/mesh-api';
 import type { V1Pod } from '@kubernetes/client-node';
 import { requireGivenNamespace } from '../cluster.ts';
 import type { CommandContext } from '../context.ts';
 import { CliError, CliErrorCode } from '../errors.ts';
 import { renderData, renderTable, type OutputFormat } from '../output.ts';
 
-/** One resource type's state in istiod's `/debug/syncz` entry. */
-export interface SyncResource {
-  readonly sent?: string;
-  readonly acked?: string;
-  readonly lastError?: string;
-}
-
-/** One entry of `/debug/syncz` (upstream pilot's `SyncStatus`, the fields we read). */
-export interface SyncStatusEntry {
-  readonly cluster_id?: string;
-  readonly proxy?: string;
-  readonly proxy_type?: string;
-  readonly istio_version?: string;
-  readonly resources?: Readonly<Record<string, SyncResource>>;
-}
-
-export type SyncState = 'SYNCED' | 'STALE' | 'NOT SENT' | 'ERROR';
-
-export interface ProxyStatusRow {
-  /** `<pod>.<namespace>`. */
-  readonly name: string;
-  readonly cluster: string;
-  readonly istiod: string;
-  readonly version: string;
-  readonly proxyType: string;
-  /** Short type name (`WDS`) to its state. */
-  readonly types: Readonly<Record<string, SyncState>>;
-}
-
-/** istioctl's short names of xDS types. */
-export const SHORT_TYPE: Readonly<Record<string, string>> = {
-  [TypeUrl.cluster]: 'CDS',
-  [TypeUrl.listener]: 'LDS',
-  [TypeUrl.clusterLoadAssignment]: 'EDS',
-  [TypeUrl.routeConfiguration]: 'RDS',
-  'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig': 'ECDS',
-  [TypeUrl.address]: 'WDS',
-  [TypeUrl.authorization]: 'WADS',
-  [TypeUrl.secret]: 'SDS',
-};
-
-/**
- * The order istioctl prints types in (`4 (CDS,LDS,EDS,RDS)`, Envoy's own order of the xDS APIs);
- * other types (a ztunnel's `WADS,WDS`) follow by name.
- */
-const TYPE_ORDER: readonly string[] = ['CDS', 'LDS', 'EDS', 'RDS', 'ECDS', 'SDS'];
-
-export function orderTypes(types: Iterable<string>): string[] {
-  const rank = (t: string): number => {
-    const i = TYPE_ORDER.indexOf(t);
-    return i < 0 ? TYPE_ORDER.length : i;
-  };
-  return [...types].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
-}
-
-export function shortType(typeUrl: string): string {
-  return SHORT_TYPE[typeUrl] ?? typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
-}
-
-/** A type's state: NACKed (ERROR), the last send ACKed (SYNCED), sent but not ACKed (STALE). */
-export function syncState(r: SyncResource): SyncState {
-  if (r.lastError !== undefined && r.lastError !== '') return 'ERROR';
-  if (r.sent === undefined || r.sent === '') return 'NOT SENT';
-  return r.acked === r.sent ? 'SYNCED' : 'STALE';
-}
-
-/**
- * A debug client rather than a proxy: istiod's `/debug/syncz` lists every xDS stream, including
- * the short-lived ones of `istioctl proxy-status` / `istioctl x version` (a `sidecar` node that
- * asks only for `istio.io/debug/...` types). istioctl leaves those out of its table (upstream's
- * `isProxy`), and so do we; otherwise a stream still closing when we read would add a row.
- */
-export function isDebugClient(e: SyncStatusEntry): boolean {
-  if (e.proxy_type !== 'sidecar') return false;
-  return Object.keys(e.resources ?? {}).every(url => url.startsWith(DEBUG_TYPE_PREFIX));
-}
-
-/**
- * Rows from each istiod's answer (debug clients left out), sorted by proxy name; `filter` keeps
- * one proxy or namespace.
- */
-export function proxyStatusRows(
-  answers: readonly { readonly istiod: string; readonly entries: readonly SyncStatusEntry[] }[],
-  filter: { readonly proxy?: string | undefined; readonly namespace?: string | undefined } = {},
-): ProxyStatusRow[] {
-  const rows = answers.flatMap(a =>
-    a.entries
-      .filter(e => !isDebugClient(e))
-      .map(e => {
-        const types: Record<string, SyncState> = {};
-        for (const [url, r] of Object.entries(e.resources ?? {})) types[shortType(url)] = syncState(r);
-        return {
-          name: e.proxy ?? '',
-          cluster: e.cluster_id ?? '',
-          istiod: a.istiod,
-          version: e.istio_version ?? '',
-          proxyType: e.proxy_type ?? '',
-          types,
-        };
-      }),
-  );
-  return rows
-    .filter(r => {
-      if (filter.proxy !== undefined) return r.name === filter.proxy || r.name.split('.')[0] === filter.proxy;
-      if (filter.namespace !== undefined) return r.name.slice(r.name.indexOf('.') + 1) === filter.namespace;
-      return true;
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.istiod.localeCompare(b.istiod)));
-}
+export {
+  SHORT_TYPE,
+  isDebugClient,
+  orderTypes,
+  proxyStatusRows,
+  shortType,
+  syncState,
+  type ProxyStatusRow,
+  type SyncResource,
+  type SyncState,
+  type SyncStatusEntry,
+} from '@ambient-mesh/mesh-api';
 
 /**
  * The table: `NAME CLUSTER ISTIOD VERSION SUBSCRIBED TYPES` (as istioctl's default), or with
@@ -149,10 +60,6 @@ export function formatProxyStatus(
     ['NAME', 'CLUSTER', ...all, 'ISTIOD', 'VERSION'],
     rows.map(r => [r.name, r.cluster, ...all.map(t => r.types[t] ?? 'IGNORED'), r.istiod, r.version]),
   );
-}
-
-function isEntries(v: unknown): v is SyncStatusEntry[] {
-  return Array.isArray(v) && v.every(e => typeof e === 'object' && e !== null);
 }
 
 /** The Running istiod pods of the mesh namespace, as port-forward targets. */
@@ -201,13 +108,8 @@ export async function readSyncz(
     const answer = await cluster.podRequest(pod, Port.istiodMonitoring, 'GET', '/debug/syncz');
     if (answer === undefined) throw istiodUnavailable(pod.name, 'no answer');
     if (answer.status !== 200) throw istiodUnavailable(pod.name, `HTTP ${answer.status}`);
-    let entries: unknown;
-    try {
-      entries = JSON.parse(answer.body);
-    } catch {
-      entries = undefined;
-    }
-    if (!isEntries(entries)) throw istiodUnavailable(pod.name, 'the answer is not a list of sync states');
+    const entries = parseSyncz(answer.body);
+    if (entries === undefined) throw istiodUnavailable(pod.name, 'the answer is not a list of sync states');
     answers.push({ istiod: pod.name, entries });
   }
   ctx.progress.done(`read the sync state of ${pods.length} istiod pod${pods.length === 1 ? '' : 's'}`);

@@ -19,6 +19,8 @@ import {
   fixedSource,
   recordedLogs,
   recordedPrometheus,
+  recordedSyncz,
+  recordedTracing,
   recordedZtunnelDump,
   unreachablePrometheus,
 } from '../testing/sources.ts';
@@ -55,12 +57,15 @@ describe('console in Chromium (recorded data)', () => {
       prometheus: recordedPrometheus(),
       readLog: recordedLogs(),
       readZtunnelDump: recordedZtunnelDump(),
+      readSyncz: recordedSyncz(),
+      tracing: recordedTracing(),
     });
     const unreachable = unreachablePrometheus();
     const downApp = await build(config, {
       platform: platform(),
       source: fixedSource(snapshot),
       prometheus: unreachable,
+      readSyncz: () => Promise.reject(new Error('connection refused')),
     });
     down = downApp;
     browser = await chromium.launch({
@@ -211,10 +216,36 @@ describe('console in Chromium (recorded data)', () => {
       policies
         .getByTestId(testId)
         .evaluateAll(els => els.map(e => `${e.dataset.action} ${e.dataset.policy}`));
-    expect(await names('edge-policy-l4')).toEqual(['ALLOW sample/l4-only']);
+    // sample's STRICT PeerAuthentication, converted by istiod: the waypoint has an identity.
+    expect(await names('edge-policy-l4')).toEqual([
+      'ALLOW sample/l4-only',
+      'DENY istio-system/istio_converted_static_strict',
+    ]);
+    const mtls = policies.getByTestId('edge-mtls');
+    expect(await mtls.getAttribute('data-strict')).toBe('true');
+    expect(await mtls.getAttribute('data-plaintext')).toBe('false');
     expect(await names('edge-policy-l7')).toEqual(['ALLOW sample/echo-get-only']);
     expect(await names('edge-policy-not-applied')).toEqual(['ALLOW sample/bad-when']);
+    // The waypoint's L7 verdict for a request shape: GET / is allowed, POST is not.
+    const l7 = policies.locator('[data-testid="edge-l7-verdict"][data-waypoint="sample/waypoint"]');
+    await l7.waitFor(WAIT);
+    expect(await l7.getAttribute('data-verdict')).toBe('ALLOW');
+    expect(await policies.locator('[data-testid="edge-policy-l7"]').getAttribute('data-matches')).toBe(
+      'true',
+    );
     await page.screenshot({ path: join(SHOTS, 'graph-edge-policies.png') });
+    await page.getByLabel('request method').fill('POST');
+    await page.getByLabel('request path').fill('/orders');
+    await page.getByLabel('request header').fill('x-user: alice');
+    await page.getByRole('button', { name: 'Evaluate' }).click();
+    const denied = page.locator('[data-testid="edge-l7-verdict"][data-verdict="DENY"]');
+    await denied.waitFor(WAIT);
+    expect(await denied.getByTestId('edge-l7-request').textContent()).toContain(
+      'POST echo.sample.svc.cluster.local/orders x-user: alice',
+    );
+    expect(await page.getByTestId('edge-policies').getAttribute('data-overall')).toBe('DENY');
+    expect(await page.locator('[data-testid="edge-policy-l7"]').getAttribute('data-matches')).toBe('false');
+    await page.screenshot({ path: join(SHOTS, 'graph-edge-l7-verdict.png') });
   });
 
   it('graph: the waypoint view groups workloads by the waypoint serving them, with the waypoint shown', async () => {
@@ -287,9 +318,59 @@ describe('console in Chromium (recorded data)', () => {
     const svc = detail.getByTestId('enrolled-service-echo');
     await svc.waitFor(WAIT);
     expect(await svc.getAttribute('data-labelled-by')).toBe('service');
+    // Its proxy's xDS sync state from istiod's /debug/syncz: RDS sent but not ACKed yet.
+    const proxy = detail.locator('[data-testid="proxy-sync"][data-pod="waypoint-7d9f8b6c5-x1"]');
+    await proxy.waitFor(WAIT);
+    expect(await proxy.getAttribute('data-connected')).toBe('true');
+    expect(
+      await proxy
+        .getByTestId('proxy-sync-type')
+        .evaluateAll((els: { getAttribute(name: string): string | null }[]) =>
+          els.map(e => `${e.getAttribute('data-type')}:${e.getAttribute('data-state')}`),
+        ),
+    ).toEqual(['CDS:SYNCED', 'LDS:SYNCED', 'EDS:SYNCED', 'RDS:STALE']);
     await page.screenshot({ path: join(SHOTS, 'waypoint.png') });
     await detail.getByRole('tab', { name: /Enrolled workloads/ }).click();
     await detail.getByTestId('enrolled-workload-echo').waitFor(WAIT);
+  });
+
+  it('waypoints: without istiod the sync state says why, the rest of the page stays', async () => {
+    await page.goto(new URL('/waypoints?namespace=sample&name=waypoint', down!.url).href);
+    const detail = page.locator('[data-testid="waypoint-detail"][data-waypoint="sample/waypoint"]');
+    await detail.getByTestId('sync-error').waitFor(WAIT);
+    expect(await detail.getByTestId('sync-error').textContent()).toContain('/debug/syncz');
+    expect(await detail.getByTestId('proxy-sync').getAttribute('data-connected')).toBe('false');
+    await detail.getByTestId('enrolled-service-echo').waitFor(WAIT);
+  });
+
+  it("workload traces: the waypoint's spans, each end linked to its workload page", async () => {
+    await page.goto(new URL('/workloads?namespace=sample&workload=echo', app.url).href);
+    await page.getByRole('tab', { name: 'Traces' }).click();
+    const spans = page.locator('[data-testid="traces"][data-count="2"]');
+    await spans.waitFor(WAIT);
+    expect(
+      await page
+        .getByTestId('span')
+        .evaluateAll((els: { getAttribute(name: string): string | null }[]) =>
+          els.map(e => `${e.getAttribute('data-span')}:${e.getAttribute('data-error')}`),
+        ),
+    ).toEqual(['1a2b3c4d5e6f7081:true', '00f067aa0ba902b7:false']);
+    expect(await page.getByTestId('span-source').first().getAttribute('data-workload')).toBe('sample/client');
+    expect(await page.getByTestId('span-destination').first().getAttribute('data-workload')).toBe(
+      'sample/echo',
+    );
+    await page.screenshot({ path: join(SHOTS, 'workload-traces.png') });
+    // The caller's link leads to the client's page, whose Traces tab shows the same calls.
+    await page.getByTestId('span-source').first().click();
+    await page.waitForURL(/workload=client/, WAIT);
+    await page.getByRole('tab', { name: 'Traces' }).click();
+    await page.locator('[data-testid="traces"][data-count="2"]').waitFor(WAIT);
+    // Without a tracing backend the tab says so.
+    await page.goto(new URL('/workloads?namespace=sample&workload=echo', down!.url).href);
+    await page.getByRole('tab', { name: 'Traces' }).click();
+    const off = page.getByTestId('tracing-unavailable');
+    await off.waitFor(WAIT);
+    expect(await off.getAttribute('data-code')).toBe('TRACING_NOT_CONFIGURED');
   });
 
   it('workload logs: app, ztunnel and waypoint lines merged by time, with toggles', async () => {
@@ -413,7 +494,22 @@ describe('console in Chromium (recorded data)', () => {
     await opened.waitFor(WAIT);
     expect(await opened.getAttribute('data-layer')).toBe('L4');
     expect(Number(await opened.getAttribute('data-points'))).toBeGreaterThan(0);
-    expect(await page.getByTestId('metric-chart').count()).toBe(4);
+    expect(await page.getByTestId('metric-chart').count()).toBe(6);
+    // Its process: resident memory and CPU.
+    for (const chart of ['memory', 'cpu']) {
+      const series = page.locator(
+        `[data-testid="metric-chart"][data-chart="${chart}"] [data-testid="metric-series"]`,
+      );
+      await series.waitFor(WAIT);
+      expect(Number(await series.getAttribute('data-points'))).toBeGreaterThan(0);
+    }
+    expect(
+      await page
+        .locator('[data-testid="metric-chart"][data-chart="memory"] [data-testid="metric-series"]')
+        .textContent(),
+    ).toContain('MiB');
+    // The process charts sit below the traffic ones: in view for the screenshot.
+    await page.locator('[data-testid="metric-chart"][data-chart="memory"]').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(SHOTS, 'ztunnel-metrics.png') });
   }, 60_000);
 

@@ -10,6 +10,8 @@ import {
   type RangeQuery,
   type RangeResult,
 } from '../prometheus.ts';
+import type { SyncReader } from '../sync-state.ts';
+import { parseJaegerTraces, type TraceQuery, type TracingClient } from '../traces.ts';
 import type { ZtunnelDumpReader } from '../ztunnel-config.ts';
 import type { MeshSnapshot } from '../snapshot.ts';
 
@@ -58,6 +60,8 @@ function rangeAnswer(q: RangeQuery): RangeResult {
     if (p.includes('istio_tcp_connections_')) return 2;
     if (p.includes('istio_tcp_sent_bytes_total')) return 800;
     if (p.includes('istio_tcp_received_bytes_total')) return 400;
+    if (p.includes('process_resident_memory_bytes')) return 48 * 1_048_576;
+    if (p.includes('process_cpu_seconds_total')) return 0.02;
     return undefined;
   };
   const v = level();
@@ -127,4 +131,30 @@ export function unreachablePrometheus(
 ): PrometheusClient {
   const failed = { ok: false, code: 'METRICS_UNAVAILABLE', message } as const;
   return { query: () => Promise.resolve(failed), queryRange: () => Promise.resolve(failed) };
+}
+
+/** istiod's recorded `/debug/syncz`: the waypoint with RDS not yet ACKed (STALE), a ztunnel, a debug client. */
+export function recordedSyncz(): SyncReader {
+  return (_namespace, pod) =>
+    pod.startsWith('istiod')
+      ? Promise.resolve(readFileSync(new URL('../testdata/istiod-syncz.json', import.meta.url), 'utf8'))
+      : Promise.reject(new Error(`no istiod ${pod}`));
+}
+
+/** Jaeger's recorded `/api/traces` answer for the waypoint `waypoint.sample`; no traces for other services. */
+export function recordedTracing(): TracingClient & { readonly queries: TraceQuery[] } {
+  const queries: TraceQuery[] = [];
+  return {
+    queries,
+    findTraces: q => {
+      queries.push(q);
+      return Promise.resolve(
+        q.service === 'waypoint.sample'
+          ? parseJaegerTraces(
+              JSON.parse(readFileSync(new URL('../testdata/jaeger-traces.json', import.meta.url), 'utf8')),
+            )
+          : parseJaegerTraces({ data: [], errors: null }),
+      );
+    },
+  };
 }

@@ -33,6 +33,13 @@ export function formatValue(v: number, unit: MetricChart['unit']): string {
   }
   if (unit === 'ms') return `${v.toFixed(v < 10 ? 1 : 0)} ms`;
   if (unit === 'conn/s') return `${v.toFixed(2)} conn/s`;
+  if (unit === 'bytes') {
+    if (v >= 1_073_741_824) return `${(v / 1_073_741_824).toFixed(2)} GiB`;
+    if (v >= 1_048_576) return `${(v / 1_048_576).toFixed(1)} MiB`;
+    if (v >= 1024) return `${(v / 1024).toFixed(1)} KiB`;
+    return `${v.toFixed(0)} B`;
+  }
+  if (unit === 'cores') return v < 0.1 ? `${(v * 1000).toFixed(1)} mcores` : `${v.toFixed(2)} cores`;
   return `${v.toFixed(2)} req/s`;
 }
 

@@ -50,7 +50,7 @@ import type {
   TrafficFilter,
   WaypointGroup,
 } from '../model.ts';
-import { useEdgePolicies, useGraph, useOverview } from './api.ts';
+import { useEdgePolicies, useGraph, useOverview, type EdgeRequestInput } from './api.ts';
 import { FlexCheckbox } from './controls.tsx';
 
 export const EDGE_COLORS = {
@@ -321,6 +321,7 @@ function PolicyRows({ rows, testId }: { readonly rows: readonly EdgePolicyRow[];
           data-testid={testId}
           data-policy={`${p.namespace}/${p.name}`}
           data-action={p.action}
+          data-matches={p.matches === undefined ? '' : String(p.matches)}
         >
           <Label isCompact color={p.action === 'DENY' ? 'red' : p.action === 'ALLOW' ? 'green' : 'grey'}>
             {p.action}
@@ -336,7 +337,10 @@ function PolicyRows({ rows, testId }: { readonly rows: readonly EdgePolicyRow[];
 }
 
 function EdgePolicies({ edge }: { readonly edge: GraphEdge }) {
-  const { data, error } = useEdgePolicies(edge.source, edge.target);
+  // The request shape the waypoint's L7 rules are decided for; applied on "Evaluate".
+  const [draft, setDraft] = useState<EdgeRequestInput>({ method: 'GET', path: '/', header: '' });
+  const [request, setRequest] = useState<EdgeRequestInput>(draft);
+  const { data, error } = useEdgePolicies(edge.source, edge.target, request);
   if (error !== null) {
     return (
       <div data-testid="edge-policies" data-verdict="unknown">
@@ -345,8 +349,29 @@ function EdgePolicies({ edge }: { readonly edge: GraphEdge }) {
     );
   }
   if (data === undefined) return <Spinner size="sm" aria-label="loading the policies" />;
+  const l7 = data.l7Verdict;
   return (
-    <div data-testid="edge-policies" data-verdict={data.verdict} style={{ marginTop: 8 }}>
+    <div
+      data-testid="edge-policies"
+      data-verdict={data.verdict}
+      data-overall={data.overall}
+      style={{ marginTop: 8 }}
+    >
+      <div>
+        Verdict:{' '}
+        <Label color={data.overall === 'ALLOW' ? 'green' : 'red'} data-testid="edge-overall">
+          {data.overall}
+        </Label>
+      </div>
+      <div
+        data-testid="edge-mtls"
+        data-strict={String(data.mtls.strict)}
+        data-plaintext={String(data.mtls.plaintext)}
+      >
+        mTLS (PeerAuthentication
+        {data.mtls.peerAuthentications.length === 0 ? '' : ` ${data.mtls.peerAuthentications.join(', ')}`}
+        ): {data.mtls.summary}
+      </div>
       <div>
         Authorization at the destination's ztunnel (port {data.port}, peer{' '}
         <code>{data.peerIdentity ?? 'no identity'}</code>, {data.peer}):{' '}
@@ -357,6 +382,68 @@ function EdgePolicies({ edge }: { readonly edge: GraphEdge }) {
       </div>
       {data.l4.length === 0 && <div>No L4 policy applies to the destination.</div>}
       {data.l4.length > 0 && <PolicyRows rows={data.l4} testId="edge-policy-l4" />}
+      {l7 !== undefined && (
+        <div
+          data-testid="edge-l7-verdict"
+          data-verdict={l7.verdict}
+          data-waypoint={l7.enforcedBy}
+          style={{ marginTop: 4 }}
+        >
+          <form
+            aria-label="request shape"
+            style={{ display: 'flex', gap: 4, alignItems: 'center', flexWrap: 'wrap' }}
+            onSubmit={e => {
+              e.preventDefault();
+              setRequest(draft);
+            }}
+          >
+            Request:
+            <input
+              aria-label="request method"
+              size={6}
+              value={draft.method}
+              onChange={e => {
+                setDraft({ ...draft, method: e.target.value });
+              }}
+            />
+            <input
+              aria-label="request path"
+              size={18}
+              value={draft.path}
+              onChange={e => {
+                setDraft({ ...draft, path: e.target.value });
+              }}
+            />
+            <input
+              aria-label="request header"
+              placeholder="header: value"
+              size={18}
+              value={draft.header}
+              onChange={e => {
+                setDraft({ ...draft, header: e.target.value });
+              }}
+            />
+            <Button type="submit" variant="secondary" size="sm">
+              Evaluate
+            </Button>
+          </form>
+          <div>
+            L7 at the waypoint <strong>{l7.enforcedBy}</strong> for{' '}
+            <code data-testid="edge-l7-request">
+              {l7.request.method} {l7.request.host}
+              {l7.request.path}
+              {Object.entries(l7.request.headers)
+                .map(([k, v]) => ` ${k}: ${v}`)
+                .join('')}
+            </code>
+            :{' '}
+            <Label color={l7.verdict === 'ALLOW' ? 'green' : 'red'} data-testid="edge-l7-verdict-label">
+              {l7.verdict}
+            </Label>{' '}
+            {l7.summary}
+          </div>
+        </div>
+      )}
       {data.l7.length > 0 && (
         <>
           <div>

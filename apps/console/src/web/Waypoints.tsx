@@ -1,5 +1,6 @@
 // Waypoints (Kiali's waypoint detail): each waypoint with its Programmed status and proxies, and
-// tabs for the services and workloads it serves, each with what enrols it ("labelled by").
+// the xDS sync state of its proxies (istiod's, as `istioctl proxy-status`), and tabs for the services
+// and workloads it serves, each with what enrols it ("labelled by").
 import { Alert, Label, PageSection, Spinner, Tab, TabTitleText, Tabs, Title } from '@patternfly/react-core';
 import { useState } from 'react';
 import type { WaypointView } from '../model.ts';
@@ -21,6 +22,70 @@ function Status({ wp }: { readonly wp: WaypointView }) {
   );
 }
 
+const SYNC_COLOR: Readonly<Record<string, 'green' | 'orange' | 'red' | 'grey'>> = {
+  SYNCED: 'green',
+  STALE: 'orange',
+  ERROR: 'red',
+  'NOT SENT': 'grey',
+};
+/** istioctl's order of the xDS types (CDS, LDS, EDS, RDS, ECDS, SDS), others after by name. */
+const TYPE_ORDER = ['CDS', 'LDS', 'EDS', 'RDS', 'ECDS', 'SDS'];
+const typeRank = (t: string): number => (TYPE_ORDER.includes(t) ? TYPE_ORDER.indexOf(t) : TYPE_ORDER.length);
+
+/** Its proxies' xDS sync state per type, as `istioctl proxy-status` shows it, from istiod. */
+function ProxyStatus({ wp }: { readonly wp: WaypointView }) {
+  const sync = wp.sync;
+  if (sync === undefined) return null;
+  const types = [...new Set(sync.proxies.flatMap(p => Object.keys(p.types)))].sort(
+    (a, b) => typeRank(a) - typeRank(b) || a.localeCompare(b),
+  );
+  return (
+    <div data-testid="waypoint-proxy-status" style={{ margin: '8px 0 16px' }}>
+      <Title headingLevel="h3">Proxy status (xDS, from istiod)</Title>
+      {sync.error !== undefined && (
+        <Alert variant="warning" title="xDS sync state unavailable" isInline data-testid="sync-error">
+          {sync.error.message}
+        </Alert>
+      )}
+      <table className="console-table" aria-label="proxy status">
+        <thead>
+          <tr>
+            <th>Proxy</th>
+            {types.map(t => (
+              <th key={t}>{t}</th>
+            ))}
+            <th>istiod</th>
+          </tr>
+        </thead>
+        <tbody>
+          {sync.proxies.map(p => (
+            <tr key={p.pod} data-testid="proxy-sync" data-pod={p.pod} data-connected={String(p.connected)}>
+              <td>{p.pod}</td>
+              {types.map(t => {
+                const state = p.types[t];
+                return (
+                  <td key={t} data-testid="proxy-sync-type" data-type={t} data-state={state ?? 'IGNORED'}>
+                    {state === undefined ? (
+                      <Label isCompact color="blue">
+                        IGNORED
+                      </Label>
+                    ) : (
+                      <Label isCompact color={SYNC_COLOR[state] ?? 'grey'}>
+                        {state}
+                      </Label>
+                    )}
+                  </td>
+                );
+              })}
+              <td>{p.connected ? p.istiod : 'not connected to any istiod'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 function Detail({ wp }: { readonly wp: WaypointView }) {
   const [tab, setTab] = useState<string | number>('services');
   return (
@@ -36,6 +101,7 @@ function Detail({ wp }: { readonly wp: WaypointView }) {
         For: {wp.waypointFor} · proxies: {wp.readyPods}/{wp.pods} ready
         {wp.programmed?.message === undefined ? '' : ` · ${wp.programmed.message}`}
       </p>
+      <ProxyStatus wp={wp} />
       <Tabs
         activeKey={tab}
         onSelect={(_e, k) => {

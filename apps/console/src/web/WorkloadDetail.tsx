@@ -1,7 +1,8 @@
 // One workload: its mesh mode, redirection and waypoint, its pods (node, HBONE or TCP, and a link
-// to that node's ztunnel), a Metrics tab (L4 and L7 series apart) and the Logs tab that merges its app log
+// to that node's ztunnel), a Metrics tab (L4 and L7 series apart), the Logs tab that merges its app log
 // with the ztunnel lines about it (from every node) and its waypoints' access-log lines, ordered by
-// time, colour-coded by source, with a toggle per source.
+// time, colour-coded by source, with a toggle per source, and the Traces tab: the waypoints' spans
+// about it with each end linked to its workload page.
 import {
   Alert,
   Checkbox,
@@ -15,8 +16,8 @@ import {
   Title,
 } from '@patternfly/react-core';
 import { useState } from 'react';
-import type { LogSource } from '../model.ts';
-import { useLogs, useWorkloadDetail, useWorkloads } from './api.ts';
+import type { LogSource, WorkloadRef } from '../model.ts';
+import { useLogs, useTraces, useWorkloadDetail, useWorkloads } from './api.ts';
 import { ModeBadge } from './badges.tsx';
 import { MetricsCharts } from './Charts.tsx';
 
@@ -132,6 +133,100 @@ function Logs({ namespace, workload }: { readonly namespace: string; readonly wo
   );
 }
 
+const workloadHref = (w: WorkloadRef): string =>
+  `/workloads?namespace=${encodeURIComponent(w.namespace)}&workload=${encodeURIComponent(w.name)}`;
+
+function WorkloadLink({ w, role }: { readonly w: WorkloadRef | undefined; readonly role: string }) {
+  if (w === undefined) return <span style={{ color: '#6a6e73' }}>unknown</span>;
+  return (
+    <a href={workloadHref(w)} data-testid={`span-${role}`} data-workload={`${w.namespace}/${w.name}`}>
+      {w.namespace}/{w.name}
+    </a>
+  );
+}
+
+/** The waypoints' spans about this workload, each end linked to its workload page. */
+function Traces({ namespace, workload }: { readonly namespace: string; readonly workload: string }) {
+  const { data, error } = useTraces(namespace, workload);
+  if (error !== null)
+    return (
+      <Alert variant="danger" title="Cannot load traces" isInline>
+        {error.message}
+      </Alert>
+    );
+  if (data === undefined) return <Spinner aria-label="loading traces" />;
+  return (
+    <div data-testid="traces" data-count={data.spans.length} style={{ marginTop: 8 }}>
+      {data.tracingUnavailable !== undefined && (
+        <Alert
+          variant="warning"
+          title="Traces unavailable"
+          isInline
+          data-testid="tracing-unavailable"
+          data-code={data.tracingUnavailable.code}
+        >
+          {data.tracingUnavailable.message}
+        </Alert>
+      )}
+      {data.note !== undefined && <p>{data.note}</p>}
+      {data.services.length > 0 && data.tracingUnavailable === undefined && (
+        <p style={{ fontSize: 12, color: '#6a6e73' }}>
+          Spans of the waypoints {data.services.join(', ')} (only waypoints produce spans; ztunnel is L4),
+          with each end resolved to its workload from the span's addresses.
+        </p>
+      )}
+      {data.spans.length > 0 && (
+        <table className="console-table" aria-label="spans">
+          <thead>
+            <tr>
+              <th>Time</th>
+              <th>Request</th>
+              <th>Status</th>
+              <th>Duration</th>
+              <th>Source</th>
+              <th>Destination</th>
+              <th>Proxy</th>
+              <th>Trace</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.spans.map(s => (
+              <tr
+                key={`${s.traceId}/${s.spanId}`}
+                data-testid="span"
+                data-span={s.spanId}
+                data-error={String(s.error)}
+              >
+                <td>{new Date(s.startMs).toISOString().slice(11, 23)}</td>
+                <td>
+                  {s.method ?? ''} {s.url ?? s.operation}
+                </td>
+                <td style={{ color: s.error || (s.statusCode ?? 0) >= 500 ? '#c9190b' : undefined }}>
+                  {s.statusCode ?? ''}
+                </td>
+                <td>{s.durationMs.toFixed(1)} ms</td>
+                <td>
+                  <WorkloadLink w={s.source} role="source" />
+                </td>
+                <td>
+                  <WorkloadLink w={s.destination} role="destination" />
+                </td>
+                <td>{s.proxy}</td>
+                <td>
+                  <code>{s.traceId.slice(0, 16)}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {data.spans.length === 0 && data.tracingUnavailable === undefined && data.note === undefined && (
+        <p>No span about this workload in the last hour.</p>
+      )}
+    </div>
+  );
+}
+
 export function WorkloadDetail({
   namespace,
   workload,
@@ -177,6 +272,9 @@ export function WorkloadDetail({
         </Tab>
         <Tab eventKey="metrics" title={<TabTitleText>Metrics</TabTitleText>}>
           {tab === 'metrics' && <MetricsCharts kind="workload" namespace={namespace} name={workload} />}
+        </Tab>
+        <Tab eventKey="traces" title={<TabTitleText>Traces</TabTitleText>}>
+          {tab === 'traces' && <Traces namespace={namespace} workload={workload} />}
         </Tab>
       </Tabs>
     </PageSection>

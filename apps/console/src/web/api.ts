@@ -9,6 +9,7 @@ import type {
   OverviewView,
   ServiceView,
   TrafficFilter,
+  TracesView,
   WaypointView,
   WorkloadDetailView,
   WorkloadView,
@@ -84,6 +85,16 @@ export const useWaypoints = () =>
     refetchInterval: REFRESH_MS,
   });
 
+export const useTraces = (namespace: string, workload: string) =>
+  useQuery({
+    queryKey: ['traces', namespace, workload],
+    queryFn: () =>
+      getJson<TracesView>(
+        `/api/traces?namespace=${encodeURIComponent(namespace)}&workload=${encodeURIComponent(workload)}`,
+      ),
+    refetchInterval: REFRESH_MS,
+  });
+
 export const useLogs = (namespace: string, workload: string, enabled: boolean) =>
   useQuery({
     queryKey: ['logs', namespace, workload],
@@ -146,12 +157,25 @@ export const useZtunnel = (namespace: string, name: string, filter: ZtunnelFilte
     placeholderData: previous => previous,
   });
 
-export const useEdgePolicies = (source: string, target: string) =>
+/** The request shape an edge's L7 policies are decided for (empty fields: the server's defaults). */
+export interface EdgeRequestInput {
+  readonly method: string;
+  readonly path: string;
+  /** `name:value`, or empty. */
+  readonly header: string;
+}
+
+export const useEdgePolicies = (source: string, target: string, request?: EdgeRequestInput) =>
   useQuery({
-    queryKey: ['edge-policies', source, target],
-    queryFn: () =>
-      getJson<EdgePoliciesView>(
-        `/api/graph/edge/policies?source=${encodeURIComponent(source)}&target=${encodeURIComponent(target)}`,
-      ),
+    queryKey: ['edge-policies', source, target, request?.method, request?.path, request?.header],
+    queryFn: () => {
+      const q = new URLSearchParams({ source, target });
+      if (request !== undefined) {
+        if (request.method !== '') q.set('method', request.method);
+        if (request.path !== '') q.set('path', request.path);
+        if (request.header !== '') q.set('header', request.header);
+      }
+      return getJson<EdgePoliciesView>(`/api/graph/edge/policies?${q.toString()}`);
+    },
     refetchInterval: REFRESH_MS,
   });
