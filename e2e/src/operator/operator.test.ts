@@ -258,7 +258,7 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     expect((await get(sailPath('istios', 'default'))).spec.namespace).toBe('istio-system');
   }, 60_000);
 
-  it('istiod scaled to 0 by hand is scaled back by the next reconcile', async () => {
+  it('istiod scaled to 0 by hand is scaled back by the next reconcile, and the edit is logged', async () => {
     await kube().client.mergePatch(ISTIOD, { spec: { replicas: 0 } });
     const back = await waitFor(
       'istiod back to 1 replica and Ready',
@@ -273,6 +273,13 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     );
     expect(back.spec.replicas).toBe(1);
     await waitReady(kube().client, sailPath('istios', 'default'), 60_000);
+    // The edit is logged, naming the object and its owner.
+    const logs = await kubectl(['logs', '-n', OPERATOR_NAMESPACE, 'deploy/ambient-mesh-operator']);
+    const edit = logs.stdout
+      .split('\n')
+      .find(l => l.includes('an owned object was edited by hand') && l.includes('deployments/istiod'));
+    expect(edit, logs.stdout.slice(-3000)).toBeDefined();
+    expect(edit).toContain('istiorevision.default');
   }, 180_000);
 
   it('the operator counts its reconciles on /metrics and records an Event for each transition', async () => {
