@@ -6,8 +6,11 @@
 //       and the console (deploy/prometheus, deploy/console) with a LoadBalancer address the host
 //       reaches, and reports what works, with the console's URL and where to look next. With `--waypoint`, also a waypoint for `sample`, a second
 //       echo version, an HTTPRoute splitting 90/10 over the two and an L7 AuthorizationPolicy; it
-//       prints the split as measured and the waypoint's request counts.
-// down: removes the sample and the mesh, then the cluster and everything it made.
+//       prints the split as measured and the waypoint's request counts. With `--operator`, the mesh
+//       is installed through the operator instead (docs/operator.md): the operator, then Sail's
+//       `Istio` and `IstioCNI` (profile ambient) and `ZTunnel` `default`, waited for Ready=True.
+// down: removes the sample and the mesh (the Sail CRs and the operator first, when it installed
+//       it), then the cluster and everything it made.
 //
 // Run through npm, which starts it as `node --conditions=@ambient-mesh/source tools/mesh.ts`.
 import { spawnSync } from 'node:child_process';
@@ -18,9 +21,13 @@ import {
   ensureGatewayApiCrds,
   gatewayApiCrdObjects,
   inNetnsCommand,
+  installMeshWithOperator,
   podNetnsName,
   readyWaypoint,
   requestBatch,
+  sailCondition,
+  sailReadiness,
+  uninstallMeshWithOperator,
   waitFor,
   waypointGateway,
   waypointMetrics,
@@ -28,6 +35,7 @@ import {
   weightedRoute,
   ztunnelMetrics,
   ztunnelPods,
+  type SailCr,
   type ZtunnelPod,
 } from '@ambient-mesh/e2e';
 import {
@@ -55,6 +63,7 @@ const CLUSTER = flagValue('--name') ?? 'local';
 const SLOT = flagValue('--slot');
 const SAMPLE_NS = 'sample';
 const WITH_WAYPOINT = process.argv.includes('--waypoint');
+const VIA_OPERATOR = process.argv.includes('--operator');
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -297,14 +306,16 @@ interface ConsoleUrls {
  * console answers its API from there. Undefined (with the reason said) when a step fails.
  */
 async function upConsole(client: KubeClient, nodes: { name: string }[]): Promise<ConsoleUrls | undefined> {
-  say('\nBuilding the console\'s web UI (apps/console, vite build)');
+  say("\nBuilding the console's web UI (apps/console, vite build)");
   const build = spawnSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], {
     cwd: join(root, 'apps', 'console'),
     stdio: 'inherit',
     timeout: 300_000,
   });
   if (build.status !== 0) {
-    say(`  the build failed (${build.error?.message ?? `exit ${String(build.status)}`}): see the lines above`);
+    say(
+      `  the build failed (${build.error?.message ?? `exit ${String(build.status)}`}): see the lines above`,
+    );
     return undefined;
   }
   say('\nInstalling Prometheus and the console (deploy/prometheus, deploy/console)');
@@ -333,13 +344,56 @@ async function upConsole(client: KubeClient, nodes: { name: string }[]): Promise
     return urls;
   } catch (err) {
     say(`  ${errorText(err)}`);
-    say(`  see \`kubectl -n ${MESH_NAMESPACE} get pods,svc\` and \`kubectl -n ${MESH_NAMESPACE} logs deploy/console\``);
+    say(
+      `  see \`kubectl -n ${MESH_NAMESPACE} get pods,svc\` and \`kubectl -n ${MESH_NAMESPACE} logs deploy/console\``,
+    );
     return undefined;
   }
 }
 
 function printStatus(status: MeshStatus): void {
   for (const c of status.components) say(`  ${c.ready ? 'ready    ' : 'NOT READY'} ${c.name}: ${c.detail}`);
+}
+
+/**
+ * `npm run up -- --operator`: the operator and Sail's three CRs, each waited for Ready=True.
+ * Whether all three are Ready; undefined (with the reason and where to look said) when the
+ * install failed or timed out.
+ */
+async function installThroughOperator(client: KubeClient): Promise<boolean | undefined> {
+  say(
+    "\nInstalling the mesh through the operator (deploy/operator): the operator, then Sail's Istio and IstioCNI (profile ambient) and ZTunnel default",
+  );
+  let crs: SailCr[];
+  try {
+    crs = await installMeshWithOperator(
+      { client },
+      {
+        progress: line => {
+          say(`  ${line}`);
+        },
+      },
+    );
+  } catch (err) {
+    say(`  ${errorText(err)}`);
+    say(
+      [
+        '  see:',
+        `    export KUBECONFIG=${kubeconfigPath()}`,
+        '    kubectl get istio,istiocni,ztunnel -o yaml       # conditions: Reconciled, Ready and why',
+        '    kubectl -n ambient-mesh-operator logs deploy/ambient-mesh-operator',
+        '    kubectl get pods -A -o wide',
+      ].join('\n'),
+    );
+    return undefined;
+  }
+  for (const cr of crs) {
+    const ready = sailCondition(cr, 'Ready')?.status === 'True';
+    say(
+      `  ${ready ? 'ready    ' : 'NOT READY'} ${cr.kind ?? '?'} ${cr.metadata.name}: ${sailReadiness(cr)}, version ${String(cr.spec.version)}, namespace ${String(cr.spec.namespace)}`,
+    );
+  }
+  return crs.every(cr => sailCondition(cr, 'Ready')?.status === 'True');
 }
 
 async function up(): Promise<number> {
@@ -351,26 +405,35 @@ async function up(): Promise<number> {
       name: n.metadata.name,
     }),
   );
-  say('\nInstalling the mesh (deploy/): CRDs, istiod, cni-agent, ztunnel');
-  // HTTPRoute needs the real Gateway API CRDs (v1.4.1, cached by tools/install-deps.d/gateway-api.sh),
-  // not deploy/'s Gateway-only subset.
-  const gatewayApiCrds = WITH_WAYPOINT
-    ? gatewayApiCrdObjects(
-        await ensureGatewayApiCrds(line => {
+  let ztunnelReady: boolean;
+  if (VIA_OPERATOR) {
+    // The operator's install applies the real Gateway API CRDs (v1.4.1) too.
+    const ready = await installThroughOperator(client);
+    if (ready === undefined) return 1;
+    ztunnelReady = ready;
+  } else {
+    say('\nInstalling the mesh (deploy/): CRDs, istiod, cni-agent, ztunnel');
+    // HTTPRoute needs the real Gateway API CRDs (v1.4.1, cached by tools/install-deps.d/gateway-api.sh),
+    // not deploy/'s Gateway-only subset.
+    const gatewayApiCrds = WITH_WAYPOINT
+      ? gatewayApiCrdObjects(
+          await ensureGatewayApiCrds(line => {
+            say(`  ${line}`);
+          }),
+        )
+      : undefined;
+    const mesh = await installMesh(
+      { client, nodes },
+      {
+        ...(gatewayApiCrds === undefined ? {} : { gatewayApiCrds }),
+        progress: line => {
           say(`  ${line}`);
-        }),
-      )
-    : undefined;
-  const mesh = await installMesh(
-    { client, nodes },
-    {
-      ...(gatewayApiCrds === undefined ? {} : { gatewayApiCrds }),
-      progress: line => {
-        say(`  ${line}`);
+        },
       },
-    },
-  );
-  printStatus(mesh);
+    );
+    printStatus(mesh);
+    ztunnelReady = mesh.components.find(c => c.name === 'ztunnel')?.ready ?? false;
+  }
 
   say(`\nDeploying the sample in the ambient namespace '${SAMPLE_NS}': echo server and client`);
   for (const o of sample) {
@@ -380,9 +443,15 @@ async function up(): Promise<number> {
     'the sample pods to be enrolled',
     async () => {
       const pods = await client.get<{
-        items: { metadata: { name: string; annotations?: Record<string, string> } }[];
+        items: {
+          metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+        }[];
       }>(`/api/v1/namespaces/${SAMPLE_NS}/pods`);
-      const states = pods.items.map(p => [
+      // A waypoint (from an earlier `--waypoint`) is in the namespace but not captured, as upstream.
+      const workloads = pods.items.filter(
+        p => p.metadata.labels?.['gateway.networking.k8s.io/gateway-name'] === undefined,
+      );
+      const states = workloads.map(p => [
         p.metadata.name,
         p.metadata.annotations?.['ambient.istio.io/redirection'],
       ]);
@@ -394,7 +463,6 @@ async function up(): Promise<number> {
     say('  the sample pods were not enrolled within 120 s: see `kubectl -n sample get pods`');
   else for (const [name, state] of enrolled) say(`  ${name}: ambient.istio.io/redirection=${state}`);
 
-  const ztunnelReady = mesh.components.find(c => c.name === 'ztunnel')?.ready ?? false;
   say(
     ztunnelReady
       ? '\nztunnel is running on every node; waiting for a request of the client to the echo server over mTLS'
@@ -440,6 +508,12 @@ async function up(): Promise<number> {
       'Where to look next:',
       `  export KUBECONFIG=${kubeconfigPath()}`,
       '  kubectl get pods -A -o wide',
+      ...(VIA_OPERATOR
+        ? [
+            '  kubectl get istio,istiocni,ztunnel                # the Sail CRs: Ready, status, version',
+            '  kubectl -n ambient-mesh-operator logs deploy/ambient-mesh-operator',
+          ]
+        : []),
       `  kubectl -n ${SAMPLE_NS} logs deploy/client           # the client's requests and answers`,
       `  kubectl -n ${SAMPLE_NS} get pods -o yaml | grep ambient.istio.io/redirection`,
       '  kubectl -n istio-system logs ds/ztunnel              # access log: src.identity, dst.identity',
@@ -485,6 +559,17 @@ async function down(): Promise<number> {
         async () => ((await client.find(`/api/v1/namespaces/${SAMPLE_NS}`)) === undefined ? true : undefined),
         { timeoutMs: 90_000, intervalMs: 500 },
       ).catch(() => undefined);
+      if (
+        await uninstallMeshWithOperator(
+          { client },
+          {
+            progress: line => {
+              say(`  ${line}`);
+            },
+          },
+        )
+      )
+        say('  the operator and its CRs are gone');
       await uninstallMesh(
         { client, nodes },
         {
@@ -506,7 +591,9 @@ async function down(): Promise<number> {
 const command = process.argv[2];
 const run = command === 'up' ? up : command === 'down' ? down : undefined;
 if (run === undefined) {
-  console.error('usage: npm run up [-- --name NAME --slot S --waypoint] | npm run down [-- --name NAME]');
+  console.error(
+    'usage: npm run up [-- --name NAME --slot S --waypoint --operator] | npm run down [-- --name NAME]',
+  );
   process.exitCode = 2;
 } else {
   process.exitCode = await run();

@@ -87,13 +87,16 @@ export {
 } from './mesh/waypoint.ts';
 export type { Backend, BatchResult, WaypointPod } from './mesh/waypoint.ts';
 export { ensureGatewayApiCrds, gatewayApiCrdObjects } from './upstream-tools/gateway-api.ts';
-// The operator on a harness cluster (its cluster test and benchmark).
+// The operator on a harness cluster (its cluster test, benchmark and `npm run up -- --operator`).
 export {
   OPERATOR_NAMESPACE,
   ambientCrs,
   condition as sailCondition,
+  installMeshWithOperator,
   installOperator,
+  readiness as sailReadiness,
   sailPath,
+  uninstallMeshWithOperator,
   waitReady as waitSailReady,
 } from './operator/operator-install.ts';
-export type { SailCr } from './operator/operator-install.ts';
+export type { OperatorMeshOptions, SailCr } from './operator/operator-install.ts';

@@ -2,9 +2,12 @@
  * The operator on a harness cluster: the mesh's CRDs (with the Gateway API bundle), the
  * operator's sailoperator.io CRDs and its Deployment, all rendered from `deploy/` by the install
  * package; then the Sail CRs, and reading them back; the namespaces and the two pods the
- * operator's tests run traffic between. Used by the operator's cluster tests and benchmark.
+ * operator's tests run traffic between. `installMeshWithOperator` and `uninstallMeshWithOperator`
+ * are the whole install and removal, as `npm run up -- --operator` and `npm run down` run them.
+ * Used by the operator's cluster tests, its benchmark and `npm run up`.
  */
 import {
+  MESH_NAMESPACE,
   OPERATOR_SETS,
   applyObjects,
   renderComponent,
@@ -27,6 +30,7 @@ export const OPERATOR_NAMESPACE = 'ambient-mesh-operator';
 export const SAIL = '/apis/sailoperator.io/v1';
 
 export interface SailCr {
+  readonly kind?: string;
   readonly metadata: {
     name: string;
     uid?: string;
@@ -53,7 +57,10 @@ export interface SailCr {
 }
 
 /** Applies the CRDs (mesh, Gateway API, sailoperator.io) and the operator; waits for it Ready. */
-export async function installOperator(cluster: Cluster, progress: (line: string) => void): Promise<void> {
+export async function installOperator(
+  cluster: Pick<Cluster, 'client'>,
+  progress: (line: string) => void,
+): Promise<void> {
   const { client } = cluster;
   const crds: ManifestObject[] = [
     ...withGatewayApiCrds(
@@ -142,12 +149,33 @@ export function condition(
   return cr?.status?.conditions?.find(c => c.type === type);
 }
 
-/** Waits until the CR's `Ready` is True for its current generation. */
-export async function waitReady(client: KubeClient, path: string, timeoutMs = 240_000): Promise<SailCr> {
+/** `Ready True (Healthy)`, `Ready False (IstiodNotReady: ...)`, or `not reconciled yet`. */
+export function readiness(cr: SailCr): string {
+  const ready = condition(cr, 'Ready');
+  if (ready === undefined || cr.status?.observedGeneration !== cr.metadata.generation)
+    return 'not reconciled yet';
+  const why = [ready.reason, ready.message].filter(x => x !== undefined && x !== '').join(': ');
+  return `Ready ${ready.status}${why === '' ? '' : ` (${why})`}`;
+}
+
+/**
+ * Waits until the CR's `Ready` is True for its current generation. With `progress`, says each
+ * change of its readiness while waiting (`Istio default: Ready False (IstiodNotReady: ...)`).
+ */
+export async function waitReady(
+  client: KubeClient,
+  path: string,
+  timeoutMs = 240_000,
+  progress?: (line: string) => void,
+): Promise<SailCr> {
+  let said = '';
   return waitFor(
     `${path} Ready=True`,
     async () => {
       const cr = await client.get<SailCr>(path);
+      const now = `${cr.kind ?? path} ${cr.metadata.name}: ${readiness(cr)}`;
+      if (progress !== undefined && now !== said) progress(now);
+      said = now;
       return condition(cr, 'Ready')?.status === 'True' &&
         cr.status?.observedGeneration === cr.metadata.generation
         ? cr
@@ -155,6 +183,103 @@ export async function waitReady(client: KubeClient, path: string, timeoutMs = 24
     },
     { timeoutMs, intervalMs: 500 },
   );
+}
+
+export interface OperatorMeshOptions {
+  /** The `IstioCNI`'s namespace (Sail's documented `istio-cni` by default). */
+  readonly cniNamespace?: string;
+  /** The `ZTunnel`'s namespace (default `istio-system`, beside istiod, whose node credentials it trusts). */
+  readonly ztunnelNamespace?: string;
+  /** `spec.version` of the three CRs (default: the CRDs' default). */
+  readonly version?: string;
+  readonly progress?: (line: string) => void;
+  /** How long to wait for each CR's Ready (default 240 s). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The mesh through the operator, as a Sail user installs it: the operator (`installOperator`),
+ * the namespaces, then Sail's ambient `Istio`, `IstioCNI` and `ZTunnel` `default` (server-side
+ * applied, so running it again changes nothing), waiting for each `Ready=True` and saying each
+ * step. Answers the three CRs as they are once Ready.
+ */
+export async function installMeshWithOperator(
+  cluster: Pick<Cluster, 'client'>,
+  options: OperatorMeshOptions = {},
+): Promise<SailCr[]> {
+  const { client } = cluster;
+  const progress = options.progress ?? (() => undefined);
+  const cniNamespace = options.cniNamespace ?? 'istio-cni';
+  const ztunnelNamespace = options.ztunnelNamespace ?? MESH_NAMESPACE;
+  await installOperator(cluster, progress);
+  const namespaces = [...new Set([MESH_NAMESPACE, cniNamespace, ztunnelNamespace])];
+  progress(`apply the namespaces ${namespaces.join(', ')}`);
+  await applyObjects(
+    client,
+    namespaces.map(name => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
+  );
+  const crs = ambientCrs({
+    cniNamespace,
+    ztunnelNamespace,
+    ...(options.version === undefined ? {} : { version: options.version }),
+  });
+  progress('apply Istio default (profile ambient), IstioCNI default (profile ambient), ZTunnel default');
+  const applied = Date.now();
+  await applyObjects(
+    client,
+    crs.map(c => c.body as ManifestObject),
+  );
+  const ready: SailCr[] = [];
+  for (const plural of ['istios', 'istiocnis', 'ztunnels'] as const)
+    ready.push(await waitReady(client, sailPath(plural, 'default'), options.timeoutMs, progress));
+  progress(`the three CRs Ready ${((Date.now() - applied) / 1000).toFixed(1)} s after they were applied`);
+  return ready;
+}
+
+/**
+ * Removes what `installMeshWithOperator` made, if it is there: every Sail CR (the operator then
+ * deletes what each owns and releases its finalizer), waited for until gone, then the operator
+ * and its CRDs and the CNI's namespace. The mesh's own CRDs and `istio-system` are left to
+ * `uninstallMesh`. Answers whether the cluster had the operator's CRDs.
+ */
+export async function uninstallMeshWithOperator(
+  cluster: Pick<Cluster, 'client'>,
+  options: { readonly progress?: (line: string) => void; readonly timeoutMs?: number } = {},
+): Promise<boolean> {
+  const { client } = cluster;
+  const progress = options.progress ?? (() => undefined);
+  const crd = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/istios.sailoperator.io`;
+  if ((await client.find(crd)) === undefined) return false;
+  const plurals = ['istiorevisiontags', 'ztunnels', 'istiocnis', 'istios', 'istiorevisions'] as const;
+  const cniNamespaces = new Set<string>();
+  for (const plural of plurals) {
+    for (const cr of (await client.list<SailCr>(sailPath(plural))).items) {
+      if (plural === 'istiocnis' && typeof cr.spec.namespace === 'string')
+        cniNamespaces.add(cr.spec.namespace);
+      progress(`delete ${plural} ${cr.metadata.name}`);
+      await client.delete(sailPath(plural, cr.metadata.name));
+    }
+  }
+  await waitFor(
+    'the Sail CRs gone (the operator removes what they own)',
+    async () => {
+      for (const plural of plurals)
+        if ((await client.list(sailPath(plural))).items.length > 0) return undefined;
+      return true;
+    },
+    { timeoutMs: options.timeoutMs ?? 180_000, intervalMs: 500 },
+  );
+  for (const set of [...OPERATOR_SETS].reverse()) {
+    progress(`delete ${set}`);
+    for (const o of renderComponent(set).reverse())
+      await client.delete(await client.resources.objectPath(o), { propagationPolicy: 'Background' });
+  }
+  for (const ns of cniNamespaces) {
+    if (ns === MESH_NAMESPACE) continue;
+    progress(`delete namespace ${ns}`);
+    await client.delete(`/api/v1/namespaces/${ns}`);
+  }
+  return true;
 }
 
 /** Creates the namespaces the Sail CRs install into (`istio-system`, the CNI's). */

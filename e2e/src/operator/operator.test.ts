@@ -1,31 +1,42 @@
 // Cluster tier: the mesh installed by the operator from Sail's ambient resources (`Istio` and
-// `IstioCNI` with profile ambient, `ZTunnel` `default`) on an empty 2-node local cluster, then what
-// a Sail user does to it: read the CRs, give bad input, edit an owned object by hand, delete the
-// Istio. One cluster is shared by the whole file; the cases run in order.
+// `IstioCNI` with profile ambient, `ZTunnel` `default`) on an empty 2-node local cluster; the L4
+// scenario's checks (`mesh/l4-scenario.ts`, as on the direct install) on that mesh; then what a
+// Sail user does to it: read the CRs, give bad input, edit an owned object by hand, upgrade it in
+// place under L4 and L7 (waypoint) load, delete the Istio. One cluster is shared by the whole
+// file; the cases run in order, each in its own namespaces.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from '../cluster.ts';
 import { runCommand, waitFor, type RunResult } from '../exec.ts';
 import { podNetnsName } from '../layout.ts';
 import { kubectl as kubectlIn } from '../mesh/kubectl.ts';
+import { L4_CHECKS, setUpL4Scenario, type L4Scenario } from '../mesh/l4-scenario.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
-import { curlInPod, httpCode, mtlsConnectionsTo, type MeshPod } from '../mesh/workloads.ts';
+import { waypointMetrics, waypointRequests, type WaypointPod } from '../mesh/waypoint.ts';
+import { setUpWaypointNamespace } from '../mesh/waypoint-mesh.ts';
+import { curlInPod, echoPod, httpCode, mtlsConnectionsTo, type MeshPod } from '../mesh/workloads.ts';
 import {
   OPERATOR_NAMESPACE,
-  ambientCrs,
   condition,
-  createNamespaces,
   echoAndClient,
-  installOperator,
+  installMeshWithOperator,
   sailPath,
   waitReady,
   type SailCr,
 } from './operator-install.ts';
 
 const NS = 'op-l4';
+/** The L4 scenario's namespaces (its pods and Service; the plaintext pod outside the mesh). */
+const L4_NS = 'op-l4s';
+const PLAIN_NS = 'op-plain';
+/** Service `l7-echo` bound to the waypoint `waypoint`, and the client of the L7 load. */
+const L7_NS = 'op-l7';
+const L7_URL = `http://l7-echo.${L7_NS}.svc.cluster.local/`;
 const TD = 'spiffe://cluster.local';
 const scenario = new ScenarioContext<MeshPod>('operator');
 const { log, kube, pod } = scenario;
+let l4: L4Scenario | undefined;
+let waypoint: WaypointPod | undefined;
 /** As Sail's documented ambient install, but ztunnel beside istiod (its trusted node namespace). */
 const CNI_NS = 'istio-cni';
 const ZTUNNEL_NS = 'istio-system';
@@ -64,23 +75,30 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
   beforeAll(async () => {
     scenario.cluster = await startCluster({ name: 'opmesh', slot: 78, nodes: 2, progress: log });
     const cluster = kube();
-    await installOperator(cluster, log);
-    await createNamespaces(cluster.client, ['istio-system', CNI_NS]);
-    const applied = Date.now();
-    for (const { path, body } of ambientCrs({
+    // As `npm run up -- --operator` installs it.
+    const started = Date.now();
+    await installMeshWithOperator(cluster, {
       cniNamespace: CNI_NS,
       ztunnelNamespace: ZTUNNEL_NS,
       version: FROM,
-    })) {
-      await cluster.client.create(path, body);
-    }
-    for (const plural of ['istios', 'istiocnis', 'ztunnels'] as const)
-      await waitReady(cluster.client, sailPath(plural, 'default'));
-    log(`the three CRs Ready ${((Date.now() - applied) / 1000).toFixed(1)} s after they were applied`);
+      progress: log,
+    });
+    log(`the operator installed and the three CRs Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     for (const [name, p] of await echoAndClient(cluster, NS)) scenario.pods.set(name, p);
+    l4 = await setUpL4Scenario(cluster, L4_NS, PLAIN_NS);
+    waypoint = await setUpWaypointNamespace(scenario, {
+      namespace: L7_NS,
+      serviceAccounts: ['l7-echo', 'l7-client'],
+      pods: [
+        ['l7-echo', echoPod('l7-echo', { namespace: L7_NS, node: 'node-1', containerPorts: [8080] })],
+        ['l7-client', echoPod('l7-client', { namespace: L7_NS, node: 'node-0', env: { PORT: '9090' } })],
+      ],
+      services: [['l7-echo', { app: 'l7-echo' }]],
+      probe: { from: 'l7-client', service: 'l7-echo' },
+    });
     scenario.logSetupTime();
-  }, 900_000);
+  }, 1_200_000);
 
   afterAll(async () => {
     await scenario.cluster?.stop();
@@ -110,6 +128,17 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
       { timeoutMs: 30_000, intervalMs: 500 },
     );
   }, 120_000);
+
+  for (const check of L4_CHECKS) {
+    it(
+      `the L4 scenario on the operator's mesh: ${check.name}`,
+      async () => {
+        if (l4 === undefined) throw new Error('the L4 scenario was not set up (see beforeAll)');
+        await check.run(l4);
+      },
+      check.timeoutMs,
+    );
+  }
 
   it("kubectl get istio,istiocni,ztunnel shows Sail's columns with the CRs' values", async () => {
     // The ambient namespace makes the default revision InUse (beyond Sail: ambient counts).
@@ -229,7 +258,7 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     expect((await get(sailPath('istios', 'default'))).spec.namespace).toBe('istio-system');
   }, 60_000);
 
-  it('istiod scaled to 0 by hand is scaled back by the next reconcile', async () => {
+  it('istiod scaled to 0 by hand is scaled back by the next reconcile, and the edit is logged', async () => {
     await kube().client.mergePatch(ISTIOD, { spec: { replicas: 0 } });
     const back = await waitFor(
       'istiod back to 1 replica and Ready',
@@ -244,6 +273,13 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     );
     expect(back.spec.replicas).toBe(1);
     await waitReady(kube().client, sailPath('istios', 'default'), 60_000);
+    // The edit is logged, naming the object and its owner.
+    const logs = await kubectl(['logs', '-n', OPERATOR_NAMESPACE, 'deploy/ambient-mesh-operator']);
+    const edit = logs.stdout
+      .split('\n')
+      .find(l => l.includes('an owned object was edited by hand') && l.includes('deployments/istiod'));
+    expect(edit, logs.stdout.slice(-3000)).toBeDefined();
+    expect(edit).toContain('istiorevision.default');
   }, 180_000);
 
   it('the operator counts its reconciles on /metrics and records an Event for each transition', async () => {
@@ -279,31 +315,56 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
     expect(on('ZTunnel').some(e => e.type === 'Normal' && e.message.startsWith('Ready is True'))).toBe(true);
   }, 60_000);
 
-  it('spec.version changed on Istio, then IstioCNI, then ZTunnel rolls each in place under L4 load: >= 99 % succeed, no workload pod restarts', async () => {
+  it('spec.version changed on Istio, then IstioCNI, then ZTunnel rolls each in place under L4 and L7 (waypoint) load: >= 99 % of each succeed, no workload pod restarts', async () => {
     const client = pod('client');
     const url = `http://${pod('echo').ip}:8080/`;
-    const workloads = async (): Promise<string[]> =>
-      (await kube().client.list<V1Pod>(`/api/v1/namespaces/${NS}/pods`)).items
-        .map(
-          p =>
-            `${p.metadata?.name}/${p.metadata?.uid}/${(p.status?.containerStatuses ?? []).map(c => c.restartCount).join(',')}`,
-        )
-        .sort();
-    const before = await workloads();
-    const load$ = { stop: false };
-    let ok = 0;
-    let failed = 0;
-    const t0 = Date.now();
-    const failures: string[] = [];
-    const load = (async () => {
-      for (let i = 0; i < 20_000 && !load$.stop; i++) {
-        if ((await httpCode(client, url)) === 200) ok++;
-        else {
-          failed++;
-          failures.push(((Date.now() - t0) / 1000).toFixed(1));
-        }
+    if (waypoint === undefined) throw new Error('the waypoint was not set up (see beforeAll)');
+    const wp = waypoint;
+    /** Every workload pod of the file's mesh namespaces (not the waypoint): name, UID, restarts. */
+    const workloads = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (const ns of [NS, L4_NS, L7_NS]) {
+        const pods = await kube().client.list<V1Pod>(`/api/v1/namespaces/${ns}/pods`, {
+          labelSelector: '!gateway.networking.k8s.io/gateway-name',
+        });
+        for (const p of pods.items)
+          out.push(
+            `${ns}/${p.metadata?.name}/${p.metadata?.uid}/${(p.status?.containerStatuses ?? []).map(c => c.restartCount).join(',')}`,
+          );
       }
-    })();
+      return out.sort();
+    };
+    /** Requests to l7-echo the waypoint counted (its istio_requests_total, reporter waypoint). */
+    const throughWaypoint = async (): Promise<number> =>
+      waypointRequests(await waypointMetrics(wp))
+        .filter(x => x.labels.destination_service_name === 'l7-echo' && x.labels.response_code === '200')
+        .reduce((n, x) => n + x.value, 0);
+    const before = await workloads();
+    expect(before.filter(w => w.startsWith(`${L7_NS}/`))).toHaveLength(2);
+    const countedBefore = await throughWaypoint();
+    const load$ = { stop: false };
+    const t0 = Date.now();
+    /** A load client: one request at a time, each on a new connection, until stopped. */
+    const loadClient = (send: () => Promise<number>) => {
+      const tally = { ok: 0, failed: 0, failures: [] as string[] };
+      const done = (async () => {
+        for (let i = 0; i < 20_000 && !load$.stop; i++) {
+          if ((await send()) === 200) tally.ok++;
+          else {
+            tally.failed++;
+            tally.failures.push(((Date.now() - t0) / 1000).toFixed(1));
+          }
+        }
+      })();
+      return { tally, done };
+    };
+    // L4: client -> echo's pod IP (ztunnels only). L7: l7-client -> Service l7-echo, which the
+    // ztunnel sends through the waypoint.
+    const l4Load = loadClient(() => httpCode(client, url));
+    const l7Load = loadClient(() => httpCode(pod('l7-client'), L7_URL));
+    const l4 = l4Load.tally;
+    const l7 = l7Load.tally;
+    const load = Promise.all([l4Load.done, l7Load.done]);
     const image = (o: { spec?: { template?: { spec?: { containers?: { image?: string }[] } } } }) =>
       o.spec?.template?.spec?.containers?.[0]?.image ?? '';
     const rolled = (path: string, done: (st: Record<string, number | undefined>) => boolean) =>
@@ -401,7 +462,7 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
         // Ready until then; a ztunnel that is not Ready is replaced without the surge handover.
         await everyZtunnelReady();
         log(
-          `${plural}: ${FROM} -> ${TO} rolled and Ready in ${((Date.now() - started) / 1000).toFixed(1)} s (requests so far: ${ok} ok, ${failed} failed)`,
+          `${plural}: ${FROM} -> ${TO} rolled and Ready in ${((Date.now() - started) / 1000).toFixed(1)} s (requests so far: L4 ${l4.ok} ok, ${l4.failed} failed; L7 ${l7.ok} ok, ${l7.failed} failed)`,
         );
         expect(cr.spec.version).toBe(TO);
       }
@@ -409,10 +470,14 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
       load$.stop = true;
       await load;
     }
-    log(
-      `upgrade under load: ${ok} ok, ${failed} failed${failed > 0 ? ` (at t= ${failures.join(' ')} s)` : ''}`,
-    );
-    if (failed > 0) {
+    for (const [name, t] of [
+      ['L4', l4],
+      ['L7', l7],
+    ] as const)
+      log(
+        `upgrade under ${name} load: ${t.ok} ok, ${t.failed} failed${t.failed > 0 ? ` (at t= ${t.failures.join(' ')} s)` : ''}`,
+      );
+    if (l4.failed + l7.failed > 0) {
       for (const ns of [ZTUNNEL_NS, CNI_NS]) {
         const r = await kubectl([
           'logs',
@@ -427,9 +492,22 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
         log(`logs in ${ns}:\n${r.stdout}`);
       }
     }
-    expect(ok).toBeGreaterThan(20);
-    expect(ok / (ok + failed)).toBeGreaterThanOrEqual(0.99);
+    expect(l4.ok).toBeGreaterThan(20);
+    expect(l4.ok / (l4.ok + l4.failed)).toBeGreaterThanOrEqual(0.99);
+    expect(l7.ok).toBeGreaterThan(20);
+    expect(l7.ok / (l7.ok + l7.failed)).toBeGreaterThanOrEqual(0.99);
     expect(await workloads()).toEqual(before);
+    // Every answered L7 request went through the waypoint (the same pod: in the local cluster both
+    // versions run the same waypoint build, so the control plane's upgrade leaves it as it is).
+    const counted = await waitFor(
+      'the waypoint to count the L7 load',
+      async () => {
+        const n = (await throughWaypoint()) - countedBefore;
+        return n >= l7.ok ? n : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 1_000 },
+    );
+    log(`the waypoint ${wp.name} counted ${counted} answered requests of the L7 load's ${l7.ok}`);
     // Still over the mesh after the upgrade.
     const principal = `${TD}/ns/${NS}/sa/client`;
     const mtls = await mtlsConnectionsTo(kube(), 'echo', principal);
