@@ -1,14 +1,14 @@
 // The README's bring-up command: `npm run up` (and `npm run down`).
 //
 // up:   starts the local cluster (real kube-apiserver and etcd, nodes and pods as network
-//       namespaces), installs the mesh from deploy/ (CRDs, istiod, cni-agent, ztunnel), deploys a
+//       namespaces), installs the mesh through the operator (docs/operator.md: the operator, then
+//       Sail's `Istio` and `IstioCNI` (profile ambient) and `ZTunnel` `default`, waited for
+//       Ready=True; with `--direct`, from the rendered deploy/ instead), deploys a
 //       sample (an echo server and a client in the ambient namespace `sample`), then Prometheus
 //       and the console (deploy/prometheus, deploy/console) with a LoadBalancer address the host
 //       reaches, and reports what works, with the console's URL and where to look next. With `--waypoint`, also a waypoint for `sample`, a second
 //       echo version, an HTTPRoute splitting 90/10 over the two and an L7 AuthorizationPolicy; it
-//       prints the split as measured and the waypoint's request counts. With `--operator`, the mesh
-//       is installed through the operator instead (docs/operator.md): the operator, then Sail's
-//       `Istio` and `IstioCNI` (profile ambient) and `ZTunnel` `default`, waited for Ready=True.
+//       prints the split as measured and the waypoint's request counts.
 // down: removes the sample and the mesh (the Sail CRs and the operator first, when it installed
 //       it), then the cluster and everything it made.
 //
@@ -63,7 +63,8 @@ const CLUSTER = flagValue('--name') ?? 'local';
 const SLOT = flagValue('--slot');
 const SAMPLE_NS = 'sample';
 const WITH_WAYPOINT = process.argv.includes('--waypoint');
-const VIA_OPERATOR = process.argv.includes('--operator');
+/** The operator installs the mesh unless `--direct` asks for deploy/ (`--operator` is accepted). */
+const VIA_OPERATOR = !process.argv.includes('--direct');
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -356,7 +357,7 @@ function printStatus(status: MeshStatus): void {
 }
 
 /**
- * `npm run up -- --operator`: the operator and Sail's three CRs, each waited for Ready=True.
+ * `npm run up` (the default; `--direct` skips it): the operator and Sail's three CRs, each waited for Ready=True.
  * Whether all three are Ready; undefined (with the reason and where to look said) when the
  * install failed or timed out.
  */
@@ -592,7 +593,7 @@ const command = process.argv[2];
 const run = command === 'up' ? up : command === 'down' ? down : undefined;
 if (run === undefined) {
   console.error(
-    'usage: npm run up [-- --name NAME --slot S --waypoint --operator] | npm run down [-- --name NAME]',
+    'usage: npm run up [-- --name NAME --slot S --waypoint --direct] | npm run down [-- --name NAME]',
   );
   process.exitCode = 2;
 } else {

@@ -87,7 +87,7 @@ export {
 } from './mesh/waypoint.ts';
 export type { Backend, BatchResult, WaypointPod } from './mesh/waypoint.ts';
 export { ensureGatewayApiCrds, gatewayApiCrdObjects } from './upstream-tools/gateway-api.ts';
-// The operator on a harness cluster (its cluster test, benchmark and `npm run up -- --operator`).
+// The operator on a harness cluster (its cluster test, benchmark and `npm run up`).
 export {
   OPERATOR_NAMESPACE,
   ambientCrs,

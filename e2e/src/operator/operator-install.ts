@@ -3,7 +3,7 @@
  * operator's sailoperator.io CRDs and its Deployment, all rendered from `deploy/` by the install
  * package; then the Sail CRs, and reading them back; the namespaces and the two pods the
  * operator's tests run traffic between. `installMeshWithOperator` and `uninstallMeshWithOperator`
- * are the whole install and removal, as `npm run up -- --operator` and `npm run down` run them.
+ * are the whole install and removal, as `npm run up` and `npm run down` run them.
  * Used by the operator's cluster tests, its benchmark and `npm run up`.
  */
 import {

@@ -75,7 +75,7 @@ describe('the operator installs the mesh from Sail-compatible resources', () => 
   beforeAll(async () => {
     scenario.cluster = await startCluster({ name: 'opmesh', slot: 78, nodes: 2, progress: log });
     const cluster = kube();
-    // As `npm run up -- --operator` installs it.
+    // As `npm run up` installs it.
     const started = Date.now();
     await installMeshWithOperator(cluster, {
       cniNamespace: CNI_NS,
