@@ -20,6 +20,7 @@ interface Start {
 
 const local = (port: number) => ({ host: '127.0.0.1', port });
 const config: Config = {
+  mode: 'waypoint',
   xdsAddress: 'http://127.0.0.1:1',
   caAddress: 'http://127.0.0.1:1',
   trustDomain: 'cluster.local',
