@@ -317,8 +317,11 @@ function address(a: ListenAddress): DumpAddress {
   return { SocketAddr: socketAddress(a) };
 }
 
-/** The in-pod listeners bind IPv4 only (docs/compatibility.md), so the wildcard is `0.0.0.0`. */
-const IN_POD_WILDCARD = '0.0.0.0';
+/**
+ * The in-pod listeners serve both families (docs/compatibility.md#dual-stack), so the wildcard is
+ * upstream's with IPv6 enabled: `[::]`.
+ */
+const IN_POD_WILDCARD = '[::]';
 
 export function dumpConfig(c: Config): DumpConfig {
   const inPod = (port: number): string => `${IN_POD_WILDCARD}:${port}`;
@@ -369,6 +372,7 @@ export function dumpConfig(c: Config): DumpConfig {
     packetMark: c.packetMark,
     xdsHeaders: Object.entries(c.xdsHeaders),
     caHeaders: Object.entries(c.caHeaders),
-    ipv6Enabled: false,
+    // In-pod listeners on both families; the admin, stats and readiness listeners stay IPv4.
+    ipv6Enabled: true,
   };
 }
