@@ -92,10 +92,9 @@ describe('dual-stack layout', () => {
       podCidr6: 'fd00:10:244:0::/64',
       ipamDir: '/x',
     });
-    expect((net.plugins[0] as { ipam: { ranges: unknown } }).ipam.ranges).toEqual([
-      [{ subnet: '10.244.0.0/24' }],
-      [{ subnet: 'fd00:10:244:0::/64' }],
-    ]);
+    expect(net.plugins[0]?.ipam).toMatchObject({
+      ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: 'fd00:10:244:0::/64' }]],
+    });
     const result = { ips: [{ address: 'fd00:10:244::5/64' }, { address: '10.244.0.5/24' }] };
     expect(resultIPs(result)).toEqual(['10.244.0.5', 'fd00:10:244::5']);
     expect(resultIPv4(result)).toBe('10.244.0.5');

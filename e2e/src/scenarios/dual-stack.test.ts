@@ -11,6 +11,7 @@ import type { Cluster } from '../cluster.ts';
 import { runCommand, waitFor } from '../exec.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { mtlsConnections, ztunnelMetrics, ztunnelPods, type MetricSample } from '../mesh/observe.ts';
+import { dnsQuery } from './dns-fixture.ts';
 import { createAppNamespace, echoPod, httpCode, inEveryZtunnelConfig, readyPod } from '../mesh/workloads.ts';
 
 const NS = 'dual-stack';
@@ -164,6 +165,16 @@ describe('the L4 ambient mesh on a dual-stack local cluster', () => {
       { timeoutMs: 30_000, intervalMs: 500 },
     );
   }, 90_000);
+
+  it("answers A and AAAA for the dual-stack Service from the pod's DNS (ztunnel's DNS proxy)", async () => {
+    const name = `server.${NS}.svc.cluster.local`;
+    const aaaa = await dnsQuery(cluster, client, name, 'udp', 'AAAA');
+    expect(aaaa).toEqual({ rcode: 0, addresses: [serviceIp6] });
+    const a = await dnsQuery(cluster, client, name, 'udp', 'A');
+    expect(a.rcode).toBe(0);
+    expect(a.addresses).toHaveLength(1);
+    expect(a.addresses[0]).not.toContain(':');
+  }, 60_000);
 
   it("enforces a DENY on the client's IPv6 address while its IPv4 traffic still passes", async () => {
     const path = `/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`;
