@@ -317,14 +317,10 @@ function address(a: ListenAddress): DumpAddress {
   return { SocketAddr: socketAddress(a) };
 }
 
-/**
- * The in-pod listeners serve both families (docs/compatibility.md#dual-stack), so the wildcard is
- * upstream's with IPv6 enabled: `[::]`.
- */
-const IN_POD_WILDCARD = '[::]';
-
 export function dumpConfig(c: Config): DumpConfig {
-  const inPod = (port: number): string => `${IN_POD_WILDCARD}:${port}`;
+  // The in-pod listeners serve both families unless IPV6_ENABLED=false (docs/compatibility.md#dual-stack),
+  // so the wildcard is upstream's: `[::]`, or `0.0.0.0` without IPv6.
+  const inPod = (port: number): string => `${c.ipv6Enabled ? '[::]' : '0.0.0.0'}:${port}`;
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.proxyMetadata))
     metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
@@ -372,7 +368,7 @@ export function dumpConfig(c: Config): DumpConfig {
     packetMark: c.packetMark,
     xdsHeaders: Object.entries(c.xdsHeaders),
     caHeaders: Object.entries(c.caHeaders),
-    // In-pod listeners on both families; the admin, stats and readiness listeners stay IPv4.
-    ipv6Enabled: true,
+    // The in-pod listeners; the admin, stats and readiness listeners stay IPv4.
+    ipv6Enabled: c.ipv6Enabled,
   };
 }
