@@ -1,6 +1,6 @@
 // `npm run cluster -- up | down | status | logs <ns>/<pod>[/<container>] | reap`
 //
-//   up     [--nodes N] [--name NAME] [--slot S] [--provider local|kind]
+//   up     [--nodes N] [--name NAME] [--slot S] [--provider local|kind] [--ip-families IPv4,IPv6]
 //          starts the cluster in a background harness process and prints the kubeconfig path
 //   down   [--name NAME]   stops it and removes every netns, process and file it made
 //   status [--name NAME]   harness pid, nodes and their readiness
@@ -17,6 +17,7 @@ import { runCommand, waitFor } from './exec.ts';
 import { startKindCluster } from './kind/kind-provider.ts';
 import { KubeClient } from '@ambient-mesh/kube';
 import { clusterLayout, defaultCacheRoot } from './layout.ts';
+import type { ClusterIpFamily } from './layout.ts';
 import { leftovers, pidAlive, readState, reapCluster } from './reaper.ts';
 
 function flag(args: string[], name: string): string | undefined {
@@ -27,6 +28,11 @@ function flag(args: string[], name: string): string | undefined {
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
+
+/** `--ip-families IPv4` (default) or `IPv4,IPv6` (dual-stack). */
+function ipFamilies(args: string[]): ClusterIpFamily[] {
+  return (flag(args, '--ip-families') ?? 'IPv4').split(',').map(f => f.trim() as ClusterIpFamily);
+}
 
 function harnessLog(name: string): string {
   return join(defaultCacheRoot(), 'cluster', `${name}.harness.log`);
@@ -41,7 +47,7 @@ async function up(args: string[]): Promise<number> {
     say(`kubeconfig: ${c.kubeconfig}`);
     return 0;
   }
-  const layout = clusterLayout(name, slot);
+  const layout = clusterLayout(name, slot, defaultCacheRoot(), ipFamilies(args));
   const state = readState(layout);
   if (state !== undefined && pidAlive(state.ownerPid)) {
     say(`cluster '${name}' is already up (harness pid ${state.ownerPid})`);
@@ -65,6 +71,8 @@ async function up(args: string[]): Promise<number> {
       String(nodes),
       '--slot',
       String(slot),
+      '--ip-families',
+      layout.ipFamilies.join(','),
     ],
     { detached: true, stdio: ['ignore', fd, fd] },
   );
@@ -105,6 +113,7 @@ async function serve(args: string[]): Promise<number> {
       name,
       nodes: Number(flag(args, '--nodes') ?? '2'),
       slot: Number(flag(args, '--slot') ?? '0'),
+      ipFamilies: ipFamilies(args),
       progress,
     });
   } catch (e) {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { errorMessage } from '@ambient-mesh/errors';
 import { ensureBinaries, type Binaries } from './binaries.ts';
 import { bootstrapObjects } from './bootstrap.ts';
-import { startControlPlane, type ControlPlane } from './control-plane/control-plane.ts';
+import { clusterCidrs, startControlPlane, type ControlPlane } from './control-plane/control-plane.ts';
 import { ClusterError, ClusterErrorCode } from './errors.ts';
 import { runCommand, waitFor, type CommandRunner } from './exec.ts';
 import type { KubeClient } from '@ambient-mesh/kube';
@@ -15,7 +15,8 @@ import type { KubeletProcessConfig, NodeTaint } from './kubelet/main.ts';
 export type { NodeTaint };
 import { ledgerPath } from './kubelet/mounts.ts';
 import { ensureStreamServer } from './kubelet/stream-server.ts';
-import { clusterLayout, nodeLayout, type ClusterLayout, type NodeLayout } from './layout.ts';
+import { clusterLayout, defaultCacheRoot, nodeLayout } from './layout.ts';
+import type { ClusterIpFamily, ClusterLayout, NodeLayout } from './layout.ts';
 import { ManagedProcess } from './managed-process.ts';
 import type { CniPluginConfig } from './network/cni.ts';
 import { Fabric } from './network/fabric.ts';
@@ -39,6 +40,12 @@ export interface StartClusterOptions {
    * `cni.istio.io/not-ready:NoSchedule` for a node whose CNI agent must be Ready first.
    */
   readonly nodeTaints?: readonly NodeTaint[];
+  /**
+   * `['IPv4']` (default) or `['IPv4', 'IPv6']`: a dual-stack cluster, with IPv6 on the fabric,
+   * both pod and Service ranges, pods with an address of each family and kube-proxy serving both
+   * (docs/local-cluster.md#dual-stack).
+   */
+  readonly ipFamilies?: readonly ClusterIpFamily[];
   /** Progress lines during start-up (default: none). */
   readonly progress?: (line: string) => void;
   readonly run?: CommandRunner;
@@ -49,6 +56,9 @@ export interface ClusterNode {
   readonly address: string;
   readonly podCidr: string;
   readonly netns: string;
+  /** Dual-stack only: the node's IPv6 fabric address and pod CIDR. */
+  readonly address6?: string;
+  readonly podCidr6?: string;
 }
 
 export interface Cluster {
@@ -106,7 +116,12 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     );
   }
   const name = options.name ?? 'local';
-  const layout = clusterLayout(name, options.slot ?? (await freeSlot(name, run)));
+  const layout = clusterLayout(
+    name,
+    options.slot ?? (await freeSlot(name, run)),
+    defaultCacheRoot(),
+    options.ipFamilies ?? ['IPv4'],
+  );
   await checkPrerequisites(run);
   await ensureStreamServer(progress);
   const previous = readState(layout);
@@ -163,7 +178,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   };
 
   try {
-    progress(`network: fabric ${layout.fabricCidr}, ${nodeCount} node netns`);
+    progress(
+      `network: fabric ${layout.fabricCidr}${layout.ipv6 === undefined ? '' : ` and ${layout.ipv6.fabricCidr} (dual-stack)`}, ${nodeCount} node netns`,
+    );
     await fabric.up();
     for (const n of nodes) await fabric.addNode(n, nodes);
 
@@ -186,7 +203,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
           `--kubeconfig=${proxyConfig}`,
           '--proxy-mode=nftables',
           `--hostname-override=${n.name}`,
-          `--cluster-cidr=${layout.clusterCidr}`,
+          `--cluster-cidr=${clusterCidrs(layout)}`,
           '--conntrack-max-per-core=0',
           '--conntrack-tcp-timeout-established=0',
           '--conntrack-tcp-timeout-close-wait=0',
@@ -275,7 +292,14 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     progress(`ready: kubeconfig ${cp.adminKubeconfig}`);
     return {
       kubeconfig: cp.adminKubeconfig,
-      nodes: nodes.map(n => ({ name: n.name, address: n.address, podCidr: n.podCidr, netns: n.netns })),
+      nodes: nodes.map(n => ({
+        name: n.name,
+        address: n.address,
+        podCidr: n.podCidr,
+        netns: n.netns,
+        ...(n.address6 === undefined ? {} : { address6: n.address6 }),
+        ...(n.podCidr6 === undefined ? {} : { podCidr6: n.podCidr6 }),
+      })),
       layout,
       client,
       stop,

@@ -9,7 +9,7 @@ export type { KubeList, KubeObject, WatchEventType, RequestOptions } from '@ambi
 export { runCommand, waitFor } from './exec.ts';
 export type { CommandRunner, RunOptions, RunResult } from './exec.ts';
 export { clusterLayout, nodeLayout, podNetnsName, apiserverUrl, NAME_PREFIX } from './layout.ts';
-export type { ClusterLayout, NodeLayout } from './layout.ts';
+export type { ClusterIpFamily, ClusterIpv6Layout, ClusterLayout, NodeLayout } from './layout.ts';
 export { ensureBinaries, K8S_VERSION, ETCD_VERSION } from './binaries.ts';
 export type { Binaries } from './binaries.ts';
 export { reapCluster, leftovers } from './reaper.ts';

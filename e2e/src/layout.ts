@@ -22,6 +22,22 @@ export interface ClusterLayout {
   readonly kubernetesServiceIp: string;
   readonly dnsServiceIp: string;
   readonly clusterDomain: string;
+  /** `['IPv4']`, or `['IPv4', 'IPv6']` for a dual-stack cluster (IPv4 primary, as kind's default). */
+  readonly ipFamilies: readonly ClusterIpFamily[];
+  /** The IPv6 side of a dual-stack cluster; absent when single-stack. */
+  readonly ipv6?: ClusterIpv6Layout;
+}
+
+export type ClusterIpFamily = 'IPv4' | 'IPv6';
+
+/**
+ * IPv6 prefixes of a dual-stack cluster, ULAs: the fabric `fd00:10:211:<slot>::/64` (node
+ * addresses `::<10+i>`), pods `fd00:10:244::/56` with one /64 per node, Services `fd00:10:96::/112`.
+ */
+export interface ClusterIpv6Layout {
+  readonly fabricCidr: string;
+  readonly clusterCidr: string;
+  readonly serviceCidr: string;
 }
 
 export interface NodeLayout {
@@ -34,13 +50,21 @@ export interface NodeLayout {
   /** Node-side name of the fabric veth inside the fabric netns. */
   readonly fabricPort: string;
   readonly stateDir: string;
+  /** IPv6 node address on the fabric and pod CIDR, in a dual-stack cluster. */
+  readonly address6?: string;
+  readonly podCidr6?: string;
 }
 
 export function defaultCacheRoot(): string {
   return process.env.AMBIENT_MESH_CACHE ?? join(homedir(), '.cache', 'ambient-mesh');
 }
 
-export function clusterLayout(name: string, slot: number, cacheRoot = defaultCacheRoot()): ClusterLayout {
+export function clusterLayout(
+  name: string,
+  slot: number,
+  cacheRoot = defaultCacheRoot(),
+  ipFamilies: readonly ClusterIpFamily[] = ['IPv4'],
+): ClusterLayout {
   if (!/^[a-z][a-z0-9]{0,7}$/.test(name)) {
     throw new ClusterError(
       ClusterErrorCode.Unsupported,
@@ -50,6 +74,14 @@ export function clusterLayout(name: string, slot: number, cacheRoot = defaultCac
   if (!Number.isInteger(slot) || slot < 0 || slot > 199) {
     throw new ClusterError(ClusterErrorCode.Unsupported, `cluster slot ${slot} must be an integer in 0..199`);
   }
+  const families = ipFamilies.join(',');
+  if (families !== 'IPv4' && families !== 'IPv4,IPv6') {
+    throw new ClusterError(
+      ClusterErrorCode.Unsupported,
+      `ipFamilies must be ['IPv4'] or ['IPv4', 'IPv6'] (IPv4 primary), got [${families}]`,
+    );
+  }
+  const dualStack = families === 'IPv4,IPv6';
   return {
     name,
     slot,
@@ -64,6 +96,16 @@ export function clusterLayout(name: string, slot: number, cacheRoot = defaultCac
     kubernetesServiceIp: '10.96.0.1',
     dnsServiceIp: '10.96.0.10',
     clusterDomain: 'cluster.local',
+    ipFamilies: dualStack ? ['IPv4', 'IPv6'] : ['IPv4'],
+    ...(dualStack
+      ? {
+          ipv6: {
+            fabricCidr: `fd00:10:211:${slot}::/64`,
+            clusterCidr: 'fd00:10:244::/56',
+            serviceCidr: 'fd00:10:96::/112',
+          },
+        }
+      : {}),
   };
 }
 
@@ -77,6 +119,12 @@ export function nodeLayout(cluster: ClusterLayout, index: number): NodeLayout {
     podCidr: `10.244.${index}.0/24`,
     fabricPort: `n${index}`,
     stateDir: join(cluster.stateDir, 'nodes', `node-${index}`),
+    ...(cluster.ipv6 === undefined
+      ? {}
+      : {
+          address6: `fd00:10:211:${cluster.slot}::${10 + index}`,
+          podCidr6: `fd00:10:244:${index.toString(16)}::/64`,
+        }),
   };
 }
 

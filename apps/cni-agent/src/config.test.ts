@@ -12,7 +12,7 @@ describe('loadConfig', () => {
       runDir: '/var/run/istio-cni',
       pluginEventSocket: '/var/run/istio-cni/pluginevent.sock',
       dnsCapture: true,
-      ipv6: false,
+      ipv6: true,
       probeSnatV4: '169.254.7.127',
       probeSnatV6: 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff',
       reconcileOnStartup: true,
@@ -25,13 +25,13 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
-  it('captures DNS by default (ztunnel proxies it) but not IPv6 (ztunnel binds IPv4 only)', () => {
+  it('captures DNS (ztunnel proxies it) and IPv6 (ztunnel listens on both families) by default', () => {
     expect(DEFAULTS.dnsCapture).toBe(true);
-    expect(DEFAULTS.ipv6).toBe(false);
+    expect(DEFAULTS.ipv6).toBe(true);
     const c = loadConfig({ NODE_NAME: 'n' }, []);
-    expect({ dnsCapture: c.dnsCapture, ipv6: c.ipv6 }).toEqual({ dnsCapture: true, ipv6: false });
-    const on = loadConfig({ NODE_NAME: 'n', AMBIENT_DNS_CAPTURE: 'false', AMBIENT_IPV6: 'true' }, []);
-    expect({ dnsCapture: on.dnsCapture, ipv6: on.ipv6 }).toEqual({ dnsCapture: false, ipv6: true });
+    expect({ dnsCapture: c.dnsCapture, ipv6: c.ipv6 }).toEqual({ dnsCapture: true, ipv6: true });
+    const off = loadConfig({ NODE_NAME: 'n', AMBIENT_DNS_CAPTURE: 'false', AMBIENT_IPV6: 'false' }, []);
+    expect({ dnsCapture: off.dnsCapture, ipv6: off.ipv6 }).toEqual({ dnsCapture: false, ipv6: false });
   });
 
   it('reports every bad setting at once', () => {

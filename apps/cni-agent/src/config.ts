@@ -8,8 +8,8 @@
  * into a frozen `Config` and throws one `CniConfigError` naming every offending setting.
  *
  * DNS capture defaults to ON, as Istio 1.27 (ztunnel's DNS proxy serves 15053, docs/dns.md).
- * IPv6 capture defaults to OFF, matching what our ztunnel serves (IPv4 listeners only): capturing
- * it would black-hole that traffic in enrolled pods.
+ * IPv6 capture defaults to ON, as Istio 1.27 (`ambient.ipv6`): ztunnel serves its in-pod listeners
+ * on both families (docs/compatibility.md#dual-stack).
  */
 import { ConfigError, ConfigReader, LogFormat, parseFlags as parseFlagsOf } from '@ambient-mesh/runtime';
 import type { Environment, FlagSpecs, LogLevel, Parsed } from '@ambient-mesh/runtime';
@@ -62,7 +62,7 @@ export const DEFAULTS = {
   /** On, as Istio 1.27: ztunnel's DNS proxy answers on 15053 in each pod. */
   dnsCapture: true,
   /** Off: ztunnel binds its in-pod listeners on IPv4 only. */
-  ipv6: false,
+  ipv6: true,
 } as const;
 
 /** The file name of the plugin-event socket inside the run dir (upstream name). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configDump } from './admin-server.ts';
-import { decimalSerial } from './config-dump.ts';
+import { decimalSerial, dumpConfig } from './config-dump.ts';
+import { loadConfig } from './config.ts';
 import { POD_A_UID, POD_C_UID, fixtureSources } from './testing/dump-fixture.ts';
 
 // The field names and shapes istioctl's `configdump.ZtunnelDump` (istio.io/istio
@@ -131,9 +132,10 @@ describe("config_dump in upstream ztunnel's shapes", () => {
       adminAddr: { Localhost: [false, 15000] },
       statsAddr: { SocketAddr: '0.0.0.0:15020' },
       readinessAddr: { SocketAddr: '0.0.0.0:15021' },
-      inboundAddr: '0.0.0.0:15008',
-      inboundPlaintextAddr: '0.0.0.0:15006',
-      outboundAddr: '0.0.0.0:15001',
+      inboundAddr: '[::]:15008',
+      inboundPlaintextAddr: '[::]:15006',
+      outboundAddr: '[::]:15001',
+      ipv6Enabled: true,
       dnsProxyAddr: { Localhost: [false, 15053] },
       illegalPorts: [15001, 15006, 15008],
       localNode: 'node-1',
@@ -161,5 +163,17 @@ describe("config_dump in upstream ztunnel's shapes", () => {
     // Our own Config's names stay out of the dump.
     for (const ours of ['adminAddress', 'xdsRootCaPath', 'tokenPath', 'logFormat', 'secretTtlSeconds'])
       expect(config).not.toHaveProperty(ours);
+  });
+
+  it('writes IPv4 wildcards for the in-pod listeners and ipv6Enabled false when IPV6_ENABLED is false', () => {
+    const config = dumpConfig(
+      loadConfig({ POD_NAME: 'z', POD_NAMESPACE: 'istio-system', NODE_NAME: 'n', IPV6_ENABLED: 'false' }),
+    );
+    expect(config).toMatchObject({
+      inboundAddr: '0.0.0.0:15008',
+      inboundPlaintextAddr: '0.0.0.0:15006',
+      outboundAddr: '0.0.0.0:15001',
+      ipv6Enabled: false,
+    });
   });
 });

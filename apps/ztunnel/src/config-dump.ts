@@ -317,11 +317,10 @@ function address(a: ListenAddress): DumpAddress {
   return { SocketAddr: socketAddress(a) };
 }
 
-/** The in-pod listeners bind IPv4 only (docs/compatibility.md), so the wildcard is `0.0.0.0`. */
-const IN_POD_WILDCARD = '0.0.0.0';
-
 export function dumpConfig(c: Config): DumpConfig {
-  const inPod = (port: number): string => `${IN_POD_WILDCARD}:${port}`;
+  // The in-pod listeners serve both families unless IPV6_ENABLED=false (docs/compatibility.md#dual-stack),
+  // so the wildcard is upstream's: `[::]`, or `0.0.0.0` without IPv6.
+  const inPod = (port: number): string => `${c.ipv6Enabled ? '[::]' : '0.0.0.0'}:${port}`;
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.proxyMetadata))
     metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
@@ -369,6 +368,7 @@ export function dumpConfig(c: Config): DumpConfig {
     packetMark: c.packetMark,
     xdsHeaders: Object.entries(c.xdsHeaders),
     caHeaders: Object.entries(c.caHeaders),
-    ipv6Enabled: false,
+    // The in-pod listeners; the admin, stats and readiness listeners stay IPv4.
+    ipv6Enabled: c.ipv6Enabled,
   };
 }

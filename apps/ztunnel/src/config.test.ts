@@ -18,6 +18,12 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('serves the in-pod listeners on IPv6 too unless IPV6_ENABLED is false', () => {
+    expect(loadConfig(BASE).ipv6Enabled).toBe(true);
+    expect(loadConfig({ ...BASE, IPV6_ENABLED: 'false' }).ipv6Enabled).toBe(false);
+    expect(() => loadConfig({ ...BASE, IPV6_ENABLED: 'sometimes' })).toThrow(/IPV6_ENABLED/);
+  });
+
   it('runs the DNS proxy unless ISTIO_META_DNS_CAPTURE is false, reading /etc/resolv.conf by default', () => {
     expect(loadConfig(BASE)).toMatchObject({ dnsProxy: true, dnsResolvConfPath: '/etc/resolv.conf' });
     expect(loadConfig({ ...BASE, ISTIO_META_DNS_CAPTURE: 'true' }).dnsProxy).toBe(true);

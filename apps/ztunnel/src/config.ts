@@ -41,6 +41,7 @@ export const Env = {
   terminationGracePeriod: 'TERMINATION_GRACE_PERIOD_SECONDS',
   connectionTerminationDeadline: 'CONNECTION_TERMINATION_DEADLINE',
   enableOrigSrc: 'ENABLE_ORIG_SRC',
+  ipv6Enabled: 'IPV6_ENABLED',
   metaPrefix: 'ISTIO_META_',
   metaJsonPrefix: 'ISTIO_METAJSON_',
   caHeaderPrefix: 'CA_HEADER_',
@@ -94,6 +95,11 @@ export interface Config {
    */
   readonly connectionTerminationDeadlineMs: number;
   readonly origSrc: OrigSrcMode;
+  /**
+   * `IPV6_ENABLED` (default true, as upstream): the in-pod listeners serve `::` as well as
+   * `0.0.0.0`. Off, they are IPv4 only (then turn the cni-agent's `AMBIENT_IPV6` off too).
+   */
+  readonly ipv6Enabled: boolean;
   /** `ISTIO_META_<K>` and parsed `ISTIO_METAJSON_<K>` entries, by `<K>`. */
   readonly proxyMetadata: Readonly<Record<string, unknown>>;
   /** Extra gRPC metadata from `CA_HEADER_<NAME>` / `XDS_HEADER_<NAME>`, names lowercased. */
@@ -231,6 +237,7 @@ export function loadConfig(env: Environment = process.env): Config {
       terminationGracePeriodMs,
       connectionTerminationDeadlineMs,
       origSrc,
+      ipv6Enabled: r.bool(Env.ipv6Enabled, true),
       proxyMetadata: Object.freeze(proxyMetadata),
       caHeaders: headers(Env.caHeaderPrefix),
       xdsHeaders: headers(Env.xdsHeaderPrefix),

@@ -36,7 +36,13 @@ function productionDeps(config: Config): AppDeps {
   return {
     zdsConnector: netnsZdsConnector,
     proxyFactory: inPodProxyFactory({
-      sockets: ({ netns }) => netnsPodSockets({ netns, mark: config.packetMark, origSrc: config.origSrc }),
+      sockets: ({ netns }) =>
+        netnsPodSockets({
+          netns,
+          mark: config.packetMark,
+          origSrc: config.origSrc,
+          ...(config.ipv6Enabled ? {} : { host: '0.0.0.0' }),
+        }),
       ...(dns === undefined ? {} : { dns }),
     }),
   };

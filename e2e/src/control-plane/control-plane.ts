@@ -151,7 +151,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       `--tls-cert-file=${serving.cert}`,
       `--tls-private-key-file=${serving.key}`,
       `--client-ca-file=${pki.ca.cert}`,
-      `--service-cluster-ip-range=${layout.serviceCidr}`,
+      `--service-cluster-ip-range=${serviceCidrs(layout)}`,
       '--allow-privileged=true',
       '--authorization-mode=Node,RBAC',
       '--enable-admission-plugins=NodeRestriction',
@@ -196,8 +196,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       '--use-service-account-credentials=false',
       `--service-account-private-key-file=${pki.serviceAccount.key}`,
       `--root-ca-file=${pki.ca.cert}`,
-      `--cluster-cidr=${layout.clusterCidr}`,
-      `--service-cluster-ip-range=${layout.serviceCidr}`,
+      `--cluster-cidr=${clusterCidrs(layout)}`,
+      `--service-cluster-ip-range=${serviceCidrs(layout)}`,
+      ...(layout.ipv6 === undefined
+        ? []
+        : ['--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64']),
       '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route',
       '--kube-api-qps=200',
       '--kube-api-burst=400',
@@ -221,4 +224,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await stop();
     throw e;
   }
+}
+
+/** `--service-cluster-ip-range`: the IPv4 range, then the IPv6 one in a dual-stack cluster. */
+export function serviceCidrs(layout: ClusterLayout): string {
+  return layout.ipv6 === undefined ? layout.serviceCidr : `${layout.serviceCidr},${layout.ipv6.serviceCidr}`;
+}
+
+/** `--cluster-cidr` (controller-manager, kube-proxy): the pod ranges of every family. */
+export function clusterCidrs(layout: ClusterLayout): string {
+  return layout.ipv6 === undefined ? layout.clusterCidr : `${layout.clusterCidr},${layout.ipv6.clusterCidr}`;
 }

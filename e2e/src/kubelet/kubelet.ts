@@ -62,6 +62,7 @@ export class Kubelet {
       nodeCniConfig({
         clusterName: opts.cluster.name,
         podCidr: opts.node.podCidr,
+        podCidr6: opts.node.podCidr6,
         ipamDir: `${opts.node.stateDir}/ipam`,
         chained: opts.chainedCniPlugins,
       }),
@@ -190,7 +191,7 @@ export class Kubelet {
       },
       spec: {
         podCIDR: node.podCidr,
-        podCIDRs: [node.podCidr],
+        podCIDRs: node.podCidr6 === undefined ? [node.podCidr] : [node.podCidr, node.podCidr6],
         ...((this.opts.registerWithTaints ?? []).length > 0 ? { taints: this.opts.registerWithTaints } : {}),
       },
     };
@@ -239,8 +240,14 @@ export class Kubelet {
           cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
           cond('Ready', 'True', 'KubeletReady', 'ambient-mesh local kubelet is posting ready status'),
         ],
+        // A strategic merge patch merges `addresses` on `type`, so two InternalIPs (dual-stack)
+        // would collide: the directive replaces the whole list.
         addresses: [
+          { $patch: 'replace' },
           { type: 'InternalIP', address: this.opts.node.address },
+          ...(this.opts.node.address6 === undefined
+            ? []
+            : [{ type: 'InternalIP', address: this.opts.node.address6 }]),
           { type: 'Hostname', address: this.nodeName },
         ],
         capacity: resources,

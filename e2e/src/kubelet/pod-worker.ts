@@ -6,7 +6,7 @@ import { errorMessage } from '@ambient-mesh/errors';
 import type { CommandRunner } from '../exec.ts';
 import type { KubeClient } from '@ambient-mesh/kube';
 import { podNetnsName, type ClusterLayout, type NodeLayout } from '../layout.ts';
-import { resultIPv4, type CniNetworkConfig, type CniRunner } from '../network/cni.ts';
+import { resultIPs, type CniNetworkConfig, type CniRunner } from '../network/cni.ts';
 import { ContainerRunner, type ContainerHost } from './container.ts';
 import { podHostname, podHostsFile, type PodHostname } from './hostname.ts';
 import { expandVars, imageEnv, resolveArgv, type ImageMap } from './images.ts';
@@ -49,6 +49,8 @@ export class PodWorker {
   private containers: ContainerRunner[] = [];
   private initDone = false;
   private podIP: string | undefined;
+  /** Every pod address, IPv4 first (dual-stack pods have two). */
+  private podIPs: readonly string[] = [];
   private netnsPath: string | undefined;
   private ownNetns: string | undefined;
   private sandboxUp = false;
@@ -116,6 +118,7 @@ export class PodWorker {
     if (this.hostNetwork) {
       this.netnsPath = `/run/netns/${node.netns}`;
       this.podIP = node.address;
+      this.podIPs = node.address6 === undefined ? [node.address] : [node.address, node.address6];
     } else {
       await this.sandboxWithRetry();
     }
@@ -201,7 +204,8 @@ export class PodWorker {
     await this.deps.cni.loopback('ADD', inv);
     const result = await this.deps.cni.add(await this.deps.cniConfig(), { ...inv, args });
     this.sandboxUp = true;
-    this.podIP = resultIPv4(result);
+    this.podIPs = resultIPs(result);
+    this.podIP = this.podIPs.find(ip => !ip.includes(':'));
   }
 
   /** Waits `ms`; resolves true at once when terminate() wakes it. */
@@ -298,7 +302,7 @@ export class PodWorker {
       status: {
         ...this.pod.status,
         podIP: ip,
-        podIPs: [{ ip }],
+        podIPs: this.podIPs.length > 0 ? this.podIPs.map(i => ({ ip: i })) : [{ ip }],
         hostIP: this.deps.node.address,
         hostIPs: [{ ip: this.deps.node.address }],
       },
@@ -505,7 +509,7 @@ export class PodWorker {
       ...(this.startError === undefined ? {} : { reason: 'SandboxFailed', message: this.startError }),
       hostIP: this.deps.node.address,
       hostIPs: [{ ip: this.deps.node.address }],
-      ...(ip === undefined ? {} : { podIP: ip, podIPs: [{ ip }] }),
+      ...(ip === undefined ? {} : { podIP: ip, podIPs: this.podIPs.map(i => ({ ip: i })) }),
       startTime: this.startTime,
       qosClass: this.pod.status?.qosClass,
       conditions: [

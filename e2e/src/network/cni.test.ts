@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandRunner, RunOptions } from '../exec.ts';
+import { clusterCidrs, serviceCidrs } from '../control-plane/control-plane.ts';
 import { clusterLayout, nodeLayout } from '../layout.ts';
-import { CniRunner, nodeCniConfig, resultIPv4 } from './cni.ts';
+import { CniRunner, nodeCniConfig, resultIPs, resultIPv4 } from './cni.ts';
 
 describe('CNI invocation', () => {
   const net = nodeCniConfig({
@@ -52,5 +53,50 @@ describe('cluster layout', () => {
       podCidr: '10.244.1.0/24',
     });
     expect(() => clusterLayout('a-very-long-name', 0)).toThrow(/1-8/);
+  });
+});
+
+describe('dual-stack layout', () => {
+  it('adds IPv6 ULA prefixes derived from the slot and the node index, IPv4 first everywhere', () => {
+    const l = clusterLayout('dual', 144, '/cache', ['IPv4', 'IPv6']);
+    expect(l.ipFamilies).toEqual(['IPv4', 'IPv6']);
+    expect(l.ipv6).toEqual({
+      fabricCidr: 'fd00:10:211:144::/64',
+      clusterCidr: 'fd00:10:244::/56',
+      serviceCidr: 'fd00:10:96::/112',
+    });
+    expect(nodeLayout(l, 1)).toMatchObject({
+      address: '10.211.144.11',
+      address6: 'fd00:10:211:144::11',
+      podCidr: '10.244.1.0/24',
+      podCidr6: 'fd00:10:244:1::/64',
+    });
+    expect(serviceCidrs(l)).toBe('10.96.0.0/16,fd00:10:96::/112');
+    expect(clusterCidrs(l)).toBe('10.244.0.0/16,fd00:10:244::/56');
+  });
+
+  it('stays IPv4-only by default and refuses an IPv6-only or IPv6-primary cluster', () => {
+    const l = clusterLayout('single', 3, '/cache');
+    expect(l.ipFamilies).toEqual(['IPv4']);
+    expect(l.ipv6).toBeUndefined();
+    expect(nodeLayout(l, 0).address6).toBeUndefined();
+    expect(serviceCidrs(l)).toBe('10.96.0.0/16');
+    expect(() => clusterLayout('v6', 3, '/cache', ['IPv6'])).toThrow(/IPv4 primary/);
+    expect(() => clusterLayout('v6', 3, '/cache', ['IPv6', 'IPv4'])).toThrow(/IPv4 primary/);
+  });
+
+  it('gives host-local IPAM one range per family and reports both pod IPs, IPv4 first', () => {
+    const net = nodeCniConfig({
+      clusterName: 'd',
+      podCidr: '10.244.0.0/24',
+      podCidr6: 'fd00:10:244:0::/64',
+      ipamDir: '/x',
+    });
+    expect(net.plugins[0]?.ipam).toMatchObject({
+      ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: 'fd00:10:244:0::/64' }]],
+    });
+    const result = { ips: [{ address: 'fd00:10:244::5/64' }, { address: '10.244.0.5/24' }] };
+    expect(resultIPs(result)).toEqual(['10.244.0.5', 'fd00:10:244::5']);
+    expect(resultIPv4(result)).toBe('10.244.0.5');
   });
 });

@@ -31,6 +31,8 @@ export const DEFAULT_CNI_PATH = ['/usr/lib/cni', '/opt/cni/bin'];
 export function nodeCniConfig(opts: {
   clusterName: string;
   podCidr: string;
+  /** The node's IPv6 pod CIDR in a dual-stack cluster: pods get an address of each family. */
+  podCidr6?: string | undefined;
   ipamDir: string;
   chained?: readonly CniPluginConfig[];
 }): CniNetworkConfig {
@@ -47,7 +49,10 @@ export function nodeCniConfig(opts: {
         hairpinMode: true,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: opts.podCidr }]],
+          ranges: [
+            [{ subnet: opts.podCidr }],
+            ...(opts.podCidr6 === undefined ? [] : [[{ subnet: opts.podCidr6 }]]),
+          ],
           dataDir: opts.ipamDir,
         },
       },
@@ -171,6 +176,12 @@ export class CniRunner {
     };
     await this.invoke(command, net, { type: 'loopback' }, { ...inv, ifName: 'lo' }, undefined);
   }
+}
+
+/** Every address of a CNI result, without prefix length, IPv4 first (a pod's `podIPs`). */
+export function resultIPs(result: CniResult): string[] {
+  const all = (result.ips ?? []).map(i => i.address.split('/')[0] ?? '').filter(ip => ip !== '');
+  return [...all.filter(ip => !ip.includes(':')), ...all.filter(ip => ip.includes(':'))];
 }
 
 /** The first IPv4 address of a CNI result, without prefix length. */

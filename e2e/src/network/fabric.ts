@@ -73,6 +73,20 @@ export class Fabric {
     // ClusterIPs have no real route; kube-proxy DNATs them. The route only lets local sockets in
     // the node netns (hostNetwork pods, probes) get past the route lookup before DNAT.
     await this.ip('-n', ns, 'route', 'add', this.layout.serviceCidr, 'dev', 'eth0');
+    const v6 = this.layout.ipv6;
+    if (v6 !== undefined && node.address6 !== undefined) {
+      // Dual-stack: the same wiring for IPv6 (no DAD: the addresses are ours alone).
+      for (const k of ['all', 'default', 'eth0', 'lo']) {
+        await this.inNs(ns, ['sysctl', '-q', '-w', `net.ipv6.conf.${k}.disable_ipv6=0`]);
+      }
+      await this.ip('-n', ns, 'addr', 'add', `${node.address6}/64`, 'dev', 'eth0', 'nodad');
+      for (const other of all) {
+        if (other.index === node.index || other.podCidr6 === undefined || other.address6 === undefined)
+          continue;
+        await this.ip('-n', ns, '-6', 'route', 'add', other.podCidr6, 'via', other.address6, 'dev', 'eth0');
+      }
+      await this.ip('-n', ns, '-6', 'route', 'add', v6.serviceCidr, 'dev', 'eth0');
+    }
     const sysctls: [string, string][] = [
       ['net.ipv4.ip_forward', '1'],
       ['net.ipv4.conf.all.rp_filter', '0'],
@@ -81,6 +95,12 @@ export class Fabric {
     ];
     if (existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
       sysctls.push(['net.bridge.bridge-nf-call-iptables', '1']);
+    }
+    if (v6 !== undefined) {
+      sysctls.push(['net.ipv6.conf.all.forwarding', '1']);
+      if (existsSync('/proc/sys/net/bridge/bridge-nf-call-ip6tables')) {
+        sysctls.push(['net.bridge.bridge-nf-call-ip6tables', '1']);
+      }
     }
     for (const [k, v] of sysctls) await this.inNs(ns, ['sysctl', '-q', '-w', `${k}=${v}`]);
     // Pod traffic to the fabric (the apiserver, other node addresses) leaves with the node

@@ -1,5 +1,5 @@
 /**
- * What the DNS-proxy scenarios (dns-egress, dns-serviceentry) share: an A query from inside a pod's
+ * What the DNS-proxy scenarios (dns-egress, dns-serviceentry, dual-stack) share: an A or AAAA query from inside a pod's
  * network namespace (python3, no library), the pods they run, and ztunnel's DNS and connection
  * counters of one node.
  */
@@ -9,15 +9,16 @@ import { ztunnelMetrics, type MetricSample } from '../mesh/observe.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { echoPod, inEveryZtunnelConfig, readyPod, ztunnelOn, type MeshPod } from '../mesh/workloads.ts';
 
-/** A DNS client (python3, no library): one A query over UDP or TCP; prints `rcode ip ip ...`. */
+/** A DNS client (python3, no library): one A or AAAA query over UDP or TCP; prints `rcode ip ip ...`. */
 const DNS_QUERY = String.raw`
 import socket, struct, sys, random
 server, name, proto = sys.argv[1], sys.argv[2], sys.argv[3]
+qtype = 28 if len(sys.argv) > 4 and sys.argv[4] == 'AAAA' else 1
 qid = random.randrange(65536)
 q = struct.pack('!HHHHHH', qid, 0x0100, 1, 0, 0, 0)
 for label in name.strip('.').split('.'):
     q += bytes([len(label)]) + label.encode()
-q += b'\x00' + struct.pack('!HH', 1, 1)
+q += b'\x00' + struct.pack('!HH', qtype, 1)
 if proto == 'udp':
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
     s.sendto(q, (server, 53)); r, _ = s.recvfrom(4096)
@@ -41,6 +42,7 @@ for _ in range(an):
     i = skip_name(i)
     rtype, _, _, rdlen = struct.unpack('!HHIH', r[i:i+10]); i += 10
     if rtype == 1: ips.append(socket.inet_ntoa(r[i:i+4]))
+    if rtype == 28: ips.append(socket.inet_ntop(socket.AF_INET6, r[i:i+16]))
     i += rdlen
 print(flags & 0xF, *ips)
 `;
@@ -51,17 +53,18 @@ export interface DnsResult {
 }
 
 /**
- * One A query for `name` sent from `from`'s netns to the pod's nameserver (the cluster DNS Service
- * IP) on port 53, as the pod's resolver does.
+ * One A (or AAAA) query for `name` sent from `from`'s netns to the pod's nameserver (the cluster
+ * DNS Service IP) on port 53, as the pod's resolver does.
  */
 export async function dnsQuery(
   c: Cluster,
   from: { readonly netns: string },
   name: string,
   proto: 'udp' | 'tcp',
+  type: 'A' | 'AAAA' = 'A',
 ): Promise<DnsResult> {
   const r = await runCommand(
-    ['ip', 'netns', 'exec', from.netns, 'python3', '-c', DNS_QUERY, c.layout.dnsServiceIp, name, proto],
+    ['ip', 'netns', 'exec', from.netns, 'python3', '-c', DNS_QUERY, c.layout.dnsServiceIp, name, proto, type],
     { allowFailure: true },
   );
   const [rcode = '-1', ...addresses] = r.stdout.trim().split(/\s+/);

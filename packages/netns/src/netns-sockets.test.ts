@@ -63,6 +63,23 @@ describe('sockets in the caller namespace (loopback)', () => {
     );
   });
 
+  it('shares a port between 0.0.0.0 and an IPV6_V6ONLY listener on ::, each taking its own family', async () => {
+    const v4 = await listenInNetns(null, { host: '0.0.0.0', port: 0 });
+    cleanups.push(() => v4.close());
+    const { port } = v4.address() as net.AddressInfo;
+    const v6 = await listenInNetns(null, { host: '::', port, v6Only: true });
+    cleanups.push(() => v6.close());
+    const accepted6 = nextEvent<[net.Socket]>(v6, 'connection');
+    const client = connectInNetns(null, { host: '::1', port });
+    cleanups.push(() => client.destroy());
+    await nextEvent(client, 'connect');
+    const [peer] = await accepted6;
+    cleanups.push(() => peer.destroy());
+    expect(peer.localAddress).toBe('::1');
+    // Without IPV6_V6ONLY the same bind collides with the IPv4 listener (Linux's default is dual-stack).
+    expect(() => createTcpListener(null, { host: '::', port, v6Only: false })).toThrow(SyscallError);
+  });
+
   it('reports a port already in use as SyscallError EADDRINUSE and closes the new socket', () => {
     const fd = createTcpListener(null, { host: '127.0.0.1', port: 0 });
     const port = getLocalAddress(fd)?.port ?? 0;

@@ -20,6 +20,11 @@ export interface SocketOptions {
   readonly freebind?: boolean;
   /** SO_REUSEPORT: several listeners (old and new proxy) share the port. */
   readonly reusePort?: boolean;
+  /**
+   * IPV6_V6ONLY on an IPv6 socket: `::` then takes IPv6 only, so an IPv4 listener on `0.0.0.0`
+   * can share the port. Ignored for IPv4.
+   */
+  readonly v6Only?: boolean;
 }
 
 export type IpFamily = 4 | 6;
@@ -86,6 +91,12 @@ export function applySocketOptions(
     });
   }
   if (options.mark !== undefined) setMark(fd, options.mark);
+  if (family === 6 && options.v6Only !== undefined) {
+    const v6Only = options.v6Only ? 1 : 0;
+    callNative('set IPV6_V6ONLY', () => {
+      native.setsockoptInt(fd, c.SOL_IPV6, c.IPV6_V6ONLY, v6Only);
+    });
+  }
   if (options.transparent === true) {
     const [level, name] = family === 4 ? [c.SOL_IP, c.IP_TRANSPARENT] : [c.SOL_IPV6, c.IPV6_TRANSPARENT];
     callNative(

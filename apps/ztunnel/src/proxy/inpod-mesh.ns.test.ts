@@ -30,6 +30,16 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** The 16 bytes of an IPv6 literal (`::` expanded). */
+function ip6Bytes(ip: string): Uint8Array {
+  const [head = '', tail = ''] = ip.split('::');
+  const groups = (part: string): string[] => (part === '' ? [] : part.split(':'));
+  const front = groups(head);
+  const back = ip.includes('::') ? groups(tail) : [];
+  const all = [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
+  return Uint8Array.from(all.flatMap(g => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+}
+
 function podAddress(pod: TestPod) {
   const uid = `Kubernetes//Pod/default/${pod.name}`;
   return {
@@ -42,7 +52,10 @@ function podAddress(pod: TestPod) {
         namespace: 'default',
         serviceAccount: `sa-${pod.name}`,
         node: 'node-1',
-        addresses: [Uint8Array.from(pod.ip.split('.').map(Number))],
+        addresses: [
+          Uint8Array.from(pod.ip.split('.').map(Number)),
+          ...(pod.ip6 === undefined ? [] : [ip6Bytes(pod.ip6)]),
+        ],
         tunnelProtocol: 1,
       },
     }),
@@ -59,8 +72,9 @@ interface Setup {
   readonly peersOfB: string[];
 }
 
-async function setup(label: string): Promise<Setup> {
-  const node = createTestNode(label, ['a', 'b']);
+async function setup(label: string, options: { readonly ipv6?: boolean } = {}): Promise<Setup> {
+  const ipv6 = options.ipv6 === true;
+  const node = createTestNode(label, ['a', 'b'], { ipv6 });
   cleanups.push(() => {
     node.remove();
   });
@@ -68,7 +82,7 @@ async function setup(label: string): Promise<Setup> {
   for (const pod of [a, b]) {
     await new InpodRedirection(netnsExecutor({ name: pod.netns }), {
       dnsCapture: false,
-      ipv6: false,
+      ipv6,
     }).apply();
   }
   const peersOfB: string[] = [];
@@ -79,6 +93,13 @@ async function setup(label: string): Promise<Setup> {
   });
   await listenInNetns(b.fd, { host: '0.0.0.0', port: 8080 }, echo);
   cleanups.push(() => echo.close());
+  if (ipv6) {
+    const echo6: Server = createServer({ allowHalfOpen: true }, socket => {
+      echo.emit('connection', socket);
+    });
+    await listenInNetns(b.fd, { host: '::', port: 8080, v6Only: true }, echo6);
+    cleanups.push(() => echo6.close());
+  }
   const xds = new TestDeltaXdsServer();
   const xdsAddress = await xds.start();
   cleanups.push(() => xds.stop());
@@ -160,9 +181,9 @@ async function startZtunnel(s: Setup, options: StartOptions = {}): Promise<Bound
 }
 
 /** The app in A opens TCP to B:8080 (captured by the rules) and reads the echo. */
-function echoFromA(s: Setup, payload: string): Promise<string> {
+function echoFromA(s: Setup, payload: string, host = s.b.ip): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket: Socket = connectInNetns(s.a.fd, { host: s.b.ip, port: 8080 });
+    const socket: Socket = connectInNetns(s.a.fd, { host, port: 8080 });
     let echoed = '';
     const timer = setTimeout(() => {
       socket.destroy();
@@ -350,5 +371,62 @@ describe('in-pod mesh with pods enrolled before their WDS workloads (namespaced 
       'the workloads',
     );
     expect(await echoFromA(s, 'now served')).toBe('now served');
+  });
+});
+
+describe('in-pod mesh over IPv6 (namespaced tier, dual-stack pods)', () => {
+  it("carries A → B's IPv6 address over IPv6 HBONE mTLS: B sees A's IPv6 address, only TLS on 15008", async () => {
+    const s = await setup('v6mtls', { ipv6: true });
+    const bound = await startZtunnel(s);
+    const marker = `plaintext-v6-marker-${Date.now()}`;
+    const capture = await captureOn(s.node.netns, s.b.hostVeth, marker);
+    const echoed = await echoFromA(s, marker, s.b.ip6);
+    const summary = await capture.stop();
+    expect(echoed).toBe(marker);
+    expect(s.peersOfB).toEqual([s.a.ip6]);
+    expect(summary.plaintext).toBe(0);
+    expect(summary.hbone).toBeGreaterThan(0);
+    expect(summary.v6).toBeGreaterThan(0);
+    expect(summary.otherTcpPorts).not.toContain(8080);
+    // IPv4 still works next to it.
+    expect(await echoFromA(s, 'over v4')).toBe('over v4');
+    expect(s.peersOfB).toEqual([s.a.ip6, s.a.ip]);
+    const metrics = await (await fetch(`http://127.0.0.1:${bound.statsAddress.port}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^istio_tcp_connections_opened_total\{reporter="destination".*connection_security_policy="mutual_tls".*\} 2$/m,
+    );
+  });
+
+  it("enforces a DENY on A's IPv6 address (sourceIps /128) while A's IPv4 connection is allowed", async () => {
+    const s = await setup('v6deny', { ipv6: true });
+    const bound = await startZtunnel(s);
+    expect(await echoFromA(s, 'allowed v6', s.b.ip6)).toBe('allowed v6');
+    const acks = s.xds.requestsFor(TypeUrl.AUTHORIZATION).length;
+    s.xds.push({
+      typeUrl: TypeUrl.AUTHORIZATION,
+      resources: [
+        {
+          name: 'default/deny-a-v6',
+          version: '1',
+          resource: packAny(TypeUrl.AUTHORIZATION, {
+            name: 'deny-a-v6',
+            namespace: 'default',
+            scope: 1,
+            action: 1,
+            rules: [
+              { clauses: [{ matches: [{ sourceIps: [{ address: ip6Bytes(s.a.ip6!), length: 128 }] }] }] },
+            ],
+          }),
+        },
+      ],
+    });
+    await waitFor(() => s.xds.requestsFor(TypeUrl.AUTHORIZATION).length > acks, 'policy ACK');
+    await expect(echoFromA(s, 'denied v6', s.b.ip6)).rejects.toThrow(/closed after ""/);
+    expect(await echoFromA(s, 'allowed v4')).toBe('allowed v4');
+    const metrics = await (await fetch(`http://127.0.0.1:${bound.statsAddress.port}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^istio_tcp_connections_opened_total\{reporter="destination".*response_flags="DENY".*\} 1$/m,
+    );
+    expect(s.peersOfB).toEqual([s.a.ip6, s.a.ip]);
   });
 });

@@ -124,21 +124,24 @@ export class InPodProxy {
 
   async #bind(): Promise<void> {
     const { sockets, local } = this.#o;
-    const outbound = await sockets.listen(OUTBOUND_PORT, { transparent: false });
-    this.#listeners.push(outbound);
-    outbound.on('connection', socket => {
-      void this.#outbound.handle(socket);
-    });
-    const plaintext = await sockets.listen(INBOUND_PLAINTEXT_PORT, { transparent: true });
-    this.#listeners.push(plaintext);
-    plaintext.on('connection', socket => {
-      void this.#passthrough.handle(socket);
-    });
-    const hbone = await sockets.listen(INBOUND_HBONE_PORT, { transparent: true });
-    this.#listeners.push(hbone);
-    hbone.on('connection', socket => {
-      void this.#inbound.accept(socket);
-    });
+    for (const listener of await sockets.listen(OUTBOUND_PORT, { transparent: false })) {
+      this.#listeners.push(listener);
+      listener.on('connection', socket => {
+        void this.#outbound.handle(socket);
+      });
+    }
+    for (const listener of await sockets.listen(INBOUND_PLAINTEXT_PORT, { transparent: true })) {
+      this.#listeners.push(listener);
+      listener.on('connection', socket => {
+        void this.#passthrough.handle(socket);
+      });
+    }
+    for (const listener of await sockets.listen(INBOUND_HBONE_PORT, { transparent: true })) {
+      this.#listeners.push(listener);
+      listener.on('connection', socket => {
+        void this.#inbound.accept(socket);
+      });
+    }
     this.#unsubscribe = this.#o.state.subscribe(change => {
       const uid = local.current()?.uid;
       if (uid === undefined) return;

@@ -20,7 +20,7 @@ import type { Workload } from '../state/types.ts';
 import type { ZtunnelConnection } from './connection-sink.ts';
 import { UPSTREAM_CONNECT_TIMEOUT_MS, whenConnected } from './pod-sockets.ts';
 import type { PodInputs } from './proxy-inputs.ts';
-import { routeOutbound } from './route.ts';
+import { addressOfFamily, routeOutbound } from './route.ts';
 import type { OutboundRoute } from './route.ts';
 import { hboneIdentity } from './secure-context.ts';
 import { remoteAddress } from './socket-address.ts';
@@ -106,7 +106,8 @@ export class Outbound {
       nextHop: route.nextHop,
       identity: hboneIdentity(cert),
       expectedIdentities: route.expectedIdentities,
-      sourceIp: source.addresses[0] ?? '',
+      // The pool key: the source pod's address of the connection's family.
+      sourceIp: addressOfFamily(source.addresses, srcAddr) ?? '',
       headers: {
         baggage: buildBaggage({
           clusterId: source.clusterId,

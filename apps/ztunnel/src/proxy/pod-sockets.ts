@@ -17,8 +17,11 @@ export interface PodConnectRequest {
 }
 
 export interface PodSockets {
-  /** A listening server on `port` in the pod; accepted sockets allow half-open. */
-  listen(port: number, options: { readonly transparent: boolean }): Promise<Server>;
+  /**
+   * Listening servers on `port` in the pod, one per IP family served (IPv4 `0.0.0.0`, and IPv6
+   * `::` when the pod has IPv6); accepted sockets allow half-open.
+   */
+  listen(port: number, options: { readonly transparent: boolean }): Promise<readonly Server[]>;
   /** Where a captured connection was going (SO_ORIGINAL_DST); undefined when unknown. */
   originalDestination(socket: Socket): Destination | undefined;
   /** A connecting TCP socket created in the pod (half-open allowed, Nagle off). */
@@ -54,7 +57,7 @@ export function loopbackPodSockets(
           server.off('error', reject);
           const address = server.address();
           if (address !== null && typeof address === 'object') ports.set(port, address.port);
-          resolve(server);
+          resolve([server]);
         });
       });
     },

@@ -59,6 +59,36 @@ describe('routeOutbound', () => {
     });
   });
 
+  it('dials the endpoint address of the VIP family: IPv6 for an IPv6 VIP, IPv4 for an IPv4 one', () => {
+    const v6 = (text: string): Uint8Array => {
+      const out = new Uint8Array(16);
+      const tail = text.split('::')[1] ?? '';
+      out[0] = 0xfd;
+      out[15] = parseInt(tail, 16);
+      return out;
+    };
+    const { state, source } = world(
+      svc({
+        addresses: [
+          { network: '', address: ip4('10.96.0.10') },
+          { network: '', address: v6('fd00::a') },
+        ],
+        ipFamilies: 3,
+      }),
+      podB({ addresses: [ip4('10.0.0.2'), v6('fd00::2')], services: { [SVC]: { ports: [] } } }),
+    );
+    expect(routeOutbound(state, source, { address: 'fd00::a', port: 80 })).toMatchObject({
+      kind: 'hbone',
+      nextHop: '[fd00::2]:15008',
+      target: '[fd00::2]:8080',
+    });
+    expect(routeOutbound(state, source, { address: '10.96.0.10', port: 80 })).toMatchObject({
+      kind: 'hbone',
+      nextHop: '10.0.0.2:15008',
+      target: '10.0.0.2:8080',
+    });
+  });
+
   it('refuses a service without healthy endpoints unless the health policy allows all', () => {
     const unhealthy = podB({ status: 1, services: { [SVC]: { ports: [] } } });
     expect(

@@ -109,6 +109,16 @@ export function targetPort(service: Service, endpoint: Endpoint, servicePort: nu
   return servicePort;
 }
 
+/**
+ * The workload address to dial for a destination `like`: the first one of the same IP family,
+ * else the first one (upstream's `ip_family_match`), so an IPv6 Service VIP reaches a dual-stack
+ * endpoint over IPv6.
+ */
+export function addressOfFamily(addresses: readonly string[], like: string): string | undefined {
+  const v6 = isIP(like) === 6;
+  return addresses.find(ip => (isIP(ip) === 6) === v6) ?? addresses[0];
+}
+
 function pick<T>(items: readonly T[], random: () => number): T | undefined {
   if (items.length === 0) return undefined;
   return items[Math.min(items.length - 1, Math.floor(random() * items.length))];
@@ -151,7 +161,8 @@ function viaWaypoint(
     eligibleEndpoints(waypointService, state.endpoints(waypointService.key), source),
     random,
   );
-  const ip = endpoint?.workload.addresses[0];
+  const ip =
+    endpoint === undefined ? undefined : addressOfFamily(endpoint.workload.addresses, original.address);
   if (endpoint === undefined || ip === undefined) {
     return { kind: 'reject', reason: `no healthy waypoint endpoint for ${waypointService.hostname}` };
   }
@@ -247,7 +258,10 @@ export function routeOutbound(
       return viaWaypoint(state, source, workload.waypoint, original, undefined, random);
     }
   }
-  const address = service === undefined ? original.address : (workload.addresses[0] ?? original.address);
+  const address =
+    service === undefined
+      ? original.address
+      : (addressOfFamily(workload.addresses, original.address) ?? original.address);
   if (workload.tunnelProtocol !== 'HBONE') return { kind: 'passthrough', address, port, workload, service };
   return {
     kind: 'hbone',

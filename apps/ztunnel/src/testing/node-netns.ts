@@ -16,6 +16,8 @@ export interface TestPod {
   readonly netns: string;
   readonly path: string;
   readonly ip: string;
+  /** The pod's IPv6 address (a ULA) when the node was created with `ipv6`. */
+  readonly ip6?: string;
   /** The veth end in the node netns. */
   readonly hostVeth: string;
   /** An open fd of the pod netns (closed by `remove()`). */
@@ -28,11 +30,19 @@ export interface TestNode {
   remove(): void;
 }
 
-/** A node netns with a bridge 10.<a>.<b>.1/24 and one pod per name at .2, .3, ... */
-export function createTestNode(label: string, podNames: readonly string[]): TestNode {
+/**
+ * A node netns with a bridge 10.<a>.<b>.1/24 and one pod per name at .2, .3, ...; with `ipv6`
+ * also fd00:7a:<n>::1/64 on the bridge and ::2, ::3, ... in the pods (dual-stack, no DAD).
+ */
+export function createTestNode(
+  label: string,
+  podNames: readonly string[],
+  options: { readonly ipv6?: boolean } = {},
+): TestNode {
   const id = `${process.pid % 10_000}${randomInt(100, 999)}`;
   const node = `zt-${label}-${id}-node`;
   const subnet = `10.${randomInt(1, 250)}.${randomInt(1, 250)}`;
+  const subnet6 = options.ipv6 === true ? `fd00:7a:${randomInt(1, 0xffff).toString(16)}:` : undefined;
   const created: string[] = [];
   const fds: number[] = [];
   const remove = (): void => {
@@ -57,6 +67,7 @@ export function createTestNode(label: string, podNames: readonly string[]): Test
     ip('-n', node, 'link', 'set', 'lo', 'up');
     ip('-n', node, 'link', 'add', 'br0', 'type', 'bridge');
     ip('-n', node, 'addr', 'add', `${subnet}.1/24`, 'dev', 'br0');
+    if (subnet6 !== undefined) ip('-n', node, 'addr', 'add', `${subnet6}:1/64`, 'dev', 'br0', 'nodad');
     ip('-n', node, 'link', 'set', 'br0', 'up');
     const pods = podNames.map((name, i): TestPod => {
       const netns = `zt-${label}-${id}-${name}`;
@@ -69,11 +80,16 @@ export function createTestNode(label: string, podNames: readonly string[]): Test
       ip('-n', netns, 'addr', 'add', `${podIp}/24`, 'dev', 'eth0', 'nodad');
       ip('-n', netns, 'link', 'set', 'eth0', 'up');
       ip('-n', netns, 'route', 'add', 'default', 'via', `${subnet}.1`);
+      const podIp6 = subnet6 === undefined ? undefined : `${subnet6}:${(i + 2).toString(16)}`;
+      if (podIp6 !== undefined) {
+        ip('-n', netns, 'addr', 'add', `${podIp6}/64`, 'dev', 'eth0', 'nodad');
+        ip('-n', netns, '-6', 'route', 'add', 'default', 'via', `${subnet6}:1`);
+      }
       ip('-n', node, 'link', 'set', hostVeth, 'master', 'br0', 'up');
       const path = `/run/netns/${netns}`;
       const fd = openNetns(path);
       fds.push(fd);
-      return { name, netns, path, ip: podIp, hostVeth, fd };
+      return { name, netns, path, ip: podIp, ...(podIp6 === undefined ? {} : { ip6: podIp6 }), hostVeth, fd };
     });
     return { netns: node, pods, remove };
   } catch (err) {
@@ -90,6 +106,8 @@ export interface CaptureSummary {
   readonly otherTcpPorts: readonly number[];
   /** Frames containing the plaintext marker. */
   readonly plaintext: number;
+  /** IPv6 TCP segments (any port). */
+  readonly v6: number;
 }
 
 const CAPTURE = `
@@ -97,7 +115,7 @@ import json, select, socket, struct, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
 s.bind((sys.argv[1], 0))
 marker = sys.argv[2].encode()
-out = {"frames": 0, "hbone": 0, "otherTcpPorts": [], "plaintext": 0}
+out = {"frames": 0, "hbone": 0, "otherTcpPorts": [], "plaintext": 0, "v6": 0}
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 while True:
     r, _, _ = select.select([s, sys.stdin], [], [])
@@ -105,9 +123,12 @@ while True:
         p = s.recv(65535)
         out["frames"] += 1
         if marker in p: out["plaintext"] += 1
-        if len(p) > 34 and p[12:14] == b"\\x08\\x00" and p[23] == 6:
-            ihl = (p[14] & 15) * 4
-            sp, dp = struct.unpack("!HH", p[14 + ihl:18 + ihl])
+        l4 = None
+        if len(p) > 34 and p[12:14] == b"\\x08\\x00" and p[23] == 6: l4 = 14 + (p[14] & 15) * 4
+        if len(p) > 58 and p[12:14] == b"\\x86\\xdd" and p[20] == 6: l4 = 54
+        if l4 is not None:
+            out["v6"] += 1 if l4 == 54 else 0
+            sp, dp = struct.unpack("!HH", p[l4:l4 + 4])
             if 15008 in (sp, dp): out["hbone"] += 1
             else:
                 for port in (sp, dp):
