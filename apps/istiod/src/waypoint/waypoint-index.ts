@@ -894,10 +894,13 @@ export class WaypointIndex {
   ) {
     const hbonePort = this.#opts.hbonePort ?? Port.hbone;
     const out: EndpointInput[] = [];
+    // The selector's pairs once (as `mapSelectorMatches`: an empty selector selects nothing).
+    const selector = Object.entries(info.selector ?? {});
+    if (selector.length === 0) return out;
     for (const podKey of this.#podsByNs.get(info.key.namespace) ?? []) {
       const pod = this.#pods.get(podKey);
       const labels = pod?.metadata?.labels ?? {};
-      if (pod === undefined || !mapSelectorMatches(info.selector, labels)) continue;
+      if (pod === undefined || !selector.every(([k, v]) => labels[k] === v)) continue;
       if (subsetLabels !== undefined && !Object.entries(subsetLabels).every(([k, v]) => labels[k] === v))
         continue;
       if (pod.metadata?.deletionTimestamp !== undefined || pod.status?.phase !== 'Running') continue;
