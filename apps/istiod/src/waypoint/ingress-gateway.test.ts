@@ -494,8 +494,15 @@ describe('ingress gateway: endpoints', () => {
     // A new backend pod is pushed to the gateway.
     const change = h.upsert(K.POD, meshPod('web', 'ingress', '10.244.1.3'));
     expect(change.waypoints.has(GW)).toBe(true);
+    // Only the endpoints are rebuilt; the other resources stay as they were.
+    expect([...change.changes.keys()]).toEqual([EnvoyTypeUrls.clusterLoadAssignment]);
     expect(change.changes.get(EnvoyTypeUrls.clusterLoadAssignment)).toEqual(new Set([WEB]));
     expect(endpoints(h, WEB)).toHaveLength(3);
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_80']);
+    expect(names(h, EnvoyTypeUrls.routeConfiguration)).toEqual(['http.80']);
+    expect(names(h, EnvoyTypeUrls.cluster)).toEqual([WEB]);
+    h.delete(K.POD, meshPod('web', 'ingress', '10.244.1.1'));
+    expect(endpoints(h, WEB).map(e => e[0])).toEqual(['10.244.1.2', '10.244.1.3']);
   });
 
   it('sends to the backend Service waypoint when it says istio.io/ingress-use-waypoint: "true"', () => {
