@@ -316,7 +316,9 @@ export class HboneServer {
     const idle = this.#idleWatch(session, info);
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       idle.streamOpened();
-      stream.once('close', idle.streamClosed);
+      stream.once('close', () => {
+        idle.streamClosed();
+      });
       this.#onStream(stream, headers, info).catch((err: unknown) => {
         // Unreachable by design (#onStream handles its own failures); kept as a last guard.
         this.#report(new HboneServerFailureError(`BUG: CONNECT handling threw: ${errorMessage(err)}`, err));
