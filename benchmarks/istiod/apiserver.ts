@@ -154,8 +154,10 @@ interface RunningIstiod {
   stop(): Promise<void>;
 }
 
+type OurIstiod = RunningIstiod & { readonly cacerts: ReturnType<CertificateAuthority['exportCaCerts']> };
+
 /** Our istiod's executable (`main.ts`) as a child process with a plug-in CA the clients trust. */
-async function startOurs(o: ApiserverOptions, cluster: Cluster, workDir: string): Promise<RunningIstiod> {
+async function startOurs(o: ApiserverOptions, cluster: Cluster, workDir: string): Promise<OurIstiod> {
   const client = cluster.client;
   // A plug-in CA, so the clients know the root before istiod starts.
   const ca = await CertificateAuthority.createSelfSigned({ keyAlgorithm: 'ecdsa-p256', extractable: true });
@@ -255,6 +257,7 @@ async function startOurs(o: ApiserverOptions, cluster: Cluster, workDir: string)
     exited,
     readyMs: () => readyMs,
     stop,
+    cacerts,
   };
 }
 
@@ -428,18 +431,27 @@ export async function runApiserver(o: ApiserverOptions): Promise<ApiserverResult
       const istio = await ensureUpstreamIstio(line => {
         o.progress(`[upstream build] ${line}`);
       });
-      const t0 = performance.now();
+      // The same plug-in CA as ours (upstream reads ./etc/cacerts in its working dir), so the root
+      // the clients trust and the published istio-ca-root-cert stay the same.
+      const upstreamDir = join(workDir, 'upstream');
+      const upstreamCa = join(upstreamDir, 'etc', 'cacerts');
+      mkdirSync(upstreamCa, { recursive: true });
+      for (const [file, pem] of Object.entries(ours.cacerts) as [string, string][])
+        writeFileSync(join(upstreamCa, file), pem);
       o.progress(`upstream istiod ${istio.version}: starting`);
       const upstream = await startUpstreamIstiod({
         cluster,
         istio,
-        workDir: join(workDir, 'upstream'),
+        workDir: upstreamDir,
         env: { PILOT_DEBOUNCE_AFTER: o.debounce },
         readyTimeoutMs: 600_000,
         progress: line => {
           o.progress(`[upstream] ${line}`);
         },
       });
+      // Timed from the spawn, as ours (the CRDs and the ztunnel pod come before it).
+      const t0 = upstream.process.startedAt;
+      // Upstream's start returns at /ready (and its root ConfigMap present).
       const readyMs = performance.now() - t0;
       try {
         const token = await upstream.mintZtunnelToken();
