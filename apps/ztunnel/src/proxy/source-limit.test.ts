@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { SourceLimiter, admit } from './source-limit.ts';
 
 class FakeSocket extends EventEmitter {
-  constructor(readonly remoteAddress: string) {
+  readonly remoteAddress: string;
+  constructor(remoteAddress: string) {
     super();
+    this.remoteAddress = remoteAddress;
   }
 }
 
