@@ -13,10 +13,14 @@
 //   child process with real informers. Measures istiod start → one delta client holds every
 //   expected resource; a pod label patch → all 50 clients hold the new Workload (p50/p99); the
 //   istiod process's RSS. Needs root and the Kubernetes binaries (tools/build-k8s.sh).
+//   With --upstream, upstream istiod (the oracle build's pilot-discovery, built by
+//   tools/install-deps.d; needs Go) is then started on the same apiserver state and measured with
+//   the same client, clients and changes, side by side. --cluster=NAME --slot=N pick the local
+//   cluster (default istiodbn, slot 13).
 //
 // Run: npx node --expose-gc --conditions=@ambient-mesh/source benchmarks/istiod/run.ts
-//   [--mode=all|in-process|apiserver|waypoint|ingress] [--routes=N] [--pods=N --clients=N --changes=N --api-changes=N
-//    --concurrency=N --debounce=100ms]
+//   [--mode=all|in-process|apiserver|waypoint|ingress] [--routes=N] [--pods=N --clients=N --changes=N
+//    --api-changes=N --concurrency=N --debounce=100ms --upstream --cluster=NAME --slot=N]
 // Markdown goes to stdout, progress to stderr.
 import { cpus } from 'node:os';
 import { runApiserver, type ApiserverResult } from './apiserver.ts';
@@ -78,6 +82,10 @@ if (MODE !== 'in-process') {
     concurrency: arg('concurrency', 32),
     debounce: raw('debounce') ?? '100ms',
     progress,
+    upstream: process.argv.includes('--upstream'),
+    ...(raw('cluster') === undefined && raw('slot') === undefined
+      ? {}
+      : { cluster: { name: raw('cluster') ?? 'istiodbn', slot: arg('slot', 13) } }),
   });
 }
 
@@ -121,20 +129,34 @@ if (api !== undefined) {
     );
   }
   console.log('');
-  console.log('| measure | value | in-process baseline (same run) |');
-  console.log('|---|---|---|');
+  const u = r.upstream;
+  const up = (text: (f: NonNullable<typeof u>) => string): string => (u === undefined ? 'n/a' : text(u));
   console.log(
-    `| istiod start → first delta client holds every expected resource | ${ms(r.syncMs)} ms (/ready at ${r.readyMs === undefined ? 'n/a' : `${ms(r.readyMs)} ms`}) | ${base === undefined ? 'n/a' : `${ms(base.syncMs)} ms`} |`,
+    `| measure | ours | ${u === undefined ? 'upstream (not run)' : `${u.who} (same run, same apiserver state)`} | in-process baseline (same run) |`,
   );
-  console.log(`| ${CLIENTS - 1} more clients to full WDS | ${ms(r.connectMs)} ms | |`);
+  console.log('|---|---|---|---|');
   console.log(
-    `| pod label patch → ${CLIENTS} clients hold the new Workload, p50 (${r.latencies.length} changes) | ${ms(pct(r.latencies, 50))} ms | ${base === undefined ? 'n/a' : `${ms(pct(base.latencies, 50))} ms (debounce 0)`} |`,
-  );
-  console.log(
-    `| pod label patch → ${CLIENTS} clients hold the new Workload, p99 | ${ms(pct(r.latencies, 99))} ms | ${base === undefined ? 'n/a' : `${ms(pct(base.latencies, 99))} ms (debounce 0)`} |`,
+    `| istiod start → first delta client holds every expected resource | ${ms(r.syncMs)} ms (/ready at ${r.readyMs === undefined ? 'n/a' : `${ms(r.readyMs)} ms`}) | ${up(f => `${ms(f.syncMs)} ms (/ready at ${f.readyMs === undefined ? 'n/a' : `${ms(f.readyMs)} ms`})`)} | ${base === undefined ? 'n/a' : `${ms(base.syncMs)} ms`} |`,
   );
   console.log(
-    `| istiod process RSS (child process, VmRSS) | ${mb(r.rssAfterSync)} MiB after sync with 1 client; ${mb(r.rssAfterClients)} MiB with ${CLIENTS} clients; peak (VmHWM) ${mb(r.rssPeak)} MiB | ${base === undefined ? 'n/a' : `${mb(base.rssAfter)} MiB (benchmark process incl. clients)`} |`,
+    `| ${CLIENTS - 1} more clients to full WDS | ${ms(r.connectMs)} ms | ${up(f => `${ms(f.connectMs)} ms`)} | |`,
   );
+  console.log(
+    `| pod label patch → ${CLIENTS} clients hold the new Workload, p50 (${r.latencies.length} changes) | ${ms(pct(r.latencies, 50))} ms | ${up(f => `${ms(pct(f.latencies, 50))} ms`)} | ${base === undefined ? 'n/a' : `${ms(pct(base.latencies, 50))} ms (debounce 0)`} |`,
+  );
+  console.log(
+    `| pod label patch → ${CLIENTS} clients hold the new Workload, p99 | ${ms(pct(r.latencies, 99))} ms | ${up(f => `${ms(pct(f.latencies, 99))} ms`)} | ${base === undefined ? 'n/a' : `${ms(pct(base.latencies, 99))} ms (debounce 0)`} |`,
+  );
+  console.log(
+    `| istiod process RSS (VmRSS) after sync with 1 client | ${mb(r.rssAfterSync)} MiB | ${up(f => `${mb(f.rssAfterSync)} MiB`)} | ${base === undefined ? 'n/a' : `${mb(base.rssAfter)} MiB (benchmark process incl. clients)`} |`,
+  );
+  console.log(
+    `| istiod process RSS with ${CLIENTS} clients; peak (VmHWM) | ${mb(r.rssAfterClients)} MiB; ${mb(r.rssPeak)} MiB | ${up(f => `${mb(f.rssAfterClients)} MiB; ${mb(f.rssPeak)} MiB`)} | |`,
+  );
+  if (u !== undefined) {
+    console.log(
+      `\nWDS as the first client held it: ours ${r.addresses} Address + ${r.authorizations} Authorization; ${u.who} ${u.addresses} + ${u.authorizations}.`,
+    );
+  }
   if (r.leaseFailures > 0) console.log(`\nFake-node lease renewals that failed: ${r.leaseFailures}`);
 }

@@ -22,6 +22,8 @@ export class ManagedProcess {
   readonly name: string;
   readonly logFile: string;
   readonly exited: Promise<ExitInfo>;
+  /** `performance.now()` when the process was spawned (for start-up timings). */
+  readonly startedAt: number;
   private readonly child: ChildProcess;
   private exitInfo: ExitInfo | undefined;
 
@@ -30,6 +32,7 @@ export class ManagedProcess {
     this.logFile = options.logFile;
     const [file, ...args] = options.argv;
     const fd = openSync(options.logFile, 'a');
+    this.startedAt = performance.now();
     try {
       this.child = spawn(file ?? 'false', args, {
         env: options.env ?? process.env,

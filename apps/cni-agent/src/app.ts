@@ -216,7 +216,9 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     stops.push(() => {
       rec.stop();
     });
-    const listener = listenZds(config.ztunnelUdsAddress, zds, logs.for('zds'));
+    const listener = listenZds(config.ztunnelUdsAddress, zds, logs.for('zds'), {
+      allowedUids: config.zdsAllowedUids,
+    });
     stops.push(() => {
       zds.close();
       listener.close();

@@ -34,6 +34,12 @@ describe('loadConfig', () => {
     expect({ dnsCapture: off.dnsCapture, ipv6: off.ipv6 }).toEqual({ dnsCapture: false, ipv6: false });
   });
 
+  it('allows root on the ZDS socket by default; ZDS_ALLOWED_UIDS lists others, and must be uids', () => {
+    expect(loadConfig({ NODE_NAME: 'n' }, []).zdsAllowedUids).toEqual([0]);
+    expect(loadConfig({ NODE_NAME: 'n', ZDS_ALLOWED_UIDS: '0, 1337' }, []).zdsAllowedUids).toEqual([0, 1337]);
+    expect(() => loadConfig({ NODE_NAME: 'n', ZDS_ALLOWED_UIDS: 'root' }, [])).toThrow(/ZDS_ALLOWED_UIDS/);
+  });
+
   it('reports every bad setting at once', () => {
     let caught: unknown;
     try {

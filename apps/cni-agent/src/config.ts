@@ -38,6 +38,8 @@ export const ENV = {
   logFormat: 'LOG_FORMAT',
   logLevel: 'LOG_LEVEL',
   kubeconfig: 'KUBECONFIG',
+  /** Ours: user ids whose processes may connect to the ZDS socket as ztunnel (besides the agent's own). */
+  zdsAllowedUids: 'ZDS_ALLOWED_UIDS',
 } as const;
 
 /** Command-line flag names (without `--`). */
@@ -79,6 +81,11 @@ export interface Config {
   readonly podName: string | null;
   /** ZDS SOCK_SEQPACKET listening path. */
   readonly ztunnelUdsAddress: string;
+  /**
+   * User ids allowed to connect to the ZDS socket (checked with SO_PEERCRED); the agent's own
+   * uid is always allowed. Default: root only, as ztunnel runs.
+   */
+  readonly zdsAllowedUids: readonly number[];
   readonly runDir: string;
   /** `<runDir>/pluginevent.sock`. */
   readonly pluginEventSocket: string;
@@ -141,6 +148,14 @@ export function loadConfig(env?: Environment, argv?: readonly string[]): Config 
       ? LogFormat.Json
       : LogFormat.Text
     : r.logFormat(ENV.logFormat);
+  const zdsAllowedUids: number[] = [];
+  for (const entry of (r.envRaw(ENV.zdsAllowedUids) ?? '0').split(',')) {
+    const trimmed = entry.trim();
+    if (trimmed === '') continue;
+    if (/^\d+$/.test(trimmed) && Number(trimmed) <= 0xfffffffe) zdsAllowedUids.push(Number(trimmed));
+    else
+      r.problem(ENV.zdsAllowedUids, `${JSON.stringify(trimmed)} is not a user id (comma list, e.g. 0,1337)`);
+  }
   const kubeletUid = r.optional(ENV.kubeletUid);
   const netnsScanDirs: string[] = [];
   for (const dir of (r.envRaw(ENV.netnsScanDirs) ?? '/var/run/netns').split(',')) {
@@ -159,6 +174,7 @@ export function loadConfig(env?: Environment, argv?: readonly string[]): Config 
         { flag: FLAGS.ztunnelUdsAddress, env: ENV.ztunnelUdsAddress },
         DEFAULTS.ztunnelUdsAddress,
       ),
+      zdsAllowedUids,
       runDir,
       pluginEventSocket: `${runDir}/${PLUGIN_EVENT_SOCKET}`,
       dnsCapture: r.bool(ENV.dnsCapture, DEFAULTS.dnsCapture),

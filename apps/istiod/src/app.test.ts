@@ -61,6 +61,7 @@ async function start(
   extra: Partial<AppDeps> = {},
   more: {
     readonly env?: Record<string, string>;
+    readonly argv?: readonly string[];
     readonly nodes?: readonly object[];
     readonly pods?: readonly object[];
   } = {},
@@ -87,6 +88,7 @@ async function start(
       '--httpAddr=127.0.0.1:0',
       '--monitoringAddr=127.0.0.1:0',
       '--debugAddr=127.0.0.1:0',
+      ...(more.argv ?? []),
     ],
   });
   const istiod = await build(config, {
@@ -259,6 +261,42 @@ describe('istiod in process', () => {
     expect(istiod.ready()).toBe(true);
     expect(locks).toContain(LeaseName.nodeUntaint);
     expect(writes).toEqual([{ node: 'node-ready', taints: [] }]);
+  });
+
+  it('with --cniNamespace, waits for the CNI agent pods of that namespace, not of its own', async () => {
+    const taint = { key: 'cni.istio.io/not-ready', value: 'true', effect: 'NoSchedule' };
+    const tainted = (name: string) => ({
+      metadata: { name, resourceVersion: '3', labels: {} },
+      spec: { taints: [taint, { key: 'other', effect: 'NoExecute' }] },
+    });
+    const agent = (name: string, namespace: string, node: string) => ({
+      metadata: { name, namespace, uid: `uid-${name}`, labels: { 'k8s-app': 'istio-cni-node' } },
+      spec: { nodeName: node },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+    const writes: { node: string; taints: readonly unknown[] }[] = [];
+    const { istiod } = await start(
+      {
+        elect: () => staticElection,
+        nodeTaintPatcher: (node, _rv, taints) => {
+          writes.push({ node, taints });
+          return Promise.resolve();
+        },
+      },
+      {
+        env: { PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS: 'true' },
+        argv: ['--cniNamespace=kube-system'],
+        nodes: [tainted('node-cni'), tainted('node-istiod-ns')],
+        pods: [
+          agent('istio-cni-node-a', 'kube-system', 'node-cni'),
+          // A pod with the CNI label in istiod's namespace is not the CNI agent here.
+          agent('impostor', 'istio-system', 'node-istiod-ns'),
+        ],
+      },
+    );
+    for (let i = 0; i < 200 && writes.length === 0; i++) await new Promise(r => setImmediate(r));
+    expect(istiod.ready()).toBe(true);
+    expect(writes).toEqual([{ node: 'node-cni', taints: [{ key: 'other', effect: 'NoExecute' }] }]);
   });
 
   it('runs no untaint controller unless PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS is set', async () => {

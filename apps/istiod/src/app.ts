@@ -261,7 +261,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
             return Promise.resolve();
           });
         const u = new NodeUntainter({
-          cniNamespace: config.podNamespace,
+          cniNamespace: config.cniNamespace,
           patch,
           isLeader: () => untaintLeader.isLeader(),
           logger: untaintLog,
@@ -483,6 +483,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
   const grpc: RunningGrpcServer = await startGrpcServer({
     address: config.secureGrpcAddr,
     credentials: await caRuntime.initialCredentials(),
+    maxReceiveMessageBytes: config.grpcMaxRecvMsgSize,
     register: server => {
       xds.register(server);
       // ENABLE_CA_SERVER=false: workloads get certificates from an external CA (CA_ADDRESS).

@@ -22,6 +22,8 @@ describe('loadConfig', () => {
     expect(c.jwksFetchMode).toBe('istiod');
     expect(c.jwksRefreshIntervalMs).toBe(20 * 60_000);
     expect(c.enableNodeUntaintControllers).toBe(false);
+    expect(c.cniNamespace).toBe('istio-system');
+    expect(c.grpcMaxRecvMsgSize).toBe(4 * 1024 * 1024);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -45,9 +47,11 @@ describe('loadConfig', () => {
         '-secureGRPCAddr=127.0.0.1:0',
         '--kubeconfig',
         'kc',
+        '--cniNamespace=kube-system',
       ],
     });
     expect(c.podNamespace).toBe('mesh');
+    expect(c.cniNamespace).toBe('kube-system');
     expect(c.clusterId).toBe('c1');
     expect(c.trustedNodeAccounts).toEqual([
       { namespace: 'mesh', serviceAccount: 'zt' },
@@ -63,6 +67,19 @@ describe('loadConfig', () => {
     expect(c.kubeconfig).toBe('kc');
     expect(c.revision).toBe('default-v1-27-9');
     expect(c.enableNodeUntaintControllers).toBe(true);
+  });
+
+  it('the CNI namespace defaults to POD_NAMESPACE; ISTIO_GPRC_MAXRECVMSGSIZE must be a positive byte count', () => {
+    expect(loadConfig({ env: { POD_NAMESPACE: 'mesh' }, argv: [] }).cniNamespace).toBe('mesh');
+    expect(loadConfig({ env: {}, argv: ['--cniNamespace='] }).cniNamespace).toBe('istio-system');
+    expect(loadConfig({ env: { ISTIO_GPRC_MAXRECVMSGSIZE: '1024' }, argv: [] }).grpcMaxRecvMsgSize).toBe(
+      1024,
+    );
+    for (const bad of ['0', '-1', '1.5', 'lots']) {
+      expect(() => loadConfig({ env: { ISTIO_GPRC_MAXRECVMSGSIZE: bad }, argv: [] })).toThrow(
+        /ISTIO_GPRC_MAXRECVMSGSIZE/,
+      );
+    }
   });
 
   it('reads PILOT_JWT_ENABLE_REMOTE_JWKS (true/envoy: the waypoint fetches) and PILOT_JWT_PUB_KEY_REFRESH_INTERVAL', () => {

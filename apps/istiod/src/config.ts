@@ -58,6 +58,11 @@ export const ENV = {
   jwtPubKeyRefreshInterval: 'PILOT_JWT_PUB_KEY_REFRESH_INTERVAL',
   /** Run the node untaint controller (`cni.istio.io/not-ready`), upstream's opt-in switch. */
   enableNodeUntaintControllers: 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS',
+  /**
+   * Largest gRPC message istiod accepts on 15012 (upstream's spelling, typo included; default
+   * 4 MiB). A bigger one fails its stream with RESOURCE_EXHAUSTED.
+   */
+  grpcMaxRecvMsgSize: 'ISTIO_GPRC_MAXRECVMSGSIZE',
   /** Ours: how long a silent leader keeps its Lease (upstream's fixed TTL is 30 s). */
   leaderElectionLeaseDuration: 'LEADER_ELECTION_LEASE_DURATION',
 } as const;
@@ -73,6 +78,8 @@ export const FLAGS = {
   monitoringAddr: 'monitoringAddr',
   debugAddr: 'debugAddr',
   kubeconfig: 'kubeconfig',
+  /** Upstream's `--cniNamespace`: where the CNI agent pods run (default: istiod's namespace). */
+  cniNamespace: 'cniNamespace',
 } as const;
 
 export interface ServiceAccountRef {
@@ -111,6 +118,13 @@ export interface Config {
    * (upstream `PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS`, default off; the leader does it).
    */
   readonly enableNodeUntaintControllers: boolean;
+  /**
+   * Namespace of the CNI agent pods (`k8s-app=istio-cni-node`) the untaint controller waits for
+   * (upstream's `--cniNamespace`; istiod's own namespace when unset or empty).
+   */
+  readonly cniNamespace: string;
+  /** Largest gRPC message accepted on the secure gRPC port (`ISTIO_GPRC_MAXRECVMSGSIZE`). */
+  readonly grpcMaxRecvMsgSize: number;
   readonly httpAddr: ListenAddress;
   readonly secureGrpcAddr: ListenAddress;
   readonly monitoringAddr: ListenAddress;
@@ -225,9 +239,11 @@ export function loadConfig(
     r.problem(ENV.leaderElectionLeaseDuration, 'must be at least 2s (upstream uses 30s)');
   }
 
+  const podNamespace = r.string(ENV.podNamespace, 'istio-system');
+
   return r.finish(
     {
-      podNamespace: r.string(ENV.podNamespace, 'istio-system'),
+      podNamespace,
       podName: r.string(ENV.podName, 'istiod'),
       clusterId: r.string(ENV.clusterId, 'Kubernetes'),
       trustDomain: r.string(ENV.trustDomain, 'cluster.local'),
@@ -246,6 +262,8 @@ export function loadConfig(
       leaderElectionLeaseDurationMs,
       xdsAuth: r.bool(ENV.xdsAuth, true),
       enableNodeUntaintControllers: r.bool(ENV.enableNodeUntaintControllers, false),
+      cniNamespace: r.string(flag(FLAGS.cniNamespace), '') || podNamespace,
+      grpcMaxRecvMsgSize: r.int(ENV.grpcMaxRecvMsgSize, 4 * 1024 * 1024, { min: 1 }),
       httpAddr: listen(FLAGS.httpAddr, { host: '::', port: Port.istiodReadiness }),
       secureGrpcAddr: listen(FLAGS.secureGrpcAddr, { host: '::', port: Port.istiodXds }),
       monitoringAddr: listen(FLAGS.monitoringAddr, { host: '::', port: Port.istiodMonitoring }),

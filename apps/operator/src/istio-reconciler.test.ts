@@ -111,6 +111,18 @@ describe('IstioReconciler against a fake apiserver', () => {
     expect(spec.tolerations).toContainEqual({ key: 'cni.istio.io/not-ready', operator: 'Exists' });
   });
 
+  it('pilot.taint.namespace passes the CNI namespace to istiod as --cniNamespace', async () => {
+    istio({ pilot: { taint: { enabled: true, namespace: 'kube-system' } } });
+    await reconciler.reconcileIstio('default');
+    await reconciler.reconcileRevision('default');
+    const container = (
+      get(DEPLOYMENTS, 'istiod', 'istio-system') as unknown as {
+        spec: { template: { spec: { containers: { args?: string[] }[] } } };
+      }
+    ).spec.template.spec.containers[0];
+    expect(container?.args).toContain('--cniNamespace=kube-system');
+  });
+
   it('an unknown values field: InvalidValues naming the path, and no revision is written', async () => {
     istio({ pilot: { replicaCont: 2 } });
     const result = await reconciler.reconcileIstio('default');

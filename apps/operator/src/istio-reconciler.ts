@@ -231,6 +231,9 @@ export class IstioReconciler {
           ...render,
           istiodReplicas: replicas,
           nodeUntaint: values.pilot?.taint?.enabled === true,
+          ...(values.pilot?.taint?.namespace === undefined
+            ? {}
+            : { cniNamespace: values.pilot.taint.namespace }),
         }),
         cr,
       ),

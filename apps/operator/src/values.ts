@@ -52,7 +52,7 @@ export interface IstioValues {
     trustedZtunnelNamespace?: string;
     cni?: { enabled?: boolean; provider?: string };
     /** istiod removes the `cni.istio.io/not-ready` node taint once the node's CNI agent is Ready. */
-    taint?: { enabled?: boolean };
+    taint?: { enabled?: boolean; namespace?: string };
     extraContainerArgs?: string[];
   };
   meshConfig?: Record<string, unknown>;
@@ -136,7 +136,7 @@ export const ISTIO_VALUES: ValuesShape = {
     autoscaleEnabled: 'boolean',
     trustedZtunnelNamespace: 'string',
     cni: { enabled: 'boolean', provider: 'string' },
-    taint: { enabled: 'boolean' },
+    taint: { enabled: 'boolean', namespace: 'string' },
     extraContainerArgs: 'stringList',
   },
   meshConfig: 'open',

@@ -68,6 +68,36 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the connection limits, with their defaults, 0 turning the idle ones and the per-source cap off', () => {
+    const d = loadConfig(BASE);
+    expect({
+      handshake: d.hboneHandshakeTimeoutMs,
+      connect: d.upstreamConnectTimeoutMs,
+      idle: d.connectionIdleTimeoutMs,
+      session: d.hboneIdleSessionTimeoutMs,
+      perSource: d.maxConnectionsPerSource,
+    }).toEqual({ handshake: 10_000, connect: 10_000, idle: 3_600_000, session: 600_000, perSource: 4096 });
+    const c = loadConfig({
+      ...BASE,
+      HBONE_HANDSHAKE_TIMEOUT: '2s',
+      UPSTREAM_CONNECT_TIMEOUT: '3',
+      CONNECTION_IDLE_TIMEOUT: '0',
+      HBONE_IDLE_SESSION_TIMEOUT: '1m',
+      MAX_CONNECTIONS_PER_SOURCE: '0',
+    });
+    expect([
+      c.hboneHandshakeTimeoutMs,
+      c.upstreamConnectTimeoutMs,
+      c.connectionIdleTimeoutMs,
+      c.hboneIdleSessionTimeoutMs,
+      c.maxConnectionsPerSource,
+    ]).toEqual([2_000, 3_000, 0, 60_000, 0]);
+    expect(() => loadConfig({ ...BASE, HBONE_HANDSHAKE_TIMEOUT: '0s' })).toThrow(/HBONE_HANDSHAKE_TIMEOUT/);
+    expect(() => loadConfig({ ...BASE, MAX_CONNECTIONS_PER_SOURCE: 'many' })).toThrow(
+      /MAX_CONNECTIONS_PER_SOURCE/,
+    );
+  });
+
   it('reads the control-plane channel bounds as durations', () => {
     const base = { POD_NAME: 'p', POD_NAMESPACE: 'n', NODE_NAME: 'node' };
     expect(loadConfig(base)).toMatchObject({

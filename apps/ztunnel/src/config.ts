@@ -51,7 +51,25 @@ export const Env = {
   controlPlaneKeepaliveInterval: 'CONTROL_PLANE_KEEPALIVE_INTERVAL',
   controlPlaneKeepaliveTimeout: 'CONTROL_PLANE_KEEPALIVE_TIMEOUT',
   dnsResolvConf: 'DNS_RESOLV_CONF',
+  /** Ours (upstream ztunnel has fixed values or none): the data-plane hardening limits. */
+  hboneHandshakeTimeout: 'HBONE_HANDSHAKE_TIMEOUT',
+  upstreamConnectTimeout: 'UPSTREAM_CONNECT_TIMEOUT',
+  connectionIdleTimeout: 'CONNECTION_IDLE_TIMEOUT',
+  hboneIdleSessionTimeout: 'HBONE_IDLE_SESSION_TIMEOUT',
+  maxConnectionsPerSource: 'MAX_CONNECTIONS_PER_SOURCE',
 } as const;
+
+/** Defaults of the hardening limits (docs/operations.md#ztunnel-limits). */
+export const DEFAULT_LIMITS = Object.freeze({
+  hboneHandshakeTimeoutMs: 10_000,
+  /** Upstream's fixed connect timeout to the app or passthrough destination. */
+  upstreamConnectTimeoutMs: 10_000,
+  /** Envoy's `tcp_proxy` default, what sidecar users already live with. */
+  connectionIdleTimeoutMs: 3_600_000,
+  /** Twice the client pool's `POOL_UNUSED_RELEASE_TIMEOUT` (5 min), so pools release first. */
+  hboneIdleSessionTimeoutMs: 600_000,
+  maxConnectionsPerSource: 4096,
+});
 
 /** Proxy metadata key that turns the DNS proxy off when `false` (upstream's `ISTIO_META_DNS_CAPTURE`). */
 export const DNS_CAPTURE_METADATA = 'DNS_CAPTURE';
@@ -118,6 +136,16 @@ export interface Config {
   readonly dnsProxy: boolean;
   /** Where the DNS proxy reads its upstream resolvers (`DNS_RESOLV_CONF`, ours). */
   readonly dnsResolvConfPath: string;
+  /** Longest a TLS handshake on 15008 may take before the connection is closed. */
+  readonly hboneHandshakeTimeoutMs: number;
+  /** Longest a dial to the app (15006, 15008) or a passthrough destination (15001) may take. */
+  readonly upstreamConnectTimeoutMs: number;
+  /** A proxied connection with no byte either way for this long is closed; 0: never. */
+  readonly connectionIdleTimeoutMs: number;
+  /** An inbound HBONE connection that carries no tunnel for this long gets GOAWAY; 0: never. */
+  readonly hboneIdleSessionTimeoutMs: number;
+  /** Open connections one source IP may have to one pod's 15006 and 15008 together; 0: no limit. */
+  readonly maxConnectionsPerSource: number;
 }
 
 /** Upstream's drain deadline for a grace period: 5 s less above 10 s, else 1 s less; at least 1 s. */
@@ -188,6 +216,29 @@ export function loadConfig(env: Environment = process.env): Config {
   const controlPlaneKeepaliveIntervalMs = positiveMs(Env.controlPlaneKeepaliveInterval, 10_000);
   const controlPlaneKeepaliveTimeoutMs = positiveMs(Env.controlPlaneKeepaliveTimeout, 5_000);
 
+  const nonNegativeMs = (name: string, fallback: number): number => {
+    const ms = Math.round(r.durationMs(name, fallback, { bareUnit: 's' }));
+    if (ms < 0) r.problem(name, 'must be a duration of 0 (off) or more (e.g. 10m)');
+    return ms;
+  };
+  const hboneHandshakeTimeoutMs = positiveMs(
+    Env.hboneHandshakeTimeout,
+    DEFAULT_LIMITS.hboneHandshakeTimeoutMs,
+  );
+  const upstreamConnectTimeoutMs = positiveMs(
+    Env.upstreamConnectTimeout,
+    DEFAULT_LIMITS.upstreamConnectTimeoutMs,
+  );
+  const connectionIdleTimeoutMs = nonNegativeMs(
+    Env.connectionIdleTimeout,
+    DEFAULT_LIMITS.connectionIdleTimeoutMs,
+  );
+  const hboneIdleSessionTimeoutMs = nonNegativeMs(
+    Env.hboneIdleSessionTimeout,
+    DEFAULT_LIMITS.hboneIdleSessionTimeoutMs,
+  );
+  const maxConnectionsPerSource = r.int(Env.maxConnectionsPerSource, DEFAULT_LIMITS.maxConnectionsPerSource);
+
   const origSrcText = r.env(Env.enableOrigSrc)?.toLowerCase();
   let origSrc: OrigSrcMode = 'try';
   if (origSrcText === 'true') origSrc = 'require';
@@ -250,6 +301,11 @@ export function loadConfig(env: Environment = process.env): Config {
       controlPlaneKeepaliveTimeoutMs,
       dnsProxy,
       dnsResolvConfPath: r.env(Env.dnsResolvConf) ?? DEFAULT_DNS_RESOLV_CONF,
+      hboneHandshakeTimeoutMs,
+      upstreamConnectTimeoutMs,
+      connectionIdleTimeoutMs,
+      hboneIdleSessionTimeoutMs,
+      maxConnectionsPerSource,
     },
     { component: 'ztunnel', code: ZtunnelErrorCode.ConfigInvalid },
   );

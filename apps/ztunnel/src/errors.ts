@@ -10,6 +10,7 @@ export const ZtunnelErrorCode = {
   ResourceInvalid: 'ZTUNNEL_RESOURCE_INVALID',
   XdsStream: 'ZTUNNEL_XDS_STREAM',
   ZdsProtocol: 'ZTUNNEL_ZDS_PROTOCOL',
+  ZdsPeerRejected: 'ZTUNNEL_ZDS_PEER_REJECTED',
   CaRequestFailed: 'ZTUNNEL_CA_REQUEST_FAILED',
   TokenUnreadable: 'ZTUNNEL_TOKEN_UNREADABLE',
   BindFailed: 'ZTUNNEL_BIND_FAILED',
@@ -57,6 +58,16 @@ export class ZdsProtocolError extends MeshError {
 }
 
 /** A CreateCertificate call failed or returned an unusable chain. */
+/** The process serving the ZDS socket is not root (the cni-agent): ztunnel will not take pods from it. */
+export class ZdsPeerRejectedError extends MeshError {
+  constructor(path: string, peer: { readonly pid: number; readonly uid: number }) {
+    super(
+      ZtunnelErrorCode.ZdsPeerRejected,
+      `the ZDS socket ${path} is served by pid ${peer.pid} running as uid ${peer.uid}, not by the cni-agent (root); check what created the socket`,
+    );
+  }
+}
+
 export class CaRequestError extends MeshError {
   constructor(message: string, options?: MeshErrorOptions) {
     super(

@@ -78,6 +78,8 @@ export class ZtunnelMetrics {
   readonly #proxiesStarted: Counter;
   readonly #proxiesStopped: Counter;
   readonly #certFetches: Counter<'result'>;
+  /** Ours: connections closed at accept by `MAX_CONNECTIONS_PER_SOURCE`. */
+  readonly connectionsRefusedBySourceLimit: Counter;
   readonly #certsFailing: Gauge<'certificate'>;
   #workloadManager: WorkloadManagerGauges | undefined;
 
@@ -152,6 +154,11 @@ export class ZtunnelMetrics {
       name: 'ztunnel_certificate_fetches_total',
       help: 'Certificate requests to the CA (CA_ADDRESS), by result (success, failure)',
       labelNames: ['result'],
+      registers,
+    });
+    this.connectionsRefusedBySourceLimit = new Counter({
+      name: 'ztunnel_connections_refused_source_limit_total',
+      help: 'Inbound connections closed at accept because their source IP had MAX_CONNECTIONS_PER_SOURCE open to the pod',
       registers,
     });
     this.#certsFailing = new Gauge({

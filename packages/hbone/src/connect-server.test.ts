@@ -236,6 +236,28 @@ describe('HboneServer CONNECT handling', () => {
     expect(hbone.sessionCount).toBe(0);
   });
 
+  it('sends GOAWAY on a session without streams for idleSessionTimeoutMs, never while a tunnel is open', async () => {
+    const echo = await startEchoServer();
+    cleanups.push(() => echo.close());
+    const s = await server({ idleSessionTimeoutMs: 300 });
+    const h2 = await session(s);
+    const goaway = once(h2, 'goaway');
+    // A tunnel held open well past the timeout keeps the session.
+    const tunnel = h2.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${echo.port}` });
+    await once(tunnel, 'response');
+    const started = Date.now();
+    for (let i = 0; i < 100_000 && Date.now() - started < 1_000; i++) {
+      tunnel.write(`ping ${i}`);
+      await once(tunnel, 'data');
+    }
+    expect(h2.closed || h2.destroyed).toBe(false);
+    tunnel.end();
+    await once(tunnel, 'close');
+    await goaway;
+    await waitFor(() => s.errors.some(e => (e as { code?: string }).code === 'HBONE_SESSION_IDLE'), 5000);
+    expect(s.server.sessionCount).toBeLessThanOrEqual(1);
+  });
+
   it('refuses a listener that is neither a net.Server nor an fd', async () => {
     const pki = await createTestPki();
     const identity = await pki.identity('server');

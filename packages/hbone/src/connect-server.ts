@@ -33,6 +33,7 @@ import type { HboneCounters } from './counters.ts';
 import {
   HboneConnectHookError,
   HboneHandshakeError,
+  HboneIdleSessionError,
   HboneKeepaliveTimeoutError,
   HboneListenerError,
   HbonePeerRejectedError,
@@ -94,8 +95,13 @@ export interface HboneServerOptions {
    * error with a stable `code` (the original Node/OpenSSL error is its `cause`). Never required.
    */
   readonly onError?: (error: HboneServerError) => void;
-  /** Longest a TLS handshake may take (default 10 s). */
+  /** Longest a TLS handshake may take (default 10 s); a client that stalls it is disconnected. */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Closes a session (GOAWAY, then the connection) that has carried no CONNECT stream for this
+   * long: since it was established, or since its last stream ended. 0 or unset: never.
+   */
+  readonly idleSessionTimeoutMs?: number;
   /** PING every this often (default 10 s)... */
   readonly keepaliveIntervalMs?: number;
   /** ... and drop the session when one stays unanswered this long (default 20 s). */
@@ -133,6 +139,7 @@ export class HboneServer {
   readonly #timers: Timers;
   readonly #keepaliveIntervalMs: number;
   readonly #keepaliveTimeoutMs: number;
+  readonly #idleSessionTimeoutMs: number;
   #trustDomain: string;
   #closed = false;
 
@@ -143,6 +150,7 @@ export class HboneServer {
     this.#timers = options.timers ?? systemTimers;
     this.#keepaliveIntervalMs = options.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS;
     this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
+    this.#idleSessionTimeoutMs = options.idleSessionTimeoutMs ?? 0;
     this.#trustDomain = checkIdentity(options.identity).id.trustDomain;
     try {
       this.#h2 = createSecureServer({
@@ -305,13 +313,52 @@ export class HboneServer {
     });
     tuneSession(session);
     this.#keepalive(session, info);
+    const idle = this.#idleWatch(session, info);
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      idle.streamOpened();
+      stream.once('close', () => {
+        idle.streamClosed();
+      });
       this.#onStream(stream, headers, info).catch((err: unknown) => {
         // Unreachable by design (#onStream handles its own failures); kept as a last guard.
         this.#report(new HboneServerFailureError(`BUG: CONNECT handling threw: ${errorMessage(err)}`, err));
         stream.destroy();
       });
     });
+  }
+
+  /** Closes the session once it has had no stream for `idleSessionTimeoutMs`. */
+  #idleWatch(session: Http2Session, info: SessionInfo): { streamOpened(): void; streamClosed(): void } {
+    const ms = this.#idleSessionTimeoutMs;
+    if (ms <= 0) return { streamOpened: () => undefined, streamClosed: () => undefined };
+    let streams = 0;
+    let timer: TimerHandle | undefined;
+    const arm = (): void => {
+      timer = this.#timers.setTimeout(() => {
+        timer = undefined;
+        if (streams > 0 || session.closed || session.destroyed) return;
+        const peer = `${info.peerIdentity} at ${info.remoteAddress.address}:${info.remoteAddress.port}`;
+        this.#report(new HboneIdleSessionError(peer, ms));
+        // GOAWAY: the client's pool opens a new connection for its next tunnel.
+        session.close();
+      }, ms);
+    };
+    const disarm = (): void => {
+      if (timer !== undefined) this.#timers.clearTimeout(timer);
+      timer = undefined;
+    };
+    arm();
+    session.once('close', disarm);
+    return {
+      streamOpened: () => {
+        streams++;
+        disarm();
+      },
+      streamClosed: () => {
+        streams--;
+        if (streams === 0 && !session.closed && !session.destroyed) arm();
+      },
+    };
   }
 
   /** PINGs the client like ztunnel does; a PING unanswered for the timeout ends the session. */

@@ -116,6 +116,16 @@ export class HboneKeepaliveTimeoutError extends MeshError {
   }
 }
 
+/** The server closed a session (GOAWAY) that carried no tunnel for its idle timeout. */
+export class HboneIdleSessionError extends MeshError {
+  constructor(peer: string, timeoutMs: number) {
+    super(
+      'HBONE_SESSION_IDLE',
+      `HBONE connection from ${peer} carried no tunnel for ${timeoutMs} ms and was closed (GOAWAY)`,
+    );
+  }
+}
+
 /** The HTTP/2 session closed (GOAWAY, reset, TLS error) before or while the tunnel was in use. */
 export class HboneSessionClosedError extends MeshError {
   constructor(nextHop: string, detail: string, cause?: unknown) {
@@ -225,6 +235,7 @@ export class HboneClosedError extends MeshError {
 export type HboneServerError =
   | HboneConnectHookError
   | HboneHandshakeError
+  | HboneIdleSessionError
   | HboneKeepaliveTimeoutError
   | HboneListenerError
   | HbonePeerRejectedError

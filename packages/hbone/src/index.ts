@@ -92,6 +92,7 @@ export {
   HboneIdentityMismatchError,
   HboneInvalidAuthorityError,
   HboneInvalidHeaderError,
+  HboneIdleSessionError,
   HboneKeepaliveTimeoutError,
   HboneListenerError,
   HbonePeerIdentityError,

@@ -121,6 +121,23 @@ spec:
     expect(renderComponent('cni-agent', { nodeUntaint: true })).toEqual(renderComponent('cni-agent'));
   });
 
+  it('cniNamespace passes the CNI namespace to the untaint controller as --cniNamespace', () => {
+    const args = (objs: readonly { kind: string }[]) =>
+      (
+        objs.find(o => o.kind === 'Deployment') as unknown as {
+          spec: { template: { spec: { containers: { name: string; args?: string[] }[] } } };
+        }
+      ).spec.template.spec.containers.find(c => c.name === 'discovery')?.args ?? [];
+    expect(args(renderComponent('istiod', { nodeUntaint: true, cniNamespace: 'kube-system' }))).toContain(
+      '--cniNamespace=kube-system',
+    );
+    expect(
+      args(renderComponent('istiod', { nodeUntaint: true })).some(a => a.startsWith('--cniNamespace')),
+    ).toBe(false);
+    // Without the controller the namespace means nothing.
+    expect(renderComponent('istiod', { cniNamespace: 'kube-system' })).toEqual(renderComponent('istiod'));
+  });
+
   it('says what is wrong with a bad manifest or a missing folder', () => {
     const root = deployRoot({ 'ztunnel/z.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n' });
     expect(() => loadManifests('ztunnel', root)).toThrow(/lacks apiVersion, kind or metadata.name/);

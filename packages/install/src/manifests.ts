@@ -125,6 +125,11 @@ export interface RenderOptions {
    * `cni.istio.io/not-ready` taint itself, so it starts on nodes provisioned with it.
    */
   readonly nodeUntaint?: boolean;
+  /**
+   * Upstream's `taint.namespace`: the namespace of the CNI agent pods the untaint controller
+   * waits for, passed to istiod as `--cniNamespace` (unset: istiod's own namespace).
+   */
+  readonly cniNamespace?: string;
 }
 
 /** The taint nodes carry until their CNI agent is Ready (upstream's key). */
@@ -132,11 +137,14 @@ export const CNI_NOT_READY_TAINT = 'cni.istio.io/not-ready';
 
 interface IstiodPodSpec {
   tolerations?: { key?: string; operator?: string; effect?: string }[];
-  containers?: { name?: string; env?: { name: string; value?: string }[] }[];
+  containers?: { name?: string; args?: string[]; env?: { name: string; value?: string }[] }[];
 }
 
-/** `nodeUntaint`: the env switch, the toleration and the ClusterRole rule to patch nodes. */
-function withNodeUntaint(objects: ManifestObject[]): ManifestObject[] {
+/**
+ * `nodeUntaint`: the env switch, the toleration and the ClusterRole rule to patch nodes; with a
+ * `cniNamespace`, the `--cniNamespace` flag too.
+ */
+function withNodeUntaint(objects: ManifestObject[], cniNamespace: string | undefined): ManifestObject[] {
   return objects.map(o => {
     if (o.kind === 'Deployment') {
       const copy = structuredClone(o) as ManifestObject & { spec?: { template?: { spec?: IstiodPodSpec } } };
@@ -149,6 +157,12 @@ function withNodeUntaint(objects: ManifestObject[]): ManifestObject[] {
           ...(c.env ?? []).filter(e => e.name !== 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS'),
           { name: 'PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS', value: 'true' },
         ];
+        if (cniNamespace !== undefined && cniNamespace !== '') {
+          c.args = [
+            ...(c.args ?? []).filter(a => !a.startsWith('--cniNamespace')),
+            `--cniNamespace=${cniNamespace}`,
+          ];
+        }
       }
       return copy;
     }
@@ -208,5 +222,5 @@ export function renderComponent(component: ManifestSet, options: RenderOptions =
   if (component !== 'istiod') return objects;
   const counted =
     options.istiodReplicas === undefined ? objects : withIstiodReplicas(objects, options.istiodReplicas);
-  return options.nodeUntaint === true ? withNodeUntaint(counted) : counted;
+  return options.nodeUntaint === true ? withNodeUntaint(counted, options.cniNamespace) : counted;
 }

@@ -76,6 +76,23 @@ Napi::Value SeqpacketAccept(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// peerCredentials(fd) -> { pid, uid, gid } of the peer process as of connect (the client for an
+// accepted socket, the listener for a connected one): SO_PEERCRED, which the peer cannot forge.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) return ThrowType(env, "peerCredentials: expected (fd)");
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(info[0].As<Napi::Number>().Int32Value(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+    return ThrowErrno(env, "getsockopt(SO_PEERCRED)", errno);
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, cred.pid));
+  result.Set("uid", Napi::Number::New(env, cred.uid));
+  result.Set("gid", Napi::Number::New(env, cred.gid));
+  return result;
+}
+
 // seqpacketPair() -> [fdA, fdB], a connected pair
 Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -197,6 +214,7 @@ void InitSeqpacket(Napi::Env env, Napi::Object exports) {
   exports.Set("seqpacketConnect", Napi::Function::New(env, SeqpacketConnect, "seqpacketConnect"));
   exports.Set("seqpacketAccept", Napi::Function::New(env, SeqpacketAccept, "seqpacketAccept"));
   exports.Set("seqpacketPair", Napi::Function::New(env, SeqpacketPair, "seqpacketPair"));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   exports.Set("sendWithFds", Napi::Function::New(env, SendWithFds, "sendWithFds"));
   exports.Set("recvWithFds", Napi::Function::New(env, RecvWithFds, "recvWithFds"));
 }

@@ -73,6 +73,7 @@ export interface NativeBinding {
   seqpacketConnect(path: string): number;
   seqpacketAccept(fd: number): number | null;
   seqpacketPair(): [number, number];
+  peerCredentials(fd: number): { readonly pid: number; readonly uid: number; readonly gid: number };
   sendWithFds(fd: number, data: Buffer, fds: readonly number[]): number;
   recvWithFds(fd: number, maxBytes: number): NativeRecvResult | null;
   watch(fd: number, events: number, callback: (status: number, events: number) => void): NativeWatchHandle;

@@ -84,6 +84,15 @@ describe('SeqpacketSocket', () => {
     expect(witness.closed).toBe(true);
   });
 
+  it('reports the peer process as the kernel recorded it (SO_PEERCRED), and refuses after close', () => {
+    const [a, b] = SeqpacketSocket.pair();
+    const creds = a.peerCredentials();
+    expect(creds).toEqual({ pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() });
+    a.close();
+    b.close();
+    expect(() => a.peerCredentials()).toThrow(SocketClosedError);
+  });
+
   it('emits close on the peer at end of stream and refuses to send afterwards', async () => {
     const [a, b] = pair();
     const closed = nextEvent(b, 'close');

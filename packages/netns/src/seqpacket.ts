@@ -26,6 +26,13 @@ export interface SeqpacketMessage {
   readonly size: number;
 }
 
+/** The peer process of a connected socket as the kernel recorded it at connect (SO_PEERCRED). */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface SeqpacketSocketOptions {
   /** Receive buffer per record; longer records arrive cut and flagged `truncated`. Default 64 KiB. */
   readonly maxMessageSize?: number;
@@ -114,6 +121,17 @@ export class SeqpacketSocket extends EventEmitter<SocketEvents> {
     const fd = this.#fd;
     const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     callNative('seqpacket send', () => native.sendWithFds(fd, buffer, fds));
+  }
+
+  /**
+   * Who is at the other end: the connecting process for an accepted socket, the listening one
+   * for a connected socket. The kernel records it at connect; the peer cannot forge it.
+   * @throws SocketClosedError after close.
+   */
+  peerCredentials(): PeerCredentials {
+    if (this.#fd < 0) throw new SocketClosedError('seqpacket peer credentials');
+    const fd = this.#fd;
+    return callNative('read seqpacket peer credentials', () => native.peerCredentials(fd));
   }
 
   /** Keeps (default) or stops keeping the event loop alive while the socket is open. */

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, connect as netConnect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectionManager } from './connection-manager.ts';
+import { ConnectionManager, idleClosure } from './connection-manager.ts';
 import type { ConnectionAddresses, ConnectionOutcome, ConnectionSink } from './connection-sink.ts';
 import type { PolicyVerdict } from './policy-check.ts';
 
@@ -59,13 +59,14 @@ async function socketPair(): Promise<[Socket, Socket]> {
   return [client, peer];
 }
 
-function manager(options: { authorize?: (ctx: string) => PolicyVerdict } = {}) {
+function manager(options: { authorize?: (ctx: string) => PolicyVerdict; idleTimeoutMs?: number } = {}) {
   const sink = recordingSink();
   let clock = 1_000;
   const connections = new ConnectionManager<Conn, string>({
     sink,
     now: () => clock,
     ...(options.authorize === undefined ? {} : { authorize: options.authorize }),
+    ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
   });
   return {
     sink,
@@ -101,6 +102,23 @@ describe('ConnectionManager: one completion path', () => {
       outcome: { durationMs: 250, error: undefined, refused: undefined },
     });
     expect(completed[0]).toMatchObject({ outcome: { fromClient: 5, toClient: 3 } });
+  });
+
+  it('closes a relayed and an adopted connection idle for idleTimeoutMs, reporting why', async () => {
+    const { sink, connections } = manager({ idleTimeoutMs: 200 });
+    const [client, peer] = await socketPair();
+    const [upstream] = await socketPair();
+    const relayed = connections.relay({ name: 'relayed' }, { client: peer, upstream, started: 1_000 });
+    const [, adoptedUpstream] = await socketPair();
+    connections.adopt({ name: 'adopted' }, { upstream: adoptedUpstream, started: 1_000 });
+    client.resume();
+    await relayed;
+    await waitFor(() => connections.size === 0, 'both idle connections to end');
+    const errors = sink.events.flatMap(e => (e.kind === 'completed' ? [[e.name, e.outcome.error]] : []));
+    expect(errors.sort()).toEqual([
+      ['adopted', idleClosure(200)],
+      ['relayed', idleClosure(200)],
+    ]);
   });
 
   it('reports a refused connection once, as completed with its flag and no bytes, never as opened', () => {

@@ -14,7 +14,7 @@
  * It knows neither the app's state nor its metrics: policy, reporting and time are injected.
  */
 import type { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { errorMessage } from '@ambient-mesh/errors';
 import { relay } from '@ambient-mesh/hbone';
 import type { ConnectionAddresses, ConnectionSink, ResponseFlag } from './connection-sink.ts';
@@ -28,6 +28,16 @@ export interface ConnectionManagerOptions<C, P> {
   readonly authorize?: PolicyCheck<P>;
   /** Milliseconds for durations; default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Closes a relayed or adopted connection after this long without a byte either way (measured
+   * on its client socket, or the adopted upstream socket). 0 or unset: never.
+   */
+  readonly idleTimeoutMs?: number;
+}
+
+/** The error an idle connection is reported with. */
+export function idleClosure(idleTimeoutMs: number): string {
+  return `idle for ${idleTimeoutMs} ms: closed by the connection idle timeout`;
 }
 
 /** A connection whose streams are both up. */
@@ -77,6 +87,7 @@ export class ConnectionManager<C, P = never> {
   readonly #sink: ConnectionSink<C>;
   readonly #authorize: PolicyCheck<P> | undefined;
   readonly #now: () => number;
+  readonly #idleTimeoutMs: number;
   readonly #live = new Set<Live<C, P>>();
   readonly #pending = new Set<AbortController>();
   #idle: (() => void)[] = [];
@@ -86,6 +97,7 @@ export class ConnectionManager<C, P = never> {
     this.#sink = options.sink;
     this.#authorize = options.authorize;
     this.#now = options.now ?? Date.now;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
   }
 
   /** Connections currently relayed or adopted. */
@@ -163,6 +175,7 @@ export class ConnectionManager<C, P = never> {
       streams.upstream.destroy();
       streams.client.destroy();
     });
+    this.#watchIdle(live, streams.client);
     // `sent` went into the upstream (from the client), `received` came from it (to the client).
     const { sent, received, error } = await relay(streams.upstream, streams.client);
     this.#complete(live, sent, received, error === undefined ? undefined : errorMessage(error));
@@ -177,6 +190,7 @@ export class ConnectionManager<C, P = never> {
     const live = this.#open(connection, adopted, () => {
       upstream.destroy();
     });
+    this.#watchIdle(live, upstream);
     upstream.once('close', () => {
       this.#complete(live, upstream.bytesWritten, upstream.bytesRead, undefined);
     });
@@ -232,6 +246,18 @@ export class ConnectionManager<C, P = never> {
     this.#live.add(live);
     this.#sink.opened(connection);
     return live;
+  }
+
+  /**
+   * A socket's inactivity timer sees bytes both ways, so one socket of the connection is enough.
+   * (An HBONE stream as the client has no such timer; its upstream is then watched by `adopt`.)
+   */
+  #watchIdle(live: Live<C, P>, stream: Duplex): void {
+    if (this.#idleTimeoutMs <= 0 || !(stream instanceof Socket)) return;
+    const ms = this.#idleTimeoutMs;
+    stream.setTimeout(ms, () => {
+      if (!live.completed) this.#close(live, idleClosure(ms));
+    });
   }
 
   #close(live: Live<C, P>, reason: string): void {

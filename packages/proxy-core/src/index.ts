@@ -1,5 +1,5 @@
 // Connection manager
-export { ConnectionManager } from './connection-manager.ts';
+export { ConnectionManager, idleClosure } from './connection-manager.ts';
 export type {
   AdoptedUpstream,
   ConnectionManagerOptions,

@@ -13,133 +13,24 @@ import {
   toStruct,
   type discovery,
 } from '@ambient-mesh/xds-types';
-import type { TokenReviewer } from '../auth/token-review.ts';
 import { createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { servingDnsNames } from '../ca/ca-material.ts';
-import { silentLogger, createRegistry } from '@ambient-mesh/runtime';
-import { createMetrics, type IstiodMetrics } from '../metrics.ts';
-import { DeltaTestClient, ztunnelNode } from '../testing/delta-client.ts';
+import type { IstiodMetrics } from '../metrics.ts';
+import { ztunnelNode } from '../testing/delta-client.ts';
 import { goldenFixture, makeAuthorizationPolicy } from '../testing/fixtures.ts';
-import { compileAuthorizationPolicyObject } from '../wds/policies.ts';
-import { ObjectKinds, TypeUrls, WdsIndex } from '../wds/wds-index.ts';
+import { ObjectKinds, TypeUrls } from '../wds/wds-index.ts';
 import { buildInfo } from '../build-info.ts';
-import { XdsServer, type ConnectionStatus } from './delta-server.ts';
-import { controlPlaneIdentifier } from './debug-types.ts';
+import type { ConnectionStatus } from './delta-server.ts';
 import { startGrpcServer } from './grpc-server.ts';
-import { PushQueue } from './push-queue.ts';
+import { firstResponses, subscribe, xdsHarness } from '../testing/xds-harness.ts';
+import type { Harness } from '../testing/xds-harness.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** Tokens are "<namespace>:<serviceaccount>". */
-const reviewer: TokenReviewer = token => {
-  const [ns, sa] = token.split(':');
-  return Promise.resolve(
-    ns !== undefined && sa !== undefined
-      ? { authenticated: true, username: `system:serviceaccount:${ns}:${sa}` }
-      : { authenticated: false, error: 'invalid token' },
-  );
-};
-
-interface Harness {
-  index: WdsIndex;
-  metrics: IstiodMetrics;
-  server: XdsServer;
-  port: number;
-  rootPem: string;
-  client(token?: string): DeltaTestClient;
-}
-
-async function harness(): Promise<Harness> {
-  const ca = await createTestCa();
-  const signed = await ca.signServingCertificate({
-    dnsNames: servingDnsNames('istio-system', 'cluster.local', []),
-    ttlSeconds: 3600,
-  });
-  const serving = { certPem: signed.certChainPem, keyPem: signed.keyPem };
-  const index = new WdsIndex({
-    clusterId: 'Kubernetes',
-    trustDomain: 'cluster.local',
-    domain: 'cluster.local',
-    rootNamespace: 'istio-system',
-    compilePolicy: compileAuthorizationPolicyObject,
-  });
-  const f = goldenFixture();
-  for (const n of f.nodes) index.upsert(ObjectKinds.NODE, n);
-  for (const p of f.pods) index.upsert(ObjectKinds.POD, p);
-  for (const s of f.services) index.upsert(ObjectKinds.SERVICE, s);
-  for (const p of f.policies) index.upsert(ObjectKinds.AUTHORIZATION_POLICY, p);
-  for (const p of f.peerAuthentications) index.upsert(ObjectKinds.PEER_AUTHENTICATION, p);
-  const metrics = createMetrics({ registry: createRegistry() });
-  const server = new XdsServer({
-    source: index,
-    reviewer,
-    audiences: ['istio-ca'],
-    requireAuth: true,
-    enableAmbient: true,
-    metrics,
-    logger: silentLogger(),
-    debug: { systemNamespace: 'istio-system', controlPlane: controlPlaneIdentifier('istiod-0', buildInfo) },
-  });
-  const queue = new PushQueue({
-    debounceAfterMs: 5,
-    debounceMaxMs: 50,
-    flush: batch => {
-      server.push(batch);
-    },
-  });
-  const off = index.onChange(cs => {
-    queue.enqueue(cs);
-  });
-  const grpcServer = await startGrpcServer({
-    address: { host: '127.0.0.1', port: 0 },
-    credentials: serving,
-    register: s => {
-      server.register(s);
-    },
-  });
-  cleanups.push(async () => {
-    off();
-    queue.close();
-    server.closeAll();
-    await grpcServer.close(200);
-  });
-  return {
-    index,
-    metrics,
-    server,
-    port: grpcServer.port,
-    rootPem: signed.rootBundlePem,
-    client: (token = 'istio-system:ztunnel') => {
-      const c = new DeltaTestClient({
-        address: `127.0.0.1:${grpcServer.port}`,
-        rootCertPem: signed.rootBundlePem,
-        token,
-      });
-      cleanups.push(() => {
-        c.close();
-      });
-      return c;
-    },
-  };
-}
-
-function subscribe(c: DeltaTestClient, initial: Record<string, string> = {}): void {
-  c.send({ node: ztunnelNode(), typeUrl: TypeUrls.ADDRESS, initialResourceVersions: initial });
-  c.send({ typeUrl: TypeUrls.AUTHORIZATION });
-}
-
-async function firstResponses(c: DeltaTestClient): Promise<Map<string, discovery.DeltaDiscoveryResponse>> {
-  const out = new Map<string, discovery.DeltaDiscoveryResponse>();
-  for (let i = 0; i < 2; i++) {
-    const r = await c.next();
-    out.set(r.typeUrl, r);
-    c.ack(r);
-  }
-  return out;
-}
+const harness = (): Promise<Harness> => xdsHarness(cleanups);
 
 async function metricValue(m: IstiodMetrics, name: string): Promise<number> {
   const json = await m.registry.getMetricsAsJSON();

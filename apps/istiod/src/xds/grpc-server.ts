@@ -42,17 +42,25 @@ export interface RunningGrpcServer {
   close(graceMs?: number): Promise<void>;
 }
 
-const MAX_MESSAGE_BYTES = 200 * 1024 * 1024;
+/** What istiod may send (a full WDS or waypoint push can be large). */
+const MAX_SEND_MESSAGE_BYTES = 200 * 1024 * 1024;
+/** Upstream's `ISTIO_GPRC_MAXRECVMSGSIZE` default: requests are small (DeltaDiscoveryRequest, CSR). */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** Binds a gRPC server; `register` adds the services before it starts. */
 export async function startGrpcServer(options: {
   readonly address: ListenAddress;
   readonly credentials: ServingCredentials;
   readonly register: (server: grpc.Server) => void;
+  /**
+   * Largest message a client may send; a larger one ends that call with RESOURCE_EXHAUSTED (the
+   * connection and every other call go on). Default 4 MiB, as upstream.
+   */
+  readonly maxReceiveMessageBytes?: number;
 }): Promise<RunningGrpcServer> {
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
   });

@@ -9,7 +9,7 @@ import { errorMessage } from '@ambient-mesh/errors';
 import { formatSocketAddress } from '@ambient-mesh/hbone';
 import { policyRejection, ResponseFlag } from '@ambient-mesh/proxy-core';
 import { guessInboundService } from './inbound-service.ts';
-import { UPSTREAM_CONNECT_TIMEOUT_MS, whenConnected } from './pod-sockets.ts';
+import { whenConnected } from './pod-sockets.ts';
 import type { PodInputs } from './proxy-inputs.ts';
 import type { ConnectionContext } from './rbac.ts';
 import { PROXY_PORTS } from './route.ts';
@@ -94,7 +94,7 @@ export class InboundPassthrough {
           port: target.port,
           sourceIp: this.#i.spoofSource ? srcIp : undefined,
         }),
-        UPSTREAM_CONNECT_TIMEOUT_MS,
+        this.#i.limits.upstreamConnectTimeoutMs,
       );
     } catch (err) {
       connections.refuse(connection, started, ResponseFlag.connectFailed, errorMessage(err));

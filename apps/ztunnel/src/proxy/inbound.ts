@@ -11,7 +11,7 @@ import type { InboundClassification } from '@ambient-mesh/proxy-core';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { ZtunnelConnection } from './connection-sink.ts';
 import { guessInboundService } from './inbound-service.ts';
-import { UPSTREAM_CONNECT_TIMEOUT_MS, whenConnected } from './pod-sockets.ts';
+import { whenConnected } from './pod-sockets.ts';
 import type { PodInputs } from './proxy-inputs.ts';
 import type { ConnectionContext } from './rbac.ts';
 import { PROXY_PORTS, inboundWaypointHop } from './route.ts';
@@ -32,13 +32,21 @@ export function createInbound(inputs: PodInputs): PodInbound {
           port: request.port,
           sourceIp: spoofSource ? request.sourceIp : undefined,
         }),
-        UPSTREAM_CONNECT_TIMEOUT_MS,
+        inputs.limits.upstreamConnectTimeoutMs,
         signal,
       ),
     proxyPorts: PROXY_PORTS,
     proxyName: 'ztunnel',
     onError: err => {
-      inputs.logger.debug({ error: errorMessage(err) }, 'inbound HBONE error');
+      const code = (err as { code?: unknown }).code;
+      inputs.logger.debug(
+        { error: errorMessage(err), ...(typeof code === 'string' ? { code } : {}) },
+        'inbound HBONE error',
+      );
+    },
+    server: {
+      handshakeTimeoutMs: inputs.limits.hboneHandshakeTimeoutMs,
+      idleSessionTimeoutMs: inputs.limits.hboneIdleSessionTimeoutMs,
     },
   });
 }

@@ -14,6 +14,7 @@ import type { NetnsHandle, RunningProxy, WorkloadInfo, WorkloadProxyFactory } fr
 import { InPodProxy } from './inpod-proxy.ts';
 import { LocalWorkload } from './local-workload.ts';
 import type { PodSockets } from './pod-sockets.ts';
+import { proxyLimits } from './proxy-inputs.ts';
 import type { ProxyInputs } from './proxy-inputs.ts';
 
 /** Makes the socket capability of one pod from what ZDS said about it. */
@@ -59,6 +60,7 @@ export function inPodProxyFactory(
         accessLog: inputs.accessLog,
         logger: inputs.logger,
         spoofSource: inputs.config.origSrc !== 'off',
+        limits: proxyLimits(inputs.config),
         drainTimeoutMs: inputs.config.connectionTerminationDeadlineMs,
         timers: inputs.timers,
       });

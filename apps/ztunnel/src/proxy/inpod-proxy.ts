@@ -12,7 +12,7 @@
  * workload) re-evaluates the open inbound connections and closes those no longer allowed.
  * This file owns the listeners, that subscription, and drain.
  */
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { ConnectionManager } from '@ambient-mesh/proxy-core';
 import type { PolicyVerdict } from '@ambient-mesh/proxy-core';
 import { Port } from '@ambient-mesh/mesh-api';
@@ -31,7 +31,8 @@ import type { PodInbound } from './inbound.ts';
 import type { LocalWorkload } from './local-workload.ts';
 import { Outbound } from './outbound.ts';
 import type { PodSockets } from './pod-sockets.ts';
-import type { PodConnections } from './proxy-inputs.ts';
+import type { PodConnections, ProxyLimits } from './proxy-inputs.ts';
+import { SourceLimiter } from './source-limit.ts';
 import { authorizeConnection } from './rbac.ts';
 
 export const OUTBOUND_PORT = Port.ztunnelOutbound;
@@ -49,6 +50,7 @@ export interface InPodProxyOptions {
   readonly logger: Logger;
   /** Whether inbound delivery keeps the client's source IP (`ENABLE_ORIG_SRC` not false). */
   readonly spoofSource: boolean;
+  readonly limits: ProxyLimits;
   /** How long `drain()` lets open connections run before closing them. */
   readonly drainTimeoutMs: number;
   readonly timers?: Timers;
@@ -67,6 +69,9 @@ export class InPodProxy {
   readonly #passthrough: InboundPassthrough;
   readonly #inbound: PodInbound;
   readonly #listeners: Server[] = [];
+  readonly #sources: SourceLimiter;
+  /** Sources refused since they were last under the limit: each is logged once per episode. */
+  readonly #refusing = new Set<string>();
   #unsubscribe: (() => void) | undefined;
   #draining = false;
 
@@ -75,7 +80,9 @@ export class InPodProxy {
     this.#timers = options.timers ?? systemTimers;
     this.#log = options.logger.child({ wl: `${options.local.info.namespace}/${options.local.info.name}` });
     const { local, state } = options;
+    this.#sources = new SourceLimiter(options.limits.maxConnectionsPerSource);
     this.#connections = new ConnectionManager({
+      idleTimeoutMs: options.limits.connectionIdleTimeoutMs,
       sink: ztunnelConnectionSink(options.metrics, options.accessLog, this.#live),
       authorize: ctx => {
         const workload = local.current();
@@ -89,6 +96,7 @@ export class InPodProxy {
       certificates: options.certificates,
       connections: this.#connections,
       spoofSource: options.spoofSource,
+      limits: options.limits,
       logger: this.#log,
     };
     this.#outbound = new Outbound(inputs);
@@ -133,13 +141,16 @@ export class InPodProxy {
     for (const listener of await sockets.listen(INBOUND_PLAINTEXT_PORT, { transparent: true })) {
       this.#listeners.push(listener);
       listener.on('connection', socket => {
-        void this.#passthrough.handle(socket);
+        if (this.#admit(socket, INBOUND_PLAINTEXT_PORT)) void this.#passthrough.handle(socket);
       });
     }
     for (const listener of await sockets.listen(INBOUND_HBONE_PORT, { transparent: true })) {
       this.#listeners.push(listener);
       listener.on('connection', socket => {
-        void this.#inbound.accept(socket);
+        // HTTP/2 half-closes per stream, never the TCP connection: a client's FIN (say, during the
+        // TLS handshake) ends the connection instead of leaving it open until a timeout.
+        socket.allowHalfOpen = false;
+        if (this.#admit(socket, INBOUND_HBONE_PORT)) void this.#inbound.accept(socket);
       });
     }
     this.#unsubscribe = this.#o.state.subscribe(change => {
@@ -148,6 +159,27 @@ export class InPodProxy {
       if (change.policiesChanged || change.workloadsUpserted.some(w => w.uid === uid))
         this.#connections.reevaluate();
     });
+  }
+
+  /** The per-source limit, at accept: a refused socket is closed before any other work. */
+  #admit(socket: Socket, port: number): boolean {
+    socket.on('error', () => undefined);
+    const source = socket.remoteAddress ?? '';
+    const decision = this.#sources.acquire(socket);
+    if (decision.kind === 'admit') {
+      this.#refusing.delete(source);
+      return true;
+    }
+    this.#o.metrics.connectionsRefusedBySourceLimit.inc();
+    if (!this.#refusing.has(source)) {
+      this.#refusing.add(source);
+      this.#log.warn(
+        { src: source, port, open: decision.open, limit: decision.max },
+        'refusing connections: the source is at MAX_CONNECTIONS_PER_SOURCE for this pod',
+      );
+    }
+    socket.destroy();
+    return false;
   }
 
   #closeListeners(): void {

@@ -18,7 +18,7 @@ import { ResponseFlag } from '@ambient-mesh/proxy-core';
 import type { ConnectionEnds } from '../access-log.ts';
 import type { Workload } from '../state/types.ts';
 import type { ZtunnelConnection } from './connection-sink.ts';
-import { UPSTREAM_CONNECT_TIMEOUT_MS, whenConnected } from './pod-sockets.ts';
+import { whenConnected } from './pod-sockets.ts';
 import type { PodInputs } from './proxy-inputs.ts';
 import { addressOfFamily, routeOutbound } from './route.ts';
 import type { OutboundRoute } from './route.ts';
@@ -98,7 +98,7 @@ export class Outbound {
   ): Promise<Duplex> {
     if (route.kind === 'passthrough') {
       const upstream = this.#i.sockets.connect({ host: route.address, port: route.port });
-      return whenConnected(upstream, UPSTREAM_CONNECT_TIMEOUT_MS);
+      return whenConnected(upstream, this.#i.limits.upstreamConnectTimeoutMs);
     }
     const cert = await this.#i.certificates.get(source.identity);
     const pending = this.#client.connect({

@@ -17,6 +17,28 @@ import type { LocalWorkload } from './local-workload.ts';
 import type { PodSockets } from './pod-sockets.ts';
 import type { ConnectionContext } from './rbac.ts';
 
+/** The hardening limits of one pod's proxy (from `Config`; docs/operations.md#ztunnel-limits). */
+export interface ProxyLimits {
+  readonly hboneHandshakeTimeoutMs: number;
+  readonly upstreamConnectTimeoutMs: number;
+  /** 0: never. */
+  readonly connectionIdleTimeoutMs: number;
+  /** 0: never. */
+  readonly hboneIdleSessionTimeoutMs: number;
+  /** 0: no limit. */
+  readonly maxConnectionsPerSource: number;
+}
+
+export function proxyLimits(config: ProxyLimits): ProxyLimits {
+  return {
+    hboneHandshakeTimeoutMs: config.hboneHandshakeTimeoutMs,
+    upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
+    connectionIdleTimeoutMs: config.connectionIdleTimeoutMs,
+    hboneIdleSessionTimeoutMs: config.hboneIdleSessionTimeoutMs,
+    maxConnectionsPerSource: config.maxConnectionsPerSource,
+  };
+}
+
 /** What the per-pod proxy factory gets from the app. */
 export interface ProxyInputs {
   readonly config: Config;
@@ -41,5 +63,6 @@ export interface PodInputs {
   readonly connections: PodConnections;
   /** Whether inbound delivery keeps the client's source IP (`ENABLE_ORIG_SRC` not false). */
   readonly spoofSource: boolean;
+  readonly limits: ProxyLimits;
   readonly logger: Logger;
 }

@@ -45,6 +45,7 @@ export interface TestServerOptions {
   readonly serverIdentity?: HboneIdentity & { readonly id: string };
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveTimeoutMs?: number;
+  readonly idleSessionTimeoutMs?: number;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -69,6 +70,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       ? {}
       : { keepaliveIntervalMs: options.keepaliveIntervalMs }),
     ...(options.keepaliveTimeoutMs === undefined ? {} : { keepaliveTimeoutMs: options.keepaliveTimeoutMs }),
+    ...(options.idleSessionTimeoutMs === undefined
+      ? {}
+      : { idleSessionTimeoutMs: options.idleSessionTimeoutMs }),
   });
   const port = (listener.address() as AddressInfo).port;
   return {
