@@ -1,4 +1,4 @@
-// Cluster tier: L7 resilience through a waypoint (issue 20, scenarios 4, 5, 6 and 12) on a 2-node
+// Cluster tier: L7 resilience through a waypoint (issue 20, scenarios 4, 5, 6, 7 and 12) on a 2-node
 // local cluster (name `l7m`, slot 106), one cluster shared by the file. Every Service of the
 // namespace uses the waypoint istiod deploys for the Gateway `waypoint` (namespace label
 // `istio.io/use-waypoint`): client ztunnel -> waypoint -> server ztunnel, each hop HBONE mTLS.
@@ -252,6 +252,93 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
     // Both good endpoints served; the bad one (ejected for 3 minutes) did not.
     expect(new Set(later.versions.keys())).toEqual(new Set(['od-1', 'od-2']));
   }, 240_000);
+
+  it('rate limit via the documented EnvoyFilter pattern: 429 beyond the bucket; the headers are right', async () => {
+    const client = pod('client');
+    const path = `/apis/networking.istio.io/v1alpha3/namespaces/${NS}/envoyfilters`;
+    // Istio's local rate limiting task, pointed at the waypoint: a bucket of 4 per minute per
+    // filter chain (each Service of the waypoint has its own), enabled and enforced for all.
+    const envoyFilter = {
+      apiVersion: 'networking.istio.io/v1alpha3',
+      kind: 'EnvoyFilter',
+      metadata: { name: 'filter-local-ratelimit', namespace: NS },
+      spec: {
+        targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }],
+        configPatches: [
+          {
+            applyTo: 'HTTP_FILTER',
+            match: {
+              context: 'SIDECAR_INBOUND',
+              listener: {
+                filterChain: { filter: { name: 'envoy.filters.network.http_connection_manager' } },
+              },
+            },
+            patch: {
+              operation: 'INSERT_BEFORE',
+              value: {
+                name: 'envoy.filters.http.local_ratelimit',
+                typed_config: {
+                  '@type': 'type.googleapis.com/udpa.type.v1.TypedStruct',
+                  type_url:
+                    'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+                  value: {
+                    stat_prefix: 'http_local_rate_limiter',
+                    token_bucket: { max_tokens: 4, tokens_per_fill: 4, fill_interval: '60s' },
+                    filter_enabled: {
+                      runtime_key: 'local_rate_limit_enabled',
+                      default_value: { numerator: 100, denominator: 'HUNDRED' },
+                    },
+                    filter_enforced: {
+                      runtime_key: 'local_rate_limit_enforced',
+                      default_value: { numerator: 100, denominator: 'HUNDRED' },
+                    },
+                    response_headers_to_add: [
+                      {
+                        append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+                        header: { key: 'x-local-rate-limit', value: 'true' },
+                      },
+                    ],
+                  },
+                },
+              },
+            },
+          },
+        ],
+      },
+    };
+    await waypointConfigChange(waypoint, () => create(path, envoyFilter), [
+      key => key === 'listeners/main_internal',
+    ]);
+    try {
+      const r = await requestBatch(client, `${svc('echo')}/`, 10);
+      log(`10 requests over a bucket of 4: ${JSON.stringify(Object.fromEntries(r.codes))}`);
+      expect(r.total).toBe(10);
+      expect(r.codes.get(200)).toBe(4);
+      expect(r.codes.get(429)).toBe(6);
+      const limited = await runCommand(
+        ['ip', 'netns', 'exec', client.netns, 'curl', '-s', '-i', '--max-time', '10', `${svc('echo')}/`],
+        { allowFailure: true },
+      );
+      const [head = '', body = ''] = limited.stdout.split(/\r?\n\r?\n/);
+      log(`a limited answer: ${head.split(/\r?\n/)[0]} / ${body}`);
+      expect(head).toMatch(/^HTTP\/1\.1 429/);
+      expect(head.toLowerCase()).toMatch(/^x-local-rate-limit: true\r?$/m);
+      expect(body).toBe('local_rate_limited');
+      const flagged = waypointRequests(await waypointMetrics(waypoint))
+        .filter(
+          s =>
+            s.labels.destination_service_name === 'echo' &&
+            s.labels.response_flags === 'RL' &&
+            s.labels.response_code === '429',
+        )
+        .reduce((n, s) => n + s.value, 0);
+      expect(flagged).toBe(7);
+    } finally {
+      await waypointConfigChange(waypoint, async () => {
+        await kube().client.delete(`${path}/filter-local-ratelimit`);
+      }, [key => key === 'listeners/main_internal']);
+    }
+  }, 180_000);
 
   it('a waypoint restart under load (kubectl rollout restart) keeps ≥ 99 % of requests succeeding', async () => {
     const client = pod('client');
