@@ -131,6 +131,8 @@ describe('EnvoyFilter validation', () => {
       );
     expect(sel({ targetRefs: [{ kind: 'Gateway', name: 'wp1' }] })).toBe(true);
     expect(sel({ targetRefs: [{ kind: 'Gateway', name: 'wp2' }] })).toBe(false);
+    // A target that is no Gateway selects nothing (not the whole namespace).
+    expect(sel({ targetRefs: [{ kind: 'Service', name: 'reviews' }] })).toBe(false);
     expect(sel({ workloadSelector: { labels: { 'gateway.networking.k8s.io/gateway-name': 'wp1' } } })).toBe(
       true,
     );

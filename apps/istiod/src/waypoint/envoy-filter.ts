@@ -72,8 +72,10 @@ export type EnvoyFilterPatch = HttpFilterPatch | RoutePatch;
 export interface ValidEnvoyFilter {
   readonly meta: Meta;
   readonly priority: number;
-  /** Gateway names (in the filter's namespace) from `targetRefs`; empty: none. */
+  /** Gateway names (in the filter's namespace) from `targetRefs`. */
   readonly gateways: readonly string[];
+  /** Whether it has `targetRefs` at all (then only those Gateways are selected, maybe none). */
+  readonly targeted: boolean;
   readonly workloadSelector: Readonly<Record<string, string>> | undefined;
   readonly patches: readonly EnvoyFilterPatch[];
 }
@@ -263,10 +265,8 @@ export function validateEnvoyFilter(obj: unknown): {
   if (meta === undefined) return { value: undefined, issues: issues.list };
   const spec = rec(rec(obj).spec);
   const gateways: string[] = [];
-  for (const [i, t] of [
-    ...arr(spec.targetRefs),
-    ...(spec.targetRef !== undefined ? [spec.targetRef] : []),
-  ].entries()) {
+  const refs = [...arr(spec.targetRefs), ...(spec.targetRef !== undefined ? [spec.targetRef] : [])];
+  for (const [i, t] of refs.entries()) {
     const r = rec(t);
     if (str(r.kind) === 'Gateway' && str(r.name) !== undefined) gateways.push(str(r.name)!);
     else issues.add(`spec.targetRefs[${i}]`, 'only Gateway targets (waypoints) are supported');
@@ -281,7 +281,14 @@ export function validateEnvoyFilter(obj: unknown): {
     return patch === undefined ? [] : [patch];
   });
   return {
-    value: { meta, priority: int(spec.priority) ?? 0, gateways, workloadSelector, patches },
+    value: {
+      meta,
+      priority: int(spec.priority) ?? 0,
+      gateways,
+      targeted: refs.length > 0,
+      workloadSelector,
+      patches,
+    },
     issues: issues.list,
   };
 }
@@ -297,7 +304,7 @@ export function envoyFilterSelects(
   rootNamespace: string,
 ): boolean {
   const ns = filter.meta.namespace;
-  if (filter.gateways.length > 0) return ns === waypoint.namespace && filter.gateways.includes(waypoint.name);
+  if (filter.targeted) return ns === waypoint.namespace && filter.gateways.includes(waypoint.name);
   if (ns !== rootNamespace && ns !== waypoint.namespace) return false;
   if (filter.workloadSelector === undefined) return true;
   return Object.entries(filter.workloadSelector).every(([k, v]) => waypoint.podLabels[k] === v);
