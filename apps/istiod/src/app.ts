@@ -403,6 +403,12 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
           'object is invalid and was not programmed into waypoints',
         );
     },
+    onPatchSkipped: (waypoint, skipped) => {
+      waypointLog.warn(
+        { waypoint, envoyFilter: skipped.source, chain: skipped.chain, reason: skipped.reason },
+        'EnvoyFilter patch not applied',
+      );
+    },
     onEncodeError: (waypoint, name, message) => {
       waypointLog.error(
         { waypoint, resource: name, err: message },

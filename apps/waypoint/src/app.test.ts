@@ -397,12 +397,15 @@ describe('waypoint on loopback', () => {
   it('NACKs an unsupported resource and keeps serving the last good config', async () => {
     const bad = routes();
     (bad.virtual_hosts as Record<string, unknown>[])[0]!.routes = [
-      { match: { prefix: '/' }, route: { cluster: A, request_mirror_policies: [{ cluster: B }] } },
+      {
+        match: { prefix: '/' },
+        route: { cluster: A, request_mirror_policies: [{ cluster_header: 'x-mirror' }] },
+      },
     ];
     xds.set(TypeUrl.routeConfiguration, ROUTE, bad);
     await waitFor('the NACK', () => xds.syncState(TypeUrl.routeConfiguration) === 'nacked');
     expect(xds.lastNack(TypeUrl.routeConfiguration)).toContain(
-      'virtual_hosts[0].routes[0].route.request_mirror_policies: is not supported by the waypoint',
+      'virtual_hosts[0].routes[0].route.request_mirror_policies[0].cluster_header: is not supported by the waypoint',
     );
     expect((await client.get('/split')).status).toBe(200);
     expect(waypoint.nacks.get(TypeUrl.routeConfiguration)?.nack).toContain(ROUTE);

@@ -1,7 +1,8 @@
-// Cluster tier: L7 resilience through a waypoint (issue 20, scenarios 4, 5, 6 and 12) on a 2-node
-// local cluster (name `l7m`, slot 106), one cluster shared by the file. Every Service of the
-// namespace uses the waypoint istiod deploys for the Gateway `waypoint` (namespace label
-// `istio.io/use-waypoint`): client ztunnel -> waypoint -> server ztunnel, each hop HBONE mTLS.
+// Cluster tier: L7 resilience through a waypoint (issue 20, scenarios 4, 5, 6, 7 and 12, and
+// request mirroring) on a 2-node local cluster (name `l7m`, slot 106), one cluster shared by the
+// file. Every Service of the namespace uses the waypoint istiod deploys for the Gateway `waypoint`
+// (namespace label `istio.io/use-waypoint`): client ztunnel -> waypoint -> server ztunnel, each
+// hop HBONE mTLS.
 // Each case has its own Service, so the DestinationRules and VirtualServices do not meet.
 //
 // Traffic is sent by curl inside the client pod's netns (its own, captured traffic). The
@@ -12,6 +13,7 @@ import { kubectl } from '../mesh/kubectl.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import {
   DESTINATIONRULE_PATH,
+  HTTPROUTE_PATH,
   VIRTUALSERVICE_PATH,
   median,
   readyWaypoint,
@@ -111,6 +113,16 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
       // Answers every request 500: the outlier.
       ['od-3', echo('od-3', 'node-1', { app: 'od' }, { FAIL_EVERY: '1', FAIL_STATUS: '500' })],
       ['echo', echo('echo', 'node-1', { app: 'echo' })],
+      // The mirror target: answers every request 500 after 3 s (its body counts the requests).
+      [
+        'shadow',
+        echo(
+          'shadow',
+          'node-1',
+          { app: 'shadow' },
+          { FAIL_EVERY: '1', FAIL_STATUS: '500', DELAY_MS: '3000' },
+        ),
+      ],
       ['client', echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } })],
     ];
     waypoint = await startWaypointMesh(scenario, {
@@ -118,7 +130,7 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
       namespace: NS,
       serviceAccounts: ['client', 'echo'],
       pods,
-      services: ['cb', 'fault', 'od', 'echo'].map(name => [name, { app: name }] as const),
+      services: ['cb', 'fault', 'od', 'echo', 'shadow'].map(name => [name, { app: name }] as const),
       probe: { from: 'client', service: 'echo' },
     });
     scenario.logSetupTime();
@@ -252,6 +264,152 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
     // Both good endpoints served; the bad one (ejected for 3 minutes) did not.
     expect(new Set(later.versions.keys())).toEqual(new Set(['od-1', 'od-2']));
   }, 240_000);
+
+  it('rate limit via the documented EnvoyFilter pattern: 429 beyond the bucket; the headers are right', async () => {
+    const client = pod('client');
+    const path = `/apis/networking.istio.io/v1alpha3/namespaces/${NS}/envoyfilters`;
+    // Istio's local rate limiting task, pointed at the waypoint: a bucket of 4 per minute per
+    // filter chain (each Service of the waypoint has its own), enabled and enforced for all.
+    const envoyFilter = {
+      apiVersion: 'networking.istio.io/v1alpha3',
+      kind: 'EnvoyFilter',
+      metadata: { name: 'filter-local-ratelimit', namespace: NS },
+      spec: {
+        targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }],
+        configPatches: [
+          {
+            applyTo: 'HTTP_FILTER',
+            match: {
+              context: 'SIDECAR_INBOUND',
+              listener: {
+                filterChain: { filter: { name: 'envoy.filters.network.http_connection_manager' } },
+              },
+            },
+            patch: {
+              operation: 'INSERT_BEFORE',
+              value: {
+                name: 'envoy.filters.http.local_ratelimit',
+                typed_config: {
+                  '@type': 'type.googleapis.com/udpa.type.v1.TypedStruct',
+                  type_url:
+                    'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+                  value: {
+                    stat_prefix: 'http_local_rate_limiter',
+                    token_bucket: { max_tokens: 4, tokens_per_fill: 4, fill_interval: '60s' },
+                    filter_enabled: {
+                      runtime_key: 'local_rate_limit_enabled',
+                      default_value: { numerator: 100, denominator: 'HUNDRED' },
+                    },
+                    filter_enforced: {
+                      runtime_key: 'local_rate_limit_enforced',
+                      default_value: { numerator: 100, denominator: 'HUNDRED' },
+                    },
+                    response_headers_to_add: [
+                      {
+                        append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+                        header: { key: 'x-local-rate-limit', value: 'true' },
+                      },
+                    ],
+                  },
+                },
+              },
+            },
+          },
+        ],
+      },
+    };
+    await waypointConfigChange(waypoint, () => create(path, envoyFilter), [
+      key => key === 'listeners/main_internal',
+    ]);
+    try {
+      const r = await requestBatch(client, `${svc('echo')}/`, 10);
+      log(`10 requests over a bucket of 4: ${JSON.stringify(Object.fromEntries(r.codes))}`);
+      expect(r.total).toBe(10);
+      expect(r.codes.get(200)).toBe(4);
+      expect(r.codes.get(429)).toBe(6);
+      const limited = await runCommand(
+        ['ip', 'netns', 'exec', client.netns, 'curl', '-s', '-i', '--max-time', '10', `${svc('echo')}/`],
+        { allowFailure: true },
+      );
+      const [head = '', body = ''] = limited.stdout.split(/\r?\n\r?\n/);
+      log(`a limited answer: ${head.split(/\r?\n/)[0]} / ${body}`);
+      expect(head).toMatch(/^HTTP\/1\.1 429/);
+      expect(head.toLowerCase()).toMatch(/^x-local-rate-limit: true\r?$/m);
+      expect(body).toBe('local_rate_limited');
+      const flagged = waypointRequests(await waypointMetrics(waypoint))
+        .filter(
+          s =>
+            s.labels.destination_service_name === 'echo' &&
+            s.labels.response_flags === 'RL' &&
+            s.labels.response_code === '429',
+        )
+        .reduce((n, s) => n + s.value, 0);
+      expect(flagged).toBe(7);
+    } finally {
+      await waypointConfigChange(waypoint, async () => {
+        await kube().client.delete(`${path}/filter-local-ratelimit`);
+      }, [key => key === 'listeners/main_internal']);
+    }
+  }, 180_000);
+
+  it('request mirroring: an HTTPRoute RequestMirror copies every request to the shadow Service; the client gets the main answers, not delayed by the slow failing shadow', async () => {
+    const client = pod('client');
+    /** How many requests the shadow has received (its failure body counts them). */
+    const shadowServed = async (): Promise<number> => {
+      const r = await runCommand(
+        ['ip', 'netns', 'exec', client.netns, 'curl', '-s', '--max-time', '30', `${svc('shadow')}/`],
+        { allowFailure: true, timeoutMs: 40_000 },
+      );
+      const m = /failing request (\d+)/.exec(r.stdout);
+      if (m === null) throw new Error(`unexpected answer from the shadow: ${r.stdout}`);
+      return Number(m[1]);
+    };
+    const before = await shadowServed();
+    const route = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'echo-mirror', namespace: NS },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: 80 }],
+        rules: [
+          {
+            filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 } } }],
+            backendRefs: [{ name: 'echo', port: 80 }],
+          },
+        ],
+      },
+    };
+    await waypointConfigChange(waypoint, () => create(HTTPROUTE_PATH(NS), route), [
+      key => key === `routes/${clusterOf('echo')}`,
+    ]);
+    try {
+      const r = await requestBatch(client, `${svc('echo')}/`, 20);
+      log(
+        `20 mirrored requests: ${JSON.stringify(Object.fromEntries(r.codes))}, slowest ${Math.max(...r.okTimes).toFixed(3)} s`,
+      );
+      expect(r.codes.get(200)).toBe(20);
+      expect([...r.versions.keys()]).toEqual(['echo']);
+      // The shadow holds each copy 3 s: a main answer waiting for its copy would take that long.
+      expect(Math.max(...r.okTimes)).toBeLessThan(3);
+      // Each count request is one more request at the shadow.
+      let polls = 0;
+      const seen = await waitFor(
+        'the 20 copies at the shadow',
+        async () => {
+          polls += 1;
+          const n = await shadowServed();
+          return n >= before + 20 + polls ? n : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      log(`shadow received ${seen - before - polls} copies`);
+      expect(seen).toBe(before + 20 + polls);
+    } finally {
+      await waypointConfigChange(waypoint, async () => {
+        await kube().client.delete(`${HTTPROUTE_PATH(NS)}/echo-mirror`);
+      }, [key => key === `routes/${clusterOf('echo')}`]);
+    }
+  }, 180_000);
 
   it('a waypoint restart under load (kubectl rollout restart) keeps ≥ 99 % of requests succeeding', async () => {
     const client = pod('client');

@@ -168,6 +168,11 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
       optional: true,
     },
     {
+      kind: WaypointKinds.ENVOY_FILTER,
+      path: '/apis/networking.istio.io/v1alpha3/envoyfilters',
+      optional: true,
+    },
+    {
       kind: WaypointKinds.VIRTUAL_SERVICE,
       path: '/apis/networking.istio.io/v1/virtualservices',
       optional: true,

@@ -25,6 +25,8 @@ export interface FilterChainInput {
   readonly rbac: readonly object[];
   /** Whether some route of this chain carries a fault (adds the fault filter). */
   readonly fault: boolean;
+  /** EnvoyFilter HTTP_FILTER patches, applied to the finished filter list (`envoy-filter.ts`). */
+  readonly patchHttpFilters?: (filters: readonly object[]) => object[];
 }
 
 /** What an HTTP connection manager needs: the waypoint's filter chains and the ingress listeners. */
@@ -35,6 +37,7 @@ export interface HcmInput {
   readonly jwt?: object | undefined;
   readonly rbac: readonly object[];
   readonly fault: boolean;
+  readonly patchHttpFilters?: (filters: readonly object[]) => object[];
   /** True at the edge (an ingress gateway): the client address comes from the connection. */
   readonly useRemoteAddress?: boolean;
 }
@@ -51,7 +54,7 @@ export function httpConnectionManager(chain: HcmInput): object {
     statPrefix: chain.name,
     codecType: 'AUTO',
     rds: { routeConfigName: chain.routeConfigName ?? chain.name, configSource: ADS_CONFIG_SOURCE },
-    httpFilters,
+    httpFilters: chain.patchHttpFilters?.(httpFilters) ?? httpFilters,
     useRemoteAddress: chain.useRemoteAddress ?? false,
     normalizePath: true,
     mergeSlashes: true,

@@ -75,6 +75,17 @@ import {
 } from './translate-listener.ts';
 import { buildRbacFilters } from './translate-rbac.ts';
 import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
+import {
+  applyHttpFilterPatches,
+  applyRoutePatches,
+  envoyFilterSelects,
+  orderEnvoyFilters,
+  validateEnvoyFilter,
+  type EnvoyFilterPatch,
+  type HttpFilterValue,
+  type SkippedPatch,
+  type ValidEnvoyFilter,
+} from './envoy-filter.ts';
 import type { JwksLookup, ValidRequestAuthentication } from './translate-jwt.ts';
 import { buildRouteConfiguration, type RouteTargetContext } from './translate-route.ts';
 import {
@@ -123,6 +134,8 @@ export const WaypointKinds = {
   VIRTUAL_SERVICE: 'VirtualService',
   AUTHORIZATION_POLICY: 'AuthorizationPolicy',
   REQUEST_AUTHENTICATION: 'RequestAuthentication',
+  /** `networking.istio.io/v1alpha3` EnvoyFilter: the local rate limiting subset (`envoy-filter.ts`). */
+  ENVOY_FILTER: 'EnvoyFilter',
   SERVICE_ENTRY: 'ServiceEntry',
   /** Namespace labels, for ingress listeners' `allowedRoutes.namespaces.selector`. */
   NAMESPACE: 'Namespace',
@@ -170,6 +183,8 @@ export interface WaypointIndexOptions {
    * `jwksUri` becomes `remote_jwks` (`PILOT_JWT_ENABLE_REMOTE_JWKS=true`).
    */
   readonly jwksFor?: JwksLookup;
+  /** An EnvoyFilter patch could not be applied to a waypoint's chain (it was left out). */
+  readonly onPatchSkipped?: (waypoint: string, skipped: SkippedPatch) => void;
   /** A resource failed to encode (a translator bug): the old resource stays. */
   readonly onEncodeError?: (waypoint: string, name: string, message: string) => void;
 }
@@ -261,6 +276,7 @@ export class WaypointIndex {
   readonly #policies = new Map<string, PolicyEntry>();
   readonly #policiesByTarget = new Map<string, Set<string>>();
   readonly #authns = new Map<string, AuthnEntry>();
+  readonly #envoyFilters = new Map<string, ValidEnvoyFilter>();
   readonly #authnsByTarget = new Map<string, Set<string>>();
   /** Valid ServiceEntries by `namespace/name` (invalid ones are reported by the WDS side). */
   readonly #entries = new Map<string, ValidServiceEntry>();
@@ -394,6 +410,9 @@ export class WaypointIndex {
         break;
       case 'RequestAuthentication':
         this.#authnEvent(key, obj, deleted, dirty);
+        break;
+      case 'EnvoyFilter':
+        this.#envoyFilterEvent(key, obj, deleted, dirty);
         break;
       case 'ServiceEntry':
         this.#entryEvent(key, obj, deleted, dirty);
@@ -719,6 +738,36 @@ export class WaypointIndex {
     this.#authns.set(key, { policy: result.value, targets });
     for (const t of targets) addTo(this.#authnsByTarget, t, key);
     this.#touchTargets(targets, dirty);
+  }
+
+  /** EnvoyFilters are rare and select by labels or namespace: any change recomputes every waypoint. */
+  #envoyFilterEvent(key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    const had = this.#envoyFilters.delete(key);
+    const issueKey = `EnvoyFilter/${key}`;
+    if (deleted) {
+      if (this.#issues.delete(issueKey)) this.#opts.onIssues?.('EnvoyFilter', key, []);
+    } else {
+      const { value, issues } = validateEnvoyFilter(obj);
+      if (issues.length > 0) {
+        this.#issues.set(issueKey, issues);
+        this.#opts.onIssues?.('EnvoyFilter', key, issues);
+      } else if (this.#issues.delete(issueKey)) this.#opts.onIssues?.('EnvoyFilter', key, []);
+      if (value !== undefined && value.patches.length > 0) this.#envoyFilters.set(key, value);
+    }
+    if (had || this.#envoyFilters.has(key)) this.#allWaypoints(dirty);
+  }
+
+  /** The EnvoyFilter patches for waypoint `wp`, in Istio's order. */
+  #envoyFilterPatches(wp: string, gw: Gateway): EnvoyFilterPatch[] {
+    if (this.#envoyFilters.size === 0) return [];
+    const [namespace = '', name = ''] = wp.split('/');
+    const infra = (gw.spec as { infrastructure?: { labels?: Record<string, string> } }).infrastructure;
+    const podLabels = { ...infra?.labels, 'gateway.networking.k8s.io/gateway-name': name };
+    const root = this.#opts.rootNamespace ?? 'istio-system';
+    const selected = [...this.#envoyFilters.values()].filter(f =>
+      envoyFilterSelects(f, { namespace, name, podLabels }, root),
+    );
+    return orderEnvoyFilters(selected, root).flatMap(f => f.patches);
   }
 
   #authnsFor(
@@ -1227,6 +1276,14 @@ export class WaypointIndex {
       };
       const hashPolicyFor = (t: BackendTarget): readonly object[] | undefined =>
         hashPolicy(this.#trafficPolicy(t).policy.loadBalancer?.consistentHash);
+      const patches = this.#envoyFilterPatches(wp, gw);
+      const patchHttpFilters =
+        patches.length === 0
+          ? undefined
+          : (chain: string, port: number) => (filters: readonly object[]) =>
+              applyHttpFilterPatches(filters as HttpFilterValue[], patches, { name: chain, port }, s =>
+                this.#opts.onPatchSkipped?.(wp, s),
+              );
       for (const svcKey of this.#bindings.servicesFor({ namespace, name })) {
         const info = this.#serviceInfo(svcKey);
         if (info === undefined) continue;
@@ -1249,19 +1306,31 @@ export class WaypointIndex {
             continue;
           }
           const attached = this.#routesFor(wp, info, port, resolved);
+          const routeConfig = buildRouteConfiguration(attached, {
+            name: chainName,
+            virtualHostName: `${info.hostname}:${port.port}`,
+            port: port.port,
+            defaultTarget: self,
+            clusterFor,
+            hashPolicyFor,
+          });
           routes.set(
             chainName,
-            buildRouteConfiguration(attached, {
-              name: chainName,
-              virtualHostName: `${info.hostname}:${port.port}`,
-              port: port.port,
-              defaultTarget: self,
-              clusterFor,
-              hashPolicyFor,
-            }),
+            patches.length === 0 ? routeConfig : applyRoutePatches(routeConfig, patches, port.port),
           );
           const fault = attached.some(r => r.rules.some(rule => rule.fault !== undefined));
-          chains.push({ name: chainName, vips: info.vips, port: port.port, tcp: false, jwt, rbac, fault });
+          chains.push({
+            name: chainName,
+            vips: info.vips,
+            port: port.port,
+            tcp: false,
+            jwt,
+            rbac,
+            fault,
+            ...(patchHttpFilters === undefined
+              ? {}
+              : { patchHttpFilters: patchHttpFilters(chainName, port.port) }),
+          });
         }
       }
       for (const entryKey of this.#bindings.serviceEntriesFor?.({ namespace, name }) ?? []) {

@@ -11,6 +11,7 @@ import { ProtoReader } from './proto-reader.ts';
 import { routeTableFrom } from './convert-route.ts';
 import { convertFault } from './convert-fault.ts';
 import { convertJwtAuthn, convertMetadataMatch } from './convert-jwt.ts';
+import { convertLocalRateLimit } from './convert-local-ratelimit.ts';
 import type {
   Cidr,
   Converted,
@@ -20,6 +21,7 @@ import type {
   HttpChain,
   JwtAuthnFilter,
   ListenerConfig,
+  LocalRateLimitFilter,
   Permission,
   Principal,
   RbacFilter,
@@ -327,6 +329,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   const rbac: RbacFilter[] = [];
   const jwt: JwtAuthnFilter[] = [];
   let fault: FaultConfig | undefined;
+  const localRateLimits: LocalRateLimitFilter[] = [];
   let router = false;
   const filters = r.list(c, 'http_filters');
   for (const [i, f] of filters.entries()) {
@@ -342,6 +345,12 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     else if (type === EnvoyType.jwtAuthn)
       jwt.push(convertJwtAuthn(r, name, config ?? {}, `${fp}.typed_config`));
     else if (type === EnvoyType.fault) fault = convertFault(r, config ?? {}, `${fp}.typed_config`);
+    else if (type === EnvoyType.localRateLimit)
+      localRateLimits.push({
+        name,
+        config: convertLocalRateLimit(r, config ?? {}, `${fp}.typed_config`),
+        beforeAuth: jwt.length === 0 && rbac.length === 0,
+      });
     else if (type === EnvoyType.router || name === 'envoy.filters.http.router') router = true;
     else if (!NO_OP_HTTP_FILTERS.has(name) && r.bool(f, 'is_optional') !== true) {
       r.problem(
@@ -359,6 +368,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     jwt,
     rbac,
     fault,
+    ...(localRateLimits.length > 0 ? { localRateLimits } : {}),
     pathNormalization,
   };
 }

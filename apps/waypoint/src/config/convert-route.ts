@@ -3,11 +3,13 @@
  * (prefix, exact, regex, separated prefix), headers (`:method` included), query parameters;
  * `cluster` and `weighted_clusters`; header modifiers at every level; `redirect`;
  * `direct_response`; prefix, regex and host rewrites; retries; timeouts; hash policies; the
- * fault filter's per-route config (`typed_per_filter_config["envoy.filters.http.fault"]`).
+ * fault filter's and the local rate limit filter's per-route configs (`typed_per_filter_config`);
+ * `request_mirror_policies`.
  * Anything else set on the resource is reported, and the resource is NACKed.
  */
 import type { ProtoObject } from '../xds/envoy-protos.ts';
-import { FAULT_FILTER, convertFault } from './convert-fault.ts';
+import { FAULT_FILTER, convertFault, perMillion } from './convert-fault.ts';
+import { convertLocalRateLimit } from './convert-local-ratelimit.ts';
 import { HEADER_MOD_FIELDS, convertHeaderMatch, convertHeaderMods, convertStringMatch } from './matchers.ts';
 import { ProtoReader } from './proto-reader.ts';
 import { EnvoyType } from '../xds/envoy-protos.ts';
@@ -16,6 +18,8 @@ import type {
   FaultConfig,
   ForwardAction,
   HashPolicy,
+  LocalRateLimitConfig,
+  MirrorPolicy,
   PathMatch,
   QueryMatch,
   RedirectAction,
@@ -152,6 +156,7 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
       'hash_policy',
       'max_grpc_timeout',
       'max_stream_duration',
+      'request_mirror_policies',
     ],
     // No effect here: WebSocket upgrades pass as plain HTTP/1.1 bodies; the cluster-not-found
     // status keeps Envoy's default.
@@ -229,6 +234,9 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
     else if (r.object(h, 'connection_properties') !== undefined) hashPolicy.push({ kind: 'source-ip' });
   });
   const retry = r.object(a, 'retry_policy');
+  const mirrors = r
+    .list(a, 'request_mirror_policies')
+    .map((m, i) => convertMirror(r, m, `${path}.request_mirror_policies[${i}]`));
   return {
     kind: 'forward',
     clusters,
@@ -241,6 +249,21 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
     regexRewrite: rewrite,
     hostRewrite: r.string(a, 'host_rewrite_literal'),
     hashPolicy,
+    ...(mirrors.length > 0 ? { mirrors } : {}),
+  };
+}
+
+/** One `request_mirror_policies` entry; `runtime_fraction` absent mirrors every request, as Envoy. */
+function convertMirror(r: ProtoReader, m: ProtoObject, path: string): MirrorPolicy {
+  r.only(m, path, ['cluster', 'runtime_fraction'], ['trace_sampled']);
+  const cluster = r.string(m, 'cluster') ?? '';
+  if (cluster === '') r.problem(`${path}.cluster`, 'is empty (cluster_header is not supported)');
+  const fraction = r.object(m, 'runtime_fraction');
+  if (fraction === undefined) return { cluster, perMillion: 1_000_000 };
+  r.only(fraction, `${path}.runtime_fraction`, ['default_value'], ['runtime_key']);
+  return {
+    cluster,
+    perMillion: perMillion(r, r.object(fraction, 'default_value'), `${path}.runtime_fraction.default_value`),
   };
 }
 
@@ -286,11 +309,14 @@ function convertRoute(r: ProtoReader, o: ProtoObject, path: string): Route | und
     ['decorator', 'metadata'],
   );
   let fault: FaultConfig | undefined;
+  const localRateLimit = new Map<string, LocalRateLimitConfig>();
   const perFilter = (r.object(o, 'typed_per_filter_config') ?? {}) as Record<string, ProtoObject>;
   for (const [filter, config] of Object.entries(perFilter)) {
     const fp = `${path}.typed_per_filter_config[${JSON.stringify(filter)}]`;
     const type = typeof config['@type'] === 'string' ? config['@type'] : '';
     if (filter === FAULT_FILTER && type.endsWith(`/${EnvoyType.fault}`)) fault = convertFault(r, config, fp);
+    else if (type.endsWith(`/${EnvoyType.localRateLimit}`))
+      localRateLimit.set(filter, convertLocalRateLimit(r, config, fp));
     else r.problem(fp, `per-route config of ${JSON.stringify(filter)} (${type}) is not supported`);
   }
   const match = convertMatch(r, r.object(o, 'match') ?? {}, `${path}.match`);
@@ -325,6 +351,7 @@ function convertRoute(r: ProtoReader, o: ProtoObject, path: string): Route | und
     requestHeaders: convertHeaderMods(r, o, 'request', path),
     responseHeaders: convertHeaderMods(r, o, 'response', path),
     fault,
+    ...(localRateLimit.size > 0 ? { localRateLimit } : {}),
   };
 }
 

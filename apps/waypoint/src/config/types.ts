@@ -95,6 +95,44 @@ export interface ForwardAction {
   readonly regexRewrite: { readonly regex: RegExp; readonly substitution: string } | undefined;
   readonly hostRewrite: string | undefined;
   readonly hashPolicy: readonly HashPolicy[];
+  /** `request_mirror_policies`: fire-and-forget copies (absent: none). */
+  readonly mirrors?: readonly MirrorPolicy[];
+}
+
+/** One `request_mirror_policies` entry: the cluster and the share of requests (`runtime_fraction`). */
+export interface MirrorPolicy {
+  readonly cluster: string;
+  /** Parts per million mirrored (1,000,000 when `runtime_fraction` is unset, as Envoy). */
+  readonly perMillion: number;
+}
+
+/**
+ * Envoy's local rate limit (`envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit`):
+ * one token bucket per config instance (the filter's own, or a route's `typed_per_filter_config`).
+ */
+export interface LocalRateLimitConfig {
+  readonly statPrefix: string;
+  /** Absent: the config limits nothing (a filter that only carries per-route configs). */
+  readonly bucket:
+    | { readonly maxTokens: number; readonly tokensPerFill: number; readonly fillIntervalMs: number }
+    | undefined;
+  /** `filter_enabled.default_value` (absent: 0, as Envoy: the filter is off). */
+  readonly enabledPerMillion: number;
+  /** `filter_enforced.default_value` (absent: 0: limited requests are only counted). */
+  readonly enforcedPerMillion: number;
+  /** `status.code` (default 429). */
+  readonly status: number;
+  /** `response_headers_to_add`, on the rate-limited responses. */
+  readonly responseHeaders: HeaderMods;
+}
+
+/** One `envoy.filters.http.local_ratelimit` filter of a chain. */
+export interface LocalRateLimitFilter {
+  /** The filter's name: the key of its per-route config. */
+  readonly name: string;
+  readonly config: LocalRateLimitConfig;
+  /** True when it comes before the JWT and RBAC filters (EnvoyFilter `INSERT_FIRST`/`INSERT_BEFORE` with no subfilter). */
+  readonly beforeAuth: boolean;
 }
 
 export interface RedirectAction {
@@ -133,6 +171,8 @@ export interface Route {
   readonly responseHeaders: HeaderMods;
   /** `typed_per_filter_config["envoy.filters.http.fault"]`: replaces the filter's own config. */
   readonly fault: FaultConfig | undefined;
+  /** `typed_per_filter_config` of local rate limit filters, by filter name (absent: none). */
+  readonly localRateLimit?: ReadonlyMap<string, LocalRateLimitConfig>;
 }
 
 export interface VirtualHost {
@@ -313,6 +353,8 @@ export interface HttpChain {
    * istiod sends `{}`; each route's `typed_per_filter_config` then says what to inject).
    */
   readonly fault: FaultConfig | undefined;
+  /** The `envoy.filters.http.local_ratelimit` filters, in filter order (absent: none). */
+  readonly localRateLimits?: readonly LocalRateLimitFilter[];
   /** How the request path is normalised before routing, RBAC and forwarding (policy-engine's modes). */
   readonly pathNormalization: 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }

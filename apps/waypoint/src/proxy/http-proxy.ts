@@ -2,8 +2,9 @@
  * The L7 data path. Each HBONE tunnel that lands on an HTTP filter chain is handed to one Node
  * `http.Server` (HTTP/1.1 parsing, header limits and timeouts are Node's). Per request:
  *
- *   RBAC (403) → route decision (404 NR, redirect, direct response, 503 NC) → fault filter (delay
- *   `DI`, abort `FI`) → circuit breaker
+ *   local rate limit ahead of auth (429 `RL`) → JWT → RBAC (403) → route decision (404 NR,
+ *   redirect, direct response, 503 NC) → fault filter (delay `DI`, abort `FI`) → local rate
+ *   limit (429 `RL`) → request mirrors (fire-and-forget) → circuit breaker
  *   (503 UO) → attempts: pick endpoint (503 UH), HBONE + HTTP/1.1 via undici, per-try timeout,
  *   retry on the policy's conditions with jittered backoff, each attempt's result counted by
  *   outlier detection → response (header mods,
@@ -44,6 +45,8 @@ import type { AttemptResult } from './balancer.ts';
 import { decideFault, faultFor } from './fault.ts';
 import { GrpcMessageCounter, requestTimeoutMs } from './grpc.ts';
 import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
+import { LocalRateLimiter, RATE_LIMITED_BODY } from './local-ratelimit.ts';
+import { drawMirrors, sendMirror } from './mirror.ts';
 import { evaluateRbac } from './rbac.ts';
 import type { DynamicMetadata } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
@@ -302,6 +305,7 @@ export class HttpProxy {
   readonly #random: () => number;
   readonly #log: Logger;
   readonly #jwt: JwtAuthenticator;
+  readonly #rateLimiter: LocalRateLimiter;
   /** Requests being handled, for a graceful shutdown. */
   #inFlight = 0;
   readonly #idleWaiters = new Set<() => void>();
@@ -311,6 +315,7 @@ export class HttpProxy {
     this.#o = options;
     this.#random = options.random ?? Math.random;
     this.#jwt = options.jwt ?? new JwtAuthenticator();
+    this.#rateLimiter = new LocalRateLimiter({ random: this.#random });
     this.#log = options.logger;
     this.server = createServer(
       {
@@ -560,6 +565,12 @@ export class HttpProxy {
       scheme,
       pathAndQuery,
     };
+    // Local rate limit filters ahead of JWT and RBAC (an EnvoyFilter's INSERT_FIRST) see the route too.
+    if (
+      chain.localRateLimits?.some(f => f.beforeAuth) === true &&
+      this.#rateLimited(chain, decideRequest(config, chain, info, this.#random()), true, outcome, local)
+    )
+      return;
     // JWT authentication runs before RBAC (istiod orders CUSTOM, jwt_authn, DENY, ALLOW).
     const metadata = new Map<string, Readonly<Record<string, unknown>>>();
     for (const filter of chain.jwt) {
@@ -616,7 +627,31 @@ export class HttpProxy {
       local(fault.abortStatus, 'fault filter abort', 'FI', 'fault_filter_abort');
       return;
     }
+    if (this.#rateLimited(chain, decision, false, outcome, local)) return;
     await this.#respond(decision, config, chain, ctx, info, req, res, outcome, local);
+  }
+
+  /** Runs one stage of the local rate limit filters; true when the request was answered. */
+  #rateLimited(
+    chain: HttpChain,
+    decision: RequestDecision,
+    beforeAuth: boolean,
+    outcome: Outcome,
+    local: (
+      status: number,
+      body: string,
+      flag: string | undefined,
+      details: string,
+      headers?: Record<string, string>,
+    ) => void,
+  ): boolean {
+    if (chain.localRateLimits === undefined) return false;
+    const route = 'route' in decision ? decision.route : undefined;
+    const limit = this.#rateLimiter.decide(chain, route, beforeAuth);
+    if (limit.kind === 'pass') return false;
+    if (route !== undefined) outcome.route = route.name;
+    local(limit.status, RATE_LIMITED_BODY, 'RL', 'local_rate_limited', { ...limit.headers });
+    return true;
   }
 
   async #respond(
@@ -705,6 +740,27 @@ export class HttpProxy {
         decision.virtualHost.responseHeaders,
       ];
       if (table !== undefined) responseMods.push(table.responseHeaders);
+      if (body instanceof Buffer)
+        for (const mirror of drawMirrors(decision.action.mirrors, this.#random))
+          void sendMirror(
+            {
+              upstream: this.#o.upstream,
+              dns: this.#o.dns,
+              balancer: name => this.balancer(name),
+              random: this.#random,
+              log: this.#log,
+            },
+            config,
+            mirror,
+            {
+              method: info.method,
+              path: decision.path,
+              headers: { ...headers },
+              body,
+              timeoutMs: decision.action.timeoutMs,
+              destination: { ip: ctx.destinationIp, port: ctx.destinationPort },
+            },
+          );
       await this.#forward(
         decision.action,
         cluster,

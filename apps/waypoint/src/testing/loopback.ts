@@ -357,6 +357,27 @@ export class MeshClient {
     return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) as unknown };
   }
 
+  /** A POST with a text body. */
+  async post(
+    path: string,
+    body: string,
+    headers: Record<string, string> = {},
+  ): Promise<{
+    status: number;
+    headers: Record<string, string | string[] | undefined>;
+    text: string;
+    json: () => unknown;
+  }> {
+    const r = await this.#undici.request({
+      path,
+      method: 'POST',
+      headers: { host: 'reviews.default.svc.cluster.local', 'content-type': 'text/plain', ...headers },
+      body,
+    });
+    const text = await r.body.text();
+    return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) as unknown };
+  }
+
   /** Writes raw bytes into a fresh tunnel and returns everything read until the waypoint closes it. */
   async raw(bytes: string): Promise<string> {
     const tunnel = await this.hbone.connect({
