@@ -62,6 +62,7 @@ import { WaypointPushQueue } from './waypoint/serving.ts';
 import { JwksResolver } from './waypoint/jwks-resolver.ts';
 import { waypointPolicyCondition } from './waypoint/policy-binding.ts';
 import { bindingSourceFrom } from './waypoint/binding.ts';
+import { parseExtAuthzProviders } from './waypoint/translate-ext-authz.ts';
 import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
@@ -378,7 +379,16 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
           },
         })
       : undefined;
+  // meshConfig as the watch last read it (the watch starts below); CUSTOM policies' providers.
+  let currentMesh = (): Readonly<Record<string, unknown>> => mesh.raw;
   const waypoints: WaypointIndex = new WaypointIndex({
+    extAuthzProviders: () => parseExtAuthzProviders(currentMesh()),
+    onExtAuthzIssues: (waypoint, issues) => {
+      waypointLog.warn(
+        { waypoint, errors: issues },
+        'CUSTOM authorization policies deny the requests they match',
+      );
+    },
     ...(jwks === undefined
       ? {}
       : { jwksFor: (uri: string, timeoutMs: number) => jwks.keysFor(uri, timeoutMs) }),
@@ -544,6 +554,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger: logs.for('mesh'),
     configMap: meshConfigMap,
   });
+  currentMesh = () => meshWatch.current.raw;
   const watcher = new KubeWatcher({
     kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
     sink: {
