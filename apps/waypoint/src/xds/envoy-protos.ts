@@ -25,6 +25,7 @@ export const EnvoyType = {
   fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+  extAuthz: 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
 } as const;
 
@@ -40,6 +41,8 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
 ];
 
