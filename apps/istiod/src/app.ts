@@ -555,13 +555,23 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     configMap: meshConfigMap,
   });
   currentMesh = () => meshWatch.current.raw;
+  // CUSTOM policies read the providers at each recompute: a provider change recomputes every waypoint.
+  let providersSeen = JSON.stringify(mesh.raw['extensionProviders'] ?? null);
+  const providersMaybeChanged = (): void => {
+    const now = JSON.stringify(meshWatch.current.raw['extensionProviders'] ?? null);
+    if (now === providersSeen) return;
+    providersSeen = now;
+    waypoints.recomputeAll();
+  };
   const watcher = new KubeWatcher({
     kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
     sink: {
       upsert(kind: WatchedKindName, obj: KubeObject): void {
         if (kind === ISTIOD_SECRETS_KIND) void caRuntime.upsertSecret(obj);
-        else if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
-        else {
+        else if (kind === MESH_CONFIG_KIND) {
+          meshWatch.upsert(obj);
+          providersMaybeChanged();
+        } else {
           // Ahead of the discovery filter: the CNI namespace may be outside discoverySelectors.
           if (kind === ObjectKinds.NODE) untainter?.u.upsertNode(obj);
           else if (kind === ObjectKinds.POD) untainter?.u.upsertPod(obj);
@@ -570,8 +580,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       },
       delete(kind: WatchedKindName, obj: KubeObject): void {
         if (kind === ISTIOD_SECRETS_KIND) void caRuntime.deleteSecret(obj);
-        else if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
-        else {
+        else if (kind === MESH_CONFIG_KIND) {
+          meshWatch.delete(obj);
+          providersMaybeChanged();
+        } else {
           if (kind === ObjectKinds.NODE) untainter?.u.deleteNode(obj);
           else if (kind === ObjectKinds.POD) untainter?.u.deletePod(obj);
           discovery.delete(kind, obj);
