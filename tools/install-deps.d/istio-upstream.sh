@@ -5,6 +5,7 @@
 #
 #   ${AMBIENT_MESH_CACHE:-~/.cache/ambient-mesh}/istio/<label>/bin/pilot-discovery   (istiod)
 #                                                            bin/echo-server, bin/echo-client
+#                                                            bin/extauthz (samples/extauthz ext-authz server)
 #                                                            crds/crd-all.gen.yaml, crds/gateway-api-crd.yaml
 #                                                            build-info.txt (version, cold build time, sizes)
 #
@@ -24,6 +25,9 @@
 # Skips all work when everything is present. Prints the version dir as the last line on stdout.
 # Env: ISTIO_UPSTREAM_CANDIDATES  space-separated label=pseudo-version list, tried in order
 #      ISTIO_UPSTREAM_ECHO=0      skip the echo binaries
+#      ISTIO_UPSTREAM_EXTAUTHZ=0  skip Istio's sample ext-authz server (samples/extauthz/cmd/extauthz:
+#                                 allows requests carrying `x-ext-authz: allow`; HTTP on -http, gRPC
+#                                 v2/v3 Authorization on -grpc), used by the waypoint's ext_authz tests
 #      AMBIENT_MESH_CACHE
 set -euo pipefail
 
@@ -31,6 +35,7 @@ CANDIDATES="${ISTIO_UPSTREAM_CANDIDATES:-1.27.3=v0.0.0-20251017121353-df538c2279
 MODULE=istio.io/istio
 CACHE_ROOT="${AMBIENT_MESH_CACHE:-$HOME/.cache/ambient-mesh}"
 WITH_ECHO="${ISTIO_UPSTREAM_ECHO:-1}"
+WITH_EXTAUTHZ="${ISTIO_UPSTREAM_EXTAUTHZ:-1}"
 
 log() { printf '[istio-upstream] %s\n' "$*" >&2; }
 
@@ -55,6 +60,7 @@ candidate_replaces() {
 
 wanted=(pilot-discovery)
 [[ "$WITH_ECHO" == "1" ]] && wanted+=(echo-server echo-client)
+[[ "$WITH_EXTAUTHZ" == "1" ]] && wanted+=(extauthz)
 complete() { # <out dir>: everything present?
   local b
   for b in "${wanted[@]}"; do [[ -x "$1/bin/$b" ]] || return 1; done
@@ -117,6 +123,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
       pilot-discovery) pkgs+=("$MODULE/pilot/cmd/pilot-discovery") ;;
       echo-server) pkgs+=("$MODULE/pkg/test/echo/cmd/server") ;;
       echo-client) pkgs+=("$MODULE/pkg/test/echo/cmd/client") ;;
+      extauthz) pkgs+=("$MODULE/samples/extauthz/cmd/extauthz") ;;
     esac
   done
   work="$OUT/work"
@@ -146,6 +153,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
       pilot-discovery) src="$stage/pilot-discovery" ;;
       echo-server) src="$stage/server" ;;
       echo-client) src="$stage/client" ;;
+      extauthz) src="$stage/extauthz" ;;
     esac
     mv "$src" "$BIN/$b"
   done

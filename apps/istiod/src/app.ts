@@ -62,6 +62,7 @@ import { WaypointPushQueue } from './waypoint/serving.ts';
 import { JwksResolver } from './waypoint/jwks-resolver.ts';
 import { waypointPolicyCondition } from './waypoint/policy-binding.ts';
 import { bindingSourceFrom } from './waypoint/binding.ts';
+import { parseExtAuthzProviders } from './waypoint/translate-ext-authz.ts';
 import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
@@ -378,7 +379,16 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
           },
         })
       : undefined;
+  // meshConfig as the watch last read it (the watch starts below); CUSTOM policies' providers.
+  let currentMesh = (): Readonly<Record<string, unknown>> => mesh.raw;
   const waypoints: WaypointIndex = new WaypointIndex({
+    extAuthzProviders: () => parseExtAuthzProviders(currentMesh()),
+    onExtAuthzIssues: (waypoint, issues) => {
+      waypointLog.warn(
+        { waypoint, errors: issues },
+        'CUSTOM authorization policies deny the requests they match',
+      );
+    },
     ...(jwks === undefined
       ? {}
       : { jwksFor: (uri: string, timeoutMs: number) => jwks.keysFor(uri, timeoutMs) }),
@@ -551,13 +561,24 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     logger: logs.for('mesh'),
     configMap: meshConfigMap,
   });
+  currentMesh = () => meshWatch.current.raw;
+  // CUSTOM policies read the providers at each recompute: a provider change recomputes every waypoint.
+  let providersSeen = JSON.stringify(mesh.raw['extensionProviders'] ?? null);
+  const providersMaybeChanged = (): void => {
+    const now = JSON.stringify(meshWatch.current.raw['extensionProviders'] ?? null);
+    if (now === providersSeen) return;
+    providersSeen = now;
+    waypoints.recomputeAll();
+  };
   const watcher = new KubeWatcher({
     kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],
     sink: {
       upsert(kind: WatchedKindName, obj: KubeObject): void {
         if (kind === ISTIOD_SECRETS_KIND) void caRuntime.upsertSecret(obj);
-        else if (kind === MESH_CONFIG_KIND) meshWatch.upsert(obj);
-        else {
+        else if (kind === MESH_CONFIG_KIND) {
+          meshWatch.upsert(obj);
+          providersMaybeChanged();
+        } else {
           // Ahead of the discovery filter: the CNI namespace may be outside discoverySelectors.
           if (kind === ObjectKinds.NODE) untainter?.u.upsertNode(obj);
           else if (kind === ObjectKinds.POD) untainter?.u.upsertPod(obj);
@@ -566,8 +587,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
       },
       delete(kind: WatchedKindName, obj: KubeObject): void {
         if (kind === ISTIOD_SECRETS_KIND) void caRuntime.deleteSecret(obj);
-        else if (kind === MESH_CONFIG_KIND) meshWatch.delete(obj);
-        else {
+        else if (kind === MESH_CONFIG_KIND) {
+          meshWatch.delete(obj);
+          providersMaybeChanged();
+        } else {
           if (kind === ObjectKinds.NODE) untainter?.u.deleteNode(obj);
           else if (kind === ObjectKinds.POD) untainter?.u.deletePod(obj);
           discovery.delete(kind, obj);

@@ -29,6 +29,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   // For EnvoyFilter patches (Istio's documented local rate limiting).
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
@@ -47,6 +48,7 @@ export const EnvoyType = {
   rbac: 'envoy.extensions.filters.http.rbac.v3.RBAC',
   fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
   jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+  extAuthz: 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   previousHosts: 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',

@@ -12,6 +12,7 @@ import { CONNECT_TERMINATE, MAIN_INTERNAL } from './names.ts';
 import { FAULT_FILTER } from './translate-route.ts';
 import { RBAC_FILTER } from './translate-rbac.ts';
 import { JWT_FILTER } from './translate-jwt.ts';
+import type { CustomFilter } from './translate-ext-authz.ts';
 
 export interface FilterChainInput {
   /** `inbound-vip|<port>|<proto>|<host>`: chain, route configuration and default cluster name. */
@@ -27,6 +28,8 @@ export interface FilterChainInput {
   readonly fault: boolean;
   /** EnvoyFilter HTTP_FILTER patches, applied to the finished filter list (`envoy-filter.ts`). */
   readonly patchHttpFilters?: (filters: readonly object[]) => object[];
+  /** CUSTOM policies' filters (shadow RBAC + ext_authz), first in the chain (translate-ext-authz.ts). */
+  readonly custom?: readonly CustomFilter[];
 }
 
 /** What an HTTP connection manager needs: the waypoint's filter chains and the ingress listeners. */
@@ -38,12 +41,16 @@ export interface HcmInput {
   readonly rbac: readonly object[];
   readonly fault: boolean;
   readonly patchHttpFilters?: (filters: readonly object[]) => object[];
+  readonly custom?: readonly CustomFilter[];
   /** True at the edge (an ingress gateway): the client address comes from the connection. */
   readonly useRemoteAddress?: boolean;
 }
 
 export function httpConnectionManager(chain: HcmInput): object {
-  const httpFilters: object[] = [];
+  const httpFilters: object[] = (chain.custom ?? []).map(f => ({
+    name: f.name,
+    typedConfig: typedConfig(f.type === 'rbac' ? EnvoyType.rbac : EnvoyType.extAuthz, f.config),
+  }));
   if (chain.jwt !== undefined)
     httpFilters.push({ name: JWT_FILTER, typedConfig: typedConfig(EnvoyType.jwtAuthn, chain.jwt) });
   for (const cfg of chain.rbac)

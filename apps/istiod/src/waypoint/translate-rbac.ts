@@ -3,7 +3,7 @@
  * filter configs (pure). As upstream: one RBAC filter for the DENY policies, then one for the
  * ALLOW policies; each rule is an RBAC policy named `ns[<ns>]-policy[<name>]-rule[<i>]`.
  * An ALLOW policy without rules matches nothing (so it denies); a rule without `from`/`to`/`when`
- * matches everything. AUDIT and CUSTOM policies are not translated (see docs/waypoint-xds.md).
+ * matches everything. AUDIT policies are not translated; CUSTOM ones are translate-ext-authz.ts's.
  * `requestPrincipals` and `request.auth.*` match the JWT payload the jwt_authn filter puts in the
  * dynamic metadata (`envoy.filters.http.jwt_authn` → `payload`), as upstream's generator does.
  */

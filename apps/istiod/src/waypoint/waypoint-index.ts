@@ -74,6 +74,8 @@ import {
   type FilterChainInput,
 } from './translate-listener.ts';
 import { buildRbacFilters } from './translate-rbac.ts';
+import { buildCustomFilters } from './translate-ext-authz.ts';
+import type { CustomFilter, ProviderEntry, ServiceResolution } from './translate-ext-authz.ts';
 import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
 import {
   applyHttpFilterPatches,
@@ -185,6 +187,10 @@ export interface WaypointIndexOptions {
   readonly jwksFor?: JwksLookup;
   /** An EnvoyFilter patch could not be applied to a waypoint's chain (it was left out). */
   readonly onPatchSkipped?: (waypoint: string, skipped: SkippedPatch) => void;
+  /** meshConfig's ext_authz `extensionProviders` (read at each compute), for CUSTOM policies. */
+  readonly extAuthzProviders?: () => ReadonlyMap<string, ProviderEntry>;
+  /** CUSTOM policies of a waypoint whose provider is unknown or invalid (they deny what they match). */
+  readonly onExtAuthzIssues?: (waypoint: string, issues: readonly string[]) => void;
   /** A resource failed to encode (a translator bug): the old resource stays. */
   readonly onEncodeError?: (waypoint: string, name: string, message: string) => void;
 }
@@ -947,6 +953,39 @@ export class WaypointIndex {
     });
   }
 
+  /** CUSTOM policies' filters of one chain; their ext_authz clusters are added to `clustersOut`. */
+  #customFilters(
+    wp: string,
+    policies: readonly ValidAuthorizationPolicy[],
+    clustersOut: Map<string, { key: ServiceKey; port: number; http2: boolean }>,
+  ): readonly CustomFilter[] {
+    if (!policies.some(p => p.spec.action === 'CUSTOM')) return [];
+    const keys = new Map<string, ServiceKey>();
+    const resolve = (service: string, port: number): ServiceResolution => {
+      const slash = service.indexOf('/');
+      const host = slash >= 0 ? service.slice(slash + 1) : service;
+      const suffix = `.svc.${this.#opts.domain}`;
+      const parts = host.endsWith(suffix) ? host.slice(0, -suffix.length).split('.') : [];
+      const key = parts.length === 2 ? { namespace: parts[1]!, name: parts[0]! } : undefined;
+      if (key === undefined || (slash >= 0 && service.slice(0, slash) !== key.namespace))
+        return {
+          ok: false,
+          error: `service ${service} is not a Kubernetes Service hostname (<name>.<namespace>${suffix})`,
+        };
+      const info = this.#serviceInfo(key);
+      if (info === undefined) return { ok: false, error: `could not find service ${service}` };
+      if (!info.ports.some(p => p.port === port))
+        return { ok: false, error: `service ${service} has no port ${port}` };
+      keys.set(`${info.hostname}:${port}`, key);
+      return { ok: true, hostname: info.hostname };
+    };
+    const built = buildCustomFilters(policies, this.#opts.extAuthzProviders?.() ?? new Map(), resolve);
+    for (const c of built.clusters)
+      clustersOut.set(c.name, { key: keys.get(`${c.hostname}:${c.port}`)!, port: c.port, http2: c.http2 });
+    if (built.issues.length > 0) this.#opts.onExtAuthzIssues?.(wp, built.issues);
+    return built.filters;
+  }
+
   #endpoints(
     info: ServiceInfo,
     port: ServicePortInfo,
@@ -1284,11 +1323,14 @@ export class WaypointIndex {
               applyHttpFilterPatches(filters as HttpFilterValue[], patches, { name: chain, port }, s =>
                 this.#opts.onPatchSkipped?.(wp, s),
               );
+      const extAuthzClusters = new Map<string, { key: ServiceKey; port: number; http2: boolean }>();
       for (const svcKey of this.#bindings.servicesFor({ namespace, name })) {
         const info = this.#serviceInfo(svcKey);
         if (info === undefined) continue;
         referenced.add(keyString(svcKey));
-        const rbac = buildRbacFilters(this.#policiesFor(wp, svcKey)).configs;
+        const svcPolicies = this.#policiesFor(wp, svcKey);
+        const rbac = buildRbacFilters(svcPolicies).configs;
+        const custom = this.#customFilters(wp, svcPolicies, extAuthzClusters);
         const jwt = buildJwtFilter(this.#authnsFor(wp, svcKey), this.#opts.jwksFor);
         for (const port of info.ports) {
           const chainName = inboundVipName(port.port, port.protocol, info.hostname);
@@ -1330,6 +1372,7 @@ export class WaypointIndex {
             ...(patchHttpFilters === undefined
               ? {}
               : { patchHttpFilters: patchHttpFilters(chainName, port.port) }),
+            custom,
           });
         }
       }
@@ -1386,6 +1429,20 @@ export class WaypointIndex {
         const port = info?.ports.find(p => p.port === target.port);
         const eps = info === undefined || port === undefined ? [] : this.#endpoints(info, port, labels);
         clas.set(cname, buildLoadAssignment(cname, eps));
+      }
+      for (const [cname, c] of extAuthzClusters) {
+        if (clusters.has(cname)) continue;
+        referenced.add(keyString(c.key));
+        clusters.set(cname, buildCluster({ name: cname, trafficPolicy: {}, http2: c.http2, tcp: false }));
+        const info = this.#serviceInfo(c.key);
+        const port = info?.ports.find(p => p.port === c.port);
+        clas.set(
+          cname,
+          buildLoadAssignment(
+            cname,
+            info === undefined || port === undefined ? [] : this.#endpoints(info, port, undefined),
+          ),
+        );
       }
       const hbonePort =
         gw.spec.listeners.find(l => l.protocol === 'HBONE')?.port ?? this.#opts.hbonePort ?? Port.hbone;

@@ -10,12 +10,14 @@ import { convertHeaderMatch, convertStringMatch } from './matchers.ts';
 import { ProtoReader } from './proto-reader.ts';
 import { routeTableFrom } from './convert-route.ts';
 import { convertFault } from './convert-fault.ts';
+import { convertExtAuthz } from './convert-ext-authz.ts';
 import { convertJwtAuthn, convertMetadataMatch } from './convert-jwt.ts';
 import { convertLocalRateLimit } from './convert-local-ratelimit.ts';
 import type {
   Cidr,
   Converted,
   DownstreamTls,
+  ExtAuthzFilter,
   FaultConfig,
   FilterChain,
   HttpChain,
@@ -244,13 +246,15 @@ function convertRbacFilter(r: ProtoReader, name: string, c: ProtoObject, path: s
   r.only(
     c,
     path,
-    ['rules', 'shadow_rules'],
-    ['shadow_rules_stat_prefix', 'rules_stat_prefix', 'track_per_rule_stats'],
+    ['rules', 'shadow_rules', 'shadow_rules_stat_prefix'],
+    ['rules_stat_prefix', 'track_per_rule_stats'],
   );
   const rules = r.object(c, 'rules');
   const shadow = r.object(c, 'shadow_rules');
+  const shadowPrefix = r.string(c, 'shadow_rules_stat_prefix');
   return {
     name,
+    ...(shadowPrefix === undefined ? {} : { shadowRulesStatPrefix: shadowPrefix }),
     rules: rules === undefined ? undefined : convertRbacRules(r, rules, `${path}.rules`),
     shadowRules: shadow === undefined ? undefined : convertRbacRules(r, shadow, `${path}.shadow_rules`),
   };
@@ -328,6 +332,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   }
   const rbac: RbacFilter[] = [];
   const jwt: JwtAuthnFilter[] = [];
+  const extAuthz: ExtAuthzFilter[] = [];
   let fault: FaultConfig | undefined;
   const localRateLimits: LocalRateLimitFilter[] = [];
   let router = false;
@@ -344,6 +349,8 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
       rbac.push(convertRbacFilter(r, name, config ?? {}, `${fp}.typed_config`));
     else if (type === EnvoyType.jwtAuthn)
       jwt.push(convertJwtAuthn(r, name, config ?? {}, `${fp}.typed_config`));
+    else if (type === EnvoyType.extAuthz)
+      extAuthz.push(convertExtAuthz(r, name, config ?? {}, `${fp}.typed_config`));
     else if (type === EnvoyType.fault) fault = convertFault(r, config ?? {}, `${fp}.typed_config`);
     else if (type === EnvoyType.localRateLimit)
       localRateLimits.push({
@@ -367,6 +374,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
     routes,
     jwt,
     rbac,
+    ...(extAuthz.length > 0 ? { extAuthz } : {}),
     fault,
     ...(localRateLimits.length > 0 ? { localRateLimits } : {}),
     pathNormalization,

@@ -306,6 +306,43 @@ export interface RbacFilter {
   readonly name: string;
   readonly rules: RbacRules | undefined;
   readonly shadowRules: RbacRules | undefined;
+  /** `shadow_rules_stat_prefix`: the shadow result's dynamic metadata keys start with it. */
+  readonly shadowRulesStatPrefix?: string;
+}
+
+/** The ext_authz service of an `envoy.filters.http.ext_authz` filter (see convert-ext-authz.ts). */
+export type ExtAuthzService =
+  | {
+      readonly kind: 'http';
+      readonly cluster: string;
+      readonly pathPrefix: string;
+      readonly timeoutMs: number;
+      /** Extra headers sent to the authorization service (`authorization_request.headers_to_add`). */
+      readonly headersToAdd: readonly (readonly [string, string])[];
+      /** Authorization response headers set on the upstream request on allow (none when absent). */
+      readonly allowedUpstreamHeaders: readonly StringMatch[] | undefined;
+      /** Authorization response headers sent to the client on deny (all when absent). */
+      readonly allowedClientHeaders: readonly StringMatch[] | undefined;
+      /** Authorization response headers sent to the client on allow (none when absent). */
+      readonly allowedClientHeadersOnSuccess: readonly StringMatch[] | undefined;
+    }
+  | {
+      readonly kind: 'grpc';
+      readonly cluster: string;
+      readonly authority: string;
+      readonly timeoutMs: number;
+    };
+
+export interface ExtAuthzFilter {
+  readonly name: string;
+  readonly service: ExtAuthzService;
+  /** Request headers sent to the authorization service beyond the defaults (`allowed_headers`). */
+  readonly allowedHeaders: readonly StringMatch[] | undefined;
+  readonly failureModeAllow: boolean;
+  /** The status when the service fails (default 403). */
+  readonly statusOnError: number;
+  /** Only requests whose dynamic metadata matches are checked (`filter_enabled_metadata`). */
+  readonly enabledMetadata: MetadataMatch | undefined;
 }
 
 // Listeners.
@@ -348,6 +385,8 @@ export interface HttpChain {
   readonly jwt: readonly JwtAuthnFilter[];
   /** The RBAC filters, in filter order; all must allow. */
   readonly rbac: readonly RbacFilter[];
+  /** The ext_authz filters (run first: istiod puts CUSTOM before jwt_authn, DENY, ALLOW). */
+  readonly extAuthz?: readonly ExtAuthzFilter[];
   /**
    * The `envoy.filters.http.fault` filter, when the chain has it: its own config (empty when
    * istiod sends `{}`; each route's `typed_per_filter_config` then says what to inject).

@@ -47,6 +47,7 @@ import { GrpcMessageCounter, requestTimeoutMs } from './grpc.ts';
 import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
 import { LocalRateLimiter, RATE_LIMITED_BODY } from './local-ratelimit.ts';
 import { drawMirrors, sendMirror } from './mirror.ts';
+import { EXT_AUTHZ_FLAG, PoolTransport, extAuthzRequest, runExtAuthz } from './ext-authz.ts';
 import { evaluateRbac } from './rbac.ts';
 import type { DynamicMetadata } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
@@ -573,6 +574,37 @@ export class HttpProxy {
       return;
     // JWT authentication runs before RBAC (istiod orders CUSTOM, jwt_authn, DENY, ALLOW).
     const metadata = new Map<string, Readonly<Record<string, unknown>>>();
+    if (chain.extAuthz !== undefined && chain.extAuthz.length > 0) {
+      // CUSTOM: ext_authz (see ext-authz.ts); a denial is the authorization service's answer.
+      const authz = await runExtAuthz(
+        chain.extAuthz,
+        chain.rbac,
+        {
+          headers: info.headers,
+          path: info.path,
+          destinationPort: ctx.destinationPort,
+          peerPrincipal: ctx.peerIdentity,
+          destinationIp: ctx.destinationIp,
+          remoteIp: ctx.remoteAddress,
+        },
+        extAuthzRequest(info, req.httpVersion, ctx),
+        metadata,
+        new PoolTransport(() => config, this.#o.upstream, this.#o.dns),
+      );
+      if (authz.kind === 'deny') {
+        local(authz.status, authz.body, EXT_AUTHZ_FLAG, authz.details, authz.headers);
+        return;
+      }
+      const headers = info.headers as Map<string, string>;
+      for (const name of authz.removeHeaders) {
+        Reflect.deleteProperty(req.headers, name);
+        headers.delete(name);
+      }
+      for (const [name, value] of authz.upstreamHeaders) {
+        req.headers[name] = value;
+        headers.set(name, value);
+      }
+    }
     for (const filter of chain.jwt) {
       const jwt = await this.#jwt.authenticate(filter, info);
       if (jwt.kind === 'deny') {

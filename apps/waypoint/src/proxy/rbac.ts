@@ -114,7 +114,7 @@ function principalMatches(p: Principal, req: RbacRequest): boolean {
   }
 }
 
-function matchingPolicy(rules: RbacRules, req: RbacRequest): RbacPolicy | undefined {
+export function matchingPolicy(rules: RbacRules, req: RbacRequest): RbacPolicy | undefined {
   return rules.policies.find(
     policy =>
       policy.permissions.some(p => permissionMatches(p, req)) &&

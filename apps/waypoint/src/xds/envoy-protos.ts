@@ -26,6 +26,7 @@ export const EnvoyType = {
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
   localRateLimit: 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+  extAuthz: 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
 } as const;
 
@@ -42,6 +43,8 @@ const PROTO_FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
 ];
 
