@@ -167,7 +167,8 @@ export interface ListenerRef {
   readonly port: number;
 }
 
-interface Attachment {
+/** A route attached to a Gateway: to one listener (`sectionName`), or to those on `port`, or to all. */
+export interface RouteAttachment {
   readonly gateway: string;
   readonly sectionName?: string;
   readonly port?: number;
@@ -175,7 +176,7 @@ interface Attachment {
 
 /** Which routes are accepted on which Gateway listeners (for `attachedRoutes`). */
 export class RouteAttachments {
-  readonly #byRoute = new Map<string, readonly Attachment[]>();
+  readonly #byRoute = new Map<string, readonly RouteAttachment[]>();
   readonly #listeners = new Set<(gateways: ReadonlySet<string>) => void>();
 
   /** The computed parents of a route: its Gateway parents with `Accepted=True` count. */
@@ -186,6 +187,11 @@ export class RouteAttachments {
 
   forget(kind: StatusRouteKind, key: string): void {
     this.#set(`${kind}/${key}`, []);
+  }
+
+  /** The attachments of a route, given directly (ingress parents: the listeners that accepted it). */
+  set(kind: StatusRouteKind, key: string, attachments: readonly RouteAttachment[]): void {
+    this.#set(`${kind}/${key}`, attachments);
   }
 
   /** Routes attached to one listener of the Gateway (`namespace/name`). */
@@ -212,7 +218,7 @@ export class RouteAttachments {
     };
   }
 
-  #set(id: string, next: readonly Attachment[]): void {
+  #set(id: string, next: readonly RouteAttachment[]): void {
     const prev = this.#byRoute.get(id) ?? [];
     if (JSON.stringify(prev) === JSON.stringify(next)) return;
     if (next.length === 0) this.#byRoute.delete(id);
@@ -222,7 +228,7 @@ export class RouteAttachments {
   }
 }
 
-function isAcceptedGatewayParent(p: RouteParentStatus): boolean {
+export function isAcceptedGatewayParent(p: RouteParentStatus): boolean {
   return (
     p.parentRef.kind === 'Gateway' &&
     p.parentRef.group === GATEWAY_GROUP &&
@@ -230,7 +236,7 @@ function isAcceptedGatewayParent(p: RouteParentStatus): boolean {
   );
 }
 
-function attachmentOf(ref: ParentRefInput): Attachment {
+export function attachmentOf(ref: ParentRefInput): RouteAttachment {
   return {
     gateway: `${ref.namespace}/${ref.name}`,
     ...(ref.sectionName === undefined ? {} : { sectionName: ref.sectionName }),
