@@ -2,6 +2,7 @@
  * The admin port (localhost:15000): `/config_dump` with the active resources (name and version
  * per type), the last NACK per type and the workload certificate in use, and `/quitquitquit`.
  */
+import type { AddressInfo } from 'node:net';
 import type { ResponseRecord } from '@ambient-mesh/xds';
 import type { CertificateDump } from '@ambient-mesh/spiffe-certs';
 import { replyJson, reply } from '@ambient-mesh/runtime';
@@ -12,12 +13,32 @@ export function configDump(
   state: WaypointStateReader,
   nacks: ReadonlyMap<string, ResponseRecord>,
   certificates: () => readonly CertificateDump[] = () => [],
+  listenerAddresses: () => ReadonlyMap<string, AddressInfo> = () => new Map(),
 ): unknown {
   const config = state.snapshot();
   const list = (m: ReadonlyMap<string, { readonly name: string; readonly version: string }>): unknown[] =>
     [...m.values()].map(v => ({ name: v.name, version: v.version }));
+  const bound = listenerAddresses();
+  // A gateway's listeners also show their address (as bound) and filter chains.
+  const listeners = [...config.listeners.values()].map(l => {
+    if (l.address === undefined) return { name: l.name, version: l.version };
+    const at = bound.get(l.name);
+    return {
+      name: l.name,
+      version: l.version,
+      address: { host: l.address.host, port: at?.port ?? l.address.port },
+      filterChains: [...l.chains, ...(l.defaultChain === undefined ? [] : [l.defaultChain])].map(c => ({
+        name: c.name,
+        serverNames: c.match.serverNames ?? [],
+        tls: c.tls !== undefined,
+        ...(c.action.kind === 'http'
+          ? { routes: 'rds' in c.action.routes ? c.action.routes.rds : c.action.routes.inline.name }
+          : { cluster: c.action.cluster }),
+      })),
+    };
+  });
   return {
-    listeners: list(config.listeners),
+    listeners,
     routes: list(config.routes),
     clusters: list(config.clusters),
     endpoints: list(config.endpoints),
@@ -31,6 +52,8 @@ export function adminRoutes(options: {
   readonly nacks: ReadonlyMap<string, ResponseRecord>;
   /** The workload certificate in use (none known: an empty list). */
   readonly certificates?: () => readonly CertificateDump[];
+  /** Router mode: the bound address of each listener. */
+  readonly listenerAddresses?: () => ReadonlyMap<string, AddressInfo>;
   readonly quit: () => void;
 }): Route[] {
   return [
@@ -38,7 +61,11 @@ export function adminRoutes(options: {
       path: '/config_dump',
       loopbackOnly: true,
       handler: (_req, res) => {
-        replyJson(res, 200, configDump(options.state, options.nacks, options.certificates));
+        replyJson(
+          res,
+          200,
+          configDump(options.state, options.nacks, options.certificates, options.listenerAddresses),
+        );
       },
     },
     {

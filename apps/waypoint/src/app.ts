@@ -2,6 +2,8 @@
  * The composition root of the waypoint: builds every component from a `Config` and injected
  * capabilities, binds HBONE (15008), stats (15020), readiness (15021) and admin
  * (localhost:15000), and returns a `Bound` with the addresses and a graceful `shutdown()`.
+ * In router mode (an ingress gateway) there is no HBONE inbound: the LDS listeners with a
+ * socket address are bound on the pod instead (`proxy/gateway.ts`).
  * Tests build the same app with fakes (an xDS stream factory, an identity, port 0 addresses).
  */
 import { X509Certificate } from 'node:crypto';
@@ -36,7 +38,7 @@ import type { CertificateDump, Clock, WorkloadCertificate } from '@ambient-mesh/
 import { errorMessage } from '@ambient-mesh/errors';
 import { adminRoutes } from './admin.ts';
 import { fetchCaCertificate, waypointSpiffeId } from './identity/ca-identity.ts';
-import { xdsNodeId, xdsNodeMetadata } from './config.ts';
+import { ProxyMode, xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
 import {
   BindError,
@@ -49,6 +51,7 @@ import { WaypointMetrics } from './metrics.ts';
 import { DnsClusters } from './proxy/dns-clusters.ts';
 import type { LookupAll } from './proxy/dns-clusters.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
+import { GatewayListeners } from './proxy/gateway.ts';
 import { startInbound } from './proxy/inbound.ts';
 import { UpstreamPools, poolKey } from './proxy/upstream.ts';
 import type { UpstreamOptions } from './proxy/upstream.ts';
@@ -80,7 +83,10 @@ export interface AppDeps {
 }
 
 export interface Bound {
+  /** HBONE inbound (15008); port 0 in router mode, which has none. */
   readonly hboneAddress: AddressInfo;
+  /** Router mode: the bound address of each LDS listener (empty for a waypoint). */
+  listenerAddresses(): ReadonlyMap<string, AddressInfo>;
   readonly adminAddress: AddressInfo;
   readonly statsAddress: AddressInfo;
   readonly readinessAddress: AddressInfo;
@@ -234,12 +240,22 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
         : istiodChannel(config.xdsAddress);
     xdsConnect = controlPlaneDeltaStreams(channel, callIdentity);
   }
+  const router = config.mode === ProxyMode.router;
+  // Router mode's listener manager; made with the data plane below, before xDS starts.
+  let gatewayListeners: GatewayListeners | undefined;
+  const gateway = (): GatewayListeners => {
+    if (gatewayListeners === undefined) throw new Error('BUG: listeners arrived before the data plane');
+    return gatewayListeners;
+  };
   const nacks = new Map<string, ResponseRecord>();
   const xdsLog = logs.for('xds');
   const xds = new XdsClient({
     connect: xdsConnect,
     node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config, WAYPOINT_VERSION)) },
-    handlers: waypointHandlers(mutator),
+    handlers: waypointHandlers(
+      mutator,
+      router ? (accepted, removed) => gateway().apply(accepted, removed) : undefined,
+    ),
     logger: xdsLog,
     observer: {
       message: typeUrl => {
@@ -299,6 +315,26 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     ...(deps.random !== undefined ? { random: deps.random } : {}),
   });
 
+  if (router) {
+    const workload = config.proxyMetadata.WORKLOAD_NAME ?? config.podName;
+    gatewayListeners = new GatewayListeners({
+      http,
+      snapshot: () => state.snapshot(),
+      upstream: upstreamOptions,
+      dns,
+      logger: logs.for('gateway'),
+      source: {
+        workload,
+        namespace: config.podNamespace,
+        // istiod labels the gateway's pods service.istio.io/canonical-name=<Deployment>, revision latest.
+        canonicalService: workload,
+        canonicalRevision: 'latest',
+        cluster: config.clusterId,
+        principal: () => (typeof identity.id === 'string' ? identity.id : identity.id.uri),
+      },
+    });
+  }
+
   let resolveTerminated: () => void = () => undefined;
   const terminated = new Promise<void>(resolve => {
     resolveTerminated = resolve;
@@ -331,6 +367,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
           resolve();
         }),
       );
+    gatewayListeners?.stopAccepting();
+    gatewayListeners?.destroy();
     dns.close();
     await upstream.close();
     hbone.close();
@@ -351,6 +389,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       if (config.drainDurationMs > 0)
         await new Promise(resolve => setTimeout(resolve, config.drainDurationMs));
       if (listener.listening) listener.close();
+      gatewayListeners?.stopAccepting();
       const idle = await http.idle(Math.max(0, deadline - performance.now()));
       log.info({ idle, inFlight: http.inFlight }, 'drained');
       await closeAll();
@@ -383,21 +422,31 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       await serve(
         'admin',
         config.adminAddress,
-        adminRoutes({ state, nacks, certificates: certificateDumps, quit: () => void shutdown() }),
+        adminRoutes({
+          state,
+          nacks,
+          certificates: certificateDumps,
+          listenerAddresses: () => gatewayListeners?.addresses() ?? new Map(),
+          quit: () => void shutdown(),
+        }),
         opsLog,
       ),
     );
-    hboneAddress = await bindServer(listener, { name: 'HBONE', address: config.hboneAddress, bindError });
-    inbound = startInbound({
-      listener,
-      identity,
-      trustDomain,
-      state,
-      http,
-      upstream: upstreamOptions,
-      dns,
-      logger: logs.for('hbone'),
-    });
+    if (router) {
+      hboneAddress = { address: config.hboneAddress.host, family: 'IPv4', port: 0 };
+    } else {
+      hboneAddress = await bindServer(listener, { name: 'HBONE', address: config.hboneAddress, bindError });
+      inbound = startInbound({
+        listener,
+        identity,
+        trustDomain,
+        state,
+        http,
+        upstream: upstreamOptions,
+        dns,
+        logger: logs.for('hbone'),
+      });
+    }
   } catch (err) {
     await closeAll();
     throw err;
@@ -407,15 +456,17 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   readiness.set(ReadinessTask.Proxy, true);
   log.info(
     {
-      hbone: `${hboneAddress.address}:${hboneAddress.port}`,
+      mode: config.mode,
+      hbone: router ? undefined : `${hboneAddress.address}:${hboneAddress.port}`,
       stats: `${statsServer.address.address}:${statsServer.address.port}`,
       xds: config.xdsAddress,
       identity: typeof identity.id === 'string' ? identity.id : identity.id.uri,
     },
-    'waypoint started',
+    router ? 'gateway started (router mode)' : 'waypoint started',
   );
   return {
     hboneAddress,
+    listenerAddresses: () => gatewayListeners?.addresses() ?? new Map(),
     adminAddress: adminServer.address,
     statsAddress: statsServer.address,
     readinessAddress: readinessServer.address,

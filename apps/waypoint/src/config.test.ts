@@ -1,8 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@ambient-mesh/runtime';
-import { loadConfig, xdsNodeId, xdsNodeMetadata } from './config.ts';
+import { loadConfig, modeOf, xdsNodeId, xdsNodeMetadata } from './config.ts';
 
 describe('loadConfig', () => {
+  it('reads the mode from the command line: router (as the gateway Deployment passes it) or waypoint', () => {
+    const env = { POD_NAME: 'gw-istio-5f', POD_NAMESPACE: 'edge', INSTANCE_IP: '10.244.1.9' };
+    expect(loadConfig(env).mode).toBe('waypoint');
+    const router = loadConfig(env, ['router']);
+    expect(router.mode).toBe('router');
+    expect(xdsNodeId(router)).toBe('router~10.244.1.9~gw-istio-5f.edge~edge.svc.cluster.local');
+    expect(modeOf(['proxy', 'router'])).toBe('router');
+    expect(modeOf(['waypoint'])).toBe('waypoint');
+    expect(() => loadConfig(env, ['sidecar'])).toThrow(/unknown mode "sidecar"/);
+  });
+
   it('reads the environment with defaults', () => {
     const c = loadConfig({
       POD_NAME: 'waypoint-7d9',

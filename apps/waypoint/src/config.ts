@@ -44,7 +44,16 @@ export const DEFAULT_ROOT_CA_PATH = './var/run/secrets/istio/root-cert.pem';
 /** Where the workload certificate is mounted (istio-proxy's file-mounted credentials). */
 export const DEFAULT_CERT_DIR = '/var/run/secrets/workload-spiffe-credentials';
 
+/**
+ * What the process runs as: `waypoint` (HBONE inbound on 15008) or `router`, an ingress
+ * gateway (istiod's gateway Deployment passes the argument `router`, as pilot-agent's
+ * `proxy router`): listeners with a socket address are bound as plain TCP ports on the pod.
+ */
+export const ProxyMode = { waypoint: 'waypoint', router: 'router' } as const;
+export type ProxyMode = (typeof ProxyMode)[keyof typeof ProxyMode];
+
 export interface Config {
+  readonly mode: ProxyMode;
   readonly xdsAddress: string;
   /** istiod's CA, used when `certDir` holds no certificate (default: the xDS address). */
   readonly caAddress: string;
@@ -87,8 +96,21 @@ export function withScheme(address: string): string {
   return address.includes('://') ? address : `https://${address}`;
 }
 
-export function loadConfig(env: Environment = process.env): Config {
+/** The mode from the command line: `router` (or `proxy router`) anywhere in it; default waypoint. */
+export function modeOf(args: readonly string[]): ProxyMode | { readonly unknown: string } {
+  const words = args.filter(a => a !== 'proxy' && !a.startsWith('-'));
+  const word = words[0];
+  if (word === undefined || word === ProxyMode.waypoint) return ProxyMode.waypoint;
+  if (word === ProxyMode.router) return ProxyMode.router;
+  return { unknown: word };
+}
+
+export function loadConfig(env: Environment = process.env, args: readonly string[] = []): Config {
   const r = new ConfigReader({ env });
+  const parsedMode = modeOf(args);
+  if (typeof parsedMode !== 'string')
+    r.problem('argument', `unknown mode ${JSON.stringify(parsedMode.unknown)} (expected waypoint or router)`);
+  const mode = typeof parsedMode === 'string' ? parsedMode : ProxyMode.waypoint;
   const xdsAddress = withScheme(r.env(Env.xdsAddress) ?? DEFAULT_ISTIOD_ADDRESS);
   const url = parseHttpUrl(xdsAddress);
   if (!url.ok) r.problem(Env.xdsAddress, `${url.message} (expected e.g. ${DEFAULT_ISTIOD_ADDRESS})`);
@@ -106,6 +128,7 @@ export function loadConfig(env: Environment = process.env): Config {
   for (const [key, value] of r.prefixed(Env.metaPrefix)) proxyMetadata[key] = value;
   return r.finish(
     {
+      mode,
       xdsAddress,
       caAddress,
       trustDomain: r.env(Env.trustDomain) ?? 'cluster.local',
@@ -143,12 +166,19 @@ export function loadConfig(env: Environment = process.env): Config {
   );
 }
 
-/** `waypoint~<ip>~<pod>.<ns>~<ns>.svc.<domain>`. */
+/** The process's configuration: its environment and its command line (`router` for a gateway). */
+export function loadProcessConfig(): Config {
+  return loadConfig(process.env, process.argv.slice(2));
+}
+
+/** `waypoint~<ip>~<pod>.<ns>~<ns>.svc.<domain>` (`router~...` for an ingress gateway). */
 export function xdsNodeId(
-  config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace' | 'clusterDomain'>,
+  config: Pick<Config, 'instanceIp' | 'podName' | 'podNamespace' | 'clusterDomain'> & {
+    readonly mode?: ProxyMode;
+  },
 ): string {
   return nodeId({
-    type: ProxyType.waypoint,
+    type: config.mode === ProxyMode.router ? ProxyType.router : ProxyType.waypoint,
     ip: config.instanceIp,
     podName: config.podName,
     namespace: config.podNamespace,

@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
- * The waypoint process: the runtime's `main()` reads the environment (`config.ts`), builds the
+ * The waypoint process: the runtime's `main()` reads the environment and the command line
+ * (`config.ts`; the argument `router` makes it an ingress gateway), builds the
  * app with the production capabilities, and drains on SIGTERM/SIGINT or `/quitquitquit`.
  */
 import { main } from '@ambient-mesh/runtime';
 import { build } from './app.ts';
-import { loadConfig } from './config.ts';
+import { loadProcessConfig } from './config.ts';
 
 await main({
   name: 'waypoint',
-  loadConfig: () => loadConfig(),
+  loadConfig: () => loadProcessConfig(),
   deps: () => ({}),
   build,
   drainDeadlineMs: config => config.terminationGracePeriodMs + 5_000,

@@ -14,6 +14,7 @@ import { convertJwtAuthn, convertMetadataMatch } from './convert-jwt.ts';
 import type {
   Cidr,
   Converted,
+  DownstreamTls,
   FaultConfig,
   FilterChain,
   HttpChain,
@@ -24,6 +25,7 @@ import type {
   RbacFilter,
   RbacPolicy,
   RbacRules,
+  SocketAddress,
   TcpChain,
 } from './types.ts';
 
@@ -367,13 +369,29 @@ function convertChain(
   path: string,
   version: string,
 ): FilterChain | undefined {
-  r.only(o, path, ['name', 'filter_chain_match', 'filters'], ['metadata']);
+  r.only(o, path, ['name', 'filter_chain_match', 'filters', 'transport_socket'], ['metadata']);
   const m = r.object(o, 'filter_chain_match') ?? {};
-  r.only(m, `${path}.filter_chain_match`, ['destination_port', 'prefix_ranges', 'transport_protocol']);
+  r.only(m, `${path}.filter_chain_match`, [
+    'destination_port',
+    'prefix_ranges',
+    'transport_protocol',
+    'server_names',
+  ]);
   const transport = r.string(m, 'transport_protocol');
-  if (transport !== undefined && transport !== 'raw_buffer') {
-    r.problem(`${path}.filter_chain_match.transport_protocol`, `${transport} is not supported inside HBONE`);
+  if (transport !== undefined && transport !== 'raw_buffer' && transport !== 'tls') {
+    r.problem(`${path}.filter_chain_match.transport_protocol`, `${transport} is not supported`);
   }
+  const serverNames = r.strings(m, 'server_names').map(n => n.toLowerCase());
+  for (const [i, n] of serverNames.entries()) {
+    if (n === '' || (n.includes('*') && !(n.startsWith('*.') && !n.slice(1).includes('*'))))
+      r.problem(
+        `${path}.filter_chain_match.server_names[${i}]`,
+        `${JSON.stringify(n)} is neither a name nor a *.suffix wildcard`,
+      );
+  }
+  const socket = r.object(o, 'transport_socket');
+  const tls =
+    socket === undefined ? undefined : convertTransportSocket(r, socket, `${path}.transport_socket`);
   const prefixRanges: Cidr[] = [];
   r.list(m, 'prefix_ranges').forEach((p, i) => {
     const address = r.string(p, 'address_prefix') ?? '';
@@ -420,9 +438,92 @@ function convertChain(
   if (action === undefined) return undefined;
   return {
     name: r.string(o, 'name') ?? '',
-    match: { destinationPort: r.wrappedNumber(m, 'destination_port'), prefixRanges },
+    match: {
+      destinationPort: r.wrappedNumber(m, 'destination_port'),
+      prefixRanges,
+      ...(serverNames.length > 0 ? { serverNames } : {}),
+    },
     action,
+    ...(tls === undefined ? {} : { tls }),
   };
+}
+
+/** A `DataSource` given inline (`inline_bytes`, base64 in the decoded form, or `inline_string`). */
+function inlineData(r: ProtoReader, o: ProtoObject | undefined, path: string): string {
+  if (o === undefined) {
+    r.problem(path, 'is missing');
+    return '';
+  }
+  r.only(o, path, ['inline_bytes', 'inline_string'], []);
+  const bytes = r.string(o, 'inline_bytes');
+  if (bytes !== undefined) return Buffer.from(bytes, 'base64').toString('utf8');
+  const text = r.string(o, 'inline_string');
+  if (text !== undefined) return text;
+  r.problem(path, 'needs inline_bytes or inline_string (files and SDS are not supported)');
+  return '';
+}
+
+/**
+ * `envoy.transport_sockets.tls` with a `DownstreamTlsContext`: server certificates inline (the
+ * contract with istiod's gateway listeners) and ALPN. Client certificates (MUTUAL) and SDS are
+ * not supported.
+ */
+function convertTransportSocket(
+  r: ProtoReader,
+  socket: ProtoObject,
+  path: string,
+): DownstreamTls | undefined {
+  r.only(socket, path, ['name', 'typed_config']);
+  const config = r.object(socket, 'typed_config') ?? {};
+  const type = typeOf(config);
+  if (type !== EnvoyType.downstreamTlsContext) {
+    r.problem(
+      `${path}.typed_config`,
+      `${type === '' ? 'no typed_config' : type} is not supported (expected DownstreamTlsContext)`,
+    );
+    return undefined;
+  }
+  const cp = `${path}.typed_config`;
+  r.only(
+    config,
+    cp,
+    ['common_tls_context', 'require_client_certificate'],
+    ['require_sni', 'disable_stateless_session_resumption', 'session_timeout'],
+  );
+  if (r.wrappedBool(config, 'require_client_certificate') === true)
+    r.problem(`${cp}.require_client_certificate`, 'client certificates (MUTUAL) are not supported');
+  const common = r.object(config, 'common_tls_context') ?? {};
+  r.only(common, `${cp}.common_tls_context`, ['tls_certificates', 'alpn_protocols'], ['tls_params']);
+  const certificates = r.list(common, 'tls_certificates').map((c, i) => {
+    const p = `${cp}.common_tls_context.tls_certificates[${i}]`;
+    r.only(c, p, ['certificate_chain', 'private_key']);
+    return {
+      certificateChain: inlineData(r, r.object(c, 'certificate_chain'), `${p}.certificate_chain`),
+      privateKey: inlineData(r, r.object(c, 'private_key'), `${p}.private_key`),
+    };
+  });
+  if (certificates.length === 0)
+    r.problem(
+      `${cp}.common_tls_context.tls_certificates`,
+      'needs at least one certificate (tls_certificate_sds_secret_configs is not supported)',
+    );
+  return { certificates, alpn: r.strings(common, 'alpn_protocols') };
+}
+
+/** `address.socket_address` (TCP); other address kinds (internal listeners, pipes) are not bound. */
+function socketAddressOf(r: ProtoReader, address: ProtoObject | undefined): SocketAddress | undefined {
+  const socket = address === undefined ? undefined : r.object(address, 'socket_address');
+  if (socket === undefined) return undefined;
+  r.only(socket, 'address.socket_address', ['address', 'port_value', 'protocol'], ['ipv4_compat']);
+  const protocol = r.string(socket, 'protocol');
+  if (protocol !== undefined && protocol !== 'TCP')
+    r.problem('address.socket_address.protocol', `${protocol} is not supported (TCP only)`);
+  const host = r.string(socket, 'address') ?? '';
+  const port = r.number(socket, 'port_value') ?? 0;
+  if (host === '') r.problem('address.socket_address.address', 'is empty');
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    r.problem('address.socket_address.port_value', `${port} is not a port`);
+  return { host, port };
 }
 
 /**
@@ -438,10 +539,10 @@ export function convertListener(name: string, version: string, o: ProtoObject): 
   r.only(
     o,
     '',
-    ['name', 'filter_chains', 'default_filter_chain'],
-    // The waypoint always serves HBONE on 15008; listener-level socket settings do not apply.
+    ['name', 'filter_chains', 'default_filter_chain', 'address'],
+    // Listener-level socket settings do not apply (a waypoint serves HBONE on 15008; a
+    // gateway binds the address and inspects TLS itself: `tls_inspector` has nothing to add).
     [
-      'address',
       'listener_filters',
       'traffic_direction',
       'use_original_dst',
@@ -470,6 +571,13 @@ export function convertListener(name: string, version: string, o: ProtoObject): 
   if (chains.length === 0 && defaultChain === undefined && !internal && r.problems.length === 0) {
     r.problem('filter_chains', 'a listener needs at least one filter chain');
   }
-  const value: ListenerConfig = { name, version, chains, defaultChain };
+  const address = socketAddressOf(r, r.object(o, 'address'));
+  const value: ListenerConfig = {
+    name,
+    version,
+    chains,
+    defaultChain,
+    ...(address === undefined ? {} : { address }),
+  };
   return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value };
 }

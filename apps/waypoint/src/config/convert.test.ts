@@ -694,3 +694,81 @@ describe('convertListener', () => {
     ]);
   });
 });
+
+describe('convertListener: gateway listeners (router mode)', () => {
+  const hcmFilter = {
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: any(EnvoyType.httpConnectionManager, {
+      stat_prefix: 'https.443',
+      rds: { route_config_name: 'https.443' },
+      http_filters: [router],
+    }),
+  };
+  const tls = (context: ProtoObject): ProtoObject => ({
+    name: 'envoy.transport_sockets.tls',
+    typed_config: any(EnvoyType.downstreamTlsContext, context),
+  });
+  const gatewayListener = (chain: ProtoObject): ProtoObject =>
+    wire(EnvoyType.listener, {
+      name: '0.0.0.0_443',
+      address: { socket_address: { address: '0.0.0.0', port_value: 443 } },
+      listener_filters: [{ name: 'envoy.filters.listener.tls_inspector' }],
+      filter_chains: [{ filters: [hcmFilter], ...chain }],
+    });
+
+  it('keeps the socket address, the server names and the inline certificates (bytes or string)', () => {
+    const listener = ok(
+      convertListener(
+        '0.0.0.0_443',
+        '1',
+        gatewayListener({
+          filter_chain_match: { server_names: ['Bookinfo.Example.com', '*.example.org'] },
+          transport_socket: tls({
+            common_tls_context: {
+              alpn_protocols: ['h2', 'http/1.1'],
+              tls_certificates: [
+                {
+                  certificate_chain: { inline_bytes: Buffer.from('CERT').toString('base64') },
+                  private_key: { inline_string: 'KEY' },
+                },
+              ],
+            },
+          }),
+        }),
+      ),
+    );
+    expect(listener.address).toEqual({ host: '0.0.0.0', port: 443 });
+    const chain = listener.chains[0]!;
+    expect(chain.match.serverNames).toEqual(['bookinfo.example.com', '*.example.org']);
+    expect(chain.tls).toEqual({
+      certificates: [{ certificateChain: 'CERT', privateKey: 'KEY' }],
+      alpn: ['h2', 'http/1.1'],
+    });
+  });
+
+  it('reports SDS, client certificates and malformed server names', () => {
+    const q = problems(
+      convertListener(
+        '0.0.0.0_443',
+        '1',
+        gatewayListener({
+          filter_chain_match: { server_names: ['a.*.example.com'] },
+          transport_socket: tls({
+            require_client_certificate: { value: true },
+            common_tls_context: {
+              tls_certificate_sds_secret_configs: [{ name: 'kubernetes://gw-cert' }],
+            },
+          }),
+        }),
+      ),
+    );
+    expect(q.join('\n')).toMatch(
+      /server_names\[0\]: "a\.\*\.example\.com" is neither a name nor a \*\.suffix wildcard/,
+    );
+    expect(q.join('\n')).toMatch(
+      /require_client_certificate: client certificates \(MUTUAL\) are not supported/,
+    );
+    expect(q.join('\n')).toMatch(/tls_certificate_sds_secret_configs/);
+    expect(q.join('\n')).toMatch(/needs at least one certificate/);
+  });
+});

@@ -279,6 +279,24 @@ export interface Cidr {
 export interface FilterChainMatch {
   readonly destinationPort: number | undefined;
   readonly prefixRanges: readonly Cidr[];
+  /**
+   * `server_names` (TLS SNI), lowercased: exact names and `*.suffix` wildcards. Empty or absent:
+   * any SNI (the listener's default among its TLS chains).
+   */
+  readonly serverNames?: readonly string[];
+}
+
+/** A certificate and its key (PEM), inline in the listener (istiod does not use SDS here). */
+export interface TlsCertificate {
+  readonly certificateChain: string;
+  readonly privateKey: string;
+}
+
+/** The `envoy.transport_sockets.tls` `DownstreamTlsContext` of a filter chain. */
+export interface DownstreamTls {
+  readonly certificates: readonly TlsCertificate[];
+  /** `common_tls_context.alpn_protocols`; empty: `h2`, `http/1.1` (what istiod's gateways offer). */
+  readonly alpn: readonly string[];
 }
 
 export interface HttpChain {
@@ -309,11 +327,24 @@ export interface FilterChain {
   readonly name: string;
   readonly match: FilterChainMatch;
   readonly action: HttpChain | TcpChain;
+  /** TLS termination (`transport_socket`); absent: plaintext. */
+  readonly tls?: DownstreamTls;
+}
+
+/** A listener's `address.socket_address`: a port the gateway binds on the pod. */
+export interface SocketAddress {
+  readonly host: string;
+  readonly port: number;
 }
 
 export interface ListenerConfig {
   readonly name: string;
   readonly version: string;
+  /**
+   * `address.socket_address`: bound as a TCP port in router mode (an ingress gateway); a
+   * waypoint serves every listener behind HBONE and ignores it.
+   */
+  readonly address?: SocketAddress;
   readonly chains: readonly FilterChain[];
   readonly defaultChain: FilterChain | undefined;
 }

@@ -29,6 +29,7 @@ import type { Baggage } from '@ambient-mesh/hbone';
 import type {
   ClusterConfig,
   Endpoint,
+  FilterChain,
   ForwardAction,
   HeaderMods,
   HttpChain,
@@ -46,14 +47,39 @@ import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
 import { evaluateRbac } from './rbac.ts';
 import type { DynamicMetadata } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
-import type { RequestDecision, RequestInfo } from './route.ts';
+import type { ChainResult, RequestDecision, RequestInfo } from './route.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import { immediatePair } from './stream-pair.ts';
 import { fromUndici } from './upstream.ts';
 import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
 
-/** What the HBONE side knows about a tunnel. */
+/**
+ * A connection accepted by a gateway listener (router mode): its filter chain was chosen when
+ * it was accepted (it keeps it for its life, as with Envoy), and the gateway is the edge.
+ */
+export interface EdgeContext {
+  /** The listener's resource name. */
+  readonly listener: string;
+  readonly chain: FilterChain;
+  /** `https` when the connection was TLS-terminated here. */
+  readonly scheme: 'http' | 'https';
+  /** The gateway as the source of its requests (`reporter="source"`). */
+  readonly source: GatewaySource;
+}
+
+/** The gateway's own workload, reported as the source of the requests it forwards. */
+export interface GatewaySource {
+  readonly workload: string;
+  readonly namespace: string;
+  readonly canonicalService: string;
+  readonly canonicalRevision: string;
+  readonly cluster: string;
+  /** Its SPIFFE ID (the upstream sees it on HBONE). */
+  principal(): string;
+}
+
+/** What the HBONE side (or a gateway listener) knows about a downstream connection. */
 export interface TunnelContext {
   /** The peer's SPIFFE ID from its mTLS certificate. */
   readonly peerIdentity: string;
@@ -64,6 +90,32 @@ export interface TunnelContext {
   readonly remoteAddress: string;
   /** Source workload metadata from the CONNECT's `baggage` header. */
   readonly baggage: Baggage;
+  /** Set for connections of a gateway listener (router mode); `peerIdentity` is then empty. */
+  readonly edge?: EdgeContext;
+}
+
+/** An IPv4-mapped IPv6 address as its IPv4 form. */
+function plainIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/**
+ * Envoy's request headers at the edge (`use_remote_address`, every downstream external): the
+ * client's address appended to `x-forwarded-for` and set as `x-envoy-external-address`,
+ * `x-forwarded-proto` the downstream connection's scheme; a client's `x-envoy-internal` goes.
+ */
+export function applyEdgeHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  remoteAddress: string,
+  scheme: 'http' | 'https',
+): void {
+  const remote = plainIp(remoteAddress);
+  const xff = headers['x-forwarded-for'];
+  const prior = Array.isArray(xff) ? xff.join(',') : xff;
+  headers['x-forwarded-for'] = prior === undefined || prior === '' ? remote : `${prior},${remote}`;
+  headers['x-forwarded-proto'] = scheme;
+  headers['x-envoy-external-address'] = remote;
+  Reflect.deleteProperty(headers, 'x-envoy-internal');
 }
 
 export interface HttpProxyOptions {
@@ -153,7 +205,7 @@ export function retriableFailure(policy: RetryPolicy, kind: FailureKind): boolea
   }
 }
 
-function headerMap(req: Req, host: string, path: string): Map<string, string> {
+function headerMap(req: Req, host: string, path: string, scheme: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
@@ -162,7 +214,7 @@ function headerMap(req: Req, host: string, path: string): Map<string, string> {
   map.set(':method', req.method ?? 'GET');
   map.set(':authority', host);
   map.set(':path', path);
-  map.set(':scheme', 'http');
+  map.set(':scheme', scheme);
   return map;
 }
 
@@ -468,7 +520,11 @@ export class HttpProxy {
       local(500, 'internal error', undefined, 'no_tunnel_context');
       return;
     }
-    const chainResult = selectChain(config, ctx.destinationIp, ctx.destinationPort);
+    if (ctx.edge !== undefined) applyEdgeHeaders(req.headers, ctx.remoteAddress, ctx.edge.scheme);
+    const chainResult: ChainResult =
+      ctx.edge === undefined
+        ? selectChain(config, ctx.destinationIp, ctx.destinationPort)
+        : { kind: 'chain', chain: ctx.edge.chain };
     if (chainResult.kind === 'no-chain' || chainResult.chain.action.kind !== 'http') {
       local(
         503,
@@ -494,13 +550,14 @@ export class HttpProxy {
       req.headers.host ??
       `${ctx.destinationIp}:${ctx.destinationPort}`;
     const q = pathAndQuery.indexOf('?');
+    const scheme = ctx.edge?.scheme ?? 'http';
     const info: RequestInfo & { scheme: string; pathAndQuery: string } = {
       method: req.method ?? 'GET',
       host,
       path: normalized.path,
       query: new URLSearchParams(q < 0 ? '' : pathAndQuery.slice(q + 1)),
-      headers: headerMap(req, host, pathAndQuery),
-      scheme: 'http',
+      headers: headerMap(req, host, pathAndQuery, scheme),
+      scheme,
       pathAndQuery,
     };
     // JWT authentication runs before RBAC (istiod orders CUSTOM, jwt_authn, DENY, ALLOW).
@@ -978,16 +1035,20 @@ export class HttpProxy {
     // cluster domain) is its own service name, as upstream reports it.
     const hostParts = host === undefined ? [] : host.includes('.svc.') ? host.split('.') : [host];
     const b = ctx?.baggage ?? {};
+    // A gateway reports as upstream's gateways do: `reporter="source"`, itself the source
+    // workload (its SPIFFE ID when the upstream was reached over HBONE mTLS).
+    const gw = ctx?.edge?.source;
+    const mtlsUpstream = o.endpoint !== undefined && o.endpoint.plaintext !== true;
     const labels = trafficLabels({
-      reporter: Reporter.waypoint,
-      source_workload: b.workloadName,
-      source_canonical_service: b.serviceName,
-      source_canonical_revision: b.serviceVersion,
-      source_workload_namespace: b.namespace,
-      source_principal: ctx?.peerIdentity,
-      source_app: b.serviceName,
-      source_version: b.serviceVersion,
-      source_cluster: b.clusterId,
+      reporter: gw === undefined ? Reporter.waypoint : Reporter.source,
+      source_workload: gw?.workload ?? b.workloadName,
+      source_canonical_service: gw?.canonicalService ?? b.serviceName,
+      source_canonical_revision: gw?.canonicalRevision ?? b.serviceVersion,
+      source_workload_namespace: gw?.namespace ?? b.namespace,
+      source_principal: gw === undefined ? ctx?.peerIdentity : mtlsUpstream ? gw.principal() : undefined,
+      source_app: gw?.canonicalService ?? b.serviceName,
+      source_version: gw?.canonicalRevision ?? b.serviceVersion,
+      source_cluster: gw?.cluster ?? b.clusterId,
       destination_service: host,
       destination_service_namespace: hostParts[1],
       destination_service_name: hostParts[0],
@@ -1002,7 +1063,9 @@ export class HttpProxy {
       // Istio's stats: `grpc` for gRPC requests (by content type), else `http`.
       request_protocol: isGrpc(req.headers['content-type']) ? 'grpc' : 'http',
       response_flags: o.flags.length === 0 ? '-' : o.flags.join(','),
-      connection_security_policy: ConnectionSecurityPolicy.mutualTls,
+      // Istio reports the connection's security only on the destination side.
+      connection_security_policy:
+        gw === undefined ? ConnectionSecurityPolicy.mutualTls : ConnectionSecurityPolicy.unknown,
     });
     const status = o.status === 0 ? 0 : o.status;
     this.#o.metrics.request({
@@ -1029,7 +1092,8 @@ export class HttpProxy {
         route_name: o.route,
         upstream_cluster: o.cluster?.name,
         upstream_host: o.endpoint === undefined ? undefined : endpointKey(o.endpoint),
-        downstream_peer: ctx?.peerIdentity,
+        downstream_peer: ctx?.edge === undefined ? ctx?.peerIdentity : undefined,
+        listener: ctx?.edge?.listener,
         downstream_remote_address: ctx?.remoteAddress,
         bytes_received: requestBytes,
         bytes_sent: o.responseBytes,

@@ -5,7 +5,14 @@ import { convertRouteConfiguration } from '../config/convert-route.ts';
 import type { Converted, HttpChain, ListenerConfig, RouteTable, WaypointConfig } from '../config/types.ts';
 import { edsCluster, httpListener } from '../testing/fixtures.ts';
 import type { ProtoObject } from '../xds/envoy-protos.ts';
-import { decideRequest, selectChain, selectRoute, selectVirtualHost } from './route.ts';
+import {
+  decideRequest,
+  selectChain,
+  selectGatewayChain,
+  selectRoute,
+  selectVirtualHost,
+  serverNameScore,
+} from './route.ts';
 import type { RequestInfo } from './route.ts';
 
 function ok<T>(c: Converted<T>): T {
@@ -227,5 +234,77 @@ describe('selectChain', () => {
       kind: 'no-chain',
       reason: 'no listener configured yet',
     });
+  });
+});
+
+describe('selectGatewayChain', () => {
+  const hcm = {
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: {
+      '@type':
+        'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+      rds: { route_config_name: 'r' },
+      http_filters: [
+        {
+          name: 'envoy.filters.http.router',
+          typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+        },
+      ],
+    },
+  };
+  const tls = {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: {
+        tls_certificates: [
+          { certificate_chain: { inline_string: 'C' }, private_key: { inline_string: 'K' } },
+        ],
+      },
+    },
+  };
+  const chain = (name: string, serverNames: string[] | undefined, withTls = true): ProtoObject => ({
+    name,
+    filter_chain_match: serverNames === undefined ? {} : { server_names: serverNames },
+    ...(withTls ? { transport_socket: tls } : {}),
+    filters: [hcm],
+  });
+  const listener = (chains: ProtoObject[]): ListenerConfig =>
+    ok(
+      convertListener('l', '1', {
+        name: 'l',
+        address: { socket_address: { address: '0.0.0.0', port_value: 443 } },
+        filter_chains: chains,
+      }),
+    );
+  const pick = (l: ListenerConfig, sni: string | undefined, tlsConn = true): string => {
+    const r = selectGatewayChain(l, { tls: tlsConn, sni, port: 443 });
+    return r.kind === 'chain' ? r.chain.name : `none: ${r.reason}`;
+  };
+
+  it('prefers an exact name, then the longest wildcard, then the chain without names', () => {
+    const l = listener([
+      chain('wild', ['*.example.com']),
+      chain('deeper', ['*.a.example.com']),
+      chain('exact', ['x.a.example.com']),
+      chain('default', undefined),
+      chain('plain', undefined, false),
+    ]);
+    expect(pick(l, 'x.a.example.com')).toBe('exact');
+    expect(pick(l, 'y.a.example.com')).toBe('deeper');
+    expect(pick(l, 'b.example.com')).toBe('wild');
+    expect(pick(l, 'example.com')).toBe('default');
+    expect(pick(l, undefined)).toBe('default');
+    expect(pick(l, undefined, false)).toBe('plain');
+    expect(serverNameScore(['*.example.com'], 'example.com')).toBe(-1);
+  });
+
+  it('finds nothing for an unknown SNI without a default chain', () => {
+    const l = listener([chain('exact', ['a.example.com'])]);
+    expect(pick(l, 'b.example.com')).toMatch(
+      /^none: no filter chain of listener l matches TLS with SNI "b\.example\.com" on port 443/,
+    );
+    expect(pick(l, undefined)).toMatch(/^none: /);
+    expect(pick(l, undefined, false)).toMatch(/^none: .*plaintext/);
   });
 });

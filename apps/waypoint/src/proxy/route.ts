@@ -11,6 +11,7 @@ import type {
   FilterChain,
   ForwardAction,
   HttpChain,
+  ListenerConfig,
   PathMatch,
   RedirectAction,
   Route,
@@ -82,6 +83,70 @@ export function selectChain(config: WaypointConfig, ip: string, port: number): C
   return {
     kind: 'no-chain',
     reason: listeners.length === 0 ? 'no listener configured yet' : `no filter chain matches ${ip}:${port}`,
+  };
+}
+
+/** What a gateway knows of a downstream connection when it picks the filter chain. */
+export interface DownstreamConnection {
+  /** The connection starts with a TLS ClientHello. */
+  readonly tls: boolean;
+  /** The ClientHello's SNI, lowercased; undefined without one (or for plaintext). */
+  readonly sni: string | undefined;
+  /** The local port it arrived on. */
+  readonly port: number;
+}
+
+/**
+ * How well `names` (a chain's `server_names`) match `sni`: 3 + length for an exact name, 1 +
+ * length for the longest matching `*.suffix` wildcard (any depth below the suffix), 0 for a
+ * chain without names (any SNI), -1 for no match.
+ */
+export function serverNameScore(names: readonly string[] | undefined, sni: string | undefined): number {
+  if (names === undefined || names.length === 0) return 0;
+  if (sni === undefined) return -1;
+  let best = -1;
+  for (const n of names) {
+    if (n === sni) best = Math.max(best, 3 + n.length);
+    else if (n.startsWith('*.') && sni.endsWith(n.slice(1)) && sni.length > n.length - 1)
+      best = Math.max(best, 1 + n.length);
+  }
+  return best;
+}
+
+/**
+ * Envoy's filter chain match on a gateway listener, for one downstream connection: chains of
+ * the connection's kind (a `transport_socket` for TLS, none for plaintext), the destination
+ * port (set beats unset), then the server names (exact, then the most specific `*.suffix`,
+ * then a chain without names, which is the default). Nothing matching: the listener's
+ * `default_filter_chain`, if it is of the connection's kind.
+ */
+export function selectGatewayChain(listener: ListenerConfig, conn: DownstreamConnection): ChainResult {
+  let best: { chain: FilterChain; portScore: number; nameScore: number } | undefined;
+  for (const chain of listener.chains) {
+    if ((chain.tls !== undefined) !== conn.tls) continue;
+    const m = chain.match;
+    if (m.destinationPort !== undefined && m.destinationPort !== conn.port) continue;
+    const nameScore = serverNameScore(m.serverNames, conn.sni);
+    if (nameScore < 0) continue;
+    const portScore = m.destinationPort === undefined ? 0 : 1;
+    if (
+      best === undefined ||
+      portScore > best.portScore ||
+      (portScore === best.portScore && nameScore > best.nameScore)
+    ) {
+      best = { chain, portScore, nameScore };
+    }
+  }
+  if (best !== undefined) return { kind: 'chain', chain: best.chain };
+  const fallback = listener.defaultChain;
+  if (fallback !== undefined && (fallback.tls !== undefined) === conn.tls)
+    return { kind: 'chain', chain: fallback };
+  const what = conn.tls
+    ? `TLS with SNI ${conn.sni === undefined ? '(none)' : JSON.stringify(conn.sni)}`
+    : 'plaintext';
+  return {
+    kind: 'no-chain',
+    reason: `no filter chain of listener ${listener.name} matches ${what} on port ${conn.port}`,
   };
 }
 

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 export function testConfig(): Config {
   const local = (port: number) => ({ host: '127.0.0.1', port });
   return {
+    mode: 'waypoint',
     xdsAddress: 'http://127.0.0.1:1',
     caAddress: 'http://127.0.0.1:1',
     trustDomain: 'cluster.local',

@@ -25,6 +25,7 @@ export const EnvoyType = {
   fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+  downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
 } as const;
 
 const PROTO_FILES = [
@@ -39,6 +40,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
 ];
 
 function depsRoot(): string {

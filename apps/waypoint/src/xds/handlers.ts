@@ -11,22 +11,34 @@ import type { IncomingResource, Rejection, ResourceHandler } from '@ambient-mesh
 import { convertCluster, convertClusterLoadAssignment } from '../config/convert-cluster.ts';
 import { convertListener } from '../config/convert-listener.ts';
 import { convertRouteConfiguration } from '../config/convert-route.ts';
-import type { Converted } from '../config/types.ts';
+import type { Converted, ListenerConfig } from '../config/types.ts';
 import type { WaypointStateMutator } from '../state/waypoint-state.ts';
 import { EnvoyType, decodeEnvoy } from './envoy-protos.ts';
 import type { ProtoObject } from './envoy-protos.ts';
 
 type Converter<T> = (name: string, version: string, value: ProtoObject) => Converted<T>;
 
+/**
+ * Router mode: binds the listeners' addresses before they are applied. Resolves with the
+ * listeners to apply and the ones rejected (a port that cannot be bound).
+ */
+export type ListenerBinder = (
+  accepted: readonly ListenerConfig[],
+  removed: readonly string[],
+) => Promise<{ readonly applied: readonly ListenerConfig[]; readonly rejected: readonly Rejection[] }>;
+
 function handler<T>(
   typeUrl: string,
   typeName: string,
   convert: Converter<T>,
-  apply: (accepted: readonly T[], removed: readonly string[]) => void,
+  apply: (accepted: readonly T[], removed: readonly string[]) => Promise<readonly Rejection[]> | undefined,
 ): ResourceHandler {
   return {
     typeUrl,
-    handle(resources: readonly IncomingResource[], removed: readonly string[]): readonly Rejection[] {
+    handle(
+      resources: readonly IncomingResource[],
+      removed: readonly string[],
+    ): readonly Rejection[] | Promise<readonly Rejection[]> {
       const accepted: T[] = [];
       const rejected: Rejection[] = [];
       for (const r of resources) {
@@ -42,17 +54,24 @@ function handler<T>(
         if (result.ok) accepted.push(result.value);
         else rejected.push({ name: r.name, reason: result.problems.join(', ') });
       }
-      apply(accepted, removed);
-      return rejected;
+      const more = apply(accepted, removed);
+      return more === undefined ? rejected : more.then(r => [...rejected, ...r]);
     },
   };
 }
 
-/** The four handlers, in the order Envoy applies them (CDS, EDS, LDS, RDS). */
-export function waypointHandlers(mutator: WaypointStateMutator): ResourceHandler[] {
+/**
+ * The four handlers, in the order Envoy applies them (CDS, EDS, LDS, RDS). With `bindListeners`
+ * (router mode) a listener is applied once its port is bound; one that cannot be is NACKed.
+ */
+export function waypointHandlers(
+  mutator: WaypointStateMutator,
+  bindListeners?: ListenerBinder,
+): ResourceHandler[] {
   return [
     handler(TypeUrl.cluster, EnvoyType.cluster, convertCluster, (a, r) => {
       mutator.applyClusters(a, r);
+      return undefined;
     }),
     handler(
       TypeUrl.clusterLoadAssignment,
@@ -60,13 +79,22 @@ export function waypointHandlers(mutator: WaypointStateMutator): ResourceHandler
       convertClusterLoadAssignment,
       (a, r) => {
         mutator.applyEndpoints(a, r);
+        return undefined;
       },
     ),
     handler(TypeUrl.listener, EnvoyType.listener, convertListener, (a, r) => {
-      mutator.applyListeners(a, r);
+      if (bindListeners === undefined) {
+        mutator.applyListeners(a, r);
+        return undefined;
+      }
+      return bindListeners(a, r).then(({ applied, rejected }) => {
+        mutator.applyListeners(applied, r);
+        return rejected;
+      });
     }),
     handler(TypeUrl.routeConfiguration, EnvoyType.routeConfiguration, convertRouteConfiguration, (a, r) => {
       mutator.applyRoutes(a, r);
+      return undefined;
     }),
   ];
 }

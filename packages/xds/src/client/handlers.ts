@@ -26,7 +26,14 @@ export interface ResourceHandler {
    * such resources are rejected.
    */
   nameOf?(resource: protobuf.Any): string;
-  handle(resources: readonly IncomingResource[], removed: readonly string[]): readonly Rejection[];
+  /**
+   * Applies them; returns the rejected ones, or a promise of them when applying needs I/O (the
+   * ACK or NACK then waits for it, and later responses are handled after it, in order).
+   */
+  handle(
+    resources: readonly IncomingResource[],
+    removed: readonly string[],
+  ): readonly Rejection[] | Promise<readonly Rejection[]>;
 }
 
 export interface DecodedResource<T> {

@@ -176,6 +176,65 @@ describe('XdsClient, delta', () => {
     await waitUntil('synced', () => client.synced);
   });
 
+  it('waits for an asynchronous handler before answering, and handles later responses after it, in order', async () => {
+    const { server, address } = await scripted();
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>(resolve => {
+      release = resolve;
+    });
+    const channel = grpcClient(address);
+    const client = new XdsClient({
+      node,
+      handlers: [
+        {
+          typeUrl: TypeUrl.address,
+          handle: async resources => {
+            order.push(`address:${resources.map(r => r.name).join(',')}`);
+            await gate;
+            return resources
+              .filter(r => r.name === 'bad')
+              .map(r => ({ name: r.name, reason: 'cannot bind' }));
+          },
+        },
+        {
+          typeUrl: TypeUrl.authorization,
+          handle: resources => {
+            order.push(`authorization:${resources.length}`);
+            return [];
+          },
+        },
+      ],
+      connect: deltaStreamFactory(channel, () => new grpc.Metadata()),
+    });
+    cleanups.push(() => {
+      client.stop();
+    });
+    client.start();
+    await waitUntil('initial requests', () => server.requests.length >= 2);
+    const nonce = server.push({
+      typeUrl: TypeUrl.address,
+      resources: [
+        { name: 'good', version: '1', resource: packAny(TypeUrl.address, pod('good', [10, 0, 0, 1])) },
+        { name: 'bad', version: '1', resource: packAny(TypeUrl.address, pod('bad', [10, 0, 0, 2])) },
+      ],
+    });
+    server.push({ typeUrl: TypeUrl.authorization, resources: [] });
+    await waitUntil('the first handler call', () => order.length >= 1);
+    // Nothing answered and the next response not handled while the first one is pending.
+    await new Promise(resolve => setImmediate(resolve));
+    expect(server.requestsFor(TypeUrl.address)).toHaveLength(1);
+    expect(order).toEqual(['address:good,bad']);
+    release();
+    await waitUntil('the NACK', () => server.requestsFor(TypeUrl.address).length >= 2);
+    const nack = server.requestsFor(TypeUrl.address)[1]!;
+    expect(nack.responseNonce).toBe(nonce);
+    expect(nack.errorDetail?.message).toBe('bad: cannot bind');
+    expect(client.known().get(TypeUrl.address)).toEqual(new Map([['good', '1']]));
+    await waitUntil('synced', () => client.synced);
+    expect(order).toEqual(['address:good,bad', 'authorization:0']);
+  });
+
   it('reconnects with backoff and resumes with initial_resource_versions', async () => {
     const { server, address } = await scripted();
     const store = new Store();

@@ -88,6 +88,8 @@ type AnyStream = AdsStream<never, never> & {
   write(request: discovery.DeltaDiscoveryRequestInit | discovery.DiscoveryRequestInit): boolean;
 };
 
+type Response = discovery.DeltaDiscoveryResponse | discovery.DiscoveryResponse;
+
 interface StreamState {
   readonly stream: AnyStream;
   receivedAny: boolean;
@@ -109,6 +111,9 @@ export class XdsClient {
   readonly #acceptedVersion = new Map<string, string>();
   readonly #firstHandled = new Set<string>();
   #current: StreamState | undefined;
+  /** A handler's asynchronous `handle` is running: later responses wait here, in order. */
+  #busy = false;
+  readonly #backlog: { readonly state: StreamState; readonly response: Response }[] = [];
   #retry: TimerHandle | undefined;
   #stopped = true;
   #synced = false;
@@ -231,16 +236,40 @@ export class XdsClient {
     }
   }
 
-  #onResponse(
-    state: StreamState,
-    response: discovery.DeltaDiscoveryResponse | discovery.DiscoveryResponse,
-  ): void {
-    if (state.ended) return;
+  /**
+   * Responses are handled one at a time, in arrival order: while a handler's asynchronous
+   * `handle` runs (its ACK or NACK waits for it), later responses are queued.
+   */
+  #onResponse(state: StreamState, response: Response): void {
+    if (this.#busy) {
+      this.#backlog.push({ state, response });
+      return;
+    }
+    const pending = this.#handleResponse(state, response);
+    if (pending !== undefined) this.#drainAfter(pending);
+  }
+
+  #drainAfter(pending: Promise<void>): void {
+    this.#busy = true;
+    void pending.then(() => {
+      this.#busy = false;
+      for (let next = this.#backlog.shift(); next !== undefined; next = this.#backlog.shift()) {
+        const more = this.#handleResponse(next.state, next.response);
+        if (more !== undefined) {
+          this.#drainAfter(more);
+          return;
+        }
+      }
+    });
+  }
+
+  #handleResponse(state: StreamState, response: Response): Promise<void> | undefined {
+    if (state.ended) return undefined;
     if (!state.receivedAny) {
       state.receivedAny = true;
       this.#backoff.reset();
     }
-    const { typeUrl, nonce } = response;
+    const { typeUrl } = response;
     const isDelta = 'removedResources' in response;
     this.#options.observer?.message?.(
       typeUrl,
@@ -271,11 +300,41 @@ export class XdsClient {
         const present = new Set([...resources.map(r => r.name), ...unwrapped.rejected.map(r => r.name)]);
         removed = [...known.keys()].filter(n => !present.has(n));
       }
+      let result: ReturnType<ResourceHandler['handle']>;
       try {
-        rejected.push(...handler.handle(resources, removed));
+        result = handler.handle(resources, removed);
       } catch (err) {
-        rejected.push({ name: '*', reason: `BUG: handler threw: ${errorMessage(err)}` });
+        result = [{ name: '*', reason: `BUG: handler threw: ${errorMessage(err)}` }];
       }
+      if (!Array.isArray(result)) {
+        const bug = (err: unknown): Rejection[] => [
+          { name: '*', reason: `BUG: handler failed: ${errorMessage(err)}` },
+        ];
+        return Promise.resolve(result)
+          .then(r => r, bug)
+          .then(more => {
+            this.#answer(state, response, handler, [...rejected, ...more], resources, removed);
+          });
+      }
+      rejected.push(...(result as readonly Rejection[]));
+    }
+    this.#answer(state, response, handler, rejected, resources, removed);
+    return undefined;
+  }
+
+  /** Records what was accepted, sends the ACK or NACK and tells the observer. */
+  #answer(
+    state: StreamState,
+    response: Response,
+    handler: ResourceHandler | undefined,
+    rejected: readonly Rejection[],
+    resources: readonly IncomingResource[],
+    removed: readonly string[],
+  ): void {
+    const { typeUrl, nonce } = response;
+    const isDelta = 'removedResources' in response;
+    const known = this.#known.get(typeUrl);
+    if (handler !== undefined && known !== undefined) {
       const rejectedNames = new Set(rejected.map(r => r.name));
       for (const r of resources) if (!rejectedNames.has(r.name)) known.set(r.name, r.version);
       for (const name of removed) known.delete(name);

@@ -1,0 +1,522 @@
+/**
+ * The waypoint binary as an ingress gateway (router mode) on loopback: LDS listeners with a
+ * socket address bound as plain TCP ports, HTTP/1.1, h2c, TLS chosen by SNI with ALPN, plain and
+ * HBONE upstreams, listener updates and bind conflicts, edge headers, metrics and drain.
+ * Real clients (undici, node:http2, node:tls), a real ADS server and real backends.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { connect as h2connect } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client as UndiciClient } from 'undici';
+import { issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
+import { build } from './app.ts';
+import type { Bound } from './app.ts';
+import { any, assignment, edsCluster, router } from './testing/fixtures.ts';
+import { testConfig } from './testing/harness.ts';
+import {
+  HboneBackend,
+  TestXdsServer,
+  TypeUrl,
+  createTestPki,
+  requestsTotalLine,
+  scrapeStats,
+  waitFor,
+} from './testing/loopback.ts';
+import type { TestPki } from './testing/loopback.ts';
+import { EnvoyType } from './xds/envoy-protos.ts';
+import type { ProtoObject } from './xds/envoy-protos.ts';
+
+const PLAIN = 'outbound|80||plain.edge.svc.cluster.local';
+const MESH = 'outbound|80||mesh.edge.svc.cluster.local';
+const HTTP_ROUTES = 'http.80';
+const HTTPS_ROUTES = 'https.443';
+
+const hcm = (routes: string): ProtoObject => ({
+  name: 'envoy.filters.network.http_connection_manager',
+  typed_config: any(EnvoyType.httpConnectionManager, {
+    stat_prefix: routes,
+    use_remote_address: { value: true },
+    rds: { route_config_name: routes },
+    http_filters: [router],
+  }),
+});
+
+interface Cert {
+  readonly id: string;
+  readonly chain: string;
+  readonly key: string;
+}
+
+const tlsSocket = (cert: Cert, inline: 'bytes' | 'string'): ProtoObject => {
+  const data = (text: string): ProtoObject =>
+    inline === 'bytes' ? { inline_bytes: Buffer.from(text).toString('base64') } : { inline_string: text };
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: any(EnvoyType.downstreamTlsContext, {
+      common_tls_context: {
+        alpn_protocols: ['h2', 'http/1.1'],
+        tls_certificates: [{ certificate_chain: data(cert.chain), private_key: data(cert.key) }],
+      },
+    }),
+  };
+};
+
+const socketAddress = (port: number): ProtoObject => ({
+  socket_address: { address: '127.0.0.1', port_value: port },
+});
+
+function plainListener(name: string, port: number, routes = HTTP_ROUTES): ProtoObject {
+  return { name, address: socketAddress(port), filter_chains: [{ filters: [hcm(routes)] }] };
+}
+
+function tlsChain(
+  name: string,
+  serverNames: readonly string[],
+  cert: Cert,
+  inline: 'bytes' | 'string',
+): ProtoObject {
+  return {
+    name,
+    filter_chain_match: serverNames.length === 0 ? {} : { server_names: serverNames },
+    transport_socket: tlsSocket(cert, inline),
+    filters: [hcm(HTTPS_ROUTES)],
+  };
+}
+
+function route(name: string, domains: readonly string[], cluster: string): ProtoObject {
+  return {
+    name,
+    domains,
+    routes: [{ name: `${name}-all`, match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }],
+  };
+}
+
+type Response = { status: number; headers: Record<string, string | string[] | undefined>; text: string };
+
+async function request(
+  client: UndiciClient,
+  host: string,
+  path = '/',
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const r = await client.request({ path, method: 'GET', headers: { host, ...headers } });
+  return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
+}
+
+/** A TLS handshake only: the presented certificate's SAN and the ALPN, or the handshake error. */
+async function hello(
+  port: number,
+  servername: string | undefined,
+  alpn: readonly string[] = ['h2', 'http/1.1'],
+): Promise<{ readonly san: string; readonly alpn: string | false } | { readonly error: string }> {
+  return new Promise(resolve => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      ...(servername === undefined ? {} : { servername }),
+      ALPNProtocols: [...alpn],
+      rejectUnauthorized: false,
+    });
+    socket.once('secureConnect', () => {
+      resolve({ san: socket.getPeerCertificate().subjectaltname ?? '', alpn: socket.alpnProtocol ?? false });
+      socket.destroy();
+    });
+    socket.once('error', err => {
+      resolve({ error: err.message });
+    });
+    // TLS 1.3: a refused handshake may surface as a close without an error on the client.
+    socket.once('close', () => {
+      resolve({ error: 'closed' });
+    });
+  });
+}
+
+async function h2Get(session: ClientHttp2Session, authority: string, path: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':path': path, ':authority': authority });
+    let status = 0;
+    let headers: Record<string, string | string[] | undefined> = {};
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('response', h => {
+      status = Number(h[':status']);
+      headers = h;
+    });
+    stream.on('data', (c: string) => (text += c));
+    stream.on('end', () => {
+      resolve({ status, headers, text });
+    });
+    stream.on('error', reject);
+  });
+}
+
+describe('the waypoint binary in router mode (ingress gateway)', () => {
+  let pki: TestPki;
+  let xds: TestXdsServer;
+  let gateway: Bound;
+  let gatewayId: string;
+  let plain: HttpServer;
+  let plainPort: number;
+  let meshBackend: HboneBackend;
+  let taken: NetServer;
+  let takenPort: number;
+  const certs: Record<'a' | 'wild' | 'x' | 'def', Cert> = {} as never;
+  const seen: { url: string; headers: IncomingMessage['headers'] }[] = [];
+  /** Releases the backend's answer to `/slow` (the drain test). */
+  let releaseSlow: () => void = () => undefined;
+  let slowArrived = false;
+  const clients: UndiciClient[] = [];
+  const captured = captureLogs();
+
+  const port = (listener: string): number => {
+    const at = gateway.listenerAddresses().get(listener);
+    if (at === undefined) throw new Error(`listener ${listener} is not bound`);
+    return at.port;
+  };
+  const client = (listener: string, tls?: { servername: string }): UndiciClient => {
+    const c = new UndiciClient(`${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port(listener)}`, {
+      pipelining: 1,
+      ...(tls === undefined ? {} : { connect: { servername: tls.servername, rejectUnauthorized: false } }),
+    });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    pki = await createTestPki();
+    for (const name of ['a', 'wild', 'x', 'def'] as const) {
+      const id = `spiffe://cluster.local/ns/tls/sa/${name}`;
+      const c = await issueRawCert(pki.ca, id);
+      certs[name] = { id, chain: c.certChain.join('\n'), key: c.privateKeyPem };
+    }
+    xds = new TestXdsServer();
+    await xds.start();
+    plain = createHttpServer((req, res) => {
+      seen.push({ url: req.url ?? '', headers: req.headers });
+      const answer = (): void => {
+        const text = JSON.stringify({ backend: 'plain', url: req.url, headers: req.headers });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(text);
+      };
+      if (req.url === '/slow') {
+        slowArrived = true;
+        releaseSlow = () => {
+          releaseSlow = () => undefined;
+          answer();
+        };
+      } else answer();
+    });
+    await new Promise<void>(resolve => plain.listen(0, '127.0.0.1', resolve));
+    plainPort = (plain.address() as AddressInfo).port;
+    meshBackend = new HboneBackend('mesh', await pki.identity('edge', 'mesh'));
+    await meshBackend.start();
+    // A port something else holds: the listener that wants it is NACKed.
+    taken = createNetServer();
+    await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve));
+    takenPort = (taken.address() as AddressInfo).port;
+
+    xds.set(TypeUrl.cluster, PLAIN, edsCluster(PLAIN));
+    // No tunnel metadata: outside the mesh, plain TCP.
+    xds.set(TypeUrl.clusterLoadAssignment, PLAIN, {
+      cluster_name: PLAIN,
+      endpoints: [
+        {
+          lb_endpoints: [
+            { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: plainPort } } } },
+          ],
+        },
+      ],
+    });
+    xds.set(TypeUrl.cluster, MESH, edsCluster(MESH));
+    xds.set(
+      TypeUrl.clusterLoadAssignment,
+      MESH,
+      assignment(MESH, [
+        {
+          address: '127.0.0.1',
+          port: 8080,
+          hbone: `127.0.0.1:${meshBackend.port}`,
+          identity: meshBackend.identity.id,
+          workload: 'mesh-v1;edge;mesh;v1;Kubernetes',
+        },
+      ]),
+    );
+    xds.set(TypeUrl.routeConfiguration, HTTP_ROUTES, {
+      name: HTTP_ROUTES,
+      virtual_hosts: [
+        route('plain', ['plain.example.com', 'plain.example.com:*'], PLAIN),
+        route('mesh', ['mesh.example.com', 'mesh.example.com:*'], MESH),
+      ],
+    });
+    xds.set(TypeUrl.routeConfiguration, HTTPS_ROUTES, {
+      name: HTTPS_ROUTES,
+      virtual_hosts: [route('any', ['*'], PLAIN)],
+    });
+    xds.set(TypeUrl.listener, 'http', plainListener('http', 0));
+    xds.set(TypeUrl.listener, 'removable', plainListener('removable', 0));
+    xds.set(TypeUrl.listener, 'https', {
+      name: 'https',
+      address: socketAddress(0),
+      listener_filters: [{ name: 'envoy.filters.listener.tls_inspector' }],
+      filter_chains: [
+        tlsChain('a', ['a.example.com'], certs.a, 'bytes'),
+        tlsChain('wild', ['*.wild.example.com'], certs.wild, 'string'),
+        tlsChain('x', ['x.wild.example.com'], certs.x, 'string'),
+        tlsChain('default', [], certs.def, 'bytes'),
+      ],
+    });
+    xds.set(TypeUrl.listener, 'strict', {
+      name: 'strict',
+      address: socketAddress(0),
+      filter_chains: [tlsChain('a', ['a.example.com'], certs.a, 'bytes')],
+    });
+    xds.set(TypeUrl.listener, 'taken', plainListener('taken', takenPort));
+
+    const identity = await pki.identity('edge', 'gw-istio');
+    gatewayId = identity.id;
+    gateway = await build(
+      {
+        ...testConfig(),
+        mode: 'router',
+        podName: 'gw-istio-5f7c9-abcde',
+        podNamespace: 'edge',
+        serviceAccount: 'gw-istio',
+        proxyMetadata: { WORKLOAD_NAME: 'gw-istio' },
+        terminationGracePeriodMs: 20_000,
+      },
+      { xdsConnect: xds.connect(), identity, processMetrics: false, logs: captured.logs },
+    );
+    await waitFor('xDS sync', () => gateway.readiness.ready, 20_000);
+    await waitFor('the listeners bound', () => gateway.listenerAddresses().size >= 4, 20_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (process.env.WAYPOINT_TEST_LOGS === '1')
+      for (const r of captured.records) console.log(JSON.stringify(r));
+    releaseSlow();
+    await Promise.all(clients.map(c => c.destroy()));
+    await gateway.shutdown();
+    xds.close();
+    await meshBackend.close();
+    plain.closeAllConnections();
+    await new Promise<void>(resolve => {
+      plain.close(() => {
+        resolve();
+      });
+    });
+    await new Promise<void>(resolve => {
+      taken.close(() => {
+        resolve();
+      });
+    });
+  });
+
+  it('says router~ in its xDS node id, has no HBONE inbound and is ready on 15021', async () => {
+    expect(gateway.xds).toBeDefined();
+    expect(gateway.hboneAddress.port).toBe(0);
+    const ready = await fetch(`http://127.0.0.1:${gateway.readinessAddress.port}/healthz/ready`);
+    expect(ready.status).toBe(200);
+  });
+
+  it('routes HTTP/1.1 on a plain listener to a plain backend (plain TCP) and to an HBONE backend (mTLS as the gateway)', async () => {
+    const c = client('http');
+    const toPlain = await request(c, 'plain.example.com', '/hello');
+    expect(toPlain.status).toBe(200);
+    expect(JSON.parse(toPlain.text)).toMatchObject({ backend: 'plain', url: '/hello' });
+    const before = meshBackend.requests.length;
+    const toMesh = await request(c, 'mesh.example.com', '/api');
+    expect(toMesh.status).toBe(200);
+    expect(JSON.parse(toMesh.text)).toMatchObject({ backend: 'mesh', url: '/api' });
+    const arrived = meshBackend.requests[before];
+    expect(arrived?.peer).toBe(gatewayId);
+    expect(arrived?.authority).toBe('127.0.0.1:8080');
+  });
+
+  it('serves h2c (prior knowledge) on a plain listener', async () => {
+    const session = h2connect(`http://127.0.0.1:${port('http')}`);
+    try {
+      const r = await h2Get(session, 'plain.example.com', '/h2c');
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.text)).toMatchObject({ backend: 'plain', url: '/h2c' });
+    } finally {
+      session.close();
+    }
+  });
+
+  it('answers 404 (NR) when no virtual host or route matches', async () => {
+    const r = await request(client('http'), 'nowhere.example.com', '/');
+    expect(r.status).toBe(404);
+  });
+
+  it('sets x-forwarded-for, x-forwarded-proto and x-envoy-external-address as an edge Envoy', async () => {
+    const c = client('http');
+    const first = JSON.parse((await request(c, 'plain.example.com', '/xff')).text) as {
+      headers: Record<string, string>;
+    };
+    expect(first.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(first.headers['x-forwarded-proto']).toBe('http');
+    expect(first.headers['x-envoy-external-address']).toBe('127.0.0.1');
+    const appended = JSON.parse(
+      (
+        await request(c, 'plain.example.com', '/xff', {
+          'x-forwarded-for': '203.0.113.7',
+          'x-forwarded-proto': 'https',
+          'x-envoy-internal': 'true',
+        })
+      ).text,
+    ) as { headers: Record<string, string | undefined> };
+    expect(appended.headers['x-forwarded-for']).toBe('203.0.113.7,127.0.0.1');
+    expect(appended.headers['x-forwarded-proto']).toBe('http');
+    expect(appended.headers['x-envoy-internal']).toBeUndefined();
+  });
+
+  it('picks the TLS certificate by SNI: exact, most specific wildcard, default chain; refuses an unknown SNI without a default', async () => {
+    const https = port('https');
+    expect(await hello(https, 'a.example.com')).toMatchObject({ san: `URI:${certs.a.id}` });
+    expect(await hello(https, 'A.Example.COM')).toMatchObject({ san: `URI:${certs.a.id}` });
+    expect(await hello(https, 'y.wild.example.com')).toMatchObject({ san: `URI:${certs.wild.id}` });
+    expect(await hello(https, 'deep.y.wild.example.com')).toMatchObject({ san: `URI:${certs.wild.id}` });
+    expect(await hello(https, 'x.wild.example.com')).toMatchObject({ san: `URI:${certs.x.id}` });
+    expect(await hello(https, 'other.example.org')).toMatchObject({ san: `URI:${certs.def.id}` });
+    expect(await hello(https, undefined)).toMatchObject({ san: `URI:${certs.def.id}` });
+    const strict = port('strict');
+    expect(await hello(strict, 'a.example.com')).toMatchObject({ san: `URI:${certs.a.id}` });
+    expect(await hello(strict, 'other.example.org')).toHaveProperty('error');
+    expect(await hello(strict, undefined)).toHaveProperty('error');
+  });
+
+  it('negotiates ALPN: h2 over TLS serves HTTP/2, http/1.1 serves HTTP/1.1, both with x-forwarded-proto https', async () => {
+    const https = port('https');
+    expect(await hello(https, 'a.example.com', ['h2', 'http/1.1'])).toMatchObject({ alpn: 'h2' });
+    expect(await hello(https, 'a.example.com', ['http/1.1'])).toMatchObject({ alpn: 'http/1.1' });
+    const session = h2connect(`https://127.0.0.1:${https}`, {
+      servername: 'a.example.com',
+      rejectUnauthorized: false,
+    });
+    try {
+      const r = await h2Get(session, 'a.example.com', '/over-h2');
+      expect(session.alpnProtocol).toBe('h2');
+      expect(r.status).toBe(200);
+      const body = JSON.parse(r.text) as { url: string; headers: Record<string, string> };
+      expect(body.url).toBe('/over-h2');
+      expect(body.headers['x-forwarded-proto']).toBe('https');
+    } finally {
+      session.close();
+    }
+    const h1 = await request(
+      client('https', { servername: 'y.wild.example.com' }),
+      'y.wild.example.com',
+      '/over-h1',
+    );
+    expect(h1.status).toBe(200);
+    expect((JSON.parse(h1.text) as { headers: Record<string, string> }).headers['x-forwarded-proto']).toBe(
+      'https',
+    );
+  });
+
+  it('NACKs a listener whose port is taken, naming the address and cause, while the others keep serving', async () => {
+    await waitFor('the NACK', () => gateway.nacks.get(TypeUrl.listener) !== undefined);
+    const nack = gateway.nacks.get(TypeUrl.listener)?.nack ?? '';
+    expect(nack).toContain(
+      `taken: cannot bind 127.0.0.1:${takenPort}: the address is already in use (EADDRINUSE)`,
+    );
+    expect(xds.lastNack(TypeUrl.listener)).toContain('EADDRINUSE');
+    expect(gateway.listenerAddresses().has('taken')).toBe(false);
+    expect((await request(client('http'), 'plain.example.com')).status).toBe(200);
+    const dump = (await (
+      await fetch(`http://127.0.0.1:${gateway.adminAddress.port}/config_dump`)
+    ).json()) as {
+      listeners: { name: string; address?: { port: number }; filterChains?: { serverNames: string[] }[] }[];
+    };
+    const names = dump.listeners.map(l => l.name).sort();
+    expect(names).toEqual(['http', 'https', 'removable', 'strict']);
+    expect(dump.listeners.find(l => l.name === 'http')?.address?.port).toBe(port('http'));
+    expect(dump.listeners.find(l => l.name === 'https')?.filterChains?.map(c => c.serverNames)).toEqual([
+      ['a.example.com'],
+      ['*.wild.example.com'],
+      ['x.wild.example.com'],
+      [],
+    ]);
+  });
+
+  it('updates a listener in place and removes one without dropping its open connections', async () => {
+    const removablePort = port('removable');
+    const kept = client('removable');
+    expect((await request(kept, 'plain.example.com', '/before')).status).toBe(200);
+    // An update on the same address keeps the socket: same port, the open connection still served.
+    const version = gateway.state.snapshot().listeners.get('removable')?.version;
+    xds.set(TypeUrl.listener, 'removable', plainListener('removable', removablePort));
+    await waitFor(
+      'the update',
+      () => gateway.state.snapshot().listeners.get('removable')?.version !== version,
+    );
+    expect(port('removable')).toBe(removablePort);
+    expect((await request(kept, 'mesh.example.com', '/updated')).status).toBe(200);
+    xds.ads.push(xds.source.delete(TypeUrl.listener, 'removable'));
+    await waitFor('the removal', () => !gateway.state.snapshot().listeners.has('removable'));
+    // New connections are refused...
+    const fresh = new UndiciClient(`http://127.0.0.1:${removablePort}`);
+    clients.push(fresh);
+    await expect(request(fresh, 'plain.example.com')).rejects.toThrow();
+    // ...the open one is still served.
+    const after = await request(kept, 'plain.example.com', '/after');
+    expect(after.status).toBe(200);
+    expect(JSON.parse(after.text)).toMatchObject({ url: '/after' });
+  });
+
+  it('reports requests as upstream gateways do: reporter="source" with the gateway as the source workload', async () => {
+    await request(client('http'), 'mesh.example.com', '/metrics-check');
+    let text = '';
+    await waitFor('the series', async () => {
+      text = await scrapeStats(gateway);
+      return requestsTotalLine(text, 'destination_service="mesh.edge.svc.cluster.local"') !== undefined;
+    });
+    const mesh = requestsTotalLine(text, 'destination_service="mesh.edge.svc.cluster.local"') ?? '';
+    expect(mesh).toContain('reporter="source"');
+    expect(mesh).toContain('source_workload="gw-istio"');
+    expect(mesh).toContain('source_workload_namespace="edge"');
+    expect(mesh).toContain('source_canonical_service="gw-istio"');
+    expect(mesh).toContain(`source_principal="${gatewayId}"`);
+    expect(mesh).toContain('destination_workload="mesh-v1"');
+    expect(mesh).toContain('response_code="200"');
+    const nr = requestsTotalLine(text, 'response_code="404"') ?? '';
+    expect(nr).toContain('reporter="source"');
+    expect(nr).toContain('response_flags="NR"');
+    expect(text).not.toContain('reporter="waypoint"');
+  });
+
+  it('drains on shutdown: not ready, no new connections, the request in flight finishes', async () => {
+    const c = client('http');
+    const httpPort = port('http');
+    const inFlight = request(c, 'plain.example.com', '/slow');
+    await waitFor('the slow request at the backend', () => slowArrived);
+    const stopping = gateway.shutdown();
+    await waitFor('not ready', async () => {
+      const r = await fetch(`http://127.0.0.1:${gateway.readinessAddress.port}/healthz/ready`).catch(
+        () => undefined,
+      );
+      return r === undefined || r.status === 503;
+    });
+    await waitFor('the listener closed', async () => {
+      const probe = new UndiciClient(`http://127.0.0.1:${httpPort}`);
+      try {
+        await request(probe, 'plain.example.com');
+        return false;
+      } catch {
+        return true;
+      } finally {
+        await probe.destroy();
+      }
+    });
+    releaseSlow();
+    const done = await inFlight;
+    expect(done.status).toBe(200);
+    expect(JSON.parse(done.text)).toMatchObject({ url: '/slow' });
+    await stopping;
+  }, 30_000);
+});

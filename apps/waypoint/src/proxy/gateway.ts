@@ -1,0 +1,390 @@
+/**
+ * Router mode (an ingress gateway): the listener manager. Every LDS listener with an
+ * `address.socket_address` is a plain TCP port on the pod (not HBONE). Per connection:
+ *
+ *   TLS ClientHello? (first byte 0x16, only peeked when the listener has TLS chains)
+ *     → TLS: the SNI picks the chain (`selectGatewayChain`) in Node's `SNICallback`, which hands
+ *       OpenSSL that chain's secure context (made once per certificate set); an unknown SNI with
+ *       no default chain fails the handshake. ALPN `h2`/`http/1.1`.
+ *     → plaintext: the chain without TLS.
+ *   HTTP chain → the waypoint's HTTP data path (`HttpProxy.serveTunnel`: HTTP/1.1 or h2 by the
+ *   preface) with the chain fixed for the connection's life; TCP chain → relayed to an endpoint.
+ *
+ * Listener updates keep the bound socket when the address is unchanged (new connections see the
+ * new config); a new address is bound before the old one closes. Removing a listener stops
+ * accepting; its open connections are served until they end. A bind error rejects (NACKs) that
+ * listener only, naming the address and the cause; its last good version stays.
+ */
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { TLSSocket, createSecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
+import { errorMessage } from '@ambient-mesh/errors';
+import type { Logger } from '@ambient-mesh/runtime';
+import type { Rejection } from '@ambient-mesh/xds';
+import type { DownstreamTls, FilterChain, ListenerConfig, WaypointConfig } from '../config/types.ts';
+import { clusterEndpoints } from './cluster-endpoints.ts';
+import type { DnsClusters } from './dns-clusters.ts';
+import type { GatewaySource, HttpProxy } from './http-proxy.ts';
+import { selectGatewayChain } from './route.ts';
+import { tunnelTo } from './upstream.ts';
+import type { UpstreamOptions } from './upstream.ts';
+
+export interface GatewayOptions {
+  readonly http: HttpProxy;
+  /** The current configuration (clusters and endpoints of TCP chains). */
+  readonly snapshot: () => WaypointConfig;
+  readonly upstream: UpstreamOptions;
+  readonly source: GatewaySource;
+  readonly logger: Logger;
+  readonly dns?: DnsClusters;
+}
+
+/** The outcome of applying one LDS response: the listeners now in force, and the rejected ones. */
+export interface ListenerApplyResult {
+  readonly applied: readonly ListenerConfig[];
+  readonly rejected: readonly Rejection[];
+}
+
+interface BoundListener {
+  config: ListenerConfig;
+  readonly server: NetServer;
+  readonly address: AddressInfo;
+  /** Secure context per TLS chain (by chain object) of `config`. */
+  contexts: ReadonlyMap<FilterChain, SecureContext>;
+}
+
+/** Default ALPN of a TLS chain that lists none: what istiod's gateways offer. */
+const DEFAULT_ALPN = ['h2', 'http/1.1'];
+/** How long a connection may take to send its first byte (TLS detection) or finish its handshake. */
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+/** A secure context without certificate: OpenSSL fails the handshake (no SNI, no default chain). */
+let refusing: SecureContext | undefined;
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Why a port could not be bound, in words that say what to check. */
+export function bindFailure(address: string, err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'EADDRINUSE') return `cannot bind ${address}: the address is already in use (EADDRINUSE)`;
+  if (code === 'EACCES')
+    return `cannot bind ${address}: permission denied (EACCES); ports below 1024 need the pod sysctl net.ipv4.ip_unprivileged_port_start=0 or NET_BIND_SERVICE`;
+  if (code === 'EADDRNOTAVAIL')
+    return `cannot bind ${address}: the address is not on this pod (EADDRNOTAVAIL)`;
+  return `cannot bind ${address}: ${errorMessage(err)}`;
+}
+
+function tlsKey(tls: DownstreamTls): string {
+  return tls.certificates.map(c => `${c.certificateChain}\u0000${c.privateKey}`).join('\u0001');
+}
+
+export class GatewayListeners {
+  readonly #o: GatewayOptions;
+  readonly #log: Logger;
+  readonly #listeners = new Map<string, BoundListener>();
+  /** Secure contexts by certificate set, shared by every chain presenting it. */
+  #contexts = new Map<string, SecureContext>();
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
+
+  constructor(options: GatewayOptions) {
+    this.#o = options;
+    this.#log = options.logger;
+  }
+
+  /** The bound address of each listener. */
+  addresses(): ReadonlyMap<string, AddressInfo> {
+    return new Map([...this.#listeners].map(([name, l]) => [name, l.address]));
+  }
+
+  /** Open downstream connections (TCP), across listeners. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /**
+   * Applies an LDS response: binds new addresses, keeps or moves existing ones, closes removed
+   * ones. Listeners without a socket address are applied as they are. Resolves once every bind
+   * has succeeded or failed.
+   */
+  async apply(accepted: readonly ListenerConfig[], removed: readonly string[]): Promise<ListenerApplyResult> {
+    const applied: ListenerConfig[] = [];
+    const rejected: Rejection[] = [];
+    for (const name of removed) {
+      const l = this.#listeners.get(name);
+      if (l === undefined) continue;
+      this.#listeners.delete(name);
+      l.server.close();
+      this.#log.info(
+        { listener: name },
+        'listener removed: no new connections; open ones are served until they end',
+      );
+    }
+    const contexts = new Map<string, SecureContext>();
+    for (const config of accepted) {
+      if (config.address === undefined || this.#closed) {
+        applied.push(config);
+        continue;
+      }
+      const made = this.#secureContexts(config, contexts);
+      if ('problem' in made) {
+        rejected.push({ name: config.name, reason: made.problem });
+        continue;
+      }
+      const address = hostPort(config.address.host, config.address.port);
+      const current = this.#listeners.get(config.name);
+      const was = current?.config.address;
+      // The same address (port 0: any port, the one bound) keeps its socket.
+      if (
+        current !== undefined &&
+        was !== undefined &&
+        was.host === config.address.host &&
+        (config.address.port === 0 ||
+          config.address.port === was.port ||
+          config.address.port === current.address.port)
+      ) {
+        current.config = config;
+        current.contexts = made.contexts;
+        applied.push(config);
+        continue;
+      }
+      try {
+        const bound = await this.#bind(config, made.contexts);
+        if (current !== undefined) current.server.close();
+        this.#listeners.set(config.name, bound);
+        applied.push(config);
+        this.#log.info(
+          { listener: config.name, address: hostPort(bound.address.address, bound.address.port) },
+          'listener bound',
+        );
+      } catch (err) {
+        const reason = bindFailure(address, err);
+        this.#log.warn({ listener: config.name, address, err: errorMessage(err) }, 'listener rejected');
+        rejected.push({ name: config.name, reason });
+      }
+    }
+    // Contexts of certificates no listener presents any more are dropped.
+    const inUse = new Set<SecureContext>();
+    for (const l of this.#listeners.values()) for (const c of l.contexts.values()) inUse.add(c);
+    this.#contexts = new Map([...this.#contexts, ...contexts].filter(([, c]) => inUse.has(c)));
+    return { applied, rejected };
+  }
+
+  /** One secure context per TLS chain, made once per certificate set (reused across updates). */
+  #secureContexts(
+    config: ListenerConfig,
+    fresh: Map<string, SecureContext>,
+  ): { contexts: Map<FilterChain, SecureContext> } | { problem: string } {
+    const contexts = new Map<FilterChain, SecureContext>();
+    const chains = [...config.chains, ...(config.defaultChain === undefined ? [] : [config.defaultChain])];
+    for (const chain of chains) {
+      if (chain.tls === undefined) continue;
+      const key = tlsKey(chain.tls);
+      let context = this.#contexts.get(key) ?? fresh.get(key);
+      if (context === undefined) {
+        try {
+          context = createSecureContext({
+            cert: chain.tls.certificates.map(c => c.certificateChain),
+            key: chain.tls.certificates.map(c => ({ pem: c.privateKey })),
+          });
+        } catch (err) {
+          return {
+            problem: `filter chain ${JSON.stringify(chain.name)}: its certificate or key is not valid PEM or they do not match: ${errorMessage(err)}`,
+          };
+        }
+        fresh.set(key, context);
+      }
+      contexts.set(chain, context);
+    }
+    return { contexts };
+  }
+
+  async #bind(
+    config: ListenerConfig,
+    contexts: ReadonlyMap<FilterChain, SecureContext>,
+  ): Promise<BoundListener> {
+    const server = createNetServer({ pauseOnConnect: true });
+    const address = config.address ?? { host: '0.0.0.0', port: 0 };
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound: BoundListener = {
+      config,
+      server,
+      address: server.address() as AddressInfo,
+      contexts,
+    };
+    server.on('error', err => {
+      this.#log.warn({ listener: bound.config.name, err: errorMessage(err) }, 'listener error');
+    });
+    server.on('connection', (socket: Socket) => {
+      this.#accept(bound, socket);
+    });
+    return bound;
+  }
+
+  #accept(listener: BoundListener, socket: Socket): void {
+    // The configuration and contexts in force when the connection arrived serve it for its life.
+    const config = listener.config;
+    const contexts = listener.contexts;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', err => {
+      this.#log.debug({ listener: config.name, err: errorMessage(err) }, 'downstream connection error');
+    });
+    socket.setNoDelay(true);
+    const port = socket.localPort ?? listener.address.port;
+    const hasTls = contexts.size > 0;
+    if (!hasTls) {
+      socket.resume();
+      this.#plain(config, socket, port);
+      return;
+    }
+    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] === 0x16) this.#tls(config, contexts, socket, port);
+      else {
+        socket.setTimeout(0);
+        this.#plain(config, socket, port);
+        socket.resume();
+      }
+    });
+    socket.resume();
+  }
+
+  #plain(config: ListenerConfig, socket: Socket, port: number): void {
+    const chain = selectGatewayChain(config, { tls: false, sni: undefined, port });
+    if (chain.kind === 'no-chain') {
+      this.#log.debug({ listener: config.name, reason: chain.reason }, 'connection refused');
+      socket.destroy();
+      return;
+    }
+    this.#dispatch(config, chain.chain, socket, socket, 'http');
+  }
+
+  #tls(
+    config: ListenerConfig,
+    contexts: ReadonlyMap<FilterChain, SecureContext>,
+    socket: Socket,
+    port: number,
+  ): void {
+    let chosen: FilterChain | undefined;
+    const noSni = selectGatewayChain(config, { tls: true, sni: undefined, port });
+    const alpn = new Set<string>();
+    for (const c of contexts.keys())
+      for (const p of c.tls?.alpn.length ? c.tls.alpn : DEFAULT_ALPN) alpn.add(p);
+    refusing ??= createSecureContext({});
+    const tls = new TLSSocket(socket, {
+      isServer: true,
+      ALPNProtocols: [...alpn],
+      // Without SNI (no callback), the default chain's certificate; none: the handshake fails.
+      secureContext: (noSni.kind === 'chain' ? contexts.get(noSni.chain) : undefined) ?? refusing,
+      SNICallback: (servername, callback) => {
+        const sni = servername.toLowerCase();
+        const result = selectGatewayChain(config, { tls: true, sni, port });
+        const context = result.kind === 'chain' ? contexts.get(result.chain) : undefined;
+        if (result.kind === 'no-chain' || context === undefined) {
+          this.#log.debug(
+            { listener: config.name, sni },
+            'TLS handshake refused: no filter chain for the SNI',
+          );
+          callback(new Error(result.kind === 'no-chain' ? result.reason : 'no certificate'), undefined);
+          return;
+        }
+        chosen = result.chain;
+        callback(null, context);
+      },
+    });
+    tls.on('error', err => {
+      this.#log.debug({ listener: config.name, err: errorMessage(err) }, 'TLS connection error');
+      tls.destroy();
+      socket.destroy();
+    });
+    tls.once('secure', () => {
+      socket.setTimeout(0);
+      const chain = chosen ?? (noSni.kind === 'chain' ? noSni.chain : undefined);
+      if (chain === undefined) {
+        tls.destroy();
+        return;
+      }
+      this.#dispatch(config, chain, tls, socket, 'https');
+    });
+  }
+
+  #dispatch(
+    config: ListenerConfig,
+    chain: FilterChain,
+    stream: Socket | TLSSocket,
+    socket: Socket,
+    scheme: 'http' | 'https',
+  ): void {
+    const context = {
+      peerIdentity: '',
+      destinationIp: socket.localAddress ?? '',
+      destinationPort: socket.localPort ?? 0,
+      remoteAddress: socket.remoteAddress ?? '',
+      baggage: {},
+      edge: { listener: config.name, chain, scheme, source: this.#o.source },
+    };
+    const action = chain.action;
+    if (action.kind === 'http') {
+      this.#o.http.serveTunnel(stream, context);
+      return;
+    }
+    stream.pause();
+    void this.#relay(action.cluster, stream, context).catch((err: unknown) => {
+      this.#log.debug(
+        { listener: config.name, cluster: action.cluster, err: errorMessage(err) },
+        'TCP relay failed',
+      );
+      stream.destroy();
+    });
+  }
+
+  /** A TCP chain: the connection relayed to an endpoint of the cluster (HBONE, or plain TCP outside the mesh). */
+  async #relay(
+    clusterName: string,
+    stream: Socket | TLSSocket,
+    ctx: { readonly destinationIp: string; readonly destinationPort: number },
+  ): Promise<void> {
+    const config = this.#o.snapshot();
+    const cluster = config.clusters.get(clusterName);
+    const endpoints =
+      cluster === undefined
+        ? []
+        : await clusterEndpoints(cluster, config, this.#o.dns, {
+            ip: ctx.destinationIp,
+            port: ctx.destinationPort,
+          });
+    const endpoint = endpoints.find(e => e.healthy) ?? endpoints[0];
+    if (endpoint === undefined) throw new Error(`no endpoint for cluster ${clusterName}`);
+    const upstream = await tunnelTo(this.#o.upstream, endpoint);
+    stream.pipe(upstream).pipe(stream);
+    stream.once('close', () => upstream.destroy());
+    upstream.once('close', () => stream.destroy());
+    upstream.on('error', () => stream.destroy());
+    stream.resume();
+  }
+
+  /** Stops accepting on every listener (drain); open connections keep being served. */
+  stopAccepting(): void {
+    this.#closed = true;
+    // `close` stops listening at once; its callback would wait for the open connections.
+    for (const l of this.#listeners.values()) l.server.close();
+    this.#listeners.clear();
+  }
+
+  /** Ends every open downstream connection (after the drain). */
+  destroy(): void {
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+  }
+}
