@@ -25,6 +25,8 @@ export interface WatchedKind {
   readonly kind: WatchedKindName;
   /** The collection path, e.g. `/api/v1/pods`. */
   readonly path: string;
+  /** List/watch query parameters, e.g. a `fieldSelector`. */
+  readonly query?: Readonly<Record<string, string>>;
   /** Not required for readiness (its API may not be installed). */
   readonly optional?: boolean;
 }
@@ -170,6 +172,13 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
       path: '/apis/networking.istio.io/v1/virtualservices',
       optional: true,
     },
+    // Ingress gateways' certificates (HTTPS listeners' certificateRefs): TLS Secrets only.
+    {
+      kind: WaypointKinds.SECRET,
+      path: '/api/v1/secrets',
+      query: { fieldSelector: 'type=kubernetes.io/tls' },
+      optional: true,
+    },
   ];
 }
 
@@ -187,7 +196,11 @@ export function kubeInformerFactory(
   return (k, onError) =>
     new Informer<KubeObject>({
       name: k.kind,
-      source: clientSource<KubeObject>(client, k.path),
+      source: clientSource<KubeObject>(
+        client,
+        k.path,
+        k.query === undefined ? {} : { query: { ...k.query } },
+      ),
       ...(options.timers === undefined ? {} : { timers: options.timers }),
       onError,
     });

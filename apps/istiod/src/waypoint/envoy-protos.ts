@@ -29,9 +29,11 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
 ];
 
-/** Full names of the messages the waypoint emits. */
+/** Full names of the messages the waypoint and the ingress gateway get. */
 export const EnvoyType = {
   listener: 'envoy.config.listener.v3.Listener',
   routeConfiguration: 'envoy.config.route.v3.RouteConfiguration',
@@ -45,6 +47,8 @@ export const EnvoyType = {
   jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   previousHosts: 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+  downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  tlsInspector: 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
 } as const;
 export type EnvoyTypeName = (typeof EnvoyType)[keyof typeof EnvoyType];
 

@@ -11,7 +11,7 @@ interface Cla {
   endpoints: {
     lbEndpoints: {
       endpoint: { address: { socketAddress: { address: string; portValue: number } } };
-      metadata: { filterMetadata: { tunnel: unknown } };
+      metadata: { filterMetadata: { tunnel?: unknown } };
     }[];
   }[];
 }
@@ -21,7 +21,9 @@ function summary(cla: object | undefined): (string | number)[][] {
     l.lbEndpoints.map(e => [
       e.endpoint.address.socketAddress.address,
       e.endpoint.address.socketAddress.portValue,
-      (fromStruct(e.metadata.filterMetadata.tunnel as never) as { destination: string }).destination,
+      e.metadata.filterMetadata.tunnel === undefined
+        ? 'direct'
+        : (fromStruct(e.metadata.filterMetadata.tunnel as never) as { destination: string }).destination,
     ]),
   );
 }
@@ -42,7 +44,12 @@ function setup(ingressLabel: string | undefined) {
           },
         },
   );
-  h.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.5'));
+  // A backend in the ambient mesh (the CNI's redirection annotation).
+  const backend = makeBackendPod('reviews', 'ns1', '10.244.0.5');
+  h.upsert(K.POD, {
+    ...backend,
+    metadata: { ...backend.metadata, annotations: { 'ambient.istio.io/redirection': 'enabled' } },
+  });
   // The waypoint's pod, as the deployment controller labels it.
   h.upsert(
     K.POD,
@@ -66,7 +73,7 @@ describe('istio.io/ingress-use-waypoint: the ingress cluster of a Service', () =
     ).toEqual([['10.244.0.99', 15008, '10.96.0.10:80']]);
   });
 
-  it('goes straight to the backends without the label, with another value, or without a waypoint', () => {
+  it('goes to the backends without the label, with another value, or without a waypoint (HBONE only for mesh pods)', () => {
     for (const label of [undefined, 'false']) {
       const h = setup(label);
       expect(
@@ -89,8 +96,9 @@ describe('istio.io/ingress-use-waypoint: the ingress cluster of a Service', () =
       ),
     );
     h.upsert(K.POD, makeBackendPod('plain', 'ns1', '10.244.0.7'));
+    // Outside the mesh (no redirection annotation): plainly at the pod's target port, no tunnel.
     expect(summary(h.waypoints.ingressLoadAssignment('c', { namespace: 'ns1', name: 'plain' }, 80))).toEqual([
-      ['10.244.0.7', 15008, '10.244.0.7:8080'],
+      ['10.244.0.7', 8080, 'direct'],
     ]);
     expect(h.waypoints.ingressLoadAssignment('c', { namespace: 'ns1', name: 'plain' }, 81)).toBeUndefined();
   });

@@ -151,6 +151,11 @@ export interface EndpointInput {
   readonly workload?: string;
   /** The SPIFFE ID the endpoint's ztunnel presents for it. */
   readonly identity?: string;
+  /**
+   * False for a pod outside the ambient mesh (no `ambient.istio.io/redirection: enabled`): the
+   * ingress gateway reaches it directly. Waypoint clusters ignore it.
+   */
+  readonly inMesh?: boolean;
 }
 
 /** `ip:port`, with an IPv6 address in brackets. */
@@ -165,35 +170,46 @@ const hostPort = (ip: string, port: number): string =>
 function hboneLoadAssignment(
   clusterName: string,
   sorted: readonly EndpointInput[],
-  destinationOf: (e: EndpointInput) => string,
+  destinationOf: (e: EndpointInput) => string | undefined,
 ): object {
   return {
     clusterName,
-    endpoints:
-      sorted.length === 0
-        ? []
-        : [
-            {
-              lbEndpoints: sorted.map(e => ({
-                endpoint: { address: { socketAddress: { address: e.ip, portValue: e.hbonePort } } },
-                healthStatus: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
-                metadata: {
-                  filterMetadata: {
-                    tunnel: struct({ destination: destinationOf(e) }),
-                    ...(e.workload === undefined && e.identity === undefined
-                      ? {}
-                      : {
-                          istio: struct({
-                            ...(e.workload === undefined ? {} : { workload: e.workload }),
-                            ...(e.identity === undefined ? {} : { identity: e.identity }),
-                          }),
-                        }),
-                  },
-                },
-              })),
-            },
-          ],
+    endpoints: sorted.length === 0 ? [] : [{ lbEndpoints: sorted.map(e => lbEndpoint(e, destinationOf(e))) }],
   };
+}
+
+/**
+ * One endpoint: with a tunnel destination, at its HBONE port with the `tunnel` filter metadata;
+ * without, plainly at `ip:targetPort`. The `istio` metadata carries its workload and identity.
+ */
+function lbEndpoint(e: EndpointInput, destination: string | undefined): object {
+  const istio =
+    e.workload === undefined && e.identity === undefined
+      ? {}
+      : {
+          istio: struct({
+            ...(e.workload === undefined ? {} : { workload: e.workload }),
+            ...(e.identity === undefined ? {} : { identity: e.identity }),
+          }),
+        };
+  return {
+    endpoint: {
+      address: {
+        socketAddress: { address: e.ip, portValue: destination === undefined ? e.targetPort : e.hbonePort },
+      },
+    },
+    healthStatus: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
+    metadata: {
+      filterMetadata: {
+        ...(destination === undefined ? {} : { tunnel: struct({ destination }) }),
+        ...istio,
+      },
+    },
+  };
+}
+
+function sortEndpoints(endpoints: readonly EndpointInput[]): EndpointInput[] {
+  return [...endpoints].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.targetPort - b.targetPort));
 }
 
 /**
@@ -201,10 +217,18 @@ function hboneLoadAssignment(
  * original destination (`ip:targetPort`) in the `tunnel` filter metadata, as upstream sends it.
  */
 export function buildLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
-  const sorted = [...endpoints].sort((a, b) =>
-    a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.targetPort - b.targetPort,
+  return hboneLoadAssignment(clusterName, sortEndpoints(endpoints), e => hostPort(e.ip, e.targetPort));
+}
+
+/**
+ * The `ClusterLoadAssignment` of an ingress gateway's `outbound|...` cluster: a pod in the ambient
+ * mesh (`inMesh`) at its HBONE port with the `tunnel` destination `ip:targetPort`, as the waypoint's
+ * endpoints; a pod outside the mesh plainly at `ip:targetPort`, without tunnel metadata.
+ */
+export function buildIngressLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
+  return hboneLoadAssignment(clusterName, sortEndpoints(endpoints), e =>
+    e.inMesh === false ? undefined : hostPort(e.ip, e.targetPort),
   );
-  return hboneLoadAssignment(clusterName, sorted, e => hostPort(e.ip, e.targetPort));
 }
 
 /**

@@ -27,7 +27,19 @@ export interface FilterChainInput {
   readonly fault: boolean;
 }
 
-export function httpConnectionManager(chain: FilterChainInput): object {
+/** What an HTTP connection manager needs: the waypoint's filter chains and the ingress listeners. */
+export interface HcmInput {
+  /** The stat prefix and, unless `routeConfigName` is given, the RDS name. */
+  readonly name: string;
+  readonly routeConfigName?: string;
+  readonly jwt?: object | undefined;
+  readonly rbac: readonly object[];
+  readonly fault: boolean;
+  /** True at the edge (an ingress gateway): the client address comes from the connection. */
+  readonly useRemoteAddress?: boolean;
+}
+
+export function httpConnectionManager(chain: HcmInput): object {
   const httpFilters: object[] = [];
   if (chain.jwt !== undefined)
     httpFilters.push({ name: JWT_FILTER, typedConfig: typedConfig(EnvoyType.jwtAuthn, chain.jwt) });
@@ -38,9 +50,9 @@ export function httpConnectionManager(chain: FilterChainInput): object {
   return {
     statPrefix: chain.name,
     codecType: 'AUTO',
-    rds: { routeConfigName: chain.name, configSource: ADS_CONFIG_SOURCE },
+    rds: { routeConfigName: chain.routeConfigName ?? chain.name, configSource: ADS_CONFIG_SOURCE },
     httpFilters,
-    useRemoteAddress: false,
+    useRemoteAddress: chain.useRemoteAddress ?? false,
     normalizePath: true,
     mergeSlashes: true,
     pathWithEscapedSlashesAction: 'KEEP_UNCHANGED',

@@ -30,17 +30,21 @@ export const DEFAULT_RETRY: RetryPolicy = {
   retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'],
 };
 
-export interface RouteTranslationContext {
-  /** The route configuration (and Service port) name, `inbound-vip|...`. */
-  readonly name: string;
-  readonly virtualHostName: string;
+/** How route rules reach clusters: shared by the waypoint's and the ingress gateway's routes. */
+export interface RouteTargetContext {
   /** The port the traffic arrived on (VirtualService destinations without a port use it). */
   readonly port: number;
-  /** The Service port itself, for the default route. */
-  readonly defaultTarget: BackendTarget;
   clusterFor(target: BackendTarget): string;
   /** Envoy hash policies from the backend's DestinationRule consistentHash, if any. */
   hashPolicyFor(target: BackendTarget): readonly object[] | undefined;
+}
+
+export interface RouteTranslationContext extends RouteTargetContext {
+  /** The route configuration (and Service port) name, `inbound-vip|...`. */
+  readonly name: string;
+  readonly virtualHostName: string;
+  /** The Service port itself, for the default route. */
+  readonly defaultTarget: BackendTarget;
 }
 
 interface FlatRoute {
@@ -218,11 +222,7 @@ export function faultConfig(fault: FaultPolicy): object {
   };
 }
 
-function routeAction(
-  rule: RouteRule,
-  match: RouteMatch,
-  ctx: RouteTranslationContext,
-): Record<string, unknown> {
+function routeAction(rule: RouteRule, match: RouteMatch, ctx: RouteTargetContext): Record<string, unknown> {
   const action: Record<string, unknown> = {};
   const target = (b: BackendTarget): BackendTarget => (b.port === 0 ? { ...b, port: ctx.port } : b);
   const backends = rule.backends.filter(b => b.weight > 0 || rule.backends.length === 1);
@@ -281,7 +281,7 @@ function redirectAction(f: Extract<RouteFilter, { type: 'RequestRedirect' }>, ma
   return out;
 }
 
-function envoyRoute(flat: FlatRoute, ctx: RouteTranslationContext): object {
+function envoyRoute(flat: FlatRoute, ctx: RouteTargetContext): object {
   const { rule, match, matchIndex } = flat;
   const out: Record<string, unknown> = { name: `${rule.name}.${matchIndex}`, match: envoyMatch(match) };
   const redirect = rule.filters.find(f => f.type === 'RequestRedirect');
@@ -329,6 +329,11 @@ export function orderedMatches(routes: readonly ResolvedRoute[]): FlatRoute[] {
   return flat.sort((a, b) => comparePrecedence(a.match, b.match));
 }
 
+/** The Envoy routes of `routes`, in Gateway API precedence order (empty without rules). */
+export function translateRoutes(routes: readonly ResolvedRoute[], ctx: RouteTargetContext): object[] {
+  return orderedMatches(routes).map(f => envoyRoute(f, ctx));
+}
+
 /** The default route of a Service port without routes: everything to its own cluster. */
 function defaultRoute(ctx: RouteTranslationContext): object {
   const hash = ctx.hashPolicyFor(ctx.defaultTarget);
@@ -350,8 +355,8 @@ export function buildRouteConfiguration(
   routes: readonly ResolvedRoute[],
   ctx: RouteTranslationContext,
 ): object {
-  const flat = orderedMatches(routes);
-  const envoyRoutes = flat.length === 0 ? [defaultRoute(ctx)] : flat.map(f => envoyRoute(f, ctx));
+  const translated = translateRoutes(routes, ctx);
+  const envoyRoutes = translated.length === 0 ? [defaultRoute(ctx)] : translated;
   return {
     name: ctx.name,
     virtualHosts: [{ name: ctx.virtualHostName, domains: ['*'], routes: envoyRoutes }],

@@ -14,8 +14,17 @@
  * | Pod                            | those serving or routing to a Service selecting it             |
  * | Gateway                        | that waypoint                                                  |
  * | ServiceEntry                   | the waypoint it is bound to                                    |
- * | ReferenceGrant                 | every waypoint (rare, and grants cut across all)               |
- * | a binding (`bindingsChanged`)  | the waypoints whose bound Services changed                     |
+ * | ReferenceGrant                 | every waypoint and ingress gateway (rare; grants cut across)   |
+ * | a binding (`bindingsChanged`)  | the waypoints whose bound Services changed; ingress gateways  |
+ * |                                | routing to a Service labelled `istio.io/ingress-use-waypoint` |
+ * | Secret                         | the ingress gateways whose listeners refer to it              |
+ * | Namespace                      | every ingress gateway (`allowedRoutes` selectors)              |
+ *
+ * Ingress gateways (Gateways of class `istio`, served to `router~` proxies) are computed here too,
+ * keyed like waypoints by `namespace/name`: Listeners per port, RouteConfigurations from the
+ * HTTPRoutes and GRPCRoutes attached to their listeners, `outbound|<port>||<host>` clusters
+ * (`translate-ingress.ts`, `ingress-gateway.ts`). A Service they route to counts as referenced,
+ * so its Service, pod and DestinationRule events recompute them as they do waypoints.
  *
  * Which Services a waypoint serves is not computed here: it is the WDS index's binding (what
  * ztunnels are told, `istio.io/WaypointBound=True`), read through `WaypointBindingSource`; the
@@ -26,15 +35,15 @@
  * changed. Invalid objects are never programmed; their status results are kept for the status
  * writer (`routeStatus`, `issues`).
  */
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { errorMessage } from '@ambient-mesh/errors';
-import { Label, Port } from '@ambient-mesh/mesh-api';
+import { GatewayClassName, Label, Port, REDIRECTION_ENABLED } from '@ambient-mesh/mesh-api';
 import type { AuthorizationPolicy as ValidAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
 import type { Gateway, KubeObject, Pod, Service } from '../kube/objects.ts';
 import { mapSelectorMatches } from '../kube/objects.ts';
-import { canonicalService, podWorkloadName } from '../wds/workload.ts';
+import { REDIRECTION_ANNOTATION, TUNNEL_LABEL, canonicalService, podWorkloadName } from '../wds/workload.ts';
 import { WAYPOINT_CLASSES, type WaypointBindingSource } from './binding.ts';
 import { ENVOY_TYPE_URLS, EnvoyType, EnvoyTypeUrls, encodeEnvoy, type EnvoyTypeUrl } from './envoy-protos.ts';
 import { inboundVipName, serviceHostname } from './names.ts';
@@ -50,6 +59,7 @@ import {
 } from './resolve-route.ts';
 import {
   buildCluster,
+  buildIngressLoadAssignment,
   buildIngressWaypointLoadAssignment,
   buildLoadAssignment,
   hashPolicy,
@@ -66,7 +76,24 @@ import {
 import { buildRbacFilters } from './translate-rbac.ts';
 import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
 import type { JwksLookup, ValidRequestAuthentication } from './translate-jwt.ts';
-import { buildRouteConfiguration } from './translate-route.ts';
+import { buildRouteConfiguration, type RouteTargetContext } from './translate-route.ts';
+import {
+  httpRouteName,
+  httpsRouteName,
+  ingressListeners,
+  listenerAdmits,
+  outboundClusterName,
+  parentRefSelectsListener,
+  routeHostnamesOnListener,
+  type CertificateRef,
+  type IngressListener,
+} from './ingress-gateway.ts';
+import {
+  buildIngressListener,
+  buildIngressRouteConfiguration,
+  type IngressServer,
+  type PemCertificate,
+} from './translate-ingress.ts';
 import { buildServiceEntryCluster, serviceEntryTargets } from './translate-service-entry.ts';
 import { validateServiceEntry, type ValidServiceEntry } from '../wds/service-entry.ts';
 import type {
@@ -97,6 +124,10 @@ export const WaypointKinds = {
   AUTHORIZATION_POLICY: 'AuthorizationPolicy',
   REQUEST_AUTHENTICATION: 'RequestAuthentication',
   SERVICE_ENTRY: 'ServiceEntry',
+  /** Namespace labels, for ingress listeners' `allowedRoutes.namespaces.selector`. */
+  NAMESPACE: 'Namespace',
+  /** TLS Secrets (`kubernetes.io/tls`), for ingress listeners' `certificateRefs`. */
+  SECRET: 'Secret',
 } as const;
 export type WaypointKind = (typeof WaypointKinds)[keyof typeof WaypointKinds];
 const KIND_SET: ReadonlySet<string> = new Set(Object.values(WaypointKinds));
@@ -164,6 +195,18 @@ interface PolicyEntry {
 
 type ResourceMap = Map<string, VersionedResource<Uint8Array>>;
 
+/** Why an ingress Gateway listener is not programmed (upstream's listener condition reasons). */
+export interface IngressListenerIssue {
+  readonly reason: string;
+  readonly message: string;
+}
+
+const INGRESS_CLASS: string = GatewayClassName.ingress;
+
+function isIngress(gw: Gateway | undefined): gw is Gateway {
+  return gw?.spec.gatewayClassName === INGRESS_CLASS;
+}
+
 function objKey(obj: KubeObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
@@ -223,6 +266,12 @@ export class WaypointIndex {
   readonly #listeners: ((change: WaypointChange) => void)[] = [];
   readonly #issues = new Map<string, readonly FieldIssue[]>();
   readonly #routeStatus = new Map<string, readonly RouteParentStatus[]>();
+  /** Namespace labels by name. */
+  readonly #namespaces = new Map<string, Readonly<Record<string, string>>>();
+  /** TLS Secrets by `namespace/name`. */
+  readonly #secrets = new Map<string, KubeObject>();
+  /** Ingress Gateway → its listeners that are not programmed, by listener name. */
+  readonly #ingressIssues = new Map<string, ReadonlyMap<string, IngressListenerIssue>>();
 
   constructor(opts: WaypointIndexOptions) {
     this.#opts = opts;
@@ -250,6 +299,14 @@ export class WaypointIndex {
   /** The resources of one waypoint (`namespace/name`) for one type URL. */
   resourcesFor(waypoint: string, typeUrl: string): ReadonlyMap<string, VersionedResource<Uint8Array>> {
     return this.#computed.get(waypoint)?.get(typeUrl) ?? EMPTY;
+  }
+
+  /**
+   * The listeners of an ingress Gateway (`namespace/name`) that are not programmed, and why
+   * (`InvalidCertificateRef`, `RefNotPermitted`, `UnsupportedProtocol`, ...), as last computed.
+   */
+  ingressListenerIssues(gateway: string): ReadonlyMap<string, IngressListenerIssue> {
+    return this.#ingressIssues.get(gateway) ?? new Map();
   }
 
   /** Waypoints with computed resources. */
@@ -305,6 +362,18 @@ export class WaypointIndex {
         else this.#grants.set(key, obj);
         this.#allWaypoints(dirty);
         break;
+      case 'Namespace': {
+        const name = obj.metadata?.name ?? '';
+        if (deleted) this.#namespaces.delete(name);
+        else this.#namespaces.set(name, obj.metadata?.labels ?? {});
+        this.#allIngress(dirty);
+        break;
+      }
+      case 'Secret':
+        if (deleted) this.#secrets.delete(key);
+        else this.#secrets.set(key, obj);
+        this.#ingressUsingSecret(key, dirty);
+        break;
       case 'HTTPRoute':
       case 'GRPCRoute':
       case 'VirtualService':
@@ -328,7 +397,18 @@ export class WaypointIndex {
 
   /** Recomputes waypoints whose bound Services changed in the `WaypointBindingSource`. */
   bindingsChanged(waypoints: Iterable<string>): WaypointChange {
-    return this.#recompute(new Set(waypoints));
+    const dirty = new Set(waypoints);
+    // An ingress gateway sends to the waypoint of a Service labelled
+    // `istio.io/ingress-use-waypoint`: its endpoints follow that Service's binding.
+    for (const [k, gw] of this.#gateways) {
+      if (!isIngress(gw)) continue;
+      for (const svc of this.#refsOf.get(k) ?? [])
+        if (ingressUseWaypoint(this.#services.get(svc)?.metadata?.labels).enabled) {
+          dirty.add(k);
+          break;
+        }
+    }
+    return this.#recompute(dirty);
   }
 
   /** The `jwksUri`s of the RequestAuthentications that target waypoints now. */
@@ -357,7 +437,27 @@ export class WaypointIndex {
 
   #allWaypoints(dirty: Set<string>): void {
     for (const k of this.#computed.keys()) dirty.add(k);
-    for (const [k, gw] of this.#gateways) if (WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)) dirty.add(k);
+    for (const [k, gw] of this.#gateways)
+      if (WAYPOINT_CLASSES.has(gw.spec.gatewayClassName) || isIngress(gw)) dirty.add(k);
+  }
+
+  #allIngress(dirty: Set<string>): void {
+    for (const [k, gw] of this.#gateways) if (isIngress(gw)) dirty.add(k);
+  }
+
+  #ingressUsingSecret(secret: string, dirty: Set<string>): void {
+    for (const [k, gw] of this.#gateways) {
+      if (!isIngress(gw)) continue;
+      const ns = gw.metadata?.namespace ?? '';
+      const uses = gw.spec.listeners.some(l => {
+        const refs = rec(l.tls).certificateRefs;
+        return (Array.isArray(refs) ? refs : []).some(r => {
+          const ref = rec(r);
+          return `${str(ref.namespace) ?? ns}/${str(ref.name) ?? ''}` === secret;
+        });
+      });
+      if (uses) dirty.add(k);
+    }
   }
 
   #addBinding(svc: ServiceKey, dirty: Set<string>): void {
@@ -675,11 +775,12 @@ export class WaypointIndex {
   #lookup(): RouteLookup {
     return {
       service: k => this.#serviceInfo(k),
-      referenceGrantAllows: (fromKind, fromNs, to) => this.#grantAllows(fromKind, fromNs, to),
+      referenceGrantAllows: (fromKind, fromNs, to) => this.#grantAllows(fromKind, fromNs, 'Service', to),
     };
   }
 
-  #grantAllows(fromKind: RouteKind, fromNs: string, to: ServiceKey): boolean {
+  /** True when a ReferenceGrant in `to.namespace` lets `fromKind` objects of `fromNs` refer to it. */
+  #grantAllows(fromKind: string, fromNs: string, toKind: 'Service' | 'Secret', to: ServiceKey): boolean {
     for (const grant of this.#grants.values()) {
       if (grant.metadata?.namespace !== to.namespace) continue;
       const spec = rec(rec(grant).spec);
@@ -691,8 +792,8 @@ export class WaypointIndex {
       const toOk = (Array.isArray(spec.to) ? spec.to : []).some(t => {
         const r = rec(t);
         return (
-          (r.group === '' || r.group === 'core') &&
-          r.kind === 'Service' &&
+          (r.group === '' || r.group === 'core' || r.group === undefined) &&
+          r.kind === toKind &&
           (r.name === undefined || r.name === to.name)
         );
       });
@@ -812,11 +913,16 @@ export class WaypointIndex {
       const workloadName = podWorkloadName(pod);
       const [canonicalName, canonicalRevision] = canonicalService(labels, workloadName);
       const ns = pod.metadata?.namespace ?? '';
+      const annotations = pod.metadata?.annotations ?? {};
+      const inMesh =
+        annotations[REDIRECTION_ANNOTATION] === REDIRECTION_ENABLED ||
+        (labels[TUNNEL_LABEL] ?? '').split(',').some(t => t.trim() === 'http');
       out.push({
         ip,
         targetPort,
         hbonePort,
         healthy: ready,
+        inMesh,
         workload: [
           workloadName,
           ns,
@@ -835,17 +941,22 @@ export class WaypointIndex {
    * `istio.io/ingress-use-waypoint`, as upstream's endpoint builder decides for a `router~`
    * proxy): when the Service's own label is `true` and it is bound to a waypoint, the waypoint's
    * pods at their HBONE port with the Service VIP and port as the tunnel destination; otherwise
-   * the Service's backend pods. Undefined for an unknown Service or port.
+   * the Service's backend pods (over HBONE when in the mesh, else directly). Undefined for an
+   * unknown Service or port.
    */
-  ingressLoadAssignment(clusterName: string, svc: ServiceKey, port: number): object | undefined {
+  ingressLoadAssignment(
+    clusterName: string,
+    svc: ServiceKey,
+    port: number,
+    subsetLabels?: Readonly<Record<string, string>>,
+  ): object | undefined {
     const info = this.#serviceInfo(svc);
     const portInfo = info?.ports.find(p => p.port === port);
     if (info === undefined || portInfo === undefined) return undefined;
-    const labels = this.#services.get(keyString(svc))?.metadata?.labels;
-    const wp = this.#bindings.waypointFor(svc);
+    const wp = this.#ingressWaypoint(svc);
     const vip = info.vips[0];
-    if (wp === undefined || vip === undefined || !ingressUseWaypoint(labels).enabled)
-      return buildLoadAssignment(clusterName, this.#endpoints(info, portInfo, undefined));
+    if (wp === undefined || vip === undefined)
+      return buildIngressLoadAssignment(clusterName, this.#endpoints(info, portInfo, subsetLabels));
     const hbonePort = this.#opts.hbonePort ?? Port.hbone;
     const pods = this.#endpoints(
       {
@@ -861,6 +972,198 @@ export class WaypointIndex {
     return buildIngressWaypointLoadAssignment(clusterName, pods, vip, port);
   }
 
+  /** The waypoint an ingress gateway sends a Service's traffic to (`istio.io/ingress-use-waypoint`). */
+  #ingressWaypoint(svc: ServiceKey): WaypointKey | undefined {
+    const labels = this.#services.get(keyString(svc))?.metadata?.labels;
+    if (!ingressUseWaypoint(labels).enabled) return undefined;
+    return this.#bindings.waypointFor(svc);
+  }
+
+  /** The certificates of an HTTPS listener, or why it cannot be programmed. */
+  #certificates(
+    refs: readonly CertificateRef[],
+    gatewayNamespace: string,
+  ): { ok: true; certificates: PemCertificate[] } | { ok: false; issue: IngressListenerIssue } {
+    if (refs.length === 0)
+      return {
+        ok: false,
+        issue: { reason: 'InvalidCertificateRef', message: 'an HTTPS listener needs tls.certificateRefs' },
+      };
+    const certificates: PemCertificate[] = [];
+    for (const ref of refs) {
+      const what = `certificateRef ${ref.namespace}/${ref.name}`;
+      if ((ref.group !== '' && ref.group !== 'core') || ref.kind !== 'Secret')
+        return {
+          ok: false,
+          issue: {
+            reason: 'InvalidCertificateRef',
+            message: `${what}: unsupported group "${ref.group}" kind "${ref.kind}" (only core Secrets)`,
+          },
+        };
+      if (
+        ref.namespace !== gatewayNamespace &&
+        !this.#grantAllows('Gateway', gatewayNamespace, 'Secret', {
+          namespace: ref.namespace,
+          name: ref.name,
+        })
+      )
+        return {
+          ok: false,
+          issue: {
+            reason: 'RefNotPermitted',
+            message: `${what} is not accessible to a Gateway in namespace "${gatewayNamespace}" (missing a ReferenceGrant?)`,
+          },
+        };
+      const secret = this.#secrets.get(`${ref.namespace}/${ref.name}`);
+      if (secret === undefined)
+        return {
+          ok: false,
+          issue: {
+            reason: 'InvalidCertificateRef',
+            message: `${what}: Secret not found (of type kubernetes.io/tls?)`,
+          },
+        };
+      const parsed = tlsSecretPem(secret);
+      if (!parsed.ok)
+        return {
+          ok: false,
+          issue: { reason: 'InvalidCertificateRef', message: `${what}: ${parsed.message}` },
+        };
+      certificates.push(parsed.value);
+    }
+    return { ok: true, certificates };
+  }
+
+  /** Builds an ingress gateway's Listeners, RouteConfigurations, Clusters and endpoints into `next`. */
+  #computeIngress(
+    gwKey: string,
+    gw: Gateway,
+    next: Map<string, Map<string, object>>,
+    referenced: Set<string>,
+  ): void {
+    const [namespace = '', name = ''] = gwKey.split('/');
+    const listenerOut = next.get(EnvoyTypeUrls.listener)!;
+    const routeOut = next.get(EnvoyTypeUrls.routeConfiguration)!;
+    const clusterOut = next.get(EnvoyTypeUrls.cluster)!;
+    const claOut = next.get(EnvoyTypeUrls.clusterLoadAssignment)!;
+    const { listeners, skipped } = ingressListeners(gw);
+    const issues = new Map<string, IngressListenerIssue>(
+      skipped.map(s => [s.name, { reason: s.reason, message: s.message }]),
+    );
+    // Every valid route naming this Gateway is resolved (and its status reported, as for waypoints).
+    const candidates: { id: string; entry: RouteEntry; resolved: ResolvedRoute }[] = [];
+    for (const id of [...(this.#routesByGateway.get(gwKey) ?? [])].sort()) {
+      const entry = this.#routes.get(id);
+      if (entry?.valid === undefined || entry.kind === 'VirtualService') continue;
+      const resolved = resolveRoute(entry.valid, this.#lookup(), ref => this.#parentExists(ref));
+      this.#routeStatus.set(id, resolved.parents);
+      this.#opts.onRouteStatus?.(entry.kind, entry.key, resolved.parents);
+      candidates.push({ id, entry, resolved });
+    }
+    const targets = new Map<string, { target: BackendTarget; protocol: ServiceProtocol }>();
+    const targetContext = (port: number): RouteTargetContext => ({
+      port,
+      clusterFor: t => {
+        const info = this.#serviceInfo(t.service);
+        const protocol = info?.ports.find(p => p.port === t.port)?.protocol ?? 'http';
+        const host =
+          info?.hostname ?? serviceHostname(t.service.namespace, t.service.name, this.#opts.domain);
+        const cname = outboundClusterName(t.port, host, t.subset);
+        if (!targets.has(cname)) targets.set(cname, { target: t, protocol });
+        return cname;
+      },
+      hashPolicyFor: t => hashPolicy(this.#trafficPolicy(t).policy.loadBalancer?.consistentHash),
+    });
+    const attachedHosts = (l: IngressListener): Map<string, Map<string, ResolvedRoute>> => {
+      const hosts = new Map<string, Map<string, ResolvedRoute>>();
+      for (const { id, entry, resolved } of candidates) {
+        if (!entry.parentRefs.some(p => parentRefSelectsListener(p, { namespace, name }, l))) continue;
+        if (!listenerAdmits(l, namespace, entry.kind, entry.valid!.namespace, ns => this.#namespaces.get(ns)))
+          continue;
+        for (const h of routeHostnamesOnListener(l.hostname, entry.valid!.hostnames)) {
+          let m = hosts.get(h);
+          if (m === undefined) hosts.set(h, (m = new Map<string, ResolvedRoute>()));
+          m.set(id, resolved);
+        }
+      }
+      return hosts;
+    };
+    const asLists = (hosts: Map<string, Map<string, ResolvedRoute>>): Map<string, ResolvedRoute[]> =>
+      new Map([...hosts].map(([h, m]) => [h, [...m.values()]]));
+    const httpPorts = new Map<number, Map<string, Map<string, ResolvedRoute>>>();
+    const httpsPorts = new Map<number, IngressServer[]>();
+    for (const l of listeners) {
+      if (l.protocol === 'HTTP') {
+        let merged = httpPorts.get(l.port);
+        if (merged === undefined)
+          httpPorts.set(l.port, (merged = new Map<string, Map<string, ResolvedRoute>>()));
+        for (const [h, routes] of attachedHosts(l)) {
+          let m = merged.get(h);
+          if (m === undefined) merged.set(h, (m = new Map<string, ResolvedRoute>()));
+          for (const [id, r] of routes) m.set(id, r);
+        }
+        continue;
+      }
+      const servers = httpsPorts.get(l.port) ?? [];
+      const serverNames = l.hostname === undefined ? [] : [l.hostname];
+      if (servers.some(s => s.serverNames.join() === serverNames.join())) {
+        issues.set(l.name, {
+          reason: 'HostnameConflict',
+          message: `another HTTPS listener on port ${l.port} already serves ${l.hostname ?? 'every hostname'}`,
+        });
+        continue;
+      }
+      const certs = this.#certificates(l.certificateRefs, namespace);
+      if (!certs.ok) {
+        issues.set(l.name, certs.issue);
+        continue;
+      }
+      const routeConfigName = httpsRouteName(l.port, name, l.name, namespace);
+      routeOut.set(
+        routeConfigName,
+        buildIngressRouteConfiguration(
+          routeConfigName,
+          l.port,
+          asLists(attachedHosts(l)),
+          targetContext(l.port),
+        ),
+      );
+      servers.push({ listener: l.name, serverNames, routeConfigName, certificates: certs.certificates });
+      httpsPorts.set(l.port, servers);
+    }
+    for (const [port, hosts] of httpPorts) {
+      const routeConfigName = httpRouteName(port);
+      routeOut.set(
+        routeConfigName,
+        buildIngressRouteConfiguration(routeConfigName, port, asLists(hosts), targetContext(port)),
+      );
+      const l = buildIngressListener({ protocol: 'HTTP', port, routeConfigName }) as { name: string };
+      listenerOut.set(l.name, l);
+    }
+    for (const [port, servers] of httpsPorts) {
+      const l = buildIngressListener({ protocol: 'HTTPS', port, servers }) as { name: string };
+      listenerOut.set(l.name, l);
+    }
+    for (const [cname, { target, protocol }] of targets) {
+      referenced.add(keyString(target.service));
+      const wp = this.#ingressWaypoint(target.service);
+      // The waypoint's pods (selected by its Service) count too: their events recompute this.
+      if (wp !== undefined) referenced.add(keyString(wp));
+      const { policy, labels } = this.#trafficPolicy(target);
+      clusterOut.set(
+        cname,
+        buildCluster({ name: cname, trafficPolicy: policy, http2: protocol === 'grpc', tcp: false }),
+      );
+      claOut.set(
+        cname,
+        this.ingressLoadAssignment(cname, target.service, target.port, labels) ??
+          buildIngressLoadAssignment(cname, []),
+      );
+    }
+    if (issues.size === 0) this.#ingressIssues.delete(gwKey);
+    else this.#ingressIssues.set(gwKey, issues);
+  }
+
   /** Builds every resource of one waypoint; returns the names that changed, per type URL. */
   #computeWaypoint(wp: string): Map<string, Set<string>> {
     const [namespace = '', name = ''] = wp.split('/');
@@ -869,6 +1172,8 @@ export class WaypointIndex {
       ENVOY_TYPE_URLS.map(t => [t, new Map<string, object>()]),
     );
     const referenced = new Set<string>();
+    if (isIngress(gw)) this.#computeIngress(wp, gw, next, referenced);
+    else this.#ingressIssues.delete(wp);
     if (gw !== undefined && WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)) {
       const listeners = next.get(EnvoyTypeUrls.listener)!;
       const routes = next.get(EnvoyTypeUrls.routeConfiguration)!;
@@ -1046,6 +1351,33 @@ const TYPE_NAMES: Readonly<Record<EnvoyTypeUrl, string>> = {
   [EnvoyTypeUrls.cluster]: EnvoyType.cluster,
   [EnvoyTypeUrls.clusterLoadAssignment]: EnvoyType.clusterLoadAssignment,
 };
+
+/** The PEM certificate chain and key of a TLS Secret (`tls.crt`, `tls.key`), checked to parse. */
+function tlsSecretPem(
+  secret: KubeObject,
+): { ok: true; value: PemCertificate } | { ok: false; message: string } {
+  const data = rec(rec(secret).data);
+  const crt = str(data['tls.crt']);
+  const key = str(data['tls.key']);
+  if (crt === undefined || key === undefined || crt === '' || key === '')
+    return { ok: false, message: 'the Secret has no tls.crt or tls.key' };
+  const certificateChain = Buffer.from(crt, 'base64');
+  const privateKey = Buffer.from(key, 'base64');
+  try {
+    new X509Certificate(certificateChain);
+  } catch (err) {
+    return { ok: false, message: `tls.crt is not a PEM certificate: ${errorMessage(err)}` };
+  }
+  try {
+    createPrivateKey(privateKey);
+  } catch (err) {
+    return { ok: false, message: `tls.key is not a PEM private key: ${errorMessage(err)}` };
+  }
+  return {
+    ok: true,
+    value: { certificateChain: new Uint8Array(certificateChain), privateKey: new Uint8Array(privateKey) },
+  };
+}
 
 function hostMatches(pattern: string, info: ServiceInfo): boolean {
   const names = [info.hostname, `${info.key.name}.${info.key.namespace}`, info.key.name];
