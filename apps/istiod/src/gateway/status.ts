@@ -10,10 +10,11 @@
  * Addresses: for waypoints the Service's cluster IPs and its hostname (upstream reports both);
  * for ingress gateways the LoadBalancer's external addresses, else the hostname once assigned.
  *
- * Listeners: one entry per listener with upstream's conditions (`Accepted`, `Conflicted=False`
- * `NoConflicts`, `Programmed`, `ResolvedRefs`, each "No errors found"), the route kinds its
- * protocol takes (HTTP/HTTPS: HTTPRoute and GRPCRoute; TCP: TCPRoute; TLS: TLSRoute; HBONE: none)
- * and `attachedRoutes`, the routes accepted on it.
+ * Listeners: one entry per listener with its `supportedKinds` and `attachedRoutes` (the routes
+ * accepted on it). Waypoint listeners report no errors (`Accepted`, `Conflicted=False`
+ * `NoConflicts`, `Programmed`, `ResolvedRefs`, each "No errors found"); ingress listeners are
+ * checked as upstream does (`listener-status.ts`: certificateRefs, route kinds, protocol,
+ * conflicts).
  */
 import type { GatewayClassInfo } from './classes.ts';
 import type {
