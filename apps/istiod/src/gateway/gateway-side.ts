@@ -125,7 +125,8 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
         })),
       ),
     ]);
-    late.routeStatus?.update(kind, key, [...waypoint, ...ingress.map(i => i.status)]);
+    const written = new Set(ingress.filter(i => i.namespaceWritten).map(i => i.status));
+    late.routeStatus?.update(kind, key, [...waypoint, ...ingress.map(i => i.status)], p => written.has(p));
   };
   const ingressIndex =
     deps === undefined

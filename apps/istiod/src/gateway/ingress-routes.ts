@@ -45,6 +45,8 @@ const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export interface IngressParent {
   readonly status: RouteParentStatus;
   readonly listeners: readonly string[];
+  /** The route's parentRef names its namespace (status echoes it as written). */
+  readonly namespaceWritten: boolean;
 }
 
 /** Whether the route host and the listener host share at least one name (wildcards as Gateway API). */
@@ -172,7 +174,11 @@ export interface IngressView extends RouteLookup {
 }
 
 /** The status of every parentRef of the route that is (or names a missing) Gateway istiod would serve as ingress. */
-export function ingressParents(route: ValidRoute, view: IngressView): IngressParent[] {
+export function ingressParents(
+  route: ValidRoute,
+  view: IngressView,
+  namespaceWritten: (ref: ParentRefInput) => boolean = () => false,
+): IngressParent[] {
   const refs = route.parentRefs.filter(p => p.group === GATEWAY_GROUP && p.kind === 'Gateway');
   const relevant = refs
     .map(ref => ({ ref, gw: view.gateway(ref.namespace, ref.name) }))
@@ -190,7 +196,23 @@ export function ingressParents(route: ValidRoute, view: IngressView): IngressPar
         conditions: resolvedRefs === undefined ? [a.condition] : [a.condition, resolvedRefs],
       },
       listeners: a.listeners,
+      namespaceWritten: namespaceWritten(ref),
     };
+  });
+}
+
+/** Whether the route object's parentRefs name this parent's namespace explicitly. */
+export function parentNamespaceWritten(obj: KubeObject, ref: ParentRefInput): boolean {
+  const raw = rec(rec(obj).spec)['parentRefs'];
+  return (Array.isArray(raw) ? raw : []).some(p => {
+    const r = rec(p);
+    return (
+      r['name'] === ref.name &&
+      typeof r['namespace'] === 'string' &&
+      r['namespace'] === ref.namespace &&
+      (r['sectionName'] ?? undefined) === ref.sectionName &&
+      (r['port'] ?? undefined) === ref.port
+    );
   });
 }
 
@@ -237,7 +259,10 @@ const keyOf = (o: KubeObject): string => `${o.metadata?.namespace ?? ''}/${o.met
 /** The single writer of ingress route state; see the module comment. */
 export class IngressRouteIndex implements ListenerRefs {
   readonly #opts: IngressRouteIndexOptions;
-  readonly #routes = new Map<string, { kind: StatusRouteKind; key: string; valid: ValidRoute | undefined }>();
+  readonly #routes = new Map<
+    string,
+    { kind: StatusRouteKind; key: string; valid: ValidRoute | undefined; obj: KubeObject }
+  >();
   readonly #gateways = new Map<string, KubeObject>();
   readonly #classes = new Map<string, { controllerName: string }>();
   readonly #namespaces = new Map<string, Readonly<Record<string, string>>>();
@@ -429,7 +454,7 @@ export class IngressRouteIndex implements ListenerRefs {
       return;
     }
     const v = kind === 'HTTPRoute' ? validateHttpRoute(o) : validateGrpcRoute(o);
-    this.#routes.set(id, { kind, key, valid: v.ok ? v.value : undefined });
+    this.#routes.set(id, { kind, key, valid: v.ok ? v.value : undefined, obj: o });
     if (this.#synced) this.#compute(id);
   }
 
@@ -442,7 +467,10 @@ export class IngressRouteIndex implements ListenerRefs {
     const r = this.#routes.get(id);
     if (r === undefined) return;
     // An invalid route keeps the status the waypoint index gave it (Accepted=False, UnsupportedValue).
-    const parents = r.valid === undefined ? [] : ingressParents(r.valid, this.#view());
+    const parents =
+      r.valid === undefined
+        ? []
+        : ingressParents(r.valid, this.#view(), ref => parentNamespaceWritten(r.obj, ref));
     this.#emit(r.kind, r.key, parents);
   }
 

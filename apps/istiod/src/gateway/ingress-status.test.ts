@@ -257,7 +257,7 @@ type Stored = KubeObject &
         conditions: Cond[];
       }[];
       parents?: {
-        parentRef: { name: string; sectionName?: string };
+        parentRef: { name: string; namespace?: string; sectionName?: string };
         controllerName: string;
         conditions: Cond[];
       }[];
@@ -365,7 +365,7 @@ describe('ingress Gateway and route status through the Gateway side', () => {
     server.put(
       `${API}/httproutes`,
       httpRoute('ok', 'infra', {
-        parentRefs: [{ name: 'gw', sectionName: 'http' }],
+        parentRefs: [{ name: 'gw', namespace: 'infra', sectionName: 'http' }],
         rules: [{ backendRefs: [{ name: 'web', port: 8080 }] }],
       }),
     );
@@ -448,6 +448,8 @@ describe('ingress Gateway and route status through the Gateway side', () => {
       reason: 'NoMatchingListenerHostname',
     });
     expect(parentOf('ok', 'infra', 'http')?.controllerName).toBe('istio.io/gateway-controller');
+    // The parentRef is echoed as written: its namespace is named because the route names it.
+    expect(parentOf('ok', 'infra', 'http')?.parentRef).toMatchObject({ namespace: 'infra' });
 
     // attachedRoutes counts accepted routes, including one whose backend is missing.
     await until(
@@ -512,5 +514,6 @@ describe('ingress Gateway and route status through the Gateway side', () => {
     );
     await until('route parent written', () => parentOf('ok', 'infra'));
     expect(parentOf('ok', 'infra')?.conditions.find(c => c.type === 'Accepted')?.status).toBe('True');
+    expect(parentOf('ok', 'infra')?.parentRef.namespace).toBeUndefined();
   });
 });

@@ -46,17 +46,23 @@ export type RouteStatusPatcher = (
   parents: readonly RouteParentWire[],
 ) => Promise<void>;
 
-/** The wire form of computed parents; the namespace is named only when it is not the route's. */
+/**
+ * The wire form of computed parents; the namespace is named when it is not the route's, or when
+ * the route's own parentRef names it (`namespaceWritten`: upstream echoes the parentRef as written).
+ */
 export function routeParentsWire(
   routeNamespace: string,
   parents: readonly RouteParentStatus[],
+  namespaceWritten: (p: RouteParentStatus) => boolean = () => false,
 ): RouteParentWire[] {
   return parents.map(p => ({
     parentRef: {
       group: p.parentRef.group,
       kind: p.parentRef.kind,
       name: p.parentRef.name,
-      ...(p.parentRef.namespace === routeNamespace ? {} : { namespace: p.parentRef.namespace }),
+      ...(p.parentRef.namespace === routeNamespace && !namespaceWritten(p)
+        ? {}
+        : { namespace: p.parentRef.namespace }),
       ...(p.parentRef.port === undefined ? {} : { port: p.parentRef.port }),
       ...(p.parentRef.sectionName === undefined ? {} : { sectionName: p.parentRef.sectionName }),
     },
@@ -119,11 +125,16 @@ export class RouteStatusWriter {
   }
 
   /** The computed parents of a route (`namespace/name`). */
-  update(kind: StatusRouteKind, key: string, parents: readonly RouteParentStatus[]): void {
+  update(
+    kind: StatusRouteKind,
+    key: string,
+    parents: readonly RouteParentStatus[],
+    namespaceWritten?: (p: RouteParentStatus) => boolean,
+  ): void {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    const wire = routeParentsWire(namespace, parents);
+    const wire = routeParentsWire(namespace, parents, namespaceWritten);
     const id = `${kind}/${key}`;
     const wanted: Wanted = { kind, namespace, name, parents: wire, fingerprint: JSON.stringify(wire) };
     this.#latest.set(id, wanted);
