@@ -32,9 +32,9 @@ describe('removeMountPoints', () => {
 describe('bindOrder', () => {
   it("binds a volume over a directory holding other volumes' sources after them, else keeps the order", () => {
     const m = (source: string, target: string): BindMount => ({ source, target, readOnly: false });
-    const conf = m('/cache/pods/p/volumes/conf', '/root');
-    const token = m('/root/.cache/pods/p/volumes/token', '/run/secrets/kubernetes.io/serviceaccount');
-    const hosts = m('/root/.cache/pods/p/hosts', '/etc/hosts');
+    const conf = m('/cache/pods/p/volumes/conf', '/home/node');
+    const token = m('/home/node/.cache/pods/p/volumes/token', '/run/secrets/kubernetes.io/serviceaccount');
+    const hosts = m('/home/node/.cache/pods/p/hosts', '/etc/hosts');
     const data = m('/cache/pods/p/volumes/data', '/data');
     expect(bindOrder([conf, token, data, hosts])).toEqual([token, data, hosts, conf]);
     expect(bindOrder([token, data, hosts])).toEqual([token, data, hosts]);

@@ -35,7 +35,7 @@ const isStrictAncestor = (dir: string, path: string): boolean =>
 
 /**
  * The order of the binds: a volume mounted over a host directory that holds other volumes' sources
- * (a ConfigMap at `/root` while the node's pod volumes live under `/root/.cache`) is bound after
+ * (a ConfigMap at the home directory while the node's pod volumes live under it) is bound after
  * them, so their sources are still visible when they are bound. Otherwise the pod's order.
  */
 export function bindOrder(binds: readonly BindMount[]): BindMount[] {
