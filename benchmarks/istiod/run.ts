@@ -15,13 +15,14 @@
 //   istiod process's RSS. Needs root and the Kubernetes binaries (tools/build-k8s.sh).
 //
 // Run: npx node --expose-gc --conditions=@ambient-mesh/source benchmarks/istiod/run.ts
-//   [--mode=all|in-process|apiserver|waypoint] [--pods=N --clients=N --changes=N --api-changes=N
+//   [--mode=all|in-process|apiserver|waypoint|ingress] [--routes=N] [--pods=N --clients=N --changes=N --api-changes=N
 //    --concurrency=N --debounce=100ms]
 // Markdown goes to stdout, progress to stderr.
 import { cpus } from 'node:os';
 import { runApiserver, type ApiserverResult } from './apiserver.ts';
 import { runInProcess, type InProcessResult } from './in-process.ts';
 import { runWaypoint, waypointMarkdown } from './waypoint.ts';
+import { ingressMarkdown, runIngress } from './ingress.ts';
 import { mb, ms, pct } from './stats.ts';
 
 const raw = (name: string): string | undefined =>
@@ -31,8 +32,8 @@ const arg = (name: string, fallback: number): number => {
   return v === undefined ? fallback : Number(v);
 };
 const MODE = raw('mode') ?? 'all';
-if (!['all', 'in-process', 'apiserver', 'waypoint'].includes(MODE)) {
-  throw new Error(`--mode must be all, in-process, apiserver or waypoint, got ${MODE}`);
+if (!['all', 'in-process', 'apiserver', 'waypoint', 'ingress'].includes(MODE)) {
+  throw new Error(`--mode must be all, in-process, apiserver, waypoint or ingress, got ${MODE}`);
 }
 const PODS = arg('pods', 10_000);
 const CLIENTS = arg('clients', 50);
@@ -48,6 +49,14 @@ if (MODE === 'waypoint') {
   );
   console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`);
   console.log(waypointMarkdown(r, ms));
+  process.exit(0);
+}
+
+// The ingress gateway xDS benchmark (--mode=ingress only): 1,000 HTTPRoutes on one Gateway.
+if (MODE === 'ingress') {
+  const r = await runIngress({ routes: arg('routes', 1000), changes: arg('changes', 50) }, progress);
+  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`);
+  console.log(ingressMarkdown(r, ms));
   process.exit(0);
 }
 

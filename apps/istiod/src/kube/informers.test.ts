@@ -3,7 +3,7 @@ import { Informer, KubeClient, clientSource } from '@ambient-mesh/kube';
 import { FakeApiServer, ManualTimers, until } from '@ambient-mesh/kube/testing';
 import { createLogger, silentLogger } from '@ambient-mesh/runtime';
 import { ObjectKinds, type ObjectKind } from '../wds/wds-index.ts';
-import { KubeWatcher, kubeInformerFactory, type InformerFactory } from './informers.ts';
+import { KubeWatcher, istiodWatchedKinds, kubeInformerFactory, type InformerFactory } from './informers.ts';
 import type { KubeObject } from './objects.ts';
 
 const PODS = '/api/v1/pods';
@@ -50,6 +50,27 @@ describe('KubeWatcher', () => {
       ['upsert', 'Pod', 'a'],
       ['delete', 'Pod', 'a'],
     ]);
+  });
+
+  it('watches only TLS Secrets (for ingress gateways), with the field selector on list and watch', async () => {
+    const secrets = istiodWatchedKinds().find(k => k.kind === 'Secret');
+    expect(secrets).toMatchObject({
+      path: '/api/v1/secrets',
+      query: { fieldSelector: 'type=kubernetes.io/tls' },
+      optional: true,
+    });
+    const w = new KubeWatcher({
+      kinds: [secrets!],
+      sink: { upsert: () => undefined, delete: () => undefined },
+      informerFactory: kubeInformerFactory(server.kubeConfig()),
+      logger: silentLogger(),
+    });
+    watchers.push(w);
+    await w.start();
+    await until('watch open', () => server.openWatches === 1);
+    const asked = server.requests.filter(r => r.path === '/api/v1/secrets');
+    expect(asked.length).toBeGreaterThanOrEqual(2);
+    for (const r of asked) expect(r.query.fieldSelector).toBe('type=kubernetes.io/tls');
   });
 
   it('retries a failed first list with back-off and ignores optional kinds for readiness', async () => {

@@ -28,3 +28,11 @@ export type { RouteSpec } from './waypoint-fixtures.ts';
 export { WaypointIndex, WaypointKinds } from '../waypoint/waypoint-index.ts';
 export { waypointIndexes } from './waypoint-indexes.ts';
 export type { WaypointIndexes } from './waypoint-indexes.ts';
+export {
+  makeGatewayRoute,
+  makeIngressGateway,
+  makeSecretGrant,
+  makeTlsSecret,
+  routerNode,
+} from './ingress-fixtures.ts';
+export type { GatewayRouteSpec, IngressListenerSpec } from './ingress-fixtures.ts';

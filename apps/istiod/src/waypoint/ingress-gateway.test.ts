@@ -185,6 +185,30 @@ describe('ingress gateway: HTTP listeners', () => {
     expect(names(h, EnvoyTypeUrls.routeConfiguration)).toEqual([]);
   });
 
+  it('pushes only the gateway a route, Gateway or Service change affects', () => {
+    const h = setup([HTTP]);
+    h.upsert(K.GATEWAY, makeIngressGateway('other', 'ingress', [HTTP]));
+    const route = h.upsert(
+      K.HTTP_ROUTE,
+      makeGatewayRoute('r', 'ingress', { parentRefs: [{ name: 'gw' }], rules: toWeb }),
+    );
+    expect([...route.waypoints]).toEqual([GW]);
+    expect(route.changes.get(EnvoyTypeUrls.routeConfiguration)).toEqual(new Set(['http.80']));
+    expect(route.changes.get(EnvoyTypeUrls.cluster)).toEqual(new Set([WEB]));
+    const gateway = h.upsert(
+      K.GATEWAY,
+      makeIngressGateway('gw', 'ingress', [HTTP, { name: 'alt', port: 8080, protocol: 'HTTP' }]),
+    );
+    expect([...gateway.waypoints]).toEqual([GW]);
+    expect(gateway.changes.get(EnvoyTypeUrls.listener)).toEqual(new Set(['0.0.0.0_8080']));
+    // The port the route targets disappears from the Service: the backend no longer resolves.
+    const svc = h.upsert(K.SERVICE, plainService('web', 'ingress', '10.96.1.1', 81));
+    expect([...svc.waypoints]).toEqual([GW]);
+    expect(names(h, EnvoyTypeUrls.cluster)).toEqual([]);
+    // An unrelated Service changes nothing.
+    expect(h.upsert(K.SERVICE, plainService('else', 'ingress', '10.96.1.9')).waypoints.size).toBe(0);
+  });
+
   it('orders routes of one host by Gateway API precedence, across HTTPRoutes', () => {
     const h = setup([HTTP]);
     h.upsert(
@@ -470,8 +494,15 @@ describe('ingress gateway: endpoints', () => {
     // A new backend pod is pushed to the gateway.
     const change = h.upsert(K.POD, meshPod('web', 'ingress', '10.244.1.3'));
     expect(change.waypoints.has(GW)).toBe(true);
+    // Only the endpoints are rebuilt; the other resources stay as they were.
+    expect([...change.changes.keys()]).toEqual([EnvoyTypeUrls.clusterLoadAssignment]);
     expect(change.changes.get(EnvoyTypeUrls.clusterLoadAssignment)).toEqual(new Set([WEB]));
     expect(endpoints(h, WEB)).toHaveLength(3);
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_80']);
+    expect(names(h, EnvoyTypeUrls.routeConfiguration)).toEqual(['http.80']);
+    expect(names(h, EnvoyTypeUrls.cluster)).toEqual([WEB]);
+    h.delete(K.POD, meshPod('web', 'ingress', '10.244.1.1'));
+    expect(endpoints(h, WEB).map(e => e[0])).toEqual(['10.244.1.2', '10.244.1.3']);
   });
 
   it('sends to the backend Service waypoint when it says istio.io/ingress-use-waypoint: "true"', () => {

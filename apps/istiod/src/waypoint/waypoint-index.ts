@@ -203,6 +203,11 @@ export interface IngressListenerIssue {
 
 const INGRESS_CLASS: string = GatewayClassName.ingress;
 
+interface IngressTarget {
+  readonly target: BackendTarget;
+  readonly protocol: ServiceProtocol;
+}
+
 function isIngress(gw: Gateway | undefined): gw is Gateway {
   return gw?.spec.gatewayClassName === INGRESS_CLASS;
 }
@@ -270,6 +275,8 @@ export class WaypointIndex {
   readonly #namespaces = new Map<string, Readonly<Record<string, string>>>();
   /** TLS Secrets by `namespace/name`. */
   readonly #secrets = new Map<string, KubeObject>();
+  /** Ingress Gateway → its clusters' targets as last computed (for endpoint-only recomputes). */
+  readonly #ingressTargets = new Map<string, ReadonlyMap<string, IngressTarget>>();
   /** Ingress Gateway → its listeners that are not programmed, by listener name. */
   readonly #ingressIssues = new Map<string, ReadonlyMap<string, IngressListenerIssue>>();
 
@@ -392,7 +399,8 @@ export class WaypointIndex {
         this.#entryEvent(key, obj, deleted, dirty);
         break;
     }
-    return this.#recompute(dirty);
+    // A pod changes only endpoints: an ingress gateway rebuilds just its ClusterLoadAssignments.
+    return this.#recompute(dirty, kind === 'Pod');
   }
 
   /** Recomputes waypoints whose bound Services changed in the `WaypointBindingSource`. */
@@ -733,11 +741,14 @@ export class WaypointIndex {
 
   // Compute.
 
-  #recompute(dirty: ReadonlySet<string>): WaypointChange {
+  #recompute(dirty: ReadonlySet<string>, endpointsOnly = false): WaypointChange {
     const changed = new Set<string>();
     const changes = new Map<string, Set<string>>();
     for (const wp of dirty) {
-      const names = this.#computeWaypoint(wp);
+      const names =
+        endpointsOnly && this.#ingressTargets.has(wp) && isIngress(this.#gateways.get(wp))
+          ? this.#computeIngressEndpoints(wp)
+          : this.#computeWaypoint(wp);
       if (names.size === 0) continue;
       changed.add(wp);
       for (const [t, set] of names) {
@@ -894,10 +905,13 @@ export class WaypointIndex {
   ) {
     const hbonePort = this.#opts.hbonePort ?? Port.hbone;
     const out: EndpointInput[] = [];
+    // The selector's pairs once (as `mapSelectorMatches`: an empty selector selects nothing).
+    const selector = Object.entries(info.selector ?? {});
+    if (selector.length === 0) return out;
     for (const podKey of this.#podsByNs.get(info.key.namespace) ?? []) {
       const pod = this.#pods.get(podKey);
       const labels = pod?.metadata?.labels ?? {};
-      if (pod === undefined || !mapSelectorMatches(info.selector, labels)) continue;
+      if (pod === undefined || !selector.every(([k, v]) => labels[k] === v)) continue;
       if (subsetLabels !== undefined && !Object.entries(subsetLabels).every(([k, v]) => labels[k] === v))
         continue;
       if (pod.metadata?.deletionTimestamp !== undefined || pod.status?.phase !== 'Running') continue;
@@ -1060,7 +1074,7 @@ export class WaypointIndex {
       this.#opts.onRouteStatus?.(entry.kind, entry.key, resolved.parents);
       candidates.push({ id, entry, resolved });
     }
-    const targets = new Map<string, { target: BackendTarget; protocol: ServiceProtocol }>();
+    const targets = new Map<string, IngressTarget>();
     const targetContext = (port: number): RouteTargetContext => ({
       port,
       clusterFor: t => {
@@ -1149,19 +1163,35 @@ export class WaypointIndex {
       const wp = this.#ingressWaypoint(target.service);
       // The waypoint's pods (selected by its Service) count too: their events recompute this.
       if (wp !== undefined) referenced.add(keyString(wp));
-      const { policy, labels } = this.#trafficPolicy(target);
+      const { policy } = this.#trafficPolicy(target);
       clusterOut.set(
         cname,
         buildCluster({ name: cname, trafficPolicy: policy, http2: protocol === 'grpc', tcp: false }),
       );
-      claOut.set(
-        cname,
-        this.ingressLoadAssignment(cname, target.service, target.port, labels) ??
-          buildIngressLoadAssignment(cname, []),
-      );
+      claOut.set(cname, this.#ingressClusterLoadAssignment(cname, target));
     }
+    this.#ingressTargets.set(gwKey, targets);
     if (issues.size === 0) this.#ingressIssues.delete(gwKey);
     else this.#ingressIssues.set(gwKey, issues);
+  }
+
+  #ingressClusterLoadAssignment(cname: string, target: BackendTarget): object {
+    const { labels } = this.#trafficPolicy(target);
+    return (
+      this.ingressLoadAssignment(cname, target.service, target.port, labels) ??
+      buildIngressLoadAssignment(cname, [])
+    );
+  }
+
+  /**
+   * Rebuilds only an ingress gateway's ClusterLoadAssignments (a pod event: its Listeners, routes
+   * and clusters cannot change), for the clusters of its last full compute.
+   */
+  #computeIngressEndpoints(gwKey: string): Map<string, Set<string>> {
+    const clas = new Map<string, object>();
+    for (const [cname, { target }] of this.#ingressTargets.get(gwKey) ?? [])
+      clas.set(cname, this.#ingressClusterLoadAssignment(cname, target));
+    return this.#commit(gwKey, new Map([[EnvoyTypeUrls.clusterLoadAssignment, clas]]));
   }
 
   /** Builds every resource of one waypoint; returns the names that changed, per type URL. */
@@ -1173,7 +1203,10 @@ export class WaypointIndex {
     );
     const referenced = new Set<string>();
     if (isIngress(gw)) this.#computeIngress(wp, gw, next, referenced);
-    else this.#ingressIssues.delete(wp);
+    else {
+      this.#ingressIssues.delete(wp);
+      this.#ingressTargets.delete(wp);
+    }
     if (gw !== undefined && WAYPOINT_CLASSES.has(gw.spec.gatewayClassName)) {
       const listeners = next.get(EnvoyTypeUrls.listener)!;
       const routes = next.get(EnvoyTypeUrls.routeConfiguration)!;
@@ -1312,6 +1345,12 @@ export class WaypointIndex {
     let empty = true;
     for (const typeUrl of ENVOY_TYPE_URLS) {
       const prev = old?.get(typeUrl) ?? EMPTY;
+      // A type the compute did not build keeps what it had.
+      if (!next.has(typeUrl)) {
+        if (prev.size > 0) empty = false;
+        stored.set(typeUrl, new Map(prev));
+        continue;
+      }
       const out: ResourceMap = new Map();
       const names = new Set<string>();
       for (const [name, value] of next.get(typeUrl) ?? []) {
