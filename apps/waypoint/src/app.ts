@@ -52,6 +52,7 @@ import { DnsClusters } from './proxy/dns-clusters.ts';
 import type { LookupAll } from './proxy/dns-clusters.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
 import { GatewayListeners } from './proxy/gateway.ts';
+import type { ListenerSocketFactory } from './proxy/gateway.ts';
 import { startInbound } from './proxy/inbound.ts';
 import { UpstreamPools, poolKey } from './proxy/upstream.ts';
 import type { UpstreamOptions } from './proxy/upstream.ts';
@@ -80,6 +81,8 @@ export interface AppDeps {
   /** Resolves the hostnames of DNS clusters; default Node's `dns.lookup` (both families). */
   readonly dnsLookup?: LookupAll;
   readonly processMetrics?: boolean;
+  /** Router mode: how a listener's port is bound; default `listen` in the pod's namespace. */
+  readonly listenerSocket?: ListenerSocketFactory;
 }
 
 export interface Bound {
@@ -319,6 +322,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     const workload = config.proxyMetadata.WORKLOAD_NAME ?? config.podName;
     gatewayListeners = new GatewayListeners({
       http,
+      ...(deps.listenerSocket === undefined ? {} : { listen: deps.listenerSocket }),
       snapshot: () => state.snapshot(),
       upstream: upstreamOptions,
       dns,

@@ -4,18 +4,22 @@
  * HBONE upstreams, listener updates and bind conflicts, edge headers, metrics and drain.
  * Real clients (undici, node:http2, node:tls), a real ADS server and real backends.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client as UndiciClient } from 'undici';
 import { issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
+import { bindFailure } from './proxy/gateway.ts';
 import type { Bound } from './app.ts';
 import { any, assignment, edsCluster, router } from './testing/fixtures.ts';
 import { testConfig } from './testing/harness.ts';
@@ -26,9 +30,10 @@ import {
   createTestPki,
   requestsTotalLine,
   scrapeStats,
+  startTestCaServer,
   waitFor,
 } from './testing/loopback.ts';
-import type { TestPki } from './testing/loopback.ts';
+import type { TestCaServer, TestPki } from './testing/loopback.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
 
@@ -444,6 +449,25 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
     ]);
   });
 
+  it('NACKs a TLS listener whose certificate is not valid PEM, and says why a privileged port fails', async () => {
+    xds.set(TypeUrl.listener, 'badcert', {
+      name: 'badcert',
+      address: socketAddress(0),
+      filter_chains: [
+        tlsChain('a', ['a.example.com'], { id: '', chain: 'not a certificate', key: 'not a key' }, 'string'),
+      ],
+    });
+    await waitFor('the NACK', () => (gateway.nacks.get(TypeUrl.listener)?.nack ?? '').includes('badcert'));
+    expect(gateway.nacks.get(TypeUrl.listener)?.nack).toMatch(
+      /badcert: filter chain "a": its certificate or key is not valid PEM or they do not match/,
+    );
+    expect(gateway.listenerAddresses().has('badcert')).toBe(false);
+    expect((await request(client('http'), 'plain.example.com')).status).toBe(200);
+    expect(bindFailure('0.0.0.0:80', Object.assign(new Error('listen EACCES'), { code: 'EACCES' }))).toBe(
+      'cannot bind 0.0.0.0:80: permission denied (EACCES); ports below 1024 need the pod sysctl net.ipv4.ip_unprivileged_port_start=0 or NET_BIND_SERVICE',
+    );
+  });
+
   it('updates a listener in place and removes one without dropping its open connections', async () => {
     const removablePort = port('removable');
     const kept = client('removable');
@@ -519,4 +543,81 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
     expect(JSON.parse(done.text)).toMatchObject({ url: '/slow' });
     await stopping;
   }, 30_000);
+});
+
+describe('the gateway identity in router mode', () => {
+  const captured = captureLogs();
+  const GATEWAY_ID = 'spiffe://cluster.local/ns/edge/sa/gw-istio';
+  let pki: TestPki;
+  let ca: TestCaServer;
+  let xds: TestXdsServer;
+  let backend: HboneBackend;
+  let gateway: Bound;
+  let tokenDir: string;
+
+  beforeAll(async () => {
+    pki = await createTestPki();
+    // The CA issues the gateway's service account identity; the gateway rejects any other.
+    ca = await startTestCaServer(pki.ca, GATEWAY_ID);
+    xds = new TestXdsServer();
+    await xds.start();
+    backend = new HboneBackend('mesh', await pki.identity('edge', 'mesh'));
+    await backend.start();
+    xds.set(TypeUrl.cluster, MESH, edsCluster(MESH));
+    xds.set(
+      TypeUrl.clusterLoadAssignment,
+      MESH,
+      assignment(MESH, [
+        {
+          address: '127.0.0.1',
+          port: 8080,
+          hbone: `127.0.0.1:${backend.port}`,
+          identity: backend.identity.id,
+          workload: 'mesh-v1;edge;mesh;v1;Kubernetes',
+        },
+      ]),
+    );
+    xds.set(TypeUrl.routeConfiguration, HTTP_ROUTES, {
+      name: HTTP_ROUTES,
+      virtual_hosts: [route('mesh', ['*'], MESH)],
+    });
+    xds.set(TypeUrl.listener, 'http', plainListener('http', 0));
+    tokenDir = mkdtempSync(join(tmpdir(), 'gateway-identity-'));
+    writeFileSync(join(tokenDir, 'istio-token'), 'token\n');
+    gateway = await build(
+      {
+        ...testConfig(),
+        mode: 'router',
+        podName: 'gw-istio-5f7c9-abcde',
+        podNamespace: 'edge',
+        serviceAccount: 'gw-istio',
+        caAddress: ca.address,
+        tokenPath: join(tokenDir, 'istio-token'),
+        certDir: join(tokenDir, 'no-certs'),
+      },
+      { xdsConnect: xds.connect(), processMetrics: false, logs: captured.logs },
+    );
+    await waitFor('xDS sync', () => gateway.readiness.ready, 30_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gateway.shutdown();
+    await backend.close();
+    xds.close();
+    ca.close();
+    rmSync(tokenDir, { recursive: true, force: true });
+  });
+
+  it("gets its own workload certificate (the pod's service account) from the CA and presents it upstream", async () => {
+    expect(ca.issued()).toBeGreaterThanOrEqual(1);
+    expect(gateway.certificates()[0]?.identity).toBe(GATEWAY_ID);
+    const c = new UndiciClient(`http://127.0.0.1:${gateway.listenerAddresses().get('http')?.port ?? 0}`);
+    try {
+      const r = await request(c, 'mesh.example.com', '/who');
+      expect(r.status).toBe(200);
+      expect(backend.requests.at(-1)?.peer).toBe(GATEWAY_ID);
+    } finally {
+      await c.destroy();
+    }
+  });
 });

@@ -390,6 +390,11 @@ function convertChain(
       );
   }
   const socket = r.object(o, 'transport_socket');
+  if (transport === 'tls' && socket === undefined)
+    r.problem(
+      `${path}.filter_chain_match.transport_protocol`,
+      'tls without a transport_socket (TLS passthrough) is not supported',
+    );
   const tls =
     socket === undefined ? undefined : convertTransportSocket(r, socket, `${path}.transport_socket`);
   const prefixRanges: Cidr[] = [];

@@ -770,5 +770,17 @@ describe('convertListener: gateway listeners (router mode)', () => {
     );
     expect(q.join('\n')).toMatch(/tls_certificate_sds_secret_configs/);
     expect(q.join('\n')).toMatch(/needs at least one certificate/);
+    const passthrough = problems(
+      convertListener(
+        '0.0.0.0_443',
+        '1',
+        gatewayListener({
+          filter_chain_match: { transport_protocol: 'tls', server_names: ['a.example.com'] },
+        }),
+      ),
+    );
+    expect(passthrough.join('\n')).toMatch(
+      /tls without a transport_socket \(TLS passthrough\) is not supported/,
+    );
   });
 });

@@ -22,7 +22,13 @@ import type { SecureContext } from 'node:tls';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { Logger } from '@ambient-mesh/runtime';
 import type { Rejection } from '@ambient-mesh/xds';
-import type { DownstreamTls, FilterChain, ListenerConfig, WaypointConfig } from '../config/types.ts';
+import type {
+  DownstreamTls,
+  FilterChain,
+  ListenerConfig,
+  SocketAddress,
+  WaypointConfig,
+} from '../config/types.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import type { GatewaySource, HttpProxy } from './http-proxy.ts';
@@ -30,8 +36,25 @@ import { selectGatewayChain } from './route.ts';
 import { tunnelTo } from './upstream.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
+/**
+ * Starts `server` listening on `address` (resolves once it listens, rejects with the bind
+ * error). The default is `server.listen` in the process's network namespace.
+ */
+export type ListenerSocketFactory = (server: NetServer, address: SocketAddress) => Promise<void>;
+
+export const listenHere: ListenerSocketFactory = (server, address) =>
+  new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
 export interface GatewayOptions {
   readonly http: HttpProxy;
+  /** How a listener's port is bound (default {@link listenHere}). */
+  readonly listen?: ListenerSocketFactory;
   /** The current configuration (clusters and endpoints of TCP chains). */
   readonly snapshot: () => WaypointConfig;
   readonly upstream: UpstreamOptions;
@@ -67,7 +90,9 @@ function hostPort(host: string, port: number): string {
 
 /** Why a port could not be bound, in words that say what to check. */
 export function bindFailure(address: string, err: unknown): string {
-  const code = (err as { code?: unknown }).code;
+  // Node's `code`, or the errno name of a bind made elsewhere (`errnoCode`, e.g. in another netns).
+  const e = err as { code?: unknown; errnoCode?: unknown };
+  const code = typeof e.errnoCode === 'string' ? e.errnoCode : e.code;
   if (code === 'EADDRINUSE') return `cannot bind ${address}: the address is already in use (EADDRINUSE)`;
   if (code === 'EACCES')
     return `cannot bind ${address}: permission denied (EACCES); ports below 1024 need the pod sysctl net.ipv4.ip_unprivileged_port_start=0 or NET_BIND_SERVICE`;
@@ -207,13 +232,7 @@ export class GatewayListeners {
   ): Promise<BoundListener> {
     const server = createNetServer({ pauseOnConnect: true });
     const address = config.address ?? { host: '0.0.0.0', port: 0 };
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await (this.#o.listen ?? listenHere)(server, address);
     const bound: BoundListener = {
       config,
       server,
