@@ -1,7 +1,10 @@
-// Cluster tier: the official Gateway API conformance suite, profiles MESH-HTTP and MESH-GRPC, against
-// our mesh on one 2-node local cluster (name `conf105`, slot 105), set up as `npm run conformance`
-// does (every suite namespace in ambient, a waypoint bound to gateway-conformance-mesh); the two
-// profiles run one after the other in the same cluster. The suite decides pass or fail; this file
+// Cluster tier: the official Gateway API conformance suite, profiles MESH-HTTP, MESH-GRPC and
+// GATEWAY-HTTP, against our mesh on one 2-node local cluster (name `conf105`, slot 105), set up as
+// `npm run conformance` does (every suite namespace in ambient, a waypoint bound to
+// gateway-conformance-mesh, ingress Gateways of class `istio`); the profiles run one after the
+// other in the same cluster. GATEWAY-HTTP runs without the tests known to fail
+// (`GATEWAY_HTTP_KNOWN_FAILING`, `--skip-tests`; docs/compatibility.md says why each fails), so
+// CI does not wait out their timeouts. The suite decides pass or fail; this file
 // holds us to the committed lists of tests known to pass (known-passing.ts): each must be reported
 // PASS by the suite's own output and appear in neither the failed nor the skipped list of its
 // ConformanceReport. A skipped test never counts as passed.
@@ -11,8 +14,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
-import { MESH_GRPC_KNOWN_PASSING, MESH_HTTP_KNOWN_PASSING } from './known-passing.ts';
 import {
+  GATEWAY_HTTP_KNOWN_FAILING,
+  GATEWAY_HTTP_KNOWN_PASSING,
+  MESH_GRPC_KNOWN_PASSING,
+  MESH_HTTP_KNOWN_PASSING,
+} from './known-passing.ts';
+import {
+  GATEWAY_HTTP,
   MESH_GRPC,
   MESH_HTTP,
   ensureConformanceSuite,
@@ -25,19 +34,24 @@ import {
 const scenario = new ScenarioContext('conformance');
 const { log, kube } = scenario;
 let dir: string;
-const PROFILES: readonly (readonly [ProfileRun, readonly string[]])[] = [
-  [MESH_HTTP, MESH_HTTP_KNOWN_PASSING],
-  [MESH_GRPC, MESH_GRPC_KNOWN_PASSING],
+const PROFILES: readonly (readonly [ProfileRun, readonly string[], readonly string[]])[] = [
+  [MESH_HTTP, MESH_HTTP_KNOWN_PASSING, []],
+  [MESH_GRPC, MESH_GRPC_KNOWN_PASSING, []],
+  [
+    GATEWAY_HTTP,
+    GATEWAY_HTTP_KNOWN_PASSING,
+    GATEWAY_HTTP_KNOWN_FAILING.length === 0 ? [] : [`--skip-tests=${GATEWAY_HTTP_KNOWN_FAILING.join(',')}`],
+  ],
 ];
 const results = new Map<string, ConformanceRunResult>();
 
-describe('Gateway API conformance, MESH-HTTP and MESH-GRPC, on a 2-node local cluster', () => {
+describe('Gateway API conformance, MESH-HTTP, MESH-GRPC and GATEWAY-HTTP, on a 2-node local cluster', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'conformance-'));
     const suiteDir = await ensureConformanceSuite(log);
     ({ cluster: scenario.cluster } = await startMeshCluster({ name: 'conf105', slot: 105, nodes: 2 }));
     scenario.logSetupTime();
-    for (const [run] of PROFILES) {
+    for (const [run, , extraArgs] of PROFILES) {
       const result = await runSuite({
         suiteDir,
         kubeconfig: kube().kubeconfig,
@@ -46,6 +60,7 @@ describe('Gateway API conformance, MESH-HTTP and MESH-GRPC, on a 2-node local cl
         reportPath: join(dir, run.reportFile),
         logPath: join(dir, `suite-${run.profile}.log`),
         progress: log,
+        extraArgs,
         timeoutMs: 20 * 60_000,
       });
       results.set(run.profile, result);

@@ -25,3 +25,66 @@ export const MESH_HTTP_KNOWN_PASSING: readonly string[] = [
 
 /** MESH-GRPC: every test of the profile in v1.4.1 (core: Mesh and GRPCRoute; no extended test). */
 export const MESH_GRPC_KNOWN_PASSING: readonly string[] = ['MeshBasic', 'MeshGRPCRouteWeight'];
+
+/**
+ * GATEWAY-HTTP (ingress Gateways of class `istio`): the tests the suite reported PASS in
+ * docs/conformance/gateway-http-report.yaml.
+ */
+export const GATEWAY_HTTP_KNOWN_PASSING: readonly string[] = [
+  'GatewayClassObservedGenerationBump',
+  'GatewayInvalidRouteKind',
+  'GatewayInvalidTLSConfiguration',
+  'GatewayModifyListeners',
+  'GatewayObservedGenerationBump',
+  'GatewaySecretInvalidReferenceGrant',
+  'GatewaySecretMissingReferenceGrant',
+  'GatewaySecretReferenceGrantAllInNamespace',
+  'GatewaySecretReferenceGrantSpecific',
+  'GatewayWithAttachedRoutes',
+  'GatewayWithAttachedRoutesWithPort8080',
+  'HTTPRouteBackendRequestHeaderModifier',
+  'HTTPRouteCrossNamespace',
+  'HTTPRouteExactPathMatching',
+  'HTTPRouteHTTPSListener',
+  'HTTPRouteHeaderMatching',
+  'HTTPRouteHostnameIntersection',
+  'HTTPRouteInvalidBackendRefUnknownKind',
+  'HTTPRouteInvalidCrossNamespaceBackendRef',
+  'HTTPRouteInvalidCrossNamespaceParentRef',
+  'HTTPRouteInvalidNonExistentBackendRef',
+  'HTTPRouteInvalidParentRefNotMatchingSectionName',
+  'HTTPRouteInvalidParentRefSectionNameNotMatchingPort',
+  'HTTPRouteInvalidReferenceGrant',
+  'HTTPRouteListenerHostnameMatching',
+  'HTTPRouteListenerPortMatching',
+  'HTTPRouteMatching',
+  'HTTPRouteMatchingAcrossRoutes',
+  'HTTPRouteMethodMatching',
+  'HTTPRouteNamedRule',
+  'HTTPRouteObservedGenerationBump',
+  'HTTPRoutePartiallyInvalidViaInvalidReferenceGrant',
+  'HTTPRoutePathMatchOrder',
+  'HTTPRouteQueryParamMatching',
+  'HTTPRouteRedirectHostAndStatus',
+  'HTTPRouteRedirectPort',
+  'HTTPRouteRedirectPortAndScheme',
+  'HTTPRouteRedirectScheme',
+  'HTTPRouteReferenceGrant',
+  'HTTPRouteRequestHeaderModifier',
+  'HTTPRouteRequestHeaderModifierBackendWeights',
+  'HTTPRouteResponseHeaderModifier',
+  'HTTPRouteRewriteHost',
+  'HTTPRouteSimpleSameNamespace',
+  'HTTPRouteWeight',
+];
+
+/**
+ * GATEWAY-HTTP tests of the claimed features that fail today (docs/compatibility.md says why, one by
+ * one). The cluster-tier test passes them to the suite's `--skip-tests`, so CI does not wait out
+ * their timeouts; `npm run conformance` runs them all.
+ */
+export const GATEWAY_HTTP_KNOWN_FAILING: readonly string[] = [
+  'HTTPRouteRedirectPath',
+  'HTTPRouteRewritePath',
+  'HTTPRouteServiceTypes',
+];

@@ -1,7 +1,7 @@
 // `npm run conformance`: the official Gateway API conformance suite against our mesh.
 //
 //   npm run conformance                          # every profile below, reports to docs/conformance/
-//   npm run conformance -- --profile MESH-GRPC   # one profile (MESH-HTTP, MESH-GRPC)
+//   npm run conformance -- --profile MESH-GRPC   # one profile (MESH-HTTP, MESH-GRPC, GATEWAY-HTTP)
 //   npm run conformance -- --run-test MeshBasic  # one test (report not written to docs/)
 //   npm run conformance -- --name NAME --slot S  # cluster name and fabric slot (default: conform, lowest free)
 //
@@ -15,6 +15,7 @@ import { defaultCacheRoot } from '../layout.ts';
 import { startMeshCluster } from '../mesh/mesh-cluster.ts';
 import { repoRoot } from '../kubelet/images.ts';
 import {
+  GATEWAY_HTTP,
   MESH_GRPC,
   MESH_HTTP,
   ensureConformanceSuite,
@@ -23,7 +24,7 @@ import {
   type ProfileRun,
 } from './suite.ts';
 
-const PROFILES: readonly ProfileRun[] = [MESH_HTTP, MESH_GRPC];
+const PROFILES: readonly ProfileRun[] = [MESH_HTTP, MESH_GRPC, GATEWAY_HTTP];
 
 const flagValue = (f: string): string | undefined => {
   const i = process.argv.indexOf(f);

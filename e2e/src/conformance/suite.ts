@@ -81,6 +81,39 @@ export const MESH_GRPC: ProfileRun = {
   reportFile: 'mesh-grpc-report.yaml',
 };
 
+/**
+ * GATEWAY-HTTP against ingress Gateways of class `istio` (istiod deploys each as our proxy in
+ * router mode behind a LoadBalancer Service; the local cluster gives that Service a fabric
+ * address the suite, a process on the host, reaches). Every suite namespace is in ambient as in
+ * Istio's ambient conformance run, so the backends are reached over HBONE. Claimed: the profile's
+ * core (Gateway, HTTPRoute, ReferenceGrant) and the extended HTTPRoute features our route
+ * translation implements (the same translation serves waypoints).
+ */
+export const GATEWAY_HTTP: ProfileRun = {
+  profile: 'GATEWAY-HTTP',
+  gatewayClass: 'istio',
+  supportedFeatures: [
+    'Gateway',
+    'HTTPRoute',
+    'ReferenceGrant',
+    'GatewayPort8080',
+    'HTTPRouteResponseHeaderModification',
+    'HTTPRouteQueryParamMatching',
+    'HTTPRouteMethodMatching',
+    'HTTPRouteSchemeRedirect',
+    'HTTPRoutePortRedirect',
+    'HTTPRoutePathRedirect',
+    'HTTPRouteHostRewrite',
+    'HTTPRoutePathRewrite',
+    'HTTPRouteBackendRequestHeaderModification',
+    'HTTPRouteNamedRouteRule',
+    'HTTPRouteParentRefPort',
+  ],
+  namespaceLabels: AMBIENT,
+  meshWaypoint: false,
+  reportFile: 'gateway-http-report.yaml',
+};
+
 /** The profiles whose tests run in the suite's mesh namespace (prestaged, waypoint bound). */
 const MESH_PROFILES: ReadonlySet<ConformanceProfileName> = new Set(['MESH-HTTP', 'MESH-GRPC']);
 

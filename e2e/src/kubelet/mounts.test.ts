@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mountPointsInUse, removeMountPoints } from './mounts.ts';
+import { bindOrder, mountPointsInUse, removeMountPoints, type BindMount } from './mounts.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -26,5 +26,17 @@ describe('removeMountPoints', () => {
 
   it('lists the mount points of this process', async () => {
     expect(await mountPointsInUse()).toContain('/');
+  });
+});
+
+describe('bindOrder', () => {
+  it("binds a volume over a directory holding other volumes' sources after them, else keeps the order", () => {
+    const m = (source: string, target: string): BindMount => ({ source, target, readOnly: false });
+    const conf = m('/cache/pods/p/volumes/conf', '/home/node');
+    const token = m('/home/node/.cache/pods/p/volumes/token', '/run/secrets/kubernetes.io/serviceaccount');
+    const hosts = m('/home/node/.cache/pods/p/hosts', '/etc/hosts');
+    const data = m('/cache/pods/p/volumes/data', '/data');
+    expect(bindOrder([conf, token, data, hosts])).toEqual([token, data, hosts, conf]);
+    expect(bindOrder([token, data, hosts])).toEqual([token, data, hosts]);
   });
 });

@@ -34,6 +34,17 @@ const isStrictAncestor = (dir: string, path: string): boolean =>
   path.startsWith(`${dir.replace(/\/+$/, '')}/`);
 
 /**
+ * The order of the binds: a volume mounted over a host directory that holds other volumes' sources
+ * (a ConfigMap at the home directory while the node's pod volumes live under it) is bound after
+ * them, so their sources are still visible when they are bound. Otherwise the pod's order.
+ */
+export function bindOrder(binds: readonly BindMount[]): BindMount[] {
+  const shadowsSource = (m: BindMount): boolean =>
+    binds.some(o => o !== m && (o.source === m.target || isStrictAncestor(m.target, o.source)));
+  return [...binds.filter(m => !shadowsSource(m)), ...binds.filter(shadowsSource)];
+}
+
+/**
  * The `sh -c` script run inside `unshare --mount --propagation private`: it bind-mounts each
  * volume at its mountPath (the new mount namespace keeps this private to the container) and
  * then execs the container's argv ("$@"). Each `keep` directory that a volume would shadow is
@@ -47,7 +58,7 @@ export function mountScript(
   const lines = ['set -e'];
   // A shared host path mounted at its own place needs no bind (and a bind would cut it off
   // from the host's later mounts, such as new netns).
-  const binds = mounts.filter(m => m.source !== m.target);
+  const binds = bindOrder(mounts.filter(m => m.source !== m.target));
   const shadowed = keep.filter(k => binds.some(m => isStrictAncestor(m.target, k.path)));
   for (const k of shadowed) lines.push(`mount --bind ${shellQuote(k.path)} ${shellQuote(k.stash)}`);
   for (const m of binds) {

@@ -38,6 +38,11 @@ function informers(): GatewayInformerFactory {
     Namespace: NAMESPACES,
     RevisionTag: TAGS,
     ConfigMap: '/api/v1/configmaps',
+    HTTPRoute: '/apis/gateway.networking.k8s.io/v1/httproutes',
+    GRPCRoute: '/apis/gateway.networking.k8s.io/v1/grpcroutes',
+    Service: SERVICES,
+    ReferenceGrant: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',
+    Secret: '/api/v1/secrets',
   } as const;
   return kind =>
     new Informer<KubeObject>({

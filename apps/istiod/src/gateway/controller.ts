@@ -52,6 +52,8 @@ import {
   type GatewayStatus,
   type ServiceView,
 } from './status.ts';
+import type { IngressInformerKind } from './ingress-routes.ts';
+import type { ListenerRefs } from './listener-status.ts';
 import { RevisionScope } from './revision-scope.ts';
 import { WriteQueue } from './write-queue.ts';
 
@@ -68,8 +70,15 @@ export interface GatewayKubeApi {
 
 /** `Namespace` and `RevisionTag` (the tags' MutatingWebhookConfigurations) feed the revision scope. */
 /** `ConfigMap`: class defaults (`gateway.istio.io/defaults-for-class`) and `infrastructure.parametersRef`. */
+/** The ingress route index's kinds (`ingress-routes.ts`) come from the same factory. */
 export type GatewayInformerKind =
-  'GatewayClass' | 'Gateway' | 'GatewayService' | 'Namespace' | 'RevisionTag' | 'ConfigMap';
+  | 'GatewayClass'
+  | 'Gateway'
+  | 'GatewayService'
+  | 'Namespace'
+  | 'RevisionTag'
+  | 'ConfigMap'
+  | IngressInformerKind;
 export type GatewayInformerFactory = (kind: GatewayInformerKind) => KindInformer;
 
 export interface GatewayControllerOptions {
@@ -89,6 +98,11 @@ export interface GatewayControllerOptions {
   readonly attachedRoutes?: (gateway: string, listener: GatewayListener) => number;
   /** istiod's namespace, where class-defaults ConfigMaps live (default `istio-system`). */
   readonly systemNamespace?: string;
+  /**
+   * Secrets and ReferenceGrants for the listener checks of ingress Gateways (certificateRefs);
+   * without it every listener reports no errors.
+   */
+  readonly listenerRefs?: ListenerRefs;
 }
 
 function serviceView(svc: Service): ServiceView {
@@ -237,6 +251,11 @@ export class GatewayController {
   /** The routes attached to these Gateways (`namespace/name`) changed: their status is rewritten. */
   routesChanged(gateways: Iterable<string>): void {
     for (const key of gateways) this.#reconcile(key);
+  }
+
+  /** Secrets or ReferenceGrants changed: every Gateway's listener status is checked again. */
+  refsChanged(): void {
+    for (const key of this.#gateways.keys()) this.#reconcile(key);
   }
 
   /** Resolves when no write is pending (tests). */
@@ -445,7 +464,14 @@ export class GatewayController {
     }
     const svc = this.#services.get(`${gw.namespace}/${deploymentName(gw, cls)}`);
     const attached = this.#opts.attachedRoutes;
-    const status = gatewayStatus(gw, cls, svc, this.#opts.domain, l => attached?.(key, l) ?? 0);
+    const status = gatewayStatus(
+      gw,
+      cls,
+      svc,
+      this.#opts.domain,
+      l => attached?.(key, l) ?? 0,
+      this.#opts.listenerRefs,
+    );
     if (!statusEqual(gw.status, status)) {
       this.#queue.enqueue(`${key}/status`, async () => {
         const current = this.#gateways.get(key);

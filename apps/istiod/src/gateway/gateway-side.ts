@@ -3,7 +3,8 @@
  * (classes, deployments, Gateway status with listeners' `attachedRoutes`), the
  * `istio.io/WaypointBound` writers (Services, ServiceEntries) and the `WaypointBindings` index, fed from the WDS index's
  * binding hook, and the HTTPRoute/GRPCRoute status writer, fed from the waypoint index's route
- * status hook. Without Kubernetes capabilities (`deps` undefined) only the indexes exist.
+ * status hook, merged with the ingress route index (`ingress-routes.ts`) for parents that are
+ * ingress Gateways. Without Kubernetes capabilities (`deps` undefined) only the indexes exist.
  */
 import type { Logs, Timers } from '@ambient-mesh/runtime';
 import type { RouteParentStatus } from '../waypoint/resolve-route.ts';
@@ -11,7 +12,16 @@ import type { RouteKind } from '../waypoint/types.ts';
 import type { WaypointBinding } from './binding.ts';
 import { GatewayController, type GatewayInformerFactory, type GatewayKubeApi } from './controller.ts';
 import { DEFAULT_REVISION, istiodServiceName } from './revision-scope.ts';
-import { RouteAttachments, RouteStatusWriter, type RouteStatusPatcher } from './route-status.ts';
+import { IngressRouteIndex, type IngressParent } from './ingress-routes.ts';
+import {
+  attachmentOf,
+  isAcceptedGatewayParent,
+  RouteAttachments,
+  RouteStatusWriter,
+  sameParentRef,
+  type RouteStatusPatcher,
+  type StatusRouteKind,
+} from './route-status.ts';
 import { WaypointBindingIndex, type WaypointBindings } from './waypoint-bindings.ts';
 import { WaypointStatusWriter, type ServiceConditionPatcher } from './waypoint-status.ts';
 import type { WaypointBindingTarget } from '../wds/wds-index.ts';
@@ -93,6 +103,48 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           ...leader,
           ...failure,
         });
+  // Route parents from two sources, merged per route: the waypoint index (Services, waypoints,
+  // and every parent of an invalid route) and the ingress index (ingress Gateways, which win).
+  const fromWaypoint = new Map<string, readonly RouteParentStatus[]>();
+  const fromIngress = new Map<string, readonly IngressParent[]>();
+  // Filled in below; the callbacks that use them run only after start().
+  const late: { routeStatus?: RouteStatusWriter; controller?: GatewayController } = {};
+  const publish = (kind: StatusRouteKind, key: string): void => {
+    const id = `${kind}/${key}`;
+    const ns = key.slice(0, key.indexOf('/'));
+    const ingress = fromIngress.get(id) ?? [];
+    const waypoint = (fromWaypoint.get(id) ?? []).filter(
+      p => !ingress.some(i => sameParentRef(ns, i.status.parentRef, p.parentRef)),
+    );
+    routes.set(kind, key, [
+      ...waypoint.filter(isAcceptedGatewayParent).map(p => attachmentOf(p.parentRef)),
+      ...ingress.flatMap(i =>
+        i.listeners.map(l => ({
+          gateway: `${i.status.parentRef.namespace}/${i.status.parentRef.name}`,
+          sectionName: l,
+        })),
+      ),
+    ]);
+    const written = new Set(ingress.filter(i => i.namespaceWritten).map(i => i.status));
+    late.routeStatus?.update(kind, key, [...waypoint, ...ingress.map(i => i.status)], p => written.has(p));
+  };
+  const ingressIndex =
+    deps === undefined
+      ? undefined
+      : new IngressRouteIndex({
+          informers: deps.informers,
+          domain: opts.domain,
+          logger,
+          onParents: (kind, key, parents) => {
+            const id = `${kind}/${key}`;
+            if (parents.length === 0) fromIngress.delete(id);
+            else fromIngress.set(id, parents);
+            publish(kind, key);
+          },
+          onRefsChanged: () => {
+            late.controller?.refsChanged();
+          },
+        });
   const controller =
     deps === undefined
       ? undefined
@@ -113,6 +165,7 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           logger,
           timers: opts.timers,
           attachedRoutes: (gateway, listener) => routes.attachedRoutes(gateway, listener),
+          ...(ingressIndex === undefined ? {} : { listenerRefs: ingressIndex }),
           ...leader,
           ...failure,
         });
@@ -126,6 +179,8 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
           ...leader,
           ...failure,
         });
+  late.controller = controller;
+  late.routeStatus = routeStatus;
   const offRoutes = routes.onChange(gateways => {
     controller?.routesChanged(gateways);
   });
@@ -141,11 +196,13 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
     },
     onRouteStatus(kind, key, parents) {
       if (kind === 'VirtualService') return;
-      routes.record(kind, key, parents);
-      routeStatus?.update(kind, key, parents);
+      fromWaypoint.set(`${kind}/${key}`, parents);
+      publish(kind, key);
     },
     onRouteDeleted(kind, key) {
       if (kind === 'VirtualService') return;
+      fromWaypoint.delete(`${kind}/${key}`);
+      fromIngress.delete(`${kind}/${key}`);
       routes.forget(kind, key);
       routeStatus?.forget(kind, key);
     },
@@ -156,9 +213,11 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
       entryStatus?.resync();
     },
     start() {
-      started ??= (controller?.start() ?? Promise.resolve()).catch((err: unknown) => {
-        logger.error({ err: String(err) }, 'gateway controller failed to start');
-      });
+      started ??= Promise.all([controller?.start(), ingressIndex?.start()])
+        .then(() => undefined)
+        .catch((err: unknown) => {
+          logger.error({ err: String(err) }, 'gateway controller failed to start');
+        });
       return started;
     },
     async stop() {
@@ -166,7 +225,7 @@ export function createGatewaySide(opts: GatewaySideOptions): GatewaySide {
       status?.close();
       entryStatus?.close();
       routeStatus?.close();
-      await controller?.stop();
+      await Promise.all([controller?.stop(), ingressIndex?.stop()]);
     },
   };
 }

@@ -45,6 +45,12 @@ const PATHS = {
   },
   // Class defaults (labelled) and `infrastructure.parametersRef` targets (any name): all ConfigMaps.
   ConfigMap: { path: '/api/v1/configmaps' },
+  // Ingress route status and listener checks (`ingress-routes.ts`).
+  HTTPRoute: { path: `${GATEWAY_API}/httproutes` },
+  GRPCRoute: { path: `${GATEWAY_API}/grpcroutes` },
+  Service: { path: '/api/v1/services' },
+  ReferenceGrant: { path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants' },
+  Secret: { path: '/api/v1/secrets' },
 } as const;
 
 export function kubeGatewayInformers(

@@ -7,12 +7,26 @@ import type { KubeObject, LabelSelector } from '../kube/objects.ts';
 
 export type FromNamespaces = 'Same' | 'All' | 'Selector';
 
+/** One `tls.certificateRefs[]` entry (group and kind defaulted: core `Secret`; namespace: the Gateway's). */
+export interface CertificateRef {
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string;
+}
+
 export interface GatewayListener {
   readonly name: string;
   readonly port: number;
   readonly protocol: string;
+  /** `hostname`; undefined matches every host. */
+  readonly hostname?: string;
   readonly allowedFrom: FromNamespaces;
   readonly allowedSelector?: LabelSelector;
+  /** `allowedRoutes.kinds` as written (group defaulted); undefined: the protocol's kinds. */
+  readonly allowedKinds?: readonly RouteGroupKind[];
+  /** `tls` (mode defaulted to `Terminate`). */
+  readonly tls?: { readonly mode: string; readonly certificateRefs: readonly CertificateRef[] };
 }
 
 /** A validated Gateway (`gateway.networking.k8s.io/v1`). */
@@ -120,7 +134,35 @@ function addressesOf(status: unknown): GatewayStatusAddress[] {
   return out;
 }
 
-function listenerOf(v: unknown, i: number, errors: string[]): GatewayListener | undefined {
+function allowedKindsOf(allowedRoutes: unknown): RouteGroupKind[] | undefined {
+  const raw = isRecord(allowedRoutes) ? allowedRoutes['kinds'] : undefined;
+  if (!Array.isArray(raw)) return undefined;
+  return raw.filter(isRecord).map(k => ({
+    group: typeof k['group'] === 'string' ? k['group'] : 'gateway.networking.k8s.io',
+    kind: typeof k['kind'] === 'string' ? k['kind'] : '',
+  }));
+}
+
+function tlsOf(v: unknown, gatewayNamespace: string): GatewayListener['tls'] {
+  if (!isRecord(v)) return undefined;
+  const refs = Array.isArray(v['certificateRefs']) ? v['certificateRefs'] : [];
+  return {
+    mode: typeof v['mode'] === 'string' ? v['mode'] : 'Terminate',
+    certificateRefs: refs.filter(isRecord).map(r => ({
+      group: typeof r['group'] === 'string' ? r['group'] : '',
+      kind: typeof r['kind'] === 'string' ? r['kind'] : 'Secret',
+      name: typeof r['name'] === 'string' ? r['name'] : '',
+      namespace: typeof r['namespace'] === 'string' ? r['namespace'] : gatewayNamespace,
+    })),
+  };
+}
+
+function listenerOf(
+  v: unknown,
+  i: number,
+  errors: string[],
+  gatewayNamespace: string,
+): GatewayListener | undefined {
   const path = `spec.listeners[${i}]`;
   if (!isRecord(v)) {
     errors.push(`${path}: must be an object`);
@@ -141,12 +183,18 @@ function listenerOf(v: unknown, i: number, errors: string[]): GatewayListener | 
     errors.push(`${path}.allowedRoutes.namespaces.from: must be Same, All or Selector`);
   const selector = isRecord(ns) && isRecord(ns['selector']) ? (ns['selector'] as LabelSelector) : undefined;
   if (typeof name !== 'string' || typeof port !== 'number' || typeof protocol !== 'string') return undefined;
+  const hostname = typeof v['hostname'] === 'string' && v['hostname'] !== '' ? v['hostname'] : undefined;
+  const allowedKinds = allowedKindsOf(v['allowedRoutes']);
+  const tls = tlsOf(v['tls'], gatewayNamespace);
   return {
     name,
     port,
     protocol,
+    ...(hostname === undefined ? {} : { hostname }),
     allowedFrom,
     ...(selector === undefined ? {} : { allowedSelector: selector }),
+    ...(allowedKinds === undefined ? {} : { allowedKinds }),
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 
@@ -190,7 +238,7 @@ export function validateGateway(obj: KubeObject): Validated<GatewayModel> {
   if (!Array.isArray(rawListeners)) errors.push('spec.listeners: must be a list');
   else
     rawListeners.forEach((l, i) => {
-      const parsed = listenerOf(l, i, errors);
+      const parsed = listenerOf(l, i, errors, namespace);
       if (parsed !== undefined) listeners.push(parsed);
     });
   const infra = spec?.['infrastructure'];

@@ -46,17 +46,23 @@ export type RouteStatusPatcher = (
   parents: readonly RouteParentWire[],
 ) => Promise<void>;
 
-/** The wire form of computed parents; the namespace is named only when it is not the route's. */
+/**
+ * The wire form of computed parents; the namespace is named when it is not the route's, or when
+ * the route's own parentRef names it (`namespaceWritten`: upstream echoes the parentRef as written).
+ */
 export function routeParentsWire(
   routeNamespace: string,
   parents: readonly RouteParentStatus[],
+  namespaceWritten: (p: RouteParentStatus) => boolean = () => false,
 ): RouteParentWire[] {
   return parents.map(p => ({
     parentRef: {
       group: p.parentRef.group,
       kind: p.parentRef.kind,
       name: p.parentRef.name,
-      ...(p.parentRef.namespace === routeNamespace ? {} : { namespace: p.parentRef.namespace }),
+      ...(p.parentRef.namespace === routeNamespace && !namespaceWritten(p)
+        ? {}
+        : { namespace: p.parentRef.namespace }),
       ...(p.parentRef.port === undefined ? {} : { port: p.parentRef.port }),
       ...(p.parentRef.sectionName === undefined ? {} : { sectionName: p.parentRef.sectionName }),
     },
@@ -119,11 +125,16 @@ export class RouteStatusWriter {
   }
 
   /** The computed parents of a route (`namespace/name`). */
-  update(kind: StatusRouteKind, key: string, parents: readonly RouteParentStatus[]): void {
+  update(
+    kind: StatusRouteKind,
+    key: string,
+    parents: readonly RouteParentStatus[],
+    namespaceWritten?: (p: RouteParentStatus) => boolean,
+  ): void {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    const wire = routeParentsWire(namespace, parents);
+    const wire = routeParentsWire(namespace, parents, namespaceWritten);
     const id = `${kind}/${key}`;
     const wanted: Wanted = { kind, namespace, name, parents: wire, fingerprint: JSON.stringify(wire) };
     this.#latest.set(id, wanted);
@@ -167,7 +178,8 @@ export interface ListenerRef {
   readonly port: number;
 }
 
-interface Attachment {
+/** A route attached to a Gateway: to one listener (`sectionName`), or to those on `port`, or to all. */
+export interface RouteAttachment {
   readonly gateway: string;
   readonly sectionName?: string;
   readonly port?: number;
@@ -175,7 +187,7 @@ interface Attachment {
 
 /** Which routes are accepted on which Gateway listeners (for `attachedRoutes`). */
 export class RouteAttachments {
-  readonly #byRoute = new Map<string, readonly Attachment[]>();
+  readonly #byRoute = new Map<string, readonly RouteAttachment[]>();
   readonly #listeners = new Set<(gateways: ReadonlySet<string>) => void>();
 
   /** The computed parents of a route: its Gateway parents with `Accepted=True` count. */
@@ -186,6 +198,11 @@ export class RouteAttachments {
 
   forget(kind: StatusRouteKind, key: string): void {
     this.#set(`${kind}/${key}`, []);
+  }
+
+  /** The attachments of a route, given directly (ingress parents: the listeners that accepted it). */
+  set(kind: StatusRouteKind, key: string, attachments: readonly RouteAttachment[]): void {
+    this.#set(`${kind}/${key}`, attachments);
   }
 
   /** Routes attached to one listener of the Gateway (`namespace/name`). */
@@ -212,7 +229,7 @@ export class RouteAttachments {
     };
   }
 
-  #set(id: string, next: readonly Attachment[]): void {
+  #set(id: string, next: readonly RouteAttachment[]): void {
     const prev = this.#byRoute.get(id) ?? [];
     if (JSON.stringify(prev) === JSON.stringify(next)) return;
     if (next.length === 0) this.#byRoute.delete(id);
@@ -222,7 +239,7 @@ export class RouteAttachments {
   }
 }
 
-function isAcceptedGatewayParent(p: RouteParentStatus): boolean {
+export function isAcceptedGatewayParent(p: RouteParentStatus): boolean {
   return (
     p.parentRef.kind === 'Gateway' &&
     p.parentRef.group === GATEWAY_GROUP &&
@@ -230,7 +247,7 @@ function isAcceptedGatewayParent(p: RouteParentStatus): boolean {
   );
 }
 
-function attachmentOf(ref: ParentRefInput): Attachment {
+export function attachmentOf(ref: ParentRefInput): RouteAttachment {
   return {
     gateway: `${ref.namespace}/${ref.name}`,
     ...(ref.sectionName === undefined ? {} : { sectionName: ref.sectionName }),

@@ -10,10 +10,11 @@
  * Addresses: for waypoints the Service's cluster IPs and its hostname (upstream reports both);
  * for ingress gateways the LoadBalancer's external addresses, else the hostname once assigned.
  *
- * Listeners: one entry per listener with upstream's conditions (`Accepted`, `Conflicted=False`
- * `NoConflicts`, `Programmed`, `ResolvedRefs`, each "No errors found"), the route kinds its
- * protocol takes (HTTP/HTTPS: HTTPRoute and GRPCRoute; TCP: TCPRoute; TLS: TLSRoute; HBONE: none)
- * and `attachedRoutes`, the routes accepted on it.
+ * Listeners: one entry per listener with its `supportedKinds` and `attachedRoutes` (the routes
+ * accepted on it). Waypoint listeners report no errors (`Accepted`, `Conflicted=False`
+ * `NoConflicts`, `Programmed`, `ResolvedRefs`, each "No errors found"); ingress listeners are
+ * checked as upstream does (`listener-status.ts`: certificateRefs, route kinds, protocol,
+ * conflicts).
  */
 import type { GatewayClassInfo } from './classes.ts';
 import type {
@@ -24,6 +25,7 @@ import type {
   GatewayStatusCondition,
   RouteGroupKind,
 } from './model.ts';
+import { evaluateListener, listenerConflicts, protocolKinds, type ListenerRefs } from './listener-status.ts';
 
 export const GatewayCondition = { accepted: 'Accepted', programmed: 'Programmed' } as const;
 export const GATEWAY_OWNED_CONDITIONS: readonly string[] = [
@@ -56,28 +58,20 @@ export const LISTENER_OWNED_CONDITIONS: readonly string[] = [
 /** Routes attached to one listener (`RouteAttachments.attachedRoutes`). */
 export type AttachedRoutes = (listener: GatewayListener) => number;
 
-const ROUTE_GROUP = 'gateway.networking.k8s.io';
-
 /** The route kinds a listener's protocol takes (upstream's `GenerateSupportedKinds`). */
 export function supportedKinds(protocol: string): RouteGroupKind[] {
-  switch (protocol) {
-    case 'HTTP':
-    case 'HTTPS':
-      return [
-        { group: ROUTE_GROUP, kind: 'HTTPRoute' },
-        { group: ROUTE_GROUP, kind: 'GRPCRoute' },
-      ];
-    case 'TCP':
-      return [{ group: ROUTE_GROUP, kind: 'TCPRoute' }];
-    case 'TLS':
-      return [{ group: ROUTE_GROUP, kind: 'TLSRoute' }];
-    default:
-      return [];
-  }
+  return protocolKinds(protocol);
 }
 
-/** Every listener's status: no errors, and the routes attached to it. */
-export function listenerStatuses(gw: GatewayModel, attached: AttachedRoutes): GatewayListenerStatus[] {
+/**
+ * Every listener's status and the routes attached to it. With `refs` (ingress Gateways) each
+ * listener is checked (`listener-status.ts`); without (waypoints) every listener has no errors.
+ */
+export function listenerStatuses(
+  gw: GatewayModel,
+  attached: AttachedRoutes,
+  refs?: ListenerRefs,
+): GatewayListenerStatus[] {
   const ok = (type: string, reason: string, status = 'True'): GatewayStatusCondition => ({
     type,
     status,
@@ -85,17 +79,29 @@ export function listenerStatuses(gw: GatewayModel, attached: AttachedRoutes): Ga
     message: 'No errors found',
     observedGeneration: gw.generation,
   });
-  return gw.listeners.map(l => ({
-    name: l.name,
-    attachedRoutes: attached(l),
-    supportedKinds: supportedKinds(l.protocol),
-    conditions: [
-      ok('Accepted', 'Accepted'),
-      ok('Conflicted', 'NoConflicts', 'False'),
-      ok('Programmed', 'Programmed'),
-      ok('ResolvedRefs', 'ResolvedRefs'),
-    ],
-  }));
+  const conflicts = refs === undefined ? undefined : listenerConflicts(gw.listeners);
+  return gw.listeners.map(l => {
+    if (refs !== undefined) {
+      const e = evaluateListener(gw, l, refs, conflicts?.get(l.name));
+      return {
+        name: l.name,
+        attachedRoutes: attached(l),
+        supportedKinds: e.supportedKinds,
+        conditions: e.conditions,
+      };
+    }
+    return {
+      name: l.name,
+      attachedRoutes: attached(l),
+      supportedKinds: supportedKinds(l.protocol),
+      conditions: [
+        ok('Accepted', 'Accepted'),
+        ok('Conflicted', 'NoConflicts', 'False'),
+        ok('Programmed', 'Programmed'),
+        ok('ResolvedRefs', 'ResolvedRefs'),
+      ],
+    };
+  });
 }
 
 const NO_ROUTES: AttachedRoutes = () => 0;
@@ -117,9 +123,10 @@ export function gatewayStatus(
   svc: ServiceView | undefined,
   domain: string,
   attached: AttachedRoutes = NO_ROUTES,
+  refs?: ListenerRefs,
 ): GatewayStatus {
   const gen = gw.generation;
-  const listeners = listenerStatuses(gw, attached);
+  const listeners = listenerStatuses(gw, attached, cls.waypoint ? undefined : refs);
   const accepted: GatewayStatusCondition = {
     type: GatewayCondition.accepted,
     status: 'True',

@@ -55,6 +55,9 @@ export function waypointOfProxy(proxy: ProxyIdentity): string | undefined {
       : undefined;
   if (typeof fromLabel === 'string' && fromLabel !== '') return `${proxy.namespace}/${fromLabel}`;
   const workload = proxy.metadata.WORKLOAD_NAME;
+  // An ingress gateway's Deployment is `<gateway>-istio` (the proxy sends no LABELS yet).
+  if (proxy.type === ProxyType.router && typeof workload === 'string' && workload.endsWith('-istio'))
+    return `${proxy.namespace}/${workload.slice(0, -'-istio'.length)}`;
   if (typeof workload === 'string' && workload !== '') return `${proxy.namespace}/${workload}`;
   const parts = proxy.podName.split('-');
   const name = parts.length > 2 ? parts.slice(0, -2).join('-') : proxy.podName;

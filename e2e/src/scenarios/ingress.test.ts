@@ -1,0 +1,184 @@
+// Cluster tier, scenario 13: ingress on a 2-node local cluster (name `ingress`, slot 134), one
+// cluster shared by the file. A Gateway of class `istio` (istiod deploys our proxy in router mode
+// behind a LoadBalancer Service) with an HTTPRoute to an ambient backend whose Services use a
+// waypoint (namespace label `istio.io/use-waypoint`). Requests come from outside the mesh: from the
+// host, to the Gateway's LoadBalancer address (`status.addresses`, on the cluster fabric).
+//
+// - Without `istio.io/ingress-use-waypoint`, the gateway sends straight to the backend over HBONE
+//   (the backend's ztunnel counts mTLS connections from the gateway's identity) and the waypoint
+//   sees none of it, as upstream.
+// - With `istio.io/ingress-use-waypoint: "true"` on the backend Service, the same requests cross the
+//   waypoint too: its `istio_requests_total` counts them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, waitFor } from '../exec.ts';
+import { ScenarioContext } from '../mesh/scenario.ts';
+import {
+  GATEWAY_PATH,
+  HTTPROUTE_PATH,
+  waypointMetrics,
+  waypointRequests,
+  type WaypointPod,
+} from '../mesh/waypoint.ts';
+import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
+import { echoPod, mtlsConnectionsTo, type MeshPod } from '../mesh/workloads.ts';
+
+const NS = 'ingress';
+const GATEWAY = 'public';
+/** istiod names the generated Deployment, Service and ServiceAccount `<gateway>-istio`. */
+const GATEWAY_SA = `${GATEWAY}-istio`;
+const GATEWAY_ID = `spiffe://cluster.local/ns/${NS}/sa/${GATEWAY_SA}`;
+const scenario = new ScenarioContext<MeshPod>('ingress');
+const { log, kube } = scenario;
+let waypoint: WaypointPod;
+let address: string;
+
+type Cond = { type: string; status: string; reason?: string };
+
+/** GET http://<address>/ from the host (outside the mesh): status and the echo pod that answered. */
+async function fromHost(path: string): Promise<{ status: number; pod?: string }> {
+  const script =
+    `fetch('http://${address}${path}', { signal: AbortSignal.timeout(8000) })` +
+    `.then(async r => { const t = await r.text(); let pod; try { pod = JSON.parse(t).pod } catch {} ` +
+    `console.log(JSON.stringify({ status: r.status, pod })) }, () => console.log(JSON.stringify({ status: 0 })))`;
+  const r = await runCommand([process.execPath, '-e', script], { allowFailure: true, timeoutMs: 15_000 });
+  try {
+    return JSON.parse(r.stdout.trim()) as { status: number; pod?: string };
+  } catch {
+    return { status: 0 };
+  }
+}
+
+/** The waypoint's `istio_requests_total` for the echo Service. */
+async function waypointEchoRequests(): Promise<number> {
+  return waypointRequests(await waypointMetrics(waypoint))
+    .filter(s => s.labels.destination_service_name === 'echo')
+    .reduce((n, s) => n + s.value, 0);
+}
+
+describe('scenario 13: ingress Gateway to an ambient backend, with and without its waypoint', () => {
+  beforeAll(async () => {
+    waypoint = await startWaypointMesh(scenario, {
+      cluster: { name: 'ingress', slot: 134 },
+      namespace: NS,
+      serviceAccounts: ['client', 'echo'],
+      pods: [
+        [
+          'echo',
+          echoPod('echo', {
+            namespace: NS,
+            node: 'node-1',
+            serviceAccount: 'echo',
+            labels: { app: 'echo' },
+            containerPorts: [8080],
+          }),
+        ],
+        [
+          'client',
+          echoPod('client', {
+            namespace: NS,
+            node: 'node-0',
+            serviceAccount: 'client',
+            env: { PORT: '9090' },
+          }),
+        ],
+      ],
+      services: [['echo', { app: 'echo' }]],
+      probe: { from: 'client', service: 'echo' },
+    });
+    const c = kube().client;
+    await c.create(GATEWAY_PATH(NS), {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: GATEWAY, namespace: NS },
+      spec: { gatewayClassName: 'istio', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] },
+    });
+    await c.create(HTTPROUTE_PATH(NS), {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'echo', namespace: NS },
+      spec: { parentRefs: [{ name: GATEWAY }], rules: [{ backendRefs: [{ name: 'echo', port: 80 }] }] },
+    });
+    address = await waitFor(
+      `Gateway ${GATEWAY} Programmed with a LoadBalancer address`,
+      async () => {
+        const gw = await c.get<{ status?: { conditions?: Cond[]; addresses?: { value: string }[] } }>(
+          `${GATEWAY_PATH(NS)}/${GATEWAY}`,
+        );
+        const programmed = gw.status?.conditions?.some(x => x.type === 'Programmed' && x.status === 'True');
+        return programmed === true ? gw.status?.addresses?.[0]?.value : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1_000 },
+    );
+    log(`gateway ${NS}/${GATEWAY} at ${address}`);
+    scenario.logSetupTime();
+  }, 600_000);
+
+  afterAll(async () => {
+    await scenario.cluster?.stop();
+    scenario.logWallTime();
+  }, 180_000);
+
+  it('reports the route Accepted on the Gateway and the listener with one attached route', async () => {
+    const c = kube().client;
+    const route = await waitFor(
+      'HTTPRoute echo Accepted by the Gateway',
+      async () => {
+        const r = await c.get<{
+          status?: { parents?: { parentRef: { name: string }; conditions: Cond[] }[] };
+        }>(`${HTTPROUTE_PATH(NS)}/echo`);
+        const p = r.status?.parents?.find(x => x.parentRef.name === GATEWAY);
+        return p?.conditions.some(x => x.type === 'Accepted' && x.status === 'True') === true ? p : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(route.conditions.find(x => x.type === 'ResolvedRefs')?.status).toBe('True');
+    const gw = await c.get<{ status?: { listeners?: { name: string; attachedRoutes: number }[] } }>(
+      `${GATEWAY_PATH(NS)}/${GATEWAY}`,
+    );
+    expect(gw.status?.listeners?.find(l => l.name === 'http')?.attachedRoutes).toBe(1);
+  }, 90_000);
+
+  it('from the host, the LoadBalancer address reaches the backend over HBONE, bypassing its waypoint', async () => {
+    const before = await waypointEchoRequests();
+    const first = await waitFor(
+      `http://${address}/ answered by the backend`,
+      async () => {
+        const r = await fromHost('/');
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+    expect(first.pod).toBe('echo');
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await fromHost(`/direct-${i}`)).status);
+    expect(codes).toEqual([200, 200, 200, 200, 200]);
+    // The backend's ztunnel took the gateway's requests as HBONE mTLS from the gateway's identity.
+    expect(await mtlsConnectionsTo(kube(), 'echo', GATEWAY_ID)).toBeGreaterThan(0);
+    expect(await waypointEchoRequests()).toBe(before);
+  }, 180_000);
+
+  it('with istio.io/ingress-use-waypoint on the Service, the same requests also cross the waypoint', async () => {
+    await kube().client.mergePatch(`/api/v1/namespaces/${NS}/services/echo`, {
+      metadata: { labels: { 'istio.io/ingress-use-waypoint': 'true' } },
+    });
+    const before = await waypointEchoRequests();
+    // The gateway's config follows the label: wait until a request is counted by the waypoint.
+    await waitFor(
+      'a request from the host counted by the waypoint',
+      async () => {
+        const r = await fromHost('/via-waypoint');
+        return r.status === 200 && (await waypointEchoRequests()) > before ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+    const start = await waypointEchoRequests();
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await fromHost(`/waypoint-${i}`)).status);
+    expect(codes).toEqual([200, 200, 200, 200, 200]);
+    await waitFor(
+      'the waypoint counts all five',
+      async () => ((await waypointEchoRequests()) >= start + 5 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+  }, 180_000);
+});
