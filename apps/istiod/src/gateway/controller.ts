@@ -18,7 +18,7 @@ import { errorMessage } from '@ambient-mesh/errors';
 import type { Condition } from '@ambient-mesh/kube';
 import { Label } from '@ambient-mesh/mesh-api';
 import type { Logger, Timers } from '@ambient-mesh/runtime';
-import type { KindInformer } from '../kube/informers.ts';
+import { applyEvents, type KindInformer } from '../kube/informers.ts';
 import type { KubeObject, Service } from '../kube/objects.ts';
 import {
   BUILTIN_CLASSES,
@@ -171,23 +171,8 @@ export class GatewayController {
     ): Promise<void> => {
       const informer = this.#opts.informers(kind);
       this.#informers.push(informer);
-      const safe = (obj: KubeObject, deleted: boolean): void => {
-        try {
-          apply(obj, deleted);
-        } catch (err) {
-          this.#opts.logger.error({ kind, err: errorMessage(err) }, 'failed to apply a Gateway API event');
-        }
-      };
-      informer.on({
-        add: o => {
-          safe(o, false);
-        },
-        update: (_old, o) => {
-          safe(o, false);
-        },
-        delete: o => {
-          safe(o, true);
-        },
+      applyEvents(informer, apply, err => {
+        this.#opts.logger.error({ kind, err: errorMessage(err) }, 'failed to apply a Gateway API event');
       });
       return informer.start().catch(() => undefined);
     };

@@ -21,7 +21,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { errorMessage } from '@ambient-mesh/errors';
 import type { Logger } from '@ambient-mesh/runtime';
-import type { KindInformer } from '../kube/informers.ts';
+import { applyEvents, type KindInformer } from '../kube/informers.ts';
 import { selectorMatches, type KubeObject } from '../kube/objects.ts';
 import {
   CONTROLLER_NAME,
@@ -284,23 +284,8 @@ export class IngressRouteIndex implements ListenerRefs {
     ): Promise<void> => {
       const informer = this.#opts.informers(kind);
       this.#informers.push(informer);
-      const safe = (o: KubeObject, deleted: boolean): void => {
-        try {
-          apply(o, deleted);
-        } catch (err) {
-          this.#opts.logger.error({ kind, err: errorMessage(err) }, 'failed to apply an ingress route event');
-        }
-      };
-      informer.on({
-        add: o => {
-          safe(o, false);
-        },
-        update: (_old, o) => {
-          safe(o, false);
-        },
-        delete: o => {
-          safe(o, true);
-        },
+      applyEvents(informer, apply, err => {
+        this.#opts.logger.error({ kind, err: errorMessage(err) }, 'failed to apply an ingress route event');
       });
       return informer.start().catch(() => undefined);
     };

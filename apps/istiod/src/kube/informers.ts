@@ -40,6 +40,35 @@ export interface KindInformer {
   stop(): Promise<void>;
 }
 
+/**
+ * Feeds every add, update and delete of `informer` to `apply` (`deleted` true for a delete); an
+ * exception `apply` throws goes to `onError` instead of the informer. Returns the unsubscribe.
+ */
+export function applyEvents(
+  informer: KindInformer,
+  apply: (obj: KubeObject, deleted: boolean) => void,
+  onError: (err: unknown) => void,
+): () => void {
+  const safe = (obj: KubeObject, deleted: boolean): void => {
+    try {
+      apply(obj, deleted);
+    } catch (err) {
+      onError(err);
+    }
+  };
+  return informer.on({
+    add: o => {
+      safe(o, false);
+    },
+    update: (_old, o) => {
+      safe(o, false);
+    },
+    delete: o => {
+      safe(o, true);
+    },
+  });
+}
+
 /** A list or watch failure the informer recovers from by itself (relist, or back-off and resume). */
 export type InformerErrorReporter = (
   err: unknown,
