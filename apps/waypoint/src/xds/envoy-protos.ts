@@ -26,6 +26,7 @@ export const EnvoyType = {
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   jwtAuthn: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
 } as const;
 
 const PROTO_FILES = [
@@ -41,6 +42,7 @@ const PROTO_FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
 ];
 
 function depsRoot(): string {
