@@ -394,6 +394,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     clusterId: config.clusterId,
     trustDomain: mesh.trustDomain,
     rootNamespace: mesh.rootNamespace,
+    meshConfig: mesh.raw,
+    onTracingProblem: (waypoint, message) => {
+      waypointLog.warn({ waypoint, err: message }, 'waypoint tracing is not configured');
+    },
     onIssues: (kind, key, errors) => {
       if (errors.length === 0)
         waypointLog.info({ kind, object: key }, 'object is valid again and programmed');
@@ -543,6 +547,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     filter: discovery,
     logger: logs.for('mesh'),
     configMap: meshConfigMap,
+    onChange: next => {
+      waypoints.setMeshConfig(next.raw);
+    },
   });
   const watcher = new KubeWatcher({
     kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],

@@ -25,6 +25,8 @@ export interface FilterChainInput {
   readonly rbac: readonly object[];
   /** Whether some route of this chain carries a fault (adds the fault filter). */
   readonly fault: boolean;
+  /** The HCM's `tracing` (translate-tracing.ts), when a Telemetry turns it on. */
+  readonly tracing?: object | undefined;
 }
 
 /** What an HTTP connection manager needs: the waypoint's filter chains and the ingress listeners. */
@@ -37,6 +39,7 @@ export interface HcmInput {
   readonly fault: boolean;
   /** True at the edge (an ingress gateway): the client address comes from the connection. */
   readonly useRemoteAddress?: boolean;
+  readonly tracing?: object | undefined;
 }
 
 export function httpConnectionManager(chain: HcmInput): object {
@@ -56,6 +59,7 @@ export function httpConnectionManager(chain: HcmInput): object {
     normalizePath: true,
     mergeSlashes: true,
     pathWithEscapedSlashesAction: 'KEEP_UNCHANGED',
+    ...(chain.tracing === undefined ? {} : { tracing: chain.tracing }),
   };
 }
 
