@@ -202,6 +202,7 @@ export class WaypointTracer {
         new BatchSpanProcessor({
           exporter: new LoggingExporter(inner, url, this.#o.logger),
           scheduledDelayMillis: this.#o.exportDelayMs ?? 5000,
+          exportTimeoutMillis: 10_000,
           maxQueueSize: 2048,
           maxExportBatchSize: 512,
         }),
@@ -310,10 +311,18 @@ export class WaypointTracer {
     await Promise.all([...this.#providers.values()].map(e => e.provider.forceFlush()));
   }
 
-  async shutdown(): Promise<void> {
+  /** Flushes and stops every exporter; gives up after `timeoutMs` (a collector that is down). */
+  async shutdown(timeoutMs = 3000): Promise<void> {
     const entries = [...this.#providers.values()];
     this.#providers.clear();
-    await Promise.all(entries.map(e => e.provider.shutdown().catch(() => undefined)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(entries.map(e => e.provider.shutdown().catch(() => undefined))),
+      new Promise<void>(resolve => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
 
