@@ -17,9 +17,11 @@ export const JAEGER_VERSION = 'v1.75.0';
 /** The binary's path; throws with the command to run when it has not been built. */
 export function jaegerBinary(): string {
   const fromEnv = process.env.JAEGER_BIN;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const cache = process.env.AMBIENT_MESH_CACHE ?? join(homedir(), '.cache', 'ambient-mesh');
-  const bin = join(cache, 'jaeger', JAEGER_VERSION, 'bin', 'jaeger');
+  const bin =
+    fromEnv !== undefined && fromEnv !== ''
+      ? fromEnv
+      : join(cache, 'jaeger', JAEGER_VERSION, 'bin', 'jaeger');
   if (!existsSync(bin))
     throw new Error(
       `Jaeger ${JAEGER_VERSION} is not built (${bin} is missing): run \`npm run setup\` ` +
