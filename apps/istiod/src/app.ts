@@ -404,6 +404,10 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     clusterId: config.clusterId,
     trustDomain: mesh.trustDomain,
     rootNamespace: mesh.rootNamespace,
+    meshConfig: mesh.raw,
+    onTracingProblem: (waypoint, message) => {
+      waypointLog.warn({ waypoint, err: message }, 'waypoint tracing is not configured');
+    },
     onIssues: (kind, key, errors) => {
       if (errors.length === 0)
         waypointLog.info({ kind, object: key }, 'object is valid again and programmed');
@@ -560,6 +564,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     filter: discovery,
     logger: logs.for('mesh'),
     configMap: meshConfigMap,
+    onChange: next => {
+      waypoints.setMeshConfig(next.raw);
+    },
   });
   currentMesh = () => meshWatch.current.raw;
   // CUSTOM policies read the providers at each recompute: a provider change recomputes every waypoint.

@@ -55,6 +55,7 @@ import { GatewayListeners } from './proxy/gateway.ts';
 import type { ListenerSocketFactory } from './proxy/gateway.ts';
 import { startInbound } from './proxy/inbound.ts';
 import { UpstreamPools, poolKey } from './proxy/upstream.ts';
+import { WaypointTracer } from './proxy/tracing.ts';
 import type { UpstreamOptions } from './proxy/upstream.ts';
 import { createWaypointState } from './state/waypoint-state.ts';
 import type { WaypointStateReader } from './state/waypoint-state.ts';
@@ -306,11 +307,19 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     dns.sync(config.clusters);
     retainPools();
   });
+  // Spans of chains whose HCM traces; their service name is `<waypoint>.<namespace>` by default.
+  const waypointName = config.proxyMetadata.WORKLOAD_NAME ?? config.podName;
+  const tracer = new WaypointTracer({
+    logger: logs.for('tracing'),
+    resource: { 'k8s.namespace.name': config.podNamespace, 'k8s.pod.name': config.podName },
+  });
   const http = new HttpProxy({
     state,
     upstream,
     dns,
     metrics,
+    tracer,
+    tracingServiceName: `${waypointName}.${config.podNamespace}`,
     logger: logs.for('proxy'),
     accessLog: logs.for('access'),
     maxRequestBodyBytes: config.maxRequestBodyBytes,
@@ -353,6 +362,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     // The HTTP side first: its tunnels end, so the HBONE sessions can close (GOAWAY). A session
     // that does not close within a second (a peer holding a TCP tunnel) is torn down.
     await http.close();
+    // Queued spans go out (bounded by the exporter's timeout) before the process ends.
+    await tracer.shutdown();
     if (inbound !== undefined) {
       const server = inbound;
       let timer: NodeJS.Timeout | undefined;

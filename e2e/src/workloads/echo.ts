@@ -55,6 +55,8 @@ const server = http.createServer((req, res) => {
         url: req.url,
         remote: req.socket.remoteAddress,
         bytes: Buffer.concat(chunks).length,
+        // The trace context it was called with (the tracing scenario checks the waypoint's span).
+        traceparent: req.headers.traceparent,
         served: n,
         inFlight,
         maxInFlight,

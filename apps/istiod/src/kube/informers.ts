@@ -206,6 +206,7 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
       path: '/apis/networking.istio.io/v1/virtualservices',
       optional: true,
     },
+    { kind: WaypointKinds.TELEMETRY, path: '/apis/telemetry.istio.io/v1/telemetries', optional: true },
     // Ingress gateways' certificates (HTTPS listeners' certificateRefs): TLS Secrets only.
     {
       kind: WaypointKinds.SECRET,

@@ -25,6 +25,8 @@ export interface MeshConfigWatchOptions {
   readonly logger: Logger;
   /** The ConfigMap followed (default `istio`; `istio-<revision>` for a revision). */
   readonly configMap?: string;
+  /** Called with each new valid config (the waypoints' tracing providers follow it). */
+  readonly onChange?: (next: MeshConfig) => void;
 }
 
 interface ConfigMapObject extends KubeObject {
@@ -83,5 +85,6 @@ export class MeshConfigWatch {
       const { entered, left } = this.#opts.filter.setSelectors(next.discoverySelectors);
       log.info({ selectors: next.discoverySelectors.length, entered, left }, 'discovery selectors changed');
     }
+    this.#opts.onChange?.(next);
   }
 }

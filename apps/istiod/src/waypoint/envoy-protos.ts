@@ -34,6 +34,7 @@ const PROTO_FILES = [
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
 ];
 
 /** Full names of the messages the waypoint and the ingress gateway get. */
@@ -53,6 +54,7 @@ export const EnvoyType = {
   previousHosts: 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
   tlsInspector: 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+  openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
 } as const;
 export type EnvoyTypeName = (typeof EnvoyType)[keyof typeof EnvoyType];
 

@@ -30,6 +30,8 @@ export interface FilterChainInput {
   readonly patchHttpFilters?: (filters: readonly object[]) => object[];
   /** CUSTOM policies' filters (shadow RBAC + ext_authz), first in the chain (translate-ext-authz.ts). */
   readonly custom?: readonly CustomFilter[];
+  /** The HCM's `tracing` (translate-tracing.ts), when a Telemetry turns it on. */
+  readonly tracing?: object | undefined;
 }
 
 /** What an HTTP connection manager needs: the waypoint's filter chains and the ingress listeners. */
@@ -44,6 +46,7 @@ export interface HcmInput {
   readonly custom?: readonly CustomFilter[];
   /** True at the edge (an ingress gateway): the client address comes from the connection. */
   readonly useRemoteAddress?: boolean;
+  readonly tracing?: object | undefined;
 }
 
 export function httpConnectionManager(chain: HcmInput): object {
@@ -66,6 +69,7 @@ export function httpConnectionManager(chain: HcmInput): object {
     normalizePath: true,
     mergeSlashes: true,
     pathWithEscapedSlashesAction: 'KEEP_UNCHANGED',
+    ...(chain.tracing === undefined ? {} : { tracing: chain.tracing }),
   };
 }
 

@@ -124,6 +124,8 @@ import { keyString } from './types.ts';
 import { GATEWAY_GROUP, validateGrpcRoute, validateHttpRoute } from './validate-route.ts';
 import { hostToService, validateDestinationRule, validateVirtualService } from './validate-istio.ts';
 import { arr, rec, str } from './validate-support.ts';
+import { resolveWaypointTracing, tracingProvidersOf, validateTelemetry } from './translate-tracing.ts';
+import type { TracingProviders, ValidTelemetry } from './translate-tracing.ts';
 
 export const WaypointKinds = {
   SERVICE: 'Service',
@@ -143,6 +145,8 @@ export const WaypointKinds = {
   NAMESPACE: 'Namespace',
   /** TLS Secrets (`kubernetes.io/tls`), for ingress listeners' `certificateRefs`. */
   SECRET: 'Secret',
+  /** `telemetry.istio.io` Telemetry: the waypoints' tracing (translate-tracing.ts). */
+  TELEMETRY: 'Telemetry',
 } as const;
 export type WaypointKind = (typeof WaypointKinds)[keyof typeof WaypointKinds];
 const KIND_SET: ReadonlySet<string> = new Set(Object.values(WaypointKinds));
@@ -193,6 +197,10 @@ export interface WaypointIndexOptions {
   readonly onExtAuthzIssues?: (waypoint: string, issues: readonly string[]) => void;
   /** A resource failed to encode (a translator bug): the old resource stays. */
   readonly onEncodeError?: (waypoint: string, name: string, message: string) => void;
+  /** meshConfig as parsed (its `extensionProviders`, `defaultProviders`); see `setMeshConfig`. */
+  readonly meshConfig?: Readonly<Record<string, unknown>>;
+  /** A waypoint's tracing names a provider it cannot use (none is configured then). */
+  readonly onTracingProblem?: (waypoint: string, message: string) => void;
 }
 
 interface RouteEntry {
@@ -283,6 +291,9 @@ export class WaypointIndex {
   readonly #policiesByTarget = new Map<string, Set<string>>();
   readonly #authns = new Map<string, AuthnEntry>();
   readonly #envoyFilters = new Map<string, ValidEnvoyFilter>();
+  readonly #telemetries = new Map<string, ValidTelemetry>();
+  #tracingProviders: TracingProviders = tracingProvidersOf({});
+  #tracingKey = '';
   readonly #authnsByTarget = new Map<string, Set<string>>();
   /** Valid ServiceEntries by `namespace/name` (invalid ones are reported by the WDS side). */
   readonly #entries = new Map<string, ValidServiceEntry>();
@@ -304,6 +315,7 @@ export class WaypointIndex {
 
   constructor(opts: WaypointIndexOptions) {
     this.#opts = opts;
+    if (opts.meshConfig !== undefined) this.#setTracingProviders(opts.meshConfig);
     this.#bindings = opts.bindings;
   }
 
@@ -423,9 +435,48 @@ export class WaypointIndex {
       case 'ServiceEntry':
         this.#entryEvent(key, obj, deleted, dirty);
         break;
+      case 'Telemetry':
+        this.#telemetryEvent(key, obj, deleted, dirty);
+        break;
     }
     // A pod changes only endpoints: an ingress gateway rebuilds just its ClusterLoadAssignments.
     return this.#recompute(dirty, kind === 'Pod');
+  }
+
+  #setTracingProviders(mesh: Readonly<Record<string, unknown>>): boolean {
+    const next = tracingProvidersOf(mesh);
+    const key = JSON.stringify([[...next.providers], [...next.unsupported], next.defaults]);
+    if (key === this.#tracingKey) return false;
+    this.#tracingKey = key;
+    this.#tracingProviders = next;
+    return true;
+  }
+
+  /** A new meshConfig: every waypoint is recomputed when its tracing providers changed. */
+  setMeshConfig(mesh: Readonly<Record<string, unknown>>): WaypointChange {
+    if (!this.#setTracingProviders(mesh)) return this.#recompute(new Set());
+    return this.recomputeAll();
+  }
+
+  #telemetryEvent(key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
+    // Any Telemetry may be a root or namespace default: every waypoint is recomputed (they are few).
+    const had = this.#telemetries.delete(key);
+    const issueKey = `Telemetry/${key}`;
+    if (deleted) {
+      if (this.#issues.delete(issueKey)) this.#opts.onIssues?.('Telemetry', key, []);
+      if (had) this.#allWaypoints(dirty);
+      return;
+    }
+    const result = validateTelemetry(obj);
+    if (!result.ok) {
+      const errors = result.problems.map(p => ({ path: 'spec', message: p }));
+      this.#issues.set(issueKey, errors);
+      this.#opts.onIssues?.('Telemetry', key, errors);
+    } else {
+      if (this.#issues.delete(issueKey)) this.#opts.onIssues?.('Telemetry', key, []);
+      this.#telemetries.set(key, result.value);
+    }
+    if (had || result.ok) this.#allWaypoints(dirty);
   }
 
   /** Recomputes waypoints whose bound Services changed in the `WaypointBindingSource`. */
@@ -1324,6 +1375,15 @@ export class WaypointIndex {
                 this.#opts.onPatchSkipped?.(wp, s),
               );
       const extAuthzClusters = new Map<string, { key: ServiceKey; port: number; http2: boolean }>();
+      const traced = resolveWaypointTracing(
+        { namespace, name },
+        this.#opts.rootNamespace ?? 'istio-system',
+        this.#telemetries.values(),
+        this.#tracingProviders,
+      );
+      if (traced.kind === 'problem') this.#opts.onTracingProblem?.(wp, traced.message);
+      const tracing = traced.kind === 'tracing' ? traced.tracing.hcm : undefined;
+      if (traced.kind === 'tracing') clusters.set(traced.tracing.cluster.name, traced.tracing.cluster);
       for (const svcKey of this.#bindings.servicesFor({ namespace, name })) {
         const info = this.#serviceInfo(svcKey);
         if (info === undefined) continue;
@@ -1373,6 +1433,7 @@ export class WaypointIndex {
               ? {}
               : { patchHttpFilters: patchHttpFilters(chainName, port.port) }),
             custom,
+            tracing,
           });
         }
       }
@@ -1407,7 +1468,7 @@ export class WaypointIndex {
             vips: t.vips,
             port: t.port.number,
             tcp,
-            ...(tcp ? {} : { jwt }),
+            ...(tcp ? {} : { jwt, tracing }),
             rbac: tcp ? [] : rbac,
             fault: false,
           });

@@ -13,6 +13,7 @@ import { convertFault } from './convert-fault.ts';
 import { convertExtAuthz } from './convert-ext-authz.ts';
 import { convertJwtAuthn, convertMetadataMatch } from './convert-jwt.ts';
 import { convertLocalRateLimit } from './convert-local-ratelimit.ts';
+import { convertTracing } from './convert-tracing.ts';
 import type {
   Cidr,
   Converted,
@@ -275,7 +276,6 @@ const HCM_IGNORED = [
   'http_protocol_options',
   'http2_protocol_options',
   'access_log',
-  'tracing',
   'server_name',
   'server_header_transformation',
   'generate_request_id',
@@ -304,6 +304,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
       'normalize_path',
       'merge_slashes',
       'path_with_escaped_slashes_action',
+      'tracing',
     ],
     HCM_IGNORED,
   );
@@ -368,7 +369,10 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   }
   if (!router) r.problem(`${path}.http_filters`, 'the last HTTP filter must be the router');
   if (routes === undefined) return undefined;
+  const tracingProto = r.object(c, 'tracing');
+  const tracing = tracingProto === undefined ? undefined : convertTracing(r, tracingProto, `${path}.tracing`);
   return {
+    ...(tracing === undefined ? {} : { tracing }),
     kind: 'http',
     statPrefix: r.string(c, 'stat_prefix') ?? '',
     routes,

@@ -396,7 +396,35 @@ export interface HttpChain {
   readonly localRateLimits?: readonly LocalRateLimitFilter[];
   /** How the request path is normalised before routing, RBAC and forwarding (policy-engine's modes). */
   readonly pathNormalization: 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+  /** The HCM's `tracing` (OpenTelemetry provider), when set. */
+  readonly tracing?: TracingConfig;
 }
+
+/**
+ * The HCM's `tracing` with the `envoy.tracers.opentelemetry` provider: spans exported over OTLP
+ * to the collector cluster's endpoint, sampled at `random_sampling` when the request carries no
+ * sampling decision.
+ */
+export interface TracingConfig {
+  /** OTLP over gRPC (`grpc_service.envoy_grpc`) or over HTTP (`http_service`). */
+  readonly protocol: 'grpc' | 'http';
+  /** The collector's cluster. */
+  readonly cluster: string;
+  /** OTLP/HTTP: the request path (default `/v1/traces`). */
+  readonly httpPath: string;
+  /** The spans' `service.name`. */
+  readonly serviceName: string;
+  /** `random_sampling` in percent (0..100; Envoy's default 100). */
+  readonly samplingPercent: number;
+  /** `custom_tags`: literal values and request headers. */
+  readonly customTags: readonly TracingTag[];
+  /** `max_path_tag_length` (Envoy's default 256). */
+  readonly maxPathTagLength: number;
+}
+
+export type TracingTag =
+  | { readonly tag: string; readonly kind: 'literal'; readonly value: string }
+  | { readonly tag: string; readonly kind: 'header'; readonly name: string; readonly defaultValue: string };
 
 export interface TcpChain {
   readonly kind: 'tcp';

@@ -56,6 +56,8 @@ import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import { immediatePair } from './stream-pair.ts';
 import { fromUndici } from './upstream.ts';
+import { collectorOf } from './tracing.ts';
+import type { RequestSpan, WaypointTracer } from './tracing.ts';
 import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
 
 /**
@@ -137,6 +139,10 @@ export interface HttpProxyOptions {
   readonly jwt?: JwtAuthenticator;
   /** Resolved endpoints of `STRICT_DNS`/`LOGICAL_DNS` clusters. */
   readonly dns?: DnsClusters;
+  /** Traces requests of chains whose HCM has `tracing` (OTLP export). */
+  readonly tracer?: WaypointTracer;
+  /** The spans' service name when the HCM's provider names none (`<waypoint>.<namespace>`). */
+  readonly tracingServiceName?: string;
 }
 
 const HOP_BY_HOP = new Set([
@@ -296,6 +302,8 @@ interface Outcome {
   grpcStatus?: string | undefined;
   /** gRPC messages of the response body (gRPC requests only). */
   responseMessages?: GrpcMessageCounter | undefined;
+  /** The request's span, when its chain traces. */
+  span?: RequestSpan | undefined;
 }
 
 export class HttpProxy {
@@ -566,6 +574,21 @@ export class HttpProxy {
       scheme,
       pathAndQuery,
     };
+    if (chain.tracing !== undefined && this.#o.tracer !== undefined) {
+      outcome.span = this.#o.tracer.start(
+        chain.tracing,
+        collectorOf(config, chain.tracing, name => this.#o.dns?.endpoints(name)),
+        {
+          name: `${outcome.chainService ?? host}:${ctx.destinationPort}/*`,
+          method: info.method,
+          url: `${scheme}://${host}${pathAndQuery}`,
+          protocol: `HTTP/${req.httpVersion}`,
+          peerAddress: plainIp(ctx.remoteAddress),
+          headers: req.headers,
+          fallbackServiceName: this.#o.tracingServiceName ?? 'waypoint',
+        },
+      );
+    }
     // Local rate limit filters ahead of JWT and RBAC (an EnvoyFilter's INSERT_FIRST) see the route too.
     if (
       chain.localRateLimits?.some(f => f.beforeAuth) === true &&
@@ -755,6 +778,7 @@ export class HttpProxy {
       headers.host = decision.host;
       headers['x-forwarded-proto'] ??= 'http';
       headers['x-request-id'] ??= randomUUID();
+      outcome.span?.inject(headers);
       const route = decision.route;
       // Most specific first; a less specific level's overwrite wins (Envoy's default order).
       for (const mods of [
@@ -1156,6 +1180,20 @@ export class HttpProxy {
         gw === undefined ? ConnectionSecurityPolicy.mutualTls : ConnectionSecurityPolicy.unknown,
     });
     const status = o.status === 0 ? 0 : o.status;
+    o.span?.end({
+      status,
+      responseFlags: labels.response_flags,
+      upstreamCluster: o.cluster?.name,
+      upstreamAddress: o.endpoint === undefined ? undefined : endpointKey(o.endpoint),
+      requestSize: requestBytes,
+      responseSize: o.responseBytes,
+      destination: {
+        workload: w?.name,
+        namespace: w?.namespace,
+        principal: o.endpoint?.identity,
+        service: host,
+      },
+    });
     this.#o.metrics.request({
       labels,
       responseCode: status,

@@ -28,6 +28,7 @@ export const EnvoyType = {
   localRateLimit: 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
   extAuthz: 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
 } as const;
 
 const PROTO_FILES = [
@@ -46,6 +47,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
   'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
 ];
 
 function depsRoot(): string {
