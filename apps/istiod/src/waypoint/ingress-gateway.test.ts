@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
 import { fromStruct } from '@ambient-mesh/xds-types';
+import type { EndpointSlice } from '../kube/objects.ts';
 import { makeNamespace, makePod, makeService } from '../testing/fixtures.ts';
 import {
   makeGatewayRoute,
@@ -575,5 +576,97 @@ describe('ingress gateway: endpoints', () => {
     const change = h.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
     expect(change.waypoints.has(GW)).toBe(true);
     expect(endpoints(h, REVIEWS)).toEqual([['10.244.0.99', 15008, '10.96.0.10:80']]);
+  });
+});
+
+describe('ingress gateway: Services without a selector', () => {
+  /** A hand-written EndpointSlice of Service `service` (port `http` at 8080). */
+  function slice(name: string, service: string, addresses: readonly string[], ready = true): EndpointSlice {
+    return {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name, namespace: 'ingress', labels: { 'kubernetes.io/service-name': service } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: addresses.map(a => ({ addresses: [a], conditions: { ready } })),
+    };
+  }
+  const MANUAL = 'outbound|80||manual.ingress.svc.cluster.local';
+
+  function withManual(): WaypointIndexes {
+    const h = setup([HTTP]);
+    h.upsert(
+      K.SERVICE,
+      makeService('manual', 'ingress', {
+        clusterIP: '10.96.1.9',
+        clusterIPs: ['10.96.1.9'],
+        ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+      }),
+    );
+    h.upsert(
+      K.HTTP_ROUTE,
+      makeGatewayRoute('r', 'ingress', {
+        parentRefs: [{ name: 'gw' }],
+        rules: [{ backendRefs: [{ name: 'manual', port: 80 }] }],
+      }),
+    );
+    return h;
+  }
+
+  it('takes the endpoints of its EndpointSlices: a mesh pod over HBONE, any other address directly', () => {
+    const h = withManual();
+    expect(endpoints(h, MANUAL)).toEqual([]);
+    h.upsert(K.POD, makeBackendPod('plain', 'ingress', '10.244.1.7'));
+    const change = h.upsert(
+      K.ENDPOINT_SLICE,
+      slice('manual-1', 'manual', ['10.244.1.1', '10.244.1.7', '192.0.2.4']),
+    );
+    expect(change.waypoints.has(GW)).toBe(true);
+    expect([...change.changes.keys()]).toEqual([EnvoyTypeUrls.clusterLoadAssignment]);
+    expect(endpoints(h, MANUAL)).toEqual([
+      ['10.244.1.1', 15008, '10.244.1.1:8080'],
+      ['10.244.1.7', 8080, 'direct'],
+      ['192.0.2.4', 8080, 'direct'],
+    ]);
+    // A second slice adds to the first; deleting one drops its endpoints.
+    h.upsert(K.ENDPOINT_SLICE, slice('manual-2', 'manual', ['192.0.2.5']));
+    expect(endpoints(h, MANUAL).map(e => e[0])).toEqual([
+      '10.244.1.1',
+      '10.244.1.7',
+      '192.0.2.4',
+      '192.0.2.5',
+    ]);
+    h.delete(K.ENDPOINT_SLICE, slice('manual-1', 'manual', []));
+    expect(endpoints(h, MANUAL)).toEqual([['192.0.2.5', 8080, 'direct']]);
+  });
+
+  it('follows the pod behind an address into the mesh', () => {
+    const h = withManual();
+    h.upsert(K.POD, makeBackendPod('plain', 'ingress', '10.244.1.7'));
+    h.upsert(K.ENDPOINT_SLICE, slice('manual-1', 'manual', ['10.244.1.7']));
+    expect(endpoints(h, MANUAL)).toEqual([['10.244.1.7', 8080, 'direct']]);
+    const change = h.upsert(K.POD, {
+      ...makeBackendPod('plain', 'ingress', '10.244.1.7'),
+      metadata: {
+        ...makeBackendPod('plain', 'ingress', '10.244.1.7').metadata,
+        annotations: MESH,
+      },
+    });
+    expect(change.waypoints.has(GW)).toBe(true);
+    expect(endpoints(h, MANUAL)).toEqual([['10.244.1.7', 15008, '10.244.1.7:8080']]);
+  });
+
+  it('ignores slices of other Services, unready endpoints stay listed as unhealthy, and a selector wins', () => {
+    const h = withManual();
+    h.upsert(K.HTTP_ROUTE, makeGatewayRoute('w', 'ingress', { parentRefs: [{ name: 'gw' }], rules: toWeb }));
+    h.upsert(K.ENDPOINT_SLICE, slice('web-1', 'web', ['192.0.2.9']));
+    expect(endpoints(h, MANUAL)).toEqual([]);
+    // `web` has a selector: its slice does not replace its pods.
+    expect(endpoints(h, WEB)).toEqual([['10.244.1.1', 15008, '10.244.1.1:8080']]);
+    h.upsert(K.ENDPOINT_SLICE, slice('manual-1', 'manual', ['192.0.2.4'], false));
+    const cla = decoded(h, EnvoyTypeUrls.clusterLoadAssignment, MANUAL) as {
+      endpoints: { lbEndpoints: { healthStatus?: string }[] }[];
+    };
+    expect(cla.endpoints[0]!.lbEndpoints[0]!.healthStatus).toBe('UNHEALTHY');
   });
 });

@@ -156,6 +156,11 @@ export interface EndpointInput {
    * ingress gateway reaches it directly. Waypoint clusters ignore it.
    */
   readonly inMesh?: boolean;
+  /**
+   * True for an address that is no pod (a selector-less Service's hand-written EndpointSlice):
+   * outside the mesh, so every cluster, a waypoint's too, reaches it plainly at `ip:targetPort`.
+   */
+  readonly external?: boolean;
 }
 
 /** `ip:port`, with an IPv6 address in brackets. */
@@ -214,10 +219,13 @@ function sortEndpoints(endpoints: readonly EndpointInput[]): EndpointInput[] {
 
 /**
  * The `ClusterLoadAssignment` of a cluster: each backend pod at its IP and HBONE port, with the
- * original destination (`ip:targetPort`) in the `tunnel` filter metadata, as upstream sends it.
+ * original destination (`ip:targetPort`) in the `tunnel` filter metadata, as upstream sends it;
+ * an `external` address (no pod) plainly at `ip:targetPort`.
  */
 export function buildLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
-  return hboneLoadAssignment(clusterName, sortEndpoints(endpoints), e => hostPort(e.ip, e.targetPort));
+  return hboneLoadAssignment(clusterName, sortEndpoints(endpoints), e =>
+    e.external === true ? undefined : hostPort(e.ip, e.targetPort),
+  );
 }
 
 /**
@@ -227,7 +235,7 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly End
  */
 export function buildIngressLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[]): object {
   return hboneLoadAssignment(clusterName, sortEndpoints(endpoints), e =>
-    e.inMesh === false ? undefined : hostPort(e.ip, e.targetPort),
+    e.inMesh === false || e.external === true ? undefined : hostPort(e.ip, e.targetPort),
   );
 }
 

@@ -194,6 +194,11 @@ const REDIRECT_CODES: Readonly<Record<number, string>> = {
   308: 'PERMANENT_REDIRECT',
 };
 
+/** `value` as a literal in an RE2 regex. */
+function escapeRegex(value: string): string {
+  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 function pathRewrite(mod: PathModifier, match: RouteMatch): object {
   if (mod.type === 'ReplaceFullPath')
     return { regexRewrite: { pattern: { regex: '^/.*$' }, substitution: mod.value } };
@@ -203,6 +208,10 @@ function pathRewrite(mod: PathModifier, match: RouteMatch): object {
     return {
       regexRewrite: { pattern: { regex: '^/(.*)' }, substitution: `${mod.value.replace(/\/+$/, '')}/\\1` },
     };
+  // As Istio: replacing a prefix by "/" strips it and keeps exactly one slash (a plain
+  // prefix_rewrite would turn `/strip-prefix/three` into `//three`).
+  if (prefix !== '' && mod.value === '/')
+    return { regexRewrite: { pattern: { regex: `^${escapeRegex(prefix)}(/?)(.*)` }, substitution: '/\\2' } };
   return { prefixRewrite: mod.value };
 }
 

@@ -230,6 +230,64 @@ describe('HTTPRoute to RouteConfiguration', () => {
     ]);
   });
 
+  it('strips a prefix replaced by "/" to exactly one slash with a regex rewrite, as Istio', () => {
+    const rewrite = (prefix: string, value: string): Record<string, unknown> => {
+      const routes = wireRoutes([
+        httpRoute('s', [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: prefix } }],
+            filters: [
+              {
+                type: 'URLRewrite',
+                urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: value } },
+              },
+            ],
+            backendRefs: [backend('reviews')],
+          },
+        ]),
+      ]);
+      return routes.find(r => r.name === 'default.s.0.0')!.route as Record<string, unknown>;
+    };
+    const strip = rewrite('/strip-prefix', '/');
+    expect(strip.prefixRewrite).toBeUndefined();
+    expect(strip.regexRewrite).toEqual({
+      pattern: { regex: '^/strip-prefix(/?)(.*)' },
+      substitution: '/\\2',
+    });
+    const re = new RegExp((strip.regexRewrite as { pattern: { regex: string } }).pattern.regex);
+    expect(['/strip-prefix/three', '/strip-prefix', '/strip-prefix/'].map(p => p.replace(re, '/$2'))).toEqual(
+      ['/three', '/', '/'],
+    );
+    // Regex metacharacters of the prefix are literal.
+    expect(rewrite('/a.b', '/').regexRewrite).toEqual({
+      pattern: { regex: '^/a\\.b(/?)(.*)' },
+      substitution: '/\\2',
+    });
+    // Any other replacement stays a prefix rewrite.
+    expect(rewrite('/prefix/one', '/one').prefixRewrite).toBe('/one');
+  });
+
+  it('replaces the matched prefix of a redirect (ReplacePrefixMatch) with prefixRewrite', () => {
+    const routes = wireRoutes([
+      httpRoute('rd', [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/original-prefix' } }],
+          filters: [
+            {
+              type: 'RequestRedirect',
+              requestRedirect: {
+                path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/replacement-prefix' },
+              },
+            },
+          ],
+        },
+      ]),
+    ]);
+    const r = routes.find(x => x.name === 'default.rd.0.0')!;
+    expect(r.match).toEqual({ pathSeparatedPrefix: '/original-prefix' });
+    expect(r.redirect).toEqual({ responseCode: 'FOUND', prefixRewrite: '/replacement-prefix' });
+  });
+
   it('applies backendRef header filters: on the route for one backend, per weighted cluster for several', () => {
     const withFilters = (name: string, weight: number, value: string) => ({
       ...backend(name, weight),

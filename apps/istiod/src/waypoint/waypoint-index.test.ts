@@ -10,7 +10,7 @@ import {
   makeWaypointGateway,
 } from '../testing/waypoint-fixtures.ts';
 import { waypointIndexes } from '../testing/waypoint-indexes.ts';
-import type { Gateway } from '../kube/objects.ts';
+import type { EndpointSlice, Gateway, Service } from '../kube/objects.ts';
 import { EnvoyType, EnvoyTypeUrls, decodeEnvoy, unpackTyped } from './envoy-protos.ts';
 import { WaypointKinds as K, type WaypointIndex } from './waypoint-index.ts';
 
@@ -114,6 +114,50 @@ describe('WaypointIndex', () => {
     expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['default']);
     // wp2 knows nothing of ns1's Services.
     expect(idx.resourcesFor('ns2/wp2', RC).has(reviews)).toBe(false);
+  });
+
+  it('takes the endpoints of a selector-less Service from its EndpointSlices: pods over HBONE, other addresses plainly', () => {
+    const idx = setup();
+    const bound = makeBoundService('manual', 'ns1', 'wp1', '10.96.0.20');
+    const selectorless: Service = { ...bound, spec: { ...bound.spec, selector: undefined } };
+    idx.upsert(K.SERVICE, selectorless);
+    const manual = 'inbound-vip|80|http|manual.ns1.svc.cluster.local';
+    const endpoints = (): [unknown, boolean][] => {
+      const r = idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.clusterLoadAssignment).get(manual);
+      if (r === undefined) throw new Error(`no ClusterLoadAssignment ${manual}`);
+      const cla = decodeEnvoy(EnvoyType.clusterLoadAssignment, r.value) as {
+        endpoints?: {
+          lbEndpoints: {
+            endpoint: { address: { socketAddress: unknown } };
+            metadata?: { filterMetadata?: { tunnel?: unknown } };
+          }[];
+        }[];
+      };
+      return (cla.endpoints ?? []).flatMap(l =>
+        l.lbEndpoints.map(
+          e =>
+            [e.endpoint.address.socketAddress, e.metadata?.filterMetadata?.tunnel !== undefined] as [
+              unknown,
+              boolean,
+            ],
+        ),
+      );
+    };
+    expect(endpoints()).toEqual([]);
+    const slice: EndpointSlice = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'manual-1', namespace: 'ns1', labels: { 'kubernetes.io/service-name': 'manual' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: [{ addresses: ['10.244.0.5'] }, { addresses: ['192.0.2.4'] }],
+    };
+    const change = idx.upsert(K.ENDPOINT_SLICE, slice);
+    expect(change.waypoints.has('ns1/wp1')).toBe(true);
+    expect(endpoints()).toEqual([
+      [{ address: '10.244.0.5', portValue: 15008 }, true],
+      [{ address: '192.0.2.4', portValue: 8080 }, false],
+    ]);
   });
 
   it('recomputes only the waypoint a route change affects, and nothing when nothing changed', () => {

@@ -41,8 +41,9 @@ import { GatewayClassName, Label, Port, REDIRECTION_ENABLED } from '@ambient-mes
 import type { AuthorizationPolicy as ValidAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import { validateAuthorizationPolicy } from '@ambient-mesh/policy-engine';
 import type { ResourceChanges, VersionedResource } from '@ambient-mesh/xds';
-import type { Gateway, KubeObject, Pod, Service } from '../kube/objects.ts';
+import type { EndpointSlice, Gateway, KubeObject, Pod, Service } from '../kube/objects.ts';
 import { mapSelectorMatches } from '../kube/objects.ts';
+import { validateEndpointSlice, type ValidEndpointSlice } from '../wds/endpoint-slice.ts';
 import { REDIRECTION_ANNOTATION, TUNNEL_LABEL, canonicalService, podWorkloadName } from '../wds/workload.ts';
 import { WAYPOINT_CLASSES, type WaypointBindingSource } from './binding.ts';
 import { ENVOY_TYPE_URLS, EnvoyType, EnvoyTypeUrls, encodeEnvoy, type EnvoyTypeUrl } from './envoy-protos.ts';
@@ -141,6 +142,8 @@ export const WaypointKinds = {
   /** `networking.istio.io/v1alpha3` EnvoyFilter: the local rate limiting subset (`envoy-filter.ts`). */
   ENVOY_FILTER: 'EnvoyFilter',
   SERVICE_ENTRY: 'ServiceEntry',
+  /** The endpoints of a Service without a selector (hand-written slices). */
+  ENDPOINT_SLICE: 'EndpointSlice',
   /** Namespace labels, for ingress listeners' `allowedRoutes.namespaces.selector`. */
   NAMESPACE: 'Namespace',
   /** TLS Secrets (`kubernetes.io/tls`), for ingress listeners' `certificateRefs`. */
@@ -280,6 +283,12 @@ export class WaypointIndex {
   readonly #servicesByNs = new Map<string, Set<string>>();
   readonly #pods = new Map<string, Pod>();
   readonly #podsByNs = new Map<string, Set<string>>();
+  /** Pod keys by pod IP (a selector-less Service's slice addresses are looked up here). */
+  readonly #podsByIp = new Map<string, Set<string>>();
+  /** Valid EndpointSlices by their Service (`namespace/name`), then slice key. */
+  readonly #slicesByService = new Map<string, Map<string, ValidEndpointSlice>>();
+  /** The Service of each stored slice (slice key → `namespace/name`). */
+  readonly #sliceService = new Map<string, string>();
   readonly #gateways = new Map<string, Gateway>();
   readonly #routes = new Map<string, RouteEntry>();
   readonly #routesByService = new Map<string, Set<string>>();
@@ -438,9 +447,12 @@ export class WaypointIndex {
       case 'Telemetry':
         this.#telemetryEvent(key, obj, deleted, dirty);
         break;
+      case 'EndpointSlice':
+        this.#sliceEvent(key, obj, deleted, dirty);
+        break;
     }
-    // A pod changes only endpoints: an ingress gateway rebuilds just its ClusterLoadAssignments.
-    return this.#recompute(dirty, kind === 'Pod');
+    // A pod or slice changes only endpoints: an ingress gateway rebuilds just its ClusterLoadAssignments.
+    return this.#recompute(dirty, kind === 'Pod' || kind === 'EndpointSlice');
   }
 
   #setTracingProviders(mesh: Readonly<Record<string, unknown>>): boolean {
@@ -582,16 +594,49 @@ export class WaypointIndex {
     this.#addRefs(key, dirty);
   }
 
+  #sliceEvent(key: string, slice: EndpointSlice, deleted: boolean, dirty: Set<string>): void {
+    const before = this.#sliceService.get(key);
+    if (before !== undefined) {
+      const slices = this.#slicesByService.get(before);
+      slices?.delete(key);
+      if (slices?.size === 0) this.#slicesByService.delete(before);
+      this.#sliceService.delete(key);
+      this.#addRefs(before, dirty);
+    }
+    if (deleted) return;
+    // Invalid slices (no Service label, FQDN) are the WDS index's to report; here they are ignored.
+    const v = validateEndpointSlice(slice);
+    if (!v.ok) return;
+    const svcKey = `${v.value.namespace}/${v.value.serviceName}`;
+    const slices = this.#slicesByService.get(svcKey) ?? new Map<string, ValidEndpointSlice>();
+    slices.set(key, v.value);
+    this.#slicesByService.set(svcKey, slices);
+    this.#sliceService.set(key, svcKey);
+    this.#addRefs(svcKey, dirty);
+  }
+
   #podEvent(key: string, pod: Pod, deleted: boolean, dirty: Set<string>): void {
     const ns = pod.metadata?.namespace ?? '';
     const old = this.#pods.get(key);
+    const oldIp = old?.status?.podIP;
+    if (oldIp !== undefined && oldIp !== '') removeFrom(this.#podsByIp, oldIp, key);
     if (deleted) {
       this.#pods.delete(key);
       removeFrom(this.#podsByNs, ns, key);
     } else {
       this.#pods.set(key, pod);
       addTo(this.#podsByNs, ns, key);
+      const ip = pod.status?.podIP;
+      if (ip !== undefined && ip !== '') addTo(this.#podsByIp, ip, key);
     }
+    // A selector-less Service listing the pod's address: its endpoint's mesh membership may change.
+    const ips = new Set(
+      [oldIp, pod.status?.podIP].filter((ip): ip is string => ip !== undefined && ip !== ''),
+    );
+    if (ips.size > 0)
+      for (const [svcKey, slices] of this.#slicesByService)
+        if ([...slices.values()].some(sl => sl.endpoints.some(e => ips.has(e.address))))
+          this.#addRefs(svcKey, dirty);
     for (const svcKey of this.#servicesByNs.get(ns) ?? []) {
       const svc = this.#services.get(svcKey);
       if (svc === undefined || !this.#refs.has(svcKey)) continue;
@@ -1042,11 +1087,10 @@ export class WaypointIndex {
     port: ServicePortInfo,
     subsetLabels: Readonly<Record<string, string>> | undefined,
   ) {
-    const hbonePort = this.#opts.hbonePort ?? Port.hbone;
     const out: EndpointInput[] = [];
     // The selector's pairs once (as `mapSelectorMatches`: an empty selector selects nothing).
     const selector = Object.entries(info.selector ?? {});
-    if (selector.length === 0) return out;
+    if (selector.length === 0) return this.#sliceEndpoints(info, port, subsetLabels);
     for (const podKey of this.#podsByNs.get(info.key.namespace) ?? []) {
       const pod = this.#pods.get(podKey);
       const labels = pod?.metadata?.labels ?? {};
@@ -1063,30 +1107,85 @@ export class WaypointIndex {
           for (const cp of c.ports ?? []) if (cp.name === port.targetPort) targetPort = cp.containerPort;
       if (targetPort === undefined) continue;
       const ready = pod.status.conditions?.find(c => c.type === 'Ready')?.status === 'True';
-      const workloadName = podWorkloadName(pod);
-      const [canonicalName, canonicalRevision] = canonicalService(labels, workloadName);
-      const ns = pod.metadata?.namespace ?? '';
-      const annotations = pod.metadata?.annotations ?? {};
-      const inMesh =
-        annotations[REDIRECTION_ANNOTATION] === REDIRECTION_ENABLED ||
-        (labels[TUNNEL_LABEL] ?? '').split(',').some(t => t.trim() === 'http');
-      out.push({
-        ip,
-        targetPort,
-        hbonePort,
-        healthy: ready,
-        inMesh,
-        workload: [
-          workloadName,
-          ns,
-          canonicalName,
-          canonicalRevision,
-          this.#opts.clusterId ?? 'Kubernetes',
-        ].join(';'),
-        identity: `spiffe://${this.#opts.trustDomain ?? 'cluster.local'}/ns/${ns}/sa/${pod.spec?.serviceAccountName ?? 'default'}`,
-      });
+      out.push(this.#podEndpoint(pod, ip, targetPort, ready));
     }
     return out;
+  }
+
+  /**
+   * The endpoints of a Service without a selector: the addresses of its EndpointSlices on the
+   * slice port named as the Service port (as Kubernetes matches them). An address that is a pod
+   * of the mesh is reached as that pod (HBONE, its identity); any other address plainly.
+   */
+  #sliceEndpoints(
+    info: ServiceInfo,
+    port: ServicePortInfo,
+    subsetLabels: Readonly<Record<string, string>> | undefined,
+  ): EndpointInput[] {
+    const out: EndpointInput[] = [];
+    const seen = new Set<string>();
+    const slices = this.#slicesByService.get(`${info.key.namespace}/${info.key.name}`);
+    for (const slice of [...(slices?.values() ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
+      const slicePort = slice.ports.find(p => p.name === port.name);
+      if (slicePort === undefined) continue;
+      for (const e of slice.endpoints) {
+        const id = `${e.address}:${slicePort.port}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const pod = this.#livePodAt(e.address);
+        const labels = pod?.metadata?.labels ?? {};
+        if (subsetLabels !== undefined && !Object.entries(subsetLabels).every(([k, v]) => labels[k] === v))
+          continue;
+        if (pod !== undefined) out.push(this.#podEndpoint(pod, e.address, slicePort.port, e.ready));
+        else
+          out.push({
+            ip: e.address,
+            targetPort: slicePort.port,
+            hbonePort: this.#opts.hbonePort ?? Port.hbone,
+            healthy: e.ready,
+            inMesh: false,
+            external: true,
+          });
+      }
+    }
+    return out;
+  }
+
+  /** The running pod with IP `ip`, if any. */
+  #livePodAt(ip: string): Pod | undefined {
+    for (const key of this.#podsByIp.get(ip) ?? []) {
+      const pod = this.#pods.get(key);
+      if (pod?.metadata?.deletionTimestamp === undefined && pod?.status?.phase === 'Running') return pod;
+    }
+    return undefined;
+  }
+
+  /** One pod as an endpoint at `ip:targetPort` (HBONE when it is in the ambient mesh). */
+  #podEndpoint(pod: Pod, ip: string, targetPort: number, ready: boolean): EndpointInput {
+    const hbonePort = this.#opts.hbonePort ?? Port.hbone;
+    const labels = pod.metadata?.labels ?? {};
+    const workloadName = podWorkloadName(pod);
+    const [canonicalName, canonicalRevision] = canonicalService(labels, workloadName);
+    const ns = pod.metadata?.namespace ?? '';
+    const annotations = pod.metadata?.annotations ?? {};
+    const inMesh =
+      annotations[REDIRECTION_ANNOTATION] === REDIRECTION_ENABLED ||
+      (labels[TUNNEL_LABEL] ?? '').split(',').some(t => t.trim() === 'http');
+    return {
+      ip,
+      targetPort,
+      hbonePort,
+      healthy: ready,
+      inMesh,
+      workload: [
+        workloadName,
+        ns,
+        canonicalName,
+        canonicalRevision,
+        this.#opts.clusterId ?? 'Kubernetes',
+      ].join(';'),
+      identity: `spiffe://${this.#opts.trustDomain ?? 'cluster.local'}/ns/${ns}/sa/${pod.spec?.serviceAccountName ?? 'default'}`,
+    };
   }
 
   /**

@@ -155,6 +155,18 @@ describe('decideRequest', () => {
           redirect: { prefix_rewrite: '/new', port_redirect: 8443, scheme_redirect: 'https' },
         },
         {
+          name: 'prefix-redirect',
+          match: { path_separated_prefix: '/original-prefix' },
+          redirect: { prefix_rewrite: '/replacement-prefix' },
+        },
+        {
+          name: 'strip',
+          match: { path_separated_prefix: '/strip-prefix' },
+          route: c('a', {
+            regex_rewrite: { pattern: { regex: '^/strip-prefix(/?)(.*)' }, substitution: '/\\2' },
+          }),
+        },
+        {
           name: 'teapot',
           match: { prefix: '/tea' },
           direct_response: { status: 418, body: { inline_string: 'short and stout' } },
@@ -182,6 +194,26 @@ describe('decideRequest', () => {
     const d = decideRequest(config, chain, request('/v1/items?q=1'), 0);
     expect(d).toMatchObject({ kind: 'forward', path: '/v2/items?q=1', host: 'new-host' });
     expect(decideRequest(config, chain, request('/r/abc'), 0)).toMatchObject({ path: '/x/abc' });
+  });
+
+  it('strips a path-separated prefix to exactly one slash (istiod\'s ReplacePrefixMatch "/")', () => {
+    expect(decideRequest(config, chain, request('/strip-prefix/three?x=1'), 0)).toMatchObject({
+      kind: 'forward',
+      path: '/three?x=1',
+    });
+    expect(decideRequest(config, chain, request('/strip-prefix'), 0)).toMatchObject({ path: '/' });
+    expect(decideRequest(config, chain, request('/strip-prefix/'), 0)).toMatchObject({ path: '/' });
+  });
+
+  it('replaces a path-separated prefix in a redirect (ReplacePrefixMatch on the ingress)', () => {
+    expect(decideRequest(config, chain, request('/original-prefix/lemon'), 0)).toMatchObject({
+      kind: 'redirect',
+      status: 301,
+      location: 'http://reviews/replacement-prefix/lemon',
+    });
+    expect(decideRequest(config, chain, request('/original-prefix'), 0)).toMatchObject({
+      location: 'http://reviews/replacement-prefix',
+    });
   });
 
   it('redirects, answers directly, and reports a missing cluster or route table', () => {

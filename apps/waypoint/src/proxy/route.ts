@@ -265,7 +265,10 @@ export function redirectLocation(
   let path = q < 0 ? req.pathAndQuery : req.pathAndQuery.slice(0, q);
   const query = q < 0 || action.stripQuery ? '' : req.pathAndQuery.slice(q);
   if (action.path !== undefined) path = action.path;
-  else if (action.prefixRewrite !== undefined && route.match.path.kind === 'prefix') {
+  else if (
+    action.prefixRewrite !== undefined &&
+    (route.match.path.kind === 'prefix' || route.match.path.kind === 'separated-prefix')
+  ) {
     path = action.prefixRewrite + path.slice(route.match.path.value.length);
   }
   const scheme = action.scheme ?? req.scheme;
