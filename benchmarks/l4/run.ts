@@ -23,7 +23,8 @@ const CONCURRENCY = Number(process.env.L4_BENCH_CONCURRENCY ?? 8);
 const RATE = 1000;
 const CONNECTIONS = 4;
 const CONTROL_PORT = 9100;
-const ZTUNNEL_MARKER = 'apps/ztunnel/src/main.ts';
+// Source (older builds) or the bundle the image ships (apps/ztunnel/dist/ztunnel.mjs).
+const ZTUNNEL_MARKER = 'apps/ztunnel/';
 const MiB = 1024 * 1024;
 
 const log = (line: string): void => {

@@ -42,7 +42,8 @@ const P99_TARGET_MS = 10;
 const CONTROL_PORT = 9100;
 const HTTP_PORT = 9003;
 const NS = 'l7b';
-const ZTUNNEL_MARKER = 'apps/ztunnel/src/main.ts';
+// Source (older builds) or the bundle the image ships (apps/ztunnel/dist/ztunnel.mjs).
+const ZTUNNEL_MARKER = 'apps/ztunnel/';
 const WAYPOINT_MARKER = 'apps/waypoint/src/main.ts';
 const MiB = 1024 * 1024;
 

@@ -16,10 +16,10 @@
 // figure, default 4000: the driver and ztunnel each need two descriptors per connection), ZT_BENCH_BASE (a checkout of another commit: each round runs
 // its ztunnel and this one in turn, same topology, same run), ZT_BENCH_ROUNDS (default 3 with a
 // base, else 1), ZT_BENCH_PROFILE_DIR (CPU profiles and heap snapshots of each ztunnel).
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -128,6 +128,7 @@ interface Stats {
   userMs?: number;
   rss: number;
   heapUsed?: number;
+  heapTotal?: number;
   external?: number;
   ready: boolean;
   pending: string[];
@@ -273,6 +274,7 @@ async function hold(
   zt: ChildProcess,
   client: Pod,
   host: string,
+  profile?: string,
 ): Promise<{ perConnection: number; returnedMs: number; heldRss: number }> {
   const before = await ask<Stats>(zt, 'stats');
   const sockets: Socket[] = [];
@@ -297,6 +299,7 @@ async function hold(
     throw err;
   }
   const held = await ask<Stats>(zt, 'stats');
+  if (profile !== undefined) await heapSnapshot(zt, profile, `${HOLD} connections held`);
   for (const s of sockets) s.destroy();
   const closed = performance.now();
   const target = before.rss + (held.rss - before.rss) * 0.1;
@@ -418,6 +421,23 @@ interface Result {
  * The Node flags a build runs ztunnel with: those of its local cluster's image command
  * (e2e/images.json, `{node} <flags> <main.ts>`), so each build is measured as it ships.
  */
+/**
+ * The ztunnel-process script of a build in its shipping form: builds whose image runs the
+ * bundle (apps/ztunnel/tools/bundle.mjs) get ztunnel-process.ts bundled the same way, next to
+ * the image's bundle; older builds run the TypeScript source, as their image command did.
+ */
+function ztunnelScript(root: string): string {
+  const source = join(root, 'benchmarks/ztunnel/ztunnel-process.ts');
+  const bundler = join(root, 'apps/ztunnel/tools/bundle.mjs');
+  if (!existsSync(bundler)) return source;
+  const out = join(root, 'apps/ztunnel/dist/bench-ztunnel-process.mjs');
+  const result = spawnSync(process.execPath, [bundler, source, out], { encoding: 'utf8', timeout: 300_000 });
+  if (result.status !== 0) {
+    throw new Error(`bundling ${source} failed (exit ${String(result.status)}): ${result.stderr}`);
+  }
+  return out;
+}
+
 function ztunnelNodeFlags(root: string): string[] {
   const images = JSON.parse(readFileSync(join(root, 'e2e/images.json'), 'utf8')) as {
     images: Record<string, { command?: string[] }>;
@@ -459,7 +479,7 @@ async function measure(
   uds: string,
 ): Promise<Result> {
   const { a, b, c, d, extra } = pods;
-  const script = join(build.root, 'benchmarks/ztunnel/ztunnel-process.ts');
+  const script = ztunnelScript(build.root);
   const profile = PROFILE_DIR === undefined ? undefined : join(PROFILE_DIR, `${build.name}-${round}`);
   if (profile !== undefined) mkdirSync(profile, { recursive: true });
   const zt = fork(script, [], {
@@ -508,7 +528,7 @@ async function measure(
     const connZt = await connectRate(a, b.ip);
     const afterConn = await ask<Stats>(zt, 'stats');
     const cpuPer1000Conn = (afterConn.cpuMs - beforeConn.cpuMs) / 1000 / ((connZt * CONNECT_SECONDS) / 1000);
-    const held = HOLD > 0 ? await hold(zt, a, b.ip) : undefined;
+    const held = HOLD > 0 ? await hold(zt, a, b.ip, profile) : undefined;
     const afterTraffic = await ask<Stats>(zt, 'stats');
 
     // RSS with RSS_PODS enrolled pods (listeners 15001/15006/15008 each, one identity each).
@@ -518,7 +538,7 @@ async function measure(
     const full = await ask<Stats>(zt, 'stats');
     const mib = (n?: number): string => (n === undefined ? '?' : (n / MiB).toFixed(1));
     console.error(
-      `[ztunnel bench] ${build.name}: heap used / external MiB: 2 pods idle ${mib(idle.heapUsed)} / ${mib(idle.external)}, after traffic ${mib(afterTraffic.heapUsed)} / ${mib(afterTraffic.external)}, ${2 + extra.length} pods ${mib(full.heapUsed)} / ${mib(full.external)}`,
+      `[ztunnel bench] ${build.name}: heap used / total / external MiB: 2 pods idle ${mib(idle.heapUsed)} / ${mib(idle.heapTotal)} / ${mib(idle.external)}, after traffic ${mib(afterTraffic.heapUsed)} / ${mib(afterTraffic.heapTotal)} / ${mib(afterTraffic.external)}, ${2 + extra.length} pods ${mib(full.heapUsed)} / ${mib(full.heapTotal)} / ${mib(full.external)}`,
     );
     if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} ${2 + extra.length} pods idle`);
     const exited = new Promise(resolve => zt.once('exit', resolve));

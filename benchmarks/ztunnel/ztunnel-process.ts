@@ -125,6 +125,7 @@ process.on('message', (message: unknown) => {
       userMs: cpu.user / 1000,
       rss: memory.rss,
       heapUsed: memory.heapUsed,
+      heapTotal: memory.heapTotal,
       external: memory.external,
       ready: bound.readiness.ready,
       pending: bound.readiness.pending(),

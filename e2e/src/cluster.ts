@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +11,7 @@ import { clusterCidrs, startControlPlane, type ControlPlane } from './control-pl
 import { ClusterError, ClusterErrorCode } from './errors.ts';
 import { runCommand, waitFor, type CommandRunner } from './exec.ts';
 import type { KubeClient } from '@ambient-mesh/kube';
-import { defaultImagesFile } from './kubelet/images.ts';
+import { defaultImagesFile, imageBuilds, loadImageMap } from './kubelet/images.ts';
 import type { KubeletProcessConfig, NodeTaint } from './kubelet/main.ts';
 
 export type { NodeTaint };
@@ -141,6 +143,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
 
   progress('binaries (tools/build-k8s.sh)');
   const binaries: Binaries = await ensureBinaries(progress);
+  await buildImages(options.imagesFile ?? defaultImagesFile(), progress);
   await mkdir(join(layout.stateDir, 'logs'), { recursive: true });
   const nodes: NodeLayout[] = Array.from({ length: nodeCount }, (_, i) => nodeLayout(layout, i));
   const state: ClusterState = {
@@ -318,4 +321,21 @@ function dnsProbe(server: string, name: string): string {
     `r.setServers([${JSON.stringify(server)}]);`,
     `r.resolve4(${JSON.stringify(name)}).then(() => process.exit(0), () => process.exit(1));`,
   ].join(' ');
+}
+
+/** Runs the image map's `build` commands (e.g. the ztunnel bundle), as `docker build` would. */
+async function buildImages(imagesFile: string, progress: (msg: string) => void): Promise<void> {
+  for (const { image, argv } of imageBuilds(loadImageMap(imagesFile))) {
+    progress(`image ${image}: ${argv.slice(1).join(' ')}`);
+    const [command, ...args] = argv;
+    try {
+      await promisify(execFile)(command!, args, { timeout: 300_000 });
+    } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr?.trim() ?? '';
+      throw new ClusterError(
+        ClusterErrorCode.CommandFailed,
+        `building image ${image} failed (${errorMessage(err)})${stderr === '' ? '' : `: ${stderr}`}; run ${argv.join(' ')} to see why`,
+      );
+    }
+  }
 }

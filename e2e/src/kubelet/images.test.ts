@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node's models are classes, but the API speaks plain JSON: plain objects of those shapes are what we send and receive. */
 import { describe, expect, it } from 'vitest';
 import { defaultCacheRoot } from '../layout.ts';
-import { expandVars, imageName, resolveArgv, type ImageMap } from './images.ts';
+import { expandVars, imageBuilds, imageName, loadImageMap, repoRoot, resolveArgv, type ImageMap } from './images.ts';
 import { mountScript } from './mounts.ts';
 import { fieldRefValue } from './volumes.ts';
 
@@ -43,6 +43,26 @@ describe('image map', () => {
 
   it('rejects an unknown image without a command, naming the image map', () => {
     expect(() => resolveArgv(map, 'nginx:1', undefined, undefined)).toThrow(/images\.json/);
+  });
+
+  it("lists the images' build commands with {node}, {repo} and {cache} substituted", () => {
+    const withBuild: ImageMap = {
+      images: {
+        'ambient-mesh/echo': { command: ['{node}', 'echo.ts'] },
+        'ambient-mesh/bundled': { build: ['{node}', '{repo}/b.mjs', '{cache}/x'], command: ['{node}', 'b.mjs'] },
+      },
+    };
+    expect(imageBuilds(withBuild, '/n')).toEqual([
+      { image: 'ambient-mesh/bundled', argv: ['/n', `${repoRoot()}/b.mjs`, `${defaultCacheRoot()}/x`] },
+    ]);
+  });
+
+  it('builds the ztunnel bundle its local-cluster command runs (the shipping form, as in the image)', () => {
+    const local = loadImageMap();
+    const command = local.images['ambient-mesh/ztunnel']?.command ?? [];
+    const builds = imageBuilds(local, '/n').find(b => b.image === 'ambient-mesh/ztunnel');
+    expect(builds?.argv).toEqual(['/n', `${repoRoot()}/apps/ztunnel/tools/bundle.mjs`]);
+    expect(command.at(-1)).toBe('{repo}/apps/ztunnel/dist/ztunnel.mjs');
   });
 
   it('expands $(VAR) and keeps $$ and unknown references', () => {

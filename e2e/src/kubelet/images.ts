@@ -9,6 +9,11 @@ export interface ImageEntry {
   readonly args?: readonly string[];
   /** The image's environment (a Dockerfile's ENV): containers' own env wins. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * How the image's files are built from the repository (the local stand-in for `docker build`):
+   * an argv run once when a cluster starts, before any pod, e.g. the ztunnel bundle its command runs.
+   */
+  readonly build?: readonly string[];
 }
 
 export interface ImageMap {
@@ -33,6 +38,20 @@ export function loadImageMap(path = defaultImagesFile()): ImageMap {
     );
   }
   return { images: parsed.images };
+}
+
+/** The `build` argvs of the map's images, with {node}, {repo} and {cache} substituted. */
+export function imageBuilds(map: ImageMap, nodeBinary = process.execPath): { image: string; argv: string[] }[] {
+  return Object.entries(map.images)
+    .filter(([, entry]) => entry.build !== undefined && entry.build.length > 0)
+    .map(([image, entry]) => ({ image, argv: (entry.build ?? []).map(s => substitute(s, nodeBinary)) }));
+}
+
+function substitute(s: string, nodeBinary: string): string {
+  return s
+    .replaceAll('{node}', nodeBinary)
+    .replaceAll('{repo}', repoRoot())
+    .replaceAll('{cache}', defaultCacheRoot());
 }
 
 /** `repo/name:tag` or `repo/name@sha256:...` without tag or digest. */
@@ -63,11 +82,7 @@ export function resolveArgv(
       `image '${image}' is not in the local image map (e2e/images.json) and the container sets no command`,
     );
   }
-  const subst = (s: string): string =>
-    s
-      .replaceAll('{node}', nodeBinary)
-      .replaceAll('{repo}', repoRoot())
-      .replaceAll('{cache}', defaultCacheRoot());
+  const subst = (s: string): string => substitute(s, nodeBinary);
   const cmd = command !== undefined && command.length > 0 ? command : (entry?.command ?? []);
   const a = args ?? (command !== undefined && command.length > 0 ? [] : (entry?.args ?? []));
   return [...cmd, ...a].map(subst);
