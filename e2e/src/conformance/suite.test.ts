@@ -29,7 +29,9 @@ describe('reading the conformance suite', () => {
   it('runs MESH-HTTP on the claimed features, namespaces in ambient, with the report path and our implementation', () => {
     const args = suiteArgs(MESH_HTTP, '/tmp/report.yaml', ['--run-test=MeshBasic']);
     expect(args).toContain('--conformance-profiles=MESH-HTTP');
-    expect(args).toContain('--namespace-labels=istio.io/dataplane-mode=ambient');
+    expect(args).toContain(
+      '--namespace-labels=istio.io/dataplane-mode=ambient,istio.io/use-waypoint=namespace',
+    );
     expect(args).toContain('--report-output=/tmp/report.yaml');
     expect(args).toContain('--organization=ambient-mesh');
     expect(args.at(-1)).toBe('--run-test=MeshBasic');
@@ -45,7 +47,9 @@ describe('reading the conformance suite', () => {
     const args = suiteArgs(MESH_GRPC, '/tmp/grpc.yaml');
     expect(args).toContain('--conformance-profiles=MESH-GRPC');
     expect(args).toContain('--supported-features=Mesh,GRPCRoute');
-    expect(args).toContain('--namespace-labels=istio.io/dataplane-mode=ambient');
+    expect(args).toContain(
+      '--namespace-labels=istio.io/dataplane-mode=ambient,istio.io/use-waypoint=namespace',
+    );
     expect(MESH_GRPC.meshWaypoint).toBe(true);
     expect(MESH_GRPC.reportFile).not.toBe(MESH_HTTP.reportFile);
   });

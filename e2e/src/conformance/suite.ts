@@ -196,7 +196,14 @@ function implementationFlags(): string[] {
 
 /** The suite's command line for one profile. */
 export function suiteArgs(run: ProfileRun, reportPath: string, extra: readonly string[] = []): string[] {
-  const labels = Object.entries(run.namespaceLabels)
+  // With a mesh waypoint, every suite namespace carries `istio.io/use-waypoint` too: the suite's
+  // Setup replaces the labels of the namespaces it updates, and dropping that one would make istiod
+  // rewrite the Services' `istio.io/WaypointBound` status while the Setup updates those Services
+  // (a 409 before any test). Only gateway-conformance-mesh has Services and the waypoint.
+  const labels = Object.entries({
+    ...run.namespaceLabels,
+    ...(run.meshWaypoint ? { 'istio.io/use-waypoint': MESH_WAYPOINT } : {}),
+  })
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
   return [
