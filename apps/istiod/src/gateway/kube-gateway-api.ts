@@ -2,7 +2,7 @@
  * The gateway controller's Kubernetes side on `@ambient-mesh/kube`: its informers (GatewayClass,
  * Gateway, and the Services the controller generated, by their `gateway.istio.io/managed` label),
  * server-side apply of generated objects, and the status writes (Gateway with its listeners,
- * GatewayClass, HTTPRoute/GRPCRoute parents, and the Service and ServiceEntry `istio.io/WaypointBound`
+ * GatewayClass, HTTPRoute/GRPCRoute/TCPRoute parents, and the Service and ServiceEntry `istio.io/WaypointBound`
  * condition),
  * each keeping other controllers' conditions (and other controllers' route parents).
  */
@@ -79,7 +79,12 @@ type WithStatus = KubeObject & {
   };
 };
 
-const ROUTE_PLURALS = { HTTPRoute: 'httproutes', GRPCRoute: 'grpcroutes' } as const;
+/** Each route kind's collection (TCPRoute is v1alpha2, experimental channel). */
+const ROUTE_PATHS = {
+  HTTPRoute: `${GATEWAY_API}/namespaces/{ns}/httproutes`,
+  GRPCRoute: `${GATEWAY_API}/namespaces/{ns}/grpcroutes`,
+  TCPRoute: '/apis/gateway.networking.k8s.io/v1alpha2/namespaces/{ns}/tcproutes',
+} as const;
 
 function sameConditions(a: readonly Condition[] | undefined, b: readonly Condition[]): boolean {
   const key = (c: Condition): string =>
@@ -132,7 +137,7 @@ export function kubeGatewayApi(kc: KubeConfigHandle): GatewayKubeApi & {
       });
     },
     async patchRouteStatus(kind, namespace, name, parents) {
-      const path = `${GATEWAY_API}/namespaces/${namespace}/${ROUTE_PLURALS[kind]}/${name}`;
+      const path = `${ROUTE_PATHS[kind].replace('{ns}', namespace)}/${name}`;
       for (let attempt = 1; ; attempt++) {
         const live = await client.get<WithStatus>(path);
         const existing = live.status?.parents ?? [];

@@ -5,7 +5,7 @@
  * - `main_internal`, an internal listener with one filter chain per Service VIP and port it
  *   serves (`inbound-vip|<port>|<proto>|<host>`, matched on destination IP and port): an HTTP
  *   connection manager with RDS of the same name and the JWT, RBAC, fault and router filters, or a
- *   TCP proxy for TCP ports.
+ *   TCP proxy for TCP ports (to the port's own cluster, or a TCPRoute's weighted clusters).
  */
 import { ADS_CONFIG_SOURCE, EnvoyType, typedConfig } from './envoy-protos.ts';
 import { CONNECT_TERMINATE, MAIN_INTERNAL } from './names.ts';
@@ -13,6 +13,7 @@ import { FAULT_FILTER } from './translate-route.ts';
 import { RBAC_FILTER } from './translate-rbac.ts';
 import { JWT_FILTER } from './translate-jwt.ts';
 import type { CustomFilter } from './translate-ext-authz.ts';
+import { tcpProxyConfig, type TcpClusterWeight } from './translate-tcp-route.ts';
 
 export interface FilterChainInput {
   /** `inbound-vip|<port>|<proto>|<host>`: chain, route configuration and default cluster name. */
@@ -20,6 +21,8 @@ export interface FilterChainInput {
   readonly vips: readonly string[];
   readonly port: number;
   readonly tcp: boolean;
+  /** A TCP chain's TCPRoute clusters (`translate-tcp-route.ts`); absent: the chain's own cluster. */
+  readonly tcpClusters?: readonly TcpClusterWeight[];
   /** The `jwt_authn` config from RequestAuthentications (runs before RBAC, as upstream). */
   readonly jwt?: object | undefined;
   /** RBAC configs in order (DENY, ALLOW). */
@@ -77,7 +80,7 @@ function filterChain(chain: FilterChainInput): object {
   const filter = chain.tcp
     ? {
         name: 'envoy.filters.network.tcp_proxy',
-        typedConfig: typedConfig(EnvoyType.tcpProxy, { statPrefix: chain.name, cluster: chain.name }),
+        typedConfig: typedConfig(EnvoyType.tcpProxy, tcpProxyConfig(chain.name, chain.tcpClusters)),
       }
     : {
         name: 'envoy.filters.network.http_connection_manager',

@@ -114,7 +114,7 @@ export interface RouteRule {
   readonly fault?: FaultPolicy;
 }
 
-export type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'VirtualService';
+export type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'VirtualService';
 
 /** What a route attaches to: a Service (GAMMA) or the waypoint Gateway itself. */
 export type ParentTarget =

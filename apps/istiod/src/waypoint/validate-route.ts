@@ -1,6 +1,6 @@
 /**
  * Structural validation of Gateway API v1 `HTTPRoute` and `GRPCRoute` (v1.4.1, experimental
- * channel: `retry` included) into `ValidRoute`. Never throws: every problem is a `FieldIssue`
+ * channel: `retry` included) and v1alpha2 `TCPRoute` into `ValidRoute`. Never throws: every problem is a `FieldIssue`
  * with its path. A route with any issue is not programmed; its status says why (`route-status.ts`).
  * GRPCRoute method matches become path matches (`/<service>/<method>`), as upstream does.
  */
@@ -33,6 +33,8 @@ import {
 } from './validate-support.ts';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+/** The group of a ServiceEntry parentRef (GAMMA routes for waypoint-bound ServiceEntries). */
+export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 
@@ -73,6 +75,45 @@ function validateRoute(obj: unknown, kind: 'HTTPRoute' | 'GRPCRoute'): Validated
       creationTimestamp: meta.creationTimestamp,
       parentRefs: parentRefs.filter((p): p is ParentRefInput => p !== undefined),
       hostnames,
+      rules,
+    },
+  };
+}
+
+/**
+ * Gateway API v1alpha2 `TCPRoute` (experimental channel): parentRefs and rules of weighted
+ * backendRefs only (TCPRoute has no matches or filters). A rule's weights are kept as written;
+ * `translate-listener.ts` turns the first rule into the chain's `tcp_proxy` clusters.
+ */
+export function validateTcpRoute(obj: unknown): Validated<ValidRoute> {
+  const issues = new Issues();
+  const meta = readMeta(obj, issues);
+  const spec = rec(rec(obj).spec);
+  const ns = meta?.namespace ?? '';
+  const parentRefs = arr(spec.parentRefs).map((p, i) =>
+    readParentRef(p, ns, `spec.parentRefs[${i}]`, issues),
+  );
+  const rawRules = arr(spec.rules);
+  if (rawRules.length === 0) issues.add('spec.rules', 'needs at least one rule');
+  const rules: RawRouteRule[] = rawRules.map((r, i) => ({
+    index: i,
+    matches: [],
+    filters: [],
+    backendRefs: arr(rec(r).backendRefs).flatMap(
+      (b, j) => readBackendRef(b, ns, `spec.rules[${i}].backendRefs[${j}]`, issues) ?? [],
+    ),
+  }));
+  if (meta === undefined || issues.list.length > 0) return { ok: false, errors: issues.list };
+  return {
+    ok: true,
+    value: {
+      kind: 'TCPRoute',
+      namespace: meta.namespace,
+      name: meta.name,
+      generation: meta.generation,
+      creationTimestamp: meta.creationTimestamp,
+      parentRefs: parentRefs.filter((p): p is ParentRefInput => p !== undefined),
+      hostnames: [],
       rules,
     },
   };

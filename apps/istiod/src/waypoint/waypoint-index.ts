@@ -6,7 +6,8 @@
  *
  * | event                          | waypoints recomputed                                          |
  * |--------------------------------|---------------------------------------------------------------|
- * | HTTPRoute, GRPCRoute, VS       | those serving its old and new parent Services (or Gateway)   |
+ * | HTTPRoute, GRPCRoute, TCPRoute,| those serving its old and new parent Services, ServiceEntries |
+ * | VS                             | (HTTPRoute, GRPCRoute) or Gateway                             |
  * | DestinationRule                | those serving or routing to its host's Service                |
  * | AuthorizationPolicy            | its old and new targetRefs' waypoints (a GatewayClass: all)    |
  * | RequestAuthentication          | its old and new targetRefs' waypoints (a GatewayClass: all)    |
@@ -122,7 +123,14 @@ import type {
   WaypointKey,
 } from './types.ts';
 import { keyString } from './types.ts';
-import { GATEWAY_GROUP, validateGrpcRoute, validateHttpRoute } from './validate-route.ts';
+import {
+  GATEWAY_GROUP,
+  ISTIO_NETWORKING_GROUP,
+  validateGrpcRoute,
+  validateHttpRoute,
+  validateTcpRoute,
+} from './validate-route.ts';
+import { tcpRouteClusters, tcpRouteRule } from './translate-tcp-route.ts';
 import { hostToService, validateDestinationRule, validateVirtualService } from './validate-istio.ts';
 import { arr, rec, str } from './validate-support.ts';
 import { resolveWaypointTracing, tracingProvidersOf, validateTelemetry } from './translate-tracing.ts';
@@ -134,6 +142,8 @@ export const WaypointKinds = {
   GATEWAY: 'Gateway',
   HTTP_ROUTE: 'HTTPRoute',
   GRPC_ROUTE: 'GRPCRoute',
+  /** `gateway.networking.k8s.io/v1alpha2` TCPRoute (experimental channel): TCP ports' backends. */
+  TCP_ROUTE: 'TCPRoute',
   REFERENCE_GRANT: 'ReferenceGrant',
   DESTINATION_RULE: 'DestinationRule',
   VIRTUAL_SERVICE: 'VirtualService',
@@ -293,6 +303,8 @@ export class WaypointIndex {
   readonly #routes = new Map<string, RouteEntry>();
   readonly #routesByService = new Map<string, Set<string>>();
   readonly #routesByGateway = new Map<string, Set<string>>();
+  /** Routes whose parentRef is a ServiceEntry (`networking.istio.io`), by the entry's `namespace/name`. */
+  readonly #routesByEntry = new Map<string, Set<string>>();
   readonly #grants = new Map<string, KubeObject>();
   readonly #rules = new Map<string, ValidDestinationRule>();
   readonly #rulesByService = new Map<string, Set<string>>();
@@ -426,6 +438,7 @@ export class WaypointIndex {
         break;
       case 'HTTPRoute':
       case 'GRPCRoute':
+      case 'TCPRoute':
       case 'VirtualService':
         this.#routeEvent(kind, key, obj, deleted, dirty);
         break;
@@ -653,6 +666,8 @@ export class WaypointIndex {
     for (const p of refs) {
       if (p.kind === 'Service') this.#addBinding({ namespace: p.namespace, name: p.name }, dirty);
       else if (p.kind === 'Gateway') dirty.add(`${p.namespace}/${p.name}`);
+      else if (p.kind === 'ServiceEntry')
+        this.#addEntryBinding({ namespace: p.namespace, name: p.name }, dirty);
     }
   }
 
@@ -663,6 +678,7 @@ export class WaypointIndex {
       this.#parentWaypoints(old.parentRefs, dirty);
       for (const p of old.parentRefs) {
         if (p.kind === 'Service') removeFrom(this.#routesByService, `${p.namespace}/${p.name}`, id);
+        else if (p.kind === 'ServiceEntry') removeFrom(this.#routesByEntry, `${p.namespace}/${p.name}`, id);
         else removeFrom(this.#routesByGateway, `${p.namespace}/${p.name}`, id);
       }
       this.#routes.delete(id);
@@ -678,7 +694,9 @@ export class WaypointIndex {
         ? validateHttpRoute(obj)
         : kind === 'GRPCRoute'
           ? validateGrpcRoute(obj)
-          : validateVirtualService(obj, this.#opts.domain);
+          : kind === 'TCPRoute'
+            ? validateTcpRoute(obj)
+            : validateVirtualService(obj, this.#opts.domain);
     let parentRefs: readonly ParentRefInput[];
     if (result.ok) {
       parentRefs = result.value.parentRefs;
@@ -703,6 +721,8 @@ export class WaypointIndex {
         addTo(this.#routesByService, `${p.namespace}/${p.name}`, id);
       else if (p.kind === 'Gateway' && p.group === GATEWAY_GROUP)
         addTo(this.#routesByGateway, `${p.namespace}/${p.name}`, id);
+      else if (p.kind === 'ServiceEntry' && p.group === ISTIO_NETWORKING_GROUP && kind !== 'TCPRoute')
+        addTo(this.#routesByEntry, `${p.namespace}/${p.name}`, id);
     }
     this.#parentWaypoints(parentRefs, dirty);
   }
@@ -966,10 +986,15 @@ export class WaypointIndex {
 
   #parentExists(ref: ParentRefInput): boolean {
     if (ref.kind === 'Service') return this.#services.has(`${ref.namespace}/${ref.name}`);
+    if (ref.kind === 'ServiceEntry')
+      return ref.group === ISTIO_NETWORKING_GROUP && this.#entries.has(`${ref.namespace}/${ref.name}`);
     return this.#gateways.has(`${ref.namespace}/${ref.name}`);
   }
 
-  /** Routes attached to one Service port of a waypoint: Gateway API routes, else VirtualServices. */
+  /**
+   * Routes attached to one Service port of a waypoint: Gateway API routes, else VirtualServices;
+   * on a TCP port only TCPRoutes, on an HTTP port no TCPRoute.
+   */
   #routesFor(
     wp: string,
     info: ServiceInfo,
@@ -978,9 +1003,10 @@ export class WaypointIndex {
   ): ResolvedRoute[] {
     const svcKey = keyString(info.key);
     const ids = new Set<string>();
+    const wantTcp = port.protocol === 'tcp';
     for (const id of this.#routesByService.get(svcKey) ?? []) {
       const e = this.#routes.get(id);
-      if (e?.valid === undefined) continue;
+      if (e?.valid === undefined || (e.kind === 'TCPRoute') !== wantTcp) continue;
       const attaches = e.parentRefs.some(
         p =>
           p.kind === 'Service' &&
@@ -991,7 +1017,7 @@ export class WaypointIndex {
     }
     for (const id of this.#routesByGateway.get(wp) ?? []) {
       const e = this.#routes.get(id);
-      if (e?.valid === undefined) continue;
+      if (e?.valid === undefined || (e.kind === 'TCPRoute') !== wantTcp) continue;
       const hosts = e.valid.hostnames;
       if (hosts.length === 0 || hosts.some(h => hostMatches(h, info))) ids.add(id);
     }
@@ -999,15 +1025,51 @@ export class WaypointIndex {
     const gatewayApi = [...ids].some(id => !id.startsWith('VirtualService/'));
     for (const id of ids) {
       if (gatewayApi && id.startsWith('VirtualService/')) continue;
-      let r = resolved.get(id);
-      if (r === undefined) {
-        const e = this.#routes.get(id)!;
-        r = resolveRoute(e.valid!, this.#lookup(), ref => this.#parentExists(ref));
-        resolved.set(id, r);
-        this.#routeStatus.set(id, r.parents);
-        if (e.kind !== 'VirtualService') this.#opts.onRouteStatus?.(e.kind, e.key, r.parents);
-      }
-      out.push(r);
+      if (wantTcp && id.startsWith('VirtualService/')) continue;
+      out.push(this.#resolved(id, resolved));
+    }
+    return out;
+  }
+
+  /** Resolves a route once per compute and reports its status. */
+  #resolved(id: string, resolved: Map<string, ResolvedRoute>): ResolvedRoute {
+    let r = resolved.get(id);
+    if (r === undefined) {
+      const e = this.#routes.get(id)!;
+      r = resolveRoute(e.valid!, this.#lookup(), ref => this.#parentExists(ref));
+      resolved.set(id, r);
+      this.#routeStatus.set(id, r.parents);
+      if (e.kind !== 'VirtualService') this.#opts.onRouteStatus?.(e.kind, e.key, r.parents);
+    }
+    return r;
+  }
+
+  /**
+   * The TCPRoutes naming a Service (or this waypoint) that no TCP port took: resolved for their
+   * status only (a TCPRoute on an HTTP port is accepted and ignored, as upstream's VirtualService).
+   */
+  #tcpRoutesForStatus(ids: Iterable<string>, resolved: Map<string, ResolvedRoute>): void {
+    for (const id of ids) {
+      const e = this.#routes.get(id);
+      if (e?.valid !== undefined && e.kind === 'TCPRoute' && !resolved.has(id)) this.#resolved(id, resolved);
+    }
+  }
+
+  /** HTTPRoutes and GRPCRoutes attached to one port of a ServiceEntry (GAMMA `parentRefs` kind ServiceEntry). */
+  #entryRoutesFor(entryKey: ServiceKey, port: number, resolved: Map<string, ResolvedRoute>): ResolvedRoute[] {
+    const key = keyString(entryKey);
+    const out: ResolvedRoute[] = [];
+    for (const id of [...(this.#routesByEntry.get(key) ?? [])].sort()) {
+      const e = this.#routes.get(id);
+      if (e?.valid === undefined) continue;
+      const attaches = e.parentRefs.some(
+        p =>
+          p.kind === 'ServiceEntry' &&
+          p.group === ISTIO_NETWORKING_GROUP &&
+          `${p.namespace}/${p.name}` === key &&
+          (p.port === undefined || p.port === port),
+      );
+      if (attaches) out.push(this.#resolved(id, resolved));
     }
     return out;
   }
@@ -1496,11 +1558,13 @@ export class WaypointIndex {
           const self: BackendTarget = { service: svcKey, port: port.port };
           clusterFor(self);
           if (port.protocol === 'tcp') {
+            const rule = tcpRouteRule(this.#routesFor(wp, info, port, resolved));
             chains.push({
               name: chainName,
               vips: info.vips,
               port: port.port,
               tcp: true,
+              ...(rule === undefined ? {} : { tcpClusters: tcpRouteClusters(rule, port.port, clusterFor) }),
               rbac: [],
               fault: false,
             });
@@ -1535,7 +1599,9 @@ export class WaypointIndex {
             tracing,
           });
         }
+        this.#tcpRoutesForStatus(this.#routesByService.get(keyString(svcKey)) ?? [], resolved);
       }
+      this.#tcpRoutesForStatus(this.#routesByGateway.get(wp) ?? [], resolved);
       for (const entryKey of this.#bindings.serviceEntriesFor?.({ namespace, name }) ?? []) {
         const entry = this.#entries.get(keyString(entryKey));
         if (entry === undefined) continue;
@@ -1550,15 +1616,17 @@ export class WaypointIndex {
           const tcp = t.protocol === 'tcp';
           if (!tcp) {
             const self: BackendTarget = { service: entryKey, port: t.port.number };
+            // The entry itself (the default route); resolved backendRefs are Services (new keys).
+            const isSelf = (b: BackendTarget): boolean => b.service === entryKey;
             routes.set(
               t.name,
-              buildRouteConfiguration([], {
+              buildRouteConfiguration(this.#entryRoutesFor(entryKey, t.port.number, resolved), {
                 name: t.name,
                 virtualHostName: `${t.host}:${t.port.number}`,
                 port: t.port.number,
                 defaultTarget: self,
-                clusterFor: () => t.name,
-                hashPolicyFor: () => undefined,
+                clusterFor: b => (isSelf(b) ? t.name : clusterFor(b)),
+                hashPolicyFor: b => (isSelf(b) ? undefined : hashPolicyFor(b)),
               }),
             );
           }

@@ -32,6 +32,7 @@ import type {
   RbacRules,
   SocketAddress,
   TcpChain,
+  TcpClusterWeight,
 } from './types.ts';
 
 /** Filter state key Istio's waypoint RBAC matches the HBONE peer's SPIFFE ID against. */
@@ -449,13 +450,10 @@ function convertChain(
     r.only(
       config,
       `${fp}.typed_config`,
-      ['stat_prefix', 'cluster'],
+      ['stat_prefix', 'cluster', 'weighted_clusters'],
       ['access_log', 'idle_timeout', 'metadata_match'],
     );
-    const cluster = r.string(config, 'cluster') ?? '';
-    if (cluster === '')
-      r.problem(`${fp}.typed_config.cluster`, 'is empty (weighted_clusters is not supported)');
-    action = { kind: 'tcp', statPrefix: r.string(config, 'stat_prefix') ?? '', cluster };
+    action = convertTcpProxy(r, config, `${fp}.typed_config`);
   } else {
     r.problem(
       fp,
@@ -473,6 +471,31 @@ function convertChain(
     action,
     ...(tls === undefined ? {} : { tls }),
   };
+}
+
+/** A `tcp_proxy`: one `cluster`, or `weighted_clusters` (weights ≥ 1, as Envoy validates). */
+function convertTcpProxy(r: ProtoReader, config: ProtoObject, path: string): TcpChain {
+  const statPrefix = r.string(config, 'stat_prefix') ?? '';
+  const single = r.string(config, 'cluster') ?? '';
+  const weighted = r.object(config, 'weighted_clusters');
+  if (weighted === undefined) {
+    if (single === '') r.problem(`${path}.cluster`, 'needs cluster or weighted_clusters');
+    return { kind: 'tcp', statPrefix, cluster: single };
+  }
+  if (single !== '') r.problem(path, 'sets both cluster and weighted_clusters');
+  r.only(weighted, `${path}.weighted_clusters`, ['clusters']);
+  const clusters: TcpClusterWeight[] = [];
+  r.list(weighted, 'clusters').forEach((c, i) => {
+    const cp = `${path}.weighted_clusters.clusters[${i}]`;
+    r.only(c, cp, ['name', 'weight']);
+    const name = r.string(c, 'name') ?? '';
+    const weight = r.number(c, 'weight') ?? 0;
+    if (name === '') r.problem(`${cp}.name`, 'a weighted cluster needs a name');
+    if (!Number.isInteger(weight) || weight < 1) r.problem(`${cp}.weight`, 'must be an integer ≥ 1');
+    clusters.push({ name, weight });
+  });
+  if (clusters.length === 0) r.problem(`${path}.weighted_clusters.clusters`, 'needs at least one cluster');
+  return { kind: 'tcp', statPrefix, cluster: clusters[0]?.name ?? '', weightedClusters: clusters };
 }
 
 /** A `DataSource` given inline (`inline_bytes`, base64 in the decoded form, or `inline_string`). */

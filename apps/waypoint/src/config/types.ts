@@ -426,10 +426,19 @@ export type TracingTag =
   | { readonly tag: string; readonly kind: 'literal'; readonly value: string }
   | { readonly tag: string; readonly kind: 'header'; readonly name: string; readonly defaultValue: string };
 
+/** One `tcp_proxy.weighted_clusters.clusters[]` entry. */
+export interface TcpClusterWeight {
+  readonly name: string;
+  readonly weight: number;
+}
+
 export interface TcpChain {
   readonly kind: 'tcp';
   readonly statPrefix: string;
+  /** `tcp_proxy.cluster`, or the first of `weighted_clusters` (what admin and logs show). */
   readonly cluster: string;
+  /** `tcp_proxy.weighted_clusters` (a TCPRoute's backends): each connection picks one by weight. */
+  readonly weightedClusters?: readonly TcpClusterWeight[];
 }
 
 export interface FilterChain {

@@ -32,7 +32,7 @@ import type {
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import type { GatewaySource, HttpProxy } from './http-proxy.ts';
-import { selectGatewayChain } from './route.ts';
+import { pickTcpCluster, selectGatewayChain } from './route.ts';
 import { tunnelTo } from './upstream.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
@@ -359,7 +359,7 @@ export class GatewayListeners {
       return;
     }
     stream.pause();
-    void this.#relay(action.cluster, stream, context).catch((err: unknown) => {
+    void this.#relay(pickTcpCluster(action, Math.random()), stream, context).catch((err: unknown) => {
       this.#log.debug(
         { listener: config.name, cluster: action.cluster, err: errorMessage(err) },
         'TCP relay failed',

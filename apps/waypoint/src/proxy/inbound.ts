@@ -2,8 +2,10 @@
  * Inbound HBONE on 15008: TLS 1.3 mTLS with the waypoint's identity (peers must present a
  * certificate of the mesh's trust domain), HTTP/2 CONNECT. The CONNECT authority (service VIP
  * or pod IP, and port) chooses the filter chain: an HTTP chain hands the tunnel to the HTTP
- * data path; a TCP chain relays it to an endpoint of its cluster over HBONE (plain TCP for
- * endpoints outside the mesh: DNS and original-dst clusters).
+ * data path; a TCP chain relays it to an endpoint of its cluster (one of its weighted clusters,
+ * picked per connection, for a TCPRoute) over HBONE (plain TCP for endpoints outside the mesh:
+ * DNS and original-dst clusters). A cluster the configuration lacks (a TCPRoute backend that
+ * did not resolve) refuses the CONNECT with 503.
  */
 import { duplexPair } from 'node:stream';
 import type { Server as NetServer } from 'node:net';
@@ -20,7 +22,7 @@ import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import type { HttpProxy } from './http-proxy.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
-import { selectChain } from './route.ts';
+import { pickTcpCluster, selectChain } from './route.ts';
 import { tunnelTo } from './upstream.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
@@ -47,6 +49,7 @@ export function decideConnect(
   state: WaypointStateReader,
   trustDomain: string,
   request: Pick<ConnectRequest, 'authority' | 'peerIdentity'>,
+  random: () => number = Math.random,
 ): InboundDecision {
   if (!request.peerIdentity.startsWith(`spiffe://${trustDomain}/`)) {
     return {
@@ -61,7 +64,10 @@ export function decideConnect(
   const chain = selectChain(state.snapshot(), request.authority.ip, request.authority.port);
   if (chain.kind === 'no-chain') return { kind: 'reject', status: 503, reason: chain.reason };
   const action = chain.chain.action;
-  return action.kind === 'http' ? { kind: 'http' } : { kind: 'tcp', cluster: action.cluster };
+  // A TCP chain with `weighted_clusters` (a TCPRoute) picks one cluster per connection.
+  return action.kind === 'http'
+    ? { kind: 'http' }
+    : { kind: 'tcp', cluster: pickTcpCluster(action, random()) };
 }
 
 export function startInbound(options: InboundOptions): HboneServer {

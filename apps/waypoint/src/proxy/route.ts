@@ -17,6 +17,7 @@ import type {
   Route,
   RouteMatch,
   RouteTable,
+  TcpChain,
   VirtualHost,
   WaypointConfig,
   WeightedCluster,
@@ -235,6 +236,19 @@ export function pickWeightedCluster(action: ForwardAction, random: number): Weig
     point -= c.weight;
   }
   return action.clusters[action.clusters.length - 1]!;
+}
+
+/** The cluster of a TCP chain for one connection: its `cluster`, or one of `weighted_clusters` by weight (`random` in [0, 1)). */
+export function pickTcpCluster(action: TcpChain, random: number): string {
+  const weighted = action.weightedClusters;
+  if (weighted === undefined || weighted.length === 0) return action.cluster;
+  const total = weighted.reduce((sum, c) => sum + c.weight, 0);
+  let point = random * total;
+  for (const c of weighted) {
+    if (point < c.weight) return c.name;
+    point -= c.weight;
+  }
+  return weighted[weighted.length - 1]!.name;
 }
 
 /** The upstream path after `prefix_rewrite` or `regex_rewrite` (query kept). */
