@@ -42,6 +42,14 @@ export interface ServiceInfo {
 
 export interface RouteLookup {
   service(key: ServiceKey): ServiceInfo | undefined;
+  /**
+   * The ServiceEntry serving `host` on `port` (a `networking.istio.io/Hostname` backendRef), with
+   * the port (an entry's only port when `port` is not given). Absent: such backendRefs are `InvalidKind`.
+   */
+  hostname?(
+    host: string,
+    port: number | undefined,
+  ): { readonly entry: ServiceKey; readonly port: number } | undefined;
   /** True when a ReferenceGrant in `to.namespace` lets `fromKind` objects of `fromNamespace` refer to the Service. */
   referenceGrantAllows(fromKind: RouteKind, fromNamespace: string, to: ServiceKey): boolean;
 }
@@ -91,6 +99,28 @@ function resolveBackend(
   ref: BackendRefInput,
   lookup: RouteLookup,
 ): { ok: true; backend: WeightedBackend } | { ok: false; failure: Failure } {
+  if (ref.group === 'networking.istio.io' && ref.kind === 'Hostname' && lookup.hostname !== undefined) {
+    const found = lookup.hostname(ref.name, ref.port);
+    if (found === undefined)
+      return {
+        ok: false,
+        failure: {
+          reason: RouteReason.backendNotFound,
+          message: `backend(${ref.name}) not found (no ServiceEntry with that host${ref.port === undefined ? '' : ` and port ${ref.port}`})`,
+        },
+      };
+    return {
+      ok: true,
+      backend: {
+        service: found.entry,
+        port: found.port,
+        host: ref.name,
+        weight: ref.weight,
+        ...(ref.requestHeaders !== undefined ? { requestHeaders: ref.requestHeaders } : {}),
+        ...(ref.responseHeaders !== undefined ? { responseHeaders: ref.responseHeaders } : {}),
+      },
+    };
+  }
   if (!isServiceRef(ref.group, ref.kind))
     return {
       ok: false,

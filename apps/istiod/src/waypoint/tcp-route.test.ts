@@ -113,6 +113,29 @@ describe('TCPRoute translation (pure)', () => {
     ]);
   });
 
+  it('takes the first rule of the oldest TCPRoute (no matches to choose by)', () => {
+    const route = (name: string, created: string, backend: string) => ({
+      route: {
+        kind: 'TCPRoute' as const,
+        namespace: NS,
+        name,
+        generation: 1,
+        creationTimestamp: created,
+        parentRefs: [],
+        hostnames: [],
+        rules: [],
+      },
+      rules: [rule([[backend, 1]]), rule([['never', 1]])],
+      parents: [],
+    });
+    const picked = tcpRouteRule([
+      route('b', '2026-02-01T00:00:00Z', 'newer'),
+      route('a', '2026-01-01T00:00:00Z', 'older'),
+    ]);
+    expect(picked?.backends[0]?.service.name).toBe('older');
+    expect(tcpRouteRule([])).toBeUndefined();
+  });
+
   it('refuses every connection when no backend has weight (upstream’s zero-weight destination)', () => {
     const clusters = tcpRouteClusters(rule([['a', 0]]), 9000, clusterFor);
     expect(clusters).toEqual([{ name: 'BackendNotFound', weight: 1 }]);
@@ -401,6 +424,42 @@ describe('HTTPRoute with a ServiceEntry parent (GAMMA for waypoint-bound Service
       ['Accepted', 'True', 'Accepted'],
       ['ResolvedRefs', 'False', 'BackendNotFound'],
     ]);
+  });
+
+  it('sends to the entry’s own host with a networking.istio.io Hostname backendRef (header modifier applied)', () => {
+    const { h, statuses, rc } = setupEntry();
+    h.upsert(
+      K.HTTP_ROUTE,
+      seRoute([
+        {
+          filters: [
+            {
+              type: 'RequestHeaderModifier',
+              requestHeaderModifier: { add: [{ name: 'x-se-route', value: 'applied' }] },
+            },
+          ],
+          backendRefs: [{ group: 'networking.istio.io', kind: 'Hostname', name: 'httpbin.org', port: 80 }],
+        },
+      ]),
+    );
+    const route = rc().virtualHosts[0]!.routes[0]!;
+    expect(route.route!.cluster).toBe(HTTPBIN);
+    expect(route.requestHeadersToAdd?.map(x => [x.header.key, x.header.value])).toEqual([
+      ['x-se-route', 'applied'],
+    ]);
+    expect(statuses.get('HTTPRoute/egress/se-route')![0]!.conditions[1]!.reason).toBe('ResolvedRefs');
+    // A host no ServiceEntry has: BackendNotFound.
+    h.upsert(
+      K.HTTP_ROUTE,
+      seRoute([
+        {
+          backendRefs: [
+            { group: 'networking.istio.io', kind: 'Hostname', name: 'nowhere.example', port: 80 },
+          ],
+        },
+      ]),
+    );
+    expect(statuses.get('HTTPRoute/egress/se-route')![0]!.conditions[1]!.reason).toBe('BackendNotFound');
   });
 
   it('honours the parentRef port, and drops the routes when the entry leaves the waypoint', () => {

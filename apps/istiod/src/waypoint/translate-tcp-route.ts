@@ -47,6 +47,7 @@ export function tcpRouteClusters(
       service: b.service,
       port: b.port === 0 ? port : b.port,
       ...(b.subset === undefined ? {} : { subset: b.subset }),
+      ...(b.host === undefined ? {} : { host: b.host }),
     });
     const same = out.findIndex(c => c.name === name);
     if (same >= 0) out[same] = { name, weight: out[same]!.weight + b.weight };

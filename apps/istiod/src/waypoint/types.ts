@@ -72,6 +72,11 @@ export interface BackendTarget {
   readonly service: ServiceKey;
   readonly port: number;
   readonly subset?: string;
+  /**
+   * A ServiceEntry host (a `networking.istio.io` `Hostname` backendRef): `service` is then the
+   * entry's key, and the cluster is the entry's `inbound-vip|<port>|<proto>|<host>`.
+   */
+  readonly host?: string;
 }
 
 /** Header changes for one backend (HTTPRoute `backendRefs[].filters`). */

@@ -109,7 +109,11 @@ import {
   type IngressServer,
   type PemCertificate,
 } from './translate-ingress.ts';
-import { buildServiceEntryCluster, serviceEntryTargets } from './translate-service-entry.ts';
+import {
+  buildServiceEntryCluster,
+  entryPortProtocol,
+  serviceEntryTargets,
+} from './translate-service-entry.ts';
 import { validateServiceEntry, type ValidServiceEntry } from '../wds/service-entry.ts';
 import type {
   BackendTarget,
@@ -954,11 +958,37 @@ export class WaypointIndex {
     };
   }
 
-  #lookup(): RouteLookup {
+  /** The cluster lookups of route resolution; `hosts`: `Hostname` backendRefs (ServiceEntry hosts) too (waypoints only). */
+  #lookup(hosts = false): RouteLookup {
     return {
       service: k => this.#serviceInfo(k),
       referenceGrantAllows: (fromKind, fromNs, to) => this.#grantAllows(fromKind, fromNs, 'Service', to),
+      ...(hosts ? { hostname: (host: string, port: number | undefined) => this.#entryHost(host, port) } : {}),
     };
+  }
+
+  /** The ServiceEntry (oldest key first) with `host` and `port` (its only port when not given). */
+  #entryHost(host: string, port: number | undefined): { entry: ServiceKey; port: number } | undefined {
+    for (const key of [...this.#entries.keys()].sort()) {
+      const e = this.#entries.get(key)!;
+      if (!e.hosts.includes(host)) continue;
+      const p =
+        port === undefined
+          ? e.ports.length === 1
+            ? e.ports[0]
+            : undefined
+          : e.ports.find(x => x.number === port);
+      if (p === undefined) continue;
+      const [namespace = '', name = ''] = key.split('/');
+      return { entry: { namespace, name }, port: p.number };
+    }
+    return undefined;
+  }
+
+  /** The cluster of a ServiceEntry host backend: the entry's `inbound-vip` name (built where the entry is served). */
+  #entryHostCluster(t: BackendTarget & { host: string }): string {
+    const p = this.#entries.get(keyString(t.service))?.ports.find(x => x.number === t.port);
+    return inboundVipName(t.port, entryPortProtocol(p?.protocol ?? ''), t.host);
   }
 
   /** True when a ReferenceGrant in `to.namespace` lets `fromKind` objects of `fromNs` refer to it. */
@@ -1036,7 +1066,7 @@ export class WaypointIndex {
     let r = resolved.get(id);
     if (r === undefined) {
       const e = this.#routes.get(id)!;
-      r = resolveRoute(e.valid!, this.#lookup(), ref => this.#parentExists(ref));
+      r = resolveRoute(e.valid!, this.#lookup(true), ref => this.#parentExists(ref));
       resolved.set(id, r);
       this.#routeStatus.set(id, r.parents);
       if (e.kind !== 'VirtualService') this.#opts.onRouteStatus?.(e.kind, e.key, r.parents);
@@ -1516,6 +1546,7 @@ export class WaypointIndex {
       const chains: FilterChainInput[] = [];
       const targets = new Map<string, { target: BackendTarget; protocol: ServiceProtocol }>();
       const clusterFor = (t: BackendTarget): string => {
+        if (t.host !== undefined) return this.#entryHostCluster({ ...t, host: t.host });
         const info = this.#serviceInfo(t.service);
         const port = info?.ports.find(p => p.port === t.port);
         const protocol = port?.protocol ?? 'http';
@@ -1526,7 +1557,9 @@ export class WaypointIndex {
         return cname;
       };
       const hashPolicyFor = (t: BackendTarget): readonly object[] | undefined =>
-        hashPolicy(this.#trafficPolicy(t).policy.loadBalancer?.consistentHash);
+        t.host !== undefined
+          ? undefined
+          : hashPolicy(this.#trafficPolicy(t).policy.loadBalancer?.consistentHash);
       const patches = this.#envoyFilterPatches(wp, gw);
       const patchHttpFilters =
         patches.length === 0
@@ -1616,7 +1649,7 @@ export class WaypointIndex {
           const tcp = t.protocol === 'tcp';
           if (!tcp) {
             const self: BackendTarget = { service: entryKey, port: t.port.number };
-            // The entry itself (the default route); resolved backendRefs are Services (new keys).
+            // The entry itself (the default route); resolved backendRefs carry new keys.
             const isSelf = (b: BackendTarget): boolean => b.service === entryKey;
             routes.set(
               t.name,
