@@ -33,7 +33,12 @@ export function configDump(
         tls: c.tls !== undefined,
         ...(c.action.kind === 'http'
           ? { routes: 'rds' in c.action.routes ? c.action.routes.rds : c.action.routes.inline.name }
-          : { cluster: c.action.cluster }),
+          : {
+              cluster: c.action.cluster,
+              ...(c.action.weightedClusters === undefined
+                ? {}
+                : { weightedClusters: c.action.weightedClusters }),
+            }),
       })),
     };
   });

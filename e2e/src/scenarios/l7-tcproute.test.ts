@@ -1,0 +1,331 @@
+// Cluster tier: TCPRoute through a waypoint, and an HTTPRoute whose parent is a ServiceEntry
+// (issues 18/19) on a 2-node local cluster (name `tcproute`, slot 168). Every Service of the
+// namespace uses the waypoint istiod deploys for the Gateway `waypoint` (namespace label
+// `istio.io/use-waypoint`).
+//
+// TCP: the Services `tcp-echo`, `tcp-echo-v1` and `tcp-echo-v2` have one port named `tcp`
+// (9000 -> the echo server's 8080), so the waypoint handles them as opaque TCP (`tcp_proxy`):
+// curl's HTTP/1.1 bytes are relayed, not parsed. A TCPRoute (gateway.networking.k8s.io/v1alpha2)
+// on `tcp-echo` splits connections 80/20 between the two versions; each request is its own
+// connection (`Connection: close`), so each is one weighted pick. The bounds are generous.
+//
+// ServiceEntry parent: a ServiceEntry (bound by the namespace label) names a plain HTTP server run
+// by this test on the cluster's own address (`10.211.168.1`); an HTTPRoute with
+// `parentRefs: [{group: networking.istio.io, kind: ServiceEntry}]` adds a request header and
+// sends to the entry's host (`Hostname` backendRef): the server sees the header.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../exec.ts';
+import { getInNetns } from '../mesh/observe.ts';
+import { ScenarioContext } from '../mesh/scenario.ts';
+import { GATEWAY_PATH, HTTPROUTE_PATH, requestBatch, type WaypointPod } from '../mesh/waypoint.ts';
+import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
+import { curlInPod, echoPod, httpCode, type MeshPod } from '../mesh/workloads.ts';
+
+const NS = 'tcpr';
+const SLOT = 168;
+const HOST_IP = `10.211.${SLOT}.1`;
+const SE_VIP = `240.240.${SLOT}.10`;
+const SE_HOST = 'ext.tcpr.test';
+const TCP_PORT = 9000;
+const TCPROUTE_PATH = `/apis/gateway.networking.k8s.io/v1alpha2/namespaces/${NS}/tcproutes`;
+const SE_PATH = `/apis/networking.istio.io/v1/namespaces/${NS}/serviceentries`;
+const CONNECTIONS = 200;
+const scenario = new ScenarioContext<MeshPod>('tcpr');
+const { log, kube, pod } = scenario;
+let waypoint: WaypointPod;
+let server: Server | undefined;
+let serverPort = 0;
+/** What the external server saw: path and the `x-se-route` header. */
+const seen: { readonly url: string; readonly header: string }[] = [];
+
+interface Condition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason: string;
+  readonly observedGeneration?: number;
+}
+
+interface RouteStatus {
+  readonly metadata?: { readonly generation?: number };
+  readonly status?: {
+    readonly parents?: {
+      readonly parentRef: { readonly group?: string; readonly kind?: string; readonly name: string };
+      readonly controllerName: string;
+      readonly conditions?: readonly Condition[];
+    }[];
+  };
+}
+
+const tcpUrl = (svc: string): string => `http://${svc}.${NS}.svc.cluster.local:${TCP_PORT}/`;
+
+function tcpService(name: string, selector: Record<string, string>): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: NS },
+    spec: { selector, ports: [{ name: 'tcp', port: TCP_PORT, targetPort: 8080 }] },
+  };
+}
+
+function tcpRoute(name: string, parentRef: object, backends: readonly [string, number][]): object {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1alpha2',
+    kind: 'TCPRoute',
+    metadata: { name, namespace: NS },
+    spec: {
+      parentRefs: [parentRef],
+      rules: [{ backendRefs: backends.map(([svc, weight]) => ({ name: svc, port: TCP_PORT, weight })) }],
+    },
+  };
+}
+
+/** Waits until our controller's parent entry of the route has `Accepted` and `ResolvedRefs` as wanted. */
+async function routeConditions(
+  path: string,
+  want: { readonly accepted: string; readonly resolved: string; readonly reason: string },
+): Promise<NonNullable<NonNullable<RouteStatus['status']>['parents']>[number]> {
+  return waitFor(
+    `${path}: Accepted=${want.accepted}, ResolvedRefs=${want.resolved} (${want.reason})`,
+    async () => {
+      const r = await kube().client.find<RouteStatus>(path);
+      const p = r?.status?.parents?.find(x => x.controllerName === 'istio.io/gateway-controller');
+      const accepted = p?.conditions?.find(c => c.type === 'Accepted');
+      const resolved = p?.conditions?.find(c => c.type === 'ResolvedRefs');
+      return accepted?.status === want.accepted &&
+        resolved?.status === want.resolved &&
+        resolved.reason === want.reason &&
+        resolved.observedGeneration === r?.metadata?.generation
+        ? p
+        : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+}
+
+interface DumpChain {
+  readonly name: string;
+  readonly cluster?: string;
+  readonly weightedClusters?: readonly { name: string; weight: number }[];
+}
+
+/** The waypoint's filter chain `name` from its admin `/config_dump`. */
+async function waypointChain(name: string): Promise<DumpChain | undefined> {
+  const text = await getInNetns(waypoint.netns, 15000, '/config_dump');
+  const dump = JSON.parse(text ?? '{}') as { listeners?: { filterChains?: DumpChain[] }[] };
+  for (const l of dump.listeners ?? []) for (const c of l.filterChains ?? []) if (c.name === name) return c;
+  return undefined;
+}
+
+const chainName = (svc: string): string => `inbound-vip|${TCP_PORT}|tcp|${svc}.${NS}.svc.cluster.local`;
+
+describe('TCPRoute and ServiceEntry-parent HTTPRoute through a waypoint on a 2-node local cluster', () => {
+  beforeAll(async () => {
+    const echo = (name: string, version: string) =>
+      echoPod(name, {
+        namespace: NS,
+        node: 'node-1',
+        serviceAccount: 'echo',
+        labels: { app: 'echo', version },
+        env: { VERSION: version },
+        containerPorts: [8080],
+      });
+    waypoint = await startWaypointMesh(scenario, {
+      cluster: { name: 'tcproute', slot: SLOT },
+      namespace: NS,
+      serviceAccounts: ['client', 'echo'],
+      pods: [
+        ['echo-v1', echo('echo-v1', 'v1')],
+        ['echo-v2', echo('echo-v2', 'v2')],
+        ['client', echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } })],
+      ],
+      services: [['echo', { app: 'echo' }]],
+      probe: { from: 'client', service: 'echo' },
+    });
+    const c = kube();
+    await c.client.create(`/api/v1/namespaces/${NS}/services`, tcpService('tcp-echo', { app: 'echo' }));
+    for (const v of ['v1', 'v2'])
+      await c.client.create(
+        `/api/v1/namespaces/${NS}/services`,
+        tcpService(`tcp-echo-${v}`, { app: 'echo', version: v }),
+      );
+    // The waypoint serves the TCP Services once WDS binds them: their chains appear.
+    await waitFor(
+      'the waypoint to hold the TCP Services’ chains',
+      async () => ((await waypointChain(chainName('tcp-echo-v2'))) !== undefined ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    server = createServer((req, res) => {
+      const h = req.headers['x-se-route'];
+      seen.push({ url: req.url ?? '', header: Array.isArray(h) ? h.join(',') : (h ?? '') });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('external\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(0, HOST_IP, () => {
+        resolve();
+      });
+    });
+    serverPort = (server.address() as AddressInfo).port;
+    log(`external server on ${HOST_IP}:${serverPort}`);
+    scenario.logSetupTime();
+  }, 600_000);
+
+  afterAll(async () => {
+    if (server !== undefined)
+      await new Promise<void>(resolve => {
+        server!.close(() => {
+          resolve();
+        });
+        server!.closeAllConnections();
+      });
+    await scenario.cluster?.stop();
+    scenario.logWallTime();
+  }, 180_000);
+
+  it(`splits ${CONNECTIONS} opaque TCP connections about 80/20 by TCPRoute weight; the route is Accepted with ResolvedRefs`, async () => {
+    await kube().client.create(
+      TCPROUTE_PATH,
+      tcpRoute('echo-split', { group: '', kind: 'Service', name: 'tcp-echo', port: TCP_PORT }, [
+        ['tcp-echo-v1', 80],
+        ['tcp-echo-v2', 20],
+      ]),
+    );
+    const parent = await routeConditions(`${TCPROUTE_PATH}/echo-split`, {
+      accepted: 'True',
+      resolved: 'True',
+      reason: 'ResolvedRefs',
+    });
+    expect(parent.parentRef).toMatchObject({ kind: 'Service', name: 'tcp-echo' });
+    const chain = await waitFor(
+      'the waypoint’s tcp-echo chain with weighted clusters',
+      async () => {
+        const c = await waypointChain(chainName('tcp-echo'));
+        return c?.weightedClusters?.length === 2 ? c : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(chain.weightedClusters).toEqual([
+      { name: chainName('tcp-echo-v1'), weight: 80 },
+      { name: chainName('tcp-echo-v2'), weight: 20 },
+    ]);
+    const batch = await requestBatch(pod('client'), tcpUrl('tcp-echo'), CONNECTIONS, {
+      close: true,
+      timeoutMs: 180_000,
+    });
+    log(`80/20: ${JSON.stringify(Object.fromEntries(batch.versions))} of ${batch.total}`);
+    expect(batch.codes.get(200)).toBe(CONNECTIONS);
+    const v2 = (batch.versions.get('v2') ?? 0) / CONNECTIONS;
+    // Expected 0.2 (binomial sd ≈ 0.028 for 200): a generous bound.
+    expect(v2).toBeGreaterThanOrEqual(0.08);
+    expect(v2).toBeLessThanOrEqual(0.35);
+    expect((batch.versions.get('v1') ?? 0) + (batch.versions.get('v2') ?? 0)).toBe(CONNECTIONS);
+  }, 300_000);
+
+  it('reports a missing backend as ResolvedRefs=False BackendNotFound; that Service’s connections are refused', async () => {
+    expect(await httpCode(pod('client'), tcpUrl('tcp-echo-v2'))).toBe(200);
+    await kube().client.create(
+      TCPROUTE_PATH,
+      tcpRoute('to-nowhere', { group: '', kind: 'Service', name: 'tcp-echo-v2', port: TCP_PORT }, [
+        ['nope', 1],
+      ]),
+    );
+    await routeConditions(`${TCPROUTE_PATH}/to-nowhere`, {
+      accepted: 'True',
+      resolved: 'False',
+      reason: 'BackendNotFound',
+    });
+    await waitFor(
+      'connections to tcp-echo-v2 refused by the waypoint',
+      async () => ((await httpCode(pod('client'), tcpUrl('tcp-echo-v2'))) === 0 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    await kube().client.delete(`${TCPROUTE_PATH}/to-nowhere`);
+    await waitFor(
+      'connections to tcp-echo-v2 served again',
+      async () => ((await httpCode(pod('client'), tcpUrl('tcp-echo-v2'))) === 200 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+  }, 180_000);
+
+  it('counts a TCPRoute attached to the waypoint Gateway in its listener’s attachedRoutes', async () => {
+    await kube().client.create(
+      TCPROUTE_PATH,
+      tcpRoute('on-gateway', { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint' }, [
+        ['tcp-echo-v1', 1],
+      ]),
+    );
+    await routeConditions(`${TCPROUTE_PATH}/on-gateway`, {
+      accepted: 'True',
+      resolved: 'True',
+      reason: 'ResolvedRefs',
+    });
+    await waitFor(
+      'the waypoint Gateway’s listener mesh with attachedRoutes ≥ 1',
+      async () => {
+        const gw = await kube().client.find<{
+          status?: { listeners?: { name: string; attachedRoutes?: number }[] };
+        }>(`${GATEWAY_PATH(NS)}/waypoint`);
+        const mesh = gw?.status?.listeners?.find(l => l.name === 'mesh');
+        return (mesh?.attachedRoutes ?? 0) >= 1 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+  }, 120_000);
+
+  it('applies an HTTPRoute whose parent is a ServiceEntry: header added, sent to the entry’s host, status for the entry parent', async () => {
+    await kube().client.create(SE_PATH, {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'ext', namespace: NS },
+      spec: {
+        hosts: [SE_HOST],
+        addresses: [SE_VIP],
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: serverPort }],
+        resolution: 'DNS',
+        endpoints: [{ address: HOST_IP }],
+      },
+    });
+    await kube().client.create(HTTPROUTE_PATH(NS), {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'ext-route', namespace: NS },
+      spec: {
+        parentRefs: [{ group: 'networking.istio.io', kind: 'ServiceEntry', name: 'ext', port: 80 }],
+        rules: [
+          {
+            filters: [
+              {
+                type: 'RequestHeaderModifier',
+                requestHeaderModifier: { set: [{ name: 'x-se-route', value: 'applied' }] },
+              },
+            ],
+            backendRefs: [{ group: 'networking.istio.io', kind: 'Hostname', name: SE_HOST, port: 80 }],
+          },
+        ],
+      },
+    });
+    const parent = await routeConditions(`${HTTPROUTE_PATH(NS)}/ext-route`, {
+      accepted: 'True',
+      resolved: 'True',
+      reason: 'ResolvedRefs',
+    });
+    expect(parent.parentRef).toMatchObject({
+      group: 'networking.istio.io',
+      kind: 'ServiceEntry',
+      name: 'ext',
+    });
+    await waitFor(
+      `a request to ${SE_HOST} reaching the external server with the route's header`,
+      async () => {
+        const before = seen.length;
+        const code = await curlInPod(pod('client'), `http://${SE_VIP}/via-route`, {
+          headers: { host: SE_HOST },
+        });
+        return code === '200' && seen.slice(before).some(s => s.header === 'applied') ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+  }, 240_000);
+});
