@@ -83,7 +83,7 @@ function setup() {
       h.waypoints.resourcesFor(`${NS}/wp`, EnvoyTypeUrls.listener).get('main_internal')!.value,
     ) as { filterChains: { name: string; filters: { typedConfig: unknown }[] }[] };
     const c = main.filterChains.find(x => x.name === name)!;
-    return { name: c.name, filters: [{ typedConfig: unpackTyped(c.filters[0]!.typedConfig) as TcpProxy }] };
+    return { name: c.name, filters: [{ typedConfig: unpackTyped(c.filters[0]!.typedConfig) }] };
   };
   return { h, statuses, chain };
 }
