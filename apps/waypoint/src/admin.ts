@@ -1,6 +1,7 @@
 /**
  * The admin port (localhost:15000): `/config_dump` with the active resources (name and version
- * per type), the last NACK per type and the workload certificate in use, and `/quitquitquit`.
+ * per type; listeners with their filter chains and each chain's routes or TCP clusters), the last
+ * NACK per type and the workload certificate in use, and `/quitquitquit`.
  */
 import type { AddressInfo } from 'node:net';
 import type { ResponseRecord } from '@ambient-mesh/xds';
@@ -19,14 +20,15 @@ export function configDump(
   const list = (m: ReadonlyMap<string, { readonly name: string; readonly version: string }>): unknown[] =>
     [...m.values()].map(v => ({ name: v.name, version: v.version }));
   const bound = listenerAddresses();
-  // A gateway's listeners also show their address (as bound) and filter chains.
+  // Listeners show their filter chains; a gateway's (bound) listeners also their address.
   const listeners = [...config.listeners.values()].map(l => {
-    if (l.address === undefined) return { name: l.name, version: l.version };
     const at = bound.get(l.name);
     return {
       name: l.name,
       version: l.version,
-      address: { host: l.address.host, port: at?.port ?? l.address.port },
+      ...(l.address === undefined
+        ? {}
+        : { address: { host: l.address.host, port: at?.port ?? l.address.port } }),
       filterChains: [...l.chains, ...(l.defaultChain === undefined ? [] : [l.defaultChain])].map(c => ({
         name: c.name,
         serverNames: c.match.serverNames ?? [],

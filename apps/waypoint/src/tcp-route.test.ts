@@ -196,8 +196,18 @@ describe('waypoint TCPRoute: weighted split of opaque TCP over HBONE', () => {
     xds.close();
   });
 
-  it('accepts the weighted TCP chain (ACK)', () => {
+  it('accepts the weighted TCP chain (ACK) and shows its clusters in /config_dump', async () => {
     expect(xds.syncState(TypeUrl.listener)).not.toBe('nacked');
+    const dump = (await (
+      await fetch(`http://127.0.0.1:${waypoint.adminAddress.port}/config_dump`)
+    ).json()) as {
+      listeners: { name: string; filterChains: { name: string; weightedClusters?: unknown }[] }[];
+    };
+    const main = dump.listeners.find(l => l.name === 'main_internal');
+    expect(main?.filterChains.find(c => c.name === CHAIN)?.weightedClusters).toEqual([
+      { name: V1, weight: 80 },
+      { name: V2, weight: 20 },
+    ]);
   });
 
   it(`splits ${CONNECTIONS} connections about 80/20 between the two backends, each relayed over HBONE`, async () => {
