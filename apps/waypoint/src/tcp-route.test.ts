@@ -26,6 +26,8 @@ const CHAIN = 'inbound-vip|9000|tcp|echo.default.svc.cluster.local';
 const REFUSED = 'inbound-vip|9001|tcp|echo.default.svc.cluster.local';
 const V1 = 'inbound-vip|9000|tcp|echo-v1.default.svc.cluster.local';
 const V2 = 'inbound-vip|9000|tcp|echo-v2.default.svc.cluster.local';
+const BALANCED = 'inbound-vip|9002|tcp|echo.default.svc.cluster.local';
+const BOTH = 'inbound-vip|9002|tcp|echo-all.default.svc.cluster.local';
 const CONNECTIONS = 200;
 
 function tcpChain(name: string, port: number, proxy: ProtoObject): ProtoObject {
@@ -117,6 +119,7 @@ describe('waypoint TCPRoute: weighted split of opaque TCP over HBONE', () => {
   let waypoint: Bound;
   let client: MeshClient;
   let refusedClient: MeshClient;
+  let balancedClient: MeshClient;
   const captured = captureLogs();
 
   beforeAll(async () => {
@@ -149,6 +152,22 @@ describe('waypoint TCPRoute: weighted split of opaque TCP over HBONE', () => {
         ]),
       );
     }
+    // One cluster with both backends as endpoints (a Service with two pods, no TCPRoute).
+    xds.set(TypeUrl.cluster, BOTH, edsCluster(BOTH));
+    xds.set(
+      TypeUrl.clusterLoadAssignment,
+      BOTH,
+      assignment(
+        BOTH,
+        backends.map((b, i) => ({
+          address: `10.244.8.${i + 1}`,
+          port: 9000,
+          hbone: `127.0.0.1:${b.port}`,
+          identity: b.identity.id,
+          workload: `echo-v${i + 1};default;echo;v${i + 1};Kubernetes`,
+        })),
+      ),
+    );
     xds.set(TypeUrl.listener, 'main_internal', {
       name: 'main_internal',
       filter_chains: [
@@ -162,6 +181,7 @@ describe('waypoint TCPRoute: weighted split of opaque TCP over HBONE', () => {
         ),
         // A TCPRoute whose only backendRef did not resolve: istiod names a cluster that never exists.
         tcpChain(REFUSED, 9001, { cluster: 'BackendNotFound' }),
+        tcpChain(BALANCED, 9002, { cluster: BOTH }),
       ],
     });
     const waypointIdentity = await pki.identity('default', 'waypoint');
@@ -180,11 +200,13 @@ describe('waypoint TCPRoute: weighted split of opaque TCP over HBONE', () => {
     };
     client = new MeshClient(options);
     refusedClient = new MeshClient({ ...options, target: `${VIP}:9001` });
+    balancedClient = new MeshClient({ ...options, target: `${VIP}:9002` });
   }, 60_000);
 
   afterAll(async () => {
     await client.close();
     await refusedClient.close();
+    await balancedClient.close();
     await waypoint.shutdown();
     for (const b of backends) await b.close();
     for (const s of servers)
@@ -233,6 +255,16 @@ describe('waypoint TCPRoute: weighted split of opaque TCP over HBONE', () => {
     // Every connection reached its backend through its HBONE server.
     expect(backends.map((b, i) => b.tunnels - before[i]!)).toEqual([v1, v2]);
   }, 120_000);
+
+  it('spreads the connections of a single-cluster TCP chain over its endpoints (round robin)', async () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 20; i++) {
+      const [version] = (await balancedClient.raw(`rr-${i}`)).split(':');
+      counts.set(version!, (counts.get(version!) ?? 0) + 1);
+    }
+    expect(counts.get('v1')).toBe(10);
+    expect(counts.get('v2')).toBe(10);
+  }, 60_000);
 
   it('refuses a connection whose cluster does not exist (a TCPRoute backend that did not resolve)', async () => {
     await expect(refusedClient.raw('x')).rejects.toThrow();

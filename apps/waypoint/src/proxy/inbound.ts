@@ -20,6 +20,7 @@ import type {
 import type { Logger } from '@ambient-mesh/runtime';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import type { HttpProxy } from './http-proxy.ts';
+import { hash32 } from './balancer.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import { pickTcpCluster, selectChain } from './route.ts';
@@ -93,7 +94,17 @@ export function startInbound(options: InboundOptions): HboneServer {
         const cluster = config.clusters.get(decision.cluster);
         const endpoints =
           cluster === undefined ? [] : await clusterEndpoints(cluster, config, options.dns, authority);
-        const endpoint = endpoints.find(e => e.healthy) ?? endpoints[0];
+        // The cluster's load-balancing policy spreads connections over its endpoints, as Envoy's
+        // tcp_proxy does (ring hash keys on the source address, its only TCP hash input).
+        const balancer = options.http.balancer(decision.cluster);
+        const endpoint =
+          cluster === undefined
+            ? undefined
+            : balancer.pick(cluster, endpoints, {
+                hash: hash32(request.remoteAddress.address),
+                exclude: new Set(),
+                random: Math.random,
+              });
         if (endpoint === undefined)
           return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };
         return { status: 200, connect: () => tunnelTo(options.upstream, endpoint) };
