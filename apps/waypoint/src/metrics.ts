@@ -39,6 +39,7 @@ export class WaypointMetrics {
   readonly #responseMessages: Counter<RequestLabel>;
   readonly #retries: Counter<'cluster_name'>;
   readonly #ejections: Counter<'cluster_name'>;
+  readonly #rbacLogged: Counter<'envoy_http_conn_manager_prefix'>;
   readonly #xdsMessages: Counter<'url'>;
   readonly #xdsTerminations: Counter<'reason'>;
 
@@ -96,6 +97,12 @@ export class WaypointMetrics {
       labelNames: ['cluster_name'],
       registers: [registry],
     });
+    this.#rbacLogged = new Counter({
+      name: 'envoy_http_rbac_logged',
+      help: 'Requests an RBAC LOG rule (an AUDIT AuthorizationPolicy) matched, by HTTP connection manager (as Envoy names it).',
+      labelNames: ['envoy_http_conn_manager_prefix'],
+      registers: [registry],
+    });
     this.#xdsMessages = new Counter({
       name: MetricName.xdsMessages,
       help: 'xDS responses received, by type URL.',
@@ -134,6 +141,11 @@ export class WaypointMetrics {
   /** One host of `cluster` ejected by outlier detection. */
   ejection(cluster: string): void {
     this.#ejections.inc({ cluster_name: cluster });
+  }
+
+  /** One request an RBAC LOG rule matched, on the chain with this stat prefix. */
+  rbacLogged(statPrefix: string): void {
+    this.#rbacLogged.inc({ envoy_http_conn_manager_prefix: statPrefix });
   }
 
   xdsMessage(typeUrl: string): void {

@@ -48,7 +48,7 @@ import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
 import { LocalRateLimiter, RATE_LIMITED_BODY } from './local-ratelimit.ts';
 import { drawMirrors, sendMirror } from './mirror.ts';
 import { EXT_AUTHZ_FLAG, PoolTransport, extAuthzRequest, runExtAuthz } from './ext-authz.ts';
-import { evaluateRbac } from './rbac.ts';
+import { ACCESS_LOG_HINT_KEY, ACCESS_LOG_HINT_NAMESPACE, evaluateRbac } from './rbac.ts';
 import type { DynamicMetadata } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
 import type { ChainResult, RequestDecision, RequestInfo } from './route.ts';
@@ -304,6 +304,8 @@ interface Outcome {
   responseMessages?: GrpcMessageCounter | undefined;
   /** The request's span, when its chain traces. */
   span?: RequestSpan | undefined;
+  /** `<filter>/<policy>` of the RBAC LOG rules (AUDIT policies) the request matched. */
+  audit?: readonly string[] | undefined;
 }
 
 export class HttpProxy {
@@ -658,6 +660,12 @@ export class HttpProxy {
       destinationIp: ctx.destinationIp,
       remoteIp: ctx.remoteAddress,
     });
+    if (rbac.logged.length > 0) {
+      // AUDIT: Envoy's `envoy.common` `access_log_hint`; the access log line carries it.
+      outcome.audit = rbac.logged;
+      metadata.set(ACCESS_LOG_HINT_NAMESPACE, { [ACCESS_LOG_HINT_KEY]: true });
+      this.#o.metrics.rbacLogged(chain.statPrefix);
+    }
     if (rbac.kind === 'deny') {
       local(
         403,
@@ -1225,6 +1233,8 @@ export class HttpProxy {
         bytes_sent: o.responseBytes,
         duration_ms: Math.round(durationMs),
         request_id: req.headers['x-request-id'],
+        // AUDIT policies that matched: Envoy's `%DYNAMIC_METADATA(envoy.common:access_log_hint)%`.
+        ...(o.audit === undefined ? {} : { access_log_hint: true, rbac_audit_policies: o.audit }),
       },
       'request',
     );
