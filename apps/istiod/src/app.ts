@@ -405,6 +405,9 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     trustDomain: mesh.trustDomain,
     rootNamespace: mesh.rootNamespace,
     meshConfig: mesh.raw,
+    onTelemetryProblem: (waypoint, message) => {
+      waypointLog.warn({ waypoint, err: message }, 'waypoint telemetry provider left out');
+    },
     onTracingProblem: (waypoint, message) => {
       waypointLog.warn({ waypoint, err: message }, 'waypoint tracing is not configured');
     },

@@ -5,15 +5,30 @@
  * `istio_response_messages_total` (one per length-prefixed message), with the standard traffic labels in
  * upstream's order plus `response_code` and `grpc_response_status`; Envoy's per-cluster retry
  * counter `envoy_cluster_upstream_rq_retry` and outlier ejection counter
- * `envoy_cluster_outlier_detection_ejections_enforced_total`; and the xDS client's counters.
+ * `envoy_cluster_outlier_detection_ejections_enforced_total`; the RBAC filter's
+ * `envoy_http_rbac_logged` (requests AUDIT policies matched); and the xDS client's counters.
+ *
+ * Telemetry metric overrides (the `istio.stats` filter's config) apply per request: a dropped
+ * metric is unregistered (no longer exported), removed tags leave its label set, upserted tags
+ * join it (`unknown` when the request lacks the attribute). A label set that changes registers
+ * the metric anew (its series restart), as a changed stats config does in Envoy.
  */
 import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { MetricName, REQUEST_DURATION_BUCKETS_MS, TRAFFIC_LABELS } from '@ambient-mesh/mesh-api';
-import type { TrafficLabels } from '@ambient-mesh/mesh-api';
+import {
+  MetricName,
+  REQUEST_DURATION_BUCKETS_MS,
+  TRAFFIC_LABELS,
+  evaluateTelemetryValue,
+} from '@ambient-mesh/mesh-api';
+import type { AttributeLookup, TrafficLabels } from '@ambient-mesh/mesh-api';
+import type { StatsConfig } from './config/types.ts';
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
 
 export const REQUEST_LABELS = [...TRAFFIC_LABELS, 'response_code', 'grpc_response_status'] as const;
-type RequestLabel = (typeof REQUEST_LABELS)[number];
 
 /** Istio's size buckets (bytes) for `istio_request_bytes` / `istio_response_bytes`. */
 const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
@@ -29,61 +44,63 @@ export interface CompletedRequest {
   readonly messages?: { readonly request: number; readonly response: number } | undefined;
 }
 
+/** A request metric: its Prometheus name, kind and help (by the stats filter's name for it). */
+interface RequestMetricDef {
+  readonly name: string;
+  readonly help: string;
+  readonly buckets?: readonly number[];
+}
+
+const REQUEST_METRICS: Readonly<Record<string, RequestMetricDef>> = {
+  requests_total: { name: MetricName.requestsTotal, help: 'Requests handled by the waypoint.' },
+  request_duration_milliseconds: {
+    name: MetricName.requestDuration,
+    help: 'Request duration, from the first request byte to the last response byte.',
+    buckets: REQUEST_DURATION_BUCKETS_MS,
+  },
+  request_bytes: {
+    name: MetricName.requestBytes,
+    help: 'Request sizes (headers and body).',
+    buckets: SIZE_BUCKETS,
+  },
+  response_bytes: {
+    name: MetricName.responseBytes,
+    help: 'Response sizes (headers and body).',
+    buckets: SIZE_BUCKETS,
+  },
+  request_messages_total: {
+    name: MetricName.requestMessages,
+    help: 'gRPC messages received from clients (length-prefixed messages in request bodies).',
+  },
+  response_messages_total: {
+    name: MetricName.responseMessages,
+    help: 'gRPC messages sent to clients (length-prefixed messages in response bodies).',
+  },
+};
+
+/** Telemetry metric overrides as the request path applies them (the `istio.stats` filter's). */
+export interface MetricOverrides {
+  readonly stats: StatsConfig;
+  /** Resolves the value expressions of upserted tags for this request. */
+  readonly lookup: AttributeLookup;
+}
+
 export class WaypointMetrics {
   readonly registry: Registry;
-  readonly #requests: Counter<RequestLabel>;
-  readonly #duration: Histogram<RequestLabel>;
-  readonly #requestBytes: Histogram<RequestLabel>;
-  readonly #responseBytes: Histogram<RequestLabel>;
-  readonly #requestMessages: Counter<RequestLabel>;
-  readonly #responseMessages: Counter<RequestLabel>;
+  /** The request metrics by stats name, with the label names they were registered with. */
+  readonly #request = new Map<
+    string,
+    { readonly labelNames: readonly string[]; readonly metric: Counter | Histogram }
+  >();
   readonly #retries: Counter<'cluster_name'>;
   readonly #ejections: Counter<'cluster_name'>;
+  readonly #rbacLogged: Counter<'envoy_http_conn_manager_prefix'>;
   readonly #xdsMessages: Counter<'url'>;
   readonly #xdsTerminations: Counter<'reason'>;
 
   constructor(registry: Registry) {
     this.registry = registry;
-    const labelNames = [...REQUEST_LABELS];
-    this.#requests = new Counter({
-      name: MetricName.requestsTotal,
-      help: 'Requests handled by the waypoint.',
-      labelNames,
-      registers: [registry],
-    });
-    this.#duration = new Histogram({
-      name: MetricName.requestDuration,
-      help: 'Request duration, from the first request byte to the last response byte.',
-      labelNames,
-      buckets: [...REQUEST_DURATION_BUCKETS_MS],
-      registers: [registry],
-    });
-    this.#requestBytes = new Histogram({
-      name: MetricName.requestBytes,
-      help: 'Request sizes (headers and body).',
-      labelNames,
-      buckets: SIZE_BUCKETS,
-      registers: [registry],
-    });
-    this.#responseBytes = new Histogram({
-      name: MetricName.responseBytes,
-      help: 'Response sizes (headers and body).',
-      labelNames,
-      buckets: SIZE_BUCKETS,
-      registers: [registry],
-    });
-    this.#requestMessages = new Counter({
-      name: MetricName.requestMessages,
-      help: 'gRPC messages received from clients (length-prefixed messages in request bodies).',
-      labelNames,
-      registers: [registry],
-    });
-    this.#responseMessages = new Counter({
-      name: MetricName.responseMessages,
-      help: 'gRPC messages sent to clients (length-prefixed messages in response bodies).',
-      labelNames,
-      registers: [registry],
-    });
+    for (const stat of Object.keys(REQUEST_METRICS)) this.#metric(stat, REQUEST_LABELS);
     this.#retries = new Counter({
       name: 'envoy_cluster_upstream_rq_retry',
       help: 'Upstream request retries, by cluster (as Envoy names it).',
@@ -94,6 +111,12 @@ export class WaypointMetrics {
       name: 'envoy_cluster_outlier_detection_ejections_enforced_total',
       help: 'Hosts ejected by outlier detection, by cluster (as Envoy names it).',
       labelNames: ['cluster_name'],
+      registers: [registry],
+    });
+    this.#rbacLogged = new Counter({
+      name: 'envoy_http_rbac_logged',
+      help: 'Requests an RBAC LOG rule (an AUDIT AuthorizationPolicy) matched, by HTTP connection manager (as Envoy names it).',
+      labelNames: ['envoy_http_conn_manager_prefix'],
       registers: [registry],
     });
     this.#xdsMessages = new Counter({
@@ -110,19 +133,69 @@ export class WaypointMetrics {
     });
   }
 
-  request(r: CompletedRequest): void {
-    const labels: Record<RequestLabel, string> = {
+  /**
+   * The request metric `stat` registered with `labelNames`; registered anew (its series restart)
+   * when overrides change its labels.
+   */
+  #metric(stat: string, labelNames: readonly string[]): Counter | Histogram {
+    const cur = this.#request.get(stat);
+    if (cur !== undefined && sameNames(cur.labelNames, labelNames)) return cur.metric;
+    const def = REQUEST_METRICS[stat]!;
+    if (cur !== undefined) this.registry.removeSingleMetric(def.name);
+    const opts = { name: def.name, help: def.help, labelNames: [...labelNames], registers: [this.registry] };
+    const metric =
+      def.buckets === undefined ? new Counter(opts) : new Histogram({ ...opts, buckets: [...def.buckets] });
+    this.#request.set(stat, { labelNames: [...labelNames], metric });
+    return metric;
+  }
+
+  /** A request metric a Telemetry disabled: no longer exported. */
+  #drop(stat: string): void {
+    const cur = this.#request.get(stat);
+    if (cur === undefined) return;
+    this.registry.removeSingleMetric(REQUEST_METRICS[stat]!.name);
+    this.#request.delete(stat);
+  }
+
+  #record(
+    stat: string,
+    base: Readonly<Record<string, string>>,
+    value: number,
+    o: MetricOverrides | undefined,
+  ): void {
+    const override = o?.stats.metrics.get(stat);
+    if (override?.drop === true) {
+      this.#drop(stat);
+      return;
+    }
+    let labels: Record<string, string> = base;
+    if (override !== undefined && (override.tagsToRemove.length > 0 || override.dimensions.size > 0)) {
+      labels = { ...base };
+      for (const t of override.tagsToRemove) Reflect.deleteProperty(labels, t);
+      for (const [tag, v] of override.dimensions) {
+        const x = evaluateTelemetryValue(v, o!.lookup);
+        // Istio's value for an attribute the request does not have.
+        labels[tag] = x === undefined || x === '' ? 'unknown' : String(x);
+      }
+    }
+    const metric = this.#metric(stat, Object.keys(labels));
+    if (metric instanceof Histogram) metric.observe(labels, value);
+    else metric.inc(labels, value);
+  }
+
+  request(r: CompletedRequest, overrides?: MetricOverrides): void {
+    const labels: Record<string, string> = {
       ...r.labels,
       response_code: String(r.responseCode),
       grpc_response_status: r.grpcStatus ?? '',
     };
-    this.#requests.inc(labels);
-    this.#duration.observe(labels, r.durationMs);
-    this.#requestBytes.observe(labels, r.requestBytes);
-    this.#responseBytes.observe(labels, r.responseBytes);
+    this.#record('requests_total', labels, 1, overrides);
+    this.#record('request_duration_milliseconds', labels, r.durationMs, overrides);
+    this.#record('request_bytes', labels, r.requestBytes, overrides);
+    this.#record('response_bytes', labels, r.responseBytes, overrides);
     if (r.messages !== undefined) {
-      this.#requestMessages.inc(labels, r.messages.request);
-      this.#responseMessages.inc(labels, r.messages.response);
+      this.#record('request_messages_total', labels, r.messages.request, overrides);
+      this.#record('response_messages_total', labels, r.messages.response, overrides);
     }
   }
 
@@ -134,6 +207,11 @@ export class WaypointMetrics {
   /** One host of `cluster` ejected by outlier detection. */
   ejection(cluster: string): void {
     this.#ejections.inc({ cluster_name: cluster });
+  }
+
+  /** One request an RBAC LOG rule matched, on the chain with this stat prefix. */
+  rbacLogged(statPrefix: string): void {
+    this.#rbacLogged.inc({ envoy_http_conn_manager_prefix: statPrefix });
   }
 
   xdsMessage(typeUrl: string): void {

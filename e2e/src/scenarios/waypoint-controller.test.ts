@@ -227,6 +227,27 @@ describe('waypoint Gateway controller and binding on the local cluster', () => {
     expect(wdsService(NS, 'lost')?.waypoint ?? undefined).toBeUndefined();
   }, 120_000);
 
+  it('a parametersRef to a missing ConfigMap gives Accepted=False (InvalidParameters) until it appears', async () => {
+    const gw = waypointGateway('params') as { spec: Record<string, unknown> };
+    gw.spec.infrastructure = { parametersRef: { group: '', kind: 'ConfigMap', name: 'params-cm' } };
+    await cluster.client.create(GW_PATH, gw);
+    const rejected = await waitFor('Gateway params Accepted=False (InvalidParameters)', async () => {
+      const c = condition(await get(`${GW_PATH}/params`), 'Accepted');
+      return c?.status === 'False' && c.reason === 'InvalidParameters' ? c : undefined;
+    });
+    expect(rejected.message).toContain(`ConfigMap ${NS}/params-cm`);
+    await cluster.client.create(`/api/v1/namespaces/${NS}/configmaps`, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'params-cm', namespace: NS },
+      data: { deployment: 'metadata:\n  annotations:\n    e2e/params: applied\n' },
+    });
+    await waitFor('Gateway params Accepted=True', async () =>
+      condition(await get(`${GW_PATH}/params`), 'Accepted')?.status === 'True' ? true : undefined,
+    );
+    await cluster.client.delete(`${GW_PATH}/params`);
+  }, 120_000);
+
   it('deleting the Gateway removes its objects and unbinds its Services', async () => {
     await cluster.client.delete(`${GW_PATH}/waypoint`);
     for (const path of [

@@ -108,3 +108,18 @@ export type {
   DumpCert,
   DumpCertificate,
 } from './ztunnel-config-dump.ts';
+export {
+  TELEMETRY_ATTRIBUTES,
+  TELEMETRY_MAP_ATTRIBUTES,
+  evaluateTelemetryCondition,
+  evaluateTelemetryValue,
+  parseTelemetryCondition,
+  parseTelemetryValue,
+} from './telemetry-expression.ts';
+export type {
+  AttributeLookup,
+  CompareOp,
+  ExpressionResult,
+  TelemetryCondition,
+  TelemetryValue,
+} from './telemetry-expression.ts';

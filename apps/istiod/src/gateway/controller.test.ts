@@ -475,4 +475,71 @@ describe('GatewayController', () => {
     server.remove(CONFIGMAPS, 'wp-params', 'app');
     await until('class-default replicas', () => deployment()?.spec.replicas === 2);
   });
+
+  it('reports a parametersRef to a missing or invalid ConfigMap as Accepted=False InvalidParameters, and recovers', async () => {
+    const CONFIGMAPS = '/api/v1/configmaps';
+    server.put(
+      GW,
+      gateway('params', 'istio-waypoint', {
+        spec: {
+          gatewayClassName: 'istio-waypoint',
+          listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+          infrastructure: { parametersRef: { group: '', kind: 'ConfigMap', name: 'params-cm' } },
+        },
+      }),
+    );
+    start();
+    const gw = () => server.get(GW, 'params', 'app') as Stored | undefined;
+    const missing = await until('Accepted=False for the missing ConfigMap', () => {
+      const c = condition(gw(), 'Accepted');
+      return c?.status === 'False' ? c : undefined;
+    });
+    expect(missing).toMatchObject({ reason: 'InvalidParameters' });
+    expect(missing.message).toContain('ConfigMap app/params-cm');
+    expect(missing.message).toContain('not found');
+
+    // Present but not YAML: still InvalidParameters, now saying why.
+    server.put(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'params-cm', namespace: 'app' },
+      data: { deployment: 'spec: [unclosed' },
+    });
+    const invalid = await until('Accepted=False for the invalid ConfigMap', () => {
+      const c = condition(gw(), 'Accepted');
+      return c?.status === 'False' && c.message?.includes('invalid') === true ? c : undefined;
+    });
+    expect(invalid).toMatchObject({ reason: 'InvalidParameters' });
+    expect(invalid.message).toContain('data.deployment');
+
+    // A valid ConfigMap: accepted again.
+    server.put(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'params-cm', namespace: 'app' },
+      data: { deployment: 'spec:\n  replicas: 2\n' },
+    });
+    await until(
+      'Accepted=True once the ConfigMap is valid',
+      () => condition(gw(), 'Accepted')?.status === 'True',
+    );
+    expect(condition(gw(), 'Accepted')).toMatchObject({ reason: 'Accepted' });
+
+    // Gone again, then back without any customisation key (valid: nothing to apply).
+    server.remove(CONFIGMAPS, 'params-cm', 'app');
+    await until(
+      'Accepted=False once the ConfigMap is deleted',
+      () => condition(gw(), 'Accepted')?.status === 'False',
+    );
+    server.put(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'params-cm', namespace: 'app' },
+      data: { unrelated: 'x' },
+    });
+    await until(
+      'Accepted=True for a ConfigMap without customisations',
+      () => condition(gw(), 'Accepted')?.status === 'True',
+    );
+  });
 });

@@ -42,6 +42,7 @@ import {
   classDefaultsFor,
   CUSTOMIZATION_KEYS,
   parseCustomization,
+  parametersRefProblem,
   type Customization,
 } from './customization.ts';
 import { deploymentName, renderGateway, type RenderOptions, type RenderedObject } from './render.ts';
@@ -130,6 +131,8 @@ export class GatewayController {
   readonly #services = new Map<string, ServiceView>();
   /** ConfigMaps that may customise generated objects (labelled class defaults, or with our keys). */
   readonly #configMaps = new Map<string, KubeObject>();
+  /** `namespace/name` of every ConfigMap (a `parametersRef` to one without customisations is valid). */
+  readonly #configMapKeys = new Set<string>();
   /** What was last applied per Gateway (JSON of the rendered objects), to skip no-op applies. */
   readonly #applied = new Map<string, string>();
   readonly #informers: KindInformer[] = [];
@@ -353,13 +356,18 @@ export class GatewayController {
       obj.metadata?.labels?.[CLASS_DEFAULTS_LABEL] !== undefined ||
       CUSTOMIZATION_KEYS.some(k => data[k] !== undefined);
     const had = this.#configMaps.has(key);
+    const existed = this.#configMapKeys.has(key);
+    if (deleted) this.#configMapKeys.delete(key);
+    else this.#configMapKeys.add(key);
     if (deleted || !relevant) this.#configMaps.delete(key);
     else this.#configMaps.set(key, obj);
-    if (!had && !this.#configMaps.has(key)) return;
     const system = this.#opts.systemNamespace ?? 'istio-system';
     for (const [gwKey, gw] of this.#gateways) {
       const ref = gw.infrastructure?.parametersRef;
-      if (ns === system || (gw.namespace === ns && ref?.name === name)) this.#reconcile(gwKey);
+      if (gw.namespace === ns && ref?.name === name) {
+        // A referenced ConfigMap appearing or going changes the Gateway's Accepted condition.
+        if (had || existed !== !deleted || this.#configMaps.has(key)) this.#reconcile(gwKey);
+      } else if (ns === system && (had || this.#configMaps.has(key))) this.#reconcile(gwKey);
     }
   }
 
@@ -394,14 +402,23 @@ export class GatewayController {
         ref.group === '' && ref.kind === 'ConfigMap'
           ? this.#configMaps.get(`${gw.namespace}/${ref.name}`)
           : undefined;
-      if (cm === undefined)
+      const problem = this.#parametersProblem(gw);
+      if (problem !== undefined)
         this.#opts.logger.warn(
-          { gateway: gatewayKey(gw), parametersRef: ref },
-          'infrastructure.parametersRef is not a ConfigMap with customisations in the Gateway namespace; ignored',
+          { gateway: gatewayKey(gw), parametersRef: ref, err: problem },
+          'infrastructure.parametersRef does not resolve (Accepted=False, InvalidParameters); the class defaults alone are applied',
         );
-      use(cm, 'parametersRef');
+      else use(cm, 'parametersRef');
     }
     return out;
+  }
+
+  /** The message of the `InvalidParameters` condition when the Gateway's `parametersRef` does not resolve. */
+  #parametersProblem(gw: GatewayModel): string | undefined {
+    const ref = gw.infrastructure?.parametersRef;
+    if (ref === undefined) return undefined;
+    const key = `${gw.namespace}/${ref.name}`;
+    return parametersRefProblem(gw.namespace, ref, this.#configMaps.get(key), this.#configMapKeys.has(key));
   }
 
   #reconcile(key: string): void {
@@ -456,6 +473,7 @@ export class GatewayController {
       this.#opts.domain,
       l => attached?.(key, l) ?? 0,
       this.#opts.listenerRefs,
+      this.#parametersProblem(gw),
     );
     if (!statusEqual(gw.status, status)) {
       this.#queue.enqueue(`${key}/status`, async () => {

@@ -3,6 +3,7 @@ import { BUILTIN_CLASSES } from './classes.ts';
 import {
   applyCustomizations,
   classDefaultsFor,
+  parametersRefProblem,
   parseCustomization,
   strategicMerge,
   type Customization,
@@ -146,5 +147,23 @@ describe('gateway ConfigMap customisation', () => {
     ];
     expect(classDefaultsFor('istio-waypoint', all, 'istio-system')?.metadata?.name).toBe('older');
     expect(classDefaultsFor('istio-waypoint', all, 'other')).toBeUndefined();
+  });
+
+  it('says why a parametersRef does not resolve (the InvalidParameters message), or nothing when it does', () => {
+    const ref = { group: '', kind: 'ConfigMap', name: 'params' };
+    const cm = (data: Record<string, string>) =>
+      ({ metadata: { namespace: 'app', name: 'params' }, data }) as never;
+    expect(parametersRefProblem('app', ref, undefined, false)).toBe(
+      'spec.infrastructure.parametersRef core/ConfigMap app/params: not found',
+    );
+    expect(parametersRefProblem('app', { ...ref, kind: 'Secret' }, undefined, true)).toContain(
+      'unsupported kind',
+    );
+    expect(parametersRefProblem('app', ref, cm({ service: '- a list' }), true)).toBe(
+      'spec.infrastructure.parametersRef core/ConfigMap app/params: invalid: data.service: must be a YAML map (a patch of the generated object)',
+    );
+    expect(parametersRefProblem('app', ref, cm({ deployment: 'spec: {replicas: 2}' }), true)).toBeUndefined();
+    // Present without any customisation key: nothing to apply, still valid.
+    expect(parametersRefProblem('app', ref, undefined, true)).toBeUndefined();
   });
 });

@@ -196,3 +196,30 @@ export function classDefaultsFor(
   }
   return best;
 }
+
+/** A Gateway's `spec.infrastructure.parametersRef`, as the model holds it. */
+export interface ParametersRef {
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+}
+
+/**
+ * Why a Gateway's `parametersRef` cannot be used (the message of its `Accepted=False`
+ * `InvalidParameters` condition), or undefined when it resolves. A ConfigMap that exists but
+ * holds none of the customisation keys is valid (nothing to apply).
+ */
+export function parametersRefProblem(
+  gatewayNamespace: string,
+  ref: ParametersRef,
+  configMap: KubeObject | undefined,
+  exists: boolean,
+): string | undefined {
+  const what = `spec.infrastructure.parametersRef ${ref.group === '' ? 'core' : ref.group}/${ref.kind} ${gatewayNamespace}/${ref.name}`;
+  if (ref.group !== '' || ref.kind !== 'ConfigMap')
+    return `${what}: unsupported kind (only a ConfigMap, group "", in the Gateway's namespace)`;
+  if (!exists) return `${what}: not found`;
+  if (configMap === undefined) return undefined;
+  const parsed = parseCustomization(configMap);
+  return parsed.ok ? undefined : `${what}: invalid: ${parsed.errors.join('; ')}`;
+}

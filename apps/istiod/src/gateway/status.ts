@@ -124,16 +124,28 @@ export function gatewayStatus(
   domain: string,
   attached: AttachedRoutes = NO_ROUTES,
   refs?: ListenerRefs,
+  invalidParameters?: string,
 ): GatewayStatus {
   const gen = gw.generation;
   const listeners = listenerStatuses(gw, attached, cls.waypoint ? undefined : refs);
-  const accepted: GatewayStatusCondition = {
-    type: GatewayCondition.accepted,
-    status: 'True',
-    reason: 'Accepted',
-    message: 'Resource accepted',
-    observedGeneration: gen,
-  };
+  // An unresolvable `spec.infrastructure.parametersRef`: `Accepted=False`, `InvalidParameters`
+  // (Gateway API's reason), the message naming the reference.
+  const accepted: GatewayStatusCondition =
+    invalidParameters === undefined
+      ? {
+          type: GatewayCondition.accepted,
+          status: 'True',
+          reason: 'Accepted',
+          message: 'Resource accepted',
+          observedGeneration: gen,
+        }
+      : {
+          type: GatewayCondition.accepted,
+          status: 'False',
+          reason: 'InvalidParameters',
+          message: invalidParameters,
+          observedGeneration: gen,
+        };
   const programmed = (status: 'True' | 'False', reason: string, message: string): GatewayStatusCondition => ({
     type: GatewayCondition.programmed,
     status,

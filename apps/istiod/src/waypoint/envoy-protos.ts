@@ -35,6 +35,10 @@ const PROTO_FILES = [
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
+  // Telemetry access logging and the stats filter's config (translate-telemetry.ts).
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
+  'xds/type/v3/typed_struct.proto',
 ];
 
 /** Full names of the messages the waypoint and the ingress gateway get. */
@@ -55,6 +59,9 @@ export const EnvoyType = {
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
   tlsInspector: 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
+  fileAccessLog: 'envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  celExpressionFilter: 'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
+  typedStruct: 'xds.type.v3.TypedStruct',
 } as const;
 export type EnvoyTypeName = (typeof EnvoyType)[keyof typeof EnvoyType];
 

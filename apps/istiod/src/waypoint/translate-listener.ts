@@ -35,6 +35,9 @@ export interface FilterChainInput {
   readonly custom?: readonly CustomFilter[];
   /** The HCM's `tracing` (translate-tracing.ts), when a Telemetry turns it on. */
   readonly tracing?: object | undefined;
+  /** The HCM's `access_log` and the `istio.stats` filter (translate-telemetry.ts), when configured. */
+  readonly accessLog?: readonly object[] | undefined;
+  readonly stats?: object | undefined;
 }
 
 /** What an HTTP connection manager needs: the waypoint's filter chains and the ingress listeners. */
@@ -50,6 +53,8 @@ export interface HcmInput {
   /** True at the edge (an ingress gateway): the client address comes from the connection. */
   readonly useRemoteAddress?: boolean;
   readonly tracing?: object | undefined;
+  readonly accessLog?: readonly object[] | undefined;
+  readonly stats?: object | undefined;
 }
 
 export function httpConnectionManager(chain: HcmInput): object {
@@ -62,6 +67,7 @@ export function httpConnectionManager(chain: HcmInput): object {
   for (const cfg of chain.rbac)
     httpFilters.push({ name: RBAC_FILTER, typedConfig: typedConfig(EnvoyType.rbac, cfg) });
   if (chain.fault) httpFilters.push({ name: FAULT_FILTER, typedConfig: typedConfig(EnvoyType.fault, {}) });
+  if (chain.stats !== undefined) httpFilters.push(chain.stats);
   httpFilters.push({ name: 'envoy.filters.http.router', typedConfig: typedConfig(EnvoyType.router, {}) });
   return {
     statPrefix: chain.name,
@@ -73,6 +79,7 @@ export function httpConnectionManager(chain: HcmInput): object {
     mergeSlashes: true,
     pathWithEscapedSlashesAction: 'KEEP_UNCHANGED',
     ...(chain.tracing === undefined ? {} : { tracing: chain.tracing }),
+    ...(chain.accessLog === undefined ? {} : { accessLog: chain.accessLog }),
   };
 }
 

@@ -1,9 +1,11 @@
 /**
  * AuthorizationPolicies that target a waypoint (or a Service it serves) to Envoy HTTP RBAC
- * filter configs (pure). As upstream: one RBAC filter for the DENY policies, then one for the
- * ALLOW policies; each rule is an RBAC policy named `ns[<ns>]-policy[<name>]-rule[<i>]`.
+ * filter configs (pure). As upstream: one RBAC filter for the AUDIT policies (`action: LOG`:
+ * never denies; a match sets `envoy.common` `access_log_hint` for the access log), then one for
+ * the DENY policies, then one for the ALLOW policies; each rule is an RBAC policy named
+ * `ns[<ns>]-policy[<name>]-rule[<i>]`.
  * An ALLOW policy without rules matches nothing (so it denies); a rule without `from`/`to`/`when`
- * matches everything. AUDIT policies are not translated; CUSTOM ones are translate-ext-authz.ts's.
+ * matches everything. CUSTOM policies are translate-ext-authz.ts's.
  * `requestPrincipals` and `request.auth.*` match the JWT payload the jwt_authn filter puts in the
  * dynamic metadata (`envoy.filters.http.jwt_authn` → `payload`), as upstream's generator does.
  */
@@ -19,7 +21,7 @@ const JWT_FILTER = 'envoy.filters.http.jwt_authn';
 const JWT_PAYLOAD_KEY = 'payload';
 
 export interface RbacFilters {
-  /** `envoy.extensions.filters.http.rbac.v3.RBAC` configs in filter order (DENY, then ALLOW). */
+  /** `envoy.extensions.filters.http.rbac.v3.RBAC` configs in filter order (LOG, DENY, then ALLOW). */
   readonly configs: readonly object[];
   /** `when` keys we could not translate, per policy (the policy's rule then matches nothing). */
   readonly unsupported: readonly string[];
@@ -284,7 +286,8 @@ export function rbacPolicies(policy: AuthorizationPolicy, unsupported: string[])
       if (t.principal !== undefined) principalsAnd.push(t.principal);
     }
     // A rule with a condition we cannot evaluate must never widen access: for ALLOW it matches
-    // nothing; for DENY it matches everything it otherwise would (upstream does the same).
+    // nothing; for DENY it matches everything it otherwise would (upstream does the same); for
+    // AUDIT it matches nothing (no request is marked on a guess).
     if (skip && policy.spec.action !== 'DENY') return;
     out[`ns[${namespace}]-policy[${name}]-rule[${i}]`] = {
       permissions: [and(permissionsAnd, 'rules')],
@@ -294,7 +297,7 @@ export function rbacPolicies(policy: AuthorizationPolicy, unsupported: string[])
   return out;
 }
 
-/** DENY then ALLOW RBAC configs for the policies that apply to one filter chain. */
+/** LOG (AUDIT), DENY, then ALLOW RBAC configs for the policies that apply to one filter chain. */
 export function buildRbacFilters(policies: readonly AuthorizationPolicy[]): RbacFilters {
   const unsupported: string[] = [];
   const sorted = [...policies].sort((a, b) => {
@@ -303,12 +306,12 @@ export function buildRbacFilters(policies: readonly AuthorizationPolicy[]): Rbac
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
   const configs: object[] = [];
-  for (const action of ['DENY', 'ALLOW'] as const) {
+  for (const action of ['AUDIT', 'DENY', 'ALLOW'] as const) {
     const selected = sorted.filter(p => (p.spec.action ?? 'ALLOW') === action);
     if (selected.length === 0) continue;
     const policiesMap: Record<string, object> = {};
     for (const p of selected) Object.assign(policiesMap, rbacPolicies(p, unsupported));
-    configs.push({ rules: { action, policies: policiesMap } });
+    configs.push({ rules: { action: action === 'AUDIT' ? 'LOG' : action, policies: policiesMap } });
   }
   return { configs, unsupported };
 }

@@ -18,6 +18,8 @@
  */
 import { EnvoyType, duration, typedConfig } from './envoy-protos.ts';
 import { DNS_REFRESH_RATE_MS } from './translate-service-entry.ts';
+import { validateLogsAndMetrics } from './translate-telemetry.ts';
+import type { LogsAndMetrics } from './translate-telemetry.ts';
 
 /** Upstream's default sampling when no Telemetry sets `randomSamplingPercentage` (meshConfig's 1%). */
 export const DEFAULT_SAMPLING_PERCENT = 1;
@@ -58,6 +60,8 @@ export interface ValidTelemetry {
   readonly samplingPercent: number | undefined;
   readonly disableSpanReporting: boolean | undefined;
   readonly customTags: ReadonlyMap<string, CustomTag>;
+  /** `accessLogging` and `metrics` (translate-telemetry.ts). */
+  readonly logsAndMetrics?: LogsAndMetrics | undefined;
 }
 
 export type TelemetryResult =
@@ -158,6 +162,8 @@ export function validateTelemetry(obj: {
       customTags.set(tag, { kind: 'header', name, defaultValue: text(h.defaultValue) ?? '' });
     } else problems.push(`spec.tracing[0].customTags.${tag}: only literal and header tags are supported`);
   }
+  const logsAndMetrics = validateLogsAndMetrics(spec);
+  problems.push(...logsAndMetrics.problems);
   if (problems.length > 0) return { ok: false, problems };
   const disable = t.disableSpanReporting;
   return {
@@ -171,6 +177,7 @@ export function validateTelemetry(obj: {
       samplingPercent,
       disableSpanReporting: typeof disable === 'boolean' ? disable : undefined,
       customTags,
+      logsAndMetrics: logsAndMetrics.value,
     },
   };
 }

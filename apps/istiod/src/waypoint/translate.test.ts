@@ -736,4 +736,51 @@ describe('AuthorizationPolicy to RBAC', () => {
     ]);
     expect(configs).toEqual([{ rules: { action: 'ALLOW', policies: {} } }]);
   });
+
+  it('translates AUDIT policies to an RBAC filter with action LOG, ahead of DENY and ALLOW (as upstream)', () => {
+    const { configs } = buildRbacFilters([
+      policy('allow-all', {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        action: 'ALLOW',
+        rules: [{}],
+      }),
+      policy('audit-writes', {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        action: 'AUDIT',
+        rules: [{ to: [{ operation: { methods: ['POST', 'PUT'] } }] }],
+      }),
+      policy('audit-unknown', {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        action: 'AUDIT',
+        rules: [{ when: [{ key: 'experimental.envoy.filters.whatever', values: ['x'] }] }],
+      }),
+      policy('deny-admin', {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        action: 'DENY',
+        rules: [{ to: [{ operation: { paths: ['/admin'] } }] }],
+      }),
+    ]);
+    const wire = configs.map(
+      c =>
+        decodeEnvoy(EnvoyType.rbac, encodeEnvoy(EnvoyType.rbac, c)) as {
+          rules: { action?: string; policies: Record<string, unknown> };
+        },
+    );
+    expect(wire.map(w => w.rules.action ?? 'ALLOW')).toEqual(['LOG', 'DENY', 'ALLOW']);
+    // A rule with a condition we cannot evaluate audits nothing.
+    expect(Object.keys(wire[0]!.rules.policies)).toEqual(['ns[default]-policy[audit-writes]-rule[0]']);
+    expect(wire[0]!.rules.policies['ns[default]-policy[audit-writes]-rule[0]']).toEqual({
+      permissions: [
+        {
+          orRules: {
+            rules: [
+              { header: { name: ':method', stringMatch: { exact: 'POST' } } },
+              { header: { name: ':method', stringMatch: { exact: 'PUT' } } },
+            ],
+          },
+        },
+      ],
+      principals: [{ any: true }],
+    });
+  });
 });

@@ -407,6 +407,39 @@ describe('WaypointIndex', () => {
     expect(other.httpFilters.map(f => f.name)).toEqual(['envoy.filters.http.router']);
   });
 
+  it('puts an AUDIT policy with targetRefs into an RBAC LOG filter ahead of the DENY filter', () => {
+    const idx = setup();
+    idx.upsert(
+      K.AUTHORIZATION_POLICY,
+      makeAuthorizationPolicy('deny-post', 'ns1', {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        action: 'DENY',
+        rules: [{ to: [{ operation: { methods: ['POST'] } }] }],
+      }),
+    );
+    const change = idx.upsert(
+      K.AUTHORIZATION_POLICY,
+      makeAuthorizationPolicy('audit-all', 'ns1', {
+        targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'wp1' }],
+        action: 'AUDIT',
+        rules: [{}],
+      }),
+    );
+    expect([...change.waypoints]).toEqual(['ns1/wp1']);
+    const main = decodeEnvoy(
+      EnvoyType.listener,
+      idx.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener).get('main_internal')!.value,
+    ) as { filterChains: { name: string; filters: { typedConfig: unknown }[] }[] };
+    const hcm = unpackTyped(main.filterChains.find(c => c.name === reviews)!.filters[0]!.typedConfig) as {
+      httpFilters: { name: string; typedConfig: unknown }[];
+    };
+    const actions = hcm.httpFilters
+      .filter(f => f.name === 'envoy.filters.http.rbac')
+      .map(f => (unpackTyped(f.typedConfig) as { rules: { action?: string; policies: object } }).rules);
+    expect(actions.map(r => r.action ?? 'ALLOW')).toEqual(['LOG', 'DENY']);
+    expect(Object.keys(actions[0]!.policies)).toEqual(['ns[ns1]-policy[audit-all]-rule[0]']);
+  });
+
   it('applies a root-namespace policy that targets the istio-waypoint GatewayClass to every waypoint', () => {
     const idx = setup();
     const rbacFilters = (wp: string): string[] => {

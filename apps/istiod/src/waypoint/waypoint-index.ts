@@ -76,6 +76,12 @@ import {
   type FilterChainInput,
 } from './translate-listener.ts';
 import { buildRbacFilters } from './translate-rbac.ts';
+import {
+  resolveWaypointAccessLog,
+  resolveWaypointStats,
+  telemetryProvidersOf,
+} from './translate-telemetry.ts';
+import type { TelemetryProviders } from './translate-telemetry.ts';
 import { buildCustomFilters } from './translate-ext-authz.ts';
 import type { CustomFilter, ProviderEntry, ServiceResolution } from './translate-ext-authz.ts';
 import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
@@ -218,6 +224,8 @@ export interface WaypointIndexOptions {
   readonly meshConfig?: Readonly<Record<string, unknown>>;
   /** A waypoint's tracing names a provider it cannot use (none is configured then). */
   readonly onTracingProblem?: (waypoint: string, message: string) => void;
+  /** A waypoint's access logging or metrics name a provider it cannot use (left out). */
+  readonly onTelemetryProblem?: (waypoint: string, message: string) => void;
 }
 
 interface RouteEntry {
@@ -319,6 +327,7 @@ export class WaypointIndex {
   readonly #telemetries = new Map<string, ValidTelemetry>();
   #tracingProviders: TracingProviders = tracingProvidersOf({});
   #tracingKey = '';
+  #telemetryProviders: TelemetryProviders = telemetryProvidersOf({});
   readonly #authnsByTarget = new Map<string, Set<string>>();
   /** Valid ServiceEntries by `namespace/name` (invalid ones are reported by the WDS side). */
   readonly #entries = new Map<string, ValidServiceEntry>();
@@ -474,7 +483,19 @@ export class WaypointIndex {
 
   #setTracingProviders(mesh: Readonly<Record<string, unknown>>): boolean {
     const next = tracingProvidersOf(mesh);
-    const key = JSON.stringify([[...next.providers], [...next.unsupported], next.defaults]);
+    const telemetry = telemetryProvidersOf(mesh);
+    this.#telemetryProviders = telemetry;
+    const key = JSON.stringify([
+      [...next.providers],
+      [...next.unsupported],
+      next.defaults,
+      [...telemetry.accessLog],
+      [...telemetry.prometheus],
+      [...telemetry.declared],
+      telemetry.defaultAccessLogging,
+      telemetry.defaultMetrics,
+      telemetry.accessLogFile,
+    ]);
     if (key === this.#tracingKey) return false;
     this.#tracingKey = key;
     this.#tracingProviders = next;
@@ -1578,6 +1599,28 @@ export class WaypointIndex {
       if (traced.kind === 'problem') this.#opts.onTracingProblem?.(wp, traced.message);
       const tracing = traced.kind === 'tracing' ? traced.tracing.hcm : undefined;
       if (traced.kind === 'tracing') clusters.set(traced.tracing.cluster.name, traced.tracing.cluster);
+      const rootNamespace = this.#opts.rootNamespace ?? 'istio-system';
+      const logged = resolveWaypointAccessLog(
+        { namespace, name },
+        rootNamespace,
+        this.#telemetries.values(),
+        this.#telemetryProviders,
+      );
+      const stats = resolveWaypointStats(
+        { namespace, name },
+        rootNamespace,
+        this.#telemetries.values(),
+        this.#telemetryProviders,
+      );
+      for (const problem of [
+        ...(logged.kind === 'access-log' ? logged.problems : []),
+        ...(stats.kind === 'stats' ? stats.problems : []),
+      ])
+        this.#opts.onTelemetryProblem?.(wp, problem);
+      const telemetry = {
+        ...(logged.kind === 'access-log' ? { accessLog: logged.accessLog } : {}),
+        ...(stats.kind === 'stats' ? { stats: stats.filter } : {}),
+      };
       for (const svcKey of this.#bindings.servicesFor({ namespace, name })) {
         const info = this.#serviceInfo(svcKey);
         if (info === undefined) continue;
@@ -1630,6 +1673,7 @@ export class WaypointIndex {
               : { patchHttpFilters: patchHttpFilters(chainName, port.port) }),
             custom,
             tracing,
+            ...telemetry,
           });
         }
         this.#tcpRoutesForStatus(this.#routesByService.get(keyString(svcKey)) ?? [], resolved);
@@ -1668,7 +1712,7 @@ export class WaypointIndex {
             vips: t.vips,
             port: t.port.number,
             tcp,
-            ...(tcp ? {} : { jwt, tracing }),
+            ...(tcp ? {} : { jwt, tracing, ...telemetry }),
             rbac: tcp ? [] : rbac,
             fault: false,
           });

@@ -14,6 +14,7 @@ import { convertExtAuthz } from './convert-ext-authz.ts';
 import { convertJwtAuthn, convertMetadataMatch } from './convert-jwt.ts';
 import { convertLocalRateLimit } from './convert-local-ratelimit.ts';
 import { convertTracing } from './convert-tracing.ts';
+import { convertAccessLog, convertStats, isStatsFilter } from './convert-telemetry.ts';
 import type {
   Cidr,
   Converted,
@@ -25,6 +26,7 @@ import type {
   JwtAuthnFilter,
   ListenerConfig,
   LocalRateLimitFilter,
+  StatsConfig,
   Permission,
   Principal,
   RbacFilter,
@@ -276,7 +278,6 @@ const HCM_IGNORED = [
   'common_http_protocol_options',
   'http_protocol_options',
   'http2_protocol_options',
-  'access_log',
   'server_name',
   'server_header_transformation',
   'generate_request_id',
@@ -306,6 +307,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
       'merge_slashes',
       'path_with_escaped_slashes_action',
       'tracing',
+      'access_log',
     ],
     HCM_IGNORED,
   );
@@ -337,6 +339,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   const extAuthz: ExtAuthzFilter[] = [];
   let fault: FaultConfig | undefined;
   const localRateLimits: LocalRateLimitFilter[] = [];
+  let stats: StatsConfig | undefined;
   let router = false;
   const filters = r.list(c, 'http_filters');
   for (const [i, f] of filters.entries()) {
@@ -360,6 +363,7 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
         config: convertLocalRateLimit(r, config ?? {}, `${fp}.typed_config`),
         beforeAuth: jwt.length === 0 && rbac.length === 0,
       });
+    else if (isStatsFilter(config)) stats = convertStats(r, config, `${fp}.typed_config`);
     else if (type === EnvoyType.router || name === 'envoy.filters.http.router') router = true;
     else if (!NO_OP_HTTP_FILTERS.has(name) && r.bool(f, 'is_optional') !== true) {
       r.problem(
@@ -372,8 +376,13 @@ function convertHcm(r: ProtoReader, c: ProtoObject, path: string, version: strin
   if (routes === undefined) return undefined;
   const tracingProto = r.object(c, 'tracing');
   const tracing = tracingProto === undefined ? undefined : convertTracing(r, tracingProto, `${path}.tracing`);
+  const accessLogs = r.list(c, 'access_log');
+  const accessLog =
+    accessLogs.length === 0 ? undefined : convertAccessLog(r, accessLogs, `${path}.access_log`);
   return {
     ...(tracing === undefined ? {} : { tracing }),
+    ...(accessLog === undefined ? {} : { accessLog }),
+    ...(stats === undefined ? {} : { stats }),
     kind: 'http',
     statPrefix: r.string(c, 'stat_prefix') ?? '',
     routes,

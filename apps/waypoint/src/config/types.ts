@@ -3,6 +3,7 @@
  * `RouteConfiguration`, `Cluster` and `ClusterLoadAssignment`. Every value here has been
  * validated; nothing downstream looks at a proto again. All fields are readonly.
  */
+import type { TelemetryCondition, TelemetryValue } from '@ambient-mesh/mesh-api';
 
 /** Envoy's `StringMatcher`. Regexes are compiled once, at conversion. */
 export type StringMatch =
@@ -398,6 +399,34 @@ export interface HttpChain {
   readonly pathNormalization: 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
   /** The HCM's `tracing` (OpenTelemetry provider), when set. */
   readonly tracing?: TracingConfig;
+  /** The HCM's `access_log` (file loggers), when set: it replaces the built-in access log. */
+  readonly accessLog?: readonly AccessLogConfig[];
+  /** The `istio.stats` filter's metric overrides, when the chain has the filter. */
+  readonly stats?: StatsConfig;
+}
+
+/** One `envoy.access_loggers.file` entry of the HCM's `access_log`. */
+export interface AccessLogConfig {
+  /** `/dev/stdout`, `/dev/stderr`, `/dev/null` or a file (appended to). */
+  readonly path: string;
+  /** Envoy's format string (text), or JSON keys to format strings. */
+  readonly format:
+    | { readonly kind: 'text'; readonly text: string }
+    | { readonly kind: 'json'; readonly fields: Readonly<Record<string, string>> };
+  /** The CEL `ExpressionFilter` (the supported subset): a line is written only when it holds. */
+  readonly filter?: TelemetryCondition;
+}
+
+/** The `istio.stats` filter's `metrics[]`, per metric (`requests_total`... without `istio_`). */
+export interface StatsConfig {
+  readonly metrics: ReadonlyMap<string, MetricOverrideConfig>;
+}
+
+export interface MetricOverrideConfig {
+  readonly drop: boolean;
+  readonly tagsToRemove: readonly string[];
+  /** Added or replaced tags: name → value expression. */
+  readonly dimensions: ReadonlyMap<string, TelemetryValue>;
 }
 
 /**

@@ -28,6 +28,7 @@ import { normalizePath } from '@ambient-mesh/policy-engine';
 import type { Logger } from '@ambient-mesh/runtime';
 import type { Baggage } from '@ambient-mesh/hbone';
 import type {
+  AccessLogConfig,
   ClusterConfig,
   Endpoint,
   FilterChain,
@@ -35,6 +36,7 @@ import type {
   HeaderMods,
   HttpChain,
   RetryPolicy,
+  StatsConfig,
   WaypointConfig,
 } from '../config/types.ts';
 import { serviceHostOf } from '../config/convert-cluster.ts';
@@ -48,7 +50,9 @@ import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
 import { LocalRateLimiter, RATE_LIMITED_BODY } from './local-ratelimit.ts';
 import { drawMirrors, sendMirror } from './mirror.ts';
 import { EXT_AUTHZ_FLAG, PoolTransport, extAuthzRequest, runExtAuthz } from './ext-authz.ts';
-import { evaluateRbac } from './rbac.ts';
+import { ACCESS_LOG_HINT_KEY, ACCESS_LOG_HINT_NAMESPACE, evaluateRbac } from './rbac.ts';
+import { AccessLogWriter, attributesOf } from './access-log.ts';
+import type { AccessLogRecord } from './access-log.ts';
 import type { DynamicMetadata } from './rbac.ts';
 import { decideRequest, selectChain } from './route.ts';
 import type { ChainResult, RequestDecision, RequestInfo } from './route.ts';
@@ -172,9 +176,17 @@ type Res = ServerResponse | Http2ServerResponse;
 /** The HTTP/2 client connection preface: a tunnel that starts with it speaks h2c. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
+/** The headers each response was sent with (for the access log's `%RESP(...)%`). */
+const sentHeaders = new WeakMap<Res, Record<string, string | string[]>>();
+
 function writeHead(res: Res, status: number, headers: Record<string, string | string[]>): Res {
+  sentHeaders.set(res, headers);
   if ('stream' in res) return res.writeHead(status, headers);
   return res.writeHead(status, headers);
+}
+
+function lowerKeys<T>(h: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
 function abort(res: Res): void {
@@ -304,6 +316,15 @@ interface Outcome {
   responseMessages?: GrpcMessageCounter | undefined;
   /** The request's span, when its chain traces. */
   span?: RequestSpan | undefined;
+  /** `<filter>/<policy>` of the RBAC LOG rules (AUDIT policies) the request matched. */
+  audit?: readonly string[] | undefined;
+  /** The chain's Telemetry: `access_log` (replacing the built-in log) and stats overrides. */
+  accessLog?: readonly AccessLogConfig[] | undefined;
+  stats?: StatsConfig | undefined;
+  /** Dynamic metadata the filters set (`envoy.common`, `envoy.filters.http.jwt_authn`). */
+  metadata?: ReadonlyMap<string, Readonly<Record<string, unknown>>> | undefined;
+  /** The response headers as sent (for `%RESP(...)%` and `response.headers`). */
+  responseHeaders?: Readonly<Record<string, string | string[] | number | undefined>> | undefined;
 }
 
 export class HttpProxy {
@@ -319,6 +340,8 @@ export class HttpProxy {
   #inFlight = 0;
   readonly #idleWaiters = new Set<() => void>();
   #draining = false;
+
+  readonly #accessLogWriter = new AccessLogWriter();
 
   constructor(options: HttpProxyOptions) {
     this.#o = options;
@@ -450,6 +473,7 @@ export class HttpProxy {
         resolve();
       });
     });
+    await this.#accessLogWriter.close();
   }
 
   async #handle(req: Req, res: Res, ctx: TunnelContext | undefined): Promise<void> {
@@ -482,6 +506,8 @@ export class HttpProxy {
       this.#inFlight--;
       if (this.#inFlight === 0) for (const wake of [...this.#idleWaiters]) wake();
       const durationMs = performance.now() - started;
+      if (outcome.accessLog !== undefined || outcome.stats !== undefined)
+        outcome.responseHeaders = lowerKeys(sentHeaders.get(res) ?? res.getHeaders());
       // After the request's other `close` listeners (a client reset is flagged `DC` there).
       setImmediate(() => {
         this.#complete(req, ctx, outcome, requestBytes, requestMessages?.count, durationMs);
@@ -550,6 +576,8 @@ export class HttpProxy {
     }
     const chain = chainResult.chain.action;
     outcome.chainService = serviceHostOf(chainResult.chain.name);
+    outcome.accessLog = chain.accessLog;
+    outcome.stats = chain.stats;
     const normalized = normalizePath(req.url ?? '/', chain.pathNormalization);
     if (normalized === undefined) {
       local(400, 'Bad Request', undefined, 'path_normalization_failed');
@@ -597,6 +625,7 @@ export class HttpProxy {
       return;
     // JWT authentication runs before RBAC (istiod orders CUSTOM, jwt_authn, DENY, ALLOW).
     const metadata = new Map<string, Readonly<Record<string, unknown>>>();
+    outcome.metadata = metadata;
     if (chain.extAuthz !== undefined && chain.extAuthz.length > 0) {
       // CUSTOM: ext_authz (see ext-authz.ts); a denial is the authorization service's answer.
       const authz = await runExtAuthz(
@@ -658,6 +687,12 @@ export class HttpProxy {
       destinationIp: ctx.destinationIp,
       remoteIp: ctx.remoteAddress,
     });
+    if (rbac.logged.length > 0) {
+      // AUDIT: Envoy's `envoy.common` `access_log_hint`; the access log line carries it.
+      outcome.audit = rbac.logged;
+      metadata.set(ACCESS_LOG_HINT_NAMESPACE, { [ACCESS_LOG_HINT_KEY]: true });
+      this.#o.metrics.rbacLogged(chain.statPrefix);
+    }
     if (rbac.kind === 'deny') {
       local(
         403,
@@ -1194,18 +1229,56 @@ export class HttpProxy {
         service: host,
       },
     });
-    this.#o.metrics.request({
-      labels,
-      responseCode: status,
-      grpcStatus: o.grpcStatus,
-      durationMs,
-      requestBytes,
-      responseBytes: o.responseBytes,
-      messages:
-        requestMessages === undefined
-          ? undefined
-          : { request: requestMessages, response: o.responseMessages?.count ?? 0 },
-    });
+    const record: AccessLogRecord | undefined =
+      o.accessLog === undefined && o.stats === undefined
+        ? undefined
+        : {
+            startTime: new Date(Date.now() - durationMs),
+            method: req.method ?? '',
+            path: req.url ?? '',
+            protocol: `HTTP/${req.httpVersion}`,
+            requestHeaders: req.headers,
+            responseHeaders: o.responseHeaders ?? {},
+            responseCode: status,
+            responseFlags: labels.response_flags,
+            responseCodeDetails: o.details === '' ? 'via_upstream' : o.details,
+            bytesReceived: requestBytes,
+            bytesSent: o.responseBytes,
+            durationMs,
+            upstreamHost: o.endpoint === undefined ? undefined : endpointKey(o.endpoint),
+            upstreamCluster: o.cluster?.name,
+            downstreamLocalAddress:
+              ctx === undefined ? undefined : `${ctx.destinationIp}:${ctx.destinationPort}`,
+            downstreamRemoteAddress: ctx?.remoteAddress,
+            downstreamPeer: ctx?.edge === undefined ? ctx?.peerIdentity : undefined,
+            requestedServerName: undefined,
+            routeName: o.route,
+            scheme: ctx?.edge?.scheme ?? 'http',
+            destinationPort: ctx?.destinationPort,
+            dynamicMetadata: o.metadata ?? new Map(),
+          };
+    this.#o.metrics.request(
+      {
+        labels,
+        responseCode: status,
+        grpcStatus: o.grpcStatus,
+        durationMs,
+        requestBytes,
+        responseBytes: o.responseBytes,
+        messages:
+          requestMessages === undefined
+            ? undefined
+            : { request: requestMessages, response: o.responseMessages?.count ?? 0 },
+      },
+      o.stats === undefined || record === undefined
+        ? undefined
+        : { stats: o.stats, lookup: attributesOf(record) },
+    );
+    if (o.accessLog !== undefined && record !== undefined) {
+      // The chain's `access_log` replaces the built-in access log (Telemetry accessLogging).
+      this.#accessLogWriter.write(o.accessLog, record);
+      return;
+    }
     this.#o.accessLog.info(
       {
         method: req.method,
@@ -1225,6 +1298,8 @@ export class HttpProxy {
         bytes_sent: o.responseBytes,
         duration_ms: Math.round(durationMs),
         request_id: req.headers['x-request-id'],
+        // AUDIT policies that matched: Envoy's `%DYNAMIC_METADATA(envoy.common:access_log_hint)%`.
+        ...(o.audit === undefined ? {} : { access_log_hint: true, rbac_audit_policies: o.audit }),
       },
       'request',
     );

@@ -63,6 +63,7 @@ describe('evaluateRbac', () => {
       kind: 'deny',
       filter: 'envoy.filters.http.rbac',
       policy: undefined,
+      logged: [],
     });
     expect(
       evaluateRbac(allowGetsFromDefault, req('/api/x', 'GET', 'spiffe://cluster.local/ns/other/sa/x')).kind,
@@ -95,6 +96,7 @@ describe('evaluateRbac', () => {
       kind: 'deny',
       filter: 'envoy.filters.http.rbac',
       policy: 'no-delete',
+      logged: [],
     });
     expect(evaluateRbac(deny, req('/x', 'DELETE', 'spiffe://cluster.local/ns/default/sa/admin')).kind).toBe(
       'allow',
@@ -129,6 +131,43 @@ describe('evaluateRbac', () => {
     expect(evaluateRbac(shadow, req('/'))).toEqual({
       kind: 'allow',
       shadow: ['envoy.filters.http.rbac/audit'],
+      logged: [],
+    });
+  });
+
+  it('reports LOG (AUDIT) matches without ever denying, also ahead of a denial', () => {
+    const audited = [
+      ...filters({
+        rules: {
+          action: 'LOG',
+          policies: {
+            'ns[default]-policy[audit-posts]-rule[0]': {
+              permissions: [{ header: { name: ':method', string_match: { exact: 'POST' } } }],
+              principals: [{ any: true }],
+            },
+          },
+        },
+      }),
+      ...filters({
+        rules: {
+          action: 'DENY',
+          policies: {
+            'no-admin': {
+              permissions: [{ url_path: { path: { exact: '/admin' } } }],
+              principals: [{ any: true }],
+            },
+          },
+        },
+      }),
+    ];
+    const name = 'envoy.filters.http.rbac/ns[default]-policy[audit-posts]-rule[0]';
+    expect(evaluateRbac(audited, req('/x', 'POST'))).toEqual({ kind: 'allow', shadow: [], logged: [name] });
+    expect(evaluateRbac(audited, req('/x', 'GET'))).toEqual({ kind: 'allow', shadow: [], logged: [] });
+    expect(evaluateRbac(audited, req('/admin', 'POST'))).toEqual({
+      kind: 'deny',
+      filter: 'envoy.filters.http.rbac',
+      policy: 'no-admin',
+      logged: [name],
     });
   });
 

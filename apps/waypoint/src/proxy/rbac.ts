@@ -1,8 +1,9 @@
 /**
  * Envoy's HTTP RBAC semantics, pure: a request is allowed when every enforced filter allows it.
  * ALLOW rules allow when some policy matches; DENY rules deny when some policy matches; a policy
- * matches when any of its permissions and any of its principals match. LOG rules and shadow
- * rules never change the outcome; their matches are reported for the access log.
+ * matches when any of its permissions and any of its principals match. LOG rules (istiod's AUDIT
+ * policies) and shadow rules never change the outcome: a LOG match is reported as `logged` (Envoy
+ * sets `envoy.common` `access_log_hint: true` in the dynamic metadata), shadow matches as `shadow`.
  */
 import { headerMatches, stringMatches } from '../config/matchers.ts';
 import type { RequestHeaders } from '../config/matchers.ts';
@@ -68,9 +69,23 @@ function inCidr(cidr: Cidr, ip: string): boolean {
   return bytes !== undefined && cidrContains(cidr, bytes);
 }
 
+/** The dynamic metadata namespace and key Envoy's RBAC filter marks a LOG match with. */
+export const ACCESS_LOG_HINT_NAMESPACE = 'envoy.common';
+export const ACCESS_LOG_HINT_KEY = 'access_log_hint';
+
 export type RbacDecision =
-  | { readonly kind: 'allow'; readonly shadow: readonly string[] }
-  | { readonly kind: 'deny'; readonly filter: string; readonly policy: string | undefined };
+  | {
+      readonly kind: 'allow';
+      readonly shadow: readonly string[];
+      /** `<filter>/<policy>` of every LOG rule that matched (the request is to be audited). */
+      readonly logged: readonly string[];
+    }
+  | {
+      readonly kind: 'deny';
+      readonly filter: string;
+      readonly policy: string | undefined;
+      readonly logged: readonly string[];
+    };
 
 function permissionMatches(p: Permission, req: RbacRequest): boolean {
   switch (p.kind) {
@@ -124,6 +139,7 @@ export function matchingPolicy(rules: RbacRules, req: RbacRequest): RbacPolicy |
 
 export function evaluateRbac(filters: readonly RbacFilter[], req: RbacRequest): RbacDecision {
   const shadow: string[] = [];
+  const logged: string[] = [];
   for (const filter of filters) {
     if (filter.shadowRules !== undefined) {
       const hit = matchingPolicy(filter.shadowRules, req);
@@ -133,10 +149,10 @@ export function evaluateRbac(filters: readonly RbacFilter[], req: RbacRequest): 
     if (rules === undefined) continue;
     const hit = matchingPolicy(rules, req);
     if (rules.action === 'ALLOW' && hit === undefined)
-      return { kind: 'deny', filter: filter.name, policy: undefined };
+      return { kind: 'deny', filter: filter.name, policy: undefined, logged };
     if (rules.action === 'DENY' && hit !== undefined)
-      return { kind: 'deny', filter: filter.name, policy: hit.name };
-    if (rules.action === 'LOG' && hit !== undefined) shadow.push(`${filter.name}/${hit.name}`);
+      return { kind: 'deny', filter: filter.name, policy: hit.name, logged };
+    if (rules.action === 'LOG' && hit !== undefined) logged.push(`${filter.name}/${hit.name}`);
   }
-  return { kind: 'allow', shadow };
+  return { kind: 'allow', shadow, logged };
 }

@@ -357,6 +357,20 @@ export class MeshClient {
     return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) as unknown };
   }
 
+  /** A request without a body, of any method. */
+  async request(
+    path: string,
+    method: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+    const r = await this.#undici.request({
+      path,
+      method,
+      headers: { host: 'reviews.default.svc.cluster.local', ...headers },
+    });
+    return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
+  }
+
   /** A POST with a text body. */
   async post(
     path: string,

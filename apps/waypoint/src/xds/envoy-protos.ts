@@ -29,6 +29,9 @@ export const EnvoyType = {
   extAuthz: 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
   openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
+  fileAccessLog: 'envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  celExpressionFilter: 'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
+  typedStruct: 'xds.type.v3.TypedStruct',
 } as const;
 
 const PROTO_FILES = [
@@ -48,6 +51,10 @@ const PROTO_FILES = [
   'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
+  // Telemetry access logging and the stats filter's config.
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
+  'xds/type/v3/typed_struct.proto',
 ];
 
 function depsRoot(): string {

@@ -1,0 +1,197 @@
+/**
+ * AUDIT AuthorizationPolicies end to end on loopback: istiod's RBAC filter with `action: LOG`
+ * ahead of its DENY and ALLOW filters. Real HBONE requests through the waypoint: a request an
+ * AUDIT rule matches is never denied for it, its access log line carries `access_log_hint`
+ * (Envoy's `envoy.common` dynamic metadata) and the policy, and `envoy_http_rbac_logged` counts it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TypeUrl } from '@ambient-mesh/mesh-api';
+import { captureLogs } from '@ambient-mesh/runtime/testing';
+import { build } from './app.ts';
+import type { Bound } from './app.ts';
+import { testConfig } from './testing/harness.ts';
+import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
+import {
+  HboneBackend,
+  MeshClient,
+  TestXdsServer,
+  createTestPki,
+  scrapeStats,
+  waitFor,
+} from './testing/loopback.ts';
+import { EnvoyType } from './xds/envoy-protos.ts';
+import type { ProtoObject } from './xds/envoy-protos.ts';
+
+const VIP = '10.96.0.21';
+const ROUTE = 'inbound-vip|80|http|reviews.default.svc.cluster.local';
+const A = 'outbound|80||reviews-a.default.svc.cluster.local';
+const AUDIT_POLICY = 'ns[default]-policy[audit-writes]-rule[0]';
+
+const rbac = (rules: ProtoObject): ProtoObject => ({
+  name: 'envoy.filters.http.rbac',
+  typed_config: any(EnvoyType.httpRbac, { rules }),
+});
+const method = (m: string): ProtoObject => ({ header: { name: ':method', string_match: { exact: m } } });
+
+function listener(): ProtoObject {
+  return {
+    name: 'main_internal',
+    filter_chains: [
+      {
+        name: ROUTE,
+        filter_chain_match: {
+          destination_port: { value: 80 },
+          prefix_ranges: [{ address_prefix: VIP, prefix_len: { value: 32 } }],
+        },
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: any(EnvoyType.httpConnectionManager, {
+              stat_prefix: ROUTE,
+              rds: { route_config_name: ROUTE },
+              // As istiod orders them: AUDIT (LOG), DENY, ALLOW.
+              http_filters: [
+                rbac({
+                  action: 'LOG',
+                  policies: {
+                    [AUDIT_POLICY]: {
+                      permissions: [{ or_rules: { rules: [method('POST'), method('DELETE')] } }],
+                      principals: [{ any: true }],
+                    },
+                  },
+                }),
+                rbac({
+                  action: 'DENY',
+                  policies: {
+                    'ns[default]-policy[deny-delete]-rule[0]': {
+                      permissions: [method('DELETE')],
+                      principals: [{ any: true }],
+                    },
+                  },
+                }),
+                rbac({
+                  action: 'ALLOW',
+                  policies: {
+                    'ns[default]-policy[allow-all]-rule[0]': {
+                      permissions: [{ any: true }],
+                      principals: [{ any: true }],
+                    },
+                  },
+                }),
+                router,
+              ],
+            }),
+          },
+        ],
+      },
+    ],
+  };
+}
+
+describe('waypoint AUDIT policies (RBAC LOG) on loopback', () => {
+  let xds: TestXdsServer;
+  let backend: HboneBackend;
+  let waypoint: Bound;
+  let client: MeshClient;
+  const captured = captureLogs();
+
+  beforeAll(async () => {
+    const pki = await createTestPki();
+    xds = new TestXdsServer();
+    await xds.start();
+    backend = new HboneBackend('a', await pki.identity('default', 'reviews-a'), (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+    await backend.start();
+    xds.set(TypeUrl.cluster, A, edsCluster(A));
+    xds.set(
+      TypeUrl.clusterLoadAssignment,
+      A,
+      assignment(A, [
+        {
+          address: '10.1.0.1',
+          port: 8080,
+          hbone: `127.0.0.1:${backend.port}`,
+          identity: backend.identity.id,
+          workload: 'reviews-a;default;reviews;v1;Kubernetes',
+        },
+      ]),
+    );
+    xds.set(TypeUrl.listener, 'main_internal', listener());
+    xds.set(TypeUrl.routeConfiguration, ROUTE, {
+      name: ROUTE,
+      virtual_hosts: [
+        {
+          name: 'reviews',
+          domains: ['*'],
+          routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: A, timeout: ms(0) } }],
+        },
+      ],
+    });
+    const waypointIdentity = await pki.identity('default', 'waypoint');
+    waypoint = await build(testConfig(), {
+      xdsConnect: xds.connect(),
+      identity: waypointIdentity,
+      processMetrics: false,
+      logs: captured.logs,
+    });
+    await waitFor('xDS sync', () => waypoint.readiness.ready);
+    client = new MeshClient({
+      identity: await pki.identity('default', 'productpage'),
+      waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
+      waypointIdentity: waypointIdentity.id,
+      target: `${VIP}:80`,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await client.close();
+    await waypoint.shutdown();
+    await backend.close();
+    xds.close();
+  });
+
+  const accessLine = async (path: string): Promise<Record<string, unknown>> => {
+    let line: Record<string, unknown> | undefined;
+    await waitFor(`the access log line of ${path}`, () => {
+      line = captured.records.find(r => r.msg === 'request' && r.path === path);
+      return line !== undefined;
+    });
+    return line!;
+  };
+
+  it('passes a request an AUDIT rule matches, marking its access log line', async () => {
+    const r = await client.post('/audited', 'body');
+    expect(r.status).toBe(200);
+    const line = await accessLine('/audited');
+    expect(line).toMatchObject({
+      response_code: 200,
+      access_log_hint: true,
+      rbac_audit_policies: [`envoy.filters.http.rbac/${AUDIT_POLICY}`],
+    });
+  });
+
+  it('leaves a request no AUDIT rule matches unmarked', async () => {
+    expect((await client.get('/plain')).status).toBe(200);
+    const line = await accessLine('/plain');
+    expect(line.access_log_hint).toBeUndefined();
+    expect(line.rbac_audit_policies).toBeUndefined();
+  });
+
+  it('still lets a DENY policy deny an audited request, and the line says both', async () => {
+    const r = await client.request('/audited-delete', 'DELETE');
+    expect(r.status).toBe(403);
+    const line = await accessLine('/audited-delete');
+    expect(line).toMatchObject({
+      response_code: 403,
+      response_code_details: 'rbac_access_denied_matched_policy[ns[default]-policy[deny-delete]-rule[0]]',
+      access_log_hint: true,
+    });
+  });
+
+  it('counts audited requests in envoy_http_rbac_logged', async () => {
+    const stats = await scrapeStats(waypoint);
+    const line = stats.split('\n').find(l => l.startsWith('envoy_http_rbac_logged{'));
+    expect(line).toBe(`envoy_http_rbac_logged{envoy_http_conn_manager_prefix="${ROUTE}"} 2`);
+  });
+});
