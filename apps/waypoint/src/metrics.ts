@@ -39,6 +39,7 @@ export class WaypointMetrics {
   readonly #responseMessages: Counter<RequestLabel>;
   readonly #retries: Counter<'cluster_name'>;
   readonly #ejections: Counter<'cluster_name'>;
+  readonly #tlsErrors: Counter<'cluster_name'>;
   readonly #xdsMessages: Counter<'url'>;
   readonly #xdsTerminations: Counter<'reason'>;
 
@@ -90,6 +91,12 @@ export class WaypointMetrics {
       labelNames: ['cluster_name'],
       registers: [registry],
     });
+    this.#tlsErrors = new Counter({
+      name: 'envoy_cluster_ssl_connection_error',
+      help: 'TLS origination failures (handshake, verification, SAN match), by cluster (as Envoy names it).',
+      labelNames: ['cluster_name'],
+      registers: [registry],
+    });
     this.#ejections = new Counter({
       name: 'envoy_cluster_outlier_detection_ejections_enforced_total',
       help: 'Hosts ejected by outlier detection, by cluster (as Envoy names it).',
@@ -129,6 +136,11 @@ export class WaypointMetrics {
   /** One retry of a request on `cluster`. */
   retry(cluster: string): void {
     this.#retries.inc({ cluster_name: cluster });
+  }
+
+  /** One TLS origination failure to an endpoint of `cluster`. */
+  tlsConnectionError(cluster: string): void {
+    this.#tlsErrors.inc({ cluster_name: cluster });
   }
 
   /** One host of `cluster` ejected by outlier detection. */

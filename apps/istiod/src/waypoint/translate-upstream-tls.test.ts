@@ -17,7 +17,12 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
 
   it('DISABLE is plaintext; SIMPLE inlines the CA, SNI defaults to the host, SANs become typed matchers', () => {
     expect(
-      buildUpstreamTls({ tls: { mode: 'DISABLE', subjectAltNames: [] }, host: 'h', http2: false, credential }),
+      buildUpstreamTls({
+        tls: { mode: 'DISABLE', subjectAltNames: [] },
+        host: 'h',
+        http2: false,
+        credential,
+      }),
     ).toEqual({ kind: 'plaintext' });
     const r = buildUpstreamTls({
       tls: { mode: 'SIMPLE', credentialName: 'ca', subjectAltNames: ['api.example.com', 'spiffe://td/x'] },
@@ -29,7 +34,7 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
     const socket = (r as { transportSocket: { name: string; typedConfig: { value: Uint8Array } } })
       .transportSocket;
     expect(socket.name).toBe('envoy.transport_sockets.tls');
-    const ctx = decodeEnvoy(EnvoyType.upstreamTlsContext, socket.typedConfig.value) as Record<string, unknown>;
+    const ctx = decodeEnvoy(EnvoyType.upstreamTlsContext, socket.typedConfig.value);
     expect(ctx).toMatchObject({
       sni: 'api.example.com',
       commonTlsContext: {
@@ -79,7 +84,9 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
         http2: false,
         credential: found ? credential : () => ({ ok: false, message: 'Secret egress/x not found' }),
       });
-    expect(problem({ mode: 'SIMPLE', caCertificates: '/etc/certs/ca.pem', subjectAltNames: [] })).toMatchObject({
+    expect(
+      problem({ mode: 'SIMPLE', caCertificates: '/etc/certs/ca.pem', subjectAltNames: [] }),
+    ).toMatchObject({
       kind: 'problem',
       message: expect.stringContaining('file paths are not supported'),
     });
@@ -150,7 +157,7 @@ describe('DestinationRule TLS origination in a waypoint (index)', () => {
     const issues: [string, readonly string[]][] = [];
     const h = setup(issues);
     expect(h.waypoints.resourcesFor(WP, EnvoyTypeUrls.cluster).has(CLUSTER)).toBe(true);
-    h.upsert(K.DESTINATION_RULE, rule({ mode: 'SIMPLE', credentialName: 'api-ca' }) as never);
+    h.upsert(K.DESTINATION_RULE, rule({ mode: 'SIMPLE', credentialName: 'api-ca' }));
     expect(h.waypoints.resourcesFor(WP, EnvoyTypeUrls.cluster).has(CLUSTER)).toBe(false);
     expect(issues.at(-1)?.[1][0]).toContain('credentialName api-ca: Secret egress/api-ca not found');
 
@@ -193,7 +200,10 @@ describe('DestinationRule TLS origination in a waypoint (index)', () => {
     const h = setup([]);
     h.upsert(
       K.DESTINATION_RULE,
-      rule({ mode: 'SIMPLE', credentialName: 'missing' }, { port: { number: 80 }, tls: { mode: 'DISABLE' } }) as never,
+      rule(
+        { mode: 'SIMPLE', credentialName: 'missing' },
+        { port: { number: 80 }, tls: { mode: 'DISABLE' } },
+      ),
     );
     const cluster = decodeEnvoy(
       EnvoyType.cluster,

@@ -71,7 +71,8 @@ export function buildUpstreamTls(input: UpstreamTlsInput): UpstreamTlsResult {
   let credential: TlsCredential = {};
   if (tls.credentialName !== undefined) {
     const found = input.credential(tls.credentialName);
-    if (!found.ok) return { kind: 'problem', message: `credentialName ${tls.credentialName}: ${found.message}` };
+    if (!found.ok)
+      return { kind: 'problem', message: `credentialName ${tls.credentialName}: ${found.message}` };
     credential = found.value;
   } else {
     const files = (['caCertificates', 'clientCertificate', 'privateKey'] as const).filter(

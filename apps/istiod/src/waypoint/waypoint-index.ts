@@ -636,25 +636,29 @@ export class WaypointIndex {
     const cacert = find(`${name}-cacert`);
     if (secret === undefined && cacert === undefined)
       return { ok: false, message: `Secret ${namespace}/${name} not found` };
-    return credentialFromSecretData(rec(rec(secret).data), cacert === undefined ? undefined : rec(rec(cacert).data), {
-      certificate: pem => {
-        try {
-          new X509Certificate(pem);
-          return undefined;
-        } catch (err) {
-          return errorMessage(err);
-        }
+    return credentialFromSecretData(
+      rec(rec(secret).data),
+      cacert === undefined ? undefined : rec(rec(cacert).data),
+      {
+        certificate: pem => {
+          try {
+            new X509Certificate(pem);
+            return undefined;
+          } catch (err) {
+            return errorMessage(err);
+          }
+        },
+        keyPair: (cert, key) => {
+          try {
+            const x = new X509Certificate(cert);
+            if (!x.checkPrivateKey(createPrivateKey(key))) return 'tls.key does not match tls.crt';
+            return undefined;
+          } catch (err) {
+            return `tls.crt/tls.key: ${errorMessage(err)}`;
+          }
+        },
       },
-      keyPair: (cert, key) => {
-        try {
-          const x = new X509Certificate(cert);
-          if (!x.checkPrivateKey(createPrivateKey(key))) return 'tls.key does not match tls.crt';
-          return undefined;
-        } catch (err) {
-          return `tls.crt/tls.key: ${errorMessage(err)}`;
-        }
-      },
-    });
+    );
   }
 
   #addEntryBinding(entry: ServiceKey, dirty: Set<string>): void {
