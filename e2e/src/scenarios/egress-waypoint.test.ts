@@ -331,12 +331,22 @@ describe('egress through a waypoint to a host outside the mesh, on a 1-node loca
       await curlInPod(pod('client'), `http://${SECURE_VIP}/wrong-ca`, { headers: { host: SECURE_HOST } }),
     ).toBe('503');
     expect(seenTls.slice(before).some(s => s.url === '/wrong-ca')).toBe(false);
-    const failed = waypointRequests(await waypointMetrics(waypoint)).filter(
+    // Counted as Envoy does: the request with flag UF (URX too after the default retries), and the
+    // TLS failures of the host's cluster.
+    const samples = await waypointMetrics(waypoint);
+    const failed = waypointRequests(samples).filter(
       s =>
         s.labels.destination_service === SECURE_HOST &&
         s.labels.response_code === '503' &&
-        s.labels.response_flags === 'UF',
+        (s.labels.response_flags ?? '').split(',').includes('UF'),
     );
+    log(`wrong CA: 503 with flags ${[...new Set(failed.map(s => s.labels.response_flags))].join(' ')}`);
     expect(failed.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
+    const tlsErrors = samples.filter(
+      s =>
+        s.name === 'envoy_cluster_ssl_connection_error' &&
+        (s.labels.cluster_name ?? '').endsWith(`|${SECURE_HOST}`),
+    );
+    expect(tlsErrors.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
   }, 360_000);
 });
