@@ -344,14 +344,16 @@ describe('waypoint egress to ServiceEntry hosts (DNS and original-destination cl
         transport_socket: {
           name: 'envoy.transport_sockets.tls',
           typed_config: any(EnvoyType.upstreamTlsContext, {
-            common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'default' }] },
+            common_tls_context: {
+              tls_certificate_sds_secret_configs: [{ name: 'kubernetes://client-cert' }],
+            },
           }),
         },
       }),
     );
     await waitFor('the NACK', () => xds.syncState(TypeUrl.cluster) === 'nacked');
     expect(xds.lastNack(TypeUrl.cluster)).toContain(
-      'transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs',
+      'transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].name: SDS secret "kubernetes://client-cert" is not supported',
     );
     xds.set(TypeUrl.cluster, TLS, {
       name: TLS,

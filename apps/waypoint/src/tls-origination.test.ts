@@ -38,6 +38,7 @@ const WRONG_SAN = 'outbound|wrong-san|tls';
 const MTLS = 'outbound|mtls|tls';
 const SKIP = 'outbound|skip|tls';
 const PLAIN = 'outbound|plain|tls';
+const ISTIO = 'outbound|istio|tls';
 
 interface Seen {
   readonly url: string;
@@ -107,6 +108,8 @@ function cluster(name: string, port: number, transport?: ProtoObject): ProtoObje
 describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContext)', () => {
   let xds: TestXdsServer;
   let server: Server;
+  let meshServer: Server;
+  const meshSeen: Seen[] = [];
   let waypoint: Bound;
   let client: MeshClient;
   const seen: Seen[] = [];
@@ -146,8 +149,58 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
     );
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
+    // A peer with a mesh identity (upstream's ISTIO_MUTUAL): it requires a client certificate of
+    // the mesh CA and records the one it got.
+    const meshPeer = await pki.identity('external', 'api');
+    meshServer = createServer(
+      {
+        cert: typeof meshPeer.certChain === 'string' ? meshPeer.certChain : meshPeer.certChain.join(''),
+        key: meshPeer.privateKey as string,
+        ca: pki.ca.trustBundle.pem,
+        requestCert: true,
+        rejectUnauthorized: true,
+        // An Istio peer accepts upstream's in-mesh ALPN.
+        ALPNProtocols: ['istio'],
+      },
+      (req, res) => {
+        if (!(req.socket instanceof TLSSocket)) throw new Error('not a TLS connection');
+        const socket = req.socket;
+        meshSeen.push({
+          url: req.url ?? '',
+          sni: socket.servername,
+          alpn: socket.alpnProtocol,
+          clientSan: socket.getPeerCertificate().subjectaltname,
+        });
+        res.writeHead(200).end('mesh\n');
+      },
+    );
+    await new Promise<void>(resolve => meshServer.listen(0, '127.0.0.1', resolve));
+    const meshPort = (meshServer.address() as AddressInfo).port;
     xds = new TestXdsServer();
     await xds.start();
+    const sds = {
+      api_config_source: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }] },
+    };
+    xds.set(
+      TypeUrl.cluster,
+      ISTIO,
+      cluster(ISTIO, meshPort, {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: any(EnvoyType.upstreamTlsContext, {
+          sni: 'outbound_.80_._.mesh.example.com',
+          common_tls_context: {
+            tls_certificate_sds_secret_configs: [{ name: 'default', sds_config: sds }],
+            combined_validation_context: {
+              default_validation_context: {
+                match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: meshPeer.id } }],
+              },
+              validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: sds },
+            },
+            alpn_protocols: ['istio-peer-exchange', 'istio'],
+          },
+        }),
+      }),
+    );
     const caPem = ca.trustBundle.pem;
     const dns = (value: string) => ({ san_type: 'DNS', matcher: { exact: value } });
     xds.set(
@@ -197,6 +250,7 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
             route('/mtls', MTLS),
             route('/skip', SKIP),
             route('/plain', PLAIN),
+            route('/istio', ISTIO),
             route('/', GOOD),
           ],
         },
@@ -225,12 +279,13 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
       for (const r of captured.records) console.log(JSON.stringify(r));
     await client.close();
     await waypoint.shutdown();
-    await new Promise<void>(resolve => {
-      server.close(() => {
-        resolve();
+    for (const srv of [server, meshServer])
+      await new Promise<void>(resolve => {
+        srv.close(() => {
+          resolve();
+        });
+        srv.closeAllConnections();
       });
-      server.closeAllConnections();
-    });
     xds.close();
   });
 
@@ -259,6 +314,20 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
         clientSan: 'URI:spiffe://external.test/egress-waypoint',
       },
     ]);
+  });
+
+  it("ISTIO_MUTUAL (SDS default and ROOTCA): the waypoint's own workload certificate, the mesh roots and the peer's SPIFFE ID", async () => {
+    expect(waypoint.state.snapshot().clusters.get(ISTIO)?.upstreamTls).toMatchObject({
+      clientCertificate: { kind: 'workload' },
+      trustedCa: { kind: 'mesh' },
+    });
+    expect((await client.get('/istio', { host: HOST })).status).toBe(200);
+    expect(meshSeen.at(-1)).toEqual({
+      url: '/istio',
+      sni: 'outbound_.80_._.mesh.example.com',
+      alpn: 'istio',
+      clientSan: 'URI:spiffe://cluster.local/ns/egress/sa/waypoint',
+    });
   });
 
   it('a server certificate from another CA, or without the SAN asked for: 503 UF, counted, nothing reaches the server', async () => {
@@ -304,7 +373,7 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
         name: 'envoy.transport_sockets.tls',
         typed_config: any(EnvoyType.upstreamTlsContext, {
           common_tls_context: {
-            tls_certificate_sds_secret_configs: [{ name: 'default' }],
+            tls_certificate_sds_secret_configs: [{ name: 'kubernetes://client-cert' }],
             validation_context: { trusted_ca: { filename: '/etc/certs/root.pem' } },
           },
         }),
@@ -313,7 +382,7 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
     expect(sds.ok).toBe(false);
     expect(sds.ok ? [] : sds.problems).toEqual(
       expect.arrayContaining([
-        expect.stringContaining('tls_certificate_sds_secret_configs'),
+        expect.stringContaining('SDS secret "kubernetes://client-cert" is not supported'),
         expect.stringContaining('/etc/certs/root.pem is not supported'),
       ]),
     );

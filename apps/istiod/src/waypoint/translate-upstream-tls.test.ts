@@ -20,6 +20,7 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
       buildUpstreamTls({
         tls: { mode: 'DISABLE', subjectAltNames: [] },
         host: 'h',
+        port: 80,
         http2: false,
         credential,
       }),
@@ -27,6 +28,7 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
     const r = buildUpstreamTls({
       tls: { mode: 'SIMPLE', credentialName: 'ca', subjectAltNames: ['api.example.com', 'spiffe://td/x'] },
       host: 'api.example.com',
+      port: 80,
       http2: true,
       credential,
     });
@@ -54,6 +56,7 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
     const simple = buildUpstreamTls({
       tls: { mode: 'SIMPLE', sni: 'other.example', subjectAltNames: [] },
       host: 'h',
+      port: 80,
       http2: false,
       credential,
     }) as { kind: 'tls'; transportSocket: { typedConfig: { value: Uint8Array } } };
@@ -67,6 +70,7 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
     const skip = buildUpstreamTls({
       tls: { mode: 'SIMPLE', insecureSkipVerify: true, subjectAltNames: ['x'] },
       host: 'h',
+      port: 80,
       http2: false,
       credential,
     }) as { kind: 'tls'; transportSocket: { typedConfig: { value: Uint8Array } } };
@@ -76,11 +80,59 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
     expect(skipCtx.commonTlsContext.validationContext).toBeUndefined();
   });
 
-  it('reports what it cannot honour: file paths, MUTUAL without a client certificate, ISTIO_MUTUAL, a missing Secret', () => {
+  it('ISTIO_MUTUAL is upstream SDS shape: workload certificate default, ROOTCA, outbound_ SNI, istio ALPN', () => {
+    const r = buildUpstreamTls({
+      tls: { mode: 'ISTIO_MUTUAL', subjectAltNames: ['spiffe://cluster.local/ns/ext/sa/api'] },
+      host: 'api.example.com',
+      port: 8443,
+      http2: false,
+      credential,
+    }) as { kind: 'tls'; transportSocket: { typedConfig: { value: Uint8Array } } };
+    expect(r.kind).toBe('tls');
+    const fromEntry = buildUpstreamTls({
+      tls: { mode: 'ISTIO_MUTUAL', subjectAltNames: [] },
+      host: 'api.example.com',
+      port: 8443,
+      entrySubjectAltNames: ['spiffe://cluster.local/ns/ext/sa/entry'],
+      http2: true,
+      credential,
+    }) as { kind: 'tls'; transportSocket: { typedConfig: { value: Uint8Array } } };
+    expect(
+      decodeEnvoy(EnvoyType.upstreamTlsContext, fromEntry.transportSocket.typedConfig.value),
+    ).toMatchObject({
+      commonTlsContext: {
+        combinedValidationContext: {
+          defaultValidationContext: {
+            matchTypedSubjectAltNames: [{ matcher: { exact: 'spiffe://cluster.local/ns/ext/sa/entry' } }],
+          },
+        },
+        alpnProtocols: ['istio-peer-exchange', 'istio', 'h2'],
+      },
+    });
+    const ctx = decodeEnvoy(EnvoyType.upstreamTlsContext, r.transportSocket.typedConfig.value);
+    expect(ctx).toMatchObject({
+      sni: 'outbound_.8443_._.api.example.com',
+      commonTlsContext: {
+        tlsCertificateSdsSecretConfigs: [{ name: 'default' }],
+        combinedValidationContext: {
+          defaultValidationContext: {
+            matchTypedSubjectAltNames: [
+              { sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/ext/sa/api' } },
+            ],
+          },
+          validationContextSdsSecretConfig: { name: 'ROOTCA' },
+        },
+        alpnProtocols: ['istio-peer-exchange', 'istio'],
+      },
+    });
+  });
+
+  it('reports what it cannot honour: file paths, MUTUAL without a client certificate, a missing Secret', () => {
     const problem = (tls: Parameters<typeof buildUpstreamTls>[0]['tls'], found = true) =>
       buildUpstreamTls({
         tls,
         host: 'h',
+        port: 80,
         http2: false,
         credential: found ? credential : () => ({ ok: false, message: 'Secret egress/x not found' }),
       });
@@ -94,7 +146,6 @@ describe('DestinationRule tls for a ServiceEntry host (pure)', () => {
       kind: 'problem',
       message: expect.stringContaining('MUTUAL needs a client certificate'),
     });
-    expect(problem({ mode: 'ISTIO_MUTUAL', subjectAltNames: [] })).toMatchObject({ kind: 'problem' });
     expect(problem({ mode: 'SIMPLE', credentialName: 'x', subjectAltNames: [] }, false)).toEqual({
       kind: 'problem',
       message: 'credentialName x: Secret egress/x not found',
@@ -200,10 +251,7 @@ describe('DestinationRule TLS origination in a waypoint (index)', () => {
     const h = setup([]);
     h.upsert(
       K.DESTINATION_RULE,
-      rule(
-        { mode: 'SIMPLE', credentialName: 'missing' },
-        { port: { number: 80 }, tls: { mode: 'DISABLE' } },
-      ),
+      rule({ mode: 'SIMPLE', credentialName: 'missing' }, { port: { number: 80 }, tls: { mode: 'DISABLE' } }),
     );
     const cluster = decodeEnvoy(
       EnvoyType.cluster,

@@ -14,9 +14,10 @@
  * - `MUTUAL`: the client certificate and key of `credentialName` inline in `tls_certificates`;
  * - ALPN `h2` on HTTP/2 clusters only (upstream's `ALPNH2Only`), none otherwise.
  *
- * `DISABLE` is plaintext (no socket). `ISTIO_MUTUAL` to a host outside the mesh and file paths
- * (`caCertificates`, `clientCertificate`, `privateKey` without `credentialName`: files on the
- * proxy, which a waypoint does not have) are problems: the caller leaves the cluster out rather
+ * `DISABLE` is plaintext (no socket). `ISTIO_MUTUAL` is upstream's SDS shape (the waypoint's own
+ * workload certificate and the mesh roots, see `istioMutual`). File paths (`caCertificates`,
+ * `clientCertificate`, `privateKey` without `credentialName`: files on the proxy, which a waypoint
+ * does not have) are problems: the caller leaves the cluster out rather
  * than program it with TLS it cannot honour, and never falls back to plaintext.
  */
 import { isIP } from 'node:net';
@@ -40,6 +41,10 @@ export interface UpstreamTlsInput {
   readonly tls: ClientTls;
   /** The ServiceEntry host (the default SNI). */
   readonly host: string;
+  /** The ServiceEntry port (in the `ISTIO_MUTUAL` default SNI). */
+  readonly port: number;
+  /** The ServiceEntry's `subjectAltNames`: `ISTIO_MUTUAL`'s SANs when the rule names none (upstream). */
+  readonly entrySubjectAltNames?: readonly string[];
   /** The cluster speaks HTTP/2 upstream (ALPN `h2`). */
   readonly http2: boolean;
   /** Reads a `credentialName` Secret (from the waypoint's namespace). */
@@ -59,15 +64,50 @@ export function sanMatcher(name: string): object {
   return { sanType, matcher: { exact: name } };
 }
 
+/** Upstream's SDS config source: the proxy's own SDS server (`sds-grpc`), no initial fetch timeout. */
+const SDS_CONFIG = Object.freeze({
+  apiConfigSource: {
+    apiType: 'GRPC',
+    setNodeOnFirstMessageOnly: true,
+    transportApiVersion: 'V3',
+    grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }],
+  },
+  initialFetchTimeout: { seconds: 0, nanos: 0 },
+  resourceApiVersion: 'V3',
+});
+
+/**
+ * `ISTIO_MUTUAL`, upstream's shape: the proxy's workload certificate (SDS `default`) and the mesh
+ * roots (SDS `ROOTCA`), the SANs (the rule's, else the entry's) as a default validation context, SNI
+ * `outbound_.<port>_._.<host>` unless set, ALPN `istio-peer-exchange, istio` (`h2` added on
+ * HTTP/2 clusters).
+ */
+function istioMutual(input: UpstreamTlsInput): object {
+  const { tls } = input;
+  const sans = tls.subjectAltNames.length > 0 ? tls.subjectAltNames : (input.entrySubjectAltNames ?? []);
+  return {
+    name: TLS_SOCKET,
+    typedConfig: typedConfig(EnvoyType.upstreamTlsContext, {
+      sni: tls.sni ?? `outbound_.${input.port}_._.${input.host}`,
+      commonTlsContext: {
+        tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS_CONFIG }],
+        combinedValidationContext: {
+          defaultValidationContext:
+            sans.length > 0 ? { matchTypedSubjectAltNames: sans.map(sanMatcher) } : {},
+          validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS_CONFIG },
+        },
+        alpnProtocols: input.http2
+          ? ['istio-peer-exchange', 'istio', 'h2']
+          : ['istio-peer-exchange', 'istio'],
+      },
+    }),
+  };
+}
+
 export function buildUpstreamTls(input: UpstreamTlsInput): UpstreamTlsResult {
   const { tls } = input;
   if (tls.mode === 'DISABLE') return { kind: 'plaintext' };
-  if (tls.mode === 'ISTIO_MUTUAL')
-    return {
-      kind: 'problem',
-      message:
-        'tls.mode ISTIO_MUTUAL is not supported for a ServiceEntry host outside the mesh (use SIMPLE or MUTUAL with credentialName)',
-    };
+  if (tls.mode === 'ISTIO_MUTUAL') return { kind: 'tls', transportSocket: istioMutual(input) };
   let credential: TlsCredential = {};
   if (tls.credentialName !== undefined) {
     const found = input.credential(tls.credentialName);

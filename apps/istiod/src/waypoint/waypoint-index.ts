@@ -1657,6 +1657,8 @@ export class WaypointIndex {
               : buildUpstreamTls({
                   tls: policy.tls,
                   host: t.host,
+                  port: t.port.number,
+                  entrySubjectAltNames: entry.subjectAltNames,
                   http2: t.protocol === 'grpc',
                   credential: n => this.#credential(namespace, n),
                 });

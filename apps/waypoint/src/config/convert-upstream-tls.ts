@@ -8,8 +8,10 @@
  * roots); `match_typed_subject_alt_names` and `match_subject_alt_names` (exact, prefix, suffix,
  * contains, safe_regex); `alpn_protocols`. No `validation_context`: the peer is not verified
  * (Envoy's behaviour, upstream's `insecureSkipVerify`). Like Envoy, the host name is not checked
- * against the certificate unless SAN matchers ask for it. SDS secret configs and other files are
- * not supported (reported).
+ * against the certificate unless SAN matchers ask for it. Upstream's `ISTIO_MUTUAL` shape is
+ * honoured too: SDS `default` (`tls_certificate_sds_secret_configs`) is the waypoint's own
+ * workload certificate, SDS `ROOTCA` (`combined_validation_context`) its mesh roots. Other SDS
+ * names and files are not supported (reported).
  */
 import { createHash } from 'node:crypto';
 import { EnvoyType } from '../xds/envoy-protos.ts';
@@ -25,6 +27,9 @@ export const SYSTEM_CA_FILES: ReadonlySet<string> = new Set([
 ]);
 
 const SAN_TYPES = new Set(['DNS', 'URI', 'IP_ADDRESS', 'EMAIL']);
+/** Upstream's SDS names: the proxy's workload certificate and the mesh roots. */
+const WORKLOAD_SECRET = 'default';
+const ROOT_SECRET = 'ROOTCA';
 
 function typeOf(config: ProtoObject | undefined): string {
   const t = config?.['@type'] ?? config?.type_url;
@@ -94,9 +99,22 @@ export function convertUpstreamTls(
   );
   const common = r.object(config, 'common_tls_context') ?? {};
   const ccp = `${cp}.common_tls_context`;
-  r.only(common, ccp, ['tls_certificates', 'validation_context', 'alpn_protocols'], ['tls_params']);
+  r.only(
+    common,
+    ccp,
+    [
+      'tls_certificates',
+      'validation_context',
+      'alpn_protocols',
+      'tls_certificate_sds_secret_configs',
+      'combined_validation_context',
+    ],
+    ['tls_params'],
+  );
   const certs = r.list(common, 'tls_certificates');
-  if (certs.length > 1) r.problem(`${ccp}.tls_certificates`, 'only one client certificate is supported');
+  const sdsCerts = r.list(common, 'tls_certificate_sds_secret_configs');
+  if (certs.length + sdsCerts.length > 1)
+    r.problem(`${ccp}.tls_certificates`, 'only one client certificate is supported');
   let clientCertificate: UpstreamTls['clientCertificate'];
   const cert = certs[0];
   if (cert !== undefined) {
@@ -105,17 +123,47 @@ export function convertUpstreamTls(
     const chain = inline(r, r.object(cert, 'certificate_chain'), `${p}.certificate_chain`);
     const key = inline(r, r.object(cert, 'private_key'), `${p}.private_key`);
     if (chain !== undefined && key !== undefined)
-      clientCertificate = { certificateChain: chain, privateKey: key };
+      clientCertificate = { kind: 'inline', certificateChain: chain, privateKey: key };
+  }
+  const sdsCert = sdsCerts[0];
+  if (sdsCert !== undefined) {
+    // Upstream's ISTIO_MUTUAL: SDS `default` is the proxy's own workload certificate.
+    const name = r.string(sdsCert, 'name') ?? '';
+    if (name === WORKLOAD_SECRET) clientCertificate = { kind: 'workload' };
+    else
+      r.problem(
+        `${ccp}.tls_certificate_sds_secret_configs[0].name`,
+        `SDS secret ${JSON.stringify(name)} is not supported (only "default", the waypoint's own certificate)`,
+      );
   }
   let trustedCa: UpstreamTls['trustedCa'];
   const subjectAltNames: SanMatch[] = [];
-  const validation = r.object(common, 'validation_context');
+  const combined = r.object(common, 'combined_validation_context');
+  let validation = r.object(common, 'validation_context');
+  let vp = `${ccp}.validation_context`;
+  if (combined !== undefined) {
+    const cvp = `${ccp}.combined_validation_context`;
+    r.only(combined, cvp, ['default_validation_context', 'validation_context_sds_secret_config']);
+    const name = r.string(r.object(combined, 'validation_context_sds_secret_config') ?? {}, 'name') ?? '';
+    if (name !== ROOT_SECRET)
+      r.problem(
+        `${cvp}.validation_context_sds_secret_config.name`,
+        `SDS secret ${JSON.stringify(name)} is not supported (only "ROOTCA", the mesh roots)`,
+      );
+    trustedCa = { kind: 'mesh' };
+    validation = r.object(combined, 'default_validation_context') ?? {};
+    vp = `${cvp}.default_validation_context`;
+    if (r.object(validation, 'trusted_ca') !== undefined)
+      r.problem(`${vp}.trusted_ca`, 'is not supported next to ROOTCA');
+  }
   if (validation !== undefined) {
-    const vp = `${ccp}.validation_context`;
     r.only(validation, vp, ['trusted_ca', 'match_typed_subject_alt_names', 'match_subject_alt_names']);
     const ca = r.object(validation, 'trusted_ca');
     const file = ca === undefined ? undefined : r.string(ca, 'filename');
-    if (ca === undefined || (file !== undefined && SYSTEM_CA_FILES.has(file))) trustedCa = { kind: 'system' };
+    if (combined !== undefined) {
+      // The roots are ROOTCA's (above); only the SAN matchers come from here.
+    } else if (ca === undefined || (file !== undefined && SYSTEM_CA_FILES.has(file)))
+      trustedCa = { kind: 'system' };
     else if (file !== undefined)
       r.problem(`${vp}.trusted_ca.filename`, `${file} is not supported (only the system bundle, or inline)`);
     else {

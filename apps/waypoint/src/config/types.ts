@@ -537,11 +537,21 @@ export interface UpstreamTls {
    * certificate); `system` the default trust store; else the PEM CA bundle.
    */
   readonly trustedCa:
-    { readonly kind: 'system' } | { readonly kind: 'pem'; readonly pem: string } | undefined;
+    | { readonly kind: 'system' }
+    | { readonly kind: 'pem'; readonly pem: string }
+    /** SDS `ROOTCA` (upstream's `ISTIO_MUTUAL`): the mesh roots the waypoint trusts. */
+    | { readonly kind: 'mesh' }
+    | undefined;
   /** `match_typed_subject_alt_names`/`match_subject_alt_names`: one must match a SAN; empty: any. */
   readonly subjectAltNames: readonly SanMatch[];
-  /** `tls_certificates[0]`: the client certificate (MUTUAL). */
-  readonly clientCertificate: { readonly certificateChain: string; readonly privateKey: string } | undefined;
+  /**
+   * The client certificate: `tls_certificates[0]` inline (MUTUAL), or SDS `default` (upstream's
+   * `ISTIO_MUTUAL`): the waypoint's own workload certificate, read per connection (rotation).
+   */
+  readonly clientCertificate:
+    | { readonly kind: 'inline'; readonly certificateChain: string; readonly privateKey: string }
+    | { readonly kind: 'workload' }
+    | undefined;
   /** `alpn_protocols`; empty: none offered. */
   readonly alpn: readonly string[];
   /** A digest of all the above: pools are keyed by it. */

@@ -27,6 +27,7 @@ import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { HboneClient, HboneIdentity } from '@ambient-mesh/hbone';
+import { buildSecureContextOptions } from '@ambient-mesh/spiffe-certs';
 import type { Endpoint, UpstreamTls } from '../config/types.ts';
 import { immediatePair } from './stream-pair.ts';
 
@@ -55,7 +56,9 @@ export class EndpointIdentityMissingError extends Error {
  */
 export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<Duplex> {
   if (endpoint.plaintext === true)
-    return endpoint.tls === undefined ? plainConnect(endpoint) : tlsConnect(endpoint, endpoint.tls);
+    return endpoint.tls === undefined
+      ? plainConnect(endpoint)
+      : tlsConnect(endpoint, endpoint.tls, options.identity);
   const host = endpoint.hboneAddress.includes(':') ? `[${endpoint.hboneAddress}]` : endpoint.hboneAddress;
   const target = endpoint.address.includes(':')
     ? `[${endpoint.address}]:${endpoint.port}`
@@ -170,20 +173,55 @@ export function subjectAltNamesMatch(
  * not checked against the host unless SAN matchers ask. Resolved once the handshake and the
  * checks passed; a failure after the TCP connect is an `UpstreamTlsError`.
  */
-export function tlsConnect(endpoint: Endpoint, tls: UpstreamTls, timeoutMs = 10_000): Promise<Duplex> {
+export function tlsConnect(
+  endpoint: Endpoint,
+  tls: UpstreamTls,
+  identity?: () => HboneIdentity,
+  timeoutMs = 10_000,
+): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
     const verify = tls.trustedCa !== undefined;
     let tcpConnected = false;
+    // SDS `default`/`ROOTCA` (ISTIO_MUTUAL): the waypoint's own certificate and mesh roots.
+    const mesh =
+      tls.clientCertificate?.kind === 'workload' || tls.trustedCa?.kind === 'mesh'
+        ? identity === undefined
+          ? undefined
+          : buildSecureContextOptions(identity())
+        : undefined;
+    if (
+      mesh === undefined &&
+      (tls.clientCertificate?.kind === 'workload' || tls.trustedCa?.kind === 'mesh')
+    ) {
+      reject(
+        new UpstreamTlsError(
+          endpoint,
+          'NO_IDENTITY',
+          'the waypoint has no workload identity for ISTIO_MUTUAL',
+        ),
+      );
+      return;
+    }
+    const ca =
+      tls.trustedCa?.kind === 'pem'
+        ? tls.trustedCa.pem
+        : tls.trustedCa?.kind === 'mesh'
+          ? mesh?.ca
+          : undefined;
+    const client =
+      tls.clientCertificate?.kind === 'inline'
+        ? { cert: tls.clientCertificate.certificateChain, key: tls.clientCertificate.privateKey }
+        : tls.clientCertificate?.kind === 'workload'
+          ? { cert: mesh?.cert, key: mesh?.key }
+          : {};
     const socket = nodeTlsConnect({
       host: endpoint.address,
       port: endpoint.port,
       ...(tls.sni !== undefined ? { servername: tls.sni } : {}),
-      ...(tls.trustedCa?.kind === 'pem' ? { ca: tls.trustedCa.pem } : {}),
+      ...(ca !== undefined ? { ca } : {}),
       rejectUnauthorized: verify,
       checkServerIdentity: () => undefined,
-      ...(tls.clientCertificate !== undefined
-        ? { cert: tls.clientCertificate.certificateChain, key: tls.clientCertificate.privateKey }
-        : {}),
+      ...client,
       ...(tls.alpn.length > 0 ? { ALPNProtocols: [...tls.alpn] } : {}),
     });
     const fail = (err: Error): void => {
