@@ -36,7 +36,10 @@ const withTls = new WeakMap<readonly Endpoint[], { tls: UpstreamTls; endpoints: 
  * The endpoints with the cluster's TLS origination on those outside the mesh (`plaintext`);
  * memoised per endpoint list, so a pool key stays the same object's key between requests.
  */
-export function endpointsWithTls(cluster: ClusterConfig, endpoints: readonly Endpoint[]): readonly Endpoint[] {
+export function endpointsWithTls(
+  cluster: ClusterConfig,
+  endpoints: readonly Endpoint[],
+): readonly Endpoint[] {
   const tls = cluster.upstreamTls;
   if (tls === undefined || endpoints.length === 0) return endpoints;
   const cached = withTls.get(endpoints);
