@@ -4,6 +4,7 @@
  * stands in for the external host; the client sends plain HTTP through the waypoint, which dials
  * TLS with the cluster's SNI, CA, SAN matchers, client certificate and ALPN.
  */
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +40,7 @@ const MTLS = 'outbound|mtls|tls';
 const SKIP = 'outbound|skip|tls';
 const PLAIN = 'outbound|plain|tls';
 const ISTIO = 'outbound|istio|tls';
+const H2 = 'outbound|h2|tls';
 
 interface Seen {
   readonly url: string;
@@ -109,6 +111,12 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
   let xds: TestXdsServer;
   let server: Server;
   let meshServer: Server;
+  let h2Server: Http2SecureServer;
+  const h2Seen: {
+    readonly path: string;
+    readonly alpn: string | false | null;
+    readonly sni: string | false | null;
+  }[] = [];
   const meshSeen: Seen[] = [];
   let waypoint: Bound;
   let client: MeshClient;
@@ -176,8 +184,30 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
     );
     await new Promise<void>(resolve => meshServer.listen(0, '127.0.0.1', resolve));
     const meshPort = (meshServer.address() as AddressInfo).port;
+    // An HTTP/2-only TLS server: the cluster speaks HTTP/2 and offers ALPN h2 (a gRPC port).
+    h2Server = createSecureServer({ cert: serving.certChainPem, key: serving.keyPem, ALPNProtocols: ['h2'] });
+    h2Server.on('stream', (stream, headers) => {
+      const socket = stream.session?.socket;
+      h2Seen.push({
+        path: String(headers[':path']),
+        alpn: socket instanceof TLSSocket ? socket.alpnProtocol : null,
+        sni: socket instanceof TLSSocket ? socket.servername : null,
+      });
+      stream.respond({ ':status': 200 });
+      stream.end('h2\n');
+    });
+    await new Promise<void>(resolve => h2Server.listen(0, '127.0.0.1', resolve));
+    const h2Port = (h2Server.address() as AddressInfo).port;
     xds = new TestXdsServer();
     await xds.start();
+    xds.set(TypeUrl.cluster, H2, {
+      ...cluster(H2, h2Port, tlsSocket({ ca: ca.trustBundle.pem, sni: HOST, alpn: ['h2'] })),
+      typed_extension_protocol_options: {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': any(EnvoyType.httpProtocolOptions, {
+          explicit_http_config: { http2_protocol_options: {} },
+        }),
+      },
+    });
     const sds = {
       api_config_source: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }] },
     };
@@ -251,6 +281,7 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
             route('/skip', SKIP),
             route('/plain', PLAIN),
             route('/istio', ISTIO),
+            route('/h2', H2),
             route('/', GOOD),
           ],
         },
@@ -279,6 +310,11 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
       for (const r of captured.records) console.log(JSON.stringify(r));
     await client.close();
     await waypoint.shutdown();
+    await new Promise<void>(resolve => {
+      h2Server.close(() => {
+        resolve();
+      });
+    });
     for (const srv of [server, meshServer])
       await new Promise<void>(resolve => {
         srv.close(() => {
@@ -314,6 +350,11 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
         clientSan: 'URI:spiffe://external.test/egress-waypoint',
       },
     ]);
+  });
+
+  it('speaks HTTP/2 over the TLS connection when the cluster asks for it, with ALPN h2', async () => {
+    expect((await client.get('/h2', { host: HOST })).status).toBe(200);
+    expect(h2Seen.at(-1)).toEqual({ path: '/h2', alpn: 'h2', sni: HOST });
   });
 
   it("ISTIO_MUTUAL (SDS default and ROOTCA): the waypoint's own workload certificate, the mesh roots and the peer's SPIFFE ID", async () => {
