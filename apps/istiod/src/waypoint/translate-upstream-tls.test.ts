@@ -212,6 +212,17 @@ describe('DestinationRule TLS origination in a waypoint (index)', () => {
     expect(h.waypoints.resourcesFor(WP, EnvoyTypeUrls.cluster).has(CLUSTER)).toBe(false);
     expect(issues.at(-1)?.[1][0]).toContain('credentialName api-ca: Secret egress/api-ca not found');
 
+    // An Opaque Secret without certificate keys is not kept (istiod sees every Opaque Secret).
+    h.upsert(K.CREDENTIAL_SECRET, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { namespace: 'egress', name: 'api-ca' },
+      type: 'Opaque',
+      data: { password: b64('hunter2') },
+    } as never);
+    expect(h.waypoints.resourcesFor(WP, EnvoyTypeUrls.cluster).has(CLUSTER)).toBe(false);
+    expect(issues.at(-1)?.[1][0]).toContain('Secret egress/api-ca not found');
+
     h.upsert(K.CREDENTIAL_SECRET, {
       apiVersion: 'v1',
       kind: 'Secret',

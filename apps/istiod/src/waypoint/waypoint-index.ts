@@ -443,11 +443,15 @@ export class WaypointIndex {
         this.#ingressUsingSecret(key, dirty);
         this.#rulesUsingSecret(key, dirty);
         break;
-      case 'CredentialSecret':
-        if (deleted) this.#credentials.delete(key);
-        else this.#credentials.set(key, obj);
-        this.#rulesUsingSecret(key, dirty);
+      case 'CredentialSecret': {
+        // Only Secrets that can be a credential are kept (istiod sees every Opaque Secret).
+        const data = rec(rec(obj).data);
+        const usable = CREDENTIAL_KEYS.some(k => typeof data[k] === 'string');
+        const had = this.#credentials.delete(key);
+        if (!deleted && usable) this.#credentials.set(key, obj);
+        if (had || usable) this.#rulesUsingSecret(key, dirty);
         break;
+      }
       case 'HTTPRoute':
       case 'GRPCRoute':
       case 'VirtualService':
@@ -1839,6 +1843,9 @@ function tlsSecretPem(
     value: { certificateChain: new Uint8Array(certificateChain), privateKey: new Uint8Array(privateKey) },
   };
 }
+
+/** The keys a `credentialName` Secret may hold (both of upstream's layouts). */
+const CREDENTIAL_KEYS = ['ca.crt', 'cacert', 'tls.crt', 'tls.key', 'cert', 'key'];
 
 /** A DestinationRule host (exact, or `*.suffix`) names a ServiceEntry host. */
 function ruleHostMatches(ruleHost: string, host: string): boolean {
