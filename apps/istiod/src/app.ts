@@ -411,6 +411,14 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     onTracingProblem: (waypoint, message) => {
       waypointLog.warn({ waypoint, err: message }, 'waypoint tracing is not configured');
     },
+    onTlsIssues: (waypoint, issues) => {
+      if (issues.length === 0) waypointLog.info({ waypoint }, 'DestinationRule TLS origination programmed');
+      else
+        waypointLog.warn(
+          { waypoint, errors: issues },
+          'DestinationRule TLS settings cannot be honoured: those clusters are not programmed',
+        );
+    },
     onIssues: (kind, key, errors) => {
       if (errors.length === 0)
         waypointLog.info({ kind, object: key }, 'object is valid again and programmed');

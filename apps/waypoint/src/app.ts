@@ -55,6 +55,7 @@ import { GatewayListeners } from './proxy/gateway.ts';
 import type { ListenerSocketFactory } from './proxy/gateway.ts';
 import { startInbound } from './proxy/inbound.ts';
 import { UpstreamPools, poolKey } from './proxy/upstream.ts';
+import { endpointsWithTls } from './proxy/cluster-endpoints.ts';
 import { WaypointTracer } from './proxy/tracing.ts';
 import type { UpstreamOptions } from './proxy/upstream.ts';
 import { createWaypointState } from './state/waypoint-state.ts';
@@ -291,8 +292,11 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     const config = state.snapshot();
     const keys = new Set<string>();
     for (const c of config.clusters.values()) {
-      for (const e of c.staticEndpoints ?? config.endpoints.get(c.edsName)?.endpoints ?? [])
-        keys.add(poolKey(e));
+      const endpoints =
+        c.discovery.kind === 'dns'
+          ? (dns.endpoints(c.name) ?? [])
+          : (c.staticEndpoints ?? config.endpoints.get(c.edsName)?.endpoints ?? []);
+      for (const e of endpointsWithTls(c, endpoints)) keys.add(poolKey(e));
     }
     for (const e of dns.all()) keys.add(poolKey(e));
     upstream.retain(keys);

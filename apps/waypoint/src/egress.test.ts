@@ -1,7 +1,8 @@
 /**
  * Egress through the waypoint on loopback: clusters of ServiceEntry hosts (`STRICT_DNS`,
  * `LOGICAL_DNS`, `ORIGINAL_DST`) whose endpoints are outside the mesh. Real plain HTTP servers
- * stand in for the external hosts; the waypoint reaches them over plain TCP (not HBONE).
+ * stand in for the external hosts; the waypoint reaches them over plain TCP (not HBONE). TLS
+ * origination has its own file (`tls-origination.test.ts`).
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -335,22 +336,24 @@ describe('waypoint egress to ServiceEntry hosts (DNS and original-destination cl
     expect(text).toMatch(/istio_requests_total\{[^}]*destination_service="passthrough\.example\.com"/);
   });
 
-  it('NACKs TLS origination and use_http_header with a reason, keeping the last good clusters', async () => {
+  it('NACKs TLS origination it cannot honour (SDS) and use_http_header with a reason, keeping the last good clusters', async () => {
     xds.set(
       TypeUrl.cluster,
       TLS,
       dnsCluster(TLS, 'STRICT_DNS', 'localhost', port, {
         transport_socket: {
           name: 'envoy.transport_sockets.tls',
-          typed_config: {
-            '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-          },
+          typed_config: any(EnvoyType.upstreamTlsContext, {
+            common_tls_context: {
+              tls_certificate_sds_secret_configs: [{ name: 'kubernetes://client-cert' }],
+            },
+          }),
         },
       }),
     );
     await waitFor('the NACK', () => xds.syncState(TypeUrl.cluster) === 'nacked');
     expect(xds.lastNack(TypeUrl.cluster)).toContain(
-      'transport_socket: TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
+      'transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].name: SDS secret "kubernetes://client-cert" is not supported',
     );
     xds.set(TypeUrl.cluster, TLS, {
       name: TLS,

@@ -95,6 +95,7 @@ export class WaypointMetrics {
   readonly #retries: Counter<'cluster_name'>;
   readonly #ejections: Counter<'cluster_name'>;
   readonly #rbacLogged: Counter<'envoy_http_conn_manager_prefix'>;
+  readonly #tlsErrors: Counter<'cluster_name'>;
   readonly #xdsMessages: Counter<'url'>;
   readonly #xdsTerminations: Counter<'reason'>;
 
@@ -104,6 +105,12 @@ export class WaypointMetrics {
     this.#retries = new Counter({
       name: 'envoy_cluster_upstream_rq_retry',
       help: 'Upstream request retries, by cluster (as Envoy names it).',
+      labelNames: ['cluster_name'],
+      registers: [registry],
+    });
+    this.#tlsErrors = new Counter({
+      name: 'envoy_cluster_ssl_connection_error',
+      help: 'TLS origination failures (handshake, verification, SAN match), by cluster (as Envoy names it).',
       labelNames: ['cluster_name'],
       registers: [registry],
     });
@@ -202,6 +209,11 @@ export class WaypointMetrics {
   /** One retry of a request on `cluster`. */
   retry(cluster: string): void {
     this.#retries.inc({ cluster_name: cluster });
+  }
+
+  /** One TLS origination failure to an endpoint of `cluster`. */
+  tlsConnectionError(cluster: string): void {
+    this.#tlsErrors.inc({ cluster_name: cluster });
   }
 
   /** One host of `cluster` ejected by outlier detection. */

@@ -1,5 +1,5 @@
-// Cluster tier: egress through a waypoint (issue 20, scenario 14, without the TLS origination and
-// policy parts) on a 1-node local cluster (name `egress`, slot 119). A plain HTTP server run by
+// Cluster tier: egress through a waypoint (issue 20, scenario 14) on a 1-node local cluster
+// (name `egress`, slot 119). A plain HTTP server run by
 // this test on the cluster's own address in the root netns (`10.211.119.1`, the `am-egress` link
 // the cluster made) stands in for a host outside the mesh. ServiceEntries in the app namespace
 // (bound to its waypoint by the namespace label `istio.io/use-waypoint`) name it:
@@ -7,9 +7,19 @@
 // `STATIC` (`EDS`, endpoints without tunnel metadata) and `NONE` (an `ORIGINAL_DST` cluster). A pod's request goes client ztunnel -> waypoint (HBONE) -> the server
 // (plain TCP), and the waypoint's metrics count it for the ServiceEntry host. An
 // AuthorizationPolicy targeting a ServiceEntry is enforced by the waypoint on that egress traffic.
+// TLS origination: an HTTPS server (a certificate from a CA this test creates) stands in for a
+// TLS-only external host; the pod sends plain HTTP to the ServiceEntry's port and a
+// DestinationRule (`tls.mode: SIMPLE`, `credentialName` naming a Secret with the CA) makes the
+// waypoint originate TLS to it (SNI, CA and SAN verified); with the wrong CA the request fails 503.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pki } from '../control-plane/pki.ts';
 import { waitFor } from '../exec.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import { waypointMetrics, waypointRequests, type WaypointPod } from '../mesh/waypoint.ts';
@@ -27,6 +37,16 @@ let server: Server | undefined;
 let serverPort = 0;
 /** The requests the external server saw: path and Host header. */
 const seen: { readonly url: string; readonly host: string }[] = [];
+/** The HTTPS server (TLS origination): its port and the requests it saw, with their SNI. */
+let tlsServer: HttpsServer | undefined;
+let tlsPort = 0;
+const seenTls: { readonly url: string; readonly host: string; readonly sni: string | false | null }[] = [];
+let pkiDir: string | undefined;
+/** PEM CAs: the one that signed the HTTPS server's certificate, and an unrelated one. */
+let goodCa = '';
+let wrongCa = '';
+const SECURE_HOST = 'secure.egress.test';
+const SECURE_VIP = '240.240.119.13';
 
 /** Sum of `istio_requests_total{reporter="waypoint"}` with code 200 for `host`. */
 async function countedFor(host: string): Promise<number> {
@@ -79,10 +99,43 @@ describe('egress through a waypoint to a host outside the mesh, on a 1-node loca
     });
     serverPort = (server.address() as AddressInfo).port;
     log(`external server on ${HOST_IP}:${serverPort}`);
+    // The TLS-only external host: a serving certificate for its name from a CA of this test.
+    pkiDir = mkdtempSync(join(tmpdir(), 'am-egress-tls-'));
+    const pki = new Pki(join(pkiDir, 'good'));
+    await pki.init();
+    const wrong = new Pki(join(pkiDir, 'wrong'));
+    await wrong.init();
+    const serving = await pki.serving('secure', [SECURE_HOST], [HOST_IP]);
+    goodCa = readFileSync(pki.ca.cert, 'utf8');
+    wrongCa = readFileSync(wrong.ca.cert, 'utf8');
+    tlsServer = createHttpsServer(
+      { cert: readFileSync(serving.cert), key: readFileSync(serving.key) },
+      (req, res) => {
+        const sni = req.socket instanceof TLSSocket ? req.socket.servername : null;
+        seenTls.push({ url: req.url ?? '', host: req.headers.host ?? '', sni });
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('secure external\n');
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      tlsServer!.once('error', reject);
+      tlsServer!.listen(0, HOST_IP, () => {
+        resolve();
+      });
+    });
+    tlsPort = (tlsServer.address() as AddressInfo).port;
+    log(`external HTTPS server on ${HOST_IP}:${tlsPort}`);
     scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
+    if (tlsServer !== undefined)
+      await new Promise<void>(resolve => {
+        tlsServer!.close(() => {
+          resolve();
+        });
+        tlsServer!.closeAllConnections();
+      });
+    if (pkiDir !== undefined) rmSync(pkiDir, { recursive: true, force: true });
     if (server !== undefined)
       await new Promise<void>(resolve => {
         server!.close(() => {
@@ -182,4 +235,118 @@ describe('egress through a waypoint to a host outside the mesh, on a 1-node loca
     await throughWaypoint(`http://${HOST_IP}:${serverPort}/none`, 'passthrough.egress.test');
     expect(seen.some(s => s.url === '/none')).toBe(true);
   }, 180_000);
+  it('TLS origination: a DestinationRule (SIMPLE, credentialName) makes the waypoint speak TLS to the external host (SNI, CA, SAN); the policy still applies; the wrong CA fails with 503', async () => {
+    const secretPath = `/api/v1/namespaces/${NS}/secrets`;
+    const caData = (pem: string): Record<string, string> => ({
+      'ca.crt': Buffer.from(pem).toString('base64'),
+    });
+    // The Secret and the rule come first: the entry never goes out in plaintext.
+    await kube().client.create(secretPath, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'secure-ca', namespace: NS },
+      type: 'Opaque',
+      data: caData(goodCa),
+    });
+    await kube().client.create(`/apis/networking.istio.io/v1/namespaces/${NS}/destinationrules`, {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'secure-tls', namespace: NS },
+      spec: {
+        host: SECURE_HOST,
+        trafficPolicy: {
+          tls: { mode: 'SIMPLE', credentialName: 'secure-ca', subjectAltNames: [SECURE_HOST] },
+        },
+      },
+    });
+    await kube().client.create(`/apis/security.istio.io/v1/namespaces/${NS}/authorizationpolicies`, {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'secure-no-post', namespace: NS },
+      spec: {
+        targetRefs: [{ group: 'networking.istio.io', kind: 'ServiceEntry', name: 'secure' }],
+        action: 'DENY',
+        rules: [{ to: [{ operation: { methods: ['POST'] } }] }],
+      },
+    });
+    await kube().client.create(SE_PATH, {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'secure', namespace: NS },
+      spec: {
+        hosts: [SECURE_HOST],
+        addresses: [SECURE_VIP],
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: tlsPort }],
+        resolution: 'DNS',
+        endpoints: [{ address: HOST_IP }],
+      },
+    });
+    const url = `http://${SECURE_VIP}/secure`;
+    await waitFor(
+      `${url} (plain HTTP from the pod) answered by the HTTPS server through the waypoint`,
+      async () => {
+        const before = seenTls.length;
+        const code = await curlInPod(pod('client'), url, { headers: { host: SECURE_HOST }, maxTimeS: 5 });
+        const hit = seenTls.slice(before).some(s => s.url === '/secure');
+        return code === '200' && hit && (await countedFor(SECURE_HOST)) > 0 ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+    // The server saw TLS (it speaks nothing else) with the host's name as SNI.
+    expect(seenTls.filter(s => s.url === '/secure').every(s => s.sni === SECURE_HOST)).toBe(true);
+    expect(seenTls.at(-1)?.host).toBe(SECURE_HOST);
+    const post = (): Promise<string> =>
+      curlInPod(pod('client'), `http://${SECURE_VIP}/post`, {
+        headers: { host: SECURE_HOST },
+        method: 'POST',
+      });
+    await waitFor(
+      'POST to the TLS host denied (403)',
+      async () => ((await post()) === '403' ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 1_000,
+      },
+    );
+    expect(seenTls.some(s => s.url === '/post')).toBe(false);
+    expect(
+      await curlInPod(pod('client'), `http://${SECURE_VIP}/get`, { headers: { host: SECURE_HOST } }),
+    ).toBe('200');
+    log(`TLS origination: ${seenTls.length} request(s) over TLS, SNI ${String(seenTls.at(-1)?.sni)}`);
+
+    // The wrong CA: the waypoint refuses the server's certificate and answers 503.
+    await kube().client.mergePatch(`${secretPath}/secure-ca`, { data: caData(wrongCa) });
+    await waitFor(
+      'GET to the TLS host failing with 503 once the Secret holds the wrong CA',
+      async () =>
+        (await curlInPod(pod('client'), `http://${SECURE_VIP}/wrong-ca`, {
+          headers: { host: SECURE_HOST },
+        })) === '503'
+          ? true
+          : undefined,
+      { timeoutMs: 90_000, intervalMs: 1_000 },
+    );
+    const before = seenTls.length;
+    expect(
+      await curlInPod(pod('client'), `http://${SECURE_VIP}/wrong-ca`, { headers: { host: SECURE_HOST } }),
+    ).toBe('503');
+    expect(seenTls.slice(before).some(s => s.url === '/wrong-ca')).toBe(false);
+    // Counted as Envoy does: the request with flag UF (URX too after the default retries), and the
+    // TLS failures of the host's cluster.
+    const samples = await waypointMetrics(waypoint);
+    const failed = waypointRequests(samples).filter(
+      s =>
+        s.labels.destination_service === SECURE_HOST &&
+        s.labels.response_code === '503' &&
+        (s.labels.response_flags ?? '').split(',').includes('UF'),
+    );
+    log(`wrong CA: 503 with flags ${[...new Set(failed.map(s => s.labels.response_flags))].join(' ')}`);
+    expect(failed.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
+    const tlsErrors = samples.filter(
+      s =>
+        s.name === 'envoy_cluster_ssl_connection_error' &&
+        (s.labels.cluster_name ?? '').endsWith(`|${SECURE_HOST}`),
+    );
+    expect(tlsErrors.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
+  }, 360_000);
 });

@@ -220,6 +220,13 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
       query: { fieldSelector: 'type=kubernetes.io/tls' },
       optional: true,
     },
+    // DestinationRule `tls.credentialName` (TLS origination): generic Secrets holding a CA.
+    {
+      kind: WaypointKinds.CREDENTIAL_SECRET,
+      path: '/api/v1/secrets',
+      query: { fieldSelector: 'type=Opaque' },
+      optional: true,
+    },
   ];
 }
 

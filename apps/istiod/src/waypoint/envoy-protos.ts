@@ -57,6 +57,7 @@ export const EnvoyType = {
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   previousHosts: 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  upstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   tlsInspector: 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
   fileAccessLog: 'envoy.extensions.access_loggers.file.v3.FileAccessLog',

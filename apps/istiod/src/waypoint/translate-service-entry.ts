@@ -11,6 +11,10 @@
  *   itself) inline in `load_assignment`; `STATIC` → `EDS`, the `ClusterLoadAssignment` listing
  *   the inline endpoints' IPs; `NONE` → `ORIGINAL_DST` (`CLUSTER_PROVIDED`), no endpoints.
  *
+ * A DestinationRule for the host (its `trafficPolicy`, `portLevelSettings` for the port) shapes
+ * the cluster; its `tls` (`SIMPLE`/`MUTUAL`: TLS origination) becomes the cluster's
+ * `transport_socket` (`translate-upstream-tls.ts`).
+ *
  * Hosts without a VIP (wildcards, `NONE` without `spec.addresses`, a VIP not allocated yet) have
  * nothing for the chain to match and are left out until they have one.
  */
@@ -125,13 +129,17 @@ export function buildServiceEntryCluster(
   entry: ValidServiceEntry,
   target: EntryTarget,
   trafficPolicy: TrafficPolicy = {},
+  transportSocket?: object,
 ): { readonly cluster: object; readonly loadAssignment?: object } {
-  const base = buildCluster({
-    name: target.name,
-    trafficPolicy,
-    http2: target.protocol === 'grpc',
-    tcp: target.protocol === 'tcp',
-  }) as Record<string, unknown>;
+  const base: Record<string, unknown> = {
+    ...(buildCluster({
+      name: target.name,
+      trafficPolicy,
+      http2: target.protocol === 'grpc',
+      tcp: target.protocol === 'tcp',
+    }) as Record<string, unknown>),
+    ...(transportSocket !== undefined ? { transportSocket } : {}),
+  };
   const type = entryClusterType(entry);
   if (type === 'EDS') {
     return { cluster: base, loadAssignment: loadAssignment(target.name, entryEndpoints(entry, target)) };

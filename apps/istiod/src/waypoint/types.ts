@@ -208,10 +208,35 @@ export interface OutlierDetection {
   readonly minHealthPercent?: number;
 }
 
+/** `ClientTLSSettings.mode`: `DISABLE` (plaintext, the default), `SIMPLE`, `MUTUAL`, `ISTIO_MUTUAL`. */
+export type ClientTlsMode = 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+
+/** A DestinationRule's `trafficPolicy.tls` (`ClientTLSSettings`), as written. */
+export interface ClientTls {
+  readonly mode: ClientTlsMode;
+  /** A Secret in the proxy's (the waypoint's) namespace with `ca.crt` (and `tls.crt`/`tls.key`). */
+  readonly credentialName?: string;
+  readonly sni?: string;
+  readonly subjectAltNames: readonly string[];
+  readonly insecureSkipVerify?: boolean;
+  /** File paths on the proxy: a waypoint has none of its own (see the docs). */
+  readonly caCertificates?: string;
+  readonly clientCertificate?: string;
+  readonly privateKey?: string;
+}
+
 export interface TrafficPolicy {
   readonly loadBalancer?: LoadBalancerPolicy;
   readonly connectionPool?: ConnectionPool;
   readonly outlierDetection?: OutlierDetection;
+  readonly tls?: ClientTls;
+  /** `portLevelSettings`: per port, overriding the rule's groups (upstream's merge). */
+  readonly portLevelSettings?: readonly PortTrafficPolicy[];
+}
+
+/** One `portLevelSettings` entry: the groups it sets apply to that port's clusters. */
+export interface PortTrafficPolicy extends Omit<TrafficPolicy, 'portLevelSettings'> {
+  readonly port: number;
 }
 
 export interface DestinationRuleSubset {

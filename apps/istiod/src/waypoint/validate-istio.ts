@@ -1,13 +1,15 @@
 /**
  * Validation of the Istio `networking.istio.io` subset a waypoint honours:
  * - DestinationRule: `host`, `trafficPolicy` (`loadBalancer`, `connectionPool`,
- *   `outlierDetection`) and `subsets` (with their own traffic policy);
+ *   `outlierDetection`, `tls`, `portLevelSettings`) and `subsets` (with their own traffic policy);
  * - VirtualService: `hosts` and `http[]` routes with `match` (uri, headers, method,
  *   queryParams), weighted `route` destinations (with subsets), `fault`, `retries`, `timeout`.
  * A VirtualService becomes the same `ValidRoute` an HTTPRoute does, so one translator serves both.
  */
 import type {
   BackendRefInput,
+  ClientTls,
+  ClientTlsMode,
   ConnectionPool,
   ConsistentHash,
   DestinationRuleSubset,
@@ -15,6 +17,7 @@ import type {
   LoadBalancerPolicy,
   OutlierDetection,
   PathMatch,
+  PortTrafficPolicy,
   RawRouteRule,
   RetryPolicy,
   RouteMatch,
@@ -112,7 +115,7 @@ function percent(v: unknown, path: string, issues: Issues): number | undefined {
   return n;
 }
 
-function readTrafficPolicy(v: unknown, path: string, issues: Issues): TrafficPolicy {
+function readTrafficPolicy(v: unknown, path: string, issues: Issues, portLevel = true): TrafficPolicy {
   const tp = rec(v);
   const loadBalancer =
     tp.loadBalancer === undefined
@@ -126,11 +129,61 @@ function readTrafficPolicy(v: unknown, path: string, issues: Issues): TrafficPol
     tp.outlierDetection === undefined
       ? undefined
       : readOutlierDetection(tp.outlierDetection, `${path}.outlierDetection`, issues);
+  const tls = tp.tls === undefined ? undefined : readClientTls(tp.tls, `${path}.tls`, issues);
+  const portLevelSettings =
+    portLevel && Array.isArray(tp.portLevelSettings)
+      ? tp.portLevelSettings.flatMap((s, i): PortTrafficPolicy[] => {
+          const p = `${path}.portLevelSettings[${i}]`;
+          const port = int(rec(rec(s).port).number);
+          if (port === undefined || port < 1 || port > 65535) {
+            issues.add(`${p}.port.number`, 'must be a port 1-65535');
+            return [];
+          }
+          return [{ port, ...readTrafficPolicy(s, p, issues, false) }];
+        })
+      : undefined;
   return {
     ...(loadBalancer !== undefined ? { loadBalancer } : {}),
     ...(connectionPool !== undefined ? { connectionPool } : {}),
     ...(outlierDetection !== undefined ? { outlierDetection } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+    ...(portLevelSettings !== undefined && portLevelSettings.length > 0 ? { portLevelSettings } : {}),
   };
+}
+
+const TLS_MODES = new Set<string>(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']);
+
+/** `ClientTLSSettings` (the mode defaults to `DISABLE`, as upstream's enum zero value). */
+function readClientTls(v: unknown, path: string, issues: Issues): ClientTls {
+  const t = rec(v);
+  const modeText = t.mode === undefined ? 'DISABLE' : (str(t.mode) ?? '');
+  let mode: ClientTlsMode = 'DISABLE';
+  if (TLS_MODES.has(modeText)) mode = modeText as ClientTlsMode;
+  else issues.add(`${path}.mode`, `unsupported TLS mode ${JSON.stringify(t.mode)}`);
+  const text = (key: string): string | undefined => {
+    const value = t[key];
+    if (value === undefined || value === '') return undefined;
+    if (typeof value !== 'string') {
+      issues.add(`${path}.${key}`, 'must be a string');
+      return undefined;
+    }
+    return value;
+  };
+  const subjectAltNames = arr(t.subjectAltNames).flatMap((n, i) => {
+    if (typeof n === 'string' && n !== '') return [n];
+    issues.add(`${path}.subjectAltNames[${i}]`, 'must be a non-empty string');
+    return [];
+  });
+  const skip = t.insecureSkipVerify;
+  if (skip !== undefined && typeof skip !== 'boolean')
+    issues.add(`${path}.insecureSkipVerify`, 'must be a boolean');
+  const out: Record<string, unknown> = { mode, subjectAltNames };
+  for (const key of ['credentialName', 'sni', 'caCertificates', 'clientCertificate', 'privateKey']) {
+    const value = text(key);
+    if (value !== undefined) out[key] = value;
+  }
+  if (skip === true) out.insecureSkipVerify = true;
+  return out as unknown as ClientTls;
 }
 
 function readLoadBalancer(v: unknown, path: string, issues: Issues): LoadBalancerPolicy {

@@ -86,6 +86,11 @@ import { buildCustomFilters } from './translate-ext-authz.ts';
 import type { CustomFilter, ProviderEntry, ServiceResolution } from './translate-ext-authz.ts';
 import { buildJwtFilter, validateRequestAuthentication } from './translate-jwt.ts';
 import {
+  buildUpstreamTls,
+  credentialFromSecretData,
+  type CredentialResult,
+} from './translate-upstream-tls.ts';
+import {
   applyHttpFilterPatches,
   applyRoutePatches,
   envoyFilterSelects,
@@ -166,8 +171,10 @@ export const WaypointKinds = {
   ENDPOINT_SLICE: 'EndpointSlice',
   /** Namespace labels, for ingress listeners' `allowedRoutes.namespaces.selector`. */
   NAMESPACE: 'Namespace',
-  /** TLS Secrets (`kubernetes.io/tls`), for ingress listeners' `certificateRefs`. */
+  /** TLS Secrets (`kubernetes.io/tls`), for ingress listeners' `certificateRefs` (and DestinationRule `credentialName`). */
   SECRET: 'Secret',
+  /** Generic (`Opaque`) Secrets, for DestinationRule `tls.credentialName` (a CA in `ca.crt`/`cacert`). */
+  CREDENTIAL_SECRET: 'CredentialSecret',
   /** `telemetry.istio.io` Telemetry: the waypoints' tracing (translate-tracing.ts). */
   TELEMETRY: 'Telemetry',
 } as const;
@@ -218,6 +225,11 @@ export interface WaypointIndexOptions {
   readonly extAuthzProviders?: () => ReadonlyMap<string, ProviderEntry>;
   /** CUSTOM policies of a waypoint whose provider is unknown or invalid (they deny what they match). */
   readonly onExtAuthzIssues?: (waypoint: string, issues: readonly string[]) => void;
+  /**
+   * The DestinationRule TLS settings (origination to ServiceEntry hosts) a waypoint cannot honour:
+   * those clusters are left out. Called when the list changes (empty: all resolved).
+   */
+  readonly onTlsIssues?: (waypoint: string, issues: readonly string[]) => void;
   /** A resource failed to encode (a translator bug): the old resource stays. */
   readonly onEncodeError?: (waypoint: string, name: string, message: string) => void;
   /** meshConfig as parsed (its `extensionProviders`, `defaultProviders`); see `setMeshConfig`. */
@@ -342,6 +354,12 @@ export class WaypointIndex {
   readonly #namespaces = new Map<string, Readonly<Record<string, string>>>();
   /** TLS Secrets by `namespace/name`. */
   readonly #secrets = new Map<string, KubeObject>();
+  /** Generic Secrets by `namespace/name` (DestinationRule `credentialName`). */
+  readonly #credentials = new Map<string, KubeObject>();
+  /** DestinationRule keys by their host as written (ServiceEntry hosts are looked up here). */
+  readonly #rulesByHost = new Map<string, Set<string>>();
+  /** Per waypoint, its TLS origination problems as last reported. */
+  readonly #tlsIssues = new Map<string, string>();
   /** Ingress Gateway → its clusters' targets as last computed (for endpoint-only recomputes). */
   readonly #ingressTargets = new Map<string, ReadonlyMap<string, IngressTarget>>();
   /** Ingress Gateway → its listeners that are not programmed, by listener name. */
@@ -448,7 +466,17 @@ export class WaypointIndex {
         if (deleted) this.#secrets.delete(key);
         else this.#secrets.set(key, obj);
         this.#ingressUsingSecret(key, dirty);
+        this.#rulesUsingSecret(key, dirty);
         break;
+      case 'CredentialSecret': {
+        // Only Secrets that can be a credential are kept (istiod sees every Opaque Secret).
+        const data = rec(rec(obj).data);
+        const usable = CREDENTIAL_KEYS.some(k => typeof data[k] === 'string');
+        const had = this.#credentials.delete(key);
+        if (!deleted && usable) this.#credentials.set(key, obj);
+        if (had || usable) this.#rulesUsingSecret(key, dirty);
+        break;
+      }
       case 'HTTPRoute':
       case 'GRPCRoute':
       case 'TCPRoute':
@@ -597,6 +625,82 @@ export class WaypointIndex {
   #addBinding(svc: ServiceKey, dirty: Set<string>): void {
     const wp = this.#bindings.waypointFor(svc);
     if (wp !== undefined) dirty.add(keyString(wp));
+  }
+
+  /** The waypoints of the ServiceEntries with a host `ruleHost` names (exact or `*.suffix`). */
+  #entriesOfHost(ruleHost: string, dirty: Set<string>): void {
+    for (const [k, entry] of this.#entries) {
+      if (!entry.hosts.some(h => ruleHostMatches(ruleHost, h))) continue;
+      const [namespace = '', name = ''] = k.split('/');
+      this.#addEntryBinding({ namespace, name }, dirty);
+    }
+  }
+
+  /** A Secret changed: the waypoints whose DestinationRules name it in `tls.credentialName`. */
+  #rulesUsingSecret(secret: string, dirty: Set<string>): void {
+    const name = secret.slice(secret.indexOf('/') + 1);
+    for (const dr of this.#rules.values()) {
+      const names = [dr.trafficPolicy?.tls, ...(dr.trafficPolicy?.portLevelSettings ?? []).map(p => p.tls)]
+        .map(t => t?.credentialName)
+        .filter(n => n !== undefined);
+      if (names.some(n => n === name || `${n}-cacert` === name)) this.#entriesOfHost(dr.host, dirty);
+    }
+  }
+
+  /** The oldest DestinationRule for a ServiceEntry host (exact host first, then the longest wildcard). */
+  #entryRule(host: string): ValidDestinationRule | undefined {
+    const oldest = (keys: Iterable<string>): ValidDestinationRule | undefined => {
+      let best: ValidDestinationRule | undefined;
+      for (const k of keys) {
+        const dr = this.#rules.get(k);
+        if (dr !== undefined && (best === undefined || dr.creationTimestamp < best.creationTimestamp))
+          best = dr;
+      }
+      return best;
+    };
+    const exact = oldest(this.#rulesByHost.get(host) ?? []);
+    if (exact !== undefined) return exact;
+    const wildcards = [...this.#rulesByHost.keys()]
+      .filter(h => h.startsWith('*') && ruleHostMatches(h, host))
+      .sort((a, b) => b.length - a.length);
+    for (const w of wildcards) {
+      const dr = oldest(this.#rulesByHost.get(w) ?? []);
+      if (dr !== undefined) return dr;
+    }
+    return undefined;
+  }
+
+  /** The `credentialName` Secret of a waypoint in `namespace` (upstream: the proxy's namespace). */
+  #credential(namespace: string, name: string): CredentialResult {
+    const find = (n: string): KubeObject | undefined =>
+      this.#credentials.get(`${namespace}/${n}`) ?? this.#secrets.get(`${namespace}/${n}`);
+    const secret = find(name);
+    const cacert = find(`${name}-cacert`);
+    if (secret === undefined && cacert === undefined)
+      return { ok: false, message: `Secret ${namespace}/${name} not found` };
+    return credentialFromSecretData(
+      rec(rec(secret).data),
+      cacert === undefined ? undefined : rec(rec(cacert).data),
+      {
+        certificate: pem => {
+          try {
+            new X509Certificate(pem);
+            return undefined;
+          } catch (err) {
+            return errorMessage(err);
+          }
+        },
+        keyPair: (cert, key) => {
+          try {
+            const x = new X509Certificate(cert);
+            if (!x.checkPrivateKey(createPrivateKey(key))) return 'tls.key does not match tls.crt';
+            return undefined;
+          } catch (err) {
+            return `tls.crt/tls.key: ${errorMessage(err)}`;
+          }
+        },
+      },
+    );
   }
 
   #addEntryBinding(entry: ServiceKey, dirty: Set<string>): void {
@@ -755,6 +859,8 @@ export class WaypointIndex {
   #ruleEvent(key: string, obj: KubeObject, deleted: boolean, dirty: Set<string>): void {
     const old = this.#rules.get(key);
     if (old !== undefined) {
+      removeFrom(this.#rulesByHost, old.host, key);
+      this.#entriesOfHost(old.host, dirty);
       const svc = this.#ruleService(old);
       if (svc !== undefined) {
         removeFrom(this.#rulesByService, svc, key);
@@ -776,6 +882,8 @@ export class WaypointIndex {
     }
     if (this.#issues.delete(`DestinationRule/${key}`)) this.#opts.onIssues?.('DestinationRule', key, []);
     this.#rules.set(key, result.value);
+    addTo(this.#rulesByHost, result.value.host, key);
+    this.#entriesOfHost(result.value.host, dirty);
     const svc = this.#ruleService(result.value);
     if (svc !== undefined) {
       addTo(this.#rulesByService, svc, key);
@@ -1679,6 +1787,7 @@ export class WaypointIndex {
         this.#tcpRoutesForStatus(this.#routesByService.get(keyString(svcKey)) ?? [], resolved);
       }
       this.#tcpRoutesForStatus(this.#routesByGateway.get(wp) ?? [], resolved);
+      const tlsIssues: string[] = [];
       for (const entryKey of this.#bindings.serviceEntriesFor?.({ namespace, name }) ?? []) {
         const entry = this.#entries.get(keyString(entryKey));
         if (entry === undefined) continue;
@@ -1687,9 +1796,34 @@ export class WaypointIndex {
         for (const t of serviceEntryTargets(entry)) {
           // A host a Kubernetes Service (or another entry) already serves here keeps its resources.
           if (clusters.has(t.name) || targets.has(t.name)) continue;
-          const built = buildServiceEntryCluster(entry, t);
-          clusters.set(t.name, built.cluster);
-          if (built.loadAssignment !== undefined) clas.set(t.name, built.loadAssignment);
+          const rule = this.#entryRule(t.host);
+          const policy = portTrafficPolicy(rule?.trafficPolicy, t.port.number);
+          const tls =
+            policy.tls === undefined
+              ? ({ kind: 'plaintext' } as const)
+              : buildUpstreamTls({
+                  tls: policy.tls,
+                  host: t.host,
+                  port: t.port.number,
+                  entrySubjectAltNames: entry.subjectAltNames,
+                  http2: t.protocol === 'grpc',
+                  credential: n => this.#credential(namespace, n),
+                });
+          if (tls.kind === 'problem') {
+            // Never plaintext where TLS was asked for: the cluster is left out (requests get 503).
+            tlsIssues.push(
+              `DestinationRule ${rule?.namespace}/${rule?.name} (host ${t.host}, port ${t.port.number}): ${tls.message}; cluster ${t.name} not programmed`,
+            );
+          } else {
+            const built = buildServiceEntryCluster(
+              entry,
+              t,
+              policy,
+              tls.kind === 'tls' ? tls.transportSocket : undefined,
+            );
+            clusters.set(t.name, built.cluster);
+            if (built.loadAssignment !== undefined) clas.set(t.name, built.loadAssignment);
+          }
           const tcp = t.protocol === 'tcp';
           if (!tcp) {
             const self: BackendTarget = { service: entryKey, port: t.port.number };
@@ -1717,6 +1851,12 @@ export class WaypointIndex {
             fault: false,
           });
         }
+      }
+      const tlsText = tlsIssues.join('\n');
+      if ((this.#tlsIssues.get(wp) ?? '') !== tlsText) {
+        if (tlsText === '') this.#tlsIssues.delete(wp);
+        else this.#tlsIssues.set(wp, tlsText);
+        this.#opts.onTlsIssues?.(wp, tlsIssues);
       }
       for (const [cname, { target, protocol }] of targets) {
         referenced.add(keyString(target.service));
@@ -1847,6 +1987,25 @@ function tlsSecretPem(
     ok: true,
     value: { certificateChain: new Uint8Array(certificateChain), privateKey: new Uint8Array(privateKey) },
   };
+}
+
+/** The keys a `credentialName` Secret may hold (both of upstream's layouts). */
+const CREDENTIAL_KEYS = ['ca.crt', 'cacert', 'tls.crt', 'tls.key', 'cert', 'key'];
+
+/** A DestinationRule host (exact, or `*.suffix`) names a ServiceEntry host. */
+function ruleHostMatches(ruleHost: string, host: string): boolean {
+  if (ruleHost === host) return true;
+  return ruleHost.startsWith('*') && host.endsWith(ruleHost.slice(1));
+}
+
+/** The policy of one port: the rule's groups, overridden by its `portLevelSettings` for the port. */
+export function portTrafficPolicy(tp: TrafficPolicy | undefined, port: number): TrafficPolicy {
+  if (tp === undefined) return {};
+  const { portLevelSettings, ...base } = tp;
+  const level = portLevelSettings?.find(p => p.port === port);
+  if (level === undefined) return base;
+  const { port: _port, ...own } = level;
+  return mergeTrafficPolicy(base, own);
 }
 
 function hostMatches(pattern: string, info: ServiceInfo): boolean {

@@ -7,10 +7,11 @@
  * `dns_refresh_rate`); `ORIGINAL_DST` (`CLUSTER_PROVIDED`: the request's original destination).
  * LB policies round robin, least request, random, ring hash and Maglev; the default-priority
  * circuit-breaker thresholds; consecutive-error outlier detection; the connect timeout.
- * Upstream transport settings of `EDS`/`STATIC` clusters are ignored: those connections are
- * HBONE (mTLS to the endpoint's port 15008), whatever the cluster says. DNS and original-dst
- * endpoints are outside the mesh: plain TCP; a TLS `transport_socket` on them (TLS origination)
- * is not supported and NACKed. The protocol of the request comes from
+ * Endpoints in the mesh are reached over HBONE (mTLS to the endpoint's port 15008), whatever
+ * the cluster's transport socket says. Endpoints outside the mesh (DNS and original-dst
+ * clusters, plain `EDS`/`STATIC` endpoints) get plain TCP, or TLS when the cluster's
+ * `transport_socket` is `envoy.transport_sockets.tls` (TLS origination, `convert-upstream-tls.ts`;
+ * what it cannot honour on a DNS or original-dst cluster is NACKed). The protocol of the request comes from
  * `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`:
  * HTTP/2 (h2c prior knowledge) for `explicit_http_config.http2_protocol_options`, the downstream
  * request's protocol for `use_downstream_protocol_config`, HTTP/1.1 otherwise.
@@ -24,6 +25,7 @@
 import { Port } from '@ambient-mesh/mesh-api';
 import type { ProtoObject } from '../xds/envoy-protos.ts';
 import { ProtoReader } from './proto-reader.ts';
+import { convertUpstreamTls } from './convert-upstream-tls.ts';
 import { DEFAULT_CIRCUIT_BREAKERS } from './types.ts';
 import type {
   CircuitBreakers,
@@ -38,6 +40,7 @@ import type {
   LbPolicy,
   OutlierDetection,
   UpstreamProtocol,
+  UpstreamTls,
 } from './types.ts';
 
 const LB_POLICIES: Record<string, LbPolicy> = {
@@ -216,20 +219,29 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
   }
   if (type !== 'ORIGINAL_DST' && r.object(o, 'original_dst_lb_config') !== undefined)
     r.problem('original_dst_lb_config', 'applies to ORIGINAL_DST clusters only');
-  if (discovery.kind === 'dns' || discovery.kind === 'original-dst') {
-    // These endpoints are outside the mesh: plain TCP. TLS origination is not implemented.
-    const socket = r.object(o, 'transport_socket');
-    if (socket !== undefined && isTls(socket))
-      r.problem(
-        'transport_socket',
-        'TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
-      );
-    if (r.list(o, 'transport_socket_matches').some(m => isTls(r.object(m, 'transport_socket') ?? {})))
-      r.problem(
-        'transport_socket_matches',
-        'TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
-      );
+  // TLS origination to the endpoints outside the mesh (all those of DNS and original-dst
+  // clusters, the plain ones of EDS/STATIC clusters); HBONE endpoints keep their tunnel.
+  let upstreamTls: UpstreamTls | undefined;
+  const socket = r.object(o, 'transport_socket');
+  const outside = discovery.kind === 'dns' || discovery.kind === 'original-dst';
+  if (socket !== undefined && isTls(socket)) {
+    if (outside) upstreamTls = convertUpstreamTls(r, socket, 'transport_socket');
+    else {
+      // An EDS cluster's socket may be upstream's in-mesh shape (SDS, tunnel matches): used when
+      // the waypoint can honour it, else ignored as before (its mesh endpoints are HBONE anyway).
+      const lenient = new ProtoReader();
+      const tls = convertUpstreamTls(lenient, socket, 'transport_socket');
+      if (lenient.problems.length === 0) upstreamTls = tls;
+    }
   }
+  if (
+    outside &&
+    r.list(o, 'transport_socket_matches').some(m => isTls(r.object(m, 'transport_socket') ?? {}))
+  )
+    r.problem(
+      'transport_socket_matches',
+      'TLS origination through transport_socket_matches is not supported for DNS and ORIGINAL_DST clusters (use transport_socket)',
+    );
   const value: ClusterConfig = {
     name,
     version,
@@ -242,6 +254,7 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
     staticEndpoints,
     discovery,
     upstreamProtocol: upstreamProtocolOf(r, r.object(o, 'typed_extension_protocol_options')),
+    ...(upstreamTls !== undefined ? { upstreamTls } : {}),
   };
   return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value };
 }

@@ -568,7 +568,7 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
         ),
       ),
     ).toEqual([
-      'transport_socket: TLS origination (UpstreamTlsContext) is not supported for DNS and ORIGINAL_DST clusters',
+      'transport_socket.typed_config: no typed_config is not supported (expected UpstreamTlsContext)',
     ]);
     expect(problems(clusterC({ type: 'LOGICAL_DNS' }))).toEqual([
       'load_assignment: a LOGICAL_DNS cluster needs a load_assignment',

@@ -558,6 +558,54 @@ export interface ClusterConfig {
    * (`use_downstream_protocol_config`: h2c when the request came as HTTP/2), else `http1`.
    */
   readonly upstreamProtocol: UpstreamProtocol;
+  /**
+   * TLS origination (`transport_socket` `envoy.transport_sockets.tls` with an
+   * `UpstreamTlsContext`): applies to the endpoints outside the mesh (`plaintext` ones); HBONE
+   * endpoints keep their mTLS tunnel. Absent: plain TCP to those endpoints.
+   */
+  readonly upstreamTls?: UpstreamTls;
+}
+
+/** How the waypoint originates TLS to an endpoint outside the mesh (Envoy's `UpstreamTlsContext`). */
+export interface UpstreamTls {
+  /** `sni`; absent: no SNI. */
+  readonly sni: string | undefined;
+  /**
+   * `validation_context`: `undefined` verifies nothing (no validation context, Envoy accepts any
+   * certificate); `system` the default trust store; else the PEM CA bundle.
+   */
+  readonly trustedCa:
+    | { readonly kind: 'system' }
+    | { readonly kind: 'pem'; readonly pem: string }
+    /** SDS `ROOTCA` (upstream's `ISTIO_MUTUAL`): the mesh roots the waypoint trusts. */
+    | { readonly kind: 'mesh' }
+    | undefined;
+  /** `match_typed_subject_alt_names`/`match_subject_alt_names`: one must match a SAN; empty: any. */
+  readonly subjectAltNames: readonly SanMatch[];
+  /**
+   * The client certificate: `tls_certificates[0]` inline (MUTUAL), or SDS `default` (upstream's
+   * `ISTIO_MUTUAL`): the waypoint's own workload certificate, read per connection (rotation).
+   */
+  readonly clientCertificate:
+    | { readonly kind: 'inline'; readonly certificateChain: string; readonly privateKey: string }
+    | { readonly kind: 'workload' }
+    | undefined;
+  /** `alpn_protocols`; empty: none offered. */
+  readonly alpn: readonly string[];
+  /** A digest of all the above: pools are keyed by it. */
+  readonly key: string;
+}
+
+/** One SAN matcher: the SAN type (`undefined`: any type) and an exact, prefix, suffix, contains or regex match. */
+export interface SanMatch {
+  readonly type: 'DNS' | 'URI' | 'IP_ADDRESS' | 'EMAIL' | undefined;
+  readonly match:
+    | {
+        readonly kind: 'exact' | 'prefix' | 'suffix' | 'contains';
+        readonly value: string;
+        readonly ignoreCase: boolean;
+      }
+    | { readonly kind: 'regex'; readonly regex: RegExp };
 }
 
 export type UpstreamProtocol = 'http1' | 'http2' | 'downstream';
@@ -609,6 +657,8 @@ export interface Endpoint {
    * `address:port`, no HBONE. Absent or false: HBONE.
    */
   readonly plaintext?: boolean;
+  /** A `plaintext` endpoint reached over TLS (its cluster's `upstreamTls`). */
+  readonly tls?: UpstreamTls;
 }
 
 export interface EndpointSet {

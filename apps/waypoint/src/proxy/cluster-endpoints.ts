@@ -8,8 +8,11 @@
  * `ORIGINAL_DST` cluster connects to that address. So here the endpoint is the CONNECT
  * authority (the address and port the client dialled: a ServiceEntry VIP for `resolution:
  * NONE`), reached over plain TCP.
+ *
+ * A cluster with TLS origination (`upstreamTls`) marks its endpoints outside the mesh with it:
+ * the upstream pools then dial TLS to them.
  */
-import type { ClusterConfig, Endpoint, WaypointConfig } from '../config/types.ts';
+import type { ClusterConfig, Endpoint, UpstreamTls, WaypointConfig } from '../config/types.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 
 /** The original destination of a tunnel as a plain-TCP endpoint. */
@@ -27,7 +30,35 @@ export function originalDestination(ip: string, port: number): Endpoint {
   };
 }
 
+const withTls = new WeakMap<readonly Endpoint[], { tls: UpstreamTls; endpoints: readonly Endpoint[] }>();
+
+/**
+ * The endpoints with the cluster's TLS origination on those outside the mesh (`plaintext`);
+ * memoised per endpoint list, so a pool key stays the same object's key between requests.
+ */
+export function endpointsWithTls(
+  cluster: ClusterConfig,
+  endpoints: readonly Endpoint[],
+): readonly Endpoint[] {
+  const tls = cluster.upstreamTls;
+  if (tls === undefined || endpoints.length === 0) return endpoints;
+  const cached = withTls.get(endpoints);
+  if (cached?.tls === tls) return cached.endpoints;
+  const out = endpoints.map(e => (e.plaintext === true ? { ...e, tls } : e));
+  withTls.set(endpoints, { tls, endpoints: out });
+  return out;
+}
+
 export async function clusterEndpoints(
+  cluster: ClusterConfig,
+  config: WaypointConfig,
+  dns: DnsClusters | undefined,
+  destination: { readonly ip: string; readonly port: number },
+): Promise<readonly Endpoint[]> {
+  return endpointsWithTls(cluster, await discovered(cluster, config, dns, destination));
+}
+
+async function discovered(
   cluster: ClusterConfig,
   config: WaypointConfig,
   dns: DnsClusters | undefined,

@@ -59,7 +59,7 @@ import type { ChainResult, RequestDecision, RequestInfo } from './route.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import { immediatePair } from './stream-pair.ts';
-import { fromUndici } from './upstream.ts';
+import { UpstreamTlsError, fromUndici } from './upstream.ts';
 import { collectorOf } from './tracing.ts';
 import type { RequestSpan, WaypointTracer } from './tracing.ts';
 import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
@@ -198,7 +198,7 @@ function abort(res: Res): void {
 function failureKind(err: unknown): 'connect' | 'reset' {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (code.startsWith('HBONE_')) return 'connect';
+    if (code.startsWith('HBONE_') || code === 'WAYPOINT_UPSTREAM_TLS_FAILED') return 'connect';
     if (
       ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)
     ) {
@@ -207,6 +207,13 @@ function failureKind(err: unknown): 'connect' | 'reset' {
   }
   const cause = (err as { cause?: unknown }).cause;
   return cause !== undefined && cause !== err ? failureKind(cause) : 'reset';
+}
+
+/** The TLS origination failure behind `err`, if that is what it is. */
+function upstreamTlsError(err: unknown, depth = 0): UpstreamTlsError | undefined {
+  if (err instanceof UpstreamTlsError) return err;
+  const cause = (err as { cause?: unknown } | undefined)?.cause;
+  return cause !== undefined && cause !== err && depth < 8 ? upstreamTlsError(cause, depth + 1) : undefined;
 }
 
 export function retriableStatus(policy: RetryPolicy, status: number): boolean {
@@ -1036,6 +1043,8 @@ export class HttpProxy {
             await this.#backoff(policy, attempt, routeDeadline);
             continue;
           }
+          const tlsError = upstreamTlsError(err);
+          if (tlsError !== undefined) this.#o.metrics.tlsConnectionError(cluster.name);
           const flag = kind === 'connect' ? 'UF' : kind === 'reset' ? 'UC' : 'UT';
           outcome.flags.push(flag);
           if (retried) outcome.flags.push('URX');
@@ -1043,7 +1052,14 @@ export class HttpProxy {
             local(504, 'upstream request timeout', undefined, 'upstream_per_try_timeout');
           else {
             const text = kind === 'connect' ? CONNECT_FAILURE_BODY : RESET_BODY;
-            local(503, text, undefined, `upstream_reset_before_response_started{${kind}}`);
+            local(
+              503,
+              text,
+              undefined,
+              tlsError === undefined
+                ? `upstream_reset_before_response_started{${kind}}`
+                : `upstream_reset_before_response_started{remote_connection_failure,TLS_error:${tlsError.reason}}`,
+            );
           }
           return;
         }

@@ -5,6 +5,9 @@
  * undici speaks HTTP/1.1 inside the tunnel; the HBONE client pools the HTTP/2 connections under
  * it. `max_connections` bounds each pool.
  *
+ * Endpoints outside the mesh are dialled directly: plain TCP, or TLS (`tlsConnect`) when their
+ * cluster originates TLS.
+ *
  * Clusters that ask for HTTP/2 get h2c (prior knowledge) inside the tunnel instead: one
  * `node:http2` session per endpoint, multiplexing its requests as streams. A session that got
  * GOAWAY or closed is dropped from the pool (its open streams finish; streams the peer refused
@@ -18,12 +21,14 @@ import type {
   OutgoingHttpHeaders,
 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
+import { connect as nodeTlsConnect } from 'node:tls';
 import { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { HboneClient, HboneIdentity } from '@ambient-mesh/hbone';
-import type { Endpoint } from '../config/types.ts';
+import { buildSecureContextOptions } from '@ambient-mesh/spiffe-certs';
+import type { Endpoint, UpstreamTls } from '../config/types.ts';
 import { immediatePair } from './stream-pair.ts';
 
 export interface UpstreamOptions {
@@ -50,7 +55,10 @@ export class EndpointIdentityMissingError extends Error {
  * outside the mesh (`plaintext`: DNS and original-dst clusters) gets a plain TCP connection.
  */
 export function tunnelTo(options: UpstreamOptions, endpoint: Endpoint): Promise<Duplex> {
-  if (endpoint.plaintext === true) return plainConnect(endpoint);
+  if (endpoint.plaintext === true)
+    return endpoint.tls === undefined
+      ? plainConnect(endpoint)
+      : tlsConnect(endpoint, endpoint.tls, options.identity);
   const host = endpoint.hboneAddress.includes(':') ? `[${endpoint.hboneAddress}]` : endpoint.hboneAddress;
   const target = endpoint.address.includes(':')
     ? `[${endpoint.address}]:${endpoint.port}`
@@ -83,8 +91,183 @@ export function plainConnect(endpoint: Endpoint, timeoutMs = 10_000): Promise<Du
   });
 }
 
-/** The pool key of an endpoint: next hop, authority and expected identity (or plain TCP). */
+/**
+ * TLS origination failed (handshake, certificate verification or SAN match): Envoy's TLS error
+ * on connect, a `UF` failure.
+ */
+export class UpstreamTlsError extends Error {
+  readonly code = 'WAYPOINT_UPSTREAM_TLS_FAILED';
+  /** Node's or OpenSSL's reason (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `SAN_MISMATCH`, ...). */
+  readonly reason: string;
+  constructor(endpoint: Endpoint, reason: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      `TLS to ${endpoint.address}:${endpoint.port} failed (${reason}): ${detail}; check the DestinationRule tls settings (credentialName CA, subjectAltNames, sni) against the server's certificate`,
+      options,
+    );
+    this.reason = reason;
+  }
+}
+
+/** Node's `subjectaltname` text (`DNS:a, URI:b, IP Address:c`) as typed entries. */
+export function parseSubjectAltNames(text: string | undefined): { type: string; value: string }[] {
+  if (text === undefined || text === '') return [];
+  const out: { type: string; value: string }[] = [];
+  for (const part of text.split(/,\s*/)) {
+    const i = part.indexOf(':');
+    if (i <= 0) continue;
+    const label = part.slice(0, i);
+    let value = part.slice(i + 1);
+    if (value.startsWith('"') && value.endsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        continue;
+      }
+    }
+    const type =
+      label === 'DNS'
+        ? 'DNS'
+        : label === 'URI'
+          ? 'URI'
+          : label === 'IP Address'
+            ? 'IP_ADDRESS'
+            : label === 'email'
+              ? 'EMAIL'
+              : label;
+    out.push({ type, value });
+  }
+  return out;
+}
+
+/** Whether one of `matchers` matches one of the certificate's SANs (no matchers: any). */
+export function subjectAltNamesMatch(
+  matchers: UpstreamTls['subjectAltNames'],
+  sans: readonly { type: string; value: string }[],
+): boolean {
+  if (matchers.length === 0) return true;
+  return matchers.some(m =>
+    sans.some(san => {
+      if (m.type !== undefined && m.type !== san.type) return false;
+      const match = m.match;
+      if (match.kind === 'regex') return match.regex.test(san.value);
+      const value = match.ignoreCase ? san.value.toLowerCase() : san.value;
+      const want = match.ignoreCase ? match.value.toLowerCase() : match.value;
+      switch (match.kind) {
+        case 'exact':
+          return value === want;
+        case 'prefix':
+          return value.startsWith(want);
+        case 'suffix':
+          return value.endsWith(want);
+        case 'contains':
+          return value.includes(want);
+      }
+    }),
+  );
+}
+
+/**
+ * A TLS connection to `endpoint` (outside the mesh) as the cluster's `UpstreamTlsContext` says:
+ * SNI, the CA (or the system roots; none: unverified, as Envoy without a validation context),
+ * the SAN matchers, the client certificate and ALPN. Like Envoy, the certificate's names are
+ * not checked against the host unless SAN matchers ask. Resolved once the handshake and the
+ * checks passed; a failure after the TCP connect is an `UpstreamTlsError`.
+ */
+export function tlsConnect(
+  endpoint: Endpoint,
+  tls: UpstreamTls,
+  identity?: () => HboneIdentity,
+  timeoutMs = 10_000,
+): Promise<Duplex> {
+  return new Promise<Duplex>((resolve, reject) => {
+    const verify = tls.trustedCa !== undefined;
+    let tcpConnected = false;
+    // SDS `default`/`ROOTCA` (ISTIO_MUTUAL): the waypoint's own certificate and mesh roots.
+    const mesh =
+      tls.clientCertificate?.kind === 'workload' || tls.trustedCa?.kind === 'mesh'
+        ? identity === undefined
+          ? undefined
+          : buildSecureContextOptions(identity())
+        : undefined;
+    if (
+      mesh === undefined &&
+      (tls.clientCertificate?.kind === 'workload' || tls.trustedCa?.kind === 'mesh')
+    ) {
+      reject(
+        new UpstreamTlsError(
+          endpoint,
+          'NO_IDENTITY',
+          'the waypoint has no workload identity for ISTIO_MUTUAL',
+        ),
+      );
+      return;
+    }
+    const ca =
+      tls.trustedCa?.kind === 'pem'
+        ? tls.trustedCa.pem
+        : tls.trustedCa?.kind === 'mesh'
+          ? mesh?.ca
+          : undefined;
+    const client =
+      tls.clientCertificate?.kind === 'inline'
+        ? { cert: tls.clientCertificate.certificateChain, key: tls.clientCertificate.privateKey }
+        : tls.clientCertificate?.kind === 'workload'
+          ? { cert: mesh?.cert, key: mesh?.key }
+          : {};
+    const socket = nodeTlsConnect({
+      host: endpoint.address,
+      port: endpoint.port,
+      ...(tls.sni !== undefined ? { servername: tls.sni } : {}),
+      ...(ca !== undefined ? { ca } : {}),
+      rejectUnauthorized: verify,
+      checkServerIdentity: () => undefined,
+      ...client,
+      ...(tls.alpn.length > 0 ? { ALPNProtocols: [...tls.alpn] } : {}),
+    });
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => {
+      fail(new Error(`connect to ${endpoint.address}:${endpoint.port} timed out`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      tcpConnected = true;
+    });
+    socket.once('error', (err: Error) => {
+      const code = (err as { code?: string }).code ?? '';
+      fail(
+        tcpConnected
+          ? new UpstreamTlsError(endpoint, code === '' ? 'TLS_ERROR' : code, err.message, { cause: err })
+          : err,
+      );
+    });
+    socket.once('secureConnect', () => {
+      if (verify && tls.subjectAltNames.length > 0) {
+        const sans = parseSubjectAltNames(socket.getPeerCertificate().subjectaltname);
+        if (!subjectAltNamesMatch(tls.subjectAltNames, sans)) {
+          fail(
+            new UpstreamTlsError(
+              endpoint,
+              'SAN_MISMATCH',
+              `the certificate's SANs (${sans.map(s => `${s.type}:${s.value}`).join(', ') || 'none'}) match no subjectAltNames`,
+            ),
+          );
+          return;
+        }
+      }
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+/** The pool key of an endpoint: next hop, authority and expected identity (or plain TCP / TLS). */
 export function poolKey(endpoint: Endpoint): string {
+  if (endpoint.plaintext === true && endpoint.tls !== undefined)
+    return `tls|${endpoint.address}:${endpoint.port}|${endpoint.tls.key}`;
   if (endpoint.plaintext === true) return `tcp|${endpoint.address}:${endpoint.port}`;
   return `${endpoint.hboneAddress}:${endpoint.hbonePort}|${endpoint.address}:${endpoint.port}|${endpoint.identity ?? ''}`;
 }

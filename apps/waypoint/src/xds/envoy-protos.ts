@@ -28,6 +28,7 @@ export const EnvoyType = {
   localRateLimit: 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
   extAuthz: 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  upstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
   fileAccessLog: 'envoy.extensions.access_loggers.file.v3.FileAccessLog',
   celExpressionFilter: 'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
