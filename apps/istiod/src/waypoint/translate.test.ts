@@ -288,6 +288,38 @@ describe('HTTPRoute to RouteConfiguration', () => {
     expect(r.redirect).toEqual({ responseCode: 'FOUND', prefixRewrite: '/replacement-prefix' });
   });
 
+  it('strips a redirect\'s prefix replaced by "/" to one slash (`/foo/x` → `/x`, not `//x`)', () => {
+    const redirect = (prefix: string, value: string): Record<string, unknown> => {
+      const routes = wireRoutes([
+        httpRoute('rs', [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: prefix } }],
+            filters: [
+              {
+                type: 'RequestRedirect',
+                requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: value } },
+              },
+            ],
+          },
+        ]),
+      ]);
+      return routes.find(x => x.name === 'default.rs.0.0')!.redirect as Record<string, unknown>;
+    };
+    const strip = redirect('/foo', '/');
+    expect(strip).toEqual({
+      responseCode: 'FOUND',
+      regexRewrite: { pattern: { regex: '^/foo(/?)(.*)' }, substitution: '/\\2' },
+    });
+    const apply = (r: Record<string, unknown>, path: string): string => {
+      const rw = r.regexRewrite as { pattern: { regex: string }; substitution: string };
+      return path.replace(new RegExp(rw.pattern.regex), rw.substitution.replace(/\\(\d)/g, '$$$1'));
+    };
+    expect(['/foo/x', '/foo', '/foo/'].map(p => apply(strip, p))).toEqual(['/x', '/', '/']);
+    // A replacement ending in "/" keeps one slash too (Gateway API: `/foo/bar` → `/xyz/bar`).
+    expect(apply(redirect('/foo', '/xyz/'), '/foo/bar')).toBe('/xyz/bar');
+    expect(apply(redirect('/foo/', '/xyz/'), '/foo/bar')).toBe('/xyz/bar');
+  });
+
   it('applies backendRef header filters: on the route for one backend, per weighted cluster for several', () => {
     const withFilters = (name: string, weight: number, value: string) => ({
       ...backend(name, weight),

@@ -142,6 +142,8 @@ export interface RedirectAction {
   readonly port: number | undefined;
   readonly path: string | undefined;
   readonly prefixRewrite: string | undefined;
+  /** `regex_rewrite` of the path (RE2 references already as `$N`). */
+  readonly regexRewrite?: { readonly regex: RegExp; readonly substitution: string } | undefined;
   readonly status: 301 | 302 | 303 | 307 | 308;
   readonly stripQuery: boolean;
 }
