@@ -324,7 +324,14 @@ export class HttpProxy {
     this.#o = options;
     this.#random = options.random ?? Math.random;
     this.#jwt = options.jwt ?? new JwtAuthenticator();
-    this.#rateLimiter = new LocalRateLimiter({ random: this.#random });
+    this.#rateLimiter = new LocalRateLimiter({
+      random: this.#random,
+      counters: {
+        count: (prefix, stat) => {
+          options.metrics.localRateLimit(prefix, stat);
+        },
+      },
+    });
     this.#log = options.logger;
     this.server = createServer(
       {
