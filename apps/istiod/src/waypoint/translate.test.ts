@@ -635,6 +635,23 @@ describe('DestinationRule to Cluster', () => {
     });
   });
 
+  it('maps connectionPool.http.maxConcurrentStreams to the HTTP/2 protocol options', () => {
+    const tp = dr({ connectionPool: { http: { maxConcurrentStreams: 3 } } }).trafficPolicy!;
+    const opts = (http2: boolean): Record<string, unknown> => {
+      const c = wire(buildCluster({ name: 'c', trafficPolicy: tp, http2, tcp: false }));
+      return unpackTyped(
+        (c.typedExtensionProtocolOptions as Record<string, unknown>)[
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions'
+        ],
+      );
+    };
+    expect(opts(true).explicitHttpConfig).toEqual({ http2ProtocolOptions: { maxConcurrentStreams: 3 } });
+    expect(opts(false).useDownstreamProtocolConfig).toEqual({
+      httpProtocolOptions: {},
+      http2ProtocolOptions: { maxConcurrentStreams: 3 },
+    });
+  });
+
   it('rejects bad traffic policies with field paths', () => {
     const r = validateDestinationRule({
       metadata: { name: 'dr', namespace: 'default' },

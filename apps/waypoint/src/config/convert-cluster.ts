@@ -388,14 +388,16 @@ function connectionLimitsOf(
   const http = options === undefined ? undefined : r.object(options, HTTP_PROTOCOL_OPTIONS);
   if (http === undefined) return {};
   const common = r.object(http, 'common_http_protocol_options');
-  const h2 = r.object(r.object(http, 'explicit_http_config') ?? {}, 'http2_protocol_options');
+  const h2 =
+    r.object(r.object(http, 'explicit_http_config') ?? {}, 'http2_protocol_options') ??
+    r.object(r.object(http, 'use_downstream_protocol_config') ?? {}, 'http2_protocol_options');
   const perConnection =
     common === undefined ? undefined : r.wrappedNumber(common, 'max_requests_per_connection');
   const streams = h2 === undefined ? undefined : r.wrappedNumber(h2, 'max_concurrent_streams');
   if (perConnection === undefined && streams === undefined) return {};
   if (streams !== undefined && streams < 1)
     r.problem(
-      `typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"].explicit_http_config.http2_protocol_options.max_concurrent_streams`,
+      `typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"].http2_protocol_options.max_concurrent_streams`,
       'must be at least 1',
     );
   return {

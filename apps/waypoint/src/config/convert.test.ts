@@ -512,6 +512,20 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
       ).connectionLimits,
     ).toEqual({ maxRequestsPerConnection: 2, maxConcurrentStreams: 2_147_483_647 });
     expect(
+      ok(
+        convertCluster(
+          'c',
+          '1',
+          withOptions({
+            use_downstream_protocol_config: {
+              http_protocol_options: {},
+              http2_protocol_options: { max_concurrent_streams: { value: 4 } },
+            },
+          }),
+        ),
+      ).connectionLimits,
+    ).toEqual({ maxRequestsPerConnection: 0, maxConcurrentStreams: 4 });
+    expect(
       problems(
         convertCluster(
           'c',
@@ -522,7 +536,7 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
         ),
       ),
     ).toEqual([
-      'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config.http2_protocol_options.max_concurrent_streams: must be at least 1',
+      'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].http2_protocol_options.max_concurrent_streams: must be at least 1',
     ]);
   });
 
