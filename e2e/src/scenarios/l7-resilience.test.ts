@@ -164,6 +164,10 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
       .reduce((n, s) => n + s.value, 0);
     log(`waypoint: ${overflowed} requests answered 503 UO`);
     expect(overflowed).toBe(r.codes.get(503));
+    // Envoy's counter of the pending-requests breaker, on the waypoint's stats port.
+    expect(await clusterCounter('envoy_cluster_upstream_rq_pending_overflow', clusterOf('cb'))).toBe(
+      r.codes.get(503),
+    );
     // The server's own count of requests held at once, read after the load.
     const seen = await maxInFlightOf('cb');
     log(`server cb held at most ${seen} request(s) at once`);
@@ -345,6 +349,11 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
         )
         .reduce((n, s) => n + s.value, 0);
       expect(flagged).toBe(7);
+      // Envoy's `<stat_prefix>.http_local_rate_limit.rate_limited`, in its Prometheus form.
+      const limitedCount = (await waypointMetrics(waypoint))
+        .filter(s => s.name === 'envoy_http_local_rate_limiter_http_local_rate_limit_rate_limited')
+        .reduce((n, s) => n + s.value, 0);
+      expect(limitedCount).toBe(7);
     } finally {
       await waypointConfigChange(waypoint, async () => {
         await kube().client.delete(`${path}/filter-local-ratelimit`);

@@ -581,6 +581,8 @@ export class HttpProxy {
     }
     const chain = chainResult.chain.action;
     outcome.chainService = serviceHostOf(chainResult.chain.name);
+    // Where the chain's rate limit buckets live: its listener (router mode) and filter chain.
+    const chainKey = `${ctx.edge?.listener ?? ''}|${chainResult.chain.name}`;
     const normalized = normalizePath(req.url ?? '/', chain.pathNormalization);
     if (normalized === undefined) {
       local(400, 'Bad Request', undefined, 'path_normalization_failed');
@@ -623,7 +625,14 @@ export class HttpProxy {
     // Local rate limit filters ahead of JWT and RBAC (an EnvoyFilter's INSERT_FIRST) see the route too.
     if (
       chain.localRateLimits?.some(f => f.beforeAuth) === true &&
-      this.#rateLimited(chain, decideRequest(config, chain, info, this.#random()), true, outcome, local)
+      this.#rateLimited(
+        chain,
+        chainKey,
+        decideRequest(config, chain, info, this.#random()),
+        true,
+        outcome,
+        local,
+      )
     )
       return;
     // JWT authentication runs before RBAC (istiod orders CUSTOM, jwt_authn, DENY, ALLOW).
@@ -713,13 +722,14 @@ export class HttpProxy {
       local(fault.abortStatus, 'fault filter abort', 'FI', 'fault_filter_abort');
       return;
     }
-    if (this.#rateLimited(chain, decision, false, outcome, local)) return;
+    if (this.#rateLimited(chain, chainKey, decision, false, outcome, local)) return;
     await this.#respond(decision, config, chain, ctx, info, req, res, outcome, local);
   }
 
   /** Runs one stage of the local rate limit filters; true when the request was answered. */
   #rateLimited(
     chain: HttpChain,
+    chainKey: string,
     decision: RequestDecision,
     beforeAuth: boolean,
     outcome: Outcome,
@@ -733,7 +743,7 @@ export class HttpProxy {
   ): boolean {
     if (chain.localRateLimits === undefined) return false;
     const route = 'route' in decision ? decision.route : undefined;
-    const limit = this.#rateLimiter.decide(chain, route, beforeAuth);
+    const limit = this.#rateLimiter.decide(chain, route, beforeAuth, chainKey);
     if (limit.kind === 'pass') return false;
     if (route !== undefined) outcome.route = route.name;
     local(limit.status, RATE_LIMITED_BODY, 'RL', 'local_rate_limited', { ...limit.headers });

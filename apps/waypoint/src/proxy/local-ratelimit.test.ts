@@ -216,6 +216,8 @@ describe('the local rate limit decision', () => {
     expect(limiter.decide(chainOf(config()), undefined, false).kind).toBe('pass');
     expect(limiter.decide(chainOf(config()), undefined, false).kind).toBe('pass');
     expect(limiter.decide(chainOf(config()), undefined, false).kind).toBe('limited');
+    // Another filter chain (same HCM stat prefix) has its own bucket.
+    expect(limiter.decide(chainOf(config()), undefined, false, 'other-chain').kind).toBe('pass');
     // Another route with the same settings has its own bucket.
     const other = { name: 'r2', localRateLimit: new Map([[FILTER, config({ bucket })]]) } as unknown as Route;
     expect(limiter.decide(chainOf(config()), other, false).kind).toBe('pass');

@@ -8,8 +8,8 @@
  * `response_headers_to_add` and the response flag `RL` — when enforced (`filter_enforced`), else
  * the request passes and is only counted.
  *
- * Buckets are keyed by where the config sits (the chain's stat prefix, the filter's name, the
- * route's name for a route's own config) and by the bucket's settings, not by the config
+ * Buckets are keyed by where the config sits (the filter chain, the filter's name, the route's
+ * name for a route's own config) and by the bucket's settings, not by the config
  * object: istiod re-sends unchanged routes on unrelated pushes, and that must not refill a
  * spent bucket. A changed `token_bucket` gets a new (full) bucket. Buckets that have refilled
  * to the brim are dropped now and then: a full bucket is a fresh one.
@@ -84,14 +84,14 @@ export interface RateLimitCounters {
 
 /** Where a config's bucket lives: its place in the config and its bucket settings. */
 function bucketKey(
-  chain: HttpChain,
+  chain: string,
   filter: string,
   route: string | undefined,
   config: LocalRateLimitConfig,
 ): string {
   const b = config.bucket!;
   return [
-    chain.statPrefix,
+    chain,
     filter,
     route ?? '',
     config.statPrefix,
@@ -123,14 +123,20 @@ export class LocalRateLimiter {
    * Runs the chain's rate limit filters of one stage (`beforeAuth`: those ahead of the JWT and
    * RBAC filters) in filter order; the first that limits answers.
    */
-  decide(chain: HttpChain, route: Route | undefined, beforeAuth: boolean): RateLimitDecision {
+  decide(
+    chain: HttpChain,
+    route: Route | undefined,
+    beforeAuth: boolean,
+    /** The filter chain's identity (listener and chain name); default its HCM stat prefix. */
+    chainKey: string = chain.statPrefix,
+  ): RateLimitDecision {
     for (const filter of chain.localRateLimits ?? []) {
       if (filter.beforeAuth !== beforeAuth) continue;
       const own = route?.localRateLimit?.get(filter.name);
       const config = own ?? filter.config;
       if (config.bucket === undefined) continue;
       const d = this.#decideOne(config, () =>
-        bucketKey(chain, filter.name, own === undefined ? undefined : route?.name, config),
+        bucketKey(chainKey, filter.name, own === undefined ? undefined : route?.name, config),
       );
       if (d.kind === 'limited') return d;
     }
