@@ -132,7 +132,8 @@ class Backend {
 interface Answer {
   readonly status: number;
   readonly text: string;
-  readonly flags: string | undefined;
+  /** The `x-envoy-overloaded` header (Envoy's mark of a circuit-breaker drop). */
+  readonly overloaded: string | undefined;
 }
 
 /** One GET on `session`; resolves with the status and body. */
@@ -140,13 +141,16 @@ function get(session: ClientHttp2Session, path: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = session.request({ ':path': path, ':authority': 'cb.default.svc.cluster.local' });
     let status = 0;
+    let overloaded: string | undefined;
     const chunks: Buffer[] = [];
     req.on('response', headers => {
       status = Number(headers[':status']);
+      const o = headers['x-envoy-overloaded'];
+      overloaded = Array.isArray(o) ? o.join(',') : o;
     });
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      resolve({ status, text: Buffer.concat(chunks).toString('utf8'), flags: undefined });
+      resolve({ status, text: Buffer.concat(chunks).toString('utf8'), overloaded });
     });
     req.on('error', reject);
     req.end();
@@ -338,6 +342,7 @@ describe('waypoint circuit breaking on HTTP/2 upstreams (h2c and gRPC over HBONE
     for (const r of run.settled()) {
       expect(r.status).toBe(503);
       expect(r.text).toBe(OVERFLOW);
+      expect(r.overloaded).toBe('true');
     }
     backend.release('a', true);
     const all = await run.all;
@@ -368,6 +373,7 @@ describe('waypoint circuit breaking on HTTP/2 upstreams (h2c and gRPC over HBONE
     for (const r of run.settled()) {
       expect(r.status).toBe(503);
       expect(r.text).toBe(OVERFLOW);
+      expect(r.overloaded).toBe('true');
     }
     // The two waiting requests stay in the waypoint while the stream is busy.
     expect(backend.held('b')).toBe(1);

@@ -212,7 +212,7 @@ describe('waypoint resilience on loopback', () => {
     try {
       const results = await Promise.all(
         clients.map(async c => {
-          const out: { status: number; text: string }[] = [];
+          const out: Awaited<ReturnType<MeshClient['get']>>[] = [];
           for (let i = 0; i < 3; i++) out.push(await c.get(`/limited/${i}`));
           return out;
         }),
@@ -225,6 +225,8 @@ describe('waypoint resilience on loopback', () => {
       expect(overflow[0]?.text).toBe(
         'upstream connect error or disconnect/reset before headers. reset reason: overflow',
       );
+      // Envoy's router marks a request dropped by a circuit breaker.
+      expect(overflow[0]?.headers['x-envoy-overloaded']).toBe('true');
       expect(maxInFlight).toBe(1);
       expect(await stats()).toMatch(
         /istio_requests_total\{[^}]*destination_service="limited[^"]*"[^}]*response_flags="UO"[^}]*response_code="503"/,

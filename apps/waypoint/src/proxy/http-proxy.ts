@@ -173,6 +173,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 const OVERFLOW_BODY = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
+/** Envoy's router marks a request it dropped on a circuit breaker (no `suppress_envoy_headers`). */
+const OVERLOADED: Readonly<Record<string, string>> = Object.freeze({ 'x-envoy-overloaded': 'true' });
 const CONNECT_FAILURE_BODY =
   'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
 const RESET_BODY =
@@ -801,7 +803,7 @@ export class HttpProxy {
     // Envoy): a request waiting for a stream does not count.
     if (!h2Upstream && balancer.activeRequests >= thresholds.maxRequests) {
       this.#overflow(balancer, cluster, 'requests');
-      local(503, OVERFLOW_BODY, 'UO', 'upstream_max_requests_overflow');
+      local(503, OVERFLOW_BODY, 'UO', 'upstream_max_requests_overflow', OVERLOADED);
       return;
     }
     balancer.activeRequests++;
@@ -921,7 +923,13 @@ export class HttpProxy {
     responseMods: readonly HeaderMods[],
     res: Res,
     outcome: Outcome,
-    local: (status: number, body: string, flag: string | undefined, details: string) => void,
+    local: (
+      status: number,
+      body: string,
+      flag: string | undefined,
+      details: string,
+      headers?: Record<string, string>,
+    ) => void,
     downstream: { readonly h2: boolean; readonly te: boolean },
   ): Promise<void> {
     const endpoints = await clusterEndpoints(cluster, config, this.#o.dns, {
@@ -972,7 +980,7 @@ export class HttpProxy {
         const pool = h2 ? undefined : this.#o.upstream.pool(endpoint, cluster.circuitBreakers.maxConnections);
         if (pool !== undefined && pool.stats.queued >= cluster.circuitBreakers.maxPendingRequests) {
           this.#overflow(balancer, cluster, 'pending');
-          local(503, OVERFLOW_BODY, 'UO', 'upstream_max_pending_requests_overflow');
+          local(503, OVERFLOW_BODY, 'UO', 'upstream_max_pending_requests_overflow', OVERLOADED);
           return;
         }
         const tryAbort = new AbortController();
@@ -1048,6 +1056,7 @@ export class HttpProxy {
               overflow.limit === 'requests'
                 ? 'upstream_max_requests_overflow'
                 : 'upstream_max_pending_requests_overflow',
+              OVERLOADED,
             );
             return;
           }
