@@ -227,6 +227,17 @@ describe('waypoint resilience on loopback', () => {
       );
       // Envoy's router marks a request dropped by a circuit breaker.
       expect(overflow[0]?.headers['x-envoy-overloaded']).toBe('true');
+      // Envoy's counters: each 503 UO here is a pending overflow; requests that waited for the
+      // one connection count as connection overflows.
+      const text = await stats();
+      const value = (name: string): number => {
+        const line = text
+          .split('\n')
+          .find(l => l.startsWith(`${name}{`) && l.includes(`cluster_name="${LIMITED}"`));
+        return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      expect(value('envoy_cluster_upstream_rq_pending_overflow')).toBe(overflow.length);
+      expect(value('envoy_cluster_upstream_cx_overflow')).toBeGreaterThan(0);
       expect(maxInFlight).toBe(1);
       expect(await stats()).toMatch(
         /istio_requests_total\{[^}]*destination_service="limited[^"]*"[^}]*response_flags="UO"[^}]*response_code="503"/,

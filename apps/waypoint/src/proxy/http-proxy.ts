@@ -983,6 +983,16 @@ export class HttpProxy {
           local(503, OVERFLOW_BODY, 'UO', 'upstream_max_pending_requests_overflow', OVERLOADED);
           return;
         }
+        // Every connection busy and `max_connections` reached: the request waits for one, and
+        // Envoy counts the connection it could not open (`upstream_cx_overflow`).
+        if (
+          pool !== undefined &&
+          pool.stats.free === 0 &&
+          pool.stats.connected >= cluster.circuitBreakers.maxConnections
+        ) {
+          balancer.overflows.connections++;
+          this.#o.metrics.overflow(cluster.name, 'connections');
+        }
         const tryAbort = new AbortController();
         const onRouteAbort = (): void => {
           tryAbort.abort(routeAbort.signal.reason);
