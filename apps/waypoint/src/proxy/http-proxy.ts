@@ -468,11 +468,6 @@ export class HttpProxy {
     });
   }
 
-  /** The HTTP/2 pool of `cluster`, if it has one (for tests and stats). */
-  h2PoolStats(cluster: string): H2ClusterPool['stats'] | undefined {
-    return this.#h2Pools.get(cluster)?.stats;
-  }
-
   async close(): Promise<void> {
     for (const pool of this.#h2Pools.values()) pool.close();
     this.#h2Pools.clear();
