@@ -64,6 +64,7 @@ async function start(
     readonly argv?: readonly string[];
     readonly nodes?: readonly object[];
     readonly pods?: readonly object[];
+    readonly policies?: readonly object[];
   } = {},
 ): Promise<Started> {
   const f = goldenFixture();
@@ -118,7 +119,7 @@ async function start(
       nodes: [...f.nodes, ...(more.nodes ?? [])],
       services: f.services,
       pods: [...f.pods, ztunnel, ...(more.pods ?? [])],
-      aps: [...f.policies, broken],
+      aps: [...f.policies, broken, ...(more.policies ?? [])],
       pas: f.peerAuthentications,
     }),
     kinds,
@@ -220,6 +221,28 @@ describe('istiod in process', () => {
 
     await istiod.stop();
     expect(events).toEqual(['start', 'stop']);
+  });
+
+  it("names an unknown CUSTOM provider in the policy's WaypointAccepted message", async () => {
+    const custom = makeAuthorizationPolicy('ext', 'istio-system', {
+      targetRefs: [{ kind: 'GatewayClass', group: 'gateway.networking.k8s.io', name: 'istio-waypoint' }],
+      action: 'CUSTOM',
+      provider: { name: 'missing-authz' },
+      rules: [{ to: [{ operation: { paths: ['/admin'] } }] }],
+    });
+    const { statuses } = await start({}, { policies: [custom] });
+    for (let i = 0; i < 500 && !statuses.has('istio-system/ext'); i++)
+      await new Promise(r => setImmediate(r));
+    const status = statuses.get('istio-system/ext') as {
+      conditions: { type: string; status: string; reason: string; message: string }[];
+    };
+    const accepted = status.conditions.find(c => c.type === 'WaypointAccepted');
+    // The binding stays upstream's verdict; the message tells why the policy denies instead.
+    expect(accepted).toMatchObject({ status: 'True', reason: 'Accepted' });
+    expect(accepted?.message).toBe(
+      'bound to istio-waypoint; CUSTOM action cannot be enforced, requests matching its rules are ' +
+        'denied: available providers are [] but found "missing-authz"',
+    );
   });
 
   it('with PILOT_ENABLE_NODE_UNTAINT_CONTROLLERS, removes the not-ready taint where the CNI agent is Ready', async () => {

@@ -60,9 +60,9 @@ import { XdsServer } from './xds/delta-server.ts';
 import { WaypointIndex, isWaypointKind } from './waypoint/waypoint-index.ts';
 import { WaypointPushQueue } from './waypoint/serving.ts';
 import { JwksResolver } from './waypoint/jwks-resolver.ts';
-import { waypointPolicyCondition } from './waypoint/policy-binding.ts';
+import { waypointPolicyCondition, withPolicyProblem } from './waypoint/policy-binding.ts';
 import { bindingSourceFrom } from './waypoint/binding.ts';
-import { parseExtAuthzProviders } from './waypoint/translate-ext-authz.ts';
+import { customPolicyProblem, parseExtAuthzProviders } from './waypoint/translate-ext-authz.ts';
 import { controlPlaneIdentifier } from './xds/debug-types.ts';
 import { startGrpcServer, type RunningGrpcServer } from './xds/grpc-server.ts';
 import { PushQueue } from './xds/push-queue.ts';
@@ -189,16 +189,22 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     const i = key.indexOf('/');
     return { namespace: key.slice(0, i), name: key.slice(i + 1) };
   };
+  // meshConfig as it is now (the watch is built further down; until then, the initial one).
+  let meshNow = (): Readonly<Record<string, unknown>> => mesh.raw;
   const waypointVerdict = (policy: AuthorizationPolicy): WaypointVerdict | undefined =>
-    waypointPolicyCondition(policy, {
-      rootNamespace: mesh.rootNamespace,
-      gatewayClassOf: key => waypoints.gateway(splitKey(key))?.spec.gatewayClassName,
-      service: key =>
-        waypoints.service(splitKey(key)) === undefined
-          ? undefined
-          : { waypoint: gatewaySide.bindings.waypointOf('service', key) },
-      serviceEntry: key => index.serviceEntryWaypoint(key),
-    });
+    withPolicyProblem(
+      waypointPolicyCondition(policy, {
+        rootNamespace: mesh.rootNamespace,
+        gatewayClassOf: key => waypoints.gateway(splitKey(key))?.spec.gatewayClassName,
+        service: key =>
+          waypoints.service(splitKey(key)) === undefined
+            ? undefined
+            : { waypoint: gatewaySide.bindings.waypointOf('service', key) },
+        serviceEntry: key => index.serviceEntryWaypoint(key),
+      }),
+      // A CUSTOM policy whose provider is unknown or invalid denies what it matches: said here.
+      customPolicyProblem(policy, parseExtAuthzProviders(meshNow())),
+    );
   let waypointStatusQueued = false;
   const refreshWaypointStatus = (): void => {
     if (waypointStatusQueued) return;
@@ -580,6 +586,7 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     },
   });
   currentMesh = () => meshWatch.current.raw;
+  meshNow = currentMesh;
   // CUSTOM policies read the providers at each recompute: a provider change recomputes every waypoint.
   let providersSeen = JSON.stringify(mesh.raw['extensionProviders'] ?? null);
   const providersMaybeChanged = (): void => {
@@ -587,6 +594,8 @@ export async function build(config: Config, deps: AppDeps): Promise<Bound> {
     if (now === providersSeen) return;
     providersSeen = now;
     waypoints.recomputeAll();
+    // CUSTOM policies' `WaypointAccepted` messages name unknown providers.
+    refreshWaypointStatus();
   };
   const watcher = new KubeWatcher({
     kinds: [...deps.kinds, istiodSecretsKind(config.podNamespace)],

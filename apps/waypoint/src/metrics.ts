@@ -5,8 +5,13 @@
  * `istio_response_messages_total` (one per length-prefixed message), with the standard traffic labels in
  * upstream's order plus `response_code` and `grpc_response_status`; Envoy's per-cluster retry
  * counter `envoy_cluster_upstream_rq_retry` and outlier ejection counter
- * `envoy_cluster_outlier_detection_ejections_enforced_total`; the RBAC filter's
- * `envoy_http_rbac_logged` (requests AUDIT policies matched); and the xDS client's counters.
+ * `envoy_cluster_outlier_detection_ejections_enforced_total`; the circuit breakers' overflow
+ * counters `envoy_cluster_upstream_rq_pending_overflow` (`max_pending_requests` and
+ * `max_requests`, as Envoy counts both there), `envoy_cluster_upstream_cx_overflow`
+ * (`max_connections`) and `envoy_cluster_upstream_rq_retry_overflow` (`max_retries`); the local
+ * rate limit's `envoy_<stat_prefix>_http_local_rate_limit_{enabled,ok,rate_limited,enforced}`
+ * (Envoy's `<stat_prefix>.http_local_rate_limit.*` as its Prometheus output names them); the RBAC
+ * filter's `envoy_http_rbac_logged` (requests AUDIT policies matched); and the xDS client's counters.
  *
  * Telemetry metric overrides (the `istio.stats` filter's config) apply per request: a dropped
  * metric is unregistered (no longer exported), removed tags leave its label set, upserted tags
@@ -32,6 +37,9 @@ export const REQUEST_LABELS = [...TRAFFIC_LABELS, 'response_code', 'grpc_respons
 
 /** Istio's size buckets (bytes) for `istio_request_bytes` / `istio_response_bytes`. */
 const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
+
+/** The circuit breaker that overflowed: pending/requests, connections, retries. */
+export type Overflow = 'pending' | 'connections' | 'retries';
 
 export interface CompletedRequest {
   readonly labels: TrafficLabels;
@@ -96,6 +104,8 @@ export class WaypointMetrics {
   readonly #ejections: Counter<'cluster_name'>;
   readonly #rbacLogged: Counter<'envoy_http_conn_manager_prefix'>;
   readonly #tlsErrors: Counter<'cluster_name'>;
+  readonly #overflows: Record<Overflow, Counter<'cluster_name'>>;
+  readonly #rateLimit = new Map<string, Counter>();
   readonly #xdsMessages: Counter<'url'>;
   readonly #xdsTerminations: Counter<'reason'>;
 
@@ -126,6 +136,22 @@ export class WaypointMetrics {
       labelNames: ['envoy_http_conn_manager_prefix'],
       registers: [registry],
     });
+    const overflow = (name: string, help: string): Counter<'cluster_name'> =>
+      new Counter({ name, help, labelNames: ['cluster_name'], registers: [registry] });
+    this.#overflows = {
+      pending: overflow(
+        'envoy_cluster_upstream_rq_pending_overflow',
+        'Requests answered 503 UO by the max_pending_requests or max_requests circuit breaker, by cluster.',
+      ),
+      connections: overflow(
+        'envoy_cluster_upstream_cx_overflow',
+        'Times the max_connections circuit breaker kept a new upstream connection from opening, by cluster.',
+      ),
+      retries: overflow(
+        'envoy_cluster_upstream_rq_retry_overflow',
+        'Retries not attempted because of the max_retries circuit breaker, by cluster.',
+      ),
+    };
     this.#xdsMessages = new Counter({
       name: MetricName.xdsMessages,
       help: 'xDS responses received, by type URL.',
@@ -224,6 +250,26 @@ export class WaypointMetrics {
   /** One request an RBAC LOG rule matched, on the chain with this stat prefix. */
   rbacLogged(statPrefix: string): void {
     this.#rbacLogged.inc({ envoy_http_conn_manager_prefix: statPrefix });
+  }
+
+  /** One circuit-breaker overflow on `cluster`. */
+  overflow(cluster: string, which: Overflow): void {
+    this.#overflows[which].inc({ cluster_name: cluster });
+  }
+
+  /** One count of the local rate limit's `stat` for the config with `statPrefix`. */
+  localRateLimit(statPrefix: string, stat: 'enabled' | 'ok' | 'rate_limited' | 'enforced'): void {
+    const name = `envoy_${statPrefix}_http_local_rate_limit_${stat}`.replace(/[^a-zA-Z0-9_:]/g, '_');
+    let counter = this.#rateLimit.get(name);
+    if (counter === undefined) {
+      counter = new Counter({
+        name,
+        help: `Local rate limit: ${statPrefix}.http_local_rate_limit.${stat} (as Envoy names it).`,
+        registers: [this.registry],
+      });
+      this.#rateLimit.set(name, counter);
+    }
+    counter.inc();
   }
 
   xdsMessage(typeUrl: string): void {

@@ -47,7 +47,7 @@ const limit = (max: number, fillMs: number, extra: ProtoObject = {}): ProtoObjec
     ...extra,
   });
 
-function routes(): ProtoObject {
+function routes(extra: readonly ProtoObject[] = []): ProtoObject {
   const to = (cluster: string) => ({ cluster, timeout: ms(0) });
   return {
     name: ROUTE,
@@ -84,6 +84,7 @@ function routes(): ProtoObject {
               [FILTER]: any(EnvoyType.localRateLimit, { stat_prefix: 'unlimited' }),
             },
           },
+          ...extra,
           { name: 'default', match: { prefix: '/' }, route: to(MAIN) },
         ],
       },
@@ -231,5 +232,31 @@ describe('waypoint local rate limit and request mirroring on loopback', () => {
     expect(copy.headers.host).toBe('reviews.default.svc.cluster.local-shadow');
     // Unlimited route: many requests pass (the filter's own bucket is spent).
     for (let i = 0; i < 5; i++) expect((await client.get('/mirror/again')).status).toBe(200);
+  });
+
+  it('a push with unrelated changes keeps spent buckets; the limits are counted as Envoy names them', async () => {
+    // The filter's and /route-bucket's buckets are spent (1-hour fill) by the tests above.
+    expect((await client.get('/route-bucket')).status).toBe(503);
+    xds.set(
+      TypeUrl.routeConfiguration,
+      ROUTE,
+      routes([{ name: 'extra', match: { prefix: '/extra' }, route: { cluster: MAIN, timeout: ms(0) } }]),
+    );
+    await waitFor('the pushed route table', () =>
+      (waypoint.state.snapshot().routes.get(ROUTE)?.virtualHosts ?? []).some(v =>
+        v.routes.some(r => r.name === 'extra'),
+      ),
+    );
+    expect((await client.get('/route-bucket')).status).toBe(503);
+    expect((await client.get('/filter/after-push')).status).toBe(429);
+    expect((await client.get('/extra')).status).toBe(429);
+    const stats = await scrapeStats(waypoint);
+    const value = (name: string): number =>
+      Number(/^(\S+) (\S+)$/m.exec(stats.split('\n').find(l => l.startsWith(`${name} `)) ?? '')?.[2] ?? NaN);
+    const prefix = 'envoy_http_local_rate_limiter_http_local_rate_limit';
+    // Every request through a bucket is `enabled`; `ok` or `rate_limited`; enforced ones too.
+    expect(value(`${prefix}_rate_limited`)).toBeGreaterThanOrEqual(8);
+    expect(value(`${prefix}_enforced`)).toBe(value(`${prefix}_rate_limited`));
+    expect(value(`${prefix}_enabled`)).toBe(value(`${prefix}_ok`) + value(`${prefix}_rate_limited`));
   });
 });

@@ -212,7 +212,7 @@ describe('waypoint resilience on loopback', () => {
     try {
       const results = await Promise.all(
         clients.map(async c => {
-          const out: { status: number; text: string }[] = [];
+          const out: Awaited<ReturnType<MeshClient['get']>>[] = [];
           for (let i = 0; i < 3; i++) out.push(await c.get(`/limited/${i}`));
           return out;
         }),
@@ -225,6 +225,19 @@ describe('waypoint resilience on loopback', () => {
       expect(overflow[0]?.text).toBe(
         'upstream connect error or disconnect/reset before headers. reset reason: overflow',
       );
+      // Envoy's router marks a request dropped by a circuit breaker.
+      expect(overflow[0]?.headers['x-envoy-overloaded']).toBe('true');
+      // Envoy's counters: each 503 UO here is a pending overflow; requests that waited for the
+      // one connection count as connection overflows.
+      const text = await stats();
+      const value = (name: string): number => {
+        const line = text
+          .split('\n')
+          .find(l => l.startsWith(`${name}{`) && l.includes(`cluster_name="${LIMITED}"`));
+        return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      expect(value('envoy_cluster_upstream_rq_pending_overflow')).toBe(overflow.length);
+      expect(value('envoy_cluster_upstream_cx_overflow')).toBeGreaterThan(0);
       expect(maxInFlight).toBe(1);
       expect(await stats()).toMatch(
         /istio_requests_total\{[^}]*destination_service="limited[^"]*"[^}]*response_flags="UO"[^}]*response_code="503"/,

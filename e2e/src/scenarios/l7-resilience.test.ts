@@ -3,7 +3,9 @@
 // file. Every Service of the namespace uses the waypoint istiod deploys for the Gateway `waypoint`
 // (namespace label `istio.io/use-waypoint`): client ztunnel -> waypoint -> server ztunnel, each
 // hop HBONE mTLS.
-// Each case has its own Service, so the DestinationRules and VirtualServices do not meet.
+// Each case has its own Service, so the DestinationRules and VirtualServices do not meet. The
+// HTTP/2 circuit-breaking case drives gRPC (grpc-js client in the client's netns, a grpc-echo
+// server holding each call) through the waypoint over h2c.
 //
 // Traffic is sent by curl inside the client pod's netns (its own, captured traffic). The
 // statistical bounds are the issue's; time bounds are generous (a loaded 2-core machine).
@@ -24,7 +26,9 @@ import {
   type WaypointPod,
 } from '../mesh/waypoint.ts';
 import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
-import { echoPod, type MeshPod } from '../mesh/workloads.ts';
+import { echoPod, serviceClusterIp, type MeshPod } from '../mesh/workloads.ts';
+import { repoRoot } from '../kubelet/images.ts';
+import { GRPC_ECHO_PORT } from '../workloads/grpc-echo-service.ts';
 
 const NS = 'l7r';
 const scenario = new ScenarioContext<MeshPod>('l7r');
@@ -123,6 +127,19 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
           { FAIL_EVERY: '1', FAIL_STATUS: '500', DELAY_MS: '3000' },
         ),
       ],
+      // A gRPC server holding each unary call 2 s (HTTP/2 circuit breaking).
+      [
+        'gcb',
+        echoPod('gcb', {
+          namespace: NS,
+          node: 'node-1',
+          image: 'ambient-mesh/grpc-echo:0.1.0',
+          serviceAccount: 'echo',
+          labels: { app: 'gcb' },
+          env: { VERSION: 'gcb', DELAY_MS: '2000' },
+          containerPorts: [GRPC_ECHO_PORT],
+        }),
+      ],
       ['client', echoPod('client', { namespace: NS, node: 'node-0', env: { PORT: '9090' } })],
     ];
     waypoint = await startWaypointMesh(scenario, {
@@ -164,11 +181,89 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
       .reduce((n, s) => n + s.value, 0);
     log(`waypoint: ${overflowed} requests answered 503 UO`);
     expect(overflowed).toBe(r.codes.get(503));
+    // Envoy's counter of the pending-requests breaker, on the waypoint's stats port.
+    expect(await clusterCounter('envoy_cluster_upstream_rq_pending_overflow', clusterOf('cb'))).toBe(
+      r.codes.get(503),
+    );
     // The server's own count of requests held at once, read after the load.
     const seen = await maxInFlightOf('cb');
     log(`server cb held at most ${seen} request(s) at once`);
     expect(seen).toBe(1);
   }, 180_000);
+  it('HTTP/2 circuit breaking: gRPC calls over http2MaxRequests 2 end UNAVAILABLE (503 UO); the server never holds more than 2', async () => {
+    const c = kube();
+    const cluster = `inbound-vip|${GRPC_ECHO_PORT}|http|${host('gcb')}`;
+    await waypointConfigChange(waypoint, async () => {
+      await c.client.create(`/api/v1/namespaces/${NS}/services`, {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'gcb', namespace: NS },
+        spec: {
+          selector: { app: 'gcb' },
+          ports: [{ name: 'grpc', port: GRPC_ECHO_PORT, targetPort: GRPC_ECHO_PORT, appProtocol: 'grpc' }],
+        },
+      });
+      await create(
+        DESTINATIONRULE_PATH(NS),
+        destinationRule('gcb', { connectionPool: { http: { http2MaxRequests: 2 } } }),
+      );
+    }, [key => key === `clusters/${cluster}`]);
+    const vip = await serviceClusterIp(c, NS, 'gcb');
+    const grpcClient = async (mode: 'unary' | 'burst', count: number): Promise<Record<string, unknown>> => {
+      const r = await runCommand(
+        [
+          'ip',
+          'netns',
+          'exec',
+          pod('client').netns,
+          process.execPath,
+          '--conditions=@ambient-mesh/source',
+          `${repoRoot()}/e2e/src/workloads/grpc-client.ts`,
+          `${vip}:${GRPC_ECHO_PORT}`,
+          `${host('gcb')}:${GRPC_ECHO_PORT}`,
+          mode,
+          String(count),
+        ],
+        { allowFailure: true, timeoutMs: 120_000 },
+      );
+      if (r.code !== 0) throw new Error(`grpc-client ${mode} exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    };
+    // The client's ztunnel sends to the waypoint once WDS names it on the new Service.
+    await waitFor(
+      'a gRPC call to gcb counted by the waypoint',
+      async () => {
+        await grpcClient('unary', 1).catch(() => undefined);
+        return waypointRequests(await waypointMetrics(waypoint)).some(
+          s => s.labels.destination_service_name === 'gcb',
+        )
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000 },
+    );
+    const before = await clusterCounter('envoy_cluster_upstream_rq_pending_overflow', cluster);
+    const r = (await grpcClient('burst', 10)) as {
+      codes: Record<string, number>;
+      maxInFlight: number;
+      errors: string[];
+    };
+    log(`10 concurrent gRPC calls over http2MaxRequests 2: ${JSON.stringify(r)}`);
+    const ok = r.codes['0'] ?? 0;
+    const unavailable = r.codes['14'] ?? 0;
+    expect(ok + unavailable).toBe(10);
+    expect(ok).toBeGreaterThanOrEqual(2);
+    expect(unavailable).toBeGreaterThan(0);
+    expect(r.errors[0]).toBe(
+      '14 upstream connect error or disconnect/reset before headers. reset reason: overflow',
+    );
+    // The server held at most max_requests calls at once.
+    expect(r.maxInFlight).toBeLessThanOrEqual(2);
+    expect((await clusterCounter('envoy_cluster_upstream_rq_pending_overflow', cluster)) - before).toBe(
+      unavailable,
+    );
+  }, 240_000);
+
   it('fault injection: a 10 % abort answers 503 to 10 ± 3 % of 1,000 requests; a fixed delay shifts p50 by the delay', async () => {
     const client = pod('client');
     const baseline = await requestBatch(client, `${svc('fault')}/`, 50);
@@ -345,6 +440,11 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
         )
         .reduce((n, s) => n + s.value, 0);
       expect(flagged).toBe(7);
+      // Envoy's `<stat_prefix>.http_local_rate_limit.rate_limited`, in its Prometheus form.
+      const limitedCount = (await waypointMetrics(waypoint))
+        .filter(s => s.name === 'envoy_http_local_rate_limiter_http_local_rate_limit_rate_limited')
+        .reduce((n, s) => n + s.value, 0);
+      expect(limitedCount).toBe(7);
     } finally {
       await waypointConfigChange(waypoint, async () => {
         await kube().client.delete(`${path}/filter-local-ratelimit`);

@@ -7,12 +7,21 @@
 //   grpc-client.ts <address:port> <authority> bidi <rounds> [header=value ...]
 //     -> {"code":0,"details":"","replies":[...],"trailers":{...}}
 //   (one call: each message is sent once the previous reply came back, then the half-close)
+//   grpc-client.ts <address:port> <authority> burst <calls> [header=value ...]
+//     -> {"codes":{"0":n,"14":m},"maxInFlight":k,"errors":[...]}   (all calls at once on one
+//        connection; `maxInFlight`: the most the server says it held at once)
 import * as grpc from '@grpc/grpc-js';
 import { ECHO_SERVICE, type EchoMessage } from './grpc-echo-service.ts';
 
 const [address, authority, mode, countText, ...headerArgs] = process.argv.slice(2);
-if (address === undefined || authority === undefined || (mode !== 'unary' && mode !== 'bidi')) {
-  console.error('usage: grpc-client.ts <address:port> <authority> unary|bidi <count> [header=value ...]');
+if (
+  address === undefined ||
+  authority === undefined ||
+  (mode !== 'unary' && mode !== 'bidi' && mode !== 'burst')
+) {
+  console.error(
+    'usage: grpc-client.ts <address:port> <authority> unary|bidi|burst <count> [header=value ...]',
+  );
   process.exit(2);
 }
 const count = Number(countText ?? '1');
@@ -30,9 +39,12 @@ const metadata = (): grpc.Metadata => {
 const deadline = (): number => Date.now() + 10_000;
 const OK: number = grpc.status.OK;
 
-function unary(
-  text: string,
-): Promise<{ code: number; version: string | undefined; details: string | undefined }> {
+function unary(text: string): Promise<{
+  code: number;
+  version: string | undefined;
+  details: string | undefined;
+  maxInFlight: number | undefined;
+}> {
   return new Promise(resolve => {
     client.makeUnaryRequest(
       ECHO_SERVICE.unary.path,
@@ -42,7 +54,12 @@ function unary(
       metadata(),
       { deadline: deadline() },
       (err, res) => {
-        resolve({ code: err?.code ?? OK, version: res?.version, details: err?.details });
+        resolve({
+          code: err?.code ?? OK,
+          version: res?.version,
+          details: err?.details,
+          maxInFlight: res?.maxInFlight,
+        });
       },
     );
   });
@@ -98,6 +115,17 @@ if (mode === 'unary') {
     if (r.code !== OK && errors.length < 5) errors.push(`${r.code} ${r.details ?? ''}`);
   }
   console.log(JSON.stringify({ codes, versions, errors }));
+} else if (mode === 'burst') {
+  const results = await Promise.all(Array.from({ length: count }, (_, i) => unary(`burst ${i}`)));
+  const codes: Record<string, number> = {};
+  const errors: string[] = [];
+  let maxInFlight = 0;
+  for (const r of results) {
+    codes[r.code] = (codes[r.code] ?? 0) + 1;
+    maxInFlight = Math.max(maxInFlight, r.maxInFlight ?? 0);
+    if (r.code !== OK && errors.length < 5) errors.push(`${r.code} ${r.details ?? ''}`);
+  }
+  console.log(JSON.stringify({ codes, maxInFlight, errors }));
 } else {
   console.log(JSON.stringify(await bidi(count)));
 }

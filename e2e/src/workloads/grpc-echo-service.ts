@@ -12,6 +12,8 @@ export interface EchoMessage {
   readonly version?: string;
   /** Set by the server: the message's number within its call. */
   readonly seq?: number;
+  /** Set by the server (unary): the most unary calls it held at once so far. */
+  readonly maxInFlight?: number;
 }
 
 const serialize = (v: EchoMessage): Buffer => Buffer.from(JSON.stringify(v));

@@ -124,3 +124,15 @@ export function waypointPolicyCondition(
     ...generation,
   };
 }
+
+/**
+ * The condition with `problem` (a CUSTOM policy whose provider cannot be used) added to its
+ * message; status and reason stay upstream's (they speak of the binding only).
+ */
+export function withPolicyProblem(
+  condition: WaypointCondition | undefined,
+  problem: string | undefined,
+): WaypointCondition | undefined {
+  if (condition === undefined || problem === undefined) return condition;
+  return { ...condition, message: condition.message === '' ? problem : `${condition.message}; ${problem}` };
+}

@@ -108,11 +108,19 @@ export function buildCluster(input: ClusterInput): object {
     if (pool.maxRequestsPerConnection !== undefined && pool.maxRequestsPerConnection > 0)
       common.maxRequestsPerConnection = pool.maxRequestsPerConnection;
     if (pool.idleTimeoutMs !== undefined) common.idleTimeout = duration(pool.idleTimeoutMs);
+    // `maxConcurrentStreams` bounds the streams per HTTP/2 connection, where HTTP/2 is spoken.
+    const streams =
+      pool.maxConcurrentStreams !== undefined && pool.maxConcurrentStreams > 0
+        ? { maxConcurrentStreams: pool.maxConcurrentStreams }
+        : undefined;
     const options = {
       ...(Object.keys(common).length > 0 ? { commonHttpProtocolOptions: common } : {}),
       ...(input.http2
-        ? { explicitHttpConfig: { http2ProtocolOptions: {} } }
-        : { useDownstreamProtocolConfig: {} }),
+        ? { explicitHttpConfig: { http2ProtocolOptions: streams ?? {} } }
+        : {
+            useDownstreamProtocolConfig:
+              streams === undefined ? {} : { httpProtocolOptions: {}, http2ProtocolOptions: streams },
+          }),
     };
     cluster.typedExtensionProtocolOptions = {
       [HTTP_PROTOCOL_OPTIONS]: typedConfig(EnvoyType.httpProtocolOptions, options),

@@ -3,7 +3,8 @@ import { makeAuthorizationPolicy, makeService } from '../testing/fixtures.ts';
 import { makeBackendPod, makeBoundService, makeWaypointGateway } from '../testing/waypoint-fixtures.ts';
 import { waypointIndexes } from '../testing/waypoint-indexes.ts';
 import { EnvoyType, EnvoyTypeUrls, decodeEnvoy, unpackTyped } from './envoy-protos.ts';
-import { parseExtAuthzProviders } from './translate-ext-authz.ts';
+import { customPolicyProblem, parseExtAuthzProviders } from './translate-ext-authz.ts';
+import { withPolicyProblem } from './policy-binding.ts';
 import { WaypointKinds as K } from './waypoint-index.ts';
 
 const reviews = 'inbound-vip|80|http|reviews.ns1.svc.cluster.local';
@@ -177,5 +178,24 @@ describe('CUSTOM AuthorizationPolicy on a waypoint', () => {
       expect(issues).toHaveLength(1);
       expect(issues[0]).toContain(`failed to process CUSTOM action for provider ${provider}`);
     }
+  });
+
+  it('states why a CUSTOM policy denies in its WaypointAccepted message (unknown or invalid provider)', () => {
+    const providers = parseExtAuthzProviders(mesh);
+    const policy = (provider: string, action = 'CUSTOM') =>
+      makeAuthorizationPolicy('ext', 'ns1', { action, provider: { name: provider }, rules: [{}] });
+    expect(customPolicyProblem(policy('authz-http'), providers)).toBeUndefined();
+    expect(customPolicyProblem(policy('nope', 'ALLOW'), providers)).toBeUndefined();
+    expect(customPolicyProblem(policy('nope'), providers)).toBe(
+      'CUSTOM action cannot be enforced, requests matching its rules are denied: ' +
+        'available providers are [authz-grpc authz-http bad-port] but found "nope"',
+    );
+    expect(customPolicyProblem(policy('bad-port'), providers)).toContain(
+      'found errors in provider bad-port: port must be in the range [1, 65535], found: 0',
+    );
+    const bound = { status: 'True' as const, reason: 'Accepted', message: 'bound to ns1/waypoint' };
+    expect(withPolicyProblem(bound, undefined)).toBe(bound);
+    expect(withPolicyProblem(undefined, 'x')).toBeUndefined();
+    expect(withPolicyProblem(bound, 'x')).toEqual({ ...bound, message: 'bound to ns1/waypoint; x' });
   });
 });

@@ -140,6 +140,41 @@ export function parseExtAuthzProviders(
   return out;
 }
 
+/** Why `providerName` cannot be used as a CUSTOM provider (unknown or invalid), or undefined. */
+export function providerProblem(
+  providerName: string,
+  providers: ReadonlyMap<string, ProviderEntry>,
+): string | undefined {
+  const entry = providers.get(providerName);
+  if (entry === undefined)
+    return `available providers are [${[...providers.keys()].sort().join(' ')}] but found ${JSON.stringify(providerName)}`;
+  if (!entry.ok) return `found errors in provider ${providerName}: ${entry.error}`;
+  return undefined;
+}
+
+/**
+ * What a CUSTOM policy's `WaypointAccepted` message says when its provider is unknown or
+ * invalid in meshConfig (upstream denies what its rules match and only logs it); undefined
+ * for other policies and usable providers.
+ */
+export function customPolicyProblem(
+  policy: {
+    readonly spec?:
+      | {
+          readonly action?: string | undefined;
+          readonly provider?: { readonly name?: string | undefined } | undefined;
+        }
+      | undefined;
+  },
+  providers: ReadonlyMap<string, ProviderEntry>,
+): string | undefined {
+  if (policy.spec?.action !== 'CUSTOM') return undefined;
+  const problem = providerProblem(policy.spec.provider?.name ?? '', providers);
+  return problem === undefined
+    ? undefined
+    : `CUSTOM action cannot be enforced, requests matching its rules are denied: ${problem}`;
+}
+
 /** The Service of a provider: its hostname and cluster, or why it cannot be used. */
 export type ServiceResolution = { ok: true; hostname: string } | { ok: false; error: string };
 
@@ -260,12 +295,9 @@ export function buildCustomFilters(
         policiesMap[`${EXT_AUTHZ_MATCH_PREFIX}-${providerName}-${name}`] = policy;
     }
     const entry = providers.get(providerName);
-    let error: string | undefined;
+    let error = providerProblem(providerName, providers);
     let hostname = '';
-    if (entry === undefined)
-      error = `available providers are [${[...providers.keys()].sort().join(' ')}] but found ${JSON.stringify(providerName)}`;
-    else if (!entry.ok) error = `found errors in provider ${providerName}: ${entry.error}`;
-    else {
+    if (entry !== undefined && entry.ok) {
       const r = resolve(entry.provider.service, entry.provider.port);
       if (r.ok) hostname = r.hostname;
       else error = `found errors in provider ${providerName}: ${r.error}`;

@@ -209,9 +209,15 @@ function pathRewrite(mod: PathModifier, match: RouteMatch): object {
       regexRewrite: { pattern: { regex: '^/(.*)' }, substitution: `${mod.value.replace(/\/+$/, '')}/\\1` },
     };
   // As Istio: replacing a prefix by "/" strips it and keeps exactly one slash (a plain
-  // prefix_rewrite would turn `/strip-prefix/three` into `//three`).
-  if (prefix !== '' && mod.value === '/')
-    return { regexRewrite: { pattern: { regex: `^${escapeRegex(prefix)}(/?)(.*)` }, substitution: '/\\2' } };
+  // prefix_rewrite would turn `/strip-prefix/three` into `//three`); the same for any
+  // replacement ending in "/" (Gateway API: `/foo/bar` with `/xyz/` gives `/xyz/bar`).
+  if (prefix !== '' && mod.value.endsWith('/'))
+    return {
+      regexRewrite: {
+        pattern: { regex: `^${escapeRegex(prefix)}(/?)(.*)` },
+        substitution: `${mod.value.replace(/\/+$/, '')}/\\2`,
+      },
+    };
   return { prefixRewrite: mod.value };
 }
 
@@ -280,12 +286,9 @@ function redirectAction(f: Extract<RouteFilter, { type: 'RequestRedirect' }>, ma
   if (f.port !== undefined) out.portRedirect = f.port;
   if (f.path !== undefined) {
     if (f.path.type === 'ReplaceFullPath') out.pathRedirect = f.path.value;
-    else if (match.path?.type === 'PathPrefix' && match.path.value !== '/') out.prefixRewrite = f.path.value;
-    else
-      out.regexRewrite = {
-        pattern: { regex: '^/(.*)' },
-        substitution: `${f.path.value.replace(/\/+$/, '')}/\\1`,
-      };
+    // As the URLRewrite filter: Envoy's redirect takes the same prefix_rewrite/regex_rewrite, and
+    // a prefix replaced by "/" must leave exactly one slash (`/foo/x` → `/x`, not `//x`).
+    else Object.assign(out, pathRewrite(f.path, match));
   }
   return out;
 }

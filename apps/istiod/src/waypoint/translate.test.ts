@@ -288,6 +288,38 @@ describe('HTTPRoute to RouteConfiguration', () => {
     expect(r.redirect).toEqual({ responseCode: 'FOUND', prefixRewrite: '/replacement-prefix' });
   });
 
+  it('strips a redirect\'s prefix replaced by "/" to one slash (`/foo/x` → `/x`, not `//x`)', () => {
+    const redirect = (prefix: string, value: string): Record<string, unknown> => {
+      const routes = wireRoutes([
+        httpRoute('rs', [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: prefix } }],
+            filters: [
+              {
+                type: 'RequestRedirect',
+                requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: value } },
+              },
+            ],
+          },
+        ]),
+      ]);
+      return routes.find(x => x.name === 'default.rs.0.0')!.redirect as Record<string, unknown>;
+    };
+    const strip = redirect('/foo', '/');
+    expect(strip).toEqual({
+      responseCode: 'FOUND',
+      regexRewrite: { pattern: { regex: '^/foo(/?)(.*)' }, substitution: '/\\2' },
+    });
+    const apply = (r: Record<string, unknown>, path: string): string => {
+      const rw = r.regexRewrite as { pattern: { regex: string }; substitution: string };
+      return path.replace(new RegExp(rw.pattern.regex), rw.substitution.replace(/\\(\d)/g, '$$$1'));
+    };
+    expect(['/foo/x', '/foo', '/foo/'].map(p => apply(strip, p))).toEqual(['/x', '/', '/']);
+    // A replacement ending in "/" keeps one slash too (Gateway API: `/foo/bar` → `/xyz/bar`).
+    expect(apply(redirect('/foo', '/xyz/'), '/foo/bar')).toBe('/xyz/bar');
+    expect(apply(redirect('/foo/', '/xyz/'), '/foo/bar')).toBe('/xyz/bar');
+  });
+
   it('applies backendRef header filters: on the route for one backend, per weighted cluster for several', () => {
     const withFilters = (name: string, weight: number, value: string) => ({
       ...backend(name, weight),
@@ -600,6 +632,23 @@ describe('DestinationRule to Cluster', () => {
     expect(opts.commonHttpProtocolOptions).toEqual({
       maxRequestsPerConnection: 5,
       idleTimeout: { seconds: 30 },
+    });
+  });
+
+  it('maps connectionPool.http.maxConcurrentStreams to the HTTP/2 protocol options', () => {
+    const tp = dr({ connectionPool: { http: { maxConcurrentStreams: 3 } } }).trafficPolicy!;
+    const opts = (http2: boolean): Record<string, unknown> => {
+      const c = wire(buildCluster({ name: 'c', trafficPolicy: tp, http2, tcp: false }));
+      return unpackTyped(
+        (c.typedExtensionProtocolOptions as Record<string, unknown>)[
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions'
+        ],
+      );
+    };
+    expect(opts(true).explicitHttpConfig).toEqual({ http2ProtocolOptions: { maxConcurrentStreams: 3 } });
+    expect(opts(false).useDownstreamProtocolConfig).toEqual({
+      httpProtocolOptions: {},
+      http2ProtocolOptions: { maxConcurrentStreams: 3 },
     });
   });
 

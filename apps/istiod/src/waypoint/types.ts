@@ -197,6 +197,8 @@ export interface ConnectionPool {
   readonly maxRequestsPerConnection?: number;
   readonly maxRetries?: number;
   readonly idleTimeoutMs?: number;
+  /** `http.maxConcurrentStreams`: streams per HTTP/2 upstream connection. */
+  readonly maxConcurrentStreams?: number;
 }
 
 export interface OutlierDetection {

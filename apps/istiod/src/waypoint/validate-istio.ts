@@ -253,6 +253,10 @@ function readConnectionPool(v: unknown, path: string, issues: Issues): Connectio
     nonNegative(http.maxRequestsPerConnection, `${path}.http.maxRequestsPerConnection`, issues),
   );
   set('maxRetries', nonNegative(http.maxRetries, `${path}.http.maxRetries`, issues));
+  set(
+    'maxConcurrentStreams',
+    nonNegative(http.maxConcurrentStreams, `${path}.http.maxConcurrentStreams`, issues),
+  );
   set('idleTimeoutMs', readDuration(http.idleTimeout, `${path}.http.idleTimeout`, issues));
   return out;
 }

@@ -26,11 +26,12 @@ import { Port } from '@ambient-mesh/mesh-api';
 import type { ProtoObject } from '../xds/envoy-protos.ts';
 import { ProtoReader } from './proto-reader.ts';
 import { convertUpstreamTls } from './convert-upstream-tls.ts';
-import { DEFAULT_CIRCUIT_BREAKERS } from './types.ts';
+import { DEFAULT_CIRCUIT_BREAKERS, DEFAULT_MAX_CONCURRENT_STREAMS } from './types.ts';
 import type {
   CircuitBreakers,
   ClusterConfig,
   ClusterDiscovery,
+  ConnectionLimits,
   DnsHost,
   DnsLookupFamily,
   Converted,
@@ -255,6 +256,7 @@ export function convertCluster(name: string, version: string, o: ProtoObject): C
     discovery,
     upstreamProtocol: upstreamProtocolOf(r, r.object(o, 'typed_extension_protocol_options')),
     ...(upstreamTls !== undefined ? { upstreamTls } : {}),
+    ...connectionLimitsOf(r, r.object(o, 'typed_extension_protocol_options')),
   };
   return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value };
 }
@@ -364,8 +366,9 @@ function upstreamProtocolOf(r: ProtoReader, options: ProtoObject | undefined): U
     http,
     path,
     ['@type', 'type_url', 'explicit_http_config', 'use_downstream_protocol_config'],
-    // Connection tuning (idle timeout, max requests per connection, header limits) is the
-    // waypoint's own. `auto_config` (ALPN) has no meaning inside an HBONE tunnel: reported.
+    // Connection tuning (idle timeout, header limits) is the waypoint's own; HTTP/2 pools take
+    // max_requests_per_connection (`connectionLimitsOf`). `auto_config` (ALPN) has no meaning
+    // inside an HBONE tunnel: reported.
     [
       'common_http_protocol_options',
       'upstream_http_protocol_options',
@@ -385,6 +388,37 @@ function upstreamProtocolOf(r: ProtoReader, options: ProtoObject | undefined): U
     return r.object(explicit, 'http2_protocol_options') !== undefined ? 'http2' : 'http1';
   }
   return r.object(http, 'use_downstream_protocol_config') !== undefined ? 'downstream' : 'http1';
+}
+
+/**
+ * `max_requests_per_connection` (`common_http_protocol_options`) and the HTTP/2
+ * `max_concurrent_streams`: the HTTP/2 pool's per-connection limits (`proxy/h2-pool.ts`).
+ */
+function connectionLimitsOf(
+  r: ProtoReader,
+  options: ProtoObject | undefined,
+): { connectionLimits?: ConnectionLimits } {
+  const http = options === undefined ? undefined : r.object(options, HTTP_PROTOCOL_OPTIONS);
+  if (http === undefined) return {};
+  const common = r.object(http, 'common_http_protocol_options');
+  const h2 =
+    r.object(r.object(http, 'explicit_http_config') ?? {}, 'http2_protocol_options') ??
+    r.object(r.object(http, 'use_downstream_protocol_config') ?? {}, 'http2_protocol_options');
+  const perConnection =
+    common === undefined ? undefined : r.wrappedNumber(common, 'max_requests_per_connection');
+  const streams = h2 === undefined ? undefined : r.wrappedNumber(h2, 'max_concurrent_streams');
+  if (perConnection === undefined && streams === undefined) return {};
+  if (streams !== undefined && streams < 1)
+    r.problem(
+      `typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"].http2_protocol_options.max_concurrent_streams`,
+      'must be at least 1',
+    );
+  return {
+    connectionLimits: {
+      maxRequestsPerConnection: perConnection ?? 0,
+      maxConcurrentStreams: streams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    },
+  };
 }
 
 /** A `google.protobuf.Struct` field's string value, in protobufjs's object form or plain JSON. */

@@ -209,19 +209,7 @@ function convertForward(r: ProtoReader, a: ProtoObject, path: string): ForwardAc
   }
   const totalWeight = clusters.reduce((sum, c) => sum + c.weight, 0);
   if (totalWeight <= 0) r.problem(path, 'the cluster weights add up to 0');
-  const regexRewrite = r.object(a, 'regex_rewrite');
-  let rewrite: ForwardAction['regexRewrite'];
-  if (regexRewrite !== undefined) {
-    const pattern = r.object(regexRewrite, 'pattern') ?? {};
-    try {
-      rewrite = {
-        regex: new RegExp(r.string(pattern, 'regex') ?? '', 'g'),
-        substitution: (r.string(regexRewrite, 'substitution') ?? '').replace(/\\(\d)/g, '$$$1'),
-      };
-    } catch (err) {
-      r.problem(`${path}.regex_rewrite.pattern.regex`, `invalid regex (${(err as Error).message})`);
-    }
-  }
+  const rewrite = convertRegexRewrite(r, a, path);
   const hashPolicy: HashPolicy[] = [];
   r.list(a, 'hash_policy').forEach((h, i) => {
     const hp = `${path}.hash_policy[${i}]`;
@@ -267,6 +255,26 @@ function convertMirror(r: ProtoReader, m: ProtoObject, path: string): MirrorPoli
   };
 }
 
+/** A `regex_rewrite` (route or redirect action): RE2 `\N` references become JS `$N`. */
+function convertRegexRewrite(
+  r: ProtoReader,
+  a: ProtoObject,
+  path: string,
+): { readonly regex: RegExp; readonly substitution: string } | undefined {
+  const regexRewrite = r.object(a, 'regex_rewrite');
+  if (regexRewrite === undefined) return undefined;
+  const pattern = r.object(regexRewrite, 'pattern') ?? {};
+  try {
+    return {
+      regex: new RegExp(r.string(pattern, 'regex') ?? '', 'g'),
+      substitution: (r.string(regexRewrite, 'substitution') ?? '').replace(/\\(\d)/g, '$$$1'),
+    };
+  } catch (err) {
+    r.problem(`${path}.regex_rewrite.pattern.regex`, `invalid regex (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
 function convertRedirect(r: ProtoReader, d: ProtoObject, path: string): RedirectAction {
   r.only(d, path, [
     'https_redirect',
@@ -275,6 +283,7 @@ function convertRedirect(r: ProtoReader, d: ProtoObject, path: string): Redirect
     'port_redirect',
     'path_redirect',
     'prefix_rewrite',
+    'regex_rewrite',
     'response_code',
     'strip_query',
   ]);
@@ -288,6 +297,7 @@ function convertRedirect(r: ProtoReader, d: ProtoObject, path: string): Redirect
     port: r.number(d, 'port_redirect'),
     path: r.string(d, 'path_redirect'),
     prefixRewrite: r.string(d, 'prefix_rewrite'),
+    regexRewrite: convertRegexRewrite(r, d, path),
     status: status ?? 301,
     stripQuery: r.bool(d, 'strip_query') ?? false,
   };

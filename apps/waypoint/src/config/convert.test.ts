@@ -469,6 +469,77 @@ describe('convertCluster and convertClusterLoadAssignment', () => {
     ]);
   });
 
+  it('reads the HTTP/2 pool limits: max_concurrent_streams and max_requests_per_connection', () => {
+    const withOptions = (options: ProtoObject): ProtoObject =>
+      wire(
+        EnvoyType.cluster,
+        edsCluster('c', {
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': any(
+              EnvoyType.httpProtocolOptions,
+              options,
+            ),
+          },
+        }),
+      );
+    expect(ok(clusterC(edsCluster('c'))).connectionLimits).toBeUndefined();
+    expect(
+      ok(convertCluster('c', '1', withOptions({ explicit_http_config: { http2_protocol_options: {} } })))
+        .connectionLimits,
+    ).toBeUndefined();
+    expect(
+      ok(
+        convertCluster(
+          'c',
+          '1',
+          withOptions({
+            common_http_protocol_options: { max_requests_per_connection: { value: 7 } },
+            explicit_http_config: { http2_protocol_options: { max_concurrent_streams: { value: 3 } } },
+          }),
+        ),
+      ).connectionLimits,
+    ).toEqual({ maxRequestsPerConnection: 7, maxConcurrentStreams: 3 });
+    expect(
+      ok(
+        convertCluster(
+          'c',
+          '1',
+          withOptions({
+            common_http_protocol_options: { max_requests_per_connection: { value: 2 } },
+            use_downstream_protocol_config: {},
+          }),
+        ),
+      ).connectionLimits,
+    ).toEqual({ maxRequestsPerConnection: 2, maxConcurrentStreams: 2_147_483_647 });
+    expect(
+      ok(
+        convertCluster(
+          'c',
+          '1',
+          withOptions({
+            use_downstream_protocol_config: {
+              http_protocol_options: {},
+              http2_protocol_options: { max_concurrent_streams: { value: 4 } },
+            },
+          }),
+        ),
+      ).connectionLimits,
+    ).toEqual({ maxRequestsPerConnection: 0, maxConcurrentStreams: 4 });
+    expect(
+      problems(
+        convertCluster(
+          'c',
+          '1',
+          withOptions({
+            explicit_http_config: { http2_protocol_options: { max_concurrent_streams: { value: 0 } } },
+          }),
+        ),
+      ),
+    ).toEqual([
+      'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].http2_protocol_options.max_concurrent_streams: must be at least 1',
+    ]);
+  });
+
   it("accepts upstream's scaffolding: connect_terminate and the internal-listener cluster", () => {
     expect(
       ok(

@@ -143,6 +143,8 @@ export interface RedirectAction {
   readonly port: number | undefined;
   readonly path: string | undefined;
   readonly prefixRewrite: string | undefined;
+  /** `regex_rewrite` of the path (RE2 references already as `$N`). */
+  readonly regexRewrite?: { readonly regex: RegExp; readonly substitution: string } | undefined;
   readonly status: 301 | 302 | 303 | 307 | 308;
   readonly stripQuery: boolean;
 }
@@ -558,6 +560,8 @@ export interface ClusterConfig {
    * (`use_downstream_protocol_config`: h2c when the request came as HTTP/2), else `http1`.
    */
   readonly upstreamProtocol: UpstreamProtocol;
+  /** Per-connection request limits from the `HttpProtocolOptions` (absent: none set). */
+  readonly connectionLimits?: ConnectionLimits;
   /**
    * TLS origination (`transport_socket` `envoy.transport_sockets.tls` with an
    * `UpstreamTlsContext`): applies to the endpoints outside the mesh (`plaintext` ones); HBONE
@@ -609,6 +613,17 @@ export interface SanMatch {
 }
 
 export type UpstreamProtocol = 'http1' | 'http2' | 'downstream';
+
+/** Envoy's per-connection request limits of a cluster (HTTP/2 upstreams honour both). */
+export interface ConnectionLimits {
+  /** `common_http_protocol_options.max_requests_per_connection`; 0: unlimited. */
+  readonly maxRequestsPerConnection: number;
+  /** `http2_protocol_options.max_concurrent_streams` (Envoy's default 2147483647). */
+  readonly maxConcurrentStreams: number;
+}
+
+/** Envoy's default `max_concurrent_streams`. */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 2_147_483_647;
 
 /** Envoy's `dns_lookup_family`. */
 export type DnsLookupFamily = 'auto' | 'v4-only' | 'v6-only' | 'v4-preferred' | 'all';

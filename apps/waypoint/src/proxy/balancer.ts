@@ -100,7 +100,7 @@ export class ClusterBalancer {
   /** Retries in flight (for `max_retries`). */
   activeRetries = 0;
   /** Counters for `/stats`: overflows by threshold. */
-  readonly overflows = { requests: 0, pending: 0, retries: 0 };
+  readonly overflows = { requests: 0, pending: 0, retries: 0, connections: 0 };
   /** Outlier detection per endpoint key. */
   readonly #health = new Map<string, HostHealth>();
   /** Ejections done, and ones a threshold called for but the maximum percentage prevented. */

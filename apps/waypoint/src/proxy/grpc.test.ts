@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GrpcMessageCounter, parseGrpcTimeout, requestTimeoutMs } from './grpc.ts';
+import { GrpcMessageCounter, grpcPercentEncode, parseGrpcTimeout, requestTimeoutMs } from './grpc.ts';
 
 function message(payload: Buffer, compressed = false): Buffer {
   const prefix = Buffer.alloc(5);
@@ -78,5 +78,15 @@ describe('grpc-timeout', () => {
 
   it('a route that does not read grpc-timeout keeps its timeout', () => {
     expect(requestTimeoutMs({ timeoutMs: 0, grpcTimeout: undefined }, true, '1S')).toBe(0);
+  });
+});
+
+describe('grpcPercentEncode', () => {
+  it('escapes only non-printable bytes and %, as gRPC and Envoy do (spaces and / stay)', () => {
+    expect(
+      grpcPercentEncode('upstream connect error or disconnect/reset before headers. reset reason: overflow'),
+    ).toBe('upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    expect(grpcPercentEncode('100% sure\n')).toBe('100%25 sure%0A');
+    expect(grpcPercentEncode('café')).toBe('caf%C3%A9');
   });
 });

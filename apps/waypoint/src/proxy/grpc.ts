@@ -80,3 +80,18 @@ export function requestTimeoutMs(
   if (limit === 0) return route.timeoutMs;
   return route.timeoutMs > 0 ? Math.min(route.timeoutMs, limit) : limit;
 }
+
+/**
+ * A `grpc-message` value as gRPC and Envoy percent-encode it: the UTF-8 bytes outside printable
+ * ASCII (0x20–0x7E) and `%` itself become `%XX`; everything else (spaces and `/` included) stays.
+ */
+export function grpcPercentEncode(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+        : String.fromCharCode(byte);
+  }
+  return out;
+}

@@ -40,12 +40,13 @@ import type {
   WaypointConfig,
 } from '../config/types.ts';
 import { serviceHostOf } from '../config/convert-cluster.ts';
+import { DEFAULT_MAX_CONCURRENT_STREAMS } from '../config/types.ts';
 import type { WaypointMetrics } from '../metrics.ts';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
 import type { AttemptResult } from './balancer.ts';
 import { decideFault, faultFor } from './fault.ts';
-import { GrpcMessageCounter, requestTimeoutMs } from './grpc.ts';
+import { GrpcMessageCounter, grpcPercentEncode, requestTimeoutMs } from './grpc.ts';
 import { JWT_AUTHN_FILTER, JwtAuthenticator } from './jwt-authn.ts';
 import { LocalRateLimiter, RATE_LIMITED_BODY } from './local-ratelimit.ts';
 import { drawMirrors, sendMirror } from './mirror.ts';
@@ -59,7 +60,9 @@ import type { ChainResult, RequestDecision, RequestInfo } from './route.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import { immediatePair } from './stream-pair.ts';
-import { UpstreamTlsError, fromUndici } from './upstream.ts';
+import { UpstreamTlsError, fromUndici, h2Request } from './upstream.ts';
+import { H2ClusterPool } from './h2-pool.ts';
+import type { H2Overflow, H2PoolLimits } from './h2-pool.ts';
 import { collectorOf } from './tracing.ts';
 import type { RequestSpan, WaypointTracer } from './tracing.ts';
 import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
@@ -105,6 +108,18 @@ export interface TunnelContext {
 }
 
 /** An IPv4-mapped IPv6 address as its IPv4 form. */
+/** The HTTP/2 pool limits of a cluster: its circuit breakers and per-connection limits. */
+function h2Limits(cluster: ClusterConfig): H2PoolLimits {
+  const cb = cluster.circuitBreakers;
+  return {
+    maxConnections: cb.maxConnections,
+    maxPendingRequests: cb.maxPendingRequests,
+    maxRequests: cb.maxRequests,
+    maxConcurrentStreams: cluster.connectionLimits?.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    maxRequestsPerConnection: cluster.connectionLimits?.maxRequestsPerConnection ?? 0,
+  };
+}
+
 function plainIp(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
@@ -162,6 +177,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 const OVERFLOW_BODY = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
+/** Envoy's router marks a request it dropped on a circuit breaker (no `suppress_envoy_headers`). */
+const OVERLOADED: Readonly<Record<string, string>> = Object.freeze({ 'x-envoy-overloaded': 'true' });
 const CONNECT_FAILURE_BODY =
   'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
 const RESET_BODY =
@@ -339,6 +356,8 @@ export class HttpProxy {
   readonly #o: HttpProxyOptions;
   readonly #tunnels = new WeakMap<Duplex, TunnelContext>();
   readonly #balancers = new Map<string, ClusterBalancer>();
+  /** HTTP/2 upstream pools by cluster name. */
+  readonly #h2Pools = new Map<string, H2ClusterPool>();
   readonly #random: () => number;
   readonly #log: Logger;
   readonly #jwt: JwtAuthenticator;
@@ -354,7 +373,14 @@ export class HttpProxy {
     this.#o = options;
     this.#random = options.random ?? Math.random;
     this.#jwt = options.jwt ?? new JwtAuthenticator();
-    this.#rateLimiter = new LocalRateLimiter({ random: this.#random });
+    this.#rateLimiter = new LocalRateLimiter({
+      random: this.#random,
+      counters: {
+        count: (prefix, stat) => {
+          options.metrics.localRateLimit(prefix, stat);
+        },
+      },
+    });
     this.#log = options.logger;
     this.server = createServer(
       {
@@ -473,6 +499,8 @@ export class HttpProxy {
   }
 
   async close(): Promise<void> {
+    for (const pool of this.#h2Pools.values()) pool.close();
+    this.#h2Pools.clear();
     for (const h2 of this.#h2Servers) h2.close();
     this.server.closeAllConnections();
     await new Promise<void>(resolve => {
@@ -548,7 +576,7 @@ export class HttpProxy {
           ...headers,
           'content-type': 'application/grpc',
           'grpc-status': String(grpcStatus),
-          ...(body === '' ? {} : { 'grpc-message': encodeURIComponent(body) }),
+          ...(body === '' ? {} : { 'grpc-message': grpcPercentEncode(body) }),
         };
         if ('stream' in res) {
           if (res.stream.destroyed || res.stream.headersSent) abort(res);
@@ -585,6 +613,8 @@ export class HttpProxy {
     outcome.chainService = serviceHostOf(chainResult.chain.name);
     outcome.accessLog = chain.accessLog;
     outcome.stats = chain.stats;
+    // Where the chain's rate limit buckets live: its listener (router mode) and filter chain.
+    const chainKey = `${ctx.edge?.listener ?? ''}|${chainResult.chain.name}`;
     const normalized = normalizePath(req.url ?? '/', chain.pathNormalization);
     if (normalized === undefined) {
       local(400, 'Bad Request', undefined, 'path_normalization_failed');
@@ -627,7 +657,14 @@ export class HttpProxy {
     // Local rate limit filters ahead of JWT and RBAC (an EnvoyFilter's INSERT_FIRST) see the route too.
     if (
       chain.localRateLimits?.some(f => f.beforeAuth) === true &&
-      this.#rateLimited(chain, decideRequest(config, chain, info, this.#random()), true, outcome, local)
+      this.#rateLimited(
+        chain,
+        chainKey,
+        decideRequest(config, chain, info, this.#random()),
+        true,
+        outcome,
+        local,
+      )
     )
       return;
     // JWT authentication runs before RBAC (istiod orders CUSTOM, jwt_authn, DENY, ALLOW).
@@ -724,13 +761,14 @@ export class HttpProxy {
       local(fault.abortStatus, 'fault filter abort', 'FI', 'fault_filter_abort');
       return;
     }
-    if (this.#rateLimited(chain, decision, false, outcome, local)) return;
+    if (this.#rateLimited(chain, chainKey, decision, false, outcome, local)) return;
     await this.#respond(decision, config, chain, ctx, info, req, res, outcome, local);
   }
 
   /** Runs one stage of the local rate limit filters; true when the request was answered. */
   #rateLimited(
     chain: HttpChain,
+    chainKey: string,
     decision: RequestDecision,
     beforeAuth: boolean,
     outcome: Outcome,
@@ -744,7 +782,7 @@ export class HttpProxy {
   ): boolean {
     if (chain.localRateLimits === undefined) return false;
     const route = 'route' in decision ? decision.route : undefined;
-    const limit = this.#rateLimiter.decide(chain, route, beforeAuth);
+    const limit = this.#rateLimiter.decide(chain, route, beforeAuth, chainKey);
     if (limit.kind === 'pass') return false;
     if (route !== undefined) outcome.route = route.name;
     local(limit.status, RATE_LIMITED_BODY, 'RL', 'local_rate_limited', { ...limit.headers });
@@ -795,16 +833,18 @@ export class HttpProxy {
     const cluster = decision.cluster;
     const balancer = this.balancer(cluster.name);
     const thresholds = cluster.circuitBreakers;
-    if (balancer.activeRequests >= thresholds.maxRequests) {
-      balancer.overflows.requests++;
-      local(503, OVERFLOW_BODY, 'UO', 'upstream_max_requests_overflow');
+    const h2Upstream =
+      cluster.upstreamProtocol === 'http2' ||
+      (cluster.upstreamProtocol === 'downstream' && req.httpVersion === '2.0');
+    // HTTP/2 upstreams check `max_requests` when a stream is attached (the cluster's pool, as
+    // Envoy): a request waiting for a stream does not count.
+    if (!h2Upstream && balancer.activeRequests >= thresholds.maxRequests) {
+      this.#overflow(balancer, cluster, 'requests');
+      local(503, OVERFLOW_BODY, 'UO', 'upstream_max_requests_overflow', OVERLOADED);
       return;
     }
     balancer.activeRequests++;
     try {
-      const h2Upstream =
-        cluster.upstreamProtocol === 'http2' ||
-        (cluster.upstreamProtocol === 'downstream' && req.httpVersion === '2.0');
       // gRPC over HTTP/2 streams its request body (client and bidirectional streaming: messages
       // go upstream as they come, the client's half-close too); everything else is buffered,
       // for retries and the body limit.
@@ -920,7 +960,13 @@ export class HttpProxy {
     responseMods: readonly HeaderMods[],
     res: Res,
     outcome: Outcome,
-    local: (status: number, body: string, flag: string | undefined, details: string) => void,
+    local: (
+      status: number,
+      body: string,
+      flag: string | undefined,
+      details: string,
+      headers?: Record<string, string>,
+    ) => void,
     downstream: { readonly h2: boolean; readonly te: boolean },
   ): Promise<void> {
     const endpoints = await clusterEndpoints(cluster, config, this.#o.dns, {
@@ -970,9 +1016,19 @@ export class HttpProxy {
           (cluster.upstreamProtocol === 'downstream' && downstream.h2);
         const pool = h2 ? undefined : this.#o.upstream.pool(endpoint, cluster.circuitBreakers.maxConnections);
         if (pool !== undefined && pool.stats.queued >= cluster.circuitBreakers.maxPendingRequests) {
-          balancer.overflows.pending++;
-          local(503, OVERFLOW_BODY, 'UO', 'upstream_max_pending_requests_overflow');
+          this.#overflow(balancer, cluster, 'pending');
+          local(503, OVERFLOW_BODY, 'UO', 'upstream_max_pending_requests_overflow', OVERLOADED);
           return;
+        }
+        // Every connection busy and `max_connections` reached: the request waits for one, and
+        // Envoy counts the connection it could not open (`upstream_cx_overflow`).
+        if (
+          pool !== undefined &&
+          pool.stats.free === 0 &&
+          pool.stats.connected >= cluster.circuitBreakers.maxConnections
+        ) {
+          balancer.overflows.connections++;
+          this.#o.metrics.overflow(cluster.name, 'connections');
         }
         const tryAbort = new AbortController();
         const onRouteAbort = (): void => {
@@ -987,41 +1043,70 @@ export class HttpProxy {
               }, perTry)
             : undefined;
         const attemptStarted = performance.now();
-        const canRetry = (): boolean =>
-          attempt < maxAttempts &&
-          balancer.activeRetries < cluster.circuitBreakers.maxRetries &&
-          streamed?.started !== true;
+        const canRetry = (): boolean => {
+          if (attempt >= maxAttempts || streamed?.started === true) return false;
+          if (balancer.activeRetries < cluster.circuitBreakers.maxRetries) return true;
+          // `max_retries` reached: the retry is not made (`upstream_rq_retry_overflow`).
+          this.#overflow(balancer, cluster, 'retries');
+          return false;
+        };
         balancer.started(endpoint);
         let response: UpstreamResponse;
         const requestBody =
           body instanceof Readable || body.length > 0 || !['GET', 'HEAD'].includes(method) ? body : null;
+        let overflow: H2Overflow | undefined;
         try {
-          response =
-            pool === undefined
-              ? await this.#o.upstream.h2Request(
-                  endpoint,
-                  h2Headers(method, upstreamPath, headers, downstream.te),
-                  requestBody,
-                  tryAbort.signal,
-                  () => {
-                    if (streamed !== undefined) streamed.started = true;
-                  },
-                )
-              : fromUndici(
-                  await pool.request({
-                    path: upstreamPath,
-                    method,
-                    headers,
-                    body: requestBody,
-                    signal: tryAbort.signal,
-                    headersTimeout: 0,
-                    bodyTimeout: 0,
-                  }),
-                );
+          if (pool === undefined) {
+            // A stream of the cluster's HTTP/2 pool, or an overflow of its circuit breakers.
+            const acquired = await this.#h2Pool(cluster).acquire(
+              endpoint,
+              h2Limits(cluster),
+              tryAbort.signal,
+            );
+            if (acquired.kind === 'overflow') {
+              overflow = acquired;
+              throw new Error(`circuit breaker overflow (${acquired.limit})`);
+            }
+            response = await h2Request(
+              acquired.session,
+              h2Headers(method, upstreamPath, headers, downstream.te),
+              requestBody,
+              tryAbort.signal,
+              acquired.release,
+              () => {
+                if (streamed !== undefined) streamed.started = true;
+              },
+            );
+          } else
+            response = fromUndici(
+              await pool.request({
+                path: upstreamPath,
+                method,
+                headers,
+                body: requestBody,
+                signal: tryAbort.signal,
+                headersTimeout: 0,
+                bodyTimeout: 0,
+              }),
+            );
         } catch (err) {
           balancer.finished(endpoint);
           clearTimeout(tryTimer);
           routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          if (overflow !== undefined) {
+            // Envoy's pool overflow: no retry, 503 `UO`.
+            this.#overflow(balancer, cluster, overflow.limit);
+            local(
+              503,
+              OVERFLOW_BODY,
+              'UO',
+              overflow.limit === 'requests'
+                ? 'upstream_max_requests_overflow'
+                : 'upstream_max_pending_requests_overflow',
+              OVERLOADED,
+            );
+            return;
+          }
           if (client.reset) {
             // Nobody to answer: Envoy's `DC` (downstream connection termination), code 0.
             outcome.details = 'downstream_remote_disconnect';
@@ -1040,7 +1125,12 @@ export class HttpProxy {
           if (policy !== undefined && retriableFailure(policy, kind) && canRetry()) {
             retried = true;
             this.#o.metrics.retry(cluster.name);
-            await this.#backoff(policy, attempt, routeDeadline);
+            balancer.activeRetries++;
+            try {
+              await this.#backoff(policy, attempt, routeDeadline);
+            } finally {
+              balancer.activeRetries--;
+            }
             continue;
           }
           const tlsError = upstreamTlsError(err);
@@ -1151,6 +1241,33 @@ export class HttpProxy {
       clearTimeout(routeTimer);
       res.off('close', onDownstreamClose);
     }
+  }
+
+  /** The cluster's HTTP/2 pool (created on first use). */
+  #h2Pool(cluster: ClusterConfig): H2ClusterPool {
+    let pool = this.#h2Pools.get(cluster.name);
+    if (pool === undefined) {
+      const balancer = this.balancer(cluster.name);
+      pool = new H2ClusterPool({
+        dial: endpoint => this.#o.upstream.openH2Session(endpoint),
+        onConnectionOverflow: () => {
+          balancer.overflows.connections++;
+          this.#o.metrics.overflow(cluster.name, 'connections');
+        },
+      });
+      this.#h2Pools.set(cluster.name, pool);
+    }
+    return pool;
+  }
+
+  /** One circuit-breaker overflow; `max_requests` and `max_pending_requests` count as pending (Envoy). */
+  #overflow(
+    balancer: ClusterBalancer,
+    cluster: ClusterConfig,
+    which: 'requests' | 'pending' | 'retries',
+  ): void {
+    balancer.overflows[which]++;
+    this.#o.metrics.overflow(cluster.name, which === 'retries' ? 'retries' : 'pending');
   }
 
   /** Outlier detection: counts the attempt's result, and logs and counts an ejection. */

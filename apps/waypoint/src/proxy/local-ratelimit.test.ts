@@ -176,15 +176,73 @@ describe('the local rate limit decision', () => {
     });
     now = 1000;
     expect(limiter.decide(enforced, undefined, false).kind).toBe('pass');
-    const counted: boolean[] = [];
-    const shadowMode = chainOf(config({ enforcedPerMillion: 0 }));
-    for (let i = 0; i < 4; i++)
-      expect(limiter.decide(shadowMode, undefined, false, { limited: (_p, e) => counted.push(e) }).kind).toBe(
-        'pass',
-      );
-    expect(counted).toEqual([false, false]);
+    const counted: string[] = [];
+    const counting = new LocalRateLimiter({
+      now: () => now,
+      random: () => 0.5,
+      counters: { count: (prefix, stat) => counted.push(`${prefix}.${stat}`) },
+    });
+    const shadowMode = chainOf(config({ enforcedPerMillion: 0, statPrefix: 'shadow' }));
+    for (let i = 0; i < 4; i++) expect(counting.decide(shadowMode, undefined, false).kind).toBe('pass');
+    // Envoy's counters: every request `enabled`, then `ok` or `rate_limited`; none `enforced`.
+    expect(counted).toEqual([
+      'shadow.enabled',
+      'shadow.ok',
+      'shadow.enabled',
+      'shadow.ok',
+      'shadow.enabled',
+      'shadow.rate_limited',
+      'shadow.enabled',
+      'shadow.rate_limited',
+    ]);
+    counted.length = 0;
+    for (let i = 0; i < 3; i++) counting.decide(enforced, undefined, false);
+    expect(counted.filter(c => c.endsWith('.enforced'))).toEqual(['s.enforced']);
     const off = chainOf(config({ enabledPerMillion: 0 }));
     for (let i = 0; i < 4; i++) expect(limiter.decide(off, undefined, false).kind).toBe('pass');
+  });
+
+  it('keeps a spent bucket when a push re-sends the same token bucket; a changed bucket starts full', () => {
+    let now = 0;
+    const limiter = new LocalRateLimiter({ now: () => now });
+    const bucket = { maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 60_000 };
+    const routeOf = (c: LocalRateLimitConfig): Route =>
+      ({ name: 'r1', localRateLimit: new Map([[FILTER, c]]) }) as unknown as Route;
+    // Each push converts the config anew: new objects with the same content.
+    expect(limiter.decide(chainOf(config({ bucket })), routeOf(config({ bucket })), false).kind).toBe('pass');
+    expect(limiter.decide(chainOf(config({ bucket })), routeOf(config({ bucket })), false).kind).toBe(
+      'limited',
+    );
+    expect(limiter.decide(chainOf(config()), undefined, false).kind).toBe('pass');
+    expect(limiter.decide(chainOf(config()), undefined, false).kind).toBe('pass');
+    expect(limiter.decide(chainOf(config()), undefined, false).kind).toBe('limited');
+    // Another filter chain (same HCM stat prefix) has its own bucket.
+    expect(limiter.decide(chainOf(config()), undefined, false, 'other-chain').kind).toBe('pass');
+    // Another route with the same settings has its own bucket.
+    const other = { name: 'r2', localRateLimit: new Map([[FILTER, config({ bucket })]]) } as unknown as Route;
+    expect(limiter.decide(chainOf(config()), other, false).kind).toBe('pass');
+    // New settings: a new, full bucket.
+    const bigger = { ...bucket, maxTokens: 2 };
+    expect(limiter.decide(chainOf(config()), routeOf(config({ bucket: bigger })), false).kind).toBe('pass');
+    expect(limiter.decide(chainOf(config()), routeOf(config({ bucket: bigger })), false).kind).toBe('pass');
+    expect(limiter.decide(chainOf(config()), routeOf(config({ bucket: bigger })), false).kind).toBe(
+      'limited',
+    );
+    // Full buckets are dropped when many are held (a full bucket is a new one).
+    const spend = (from: number, to: number): void => {
+      for (let i = from; i < to; i++) {
+        const r = {
+          name: `many-${i}`,
+          localRateLimit: new Map([[FILTER, config({ bucket })]]),
+        } as unknown as Route;
+        limiter.decide(chainOf(config()), r, false);
+      }
+    };
+    spend(0, 200);
+    expect(limiter.size).toBeGreaterThanOrEqual(200);
+    now = 240_000;
+    spend(200, 300);
+    expect(limiter.size).toBeLessThan(150);
   });
 
   it("a route's config has its own bucket and replaces the filter's; ignored when the chain lacks the filter", () => {

@@ -160,6 +160,14 @@ describe('decideRequest', () => {
           redirect: { prefix_rewrite: '/replacement-prefix' },
         },
         {
+          name: 'strip-redirect',
+          match: { path_separated_prefix: '/foo' },
+          redirect: {
+            regex_rewrite: { pattern: { regex: '^/foo(/?)(.*)' }, substitution: '/\\2' },
+            response_code: 'FOUND',
+          },
+        },
+        {
           name: 'strip',
           match: { path_separated_prefix: '/strip-prefix' },
           route: c('a', {
@@ -214,6 +222,16 @@ describe('decideRequest', () => {
     expect(decideRequest(config, chain, request('/original-prefix'), 0)).toMatchObject({
       location: 'http://reviews/replacement-prefix',
     });
+  });
+
+  it('strips a prefix replaced by "/" in a redirect to exactly one slash (regex_rewrite)', () => {
+    expect(decideRequest(config, chain, request('/foo/x?y=1'), 0)).toMatchObject({
+      kind: 'redirect',
+      status: 302,
+      location: 'http://reviews/x?y=1',
+    });
+    expect(decideRequest(config, chain, request('/foo'), 0)).toMatchObject({ location: 'http://reviews/' });
+    expect(decideRequest(config, chain, request('/foo/'), 0)).toMatchObject({ location: 'http://reviews/' });
   });
 
   it('redirects, answers directly, and reports a missing cluster or route table', () => {

@@ -284,6 +284,8 @@ export function redirectLocation(
     (route.match.path.kind === 'prefix' || route.match.path.kind === 'separated-prefix')
   ) {
     path = action.prefixRewrite + path.slice(route.match.path.value.length);
+  } else if (action.regexRewrite !== undefined) {
+    path = path.replace(action.regexRewrite.regex, action.regexRewrite.substitution);
   }
   const scheme = action.scheme ?? req.scheme;
   let host = req.host;

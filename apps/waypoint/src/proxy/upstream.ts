@@ -482,6 +482,15 @@ export class UpstreamPools {
     return entry.session;
   }
 
+  /**
+   * A new HTTP/2 session to `endpoint`, owned by the caller (a cluster's pool, `h2-pool.ts`): not
+   * shared, not closed by `retain` or `close`.
+   */
+  openH2Session(endpoint: Endpoint): Promise<ClientHttp2Session> {
+    const own: H2Entry = { session: Promise.resolve(undefined as never), stale: false };
+    return this.#openH2(endpoint, () => own);
+  }
+
   async #openH2(endpoint: Endpoint, entry: () => H2Entry): Promise<ClientHttp2Session> {
     // A plain TCP endpoint is dialled the same way; the stream pair keeps one code path.
     const tunnel = await tunnelTo(this.#options, endpoint);
