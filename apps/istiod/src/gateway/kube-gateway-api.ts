@@ -48,6 +48,8 @@ const PATHS = {
   // Ingress route status and listener checks (`ingress-routes.ts`).
   HTTPRoute: { path: `${GATEWAY_API}/httproutes` },
   GRPCRoute: { path: `${GATEWAY_API}/grpcroutes` },
+  // v1alpha2, experimental channel: without its CRD the informer keeps retrying (no TLSRoutes).
+  TLSRoute: { path: '/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes' },
   Service: { path: '/api/v1/services' },
   ReferenceGrant: { path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants' },
   Secret: { path: '/api/v1/secrets' },
@@ -79,7 +81,11 @@ type WithStatus = KubeObject & {
   };
 };
 
-const ROUTE_PLURALS = { HTTPRoute: 'httproutes', GRPCRoute: 'grpcroutes' } as const;
+const ROUTE_PATHS = {
+  HTTPRoute: `${GATEWAY_API}/namespaces/{ns}/httproutes`,
+  GRPCRoute: `${GATEWAY_API}/namespaces/{ns}/grpcroutes`,
+  TLSRoute: '/apis/gateway.networking.k8s.io/v1alpha2/namespaces/{ns}/tlsroutes',
+} as const;
 
 function sameConditions(a: readonly Condition[] | undefined, b: readonly Condition[]): boolean {
   const key = (c: Condition): string =>
@@ -132,7 +138,7 @@ export function kubeGatewayApi(kc: KubeConfigHandle): GatewayKubeApi & {
       });
     },
     async patchRouteStatus(kind, namespace, name, parents) {
-      const path = `${GATEWAY_API}/namespaces/${namespace}/${ROUTE_PLURALS[kind]}/${name}`;
+      const path = `${ROUTE_PATHS[kind].replace('{ns}', namespace)}/${name}`;
       for (let attempt = 1; ; attempt++) {
         const live = await client.get<WithStatus>(path);
         const existing = live.status?.parents ?? [];

@@ -24,8 +24,11 @@ const SERVED_PROTOCOLS: ReadonlySet<string> = new Set(['HTTP', 'HTTPS', 'TLS', '
 
 /** What listener status needs of the cluster. */
 export interface ListenerRefs {
-  /** The Secret `namespace/name`: undefined when missing, else whether it holds a usable certificate and key. */
-  secret(namespace: string, name: string): { readonly valid: boolean } | undefined;
+  /**
+   * The Secret `namespace/name`: undefined when missing, else whether it holds a usable
+   * certificate and key, and whether it holds a CA certificate (`ca.crt`, for MUTUAL).
+   */
+  secret(namespace: string, name: string): { readonly valid: boolean; readonly ca?: boolean } | undefined;
   /** A ReferenceGrant in `toNamespace` lets Gateways of `fromNamespace` refer to that Secret. */
   secretGrantAllows(fromNamespace: string, toNamespace: string, name: string): boolean;
 }
@@ -104,6 +107,11 @@ export function certificateProblem(
       return {
         reason: 'InvalidCertificateRef',
         message: `invalid certificate reference ${where}: tls.crt and tls.key must hold a PEM certificate and its private key`,
+      };
+    if (l.tls?.mutual === true && ref === certs[0] && secret.ca !== true)
+      return {
+        reason: 'InvalidCertificateRef',
+        message: `invalid certificate reference ${where}: MUTUAL needs ca.crt to hold the PEM CA certificate of the clients`,
       };
   }
   return undefined;

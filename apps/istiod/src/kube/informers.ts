@@ -181,6 +181,12 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
     // The waypoint's L7 config (Envoy xDS); optional: their CRDs may not be installed.
     { kind: WaypointKinds.HTTP_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/httproutes', optional: true },
     { kind: WaypointKinds.GRPC_ROUTE, path: '/apis/gateway.networking.k8s.io/v1/grpcroutes', optional: true },
+    // Experimental channel only (ingress TLS passthrough listeners).
+    {
+      kind: WaypointKinds.TLS_ROUTE,
+      path: '/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes',
+      optional: true,
+    },
     {
       kind: WaypointKinds.REFERENCE_GRANT,
       path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',

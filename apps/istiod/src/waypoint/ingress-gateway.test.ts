@@ -670,3 +670,116 @@ describe('ingress gateway: Services without a selector', () => {
     expect(cla.endpoints[0]!.lbEndpoints[0]!.healthStatus).toBe('UNHEALTHY');
   });
 });
+
+describe('ingress gateway: TLS passthrough (TLSRoute) and MUTUAL listeners', () => {
+  const TLS_SVC = 'outbound|443||tls.ingress.svc.cluster.local';
+  const tlsRoute = (name: string, hostnames: readonly string[], created: string, section?: string) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1alpha2',
+    kind: 'TLSRoute',
+    metadata: { name, namespace: 'ingress', generation: 1, creationTimestamp: created },
+    spec: {
+      parentRefs: [{ name: 'gw', ...(section === undefined ? {} : { sectionName: section }) }],
+      hostnames,
+      rules: [{ backendRefs: [{ name: 'tls', port: 443 }] }],
+    },
+  });
+  const passthrough: IngressListenerSpec = {
+    name: 'tls',
+    port: 443,
+    protocol: 'TLS',
+    hostname: '*.example.com',
+    tls: { mode: 'Passthrough' },
+  };
+
+  it('programs one SNI chain per TLSRoute hostname with tcp_proxy to a TCP cluster; HTTPRoutes do not attach', () => {
+    const h = setup([HTTP, passthrough]);
+    h.upsert(K.SERVICE, plainService('tls', 'ingress', '10.96.1.9', 443));
+    h.upsert(K.POD, meshPod('tls', 'ingress', '10.244.1.9'));
+    h.upsert(
+      K.TLS_ROUTE,
+      tlsRoute('a', ['a.example.com', 'b.example.com', 'other.org'], '2026-01-01T00:00:00Z'),
+    );
+    // A younger route asking for a name already taken does not take it.
+    h.upsert(K.TLS_ROUTE, tlsRoute('late', ['a.example.com'], '2026-02-01T00:00:00Z'));
+    h.upsert(K.HTTP_ROUTE, makeGatewayRoute('r', 'ingress', { parentRefs: [{ name: 'gw' }], rules: toWeb }));
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_443', '0.0.0.0_80']);
+    const l = decoded(h, EnvoyTypeUrls.listener, '0.0.0.0_443') as { listenerFilters: { name: string }[] };
+    expect(l.listenerFilters.map(f => f.name)).toEqual(['envoy.filters.listener.tls_inspector']);
+    const cs = chains(h, '0.0.0.0_443') as (Chain & {
+      filterChainMatch: { serverNames?: string[]; transportProtocol?: string };
+    })[];
+    expect(
+      cs.map(c => [
+        c.name,
+        c.filterChainMatch.serverNames,
+        c.filterChainMatch.transportProtocol,
+        c.transportSocket,
+        c.filters[0]!.name,
+        (unpackTyped(c.filters[0]!.typedConfig) as { cluster: string }).cluster,
+      ]),
+    ).toEqual([
+      [
+        'tls~ingress/a~a.example.com',
+        ['a.example.com'],
+        'tls',
+        undefined,
+        'envoy.filters.network.tcp_proxy',
+        TLS_SVC,
+      ],
+      [
+        'tls~ingress/a~b.example.com',
+        ['b.example.com'],
+        'tls',
+        undefined,
+        'envoy.filters.network.tcp_proxy',
+        TLS_SVC,
+      ],
+    ]);
+    // The backend cluster carries TCP (no HTTP protocol options); its mesh endpoint is reached over HBONE.
+    const cluster = decoded(h, EnvoyTypeUrls.cluster, TLS_SVC) as { typedExtensionProtocolOptions?: unknown };
+    expect(cluster).toBeDefined();
+    expect(cluster.typedExtensionProtocolOptions).toBeUndefined();
+    expect(endpoints(h, TLS_SVC)).toEqual([['10.244.1.9', 15008, '10.244.1.9:8080']]);
+    // The HTTPRoute stays on the HTTP listener only.
+    expect(vhosts(h, 'http.80').flatMap(v => v[2].map(r => r[1]))).toEqual([WEB]);
+  });
+
+  it('does not program TLS termination on a TLS listener, nor a listener without TLSRoutes', () => {
+    const h = setup([{ ...passthrough, tls: { mode: 'Terminate', certificateRefs: [{ name: 'x' }] } }]);
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual([]);
+    expect(h.waypoints.ingressListenerIssues(GW).get('tls')?.reason).toBe('UnsupportedValue');
+    const empty = setup([passthrough]);
+    expect(names(empty, EnvoyTypeUrls.listener)).toEqual([]);
+  });
+
+  it('requires client certificates of the Secret ca.crt on a MUTUAL HTTPS listener, and says so when ca.crt is missing', async () => {
+    const ca = await createTestCa();
+    const caPem = (await issueRawCert(ca, 'spiffe://cluster.local/ns/ingress/sa/client')).roots.pem;
+    const mutual: IngressListenerSpec = {
+      name: 'mtls',
+      port: 443,
+      protocol: 'HTTPS',
+      tls: {
+        mode: 'Terminate',
+        certificateRefs: [{ name: 'mtls-cert' }],
+        options: { 'gateway.istio.io/tls-terminate-mode': 'MUTUAL' },
+      },
+    };
+    const h = setup([mutual]);
+    h.upsert(K.SECRET, makeTlsSecret('mtls-cert', 'ingress', certPem, keyPem));
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual([]);
+    expect(h.waypoints.ingressListenerIssues(GW).get('mtls')?.message).toMatch(
+      /MUTUAL needs a CA: the Secret has no ca.crt/,
+    );
+    const secret = makeTlsSecret('mtls-cert', 'ingress', certPem, keyPem) as { data: Record<string, string> };
+    secret.data['ca.crt'] = Buffer.from(caPem).toString('base64');
+    h.upsert(K.SECRET, secret as never);
+    const tls = unpackTyped(chains(h, '0.0.0.0_443')[0]!.transportSocket!.typedConfig) as {
+      requireClientCertificate?: { value: boolean } | boolean;
+      commonTlsContext: { validationContext?: { trustedCa: { inlineBytes: number[] } } };
+    };
+    const require = tls.requireClientCertificate;
+    expect(typeof require === 'object' ? require.value : require).toBe(true);
+    expect(Buffer.from(tls.commonTlsContext.validationContext!.trustedCa.inlineBytes).toString()).toBe(caPem);
+  });
+});

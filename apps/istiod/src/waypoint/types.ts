@@ -114,7 +114,8 @@ export interface RouteRule {
   readonly fault?: FaultPolicy;
 }
 
-export type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'VirtualService';
+/** `TLSRoute`: ingress Gateways only (TLS passthrough listeners). */
+export type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'TLSRoute' | 'VirtualService';
 
 /** What a route attaches to: a Service (GAMMA) or the waypoint Gateway itself. */
 export type ParentTarget =
