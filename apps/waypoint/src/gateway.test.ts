@@ -674,6 +674,36 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
     expect(JSON.parse(after.text)).toMatchObject({ url: '/after' });
   });
 
+  it('rotates a certificate on a Listener update (a Secret change): new handshakes get the new one, an open connection stays', async () => {
+    const strict = port('strict');
+    expect(await hello(strict, 'a.example.com')).toMatchObject({ san: `URI:${certs.a.id}` });
+    const kept = client('strict', { servername: 'a.example.com' });
+    expect((await request(kept, 'a.example.com', '/before-rotation')).status).toBe(200);
+    const version = gateway.state.snapshot().listeners.get('strict')?.version;
+    xds.set(TypeUrl.listener, 'strict', {
+      name: 'strict',
+      address: socketAddress(strict),
+      filter_chains: [tlsChain('a', ['a.example.com'], certs.x, 'bytes')],
+    });
+    await waitFor(
+      'the rotation',
+      () => gateway.state.snapshot().listeners.get('strict')?.version !== version,
+    );
+    expect(port('strict')).toBe(strict);
+    expect(await hello(strict, 'a.example.com')).toMatchObject({ san: `URI:${certs.x.id}` });
+    // The connection made before the rotation is still served (no drop).
+    expect((await request(kept, 'a.example.com', '/after-rotation')).status).toBe(200);
+    xds.set(TypeUrl.listener, 'strict', {
+      name: 'strict',
+      address: socketAddress(strict),
+      filter_chains: [tlsChain('a', ['a.example.com'], certs.a, 'bytes')],
+    });
+    await waitFor('the rotation back', async () => {
+      const h = await hello(strict, 'a.example.com');
+      return 'san' in h && h.san === `URI:${certs.a.id}`;
+    });
+  });
+
   it('reports requests as upstream gateways do: reporter="source" with the gateway as the source workload', async () => {
     await request(client('http'), 'mesh.example.com', '/metrics-check');
     let text = '';
