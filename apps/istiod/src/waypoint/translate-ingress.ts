@@ -60,7 +60,7 @@ export type IngressPort =
   | { readonly protocol: 'HTTPS'; readonly port: number; readonly servers: readonly IngressServer[] }
   | { readonly protocol: 'TLS'; readonly port: number; readonly chains: readonly PassthroughChain[] };
 
-function hcmFilter(port: number, routeConfigName: string): object {
+function hcmFilter(port: number, routeConfigName: string, tracing: object | undefined): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typedConfig: typedConfig(
@@ -71,6 +71,7 @@ function hcmFilter(port: number, routeConfigName: string): object {
         rbac: [],
         fault: false,
         useRemoteAddress: true,
+        tracing,
       }),
     ),
   };
@@ -94,7 +95,7 @@ export function downstreamTlsContext(certificates: readonly PemCertificate[], cl
   };
 }
 
-function serverChain(port: number, s: IngressServer): object {
+function serverChain(port: number, s: IngressServer, tracing: object | undefined): object {
   return {
     name: s.listener,
     ...(s.serverNames.length > 0 ? { filterChainMatch: { serverNames: [...s.serverNames] } } : {}),
@@ -105,7 +106,7 @@ function serverChain(port: number, s: IngressServer): object {
         downstreamTlsContext(s.certificates, s.clientCa),
       ),
     },
-    filters: [hcmFilter(port, s.routeConfigName)],
+    filters: [hcmFilter(port, s.routeConfigName, tracing)],
   };
 }
 
@@ -125,13 +126,20 @@ function passthroughChain(c: PassthroughChain): object {
   };
 }
 
-/** The Listener of one port. */
-export function buildIngressListener(p: IngressPort): object {
+/**
+ * The Listener of one port. `tracing`: the HTTP connection managers' `tracing` (the Telemetry
+ * that applies to the Gateway, translate-tracing.ts).
+ */
+export function buildIngressListener(p: IngressPort, tracing?: object): object {
   const name = ingressListenerName(p.port);
   const address = { socketAddress: { address: '0.0.0.0', portValue: p.port } };
   const inspector = [{ name: TLS_INSPECTOR, typedConfig: typedConfig(EnvoyType.tlsInspector, {}) }];
   if (p.protocol === 'HTTP')
-    return { name, address, filterChains: [{ name, filters: [hcmFilter(p.port, p.routeConfigName)] }] };
+    return {
+      name,
+      address,
+      filterChains: [{ name, filters: [hcmFilter(p.port, p.routeConfigName, tracing)] }],
+    };
   if (p.protocol === 'TLS')
     return { name, address, listenerFilters: inspector, filterChains: p.chains.map(passthroughChain) };
   // Chains with server names first; the catch-all (no hostname) last.
@@ -142,7 +150,7 @@ export function buildIngressListener(p: IngressPort): object {
     name,
     address,
     listenerFilters: inspector,
-    filterChains: servers.map(s => serverChain(p.port, s)),
+    filterChains: servers.map(s => serverChain(p.port, s, tracing)),
   };
 }
 

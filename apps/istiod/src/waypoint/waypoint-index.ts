@@ -1414,6 +1414,17 @@ export class WaypointIndex {
     const httpPorts = new Map<number, Map<string, Map<string, ResolvedRoute>>>();
     const httpsPorts = new Map<number, IngressServer[]>();
     const tlsPorts = new Map<number, PassthroughChain[]>();
+    // Tracing as for a waypoint (Telemetries of the root namespace, the Gateway's namespace, and
+    // those whose targetRefs name the Gateway); spans name the gateway's Deployment `<name>-istio`.
+    const traced = resolveWaypointTracing(
+      { namespace, name, serviceName: `${name}-istio.${namespace}` },
+      this.#opts.rootNamespace ?? 'istio-system',
+      this.#telemetries.values(),
+      this.#tracingProviders,
+    );
+    if (traced.kind === 'problem') this.#opts.onTracingProblem?.(gwKey, traced.message);
+    const tracing = traced.kind === 'tracing' ? traced.tracing.hcm : undefined;
+    if (traced.kind === 'tracing') clusterOut.set(traced.tracing.cluster.name, traced.tracing.cluster);
     for (const l of listeners) {
       if (l.protocol === 'TLS') {
         const chains = tlsPorts.get(l.port) ?? [];
@@ -1475,11 +1486,13 @@ export class WaypointIndex {
         routeConfigName,
         buildIngressRouteConfiguration(routeConfigName, port, asLists(hosts), targetContext(port)),
       );
-      const l = buildIngressListener({ protocol: 'HTTP', port, routeConfigName }) as { name: string };
+      const l = buildIngressListener({ protocol: 'HTTP', port, routeConfigName }, tracing) as {
+        name: string;
+      };
       listenerOut.set(l.name, l);
     }
     for (const [port, servers] of httpsPorts) {
-      const l = buildIngressListener({ protocol: 'HTTPS', port, servers }) as { name: string };
+      const l = buildIngressListener({ protocol: 'HTTPS', port, servers }, tracing) as { name: string };
       listenerOut.set(l.name, l);
     }
     for (const [port, chains] of tlsPorts) {
