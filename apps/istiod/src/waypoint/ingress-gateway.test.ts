@@ -470,6 +470,27 @@ describe('ingress gateway: HTTPS listeners', () => {
     expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_80']);
   });
 
+  it('rotates: new data in the Secret pushes only the Listener, carrying the new certificate inline', async () => {
+    const h = setup([https('foo', 'foo.example.com', 'foo-cert')]);
+    h.upsert(K.SECRET, makeTlsSecret('foo-cert', 'ingress', certPem, keyPem));
+    const inlineCert = (): string => {
+      const tls = unpackTyped(chains(h, '0.0.0.0_443')[0]!.transportSocket!.typedConfig) as {
+        commonTlsContext: { tlsCertificates: { certificateChain: { inlineBytes: number[] } }[] };
+      };
+      return Buffer.from(tls.commonTlsContext.tlsCertificates[0]!.certificateChain.inlineBytes).toString();
+    };
+    expect(inlineCert()).toBe(certPem);
+    const renewed = await issueRawCert(await createTestCa(), 'spiffe://cluster.local/ns/ingress/sa/gw');
+    const change = h.upsert(
+      K.SECRET,
+      makeTlsSecret('foo-cert', 'ingress', renewed.leafPem, renewed.privateKeyPem),
+    );
+    expect(change.waypoints.has(GW)).toBe(true);
+    expect(change.changes.get(EnvoyTypeUrls.listener)).toEqual(new Set(['0.0.0.0_443']));
+    expect(change.changes.get(EnvoyTypeUrls.cluster) ?? new Set()).toEqual(new Set());
+    expect(inlineCert()).toBe(renewed.leafPem);
+  });
+
   it('uses a Secret of another namespace only with a ReferenceGrant', () => {
     const h = setup([https('foo', 'foo.example.com', 'shared', 'certs')]);
     h.upsert(K.SECRET, makeTlsSecret('shared', 'certs', certPem, keyPem));
