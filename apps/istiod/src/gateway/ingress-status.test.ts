@@ -100,6 +100,23 @@ describe('listener status of ingress Gateways', () => {
     ]);
   });
 
+  it('HTTPS and TLS listeners may share a port; the same hostname on both conflicts', () => {
+    const tls = (hostname?: string): GatewayListener => ({
+      name: 'tls',
+      port: 443,
+      protocol: 'TLS',
+      allowedFrom: 'Same',
+      ...(hostname === undefined ? {} : { hostname }),
+      tls: { mode: 'Passthrough', certificateRefs: [] },
+    });
+    const site: GatewayListener = { ...https({}), hostname: 'www.example.com' };
+    expect(listenerConflicts([site, tls('db.example.com')]).size).toBe(0);
+    expect(listenerConflicts([site, tls('www.example.com')]).get('tls')?.reason).toBe('HostnameConflict');
+    expect(listenerConflicts([site, { ...tls(), protocol: 'TCP' }]).get('tls')?.reason).toBe(
+      'ProtocolConflict',
+    );
+  });
+
   it('a Secret of another namespace needs a ReferenceGrant (RefNotPermitted without one)', () => {
     const l = https({ namespace: 'certs' });
     const secrets = { 'certs/cert': true };

@@ -14,6 +14,7 @@
  *
  * Pure: the cluster (Secrets, ReferenceGrants) is a `ListenerRefs`.
  */
+import { portSharable } from '../waypoint/ingress-gateway.ts';
 import type { GatewayListener, GatewayModel, GatewayStatusCondition, RouteGroupKind } from './model.ts';
 
 const ROUTE_GROUP = 'gateway.networking.k8s.io';
@@ -123,7 +124,7 @@ export function listenerConflicts(listeners: readonly GatewayListener[]): Map<st
   for (const a of listeners)
     for (const b of listeners) {
       if (a === b || a.port !== b.port) continue;
-      if (a.protocol !== b.protocol)
+      if (!portSharable(a.protocol, b.protocol))
         out.set(a.name, {
           reason: 'ProtocolConflict',
           message: `listener ${a.name} and listener ${b.name} use port ${a.port} with different protocols`,

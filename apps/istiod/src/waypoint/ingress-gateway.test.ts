@@ -765,6 +765,30 @@ describe('ingress gateway: TLS passthrough (TLSRoute) and MUTUAL listeners', () 
     expect(vhosts(h, 'http.80').flatMap(v => v[2].map(r => r[1]))).toEqual([WEB]);
   });
 
+  it('shares a port between HTTPS and TLS listeners: one Listener, passthrough chains before terminating ones', () => {
+    const h = setup([
+      {
+        name: 'site',
+        port: 443,
+        protocol: 'HTTPS',
+        hostname: 'www.example.com',
+        tls: { mode: 'Terminate', certificateRefs: [{ name: 'site-cert' }] },
+      },
+      passthrough,
+    ]);
+    h.upsert(K.SECRET, makeTlsSecret('site-cert', 'ingress', certPem, keyPem));
+    h.upsert(K.SERVICE, plainService('tls', 'ingress', '10.96.1.9', 443));
+    h.upsert(K.TLS_ROUTE, tlsRoute('a', ['a.example.com'], '2026-01-01T00:00:00Z'));
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_443']);
+    expect(h.waypoints.ingressListenerIssues(GW).size).toBe(0);
+    expect(
+      chains(h, '0.0.0.0_443').map(c => [c.name, c.filterChainMatch?.serverNames, c.transportSocket?.name]),
+    ).toEqual([
+      ['tls~ingress/a~a.example.com', ['a.example.com'], undefined],
+      ['site', ['www.example.com'], 'envoy.transport_sockets.tls'],
+    ]);
+  });
+
   it('does not program TLS termination on a TLS listener, nor a listener without TLSRoutes', () => {
     const h = setup([{ ...passthrough, tls: { mode: 'Terminate', certificateRefs: [{ name: 'x' }] } }]);
     expect(names(h, EnvoyTypeUrls.listener)).toEqual([]);

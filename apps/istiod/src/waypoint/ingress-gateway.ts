@@ -81,7 +81,7 @@ export function ingressListeners(gw: Gateway): {
       continue;
     }
     const taken = protocolOfPort.get(l.port);
-    if (taken !== undefined && taken !== l.protocol) {
+    if (taken !== undefined && !portSharable(taken, l.protocol)) {
       skipped.push({
         name: l.name,
         reason: 'ProtocolConflict',
@@ -153,6 +153,14 @@ export function ingressListeners(gw: Gateway): {
     });
   }
   return { listeners, skipped };
+}
+
+/**
+ * Whether two listener protocols can share a port: the same protocol, or HTTPS and TLS (both
+ * start with a ClientHello; the SNI picks a terminating or a passthrough chain), as upstream.
+ */
+export function portSharable(a: string, b: string): boolean {
+  return a === b || ((a === 'HTTPS' || a === 'TLS') && (b === 'HTTPS' || b === 'TLS'));
 }
 
 /** True when `host` (exact) lies inside `wildcard` (`*.example.com`: one or more labels before). */

@@ -57,7 +57,13 @@ export interface PassthroughChain {
 
 export type IngressPort =
   | { readonly protocol: 'HTTP'; readonly port: number; readonly routeConfigName: string }
-  | { readonly protocol: 'HTTPS'; readonly port: number; readonly servers: readonly IngressServer[] }
+  | {
+      /** Terminating servers and passthrough chains (HTTPS and TLS listeners may share a port). */
+      readonly protocol: 'HTTPS';
+      readonly port: number;
+      readonly servers: readonly IngressServer[];
+      readonly passthrough?: readonly PassthroughChain[];
+    }
   | { readonly protocol: 'TLS'; readonly port: number; readonly chains: readonly PassthroughChain[] };
 
 function hcmFilter(port: number, routeConfigName: string, tracing: object | undefined): object {
@@ -150,7 +156,11 @@ export function buildIngressListener(p: IngressPort, tracing?: object): object {
     name,
     address,
     listenerFilters: inspector,
-    filterChains: servers.map(s => serverChain(p.port, s, tracing)),
+    // Passthrough chains first: for the same server names Envoy prefers `transport_protocol: tls`.
+    filterChains: [
+      ...(p.passthrough ?? []).map(passthroughChain),
+      ...servers.map(s => serverChain(p.port, s, tracing)),
+    ],
   };
 }
 

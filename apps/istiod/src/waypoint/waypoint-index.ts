@@ -1492,7 +1492,12 @@ export class WaypointIndex {
       listenerOut.set(l.name, l);
     }
     for (const [port, servers] of httpsPorts) {
-      const l = buildIngressListener({ protocol: 'HTTPS', port, servers }, tracing) as { name: string };
+      // TLS passthrough listeners of the same port share its Listener.
+      const passthrough = tlsPorts.get(port) ?? [];
+      tlsPorts.delete(port);
+      const l = buildIngressListener({ protocol: 'HTTPS', port, servers, passthrough }, tracing) as {
+        name: string;
+      };
       listenerOut.set(l.name, l);
     }
     for (const [port, chains] of tlsPorts) {
