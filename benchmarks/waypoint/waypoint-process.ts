@@ -34,6 +34,7 @@ const config: Config = {
   clusterId: 'Kubernetes',
   clusterDomain: 'cluster.local',
   certDir: '',
+  podInfoDir: '',
   secretTtlSeconds: 86_400,
   logFormat: 'json',
   logLevel: 'error',

@@ -8,8 +8,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createHboneClient } from '@ambient-mesh/hbone';
 import type { HboneIdentity, HboneServer } from '@ambient-mesh/hbone';
 import {
@@ -38,7 +40,7 @@ import type { CertificateDump, Clock, WorkloadCertificate } from '@ambient-mesh/
 import { errorMessage } from '@ambient-mesh/errors';
 import { adminRoutes } from './admin.ts';
 import { fetchCaCertificate, waypointSpiffeId } from './identity/ca-identity.ts';
-import { ProxyMode, xdsNodeId, xdsNodeMetadata } from './config.ts';
+import { ProxyMode, parsePodLabels, xdsNodeId, xdsNodeMetadata } from './config.ts';
 import type { Config } from './config.ts';
 import {
   BindError,
@@ -254,9 +256,17 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   };
   const nacks = new Map<string, ResponseRecord>();
   const xdsLog = logs.for('xds');
+  // The pod's labels (downward API), sent as node metadata LABELS as istio-agent does.
+  const podLabels =
+    config.podInfoDir === ''
+      ? {}
+      : parsePodLabels(await readFile(join(config.podInfoDir, 'labels'), 'utf8').catch(() => ''));
   const xds = new XdsClient({
     connect: xdsConnect,
-    node: { id: xdsNodeId(config), metadata: toStruct(xdsNodeMetadata(config, WAYPOINT_VERSION)) },
+    node: {
+      id: xdsNodeId(config),
+      metadata: toStruct(xdsNodeMetadata(config, WAYPOINT_VERSION, podLabels)),
+    },
     handlers: waypointHandlers(
       mutator,
       router ? (accepted, removed) => gateway().apply(accepted, removed) : undefined,

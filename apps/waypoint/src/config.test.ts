@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@ambient-mesh/runtime';
-import { loadConfig, modeOf, xdsNodeId, xdsNodeMetadata } from './config.ts';
+import { loadConfig, modeOf, parsePodLabels, xdsNodeId, xdsNodeMetadata } from './config.ts';
 
 describe('loadConfig', () => {
   it('reads the mode from the command line: router (as the gateway Deployment passes it) or waypoint', () => {
@@ -48,6 +48,25 @@ describe('loadConfig', () => {
       PROXY_CONFIG: { discoveryAddress: expect.stringMatching(/:15012$/) as unknown },
     });
     expect(xdsNodeMetadata(c)).not.toHaveProperty('ISTIO_VERSION');
+  });
+
+  it("sends the pod's labels (downward API file) as node metadata LABELS, as istio-agent does", () => {
+    const c = loadConfig({ POD_NAME: 'public-istio-5f7c9-abcde', POD_NAMESPACE: 'edge' });
+    expect(c.podInfoDir).toBe('/etc/istio/pod');
+    expect(
+      loadConfig({ POD_NAME: 'w', POD_NAMESPACE: 'n', ISTIO_POD_INFO_DIR: '/tmp/podinfo' }).podInfoDir,
+    ).toBe('/tmp/podinfo');
+    const labels = parsePodLabels(
+      'gateway.networking.k8s.io/gateway-name="public"\nservice.istio.io/canonical-name="public-istio"\n' +
+        'quoted="a \\"b\\""\nbroken=unquoted\n\n',
+    );
+    expect(labels).toEqual({
+      'gateway.networking.k8s.io/gateway-name': 'public',
+      'service.istio.io/canonical-name': 'public-istio',
+      quoted: 'a "b"',
+    });
+    expect(xdsNodeMetadata(c, '0.1.0', labels)).toMatchObject({ LABELS: labels });
+    expect(xdsNodeMetadata(c, '0.1.0', {})).not.toHaveProperty('LABELS');
   });
 
   it('reads the certificate lifetime asked of the CA (SECRET_TTL, 24h by default)', () => {

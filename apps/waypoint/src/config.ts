@@ -36,6 +36,8 @@ export const Env = {
   maxHeaderBytes: 'WAYPOINT_MAX_HEADER_BYTES',
   xdsHeaderPrefix: 'XDS_HEADER_',
   metaPrefix: 'ISTIO_META_',
+  /** The downward API folder with the pod's `labels` (upstream's `istio-podinfo` volume). */
+  podInfoDir: 'ISTIO_POD_INFO_DIR',
 } as const;
 
 export const DEFAULT_ISTIOD_ADDRESS = 'https://istiod.istio-system.svc:15012';
@@ -43,6 +45,8 @@ export const DEFAULT_TOKEN_PATH = '/var/run/secrets/tokens/istio-token';
 export const DEFAULT_ROOT_CA_PATH = './var/run/secrets/istio/root-cert.pem';
 /** Where the workload certificate is mounted (istio-proxy's file-mounted credentials). */
 export const DEFAULT_CERT_DIR = '/var/run/secrets/workload-spiffe-credentials';
+/** Where istiod's gateway Deployments mount the pod's labels (downward API), as upstream's. */
+export const DEFAULT_POD_INFO_DIR = '/etc/istio/pod';
 
 /**
  * What the process runs as: `waypoint` (HBONE inbound on 15008) or `router`, an ingress
@@ -68,6 +72,11 @@ export interface Config {
   readonly clusterId: string;
   readonly clusterDomain: string;
   readonly certDir: string;
+  /**
+   * The downward API folder whose `labels` file (`key="value"` lines) the proxy sends as node
+   * metadata `LABELS`, as istio-agent does; a missing file: no `LABELS`.
+   */
+  readonly podInfoDir: string;
   /** The lifetime asked of istiod's CA for the workload certificate (renewed at half of it). */
   readonly secretTtlSeconds: number;
   readonly logFormat: LogFormat;
@@ -142,6 +151,7 @@ export function loadConfig(env: Environment = process.env, args: readonly string
       clusterId: r.env(Env.clusterId) ?? 'Kubernetes',
       clusterDomain: r.env(Env.clusterDomain) ?? 'cluster.local',
       certDir: r.env(Env.certDir) ?? DEFAULT_CERT_DIR,
+      podInfoDir: r.env(Env.podInfoDir) ?? DEFAULT_POD_INFO_DIR,
       secretTtlSeconds: Math.round(secretTtlMs / 1000),
       logFormat: r.logFormat(Env.logFormat),
       logLevel: r.logLevel(Env.logLevel),
@@ -195,6 +205,7 @@ export function xdsNodeId(
 export function xdsNodeMetadata(
   config: Config,
   version?: string,
+  labels?: Readonly<Record<string, string>>,
 ): Record<string, string | Record<string, string | Record<string, string>>> {
   let discoveryAddress = config.xdsAddress;
   try {
@@ -213,5 +224,26 @@ export function xdsNodeMetadata(
     NAMESPACE: config.podNamespace,
     INSTANCE_IPS: config.instanceIp,
     CLUSTER_ID: config.clusterId,
+    // The pod's labels (istiod finds a gateway's Gateway by gateway.networking.k8s.io/gateway-name).
+    ...(labels === undefined || Object.keys(labels).length === 0 ? {} : { LABELS: { ...labels } }),
   };
+}
+
+/**
+ * The downward API `labels` file: one `key="value"` line per label, the value quoted as Go's
+ * `%q` (JSON-compatible for what labels may hold). Lines that do not parse are skipped.
+ */
+export function parsePodLabels(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      const value: unknown = JSON.parse(line.slice(eq + 1).trim());
+      if (typeof value === 'string') out[line.slice(0, eq).trim()] = value;
+    } catch {
+      // Not a quoted value: skipped.
+    }
+  }
+  return out;
 }

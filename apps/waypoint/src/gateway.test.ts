@@ -13,7 +13,8 @@ import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client as UndiciClient } from 'undici';
 import { issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
@@ -41,6 +42,8 @@ const PLAIN = 'outbound|80||plain.edge.svc.cluster.local';
 const MESH = 'outbound|80||mesh.edge.svc.cluster.local';
 const HTTP_ROUTES = 'http.80';
 const HTTPS_ROUTES = 'https.443';
+/** The TLS backend behind the passthrough listener (outside the mesh: plain TCP). */
+const PASSTHROUGH = 'outbound|443||tls.edge.svc.cluster.local';
 
 const hcm = (routes: string): ProtoObject => ({
   name: 'envoy.filters.network.http_connection_manager',
@@ -92,6 +95,78 @@ function tlsChain(
     transport_socket: tlsSocket(cert, inline),
     filters: [hcm(HTTPS_ROUTES)],
   };
+}
+
+/** A TLS passthrough chain: matched on the ClientHello's SNI, relayed encrypted to `cluster`. */
+function passthroughChain(name: string, serverNames: readonly string[], cluster: string): ProtoObject {
+  return {
+    name,
+    filter_chain_match: { server_names: serverNames, transport_protocol: 'tls' },
+    filters: [
+      {
+        name: 'envoy.filters.network.tcp_proxy',
+        typed_config: any(EnvoyType.tcpProxy, { stat_prefix: cluster, cluster }),
+      },
+    ],
+  };
+}
+
+/** A terminating chain that requires a client certificate chaining to `ca` (Istio's MUTUAL). */
+function mutualChain(cert: Cert, ca: string): ProtoObject {
+  return {
+    name: 'mutual',
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: any(EnvoyType.downstreamTlsContext, {
+        require_client_certificate: { value: true },
+        common_tls_context: {
+          alpn_protocols: ['http/1.1'],
+          tls_certificates: [
+            { certificate_chain: { inline_string: cert.chain }, private_key: { inline_string: cert.key } },
+          ],
+          validation_context: { trusted_ca: { inline_string: ca } },
+        },
+      }),
+    },
+    filters: [hcm(HTTPS_ROUTES)],
+  };
+}
+
+/**
+ * One HTTP/1.1 request over TLS (optionally with a client certificate): the status line's code,
+ * the server certificate's SAN, and the body; or the error when the connection fails or closes
+ * without an answer.
+ */
+async function tlsExchange(
+  port: number,
+  servername: string,
+  payload: string,
+  client?: { readonly cert: string; readonly key: string },
+): Promise<{ readonly san: string; readonly text: string } | { readonly error: string }> {
+  return new Promise(resolve => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      servername,
+      ALPNProtocols: ['http/1.1'],
+      rejectUnauthorized: false,
+      ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
+    });
+    let text = '';
+    let san = '';
+    socket.setEncoding('utf8');
+    socket.once('secureConnect', () => {
+      san = socket.getPeerCertificate().subjectaltname ?? '';
+      socket.write(payload);
+    });
+    socket.on('data', (c: string) => (text += c));
+    socket.once('error', err => {
+      resolve({ error: err.message });
+    });
+    socket.once('close', () => {
+      resolve(text === '' ? { error: 'closed without an answer' } : { san, text });
+    });
+  });
 }
 
 function route(name: string, domains: readonly string[], cluster: string): ProtoObject {
@@ -171,6 +246,11 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
   let meshBackend: HboneBackend;
   let taken: NetServer;
   let takenPort: number;
+  let tlsBackend: TlsServer;
+  let backendCert: Cert;
+  let clientGood: Cert;
+  let clientStranger: Cert;
+  let clientCa: string;
   const certs: Record<'a' | 'wild' | 'x' | 'def', Cert> = {} as never;
   const seen: { url: string; headers: IncomingMessage['headers'] }[] = [];
   /** Releases the backend's answer to `/slow` (the drain test). */
@@ -200,6 +280,28 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
       const c = await issueRawCert(pki.ca, id);
       certs[name] = { id, chain: c.certChain.join('\n'), key: c.privateKeyPem };
     }
+    // The passthrough backend terminates TLS itself, with its own certificate, and says which
+    // SNI it saw; the clients of the MUTUAL listener: one of the gateway's CA, one of another.
+    const backend = await issueRawCert(pki.ca, 'spiffe://cluster.local/ns/edge/sa/tls-backend');
+    backendCert = {
+      id: 'spiffe://cluster.local/ns/edge/sa/tls-backend',
+      chain: backend.certChain.join('\n'),
+      key: backend.privateKeyPem,
+    };
+    const good = await issueRawCert(pki.ca, 'spiffe://cluster.local/ns/edge/sa/client');
+    clientGood = { id: 'client', chain: good.certChain.join('\n'), key: good.privateKeyPem };
+    clientCa = good.roots.pem;
+    const other = await createTestPki();
+    const stranger = await issueRawCert(other.ca, 'spiffe://cluster.local/ns/edge/sa/client');
+    clientStranger = { id: 'stranger', chain: stranger.certChain.join('\n'), key: stranger.privateKeyPem };
+    tlsBackend = createTlsServer({ cert: backendCert.chain, key: backendCert.key }, socket => {
+      const sni = (socket as unknown as { servername?: string | false }).servername;
+      socket.once('data', (d: Buffer) => {
+        socket.end(`backend saw SNI ${String(sni)} and ${d.toString('utf8')}`);
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>(resolve => tlsBackend.listen(0, '127.0.0.1', resolve));
     xds = new TestXdsServer();
     await xds.start();
     plain = createHttpServer((req, res) => {
@@ -233,6 +335,26 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
         {
           lb_endpoints: [
             { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: plainPort } } } },
+          ],
+        },
+      ],
+    });
+    xds.set(TypeUrl.cluster, PASSTHROUGH, edsCluster(PASSTHROUGH));
+    xds.set(TypeUrl.clusterLoadAssignment, PASSTHROUGH, {
+      cluster_name: PASSTHROUGH,
+      endpoints: [
+        {
+          lb_endpoints: [
+            {
+              endpoint: {
+                address: {
+                  socket_address: {
+                    address: '127.0.0.1',
+                    port_value: (tlsBackend.address() as AddressInfo).port,
+                  },
+                },
+              },
+            },
           ],
         },
       ],
@@ -280,6 +402,22 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
       address: socketAddress(0),
       filter_chains: [tlsChain('a', ['a.example.com'], certs.a, 'bytes')],
     });
+    // TLS passthrough next to a terminating chain on one port.
+    xds.set(TypeUrl.listener, 'passthrough', {
+      name: 'passthrough',
+      address: socketAddress(0),
+      listener_filters: [{ name: 'envoy.filters.listener.tls_inspector' }],
+      filter_chains: [
+        passthroughChain('pt', ['pt.example.com', '*.pt.example.com'], PASSTHROUGH),
+        tlsChain('a', ['a.example.com'], certs.a, 'bytes'),
+      ],
+    });
+    xds.set(TypeUrl.listener, 'mutual', {
+      name: 'mutual',
+      address: socketAddress(0),
+      listener_filters: [{ name: 'envoy.filters.listener.tls_inspector' }],
+      filter_chains: [mutualChain(certs.a, clientCa)],
+    });
     xds.set(TypeUrl.listener, 'taken', plainListener('taken', takenPort));
 
     const identity = await pki.identity('edge', 'gw-istio');
@@ -297,7 +435,7 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
       { xdsConnect: xds.connect(), identity, processMetrics: false, logs: captured.logs },
     );
     await waitFor('xDS sync', () => gateway.readiness.ready, 20_000);
-    await waitFor('the listeners bound', () => gateway.listenerAddresses().size >= 4, 20_000);
+    await waitFor('the listeners bound', () => gateway.listenerAddresses().size >= 6, 20_000);
   }, 60_000);
 
   afterAll(async () => {
@@ -319,6 +457,49 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
         resolve();
       });
     });
+    await new Promise<void>(resolve => {
+      tlsBackend.close(() => {
+        resolve();
+      });
+    });
+  });
+
+  it('relays TLS passthrough by SNI without terminating: the client meets the backend certificate', async () => {
+    const pt = port('passthrough');
+    const exact = await tlsExchange(pt, 'pt.example.com', 'ping');
+    expect(exact).toEqual({
+      san: `URI:${backendCert.id}`,
+      text: 'backend saw SNI pt.example.com and ping',
+    });
+    const wild = await tlsExchange(pt, 'v1.pt.example.com', 'pong');
+    expect(wild).toMatchObject({
+      san: `URI:${backendCert.id}`,
+      text: 'backend saw SNI v1.pt.example.com and pong',
+    });
+    // The terminating chain of the same port still terminates (the gateway's certificate).
+    expect(await hello(pt, 'a.example.com')).toMatchObject({ san: `URI:${certs.a.id}` });
+    const terminated = await tlsExchange(
+      pt,
+      'a.example.com',
+      'GET /t HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n',
+    );
+    expect(terminated).toMatchObject({ san: `URI:${certs.a.id}` });
+    expect('text' in terminated ? terminated.text : '').toMatch(/^HTTP\/1\.1 200/);
+    // An SNI no chain takes: refused.
+    expect(await tlsExchange(pt, 'other.example.org', 'x')).toHaveProperty('error');
+  });
+
+  it('requires a client certificate of the listener CA on a MUTUAL chain: none and a stranger are refused', async () => {
+    const m = port('mutual');
+    const get = 'GET /mutual HTTP/1.1\r\nhost: a.example.com\r\nconnection: close\r\n\r\n';
+    expect(await tlsExchange(m, 'a.example.com', get)).toHaveProperty('error');
+    expect(
+      await tlsExchange(m, 'a.example.com', get, { cert: clientStranger.chain, key: clientStranger.key }),
+    ).toHaveProperty('error');
+    const ok = await tlsExchange(m, 'a.example.com', get, { cert: clientGood.chain, key: clientGood.key });
+    expect(ok).toMatchObject({ san: `URI:${certs.a.id}` });
+    expect('text' in ok ? ok.text : '').toMatch(/^HTTP\/1\.1 200/);
+    expect('text' in ok ? ok.text : '').toContain('"url":"/mutual"');
   });
 
   it('says router~ in its xDS node id, has no HBONE inbound and is ready on 15021', async () => {
@@ -439,7 +620,7 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
       listeners: { name: string; address?: { port: number }; filterChains?: { serverNames: string[] }[] }[];
     };
     const names = dump.listeners.map(l => l.name).sort();
-    expect(names).toEqual(['http', 'https', 'removable', 'strict']);
+    expect(names).toEqual(['http', 'https', 'mutual', 'passthrough', 'removable', 'strict']);
     expect(dump.listeners.find(l => l.name === 'http')?.address?.port).toBe(port('http'));
     expect(dump.listeners.find(l => l.name === 'https')?.filterChains?.map(c => c.serverNames)).toEqual([
       ['a.example.com'],
@@ -491,6 +672,36 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
     const after = await request(kept, 'plain.example.com', '/after');
     expect(after.status).toBe(200);
     expect(JSON.parse(after.text)).toMatchObject({ url: '/after' });
+  });
+
+  it('rotates a certificate on a Listener update (a Secret change): new handshakes get the new one, an open connection stays', async () => {
+    const strict = port('strict');
+    expect(await hello(strict, 'a.example.com')).toMatchObject({ san: `URI:${certs.a.id}` });
+    const kept = client('strict', { servername: 'a.example.com' });
+    expect((await request(kept, 'a.example.com', '/before-rotation')).status).toBe(200);
+    const version = gateway.state.snapshot().listeners.get('strict')?.version;
+    xds.set(TypeUrl.listener, 'strict', {
+      name: 'strict',
+      address: socketAddress(strict),
+      filter_chains: [tlsChain('a', ['a.example.com'], certs.x, 'bytes')],
+    });
+    await waitFor(
+      'the rotation',
+      () => gateway.state.snapshot().listeners.get('strict')?.version !== version,
+    );
+    expect(port('strict')).toBe(strict);
+    expect(await hello(strict, 'a.example.com')).toMatchObject({ san: `URI:${certs.x.id}` });
+    // The connection made before the rotation is still served (no drop).
+    expect((await request(kept, 'a.example.com', '/after-rotation')).status).toBe(200);
+    xds.set(TypeUrl.listener, 'strict', {
+      name: 'strict',
+      address: socketAddress(strict),
+      filter_chains: [tlsChain('a', ['a.example.com'], certs.a, 'bytes')],
+    });
+    await waitFor('the rotation back', async () => {
+      const h = await hello(strict, 'a.example.com');
+      return 'san' in h && h.san === `URI:${certs.a.id}`;
+    });
   });
 
   it('reports requests as upstream gateways do: reporter="source" with the gateway as the source workload', async () => {

@@ -2,8 +2,12 @@
  * Tracing through the waypoint on loopback, against a real Jaeger v2 (OTLP receiver and query
  * API): the HCM's `tracing` (OpenTelemetry provider) makes the waypoint continue the client's
  * W3C or B3 context with a SERVER span, hand that span to the upstream as its parent, and export
- * it over OTLP (gRPC and HTTP) under the waypoint's service name.
+ * it over OTLP (gRPC and HTTP) under the waypoint's service name. In router mode (an ingress
+ * gateway) the same HCM `tracing` starts the trace at the edge when the client sends none.
  */
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
@@ -265,4 +269,145 @@ describe('waypoint tracing to a real Jaeger (OTLP)', () => {
     expect(String(seen?.headers.traceparent)).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     expect(seen?.headers['x-b3-sampled']).toBe('0');
   });
+});
+
+describe('ingress gateway (router mode) tracing to a real Jaeger (OTLP)', () => {
+  const PLAIN = 'outbound|80||web.edge.svc.cluster.local';
+  const TRACE_C = 'a3ce929d0e0e47364bf92f3577b34da6';
+  const CLIENT_SPAN_C = 'b7ad6b7169203331';
+  let jaeger: Jaeger;
+  let xds: TestXdsServer;
+  let gateway: Bound;
+  let backend: HttpServer;
+  const seen: IncomingMessage['headers'][] = [];
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const captured = captureLogs();
+
+  beforeAll(async () => {
+    jaeger = await Jaeger.start();
+    cleanups.push(() => jaeger.stop());
+    backend = createHttpServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+    await new Promise<void>(resolve => backend.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>(resolve => {
+          backend.closeAllConnections();
+          backend.close(() => {
+            resolve();
+          });
+        }),
+    );
+    xds = new TestXdsServer();
+    await xds.start();
+    cleanups.push(() => {
+      xds.close();
+    });
+    xds.set(TypeUrl.cluster, PLAIN, staticCluster(PLAIN, (backend.address() as AddressInfo).port));
+    xds.set(TypeUrl.cluster, OTLP_GRPC, staticCluster(OTLP_GRPC, jaeger.otlpGrpcPort));
+    xds.set(TypeUrl.routeConfiguration, 'http.80', {
+      name: 'http.80',
+      virtual_hosts: [
+        { name: 'web', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: PLAIN } }] },
+      ],
+    });
+    // As istiod programs an ingress Gateway a Telemetry traces: the HCM of 0.0.0.0_<port>.
+    xds.set(TypeUrl.listener, '0.0.0.0_80', {
+      name: '0.0.0.0_80',
+      address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+      filter_chains: [
+        {
+          filters: [
+            {
+              name: 'envoy.filters.network.http_connection_manager',
+              typed_config: any(EnvoyType.httpConnectionManager, {
+                stat_prefix: 'outbound_0.0.0.0_80',
+                use_remote_address: { value: true },
+                rds: { route_config_name: 'http.80' },
+                http_filters: [router],
+                tracing: tracingOf('grpc', 'public-istio.edge', 100),
+              }),
+            },
+          ],
+        },
+      ],
+    });
+    const pki = await createTestPki();
+    gateway = await build(
+      {
+        ...testConfig(),
+        mode: 'router',
+        podName: 'public-istio-5f7c9-abcde',
+        podNamespace: 'edge',
+        serviceAccount: 'public-istio',
+        proxyMetadata: { WORKLOAD_NAME: 'public-istio' },
+      },
+      {
+        xdsConnect: xds.connect(),
+        identity: await pki.identity('edge', 'public-istio'),
+        processMetrics: false,
+        logs: captured.logs,
+      },
+    );
+    cleanups.push(() => gateway.shutdown());
+    await waitFor('the listener bound', () => gateway.listenerAddresses().has('0.0.0.0_80'), 20_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const stop of cleanups.reverse()) await stop();
+  }, 60_000);
+
+  const get = async (headers: Record<string, string>): Promise<IncomingMessage['headers']> => {
+    const before = seen.length;
+    const port = gateway.listenerAddresses().get('0.0.0.0_80')!.port;
+    const r = await fetch(`http://127.0.0.1:${port}/shop`, {
+      headers,
+    });
+    expect(r.status).toBe(200);
+    await r.text();
+    return seen[before]!;
+  };
+
+  const spanOf = async (
+    traceId: string,
+    spanId: string,
+  ): Promise<{ trace: JaegerApiTrace; span: JaegerApiSpan }> => {
+    let found: { trace: JaegerApiTrace; span: JaegerApiSpan } | undefined;
+    await waitFor(
+      `span ${spanId} of trace ${traceId} in Jaeger`,
+      async () => {
+        const trace = await jaeger.trace(traceId);
+        const span = trace?.spans.find(s => s.spanID === spanId);
+        if (trace !== undefined && span !== undefined) found = { trace, span };
+        return found !== undefined;
+      },
+      45_000,
+    );
+    return found as { trace: JaegerApiTrace; span: JaegerApiSpan };
+  };
+
+  it('starts a trace at the edge for a request without context, exports its root span and propagates it (W3C and B3)', async () => {
+    const headers = await get({});
+    const w3c = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(headers.traceparent));
+    expect(w3c).not.toBeNull();
+    const [, traceId = '', spanId = ''] = w3c!;
+    expect(headers['x-b3-traceid']).toBe(traceId);
+    expect(headers['x-b3-spanid']).toBe(spanId);
+    const { trace, span } = await spanOf(traceId, spanId);
+    expect(span.references).toEqual([]);
+    expect(trace.processes[span.processID]?.serviceName).toBe('public-istio.edge');
+    expect(tag(span, 'span.kind')).toBe('server');
+    expect(tag(span, 'http.url')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/shop$/);
+    expect(tag(span, 'upstream_cluster')).toBe(PLAIN);
+  }, 90_000);
+
+  it("continues a client's traceparent: the gateway span is its child", async () => {
+    const headers = await get({ traceparent: `00-${TRACE_C}-${CLIENT_SPAN_C}-01` });
+    const w3c = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(headers.traceparent));
+    expect(w3c?.[1]).toBe(TRACE_C);
+    const { span } = await spanOf(TRACE_C, w3c?.[2] ?? '');
+    expect(span.references).toContainEqual({ refType: 'CHILD_OF', traceID: TRACE_C, spanID: CLIENT_SPAN_C });
+  }, 90_000);
 });

@@ -9,6 +9,13 @@
 //   sees none of it, as upstream.
 // - With `istio.io/ingress-use-waypoint: "true"` on the backend Service, the same requests cross the
 //   waypoint too: its `istio_requests_total` counts them.
+// - A TLS listener in `Passthrough` mode with a TLSRoute (v1alpha2): the gateway picks the route by
+//   the ClientHello's SNI and relays the still-encrypted stream over HBONE to a backend that
+//   terminates TLS itself (the client meets the backend's certificate, not a gateway one).
+// - On the same port, an HTTPS listener with `tls.options` `gateway.istio.io/tls-terminate-mode:
+//   MUTUAL`: the gateway terminates TLS for its hostname and answers only a client whose
+//   certificate chains to the Secret's `ca.crt`.
+import { createTestCa, issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, waitFor } from '../exec.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
@@ -27,6 +34,14 @@ const GATEWAY = 'public';
 /** istiod names the generated Deployment, Service and ServiceAccount `<gateway>-istio`. */
 const GATEWAY_SA = `${GATEWAY}-istio`;
 const GATEWAY_ID = `spiffe://cluster.local/ns/${NS}/sa/${GATEWAY_SA}`;
+/** The TLS passthrough backend's own certificate (a URI SAN the client can recognise). */
+const SECURE_ID = `spiffe://cluster.local/ns/${NS}/sa/secure-backend`;
+const SECURE_HOST = 'secure.example.com';
+const MTLS_HOST = 'mtls.example.com';
+/** A client certificate of the CA in the MUTUAL listener's Secret (`ca.crt`), PEM. */
+let clientCert: { cert: string; key: string };
+const TLSROUTE_PATH = (ns: string): string =>
+  `/apis/gateway.networking.k8s.io/v1alpha2/namespaces/${ns}/tlsroutes`;
 const scenario = new ScenarioContext<MeshPod>('ingress');
 const { log, kube } = scenario;
 let waypoint: WaypointPod;
@@ -55,12 +70,40 @@ async function waypointEchoRequests(): Promise<number> {
     .reduce((n, s) => n + s.value, 0);
 }
 
+/**
+ * An HTTPS GET to the Gateway's port 443 from the host with SNI `servername` (certificate not
+ * checked): the status, the answering echo pod and the SAN of the certificate the client met.
+ */
+async function tlsFromHost(
+  servername: string,
+  client?: { cert: string; key: string },
+): Promise<{ status: number; pod?: string; san?: string }> {
+  const tlsClient = client === undefined ? '' : `...${JSON.stringify(client)}, `;
+  const script =
+    `const r = require('node:https').get({ ${tlsClient}host: '${address}', port: 443, path: '/tls', servername: '${servername}', ` +
+    `headers: { host: '${servername}' }, rejectUnauthorized: false, timeout: 8000 }, res => { let t = ''; ` +
+    `const san = res.socket.getPeerCertificate().subjectaltname; res.setEncoding('utf8'); res.on('data', c => t += c); ` +
+    `res.on('end', () => { let pod; try { pod = JSON.parse(t).pod } catch {} console.log(JSON.stringify({ status: res.statusCode, pod, san })) }) }); ` +
+    `r.on('timeout', () => r.destroy(new Error('timeout'))); r.on('error', () => console.log(JSON.stringify({ status: 0 })))`;
+  const r = await runCommand([process.execPath, '-e', script], { allowFailure: true, timeoutMs: 15_000 });
+  try {
+    return JSON.parse(r.stdout.trim()) as { status: number; pod?: string; san?: string };
+  } catch {
+    return { status: 0 };
+  }
+}
+
 describe('scenario 13: ingress Gateway to an ambient backend, with and without its waypoint', () => {
   beforeAll(async () => {
+    const ca = await createTestCa();
+    const secureCert = await issueRawCert(ca, SECURE_ID);
+    const gatewayCert = await issueRawCert(ca, `spiffe://cluster.local/ns/${NS}/sa/mtls-site`);
+    const client = await issueRawCert(ca, `spiffe://cluster.local/ns/${NS}/sa/partner`);
+    clientCert = { cert: client.certChain.join('\n'), key: client.privateKeyPem };
     waypoint = await startWaypointMesh(scenario, {
       cluster: { name: 'ingress', slot: 134 },
       namespace: NS,
-      serviceAccounts: ['client', 'echo'],
+      serviceAccounts: ['client', 'echo', 'secure'],
       pods: [
         [
           'echo',
@@ -70,6 +113,21 @@ describe('scenario 13: ingress Gateway to an ambient backend, with and without i
             serviceAccount: 'echo',
             labels: { app: 'echo' },
             containerPorts: [8080],
+          }),
+        ],
+        [
+          'secure',
+          echoPod('secure', {
+            namespace: NS,
+            node: 'node-1',
+            serviceAccount: 'secure',
+            labels: { app: 'secure' },
+            containerPorts: [8080, 8443],
+            env: {
+              TLS_PORT: '8443',
+              TLS_CERT: secureCert.certChain.join('\n'),
+              TLS_KEY: secureCert.privateKeyPem,
+            },
           }),
         ],
         [
@@ -86,11 +144,56 @@ describe('scenario 13: ingress Gateway to an ambient backend, with and without i
       probe: { from: 'client', service: 'echo' },
     });
     const c = kube().client;
+    await c.create(`/api/v1/namespaces/${NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'secure', namespace: NS },
+      spec: { selector: { app: 'secure' }, ports: [{ name: 'tls', port: 443, targetPort: 8443 }] },
+    });
+    const b64 = (text: string): string => Buffer.from(text).toString('base64');
+    await c.create(`/api/v1/namespaces/${NS}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'mtls-cert', namespace: NS },
+      type: 'kubernetes.io/tls',
+      data: {
+        'tls.crt': b64(gatewayCert.certChain.join('\n')),
+        'tls.key': b64(gatewayCert.privateKeyPem),
+        'ca.crt': b64(gatewayCert.roots.pem),
+      },
+    });
     await c.create(GATEWAY_PATH(NS), {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'Gateway',
       metadata: { name: GATEWAY, namespace: NS },
-      spec: { gatewayClassName: 'istio', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] },
+      spec: {
+        gatewayClassName: 'istio',
+        listeners: [
+          { name: 'http', port: 80, protocol: 'HTTP' },
+          { name: 'tls', port: 443, protocol: 'TLS', tls: { mode: 'Passthrough' } },
+          {
+            name: 'mtls',
+            port: 443,
+            protocol: 'HTTPS',
+            hostname: MTLS_HOST,
+            tls: {
+              mode: 'Terminate',
+              certificateRefs: [{ name: 'mtls-cert' }],
+              options: { 'gateway.istio.io/tls-terminate-mode': 'MUTUAL' },
+            },
+          },
+        ],
+      },
+    });
+    await c.create(TLSROUTE_PATH(NS), {
+      apiVersion: 'gateway.networking.k8s.io/v1alpha2',
+      kind: 'TLSRoute',
+      metadata: { name: 'secure', namespace: NS },
+      spec: {
+        parentRefs: [{ name: GATEWAY, sectionName: 'tls' }],
+        hostnames: [SECURE_HOST],
+        rules: [{ backendRefs: [{ name: 'secure', port: 443 }] }],
+      },
     });
     await c.create(HTTPROUTE_PATH(NS), {
       apiVersion: 'gateway.networking.k8s.io/v1',
@@ -180,5 +283,54 @@ describe('scenario 13: ingress Gateway to an ambient backend, with and without i
       async () => ((await waypointEchoRequests()) >= start + 5 ? true : undefined),
       { timeoutMs: 30_000, intervalMs: 500 },
     );
+  }, 180_000);
+
+  it('TLS passthrough: by SNI the encrypted stream reaches the backend over HBONE, which terminates it', async () => {
+    const c = kube().client;
+    const parent = await waitFor(
+      'TLSRoute secure Accepted by the Gateway',
+      async () => {
+        const r = await c.get<{
+          status?: { parents?: { parentRef: { name: string }; conditions: Cond[] }[] };
+        }>(`${TLSROUTE_PATH(NS)}/secure`);
+        const p = r.status?.parents?.find(x => x.parentRef.name === GATEWAY);
+        return p?.conditions.some(x => x.type === 'Accepted' && x.status === 'True') === true ? p : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(parent.conditions.find(x => x.type === 'ResolvedRefs')?.status).toBe('True');
+    const gw = await c.get<{ status?: { listeners?: { name: string; attachedRoutes: number }[] } }>(
+      `${GATEWAY_PATH(NS)}/${GATEWAY}`,
+    );
+    expect(gw.status?.listeners?.find(l => l.name === 'tls')?.attachedRoutes).toBe(1);
+    const first = await waitFor(
+      `https://${SECURE_HOST} through ${address}:443 answered by the TLS backend`,
+      async () => {
+        const r = await tlsFromHost(SECURE_HOST);
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+    // The certificate the client met is the backend's own: the gateway did not terminate.
+    expect(first).toMatchObject({ pod: 'secure', san: `URI:${SECURE_ID}` });
+    // An SNI no TLSRoute names gets no answer.
+    expect((await tlsFromHost('other.example.com')).status).toBe(0);
+    // The backend's ztunnel took the stream as HBONE mTLS from the gateway's identity.
+    expect(await mtlsConnectionsTo(kube(), 'secure', GATEWAY_ID)).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('MUTUAL on the same port: the HTTPS listener answers a client of ca.crt, not one without a certificate', async () => {
+    const first = await waitFor(
+      `https://${MTLS_HOST} through ${address}:443 with a client certificate answered by echo`,
+      async () => {
+        const r = await tlsFromHost(MTLS_HOST, clientCert);
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+    // Terminated by the gateway (its certificate), routed by the HTTPRoute to echo.
+    expect(first).toMatchObject({ pod: 'echo', san: `URI:spiffe://cluster.local/ns/${NS}/sa/mtls-site` });
+    expect((await tlsFromHost(MTLS_HOST)).status).toBe(0);
+    expect((await tlsFromHost(MTLS_HOST, clientCert)).status).toBe(200);
   }, 180_000);
 });

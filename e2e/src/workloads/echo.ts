@@ -2,10 +2,13 @@
 // what it saw, and echoes raw bytes on an optional TCP port. Env: PORT (8080), TCP_PORT (off),
 // DELAY_MS (wait before answering, 0), FAIL_EVERY (every Nth request is answered FAIL_STATUS,
 // default 503; off), VERSION (in the body and the `x-echo-version` header), LOG_REQUESTS=true (a
-// log line per request: method, path and the peer's address, for the console's merged log view).
+// log line per request: method, path and the peer's address, for the console's merged log view),
+// TLS_PORT with TLS_CERT and TLS_KEY (PEM text): the same answers over HTTPS on that port (the
+// ingress scenario's TLS passthrough backend).
 // The body also says how many requests the server held at once when it answered (`inFlight`) and
 // at most so far (`maxInFlight`), from the first request byte to the end of the answer.
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { hostname } from 'node:os';
 
@@ -71,6 +74,17 @@ const server = http.createServer((req, res) => {
 server.listen(port, () => {
   console.log(`echo ${podName} listening on :${port}`);
 });
+const tlsPort = process.env.TLS_PORT === undefined ? undefined : Number(process.env.TLS_PORT);
+const secure =
+  tlsPort === undefined
+    ? undefined
+    : https
+        .createServer({ cert: process.env.TLS_CERT ?? '', key: process.env.TLS_KEY ?? '' }, (req, res) =>
+          server.emit('request', req, res),
+        )
+        .listen(tlsPort, () => {
+          console.log(`echo ${podName} listening on :${tlsPort} (TLS)`);
+        });
 const tcp =
   tcpPort === undefined
     ? undefined
@@ -83,6 +97,8 @@ const tcp =
 process.on('SIGTERM', () => {
   console.log('echo: SIGTERM, closing');
   tcp?.close();
+  secure?.close();
+  secure?.closeAllConnections();
   server.close(() => process.exit(0));
   server.closeAllConnections();
 });

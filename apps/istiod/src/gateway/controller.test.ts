@@ -40,6 +40,7 @@ function informers(): GatewayInformerFactory {
     ConfigMap: '/api/v1/configmaps',
     HTTPRoute: '/apis/gateway.networking.k8s.io/v1/httproutes',
     GRPCRoute: '/apis/gateway.networking.k8s.io/v1/grpcroutes',
+    TLSRoute: '/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes',
     Service: SERVICES,
     ReferenceGrant: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',
     Secret: '/api/v1/secrets',

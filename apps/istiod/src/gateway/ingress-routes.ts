@@ -33,7 +33,7 @@ import {
   type ServiceInfo,
 } from '../waypoint/resolve-route.ts';
 import type { ParentRefInput, ServiceKey, ValidRoute } from '../waypoint/types.ts';
-import { validateGrpcRoute, validateHttpRoute } from '../waypoint/validate-route.ts';
+import { validateGrpcRoute, validateHttpRoute, validateTlsRoute } from '../waypoint/validate-route.ts';
 import { classInfoFor } from './classes.ts';
 import { listenerKinds, type ListenerRefs } from './listener-status.ts';
 import { validateGateway, validateGatewayClass, type GatewayListener, type GatewayModel } from './model.ts';
@@ -216,6 +216,18 @@ export function parentNamespaceWritten(obj: KubeObject, ref: ParentRefInput): bo
   });
 }
 
+/** Whether a Secret's `ca.crt` holds a PEM certificate (base64 as the API serves it). */
+export function secretHoldsCa(obj: KubeObject): boolean {
+  const ca = ((obj as { data?: Record<string, unknown> }).data ?? {})['ca.crt'];
+  if (typeof ca !== 'string') return false;
+  try {
+    new X509Certificate(Buffer.from(ca, 'base64'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a TLS Secret's data hold a PEM certificate and a private key (base64 as the API serves them). */
 export function secretHoldsCertificate(obj: KubeObject): boolean {
   const data = (obj as { data?: Record<string, unknown> }).data ?? {};
@@ -234,6 +246,7 @@ export function secretHoldsCertificate(obj: KubeObject): boolean {
 export type IngressInformerKind =
   | 'HTTPRoute'
   | 'GRPCRoute'
+  | 'TLSRoute'
   | 'Gateway'
   | 'GatewayClass'
   | 'Namespace'
@@ -268,7 +281,7 @@ export class IngressRouteIndex implements ListenerRefs {
   readonly #namespaces = new Map<string, Readonly<Record<string, string>>>();
   readonly #services = new Map<string, ServiceInfo>();
   readonly #grants = new Map<string, KubeObject>();
-  readonly #secrets = new Map<string, boolean>();
+  readonly #secrets = new Map<string, { readonly valid: boolean; readonly ca: boolean }>();
   readonly #emitted = new Map<string, string>();
   readonly #informers: KindInformer[] = [];
   #synced = false;
@@ -281,13 +294,16 @@ export class IngressRouteIndex implements ListenerRefs {
     const wire = (
       kind: IngressInformerKind,
       apply: (o: KubeObject, deleted: boolean) => void,
+      optional = false,
     ): Promise<void> => {
       const informer = this.#opts.informers(kind);
       this.#informers.push(informer);
       applyEvents(informer, apply, err => {
         this.#opts.logger.error({ kind, err: errorMessage(err) }, 'failed to apply an ingress route event');
       });
-      return informer.start().catch(() => undefined);
+      const started = informer.start().catch(() => undefined);
+      // An optional kind (its CRD may be missing: it never lists) is not waited for.
+      return optional ? Promise.resolve() : started;
     };
     const all = (): void => {
       this.#recomputeAll();
@@ -299,6 +315,13 @@ export class IngressRouteIndex implements ListenerRefs {
       wire('GRPCRoute', (o, d) => {
         this.#onRoute('GRPCRoute', o, d);
       }),
+      wire(
+        'TLSRoute',
+        (o, d) => {
+          this.#onRoute('TLSRoute', o, d);
+        },
+        true,
+      ),
       wire('Gateway', (o, d) => {
         if (d) this.#gateways.delete(keyOf(o));
         else this.#gateways.set(keyOf(o), o);
@@ -328,10 +351,10 @@ export class IngressRouteIndex implements ListenerRefs {
       }),
       wire('Secret', (o, d) => {
         const key = keyOf(o);
-        const before = this.#secrets.get(key);
+        const before = JSON.stringify(this.#secrets.get(key));
         if (d) this.#secrets.delete(key);
-        else this.#secrets.set(key, secretHoldsCertificate(o));
-        if (before !== this.#secrets.get(key)) this.#opts.onRefsChanged();
+        else this.#secrets.set(key, { valid: secretHoldsCertificate(o), ca: secretHoldsCa(o) });
+        if (before !== JSON.stringify(this.#secrets.get(key))) this.#opts.onRefsChanged();
       }),
     ]);
     this.#synced = true;
@@ -348,9 +371,8 @@ export class IngressRouteIndex implements ListenerRefs {
     return this.#synced;
   }
 
-  secret(namespace: string, name: string): { readonly valid: boolean } | undefined {
-    const v = this.#secrets.get(`${namespace}/${name}`);
-    return v === undefined ? undefined : { valid: v };
+  secret(namespace: string, name: string): { readonly valid: boolean; readonly ca: boolean } | undefined {
+    return this.#secrets.get(`${namespace}/${name}`);
   }
 
   secretGrantAllows(fromNamespace: string, toNamespace: string, name: string): boolean {
@@ -438,7 +460,12 @@ export class IngressRouteIndex implements ListenerRefs {
       this.#emitted.delete(id);
       return;
     }
-    const v = kind === 'HTTPRoute' ? validateHttpRoute(o) : validateGrpcRoute(o);
+    const v =
+      kind === 'HTTPRoute'
+        ? validateHttpRoute(o)
+        : kind === 'GRPCRoute'
+          ? validateGrpcRoute(o)
+          : validateTlsRoute(o);
     this.#routes.set(id, { kind, key, valid: v.ok ? v.value : undefined, obj: o });
     if (this.#synced) this.#compute(id);
   }

@@ -66,6 +66,57 @@ describe('listener status of ingress Gateways', () => {
     expect(condOf(e.conditions, 'Accepted')?.status).toBe('True');
   });
 
+  it('a MUTUAL listener needs ca.crt in its Secret; a TLS passthrough listener needs no Secret and takes TLSRoute', () => {
+    const mutual = https({});
+    const l: GatewayListener = { ...mutual, tls: { ...mutual.tls!, mutual: true } };
+    const withCa: ListenerRefs = {
+      secret: () => ({ valid: true, ca: true }),
+      secretGrantAllows: () => false,
+    };
+    const noCa: ListenerRefs = { secret: () => ({ valid: true, ca: false }), secretGrantAllows: () => false };
+    expect(condOf(evaluateListener(gwBase, l, withCa, undefined).conditions, 'Programmed')?.status).toBe(
+      'True',
+    );
+    const missing = evaluateListener(gwBase, l, noCa, undefined);
+    expect(condOf(missing.conditions, 'ResolvedRefs')).toMatchObject({
+      status: 'False',
+      reason: 'InvalidCertificateRef',
+      message: expect.stringMatching(/MUTUAL needs ca\.crt/) as unknown,
+    });
+    const passthrough: GatewayListener = {
+      name: 'tls',
+      port: 443,
+      protocol: 'TLS',
+      allowedFrom: 'Same',
+      tls: { mode: 'Passthrough', certificateRefs: [] },
+    };
+    const e = evaluateListener(gwBase, passthrough, refs({}), undefined);
+    expect(e.supportedKinds.map(k => k.kind)).toEqual(['TLSRoute']);
+    expect(e.conditions.map(c => [c.type, c.status])).toEqual([
+      ['Accepted', 'True'],
+      ['Conflicted', 'False'],
+      ['Programmed', 'True'],
+      ['ResolvedRefs', 'True'],
+    ]);
+  });
+
+  it('HTTPS and TLS listeners may share a port; the same hostname on both conflicts', () => {
+    const tls = (hostname?: string): GatewayListener => ({
+      name: 'tls',
+      port: 443,
+      protocol: 'TLS',
+      allowedFrom: 'Same',
+      ...(hostname === undefined ? {} : { hostname }),
+      tls: { mode: 'Passthrough', certificateRefs: [] },
+    });
+    const site: GatewayListener = { ...https({}), hostname: 'www.example.com' };
+    expect(listenerConflicts([site, tls('db.example.com')]).size).toBe(0);
+    expect(listenerConflicts([site, tls('www.example.com')]).get('tls')?.reason).toBe('HostnameConflict');
+    expect(listenerConflicts([site, { ...tls(), protocol: 'TCP' }]).get('tls')?.reason).toBe(
+      'ProtocolConflict',
+    );
+  });
+
   it('a Secret of another namespace needs a ReferenceGrant (RefNotPermitted without one)', () => {
     const l = https({ namespace: 'certs' });
     const secrets = { 'certs/cert': true };
@@ -186,6 +237,24 @@ describe('route acceptance by ingress Gateway listeners', () => {
         labels,
       ).listeners,
     ).toEqual(['b']);
+  });
+
+  it('accepts a TLSRoute only on TLS listeners, and an HTTPRoute not on them', () => {
+    const tls: GatewayListener = {
+      name: 'tls',
+      port: 443,
+      protocol: 'TLS',
+      allowedFrom: 'Same',
+      tls: { mode: 'Passthrough', certificateRefs: [] },
+    };
+    const g = gw([http('a'), tls]);
+    const tlsRoute = { ...route('infra', ['secure.example.com']), kind: 'TLSRoute' as const };
+    expect(ingressAcceptance(tlsRoute, ref(), g, labels).listeners).toEqual(['tls']);
+    expect(ingressAcceptance(route('infra'), ref(), g, labels).listeners).toEqual(['a']);
+    expect(ingressAcceptance(tlsRoute, ref({ sectionName: 'a' }), g, labels).condition).toMatchObject({
+      status: 'False',
+      reason: 'NotAllowedByListeners',
+    });
   });
 
   it('NoMatchingParent for a sectionName or port no listener has, and for a missing Gateway', () => {
@@ -352,6 +421,39 @@ describe('ingress Gateway and route status through the Gateway side', () => {
     (server.get(`${API}/gateways`, 'gw', 'infra') as Stored | undefined)?.status?.listeners?.find(
       l => l.name === name,
     );
+
+  it('writes a TLSRoute (v1alpha2) parent on a TLS passthrough listener, and counts it there', async () => {
+    const TLS_API = '/apis/gateway.networking.k8s.io/v1alpha2';
+    server.put(`${API}/gateways`, {
+      ...gateway(),
+      spec: {
+        gatewayClassName: 'istio',
+        listeners: [{ name: 'tls', port: 443, protocol: 'TLS', tls: { mode: 'Passthrough' } }],
+      },
+    });
+    server.put(`${TLS_API}/tlsroutes`, {
+      apiVersion: 'gateway.networking.k8s.io/v1alpha2',
+      kind: 'TLSRoute',
+      metadata: { name: 'secure', namespace: 'infra', generation: 1 },
+      spec: {
+        parentRefs: [{ name: 'gw', sectionName: 'tls' }],
+        hostnames: ['secure.example.com'],
+        rules: [{ backendRefs: [{ name: 'web', port: 8080 }] }],
+      },
+    });
+    start();
+    const parent = await until('TLSRoute parent status', () =>
+      (server.get(`${TLS_API}/tlsroutes`, 'secure', 'infra') as Stored | undefined)?.status?.parents?.find(
+        p => p.parentRef.name === 'gw',
+      ),
+    );
+    expect(parent.conditions.map(c => [c.type, c.status])).toEqual([
+      ['Accepted', 'True'],
+      ['ResolvedRefs', 'True'],
+    ]);
+    await until('tls listener attachedRoutes 1', () => listenerOf('tls')?.attachedRoutes === 1 || undefined);
+    expect(listenerOf('tls')?.supportedKinds.map(k => k.kind)).toEqual(['TLSRoute']);
+  });
 
   it('writes listener checks, LoadBalancer addresses, route parents and attachedRoutes', async () => {
     const ca = await CertificateAuthority.createSelfSigned();

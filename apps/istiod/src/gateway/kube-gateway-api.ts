@@ -48,6 +48,8 @@ const PATHS = {
   // Ingress route status and listener checks (`ingress-routes.ts`).
   HTTPRoute: { path: `${GATEWAY_API}/httproutes` },
   GRPCRoute: { path: `${GATEWAY_API}/grpcroutes` },
+  // v1alpha2, experimental channel: without its CRD the informer keeps retrying (no TLSRoutes).
+  TLSRoute: { path: '/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes' },
   Service: { path: '/api/v1/services' },
   ReferenceGrant: { path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants' },
   Secret: { path: '/api/v1/secrets' },
@@ -84,6 +86,7 @@ const ROUTE_PATHS = {
   HTTPRoute: `${GATEWAY_API}/namespaces/{ns}/httproutes`,
   GRPCRoute: `${GATEWAY_API}/namespaces/{ns}/grpcroutes`,
   TCPRoute: '/apis/gateway.networking.k8s.io/v1alpha2/namespaces/{ns}/tcproutes',
+  TLSRoute: '/apis/gateway.networking.k8s.io/v1alpha2/namespaces/{ns}/tlsroutes',
 } as const;
 
 function sameConditions(a: readonly Condition[] | undefined, b: readonly Condition[]): boolean {

@@ -14,6 +14,7 @@
  *
  * Pure: the cluster (Secrets, ReferenceGrants) is a `ListenerRefs`.
  */
+import { portSharable } from '../waypoint/ingress-gateway.ts';
 import type { GatewayListener, GatewayModel, GatewayStatusCondition, RouteGroupKind } from './model.ts';
 
 const ROUTE_GROUP = 'gateway.networking.k8s.io';
@@ -24,8 +25,11 @@ const SERVED_PROTOCOLS: ReadonlySet<string> = new Set(['HTTP', 'HTTPS', 'TLS', '
 
 /** What listener status needs of the cluster. */
 export interface ListenerRefs {
-  /** The Secret `namespace/name`: undefined when missing, else whether it holds a usable certificate and key. */
-  secret(namespace: string, name: string): { readonly valid: boolean } | undefined;
+  /**
+   * The Secret `namespace/name`: undefined when missing, else whether it holds a usable
+   * certificate and key, and whether it holds a CA certificate (`ca.crt`, for MUTUAL).
+   */
+  secret(namespace: string, name: string): { readonly valid: boolean; readonly ca?: boolean } | undefined;
   /** A ReferenceGrant in `toNamespace` lets Gateways of `fromNamespace` refer to that Secret. */
   secretGrantAllows(fromNamespace: string, toNamespace: string, name: string): boolean;
 }
@@ -105,6 +109,11 @@ export function certificateProblem(
         reason: 'InvalidCertificateRef',
         message: `invalid certificate reference ${where}: tls.crt and tls.key must hold a PEM certificate and its private key`,
       };
+    if (l.tls?.mutual === true && ref === certs[0] && secret.ca !== true)
+      return {
+        reason: 'InvalidCertificateRef',
+        message: `invalid certificate reference ${where}: MUTUAL needs ca.crt to hold the PEM CA certificate of the clients`,
+      };
   }
   return undefined;
 }
@@ -115,7 +124,7 @@ export function listenerConflicts(listeners: readonly GatewayListener[]): Map<st
   for (const a of listeners)
     for (const b of listeners) {
       if (a === b || a.port !== b.port) continue;
-      if (a.protocol !== b.protocol)
+      if (!portSharable(a.protocol, b.protocol))
         out.set(a.name, {
           reason: 'ProtocolConflict',
           message: `listener ${a.name} and listener ${b.name} use port ${a.port} with different protocols`,

@@ -26,7 +26,12 @@ export interface GatewayListener {
   /** `allowedRoutes.kinds` as written (group defaulted); undefined: the protocol's kinds. */
   readonly allowedKinds?: readonly RouteGroupKind[];
   /** `tls` (mode defaulted to `Terminate`). */
-  readonly tls?: { readonly mode: string; readonly certificateRefs: readonly CertificateRef[] };
+  readonly tls?: {
+    readonly mode: string;
+    readonly certificateRefs: readonly CertificateRef[];
+    /** `options["gateway.istio.io/tls-terminate-mode"]: MUTUAL`: client certificates required. */
+    readonly mutual?: boolean;
+  };
 }
 
 /** A validated Gateway (`gateway.networking.k8s.io/v1`). */
@@ -146,8 +151,10 @@ function allowedKindsOf(allowedRoutes: unknown): RouteGroupKind[] | undefined {
 function tlsOf(v: unknown, gatewayNamespace: string): GatewayListener['tls'] {
   if (!isRecord(v)) return undefined;
   const refs = Array.isArray(v['certificateRefs']) ? v['certificateRefs'] : [];
+  const options = isRecord(v['options']) ? v['options'] : {};
   return {
     mode: typeof v['mode'] === 'string' ? v['mode'] : 'Terminate',
+    ...(options['gateway.istio.io/tls-terminate-mode'] === 'MUTUAL' ? { mutual: true } : {}),
     certificateRefs: refs.filter(isRecord).map(r => ({
       group: typeof r['group'] === 'string' ? r['group'] : '',
       kind: typeof r['kind'] === 'string' ? r['kind'] : 'Secret',

@@ -235,9 +235,12 @@ export function renderGateway(
                   failureThreshold: 4,
                 },
                 // The token for istiod's xDS and CA, and istiod's root (upstream's waypoint.yaml).
+                // The pod's labels and annotations (upstream's istio-podinfo): the proxy sends the
+                // labels as node metadata LABELS, which istiod reads the Gateway name from.
                 volumeMounts: [
                   { name: 'istio-token', mountPath: '/var/run/secrets/tokens' },
                   { name: 'istiod-ca-cert', mountPath: '/var/run/secrets/istio' },
+                  { name: 'istio-podinfo', mountPath: '/etc/istio/pod' },
                 ],
               },
             ],
@@ -257,6 +260,15 @@ export function renderGateway(
                 },
               },
               { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
+              {
+                name: 'istio-podinfo',
+                downwardAPI: {
+                  items: [
+                    { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+                    { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+                  ],
+                },
+              },
             ],
           },
         },

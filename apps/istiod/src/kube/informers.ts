@@ -187,6 +187,12 @@ export function istiodWatchedKinds(namespace = 'istio-system'): WatchedKind[] {
       path: '/apis/gateway.networking.k8s.io/v1alpha2/tcproutes',
       optional: true,
     },
+    // Experimental channel only (ingress TLS passthrough listeners).
+    {
+      kind: WaypointKinds.TLS_ROUTE,
+      path: '/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes',
+      optional: true,
+    },
     {
       kind: WaypointKinds.REFERENCE_GRANT,
       path: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',

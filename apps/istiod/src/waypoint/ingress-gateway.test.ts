@@ -470,6 +470,27 @@ describe('ingress gateway: HTTPS listeners', () => {
     expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_80']);
   });
 
+  it('rotates: new data in the Secret pushes only the Listener, carrying the new certificate inline', async () => {
+    const h = setup([https('foo', 'foo.example.com', 'foo-cert')]);
+    h.upsert(K.SECRET, makeTlsSecret('foo-cert', 'ingress', certPem, keyPem));
+    const inlineCert = (): string => {
+      const tls = unpackTyped(chains(h, '0.0.0.0_443')[0]!.transportSocket!.typedConfig) as {
+        commonTlsContext: { tlsCertificates: { certificateChain: { inlineBytes: number[] } }[] };
+      };
+      return Buffer.from(tls.commonTlsContext.tlsCertificates[0]!.certificateChain.inlineBytes).toString();
+    };
+    expect(inlineCert()).toBe(certPem);
+    const renewed = await issueRawCert(await createTestCa(), 'spiffe://cluster.local/ns/ingress/sa/gw');
+    const change = h.upsert(
+      K.SECRET,
+      makeTlsSecret('foo-cert', 'ingress', renewed.leafPem, renewed.privateKeyPem),
+    );
+    expect(change.waypoints.has(GW)).toBe(true);
+    expect(change.changes.get(EnvoyTypeUrls.listener)).toEqual(new Set(['0.0.0.0_443']));
+    expect(change.changes.get(EnvoyTypeUrls.cluster) ?? new Set()).toEqual(new Set());
+    expect(inlineCert()).toBe(renewed.leafPem);
+  });
+
   it('uses a Secret of another namespace only with a ReferenceGrant', () => {
     const h = setup([https('foo', 'foo.example.com', 'shared', 'certs')]);
     h.upsert(K.SECRET, makeTlsSecret('shared', 'certs', certPem, keyPem));
@@ -668,5 +689,142 @@ describe('ingress gateway: Services without a selector', () => {
       endpoints: { lbEndpoints: { healthStatus?: string }[] }[];
     };
     expect(cla.endpoints[0]!.lbEndpoints[0]!.healthStatus).toBe('UNHEALTHY');
+  });
+});
+
+describe('ingress gateway: TLS passthrough (TLSRoute) and MUTUAL listeners', () => {
+  const TLS_SVC = 'outbound|443||tls.ingress.svc.cluster.local';
+  const tlsRoute = (name: string, hostnames: readonly string[], created: string, section?: string) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1alpha2',
+    kind: 'TLSRoute',
+    metadata: { name, namespace: 'ingress', generation: 1, creationTimestamp: created },
+    spec: {
+      parentRefs: [{ name: 'gw', ...(section === undefined ? {} : { sectionName: section }) }],
+      hostnames,
+      rules: [{ backendRefs: [{ name: 'tls', port: 443 }] }],
+    },
+  });
+  const passthrough: IngressListenerSpec = {
+    name: 'tls',
+    port: 443,
+    protocol: 'TLS',
+    hostname: '*.example.com',
+    tls: { mode: 'Passthrough' },
+  };
+
+  it('programs one SNI chain per TLSRoute hostname with tcp_proxy to a TCP cluster; HTTPRoutes do not attach', () => {
+    const h = setup([HTTP, passthrough]);
+    h.upsert(K.SERVICE, plainService('tls', 'ingress', '10.96.1.9', 443));
+    h.upsert(K.POD, meshPod('tls', 'ingress', '10.244.1.9'));
+    h.upsert(
+      K.TLS_ROUTE,
+      tlsRoute('a', ['a.example.com', 'b.example.com', 'other.org'], '2026-01-01T00:00:00Z'),
+    );
+    // A younger route asking for a name already taken does not take it.
+    h.upsert(K.TLS_ROUTE, tlsRoute('late', ['a.example.com'], '2026-02-01T00:00:00Z'));
+    h.upsert(K.HTTP_ROUTE, makeGatewayRoute('r', 'ingress', { parentRefs: [{ name: 'gw' }], rules: toWeb }));
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_443', '0.0.0.0_80']);
+    const l = decoded(h, EnvoyTypeUrls.listener, '0.0.0.0_443') as { listenerFilters: { name: string }[] };
+    expect(l.listenerFilters.map(f => f.name)).toEqual(['envoy.filters.listener.tls_inspector']);
+    const cs = chains(h, '0.0.0.0_443') as (Chain & {
+      filterChainMatch: { serverNames?: string[]; transportProtocol?: string };
+    })[];
+    expect(
+      cs.map(c => [
+        c.name,
+        c.filterChainMatch.serverNames,
+        c.filterChainMatch.transportProtocol,
+        c.transportSocket,
+        c.filters[0]!.name,
+        (unpackTyped(c.filters[0]!.typedConfig) as { cluster: string }).cluster,
+      ]),
+    ).toEqual([
+      [
+        'tls~ingress/a~a.example.com',
+        ['a.example.com'],
+        'tls',
+        undefined,
+        'envoy.filters.network.tcp_proxy',
+        TLS_SVC,
+      ],
+      [
+        'tls~ingress/a~b.example.com',
+        ['b.example.com'],
+        'tls',
+        undefined,
+        'envoy.filters.network.tcp_proxy',
+        TLS_SVC,
+      ],
+    ]);
+    // The backend cluster carries TCP (no HTTP protocol options); its mesh endpoint is reached over HBONE.
+    const cluster = decoded(h, EnvoyTypeUrls.cluster, TLS_SVC) as { typedExtensionProtocolOptions?: unknown };
+    expect(cluster).toBeDefined();
+    expect(cluster.typedExtensionProtocolOptions).toBeUndefined();
+    expect(endpoints(h, TLS_SVC)).toEqual([['10.244.1.9', 15008, '10.244.1.9:8080']]);
+    // The HTTPRoute stays on the HTTP listener only.
+    expect(vhosts(h, 'http.80').flatMap(v => v[2].map(r => r[1]))).toEqual([WEB]);
+  });
+
+  it('shares a port between HTTPS and TLS listeners: one Listener, passthrough chains before terminating ones', () => {
+    const h = setup([
+      {
+        name: 'site',
+        port: 443,
+        protocol: 'HTTPS',
+        hostname: 'www.example.com',
+        tls: { mode: 'Terminate', certificateRefs: [{ name: 'site-cert' }] },
+      },
+      passthrough,
+    ]);
+    h.upsert(K.SECRET, makeTlsSecret('site-cert', 'ingress', certPem, keyPem));
+    h.upsert(K.SERVICE, plainService('tls', 'ingress', '10.96.1.9', 443));
+    h.upsert(K.TLS_ROUTE, tlsRoute('a', ['a.example.com'], '2026-01-01T00:00:00Z'));
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_443']);
+    expect(h.waypoints.ingressListenerIssues(GW).size).toBe(0);
+    expect(
+      chains(h, '0.0.0.0_443').map(c => [c.name, c.filterChainMatch?.serverNames, c.transportSocket?.name]),
+    ).toEqual([
+      ['tls~ingress/a~a.example.com', ['a.example.com'], undefined],
+      ['site', ['www.example.com'], 'envoy.transport_sockets.tls'],
+    ]);
+  });
+
+  it('does not program TLS termination on a TLS listener, nor a listener without TLSRoutes', () => {
+    const h = setup([{ ...passthrough, tls: { mode: 'Terminate', certificateRefs: [{ name: 'x' }] } }]);
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual([]);
+    expect(h.waypoints.ingressListenerIssues(GW).get('tls')?.reason).toBe('UnsupportedValue');
+    const empty = setup([passthrough]);
+    expect(names(empty, EnvoyTypeUrls.listener)).toEqual([]);
+  });
+
+  it('requires client certificates of the Secret ca.crt on a MUTUAL HTTPS listener, and says so when ca.crt is missing', async () => {
+    const ca = await createTestCa();
+    const caPem = (await issueRawCert(ca, 'spiffe://cluster.local/ns/ingress/sa/client')).roots.pem;
+    const mutual: IngressListenerSpec = {
+      name: 'mtls',
+      port: 443,
+      protocol: 'HTTPS',
+      tls: {
+        mode: 'Terminate',
+        certificateRefs: [{ name: 'mtls-cert' }],
+        options: { 'gateway.istio.io/tls-terminate-mode': 'MUTUAL' },
+      },
+    };
+    const h = setup([mutual]);
+    h.upsert(K.SECRET, makeTlsSecret('mtls-cert', 'ingress', certPem, keyPem));
+    expect(names(h, EnvoyTypeUrls.listener)).toEqual([]);
+    expect(h.waypoints.ingressListenerIssues(GW).get('mtls')?.message).toMatch(
+      /MUTUAL needs a CA: the Secret has no ca.crt/,
+    );
+    const secret = makeTlsSecret('mtls-cert', 'ingress', certPem, keyPem) as { data: Record<string, string> };
+    secret.data['ca.crt'] = Buffer.from(caPem).toString('base64');
+    h.upsert(K.SECRET, secret as never);
+    const tls = unpackTyped(chains(h, '0.0.0.0_443')[0]!.transportSocket!.typedConfig) as {
+      requireClientCertificate?: { value: boolean } | boolean;
+      commonTlsContext: { validationContext?: { trustedCa: { inlineBytes: number[] } } };
+    };
+    const require = tls.requireClientCertificate;
+    expect(typeof require === 'object' ? require.value : require).toBe(true);
+    expect(Buffer.from(tls.commonTlsContext.validationContext!.trustedCa.inlineBytes).toString()).toBe(caPem);
   });
 });

@@ -14,7 +14,10 @@ import type { ParentRefInput, RouteKind } from './types.ts';
 import { GATEWAY_GROUP } from './validate-route.ts';
 import { rec, str } from './validate-support.ts';
 
-export type IngressProtocol = 'HTTP' | 'HTTPS';
+export type IngressProtocol = 'HTTP' | 'HTTPS' | 'TLS';
+
+/** Istio's listener `tls.options` key for client certificate validation (`MUTUAL`). */
+export const TLS_TERMINATE_MODE_OPTION = 'gateway.istio.io/tls-terminate-mode';
 
 export interface CertificateRef {
   readonly group: string;
@@ -31,6 +34,13 @@ export interface IngressListener {
   readonly hostname?: string;
   /** HTTPS listeners (`tls.mode: Terminate`): the certificate Secrets, in order. */
   readonly certificateRefs: readonly CertificateRef[];
+  /**
+   * HTTPS listeners with `tls.options["gateway.istio.io/tls-terminate-mode"]: MUTUAL`: clients
+   * must present a certificate signed by the CA in the (first) certificate Secret's `ca.crt`.
+   */
+  readonly mutual: boolean;
+  /** TLS listeners: `tls.mode: Passthrough` (the only TLS mode programmed). */
+  readonly passthrough: boolean;
   readonly allowedFrom: 'Same' | 'All' | 'Selector';
   readonly allowedSelector?: LabelSelector;
   /** Route kinds the listener admits (default HTTPRoute and GRPCRoute). */
@@ -45,11 +55,13 @@ export interface SkippedListener {
 }
 
 const DEFAULT_KINDS: ReadonlySet<string> = new Set(['HTTPRoute', 'GRPCRoute']);
+const TLS_KINDS: ReadonlySet<string> = new Set(['TLSRoute']);
 
 /**
- * The HTTP and HTTPS (`tls.mode: Terminate`) listeners of an ingress Gateway, in spec order.
- * Other protocols (TCP, TLS, UDP) and TLS passthrough are not programmed (`skipped`); a listener
- * whose port another protocol already took is skipped too (a protocol conflict).
+ * The HTTP, HTTPS (`tls.mode: Terminate`) and TLS (`tls.mode: Passthrough`) listeners of an
+ * ingress Gateway, in spec order. Other protocols (TCP, UDP), HTTPS passthrough and TLS
+ * termination are not programmed (`skipped`); a listener whose port another protocol already
+ * took is skipped too (a protocol conflict).
  */
 export function ingressListeners(gw: Gateway): {
   listeners: IngressListener[];
@@ -60,7 +72,7 @@ export function ingressListeners(gw: Gateway): {
   const skipped: SkippedListener[] = [];
   const protocolOfPort = new Map<number, string>();
   for (const l of gw.spec.listeners) {
-    if (l.protocol !== 'HTTP' && l.protocol !== 'HTTPS') {
+    if (l.protocol !== 'HTTP' && l.protocol !== 'HTTPS' && l.protocol !== 'TLS') {
       skipped.push({
         name: l.name,
         reason: 'UnsupportedProtocol',
@@ -69,7 +81,7 @@ export function ingressListeners(gw: Gateway): {
       continue;
     }
     const taken = protocolOfPort.get(l.port);
-    if (taken !== undefined && taken !== l.protocol) {
+    if (taken !== undefined && !portSharable(taken, l.protocol)) {
       skipped.push({
         name: l.name,
         reason: 'ProtocolConflict',
@@ -80,6 +92,19 @@ export function ingressListeners(gw: Gateway): {
     protocolOfPort.set(l.port, l.protocol);
     const tls = rec(l.tls);
     const certificateRefs: CertificateRef[] = [];
+    const options = rec(tls.options);
+    const mutual = l.protocol === 'HTTPS' && str(options[TLS_TERMINATE_MODE_OPTION]) === 'MUTUAL';
+    if (l.protocol === 'TLS') {
+      const mode = str(tls.mode) ?? 'Terminate';
+      if (mode !== 'Passthrough') {
+        skipped.push({
+          name: l.name,
+          reason: 'UnsupportedValue',
+          message: `tls.mode ${mode} is not supported on a TLS listener (only Passthrough)`,
+        });
+        continue;
+      }
+    }
     if (l.protocol === 'HTTPS') {
       const mode = str(tls.mode) ?? 'Terminate';
       if (mode !== 'Terminate') {
@@ -113,17 +138,29 @@ export function ingressListeners(gw: Gateway): {
       protocol: l.protocol,
       ...(hostname === undefined ? {} : { hostname }),
       certificateRefs,
+      mutual,
+      passthrough: l.protocol === 'TLS',
       allowedFrom: from,
       ...(l.allowedRoutes?.namespaces?.selector === undefined
         ? {}
         : { allowedSelector: l.allowedRoutes.namespaces.selector }),
-      kinds:
-        l.allowedRoutes?.kinds === undefined
-          ? DEFAULT_KINDS
-          : new Set(kinds.filter(k => DEFAULT_KINDS.has(k))),
+      kinds: (() => {
+        const byProtocol = l.protocol === 'TLS' ? TLS_KINDS : DEFAULT_KINDS;
+        return l.allowedRoutes?.kinds === undefined
+          ? byProtocol
+          : new Set(kinds.filter(k => byProtocol.has(k)));
+      })(),
     });
   }
   return { listeners, skipped };
+}
+
+/**
+ * Whether two listener protocols can share a port: the same protocol, or HTTPS and TLS (both
+ * start with a ClientHello; the SNI picks a terminating or a passthrough chain), as upstream.
+ */
+export function portSharable(a: string, b: string): boolean {
+  return a === b || ((a === 'HTTPS' || a === 'TLS') && (b === 'HTTPS' || b === 'TLS'));
 }
 
 /** True when `host` (exact) lies inside `wildcard` (`*.example.com`: one or more labels before). */
@@ -218,6 +255,16 @@ export function httpRouteName(port: number): string {
  */
 export function httpsRouteName(port: number, gateway: string, listener: string, namespace: string): string {
   return `https.${port}.default.${gateway}~istio-autogenerated-k8s-gateway~${listener}.${namespace}`;
+}
+
+/** The filter chain name of a TLS passthrough route on a listener: `<listener>~<namespace>/<route>~<hostname>`. */
+export function passthroughChainName(
+  listener: string,
+  routeNamespace: string,
+  route: string,
+  host: string,
+): string {
+  return `${listener}~${routeNamespace}/${route}~${host}`;
 }
 
 /** Upstream's outbound cluster name: `outbound|<port>|<subset>|<host>`. */

@@ -55,7 +55,7 @@ export function waypointOfProxy(proxy: ProxyIdentity): string | undefined {
       : undefined;
   if (typeof fromLabel === 'string' && fromLabel !== '') return `${proxy.namespace}/${fromLabel}`;
   const workload = proxy.metadata.WORKLOAD_NAME;
-  // An ingress gateway's Deployment is `<gateway>-istio` (the proxy sends no LABELS yet).
+  // Without LABELS (a proxy without the istio-podinfo volume): an ingress gateway's Deployment is `<gateway>-istio`.
   if (proxy.type === ProxyType.router && typeof workload === 'string' && workload.endsWith('-istio'))
     return `${proxy.namespace}/${workload.slice(0, -'-istio'.length)}`;
   if (typeof workload === 'string' && workload !== '') return `${proxy.namespace}/${workload}`;

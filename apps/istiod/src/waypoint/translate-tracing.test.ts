@@ -4,6 +4,7 @@ import { waypointIndexes } from '../testing/waypoint-indexes.ts';
 import { EnvoyType, EnvoyTypeUrls, decodeEnvoy, unpackTyped } from './envoy-protos.ts';
 import { resolveWaypointTracing, tracingProvidersOf, validateTelemetry } from './translate-tracing.ts';
 import type { ValidTelemetry } from './translate-tracing.ts';
+import { makeIngressGateway } from '../testing/ingress-fixtures.ts';
 import { WaypointKinds as K } from './waypoint-index.ts';
 
 const MESH = {
@@ -192,5 +193,34 @@ describe('waypoint tracing (Telemetry + meshConfig extensionProviders)', () => {
     h.waypoints.setMeshConfig(MESH);
     h.delete(K.TELEMETRY, telemetryObject('istio-system', 'mesh-default', {}));
     expect(tracingOf()).toBeUndefined();
+  });
+
+  it('programs an ingress gateway: a Telemetry naming the Gateway traces its HTTP listener as <gw>-istio.<ns>', () => {
+    const h = waypointIndexes({ meshConfig: MESH });
+    h.upsert(K.GATEWAY, makeIngressGateway('public', 'edge', [{ name: 'http', port: 80, protocol: 'HTTP' }]));
+    const tracingOf = (): HcmTracing | undefined => {
+      const l = decodeEnvoy(
+        EnvoyType.listener,
+        h.waypoints.resourcesFor('edge/public', EnvoyTypeUrls.listener).get('0.0.0.0_80')!.value,
+      ) as { filterChains: { filters: { typedConfig: unknown }[] }[] };
+      return (unpackTyped(l.filterChains[0]!.filters[0]!.typedConfig) as { tracing?: HcmTracing }).tracing;
+    };
+    expect(tracingOf()).toBeUndefined();
+    const change = h.upsert(
+      K.TELEMETRY,
+      telemetryObject('edge', 'gw-tracing', {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public' }],
+        tracing: [{ providers: [{ name: 'otel' }], randomSamplingPercentage: 100 }],
+      }),
+    );
+    expect(change.waypoints.has('edge/public')).toBe(true);
+    const tracing = tracingOf();
+    expect(tracing?.randomSampling).toEqual({ value: 100 });
+    expect(unpackTyped(tracing!.provider.typedConfig)).toMatchObject({ serviceName: 'public-istio.edge' });
+    expect(
+      h.waypoints
+        .resourcesFor('edge/public', EnvoyTypeUrls.cluster)
+        .has('outbound|4317||jaeger-collector.istio-system.svc.cluster.local'),
+    ).toBe(true);
   });
 });

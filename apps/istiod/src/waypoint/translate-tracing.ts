@@ -239,7 +239,12 @@ function collectorCluster(p: OtelProvider): { readonly name: string } & object {
  * any applicable Telemetry, the mesh's default tracing providers apply at the default sampling.
  */
 export function resolveWaypointTracing(
-  waypoint: { readonly namespace: string; readonly name: string },
+  waypoint: {
+    readonly namespace: string;
+    readonly name: string;
+    /** The tracer's `service_name` (default `<name>.<namespace>`; an ingress gateway: its Deployment's). */
+    readonly serviceName?: string;
+  },
   rootNamespace: string,
   telemetries: Iterable<ValidTelemetry>,
   mesh: TracingProviders,
@@ -311,7 +316,7 @@ export function resolveWaypointTracing(
       name: OTEL_TRACER,
       typedConfig: typedConfig(EnvoyType.openTelemetryConfig, {
         ...collector,
-        serviceName: `${waypoint.name}.${waypoint.namespace}`,
+        serviceName: waypoint.serviceName ?? `${waypoint.name}.${waypoint.namespace}`,
       }),
     },
     randomSampling: { value: sampling ?? DEFAULT_SAMPLING_PERCENT },

@@ -119,7 +119,8 @@ export interface RouteRule {
   readonly fault?: FaultPolicy;
 }
 
-export type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'VirtualService';
+/** `TLSRoute`: ingress Gateways only (TLS passthrough listeners). */
+export type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'TLSRoute' | 'VirtualService';
 
 /** What a route attaches to: a Service (GAMMA) or the waypoint Gateway itself. */
 export type ParentTarget =

@@ -46,6 +46,56 @@ export function validateGrpcRoute(obj: unknown): Validated<ValidRoute> {
   return validateRoute(obj, 'GRPCRoute');
 }
 
+/**
+ * Gateway API v1alpha2 `TLSRoute` (experimental channel): `hostnames` (the SNI names), parentRefs
+ * and rules of `backendRefs` only (a rule matches every connection the route's hostnames take).
+ * At least one rule is required; the rule's `backendRefs` are weighted as for an HTTPRoute.
+ */
+export function validateTlsRoute(obj: unknown): Validated<ValidRoute> {
+  const issues = new Issues();
+  const meta = readMeta(obj, issues);
+  const spec = rec(rec(obj).spec);
+  const ns = meta?.namespace ?? '';
+  const parentRefs = arr(spec.parentRefs).map((p, i) =>
+    readParentRef(p, ns, `spec.parentRefs[${i}]`, issues),
+  );
+  const hostnames = arr(spec.hostnames).flatMap((h, i) => {
+    const s = str(h);
+    if (
+      s === undefined ||
+      s === '' ||
+      (s.includes('*') && !(s.startsWith('*.') && !s.slice(1).includes('*')))
+    ) {
+      issues.add(`spec.hostnames[${i}]`, 'must be a DNS name or a *.suffix wildcard');
+      return [];
+    }
+    return [s.toLowerCase()];
+  });
+  if (arr(spec.rules).length === 0) issues.add('spec.rules', 'needs at least one rule');
+  const rules: RawRouteRule[] = arr(spec.rules).map((r, index) => ({
+    index,
+    matches: [],
+    filters: [],
+    backendRefs: arr(rec(r).backendRefs).flatMap(
+      (b, i) => readBackendRef(b, ns, `spec.rules[${index}].backendRefs[${i}]`, issues) ?? [],
+    ),
+  }));
+  if (meta === undefined || issues.list.length > 0) return { ok: false, errors: issues.list };
+  return {
+    ok: true,
+    value: {
+      kind: 'TLSRoute',
+      namespace: meta.namespace,
+      name: meta.name,
+      generation: meta.generation,
+      creationTimestamp: meta.creationTimestamp,
+      parentRefs: parentRefs.filter((p): p is ParentRefInput => p !== undefined),
+      hostnames,
+      rules,
+    },
+  };
+}
+
 function validateRoute(obj: unknown, kind: 'HTTPRoute' | 'GRPCRoute'): Validated<ValidRoute> {
   const issues = new Issues();
   const meta = readMeta(obj, issues);

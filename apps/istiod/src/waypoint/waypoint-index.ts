@@ -110,6 +110,7 @@ import {
   listenerAdmits,
   outboundClusterName,
   parentRefSelectsListener,
+  passthroughChainName,
   routeHostnamesOnListener,
   type CertificateRef,
   type IngressListener,
@@ -118,6 +119,7 @@ import {
   buildIngressListener,
   buildIngressRouteConfiguration,
   type IngressServer,
+  type PassthroughChain,
   type PemCertificate,
 } from './translate-ingress.ts';
 import {
@@ -144,6 +146,7 @@ import {
   validateGrpcRoute,
   validateHttpRoute,
   validateTcpRoute,
+  validateTlsRoute,
 } from './validate-route.ts';
 import { tcpRouteClusters, tcpRouteRule } from './translate-tcp-route.ts';
 import { hostToService, validateDestinationRule, validateVirtualService } from './validate-istio.ts';
@@ -159,6 +162,8 @@ export const WaypointKinds = {
   GRPC_ROUTE: 'GRPCRoute',
   /** `gateway.networking.k8s.io/v1alpha2` TCPRoute (experimental channel): TCP ports' backends. */
   TCP_ROUTE: 'TCPRoute',
+  /** v1alpha2 `TLSRoute`: ingress TLS passthrough listeners. */
+  TLS_ROUTE: 'TLSRoute',
   REFERENCE_GRANT: 'ReferenceGrant',
   DESTINATION_RULE: 'DestinationRule',
   VIRTUAL_SERVICE: 'VirtualService',
@@ -272,6 +277,8 @@ const INGRESS_CLASS: string = GatewayClassName.ingress;
 interface IngressTarget {
   readonly target: BackendTarget;
   readonly protocol: ServiceProtocol;
+  /** A TLS passthrough backend: a TCP cluster (the stream is relayed as is). */
+  readonly tcp?: boolean;
 }
 
 function isIngress(gw: Gateway | undefined): gw is Gateway {
@@ -480,6 +487,7 @@ export class WaypointIndex {
       case 'HTTPRoute':
       case 'GRPCRoute':
       case 'TCPRoute':
+      case 'TLSRoute':
       case 'VirtualService':
         this.#routeEvent(kind, key, obj, deleted, dirty);
         break;
@@ -825,7 +833,9 @@ export class WaypointIndex {
           ? validateGrpcRoute(obj)
           : kind === 'TCPRoute'
             ? validateTcpRoute(obj)
-            : validateVirtualService(obj, this.#opts.domain);
+            : kind === 'TLSRoute'
+              ? validateTlsRoute(obj)
+              : validateVirtualService(obj, this.#opts.domain);
     let parentRefs: readonly ParentRefInput[];
     if (result.ok) {
       parentRefs = result.value.parentRefs;
@@ -1165,7 +1175,8 @@ export class WaypointIndex {
     const wantTcp = port.protocol === 'tcp';
     for (const id of this.#routesByService.get(svcKey) ?? []) {
       const e = this.#routes.get(id);
-      if (e?.valid === undefined || (e.kind === 'TCPRoute') !== wantTcp) continue;
+      // A TLSRoute is programmed on ingress TLS listeners only, never as a waypoint's route.
+      if (e?.valid === undefined || e.kind === 'TLSRoute' || (e.kind === 'TCPRoute') !== wantTcp) continue;
       const attaches = e.parentRefs.some(
         p =>
           p.kind === 'Service' &&
@@ -1176,7 +1187,8 @@ export class WaypointIndex {
     }
     for (const id of this.#routesByGateway.get(wp) ?? []) {
       const e = this.#routes.get(id);
-      if (e?.valid === undefined || (e.kind === 'TCPRoute') !== wantTcp) continue;
+      // A TLSRoute is programmed on ingress TLS listeners only, never as a waypoint's route.
+      if (e?.valid === undefined || e.kind === 'TLSRoute' || (e.kind === 'TCPRoute') !== wantTcp) continue;
       const hosts = e.valid.hostnames;
       if (hosts.length === 0 || hosts.some(h => hostMatches(h, info))) ids.add(id);
     }
@@ -1452,11 +1464,59 @@ export class WaypointIndex {
     return this.#bindings.waypointFor(svc);
   }
 
-  /** The certificates of an HTTPS listener, or why it cannot be programmed. */
+  /**
+   * The filter chains of a TLS passthrough listener: one per hostname of each TLSRoute attached
+   * to it (oldest route first; a hostname an older route took is not taken again), to the first
+   * backend of the route's first rule that resolved.
+   */
+  #passthroughChains(
+    l: IngressListener,
+    gateway: { readonly namespace: string; readonly name: string },
+    candidates: readonly { id: string; entry: RouteEntry; resolved: ResolvedRoute }[],
+    out: PassthroughChain[],
+    clusterFor: (t: BackendTarget, host: string) => string,
+  ): void {
+    const routes = candidates
+      .filter(
+        c =>
+          c.entry.kind === 'TLSRoute' &&
+          c.entry.parentRefs.some(p => parentRefSelectsListener(p, gateway, l)) &&
+          listenerAdmits(l, gateway.namespace, 'TLSRoute', c.entry.valid!.namespace, ns =>
+            this.#namespaces.get(ns),
+          ),
+      )
+      .sort(
+        (a, b) =>
+          a.entry.valid!.creationTimestamp.localeCompare(b.entry.valid!.creationTimestamp) ||
+          a.id.localeCompare(b.id),
+      );
+    const taken = new Set(out.map(c => c.serverNames.join() || '*'));
+    for (const { entry, resolved } of routes) {
+      const backend = resolved.rules.flatMap(r => r.backends).find(b => b.weight > 0);
+      if (backend === undefined) continue;
+      const info = this.#serviceInfo(backend.service);
+      const host =
+        info?.hostname ?? serviceHostname(backend.service.namespace, backend.service.name, this.#opts.domain);
+      for (const h of routeHostnamesOnListener(l.hostname, entry.valid!.hostnames)) {
+        if (taken.has(h)) continue;
+        taken.add(h);
+        out.push({
+          name: passthroughChainName(l.name, entry.valid!.namespace, entry.valid!.name, h),
+          serverNames: h === '*' ? [] : [h],
+          cluster: clusterFor(backend, host),
+        });
+      }
+    }
+  }
+
+  /** The certificates of an HTTPS listener (and its client CA when MUTUAL), or why it cannot be programmed. */
   #certificates(
     refs: readonly CertificateRef[],
     gatewayNamespace: string,
-  ): { ok: true; certificates: PemCertificate[] } | { ok: false; issue: IngressListenerIssue } {
+    mutual = false,
+  ):
+    | { ok: true; certificates: PemCertificate[]; clientCa?: Uint8Array }
+    | { ok: false; issue: IngressListenerIssue } {
     if (refs.length === 0)
       return {
         ok: false,
@@ -1504,7 +1564,18 @@ export class WaypointIndex {
         };
       certificates.push(parsed.value);
     }
-    return { ok: true, certificates };
+    if (!mutual) return { ok: true, certificates };
+    const first = refs[0]!;
+    const ca = caSecretPem(this.#secrets.get(`${first.namespace}/${first.name}`)!);
+    if (!ca.ok)
+      return {
+        ok: false,
+        issue: {
+          reason: 'InvalidCertificateRef',
+          message: `certificateRef ${first.namespace}/${first.name}: MUTUAL needs a CA: ${ca.message}`,
+        },
+      };
+    return { ok: true, certificates, clientCa: ca.value };
   }
 
   /** Builds an ingress gateway's Listeners, RouteConfigurations, Clusters and endpoints into `next`. */
@@ -1565,7 +1636,29 @@ export class WaypointIndex {
       new Map([...hosts].map(([h, m]) => [h, [...m.values()]]));
     const httpPorts = new Map<number, Map<string, Map<string, ResolvedRoute>>>();
     const httpsPorts = new Map<number, IngressServer[]>();
+    const tlsPorts = new Map<number, PassthroughChain[]>();
+    // Tracing as for a waypoint (Telemetries of the root namespace, the Gateway's namespace, and
+    // those whose targetRefs name the Gateway); spans name the gateway's Deployment `<name>-istio`.
+    const traced = resolveWaypointTracing(
+      { namespace, name, serviceName: `${name}-istio.${namespace}` },
+      this.#opts.rootNamespace ?? 'istio-system',
+      this.#telemetries.values(),
+      this.#tracingProviders,
+    );
+    if (traced.kind === 'problem') this.#opts.onTracingProblem?.(gwKey, traced.message);
+    const tracing = traced.kind === 'tracing' ? traced.tracing.hcm : undefined;
+    if (traced.kind === 'tracing') clusterOut.set(traced.tracing.cluster.name, traced.tracing.cluster);
     for (const l of listeners) {
+      if (l.protocol === 'TLS') {
+        const chains = tlsPorts.get(l.port) ?? [];
+        tlsPorts.set(l.port, chains);
+        this.#passthroughChains(l, { namespace, name }, candidates, chains, (t, host) => {
+          const cname = outboundClusterName(t.port, host, t.subset);
+          if (!targets.has(cname)) targets.set(cname, { target: t, protocol: 'tcp', tcp: true });
+          return cname;
+        });
+        continue;
+      }
       if (l.protocol === 'HTTP') {
         let merged = httpPorts.get(l.port);
         if (merged === undefined)
@@ -1586,7 +1679,7 @@ export class WaypointIndex {
         });
         continue;
       }
-      const certs = this.#certificates(l.certificateRefs, namespace);
+      const certs = this.#certificates(l.certificateRefs, namespace, l.mutual);
       if (!certs.ok) {
         issues.set(l.name, certs.issue);
         continue;
@@ -1601,7 +1694,13 @@ export class WaypointIndex {
           targetContext(l.port),
         ),
       );
-      servers.push({ listener: l.name, serverNames, routeConfigName, certificates: certs.certificates });
+      servers.push({
+        listener: l.name,
+        serverNames,
+        routeConfigName,
+        certificates: certs.certificates,
+        ...(certs.clientCa === undefined ? {} : { clientCa: certs.clientCa }),
+      });
       httpsPorts.set(l.port, servers);
     }
     for (const [port, hosts] of httpPorts) {
@@ -1610,14 +1709,26 @@ export class WaypointIndex {
         routeConfigName,
         buildIngressRouteConfiguration(routeConfigName, port, asLists(hosts), targetContext(port)),
       );
-      const l = buildIngressListener({ protocol: 'HTTP', port, routeConfigName }) as { name: string };
+      const l = buildIngressListener({ protocol: 'HTTP', port, routeConfigName }, tracing) as {
+        name: string;
+      };
       listenerOut.set(l.name, l);
     }
     for (const [port, servers] of httpsPorts) {
-      const l = buildIngressListener({ protocol: 'HTTPS', port, servers }) as { name: string };
+      // TLS passthrough listeners of the same port share its Listener.
+      const passthrough = tlsPorts.get(port) ?? [];
+      tlsPorts.delete(port);
+      const l = buildIngressListener({ protocol: 'HTTPS', port, servers, passthrough }, tracing) as {
+        name: string;
+      };
       listenerOut.set(l.name, l);
     }
-    for (const [cname, { target, protocol }] of targets) {
+    for (const [port, chains] of tlsPorts) {
+      if (chains.length === 0) continue;
+      const l = buildIngressListener({ protocol: 'TLS', port, chains }) as { name: string };
+      listenerOut.set(l.name, l);
+    }
+    for (const [cname, { target, protocol, tcp }] of targets) {
       referenced.add(keyString(target.service));
       const wp = this.#ingressWaypoint(target.service);
       // The waypoint's pods (selected by its Service) count too: their events recompute this.
@@ -1625,7 +1736,7 @@ export class WaypointIndex {
       const { policy } = this.#trafficPolicy(target);
       clusterOut.set(
         cname,
-        buildCluster({ name: cname, trafficPolicy: policy, http2: protocol === 'grpc', tcp: false }),
+        buildCluster({ name: cname, trafficPolicy: policy, http2: protocol === 'grpc', tcp: tcp === true }),
       );
       claOut.set(cname, this.#ingressClusterLoadAssignment(cname, target));
     }
@@ -1961,6 +2072,19 @@ const TYPE_NAMES: Readonly<Record<EnvoyTypeUrl, string>> = {
   [EnvoyTypeUrls.cluster]: EnvoyType.cluster,
   [EnvoyTypeUrls.clusterLoadAssignment]: EnvoyType.clusterLoadAssignment,
 };
+
+/** The client CA bundle of a TLS Secret (`ca.crt`, PEM), checked to parse. */
+function caSecretPem(secret: KubeObject): { ok: true; value: Uint8Array } | { ok: false; message: string } {
+  const crt = str(rec(rec(secret).data)['ca.crt']);
+  if (crt === undefined || crt === '') return { ok: false, message: 'the Secret has no ca.crt' };
+  const pem = Buffer.from(crt, 'base64');
+  try {
+    new X509Certificate(pem);
+  } catch (err) {
+    return { ok: false, message: `ca.crt is not a PEM certificate: ${errorMessage(err)}` };
+  }
+  return { ok: true, value: new Uint8Array(pem) };
+}
 
 /** The PEM certificate chain and key of a TLS Secret (`tls.crt`, `tls.key`), checked to parse. */
 function tlsSecretPem(

@@ -422,11 +422,6 @@ function convertChain(
       );
   }
   const socket = r.object(o, 'transport_socket');
-  if (transport === 'tls' && socket === undefined)
-    r.problem(
-      `${path}.filter_chain_match.transport_protocol`,
-      'tls without a transport_socket (TLS passthrough) is not supported',
-    );
   const tls =
     socket === undefined ? undefined : convertTransportSocket(r, socket, `${path}.transport_socket`);
   const prefixRanges: Cidr[] = [];
@@ -470,12 +465,18 @@ function convertChain(
     );
   }
   if (action === undefined) return undefined;
+  if (transport === 'tls' && socket === undefined && action.kind !== 'tcp')
+    r.problem(
+      `${path}.filter_chain_match.transport_protocol`,
+      'TLS passthrough (tls without a transport_socket) needs a tcp_proxy filter',
+    );
   return {
     name: r.string(o, 'name') ?? '',
     match: {
       destinationPort: r.wrappedNumber(m, 'destination_port'),
       prefixRanges,
       ...(serverNames.length > 0 ? { serverNames } : {}),
+      ...(transport === 'tls' || transport === 'raw_buffer' ? { transportProtocol: transport } : {}),
     },
     action,
     ...(tls === undefined ? {} : { tls }),
@@ -524,7 +525,8 @@ function inlineData(r: ProtoReader, o: ProtoObject | undefined, path: string): s
 
 /**
  * `envoy.transport_sockets.tls` with a `DownstreamTlsContext`: server certificates inline (the
- * contract with istiod's gateway listeners) and ALPN. Client certificates (MUTUAL) and SDS are
+ * contract with istiod's gateway listeners), ALPN, and client certificate validation
+ * (`require_client_certificate` with an inline `validation_context.trusted_ca`: MUTUAL). SDS is
  * not supported.
  */
 function convertTransportSocket(
@@ -549,10 +551,31 @@ function convertTransportSocket(
     ['common_tls_context', 'require_client_certificate'],
     ['require_sni', 'disable_stateless_session_resumption', 'session_timeout'],
   );
-  if (r.wrappedBool(config, 'require_client_certificate') === true)
-    r.problem(`${cp}.require_client_certificate`, 'client certificates (MUTUAL) are not supported');
+  const requireClient = r.wrappedBool(config, 'require_client_certificate') === true;
   const common = r.object(config, 'common_tls_context') ?? {};
-  r.only(common, `${cp}.common_tls_context`, ['tls_certificates', 'alpn_protocols'], ['tls_params']);
+  r.only(
+    common,
+    `${cp}.common_tls_context`,
+    ['tls_certificates', 'alpn_protocols', 'validation_context'],
+    ['tls_params'],
+  );
+  const validation = r.object(common, 'validation_context');
+  let clientCa: string | undefined;
+  if (validation !== undefined) {
+    const vp = `${cp}.common_tls_context.validation_context`;
+    r.only(validation, vp, ['trusted_ca']);
+    clientCa = inlineData(r, r.object(validation, 'trusted_ca'), `${vp}.trusted_ca`);
+  }
+  if (requireClient && clientCa === undefined)
+    r.problem(
+      `${cp}.require_client_certificate`,
+      'needs common_tls_context.validation_context.trusted_ca (the CA client certificates must chain to)',
+    );
+  if (!requireClient && clientCa !== undefined)
+    r.problem(
+      `${cp}.common_tls_context.validation_context`,
+      'is only supported with require_client_certificate (optional client certificates are not)',
+    );
   const certificates = r.list(common, 'tls_certificates').map((c, i) => {
     const p = `${cp}.common_tls_context.tls_certificates[${i}]`;
     r.only(c, p, ['certificate_chain', 'private_key']);
@@ -566,7 +589,11 @@ function convertTransportSocket(
       `${cp}.common_tls_context.tls_certificates`,
       'needs at least one certificate (tls_certificate_sds_secret_configs is not supported)',
     );
-  return { certificates, alpn: r.strings(common, 'alpn_protocols') };
+  return {
+    certificates,
+    alpn: r.strings(common, 'alpn_protocols'),
+    ...(requireClient && clientCa !== undefined ? { clientCa } : {}),
+  };
 }
 
 /** `address.socket_address` (TCP); other address kinds (internal listeners, pipes) are not bound. */

@@ -817,7 +817,7 @@ describe('convertListener: gateway listeners (router mode)', () => {
     });
   });
 
-  it('reports SDS, client certificates and malformed server names', () => {
+  it('reports SDS, a client certificate requirement without a CA, and malformed server names', () => {
     const q = problems(
       convertListener(
         '0.0.0.0_443',
@@ -837,7 +837,7 @@ describe('convertListener: gateway listeners (router mode)', () => {
       /server_names\[0\]: "a\.\*\.example\.com" is neither a name nor a \*\.suffix wildcard/,
     );
     expect(q.join('\n')).toMatch(
-      /require_client_certificate: client certificates \(MUTUAL\) are not supported/,
+      /require_client_certificate: needs common_tls_context\.validation_context\.trusted_ca/,
     );
     expect(q.join('\n')).toMatch(/tls_certificate_sds_secret_configs/);
     expect(q.join('\n')).toMatch(/needs at least one certificate/);
@@ -851,7 +851,61 @@ describe('convertListener: gateway listeners (router mode)', () => {
       ),
     );
     expect(passthrough.join('\n')).toMatch(
-      /tls without a transport_socket \(TLS passthrough\) is not supported/,
+      /TLS passthrough \(tls without a transport_socket\) needs a tcp_proxy filter/,
     );
+  });
+
+  it('keeps a MUTUAL chain (client CA) and a TLS passthrough chain (tcp_proxy, transport_protocol tls)', () => {
+    const mutual = ok(
+      convertListener(
+        '0.0.0.0_443',
+        '1',
+        gatewayListener({
+          transport_socket: tls({
+            require_client_certificate: { value: true },
+            common_tls_context: {
+              tls_certificates: [
+                { certificate_chain: { inline_string: 'CERT' }, private_key: { inline_string: 'KEY' } },
+              ],
+              validation_context: { trusted_ca: { inline_bytes: Buffer.from('CA').toString('base64') } },
+            },
+          }),
+        }),
+      ),
+    );
+    expect(mutual.chains[0]!.tls).toEqual({
+      certificates: [{ certificateChain: 'CERT', privateKey: 'KEY' }],
+      alpn: [],
+      clientCa: 'CA',
+    });
+    const passthrough = ok(
+      convertListener(
+        '0.0.0.0_443',
+        '1',
+        wire(EnvoyType.listener, {
+          name: '0.0.0.0_443',
+          address: { socket_address: { address: '0.0.0.0', port_value: 443 } },
+          filter_chains: [
+            {
+              name: 'tls~ns/route~pt.example.com',
+              filter_chain_match: { transport_protocol: 'tls', server_names: ['pt.example.com'] },
+              filters: [
+                {
+                  name: 'envoy.filters.network.tcp_proxy',
+                  typed_config: any(EnvoyType.tcpProxy, {
+                    stat_prefix: 'outbound|443||tls.ns.svc.cluster.local',
+                    cluster: 'outbound|443||tls.ns.svc.cluster.local',
+                  }),
+                },
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    const chain = passthrough.chains[0]!;
+    expect(chain.tls).toBeUndefined();
+    expect(chain.match).toMatchObject({ serverNames: ['pt.example.com'], transportProtocol: 'tls' });
+    expect(chain.action).toMatchObject({ kind: 'tcp', cluster: 'outbound|443||tls.ns.svc.cluster.local' });
   });
 });

@@ -364,6 +364,11 @@ export interface FilterChainMatch {
    * any SNI (the listener's default among its TLS chains).
    */
   readonly serverNames?: readonly string[];
+  /**
+   * `transport_protocol`: `tls` on a chain without a transport socket is TLS passthrough (the
+   * ClientHello picks the chain, the stream is relayed encrypted).
+   */
+  readonly transportProtocol?: 'tls' | 'raw_buffer';
 }
 
 /** A certificate and its key (PEM), inline in the listener (istiod does not use SDS here). */
@@ -377,6 +382,11 @@ export interface DownstreamTls {
   readonly certificates: readonly TlsCertificate[];
   /** `common_tls_context.alpn_protocols`; empty: `h2`, `http/1.1` (what istiod's gateways offer). */
   readonly alpn: readonly string[];
+  /**
+   * `require_client_certificate` with `validation_context.trusted_ca` (PEM): clients must present
+   * a certificate that chains to this CA (Istio's MUTUAL).
+   */
+  readonly clientCa?: string;
 }
 
 export interface HttpChain {

@@ -3,9 +3,14 @@
  * `address.socket_address` is a plain TCP port on the pod (not HBONE). Per connection:
  *
  *   TLS ClientHello? (first byte 0x16, only peeked when the listener has TLS chains)
- *     → TLS: the SNI picks the chain (`selectGatewayChain`) in Node's `SNICallback`, which hands
- *       OpenSSL that chain's secure context (made once per certificate set); an unknown SNI with
- *       no default chain fails the handshake. ALPN `h2`/`http/1.1`.
+ *     → TLS: the ClientHello is read without consuming it (`client-hello.ts`) and its SNI picks
+ *       the chain (`selectGatewayChain`):
+ *       - a passthrough chain (`transport_protocol: tls`, no transport socket): the bytes read
+ *         and the rest of the stream are relayed, still encrypted, to the chain's cluster;
+ *       - a terminating chain: TLS ends here with that chain's secure context (made once per
+ *         certificate set), ALPN `h2`/`http/1.1`; with a client CA (MUTUAL) the client must
+ *         present a certificate that chains to it, else the connection is closed;
+ *       - no chain for the SNI: the handshake fails.
  *     → plaintext: the chain without TLS.
  *   HTTP chain → the waypoint's HTTP data path (`HttpProxy.serveTunnel`: HTTP/1.1 or h2 by the
  *   preface) with the chain fixed for the connection's life; TCP chain → relayed to an endpoint.
@@ -32,7 +37,9 @@ import type {
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import type { GatewaySource, HttpProxy } from './http-proxy.ts';
-import { pickTcpCluster, selectGatewayChain } from './route.ts';
+import { hash32 } from './balancer.ts';
+import { peekClientHello } from './client-hello.ts';
+import { isPassthrough, pickTcpCluster, selectGatewayChain } from './route.ts';
 import { tunnelTo } from './upstream.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
@@ -102,7 +109,21 @@ export function bindFailure(address: string, err: unknown): string {
 }
 
 function tlsKey(tls: DownstreamTls): string {
-  return tls.certificates.map(c => `${c.certificateChain}\u0000${c.privateKey}`).join('\u0001');
+  return (
+    tls.certificates.map(c => `${c.certificateChain}\u0000${c.privateKey}`).join('\u0001') +
+    `\u0002${tls.clientCa ?? ''}`
+  );
+}
+
+/**
+ * Whether a terminated connection's client certificate verified against the chain's CA
+ * (OpenSSL's verify result, as Node's own TLS server reads it). Fails closed when it cannot tell.
+ */
+function clientVerified(tls: TLSSocket): boolean {
+  const handle = (tls as unknown as { _handle?: { verifyError?: () => unknown } })._handle;
+  if (typeof handle?.verifyError !== 'function') return false;
+  // Without a peer certificate Node answers an empty object.
+  return handle.verifyError() == null && Object.keys(tls.getPeerCertificate()).length > 0;
 }
 
 export class GatewayListeners {
@@ -213,6 +234,7 @@ export class GatewayListeners {
           context = createSecureContext({
             cert: chain.tls.certificates.map(c => c.certificateChain),
             key: chain.tls.certificates.map(c => ({ pem: c.privateKey })),
+            ...(chain.tls.clientCa === undefined ? {} : { ca: chain.tls.clientCa }),
           });
         } catch (err) {
           return {
@@ -259,23 +281,37 @@ export class GatewayListeners {
     });
     socket.setNoDelay(true);
     const port = socket.localPort ?? listener.address.port;
-    const hasTls = contexts.size > 0;
+    const hasTls =
+      contexts.size > 0 ||
+      config.chains.some(isPassthrough) ||
+      (config.defaultChain !== undefined && isPassthrough(config.defaultChain));
     if (!hasTls) {
       socket.resume();
       this.#plain(config, socket, port);
       return;
     }
     socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
-    socket.once('data', (first: Buffer) => {
+    // Bytes are read until the first one says plaintext, or the whole ClientHello is in.
+    const read: Buffer[] = [];
+    const onData = (chunk: Buffer): void => {
+      read.push(chunk);
+      const bytes = read.length === 1 ? chunk : Buffer.concat(read);
+      const hello = bytes[0] === 0x16 ? peekClientHello(bytes) : undefined;
+      if (hello?.kind === 'incomplete') return;
+      socket.off('data', onData);
       socket.pause();
-      socket.unshift(first);
-      if (first[0] === 0x16) this.#tls(config, contexts, socket, port);
-      else {
+      socket.unshift(bytes);
+      if (hello === undefined) {
         socket.setTimeout(0);
         this.#plain(config, socket, port);
         socket.resume();
+        return;
       }
-    });
+      if (hello.kind === 'invalid')
+        this.#log.debug({ listener: config.name, reason: hello.reason }, 'unreadable TLS ClientHello');
+      this.#tls(config, contexts, socket, port, hello.kind === 'hello' ? hello.sni : undefined);
+    };
+    socket.on('data', onData);
     socket.resume();
   }
 
@@ -294,33 +330,29 @@ export class GatewayListeners {
     contexts: ReadonlyMap<FilterChain, SecureContext>,
     socket: Socket,
     port: number,
+    sni: string | undefined,
   ): void {
-    let chosen: FilterChain | undefined;
-    const noSni = selectGatewayChain(config, { tls: true, sni: undefined, port });
-    const alpn = new Set<string>();
-    for (const c of contexts.keys())
-      for (const p of c.tls?.alpn.length ? c.tls.alpn : DEFAULT_ALPN) alpn.add(p);
+    const result = selectGatewayChain(config, { tls: true, sni, port });
+    const chain = result.kind === 'chain' ? result.chain : undefined;
+    if (chain !== undefined && isPassthrough(chain)) {
+      socket.setTimeout(0);
+      this.#dispatch(config, chain, socket, socket, 'https');
+      return;
+    }
+    const context = chain === undefined ? undefined : contexts.get(chain);
+    if (context === undefined)
+      this.#log.debug({ listener: config.name, sni }, 'TLS handshake refused: no filter chain for the SNI');
+    const mutual = chain?.tls?.clientCa !== undefined;
     refusing ??= createSecureContext({});
     const tls = new TLSSocket(socket, {
       isServer: true,
-      ALPNProtocols: [...alpn],
-      // Without SNI (no callback), the default chain's certificate; none: the handshake fails.
-      secureContext: (noSni.kind === 'chain' ? contexts.get(noSni.chain) : undefined) ?? refusing,
-      SNICallback: (servername, callback) => {
-        const sni = servername.toLowerCase();
-        const result = selectGatewayChain(config, { tls: true, sni, port });
-        const context = result.kind === 'chain' ? contexts.get(result.chain) : undefined;
-        if (result.kind === 'no-chain' || context === undefined) {
-          this.#log.debug(
-            { listener: config.name, sni },
-            'TLS handshake refused: no filter chain for the SNI',
-          );
-          callback(new Error(result.kind === 'no-chain' ? result.reason : 'no certificate'), undefined);
-          return;
-        }
-        chosen = result.chain;
-        callback(null, context);
-      },
+      ALPNProtocols: [...(chain?.tls?.alpn.length ? chain.tls.alpn : DEFAULT_ALPN)],
+      // No chain for the SNI: a context without certificate, so the handshake fails.
+      secureContext: context ?? refusing,
+      // MUTUAL: a client without certificate fails the handshake; one whose certificate does
+      // not chain to the CA is closed once it completes (`clientVerified`).
+      requestCert: mutual,
+      rejectUnauthorized: mutual,
     });
     tls.on('error', err => {
       this.#log.debug({ listener: config.name, err: errorMessage(err) }, 'TLS connection error');
@@ -329,9 +361,17 @@ export class GatewayListeners {
     });
     tls.once('secure', () => {
       socket.setTimeout(0);
-      const chain = chosen ?? (noSni.kind === 'chain' ? noSni.chain : undefined);
-      if (chain === undefined) {
+      if (chain === undefined || context === undefined) {
         tls.destroy();
+        return;
+      }
+      if (mutual && !clientVerified(tls)) {
+        this.#log.debug(
+          { listener: config.name, sni, chain: chain.name },
+          'TLS connection refused: the client certificate does not chain to the listener CA',
+        );
+        tls.destroy();
+        socket.destroy();
         return;
       }
       this.#dispatch(config, chain, tls, socket, 'https');
@@ -372,7 +412,11 @@ export class GatewayListeners {
   async #relay(
     clusterName: string,
     stream: Socket | TLSSocket,
-    ctx: { readonly destinationIp: string; readonly destinationPort: number },
+    ctx: {
+      readonly destinationIp: string;
+      readonly destinationPort: number;
+      readonly remoteAddress: string;
+    },
   ): Promise<void> {
     const config = this.#o.snapshot();
     const cluster = config.clusters.get(clusterName);
@@ -383,7 +427,15 @@ export class GatewayListeners {
             ip: ctx.destinationIp,
             port: ctx.destinationPort,
           });
-    const endpoint = endpoints.find(e => e.healthy) ?? endpoints[0];
+    // The cluster's LB policy spreads connections over its endpoints (tcp_proxy's, as in Envoy).
+    const endpoint =
+      cluster === undefined
+        ? undefined
+        : this.#o.http.balancer(clusterName).pick(cluster, endpoints, {
+            hash: hash32(ctx.remoteAddress),
+            exclude: new Set(),
+            random: Math.random,
+          });
     if (endpoint === undefined) throw new Error(`no endpoint for cluster ${clusterName}`);
     const upstream = await tunnelTo(this.#o.upstream, endpoint);
     stream.pipe(upstream).pipe(stream);

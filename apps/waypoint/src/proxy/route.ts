@@ -115,8 +115,21 @@ export function serverNameScore(names: readonly string[] | undefined, sni: strin
 }
 
 /**
+ * Whether a chain takes TLS connections: it terminates TLS (`transport_socket`), or passes TLS
+ * through (`transport_protocol: tls` without a transport socket).
+ */
+export function chainTakesTls(chain: FilterChain): boolean {
+  return chain.tls !== undefined || chain.match.transportProtocol === 'tls';
+}
+
+/** A TLS passthrough chain: matched on the ClientHello, relayed without terminating. */
+export function isPassthrough(chain: FilterChain): boolean {
+  return chain.tls === undefined && chain.match.transportProtocol === 'tls';
+}
+
+/**
  * Envoy's filter chain match on a gateway listener, for one downstream connection: chains of
- * the connection's kind (a `transport_socket` for TLS, none for plaintext), the destination
+ * the connection's kind (a `transport_socket` or `transport_protocol: tls` for TLS, neither for plaintext), the destination
  * port (set beats unset), then the server names (exact, then the most specific `*.suffix`,
  * then a chain without names, which is the default). Nothing matching: the listener's
  * `default_filter_chain`, if it is of the connection's kind.
@@ -124,7 +137,7 @@ export function serverNameScore(names: readonly string[] | undefined, sni: strin
 export function selectGatewayChain(listener: ListenerConfig, conn: DownstreamConnection): ChainResult {
   let best: { chain: FilterChain; portScore: number; nameScore: number } | undefined;
   for (const chain of listener.chains) {
-    if ((chain.tls !== undefined) !== conn.tls) continue;
+    if (chainTakesTls(chain) !== conn.tls) continue;
     const m = chain.match;
     if (m.destinationPort !== undefined && m.destinationPort !== conn.port) continue;
     const nameScore = serverNameScore(m.serverNames, conn.sni);
@@ -140,7 +153,7 @@ export function selectGatewayChain(listener: ListenerConfig, conn: DownstreamCon
   }
   if (best !== undefined) return { kind: 'chain', chain: best.chain };
   const fallback = listener.defaultChain;
-  if (fallback !== undefined && (fallback.tls !== undefined) === conn.tls)
+  if (fallback !== undefined && chainTakesTls(fallback) === conn.tls)
     return { kind: 'chain', chain: fallback };
   const what = conn.tls
     ? `TLS with SNI ${conn.sni === undefined ? '(none)' : JSON.stringify(conn.sni)}`

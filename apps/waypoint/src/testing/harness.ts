@@ -19,6 +19,7 @@ export function testConfig(): Config {
     clusterId: 'Kubernetes',
     clusterDomain: 'cluster.local',
     certDir: '',
+    podInfoDir: '',
     secretTtlSeconds: 86_400,
     logFormat: 'json',
     logLevel: 'error',
