@@ -307,7 +307,10 @@ async function wdsOf(side: Side): Promise<NormalizedObject> {
     `${side.name}: the fixture Services bound to the waypoint`,
     c =>
       ['reviews', 'ratings'].every(s => c.addresses.get(WDS_SERVICE(s))?.service?.waypoint !== undefined) &&
-      c.addresses.has(WDS_SERVICE(WAYPOINT)),
+      c.addresses.has(WDS_SERVICE(WAYPOINT)) &&
+      ['reviews-v1', 'ratings-v1', STANDIN_POD].every(
+        p => (c.addresses.get(`Kubernetes//Pod/${WPD_NS}/${p}`)?.workload?.addresses.length ?? 0) > 0,
+      ),
     { timeoutMs: 180_000 },
   );
   const all = normalizeSnapshot(client, { ipAliases: await aliases(side.cluster.client) });
@@ -322,20 +325,38 @@ async function wdsOf(side: Side): Promise<NormalizedObject> {
 
 type Projection = (o: Record<string, unknown>) => NormalizedValue | undefined;
 
+/**
+ * The three objects' status once each carries the conditions a settled setup has (True where the
+ * fixture is valid). A status that never gets there is compared as it stands after 90 s: the diff
+ * then says more than a timeout.
+ */
 async function statusOf(side: Side): Promise<NormalizedObject> {
-  const get = async (path: string, project: Projection, ready: (p: string) => boolean) =>
-    waitFor(
-      `${side.name}: status of ${path}`,
-      async () => {
-        const p = project(await side.cluster.client.get<Record<string, unknown>>(path));
-        return p !== undefined && ready(JSON.stringify(p)) ? p : undefined;
-      },
-      { timeoutMs: 120_000 },
-    );
+  const get = async (path: string, project: Projection, settled: (p: string) => boolean) => {
+    let last: NormalizedValue | undefined;
+    try {
+      await waitFor(
+        `${side.name}: status of ${path}`,
+        async () => {
+          last = project(await side.cluster.client.get<Record<string, unknown>>(path));
+          return last !== undefined && settled(JSON.stringify(last)) ? true : undefined;
+        },
+        { timeoutMs: 90_000 },
+      );
+    } catch {
+      // compared as it stands
+    }
+    return last ?? {};
+  };
+  const isTrue = (type: string) => (p: string) =>
+    p.includes(`"${type}":{"reason":"${type === 'WaypointAccepted' ? 'Accepted' : type}","status":"True"}`);
   return {
-    gateway: await get(PATHS.gateway, projectGatewayStatus, p => p.includes('Programmed')),
-    httproute: await get(PATHS.route, projectRouteStatus, p => p.includes('ResolvedRefs')),
-    authorizationpolicy: await get(PATHS.policy, projectPolicyStatus, p => p.includes('WaypointAccepted')),
+    gateway: await get(PATHS.gateway, projectGatewayStatus, isTrue('Programmed')),
+    httproute: await get(
+      PATHS.route,
+      projectRouteStatus,
+      p => isTrue('Accepted')(p) && isTrue('ResolvedRefs')(p),
+    ),
+    authorizationpolicy: await get(PATHS.policy, projectPolicyStatus, isTrue('WaypointAccepted')),
   };
 }
 
