@@ -30,15 +30,6 @@ export const KNOWN_WAYPOINT_DIFFERENCES: readonly KnownDifference[] = [
       'restart then starts over. The readiness probe (same path, port, period and threshold) gates traffic',
     matches: d => d.path === `${PROXY}/startupProbe` && d.left === undefined,
   },
-  {
-    id: 'waypoint-termination-grace',
-    reason:
-      "terminationGracePeriodSeconds 2 (the waypoint template's value up to Istio 1.25) where 1.26+ " +
-      "leaves Kubernetes' 30 s (istio/istio#55799). Kept until the e2e scenario suites have run " +
-      'with the longer grace: every waypoint pod deletion there may then wait for open tunnels',
-    matches: d =>
-      d.path === 'shape/deployment/terminationGracePeriodSeconds' && d.left === 2 && d.right === 30,
-  },
 ];
 
 /** The differences no entry above explains. */
