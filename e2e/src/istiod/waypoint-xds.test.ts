@@ -199,7 +199,7 @@ describe('waypoint xDS on the local cluster', () => {
       `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes`,
       httpRoute('5s'),
     );
-    const routes = await until(client, r => r[0]?.name === `${NS}.reviews.0.0`);
+    const routes = await until(client, r => r[0]?.name === `${NS}.reviews.0`);
     expect(routes[0]!.route?.timeout).toEqual({ seconds: 5 });
     expect(routes[0]!.route?.weightedClusters).toEqual({
       clusters: [
@@ -215,7 +215,7 @@ describe('waypoint xDS on the local cluster', () => {
       },
     );
     const changed = await until(client, r => r[0]?.route?.timeout?.seconds === 7);
-    expect(changed[0]!.name).toBe(`${NS}.reviews.0.0`);
+    expect(changed[0]!.name).toBe(`${NS}.reviews.0`);
   });
 
   it('writes route status (parents, Accepted, ResolvedRefs with upstream reasons) and the listener’s attachedRoutes', async () => {

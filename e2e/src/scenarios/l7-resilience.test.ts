@@ -346,7 +346,8 @@ describe('L7 resilience through a waypoint on a 2-node local cluster', () => {
     log(
       `first 30 requests in ${firstMs} ms: ${JSON.stringify(Object.fromEntries(first.codes))}; ${ejections} ejection(s)`,
     );
-    // Round robin over three: the bad endpoint answers every third request until it is ejected.
+    // LEAST_REQUEST (Istio's default) over three, one request at a time: the bad endpoint answers
+    // about every third request, and is ejected after its third 500 in a row.
     expect(first.codes.get(500) ?? 0).toBeGreaterThanOrEqual(3);
     expect(first.codes.get(500) ?? 0).toBeLessThanOrEqual(4);
     expect(ejections).toBe(1);

@@ -21,8 +21,12 @@ export const NAME_OVERRIDE_ANNOTATION = 'gateway.istio.io/name-override';
 export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
 export const SERVICE_TYPE_ANNOTATION = 'networking.istio.io/service-type';
 export const STATUS_PORT = 15021;
-/** The pod's grace period (upstream's waypoint template); the proxy gets the same deadline. */
-const TERMINATION_GRACE_SECONDS = 2;
+/**
+ * The pod's grace period: Kubernetes' default, as upstream's waypoint template leaves it since
+ * Istio 1.26 (its hard-coded 2 s went with istio/istio#55799); the proxy gets the same deadline.
+ * The waypoint still exits as soon as its requests in flight are done.
+ */
+const TERMINATION_GRACE_SECONDS = 30;
 const OMITTED_ANNOTATIONS = new Set([
   'kubectl.kubernetes.io/last-applied-configuration',
   NAME_OVERRIDE_ANNOTATION,

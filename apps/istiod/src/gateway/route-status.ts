@@ -3,8 +3,8 @@
  * `status.parents`, one entry per parentRef with `controllerName: istio.io/gateway-controller`
  * and the `Accepted` and `ResolvedRefs` conditions the waypoint index computed (reasons as
  * upstream: `Accepted`, `NoMatchingParent`, `UnsupportedValue`, `ResolvedRefs`,
- * `BackendNotFound`, `RefNotPermitted`, `InvalidKind`). Other controllers' parent entries are
- * kept.
+ * `BackendNotFound`, `RefNotPermitted`, `InvalidKind`), plus ambient's `ResolvedWaypoints` on the
+ * routes a waypoint serves. Other controllers' parent entries are kept.
  *
  * `RouteStatusWriter` keeps the latest wanted status of every route (on every replica) and writes
  * it only while this istiod leads, skipping a status it already wrote; `resync()` (leadership
@@ -21,7 +21,7 @@ import { WriteQueue } from './write-queue.ts';
 /** The route kinds whose status istiod writes (VirtualServices have none of this shape). */
 export type StatusRouteKind = Exclude<RouteKind, 'VirtualService'>;
 
-export const ROUTE_OWNED_CONDITIONS: readonly string[] = ['Accepted', 'ResolvedRefs'];
+export const ROUTE_OWNED_CONDITIONS: readonly string[] = ['Accepted', 'ResolvedRefs', 'ResolvedWaypoints'];
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
 /** One `status.parents[]` entry as the API server stores it. */

@@ -57,7 +57,7 @@ describe('writePolicyStatus', () => {
     expect(writes).toEqual([{ conditions: ours }]);
   });
 
-  it('adds WaypointAccepted for a policy with targetRefs, rewrites when only it changed, and drops it when the targetRefs go', async () => {
+  it('writes only WaypointAccepted for a policy with targetRefs (no ZtunnelAccepted, as upstream), rewrites when only it changed, and drops it when the targetRefs go', async () => {
     const writes: { conditions: { type: string; status: string; reason: string }[] }[] = [];
     const patch: StatusPatcher = (_plural, _ns, _name, status) => {
       writes.push(status);
@@ -81,18 +81,22 @@ describe('writePolicyStatus', () => {
     };
     expect(await writePolicyStatus(patch, p, result, silentLogger(), notBound)).toBe(true);
     const first = writes[0]!;
-    expect(first.conditions.map(c => c.type)).toEqual(['ZtunnelAccepted', 'WaypointAccepted']);
-    expect(first.conditions[1]).toMatchObject(notBound);
+    expect(first.conditions.map(c => c.type)).toEqual(['WaypointAccepted']);
+    expect(first.conditions[0]).toMatchObject(notBound);
     const echoed = { ...p, status: first };
     expect(await writePolicyStatus(patch, echoed, result, silentLogger(), notBound)).toBe(false);
     expect(await writePolicyStatus(patch, echoed, result, silentLogger(), bound)).toBe(true);
-    expect(writes[1]!.conditions[1]).toMatchObject({
+    expect(writes[1]!.conditions[0]).toMatchObject({
       type: 'WaypointAccepted',
       status: 'True',
       reason: 'Accepted',
     });
     // Without targetRefs there is no WaypointAccepted: the owned condition is written away.
-    expect(await writePolicyStatus(patch, echoed, result, silentLogger())).toBe(true);
+    const plain = compileAuthorizationPolicyObject(
+      makeAuthorizationPolicy('l7', 'apps', { rules: [{ to: [{ operation: { ports: ['80'] } }] }] }),
+      'istio-system',
+    );
+    expect(await writePolicyStatus(patch, echoed, plain, silentLogger())).toBe(true);
     expect(writes[2]!.conditions.map(c => c.type)).toEqual(['ZtunnelAccepted']);
   });
 

@@ -9,6 +9,7 @@
  */
 import { errorMessage } from '@ambient-mesh/errors';
 import { httpStatusOf, isTransient, ownedConditionsEqual } from '@ambient-mesh/kube';
+import { ZtunnelReason } from '@ambient-mesh/policy-engine';
 import type { AuthorizationPolicy } from './objects.ts';
 import type { Logger, TimerHandle } from '@ambient-mesh/runtime';
 import type { CompiledPolicy } from '../wds/policies.ts';
@@ -86,13 +87,17 @@ function ztunnelConditions(result: CompiledPolicy, generation: number | undefine
       },
     ];
   }
-  return result.conditions.map(c => ({
-    type: ZTUNNEL_ACCEPTED,
-    status: c.status,
-    reason: c.reason,
-    message: c.message,
-    ...gen,
-  }));
+  // A policy with targetRefs is not for ztunnel: upstream's ambient index builds no ztunnel
+  // authorization for it, so no `ZtunnelAccepted` is written (its `WaypointAccepted` says it all).
+  return result.conditions
+    .filter(c => c.reason !== ZtunnelReason.TARGET_REFS)
+    .map(c => ({
+      type: ZTUNNEL_ACCEPTED,
+      status: c.status,
+      reason: c.reason,
+      message: c.message,
+      ...gen,
+    }));
 }
 
 /** Whether the object already carries our conditions (other controllers' types are ignored). */

@@ -167,7 +167,7 @@ describe('ingress gateway: HTTP listeners', () => {
     expect(rdsName(chain!)).toBe('http.80');
     expect(names(h, EnvoyTypeUrls.routeConfiguration)).toEqual(['http.80']);
     expect(vhosts(h, 'http.80')).toEqual([
-      ['web.example.com:80', ['web.example.com', 'web.example.com:*'], [['ingress.r.0.0', WEB]]],
+      ['web.example.com:80', ['web.example.com', 'web.example.com:*'], [['ingress.r.0', WEB]]],
     ]);
     expect(names(h, EnvoyTypeUrls.cluster)).toEqual([WEB]);
     const cluster = decoded(h, EnvoyTypeUrls.cluster, WEB) as {
@@ -234,10 +234,7 @@ describe('ingress gateway: HTTP listeners', () => {
         ],
       }),
     );
-    expect(vhosts(h, 'http.80')[0]![2].map(r => r[0])).toEqual([
-      'ingress.b-exact.0.0',
-      'ingress.a-prefix.0.0',
-    ]);
+    expect(vhosts(h, 'http.80')[0]![2].map(r => r[0])).toEqual(['ingress.b-exact.0', 'ingress.a-prefix.0']);
   });
 
   it('serves GRPCRoutes too', () => {
@@ -294,8 +291,8 @@ describe('ingress gateway: hostnames', () => {
       }),
     );
     expect(vhosts(h, 'http.80')).toEqual([
-      ['*.example.com:80', ['*.example.com', '*.example.com:*'], [['ingress.any.0.0', WEB]]],
-      ['shop.example.com:80', ['shop.example.com', 'shop.example.com:*'], [['ingress.in.0.0', WEB]]],
+      ['*.example.com:80', ['*.example.com', '*.example.com:*'], [['ingress.any.0', WEB]]],
+      ['shop.example.com:80', ['shop.example.com', 'shop.example.com:*'], [['ingress.in.0', WEB]]],
     ]);
   });
 });
@@ -328,10 +325,10 @@ describe('ingress gateway: attachment', () => {
     );
     expect(names(h, EnvoyTypeUrls.listener)).toEqual(['0.0.0.0_80', '0.0.0.0_8080']);
     expect(vhosts(h, 'http.80')).toEqual([
-      ['a.example.com:80', ['a.example.com', 'a.example.com:*'], [['ingress.by-port.0.0', WEB]]],
+      ['a.example.com:80', ['a.example.com', 'a.example.com:*'], [['ingress.by-port.0', WEB]]],
     ]);
     expect(vhosts(h, 'http.8080')).toEqual([
-      ['b.example.com:8080', ['b.example.com', 'b.example.com:*'], [['ingress.by-section.0.0', WEB]]],
+      ['b.example.com:8080', ['b.example.com', 'b.example.com:*'], [['ingress.by-section.0', WEB]]],
     ]);
   });
 
@@ -359,7 +356,7 @@ describe('ingress gateway: attachment', () => {
     const all = setup([{ ...HTTP, allowedRoutes: { namespaces: { from: 'All' } } }]);
     all.upsert(K.REFERENCE_GRANT, grant);
     all.upsert(K.HTTP_ROUTE, route);
-    expect(attached(all)).toEqual(['apps.r.0.0']);
+    expect(attached(all)).toEqual(['apps.r.0']);
 
     const selector = setup([
       {
@@ -369,7 +366,7 @@ describe('ingress gateway: attachment', () => {
     ]);
     selector.upsert(K.REFERENCE_GRANT, grant);
     selector.upsert(K.HTTP_ROUTE, route);
-    expect(attached(selector)).toEqual(['apps.r.0.0']);
+    expect(attached(selector)).toEqual(['apps.r.0']);
     // The namespace loses the label: the route detaches (a Namespace event recomputes).
     const change = selector.upsert(K.NAMESPACE, makeNamespace('apps', { team: 'b' }));
     expect(change.waypoints.has(GW)).toBe(true);
@@ -444,7 +441,7 @@ describe('ingress gateway: HTTPS listeners', () => {
     expect(Buffer.from(cert!.certificateChain.inlineBytes).toString()).toBe(certPem);
     expect(Buffer.from(cert!.privateKey.inlineBytes).toString()).toBe(keyPem);
     expect(vhosts(h, HTTPS_ROUTE('foo'))).toEqual([
-      ['foo.example.com:443', ['foo.example.com', 'foo.example.com:*'], [['ingress.r.0.0', WEB]]],
+      ['foo.example.com:443', ['foo.example.com', 'foo.example.com:*'], [['ingress.r.0', WEB]]],
     ]);
     expect(vhosts(h, HTTPS_ROUTE('any'))).toEqual([['blackhole:443', ['*'], []]]);
   });

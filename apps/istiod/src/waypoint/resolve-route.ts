@@ -28,6 +28,11 @@ export interface ServicePortInfo {
   readonly name: string;
   readonly targetPort: number | string;
   readonly protocol: ServiceProtocol;
+  /**
+   * The port declares HTTP/1.1 (`appProtocol: http`, or a name `http`/`http-*`): its cluster speaks
+   * HTTP/1.1 upstream, as upstream istiod's does; an undeclared port uses the downstream protocol.
+   */
+  readonly http1?: boolean;
 }
 
 /** What the waypoint needs of a Kubernetes Service. */
@@ -55,7 +60,7 @@ export interface RouteLookup {
 }
 
 export interface RouteCondition {
-  readonly type: 'Accepted' | 'ResolvedRefs';
+  readonly type: 'Accepted' | 'ResolvedRefs' | 'ResolvedWaypoints';
   readonly status: 'True' | 'False';
   readonly reason: string;
   readonly message: string;
@@ -83,7 +88,23 @@ export const RouteReason = {
   invalidKind: 'InvalidKind',
   unsupportedValue: 'UnsupportedValue',
   noMatchingParent: 'NoMatchingParent',
+  resolvedWaypoints: 'ResolvedWaypoints',
 } as const;
+
+/**
+ * Upstream's ambient condition on every parent of a route (`ResolvedWaypoints`, since Istio 1.26):
+ * always True. Its routes here are the ones a waypoint serves, so the message is upstream's for a
+ * parent whose waypoint resolved.
+ */
+function resolvedWaypoints(generation: number): RouteCondition {
+  return {
+    type: 'ResolvedWaypoints',
+    status: 'True',
+    reason: RouteReason.resolvedWaypoints,
+    message: 'All waypoints resolved',
+    observedGeneration: generation,
+  };
+}
 
 interface Failure {
   readonly reason: string;
@@ -255,6 +276,7 @@ export function resolveRoute(
             observedGeneration: gen,
           },
       resolved,
+      resolvedWaypoints(gen),
     ],
   }));
   return { route, rules, parents };
@@ -285,6 +307,7 @@ export function rejectedRouteStatus(
         message: 'All references resolved',
         observedGeneration: generation,
       },
+      resolvedWaypoints(generation),
     ],
   }));
 }

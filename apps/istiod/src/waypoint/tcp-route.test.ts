@@ -205,6 +205,7 @@ describe('TCPRoute on a waypoint (index)', () => {
     expect(parents[0]!.conditions.map(c => [c.type, c.status, c.reason, c.observedGeneration])).toEqual([
       ['Accepted', 'True', 'Accepted', 2],
       ['ResolvedRefs', 'True', 'ResolvedRefs', 2],
+      ['ResolvedWaypoints', 'True', 'ResolvedWaypoints', 2],
     ]);
   });
 
@@ -403,7 +404,7 @@ describe('HTTPRoute with a ServiceEntry parent (GAMMA for waypoint-bound Service
       ]),
     );
     const route = rc().virtualHosts[0]!.routes[0]!;
-    expect(route.name).toBe('egress.se-route.0.0');
+    expect(route.name).toBe('egress.se-route.0');
     expect(route.requestHeadersToAdd?.map(h => [h.header.key, h.header.value])).toEqual([
       ['x-egress', 'yes'],
     ]);
@@ -423,6 +424,7 @@ describe('HTTPRoute with a ServiceEntry parent (GAMMA for waypoint-bound Service
     expect(parents[0]!.conditions.map(c => [c.type, c.status, c.reason])).toEqual([
       ['Accepted', 'True', 'Accepted'],
       ['ResolvedRefs', 'False', 'BackendNotFound'],
+      ['ResolvedWaypoints', 'True', 'ResolvedWaypoints'],
     ]);
   });
 

@@ -36,15 +36,16 @@ function lbPolicy(tp: TrafficPolicy): { lbPolicy: string; extra: Record<string, 
       extra: ring !== undefined ? { ringHashLbConfig: { minimumRingSize: ring } } : {},
     };
   }
+  // Upstream's default (no DestinationRule, or `simple` unset) is LEAST_REQUEST, as is LEAST_CONN.
   switch (lb?.simple) {
-    case 'LEAST_REQUEST':
-      return { lbPolicy: 'LEAST_REQUEST', extra: {} };
+    case 'ROUND_ROBIN':
+      return { lbPolicy: 'ROUND_ROBIN', extra: {} };
     case 'RANDOM':
       return { lbPolicy: 'RANDOM', extra: {} };
     case 'PASSTHROUGH':
       return { lbPolicy: 'CLUSTER_PROVIDED', extra: {} };
     default:
-      return { lbPolicy: 'ROUND_ROBIN', extra: {} };
+      return { lbPolicy: 'LEAST_REQUEST', extra: {} };
   }
 }
 
@@ -76,6 +77,11 @@ export interface ClusterInput {
   readonly trafficPolicy: TrafficPolicy;
   /** gRPC ports speak HTTP/2 upstream. */
   readonly http2: boolean;
+  /**
+   * Ports that declare HTTP speak HTTP/1.1 upstream (Envoy's default: protocol options only when
+   * there are common options to carry); others use the downstream protocol.
+   */
+  readonly http1?: boolean;
   /** TCP ports: no HTTP protocol options. */
   readonly tcp: boolean;
 }
@@ -113,18 +119,22 @@ export function buildCluster(input: ClusterInput): object {
       pool.maxConcurrentStreams !== undefined && pool.maxConcurrentStreams > 0
         ? { maxConcurrentStreams: pool.maxConcurrentStreams }
         : undefined;
+    const hasCommon = Object.keys(common).length > 0;
     const options = {
-      ...(Object.keys(common).length > 0 ? { commonHttpProtocolOptions: common } : {}),
+      ...(hasCommon ? { commonHttpProtocolOptions: common } : {}),
       ...(input.http2
         ? { explicitHttpConfig: { http2ProtocolOptions: streams ?? {} } }
-        : {
-            useDownstreamProtocolConfig:
-              streams === undefined ? {} : { httpProtocolOptions: {}, http2ProtocolOptions: streams },
-          }),
+        : input.http1 === true
+          ? { explicitHttpConfig: { httpProtocolOptions: {} } }
+          : {
+              useDownstreamProtocolConfig:
+                streams === undefined ? {} : { httpProtocolOptions: {}, http2ProtocolOptions: streams },
+            }),
     };
-    cluster.typedExtensionProtocolOptions = {
-      [HTTP_PROTOCOL_OPTIONS]: typedConfig(EnvoyType.httpProtocolOptions, options),
-    };
+    if (input.http2 || input.http1 !== true || hasCommon)
+      cluster.typedExtensionProtocolOptions = {
+        [HTTP_PROTOCOL_OPTIONS]: typedConfig(EnvoyType.httpProtocolOptions, options),
+      };
   }
   const od = tp.outlierDetection;
   if (

@@ -18,6 +18,8 @@ import type {
 
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
 const JWT_FILTER = 'envoy.filters.http.jwt_authn';
+/** The filter state upstream's waypoint keeps the HBONE peer's SPIFFE ID in. */
+const PEER_PRINCIPAL_KEY = 'io.istio.peer_principal';
 const JWT_PAYLOAD_KEY = 'payload';
 
 export interface RbacFilters {
@@ -50,15 +52,23 @@ function cidr(value: string): { addressPrefix: string; prefixLen: number } {
   return { addressPrefix: ip, prefixLen: len !== undefined ? Number(len) : ip.includes(':') ? 128 : 32 };
 }
 
+/**
+ * The HBONE peer's identity as upstream's waypoint matches it: the `io.istio.peer_principal`
+ * filter state (its Envoy terminates HBONE on another listener, so the peer is no TLS peer here).
+ */
+function peerPrincipal(match: object): object {
+  return { filterState: { key: PEER_PRINCIPAL_KEY, stringMatch: match } };
+}
+
 function principalName(value: string): object {
-  if (value === '*') return { authenticated: { principalName: { safeRegex: { regex: '.+' } } } };
+  if (value === '*') return peerPrincipal({ safeRegex: { regex: '.+' } });
   const withScheme = value.startsWith('spiffe://') || value.startsWith('*') ? value : `spiffe://${value}`;
-  return { authenticated: { principalName: stringMatch(withScheme) } };
+  return peerPrincipal(stringMatch(withScheme));
 }
 
 function namespacePrincipal(ns: string): object {
   const re = ns === '*' ? '.+' : ns.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return { authenticated: { principalName: { safeRegex: { regex: `.*/ns/${re}/.*` } } } };
+  return peerPrincipal({ safeRegex: { regex: `.*/ns/${re}/.*` } });
 }
 
 const MATCH_ANY = { safeRegex: { regex: '.+' } };
@@ -222,9 +232,10 @@ function condition(c: PolicyCondition): { permission?: object; principal?: objec
   }
   const m = /^request\.headers\[(.+)\]$/.exec(c.key);
   if (m !== null) {
+    // A principal, as upstream generates it (the same match as a permission would be).
     const name = m[1]!.toLowerCase();
-    const p = build(v => header(name, v));
-    return p === undefined ? undefined : { permission: p };
+    const p = buildIds(v => header(name, v));
+    return p === undefined ? undefined : { principal: p };
   }
   switch (c.key) {
     case 'destination.port': {

@@ -294,8 +294,9 @@ function redirectAction(f: Extract<RouteFilter, { type: 'RequestRedirect' }>, ma
 }
 
 function envoyRoute(flat: FlatRoute, ctx: RouteTargetContext): object {
-  const { rule, match, matchIndex } = flat;
-  const out: Record<string, unknown> = { name: `${rule.name}.${matchIndex}`, match: envoyMatch(match) };
+  const { rule, match } = flat;
+  // Upstream names every Envoy route of a rule `<namespace>.<route>.<rule index>` (one per match).
+  const out: Record<string, unknown> = { name: rule.name, match: envoyMatch(match) };
   const redirect = rule.filters.find(f => f.type === 'RequestRedirect');
   if (redirect !== undefined) out.redirect = redirectAction(redirect, match);
   else if (rule.backends.length === 0) out.directResponse = { status: 500 };

@@ -95,13 +95,13 @@ describe('HTTPRoute to RouteConfiguration', () => {
     );
     const names = wireRoutes([newer, older]).map(r => r.name);
     expect(names).toEqual([
-      'default.b-new.1.0', // Exact
-      'default.b-new.0.0', // longest prefix
-      'default.a-old.1.0', // /api with a method
-      'default.b-new.2.0', // /api with a header
-      'default.b-new.3.0', // /api plain
-      'default.a-old.0.0', // /
-      'default.b-new.4.0', // regex last
+      'default.b-new.1', // Exact
+      'default.b-new.0', // longest prefix
+      'default.a-old.1', // /api with a method
+      'default.b-new.2', // /api with a header
+      'default.b-new.3', // /api plain
+      'default.a-old.0', // /
+      'default.b-new.4', // regex last
     ]);
   });
 
@@ -203,13 +203,13 @@ describe('HTTPRoute to RouteConfiguration', () => {
         },
       ]),
     ]);
-    const redirect = routes.find(r => r.name === 'default.f.1.0')!;
+    const redirect = routes.find(r => r.name === 'default.f.1')!;
     expect(redirect.redirect).toEqual({
       schemeRedirect: 'https',
       hostRedirect: 'x.example',
       responseCode: 'PERMANENT_REDIRECT',
     });
-    const main = routes.find(r => r.name === 'default.f.0.0')!;
+    const main = routes.find(r => r.name === 'default.f.0')!;
     expect(main.requestHeadersToAdd).toEqual([
       { header: { key: 'x-a', value: '1' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
       // APPEND_IF_EXISTS_OR_ADD is the enum's zero value, so it is not on the wire.
@@ -246,7 +246,7 @@ describe('HTTPRoute to RouteConfiguration', () => {
           },
         ]),
       ]);
-      return routes.find(r => r.name === 'default.s.0.0')!.route as Record<string, unknown>;
+      return routes.find(r => r.name === 'default.s.0')!.route as Record<string, unknown>;
     };
     const strip = rewrite('/strip-prefix', '/');
     expect(strip.prefixRewrite).toBeUndefined();
@@ -283,7 +283,7 @@ describe('HTTPRoute to RouteConfiguration', () => {
         },
       ]),
     ]);
-    const r = routes.find(x => x.name === 'default.rd.0.0')!;
+    const r = routes.find(x => x.name === 'default.rd.0')!;
     expect(r.match).toEqual({ pathSeparatedPrefix: '/original-prefix' });
     expect(r.redirect).toEqual({ responseCode: 'FOUND', prefixRewrite: '/replacement-prefix' });
   });
@@ -303,7 +303,7 @@ describe('HTTPRoute to RouteConfiguration', () => {
           },
         ]),
       ]);
-      return routes.find(x => x.name === 'default.rs.0.0')!.redirect as Record<string, unknown>;
+      return routes.find(x => x.name === 'default.rs.0')!.redirect as Record<string, unknown>;
     };
     const strip = redirect('/foo', '/');
     expect(strip).toEqual({
@@ -346,7 +346,7 @@ describe('HTTPRoute to RouteConfiguration', () => {
         },
       ]),
     ]);
-    const one = routes.find(r => r.name === 'default.b.0.0')!;
+    const one = routes.find(r => r.name === 'default.b.0')!;
     expect((one.route as Record<string, unknown>).cluster).toBe(
       'inbound-vip|80|http|reviews.default.svc.cluster.local',
     );
@@ -355,7 +355,7 @@ describe('HTTPRoute to RouteConfiguration', () => {
       { header: { key: 'x-b', value: 'one' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
     ]);
     expect(one.responseHeadersToRemove).toEqual(['x-gone']);
-    const two = routes.find(r => r.name === 'default.b.1.0')!;
+    const two = routes.find(r => r.name === 'default.b.1')!;
     const clusters = (
       (two.route as Record<string, unknown>).weightedClusters as { clusters: Record<string, unknown>[] }
     ).clusters;
@@ -748,17 +748,9 @@ describe('AuthorizationPolicy to RBAC', () => {
     );
     expect(wire.map(w => w.rules.action ?? 'ALLOW')).toEqual(['DENY', 'ALLOW']);
     expect(wire[0]!.rules.policies['ns[default]-policy[deny-admin]-rule[0]']).toEqual({
-      permissions: [
-        {
-          andRules: {
-            rules: [
-              { urlPath: { path: { exact: '/admin' } } },
-              { header: { name: 'x-debug', stringMatch: { exact: '1' } } },
-            ],
-          },
-        },
-      ],
-      principals: [{ any: true }],
+      // A request header condition is a principal, as upstream builds it.
+      permissions: [{ urlPath: { path: { exact: '/admin' } } }],
+      principals: [{ header: { name: 'x-debug', stringMatch: { exact: '1' } } }],
     });
     expect(wire[1]!.rules.policies['ns[default]-policy[allow-get]-rule[0]']).toEqual({
       permissions: [
@@ -772,7 +764,12 @@ describe('AuthorizationPolicy to RBAC', () => {
         },
       ],
       principals: [
-        { authenticated: { principalName: { exact: 'spiffe://cluster.local/ns/default/sa/productpage' } } },
+        {
+          filterState: {
+            key: 'io.istio.peer_principal',
+            stringMatch: { exact: 'spiffe://cluster.local/ns/default/sa/productpage' },
+          },
+        },
       ],
     });
   });

@@ -171,7 +171,7 @@ describe('WaypointIndex', () => {
     const change = idx.upsert(K.HTTP_ROUTE, route);
     expect([...change.waypoints]).toEqual(['ns1/wp1']);
     expect([...change.changes.get(RC)!]).toEqual([reviews]);
-    expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['ns1.r1.0.0']);
+    expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['ns1.r1.0']);
     expect(idx.upsert(K.HTTP_ROUTE, route).waypoints.size).toBe(0);
     expect(seen).toEqual([['ns1/wp1']]);
   });
@@ -261,7 +261,7 @@ describe('WaypointIndex', () => {
       ],
     });
     idx.upsert(K.HTTP_ROUTE, regex);
-    expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['ns1.ok.0.0']);
+    expect(routes(idx, 'ns1/wp1').map(r => r.name)).toEqual(['ns1.ok.0']);
     expect(idx.issues('HTTPRoute', 'ns1/re')?.[0]?.path).toBe('spec.rules[0].matches[0].path.value');
     expect(idx.routeStatus('HTTPRoute', 'ns1/re')![0]!.conditions[0]).toMatchObject({
       type: 'Accepted',

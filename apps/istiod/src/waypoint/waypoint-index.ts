@@ -317,6 +317,11 @@ export function portProtocol(name: string, appProtocol: string | undefined): Ser
   return 'http';
 }
 
+/** Whether a port declares plain HTTP (`appProtocol: http`, or a name `http` / `http-*`). */
+export function declaresHttp1(name: string, appProtocol: string | undefined): boolean {
+  return (appProtocol ?? name.split('-')[0] ?? '').toLowerCase() === 'http';
+}
+
 export class WaypointIndex {
   readonly #opts: WaypointIndexOptions;
   readonly #bindings: WaypointBindingSource;
@@ -1092,6 +1097,7 @@ export class WaypointIndex {
         name: p.name ?? '',
         targetPort: p.targetPort ?? p.port,
         protocol: portProtocol(p.name ?? '', p.appProtocol),
+        http1: declaresHttp1(p.name ?? '', p.appProtocol),
       })),
       selector: spec.selector,
     };
@@ -1972,17 +1978,18 @@ export class WaypointIndex {
       for (const [cname, { target, protocol }] of targets) {
         referenced.add(keyString(target.service));
         const { policy, labels } = this.#trafficPolicy(target);
+        const info = this.#serviceInfo(target.service);
+        const port = info?.ports.find(p => p.port === target.port);
         clusters.set(
           cname,
           buildCluster({
             name: cname,
             trafficPolicy: policy,
             http2: protocol === 'grpc',
+            http1: port?.http1 === true,
             tcp: protocol === 'tcp',
           }),
         );
-        const info = this.#serviceInfo(target.service);
-        const port = info?.ports.find(p => p.port === target.port);
         const eps = info === undefined || port === undefined ? [] : this.#endpoints(info, port, labels);
         clas.set(cname, buildLoadAssignment(cname, eps));
       }

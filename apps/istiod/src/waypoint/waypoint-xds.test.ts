@@ -167,7 +167,7 @@ describe('waypoint xDS over ADS', () => {
       }),
     );
     const wp2Update = await wp2.next();
-    expect(routeNames(wp2Update, details)).toEqual(['ns2.d.0.0']);
+    expect(routeNames(wp2Update, details)).toEqual(['ns2.d.0']);
     wp2.ack(wp2Update);
     await waitFor('the push', () => h.pushes.length === 1);
     expect(h.pushes).toEqual([1]);
@@ -189,7 +189,7 @@ describe('waypoint xDS over ADS', () => {
     );
     const update = await wp1.next();
     expect(update.typeUrl).toBe(RC);
-    expect(routeNames(update, reviews)).toEqual(['ns1.r.0.0']);
+    expect(routeNames(update, reviews)).toEqual(['ns1.r.0']);
     await waitFor('the second push', () => h.pushes.length === 2);
     expect(h.pushes).toEqual([1, 1]);
   });
