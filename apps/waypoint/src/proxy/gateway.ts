@@ -464,6 +464,12 @@ export class GatewayListeners {
       throw err;
     }
     const conn = count('-');
+    if (stream.destroyed) {
+      // The client went away while the upstream connection was being made.
+      conn.closed();
+      upstream.destroy();
+      return;
+    }
     stream.pipe(upstream).pipe(stream);
     // Bytes as they flow: received from the client, sent to it.
     stream.on('data', (chunk: Buffer) => {
