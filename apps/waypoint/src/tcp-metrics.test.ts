@@ -203,7 +203,7 @@ describe('waypoint TCP metrics over HBONE', () => {
       processMetrics: false,
       logs: captured.logs,
     });
-    await waitFor('xDS sync', () => waypoint.readiness.ready);
+    await waitFor('xDS sync', () => waypoint.readiness.ready, 30_000);
     const client = await pki.identity('default', 'sleep');
     clientId = client.id;
     hbone = createHboneClient();
@@ -249,10 +249,14 @@ describe('waypoint TCP metrics over HBONE', () => {
     }
     const mine = `destination_service="${HOST}"`;
     let text = '';
-    await waitFor('the connections counted closed', async () => {
-      text = await scrapeStats(waypoint);
-      return value(text, 'istio_tcp_connections_closed_total', mine) === CONNECTIONS;
-    });
+    await waitFor(
+      'the connections counted closed',
+      async () => {
+        text = await scrapeStats(waypoint);
+        return value(text, 'istio_tcp_connections_closed_total', mine) === CONNECTIONS;
+      },
+      30_000,
+    );
     expect(value(text, 'istio_tcp_connections_opened_total', mine)).toBe(CONNECTIONS);
     // received: from the client; sent: to the client (the downstream side, as Envoy counts them).
     expect(value(text, 'istio_tcp_received_bytes_total', mine)).toBe(CONNECTIONS * PAYLOAD.length);
@@ -290,7 +294,7 @@ describe('waypoint TCP metrics over HBONE', () => {
     let got = 0;
     tunnel.on('data', (c: Buffer) => (got += c.length));
     tunnel.write(Buffer.alloc(1000, 'y'));
-    await waitFor('the reply', () => got === 2000);
+    await waitFor('the reply', () => got === 2000, 30_000);
     const text = await scrapeStats(waypoint);
     expect(value(text, 'istio_tcp_received_bytes_total', mine)).toBe(before + 1000);
     tunnel.end();
@@ -302,10 +306,14 @@ describe('waypoint TCP metrics over HBONE', () => {
     await expect(connect(9001, Buffer.from('x'))).rejects.toThrow();
     const dead = 'destination_service="dead.default.svc.cluster.local"';
     let text = '';
-    await waitFor('the failed connection counted', async () => {
-      text = await scrapeStats(waypoint);
-      return value(text, 'istio_tcp_connections_closed_total', dead, 'response_flags="UF"') === 1;
-    });
+    await waitFor(
+      'the failed connection counted',
+      async () => {
+        text = await scrapeStats(waypoint);
+        return value(text, 'istio_tcp_connections_closed_total', dead, 'response_flags="UF"') === 1;
+      },
+      30_000,
+    );
     expect(value(text, 'istio_tcp_connections_opened_total', dead, 'response_flags="UF"')).toBe(1);
     expect(value(text, 'istio_tcp_connections_opened_total', dead, 'response_flags="-"')).toBeUndefined();
   }, 60_000);
@@ -316,10 +324,14 @@ describe('waypoint TCP metrics over HBONE', () => {
     expect(reply.toString()).toBe('hellohello');
     const tagged = 'destination_service="tagged.default.svc.cluster.local"';
     let text = '';
-    await waitFor('the overridden connection counted', async () => {
-      text = await scrapeStats(waypoint);
-      return value(text, 'istio_tcp_connections_closed_total', tagged) === 1;
-    });
+    await waitFor(
+      'the overridden connection counted',
+      async () => {
+        text = await scrapeStats(waypoint);
+        return value(text, 'istio_tcp_connections_closed_total', tagged) === 1;
+      },
+      30_000,
+    );
     const opened = text
       .split('\n')
       .find(l => l.startsWith('istio_tcp_connections_opened_total{') && l.includes(tagged));
