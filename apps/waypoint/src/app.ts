@@ -350,6 +350,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       upstream: upstreamOptions,
       dns,
       logger: logs.for('gateway'),
+      metrics,
       source: {
         workload,
         namespace: config.podNamespace,
@@ -474,6 +475,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
         upstream: upstreamOptions,
         dns,
         logger: logs.for('hbone'),
+        metrics,
       });
     }
   } catch (err) {

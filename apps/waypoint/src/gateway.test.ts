@@ -487,6 +487,29 @@ describe('the waypoint binary in router mode (ingress gateway)', () => {
     expect('text' in terminated ? terminated.text : '').toMatch(/^HTTP\/1\.1 200/);
     // An SNI no chain takes: refused.
     expect(await tlsExchange(pt, 'other.example.org', 'x')).toHaveProperty('error');
+    // The two relayed connections in istio_tcp_* as upstream gateways report them (reporter="source").
+    const dest = 'destination_service="tls.edge.svc.cluster.local"';
+    const line = (text: string, metric: string) =>
+      text.split('\n').find(l => l.startsWith(`${metric}{`) && l.includes(dest)) ?? '';
+    const value = (text: string, metric: string) => Number(line(text, metric).split(' ').pop() ?? 0);
+    let text = '';
+    await waitFor('both passthrough connections counted closed', async () => {
+      text = await scrapeStats(gateway);
+      return value(text, 'istio_tcp_connections_closed_total') === 2;
+    });
+    expect(value(text, 'istio_tcp_connections_opened_total')).toBe(2);
+    const opened = line(text, 'istio_tcp_connections_opened_total');
+    for (const label of [
+      'reporter="source"',
+      'source_workload="gw-istio"',
+      'source_workload_namespace="edge"',
+      'request_protocol="tcp"',
+      'response_flags="-"',
+    ])
+      expect(opened).toContain(label);
+    // The ClientHellos and payloads came from the clients; the backend's handshakes and answers went to them.
+    expect(value(text, 'istio_tcp_received_bytes_total')).toBeGreaterThan(2 * 'ping'.length);
+    expect(value(text, 'istio_tcp_sent_bytes_total')).toBeGreaterThan(2 * 'backend saw SNI'.length);
   });
 
   it('requires a client certificate of the listener CA on a MUTUAL chain: none and a stranger are refused', async () => {

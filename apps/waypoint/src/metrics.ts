@@ -3,7 +3,10 @@
  * registry: `istio_requests_total`, `istio_request_duration_milliseconds` (Istio's buckets),
  * `istio_request_bytes` and `istio_response_bytes`, and for gRPC `istio_request_messages_total` and
  * `istio_response_messages_total` (one per length-prefixed message), with the standard traffic labels in
- * upstream's order plus `response_code` and `grpc_response_status`; Envoy's per-cluster retry
+ * upstream's order plus `response_code` and `grpc_response_status`; for connections of TCP filter
+ * chains `istio_tcp_connections_opened_total`, `istio_tcp_connections_closed_total`,
+ * `istio_tcp_received_bytes_total` and `istio_tcp_sent_bytes_total` with the standard traffic
+ * labels (ztunnel's set and order; see `proxy/tcp-stats.ts`); Envoy's per-cluster retry
  * counter `envoy_cluster_upstream_rq_retry` and outlier ejection counter
  * `envoy_cluster_outlier_detection_ejections_enforced_total`; the circuit breakers' overflow
  * counters `envoy_cluster_upstream_rq_pending_overflow` (`max_pending_requests` and
@@ -13,10 +16,11 @@
  * (Envoy's `<stat_prefix>.http_local_rate_limit.*` as its Prometheus output names them); the RBAC
  * filter's `envoy_http_rbac_logged` (requests AUDIT policies matched); and the xDS client's counters.
  *
- * Telemetry metric overrides (the `istio.stats` filter's config) apply per request: a dropped
- * metric is unregistered (no longer exported), removed tags leave its label set, upserted tags
- * join it (`unknown` when the request lacks the attribute). A label set that changes registers
- * the metric anew (its series restart), as a changed stats config does in Envoy.
+ * Telemetry metric overrides (the `istio.stats` filter's config) apply per request, and per TCP
+ * connection when it opens: a dropped metric is unregistered (no longer exported), removed tags
+ * leave its label set, upserted tags join it (`unknown` when the request lacks the attribute). A
+ * label set that changes registers the metric anew (its series restart), as a changed stats
+ * config does in Envoy.
  */
 import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -52,11 +56,13 @@ export interface CompletedRequest {
   readonly messages?: { readonly request: number; readonly response: number } | undefined;
 }
 
-/** A request metric: its Prometheus name, kind and help (by the stats filter's name for it). */
+/** A standard metric: its Prometheus name, kind, help and labels (by the stats filter's name for it). */
 interface RequestMetricDef {
   readonly name: string;
   readonly help: string;
   readonly buckets?: readonly number[];
+  /** The labels it has without overrides (default {@link REQUEST_LABELS}). */
+  readonly labels?: readonly string[];
 }
 
 const REQUEST_METRICS: Readonly<Record<string, RequestMetricDef>> = {
@@ -84,7 +90,38 @@ const REQUEST_METRICS: Readonly<Record<string, RequestMetricDef>> = {
     name: MetricName.responseMessages,
     help: 'gRPC messages sent to clients (length-prefixed messages in response bodies).',
   },
+  tcp_connections_opened_total: {
+    name: MetricName.tcpConnectionsOpened,
+    help: 'The total number of TCP connections opened',
+    labels: TRAFFIC_LABELS,
+  },
+  tcp_connections_closed_total: {
+    name: MetricName.tcpConnectionsClosed,
+    help: 'The total number of TCP connections closed',
+    labels: TRAFFIC_LABELS,
+  },
+  tcp_received_bytes_total: {
+    name: MetricName.tcpReceivedBytes,
+    help: 'The size of total bytes received during request in case of a TCP connection',
+    labels: TRAFFIC_LABELS,
+  },
+  tcp_sent_bytes_total: {
+    name: MetricName.tcpSentBytes,
+    help: 'The size of total bytes sent during response in case of TCP connection',
+    labels: TRAFFIC_LABELS,
+  },
 };
+
+/**
+ * One TCP connection's metrics: opened is counted on creation; bytes are counted as they flow
+ * (`received` from the client, `sent` to it, as Envoy's stats filter counts them downstream);
+ * `closed` once. The label sets (after overrides) are fixed for the connection's life.
+ */
+export interface TcpConnectionMetrics {
+  received(bytes: number): void;
+  sent(bytes: number): void;
+  closed(): void;
+}
 
 /** Telemetry metric overrides as the request path applies them (the `istio.stats` filter's). */
 export interface MetricOverrides {
@@ -111,7 +148,8 @@ export class WaypointMetrics {
 
   constructor(registry: Registry) {
     this.registry = registry;
-    for (const stat of Object.keys(REQUEST_METRICS)) this.#metric(stat, REQUEST_LABELS);
+    for (const [stat, def] of Object.entries(REQUEST_METRICS))
+      this.#metric(stat, def.labels ?? REQUEST_LABELS);
     this.#retries = new Counter({
       name: 'envoy_cluster_upstream_rq_retry',
       help: 'Upstream request retries, by cluster (as Envoy names it).',
@@ -190,16 +228,16 @@ export class WaypointMetrics {
     this.#request.delete(stat);
   }
 
-  #record(
+  /** The labels of metric `stat` after overrides, or undefined when a Telemetry dropped it. */
+  #resolve(
     stat: string,
     base: Readonly<Record<string, string>>,
-    value: number,
     o: MetricOverrides | undefined,
-  ): void {
+  ): Readonly<Record<string, string>> | undefined {
     const override = o?.stats.metrics.get(stat);
     if (override?.drop === true) {
       this.#drop(stat);
-      return;
+      return undefined;
     }
     let labels: Record<string, string> = base;
     if (override !== undefined && (override.tagsToRemove.length > 0 || override.dimensions.size > 0)) {
@@ -211,9 +249,23 @@ export class WaypointMetrics {
         labels[tag] = x === undefined || x === '' ? 'unknown' : String(x);
       }
     }
+    return labels;
+  }
+
+  #add(stat: string, labels: Readonly<Record<string, string>>, value: number): void {
     const metric = this.#metric(stat, Object.keys(labels));
     if (metric instanceof Histogram) metric.observe(labels, value);
     else metric.inc(labels, value);
+  }
+
+  #record(
+    stat: string,
+    base: Readonly<Record<string, string>>,
+    value: number,
+    o: MetricOverrides | undefined,
+  ): void {
+    const labels = this.#resolve(stat, base, o);
+    if (labels !== undefined) this.#add(stat, labels, value);
   }
 
   request(r: CompletedRequest, overrides?: MetricOverrides): void {
@@ -230,6 +282,36 @@ export class WaypointMetrics {
       this.#record('request_messages_total', labels, r.messages.request, overrides);
       this.#record('response_messages_total', labels, r.messages.response, overrides);
     }
+  }
+
+  /**
+   * A TCP connection of a TCP filter chain (`request_protocol="tcp"` in `labels`): counts it
+   * opened now and returns its byte and close counters.
+   */
+  tcpConnection(labels: TrafficLabels, overrides?: MetricOverrides): TcpConnectionMetrics {
+    const resolved = (stat: string) => this.#resolve(stat, labels, overrides);
+    const opened = resolved('tcp_connections_opened_total');
+    const received = resolved('tcp_received_bytes_total');
+    const sent = resolved('tcp_sent_bytes_total');
+    const closed = resolved('tcp_connections_closed_total');
+    if (opened !== undefined) this.#add('tcp_connections_opened_total', opened, 1);
+    // Zero-valued series exist from the start, as the connection's other counters do in Envoy.
+    if (received !== undefined) this.#add('tcp_received_bytes_total', received, 0);
+    if (sent !== undefined) this.#add('tcp_sent_bytes_total', sent, 0);
+    let done = false;
+    return {
+      received: n => {
+        if (received !== undefined && n > 0) this.#add('tcp_received_bytes_total', received, n);
+      },
+      sent: n => {
+        if (sent !== undefined && n > 0) this.#add('tcp_sent_bytes_total', sent, n);
+      },
+      closed: () => {
+        if (done) return;
+        done = true;
+        if (closed !== undefined) this.#add('tcp_connections_closed_total', closed, 1);
+      },
+    };
   }
 
   /** One retry of a request on `cluster`. */

@@ -7,7 +7,8 @@
 // (9000 -> the echo server's 8080), so the waypoint handles them as opaque TCP (`tcp_proxy`):
 // curl's HTTP/1.1 bytes are relayed, not parsed. A TCPRoute (gateway.networking.k8s.io/v1alpha2)
 // on `tcp-echo` splits connections 80/20 between the two versions; each request is its own
-// connection (`Connection: close`), so each is one weighted pick. The bounds are generous.
+// connection (`Connection: close`), so each is one weighted pick. The bounds are generous. The
+// waypoint counts those connections in `istio_tcp_*{reporter="waypoint"}` on its 15020.
 //
 // ServiceEntry parent: a ServiceEntry (bound by the namespace label) names a plain HTTP server run
 // by this test on the cluster's own address (`10.211.168.1`); an HTTPRoute with
@@ -19,7 +20,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../exec.ts';
 import { getInNetns } from '../mesh/observe.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
-import { GATEWAY_PATH, HTTPROUTE_PATH, requestBatch, type WaypointPod } from '../mesh/waypoint.ts';
+import {
+  GATEWAY_PATH,
+  HTTPROUTE_PATH,
+  requestBatch,
+  waypointMetrics,
+  type WaypointPod,
+} from '../mesh/waypoint.ts';
 import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
 import { curlInPod, echoPod, httpCode, type MeshPod } from '../mesh/workloads.ts';
 
@@ -221,6 +228,44 @@ describe('TCPRoute and ServiceEntry-parent HTTPRoute through a waypoint on a 2-n
     expect(v2).toBeGreaterThanOrEqual(0.08);
     expect(v2).toBeLessThanOrEqual(0.35);
     expect((batch.versions.get('v1') ?? 0) + (batch.versions.get('v2') ?? 0)).toBe(CONNECTIONS);
+    // The waypoint's TCP metrics on 15020: each connection opened, closed and its bytes, per backend.
+    const backend = (v: string): string => `tcp-echo-${v}.${NS}.svc.cluster.local`;
+    const tcpSeries = async (name: string) =>
+      (await waypointMetrics(waypoint)).filter(
+        s =>
+          s.name === name &&
+          s.labels.reporter === 'waypoint' &&
+          (s.labels.destination_service === backend('v1') || s.labels.destination_service === backend('v2')),
+      );
+    const sum = (xs: readonly { value: number }[]): number => xs.reduce((a, x) => a + x.value, 0);
+    await waitFor(
+      `istio_tcp_connections_closed_total{reporter="waypoint"} to count the ${CONNECTIONS} connections`,
+      async () =>
+        sum(await tcpSeries('istio_tcp_connections_closed_total')) >= CONNECTIONS ? true : undefined,
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    const opened = await tcpSeries('istio_tcp_connections_opened_total');
+    expect(sum(opened)).toBe(CONNECTIONS);
+    const v1 = opened.find(s => s.labels.destination_service === backend('v1'));
+    expect(v1?.labels).toMatchObject({
+      reporter: 'waypoint',
+      source_workload: 'client',
+      source_workload_namespace: NS,
+      source_principal: `spiffe://cluster.local/ns/${NS}/sa/client`,
+      destination_service: backend('v1'),
+      destination_service_name: 'tcp-echo-v1',
+      destination_service_namespace: NS,
+      destination_workload: 'echo-v1',
+      destination_workload_namespace: NS,
+      destination_principal: `spiffe://cluster.local/ns/${NS}/sa/echo`,
+      request_protocol: 'tcp',
+      response_flags: '-',
+      connection_security_policy: 'mutual_tls',
+    });
+    expect(v1?.value ?? 0).toBe(batch.versions.get('v1') ?? 0);
+    // Every connection carried a request (received) and its answer (sent).
+    expect(sum(await tcpSeries('istio_tcp_received_bytes_total'))).toBeGreaterThan(CONNECTIONS * 50);
+    expect(sum(await tcpSeries('istio_tcp_sent_bytes_total'))).toBeGreaterThan(CONNECTIONS * 50);
   }, 300_000);
 
   it('reports a missing backend as ResolvedRefs=False BackendNotFound; that Service’s connections are refused', async () => {
@@ -328,4 +373,45 @@ describe('TCPRoute and ServiceEntry-parent HTTPRoute through a waypoint on a 2-n
       { timeoutMs: 120_000, intervalMs: 1_000 },
     );
   }, 240_000);
+
+  // Last: the Telemetry applies to the whole namespace.
+  it('applies a Telemetry override to the waypoint’s TCP metrics (istio.stats before the tcp_proxy)', async () => {
+    await kube().client.create(`/apis/telemetry.istio.io/v1/namespaces/${NS}/telemetries`, {
+      apiVersion: 'telemetry.istio.io/v1',
+      kind: 'Telemetry',
+      metadata: { name: 'tcp-tags', namespace: NS },
+      spec: {
+        metrics: [
+          {
+            overrides: [
+              {
+                match: { metric: 'TCP_OPENED_CONNECTIONS' },
+                tagOverrides: {
+                  dest_port: { operation: 'UPSERT', value: 'destination.port' },
+                  source_principal: { operation: 'REMOVE' },
+                },
+              },
+            ],
+          },
+        ],
+      },
+    });
+    // The config reaches the waypoint after a push: connect until a series shows the new tag.
+    const tagged = await waitFor(
+      'istio_tcp_connections_opened_total{reporter="waypoint"} with the dest_port tag',
+      async () => {
+        await httpCode(pod('client'), tcpUrl('tcp-echo-v1'));
+        return (await waypointMetrics(waypoint)).find(
+          s =>
+            s.name === 'istio_tcp_connections_opened_total' &&
+            s.labels.reporter === 'waypoint' &&
+            s.labels.dest_port === String(TCP_PORT),
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(tagged.labels.source_principal).toBeUndefined();
+    expect(tagged.labels.destination_service).toBe(`tcp-echo-v1.${NS}.svc.cluster.local`);
+    expect(tagged.value).toBeGreaterThanOrEqual(1);
+  }, 120_000);
 });

@@ -130,6 +130,40 @@ describe('HboneServer CONNECT handling', () => {
     expect((await readAll(stream)).toString()).toBe('early-late');
   });
 
+  it('reports each relayed chunk and the end of the relay to the decision’s observer', async () => {
+    const echo = await startEchoServer();
+    cleanups.push(() => echo.close());
+    let fromClient = 0;
+    let toClient = 0;
+    const closed: { sent: number; received: number; error?: Error }[] = [];
+    const s = await server({
+      hook: request => {
+        const d = dialAuthority(request);
+        return d instanceof Promise || d.status !== 200
+          ? d
+          : {
+              ...d,
+              observe: {
+                fromClient: n => (fromClient += n),
+                toClient: n => (toClient += n),
+                closed: r => closed.push(r),
+              },
+            };
+      },
+    });
+    const h2 = await session(s);
+    const stream = h2.request(
+      { ':method': 'CONNECT', ':authority': `127.0.0.1:${echo.port}` },
+      { endStream: false },
+    );
+    stream.write('hello ');
+    stream.end('observer');
+    expect((await readAll(stream)).toString()).toBe('hello observer');
+    await waitFor(() => closed.length === 1, 5000, 'the relay end');
+    expect({ fromClient, toClient }).toEqual({ fromClient: 14, toClient: 14 });
+    expect(closed[0]).toEqual({ sent: 14, received: 14 });
+  });
+
   it('drops an upstream that connects after the client went away, without crashing', async () => {
     let release!: () => void;
     const gate = new Promise<void>(r => (release = r));

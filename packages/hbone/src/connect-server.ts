@@ -47,6 +47,7 @@ import type { HboneServerError } from './errors.ts';
 import { checkIdentity, spiffeIds, tlsContextOptions } from './identity.ts';
 import type { HboneIdentity } from './identity.ts';
 import { relay } from './relay.ts';
+import type { RelayResult } from './relay.ts';
 import {
   KEEPALIVE_INTERVAL_MS,
   KEEPALIVE_TIMEOUT_MS,
@@ -75,9 +76,26 @@ export interface ConnectRequest {
   readonly remoteAddress: SocketAddressInfo;
 }
 
+/**
+ * Per-tunnel callbacks of an accepted CONNECT: bytes as they are relayed, and the end of the
+ * relay (also when the tunnel went away while the upstream was being dialled).
+ */
+export interface ConnectObserver {
+  /** Bytes read from the tunnel (the client's), as they arrive. */
+  readonly fromClient?: (bytes: number) => void;
+  /** Bytes read from the upstream and relayed to the client, as they arrive. */
+  readonly toClient?: (bytes: number) => void;
+  /** The relay ended (`error` set when it was cut short); called once. */
+  readonly closed?: (result: RelayResult) => void;
+}
+
 /** The hook's answer. 200 needs an upstream: it is dialled before the 200 is sent. */
 export type ConnectDecision =
-  | { readonly status: 200; readonly connect: (signal: AbortSignal) => Promise<Duplex> }
+  | {
+      readonly status: 200;
+      readonly connect: (signal: AbortSignal) => Promise<Duplex>;
+      readonly observe?: ConnectObserver;
+    }
   | { readonly status: 400 | 401 | 503; readonly reason?: string };
 
 export type ConnectHook = (request: ConnectRequest) => ConnectDecision | Promise<ConnectDecision>;
@@ -452,16 +470,23 @@ export class HboneServer {
       reject(503);
       return;
     }
+    const observe = decision.observe;
     if (stream.destroyed || stream.closed || abort.signal.aborted) {
       state = StreamState.Closed;
       upstream.destroy();
+      observe?.closed?.({ sent: 0, received: 0, error: new Error('the tunnel closed while connecting') });
       return;
     }
 
     state = StreamState.Open;
     stream.respond({ ':status': 200 });
     this.counters.streamsOpened++;
-    const result = await relay(stream, upstream, { counters: this.counters });
+    const result = await relay(stream, upstream, {
+      counters: this.counters,
+      ...(observe?.fromClient === undefined ? {} : { onTunnelData: observe.fromClient }),
+      ...(observe?.toClient === undefined ? {} : { onSocketData: observe.toClient }),
+    });
+    observe?.closed?.(result);
     state = StreamState.Closed;
     this.counters.streamsClosed++;
     if (result.error !== undefined) {

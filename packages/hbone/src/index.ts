@@ -3,6 +3,7 @@ export { HboneServer, createHboneServer } from './connect-server.ts';
 export type {
   ConnectDecision,
   ConnectHook,
+  ConnectObserver,
   ConnectRequest,
   HboneListener,
   HboneServerOptions,

@@ -13,6 +13,10 @@ import type { HboneCounters } from './counters.ts';
 export interface RelayOptions {
   /** `bytesSent` counts socket → tunnel, `bytesReceived` tunnel → socket. */
   readonly counters?: HboneCounters;
+  /** Called with the size of each chunk read from the tunnel, as it is relayed. */
+  readonly onTunnelData?: (bytes: number) => void;
+  /** Called with the size of each chunk read from the socket, as it is relayed. */
+  readonly onSocketData?: (bytes: number) => void;
 }
 
 export interface RelayResult {
@@ -51,11 +55,13 @@ export function relay(tunnel: Duplex, socket: Duplex, options: RelayOptions = {}
     const onTunnelData = (chunk: Buffer): void => {
       received += chunk.length;
       if (counters) counters.bytesReceived += chunk.length;
+      options.onTunnelData?.(chunk.length);
       if (!socket.write(chunk)) tunnel.pause();
     };
     const onSocketData = (chunk: Buffer): void => {
       sent += chunk.length;
       if (counters) counters.bytesSent += chunk.length;
+      options.onSocketData?.(chunk.length);
       if (!tunnel.write(chunk)) socket.pause();
     };
     const onTunnelDrain = (): void => {

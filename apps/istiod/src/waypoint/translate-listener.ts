@@ -99,7 +99,8 @@ function filterChain(chain: FilterChainInput): object {
       destinationPort: chain.port,
       prefixRanges: chain.vips.map(ip => ({ addressPrefix: ip, prefixLen: ip.includes(':') ? 128 : 32 })),
     },
-    filters: [filter],
+    // Upstream puts the `istio.stats` network filter before a tcp_proxy (TCP metrics overrides).
+    filters: chain.tcp && chain.stats !== undefined ? [chain.stats, filter] : [filter],
   };
 }
 

@@ -277,4 +277,30 @@ describe('waypoint access logging and metrics (Telemetry + meshConfig)', () => {
         .slice(-2),
     ).toEqual(['istio.stats', 'envoy.filters.http.router']);
   });
+
+  it('puts the istio.stats network filter before the tcp_proxy of a TCP chain (TCP metric overrides)', () => {
+    const h = waypointIndexes({ meshConfig: MESH });
+    h.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
+    const svc = makeBoundService('db', 'ns1', 'wp1', '10.96.0.11', 5432);
+    const tcpSvc = { ...svc, spec: { ...svc.spec, ports: [{ name: 'tcp', port: 5432, targetPort: 8080 }] } };
+    h.upsert(K.SERVICE, tcpSvc);
+    h.upsert(K.POD, makeBackendPod('db', 'ns1', '10.244.0.6'));
+    const filters = () => {
+      const main = decodeEnvoy(
+        EnvoyType.listener,
+        h.waypoints.resourcesFor('ns1/wp1', EnvoyTypeUrls.listener).get('main_internal')!.value,
+      ) as { filterChains: { name: string; filters: { name: string; typedConfig: unknown }[] }[] };
+      return main.filterChains.find(c => c.name.includes('|tcp|db.'))!.filters;
+    };
+    expect(filters().map(f => f.name)).toEqual(['envoy.filters.network.tcp_proxy']);
+    const object = {
+      apiVersion: 'telemetry.istio.io/v1',
+      kind: 'Telemetry',
+      metadata: { namespace: 'ns1', name: 'tcp' },
+      spec: { metrics: [{ overrides: [{ match: { metric: 'TCP_SENT_BYTES' }, disabled: true }] }] },
+    };
+    h.upsert(K.TELEMETRY, object);
+    expect(filters().map(f => f.name)).toEqual(['istio.stats', 'envoy.filters.network.tcp_proxy']);
+    expect(wireMetrics(filters()[0]!)).toEqual([{ name: 'tcp_sent_bytes_total', drop: true }]);
+  });
 });

@@ -1866,6 +1866,7 @@ export class WaypointIndex {
               port: port.port,
               tcp: true,
               ...(rule === undefined ? {} : { tcpClusters: tcpRouteClusters(rule, port.port, clusterFor) }),
+              ...(stats.kind === 'stats' ? { stats: stats.filter } : {}),
               rbac: [],
               fault: false,
             });
@@ -1963,7 +1964,11 @@ export class WaypointIndex {
             vips: t.vips,
             port: t.port.number,
             tcp,
-            ...(tcp ? {} : { jwt, tracing, ...telemetry }),
+            ...(tcp
+              ? stats.kind === 'stats'
+                ? { stats: stats.filter }
+                : {}
+              : { jwt, tracing, ...telemetry }),
             rbac: tcp ? [] : rbac,
             fault: false,
           });

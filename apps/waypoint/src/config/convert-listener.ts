@@ -435,7 +435,22 @@ function convertChain(
       );
     else prefixRanges.push(cidr);
   });
-  const filters = r.list(o, 'filters');
+  const all = r.list(o, 'filters');
+  // `istio.stats` network filters (upstream's TCP metrics config) may come before a tcp_proxy.
+  let networkStats: StatsConfig | undefined;
+  const leading = all.slice(0, -1);
+  for (const [i, f] of leading.entries()) {
+    const lp = `${path}.filters[${i}]`;
+    r.only(f, lp, ['name', 'typed_config']);
+    const c = r.object(f, 'typed_config');
+    if (isStatsFilter(c)) networkStats = convertStats(r, c, `${lp}.typed_config`);
+    else
+      r.problem(
+        lp,
+        `network filter ${JSON.stringify(r.string(f, 'name') ?? '')} (${typeOf(c ?? {})}) is not supported before the last filter (only the istio.stats filter)`,
+      );
+  }
+  const filters = all.slice(-1);
   if (filters.length !== 1) {
     r.problem(
       `${path}.filters`,
@@ -444,20 +459,24 @@ function convertChain(
     return undefined;
   }
   const filter = filters[0] ?? {};
-  const fp = `${path}.filters[0]`;
+  const fp = `${path}.filters[${all.length - 1}]`;
   r.only(filter, fp, ['name', 'typed_config']);
   const config = r.object(filter, 'typed_config') ?? {};
   const type = typeOf(config);
   let action: HttpChain | TcpChain | undefined;
-  if (type === EnvoyType.httpConnectionManager) action = convertHcm(r, config, `${fp}.typed_config`, version);
-  else if (type === EnvoyType.tcpProxy) {
+  if (type === EnvoyType.httpConnectionManager) {
+    if (networkStats !== undefined)
+      r.problem(`${path}.filters`, 'the istio.stats network filter only goes before a tcp_proxy');
+    action = convertHcm(r, config, `${fp}.typed_config`, version);
+  } else if (type === EnvoyType.tcpProxy) {
     r.only(
       config,
       `${fp}.typed_config`,
       ['stat_prefix', 'cluster', 'weighted_clusters'],
       ['access_log', 'idle_timeout', 'metadata_match'],
     );
-    action = convertTcpProxy(r, config, `${fp}.typed_config`);
+    const tcp = convertTcpProxy(r, config, `${fp}.typed_config`);
+    action = networkStats === undefined ? tcp : { ...tcp, stats: networkStats };
   } else {
     r.problem(
       fp,

@@ -480,6 +480,8 @@ export interface TcpChain {
   readonly cluster: string;
   /** `tcp_proxy.weighted_clusters` (a TCPRoute's backends): each connection picks one by weight. */
   readonly weightedClusters?: readonly TcpClusterWeight[];
+  /** The `istio.stats` network filter's metric overrides (before `tcp_proxy`), when the chain has it. */
+  readonly stats?: StatsConfig;
 }
 
 export interface FilterChain {

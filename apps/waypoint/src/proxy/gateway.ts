@@ -40,7 +40,11 @@ import type { GatewaySource, HttpProxy } from './http-proxy.ts';
 import { hash32 } from './balancer.ts';
 import { peekClientHello } from './client-hello.ts';
 import { isPassthrough, pickTcpCluster, selectGatewayChain } from './route.ts';
+import { tcpConnectionMetrics } from './tcp-stats.ts';
+import type { TcpConnectionInfo } from './tcp-stats.ts';
 import { tunnelTo } from './upstream.ts';
+import type { StatsConfig } from '../config/types.ts';
+import type { WaypointMetrics } from '../metrics.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
 /**
@@ -66,6 +70,8 @@ export interface GatewayOptions {
   readonly snapshot: () => WaypointConfig;
   readonly upstream: UpstreamOptions;
   readonly source: GatewaySource;
+  /** Where TCP chains' connections are counted (`istio_tcp_*`, `reporter="source"`). */
+  readonly metrics: WaypointMetrics;
   readonly logger: Logger;
   readonly dns?: DnsClusters;
 }
@@ -399,18 +405,21 @@ export class GatewayListeners {
       return;
     }
     stream.pause();
-    void this.#relay(pickTcpCluster(action, Math.random()), stream, context).catch((err: unknown) => {
-      this.#log.debug(
-        { listener: config.name, cluster: action.cluster, err: errorMessage(err) },
-        'TCP relay failed',
-      );
-      stream.destroy();
-    });
+    void this.#relay(pickTcpCluster(action, Math.random()), action.stats, stream, context).catch(
+      (err: unknown) => {
+        this.#log.debug(
+          { listener: config.name, cluster: action.cluster, err: errorMessage(err) },
+          'TCP relay failed',
+        );
+        stream.destroy();
+      },
+    );
   }
 
   /** A TCP chain: the connection relayed to an endpoint of the cluster (HBONE, or plain TCP outside the mesh). */
   async #relay(
     clusterName: string,
+    stats: StatsConfig | undefined,
     stream: Socket | TLSSocket,
     ctx: {
       readonly destinationIp: string;
@@ -436,10 +445,43 @@ export class GatewayListeners {
             exclude: new Set(),
             random: Math.random,
           });
-    if (endpoint === undefined) throw new Error(`no endpoint for cluster ${clusterName}`);
-    const upstream = await tunnelTo(this.#o.upstream, endpoint);
+    // Reported as the gateway's HTTP requests are: `reporter="source"`, itself the source.
+    const count = (flags: TcpConnectionInfo['flags']) =>
+      tcpConnectionMetrics(
+        this.#o.metrics,
+        { source: { kind: 'edge', gateway: this.#o.source }, cluster, endpoint, flags },
+        { stats, remoteAddress: ctx.remoteAddress, destinationPort: ctx.destinationPort },
+      );
+    if (endpoint === undefined) {
+      count(cluster === undefined ? 'NC' : 'UH');
+      throw new Error(`no endpoint for cluster ${clusterName}`);
+    }
+    let upstream: Awaited<ReturnType<typeof tunnelTo>>;
+    try {
+      upstream = await tunnelTo(this.#o.upstream, endpoint);
+    } catch (err) {
+      count('UF');
+      throw err;
+    }
+    const conn = count('-');
+    if (stream.destroyed) {
+      // The client went away while the upstream connection was being made.
+      conn.closed();
+      upstream.destroy();
+      return;
+    }
     stream.pipe(upstream).pipe(stream);
-    stream.once('close', () => upstream.destroy());
+    // Bytes as they flow: received from the client, sent to it.
+    stream.on('data', (chunk: Buffer) => {
+      conn.received(chunk.length);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      conn.sent(chunk.length);
+    });
+    stream.once('close', () => {
+      conn.closed();
+      upstream.destroy();
+    });
     upstream.once('close', () => stream.destroy());
     upstream.on('error', () => stream.destroy());
     stream.resume();

@@ -6,6 +6,10 @@
  * picked per connection, for a TCPRoute) over HBONE (plain TCP for endpoints outside the mesh:
  * DNS and original-dst clusters). A cluster the configuration lacks (a TCPRoute backend that
  * did not resolve) refuses the CONNECT with 503.
+ *
+ * Connections of a TCP chain are reported as `istio_tcp_*` (`reporter="waypoint"`, bytes as
+ * they are relayed, `tcp-stats.ts`); a failed upstream connect counts opened and closed with `UF`,
+ * a cluster without endpoints with `UH`, a missing cluster with `NC`.
  */
 import { duplexPair } from 'node:stream';
 import type { Server as NetServer } from 'node:net';
@@ -18,12 +22,16 @@ import type {
   HboneServerError,
 } from '@ambient-mesh/hbone';
 import type { Logger } from '@ambient-mesh/runtime';
+import type { StatsConfig } from '../config/types.ts';
+import type { TcpConnectionMetrics, WaypointMetrics } from '../metrics.ts';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import type { HttpProxy } from './http-proxy.ts';
 import { hash32 } from './balancer.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
 import { pickTcpCluster, selectChain } from './route.ts';
+import { tcpConnectionMetrics } from './tcp-stats.ts';
+import type { TcpConnectionInfo, TcpSource } from './tcp-stats.ts';
 import { tunnelTo } from './upstream.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
@@ -36,6 +44,8 @@ export interface InboundOptions {
   readonly http: HttpProxy;
   readonly upstream: UpstreamOptions;
   readonly logger: Logger;
+  /** Where TCP chains' connections are counted (`istio_tcp_*`). */
+  readonly metrics: WaypointMetrics;
   /** Resolved endpoints of DNS clusters. */
   readonly dns?: DnsClusters;
 }
@@ -44,7 +54,7 @@ export interface InboundOptions {
 export type InboundDecision =
   | { readonly kind: 'reject'; readonly status: 400 | 401 | 503; readonly reason: string }
   | { readonly kind: 'http' }
-  | { readonly kind: 'tcp'; readonly cluster: string };
+  | { readonly kind: 'tcp'; readonly cluster: string; readonly stats?: StatsConfig };
 
 export function decideConnect(
   state: WaypointStateReader,
@@ -68,7 +78,11 @@ export function decideConnect(
   // A TCP chain with `weighted_clusters` (a TCPRoute) picks one cluster per connection.
   return action.kind === 'http'
     ? { kind: 'http' }
-    : { kind: 'tcp', cluster: pickTcpCluster(action, random()) };
+    : {
+        kind: 'tcp',
+        cluster: pickTcpCluster(action, random()),
+        ...(action.stats === undefined ? {} : { stats: action.stats }),
+      };
 }
 
 export function startInbound(options: InboundOptions): HboneServer {
@@ -89,6 +103,7 @@ export function startInbound(options: InboundOptions): HboneServer {
         return { status: decision.status, reason: decision.reason };
       }
       const authority = request.authority as { ip: string; port: number };
+      const baggage = parseBaggage(request.headers.baggage ?? '');
       if (decision.kind === 'tcp') {
         const config = options.state.snapshot();
         const cluster = config.clusters.get(decision.cluster);
@@ -105,11 +120,45 @@ export function startInbound(options: InboundOptions): HboneServer {
                 exclude: new Set(),
                 random: Math.random,
               });
-        if (endpoint === undefined)
+        const source: TcpSource = {
+          kind: 'peer',
+          peerIdentity: request.peerIdentity,
+          baggage: baggage.ok ? baggage.baggage : {},
+        };
+        const count = (flags: TcpConnectionInfo['flags']): TcpConnectionMetrics =>
+          tcpConnectionMetrics(
+            options.metrics,
+            { source, cluster, endpoint, flags },
+            {
+              stats: decision.stats,
+              remoteAddress: request.remoteAddress.address,
+              destinationPort: authority.port,
+            },
+          );
+        if (endpoint === undefined) {
+          count(cluster === undefined ? 'NC' : 'UH');
           return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };
-        return { status: 200, connect: () => tunnelTo(options.upstream, endpoint) };
+        }
+        let conn: TcpConnectionMetrics | undefined;
+        return {
+          status: 200,
+          connect: async () => {
+            try {
+              const upstream = await tunnelTo(options.upstream, endpoint);
+              conn = count('-');
+              return upstream;
+            } catch (err) {
+              count('UF');
+              throw err;
+            }
+          },
+          observe: {
+            fromClient: n => conn?.received(n),
+            toClient: n => conn?.sent(n),
+            closed: () => conn?.closed(),
+          },
+        };
       }
-      const baggage = parseBaggage(request.headers.baggage ?? '');
       return {
         status: 200,
         connect: () => {

@@ -1,0 +1,99 @@
+/**
+ * The Istio standard labels of a connection through a TCP filter chain (`tcp_proxy`), as the
+ * HTTP path derives them for requests: the source from the HBONE peer (its mTLS identity and the
+ * CONNECT's `baggage`), or the gateway itself at the edge (`reporter="source"`); the destination
+ * from the cluster's Service host and the chosen endpoint's workload and identity;
+ * `request_protocol="tcp"`; `response_flags` `-`, or `UF` when no upstream connection could be made.
+ */
+import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
+import type { AttributeLookup, TrafficLabels } from '@ambient-mesh/mesh-api';
+import type { Baggage } from '@ambient-mesh/hbone';
+import type { ClusterConfig, Endpoint, StatsConfig } from '../config/types.ts';
+import type { MetricOverrides, TcpConnectionMetrics, WaypointMetrics } from '../metrics.ts';
+import type { GatewaySource } from './http-proxy.ts';
+
+/** Who the connection came from: an HBONE peer (a waypoint), or the gateway's own client. */
+export type TcpSource =
+  | { readonly kind: 'peer'; readonly peerIdentity: string; readonly baggage: Baggage }
+  | { readonly kind: 'edge'; readonly gateway: GatewaySource };
+
+/** Envoy's response flags a TCP connection can carry here. */
+export type TcpResponseFlags = '-' | 'UF' | 'UH' | 'NC';
+
+export interface TcpConnectionInfo {
+  readonly source: TcpSource;
+  readonly cluster: ClusterConfig | undefined;
+  readonly endpoint: Endpoint | undefined;
+  readonly flags: TcpResponseFlags;
+}
+
+/** Pure: the standard labels of one TCP connection. */
+export function tcpTrafficLabels(c: TcpConnectionInfo): TrafficLabels {
+  const w = c.endpoint?.workload;
+  const host = c.cluster?.serviceHost;
+  // `<name>.<namespace>.svc...` for a Kubernetes Service; another host is its own service name.
+  const hostParts = host === undefined ? [] : host.includes('.svc.') ? host.split('.') : [host];
+  const gw = c.source.kind === 'edge' ? c.source.gateway : undefined;
+  const b = c.source.kind === 'peer' ? c.source.baggage : {};
+  const mtlsUpstream = c.endpoint !== undefined && c.endpoint.plaintext !== true;
+  return trafficLabels({
+    reporter: gw === undefined ? Reporter.waypoint : Reporter.source,
+    source_workload: gw?.workload ?? b.workloadName,
+    source_canonical_service: gw?.canonicalService ?? b.serviceName,
+    source_canonical_revision: gw?.canonicalRevision ?? b.serviceVersion,
+    source_workload_namespace: gw?.namespace ?? b.namespace,
+    source_principal:
+      c.source.kind === 'peer'
+        ? c.source.peerIdentity
+        : mtlsUpstream
+          ? c.source.gateway.principal()
+          : undefined,
+    source_app: gw?.canonicalService ?? b.serviceName,
+    source_version: gw?.canonicalRevision ?? b.serviceVersion,
+    source_cluster: gw?.cluster ?? b.clusterId,
+    destination_service: host,
+    destination_service_namespace: hostParts[1],
+    destination_service_name: hostParts[0],
+    destination_workload: w?.name,
+    destination_canonical_service: w?.canonicalService,
+    destination_canonical_revision: w?.canonicalRevision,
+    destination_workload_namespace: w?.namespace,
+    destination_principal: c.endpoint?.identity,
+    destination_app: w?.canonicalService,
+    destination_version: w?.canonicalRevision,
+    destination_cluster: w?.cluster,
+    request_protocol: 'tcp',
+    response_flags: c.flags,
+    // As for requests: the waypoint terminated the peer's mTLS; a gateway reports no policy.
+    connection_security_policy:
+      gw === undefined ? ConnectionSecurityPolicy.mutualTls : ConnectionSecurityPolicy.unknown,
+  });
+}
+
+/** The attributes a TCP connection has for Telemetry tag overrides (no request, no response). */
+export function tcpAttributes(remoteAddress: string, destinationPort: number): AttributeLookup {
+  return name =>
+    name === 'source.address' ? remoteAddress : name === 'destination.port' ? destinationPort : undefined;
+}
+
+/**
+ * Opens the connection's metrics; a failed upstream connect is counted opened and closed with
+ * its flag at once, as Envoy's stats filter reports it.
+ */
+export function tcpConnectionMetrics(
+  metrics: WaypointMetrics,
+  info: TcpConnectionInfo,
+  attrs: {
+    readonly stats: StatsConfig | undefined;
+    readonly remoteAddress: string;
+    readonly destinationPort: number;
+  },
+): TcpConnectionMetrics {
+  const overrides: MetricOverrides | undefined =
+    attrs.stats === undefined
+      ? undefined
+      : { stats: attrs.stats, lookup: tcpAttributes(attrs.remoteAddress, attrs.destinationPort) };
+  const m = metrics.tcpConnection(tcpTrafficLabels(info), overrides);
+  if (info.flags !== '-') m.closed();
+  return m;
+}
