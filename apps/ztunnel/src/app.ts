@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '@ambient-mesh/errors';
+import { trimNativeHeap } from '@ambient-mesh/netns';
 import type { CertificateFetcher } from '@ambient-mesh/spiffe-certs';
 import { toStruct } from '@ambient-mesh/xds-types';
 import type { JsonObject } from '@ambient-mesh/xds-types';
@@ -292,6 +293,9 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       : new MemoryModeController({
           timers,
           apply: deps.memoryMode ?? applyV8MemoryMode,
+          trim: () => {
+            trimNativeHeap();
+          },
           onSwitch: (mode, utilization) => {
             log.debug({ mode, eventLoopUtilization: Number(utilization.toFixed(3)) }, 'V8 memory mode');
           },

@@ -11,7 +11,7 @@ import {
 } from './memory-mode.ts';
 import type { MemoryMode, MemoryModeState } from './memory-mode.ts';
 
-const settings = { busyUtilization: 0.05, quietIntervals: 3, busyIntervals: 2 };
+const settings = { busyUtilization: 0.05, quietIntervals: 3, busyIntervals: 2, trimEveryIntervals: 4 };
 
 function run(utilizations: readonly number[]): { state: MemoryModeState; switches: MemoryMode[] } {
   let state = INITIAL_MEMORY_MODE;
@@ -82,6 +82,34 @@ describe('MemoryModeController', () => {
     controller.stop();
     expect(applied).toEqual(['memory', 'speed', 'memory', 'speed']);
     expect(timers.pending).toBe(0);
+  });
+
+  it('trims the C heap every trimEveryIntervals while in memory mode, never in speed mode', () => {
+    const timers = new FakeTimers();
+    let load = 0;
+    let trims = 0;
+    const controller = new MemoryModeController({
+      timers,
+      sample: () => load,
+      apply: () => undefined,
+      trim: () => {
+        trims++;
+      },
+      settings,
+      intervalMs: 1_000,
+    });
+    controller.start();
+    timers.advance(3_000); // memory mode from the third quiet interval
+    expect(trims).toBe(0);
+    timers.advance(4_000);
+    expect(trims).toBe(1);
+    timers.advance(8_000);
+    expect(trims).toBe(3);
+    load = 1;
+    timers.advance(20_000);
+    expect(controller.mode).toBe('speed');
+    expect(trims).toBe(3);
+    controller.stop();
   });
 
   it('stop() in speed mode applies nothing', () => {

@@ -10,7 +10,8 @@
  * `--optimize-for-size`, which is read at run time. So ztunnel runs in `speed` mode while it
  * is busy and in `memory` mode after a few quiet intervals (event-loop utilization below a
  * threshold); V8's reducer then collects and returns the pages on its own schedule. Nothing here
- * forces a collection.
+ * forces a collection. What the collected connections freed in the C heap (glibc keeps it) is
+ * given back by a periodic trim while in `memory` mode.
  */
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -28,12 +29,15 @@ export interface MemoryModeSettings {
    * reducer's own collection (tens of milliseconds on the main thread) does not end `memory` mode.
    */
   readonly busyIntervals: number;
+  /** While in `memory` mode, the C heap is trimmed every this many intervals. */
+  readonly trimEveryIntervals: number;
 }
 
 export const DEFAULT_MEMORY_MODE_SETTINGS: MemoryModeSettings = {
   busyUtilization: 0.02,
   quietIntervals: 3,
   busyIntervals: 2,
+  trimEveryIntervals: 10,
 };
 
 /** How often the event loop's utilization is sampled. */
@@ -96,6 +100,12 @@ export interface MemoryModeControllerOptions {
   readonly timers: Timers;
   readonly sample?: () => number;
   readonly apply?: (mode: MemoryMode) => void;
+  /**
+   * Returns the C heap's free pages to the kernel; called every `trimEveryIntervals` in `memory`
+   * mode, since V8's reducer frees the connections' native memory (sockets, HTTP/2 streams,
+   * buffers) into a heap that glibc otherwise keeps resident. Default: none.
+   */
+  readonly trim?: () => void;
   readonly settings?: MemoryModeSettings;
   readonly intervalMs?: number;
   readonly onSwitch?: (mode: MemoryMode, utilization: number) => void;
@@ -106,6 +116,8 @@ export class MemoryModeController {
   readonly #o: Required<Omit<MemoryModeControllerOptions, 'onSwitch'>> &
     Pick<MemoryModeControllerOptions, 'onSwitch'>;
   #state: MemoryModeState = INITIAL_MEMORY_MODE;
+  /** Intervals spent in `memory` mode since the last switch. */
+  #memoryIntervals = 0;
   #timer: TimerHandle | undefined;
 
   constructor(options: MemoryModeControllerOptions) {
@@ -114,6 +126,7 @@ export class MemoryModeController {
       apply: applyV8MemoryMode,
       settings: DEFAULT_MEMORY_MODE_SETTINGS,
       intervalMs: MEMORY_MODE_INTERVAL_MS,
+      trim: () => undefined,
       ...options,
     };
   }
@@ -136,8 +149,12 @@ export class MemoryModeController {
     const step = nextMemoryMode(this.#state, utilization, this.#o.settings);
     this.#state = step.state;
     if (step.kind === 'switch') {
+      this.#memoryIntervals = 0;
       this.#o.apply(step.state.mode);
       this.#o.onSwitch?.(step.state.mode, utilization);
+    } else if (step.state.mode === 'memory') {
+      this.#memoryIntervals += 1;
+      if (this.#memoryIntervals % this.#o.settings.trimEveryIntervals === 0) this.#o.trim();
     }
   }
 
@@ -146,5 +163,6 @@ export class MemoryModeController {
     this.#timer = undefined;
     if (this.#state.mode !== 'speed') this.#o.apply('speed');
     this.#state = INITIAL_MEMORY_MODE;
+    this.#memoryIntervals = 0;
   }
 }
