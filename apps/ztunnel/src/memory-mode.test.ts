@@ -11,7 +11,13 @@ import {
 } from './memory-mode.ts';
 import type { MemoryMode, MemoryModeState } from './memory-mode.ts';
 
-const settings = { busyUtilization: 0.05, quietIntervals: 3, busyIntervals: 2, trimEveryIntervals: 4 };
+const settings = {
+  busyUtilization: 0.05,
+  quietIntervals: 3,
+  busyIntervals: 2,
+  surgeUtilization: 0.5,
+  trimEveryIntervals: 4,
+};
 
 function run(utilizations: readonly number[]): { state: MemoryModeState; switches: MemoryMode[] } {
   let state = INITIAL_MEMORY_MODE;
@@ -47,6 +53,10 @@ describe('nextMemoryMode', () => {
     expect(run([0, 0, 0, 0.3, 0.3, 0, 0, 0]).switches).toEqual(['memory', 'speed', 'memory']);
   });
 
+  it('returns to speed mode after a single interval of heavy load', () => {
+    expect(run([0, 0, 0, 0.6]).switches).toEqual(['memory', 'speed']);
+  });
+
   it('defaults to a 2 % busy threshold', () => {
     expect(DEFAULT_MEMORY_MODE_SETTINGS.busyUtilization).toBe(0.02);
     expect(nextMemoryMode(INITIAL_MEMORY_MODE, 0.019).state.quiet).toBe(1);
@@ -57,7 +67,7 @@ describe('nextMemoryMode', () => {
 describe('MemoryModeController', () => {
   it('samples once per interval, applies each switch once, and returns to speed when stopped', () => {
     const timers = new FakeTimers();
-    const samples = [0, 0, 0, 0, 0.5, 0.5, 0.5];
+    const samples = [0, 0, 0, 0, 0.4, 0.4, 0.4];
     const applied: MemoryMode[] = [];
     const logged: string[] = [];
     const controller = new MemoryModeController({
@@ -76,7 +86,7 @@ describe('MemoryModeController', () => {
     expect(controller.mode).toBe('memory');
     timers.advance(3_000);
     expect(applied).toEqual(['memory', 'speed']);
-    expect(logged).toEqual(['memory@0', 'speed@0.5']);
+    expect(logged).toEqual(['memory@0', 'speed@0.4']);
     timers.advance(10_000);
     expect(applied).toEqual(['memory', 'speed', 'memory']);
     controller.stop();

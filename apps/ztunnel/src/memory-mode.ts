@@ -29,19 +29,22 @@ export interface MemoryModeSettings {
    * reducer's own collection (tens of milliseconds on the main thread) does not end `memory` mode.
    */
   readonly busyIntervals: number;
+  /** Utilization that switches back to `speed` after a single interval (traffic, not a collection). */
+  readonly surgeUtilization: number;
   /** While in `memory` mode, the C heap is trimmed every this many intervals. */
   readonly trimEveryIntervals: number;
 }
 
 export const DEFAULT_MEMORY_MODE_SETTINGS: MemoryModeSettings = {
   busyUtilization: 0.02,
-  quietIntervals: 3,
+  quietIntervals: 6,
   busyIntervals: 2,
-  trimEveryIntervals: 10,
+  surgeUtilization: 0.3,
+  trimEveryIntervals: 20,
 };
 
-/** How often the event loop's utilization is sampled. */
-export const MEMORY_MODE_INTERVAL_MS = 1_000;
+/** How often the event loop's utilization is sampled: quiet for 3 s means `memory` mode. */
+export const MEMORY_MODE_INTERVAL_MS = 500;
 
 export interface MemoryModeState {
   readonly mode: MemoryMode;
@@ -59,7 +62,7 @@ export type MemoryModeStep =
 
 /**
  * The next state after one interval: `memory` after `quietIntervals` quiet intervals in a row,
- * `speed` again after `busyIntervals` busy ones in a row.
+ * `speed` again after `busyIntervals` busy ones in a row, or at once on a surge.
  */
 export function nextMemoryMode(
   state: MemoryModeState,
@@ -68,7 +71,10 @@ export function nextMemoryMode(
 ): MemoryModeStep {
   if (utilization >= settings.busyUtilization) {
     const busy = Math.min(state.busy + 1, settings.busyIntervals);
-    if (state.mode === 'memory' && busy >= settings.busyIntervals) {
+    if (
+      state.mode === 'memory' &&
+      (busy >= settings.busyIntervals || utilization >= settings.surgeUtilization)
+    ) {
       return { kind: 'switch', state: { mode: 'speed', quiet: 0, busy } };
     }
     return { kind: 'stay', state: { mode: state.mode, quiet: 0, busy } };
