@@ -455,6 +455,7 @@ interface Result {
   /** Milliseconds until RSS was back within 10 % of the growth after closing them (Infinity: not within the bound). */
   holdReturnedMs: number;
   rssIdle: number;
+  rssIdleSettled: number;
   rssAfterTraffic: number;
   rssFull: number;
   pods: number;
@@ -554,6 +555,12 @@ async function measure(
     if (process.env.ZT_BENCH_TRACE_RETURN !== undefined)
       console.error(`[ztunnel bench] idle mappings: ${smapsTop(zt.pid)}`);
     if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} 2 pods idle`);
+    // The same, SETTLE_SECONDS later: what an idle ztunnel keeps once its start-up is behind it.
+    await new Promise(resolve => setTimeout(resolve, SETTLE_SECONDS * 1000));
+    const idleSettled = await ask<Stats>(zt, 'stats');
+    console.error(
+      `[ztunnel bench] ${build.name}: 2 pods idle, ${SETTLE_SECONDS} s later: ${rssSplit(zt.pid)}`,
+    );
 
     // Warm-up: certificates, pooled HBONE connection, JIT.
     await latency(a, b.ip);
@@ -613,6 +620,7 @@ async function measure(
       holdPerConnection: held?.perConnection ?? Number.NaN,
       holdReturnedMs: held?.returnedMs ?? Number.NaN,
       rssIdle: idle.rss,
+      rssIdleSettled: idleSettled.rss,
       rssAfterTraffic: afterTraffic.rss,
       rssFull: full.rss,
       pods: 2 + extra.length,
@@ -655,6 +663,7 @@ function report(results: ReadonlyMap<string, Result[]>): void {
       1,
     ],
     ['ztunnel RSS, 2 enrolled pods, idle (MiB)', r => r.rssIdle / MiB, 1],
+    [`ztunnel RSS, 2 enrolled pods, idle ${SETTLE_SECONDS} s longer (MiB)`, r => r.rssIdleSettled / MiB, 1],
     ['ztunnel RSS, 2 pods, after the runs (MiB)', r => r.rssAfterTraffic / MiB, 1],
     [
       `ztunnel RSS, ${RSS_PODS} enrolled pods, ${SETTLE_SECONDS} s after enrolment (MiB)`,
