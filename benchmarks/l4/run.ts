@@ -375,7 +375,15 @@ async function main(cluster: Cluster): Promise<void> {
     throw new Error('the destination ztunnel counted no mTLS connection from the mesh load pod');
   if (plainCount !== 0) throw new Error('ztunnel counted connections of the no-mesh namespace');
 
+  // Idle again for L4_BENCH_SETTLE_SECONDS: does each ztunnel give the runs' memory back?
+  const settleSeconds = Number(process.env.L4_BENCH_SETTLE_SECONDS ?? 30);
+  await new Promise(resolve => setTimeout(resolve, settleSeconds * 1000));
+  const settled = sampleZtunnels(z);
+
   report(results, idle, z, peak);
+  console.log(
+    `\nztunnel RSS ${settleSeconds} s after the runs (idle): ${z.nodes.map((n, i) => `${n.node} ${(settled[i]!.rss / MiB).toFixed(1)} MiB`).join(', ')}.`,
+  );
   console.log(
     `\nChecked: the destination ztunnel counted ${meshCount} mTLS connections (connection_security_policy=mutual_tls) from spiffe://cluster.local/ns/l4b-mesh/sa/load, none from the no-mesh namespace.`,
   );
@@ -384,4 +392,10 @@ async function main(cluster: Cluster): Promise<void> {
   );
 }
 
-await runOnCluster('l4', { name: 'l4bench', slot: 11 }, log, main);
+// L4_BENCH_CLUSTER / L4_BENCH_SLOT: another cluster name and slot, to run beside other clusters.
+await runOnCluster(
+  'l4',
+  { name: process.env.L4_BENCH_CLUSTER ?? 'l4bench', slot: Number(process.env.L4_BENCH_SLOT ?? 11) },
+  log,
+  main,
+);

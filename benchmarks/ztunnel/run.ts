@@ -39,6 +39,8 @@ const CONNECT_CONCURRENCY = 8;
 const HOLD = Number(process.env.ZT_BENCH_HOLD ?? 4_000);
 /** How long the held connections' memory may take to come back after they closed. */
 const HOLD_RETURN_MS = 60_000;
+// ZT_BENCH_SETTLE_SECONDS: idle time after the last pod's enrolment before its RSS is taken.
+const SETTLE_SECONDS = Number(process.env.ZT_BENCH_SETTLE_SECONDS ?? 20);
 /** A checkout of another commit (e.g. `git worktree add --detach <dir> <base>` + npm ci): A/B run. */
 const BASE = process.env.ZT_BENCH_BASE;
 const ROUNDS = Number(process.env.ZT_BENCH_ROUNDS ?? (BASE === undefined ? 1 : 3));
@@ -85,7 +87,9 @@ interface Pod {
 }
 
 const id = `${process.pid % 10_000}${randomInt(100, 999)}`;
-const nodeNs = `ztb-${id}-node`;
+// ZT_BENCH_NS_PREFIX: the netns names' prefix (default `ztb`), so parallel runs on one machine stay apart.
+const NS_PREFIX = process.env.ZT_BENCH_NS_PREFIX ?? 'ztb';
+const nodeNs = `${NS_PREFIX}-${id}-node`;
 const subnet = `10.${randomInt(1, 250)}`;
 
 function createNode(): void {
@@ -101,7 +105,7 @@ function createNode(): void {
 
 function createPod(index: number): Pod {
   const name = `pod-${index}`;
-  const netns = `ztb-${id}-${index}`;
+  const netns = `${NS_PREFIX}-${id}-${index}`;
   const podIp = `${subnet}.${Math.floor((index + 2) / 250)}.${((index + 2) % 250) + 2}`;
   ip('netns', 'add', netns);
   cleanups.push(() => {
@@ -270,6 +274,37 @@ async function connectRate(client: Pod, host: string): Promise<number> {
  * ztunnel, closes them all and waits (up to HOLD_RETURN_MS, no forced GC) for its RSS to come
  * back within 10 % of the growth.
  */
+/** Anonymous vs file-backed resident memory of a process (`/proc/<pid>/smaps_rollup`). */
+function rssSplit(pid: number | undefined): string {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kib = (key: string): number =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
+    return `anon ${(kib('Anonymous') / 1024).toFixed(1)} MiB, file ${((kib('Rss') - kib('Anonymous')) / 1024).toFixed(1)} MiB`;
+  } catch {
+    return 'smaps_rollup unreadable';
+  }
+}
+
+/** The largest anonymous mappings of a process (`/proc/<pid>/smaps`), for the return trace. */
+function smapsTop(pid: number | undefined): string {
+  const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const rows: [string, number][] = [];
+  let name = '';
+  for (const line of text.split('\n')) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header !== null)
+      name = `${header[3] || '[anon]'} ${((parseInt(header[2]!, 16) - parseInt(header[1]!, 16)) / 1024).toFixed(0)}k`;
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (anon !== null && Number(anon[1]) > 512) rows.push([name, Number(anon[1])]);
+  }
+  return rows
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 12)
+    .map(([n, k]) => `${n}=${k}k`)
+    .join(', ');
+}
+
 async function hold(
   zt: ChildProcess,
   client: Pod,
@@ -305,12 +340,20 @@ async function hold(
   const target = before.rss + (held.rss - before.rss) * 0.1;
   let returnedMs = Number.POSITIVE_INFINITY;
   while (performance.now() - closed < HOLD_RETURN_MS) {
-    if ((await ask<Stats>(zt, 'stats')).rss <= target) {
+    const now = await ask<Stats>(zt, 'stats');
+    if (process.env.ZT_BENCH_TRACE_RETURN !== undefined) {
+      console.error(
+        `[ztunnel bench] ${((performance.now() - closed) / 1000).toFixed(1)} s after close: RSS ${(now.rss / MiB).toFixed(1)} MiB, heap ${(now.heapUsed! / MiB).toFixed(1)} / ${(now.heapTotal! / MiB).toFixed(1)}, ${rssSplit(zt.pid)}`,
+      );
+    }
+    if (now.rss <= target && returnedMs === Number.POSITIVE_INFINITY) {
       returnedMs = performance.now() - closed;
-      break;
+      if (process.env.ZT_BENCH_TRACE_RETURN === undefined) break;
     }
     await new Promise(resolve => setTimeout(resolve, 500));
   }
+  if (process.env.ZT_BENCH_TRACE_RETURN !== undefined)
+    console.error(`[ztunnel bench] mappings: ${smapsTop(zt.pid)}`);
   return { perConnection: (held.rss - before.rss) / HOLD, returnedMs, heldRss: held.rss };
 }
 
@@ -412,6 +455,7 @@ interface Result {
   /** Milliseconds until RSS was back within 10 % of the growth after closing them (Infinity: not within the bound). */
   holdReturnedMs: number;
   rssIdle: number;
+  rssIdleSettled: number;
   rssAfterTraffic: number;
   rssFull: number;
   pods: number;
@@ -443,7 +487,9 @@ function ztunnelNodeFlags(root: string): string[] {
     images: Record<string, { command?: string[] }>;
   };
   const command = images.images['ambient-mesh/ztunnel']?.command ?? [];
-  return command.slice(1, -1);
+  // ZT_BENCH_NODE_FLAGS: extra Node/V8 flags for every build's ztunnel (space-separated), for trials.
+  const extra = (process.env.ZT_BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '');
+  return [...command.slice(1, -1), ...extra];
 }
 
 async function heapSnapshot(child: ChildProcess, dir: string, label: string): Promise<void> {
@@ -505,7 +551,16 @@ async function measure(
     await cni.snapshotSent();
     await waitUntil('ztunnel ready', async () => (await ask<Stats>(zt, 'stats')).ready);
     const idle = await ask<Stats>(zt, 'stats');
+    console.error(`[ztunnel bench] ${build.name}: 2 pods idle: ${rssSplit(zt.pid)}`);
+    if (process.env.ZT_BENCH_TRACE_RETURN !== undefined)
+      console.error(`[ztunnel bench] idle mappings: ${smapsTop(zt.pid)}`);
     if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} 2 pods idle`);
+    // The same, SETTLE_SECONDS later: what an idle ztunnel keeps once its start-up is behind it.
+    await new Promise(resolve => setTimeout(resolve, SETTLE_SECONDS * 1000));
+    const idleSettled = await ask<Stats>(zt, 'stats');
+    console.error(
+      `[ztunnel bench] ${build.name}: 2 pods idle, ${SETTLE_SECONDS} s later: ${rssSplit(zt.pid)}`,
+    );
 
     // Warm-up: certificates, pooled HBONE connection, JIT.
     await latency(a, b.ip);
@@ -535,7 +590,14 @@ async function measure(
     await ask(zt, { pods: [a, b, ...extra].map(spec) });
     for (const pod of extra) await cni.add(pod);
     await waitUntil('all pods up', async () => (await ask<Stats>(zt, 'stats')).ready, 60_000);
+    const enrolled = await ask<Stats>(zt, 'stats');
+    // Then idle for SETTLE_SECONDS, as a node's ztunnel is between enrolments (the certificate work
+    // of the new pods leaves garbage; a build that returns it does so on its own).
+    await new Promise(resolve => setTimeout(resolve, SETTLE_SECONDS * 1000));
     const full = await ask<Stats>(zt, 'stats');
+    console.error(
+      `[ztunnel bench] ${build.name}: ${2 + extra.length} pods, right after enrolment ${(enrolled.rss / MiB).toFixed(1)} MiB, ${SETTLE_SECONDS} s later ${(full.rss / MiB).toFixed(1)} MiB: ${rssSplit(zt.pid)}`,
+    );
     const mib = (n?: number): string => (n === undefined ? '?' : (n / MiB).toFixed(1));
     console.error(
       `[ztunnel bench] ${build.name}: heap used / total / external MiB: 2 pods idle ${mib(idle.heapUsed)} / ${mib(idle.heapTotal)} / ${mib(idle.external)}, after traffic ${mib(afterTraffic.heapUsed)} / ${mib(afterTraffic.heapTotal)} / ${mib(afterTraffic.external)}, ${2 + extra.length} pods ${mib(full.heapUsed)} / ${mib(full.heapTotal)} / ${mib(full.external)}`,
@@ -558,6 +620,7 @@ async function measure(
       holdPerConnection: held?.perConnection ?? Number.NaN,
       holdReturnedMs: held?.returnedMs ?? Number.NaN,
       rssIdle: idle.rss,
+      rssIdleSettled: idleSettled.rss,
       rssAfterTraffic: afterTraffic.rss,
       rssFull: full.rss,
       pods: 2 + extra.length,
@@ -600,9 +663,23 @@ function report(results: ReadonlyMap<string, Result[]>): void {
       1,
     ],
     ['ztunnel RSS, 2 enrolled pods, idle (MiB)', r => r.rssIdle / MiB, 1],
+    [`ztunnel RSS, 2 enrolled pods, idle ${SETTLE_SECONDS} s longer (MiB)`, r => r.rssIdleSettled / MiB, 1],
     ['ztunnel RSS, 2 pods, after the runs (MiB)', r => r.rssAfterTraffic / MiB, 1],
-    [`ztunnel RSS, ${RSS_PODS} enrolled pods (MiB)`, r => r.rssFull / MiB, 1],
-    ['RSS per further enrolled pod (MiB)', r => (r.rssFull - r.rssAfterTraffic) / MiB / (r.pods - 2), 3],
+    [
+      `ztunnel RSS, ${RSS_PODS} enrolled pods, ${SETTLE_SECONDS} s after enrolment (MiB)`,
+      r => r.rssFull / MiB,
+      1,
+    ],
+    [
+      'RSS per further enrolled pod, against 2 pods after the runs (MiB)',
+      r => (r.rssFull - r.rssAfterTraffic) / MiB / (r.pods - 2),
+      3,
+    ],
+    [
+      'RSS per further enrolled pod, against 2 pods idle (MiB)',
+      r => (r.rssFull - r.rssIdle) / MiB / (r.pods - 2),
+      3,
+    ],
   ];
   console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
   console.log(

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '@ambient-mesh/errors';
+import { trimNativeHeap } from '@ambient-mesh/netns';
 import type { CertificateFetcher } from '@ambient-mesh/spiffe-certs';
 import { toStruct } from '@ambient-mesh/xds-types';
 import type { JsonObject } from '@ambient-mesh/xds-types';
@@ -37,6 +38,8 @@ import { BindError, ZtunnelErrorCode } from './errors.ts';
 import { CaClient } from './identity/ca-client.ts';
 import { CertManager } from './identity/cert-manager.ts';
 import { ZTUNNEL_VERSION, ZtunnelMetrics } from './metrics.ts';
+import { MemoryModeController, applyV8MemoryMode } from './memory-mode.ts';
+import type { MemoryMode } from './memory-mode.ts';
 import type { ProxyInputs } from './proxy/proxy-inputs.ts';
 import { createProxyState } from './state/proxy-state.ts';
 import type { ProxyStateReader } from './state/proxy-state.ts';
@@ -75,6 +78,11 @@ export interface AppDeps {
   readonly pendingRetryMs?: number;
   /** Register the process metrics (`process_open_fds`, ...) on `/metrics`; default true. */
   readonly processMetrics?: boolean;
+  /**
+   * Applies V8's memory mode as load comes and goes (`memory-mode.ts`); default: V8's
+   * `--optimize-for-size` switched at run time. `false` leaves V8 as started.
+   */
+  readonly memoryMode?: false | ((mode: MemoryMode) => void);
 }
 
 export interface Bound {
@@ -279,6 +287,19 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const terminated = new Promise<void>(resolve => {
     resolveTerminated = resolve;
   });
+  const memoryMode =
+    deps.memoryMode === false
+      ? undefined
+      : new MemoryModeController({
+          timers,
+          apply: deps.memoryMode ?? applyV8MemoryMode,
+          trim: () => {
+            trimNativeHeap();
+          },
+          onSwitch: (mode, utilization) => {
+            log.debug({ mode, eventLoopUtilization: Number(utilization.toFixed(3)) }, 'V8 memory mode');
+          },
+        });
   let shuttingDown: Promise<void> | undefined;
   const servers: OpsServer[] = [];
   let retryTimer: TimerHandle | undefined;
@@ -294,6 +315,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       );
       readiness.register('shutdown');
       timers.clearTimeout(retryTimer);
+      memoryMode?.stop();
       zds?.stop();
       xds.stop();
       // Each proxy lets its connections run until the drain deadline, then closes what is left and
@@ -364,6 +386,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   xds.start();
   zds?.start();
   readiness.set(ReadinessTask.Proxy, true);
+  memoryMode?.start();
   const retryEvery = deps.pendingRetryMs ?? 5_000;
   const scheduleRetry = (): void => {
     if (shuttingDown !== undefined) return;

@@ -17,6 +17,7 @@ export {
   netnsPathOfPid,
   openNetns,
 } from './netns-handle.ts';
+export { trimNativeHeap } from './native-heap.ts';
 export { connectInNetns, createTcpListener, createUdpSocket, listenInNetns } from './netns-sockets.ts';
 export type {
   ConnectOptions,

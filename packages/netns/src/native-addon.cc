@@ -7,6 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +156,18 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// trimNativeHeap(): gives the C heap's free pages back to the kernel (glibc's malloc_trim(0):
+// free memory between live chunks too, not only at the top of the heap). Returns whether memory
+// was released; false where the C library has no malloc_trim (musl).
+Napi::Value TrimNativeHeap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(env, malloc_trim(0) == 1);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 }  // namespace
 
 Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
@@ -160,6 +175,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsInfo", Napi::Function::New(env, NetnsInfo, "netnsInfo"));
   exports.Set("currentNetnsInode", Napi::Function::New(env, CurrentNetnsInode, "currentNetnsInode"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("trimNativeHeap", Napi::Function::New(env, TrimNativeHeap, "trimNativeHeap"));
   InitSockets(env, exports);
   InitSeqpacket(env, exports);
   InitWatch(env, exports);

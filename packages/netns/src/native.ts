@@ -59,6 +59,7 @@ export interface NativeBinding {
   netnsInfo(fd: number): NativeNetnsInfo;
   currentNetnsInode(): number;
   closeFd(fd: number): void;
+  trimNativeHeap(): boolean;
   createSocket(nsFd: number, family: 4 | 6, kind: 'stream' | 'dgram'): number;
   setsockoptInt(fd: number, level: number, name: number, value: number): void;
   getsockoptInt(fd: number, level: number, name: number): number;
