@@ -4,6 +4,7 @@
 // src/xds/envoy-proto-files.ts, so it neither reads nor parses a .proto file at start.
 //   node apps/waypoint/tools/bundle.mjs [entry] [out]   (default src/main.ts -> dist/waypoint.mjs)
 import { renameSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'rolldown';
@@ -42,11 +43,34 @@ const envoyProtos = {
   },
 };
 
+/**
+ * Packages that ship pre-bundled ESM with a runtime `__require(<package>)` (their own
+ * `createRequire(import.meta.url)`; `@opentelemetry/otlp-grpc-exporter-base` does so for
+ * `@grpc/grpc-js`) would load a second copy from node_modules at run time, or none in the image:
+ * its objects then fail the bundled copy's `instanceof` checks ("Channel credentials must be a
+ * ChannelCredentials object"). Such requires of packages are bound to the bundled module instead.
+ */
+const runtimeRequires = {
+  name: 'bundle-runtime-requires',
+  transform(code, id) {
+    if (!id.includes('node_modules') || !code.includes('__require(')) return null;
+    const specifiers = new Map();
+    const rewritten = code.replace(/\b__require\((["'])([^"'`]+)\1\)/g, (call, _q, specifier) => {
+      if (isBuiltin(specifier)) return call;
+      if (!specifiers.has(specifier)) specifiers.set(specifier, `__bundled_require_${specifiers.size}`);
+      return specifiers.get(specifier);
+    });
+    if (specifiers.size === 0) return null;
+    const imports = [...specifiers].map(([specifier, name]) => `import ${name} from ${JSON.stringify(specifier)};`);
+    return { code: `${imports.join('\n')}\n${rewritten}`, map: null };
+  },
+};
+
 await build({
   input: entry,
   platform: 'node',
   resolve: { conditionNames: ['@ambient-mesh/source', 'node', 'import', 'default'] },
-  plugins: [envoyProtos, metaUrl],
+  plugins: [envoyProtos, metaUrl, runtimeRequires],
   external: [/\.node$/],
   // Written aside and renamed: a cluster starting meanwhile never runs half a file.
   output: { file: `${outFile}.${process.pid}.tmp`, format: 'esm', minify: true, codeSplitting: false },
