@@ -52,4 +52,20 @@ describe('relayBody', () => {
     expect(src.destroyed).toBe(true);
     await expect(relayBody(new PassThrough(), sink().stream, controller.signal)).rejects.toThrow('per-try timeout');
   });
+
+  it('leaves no error of the streams uncaught after it settled (an HTTP/2 stream aborted a tick later)', async () => {
+    const controller = new AbortController();
+    const src = new PassThrough();
+    const dst = sink().stream;
+    const done = relayBody(src, dst, controller.signal);
+    controller.abort(new Error('downstream reset'));
+    await expect(done).rejects.toThrow('downstream reset');
+    expect(() => src.emit('error', new Error('The operation was aborted'))).not.toThrow();
+    expect(() => dst.emit('error', new Error('write after close'))).not.toThrow();
+    const ended = new PassThrough();
+    const ok = relayBody(ended, sink().stream, new AbortController().signal);
+    ended.end('body');
+    await ok;
+    expect(() => ended.emit('error', new Error('reset after the end'))).not.toThrow();
+  });
 });

@@ -16,6 +16,8 @@ export class BodyRelayError extends Error {
   }
 }
 
+const ignore = (): void => undefined;
+
 /**
  * Writes every chunk of `src` to `dst` with backpressure and leaves `dst` open. Resolves when
  * `src` ends; rejects, after destroying `src`, when `src` errors or closes before its end, when
@@ -25,11 +27,16 @@ export class BodyRelayError extends Error {
 export function relayBody(src: Readable, dst: Writable, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
+      src.on('error', ignore);
       src.destroy();
       reject(signal.reason as Error);
       return;
     }
+    // Once settled, errors the streams still emit (an HTTP/2 stream destroyed by the per-try
+    // abort emits its AbortError a tick later) are expected; without a listener they would be
+    // uncaught. `stream.pipeline` leaves its error listeners in place for the same reason.
     const cleanup = (): void => {
+      src.on('error', ignore);
       src.off('data', onData);
       src.off('end', onEnd);
       src.off('error', fail);
@@ -41,6 +48,7 @@ export function relayBody(src: Readable, dst: Writable, signal: AbortSignal): Pr
     };
     function fail(err: unknown): void {
       cleanup();
+      dst.on('error', ignore);
       src.destroy();
       reject(err instanceof Error ? err : new Error(String(err)));
     }
