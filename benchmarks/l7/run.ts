@@ -10,7 +10,9 @@
 //
 //   npx node --conditions=@ambient-mesh/source benchmarks/l7/run.ts
 // Env: L7_BENCH_SECONDS (each run, default 10), L7_BENCH_RATES (fixed rates, default 200,1000),
-// L7_BENCH_CONNECTIONS (default 8), L7_BENCH_STEP_SECONDS (ramp step, default 3).
+// L7_BENCH_CONNECTIONS (default 8), L7_BENCH_STEP_SECONDS (ramp step, default 3), L7_BENCH_CLUSTER
+// (the local cluster's name and slot, default l7bench:115).
+import { loadavg } from 'node:os';
 import {
   GATEWAY_PATH,
   ensureGatewayApiCrds,
@@ -38,13 +40,17 @@ const RATE = Math.max(...RATES);
 const CONNECTIONS = Number(process.env.L7_BENCH_CONNECTIONS ?? 8);
 const STEP_SECONDS = Number(process.env.L7_BENCH_STEP_SECONDS ?? 3);
 const RAMP_RATES = [100, 200, 300, 500, 750, 1000, 1500, 2000, 3000];
+/** Bisection steps between the last rate that held p99 < 10 ms and the first that did not. */
+const RAMP_REFINE_STEPS = 3;
 const P99_TARGET_MS = 10;
+const [CLUSTER_NAME = 'l7bench', CLUSTER_SLOT = '115'] = (process.env.L7_BENCH_CLUSTER ?? '').split(':').filter(s => s !== '');
 const CONTROL_PORT = 9100;
 const HTTP_PORT = 9003;
 const NS = 'l7b';
 // Source (older builds) or the bundle the image ships (apps/ztunnel/dist/ztunnel.mjs).
 const ZTUNNEL_MARKER = 'apps/ztunnel/';
-const WAYPOINT_MARKER = 'apps/waypoint/src/main.ts';
+// Source (older builds) or the bundle the image ships (apps/waypoint/dist/waypoint.mjs).
+const WAYPOINT_MARKER = 'apps/waypoint/';
 const MiB = 1024 * 1024;
 
 const log = (line: string): void => {
@@ -190,7 +196,11 @@ function sample(p: Procs): { zt: ProcSample[]; wp: ProcSample } {
   return { zt: p.ztunnels.map(z => sampleProcesses(z.pids)), wp: sampleProcesses(p.waypoint) };
 }
 
+/** The 1-minute load average at the start of each measured run. */
+const loads: number[] = [];
+
 async function measured(p: Procs, run: () => Promise<Http>): Promise<{ result: Http; usage: Usage }> {
+  loads.push(loadavg()[0]!);
   const before = sample(p);
   const result = await run();
   const after = sample(p);
@@ -204,14 +214,32 @@ async function measured(p: Procs, run: () => Promise<Http>): Promise<{ result: H
   };
 }
 
+/**
+ * The highest rate whose fixed-rate step keeps p99 < 10 ms without errors: up RAMP_RATES to the
+ * first step that misses, then RAMP_REFINE_STEPS bisections between the last step that held and
+ * that one (to 10 rps). At most RAMP_RATES.length + RAMP_REFINE_STEPS steps.
+ */
 async function ramp(host: string): Promise<{ maxRate: number; steps: string[] }> {
   let maxRate = 0;
+  let missed: number | undefined;
   const steps: string[] = [];
-  for (const rate of RAMP_RATES) {
+  const step = async (rate: number): Promise<boolean> => {
     const r = await http(host, rate, STEP_SECONDS);
     steps.push(`${rate}: p99 ${r.p99.toFixed(1)} ms${r.errors > 0 ? `, ${r.errors} errors` : ''}`);
-    if (r.errors > 0 || !(r.p99 < P99_TARGET_MS)) break;
+    return r.errors === 0 && r.p99 < P99_TARGET_MS;
+  };
+  for (const rate of RAMP_RATES) {
+    if (!(await step(rate))) {
+      missed = rate;
+      break;
+    }
     maxRate = rate;
+  }
+  for (let i = 0; i < RAMP_REFINE_STEPS && missed !== undefined && maxRate > 0; i++) {
+    const rate = Math.round((maxRate + missed) / 20) * 10;
+    if (rate <= maxRate || rate >= missed) break;
+    if (await step(rate)) maxRate = rate;
+    else missed = rate;
   }
   return { maxRate, steps };
 }
@@ -381,9 +409,9 @@ async function main(cluster: Cluster): Promise<void> {
     `\nChecked: the waypoint counted ${l7Count} requests to server-l7 (istio_requests_total{reporter="waypoint"}), none to server-l4.`,
   );
   console.log(
-    `Settings: ${SECONDS} s per run, ${RATES.join(' and ')} rps over ${CONNECTIONS} kept-alive connections, saturation ${CONNECTIONS} in flight, ramp steps of ${STEP_SECONDS} s.`,
+    `Settings: ${SECONDS} s per run, ${RATES.join(' and ')} rps over ${CONNECTIONS} kept-alive connections, saturation ${CONNECTIONS} in flight, ramp steps of ${STEP_SECONDS} s; load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} at the start of the measured runs.`,
   );
   console.log('Istio 1.24 published (Envoy waypoint): 0.25 vCPU and 60 MB per 1000 rps.');
 }
 
-await runOnCluster('l7', { name: 'l7bench', slot: 115 }, log, main);
+await runOnCluster('l7', { name: CLUSTER_NAME, slot: Number(CLUSTER_SLOT) }, log, main);

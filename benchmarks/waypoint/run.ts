@@ -17,11 +17,15 @@
 // Env: WP_BENCH_SECONDS (fixed-rate and saturation runs, default 5), WP_BENCH_RATES (default 200,1000),
 // WP_BENCH_CONNECTIONS (default 8), WP_BENCH_ROUNDS (default 1; median and min–max reported),
 // WP_BENCH_PARTS (fixed,saturation,ramp; default all), WP_BENCH_STEP_SECONDS (ramp step, default 3),
-// WP_BENCH_WAYPOINT_FLAGS (Node flags for the waypoint process, space-separated; default none, as shipped),
+// WP_BENCH_FORMS (source,bundle: the waypoint process from its TypeScript sources, as the image ran
+// it before, and bundled by apps/waypoint/tools/bundle.mjs, as the image ships it; default both, in the
+// same run), WP_BENCH_WAYPOINT_FLAGS (Node flags for the waypoint processes, space-separated; default
+// those of the local cluster's waypoint image command in e2e/images.json, as shipped),
 // WP_BENCH_PROFILE_DIR (heap snapshots of the waypoint after each forced GC: idle, after each round).
-// Every loop is bounded by count and time.
-import { fork } from 'node:child_process';
+// The waypoint's CPU time and RSS are read from /proc. Every loop is bounded by count and time.
+import { fork, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import type { Duplex } from 'node:stream';
@@ -44,6 +48,7 @@ import {
   routeConfiguration,
 } from './envoy-config.ts';
 import type { Service } from './envoy-config.ts';
+import { sampleProcesses } from '../l4/ztunnel-proc.ts';
 
 const MiB = 1024 * 1024;
 const SECONDS = Number(process.env.WP_BENCH_SECONDS ?? 5);
@@ -54,12 +59,32 @@ const ROUNDS = Number(process.env.WP_BENCH_ROUNDS ?? 1);
 const PARTS = new Set((process.env.WP_BENCH_PARTS ?? 'fixed,saturation,ramp').split(','));
 const STEP_SECONDS = Number(process.env.WP_BENCH_STEP_SECONDS ?? 3);
 const RAMP_RATES = [100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000];
+/** Bisection steps between the last rate that held p99 < 10 ms and the first that did not. */
+const RAMP_REFINE_STEPS = 3;
 const P99_TARGET_MS = 10;
 const REQUEST = Buffer.alloc(1024, 0x31);
 const WARMUP = 300;
 const WAYPOINT_WARMUP = 3000;
-/** Extra Node flags for the waypoint process (it ships with none), e.g. ztunnel's V8 flags. */
-const WAYPOINT_FLAGS = (process.env.WP_BENCH_WAYPOINT_FLAGS ?? '').split(' ').filter(f => f !== '');
+const REPO = new URL('../../', import.meta.url).pathname;
+
+/** The Node flags of the local cluster's waypoint image command (`{node} <flags> <script>`). */
+function shippedFlags(): string[] {
+  const images = JSON.parse(readFileSync(`${REPO}e2e/images.json`, 'utf8')) as {
+    images: Record<string, { command?: string[] }>;
+  };
+  const command = images.images['ambient-mesh/waypoint']?.command ?? [];
+  return command.slice(1, -1).filter(f => !f.startsWith('--conditions'));
+}
+/** Node flags for the waypoint processes: as shipped unless WP_BENCH_WAYPOINT_FLAGS says otherwise. */
+const WAYPOINT_FLAGS =
+  process.env.WP_BENCH_WAYPOINT_FLAGS === undefined
+    ? shippedFlags()
+    : process.env.WP_BENCH_WAYPOINT_FLAGS.split(' ').filter(f => f !== '');
+type Form = 'source' | 'bundle';
+const FORMS = (process.env.WP_BENCH_FORMS ?? 'source,bundle').split(',').map(f => {
+  if (f !== 'source' && f !== 'bundle') throw new Error(`WP_BENCH_FORMS: '${f}' is neither source nor bundle`);
+  return f;
+});
 
 const log = (line: string): void => {
   process.stderr.write(`[waypoint bench] ${line}\n`);
@@ -138,9 +163,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function spawnChild(file: string, flags: readonly string[] = []): ChildProcess {
-  const child = fork(new URL(file, import.meta.url).pathname, [], {
-    execArgv: [...flags, '--conditions=@ambient-mesh/source'],
+function spawnChild(file: string, flags: readonly string[] = [], source = true): ChildProcess {
+  const child = fork(file.startsWith('/') ? file : new URL(file, import.meta.url).pathname, [], {
+    execArgv: [...flags, ...(source ? ['--conditions=@ambient-mesh/source'] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.push(child);
@@ -180,10 +205,36 @@ interface Stats {
   readonly heapUsed: number;
 }
 
-function stats(child: ChildProcess, afterGc = false): Promise<Stats> {
-  const answer = next<Stats>(child, 'cpuMs', 10_000);
+/** CPU time and RSS from /proc/<pid> (the JS heap from the process itself, over IPC). */
+async function stats(child: ChildProcess, afterGc = false): Promise<Stats> {
+  const answer = next<{ heapUsed: number }>(child, 'heapUsed', 10_000);
   child.send(afterGc ? 'stats-after-gc' : 'stats');
-  return answer;
+  const { heapUsed } = await answer;
+  const proc = sampleProcesses([child.pid!]);
+  return { cpuMs: proc.cpuSeconds * 1000, rss: proc.rss, heapUsed };
+}
+
+/** CPU time and RSS from /proc/<pid> only: no work for the process measured. */
+function procStats(child: ChildProcess): { cpuMs: number; rss: number } {
+  const proc = sampleProcesses([child.pid!]);
+  return { cpuMs: proc.cpuSeconds * 1000, rss: proc.rss };
+}
+
+/**
+ * The waypoint-process script of a form: the TypeScript source, or bundled the way the image
+ * bundles the waypoint (apps/waypoint/tools/bundle.mjs), next to the image's bundle.
+ */
+function waypointScript(form: Form): string {
+  const source = new URL('./waypoint-process.ts', import.meta.url).pathname;
+  if (form === 'source') return source;
+  const out = `${REPO}apps/waypoint/dist/bench-waypoint-process.mjs`;
+  const result = spawnSync(process.execPath, [`${REPO}apps/waypoint/tools/bundle.mjs`, source, out], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  if (result.status !== 0)
+    throw new Error(`bundling ${source} failed (exit ${String(result.status)}): ${result.stderr}`);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,15 +410,32 @@ async function saturation(load: Load, seconds: number): Promise<Latency> {
   return summarize(samples, errors, (now() - start) / 1000);
 }
 
-/** The highest rate of RAMP_RATES whose fixed-rate step keeps p99 < 10 ms without errors. */
+/**
+ * The highest rate whose fixed-rate step keeps p99 < 10 ms without errors: up RAMP_RATES to the
+ * first step that misses, then RAMP_REFINE_STEPS bisections between the last step that held and
+ * that one (to 10 rps). At most RAMP_RATES.length + RAMP_REFINE_STEPS steps.
+ */
 async function ramp(load: Load): Promise<{ maxRate: number; steps: string[] }> {
   let maxRate = 0;
+  let missed: number | undefined;
   const steps: string[] = [];
-  for (const rate of RAMP_RATES) {
+  const step = async (rate: number): Promise<boolean> => {
     const r = await fixedRate(load, rate, STEP_SECONDS);
     steps.push(`${rate}: p99 ${r.p99.toFixed(1)} ms${r.errors > 0 ? `, ${r.errors} errors` : ''}`);
-    if (r.errors > 0 || !(r.p99 < P99_TARGET_MS)) break;
+    return r.errors === 0 && r.p99 < P99_TARGET_MS;
+  };
+  for (const rate of RAMP_RATES) {
+    if (!(await step(rate))) {
+      missed = rate;
+      break;
+    }
     maxRate = rate;
+  }
+  for (let i = 0; i < RAMP_REFINE_STEPS && missed !== undefined && maxRate > 0; i++) {
+    const rate = Math.round((maxRate + missed) / 20) * 10;
+    if (rate <= maxRate || rate >= missed) break;
+    if (await step(rate)) maxRate = rate;
+    else missed = rate;
   }
   return { maxRate, steps };
 }
@@ -411,27 +479,24 @@ async function measureCase(
     waypoint === undefined
       ? undefined
       : setInterval(() => {
-          stats(waypoint).then(
-            s => (rssPeak = Math.max(rssPeak, s.rss)),
-            () => undefined,
-          );
+          rssPeak = Math.max(rssPeak, procStats(waypoint).rss);
         }, 250);
   try {
     await warmUp(load);
     for (const rate of PARTS.has('fixed') ? RATES : []) {
-      const before = waypoint === undefined ? undefined : await stats(waypoint);
+      const before = waypoint === undefined ? undefined : procStats(waypoint);
       const fixed = await fixedRate(load, rate, SECONDS);
       result.fixed[rate] = fixed;
       if (waypoint !== undefined && before !== undefined) {
-        const after = await stats(waypoint);
+        const after = procStats(waypoint);
         result.cpuPer1000Fixed[rate] = (after.cpuMs - before.cpuMs) / fixed.count;
       }
     }
     if (PARTS.has('saturation')) {
-      const before = waypoint === undefined ? undefined : await stats(waypoint);
+      const before = waypoint === undefined ? undefined : procStats(waypoint);
       result.saturation = await saturation(load, SECONDS);
       if (waypoint !== undefined && before !== undefined) {
-        const after = await stats(waypoint);
+        const after = procStats(waypoint);
         result.cpuPer1000Saturation = (after.cpuMs - before.cpuMs) / result.saturation.count;
       }
     }
@@ -474,19 +539,55 @@ function configure(variant: 'plain' | 'policy'): void {
 }
 configure('plain');
 
-const waypoint = spawnChild('./waypoint-process.ts', [...WAYPOINT_FLAGS, '--expose-gc']);
-await next(waypoint, 'started');
-const waypointReady = next<{ hbonePort: number }>(waypoint, 'hbonePort');
-waypoint.send({ identity: ids.waypoint, xds: xds.address });
-const { hbonePort: waypointPort } = await waypointReady;
-const idleStats = await stats(waypoint);
-const idleGc = await stats(waypoint, true);
-const rssIdle = idleStats.rss;
-log(
-  `servers up: HTTP/1.1 :${ports.h1Port}, h2c :${ports.h2Port}, server HBONE :${ports.hbonePort}, waypoint HBONE :${waypointPort}; waypoint RSS idle ${(rssIdle / MiB).toFixed(1)} MiB`,
-);
+interface Waypoint {
+  readonly form: Form;
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly path: Path;
+  /** Synced and idle, before any traffic: /proc, and after a forced full GC. */
+  readonly idle: Stats;
+  readonly idleGc: Stats;
+  /** Wall time from spawn to synced and serving (ms). */
+  readonly startMs: number;
+  readonly rssAfter: number[];
+  readonly heapAfter: number[];
+  readonly afterGc: Stats[];
+}
 
 const hbone = createHboneClient();
+
+/** Starts the waypoint in `form` (one at a time, so start-up is measured alone). */
+async function startWaypoint(form: Form): Promise<Waypoint> {
+  const script = waypointScript(form);
+  const t0 = now();
+  const child = spawnChild(script, [...WAYPOINT_FLAGS, '--expose-gc'], form === 'source');
+  await next(child, 'started');
+  const ready = next<{ hbonePort: number }>(child, 'hbonePort');
+  child.send({ identity: ids.waypoint, xds: xds.address });
+  const { hbonePort: port } = await ready;
+  const startMs = now() - t0;
+  const idle = await stats(child);
+  const idleGc = await stats(child, true);
+  log(
+    `waypoint (${form}) up on HBONE :${port} in ${startMs.toFixed(0)} ms; RSS idle ${(idle.rss / MiB).toFixed(1)} MiB`,
+  );
+  const path = hbonePath(
+    `waypoint ${form}`,
+    hbone,
+    ids.client,
+    `127.0.0.1:${port}`,
+    ids.waypoint.id,
+    s => `${s.vip}:80`,
+  );
+  return { form, child, port, path, idle, idleGc, startMs, rssAfter: [], heapAfter: [], afterGc: [] };
+}
+
+const waypoints: Waypoint[] = [];
+for (const form of FORMS) waypoints.push(await startWaypoint(form));
+log(
+  `servers up: HTTP/1.1 :${ports.h1Port}, h2c :${ports.h2Port}, server HBONE :${ports.hbonePort}; waypoints: ${waypoints.map(w => `${w.form} :${w.port}`).join(', ')}`,
+);
+
 const paths = {
   direct: tcpPath({ h1: ports.h1Port, h2: ports.h2Port }),
   l4: hbonePath(
@@ -497,93 +598,87 @@ const paths = {
     ids.server.id,
     s => `${s.endpoint.address}:${s.endpoint.port}`,
   ),
-  waypoint: hbonePath(
-    'waypoint',
-    hbone,
-    ids.client,
-    `127.0.0.1:${waypointPort}`,
-    ids.waypoint.id,
-    s => `${s.vip}:80`,
-  ),
 };
 
-/** Pushes `variant` and waits until the waypoint answers the probe as that variant does. */
+/** Pushes `variant` and waits until every waypoint answers the probe as that variant does. */
 async function switchTo(variant: 'plain' | 'policy'): Promise<void> {
   configure(variant);
   const want = variant === 'policy' ? 403 : 200;
-  const probe = new Load(paths.waypoint, 'h1', 1);
-  try {
-    const deadline = now() + 30_000;
-    for (;;) {
-      const status = await probe.request(0, DENY_PROBE_PATH, 'GET');
-      if (status === want) return;
-      if (now() > deadline)
-        throw new Error(
-          `the waypoint still answers ${status} (want ${want}) 30 s after the ${variant} config`,
-        );
-      await new Promise(resolve => setTimeout(resolve, 50));
+  for (const w of waypoints) {
+    const probe = new Load(w.path, 'h1', 1);
+    try {
+      const deadline = now() + 30_000;
+      for (;;) {
+        const status = await probe.request(0, DENY_PROBE_PATH, 'GET');
+        if (status === want) break;
+        if (now() > deadline)
+          throw new Error(
+            `the ${w.form} waypoint still answers ${status} (want ${want}) 30 s after the ${variant} config`,
+          );
+        await new Promise(resolve => setTimeout(resolve, 50));
+      }
+    } finally {
+      await probe.close();
     }
-  } finally {
-    await probe.close();
   }
 }
 
-type CaseName = `${'direct' | 'l4' | 'waypoint' | 'waypoint+policy'} ${Protocol}`;
-const results = new Map<CaseName, CaseResult[]>();
-const rssAfter: number[] = [];
-const heapAfter: number[] = [];
-const afterGc: Stats[] = [];
+/** `<path> <protocol>`, the waypoint's paths with their form when more than one is measured. */
+const waypointLabel = (w: Waypoint, variant: 'waypoint' | 'waypoint+policy'): string =>
+  FORMS.length > 1 ? `${variant} (${w.form})` : variant;
+const results = new Map<string, CaseResult[]>();
 const loads: number[] = [];
 
+async function runCase(label: string, path: Path, protocol: Protocol, wp: ChildProcess | undefined): Promise<void> {
+  log(`${label} (load average ${loadavg()[0]!.toFixed(1)})`);
+  loads.push(loadavg()[0]!);
+  const r = await measureCase(path, protocol, wp, protocol === 'h1');
+  results.set(label, [...(results.get(label) ?? []), r]);
+}
+
 try {
-  // JIT and V8's heap settle over the first few thousand requests: warm the waypoint up through
+  // JIT and V8's heap settle over the first few thousand requests: warm each waypoint up through
   // both protocols before anything is measured (each case then warms its own connections).
   await switchTo('plain');
-  for (const protocol of ['h1', 'h2c'] as const) {
-    const load = new Load(paths.waypoint, protocol, CONNECTIONS);
-    try {
-      for (let i = 0; i < WAYPOINT_WARMUP / WARMUP; i++) await warmUp(load);
-    } finally {
-      await load.close();
-    }
-  }
-  log(
-    `waypoint warmed up (${WAYPOINT_WARMUP} requests per protocol); RSS ${((await stats(waypoint)).rss / MiB).toFixed(1)} MiB`,
-  );
-  for (let round = 0; round < ROUNDS; round++) {
-    await switchTo('plain');
+  for (const w of waypoints)
     for (const protocol of ['h1', 'h2c'] as const) {
-      for (const [name, path, wp] of [
-        ['direct', paths.direct, undefined],
-        ['l4', paths.l4, undefined],
-        ['waypoint', paths.waypoint, waypoint],
-      ] as const) {
-        const label: CaseName = `${name} ${protocol}`;
-        log(`round ${round + 1}: ${label} (load average ${loadavg()[0]!.toFixed(1)})`);
-        loads.push(loadavg()[0]!);
-        const r = await measureCase(path, protocol, wp, protocol === 'h1');
-        results.set(label, [...(results.get(label) ?? []), r]);
+      const load = new Load(w.path, protocol, CONNECTIONS);
+      try {
+        for (let i = 0; i < WAYPOINT_WARMUP / WARMUP; i++) await warmUp(load);
+      } finally {
+        await load.close();
       }
     }
-    await switchTo('policy');
+  log(
+    `waypoints warmed up (${WAYPOINT_WARMUP} requests per protocol); RSS ${waypoints.map(w => `${w.form} ${(procStats(w.child).rss / MiB).toFixed(1)} MiB`).join(', ')}`,
+  );
+  for (let round = 0; round < ROUNDS; round++) {
+    log(`round ${round + 1} of ${ROUNDS}`);
+    await switchTo('plain');
     for (const protocol of ['h1', 'h2c'] as const) {
-      const label: CaseName = `waypoint+policy ${protocol}`;
-      log(`round ${round + 1}: ${label} (load average ${loadavg()[0]!.toFixed(1)})`);
-      loads.push(loadavg()[0]!);
-      const r = await measureCase(paths.waypoint, protocol, waypoint, protocol === 'h1');
-      results.set(label, [...(results.get(label) ?? []), r]);
+      await runCase(`direct ${protocol}`, paths.direct, protocol, undefined);
+      await runCase(`l4 ${protocol}`, paths.l4, protocol, undefined);
+      // Alternate the forms' order from round to round.
+      for (const w of round % 2 === 0 ? waypoints : [...waypoints].reverse())
+        await runCase(`${waypointLabel(w, 'waypoint')} ${protocol}`, w.path, protocol, w.child);
     }
-    const end = await stats(waypoint);
-    rssAfter.push(end.rss);
-    heapAfter.push(end.heapUsed);
-    afterGc.push(await stats(waypoint, true));
+    await switchTo('policy');
+    for (const protocol of ['h1', 'h2c'] as const)
+      for (const w of round % 2 === 0 ? waypoints : [...waypoints].reverse())
+        await runCase(`${waypointLabel(w, 'waypoint+policy')} ${protocol}`, w.path, protocol, w.child);
+    for (const w of waypoints) {
+      const end = await stats(w.child);
+      w.rssAfter.push(end.rss);
+      w.heapAfter.push(end.heapUsed);
+      w.afterGc.push(await stats(w.child, true));
+    }
   }
 } finally {
   hbone.destroy();
-  waypoint.send('quit');
-  server.send('quit');
+  const all = [...waypoints.map(w => w.child), server];
+  for (const c of all) c.send('quit');
   await Promise.all(
-    [waypoint, server].map(
+    all.map(
       c =>
         new Promise<void>(resolve => {
           const timer = setTimeout(() => {
@@ -614,11 +709,11 @@ function spread(values: readonly (number | undefined)[], digits: number): string
   return sorted.length === 1 ? f(median) : `${f(median)} (${f(sorted[0]!)}–${f(sorted[sorted.length - 1]!)})`;
 }
 
-const pick = (label: CaseName, f: (r: CaseResult) => number | undefined, digits: number): string =>
+const pick = (label: string, f: (r: CaseResult) => number | undefined, digits: number): string =>
   spread((results.get(label) ?? []).map(f), digits);
 
 console.log(
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}; waypoint Node flags: ${WAYPOINT_FLAGS.join(' ') || 'none'}`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}; waypoint Node flags: ${WAYPOINT_FLAGS.join(' ') || 'none'}; forms: ${FORMS.join(', ')}`,
 );
 console.log(
   `Settings: 1 KiB POST, 1 KiB response; fixed rates ${RATES.join(' and ')} rps over ${CONNECTIONS} connections for ${SECONDS} s each; saturation ${CONNECTIONS} connections, one request in flight each, ${SECONDS} s; ramp steps of ${STEP_SECONDS} s; ${ROUNDS} round(s), median (min–max); load average ${spread(loads, 1)}.`,
@@ -653,24 +748,47 @@ rows.push(
 for (const [label, f, digits] of rows)
   console.log(`| ${label} | ${cases.map(c => pick(c, f, digits)).join(' | ')} |`);
 console.log('');
-console.log(
-  `Waypoint RSS idle (synced, before traffic): ${(rssIdle / MiB).toFixed(1)} MiB (JS heap used ${(idleStats.heapUsed / MiB).toFixed(1)}); after each round: ${spread(
-    rssAfter.map(r => r / MiB),
-    1,
-  )} MiB (JS heap used ${spread(
-    heapAfter.map(r => r / MiB),
-    1,
-  )}).`,
-);
-console.log(
-  `After a forced full GC: idle RSS ${(idleGc.rss / MiB).toFixed(1)} MiB, JS heap used ${(idleGc.heapUsed / MiB).toFixed(1)} MiB; after each round RSS ${spread(
-    afterGc.map(r => r.rss / MiB),
-    1,
-  )} MiB, JS heap used ${spread(
-    afterGc.map(r => r.heapUsed / MiB),
-    1,
-  )} MiB.`,
-);
+
+// Added latency: each waypoint case minus the l4 (HBONE-only) case of the same protocol and
+// round, at each fixed rate; median (min–max) over the rounds.
+const waypointCases = cases.filter(c => c.startsWith('waypoint'));
+if (waypointCases.length > 0 && RATES.length > 0 && PARTS.has('fixed')) {
+  console.log(`| added over l4 (ms) | ${waypointCases.join(' | ')} |`);
+  console.log(`|---|${waypointCases.map(() => '---').join('|')}|`);
+  for (const rate of RATES)
+    for (const q of ['p50', 'p90', 'p99'] as const)
+      console.log(
+        `| ${q} at ${rate} rps | ${waypointCases
+          .map(c => {
+            const base = results.get(`l4 ${c.endsWith('h2c') ? 'h2c' : 'h1'}`) ?? [];
+            const added = (results.get(c) ?? []).map((r, i) => {
+              const b = base[i]?.fixed[rate]?.[q];
+              const w = r.fixed[rate]?.[q];
+              return b === undefined || w === undefined ? undefined : w - b;
+            });
+            return spread(added, 3);
+          })
+          .join(' | ')} |`,
+      );
+  console.log('');
+}
+for (const w of waypoints) {
+  console.log(
+    `Waypoint (${w.form}): started and synced in ${w.startMs.toFixed(0)} ms; RSS idle (synced, before traffic) ${(w.idle.rss / MiB).toFixed(1)} MiB (JS heap used ${(w.idle.heapUsed / MiB).toFixed(1)}); after each round: ${spread(
+      w.rssAfter.map(r => r / MiB),
+      1,
+    )} MiB (JS heap used ${spread(
+      w.heapAfter.map(r => r / MiB),
+      1,
+    )}). After a forced full GC: idle RSS ${(w.idleGc.rss / MiB).toFixed(1)} MiB, JS heap used ${(w.idleGc.heapUsed / MiB).toFixed(1)} MiB; after each round RSS ${spread(
+      w.afterGc.map(r => r.rss / MiB),
+      1,
+    )} MiB, JS heap used ${spread(
+      w.afterGc.map(r => r.heapUsed / MiB),
+      1,
+    )} MiB.`,
+  );
+}
 for (const c of cases) {
   const steps = (results.get(c) ?? []).map(r => r.rampSteps).filter(s => s !== undefined);
   if (steps.length > 0) console.log(`Ramp ${c}: ${steps.map(s => s.join('; ')).join(' | ')}`);

@@ -65,6 +65,15 @@ describe('image map', () => {
     expect(command.at(-1)).toBe('{repo}/apps/ztunnel/dist/ztunnel.mjs');
   });
 
+  it('builds the waypoint bundle its local-cluster command runs (the shipping form, as in the image)', () => {
+    const local = loadImageMap();
+    const command = local.images['ambient-mesh/waypoint']?.command ?? [];
+    const builds = imageBuilds(local, '/n').find(b => b.image === 'ambient-mesh/waypoint');
+    expect(builds?.argv).toEqual(['/n', `${repoRoot()}/apps/waypoint/tools/bundle.mjs`]);
+    expect(command.at(-1)).toBe('{repo}/apps/waypoint/dist/waypoint.mjs');
+    expect(command.some(arg => arg.startsWith('--conditions'))).toBe(false);
+  });
+
   it('expands $(VAR) and keeps $$ and unknown references', () => {
     expect(expandVars('$(A)-$$(A)-$(B)', { A: 'x' })).toBe('x-$(A)-$(B)');
   });

@@ -21,7 +21,6 @@ import { createServer as createH2Server } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '@ambient-mesh/errors';
 import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
 import { normalizePath } from '@ambient-mesh/policy-engine';
@@ -44,6 +43,7 @@ import { DEFAULT_MAX_CONCURRENT_STREAMS } from '../config/types.ts';
 import type { WaypointMetrics } from '../metrics.ts';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
 import { ClusterBalancer, endpointKey, hash32 } from './balancer.ts';
+import { relayBody } from './relay-body.ts';
 import type { AttemptResult } from './balancer.ts';
 import { decideFault, faultFor } from './fault.ts';
 import { GrpcMessageCounter, grpcPercentEncode, requestTimeoutMs } from './grpc.ts';
@@ -1211,7 +1211,7 @@ export class HttpProxy {
           outcome.responseMessages?.write(chunk);
         });
         try {
-          await pipeline(response.body, res, { signal: tryAbort.signal, end: false });
+          await relayBody(response.body, res, tryAbort.signal);
           // An HTTP/2 stream the upstream reset ends its body like a finished one: the client
           // gets the reset (with its code), not a clean end without trailers.
           const code = await response.endedByReset();

@@ -16,13 +16,13 @@
  *
  * One SDK tracer provider per (collector address, protocol, service name, sampling): a config
  * change makes a new one; the least recently made ones past `MAX_PROVIDERS` are shut down.
+ * The OTLP exporters (and the gRPC and protobuf code under them) are imported on the first
+ * export, so a waypoint that traces nothing never loads them.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span, TextMapPropagator, Tracer } from '@opentelemetry/api';
 import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OtlpHttpExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -131,42 +131,76 @@ function truncate(text: string, max: number): string {
   return max > 0 && text.length > max ? text.slice(0, max) : text;
 }
 
-/** Logs failed exports (at most one warning a minute) and passes everything else through. */
+/** The OTLP exporter for `protocol`, imported when first needed. */
+async function loadOtlpExporter(protocol: TracingConfig['protocol'], url: string): Promise<SpanExporter> {
+  if (protocol === 'grpc') {
+    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
+    return new OTLPTraceExporter({ url });
+  }
+  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+  return new OTLPTraceExporter({ url });
+}
+
+/**
+ * Loads the OTLP exporter on the first export, logs failed exports (at most one warning a
+ * minute) and passes everything else through.
+ */
 class LoggingExporter implements SpanExporter {
   #lastWarn = -Infinity;
-  readonly inner: SpanExporter;
+  #inner: Promise<SpanExporter> | undefined;
+  readonly load: () => Promise<SpanExporter>;
   readonly target: string;
   readonly log: Logger;
-  constructor(inner: SpanExporter, target: string, log: Logger) {
-    this.inner = inner;
+  constructor(load: () => Promise<SpanExporter>, target: string, log: Logger) {
+    this.load = load;
     this.target = target;
     this.log = log;
   }
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.inner.export(spans, result => {
-      if (result.code !== ExportResultCode.SUCCESS && performance.now() - this.#lastWarn > 60_000) {
-        this.#lastWarn = performance.now();
-        this.log.warn(
-          {
-            code: 'TRACE_EXPORT_FAILED',
-            collector: this.target,
-            spans: spans.length,
-            err: result.error === undefined ? undefined : errorMessage(result.error),
-          },
-          'spans could not be exported to the OTLP collector (check the tracing provider service and port in meshConfig extensionProviders)',
-        );
-      }
-      done(result);
-    });
+    this.#inner ??= this.load();
+    this.#inner.then(
+      inner => {
+        inner.export(spans, result => {
+          this.#report(spans.length, result);
+          done(result);
+        });
+      },
+      (error: unknown) => {
+        const result: ExportResult = {
+          code: ExportResultCode.FAILED,
+          error: error instanceof Error ? error : new Error(String(error)),
+        };
+        this.#report(spans.length, result);
+        done(result);
+      },
+    );
   }
 
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
+  #report(spans: number, result: ExportResult): void {
+    if (result.code !== ExportResultCode.SUCCESS && performance.now() - this.#lastWarn > 60_000) {
+      this.#lastWarn = performance.now();
+      this.log.warn(
+        {
+          code: 'TRACE_EXPORT_FAILED',
+          collector: this.target,
+          spans,
+          err: result.error === undefined ? undefined : errorMessage(result.error),
+        },
+        'spans could not be exported to the OTLP collector (check the tracing provider service and port in meshConfig extensionProviders)',
+      );
+    }
   }
 
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
+  async shutdown(): Promise<void> {
+    // Never loaded: nothing was exported, nothing to close.
+    if (this.#inner === undefined) return;
+    await (await this.#inner).shutdown();
+  }
+
+  async forceFlush(): Promise<void> {
+    if (this.#inner === undefined) return;
+    await (await this.#inner).forceFlush?.();
   }
 }
 
@@ -193,14 +227,12 @@ export class WaypointTracer {
     const key = `${config.protocol}|${url}|${serviceName}|${config.samplingPercent}`;
     const existing = this.#providers.get(key);
     if (existing !== undefined) return existing;
-    const inner: SpanExporter =
-      config.protocol === 'grpc' ? new OtlpGrpcExporter({ url }) : new OtlpHttpExporter({ url });
     const provider = new TracerProvider({
       resource: resourceFromAttributes({ ...this.#o.resource, 'service.name': serviceName }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.samplingPercent / 100) }),
       spanProcessors: [
         new BatchSpanProcessor({
-          exporter: new LoggingExporter(inner, url, this.#o.logger),
+          exporter: new LoggingExporter(() => loadOtlpExporter(config.protocol, url), url, this.#o.logger),
           scheduledDelayMillis: this.#o.exportDelayMs ?? 5000,
           exportTimeoutMillis: 10_000,
           maxQueueSize: 2048,

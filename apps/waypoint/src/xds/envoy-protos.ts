@@ -1,16 +1,12 @@
 /**
- * Envoy v3 protos, from the `.proto` files `@grpc/grpc-js-xds` ships (its `deps/` folder), loaded
- * once with protobufjs. Decoding turns each resource into a plain object (proto field names,
- * enums as strings, `Any` expanded with `@type`, durations as objects) that the converters in
- * `../config/` validate into domain types.
+ * Envoy v3 protos (`envoy-proto-files.ts`: the `.proto` files `@grpc/grpc-js-xds` ships, or in the
+ * bundle the same root serialized at build time), loaded once with protobufjs. Decoding turns
+ * each resource into a plain object (proto field names, enums as strings, `Any` expanded with
+ * `@type`, durations as objects) that the converters in `../config/` validate into domain types.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
-
-const require = createRequire(import.meta.url);
+import { loadEnvoyRoot } from './envoy-proto-files.ts';
 
 /** Message names of the filters and resources the waypoint understands. */
 export const EnvoyType = {
@@ -35,57 +31,14 @@ export const EnvoyType = {
   typedStruct: 'xds.type.v3.TypedStruct',
 } as const;
 
-const PROTO_FILES = [
-  'envoy/config/listener/v3/listener.proto',
-  'envoy/config/route/v3/route.proto',
-  'envoy/config/cluster/v3/cluster.proto',
-  'envoy/config/endpoint/v3/endpoint.proto',
-  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
-  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
-  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
-  'envoy/extensions/filters/http/router/v3/router.proto',
-  'envoy/extensions/filters/http/fault/v3/fault.proto',
-  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
-  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
-  'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
-  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
-  'envoy/service/auth/v3/external_auth.proto',
-  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
-  'envoy/config/trace/v3/opentelemetry.proto',
-  // Telemetry access logging and the stats filter's config.
-  'envoy/extensions/access_loggers/file/v3/file.proto',
-  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
-  'xds/type/v3/typed_struct.proto',
-];
-
-function depsRoot(): string {
-  const pkg = require.resolve('@grpc/grpc-js-xds/package.json');
-  return join(dirname(pkg), 'deps');
-}
-
 let root: protobuf.Root | undefined;
 
-/** The protobufjs root holding every message above (loaded on first use, then cached). */
+/**
+ * The protobufjs root holding every message above (loaded on first use, then cached): from the
+ * `.proto` files in the source form, from the root serialized at build time in the bundle.
+ */
 export function envoyRoot(): protobuf.Root {
-  if (root !== undefined) return root;
-  const deps = depsRoot();
-  const includes = [
-    ...['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map(d => join(deps, d)),
-    // descriptor.proto and friends; the other well-known types are protobufjs's `common`.
-    dirname(require.resolve('protobufjs/package.json')),
-  ];
-  const loaded = new protobuf.Root();
-  loaded.resolvePath = (_origin, target) => {
-    if (target in protobuf.common) return target;
-    for (const dir of includes) {
-      const candidate = join(dir, target);
-      if (existsSync(candidate)) return candidate;
-    }
-    return target;
-  };
-  loaded.loadSync(PROTO_FILES, { keepCase: true });
-  loaded.resolveAll();
-  root = loaded;
+  root ??= loadEnvoyRoot();
   return root;
 }
 
