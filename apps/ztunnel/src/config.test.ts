@@ -24,6 +24,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...BASE, IPV6_ENABLED: 'sometimes' })).toThrow(/IPV6_ENABLED/);
   });
 
+  it('lets V8 follow load into memory mode unless MEMORY_MODE is false', () => {
+    expect(loadConfig(BASE).memoryMode).toBe(true);
+    expect(loadConfig({ ...BASE, MEMORY_MODE: 'false' }).memoryMode).toBe(false);
+    expect(() => loadConfig({ ...BASE, MEMORY_MODE: 'maybe' })).toThrow(/MEMORY_MODE/);
+  });
+
   it('runs the DNS proxy unless ISTIO_META_DNS_CAPTURE is false, reading /etc/resolv.conf by default', () => {
     expect(loadConfig(BASE)).toMatchObject({ dnsProxy: true, dnsResolvConfPath: '/etc/resolv.conf' });
     expect(loadConfig({ ...BASE, ISTIO_META_DNS_CAPTURE: 'true' }).dnsProxy).toBe(true);

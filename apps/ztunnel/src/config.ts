@@ -57,6 +57,8 @@ export const Env = {
   connectionIdleTimeout: 'CONNECTION_IDLE_TIMEOUT',
   hboneIdleSessionTimeout: 'HBONE_IDLE_SESSION_TIMEOUT',
   maxConnectionsPerSource: 'MAX_CONNECTIONS_PER_SOURCE',
+  /** Ours: V8's memory mode follows load (`memory-mode.ts`); `false` leaves V8 as started. */
+  memoryMode: 'MEMORY_MODE',
 } as const;
 
 /** Defaults of the hardening limits (docs/operations.md#ztunnel-limits). */
@@ -118,6 +120,12 @@ export interface Config {
    * `0.0.0.0`. Off, they are IPv4 only (then turn the cni-agent's `AMBIENT_IPV6` off too).
    */
   readonly ipv6Enabled: boolean;
+  /**
+   * `MEMORY_MODE` (ours, default true): when quiet, ztunnel switches V8 to its memory-saving mode
+   * and trims the C heap, so memory of a past burst is returned (docs/operations.md). `false`
+   * leaves V8 as started.
+   */
+  readonly memoryMode: boolean;
   /** `ISTIO_META_<K>` and parsed `ISTIO_METAJSON_<K>` entries, by `<K>`. */
   readonly proxyMetadata: Readonly<Record<string, unknown>>;
   /** Extra gRPC metadata from `CA_HEADER_<NAME>` / `XDS_HEADER_<NAME>`, names lowercased. */
@@ -289,6 +297,7 @@ export function loadConfig(env: Environment = process.env): Config {
       connectionTerminationDeadlineMs,
       origSrc,
       ipv6Enabled: r.bool(Env.ipv6Enabled, true),
+      memoryMode: r.bool(Env.memoryMode, true),
       proxyMetadata: Object.freeze(proxyMetadata),
       caHeaders: headers(Env.caHeaderPrefix),
       xdsHeaders: headers(Env.xdsHeaderPrefix),

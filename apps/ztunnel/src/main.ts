@@ -34,6 +34,7 @@ function productionDeps(config: Config): AppDeps {
       }
     : undefined;
   return {
+    ...(config.memoryMode ? {} : { memoryMode: false as const }),
     zdsConnector: netnsZdsConnector,
     proxyFactory: inPodProxyFactory({
       sockets: ({ netns }) =>
