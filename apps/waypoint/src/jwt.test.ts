@@ -13,11 +13,10 @@ import type { CryptoKey, JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
-import { build } from './app.ts';
 import type { Bound } from './app.ts';
-import { testConfig } from './testing/harness.ts';
+import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
 import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
-import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
+import { HboneBackend, MeshClient, TestXdsServer, createTestPki } from './testing/loopback.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
 import type { JwtProvider } from './config/types.ts';
@@ -220,20 +219,9 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
         },
       ],
     });
-    const waypointIdentity = await pki.identity('default', 'waypoint');
-    waypoint = await build(testConfig(), {
-      xdsConnect: xds.connect(),
-      identity: waypointIdentity,
-      processMetrics: false,
-      logs: captured.logs,
-    });
-    await waitFor('xDS sync', () => waypoint.readiness.ready);
-    client = new MeshClient({
-      identity: await pki.identity('default', 'productpage'),
-      waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
-      waypointIdentity: waypointIdentity.id,
-      target: `${VIP}:80`,
-    });
+    const started = await startLoopbackWaypoint({ xds, pki, logs: captured.logs });
+    waypoint = started.waypoint;
+    client = new MeshClient(await started.clientOptions('productpage', `${VIP}:80`));
   }, 60_000);
 
   afterAll(async () => {

@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
-import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { convertListener } from './config/convert-listener.ts';
-import { testConfig } from './testing/harness.ts';
+import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
 import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
 import {
   HboneBackend,
@@ -197,20 +196,9 @@ describe('waypoint Telemetry access logging and metrics overrides on loopback', 
         },
       ],
     });
-    const waypointIdentity = await pki.identity('default', 'waypoint');
-    waypoint = await build(testConfig(), {
-      xdsConnect: xds.connect(),
-      identity: waypointIdentity,
-      processMetrics: false,
-      logs: captured.logs,
-    });
-    await waitFor('xDS sync', () => waypoint.readiness.ready);
-    client = new MeshClient({
-      identity: await pki.identity('default', 'productpage'),
-      waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
-      waypointIdentity: waypointIdentity.id,
-      target: `${VIP}:80`,
-    });
+    const started = await startLoopbackWaypoint({ xds, pki, logs: captured.logs });
+    waypoint = started.waypoint;
+    client = new MeshClient(await started.clientOptions('productpage', `${VIP}:80`));
   }, 60_000);
 
   afterAll(async () => {

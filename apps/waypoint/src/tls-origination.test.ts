@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { createTestCa, issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
-import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { convertCluster } from './config/convert-cluster.ts';
 import { any, httpListener, ms } from './testing/fixtures.ts';
@@ -25,9 +24,8 @@ import {
   createTestPki,
   requestsTotalLine,
   scrapeStats,
-  waitFor,
 } from './testing/loopback.ts';
-import { testConfig } from './testing/harness.ts';
+import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
 import { parseSubjectAltNames, subjectAltNamesMatch } from './proxy/upstream.ts';
 
 const VIP = '240.240.0.20';
@@ -288,21 +286,14 @@ describe('waypoint TLS origination to a host outside the mesh (UpstreamTlsContex
       ],
     });
     xds.set(TypeUrl.listener, 'main_internal', httpListener('main_internal', VIP, 80, ROUTE));
-    const waypointIdentity = await pki.identity('egress', 'waypoint');
-    waypoint = await build(testConfig(), {
-      xdsConnect: xds.connect(),
-      identity: waypointIdentity,
-      processMetrics: false,
-      logs: captured.logs,
-    });
-    await waitFor('xDS sync', () => waypoint.readiness.ready);
-    client = new MeshClient({
-      identity: await pki.identity('egress', 'client'),
-      waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
-      waypointIdentity: waypointIdentity.id,
-      target: `${VIP}:80`,
-      baggage: 'k8s.namespace.name=egress,k8s.deployment.name=client,service.name=client,service.version=v1',
-    });
+    const started = await startLoopbackWaypoint({ xds, pki, logs: captured.logs, namespace: 'egress' });
+    waypoint = started.waypoint;
+    client = new MeshClient(
+      await started.clientOptions('client', `${VIP}:80`, {
+        baggage:
+          'k8s.namespace.name=egress,k8s.deployment.name=client,service.name=client,service.version=v1',
+      }),
+    );
   }, 60_000);
 
   afterAll(async () => {

@@ -11,13 +11,13 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
-import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { assignment, httpListener } from './testing/fixtures.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
-import { HboneBackend, MeshClient, TestXdsServer, createTestPki, waitFor } from './testing/loopback.ts';
+import { HboneBackend, MeshClient, TestXdsServer, createTestPki } from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
-import { seeded, testConfig } from './testing/harness.ts';
+import { seeded } from './testing/harness.ts';
+import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
 
 interface UpstreamFixture {
   readonly routeConfiguration: ProtoObject & { readonly name: string };
@@ -92,21 +92,15 @@ describe('the waypoint on upstream istiod’s captured route and cluster config'
     const rc = FIXTURE.routeConfiguration;
     xds.set(TypeUrl.routeConfiguration, rc.name, rc);
     xds.set(TypeUrl.listener, 'main_internal', httpListener('main_internal', VIP, 9080, rc.name));
-    const waypointIdentity = await pki.identity('wpdiff', 'waypoint');
-    waypoint = await build(testConfig(), {
-      xdsConnect: xds.connect(),
-      identity: waypointIdentity,
-      random: seeded(19),
-      processMetrics: false,
+    const started = await startLoopbackWaypoint({
+      xds,
+      pki,
       logs: captured.logs,
+      namespace: 'wpdiff',
+      deps: { random: seeded(19) },
     });
-    await waitFor('xDS sync', () => waypoint.readiness.ready);
-    client = new MeshClient({
-      identity: await pki.identity('wpdiff', 'client'),
-      waypoint: `127.0.0.1:${waypoint.hboneAddress.port}`,
-      waypointIdentity: waypointIdentity.id,
-      target: `${VIP}:9080`,
-    });
+    waypoint = started.waypoint;
+    client = new MeshClient(await started.clientOptions('client', `${VIP}:9080`));
   }, 60_000);
 
   afterAll(async () => {
