@@ -311,7 +311,11 @@ describe('waypoint source labels from WDS', () => {
       SLEEP_UID,
       podAddress(SLEEP_UID, 'sleep-7d9f-abcde', 'sleep', Uint8Array.of(10, 0, 1), 'sleep', 'v9') as ProtoObject,
     );
-    await waitFor('the NACK', () => xds.lastNack(TypeUrl.address) !== undefined, 30_000);
+    await waitFor(
+      'the NACK',
+      () => xds.lastNack(TypeUrl.address) !== undefined && waypoint.nacks.has(TypeUrl.address),
+      30_000,
+    );
     expect(xds.lastNack(TypeUrl.address)).toContain('an IP must be 4 or 16 bytes, got 3');
     expect(waypoint.nacks.get(TypeUrl.address)?.nack).toContain(SLEEP_UID);
     const kept = waypoint.peers.workloadByUid(SLEEP_UID);
