@@ -287,7 +287,8 @@ describe('waypoint source labels from WDS', () => {
       async () => {
         text = await scrapeStats(waypoint);
         return (
-          series(text, 'istio_tcp_connections_closed_total', `destination_service="${TCP_HOST}"`) !== undefined
+          series(text, 'istio_tcp_connections_closed_total', `destination_service="${TCP_HOST}"`) !==
+          undefined
         );
       },
       30_000,
@@ -309,7 +310,14 @@ describe('waypoint source labels from WDS', () => {
     xds.set(
       TypeUrl.address,
       SLEEP_UID,
-      podAddress(SLEEP_UID, 'sleep-7d9f-abcde', 'sleep', Uint8Array.of(10, 0, 1), 'sleep', 'v9') as ProtoObject,
+      podAddress(
+        SLEEP_UID,
+        'sleep-7d9f-abcde',
+        'sleep',
+        Uint8Array.of(10, 0, 1),
+        'sleep',
+        'v9',
+      ) as ProtoObject,
     );
     await waitFor(
       'the NACK',

@@ -82,7 +82,8 @@ export function convertPeerAddress(name: string, wire: workload.Address): Conver
       ['serviceAccount', serviceAccount],
       ['namespace', w.namespace],
     ] as const) {
-      if (value.includes('/')) problems.push(`workload.${field}: ${JSON.stringify(value)} must not contain "/"`);
+      if (value.includes('/'))
+        problems.push(`workload.${field}: ${JSON.stringify(value)} must not contain "/"`);
     }
     if (problems.length > 0) return { ok: false, problems };
     return {
@@ -121,7 +122,13 @@ export function convertPeerAddress(name: string, wire: workload.Address): Conver
       ok: true,
       value: {
         kind: 'service',
-        service: Object.freeze({ key, name: s.name, namespace: s.namespace, hostname: s.hostname, addresses }),
+        service: Object.freeze({
+          key,
+          name: s.name,
+          namespace: s.namespace,
+          hostname: s.hostname,
+          addresses,
+        }),
       },
     };
   }
@@ -196,7 +203,8 @@ export function createPeerIndex(): { readonly index: PeerIndexReader; readonly m
         } else {
           dropService(a.service.key);
           services.set(a.service.key, a.service);
-          for (const x of a.service.addresses) serviceByAddr.set(addrKey(x.network, x.address), a.service.key);
+          for (const x of a.service.addresses)
+            serviceByAddr.set(addrKey(x.network, x.address), a.service.key);
         }
       }
       for (const name of removed) {
