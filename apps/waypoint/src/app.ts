@@ -62,7 +62,9 @@ import { WaypointTracer } from './proxy/tracing.ts';
 import type { UpstreamOptions } from './proxy/upstream.ts';
 import { createWaypointState } from './state/waypoint-state.ts';
 import type { WaypointStateReader } from './state/waypoint-state.ts';
-import { waypointHandlers } from './xds/handlers.ts';
+import { createPeerIndex } from './state/peer-index.ts';
+import type { PeerIndexReader } from './state/peer-index.ts';
+import { addressHandler, waypointHandlers } from './xds/handlers.ts';
 
 /** This app's version (its package.json): `ISTIO_VERSION` in the xDS node, proxy-status's VERSION. */
 const WAYPOINT_VERSION: string = packageVersion(new URL('../package.json', import.meta.url));
@@ -99,6 +101,8 @@ export interface Bound {
   readonly readinessAddress: AddressInfo;
   readonly readiness: Readiness;
   readonly state: WaypointStateReader;
+  /** The WDS workloads and services (waypoint mode; empty in router mode, which does not subscribe). */
+  readonly peers: PeerIndexReader;
   readonly metrics: WaypointMetrics;
   readonly logs: Logs;
   /** The certificate in use (the `certificates` section of `/config_dump`). */
@@ -148,6 +152,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   readiness.register(ReadinessTask.Xds);
   readiness.register(ReadinessTask.Proxy);
   const { state, mutator } = createWaypointState();
+  const peers = createPeerIndex();
   // Control plane: one channel per istiod address (the CA and xDS share it when they are the same).
   const grpcClients: ControlPlaneChannel[] = [];
   const callIdentity: CallIdentity = {
@@ -267,10 +272,14 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
       id: xdsNodeId(config),
       metadata: toStruct(xdsNodeMetadata(config, WAYPOINT_VERSION, podLabels)),
     },
-    handlers: waypointHandlers(
-      mutator,
-      router ? (accepted, removed) => gateway().apply(accepted, removed) : undefined,
-    ),
+    handlers: [
+      ...waypointHandlers(
+        mutator,
+        router ? (accepted, removed) => gateway().apply(accepted, removed) : undefined,
+      ),
+      // A waypoint learns who is behind each connection from WDS, as upstream waypoints do.
+      ...(router ? [] : [addressHandler(peers.mutator)]),
+    ],
     logger: xdsLog,
     observer: {
       message: typeUrl => {
@@ -471,6 +480,8 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
         identity,
         trustDomain,
         state,
+        peers: peers.index,
+        network: config.proxyMetadata.NETWORK ?? '',
         http,
         upstream: upstreamOptions,
         dns,
@@ -503,6 +514,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
     readinessAddress: readinessServer.address,
     readiness,
     state,
+    peers: peers.index,
     metrics,
     logs,
     certificates: certificateDumps,

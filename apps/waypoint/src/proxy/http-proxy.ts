@@ -101,7 +101,10 @@ export interface TunnelContext {
   readonly destinationPort: number;
   /** The peer's address (the source ztunnel or pod). */
   readonly remoteAddress: string;
-  /** Source workload metadata from the CONNECT's `baggage` header. */
+  /**
+   * The source workload's metadata: its WDS workload (found by the original client address),
+   * else the CONNECT's `baggage` header, else the namespace of the peer identity (`peer-index.ts`).
+   */
   readonly baggage: Baggage;
   /** Set for connections of a gateway listener (router mode); `peerIdentity` is then empty. */
   readonly edge?: EdgeContext;

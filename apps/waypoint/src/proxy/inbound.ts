@@ -10,10 +10,14 @@
  * Connections of a TCP chain are reported as `istio_tcp_*` (`reporter="waypoint"`, bytes as
  * they are relayed, `tcp-stats.ts`); a failed upstream connect counts opened and closed with `UF`,
  * a cluster without endpoints with `UH`, a missing cluster with `NC`.
+ *
+ * The source of every tunnel (its `source_*` labels, HTTP and TCP) is its WDS workload, found
+ * by the CONNECT's `forwarded: for=` address or else the tunnel's source address, and checked
+ * against the peer's mTLS identity; the CONNECT's `baggage` is the fallback (`peer-index.ts`).
  */
 import { duplexPair } from 'node:stream';
 import type { Server as NetServer } from 'node:net';
-import { createHboneServer, parseBaggage } from '@ambient-mesh/hbone';
+import { createHboneServer, parseBaggage, parseForwarded } from '@ambient-mesh/hbone';
 import type {
   ConnectDecision,
   ConnectRequest,
@@ -25,6 +29,8 @@ import type { Logger } from '@ambient-mesh/runtime';
 import type { StatsConfig } from '../config/types.ts';
 import type { TcpConnectionMetrics, WaypointMetrics } from '../metrics.ts';
 import type { WaypointStateReader } from '../state/waypoint-state.ts';
+import { resolveSource } from '../state/peer-index.ts';
+import type { PeerIndexReader } from '../state/peer-index.ts';
 import type { HttpProxy } from './http-proxy.ts';
 import { hash32 } from './balancer.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
@@ -41,6 +47,10 @@ export interface InboundOptions {
   /** The trust domain peers must belong to (`cluster.local`). */
   readonly trustDomain: string;
   readonly state: WaypointStateReader;
+  /** WDS workloads: the source of a connection, for its `source_*` labels. */
+  readonly peers: PeerIndexReader;
+  /** The waypoint's network (workload addresses are looked up on it). */
+  readonly network: string;
   readonly http: HttpProxy;
   readonly upstream: UpstreamOptions;
   readonly logger: Logger;
@@ -103,7 +113,15 @@ export function startInbound(options: InboundOptions): HboneServer {
         return { status: decision.status, reason: decision.reason };
       }
       const authority = request.authority as { ip: string; port: number };
+      // The source workload: WDS by the original client address, else `baggage`, else the identity.
       const baggage = parseBaggage(request.headers.baggage ?? '');
+      const forwarded = parseForwarded(request.headers.forwarded ?? '');
+      const { source: sourceWorkload } = resolveSource(options.peers, options.network, {
+        peerIdentity: request.peerIdentity,
+        forwardedFor: forwarded.ok ? forwarded.elements[0]?.get('for') : undefined,
+        remoteAddress: request.remoteAddress.address,
+        baggage: baggage.ok ? baggage.baggage : {},
+      });
       if (decision.kind === 'tcp') {
         const config = options.state.snapshot();
         const cluster = config.clusters.get(decision.cluster);
@@ -123,7 +141,7 @@ export function startInbound(options: InboundOptions): HboneServer {
         const source: TcpSource = {
           kind: 'peer',
           peerIdentity: request.peerIdentity,
-          baggage: baggage.ok ? baggage.baggage : {},
+          baggage: sourceWorkload,
         };
         const count = (flags: TcpConnectionInfo['flags']): TcpConnectionMetrics =>
           tcpConnectionMetrics(
@@ -168,7 +186,7 @@ export function startInbound(options: InboundOptions): HboneServer {
             destinationIp: authority.ip,
             destinationPort: authority.port,
             remoteAddress: request.remoteAddress.address,
-            baggage: baggage.ok ? baggage.baggage : {},
+            baggage: sourceWorkload,
           });
           return Promise.resolve(outer);
         },

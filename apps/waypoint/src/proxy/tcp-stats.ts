@@ -1,7 +1,7 @@
 /**
  * The Istio standard labels of a connection through a TCP filter chain (`tcp_proxy`), as the
- * HTTP path derives them for requests: the source from the HBONE peer (its mTLS identity and the
- * CONNECT's `baggage`), or the gateway itself at the edge (`reporter="source"`); the destination
+ * HTTP path derives them for requests: the source from the HBONE peer (its mTLS identity and its
+ * WDS workload, else the CONNECT's `baggage`), or the gateway itself at the edge (`reporter="source"`); the destination
  * from the cluster's Service host and the chosen endpoint's workload and identity;
  * `request_protocol="tcp"`; `response_flags` `-`, or `UF` when no upstream connection could be made.
  */
@@ -14,6 +14,7 @@ import type { GatewaySource } from './http-proxy.ts';
 
 /** Who the connection came from: an HBONE peer (a waypoint), or the gateway's own client. */
 export type TcpSource =
+  /** `baggage`: the source workload's metadata (WDS, else the CONNECT's `baggage`). */
   | { readonly kind: 'peer'; readonly peerIdentity: string; readonly baggage: Baggage }
   | { readonly kind: 'edge'; readonly gateway: GatewaySource };
 

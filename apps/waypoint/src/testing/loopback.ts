@@ -15,9 +15,15 @@ import type { HboneClient, HboneIdentity, HboneServer } from '@ambient-mesh/hbon
 import { createTestCa, issueRawCert } from '@ambient-mesh/spiffe-certs/testing';
 import { SpiffeId } from '@ambient-mesh/spiffe-certs';
 import type { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
-import { IstioCertificateService } from '@ambient-mesh/xds-types';
+import { AddressCodec, IstioCertificateService } from '@ambient-mesh/xds-types';
 import type { ca } from '@ambient-mesh/xds-types';
-import { AdsServer, MemoryResourceSource, ResourceTypeRegistry, deltaStreamFactory } from '@ambient-mesh/xds';
+import {
+  AdsServer,
+  MemoryResourceSource,
+  ResourceTypeRegistry,
+  deltaStreamFactory,
+  resourceType,
+} from '@ambient-mesh/xds';
 import type { DeltaStreamFactory, ResourceType } from '@ambient-mesh/xds';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { WAYPOINT_TYPES, encodeEnvoy, decodeEnvoy } from '../xds/envoy-protos.ts';
@@ -56,6 +62,8 @@ export class TestXdsServer {
       encode: (value: ProtoObject) => encodeEnvoy(t.typeName, value),
       decode: (bytes: Uint8Array) => decodeEnvoy(t.typeName, bytes),
     }));
+    // WDS, as istiod serves it to waypoints on the same stream (`workload.AddressInit` values).
+    types.push(resourceType(TypeUrl.address, AddressCodec) as unknown as ResourceType<ProtoObject>);
     this.ads = new AdsServer({ registry: new ResourceTypeRegistry(types), source: this.source });
     this.ads.register(this.#grpc);
   }
@@ -309,6 +317,8 @@ export class MeshClient {
     readonly waypointIdentity: string;
     readonly target: string;
     readonly baggage?: string;
+    /** More CONNECT headers (e.g. `forwarded`). */
+    readonly headers?: Readonly<Record<string, string>>;
     /** Speak h2c (prior knowledge) inside the tunnel instead of HTTP/1.1. */
     readonly h2?: boolean;
   }) {
@@ -323,7 +333,10 @@ export class MeshClient {
             nextHop: options.waypoint,
             identity: options.identity,
             expectedIdentities: [options.waypointIdentity],
-            ...(options.baggage === undefined ? {} : { headers: { baggage: options.baggage } }),
+            headers: {
+              ...options.headers,
+              ...(options.baggage === undefined ? {} : { baggage: options.baggage }),
+            },
           })
           .then(
             stream => {

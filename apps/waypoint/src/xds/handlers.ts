@@ -8,11 +8,14 @@
 import { errorMessage } from '@ambient-mesh/errors';
 import { TypeUrl } from '@ambient-mesh/mesh-api';
 import type { IncomingResource, Rejection, ResourceHandler } from '@ambient-mesh/xds';
+import { unpackAny } from '@ambient-mesh/xds-types';
 import { convertCluster, convertClusterLoadAssignment } from '../config/convert-cluster.ts';
 import { convertListener } from '../config/convert-listener.ts';
 import { convertRouteConfiguration } from '../config/convert-route.ts';
 import type { Converted, ListenerConfig } from '../config/types.ts';
 import type { WaypointStateMutator } from '../state/waypoint-state.ts';
+import { convertPeerAddress } from '../state/peer-index.ts';
+import type { PeerAddress, PeerIndexMutator } from '../state/peer-index.ts';
 import { EnvoyType, decodeEnvoy } from './envoy-protos.ts';
 import type { ProtoObject } from './envoy-protos.ts';
 
@@ -97,4 +100,31 @@ export function waypointHandlers(
       return undefined;
     }),
   ];
+}
+
+/**
+ * WDS `istio.workload.Address` (wildcard, as upstream waypoints subscribe): the workloads and
+ * services behind connections, for the source labels. A malformed resource is NACKed on its own
+ * with its problems; its last good version stays in the index.
+ */
+export function addressHandler(mutator: PeerIndexMutator): ResourceHandler {
+  return {
+    typeUrl: TypeUrl.address,
+    handle(resources, removed) {
+      const accepted: PeerAddress[] = [];
+      const rejected: Rejection[] = [];
+      for (const r of resources) {
+        let result: Converted<PeerAddress>;
+        try {
+          result = convertPeerAddress(r.name, unpackAny(r.resource, TypeUrl.address));
+        } catch (err) {
+          result = { ok: false, problems: [errorMessage(err)] };
+        }
+        if (result.ok) accepted.push(result.value);
+        else rejected.push({ name: r.name, reason: result.problems.join(', ') });
+      }
+      mutator.apply(accepted, removed);
+      return rejected;
+    },
+  };
 }
