@@ -1,13 +1,14 @@
 /**
  * The admin port (localhost:15000): `/config_dump` with the active resources (name and version
  * per type; listeners with their filter chains and each chain's routes or TCP clusters), the last
- * NACK per type and the workload certificate in use, and `/quitquitquit`.
+ * NACK per type and the workload certificate in use, `/logging` (read or set the log level, as
+ * ztunnel's), and `/quitquitquit`.
  */
 import type { AddressInfo } from 'node:net';
 import type { ResponseRecord } from '@ambient-mesh/xds';
 import type { CertificateDump } from '@ambient-mesh/spiffe-certs';
-import { replyJson, reply } from '@ambient-mesh/runtime';
-import type { Route } from '@ambient-mesh/runtime';
+import { loggingRoute, replyJson, reply } from '@ambient-mesh/runtime';
+import type { Logs, Route } from '@ambient-mesh/runtime';
 import type { WaypointStateReader } from './state/waypoint-state.ts';
 
 export function configDump(
@@ -61,6 +62,8 @@ export function adminRoutes(options: {
   readonly certificates?: () => readonly CertificateDump[];
   /** Router mode: the bound address of each listener. */
   readonly listenerAddresses?: () => ReadonlyMap<string, AddressInfo>;
+  /** The process's logs, for `/logging`. */
+  readonly logs: Logs;
   readonly quit: () => void;
 }): Route[] {
   return [
@@ -75,6 +78,7 @@ export function adminRoutes(options: {
         );
       },
     },
+    loggingRoute(options.logs),
     {
       path: '/quitquitquit',
       methods: ['POST'],

@@ -264,6 +264,20 @@ describe('waypoint on loopback', () => {
     expect(res.status).toBe(200);
   });
 
+  it('reads and sets the log level on the admin port’s /logging, and rejects an unknown level with 400', async () => {
+    const admin = `http://127.0.0.1:${waypoint.adminAddress.port}/logging`;
+    const before = await (await fetch(admin)).text();
+    expect(before).toMatch(/^current log level is /);
+    const set = await fetch(`${admin}?level=xds=warn`, { method: 'POST' });
+    expect(set.status).toBe(200);
+    expect(await set.text()).toMatch(/xds=warn/);
+    const bad = await fetch(`${admin}?level=loud`, { method: 'POST' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/invalid level "loud"/);
+    const reset = await fetch(`${admin}?reset`, { method: 'POST' });
+    expect(await reset.text()).toBe(before);
+  });
+
   it('forwards to the default route over HBONE with the waypoint identity and the endpoint authority', async () => {
     const res = await client.get('/hello?x=1');
     expect(res.status).toBe(200);

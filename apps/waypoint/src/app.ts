@@ -466,6 +466,7 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
           nacks,
           certificates: certificateDumps,
           listenerAddresses: () => gatewayListeners?.addresses() ?? new Map(),
+          logs,
           quit: () => void shutdown(),
         }),
         opsLog,

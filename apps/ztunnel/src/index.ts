@@ -21,7 +21,7 @@ export type { Config, ListenAddress, LogLevel, OrigSrcMode } from './config.ts';
 // Logging, readiness and timers come from @ambient-mesh/runtime; re-exported for existing consumers.
 export { Backoff, Logs, Readiness, isLogLevel, systemTimers, textDestination } from '@ambient-mesh/runtime';
 export type { BackoffOptions, Logger, LogsOptions, TimerHandle, Timers } from '@ambient-mesh/runtime';
-export { adminRoutes, configDump, resolveLevel } from './admin-server.ts';
+export { adminRoutes, configDump } from './admin-server.ts';
 export { decimalSerial, dumpPolicy, dumpService, dumpWorkload } from './config-dump.ts';
 export type { DumpWorkloadState } from './config-dump.ts';
 // The dump's wire shapes live in @ambient-mesh/mesh-api (shared with its readers).

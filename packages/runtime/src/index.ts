@@ -44,6 +44,8 @@ export { Backoff } from './backoff.ts';
 export type { BackoffOptions } from './backoff.ts';
 
 // Ops HTTP, readiness, metrics
+export { currentLevel, loggingRoute, parseLevelRequest, resolveLevel } from './logging-route.ts';
+export type { LevelRequest } from './logging-route.ts';
 export { Readiness } from './readiness.ts';
 export {
   TEXT_PLAIN,
