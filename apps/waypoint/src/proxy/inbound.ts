@@ -7,6 +7,12 @@
  * DNS and original-dst clusters). A cluster the configuration lacks (a TCPRoute backend that
  * did not resolve) refuses the CONNECT with 503.
  *
+ * Where the destination's chains match on `application_protocols` (an undeclared Service port:
+ * an HTTP chain and a TCP chain), the CONNECT is accepted first and `http_inspector` sniffs the
+ * inner stream (`http-inspector.ts`): HTTP/1.x or h2c go to the HTTP chain, anything else (or
+ * nothing within the listener filter timeout) to the TCP chain, which then cannot refuse with a
+ * status any more: a TCP chain without an endpoint closes the accepted tunnel.
+ *
  * Connections of a TCP chain are reported as `istio_tcp_*` (`reporter="waypoint"`, bytes as
  * they are relayed, `tcp-stats.ts`); a failed upstream connect counts opened and closed with `UF`,
  * a cluster without endpoints with `UH`, a missing cluster with `NC`.
