@@ -319,12 +319,7 @@ export function portProtocol(name: string, appProtocol: string | undefined): Ser
 }
 
 /** Protocols a port may declare (by `appProtocol` or a name prefix); anything else is sniffed. */
-const KNOWN_PROTOCOLS: ReadonlySet<string> = new Set([
-  ...GRPC_PROTOCOLS,
-  ...TCP_PROTOCOLS,
-  'http',
-  'udp',
-]);
+const KNOWN_PROTOCOLS: ReadonlySet<string> = new Set([...GRPC_PROTOCOLS, ...TCP_PROTOCOLS, 'http', 'udp']);
 
 /**
  * Whether a port declares no protocol (upstream's "auto"): no known `appProtocol`, and a name

@@ -155,7 +155,13 @@ export function startInbound(options: InboundOptions): HboneServer {
           status: 200,
           connect: () => {
             const [outer, inner] = duplexPair();
-            void sniffAndServe(options, inner, tunnel, decision.timeoutMs);
+            sniffAndServe(options, inner, tunnel, decision.timeoutMs).catch((err: unknown) => {
+              options.logger.warn(
+                { err: err instanceof Error ? err.message : String(err) },
+                'sniffed tunnel failed',
+              );
+              inner.destroy();
+            });
             return Promise.resolve(outer);
           },
         };
