@@ -34,6 +34,7 @@ const PROTO_FILES = [
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
   // Telemetry access logging and the stats filter's config (translate-telemetry.ts).
   'envoy/extensions/access_loggers/file/v3/file.proto',
@@ -59,6 +60,7 @@ export const EnvoyType = {
   downstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
   upstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   tlsInspector: 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+  httpInspector: 'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
   openTelemetryConfig: 'envoy.config.trace.v3.OpenTelemetryConfig',
   fileAccessLog: 'envoy.extensions.access_loggers.file.v3.FileAccessLog',
   celExpressionFilter: 'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',

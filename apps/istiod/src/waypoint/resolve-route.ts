@@ -33,6 +33,11 @@ export interface ServicePortInfo {
    * HTTP/1.1 upstream, as upstream istiod's does; an undeclared port uses the downstream protocol.
    */
   readonly http1?: boolean;
+  /**
+   * Neither `appProtocol` nor the name declares a protocol: the waypoint sniffs the inner stream
+   * (upstream's protocol "auto"), serving it on the HTTP chain or on a TCP chain of the same port.
+   */
+  readonly undeclared?: boolean;
 }
 
 /** What the waypoint needs of a Kubernetes Service. */

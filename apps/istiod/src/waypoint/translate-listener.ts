@@ -38,7 +38,18 @@ export interface FilterChainInput {
   /** The HCM's `access_log` and the `istio.stats` filter (translate-telemetry.ts), when configured. */
   readonly accessLog?: readonly object[] | undefined;
   readonly stats?: object | undefined;
+  /**
+   * `filter_chain_match.application_protocols` (an HTTP chain of a port whose protocol is
+   * undeclared: `http_inspector` found HTTP/1.x or h2c); its TCP twin carries none.
+   */
+  readonly applicationProtocols?: readonly string[];
 }
+
+/** Upstream's plaintext HTTP ALPNs, as `http_inspector` reports them (HTTP/1.0, HTTP/1.1, h2c). */
+export const PLAINTEXT_HTTP_ALPNS: readonly string[] = ['http/1.0', 'http/1.1', 'h2c'];
+
+/** The listener filter that sniffs an inner stream's protocol for undeclared ports. */
+export const HTTP_INSPECTOR = 'envoy.filters.listener.http_inspector';
 
 /** What an HTTP connection manager needs: the waypoint's filter chains and the ingress listeners. */
 export interface HcmInput {
@@ -98,6 +109,9 @@ function filterChain(chain: FilterChainInput): object {
     filterChainMatch: {
       destinationPort: chain.port,
       prefixRanges: chain.vips.map(ip => ({ addressPrefix: ip, prefixLen: ip.includes(':') ? 128 : 32 })),
+      ...(chain.applicationProtocols === undefined
+        ? {}
+        : { applicationProtocols: [...chain.applicationProtocols] }),
     },
     // Upstream puts the `istio.stats` network filter before a tcp_proxy (TCP metrics overrides).
     filters: chain.tcp && chain.stats !== undefined ? [chain.stats, filter] : [filter],
@@ -106,12 +120,19 @@ function filterChain(chain: FilterChainInput): object {
 
 export function buildMainInternal(chains: readonly FilterChainInput[]): object {
   const sorted = [...chains].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // `http_inspector` only where some chain matches on its result (an undeclared port); Envoy's
+  // default listener filter timeout (15 s) applies, and on timeout the connection continues
+  // without an application protocol (the TCP chain), so server-first protocols work.
+  const sniff = chains.some(c => c.applicationProtocols !== undefined);
   return {
     name: MAIN_INTERNAL,
     internalListener: {},
     useOriginalDst: true,
     filterChains: sorted.map(filterChain),
-    listenerFilters: [],
+    listenerFilters: sniff
+      ? [{ name: HTTP_INSPECTOR, typedConfig: typedConfig(EnvoyType.httpInspector, {}) }]
+      : [],
+    ...(sniff ? { continueOnListenerFiltersTimeout: true } : {}),
   };
 }
 

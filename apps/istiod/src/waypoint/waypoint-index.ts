@@ -74,6 +74,7 @@ import {
   buildMainInternal,
   buildMainInternalCluster,
   type FilterChainInput,
+  PLAINTEXT_HTTP_ALPNS,
 } from './translate-listener.ts';
 import { buildRbacFilters } from './translate-rbac.ts';
 import {
@@ -315,6 +316,17 @@ export function portProtocol(name: string, appProtocol: string | undefined): Ser
   if (GRPC_PROTOCOLS.has(p)) return 'grpc';
   if (TCP_PROTOCOLS.includes(p)) return 'tcp';
   return 'http';
+}
+
+/** Protocols a port may declare (by `appProtocol` or a name prefix); anything else is sniffed. */
+const KNOWN_PROTOCOLS: ReadonlySet<string> = new Set([...GRPC_PROTOCOLS, ...TCP_PROTOCOLS, 'http', 'udp']);
+
+/**
+ * Whether a port declares no protocol (upstream's "auto"): no known `appProtocol`, and a name
+ * without a known protocol prefix. A waypoint sniffs such a port's inner stream.
+ */
+export function undeclaredProtocol(name: string, appProtocol: string | undefined): boolean {
+  return !KNOWN_PROTOCOLS.has((appProtocol ?? name.split('-')[0] ?? '').toLowerCase());
 }
 
 /** Whether a port declares plain HTTP (`appProtocol: http`, or a name `http` / `http-*`). */
@@ -1098,6 +1110,7 @@ export class WaypointIndex {
         targetPort: p.targetPort ?? p.port,
         protocol: portProtocol(p.name ?? '', p.appProtocol),
         http1: declaresHttp1(p.name ?? '', p.appProtocol),
+        ...(undeclaredProtocol(p.name ?? '', p.appProtocol) ? { undeclared: true } : {}),
       })),
       selector: spec.selector,
     };
@@ -1900,7 +1913,22 @@ export class WaypointIndex {
             custom,
             tracing,
             ...telemetry,
+            ...(port.undeclared === true ? { applicationProtocols: PLAINTEXT_HTTP_ALPNS } : {}),
           });
+          // An undeclared port (upstream's "auto"): what http_inspector does not find to be HTTP
+          // goes to a TCP chain of the same port, relayed to the port's own cluster.
+          if (port.undeclared === true) {
+            chains.push({
+              name: inboundVipName(port.port, 'tcp', info.hostname),
+              vips: info.vips,
+              port: port.port,
+              tcp: true,
+              tcpClusters: [{ name: clusterFor(self), weight: 1 }],
+              ...(stats.kind === 'stats' ? { stats: stats.filter } : {}),
+              rbac: [],
+              fault: false,
+            });
+          }
         }
         this.#tcpRoutesForStatus(this.#routesByService.get(keyString(svcKey)) ?? [], resolved);
       }

@@ -408,7 +408,9 @@ function convertChain(
     'prefix_ranges',
     'transport_protocol',
     'server_names',
+    'application_protocols',
   ]);
+  const applicationProtocols = r.strings(m, 'application_protocols');
   const transport = r.string(m, 'transport_protocol');
   if (transport !== undefined && transport !== 'raw_buffer' && transport !== 'tls') {
     r.problem(`${path}.filter_chain_match.transport_protocol`, `${transport} is not supported`);
@@ -496,6 +498,7 @@ function convertChain(
       prefixRanges,
       ...(serverNames.length > 0 ? { serverNames } : {}),
       ...(transport === 'tls' || transport === 'raw_buffer' ? { transportProtocol: transport } : {}),
+      ...(applicationProtocols.length > 0 ? { applicationProtocols } : {}),
     },
     action,
     ...(tls === undefined ? {} : { tls }),
@@ -637,6 +640,12 @@ function socketAddressOf(r: ProtoReader, address: ProtoObject | undefined): Sock
  */
 export const CONNECT_TERMINATE = 'connect_terminate';
 
+/** The listener filter that sniffs HTTP/1.x and h2c (its name and typed config). */
+const HTTP_INSPECTOR = 'envoy.filters.listener.http_inspector';
+const HTTP_INSPECTOR_TYPE = 'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector';
+/** Envoy's default `listener_filters_timeout`. */
+export const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
+
 export function convertListener(name: string, version: string, o: ProtoObject): Converted<ListenerConfig> {
   if (name === CONNECT_TERMINATE)
     return { ok: true, value: { name, version, chains: [], defaultChain: undefined } };
@@ -677,12 +686,24 @@ export function convertListener(name: string, version: string, o: ProtoObject): 
     r.problem('filter_chains', 'a listener needs at least one filter chain');
   }
   const address = socketAddressOf(r, r.object(o, 'address'));
+  const httpInspector = r
+    .list(o, 'listener_filters')
+    .some(
+      f =>
+        r.string(f, 'name') === HTTP_INSPECTOR ||
+        typeOf(r.object(f, 'typed_config') ?? {}) === HTTP_INSPECTOR_TYPE,
+    );
+  const timeoutMs = r.durationMs(o, 'listener_filters_timeout', '') ?? DEFAULT_LISTENER_FILTERS_TIMEOUT_MS;
   const value: ListenerConfig = {
     name,
     version,
     chains,
     defaultChain,
     ...(address === undefined ? {} : { address }),
+    // A zero timeout is Envoy's "no timeout"; the waypoint still bounds the wait by the default.
+    ...(httpInspector
+      ? { httpInspector: { timeoutMs: timeoutMs > 0 ? timeoutMs : DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } }
+      : {}),
   };
   return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, value };
 }

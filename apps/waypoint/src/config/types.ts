@@ -369,6 +369,11 @@ export interface FilterChainMatch {
    * ClientHello picks the chain, the stream is relayed encrypted).
    */
   readonly transportProtocol?: 'tls' | 'raw_buffer';
+  /**
+   * `application_protocols`: what the listener's `http_inspector` found (`http/1.0`, `http/1.1`,
+   * `h2c`). A chain with them matches only a stream sniffed as one of them; absent: any stream.
+   */
+  readonly applicationProtocols?: readonly string[];
 }
 
 /** A certificate and its key (PEM), inline in the listener (istiod does not use SDS here). */
@@ -508,6 +513,12 @@ export interface ListenerConfig {
   readonly address?: SocketAddress;
   readonly chains: readonly FilterChain[];
   readonly defaultChain: FilterChain | undefined;
+  /**
+   * The `envoy.filters.listener.http_inspector` listener filter: how long to wait for the
+   * stream's first bytes (`listener_filters_timeout`, Envoy's default 15 s). On timeout the
+   * stream goes on without an application protocol (`continue_on_listener_filters_timeout`).
+   */
+  readonly httpInspector?: { readonly timeoutMs: number };
 }
 
 // Clusters and endpoints.

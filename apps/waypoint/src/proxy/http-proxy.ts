@@ -601,7 +601,14 @@ export class HttpProxy {
     if (ctx.edge !== undefined) applyEdgeHeaders(req.headers, ctx.remoteAddress, ctx.edge.scheme);
     const chainResult: ChainResult =
       ctx.edge === undefined
-        ? selectChain(config, ctx.destinationIp, ctx.destinationPort)
+        ? // The request's own protocol is what http_inspector found on its stream (an
+          // undeclared port's HTTP chain matches on it; other chains match any).
+          selectChain(
+            config,
+            ctx.destinationIp,
+            ctx.destinationPort,
+            req.httpVersion === '2.0' ? 'h2c' : `http/${req.httpVersion}`,
+          )
         : { kind: 'chain', chain: ctx.edge.chain };
     if (chainResult.kind === 'no-chain' || chainResult.chain.action.kind !== 'http') {
       local(

@@ -7,6 +7,12 @@
  * DNS and original-dst clusters). A cluster the configuration lacks (a TCPRoute backend that
  * did not resolve) refuses the CONNECT with 503.
  *
+ * Where the destination's chains match on `application_protocols` (an undeclared Service port:
+ * an HTTP chain and a TCP chain), the CONNECT is accepted first and `http_inspector` sniffs the
+ * inner stream (`http-inspector.ts`): HTTP/1.x or h2c go to the HTTP chain, anything else (or
+ * nothing within the listener filter timeout) to the TCP chain, which then cannot refuse with a
+ * status any more: a TCP chain without an endpoint closes the accepted tunnel.
+ *
  * Connections of a TCP chain are reported as `istio_tcp_*` (`reporter="waypoint"`, bytes as
  * they are relayed, `tcp-stats.ts`); a failed upstream connect counts opened and closed with `UF`,
  * a cluster without endpoints with `UH`, a missing cluster with `NC`.
@@ -35,7 +41,10 @@ import type { HttpProxy } from './http-proxy.ts';
 import { hash32 } from './balancer.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
-import { pickTcpCluster, selectChain } from './route.ts';
+import { pickTcpCluster, selectChain, sniffTimeout } from './route.ts';
+import { inspectHttp } from './http-inspector.ts';
+import { relay } from '@ambient-mesh/hbone';
+import type { Duplex } from 'node:stream';
 import { tcpConnectionMetrics } from './tcp-stats.ts';
 import type { TcpConnectionInfo, TcpSource } from './tcp-stats.ts';
 import { tunnelTo } from './upstream.ts';
@@ -64,6 +73,8 @@ export interface InboundOptions {
 export type InboundDecision =
   | { readonly kind: 'reject'; readonly status: 400 | 401 | 503; readonly reason: string }
   | { readonly kind: 'http' }
+  /** The destination's chains match on `application_protocols`: sniff the stream first. */
+  | { readonly kind: 'sniff'; readonly timeoutMs: number }
   | { readonly kind: 'tcp'; readonly cluster: string; readonly stats?: StatsConfig };
 
 export function decideConnect(
@@ -82,7 +93,17 @@ export function decideConnect(
   if (request.authority.kind !== 'ip') {
     return { kind: 'reject', status: 400, reason: 'the CONNECT authority must be an IP address and port' };
   }
-  const chain = selectChain(state.snapshot(), request.authority.ip, request.authority.port);
+  const config = state.snapshot();
+  const timeoutMs = sniffTimeout(config, request.authority.ip, request.authority.port);
+  if (timeoutMs !== undefined) return { kind: 'sniff', timeoutMs };
+  return chainDecision(selectChain(config, request.authority.ip, request.authority.port), random);
+}
+
+/** The decision for the chain picked (after sniffing, with the stream's application protocol). */
+export function chainDecision(
+  chain: ReturnType<typeof selectChain>,
+  random: () => number = Math.random,
+): Exclude<InboundDecision, { kind: 'sniff' }> {
   if (chain.kind === 'no-chain') return { kind: 'reject', status: 503, reason: chain.reason };
   const action = chain.chain.action;
   // A TCP chain with `weighted_clusters` (a TCPRoute) picks one cluster per connection.
@@ -122,58 +143,26 @@ export function startInbound(options: InboundOptions): HboneServer {
         remoteAddress: request.remoteAddress.address,
         baggage: baggage.ok ? baggage.baggage : {},
       });
-      if (decision.kind === 'tcp') {
-        const config = options.state.snapshot();
-        const cluster = config.clusters.get(decision.cluster);
-        const endpoints =
-          cluster === undefined ? [] : await clusterEndpoints(cluster, config, options.dns, authority);
-        // The cluster's load-balancing policy spreads connections over its endpoints, as Envoy's
-        // tcp_proxy does (ring hash keys on the source address, its only TCP hash input).
-        const balancer = options.http.balancer(decision.cluster);
-        const endpoint =
-          cluster === undefined
-            ? undefined
-            : balancer.pick(cluster, endpoints, {
-                hash: hash32(request.remoteAddress.address),
-                exclude: new Set(),
-                random: Math.random,
-              });
-        const source: TcpSource = {
-          kind: 'peer',
-          peerIdentity: request.peerIdentity,
-          baggage: sourceWorkload,
-        };
-        const count = (flags: TcpConnectionInfo['flags']): TcpConnectionMetrics =>
-          tcpConnectionMetrics(
-            options.metrics,
-            { source, cluster, endpoint, flags },
-            {
-              stats: decision.stats,
-              remoteAddress: request.remoteAddress.address,
-              destinationPort: authority.port,
-            },
-          );
-        if (endpoint === undefined) {
-          count(cluster === undefined ? 'NC' : 'UH');
-          return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };
-        }
-        let conn: TcpConnectionMetrics | undefined;
+      const tunnel: TunnelInfo = {
+        peerIdentity: request.peerIdentity,
+        remoteAddress: request.remoteAddress.address,
+        authority,
+        sourceWorkload,
+      };
+      if (decision.kind === 'tcp') return tcpConnect(options, decision, tunnel);
+      if (decision.kind === 'sniff') {
         return {
           status: 200,
-          connect: async () => {
-            try {
-              const upstream = await tunnelTo(options.upstream, endpoint);
-              conn = count('-');
-              return upstream;
-            } catch (err) {
-              count('UF');
-              throw err;
-            }
-          },
-          observe: {
-            fromClient: n => conn?.received(n),
-            toClient: n => conn?.sent(n),
-            closed: () => conn?.closed(),
+          connect: () => {
+            const [outer, inner] = duplexPair();
+            sniffAndServe(options, inner, tunnel, decision.timeoutMs).catch((err: unknown) => {
+              options.logger.warn(
+                { err: err instanceof Error ? err.message : String(err) },
+                'sniffed tunnel failed',
+              );
+              inner.destroy();
+            });
+            return Promise.resolve(outer);
           },
         };
       }
@@ -181,16 +170,180 @@ export function startInbound(options: InboundOptions): HboneServer {
         status: 200,
         connect: () => {
           const [outer, inner] = duplexPair();
-          options.http.serveTunnel(inner, {
-            peerIdentity: request.peerIdentity,
-            destinationIp: authority.ip,
-            destinationPort: authority.port,
-            remoteAddress: request.remoteAddress.address,
-            baggage: sourceWorkload,
-          });
+          serveHttp(options, inner, tunnel);
           return Promise.resolve(outer);
         },
       };
     },
   });
+}
+
+/** What one accepted CONNECT carries to its chain. */
+interface TunnelInfo {
+  readonly peerIdentity: string;
+  readonly remoteAddress: string;
+  readonly authority: { readonly ip: string; readonly port: number };
+  readonly sourceWorkload: ReturnType<typeof resolveSource>['source'];
+}
+
+function serveHttp(options: InboundOptions, stream: Duplex, tunnel: TunnelInfo): void {
+  options.http.serveTunnel(stream, {
+    peerIdentity: tunnel.peerIdentity,
+    destinationIp: tunnel.authority.ip,
+    destinationPort: tunnel.authority.port,
+    remoteAddress: tunnel.remoteAddress,
+    baggage: tunnel.sourceWorkload,
+  });
+}
+
+/** A TCP chain's CONNECT: the endpoint is picked (503 without one) and dialled before the 200. */
+async function tcpConnect(
+  options: InboundOptions,
+  decision: Extract<InboundDecision, { kind: 'tcp' }>,
+  tunnel: TunnelInfo,
+): Promise<ConnectDecision> {
+  const authority = tunnel.authority;
+  const config = options.state.snapshot();
+  const cluster = config.clusters.get(decision.cluster);
+  const endpoints =
+    cluster === undefined ? [] : await clusterEndpoints(cluster, config, options.dns, authority);
+  // The cluster's load-balancing policy spreads connections over its endpoints, as Envoy's
+  // tcp_proxy does (ring hash keys on the source address, its only TCP hash input).
+  const balancer = options.http.balancer(decision.cluster);
+  const endpoint =
+    cluster === undefined
+      ? undefined
+      : balancer.pick(cluster, endpoints, {
+          hash: hash32(tunnel.remoteAddress),
+          exclude: new Set(),
+          random: Math.random,
+        });
+  const source: TcpSource = {
+    kind: 'peer',
+    peerIdentity: tunnel.peerIdentity,
+    baggage: tunnel.sourceWorkload,
+  };
+  const count = (flags: TcpConnectionInfo['flags']): TcpConnectionMetrics =>
+    tcpConnectionMetrics(
+      options.metrics,
+      { source, cluster, endpoint, flags },
+      { stats: decision.stats, remoteAddress: tunnel.remoteAddress, destinationPort: authority.port },
+    );
+  if (endpoint === undefined) {
+    count(cluster === undefined ? 'NC' : 'UH');
+    return { status: 503, reason: `no endpoint for cluster ${decision.cluster}` };
+  }
+  let conn: TcpConnectionMetrics | undefined;
+  return {
+    status: 200,
+    connect: async () => {
+      try {
+        const upstream = await tunnelTo(options.upstream, endpoint);
+        conn = count('-');
+        return upstream;
+      } catch (err) {
+        count('UF');
+        throw err;
+      }
+    },
+    observe: {
+      fromClient: n => conn?.received(n),
+      toClient: n => conn?.sent(n),
+      closed: () => conn?.closed(),
+    },
+  };
+}
+
+/**
+ * `http_inspector` on an accepted tunnel: its first bytes are read (and put back) until they
+ * show HTTP/1.x or h2c, or show neither, or `timeoutMs` passes without a verdict (a server-first
+ * protocol: the client waits for the server); then the chain for that application protocol
+ * (none: the TCP chain) serves the stream, from its first byte.
+ */
+async function sniffAndServe(
+  options: InboundOptions,
+  inner: Duplex,
+  tunnel: TunnelInfo,
+  timeoutMs: number,
+): Promise<void> {
+  const log = options.logger;
+  const { head, protocol } = await new Promise<{ head: Buffer; protocol: string | undefined }>(resolve => {
+    let head = Buffer.alloc(0);
+    let settled = false;
+    const done = (protocol: string | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      inner.off('data', onData);
+      inner.off('end', onEnd);
+      inner.off('close', onEnd);
+      inner.pause();
+      resolve({ head, protocol });
+    };
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const r = inspectHttp(head);
+      if (r.kind === 'protocol') done(r.protocol);
+      else if (r.kind === 'none') done(undefined);
+    };
+    const onEnd = (): void => {
+      done(undefined);
+    };
+    const timer = setTimeout(() => {
+      done(undefined);
+    }, timeoutMs);
+    inner.on('data', onData);
+    inner.on('end', onEnd);
+    inner.on('close', onEnd);
+  });
+  if (inner.destroyed) return;
+  if (head.length > 0) inner.unshift(head);
+  const decision = chainDecision(
+    selectChain(options.state.snapshot(), tunnel.authority.ip, tunnel.authority.port, protocol),
+  );
+  log.debug(
+    {
+      authority: `${tunnel.authority.ip}:${tunnel.authority.port}`,
+      protocol: protocol ?? 'none',
+      chain: decision.kind,
+    },
+    'inner stream sniffed',
+  );
+  if (decision.kind === 'reject') {
+    inner.destroy();
+    return;
+  }
+  if (decision.kind === 'http') {
+    serveHttp(options, inner, tunnel);
+    // Paused while sniffing: the HTTP data path reads from here (the peeked bytes first).
+    inner.resume();
+    return;
+  }
+  const tcp = await tcpConnect(options, decision, tunnel);
+  if (tcp.status !== 200) {
+    inner.destroy();
+    return;
+  }
+  const abort = new AbortController();
+  inner.once('close', () => {
+    abort.abort();
+  });
+  let upstream: Duplex;
+  try {
+    upstream = await tcp.connect(abort.signal);
+  } catch (err) {
+    log.debug(
+      { err: err instanceof Error ? err.message : String(err) },
+      'sniffed TCP upstream connect failed',
+    );
+    inner.destroy();
+    return;
+  }
+  const relayed = relay(inner, upstream, {
+    ...(tcp.observe?.fromClient === undefined ? {} : { onTunnelData: tcp.observe.fromClient }),
+    ...(tcp.observe?.toClient === undefined ? {} : { onSocketData: tcp.observe.toClient }),
+  });
+  inner.resume();
+  const result = await relayed;
+  tcp.observe?.closed?.(result);
 }

@@ -50,31 +50,37 @@ export type ChainResult =
 /**
  * Envoy's filter chain match, for the fields the waypoint supports: the most specific
  * destination port (set beats unset), then the longest matching prefix range (unset matches
- * any address, least specifically). Chains of every listener compete, in listener-name order.
+ * any address, least specifically), then `application_protocols` (a chain listing the stream's
+ * sniffed protocol beats one without; a chain listing protocols never matches a stream without
+ * one). Chains of every listener compete, in listener-name order.
  */
-export function selectChain(config: WaypointConfig, ip: string, port: number): ChainResult {
+export function selectChain(
+  config: WaypointConfig,
+  ip: string,
+  port: number,
+  appProtocol?: string,
+): ChainResult {
   const address = ipBytes(ip);
-  let best: { chain: FilterChain; portScore: number; prefix: number } | undefined;
+  let best: { chain: FilterChain; portScore: number; prefix: number; alpn: number } | undefined;
   const listeners = [...config.listeners.values()].sort((a, b) => a.name.localeCompare(b.name));
   for (const listener of listeners) {
     for (const chain of listener.chains) {
       const m = chain.match;
-      if (m.destinationPort !== undefined && m.destinationPort !== port) continue;
-      let prefix = -1;
-      if (m.prefixRanges.length > 0) {
-        if (address === undefined) continue;
-        for (const cidr of m.prefixRanges) {
-          if (cidrContains(cidr, address)) prefix = Math.max(prefix, cidr.prefixLength);
-        }
-        if (prefix < 0) continue;
+      const prefix = destinationScore(chain, address, port);
+      if (prefix === undefined) continue;
+      let alpn = 0;
+      if (m.applicationProtocols !== undefined && m.applicationProtocols.length > 0) {
+        if (appProtocol === undefined || !m.applicationProtocols.includes(appProtocol)) continue;
+        alpn = 1;
       }
       const portScore = m.destinationPort === undefined ? 0 : 1;
       if (
         best === undefined ||
         portScore > best.portScore ||
-        (portScore === best.portScore && prefix > best.prefix)
+        (portScore === best.portScore && prefix > best.prefix) ||
+        (portScore === best.portScore && prefix === best.prefix && alpn > best.alpn)
       ) {
-        best = { chain, portScore, prefix };
+        best = { chain, portScore, prefix, alpn };
       }
     }
   }
@@ -85,6 +91,42 @@ export function selectChain(config: WaypointConfig, ip: string, port: number): C
     kind: 'no-chain',
     reason: listeners.length === 0 ? 'no listener configured yet' : `no filter chain matches ${ip}:${port}`,
   };
+}
+
+/** A chain's destination match: undefined if it does not match, else its prefix length (-1: no ranges). */
+function destinationScore(
+  chain: FilterChain,
+  address: Uint8Array | undefined,
+  port: number,
+): number | undefined {
+  const m = chain.match;
+  if (m.destinationPort !== undefined && m.destinationPort !== port) return undefined;
+  let prefix = -1;
+  if (m.prefixRanges.length > 0) {
+    if (address === undefined) return undefined;
+    for (const cidr of m.prefixRanges) {
+      if (cidrContains(cidr, address)) prefix = Math.max(prefix, cidr.prefixLength);
+    }
+    if (prefix < 0) return undefined;
+  }
+  return prefix;
+}
+
+/**
+ * Whether the stream to `ip:port` must be sniffed before a chain is picked: a listener with
+ * `http_inspector` has a chain for this destination that matches on `application_protocols`.
+ * Returns how long to wait for the first bytes, or undefined (no sniffing).
+ */
+export function sniffTimeout(config: WaypointConfig, ip: string, port: number): number | undefined {
+  const address = ipBytes(ip);
+  for (const listener of config.listeners.values()) {
+    if (listener.httpInspector === undefined) continue;
+    for (const chain of listener.chains) {
+      if ((chain.match.applicationProtocols ?? []).length === 0) continue;
+      if (destinationScore(chain, address, port) !== undefined) return listener.httpInspector.timeoutMs;
+    }
+  }
+  return undefined;
 }
 
 /** What a gateway knows of a downstream connection when it picks the filter chain. */
