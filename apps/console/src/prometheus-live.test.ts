@@ -172,5 +172,5 @@ describe('graph queries on a real Prometheus', () => {
     const errors = view.charts.find(c => c.id === 'error_rate')?.series[0]?.points.at(-1)?.[1] ?? 0;
     expect(errors).toBeGreaterThan(0);
     expect(errors).toBeLessThan(1);
-  });
+  }, 60_000);
 });

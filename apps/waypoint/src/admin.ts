@@ -33,6 +33,9 @@ export function configDump(
       filterChains: [...l.chains, ...(l.defaultChain === undefined ? [] : [l.defaultChain])].map(c => ({
         name: c.name,
         serverNames: c.match.serverNames ?? [],
+        ...(c.match.applicationProtocols === undefined
+          ? {}
+          : { applicationProtocols: c.match.applicationProtocols }),
         tls: c.tls !== undefined,
         ...(c.action.kind === 'http'
           ? { routes: 'rds' in c.action.routes ? c.action.routes.rds : c.action.routes.inline.name }

@@ -10,6 +10,11 @@
 // connection (`Connection: close`), so each is one weighted pick. The bounds are generous. The
 // waypoint counts those connections in `istio_tcp_*{reporter="waypoint"}` on its 15020.
 //
+// Sniffing: the Service `auto-echo` has one port named `web` (no protocol: upstream's "auto"), so
+// istiod programs an HTTP chain matched on `application_protocols` and a TCP chain for it. curl's
+// HTTP/1.1 goes through the HTTP chain (`istio_requests_total`); bytes that are not HTTP go through
+// the TCP chain to the same echo server (`istio_tcp_*`), which answers them 400 itself.
+//
 // ServiceEntry parent: a ServiceEntry (bound by the namespace label) names a plain HTTP server run
 // by this test on the cluster's own address (`10.211.168.1`); an HTTPRoute with
 // `parentRefs: [{group: networking.istio.io, kind: ServiceEntry}]` adds a request header and
@@ -17,7 +22,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../exec.ts';
+import { runCommand, waitFor } from '../exec.ts';
 import { getInNetns } from '../mesh/observe.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import {
@@ -28,7 +33,7 @@ import {
   type WaypointPod,
 } from '../mesh/waypoint.ts';
 import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
-import { curlInPod, echoPod, httpCode, type MeshPod } from '../mesh/workloads.ts';
+import { curlInPod, echoPod, httpCode, serviceClusterIp, type MeshPod } from '../mesh/workloads.ts';
 
 const NS = 'tcpr';
 const SLOT = 168;
@@ -39,6 +44,7 @@ const TCP_PORT = 9000;
 const TCPROUTE_PATH = `/apis/gateway.networking.k8s.io/v1alpha2/namespaces/${NS}/tcproutes`;
 const SE_PATH = `/apis/networking.istio.io/v1/namespaces/${NS}/serviceentries`;
 const CONNECTIONS = 200;
+const AUTO_PORT = 9100;
 const scenario = new ScenarioContext<MeshPod>('tcpr');
 const { log, kube, pod } = scenario;
 let waypoint: WaypointPod;
@@ -113,6 +119,7 @@ async function routeConditions(
 
 interface DumpChain {
   readonly name: string;
+  readonly applicationProtocols?: readonly string[];
   readonly cluster?: string;
   readonly weightedClusters?: readonly { name: string; weight: number }[];
 }
@@ -373,6 +380,85 @@ describe('TCPRoute and ServiceEntry-parent HTTPRoute through a waypoint on a 2-n
       { timeoutMs: 120_000, intervalMs: 1_000 },
     );
   }, 240_000);
+
+  it('sniffs an undeclared port: HTTP/1.1 through the HTTP chain, other bytes through the TCP chain', async () => {
+    const host = `auto-echo.${NS}.svc.cluster.local`;
+    await kube().client.create(`/api/v1/namespaces/${NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'auto-echo', namespace: NS },
+      spec: {
+        selector: { app: 'echo', version: 'v1' },
+        ports: [{ name: 'web', port: AUTO_PORT, targetPort: 8080 }],
+      },
+    });
+    const httpChain = await waitFor(
+      'the waypoint’s auto-echo HTTP chain matched on application_protocols',
+      async () => {
+        const c = await waypointChain(`inbound-vip|${AUTO_PORT}|http|${host}`);
+        return c?.applicationProtocols !== undefined ? c : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect([...(httpChain.applicationProtocols ?? [])].sort()).toEqual(['h2c', 'http/1.0', 'http/1.1']);
+    const tcpChain = await waypointChain(`inbound-vip|${AUTO_PORT}|tcp|${host}`);
+    expect(tcpChain?.applicationProtocols).toBeUndefined();
+
+    const requests = async (): Promise<number> =>
+      (await waypointMetrics(waypoint))
+        .filter(
+          s =>
+            s.name === 'istio_requests_total' &&
+            s.labels.reporter === 'waypoint' &&
+            s.labels.destination_service === host &&
+            s.labels.response_code === '200',
+        )
+        .reduce((n, s) => n + s.value, 0);
+    const tcpOpened = async (): Promise<number> =>
+      (await waypointMetrics(waypoint))
+        .filter(
+          s =>
+            s.name === 'istio_tcp_connections_opened_total' &&
+            s.labels.reporter === 'waypoint' &&
+            s.labels.destination_service === host,
+        )
+        .reduce((n, s) => n + s.value, 0);
+
+    // HTTP/1.1: parsed by the waypoint, counted as a request.
+    const httpBefore = await requests();
+    const tcpBefore = await tcpOpened();
+    expect(await httpCode(pod('client'), `http://${host}:${AUTO_PORT}/`)).toBe(200);
+    await waitFor(
+      'istio_requests_total{reporter="waypoint"} to count the sniffed HTTP request',
+      async () => ((await requests()) > httpBefore ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(await tcpOpened()).toBe(tcpBefore);
+
+    // Not HTTP: relayed as opaque TCP, first bytes intact; the echo server itself answers 400.
+    const vip = await serviceClusterIp(kube(), NS, 'auto-echo');
+    const script = [
+      'import socket,sys',
+      `s=socket.create_connection((sys.argv[1],${AUTO_PORT}),10)`,
+      's.settimeout(10)',
+      "s.sendall(bytes([0x16,3,1,0,5])+b'hello\\r\\n\\r\\n')",
+      "d=b''",
+      'while len(d)<12:',
+      '  c=s.recv(4096)',
+      '  if not c: break',
+      '  d+=c',
+      "print(d[:12].decode('latin1'))",
+    ].join('\n');
+    const r = await runCommand(['ip', 'netns', 'exec', pod('client').netns, 'python3', '-c', script, vip], {
+      allowFailure: true,
+    });
+    expect(r.stdout.trim()).toBe('HTTP/1.1 400');
+    await waitFor(
+      'istio_tcp_connections_opened_total{reporter="waypoint"} to count the sniffed TCP connection',
+      async () => ((await tcpOpened()) > tcpBefore ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+  }, 180_000);
 
   // Last: the Telemetry applies to the whole namespace.
   it('applies a Telemetry override to the waypoint’s TCP metrics (istio.stats before the tcp_proxy)', async () => {

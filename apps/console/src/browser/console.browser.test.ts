@@ -86,9 +86,13 @@ describe('console in Chromium (recorded data)', () => {
     await page.goto(new URL('/overview', app.url).href);
     const cp = page.getByTestId('control-plane');
     await cp.getByTestId('ambient-badge').waitFor(WAIT);
-    expect(await cp.textContent()).toContain('ztunnels: 2');
-    expect(await page.getByTestId('namespace-sample').getByTestId('ambient-badge').count()).toBe(1);
-    expect(await page.getByTestId('namespace-legacy').getByTestId('ambient-badge').count()).toBe(0);
+    await expect.poll(() => cp.textContent(), WAIT).toContain('ztunnels: 2');
+    await expect
+      .poll(() => page.getByTestId('namespace-sample').getByTestId('ambient-badge').count(), WAIT)
+      .toBe(1);
+    await expect
+      .poll(() => page.getByTestId('namespace-legacy').getByTestId('ambient-badge').count(), WAIT)
+      .toBe(0);
     await page.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
   });
 
@@ -96,8 +100,8 @@ describe('console in Chromium (recorded data)', () => {
     await page.goto(new URL('/workloads?namespace=sample', app.url).href);
     const echo = page.getByTestId('workload-echo');
     await echo.waitFor(WAIT);
-    expect(await echo.getByTestId('mode-badge').getAttribute('data-mode')).toBe('L7');
-    expect(await echo.getByTestId('waypoint-link').textContent()).toBe('sample/waypoint');
+    await expect.poll(() => echo.getByTestId('mode-badge').getAttribute('data-mode'), WAIT).toBe('L7');
+    await expect.poll(() => echo.getByTestId('waypoint-link').textContent(), WAIT).toBe('sample/waypoint');
     expect(
       await page.getByTestId('workload-client').getByTestId('mode-badge').getAttribute('data-mode'),
     ).toBe('L4');
@@ -108,8 +112,8 @@ describe('console in Chromium (recorded data)', () => {
     await page.goto(new URL('/workloads?namespace=load', app.url).href);
     const table = page.getByTestId('workloads');
     await page.getByTestId('workload-w-0000').waitFor(WAIT);
-    expect(await table.getAttribute('data-count')).toBe('1000');
-    expect(await page.locator('[data-testid^="workload-w-"]').count()).toBeLessThan(100);
+    await expect.poll(() => table.getAttribute('data-count'), WAIT).toBe('1000');
+    await expect.poll(() => page.locator('[data-testid^="workload-w-"]').count(), WAIT).toBeLessThan(100);
     await page.getByTestId('workloads-scroller').evaluate(el => {
       el.scrollTop = el.scrollHeight;
     });
@@ -122,20 +126,20 @@ describe('console in Chromium (recorded data)', () => {
       '[data-testid="graph-edge"][data-protocol="tcp"][data-source="sample/client"][data-target="sample/echo"]',
     );
     await tcp.waitFor(WAIT);
-    expect(await tcp.getAttribute('data-color')).toBe('#0066cc');
+    await expect.poll(() => tcp.getAttribute('data-color'), WAIT).toBe('#0066cc');
     expect(Number(await tcp.getAttribute('data-rate'))).toBeGreaterThan(0);
-    expect(await tcp.getAttribute('data-mtls')).toBe('true');
-    expect(await tcp.locator('line').getAttribute('stroke')).toBe('#0066cc');
+    await expect.poll(() => tcp.getAttribute('data-mtls'), WAIT).toBe('true');
+    await expect.poll(() => tcp.locator('line').getAttribute('stroke'), WAIT).toBe('#0066cc');
     const http = page.locator(
       '[data-testid="graph-edge"][data-protocol="http"][data-source="sample/client"][data-target="sample/echo"]',
     );
     // 5 % of the recorded requests failed: degraded (orange), as Kiali colours it.
-    expect(await http.getAttribute('data-color')).toBe('#ec7a08');
-    expect(await http.textContent()).toContain('mTLS · 10.00 rps');
+    await expect.poll(() => http.getAttribute('data-color'), WAIT).toBe('#ec7a08');
+    await expect.poll(() => http.textContent(), WAIT).toContain('mTLS · 10.00 rps');
     expect(
       await page.locator('[data-testid="graph-node"][data-id="sample/echo"]').getAttribute('data-mode'),
     ).toBe('L7');
-    expect(await page.getByTestId('metrics-unavailable').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('metrics-unavailable').count(), WAIT).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'graph.png') });
   });
 
@@ -144,7 +148,7 @@ describe('console in Chromium (recorded data)', () => {
     const edges = (protocol: string) =>
       page.locator(`[data-testid="graph-edge"][data-protocol="${protocol}"]`);
     await edges('http').first().waitFor(WAIT);
-    expect(await edges('tcp').count()).toBeGreaterThan(0);
+    await expect.poll(() => edges('tcp').count(), WAIT).toBeGreaterThan(0);
     await page.getByRole('button', { name: 'TCP (ztunnel, L4)' }).click();
     await page.locator('[data-testid="graph"][data-traffic="tcp"]').waitFor(WAIT);
     await edges('tcp').first().waitFor(WAIT);
@@ -156,7 +160,9 @@ describe('console in Chromium (recorded data)', () => {
     // The topology redraws after the new data arrives: wait for the filtered edges to go.
     await expect.poll(() => edges('tcp').count(), WAIT).toBe(0);
     // Nodes stay whatever the filter: it hides traffic, not workloads.
-    expect(await page.locator('[data-testid="graph-node"][data-id="sample/client"]').count()).toBe(1);
+    await expect
+      .poll(() => page.locator('[data-testid="graph-node"][data-id="sample/client"]').count(), WAIT)
+      .toBe(1);
     await page.screenshot({ path: join(SHOTS, 'graph-http-only.png') });
     await page.getByRole('button', { name: 'All traffic' }).click();
     await page.locator('[data-testid="graph"][data-traffic="all"]').waitFor(WAIT);
@@ -171,7 +177,9 @@ describe('console in Chromium (recorded data)', () => {
       .locator('[data-testid="graph-node"][data-id="sample/echo"]')
       .waitFor({ state: 'detached', ...WAIT });
     // sample/client stays as the end of its edge to legacy's db.
-    expect(await page.locator('[data-testid="graph-node"][data-id="legacy/db"]').count()).toBe(1);
+    await expect
+      .poll(() => page.locator('[data-testid="graph-node"][data-id="legacy/db"]').count(), WAIT)
+      .toBe(1);
   });
 
   it('graph: clicking an edge explains it: the reporting proxy and the PromQL behind it', async () => {
@@ -184,20 +192,24 @@ describe('console in Chromium (recorded data)', () => {
     await edge('tcp').dispatchEvent('click');
     const panel = page.getByTestId('edge-explain');
     await panel.waitFor(WAIT);
-    expect(await panel.getAttribute('data-component')).toBe('ztunnel');
-    expect(await panel.getAttribute('data-reporter')).toBe('destination');
-    expect(await panel.getByTestId('edge-pods').textContent()).toContain('ztunnel-b');
-    expect(await panel.getByTestId('edge-promql').first().textContent()).toBe(
-      'sum(rate(istio_tcp_sent_bytes_total{reporter="destination",source_workload_namespace="sample",source_workload="client",destination_workload_namespace="sample",destination_workload="echo"}[1m]))',
-    );
-    expect(await edge('tcp').getAttribute('data-selected')).toBe('true');
+    await expect.poll(() => panel.getAttribute('data-component'), WAIT).toBe('ztunnel');
+    await expect.poll(() => panel.getAttribute('data-reporter'), WAIT).toBe('destination');
+    await expect.poll(() => panel.getByTestId('edge-pods').textContent(), WAIT).toContain('ztunnel-b');
+    await expect
+      .poll(() => panel.getByTestId('edge-promql').first().textContent(), WAIT)
+      .toBe(
+        'sum(rate(istio_tcp_sent_bytes_total{reporter="destination",source_workload_namespace="sample",source_workload="client",destination_workload_namespace="sample",destination_workload="echo"}[1m]))',
+      );
+    await expect.poll(() => edge('tcp').getAttribute('data-selected'), WAIT).toBe('true');
     await page.screenshot({ path: join(SHOTS, 'graph-edge-explain.png') });
     await edge('http').dispatchEvent('click');
     await page.locator('[data-testid="edge-explain"][data-component="waypoint"]').waitFor(WAIT);
-    expect(await page.getByTestId('edge-promql').first().textContent()).toContain(
-      'istio_requests_total{reporter="waypoint"',
-    );
-    expect(await page.getByTestId('edge-pods').textContent()).toContain('waypoint-7d9f8b6c5-x1');
+    await expect
+      .poll(() => page.getByTestId('edge-promql').first().textContent(), WAIT)
+      .toContain('istio_requests_total{reporter="waypoint"');
+    await expect
+      .poll(() => page.getByTestId('edge-pods').textContent(), WAIT)
+      .toContain('waypoint-7d9f8b6c5-x1');
   });
 
   it("graph: a clicked edge lists the AuthorizationPolicies that apply to it and ztunnel's verdict", async () => {
@@ -210,29 +222,30 @@ describe('console in Chromium (recorded data)', () => {
     // The connection reaches echo from its waypoint, whose identity l4-only does not allow.
     const policies = page.locator('[data-testid="edge-policies"][data-verdict="DENY"]');
     await policies.waitFor(WAIT);
-    expect(await policies.getByTestId('edge-verdict').textContent()).toBe('DENY');
-    expect(await policies.textContent()).toContain('spiffe://cluster.local/ns/sample/sa/waypoint');
+    await expect.poll(() => policies.getByTestId('edge-verdict').textContent(), WAIT).toBe('DENY');
+    await expect
+      .poll(() => policies.textContent(), WAIT)
+      .toContain('spiffe://cluster.local/ns/sample/sa/waypoint');
     const names = async (testId: string) =>
       policies
         .getByTestId(testId)
         .evaluateAll(els => els.map(e => `${e.dataset.action} ${e.dataset.policy}`));
     // sample's STRICT PeerAuthentication, converted by istiod: the waypoint has an identity.
-    expect(await names('edge-policy-l4')).toEqual([
-      'ALLOW sample/l4-only',
-      'DENY istio-system/istio_converted_static_strict',
-    ]);
+    await expect
+      .poll(() => names('edge-policy-l4'), WAIT)
+      .toEqual(['ALLOW sample/l4-only', 'DENY istio-system/istio_converted_static_strict']);
     const mtls = policies.getByTestId('edge-mtls');
-    expect(await mtls.getAttribute('data-strict')).toBe('true');
-    expect(await mtls.getAttribute('data-plaintext')).toBe('false');
-    expect(await names('edge-policy-l7')).toEqual(['ALLOW sample/echo-get-only']);
-    expect(await names('edge-policy-not-applied')).toEqual(['ALLOW sample/bad-when']);
+    await expect.poll(() => mtls.getAttribute('data-strict'), WAIT).toBe('true');
+    await expect.poll(() => mtls.getAttribute('data-plaintext'), WAIT).toBe('false');
+    await expect.poll(() => names('edge-policy-l7'), WAIT).toEqual(['ALLOW sample/echo-get-only']);
+    await expect.poll(() => names('edge-policy-not-applied'), WAIT).toEqual(['ALLOW sample/bad-when']);
     // The waypoint's L7 verdict for a request shape: GET / is allowed, POST is not.
     const l7 = policies.locator('[data-testid="edge-l7-verdict"][data-waypoint="sample/waypoint"]');
     await l7.waitFor(WAIT);
-    expect(await l7.getAttribute('data-verdict')).toBe('ALLOW');
-    expect(await policies.locator('[data-testid="edge-policy-l7"]').getAttribute('data-matches')).toBe(
-      'true',
-    );
+    await expect.poll(() => l7.getAttribute('data-verdict'), WAIT).toBe('ALLOW');
+    await expect
+      .poll(() => policies.locator('[data-testid="edge-policy-l7"]').getAttribute('data-matches'), WAIT)
+      .toBe('true');
     await page.screenshot({ path: join(SHOTS, 'graph-edge-policies.png') });
     await page.getByLabel('request method').fill('POST');
     await page.getByLabel('request path').fill('/orders');
@@ -240,23 +253,27 @@ describe('console in Chromium (recorded data)', () => {
     await page.getByRole('button', { name: 'Evaluate' }).click();
     const denied = page.locator('[data-testid="edge-l7-verdict"][data-verdict="DENY"]');
     await denied.waitFor(WAIT);
-    expect(await denied.getByTestId('edge-l7-request').textContent()).toContain(
-      'POST echo.sample.svc.cluster.local/orders x-user: alice',
-    );
-    expect(await page.getByTestId('edge-policies').getAttribute('data-overall')).toBe('DENY');
-    expect(await page.locator('[data-testid="edge-policy-l7"]').getAttribute('data-matches')).toBe('false');
+    await expect
+      .poll(() => denied.getByTestId('edge-l7-request').textContent(), WAIT)
+      .toContain('POST echo.sample.svc.cluster.local/orders x-user: alice');
+    await expect
+      .poll(() => page.getByTestId('edge-policies').getAttribute('data-overall'), WAIT)
+      .toBe('DENY');
+    await expect
+      .poll(() => page.locator('[data-testid="edge-policy-l7"]').getAttribute('data-matches'), WAIT)
+      .toBe('false');
     await page.screenshot({ path: join(SHOTS, 'graph-edge-l7-verdict.png') });
   });
 
   it('graph: the waypoint view groups workloads by the waypoint serving them, with the waypoint shown', async () => {
     await page.goto(new URL('/graph?namespaces=sample', app.url).href);
     await page.locator('[data-testid="graph-node"][data-id="sample/echo"]').waitFor(WAIT);
-    expect(await page.getByTestId('waypoint-group').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('waypoint-group').count(), WAIT).toBe(0);
     await page.getByLabel('Show waypoints').check();
     await page.getByLabel('Waypoint view').check();
     const group = page.locator('[data-testid="waypoint-group"][data-waypoint="sample/waypoint"]');
     await group.waitFor(WAIT);
-    expect(await group.getAttribute('data-members')).toBe('sample/echo');
+    await expect.poll(() => group.getAttribute('data-members'), WAIT).toBe('sample/echo');
     // The group's box holds echo and the waypoint's own node; the client is outside.
     const inGroup = page.locator('g[data-type="waypoint-group"][data-id="waypoint-group:sample/waypoint"]');
     await inGroup.locator('[data-testid="graph-node"][data-id="sample/waypoint"]').waitFor(WAIT);
@@ -275,17 +292,17 @@ describe('console in Chromium (recorded data)', () => {
     await page
       .locator('[data-testid="graph-node"][data-id="load/w-0999"]')
       .waitFor({ state: 'attached', ...WAIT });
-    expect(await page.getByTestId('grid-layout').count()).toBe(1);
-    expect(await page.getByTestId('graph-failed').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('grid-layout').count(), WAIT).toBe(1);
+    await expect.poll(() => page.getByTestId('graph-failed').count(), WAIT).toBe(0);
   });
 
   it('graph: Prometheus down shows "Metrics unavailable" and still the workloads', async () => {
     await page.goto(new URL('/graph?namespaces=sample', down!.url).href);
     const alert = page.getByTestId('metrics-unavailable');
     await alert.waitFor(WAIT);
-    expect(await alert.textContent()).toContain('cannot reach Prometheus');
+    await expect.poll(() => alert.textContent(), WAIT).toContain('cannot reach Prometheus');
     await page.locator('[data-testid="graph-node"][data-id="sample/client"]').waitFor(WAIT);
-    expect(await page.getByTestId('graph-edge').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('graph-edge').count(), WAIT).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'graph-metrics-unavailable.png') });
   });
 
@@ -293,8 +310,10 @@ describe('console in Chromium (recorded data)', () => {
     await page.goto(new URL('/istio', app.url).href);
     await page.locator('[data-testid="validation"][data-code="KIA1317"]').waitFor(WAIT);
     const row = page.getByTestId('config-AuthorizationPolicy-sample-client-paths');
-    expect(await row.textContent()).toContain('KIA1317');
-    expect(await page.locator('[data-testid="validation"][data-code="KIA1313"]').count()).toBeGreaterThan(0);
+    await expect.poll(() => row.textContent(), WAIT).toContain('KIA1317');
+    await expect
+      .poll(() => page.locator('[data-testid="validation"][data-code="KIA1313"]').count(), WAIT)
+      .toBeGreaterThan(0);
     await page.screenshot({ path: join(SHOTS, 'istio-config.png'), fullPage: true });
   });
 
@@ -305,8 +324,8 @@ describe('console in Chromium (recorded data)', () => {
     const detail = page.locator(
       '[data-testid="config-error-detail"][data-object="AuthorizationPolicy/sample/bad-when"]',
     );
-    expect(await detail.textContent()).toContain('spec.rules[0].when[0].key');
-    expect(await page.getByTestId('config-error').count()).toBe(1);
+    await expect.poll(() => detail.textContent(), WAIT).toContain('spec.rules[0].when[0].key');
+    await expect.poll(() => page.getByTestId('config-error').count(), WAIT).toBe(1);
   });
 
   it('waypoints: the waypoint with its enrolled services and workloads, labelled by', async () => {
@@ -314,14 +333,16 @@ describe('console in Chromium (recorded data)', () => {
     await page.getByTestId('workload-echo').getByRole('link', { name: 'sample/waypoint' }).click();
     const detail = page.locator('[data-testid="waypoint-detail"][data-waypoint="sample/waypoint"]');
     await detail.waitFor(WAIT);
-    expect(await detail.getByTestId('waypoint-programmed').getAttribute('data-status')).toBe('True');
+    await expect
+      .poll(() => detail.getByTestId('waypoint-programmed').getAttribute('data-status'), WAIT)
+      .toBe('True');
     const svc = detail.getByTestId('enrolled-service-echo');
     await svc.waitFor(WAIT);
-    expect(await svc.getAttribute('data-labelled-by')).toBe('service');
+    await expect.poll(() => svc.getAttribute('data-labelled-by'), WAIT).toBe('service');
     // Its proxy's xDS sync state from istiod's /debug/syncz: RDS sent but not ACKed yet.
     const proxy = detail.locator('[data-testid="proxy-sync"][data-pod="waypoint-7d9f8b6c5-x1"]');
     await proxy.waitFor(WAIT);
-    expect(await proxy.getAttribute('data-connected')).toBe('true');
+    await expect.poll(() => proxy.getAttribute('data-connected'), WAIT).toBe('true');
     expect(
       await proxy
         .getByTestId('proxy-sync-type')
@@ -338,8 +359,10 @@ describe('console in Chromium (recorded data)', () => {
     await page.goto(new URL('/waypoints?namespace=sample&name=waypoint', down!.url).href);
     const detail = page.locator('[data-testid="waypoint-detail"][data-waypoint="sample/waypoint"]');
     await detail.getByTestId('sync-error').waitFor(WAIT);
-    expect(await detail.getByTestId('sync-error').textContent()).toContain('/debug/syncz');
-    expect(await detail.getByTestId('proxy-sync').getAttribute('data-connected')).toBe('false');
+    await expect.poll(() => detail.getByTestId('sync-error').textContent(), WAIT).toContain('/debug/syncz');
+    await expect
+      .poll(() => detail.getByTestId('proxy-sync').getAttribute('data-connected'), WAIT)
+      .toBe('false');
     await detail.getByTestId('enrolled-service-echo').waitFor(WAIT);
   });
 
@@ -355,10 +378,12 @@ describe('console in Chromium (recorded data)', () => {
           els.map(e => `${e.getAttribute('data-span')}:${e.getAttribute('data-error')}`),
         ),
     ).toEqual(['1a2b3c4d5e6f7081:true', '00f067aa0ba902b7:false']);
-    expect(await page.getByTestId('span-source').first().getAttribute('data-workload')).toBe('sample/client');
-    expect(await page.getByTestId('span-destination').first().getAttribute('data-workload')).toBe(
-      'sample/echo',
-    );
+    await expect
+      .poll(() => page.getByTestId('span-source').first().getAttribute('data-workload'), WAIT)
+      .toBe('sample/client');
+    await expect
+      .poll(() => page.getByTestId('span-destination').first().getAttribute('data-workload'), WAIT)
+      .toBe('sample/echo');
     await page.screenshot({ path: join(SHOTS, 'workload-traces.png') });
     // The caller's link leads to the client's page, whose Traces tab shows the same calls.
     await page.getByTestId('span-source').first().click();
@@ -370,7 +395,7 @@ describe('console in Chromium (recorded data)', () => {
     await page.getByRole('tab', { name: 'Traces' }).click();
     const off = page.getByTestId('tracing-unavailable');
     await off.waitFor(WAIT);
-    expect(await off.getAttribute('data-code')).toBe('TRACING_NOT_CONFIGURED');
+    await expect.poll(() => off.getAttribute('data-code'), WAIT).toBe('TRACING_NOT_CONFIGURED');
   });
 
   it('workload logs: app, ztunnel and waypoint lines merged by time, with toggles', async () => {
@@ -382,11 +407,13 @@ describe('console in Chromium (recorded data)', () => {
         els.map(e => e.getAttribute('data-source')),
       ),
     ).toEqual(['app', 'ztunnel', 'waypoint', 'app']);
-    expect(await page.getByText('Cannot read the log of ztunnel ztunnel-b').count()).toBe(1);
+    await expect.poll(() => page.getByText('Cannot read the log of ztunnel ztunnel-b').count(), WAIT).toBe(1);
     await page.screenshot({ path: join(SHOTS, 'logs.png') });
     await page.getByLabel('ztunnel').uncheck();
     await page.locator('[data-testid="logs"][data-count="3"]').waitFor(WAIT);
-    expect(await page.locator('[data-testid="log-line"][data-source="ztunnel"]').count()).toBe(0);
+    await expect
+      .poll(() => page.locator('[data-testid="log-line"][data-source="ztunnel"]').count(), WAIT)
+      .toBe(0);
   });
 
   it('workload metrics: L7 request, error and latency series from the waypoint, L4 TCP series from ztunnel', async () => {
@@ -398,16 +425,16 @@ describe('console in Chromium (recorded data)', () => {
       );
     await series('request_rate', 'L7').waitFor(WAIT);
     expect(Number(await series('request_rate', 'L7').getAttribute('data-points'))).toBeGreaterThan(0);
-    expect(await series('request_rate', 'L4').count()).toBe(0);
-    expect(await series('latency', 'L7').count()).toBe(3);
-    expect(await series('error_rate', 'L7').textContent()).toMatch(/now \d+\.\d%/);
+    await expect.poll(() => series('request_rate', 'L4').count(), WAIT).toBe(0);
+    await expect.poll(() => series('latency', 'L7').count(), WAIT).toBe(3);
+    await expect.poll(() => series('error_rate', 'L7').textContent(), WAIT).toMatch(/now \d+\.\d%/);
     const l4 = series('tcp_sent', 'L4');
-    expect(await l4.getAttribute('data-reporter')).toBe('destination');
+    await expect.poll(() => l4.getAttribute('data-reporter'), WAIT).toBe('destination');
     expect(Number(await l4.getAttribute('data-points'))).toBeGreaterThan(0);
-    expect(await series('tcp_sent', 'L7').textContent()).toContain('no data');
-    expect(await page.locator('[data-testid="metric-chart"][data-chart="tcp_sent"] polyline').count()).toBe(
-      1,
-    );
+    await expect.poll(() => series('tcp_sent', 'L7').textContent(), WAIT).toContain('no data');
+    await expect
+      .poll(() => page.locator('[data-testid="metric-chart"][data-chart="tcp_sent"] polyline').count(), WAIT)
+      .toBe(1);
     await page.screenshot({ path: join(SHOTS, 'workload-metrics.png'), fullPage: true });
     await page.getByRole('button', { name: 'Outbound' }).click();
     await page.locator('[data-testid="metrics"][data-direction="outbound"]').waitFor(WAIT);
@@ -433,7 +460,9 @@ describe('console in Chromium (recorded data)', () => {
           .getAttribute('data-points'),
       ),
     ).toBeGreaterThan(0);
-    expect(await page.getByTestId('service-detail').textContent()).toContain('waypoint: sample/waypoint');
+    await expect
+      .poll(() => page.getByTestId('service-detail').textContent(), WAIT)
+      .toContain('waypoint: sample/waypoint');
     await page.screenshot({ path: join(SHOTS, 'service-metrics.png') });
   });
 
@@ -441,30 +470,30 @@ describe('console in Chromium (recorded data)', () => {
     await page.goto(new URL('/services?namespace=sample&name=echo', down!.url).href);
     const alert = page.getByTestId('metrics-unavailable');
     await alert.waitFor(WAIT);
-    expect(await alert.textContent()).toContain('cannot reach Prometheus');
-    expect(await page.getByTestId('metric-chart').count()).toBe(5);
+    await expect.poll(() => alert.textContent(), WAIT).toContain('cannot reach Prometheus');
+    await expect.poll(() => page.getByTestId('metric-chart').count(), WAIT).toBe(5);
   });
 
   it("ztunnel detail: reached from the workload's pod, its config dump's workloads, services, policies and certificates, filtered", async () => {
     await page.goto(new URL('/workloads?namespace=sample&workload=echo', app.url).href);
     const pod = page.getByTestId('pod-echo-7d9f8b6c5-x1');
     await pod.waitFor(WAIT);
-    expect(await pod.getAttribute('data-protocol')).toBe('HBONE');
+    await expect.poll(() => pod.getAttribute('data-protocol'), WAIT).toBe('HBONE');
     await pod.getByTestId('ztunnel-link').click();
     const detail = page.locator('[data-testid="ztunnel-detail"][data-ztunnel="istio-system/ztunnel-a"]');
     await detail.waitFor(WAIT);
     const workloads = page.getByTestId('ztunnel-workloads');
     await workloads.waitFor(WAIT);
-    expect(await workloads.getAttribute('data-count')).toBe('3');
-    expect(await page.getByTestId('ztunnel-node').getAttribute('data-node')).toBe('node-1');
+    await expect.poll(() => workloads.getAttribute('data-count'), WAIT).toBe('3');
+    await expect.poll(() => page.getByTestId('ztunnel-node').getAttribute('data-node'), WAIT).toBe('node-1');
     await page.screenshot({ path: join(SHOTS, 'ztunnel.png') });
     // Filters run in the backend: namespace sample and this node only leave the client.
     await page.getByLabel('filter namespace').selectOption('sample');
     await page.getByLabel('Only workloads on this node').check();
     await page.locator('[data-testid="ztunnel-workloads"][data-count="1"]').waitFor(WAIT);
-    expect(await page.getByTestId('ztunnel-workloads-row').getAttribute('data-key')).toBe(
-      'sample/client-7c9d8-abcde',
-    );
+    await expect
+      .poll(() => page.getByTestId('ztunnel-workloads-row').getAttribute('data-key'), WAIT)
+      .toBe('sample/client-7c9d8-abcde');
     await page.getByRole('tab', { name: /Services/ }).click();
     await page.locator('[data-testid="ztunnel-services-row"][data-key="sample/echo"]').waitFor(WAIT);
     expect(
@@ -477,7 +506,7 @@ describe('console in Chromium (recorded data)', () => {
       '[data-testid="ztunnel-certificates-row"][data-key="spiffe://cluster.local/ns/sample/sa/client"]',
     );
     await cert.waitFor(WAIT);
-    expect(await cert.textContent()).toContain('305419896');
+    await expect.poll(() => cert.textContent(), WAIT).toContain('305419896');
     await page.screenshot({ path: join(SHOTS, 'ztunnel-certificates.png') });
     await page.getByPlaceholder('Name, address or identity').fill('sa/echo');
     await page.locator('[data-testid="ztunnel-certificates"][data-count="1"]').waitFor(WAIT);
@@ -492,9 +521,9 @@ describe('console in Chromium (recorded data)', () => {
       '[data-testid="metric-chart"][data-chart="tcp_opened"] [data-testid="metric-series"][data-reporter="source"]',
     );
     await opened.waitFor(WAIT);
-    expect(await opened.getAttribute('data-layer')).toBe('L4');
+    await expect.poll(() => opened.getAttribute('data-layer'), WAIT).toBe('L4');
     expect(Number(await opened.getAttribute('data-points'))).toBeGreaterThan(0);
-    expect(await page.getByTestId('metric-chart').count()).toBe(6);
+    await expect.poll(() => page.getByTestId('metric-chart').count(), WAIT).toBe(6);
     // Its process: resident memory and CPU.
     for (const chart of ['memory', 'cpu']) {
       const series = page.locator(
@@ -518,7 +547,7 @@ describe('console in Chromium (recorded data)', () => {
     await page.getByTestId('control-plane').getByRole('link', { name: 'node-2' }).click();
     const alert = page.getByTestId('ztunnel-error');
     await alert.waitFor(WAIT);
-    expect(await alert.textContent()).toContain('connection refused');
-    expect(await alert.textContent()).toContain('pods/portforward');
+    await expect.poll(() => alert.textContent(), WAIT).toContain('connection refused');
+    await expect.poll(() => alert.textContent(), WAIT).toContain('pods/portforward');
   });
 });
