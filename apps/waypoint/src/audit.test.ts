@@ -9,7 +9,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
+import { any, assignment, catchAllRoute, edsCluster, router } from './testing/fixtures.ts';
 import {
   HboneBackend,
   MeshClient,
@@ -117,16 +117,7 @@ describe('waypoint AUDIT policies (RBAC LOG) on loopback', () => {
       ]),
     );
     xds.set(TypeUrl.listener, 'main_internal', listener());
-    xds.set(TypeUrl.routeConfiguration, ROUTE, {
-      name: ROUTE,
-      virtual_hosts: [
-        {
-          name: 'reviews',
-          domains: ['*'],
-          routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: A, timeout: ms(0) } }],
-        },
-      ],
-    });
+    xds.set(TypeUrl.routeConfiguration, ROUTE, catchAllRoute(ROUTE, A));
     const started = await startLoopbackWaypoint({ xds, pki, logs: captured.logs });
     waypoint = started.waypoint;
     client = new MeshClient(await started.clientOptions('productpage', `${VIP}:80`));

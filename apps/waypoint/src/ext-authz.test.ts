@@ -12,7 +12,7 @@ import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { testConfig } from './testing/harness.ts';
-import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
+import { any, assignment, catchAllRoute, edsCluster, ms, router } from './testing/fixtures.ts';
 import { ExtAuthzSample } from './testing/ext-authz-server.ts';
 import {
   HboneBackend,
@@ -191,16 +191,7 @@ describe('waypoint ext_authz (CUSTOM) against Istio’s sample ext-authz server 
       ],
     });
     for (const port of Object.values(ports)) {
-      xds.set(TypeUrl.routeConfiguration, route(port), {
-        name: route(port),
-        virtual_hosts: [
-          {
-            name: 'reviews',
-            domains: ['*'],
-            routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: A, timeout: ms(0) } }],
-          },
-        ],
-      });
+      xds.set(TypeUrl.routeConfiguration, route(port), catchAllRoute(route(port), A));
     }
     const waypointIdentity = await pki.identity('default', 'waypoint');
     const wp = await build(testConfig(), {

@@ -13,7 +13,7 @@ import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { convertListener } from './config/convert-listener.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
+import { any, assignment, catchAllRoute, edsCluster, router } from './testing/fixtures.ts';
 import {
   HboneBackend,
   MeshClient,
@@ -186,16 +186,7 @@ describe('waypoint Telemetry access logging and metrics overrides on loopback', 
         ]),
       ),
     );
-    xds.set(TypeUrl.routeConfiguration, ROUTE, {
-      name: ROUTE,
-      virtual_hosts: [
-        {
-          name: 'reviews',
-          domains: ['*'],
-          routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: A, timeout: ms(0) } }],
-        },
-      ],
-    });
+    xds.set(TypeUrl.routeConfiguration, ROUTE, catchAllRoute(ROUTE, A));
     const started = await startLoopbackWaypoint({ xds, pki, logs: captured.logs });
     waypoint = started.waypoint;
     client = new MeshClient(await started.clientOptions('productpage', `${VIP}:80`));

@@ -53,6 +53,20 @@ export function httpListener(
   };
 }
 
+/** A RouteConfiguration `name` with one virtual host (any domain) sending every path to `cluster`, no timeout. */
+export function catchAllRoute(name: string, cluster: string): ProtoObject {
+  return {
+    name,
+    virtual_hosts: [
+      {
+        name: 'reviews',
+        domains: ['*'],
+        routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: ms(0) } }],
+      },
+    ],
+  };
+}
+
 export function edsCluster(name: string, extra: ProtoObject = {}): ProtoObject {
   return {
     name,
