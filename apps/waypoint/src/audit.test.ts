@@ -9,7 +9,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, catchAllRoute, edsCluster, router } from './testing/fixtures.ts';
+import { any, assignment, catchAllRoute, edsCluster, hcmListener } from './testing/fixtures.ts';
 import {
   HboneBackend,
   MeshClient,
@@ -33,58 +33,42 @@ const rbac = (rules: ProtoObject): ProtoObject => ({
 const method = (m: string): ProtoObject => ({ header: { name: ':method', string_match: { exact: m } } });
 
 function listener(): ProtoObject {
-  return {
-    name: 'main_internal',
-    filter_chains: [
-      {
-        name: ROUTE,
-        filter_chain_match: {
-          destination_port: { value: 80 },
-          prefix_ranges: [{ address_prefix: VIP, prefix_len: { value: 32 } }],
-        },
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: any(EnvoyType.httpConnectionManager, {
-              stat_prefix: ROUTE,
-              rds: { route_config_name: ROUTE },
-              // As istiod orders them: AUDIT (LOG), DENY, ALLOW.
-              http_filters: [
-                rbac({
-                  action: 'LOG',
-                  policies: {
-                    [AUDIT_POLICY]: {
-                      permissions: [{ or_rules: { rules: [method('POST'), method('DELETE')] } }],
-                      principals: [{ any: true }],
-                    },
-                  },
-                }),
-                rbac({
-                  action: 'DENY',
-                  policies: {
-                    'ns[default]-policy[deny-delete]-rule[0]': {
-                      permissions: [method('DELETE')],
-                      principals: [{ any: true }],
-                    },
-                  },
-                }),
-                rbac({
-                  action: 'ALLOW',
-                  policies: {
-                    'ns[default]-policy[allow-all]-rule[0]': {
-                      permissions: [{ any: true }],
-                      principals: [{ any: true }],
-                    },
-                  },
-                }),
-                router,
-              ],
-            }),
+  return hcmListener({
+    chainName: ROUTE,
+    vip: VIP,
+    port: 80,
+    routeName: ROUTE,
+    // As istiod orders them: AUDIT (LOG), DENY, ALLOW.
+    httpFilters: [
+      rbac({
+        action: 'LOG',
+        policies: {
+          [AUDIT_POLICY]: {
+            permissions: [{ or_rules: { rules: [method('POST'), method('DELETE')] } }],
+            principals: [{ any: true }],
           },
-        ],
-      },
+        },
+      }),
+      rbac({
+        action: 'DENY',
+        policies: {
+          'ns[default]-policy[deny-delete]-rule[0]': {
+            permissions: [method('DELETE')],
+            principals: [{ any: true }],
+          },
+        },
+      }),
+      rbac({
+        action: 'ALLOW',
+        policies: {
+          'ns[default]-policy[allow-all]-rule[0]': {
+            permissions: [{ any: true }],
+            principals: [{ any: true }],
+          },
+        },
+      }),
     ],
-  };
+  });
 }
 
 describe('waypoint AUDIT policies (RBAC LOG) on loopback', () => {

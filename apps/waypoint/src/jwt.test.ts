@@ -15,7 +15,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, catchAllRoute, edsCluster, ms, router } from './testing/fixtures.ts';
+import { any, assignment, catchAllRoute, edsCluster, hcmListener, ms } from './testing/fixtures.ts';
 import { HboneBackend, MeshClient, TestXdsServer, createTestPki } from './testing/loopback.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
@@ -111,32 +111,16 @@ const rbacAllow = {
 };
 
 function listener(filter: ProtoObject): ProtoObject {
-  return {
-    name: 'main_internal',
-    filter_chains: [
-      {
-        name: ROUTE,
-        filter_chain_match: {
-          destination_port: { value: 80 },
-          prefix_ranges: [{ address_prefix: VIP, prefix_len: { value: 32 } }],
-        },
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: any(EnvoyType.httpConnectionManager, {
-              stat_prefix: ROUTE,
-              rds: { route_config_name: ROUTE },
-              http_filters: [
-                { name: JWT, typed_config: any(EnvoyType.jwtAuthn, filter) },
-                { name: 'envoy.filters.http.rbac', typed_config: any(EnvoyType.httpRbac, rbacAllow) },
-                router,
-              ],
-            }),
-          },
-        ],
-      },
+  return hcmListener({
+    chainName: ROUTE,
+    vip: VIP,
+    port: 80,
+    routeName: ROUTE,
+    httpFilters: [
+      { name: JWT, typed_config: any(EnvoyType.jwtAuthn, filter) },
+      { name: 'envoy.filters.http.rbac', typed_config: any(EnvoyType.httpRbac, rbacAllow) },
     ],
-  };
+  });
 }
 
 describe('waypoint JWT authentication then RBAC on loopback', () => {

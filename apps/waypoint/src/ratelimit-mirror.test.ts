@@ -10,7 +10,7 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
-import { any, assignment, edsCluster, ms, router } from './testing/fixtures.ts';
+import { any, assignment, edsCluster, hcmListener, ms } from './testing/fixtures.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
 import {
@@ -94,29 +94,13 @@ function routes(extra: readonly ProtoObject[] = []): ProtoObject {
 
 /** istiod's chain with the EnvoyFilter's patch applied: local_ratelimit inserted before the router. */
 function listener(): ProtoObject {
-  return {
-    name: 'main_internal',
-    internal_listener: {},
-    filter_chains: [
-      {
-        name: MAIN,
-        filter_chain_match: {
-          destination_port: { value: 80 },
-          prefix_ranges: [{ address_prefix: VIP, prefix_len: { value: 32 } }],
-        },
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: any(EnvoyType.httpConnectionManager, {
-              stat_prefix: ROUTE,
-              rds: { route_config_name: ROUTE },
-              http_filters: [{ name: FILTER, typed_config: limit(4, 3_600_000) }, router],
-            }),
-          },
-        ],
-      },
-    ],
-  };
+  return hcmListener({
+    chainName: MAIN,
+    vip: VIP,
+    port: 80,
+    routeName: ROUTE,
+    httpFilters: [{ name: FILTER, typed_config: limit(4, 3_600_000) }],
+  });
 }
 
 describe('waypoint local rate limit and request mirroring on loopback', () => {

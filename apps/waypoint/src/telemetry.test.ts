@@ -13,7 +13,7 @@ import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { convertListener } from './config/convert-listener.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, catchAllRoute, edsCluster, router } from './testing/fixtures.ts';
+import { any, assignment, catchAllRoute, edsCluster, hcmListener } from './testing/fixtures.ts';
 import {
   HboneBackend,
   MeshClient,
@@ -77,29 +77,14 @@ function statsFilter(metrics: Record<string, unknown>[]): ProtoObject {
 }
 
 function listener(accessLog: ProtoObject[], stats?: ProtoObject): ProtoObject {
-  return {
-    name: 'main_internal',
-    filter_chains: [
-      {
-        name: ROUTE,
-        filter_chain_match: {
-          destination_port: { value: 80 },
-          prefix_ranges: [{ address_prefix: VIP, prefix_len: { value: 32 } }],
-        },
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: any(EnvoyType.httpConnectionManager, {
-              stat_prefix: ROUTE,
-              rds: { route_config_name: ROUTE },
-              http_filters: [...(stats === undefined ? [] : [stats]), router],
-              access_log: accessLog,
-            }),
-          },
-        ],
-      },
-    ],
-  };
+  return hcmListener({
+    chainName: ROUTE,
+    vip: VIP,
+    port: 80,
+    routeName: ROUTE,
+    httpFilters: stats === undefined ? [] : [stats],
+    hcm: { access_log: accessLog },
+  });
 }
 
 const TEXT_FORMAT =

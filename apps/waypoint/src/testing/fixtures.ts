@@ -17,6 +17,44 @@ export const router: ProtoObject = {
   typed_config: any(EnvoyType.router, {}),
 };
 
+/**
+ * A listener `name` (default `main_internal`) with one HTTP chain (`chainName`) for `vip:port` on
+ * RDS `routeName`: the HCM runs `httpFilters` then the router, and carries any other `hcm` fields.
+ */
+export function hcmListener(o: {
+  readonly name?: string;
+  readonly chainName: string;
+  readonly vip: string;
+  readonly port: number;
+  readonly routeName: string;
+  readonly httpFilters?: readonly ProtoObject[];
+  readonly hcm?: ProtoObject;
+}): ProtoObject {
+  return {
+    name: o.name ?? 'main_internal',
+    filter_chains: [
+      {
+        name: o.chainName,
+        filter_chain_match: {
+          destination_port: { value: o.port },
+          prefix_ranges: [{ address_prefix: o.vip, prefix_len: { value: 32 } }],
+        },
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: any(EnvoyType.httpConnectionManager, {
+              stat_prefix: o.routeName,
+              rds: { route_config_name: o.routeName },
+              http_filters: [...(o.httpFilters ?? []), router],
+              ...o.hcm,
+            }),
+          },
+        ],
+      },
+    ],
+  };
+}
+
 /** A listener with one HTTP chain for `vip:port` using RDS `routeName`, with optional RBAC rules. */
 export function httpListener(
   name: string,
@@ -25,32 +63,17 @@ export function httpListener(
   routeName: string,
   rbac?: ProtoObject,
 ): ProtoObject {
-  const httpFilters =
-    rbac === undefined
-      ? [router]
-      : [{ name: 'envoy.filters.http.rbac', typed_config: any(EnvoyType.httpRbac, rbac) }, router];
-  return {
+  return hcmListener({
     name,
-    filter_chains: [
-      {
-        name: `${vip}_${port}`,
-        filter_chain_match: {
-          destination_port: { value: port },
-          prefix_ranges: [{ address_prefix: vip, prefix_len: { value: 32 } }],
-        },
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: any(EnvoyType.httpConnectionManager, {
-              stat_prefix: routeName,
-              rds: { route_config_name: routeName },
-              http_filters: httpFilters,
-            }),
-          },
-        ],
-      },
-    ],
-  };
+    chainName: `${vip}_${port}`,
+    vip,
+    port,
+    routeName,
+    httpFilters:
+      rbac === undefined
+        ? []
+        : [{ name: 'envoy.filters.http.rbac', typed_config: any(EnvoyType.httpRbac, rbac) }],
+  });
 }
 
 /** A RouteConfiguration `name` with one virtual host (any domain) sending every path to `cluster`, no timeout. */
