@@ -49,7 +49,10 @@ function readCurrent({ outDir, files }: GeneratedFiles): Map<string, string | nu
  * `generate`: writes the files. `--check` in `argv`: writes them, then exits 1 (printing the
  * difference) when a file changed or git sees an uncommitted change in `outDir`.
  */
-export function writeOrCheckGenerated(generated: GeneratedFiles, argv: readonly string[] = process.argv): void {
+export function writeOrCheckGenerated(
+  generated: GeneratedFiles,
+  argv: readonly string[] = process.argv,
+): void {
   const { packageDir, outDir, files } = generated;
   const outRel = relative(packageDir, outDir);
   if (!argv.includes('--check')) {

@@ -45,7 +45,9 @@ const manifests = spawnSync(process.execPath, [join(root, 'tools', 'check-manife
   stdio: 'inherit',
 });
 // The house rules (apps never import apps, env only in config.ts, no import cycles), as `npm run check`.
-const houseRules = spawnSync(process.execPath, [join(root, 'tools', 'house-rules', 'cli.ts')], { stdio: 'inherit' });
+const houseRules = spawnSync(process.execPath, [join(root, 'tools', 'house-rules', 'cli.ts')], {
+  stdio: 'inherit',
+});
 const run = spawnSync('npx', args, { cwd: root, env, stdio: 'inherit' });
 
 let passed = 0;
@@ -75,5 +77,11 @@ if (ciSkipFailure)
   console.log(`  ${skipped} test(s) skipped in CI: every tier must run here, so this fails the run.`);
 if (rows.length === 0) console.log('  no test report was written: nothing ran.');
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
-const ok = manifests.status === 0 && houseRules.status === 0 && run.status === 0 && failed === 0 && !ciSkipFailure && rows.length > 0;
+const ok =
+  manifests.status === 0 &&
+  houseRules.status === 0 &&
+  run.status === 0 &&
+  failed === 0 &&
+  !ciSkipFailure &&
+  rows.length > 0;
 process.exit(ok ? 0 : 1);

@@ -43,7 +43,9 @@ const RAMP_RATES = [100, 200, 300, 500, 750, 1000, 1500, 2000, 3000];
 /** Bisection steps between the last rate that held p99 < 10 ms and the first that did not. */
 const RAMP_REFINE_STEPS = 3;
 const P99_TARGET_MS = 10;
-const [CLUSTER_NAME = 'l7bench', CLUSTER_SLOT = '115'] = (process.env.L7_BENCH_CLUSTER ?? '').split(':').filter(s => s !== '');
+const [CLUSTER_NAME = 'l7bench', CLUSTER_SLOT = '115'] = (process.env.L7_BENCH_CLUSTER ?? '')
+  .split(':')
+  .filter(s => s !== '');
 const CONTROL_PORT = 9100;
 const HTTP_PORT = 9003;
 const NS = 'l7b';

@@ -82,7 +82,8 @@ const WAYPOINT_FLAGS =
     : process.env.WP_BENCH_WAYPOINT_FLAGS.split(' ').filter(f => f !== '');
 type Form = 'source' | 'bundle';
 const FORMS = (process.env.WP_BENCH_FORMS ?? 'source,bundle').split(',').map(f => {
-  if (f !== 'source' && f !== 'bundle') throw new Error(`WP_BENCH_FORMS: '${f}' is neither source nor bundle`);
+  if (f !== 'source' && f !== 'bundle')
+    throw new Error(`WP_BENCH_FORMS: '${f}' is neither source nor bundle`);
   return f;
 });
 
@@ -629,7 +630,12 @@ const waypointLabel = (w: Waypoint, variant: 'waypoint' | 'waypoint+policy'): st
 const results = new Map<string, CaseResult[]>();
 const loads: number[] = [];
 
-async function runCase(label: string, path: Path, protocol: Protocol, wp: ChildProcess | undefined): Promise<void> {
+async function runCase(
+  label: string,
+  path: Path,
+  protocol: Protocol,
+  wp: ChildProcess | undefined,
+): Promise<void> {
   log(`${label} (load average ${loadavg()[0]!.toFixed(1)})`);
   loads.push(loadavg()[0]!);
   const r = await measureCase(path, protocol, wp, protocol === 'h1');

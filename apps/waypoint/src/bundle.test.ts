@@ -17,9 +17,13 @@ afterAll(() => {
 describe('the bundle (tools/bundle.mjs)', () => {
   it('runs the OTLP gRPC and HTTP exporters: a closed collector port is a connection error, nothing else', async () => {
     const out = join(appDir, 'dist', `otlp-export-probe.${process.pid}.mjs`);
-    await run(process.execPath, [join(appDir, 'tools/bundle.mjs'), join(appDir, 'src/testing/otlp-export-probe.ts'), out], {
-      timeout: 120_000,
-    });
+    await run(
+      process.execPath,
+      [join(appDir, 'tools/bundle.mjs'), join(appDir, 'src/testing/otlp-export-probe.ts'), out],
+      {
+        timeout: 120_000,
+      },
+    );
     try {
       const { stdout } = await run(process.execPath, [out], { timeout: 60_000 });
       const results = stdout

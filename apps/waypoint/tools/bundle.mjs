@@ -21,7 +21,10 @@ const metaUrl = {
   transform(code, id) {
     if (!code.includes('import.meta.url') || id.includes('node_modules') || id === protoFiles) return null;
     const rel = relative(outDir, id).split('\\').join('/');
-    return { code: code.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`), map: null };
+    return {
+      code: code.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`),
+      map: null,
+    };
   },
 };
 
@@ -61,7 +64,9 @@ const runtimeRequires = {
       return specifiers.get(specifier);
     });
     if (specifiers.size === 0) return null;
-    const imports = [...specifiers].map(([specifier, name]) => `import ${name} from ${JSON.stringify(specifier)};`);
+    const imports = [...specifiers].map(
+      ([specifier, name]) => `import ${name} from ${JSON.stringify(specifier)};`,
+    );
     return { code: `${imports.join('\n')}\n${rewritten}`, map: null };
   },
 };

@@ -16,7 +16,10 @@ const metaUrl = {
   transform(code, id) {
     if (!code.includes('import.meta.url') || id.includes('node_modules')) return null;
     const rel = relative(outDir, id).split('\\').join('/');
-    return { code: code.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`), map: null };
+    return {
+      code: code.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`),
+      map: null,
+    };
   },
 };
 

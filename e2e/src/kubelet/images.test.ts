@@ -1,7 +1,15 @@
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node's models are classes, but the API speaks plain JSON: plain objects of those shapes are what we send and receive. */
 import { describe, expect, it } from 'vitest';
 import { defaultCacheRoot } from '../layout.ts';
-import { expandVars, imageBuilds, imageName, loadImageMap, repoRoot, resolveArgv, type ImageMap } from './images.ts';
+import {
+  expandVars,
+  imageBuilds,
+  imageName,
+  loadImageMap,
+  repoRoot,
+  resolveArgv,
+  type ImageMap,
+} from './images.ts';
 import { mountScript } from './mounts.ts';
 import { fieldRefValue } from './volumes.ts';
 
@@ -49,7 +57,10 @@ describe('image map', () => {
     const withBuild: ImageMap = {
       images: {
         'ambient-mesh/echo': { command: ['{node}', 'echo.ts'] },
-        'ambient-mesh/bundled': { build: ['{node}', '{repo}/b.mjs', '{cache}/x'], command: ['{node}', 'b.mjs'] },
+        'ambient-mesh/bundled': {
+          build: ['{node}', '{repo}/b.mjs', '{cache}/x'],
+          command: ['{node}', 'b.mjs'],
+        },
       },
     };
     expect(imageBuilds(withBuild, '/n')).toEqual([

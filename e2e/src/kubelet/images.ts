@@ -41,7 +41,10 @@ export function loadImageMap(path = defaultImagesFile()): ImageMap {
 }
 
 /** The `build` argvs of the map's images, with {node}, {repo} and {cache} substituted. */
-export function imageBuilds(map: ImageMap, nodeBinary = process.execPath): { image: string; argv: string[] }[] {
+export function imageBuilds(
+  map: ImageMap,
+  nodeBinary = process.execPath,
+): { image: string; argv: string[] }[] {
   return Object.entries(map.images)
     .filter(([, entry]) => entry.build !== undefined && entry.build.length > 0)
     .map(([image, entry]) => ({ image, argv: (entry.build ?? []).map(s => substitute(s, nodeBinary)) }));

@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { loadManifests } from '@ambient-mesh/install';
 import { parse, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { UnsupportedDiscovery, podTargetGroups, withPodFileSd, type PodLike, type PrometheusConfig } from './pod-sd.ts';
+import {
+  UnsupportedDiscovery,
+  podTargetGroups,
+  withPodFileSd,
+  type PodLike,
+  type PrometheusConfig,
+} from './pod-sd.ts';
 
 const pod: PodLike = {
   metadata: {
@@ -18,7 +24,9 @@ const pod: PodLike = {
   },
   spec: {
     nodeName: 'node-0',
-    containers: [{ name: 'istio-proxy', ports: [{ containerPort: 15020, name: 'stats' }, { containerPort: 15008 }] }],
+    containers: [
+      { name: 'istio-proxy', ports: [{ containerPort: 15020, name: 'stats' }, { containerPort: 15008 }] },
+    ],
   },
   status: { podIP: '10.244.0.7', phase: 'Running' },
 };
@@ -55,11 +63,16 @@ describe('local pod discovery for Prometheus', () => {
     try {
       const targets = join(dir, 'pods.json');
       writeFileSync(targets, JSON.stringify(podTargetGroups(pod)));
-      const { config, rewritten } = withPodFileSd(parse(cm.data['prometheus.yml']!) as PrometheusConfig, targets);
+      const { config, rewritten } = withPodFileSd(
+        parse(cm.data['prometheus.yml']!) as PrometheusConfig,
+        targets,
+      );
       expect(rewritten).toBe(true);
       expect(JSON.stringify(config)).not.toContain('kubernetes_sd_configs');
       writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
-      const out = execFileSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
+      const out = execFileSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], {
+        encoding: 'utf8',
+      });
       expect(out).toContain('SUCCESS');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -68,7 +81,10 @@ describe('local pod discovery for Prometheus', () => {
 
   it('refuses roles other than pod, naming the job', () => {
     expect(() =>
-      withPodFileSd({ scrape_configs: [{ job_name: 'svc', kubernetes_sd_configs: [{ role: 'service' }] }] }, '/x'),
+      withPodFileSd(
+        { scrape_configs: [{ job_name: 'svc', kubernetes_sd_configs: [{ role: 'service' }] }] },
+        '/x',
+      ),
     ).toThrow(UnsupportedDiscovery);
   });
 });

@@ -18,7 +18,11 @@ export interface PodLike {
     readonly nodeName?: string;
     readonly containers?: readonly {
       readonly name: string;
-      readonly ports?: readonly { readonly containerPort: number; readonly name?: string; readonly protocol?: string }[];
+      readonly ports?: readonly {
+        readonly containerPort: number;
+        readonly name?: string;
+        readonly protocol?: string;
+      }[];
     }[];
   };
   readonly status?: {

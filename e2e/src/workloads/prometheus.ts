@@ -22,7 +22,10 @@ mkdirSync(dir, { recursive: true });
 const targetsFile = join(dir, 'pods.json');
 const localConfig = join(dir, 'prometheus.yml');
 
-const { config, rewritten } = withPodFileSd(parse(readFileSync(configFile, 'utf8')) as PrometheusConfig, targetsFile);
+const { config, rewritten } = withPodFileSd(
+  parse(readFileSync(configFile, 'utf8')) as PrometheusConfig,
+  targetsFile,
+);
 writeFileSync(localConfig, stringify(config));
 
 async function writeTargets(client: KubeClient): Promise<void> {

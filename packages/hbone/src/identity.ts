@@ -141,7 +141,6 @@ export function presentsExpectedIdentity(certDer: Uint8Array, expected: readonly
   const domains = wanted.filter(w => w.endsWith('/*')).map(w => w.slice(0, -1));
   return uriSans(certDer).some(
     uri =>
-      wanted.includes(uri) ||
-      (domains.some(prefix => uri.startsWith(prefix)) && SpiffeId.tryParse(uri).ok),
+      wanted.includes(uri) || (domains.some(prefix => uri.startsWith(prefix)) && SpiffeId.tryParse(uri).ok),
   );
 }

@@ -73,7 +73,9 @@ function relabel(labels: Record<string, string>, rules: readonly Relabel[]): Rec
       }
     }
   }
-  return Object.fromEntries(Object.entries(l).filter(([k]) => !k.startsWith('__') || k === '__address__' || k === '__metrics_path__'));
+  return Object.fromEntries(
+    Object.entries(l).filter(([k]) => !k.startsWith('__') || k === '__address__' || k === '__metrics_path__'),
+  );
 }
 
 describe('the addons (deploy/prometheus, deploy/console)', () => {
@@ -102,7 +104,9 @@ describe('the addons (deploy/prometheus, deploy/console)', () => {
     const binding = of(loadManifests('prometheus'), 'ClusterRoleBinding') as ManifestObject & {
       subjects: unknown;
     };
-    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'prometheus', namespace: MESH_NAMESPACE }]);
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'prometheus', namespace: MESH_NAMESPACE },
+    ]);
   });
 
   it('runs the pinned upstream image with the ConfigMap as its configuration, and serves it on the Service', () => {
@@ -137,7 +141,9 @@ describe('the addons (deploy/prometheus, deploy/console)', () => {
   });
 
   it("scrapes running pods by Istio's prometheus.io annotations, on port 15020 unless one is given", () => {
-    const cm = of(loadManifests('prometheus'), 'ConfigMap') as ManifestObject & { data: Record<string, string> };
+    const cm = of(loadManifests('prometheus'), 'ConfigMap') as ManifestObject & {
+      data: Record<string, string>;
+    };
     const config = parse(cm.data['prometheus.yml']!) as PromConfig;
     expect(config.scrape_configs).toHaveLength(1);
     const job = config.scrape_configs[0]!;
@@ -160,7 +166,14 @@ describe('the addons (deploy/prometheus, deploy/console)', () => {
     });
     const rules = job.relabel_configs;
     expect(
-      relabel(pod({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15020', 'prometheus.io/path': '/metrics' }), rules),
+      relabel(
+        pod({
+          'prometheus.io/scrape': 'true',
+          'prometheus.io/port': '15020',
+          'prometheus.io/path': '/metrics',
+        }),
+        rules,
+      ),
     ).toEqual({
       __address__: '10.0.0.5:15020',
       __metrics_path__: '/metrics',
@@ -169,11 +182,18 @@ describe('the addons (deploy/prometheus, deploy/console)', () => {
       app: 'ztunnel',
     });
     // istiod's annotations name its port only; a pod without declared ports is its bare IP.
-    expect(relabel(pod({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15014' }, 'Running', '10.0.0.6'), rules)).toMatchObject({
+    expect(
+      relabel(
+        pod({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15014' }, 'Running', '10.0.0.6'),
+        rules,
+      ),
+    ).toMatchObject({
       __address__: '10.0.0.6:15014',
       __metrics_path__: '/metrics',
     });
-    expect(relabel(pod({ 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/stats/prometheus' }), rules)).toMatchObject({
+    expect(
+      relabel(pod({ 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/stats/prometheus' }), rules),
+    ).toMatchObject({
       __address__: '10.0.0.5:15020',
       __metrics_path__: '/stats/prometheus',
     });
@@ -183,9 +203,9 @@ describe('the addons (deploy/prometheus, deploy/console)', () => {
   });
 
   it('swaps the images by name for a cluster, as for the mesh', () => {
-    const [deploy] = renderComponent('prometheus', { images: { 'prom/prometheus': 'mirror/prometheus:1' } }).filter(
-      o => o.kind === 'Deployment',
-    ) as unknown as PodTemplate[];
+    const [deploy] = renderComponent('prometheus', {
+      images: { 'prom/prometheus': 'mirror/prometheus:1' },
+    }).filter(o => o.kind === 'Deployment') as unknown as PodTemplate[];
     expect(deploy!.spec.template.spec.containers[0]!.image).toBe('mirror/prometheus:1');
   });
 });

@@ -47,7 +47,6 @@ export interface InstallOptions extends RenderOptions {
   readonly gatewayApiCrds?: readonly ManifestObject[];
 }
 
-
 interface CrdStatus {
   status?: { conditions?: { type: string; status: string }[] };
 }

@@ -50,7 +50,9 @@ describe('relayBody', () => {
     controller.abort(new Error('per-try timeout'));
     await expect(done).rejects.toThrow('per-try timeout');
     expect(src.destroyed).toBe(true);
-    await expect(relayBody(new PassThrough(), sink().stream, controller.signal)).rejects.toThrow('per-try timeout');
+    await expect(relayBody(new PassThrough(), sink().stream, controller.signal)).rejects.toThrow(
+      'per-try timeout',
+    );
   });
 
   it('leaves no error of the streams uncaught after it settled (an HTTP/2 stream aborted a tick later)', async () => {

@@ -64,7 +64,8 @@ export function relayBody(src: Readable, dst: Writable, signal: AbortSignal): Pr
     }
     function onSourceClose(): void {
       // `end` comes before `close` on a complete body; `close` alone is a premature end.
-      if (!src.readableEnded) fail(new BodyRelayError('SOURCE_CLOSED', 'the response body closed before its end'));
+      if (!src.readableEnded)
+        fail(new BodyRelayError('SOURCE_CLOSED', 'the response body closed before its end'));
     }
     function onDestinationClose(): void {
       fail(new BodyRelayError('DESTINATION_CLOSED', 'the downstream closed before the response body ended'));

@@ -15,7 +15,10 @@ const LISTENER: ProtoObject = {
   filter_chains: [
     {
       name: 'inbound-vip|80|http|echo.bench.svc.cluster.local',
-      filter_chain_match: { destination_port: { value: 80 }, prefix_ranges: [{ address_prefix: '10.0.0.1', prefix_len: { value: 32 } }] },
+      filter_chain_match: {
+        destination_port: { value: 80 },
+        prefix_ranges: [{ address_prefix: '10.0.0.1', prefix_len: { value: 32 } }],
+      },
       filters: [
         {
           name: 'envoy.filters.network.http_connection_manager',
@@ -50,7 +53,9 @@ const LISTENER: ProtoObject = {
 describe('Envoy protos', () => {
   it('decodes a listener with the root serialized for the bundle exactly as with the .proto files', () => {
     // What tools/bundle.mjs embeds: the same root through toJSON/fromJSON.
-    const serialized = protobuf.Root.fromJSON(JSON.parse(JSON.stringify(loadEnvoyRoot().toJSON())) as protobuf.INamespace);
+    const serialized = protobuf.Root.fromJSON(
+      JSON.parse(JSON.stringify(loadEnvoyRoot().toJSON())) as protobuf.INamespace,
+    );
     serialized.resolveAll();
     const bytes = encodeEnvoy(EnvoyType.listener, LISTENER);
     const type = serialized.lookupType(EnvoyType.listener);
