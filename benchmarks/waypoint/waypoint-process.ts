@@ -3,7 +3,7 @@
 // CA (the spiffe-certs testing CA), fed by the driver's ADS server over plaintext gRPC.
 //
 // IPC from the driver: {identity, xds} (start), 'stats', 'stats-after-gc', 'quit'.
-// IPC to the driver: {hbonePort} once xDS has synced, then one stats object per 'stats'.
+// IPC to the driver: {hbonePort} once xDS has synced, then {heapUsed} per 'stats'.
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import * as grpc from '@grpc/grpc-js';
@@ -87,13 +87,8 @@ process.on('message', (message: unknown) => {
       if (PROFILE_DIR !== undefined)
         writeHeapSnapshot(join(PROFILE_DIR, `waypoint-${++snapshots}.heapsnapshot`));
     }
-    const cpu = process.cpuUsage();
-    const memory = process.memoryUsage();
-    process.send?.({
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      rss: memory.rss,
-      heapUsed: memory.heapUsed,
-    });
+    // CPU time and RSS the driver reads from /proc (one sampler for every process it compares).
+    process.send?.({ heapUsed: process.memoryUsage().heapUsed });
   } else if (message === 'quit') {
     void (bound?.shutdown() ?? Promise.resolve()).then(() => process.exit(0));
   }
