@@ -27,6 +27,7 @@ import {
   CONTROLLER_NAME,
   RouteReason,
   resolveRoute,
+  resolvedWaypoints,
   type RouteCondition,
   type RouteLookup,
   type RouteParentStatus,
@@ -193,7 +194,11 @@ export function ingressParents(
       status: {
         parentRef: ref,
         controllerName: CONTROLLER_NAME,
-        conditions: resolvedRefs === undefined ? [a.condition] : [a.condition, resolvedRefs],
+        conditions: [
+          a.condition,
+          ...(resolvedRefs === undefined ? [] : [resolvedRefs]),
+          resolvedWaypoints(route.generation),
+        ],
       },
       listeners: a.listeners,
       namespaceWritten: namespaceWritten(ref),

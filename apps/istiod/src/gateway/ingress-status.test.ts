@@ -447,9 +447,11 @@ describe('ingress Gateway and route status through the Gateway side', () => {
         p => p.parentRef.name === 'gw',
       ),
     );
-    expect(parent.conditions.map(c => [c.type, c.status])).toEqual([
-      ['Accepted', 'True'],
-      ['ResolvedRefs', 'True'],
+    // As upstream with ambient on: ResolvedWaypoints on ingress parents too.
+    expect(parent.conditions.map(c => [c.type, c.status, c.message])).toEqual([
+      ['Accepted', 'True', 'Route was valid'],
+      ['ResolvedRefs', 'True', 'All references resolved'],
+      ['ResolvedWaypoints', 'True', 'All waypoints resolved'],
     ]);
     await until('tls listener attachedRoutes 1', () => listenerOf('tls')?.attachedRoutes === 1 || undefined);
     expect(listenerOf('tls')?.supportedKinds.map(k => k.kind)).toEqual(['TLSRoute']);

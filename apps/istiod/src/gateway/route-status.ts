@@ -3,8 +3,8 @@
  * `status.parents`, one entry per parentRef with `controllerName: istio.io/gateway-controller`
  * and the `Accepted` and `ResolvedRefs` conditions the waypoint index computed (reasons as
  * upstream: `Accepted`, `NoMatchingParent`, `UnsupportedValue`, `ResolvedRefs`,
- * `BackendNotFound`, `RefNotPermitted`, `InvalidKind`), plus ambient's `ResolvedWaypoints` on the
- * routes a waypoint serves. Other controllers' parent entries are kept.
+ * `BackendNotFound`, `RefNotPermitted`, `InvalidKind`), plus ambient's `ResolvedWaypoints` on every
+ * parent, waypoint or ingress (as upstream with ambient on). Other controllers' parent entries are kept.
  *
  * `RouteStatusWriter` keeps the latest wanted status of every route (on every replica) and writes
  * it only while this istiod leads, skipping a status it already wrote; `resync()` (leadership

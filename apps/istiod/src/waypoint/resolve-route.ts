@@ -97,11 +97,11 @@ export const RouteReason = {
 } as const;
 
 /**
- * Upstream's ambient condition on every parent of a route (`ResolvedWaypoints`, since Istio 1.26):
- * always True. Its routes here are the ones a waypoint serves, so the message is upstream's for a
- * parent whose waypoint resolved.
+ * Upstream's ambient condition on every parent of a route (`ResolvedWaypoints`, since Istio 1.26),
+ * waypoint and ingress parents alike: always True, with upstream's message for a parent whose
+ * waypoint resolved.
  */
-function resolvedWaypoints(generation: number): RouteCondition {
+export function resolvedWaypoints(generation: number): RouteCondition {
   return {
     type: 'ResolvedWaypoints',
     status: 'True',
