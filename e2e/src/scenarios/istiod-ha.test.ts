@@ -71,6 +71,24 @@ async function istiodPods(): Promise<V1Pod[]> {
   return list.items.filter(p => p.metadata?.deletionTimestamp === undefined);
 }
 
+interface EndpointSlice {
+  readonly endpoints?: readonly {
+    readonly addresses: readonly string[];
+    readonly conditions?: { readonly ready?: boolean };
+  }[];
+}
+
+/** The ready addresses of the istiod Service's EndpointSlices: where kube-proxy sends its VIP. */
+async function istiodEndpoints(): Promise<string[]> {
+  const list = await kube().client.get<KubeList<EndpointSlice>>(
+    `/apis/discovery.k8s.io/v1/namespaces/${MESH_NAMESPACE}/endpointslices`,
+    { labelSelector: 'kubernetes.io/service-name=istiod' },
+  );
+  return list.items
+    .flatMap(s => (s.endpoints ?? []).filter(e => e.conditions?.ready === true).flatMap(e => e.addresses))
+    .sort();
+}
+
 /** The ztunnel pod names connected to one istiod, from its `/debug/syncz` (15014). */
 async function connectedZtunnels(istiod: V1Pod): Promise<string[] | undefined> {
   const netns = podNetnsName(kube().layout, istiod.metadata?.uid ?? '');
@@ -233,6 +251,13 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
       { timeoutMs: 120_000, intervalMs: 500 },
     );
     const live = (await istiodPods()).map(p => p.metadata?.name ?? '');
+    // The survivor must be behind the VIP before the leader goes (kube-proxy follows the slices).
+    const ips = (await istiodPods()).map(p => p.status?.podIP ?? '').sort();
+    await waitFor(
+      `both istiod replicas (${ips.join(', ')}) ready in the istiod Service's EndpointSlices`,
+      async () => (JSON.stringify(await istiodEndpoints()) === JSON.stringify(ips) ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     const leader = await waitFor(
       'a live status leader',
       async () => {
@@ -268,7 +293,14 @@ describe('istiod HA on a 2-node local cluster with two istiod replicas', () => {
           return homes !== undefined && [...homes.values()].every(h => h !== leader) ? homes : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 100 },
-      );
+      ).catch(async (err: unknown) => {
+        // What the VIP led to, for the failure's reader.
+        const pods = (await istiodPods()).map(
+          p => `${p.metadata?.name ?? ''} ${p.status?.podIP ?? ''} ${p.spec?.nodeName ?? ''}`,
+        );
+        log(`istiod pods: ${pods.join('; ')}; ready endpoints: ${(await istiodEndpoints()).join(', ')}`);
+        throw err;
+      });
       m.xdsMs = Date.now() - killedAt;
       m.fresh = await freshPod('fresh-2', 'node-1');
       m.newLeader = await waitFor(
