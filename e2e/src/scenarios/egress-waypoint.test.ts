@@ -12,9 +12,8 @@
 // DestinationRule (`tls.mode: SIMPLE`, `credentialName` naming a Secret with the CA) makes the
 // waypoint originate TLS to it (SNI, CA and SAN verified); with the wrong CA the request fails 503.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TLSSocket } from 'node:tls';
@@ -22,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pki } from '../control-plane/pki.ts';
 import { waitFor } from '../exec.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
+import { listenOn, type ListeningServer } from '../mesh/external-server.ts';
 import { waypointMetrics, waypointRequests, type WaypointPod } from '../mesh/waypoint.ts';
 import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
 import { curlInPod, echoPod, type MeshPod } from '../mesh/workloads.ts';
@@ -33,12 +33,12 @@ const SE_PATH = `/apis/networking.istio.io/v1/namespaces/${NS}/serviceentries`;
 const scenario = new ScenarioContext<MeshPod>('egress');
 const { log, kube, pod } = scenario;
 let waypoint: WaypointPod;
-let server: Server | undefined;
+let server: ListeningServer | undefined;
 let serverPort = 0;
 /** The requests the external server saw: path and Host header. */
 const seen: { readonly url: string; readonly host: string }[] = [];
 /** The HTTPS server (TLS origination): its port and the requests it saw, with their SNI. */
-let tlsServer: HttpsServer | undefined;
+let tlsServer: ListeningServer | undefined;
 let tlsPort = 0;
 const seenTls: { readonly url: string; readonly host: string; readonly sni: string | false | null }[] = [];
 let pkiDir: string | undefined;
@@ -87,17 +87,12 @@ describe('egress through a waypoint to a host outside the mesh, on a 1-node loca
       probe: { from: 'client', service: 'echo' },
     });
     // The cluster's address exists once the cluster started: the external server listens there.
-    server = createServer((req, res) => {
+    const plainServer = createServer((req, res) => {
       seen.push({ url: req.url ?? '', host: req.headers.host ?? '' });
       res.writeHead(200, { 'content-type': 'text/plain' }).end('external\n');
     });
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(0, HOST_IP, () => {
-        resolve();
-      });
-    });
-    serverPort = (server.address() as AddressInfo).port;
+    server = await listenOn(plainServer, HOST_IP);
+    serverPort = server.port;
     log(`external server on ${HOST_IP}:${serverPort}`);
     // The TLS-only external host: a serving certificate for its name from a CA of this test.
     pkiDir = mkdtempSync(join(tmpdir(), 'am-egress-tls-'));
@@ -108,7 +103,7 @@ describe('egress through a waypoint to a host outside the mesh, on a 1-node loca
     const serving = await pki.serving('secure', [SECURE_HOST], [HOST_IP]);
     goodCa = readFileSync(pki.ca.cert, 'utf8');
     wrongCa = readFileSync(wrong.ca.cert, 'utf8');
-    tlsServer = createHttpsServer(
+    const httpsServer = createHttpsServer(
       { cert: readFileSync(serving.cert), key: readFileSync(serving.key) },
       (req, res) => {
         const sni = req.socket instanceof TLSSocket ? req.socket.servername : null;
@@ -116,33 +111,16 @@ describe('egress through a waypoint to a host outside the mesh, on a 1-node loca
         res.writeHead(200, { 'content-type': 'text/plain' }).end('secure external\n');
       },
     );
-    await new Promise<void>((resolve, reject) => {
-      tlsServer!.once('error', reject);
-      tlsServer!.listen(0, HOST_IP, () => {
-        resolve();
-      });
-    });
-    tlsPort = (tlsServer.address() as AddressInfo).port;
+    tlsServer = await listenOn(httpsServer, HOST_IP);
+    tlsPort = tlsServer.port;
     log(`external HTTPS server on ${HOST_IP}:${tlsPort}`);
     scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
-    if (tlsServer !== undefined)
-      await new Promise<void>(resolve => {
-        tlsServer!.close(() => {
-          resolve();
-        });
-        tlsServer!.closeAllConnections();
-      });
+    await tlsServer?.close();
     if (pkiDir !== undefined) rmSync(pkiDir, { recursive: true, force: true });
-    if (server !== undefined)
-      await new Promise<void>(resolve => {
-        server!.close(() => {
-          resolve();
-        });
-        server!.closeAllConnections();
-      });
+    await server?.close();
     await scenario.cluster?.stop();
     scenario.logWallTime();
   }, 180_000);

@@ -19,12 +19,12 @@
 // by this test on the cluster's own address (`10.211.168.1`); an HTTPRoute with
 // `parentRefs: [{group: networking.istio.io, kind: ServiceEntry}]` adds a request header and
 // sends to the entry's host (`Hostname` backendRef): the server sees the header.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, waitFor } from '../exec.ts';
 import { getInNetns } from '../mesh/observe.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
+import { listenOn, type ListeningServer } from '../mesh/external-server.ts';
 import {
   GATEWAY_PATH,
   HTTPROUTE_PATH,
@@ -48,7 +48,7 @@ const AUTO_PORT = 9100;
 const scenario = new ScenarioContext<MeshPod>('tcpr');
 const { log, kube, pod } = scenario;
 let waypoint: WaypointPod;
-let server: Server | undefined;
+let server: ListeningServer | undefined;
 let serverPort = 0;
 /** What the external server saw: path and the `x-se-route` header. */
 const seen: { readonly url: string; readonly header: string }[] = [];
@@ -170,30 +170,19 @@ describe('TCPRoute and ServiceEntry-parent HTTPRoute through a waypoint on a 2-n
       async () => ((await waypointChain(chainName('tcp-echo-v2'))) !== undefined ? true : undefined),
       { timeoutMs: 60_000, intervalMs: 500 },
     );
-    server = createServer((req, res) => {
+    const external = createServer((req, res) => {
       const h = req.headers['x-se-route'];
       seen.push({ url: req.url ?? '', header: Array.isArray(h) ? h.join(',') : (h ?? '') });
       res.writeHead(200, { 'content-type': 'text/plain' }).end('external\n');
     });
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(0, HOST_IP, () => {
-        resolve();
-      });
-    });
-    serverPort = (server.address() as AddressInfo).port;
+    server = await listenOn(external, HOST_IP);
+    serverPort = server.port;
     log(`external server on ${HOST_IP}:${serverPort}`);
     scenario.logSetupTime();
   }, 600_000);
 
   afterAll(async () => {
-    if (server !== undefined)
-      await new Promise<void>(resolve => {
-        server!.close(() => {
-          resolve();
-        });
-        server!.closeAllConnections();
-      });
+    await server?.close();
     await scenario.cluster?.stop();
     scenario.logWallTime();
   }, 180_000);
