@@ -9,7 +9,14 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, catchAllRoute, edsCluster, hcmListener } from './testing/fixtures.ts';
+import {
+  any,
+  assignment,
+  catchAllRoute,
+  edsCluster,
+  reviewsEndpoint,
+  hcmListener,
+} from './testing/fixtures.ts';
 import {
   HboneBackend,
   MeshClient,
@@ -87,19 +94,7 @@ describe('waypoint AUDIT policies (RBAC LOG) on loopback', () => {
     });
     await backend.start();
     xds.set(TypeUrl.cluster, A, edsCluster(A));
-    xds.set(
-      TypeUrl.clusterLoadAssignment,
-      A,
-      assignment(A, [
-        {
-          address: '10.1.0.1',
-          port: 8080,
-          hbone: `127.0.0.1:${backend.port}`,
-          identity: backend.identity.id,
-          workload: 'reviews-a;default;reviews;v1;Kubernetes',
-        },
-      ]),
-    );
+    xds.set(TypeUrl.clusterLoadAssignment, A, assignment(A, [reviewsEndpoint(backend)]));
     xds.set(TypeUrl.listener, 'main_internal', listener());
     xds.set(TypeUrl.routeConfiguration, ROUTE, catchAllRoute(ROUTE, A));
     const started = await startLoopbackWaypoint({ xds, pki, logs: captured.logs });

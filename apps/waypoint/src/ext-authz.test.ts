@@ -12,7 +12,15 @@ import { captureLogs } from '@ambient-mesh/runtime/testing';
 import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { testConfig } from './testing/harness.ts';
-import { any, assignment, catchAllRoute, edsCluster, ms, router } from './testing/fixtures.ts';
+import {
+  any,
+  assignment,
+  catchAllRoute,
+  edsCluster,
+  reviewsEndpoint,
+  ms,
+  router,
+} from './testing/fixtures.ts';
 import { ExtAuthzSample } from './testing/ext-authz-server.ts';
 import {
   HboneBackend,
@@ -151,19 +159,7 @@ describe('waypoint ext_authz (CUSTOM) against Istio’s sample ext-authz server 
     });
     await backend.start();
     xds.set(TypeUrl.cluster, A, edsCluster(A));
-    xds.set(
-      TypeUrl.clusterLoadAssignment,
-      A,
-      assignment(A, [
-        {
-          address: '10.1.0.1',
-          port: 8080,
-          hbone: `127.0.0.1:${backend.port}`,
-          identity: backend.identity.id,
-          workload: 'reviews-a;default;reviews;v1;Kubernetes',
-        },
-      ]),
-    );
+    xds.set(TypeUrl.clusterLoadAssignment, A, assignment(A, [reviewsEndpoint(backend)]));
     const down = await closedPort();
     for (const [name, port] of [
       [AUTHZ_HTTP, sample.httpPort],

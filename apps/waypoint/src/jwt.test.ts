@@ -15,7 +15,15 @@ import { TypeUrl } from '@ambient-mesh/mesh-api';
 import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, catchAllRoute, edsCluster, hcmListener, ms } from './testing/fixtures.ts';
+import {
+  any,
+  assignment,
+  catchAllRoute,
+  edsCluster,
+  hcmListener,
+  reviewsEndpoint,
+  ms,
+} from './testing/fixtures.ts';
 import { HboneBackend, MeshClient, TestXdsServer, createTestPki } from './testing/loopback.ts';
 import { EnvoyType } from './xds/envoy-protos.ts';
 import type { ProtoObject } from './xds/envoy-protos.ts';
@@ -179,19 +187,7 @@ describe('waypoint JWT authentication then RBAC on loopback', () => {
     });
     await backend.start();
     xds.set(TypeUrl.cluster, A, edsCluster(A));
-    xds.set(
-      TypeUrl.clusterLoadAssignment,
-      A,
-      assignment(A, [
-        {
-          address: '10.1.0.1',
-          port: 8080,
-          hbone: `127.0.0.1:${backend.port}`,
-          identity: backend.identity.id,
-          workload: 'reviews-a;default;reviews;v1;Kubernetes',
-        },
-      ]),
-    );
+    xds.set(TypeUrl.clusterLoadAssignment, A, assignment(A, [reviewsEndpoint(backend)]));
     xds.set(TypeUrl.listener, 'main_internal', listener(jwtFilter(inline, jwksUri)));
     xds.set(TypeUrl.routeConfiguration, ROUTE, catchAllRoute(ROUTE, A));
     const started = await startLoopbackWaypoint({ xds, pki, logs: captured.logs });

@@ -13,7 +13,14 @@ import { captureLogs } from '@ambient-mesh/runtime/testing';
 import type { Bound } from './app.ts';
 import { convertListener } from './config/convert-listener.ts';
 import { startLoopbackWaypoint } from './testing/loopback-waypoint.ts';
-import { any, assignment, catchAllRoute, edsCluster, hcmListener } from './testing/fixtures.ts';
+import {
+  any,
+  assignment,
+  catchAllRoute,
+  edsCluster,
+  reviewsEndpoint,
+  hcmListener,
+} from './testing/fixtures.ts';
 import {
   HboneBackend,
   MeshClient,
@@ -130,19 +137,7 @@ describe('waypoint Telemetry access logging and metrics overrides on loopback', 
     });
     await backend.start();
     xds.set(TypeUrl.cluster, A, edsCluster(A));
-    xds.set(
-      TypeUrl.clusterLoadAssignment,
-      A,
-      assignment(A, [
-        {
-          address: '10.1.0.1',
-          port: 8080,
-          hbone: `127.0.0.1:${backend.port}`,
-          identity: backend.identity.id,
-          workload: 'reviews-a;default;reviews;v1;Kubernetes',
-        },
-      ]),
-    );
+    xds.set(TypeUrl.clusterLoadAssignment, A, assignment(A, [reviewsEndpoint(backend)]));
     xds.set(
       TypeUrl.listener,
       'main_internal',

@@ -111,6 +111,20 @@ export interface TestEndpoint {
   readonly workload: string;
 }
 
+/** The endpoint `reviews-a` (10.1.0.1:8080) served by a loopback HBONE backend. */
+export function reviewsEndpoint(backend: {
+  readonly port: number;
+  readonly identity: { readonly id: string };
+}): TestEndpoint {
+  return {
+    address: '10.1.0.1',
+    port: 8080,
+    hbone: `127.0.0.1:${backend.port}`,
+    identity: backend.identity.id,
+    workload: 'reviews-a;default;reviews;v1;Kubernetes',
+  };
+}
+
 export function assignment(cluster: string, endpoints: readonly TestEndpoint[]): ProtoObject {
   return {
     cluster_name: cluster,
