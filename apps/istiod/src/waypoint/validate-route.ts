@@ -52,48 +52,20 @@ export function validateGrpcRoute(obj: unknown): Validated<ValidRoute> {
  * At least one rule is required; the rule's `backendRefs` are weighted as for an HTTPRoute.
  */
 export function validateTlsRoute(obj: unknown): Validated<ValidRoute> {
-  const issues = new Issues();
-  const meta = readMeta(obj, issues);
-  const spec = rec(rec(obj).spec);
-  const ns = meta?.namespace ?? '';
-  const parentRefs = arr(spec.parentRefs).map((p, i) =>
-    readParentRef(p, ns, `spec.parentRefs[${i}]`, issues),
+  return validateBackendOnlyRoute(obj, 'TLSRoute', (spec, issues) =>
+    arr(spec.hostnames).flatMap((h, i) => {
+      const s = str(h);
+      if (
+        s === undefined ||
+        s === '' ||
+        (s.includes('*') && !(s.startsWith('*.') && !s.slice(1).includes('*')))
+      ) {
+        issues.add(`spec.hostnames[${i}]`, 'must be a DNS name or a *.suffix wildcard');
+        return [];
+      }
+      return [s.toLowerCase()];
+    }),
   );
-  const hostnames = arr(spec.hostnames).flatMap((h, i) => {
-    const s = str(h);
-    if (
-      s === undefined ||
-      s === '' ||
-      (s.includes('*') && !(s.startsWith('*.') && !s.slice(1).includes('*')))
-    ) {
-      issues.add(`spec.hostnames[${i}]`, 'must be a DNS name or a *.suffix wildcard');
-      return [];
-    }
-    return [s.toLowerCase()];
-  });
-  if (arr(spec.rules).length === 0) issues.add('spec.rules', 'needs at least one rule');
-  const rules: RawRouteRule[] = arr(spec.rules).map((r, index) => ({
-    index,
-    matches: [],
-    filters: [],
-    backendRefs: arr(rec(r).backendRefs).flatMap(
-      (b, i) => readBackendRef(b, ns, `spec.rules[${index}].backendRefs[${i}]`, issues) ?? [],
-    ),
-  }));
-  if (meta === undefined || issues.list.length > 0) return { ok: false, errors: issues.list };
-  return {
-    ok: true,
-    value: {
-      kind: 'TLSRoute',
-      namespace: meta.namespace,
-      name: meta.name,
-      generation: meta.generation,
-      creationTimestamp: meta.creationTimestamp,
-      parentRefs: parentRefs.filter((p): p is ParentRefInput => p !== undefined),
-      hostnames,
-      rules,
-    },
-  };
 }
 
 function validateRoute(obj: unknown, kind: 'HTTPRoute' | 'GRPCRoute'): Validated<ValidRoute> {
@@ -136,6 +108,18 @@ function validateRoute(obj: unknown, kind: 'HTTPRoute' | 'GRPCRoute'): Validated
  * `translate-listener.ts` turns the first rule into the chain's `tcp_proxy` clusters.
  */
 export function validateTcpRoute(obj: unknown): Validated<ValidRoute> {
+  return validateBackendOnlyRoute(obj, 'TCPRoute', () => []);
+}
+
+/**
+ * A route whose rules are weighted backendRefs only (TCPRoute, TLSRoute): parentRefs, at least
+ * one rule, and the hostnames `readHostnames` takes from the spec.
+ */
+function validateBackendOnlyRoute(
+  obj: unknown,
+  kind: 'TCPRoute' | 'TLSRoute',
+  readHostnames: (spec: Rec, issues: Issues) => string[],
+): Validated<ValidRoute> {
   const issues = new Issues();
   const meta = readMeta(obj, issues);
   const spec = rec(rec(obj).spec);
@@ -143,6 +127,7 @@ export function validateTcpRoute(obj: unknown): Validated<ValidRoute> {
   const parentRefs = arr(spec.parentRefs).map((p, i) =>
     readParentRef(p, ns, `spec.parentRefs[${i}]`, issues),
   );
+  const hostnames = readHostnames(spec, issues);
   const rawRules = arr(spec.rules);
   if (rawRules.length === 0) issues.add('spec.rules', 'needs at least one rule');
   const rules: RawRouteRule[] = rawRules.map((r, i) => ({
@@ -157,13 +142,13 @@ export function validateTcpRoute(obj: unknown): Validated<ValidRoute> {
   return {
     ok: true,
     value: {
-      kind: 'TCPRoute',
+      kind,
       namespace: meta.namespace,
       name: meta.name,
       generation: meta.generation,
       creationTimestamp: meta.creationTimestamp,
       parentRefs: parentRefs.filter((p): p is ParentRefInput => p !== undefined),
-      hostnames: [],
+      hostnames,
       rules,
     },
   };
