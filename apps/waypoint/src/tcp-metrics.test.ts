@@ -17,7 +17,7 @@ import { build } from './app.ts';
 import type { Bound } from './app.ts';
 import { convertListener } from './config/convert-listener.ts';
 import type { TcpChain } from './config/types.ts';
-import { any, assignment, edsCluster } from './testing/fixtures.ts';
+import { any, assignment, edsCluster, statsFilter } from './testing/fixtures.ts';
 import { testConfig } from './testing/harness.ts';
 import { HboneTcpBackend, TestXdsServer, createTestPki, scrapeStats, waitFor } from './testing/loopback.ts';
 import type { TestPki } from './testing/loopback.ts';
@@ -33,31 +33,6 @@ const BAGGAGE =
   'k8s.cluster.name=Kubernetes,k8s.namespace.name=default,k8s.deployment.name=sleep,service.name=sleep,service.version=v1';
 const PAYLOAD = Buffer.alloc(100_000, 'x');
 const CONNECTIONS = 3;
-
-const str = (v: string): ProtoObject => ({ stringValue: v });
-
-/** `stats.PluginConfig` in a TypedStruct, as istiod's `istio.stats` filter carries it. */
-function statsFilter(metrics: Record<string, unknown>[]): ProtoObject {
-  const value = (v: unknown): ProtoObject => {
-    if (typeof v === 'string') return str(v);
-    if (typeof v === 'boolean') return { boolValue: v };
-    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
-    return {
-      structValue: {
-        fields: Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, value(x)]),
-        ),
-      },
-    };
-  };
-  return {
-    name: 'istio.stats',
-    typed_config: any(EnvoyType.typedStruct, {
-      type_url: 'type.googleapis.com/stats.PluginConfig',
-      value: { fields: { metrics: value(metrics) } },
-    }),
-  };
-}
 
 function tcpChain(name: string, port: number, stats?: ProtoObject): ProtoObject {
   return {

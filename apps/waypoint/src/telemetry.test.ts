@@ -20,6 +20,7 @@ import {
   edsCluster,
   reviewsEndpoint,
   hcmListener,
+  statsFilter,
 } from './testing/fixtures.ts';
 import {
   HboneBackend,
@@ -59,29 +60,6 @@ const text = (t: string): ProtoObject => ({ text_format_source: { inline_string:
 const json = (fields: Record<string, string>): ProtoObject => ({
   json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, str(v)])) },
 });
-
-/** `stats.PluginConfig` in a TypedStruct, as istiod's `istio.stats` filter carries it. */
-function statsFilter(metrics: Record<string, unknown>[]): ProtoObject {
-  const value = (v: unknown): ProtoObject => {
-    if (typeof v === 'string') return str(v);
-    if (typeof v === 'boolean') return { boolValue: v };
-    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
-    return {
-      structValue: {
-        fields: Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, value(x)]),
-        ),
-      },
-    };
-  };
-  return {
-    name: 'istio.stats',
-    typed_config: any(EnvoyType.typedStruct, {
-      type_url: 'type.googleapis.com/stats.PluginConfig',
-      value: { fields: { metrics: value(metrics) } },
-    }),
-  };
-}
 
 function listener(accessLog: ProtoObject[], stats?: ProtoObject): ProtoObject {
   return hcmListener({

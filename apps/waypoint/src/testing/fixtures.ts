@@ -148,3 +148,26 @@ export function assignment(cluster: string, endpoints: readonly TestEndpoint[]):
     ],
   };
 }
+
+/** `stats.PluginConfig` in a TypedStruct, as istiod's `istio.stats` filter carries it. */
+export function statsFilter(metrics: Record<string, unknown>[]): ProtoObject {
+  const value = (v: unknown): ProtoObject => {
+    if (typeof v === 'string') return { stringValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    return {
+      structValue: {
+        fields: Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, value(x)]),
+        ),
+      },
+    };
+  };
+  return {
+    name: 'istio.stats',
+    typed_config: any(EnvoyType.typedStruct, {
+      type_url: 'type.googleapis.com/stats.PluginConfig',
+      value: { fields: { metrics: value(metrics) } },
+    }),
+  };
+}
