@@ -22,7 +22,7 @@ import type { Http2Server, Http2ServerRequest, Http2ServerResponse, OutgoingHttp
 import { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '@ambient-mesh/errors';
-import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
+import { trafficLabels } from '@ambient-mesh/mesh-api';
 import { normalizePath } from '@ambient-mesh/policy-engine';
 import type { Logger } from '@ambient-mesh/runtime';
 import type { Baggage } from '@ambient-mesh/hbone';
@@ -63,6 +63,7 @@ import { immediatePair } from './stream-pair.ts';
 import { UpstreamTlsError, fromUndici, h2Request } from './upstream.ts';
 import { H2ClusterPool } from './h2-pool.ts';
 import type { H2Overflow, H2PoolLimits } from './h2-pool.ts';
+import { endpointTrafficLabels } from './tcp-stats.ts';
 import { collectorOf } from './tracing.ts';
 import type { RequestSpan, WaypointTracer } from './tracing.ts';
 import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
@@ -1321,41 +1322,18 @@ export class HttpProxy {
   ): void {
     const w = o.endpoint?.workload;
     const host = o.cluster?.serviceHost ?? o.chainService;
-    // `<name>.<namespace>.svc...` for a Kubernetes Service; a ServiceEntry host (outside the
-    // cluster domain) is its own service name, as upstream reports it.
-    const hostParts = host === undefined ? [] : host.includes('.svc.') ? host.split('.') : [host];
-    const b = ctx?.baggage ?? {};
-    // A gateway reports as upstream's gateways do: `reporter="source"`, itself the source
-    // workload (its SPIFFE ID when the upstream was reached over HBONE mTLS).
-    const gw = ctx?.edge?.source;
-    const mtlsUpstream = o.endpoint !== undefined && o.endpoint.plaintext !== true;
+    // A gateway reports as upstream's gateways do: `reporter="source"`, itself the source workload.
     const labels = trafficLabels({
-      reporter: gw === undefined ? Reporter.waypoint : Reporter.source,
-      source_workload: gw?.workload ?? b.workloadName,
-      source_canonical_service: gw?.canonicalService ?? b.serviceName,
-      source_canonical_revision: gw?.canonicalRevision ?? b.serviceVersion,
-      source_workload_namespace: gw?.namespace ?? b.namespace,
-      source_principal: gw === undefined ? ctx?.peerIdentity : mtlsUpstream ? gw.principal() : undefined,
-      source_app: gw?.canonicalService ?? b.serviceName,
-      source_version: gw?.canonicalRevision ?? b.serviceVersion,
-      source_cluster: gw?.cluster ?? b.clusterId,
-      destination_service: host,
-      destination_service_namespace: hostParts[1],
-      destination_service_name: hostParts[0],
-      destination_workload: w?.name,
-      destination_canonical_service: w?.canonicalService,
-      destination_canonical_revision: w?.canonicalRevision,
-      destination_workload_namespace: w?.namespace,
-      destination_principal: o.endpoint?.identity,
-      destination_app: w?.canonicalService,
-      destination_version: w?.canonicalRevision,
-      destination_cluster: w?.cluster,
+      ...endpointTrafficLabels({
+        gateway: ctx?.edge?.source,
+        baggage: ctx?.baggage ?? {},
+        peerIdentity: ctx?.peerIdentity,
+        host,
+        endpoint: o.endpoint,
+      }),
       // Istio's stats: `grpc` for gRPC requests (by content type), else `http`.
       request_protocol: isGrpc(req.headers['content-type']) ? 'grpc' : 'http',
       response_flags: o.flags.length === 0 ? '-' : o.flags.join(','),
-      // Istio reports the connection's security only on the destination side.
-      connection_security_policy:
-        gw === undefined ? ConnectionSecurityPolicy.mutualTls : ConnectionSecurityPolicy.unknown,
     });
     const status = o.status === 0 ? 0 : o.status;
     o.span?.end({
