@@ -355,6 +355,14 @@ interface Outcome {
   responseHeaders?: Readonly<Record<string, string | string[] | number | undefined>> | undefined;
 }
 
+/** Answers a request locally (no upstream): status, body, response flag, details and headers. */
+type LocalReply = (
+  status: number,
+  body: string,
+  flag: string | undefined,
+  details: string,
+  headers?: Record<string, string>,
+) => void;
 export class HttpProxy {
   readonly server: Server;
   readonly #o: HttpProxyOptions;
@@ -783,13 +791,7 @@ export class HttpProxy {
     decision: RequestDecision,
     beforeAuth: boolean,
     outcome: Outcome,
-    local: (
-      status: number,
-      body: string,
-      flag: string | undefined,
-      details: string,
-      headers?: Record<string, string>,
-    ) => void,
+    local: LocalReply,
   ): boolean {
     if (chain.localRateLimits === undefined) return false;
     const route = 'route' in decision ? decision.route : undefined;
@@ -809,13 +811,7 @@ export class HttpProxy {
     req: Req,
     res: Res,
     outcome: Outcome,
-    local: (
-      status: number,
-      body: string,
-      flag: string | undefined,
-      details: string,
-      headers?: Record<string, string>,
-    ) => void,
+    local: LocalReply,
   ): Promise<void> {
     switch (decision.kind) {
       case 'no-route-config':
@@ -971,13 +967,7 @@ export class HttpProxy {
     responseMods: readonly HeaderMods[],
     res: Res,
     outcome: Outcome,
-    local: (
-      status: number,
-      body: string,
-      flag: string | undefined,
-      details: string,
-      headers?: Record<string, string>,
-    ) => void,
+    local: LocalReply,
     downstream: { readonly h2: boolean; readonly te: boolean },
   ): Promise<void> {
     const endpoints = await clusterEndpoints(cluster, config, this.#o.dns, {
