@@ -36,7 +36,8 @@ import type {
 } from '../config/types.ts';
 import { clusterEndpoints } from './cluster-endpoints.ts';
 import type { DnsClusters } from './dns-clusters.ts';
-import type { GatewaySource, HttpProxy } from './http-proxy.ts';
+import type { HttpProxy } from './http-proxy.ts';
+import type { GatewaySource } from './traffic-labels.ts';
 import { hash32 } from './balancer.ts';
 import { peekClientHello } from './client-hello.ts';
 import { isPassthrough, pickTcpCluster, selectGatewayChain } from './route.ts';

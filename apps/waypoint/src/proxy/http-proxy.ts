@@ -63,7 +63,7 @@ import { immediatePair } from './stream-pair.ts';
 import { UpstreamTlsError, fromUndici, h2Request } from './upstream.ts';
 import { H2ClusterPool } from './h2-pool.ts';
 import type { H2Overflow, H2PoolLimits } from './h2-pool.ts';
-import { endpointTrafficLabels } from './tcp-stats.ts';
+import { endpointTrafficLabels, type GatewaySource } from './traffic-labels.ts';
 import { collectorOf } from './tracing.ts';
 import type { RequestSpan, WaypointTracer } from './tracing.ts';
 import type { UpstreamPools, UpstreamResponse } from './upstream.ts';
@@ -80,17 +80,6 @@ export interface EdgeContext {
   readonly scheme: 'http' | 'https';
   /** The gateway as the source of its requests (`reporter="source"`). */
   readonly source: GatewaySource;
-}
-
-/** The gateway's own workload, reported as the source of the requests it forwards. */
-export interface GatewaySource {
-  readonly workload: string;
-  readonly namespace: string;
-  readonly canonicalService: string;
-  readonly canonicalRevision: string;
-  readonly cluster: string;
-  /** Its SPIFFE ID (the upstream sees it on HBONE). */
-  principal(): string;
 }
 
 /** What the HBONE side (or a gateway listener) knows about a downstream connection. */

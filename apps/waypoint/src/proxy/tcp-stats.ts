@@ -5,12 +5,12 @@
  * from the cluster's Service host and the chosen endpoint's workload and identity;
  * `request_protocol="tcp"`; `response_flags` `-`, or `UF` when no upstream connection could be made.
  */
-import { ConnectionSecurityPolicy, Reporter, trafficLabels } from '@ambient-mesh/mesh-api';
-import type { AttributeLookup, TrafficLabelName, TrafficLabels } from '@ambient-mesh/mesh-api';
+import { trafficLabels } from '@ambient-mesh/mesh-api';
+import type { AttributeLookup, TrafficLabels } from '@ambient-mesh/mesh-api';
 import type { Baggage } from '@ambient-mesh/hbone';
 import type { ClusterConfig, Endpoint, StatsConfig } from '../config/types.ts';
 import type { MetricOverrides, TcpConnectionMetrics, WaypointMetrics } from '../metrics.ts';
-import type { GatewaySource } from './http-proxy.ts';
+import { endpointTrafficLabels, type GatewaySource } from './traffic-labels.ts';
 
 /** Who the connection came from: an HBONE peer (a waypoint), or the gateway's own client. */
 export type TcpSource =
@@ -26,51 +26,6 @@ export interface TcpConnectionInfo {
   readonly cluster: ClusterConfig | undefined;
   readonly endpoint: Endpoint | undefined;
   readonly flags: TcpResponseFlags;
-}
-
-/**
- * Pure: the standard labels a TCP connection and an HTTP request share. The reporter; the source:
- * the gateway itself at the edge (its SPIFFE ID when the upstream is reached over HBONE mTLS),
- * else the peer's workload metadata and identity; the destination: the Service host
- * (`<name>.<namespace>.svc...`; another host, such as a ServiceEntry's, is its own service name)
- * and the endpoint's workload and identity; and the connection security policy (the waypoint
- * terminated the peer's mTLS; a gateway reports none, as upstream's).
- */
-export function endpointTrafficLabels(p: {
-  readonly gateway: GatewaySource | undefined;
-  readonly baggage: Baggage;
-  readonly peerIdentity: string | undefined;
-  readonly host: string | undefined;
-  readonly endpoint: Endpoint | undefined;
-}): Partial<Record<TrafficLabelName, string | undefined>> {
-  const { gateway: gw, baggage: b, host } = p;
-  const w = p.endpoint?.workload;
-  const hostParts = host === undefined ? [] : host.includes('.svc.') ? host.split('.') : [host];
-  const mtlsUpstream = p.endpoint !== undefined && p.endpoint.plaintext !== true;
-  return {
-    reporter: gw === undefined ? Reporter.waypoint : Reporter.source,
-    source_workload: gw?.workload ?? b.workloadName,
-    source_canonical_service: gw?.canonicalService ?? b.serviceName,
-    source_canonical_revision: gw?.canonicalRevision ?? b.serviceVersion,
-    source_workload_namespace: gw?.namespace ?? b.namespace,
-    source_principal: gw === undefined ? p.peerIdentity : mtlsUpstream ? gw.principal() : undefined,
-    source_app: gw?.canonicalService ?? b.serviceName,
-    source_version: gw?.canonicalRevision ?? b.serviceVersion,
-    source_cluster: gw?.cluster ?? b.clusterId,
-    destination_service: host,
-    destination_service_namespace: hostParts[1],
-    destination_service_name: hostParts[0],
-    destination_workload: w?.name,
-    destination_canonical_service: w?.canonicalService,
-    destination_canonical_revision: w?.canonicalRevision,
-    destination_workload_namespace: w?.namespace,
-    destination_principal: p.endpoint?.identity,
-    destination_app: w?.canonicalService,
-    destination_version: w?.canonicalRevision,
-    destination_cluster: w?.cluster,
-    connection_security_policy:
-      gw === undefined ? ConnectionSecurityPolicy.mutualTls : ConnectionSecurityPolicy.unknown,
-  };
 }
 
 /** Pure: the standard labels of one TCP connection. */
