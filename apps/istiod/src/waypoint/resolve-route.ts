@@ -98,18 +98,32 @@ export const RouteReason = {
 
 /**
  * Upstream's ambient condition on every parent of a route (`ResolvedWaypoints`, since Istio 1.26),
- * waypoint and ingress parents alike: always True, with upstream's message for a parent whose
- * waypoint resolved.
+ * waypoint and ingress parents alike: always True; the message says whether the parent's waypoint
+ * resolved (`WaypointMessage`).
  */
-export function resolvedWaypoints(generation: number): RouteCondition {
+export function resolvedWaypoints(
+  generation: number,
+  message: string = WaypointMessage.resolved,
+): RouteCondition {
   return {
     type: 'ResolvedWaypoints',
     status: 'True',
     reason: RouteReason.resolvedWaypoints,
-    message: 'All waypoints resolved',
+    message,
     observedGeneration: generation,
   };
 }
+
+/**
+ * Upstream's `ResolvedWaypoints` messages. The condition stays True either way; for a Service or
+ * ServiceEntry parent that names no waypoint, the message says the route is not respected.
+ */
+export const WaypointMessage = {
+  resolved: 'All waypoints resolved',
+  missingLabel:
+    'istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected',
+  noMatchingParent: 'parent not found',
+} as const;
 
 interface Failure {
   readonly reason: string;
@@ -241,6 +255,8 @@ export function resolveRoute(
   route: ValidRoute,
   lookup: RouteLookup,
   parentExists: (ref: ParentRefInput) => boolean,
+  /** Why a parent has no waypoint (a `WaypointMessage`); undefined: resolved. */
+  waypointError: (ref: ParentRefInput) => string | undefined = () => undefined,
 ): ResolvedRoute {
   const failures: Failure[] = [];
   const rules = route.rules.map(r => resolveRule(route, r, lookup, failures));
@@ -281,7 +297,7 @@ export function resolveRoute(
             observedGeneration: gen,
           },
       resolved,
-      resolvedWaypoints(gen),
+      resolvedWaypoints(gen, waypointError(parentRef)),
     ],
   }));
   return { route, rules, parents };

@@ -550,6 +550,44 @@ describe('WaypointIndex', () => {
     expect(events).toEqual(['HTTPRoute ns1/r1 BackendNotFound', 'deleted HTTPRoute ns1/r1']);
   });
 
+  it('reports a route on a Service no waypoint serves, its ResolvedWaypoints saying why, as upstream', () => {
+    const statuses: string[] = [];
+    const h = waypointIndexes({
+      onRouteStatus: (kind, key, parents) =>
+        statuses.push(
+          `${kind} ${key} ${parents.map(p => p.conditions.map(c => `${c.type}=${c.status} ${c.message}`).join('; ')).join()}`,
+        ),
+    });
+    h.upsert(K.GATEWAY, makeWaypointGateway('wp1', 'ns1'));
+    const plain = makeService('reviews', 'ns1', {
+      clusterIP: '10.96.0.10',
+      selector: { app: 'reviews' },
+      ports: [{ name: 'http', port: 80 }],
+    });
+    h.upsert(K.SERVICE, plain);
+    h.upsert(
+      K.HTTP_ROUTE,
+      makeHttpRoute('r1', 'ns1', {
+        service: 'reviews',
+        rules: [{ backendRefs: [{ name: 'reviews', port: 80 }] }],
+      }),
+    );
+    const missing =
+      'ResolvedWaypoints=True istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected';
+    expect(statuses).toEqual([
+      `HTTPRoute ns1/r1 Accepted=True Route was valid; ResolvedRefs=True All references resolved; ${missing}`,
+    ]);
+    // Unrelated events write nothing new.
+    h.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.7'));
+    expect(statuses).toHaveLength(1);
+    // Bound: the waypoint resolves the route.
+    h.upsert(K.SERVICE, makeBoundService('reviews', 'ns1', 'wp1', '10.96.0.10'));
+    expect(statuses.at(-1)).toContain('ResolvedWaypoints=True All waypoints resolved');
+    // Unbound again: the message comes back.
+    h.upsert(K.SERVICE, plain);
+    expect(statuses.at(-1)).toContain(missing);
+  });
+
   it('updates endpoints when a backend pod changes, and withdraws everything when the waypoint is deleted', () => {
     const idx = setup();
     const change = idx.upsert(K.POD, makeBackendPod('reviews', 'ns1', '10.244.0.7'));

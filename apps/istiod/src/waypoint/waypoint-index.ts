@@ -52,6 +52,7 @@ import { inboundVipName, serviceHostname } from './names.ts';
 import {
   rejectedRouteStatus,
   resolveRoute,
+  WaypointMessage,
   type ResolvedRoute,
   type RouteLookup,
   type RouteParentStatus,
@@ -67,7 +68,7 @@ import {
   hashPolicy,
   mergeTrafficPolicy,
 } from './translate-cluster.ts';
-import { ingressUseWaypoint } from '../gateway/binding.ts';
+import { ingressUseWaypoint, requestedWaypoint } from '../gateway/binding.ts';
 import type { EndpointInput } from './translate-cluster.ts';
 import {
   buildConnectTerminate,
@@ -1088,6 +1089,7 @@ export class WaypointIndex {
         for (const n of set) all.add(n);
       }
     }
+    if (!endpointsOnly) this.#unservedRouteStatuses();
     const change: WaypointChange = { waypoints: changed, changes };
     if (changed.size > 0) for (const l of this.#listeners) l(change);
     return change;
@@ -1172,6 +1174,57 @@ export class WaypointIndex {
     return false;
   }
 
+  /**
+   * Upstream's `ResolvedWaypoints` message for a Service or ServiceEntry parent that names no
+   * waypoint (neither it nor its namespace carries `istio.io/use-waypoint`), or that is missing.
+   */
+  #waypointError(ref: ParentRefInput): string | undefined {
+    const key = `${ref.namespace}/${ref.name}`;
+    if (ref.kind === 'Service') {
+      const svc = this.#services.get(key);
+      if (svc === undefined) return WaypointMessage.noMatchingParent;
+      const nsLabels = this.#namespaces.get(ref.namespace);
+      const ns = nsLabels === undefined ? undefined : { metadata: { name: ref.namespace, labels: nsLabels } };
+      return requestedWaypoint(svc, ns) === undefined ? WaypointMessage.missingLabel : undefined;
+    }
+    if (ref.kind === 'ServiceEntry' && ref.group === ISTIO_NETWORKING_GROUP) {
+      if (!this.#entries.has(key)) return WaypointMessage.noMatchingParent;
+      const wp = this.#bindings.waypointForEntry?.({ namespace: ref.namespace, name: ref.name });
+      return wp === undefined ? WaypointMessage.missingLabel : undefined;
+    }
+    return undefined;
+  }
+
+  /** A Service or ServiceEntry parent no waypoint serves (so no waypoint resolves its routes). */
+  #unservedMeshParent(ref: ParentRefInput): boolean {
+    const key = { namespace: ref.namespace, name: ref.name };
+    if (ref.kind === 'Service') return this.#bindings.waypointFor(key) === undefined;
+    if (ref.kind === 'ServiceEntry') return this.#bindings.waypointForEntry?.(key) === undefined;
+    return false;
+  }
+
+  /**
+   * The status of the valid routes no waypoint or gateway resolves: each parent a Service or
+   * ServiceEntry that no waypoint serves. Upstream writes it too, its `ResolvedWaypoints` saying
+   * why the route is not respected. Reported only when it changed.
+   */
+  #unservedRouteStatuses(): void {
+    for (const [id, e] of this.#routes) {
+      if (e.valid === undefined || e.kind === 'VirtualService' || e.kind === 'TLSRoute') continue;
+      if (e.parentRefs.length === 0 || !e.parentRefs.every(p => this.#unservedMeshParent(p))) continue;
+      const r = resolveRoute(
+        e.valid,
+        this.#lookup(true),
+        ref => this.#parentExists(ref),
+        ref => this.#waypointError(ref),
+      );
+      const before = this.#routeStatus.get(id);
+      if (before !== undefined && JSON.stringify(before) === JSON.stringify(r.parents)) continue;
+      this.#routeStatus.set(id, r.parents);
+      this.#opts.onRouteStatus?.(e.kind, e.key, r.parents);
+    }
+  }
+
   #parentExists(ref: ParentRefInput): boolean {
     if (ref.kind === 'Service') return this.#services.has(`${ref.namespace}/${ref.name}`);
     if (ref.kind === 'ServiceEntry')
@@ -1226,7 +1279,12 @@ export class WaypointIndex {
     let r = resolved.get(id);
     if (r === undefined) {
       const e = this.#routes.get(id)!;
-      r = resolveRoute(e.valid!, this.#lookup(true), ref => this.#parentExists(ref));
+      r = resolveRoute(
+        e.valid!,
+        this.#lookup(true),
+        ref => this.#parentExists(ref),
+        ref => this.#waypointError(ref),
+      );
       resolved.set(id, r);
       this.#routeStatus.set(id, r.parents);
       if (e.kind !== 'VirtualService') this.#opts.onRouteStatus?.(e.kind, e.key, r.parents);
@@ -1618,7 +1676,12 @@ export class WaypointIndex {
     for (const id of [...(this.#routesByGateway.get(gwKey) ?? [])].sort()) {
       const entry = this.#routes.get(id);
       if (entry?.valid === undefined || entry.kind === 'VirtualService') continue;
-      const resolved = resolveRoute(entry.valid, this.#lookup(), ref => this.#parentExists(ref));
+      const resolved = resolveRoute(
+        entry.valid,
+        this.#lookup(),
+        ref => this.#parentExists(ref),
+        ref => this.#waypointError(ref),
+      );
       this.#routeStatus.set(id, resolved.parents);
       this.#opts.onRouteStatus?.(entry.kind, entry.key, resolved.parents);
       candidates.push({ id, entry, resolved });
