@@ -21,7 +21,7 @@
 // sends to the entry's host (`Hostname` backendRef): the server sees the header.
 import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCommand, waitFor } from '../exec.ts';
+import { waitFor } from '../exec.ts';
 import { getInNetns } from '../mesh/observe.ts';
 import { ScenarioContext } from '../mesh/scenario.ts';
 import { listenOn, type ListeningServer } from '../mesh/external-server.ts';
@@ -34,6 +34,7 @@ import {
 } from '../mesh/waypoint.ts';
 import { startWaypointMesh } from '../mesh/waypoint-mesh.ts';
 import { curlInPod, echoPod, httpCode, serviceClusterIp, type MeshPod } from '../mesh/workloads.ts';
+import { firstBytesOf } from './netns-python.ts';
 
 const NS = 'tcpr';
 const SLOT = 168;
@@ -393,25 +394,19 @@ describe('TCPRoute and ServiceEntry-parent HTTPRoute through a waypoint on a 2-n
     const tcpChain = await waypointChain(`inbound-vip|${AUTO_PORT}|tcp|${host}`);
     expect(tcpChain?.applicationProtocols).toBeUndefined();
 
-    const requests = async (): Promise<number> =>
+    // The waypoint's count of `name` for the auto-echo Service (and `extra` labels).
+    const count = async (name: string, extra: Record<string, string> = {}): Promise<number> =>
       (await waypointMetrics(waypoint))
         .filter(
           s =>
-            s.name === 'istio_requests_total' &&
+            s.name === name &&
             s.labels.reporter === 'waypoint' &&
             s.labels.destination_service === host &&
-            s.labels.response_code === '200',
+            Object.entries(extra).every(([k, v]) => s.labels[k] === v),
         )
         .reduce((n, s) => n + s.value, 0);
-    const tcpOpened = async (): Promise<number> =>
-      (await waypointMetrics(waypoint))
-        .filter(
-          s =>
-            s.name === 'istio_tcp_connections_opened_total' &&
-            s.labels.reporter === 'waypoint' &&
-            s.labels.destination_service === host,
-        )
-        .reduce((n, s) => n + s.value, 0);
+    const requests = (): Promise<number> => count('istio_requests_total', { response_code: '200' });
+    const tcpOpened = (): Promise<number> => count('istio_tcp_connections_opened_total');
 
     // HTTP/1.1: parsed by the waypoint, counted as a request.
     const httpBefore = await requests();
@@ -426,22 +421,14 @@ describe('TCPRoute and ServiceEntry-parent HTTPRoute through a waypoint on a 2-n
 
     // Not HTTP: relayed as opaque TCP, first bytes intact; the echo server itself answers 400.
     const vip = await serviceClusterIp(kube(), NS, 'auto-echo');
-    const script = [
-      'import socket,sys',
-      `s=socket.create_connection((sys.argv[1],${AUTO_PORT}),10)`,
-      's.settimeout(10)',
-      "s.sendall(bytes([0x16,3,1,0,5])+b'hello\\r\\n\\r\\n')",
-      "d=b''",
-      'while len(d)<12:',
-      '  c=s.recv(4096)',
-      '  if not c: break',
-      '  d+=c',
-      "print(d[:12].decode('latin1'))",
-    ].join('\n');
-    const r = await runCommand(['ip', 'netns', 'exec', pod('client').netns, 'python3', '-c', script, vip], {
-      allowFailure: true,
-    });
-    expect(r.stdout.trim()).toBe('HTTP/1.1 400');
+    const answer = await firstBytesOf(
+      pod('client').netns,
+      vip,
+      AUTO_PORT,
+      Buffer.concat([Buffer.from([0x16, 3, 1, 0, 5]), Buffer.from('hello\r\n\r\n')]),
+      12,
+    );
+    expect(answer.toString('latin1')).toBe('HTTP/1.1 400');
     await waitFor(
       'istio_tcp_connections_opened_total{reporter="waypoint"} to count the sniffed TCP connection',
       async () => ((await tcpOpened()) > tcpBefore ? true : undefined),

@@ -313,3 +313,32 @@ export async function tcpEchoWorks(netns: string, host: string, port: number): P
   const p = startPython(netns, ECHO_PROBE, [host, String(port)], 20_000);
   return (await p.done).trim() === 'ok';
 }
+
+const FIRST_BYTES = `
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+c.settimeout(10)
+c.sendall(bytes.fromhex(sys.argv[3]))
+want = int(sys.argv[4])
+got = b""
+while len(got) < want:
+    chunk = c.recv(4096)
+    if not chunk: break
+    got += chunk
+print(got[:want].hex())
+`;
+
+/**
+ * Sends `bytes` to `host:port` from inside `netns` on one connection and returns the first `n`
+ * bytes of the answer (fewer if the peer closed first).
+ */
+export async function firstBytesOf(
+  netns: string,
+  host: string,
+  port: number,
+  bytes: Buffer,
+  n: number,
+): Promise<Buffer> {
+  const p = startPython(netns, FIRST_BYTES, [host, String(port), bytes.toString('hex'), String(n)], 30_000);
+  return Buffer.from((await p.done).trim(), 'hex');
+}
