@@ -50,7 +50,8 @@ export class AccessLog {
   }
 
   opened(ends: ConnectionEnds): void {
-    this.#logger.debug(defined(ends), 'connection opened');
+    // Checked first: at the default level the fields would be built for nothing on every connection.
+    if (this.#logger.isLevelEnabled('debug')) this.#logger.debug(defined(ends), 'connection opened');
   }
 
   complete(ends: ConnectionEnds, result: ConnectionResult): void {

@@ -59,6 +59,13 @@ export function trafficLabels(partial: Partial<Record<TrafficLabelName, string |
   return { ...meshTrafficLabels(partial), request_protocol: 'tcp' };
 }
 
+interface TrafficTally {
+  opened: number;
+  closed: number;
+  received: number;
+  sent: number;
+}
+
 export interface WorkloadManagerGauges {
   readonly activeCount: number;
   readonly pendingCount: number;
@@ -82,13 +89,22 @@ export class ZtunnelMetrics {
   readonly connectionsRefusedBySourceLimit: Counter;
   readonly #certsFailing: Gauge<'certificate'>;
   #workloadManager: WorkloadManagerGauges | undefined;
+  /**
+   * Traffic counted since the last scrape, by label set. A connection adds to a tally (label sets
+   * are shared per pair of parties, see proxy/traffic-labels.ts); the counters take the tallies when
+   * scraped. prom-client would otherwise hash the thirty-odd labels four times per connection.
+   */
+  readonly #pendingTraffic = new Map<TrafficLabels, TrafficTally>();
 
   constructor(options: ZtunnelMetricsOptions) {
     this.registry = options.registry;
     const registers = [this.registry];
     this.dns = new DnsMetrics(this.registry);
+    const flush = (): void => {
+      this.#flushTraffic();
+    };
     const traffic = (name: string, help: string): Counter<TrafficLabelName> =>
-      new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers });
+      new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers, collect: flush });
     this.#opened = traffic(MetricName.tcpConnectionsOpened, 'The total number of TCP connections opened');
     this.#closed = traffic(MetricName.tcpConnectionsClosed, 'The total number of TCP connections closed');
     this.#received = traffic(
@@ -184,7 +200,7 @@ export class ZtunnelMetrics {
   }
 
   connectionOpened(labels: TrafficLabels): void {
-    this.#opened.inc(labels);
+    this.#tally(labels).opened++;
   }
 
   /**
@@ -195,9 +211,32 @@ export class ZtunnelMetrics {
     labels: TrafficLabels,
     bytes: { readonly fromClient: number; readonly toClient: number },
   ): void {
-    this.#closed.inc(labels);
-    this.#received.inc(labels, bytes.fromClient);
-    this.#sent.inc(labels, bytes.toClient);
+    const tally = this.#tally(labels);
+    tally.closed++;
+    tally.received += bytes.fromClient;
+    tally.sent += bytes.toClient;
+  }
+
+  #tally(labels: TrafficLabels): TrafficTally {
+    let tally = this.#pendingTraffic.get(labels);
+    if (tally === undefined) {
+      tally = { opened: 0, closed: 0, received: 0, sent: 0 };
+      this.#pendingTraffic.set(labels, tally);
+    }
+    return tally;
+  }
+
+  /** Moves the tallies since the last scrape into the four traffic counters. */
+  #flushTraffic(): void {
+    for (const [labels, tally] of this.#pendingTraffic) {
+      if (tally.opened > 0) this.#opened.inc(labels, tally.opened);
+      if (tally.closed > 0) {
+        this.#closed.inc(labels, tally.closed);
+        this.#received.inc(labels, tally.received);
+        this.#sent.inc(labels, tally.sent);
+      }
+    }
+    this.#pendingTraffic.clear();
   }
 
   xdsMessage(typeUrl: string, bytes: number): void {

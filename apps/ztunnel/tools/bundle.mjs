@@ -30,7 +30,13 @@ await build({
   plugins: [metaUrl],
   external: [/\.node$/],
   // Written aside and renamed: a cluster starting meanwhile never runs half a file.
-  output: { file: `${outFile}.${process.pid}.tmp`, format: 'esm', minify: true, codeSplitting: false },
+  // ZT_BUNDLE_NO_MINIFY keeps names readable, for CPU profiles.
+  output: {
+    file: `${outFile}.${process.pid}.tmp`,
+    format: 'esm',
+    minify: process.env.ZT_BUNDLE_NO_MINIFY === undefined,
+    codeSplitting: false,
+  },
   logLevel: 'warn',
 });
 renameSync(`${outFile}.${process.pid}.tmp`, outFile);

@@ -159,10 +159,7 @@ export class HboneClient {
     }
     const { stream, lease } = opened;
     this.counters.streamsOpened++;
-    stream.once('close', () => {
-      this.counters.streamsClosed++;
-      lease.release();
-    });
+    releaseOnClose(stream, lease, this.counters);
     return stream;
   }
 
@@ -183,6 +180,22 @@ export class HboneClient {
   destroy(): void {
     this.#pool.destroy();
   }
+}
+
+/**
+ * Gives the tunnel's pool slot back when it closes. A function of its own, so the listener (which
+ * lives as long as the tunnel) holds only these three, not `connect()`'s options and headers.
+ */
+function releaseOnClose(
+  stream: ClientHttp2Stream,
+  lease: Lease<H2Connection>,
+  counters: HboneCounters,
+): void {
+  // 'close' comes once: `on` spares the `once` wrapper a long-lived tunnel would keep.
+  stream.on('close', () => {
+    counters.streamsClosed++;
+    lease.release();
+  });
 }
 
 function checkedHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {

@@ -334,7 +334,8 @@ export class HboneServer {
     const idle = this.#idleWatch(session, info);
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       idle.streamOpened();
-      stream.once('close', () => {
+      // 'close' comes once: `on` spares the `once` wrapper a long-lived tunnel would keep.
+      stream.on('close', () => {
         idle.streamClosed();
       });
       this.#onStream(stream, headers, info).catch((err: unknown) => {
@@ -415,10 +416,7 @@ export class HboneServer {
     stream.on('error', err => {
       if (state !== StreamState.Open) this.#report(new HboneStreamError(`${err.message}${codeOf(err)}`, err));
     });
-    const abort = new AbortController();
-    stream.once('close', () => {
-      abort.abort();
-    });
+    const early = watchEarlyClose(stream);
 
     const reject = (status: 400 | 401 | 503): void => {
       state = StreamState.Rejected;
@@ -464,36 +462,63 @@ export class HboneServer {
     state = StreamState.Connecting;
     let upstream: Duplex;
     try {
-      upstream = await decision.connect(abort.signal);
+      upstream = await decision.connect(early.signal);
     } catch (err) {
       this.#report(new HboneUpstreamConnectError(rawAuthority as string, errorMessage(err), err));
       reject(503);
       return;
     }
     const observe = decision.observe;
-    if (stream.destroyed || stream.closed || abort.signal.aborted) {
+    if (stream.destroyed || stream.closed || early.signal.aborted) {
       state = StreamState.Closed;
       upstream.destroy();
       observe?.closed?.({ sent: 0, received: 0, error: new Error('the tunnel closed while connecting') });
       return;
     }
 
+    early.stop();
     state = StreamState.Open;
     stream.respond({ ':status': 200 });
     this.counters.streamsOpened++;
-    const result = await relay(stream, upstream, {
+    // Not awaited: the relay lasts as long as the tunnel, and a suspended #onStream would keep
+    // every local of the CONNECT's handling (its headers, the decision) alive that long.
+    void relay(stream, upstream, {
       counters: this.counters,
       ...(observe?.fromClient === undefined ? {} : { onTunnelData: observe.fromClient }),
       ...(observe?.toClient === undefined ? {} : { onSocketData: observe.toClient }),
+    }).then(result => {
+      state = StreamState.Closed;
+      this.#relayed(result, observe);
     });
+  }
+
+  #relayed(result: RelayResult, observe: ConnectObserver | undefined): void {
     observe?.closed?.(result);
-    state = StreamState.Closed;
     this.counters.streamsClosed++;
     if (result.error !== undefined) {
       const e = result.error;
       this.#report(e instanceof HboneStreamError ? e : new HboneStreamError(`${e.message}${codeOf(e)}`, e));
     }
   }
+}
+
+/**
+ * Cancels the CONNECT's hook and upstream dial when the client leaves first. Stopped once the
+ * tunnel is open, after which nothing holds the controller: a long-lived tunnel keeps none, and its
+ * close builds no abort reason.
+ */
+function watchEarlyClose(stream: ServerHttp2Stream): { readonly signal: AbortSignal; stop(): void } {
+  const abort = new AbortController();
+  const onClose = (): void => {
+    abort.abort(new HboneStreamError('the client closed the tunnel before it was open'));
+  };
+  stream.on('close', onClose);
+  return {
+    signal: abort.signal,
+    stop: () => {
+      stream.off('close', onClose);
+    },
+  };
 }
 
 /** ` (CODE)` for a Node/OpenSSL error that carries a code, so reports keep it in their text. */

@@ -28,98 +28,127 @@ export interface RelayResult {
   readonly error?: Error;
 }
 
-/** Relays until both directions ended or one side failed. Never rejects. */
+/**
+ * Relays until both directions ended or one side failed. Never rejects.
+ *
+ * A relay lives as long as its connection, and a proxy holds thousands: its state is one object,
+ * and its listeners are shared by every relay and find that object through the emitter they are
+ * called on, instead of a dozen closures per relay.
+ */
 export function relay(tunnel: Duplex, socket: Duplex, options: RelayOptions = {}): Promise<RelayResult> {
-  const counters = options.counters;
   return new Promise(resolve => {
-    let sent = 0;
-    let received = 0;
-    let tunnelEnded = false;
-    let socketEnded = false;
-    let settled = false;
-
-    const finish = (error?: Error): void => {
-      if (settled) return;
-      settled = true;
-      if (error !== undefined) {
-        tunnel.destroy();
-        socket.destroy();
-      }
-      cleanup();
-      resolve(error === undefined ? { sent, received } : { sent, received, error });
-    };
-    const maybeDone = (): void => {
-      if (tunnelEnded && socketEnded) finish();
-    };
-
-    const onTunnelData = (chunk: Buffer): void => {
-      received += chunk.length;
-      if (counters) counters.bytesReceived += chunk.length;
-      options.onTunnelData?.(chunk.length);
-      if (!socket.write(chunk)) tunnel.pause();
-    };
-    const onSocketData = (chunk: Buffer): void => {
-      sent += chunk.length;
-      if (counters) counters.bytesSent += chunk.length;
-      options.onSocketData?.(chunk.length);
-      if (!tunnel.write(chunk)) socket.pause();
-    };
-    const onTunnelDrain = (): void => {
-      socket.resume();
-    };
-    const onSocketDrain = (): void => {
-      tunnel.resume();
-    };
-    const onTunnelEnd = (): void => {
-      tunnelEnded = true;
-      socket.end();
-      maybeDone();
-    };
-    const onSocketEnd = (): void => {
-      socketEnded = true;
-      tunnel.end();
-      maybeDone();
-    };
-    const onError = (err: Error): void => {
-      finish(err);
-    };
-    const onTunnelClose = (): void => {
-      if (!tunnelEnded || !socketEnded) finish(new Error('tunnel closed before both directions ended'));
-    };
-    const onSocketClose = (): void => {
-      if (!tunnelEnded || !socketEnded) finish(new Error('socket closed before both directions ended'));
-    };
-    const cleanup = (): void => {
-      tunnel.off('data', onTunnelData);
-      socket.off('data', onSocketData);
-      tunnel.off('drain', onTunnelDrain);
-      socket.off('drain', onSocketDrain);
-      tunnel.off('end', onTunnelEnd);
-      socket.off('end', onSocketEnd);
-      tunnel.off('error', onError);
-      socket.off('error', onError);
-      tunnel.off('close', onTunnelClose);
-      socket.off('close', onSocketClose);
-      // Late errors after a clean finish must not become uncaught exceptions.
-      tunnel.on('error', ignore);
-      socket.on('error', ignore);
-    };
-
-    tunnel.on('data', onTunnelData);
-    socket.on('data', onSocketData);
-    tunnel.on('drain', onTunnelDrain);
-    socket.on('drain', onSocketDrain);
-    tunnel.on('end', onTunnelEnd);
-    socket.on('end', onSocketEnd);
-    tunnel.on('error', onError);
-    socket.on('error', onError);
-    tunnel.on('close', onTunnelClose);
-    socket.on('close', onSocketClose);
-    if (tunnel.readableEnded) onTunnelEnd();
-    if (socket.readableEnded) onSocketEnd();
+    const state = new Relay(tunnel, socket, options, resolve);
+    relays.set(tunnel, state);
+    relays.set(socket, state);
+    for (const side of [tunnel, socket]) {
+      side.on('data', onData);
+      side.on('drain', onDrain);
+      side.on('end', onEnd);
+      side.on('error', onError);
+      side.on('close', onClose);
+    }
+    if (tunnel.readableEnded) state.ended(tunnel);
+    if (socket.readableEnded) state.ended(socket);
   });
 }
 
+/** The relay each stream is part of (a stream is in at most one at a time). */
+const relays = new WeakMap<Duplex, Relay>();
+
+class Relay {
+  readonly tunnel: Duplex;
+  readonly socket: Duplex;
+  readonly options: RelayOptions;
+  readonly resolve: (result: RelayResult) => void;
+  sent = 0;
+  received = 0;
+  tunnelEnded = false;
+  socketEnded = false;
+  settled = false;
+
+  constructor(tunnel: Duplex, socket: Duplex, options: RelayOptions, resolve: (result: RelayResult) => void) {
+    this.tunnel = tunnel;
+    this.socket = socket;
+    this.options = options;
+    this.resolve = resolve;
+  }
+
+  /** The other side of `side`. */
+  peer(side: Duplex): Duplex {
+    return side === this.tunnel ? this.socket : this.tunnel;
+  }
+
+  data(side: Duplex, chunk: Buffer): void {
+    const { counters } = this.options;
+    if (side === this.tunnel) {
+      this.received += chunk.length;
+      if (counters) counters.bytesReceived += chunk.length;
+      this.options.onTunnelData?.(chunk.length);
+    } else {
+      this.sent += chunk.length;
+      if (counters) counters.bytesSent += chunk.length;
+      this.options.onSocketData?.(chunk.length);
+    }
+    if (!this.peer(side).write(chunk)) side.pause();
+  }
+
+  ended(side: Duplex): void {
+    if (side === this.tunnel) this.tunnelEnded = true;
+    else this.socketEnded = true;
+    this.peer(side).end();
+    if (this.tunnelEnded && this.socketEnded) this.finish();
+  }
+
+  closed(side: Duplex): void {
+    if (this.tunnelEnded && this.socketEnded) return;
+    this.finish(
+      new Error(`${side === this.tunnel ? 'tunnel' : 'socket'} closed before both directions ended`),
+    );
+  }
+
+  finish(error?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    const { tunnel, socket, sent, received } = this;
+    if (error !== undefined) {
+      tunnel.destroy();
+      socket.destroy();
+    }
+    for (const side of [tunnel, socket]) {
+      side.off('data', onData);
+      side.off('drain', onDrain);
+      side.off('end', onEnd);
+      side.off('error', onError);
+      side.off('close', onClose);
+      // Late errors after a clean finish must not become uncaught exceptions.
+      side.on('error', ignore);
+      relays.delete(side);
+    }
+    this.resolve(error === undefined ? { sent, received } : { sent, received, error });
+  }
+}
+
+function onData(this: Duplex, chunk: Buffer): void {
+  relays.get(this)?.data(this, chunk);
+}
+
+/** A side drained: the other side, paused for it, reads again. */
+function onDrain(this: Duplex): void {
+  relays.get(this)?.peer(this).resume();
+}
+
+function onEnd(this: Duplex): void {
+  relays.get(this)?.ended(this);
+}
+
+function onError(this: Duplex, err: Error): void {
+  relays.get(this)?.finish(err);
+}
+
+function onClose(this: Duplex): void {
+  relays.get(this)?.closed(this);
+}
+
 function ignore(): void {
-  // Deliberately empty: see cleanup().
+  // Deliberately empty: see Relay.finish().
 }

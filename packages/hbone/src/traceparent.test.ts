@@ -10,6 +10,17 @@ describe('traceparent', () => {
     expect(text).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
   });
 
+  it('gives distinct IDs across refills of its pooled random bytes', () => {
+    // 1,000 IDs draw the 4,080-byte pool about six times over.
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const tp = newTraceparent();
+      seen.add(tp.traceId);
+      seen.add(tp.parentId);
+    }
+    expect(seen.size).toBe(2000);
+  });
+
   it('uses the injected random source and skips all-zero IDs', () => {
     let call = 0;
     const tp = newTraceparent(size =>

@@ -4,7 +4,7 @@
  * The receiver logs the trace id and makes up a new one when the header is missing or malformed
  * (its length must be exactly 55). Parsing is strict: lowercase hex, version 00, non-zero IDs.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { HboneInvalidHeaderError } from './errors.ts';
 
 export const TRACEPARENT_LENGTH = 55;
@@ -25,10 +25,30 @@ const ZERO_PARENT = '0'.repeat(16);
 /** A source of random bytes, injectable for tests. */
 export type RandomBytes = (size: number) => Uint8Array;
 
+/**
+ * Random bytes cut from one pooled buffer, refilled from the CSPRNG when used up: one call per 170
+ * traceparents instead of one per CONNECT (as `crypto.randomUUID` pools its entropy). The bytes
+ * are only valid until the next call; `newTraceparent` turns them into strings at once.
+ */
+const POOL_BYTES = 24 * 170;
+const pool = Buffer.allocUnsafe(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+
+function pooledRandomBytes(size: number): Uint8Array {
+  if (poolOffset + size > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const bytes = pool.subarray(poolOffset, poolOffset + size);
+  poolOffset += size;
+  return bytes;
+}
+
 /** A fresh traceparent with random IDs and flags 00. */
-export function newTraceparent(random: RandomBytes = randomBytes): Traceparent {
+export function newTraceparent(random: RandomBytes = pooledRandomBytes): Traceparent {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const bytes = Buffer.from(random(24));
+    const raw = random(24);
+    const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     const traceId = bytes.subarray(0, 16).toString('hex');
     const parentId = bytes.subarray(16, 24).toString('hex');
     if (

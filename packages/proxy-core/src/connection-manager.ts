@@ -170,15 +170,18 @@ export class ConnectionManager<C, P = never> {
    * Relays `client` ⇄ `upstream` until both directions ended or one failed, tracked meanwhile;
    * resolves once the connection is reported. Both streams must allow half-open.
    */
-  async relay(connection: C, streams: RelayStreams<P>): Promise<void> {
+  relay(connection: C, streams: RelayStreams<P>): Promise<void> {
+    const { client, upstream } = streams;
     const live = this.#open(connection, streams, () => {
-      streams.upstream.destroy();
-      streams.client.destroy();
+      upstream.destroy();
+      client.destroy();
     });
-    this.#watchIdle(live, streams.client);
+    this.#watchIdle(live, client);
     // `sent` went into the upstream (from the client), `received` came from it (to the client).
-    const { sent, received, error } = await relay(streams.upstream, streams.client);
-    this.#complete(live, sent, received, error === undefined ? undefined : errorMessage(error));
+    // A promise chain, not an await: nothing of the caller's stays suspended while it relays.
+    return relay(upstream, client).then(({ sent, received, error }) => {
+      this.#complete(live, sent, received, error === undefined ? undefined : errorMessage(error));
+    });
   }
 
   /**
@@ -191,7 +194,8 @@ export class ConnectionManager<C, P = never> {
       upstream.destroy();
     });
     this.#watchIdle(live, upstream);
-    upstream.once('close', () => {
+    // 'close' comes once: `on` spares the `once` wrapper a long-lived connection would keep.
+    upstream.on('close', () => {
       this.#complete(live, upstream.bytesWritten, upstream.bytesRead, undefined);
     });
   }

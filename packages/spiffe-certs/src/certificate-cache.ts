@@ -134,7 +134,12 @@ export class CertificateCache extends EventEmitter<CertificateCacheEvents> {
 
   /** The certificate in use for `identity` if it is valid now; never fetches. */
   peek(identity: SpiffeId): WorkloadCertificate | undefined {
-    const entry = this.#entries.get(identity.uri);
+    return this.peekUri(identity.uri);
+  }
+
+  /** `peek` by the identity's URI text, for callers that hold it unparsed. */
+  peekUri(uri: string): WorkloadCertificate | undefined {
+    const entry = this.#entries.get(uri);
     return entry === undefined ? undefined : this.#valid(entry);
   }
 

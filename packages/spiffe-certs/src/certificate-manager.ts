@@ -167,7 +167,14 @@ export class CertificateManager {
 
   /** The certificate for `identity`, fetching it if needed. */
   get(identity: string | SpiffeId): Promise<WorkloadCertificate> {
-    return this.cache.get(typeof identity === 'string' ? SpiffeId.parse(identity) : identity);
+    if (typeof identity === 'string') {
+      // The common case, once per connection: a valid certificate is held, and the text need
+      // not be parsed to find it (a held one was parsed when it was first asked for).
+      const current = this.cache.peekUri(identity);
+      if (current !== undefined) return Promise.resolve(current);
+      return this.cache.get(SpiffeId.parse(identity));
+    }
+    return this.cache.get(identity);
   }
 
   /** The valid certificate in use for `identity`, if any (no fetch). */

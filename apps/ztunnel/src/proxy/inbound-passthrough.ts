@@ -101,6 +101,7 @@ export class InboundPassthrough {
       socket.destroy();
       return;
     }
-    await connections.relay(connection, { client: socket, upstream, started, policy });
+    // Returned, not awaited: this frame need not stay suspended for the connection's life.
+    return connections.relay(connection, { client: socket, upstream, started, policy });
   }
 }

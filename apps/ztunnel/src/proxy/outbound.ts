@@ -78,7 +78,8 @@ export class Outbound {
       socket.destroy();
       return;
     }
-    await connections.relay(connection, { client: socket, upstream, started });
+    // Returned, not awaited: this frame need not stay suspended for the connection's life.
+    return connections.relay(connection, { client: socket, upstream, started });
   }
 
   /** Stops pooling: open tunnels finish, new ones are refused. */
@@ -109,28 +110,57 @@ export class Outbound {
       // The pool key: the source pod's address of the connection's family.
       sourceIp: addressOfFamily(source.addresses, srcAddr) ?? '',
       headers: {
-        baggage: buildBaggage({
-          clusterId: source.clusterId,
-          namespace: source.namespace,
-          workloadType: source.workloadType,
-          workloadName: source.workloadName,
-          serviceName: source.canonicalName,
-          serviceVersion: source.canonicalRevision,
-          region: source.locality.region,
-          zone: source.locality.zone,
-        }),
+        baggage: baggageOf(source),
         forwarded: buildForwarded(srcAddr, route.service?.hostname),
       },
     });
-    // The client may leave while the tunnel is being set up.
+    // The client may leave while the tunnel is being set up. Listened to only until then: an open
+    // connection keeps neither the listener nor the race.
+    let onClose: (() => void) | undefined;
     const closed = new Promise<never>((_, reject) => {
-      socket.once('close', () => {
+      onClose = () => {
         reject(new Error('the client closed before the tunnel was up'));
-      });
+      };
+      socket.on('close', onClose);
     });
     closed.catch(() => undefined);
-    return Promise.race([pending, closed]);
+    try {
+      return await Promise.race([pending, closed]);
+    } catch (err) {
+      // A tunnel that comes up after its client left is closed at once.
+      pending.then(
+        tunnel => tunnel.destroy(),
+        () => undefined,
+      );
+      throw err;
+    } finally {
+      socket.off('close', onClose!);
+    }
   }
+}
+
+/**
+ * The `baggage` a workload's tunnels carry, built once per workload object (WDS replaces the
+ * object when the workload changes) and shared by its connections.
+ */
+const baggages = new WeakMap<Workload, string>();
+
+function baggageOf(source: Workload): string {
+  let baggage = baggages.get(source);
+  if (baggage === undefined) {
+    baggage = buildBaggage({
+      clusterId: source.clusterId,
+      namespace: source.namespace,
+      workloadType: source.workloadType,
+      workloadName: source.workloadName,
+      serviceName: source.canonicalName,
+      serviceVersion: source.canonicalRevision,
+      region: source.locality.region,
+      zone: source.locality.zone,
+    });
+    baggages.set(source, baggage);
+  }
+  return baggage;
 }
 
 /** The source reporter's description of a routed outbound connection. */

@@ -31,7 +31,46 @@ export interface ConnectionParties {
   readonly mtls: boolean;
 }
 
+/** Stands for an absent workload or service in the cache's keys. */
+const NONE = {};
+
+/**
+ * Label sets by the parties' objects (source → destination → service) and the rest as text. WDS
+ * replaces a workload or service object when it changes, so an object's labels never go stale, and
+ * a replaced object's entries go with it.
+ */
+const cache = new WeakMap<object, WeakMap<object, WeakMap<object, Map<string, TrafficLabels>>>>();
+
+/**
+ * The traffic labels of a connection between these parties. Connections between the same parties
+ * share one frozen label set: built once, not on every connection.
+ */
 export function connectionLabels(parties: ConnectionParties, flags: ResponseFlags = '-'): TrafficLabels {
+  let bySource = cache.get(parties.source ?? NONE);
+  if (bySource === undefined) {
+    bySource = new WeakMap();
+    cache.set(parties.source ?? NONE, bySource);
+  }
+  let byDestination = bySource.get(parties.destination ?? NONE);
+  if (byDestination === undefined) {
+    byDestination = new WeakMap();
+    bySource.set(parties.destination ?? NONE, byDestination);
+  }
+  let byRest = byDestination.get(parties.service ?? NONE);
+  if (byRest === undefined) {
+    byRest = new Map();
+    byDestination.set(parties.service ?? NONE, byRest);
+  }
+  const key = `${parties.reporter} ${parties.sourcePrincipal ?? ''} ${parties.destinationPrincipal ?? ''} ${parties.mtls ? 1 : 0} ${flags}`;
+  let labels = byRest.get(key);
+  if (labels === undefined) {
+    labels = Object.freeze(buildLabels(parties, flags));
+    byRest.set(key, labels);
+  }
+  return labels;
+}
+
+function buildLabels(parties: ConnectionParties, flags: ResponseFlags): TrafficLabels {
   return trafficLabels({
     reporter: parties.reporter,
     ...side('source', parties.source),
