@@ -89,7 +89,15 @@ class Relay {
       if (counters) counters.bytesSent += chunk.length;
       this.options.onSocketData?.(chunk.length);
     }
-    if (!this.peer(side).write(chunk)) side.pause();
+    const peer = this.peer(side);
+    // One TLS read yields several DATA chunks (a record is at most 16 KiB), each delivered in a
+    // callback of its own: corked until the event loop's poll phase ends, they leave in one writev
+    // instead of one write each.
+    if (peer.writableCorked === 0) {
+      peer.cork();
+      setImmediate(uncork, peer);
+    }
+    if (!peer.write(chunk)) side.pause();
   }
 
   ended(side: Duplex): void {
@@ -147,6 +155,10 @@ function onError(this: Duplex, err: Error): void {
 
 function onClose(this: Duplex): void {
   relays.get(this)?.closed(this);
+}
+
+function uncork(stream: Duplex): void {
+  stream.uncork();
 }
 
 function ignore(): void {
