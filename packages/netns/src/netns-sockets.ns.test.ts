@@ -1,11 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, readdirSync } from 'node:fs';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeFd, currentNetnsInode, netnsInode, openNetns } from './netns-handle.ts';
-import { connectInNetns, listenInNetns } from './netns-sockets.ts';
+import { connectInNetns, createTcpListener, listenInNetns } from './netns-sockets.ts';
 import { SeqpacketServer } from './seqpacket.ts';
 import type { SeqpacketMessage, SeqpacketSocket } from './seqpacket.ts';
 import { getLocalAddress, getMark, isTransparent, setMark } from './socket-options.ts';
@@ -58,6 +59,28 @@ describe('sockets inside another network namespace', () => {
     expect(await readAll(client)).toBe(`seen ${p.peerIp}`);
     expect(currentNetnsInode()).toBe(before);
     expect(netnsInode(p.podFd)).not.toBe(before);
+  });
+
+  it('makes each of many sockets in the namespace asked for, returns home every time, and keeps no descriptor', async () => {
+    const p = pods('nmany');
+    const home = currentNetnsInode();
+    const server = await listenInNetns(p.podFd, { host: p.podIp, port: 8081 });
+    cleanups.push(() => server.close());
+    server.on('connection', c => c.end('ok'));
+    const descriptors = (): number => readdirSync('/proc/self/fd').length;
+    const before = descriptors();
+    // Alternating namespaces, each socket bound to an address only its own namespace has: one made
+    // in the other namespace would fail to bind (EADDRNOTAVAIL).
+    for (let i = 0; i < 500; i++) {
+      const [fd, host] = i % 2 === 0 ? [p.podFd, p.podIp] : [p.peerFd, p.peerIp];
+      closeSync(createTcpListener(fd, { host, port: 0 }));
+    }
+    expect(currentNetnsInode()).toBe(home);
+    expect(descriptors()).toBe(before);
+    const client = connectInNetns(p.peerFd, { host: p.podIp, port: 8081 });
+    cleanups.push(() => client.destroy());
+    expect(await readAll(client)).toBe('ok');
+    expect(currentNetnsInode()).toBe(home);
   });
 
   it('sets SO_MARK and IP_TRANSPARENT before bind and reads them back', async () => {
