@@ -19,6 +19,8 @@ export const SERVER_MAX_HEADER_LIST_SIZE = 64 * 1024;
 export const KEEPALIVE_INTERVAL_MS = 10_000;
 export const KEEPALIVE_TIMEOUT_MS = 20_000;
 export const POOL_IDLE_TIMEOUT_MS = 5 * 60_000;
+/** An unused connection while its key has another one (ours; upstream keeps each for 5 min). */
+export const POOL_SURPLUS_IDLE_TIMEOUT_MS = 15_000;
 /** Upstream TCP connect timeout on the server side (ztunnel: 10 s, then 503). */
 export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
 /** TCP + TLS + HTTP/2 setup towards a next hop. */

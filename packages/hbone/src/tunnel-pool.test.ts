@@ -139,6 +139,37 @@ describe('TunnelPool', () => {
     expect(made).toHaveLength(2);
   });
 
+  it('closes the extra connections of a burst 15 s after they go unused and keeps the last one for 5 min', async () => {
+    const { pool, made } = fakePool({ maxStreams: 1 });
+    const leases = [await pool.acquire(key()), await pool.acquire(key()), await pool.acquire(key())];
+    expect(made).toHaveLength(3);
+    for (const lease of leases) lease.release();
+    await vi.advanceTimersByTimeAsync(15_000 - 1);
+    expect(made.map(c => c.closed)).toEqual([undefined, undefined, undefined]);
+    await vi.advanceTimersByTimeAsync(1);
+    // The first two saw a sibling at their deadline; the last found none and stays warm.
+    expect(made.map(c => c.closed)).toEqual(['graceful', 'graceful', undefined]);
+    expect(pool.stats().connections).toBe(1);
+    await vi.advanceTimersByTimeAsync(5 * 60_000 - 15_000 - 1);
+    expect(made[2]!.closed).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(made[2]!.closed).toBe('graceful');
+  });
+
+  it('keeps a surplus connection that is used again before its 15 s are up', async () => {
+    const { pool, made } = fakePool({ maxStreams: 1 });
+    const busy = await pool.acquire(key());
+    const burst = await pool.acquire(key());
+    burst.release();
+    await vi.advanceTimersByTimeAsync(10_000);
+    const again = await pool.acquire(key());
+    expect(again.connection).toBe(made[1]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(made.map(c => c.closed)).toEqual([undefined, undefined]);
+    busy.release();
+    again.release();
+  });
+
   it('pings every 10 s and drops a connection whose PING stays unanswered for 20 s', async () => {
     const { pool, made, errors } = fakePool();
     await pool.acquire(key());
