@@ -33,27 +33,42 @@ class RecordingDuplex extends Duplex {
 }
 
 describe('relay', () => {
-  it('writes the chunks that arrive in one turn of the event loop as one batch', async () => {
+  it('writes the bulk chunks that arrive in one turn of the event loop as one batch', async () => {
     const tunnel = new RecordingDuplex();
     const socket = new RecordingDuplex();
     const done = relay(tunnel, socket);
-    // Three chunks in separate callbacks of the same turn, as one TLS read delivers its records.
+    // Three records' worth in separate callbacks of the same turn, as one TLS read delivers them.
+    const [a, b, c] = ['a', 'b', 'c'].map(x => x.repeat(16 * 1024)) as [string, string, string];
     await new Promise<void>(resolve => {
-      process.nextTick(() => tunnel.push('a'));
-      process.nextTick(() => tunnel.push('b'));
+      process.nextTick(() => tunnel.push(a));
+      process.nextTick(() => tunnel.push(b));
       process.nextTick(() => {
-        tunnel.push('c');
+        tunnel.push(c);
         resolve();
       });
     });
     await new Promise(resolve => setImmediate(resolve));
     await new Promise(resolve => setImmediate(resolve));
-    expect(socket.batches).toEqual([['a', 'b', 'c']]);
+    expect(socket.batches).toEqual([[a, b, c]]);
 
     tunnel.push(null);
     socket.push(null);
     const result = await done;
-    expect(result).toEqual({ sent: 0, received: 3 });
+    expect(result).toEqual({ sent: 0, received: 3 * 16 * 1024 });
+  });
+
+  it('writes a small chunk at once, without waiting for the turn to end', async () => {
+    const tunnel = new RecordingDuplex();
+    const socket = new RecordingDuplex();
+    const done = relay(tunnel, socket);
+    tunnel.push('GET / HTTP/1.1');
+    await new Promise<void>(resolve => {
+      process.nextTick(resolve);
+    });
+    expect(socket.batches).toEqual([['GET / HTTP/1.1']]);
+    tunnel.push(null);
+    socket.push(null);
+    await done;
   });
 
   it('ends each side when the other side ends, and reports the bytes both ways', async () => {

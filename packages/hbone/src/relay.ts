@@ -52,6 +52,12 @@ export function relay(tunnel: Duplex, socket: Duplex, options: RelayOptions = {}
   });
 }
 
+/**
+ * Chunks below this are written at once: request/response traffic pays no deferred write, and
+ * a bulk stream's records (up to 16 KiB) cork the writes of their poll phase.
+ */
+const CORK_MIN_BYTES = 8 * 1024;
+
 /** The relay each stream is part of (a stream is in at most one at a time). */
 const relays = new WeakMap<Duplex, Relay>();
 
@@ -93,7 +99,7 @@ class Relay {
     // One TLS read yields several DATA chunks (a record is at most 16 KiB), each delivered in a
     // callback of its own: corked until the event loop's poll phase ends, they leave in one writev
     // instead of one write each.
-    if (peer.writableCorked === 0) {
+    if (chunk.length >= CORK_MIN_BYTES && peer.writableCorked === 0) {
       peer.cork();
       setImmediate(uncork, peer);
     }
