@@ -41,11 +41,7 @@ export function relay(tunnel: Duplex, socket: Duplex, options: RelayOptions = {}
     relays.set(tunnel, state);
     relays.set(socket, state);
     for (const side of [tunnel, socket]) {
-      side.on('data', onData);
-      side.on('drain', onDrain);
-      side.on('end', onEnd);
-      side.on('error', onError);
-      side.on('close', onClose);
+      for (const [event, listener] of LISTENERS) side.on(event, listener);
     }
     if (tunnel.readableEnded) state.ended(tunnel);
     if (socket.readableEnded) state.ended(socket);
@@ -129,11 +125,7 @@ class Relay {
       socket.destroy();
     }
     for (const side of [tunnel, socket]) {
-      side.off('data', onData);
-      side.off('drain', onDrain);
-      side.off('end', onEnd);
-      side.off('error', onError);
-      side.off('close', onClose);
+      for (const [event, listener] of LISTENERS) side.off(event, listener);
       // Late errors after a clean finish must not become uncaught exceptions.
       side.on('error', ignore);
       relays.delete(side);
@@ -166,6 +158,15 @@ function onClose(this: Duplex): void {
 function uncork(stream: Duplex): void {
   stream.uncork();
 }
+
+/** The listeners every relay puts on both its sides. */
+const LISTENERS: readonly (readonly [string, Parameters<Duplex['on']>[1]])[] = [
+  ['data', onData],
+  ['drain', onDrain],
+  ['end', onEnd],
+  ['error', onError],
+  ['close', onClose],
+];
 
 function ignore(): void {
   // Deliberately empty: see Relay.finish().
