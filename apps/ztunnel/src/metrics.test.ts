@@ -34,6 +34,32 @@ describe('ZtunnelMetrics', () => {
     expect(text).toMatch(/^istio_tcp_sent_bytes_total\{.*\} 20$/m);
   });
 
+  it('adds connections up between scrapes and merges equal label values, over thousands of label-set objects', async () => {
+    const metrics = new ZtunnelMetrics({ registry: createRegistry() });
+    const opened = (text: string, workload: string): number | undefined => {
+      const line = text
+        .split('\n')
+        .find(
+          l =>
+            l.startsWith('istio_tcp_connections_opened_total{') &&
+            l.includes(`source_workload="${workload}"`),
+        );
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
+    // Two objects with equal values (a workload WDS sent again) are one series.
+    metrics.connectionOpened(trafficLabels({ reporter: 'source', source_workload: 'a' }));
+    metrics.connectionOpened(trafficLabels({ reporter: 'source', source_workload: 'a' }));
+    expect(opened(await metrics.render(), 'a')).toBe(2);
+    metrics.connectionOpened(trafficLabels({ reporter: 'source', source_workload: 'a' }));
+    expect(opened(await metrics.render(), 'a')).toBe(3);
+    // 3,000 label-set objects between two scrapes (past the pending bound): every one counted.
+    for (let i = 0; i < 3000; i++) {
+      metrics.connectionOpened(trafficLabels({ reporter: 'source', source_workload: `w${i % 3}` }));
+    }
+    const text = await metrics.render();
+    expect([opened(text, 'w0'), opened(text, 'w1'), opened(text, 'w2')]).toEqual([1000, 1000, 1000]);
+  });
+
   it('exposes build, xDS and workload-manager metrics under their upstream names', async () => {
     const metrics = new ZtunnelMetrics({ registry: createRegistry() });
     metrics.observeWorkloadManager({ activeCount: 3, pendingCount: 1 });

@@ -59,6 +59,9 @@ export function trafficLabels(partial: Partial<Record<TrafficLabelName, string |
   return { ...meshTrafficLabels(partial), request_protocol: 'tcp' };
 }
 
+/** Label sets tallied between scrapes before the tallies go to the counters anyway. */
+const MAX_PENDING_TALLIES = 1024;
+
 interface TrafficTally {
   opened: number;
   closed: number;
@@ -220,6 +223,9 @@ export class ZtunnelMetrics {
   #tally(labels: TrafficLabels): TrafficTally {
     let tally = this.#pendingTraffic.get(labels);
     if (tally === undefined) {
+      // Label sets are per workload object, so a ztunnel nobody scrapes would collect one tally
+      // per object WDS ever sent: past the bound, the counters take what is pending now.
+      if (this.#pendingTraffic.size >= MAX_PENDING_TALLIES) this.#flushTraffic();
       tally = { opened: 0, closed: 0, received: 0, sent: 0 };
       this.#pendingTraffic.set(labels, tally);
     }
