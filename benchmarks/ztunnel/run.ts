@@ -16,11 +16,25 @@
 // (connections held for the memory-per-connection figure, default 10,000, capped by the open-files
 // limit: the driver and ztunnel each need two descriptors per connection), ZT_BENCH_BASE (a checkout of another commit: each round runs
 // its ztunnel and this one in turn, same topology, same run), ZT_BENCH_ROUNDS (default 3 with a
-// base, else 1), ZT_BENCH_PROFILE_DIR (CPU profiles and heap snapshots of each ztunnel).
+// base, else 1), ZT_BENCH_PROFILE_DIR (CPU profiles and heap snapshots of each ztunnel),
+// ZT_BENCH_TOPOLOGY (`one-node`, the default: one ztunnel serves both pods and carries both hops;
+// `two-nodes`: pod A's ztunnel and pod B's ztunnel are two processes, as on two nodes, sharing a
+// CA, and each carries one hop of every connection; CPU figures add both up, memory figures are
+// per ztunnel).
 import { execFileSync, fork, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -28,6 +42,8 @@ import { join, resolve } from 'node:path';
 import { closeFd, connectInNetns, listenInNetns, openNetns, SeqpacketServer } from '@ambient-mesh/netns';
 import type { SeqpacketSocket } from '@ambient-mesh/netns';
 import { InpodRedirection, netnsExecutor } from '@ambient-mesh/nft-rules';
+import { CACERTS_FILES } from '@ambient-mesh/spiffe-certs';
+import { createTestPluggedCerts } from '@ambient-mesh/spiffe-certs/testing';
 import { WorkloadRequestCodec, WorkloadResponseCodec } from '@ambient-mesh/xds-types';
 
 const MiB = 1024 * 1024;
@@ -65,6 +81,16 @@ const BASE = process.env.ZT_BENCH_BASE;
 const ROUNDS = Number(process.env.ZT_BENCH_ROUNDS ?? (BASE === undefined ? 1 : 3));
 /** Writes CPU profiles and heap snapshots (2 pods idle, all pods idle) of each ztunnel there. */
 const PROFILE_DIR = process.env.ZT_BENCH_PROFILE_DIR;
+const TOPOLOGY = process.env.ZT_BENCH_TOPOLOGY ?? 'one-node';
+if (TOPOLOGY !== 'one-node' && TOPOLOGY !== 'two-nodes') {
+  console.error(`ZT_BENCH_TOPOLOGY must be one-node or two-nodes, not ${TOPOLOGY}`);
+  process.exit(2);
+}
+const TWO_NODES = TOPOLOGY === 'two-nodes';
+/** This checkout. */
+const SELF_ROOT = resolve(new URL('../..', import.meta.url).pathname);
+/** Pods enrolled on the ztunnel whose memory is reported (pod A's) before the RSS run. */
+const LOCAL_PODS = TWO_NODES ? 1 : 2;
 const RATE = 1000;
 const CONNECTIONS = 4;
 const REQUEST = 1024;
@@ -334,12 +360,13 @@ function smapsTop(pid: number | undefined): string {
 }
 
 async function hold(
-  zt: ChildProcess,
+  zts: readonly ChildProcess[],
   client: Pod,
   host: string,
   profile?: string,
 ): Promise<{ perConnection: number; returnedMs: number; heldRss: number }> {
-  const before = await ask<Stats>(zt, 'stats');
+  const statsEach = (): Promise<Stats[]> => Promise.all(zts.map(zt => ask<Stats>(zt, 'stats')));
+  const before = await statsEach();
   const sockets: Socket[] = [];
   try {
     for (let i = 0; i < HOLD; i += 100) {
@@ -361,28 +388,40 @@ async function hold(
     for (const s of sockets) s.destroy();
     throw err;
   }
-  const held = await ask<Stats>(zt, 'stats');
-  if (profile !== undefined) await heapSnapshot(zt, profile, `${HOLD} connections held`);
+  const held = await statsEach();
+  const growth = held.map((h, i) => h.rss - before[i]!.rss);
+  if (zts.length > 1) {
+    console.error(
+      `[ztunnel bench] per held connection, each ztunnel: ${growth.map(g => (g / HOLD / 1024).toFixed(1)).join(' / ')} KiB`,
+    );
+  }
+  if (profile !== undefined) await heapSnapshot(zts[0]!, profile, `${HOLD} connections held`);
   for (const s of sockets) s.destroy();
   const closed = performance.now();
-  const target = before.rss + (held.rss - before.rss) * 0.1;
+  // Back once every ztunnel is within 10 % of its own growth.
+  const targets = before.map((b, i) => b.rss + growth[i]! * 0.1);
   let returnedMs = Number.POSITIVE_INFINITY;
   while (performance.now() - closed < HOLD_RETURN_MS) {
-    const now = await ask<Stats>(zt, 'stats');
+    const now = await statsEach();
     if (process.env.ZT_BENCH_TRACE_RETURN !== undefined) {
+      const each = now.map(
+        (n, i) =>
+          `RSS ${(n.rss / MiB).toFixed(1)} MiB, heap ${(n.heapUsed! / MiB).toFixed(1)} / ${(n.heapTotal! / MiB).toFixed(1)}, ${rssSplit(zts[i]!.pid)}`,
+      );
       console.error(
-        `[ztunnel bench] ${((performance.now() - closed) / 1000).toFixed(1)} s after close: RSS ${(now.rss / MiB).toFixed(1)} MiB, heap ${(now.heapUsed! / MiB).toFixed(1)} / ${(now.heapTotal! / MiB).toFixed(1)}, ${rssSplit(zt.pid)}`,
+        `[ztunnel bench] ${((performance.now() - closed) / 1000).toFixed(1)} s after close: ${each.join('; ')}`,
       );
     }
-    if (now.rss <= target && returnedMs === Number.POSITIVE_INFINITY) {
+    if (returnedMs === Number.POSITIVE_INFINITY && now.every((n, i) => n.rss <= targets[i]!)) {
       returnedMs = performance.now() - closed;
       if (process.env.ZT_BENCH_TRACE_RETURN === undefined) break;
     }
     await new Promise(resolve => setTimeout(resolve, 500));
   }
   if (process.env.ZT_BENCH_TRACE_RETURN !== undefined)
-    console.error(`[ztunnel bench] mappings: ${smapsTop(zt.pid)}`);
-  return { perConnection: (held.rss - before.rss) / HOLD, returnedMs, heldRss: held.rss };
+    console.error(`[ztunnel bench] mappings: ${smapsTop(zts[0]!.pid)}`);
+  // The larger ztunnel's growth: with one ztunnel that is both hops, with two it is one hop each.
+  return { perConnection: Math.max(...growth) / HOLD, returnedMs, heldRss: held[0]!.rss };
 }
 
 /** Uploads BULK_MIB in 1 MiB writes; resolves with MiB/s once the sink has counted every byte. */
@@ -499,7 +538,18 @@ interface Result {
  * the image's bundle; older builds run the TypeScript source, as their image command did.
  */
 function ztunnelScript(root: string): string {
-  const source = join(root, 'benchmarks/ztunnel/ztunnel-process.ts');
+  let source = join(root, 'benchmarks/ztunnel/ztunnel-process.ts');
+  if (TWO_NODES && !readFileSync(source, 'utf8').includes('ZT_BENCH_CA_DIR')) {
+    // An older build's harness gives each ztunnel a CA of its own, so two of them would not trust
+    // each other: that build runs this checkout's harness instead, next to its own. The harness
+    // only feeds WDS and ZDS; the ztunnel under test is still the build's own.
+    const shared = join(root, 'benchmarks/ztunnel/ztunnel-process.shared-ca.ts');
+    copyFileSync(join(SELF_ROOT, 'benchmarks/ztunnel/ztunnel-process.ts'), shared);
+    cleanups.push(() => {
+      rmSync(shared, { force: true });
+    });
+    source = shared;
+  }
   const bundler = join(root, 'apps/ztunnel/tools/bundle.mjs');
   if (!existsSync(bundler)) return source;
   const out = join(root, 'apps/ztunnel/dist/bench-ztunnel-process.mjs');
@@ -544,95 +594,130 @@ async function heapSnapshot(child: ChildProcess, dir: string, label: string): Pr
   console.error(`[ztunnel bench] heap snapshot ${label}: ${join(dir, file!)}`);
 }
 
+/** Where a ztunnel of the run is enrolled from: the ZDS server (the CNI side) on its socket. */
+interface ZtunnelNode {
+  readonly uds: string;
+  readonly cni: Cni;
+}
+
+/** CPU added up over a build's ztunnels; memory and readiness as the first one (pod A's) sees them. */
+async function statsOf(zts: readonly ChildProcess[]): Promise<Stats> {
+  const each = await Promise.all(zts.map(zt => ask<Stats>(zt, 'stats')));
+  const first = each[0]!;
+  const sum = (pick: (s: Stats) => number | undefined): number | undefined =>
+    each.some(s => pick(s) === undefined) ? undefined : each.reduce((total, s) => total + pick(s)!, 0);
+  const userMs = sum(s => s.userMs);
+  return {
+    ...first,
+    cpuMs: sum(s => s.cpuMs)!,
+    ...(userMs === undefined ? {} : { userMs }),
+    ready: each.every(s => s.ready),
+  };
+}
+
 async function measure(
   build: Build,
   round: number,
   pods: { a: Pod; b: Pod; c: Pod; d: Pod; extra: Pod[] },
-  cni: Cni,
+  nodes: readonly ZtunnelNode[],
   sink: { total: number; target: number; done?: () => void },
-  uds: string,
+  caDir: string | undefined,
 ): Promise<Result> {
   const { a, b, c, d, extra } = pods;
   const script = ztunnelScript(build.root);
   const profile = PROFILE_DIR === undefined ? undefined : join(PROFILE_DIR, `${build.name}-${round}`);
   if (profile !== undefined) mkdirSync(profile, { recursive: true });
-  const zt = fork(script, [], {
-    execArgv: [
-      ...ztunnelNodeFlags(build.root),
-      ...(profile === undefined
-        ? []
-        : ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--heapsnapshot-signal=SIGUSR2']),
-    ],
-    cwd: profile ?? build.root,
-    env: { ...process.env, ZT_BENCH_UDS: uds },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const zts = nodes.map(node =>
+    fork(script, [], {
+      execArgv: [
+        ...ztunnelNodeFlags(build.root),
+        ...(profile === undefined
+          ? []
+          : ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--heapsnapshot-signal=SIGUSR2']),
+      ],
+      cwd: profile ?? build.root,
+      env: {
+        ...process.env,
+        ZT_BENCH_UDS: node.uds,
+        ...(caDir === undefined ? {} : { ZT_BENCH_CA_DIR: caDir }),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
+  // Pod A's ztunnel: the one whose memory is reported.
+  const zt = zts[0]!;
   const kill = (): void => {
-    zt.kill('SIGKILL');
+    for (const child of zts) child.kill('SIGKILL');
   };
   cleanups.push(kill);
   try {
-    await new Promise(resolve => zt.once('message', resolve));
+    await Promise.all(zts.map(child => new Promise(resolve => child.once('message', resolve))));
     const spec = (p: Pod) => ({ name: p.name, ip: p.ip, sa: `sa-${p.name}` });
-    await ask(zt, { pods: [spec(a), spec(b)] });
-    for (const pod of [a, b]) await cni.add(pod);
-    await cni.snapshotSent();
-    await waitUntil('ztunnel ready', async () => (await ask<Stats>(zt, 'stats')).ready);
+    for (const child of zts) await ask(child, { pods: [spec(a), spec(b)] });
+    // One node: A and B on the one ztunnel. Two nodes: A on the first, B on the second.
+    const enrolments = TWO_NODES ? [[a], [b]] : [[a, b]];
+    for (const [i, local] of enrolments.entries()) {
+      for (const pod of local) await nodes[i]!.cni.add(pod);
+      await nodes[i]!.cni.snapshotSent();
+    }
+    await waitUntil('ztunnel ready', async () => (await statsOf(zts)).ready);
     const idle = await ask<Stats>(zt, 'stats');
-    console.error(`[ztunnel bench] ${build.name}: 2 pods idle: ${rssSplit(zt.pid)}`);
+    console.error(`[ztunnel bench] ${build.name}: ${LOCAL_PODS} pods idle: ${rssSplit(zt.pid)}`);
     if (process.env.ZT_BENCH_TRACE_RETURN !== undefined)
       console.error(`[ztunnel bench] idle mappings: ${smapsTop(zt.pid)}`);
-    if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} 2 pods idle`);
+    if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} ${LOCAL_PODS} pods idle`);
     // The same, SETTLE_SECONDS later: what an idle ztunnel keeps once its start-up is behind it.
     await new Promise(resolve => setTimeout(resolve, SETTLE_SECONDS * 1000));
     const idleSettled = await ask<Stats>(zt, 'stats');
     console.error(
-      `[ztunnel bench] ${build.name}: 2 pods idle, ${SETTLE_SECONDS} s later: ${rssSplit(zt.pid)}`,
+      `[ztunnel bench] ${build.name}: ${LOCAL_PODS} pods idle, ${SETTLE_SECONDS} s later: ${rssSplit(zt.pid)}`,
     );
 
     // Warm-up: certificates, pooled HBONE connection, JIT.
     await latency(a, b.ip);
 
     const bulkDirect = await bulk(c, d.ip, sink);
-    const beforeBulk = await ask<Stats>(zt, 'stats');
+    const beforeBulk = await statsOf(zts);
     const bulkZt = await bulk(a, b.ip, sink);
-    const afterBulk = await ask<Stats>(zt, 'stats');
+    const afterBulk = await statsOf(zts);
     const cpuPerGib = (afterBulk.cpuMs - beforeBulk.cpuMs) / 1000 / (BULK_MIB / 1024);
     const userShare =
       ((afterBulk.userMs ?? Number.NaN) - (beforeBulk.userMs ?? Number.NaN)) /
       (afterBulk.cpuMs - beforeBulk.cpuMs);
     const latDirect = await latency(c, d.ip);
-    const before = await ask<Stats>(zt, 'stats');
+    const before = await statsOf(zts);
     const latZt = await latency(a, b.ip);
-    const after = await ask<Stats>(zt, 'stats');
+    const after = await statsOf(zts);
     const cpuPer1000 = (after.cpuMs - before.cpuMs) / 1000 / (latZt.count / 1000);
     const connDirect = await connectRate(c, d.ip);
-    const beforeConn = await ask<Stats>(zt, 'stats');
+    const beforeConn = await statsOf(zts);
     const connZt = await connectRate(a, b.ip);
-    const afterConn = await ask<Stats>(zt, 'stats');
+    const afterConn = await statsOf(zts);
     const cpuPer1000Conn = (afterConn.cpuMs - beforeConn.cpuMs) / 1000 / ((connZt * CONNECT_SECONDS) / 1000);
-    const held = HOLD > 0 ? await hold(zt, a, b.ip, profile) : undefined;
+    const held = HOLD > 0 ? await hold(zts, a, b.ip, profile) : undefined;
     const afterTraffic = await ask<Stats>(zt, 'stats');
 
-    // RSS with RSS_PODS enrolled pods (listeners 15001/15006/15008 each, one identity each).
+    // RSS with RSS_PODS enrolled pods on pod A's ztunnel (listeners 15001/15006/15008 each, one
+    // identity each).
     await ask(zt, { pods: [a, b, ...extra].map(spec) });
-    for (const pod of extra) await cni.add(pod);
+    for (const pod of extra) await nodes[0]!.cni.add(pod);
     await waitUntil('all pods up', async () => (await ask<Stats>(zt, 'stats')).ready, 60_000);
     const enrolled = await ask<Stats>(zt, 'stats');
     // Then idle for SETTLE_SECONDS, as a node's ztunnel is between enrolments (the certificate work
     // of the new pods leaves garbage; a build that returns it does so on its own).
     await new Promise(resolve => setTimeout(resolve, SETTLE_SECONDS * 1000));
     const full = await ask<Stats>(zt, 'stats');
+    const podCount = LOCAL_PODS + extra.length;
     console.error(
-      `[ztunnel bench] ${build.name}: ${2 + extra.length} pods, right after enrolment ${(enrolled.rss / MiB).toFixed(1)} MiB, ${SETTLE_SECONDS} s later ${(full.rss / MiB).toFixed(1)} MiB: ${rssSplit(zt.pid)}`,
+      `[ztunnel bench] ${build.name}: ${podCount} pods, right after enrolment ${(enrolled.rss / MiB).toFixed(1)} MiB, ${SETTLE_SECONDS} s later ${(full.rss / MiB).toFixed(1)} MiB: ${rssSplit(zt.pid)}`,
     );
     const mib = (n?: number): string => (n === undefined ? '?' : (n / MiB).toFixed(1));
     console.error(
-      `[ztunnel bench] ${build.name}: heap used / total / external MiB: 2 pods idle ${mib(idle.heapUsed)} / ${mib(idle.heapTotal)} / ${mib(idle.external)}, after traffic ${mib(afterTraffic.heapUsed)} / ${mib(afterTraffic.heapTotal)} / ${mib(afterTraffic.external)}, ${2 + extra.length} pods ${mib(full.heapUsed)} / ${mib(full.heapTotal)} / ${mib(full.external)}`,
+      `[ztunnel bench] ${build.name}: heap used / total / external MiB: ${LOCAL_PODS} pods idle ${mib(idle.heapUsed)} / ${mib(idle.heapTotal)} / ${mib(idle.external)}, after traffic ${mib(afterTraffic.heapUsed)} / ${mib(afterTraffic.heapTotal)} / ${mib(afterTraffic.external)}, ${podCount} pods ${mib(full.heapUsed)} / ${mib(full.heapTotal)} / ${mib(full.external)}`,
     );
-    if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} ${2 + extra.length} pods idle`);
-    const exited = new Promise(resolve => zt.once('exit', resolve));
-    zt.send('quit');
+    if (profile !== undefined) await heapSnapshot(zt, profile, `${build.name} ${podCount} pods idle`);
+    const exited = Promise.all(zts.map(child => new Promise(resolve => child.once('exit', resolve))));
+    for (const child of zts) child.send('quit');
     await exited;
     return {
       bulkDirect,
@@ -651,7 +736,7 @@ async function measure(
       rssIdleSettled: idleSettled.rss,
       rssAfterTraffic: afterTraffic.rss,
       rssFull: full.rss,
-      pods: 2 + extra.length,
+      pods: podCount,
     };
   } finally {
     kill();
@@ -672,7 +757,7 @@ function report(results: ReadonlyMap<string, Result[]>): void {
   const rows: [string, (r: Result) => number, number][] = [
     ['bulk direct TCP, 1 connection (MiB/s)', r => r.bulkDirect, 0],
     ['bulk through two ztunnel hops, 1 connection (MiB/s)', r => r.bulkZt, 0],
-    ['ztunnel CPU-s per GiB of bulk, both hops', r => r.cpuPerGib, 2],
+    [`ztunnel CPU-s per GiB of bulk, both hops${TWO_NODES ? ' (both ztunnels)' : ''}`, r => r.cpuPerGib, 2],
     ['  of which user mode (share)', r => r.userShare, 2],
     ['1 KiB req/resp p50 direct (ms)', r => r.latDirect.p50, 3],
     ['1 KiB req/resp p50 via ztunnel (ms)', r => r.latZt.p50, 3],
@@ -684,34 +769,42 @@ function report(results: ReadonlyMap<string, Result[]>): void {
     ['new connections/s direct', r => r.connDirect, 0],
     ['new connections/s via ztunnel', r => r.connZt, 0],
     ['ztunnel CPU-s per 1000 new connections', r => r.cpuPer1000Conn, 3],
-    [`RSS growth per held connection, ${HOLD} held (KiB)`, r => r.holdPerConnection / 1024, 1],
+    [
+      `RSS growth per held connection, ${HOLD} held, ${TWO_NODES ? 'the larger ztunnel, one hop each' : 'both hops in one ztunnel'} (KiB)`,
+      r => r.holdPerConnection / 1024,
+      1,
+    ],
     [
       `seconds until that memory came back after closing (within 10 %; ∞ = not in ${HOLD_RETURN_MS / 1000} s)`,
       r => r.holdReturnedMs / 1000,
       1,
     ],
-    ['ztunnel RSS, 2 enrolled pods, idle (MiB)', r => r.rssIdle / MiB, 1],
-    [`ztunnel RSS, 2 enrolled pods, idle ${SETTLE_SECONDS} s longer (MiB)`, r => r.rssIdleSettled / MiB, 1],
-    ['ztunnel RSS, 2 pods, after the runs (MiB)', r => r.rssAfterTraffic / MiB, 1],
+    [`ztunnel RSS, ${LOCAL_PODS} enrolled pods, idle (MiB)`, r => r.rssIdle / MiB, 1],
+    [
+      `ztunnel RSS, ${LOCAL_PODS} enrolled pods, idle ${SETTLE_SECONDS} s longer (MiB)`,
+      r => r.rssIdleSettled / MiB,
+      1,
+    ],
+    [`ztunnel RSS, ${LOCAL_PODS} pods, after the runs (MiB)`, r => r.rssAfterTraffic / MiB, 1],
     [
       `ztunnel RSS, ${RSS_PODS} enrolled pods, ${SETTLE_SECONDS} s after enrolment (MiB)`,
       r => r.rssFull / MiB,
       1,
     ],
     [
-      'RSS per further enrolled pod, against 2 pods after the runs (MiB)',
-      r => (r.rssFull - r.rssAfterTraffic) / MiB / (r.pods - 2),
+      `RSS per further enrolled pod, against ${LOCAL_PODS} pods after the runs (MiB)`,
+      r => (r.rssFull - r.rssAfterTraffic) / MiB / (r.pods - LOCAL_PODS),
       3,
     ],
     [
-      'RSS per further enrolled pod, against 2 pods idle (MiB)',
-      r => (r.rssFull - r.rssIdle) / MiB / (r.pods - 2),
+      `RSS per further enrolled pod, against ${LOCAL_PODS} pods idle (MiB)`,
+      r => (r.rssFull - r.rssIdle) / MiB / (r.pods - LOCAL_PODS),
       3,
     ],
   ];
   console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
   console.log(
-    `Settings: bulk ${BULK_MIB} MiB, latency ${LATENCY_SECONDS} s at ${RATE} rps over ${CONNECTIONS} connections, new connections ${CONNECT_SECONDS} s ${CONNECT_CONCURRENCY} at a time, ${RSS_PODS} pods; ${ROUNDS} round(s), builds alternating; median (min–max).`,
+    `Settings: ${TOPOLOGY} (${TWO_NODES ? "pod A's and pod B's ztunnels are two processes" : 'one ztunnel serves both pods'}), bulk ${BULK_MIB} MiB, latency ${LATENCY_SECONDS} s at ${RATE} rps over ${CONNECTIONS} connections, new connections ${CONNECT_SECONDS} s ${CONNECT_CONCURRENCY} at a time, ${RSS_PODS} pods; ${ROUNDS} round(s), builds alternating; median (min–max).`,
   );
   console.log('');
   console.log(`| measure | ${builds.join(' | ')} |`);
@@ -766,14 +859,29 @@ try {
       socket.pipe(socket);
     });
   }
-  const extra = Array.from({ length: Math.max(0, RSS_PODS - 2) }, (_, i) => createPod(i + 4));
+  const extra = Array.from({ length: Math.max(0, RSS_PODS - LOCAL_PODS) }, (_, i) => createPod(i + 4));
 
-  const uds = join(dir, 'ztunnel.sock');
-  const cni = new Cni(uds);
-  cleanups.push(() => {
-    cni.close();
+  const nodes = Array.from({ length: TWO_NODES ? 2 : 1 }, (_, i): ZtunnelNode => {
+    const uds = join(dir, `ztunnel-${i}.sock`);
+    const cni = new Cni(uds);
+    cleanups.push(() => {
+      cni.close();
+    });
+    return { uds, cni };
   });
-  const self: Build = { name: 'this build', root: resolve(new URL('../..', import.meta.url).pathname) };
+  // Two ztunnels must trust each other's certificates: one CA for the run, in Istio's layout.
+  let caDir: string | undefined;
+  if (TWO_NODES) {
+    caDir = join(dir, 'cacerts');
+    mkdirSync(caDir);
+    const certs = await createTestPluggedCerts();
+    writeFileSync(join(caDir, CACERTS_FILES.caCert), certs.caCertPem);
+    writeFileSync(join(caDir, CACERTS_FILES.caKey), certs.caKeyPem);
+    writeFileSync(join(caDir, CACERTS_FILES.rootCert), certs.rootCertPem);
+    if (certs.certChainPem !== undefined)
+      writeFileSync(join(caDir, CACERTS_FILES.certChain), certs.certChainPem);
+  }
+  const self: Build = { name: 'this build', root: SELF_ROOT };
   const builds: Build[] =
     BASE === undefined ? [self] : [{ name: `base (${BASE})`, root: resolve(BASE) }, self];
   const results = new Map<string, Result[]>(builds.map(b => [b.name, []]));
@@ -781,7 +889,7 @@ try {
     // Alternate which build goes first, so neither always meets the same machine state.
     const order = round % 2 === 0 ? builds : [...builds].reverse();
     for (const build of order) {
-      const result = await measure(build, round, { a, b, c, d, extra }, cni, sink, uds);
+      const result = await measure(build, round, { a, b, c, d, extra }, nodes, sink, caDir);
       results.get(build.name)!.push(result);
       console.error(
         `[ztunnel bench] round ${round + 1} ${build.name}: bulk ${result.bulkZt.toFixed(0)} MiB/s, ${result.cpuPerGib.toFixed(2)} CPU-s/GiB, p50 ${result.latZt.p50.toFixed(3)} ms, ${result.connZt.toFixed(0)} conn/s, RSS ${(result.rssIdle / MiB).toFixed(1)}/${(result.rssFull / MiB).toFixed(1)} MiB`,

@@ -4,10 +4,13 @@
 // in-memory WDS stream fed by the driver over IPC (no istiod in this benchmark).
 //
 // IPC from the driver: {pods: [{name, ip, sa}]} (full WDS set), 'stats', 'quit'.
+// ZT_BENCH_CA_DIR: a CA in Istio's cacerts layout that the run's ztunnels share (the two-node
+// topology, where one ztunnel's certificates must be trusted by the other); else a CA of its own.
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CertificateAuthority } from '@ambient-mesh/spiffe-certs';
 import { createLocalFetcher, createTestCa } from '@ambient-mesh/spiffe-certs/testing';
 import { packAny, TypeUrl } from '@ambient-mesh/xds-types';
 import type { discovery } from '@ambient-mesh/xds-types';
@@ -85,7 +88,9 @@ class StaticStream extends EventEmitter {
 
 const dir = mkdtempSync(join(tmpdir(), 'ztunnel-bench-'));
 writeFileSync(join(dir, 'istio-token'), 'bench');
-const ca = await createTestCa();
+const caDir = process.env.ZT_BENCH_CA_DIR;
+const ca =
+  caDir === undefined ? await createTestCa() : await CertificateAuthority.fromCacertsDirectory(caDir);
 const config = {
   ...loadConfig({
     POD_NAME: 'ztunnel',

@@ -1,7 +1,8 @@
 // The shipping form: tools/bundle.mjs bundles a probe that uses the OTLP exporters, and the
 // bundle runs them as the sources do (bound to the bundled @grpc/grpc-js, not a second copy).
+// Its text fits in Latin-1, so V8 keeps the source it retains in one byte per character.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,6 +35,8 @@ describe('the bundle (tools/bundle.mjs)', () => {
       // gRPC: UNAVAILABLE from the channel (not "Channel credentials must be a ChannelCredentials object").
       expect(results[0]!.error).toMatch(/UNAVAILABLE|ECONNREFUSED/);
       expect(results[1]!.error).toMatch(/ECONNREFUSED/);
+      // Above Latin-1, V8 would hold the whole source as a two-byte string.
+      expect(readFileSync(out, 'utf8').match(/[\u{100}-\u{10ffff}]/gu) ?? []).toEqual([]);
     } finally {
       rmSync(out, { force: true });
     }

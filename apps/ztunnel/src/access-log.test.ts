@@ -41,4 +41,20 @@ describe('AccessLog', () => {
       ['direction', 'dst.addr', 'error', 'level', 'msg', 'src.addr', 'component', 'time'].sort(),
     );
   });
+
+  it('above info, writes only the connections that ended in an error', () => {
+    const { logs, records } = captureLogs('warn');
+    const log = new AccessLog(logs.for('access'));
+    const ends = {
+      'src.addr': '10.0.0.1:40000',
+      'dst.addr': '10.0.0.2:15008',
+      direction: 'inbound' as const,
+    };
+    log.opened(ends);
+    log.complete(ends, { bytesSent: 5, bytesRecv: 7, durationMs: 3 });
+    log.complete(ends, { bytesSent: 0, bytesRecv: 0, durationMs: 1, error: 'connection refused' });
+    expect(records.map(r => [r.level, r.msg, r.error])).toEqual([
+      ['error', 'connection complete', 'connection refused'],
+    ]);
+  });
 });

@@ -55,6 +55,8 @@ export class AccessLog {
   }
 
   complete(ends: ConnectionEnds, result: ConnectionResult): void {
+    const level = result.error === undefined ? 'info' : 'error';
+    if (!this.#logger.isLevelEnabled(level)) return;
     const fields = {
       ...defined(ends),
       bytes_sent: result.bytesSent,

@@ -296,8 +296,11 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
           trim: () => {
             trimNativeHeap();
           },
-          onSwitch: (mode, utilization) => {
-            log.debug({ mode, eventLoopUtilization: Number(utilization.toFixed(3)) }, 'V8 memory mode');
+          onSwitch: (mode, { utilization, relayedBytes }) => {
+            log.debug(
+              { mode, eventLoopUtilization: Number(utilization.toFixed(3)), relayedBytes },
+              'V8 memory mode',
+            );
           },
         });
   let shuttingDown: Promise<void> | undefined;

@@ -7,23 +7,34 @@ import {
   MemoryModeController,
   applyV8MemoryMode,
   eventLoopUtilizationSampler,
+  loadSampler,
   nextMemoryMode,
 } from './memory-mode.ts';
-import type { MemoryMode, MemoryModeState } from './memory-mode.ts';
+import type { MemoryMode, MemoryModeSample, MemoryModeState } from './memory-mode.ts';
 
 const settings = {
   busyUtilization: 0.05,
   quietIntervals: 3,
   busyIntervals: 2,
   surgeUtilization: 0.5,
+  trafficBytes: 1_000,
   trimEveryIntervals: 4,
 };
 
-function run(utilizations: readonly number[]): { state: MemoryModeState; switches: MemoryMode[] } {
+/** An interval with this utilization, or with this many bytes relayed when given as `{ bytes }`. */
+type Interval = number | { readonly u?: number; readonly bytes: number };
+
+function sampleOf(interval: Interval): MemoryModeSample {
+  return typeof interval === 'number'
+    ? { utilization: interval, relayedBytes: 0 }
+    : { utilization: interval.u ?? 0, relayedBytes: interval.bytes };
+}
+
+function run(intervals: readonly Interval[]): { state: MemoryModeState; switches: MemoryMode[] } {
   let state = INITIAL_MEMORY_MODE;
   const switches: MemoryMode[] = [];
-  for (const u of utilizations) {
-    const step = nextMemoryMode(state, u, settings);
+  for (const interval of intervals) {
+    const step = nextMemoryMode(state, sampleOf(interval), settings);
     state = step.state;
     if (step.kind === 'switch') switches.push(step.state.mode);
   }
@@ -57,10 +68,31 @@ describe('nextMemoryMode', () => {
     expect(run([0, 0, 0, 0.6]).switches).toEqual(['memory', 'speed']);
   });
 
-  it('defaults to a 2 % busy threshold', () => {
+  it('returns to speed mode after a single interval that relayed traffic, however light its CPU', () => {
+    expect(run([0, 0, 0, { u: 0.01, bytes: 1_000 }]).switches).toEqual(['memory', 'speed']);
+    expect(run([0, 0, 0, { bytes: 5_000_000 }]).state).toEqual({ mode: 'speed', quiet: 0, busy: 1 });
+  });
+
+  it('counts a trickle of bytes below the threshold as quiet, in either mode', () => {
+    expect(run([{ bytes: 999 }, { bytes: 999 }, { bytes: 999 }]).switches).toEqual(['memory']);
+    expect(run([0, 0, 0, { bytes: 999 }, { bytes: 999 }]).state.mode).toBe('memory');
+  });
+
+  it('does not go to memory mode while traffic flows, even at a low utilization', () => {
+    expect(run([{ bytes: 2_000 }, { bytes: 2_000 }, { bytes: 2_000 }, { bytes: 2_000 }]).switches).toEqual(
+      [],
+    );
+  });
+
+  it('defaults to a 2 % busy threshold and 64 KiB of traffic per interval', () => {
     expect(DEFAULT_MEMORY_MODE_SETTINGS.busyUtilization).toBe(0.02);
-    expect(nextMemoryMode(INITIAL_MEMORY_MODE, 0.019).state.quiet).toBe(1);
-    expect(nextMemoryMode(INITIAL_MEMORY_MODE, 0.02).state.quiet).toBe(0);
+    expect(DEFAULT_MEMORY_MODE_SETTINGS.trafficBytes).toBe(64 * 1024);
+    const quietAt = (utilization: number, relayedBytes: number): number =>
+      nextMemoryMode(INITIAL_MEMORY_MODE, { utilization, relayedBytes }).state.quiet;
+    expect(quietAt(0.019, 0)).toBe(1);
+    expect(quietAt(0.02, 0)).toBe(0);
+    expect(quietAt(0, 64 * 1024 - 1)).toBe(1);
+    expect(quietAt(0, 64 * 1024)).toBe(0);
   });
 });
 
@@ -72,11 +104,11 @@ describe('MemoryModeController', () => {
     const logged: string[] = [];
     const controller = new MemoryModeController({
       timers,
-      sample: () => samples.shift() ?? 0,
+      sample: () => sampleOf(samples.shift() ?? 0),
       apply: mode => applied.push(mode),
       settings,
       intervalMs: 1_000,
-      onSwitch: (mode, u) => logged.push(`${mode}@${u}`),
+      onSwitch: (mode, sample) => logged.push(`${mode}@${sample.utilization}`),
     });
     controller.start();
     timers.advance(2_999);
@@ -100,7 +132,7 @@ describe('MemoryModeController', () => {
     let trims = 0;
     const controller = new MemoryModeController({
       timers,
-      sample: () => load,
+      sample: () => sampleOf(load),
       apply: () => undefined,
       trim: () => {
         trims++;
@@ -125,7 +157,11 @@ describe('MemoryModeController', () => {
   it('stop() in speed mode applies nothing', () => {
     const timers = new FakeTimers();
     const applied: MemoryMode[] = [];
-    const controller = new MemoryModeController({ timers, sample: () => 1, apply: m => applied.push(m) });
+    const controller = new MemoryModeController({
+      timers,
+      sample: () => sampleOf(1),
+      apply: m => applied.push(m),
+    });
     controller.start();
     timers.advance(5_000);
     controller.stop();
@@ -139,6 +175,19 @@ describe('the V8 side', () => {
     const u = sample();
     expect(u).toBeGreaterThanOrEqual(0);
     expect(u).toBeLessThanOrEqual(1);
+  });
+
+  it('loadSampler reports the bytes relayed since its previous call', () => {
+    let total = 5_000;
+    const sample = loadSampler(() => total);
+    total += 1_234;
+    expect(sample().relayedBytes).toBe(1_234);
+    expect(sample().relayedBytes).toBe(0);
+    total += 10;
+    const next = sample();
+    expect(next.relayedBytes).toBe(10);
+    expect(next.utilization).toBeGreaterThanOrEqual(0);
+    expect(next.utilization).toBeLessThanOrEqual(1);
   });
 
   it('applyV8MemoryMode is accepted by this V8 at run time in both directions', () => {

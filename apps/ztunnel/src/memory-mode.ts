@@ -9,12 +9,14 @@
  * which the reducer optimizes for memory. Node exposes no such call; the same switch is V8's
  * `--optimize-for-size`, which is read at run time. So ztunnel runs in `speed` mode while it
  * is busy and in `memory` mode after a few quiet intervals (event-loop utilization below a
- * threshold); V8's reducer then collects and returns the pages on its own schedule. Nothing here
- * forces a collection. What the collected connections freed in the C heap (glibc keeps it) is
+ * threshold and next to no bytes relayed); V8's reducer then collects and returns the pages on its
+ * own schedule. Traffic (bytes relayed) ends `memory` mode within one interval, and the reducer's
+ * own collections, which relay nothing, never do. Nothing here forces a collection. What the collected connections freed in the C heap (glibc keeps it) is
  * given back by a periodic trim while in `memory` mode.
  */
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
+import { relayedBytes } from '@ambient-mesh/hbone';
 import type { TimerHandle, Timers } from '@ambient-mesh/runtime';
 
 export type MemoryMode = 'speed' | 'memory';
@@ -29,8 +31,13 @@ export interface MemoryModeSettings {
    * reducer's own collection (tens of milliseconds on the main thread) does not end `memory` mode.
    */
   readonly busyIntervals: number;
-  /** Utilization that switches back to `speed` after a single interval (traffic, not a collection). */
+  /** Utilization that switches back to `speed` after a single interval (work, not a collection). */
   readonly surgeUtilization: number;
+  /**
+   * Bytes relayed in one interval that make it busy and switch back to `speed` at once: traffic,
+   * which a collection never is. Below it (a health check, a trickle) the process stays quiet.
+   */
+  readonly trafficBytes: number;
   /** While in `memory` mode, the C heap is trimmed every this many intervals. */
   readonly trimEveryIntervals: number;
 }
@@ -40,8 +47,17 @@ export const DEFAULT_MEMORY_MODE_SETTINGS: MemoryModeSettings = {
   quietIntervals: 6,
   busyIntervals: 2,
   surgeUtilization: 0.3,
-  trimEveryIntervals: 20,
+  trafficBytes: 64 * 1024,
+  trimEveryIntervals: 4,
 };
+
+/** One interval's load. */
+export interface MemoryModeSample {
+  /** Event-loop utilization (0–1) over the interval. */
+  readonly utilization: number;
+  /** Payload bytes relayed over the interval, both directions of every connection. */
+  readonly relayedBytes: number;
+}
 
 /** How often the event loop's utilization is sampled: quiet for 3 s means `memory` mode. */
 export const MEMORY_MODE_INTERVAL_MS = 500;
@@ -62,18 +78,20 @@ export type MemoryModeStep =
 
 /**
  * The next state after one interval: `memory` after `quietIntervals` quiet intervals in a row,
- * `speed` again after `busyIntervals` busy ones in a row, or at once on a surge.
+ * `speed` again after `busyIntervals` busy ones in a row, or at once on a surge of work or on
+ * traffic.
  */
 export function nextMemoryMode(
   state: MemoryModeState,
-  utilization: number,
+  sample: MemoryModeSample,
   settings: MemoryModeSettings = DEFAULT_MEMORY_MODE_SETTINGS,
 ): MemoryModeStep {
-  if (utilization >= settings.busyUtilization) {
+  const traffic = sample.relayedBytes >= settings.trafficBytes;
+  if (traffic || sample.utilization >= settings.busyUtilization) {
     const busy = Math.min(state.busy + 1, settings.busyIntervals);
     if (
       state.mode === 'memory' &&
-      (busy >= settings.busyIntervals || utilization >= settings.surgeUtilization)
+      (traffic || busy >= settings.busyIntervals || sample.utilization >= settings.surgeUtilization)
     ) {
       return { kind: 'switch', state: { mode: 'speed', quiet: 0, busy } };
     }
@@ -102,9 +120,24 @@ export function eventLoopUtilizationSampler(): () => number {
   };
 }
 
+/**
+ * The load since the previous call: event-loop utilization, and the bytes `relayed()` counted
+ * (default: every relay of `@ambient-mesh/hbone` in this process).
+ */
+export function loadSampler(relayed: () => number = relayedBytes): () => MemoryModeSample {
+  const utilization = eventLoopUtilizationSampler();
+  let lastRelayed = relayed();
+  return () => {
+    const total = relayed();
+    const sample = { utilization: utilization(), relayedBytes: total - lastRelayed };
+    lastRelayed = total;
+    return sample;
+  };
+}
+
 export interface MemoryModeControllerOptions {
   readonly timers: Timers;
-  readonly sample?: () => number;
+  readonly sample?: () => MemoryModeSample;
   readonly apply?: (mode: MemoryMode) => void;
   /**
    * Returns the C heap's free pages to the kernel; called every `trimEveryIntervals` in `memory`
@@ -114,7 +147,7 @@ export interface MemoryModeControllerOptions {
   readonly trim?: () => void;
   readonly settings?: MemoryModeSettings;
   readonly intervalMs?: number;
-  readonly onSwitch?: (mode: MemoryMode, utilization: number) => void;
+  readonly onSwitch?: (mode: MemoryMode, sample: MemoryModeSample) => void;
 }
 
 /** Samples the load every interval and applies mode switches; `stop()` returns to `speed`. */
@@ -128,7 +161,7 @@ export class MemoryModeController {
 
   constructor(options: MemoryModeControllerOptions) {
     this.#o = {
-      sample: eventLoopUtilizationSampler(),
+      sample: loadSampler(),
       apply: applyV8MemoryMode,
       settings: DEFAULT_MEMORY_MODE_SETTINGS,
       intervalMs: MEMORY_MODE_INTERVAL_MS,
@@ -151,13 +184,13 @@ export class MemoryModeController {
 
   /** One interval's decision (the timer's callback; tests call it directly). */
   tick(): void {
-    const utilization = this.#o.sample();
-    const step = nextMemoryMode(this.#state, utilization, this.#o.settings);
+    const sample = this.#o.sample();
+    const step = nextMemoryMode(this.#state, sample, this.#o.settings);
     this.#state = step.state;
     if (step.kind === 'switch') {
       this.#memoryIntervals = 0;
       this.#o.apply(step.state.mode);
-      this.#o.onSwitch?.(step.state.mode, utilization);
+      this.#o.onSwitch?.(step.state.mode, sample);
     } else if (step.state.mode === 'memory') {
       this.#memoryIntervals += 1;
       if (this.#memoryIntervals % this.#o.settings.trimEveryIntervals === 0) this.#o.trim();

@@ -31,10 +31,13 @@ await build({
   external: [/\.node$/],
   // Written aside and renamed: a cluster starting meanwhile never runs half a file.
   // ZT_BUNDLE_NO_MINIFY keeps names readable, for CPU profiles.
+  // ASCII only: one non-Latin-1 character (a dash in a message) makes V8 keep the whole source,
+  // which it retains for lazy compilation, as a two-byte string, 1.2 MiB more of resident heap.
   output: {
     file: `${outFile}.${process.pid}.tmp`,
     format: 'esm',
     minify: process.env.ZT_BUNDLE_NO_MINIFY === undefined,
+    charset: 'ascii',
     codeSplitting: false,
   },
   logLevel: 'warn',

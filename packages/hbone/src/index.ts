@@ -19,7 +19,7 @@ export { H2Connection, defaultSocketFactory } from './h2-connection.ts';
 export type { SocketFactory, SocketFactoryRequest } from './h2-connection.ts';
 export { TunnelPool, poolKeyString } from './tunnel-pool.ts';
 export type { Lease, PoolConnection, PoolKey, PoolStats, TunnelPoolOptions } from './tunnel-pool.ts';
-export { relay } from './relay.ts';
+export { relay, relayedBytes } from './relay.ts';
 export type { RelayOptions, RelayResult } from './relay.ts';
 
 // Identity

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { relay } from './relay.ts';
+import { relay, relayedBytes } from './relay.ts';
 
 /** A duplex whose readable side is driven by the test and whose writes are recorded as batches. */
 class RecordingDuplex extends Duplex {
@@ -69,6 +69,19 @@ describe('relay', () => {
     tunnel.push(null);
     socket.push(null);
     await done;
+  });
+
+  it('adds every relayed byte, both directions, to the process-wide total', async () => {
+    const before = relayedBytes();
+    const tunnel = new RecordingDuplex();
+    const socket = new RecordingDuplex();
+    const done = relay(tunnel, socket);
+    tunnel.push('x'.repeat(20 * 1024));
+    socket.push('request');
+    tunnel.push(null);
+    socket.push(null);
+    await done;
+    expect(relayedBytes() - before).toBe(20 * 1024 + 'request'.length);
   });
 
   it('ends each side when the other side ends, and reports the bytes both ways', async () => {

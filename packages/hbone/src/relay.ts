@@ -57,6 +57,17 @@ const CORK_MIN_BYTES = 8 * 1024;
 /** The relay each stream is part of (a stream is in at most one at a time). */
 const relays = new WeakMap<Duplex, Relay>();
 
+/** Payload bytes every relay of this process has read, both directions. */
+let relayedTotal = 0;
+
+/**
+ * Payload bytes relayed by every `relay()` in this process since it started, both directions: a
+ * signal of traffic that, unlike CPU time, garbage collection and timers never move.
+ */
+export function relayedBytes(): number {
+  return relayedTotal;
+}
+
 class Relay {
   readonly tunnel: Duplex;
   readonly socket: Duplex;
@@ -82,6 +93,7 @@ class Relay {
 
   data(side: Duplex, chunk: Buffer): void {
     const { counters } = this.options;
+    relayedTotal += chunk.length;
     if (side === this.tunnel) {
       this.received += chunk.length;
       if (counters) counters.bytesReceived += chunk.length;
