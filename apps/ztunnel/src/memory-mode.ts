@@ -44,7 +44,9 @@ export interface MemoryModeSettings {
 
 export const DEFAULT_MEMORY_MODE_SETTINGS: MemoryModeSettings = {
   busyUtilization: 0.02,
-  quietIntervals: 6,
+  // 10 s: a lull between bursts of requests is not a quiet process, and the first requests after
+  // a switch run in the memory-saving mode; the memory still comes back well within a minute.
+  quietIntervals: 20,
   busyIntervals: 2,
   surgeUtilization: 0.3,
   trafficBytes: 64 * 1024,
@@ -59,7 +61,7 @@ export interface MemoryModeSample {
   readonly relayedBytes: number;
 }
 
-/** How often the event loop's utilization is sampled: quiet for 3 s means `memory` mode. */
+/** How often the load is sampled: quiet for 10 s means `memory` mode. */
 export const MEMORY_MODE_INTERVAL_MS = 500;
 
 export interface MemoryModeState {
