@@ -544,10 +544,13 @@ function ztunnelScript(root: string): string {
     // each other: that build runs this checkout's harness instead, next to its own. The harness
     // only feeds WDS and ZDS; the ztunnel under test is still the build's own.
     const shared = join(root, 'benchmarks/ztunnel/ztunnel-process.shared-ca.ts');
+    // Removed when the run ends; registered once although each round copies it again.
+    if (!existsSync(shared)) {
+      cleanups.push(() => {
+        rmSync(shared, { force: true });
+      });
+    }
     copyFileSync(join(SELF_ROOT, 'benchmarks/ztunnel/ztunnel-process.ts'), shared);
-    cleanups.push(() => {
-      rmSync(shared, { force: true });
-    });
     source = shared;
   }
   const bundler = join(root, 'apps/ztunnel/tools/bundle.mjs');
@@ -606,13 +609,12 @@ async function statsOf(zts: readonly ChildProcess[]): Promise<Stats> {
   const first = each[0]!;
   const sum = (pick: (s: Stats) => number | undefined): number | undefined =>
     each.some(s => pick(s) === undefined) ? undefined : each.reduce((total, s) => total + pick(s)!, 0);
+  const total: Stats = { ...first, cpuMs: sum(s => s.cpuMs)!, ready: each.every(s => s.ready) };
+  // A user-mode figure only when every ztunnel sent one (older builds' harnesses do not).
   const userMs = sum(s => s.userMs);
-  return {
-    ...first,
-    cpuMs: sum(s => s.cpuMs)!,
-    ...(userMs === undefined ? {} : { userMs }),
-    ready: each.every(s => s.ready),
-  };
+  if (userMs === undefined) delete total.userMs;
+  else total.userMs = userMs;
+  return total;
 }
 
 async function measure(

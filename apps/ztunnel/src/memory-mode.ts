@@ -11,8 +11,9 @@
  * is busy and in `memory` mode after a few quiet intervals (event-loop utilization below a
  * threshold and next to no bytes relayed); V8's reducer then collects and returns the pages on its
  * own schedule. Traffic (bytes relayed) ends `memory` mode within one interval, and the reducer's
- * own collections, which relay nothing, never do. Nothing here forces a collection. What the collected connections freed in the C heap (glibc keeps it) is
- * given back by a periodic trim while in `memory` mode.
+ * own collections, which relay nothing, never do. Nothing here forces a collection. What the
+ * collected connections freed in the C heap (glibc keeps it) is given back by a periodic trim
+ * while in `memory` mode.
  */
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';

@@ -16,8 +16,9 @@
  * - A connection leaves the key's list exactly once, on the first of: idle release (no lease for
  *   `idleTimeoutMs`; `surplusIdleTimeoutMs` while the key has another connection, so a burst's
  *   extra connections close soon and one stays warm), keepalive failure (a PING unanswered for
- *   `keepaliveTimeoutMs`), the peer's GOAWAY or close, a failed connect, or `close()` of the pool. After that it takes no new
- *   leases; streams already open on it run to their end (a graceful close is a GOAWAY).
+ *   `keepaliveTimeoutMs`), the peer's GOAWAY or close, a failed connect, or `close()` of the pool.
+ *   After that it takes no new leases; streams already open on it run to their end (a graceful
+ *   close is a GOAWAY).
  * - Timers (idle, keepalive) belong to the connection record and are cleared when it leaves the
  *   list; all state changes go through `transition()`.
  */
