@@ -5,7 +5,7 @@
 // by the kubelet until the next agent enrols them (fail closed, as upstream since
 // istio/istio#54180). It is removed only when the agent says the DaemonSet is going away: the
 // agent writes `<run dir>/cni-agent-shutdown.json` (`{"uninstall": true|false, "reason": ...}`,
-// apps/cni-agent/src/shutdown.ts) just before it exits.
+// apps/cni-agent/src/shutdown.ts) when it is told to stop, before it closes its servers.
 //
 // Node paths arrive through hostPath mounts. Environment (defaults in brackets):
 //   CNI_NET_DIR [/host/etc/cni/net.d]   conflists to chain into (every *.conflist)
@@ -86,35 +86,58 @@ chain(true);
 // A verdict from an earlier run must never decide this one.
 rmSync(verdictFile, { force: true });
 
-/** The stopped agent's verdict; a missing or unreadable one keeps the plugin (fail closed). */
-function readVerdict() {
+/** The agent's verdict, once it has written one. */
+function peekVerdict() {
   try {
     const v = JSON.parse(readFileSync(verdictFile, 'utf8'));
     return { uninstall: v?.uninstall === true, reason: String(v?.reason ?? '') };
   } catch {
-    return { uninstall: false, reason: 'the agent left no shutdown verdict (crashed or killed)' };
+    return undefined;
   }
+}
+
+let removed = false;
+/** Unchains the plugin and removes its launcher, once. */
+function uninstall(reason) {
+  if (removed) return;
+  removed = true;
+  chain(false);
+  rmSync(launcher, { force: true });
+  log(`uninstall (${reason}): plugin removed`);
 }
 
 const child = spawn(agentCommand[0], [...agentCommand.slice(1), ...process.argv.slice(2)], {
   stdio: 'inherit',
 });
+// The agent writes its verdict before it closes its servers. Once it has been told to stop, the
+// verdict is acted on as soon as it appears, so an uninstall does not depend on the agent exiting
+// before the kubelet's SIGKILL at the end of the grace period (which ends this process too).
+let watch;
+const POLL_MS = 100;
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => {
     child.kill(signal);
+    watch ??= setInterval(() => {
+      const verdict = peekVerdict();
+      if (verdict?.uninstall) uninstall(verdict.reason);
+    }, POLL_MS);
   });
 }
 child.on('exit', (code, signal) => {
-  const verdict = readVerdict();
+  clearInterval(watch);
+  // A missing or unreadable verdict keeps the plugin (fail closed).
+  const verdict = peekVerdict() ?? {
+    uninstall: false,
+    reason: 'the agent left no shutdown verdict (crashed or killed)',
+  };
   rmSync(verdictFile, { force: true });
+  const how = `agent exited (${signal ?? code})`;
   if (verdict.uninstall) {
-    chain(false);
-    rmSync(launcher, { force: true });
-    log(`agent exited (${signal ?? code}); uninstall (${verdict.reason}): plugin removed`);
+    log(how);
+    uninstall(verdict.reason);
   } else {
     log(
-      `agent exited (${signal ?? code}); plugin left chained (${verdict.reason}): ` +
-        'new pods on this node wait until the next agent is up',
+      `${how}; plugin left chained (${verdict.reason}): new pods on this node wait until the next agent is up`,
     );
   }
   process.exit(code ?? 1);

@@ -247,16 +247,21 @@ export async function build(config: Config, deps: AppDeps = {}): Promise<Bound> 
   const shutdown = (): Promise<void> =>
     (stopping ??= (async () => {
       isReady = false;
-      await rec.idle();
-      const verdict = await shutdownVerdict();
+      // The verdict goes on disk before anything is stopped: the entry point acts on an uninstall
+      // as soon as it reads one, so the chained plugin is removed even when closing the servers
+      // outlasts the pod's grace period and the kubelet kills the container.
+      await Promise.all([
+        shutdownVerdict().then(verdict => {
+          if (verdict === undefined) return;
+          try {
+            writeShutdownVerdict(config.runDir, verdict);
+          } catch (err) {
+            logger.warn({ err: errorMessage(err) }, 'writing the shutdown verdict failed');
+          }
+        }),
+        rec.idle(),
+      ]);
       await stop();
-      if (verdict !== undefined) {
-        try {
-          writeShutdownVerdict(config.runDir, verdict);
-        } catch (err) {
-          logger.warn({ err: errorMessage(err) }, 'writing the shutdown verdict failed');
-        }
-      }
     })());
   /** Asks the API whether this is a restart or an uninstall, bounded by a few seconds. */
   const shutdownVerdict = async (): Promise<ShutdownVerdict | undefined> => {

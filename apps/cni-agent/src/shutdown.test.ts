@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until } from '@ambient-mesh/kube/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SHUTDOWN_VERDICT_FILE,
@@ -55,7 +56,11 @@ describe('decideShutdown (upstream: restart only while the DaemonSet is present 
   });
 });
 
-type AgentEnding = 'restart' | 'uninstall' | 'no-verdict' | 'crash';
+/**
+ * How the stand-in agent ends. `killed-after-uninstall-verdict`: told to stop, it writes an
+ * uninstall verdict and keeps running until the grace period's SIGKILL ends its process group.
+ */
+type AgentEnding = 'restart' | 'uninstall' | 'no-verdict' | 'crash' | 'killed-after-uninstall-verdict';
 
 /**
  * Runs the image's entry point with a stand-in agent that ends as told, and returns the
@@ -84,6 +89,11 @@ async function runEntryPoint(
     uninstall: `writeFileSync(${verdictPath}, JSON.stringify({ uninstall: true, reason: 'DaemonSet gone' }));`,
     'no-verdict': '',
     crash: 'process.kill(process.pid, "SIGKILL");',
+    'killed-after-uninstall-verdict':
+      `process.on('SIGTERM', () => writeFileSync(${verdictPath}, ` +
+      `JSON.stringify({ uninstall: true, reason: 'DaemonSet gone' })));\n` +
+      `setInterval(() => undefined, 1000);\n` +
+      `writeFileSync(${JSON.stringify(join(root, 'agent-up'))}, '');`,
   };
   writeFileSync(
     agent,
@@ -103,14 +113,34 @@ async function runEntryPoint(
       AMBIENT_CNI_AGENT_COMMAND: `${process.execPath} ${agent}`,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
+    // Its own process group, which the kubelet's SIGKILL ends as a whole.
+    detached: true,
   });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const code = await new Promise<number | null>(resolve =>
+  const exited = new Promise<number | null>(resolve =>
     child.on('exit', c => {
       resolve(c);
     }),
   );
+  if (ending === 'killed-after-uninstall-verdict') {
+    const pluginTypes = (): string =>
+      (JSON.parse(readFileSync(conflist, 'utf8')) as { plugins: { type: string }[] }).plugins
+        .map(p => p.type)
+        .join(',');
+    try {
+      await until('the stand-in agent up', () => existsSync(join(root, 'agent-up')), 20_000);
+      child.kill('SIGTERM');
+      await until(
+        'the plugin unchained while the agent still runs',
+        () => pluginTypes() === 'bridge',
+        20_000,
+      );
+    } finally {
+      process.kill(-child.pid!, 'SIGKILL');
+    }
+  }
+  const code = await exited;
   expect(code, stderr).not.toBe(9);
   const plugins = (JSON.parse(readFileSync(conflist, 'utf8')) as { plugins: { type: string }[] }).plugins.map(
     p => p.type,
@@ -136,6 +166,13 @@ describe('the cni-agent image entry point (deploy/cni-agent/install-cni.mjs)', (
 
   it('removes the plugin and its launcher when the agent stops for an uninstall', async () => {
     const r = await runEntryPoint('uninstall');
+    expect(r.plugins).toEqual(['bridge']);
+    expect(r.launcher).toBe(false);
+    expect(r.stderr).toContain('uninstall (DaemonSet gone): plugin removed');
+  });
+
+  it('removes the plugin as soon as a stopping agent says uninstall, before the grace period kills it', async () => {
+    const r = await runEntryPoint('killed-after-uninstall-verdict');
     expect(r.plugins).toEqual(['bridge']);
     expect(r.launcher).toBe(false);
     expect(r.stderr).toContain('uninstall (DaemonSet gone): plugin removed');
