@@ -563,14 +563,19 @@ function ztunnelScript(root: string): string {
   return out;
 }
 
-function ztunnelNodeFlags(root: string): string[] {
+/** A build's ztunnel image as its e2e/images.json describes it: command line and environment. */
+function ztunnelImage(root: string): { command: string[]; env: Record<string, string> } {
   const images = JSON.parse(readFileSync(join(root, 'e2e/images.json'), 'utf8')) as {
-    images: Record<string, { command?: string[] }>;
+    images: Record<string, { command?: string[]; env?: Record<string, string> }>;
   };
-  const command = images.images['ambient-mesh/ztunnel']?.command ?? [];
+  const image = images.images['ambient-mesh/ztunnel'];
+  return { command: image?.command ?? [], env: image?.env ?? {} };
+}
+
+function ztunnelNodeFlags(root: string): string[] {
   // ZT_BENCH_NODE_FLAGS: extra Node/V8 flags for every build's ztunnel (space-separated), for trials.
   const extra = (process.env.ZT_BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '');
-  return [...command.slice(1, -1), ...extra];
+  return [...ztunnelImage(root).command.slice(1, -1), ...extra];
 }
 
 async function heapSnapshot(child: ChildProcess, dir: string, label: string): Promise<void> {
@@ -638,8 +643,10 @@ async function measure(
           : ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--heapsnapshot-signal=SIGUSR2']),
       ],
       cwd: profile ?? build.root,
+      // The image's environment (e.g. the C heap's arena limit), as the build's image sets it.
       env: {
         ...process.env,
+        ...ztunnelImage(build.root).env,
         ZT_BENCH_UDS: node.uds,
         ...(caDir === undefined ? {} : { ZT_BENCH_CA_DIR: caDir }),
       },
