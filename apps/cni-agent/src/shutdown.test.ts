@@ -131,9 +131,10 @@ async function runEntryPoint(
     try {
       await until('the stand-in agent up', () => existsSync(join(root, 'agent-up')), 20_000);
       child.kill('SIGTERM');
+      // The entry point logs last, after unchaining and removing the launcher.
       await until(
-        'the plugin unchained while the agent still runs',
-        () => pluginTypes() === 'bridge',
+        'the plugin removed while the agent still runs',
+        () => pluginTypes() === 'bridge' && stderr.includes('plugin removed'),
         20_000,
       );
     } finally {
